@@ -1,0 +1,179 @@
+//! `ovation bench`: figures for BENCHMARKS.md. The embedded store's put, get and query rates,
+//! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
+//! encryptions of one tenant cost. Progress goes to stderr, figures to stdout.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use ovation::config::{Backend, KeyCache, LogFormat, Settings};
+use ovation::crypto::local::LocalKeyring;
+use ovation::crypto::metered::MeteredKeyring;
+use ovation::ids::TenantId;
+use ovation::store::embedded::EmbeddedStore;
+use ovation::store::{Item, Key, Query, Store};
+use ovation::{Context, Error, Result};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    All,
+    Store,
+    Crypto,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Items (and fields) per measurement.
+    #[arg(long, default_value_t = 10_000)]
+    records: usize,
+    /// Where the store file and master key go [default: a temporary directory].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Which part to run.
+    #[arg(long, value_enum, default_value = "all")]
+    only: Part,
+}
+
+/// Concurrent writers in the concurrent-put measurement.
+const WRITERS: usize = 16;
+/// A field the size of a typical email address or name.
+const FIELD: &[u8] = b"someone.with.a.long.name@example-company.com";
+
+fn report(what: &str, count: usize, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    println!("{what:<44} {count:>9} in {secs:>7.3} s = {:>10.0} /s", count as f64 / secs);
+}
+
+async fn timed<F, Fut>(what: &str, count: usize, mut op: F) -> Result<()>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let started = Instant::now();
+    for i in 0..count {
+        op(i).await?;
+        if (i + 1) % 1000 == 0 {
+            eprintln!("progress: {what} {}", i + 1);
+        }
+    }
+    report(what, count, started);
+    Ok(())
+}
+
+fn bench_key(i: usize) -> Key {
+    Key::new("BENCH#P", format!("I#{i:010}"))
+}
+
+/// The item the put measurement writes at `i`; `ovation-tests` checks survivors against it.
+pub fn bench_item(i: usize) -> Item {
+    Item::new(bench_key(i)).with("n", i as i64).with("payload", "x".repeat(200))
+}
+
+async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
+    println!("# embedded store (redb), every write fsynced before it is acknowledged");
+    let s = store.clone();
+    timed("put (one writer)", n, |i| {
+        let s = s.clone();
+        async move { s.put(bench_item(i), None).await }
+    })
+    .await?;
+
+    let started = Instant::now();
+    let per_writer = n / WRITERS;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_writer {
+                s.put(bench_item(n + w * per_writer + i), None).await?;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(Error::internal)??;
+    }
+    report(&format!("put ({WRITERS} concurrent writers)"), per_writer * WRITERS, started);
+
+    let s = store.clone();
+    timed("get", n, |i| {
+        let s = s.clone();
+        async move {
+            s.get(&bench_key(i)).await?.ok_or(Error::NotFound("bench item")).map(drop)
+        }
+    })
+    .await?;
+
+    let pages = (n / 100).max(1);
+    let s = store.clone();
+    let started = Instant::now();
+    let mut after = None;
+    let mut read = 0;
+    for _ in 0..pages {
+        let page = s.query(&Query::new("BENCH#P").limit(100).after(after.take())).await?;
+        read += page.items.len();
+        after = page.next;
+    }
+    report("query (pages of 100 items)", pages, started);
+    println!("{:<44} {read:>9}", "  items read by those queries");
+    Ok(())
+}
+
+async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usize) -> Result<()> {
+    println!("# field encryption (AES-256-GCM, per-tenant data key, cached)");
+    let keyring = Arc::new(MeteredKeyring::new(LocalKeyring::open(dir)?));
+    let settings = Settings {
+        backend: Backend::Embedded { data_dir: dir.to_owned() },
+        key_cache: KeyCache::default(),
+        log_format: LogFormat::Text,
+    };
+    let ctx = Context::with_adapters(settings, store, keyring.clone());
+    let tenant = TenantId::generate();
+    let crypto = ctx.crypto(&tenant);
+    let key = Key::new(format!("T#{tenant}#P#x"), "PERSON");
+    let mut sealed = Vec::with_capacity(n);
+    let started = Instant::now();
+    for _ in 0..n {
+        sealed.push(crypto.encrypt(&key, "email", FIELD).await?);
+    }
+    report(&format!("encrypt a {}-byte field", FIELD.len()), n, started);
+    let calls_for_encryptions = keyring.calls();
+    let started = Instant::now();
+    for s in &sealed {
+        crypto.decrypt(&key, "email", s).await?;
+    }
+    report(&format!("decrypt a {}-byte field", FIELD.len()), n, started);
+    let started = Instant::now();
+    for i in 0..n {
+        crypto.blind_index("email", &format!("person{i}@example.com")).await?;
+    }
+    report("blind index (HMAC-SHA-256)", n, started);
+    println!(
+        "{:<44} {calls_for_encryptions:>9} (for {n} encryptions of one tenant; {} after decrypting too)",
+        "keyring calls",
+        keyring.calls()
+    );
+    Ok(())
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let temp;
+    let dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::tempdir().map_err(Error::internal)?;
+            temp.path().to_owned()
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(Error::internal)?;
+    let store = Arc::new(EmbeddedStore::open(&dir.join(ovation::context::STORE_FILE))?);
+    if matches!(args.only, Part::All | Part::Store) {
+        store_figures(store.clone(), args.records).await?;
+    }
+    if matches!(args.only, Part::All | Part::Crypto) {
+        crypto_figures(store, &dir, args.records).await?;
+    }
+    Ok(())
+}

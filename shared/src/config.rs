@@ -1,0 +1,187 @@
+//! Settings: read once from the environment at start-up; they choose the adapters (embedded or
+//! AWS) and bound the key cache. A bad value is an error that names the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Where data lives and who guards the keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One redb file and a local master key file in `data_dir`.
+    Embedded { data_dir: PathBuf },
+    /// A DynamoDB table and a KMS key (real AWS, or an emulator through `AWS_ENDPOINT_URL`).
+    Aws { table: String, kms_key_id: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line (CloudWatch Logs Insights).
+    Json,
+    /// Readable lines for a terminal.
+    Text,
+}
+
+/// How long an unwrapped tenant data key may stay in memory, and for how many uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyCache {
+    pub max_age: Duration,
+    pub max_uses: u64,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            max_age: Duration::from_secs(300),
+            max_uses: 1_000_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub backend: Backend,
+    pub key_cache: KeyCache,
+    pub log_format: LogFormat,
+}
+
+pub const DEFAULT_DATA_DIR: &str = ".ovation";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `OVATION_BACKEND` | `embedded` or `aws` | `aws` on Lambda, else `embedded` |
+    /// | `OVATION_DATA_DIR` | embedded: the data directory | `.ovation` |
+    /// | `OVATION_TABLE` | aws: the DynamoDB table | required |
+    /// | `OVATION_KMS_KEY_ID` | aws: the KMS key id, ARN or alias | required |
+    /// | `OVATION_KEY_CACHE_SECONDS` | lifetime of an unwrapped data key | 300 |
+    /// | `OVATION_KEY_CACHE_USES` | uses of an unwrapped data key before it is fetched again | 1000000 |
+    /// | `OVATION_LOG_FORMAT` | `json` or `text` | `json` on Lambda, else `text` |
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let backend = match get("OVATION_BACKEND").as_deref() {
+            Some("embedded") => None,
+            Some("aws") => Some(true),
+            None => Some(on_lambda).filter(|aws| *aws),
+            Some(_) => {
+                return Err(Error::Config {
+                    name: "OVATION_BACKEND",
+                    reason: "must be `embedded` or `aws`".into(),
+                });
+            }
+        };
+        let backend = if backend.is_some() {
+            let required = |name: &'static str| {
+                get(name).ok_or(Error::Config {
+                    name,
+                    reason: "is required when OVATION_BACKEND=aws".into(),
+                })
+            };
+            Backend::Aws {
+                table: required("OVATION_TABLE")?,
+                kms_key_id: required("OVATION_KMS_KEY_ID")?,
+            }
+        } else {
+            Backend::Embedded {
+                data_dir: get("OVATION_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()).into(),
+            }
+        };
+        let defaults = KeyCache::default();
+        let key_cache = KeyCache {
+            max_age: Duration::from_secs(positive(
+                "OVATION_KEY_CACHE_SECONDS",
+                get("OVATION_KEY_CACHE_SECONDS"),
+                defaults.max_age.as_secs(),
+            )?),
+            max_uses: positive("OVATION_KEY_CACHE_USES", get("OVATION_KEY_CACHE_USES"), defaults.max_uses)?,
+        };
+        let log_format = match get("OVATION_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            None if on_lambda => LogFormat::Json,
+            None => LogFormat::Text,
+            Some(_) => {
+                return Err(Error::Config {
+                    name: "OVATION_LOG_FORMAT",
+                    reason: "must be `json` or `text`".into(),
+                });
+            }
+        };
+        Ok(Settings {
+            backend,
+            key_cache,
+            log_format,
+        })
+    }
+}
+
+fn positive(name: &'static str, value: Option<String>, default: u64) -> Result<u64> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(Error::Config {
+                name,
+                reason: format!("must be a whole number above 0, not {v:?}"),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn embedded_is_the_default_off_lambda() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.backend, Backend::Embedded { data_dir: ".ovation".into() });
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.key_cache, KeyCache::default());
+    }
+
+    #[test]
+    fn lambda_defaults_to_aws_and_json_and_requires_table_and_key() {
+        let err = settings(&[("AWS_LAMBDA_FUNCTION_NAME", "api-admin")]).unwrap_err();
+        assert!(matches!(err, Error::Config { name: "OVATION_TABLE", .. }), "{err}");
+        let s = settings(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "api-admin"),
+            ("OVATION_TABLE", "t"),
+            ("OVATION_KMS_KEY_ID", "alias/k"),
+        ])
+        .unwrap();
+        assert_eq!(s.backend, Backend::Aws { table: "t".into(), kms_key_id: "alias/k".into() });
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("OVATION_BACKEND", "postgres"),
+            ("OVATION_KEY_CACHE_SECONDS", "0"),
+            ("OVATION_KEY_CACHE_USES", "many"),
+            ("OVATION_LOG_FORMAT", "xml"),
+        ] {
+            match settings(&[(name, value)]) {
+                Err(Error::Config { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The process-wide context: the adapters chosen by the settings, created once per process (once
+//! per Lambda cold start) and shared by reference with every request.
+
+use std::sync::Arc;
+
+use crate::config::{Backend, Settings};
+use crate::crypto::kms::KmsKeyring;
+use crate::crypto::local::LocalKeyring;
+use crate::crypto::{KeyManager, Keyring, TenantCrypto};
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::store::dynamo::DynamoStore;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{Store, TenantStore};
+
+/// The embedded store's file in the data directory.
+pub const STORE_FILE: &str = "ovation.redb";
+
+pub struct Context {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyManager>,
+}
+
+impl Context {
+    /// Builds the adapters the settings name.
+    pub async fn from_settings(settings: Settings) -> Result<Arc<Context>> {
+        let (store, keyring): (Arc<dyn Store>, Arc<dyn Keyring>) = match &settings.backend {
+            Backend::Embedded { data_dir } => {
+                create_private_dir(data_dir)?;
+                (
+                    Arc::new(EmbeddedStore::open(&data_dir.join(STORE_FILE))?),
+                    Arc::new(LocalKeyring::open(data_dir)?),
+                )
+            }
+            Backend::Aws { table, kms_key_id } => {
+                let config = crate::aws::load_config().await;
+                (
+                    Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone())),
+                    Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone())),
+                )
+            }
+        };
+        Ok(Context::with_adapters(settings, store, keyring))
+    }
+
+    /// Builds a context over given adapters (tests, benchmarks).
+    pub fn with_adapters(settings: Settings, store: Arc<dyn Store>, keyring: Arc<dyn Keyring>) -> Arc<Context> {
+        let keys = Arc::new(KeyManager::new(keyring, store.clone(), settings.key_cache));
+        Arc::new(Context { settings, store, keys })
+    }
+
+    pub async fn from_env() -> Result<Arc<Context>> {
+        Context::from_settings(Settings::from_env()?).await
+    }
+
+    pub fn crypto(&self, tenant: &TenantId) -> TenantCrypto {
+        TenantCrypto::new(self.keys.clone(), tenant.clone())
+    }
+
+    /// The store as one tenant may use it.
+    pub fn tenant_store(&self, tenant: &TenantId) -> TenantStore {
+        TenantStore::new(self.store.clone(), self.crypto(tenant))
+    }
+}
+
+/// Creates the data directory, readable by its owner only.
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::Config {
+            name: "OVATION_DATA_DIR",
+            reason: format!("cannot create {}: {e}", dir.display()),
+        })
+}

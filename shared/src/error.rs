@@ -1,0 +1,89 @@
+//! The one error type of Ovation. Every layer returns it; `http::error` maps it to a response in
+//! one place, so a caller always gets a status, a machine-readable code and the offending field.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why one operation of a cancelled transaction failed, by its index in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxFailure {
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input that does not parse or breaks a rule; names the field.
+    #[error("{field}: {reason}")]
+    Invalid {
+        field: Cow<'static, str>,
+        reason: Cow<'static, str>,
+    },
+    /// A pagination cursor that was forged, altered, or belongs to another query.
+    #[error("the cursor is not valid for this query")]
+    InvalidCursor,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A conditional write whose condition did not hold; nothing was written.
+    #[error("the condition of the write did not hold")]
+    ConditionFailed,
+    /// A transaction that was cancelled as a whole; nothing was written.
+    #[error("the transaction was cancelled: {}", describe_failures(.0))]
+    TransactionCanceled(Vec<TxFailure>),
+    /// An item over DynamoDB's 400 KB limit (enforced on both engines alike).
+    #[error("the item is {size} bytes; at most {limit} are allowed")]
+    ItemTooLarge { size: usize, limit: usize },
+    /// A request body over the limit.
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    /// A key that lies outside the tenant of the handle used: refused before any I/O.
+    #[error("the key lies outside this tenant")]
+    OutsideTenant,
+    /// An AWS service (or the embedded engine) that throttled us after the SDK's own retries.
+    #[error("{service} is throttling requests")]
+    Throttled {
+        service: &'static str,
+        retry_after: Duration,
+    },
+    /// A dependency that could not be reached or failed; the caller may retry.
+    #[error("{service} is unavailable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        reason: String,
+    },
+    /// Ciphertext that cannot be decrypted: tampered with, moved to another item or tenant, or
+    /// its tenant's keys were deleted (crypto-shredding).
+    #[error("the data cannot be decrypted")]
+    Undecryptable,
+    /// A setting that is missing or malformed; names the environment variable.
+    #[error("setting {name}: {reason}")]
+    Config { name: &'static str, reason: String },
+    /// A fault of ours. The detail is logged, never sent to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Error::Internal(detail.to_string())
+    }
+}
+
+fn describe_failures(failures: &[TxFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("operation {} {}", f.index, f.reason))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

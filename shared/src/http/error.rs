@@ -1,0 +1,111 @@
+//! The one place where `Error` becomes a response: a status, a machine-readable code, a message
+//! and, where one is at fault, the field. Server faults are logged with their detail and answered
+//! with a generic message.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The JSON body of every error response. `status` and `message` are where Delighted's clients
+/// look for them.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+}
+
+impl Error {
+    /// The status and code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            Error::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Error::ConditionFailed => (StatusCode::CONFLICT, "conflict"),
+            Error::TransactionCanceled(_) => (StatusCode::CONFLICT, "transaction_canceled"),
+            Error::ItemTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large"),
+            Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::OutsideTenant => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::Throttled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "throttled"),
+            Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Undecryptable | Error::Config { .. } | Error::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+            match &self {
+                Error::Throttled { .. } | Error::Unavailable { .. } => {
+                    "a service we depend on is unavailable; try again shortly".to_owned()
+                }
+                _ => "an internal error occurred; it has been logged".to_owned(),
+            }
+        } else {
+            tracing::info!(error = %self, code, "request refused");
+            self.to_string()
+        };
+        let field = match &self {
+            Error::Invalid { field, .. } => Some(field.to_string()),
+            Error::InvalidCursor => Some("cursor".to_owned()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            status: status.as_u16(),
+            code: code.to_owned(),
+            message,
+            field,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Error::Throttled { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn body(e: Error) -> (StatusCode, ErrorBody, Option<String>) {
+        let r = e.into_response();
+        let status = r.status();
+        let retry = r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), retry)
+    }
+
+    #[tokio::test]
+    async fn bad_input_names_the_field() {
+        let (status, b, _) = body(Error::invalid("email", "must contain @")).await;
+        assert_eq!(status, 422);
+        assert_eq!(b, ErrorBody { status: 422, code: "invalid_field".into(), message: "email: must contain @".into(), field: Some("email".into()) });
+    }
+
+    #[tokio::test]
+    async fn server_faults_hide_their_detail() {
+        let (status, b, _) = body(Error::internal("secret table name xyz")).await;
+        assert_eq!(status, 500);
+        assert!(!b.message.contains("xyz"));
+        let (status, b, retry) = body(Error::Throttled { service: "KMS", retry_after: Duration::from_secs(2) }).await;
+        assert_eq!((status.as_u16(), b.code.as_str(), retry.as_deref()), (503, "throttled", Some("2")));
+    }
+}

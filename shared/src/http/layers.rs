@@ -1,0 +1,102 @@
+//! The common layers: a request id (API Gateway's when on Lambda) and a tracing span per request,
+//! a body-size limit, strict security headers, and JSON for unknown routes and methods.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::ids::new_id;
+
+/// The largest request body accepted (1 MiB); imports and uploads raise it on their routes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+pub fn apply(routes: Router) -> Router {
+    let headers: [(HeaderName, &'static str); 6] = [
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let mut router = routes
+        .fallback(|| async { Error::NotFound("route") })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn(trace_request));
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    router
+}
+
+/// A request id: API Gateway's on Lambda, else a well-formed client one, else a new one.
+fn request_id(req: &Request) -> String {
+    let from_gateway = req.request_context_ref().and_then(|ctx| match ctx {
+        RequestContext::ApiGatewayV1(c) => c.request_id.clone(),
+        RequestContext::ApiGatewayV2(c) => c.request_id.clone(),
+        _ => None,
+    });
+    let from_client = || {
+        req.headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+            .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+            .map(str::to_owned)
+    };
+    from_gateway.or_else(from_client).unwrap_or_else(new_id)
+}
+
+async fn trace_request(req: Request, next: Next) -> Response {
+    let id = request_id(&req);
+    // The route template, never the path: paths can carry personal data (an email as an id).
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        tenant_id = tracing::field::Empty,
+        method = %req.method(),
+        route = %route,
+    );
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "served"
+        )
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    response
+}
+
+/// Refuses a declared body over the limit before reading it, with a JSON error.
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Error::BodyTooLarge { limit: MAX_BODY_BYTES }.into_response();
+    }
+    next.run(req).await
+}

@@ -1,0 +1,15 @@
+//! Ovation's common library: the domain, the ports and their adapters (embedded and AWS), the
+//! services the Lambda functions call, and the HTTP plumbing they share.
+
+pub mod aws;
+pub mod config;
+pub mod context;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod store;
+pub mod telemetry;
+
+pub use context::Context;
+pub use error::{Error, Result};

@@ -1,0 +1,612 @@
+//! The DynamoDB engine: the `Store` port over one table through `aws-sdk-dynamodb`. Typed
+//! conditions and updates become expressions with placeholder names and values (no user text is
+//! ever spliced into an expression). Reads are strongly consistent on the table; items whose TTL
+//! has passed are filtered out until DynamoDB's own TTL removes them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update as DynamoUpdate, WriteRequest,
+};
+
+use super::{
+    BatchOp, Cmp, Condition, Direction, Item, Key, Page, Query, SortKey, Store, StoreInfo, TxOp, Update, Value, attr,
+    now_unix, validate,
+};
+use crate::aws::map_sdk_error;
+use crate::error::{Error, Result, TxFailure};
+
+/// The name of the sparse index.
+pub const INDEX_NAME: &str = "gsi1";
+const SERVICE: &str = "DynamoDB";
+const BATCH_CHUNK: usize = 25;
+const BATCH_ATTEMPTS: u32 = 10;
+
+type AttrMap = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn to_attr(v: &Value) -> AttributeValue {
+    match v {
+        Value::S(s) => AttributeValue::S(s.clone()),
+        Value::N(n) => AttributeValue::N(n.to_string()),
+        Value::B(b) => AttributeValue::B(Blob::new(b.clone())),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::L(l) => AttributeValue::L(l.iter().map(to_attr).collect()),
+        Value::M(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect()),
+        Value::Null => AttributeValue::Null(true),
+    }
+}
+
+fn from_attr(v: AttributeValue) -> Result<Value> {
+    Ok(match v {
+        AttributeValue::S(s) => Value::S(s),
+        AttributeValue::N(n) => Value::N(n.parse().map_err(|_| Error::internal(format!("not a whole number: {n}")))?),
+        AttributeValue::B(b) => Value::B(b.into_inner()),
+        AttributeValue::Bool(b) => Value::Bool(b),
+        AttributeValue::L(l) => Value::L(l.into_iter().map(from_attr).collect::<Result<_>>()?),
+        AttributeValue::M(m) => Value::M(m.into_iter().map(|(k, v)| Ok((k, from_attr(v)?))).collect::<Result<_>>()?),
+        AttributeValue::Null(_) => Value::Null,
+        other => return Err(Error::internal(format!("unsupported attribute type {other:?}"))),
+    })
+}
+
+fn key_map(key: &Key) -> AttrMap {
+    HashMap::from([
+        (attr::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (attr::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn item_map(item: &Item) -> AttrMap {
+    let mut map = key_map(&item.key);
+    map.extend(item.attrs.iter().map(|(n, v)| (n.clone(), to_attr(v))));
+    map
+}
+
+fn from_map(mut map: AttrMap) -> Result<Item> {
+    let mut take = |name: &str| match map.remove(name) {
+        Some(AttributeValue::S(s)) => Ok(s),
+        _ => Err(Error::internal(format!("item without a string {name}"))),
+    };
+    let key = Key::new(take(attr::PK)?, take(attr::SK)?);
+    let attrs = map.into_iter().map(|(n, v)| Ok((n, from_attr(v)?))).collect::<Result<_>>()?;
+    Ok(Item { key, attrs })
+}
+
+/// Builds one expression's placeholder names and values.
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: AttrMap,
+}
+
+impl Expr {
+    fn name(&mut self, name: &str) -> String {
+        let placeholder = format!("#n{}", self.names.len());
+        if let Some((p, _)) = self.names.iter().find(|(_, n)| *n == name) {
+            return p.clone();
+        }
+        self.names.insert(placeholder.clone(), name.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn now(&mut self) -> String {
+        self.value(AttributeValue::N(now_unix().to_string()))
+    }
+
+    fn condition(&mut self, c: &Condition) -> String {
+        match c {
+            // An item whose TTL has passed counts as missing, as on the embedded engine.
+            Condition::Exists => {
+                let (pk, exp, now) = (self.name(attr::PK), self.name(attr::EXPIRES_AT), self.now());
+                format!("(attribute_exists({pk}) AND (attribute_not_exists({exp}) OR {exp} > {now}))")
+            }
+            Condition::NotExists => {
+                let (pk, exp, now) = (self.name(attr::PK), self.name(attr::EXPIRES_AT), self.now());
+                format!("(attribute_not_exists({pk}) OR {exp} <= {now})")
+            }
+            Condition::AttrExists(n) => format!("attribute_exists({})", self.name(n)),
+            Condition::AttrNotExists(n) => format!("attribute_not_exists({})", self.name(n)),
+            Condition::Compare(n, op, v) => {
+                let op = match op {
+                    Cmp::Eq => "=",
+                    Cmp::Lt => "<",
+                    Cmp::Le => "<=",
+                    Cmp::Gt => ">",
+                    Cmp::Ge => ">=",
+                };
+                format!("{} {op} {}", self.name(n), self.value(to_attr(v)))
+            }
+            Condition::And(cs) => self.join(cs, " AND "),
+            Condition::Or(cs) => self.join(cs, " OR "),
+            Condition::Not(c) => format!("(NOT {})", self.condition(c)),
+        }
+    }
+
+    fn join(&mut self, cs: &[Condition], op: &str) -> String {
+        let parts: Vec<String> = cs.iter().map(|c| self.condition(c)).collect();
+        format!("({})", parts.join(op))
+    }
+
+    fn update(&mut self, updates: &[Update]) -> String {
+        let (mut set, mut remove, mut add) = (vec![], vec![], vec![]);
+        for u in updates {
+            match u {
+                Update::Set(n, v) => set.push(format!("{} = {}", self.name(n), self.value(to_attr(v)))),
+                Update::Remove(n) => remove.push(self.name(n)),
+                Update::Add(n, d) => add.push(format!("{} {}", self.name(n), self.value(AttributeValue::N(d.to_string())))),
+            }
+        }
+        [("SET", set), ("REMOVE", remove), ("ADD", add)]
+            .into_iter()
+            .filter(|(_, parts)| !parts.is_empty())
+            .map(|(verb, parts)| format!("{verb} {}", parts.join(", ")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        Some(self.names.clone()).filter(|m| !m.is_empty())
+    }
+
+    fn values(&self) -> Option<AttrMap> {
+        Some(self.values.clone()).filter(|m| !m.is_empty())
+    }
+}
+
+fn classify(code: &str, message: &str) -> Option<Error> {
+    match code {
+        "ConditionalCheckFailedException" => Some(Error::ConditionFailed),
+        "ValidationException" if message.contains("size") && message.contains("exceeded") => {
+            Some(Error::invalid("item", "the item would exceed DynamoDB's 400 KB limit"))
+        }
+        "ValidationException" => Some(Error::invalid("request", message.to_owned())),
+        "ResourceNotFoundException" => Some(Error::Unavailable {
+            service: SERVICE,
+            reason: "the table does not exist".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The reasons of a cancelled transaction: from the typed field, or from the message
+/// ("... reasons [None, ConditionalCheckFailed]") where an emulator leaves the field empty.
+fn cancellation(codes: Vec<Option<String>>, message: &str) -> Vec<TxFailure> {
+    let codes = if codes.is_empty() {
+        message
+            .rsplit_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(list, _)| list.split(',').map(|c| Some(c.trim().to_owned())).collect())
+            .unwrap_or_default()
+    } else {
+        codes
+    };
+    codes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, code)| match code.as_deref() {
+            None | Some("None") | Some("") => None,
+            Some(reason) => Some(TxFailure {
+                index,
+                reason: reason.to_owned(),
+            }),
+        })
+        .collect()
+}
+
+fn build_error(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("building a DynamoDB request: {e}"))
+}
+
+impl DynamoStore {
+    fn tx_item(&self, op: TxOp) -> Result<TransactWriteItem> {
+        let mut expr = Expr::default();
+        let item = TransactWriteItem::builder();
+        Ok(match op {
+            TxOp::Put { item: i, condition } => {
+                let c = condition.map(|c| expr.condition(&c));
+                item.put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item_map(&i)))
+                        .set_condition_expression(c)
+                        .set_expression_attribute_names(expr.names())
+                        .set_expression_attribute_values(expr.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+            TxOp::Update { key, updates, condition } => {
+                let u = expr.update(&updates);
+                let c = condition.map(|c| expr.condition(&c));
+                item.update(
+                    DynamoUpdate::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_map(&key)))
+                        .update_expression(u)
+                        .set_condition_expression(c)
+                        .set_expression_attribute_names(expr.names())
+                        .set_expression_attribute_values(expr.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+            TxOp::Delete { key, condition } => {
+                let c = condition.map(|c| expr.condition(&c));
+                item.delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_map(&key)))
+                        .set_condition_expression(c)
+                        .set_expression_attribute_names(expr.names())
+                        .set_expression_attribute_values(expr.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+            TxOp::Check { key, condition } => {
+                let c = expr.condition(&condition);
+                item.condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_map(&key)))
+                        .condition_expression(c)
+                        .set_expression_attribute_names(expr.names())
+                        .set_expression_attribute_values(expr.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+        }
+        .build())
+    }
+
+    async fn run_query(&self, q: &Query, index: bool) -> Result<Page> {
+        validate::query(q)?;
+        validate::position(q, index)?;
+        let mut expr = Expr::default();
+        let (pk_name, sk_name) = if index { (attr::GSI1PK, attr::GSI1SK) } else { (attr::PK, attr::SK) };
+        let p = expr.name(pk_name);
+        let pv = expr.value(AttributeValue::S(q.partition.clone()));
+        let mut key_condition = format!("{p} = {pv}");
+        let s = expr.name(sk_name);
+        let mut string = |v: &str| expr.value(AttributeValue::S(v.to_owned()));
+        match &q.sort {
+            SortKey::All => {}
+            SortKey::Prefix(x) => key_condition += &format!(" AND begins_with({s}, {})", string(x)),
+            SortKey::AtLeast(x) => key_condition += &format!(" AND {s} >= {}", string(x)),
+            SortKey::AtMost(x) => key_condition += &format!(" AND {s} <= {}", string(x)),
+            SortKey::Between(a, b) => {
+                let (a, b) = (string(a), string(b));
+                key_condition += &format!(" AND {s} BETWEEN {a} AND {b}")
+            }
+        }
+        let exp = expr.name(attr::EXPIRES_AT);
+        let now = expr.now();
+        let filter = format!("attribute_not_exists({exp}) OR {exp} > {now}");
+        let start = q.after.as_ref().map(|pos| {
+            let mut m = key_map(&pos.key);
+            if let Some(ix) = &pos.index {
+                m.insert(attr::GSI1PK.into(), AttributeValue::S(ix.pk.clone()));
+                m.insert(attr::GSI1SK.into(), AttributeValue::S(ix.sk.clone()));
+            }
+            m
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.then(|| INDEX_NAME.to_owned()))
+            .set_consistent_read((!index).then_some(true))
+            .key_condition_expression(key_condition)
+            .filter_expression(filter)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .scan_index_forward(q.direction == Direction::Forward)
+            .limit(q.limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_map).collect::<Result<Vec<_>>>()?;
+        let next = match out.last_evaluated_key {
+            Some(mut last) => {
+                let take = |m: &mut AttrMap, n: &str| match m.remove(n) {
+                    Some(AttributeValue::S(s)) => Ok(s),
+                    _ => Err(Error::internal("LastEvaluatedKey without its keys")),
+                };
+                let key = Key::new(take(&mut last, attr::PK)?, take(&mut last, attr::SK)?);
+                let index_key = if index {
+                    Some(Key::new(take(&mut last, attr::GSI1PK)?, take(&mut last, attr::GSI1SK)?))
+                } else {
+                    None
+                };
+                Some(super::Position { key, index: index_key })
+            }
+            None => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        validate::key(key)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
+        match out.item {
+            Some(map) => Ok(Some(from_map(map)?).filter(|i| !i.is_expired(now_unix()))),
+            None => Ok(None),
+        }
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
+        validate::item(&item)?;
+        validate::condition(condition.as_ref())?;
+        let mut expr = Expr::default();
+        let c = condition.map(|c| expr.condition(&c));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_map(&item)))
+            .set_condition_expression(c)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
+        Ok(())
+    }
+
+    async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
+        validate::key(key)?;
+        validate::updates(updates)?;
+        validate::condition(condition.as_ref())?;
+        let mut expr = Expr::default();
+        let u = expr.update(updates);
+        let c = condition.map(|c| expr.condition(&c));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .update_expression(u)
+            .set_condition_expression(c)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
+        let item = from_map(out.attributes.unwrap_or_else(|| key_map(key)))?;
+        validate::item(&item)?;
+        Ok(item)
+    }
+
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
+        validate::key(key)?;
+        validate::condition(condition.as_ref())?;
+        let mut expr = Expr::default();
+        let c = condition.map(|c| expr.condition(&c));
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .set_condition_expression(c)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
+        Ok(())
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page> {
+        self.run_query(query, false).await
+    }
+
+    async fn query_index(&self, query: &Query) -> Result<Page> {
+        self.run_query(query, true).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
+        validate::transaction(&ops)?;
+        let items = ops.into_iter().map(|op| self.tx_item(op)).collect::<Result<Vec<_>>>()?;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let codes = c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect();
+                    let failures = cancellation(codes, c.message().unwrap_or_default());
+                    if failures.iter().any(|f| f.reason.contains("Throttl") || f.reason == "TransactionConflict") {
+                        return Err(Error::Throttled {
+                            service: SERVICE,
+                            retry_after: Duration::from_millis(100),
+                        });
+                    }
+                    Err(Error::TransactionCanceled(failures))
+                }
+                _ => Err(map_sdk_error(SERVICE, e, classify)),
+            },
+        }
+    }
+
+    async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<()> {
+        validate::batch(&ops)?;
+        for chunk in ops.chunks(BATCH_CHUNK) {
+            let mut pending = chunk
+                .iter()
+                .map(|op| {
+                    Ok(match op {
+                        BatchOp::Put(item) => WriteRequest::builder()
+                            .put_request(PutRequest::builder().set_item(Some(item_map(item))).build().map_err(build_error)?)
+                            .build(),
+                        BatchOp::Delete(key) => WriteRequest::builder()
+                            .delete_request(
+                                DeleteRequest::builder().set_key(Some(key_map(key))).build().map_err(build_error)?,
+                            )
+                            .build(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    // Unprocessed items: back off exponentially (capped), as AWS advises.
+                    let wait = Duration::from_millis(25u64 << attempt.min(7));
+                    tokio::time::sleep(wait).await;
+                }
+                if attempt == BATCH_ATTEMPTS {
+                    return Err(Error::Throttled {
+                        service: SERVICE,
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    async fn sweep_expired(&self) -> Result<usize> {
+        // DynamoDB's TTL deletes expired items itself; reads hide them until then.
+        Ok(0)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.get(&Key::new("SYS", "PING")).await.map(drop)
+    }
+
+    fn info(&self) -> StoreInfo {
+        StoreInfo {
+            engine: "dynamodb",
+            version: aws_sdk_dynamodb::meta::PKG_VERSION.to_owned(),
+            location: self.table.clone(),
+        }
+    }
+}
+
+/// Creates a table with Ovation's layout (keys, the sparse index, TTL), on-demand. For the local
+/// emulator and tests; on AWS, `template.yaml` creates the table.
+pub async fn create_table(client: &Client, table: &str) -> Result<()> {
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(build_error)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(build_error)
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string(attr::PK)?)
+        .attribute_definitions(string(attr::SK)?)
+        .attribute_definitions(string(attr::GSI1PK)?)
+        .attribute_definitions(string(attr::GSI1SK)?)
+        .key_schema(key(attr::PK, KeyType::Hash)?)
+        .key_schema(key(attr::SK, KeyType::Range)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(INDEX_NAME)
+                .key_schema(key(attr::GSI1PK, KeyType::Hash)?)
+                .key_schema(key(attr::GSI1SK, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(build_error)?,
+        )
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(attr::EXPIRES_AT)
+                .build()
+                .map_err(build_error)?,
+        )
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_use_placeholders_only() {
+        let mut e = Expr::default();
+        let c = e.condition(&Condition::And(vec![
+            Condition::eq("status) OR (1=1", "x"),
+            Condition::Not(Box::new(Condition::AttrExists("b".into()))),
+        ]));
+        assert_eq!(c, "(#n0 = :v0 AND (NOT attribute_exists(#n1)))");
+        assert_eq!(e.names["#n0"], "status) OR (1=1");
+        let u = e.update(&[Update::Set("a".into(), 1.into()), Update::Remove("b".into()), Update::Add("c".into(), 2)]);
+        assert_eq!(u, "SET #n2 = :v1 REMOVE #n1 ADD #n3 :v2");
+    }
+
+    #[test]
+    fn cancellation_reasons_come_from_the_field_or_the_message() {
+        let f = cancellation(vec![Some("None".into()), Some("ConditionalCheckFailed".into())], "");
+        assert_eq!(f, vec![TxFailure { index: 1, reason: "ConditionalCheckFailed".into() }]);
+        let f = cancellation(vec![], "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]");
+        assert_eq!(f, vec![TxFailure { index: 0, reason: "ConditionalCheckFailed".into() }]);
+    }
+}

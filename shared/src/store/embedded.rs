@@ -1,0 +1,498 @@
+//! The embedded engine: one redb file in the data directory. Every write is one serializable,
+//! fsynced redb transaction (so conditions are atomic with their write and an acknowledged write
+//! survives `kill -9`). Key bytes keep DynamoDB's order: parts are UTF-8 joined by a 0x00 byte,
+//! which validation keeps out of keys.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use super::{
+    Attrs, BatchOp, Direction, Item, Key, Page, Query, SortKey, Store, StoreInfo, TxOp, Update, eval, now_unix,
+    validate,
+};
+use crate::error::{Error, Result, TxFailure};
+use crate::store::Condition;
+
+/// `pk 0 sk` → the item's attributes (JSON).
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
+/// `gsi1pk 0 gsi1sk 0 pk 0 sk` → nothing: the sparse index.
+const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("gsi1");
+/// `expires_at (8 bytes, ordered) pk 0 sk` → nothing: what the sweeper removes.
+const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
+
+const SEP: u8 = 0x00;
+/// Above every byte of UTF-8 text: the end of a range of keys with one prefix.
+const TOP: u8 = 0xFF;
+/// Just above the separator: after every key whose sort part equals a given string.
+const AFTER_SEP: u8 = 0x01;
+/// How many expired items one sweep removes at the most.
+const SWEEP_BATCH: usize = 10_000;
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating when missing) the store file at `path`. A file left by a crash is
+    /// repaired by redb on open.
+    pub fn open(path: &Path) -> Result<EmbeddedStore> {
+        let db = Database::create(path).map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(ITEMS).map_err(unavailable)?;
+        txn.open_table(INDEX).map_err(unavailable)?;
+        txn.open_table(EXPIRY).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs blocking redb work off the async threads.
+    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| Error::internal(format!("store task failed: {e}")))?
+    }
+
+    /// Writes in one transaction and commits it (fsync).
+    async fn write<T: Send + 'static>(&self, work: impl FnOnce(&mut Tables) -> Result<T> + Send + 'static) -> Result<T> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let out = {
+                let mut tables = Tables::open(&txn)?;
+                work(&mut tables)?
+            };
+            txn.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable {
+        service: "embedded store",
+        reason: e.to_string(),
+    }
+}
+
+fn join(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(SEP);
+        }
+        out.extend_from_slice(p.as_bytes());
+    }
+    out
+}
+
+fn item_key(key: &Key) -> Vec<u8> {
+    join(&[&key.pk, &key.sk])
+}
+
+fn split_key(bytes: &[u8]) -> Result<Key> {
+    let text = std::str::from_utf8(bytes).map_err(Error::internal)?;
+    let (pk, sk) = text.split_once('\0').ok_or_else(|| Error::internal("malformed item key"))?;
+    Ok(Key::new(pk, sk))
+}
+
+fn index_entry(index: &Key, key: &Key) -> Vec<u8> {
+    join(&[&index.pk, &index.sk, &key.pk, &key.sk])
+}
+
+fn split_index_entry(bytes: &[u8]) -> Result<(Key, Key)> {
+    let text = std::str::from_utf8(bytes).map_err(Error::internal)?;
+    let parts: Vec<&str> = text.split('\0').collect();
+    match parts[..] {
+        [ipk, isk, pk, sk] => Ok((Key::new(ipk, isk), Key::new(pk, sk))),
+        _ => Err(Error::internal("malformed index entry")),
+    }
+}
+
+fn expiry_entry(at: i64, key: &Key) -> Vec<u8> {
+    let mut out = ((at as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+    out.extend_from_slice(&item_key(key));
+    out
+}
+
+fn decode(key: Key, bytes: &[u8]) -> Result<Item> {
+    let attrs: Attrs = serde_json::from_slice(bytes).map_err(|e| Error::internal(format!("corrupt item: {e}")))?;
+    Ok(Item { key, attrs })
+}
+
+fn encode(item: &Item) -> Result<Vec<u8>> {
+    serde_json::to_vec(&item.attrs).map_err(Error::internal)
+}
+
+/// The three tables of one write transaction, and the item-level operations on them.
+struct Tables<'txn> {
+    items: Table<'txn, &'static [u8], &'static [u8]>,
+    index: Table<'txn, &'static [u8], ()>,
+    expiry: Table<'txn, &'static [u8], ()>,
+    now: i64,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Tables {
+            items: txn.open_table(ITEMS).map_err(unavailable)?,
+            index: txn.open_table(INDEX).map_err(unavailable)?,
+            expiry: txn.open_table(EXPIRY).map_err(unavailable)?,
+            now: now_unix(),
+        })
+    }
+
+    /// The stored item, expired or not.
+    fn stored(&self, key: &Key) -> Result<Option<Item>> {
+        match self.items.get(item_key(key).as_slice()).map_err(unavailable)? {
+            Some(v) => Ok(Some(decode(key.clone(), v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The item as readers see it: an expired item is missing.
+    fn visible(&self, key: &Key) -> Result<Option<Item>> {
+        Ok(self.stored(key)?.filter(|i| !i.is_expired(self.now)))
+    }
+
+    fn check(&self, key: &Key, condition: Option<&Condition>) -> Result<Option<Item>> {
+        let current = self.visible(key)?;
+        match condition {
+            Some(c) if !eval::holds(c, current.as_ref()) => Err(Error::ConditionFailed),
+            _ => Ok(current),
+        }
+    }
+
+    fn unlink(&mut self, old: &Item) -> Result<()> {
+        if let Some(ix) = old.index_key() {
+            self.index.remove(index_entry(&ix, &old.key).as_slice()).map_err(unavailable)?;
+        }
+        if let Some(at) = old.expires_at() {
+            self.expiry.remove(expiry_entry(at, &old.key).as_slice()).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, item: &Item) -> Result<()> {
+        if let Some(old) = self.stored(&item.key)? {
+            self.unlink(&old)?;
+        }
+        self.items
+            .insert(item_key(&item.key).as_slice(), encode(item)?.as_slice())
+            .map_err(unavailable)?;
+        if let Some(ix) = item.index_key() {
+            self.index.insert(index_entry(&ix, &item.key).as_slice(), ()).map_err(unavailable)?;
+        }
+        if let Some(at) = item.expires_at() {
+            self.expiry.insert(expiry_entry(at, &item.key).as_slice(), ()).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &Key) -> Result<()> {
+        if let Some(old) = self.stored(key)? {
+            self.unlink(&old)?;
+            self.items.remove(item_key(key).as_slice()).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, key: &Key, current: Option<Item>, updates: &[Update]) -> Result<Item> {
+        let next = eval::apply(key, current, updates)?;
+        validate::item(&next)?;
+        self.put(&next)?;
+        Ok(next)
+    }
+}
+
+/// The byte range of a query's sort condition within its partition, after its position.
+fn bounds(q: &Query, index: bool) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let with = |parts: &[&str], tail: Option<u8>| {
+        let mut v = join(parts);
+        v.extend(tail);
+        v
+    };
+    let p = q.partition.as_str();
+    let (mut lower, mut upper) = match &q.sort {
+        SortKey::All => (with(&[p, ""], None), with(&[p, ""], Some(TOP))),
+        SortKey::Prefix(s) => (with(&[p, s], None), with(&[p, s], Some(TOP))),
+        SortKey::AtLeast(a) => (with(&[p, a], None), with(&[p, ""], Some(TOP))),
+        SortKey::AtMost(b) => (with(&[p, ""], None), with(&[p, b], Some(AFTER_SEP))),
+        SortKey::Between(a, b) => (with(&[p, a], None), with(&[p, b], Some(AFTER_SEP))),
+    }
+    .into_bounds();
+    if let Some(pos) = &q.after {
+        let at = match (&pos.index, index) {
+            (Some(ix), true) => index_entry(ix, &pos.key),
+            _ => item_key(&pos.key),
+        };
+        match q.direction {
+            Direction::Forward if !below(&at, &lower) => lower = Bound::Excluded(at),
+            Direction::Backward if !above(&at, &upper) => upper = Bound::Excluded(at),
+            _ => {}
+        }
+    }
+    (lower, upper)
+}
+
+trait IntoBounds {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>);
+}
+
+impl IntoBounds for (Vec<u8>, Vec<u8>) {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (Bound::Included(self.0), Bound::Excluded(self.1))
+    }
+}
+
+fn below(at: &[u8], lower: &Bound<Vec<u8>>) -> bool {
+    matches!(lower, Bound::Included(l) | Bound::Excluded(l) if at < l.as_slice())
+}
+
+fn above(at: &[u8], upper: &Bound<Vec<u8>>) -> bool {
+    matches!(upper, Bound::Included(u) | Bound::Excluded(u) if at > u.as_slice())
+}
+
+fn empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Excluded(u)) | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
+        _ => false,
+    }
+}
+
+fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
+    let (lower, upper) = bounds(q, index);
+    if empty_range(&lower, &upper) {
+        return Ok(Page { items: vec![], next: None });
+    }
+    let txn = db.begin_read().map_err(unavailable)?;
+    let items = txn.open_table(ITEMS).map_err(unavailable)?;
+    let now = now_unix();
+    let load = |key: Key| -> Result<Option<Item>> {
+        Ok(match items.get(item_key(&key).as_slice()).map_err(unavailable)? {
+            Some(v) => Some(decode(key, v.value())?).filter(|i| !i.is_expired(now)),
+            None => None,
+        })
+    };
+    let range = (bound_ref(&lower), bound_ref(&upper));
+    let mut found = Vec::new();
+    let mut more = false;
+    let mut visit = |entry: &[u8], value: Option<&[u8]>| -> Result<bool> {
+        let item = match value {
+            Some(v) => Some(decode(split_key(entry)?, v)?).filter(|i| !i.is_expired(now)),
+            None => load(split_index_entry(entry)?.1)?,
+        };
+        if let Some(item) = item {
+            if found.len() == q.limit as usize {
+                more = true;
+                return Ok(false);
+            }
+            found.push(item);
+        }
+        Ok(true)
+    };
+    if index {
+        let table = txn.open_table(INDEX).map_err(unavailable)?;
+        let mut iter = table.range::<&[u8]>(range).map_err(unavailable)?;
+        loop {
+            let next = match q.direction {
+                Direction::Forward => iter.next(),
+                Direction::Backward => iter.next_back(),
+            };
+            let Some(entry) = next else { break };
+            let (k, _) = entry.map_err(unavailable)?;
+            if !visit(k.value(), None)? {
+                break;
+            }
+        }
+    } else {
+        let mut iter = items.range::<&[u8]>(range).map_err(unavailable)?;
+        loop {
+            let next = match q.direction {
+                Direction::Forward => iter.next(),
+                Direction::Backward => iter.next_back(),
+            };
+            let Some(entry) = next else { break };
+            let (k, v) = entry.map_err(unavailable)?;
+            if !visit(k.value(), Some(v.value()))? {
+                break;
+            }
+        }
+    }
+    let next = if more { found.last().map(|i| validate::position_of(i, index)) } else { None };
+    Ok(Page { items: found, next })
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        validate::key(key)?;
+        let key = key.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let items = txn.open_table(ITEMS).map_err(unavailable)?;
+            let found = items.get(item_key(&key).as_slice()).map_err(unavailable)?;
+            match found {
+                Some(v) => Ok(Some(decode(key, v.value())?).filter(|i| !i.is_expired(now_unix()))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
+        validate::item(&item)?;
+        validate::condition(condition.as_ref())?;
+        self.write(move |t| {
+            t.check(&item.key, condition.as_ref())?;
+            t.put(&item)
+        })
+        .await
+    }
+
+    async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
+        validate::key(key)?;
+        validate::updates(updates)?;
+        validate::condition(condition.as_ref())?;
+        let (key, updates) = (key.clone(), updates.to_vec());
+        self.write(move |t| {
+            let current = t.check(&key, condition.as_ref())?;
+            t.update(&key, current, &updates)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
+        validate::key(key)?;
+        validate::condition(condition.as_ref())?;
+        let key = key.clone();
+        self.write(move |t| {
+            t.check(&key, condition.as_ref())?;
+            t.delete(&key)
+        })
+        .await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page> {
+        validate::query(query)?;
+        validate::position(query, false)?;
+        let q = query.clone();
+        self.blocking(move |db| run_query(db, &q, false)).await
+    }
+
+    async fn query_index(&self, query: &Query) -> Result<Page> {
+        validate::query(query)?;
+        validate::position(query, true)?;
+        let q = query.clone();
+        self.blocking(move |db| run_query(db, &q, true)).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
+        validate::transaction(&ops)?;
+        self.write(move |t| {
+            // Every condition is judged on the state before the transaction, as DynamoDB does.
+            let mut current = Vec::with_capacity(ops.len());
+            let mut failures = Vec::new();
+            for (index, op) in ops.iter().enumerate() {
+                let condition = match op {
+                    TxOp::Put { condition, .. } | TxOp::Update { condition, .. } | TxOp::Delete { condition, .. } => {
+                        condition.as_ref()
+                    }
+                    TxOp::Check { condition, .. } => Some(condition),
+                };
+                match t.check(op.key(), condition) {
+                    Ok(item) => current.push(item),
+                    Err(Error::ConditionFailed) => {
+                        failures.push(TxFailure {
+                            index,
+                            reason: "ConditionalCheckFailed".into(),
+                        });
+                        current.push(None);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !failures.is_empty() {
+                return Err(Error::TransactionCanceled(failures));
+            }
+            // An error from here on drops the redb transaction uncommitted: nothing is written.
+            for (op, item) in ops.iter().zip(current) {
+                match op {
+                    TxOp::Put { item, .. } => t.put(item)?,
+                    TxOp::Update { key, updates, .. } => {
+                        t.update(key, item, updates)?;
+                    }
+                    TxOp::Delete { key, .. } => t.delete(key)?,
+                    TxOp::Check { .. } => {}
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<()> {
+        validate::batch(&ops)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(move |t| {
+            for op in &ops {
+                match op {
+                    BatchOp::Put(item) => t.put(item)?,
+                    BatchOp::Delete(key) => t.delete(key)?,
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sweep_expired(&self) -> Result<usize> {
+        self.write(|t| {
+            let upto = expiry_entry(t.now.saturating_add(1), &Key::new("", ""));
+            let due: Vec<Vec<u8>> = t
+                .expiry
+                .range::<&[u8]>(..upto.as_slice())
+                .map_err(unavailable)?
+                .take(SWEEP_BATCH)
+                .map(|e| e.map(|(k, _)| k.value().to_vec()).map_err(unavailable))
+                .collect::<Result<_>>()?;
+            for entry in &due {
+                let key = split_key(&entry[8..])?;
+                t.delete(&key)?;
+            }
+            Ok(due.len())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.blocking(|db| db.begin_read().map(drop).map_err(unavailable)).await
+    }
+
+    fn info(&self) -> StoreInfo {
+        StoreInfo {
+            engine: "redb",
+            version: env!("OVATION_REDB_VERSION").to_owned(),
+            location: self.path.display().to_string(),
+        }
+    }
+}

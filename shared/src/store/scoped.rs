@@ -1,0 +1,158 @@
+//! The tenant-scoped store handle (DESIGN.md invariant 1). Services get this, never the raw
+//! store: every key it is given must lie in its tenant's partitions, or the call fails with
+//! `Error::OutsideTenant` before any I/O. Index entries may only point into the tenant's own
+//! index partitions or the shared ones that hold no personal data. Cursors are sealed with a
+//! tenant key, so one tenant's cursor is refused by every other.
+
+use std::sync::Arc;
+
+use super::keys::{SHARED_INDEX_PREFIXES, belongs_to, tenant_partition};
+use super::{BatchOp, Condition, Item, Key, Query, Store, TxOp, Update, Value, attr};
+use crate::crypto::TenantCrypto;
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+
+/// A page of a tenant query; `cursor` continues it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantPage {
+    pub items: Vec<Item>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct TenantStore {
+    tenant: TenantId,
+    store: Arc<dyn Store>,
+    crypto: TenantCrypto,
+}
+
+impl TenantStore {
+    pub fn new(store: Arc<dyn Store>, crypto: TenantCrypto) -> Self {
+        TenantStore {
+            tenant: crypto.tenant().clone(),
+            store,
+            crypto,
+        }
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The tenant's own partition, `T#{tenant}`.
+    pub fn partition(&self) -> String {
+        tenant_partition(&self.tenant)
+    }
+
+    pub fn crypto(&self) -> &TenantCrypto {
+        &self.crypto
+    }
+
+    fn own(&self, pk: &str) -> Result<()> {
+        if belongs_to(&self.tenant, pk) {
+            Ok(())
+        } else {
+            tracing::warn!(target: "security", "refused a key outside the tenant");
+            Err(Error::OutsideTenant)
+        }
+    }
+
+    fn own_index(&self, gsi1pk: &str) -> Result<()> {
+        if SHARED_INDEX_PREFIXES.iter().any(|p| gsi1pk.starts_with(p)) {
+            return Ok(());
+        }
+        self.own(gsi1pk)
+    }
+
+    fn own_item(&self, item: &Item) -> Result<()> {
+        self.own(&item.key.pk)?;
+        match item.get(attr::GSI1PK) {
+            Some(Value::S(ix)) => self.own_index(ix),
+            _ => Ok(()),
+        }
+    }
+
+    fn own_updates(&self, key: &Key, updates: &[Update]) -> Result<()> {
+        self.own(&key.pk)?;
+        for u in updates {
+            if let Update::Set(n, Value::S(ix)) = u {
+                if n == attr::GSI1PK {
+                    self.own_index(ix)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        self.own(&key.pk)?;
+        self.store.get(key).await
+    }
+
+    pub async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
+        self.own_item(&item)?;
+        self.store.put(item, condition).await
+    }
+
+    pub async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
+        self.own_updates(key, updates)?;
+        self.store.update(key, updates, condition).await
+    }
+
+    pub async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
+        self.own(&key.pk)?;
+        self.store.delete(key, condition).await
+    }
+
+    async fn run(&self, mut query: Query, cursor: Option<&str>, index: bool) -> Result<TenantPage> {
+        if index {
+            self.own_index(&query.partition)?;
+        } else {
+            self.own(&query.partition)?;
+        }
+        let seal = self.crypto.cursor_seal().await?;
+        query.after = cursor.map(|c| seal.open(&query, index, c)).transpose()?;
+        let page = if index {
+            self.store.query_index(&query).await?
+        } else {
+            self.store.query(&query).await?
+        };
+        // Defence in depth: a shared index partition may list other tenants' items; drop them.
+        let items: Vec<Item> = page.items.into_iter().filter(|i| belongs_to(&self.tenant, &i.key.pk)).collect();
+        Ok(TenantPage {
+            items,
+            cursor: page.next.map(|p| seal.seal(&query, index, &p)),
+        })
+    }
+
+    /// Queries one of the tenant's partitions; `cursor` comes from the previous page.
+    pub async fn query(&self, query: Query, cursor: Option<&str>) -> Result<TenantPage> {
+        self.run(query, cursor, false).await
+    }
+
+    /// Queries the sparse index; only the tenant's items are returned.
+    pub async fn query_index(&self, query: Query, cursor: Option<&str>) -> Result<TenantPage> {
+        self.run(query, cursor, true).await
+    }
+
+    pub async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
+        for op in &ops {
+            match op {
+                TxOp::Put { item, .. } => self.own_item(item)?,
+                TxOp::Update { key, updates, .. } => self.own_updates(key, updates)?,
+                TxOp::Delete { key, .. } | TxOp::Check { key, .. } => self.own(&key.pk)?,
+            }
+        }
+        self.store.transact(ops).await
+    }
+
+    pub async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<()> {
+        for op in &ops {
+            match op {
+                BatchOp::Put(item) => self.own_item(item)?,
+                BatchOp::Delete(key) => self.own(&key.pk)?,
+            }
+        }
+        self.store.batch_write(ops).await
+    }
+}
