@@ -43,7 +43,10 @@ const FIELD: &[u8] = b"someone.with.a.long.name@example-company.com";
 
 fn report(what: &str, count: usize, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
-    println!("{what:<44} {count:>9} in {secs:>7.3} s = {:>10.0} /s", count as f64 / secs);
+    println!(
+        "{what:<44} {count:>9} in {secs:>7.3} s = {:>10.0} /s",
+        count as f64 / secs
+    );
 }
 
 async fn timed<F, Fut>(what: &str, count: usize, mut op: F) -> Result<()>
@@ -62,13 +65,15 @@ where
     Ok(())
 }
 
-fn bench_key(i: usize) -> Key {
+/// The key of the `i`th item the put measurement writes.
+pub fn bench_key(i: usize) -> Key {
     Key::new("BENCH#P", format!("I#{i:010}"))
 }
 
-/// The item the put measurement writes at `i`; `ovation-tests` checks survivors against it.
-pub fn bench_item(i: usize) -> Item {
-    Item::new(bench_key(i)).with("n", i as i64).with("payload", "x".repeat(200))
+fn bench_item(i: usize) -> Item {
+    Item::new(bench_key(i))
+        .with("n", i as i64)
+        .with("payload", "x".repeat(200))
 }
 
 async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
@@ -95,13 +100,20 @@ async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
     for t in tasks {
         t.await.map_err(Error::internal)??;
     }
-    report(&format!("put ({WRITERS} concurrent writers)"), per_writer * WRITERS, started);
+    report(
+        &format!("put ({WRITERS} concurrent writers)"),
+        per_writer * WRITERS,
+        started,
+    );
 
     let s = store.clone();
     timed("get", n, |i| {
         let s = s.clone();
         async move {
-            s.get(&bench_key(i)).await?.ok_or(Error::NotFound("bench item")).map(drop)
+            s.get(&bench_key(i))
+                .await?
+                .ok_or(Error::NotFound("bench item"))
+                .map(drop)
         }
     })
     .await?;
@@ -123,9 +135,11 @@ async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
 
 async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usize) -> Result<()> {
     println!("# field encryption (AES-256-GCM, per-tenant data key, cached)");
-    let keyring = Arc::new(MeteredKeyring::new(LocalKeyring::open(dir)?));
+    let keyring = Arc::new(MeteredKeyring::new(Arc::new(LocalKeyring::open(dir)?)));
     let settings = Settings {
-        backend: Backend::Embedded { data_dir: dir.to_owned() },
+        backend: Backend::Embedded {
+            data_dir: dir.to_owned(),
+        },
         key_cache: KeyCache::default(),
         log_format: LogFormat::Text,
     };

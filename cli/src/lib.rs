@@ -4,12 +4,19 @@
 mod bench;
 mod serve;
 
+pub use bench::bench_key;
+pub use serve::router;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ovation", version, about = "Ovation: NPS and customer-feedback surveys, on AWS or on one laptop")]
+#[command(
+    name = "ovation",
+    version,
+    about = "Ovation: NPS and customer-feedback surveys, on AWS or on one laptop"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

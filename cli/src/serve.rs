@@ -48,11 +48,17 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let ctx = Context::from_settings(settings).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
-        .map_err(|e| Error::Config { name: "--addr", reason: format!("cannot listen on {}: {e}", args.addr) })?;
+        .map_err(|e| Error::Config {
+            name: "--addr",
+            reason: format!("cannot listen on {}: {e}", args.addr),
+        })?;
     let local = listener.local_addr().map_err(Error::internal)?;
     let store = ctx.store.info();
     // The first line on stdout is the address, for people and for scripts.
-    println!("Ovation is listening on http://{local} (store: {} at {})", store.engine, store.location);
+    println!(
+        "Ovation is listening on http://{local} (store: {} at {})",
+        store.engine, store.location
+    );
     axum::serve(listener, router(ctx.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await

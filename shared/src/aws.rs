@@ -14,7 +14,11 @@ use crate::error::Error;
 /// standard retry mode (exponential backoff with jitter on throttling and transient errors).
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(50)))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
@@ -37,7 +41,11 @@ const THROTTLING: &[&str] = &[
 
 /// Maps an SDK error: `classify` names the service's own codes (conditional check, bad
 /// ciphertext, ...); throttling and unreachable endpoints are handled alike for every service.
-pub fn map_sdk_error<E, R>(service: &'static str, err: SdkError<E, R>, classify: impl Fn(&str, &str) -> Option<Error>) -> Error
+pub fn map_sdk_error<E, R>(
+    service: &'static str,
+    err: SdkError<E, R>,
+    classify: impl Fn(&str, &str) -> Option<Error>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,

@@ -92,7 +92,9 @@ impl Settings {
             }
         } else {
             Backend::Embedded {
-                data_dir: get("OVATION_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()).into(),
+                data_dir: get("OVATION_DATA_DIR")
+                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
+                    .into(),
             }
         };
         let defaults = KeyCache::default();
@@ -102,7 +104,11 @@ impl Settings {
                 get("OVATION_KEY_CACHE_SECONDS"),
                 defaults.max_age.as_secs(),
             )?),
-            max_uses: positive("OVATION_KEY_CACHE_USES", get("OVATION_KEY_CACHE_USES"), defaults.max_uses)?,
+            max_uses: positive(
+                "OVATION_KEY_CACHE_USES",
+                get("OVATION_KEY_CACHE_USES"),
+                defaults.max_uses,
+            )?,
         };
         let log_format = match get("OVATION_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
@@ -151,7 +157,12 @@ mod tests {
     #[test]
     fn embedded_is_the_default_off_lambda() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.backend, Backend::Embedded { data_dir: ".ovation".into() });
+        assert_eq!(
+            s.backend,
+            Backend::Embedded {
+                data_dir: ".ovation".into()
+            }
+        );
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.key_cache, KeyCache::default());
     }
@@ -159,14 +170,29 @@ mod tests {
     #[test]
     fn lambda_defaults_to_aws_and_json_and_requires_table_and_key() {
         let err = settings(&[("AWS_LAMBDA_FUNCTION_NAME", "api-admin")]).unwrap_err();
-        assert!(matches!(err, Error::Config { name: "OVATION_TABLE", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Config {
+                    name: "OVATION_TABLE",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let s = settings(&[
             ("AWS_LAMBDA_FUNCTION_NAME", "api-admin"),
             ("OVATION_TABLE", "t"),
             ("OVATION_KMS_KEY_ID", "alias/k"),
         ])
         .unwrap();
-        assert_eq!(s.backend, Backend::Aws { table: "t".into(), kms_key_id: "alias/k".into() });
+        assert_eq!(
+            s.backend,
+            Backend::Aws {
+                table: "t".into(),
+                kms_key_id: "alias/k".into()
+            }
+        );
         assert_eq!(s.log_format, LogFormat::Json);
     }
 

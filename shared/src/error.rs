@@ -51,10 +51,7 @@ pub enum Error {
     },
     /// A dependency that could not be reached or failed; the caller may retry.
     #[error("{service} is unavailable: {reason}")]
-    Unavailable {
-        service: &'static str,
-        reason: String,
-    },
+    Unavailable { service: &'static str, reason: String },
     /// Ciphertext that cannot be decrypted: tampered with, moved to another item or tenant, or
     /// its tenant's keys were deleted (crypto-shredding).
     #[error("the data cannot be decrypted")]

@@ -2,6 +2,8 @@
 //! request runs in a span carrying `request_id` and `tenant_id`, so every line logged while
 //! serving it names both. Personal data is never logged: paths are logged as route templates.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -10,7 +12,9 @@ use crate::config::LogFormat;
 /// (default `info`).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder
             .json()
@@ -18,7 +22,7 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .flatten_event(true)
             .try_init(),
-        LogFormat::Text => builder.compact().try_init(),
+        LogFormat::Text => builder.compact().with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
 }
 

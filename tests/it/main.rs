@@ -1,1 +1,13 @@
+//! Ovation's black-box tests, one binary: the store, tenant scoping and encryption suites on both
+//! engines (embedded, and AWS through moto server), the local stack over real HTTP, crash tests
+//! of the real `ovation` process, and the sample Lambda events fed to the functions' handlers.
 
+#[macro_use]
+mod support;
+
+mod encryption;
+mod faults;
+mod lambda_events;
+mod local_stack;
+mod store_conformance;
+mod tenant_scope;

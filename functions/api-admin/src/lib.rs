@@ -11,5 +11,7 @@ use ovation::Context;
 pub const FUNCTION: &str = "api-admin";
 
 pub fn routes(ctx: Arc<Context>) -> Router {
-    Router::new().route("/health", get(ovation::http::health)).with_state(ctx)
+    Router::new()
+        .route("/health", get(ovation::http::health))
+        .with_state(ctx)
 }

@@ -47,7 +47,11 @@ impl TenantCrypto {
         out.extend_from_slice(&nonce);
         let mut body = plaintext.to_vec();
         keys.field
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(&self.tenant, key, attr)), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(&self.tenant, key, attr)),
+                &mut body,
+            )
             .map_err(Error::internal)?;
         out.extend_from_slice(&body);
         Ok(out)

@@ -56,7 +56,9 @@ fn hmac_key(secret: &[u8], purpose: &'static [u8]) -> Result<hmac::Key> {
 
 fn aead_key(secret: &[u8], purpose: &'static [u8]) -> Result<LessSafeKey> {
     let bytes = derive(secret, purpose)?;
-    Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes.as_ref()).map_err(Error::internal)?))
+    Ok(LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, bytes.as_ref()).map_err(Error::internal)?,
+    ))
 }
 
 impl TenantKeys {
@@ -80,8 +82,12 @@ fn seal_root(data_key: &Secret, tenant: &TenantId, version: u32, root: &Secret) 
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
     let mut sealed = root.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(stable_aad(tenant, version)), &mut sealed)
-        .map_err(Error::internal)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(stable_aad(tenant, version)),
+        &mut sealed,
+    )
+    .map_err(Error::internal)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
     Ok(out)
@@ -165,10 +171,11 @@ impl KeyManager {
     fn remember(&self, tenant: &TenantId, keys: &Arc<TenantKeys>, current: bool) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let slots = cache.entry(tenant.clone()).or_default();
+        // The fill itself is the entry's first use.
         let fresh = || Cached {
             keys: keys.clone(),
             loaded: Instant::now(),
-            uses: 0,
+            uses: 1,
         };
         if current {
             slots.current = Some(fresh());
@@ -187,8 +194,12 @@ impl KeyManager {
             .strip_prefix(DATA_KEY_PREFIX)
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| Error::internal("malformed data key item"))?;
-        let wrapped = item.bytes(WRAPPED).ok_or_else(|| Error::internal("data key item without its key"))?;
-        let sealed = item.bytes(STABLE).ok_or_else(|| Error::internal("data key item without its root"))?;
+        let wrapped = item
+            .bytes(WRAPPED)
+            .ok_or_else(|| Error::internal("data key item without its key"))?;
+        let sealed = item
+            .bytes(STABLE)
+            .ok_or_else(|| Error::internal("data key item without its root"))?;
         let data_key = self.keyring.decrypt_data_key(tenant, wrapped).await?;
         let root = open_root(&data_key, tenant, version, sealed)?;
         Ok(Arc::new(TenantKeys::new(version, &data_key, root)?))
@@ -197,7 +208,12 @@ impl KeyManager {
     async fn latest_item(&self, tenant: &TenantId) -> Result<Option<Item>> {
         let page = self
             .store
-            .query(&Query::new(tenant_partition(tenant)).prefix(DATA_KEY_PREFIX).backward().limit(1))
+            .query(
+                &Query::new(tenant_partition(tenant))
+                    .prefix(DATA_KEY_PREFIX)
+                    .backward()
+                    .limit(1),
+            )
             .await?;
         Ok(page.items.into_iter().next())
     }

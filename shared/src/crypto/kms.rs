@@ -59,7 +59,10 @@ impl Keyring for KmsKeyring {
             .await
             .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
         Ok(DataKey {
-            wrapped: out.ciphertext_blob.map(Blob::into_inner).ok_or_else(|| Error::internal("KMS returned no wrapped key"))?,
+            wrapped: out
+                .ciphertext_blob
+                .map(Blob::into_inner)
+                .ok_or_else(|| Error::internal("KMS returned no wrapped key"))?,
             plaintext: secret(out.plaintext)?,
         })
     }

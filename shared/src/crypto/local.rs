@@ -45,7 +45,9 @@ impl LocalKeyring {
                 .mode(0o600)
                 .open(&tmp)
                 .map_err(|e| config_error(&tmp, e))?;
-            file.write_all(secret.as_ref()).and_then(|_| file.sync_all()).map_err(|e| config_error(&tmp, e))?;
+            file.write_all(secret.as_ref())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| config_error(&tmp, e))?;
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
             match linked {
@@ -54,9 +56,15 @@ impl LocalKeyring {
                 Err(e) => return Err(config_error(&path, e)),
             }
         }
-        let mode = fs::metadata(&path).map_err(|e| config_error(&path, e))?.permissions().mode();
+        let mode = fs::metadata(&path)
+            .map_err(|e| config_error(&path, e))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
-            return Err(config_error(&path, format!("is readable by others (mode {:o}); run chmod 600", mode & 0o777)));
+            return Err(config_error(
+                &path,
+                format!("is readable by others (mode {:o}); run chmod 600", mode & 0o777),
+            ));
         }
         let bytes = Zeroizing::new(fs::read(&path).map_err(|e| config_error(&path, e))?);
         if bytes.len() != 32 {
@@ -83,7 +91,11 @@ impl Keyring for LocalKeyring {
         aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
         let mut sealed = plaintext.to_vec();
         self.master
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context(tenant)), &mut sealed)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context(tenant)),
+                &mut sealed,
+            )
             .map_err(Error::internal)?;
         let mut wrapped = vec![FORMAT];
         wrapped.extend_from_slice(&nonce);

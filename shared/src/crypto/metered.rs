@@ -1,6 +1,7 @@
 //! A keyring decorator that counts calls to the real keyring, so benchmarks and tests can hold
 //! the key cache to its promise (one KMS call per tenant per cache lifetime).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -9,13 +10,13 @@ use super::{DataKey, Keyring, KeyringInfo, Secret};
 use crate::error::Result;
 use crate::ids::TenantId;
 
-pub struct MeteredKeyring<K> {
-    inner: K,
+pub struct MeteredKeyring {
+    inner: Arc<dyn Keyring>,
     calls: AtomicU64,
 }
 
-impl<K: Keyring> MeteredKeyring<K> {
-    pub fn new(inner: K) -> Self {
+impl MeteredKeyring {
+    pub fn new(inner: Arc<dyn Keyring>) -> Self {
         MeteredKeyring {
             inner,
             calls: AtomicU64::new(0),
@@ -29,7 +30,7 @@ impl<K: Keyring> MeteredKeyring<K> {
 }
 
 #[async_trait]
-impl<K: Keyring> Keyring for MeteredKeyring<K> {
+impl Keyring for MeteredKeyring {
     async fn generate_data_key(&self, tenant: &TenantId) -> Result<DataKey> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.generate_data_key(tenant).await

@@ -27,6 +27,15 @@ pub struct DataKey {
     pub wrapped: Vec<u8>,
 }
 
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("plaintext", &"<redacted>")
+            .field("wrapped_len", &self.wrapped.len())
+            .finish()
+    }
+}
+
 /// What a keyring reports of itself on `/health`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KeyringInfo {

@@ -88,7 +88,10 @@ mod tests {
     async fn body(e: Error) -> (StatusCode, ErrorBody, Option<String>) {
         let r = e.into_response();
         let status = r.status();
-        let retry = r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+        let retry = r
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         (status, serde_json::from_slice(&bytes).unwrap(), retry)
     }
@@ -97,7 +100,15 @@ mod tests {
     async fn bad_input_names_the_field() {
         let (status, b, _) = body(Error::invalid("email", "must contain @")).await;
         assert_eq!(status, 422);
-        assert_eq!(b, ErrorBody { status: 422, code: "invalid_field".into(), message: "email: must contain @".into(), field: Some("email".into()) });
+        assert_eq!(
+            b,
+            ErrorBody {
+                status: 422,
+                code: "invalid_field".into(),
+                message: "email: must contain @".into(),
+                field: Some("email".into())
+            }
+        );
     }
 
     #[tokio::test]
@@ -105,7 +116,14 @@ mod tests {
         let (status, b, _) = body(Error::internal("secret table name xyz")).await;
         assert_eq!(status, 500);
         assert!(!b.message.contains("xyz"));
-        let (status, b, retry) = body(Error::Throttled { service: "KMS", retry_after: Duration::from_secs(2) }).await;
-        assert_eq!((status.as_u16(), b.code.as_str(), retry.as_deref()), (503, "throttled", Some("2")));
+        let (status, b, retry) = body(Error::Throttled {
+            service: "KMS",
+            retry_after: Duration::from_secs(2),
+        })
+        .await;
+        assert_eq!(
+            (status.as_u16(), b.code.as_str(), retry.as_deref()),
+            (503, "throttled", Some("2"))
+        );
     }
 }

@@ -22,7 +22,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 pub fn apply(routes: Router) -> Router {
     let headers: [(HeaderName, &'static str); 6] = [
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -36,7 +39,10 @@ pub fn apply(routes: Router) -> Router {
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(middleware::from_fn(trace_request));
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     router
 }

@@ -7,6 +7,8 @@ mod layers;
 pub mod routes;
 
 use axum::Router;
+use axum::http::Uri;
+use lambda_http::RequestExt;
 
 pub use error::ErrorBody;
 pub use health::health;
@@ -16,4 +18,25 @@ pub use layers::{MAX_BODY_BYTES, REQUEST_ID_HEADER};
 /// headers, body limit, and JSON answers for unknown routes and methods.
 pub fn app(routes: Router) -> Router {
     layers::apply(routes)
+}
+
+/// The service a Lambda runs: the app, routed by the path API Gateway matched (without the
+/// stage prefix lambda_http adds to REST API paths), so routes read alike on Lambda and locally.
+pub fn on_lambda(app: Router) -> tower::util::MapRequest<Router, fn(lambda_http::Request) -> lambda_http::Request> {
+    tower::ServiceExt::map_request(app, without_stage as fn(lambda_http::Request) -> lambda_http::Request)
+}
+
+fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
+    let raw = request.raw_http_path();
+    if raw.is_empty() || raw == request.uri().path() {
+        return request;
+    }
+    let path_and_query = match request.uri().query() {
+        Some(q) => format!("{raw}?{q}"),
+        None => raw.to_owned(),
+    };
+    if let Ok(uri) = Uri::builder().path_and_query(path_and_query).build() {
+        *request.uri_mut() = uri;
+    }
+    request
 }

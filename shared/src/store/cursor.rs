@@ -43,7 +43,11 @@ impl CursorSeal {
         })
         .unwrap_or_default();
         let tag = hmac::sign(&self.key, &body);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES]))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&body),
+            URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES])
+        )
     }
 
     /// The position in `cursor`, when it was sealed by this key for this very query.
@@ -81,17 +85,33 @@ mod tests {
     fn cursors_round_trip_and_refuse_tampering() {
         let s = seal(b"k1");
         let q = Query::new("T#A").prefix("R#");
-        let pos = Position { key: Key::new("T#A", "R#5"), index: None };
+        let pos = Position {
+            key: Key::new("T#A", "R#5"),
+            index: None,
+        };
         let c = s.seal(&q, false, &pos);
         assert_eq!(s.open(&q, false, &c).unwrap(), pos);
 
         // Another key (another tenant), another query, the index, or any changed byte: refused.
         assert!(matches!(seal(b"k2").open(&q, false, &c), Err(Error::InvalidCursor)));
-        assert!(matches!(s.open(&Query::new("T#B").prefix("R#"), false, &c), Err(Error::InvalidCursor)));
-        assert!(matches!(s.open(&q.clone().backward(), false, &c), Err(Error::InvalidCursor)));
+        assert!(matches!(
+            s.open(&Query::new("T#B").prefix("R#"), false, &c),
+            Err(Error::InvalidCursor)
+        ));
+        assert!(matches!(
+            s.open(&q.clone().backward(), false, &c),
+            Err(Error::InvalidCursor)
+        ));
         assert!(matches!(s.open(&q, true, &c), Err(Error::InvalidCursor)));
         let (body, tag) = c.split_once('.').unwrap();
-        let forged = serde_json::to_vec(&Sealed { q: binding(&q, false), p: Position { key: Key::new("T#B", "x"), index: None } }).unwrap();
+        let forged = serde_json::to_vec(&Sealed {
+            q: binding(&q, false),
+            p: Position {
+                key: Key::new("T#B", "x"),
+                index: None,
+            },
+        })
+        .unwrap();
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(forged));
         assert!(matches!(s.open(&q, false, &forged), Err(Error::InvalidCursor)));
         for bad in ["", ".", "abc", &format!("{body}."), &"A".repeat(5000)] {

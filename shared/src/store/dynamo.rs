@@ -61,11 +61,18 @@ fn to_attr(v: &Value) -> AttributeValue {
 fn from_attr(v: AttributeValue) -> Result<Value> {
     Ok(match v {
         AttributeValue::S(s) => Value::S(s),
-        AttributeValue::N(n) => Value::N(n.parse().map_err(|_| Error::internal(format!("not a whole number: {n}")))?),
+        AttributeValue::N(n) => Value::N(
+            n.parse()
+                .map_err(|_| Error::internal(format!("not a whole number: {n}")))?,
+        ),
         AttributeValue::B(b) => Value::B(b.into_inner()),
         AttributeValue::Bool(b) => Value::Bool(b),
         AttributeValue::L(l) => Value::L(l.into_iter().map(from_attr).collect::<Result<_>>()?),
-        AttributeValue::M(m) => Value::M(m.into_iter().map(|(k, v)| Ok((k, from_attr(v)?))).collect::<Result<_>>()?),
+        AttributeValue::M(m) => Value::M(
+            m.into_iter()
+                .map(|(k, v)| Ok((k, from_attr(v)?)))
+                .collect::<Result<_>>()?,
+        ),
         AttributeValue::Null(_) => Value::Null,
         other => return Err(Error::internal(format!("unsupported attribute type {other:?}"))),
     })
@@ -90,7 +97,10 @@ fn from_map(mut map: AttrMap) -> Result<Item> {
         _ => Err(Error::internal(format!("item without a string {name}"))),
     };
     let key = Key::new(take(attr::PK)?, take(attr::SK)?);
-    let attrs = map.into_iter().map(|(n, v)| Ok((n, from_attr(v)?))).collect::<Result<_>>()?;
+    let attrs = map
+        .into_iter()
+        .map(|(n, v)| Ok((n, from_attr(v)?)))
+        .collect::<Result<_>>()?;
     Ok(Item { key, attrs })
 }
 
@@ -161,7 +171,11 @@ impl Expr {
             match u {
                 Update::Set(n, v) => set.push(format!("{} = {}", self.name(n), self.value(to_attr(v)))),
                 Update::Remove(n) => remove.push(self.name(n)),
-                Update::Add(n, d) => add.push(format!("{} {}", self.name(n), self.value(AttributeValue::N(d.to_string())))),
+                Update::Add(n, d) => add.push(format!(
+                    "{} {}",
+                    self.name(n),
+                    self.value(AttributeValue::N(d.to_string()))
+                )),
             }
         }
         [("SET", set), ("REMOVE", remove), ("ADD", add)]
@@ -243,7 +257,11 @@ impl DynamoStore {
                         .map_err(build_error)?,
                 )
             }
-            TxOp::Update { key, updates, condition } => {
+            TxOp::Update {
+                key,
+                updates,
+                condition,
+            } => {
                 let u = expr.update(&updates);
                 let c = condition.map(|c| expr.condition(&c));
                 item.update(
@@ -292,21 +310,29 @@ impl DynamoStore {
         validate::query(q)?;
         validate::position(q, index)?;
         let mut expr = Expr::default();
-        let (pk_name, sk_name) = if index { (attr::GSI1PK, attr::GSI1SK) } else { (attr::PK, attr::SK) };
+        let (pk_name, sk_name) = if index {
+            (attr::GSI1PK, attr::GSI1SK)
+        } else {
+            (attr::PK, attr::SK)
+        };
         let p = expr.name(pk_name);
         let pv = expr.value(AttributeValue::S(q.partition.clone()));
         let mut key_condition = format!("{p} = {pv}");
-        let s = expr.name(sk_name);
-        let mut string = |v: &str| expr.value(AttributeValue::S(v.to_owned()));
-        match &q.sort {
-            SortKey::All => {}
-            SortKey::Prefix(x) => key_condition += &format!(" AND begins_with({s}, {})", string(x)),
-            SortKey::AtLeast(x) => key_condition += &format!(" AND {s} >= {}", string(x)),
-            SortKey::AtMost(x) => key_condition += &format!(" AND {s} <= {}", string(x)),
-            SortKey::Between(a, b) => {
-                let (a, b) = (string(a), string(b));
-                key_condition += &format!(" AND {s} BETWEEN {a} AND {b}")
-            }
+        let sort = match &q.sort {
+            SortKey::All => None,
+            SortKey::Prefix(x) => Some(("begins_with", x, None)),
+            SortKey::AtLeast(x) => Some((">=", x, None)),
+            SortKey::AtMost(x) => Some(("<=", x, None)),
+            SortKey::Between(a, b) => Some(("BETWEEN", a, Some(b))),
+        };
+        if let Some((op, a, b)) = sort {
+            let s = expr.name(sk_name);
+            let a = expr.value(AttributeValue::S(a.clone()));
+            key_condition += &match (op, b) {
+                ("begins_with", _) => format!(" AND begins_with({s}, {a})"),
+                (_, Some(b)) => format!(" AND {s} BETWEEN {a} AND {}", expr.value(AttributeValue::S(b.clone()))),
+                (op, None) => format!(" AND {s} {op} {a}"),
+            };
         }
         let exp = expr.name(attr::EXPIRES_AT);
         let now = expr.now();
@@ -335,7 +361,12 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_map).collect::<Result<Vec<_>>>()?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_map)
+            .collect::<Result<Vec<_>>>()?;
         let next = match out.last_evaluated_key {
             Some(mut last) => {
                 let take = |m: &mut AttrMap, n: &str| match m.remove(n) {
@@ -447,14 +478,26 @@ impl Store for DynamoStore {
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
         validate::transaction(&ops)?;
         let items = ops.into_iter().map(|op| self.tx_item(op)).collect::<Result<Vec<_>>>()?;
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let codes = c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect();
+                    let codes = c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().map(str::to_owned))
+                        .collect();
                     let failures = cancellation(codes, c.message().unwrap_or_default());
-                    if failures.iter().any(|f| f.reason.contains("Throttl") || f.reason == "TransactionConflict") {
+                    if failures
+                        .iter()
+                        .any(|f| f.reason.contains("Throttl") || f.reason == "TransactionConflict")
+                    {
                         return Err(Error::Throttled {
                             service: SERVICE,
                             retry_after: Duration::from_millis(100),
@@ -475,11 +518,19 @@ impl Store for DynamoStore {
                 .map(|op| {
                     Ok(match op {
                         BatchOp::Put(item) => WriteRequest::builder()
-                            .put_request(PutRequest::builder().set_item(Some(item_map(item))).build().map_err(build_error)?)
+                            .put_request(
+                                PutRequest::builder()
+                                    .set_item(Some(item_map(item)))
+                                    .build()
+                                    .map_err(build_error)?,
+                            )
                             .build(),
                         BatchOp::Delete(key) => WriteRequest::builder()
                             .delete_request(
-                                DeleteRequest::builder().set_key(Some(key_map(key))).build().map_err(build_error)?,
+                                DeleteRequest::builder()
+                                    .set_key(Some(key_map(key)))
+                                    .build()
+                                    .map_err(build_error)?,
                             )
                             .build(),
                     })
@@ -506,7 +557,10 @@ impl Store for DynamoStore {
                     .send()
                     .await
                     .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
-                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
             }
         }
         Ok(())
@@ -598,15 +652,34 @@ mod tests {
         ]));
         assert_eq!(c, "(#n0 = :v0 AND (NOT attribute_exists(#n1)))");
         assert_eq!(e.names["#n0"], "status) OR (1=1");
-        let u = e.update(&[Update::Set("a".into(), 1.into()), Update::Remove("b".into()), Update::Add("c".into(), 2)]);
+        let u = e.update(&[
+            Update::Set("a".into(), 1.into()),
+            Update::Remove("b".into()),
+            Update::Add("c".into(), 2),
+        ]);
         assert_eq!(u, "SET #n2 = :v1 REMOVE #n1 ADD #n3 :v2");
     }
 
     #[test]
     fn cancellation_reasons_come_from_the_field_or_the_message() {
         let f = cancellation(vec![Some("None".into()), Some("ConditionalCheckFailed".into())], "");
-        assert_eq!(f, vec![TxFailure { index: 1, reason: "ConditionalCheckFailed".into() }]);
-        let f = cancellation(vec![], "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]");
-        assert_eq!(f, vec![TxFailure { index: 0, reason: "ConditionalCheckFailed".into() }]);
+        assert_eq!(
+            f,
+            vec![TxFailure {
+                index: 1,
+                reason: "ConditionalCheckFailed".into()
+            }]
+        );
+        let f = cancellation(
+            vec![],
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]",
+        );
+        assert_eq!(
+            f,
+            vec![TxFailure {
+                index: 0,
+                reason: "ConditionalCheckFailed".into()
+            }]
+        );
     }
 }

@@ -55,7 +55,10 @@ impl EmbeddedStore {
     }
 
     /// Runs blocking redb work off the async threads.
-    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || work(&db))
             .await
@@ -63,7 +66,10 @@ impl EmbeddedStore {
     }
 
     /// Writes in one transaction and commits it (fsync).
-    async fn write<T: Send + 'static>(&self, work: impl FnOnce(&mut Tables) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Tables) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(unavailable)?;
             let out = {
@@ -101,7 +107,9 @@ fn item_key(key: &Key) -> Vec<u8> {
 
 fn split_key(bytes: &[u8]) -> Result<Key> {
     let text = std::str::from_utf8(bytes).map_err(Error::internal)?;
-    let (pk, sk) = text.split_once('\0').ok_or_else(|| Error::internal("malformed item key"))?;
+    let (pk, sk) = text
+        .split_once('\0')
+        .ok_or_else(|| Error::internal("malformed item key"))?;
     Ok(Key::new(pk, sk))
 }
 
@@ -174,10 +182,14 @@ impl<'txn> Tables<'txn> {
 
     fn unlink(&mut self, old: &Item) -> Result<()> {
         if let Some(ix) = old.index_key() {
-            self.index.remove(index_entry(&ix, &old.key).as_slice()).map_err(unavailable)?;
+            self.index
+                .remove(index_entry(&ix, &old.key).as_slice())
+                .map_err(unavailable)?;
         }
         if let Some(at) = old.expires_at() {
-            self.expiry.remove(expiry_entry(at, &old.key).as_slice()).map_err(unavailable)?;
+            self.expiry
+                .remove(expiry_entry(at, &old.key).as_slice())
+                .map_err(unavailable)?;
         }
         Ok(())
     }
@@ -190,10 +202,14 @@ impl<'txn> Tables<'txn> {
             .insert(item_key(&item.key).as_slice(), encode(item)?.as_slice())
             .map_err(unavailable)?;
         if let Some(ix) = item.index_key() {
-            self.index.insert(index_entry(&ix, &item.key).as_slice(), ()).map_err(unavailable)?;
+            self.index
+                .insert(index_entry(&ix, &item.key).as_slice(), ())
+                .map_err(unavailable)?;
         }
         if let Some(at) = item.expires_at() {
-            self.expiry.insert(expiry_entry(at, &item.key).as_slice(), ()).map_err(unavailable)?;
+            self.expiry
+                .insert(expiry_entry(at, &item.key).as_slice(), ())
+                .map_err(unavailable)?;
         }
         Ok(())
     }
@@ -280,7 +296,10 @@ fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
     let (lower, upper) = bounds(q, index);
     if empty_range(&lower, &upper) {
-        return Ok(Page { items: vec![], next: None });
+        return Ok(Page {
+            items: vec![],
+            next: None,
+        });
     }
     let txn = db.begin_read().map_err(unavailable)?;
     let items = txn.open_table(ITEMS).map_err(unavailable)?;
@@ -336,7 +355,11 @@ fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
             }
         }
     }
-    let next = if more { found.last().map(|i| validate::position_of(i, index)) } else { None };
+    let next = if more {
+        found.last().map(|i| validate::position_of(i, index))
+    } else {
+        None
+    };
     Ok(Page { items: found, next })
 }
 

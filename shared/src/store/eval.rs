@@ -68,7 +68,10 @@ mod tests {
     use super::*;
 
     fn item() -> Item {
-        Item::new(Key::new("p", "s")).with("n", 5).with("s", "b").with("flag", true)
+        Item::new(Key::new("p", "s"))
+            .with("n", 5)
+            .with("s", "b")
+            .with("flag", true)
     }
 
     #[test]
@@ -79,13 +82,22 @@ mod tests {
         assert!(holds(&Condition::Compare("n".into(), Cmp::Gt, 4.into()), Some(&i)));
         assert!(!holds(&Condition::Compare("n".into(), Cmp::Gt, 5.into()), Some(&i)));
         assert!(holds(&Condition::Compare("s".into(), Cmp::Lt, "c".into()), Some(&i)));
-        assert!(!holds(&Condition::Compare("n".into(), Cmp::Lt, "c".into()), Some(&i)), "types differ");
+        assert!(
+            !holds(&Condition::Compare("n".into(), Cmp::Lt, "c".into()), Some(&i)),
+            "types differ"
+        );
         assert!(!holds(&Condition::eq("missing", 1), Some(&i)));
         assert!(holds(&Condition::Not(Box::new(Condition::eq("missing", 1))), Some(&i)));
         assert!(holds(&Condition::eq("flag", true), Some(&i)));
-        let both = Condition::And(vec![Condition::AttrExists("n".into()), Condition::AttrNotExists("x".into())]);
+        let both = Condition::And(vec![
+            Condition::AttrExists("n".into()),
+            Condition::AttrNotExists("x".into()),
+        ]);
         assert!(holds(&both, Some(&i)));
-        assert!(holds(&Condition::Or(vec![Condition::NotExists, Condition::eq("n", 5)]), Some(&i)));
+        assert!(holds(
+            &Condition::Or(vec![Condition::NotExists, Condition::eq("n", 5)]),
+            Some(&i)
+        ));
     }
 
     #[test]
@@ -93,7 +105,11 @@ mod tests {
         let out = apply(
             &Key::new("p", "s"),
             Some(item()),
-            &[Update::Add("n".into(), 2), Update::Remove("s".into()), Update::Add("new".into(), 3)],
+            &[
+                Update::Add("n".into(), 2),
+                Update::Remove("s".into()),
+                Update::Add("new".into(), 3),
+            ],
         )
         .unwrap();
         assert_eq!(out.num("n"), Some(7));

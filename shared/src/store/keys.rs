@@ -44,7 +44,10 @@ pub fn belongs_to(tenant: &TenantId, pk: &str) -> bool {
 
 fn check_part(part: &str) -> Result<()> {
     if part.is_empty() || part.contains(SEP) || part.chars().any(char::is_control) {
-        return Err(Error::invalid("key", "a key part must be non-empty, without `#` or control characters"));
+        return Err(Error::invalid(
+            "key",
+            "a key part must be non-empty, without `#` or control characters",
+        ));
     }
     Ok(())
 }

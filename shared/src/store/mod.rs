@@ -81,7 +81,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key { pk: pk.into(), sk: sk.into() }
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -96,7 +99,10 @@ pub struct Item {
 
 impl Item {
     pub fn new(key: Key) -> Self {
-        Item { key, attrs: Attrs::new() }
+        Item {
+            key,
+            attrs: Attrs::new(),
+        }
     }
 
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -278,11 +284,24 @@ pub struct Page {
 /// One operation of a transaction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TxOp {
-    Put { item: Item, condition: Option<Condition> },
-    Update { key: Key, updates: Vec<Update>, condition: Option<Condition> },
-    Delete { key: Key, condition: Option<Condition> },
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    Update {
+        key: Key,
+        updates: Vec<Update>,
+        condition: Option<Condition>,
+    },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
     /// Only checks a condition on another item.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl TxOp {

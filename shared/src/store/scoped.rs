@@ -75,10 +75,10 @@ impl TenantStore {
     fn own_updates(&self, key: &Key, updates: &[Update]) -> Result<()> {
         self.own(&key.pk)?;
         for u in updates {
-            if let Update::Set(n, Value::S(ix)) = u {
-                if n == attr::GSI1PK {
-                    self.own_index(ix)?;
-                }
+            if let Update::Set(n, Value::S(ix)) = u
+                && n == attr::GSI1PK
+            {
+                self.own_index(ix)?;
             }
         }
         Ok(())
@@ -118,7 +118,11 @@ impl TenantStore {
             self.store.query(&query).await?
         };
         // Defence in depth: a shared index partition may list other tenants' items; drop them.
-        let items: Vec<Item> = page.items.into_iter().filter(|i| belongs_to(&self.tenant, &i.key.pk)).collect();
+        let items: Vec<Item> = page
+            .items
+            .into_iter()
+            .filter(|i| belongs_to(&self.tenant, &i.key.pk))
+            .collect();
         Ok(TenantPage {
             items,
             cursor: page.next.map(|p| seal.seal(&query, index, &p)),

@@ -36,7 +36,10 @@ pub fn key(key: &Key) -> Result<()> {
 
 fn name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
-        return Err(Error::invalid("attribute", "names are 1 to 255 bytes without control characters"));
+        return Err(Error::invalid(
+            "attribute",
+            "names are 1 to 255 bytes without control characters",
+        ));
     }
     if name == attr::PK || name == attr::SK {
         return Err(Error::invalid(name.to_owned(), "is the primary key, not an attribute"));
@@ -46,7 +49,10 @@ fn name(name: &str) -> Result<()> {
 
 /// The size DynamoDB charges an item: attribute names plus values.
 pub fn item_size(item: &Item) -> usize {
-    attr::PK.len() + item.key.pk.len() + attr::SK.len() + item.key.sk.len()
+    attr::PK.len()
+        + item.key.pk.len()
+        + attr::SK.len()
+        + item.key.sk.len()
         + item.attrs.iter().map(|(n, v)| n.len() + value_size(v)).sum::<usize>()
 }
 
@@ -73,12 +79,15 @@ pub fn item(item: &Item) -> Result<()> {
             key_part(attr::GSI1PK, pk, MAX_PK_BYTES)?;
             key_part(attr::GSI1SK, sk, MAX_SK_BYTES)?;
         }
-        _ => return Err(Error::invalid(attr::GSI1PK, "gsi1pk and gsi1sk are strings, set together")),
-    }
-    if let Some(v) = item.get(attr::EXPIRES_AT) {
-        if !matches!(v, Value::N(_)) {
-            return Err(Error::invalid(attr::EXPIRES_AT, "must be a number of Unix seconds"));
+        _ => {
+            return Err(Error::invalid(
+                attr::GSI1PK,
+                "gsi1pk and gsi1sk are strings, set together",
+            ));
         }
+    }
+    if item.get(attr::EXPIRES_AT).is_some_and(|v| !matches!(v, Value::N(_))) {
+        return Err(Error::invalid(attr::EXPIRES_AT, "must be a number of Unix seconds"));
     }
     let size = item_size(item);
     if size > MAX_ITEM_BYTES {
@@ -99,13 +108,19 @@ pub fn condition(given: Option<&Condition>) -> Result<()> {
         Condition::Compare(n, op, v) => {
             name(n)?;
             if *op != Cmp::Eq && !matches!(v, Value::S(_) | Value::N(_) | Value::B(_)) {
-                return Err(Error::invalid(n.clone(), "only strings, numbers and bytes have an order"));
+                return Err(Error::invalid(
+                    n.clone(),
+                    "only strings, numbers and bytes have an order",
+                ));
             }
             Ok(())
         }
         Condition::And(cs) | Condition::Or(cs) => {
             if cs.is_empty() {
-                return Err(Error::invalid("condition", "`and` and `or` need at least one condition"));
+                return Err(Error::invalid(
+                    "condition",
+                    "`and` and `or` need at least one condition",
+                ));
             }
             cs.iter().try_for_each(|c| condition(Some(c)))
         }
@@ -191,7 +206,11 @@ pub fn transaction(ops: &[TxOp]) -> Result<()> {
                 item(i)?;
                 condition(c.as_ref())?;
             }
-            TxOp::Update { key: k, updates: u, condition: c } => {
+            TxOp::Update {
+                key: k,
+                updates: u,
+                condition: c,
+            } => {
                 key(k)?;
                 updates(u)?;
                 condition(c.as_ref())?;
@@ -243,7 +262,12 @@ mod tests {
 
     #[test]
     fn bad_keys_and_names_are_refused() {
-        for k in [Key::new("", "a"), Key::new("a", ""), Key::new("a\0b", "c"), Key::new("a", "x".repeat(1025))] {
+        for k in [
+            Key::new("", "a"),
+            Key::new("a", ""),
+            Key::new("a\0b", "c"),
+            Key::new("a", "x".repeat(1025)),
+        ] {
             assert!(matches!(key(&k), Err(Error::Invalid { .. })), "{k:?}");
         }
         let i = Item::new(Key::new("a", "b")).with("pk", "x");
@@ -256,7 +280,10 @@ mod tests {
 
     #[test]
     fn transactions_are_bounded_and_distinct() {
-        let op = |n: usize| TxOp::Delete { key: Key::new("p", format!("{n}")), condition: None };
+        let op = |n: usize| TxOp::Delete {
+            key: Key::new("p", format!("{n}")),
+            condition: None,
+        };
         assert!(transaction(&[]).is_err());
         assert!(transaction(&(0..101).map(op).collect::<Vec<_>>()).is_err());
         transaction(&(0..100).map(op).collect::<Vec<_>>()).unwrap();
@@ -265,10 +292,19 @@ mod tests {
 
     #[test]
     fn a_position_from_another_partition_is_an_invalid_cursor() {
-        let q = Query::new("T#a").after(Some(Position { key: Key::new("T#b", "x"), index: None }));
+        let q = Query::new("T#a").after(Some(Position {
+            key: Key::new("T#b", "x"),
+            index: None,
+        }));
         assert!(matches!(position(&q, false), Err(Error::InvalidCursor)));
-        let q = Query::new("T#a").after(Some(Position { key: Key::new("T#a", "x"), index: None }));
+        let q = Query::new("T#a").after(Some(Position {
+            key: Key::new("T#a", "x"),
+            index: None,
+        }));
         position(&q, false).unwrap();
-        assert!(matches!(position(&q, true), Err(Error::InvalidCursor)), "table position on the index");
+        assert!(
+            matches!(position(&q, true), Err(Error::InvalidCursor)),
+            "table position on the index"
+        );
     }
 }

@@ -1,0 +1,255 @@
+//! The real `ovation` process over real HTTP: `serve` on the embedded engine and on AWS (moto),
+//! clean stops on SIGINT, and `kill -9` in the middle of writes losing nothing acknowledged.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ovation::http::ErrorBody;
+use ovation::store::Store;
+use ovation::store::embedded::EmbeddedStore;
+use serde_json::Value;
+
+use crate::support::{emulator_available, provision};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ovation-under-test");
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A running `ovation` process; killed when dropped.
+struct Process {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Process {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(BINARY);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start ovation");
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Process { child, stdout, stderr }
+    }
+
+    /// `ovation serve` on a free port; returns the process and its base URL.
+    fn serve(extra: &[&str], env: &[(&str, &str)]) -> (Process, String) {
+        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let p = Process::start(&args, env);
+        let first = p
+            .stdout
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no address printed; stderr: {}", p.drain_stderr()));
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        (p, url)
+    }
+
+    fn drain_stderr(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the process did not stop within 30 s");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn health(url: &str) -> Value {
+    let response = reqwest::get(format!("{url}/health")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn serve_answers_over_http_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut p, url) = Process::serve(&["--data-dir", data.to_str().unwrap()], &[]);
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("{url}/health"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    assert_eq!(h["x-request-id"], "trace-42");
+    assert_eq!(
+        h["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["store"]["engine"], "redb");
+    assert!(body["store"]["version"].as_str().unwrap().starts_with('4'), "{body}");
+    assert_eq!(body["keyring"]["kind"], "local");
+
+    // A generated request id when the client sends none (or a malformed one).
+    let response = client
+        .get(format!("{url}/health"))
+        .header("x-request-id", "bad id; drop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 26);
+
+    let missing = client.get(format!("{url}/nothing/here")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let b: ErrorBody = missing.json().await.unwrap();
+    assert_eq!((b.status, b.code.as_str()), (404, "not_found"));
+    let wrong = client.post(format!("{url}/health")).send().await.unwrap();
+    assert_eq!(wrong.status(), 405);
+    assert_eq!(wrong.json::<ErrorBody>().await.unwrap().code, "method_not_allowed");
+    let huge = client
+        .post(format!("{url}/health"))
+        .body(vec![b'x'; 2 * 1024 * 1024])
+        .send()
+        .await;
+    if let Ok(huge) = huge {
+        assert_eq!(huge.status(), 413);
+        assert_eq!(huge.json::<ErrorBody>().await.unwrap().code, "body_too_large");
+    }
+
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("master.key")), 0o600);
+    assert!(data.join("ovation.redb").exists());
+
+    p.signal("INT");
+    let status = p.wait();
+    assert!(status.success(), "{status:?}");
+    let said: Vec<String> = p.stdout.try_iter().collect();
+    assert!(said.iter().any(|l| l.contains("stopped cleanly")), "{said:?}");
+    let logs = p.drain_stderr();
+    assert!(
+        logs.contains("request_id=trace-42") && logs.contains("route=/health"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("/nothing/here"),
+        "paths are not logged, only route templates"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_during_writes_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let p = Process::start(
+        &["bench", "--only", "store", "--records", "50000", "--data-dir", data],
+        &[],
+    );
+    // The bench reports every 1,000 acknowledged (fsynced) puts; kill it without warning after 3.
+    let mut acknowledged = 0;
+    while acknowledged < 3000 {
+        let line = p.stderr.recv_timeout(WAIT).expect("bench progress");
+        if let Some(n) = line.strip_prefix("progress: put (one writer) ") {
+            acknowledged = n.trim().parse().unwrap();
+        }
+    }
+    drop(p); // SIGKILL, then reaped
+    let store = EmbeddedStore::open(&dir.path().join("ovation.redb")).expect("the store opens after kill -9");
+    for i in 0..acknowledged {
+        let item = store.get(&ovation_cli::bench_key(i)).await.unwrap();
+        assert_eq!(
+            item.and_then(|i| i.num("n")),
+            Some(i as i64),
+            "acknowledged write {i} survived"
+        );
+    }
+    drop(store);
+    let (_server, url) = Process::serve(&["--data-dir", data], &[]);
+    assert_eq!(health(&url).await["status"], "ok");
+}
+
+#[tokio::test]
+async fn serve_restarts_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (server, url) = Process::serve(&["--data-dir", data], &[]);
+    health(&url).await;
+    drop(server);
+    let (_server, url) = Process::serve(&["--data-dir", data], &[]);
+    assert_eq!(health(&url).await["store"]["engine"], "redb");
+}
+
+#[tokio::test]
+async fn serve_aws_runs_on_dynamodb_and_kms() {
+    if !emulator_available() {
+        return;
+    }
+    let config = ovation::aws::load_config().await;
+    let (table, key_id) = provision(&config).await;
+    let (_server, url) = Process::serve(
+        &["--aws"],
+        &[("OVATION_TABLE", &table), ("OVATION_KMS_KEY_ID", &key_id)],
+    );
+    let body = health(&url).await;
+    assert_eq!(body["store"]["engine"], "dynamodb");
+    assert_eq!(body["store"]["location"], table.as_str());
+    assert_eq!(body["keyring"]["kind"], "aws-kms");
+}
+
+#[tokio::test]
+async fn serve_aws_without_settings_says_what_is_missing() {
+    let mut p = Process::start(
+        &["serve", "--aws", "--addr", "127.0.0.1:0"],
+        &[("OVATION_TABLE", ""), ("OVATION_KMS_KEY_ID", "")],
+    );
+    let status = p.wait();
+    assert!(!status.success());
+    let err = p.drain_stderr();
+    assert!(err.contains("OVATION_TABLE"), "{err}");
+}

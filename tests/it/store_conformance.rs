@@ -1,0 +1,468 @@
+//! The `Store` conformance suite: every operation of the port, its conditions and its limits,
+//! asserted identically on the embedded engine and on DynamoDB (moto).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ovation::Error;
+use ovation::error::TxFailure;
+use ovation::store::{
+    BatchOp, Cmp, Condition, Item, Key, MAX_ITEM_BYTES, Position, Query, SortKey, Store, TxOp, Update, Value, now_unix,
+};
+
+use crate::support::Engines;
+
+on_both_engines!(
+    values_round_trip,
+    conditional_writes,
+    updates_and_counters,
+    concurrent_counter_adds_are_exact,
+    queries_select_sort_and_page,
+    index_queries_follow_their_keys,
+    transactions_are_all_or_nothing,
+    batch_writes_span_chunks,
+    expired_items_are_invisible,
+    bad_input_is_a_typed_error,
+);
+
+/// Every item of a query, following `next` to the end.
+async fn all(store: &dyn Store, q: Query, index: bool) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let query = q.clone().after(after.take());
+        let page = if index {
+            store.query_index(&query).await
+        } else {
+            store.query(&query).await
+        }
+        .unwrap();
+        assert!(page.items.len() <= q.limit as usize);
+        out.extend(page.items);
+        match page.next {
+            Some(p) => after = Some(p),
+            None => return out,
+        }
+    }
+}
+
+fn sks(items: &[Item]) -> Vec<&str> {
+    items.iter().map(|i| i.key.sk.as_str()).collect()
+}
+
+async fn values_round_trip(e: Engines) {
+    let s = e.store;
+    let key = Key::new("T#A", "ITEM#1");
+    assert_eq!(s.get(&key).await.unwrap(), None);
+    let item = Item::new(key.clone())
+        .with("s", "håndværker ✓")
+        .with("n", -42)
+        .with("big", i64::MAX)
+        .with("b", vec![0u8, 1, 255])
+        .with("t", true)
+        .with("l", Value::L(vec![Value::N(1), Value::S("x".into()), Value::Null]))
+        .with("m", Value::M(BTreeMap::from([("k".to_owned(), Value::Bool(false))])))
+        .with("null", Value::Null);
+    s.put(item.clone(), None).await.unwrap();
+    assert_eq!(s.get(&key).await.unwrap(), Some(item));
+    s.delete(&key, None).await.unwrap();
+    assert_eq!(s.get(&key).await.unwrap(), None);
+    // Deleting what is not there is not an error, as in DynamoDB.
+    s.delete(&key, None).await.unwrap();
+}
+
+async fn conditional_writes(e: Engines) {
+    let s = e.store;
+    let key = Key::new("T#A", "C");
+    let first = Item::new(key.clone()).with("v", 1);
+    s.put(first.clone(), Some(Condition::NotExists)).await.unwrap();
+    let err = s
+        .put(Item::new(key.clone()).with("v", 2), Some(Condition::NotExists))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    assert_eq!(
+        s.get(&key).await.unwrap(),
+        Some(first),
+        "a failed condition writes nothing"
+    );
+
+    let gt = |n: i64| Some(Condition::Compare("v".into(), Cmp::Gt, n.into()));
+    s.put(Item::new(key.clone()).with("v", 3), gt(0)).await.unwrap();
+    assert!(matches!(
+        s.put(Item::new(key.clone()).with("v", 4), gt(5)).await,
+        Err(Error::ConditionFailed)
+    ));
+    assert!(matches!(
+        s.delete(&key, Some(Condition::eq("v", 99))).await,
+        Err(Error::ConditionFailed)
+    ));
+    assert!(s.get(&key).await.unwrap().is_some());
+    let either = Condition::Or(vec![Condition::eq("v", 99), Condition::AttrNotExists("gone".into())]);
+    s.delete(&key, Some(either)).await.unwrap();
+    assert!(matches!(
+        s.delete(&key, Some(Condition::Exists)).await,
+        Err(Error::ConditionFailed)
+    ));
+}
+
+async fn updates_and_counters(e: Engines) {
+    let s = e.store;
+    let key = Key::new("T#A", "U");
+    // An update creates the item when missing.
+    let out = s
+        .update(
+            &key,
+            &[Update::Set("name".into(), "x".into()), Update::Add("count".into(), 5)],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.str("name"), out.num("count")), (Some("x"), Some(5)));
+    let out = s
+        .update(
+            &key,
+            &[Update::Add("count".into(), -2), Update::Remove("name".into())],
+            Some(Condition::Exists),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.num("count"), Some(3));
+    assert_eq!(out.get("name"), None);
+    assert_eq!(s.get(&key).await.unwrap(), Some(out));
+
+    let err = s
+        .update(&key, &[Update::Add("count".into(), 1)], Some(Condition::eq("count", 0)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed));
+    assert_eq!(
+        s.get(&key).await.unwrap().unwrap().num("count"),
+        Some(3),
+        "unchanged after a failed condition"
+    );
+
+    let missing = Key::new("T#A", "NOPE");
+    let err = s
+        .update(&missing, &[Update::Add("c".into(), 1)], Some(Condition::Exists))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed));
+    assert_eq!(s.get(&missing).await.unwrap(), None);
+}
+
+async fn concurrent_counter_adds_are_exact(e: Engines) {
+    let s = e.store;
+    let key = Key::new("T#A", "COUNTER");
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let s = s.clone();
+            let key = key.clone();
+            tokio::spawn(async move { s.update(&key, &[Update::Add("n".into(), 1)], None).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(s.get(&key).await.unwrap().unwrap().num("n"), Some(24));
+}
+
+async fn queries_select_sort_and_page(e: Engines) {
+    let s = e.store;
+    let mut ops = Vec::new();
+    for i in 1..=30 {
+        ops.push(BatchOp::Put(
+            Item::new(Key::new("T#A", format!("A#{i:03}"))).with("i", i),
+        ));
+    }
+    for i in 1..=5 {
+        ops.push(BatchOp::Put(Item::new(Key::new("T#A", format!("B#{i:03}")))));
+        // A partition whose name extends the one queried must never leak in.
+        ops.push(BatchOp::Put(Item::new(Key::new("T#AB", format!("A#{i:03}")))));
+    }
+    s.batch_write(ops).await.unwrap();
+
+    let a = all(s.as_ref(), Query::new("T#A").prefix("A#").limit(7), false).await;
+    assert_eq!(a.len(), 30);
+    assert_eq!(a.first().unwrap().key.sk, "A#001");
+    assert!(a.windows(2).all(|w| w[0].key.sk < w[1].key.sk), "ascending");
+    assert!(a.iter().all(|i| i.key.pk == "T#A"));
+
+    let back = all(s.as_ref(), Query::new("T#A").prefix("A#").limit(4).backward(), false).await;
+    let mut reversed = sks(&a);
+    reversed.reverse();
+    assert_eq!(sks(&back), reversed);
+
+    let everything = all(s.as_ref(), Query::new("T#A").limit(1000), false).await;
+    assert_eq!(everything.len(), 35);
+
+    let between = all(
+        s.as_ref(),
+        Query::new("T#A").sort(SortKey::Between("A#010".into(), "A#012".into())),
+        false,
+    )
+    .await;
+    assert_eq!(sks(&between), ["A#010", "A#011", "A#012"]);
+    let at_least = all(
+        s.as_ref(),
+        Query::new("T#A").sort(SortKey::AtLeast("B#004".into())),
+        false,
+    )
+    .await;
+    assert_eq!(sks(&at_least), ["B#004", "B#005"]);
+    let at_most = all(
+        s.as_ref(),
+        Query::new("T#A").sort(SortKey::AtMost("A#002".into())),
+        false,
+    )
+    .await;
+    assert_eq!(sks(&at_most), ["A#001", "A#002"]);
+
+    let first = s.query(&Query::new("T#A").prefix("A#").limit(3)).await.unwrap();
+    assert_eq!(sks(&first.items), ["A#001", "A#002", "A#003"]);
+    let next = first.next.expect("more items follow");
+    let second = s
+        .query(&Query::new("T#A").prefix("A#").limit(3).after(Some(next)))
+        .await
+        .unwrap();
+    assert_eq!(sks(&second.items), ["A#004", "A#005", "A#006"]);
+
+    let foreign = Position {
+        key: Key::new("T#B", "A#001"),
+        index: None,
+    };
+    let err = s.query(&Query::new("T#A").after(Some(foreign))).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidCursor), "{err:?}");
+    assert!(s.query(&Query::new("T#NONE")).await.unwrap().items.is_empty());
+}
+
+async fn index_queries_follow_their_keys(e: Engines) {
+    let s = e.store;
+    for i in 0..12 {
+        let item = Item::new(Key::new(format!("T#A#S#{}", i % 3), format!("INV#{i:02}")))
+            .with_index("DUE#202611220700", format!("{:02}#{i:02}", 12 - i));
+        s.put(item, None).await.unwrap();
+    }
+    s.put(Item::new(Key::new("T#A#S#0", "INV#NOINDEX")), None)
+        .await
+        .unwrap();
+    let due = all(s.as_ref(), Query::new("DUE#202611220700").limit(5), true).await;
+    assert_eq!(due.len(), 12);
+    let order: Vec<_> = due.iter().map(|i| i.str("gsi1sk").unwrap().to_owned()).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    assert_eq!(due[0].key.sk, "INV#11");
+
+    // Moving an item's index key moves it; removing it drops the item from the index.
+    let k0 = Key::new("T#A#S#0", "INV#00");
+    s.update(&k0, &[Update::Set("gsi1pk".into(), "DUE#202611220701".into())], None)
+        .await
+        .unwrap();
+    let k1 = Key::new("T#A#S#1", "INV#01");
+    s.update(
+        &k1,
+        &[Update::Remove("gsi1pk".into()), Update::Remove("gsi1sk".into())],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(all(s.as_ref(), Query::new("DUE#202611220700"), true).await.len(), 10);
+    let moved = all(s.as_ref(), Query::new("DUE#202611220701"), true).await;
+    assert_eq!(moved.iter().map(|i| &i.key).collect::<Vec<_>>(), [&k0]);
+    let backward = all(s.as_ref(), Query::new("DUE#202611220700").backward().limit(3), true).await;
+    assert_eq!(backward.first().unwrap().key.sk, "INV#02");
+    let prefix = all(s.as_ref(), Query::new("DUE#202611220700").prefix("01#"), true).await;
+    assert_eq!(sks(&prefix), ["INV#11"]);
+}
+
+async fn transactions_are_all_or_nothing(e: Engines) {
+    let s = e.store;
+    let existing = Key::new("T#A", "X#EXISTING");
+    s.put(Item::new(existing.clone()).with("v", 1), None).await.unwrap();
+    let new_a = Key::new("T#A", "X#NEW-A");
+    let ops = vec![
+        TxOp::Put {
+            item: Item::new(new_a.clone()),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Update {
+            key: existing.clone(),
+            updates: vec![Update::Add("v".into(), 1)],
+            condition: None,
+        },
+        TxOp::Put {
+            item: Item::new(existing.clone()).with("v", 100),
+            condition: None,
+        }
+        .clone(),
+    ];
+    // Two operations on one item are refused before anything is sent.
+    assert!(matches!(s.transact(ops).await, Err(Error::Invalid { .. })));
+
+    let failing = vec![
+        TxOp::Put {
+            item: Item::new(new_a.clone()),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Update {
+            key: existing.clone(),
+            updates: vec![Update::Add("v".into(), 1)],
+            condition: None,
+        },
+        TxOp::Check {
+            key: Key::new("T#A", "X#MISSING"),
+            condition: Condition::Exists,
+        },
+    ];
+    match s.transact(failing).await {
+        Err(Error::TransactionCanceled(reasons)) => {
+            assert_eq!(
+                reasons,
+                vec![TxFailure {
+                    index: 2,
+                    reason: "ConditionalCheckFailed".into()
+                }]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.get(&new_a).await.unwrap(),
+        None,
+        "nothing of a cancelled transaction is written"
+    );
+    assert_eq!(s.get(&existing).await.unwrap().unwrap().num("v"), Some(1));
+
+    let passing = vec![
+        TxOp::Put {
+            item: Item::new(new_a.clone()),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Update {
+            key: existing.clone(),
+            updates: vec![Update::Add("v".into(), 1)],
+            condition: Some(Condition::Exists),
+        },
+        TxOp::Delete {
+            key: Key::new("T#A", "X#MISSING"),
+            condition: None,
+        },
+    ];
+    s.transact(passing).await.unwrap();
+    assert!(s.get(&new_a).await.unwrap().is_some());
+    assert_eq!(s.get(&existing).await.unwrap().unwrap().num("v"), Some(2));
+
+    let hundred = (0..100)
+        .map(|i| TxOp::Put {
+            item: Item::new(Key::new("T#A", format!("H#{i:03}"))),
+            condition: None,
+        })
+        .collect();
+    s.transact(hundred).await.unwrap();
+    assert_eq!(
+        all(s.as_ref(), Query::new("T#A").prefix("H#").limit(1000), false)
+            .await
+            .len(),
+        100
+    );
+    let too_many = (0..101)
+        .map(|i| TxOp::Delete {
+            key: Key::new("T#A", format!("H#{i:03}")),
+            condition: None,
+        })
+        .collect();
+    assert!(matches!(s.transact(too_many).await, Err(Error::Invalid { .. })));
+}
+
+async fn batch_writes_span_chunks(e: Engines) {
+    let s = e.store;
+    let puts = (0..60)
+        .map(|i| BatchOp::Put(Item::new(Key::new("T#A", format!("BW#{i:03}"))).with("i", i)))
+        .collect();
+    s.batch_write(puts).await.unwrap();
+    assert_eq!(
+        all(s.as_ref(), Query::new("T#A").prefix("BW#").limit(1000), false)
+            .await
+            .len(),
+        60
+    );
+    let deletes = (0..60)
+        .filter(|i| i % 2 == 0)
+        .map(|i| BatchOp::Delete(Key::new("T#A", format!("BW#{i:03}"))))
+        .collect();
+    s.batch_write(deletes).await.unwrap();
+    let left = all(s.as_ref(), Query::new("T#A").prefix("BW#").limit(1000), false).await;
+    assert_eq!(left.len(), 30);
+    assert!(left.iter().all(|i| i.num("i").unwrap() % 2 == 1));
+    let dup = vec![
+        BatchOp::Delete(Key::new("T#A", "D")),
+        BatchOp::Delete(Key::new("T#A", "D")),
+    ];
+    assert!(matches!(s.batch_write(dup).await, Err(Error::Invalid { .. })));
+}
+
+async fn expired_items_are_invisible(e: Engines) {
+    let native_ttl = e.aws.is_some();
+    let s = e.store;
+    let now = now_unix();
+    let gone = Key::new("T#A", "TTL#GONE");
+    let live = Key::new("T#A", "TTL#LIVE");
+    s.put(Item::new(gone.clone()).with_expiry(now - 10), None)
+        .await
+        .unwrap();
+    s.put(Item::new(live.clone()).with_expiry(now + 3600), None)
+        .await
+        .unwrap();
+    assert_eq!(s.get(&gone).await.unwrap(), None);
+    assert!(s.get(&live).await.unwrap().is_some());
+    let listed = all(s.as_ref(), Query::new("T#A").prefix("TTL#"), false).await;
+    assert_eq!(sks(&listed), ["TTL#LIVE"]);
+    // An expired item does not block a create-if-absent.
+    s.put(Item::new(gone.clone()).with("v", 1), Some(Condition::NotExists))
+        .await
+        .unwrap();
+    assert!(s.get(&gone).await.unwrap().is_some());
+    s.put(Item::new(gone.clone()).with_expiry(now - 1), None).await.unwrap();
+    let swept = s.sweep_expired().await.unwrap();
+    // The embedded engine sweeps; DynamoDB's own TTL deletes in the background.
+    assert_eq!(swept, if native_ttl { 0 } else { 1 });
+    assert_eq!(s.get(&gone).await.unwrap(), None);
+    assert!(s.get(&live).await.unwrap().is_some(), "the sweep keeps live items");
+}
+
+async fn bad_input_is_a_typed_error(e: Engines) {
+    let s: Arc<dyn Store> = e.store;
+    let big = Item::new(Key::new("T#A", "BIG")).with("blob", vec![7u8; MAX_ITEM_BYTES + 1]);
+    assert!(matches!(s.put(big, None).await, Err(Error::ItemTooLarge { .. })));
+    assert!(matches!(s.get(&Key::new("", "x")).await, Err(Error::Invalid { .. })));
+    assert!(matches!(
+        s.get(&Key::new("T#A", "a\u{0}b")).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        s.query(&Query::new("T#A").limit(0)).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        s.query(&Query::new("T#A").limit(1001)).await,
+        Err(Error::Invalid { .. })
+    ));
+    let reserved = Item::new(Key::new("T#A", "R")).with("pk", "T#B");
+    assert!(matches!(s.put(reserved, None).await, Err(Error::Invalid { .. })));
+    let key = Key::new("T#A", "S");
+    s.put(Item::new(key.clone()).with("s", "text"), None).await.unwrap();
+    let err = s.update(&key, &[Update::Add("s".into(), 1)], None).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(matches!(s.update(&key, &[], None).await, Err(Error::Invalid { .. })));
+    let empty_and = Some(Condition::And(vec![]));
+    assert!(matches!(
+        s.put(Item::new(key.clone()), empty_and).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert_eq!(
+        s.get(&key).await.unwrap().unwrap().str("s"),
+        Some("text"),
+        "refused writes change nothing"
+    );
+}

@@ -1,0 +1,119 @@
+//! Test fixtures: both engines, moto detection (a failure, not a skip, under CI=true), and the
+//! `on_both_engines!` macro that runs one suite function on each engine.
+
+use std::sync::Arc;
+
+use ovation::config::{Backend, KeyCache, LogFormat, Settings};
+use ovation::crypto::Keyring;
+use ovation::crypto::kms::KmsKeyring;
+use ovation::crypto::local::LocalKeyring;
+use ovation::crypto::metered::MeteredKeyring;
+use ovation::store::Store;
+use ovation::store::dynamo::{DynamoStore, create_table};
+use ovation::store::embedded::EmbeddedStore;
+use ovation::{Context, ids};
+use tempfile::TempDir;
+
+/// True when the AWS emulator is configured. Under `CI=true` its absence fails the test.
+pub fn emulator_available() -> bool {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but AWS_ENDPOINT_URL is not set: the AWS adapter tests must run against moto (run scripts/test)"
+    );
+    eprintln!("AWS_ENDPOINT_URL is not set: this AWS adapter test did not run (scripts/test starts moto)");
+    false
+}
+
+/// A store and a (metered) keyring of one engine, with what keeps them alive.
+pub struct Engines {
+    pub store: Arc<dyn Store>,
+    pub keyring: Arc<MeteredKeyring>,
+    pub aws: Option<aws_config::SdkConfig>,
+    pub dir: TempDir,
+}
+
+impl Engines {
+    pub fn embedded() -> Engines {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(&dir.path().join("ovation.redb")).unwrap());
+        let keyring: Arc<dyn Keyring> = Arc::new(LocalKeyring::open(dir.path()).unwrap());
+        Engines {
+            store,
+            keyring: Arc::new(MeteredKeyring::new(keyring)),
+            aws: None,
+            dir,
+        }
+    }
+
+    /// A new table and a new KMS key on moto; `None` (locally) when moto is not running.
+    pub async fn aws() -> Option<Engines> {
+        if !emulator_available() {
+            return None;
+        }
+        let config = ovation::aws::load_config().await;
+        let (table, key_id) = provision(&config).await;
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table));
+        let keyring: Arc<dyn Keyring> = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), key_id));
+        Some(Engines {
+            store,
+            keyring: Arc::new(MeteredKeyring::new(keyring)),
+            aws: Some(config),
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// A process context over these adapters with the given key cache.
+    pub fn context(&self, key_cache: KeyCache) -> Arc<Context> {
+        let settings = Settings {
+            backend: Backend::Embedded {
+                data_dir: self.dir.path().to_owned(),
+            },
+            key_cache,
+            log_format: LogFormat::Text,
+        };
+        Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
+    }
+}
+
+/// Creates a fresh table and KMS key on the emulator; returns their names.
+pub async fn provision(config: &aws_config::SdkConfig) -> (String, String) {
+    let table = format!("ovation-test-{}", ids::new_id().to_lowercase());
+    create_table(&aws_sdk_dynamodb::Client::new(config), &table)
+        .await
+        .unwrap();
+    let key = aws_sdk_kms::Client::new(config)
+        .create_key()
+        .description("ovation test key")
+        .send()
+        .await
+        .unwrap();
+    let key_id = key.key_metadata.unwrap().key_id;
+    (table, key_id)
+}
+
+/// Runs each named `async fn(Engines)` of the enclosing module on the embedded engine and on
+/// DynamoDB + KMS (moto).
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Engines::embedded()).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(engines) = $crate::support::Engines::aws().await else { return };
+                    super::$name(engines).await;
+                }
+            )*
+        }
+    };
+}
