@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::Error;
 
-/// Loads the AWS configuration once (region, credentials, `AWS_ENDPOINT_URL`), with the SDK's
-/// standard retry mode (exponential backoff with jitter on throttling and transient errors).
-pub async fn load_config() -> SdkConfig {
+/// The AWS configuration Ovation uses: the SDK's standard retry mode (exponential backoff with
+/// jitter on throttling and transient errors, 4 attempts) and bounded timeouts. Region,
+/// credentials and `AWS_ENDPOINT_URL` come from the environment unless the caller sets them.
+pub fn loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -26,8 +27,11 @@ pub async fn load_config() -> SdkConfig {
                 .operation_timeout(Duration::from_secs(20))
                 .build(),
         )
-        .load()
-        .await
+}
+
+/// Loads the configuration once per process; every AWS client is made from it.
+pub async fn load_config() -> SdkConfig {
+    loader().load().await
 }
 
 const THROTTLING: &[&str] = &[

@@ -54,7 +54,10 @@ impl Context {
         Context::from_settings(Settings::from_env()?).await
     }
 
+    /// The encryption handle of a tenant. The tenant is named on the current request's span
+    /// from here on, so every later log line of the request carries it.
     pub fn crypto(&self, tenant: &TenantId) -> TenantCrypto {
+        crate::telemetry::record_tenant(tenant);
         TenantCrypto::new(self.keys.clone(), tenant.clone())
     }
 

@@ -1,7 +1,12 @@
-//! Faults become typed errors, never panics: unreachable AWS endpoints, a missing table, a store
-//! file that is not a store.
+//! Faults become typed errors, never panics: throttling and unreachable AWS endpoints (after the
+//! SDK's retries with backoff), a missing table or key, a store file that is not a store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use ovation::Error;
 use ovation::crypto::Keyring;
 use ovation::crypto::kms::KmsKeyring;
@@ -12,8 +17,15 @@ use ovation::store::{Item, Key, Store};
 
 use crate::support::emulator_available;
 
-/// An address where nothing listens.
-const NOWHERE: &str = "http://127.0.0.1:9";
+/// Ovation's AWS configuration (retries, timeouts) aimed at `endpoint`.
+async fn config_for(endpoint: &str) -> aws_config::SdkConfig {
+    ovation::aws::loader()
+        .endpoint_url(endpoint)
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
 
 fn unavailable<T: std::fmt::Debug>(r: Result<T, Error>, service: &str) {
     match r {
@@ -24,19 +36,58 @@ fn unavailable<T: std::fmt::Debug>(r: Result<T, Error>, service: &str) {
 
 #[tokio::test]
 async fn unreachable_aws_endpoints_are_unavailable_errors() {
-    let credentials = Credentials::new("testing", "testing", None, None, "tests");
-    let config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .endpoint_url(NOWHERE)
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-        .build();
+    // Port 9 (discard) on loopback: nothing listens there.
+    let config = config_for("http://127.0.0.1:9").await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "ovation");
     unavailable(store.get(&Key::new("T#A", "X")).await, "DynamoDB");
     unavailable(store.put(Item::new(Key::new("T#A", "X")), None).await, "DynamoDB");
     let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(&config), "alias/ovation");
     unavailable(keyring.generate_data_key(&TenantId::generate()).await, "KMS");
+}
+
+/// An endpoint that throttles every request, as DynamoDB and KMS do; counts the attempts.
+async fn throttling_endpoint() -> (String, Arc<AtomicUsize>) {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
+            (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.0")],
+                body,
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, attempts)
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_then_a_typed_error() {
+    let (url, attempts) = throttling_endpoint().await;
+    let config = config_for(&url).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "ovation");
+    match store.get(&Key::new("T#A", "X")).await {
+        Err(Error::Throttled {
+            service: "DynamoDB", ..
+        }) => {}
+        other => panic!("expected DynamoDB throttled, got {other:?}"),
+    }
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        4,
+        "the SDK retried up to its 4 attempts"
+    );
+    let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(&config), "alias/ovation");
+    match keyring.generate_data_key(&TenantId::generate()).await {
+        Err(Error::Throttled { service: "KMS", .. }) => {}
+        other => panic!("expected KMS throttled, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -215,14 +215,25 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
 }
 
 #[tokio::test]
-async fn serve_restarts_after_kill_9() {
+async fn serve_restarts_after_kill_9_and_logs_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let (server, url) = Process::serve(&["--data-dir", data], &[]);
     health(&url).await;
     drop(server);
-    let (_server, url) = Process::serve(&["--data-dir", data], &[]);
+    let json = [("OVATION_LOG_FORMAT", "json")];
+    let (mut server, url) = Process::serve(&["--data-dir", data], &json);
     assert_eq!(health(&url).await["store"]["engine"], "redb");
+    server.signal("TERM");
+    assert!(server.wait().success());
+    // As on Lambda: one JSON object a line, the request id on every line logged for a request.
+    let logs = server.drain_stderr();
+    let lines: Vec<Value> = logs.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    let served: Vec<&Value> = lines.iter().filter(|l| l["message"] == "served").collect();
+    assert_eq!(served.len(), 1, "{logs}");
+    assert_eq!(served[0]["span"]["route"], "/health");
+    assert_eq!(served[0]["span"]["request_id"].as_str().unwrap().len(), 26);
+    assert_eq!(served[0]["status"], 200);
 }
 
 #[tokio::test]

@@ -281,40 +281,32 @@ async fn transactions_are_all_or_nothing(e: Engines) {
     let existing = Key::new("T#A", "X#EXISTING");
     s.put(Item::new(existing.clone()).with("v", 1), None).await.unwrap();
     let new_a = Key::new("T#A", "X#NEW-A");
-    let ops = vec![
-        TxOp::Put {
-            item: Item::new(new_a.clone()),
-            condition: Some(Condition::NotExists),
-        },
-        TxOp::Update {
-            key: existing.clone(),
-            updates: vec![Update::Add("v".into(), 1)],
-            condition: None,
-        },
-        TxOp::Put {
-            item: Item::new(existing.clone()).with("v", 100),
-            condition: None,
-        }
-        .clone(),
-    ];
+    let create_and_count = || {
+        vec![
+            TxOp::Put {
+                item: Item::new(new_a.clone()),
+                condition: Some(Condition::NotExists),
+            },
+            TxOp::Update {
+                key: existing.clone(),
+                updates: vec![Update::Add("v".into(), 1)],
+                condition: Some(Condition::Exists),
+            },
+        ]
+    };
     // Two operations on one item are refused before anything is sent.
-    assert!(matches!(s.transact(ops).await, Err(Error::Invalid { .. })));
+    let mut twice = create_and_count();
+    twice.push(TxOp::Put {
+        item: Item::new(existing.clone()).with("v", 100),
+        condition: None,
+    });
+    assert!(matches!(s.transact(twice).await, Err(Error::Invalid { .. })));
 
-    let failing = vec![
-        TxOp::Put {
-            item: Item::new(new_a.clone()),
-            condition: Some(Condition::NotExists),
-        },
-        TxOp::Update {
-            key: existing.clone(),
-            updates: vec![Update::Add("v".into(), 1)],
-            condition: None,
-        },
-        TxOp::Check {
-            key: Key::new("T#A", "X#MISSING"),
-            condition: Condition::Exists,
-        },
-    ];
+    let mut failing = create_and_count();
+    failing.push(TxOp::Check {
+        key: Key::new("T#A", "X#MISSING"),
+        condition: Condition::Exists,
+    });
     match s.transact(failing).await {
         Err(Error::TransactionCanceled(reasons)) => {
             assert_eq!(
@@ -334,21 +326,11 @@ async fn transactions_are_all_or_nothing(e: Engines) {
     );
     assert_eq!(s.get(&existing).await.unwrap().unwrap().num("v"), Some(1));
 
-    let passing = vec![
-        TxOp::Put {
-            item: Item::new(new_a.clone()),
-            condition: Some(Condition::NotExists),
-        },
-        TxOp::Update {
-            key: existing.clone(),
-            updates: vec![Update::Add("v".into(), 1)],
-            condition: Some(Condition::Exists),
-        },
-        TxOp::Delete {
-            key: Key::new("T#A", "X#MISSING"),
-            condition: None,
-        },
-    ];
+    let mut passing = create_and_count();
+    passing.push(TxOp::Delete {
+        key: Key::new("T#A", "X#MISSING"),
+        condition: None,
+    });
     s.transact(passing).await.unwrap();
     assert!(s.get(&new_a).await.unwrap().is_some());
     assert_eq!(s.get(&existing).await.unwrap().unwrap().num("v"), Some(2));
