@@ -135,7 +135,7 @@ async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
 
 async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usize) -> Result<()> {
     println!("# field encryption (AES-256-GCM, per-tenant data key, cached)");
-    let keyring = Arc::new(MeteredKeyring::new(Arc::new(LocalKeyring::open(dir)?)));
+    let keyring = Arc::new(MeteredKeyring::new(Arc::new(LocalKeyring::open(dir, true)?)));
     let settings = Settings {
         backend: Backend::Embedded {
             data_dir: dir.to_owned(),

@@ -5,7 +5,7 @@ mod bench;
 mod serve;
 
 pub use bench::bench_key;
-pub use serve::router;
+pub use serve::{HTTP_FUNCTIONS, router};
 
 use std::process::ExitCode;
 

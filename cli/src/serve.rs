@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 use clap::Args;
@@ -23,9 +24,18 @@ pub struct ServeArgs {
     aws: bool,
 }
 
-/// Every function's routes, as the Lambdas serve them.
-pub fn router(ctx: std::sync::Arc<Context>) -> Router {
-    ovation::http::app(Router::new().merge(api_admin::routes(ctx)))
+/// A function's routes, built over the process context.
+pub type Routes = fn(Arc<Context>) -> Router;
+
+/// Every HTTP function: its name (crate, route table, `template.yaml`) and its routes.
+pub const HTTP_FUNCTIONS: &[(&str, Routes)] = &[(api_admin::FUNCTION, api_admin::routes)];
+
+/// Every function's routes in one app, as the Lambdas serve them.
+pub fn router(ctx: Arc<Context>) -> Router {
+    let routes = HTTP_FUNCTIONS
+        .iter()
+        .fold(Router::new(), |app, (_, routes)| app.merge(routes(ctx.clone())));
+    ovation::http::app(routes)
 }
 
 fn settings(args: &ServeArgs) -> Result<Settings> {
@@ -53,6 +63,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             reason: format!("cannot listen on {}: {e}", args.addr),
         })?;
     let local = listener.local_addr().map_err(Error::internal)?;
+    tokio::spawn(sweep_expired(ctx.clone()));
     let store = ctx.store.info();
     // The first line on stdout is the address, for people and for scripts.
     println!(
@@ -66,6 +77,21 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     drop(ctx);
     println!("Ovation stopped cleanly");
     Ok(())
+}
+
+/// How often the local stack removes items whose TTL has passed (DynamoDB does this itself).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn sweep_expired(ctx: Arc<Context>) {
+    let mut ticker = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticker.tick().await;
+        match ctx.store.sweep_expired().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "swept expired items"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired items failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

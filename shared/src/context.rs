@@ -28,10 +28,10 @@ impl Context {
         let (store, keyring): (Arc<dyn Store>, Arc<dyn Keyring>) = match &settings.backend {
             Backend::Embedded { data_dir } => {
                 create_private_dir(data_dir)?;
-                (
-                    Arc::new(EmbeddedStore::open(&data_dir.join(STORE_FILE))?),
-                    Arc::new(LocalKeyring::open(data_dir)?),
-                )
+                let store_file = data_dir.join(STORE_FILE);
+                // The master key is made only with a new store: never a new key beside old data.
+                let keyring = LocalKeyring::open(data_dir, !store_file.exists())?;
+                (Arc::new(EmbeddedStore::open(&store_file)?), Arc::new(keyring))
             }
             Backend::Aws { table, kms_key_id } => {
                 let config = crate::aws::load_config().await;

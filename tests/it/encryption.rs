@@ -145,6 +145,14 @@ async fn shredding_makes_data_unreadable_everywhere(e: Engines) {
                 .await,
         );
     }
+    // A shredded tenant never silently gets a new key, in this process or another.
+    undecryptable(ctx.crypto(&t).encrypt(&key, "email", b"new").await);
+    undecryptable(
+        e.context(KeyCache::default())
+            .crypto(&t)
+            .encrypt(&key, "email", b"new")
+            .await,
+    );
     assert_eq!(
         ctx.crypto(&other)
             .decrypt_str(&person(&other, "1"), "email", &kept)

@@ -22,6 +22,7 @@ on_both_engines!(
     transactions_are_all_or_nothing,
     batch_writes_span_chunks,
     expired_items_are_invisible,
+    expired_items_do_not_linger_in_writes,
     bad_input_is_a_typed_error,
 );
 
@@ -256,9 +257,16 @@ async fn index_queries_follow_their_keys(e: Engines) {
 
     // Moving an item's index key moves it; removing it drops the item from the index.
     let k0 = Key::new("T#A#S#0", "INV#00");
-    s.update(&k0, &[Update::Set("gsi1pk".into(), "DUE#202611220701".into())], None)
-        .await
-        .unwrap();
+    s.update(
+        &k0,
+        &[
+            Update::Set("gsi1pk".into(), "DUE#202611220701".into()),
+            Update::Set("gsi1sk".into(), "12#00".into()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
     let k1 = Key::new("T#A#S#1", "INV#01");
     s.update(
         &k1,
@@ -411,6 +419,66 @@ async fn expired_items_are_invisible(e: Engines) {
     assert_eq!(swept, if native_ttl { 0 } else { 1 });
     assert_eq!(s.get(&gone).await.unwrap(), None);
     assert!(s.get(&live).await.unwrap().is_some(), "the sweep keeps live items");
+}
+
+/// An expired item that the engine has not removed yet behaves as missing for every write, as
+/// it does for reads: counters start afresh, conditions see no attributes.
+async fn expired_items_do_not_linger_in_writes(e: Engines) {
+    let s = e.store;
+    let old = now_unix() - 10;
+    let counter = Key::new("T#A", "TTL#COUNTER");
+    s.put(
+        Item::new(counter.clone())
+            .with("n", 5)
+            .with("note", "old")
+            .with_expiry(old),
+        None,
+    )
+    .await
+    .unwrap();
+    let out = s.update(&counter, &[Update::Add("n".into(), 1)], None).await.unwrap();
+    assert_eq!(
+        out,
+        Item::new(counter.clone()).with("n", 1),
+        "a fresh item, not the expired one"
+    );
+
+    let flagged = Key::new("T#A", "TTL#FLAGGED");
+    let expired = || Item::new(flagged.clone()).with("flag", true).with_expiry(old);
+    let has_flag = || Some(Condition::AttrExists("flag".into()));
+    s.put(expired(), None).await.unwrap();
+    assert!(matches!(
+        s.put(Item::new(flagged.clone()), has_flag()).await,
+        Err(Error::ConditionFailed)
+    ));
+    s.put(expired(), None).await.unwrap();
+    assert!(matches!(
+        s.delete(&flagged, has_flag()).await,
+        Err(Error::ConditionFailed)
+    ));
+    s.put(expired(), None).await.unwrap();
+    let err = s
+        .update(&flagged, &[Update::Set("x".into(), 1.into())], has_flag())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    s.put(expired(), None).await.unwrap();
+    let check = vec![TxOp::Check {
+        key: flagged.clone(),
+        condition: Condition::AttrExists("flag".into()),
+    }];
+    assert!(matches!(s.transact(check).await, Err(Error::TransactionCanceled(_))));
+    s.put(expired(), None).await.unwrap();
+    let count = vec![TxOp::Update {
+        key: flagged.clone(),
+        updates: vec![Update::Add("n".into(), 1)],
+        condition: None,
+    }];
+    s.transact(count).await.unwrap();
+    assert_eq!(
+        s.get(&flagged).await.unwrap(),
+        Some(Item::new(flagged.clone()).with("n", 1))
+    );
 }
 
 async fn bad_input_is_a_typed_error(e: Engines) {

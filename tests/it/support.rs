@@ -9,8 +9,9 @@ use ovation::crypto::kms::KmsKeyring;
 use ovation::crypto::local::LocalKeyring;
 use ovation::crypto::metered::MeteredKeyring;
 use ovation::store::Store;
-use ovation::store::dynamo::{DynamoStore, create_table};
+use ovation::store::dynamo::DynamoStore;
 use ovation::store::embedded::EmbeddedStore;
+use ovation::store::provision::create_table;
 use ovation::{Context, ids};
 use tempfile::TempDir;
 
@@ -39,7 +40,7 @@ impl Engines {
     pub fn embedded() -> Engines {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(&dir.path().join("ovation.redb")).unwrap());
-        let keyring: Arc<dyn Keyring> = Arc::new(LocalKeyring::open(dir.path()).unwrap());
+        let keyring: Arc<dyn Keyring> = Arc::new(LocalKeyring::open(dir.path(), true).unwrap());
         Engines {
             store,
             keyring: Arc::new(MeteredKeyring::new(keyring)),

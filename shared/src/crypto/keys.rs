@@ -19,8 +19,8 @@ use super::{Keyring, Secret, random_secret};
 use crate::config::KeyCache;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
-use crate::store::keys::{DATA_KEY_PREFIX, data_key_sort, tenant_partition};
-use crate::store::{BatchOp, Condition, Item, Key, Query, Store, now_unix};
+use crate::store::keys::{DATA_KEY_PREFIX, data_key_sort, shredded_sort, tenant_partition};
+use crate::store::{BatchOp, Condition, Item, Key, Query, Store, TxOp, now_unix};
 
 const WRAPPED: &str = "wrapped";
 const STABLE: &str = "stable";
@@ -33,8 +33,8 @@ pub struct TenantKeys {
     pub(super) field: LessSafeKey,
     /// HMAC key of the blind index (stable across versions).
     pub(super) blind: hmac::Key,
-    /// HMAC key of pagination cursors (stable across versions).
-    pub cursor: hmac::Key,
+    /// AES-256-GCM key of pagination cursors (stable across versions).
+    pub cursor: Arc<LessSafeKey>,
     stable_root: Secret,
 }
 
@@ -67,7 +67,7 @@ impl TenantKeys {
             version,
             field: aead_key(data_key.as_ref(), b"field")?,
             blind: hmac_key(stable_root.as_ref(), b"blind-index")?,
-            cursor: hmac_key(stable_root.as_ref(), b"cursor")?,
+            cursor: Arc::new(aead_key(stable_root.as_ref(), b"cursor")?),
             stable_root,
         })
     }
@@ -129,8 +129,9 @@ pub struct KeyManager {
     store: Arc<dyn Store>,
     limits: KeyCache,
     cache: Mutex<HashMap<TenantId, TenantSlots>>,
-    /// Serialises cache fills, so concurrent misses cost one keyring call, not one each.
-    fill: tokio::sync::Mutex<()>,
+    /// One lock per tenant serialises its cache fills (concurrent misses cost one keyring call,
+    /// not one each) and its shredding, without one tenant's slow call holding up another's.
+    fills: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KeyManager {
@@ -140,36 +141,46 @@ impl KeyManager {
             store,
             limits,
             cache: Mutex::new(HashMap::new()),
-            fill: tokio::sync::Mutex::new(()),
+            fills: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn fill_lock(&self, tenant: &TenantId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        fills.entry(tenant.clone()).or_default().clone()
+    }
+
+    fn fresh(&self, c: &Cached) -> bool {
+        c.loaded.elapsed() < self.limits.max_age && c.uses < self.limits.max_uses
     }
 
     pub fn keyring(&self) -> &dyn Keyring {
         self.keyring.as_ref()
     }
 
-    /// A fresh cache entry, counted as one use.
-    fn take(&self, cached: &mut Option<&mut Cached>) -> Option<Arc<TenantKeys>> {
-        let c = cached.as_mut()?;
-        if c.loaded.elapsed() >= self.limits.max_age || c.uses >= self.limits.max_uses {
-            return None;
-        }
-        c.uses += 1;
-        Some(c.keys.clone())
-    }
-
+    /// The cached keys, counted as one use, while fresh.
     fn cached(&self, tenant: &TenantId, version: Option<u32>) -> Option<Arc<TenantKeys>> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let slots = cache.get_mut(tenant)?;
-        let mut entry = match version {
+        let entry = match version {
             None => slots.current.as_mut(),
             Some(v) => slots.versions.get_mut(&v),
-        };
-        self.take(&mut entry)
+        }?;
+        if !self.fresh(entry) {
+            return None;
+        }
+        entry.uses += 1;
+        Some(entry.keys.clone())
     }
 
     fn remember(&self, tenant: &TenantId, keys: &Arc<TenantKeys>, current: bool) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Unwrapped keys past their bounds leave memory at the next fill of any tenant.
+        for slots in cache.values_mut() {
+            slots.current = slots.current.take().filter(|c| self.fresh(c));
+            slots.versions.retain(|_, c| self.fresh(c));
+        }
+        cache.retain(|_, slots| slots.current.is_some() || !slots.versions.is_empty());
         let slots = cache.entry(tenant.clone()).or_default();
         // The fill itself is the entry's first use.
         let fresh = || Cached {
@@ -205,28 +216,44 @@ impl KeyManager {
         Ok(Arc::new(TenantKeys::new(version, &data_key, root)?))
     }
 
+    /// The newest data key item; `Error::Undecryptable` once the tenant was shredded (its
+    /// tombstone sorts after every version).
     async fn latest_item(&self, tenant: &TenantId) -> Result<Option<Item>> {
-        let page = self
-            .store
-            .query(
-                &Query::new(tenant_partition(tenant))
-                    .prefix(DATA_KEY_PREFIX)
-                    .backward()
-                    .limit(1),
-            )
-            .await?;
-        Ok(page.items.into_iter().next())
+        let query = Query::new(tenant_partition(tenant))
+            .prefix(DATA_KEY_PREFIX)
+            .backward()
+            .limit(1);
+        match self.store.query(&query).await?.items.into_iter().next() {
+            Some(item) if item.key.sk == shredded_sort() => Err(Error::Undecryptable),
+            other => Ok(other),
+        }
     }
 
-    /// Makes and stores version `version`; `Error::ConditionFailed` when another process made it.
+    /// Makes and stores version `version`; `Error::ConditionFailed` when another process made it
+    /// first, `Error::Undecryptable` when the tenant was shredded meanwhile.
     async fn create_version(&self, tenant: &TenantId, version: u32, root: Secret) -> Result<Arc<TenantKeys>> {
         let data_key = self.keyring.generate_data_key(tenant).await?;
         let item = Item::new(Key::new(tenant_partition(tenant), data_key_sort(version)))
             .with(WRAPPED, data_key.wrapped.clone())
             .with(STABLE, seal_root(&data_key.plaintext, tenant, version, &root)?)
             .with(CREATED_AT, now_unix());
-        self.store.put(item, Some(Condition::NotExists)).await?;
-        Ok(Arc::new(TenantKeys::new(version, &data_key.plaintext, root)?))
+        let tombstone = Key::new(tenant_partition(tenant), shredded_sort());
+        let ops = vec![
+            TxOp::Put {
+                item,
+                condition: Some(Condition::NotExists),
+            },
+            TxOp::Check {
+                key: tombstone,
+                condition: Condition::NotExists,
+            },
+        ];
+        match self.store.transact(ops).await {
+            Ok(()) => Ok(Arc::new(TenantKeys::new(version, &data_key.plaintext, root)?)),
+            Err(Error::TransactionCanceled(failed)) if failed.iter().any(|f| f.index == 1) => Err(Error::Undecryptable),
+            Err(Error::TransactionCanceled(_)) => Err(Error::ConditionFailed),
+            Err(e) => Err(e),
+        }
     }
 
     /// The tenant's current keys, creating the tenant's first data key when it has none.
@@ -234,7 +261,8 @@ impl KeyManager {
         if let Some(keys) = self.cached(tenant, None) {
             return Ok(keys);
         }
-        let _fill = self.fill.lock().await;
+        let lock = self.fill_lock(tenant);
+        let _fill = lock.lock().await;
         if let Some(keys) = self.cached(tenant, None) {
             return Ok(keys);
         }
@@ -260,7 +288,8 @@ impl KeyManager {
         if let Some(keys) = self.cached(tenant, Some(version)) {
             return Ok(keys);
         }
-        let _fill = self.fill.lock().await;
+        let lock = self.fill_lock(tenant);
+        let _fill = lock.lock().await;
         if let Some(keys) = self.cached(tenant, Some(version)) {
             return Ok(keys);
         }
@@ -281,23 +310,32 @@ impl KeyManager {
         Ok(next.version)
     }
 
-    /// Deletes every wrapped data key of the tenant: all its ciphertexts, wherever they are
-    /// (backups included), become unreadable. Returns how many versions were deleted. Other
-    /// processes drop their cached keys within the cache lifetime.
+    /// Deletes every wrapped data key of the tenant and leaves a tombstone so none is made
+    /// again: all its ciphertexts become unreadable at once in the live store, and in backups
+    /// once the backups made before this moment have aged out. Returns how many versions were
+    /// deleted. Other processes drop their cached keys within the cache lifetime.
     pub async fn shred(&self, tenant: &TenantId) -> Result<usize> {
+        let lock = self.fill_lock(tenant);
+        let _fill = lock.lock().await;
+        let tombstone = Item::new(Key::new(tenant_partition(tenant), shredded_sort())).with(CREATED_AT, now_unix());
+        self.store.put(tombstone, None).await?;
         let mut deleted = 0;
         loop {
             let page = self
                 .store
                 .query(&Query::new(tenant_partition(tenant)).prefix(DATA_KEY_PREFIX).limit(100))
                 .await?;
-            if page.items.is_empty() {
+            let versions: Vec<BatchOp> = page
+                .items
+                .into_iter()
+                .filter(|i| i.key.sk != shredded_sort())
+                .map(|i| BatchOp::Delete(i.key))
+                .collect();
+            if versions.is_empty() {
                 break;
             }
-            deleted += page.items.len();
-            self.store
-                .batch_write(page.items.into_iter().map(|i| BatchOp::Delete(i.key)).collect())
-                .await?;
+            deleted += versions.len();
+            self.store.batch_write(versions).await?;
         }
         self.forget(tenant);
         Ok(deleted)

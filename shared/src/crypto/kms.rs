@@ -14,6 +14,9 @@ use crate::ids::TenantId;
 
 const SERVICE: &str = "KMS";
 pub const CONTEXT_KEY: &str = "tenant";
+/// The IAM actions this adapter's calls need (granted with a `kms:EncryptionContextKeys`
+/// condition in `template.yaml`; checked against the calls below by the template tests).
+pub const IAM_ACTIONS: &[&str] = &["kms:GenerateDataKey", "kms:Decrypt"];
 
 pub struct KmsKeyring {
     client: Client,

@@ -31,30 +31,20 @@ fn config_error(path: &Path, reason: impl std::fmt::Display) -> Error {
 }
 
 impl LocalKeyring {
-    /// Opens the master key in `data_dir`, creating it when missing. Creation is atomic (written
-    /// to a private temporary file, then linked into place), so two processes starting together
-    /// agree on one key.
-    pub fn open(data_dir: &Path) -> Result<LocalKeyring> {
+    /// Opens the master key in `data_dir`. When it is missing it is created only if `create` is
+    /// true (a new data directory): a new key beside existing data would leave that data
+    /// unreadable. Creation is atomic and durable (a private temporary file, fsynced, linked
+    /// into place, the directory fsynced), so two processes starting together agree on one key.
+    pub fn open(data_dir: &Path, create: bool) -> Result<LocalKeyring> {
         let path = data_dir.join(MASTER_KEY_FILE);
         if !path.exists() {
-            let tmp = data_dir.join(format!(".{MASTER_KEY_FILE}.{}", std::process::id()));
-            let secret = random_secret()?;
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| config_error(&tmp, e))?;
-            file.write_all(secret.as_ref())
-                .and_then(|_| file.sync_all())
-                .map_err(|e| config_error(&tmp, e))?;
-            let linked = fs::hard_link(&tmp, &path);
-            let _ = fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(config_error(&path, e)),
+            if !create {
+                return Err(config_error(
+                    &path,
+                    "is missing but the data directory holds data; restore it from your backup (a new key could not read that data)",
+                ));
             }
+            create_master_key(data_dir, &path)?;
         }
         let mode = fs::metadata(&path)
             .map_err(|e| config_error(&path, e))?
@@ -77,6 +67,36 @@ impl LocalKeyring {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn create_master_key(data_dir: &Path, path: &Path) -> Result<()> {
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut suffix).map_err(Error::internal)?;
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = data_dir.join(format!(".{MASTER_KEY_FILE}.{suffix}"));
+    let written = (|| {
+        let secret = random_secret()?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| config_error(&tmp, e))?;
+        file.write_all(secret.as_ref())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| config_error(&tmp, e))?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            // Another process linked its key first: use that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(config_error(path, e)),
+        }
+        fs::File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| config_error(data_dir, e))
+    })();
+    let _ = fs::remove_file(&tmp);
+    written
 }
 
 fn context(tenant: &TenantId) -> Vec<u8> {
@@ -135,20 +155,35 @@ mod tests {
     #[tokio::test]
     async fn the_master_key_is_created_once_and_private() {
         let dir = tempfile::tempdir().unwrap();
-        let a = LocalKeyring::open(dir.path()).unwrap();
+        let a = LocalKeyring::open(dir.path(), true).unwrap();
         let mode = fs::metadata(a.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let t = TenantId::generate();
         let key = a.generate_data_key(&t).await.unwrap();
-        let again = LocalKeyring::open(dir.path()).unwrap();
+        let again = LocalKeyring::open(dir.path(), false).unwrap();
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
         assert_eq!(*again.decrypt_data_key(&t, &key.wrapped).await.unwrap(), *key.plaintext);
     }
 
     #[tokio::test]
     async fn a_readable_master_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let k = LocalKeyring::open(dir.path()).unwrap();
+        let k = LocalKeyring::open(dir.path(), true).unwrap();
         fs::set_permissions(k.path(), fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(LocalKeyring::open(dir.path()), Err(Error::Config { .. })));
+        assert!(matches!(
+            LocalKeyring::open(dir.path(), true),
+            Err(Error::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_master_key_is_not_replaced_beside_existing_data() {
+        let dir = tempfile::tempdir().unwrap();
+        match LocalKeyring::open(dir.path(), false) {
+            Err(Error::Config { reason, .. }) => assert!(reason.contains("restore it from your backup"), "{reason}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(!dir.path().join(MASTER_KEY_FILE).exists());
     }
 }

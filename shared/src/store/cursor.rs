@@ -1,99 +1,103 @@
-//! Opaque, tamper-evident pagination cursors: a page's end position, bound to the query it came
-//! from and sealed with an HMAC under a tenant key. An altered, forged or foreign cursor is
+//! Opaque, tamper-evident pagination cursors: a page's end position, encrypted with AES-256-GCM
+//! under a tenant key, with the query it belongs to as associated data. A cursor reveals nothing
+//! (not even the keys of the items around it), and an altered, forged, foreign or misused one is
 //! `Error::InvalidCursor` (a 400), never a read elsewhere.
 
-use aws_lc_rs::hmac;
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 
 use super::{Position, Query};
 use crate::error::{Error, Result};
 
 /// Longest cursor accepted; a real one is far shorter.
 const MAX_CURSOR_CHARS: usize = 2048;
-const TAG_BYTES: usize = 16;
 
-#[derive(Serialize, Deserialize)]
-struct Sealed {
-    /// What the cursor is bound to: the query's partition, sort condition, direction, table or index.
-    q: String,
-    p: Position,
-}
-
-/// Seals and opens cursors with one secret key.
+/// Seals and opens cursors with one tenant's cursor key.
 #[derive(Clone)]
 pub struct CursorSeal {
-    key: hmac::Key,
+    key: Arc<LessSafeKey>,
 }
 
-fn binding(query: &Query, index: bool) -> String {
-    format!("{}|{:?}|{:?}|{index}", query.partition, query.sort, query.direction)
+/// What a cursor is bound to: the query's partition, sort condition and direction, table or index.
+fn binding(query: &Query, index: bool) -> Vec<u8> {
+    format!(
+        "ovation:cursor:v1\0{}\0{:?}\0{:?}\0{index}",
+        query.partition, query.sort, query.direction
+    )
+    .into_bytes()
 }
 
 impl CursorSeal {
-    pub fn new(key: hmac::Key) -> Self {
+    pub fn new(key: Arc<LessSafeKey>) -> Self {
         CursorSeal { key }
     }
 
-    pub fn seal(&self, query: &Query, index: bool, position: &Position) -> String {
-        let body = serde_json::to_vec(&Sealed {
-            q: binding(query, index),
-            p: position.clone(),
-        })
-        .unwrap_or_default();
-        let tag = hmac::sign(&self.key, &body);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&body),
-            URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES])
-        )
+    pub fn seal(&self, query: &Query, index: bool, position: &Position) -> Result<String> {
+        let mut body = serde_json::to_vec(position).map_err(Error::internal)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(binding(query, index)),
+                &mut body,
+            )
+            .map_err(Error::internal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&body);
+        Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// The position in `cursor`, when it was sealed by this key for this very query.
+    /// The position in `cursor`, when it was sealed with this key for this very query.
     pub fn open(&self, query: &Query, index: bool, cursor: &str) -> Result<Position> {
         if cursor.len() > MAX_CURSOR_CHARS {
             return Err(Error::InvalidCursor);
         }
-        let (body, tag) = cursor.split_once('.').ok_or(Error::InvalidCursor)?;
-        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| Error::InvalidCursor)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| Error::InvalidCursor)?;
-        let expected = hmac::sign(&self.key, &body);
-        if tag.len() != TAG_BYTES
-            || aws_lc_rs::constant_time::verify_slices_are_equal(&expected.as_ref()[..TAG_BYTES], &tag).is_err()
-        {
+        let mut bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| Error::InvalidCursor)?;
+        if bytes.len() < NONCE_LEN {
             return Err(Error::InvalidCursor);
         }
-        let sealed: Sealed = serde_json::from_slice(&body).map_err(|_| Error::InvalidCursor)?;
-        if sealed.q != binding(query, index) {
-            return Err(Error::InvalidCursor);
-        }
-        Ok(sealed.p)
+        let mut body = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| Error::InvalidCursor)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(binding(query, index)), &mut body)
+            .map_err(|_| Error::InvalidCursor)?;
+        serde_json::from_slice(plain).map_err(|_| Error::InvalidCursor)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use aws_lc_rs::aead::{AES_256_GCM, UnboundKey};
+
     use super::*;
     use crate::store::Key;
 
-    fn seal(secret: &[u8]) -> CursorSeal {
-        CursorSeal::new(hmac::Key::new(hmac::HMAC_SHA256, secret))
+    fn seal(byte: u8) -> CursorSeal {
+        CursorSeal::new(Arc::new(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &[byte; 32]).unwrap(),
+        )))
     }
 
     #[test]
-    fn cursors_round_trip_and_refuse_tampering() {
-        let s = seal(b"k1");
+    fn cursors_round_trip_hide_their_keys_and_refuse_tampering() {
+        let s = seal(1);
         let q = Query::new("T#A").prefix("R#");
         let pos = Position {
-            key: Key::new("T#A", "R#5"),
+            key: Key::new("T#A", "R#5-secret"),
             index: None,
         };
-        let c = s.seal(&q, false, &pos);
+        let c = s.seal(&q, false, &pos).unwrap();
         assert_eq!(s.open(&q, false, &c).unwrap(), pos);
+        let raw = URL_SAFE_NO_PAD.decode(&c).unwrap();
+        assert!(!raw.windows(6).any(|w| w == b"secret"), "the position is encrypted");
 
         // Another key (another tenant), another query, the index, or any changed byte: refused.
-        assert!(matches!(seal(b"k2").open(&q, false, &c), Err(Error::InvalidCursor)));
+        assert!(matches!(seal(2).open(&q, false, &c), Err(Error::InvalidCursor)));
         assert!(matches!(
             s.open(&Query::new("T#B").prefix("R#"), false, &c),
             Err(Error::InvalidCursor)
@@ -103,18 +107,15 @@ mod tests {
             Err(Error::InvalidCursor)
         ));
         assert!(matches!(s.open(&q, true, &c), Err(Error::InvalidCursor)));
-        let (body, tag) = c.split_once('.').unwrap();
-        let forged = serde_json::to_vec(&Sealed {
-            q: binding(&q, false),
-            p: Position {
-                key: Key::new("T#B", "x"),
-                index: None,
-            },
-        })
-        .unwrap();
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(forged));
-        assert!(matches!(s.open(&q, false, &forged), Err(Error::InvalidCursor)));
-        for bad in ["", ".", "abc", &format!("{body}."), &"A".repeat(5000)] {
+        for at in [0, NONCE_LEN, raw.len() - 1] {
+            let mut bad = raw.clone();
+            bad[at] ^= 1;
+            assert!(matches!(
+                s.open(&q, false, &URL_SAFE_NO_PAD.encode(bad)),
+                Err(Error::InvalidCursor)
+            ));
+        }
+        for bad in ["", ".", "abc", "!!!!", &"A".repeat(5000)] {
             assert!(matches!(s.open(&q, false, bad), Err(Error::InvalidCursor)), "{bad:?}");
         }
     }

@@ -4,28 +4,42 @@
 //! has passed are filtered out until DynamoDB's own TTL removes them.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update as DynamoUpdate, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as DynamoUpdate, WriteRequest,
 };
 
 use super::{
-    BatchOp, Cmp, Condition, Direction, Item, Key, Page, Query, SortKey, Store, StoreInfo, TxOp, Update, Value, attr,
-    now_unix, validate,
+    BatchOp, Cmp, Condition, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp, Update,
+    Value, attr, now_unix, validate,
 };
 use crate::aws::map_sdk_error;
 use crate::error::{Error, Result, TxFailure};
 
 /// The name of the sparse index.
 pub const INDEX_NAME: &str = "gsi1";
-const SERVICE: &str = "DynamoDB";
+/// The IAM actions this adapter's calls need; every function's policy in `template.yaml` grants
+/// them on the table and its index, and the template tests check them against the calls below.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:Query",
+];
+pub(super) const SERVICE: &str = "DynamoDB";
 const BATCH_CHUNK: usize = 25;
 const BATCH_ATTEMPTS: u32 = 10;
 
@@ -160,6 +174,26 @@ impl Expr {
         }
     }
 
+    /// The condition to send for a write: `condition` judged as if an expired item were missing.
+    /// An expired item that DynamoDB's TTL has not yet removed fails the guard; the write is then
+    /// retried after that item is cleared (see `DynamoStore::past_expired`). Updates are always
+    /// guarded (an `Add` must not continue an expired counter); whole puts and deletes only when
+    /// they carry a condition.
+    fn guarded(&mut self, condition: Option<&Condition>, always: bool) -> Option<String> {
+        let live = |e: &mut Expr| {
+            let (pk, exp, now) = (e.name(attr::PK), e.name(attr::EXPIRES_AT), e.now());
+            format!("(attribute_not_exists({pk}) OR attribute_not_exists({exp}) OR {exp} > {now})")
+        };
+        match condition {
+            Some(c) => {
+                let guard = live(self);
+                Some(format!("{guard} AND {}", self.condition(c)))
+            }
+            None if always => Some(live(self)),
+            None => None,
+        }
+    }
+
     fn join(&mut self, cs: &[Condition], op: &str) -> String {
         let parts: Vec<String> = cs.iter().map(|c| self.condition(c)).collect();
         format!("({})", parts.join(op))
@@ -201,7 +235,12 @@ fn classify(code: &str, message: &str) -> Option<Error> {
         "ValidationException" if message.contains("size") && message.contains("exceeded") => {
             Some(Error::invalid("item", "the item would exceed DynamoDB's 400 KB limit"))
         }
-        "ValidationException" => Some(Error::invalid("request", message.to_owned())),
+        // Depends on the stored item, so only DynamoDB can tell: adding to what is not a number.
+        "ValidationException" if message.contains("incorrect data type") => {
+            Some(Error::invalid("update", "an attribute added to is not a number"))
+        }
+        // Inputs are validated before they are sent; what DynamoDB still refuses is our fault.
+        "ValidationException" => Some(Error::internal(format!("DynamoDB refused a request: {message}"))),
         "ResourceNotFoundException" => Some(Error::Unavailable {
             service: SERVICE,
             reason: "the table does not exist".into(),
@@ -235,24 +274,89 @@ fn cancellation(codes: Vec<Option<String>>, message: &str) -> Vec<TxFailure> {
         .collect()
 }
 
-fn build_error(e: impl std::fmt::Display) -> Error {
+pub(super) fn build_error(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("building a DynamoDB request: {e}"))
 }
 
+/// The outcome of one attempt of a conditional write.
+enum Attempt<T> {
+    Done(T),
+    /// The condition failed; DynamoDB's copy of the item, when it returned one.
+    ConditionFailed(Option<AttrMap>),
+}
+
+/// The `expires_at` of a stored item whose TTL has passed.
+fn expired_at(item: &AttrMap) -> Option<i64> {
+    match item.get(attr::EXPIRES_AT) {
+        Some(AttributeValue::N(n)) => n.parse().ok().filter(|at| *at <= now_unix()),
+        _ => None,
+    }
+}
+
 impl DynamoStore {
-    fn tx_item(&self, op: TxOp) -> Result<TransactWriteItem> {
+    /// Runs a guarded write (see `Expr::guarded`); when its condition failed only because an
+    /// expired item was in the way, removes that item and runs the write once more.
+    async fn past_expired<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Attempt<T>>>,
+    {
+        for _ in 0..2 {
+            match attempt().await? {
+                Attempt::Done(out) => return Ok(out),
+                Attempt::ConditionFailed(old) => {
+                    let Some(old) = old else {
+                        return Err(Error::ConditionFailed);
+                    };
+                    let Some(at) = expired_at(&old) else {
+                        return Err(Error::ConditionFailed);
+                    };
+                    self.clear_expired(&from_map(old)?.key, at).await?;
+                }
+            }
+        }
+        Err(Error::ConditionFailed)
+    }
+
+    /// Deletes an item whose TTL passed at `at`, unless it was written again since.
+    async fn clear_expired(&self, key: &Key, at: i64) -> Result<()> {
+        let mut expr = Expr::default();
+        let condition = format!(
+            "{} = {}",
+            expr.name(attr::EXPIRES_AT),
+            expr.value(AttributeValue::N(at.to_string()))
+        );
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        match result.map_err(|e| map_sdk_error(SERVICE, e, classify)) {
+            Ok(_) | Err(Error::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn tx_item(&self, op: &TxOp) -> Result<TransactWriteItem> {
         let mut expr = Expr::default();
         let item = TransactWriteItem::builder();
+        let old = ReturnValuesOnConditionCheckFailure::AllOld;
         Ok(match op {
             TxOp::Put { item: i, condition } => {
-                let c = condition.map(|c| expr.condition(&c));
+                let c = expr.guarded(condition.as_ref(), false);
                 item.put(
                     Put::builder()
                         .table_name(&self.table)
-                        .set_item(Some(item_map(&i)))
+                        .set_item(Some(item_map(i)))
                         .set_condition_expression(c)
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
+                        .return_values_on_condition_check_failure(old)
                         .build()
                         .map_err(build_error)?,
                 )
@@ -262,42 +366,45 @@ impl DynamoStore {
                 updates,
                 condition,
             } => {
-                let u = expr.update(&updates);
-                let c = condition.map(|c| expr.condition(&c));
+                let u = expr.update(updates);
+                let c = expr.guarded(condition.as_ref(), true);
                 item.update(
                     DynamoUpdate::builder()
                         .table_name(&self.table)
-                        .set_key(Some(key_map(&key)))
+                        .set_key(Some(key_map(key)))
                         .update_expression(u)
                         .set_condition_expression(c)
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
+                        .return_values_on_condition_check_failure(old)
                         .build()
                         .map_err(build_error)?,
                 )
             }
             TxOp::Delete { key, condition } => {
-                let c = condition.map(|c| expr.condition(&c));
+                let c = expr.guarded(condition.as_ref(), false);
                 item.delete(
                     Delete::builder()
                         .table_name(&self.table)
-                        .set_key(Some(key_map(&key)))
+                        .set_key(Some(key_map(key)))
                         .set_condition_expression(c)
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
+                        .return_values_on_condition_check_failure(old)
                         .build()
                         .map_err(build_error)?,
                 )
             }
             TxOp::Check { key, condition } => {
-                let c = expr.condition(&condition);
+                let c = expr.guarded(Some(condition), true).unwrap_or_default();
                 item.condition_check(
                     ConditionCheck::builder()
                         .table_name(&self.table)
-                        .set_key(Some(key_map(&key)))
+                        .set_key(Some(key_map(key)))
                         .condition_expression(c)
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
+                        .return_values_on_condition_check_failure(old)
                         .build()
                         .map_err(build_error)?,
                 )
@@ -306,9 +413,65 @@ impl DynamoStore {
         .build())
     }
 
-    async fn run_query(&self, q: &Query, index: bool) -> Result<Page> {
-        validate::query(q)?;
-        validate::position(q, index)?;
+    /// One transaction attempt: `Ok(true)` when written. With `clear_expired`, a cancellation
+    /// caused only by expired items in the way removes them and answers `Ok(false)` (try again).
+    async fn transact_once(&self, ops: &[TxOp], clear_expired: bool) -> Result<bool> {
+        let items = ops.iter().map(|op| self.tx_item(op)).collect::<Result<Vec<_>>>()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let e = match result {
+            Ok(_) => return Ok(true),
+            Err(e) => e,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
+            return Err(map_sdk_error(SERVICE, e, classify));
+        };
+        let reasons = c.cancellation_reasons();
+        let codes = reasons.iter().map(|r| r.code().map(str::to_owned)).collect();
+        let failures = cancellation(codes, c.message().unwrap_or_default());
+        let retryable = [
+            "ThrottlingError",
+            "ProvisionedThroughputExceeded",
+            "TransactionConflict",
+            "RequestLimitExceeded",
+        ];
+        if failures.iter().any(|f| retryable.contains(&f.reason.as_str())) {
+            return Err(Error::Throttled {
+                service: SERVICE,
+                retry_after: Duration::from_millis(100),
+            });
+        }
+        let expired: Vec<(Key, i64)> = failures
+            .iter()
+            .filter_map(|f| {
+                reasons
+                    .get(f.index)?
+                    .item()
+                    .and_then(|i| Some((ops[f.index].key().clone(), expired_at(i)?)))
+            })
+            .collect();
+        if !clear_expired || expired.is_empty() || expired.len() != failures.len() {
+            return Err(Error::TransactionCanceled(failures));
+        }
+        for (key, at) in expired {
+            self.clear_expired(&key, at).await?;
+        }
+        Ok(false)
+    }
+
+    /// One query call; DynamoDB applies the TTL filter after `Limit`, so a call may return fewer
+    /// items than asked.
+    async fn query_once(
+        &self,
+        q: &Query,
+        index: bool,
+        limit: u32,
+        start: Option<AttrMap>,
+    ) -> Result<(Vec<Item>, Option<AttrMap>)> {
         let mut expr = Expr::default();
         let (pk_name, sk_name) = if index {
             (attr::GSI1PK, attr::GSI1SK)
@@ -337,14 +500,6 @@ impl DynamoStore {
         let exp = expr.name(attr::EXPIRES_AT);
         let now = expr.now();
         let filter = format!("attribute_not_exists({exp}) OR {exp} > {now}");
-        let start = q.after.as_ref().map(|pos| {
-            let mut m = key_map(&pos.key);
-            if let Some(ix) = &pos.index {
-                m.insert(attr::GSI1PK.into(), AttributeValue::S(ix.pk.clone()));
-                m.insert(attr::GSI1SK.into(), AttributeValue::S(ix.sk.clone()));
-            }
-            m
-        });
         let out = self
             .client
             .query()
@@ -356,7 +511,7 @@ impl DynamoStore {
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .scan_index_forward(q.direction == Direction::Forward)
-            .limit(q.limit as i32)
+            .limit(limit as i32)
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -367,7 +522,32 @@ impl DynamoStore {
             .into_iter()
             .map(from_map)
             .collect::<Result<Vec<_>>>()?;
-        let next = match out.last_evaluated_key {
+        Ok((items, out.last_evaluated_key))
+    }
+
+    /// A full page: calls again while expired items left it short and more may follow.
+    async fn run_query(&self, q: &Query, index: bool) -> Result<Page> {
+        validate::query(q)?;
+        validate::position(q, index)?;
+        let mut start = q.after.as_ref().map(|pos| {
+            let mut m = key_map(&pos.key);
+            if let Some(ix) = &pos.index {
+                m.insert(attr::GSI1PK.into(), AttributeValue::S(ix.pk.clone()));
+                m.insert(attr::GSI1SK.into(), AttributeValue::S(ix.sk.clone()));
+            }
+            m
+        });
+        let mut items = Vec::new();
+        loop {
+            let wanted = q.limit - items.len() as u32;
+            let (found, last) = self.query_once(q, index, wanted, start).await?;
+            items.extend(found);
+            start = last;
+            if start.is_none() || items.len() == q.limit as usize {
+                break;
+            }
+        }
+        let next = match start {
             Some(mut last) => {
                 let take = |m: &mut AttrMap, n: &str| match m.remove(n) {
                     Some(AttributeValue::S(s)) => Ok(s),
@@ -379,12 +559,25 @@ impl DynamoStore {
                 } else {
                     None
                 };
-                Some(super::Position { key, index: index_key })
+                Some(Position { key, index: index_key })
             }
             None => None,
         };
         Ok(Page { items, next })
     }
+}
+
+/// `Attempt` from a conditional write's result: a failed condition carries the old item.
+macro_rules! attempt {
+    ($result:expr, $error:path, $done:expr) => {
+        match $result {
+            Ok(out) => Ok(Attempt::Done($done(out))),
+            Err(e) => match e.as_service_error() {
+                Some($error(failed)) => Ok(Attempt::ConditionFailed(failed.item.clone())),
+                _ => Err(map_sdk_error(SERVICE, e, classify)),
+            },
+        }
+    };
 }
 
 #[async_trait]
@@ -409,62 +602,77 @@ impl Store for DynamoStore {
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
         validate::item(&item)?;
         validate::condition(condition.as_ref())?;
-        let mut expr = Expr::default();
-        let c = condition.map(|c| expr.condition(&c));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item_map(&item)))
-            .set_condition_expression(c)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
-        Ok(())
+        self.past_expired(|| async {
+            let mut expr = Expr::default();
+            let c = expr.guarded(condition.as_ref(), false);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item_map(&item)))
+                .set_condition_expression(c)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            attempt!(result, PutItemError::ConditionalCheckFailedException, drop)
+        })
+        .await
     }
 
     async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
         validate::key(key)?;
         validate::updates(updates)?;
         validate::condition(condition.as_ref())?;
-        let mut expr = Expr::default();
-        let u = expr.update(updates);
-        let c = condition.map(|c| expr.condition(&c));
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .update_expression(u)
-            .set_condition_expression(c)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
-        let item = from_map(out.attributes.unwrap_or_else(|| key_map(key)))?;
-        validate::item(&item)?;
-        Ok(item)
+            .past_expired(|| async {
+                let mut expr = Expr::default();
+                let u = expr.update(updates);
+                let c = expr.guarded(condition.as_ref(), true);
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(key)))
+                    .update_expression(u)
+                    .set_condition_expression(c)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .return_values(ReturnValue::AllNew)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .send()
+                    .await;
+                attempt!(
+                    result,
+                    UpdateItemError::ConditionalCheckFailedException,
+                    |o: UpdateItemOutput| o.attributes
+                )
+            })
+            .await?;
+        from_map(out.unwrap_or_else(|| key_map(key)))
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
         validate::key(key)?;
         validate::condition(condition.as_ref())?;
-        let mut expr = Expr::default();
-        let c = condition.map(|c| expr.condition(&c));
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .set_condition_expression(c)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(SERVICE, e, classify))?;
-        Ok(())
+        self.past_expired(|| async {
+            let mut expr = Expr::default();
+            let c = expr.guarded(condition.as_ref(), false);
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key_map(key)))
+                .set_condition_expression(c)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            attempt!(result, DeleteItemError::ConditionalCheckFailedException, drop)
+        })
+        .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page> {
@@ -477,37 +685,10 @@ impl Store for DynamoStore {
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
         validate::transaction(&ops)?;
-        let items = ops.into_iter().map(|op| self.tx_item(op)).collect::<Result<Vec<_>>>()?;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let codes = c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().map(str::to_owned))
-                        .collect();
-                    let failures = cancellation(codes, c.message().unwrap_or_default());
-                    if failures
-                        .iter()
-                        .any(|f| f.reason.contains("Throttl") || f.reason == "TransactionConflict")
-                    {
-                        return Err(Error::Throttled {
-                            service: SERVICE,
-                            retry_after: Duration::from_millis(100),
-                        });
-                    }
-                    Err(Error::TransactionCanceled(failures))
-                }
-                _ => Err(map_sdk_error(SERVICE, e, classify)),
-            },
+        if !self.transact_once(&ops, true).await? {
+            self.transact_once(&ops, false).await?;
         }
+        Ok(())
     }
 
     async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<()> {
@@ -582,61 +763,6 @@ impl Store for DynamoStore {
             location: self.table.clone(),
         }
     }
-}
-
-/// Creates a table with Ovation's layout (keys, the sparse index, TTL), on-demand. For the local
-/// emulator and tests; on AWS, `template.yaml` creates the table.
-pub async fn create_table(client: &Client, table: &str) -> Result<()> {
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(build_error)
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(build_error)
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(string(attr::PK)?)
-        .attribute_definitions(string(attr::SK)?)
-        .attribute_definitions(string(attr::GSI1PK)?)
-        .attribute_definitions(string(attr::GSI1SK)?)
-        .key_schema(key(attr::PK, KeyType::Hash)?)
-        .key_schema(key(attr::SK, KeyType::Range)?)
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(INDEX_NAME)
-                .key_schema(key(attr::GSI1PK, KeyType::Hash)?)
-                .key_schema(key(attr::GSI1SK, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .map_err(build_error)?,
-        )
-        .send()
-        .await
-        .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(attr::EXPIRES_AT)
-                .build()
-                .map_err(build_error)?,
-        )
-        .send()
-        .await
-        .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
-    Ok(())
 }
 
 #[cfg(test)]

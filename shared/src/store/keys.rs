@@ -60,6 +60,11 @@ pub fn data_key_sort(version: u32) -> String {
 
 pub const DATA_KEY_PREFIX: &str = "DEK#";
 
+/// The tombstone left when a tenant's keys are shredded; it sorts after every version.
+pub fn shredded_sort() -> String {
+    format!("{DATA_KEY_PREFIX}~SHREDDED")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod embedded;
 mod eval;
 pub mod keys;
+pub mod provision;
 mod scoped;
 mod validate;
 
@@ -334,6 +335,8 @@ impl BatchOp {
 pub struct StoreInfo {
     pub engine: &'static str,
     pub version: String,
+    /// The file or table: for the operator's console, never for `/health`'s anonymous callers.
+    #[serde(skip)]
     pub location: String,
 }
 

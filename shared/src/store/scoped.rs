@@ -125,7 +125,7 @@ impl TenantStore {
             .collect();
         Ok(TenantPage {
             items,
-            cursor: page.next.map(|p| seal.seal(&query, index, &p)),
+            cursor: page.next.map(|p| seal.seal(&query, index, &p)).transpose()?,
         })
     }
 

@@ -128,6 +128,8 @@ pub fn condition(given: Option<&Condition>) -> Result<()> {
     }
 }
 
+/// Rules on an update, checked before it is sent, so no engine writes what it would then refuse:
+/// names, the types of the store's own attributes, and index keys changed together.
 pub fn updates(updates: &[Update]) -> Result<()> {
     if updates.is_empty() {
         return Err(Error::invalid("updates", "at least one change is needed"));
@@ -138,9 +140,33 @@ pub fn updates(updates: &[Update]) -> Result<()> {
             Update::Set(n, _) | Update::Remove(n) | Update::Add(n, _) => n,
         };
         name(n)?;
-        if !seen.insert(n) {
+        if !seen.insert(n.as_str()) {
             return Err(Error::invalid(n.clone(), "is changed twice in one update"));
         }
+        match (n.as_str(), u) {
+            (attr::GSI1PK, Update::Set(_, Value::S(v))) => key_part(attr::GSI1PK, v, MAX_PK_BYTES)?,
+            (attr::GSI1SK, Update::Set(_, Value::S(v))) => key_part(attr::GSI1SK, v, MAX_SK_BYTES)?,
+            (attr::GSI1PK | attr::GSI1SK, Update::Set(..) | Update::Add(..)) => {
+                return Err(Error::invalid(n.clone(), "index keys are strings"));
+            }
+            (attr::EXPIRES_AT, Update::Set(_, v)) if !matches!(v, Value::N(_)) => {
+                return Err(Error::invalid(attr::EXPIRES_AT, "must be a number of Unix seconds"));
+            }
+            _ => {}
+        }
+    }
+    let kind = |name: &str| {
+        updates.iter().find_map(|u| match u {
+            Update::Set(n, _) if n == name => Some("set"),
+            Update::Remove(n) if n == name => Some("remove"),
+            _ => None,
+        })
+    };
+    if kind(attr::GSI1PK) != kind(attr::GSI1SK) {
+        return Err(Error::invalid(
+            attr::GSI1PK,
+            "gsi1pk and gsi1sk are set or removed together",
+        ));
     }
     Ok(())
 }
@@ -276,6 +302,19 @@ mod tests {
         assert!(item(&i).is_err(), "half an index key");
         let i = Item::new(Key::new("a", "b")).with(attr::EXPIRES_AT, "tomorrow");
         assert!(item(&i).is_err());
+    }
+
+    #[test]
+    fn updates_of_store_attributes_are_typed_and_paired() {
+        let set = |n: &str, v: Value| Update::Set(n.into(), v);
+        updates(&[set(attr::GSI1PK, "a".into()), set(attr::GSI1SK, "b".into())]).unwrap();
+        updates(&[Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]).unwrap();
+        assert!(updates(&[set(attr::GSI1PK, "a".into())]).is_err(), "half an index key");
+        assert!(updates(&[set(attr::GSI1PK, "a".into()), Update::Remove(attr::GSI1SK.into())]).is_err());
+        assert!(updates(&[set(attr::GSI1PK, 1.into()), set(attr::GSI1SK, "b".into())]).is_err());
+        assert!(updates(&[set(attr::EXPIRES_AT, "soon".into())]).is_err());
+        updates(&[set(attr::EXPIRES_AT, 5.into())]).unwrap();
+        assert!(updates(&[Update::Add("n".into(), 1), Update::Remove("n".into())]).is_err());
     }
 
     #[test]
