@@ -10,4 +10,5 @@ mod faults;
 mod lambda_events;
 mod local_stack;
 mod store_conformance;
+mod template;
 mod tenant_scope;

@@ -1,0 +1,283 @@
+//! `template.yaml` against the code. Every function crate has its resource and the reverse; every
+//! route in the route table is an API event of its function and the reverse; every function may
+//! make the calls its AWS adapters make (table and key), and no function is granted a wildcard
+//! action; and each adapter's declared IAM actions are exactly what the SDK calls in its source
+//! need. Each problem is reported by name, so a broken template says what to fix.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use ovation::http::routes::{ROUTES, Route};
+use serde_yaml_ng::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The function crates: one folder each in `functions/`, named as the crate.
+fn function_crates() -> Vec<String> {
+    let mut crates: Vec<String> = std::fs::read_dir(repo().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    crates.sort();
+    crates
+}
+
+/// A value as text: `!GetAtt Table.Arn` → `GetAtt Table.Arn`, lists joined.
+fn render(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Tagged(t) => format!("{} {}", t.tag.to_string().trim_start_matches('!'), render(&t.value)),
+        Value::Sequence(items) => items.iter().map(render).collect::<Vec<_>>().join(" "),
+        other => format!("{other:?}"),
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(items)) => items.iter().map(render).collect(),
+        Some(v) => vec![render(v)],
+        None => vec![],
+    }
+}
+
+/// What needs granting on which resource: the adapters' actions, for every function (each one
+/// builds the store and the keyring).
+fn required() -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
+    vec![
+        (
+            "the table",
+            ovation::store::dynamo::IAM_ACTIONS,
+            vec!["GetAtt Table.Arn", "Sub ${Table.Arn}/index/*"],
+        ),
+        (
+            "the data key",
+            ovation::crypto::kms::IAM_ACTIONS,
+            vec!["GetAtt DataKey.Arn"],
+        ),
+    ]
+}
+
+/// Everything wrong with `template` against the crates and the route table.
+fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> {
+    let doc: Value = match serde_yaml_ng::from_str(template) {
+        Ok(doc) => doc,
+        Err(e) => return vec![format!("template.yaml does not parse: {e}")],
+    };
+    let mut out = Vec::new();
+    let resources = doc["Resources"].as_mapping().cloned().unwrap_or_default();
+    let mut binaries = BTreeSet::new();
+    for (name, resource) in &resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = render(name);
+        let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+            out.push(format!(
+                "{name} has no Metadata.BuildProperties.Binary naming its crate"
+            ));
+            continue;
+        };
+        binaries.insert(binary.to_owned());
+        if !crates.iter().any(|c| c == binary) {
+            out.push(format!("{name} builds {binary}, which is no crate in functions/"));
+        }
+
+        let events = resource["Properties"]["Events"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        if events.is_empty() {
+            out.push(format!("{name} has no route or trigger"));
+        }
+        let declared: BTreeSet<(String, String)> = events
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("Api"))
+            .map(|e| {
+                let p = &e["Properties"];
+                (
+                    p["Method"].as_str().unwrap_or("").to_uppercase(),
+                    p["Path"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let expected: BTreeSet<(String, String)> = routes
+            .iter()
+            .filter(|r| r.function == binary)
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        for (method, path) in expected.difference(&declared) {
+            out.push(format!(
+                "route {method} {path} of {binary} is not an API event of {name}"
+            ));
+        }
+        for (method, path) in declared.difference(&expected) {
+            out.push(format!(
+                "{name} has an API event {method} {path} that the route table does not give {binary}"
+            ));
+        }
+
+        let statements: Vec<&Value> = resource["Properties"]["Policies"]
+            .as_sequence()
+            .map(|policies| {
+                policies
+                    .iter()
+                    .filter_map(|p| p["Statement"].as_sequence())
+                    .flatten()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if statements.is_empty() {
+            out.push(format!("{name} has no policy statements"));
+        }
+        for statement in &statements {
+            for action in strings(statement.get("Action")) {
+                if action.contains('*') {
+                    out.push(format!("{name} grants a wildcard action {action}"));
+                }
+            }
+        }
+        for (what, actions, arns) in required() {
+            for action in actions {
+                for arn in &arns {
+                    let granted = statements.iter().any(|s| {
+                        s["Effect"].as_str() == Some("Allow")
+                            && strings(s.get("Action")).iter().any(|a| a == action)
+                            && strings(s.get("Resource")).iter().any(|r| r == arn)
+                    });
+                    if !granted {
+                        out.push(format!("{name} lacks {action} on {what} ({arn})"));
+                    }
+                }
+            }
+        }
+    }
+    for c in crates {
+        if !binaries.contains(c) {
+            out.push(format!("function crate {c} has no resource in template.yaml"));
+        }
+    }
+    for r in routes {
+        if !binaries.contains(r.function) {
+            out.push(format!(
+                "route {} {} names function {}, which template.yaml lacks",
+                r.method, r.path, r.function
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_template_matches_the_functions_routes_and_adapters() {
+    let found = problems(&read("template.yaml"), &function_crates(), ROUTES);
+    assert!(found.is_empty(), "template.yaml:\n{}", found.join("\n"));
+}
+
+#[test]
+fn a_broken_template_says_what_is_wrong() {
+    let template = read("template.yaml");
+    let crates = function_crates();
+    let broken = |from: &str, to: &str| {
+        assert!(template.contains(from), "{from:?}");
+        problems(&template.replacen(from, to, 1), &crates, ROUTES)
+    };
+    let has =
+        |found: &[String], text: &str| assert!(found.iter().any(|p| p.contains(text)), "{text:?} not in {found:#?}");
+
+    has(
+        &broken("- dynamodb:Query", "- dynamodb:*"),
+        "ApiAdminFunction grants a wildcard action dynamodb:*",
+    );
+    has(
+        &broken("- dynamodb:Query", "- dynamodb:Scan"),
+        "ApiAdminFunction lacks dynamodb:Query on the table",
+    );
+    // The function's own grant (the key policy names kms:Decrypt too).
+    let function_kms =
+        "- kms:Decrypt\n                - kms:GenerateDataKey\n              Resource: !GetAtt DataKey.Arn";
+    let without_decrypt = function_kms.replace("kms:Decrypt", "kms:Encrypt");
+    has(
+        &broken(function_kms, &without_decrypt),
+        "ApiAdminFunction lacks kms:Decrypt on the data key",
+    );
+    let moved = broken("Path: /health", "Path: /healthz");
+    has(
+        &moved,
+        "route GET /health of api-admin is not an API event of ApiAdminFunction",
+    );
+    has(
+        &moved,
+        "ApiAdminFunction has an API event GET /healthz that the route table does not give api-admin",
+    );
+    has(
+        &broken("Binary: api-admin", "Binary: api-gone"),
+        "function crate api-admin has no resource in template.yaml",
+    );
+
+    let mut more = crates.clone();
+    more.push("job-deliver".into());
+    has(
+        &problems(&template, &more, ROUTES),
+        "function crate job-deliver has no resource in template.yaml",
+    );
+    let orphan = [Route {
+        method: "GET",
+        path: "/v1/people",
+        function: "api-people",
+    }];
+    has(
+        &problems(&template, &crates, &orphan),
+        "route GET /v1/people names function api-people, which template.yaml lacks",
+    );
+}
+
+/// The IAM actions the SDK calls in `source` need (`.client.get_item()` → `dynamodb:GetItem`).
+fn actions_of_calls(source: &str, service: &str) -> BTreeSet<String> {
+    let compact: String = source.split_whitespace().collect();
+    let mut actions = BTreeSet::new();
+    for call in compact.split(".client.").skip(1) {
+        let op: String = call
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        match op.as_str() {
+            // A transaction is authorised item by item.
+            "transact_write_items" => {
+                for a in ["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"] {
+                    actions.insert(format!("{service}:{a}"));
+                }
+            }
+            _ => {
+                let camel: String = op.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
+                actions.insert(format!("{service}:{camel}"));
+            }
+        }
+    }
+    actions
+}
+
+#[test]
+fn adapters_declare_exactly_the_actions_their_calls_need() {
+    for (path, service, declared) in [
+        (
+            "shared/src/store/dynamo.rs",
+            "dynamodb",
+            ovation::store::dynamo::IAM_ACTIONS,
+        ),
+        ("shared/src/crypto/kms.rs", "kms", ovation::crypto::kms::IAM_ACTIONS),
+    ] {
+        let needed = actions_of_calls(&read(path), service);
+        let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
+        assert!(!needed.is_empty(), "no calls found in {path}");
+        assert_eq!(
+            needed, declared,
+            "{path}: the IAM actions its calls need vs. IAM_ACTIONS"
+        );
+    }
+}
