@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod provision;
 pub mod store;
 pub mod telemetry;
 

@@ -43,6 +43,12 @@ async fn unreachable_aws_endpoints_are_unavailable_errors() {
     unavailable(store.put(Item::new(Key::new("T#A", "X")), None).await, "DynamoDB");
     let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(&config), "alias/ovation");
     unavailable(keyring.generate_data_key(&TenantId::generate()).await, "KMS");
+
+    // Over HTTPS the connector is built from the compiled-in root certificates: it must accept
+    // them (a bad one would panic inside the SDK), then fail to connect like any other.
+    let tls = config_for("https://127.0.0.1:9").await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&tls), "ovation");
+    unavailable(store.get(&Key::new("T#A", "X")).await, "DynamoDB");
 }
 
 /// An endpoint that throttles every request, as DynamoDB and KMS do; counts the attempts.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ovation::Context;
 use ovation::config::{Backend, KeyCache, LogFormat, Settings};
 use ovation::crypto::Keyring;
 use ovation::crypto::kms::KmsKeyring;
@@ -11,8 +12,6 @@ use ovation::crypto::metered::MeteredKeyring;
 use ovation::store::Store;
 use ovation::store::dynamo::DynamoStore;
 use ovation::store::embedded::EmbeddedStore;
-use ovation::store::provision::create_table;
-use ovation::{Context, ids};
 use tempfile::TempDir;
 
 /// True when the AWS emulator is configured. Under `CI=true` its absence fails the test.
@@ -81,18 +80,7 @@ impl Engines {
 
 /// Creates a fresh table and KMS key on the emulator; returns their names.
 pub async fn provision(config: &aws_config::SdkConfig) -> (String, String) {
-    let table = format!("ovation-test-{}", ids::new_id().to_lowercase());
-    create_table(&aws_sdk_dynamodb::Client::new(config), &table)
-        .await
-        .unwrap();
-    let key = aws_sdk_kms::Client::new(config)
-        .create_key()
-        .description("ovation test key")
-        .send()
-        .await
-        .unwrap();
-    let key_id = key.key_metadata.unwrap().key_id;
-    (table, key_id)
+    ovation::provision::table_and_key(config, "ovation-test").await.unwrap()
 }
 
 /// Runs each named `async fn(Engines)` of the enclosing module on the embedded engine and on

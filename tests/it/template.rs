@@ -206,6 +206,14 @@ fn a_broken_template_says_what_is_wrong() {
         &broken(function_kms, &without_decrypt),
         "ApiAdminFunction lacks kms:Decrypt on the data key",
     );
+    has(
+        &broken("      Policies:\n", "      NoPolicies:\n"),
+        "ApiAdminFunction has no policy statements",
+    );
+    has(
+        &broken("      Events:\n        Health:", "      NoEvents:\n        Health:"),
+        "ApiAdminFunction has no route or trigger",
+    );
     let moved = broken("Path: /health", "Path: /healthz");
     has(
         &moved,

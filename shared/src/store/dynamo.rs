@@ -39,7 +39,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:BatchWriteItem",
     "dynamodb:Query",
 ];
-pub(super) const SERVICE: &str = "DynamoDB";
+pub(crate) const SERVICE: &str = "DynamoDB";
 const BATCH_CHUNK: usize = 25;
 const BATCH_ATTEMPTS: u32 = 10;
 
@@ -274,7 +274,7 @@ fn cancellation(codes: Vec<Option<String>>, message: &str) -> Vec<TxFailure> {
         .collect()
 }
 
-pub(super) fn build_error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn build_error(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("building a DynamoDB request: {e}"))
 }
 

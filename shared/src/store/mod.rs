@@ -7,7 +7,6 @@ pub mod dynamo;
 pub mod embedded;
 mod eval;
 pub mod keys;
-pub mod provision;
 mod scoped;
 mod validate;
 

@@ -1,5 +1,6 @@
-//! Creating Ovation's table outside AWS: for the local emulator and the tests. On AWS,
-//! `template.yaml` creates the table; the functions never call these control-plane APIs.
+//! Creating Ovation's table and key outside AWS: on the local emulator, for `ovation serve --aws`,
+//! the tests and the cold-start benchmark. On AWS, `template.yaml` creates both; the functions
+//! never call these control-plane APIs (and are not allowed to).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -7,10 +8,10 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::attr;
-use super::dynamo::{INDEX_NAME, SERVICE, build_error};
 use crate::aws::map_sdk_error;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::store::attr;
+use crate::store::dynamo::{INDEX_NAME, SERVICE, build_error};
 
 /// Creates a table with Ovation's layout (keys, the sparse index, TTL), on-demand.
 pub async fn create_table(client: &Client, table: &str) -> Result<()> {
@@ -64,4 +65,25 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
         .await
         .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
     Ok(())
+}
+
+/// Creates a symmetric KMS key and returns its id.
+pub async fn create_key(client: &aws_sdk_kms::Client, description: &str) -> Result<String> {
+    let out = client
+        .create_key()
+        .description(description)
+        .send()
+        .await
+        .map_err(|e| map_sdk_error("KMS", e, |_, _| None))?;
+    out.key_metadata
+        .map(|m| m.key_id)
+        .ok_or_else(|| Error::internal("KMS created a key without metadata"))
+}
+
+/// A new table and key on the AWS endpoint of `config`, named after `prefix`; returns both names.
+pub async fn table_and_key(config: &aws_config::SdkConfig, prefix: &str) -> Result<(String, String)> {
+    let table = format!("{prefix}-{}", crate::ids::new_id().to_lowercase());
+    create_table(&Client::new(config), &table).await?;
+    let key = create_key(&aws_sdk_kms::Client::new(config), prefix).await?;
+    Ok((table, key))
 }

@@ -1,6 +1,9 @@
 //! `ovation bench`: figures for BENCHMARKS.md. The embedded store's put, get and query rates,
 //! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
-//! encryptions of one tenant cost. Progress goes to stderr, figures to stdout.
+//! encryptions of one tenant cost; and, on its own, the functions' cold start (`cold_start`).
+//! Progress goes to stderr, figures to stdout.
+
+mod cold_start;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,9 +21,12 @@ use ovation::{Context, Error, Result};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
+    /// The store and the field cipher.
     All,
     Store,
     Crypto,
+    /// The functions' release binaries on a Lambda Runtime API stub (needs `AWS_ENDPOINT_URL`).
+    ColdStart,
 }
 
 #[derive(Args)]
@@ -34,6 +40,12 @@ pub struct BenchArgs {
     /// Which part to run.
     #[arg(long, value_enum, default_value = "all")]
     only: Part,
+    /// cold-start: where the release binaries are.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// cold-start: starts per binary (the median is reported).
+    #[arg(long, default_value_t = 15)]
+    runs: usize,
 }
 
 /// Concurrent writers in the concurrent-put measurement.
@@ -173,6 +185,9 @@ async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usi
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if args.only == Part::ColdStart {
+        return cold_start::run(&args.bin_dir, args.runs).await;
+    }
     let temp;
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
@@ -182,6 +197,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&dir).map_err(Error::internal)?;
+    // aws-lc seeds its generator on first use (CPU jitter entropy unless built without it):
+    // a one-time cost of the first TLS handshake or nonce of every cold start.
+    let started = Instant::now();
+    ovation::crypto::random_secret()?;
+    println!(
+        "{:<44} {:>9.3} ms",
+        "first random bytes of this process",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let store = Arc::new(EmbeddedStore::open(&dir.join(ovation::context::STORE_FILE))?);
     if matches!(args.only, Part::All | Part::Store) {
         store_figures(store.clone(), args.records).await?;

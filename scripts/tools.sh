@@ -1,0 +1,48 @@
+# Sourced by scripts/test and scripts/bench: the pinned Python tools in ./.venv, and moto server
+# (serial, see moto_serial.py) on a free 127.0.0.1 port with the AWS SDK pointed at it.
+
+MOTO_VERSION=5.2.1
+CFN_LINT_VERSION=1.58.0
+SAM_CLI_VERSION=1.170.0
+VENV=.venv
+
+step() { printf '\n==> %s\n' "$*"; }
+
+install_tools() {
+  step "tools: moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, aws-sam-cli==$SAM_CLI_VERSION in $VENV"
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  installed() { "$VENV/bin/python" -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+  if ! installed moto "$MOTO_VERSION" || ! installed cfn-lint "$CFN_LINT_VERSION" \
+    || ! installed aws-sam-cli "$SAM_CLI_VERSION"; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
+  fi
+}
+
+start_moto() {
+  step "moto server (serial) on a free loopback port"
+  local port
+  port=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p target
+  "$VENV/bin/python" scripts/moto_serial.py 127.0.0.1 "$port" >target/moto.log 2>&1 &
+  MOTO_PID=$!
+  trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+  "$VENV/bin/python" - "$port" <<'PY'
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/moto-api/"
+for _ in range(150):
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit("moto server did not start; see target/moto.log")
+PY
+  echo "moto server is up on 127.0.0.1:$port"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+  export AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1
+  unset AWS_PROFILE
+}
