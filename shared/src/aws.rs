@@ -31,8 +31,9 @@ pub fn loader() -> ConfigLoader {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(20))
+                // Within the functions' 10 s: a brownout answers 503 from us, not a gateway 504.
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
                 .build(),
         );
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_none() {

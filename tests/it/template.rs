@@ -95,6 +95,14 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
         if events.is_empty() {
             out.push(format!("{name} has no route or trigger"));
         }
+        for (event, e) in &events {
+            if e["Type"].as_str() == Some("Api") && render(&e["Properties"]["RestApiId"]) != "Ref Api" {
+                out.push(format!(
+                    "{name}'s event {} is not on the Api resource (an implicit API has no WAF or logs)",
+                    render(event)
+                ));
+            }
+        }
         let declared: BTreeSet<(String, String)> = events
             .values()
             .filter(|e| e["Type"].as_str() == Some("Api"))
@@ -122,16 +130,21 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
             ));
         }
 
-        let statements: Vec<&Value> = resource["Properties"]["Policies"]
+        let policies = resource["Properties"]["Policies"]
             .as_sequence()
-            .map(|policies| {
-                policies
-                    .iter()
-                    .filter_map(|p| p["Statement"].as_sequence())
-                    .flatten()
-                    .collect()
-            })
+            .cloned()
             .unwrap_or_default();
+        for policy in policies.iter().filter(|p| p.get("Statement").is_none()) {
+            out.push(format!(
+                "{name} uses a policy this check cannot see ({}); write it as statements",
+                render(policy)
+            ));
+        }
+        let statements: Vec<&Value> = policies
+            .iter()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+            .collect();
         if statements.is_empty() {
             out.push(format!("{name} has no policy statements"));
         }
@@ -140,6 +153,12 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
                 if action.contains('*') {
                     out.push(format!("{name} grants a wildcard action {action}"));
                 }
+            }
+            if statement.get("NotAction").is_some() {
+                out.push(format!("{name} grants by NotAction"));
+            }
+            if strings(statement.get("Resource")).iter().any(|r| r == "*") {
+                out.push(format!("{name} grants on every resource (*)"));
             }
         }
         for (what, actions, arns) in required() {
@@ -157,6 +176,7 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
             }
         }
     }
+    out.extend(key_and_api_problems(&doc));
     for c in crates {
         if !binaries.contains(c) {
             out.push(format!("function crate {c} has no resource in template.yaml"));
@@ -169,6 +189,56 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
                 r.method, r.path, r.function
             ));
         }
+    }
+    out
+}
+
+/// The key policy admits exactly the stack's function roles (by their role path) with a tenant
+/// encryption context, and anyone else only through DynamoDB within the account; the API has no
+/// implicit extra stage.
+fn key_and_api_problems(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let role_path = render(&doc["Globals"]["Function"]["RolePath"]);
+    if role_path != "Sub /ovation-${Stage}/" {
+        out.push(format!(
+            "Globals.Function.RolePath is {role_path:?}, not /ovation-${{Stage}}/"
+        ));
+    }
+    let statements = doc["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let for_functions = statements.iter().find(|st| {
+        strings(st.get("Action")).iter().any(|a| a == "kms:Decrypt") && st["Condition"].get("ArnLike").is_some()
+    });
+    match for_functions {
+        None => out.push("the key policy has no statement for the functions' roles".into()),
+        Some(st) => {
+            let arn = render(&st["Condition"]["ArnLike"]["aws:PrincipalArn"]);
+            if !arn.ends_with(":role/ovation-${Stage}/*") {
+                out.push(format!("the key policy admits roles {arn}, not the function role path"));
+            }
+            if st["Condition"]["ForAllValues:StringEquals"]
+                .get("kms:EncryptionContextKeys")
+                .is_none()
+            {
+                out.push("the key policy lets functions use the key without a tenant encryption context".into());
+            }
+        }
+    }
+    for st in &statements {
+        let anyone = render(&st["Principal"]["AWS"]) == "*";
+        let via = st["Condition"]["StringEquals"].get("kms:ViaService").is_some();
+        let account = st["Condition"]["StringEquals"].get("kms:CallerAccount").is_some();
+        if anyone && !(via && account) {
+            out.push(format!(
+                "key policy statement {} admits anyone without kms:ViaService and kms:CallerAccount",
+                render(&st["Sid"])
+            ));
+        }
+    }
+    if doc["Resources"]["Api"]["Properties"].get("OpenApiVersion").is_none() {
+        out.push("Api has no OpenApiVersion: SAM adds a stage named Stage outside WAF and logs".into());
     }
     out
 }
@@ -213,6 +283,42 @@ fn a_broken_template_says_what_is_wrong() {
     has(
         &broken("      Events:\n        Health:", "      NoEvents:\n        Health:"),
         "ApiAdminFunction has no route or trigger",
+    );
+    has(
+        &broken(
+            "            RestApiId: !Ref Api\n            Path: /health",
+            "            Path: /health",
+        ),
+        "ApiAdminFunction's event Health is not on the Api resource",
+    );
+    has(
+        &broken(
+            "      Policies:\n",
+            "      Policies:\n        - AmazonDynamoDBFullAccess\n",
+        ),
+        "ApiAdminFunction uses a policy this check cannot see (AmazonDynamoDBFullAccess)",
+    );
+    has(
+        &broken(
+            "                - !Sub \"${Table.Arn}/index/*\"",
+            "                - \"*\"",
+        ),
+        "ApiAdminFunction grants on every resource (*)",
+    );
+    has(
+        &broken(
+            "                kms:ViaService: !Sub \"dynamodb.${AWS::Region}.amazonaws.com\"\n",
+            "",
+        ),
+        "key policy statement DynamoDBEncryptsTheTable admits anyone without kms:ViaService",
+    );
+    has(
+        &broken("role/ovation-${Stage}/*", "role/${AWS::StackName}-*"),
+        "the key policy admits roles",
+    );
+    has(
+        &broken("      OpenApiVersion: \"3.0.1\"\n", ""),
+        "Api has no OpenApiVersion",
     );
     let moved = broken("Path: /health", "Path: /healthz");
     has(

@@ -20,8 +20,9 @@ pub fn app(routes: Router) -> Router {
     layers::apply(routes)
 }
 
-/// The service a Lambda runs: the app, routed by the path API Gateway matched (without the
+/// The service a Lambda runs: the app, routed by the path API Gateway received (without the
 /// stage prefix lambda_http adds to REST API paths), so routes read alike on Lambda and locally.
+/// A custom domain must map the API at its root: a base path would stay in the path.
 pub fn on_lambda(app: Router) -> tower::util::MapRequest<Router, fn(lambda_http::Request) -> lambda_http::Request> {
     tower::ServiceExt::map_request(app, without_stage as fn(lambda_http::Request) -> lambda_http::Request)
 }
