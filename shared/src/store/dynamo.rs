@@ -10,10 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::builders::{ConditionCheckBuilder, DeleteBuilder, PutBuilder, UpdateBuilder};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as DynamoUpdate, WriteRequest,
@@ -278,6 +282,35 @@ pub(crate) fn build_error(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("building a DynamoDB request: {e}"))
 }
 
+/// The same four calls on every conditional write's builder (their types differ, their methods
+/// do not): the condition, its placeholders, and the stored item back when the condition fails.
+trait Conditioned: Sized {
+    fn conditioned_by(self, condition: Option<String>, expr: &Expr) -> Self;
+}
+
+macro_rules! conditioned {
+    ($($builder:ty),* $(,)?) => {
+        $(impl Conditioned for $builder {
+            fn conditioned_by(self, condition: Option<String>, expr: &Expr) -> Self {
+                self.set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            }
+        })*
+    };
+}
+
+conditioned!(
+    PutBuilder,
+    UpdateBuilder,
+    DeleteBuilder,
+    ConditionCheckBuilder,
+    PutItemFluentBuilder,
+    UpdateItemFluentBuilder,
+    DeleteItemFluentBuilder,
+);
+
 /// The outcome of one attempt of a conditional write.
 enum Attempt<T> {
     Done(T),
@@ -345,7 +378,6 @@ impl DynamoStore {
     fn tx_item(&self, op: &TxOp) -> Result<TransactWriteItem> {
         let mut expr = Expr::default();
         let item = TransactWriteItem::builder();
-        let old = ReturnValuesOnConditionCheckFailure::AllOld;
         Ok(match op {
             TxOp::Put { item: i, condition } => {
                 let c = expr.guarded(condition.as_ref(), false);
@@ -353,10 +385,7 @@ impl DynamoStore {
                     Put::builder()
                         .table_name(&self.table)
                         .set_item(Some(item_map(i)))
-                        .set_condition_expression(c)
-                        .set_expression_attribute_names(expr.names())
-                        .set_expression_attribute_values(expr.values())
-                        .return_values_on_condition_check_failure(old)
+                        .conditioned_by(c, &expr)
                         .build()
                         .map_err(build_error)?,
                 )
@@ -373,10 +402,7 @@ impl DynamoStore {
                         .table_name(&self.table)
                         .set_key(Some(key_map(key)))
                         .update_expression(u)
-                        .set_condition_expression(c)
-                        .set_expression_attribute_names(expr.names())
-                        .set_expression_attribute_values(expr.values())
-                        .return_values_on_condition_check_failure(old)
+                        .conditioned_by(c, &expr)
                         .build()
                         .map_err(build_error)?,
                 )
@@ -387,24 +413,18 @@ impl DynamoStore {
                     Delete::builder()
                         .table_name(&self.table)
                         .set_key(Some(key_map(key)))
-                        .set_condition_expression(c)
-                        .set_expression_attribute_names(expr.names())
-                        .set_expression_attribute_values(expr.values())
-                        .return_values_on_condition_check_failure(old)
+                        .conditioned_by(c, &expr)
                         .build()
                         .map_err(build_error)?,
                 )
             }
             TxOp::Check { key, condition } => {
-                let c = expr.guarded(Some(condition), true).unwrap_or_default();
+                let c = expr.guarded(Some(condition), true);
                 item.condition_check(
                     ConditionCheck::builder()
                         .table_name(&self.table)
                         .set_key(Some(key_map(key)))
-                        .condition_expression(c)
-                        .set_expression_attribute_names(expr.names())
-                        .set_expression_attribute_values(expr.values())
-                        .return_values_on_condition_check_failure(old)
+                        .conditioned_by(c, &expr)
                         .build()
                         .map_err(build_error)?,
                 )
@@ -610,10 +630,7 @@ impl Store for DynamoStore {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item_map(&item)))
-                .set_condition_expression(c)
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .conditioned_by(c, &expr)
                 .send()
                 .await;
             attempt!(result, PutItemError::ConditionalCheckFailedException, drop)
@@ -636,11 +653,8 @@ impl Store for DynamoStore {
                     .table_name(&self.table)
                     .set_key(Some(key_map(key)))
                     .update_expression(u)
-                    .set_condition_expression(c)
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
+                    .conditioned_by(c, &expr)
                     .return_values(ReturnValue::AllNew)
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .send()
                     .await;
                 attempt!(
@@ -664,10 +678,7 @@ impl Store for DynamoStore {
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key_map(key)))
-                .set_condition_expression(c)
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .conditioned_by(c, &expr)
                 .send()
                 .await;
             attempt!(result, DeleteItemError::ConditionalCheckFailedException, drop)
