@@ -1,7 +1,9 @@
 //! The `ovation` command line: `serve` runs the whole product locally (or on AWS adapters),
-//! `bench` prints the benchmark figures of BENCHMARKS.md.
+//! `bench` prints the benchmark figures of BENCHMARKS.md, `provision` makes a table and key for
+//! `serve --aws` on an emulator or a development account.
 
 mod bench;
+mod provision;
 mod serve;
 
 pub use bench::bench_key;
@@ -26,8 +28,10 @@ struct Cli {
 enum Command {
     /// Run every function in one local server.
     Serve(serve::ServeArgs),
-    /// Measure the store, the field cipher and the key cache; prints figures.
+    /// Measure the store, the field cipher, the key cache and cold starts; prints figures.
     Bench(bench::BenchArgs),
+    /// Create a table and KMS key on the AWS endpoint in use, for `serve --aws`.
+    Provision(provision::ProvisionArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -43,6 +47,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Provision(args) => provision::run(args).await,
         }
     });
     match result {

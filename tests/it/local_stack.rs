@@ -13,7 +13,7 @@ use ovation::store::Store;
 use ovation::store::embedded::EmbeddedStore;
 use serde_json::Value;
 
-use crate::support::{emulator_available, provision};
+use crate::support::emulator_available;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ovation-under-test");
 const WAIT: Duration = Duration::from_secs(60);
@@ -248,11 +248,25 @@ async fn serve_aws_runs_on_dynamodb_and_kms() {
     if !emulator_available() {
         return;
     }
-    let config = ovation::aws::load_config().await;
-    let (table, key_id) = provision(&config).await;
+    // `ovation provision` makes the table and key, as a developer would.
+    let mut made = Process::start(&["provision", "--prefix", "ovation-it"], &[]);
+    assert!(made.wait().success(), "{}", made.drain_stderr());
+    let exports: std::collections::HashMap<String, String> = made
+        .stdout
+        .try_iter()
+        .filter_map(|l| {
+            l.strip_prefix("export ")?
+                .split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let table = exports["OVATION_TABLE"].clone();
     let (_server, url) = Process::serve(
         &["--aws"],
-        &[("OVATION_TABLE", &table), ("OVATION_KMS_KEY_ID", &key_id)],
+        &[
+            ("OVATION_TABLE", &table),
+            ("OVATION_KMS_KEY_ID", &exports["OVATION_KMS_KEY_ID"]),
+        ],
     );
     let body = health(&url).await;
     assert_eq!(body["store"]["engine"], "dynamodb");
