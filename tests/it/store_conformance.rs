@@ -17,6 +17,7 @@ on_both_engines!(
     conditional_writes,
     updates_and_counters,
     concurrent_counter_adds_are_exact,
+    concurrent_creates_admit_exactly_one,
     queries_select_sort_and_page,
     index_queries_follow_their_keys,
     transactions_are_all_or_nothing,
@@ -166,6 +167,35 @@ async fn concurrent_counter_adds_are_exact(e: Engines) {
         t.await.unwrap();
     }
     assert_eq!(s.get(&key).await.unwrap().unwrap().num("n"), Some(24));
+}
+
+/// Many writers at once (sharing commits on the embedded engine): each create-if-absent of one
+/// item but the first is refused, and the refused ones change nothing of the others' writes.
+async fn concurrent_creates_admit_exactly_one(e: Engines) {
+    let s = e.store;
+    let contested = Key::new("T#A", "ONLY-ONE");
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            let contested = contested.clone();
+            tokio::spawn(async move {
+                let mine = Item::new(Key::new("T#A", format!("MINE#{i:02}"))).with("i", i);
+                s.put(mine, Some(Condition::NotExists)).await.unwrap();
+                let claim = Item::new(contested).with("winner", i);
+                s.put(claim, Some(Condition::NotExists)).await.is_ok()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert!(s.get(&contested).await.unwrap().unwrap().num("winner").is_some());
+    assert_eq!(
+        all(s.as_ref(), Query::new("T#A").prefix("MINE#"), false).await.len(),
+        16
+    );
 }
 
 async fn queries_select_sort_and_page(e: Engines) {

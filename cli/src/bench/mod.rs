@@ -89,7 +89,7 @@ fn bench_item(i: usize) -> Item {
 }
 
 async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
-    println!("# embedded store (redb), every write fsynced before it is acknowledged");
+    println!("# embedded store (redb): every write fsynced before it is acknowledged; concurrent writes share commits");
     let s = store.clone();
     timed("put (one writer)", n, |i| {
         let s = s.clone();

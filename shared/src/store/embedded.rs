@@ -1,14 +1,20 @@
-//! The embedded engine: one redb file in the data directory. Every write is one serializable,
-//! fsynced redb transaction (so conditions are atomic with their write and an acknowledged write
-//! survives `kill -9`). Key bytes keep DynamoDB's order: parts are UTF-8 joined by a 0x00 byte,
+//! The embedded engine: one redb file in the data directory. Writes go to one writer thread,
+//! which runs every write waiting at that moment in one serializable redb transaction, in arrival
+//! order, and acknowledges each only after the commit's fsync (group commit): conditions stay
+//! atomic with their write, an acknowledged write survives `kill -9`, and concurrent writers share
+//! fsyncs instead of queueing for one each. Each write makes all its checks before its first
+//! change, so a refused write leaves the shared transaction untouched. Key bytes keep DynamoDB's order: parts are UTF-8 joined by a 0x00 byte,
 //! which validation keeps out of keys.
 
+use std::any::Any;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use tokio::sync::oneshot;
 
 use super::{
     Attrs, BatchOp, Direction, Item, Key, Page, Query, SortKey, Store, StoreInfo, TxOp, Update, eval, now_unix,
@@ -32,10 +38,82 @@ const AFTER_SEP: u8 = 0x01;
 /// How many expired items one sweep removes at the most.
 const SWEEP_BATCH: usize = 10_000;
 
+/// How many waiting writes one commit takes at the most.
+const GROUP_MAX: usize = 256;
+
+/// A write for the writer thread: its work on the tables, and where its outcome goes.
+type Work = Box<dyn for<'t> FnOnce(&mut Tables<'t>) -> Result<Box<dyn Any + Send>> + Send>;
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<Box<dyn Any + Send>>>,
+}
+
+/// The writer thread; dropping the last handle stops it and waits for it, so the file is closed
+/// when the store is.
+struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    writer: Arc<Writer>,
     path: PathBuf,
+}
+
+/// The writer thread's loop: take every write waiting (up to `GROUP_MAX`), commit them together.
+fn write_groups(db: Arc<Database>, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let (works, replies): (Vec<Work>, Vec<_>) = group.into_iter().map(|j| (j.work, j.reply)).unzip();
+        match commit_group(&db, works) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(unavailable(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// Runs a group of writes in one transaction. A refused write (its condition, its input) wrote
+/// nothing and gets its own error; a storage fault aborts the whole group, nothing of it written.
+fn commit_group(db: &Database, works: Vec<Work>) -> Result<Vec<Result<Box<dyn Any + Send>>>> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    let mut outcomes = Vec::with_capacity(works.len());
+    {
+        let mut tables = Tables::open(&txn)?;
+        for work in works {
+            match work(&mut tables) {
+                Err(e @ (Error::Unavailable { .. } | Error::Internal(_))) => return Err(e),
+                outcome => outcomes.push(outcome),
+            }
+        }
+    }
+    txn.commit().map_err(unavailable)?;
+    Ok(outcomes)
 }
 
 impl EmbeddedStore {
@@ -48,8 +126,19 @@ impl EmbeddedStore {
         txn.open_table(INDEX).map_err(unavailable)?;
         txn.open_table(EXPIRY).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
+        let db = Arc::new(db);
+        let (jobs, queue) = mpsc::channel();
+        let for_writer = db.clone();
+        let thread = std::thread::Builder::new()
+            .name("ovation-store-writer".into())
+            .spawn(move || write_groups(for_writer, queue))
+            .map_err(unavailable)?;
         Ok(EmbeddedStore {
-            db: Arc::new(db),
+            db,
+            writer: Arc::new(Writer {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
             path: path.to_owned(),
         })
     }
@@ -65,21 +154,24 @@ impl EmbeddedStore {
             .map_err(|e| Error::internal(format!("store task failed: {e}")))?
     }
 
-    /// Writes in one transaction and commits it (fsync).
+    /// Runs `work` in the writer thread's next group commit; answers once it is durable.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Tables) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(unavailable)?;
-            let out = {
-                let mut tables = Tables::open(&txn)?;
-                work(&mut tables)?
-            };
-            txn.commit().map_err(unavailable)?;
-            Ok(out)
-        })
-        .await
+        let (reply, answer) = oneshot::channel();
+        let work: Work = Box::new(move |t| work(t).map(|out| Box::new(out) as Box<dyn Any + Send>));
+        let jobs = self
+            .writer
+            .jobs
+            .as_ref()
+            .ok_or_else(|| unavailable("the writer has stopped"))?;
+        jobs.send(Job { work, reply })
+            .map_err(|_| unavailable("the writer has stopped"))?;
+        let out = answer.await.map_err(|_| unavailable("the writer has stopped"))??;
+        out.downcast::<T>()
+            .map(|out| *out)
+            .map_err(|_| Error::internal("the writer answered with another type"))
     }
 }
 
@@ -455,15 +547,25 @@ impl Store for EmbeddedStore {
             if !failures.is_empty() {
                 return Err(Error::TransactionCanceled(failures));
             }
-            // An error from here on drops the redb transaction uncommitted: nothing is written.
+            // Every new item is made and checked before the first change, so a refused update
+            // leaves the (shared) write transaction untouched.
+            let mut writes: Vec<(&Key, Option<Item>)> = Vec::with_capacity(ops.len());
             for (op, item) in ops.iter().zip(current) {
                 match op {
-                    TxOp::Put { item, .. } => t.put(item)?,
+                    TxOp::Put { item, .. } => writes.push((&item.key, Some(item.clone()))),
                     TxOp::Update { key, updates, .. } => {
-                        t.update(key, item, updates)?;
+                        let next = eval::apply(key, item, updates)?;
+                        validate::item(&next)?;
+                        writes.push((key, Some(next)));
                     }
-                    TxOp::Delete { key, .. } => t.delete(key)?,
+                    TxOp::Delete { key, .. } => writes.push((key, None)),
                     TxOp::Check { .. } => {}
+                }
+            }
+            for (key, item) in writes {
+                match item {
+                    Some(item) => t.put(&item)?,
+                    None => t.delete(key)?,
                 }
             }
             Ok(())
