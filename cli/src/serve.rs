@@ -35,7 +35,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
     let routes = HTTP_FUNCTIONS
         .iter()
         .fold(Router::new(), |app, (_, routes)| app.merge(routes(ctx.clone())));
-    ovation::http::app(routes)
+    ovation::http::app(&ctx, routes)
 }
 
 fn settings(args: &ServeArgs) -> Result<Settings> {
@@ -70,10 +70,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "Ovation is listening on http://{local} (store: {} at {})",
         store.engine, store.location
     );
-    axum::serve(listener, router(ctx.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(Error::internal)?;
+    // Peer addresses reach the throttle; no header from the client is trusted for them.
+    axum::serve(
+        listener,
+        router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(Error::internal)?;
     drop(ctx);
     println!("Ovation stopped cleanly");
     Ok(())

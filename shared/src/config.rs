@@ -39,11 +39,28 @@ impl Default for KeyCache {
     }
 }
 
+/// Requests one client address may make: `burst` at once, refilled at `per_second`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 20,
+            burst: 40,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub backend: Backend,
     pub key_cache: KeyCache,
     pub log_format: LogFormat,
+    pub rate_per_ip: RateLimit,
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".ovation";
@@ -65,6 +82,8 @@ impl Settings {
     /// | `OVATION_KEY_CACHE_SECONDS` | lifetime of an unwrapped data key | 300 |
     /// | `OVATION_KEY_CACHE_USES` | uses of an unwrapped data key before it is fetched again | 1000000 |
     /// | `OVATION_LOG_FORMAT` | `json` or `text` | `json` on Lambda, else `text` |
+    /// | `OVATION_RATE_PER_IP` | requests a second one client address may make | 20 |
+    /// | `OVATION_BURST_PER_IP` | requests one client address may make at once | 40 |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
@@ -122,10 +141,22 @@ impl Settings {
                 });
             }
         };
+        let rate_defaults = RateLimit::default();
+        let count = |name: &'static str, default: u32| -> Result<u32> {
+            u32::try_from(positive(name, get(name), default.into())?).map_err(|_| Error::Config {
+                name,
+                reason: format!("must be at most {}", u32::MAX),
+            })
+        };
+        let rate_per_ip = RateLimit {
+            per_second: count("OVATION_RATE_PER_IP", rate_defaults.per_second)?,
+            burst: count("OVATION_BURST_PER_IP", rate_defaults.burst)?,
+        };
         Ok(Settings {
             backend,
             key_cache,
             log_format,
+            rate_per_ip,
         })
     }
 }
@@ -165,6 +196,13 @@ mod tests {
         );
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.key_cache, KeyCache::default());
+        assert_eq!(
+            s.rate_per_ip,
+            RateLimit {
+                per_second: 20,
+                burst: 40
+            }
+        );
     }
 
     #[test]
@@ -203,6 +241,8 @@ mod tests {
             ("OVATION_KEY_CACHE_SECONDS", "0"),
             ("OVATION_KEY_CACHE_USES", "many"),
             ("OVATION_LOG_FORMAT", "xml"),
+            ("OVATION_RATE_PER_IP", "0"),
+            ("OVATION_BURST_PER_IP", "99999999999"),
         ] {
             match settings(&[(name, value)]) {
                 Err(Error::Config { name: got, .. }) => assert_eq!(got, name),

@@ -8,6 +8,7 @@ use crate::crypto::kms::KmsKeyring;
 use crate::crypto::local::LocalKeyring;
 use crate::crypto::{KeyManager, Keyring, TenantCrypto};
 use crate::error::{Error, Result};
+use crate::http::throttle::Throttle;
 use crate::ids::TenantId;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
@@ -20,6 +21,8 @@ pub struct Context {
     pub settings: Settings,
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyManager>,
+    /// Request budgets per client address, for this process.
+    pub throttle: Arc<Throttle>,
 }
 
 impl Context {
@@ -47,7 +50,13 @@ impl Context {
     /// Builds a context over given adapters (tests, benchmarks).
     pub fn with_adapters(settings: Settings, store: Arc<dyn Store>, keyring: Arc<dyn Keyring>) -> Arc<Context> {
         let keys = Arc::new(KeyManager::new(keyring, store.clone(), settings.key_cache));
-        Arc::new(Context { settings, store, keys })
+        let throttle = Arc::new(Throttle::new(settings.rate_per_ip));
+        Arc::new(Context {
+            settings,
+            store,
+            keys,
+            throttle,
+        })
     }
 
     pub async fn from_env() -> Result<Arc<Context>> {

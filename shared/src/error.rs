@@ -43,6 +43,9 @@ pub enum Error {
     /// A key that lies outside the tenant of the handle used: refused before any I/O.
     #[error("the key lies outside this tenant")]
     OutsideTenant,
+    /// A client over its request rate; it may try again after `retry_after`.
+    #[error("too many requests; try again in {} s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
     /// An AWS service (or the embedded engine) that throttled us after the SDK's own retries.
     #[error("{service} is throttling requests")]
     Throttled {

@@ -38,7 +38,7 @@ async fn every_function_answers_its_sample_events() {
             let text = std::fs::read_to_string(&path).unwrap();
             let event: Value = serde_json::from_str(&text).unwrap();
             let request = lambda_http::request::from_str(&text).unwrap();
-            let app = ovation::http::on_lambda(ovation::http::app(routes(ctx.clone())));
+            let app = ovation::http::on_lambda(ovation::http::app(&ctx, routes(ctx.clone())));
             let response = app.oneshot(request).await.unwrap();
             assert_eq!(response.status(), 200, "{}", path.display());
             // API Gateway's request id is the one the response (and every log line) carries.
@@ -53,4 +53,33 @@ async fn every_function_answers_its_sample_events() {
         }
         assert!(fed > 0, "no events in {}", dir.display());
     }
+}
+
+/// On Lambda the bucket is the address API Gateway saw (`requestContext.identity.sourceIp`).
+#[tokio::test]
+async fn lambda_requests_are_throttled_by_api_gateways_source_ip() {
+    let engines = Engines::embedded();
+    let mut settings = engines.context(KeyCache::default()).settings.clone();
+    settings.rate_per_ip = ovation::config::RateLimit {
+        per_second: 1,
+        burst: 1,
+    };
+    let ctx = ovation::Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());
+    let text =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/api-admin/health.json"))
+            .unwrap();
+    let from = |ip: &str| {
+        let mut event: Value = serde_json::from_str(&text).unwrap();
+        event["requestContext"]["identity"]["sourceIp"] = Value::from(ip);
+        event["headers"]["X-Forwarded-For"] = Value::from("192.0.2.1");
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    let app = || ovation::http::on_lambda(ovation::http::app(&ctx, api_admin::routes(ctx.clone())));
+    assert_eq!(app().oneshot(from("203.0.113.9")).await.unwrap().status(), 200);
+    assert_eq!(app().oneshot(from("203.0.113.9")).await.unwrap().status(), 429);
+    assert_eq!(
+        app().oneshot(from("203.0.113.10")).await.unwrap().status(),
+        200,
+        "another address, another bucket"
+    );
 }

@@ -288,3 +288,35 @@ async fn serve_aws_without_settings_says_what_is_missing() {
     let err = p.drain_stderr();
     assert!(err.contains("OVATION_TABLE"), "{err}");
 }
+
+#[tokio::test]
+async fn each_client_address_is_throttled_whatever_headers_it_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = [("OVATION_RATE_PER_IP", "2"), ("OVATION_BURST_PER_IP", "3")];
+    let (_server, url) = Process::serve(&["--data-dir", dir.path().to_str().unwrap()], &limits);
+    let client = reqwest::Client::new();
+    for left in ["2", "1", "0"] {
+        let r = client.get(format!("{url}/health")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            (&r.headers()["x-ratelimit-limit"], &r.headers()["x-ratelimit-remaining"]),
+            (&"3".parse().unwrap(), &left.parse().unwrap())
+        );
+    }
+    // A client cannot claim another address: X-Forwarded-For is not trusted.
+    let refused = client
+        .get(format!("{url}/health"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .header("x-real-ip", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    let body: ErrorBody = refused.json().await.unwrap();
+    assert_eq!((body.status, body.code.as_str()), (429, "rate_limited"));
+    // At 2 a second, a token is back within half a second.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(client.get(format!("{url}/health")).send().await.unwrap().status(), 200);
+}

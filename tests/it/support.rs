@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ovation::Context;
-use ovation::config::{Backend, KeyCache, LogFormat, Settings};
+use ovation::config::{Backend, KeyCache, LogFormat, RateLimit, Settings};
 use ovation::crypto::Keyring;
 use ovation::crypto::kms::KmsKeyring;
 use ovation::crypto::local::LocalKeyring;
@@ -73,6 +73,7 @@ impl Engines {
             },
             key_cache,
             log_format: LogFormat::Text,
+            rate_per_ip: RateLimit::default(),
         };
         Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
     }

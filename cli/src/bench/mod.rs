@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use ovation::config::{Backend, KeyCache, LogFormat, Settings};
+use ovation::config::{Backend, KeyCache, LogFormat, RateLimit, Settings};
 use ovation::crypto::local::LocalKeyring;
 use ovation::crypto::metered::MeteredKeyring;
 use ovation::ids::TenantId;
@@ -154,6 +154,7 @@ async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usi
         },
         key_cache: KeyCache::default(),
         log_format: LogFormat::Text,
+        rate_per_ip: RateLimit::default(),
     };
     let ctx = Context::with_adapters(settings, store, keyring.clone());
     let tenant = TenantId::generate();

@@ -33,6 +33,7 @@ impl Error {
             Error::ItemTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large"),
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::OutsideTenant => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Throttled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "throttled"),
             Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Undecryptable | Error::Config { .. } | Error::Internal(_) => {
@@ -69,7 +70,7 @@ impl IntoResponse for Error {
             field,
         };
         let mut response = (status, Json(body)).into_response();
-        if let Error::Throttled { retry_after, .. } = &self {
+        if let Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } = &self {
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&seconds) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

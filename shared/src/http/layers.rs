@@ -1,6 +1,8 @@
 //! The common layers: a request id (API Gateway's when on Lambda) and a tracing span per request,
-//! a body-size limit, strict security headers, and JSON for unknown routes and methods.
+//! throttling per client address, a body-size limit, strict security headers, and JSON for
+//! unknown routes and methods.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -13,6 +15,7 @@ use lambda_http::request::RequestContext;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
+use super::throttle::{Throttle, throttle_by_ip};
 use crate::error::Error;
 use crate::ids::new_id;
 
@@ -20,7 +23,7 @@ use crate::ids::new_id;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-pub fn apply(routes: Router) -> Router {
+pub fn apply(routes: Router, throttle: Arc<Throttle>) -> Router {
     let headers: [(HeaderName, &'static str); 6] = [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -37,6 +40,7 @@ pub fn apply(routes: Router) -> Router {
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(throttle, throttle_by_ip))
         .layer(middleware::from_fn(trace_request));
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

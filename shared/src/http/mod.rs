@@ -5,8 +5,11 @@ mod error;
 mod health;
 mod layers;
 pub mod routes;
+pub mod throttle;
 
 use axum::Router;
+
+use crate::Context;
 use axum::http::Uri;
 use lambda_http::RequestExt;
 
@@ -14,10 +17,10 @@ pub use error::ErrorBody;
 pub use health::health;
 pub use layers::{MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
-/// Wraps a function's routes in the common layers: request id and tracing span, security
-/// headers, body limit, and JSON answers for unknown routes and methods.
-pub fn app(routes: Router) -> Router {
-    layers::apply(routes)
+/// Wraps a function's routes in the common layers: request id and tracing span, throttling per
+/// client address, security headers, body limit, and JSON answers for unknown routes and methods.
+pub fn app(ctx: &Context, routes: Router) -> Router {
+    layers::apply(routes, ctx.throttle.clone())
 }
 
 /// The service a Lambda runs: the app, routed by the path API Gateway received (without the
