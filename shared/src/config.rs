@@ -61,6 +61,8 @@ pub struct Settings {
     pub key_cache: KeyCache,
     pub log_format: LogFormat,
     pub rate_per_ip: RateLimit,
+    /// Web origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".ovation";
@@ -84,6 +86,7 @@ impl Settings {
     /// | `OVATION_LOG_FORMAT` | `json` or `text` | `json` on Lambda, else `text` |
     /// | `OVATION_RATE_PER_IP` | requests a second one client address may make | 20 |
     /// | `OVATION_BURST_PER_IP` | requests one client address may make at once | 40 |
+    /// | `OVATION_CORS_ORIGINS` | comma-separated origins browsers may call from (`https://app.example.com`) | none |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
@@ -152,13 +155,45 @@ impl Settings {
             per_second: count("OVATION_RATE_PER_IP", rate_defaults.per_second)?,
             burst: count("OVATION_BURST_PER_IP", rate_defaults.burst)?,
         };
+        let cors_origins = get("OVATION_CORS_ORIGINS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(origin)
+                    .collect()
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(Settings {
             backend,
             key_cache,
             log_format,
             rate_per_ip,
+            cors_origins,
         })
     }
+}
+
+/// An origin as browsers send it: `https://host[:port]`, or `http://` for localhost only; no
+/// path, no wildcard.
+fn origin(text: &str) -> Result<String> {
+    let bad = |reason: &str| Error::Config {
+        name: "OVATION_CORS_ORIGINS",
+        reason: format!("{text:?} {reason}"),
+    };
+    let host = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
+        (Some(host), _) => host,
+        (None, Some(host)) if host.starts_with("localhost") || host.starts_with("127.0.0.1") => host,
+        _ => return Err(bad("must start with https:// (http:// only for localhost)")),
+    };
+    let valid = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        && !host.starts_with([':', '.']);
+    if !valid {
+        return Err(bad("must be scheme://host[:port], without path or wildcard"));
+    }
+    Ok(text.to_ascii_lowercase())
 }
 
 fn positive(name: &'static str, value: Option<String>, default: u64) -> Result<u64> {
@@ -235,6 +270,17 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_are_exact_origins() {
+        let s = settings(&[(
+            "OVATION_CORS_ORIGINS",
+            "https://App.Example.com, http://localhost:5173,",
+        )])
+        .unwrap();
+        assert_eq!(s.cors_origins, ["https://app.example.com", "http://localhost:5173"]);
+        assert!(settings(&[]).unwrap().cors_origins.is_empty());
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (name, value) in [
             ("OVATION_BACKEND", "postgres"),
@@ -243,6 +289,9 @@ mod tests {
             ("OVATION_LOG_FORMAT", "xml"),
             ("OVATION_RATE_PER_IP", "0"),
             ("OVATION_BURST_PER_IP", "99999999999"),
+            ("OVATION_CORS_ORIGINS", "*"),
+            ("OVATION_CORS_ORIGINS", "http://evil.example.com"),
+            ("OVATION_CORS_ORIGINS", "https://app.example.com/path"),
         ] {
             match settings(&[(name, value)]) {
                 Err(Error::Config { name: got, .. }) => assert_eq!(got, name),

@@ -320,3 +320,55 @@ async fn each_client_address_is_throttled_whatever_headers_it_sends() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(client.get(format!("{url}/health")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn browsers_may_call_from_configured_origins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let allowed = "https://app.example.com";
+    let (_server, url) = Process::serve(&["--data-dir", data], &[("OVATION_CORS_ORIGINS", allowed)]);
+    let client = reqwest::Client::new();
+    let preflight = |origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{url}/health"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight(allowed).await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    assert_eq!(ok.headers()["access-control-allow-origin"], allowed);
+    assert!(
+        ok.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let foreign = preflight("https://evil.example.com").await.unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    let get = client
+        .get(format!("{url}/health"))
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.headers()["access-control-allow-origin"], allowed);
+    assert!(
+        get.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-request-id")
+    );
+
+    // Without configured origins no browser page may read an answer.
+    let other = tempfile::tempdir().unwrap();
+    let (_plain, plain_url) = Process::serve(&["--data-dir", other.path().to_str().unwrap()], &[]);
+    let get = client
+        .get(format!("{plain_url}/health"))
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert!(get.headers().get("access-control-allow-origin").is_none());
+}

@@ -74,6 +74,7 @@ impl Engines {
             key_cache,
             log_format: LogFormat::Text,
             rate_per_ip: RateLimit::default(),
+            cors_origins: vec![],
         };
         Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
     }

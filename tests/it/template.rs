@@ -114,10 +114,16 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
                 )
             })
             .collect();
+        // Every path also takes OPTIONS, the browsers' CORS preflight.
         let expected: BTreeSet<(String, String)> = routes
             .iter()
             .filter(|r| r.function == binary)
-            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .flat_map(|r| {
+                [
+                    (r.method.to_owned(), r.path.to_owned()),
+                    ("OPTIONS".to_owned(), r.path.to_owned()),
+                ]
+            })
             .collect();
         for (method, path) in expected.difference(&declared) {
             out.push(format!(
@@ -319,6 +325,11 @@ fn a_broken_template_says_what_is_wrong() {
     has(
         &broken("      OpenApiVersion: \"3.0.1\"\n", ""),
         "Api has no OpenApiVersion",
+    );
+    let preflight = "        HealthPreflight:\n          Type: Api\n          Properties:\n            RestApiId: !Ref Api\n            Path: /health\n            Method: options\n";
+    has(
+        &broken(preflight, ""),
+        "route OPTIONS /health of api-admin is not an API event of ApiAdminFunction",
     );
     let moved = broken("Path: /health", "Path: /healthz");
     has(

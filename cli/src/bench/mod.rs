@@ -155,6 +155,7 @@ async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usi
         key_cache: KeyCache::default(),
         log_format: LogFormat::Text,
         rate_per_ip: RateLimit::default(),
+        cors_origins: vec![],
     };
     let ctx = Context::with_adapters(settings, store, keyring.clone());
     let tenant = TenantId::generate();

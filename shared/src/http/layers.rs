@@ -2,20 +2,21 @@
 //! throttling per client address, a body-size limit, strict security headers, and JSON for
 //! unknown routes and methods.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
-use super::throttle::{Throttle, throttle_by_ip};
+use super::throttle::throttle_by_ip;
+use crate::Context;
 use crate::error::Error;
 use crate::ids::new_id;
 
@@ -23,7 +24,7 @@ use crate::ids::new_id;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-pub fn apply(routes: Router, throttle: Arc<Throttle>) -> Router {
+pub fn apply(routes: Router, ctx: &Context) -> Router {
     let headers: [(HeaderName, &'static str); 6] = [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -35,13 +36,16 @@ pub fn apply(routes: Router, throttle: Arc<Throttle>) -> Router {
         (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
         (header::CACHE_CONTROL, "no-store"),
     ];
-    let mut router = routes
+    let mut router: Router = routes
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_large_bodies))
-        .layer(middleware::from_fn_with_state(throttle, throttle_by_ip))
+        .layer(middleware::from_fn_with_state(ctx.throttle.clone(), throttle_by_ip))
         .layer(middleware::from_fn(trace_request));
+    if let Some(cors) = cors(&ctx.settings.cors_origins) {
+        router = router.layer(cors);
+    }
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,
@@ -49,6 +53,30 @@ pub fn apply(routes: Router, throttle: Arc<Throttle>) -> Router {
         ));
     }
     router
+}
+
+/// Browsers on the configured origins may call the API (preflights answered here); none when
+/// no origin is configured, so no browser page elsewhere can read an answer.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let exposed = [
+        REQUEST_ID_HEADER,
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "retry-after",
+        "link",
+    ];
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers(exposed.map(HeaderName::from_static))
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// A request id: API Gateway's on Lambda, else a well-formed client one, else a new one.

@@ -18,9 +18,10 @@ pub use health::health;
 pub use layers::{MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
 /// Wraps a function's routes in the common layers: request id and tracing span, throttling per
-/// client address, security headers, body limit, and JSON answers for unknown routes and methods.
+/// client address, CORS for the configured origins, security headers, body limit, and JSON
+/// answers for unknown routes and methods.
 pub fn app(ctx: &Context, routes: Router) -> Router {
-    layers::apply(routes, ctx.throttle.clone())
+    layers::apply(routes, ctx)
 }
 
 /// The service a Lambda runs: the app, routed by the path API Gateway received (without the
