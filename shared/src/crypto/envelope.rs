@@ -1,20 +1,21 @@
 //! Field encryption and blind indexes for one tenant. A field is sealed with AES-256-GCM under the
 //! tenant's current key; the associated data binds tenant, item key and attribute name, so a
 //! ciphertext copied to another attribute, item or tenant does not open. Format:
-//! `[format=1][key version: u32 BE][nonce: 12][ciphertext + tag: 16]`.
+//! `[format=1][key version: u32 BE]` then the sealed bytes of `aead` (`nonce ‖ ciphertext ‖ tag`).
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+use aws_lc_rs::aead::NONCE_LEN;
 use aws_lc_rs::hmac;
 
-use super::KeyManager;
+use super::{KeyManager, aead};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::store::{CursorSeal, Key};
 
 const FORMAT: u8 = 1;
-const HEADER: usize = 1 + 4 + NONCE_LEN;
+/// The format byte and the key version, before the sealed bytes.
+const HEADER: usize = 1 + 4;
 
 /// The encryption handle of one tenant.
 #[derive(Clone)]
@@ -39,40 +40,25 @@ impl TenantCrypto {
     /// Seals `plaintext` as attribute `attr` of the item at `key`.
     pub async fn encrypt(&self, key: &Key, attr: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
         let keys = self.keys.current(&self.tenant).await?;
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
-        let mut out = Vec::with_capacity(HEADER + plaintext.len() + 16);
+        let mut out = Vec::with_capacity(HEADER + NONCE_LEN + plaintext.len() + 16);
         out.push(FORMAT);
         out.extend_from_slice(&keys.version.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        let mut body = plaintext.to_vec();
-        keys.field
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(&self.tenant, key, attr)),
-                &mut body,
-            )
-            .map_err(Error::internal)?;
-        out.extend_from_slice(&body);
+        out.extend(aead::seal(&keys.field, &aad(&self.tenant, key, attr), plaintext)?);
         Ok(out)
     }
 
     /// Opens a field sealed by `encrypt` for the same tenant, item and attribute.
     pub async fn decrypt(&self, key: &Key, attr: &str, sealed: &[u8]) -> Result<Vec<u8>> {
-        if sealed.len() < HEADER + 16 || sealed[0] != FORMAT {
+        let (header, body) = sealed.split_at_checked(HEADER).ok_or(Error::Undecryptable)?;
+        let [FORMAT, v0, v1, v2, v3] = header else {
             return Err(Error::Undecryptable);
-        }
-        let version = u32::from_be_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]);
-        let keys = self.keys.version(&self.tenant, version).await?;
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[5..HEADER]).map_err(|_| Error::Undecryptable)?;
-        let mut body = sealed[HEADER..].to_vec();
-        let plain = keys
-            .field
-            .open_in_place(nonce, Aad::from(aad(&self.tenant, key, attr)), &mut body)
-            .map_err(|_| Error::Undecryptable)?;
-        let len = plain.len();
-        body.truncate(len);
-        Ok(body)
+        };
+        let keys = self
+            .keys
+            .version(&self.tenant, u32::from_be_bytes([*v0, *v1, *v2, *v3]))
+            .await?;
+        let mut plain = aead::open(&keys.field, &aad(&self.tenant, key, attr), body)?;
+        Ok(std::mem::take(&mut *plain))
     }
 
     pub async fn encrypt_str(&self, key: &Key, attr: &str, text: &str) -> Result<Vec<u8>> {

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
 use aws_lc_rs::{hkdf, hmac};
 use zeroize::Zeroizing;
 
-use super::{Keyring, Secret, random_secret};
+use super::{Keyring, Secret, aead, random_secret};
 use crate::config::KeyCache;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
@@ -79,37 +79,12 @@ fn stable_aad(tenant: &TenantId, version: u32) -> Vec<u8> {
 
 fn seal_root(data_key: &Secret, tenant: &TenantId, version: u32, root: &Secret) -> Result<Vec<u8>> {
     let key = aead_key(data_key.as_ref(), b"stable-root")?;
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
-    let mut sealed = root.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(stable_aad(tenant, version)),
-        &mut sealed,
-    )
-    .map_err(Error::internal)?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Ok(out)
+    aead::seal(&key, &stable_aad(tenant, version), root.as_ref())
 }
 
 fn open_root(data_key: &Secret, tenant: &TenantId, version: u32, sealed: &[u8]) -> Result<Secret> {
     let key = aead_key(data_key.as_ref(), b"stable-root")?;
-    if sealed.len() < NONCE_LEN {
-        return Err(Error::Undecryptable);
-    }
-    let (nonce, body) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Undecryptable)?;
-    let mut buf = Zeroizing::new(body.to_vec());
-    let plain = key
-        .open_in_place(nonce, Aad::from(stable_aad(tenant, version)), &mut buf)
-        .map_err(|_| Error::Undecryptable)?;
-    let mut root = Zeroizing::new([0u8; 32]);
-    if plain.len() != root.len() {
-        return Err(Error::Undecryptable);
-    }
-    root.copy_from_slice(plain);
-    Ok(root)
+    aead::open_secret(&key, &stable_aad(tenant, version), sealed)
 }
 
 struct Cached {

@@ -8,10 +8,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
 use zeroize::Zeroizing;
 
-use super::{DataKey, Keyring, KeyringInfo, Secret, random_secret};
+use super::{DataKey, Keyring, KeyringInfo, Secret, aead, random_secret};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 
@@ -107,37 +107,16 @@ fn context(tenant: &TenantId) -> Vec<u8> {
 impl Keyring for LocalKeyring {
     async fn generate_data_key(&self, tenant: &TenantId) -> Result<DataKey> {
         let plaintext = random_secret()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
-        let mut sealed = plaintext.to_vec();
-        self.master
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context(tenant)),
-                &mut sealed,
-            )
-            .map_err(Error::internal)?;
         let mut wrapped = vec![FORMAT];
-        wrapped.extend_from_slice(&nonce);
-        wrapped.extend_from_slice(&sealed);
+        wrapped.extend(aead::seal(&self.master, &context(tenant), plaintext.as_ref())?);
         Ok(DataKey { plaintext, wrapped })
     }
 
     async fn decrypt_data_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Secret> {
-        let (format, rest) = wrapped.split_first().ok_or(Error::Undecryptable)?;
-        if *format != FORMAT || rest.len() != NONCE_LEN + 32 + AES_256_GCM.tag_len() {
-            return Err(Error::Undecryptable);
+        match wrapped.split_first() {
+            Some((&FORMAT, sealed)) => aead::open_secret(&self.master, &context(tenant), sealed),
+            _ => Err(Error::Undecryptable),
         }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Undecryptable)?;
-        let mut buf = Zeroizing::new(sealed.to_vec());
-        let plain = self
-            .master
-            .open_in_place(nonce, Aad::from(context(tenant)), &mut buf)
-            .map_err(|_| Error::Undecryptable)?;
-        let mut secret = Zeroizing::new([0u8; 32]);
-        secret.copy_from_slice(plain);
-        Ok(secret)
     }
 
     fn info(&self) -> KeyringInfo {

@@ -2,6 +2,7 @@
 //! unwraps tenant data keys (a local master key file, or AWS KMS), the key manager that stores the
 //! wrapped keys and caches unwrapped ones, and the field cipher and blind index built on them.
 
+pub mod aead;
 pub mod envelope;
 pub mod keys;
 pub mod kms;

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
+use aws_lc_rs::aead::LessSafeKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{Position, Query};
+use crate::crypto::aead;
 use crate::error::{Error, Result};
 
 /// Longest cursor accepted; a real one is far shorter.
@@ -36,19 +37,8 @@ impl CursorSeal {
     }
 
     pub fn seal(&self, query: &Query, index: bool, position: &Position) -> Result<String> {
-        let mut body = serde_json::to_vec(position).map_err(Error::internal)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(Error::internal)?;
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(binding(query, index)),
-                &mut body,
-            )
-            .map_err(Error::internal)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&body);
-        Ok(URL_SAFE_NO_PAD.encode(out))
+        let body = serde_json::to_vec(position).map_err(Error::internal)?;
+        Ok(URL_SAFE_NO_PAD.encode(aead::seal(&self.key, &binding(query, index), &body)?))
     }
 
     /// The position in `cursor`, when it was sealed with this key for this very query.
@@ -56,17 +46,9 @@ impl CursorSeal {
         if cursor.len() > MAX_CURSOR_CHARS {
             return Err(Error::InvalidCursor);
         }
-        let mut bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| Error::InvalidCursor)?;
-        if bytes.len() < NONCE_LEN {
-            return Err(Error::InvalidCursor);
-        }
-        let mut body = bytes.split_off(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| Error::InvalidCursor)?;
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(binding(query, index)), &mut body)
-            .map_err(|_| Error::InvalidCursor)?;
-        serde_json::from_slice(plain).map_err(|_| Error::InvalidCursor)
+        let sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| Error::InvalidCursor)?;
+        let plain = aead::open(&self.key, &binding(query, index), &sealed).map_err(|_| Error::InvalidCursor)?;
+        serde_json::from_slice(&plain).map_err(|_| Error::InvalidCursor)
     }
 }
 
@@ -107,7 +89,7 @@ mod tests {
             Err(Error::InvalidCursor)
         ));
         assert!(matches!(s.open(&q, true, &c), Err(Error::InvalidCursor)));
-        for at in [0, NONCE_LEN, raw.len() - 1] {
+        for at in [0, 12, raw.len() - 1] {
             let mut bad = raw.clone();
             bad[at] ^= 1;
             assert!(matches!(
