@@ -54,7 +54,9 @@ impl Engines {
             return None;
         }
         let config = ovation::aws::load_config().await;
-        let (table, key_id) = provision(&config).await;
+        let (table, key_id) = ovation::provision::table_and_key(&config, "ovation-test")
+            .await
+            .unwrap();
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table));
         let keyring: Arc<dyn Keyring> = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), key_id));
         Some(Engines {
@@ -78,11 +80,6 @@ impl Engines {
         };
         Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
     }
-}
-
-/// Creates a fresh table and KMS key on the emulator; returns their names.
-pub async fn provision(config: &aws_config::SdkConfig) -> (String, String) {
-    ovation::provision::table_and_key(config, "ovation-test").await.unwrap()
 }
 
 /// Runs each named `async fn(Engines)` of the enclosing module on the embedded engine and on

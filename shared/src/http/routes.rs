@@ -15,8 +15,3 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/health",
     function: "api-admin",
 }];
-
-/// The routes one function serves.
-pub fn of_function(function: &str) -> impl Iterator<Item = &'static Route> + '_ {
-    ROUTES.iter().filter(move |r| r.function == function)
-}

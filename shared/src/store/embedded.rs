@@ -17,8 +17,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, Wr
 use tokio::sync::oneshot;
 
 use super::{
-    Attrs, BatchOp, Direction, Item, Key, Page, Query, SortKey, Store, StoreInfo, TxOp, Update, eval, now_unix,
-    validate,
+    Attrs, BatchOp, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp, Update, eval,
+    now_unix, validate,
 };
 use crate::error::{Error, Result, TxFailure};
 use crate::store::Condition;
@@ -385,6 +385,14 @@ fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     }
 }
 
+/// Where a page ended: the item's key, and its index key on index queries.
+fn position_of(item: &Item, index: bool) -> Position {
+    Position {
+        key: item.key.clone(),
+        index: if index { item.index_key() } else { None },
+    }
+}
+
 fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
     let (lower, upper) = bounds(q, index);
     if empty_range(&lower, &upper) {
@@ -448,7 +456,7 @@ fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
         }
     }
     let next = if more {
-        found.last().map(|i| validate::position_of(i, index))
+        found.last().map(|i| position_of(i, index))
     } else {
         None
     };

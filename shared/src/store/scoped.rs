@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::keys::{SHARED_INDEX_PREFIXES, belongs_to, tenant_partition};
+use super::keys::{SHARED_INDEX_PREFIXES, belongs_to};
 use super::{BatchOp, Condition, Item, Key, Query, Store, TxOp, Update, Value, attr};
 use crate::crypto::TenantCrypto;
 use crate::error::{Error, Result};
@@ -37,15 +37,6 @@ impl TenantStore {
 
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
-    }
-
-    /// The tenant's own partition, `T#{tenant}`.
-    pub fn partition(&self) -> String {
-        tenant_partition(&self.tenant)
-    }
-
-    pub fn crypto(&self) -> &TenantCrypto {
-        &self.crypto
     }
 
     fn own(&self, pk: &str) -> Result<()> {

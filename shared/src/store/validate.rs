@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{BatchOp, Cmp, Condition, Item, Key, Position, Query, SortKey, TxOp, Update, Value, attr};
+use super::{BatchOp, Cmp, Condition, Item, Key, Query, SortKey, TxOp, Update, Value, attr};
 use crate::error::{Error, Result};
 
 /// DynamoDB's item size limit: 400 KB, names and values included.
@@ -264,16 +264,10 @@ pub fn batch(ops: &[BatchOp]) -> Result<()> {
     distinct(ops.iter().map(BatchOp::key))
 }
 
-pub fn position_of(item: &Item, index: bool) -> Position {
-    Position {
-        key: item.key.clone(),
-        index: if index { item.index_key() } else { None },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Position;
 
     #[test]
     fn oversized_items_are_refused_with_their_size() {
