@@ -1,13 +1,17 @@
 //! The `ovation` command line: `serve` runs the whole product locally (or on AWS adapters),
 //! `bench` prints the benchmark figures of BENCHMARKS.md, `provision` makes a table and key for
-//! `serve --aws` on an emulator or a development account.
+//! `serve --aws` on an emulator or a development account, and `tenant`, `api-key` and
+//! `operator-key` are the operator's commands.
 
+mod admin;
+mod backend;
 mod bench;
 mod provision;
 mod serve;
 
+pub use admin::ADMIN_FILE;
 pub use bench::bench_key;
-pub use serve::{HTTP_FUNCTIONS, router};
+pub use serve::{DEMO_OWNER, DEMO_SLUG, HTTP_FUNCTIONS, router};
 
 use std::process::ExitCode;
 
@@ -32,6 +36,14 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Create a table and KMS key on the AWS endpoint in use, for `serve --aws`.
     Provision(provision::ProvisionArgs),
+    /// Create or delete tenants (the operator's command).
+    #[command(subcommand)]
+    Tenant(admin::TenantCommand),
+    /// Create API keys in a tenant (the operator's command).
+    #[command(subcommand)]
+    ApiKey(admin::ApiKeyCommand),
+    /// Make a new operator key for the platform API: the key on stdout, its setting on stderr.
+    OperatorKey(admin::OperatorKeyArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -48,6 +60,9 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Provision(args) => provision::run(args).await,
+            Command::Tenant(command) => admin::tenant(command).await,
+            Command::ApiKey(command) => admin::api_key(command).await,
+            Command::OperatorKey(args) => admin::operator_key(args),
         }
     });
     match result {

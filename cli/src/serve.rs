@@ -1,34 +1,41 @@
 //! `ovation serve`: every function's router in one axum server on loopback, over the embedded
-//! store and local keyring (or the AWS adapters with `--aws`). Stops cleanly on Ctrl-C / SIGTERM.
+//! store and local keyring (or the AWS adapters with `--aws`). On a new data directory it creates
+//! the `demo` tenant and prints its owner's sign-in once. It takes operator commands from the
+//! CLI through `admin.json`, purges deleted tenants when due, and stops cleanly on Ctrl-C / SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use clap::Args;
-use ovation::config::{Backend, Settings};
+use ovation::auth::credential;
+use ovation::config::Backend;
+use ovation::http::Routes;
+use ovation::services::tenants::{self, NewTenant};
+use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
+
+use crate::admin::{AdminChannel, new_operator_key};
+use crate::backend::BackendArgs;
 
 #[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Data directory of the embedded store and local master key [default: ./.ovation, or
-    /// OVATION_DATA_DIR].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Use DynamoDB and KMS (OVATION_TABLE, OVATION_KMS_KEY_ID; AWS_ENDPOINT_URL for an emulator).
-    #[arg(long, conflicts_with = "data_dir")]
-    aws: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
-/// A function's routes, built over the process context.
-pub type Routes = fn(Arc<Context>) -> Router;
-
 /// Every HTTP function: its name (crate, route table, `template.yaml`) and its routes.
-pub const HTTP_FUNCTIONS: &[(&str, Routes)] = &[(api_admin::FUNCTION, api_admin::routes)];
+pub const HTTP_FUNCTIONS: &[(&str, Routes)] = &[
+    (api_admin::FUNCTION, api_admin::routes),
+    (api_auth::FUNCTION, api_auth::routes),
+];
+
+/// The tenant made on a new data directory, and its owner.
+pub const DEMO_SLUG: &str = "demo";
+pub const DEMO_OWNER: &str = "owner@demo.example";
 
 /// Every function's routes in one app, as the Lambdas serve them.
 pub fn router(ctx: Arc<Context>) -> Router {
@@ -38,24 +45,25 @@ pub fn router(ctx: Arc<Context>) -> Router {
     ovation::http::app(&ctx, routes)
 }
 
-fn settings(args: &ServeArgs) -> Result<Settings> {
-    let aws = args.aws;
-    let env = |name: &str| match name {
-        "OVATION_BACKEND" if aws => Some("aws".to_owned()),
-        "OVATION_BACKEND" => Some("embedded".to_owned()),
-        _ => std::env::var(name).ok(),
-    };
-    let mut settings = Settings::from_lookup(env)?;
-    if let (Backend::Embedded { data_dir }, Some(dir)) = (&mut settings.backend, &args.data_dir) {
-        *data_dir = dir.clone();
-    }
-    Ok(settings)
-}
-
 pub async fn run(args: ServeArgs) -> Result<()> {
-    let settings = settings(&args)?;
+    let mut settings = args.backend.settings()?;
     ovation::telemetry::init(settings.log_format);
+    let data_dir = match &settings.backend {
+        Backend::Embedded { data_dir } => Some(data_dir.clone()),
+        Backend::Aws { .. } => None,
+    };
+    let new_store = data_dir
+        .as_ref()
+        .is_some_and(|d| !d.join(ovation::context::STORE_FILE).exists());
+    // This run's key for the CLI's operator commands, beside any configured ones.
+    let operator_key = new_operator_key()?;
+    settings.operator_keys.push(credential::sha256(&operator_key));
     let ctx = Context::from_settings(settings).await?;
+    let demo = if new_store {
+        Some(create_demo(&ctx).await?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| Error::Config {
@@ -70,6 +78,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "Ovation is listening on http://{local} (store: {} at {})",
         store.engine, store.location
     );
+    if let Some(password) = demo {
+        println!(
+            "Created tenant `{DEMO_SLUG}`: sign in with email {DEMO_OWNER} and one-time password {password} \
+             (shown this once; you will be asked to change it):\n  curl -s http://{local}/v1/auth/sign_in \
+             -H 'content-type: application/json' \
+             -d '{{\"tenant\":\"{DEMO_SLUG}\",\"email\":\"{DEMO_OWNER}\",\"password\":\"{password}\"}}'"
+        );
+    }
+    let channel = match &data_dir {
+        Some(dir) => Some(
+            AdminChannel {
+                url: format!("http://{local}"),
+                operator_key,
+            }
+            .write(dir)?,
+        ),
+        None => None,
+    };
     // Peer addresses reach the throttle; no header from the client is trusted for them.
     axum::serve(
         listener,
@@ -78,6 +104,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(Error::internal)?;
+    if let Some(channel) = channel {
+        let _ = std::fs::remove_file(channel);
+    }
     drop(ctx);
     println!("Ovation stopped cleanly");
     Ok(())
@@ -95,7 +124,26 @@ async fn sweep_expired(ctx: Arc<Context>) {
             Ok(removed) => tracing::info!(removed, "swept expired items"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired items failed"),
         }
+        match tenants::purge_due(&ctx, now_unix()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
+            Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
+        }
     }
+}
+
+/// Creates the demo tenant; returns its owner's one-time password.
+async fn create_demo(ctx: &Context) -> Result<String> {
+    let created = tenants::create(
+        ctx,
+        NewTenant {
+            slug: DEMO_SLUG.into(),
+            owner_email: DEMO_OWNER.into(),
+            display_name: Some("Demo".into()),
+        },
+    )
+    .await?;
+    Ok(created.one_time_password)
 }
 
 async fn shutdown_signal() {

@@ -61,6 +61,15 @@ pub struct Settings {
     pub key_cache: KeyCache,
     pub log_format: LogFormat,
     pub rate_per_ip: RateLimit,
+    /// Requests one client address may make to the sign-in and token endpoints.
+    pub login_rate_per_ip: RateLimit,
+    /// Requests one tenant may make a minute, across every instance.
+    pub rate_per_tenant_minute: u32,
+    /// How long a tenant's settings (IP allow-list, status) may be served from memory.
+    pub tenant_cache: Duration,
+    /// SHA-256 of each operator key that opens the platform API (more than one while rotating);
+    /// none disables it.
+    pub operator_keys: Vec<[u8; 32]>,
     /// Web origins allowed to call the API from a browser (CORS); none by default.
     pub cors_origins: Vec<String>,
 }
@@ -68,6 +77,13 @@ pub struct Settings {
 pub const DEFAULT_DATA_DIR: &str = ".ovation";
 
 impl Settings {
+    /// The defaults, with the embedded store in `data_dir` (tests, benchmarks).
+    pub fn local(data_dir: PathBuf) -> Settings {
+        let mut settings = Settings::from_lookup(|_| None).expect("the defaults are valid");
+        settings.backend = Backend::Embedded { data_dir };
+        settings
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Settings> {
         Settings::from_lookup(|name| std::env::var(name).ok())
@@ -86,6 +102,11 @@ impl Settings {
     /// | `OVATION_LOG_FORMAT` | `json` or `text` | `json` on Lambda, else `text` |
     /// | `OVATION_RATE_PER_IP` | requests a second one client address may make | 20 |
     /// | `OVATION_BURST_PER_IP` | requests one client address may make at once | 40 |
+    /// | `OVATION_LOGIN_RATE_PER_IP` | sign-in and token requests a second one client address may make | 1 |
+    /// | `OVATION_LOGIN_BURST_PER_IP` | sign-in and token requests one client address may make at once | 10 |
+    /// | `OVATION_RATE_PER_TENANT_MINUTE` | requests a minute one tenant may make, across all instances | 6000 |
+    /// | `OVATION_TENANT_CACHE_SECONDS` | how long a tenant's settings are served from memory | 5 |
+    /// | `OVATION_OPERATOR_KEY_SHA256` | hex SHA-256 of the operator key (comma-separated while rotating) | none: platform API off |
     /// | `OVATION_CORS_ORIGINS` | comma-separated origins browsers may call from (`https://app.example.com`) | none |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
@@ -155,6 +176,28 @@ impl Settings {
             per_second: count("OVATION_RATE_PER_IP", rate_defaults.per_second)?,
             burst: count("OVATION_BURST_PER_IP", rate_defaults.burst)?,
         };
+        let login_rate_per_ip = RateLimit {
+            per_second: count("OVATION_LOGIN_RATE_PER_IP", 1)?,
+            burst: count("OVATION_LOGIN_BURST_PER_IP", 10)?,
+        };
+        let rate_per_tenant_minute = count("OVATION_RATE_PER_TENANT_MINUTE", 6000)?;
+        let tenant_cache = Duration::from_secs(positive(
+            "OVATION_TENANT_CACHE_SECONDS",
+            get("OVATION_TENANT_CACHE_SECONDS"),
+            5,
+        )?);
+        let operator_keys = get("OVATION_OPERATOR_KEY_SHA256")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|hex| {
+                crate::auth::credential::parse_sha256_hex(hex).ok_or(Error::Config {
+                    name: "OVATION_OPERATOR_KEY_SHA256",
+                    reason: "must be 64 hexadecimal digits (the SHA-256 of the operator key)".into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let cors_origins = get("OVATION_CORS_ORIGINS")
             .map(|list| {
                 list.split(',')
@@ -170,6 +213,10 @@ impl Settings {
             key_cache,
             log_format,
             rate_per_ip,
+            login_rate_per_ip,
+            rate_per_tenant_minute,
+            tenant_cache,
+            operator_keys,
             cors_origins,
         })
     }
@@ -290,6 +337,9 @@ mod tests {
             ("OVATION_RATE_PER_IP", "0"),
             ("OVATION_BURST_PER_IP", "99999999999"),
             ("OVATION_CORS_ORIGINS", "*"),
+            ("OVATION_OPERATOR_KEY_SHA256", "abc"),
+            ("OVATION_RATE_PER_TENANT_MINUTE", "-1"),
+            ("OVATION_TENANT_CACHE_SECONDS", "0"),
             ("OVATION_CORS_ORIGINS", "http://evil.example.com"),
             ("OVATION_CORS_ORIGINS", "https://app.example.com/path"),
         ] {

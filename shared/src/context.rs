@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::tenant_rate::TenantRate;
 use crate::config::{Backend, Settings};
 use crate::crypto::kms::KmsKeyring;
 use crate::crypto::local::LocalKeyring;
@@ -10,6 +11,7 @@ use crate::crypto::{KeyManager, Keyring, TenantCrypto};
 use crate::error::{Error, Result};
 use crate::http::throttle::Throttle;
 use crate::ids::TenantId;
+use crate::services::tenants::TenantCache;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{Store, TenantStore};
@@ -23,6 +25,12 @@ pub struct Context {
     pub keys: Arc<KeyManager>,
     /// Request budgets per client address, for this process.
     pub throttle: Arc<Throttle>,
+    /// The tighter budgets of the sign-in and token endpoints, per client address.
+    pub sign_in_throttle: Arc<Throttle>,
+    /// Each tenant's request budget, across instances.
+    pub tenant_rate: TenantRate,
+    /// Tenants' settings as recently read.
+    pub tenants: TenantCache,
 }
 
 impl Context {
@@ -50,12 +58,14 @@ impl Context {
     /// Builds a context over given adapters (tests, benchmarks).
     pub fn with_adapters(settings: Settings, store: Arc<dyn Store>, keyring: Arc<dyn Keyring>) -> Arc<Context> {
         let keys = Arc::new(KeyManager::new(keyring, store.clone(), settings.key_cache));
-        let throttle = Arc::new(Throttle::new(settings.rate_per_ip));
         Arc::new(Context {
+            throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
+            sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
+            tenant_rate: TenantRate::new(settings.rate_per_tenant_minute),
+            tenants: TenantCache::new(settings.tenant_cache),
             settings,
             store,
             keys,
-            throttle,
         })
     }
 

@@ -40,6 +40,25 @@ pub enum Error {
     BodyTooLarge { limit: usize },
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    /// No credential, or one that is malformed, unknown, expired or revoked.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// A tenant slug, email and password that do not match (the same answer whichever was wrong).
+    #[error("the tenant, email or password is wrong")]
+    InvalidCredentials,
+    /// An authenticated caller that may not do this; `code` says why (`permission_denied`,
+    /// `ip_not_allowed`, `password_change_required`, ...).
+    #[error("{reason}")]
+    Forbidden { code: &'static str, reason: &'static str },
+    /// Too many failed sign-in or code attempts; a temporary lock.
+    #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: Duration },
+    /// An OAuth 2.0 token endpoint error (RFC 6749 §5.2), answered in that RFC's shape.
+    #[error("{code}: {description}")]
+    OAuth {
+        code: &'static str,
+        description: &'static str,
+    },
     /// A key that lies outside the tenant of the handle used: refused before any I/O.
     #[error("the key lies outside this tenant")]
     OutsideTenant,
@@ -72,6 +91,13 @@ impl Error {
         Error::Invalid {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+
+    pub fn permission_denied() -> Self {
+        Error::Forbidden {
+            code: "permission_denied",
+            reason: "your role does not allow this",
         }
     }
 

@@ -1,14 +1,17 @@
 //! Ovation's common library: the domain, the ports and their adapters (embedded and AWS), the
 //! services the Lambda functions call, and the HTTP plumbing they share.
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod context;
 pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
 pub mod provision;
+pub mod services;
 pub mod store;
 pub mod telemetry;
 

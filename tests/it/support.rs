@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ovation::Context;
-use ovation::config::{Backend, KeyCache, LogFormat, RateLimit, Settings};
+use ovation::config::{KeyCache, Settings};
 use ovation::crypto::Keyring;
 use ovation::crypto::kms::KmsKeyring;
 use ovation::crypto::local::LocalKeyring;
@@ -69,15 +69,8 @@ impl Engines {
 
     /// A process context over these adapters with the given key cache.
     pub fn context(&self, key_cache: KeyCache) -> Arc<Context> {
-        let settings = Settings {
-            backend: Backend::Embedded {
-                data_dir: self.dir.path().to_owned(),
-            },
-            key_cache,
-            log_format: LogFormat::Text,
-            rate_per_ip: RateLimit::default(),
-            cors_origins: vec![],
-        };
+        let mut settings = Settings::local(self.dir.path().to_owned());
+        settings.key_cache = key_cache;
         Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
     }
 }

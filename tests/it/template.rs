@@ -358,6 +358,7 @@ fn a_broken_template_says_what_is_wrong() {
         method: "GET",
         path: "/v1/people",
         function: "api-people",
+        ..ROUTES[0]
     }];
     has(
         &problems(&template, &crates, &orphan),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use ovation::config::{Backend, KeyCache, LogFormat, RateLimit, Settings};
+use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::crypto::metered::MeteredKeyring;
 use ovation::ids::TenantId;
@@ -148,16 +148,7 @@ async fn store_figures(store: Arc<EmbeddedStore>, n: usize) -> Result<()> {
 async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usize) -> Result<()> {
     println!("# field encryption (AES-256-GCM, per-tenant data key, cached)");
     let keyring = Arc::new(MeteredKeyring::new(Arc::new(LocalKeyring::open(dir, true)?)));
-    let settings = Settings {
-        backend: Backend::Embedded {
-            data_dir: dir.to_owned(),
-        },
-        key_cache: KeyCache::default(),
-        log_format: LogFormat::Text,
-        rate_per_ip: RateLimit::default(),
-        cors_origins: vec![],
-    };
-    let ctx = Context::with_adapters(settings, store, keyring.clone());
+    let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store, keyring.clone());
     let tenant = TenantId::generate();
     let crypto = ctx.crypto(&tenant);
     let key = Key::new(format!("T#{tenant}#P#x"), "PERSON");

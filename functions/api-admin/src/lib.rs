@@ -1,17 +1,233 @@
-//! `api-admin`: tenant settings, users, API keys and audit (to come), and `/health`.
-//! The router only: `main.rs` runs it on Lambda, `ovation serve` nests it locally.
+//! `api-admin`: the tenant's settings, users, API keys, OAuth clients and audit trail; the
+//! operator's platform routes (tenants); `/health` and `/openapi.json`. The router only, with thin
+//! handlers over `ovation::services`: `main.rs` runs it on Lambda, `ovation serve` nests it locally.
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::get;
-use ovation::Context;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use ovation::domain::Slug;
+use ovation::domain::tenant::SettingsPatch;
+use ovation::http::extract::{JsonBody, ListPage, Params, next_page};
+use ovation::services::Caller;
+use ovation::services::audit::{self, AuditFilter};
+use ovation::services::credentials::{self, NewCredential};
+use ovation::services::tenants::{self, NewTenant, Tenant};
+use ovation::services::users::{self, Invite, UserPatch};
+use ovation::{Context, Error, Result};
+use serde::Deserialize;
 
 /// This function's name in the route table and in `template.yaml`.
 pub const FUNCTION: &str = "api-admin";
 
+type Ctx = State<Arc<Context>>;
+
 pub fn routes(ctx: Arc<Context>) -> Router {
     Router::new()
         .route("/health", get(ovation::http::health))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/tenant", get(tenant).patch(update_tenant))
+        .route("/v1/users", get(list_users).post(invite))
+        .route("/v1/users/{id}", get(user).patch(update_user).delete(delete_user))
+        .route("/v1/api_keys", get(list_api_keys).post(create_api_key))
+        .route("/v1/api_keys/{id}", delete(revoke_api_key))
+        .route("/v1/oauth_clients", get(list_clients).post(create_client))
+        .route("/v1/oauth_clients/{id}", delete(delete_client))
+        .route("/v1/audit_events", get(audit_events))
+        .route("/v1/platform/tenants", post(create_tenant))
+        .route(
+            "/v1/platform/tenants/{slug}",
+            get(platform_tenant).delete(delete_tenant),
+        )
+        .route("/v1/platform/tenants/{slug}/api_keys", post(platform_api_key))
         .with_state(ctx)
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ovation::http::openapi::document())
+}
+
+async fn tenant(State(ctx): Ctx, caller: Caller) -> Result<Json<Tenant>> {
+    let tenant = tenants::load(&ctx, &caller.principal.tenant).await?;
+    Ok(Json(tenant.ok_or(Error::NotFound("tenant"))?))
+}
+
+async fn update_tenant(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(patch): JsonBody<SettingsPatch>,
+) -> Result<Json<Tenant>> {
+    Ok(Json(tenants::update_settings(&ctx, &caller, patch).await?))
+}
+
+/// `per_page` and `cursor` of a list.
+#[derive(Deserialize)]
+struct PageParams {
+    per_page: Option<u32>,
+    cursor: Option<String>,
+}
+
+impl PageParams {
+    fn per_page(&self, max: u32) -> Result<u32> {
+        match self.per_page {
+            None => Ok(max.min(50)),
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            Some(_) => Err(Error::invalid("per_page", format!("must be between 1 and {max}"))),
+        }
+    }
+}
+
+async fn list_users(State(ctx): Ctx, caller: Caller, Params(page): Params<PageParams>) -> Result<Response> {
+    let per_page = page.per_page(users::MAX_PER_PAGE)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let (items, cursor) = users::list(&store, per_page, page.cursor.as_deref()).await?;
+    Ok(ListPage {
+        items,
+        next: next_page("/v1/users", per_page, cursor),
+    }
+    .into_response())
+}
+
+async fn invite(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<Invite>) -> Result<Response> {
+    Ok((StatusCode::CREATED, Json(users::invite(&ctx, &caller, request).await?)).into_response())
+}
+
+async fn user(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Json<users::UserView>> {
+    Ok(Json(
+        users::get(&ctx.tenant_store(&caller.principal.tenant), &id).await?,
+    ))
+}
+
+async fn update_user(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<UserPatch>,
+) -> Result<Json<users::UserView>> {
+    Ok(Json(users::update(&ctx, &caller, &id, patch).await?))
+}
+
+async fn delete_user(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
+    users::delete(&ctx, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_api_keys(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<credentials::ApiKeyView>>> {
+    Ok(Json(
+        credentials::list_api_keys(&ctx.tenant_store(&caller.principal.tenant)).await?,
+    ))
+}
+
+async fn create_api_key(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(request): JsonBody<NewCredential>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let created = credentials::create_api_key(&store, Some(&caller), request).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn revoke_api_key(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
+    credentials::revoke_api_key(&ctx.tenant_store(&caller.principal.tenant), &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_clients(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<credentials::OAuthClientView>>> {
+    Ok(Json(
+        credentials::list_clients(&ctx.tenant_store(&caller.principal.tenant)).await?,
+    ))
+}
+
+async fn create_client(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(request): JsonBody<NewCredential>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let created = credentials::create_client(&store, &caller, request).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn delete_client(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
+    credentials::delete_client(&ctx.tenant_store(&caller.principal.tenant), &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of events as a JSON array, or (`format=jsonl`) an export page as JSON lines; both with
+/// `Link: rel="next"` while more follow.
+async fn audit_events(State(ctx): Ctx, caller: Caller, Params(filter): Params<AuditFilter>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let lines = match filter.format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(_) => return Err(Error::invalid("format", "must be json or jsonl")),
+    };
+    let per_page = match (lines, filter.per_page) {
+        (true, None) => audit::EXPORT_PAGE,
+        (false, None) => 50,
+        (true, Some(n)) if (1..=audit::EXPORT_PAGE).contains(&n) => n,
+        (false, Some(n)) if (1..=audit::MAX_PER_PAGE).contains(&n) => n,
+        (_, Some(_)) => return Err(Error::invalid("per_page", "is out of range")),
+    };
+    let (events, cursor) = audit::list(&store, &filter, per_page).await?;
+    let mut next = next_page("/v1/audit_events", per_page, cursor);
+    if let Some(next) = next.as_mut() {
+        for (name, value) in [("since", filter.since), ("until", filter.until)] {
+            if let Some(v) = value {
+                next.push_str(&format!("&{name}={v}"));
+            }
+        }
+        if lines {
+            next.push_str("&format=jsonl");
+        }
+    }
+    if !lines {
+        return Ok(ListPage { items: events, next }.into_response());
+    }
+    let mut body = String::new();
+    for event in &events {
+        body.push_str(&serde_json::to_string(event).map_err(Error::internal)?);
+        body.push('\n');
+    }
+    let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+    if let Some(next) = next
+        && let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    {
+        response.headers_mut().insert(header::LINK, v);
+    }
+    Ok(response)
+}
+
+async fn create_tenant(State(ctx): Ctx, JsonBody(request): JsonBody<NewTenant>) -> Result<Response> {
+    Ok((StatusCode::CREATED, Json(tenants::create(&ctx, request).await?)).into_response())
+}
+
+async fn active_tenant(ctx: &Context, slug: &str) -> Result<Tenant> {
+    tenants::by_slug(ctx, &Slug::parse(slug)?)
+        .await?
+        .filter(Tenant::is_active)
+        .ok_or(Error::NotFound("tenant"))
+}
+
+async fn platform_tenant(State(ctx): Ctx, Path(slug): Path<String>) -> Result<Json<Tenant>> {
+    Ok(Json(active_tenant(&ctx, &slug).await?))
+}
+
+async fn delete_tenant(State(ctx): Ctx, Path(slug): Path<String>) -> Result<StatusCode> {
+    tenants::delete(&ctx, &Slug::parse(&slug)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn platform_api_key(
+    State(ctx): Ctx,
+    Path(slug): Path<String>,
+    JsonBody(request): JsonBody<NewCredential>,
+) -> Result<Response> {
+    let tenant = active_tenant(&ctx, &slug).await?;
+    let created = credentials::create_api_key(&ctx.tenant_store(&tenant.id), None, request).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }

@@ -78,15 +78,11 @@ impl TenantCrypto {
         ctx.update(kind.as_bytes());
         ctx.update(&[0]);
         ctx.update(value.as_bytes());
-        Ok(hex(ctx.sign().as_ref()))
+        Ok(crate::auth::credential::hex(ctx.sign().as_ref()))
     }
 
     /// The seal for this tenant's pagination cursors.
     pub async fn cursor_seal(&self) -> Result<CursorSeal> {
         Ok(CursorSeal::new(self.keys.current(&self.tenant).await?.cursor.clone()))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

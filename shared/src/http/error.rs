@@ -11,7 +11,7 @@ use crate::error::Error;
 
 /// The JSON body of every error response. `status` and `message` are where Delighted's clients
 /// look for them.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub status: u16,
     pub code: String,
@@ -32,6 +32,14 @@ impl Error {
             Error::TransactionCanceled(_) => (StatusCode::CONFLICT, "transaction_canceled"),
             Error::ItemTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large"),
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            Error::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Error::OAuth {
+                code: "invalid_client", ..
+            } => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            Error::OAuth { code, .. } => (StatusCode::BAD_REQUEST, code),
             Error::OutsideTenant => (StatusCode::FORBIDDEN, "forbidden"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Throttled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "throttled"),
@@ -43,9 +51,31 @@ impl Error {
     }
 }
 
+/// The error body of the OAuth token endpoint (RFC 6749 §5.2).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        if let Error::OAuth { code, description } = &self {
+            tracing::info!(code, "token request refused");
+            let body = OAuthErrorBody {
+                error: (*code).to_owned(),
+                error_description: (*description).to_owned(),
+            };
+            let mut response = (status, Json(body)).into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"ovation\""),
+                );
+            }
+            return response;
+        }
         let message = if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
             match &self {
@@ -70,7 +100,16 @@ impl IntoResponse for Error {
             field,
         };
         let mut response = (status, Json(body)).into_response();
-        if let Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } = &self {
+        if matches!(self, Error::Unauthenticated(_)) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ovation\""),
+            );
+        }
+        if let Error::Throttled { retry_after, .. }
+        | Error::RateLimited { retry_after }
+        | Error::TooManyAttempts { retry_after } = &self
+        {
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&seconds) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

@@ -2,6 +2,7 @@
 //! throttling per client address, a body-size limit, strict security headers, and JSON for
 //! unknown routes and methods.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -15,6 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
+use super::gate::gate;
 use super::throttle::throttle_by_ip;
 use crate::Context;
 use crate::error::Error;
@@ -24,11 +26,11 @@ use crate::ids::new_id;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-pub fn apply(routes: Router, ctx: &Context) -> Router {
+pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
     let headers: [(HeaderName, &'static str); 6] = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -40,6 +42,7 @@ pub fn apply(routes: Router, ctx: &Context) -> Router {
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(ctx.clone(), gate))
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(middleware::from_fn_with_state(ctx.throttle.clone(), throttle_by_ip))
         .layer(middleware::from_fn(trace_request));

@@ -2,10 +2,15 @@
 //! its routes in, the error-to-response mapping, `/health`, and the route table.
 
 mod error;
+pub mod extract;
+pub mod gate;
 mod health;
 mod layers;
+pub mod openapi;
 pub mod routes;
 pub mod throttle;
+
+use std::sync::Arc;
 
 use axum::Router;
 
@@ -13,14 +18,14 @@ use crate::Context;
 use axum::http::Uri;
 use lambda_http::RequestExt;
 
-pub use error::ErrorBody;
+pub use error::{ErrorBody, OAuthErrorBody};
 pub use health::health;
 pub use layers::{MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
 /// Wraps a function's routes in the common layers: request id and tracing span, throttling per
-/// client address, CORS for the configured origins, security headers, body limit, and JSON
-/// answers for unknown routes and methods.
-pub fn app(ctx: &Context, routes: Router) -> Router {
+/// client address, the gate (authentication, permissions, allow-list, tenant budget), CORS for
+/// the configured origins, security headers, body limit, and JSON answers for unknown routes.
+pub fn app(ctx: &Arc<Context>, routes: Router) -> Router {
     layers::apply(routes, ctx)
 }
 
@@ -44,4 +49,17 @@ fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
         *request.uri_mut() = uri;
     }
     request
+}
+
+/// A function's routes, built over the process context.
+pub type Routes = fn(Arc<Context>) -> Router;
+
+/// A Lambda's whole `main`: settings, logging, the context (once per cold start), then the app
+/// under the Lambda runtime.
+pub async fn run_on_lambda(routes: Routes) -> Result<(), lambda_http::Error> {
+    let settings = crate::config::Settings::from_env()?;
+    crate::telemetry::init(settings.log_format);
+    let ctx = Context::from_settings(settings).await?;
+    let app = app(&ctx, routes(ctx.clone()));
+    lambda_http::run(on_lambda(app)).await
 }

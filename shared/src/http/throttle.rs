@@ -28,14 +28,14 @@ pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
     /// API Gateway's source IP on Lambda, else the socket's peer; `None` when neither is known.
-    pub fn of(req: &Request) -> Option<ClientIp> {
-        let from_gateway = req.request_context_ref().and_then(|ctx| match ctx {
+    pub fn of(extensions: &axum::http::Extensions) -> Option<ClientIp> {
+        let from_gateway = extensions.request_context_ref().and_then(|ctx| match ctx {
             RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
             RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
             _ => None,
         });
         from_gateway
-            .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+            .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
             .map(ClientIp)
     }
 }
@@ -99,7 +99,7 @@ impl Throttle {
 /// The middleware: refuses over-limit requests, labels every answer with the limit.
 pub async fn throttle_by_ip(State(throttle): State<Arc<Throttle>>, req: Request, next: Next) -> Response {
     // Without a known address (only in-process tests) there is nothing to key a bucket on.
-    let Some(ClientIp(ip)) = ClientIp::of(&req) else {
+    let Some(ClientIp(ip)) = ClientIp::of(req.extensions()) else {
         return next.run(req).await;
     };
     let limit = throttle.limit().burst;

@@ -2,6 +2,8 @@
 //! with `T#{tenant}`; the builders here are the only way services make keys, and they refuse key
 //! parts that could break out of their place (`#`, control characters, empty parts).
 
+use super::Key;
+use crate::auth::credential::{Digest, hex};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 
@@ -63,6 +65,112 @@ pub const DATA_KEY_PREFIX: &str = "DEK#";
 /// The tombstone left when a tenant's keys are shredded; it sorts after every version.
 pub fn shredded_sort() -> String {
     format!("{DATA_KEY_PREFIX}~SHREDDED")
+}
+
+/// The tenant's own item: its slug, status and settings.
+pub fn tenant(tenant: &TenantId) -> Key {
+    Key::new(tenant_partition(tenant), "TENANT")
+}
+
+/// The system item that maps a slug to its tenant (no personal data).
+pub fn slug(slug: &str) -> Key {
+    Key::new(format!("SLUG{SEP}{slug}"), "TENANT")
+}
+
+/// A tenant deletion's scheduled purge (system item: the tenant id only).
+pub fn purge(tenant: &TenantId) -> Key {
+    Key::new(SYSTEM_PARTITION, format!("PURGE{SEP}{tenant}"))
+}
+
+pub const USER_PREFIX: &str = "USER#";
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+pub const CLIENT_PREFIX: &str = "CLIENT#";
+pub const SESSION_PREFIX: &str = "SESSION#";
+
+/// Ids taken from credentials and paths are ULIDs; anything else names no item.
+fn id_part(id: &str) -> Result<&str> {
+    check_part(id)?;
+    Ok(id)
+}
+
+pub fn user(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("{USER_PREFIX}{}", id_part(id)?),
+    ))
+}
+
+/// The sign-in lookup of a user by the blind index of their email.
+pub fn login(tenant: &TenantId, email_blind: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("LOGIN{SEP}{email_blind}"))
+}
+
+/// The partition of one user's sessions, sign-in challenges and invitation.
+pub fn user_partition(tenant: &TenantId, id: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["U", id])
+}
+
+pub fn session(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
+    Ok(Key::new(
+        user_partition(tenant, user)?,
+        format!("{SESSION_PREFIX}{}", hex(digest)),
+    ))
+}
+
+pub fn mfa_challenge(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
+    Ok(Key::new(
+        user_partition(tenant, user)?,
+        format!("MFA{SEP}{}", hex(digest)),
+    ))
+}
+
+pub fn invite(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
+    Ok(Key::new(
+        user_partition(tenant, user)?,
+        format!("INVITE{SEP}{}", hex(digest)),
+    ))
+}
+
+pub fn api_key(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("{API_KEY_PREFIX}{}", id_part(id)?),
+    ))
+}
+
+pub fn oauth_client(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("{CLIENT_PREFIX}{}", id_part(id)?),
+    ))
+}
+
+/// The partition of one OAuth client's access tokens.
+pub fn client_partition(tenant: &TenantId, id: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["C", id])
+}
+
+pub fn access_token(tenant: &TenantId, client: &str, digest: &Digest) -> Result<Key> {
+    Ok(Key::new(
+        client_partition(tenant, client)?,
+        format!("TOKEN{SEP}{}", hex(digest)),
+    ))
+}
+
+/// A failed sign-in counter: per account (`scope` = the email's blind index) or per account and
+/// address (`scope` = both blind indexes).
+pub fn sign_in_failures(tenant: &TenantId, scope: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("FAIL{SEP}{scope}"))
+}
+
+/// The tenant's request counter of one minute (unix minutes).
+pub fn rate_window(tenant: &TenantId, minute: i64) -> Key {
+    Key::new(tenant_partition(tenant), format!("RATE{SEP}{minute}"))
+}
+
+/// The partition of the tenant's audit events of one month (`2026-11`).
+pub fn audit_partition(tenant: &TenantId, month: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["AUDIT", month])
 }
 
 #[cfg(test)]

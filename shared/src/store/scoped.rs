@@ -39,6 +39,11 @@ impl TenantStore {
         &self.tenant
     }
 
+    /// The tenant's encryption handle, for the fields of the items this handle writes.
+    pub fn crypto(&self) -> &TenantCrypto {
+        &self.crypto
+    }
+
     fn own(&self, pk: &str) -> Result<()> {
         if belongs_to(&self.tenant, pk) {
             Ok(())

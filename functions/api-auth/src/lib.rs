@@ -1,0 +1,114 @@
+//! `api-auth`: signing in (password, then a second factor when enrolled), accepting invitations,
+//! the OAuth 2.0 token endpoint, sessions, and the caller's own account (`/v1/me`: password,
+//! TOTP). The router only, with thin handlers over `ovation::services`.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use ovation::http::extract::{ClientAddress, JsonBody};
+use ovation::services::Caller;
+use ovation::services::credentials::{self, TokenRequest, TokenResponse};
+use ovation::services::sign_in::{
+    self, AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult,
+    TotpCode, TotpEnrolment,
+};
+use ovation::{Context, Error, Result};
+
+/// This function's name in the route table and in `template.yaml`.
+pub const FUNCTION: &str = "api-auth";
+
+type Ctx = State<Arc<Context>>;
+
+pub fn routes(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/v1/auth/sign_in", post(sign_in))
+        .route("/v1/auth/mfa", post(mfa))
+        .route("/v1/auth/accept_invite", post(accept_invite))
+        .route("/oauth/token", post(token))
+        .route("/v1/auth/sign_out", post(sign_out))
+        .route("/v1/auth/sign_out_everywhere", post(sign_out_everywhere))
+        .route("/v1/me", get(me))
+        .route("/v1/me/password", post(change_password))
+        .route("/v1/me/mfa/totp", post(begin_totp))
+        .route("/v1/me/mfa/totp/confirm", post(confirm_totp))
+        .route("/v1/me/mfa/totp/disable", post(disable_totp))
+        .with_state(ctx)
+}
+
+async fn sign_in(
+    State(ctx): Ctx,
+    ClientAddress(ip): ClientAddress,
+    JsonBody(request): JsonBody<SignInRequest>,
+) -> Result<Json<SignInResult>> {
+    Ok(Json(sign_in::sign_in(&ctx, request, ip).await?))
+}
+
+async fn mfa(
+    State(ctx): Ctx,
+    ClientAddress(ip): ClientAddress,
+    JsonBody(request): JsonBody<MfaRequest>,
+) -> Result<Json<SignInResult>> {
+    Ok(Json(sign_in::complete_mfa(&ctx, request, ip).await?))
+}
+
+async fn accept_invite(
+    State(ctx): Ctx,
+    ClientAddress(ip): ClientAddress,
+    JsonBody(request): JsonBody<AcceptInvite>,
+) -> Result<Json<SignInResult>> {
+    Ok(Json(sign_in::accept_invite(&ctx, request, ip).await?))
+}
+
+/// RFC 6749 §4.4: a form-encoded body; the client's credentials by HTTP Basic or in the body.
+async fn token(State(ctx): Ctx, ClientAddress(ip): ClientAddress, req: Request) -> Result<Json<TokenResponse>> {
+    let basic = ovation::http::gate::basic_pair(req.headers())?;
+    let Form(form) = Form::<TokenRequest>::from_request(req, &())
+        .await
+        .map_err(|_| Error::OAuth {
+            code: "invalid_request",
+            description: "send an application/x-www-form-urlencoded body with grant_type",
+        })?;
+    Ok(Json(credentials::grant(&ctx, form, basic, ip).await?))
+}
+
+async fn sign_out(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
+    sign_in::sign_out(&ctx, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sign_out_everywhere(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
+    sign_in::sign_out_everywhere(&ctx, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(ctx): Ctx, caller: Caller) -> Result<Json<Me>> {
+    Ok(Json(sign_in::me(&ctx, &caller).await?))
+}
+
+async fn change_password(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(request): JsonBody<ChangePassword>,
+) -> Result<Json<SignInResult>> {
+    Ok(Json(sign_in::change_password(&ctx, &caller, request).await?))
+}
+
+async fn begin_totp(State(ctx): Ctx, caller: Caller) -> Result<Json<TotpEnrolment>> {
+    Ok(Json(sign_in::begin_totp(&ctx, &caller).await?))
+}
+
+async fn confirm_totp(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(request): JsonBody<TotpCode>,
+) -> Result<Json<RecoveryCodes>> {
+    Ok(Json(sign_in::confirm_totp(&ctx, &caller, request).await?))
+}
+
+async fn disable_totp(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<DisableTotp>) -> Result<StatusCode> {
+    sign_in::disable_totp(&ctx, &caller, request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

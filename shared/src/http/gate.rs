@@ -1,0 +1,265 @@
+//! The gate every request passes before its handler: it looks the matched route up in the route
+//! table and applies its access rule. Sign-in routes get the tighter per-address budget; the
+//! platform routes need the operator key; tenant routes need a credential (Bearer, or HTTP Basic
+//! with the key as user name, as Delighted's clients send it), then the tenant's IP allow-list,
+//! the route's permission and the tenant's request budget. The caller is handed to the handler
+//! as a request extension; a refused write is audited.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::routes::{self, Access, Route};
+use super::throttle::{ClientIp, Verdict};
+use crate::Context;
+use crate::auth::credential::{self, MAX_LEN};
+use crate::auth::{self, Actor, Principal, Restriction, Role};
+use crate::domain::Slug;
+use crate::error::{Error, Result};
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::{sign_in, tenants};
+use crate::store::now_unix;
+
+/// The header with which the operator names the tenant to act in (support access).
+pub const TENANT_HEADER: &str = "ovation-tenant";
+/// The longest Authorization header read.
+const MAX_AUTHORIZATION: usize = 2 * MAX_LEN;
+
+pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|p| routes::find(req.method().as_str(), p.as_str()));
+    // Unmatched requests go on to the JSON 404/405 answers.
+    let Some(route) = route else {
+        return next.run(req).await;
+    };
+    let ip = ClientIp::of(req.extensions()).map(|c| c.0);
+    match admit(&ctx, route, req.headers(), ip).await {
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Applies the route's rule; returns the caller of a tenant route.
+async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Option<Caller>> {
+    let required = match route.access {
+        Access::Public => return Ok(None),
+        Access::SignIn => {
+            if let Some(ip) = ip
+                && let Verdict::Refused { retry_after } = ctx.sign_in_throttle.take(ip, Instant::now())
+            {
+                return Err(Error::RateLimited { retry_after });
+            }
+            return Ok(None);
+        }
+        Access::Operator => {
+            operator(ctx, &token(headers)?)?;
+            return Ok(None);
+        }
+        other => other,
+    };
+    let token = token(headers)?;
+    let (principal, tenant) = if token.starts_with(OPERATOR_PREFIX) {
+        operator(ctx, &token)?;
+        support_access(ctx, headers).await?
+    } else {
+        let presented = credential::parse(&token)?;
+        let (principal, tenant) = sign_in::authenticate(ctx, &presented).await?;
+        (principal, tenant.as_ref().clone())
+    };
+    crate::telemetry::record_tenant(&principal.tenant);
+    let caller = Caller { principal, ip };
+    if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
+        return Err(Error::Forbidden {
+            code: "ip_not_allowed",
+            reason: "the tenant does not allow requests from this address",
+        });
+    }
+    match required {
+        Access::User if !matches!(caller.principal.actor, Actor::User { .. }) => {
+            return Err(Error::Forbidden {
+                code: "user_session_required",
+                reason: "only a signed-in user can do this (not an API key or client)",
+            });
+        }
+        Access::Tenant(permission) => {
+            if let Some(r) = caller.principal.restriction {
+                return Err(Error::Forbidden {
+                    code: match r {
+                        Restriction::PasswordChange => "password_change_required",
+                        Restriction::MfaEnrolment => "mfa_enrolment_required",
+                    },
+                    reason: match r {
+                        Restriction::PasswordChange => "change your password first (POST /v1/me/password)",
+                        Restriction::MfaEnrolment => {
+                            "this tenant requires a second factor; enrol first (POST /v1/me/mfa/totp)"
+                        }
+                    },
+                });
+            }
+            if !caller.principal.role.allows(permission) {
+                if route.method != "GET" {
+                    let store = ctx.tenant_store(&caller.principal.tenant);
+                    let target = Target::Route(format!("{} {}", route.method, route.path));
+                    audit::record(&store, &caller, "access.denied", target, Outcome::Failure).await?;
+                }
+                return Err(Error::permission_denied());
+            }
+        }
+        _ => {}
+    }
+    ctx.tenant_rate
+        .take(&ctx.tenant_store(&caller.principal.tenant), now_unix())
+        .await?;
+    Ok(Some(caller))
+}
+
+/// The credential of the Authorization header: `Bearer <token>`, or `Basic` with the token as the
+/// user name and an empty password (`key:` or `key`, as Delighted's clients send it).
+fn token(headers: &HeaderMap) -> Result<String> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(Error::Unauthenticated(
+        "send a credential: `Authorization: Bearer <token>`, or HTTP Basic with the API key as user name",
+    ))?;
+    if value.len() > MAX_AUTHORIZATION {
+        return Err(Error::Unauthenticated("the Authorization header is too long"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| Error::Unauthenticated("the Authorization header must be ASCII"))?;
+    let (scheme, rest) = text.split_once(' ').ok_or(Error::Unauthenticated(
+        "the Authorization header must be `Bearer <token>` or `Basic <base64>`",
+    ))?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(rest.to_owned());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Error::Unauthenticated(
+            "unsupported authorization scheme; use Bearer or Basic",
+        ));
+    }
+    let decoded = STANDARD
+        .decode(rest)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(Error::Unauthenticated(
+            "the Basic credentials are not valid base64 of UTF-8",
+        ))?;
+    match decoded.split_once(':') {
+        None => Ok(decoded),
+        Some((user, "")) => Ok(user.to_owned()),
+        Some(_) => Err(Error::Unauthenticated(
+            "send the API key as the Basic user name with an empty password",
+        )),
+    }
+}
+
+/// The Basic credentials of a request, decoded (the OAuth token endpoint's client id and secret).
+pub fn basic_pair(headers: &HeaderMap) -> Result<Option<(String, String)>> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let invalid = || Error::OAuth {
+        code: "invalid_client",
+        description: "the Authorization header must be HTTP Basic with the client id and secret",
+    };
+    let text = value.to_str().map_err(|_| invalid())?;
+    let (scheme, rest) = text.split_once(' ').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > MAX_AUTHORIZATION {
+        return Err(invalid());
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
+    // RFC 6749 §2.3.1: both are form-urlencoded inside the header.
+    Ok(Some((
+        percent_decode(id).ok_or_else(invalid)?,
+        percent_decode(secret).ok_or_else(invalid)?,
+    )))
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub const OPERATOR_PREFIX: &str = "ovo_";
+
+/// Checks the operator key against the configured hashes, in constant time.
+fn operator(ctx: &Context, token: &str) -> Result<()> {
+    let digest = credential::sha256(token);
+    let known = token.starts_with(OPERATOR_PREFIX)
+        && ctx
+            .settings
+            .operator_keys
+            .iter()
+            .fold(false, |found, k| credential::same(k, &digest) | found);
+    if known {
+        Ok(())
+    } else {
+        Err(Error::Unauthenticated("this route needs the operator key"))
+    }
+}
+
+/// The operator acting inside the tenant named by the `Ovation-Tenant` header, while the tenant
+/// allows support access. The operator acts as an admin, never as an owner.
+async fn support_access(ctx: &Context, headers: &HeaderMap) -> Result<(Principal, tenants::Tenant)> {
+    let slug = headers
+        .get(TENANT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Error::Unauthenticated(
+            "name the tenant to act in with the Ovation-Tenant header",
+        ))?;
+    let tenant = tenants::by_slug(ctx, &Slug::parse(slug)?)
+        .await?
+        .filter(tenants::Tenant::is_active)
+        .ok_or(Error::NotFound("tenant"))?;
+    if !tenant.settings.support_access {
+        return Err(Error::Forbidden {
+            code: "support_access_disabled",
+            reason: "this tenant does not allow support access",
+        });
+    }
+    let principal = Principal {
+        tenant: tenant.id.clone(),
+        actor: Actor::Operator,
+        role: Role::Admin,
+        restriction: None,
+    };
+    Ok((principal, tenant))
+}

@@ -1,0 +1,188 @@
+//! The OpenAPI 3.1 document of the whole API, made from the route table (every route, its access
+//! rule as security, its body and answer schemas) and the request and response types' schemas.
+//! Served at `GET /openapi.json`; a test checks that every route is in it and every schema it
+//! names exists.
+
+use utoipa::OpenApi;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
+
+use super::routes::{Access, ROUTES, Route};
+use crate::auth::{Role, Scope};
+use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, TenantSettings};
+use crate::http::{ErrorBody, OAuthErrorBody};
+use crate::services::audit::AuditEvent;
+use crate::services::credentials::{
+    ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
+};
+use crate::services::sign_in::{
+    AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult, TotpCode,
+    TotpEnrolment,
+};
+use crate::services::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
+use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ovation API",
+        description = "NPS and customer-feedback surveys. Authenticate with `Authorization: Bearer <token>` (a session, an API key or an OAuth access token) or HTTP Basic with the API key as user name.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(
+        AcceptInvite,
+        ApiKeyCreated,
+        ApiKeyView,
+        AuditEvent,
+        ChangePassword,
+        DisableTotp,
+        ErrorBody,
+        Invite,
+        Invited,
+        Me,
+        MfaRequest,
+        NewCredential,
+        NewTenant,
+        OAuthClientCreated,
+        OAuthClientView,
+        OAuthErrorBody,
+        PasswordPolicy,
+        Privacy,
+        RecoveryCodes,
+        Role,
+        Scope,
+        SettingsPatch,
+        SignInRequest,
+        SignInResult,
+        Tenant,
+        TenantCreated,
+        TenantSettings,
+        TenantStatus,
+        TokenRequest,
+        TokenResponse,
+        TotpCode,
+        TotpEnrolment,
+        UserPatch,
+        UserStatus,
+        UserView
+    ))
+)]
+struct Schemas;
+
+fn method(name: &str) -> HttpMethod {
+    match name {
+        "GET" => HttpMethod::Get,
+        "POST" => HttpMethod::Post,
+        "PUT" => HttpMethod::Put,
+        "PATCH" => HttpMethod::Patch,
+        "DELETE" => HttpMethod::Delete,
+        _ => HttpMethod::Options,
+    }
+}
+
+/// A schema reference, or an array of them for `[Name]`.
+fn schema(name: &str) -> RefOr<Schema> {
+    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(item) => RefOr::T(Schema::Array(utoipa::openapi::schema::Array::new(
+            Ref::from_schema_name(item),
+        ))),
+        None => RefOr::Ref(Ref::from_schema_name(name)),
+    }
+}
+
+fn security(access: Access) -> Vec<SecurityRequirement> {
+    let none: [&str; 0] = [];
+    match access {
+        Access::Public | Access::SignIn => vec![],
+        Access::Operator => vec![SecurityRequirement::new("operator", none)],
+        Access::Any | Access::User | Access::Tenant(_) => vec![
+            SecurityRequirement::new("bearer", none),
+            SecurityRequirement::new("basic", none),
+        ],
+    }
+}
+
+fn operation(route: &Route) -> utoipa::openapi::path::Operation {
+    let mut op = OperationBuilder::new()
+        .summary(Some(route.summary))
+        .tag(route.function)
+        .operation_id(Some(format!("{} {}", route.method.to_lowercase(), route.path)));
+    for segment in route.path.split('/') {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(utoipa::openapi::schema::Object::with_type(
+                        utoipa::openapi::schema::Type::String,
+                    ))),
+            );
+        }
+    }
+    if let Some(body) = route.body {
+        let media = if route.path == "/oauth/token" {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        op = op.request_body(Some(
+            RequestBodyBuilder::new()
+                .content(media, ContentBuilder::new().schema(Some(schema(body))).build())
+                .required(Some(Required::True))
+                .build(),
+        ));
+    }
+    let ok = match route.returns {
+        Some(returns) => ResponseBuilder::new().description("Success").content(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema(returns))).build(),
+        ),
+        None => ResponseBuilder::new().description("Success"),
+    };
+    let status = if route.returns.is_some() || route.method == "GET" {
+        "200"
+    } else {
+        "204"
+    };
+    let error = ResponseBuilder::new()
+        .description("An error: status, code, message and the field at fault")
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema("ErrorBody"))).build(),
+        );
+    op.response(status, ok.build())
+        .response("default", error.build())
+        .securities(Some(security(route.access)))
+        .build()
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = Schemas::openapi();
+    for route in ROUTES {
+        doc.paths
+            .add_path_operation(route.path, vec![method(route.method)], operation(route));
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components.add_security_scheme(
+        "basic",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+    );
+    components.add_security_scheme(
+        "operator",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("The operator key (ovo_...)"))
+                .build(),
+        ),
+    );
+    doc
+}

@@ -1,0 +1,262 @@
+//! The audit trail: one append-only event for every change a principal makes and every sign-in
+//! (failed ones too): who (actor and role), what (action, target), when, from where (the address,
+//! encrypted under the tenant's key), and the outcome. Events live in one partition per tenant and
+//! month, newest listed first; there is no call that changes or removes one.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Caller;
+use crate::auth::Role;
+use crate::domain::time;
+use crate::error::{Error, Result};
+use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, keys, now_unix};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+/// What an event is about (ids only, never personal data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Tenant(String),
+    User(String),
+    ApiKey(String),
+    OAuthClient(String),
+    /// A route that was refused (its template, `POST /v1/users`).
+    Route(String),
+}
+
+impl Target {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Target::Tenant(id) => ("tenant", id),
+            Target::User(id) => ("user", id),
+            Target::ApiKey(id) => ("api_key", id),
+            Target::OAuthClient(id) => ("oauth_client", id),
+            Target::Route(route) => ("route", route),
+        }
+    }
+}
+
+/// Who acted, as an event records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor<'a> {
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub role: Option<Role>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// `user`, `api_key`, `oauth_client`, `operator` or `system`.
+    pub actor_type: String,
+    pub actor_id: String,
+    pub role: Option<Role>,
+    /// `sign_in.failed`, `user.invited`, `api_key.revoked`, ...
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub source_ip: Option<String>,
+}
+
+const IP_ATTR: &str = "ip";
+
+/// Records an event by the caller.
+pub async fn record(
+    store: &TenantStore,
+    caller: &Caller,
+    action: &str,
+    target: Target,
+    outcome: Outcome,
+) -> Result<()> {
+    let p = &caller.principal;
+    let actor = Actor {
+        kind: p.actor.kind(),
+        id: p.actor.id(),
+        role: Some(p.role),
+    };
+    record_as(store, actor, caller.ip, action, target, outcome).await
+}
+
+/// Records an event of the platform itself (tenant creation and deletion by the operator).
+pub async fn record_system(store: &TenantStore, action: &str, target: Target, outcome: Outcome) -> Result<()> {
+    let actor = Actor {
+        kind: "system",
+        id: "operator",
+        role: None,
+    };
+    record_as(store, actor, None, action, target, outcome).await
+}
+
+pub async fn record_as(
+    store: &TenantStore,
+    actor: Actor<'_>,
+    ip: Option<IpAddr>,
+    action: &str,
+    target: Target,
+    outcome: Outcome,
+) -> Result<()> {
+    let now = now_unix();
+    let id = ulid::Ulid::new().to_string();
+    let key = Key::new(keys::audit_partition(store.tenant(), &time::month_of(now))?, id);
+    let (target_type, target_id) = target.parts();
+    let mut item = Item::new(key.clone())
+        .with("created_at", now)
+        .with("actor_type", actor.kind)
+        .with("actor_id", actor.id)
+        .with("action", action)
+        .with("target_type", target_type)
+        .with("target_id", target_id)
+        .with(
+            "outcome",
+            match outcome {
+                Outcome::Success => "success",
+                Outcome::Failure => "failure",
+            },
+        );
+    if let Some(role) = actor.role {
+        item = item.with("role", role.as_str());
+    }
+    if let Some(ip) = ip {
+        let sealed = store.crypto().encrypt_str(&key, IP_ATTR, &ip.to_string()).await?;
+        item = item.with(IP_ATTR, sealed);
+    }
+    // Append-only: an event is written once and never replaced.
+    store.put(item, Some(Condition::NotExists)).await
+}
+
+/// Which events to list.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct AuditFilter {
+    /// Unix seconds; default 90 days ago.
+    pub since: Option<i64>,
+    /// Unix seconds; default now.
+    pub until: Option<i64>,
+    pub action: Option<String>,
+    pub actor_id: Option<String>,
+    pub per_page: Option<u32>,
+    pub cursor: Option<String>,
+    /// `jsonl` for JSON lines (an export), else a JSON array.
+    pub format: Option<String>,
+}
+
+pub const MAX_PER_PAGE: u32 = 100;
+/// Events in one JSON-lines export page.
+pub const EXPORT_PAGE: u32 = 10_000;
+const DEFAULT_WINDOW: i64 = 90 * 86_400;
+
+/// One page of events, newest first, and the cursor of the next page.
+pub async fn list(
+    store: &TenantStore,
+    filter: &AuditFilter,
+    per_page: u32,
+) -> Result<(Vec<AuditEvent>, Option<String>)> {
+    let now = now_unix();
+    let until = filter.until.unwrap_or(now);
+    let since = filter.since.unwrap_or(until - DEFAULT_WINDOW);
+    if since > until || since < 0 {
+        return Err(Error::invalid("since", "must be a unix time before `until`"));
+    }
+    let sort = SortKey::Between(ulid_at(since, false), ulid_at(until, true));
+    let last_month = time::month_of(since);
+    let (mut month, mut inner) = match filter.cursor.as_deref() {
+        None => (time::month_of(until), None),
+        Some(text) => {
+            let (m, rest) = text.split_once('~').ok_or(Error::InvalidCursor)?;
+            let valid = m.len() == 7 && m >= last_month.as_str() && m <= time::month_of(until).as_str();
+            if !valid {
+                return Err(Error::InvalidCursor);
+            }
+            (m.to_owned(), Some(rest.to_owned()).filter(|r| !r.is_empty()))
+        }
+    };
+    let mut events = Vec::new();
+    loop {
+        let want = per_page - events.len() as u32;
+        let query = Query::new(keys::audit_partition(store.tenant(), &month)?)
+            .sort(sort.clone())
+            .backward()
+            .limit(want);
+        let page = store.query(query, inner.as_deref()).await?;
+        for item in &page.items {
+            let event = from_item(store, item).await?;
+            let wanted = filter.action.as_deref().is_none_or(|a| a == event.action)
+                && filter.actor_id.as_deref().is_none_or(|a| a == event.actor_id);
+            if wanted {
+                events.push(event);
+            }
+        }
+        let previous = previous_month(&month);
+        let next = match page.cursor {
+            Some(c) => Some(format!("{month}~{c}")),
+            None if previous.as_str() >= last_month.as_str() => Some(format!("{previous}~")),
+            None => None,
+        };
+        if events.len() as u32 >= per_page || next.is_none() {
+            return Ok((events, next));
+        }
+        let (m, rest) = next.as_deref().unwrap_or_default().split_once('~').unwrap_or_default();
+        month = m.to_owned();
+        inner = Some(rest.to_owned()).filter(|r| !r.is_empty());
+    }
+}
+
+fn previous_month(month: &str) -> String {
+    let (y, m) = month.split_once('-').unwrap_or(("1970", "01"));
+    let (y, m): (i64, u32) = (y.parse().unwrap_or(1970), m.parse().unwrap_or(1));
+    if m == 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
+    }
+}
+
+/// The smallest (or largest) ULID of a second, to select events by time through their ids.
+fn ulid_at(unix_seconds: i64, end: bool) -> String {
+    let ms = (unix_seconds.max(0) as u64) * 1000 + if end { 999 } else { 0 };
+    let random = if end { u128::MAX } else { 0 };
+    ulid::Ulid::from_parts(ms, random).to_string()
+}
+
+async fn from_item(store: &TenantStore, item: &Item) -> Result<AuditEvent> {
+    let text = |name: &str| item.str(name).unwrap_or_default().to_owned();
+    let source_ip = match item.bytes(IP_ATTR) {
+        Some(sealed) => Some(store.crypto().decrypt_str(&item.key, IP_ATTR, sealed).await?),
+        None => None,
+    };
+    Ok(AuditEvent {
+        id: item.key.sk.clone(),
+        created_at: item.num("created_at").unwrap_or_default(),
+        actor_type: text("actor_type"),
+        actor_id: text("actor_id"),
+        role: item.str("role").and_then(|r| Role::parse(r).ok()),
+        action: text("action"),
+        target_type: text("target_type"),
+        target_id: text("target_id"),
+        outcome: text("outcome"),
+        source_ip,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_and_time_bounds() {
+        assert_eq!(previous_month("2026-01"), "2025-12");
+        assert_eq!(previous_month("2026-11"), "2026-10");
+        assert!(ulid_at(100, false) < ulid_at(100, true));
+        assert!(ulid_at(100, true) < ulid_at(101, false));
+    }
+}

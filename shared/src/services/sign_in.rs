@@ -1,0 +1,758 @@
+//! Signing in and staying signed in: sign-in with tenant slug, email and password (then a TOTP or
+//! recovery code when enrolled), invitations accepted, sessions (idle and absolute expiry, sign
+//! out, sign out everywhere), password changes with history, TOTP enrolment, and `authenticate`,
+//! which turns a presented credential into a principal with one store read.
+//!
+//! Brute force: failures are counted per account and per account and address (keyed by blind
+//! indexes, so an unknown email is counted like a known one). After 5 failures from one address
+//! each further try waits twice as long (1 s, 2 s, ... at most 15 min); after 20 failures from
+//! anywhere the account waits likewise, except for addresses the user signed in from before, so
+//! an attacker cannot lock the owner out. Every refusal answers alike and costs one argon2 run.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Caller;
+use super::audit::{self, Actor, Outcome, Target};
+use super::tenants::{self, Tenant};
+use super::users::{self, UserRecord, UserStatus, UserView};
+use crate::Context;
+use crate::auth::credential::{self, Kind, Presented};
+use crate::auth::password::{self, Password};
+use crate::auth::{self, Principal, Restriction, Role, Scope, totp};
+use crate::domain::{Email, Slug};
+use crate::error::{Error, Result};
+use crate::store::{Cmp, Condition, Item, TenantStore, Update, keys, now_unix};
+
+/// A session ends after an hour without use, and after twelve hours in any case.
+pub const SESSION_IDLE_SECONDS: i64 = 3600;
+pub const SESSION_MAX_SECONDS: i64 = 12 * 3600;
+/// The second step of a sign-in must come within five minutes, in at most five tries.
+pub const MFA_CHALLENGE_SECONDS: i64 = 300;
+pub const MFA_MAX_ATTEMPTS: i64 = 5;
+pub const RECOVERY_CODES: usize = 10;
+/// Last-use times are written at most once a minute per credential.
+const TOUCH_EVERY: i64 = 60;
+const FREE_FAILURES_PER_ADDRESS: i64 = 5;
+const FREE_FAILURES_PER_ACCOUNT: i64 = 20;
+const MAX_LOCK_SECONDS: i64 = 900;
+const FAILURES_REMEMBERED_SECONDS: i64 = 86_400;
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// The tenant's slug.
+    pub tenant: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignInResult {
+    /// Signed in: `token` is the session's bearer token.
+    SignedIn {
+        token: String,
+        expires_at: i64,
+        user_id: String,
+        role: Role,
+        /// `password_change` or `mfa_enrolment` when the session may do only that until done.
+        required_action: Option<String>,
+    },
+    /// The password was right; send a TOTP or recovery code with `mfa_token` to `/v1/auth/mfa`.
+    MfaRequired { mfa_token: String, expires_at: i64 },
+}
+
+/// How long `scope` must still wait after `failures`, the last at `last`, when `free` are free.
+fn wait_after(failures: i64, last: i64, free: i64, now: i64) -> Option<Duration> {
+    if failures < free {
+        return None;
+    }
+    let delay = 1i64 << (failures - free).min(10);
+    let until = last + delay.min(MAX_LOCK_SECONDS);
+    (until > now).then(|| Duration::from_secs((until - now) as u64))
+}
+
+async fn locked(store: &TenantStore, scope: &str, free: i64, now: i64) -> Result<Option<Duration>> {
+    let item = store.get(&keys::sign_in_failures(store.tenant(), scope)).await?;
+    Ok(item.and_then(|i| wait_after(i.num("n").unwrap_or(0), i.num("last_at").unwrap_or(0), free, now)))
+}
+
+async fn count_failure(store: &TenantStore, scope: &str, now: i64) -> Result<()> {
+    store
+        .update(
+            &keys::sign_in_failures(store.tenant(), scope),
+            &[
+                Update::Add("n".into(), 1),
+                Update::Set("last_at".into(), now.into()),
+                Update::Set(
+                    crate::store::attr::EXPIRES_AT.into(),
+                    (now + FAILURES_REMEMBERED_SECONDS).into(),
+                ),
+            ],
+            None,
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn address_index(store: &TenantStore, ip: Option<IpAddr>) -> Result<String> {
+    match ip {
+        Some(ip) => store.crypto().blind_index("ip", &ip.to_string()).await,
+        None => Ok("none".to_owned()),
+    }
+}
+
+fn user_actor(user: Option<&UserRecord>) -> Actor<'_> {
+    Actor {
+        kind: "user",
+        id: user.map_or("unknown", |u| u.id.as_str()),
+        role: user.map(|u| u.role),
+    }
+}
+
+pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) -> Result<SignInResult> {
+    if request.password.is_empty() {
+        return Err(Error::invalid("password", "is required"));
+    }
+    let email = Email::parse(&request.email)?;
+    let tenant = match Slug::parse(&request.tenant) {
+        Ok(slug) => tenants::by_slug(ctx, &slug).await?.filter(Tenant::is_active),
+        Err(_) => None,
+    };
+    let Some(tenant) = tenant else {
+        password::verify_nothing().await?;
+        return Err(Error::InvalidCredentials);
+    };
+    let store = ctx.tenant_store(&tenant.id);
+    let now = now_unix();
+    let account = users::email_index(&store, &email).await?;
+    let address = address_index(&store, ip).await?;
+    let pair = format!("{account}#{address}");
+    let user = users::load_by_email(&store, &email).await?;
+    let trusted = user.as_ref().is_some_and(|u| u.trusted_ips.contains(&address));
+    let mut wait = locked(&store, &pair, FREE_FAILURES_PER_ADDRESS, now).await?;
+    if wait.is_none() && !trusted {
+        wait = locked(&store, &account, FREE_FAILURES_PER_ACCOUNT, now).await?;
+    }
+    if let Some(retry_after) = wait {
+        audit::record_as(
+            &store,
+            user_actor(user.as_ref()),
+            ip,
+            "sign_in.locked",
+            target_of(user.as_ref()),
+            Outcome::Failure,
+        )
+        .await?;
+        return Err(Error::TooManyAttempts { retry_after });
+    }
+    let may_sign_in = auth::ip_allowed(&tenant.settings.ip_allow_list, ip);
+    let phc = user
+        .as_ref()
+        .filter(|u| u.status == UserStatus::Active && may_sign_in)
+        .and_then(|u| u.secrets.password.clone());
+    let verified = match phc {
+        Some(phc) => password::verify(&request.password, &phc).await?,
+        None => password::verify_nothing().await?,
+    };
+    let (true, Some(user)) = (verified, user) else {
+        count_failure(&store, &pair, now).await?;
+        count_failure(&store, &account, now).await?;
+        let user = users::load_by_email(&store, &email).await?;
+        audit::record_as(
+            &store,
+            user_actor(user.as_ref()),
+            ip,
+            "sign_in.failed",
+            target_of(user.as_ref()),
+            Outcome::Failure,
+        )
+        .await?;
+        return Err(Error::InvalidCredentials);
+    };
+    store
+        .batch_write(vec![
+            crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), &pair)),
+            crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), &account)),
+        ])
+        .await?;
+    if user.mfa_enabled() {
+        let (mfa_token, digest) = credential::issue(Kind::MfaChallenge, store.tenant(), &user.id)?;
+        let expires_at = now + MFA_CHALLENGE_SECONDS;
+        store
+            .put(
+                Item::new(keys::mfa_challenge(store.tenant(), &user.id, &digest)?)
+                    .with("attempts", 0)
+                    .with_expiry(expires_at),
+                None,
+            )
+            .await?;
+        return Ok(SignInResult::MfaRequired { mfa_token, expires_at });
+    }
+    finish(&store, &tenant, user, ip, "sign_in.succeeded").await
+}
+
+fn target_of(user: Option<&UserRecord>) -> Target {
+    Target::User(user.map_or("unknown".to_owned(), |u| u.id.clone()))
+}
+
+/// Records the sign-in on the user, audits it, and opens a session.
+async fn finish(
+    store: &TenantStore,
+    tenant: &Tenant,
+    mut user: UserRecord,
+    ip: Option<IpAddr>,
+    action: &str,
+) -> Result<SignInResult> {
+    let now = now_unix();
+    let address = address_index(store, ip).await?;
+    user.trusted_ips.retain(|a| *a != address);
+    user.trusted_ips.insert(0, address);
+    user.trusted_ips.truncate(users::MAX_TRUSTED);
+    user.last_sign_in_at = Some(now);
+    users::save(store, &mut user).await?;
+    audit::record_as(
+        store,
+        user_actor(Some(&user)),
+        ip,
+        action,
+        target_of(Some(&user)),
+        Outcome::Success,
+    )
+    .await?;
+    open_session(store, tenant, &user).await
+}
+
+/// What the user must do first, if anything: change a one-time or expired password, or enrol a
+/// second factor the tenant requires.
+fn restriction(tenant: &Tenant, user: &UserRecord, now: i64) -> Option<Restriction> {
+    let expired = tenant.settings.password_policy.expiry_days.is_some_and(|days| {
+        user.password_changed_at
+            .is_none_or(|at| at + i64::from(days) * 86_400 <= now)
+    });
+    if user.must_change_password || expired {
+        Some(Restriction::PasswordChange)
+    } else if tenant.settings.require_mfa && !user.mfa_enabled() {
+        Some(Restriction::MfaEnrolment)
+    } else {
+        None
+    }
+}
+
+async fn open_session(store: &TenantStore, tenant: &Tenant, user: &UserRecord) -> Result<SignInResult> {
+    let now = now_unix();
+    let (token, digest) = credential::issue(Kind::Session, store.tenant(), &user.id)?;
+    let restriction = restriction(tenant, user, now);
+    let expires_at = now + SESSION_MAX_SECONDS;
+    let mut item = Item::new(keys::session(store.tenant(), &user.id, &digest)?)
+        .with("role", user.role.as_str())
+        .with("created_at", now)
+        .with("seen_at", now)
+        .with_expiry(expires_at);
+    if let Some(r) = restriction {
+        item = item.with("restriction", r.as_str());
+    }
+    store.put(item, Some(Condition::NotExists)).await?;
+    Ok(SignInResult::SignedIn {
+        token,
+        expires_at,
+        user_id: user.id.clone(),
+        role: user.role,
+        required_action: restriction.map(|r| r.as_str().to_owned()),
+    })
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequest {
+    pub mfa_token: String,
+    /// The six digits of the authenticator app.
+    pub code: Option<String>,
+    /// One of the recovery codes given at enrolment (each works once).
+    pub recovery_code: Option<String>,
+}
+
+pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>) -> Result<SignInResult> {
+    let gone = || Error::Unauthenticated("the sign-in challenge expired or was used up; sign in again");
+    let presented = credential::parse(&request.mfa_token).map_err(|_| gone())?;
+    if presented.kind != Kind::MfaChallenge {
+        return Err(gone());
+    }
+    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(gone)?;
+    let store = ctx.tenant_store(&tenant.id);
+    let key = keys::mfa_challenge(store.tenant(), &presented.owner, &presented.digest)?;
+    let counted = store
+        .update(
+            &key,
+            &[Update::Add("attempts".into(), 1)],
+            Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Compare("attempts".into(), Cmp::Lt, MFA_MAX_ATTEMPTS.into()),
+            ])),
+        )
+        .await;
+    match counted {
+        Err(Error::ConditionFailed) => {
+            store.delete(&key, None).await?;
+            return Err(gone());
+        }
+        other => other?,
+    };
+    let mut user = users::load(&store, &presented.owner)
+        .await?
+        .filter(|u| u.status == UserStatus::Active)
+        .ok_or_else(gone)?;
+    if !second_factor(
+        &mut user,
+        request.code.as_deref(),
+        request.recovery_code.as_deref(),
+        now_unix(),
+    ) {
+        audit::record_as(
+            &store,
+            user_actor(Some(&user)),
+            ip,
+            "sign_in.mfa_failed",
+            target_of(Some(&user)),
+            Outcome::Failure,
+        )
+        .await?;
+        return Err(Error::Unauthenticated("the code is wrong or was already used"));
+    }
+    store.delete(&key, None).await?;
+    finish(&store, &tenant, user, ip, "sign_in.succeeded").await
+}
+
+/// Checks a TOTP code (newer than the last one used) or spends a recovery code.
+fn second_factor(user: &mut UserRecord, code: Option<&str>, recovery: Option<&str>, now: i64) -> bool {
+    if let (Some(code), Some(secret)) = (code, &user.secrets.totp) {
+        return match totp::matching_step(secret, code, now.max(0) as u64) {
+            Some(step) if step as i64 > user.mfa_step => {
+                user.mfa_step = step as i64;
+                true
+            }
+            _ => false,
+        };
+    }
+    if let Some(recovery) = recovery {
+        let digest = credential::hex(&credential::sha256(&normalise_recovery(recovery)));
+        if let Some(i) = user
+            .secrets
+            .recovery
+            .iter()
+            .position(|r| credential::same(r.as_bytes(), digest.as_bytes()))
+        {
+            user.secrets.recovery.remove(i);
+            return true;
+        }
+    }
+    false
+}
+
+fn normalise_recovery(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvite {
+    pub invite_token: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAddr>) -> Result<SignInResult> {
+    let gone = || Error::Unauthenticated("the invitation expired, was used, or is not valid");
+    let presented = credential::parse(&request.invite_token).map_err(|_| gone())?;
+    if presented.kind != Kind::Invite {
+        return Err(gone());
+    }
+    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(gone)?;
+    let store = ctx.tenant_store(&tenant.id);
+    let key = keys::invite(store.tenant(), &presented.owner, &presented.digest)?;
+    if store.get(&key).await?.is_none() {
+        return Err(gone());
+    }
+    let mut user = users::load(&store, &presented.owner)
+        .await?
+        .filter(|u| u.status == UserStatus::Invited)
+        .ok_or_else(gone)?;
+    let password = Password::new(request.password, tenant.settings.password_policy.min_length as usize)?;
+    if let Some(name) = request.name {
+        user.name = Some(super::users::display_name(&name)?);
+    }
+    user.secrets.password = Some(password::hash(&password).await?);
+    user.password_changed_at = Some(now_unix());
+    user.status = UserStatus::Active;
+    store.delete(&key, Some(Condition::Exists)).await.map_err(|_| gone())?;
+    finish(&store, &tenant, user, ip, "user.invite_accepted").await
+}
+
+/// Turns a presented credential into its principal: one read of the credential's item (the
+/// tenant's settings come from the short cache). Returns the tenant for the caller's checks.
+pub async fn authenticate(ctx: &Context, presented: &Presented) -> Result<(Principal, std::sync::Arc<Tenant>)> {
+    let revoked = || Error::Unauthenticated("the credential is unknown, expired or revoked");
+    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(revoked)?;
+    let store = ctx.tenant_store(&tenant.id);
+    let now = now_unix();
+    let owner = presented.owner.clone();
+    let principal = match presented.kind {
+        Kind::Session => {
+            let key = keys::session(store.tenant(), &owner, &presented.digest)?;
+            let item = store.get(&key).await?.ok_or_else(revoked)?;
+            let seen = item.num("seen_at").unwrap_or(0);
+            if seen + SESSION_IDLE_SECONDS <= now {
+                store.delete(&key, None).await?;
+                return Err(Error::Unauthenticated(
+                    "the session ended after an hour without use; sign in again",
+                ));
+            }
+            if now - seen >= TOUCH_EVERY {
+                touch(&store, &item, "seen_at", now).await.map_err(|_| revoked())?;
+            }
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::User {
+                    id: owner,
+                    session: presented.digest,
+                },
+                role: Role::parse(item.str("role").unwrap_or_default())?,
+                restriction: item.str("restriction").and_then(Restriction::parse),
+            }
+        }
+        Kind::ApiKey => {
+            let item = store
+                .get(&keys::api_key(store.tenant(), &owner)?)
+                .await?
+                .filter(|i| {
+                    i.bytes("secret")
+                        .is_some_and(|s| credential::same(s, &presented.digest))
+                })
+                .ok_or_else(revoked)?;
+            if now - item.num("last_used_at").unwrap_or(0) >= TOUCH_EVERY {
+                touch(&store, &item, "last_used_at", now).await.map_err(|_| revoked())?;
+            }
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::ApiKey { id: owner },
+                role: Scope::parse(item.str("scope").unwrap_or_default())?.role(),
+                restriction: None,
+            }
+        }
+        Kind::AccessToken => {
+            let item = store
+                .get(&keys::access_token(store.tenant(), &owner, &presented.digest)?)
+                .await?
+                .ok_or_else(revoked)?;
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::OAuthClient { id: owner },
+                role: Scope::parse(item.str("scope").unwrap_or_default())?.role(),
+                restriction: None,
+            }
+        }
+        Kind::Invite | Kind::MfaChallenge => {
+            return Err(Error::Unauthenticated("this token cannot be used to call the API"));
+        }
+    };
+    Ok((principal, tenant))
+}
+
+/// Updates a last-use time, only while the credential still exists (never re-creating a revoked one).
+async fn touch(store: &TenantStore, item: &Item, name: &str, now: i64) -> Result<()> {
+    store
+        .update(
+            &item.key,
+            &[Update::Set(name.into(), now.into())],
+            Some(Condition::Exists),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The signed-in user of a caller, or 403 for keys and clients.
+fn signed_in_user(caller: &Caller) -> Result<(&str, &credential::Digest)> {
+    match &caller.principal.actor {
+        auth::Actor::User { id, session } => Ok((id, session)),
+        _ => Err(Error::Forbidden {
+            code: "user_session_required",
+            reason: "only a signed-in user can do this (not an API key or client)",
+        }),
+    }
+}
+
+async fn caller_user(ctx: &Context, caller: &Caller) -> Result<(TenantStore, UserRecord)> {
+    let (id, _) = signed_in_user(caller)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let user = users::load(&store, id)
+        .await?
+        .ok_or(Error::Unauthenticated("the user no longer exists"))?;
+    Ok((store, user))
+}
+
+/// Who the caller is.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub tenant_id: String,
+    pub tenant_slug: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub role: Role,
+    pub required_action: Option<String>,
+    pub user: Option<UserView>,
+}
+
+pub async fn me(ctx: &Context, caller: &Caller) -> Result<Me> {
+    let p = &caller.principal;
+    let tenant = tenants::active(ctx, &p.tenant)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let user = match &p.actor {
+        auth::Actor::User { .. } => Some(caller_user(ctx, caller).await?.1.view()),
+        _ => None,
+    };
+    Ok(Me {
+        tenant_id: p.tenant.to_string(),
+        tenant_slug: tenant.slug.clone(),
+        actor_type: p.actor.kind().to_owned(),
+        actor_id: p.actor.id().to_owned(),
+        role: p.role,
+        required_action: p.restriction.map(|r| r.as_str().to_owned()),
+        user,
+    })
+}
+
+pub async fn sign_out(ctx: &Context, caller: &Caller) -> Result<()> {
+    let (id, session) = signed_in_user(caller)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    store.delete(&keys::session(store.tenant(), id, session)?, None).await
+}
+
+pub async fn sign_out_everywhere(ctx: &Context, caller: &Caller) -> Result<usize> {
+    let (id, _) = signed_in_user(caller)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let n = users::revoke_sessions(&store, id).await?;
+    audit::record(
+        &store,
+        caller,
+        "session.revoked_all",
+        Target::User(id.to_owned()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(n)
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's password: every session is revoked, and a new one is returned.
+pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePassword) -> Result<SignInResult> {
+    let (store, mut user) = caller_user(ctx, caller).await?;
+    let tenant = tenants::active(ctx, store.tenant())
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let current = user.secrets.password.clone().unwrap_or_default();
+    if !password::verify(&request.current_password, &current).await? {
+        audit::record(
+            &store,
+            caller,
+            "user.password_change_failed",
+            Target::User(user.id.clone()),
+            Outcome::Failure,
+        )
+        .await?;
+        return Err(Error::invalid("current_password", "is wrong"));
+    }
+    let new = Password::new(
+        request.new_password,
+        tenant.settings.password_policy.min_length as usize,
+    )
+    .map_err(|e| rename_field(e, "new_password"))?;
+    for old in std::iter::once(&current).chain(user.secrets.history.iter()) {
+        if password::verify(new.as_str(), old).await? {
+            return Err(Error::invalid(
+                "new_password",
+                format!("must differ from your last {} passwords", password::HISTORY),
+            ));
+        }
+    }
+    user.secrets.history.insert(0, current);
+    user.secrets.history.truncate(password::HISTORY);
+    user.secrets.password = Some(password::hash(&new).await?);
+    user.password_changed_at = Some(now_unix());
+    user.must_change_password = false;
+    users::save(&store, &mut user).await?;
+    users::revoke_sessions(&store, &user.id).await?;
+    audit::record(
+        &store,
+        caller,
+        "user.password_changed",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    open_session(&store, &tenant, &user).await
+}
+
+fn rename_field(e: Error, field: &'static str) -> Error {
+    match e {
+        Error::Invalid { reason, .. } => Error::Invalid {
+            field: field.into(),
+            reason,
+        },
+        e => e,
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpEnrolment {
+    /// The secret in base32, for apps without a camera.
+    pub secret: String,
+    /// The `otpauth://` URI to show as a QR code.
+    pub provisioning_uri: String,
+}
+
+/// Starts TOTP enrolment: a new secret, confirmed by `confirm_totp`.
+pub async fn begin_totp(ctx: &Context, caller: &Caller) -> Result<TotpEnrolment> {
+    let (store, mut user) = caller_user(ctx, caller).await?;
+    if user.mfa_enabled() {
+        return Err(Error::invalid(
+            "mfa",
+            "is already enabled; disable it first to enrol again",
+        ));
+    }
+    let tenant = tenants::active(ctx, store.tenant())
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let secret = totp::new_secret()?;
+    let enrolment = TotpEnrolment {
+        secret: totp::base32(&secret),
+        provisioning_uri: totp::provisioning_uri(&secret, &format!("Ovation {}", tenant.slug), user.email.as_str())?,
+    };
+    user.secrets.pending_totp = Some(secret);
+    users::save(&store, &mut user).await?;
+    Ok(enrolment)
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Shown only here; each signs in once in place of a code.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirms enrolment with a code from the app; returns the recovery codes and lifts an
+/// enrolment restriction from the caller's session.
+pub async fn confirm_totp(ctx: &Context, caller: &Caller, request: TotpCode) -> Result<RecoveryCodes> {
+    let (store, mut user) = caller_user(ctx, caller).await?;
+    let secret = user
+        .secrets
+        .pending_totp
+        .take()
+        .ok_or_else(|| Error::invalid("code", "start enrolment first (POST /v1/me/mfa/totp)"))?;
+    let Some(step) = totp::matching_step(&secret, &request.code, now_unix().max(0) as u64) else {
+        return Err(Error::invalid("code", "is wrong; check the clock of the device"));
+    };
+    let mut codes = Vec::with_capacity(RECOVERY_CODES);
+    user.secrets.recovery.clear();
+    for _ in 0..RECOVERY_CODES {
+        let raw = credential::hex(&credential::sha256(&credential::random_secret()?)[..8]);
+        let code = format!("{}-{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12], &raw[12..16]);
+        user.secrets
+            .recovery
+            .push(credential::hex(&credential::sha256(&normalise_recovery(&code))));
+        codes.push(code);
+    }
+    user.secrets.totp = Some(secret);
+    user.mfa_step = step as i64;
+    users::save(&store, &mut user).await?;
+    if caller.principal.restriction == Some(Restriction::MfaEnrolment) {
+        let (id, session) = signed_in_user(caller)?;
+        store
+            .update(
+                &keys::session(store.tenant(), id, session)?,
+                &[Update::Remove("restriction".into())],
+                Some(Condition::Exists),
+            )
+            .await?;
+    }
+    audit::record(
+        &store,
+        caller,
+        "user.mfa_enabled",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(RecoveryCodes { recovery_codes: codes })
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableTotp {
+    pub password: String,
+    pub code: String,
+}
+
+pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) -> Result<()> {
+    let (store, mut user) = caller_user(ctx, caller).await?;
+    let tenant = tenants::active(ctx, store.tenant())
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    if tenant.settings.require_mfa {
+        return Err(Error::Forbidden {
+            code: "mfa_required_by_tenant",
+            reason: "this tenant requires a second factor",
+        });
+    }
+    let phc = user.secrets.password.clone().unwrap_or_default();
+    if !password::verify(&request.password, &phc).await? {
+        return Err(Error::invalid("password", "is wrong"));
+    }
+    if !second_factor(&mut user, Some(&request.code), None, now_unix()) {
+        return Err(Error::invalid("code", "is wrong or was already used"));
+    }
+    user.secrets.totp = None;
+    user.secrets.recovery.clear();
+    users::save(&store, &mut user).await?;
+    audit::record(
+        &store,
+        caller,
+        "user.mfa_disabled",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_after_the_free_failures_and_is_capped() {
+        assert_eq!(wait_after(4, 1000, 5, 1000), None);
+        assert_eq!(wait_after(5, 1000, 5, 1000), Some(Duration::from_secs(1)));
+        assert_eq!(wait_after(7, 1000, 5, 1000), Some(Duration::from_secs(4)));
+        assert_eq!(wait_after(7, 1000, 5, 1004), None, "the lock is temporary");
+        assert_eq!(wait_after(60, 1000, 5, 1000), Some(Duration::from_secs(900)));
+        assert_eq!(normalise_recovery(" AB12-cd34 "), "ab12cd34");
+    }
+}

@@ -1,0 +1,360 @@
+//! Tenants: creation by the operator (with an owner and a one-time password), settings, deletion
+//! (crypto-shredding and a scheduled purge), and a short-lived in-process cache of each tenant's
+//! settings so that authenticating a request reads only its credential.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Caller;
+use super::audit::{self, Outcome, Target};
+use super::users::{self, NewUser, UserStatus};
+use crate::auth::Role;
+use crate::domain::tenant::{SettingsPatch, display_name};
+use crate::domain::{Email, Slug, TenantSettings, time};
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::store::{BatchOp, Condition, Item, MAX_QUERY_LIMIT, Query, TxOp, Update, keys, now_unix};
+use crate::{Context, auth};
+
+/// How long a deleted tenant's items wait for the purge (they are unreadable from the start).
+pub const PURGE_AFTER_DAYS: i64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Tenant {
+    #[schema(value_type = String)]
+    pub id: TenantId,
+    pub slug: String,
+    pub status: TenantStatus,
+    pub created_at: i64,
+    pub settings: TenantSettings,
+}
+
+impl Tenant {
+    fn from_item(id: TenantId, item: &Item) -> Result<Tenant> {
+        let settings = item
+            .str("settings")
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| Error::internal("a tenant item without readable settings"))?;
+        Ok(Tenant {
+            id,
+            slug: item.str("slug").unwrap_or_default().to_owned(),
+            status: if item.str("status") == Some("deleted") {
+                TenantStatus::Deleted
+            } else {
+                TenantStatus::Active
+            },
+            created_at: item.num("created_at").unwrap_or_default(),
+            settings,
+        })
+    }
+
+    fn to_item(&self) -> Result<Item> {
+        Ok(Item::new(keys::tenant(&self.id))
+            .with("slug", self.slug.as_str())
+            .with(
+                "status",
+                match self.status {
+                    TenantStatus::Active => "active",
+                    TenantStatus::Deleted => "deleted",
+                },
+            )
+            .with("created_at", self.created_at)
+            .with(
+                "settings",
+                serde_json::to_string(&self.settings).map_err(Error::internal)?,
+            ))
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == TenantStatus::Active
+    }
+}
+
+/// Tenants' settings as recently read, per process, for at most the configured time.
+pub struct TenantCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<TenantId, (Instant, Arc<Tenant>)>>,
+}
+
+const MAX_CACHED: usize = 10_000;
+
+impl TenantCache {
+    pub fn new(ttl: Duration) -> Self {
+        TenantCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lookup(&self, id: &TenantId) -> Option<Arc<Tenant>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, t)| t.clone())
+    }
+
+    fn remember(&self, tenant: Arc<Tenant>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_CACHED {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        entries.insert(tenant.id.clone(), (Instant::now(), tenant));
+    }
+
+    /// Drops a tenant after a change, so this process sees it at once.
+    pub fn forget(&self, id: &TenantId) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+/// Reads a tenant from the store.
+pub async fn load(ctx: &Context, id: &TenantId) -> Result<Option<Tenant>> {
+    let item = ctx.store.get(&keys::tenant(id)).await?;
+    item.map(|i| Tenant::from_item(id.clone(), &i)).transpose()
+}
+
+/// An active tenant, from the cache when fresh; `None` when missing or deleted.
+pub async fn active(ctx: &Context, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
+    if let Some(t) = ctx.tenants.lookup(id) {
+        return Ok(Some(t).filter(|t| t.is_active()));
+    }
+    let Some(tenant) = load(ctx, id).await? else {
+        return Ok(None);
+    };
+    let tenant = Arc::new(tenant);
+    ctx.tenants.remember(tenant.clone());
+    Ok(Some(tenant).filter(|t| t.is_active()))
+}
+
+/// The tenant of a slug, read fresh (sign-in, operator requests).
+pub async fn by_slug(ctx: &Context, slug: &Slug) -> Result<Option<Tenant>> {
+    let Some(pointer) = ctx.store.get(&keys::slug(slug.as_str())).await? else {
+        return Ok(None);
+    };
+    let id: TenantId = pointer
+        .str("tenant")
+        .ok_or_else(|| Error::internal("a slug item without its tenant"))?
+        .parse()?;
+    load(ctx, &id).await
+}
+
+/// The operator's request for a new tenant.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    pub slug: String,
+    pub owner_email: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TenantCreated {
+    pub tenant: Tenant,
+    pub owner_id: String,
+    pub owner_email: String,
+    /// The owner's one-time password, shown only here: it must be changed at first sign-in.
+    pub one_time_password: String,
+}
+
+/// Creates a tenant and its owner, who signs in with a one-time password and must change it.
+pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> {
+    let slug = Slug::parse(&request.slug)?;
+    let email = Email::parse_field("owner_email", &request.owner_email)?;
+    let name = display_name(request.display_name.as_deref().unwrap_or(slug.as_str()))?;
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        slug: slug.to_string(),
+        status: TenantStatus::Active,
+        created_at: now_unix(),
+        settings: TenantSettings::new(name),
+    };
+    let one_time_password = users::one_time_password()?;
+    let store = ctx.tenant_store(&tenant.id);
+    let owner = users::prepare(
+        &store,
+        NewUser {
+            email: email.clone(),
+            name: None,
+            role: Role::Owner,
+            status: UserStatus::Active,
+            password: Some(auth::password::Password::new(one_time_password.clone(), 0)?),
+            must_change_password: true,
+        },
+    )
+    .await?;
+    let mut ops = vec![
+        TxOp::Put {
+            item: Item::new(keys::slug(slug.as_str())).with("tenant", tenant.id.as_str()),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Put {
+            item: tenant.to_item()?,
+            condition: Some(Condition::NotExists),
+        },
+    ];
+    ops.extend(owner.ops);
+    match ctx.store.transact(ops).await {
+        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => {
+            return Err(Error::invalid("slug", "is taken"));
+        }
+        other => other?,
+    }
+    audit::record_system(
+        &store,
+        "tenant.created",
+        Target::Tenant(tenant.id.to_string()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(TenantCreated {
+        tenant,
+        owner_id: owner.id,
+        owner_email: email.to_string(),
+        one_time_password,
+    })
+}
+
+/// Changes the caller's tenant settings. An allow-list that would lock the caller out is refused.
+pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatch) -> Result<Tenant> {
+    let id = &caller.principal.tenant;
+    let mut tenant = load(ctx, id)
+        .await?
+        .filter(Tenant::is_active)
+        .ok_or(Error::NotFound("tenant"))?;
+    let settings = tenant.settings.patched(patch)?;
+    if !auth::ip_allowed(&settings.ip_allow_list, caller.ip) {
+        return Err(Error::invalid(
+            "ip_allow_list",
+            "does not include the address you are calling from; you would lock yourself out",
+        ));
+    }
+    tenant.settings = settings;
+    let store = ctx.tenant_store(id);
+    store
+        .put(tenant.to_item()?, Some(Condition::eq("status", "active")))
+        .await?;
+    ctx.tenants.forget(id);
+    audit::record(
+        &store,
+        caller,
+        "tenant.settings_updated",
+        Target::Tenant(id.to_string()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(tenant)
+}
+
+/// Deletes a tenant: marks it deleted (every credential stops working), crypto-shreds its keys
+/// (its data is unreadable everywhere, backups included) and schedules the purge of its items.
+pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
+    let tenant = by_slug(ctx, slug)
+        .await?
+        .filter(Tenant::is_active)
+        .ok_or(Error::NotFound("tenant"))?;
+    let store = ctx.tenant_store(&tenant.id);
+    audit::record_system(
+        &store,
+        "tenant.deleted",
+        Target::Tenant(tenant.id.to_string()),
+        Outcome::Success,
+    )
+    .await?;
+    ctx.store
+        .update(
+            &keys::tenant(&tenant.id),
+            &[Update::Set("status".into(), "deleted".into())],
+            Some(Condition::Exists),
+        )
+        .await?;
+    ctx.tenants.forget(&tenant.id);
+    ctx.keys.shred(&tenant.id).await?;
+    let due = now_unix() + PURGE_AFTER_DAYS * 86_400;
+    ctx.store
+        .put(
+            Item::new(keys::purge(&tenant.id))
+                .with("tenant", tenant.id.as_str())
+                .with("slug", slug.as_str())
+                .with("due_at", due)
+                .with("created_at", tenant.created_at),
+            None,
+        )
+        .await?;
+    Ok(tenant.id)
+}
+
+/// Purges the items of deleted tenants whose purge is due, and returns how many tenants were
+/// purged: the tenant partition, each user's and client's partition, the audit months, then the
+/// slug (free again) and the purge item itself. Run by the local ticker (and by `job-retention`).
+pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
+    let due = ctx
+        .store
+        .query(&Query::new(keys::SYSTEM_PARTITION).prefix("PURGE#").limit(25))
+        .await?;
+    let mut purged = 0;
+    for item in due.items.iter().filter(|i| i.num("due_at").is_some_and(|d| d <= now)) {
+        let tenant: TenantId = item.str("tenant").unwrap_or_default().parse()?;
+        let mut partitions = vec![keys::tenant_partition(&tenant)];
+        let mut month = time::start_of_month(item.num("created_at").unwrap_or(now));
+        for owned in all_items(ctx, &keys::tenant_partition(&tenant)).await? {
+            let sk = owned.key.sk.as_str();
+            if let Some(user) = sk.strip_prefix(keys::USER_PREFIX) {
+                partitions.push(keys::user_partition(&tenant, user)?);
+            } else if let Some(client) = sk.strip_prefix(keys::CLIENT_PREFIX) {
+                partitions.push(keys::client_partition(&tenant, client)?);
+            }
+        }
+        while month <= now {
+            partitions.push(keys::audit_partition(&tenant, &time::month_of(month))?);
+            month = time::start_of_next_month(month);
+        }
+        // The tenant partition last: it lists the others.
+        partitions.rotate_left(1);
+        for partition in partitions {
+            let ops = all_items(ctx, &partition)
+                .await?
+                .into_iter()
+                .map(|i| BatchOp::Delete(i.key))
+                .collect();
+            ctx.store.batch_write(ops).await?;
+        }
+        let slug = item.str("slug").unwrap_or_default();
+        ctx.store
+            .batch_write(vec![
+                BatchOp::Delete(keys::slug(slug)),
+                BatchOp::Delete(item.key.clone()),
+            ])
+            .await?;
+        purged += 1;
+    }
+    Ok(purged)
+}
+
+/// Every item of one partition.
+async fn all_items(ctx: &Context, partition: &str) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ctx
+            .store
+            .query(&Query::new(partition).limit(MAX_QUERY_LIMIT).after(after))
+            .await?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(items),
+        }
+    }
+}

@@ -1,0 +1,561 @@
+//! Users of a tenant: the user record (email and name encrypted, password hashes and second-factor
+//! secrets in one encrypted attribute), invitation, listing, changes of role and status, deletion,
+//! and revoking a user's sessions. Admins manage everyone but owners; a tenant keeps an owner.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zeroize::Zeroize;
+
+use super::Caller;
+use super::audit::{self, Outcome, Target};
+use crate::Context;
+use crate::auth::Role;
+use crate::auth::credential::{self, Kind};
+use crate::auth::password::{self, Password};
+use crate::domain::Email;
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, TxOp, Value, keys, now_unix};
+
+/// How long an invitation stays valid.
+pub const INVITE_SECONDS: i64 = 7 * 86_400;
+pub const MAX_PER_PAGE: u32 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// Invited, has not set a password yet.
+    Invited,
+    Active,
+    /// May not sign in; every session was revoked.
+    Disabled,
+}
+
+impl UserStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Invited => "invited",
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+
+    fn parse(text: &str) -> UserStatus {
+        match text {
+            "invited" => UserStatus::Invited,
+            "active" => UserStatus::Active,
+            _ => UserStatus::Disabled,
+        }
+    }
+}
+
+/// What only the user's own sign-in may read, sealed as one attribute.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Secrets {
+    /// The argon2id PHC string of the current password.
+    pub password: Option<String>,
+    /// The previous passwords' hashes, newest first (at most `password::HISTORY`).
+    pub history: Vec<String>,
+    pub totp: Option<Vec<u8>>,
+    /// A TOTP secret shown for enrolment, not yet confirmed.
+    pub pending_totp: Option<Vec<u8>>,
+    /// SHA-256 (hex) of the unused recovery codes.
+    pub recovery: Vec<String>,
+}
+
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        self.password.zeroize();
+        self.totp.zeroize();
+        self.pending_totp.zeroize();
+    }
+}
+
+pub struct UserRecord {
+    pub id: String,
+    pub email: Email,
+    pub name: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
+    pub password_changed_at: Option<i64>,
+    pub must_change_password: bool,
+    /// The last TOTP step accepted (a code is never accepted twice).
+    pub mfa_step: i64,
+    /// Blind indexes of the addresses this user signed in from (at most `MAX_TRUSTED`).
+    pub trusted_ips: Vec<String>,
+    pub(crate) secrets: Secrets,
+    /// Optimistic concurrency: the version read; 0 for a new user.
+    version: i64,
+}
+
+pub const MAX_TRUSTED: usize = 10;
+
+/// A user as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub mfa_enabled: bool,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+const EMAIL: &str = "email";
+const NAME: &str = "name";
+const SECRETS: &str = "secrets";
+
+impl UserRecord {
+    pub fn mfa_enabled(&self) -> bool {
+        self.secrets.totp.is_some()
+    }
+
+    pub fn view(&self) -> UserView {
+        UserView {
+            id: self.id.clone(),
+            email: self.email.to_string(),
+            name: self.name.clone(),
+            role: self.role,
+            status: self.status,
+            mfa_enabled: self.mfa_enabled(),
+            created_at: self.created_at,
+            last_sign_in_at: self.last_sign_in_at,
+        }
+    }
+
+    async fn to_item(&self, store: &TenantStore, version: i64) -> Result<Item> {
+        let key = keys::user(store.tenant(), &self.id)?;
+        let crypto = store.crypto();
+        let mut secrets = serde_json::to_vec(&self.secrets).map_err(Error::internal)?;
+        let sealed = crypto.encrypt(&key, SECRETS, &secrets).await;
+        secrets.zeroize();
+        let mut item = Item::new(key.clone())
+            .with(EMAIL, crypto.encrypt_str(&key, EMAIL, self.email.as_str()).await?)
+            .with("role", self.role.as_str())
+            .with("status", self.status.as_str())
+            .with("created_at", self.created_at)
+            .with("must_change_password", self.must_change_password)
+            .with("mfa_step", self.mfa_step)
+            .with(
+                "trusted_ips",
+                Value::L(self.trusted_ips.iter().map(|s| s.as_str().into()).collect()),
+            )
+            .with(SECRETS, sealed?)
+            .with("version", version);
+        if let Some(name) = &self.name {
+            item = item.with(NAME, crypto.encrypt_str(&key, NAME, name).await?);
+        }
+        if let Some(at) = self.last_sign_in_at {
+            item = item.with("last_sign_in_at", at);
+        }
+        if let Some(at) = self.password_changed_at {
+            item = item.with("password_changed_at", at);
+        }
+        Ok(item)
+    }
+
+    async fn from_item(store: &TenantStore, item: &Item) -> Result<UserRecord> {
+        let crypto = store.crypto();
+        let key = &item.key;
+        let email = crypto
+            .decrypt_str(key, EMAIL, item.bytes(EMAIL).ok_or(Error::Undecryptable)?)
+            .await?;
+        let name = match item.bytes(NAME) {
+            Some(sealed) => Some(crypto.decrypt_str(key, NAME, sealed).await?),
+            None => None,
+        };
+        let mut plain = crypto
+            .decrypt(key, SECRETS, item.bytes(SECRETS).ok_or(Error::Undecryptable)?)
+            .await?;
+        let secrets = serde_json::from_slice(&plain).map_err(|_| Error::Undecryptable);
+        plain.zeroize();
+        let trusted_ips = match item.get("trusted_ips") {
+            Some(Value::L(list)) => list
+                .iter()
+                .filter_map(|v| match v {
+                    Value::S(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        };
+        Ok(UserRecord {
+            id: key.sk.trim_start_matches(keys::USER_PREFIX).to_owned(),
+            email: Email::parse(&email)?,
+            name,
+            role: Role::parse(item.str("role").unwrap_or_default())?,
+            status: UserStatus::parse(item.str("status").unwrap_or_default()),
+            created_at: item.num("created_at").unwrap_or_default(),
+            last_sign_in_at: item.num("last_sign_in_at"),
+            password_changed_at: item.num("password_changed_at"),
+            must_change_password: matches!(item.get("must_change_password"), Some(Value::Bool(true))),
+            mfa_step: item.num("mfa_step").unwrap_or_default(),
+            trusted_ips,
+            secrets: secrets?,
+            version: item.num("version").unwrap_or_default(),
+        })
+    }
+}
+
+/// Reads a user by id; `None` for an id that names no user of this tenant.
+pub async fn load(store: &TenantStore, id: &str) -> Result<Option<UserRecord>> {
+    let Ok(key) = keys::user(store.tenant(), id) else {
+        return Ok(None);
+    };
+    match store.get(&key).await? {
+        Some(item) => Ok(Some(UserRecord::from_item(store, &item).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The blind index of an email in this tenant.
+pub async fn email_index(store: &TenantStore, email: &Email) -> Result<String> {
+    store.crypto().blind_index("email", email.as_str()).await
+}
+
+/// Reads a user by email (through the sign-in lookup).
+pub async fn load_by_email(store: &TenantStore, email: &Email) -> Result<Option<UserRecord>> {
+    let login = keys::login(store.tenant(), &email_index(store, email).await?);
+    match store.get(&login).await? {
+        Some(item) => load(store, item.str("user").unwrap_or_default()).await,
+        None => Ok(None),
+    }
+}
+
+/// Writes a changed user, refusing (409) when someone else changed it since it was read.
+pub async fn save(store: &TenantStore, user: &mut UserRecord) -> Result<()> {
+    let item = user.to_item(store, user.version + 1).await?;
+    store
+        .put(item, Some(Condition::eq("version", user.version)))
+        .await
+        .map_err(|e| match e {
+            Error::ConditionFailed => Error::invalid("user", "was changed meanwhile; try again"),
+            e => e,
+        })?;
+    user.version += 1;
+    Ok(())
+}
+
+pub struct NewUser {
+    pub email: Email,
+    pub name: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub password: Option<Password>,
+    pub must_change_password: bool,
+}
+
+/// A user ready to be written: its id and the transaction operations that create it and its
+/// sign-in lookup, each only if absent (one user per email).
+pub struct Prepared {
+    pub id: String,
+    pub ops: Vec<TxOp>,
+}
+
+pub async fn prepare(store: &TenantStore, new: NewUser) -> Result<Prepared> {
+    let now = now_unix();
+    let password = match &new.password {
+        Some(p) => Some(password::hash(p).await?),
+        None => None,
+    };
+    let user = UserRecord {
+        id: new_id(),
+        email: new.email,
+        name: new.name,
+        role: new.role,
+        status: new.status,
+        created_at: now,
+        last_sign_in_at: None,
+        password_changed_at: password.as_ref().map(|_| now),
+        must_change_password: new.must_change_password,
+        mfa_step: 0,
+        trusted_ips: vec![],
+        secrets: Secrets {
+            password,
+            history: vec![],
+            totp: None,
+            pending_totp: None,
+            recovery: vec![],
+        },
+        version: 0,
+    };
+    let login =
+        Item::new(keys::login(store.tenant(), &email_index(store, &user.email).await?)).with("user", user.id.as_str());
+    Ok(Prepared {
+        ops: vec![
+            TxOp::Put {
+                item: user.to_item(store, 1).await?,
+                condition: Some(Condition::NotExists),
+            },
+            TxOp::Put {
+                item: login,
+                condition: Some(Condition::NotExists),
+            },
+        ],
+        id: user.id,
+    })
+}
+
+/// A one-time password for a new owner: 144 random bits, 24 characters.
+pub fn one_time_password() -> Result<String> {
+    Ok(credential::random_secret()?[..24].to_owned())
+}
+
+/// A person's name: 1 to 100 characters, trimmed.
+pub fn display_name(text: &str) -> Result<String> {
+    crate::domain::label("name", text)
+}
+
+fn name(text: Option<String>) -> Result<Option<String>> {
+    text.as_deref().map(display_name).transpose()
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    pub email: String,
+    pub role: Role,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Invited {
+    pub user: UserView,
+    /// Shown only here: the invited person accepts with it (`POST /v1/auth/accept_invite`).
+    pub invite_token: String,
+    pub expires_at: i64,
+}
+
+/// Whether the caller may give `role` or change a user who has it: only owners touch owners.
+fn may_manage(caller: &Caller, role: Role) -> Result<()> {
+    if role == Role::Owner && caller.principal.role != Role::Owner {
+        return Err(Error::Forbidden {
+            code: "permission_denied",
+            reason: "only an owner may grant, change or remove the owner role",
+        });
+    }
+    Ok(())
+}
+
+pub async fn invite(ctx: &Context, caller: &Caller, request: Invite) -> Result<Invited> {
+    may_manage(caller, request.role)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let prepared = prepare(
+        &store,
+        NewUser {
+            email: Email::parse(&request.email)?,
+            name: name(request.name)?,
+            role: request.role,
+            status: UserStatus::Invited,
+            password: None,
+            must_change_password: false,
+        },
+    )
+    .await?;
+    let (token, digest) = credential::issue(Kind::Invite, store.tenant(), &prepared.id)?;
+    let expires_at = now_unix() + INVITE_SECONDS;
+    let mut ops = prepared.ops;
+    ops.push(TxOp::Put {
+        item: Item::new(keys::invite(store.tenant(), &prepared.id, &digest)?).with_expiry(expires_at),
+        condition: None,
+    });
+    match store.transact(ops).await {
+        Err(Error::TransactionCanceled(_)) => return Err(Error::invalid("email", "a user with this email exists")),
+        other => other?,
+    }
+    audit::record(
+        &store,
+        caller,
+        "user.invited",
+        Target::User(prepared.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    let user = load(&store, &prepared.id).await?.ok_or(Error::NotFound("user"))?;
+    Ok(Invited {
+        user: user.view(),
+        invite_token: token,
+        expires_at,
+    })
+}
+
+/// One page of the tenant's users, in order of creation.
+pub async fn list(store: &TenantStore, per_page: u32, cursor: Option<&str>) -> Result<(Vec<UserView>, Option<String>)> {
+    let page = store
+        .query(
+            Query::new(keys::tenant_partition(store.tenant()))
+                .prefix(keys::USER_PREFIX)
+                .limit(per_page.clamp(1, MAX_PER_PAGE)),
+            cursor,
+        )
+        .await?;
+    let mut users = Vec::with_capacity(page.items.len());
+    for item in &page.items {
+        users.push(UserRecord::from_item(store, item).await?.view());
+    }
+    Ok((users, page.cursor))
+}
+
+pub async fn get(store: &TenantStore, id: &str) -> Result<UserView> {
+    Ok(load(store, id).await?.ok_or(Error::NotFound("user"))?.view())
+}
+
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    /// `true` disables the user (every session is revoked), `false` enables them again.
+    pub disabled: Option<bool>,
+    pub name: Option<String>,
+}
+
+/// Refuses a change that would leave the tenant without an active owner.
+async fn keeps_an_owner(store: &TenantStore, changing: &str) -> Result<()> {
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query(
+                Query::new(keys::tenant_partition(store.tenant()))
+                    .prefix(keys::USER_PREFIX)
+                    .limit(MAX_PER_PAGE),
+                cursor.as_deref(),
+            )
+            .await?;
+        let other_owner = page.items.iter().any(|i| {
+            i.str("role") == Some("owner")
+                && i.str("status") == Some("active")
+                && i.key.sk.trim_start_matches(keys::USER_PREFIX) != changing
+        });
+        if other_owner {
+            return Ok(());
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => {
+                return Err(Error::invalid("role", "the tenant must keep at least one active owner"));
+            }
+        }
+    }
+}
+
+pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) -> Result<UserView> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let mut user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
+    may_manage(caller, user.role)?;
+    let mut revoke = false;
+    if let Some(role) = patch.role.filter(|r| *r != user.role) {
+        may_manage(caller, role)?;
+        if user.role == Role::Owner {
+            keeps_an_owner(&store, &user.id).await?;
+        }
+        user.role = role;
+        revoke = true;
+    }
+    if let Some(disabled) = patch.disabled {
+        match (disabled, user.status) {
+            (true, UserStatus::Active | UserStatus::Invited) => {
+                if user.role == Role::Owner {
+                    keeps_an_owner(&store, &user.id).await?;
+                }
+                user.status = UserStatus::Disabled;
+                revoke = true;
+            }
+            (false, UserStatus::Disabled) => {
+                user.status = if user.secrets.password.is_some() {
+                    UserStatus::Active
+                } else {
+                    UserStatus::Invited
+                };
+            }
+            _ => {}
+        }
+    }
+    if patch.name.is_some() {
+        user.name = name(patch.name)?;
+    }
+    save(&store, &mut user).await?;
+    if revoke {
+        revoke_sessions(&store, &user.id).await?;
+    }
+    audit::record(
+        &store,
+        caller,
+        "user.updated",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(user.view())
+}
+
+pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
+    may_manage(caller, user.role)?;
+    if user.role == Role::Owner {
+        keeps_an_owner(&store, &user.id).await?;
+    }
+    let login = keys::login(store.tenant(), &email_index(&store, &user.email).await?);
+    store
+        .transact(vec![
+            TxOp::Delete {
+                key: keys::user(store.tenant(), &user.id)?,
+                condition: Some(Condition::eq("version", user.version)),
+            },
+            TxOp::Delete {
+                key: login,
+                condition: None,
+            },
+        ])
+        .await?;
+    revoke_everything(&store, &user.id).await?;
+    audit::record(
+        &store,
+        caller,
+        "user.deleted",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await
+}
+
+/// Revokes every session of a user (and pending sign-in challenges); returns how many.
+pub async fn revoke_sessions(store: &TenantStore, user: &str) -> Result<usize> {
+    delete_in_user_partition(store, user, |sk| {
+        sk.starts_with(keys::SESSION_PREFIX) || sk.starts_with("MFA#")
+    })
+    .await
+}
+
+/// Removes everything in the user's partition (sessions, challenges, invitation).
+async fn revoke_everything(store: &TenantStore, user: &str) -> Result<usize> {
+    delete_in_user_partition(store, user, |_| true).await
+}
+
+async fn delete_in_user_partition(store: &TenantStore, user: &str, wanted: impl Fn(&str) -> bool) -> Result<usize> {
+    let partition = keys::user_partition(store.tenant(), user)?;
+    let mut keys_to_delete: Vec<Key> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query(
+                Query::new(partition.clone()).limit(crate::store::MAX_QUERY_LIMIT),
+                cursor.as_deref(),
+            )
+            .await?;
+        keys_to_delete.extend(page.items.into_iter().map(|i| i.key).filter(|k| wanted(&k.sk)));
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let n = keys_to_delete.len();
+    store
+        .batch_write(keys_to_delete.into_iter().map(BatchOp::Delete).collect())
+        .await?;
+    Ok(n)
+}
