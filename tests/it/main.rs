@@ -5,6 +5,8 @@
 #[macro_use]
 mod support;
 
+mod access;
+mod api;
 mod encryption;
 mod faults;
 mod lambda_events;

@@ -12,7 +12,7 @@ use super::Caller;
 use crate::auth::Role;
 use crate::domain::time;
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, keys, now_unix};
+use crate::store::{Condition, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, keys, now_unix};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -182,7 +182,7 @@ pub async fn list(
     };
     let mut events = Vec::new();
     loop {
-        let want = per_page - events.len() as u32;
+        let want = (per_page - events.len() as u32).min(MAX_QUERY_LIMIT);
         let query = Query::new(keys::audit_partition(store.tenant(), &month)?)
             .sort(sort.clone())
             .backward()
