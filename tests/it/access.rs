@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use ovation::auth::roles::ROLES;
 use ovation::auth::Role;
+use ovation::auth::roles::ROLES;
 use ovation::http::routes::{Access, ROUTES};
 use ovation::ids::new_id;
 use serde_json::{Value, json};
@@ -45,7 +45,12 @@ async fn sessions_passwords_and_revocation(e: Engines) {
     let other = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await;
     assert_eq!(other.status, 200, "{other:?}");
     let other = other.str("token");
-    assert_eq!(s.send("POST", "/v1/auth/sign_out_everywhere", &owner.token, json!({})).await.status, 204);
+    assert_eq!(
+        s.send("POST", "/v1/auth/sign_out_everywhere", &owner.token, json!({}))
+            .await
+            .status,
+        204
+    );
     for token in [&owner.token, &other] {
         let a = s.get("/v1/me", token).await;
         assert_eq!((a.status, a.code()), (401, "unauthorized"), "{a:?}");
@@ -65,32 +70,65 @@ async fn sessions_passwords_and_revocation(e: Engines) {
         (change(PASSWORD, "short"), "new_password", "at least 12"),
         (change(PASSWORD, "1qaz2wsx3edc"), "new_password", "most common"),
         (change(PASSWORD, PASSWORD), "new_password", "last 5"),
-        (change("wrong wrong wrong", "a fine new passphrase"), "current_password", "wrong"),
+        (
+            change("wrong wrong wrong", "a fine new passphrase"),
+            "current_password",
+            "wrong",
+        ),
     ] {
         let a = s.send("POST", "/v1/me/password", &token, body).await;
         assert_eq!((a.status, a.str("field").as_str()), (422, field), "{a:?}");
         assert!(a.str("message").contains(words), "{a:?}");
     }
-    let changed = s.send("POST", "/v1/me/password", &token, change(PASSWORD, "a fine new passphrase")).await;
+    let changed = s
+        .send(
+            "POST",
+            "/v1/me/password",
+            &token,
+            change(PASSWORD, "a fine new passphrase"),
+        )
+        .await;
     assert_eq!(changed.status, 200);
-    assert_eq!(s.get("/v1/me", &token).await.status, 401, "a password change ends every session");
+    assert_eq!(
+        s.get("/v1/me", &token).await.status,
+        401,
+        "a password change ends every session"
+    );
     assert_eq!(s.get("/v1/me", &changed.str("token")).await.status, 200);
     let back = s
-        .send("POST", "/v1/me/password", &changed.str("token"), change("a fine new passphrase", PASSWORD))
+        .send(
+            "POST",
+            "/v1/me/password",
+            &changed.str("token"),
+            change("a fine new passphrase", PASSWORD),
+        )
         .await;
     assert_eq!(back.status, 422, "an earlier password is refused: {back:?}");
     // 64 characters are allowed.
     let long = "x1y2z3".repeat(10) + "abcd";
-    let a = s.send("POST", "/v1/me/password", &changed.str("token"), change("a fine new passphrase", &long)).await;
+    let a = s
+        .send(
+            "POST",
+            "/v1/me/password",
+            &changed.str("token"),
+            change("a fine new passphrase", &long),
+        )
+        .await;
     assert_eq!(a.status, 200, "{a:?}");
 }
 
 async fn unknown_users_look_like_wrong_passwords(e: Engines) {
     let s = stack(e).await;
     s.tenant("acme").await;
-    let wrong_password = s.sign_in(1, "acme", "owner@acme.example", "not the password at all").await;
-    let unknown_user = s.sign_in(2, "acme", "nobody@acme.example", "not the password at all").await;
-    let unknown_tenant = s.sign_in(3, "nosuchtenant", "owner@acme.example", "not the password at all").await;
+    let wrong_password = s
+        .sign_in(1, "acme", "owner@acme.example", "not the password at all")
+        .await;
+    let unknown_user = s
+        .sign_in(2, "acme", "nobody@acme.example", "not the password at all")
+        .await;
+    let unknown_tenant = s
+        .sign_in(3, "nosuchtenant", "owner@acme.example", "not the password at all")
+        .await;
     for a in [&wrong_password, &unknown_user, &unknown_tenant] {
         assert_eq!((a.status, a.body.clone()), (401, wrong_password.body.clone()), "{a:?}");
         assert_eq!(a.code(), "invalid_credentials");
@@ -103,10 +141,12 @@ async fn unknown_users_look_like_wrong_passwords(e: Engines) {
     let (mut known, mut unknown) = (vec![], vec![]);
     for i in 0..5u8 {
         let t = Instant::now();
-        s.sign_in(10 + i, "acme", "owner@acme.example", "not the password at all").await;
+        s.sign_in(10 + i, "acme", "owner@acme.example", "not the password at all")
+            .await;
         known.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        s.sign_in(20 + i, "acme", "nobody@acme.example", "not the password at all").await;
+        s.sign_in(20 + i, "acme", "nobody@acme.example", "not the password at all")
+            .await;
         unknown.push(t.elapsed().as_secs_f64());
     }
     let ratio = median(&mut known) / median(&mut unknown);
@@ -132,7 +172,13 @@ async fn api_keys_by_bearer_and_basic_revoked_at_once(e: Engines) {
     let list = s.get("/v1/api_keys", &owner.token).await;
     assert_eq!(list.status, 200);
     assert!(!list.text.contains(&key));
-    let listed = list.body.as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap();
+    let listed = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap();
     assert!(listed["last_used_at"].as_i64().is_some(), "{listed}");
     assert_eq!(listed["hint"], key[key.len() - 4..]);
 
@@ -143,10 +189,20 @@ async fn api_keys_by_bearer_and_basic_revoked_at_once(e: Engines) {
     assert_eq!((a.status, a.code()), (403, "permission_denied"));
 
     // Revocation takes effect on the very next request.
-    assert_eq!(s.send("DELETE", &format!("/v1/api_keys/{id}"), &owner.token, json!({})).await.status, 204);
+    assert_eq!(
+        s.send("DELETE", &format!("/v1/api_keys/{id}"), &owner.token, json!({}))
+            .await
+            .status,
+        204
+    );
     let a = s.get("/v1/tenant", &key).await;
     assert_eq!((a.status, a.code()), (401, "unauthorized"), "{a:?}");
-    assert_eq!(s.send("DELETE", &format!("/v1/api_keys/{id}"), &owner.token, json!({})).await.status, 404);
+    assert_eq!(
+        s.send("DELETE", &format!("/v1/api_keys/{id}"), &owner.token, json!({}))
+            .await
+            .status,
+        404
+    );
 }
 
 async fn bad_credentials_get_clear_errors(e: Engines) {
@@ -171,12 +227,22 @@ async fn bad_credentials_get_clear_errors(e: Engines) {
     let forged = format!("{}{}", &owner.token[..owner.token.len() - 43], "A".repeat(43));
     assert_eq!(s.get("/v1/me", &forged).await.status, 401);
     // Unknown fields are refused, not assigned: no role or tenant through a body.
-    let a = s.send("PATCH", "/v1/tenant", &owner.token, json!({"tenant_id": new_id()})).await;
+    let a = s
+        .send("PATCH", "/v1/tenant", &owner.token, json!({"tenant_id": new_id()}))
+        .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "tenant_id"), "{a:?}");
-    let a = s.send("POST", "/v1/me/password", &owner.token, json!({"role": "owner"})).await;
+    let a = s
+        .send("POST", "/v1/me/password", &owner.token, json!({"role": "owner"}))
+        .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "role"), "{a:?}");
     let a = s
-        .call(1, "POST", "/v1/auth/sign_in", Auth::None, Some(json!({"tenant": "acme", "email": "x"})))
+        .call(
+            1,
+            "POST",
+            "/v1/auth/sign_in",
+            Auth::None,
+            Some(json!({"tenant": "acme", "email": "x"})),
+        )
         .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "password"), "{a:?}");
     let a = s.call(1, "POST", "/v1/auth/sign_in", Auth::None, None).await;
@@ -187,7 +253,12 @@ async fn oauth_client_credentials(e: Engines) {
     let s = stack(e).await;
     let owner = s.tenant("acme").await;
     let made = s
-        .send("POST", "/v1/oauth_clients", &owner.token, json!({"name": "warehouse", "scope": "write"}))
+        .send(
+            "POST",
+            "/v1/oauth_clients",
+            &owner.token,
+            json!({"name": "warehouse", "scope": "write"}),
+        )
         .await;
     assert_eq!(made.status, 201, "{made:?}");
     let (id, secret) = (made.str("client_id"), made.str("client_secret"));
@@ -203,18 +274,30 @@ async fn oauth_client_credentials(e: Engines) {
         }
     };
     // Credentials in the body.
-    let r = form(&format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let r = form(&format!(
+        "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+    ))
+    .await
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     let token: Value = r.json().await.unwrap();
-    assert_eq!((token["token_type"].as_str(), token["expires_in"].as_i64()), (Some("Bearer"), Some(3600)));
+    assert_eq!(
+        (token["token_type"].as_str(), token["expires_in"].as_i64()),
+        (Some("Bearer"), Some(3600))
+    );
     let access = token["access_token"].as_str().unwrap().to_owned();
     let me = s.get("/v1/me", &access).await;
-    assert_eq!((me.status, me.body["actor_type"].as_str(), me.body["role"].as_str()), (200, Some("oauth_client"), Some("editor")));
-    assert_eq!(s.send("PATCH", "/v1/tenant", &access, json!({})).await.status, 403, "write scope is an editor");
+    assert_eq!(
+        (me.status, me.body["actor_type"].as_str(), me.body["role"].as_str()),
+        (200, Some("oauth_client"), Some("editor"))
+    );
+    assert_eq!(
+        s.send("PATCH", "/v1/tenant", &access, json!({})).await.status,
+        403,
+        "write scope is an editor"
+    );
 
     // Credentials by Basic, and a narrower scope.
     let r = form("grant_type=client_credentials&scope=read")
@@ -230,10 +313,30 @@ async fn oauth_client_credentials(e: Engines) {
     for (body, basic, status, error) in [
         ("grant_type=password", None, 400, "unsupported_grant_type"),
         ("client_id=x", None, 400, "invalid_request"),
-        (&*format!("grant_type=client_credentials&client_id={id}&client_secret=wrong"), None, 401, "invalid_client"),
-        ("grant_type=client_credentials&client_id=ovc_x_y&client_secret=z", None, 401, "invalid_client"),
-        (&*format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"), Some(()), 400, "invalid_request"),
-        ("grant_type=client_credentials&scope=admin", Some(()), 400, "invalid_scope"),
+        (
+            &*format!("grant_type=client_credentials&client_id={id}&client_secret=wrong"),
+            None,
+            401,
+            "invalid_client",
+        ),
+        (
+            "grant_type=client_credentials&client_id=ovc_x_y&client_secret=z",
+            None,
+            401,
+            "invalid_client",
+        ),
+        (
+            &*format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+            Some(()),
+            400,
+            "invalid_request",
+        ),
+        (
+            "grant_type=client_credentials&scope=admin",
+            Some(()),
+            400,
+            "invalid_scope",
+        ),
     ] {
         let mut r = form(body).await;
         if basic.is_some() {
@@ -247,7 +350,12 @@ async fn oauth_client_credentials(e: Engines) {
     }
 
     // Deleting the client ends its tokens at once.
-    assert_eq!(s.send("DELETE", &format!("/v1/oauth_clients/{id}"), &owner.token, json!({})).await.status, 204);
+    assert_eq!(
+        s.send("DELETE", &format!("/v1/oauth_clients/{id}"), &owner.token, json!({}))
+            .await
+            .status,
+        204
+    );
     assert_eq!(s.get("/v1/me", &access).await.status, 401);
 }
 
@@ -272,16 +380,26 @@ async fn every_route_and_role_against_the_permission_table(e: Engines) {
     }
     let mut checked = 0;
     for route in ROUTES {
-        let Access::Tenant(permission) = route.access else { continue };
+        let Access::Tenant(permission) = route.access else {
+            continue;
+        };
         for (role, token) in &principals {
             let body = (route.method != "GET").then(|| json!({}));
-            let a = s.call(1, route.method, &concrete(route.path), Auth::Bearer(token), body).await;
+            let a = s
+                .call(1, route.method, &concrete(route.path), Auth::Bearer(token), body)
+                .await;
             let allowed = role.allows(permission);
             if allowed {
                 assert_ne!(a.status, 403, "{role:?} {} {}: {a:?}", route.method, route.path);
                 assert_ne!(a.status, 401, "{role:?} {} {}: {a:?}", route.method, route.path);
             } else {
-                assert_eq!((a.status, a.code()), (403, "permission_denied"), "{role:?} {} {}", route.method, route.path);
+                assert_eq!(
+                    (a.status, a.code()),
+                    (403, "permission_denied"),
+                    "{role:?} {} {}",
+                    route.method,
+                    route.path
+                );
             }
             checked += 1;
         }
@@ -297,7 +415,9 @@ async fn every_route_and_role_against_the_permission_table(e: Engines) {
             _ => assert_eq!(a.status, 401, "{} {}: {a:?}", route.method, route.path),
         }
         if route.access == Access::Operator {
-            let a = s.call(1, route.method, &concrete(route.path), Auth::Bearer(&owner.token), None).await;
+            let a = s
+                .call(1, route.method, &concrete(route.path), Auth::Bearer(&owner.token), None)
+                .await;
             assert_eq!(a.status, 401, "{} {}", route.method, route.path);
         }
     }
@@ -310,7 +430,12 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
     let a_user = s.member(&a, "analyst", "ann@alpha.example").await;
     let (_, a_key) = s.api_key(&a, "read").await;
     let a_client = s
-        .send("POST", "/v1/oauth_clients", &a.token, json!({"name": "x", "scope": "read"}))
+        .send(
+            "POST",
+            "/v1/oauth_clients",
+            &a.token,
+            json!({"name": "x", "scope": "read"}),
+        )
         .await
         .str("client_id");
     // Every route that takes an id, with A's ids, by B's owner: 404, and A's things stay.
@@ -327,21 +452,35 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
         let r = s.send(method, path, &b.token, json!({"role": "owner"})).await;
         assert_eq!((r.status, r.code()), (404, "not_found"), "{method} {path}: {r:?}");
     }
-    assert_eq!(s.get(&format!("/v1/users/{}", a_user.user_id), &a.token).await.status, 200);
+    assert_eq!(
+        s.get(&format!("/v1/users/{}", a_user.user_id), &a.token).await.status,
+        200
+    );
     assert_eq!(s.get("/v1/me", &a_user.token).await.status, 200);
     // A tenant id in the query is ignored: B sees B.
     let tenant_a = s.get("/v1/me", &a.token).await.str("tenant_id");
     let users = s.get(&format!("/v1/users?tenant_id={tenant_a}"), &b.token).await;
-    let emails: Vec<&str> = users.body.as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
     assert_eq!(emails, ["owner@bravo.example"]);
     // A's credential with B's tenant id glued in is nothing.
-    let swapped = a.token.replace(&tenant_a, &s.get("/v1/me", &b.token).await.str("tenant_id"));
+    let swapped = a
+        .token
+        .replace(&tenant_a, &s.get("/v1/me", &b.token).await.str("tenant_id"));
     assert_eq!(s.get("/v1/me", &swapped).await.status, 401);
 }
 
 fn totp_code(uri: &str, offset_steps: i64) -> String {
     let totp = totp_rs::TOTP::from_url(uri).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     totp.generate((now + offset_steps * 30) as u64)
 }
 
@@ -351,14 +490,29 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
     let enrol = s.send("POST", "/v1/me/mfa/totp", &owner.token, json!({})).await;
     assert_eq!(enrol.status, 200, "{enrol:?}");
     let uri = enrol.str("provisioning_uri");
-    assert!(uri.starts_with("otpauth://totp/") && uri.contains(&enrol.str("secret")), "{uri}");
-    let wrong = s.send("POST", "/v1/me/mfa/totp/confirm", &owner.token, json!({"code": "000000"})).await;
+    assert!(
+        uri.starts_with("otpauth://totp/") && uri.contains(&enrol.str("secret")),
+        "{uri}"
+    );
+    let wrong = s
+        .send(
+            "POST",
+            "/v1/me/mfa/totp/confirm",
+            &owner.token,
+            json!({"code": "000000"}),
+        )
+        .await;
     assert_eq!((wrong.status, wrong.str("field").as_str()), (422, "code"));
     // The wrong code used up the pending secret: enrol again.
     let enrol = s.send("POST", "/v1/me/mfa/totp", &owner.token, json!({})).await;
     let uri = enrol.str("provisioning_uri");
     let confirmed = s
-        .send("POST", "/v1/me/mfa/totp/confirm", &owner.token, json!({"code": totp_code(&uri, 0)}))
+        .send(
+            "POST",
+            "/v1/me/mfa/totp/confirm",
+            &owner.token,
+            json!({"code": totp_code(&uri, 0)}),
+        )
         .await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
     let recovery: Vec<String> = serde_json::from_value(confirmed.body["recovery_codes"].clone()).unwrap();
@@ -366,7 +520,11 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
 
     // The password alone is not enough now.
     let first = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await;
-    assert_eq!((first.status, first.str("status").as_str()), (200, "mfa_required"), "{first:?}");
+    assert_eq!(
+        (first.status, first.str("status").as_str()),
+        (200, "mfa_required"),
+        "{first:?}"
+    );
     assert!(first.body.get("token").is_none());
     let mfa = |token: &str, body: Value| {
         let mut body = body;
@@ -376,7 +534,11 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
     // The code used at enrolment, or one a step behind it, is refused (never twice); so is a wrong
     // one. Five tries end the challenge.
     let challenge = first.str("mfa_token");
-    assert_eq!(mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await.status, 401, "replay");
+    assert_eq!(
+        mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await.status,
+        401,
+        "replay"
+    );
     for _ in 0..4 {
         assert_eq!(mfa(&challenge, json!({"code": "123456"})).await.status, 401);
     }
@@ -384,31 +546,61 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
     assert_eq!(dead.status, 401, "a sixth try on a used-up challenge: {dead:?}");
     assert!(dead.str("message").contains("sign in again"), "{dead:?}");
     // Next step's code on a new challenge works, once.
-    let challenge = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.str("mfa_token");
+    let challenge = s
+        .sign_in(1, "acme", "owner@acme.example", PASSWORD)
+        .await
+        .str("mfa_token");
     let ok = mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await;
     assert_eq!((ok.status, ok.str("status").as_str()), (200, "signed_in"), "{ok:?}");
-    let challenge = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.str("mfa_token");
-    assert_eq!(mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await.status, 401, "the same step twice");
+    let challenge = s
+        .sign_in(1, "acme", "owner@acme.example", PASSWORD)
+        .await
+        .str("mfa_token");
+    assert_eq!(
+        mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await.status,
+        401,
+        "the same step twice"
+    );
     // A recovery code works once.
     let ok = mfa(&challenge, json!({"recovery_code": recovery[0].to_uppercase()})).await;
     assert_eq!(ok.status, 200, "{ok:?}");
-    let challenge = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.str("mfa_token");
+    let challenge = s
+        .sign_in(1, "acme", "owner@acme.example", PASSWORD)
+        .await
+        .str("mfa_token");
     assert_eq!(mfa(&challenge, json!({"recovery_code": recovery[0]})).await.status, 401);
 
     // A tenant that requires MFA restricts a member without it to enrolment.
     s.member(&owner, "analyst", "ann@acme.example").await;
-    assert_eq!(s.send("PATCH", "/v1/tenant", &ok.str("token"), json!({"require_mfa": true})).await.status, 200);
+    assert_eq!(
+        s.send("PATCH", "/v1/tenant", &ok.str("token"), json!({"require_mfa": true}))
+            .await
+            .status,
+        200
+    );
     let signed = s.sign_in(1, "acme", "ann@acme.example", PASSWORD).await;
     assert_eq!(signed.body["required_action"], "mfa_enrolment", "{signed:?}");
     let restricted = signed.str("token");
     let a = s.get("/v1/tenant", &restricted).await;
     assert_eq!((a.status, a.code()), (403, "mfa_enrolment_required"));
-    let uri = s.send("POST", "/v1/me/mfa/totp", &restricted, json!({})).await.str("provisioning_uri");
+    let uri = s
+        .send("POST", "/v1/me/mfa/totp", &restricted, json!({}))
+        .await
+        .str("provisioning_uri");
     let done = s
-        .send("POST", "/v1/me/mfa/totp/confirm", &restricted, json!({"code": totp_code(&uri, 0)}))
+        .send(
+            "POST",
+            "/v1/me/mfa/totp/confirm",
+            &restricted,
+            json!({"code": totp_code(&uri, 0)}),
+        )
         .await;
     assert_eq!(done.status, 200);
-    assert_eq!(s.get("/v1/tenant", &restricted).await.status, 200, "enrolled: the restriction is lifted");
+    assert_eq!(
+        s.get("/v1/tenant", &restricted).await.status,
+        200,
+        "enrolled: the restriction is lifted"
+    );
 }
 
 async fn brute_force_locks_the_attacker_not_the_owner(e: Engines) {
@@ -418,7 +610,12 @@ async fn brute_force_locks_the_attacker_not_the_owner(e: Engines) {
     assert_eq!(s.sign_in(2, "acme", "owner@acme.example", PASSWORD).await.status, 200);
     // From one address: five free failures, then a doubling wait, even for the right password.
     for _ in 0..5 {
-        assert_eq!(s.sign_in(9, "acme", "owner@acme.example", "guess guess guess").await.status, 401);
+        assert_eq!(
+            s.sign_in(9, "acme", "owner@acme.example", "guess guess guess")
+                .await
+                .status,
+            401
+        );
     }
     let locked = s.sign_in(9, "acme", "owner@acme.example", PASSWORD).await;
     assert_eq!((locked.status, locked.code()), (429, "too_many_attempts"), "{locked:?}");
@@ -441,7 +638,12 @@ async fn brute_force_locks_the_attacker_not_the_owner(e: Engines) {
     let owner = s.sign_in(2, "acme", "owner@acme.example", PASSWORD).await;
     assert_eq!(owner.status, 200, "{owner:?}");
     // The failures are audited.
-    let audit = s.get("/v1/audit_events?action=sign_in.failed&per_page=100", &owner.str("token")).await;
+    let audit = s
+        .get(
+            "/v1/audit_events?action=sign_in.failed&per_page=100",
+            &owner.str("token"),
+        )
+        .await;
     assert!(audit.body.as_array().unwrap().len() >= 25, "{}", audit.text);
 }
 
@@ -449,7 +651,13 @@ async fn ip_allow_lists_hold_on_every_request(e: Engines) {
     let s = stack(e).await;
     let owner = s.tenant("acme").await;
     let patch = |host: u8, list: Value| {
-        s.call(host, "PATCH", "/v1/tenant", Auth::Bearer(&owner.token), Some(json!({"ip_allow_list": list})))
+        s.call(
+            host,
+            "PATCH",
+            "/v1/tenant",
+            Auth::Bearer(&owner.token),
+            Some(json!({"ip_allow_list": list})),
+        )
     };
     let a = patch(1, json!(["10.0.0.0/33"])).await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "ip_allow_list"), "{a:?}");
@@ -458,7 +666,10 @@ async fn ip_allow_lists_hold_on_every_request(e: Engines) {
     assert!(a.str("message").contains("lock yourself out"), "{a:?}");
     let a = patch(2, json!(["127.0.0.2", "2001:db8::/32"])).await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(a.body["settings"]["ip_allow_list"], json!(["127.0.0.2/32", "2001:db8::/32"]));
+    assert_eq!(
+        a.body["settings"]["ip_allow_list"],
+        json!(["127.0.0.2/32", "2001:db8::/32"])
+    );
     // Every authenticated request from elsewhere is refused, whatever the credential.
     let (key, _) = s.api_key_from(2, &owner, "read").await;
     for token in [&owner.token, &key] {
@@ -499,12 +710,24 @@ async fn throttling_per_address_and_per_tenant_across_instances(e: Engines) {
     assert!(a.header("retry-after").is_some() && a.header("x-ratelimit-limit").is_some());
     // Create tenants with the operator key (not a sign-in route).
     let created = s
-        .call(3, "POST", "/v1/platform/tenants", Auth::Bearer(OPERATOR_KEY), Some(json!({"slug": "acme", "owner_email": "o@acme.example"})))
+        .call(
+            3,
+            "POST",
+            "/v1/platform/tenants",
+            Auth::Bearer(OPERATOR_KEY),
+            Some(json!({"slug": "acme", "owner_email": "o@acme.example"})),
+        )
         .await;
     assert_eq!(created.status, 201);
     let acme = s.tenant_key("acme").await;
     let other = s
-        .call(3, "POST", "/v1/platform/tenants", Auth::Bearer(OPERATOR_KEY), Some(json!({"slug": "other", "owner_email": "o@other.example"})))
+        .call(
+            3,
+            "POST",
+            "/v1/platform/tenants",
+            Auth::Bearer(OPERATOR_KEY),
+            Some(json!({"slug": "other", "owner_email": "o@other.example"})),
+        )
         .await;
     assert_eq!(other.status, 201);
     let other_key = s.tenant_key("other").await;
@@ -525,7 +748,10 @@ async fn throttling_per_address_and_per_tenant_across_instances(e: Engines) {
         }
     }
     let served = statuses.iter().filter(|s| **s == 200).count();
-    assert!((10..=12).contains(&served), "12 a minute across both instances: {statuses:?}");
+    assert!(
+        (10..=12).contains(&served),
+        "12 a minute across both instances: {statuses:?}"
+    );
     // Another tenant has its own budget.
     assert_eq!(s.get("/v1/tenant", &other_key).await.status, 200);
 }
@@ -550,7 +776,9 @@ async fn support_access_only_while_allowed(e: Engines) {
     let (status, body) = as_operator("GET", "/v1/users", Some("acme")).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("support_access_disabled")));
     assert_eq!(as_operator("GET", "/v1/users", None).await.0, 401);
-    let a = s.send("PATCH", "/v1/tenant", &owner.token, json!({"support_access": true})).await;
+    let a = s
+        .send("PATCH", "/v1/tenant", &owner.token, json!({"support_access": true}))
+        .await;
     assert_eq!(a.status, 200);
     let (status, body) = as_operator("GET", "/v1/users", Some("acme")).await;
     assert_eq!(status, 200, "{body}");
@@ -559,13 +787,23 @@ async fn support_access_only_while_allowed(e: Engines) {
     assert_eq!(status, 404);
     let (status, _) = as_operator("GET", "/v1/me", Some("acme")).await;
     assert_eq!(status, 200);
-    let a = s.send("PATCH", "/v1/tenant", &owner.token, json!({"support_access": false})).await;
+    let a = s
+        .send("PATCH", "/v1/tenant", &owner.token, json!({"support_access": false}))
+        .await;
     assert_eq!(a.status, 200);
-    assert_eq!(as_operator("GET", "/v1/users", Some("acme")).await.0, 403, "switched off: at once");
+    assert_eq!(
+        as_operator("GET", "/v1/users", Some("acme")).await.0,
+        403,
+        "switched off: at once"
+    );
     // A wrong operator key opens nothing.
-    let a = s.call(1, "GET", "/v1/platform/tenants/acme", Auth::Bearer("ovo_wrong"), None).await;
+    let a = s
+        .call(1, "GET", "/v1/platform/tenants/acme", Auth::Bearer("ovo_wrong"), None)
+        .await;
     assert_eq!(a.status, 401);
-    let a = s.call(1, "GET", "/v1/platform/tenants/acme", Auth::Bearer(OPERATOR_KEY), None).await;
+    let a = s
+        .call(1, "GET", "/v1/platform/tenants/acme", Auth::Bearer(OPERATOR_KEY), None)
+        .await;
     assert_eq!((a.status, a.str("slug").as_str()), (200, "acme"));
 }
 
@@ -576,7 +814,8 @@ async fn audit_trail_lists_filters_and_exports(e: Engines) {
     let (_, key_id) = s.api_key(&owner, "read").await;
     let analyst = s.member(&owner, "analyst", "ann@acme.example").await;
     // A refused change is audited too.
-    s.send("PATCH", "/v1/tenant", &analyst.token, json!({"display_name": "X"})).await;
+    s.send("PATCH", "/v1/tenant", &analyst.token, json!({"display_name": "X"}))
+        .await;
     let all = s.get("/v1/audit_events?per_page=100", &owner.token).await;
     assert_eq!(all.status, 200);
     let events = all.body.as_array().unwrap();
@@ -595,28 +834,52 @@ async fn audit_trail_lists_filters_and_exports(e: Engines) {
     }
     let created = events.iter().find(|e| e["action"] == "api_key.created").unwrap();
     assert_eq!(created["target_id"], key_id.as_str());
-    assert_eq!((created["actor_type"].as_str(), created["role"].as_str()), (Some("user"), Some("owner")));
+    assert_eq!(
+        (created["actor_type"].as_str(), created["role"].as_str()),
+        (Some("user"), Some("owner"))
+    );
     assert_eq!(created["source_ip"], "127.0.0.1");
     assert_eq!(created["outcome"], "success");
     let denied = events.iter().find(|e| e["action"] == "access.denied").unwrap();
-    assert_eq!((denied["actor_id"].as_str(), denied["outcome"].as_str()), (Some(analyst.user_id.as_str()), Some("failure")));
+    assert_eq!(
+        (denied["actor_id"].as_str(), denied["outcome"].as_str()),
+        (Some(analyst.user_id.as_str()), Some("failure"))
+    );
     // Newest first, pages linked.
     let first = s.get("/v1/audit_events?per_page=2", &owner.token).await;
     assert_eq!(first.body.as_array().unwrap().len(), 2);
-    let next = first.header("link").unwrap().trim_start_matches('<').split('>').next().unwrap().to_owned();
+    let next = first
+        .header("link")
+        .unwrap()
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
     let second = s.get(&next, &owner.token).await;
     assert_eq!(second.status, 200, "{second:?}");
     assert_eq!(second.body[0], events[2]);
     // Filter and JSON-lines export.
     let only = s.get("/v1/audit_events?action=sign_in.failed", &owner.token).await;
-    assert!(only.body.as_array().unwrap().iter().all(|e| e["action"] == "sign_in.failed"));
+    assert!(
+        only.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] == "sign_in.failed")
+    );
     let export = s.get("/v1/audit_events?format=jsonl", &owner.token).await;
     assert_eq!(export.status, 200, "{export:?}");
     assert_eq!(export.header("content-type"), Some("application/x-ndjson"));
     let lines: Vec<Value> = export.text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), events.len());
     // Append-only: no route changes an event.
-    assert_eq!(s.send("DELETE", "/v1/audit_events", &owner.token, json!({})).await.status, 405);
+    assert_eq!(
+        s.send("DELETE", "/v1/audit_events", &owner.token, json!({}))
+            .await
+            .status,
+        405
+    );
     let a = s.get("/v1/audit_events?cursor=2026-11~forged", &owner.token).await;
     assert_eq!((a.status, a.code()), (400, "invalid_cursor"));
 }
@@ -626,41 +889,121 @@ async fn users_are_managed_within_the_rules(e: Engines) {
     let owner = s.tenant("acme").await;
     let admin = s.member(&owner, "admin", "adam@acme.example").await;
     // One user per email.
-    let a = s.send("POST", "/v1/users", &owner.token, json!({"email": "ADAM@acme.example", "role": "editor"})).await;
+    let a = s
+        .send(
+            "POST",
+            "/v1/users",
+            &owner.token,
+            json!({"email": "ADAM@acme.example", "role": "editor"}),
+        )
+        .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "email"), "{a:?}");
     // Admins do not touch owners.
-    let a = s.send("POST", "/v1/users", &admin.token, json!({"email": "o2@acme.example", "role": "owner"})).await;
+    let a = s
+        .send(
+            "POST",
+            "/v1/users",
+            &admin.token,
+            json!({"email": "o2@acme.example", "role": "owner"}),
+        )
+        .await;
     assert_eq!(a.status, 403);
-    let a = s.send("PATCH", &format!("/v1/users/{}", owner.user_id), &admin.token, json!({"disabled": true})).await;
+    let a = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{}", owner.user_id),
+            &admin.token,
+            json!({"disabled": true}),
+        )
+        .await;
     assert_eq!(a.status, 403);
     // The last owner stays an owner.
-    let a = s.send("PATCH", &format!("/v1/users/{}", owner.user_id), &owner.token, json!({"role": "admin"})).await;
+    let a = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{}", owner.user_id),
+            &owner.token,
+            json!({"role": "admin"}),
+        )
+        .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "role"), "{a:?}");
     // Disabling ends the user's sessions and sign-ins; a role change ends sessions too.
     let editor = s.member(&owner, "editor", "eve@acme.example").await;
-    let a = s.send("PATCH", &format!("/v1/users/{}", editor.user_id), &admin.token, json!({"role": "analyst"})).await;
+    let a = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{}", editor.user_id),
+            &admin.token,
+            json!({"role": "analyst"}),
+        )
+        .await;
     assert_eq!((a.status, a.body["role"].as_str()), (200, Some("analyst")));
     assert_eq!(s.get("/v1/me", &editor.token).await.status, 401);
     let token = s.sign_in(1, "acme", "eve@acme.example", PASSWORD).await.str("token");
     assert_eq!(s.get("/v1/me", &token).await.body["role"], "analyst");
-    let a = s.send("PATCH", &format!("/v1/users/{}", editor.user_id), &admin.token, json!({"disabled": true})).await;
+    let a = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{}", editor.user_id),
+            &admin.token,
+            json!({"disabled": true}),
+        )
+        .await;
     assert_eq!(a.body["status"], "disabled");
     assert_eq!(s.get("/v1/me", &token).await.status, 401);
-    assert_eq!(s.sign_in(1, "acme", "eve@acme.example", PASSWORD).await.code(), "invalid_credentials");
+    assert_eq!(
+        s.sign_in(1, "acme", "eve@acme.example", PASSWORD).await.code(),
+        "invalid_credentials"
+    );
     // Deleted users are gone, with their sessions.
-    assert_eq!(s.send("DELETE", &format!("/v1/users/{}", admin.user_id), &owner.token, json!({})).await.status, 204);
+    assert_eq!(
+        s.send(
+            "DELETE",
+            &format!("/v1/users/{}", admin.user_id),
+            &owner.token,
+            json!({})
+        )
+        .await
+        .status,
+        204
+    );
     assert_eq!(s.get("/v1/me", &admin.token).await.status, 401);
-    assert_eq!(s.get(&format!("/v1/users/{}", admin.user_id), &owner.token).await.status, 404);
+    assert_eq!(
+        s.get(&format!("/v1/users/{}", admin.user_id), &owner.token)
+            .await
+            .status,
+        404
+    );
     // Invitations are used once.
-    let invited = s.send("POST", "/v1/users", &owner.token, json!({"email": "ivy@acme.example", "role": "analyst"})).await;
+    let invited = s
+        .send(
+            "POST",
+            "/v1/users",
+            &owner.token,
+            json!({"email": "ivy@acme.example", "role": "analyst"}),
+        )
+        .await;
     let accept = json!({"invite_token": invited.str("invite_token"), "password": PASSWORD});
-    assert_eq!(s.call(1, "POST", "/v1/auth/accept_invite", Auth::None, Some(accept.clone())).await.status, 200);
-    assert_eq!(s.call(1, "POST", "/v1/auth/accept_invite", Auth::None, Some(accept)).await.status, 401);
+    assert_eq!(
+        s.call(1, "POST", "/v1/auth/accept_invite", Auth::None, Some(accept.clone()))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.call(1, "POST", "/v1/auth/accept_invite", Auth::None, Some(accept))
+            .await
+            .status,
+        401
+    );
     // Pages of users are linked.
     let page = s.get("/v1/users?per_page=2", &owner.token).await;
     assert_eq!(page.body.as_array().unwrap().len(), 2);
     assert!(page.header("link").is_some_and(|l| l.contains("rel=\"next\"")));
-    assert_eq!(s.get("/v1/users?per_page=0", &owner.token).await.str("field"), "per_page");
+    assert_eq!(
+        s.get("/v1/users?per_page=0", &owner.token).await.str("field"),
+        "per_page"
+    );
 }
 
 async fn deleting_a_tenant_shreds_and_purges(e: Engines) {
@@ -668,24 +1011,41 @@ async fn deleting_a_tenant_shreds_and_purges(e: Engines) {
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "read").await;
     let tenant: ovation::ids::TenantId = s.get("/v1/me", &owner.token).await.str("tenant_id").parse().unwrap();
-    let a = s.call(1, "DELETE", "/v1/platform/tenants/acme", Auth::Bearer(OPERATOR_KEY), None).await;
+    let a = s
+        .call(
+            1,
+            "DELETE",
+            "/v1/platform/tenants/acme",
+            Auth::Bearer(OPERATOR_KEY),
+            None,
+        )
+        .await;
     assert_eq!(a.status, 204, "{a:?}");
     for token in [&owner.token, &key] {
         assert_eq!(s.get("/v1/me", token).await.status, 401);
     }
-    assert_eq!(s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.code(), "invalid_credentials");
+    assert_eq!(
+        s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.code(),
+        "invalid_credentials"
+    );
     // The keys are shredded: the user's encrypted email cannot be read any more.
     let store = s.ctx.tenant_store(&tenant);
     assert!(ovation::services::users::load(&store, &owner.user_id).await.is_err());
     // The purge, when due, removes the tenant's items and frees the slug.
     let now = ovation::store::now_unix();
-    assert_eq!(ovation::services::tenants::purge_due(&s.ctx, now).await.unwrap(), 0, "not yet due");
+    assert_eq!(
+        ovation::services::tenants::purge_due(&s.ctx, now).await.unwrap(),
+        0,
+        "not yet due"
+    );
     let later = now + 31 * 86_400;
     assert_eq!(ovation::services::tenants::purge_due(&s.ctx, later).await.unwrap(), 1);
     let left = s
         .ctx
         .store
-        .query(&ovation::store::Query::new(ovation::store::keys::tenant_partition(&tenant)))
+        .query(&ovation::store::Query::new(ovation::store::keys::tenant_partition(
+            &tenant,
+        )))
         .await
         .unwrap();
     assert!(left.items.is_empty(), "{:?}", left.items);

@@ -101,7 +101,8 @@ impl Stack {
 
     pub async fn sign_in(&self, host: u8, slug: &str, email: &str, password: &str) -> Answer {
         let body = json!({"tenant": slug, "email": email, "password": password});
-        self.call(host, "POST", "/v1/auth/sign_in", Auth::None, Some(body)).await
+        self.call(host, "POST", "/v1/auth/sign_in", Auth::None, Some(body))
+            .await
     }
 
     /// A new tenant through the platform API, and its owner signed in with `PASSWORD` (the
@@ -165,7 +166,9 @@ impl Stack {
     /// The same, asked from 127.0.0.`host`.
     pub async fn api_key_from(&self, host: u8, by: &Member, scope: &str) -> (String, String) {
         let body = json!({"name": "integration", "scope": scope});
-        let made = self.call(host, "POST", "/v1/api_keys", Auth::Bearer(&by.token), Some(body)).await;
+        let made = self
+            .call(host, "POST", "/v1/api_keys", Auth::Bearer(&by.token), Some(body))
+            .await;
         assert_eq!(made.status, 201, "{made:?}");
         (made.str("key"), made.str("id"))
     }
@@ -174,7 +177,9 @@ impl Stack {
     pub async fn tenant_key(&self, slug: &str) -> String {
         let body = json!({"name": "operator", "scope": "admin"});
         let path = format!("/v1/platform/tenants/{slug}/api_keys");
-        let made = self.call(3, "POST", &path, Auth::Bearer(OPERATOR_KEY), Some(body)).await;
+        let made = self
+            .call(3, "POST", &path, Auth::Bearer(OPERATOR_KEY), Some(body))
+            .await;
         assert_eq!(made.status, 201, "{made:?}");
         made.str("key")
     }
@@ -203,7 +208,10 @@ pub async fn call(url: &str, host: u8, method: &str, path: &str, auth: Auth<'_>,
             request = request.header("authorization", format!("Basic {encoded}"));
         }
         Auth::Raw(value) => {
-            request = request.header("authorization", reqwest::header::HeaderValue::from_bytes(value).unwrap());
+            request = request.header(
+                "authorization",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            );
         }
     }
     if let Some(body) = body {

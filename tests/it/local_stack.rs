@@ -126,8 +126,11 @@ async fn serve_answers_over_http_and_stops_cleanly() {
     assert_eq!(h["x-request-id"], "trace-42");
     assert_eq!(
         h["content-security-policy"],
-        "default-src 'none'; frame-ancestors 'none'"
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     );
+    assert!(h.get("server").is_none(), "no server banner");
+    assert!(h["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
@@ -371,4 +374,136 @@ async fn browsers_may_call_from_configured_origins_only() {
         .await
         .unwrap();
     assert!(get.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Runs an `ovation` command to its end; returns its stdout and stderr.
+fn run(args: &[&str]) -> (String, String) {
+    let out = Command::new(BINARY).args(args).stdin(Stdio::null()).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(out.status.success(), "ovation {args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+async fn sign_in(url: &str, slug: &str, email: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/v1/auth/sign_in"))
+        .json(&serde_json::json!({"tenant": slug, "email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The operator's commands print only their secret, and work with and without a server running
+/// on the same data directory; a new data directory gets the demo tenant, announced once.
+#[tokio::test]
+async fn operator_commands_work_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+
+    // Without a server: the store is opened directly.
+    let (password, _) = run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "acme",
+        "--owner-email",
+        "o@acme.example",
+        "--data-dir",
+        data,
+    ]);
+    let password = password.trim().to_owned();
+    assert_eq!(password.lines().count(), 1);
+    assert!(password.len() >= 20, "{password:?}");
+
+    let (mut p, url) = Process::serve(&["--data-dir", data], &[]);
+    let second: String = p.stdout.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+    assert!(
+        !second.contains("Created tenant"),
+        "the demo tenant is made only on a new data directory"
+    );
+    assert_eq!(sign_in(&url, "acme", "o@acme.example", &password).await.status(), 200);
+    let channel = Path::new(data).join(ovation_cli::ADMIN_FILE);
+    let mode = std::fs::metadata(&channel).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // With the server running (it holds the store's lock): through its platform API.
+    let (key, _) = run(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--scope",
+        "read",
+        "--data-dir",
+        data,
+    ]);
+    let key = key.trim();
+    assert!(key.starts_with("ovk_") && !key.contains('\n'), "{key:?}");
+    let me: Value = reqwest::Client::new()
+        .get(format!("{url}/v1/me"))
+        .basic_auth(key, None::<&str>)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["tenant_slug"].as_str(), me["role"].as_str()),
+        (Some("acme"), Some("analyst"))
+    );
+    let (other, _) = run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "bravo",
+        "--owner-email",
+        "o@bravo.example",
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(
+        sign_in(&url, "bravo", "o@bravo.example", other.trim()).await.status(),
+        200
+    );
+    run(&["tenant", "delete", "--slug", "bravo", "--data-dir", data]);
+    assert_eq!(
+        sign_in(&url, "bravo", "o@bravo.example", other.trim()).await.status(),
+        401
+    );
+
+    p.signal("TERM");
+    assert!(p.wait().success());
+    assert!(!channel.exists(), "the channel is removed on a clean stop");
+
+    // The key works after a restart: everything went through the one store.
+    let (_p, url) = Process::serve(&["--data-dir", data], &[]);
+    let r = reqwest::Client::new()
+        .get(format!("{url}/v1/tenant"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_new_data_directory_gets_the_demo_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (p, url) = Process::serve(&["--data-dir", data.to_str().unwrap()], &[]);
+    let line = p.stdout.recv_timeout(WAIT).unwrap();
+    assert!(line.contains("Created tenant `demo`"), "{line}");
+    let password = line
+        .split("one-time password ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let r = sign_in(&url, ovation_cli::DEMO_SLUG, ovation_cli::DEMO_OWNER, password).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["required_action"], "password_change", "{body}");
 }

@@ -11,6 +11,7 @@ mod encryption;
 mod faults;
 mod lambda_events;
 mod local_stack;
+mod openapi;
 mod store_conformance;
 mod template;
 mod tenant_scope;

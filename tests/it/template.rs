@@ -270,7 +270,7 @@ fn a_broken_template_says_what_is_wrong() {
     let function_kms =
         "- kms:Decrypt\n                - kms:GenerateDataKey\n              Resource: !GetAtt DataKey.Arn";
     let without_decrypt = function_kms.replace("kms:Decrypt", "kms:Encrypt");
-    let preflight = "        HealthPreflight:\n          Type: Api\n          Properties:\n            RestApiId: !Ref Api\n            Path: /health\n            Method: options\n";
+    let preflight = "        OptionsHealth:\n          Type: Api\n          Properties:\n            RestApiId: !Ref Api\n            Path: /health\n            Method: options\n";
     // (text replaced, its replacement, what the check must then say)
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -294,14 +294,14 @@ fn a_broken_template_says_what_is_wrong() {
             "ApiAdminFunction has no policy statements",
         ),
         (
-            "      Events:\n        Health:",
-            "      NoEvents:\n        Health:",
+            "      Events:\n        GetHealth:",
+            "      NoEvents:\n        GetHealth:",
             "ApiAdminFunction has no route or trigger",
         ),
         (
             "            RestApiId: !Ref Api\n            Path: /health",
             "            Path: /health",
-            "ApiAdminFunction's event Health is not on the Api resource",
+            "ApiAdminFunction's event GetHealth is not on the Api resource",
         ),
         (
             "      Policies:\n",

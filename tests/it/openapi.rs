@@ -1,0 +1,60 @@
+//! The OpenAPI document served at `/openapi.json` describes every route of the route table, and
+//! every schema it names is in its components.
+
+use ovation::http::routes::ROUTES;
+use serde_json::Value;
+
+use crate::api::{Auth, Stack};
+use crate::support::Engines;
+
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_documented_and_every_schema_exists() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let doc = s.call(1, "GET", "/openapi.json", Auth::None, None).await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut operations = 0;
+    for route in ROUTES {
+        let op = &doc["paths"][route.path][route.method.to_lowercase()];
+        assert!(op.is_object(), "{} {} is not in the document", route.method, route.path);
+        assert_eq!(op["summary"], route.summary);
+        assert_eq!(op["tags"][0], route.function);
+        operations += 1;
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(documented, operations, "the document has no route the table lacks");
+    let mut found = vec![];
+    refs(&doc, &mut found);
+    assert!(found.len() > 20);
+    for r in found {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} is not in the components"
+        );
+    }
+    for scheme in ["bearer", "basic", "operator"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object());
+    }
+}
