@@ -262,22 +262,17 @@ async fn oauth_client_credentials(e: Engines) {
         .await;
     assert_eq!(made.status, 201, "{made:?}");
     let (id, secret) = (made.str("client_id"), made.str("client_secret"));
+    let client = reqwest::Client::new();
     let form = |body: &str| {
-        let url = s.url.clone();
-        let body = body.to_owned();
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{url}/oauth/token"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body);
-            r
-        }
+        client
+            .post(format!("{}/oauth/token", s.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
     };
     // Credentials in the body.
     let r = form(&format!(
         "grant_type=client_credentials&client_id={id}&client_secret={secret}"
     ))
-    .await
     .send()
     .await
     .unwrap();
@@ -301,7 +296,6 @@ async fn oauth_client_credentials(e: Engines) {
 
     // Credentials by Basic, and a narrower scope.
     let r = form("grant_type=client_credentials&scope=read")
-        .await
         .basic_auth(&id, Some(&secret))
         .send()
         .await
@@ -338,7 +332,7 @@ async fn oauth_client_credentials(e: Engines) {
             "invalid_scope",
         ),
     ] {
-        let mut r = form(body).await;
+        let mut r = form(body);
         if basic.is_some() {
             r = r.basic_auth(&id, Some(&secret));
         }
