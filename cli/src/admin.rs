@@ -93,7 +93,7 @@ impl AdminChannel {
 
 /// A new operator key (`ovo_` and 256 random bits).
 pub fn new_operator_key() -> Result<String> {
-    Ok(format!("{OPERATOR_PREFIX}{}", credential::random_secret()?))
+    Ok(format!("{OPERATOR_PREFIX}{}", credential::random_text()?))
 }
 
 /// Where an operator command runs: in this process on the store, or on the running server.

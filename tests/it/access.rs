@@ -30,6 +30,7 @@ on_both_engines!(
     audit_trail_lists_filters_and_exports,
     users_are_managed_within_the_rules,
     deleting_a_tenant_shreds_and_purges,
+    authenticating_reads_the_store_once,
 );
 
 async fn stack(e: Engines) -> Stack {
@@ -1044,4 +1045,60 @@ async fn deleting_a_tenant_shreds_and_purges(e: Engines) {
         .unwrap();
     assert!(left.items.is_empty(), "{:?}", left.items);
     s.tenant("acme").await;
+}
+
+/// Authenticating a request (credential and permission) costs one store read: the credential's
+/// item. The tenant's settings come from the short cache, the keys from the key cache.
+async fn authenticating_reads_the_store_once(e: Engines) {
+    use std::sync::Arc;
+
+    use ovation::auth::credential;
+    use ovation::services::sign_in::authenticate;
+
+    let counting = Arc::new(crate::support::CountingStore {
+        inner: e.store.clone(),
+        reads: Default::default(),
+    });
+    let ctx = ovation::Context::with_adapters(
+        ovation::config::Settings::local(e.dir.path().to_owned()),
+        counting.clone(),
+        e.keyring.clone(),
+    );
+    let url = crate::api::serve(ctx.clone()).await;
+    let created = crate::api::call(
+        &url,
+        1,
+        "POST",
+        "/v1/platform/tenants",
+        Auth::Bearer(OPERATOR_KEY),
+        Some(json!({"slug": "acme", "owner_email": "o@acme.example"})),
+    )
+    .await;
+    assert_eq!(created.status, 401, "this stack has no operator key");
+    let made = ovation::services::tenants::create(
+        &ctx,
+        ovation::services::tenants::NewTenant {
+            slug: "acme".into(),
+            owner_email: "o@acme.example".into(),
+            display_name: None,
+        },
+    )
+    .await
+    .unwrap();
+    let store = ctx.tenant_store(&made.tenant.id);
+    let request = ovation::services::credentials::NewCredential {
+        name: "x".into(),
+        scope: ovation::auth::Scope::Read,
+    };
+    let key = ovation::services::credentials::create_api_key(&store, None, request)
+        .await
+        .unwrap()
+        .key;
+    let presented = credential::parse(&key).unwrap();
+    authenticate(&ctx, &presented).await.unwrap();
+    let before = counting.reads();
+    for _ in 0..10 {
+        authenticate(&ctx, &presented).await.unwrap();
+    }
+    assert_eq!(counting.reads() - before, 10, "one read per authentication");
 }

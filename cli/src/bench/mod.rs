@@ -1,8 +1,10 @@
 //! `ovation bench`: figures for BENCHMARKS.md. The embedded store's put, get and query rates,
 //! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
-//! encryptions of one tenant cost; and, on its own, the functions' cold start (`cold_start`).
+//! encryptions of one tenant cost; password hashing and authentication (`auth`); and, on its own,
+//! the functions' cold start (`cold_start`).
 //! Progress goes to stderr, figures to stdout.
 
+mod auth;
 mod cold_start;
 
 use std::future::Future;
@@ -21,10 +23,12 @@ use ovation::{Context, Error, Result};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
-    /// The store and the field cipher.
+    /// The store, the field cipher and authentication.
     All,
     Store,
     Crypto,
+    /// Password hashing and what authenticating a request costs.
+    Auth,
     /// The functions' release binaries on a Lambda Runtime API stub (needs `AWS_ENDPOINT_URL`).
     ColdStart,
 }
@@ -205,6 +209,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if matches!(args.only, Part::All | Part::Crypto) {
         crypto_figures(store, &dir, args.records).await?;
+    }
+    if matches!(args.only, Part::All | Part::Auth) {
+        auth::figures(&dir, args.records).await?;
     }
     Ok(())
 }

@@ -46,8 +46,11 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .with_state(ctx)
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ovation::http::openapi::document())
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ovation::http::openapi::json(),
+    )
 }
 
 async fn tenant(State(ctx): Ctx, caller: Caller) -> Result<Json<Tenant>> {

@@ -3,7 +3,7 @@
 //! names its kind, tenant and owner in clear (`ovk_{tenant}_{owner}_{secret}`), which lets one
 //! read of the owner's item verify it; the secret part is the only thing that proves anything.
 
-use aws_lc_rs::{constant_time, digest, rand};
+use aws_lc_rs::{constant_time, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -67,10 +67,8 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// 256 random bits, base64url without padding (43 characters).
-pub fn random_secret() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes).map_err(|_| Error::internal("the system random source failed"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+pub fn random_text() -> Result<String> {
+    Ok(URL_SAFE_NO_PAD.encode(*crate::crypto::random_secret()?))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -101,7 +99,7 @@ pub struct Presented {
 
 /// A new credential of `kind` for `owner` in `tenant`: the text to show once, and its digest.
 pub fn issue(kind: Kind, tenant: &TenantId, owner: &str) -> Result<(String, Digest)> {
-    let text = format!("{}_{tenant}_{owner}_{}", kind.prefix(), random_secret()?);
+    let text = format!("{}_{tenant}_{owner}_{}", kind.prefix(), random_text()?);
     let digest = sha256(&text);
     Ok((text, digest))
 }

@@ -1,12 +1,15 @@
 //! Passwords: the policy (12 to 128 characters, not among the 10,000 most common, not one of the
 //! last five), and argon2id hashing (m = 19 MiB, t = 2, p = 1: OWASP's first choice) off the async
-//! threads, at most two at a time so that a burst of sign-ins cannot exhaust memory.
+//! threads, at most two at a time, each in one of two reused 19 MiB work areas: a burst of
+//! sign-ins costs no more memory than two, and no allocator keeps a heap per thread.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
@@ -30,14 +33,43 @@ fn common() -> &'static HashSet<&'static str> {
     SET.get_or_init(|| COMMON.lines().collect())
 }
 
+/// Hashes running at once, and work areas kept.
+const SLOTS: usize = 2;
+const HASH_BYTES: usize = 32;
+
 fn hashing_slots() -> &'static Semaphore {
-    static SLOTS: Semaphore = Semaphore::const_new(2);
-    &SLOTS
+    static SLOTS_IN_USE: Semaphore = Semaphore::const_new(SLOTS);
+    &SLOTS_IN_USE
 }
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, PASSES, LANES, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Runs `work` in a work area of `blocks` blocks, reusing a kept one of that size.
+fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    static KEPT: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+    let reused = {
+        let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().position(|m| m.len() == blocks).map(|i| kept.swap_remove(i))
+    };
+    let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let out = work(&mut memory);
+    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() < SLOTS {
+        kept.push(memory);
+    }
+    out
+}
+
+fn params() -> Params {
+    Params::new(MEMORY_KIB, PASSES, LANES, Some(HASH_BYTES)).expect("valid argon2 parameters")
+}
+
+/// The argon2 output of `password` and `salt` under `argon`.
+fn derive(argon: &Argon2<'_>, password: &[u8], salt: &[u8], len: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    with_memory(argon.params().block_count(), |memory| {
+        argon.hash_password_into_with_memory(password, salt, &mut out, memory)
+    })
+    .map_err(Error::internal)?;
+    Ok(out)
 }
 
 /// A password that meets the policy. Its text is wiped from memory when dropped.
@@ -83,12 +115,19 @@ pub async fn hash(password: &Password) -> Result<String> {
     let text = Zeroizing::new(password.as_str().to_owned());
     run_hashing(move || {
         let mut salt = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::internal("the system random source failed"))?;
+        crate::crypto::fill_random(&mut salt)?;
+        let params = params();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let out = derive(&argon, text.as_bytes(), &salt, HASH_BYTES)?;
         let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
-        argon2()
-            .hash_password(text.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(Error::internal)
+        let phc = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(Error::internal)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(Error::internal)?),
+        };
+        Ok(phc.to_string())
     })
     .await
 }
@@ -99,13 +138,33 @@ pub async fn verify(text: &str, phc: &str) -> Result<bool> {
     let too_long = text.len() > MAX_LEN * 4;
     let text = Zeroizing::new(if too_long { String::new() } else { text.to_owned() });
     let phc = phc.to_owned();
-    let matched = run_hashing(move || {
-        Ok(PasswordHash::new(&phc)
-            .map(|h| argon2().verify_password(text.as_bytes(), &h).is_ok())
-            .unwrap_or(false))
-    })
-    .await?;
+    let matched = run_hashing(move || Ok(matches(text.as_bytes(), &phc))).await?;
     Ok(matched && !too_long)
+}
+
+/// True when `password` gives the hash of `phc` (an argon2id PHC string); false when it does not
+/// or `phc` is malformed.
+fn matches(password: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let (Ok(params), Ok(salt), Ok(version)) = (
+        Params::try_from(&parsed),
+        salt.decode_b64(&mut salt_bytes),
+        Version::try_from(parsed.version.unwrap_or(Version::V0x13.into())),
+    ) else {
+        return false;
+    };
+    if parsed.algorithm != ARGON2ID_IDENT || params.block_count() > 4 * MEMORY_KIB as usize {
+        return false;
+    }
+    let argon = Argon2::new(Algorithm::Argon2id, version, params);
+    derive(&argon, password, salt, expected.len())
+        .is_ok_and(|out| crate::auth::credential::same(&out, expected.as_bytes()))
 }
 
 /// Spends the time of one verification without a hash to verify against, so that an unknown
@@ -169,6 +228,22 @@ mod tests {
         assert!(!verify("correct horse battery stapler", &phc).await.unwrap());
         assert!(!verify("x", "not a hash").await.unwrap());
         assert_ne!(hash(&p).await.unwrap(), phc, "salted");
+        // Interchangeable with the argon2 crate's own PHC strings, both ways.
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+            .hash_password(
+                b"correct horse battery staple",
+                &SaltString::encode_b64(b"sixteen byte salt").unwrap(),
+            )
+            .unwrap()
+            .to_string();
+        assert!(verify("correct horse battery staple", &standard).await.unwrap());
+        let ours = PasswordHash::new(&phc).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery staple", &ours)
+                .is_ok()
+        );
         assert!(!verify_nothing().await.unwrap());
     }
 }

@@ -13,7 +13,7 @@ pub const STEP_SECONDS: u64 = 30;
 
 pub fn new_secret() -> Result<Vec<u8>> {
     let mut secret = vec![0u8; SECRET_BYTES];
-    aws_lc_rs::rand::fill(&mut secret).map_err(|_| Error::internal("the system random source failed"))?;
+    crate::crypto::fill_random(&mut secret)?;
     Ok(secret)
 }
 

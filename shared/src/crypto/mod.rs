@@ -57,6 +57,11 @@ pub trait Keyring: Send + Sync {
 /// 32 random bytes from the operating system's generator.
 pub fn random_secret() -> Result<Secret> {
     let mut secret = Zeroizing::new([0u8; 32]);
-    aws_lc_rs::rand::fill(secret.as_mut()).map_err(|_| crate::Error::internal("the random generator failed"))?;
+    fill_random(secret.as_mut())?;
     Ok(secret)
+}
+
+/// Fills `out` from the system's secure random generator.
+pub fn fill_random(out: &mut [u8]) -> Result<()> {
+    aws_lc_rs::rand::fill(out).map_err(|_| crate::Error::internal("the random generator failed"))
 }

@@ -159,6 +159,12 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         .build()
 }
 
+/// The document as JSON, made once per process.
+pub fn json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| document().to_json().unwrap_or_default())
+}
+
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Schemas::openapi();

@@ -172,7 +172,7 @@ pub async fn create_client(store: &TenantStore, caller: &Caller, request: NewCre
     let name = crate::domain::label("name", &request.name)?;
     under_the_limit(store, keys::CLIENT_PREFIX, "oauth_client").await?;
     let id = new_id();
-    let secret = credential::random_secret()?;
+    let secret = credential::random_text()?;
     let view = OAuthClientView {
         client_id: client_id(store.tenant(), &id),
         name,

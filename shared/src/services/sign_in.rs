@@ -673,7 +673,7 @@ pub async fn confirm_totp(ctx: &Context, caller: &Caller, request: TotpCode) -> 
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     user.secrets.recovery.clear();
     for _ in 0..RECOVERY_CODES {
-        let raw = credential::hex(&credential::sha256(&credential::random_secret()?)[..8]);
+        let raw = credential::hex(&credential::sha256(&credential::random_text()?)[..8]);
         let code = format!("{}-{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12], &raw[12..16]);
         user.secrets
             .recovery

@@ -302,7 +302,7 @@ pub async fn prepare(store: &TenantStore, new: NewUser) -> Result<Prepared> {
 
 /// A one-time password for a new owner: 144 random bits, 24 characters.
 pub fn one_time_password() -> Result<String> {
-    Ok(credential::random_secret()?[..24].to_owned())
+    Ok(credential::random_text()?[..24].to_owned())
 }
 
 /// A person's name: 1 to 100 characters, trimmed.
