@@ -71,11 +71,13 @@ fn amazon_roots() -> impl Iterator<Item = &'static [u8]> {
     webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
         .map(|cert| cert.as_ref())
-        .filter(|der| {
-            AMAZON_ROOTS
-                .iter()
-                .any(|name| der.windows(name.len()).any(|w| w == *name))
-        })
+        .filter(|der| AMAZON_ROOTS.iter().any(|name| contains(der, name)))
+}
+
+/// True when `needle` (not empty) occurs in `haystack`. The first byte is compared before the
+/// rest: this runs over every root certificate at each cold start.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w[0] == needle[0] && w == needle)
 }
 
 /// A DER certificate as PEM, the form the SDK's trust store takes.

@@ -179,20 +179,28 @@ fn median(mut values: Vec<Duration>) -> Duration {
 }
 
 /// The first successful sample event of a function, as API Gateway sends it.
-fn sample_event(function: &str) -> Result<String> {
+/// A sample event of the function and the status it must answer (`name.401.json` → 401).
+fn sample_event(function: &str) -> Result<(String, u16)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(function);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| Error::internal(format!("{}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        // `name.404.json` files are error cases; the benchmark answers a plain one (200).
-        .filter(|p| p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| !s.contains('.')))
         .collect();
-    files.sort();
+    // `name.404.json` files are error cases; the benchmark answers a plain one (200) when the
+    // function has one that needs no stored data, else the first error case.
+    let is_error = |p: &PathBuf| p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains('.'));
+    files.sort_by_key(|p| (is_error(p), p.clone()));
     let first = files
         .first()
         .ok_or_else(|| Error::internal(format!("no events in {}", dir.display())))?;
-    std::fs::read_to_string(first).map_err(Error::internal)
+    let status = first
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit_once('.'))
+        .and_then(|(_, code)| code.parse().ok())
+        .unwrap_or(200);
+    Ok((std::fs::read_to_string(first).map_err(Error::internal)?, status))
 }
 
 /// A binary to measure: its label, file, event and extra environment.
@@ -200,6 +208,8 @@ struct Subject {
     label: String,
     binary: PathBuf,
     event: String,
+    /// The status the answer must have.
+    status: u16,
     env: Vec<(String, String)>,
 }
 
@@ -218,18 +228,21 @@ pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
         ("OVATION_KMS_KEY_ID".to_owned(), key),
         ("OVATION_LOG_FORMAT".to_owned(), "json".to_owned()),
     ];
-    let event = sample_event(HTTP_FUNCTIONS[0].0)?;
+    let (event, status) = sample_event(HTTP_FUNCTIONS[0].0)?;
     let mut subjects = vec![Subject {
         label: HELLO.to_owned(),
         binary: bin_dir.join(HELLO),
         event,
+        status,
         env: vec![],
     }];
     for (function, _) in HTTP_FUNCTIONS {
+        let (event, status) = sample_event(function)?;
         subjects.push(Subject {
             label: function.to_string(),
             binary: bin_dir.join(function),
-            event: sample_event(function)?,
+            event,
+            status,
             env: aws.clone(),
         });
     }
@@ -238,7 +251,8 @@ pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
     for round in 0..runs {
         for (subject, done) in subjects.iter().zip(starts.iter_mut()) {
             let start = start_once(&subject.binary, &subject.label, &subject.event, &subject.env).await?;
-            if subject.label != HELLO && !start.response.contains("\"statusCode\":200") {
+            let expected = format!("\"statusCode\":{}", subject.status);
+            if subject.label != HELLO && !start.response.contains(&expected) {
                 return Err(Error::internal(format!(
                     "{} answered {}",
                     subject.label, start.response
