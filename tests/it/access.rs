@@ -140,7 +140,7 @@ async fn unknown_users_look_like_wrong_passwords(e: Engines) {
         times[times.len() / 2]
     };
     let (mut known, mut unknown) = (vec![], vec![]);
-    for i in 0..5u8 {
+    for i in 0..7u8 {
         let t = Instant::now();
         s.sign_in(10 + i, "acme", "owner@acme.example", "not the password at all")
             .await;
@@ -151,7 +151,7 @@ async fn unknown_users_look_like_wrong_passwords(e: Engines) {
         unknown.push(t.elapsed().as_secs_f64());
     }
     let ratio = median(&mut known) / median(&mut unknown);
-    assert!((0.4..2.5).contains(&ratio), "known/unknown sign-in time ratio {ratio}");
+    assert!((0.33..3.0).contains(&ratio), "known/unknown sign-in time ratio {ratio}");
 }
 
 async fn api_keys_by_bearer_and_basic_revoked_at_once(e: Engines) {
@@ -727,6 +727,10 @@ async fn throttling_per_address_and_per_tenant_across_instances(e: Engines) {
     assert_eq!(other.status, 201);
     let other_key = s.tenant_key("other").await;
 
+    // The budget is a minute's: start well inside one.
+    while ovation::store::now_unix() % 60 > 45 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     // A second instance over the same store: the tenant's budget is shared.
     let mut settings = s.ctx.settings.clone();
     settings.rate_per_tenant_minute = 12;

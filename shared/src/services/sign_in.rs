@@ -5,7 +5,7 @@
 //!
 //! Brute force: failures are counted per account and per account and address (keyed by blind
 //! indexes, so an unknown email is counted like a known one). After 5 failures from one address
-//! each further try waits twice as long (1 s, 2 s, ... at most 15 min); after 20 failures from
+//! each further try waits twice as long (30 s, 1 min, ... at most 15 min); after 20 failures from
 //! anywhere the account waits likewise, except for addresses the user signed in from before, so
 //! an attacker cannot lock the owner out. Every refusal answers alike and costs one argon2 run.
 
@@ -38,6 +38,7 @@ pub const RECOVERY_CODES: usize = 10;
 const TOUCH_EVERY: i64 = 60;
 const FREE_FAILURES_PER_ADDRESS: i64 = 5;
 const FREE_FAILURES_PER_ACCOUNT: i64 = 20;
+const FIRST_LOCK_SECONDS: i64 = 30;
 const MAX_LOCK_SECONDS: i64 = 900;
 const FAILURES_REMEMBERED_SECONDS: i64 = 86_400;
 
@@ -71,7 +72,7 @@ fn wait_after(failures: i64, last: i64, free: i64, now: i64) -> Option<Duration>
     if failures < free {
         return None;
     }
-    let delay = 1i64 << (failures - free).min(10);
+    let delay = FIRST_LOCK_SECONDS << (failures - free).min(10);
     let until = last + delay.min(MAX_LOCK_SECONDS);
     (until > now).then(|| Duration::from_secs((until - now) as u64))
 }
@@ -749,9 +750,10 @@ mod tests {
     #[test]
     fn backoff_doubles_after_the_free_failures_and_is_capped() {
         assert_eq!(wait_after(4, 1000, 5, 1000), None);
-        assert_eq!(wait_after(5, 1000, 5, 1000), Some(Duration::from_secs(1)));
-        assert_eq!(wait_after(7, 1000, 5, 1000), Some(Duration::from_secs(4)));
-        assert_eq!(wait_after(7, 1000, 5, 1004), None, "the lock is temporary");
+        assert_eq!(wait_after(5, 1000, 5, 1000), Some(Duration::from_secs(30)));
+        assert_eq!(wait_after(6, 1000, 5, 1010), Some(Duration::from_secs(50)));
+        assert_eq!(wait_after(7, 1000, 5, 1000), Some(Duration::from_secs(120)));
+        assert_eq!(wait_after(7, 1000, 5, 1120), None, "the lock is temporary");
         assert_eq!(wait_after(60, 1000, 5, 1000), Some(Duration::from_secs(900)));
         assert_eq!(normalise_recovery(" AB12-cd34 "), "ab12cd34");
     }
