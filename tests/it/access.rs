@@ -703,28 +703,10 @@ async fn throttling_per_address_and_per_tenant_across_instances(e: Engines) {
     let a = s.sign_in(1, "nosuch", "a@b.example", "whatever whatever").await;
     assert_eq!((a.status, a.code()), (429, "rate_limited"), "{a:?}");
     assert!(a.header("retry-after").is_some() && a.header("x-ratelimit-limit").is_some());
-    // Create tenants with the operator key (not a sign-in route).
-    let created = s
-        .call(
-            3,
-            "POST",
-            "/v1/platform/tenants",
-            Auth::Bearer(OPERATOR_KEY),
-            Some(json!({"slug": "acme", "owner_email": "o@acme.example"})),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    // Tenants and keys by the operator (not sign-in routes).
+    s.create_tenant("acme").await;
     let acme = s.tenant_key("acme").await;
-    let other = s
-        .call(
-            3,
-            "POST",
-            "/v1/platform/tenants",
-            Auth::Bearer(OPERATOR_KEY),
-            Some(json!({"slug": "other", "owner_email": "o@other.example"})),
-        )
-        .await;
-    assert_eq!(other.status, 201);
+    s.create_tenant("other").await;
     let other_key = s.tenant_key("other").await;
 
     // The budget is a minute's: start well inside one.

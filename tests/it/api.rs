@@ -105,20 +105,26 @@ impl Stack {
             .await
     }
 
-    /// A new tenant through the platform API, and its owner signed in with `PASSWORD` (the
-    /// one-time password changed).
-    pub async fn tenant(&self, slug: &str) -> Member {
-        let email = format!("owner@{slug}.example");
+    /// A new tenant through the platform API (owner `owner@{slug}.example`).
+    pub async fn create_tenant(&self, slug: &str) -> Answer {
+        let body = json!({"slug": slug, "owner_email": format!("owner@{slug}.example")});
         let created = self
             .call(
-                1,
+                3,
                 "POST",
                 "/v1/platform/tenants",
                 Auth::Bearer(OPERATOR_KEY),
-                Some(json!({"slug": slug, "owner_email": email})),
+                Some(body),
             )
             .await;
         assert_eq!(created.status, 201, "{created:?}");
+        created
+    }
+
+    /// A new tenant, and its owner signed in with `PASSWORD` (the one-time password changed).
+    pub async fn tenant(&self, slug: &str) -> Member {
+        let email = format!("owner@{slug}.example");
+        let created = self.create_tenant(slug).await;
         let first = self.sign_in(1, slug, &email, &created.str("one_time_password")).await;
         assert_eq!(first.body["required_action"], "password_change", "{first:?}");
         let changed = self

@@ -72,16 +72,17 @@ fn creator(caller: Option<&Caller>) -> String {
     )
 }
 
+/// The tenant's API keys (`API_KEY_PREFIX`) or OAuth clients (`CLIENT_PREFIX`): at most
+/// `MAX_PER_TENANT`, so one page.
+async fn all_of(store: &TenantStore, prefix: &str) -> Result<Vec<Item>> {
+    let query = Query::new(keys::tenant_partition(store.tenant()))
+        .prefix(prefix)
+        .limit(MAX_PER_TENANT);
+    Ok(store.query(query, None).await?.items)
+}
+
 async fn under_the_limit(store: &TenantStore, prefix: &str, what: &'static str) -> Result<()> {
-    let page = store
-        .query(
-            Query::new(keys::tenant_partition(store.tenant()))
-                .prefix(prefix)
-                .limit(MAX_PER_TENANT),
-            None,
-        )
-        .await?;
-    if page.items.len() as u32 >= MAX_PER_TENANT {
+    if all_of(store, prefix).await?.len() as u32 >= MAX_PER_TENANT {
         return Err(Error::invalid(
             what,
             "the tenant has the most allowed (100); revoke one first",
@@ -124,15 +125,8 @@ pub async fn create_api_key(
 }
 
 pub async fn list_api_keys(store: &TenantStore) -> Result<Vec<ApiKeyView>> {
-    let page = store
-        .query(
-            Query::new(keys::tenant_partition(store.tenant()))
-                .prefix(keys::API_KEY_PREFIX)
-                .limit(MAX_PER_TENANT),
-            None,
-        )
-        .await?;
-    page.items
+    all_of(store, keys::API_KEY_PREFIX)
+        .await?
         .iter()
         .map(|i| {
             Ok(ApiKeyView {
@@ -201,15 +195,8 @@ pub async fn create_client(store: &TenantStore, caller: &Caller, request: NewCre
 }
 
 pub async fn list_clients(store: &TenantStore) -> Result<Vec<OAuthClientView>> {
-    let page = store
-        .query(
-            Query::new(keys::tenant_partition(store.tenant()))
-                .prefix(keys::CLIENT_PREFIX)
-                .limit(MAX_PER_TENANT),
-            None,
-        )
-        .await?;
-    page.items
+    all_of(store, keys::CLIENT_PREFIX)
+        .await?
         .iter()
         .map(|i| {
             Ok(OAuthClientView {
@@ -236,22 +223,12 @@ pub async fn delete_client(store: &TenantStore, caller: &Caller, client_id: &str
             e => e,
         })?;
     let partition = keys::client_partition(store.tenant(), &id)?;
-    let mut cursor = None;
-    loop {
-        let page = store
-            .query(
-                Query::new(partition.clone()).limit(crate::store::MAX_QUERY_LIMIT),
-                cursor.as_deref(),
-            )
-            .await?;
-        store
-            .batch_write(page.items.into_iter().map(|i| BatchOp::Delete(i.key)).collect())
-            .await?;
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let tokens = store
+        .query_all(Query::new(partition).limit(crate::store::MAX_QUERY_LIMIT))
+        .await?;
+    store
+        .batch_write(tokens.into_iter().map(|i| BatchOp::Delete(i.key)).collect())
+        .await?;
     audit::record(
         store,
         caller,

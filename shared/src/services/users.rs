@@ -15,7 +15,7 @@ use crate::auth::password::{self, Password};
 use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
-use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, TxOp, Value, keys, now_unix};
+use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
 
 /// How long an invitation stays valid.
 pub const INVITE_SECONDS: i64 = 7 * 86_400;
@@ -538,24 +538,14 @@ async fn revoke_everything(store: &TenantStore, user: &str) -> Result<usize> {
 
 async fn delete_in_user_partition(store: &TenantStore, user: &str, wanted: impl Fn(&str) -> bool) -> Result<usize> {
     let partition = keys::user_partition(store.tenant(), user)?;
-    let mut keys_to_delete: Vec<Key> = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .query(
-                Query::new(partition.clone()).limit(crate::store::MAX_QUERY_LIMIT),
-                cursor.as_deref(),
-            )
-            .await?;
-        keys_to_delete.extend(page.items.into_iter().map(|i| i.key).filter(|k| wanted(&k.sk)));
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    let n = keys_to_delete.len();
-    store
-        .batch_write(keys_to_delete.into_iter().map(BatchOp::Delete).collect())
-        .await?;
+    let doomed: Vec<BatchOp> = store
+        .query_all(Query::new(partition).limit(crate::store::MAX_QUERY_LIMIT))
+        .await?
+        .into_iter()
+        .filter(|i| wanted(&i.key.sk))
+        .map(|i| BatchOp::Delete(i.key))
+        .collect();
+    let n = doomed.len();
+    store.batch_write(doomed).await?;
     Ok(n)
 }

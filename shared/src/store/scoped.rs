@@ -130,6 +130,21 @@ impl TenantStore {
         self.run(query, cursor, false).await
     }
 
+    /// Every item a query selects, page after page (for partitions known to stay small: one
+    /// user's sessions, one client's tokens).
+    pub async fn query_all(&self, query: Query) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.query(query.clone(), cursor.as_deref()).await?;
+            items.extend(page.items);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// Queries the sparse index; only the tenant's items are returned.
     pub async fn query_index(&self, query: Query, cursor: Option<&str>) -> Result<TenantPage> {
         self.run(query, cursor, true).await
