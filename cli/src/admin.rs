@@ -199,17 +199,11 @@ pub async fn api_key(command: ApiKeyCommand) -> Result<()> {
     let slug = Slug::parse(&tenant)?;
     let key = match target(&backend).await? {
         Target::Store(ctx) => {
-            let tenant = tenants::by_slug(&ctx, &slug)
-                .await?
-                .filter(tenants::Tenant::is_active)
-                .ok_or(Error::NotFound("tenant"))?;
             let request = NewCredential {
                 name,
                 scope: ovation::auth::Scope::parse(&scope)?,
             };
-            credentials::create_api_key(&ctx.tenant_store(&tenant.id), None, request)
-                .await?
-                .key
+            credentials::create_for_operator(&ctx, &slug, request).await?.key
         }
         Target::Server(channel) => {
             let body = json!({"name": name, "scope": scope});

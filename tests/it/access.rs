@@ -246,6 +246,13 @@ async fn bad_credentials_get_clear_errors(e: Engines) {
         )
         .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "password"), "{a:?}");
+    // HEAD is answered as GET, authentication included; an unlisted method is refused.
+    let a = s.call(1, "HEAD", "/v1/platform/tenants/acme", Auth::None, None).await;
+    assert_eq!(a.status, 401);
+    let a = s.call(1, "HEAD", "/v1/tenant", Auth::Bearer(&owner.token), None).await;
+    assert_eq!((a.status, a.text.as_str()), (200, ""));
+    let a = s.call(1, "PUT", "/v1/tenant", Auth::Bearer(&owner.token), None).await;
+    assert_eq!((a.status, a.code()), (405, "method_not_allowed"));
     let a = s.call(1, "POST", "/v1/auth/sign_in", Auth::None, None).await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "content-type"), "{a:?}");
 }
@@ -526,53 +533,49 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
         body["mfa_token"] = token.into();
         s.call(1, "POST", "/v1/auth/mfa", Auth::None, Some(body))
     };
-    // The code used at enrolment, or one a step behind it, is refused (never twice); so is a wrong
-    // one. Five tries end the challenge.
+    let sign_in_again = || async {
+        s.sign_in(1, "acme", "owner@acme.example", PASSWORD)
+            .await
+            .str("mfa_token")
+    };
+    // The code used at enrolment is refused (never twice); the next step's works, once.
     let challenge = first.str("mfa_token");
-    assert_eq!(
-        mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await.status,
-        401,
-        "replay"
-    );
-    for _ in 0..4 {
-        assert_eq!(mfa(&challenge, json!({"code": "123456"})).await.status, 401);
-    }
-    let dead = mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await;
-    assert_eq!(dead.status, 401, "a sixth try on a used-up challenge: {dead:?}");
-    assert!(dead.str("message").contains("sign in again"), "{dead:?}");
-    // Next step's code on a new challenge works, once.
-    let challenge = s
-        .sign_in(1, "acme", "owner@acme.example", PASSWORD)
-        .await
-        .str("mfa_token");
+    let replay = mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await;
+    assert_eq!(replay.status, 401, "replay: {replay:?}");
     let ok = mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await;
     assert_eq!((ok.status, ok.str("status").as_str()), (200, "signed_in"), "{ok:?}");
-    let challenge = s
-        .sign_in(1, "acme", "owner@acme.example", PASSWORD)
-        .await
-        .str("mfa_token");
-    assert_eq!(
-        mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await.status,
-        401,
-        "the same step twice"
-    );
+    let challenge = sign_in_again().await;
+    let again = mfa(&challenge, json!({"code": totp_code(&uri, 1)})).await;
+    assert_eq!(again.status, 401, "the same step twice");
     // A recovery code works once.
     let ok = mfa(&challenge, json!({"recovery_code": recovery[0].to_uppercase()})).await;
     assert_eq!(ok.status, 200, "{ok:?}");
-    let challenge = s
-        .sign_in(1, "acme", "owner@acme.example", PASSWORD)
-        .await
-        .str("mfa_token");
+    let challenge = sign_in_again().await;
     assert_eq!(mfa(&challenge, json!({"recovery_code": recovery[0]})).await.status, 401);
+    // Five wrong codes end the challenge...
+    for _ in 0..4 {
+        assert_eq!(mfa(&challenge, json!({"code": "123456"})).await.status, 401);
+    }
+    let dead = mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await;
+    assert_eq!(dead.status, 401, "a sixth try on a used-up challenge: {dead:?}");
+    assert!(dead.str("message").contains("sign in again"), "{dead:?}");
+    // ...and hold the user's codes back: a fresh challenge (the password again) does not reset it.
+    let challenge = sign_in_again().await;
+    let held = mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await;
+    assert_eq!((held.status, held.code()), (429, "too_many_attempts"), "{held:?}");
 
     // A tenant that requires MFA restricts a member without it to enrolment.
-    s.member(&owner, "analyst", "ann@acme.example").await;
+    let ann = s.member(&owner, "analyst", "ann@acme.example").await;
+    assert_eq!(s.get("/v1/tenant", &ann.token).await.status, 200);
     assert_eq!(
         s.send("PATCH", "/v1/tenant", &ok.str("token"), json!({"require_mfa": true}))
             .await
             .status,
         200
     );
+    // A session opened before the policy is held to it from its next request.
+    let a = s.get("/v1/tenant", &ann.token).await;
+    assert_eq!((a.status, a.code()), (403, "mfa_enrolment_required"), "{a:?}");
     let signed = s.sign_in(1, "acme", "ann@acme.example", PASSWORD).await;
     assert_eq!(signed.body["required_action"], "mfa_enrolment", "{signed:?}");
     let restricted = signed.str("token");
@@ -595,6 +598,20 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
         s.get("/v1/tenant", &restricted).await.status,
         200,
         "enrolled: the restriction is lifted"
+    );
+    // An admin resets a lost device: the user enrols again.
+    let reset = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{}", ann.user_id),
+            &ok.str("token"),
+            json!({"reset_mfa": true}),
+        )
+        .await;
+    assert_eq!(
+        (reset.status, reset.body["mfa_enabled"].as_bool()),
+        (200, Some(false)),
+        "{reset:?}"
     );
 }
 
@@ -632,14 +649,16 @@ async fn brute_force_locks_the_attacker_not_the_owner(e: Engines) {
     // ...but not for the owner's known address.
     let owner = s.sign_in(2, "acme", "owner@acme.example", PASSWORD).await;
     assert_eq!(owner.status, 200, "{owner:?}");
-    // The failures are audited.
-    let audit = s
-        .get(
-            "/v1/audit_events?action=sign_in.failed&per_page=100",
-            &owner.str("token"),
-        )
-        .await;
-    assert!(audit.body.as_array().unwrap().len() >= 25, "{}", audit.text);
+    // The failures and the locks are audited.
+    for (action, at_least) in [("sign_in.failed", 15), ("sign_in.locked", 3)] {
+        let path = format!("/v1/audit_events?action={action}&per_page=100");
+        let audit = s.get(&path, &owner.str("token")).await;
+        assert!(
+            audit.body.as_array().unwrap().len() >= at_least,
+            "{action}: {}",
+            audit.text
+        );
+    }
 }
 
 async fn ip_allow_lists_hold_on_every_request(e: Engines) {
@@ -763,11 +782,46 @@ async fn support_access_only_while_allowed(e: Engines) {
     assert_eq!(a.status, 200);
     let (status, body) = as_operator("GET", "/v1/users", Some("acme")).await;
     assert_eq!(status, 200, "{body}");
-    // The operator acts as an admin, and is audited as the operator.
-    let (status, _) = as_operator("DELETE", "/v1/users/01ARZ3NDEKTSV4RRFFQ69G5FAV", Some("acme")).await;
-    assert_eq!(status, 404);
-    let (status, _) = as_operator("GET", "/v1/me", Some("acme")).await;
-    assert_eq!(status, 200);
+    // The operator acts as an admin, but makes no user or credential that would outlast the
+    // switch; every request is audited as the operator.
+    let (status, body) = as_operator("GET", "/v1/tenant", Some("acme")).await;
+    assert_eq!(status, 200, "{body}");
+    for (method, path) in [
+        ("POST", "/v1/api_keys"),
+        ("POST", "/v1/users"),
+        ("DELETE", "/v1/users/01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ] {
+        let (status, body) = as_operator(method, path, Some("acme")).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("permission_denied")),
+            "{method} {path}"
+        );
+    }
+    let (status, me) = as_operator("GET", "/v1/me", Some("acme")).await;
+    assert_eq!(
+        (status, me["actor_type"].as_str(), me["role"].as_str()),
+        (200, Some("operator"), Some("admin"))
+    );
+    let audit = s
+        .get("/v1/audit_events?actor_id=operator&per_page=100", &owner.token)
+        .await;
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.iter().filter(|a| **a == "support.request").count() >= 3,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"access.denied"), "{actions:?}");
+    let switched = s
+        .get("/v1/audit_events?action=tenant.support_access_enabled", &owner.token)
+        .await;
+    assert_eq!(switched.body.as_array().unwrap().len(), 1);
     let a = s
         .send("PATCH", "/v1/tenant", &owner.token, json!({"support_access": false}))
         .await;
@@ -786,6 +840,17 @@ async fn support_access_only_while_allowed(e: Engines) {
         .call(1, "GET", "/v1/platform/tenants/acme", Auth::Bearer(OPERATOR_KEY), None)
         .await;
     assert_eq!((a.status, a.str("slug").as_str()), (200, "acme"));
+    // Once the owner has taken the tenant over, the operator's API keys need the switch too.
+    let key = json!({"name": "ops", "scope": "admin"});
+    let path = "/v1/platform/tenants/acme/api_keys";
+    let a = s
+        .call(1, "POST", path, Auth::Bearer(OPERATOR_KEY), Some(key.clone()))
+        .await;
+    assert_eq!((a.status, a.code()), (403, "support_access_disabled"), "{a:?}");
+    s.create_tenant("fresh").await;
+    let path = "/v1/platform/tenants/fresh/api_keys";
+    let a = s.call(1, "POST", path, Auth::Bearer(OPERATOR_KEY), Some(key)).await;
+    assert_eq!(a.status, 201, "a new tenant nobody has taken over: {a:?}");
 }
 
 async fn audit_trail_lists_filters_and_exports(e: Engines) {
@@ -837,9 +902,20 @@ async fn audit_trail_lists_filters_and_exports(e: Engines) {
         .next()
         .unwrap()
         .to_owned();
+    // The next page is the same window, even asked for a second later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = s.get(&next, &owner.token).await;
     assert_eq!(second.status, 200, "{second:?}");
     assert_eq!(second.body[0], events[2]);
+    // Filters carry over to the next page.
+    let failed = s
+        .get("/v1/audit_events?action=user.invited&per_page=1", &owner.token)
+        .await;
+    let link = failed.header("link").unwrap_or_default().to_owned();
+    assert!(
+        link.contains("action=user.invited") && link.contains("until="),
+        "{link}"
+    );
     // Filter and JSON-lines export.
     let only = s.get("/v1/audit_events?action=sign_in.failed", &owner.token).await;
     assert!(
@@ -1081,10 +1157,10 @@ async fn authenticating_reads_the_store_once(e: Engines) {
         .unwrap()
         .key;
     let presented = credential::parse(&key).unwrap();
-    authenticate(&ctx, &presented).await.unwrap();
+    authenticate(&ctx, &presented, None).await.unwrap();
     let before = counting.reads();
     for _ in 0..10 {
-        authenticate(&ctx, &presented).await.unwrap();
+        authenticate(&ctx, &presented, None).await.unwrap();
     }
     assert_eq!(counting.reads() - before, 10, "one read per authentication");
 }

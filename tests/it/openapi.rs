@@ -35,6 +35,20 @@ async fn every_route_is_documented_and_every_schema_exists() {
         assert!(op.is_object(), "{} {} is not in the document", route.method, route.path);
         assert_eq!(op["summary"], route.summary);
         assert_eq!(op["tags"][0], route.function);
+        assert!(
+            op["responses"][route.status.to_string()].is_object(),
+            "{} {}",
+            route.method,
+            route.path
+        );
+        for name in route.query {
+            let documented = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == *name && p["in"] == "query");
+            assert!(documented, "{} {} ?{name}", route.method, route.path);
+        }
         operations += 1;
     }
     let documented: usize = doc["paths"]

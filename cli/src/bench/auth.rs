@@ -103,11 +103,11 @@ pub async fn figures(dir: &std::path::Path, n: usize) -> Result<()> {
     };
     for (what, token) in [("authenticate an API key", &key), ("authenticate a session", &session)] {
         let presented = credential::parse(token)?;
-        sign_in::authenticate(&ctx, &presented).await?;
+        sign_in::authenticate(&ctx, &presented, None).await?;
         let started = Instant::now();
         for _ in 0..n {
             let presented = credential::parse(token)?;
-            sign_in::authenticate(&ctx, &presented).await?;
+            sign_in::authenticate(&ctx, &presented, None).await?;
         }
         per_call(what, n, started);
     }

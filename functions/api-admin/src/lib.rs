@@ -89,7 +89,7 @@ async fn list_users(State(ctx): Ctx, caller: Caller, Params(page): Params<PagePa
     let (items, cursor) = users::list(&store, per_page, page.cursor.as_deref()).await?;
     Ok(ListPage {
         items,
-        next: next_page("/v1/users", per_page, cursor),
+        next: next_page("/v1/users", &[("per_page", per_page.to_string())], cursor),
     }
     .into_response())
 }
@@ -176,18 +176,24 @@ async fn audit_events(State(ctx): Ctx, caller: Caller, Params(filter): Params<Au
         (false, Some(n)) if (1..=audit::MAX_PER_PAGE).contains(&n) => n,
         (_, Some(_)) => return Err(Error::invalid("per_page", "is out of range")),
     };
-    let (events, cursor) = audit::list(&store, &filter, per_page).await?;
-    let mut next = next_page("/v1/audit_events", per_page, cursor);
-    if let Some(next) = next.as_mut() {
-        for (name, value) in [("since", filter.since), ("until", filter.until)] {
-            if let Some(v) = value {
-                next.push_str(&format!("&{name}={v}"));
-            }
-        }
-        if lines {
-            next.push_str("&format=jsonl");
+    let floor = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
+    let page = audit::list(&store, &filter, per_page, floor).await?;
+    // The next page asks for the same window and filters.
+    let mut params = vec![
+        ("per_page", per_page.to_string()),
+        ("since", page.since.to_string()),
+        ("until", page.until.to_string()),
+    ];
+    for (name, value) in [("action", &filter.action), ("actor_id", &filter.actor_id)] {
+        if let Some(v) = value {
+            params.push((name, v.clone()));
         }
     }
+    if lines {
+        params.push(("format", "jsonl".to_owned()));
+    }
+    let next = next_page("/v1/audit_events", &params, page.cursor);
+    let events = page.events;
     if !lines {
         return Ok(ListPage { items: events, next }.into_response());
     }
@@ -230,7 +236,6 @@ async fn platform_api_key(
     Path(slug): Path<String>,
     JsonBody(request): JsonBody<NewCredential>,
 ) -> Result<Response> {
-    let tenant = active_tenant(&ctx, &slug).await?;
-    let created = credentials::create_api_key(&ctx.tenant_store(&tenant.id), None, request).await?;
+    let created = credentials::create_for_operator(&ctx, &Slug::parse(&slug)?, request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

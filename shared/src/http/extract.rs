@@ -111,9 +111,16 @@ impl<T: Serialize> IntoResponse for ListPage<T> {
     }
 }
 
-/// `path?per_page=N&cursor=C`, the cursor percent-encoded.
-pub fn next_page(path: &str, per_page: u32, cursor: Option<String>) -> Option<String> {
-    cursor.map(|c| format!("{path}?per_page={per_page}&cursor={}", encode_component(&c)))
+/// `path?name=value&...&cursor=C`: the next page with the same parameters, each percent-encoded.
+pub fn next_page(path: &str, params: &[(&str, String)], cursor: Option<String>) -> Option<String> {
+    cursor.map(|c| {
+        let mut link = format!("{path}?");
+        for (name, value) in params {
+            link.push_str(&format!("{name}={}&", encode_component(value)));
+        }
+        link.push_str(&format!("cursor={}", encode_component(&c)));
+        link
+    })
 }
 
 fn encode_component(text: &str) -> String {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -20,7 +20,7 @@ use super::routes::{self, Access, Route};
 use super::throttle::{ClientIp, Verdict};
 use crate::Context;
 use crate::auth::credential::{self, MAX_LEN};
-use crate::auth::{self, Actor, Principal, Restriction, Role};
+use crate::auth::{self, Actor, Permission, Principal, Restriction, Role};
 use crate::domain::Slug;
 use crate::error::{Error, Result};
 use crate::services::Caller;
@@ -34,13 +34,19 @@ pub const TENANT_HEADER: &str = "ovation-tenant";
 const MAX_AUTHORIZATION: usize = 2 * MAX_LEN;
 
 pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|p| routes::find(req.method().as_str(), p.as_str()));
-    // Unmatched requests go on to the JSON 404/405 answers.
-    let Some(route) = route else {
+    // Unmatched paths go on to the JSON 404 answer.
+    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
         return next.run(req).await;
+    };
+    // A matched path with a method the table does not list is refused here, never let through:
+    // HEAD is answered as the GET it mirrors.
+    let method = if req.method() == Method::HEAD {
+        "GET"
+    } else {
+        req.method().as_str()
+    };
+    let Some(route) = routes::find(method, &path) else {
+        return Error::MethodNotAllowed.into_response();
     };
     let ip = ClientIp::of(req.extensions()).map(|c| c.0);
     match admit(&ctx, route, req.headers(), ip).await {
@@ -52,6 +58,10 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
         Err(e) => e.into_response(),
     }
 }
+
+/// What support staff (the operator inside a tenant) may not do: make users or credentials that
+/// would outlast the tenant's permission.
+const NOT_FOR_SUPPORT: &[Permission] = &[Permission::ManageUsers, Permission::ManageCredentials];
 
 /// Applies the route's rule; returns the caller of a tenant route.
 async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Option<Caller>> {
@@ -72,22 +82,19 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         other => other,
     };
     let token = token(headers)?;
-    let (principal, tenant) = if token.starts_with(OPERATOR_PREFIX) {
+    let principal = if token.starts_with(OPERATOR_PREFIX) {
         operator(ctx, &token)?;
-        support_access(ctx, headers).await?
+        support_access(ctx, headers, ip).await?
     } else {
-        let presented = credential::parse(&token)?;
-        let (principal, tenant) = sign_in::authenticate(ctx, &presented).await?;
-        (principal, tenant.as_ref().clone())
+        sign_in::authenticate(ctx, &credential::parse(&token)?, ip).await?
     };
     crate::telemetry::record_tenant(&principal.tenant);
     let caller = Caller { principal, ip };
-    if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
-        return Err(Error::Forbidden {
-            code: "ip_not_allowed",
-            reason: "the tenant does not allow requests from this address",
-        });
-    }
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    // Every admitted credential spends the tenant's budget, refused requests included.
+    ctx.tenant_rate.take(&store, now_unix()).await?;
+    let support = caller.principal.actor == Actor::Operator;
+    let target = || Target::Route(format!("{} {}", route.method, route.path));
     match required {
         Access::User if !matches!(caller.principal.actor, Actor::User { .. }) => {
             return Err(Error::Forbidden {
@@ -97,34 +104,37 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         }
         Access::Tenant(permission) => {
             if let Some(r) = caller.principal.restriction {
-                return Err(Error::Forbidden {
-                    code: match r {
-                        Restriction::PasswordChange => "password_change_required",
-                        Restriction::MfaEnrolment => "mfa_enrolment_required",
-                    },
-                    reason: match r {
-                        Restriction::PasswordChange => "change your password first (POST /v1/me/password)",
-                        Restriction::MfaEnrolment => {
-                            "this tenant requires a second factor; enrol first (POST /v1/me/mfa/totp)"
-                        }
-                    },
-                });
+                return Err(restricted(r));
             }
-            if !caller.principal.role.allows(permission) {
-                if route.method != "GET" {
-                    let store = ctx.tenant_store(&caller.principal.tenant);
-                    let target = Target::Route(format!("{} {}", route.method, route.path));
-                    audit::record(&store, &caller, "access.denied", target, Outcome::Failure).await?;
+            let allowed =
+                caller.principal.role.allows(permission) && !(support && NOT_FOR_SUPPORT.contains(&permission));
+            if !allowed {
+                if route.method != "GET" || support {
+                    audit::record(&store, &caller, "access.denied", target(), Outcome::Failure).await?;
                 }
                 return Err(Error::permission_denied());
             }
         }
         _ => {}
     }
-    ctx.tenant_rate
-        .take(&ctx.tenant_store(&caller.principal.tenant), now_unix())
-        .await?;
+    // Support staff are audited for every request, reads included.
+    if support {
+        audit::record(&store, &caller, "support.request", target(), Outcome::Success).await?;
+    }
     Ok(Some(caller))
+}
+
+fn restricted(r: Restriction) -> Error {
+    match r {
+        Restriction::PasswordChange => Error::Forbidden {
+            code: "password_change_required",
+            reason: "change your password first (POST /v1/me/password)",
+        },
+        Restriction::MfaEnrolment => Error::Forbidden {
+            code: "mfa_enrolment_required",
+            reason: "this tenant requires a second factor; enrol first (POST /v1/me/mfa/totp)",
+        },
+    }
 }
 
 /// The credential of the Authorization header: `Bearer <token>`, or `Basic` with the token as the
@@ -237,8 +247,9 @@ fn operator(ctx: &Context, token: &str) -> Result<()> {
 }
 
 /// The operator acting inside the tenant named by the `Ovation-Tenant` header, while the tenant
-/// allows support access. The operator acts as an admin, never as an owner.
-async fn support_access(ctx: &Context, headers: &HeaderMap) -> Result<(Principal, tenants::Tenant)> {
+/// allows support access (and the caller's address). The operator acts as an admin, never as an
+/// owner, and may not create users or credentials.
+async fn support_access(ctx: &Context, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Principal> {
     let slug = headers
         .get(TENANT_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -255,11 +266,13 @@ async fn support_access(ctx: &Context, headers: &HeaderMap) -> Result<(Principal
             reason: "this tenant does not allow support access",
         });
     }
-    let principal = Principal {
+    if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
+        return Err(sign_in::ip_not_allowed());
+    }
+    Ok(Principal {
         tenant: tenant.id.clone(),
         actor: Actor::Operator,
         role: Role::Admin,
         restriction: None,
-    };
-    Ok((principal, tenant))
+    })
 }

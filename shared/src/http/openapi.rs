@@ -122,6 +122,17 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
             );
         }
     }
+    for name in route.query {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(*name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .schema(Some(utoipa::openapi::schema::Object::with_type(
+                    utoipa::openapi::schema::Type::String,
+                ))),
+        );
+    }
     if let Some(body) = route.body {
         let media = if route.path == "/oauth/token" {
             "application/x-www-form-urlencoded"
@@ -142,11 +153,7 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         ),
         None => ResponseBuilder::new().description("Success"),
     };
-    let status = if route.returns.is_some() || route.method == "GET" {
-        "200"
-    } else {
-        "204"
-    };
+    let status = route.status.to_string();
     let error = ResponseBuilder::new()
         .description("An error: status, code, message and the field at fault")
         .content(
@@ -186,7 +193,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
         SecurityScheme::Http(
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
-                .description(Some("The operator key (ovo_...)"))
+                .description(Some(
+                    "The operator key (ovo_...). On tenant routes, with the header `Ovation-Tenant: <slug>`, it acts as \
+                     support staff while the tenant allows support access.",
+                ))
                 .build(),
         ),
     );

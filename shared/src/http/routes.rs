@@ -35,6 +35,10 @@ pub struct Route {
     pub body: Option<&'static str>,
     /// The schema of a successful answer (`[Name]` for a JSON array of them).
     pub returns: Option<&'static str>,
+    /// The success status: 201 for routes that create, 204 for those that answer nothing, 200.
+    pub status: u16,
+    /// The query parameters it reads.
+    pub query: &'static [&'static str],
 }
 
 const fn route(
@@ -52,6 +56,9 @@ const fn route(
         summary,
         body: None,
         returns: None,
+        // A GET answers something; other methods answer nothing unless they say what.
+        status: if method.as_bytes()[0] == b'G' { 200 } else { 204 },
+        query: &[],
     }
 }
 
@@ -63,6 +70,17 @@ impl Route {
 
     const fn returns(mut self, schema: &'static str) -> Route {
         self.returns = Some(schema);
+        self.status = 200;
+        self
+    }
+
+    const fn created(mut self) -> Route {
+        self.status = 201;
+        self
+    }
+
+    const fn query(mut self, names: &'static [&'static str]) -> Route {
+        self.query = names;
         self
     }
 }
@@ -94,10 +112,13 @@ pub const ROUTES: &[Route] = &[
     )
     .body("SettingsPatch")
     .returns("Tenant"),
-    route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users").returns("[UserView]"),
+    route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
+        .returns("[UserView]")
+        .query(&["per_page", "cursor"]),
     route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user")
         .body("Invite")
-        .returns("Invited"),
+        .returns("Invited")
+        .created(),
     route("GET", "/v1/users/{id}", ADMIN, Tenant(ReadUsers), "One user").returns("UserView"),
     route(
         "PATCH",
@@ -118,7 +139,8 @@ pub const ROUTES: &[Route] = &[
         "Create an API key (shown once)",
     )
     .body("NewCredential")
-    .returns("ApiKeyCreated"),
+    .returns("ApiKeyCreated")
+    .created(),
     route(
         "DELETE",
         "/v1/api_keys/{id}",
@@ -142,7 +164,8 @@ pub const ROUTES: &[Route] = &[
         "Create an OAuth client (secret shown once)",
     )
     .body("NewCredential")
-    .returns("OAuthClientCreated"),
+    .returns("OAuthClientCreated")
+    .created(),
     route(
         "DELETE",
         "/v1/oauth_clients/{id}",
@@ -157,7 +180,8 @@ pub const ROUTES: &[Route] = &[
         Tenant(ReadAudit),
         "List audit events (or export them as JSON lines)",
     )
-    .returns("[AuditEvent]"),
+    .returns("[AuditEvent]")
+    .query(&["since", "until", "action", "actor_id", "per_page", "cursor", "format"]),
     route(
         "POST",
         "/v1/platform/tenants",
@@ -166,7 +190,8 @@ pub const ROUTES: &[Route] = &[
         "Create a tenant and its owner",
     )
     .body("NewTenant")
-    .returns("TenantCreated"),
+    .returns("TenantCreated")
+    .created(),
     route("GET", "/v1/platform/tenants/{slug}", ADMIN, Operator, "One tenant").returns("Tenant"),
     route(
         "DELETE",
@@ -183,7 +208,8 @@ pub const ROUTES: &[Route] = &[
         "Create an API key in a tenant",
     )
     .body("NewCredential")
-    .returns("ApiKeyCreated"),
+    .returns("ApiKeyCreated")
+    .created(),
     // Signing in, sessions and tokens: api-auth.
     route(
         "POST",

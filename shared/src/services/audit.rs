@@ -56,7 +56,7 @@ pub struct AuditEvent {
     pub id: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// `user`, `api_key`, `oauth_client`, `operator` or `system`.
+    /// `user`, `api_key`, `oauth_client` or `operator`.
     pub actor_type: String,
     pub actor_id: String,
     pub role: Option<Role>,
@@ -88,10 +88,11 @@ pub async fn record(
     record_as(store, actor, caller.ip, action, target, outcome).await
 }
 
-/// Records an event of the platform itself (tenant creation and deletion by the operator).
-pub async fn record_system(store: &TenantStore, action: &str, target: Target, outcome: Outcome) -> Result<()> {
+/// Records an event of the platform API (the operator creating or deleting a tenant, or making
+/// a tenant's first API key).
+pub async fn record_operator(store: &TenantStore, action: &str, target: Target, outcome: Outcome) -> Result<()> {
     let actor = Actor {
-        kind: "system",
+        kind: "operator",
         id: "operator",
         role: None,
     };
@@ -155,16 +156,23 @@ pub const MAX_PER_PAGE: u32 = 100;
 pub const EXPORT_PAGE: u32 = 10_000;
 const DEFAULT_WINDOW: i64 = 90 * 86_400;
 
-/// One page of events, newest first, and the cursor of the next page.
-pub async fn list(
-    store: &TenantStore,
-    filter: &AuditFilter,
-    per_page: u32,
-) -> Result<(Vec<AuditEvent>, Option<String>)> {
-    let now = now_unix();
-    let until = filter.until.unwrap_or(now);
-    let since = filter.since.unwrap_or(until - DEFAULT_WINDOW);
-    if since > until || since < 0 {
+/// One page of events, and the window it was taken from (the next page must ask the same).
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub cursor: Option<String>,
+    pub since: i64,
+    pub until: i64,
+}
+
+/// Months one request reads at the most; a sparse filter continues on the next page.
+const MAX_MONTHS_PER_PAGE: usize = 13;
+
+/// One page of events, newest first. `floor` is the earliest time worth reading (the tenant's
+/// creation): a `since` before it reads nothing more.
+pub async fn list(store: &TenantStore, filter: &AuditFilter, per_page: u32, floor: i64) -> Result<AuditPage> {
+    let until = filter.until.unwrap_or_else(now_unix);
+    let since = filter.since.unwrap_or(until - DEFAULT_WINDOW).max(floor);
+    if since > until {
         return Err(Error::invalid("since", "must be a unix time before `until`"));
     }
     let sort = SortKey::Between(ulid_at(since, false), ulid_at(until, true));
@@ -181,7 +189,7 @@ pub async fn list(
         }
     };
     let mut events = Vec::new();
-    loop {
+    for _ in 0..MAX_MONTHS_PER_PAGE {
         let want = (per_page - events.len() as u32).min(MAX_QUERY_LIMIT);
         let query = Query::new(keys::audit_partition(store.tenant(), &month)?)
             .sort(sort.clone())
@@ -202,13 +210,29 @@ pub async fn list(
             None if previous.as_str() >= last_month.as_str() => Some(format!("{previous}~")),
             None => None,
         };
-        if events.len() as u32 >= per_page || next.is_none() {
-            return Ok((events, next));
-        }
-        let (m, rest) = next.as_deref().unwrap_or_default().split_once('~').unwrap_or_default();
+        let next = match next {
+            Some(next) if (events.len() as u32) < per_page => next,
+            cursor => {
+                return Ok(AuditPage {
+                    events,
+                    cursor,
+                    since,
+                    until,
+                });
+            }
+        };
+        let (m, rest) = next.split_once('~').unwrap_or_default();
         month = m.to_owned();
         inner = Some(rest.to_owned()).filter(|r| !r.is_empty());
     }
+    // Many months read: hand back what was found and where to go on.
+    let cursor = Some(format!("{month}~{}", inner.unwrap_or_default()));
+    Ok(AuditPage {
+        events,
+        cursor,
+        since,
+        until,
+    })
 }
 
 fn previous_month(month: &str) -> String {

@@ -11,6 +11,7 @@ use super::tenants;
 use crate::Context;
 use crate::auth::credential::{self, Kind};
 use crate::auth::{self, Scope};
+use crate::domain::Slug;
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, new_id};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
@@ -119,9 +120,25 @@ pub async fn create_api_key(
     store.put(item, Some(Condition::NotExists)).await?;
     match caller {
         Some(c) => audit::record(store, c, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
-        None => audit::record_system(store, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
+        None => audit::record_operator(store, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
     }
     Ok(ApiKeyCreated { api_key: view, key })
+}
+
+/// The operator's API key in tenant `slug`: only while the tenant allows support access, or
+/// before anyone has taken the new tenant over (scripts that set up a tenant and its first key).
+pub async fn create_for_operator(ctx: &Context, slug: &Slug, request: NewCredential) -> Result<ApiKeyCreated> {
+    let tenant = tenants::by_slug(ctx, slug)
+        .await?
+        .filter(tenants::Tenant::is_active)
+        .ok_or(Error::NotFound("tenant"))?;
+    if !tenant.settings.support_access && !tenants::unclaimed(ctx, &tenant.id).await? {
+        return Err(Error::Forbidden {
+            code: "support_access_disabled",
+            reason: "this tenant does not allow support access",
+        });
+    }
+    create_api_key(&ctx.tenant_store(&tenant.id), None, request).await
 }
 
 pub async fn list_api_keys(store: &TenantStore) -> Result<Vec<ApiKeyView>> {

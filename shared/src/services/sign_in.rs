@@ -25,7 +25,7 @@ use crate::auth::password::{self, Password};
 use crate::auth::{self, Principal, Restriction, Role, Scope, totp};
 use crate::domain::{Email, Slug};
 use crate::error::{Error, Result};
-use crate::store::{Cmp, Condition, Item, TenantStore, Update, keys, now_unix};
+use crate::store::{Cmp, Condition, Item, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 /// A session ends after an hour without use, and after twelve hours in any case.
 pub const SESSION_IDLE_SECONDS: i64 = 3600;
@@ -77,18 +77,14 @@ fn wait_after(failures: i64, last: i64, free: i64, now: i64) -> Option<Duration>
     (until > now).then(|| Duration::from_secs((until - now) as u64))
 }
 
-async fn locked(store: &TenantStore, scope: &str, free: i64, now: i64) -> Result<Option<Duration>> {
-    let item = store.get(&keys::sign_in_failures(store.tenant(), scope)).await?;
-    Ok(item.and_then(|i| wait_after(i.num("n").unwrap_or(0), i.num("last_at").unwrap_or(0), free, now)))
-}
-
-async fn count_failure(store: &TenantStore, scope: &str, now: i64) -> Result<()> {
-    store
+/// Counts one attempt against `scope` before it is judged, so that guesses sent in parallel each
+/// see the ones before them, and returns how long earlier failures make this one wait.
+async fn attempt(store: &TenantStore, scope: &str, free: i64, now: i64) -> Result<Option<Duration>> {
+    let item = store
         .update(
             &keys::sign_in_failures(store.tenant(), scope),
             &[
                 Update::Add("n".into(), 1),
-                Update::Set("last_at".into(), now.into()),
                 Update::Set(
                     crate::store::attr::EXPIRES_AT.into(),
                     (now + FAILURES_REMEMBERED_SECONDS).into(),
@@ -96,8 +92,49 @@ async fn count_failure(store: &TenantStore, scope: &str, now: i64) -> Result<()>
             ],
             None,
         )
-        .await
-        .map(|_| ())
+        .await?;
+    let before = item.num("n").unwrap_or(1) - 1;
+    Ok(wait_after(before, item.num("last_at").unwrap_or(0), free, now))
+}
+
+/// The attempts just counted failed: the waits run from now.
+async fn failed(store: &TenantStore, scopes: &[&str], now: i64) -> Result<()> {
+    for scope in scopes {
+        store
+            .update(
+                &keys::sign_in_failures(store.tenant(), scope),
+                &[Update::Set("last_at".into(), now.into())],
+                None,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The attempts succeeded: their counts start again.
+async fn succeeded(store: &TenantStore, scopes: &[&str]) -> Result<()> {
+    let ops = scopes
+        .iter()
+        .map(|scope| crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), scope)))
+        .collect();
+    store.batch_write(ops).await
+}
+
+/// Runs a check of something only the user knows (a code, the current password) under the
+/// attempt counter of `scope`: refused while earlier failures lock it; a failure counts, a
+/// success clears it.
+async fn counted(store: &TenantStore, scope: &str, check: impl AsyncFnOnce() -> Result<bool>) -> Result<bool> {
+    let now = now_unix();
+    if let Some(retry_after) = attempt(store, scope, FREE_FAILURES_PER_ADDRESS, now).await? {
+        return Err(Error::TooManyAttempts { retry_after });
+    }
+    let passed = check().await?;
+    if passed {
+        succeeded(store, &[scope]).await?;
+    } else {
+        failed(store, &[scope], now).await?;
+    }
+    Ok(passed)
 }
 
 async fn address_index(store: &TenantStore, ip: Option<IpAddr>) -> Result<String> {
@@ -135,14 +172,19 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
     let pair = format!("{account}#{address}");
     let user = users::load_by_email(&store, &email).await?;
     let trusted = user.as_ref().is_some_and(|u| u.trusted_ips.contains(&address));
-    let mut wait = locked(&store, &pair, FREE_FAILURES_PER_ADDRESS, now).await?;
-    if wait.is_none() && !trusted {
-        wait = locked(&store, &account, FREE_FAILURES_PER_ACCOUNT, now).await?;
-    }
+    let by_address = attempt(&store, &pair, FREE_FAILURES_PER_ADDRESS, now).await?;
+    let by_account = attempt(&store, &account, FREE_FAILURES_PER_ACCOUNT, now).await?;
+    // An address the user signed in from before is not held up by failures from elsewhere.
+    let wait = if trusted {
+        by_address
+    } else {
+        by_address.max(by_account)
+    };
     if let Some(retry_after) = wait {
+        let actor = user_actor(user.as_ref());
         audit::record_as(
             &store,
-            user_actor(user.as_ref()),
+            actor,
             ip,
             "sign_in.locked",
             target_of(user.as_ref()),
@@ -160,27 +202,24 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
         Some(phc) => password::verify(&request.password, &phc).await?,
         None => password::verify_nothing().await?,
     };
-    let (true, Some(user)) = (verified, user) else {
-        count_failure(&store, &pair, now).await?;
-        count_failure(&store, &account, now).await?;
-        let user = users::load_by_email(&store, &email).await?;
-        audit::record_as(
-            &store,
-            user_actor(user.as_ref()),
-            ip,
-            "sign_in.failed",
-            target_of(user.as_ref()),
-            Outcome::Failure,
-        )
-        .await?;
-        return Err(Error::InvalidCredentials);
+    let user = match (verified, user) {
+        (true, Some(user)) => user,
+        (_, user) => {
+            failed(&store, &[&pair, &account], now).await?;
+            let actor = user_actor(user.as_ref());
+            audit::record_as(
+                &store,
+                actor,
+                ip,
+                "sign_in.failed",
+                target_of(user.as_ref()),
+                Outcome::Failure,
+            )
+            .await?;
+            return Err(Error::InvalidCredentials);
+        }
     };
-    store
-        .batch_write(vec![
-            crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), &pair)),
-            crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), &account)),
-        ])
-        .await?;
+    succeeded(&store, &[&pair, &account]).await?;
     if user.mfa_enabled() {
         let (mfa_token, digest) = credential::issue(Kind::MfaChallenge, store.tenant(), &user.id)?;
         let expires_at = now + MFA_CHALLENGE_SECONDS;
@@ -230,29 +269,50 @@ async fn finish(
 
 /// What the user must do first, if anything: change a one-time or expired password, or enrol a
 /// second factor the tenant requires.
-fn restriction(tenant: &Tenant, user: &UserRecord, now: i64) -> Option<Restriction> {
-    let expired = tenant.settings.password_policy.expiry_days.is_some_and(|days| {
-        user.password_changed_at
-            .is_none_or(|at| at + i64::from(days) * 86_400 <= now)
-    });
-    if user.must_change_password || expired {
+fn restriction(
+    tenant: &Tenant,
+    must_change: bool,
+    mfa: bool,
+    password_at: Option<i64>,
+    now: i64,
+) -> Option<Restriction> {
+    let expired = tenant
+        .settings
+        .password_policy
+        .expiry_days
+        .is_some_and(|days| password_at.is_none_or(|at| at + i64::from(days) * 86_400 <= now));
+    if must_change || expired {
         Some(Restriction::PasswordChange)
-    } else if tenant.settings.require_mfa && !user.mfa_enabled() {
+    } else if tenant.settings.require_mfa && !mfa {
         Some(Restriction::MfaEnrolment)
     } else {
         None
     }
 }
 
+/// Whether a session's user had a second factor, and when their password was set: with the
+/// tenant's settings of the moment, they restrict the session (a policy tightened after sign-in
+/// reaches it on its next request).
+const SESSION_MFA: &str = "mfa";
+const SESSION_PASSWORD_AT: &str = "password_at";
+
 async fn open_session(store: &TenantStore, tenant: &Tenant, user: &UserRecord) -> Result<SignInResult> {
     let now = now_unix();
     let (token, digest) = credential::issue(Kind::Session, store.tenant(), &user.id)?;
-    let restriction = restriction(tenant, user, now);
+    let restriction = restriction(
+        tenant,
+        user.must_change_password,
+        user.mfa_enabled(),
+        user.password_changed_at,
+        now,
+    );
     let expires_at = now + SESSION_MAX_SECONDS;
     let mut item = Item::new(keys::session(store.tenant(), &user.id, &digest)?)
         .with("role", user.role.as_str())
         .with("created_at", now)
         .with("seen_at", now)
+        .with(SESSION_MFA, user.mfa_enabled())
+        .with(SESSION_PASSWORD_AT, user.password_changed_at.unwrap_or(0))
         .with_expiry(expires_at);
     if let Some(r) = restriction {
         item = item.with("restriction", r.as_str());
@@ -286,7 +346,7 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
     let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(gone)?;
     let store = ctx.tenant_store(&tenant.id);
     let key = keys::mfa_challenge(store.tenant(), &presented.owner, &presented.digest)?;
-    let counted = store
+    let tried = store
         .update(
             &key,
             &[Update::Add("attempts".into(), 1)],
@@ -296,7 +356,7 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
             ])),
         )
         .await;
-    match counted {
+    match tried {
         Err(Error::ConditionFailed) => {
             store.delete(&key, None).await?;
             return Err(gone());
@@ -307,12 +367,14 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
         .await?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(gone)?;
-    if !second_factor(
-        &mut user,
-        request.code.as_deref(),
-        request.recovery_code.as_deref(),
-        now_unix(),
-    ) {
+    // Codes are guessed against the user, not the challenge: a new sign-in does not reset this.
+    let scope = format!("mfa-{}", user.id);
+    let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
+    if !counted(&store, &scope, async || {
+        Ok(second_factor(&mut user, code, recovery, now_unix()))
+    })
+    .await?
+    {
         audit::record_as(
             &store,
             user_actor(Some(&user)),
@@ -392,15 +454,29 @@ pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAd
     user.secrets.password = Some(password::hash(&password).await?);
     user.password_changed_at = Some(now_unix());
     user.status = UserStatus::Active;
-    store.delete(&key, Some(Condition::Exists)).await.map_err(|_| gone())?;
+    // The invitation is spent only with the user's activation, in one transaction.
+    let spend = TxOp::Delete {
+        key,
+        condition: Some(Condition::Exists),
+    };
+    match store.transact(vec![spend, users::save_op(&store, &user).await?]).await {
+        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => return Err(gone()),
+        Err(Error::TransactionCanceled(_)) => return Err(users::changed_meanwhile()),
+        other => other?,
+    }
+    user.saved();
     finish(&store, &tenant, user, ip, "user.invite_accepted").await
 }
 
 /// Turns a presented credential into its principal: one read of the credential's item (the
 /// tenant's settings come from the short cache). Returns the tenant for the caller's checks.
-pub async fn authenticate(ctx: &Context, presented: &Presented) -> Result<(Principal, std::sync::Arc<Tenant>)> {
+pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAddr>) -> Result<Principal> {
     let revoked = || Error::Unauthenticated("the credential is unknown, expired or revoked");
     let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(revoked)?;
+    // Before anything is read or touched: a credential used from elsewhere extends nothing.
+    if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
+        return Err(ip_not_allowed());
+    }
     let store = ctx.tenant_store(&tenant.id);
     let now = now_unix();
     let owner = presented.owner.clone();
@@ -416,8 +492,11 @@ pub async fn authenticate(ctx: &Context, presented: &Presented) -> Result<(Princ
                 ));
             }
             if now - seen >= TOUCH_EVERY {
-                touch(&store, &item, "seen_at", now).await.map_err(|_| revoked())?;
+                touch(&store, &item, "seen_at", now).await?;
             }
+            let stored = item.str("restriction").and_then(Restriction::parse);
+            let mfa = matches!(item.get(SESSION_MFA), Some(Value::Bool(true)));
+            let now_required = restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now);
             Principal {
                 tenant: tenant.id.clone(),
                 actor: auth::Actor::User {
@@ -425,7 +504,7 @@ pub async fn authenticate(ctx: &Context, presented: &Presented) -> Result<(Princ
                     session: presented.digest,
                 },
                 role: Role::parse(item.str("role").unwrap_or_default())?,
-                restriction: item.str("restriction").and_then(Restriction::parse),
+                restriction: stored.or(now_required),
             }
         }
         Kind::ApiKey => {
@@ -438,7 +517,7 @@ pub async fn authenticate(ctx: &Context, presented: &Presented) -> Result<(Princ
                 })
                 .ok_or_else(revoked)?;
             if now - item.num("last_used_at").unwrap_or(0) >= TOUCH_EVERY {
-                touch(&store, &item, "last_used_at", now).await.map_err(|_| revoked())?;
+                touch(&store, &item, "last_used_at", now).await?;
             }
             Principal {
                 tenant: tenant.id.clone(),
@@ -463,19 +542,24 @@ pub async fn authenticate(ctx: &Context, presented: &Presented) -> Result<(Princ
             return Err(Error::Unauthenticated("this token cannot be used to call the API"));
         }
     };
-    Ok((principal, tenant))
+    Ok(principal)
 }
 
-/// Updates a last-use time, only while the credential still exists (never re-creating a revoked one).
+/// Updates a last-use time, only while the credential still exists (never re-creating a revoked
+/// one: that is a 401; any other failure is what it is).
 async fn touch(store: &TenantStore, item: &Item, name: &str, now: i64) -> Result<()> {
-    store
-        .update(
-            &item.key,
-            &[Update::Set(name.into(), now.into())],
-            Some(Condition::Exists),
-        )
-        .await
-        .map(|_| ())
+    let updates = [Update::Set(name.into(), now.into())];
+    match store.update(&item.key, &updates, Some(Condition::Exists)).await {
+        Err(Error::ConditionFailed) => Err(Error::Unauthenticated("the credential was revoked")),
+        other => other.map(|_| ()),
+    }
+}
+
+pub fn ip_not_allowed() -> Error {
+    Error::Forbidden {
+        code: "ip_not_allowed",
+        reason: "the tenant does not allow requests from this address",
+    }
 }
 
 /// The signed-in user of a caller, or 403 for keys and clients.
@@ -565,7 +649,12 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
         .await?
         .ok_or(Error::NotFound("tenant"))?;
     let current = user.secrets.password.clone().unwrap_or_default();
-    if !password::verify(&request.current_password, &current).await? {
+    let scope = format!("self-{}", user.id);
+    if !counted(&store, &scope, async || {
+        password::verify(&request.current_password, &current).await
+    })
+    .await?
+    {
         audit::record(
             &store,
             caller,
@@ -594,8 +683,9 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
     user.secrets.password = Some(password::hash(&new).await?);
     user.password_changed_at = Some(now_unix());
     user.must_change_password = false;
-    users::save(&store, &mut user).await?;
+    // Sessions end first: should the change fail after, the user is signed out, never left in.
     users::revoke_sessions(&store, &user.id).await?;
+    users::save(&store, &mut user).await?;
     audit::record(
         &store,
         caller,
@@ -684,16 +774,19 @@ pub async fn confirm_totp(ctx: &Context, caller: &Caller, request: TotpCode) -> 
     user.secrets.totp = Some(secret);
     user.mfa_step = step as i64;
     users::save(&store, &mut user).await?;
+    // This session now has a second factor; an enrolment it was held to is done.
+    let (id, session) = signed_in_user(caller)?;
+    let mut updates = vec![Update::Set(SESSION_MFA.into(), true.into())];
     if caller.principal.restriction == Some(Restriction::MfaEnrolment) {
-        let (id, session) = signed_in_user(caller)?;
-        store
-            .update(
-                &keys::session(store.tenant(), id, session)?,
-                &[Update::Remove("restriction".into())],
-                Some(Condition::Exists),
-            )
-            .await?;
+        updates.push(Update::Remove("restriction".into()));
     }
+    store
+        .update(
+            &keys::session(store.tenant(), id, session)?,
+            &updates,
+            Some(Condition::Exists),
+        )
+        .await?;
     audit::record(
         &store,
         caller,
@@ -709,7 +802,10 @@ pub async fn confirm_totp(ctx: &Context, caller: &Caller, request: TotpCode) -> 
 #[serde(deny_unknown_fields)]
 pub struct DisableTotp {
     pub password: String,
-    pub code: String,
+    /// A code of the authenticator app...
+    pub code: Option<String>,
+    /// ...or, when the device is lost, one of the recovery codes.
+    pub recovery_code: Option<String>,
 }
 
 pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) -> Result<()> {
@@ -724,10 +820,12 @@ pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) 
         });
     }
     let phc = user.secrets.password.clone().unwrap_or_default();
-    if !password::verify(&request.password, &phc).await? {
+    let scope = format!("self-{}", user.id);
+    if !counted(&store, &scope, async || password::verify(&request.password, &phc).await).await? {
         return Err(Error::invalid("password", "is wrong"));
     }
-    if !second_factor(&mut user, Some(&request.code), None, now_unix()) {
+    let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
+    if !second_factor(&mut user, code, recovery, now_unix()) {
         return Err(Error::invalid("code", "is wrong or was already used"));
     }
     user.secrets.totp = None;

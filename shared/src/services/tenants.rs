@@ -17,7 +17,7 @@ use crate::domain::tenant::{SettingsPatch, display_name};
 use crate::domain::{Email, Slug, TenantSettings, time};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
-use crate::store::{BatchOp, Condition, Item, MAX_QUERY_LIMIT, Query, TxOp, Update, keys, now_unix};
+use crate::store::{BatchOp, Condition, Item, MAX_QUERY_LIMIT, Query, SortKey, TxOp, Update, Value, keys, now_unix};
 use crate::{Context, auth};
 
 /// How long a deleted tenant's items wait for the purge (they are unreadable from the start).
@@ -38,6 +38,9 @@ pub struct Tenant {
     pub status: TenantStatus,
     pub created_at: i64,
     pub settings: TenantSettings,
+    /// Optimistic concurrency of settings changes.
+    #[serde(skip)]
+    version: i64,
 }
 
 impl Tenant {
@@ -56,6 +59,7 @@ impl Tenant {
             },
             created_at: item.num("created_at").unwrap_or_default(),
             settings,
+            version: item.num("version").unwrap_or_default(),
         })
     }
 
@@ -70,6 +74,7 @@ impl Tenant {
                 },
             )
             .with("created_at", self.created_at)
+            .with("version", self.version)
             .with(
                 "settings",
                 serde_json::to_string(&self.settings).map_err(Error::internal)?,
@@ -179,6 +184,7 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
         status: TenantStatus::Active,
         created_at: now_unix(),
         settings: TenantSettings::new(name),
+        version: 0,
     };
     let one_time_password = users::one_time_password()?;
     let store = ctx.tenant_store(&tenant.id);
@@ -211,7 +217,7 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
         }
         other => other?,
     }
-    audit::record_system(
+    audit::record_operator(
         &store,
         "tenant.created",
         Target::Tenant(tenant.id.to_string()),
@@ -240,38 +246,58 @@ pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatc
             "does not include the address you are calling from; you would lock yourself out",
         ));
     }
+    let support_switched = settings.support_access != tenant.settings.support_access;
     tenant.settings = settings;
+    let read = tenant.version;
+    tenant.version += 1;
     let store = ctx.tenant_store(id);
+    let unchanged = Condition::And(vec![Condition::eq("status", "active"), Condition::eq("version", read)]);
     store
-        .put(tenant.to_item()?, Some(Condition::eq("status", "active")))
-        .await?;
+        .put(tenant.to_item()?, Some(unchanged))
+        .await
+        .map_err(|e| match e {
+            Error::ConditionFailed => Error::invalid("settings", "were changed meanwhile; read them again"),
+            e => e,
+        })?;
     ctx.tenants.forget(id);
-    audit::record(
-        &store,
-        caller,
-        "tenant.settings_updated",
-        Target::Tenant(id.to_string()),
-        Outcome::Success,
-    )
-    .await?;
+    let target = || Target::Tenant(id.to_string());
+    audit::record(&store, caller, "tenant.settings_updated", target(), Outcome::Success).await?;
+    if support_switched {
+        let action = if tenant.settings.support_access {
+            "tenant.support_access_enabled"
+        } else {
+            "tenant.support_access_disabled"
+        };
+        audit::record(&store, caller, action, target(), Outcome::Success).await?;
+    }
     Ok(tenant)
 }
 
 /// Deletes a tenant: marks it deleted (every credential stops working), crypto-shreds its keys
 /// (its data is unreadable everywhere, backups included) and schedules the purge of its items.
 pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
-    let tenant = by_slug(ctx, slug)
-        .await?
-        .filter(Tenant::is_active)
-        .ok_or(Error::NotFound("tenant"))?;
+    // A deletion that failed half-way is finished by asking again.
+    let tenant = by_slug(ctx, slug).await?.ok_or(Error::NotFound("tenant"))?;
     let store = ctx.tenant_store(&tenant.id);
-    audit::record_system(
-        &store,
-        "tenant.deleted",
-        Target::Tenant(tenant.id.to_string()),
-        Outcome::Success,
-    )
-    .await?;
+    if tenant.is_active() {
+        audit::record_operator(
+            &store,
+            "tenant.deleted",
+            Target::Tenant(tenant.id.to_string()),
+            Outcome::Success,
+        )
+        .await?;
+    }
+    let due = now_unix() + PURGE_AFTER_DAYS * 86_400;
+    ctx.store
+        .put(
+            Item::new(keys::purge(due, &tenant.id))
+                .with("tenant", tenant.id.as_str())
+                .with("slug", slug.as_str())
+                .with("created_at", tenant.created_at),
+            None,
+        )
+        .await?;
     ctx.store
         .update(
             &keys::tenant(&tenant.id),
@@ -281,34 +307,38 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
         .await?;
     ctx.tenants.forget(&tenant.id);
     ctx.keys.shred(&tenant.id).await?;
-    let due = now_unix() + PURGE_AFTER_DAYS * 86_400;
-    ctx.store
-        .put(
-            Item::new(keys::purge(&tenant.id))
-                .with("tenant", tenant.id.as_str())
-                .with("slug", slug.as_str())
-                .with("due_at", due)
-                .with("created_at", tenant.created_at),
-            None,
+    Ok(tenant.id)
+}
+
+/// True while no user of the tenant has taken it over (signed in and set a password of their
+/// own): the operator may still make its first API keys without support access.
+pub async fn unclaimed(ctx: &Context, tenant: &TenantId) -> Result<bool> {
+    let users = ctx
+        .tenant_store(tenant)
+        .query_all(
+            Query::new(keys::tenant_partition(tenant))
+                .prefix(keys::USER_PREFIX)
+                .limit(MAX_QUERY_LIMIT),
         )
         .await?;
-    Ok(tenant.id)
+    Ok(users
+        .iter()
+        .all(|u| u.str("status") != Some("active") || matches!(u.get("must_change_password"), Some(Value::Bool(true)))))
 }
 
 /// Purges the items of deleted tenants whose purge is due, and returns how many tenants were
 /// purged: the tenant partition, each user's and client's partition, the audit months, then the
 /// slug (free again) and the purge item itself. Run by the local ticker (and by `job-retention`).
 pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
-    let due = ctx
-        .store
-        .query(&Query::new(keys::SYSTEM_PARTITION).prefix("PURGE#").limit(25))
-        .await?;
+    let due = Query::new(keys::SYSTEM_PARTITION)
+        .sort(SortKey::Between(keys::PURGE_PREFIX.into(), keys::purges_due_by(now)))
+        .limit(MAX_QUERY_LIMIT);
     let mut purged = 0;
-    for item in due.items.iter().filter(|i| i.num("due_at").is_some_and(|d| d <= now)) {
+    for item in all_items(ctx, due).await? {
         let tenant: TenantId = item.str("tenant").unwrap_or_default().parse()?;
         let mut partitions = vec![keys::tenant_partition(&tenant)];
         let mut month = time::start_of_month(item.num("created_at").unwrap_or(now));
-        for owned in all_items(ctx, &keys::tenant_partition(&tenant)).await? {
+        for owned in all_items(ctx, Query::new(keys::tenant_partition(&tenant)).limit(MAX_QUERY_LIMIT)).await? {
             let sk = owned.key.sk.as_str();
             if let Some(user) = sk.strip_prefix(keys::USER_PREFIX) {
                 partitions.push(keys::user_partition(&tenant, user)?);
@@ -323,7 +353,7 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
         // The tenant partition last: it lists the others.
         partitions.rotate_left(1);
         for partition in partitions {
-            let ops = all_items(ctx, &partition)
+            let ops = all_items(ctx, Query::new(partition).limit(MAX_QUERY_LIMIT))
                 .await?
                 .into_iter()
                 .map(|i| BatchOp::Delete(i.key))
@@ -342,15 +372,12 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
     Ok(purged)
 }
 
-/// Every item of one partition.
-async fn all_items(ctx: &Context, partition: &str) -> Result<Vec<Item>> {
+/// Every item a query of the raw store selects (a shredded tenant has no cursor key).
+async fn all_items(ctx: &Context, query: Query) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut after = None;
     loop {
-        let page = ctx
-            .store
-            .query(&Query::new(partition).limit(MAX_QUERY_LIMIT).after(after))
-            .await?;
+        let page = ctx.store.query(&query.clone().after(after)).await?;
         items.extend(page.items);
         match page.next {
             Some(next) => after = Some(next),

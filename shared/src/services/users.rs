@@ -220,24 +220,54 @@ pub async fn email_index(store: &TenantStore, email: &Email) -> Result<String> {
 /// Reads a user by email (through the sign-in lookup).
 pub async fn load_by_email(store: &TenantStore, email: &Email) -> Result<Option<UserRecord>> {
     let login = keys::login(store.tenant(), &email_index(store, email).await?);
-    match store.get(&login).await? {
-        Some(item) => load(store, item.str("user").unwrap_or_default()).await,
-        None => Ok(None),
-    }
+    // The same two reads whether or not the email has a user: sign-in timing tells nothing.
+    let id = match store.get(&login).await? {
+        Some(item) => item.str("user").unwrap_or_default().to_owned(),
+        None => NO_USER.to_owned(),
+    };
+    load(store, &id).await
 }
+
+/// A user id that no user has (ULIDs of time zero are never made).
+const NO_USER: &str = "00000000000000000000000000";
 
 /// Writes a changed user, refusing (409) when someone else changed it since it was read.
 pub async fn save(store: &TenantStore, user: &mut UserRecord) -> Result<()> {
-    let item = user.to_item(store, user.version + 1).await?;
-    store
-        .put(item, Some(Condition::eq("version", user.version)))
-        .await
-        .map_err(|e| match e {
-            Error::ConditionFailed => Error::invalid("user", "was changed meanwhile; try again"),
-            e => e,
-        })?;
+    let (item, condition) = versioned(store, user).await?;
+    store.put(item, Some(condition)).await.map_err(|e| match e {
+        Error::ConditionFailed => changed_meanwhile(),
+        e => e,
+    })?;
     user.version += 1;
     Ok(())
+}
+
+/// The write of `save`, for a transaction; `UserRecord::saved` once it committed.
+pub async fn save_op(store: &TenantStore, user: &UserRecord) -> Result<TxOp> {
+    let (item, condition) = versioned(store, user).await?;
+    Ok(TxOp::Put {
+        item,
+        condition: Some(condition),
+    })
+}
+
+/// The user's next version, and the condition that no one wrote another meanwhile.
+async fn versioned(store: &TenantStore, user: &UserRecord) -> Result<(Item, Condition)> {
+    Ok((
+        user.to_item(store, user.version + 1).await?,
+        Condition::eq("version", user.version),
+    ))
+}
+
+pub fn changed_meanwhile() -> Error {
+    Error::invalid("user", "was changed meanwhile; try again")
+}
+
+impl UserRecord {
+    /// Records a write made by `save_op` in a committed transaction.
+    pub fn saved(&mut self) {
+        self.version += 1;
+    }
 }
 
 pub struct NewUser {
@@ -411,6 +441,8 @@ pub struct UserPatch {
     /// `true` disables the user (every session is revoked), `false` enables them again.
     pub disabled: Option<bool>,
     pub name: Option<String>,
+    /// `true` removes the user's second factor (a lost device); they enrol again.
+    pub reset_mfa: Option<bool>,
 }
 
 /// Refuses a change that would leave the tenant without an active owner.
@@ -477,18 +509,18 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) 
     if patch.name.is_some() {
         user.name = name(patch.name)?;
     }
-    save(&store, &mut user).await?;
+    let reset_mfa = patch.reset_mfa == Some(true) && user.mfa_enabled();
+    if reset_mfa {
+        user.secrets.totp = None;
+        user.secrets.recovery.clear();
+    }
+    // Sessions end first: should the change fail after, the user is signed out, never left in.
     if revoke {
         revoke_sessions(&store, &user.id).await?;
     }
-    audit::record(
-        &store,
-        caller,
-        "user.updated",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
+    save(&store, &mut user).await?;
+    let action = if reset_mfa { "user.mfa_reset" } else { "user.updated" };
+    audit::record(&store, caller, action, Target::User(user.id.clone()), Outcome::Success).await?;
     Ok(user.view())
 }
 
@@ -500,6 +532,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
         keeps_an_owner(&store, &user.id).await?;
     }
     let login = keys::login(store.tenant(), &email_index(&store, &user.email).await?);
+    revoke_everything(&store, &user.id).await?;
     store
         .transact(vec![
             TxOp::Delete {
@@ -512,7 +545,6 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
             },
         ])
         .await?;
-    revoke_everything(&store, &user.id).await?;
     audit::record(
         &store,
         caller,

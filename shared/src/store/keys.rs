@@ -77,9 +77,17 @@ pub fn slug(slug: &str) -> Key {
     Key::new(format!("SLUG{SEP}{slug}"), "TENANT")
 }
 
-/// A tenant deletion's scheduled purge (system item: the tenant id only).
-pub fn purge(tenant: &TenantId) -> Key {
-    Key::new(SYSTEM_PARTITION, format!("PURGE{SEP}{tenant}"))
+pub const PURGE_PREFIX: &str = "PURGE#";
+
+/// A tenant deletion's purge, due at `due` (unix seconds): a system item holding the tenant id
+/// only, sorted by when it is due.
+pub fn purge(due: i64, tenant: &TenantId) -> Key {
+    Key::new(SYSTEM_PARTITION, format!("{PURGE_PREFIX}{due:012}{SEP}{tenant}"))
+}
+
+/// The purges due by `now`: every purge key sorts at or below this.
+pub fn purges_due_by(now: i64) -> String {
+    format!("{PURGE_PREFIX}{now:012}{SEP}~")
 }
 
 pub const USER_PREFIX: &str = "USER#";
