@@ -64,6 +64,17 @@ async fn sessions_passwords_and_revocation(e: Engines) {
     assert_eq!(s.send("POST", "/v1/auth/sign_out", &token, json!({})).await.status, 204);
     assert_eq!(s.get("/v1/me", &token).await.status, 401);
 
+    // A session unused for an hour has ended (its last use set back an hour in the store).
+    let token = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.str("token");
+    let presented = ovation::auth::credential::parse(&token).unwrap();
+    let key = ovation::store::keys::session(&presented.tenant, &presented.owner, &presented.digest).unwrap();
+    let an_hour_ago = ovation::store::now_unix() - 3600;
+    let set_back = [ovation::store::Update::Set("seen_at".into(), an_hour_ago.into())];
+    s.ctx.store.update(&key, &set_back, None).await.unwrap();
+    let a = s.get("/v1/me", &token).await;
+    assert_eq!(a.status, 401, "{a:?}");
+    assert!(a.str("message").contains("without use"), "{a:?}");
+
     // Password rules name the field; the history refuses the last five.
     let token = s.sign_in(1, "acme", "owner@acme.example", PASSWORD).await.str("token");
     let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});

@@ -846,6 +846,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tenant_policies_restrict_sessions() {
+        let mut tenant = Tenant::for_tests();
+        let now = 1_800_000_000;
+        assert_eq!(restriction(&tenant, false, false, Some(now - 100 * 86_400), now), None);
+        tenant.settings.password_policy.expiry_days = Some(90);
+        let expired = restriction(&tenant, false, true, Some(now - 91 * 86_400), now);
+        assert_eq!(expired, Some(Restriction::PasswordChange));
+        assert_eq!(restriction(&tenant, false, true, Some(now - 89 * 86_400), now), None);
+        assert_eq!(restriction(&tenant, true, true, Some(now), now), Some(Restriction::PasswordChange));
+        tenant.settings.require_mfa = true;
+        assert_eq!(restriction(&tenant, false, false, Some(now), now), Some(Restriction::MfaEnrolment));
+        assert_eq!(restriction(&tenant, false, true, Some(now), now), None);
+    }
+
+    #[test]
     fn backoff_doubles_after_the_free_failures_and_is_capped() {
         assert_eq!(wait_after(4, 1000, 5, 1000), None);
         assert_eq!(wait_after(5, 1000, 5, 1000), Some(Duration::from_secs(30)));

@@ -81,6 +81,19 @@ impl Tenant {
             ))
     }
 
+    /// A tenant with the default settings, stored nowhere.
+    #[cfg(test)]
+    pub fn for_tests() -> Tenant {
+        Tenant {
+            id: TenantId::generate(),
+            slug: "test".into(),
+            status: TenantStatus::Active,
+            created_at: 0,
+            settings: TenantSettings::new("Test".into()),
+            version: 0,
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == TenantStatus::Active
     }
