@@ -854,9 +854,15 @@ mod tests {
         let expired = restriction(&tenant, false, true, Some(now - 91 * 86_400), now);
         assert_eq!(expired, Some(Restriction::PasswordChange));
         assert_eq!(restriction(&tenant, false, true, Some(now - 89 * 86_400), now), None);
-        assert_eq!(restriction(&tenant, true, true, Some(now), now), Some(Restriction::PasswordChange));
+        assert_eq!(
+            restriction(&tenant, true, true, Some(now), now),
+            Some(Restriction::PasswordChange)
+        );
         tenant.settings.require_mfa = true;
-        assert_eq!(restriction(&tenant, false, false, Some(now), now), Some(Restriction::MfaEnrolment));
+        assert_eq!(
+            restriction(&tenant, false, false, Some(now), now),
+            Some(Restriction::MfaEnrolment)
+        );
         assert_eq!(restriction(&tenant, false, true, Some(now), now), None);
     }
 
