@@ -1064,14 +1064,43 @@ async fn users_are_managed_within_the_rules(e: Engines) {
             .status,
         401
     );
+    // Two owners demoting each other at once: one wins, the tenant keeps an owner.
+    let second = s.member(&owner, "owner", "olga@acme.example").await;
+    let (path_second, path_first) = (
+        format!("/v1/users/{}", second.user_id),
+        format!("/v1/users/{}", owner.user_id),
+    );
+    let demote = json!({"role": "admin"});
+    let (a, b) = tokio::join!(
+        s.send("PATCH", &path_second, &owner.token, demote.clone()),
+        s.send("PATCH", &path_first, &second.token, demote.clone()),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 422], "{a:?} {b:?}");
+    // The winner is the one left an owner. (Sessions end before a role change is written, so a
+    // change that then loses the race has signed its target out: safe, if abrupt.)
+    let winner = if a.status == 200 {
+        "owner@acme.example"
+    } else {
+        "olga@acme.example"
+    };
+    let token = s.sign_in(1, "acme", winner, PASSWORD).await.str("token");
+    let users = s.get("/v1/users?per_page=100", &token).await;
+    let owners = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1, "{users:?}");
+
     // Pages of users are linked.
-    let page = s.get("/v1/users?per_page=2", &owner.token).await;
+    let page = s.get("/v1/users?per_page=2", &token).await;
     assert_eq!(page.body.as_array().unwrap().len(), 2);
     assert!(page.header("link").is_some_and(|l| l.contains("rel=\"next\"")));
-    assert_eq!(
-        s.get("/v1/users?per_page=0", &owner.token).await.str("field"),
-        "per_page"
-    );
+    assert_eq!(s.get("/v1/users?per_page=0", &token).await.str("field"), "per_page");
 }
 
 async fn deleting_a_tenant_shreds_and_purges(e: Engines) {

@@ -445,32 +445,28 @@ pub struct UserPatch {
     pub reset_mfa: Option<bool>,
 }
 
-/// Refuses a change that would leave the tenant without an active owner.
-async fn keeps_an_owner(store: &TenantStore, changing: &str) -> Result<()> {
-    let mut cursor = None;
-    loop {
-        let page = store
-            .query(
-                Query::new(keys::tenant_partition(store.tenant()))
-                    .prefix(keys::USER_PREFIX)
-                    .limit(MAX_PER_PAGE),
-                cursor.as_deref(),
-            )
-            .await?;
-        let other_owner = page.items.iter().any(|i| {
-            i.str("role") == Some("owner")
-                && i.str("status") == Some("active")
-                && i.key.sk.trim_start_matches(keys::USER_PREFIX) != changing
-        });
-        if other_owner {
-            return Ok(());
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => {
-                return Err(Error::invalid("role", "the tenant must keep at least one active owner"));
-            }
-        }
+/// Another active owner than `changing`, or an error: a tenant keeps at least one. The answer
+/// is a check for the transaction of the change, so two owners demoting each other at once
+/// cannot both succeed.
+async fn another_owner(store: &TenantStore, changing: &str) -> Result<TxOp> {
+    let users = store
+        .query_all(
+            Query::new(keys::tenant_partition(store.tenant()))
+                .prefix(keys::USER_PREFIX)
+                .limit(crate::store::MAX_QUERY_LIMIT),
+        )
+        .await?;
+    let other = users.into_iter().find(|i| {
+        i.str("role") == Some("owner")
+            && i.str("status") == Some("active")
+            && i.key.sk.trim_start_matches(keys::USER_PREFIX) != changing
+    });
+    match other {
+        Some(owner) => Ok(TxOp::Check {
+            key: owner.key,
+            condition: Condition::And(vec![Condition::eq("role", "owner"), Condition::eq("status", "active")]),
+        }),
+        None => Err(Error::invalid("role", "the tenant must keep at least one active owner")),
     }
 }
 
@@ -479,10 +475,11 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) 
     let mut user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
     let mut revoke = false;
+    let mut owner_kept = None;
     if let Some(role) = patch.role.filter(|r| *r != user.role) {
         may_manage(caller, role)?;
         if user.role == Role::Owner {
-            keeps_an_owner(&store, &user.id).await?;
+            owner_kept = Some(another_owner(&store, &user.id).await?);
         }
         user.role = role;
         revoke = true;
@@ -490,8 +487,8 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) 
     if let Some(disabled) = patch.disabled {
         match (disabled, user.status) {
             (true, UserStatus::Active | UserStatus::Invited) => {
-                if user.role == Role::Owner {
-                    keeps_an_owner(&store, &user.id).await?;
+                if user.role == Role::Owner && owner_kept.is_none() {
+                    owner_kept = Some(another_owner(&store, &user.id).await?);
                 }
                 user.status = UserStatus::Disabled;
                 revoke = true;
@@ -518,7 +515,17 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) 
     if revoke {
         revoke_sessions(&store, &user.id).await?;
     }
-    save(&store, &mut user).await?;
+    match owner_kept {
+        Some(check) => {
+            let written = store.transact(vec![check, save_op(&store, &user).await?]).await;
+            written.map_err(|e| match e {
+                Error::TransactionCanceled(_) => changed_meanwhile(),
+                e => e,
+            })?;
+            user.saved();
+        }
+        None => save(&store, &mut user).await?,
+    }
     let action = if reset_mfa { "user.mfa_reset" } else { "user.updated" };
     audit::record(&store, caller, action, Target::User(user.id.clone()), Outcome::Success).await?;
     Ok(user.view())
@@ -528,23 +535,25 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
-    if user.role == Role::Owner {
-        keeps_an_owner(&store, &user.id).await?;
-    }
     let login = keys::login(store.tenant(), &email_index(&store, &user.email).await?);
+    let mut ops = vec![
+        TxOp::Delete {
+            key: keys::user(store.tenant(), &user.id)?,
+            condition: Some(Condition::eq("version", user.version)),
+        },
+        TxOp::Delete {
+            key: login,
+            condition: None,
+        },
+    ];
+    if user.role == Role::Owner {
+        ops.push(another_owner(&store, &user.id).await?);
+    }
     revoke_everything(&store, &user.id).await?;
-    store
-        .transact(vec![
-            TxOp::Delete {
-                key: keys::user(store.tenant(), &user.id)?,
-                condition: Some(Condition::eq("version", user.version)),
-            },
-            TxOp::Delete {
-                key: login,
-                condition: None,
-            },
-        ])
-        .await?;
+    store.transact(ops).await.map_err(|e| match e {
+        Error::TransactionCanceled(_) => changed_meanwhile(),
+        e => e,
+    })?;
     audit::record(
         &store,
         caller,
