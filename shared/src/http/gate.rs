@@ -59,9 +59,13 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
     }
 }
 
-/// What support staff (the operator inside a tenant) may not do: make users or credentials that
-/// would outlast the tenant's permission.
-const NOT_FOR_SUPPORT: &[Permission] = &[Permission::ManageUsers, Permission::ManageCredentials];
+/// What support staff (the operator inside a tenant) may not do: change anything that would
+/// outlast the tenant's permission (users, credentials, the tenant's security settings).
+const NOT_FOR_SUPPORT: &[Permission] = &[
+    Permission::ManageUsers,
+    Permission::ManageCredentials,
+    Permission::ManageTenant,
+];
 
 /// Applies the route's rule; returns the caller of a tenant route.
 async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Option<Caller>> {

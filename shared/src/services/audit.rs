@@ -170,10 +170,20 @@ const MAX_MONTHS_PER_PAGE: usize = 13;
 /// One page of events, newest first. `floor` is the earliest time worth reading (the tenant's
 /// creation): a `since` before it reads nothing more.
 pub async fn list(store: &TenantStore, filter: &AuditFilter, per_page: u32, floor: i64) -> Result<AuditPage> {
-    let until = filter.until.unwrap_or_else(now_unix);
+    let now = now_unix();
+    // Nothing is later than now (a day's slack for clocks); nothing is earlier than the tenant.
+    let until = filter.until.unwrap_or(now).min(now + 86_400);
     let since = filter.since.unwrap_or(until - DEFAULT_WINDOW).max(floor);
-    if since > until {
+    if filter.since.is_some_and(|s| s > until) {
         return Err(Error::invalid("since", "must be a unix time before `until`"));
+    }
+    if until < since {
+        return Ok(AuditPage {
+            events: vec![],
+            cursor: None,
+            since,
+            until,
+        });
     }
     let sort = SortKey::Between(ulid_at(since, false), ulid_at(until, true));
     let last_month = time::month_of(since);
@@ -181,7 +191,7 @@ pub async fn list(store: &TenantStore, filter: &AuditFilter, per_page: u32, floo
         None => (time::month_of(until), None),
         Some(text) => {
             let (m, rest) = text.split_once('~').ok_or(Error::InvalidCursor)?;
-            let valid = m.len() == 7 && m >= last_month.as_str() && m <= time::month_of(until).as_str();
+            let valid = is_month(m) && m >= last_month.as_str() && m <= time::month_of(until).as_str();
             if !valid {
                 return Err(Error::InvalidCursor);
             }
@@ -235,6 +245,16 @@ pub async fn list(store: &TenantStore, filter: &AuditFilter, per_page: u32, floo
     })
 }
 
+/// `YYYY-MM` with a month 01 to 12.
+fn is_month(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 7
+        && bytes[4] == b'-'
+        && text[..4].bytes().all(|b| b.is_ascii_digit())
+        && text[5..].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+        && text[5..].bytes().all(|b| b.is_ascii_digit())
+}
+
 fn previous_month(month: &str) -> String {
     let (y, m) = month.split_once('-').unwrap_or(("1970", "01"));
     let (y, m): (i64, u32) = (y.parse().unwrap_or(1970), m.parse().unwrap_or(1));
@@ -247,7 +267,8 @@ fn previous_month(month: &str) -> String {
 
 /// The smallest (or largest) ULID of a second, to select events by time through their ids.
 fn ulid_at(unix_seconds: i64, end: bool) -> String {
-    let ms = (unix_seconds.max(0) as u64) * 1000 + if end { 999 } else { 0 };
+    // ULIDs hold 48 bits of milliseconds; the bounds above keep times far inside.
+    let ms = (unix_seconds.clamp(0, 1 << 40) as u64) * 1000 + if end { 999 } else { 0 };
     let random = if end { u128::MAX } else { 0 };
     ulid::Ulid::from_parts(ms, random).to_string()
 }
@@ -279,6 +300,7 @@ mod tests {
     #[test]
     fn months_and_time_bounds() {
         assert_eq!(previous_month("2026-01"), "2025-12");
+        assert!(is_month("2026-11") && !is_month("2025-00") && !is_month("2025-13") && !is_month("2025-1x"));
         assert_eq!(previous_month("2026-11"), "2026-10");
         assert!(ulid_at(100, false) < ulid_at(100, true));
         assert!(ulid_at(100, true) < ulid_at(101, false));

@@ -125,17 +125,18 @@ pub async fn create_api_key(
     Ok(ApiKeyCreated { api_key: view, key })
 }
 
-/// The operator's API key in tenant `slug`: only while the tenant allows support access, or
-/// before anyone has taken the new tenant over (scripts that set up a tenant and its first key).
+/// The operator's API key in tenant `slug`: only before anyone has taken the new tenant over
+/// (scripts that set up a tenant and its first key). After that, keys are the tenant's to make;
+/// not even support access lets the operator make one that would outlast it.
 pub async fn create_for_operator(ctx: &Context, slug: &Slug, request: NewCredential) -> Result<ApiKeyCreated> {
     let tenant = tenants::by_slug(ctx, slug)
         .await?
         .filter(tenants::Tenant::is_active)
         .ok_or(Error::NotFound("tenant"))?;
-    if !tenant.settings.support_access && !tenants::unclaimed(ctx, &tenant.id).await? {
+    if !tenants::unclaimed(ctx, &tenant.id).await? {
         return Err(Error::Forbidden {
-            code: "support_access_disabled",
-            reason: "this tenant does not allow support access",
+            code: "tenant_claimed",
+            reason: "the tenant's users make its API keys once one of them has signed in",
         });
     }
     create_api_key(&ctx.tenant_store(&tenant.id), None, request).await

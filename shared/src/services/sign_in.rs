@@ -67,81 +67,132 @@ pub enum SignInResult {
     MfaRequired { mfa_token: String, expires_at: i64 },
 }
 
-/// How long `scope` must still wait after `failures`, the last at `last`, when `free` are free.
-fn wait_after(failures: i64, last: i64, free: i64, now: i64) -> Option<Duration> {
-    if failures < free {
-        return None;
-    }
-    let delay = FIRST_LOCK_SECONDS << (failures - free).min(10);
-    let until = last + delay.min(MAX_LOCK_SECONDS);
-    (until > now).then(|| Duration::from_secs((until - now) as u64))
+/// The wait before the next try of a scope that has had `tries` judged tries since its last
+/// success, when `free` are free: none for the free ones, then 30 s doubling to 15 min.
+fn wait_for(tries: i64, free: i64) -> Option<i64> {
+    (tries >= free).then(|| (FIRST_LOCK_SECONDS << (tries - free).min(10)).min(MAX_LOCK_SECONDS))
 }
 
-/// Counts one attempt against `scope` before it is judged, so that guesses sent in parallel each
-/// see the ones before them, and returns how long earlier failures make this one wait.
-async fn attempt(store: &TenantStore, scope: &str, free: i64, now: i64) -> Result<Option<Duration>> {
-    let item = store
-        .update(
-            &keys::sign_in_failures(store.tenant(), scope),
-            &[
-                Update::Add("n".into(), 1),
-                Update::Set(
-                    crate::store::attr::EXPIRES_AT.into(),
-                    (now + FAILURES_REMEMBERED_SECONDS).into(),
-                ),
-            ],
-            None,
-        )
+/// One counted scope of a check: its key part, how many tries are free, and whether its wait
+/// holds this caller (a user's known address is not held by failures from elsewhere).
+struct Counter<'a> {
+    name: &'a str,
+    free: i64,
+    holds: bool,
+}
+
+/// Takes one try of `scope` at `now`: `None` when it may be judged, else how long to wait. The
+/// decision is one conditional write, so of tries sent at once exactly one gets each window; a
+/// refused try is not counted (its `Retry-After` holds).
+async fn try_scope(store: &TenantStore, scope: &str, free: i64, now: i64) -> Result<Option<Duration>> {
+    let key = keys::sign_in_failures(store.tenant(), scope);
+    let remember = Update::Set(
+        crate::store::attr::EXPIRES_AT.into(),
+        (now + FAILURES_REMEMBERED_SECONDS).into(),
+    );
+    let counted = store
+        .update(&key, &[Update::Add("n".into(), 1), remember], None)
         .await?;
-    let before = item.num("n").unwrap_or(1) - 1;
-    Ok(wait_after(before, item.num("last_at").unwrap_or(0), free, now))
-}
-
-/// The attempts just counted failed: the waits run from now.
-async fn failed(store: &TenantStore, scopes: &[&str], now: i64) -> Result<()> {
-    for scope in scopes {
-        store
-            .update(
-                &keys::sign_in_failures(store.tenant(), scope),
-                &[Update::Set("last_at".into(), now.into())],
-                None,
-            )
-            .await?;
+    let tries = counted.num("n").unwrap_or(1) - 1;
+    let wait = wait_for(tries, free);
+    // The window is claimed by moving `last_at`, only when the wait since the last try is over.
+    let claim = wait.map(|w| {
+        Condition::Or(vec![
+            Condition::AttrNotExists("last_at".into()),
+            Condition::Compare("last_at".into(), Cmp::Le, (now - w).into()),
+        ])
+    });
+    match store
+        .update(&key, &[Update::Set("last_at".into(), now.into())], claim)
+        .await
+    {
+        Ok(_) => Ok(None),
+        Err(Error::ConditionFailed) => {
+            let uncounted = store.update(&key, &[Update::Add("n".into(), -1)], None).await?;
+            let until = uncounted.num("last_at").unwrap_or(now) + wait.unwrap_or(0);
+            Ok(Some(Duration::from_secs((until - now).max(1) as u64)))
+        }
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
-/// The attempts succeeded: their counts start again.
-async fn succeeded(store: &TenantStore, scopes: &[&str]) -> Result<()> {
+/// Takes one try of each scope in turn; the wait of the first that holds the caller, if any (the
+/// scopes after it are not counted: a refused try is no try).
+async fn try_scopes(store: &TenantStore, scopes: &[Counter<'_>], now: i64) -> Result<Option<Duration>> {
+    for scope in scopes {
+        let wait = try_scope(store, scope.name, scope.free, now).await?;
+        if scope.holds && wait.is_some() {
+            return Ok(wait);
+        }
+    }
+    Ok(None)
+}
+
+/// The tries succeeded: their counts start again.
+async fn succeeded(store: &TenantStore, scopes: &[Counter<'_>]) -> Result<()> {
     let ops = scopes
         .iter()
-        .map(|scope| crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), scope)))
+        .map(|scope| crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), scope.name)))
         .collect();
     store.batch_write(ops).await
 }
 
 /// Runs a check of something only the user knows (a code, the current password) under the
-/// attempt counter of `scope`: refused while earlier failures lock it; a failure counts, a
-/// success clears it.
-async fn counted(store: &TenantStore, scope: &str, check: impl AsyncFnOnce() -> Result<bool>) -> Result<bool> {
-    let now = now_unix();
-    if let Some(retry_after) = attempt(store, scope, FREE_FAILURES_PER_ADDRESS, now).await? {
+/// counters of `scopes`: refused while they hold the caller; a success clears them.
+async fn counted(
+    store: &TenantStore,
+    scopes: &[Counter<'_>],
+    check: impl AsyncFnOnce() -> Result<bool>,
+) -> Result<bool> {
+    if let Some(retry_after) = try_scopes(store, scopes, now_unix()).await? {
         return Err(Error::TooManyAttempts { retry_after });
     }
     let passed = check().await?;
     if passed {
-        succeeded(store, &[scope]).await?;
-    } else {
-        failed(store, &[scope], now).await?;
+        succeeded(store, scopes).await?;
     }
     Ok(passed)
 }
 
+/// The counter of a signed-in user's own password checks (5 free).
+fn self_scope(name: &str) -> [Counter<'_>; 1] {
+    [Counter {
+        name,
+        free: FREE_FAILURES_PER_ADDRESS,
+        holds: true,
+    }]
+}
+
+/// The counters of a user's second-factor codes: per address (5 free), and per user (20 free)
+/// except from an address the user signed in from before.
+fn code_scopes<'a>(per_address: &'a str, per_user: &'a str, trusted: bool) -> [Counter<'a>; 2] {
+    [
+        Counter {
+            name: per_address,
+            free: FREE_FAILURES_PER_ADDRESS,
+            holds: true,
+        },
+        Counter {
+            name: per_user,
+            free: FREE_FAILURES_PER_ACCOUNT,
+            holds: !trusted,
+        },
+    ]
+}
+
+/// The blind index of a client's address, for the counters and the user's known addresses. An
+/// IPv6 address counts as its /64: one subscriber's privacy addresses rotate within it.
 async fn address_index(store: &TenantStore, ip: Option<IpAddr>) -> Result<String> {
-    match ip {
-        Some(ip) => store.crypto().blind_index("ip", &ip.to_string()).await,
-        None => Ok("none".to_owned()),
-    }
+    let text = match ip {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let net = ipnet::Ipv6Net::new(v6, 64).map_err(Error::internal)?.trunc();
+            net.to_string()
+        }
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        Some(ip) => ip.to_string(),
+        None => return Ok("none".to_owned()),
+    };
+    store.crypto().blind_index("ip", &text).await
 }
 
 fn user_actor(user: Option<&UserRecord>) -> Actor<'_> {
@@ -172,14 +223,20 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
     let pair = format!("{account}#{address}");
     let user = users::load_by_email(&store, &email).await?;
     let trusted = user.as_ref().is_some_and(|u| u.trusted_ips.contains(&address));
-    let by_address = attempt(&store, &pair, FREE_FAILURES_PER_ADDRESS, now).await?;
-    let by_account = attempt(&store, &account, FREE_FAILURES_PER_ACCOUNT, now).await?;
     // An address the user signed in from before is not held up by failures from elsewhere.
-    let wait = if trusted {
-        by_address
-    } else {
-        by_address.max(by_account)
-    };
+    let scopes = [
+        Counter {
+            name: &pair,
+            free: FREE_FAILURES_PER_ADDRESS,
+            holds: true,
+        },
+        Counter {
+            name: &account,
+            free: FREE_FAILURES_PER_ACCOUNT,
+            holds: !trusted,
+        },
+    ];
+    let wait = try_scopes(&store, &scopes, now).await?;
     if let Some(retry_after) = wait {
         let actor = user_actor(user.as_ref());
         audit::record_as(
@@ -205,7 +262,6 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
     let user = match (verified, user) {
         (true, Some(user)) => user,
         (_, user) => {
-            failed(&store, &[&pair, &account], now).await?;
             let actor = user_actor(user.as_ref());
             audit::record_as(
                 &store,
@@ -219,7 +275,7 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
             return Err(Error::InvalidCredentials);
         }
     };
-    succeeded(&store, &[&pair, &account]).await?;
+    succeeded(&store, &scopes).await?;
     if user.mfa_enabled() {
         let (mfa_token, digest) = credential::issue(Kind::MfaChallenge, store.tenant(), &user.id)?;
         let expires_at = now + MFA_CHALLENGE_SECONDS;
@@ -317,7 +373,21 @@ async fn open_session(store: &TenantStore, tenant: &Tenant, user: &UserRecord) -
     if let Some(r) = restriction {
         item = item.with("restriction", r.as_str());
     }
-    store.put(item, Some(Condition::NotExists)).await?;
+    // Only while the user is as this sign-in saw them: a change (disabling, a new role) made
+    // meanwhile, whose revocation this session would escape, cancels it.
+    let opened = store
+        .transact(vec![
+            user.unchanged(store)?,
+            TxOp::Put {
+                item,
+                condition: Some(Condition::NotExists),
+            },
+        ])
+        .await;
+    opened.map_err(|e| match e {
+        Error::TransactionCanceled(_) => users::changed_meanwhile(),
+        e => e,
+    })?;
     Ok(SignInResult::SignedIn {
         token,
         expires_at,
@@ -367,10 +437,12 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
         .await?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(gone)?;
-    // Codes are guessed against the user, not the challenge: a new sign-in does not reset this.
-    let scope = format!("mfa-{}", user.id);
+    // Codes are counted against the user, not the challenge: a new sign-in does not reset them.
+    let address = address_index(&store, ip).await?;
+    let (per_address, per_user) = (format!("mfa-{}#{address}", user.id), format!("mfa-{}", user.id));
+    let scopes = code_scopes(&per_address, &per_user, user.trusted_ips.contains(&address));
     let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
-    if !counted(&store, &scope, async || {
+    if !counted(&store, &scopes, async || {
         Ok(second_factor(&mut user, code, recovery, now_unix()))
     })
     .await?
@@ -650,7 +722,7 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
         .ok_or(Error::NotFound("tenant"))?;
     let current = user.secrets.password.clone().unwrap_or_default();
     let scope = format!("self-{}", user.id);
-    if !counted(&store, &scope, async || {
+    if !counted(&store, &self_scope(&scope), async || {
         password::verify(&request.current_password, &current).await
     })
     .await?
@@ -821,11 +893,23 @@ pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) 
     }
     let phc = user.secrets.password.clone().unwrap_or_default();
     let scope = format!("self-{}", user.id);
-    if !counted(&store, &scope, async || password::verify(&request.password, &phc).await).await? {
+    if !counted(&store, &self_scope(&scope), async || {
+        password::verify(&request.password, &phc).await
+    })
+    .await?
+    {
         return Err(Error::invalid("password", "is wrong"));
     }
+    // The code is counted like a sign-in's: a stolen session cannot guess its way to turning it off.
+    let address = address_index(&store, caller.ip).await?;
+    let (per_address, per_user) = (format!("mfa-{}#{address}", user.id), format!("mfa-{}", user.id));
+    let scopes = code_scopes(&per_address, &per_user, user.trusted_ips.contains(&address));
     let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
-    if !second_factor(&mut user, code, recovery, now_unix()) {
+    if !counted(&store, &scopes, async || {
+        Ok(second_factor(&mut user, code, recovery, now_unix()))
+    })
+    .await?
+    {
         return Err(Error::invalid("code", "is wrong or was already used"));
     }
     user.secrets.totp = None;
@@ -868,12 +952,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_after_the_free_failures_and_is_capped() {
-        assert_eq!(wait_after(4, 1000, 5, 1000), None);
-        assert_eq!(wait_after(5, 1000, 5, 1000), Some(Duration::from_secs(30)));
-        assert_eq!(wait_after(6, 1000, 5, 1010), Some(Duration::from_secs(50)));
-        assert_eq!(wait_after(7, 1000, 5, 1000), Some(Duration::from_secs(120)));
-        assert_eq!(wait_after(7, 1000, 5, 1120), None, "the lock is temporary");
-        assert_eq!(wait_after(60, 1000, 5, 1000), Some(Duration::from_secs(900)));
+        assert_eq!(wait_for(4, 5), None);
+        assert_eq!(wait_for(5, 5), Some(30));
+        assert_eq!(wait_for(6, 5), Some(60));
+        assert_eq!(wait_for(7, 5), Some(120));
+        assert_eq!(wait_for(60, 5), Some(900));
         assert_eq!(normalise_recovery(" AB12-cd34 "), "ab12cd34");
     }
 }

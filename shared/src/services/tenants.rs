@@ -22,6 +22,8 @@ use crate::{Context, auth};
 
 /// How long a deleted tenant's items wait for the purge (they are unreadable from the start).
 pub const PURGE_AFTER_DAYS: i64 = 30;
+/// When a deleted tenant is purged (on the tenant item).
+const PURGE_AT: &str = "purge_at";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -301,7 +303,12 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
         )
         .await?;
     }
-    let due = now_unix() + PURGE_AFTER_DAYS * 86_400;
+    // One purge per tenant, whatever the retries: its time is kept on the tenant item.
+    let raw = ctx.store.get(&keys::tenant(&tenant.id)).await?;
+    let due = raw
+        .as_ref()
+        .and_then(|i| i.num(PURGE_AT))
+        .unwrap_or_else(|| now_unix() + PURGE_AFTER_DAYS * 86_400);
     ctx.store
         .put(
             Item::new(keys::purge(due, &tenant.id))
@@ -314,7 +321,10 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
     ctx.store
         .update(
             &keys::tenant(&tenant.id),
-            &[Update::Set("status".into(), "deleted".into())],
+            &[
+                Update::Set("status".into(), "deleted".into()),
+                Update::Set(PURGE_AT.into(), due.into()),
+            ],
             Some(Condition::Exists),
         )
         .await?;
@@ -349,6 +359,14 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
     let mut purged = 0;
     for item in all_items(ctx, due).await? {
         let tenant: TenantId = item.str("tenant").unwrap_or_default().parse()?;
+        // Only a tenant marked deleted is purged: a deletion that failed before marking it
+        // leaves a purge item that must not touch a tenant still in use.
+        let status = ctx.store.get(&keys::tenant(&tenant)).await?;
+        if status.as_ref().is_some_and(|t| t.str("status") != Some("deleted")) {
+            tracing::warn!(tenant = %tenant, "a purge is due for a tenant that is not deleted; skipped");
+            ctx.store.delete(&item.key, None).await?;
+            continue;
+        }
         let mut partitions = vec![keys::tenant_partition(&tenant)];
         let mut month = time::start_of_month(item.num("created_at").unwrap_or(now));
         for owned in all_items(ctx, Query::new(keys::tenant_partition(&tenant)).limit(MAX_QUERY_LIMIT)).await? {
@@ -373,13 +391,17 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
                 .collect();
             ctx.store.batch_write(ops).await?;
         }
-        let slug = item.str("slug").unwrap_or_default();
-        ctx.store
-            .batch_write(vec![
-                BatchOp::Delete(keys::slug(slug)),
-                BatchOp::Delete(item.key.clone()),
-            ])
-            .await?;
+        // The slug is freed only if it still names this tenant (not a new one that took it).
+        let slug = keys::slug(item.str("slug").unwrap_or_default());
+        match ctx
+            .store
+            .delete(&slug, Some(Condition::eq("tenant", tenant.as_str())))
+            .await
+        {
+            Err(Error::ConditionFailed) | Ok(()) => {}
+            Err(e) => return Err(e),
+        }
+        ctx.store.delete(&item.key, None).await?;
         purged += 1;
     }
     Ok(purged)

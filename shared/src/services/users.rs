@@ -268,6 +268,17 @@ impl UserRecord {
     pub fn saved(&mut self) {
         self.version += 1;
     }
+
+    /// A transaction check that the user is still active and as last read or written here.
+    pub fn unchanged(&self, store: &TenantStore) -> Result<TxOp> {
+        Ok(TxOp::Check {
+            key: keys::user(store.tenant(), &self.id)?,
+            condition: Condition::And(vec![
+                Condition::eq("version", self.version),
+                Condition::eq("status", "active"),
+            ]),
+        })
+    }
 }
 
 pub struct NewUser {
