@@ -38,6 +38,9 @@ pub enum Error {
     /// A request body over the limit.
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// Request headers over the limit.
+    #[error("the request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     /// No credential, or one that is malformed, unknown, expired or revoked.

@@ -257,6 +257,17 @@ async fn bad_credentials_get_clear_errors(e: Engines) {
         )
         .await;
     assert_eq!((a.status, a.str("field").as_str()), (422, "password"), "{a:?}");
+    // Oversized headers, whatever they are, get a JSON answer.
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/tenant", s.url))
+        .bearer_auth(&owner.token)
+        .header("x-padding", "p".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "headers_too_large");
     // HEAD is answered as GET, authentication included; an unlisted method is refused.
     let a = s.call(1, "HEAD", "/v1/platform/tenants/acme", Auth::None, None).await;
     assert_eq!(a.status, 401);

@@ -32,6 +32,7 @@ impl Error {
             Error::TransactionCanceled(_) => (StatusCode::CONFLICT, "transaction_canceled"),
             Error::ItemTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large"),
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::HeadersTooLarge { .. } => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),

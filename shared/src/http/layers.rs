@@ -1,6 +1,6 @@
 //! The common layers: a request id (API Gateway's when on Lambda) and a tracing span per request,
-//! throttling per client address, a body-size limit, strict security headers, and JSON for
-//! unknown routes and methods.
+//! throttling per client address, the gate, body- and header-size limits, strict security headers,
+//! and JSON for unknown routes and methods.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
         .option_layer(cors(&ctx.settings.cors_origins))
         .layer(middleware::from_fn(trace_request))
         .layer(middleware::from_fn_with_state(ctx.throttle.clone(), throttle_by_ip))
-        .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn(refuse_large_requests))
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     routes
@@ -143,8 +143,19 @@ async fn trace_request(req: Request, next: Next) -> Response {
     response
 }
 
-/// Refuses a declared body over the limit before reading it, with a JSON error.
-async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+/// The most header bytes (names and values) a request may carry; API Gateway allows about 10 KB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses oversized headers, and a declared body over the limit before reading it, with JSON
+/// errors.
+async fn refuse_large_requests(req: Request, next: Next) -> Response {
+    let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Error::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        }
+        .into_response();
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
