@@ -4,6 +4,8 @@
 MOTO_VERSION=5.2.1
 CFN_LINT_VERSION=1.58.0
 SAM_CLI_VERSION=1.170.0
+DELIGHTED_VERSION=4.2.0
+PUPPETEER_VERSION=24.31.0
 VENV=.venv
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -15,10 +17,25 @@ install_tools() {
   fi
   installed() { "$VENV/bin/python" -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
   if ! installed moto "$MOTO_VERSION" || ! installed cfn-lint "$CFN_LINT_VERSION" \
-    || ! installed aws-sam-cli "$SAM_CLI_VERSION"; then
+    || ! installed aws-sam-cli "$SAM_CLI_VERSION" || ! installed delighted "$DELIGHTED_VERSION"; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-      "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
+      "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
+      "delighted==$DELIGHTED_VERSION"
   fi
+  # The browser test: Debian's Chromium, driven by puppeteer-core (no browser download).
+  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION in $VENV/node"
+  if ! command -v chromium >/dev/null; then
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -f "$VENV/node/node_modules/puppeteer-core/package.json" ] \
+    || ! grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$VENV/node/node_modules/puppeteer-core/package.json"; then
+    npm install --silent --no-audit --no-fund --prefix "$VENV/node" "puppeteer-core@$PUPPETEER_VERSION" >/dev/null
+  fi
+  export OVATION_TEST_PYTHON="$PWD/$VENV/bin/python" OVATION_TEST_NODE_MODULES="$PWD/$VENV/node/node_modules"
+  OVATION_TEST_CHROMIUM="$(command -v chromium)"
+  export OVATION_TEST_CHROMIUM
 }
 
 start_moto() {

@@ -6,6 +6,7 @@
 mod admin;
 mod backend;
 mod bench;
+mod people;
 mod provision;
 mod serve;
 
@@ -44,6 +45,9 @@ enum Command {
     ApiKey(admin::ApiKeyCommand),
     /// Make a new operator key for the platform API: the key on stdout, its setting on stderr.
     OperatorKey(admin::OperatorKeyArgs),
+    /// Import people from CSV.
+    #[command(subcommand)]
+    People(people::PeopleCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
             Command::Tenant(command) => admin::tenant(command).await,
             Command::ApiKey(command) => admin::api_key(command).await,
             Command::OperatorKey(args) => admin::operator_key(args),
+            Command::People(command) => people::run(command).await,
         }
     });
     match result {

@@ -31,6 +31,10 @@ pub struct ServeArgs {
 pub const HTTP_FUNCTIONS: &[(&str, Routes)] = &[
     (api_admin::FUNCTION, api_admin::routes),
     (api_auth::FUNCTION, api_auth::routes),
+    (api_surveys::FUNCTION, api_surveys::routes),
+    (api_people::FUNCTION, api_people::routes),
+    (api_responses::FUNCTION, api_responses::routes),
+    (respond::FUNCTION, respond::routes),
 ];
 
 /// The tenant made on a new data directory, and its owner.

@@ -72,6 +72,9 @@ pub struct Settings {
     pub operator_keys: Vec<[u8; 32]>,
     /// Web origins allowed to call the API from a browser (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// The base URL of respondent links and of `Link` headers (`https://survey.example.com`);
+    /// none to take it from each request (API Gateway's domain and stage, or the Host header).
+    pub public_url: Option<String>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".ovation";
@@ -107,6 +110,7 @@ impl Settings {
     /// | `OVATION_RATE_PER_TENANT_MINUTE` | requests a minute one tenant may make, across all instances | 6000 |
     /// | `OVATION_TENANT_CACHE_SECONDS` | how long a tenant's settings are served from memory | 5 |
     /// | `OVATION_OPERATOR_KEY_SHA256` | hex SHA-256 of the operator key (comma-separated while rotating) | none: platform API off |
+    /// | `OVATION_PUBLIC_URL` | the base URL of survey links (`https://survey.example.com/prod`) | from the request |
     /// | `OVATION_CORS_ORIGINS` | comma-separated origins browsers may call from (`https://app.example.com`) | none |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
@@ -208,8 +212,23 @@ impl Settings {
             })
             .transpose()?
             .unwrap_or_default();
+        let public_url = get("OVATION_PUBLIC_URL")
+            .map(|url| {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+                if scheme_ok && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+                    Ok(url)
+                } else {
+                    Err(Error::Config {
+                        name: "OVATION_PUBLIC_URL",
+                        reason: "must be an http(s):// URL without spaces".into(),
+                    })
+                }
+            })
+            .transpose()?;
         Ok(Settings {
             backend,
+            public_url,
             key_cache,
             log_format,
             rate_per_ip,

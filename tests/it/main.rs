@@ -7,11 +7,13 @@ mod support;
 
 mod access;
 mod api;
+mod clients;
 mod encryption;
 mod faults;
 mod lambda_events;
 mod local_stack;
 mod openapi;
 mod store_conformance;
+mod surveys;
 mod template;
 mod tenant_scope;

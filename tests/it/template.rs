@@ -356,13 +356,13 @@ fn a_broken_template_says_what_is_wrong() {
     );
     let orphan = [Route {
         method: "GET",
-        path: "/v1/people",
-        function: "api-people",
+        path: "/v1/webhooks",
+        function: "api-webhooks",
         ..ROUTES[0]
     }];
     has(
         &problems(&template, &crates, &orphan),
-        "route GET /v1/people names function api-people, which template.yaml lacks",
+        "route GET /v1/webhooks names function api-webhooks, which template.yaml lacks",
     );
 }
 

@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ovation::domain::Slug;
 use ovation::domain::tenant::SettingsPatch;
-use ovation::http::extract::{JsonBody, ListPage, Params, next_page};
+use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, next_page};
 use ovation::services::Caller;
 use ovation::services::audit::{self, AuditFilter};
 use ovation::services::credentials::{self, NewCredential};
@@ -83,13 +83,18 @@ impl PageParams {
     }
 }
 
-async fn list_users(State(ctx): Ctx, caller: Caller, Params(page): Params<PageParams>) -> Result<Response> {
+async fn list_users(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Params(page): Params<PageParams>,
+) -> Result<Response> {
     let per_page = page.per_page(users::MAX_PER_PAGE)?;
     let store = ctx.tenant_store(&caller.principal.tenant);
     let (items, cursor) = users::list(&store, per_page, page.cursor.as_deref()).await?;
     Ok(ListPage {
         items,
-        next: next_page("/v1/users", &[("per_page", per_page.to_string())], cursor),
+        next: next_page(&base, "/v1/users", &[("per_page", per_page.to_string())], cursor),
     }
     .into_response())
 }
@@ -162,7 +167,12 @@ async fn delete_client(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) 
 
 /// A page of events as a JSON array, or (`format=jsonl`) an export page as JSON lines; both with
 /// `Link: rel="next"` while more follow.
-async fn audit_events(State(ctx): Ctx, caller: Caller, Params(filter): Params<AuditFilter>) -> Result<Response> {
+async fn audit_events(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Params(filter): Params<AuditFilter>,
+) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let lines = match filter.format.as_deref() {
         None | Some("json") => false,
@@ -192,7 +202,7 @@ async fn audit_events(State(ctx): Ctx, caller: Caller, Params(filter): Params<Au
     if lines {
         params.push(("format", "jsonl".to_owned()));
     }
-    let next = next_page("/v1/audit_events", &params, page.cursor);
+    let next = next_page(&base, "/v1/audit_events", &params, page.cursor);
     let events = page.events;
     let page = ListPage { items: events, next };
     Ok(if lines {

@@ -63,6 +63,18 @@ pub enum Permission {
     ManageCredentials,
     /// Read and export the audit trail.
     ReadAudit,
+    /// Read surveys' definitions.
+    ReadSurveys,
+    /// Create, change and archive surveys.
+    ManageSurveys,
+    /// List people (personal data).
+    ReadPeople,
+    /// Create, import, update and delete people; schedule and cancel their surveys.
+    ManagePeople,
+    /// Read survey responses.
+    ReadResponses,
+    /// Record responses through the API; change their notes and tags.
+    ManageResponses,
 }
 
 /// The permission table: each permission and the roles that hold it.
@@ -76,6 +88,18 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::ManageUsers, &[Role::Owner, Role::Admin]),
     (Permission::ManageCredentials, &[Role::Owner, Role::Admin]),
     (Permission::ReadAudit, &[Role::Owner, Role::Admin]),
+    (
+        Permission::ReadSurveys,
+        &[Role::Owner, Role::Admin, Role::Editor, Role::Analyst],
+    ),
+    (Permission::ManageSurveys, &[Role::Owner, Role::Admin, Role::Editor]),
+    (Permission::ReadPeople, &[Role::Owner, Role::Admin, Role::Editor]),
+    (Permission::ManagePeople, &[Role::Owner, Role::Admin, Role::Editor]),
+    (
+        Permission::ReadResponses,
+        &[Role::Owner, Role::Admin, Role::Editor, Role::Analyst],
+    ),
+    (Permission::ManageResponses, &[Role::Owner, Role::Admin, Role::Editor]),
 ];
 
 /// The scope of an API key or OAuth client: the role it acts with.

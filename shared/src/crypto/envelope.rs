@@ -81,6 +81,15 @@ impl TenantCrypto {
         Ok(crate::auth::credential::hex(ctx.sign().as_ref()))
     }
 
+    /// The tag of a respondent link's payload (HMAC-SHA-256 under the link sub-key, truncated to
+    /// 128 bits).
+    pub async fn link_tag(&self, payload: &[u8]) -> Result<[u8; super::links::TAG_LEN]> {
+        let keys = self.keys.current(&self.tenant).await?;
+        let mut tag = [0u8; super::links::TAG_LEN];
+        tag.copy_from_slice(&hmac::sign(&keys.link, payload).as_ref()[..super::links::TAG_LEN]);
+        Ok(tag)
+    }
+
     /// The seal for this tenant's pagination cursors.
     pub async fn cursor_seal(&self) -> Result<CursorSeal> {
         Ok(CursorSeal::new(self.keys.current(&self.tenant).await?.cursor.clone()))

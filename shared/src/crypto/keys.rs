@@ -35,6 +35,8 @@ pub struct TenantKeys {
     pub(super) blind: hmac::Key,
     /// AES-256-GCM key of pagination cursors (stable across versions).
     pub cursor: Arc<LessSafeKey>,
+    /// HMAC key that signs respondent links (stable across versions, so links outlive rotation).
+    pub(super) link: hmac::Key,
     stable_root: Secret,
 }
 
@@ -68,6 +70,7 @@ impl TenantKeys {
             field: aead_key(data_key.as_ref(), b"field")?,
             blind: hmac_key(stable_root.as_ref(), b"blind-index")?,
             cursor: Arc::new(aead_key(stable_root.as_ref(), b"cursor")?),
+            link: hmac_key(stable_root.as_ref(), b"respondent-link")?,
             stable_root,
         })
     }

@@ -6,6 +6,7 @@ pub mod aead;
 pub mod envelope;
 pub mod keys;
 pub mod kms;
+pub mod links;
 pub mod local;
 pub mod metered;
 

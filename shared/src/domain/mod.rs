@@ -2,10 +2,16 @@
 //! so the services never see a malformed email, slug or setting.
 
 pub mod email;
+pub mod loose;
+pub mod person;
+pub mod survey;
 pub mod tenant;
+pub mod texts;
 pub mod time;
 
 pub use email::Email;
+pub use person::{Channel, Phone, Properties};
+pub use survey::{Language, Score};
 pub use tenant::{Slug, TenantSettings};
 
 use crate::error::{Error, Result};

@@ -131,9 +131,9 @@ fn linked(mut response: Response, next: Option<String>) -> Response {
 }
 
 /// `path?name=value&...&cursor=C`: the next page with the same parameters, each percent-encoded.
-pub fn next_page(path: &str, params: &[(&str, String)], cursor: Option<String>) -> Option<String> {
+pub fn next_page(base: &PublicBase, path: &str, params: &[(&str, String)], cursor: Option<String>) -> Option<String> {
     cursor.map(|c| {
-        let mut link = format!("{path}?");
+        let mut link = format!("{}{path}?", base.0);
         for (name, value) in params {
             link.push_str(&format!("{name}={}&", encode_component(value)));
         }
@@ -142,7 +142,7 @@ pub fn next_page(path: &str, params: &[(&str, String)], cursor: Option<String>) 
     })
 }
 
-fn encode_component(text: &str) -> String {
+pub fn encode_component(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -174,4 +174,108 @@ mod tests {
         assert_eq!(field("not json"), "body");
         assert_eq!(encode_component("a b/c~"), "a%20b%2Fc~");
     }
+}
+
+/// The base URL this deployment is reached at (no trailing slash): the configured public URL,
+/// else API Gateway's domain and stage, else the Host header (local).
+#[derive(Clone, Debug)]
+pub struct PublicBase(pub String);
+
+impl FromRequestParts<std::sync::Arc<crate::Context>> for PublicBase {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &std::sync::Arc<crate::Context>) -> Result<Self, Error> {
+        use lambda_http::request::RequestContext;
+        if let Some(url) = &ctx.settings.public_url {
+            return Ok(PublicBase(url.clone()));
+        }
+        if let Some(RequestContext::ApiGatewayV1(c)) = parts.extensions.get::<RequestContext>()
+            && let (Some(domain), Some(stage)) = (&c.domain_name, &c.stage)
+        {
+            return Ok(PublicBase(format!("https://{domain}/{stage}")));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| !h.is_empty() && h.len() <= 255)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)))
+            .unwrap_or("127.0.0.1:8080");
+        Ok(PublicBase(format!("http://{host}")))
+    }
+}
+
+/// A Delighted-style request body: JSON, or a form (`-d email=… -d properties[plan]=pro`, as
+/// Delighted's curl examples send it), read as JSON values (form values are text) and then into
+/// `T`, whose errors name the field.
+pub struct DelightedBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .trim_start()
+            .to_ascii_lowercase();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY_BYTES })?;
+        let value = if content_type.starts_with("application/x-www-form-urlencoded") {
+            form_to_json(&bytes)
+        } else if content_type.starts_with("application/json") || bytes.iter().all(u8::is_ascii_whitespace) {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                serde_json::Value::Object(Default::default())
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| body_error(&e))?
+            }
+        } else {
+            return Err(Error::invalid(
+                "content-type",
+                "send the body as application/json or application/x-www-form-urlencoded",
+            ));
+        };
+        serde_json::from_value(value)
+            .map(DelightedBody)
+            .map_err(|e| body_error(&e))
+    }
+}
+
+/// The name-value pairs of a form or query string, decoded.
+pub fn form_to_pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// A form as JSON: `a=1` → `{"a": "1"}`, `a[b]=1` → `{"a": {"b": "1"}}`, `a[]=1&a[]=2` →
+/// `{"a": ["1", "2"]}`.
+pub fn form_to_json(body: &[u8]) -> serde_json::Value {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        let value = Value::String(value.into_owned());
+        match name.split_once('[') {
+            Some((base, rest)) if rest.ends_with(']') => {
+                let inner = &rest[..rest.len() - 1];
+                let slot = out.entry(base.to_owned());
+                if inner.is_empty() {
+                    let list = slot.or_insert_with(|| Value::Array(vec![]));
+                    if let Value::Array(list) = list {
+                        list.push(value);
+                    }
+                } else {
+                    let map = slot.or_insert_with(|| Value::Object(Default::default()));
+                    if let Value::Object(map) = map {
+                        map.insert(inner.to_owned(), value);
+                    }
+                }
+            }
+            _ => {
+                out.insert(name.into_owned(), value);
+            }
+        }
+    }
+    Value::Object(out)
 }

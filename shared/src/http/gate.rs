@@ -71,7 +71,7 @@ const NOT_FOR_SUPPORT: &[Permission] = &[
 async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Option<Caller>> {
     let required = match route.access {
         Access::Public => return Ok(None),
-        Access::SignIn => {
+        Access::Throttled => {
             if let Some(ip) = ip
                 && let Verdict::Refused { retry_after } = ctx.sign_in_throttle.take(ip, Instant::now())
             {

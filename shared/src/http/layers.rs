@@ -161,8 +161,13 @@ async fn refuse_large_requests(req: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Error::BodyTooLarge { limit: MAX_BODY_BYTES }.into_response();
+    let limit = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|p| super::routes::find(req.method().as_str(), p.as_str()))
+        .map_or(MAX_BODY_BYTES, |r| r.max_body);
+    if declared.is_some_and(|n| n > limit) {
+        return Error::BodyTooLarge { limit }.into_response();
     }
     next.run(req).await
 }

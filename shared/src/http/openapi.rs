@@ -11,16 +11,24 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Sch
 
 use super::routes::{Access, ROUTES, Route};
 use crate::auth::{Role, Scope};
+use crate::domain::Channel;
+use crate::domain::survey::{
+    Answer, Language, Question, QuestionKind, SurveyDefinition, SurveyPatch, SurveyStatus, SurveyTexts,
+};
 use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, TenantSettings};
 use crate::http::{ErrorBody, OAuthErrorBody};
 use crate::services::audit::AuditEvent;
 use crate::services::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
+use crate::services::imports::{ImportSummary, RowError};
+use crate::services::people::{PersonRequest, PersonView};
+use crate::services::responses::{AdditionalAnswer, Note, ResponseRequest, ResponseView};
 use crate::services::sign_in::{
     AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult, TotpCode,
     TotpEnrolment,
 };
+use crate::services::surveys::Survey;
 use crate::services::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
 use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 
@@ -33,6 +41,29 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
     ),
     components(schemas(
         AcceptInvite,
+        AdditionalAnswer,
+        Answer,
+        AnswerForm,
+        Canceled,
+        Channel,
+        CsvFile,
+        Deleted,
+        Html,
+        ImportSummary,
+        Language,
+        Note,
+        PersonRequest,
+        PersonView,
+        Question,
+        QuestionKind,
+        ResponseRequest,
+        ResponseView,
+        RowError,
+        Survey,
+        SurveyDefinition,
+        SurveyPatch,
+        SurveyStatus,
+        SurveyTexts,
         ApiKeyCreated,
         ApiKeyView,
         AuditEvent,
@@ -71,6 +102,51 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 )]
 struct Schemas;
 
+/// The answer of a deletion Delighted's clients expect.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Deleted {
+    ok: bool,
+}
+
+/// The answer of cancelling pending surveys: how many were cancelled.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Canceled {
+    ok: bool,
+    canceled: u32,
+}
+
+/// CSV text (UTF-8, a header row).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct CsvFile(String);
+
+/// An HTML page.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Html(String);
+
+/// The respondent's form: the score, the comment, `q_<id>` per additional question, and
+/// `auto=1` when the page's script sent it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AnswerForm {
+    score: Option<u8>,
+    comment: Option<String>,
+    auto: Option<String>,
+}
+
+/// The media type of a body or answer schema.
+fn media(schema: &str) -> &'static str {
+    match schema {
+        "CsvFile" => "text/csv",
+        "Html" => "text/html",
+        "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
+        _ => "application/json",
+    }
+}
+
 fn method(name: &str) -> HttpMethod {
     match name {
         "GET" => HttpMethod::Get,
@@ -95,7 +171,7 @@ fn schema(name: &str) -> RefOr<Schema> {
 fn security(access: Access) -> Vec<SecurityRequirement> {
     let none: [&str; 0] = [];
     match access {
-        Access::Public | Access::SignIn => vec![],
+        Access::Public | Access::Throttled => vec![],
         Access::Operator => vec![SecurityRequirement::new("operator", none)],
         Access::Any | Access::User | Access::Tenant(_) => vec![
             SecurityRequirement::new("bearer", none),
@@ -134,21 +210,16 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         );
     }
     if let Some(body) = route.body {
-        let media = if route.path == "/oauth/token" {
-            "application/x-www-form-urlencoded"
-        } else {
-            "application/json"
-        };
         op = op.request_body(Some(
             RequestBodyBuilder::new()
-                .content(media, ContentBuilder::new().schema(Some(schema(body))).build())
+                .content(media(body), ContentBuilder::new().schema(Some(schema(body))).build())
                 .required(Some(Required::True))
                 .build(),
         ));
     }
     let ok = match route.returns {
         Some(returns) => ResponseBuilder::new().description("Success").content(
-            "application/json",
+            media(returns),
             ContentBuilder::new().schema(Some(schema(returns))).build(),
         ),
         None => ResponseBuilder::new().description("Success"),

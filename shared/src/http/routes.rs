@@ -10,8 +10,8 @@ use crate::auth::Permission;
 pub enum Access {
     /// Anyone (`/health`, `/openapi.json`).
     Public,
-    /// Anyone, under the tighter per-address budget of sign-in and token endpoints.
-    SignIn,
+    /// Anyone, under the tighter per-address budget: sign-in, tokens, anonymous web-link answers.
+    Throttled,
     /// The platform operator's key.
     Operator,
     /// Any principal of a tenant, even a session that must first change its password.
@@ -39,6 +39,8 @@ pub struct Route {
     pub status: u16,
     /// The query parameters it reads.
     pub query: &'static [&'static str],
+    /// The largest request body it takes.
+    pub max_body: usize,
 }
 
 const fn route(
@@ -59,6 +61,7 @@ const fn route(
         // A GET answers something; other methods answer nothing unless they say what.
         status: if method.as_bytes()[0] == b'G' { 200 } else { 204 },
         query: &[],
+        max_body: super::layers::MAX_BODY_BYTES,
     }
 }
 
@@ -79,6 +82,11 @@ impl Route {
         self
     }
 
+    const fn max_body(mut self, bytes: usize) -> Route {
+        self.max_body = bytes;
+        self
+    }
+
     const fn query(mut self, names: &'static [&'static str]) -> Route {
         self.query = names;
         self
@@ -87,9 +95,40 @@ impl Route {
 
 const ADMIN: &str = "api-admin";
 const AUTH: &str = "api-auth";
+const SURVEYS: &str = "api-surveys";
+const PEOPLE: &str = "api-people";
+const RESPONSES: &str = "api-responses";
+const RESPOND: &str = "respond";
 
-use Access::{Any, Operator, Public, SignIn, Tenant, User};
-use Permission::{ManageCredentials, ManageTenant, ManageUsers, ReadAudit, ReadTenant, ReadUsers};
+use Access::{Any, Operator, Public, Tenant, Throttled, User};
+use Permission::{
+    ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant, ManageUsers, ReadAudit, ReadPeople,
+    ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
+};
+
+/// Query parameters of Delighted's people list.
+const PEOPLE_QUERY: &[&str] = &["per_page", "since", "until", "email", "phone_number", "cursor"];
+/// Query parameters of Delighted's survey responses list.
+const RESPONSES_QUERY: &[&str] = &[
+    "per_page",
+    "page",
+    "since",
+    "until",
+    "updated_since",
+    "updated_until",
+    "trend",
+    "survey_id",
+    "person_id",
+    "person_email",
+    "order",
+    "expand[]",
+    "cursor",
+];
+/// The largest CSV body an import takes (API Gateway passes 10 MB, Lambda 6 MB); the CLI splits
+/// larger files.
+pub const IMPORT_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// Query parameters of a people import.
+const IMPORT_QUERY: &[&str] = &["map", "send", "channel", "delay", "survey_id", "first_row"];
 
 pub const ROUTES: &[Route] = &[
     route("GET", "/health", ADMIN, Public, "Liveness and the engines in use"),
@@ -215,7 +254,7 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/auth/sign_in",
         AUTH,
-        SignIn,
+        Throttled,
         "Sign in with tenant, email and password",
     )
     .body("SignInRequest")
@@ -224,7 +263,7 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/auth/mfa",
         AUTH,
-        SignIn,
+        Throttled,
         "Second step of a sign-in: a TOTP or recovery code",
     )
     .body("MfaRequest")
@@ -233,7 +272,7 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/auth/accept_invite",
         AUTH,
-        SignIn,
+        Throttled,
         "Accept an invitation and set a password",
     )
     .body("AcceptInvite")
@@ -242,7 +281,7 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/oauth/token",
         AUTH,
-        SignIn,
+        Throttled,
         "OAuth 2.0 client credentials grant (form-encoded)",
     )
     .body("TokenRequest")
@@ -283,6 +322,208 @@ pub const ROUTES: &[Route] = &[
         "Turn TOTP off (password and a code)",
     )
     .body("DisableTotp"),
+    // Surveys: api-surveys.
+    route("GET", "/v1/surveys", SURVEYS, Tenant(ReadSurveys), "List surveys")
+        .returns("[Survey]")
+        .query(&["archived"]),
+    route("POST", "/v1/surveys", SURVEYS, Tenant(ManageSurveys), "Create a survey")
+        .body("SurveyPatch")
+        .returns("Survey")
+        .created(),
+    route("GET", "/v1/surveys/{id}", SURVEYS, Tenant(ReadSurveys), "One survey").returns("Survey"),
+    route(
+        "PATCH",
+        "/v1/surveys/{id}",
+        SURVEYS,
+        Tenant(ManageSurveys),
+        "Change a survey",
+    )
+    .body("SurveyPatch")
+    .returns("Survey"),
+    route(
+        "DELETE",
+        "/v1/surveys/{id}",
+        SURVEYS,
+        Tenant(ManageSurveys),
+        "Archive a survey (its responses stay)",
+    ),
+    // People, Delighted-compatible (also at `.json` paths): api-people.
+    route(
+        "POST",
+        "/v1/people",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Create or update a person and schedule a survey (JSON or form body)",
+    )
+    .body("PersonRequest")
+    .returns("PersonView"),
+    route(
+        "POST",
+        "/v1/people.json",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Create or update a person (Delighted's path)",
+    )
+    .body("PersonRequest")
+    .returns("PersonView"),
+    route(
+        "GET",
+        "/v1/people",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "List people, oldest first",
+    )
+    .returns("[PersonView]")
+    .query(PEOPLE_QUERY),
+    route(
+        "GET",
+        "/v1/people.json",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "List people (Delighted's path)",
+    )
+    .returns("[PersonView]")
+    .query(PEOPLE_QUERY),
+    route(
+        "DELETE",
+        "/v1/people/{id}",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Delete a person and all their data (by id, email:… or phone_number:…)",
+    )
+    .returns("Deleted"),
+    route(
+        "DELETE",
+        "/v1/people/{id}/survey_requests/pending",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Cancel a person's pending surveys (by email)",
+    )
+    .returns("Canceled"),
+    route(
+        "POST",
+        "/v1/people/imports",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Import people from a CSV body (text/csv, up to 5 MiB)",
+    )
+    .body("CsvFile")
+    .returns("ImportSummary")
+    .created()
+    .query(IMPORT_QUERY)
+    .max_body(IMPORT_BODY_BYTES),
+    route(
+        "GET",
+        "/v1/people/imports/{id}",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "An import's counts",
+    )
+    .returns("ImportSummary"),
+    route(
+        "GET",
+        "/v1/people/imports/{id}/errors",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "An import's error report (CSV: row, field, reason)",
+    )
+    .returns("CsvFile"),
+    // Survey responses, Delighted-compatible: api-responses.
+    route(
+        "GET",
+        "/v1/survey_responses",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "List survey responses",
+    )
+    .returns("[ResponseView]")
+    .query(RESPONSES_QUERY),
+    route(
+        "GET",
+        "/v1/survey_responses.json",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "List survey responses (Delighted's path)",
+    )
+    .returns("[ResponseView]")
+    .query(RESPONSES_QUERY),
+    route(
+        "POST",
+        "/v1/survey_responses",
+        RESPONSES,
+        Tenant(ManageResponses),
+        "Record a response for a person",
+    )
+    .body("ResponseRequest")
+    .returns("ResponseView")
+    .created(),
+    route(
+        "POST",
+        "/v1/survey_responses.json",
+        RESPONSES,
+        Tenant(ManageResponses),
+        "Record a response (Delighted's path)",
+    )
+    .body("ResponseRequest")
+    .returns("ResponseView")
+    .created(),
+    route(
+        "GET",
+        "/v1/survey_responses/{id}",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "One survey response (`{id}.json` too)",
+    )
+    .returns("ResponseView")
+    .query(&["expand[]"]),
+    route(
+        "PUT",
+        "/v1/survey_responses/{id}",
+        RESPONSES,
+        Tenant(ManageResponses),
+        "Change a response's score, comment, notes or tags",
+    )
+    .body("ResponseRequest")
+    .returns("ResponseView")
+    .query(&["expand[]"]),
+    // The respondent's pages (HTML, public, signed links): respond.
+    route(
+        "GET",
+        "/r/{token}",
+        RESPOND,
+        Public,
+        "An invitation's survey page (never records)",
+    )
+    .returns("Html")
+    .query(&["score"]),
+    route(
+        "POST",
+        "/r/{token}",
+        RESPOND,
+        Public,
+        "Record or change the invitation's answer (form)",
+    )
+    .body("AnswerForm")
+    .returns("Html"),
+    route("GET", "/s/{token}", RESPOND, Public, "A survey's shareable web link").returns("Html"),
+    route(
+        "POST",
+        "/s/{token}",
+        RESPOND,
+        Throttled,
+        "Answer through the web link (form; per-address budget)",
+    )
+    .body("AnswerForm")
+    .returns("Html"),
+    route("GET", "/u/{token}", RESPOND, Public, "The unsubscribe page").returns("Html"),
+    route(
+        "POST",
+        "/u/{token}",
+        RESPOND,
+        Public,
+        "Unsubscribe (one click, RFC 8058)",
+    )
+    .returns("Html"),
 ];
 
 /// The route of a method and matched path template.

@@ -29,6 +29,10 @@ pub enum Target {
     OAuthClient(String),
     /// A route that was refused (its template, `POST /v1/users`).
     Route(String),
+    Survey(String),
+    Person(String),
+    Response(String),
+    Import(String),
 }
 
 impl Target {
@@ -39,6 +43,10 @@ impl Target {
             Target::ApiKey(id) => ("api_key", id),
             Target::OAuthClient(id) => ("oauth_client", id),
             Target::Route(route) => ("route", route),
+            Target::Survey(id) => ("survey", id),
+            Target::Person(id) => ("person", id),
+            Target::Response(id) => ("response", id),
+            Target::Import(id) => ("import", id),
         }
     }
 }

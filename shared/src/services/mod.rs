@@ -4,7 +4,12 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod imports;
+pub mod invitations;
+pub mod people;
+pub mod responses;
 pub mod sign_in;
+pub mod surveys;
 pub mod tenants;
 pub mod users;
 

@@ -181,6 +181,97 @@ pub fn audit_partition(tenant: &TenantId, month: &str) -> Result<String> {
     tenant_sub_partition(tenant, &["AUDIT", month])
 }
 
+pub const SURVEY_PREFIX: &str = "SURVEY#";
+
+pub fn survey(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("{SURVEY_PREFIX}{}", id_part(id)?),
+    ))
+}
+
+/// The pointer to the tenant's default survey (the one Delighted-style calls use).
+pub fn default_survey(tenant: &TenantId) -> Key {
+    Key::new(tenant_partition(tenant), "DEFAULT_SURVEY")
+}
+
+/// The partition of the tenant's people, sorted by id (ULIDs: by creation).
+pub fn people_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}PEOPLE", tenant_partition(tenant))
+}
+
+pub fn person(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(people_partition(tenant), id_part(id)?))
+}
+
+/// The lookup of a person by the blind index of an email (`kind` "email") or phone ("phone").
+pub fn person_lookup(tenant: &TenantId, kind: &str, blind: &str) -> Key {
+    Key::new(
+        tenant_partition(tenant),
+        format!("P{}{SEP}{blind}", kind.to_ascii_uppercase()),
+    )
+}
+
+/// The partition of what belongs to one person: pointers to their invitations and responses.
+pub fn person_partition(tenant: &TenantId, id: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["P", id])
+}
+
+/// A person's pointer to one of their invitations (`INV#…`) or responses (`R#…`).
+pub fn person_pointer(tenant: &TenantId, person: &str, kind: &str, id: &str) -> Result<Key> {
+    Ok(Key::new(person_partition(tenant, person)?, sort_key(&[kind, id])?))
+}
+
+/// The partition of one survey's invitations.
+pub fn survey_partition(tenant: &TenantId, survey: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["S", survey])
+}
+
+pub fn invitation(tenant: &TenantId, survey: &str, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        survey_partition(tenant, survey)?,
+        format!("INV{SEP}{}", id_part(id)?),
+    ))
+}
+
+/// The shared due index of pending sends: partition by minute, sorted by time, tenant, id
+/// (no personal data).
+pub fn due_index(due: i64, tenant: &TenantId, invitation: &str) -> (String, String) {
+    (
+        format!("DUE{SEP}{}", due.div_euclid(60)),
+        format!("{due:012}{SEP}{tenant}{SEP}{invitation}"),
+    )
+}
+
+/// The partition of the tenant's responses, sorted by id (ULIDs: by creation).
+pub fn responses_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}R", tenant_partition(tenant))
+}
+
+pub fn response(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(responses_partition(tenant), id_part(id)?))
+}
+
+/// The index partition of the tenant's responses by last change.
+pub fn responses_by_update(tenant: &TenantId) -> String {
+    format!("{}{SEP}RU", tenant_partition(tenant))
+}
+
+/// A response's place in `responses_by_update`.
+pub fn updated_sort(updated_at: i64, id: &str) -> String {
+    format!("{updated_at:012}{SEP}{id}")
+}
+
+/// The partition of one people import: its summary and its error rows.
+pub fn import_partition(tenant: &TenantId, id: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["IMPORT", id])
+}
+
+/// The partition of the tenant's imports, newest last.
+pub fn imports_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}IMPORTS", tenant_partition(tenant))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

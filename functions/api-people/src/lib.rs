@@ -1,0 +1,214 @@
+//! `api-people`: people as Delighted's API has them (create or update, list, delete, cancel
+//! pending surveys; also at `.json` paths, JSON or form bodies) and CSV imports. The router only,
+//! with thin handlers over `ovation::services::{people, imports}`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use ovation::domain::{Channel, Email, Phone};
+use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
+use ovation::http::routes::IMPORT_BODY_BYTES;
+use ovation::services::imports::{self, Column, ImportOptions};
+use ovation::services::people::{self, PeopleFilter, PersonRequest, SendRequest};
+use ovation::services::{Caller, tenants};
+use ovation::{Context, Error, Result};
+use serde::Deserialize;
+use serde_json::json;
+
+/// This function's name in the route table and in `template.yaml`.
+pub const FUNCTION: &str = "api-people";
+pub const MAX_PER_PAGE: u32 = 100;
+
+type Ctx = State<Arc<Context>>;
+
+pub fn routes(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/v1/people", get(list).post(create_or_update))
+        .route("/v1/people.json", get(list).post(create_or_update))
+        .route("/v1/people/{id}", delete(remove))
+        .route("/v1/people/{id}/survey_requests/pending", delete(cancel_pending))
+        .route(
+            "/v1/people/imports",
+            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_BYTES)),
+        )
+        .route("/v1/people/imports/{id}", get(import_summary))
+        .route("/v1/people/imports/{id}/errors", get(import_errors))
+        .with_state(ctx)
+}
+
+/// Whether the tenant keeps only a hash of people's emails.
+async fn hash_only(ctx: &Context, caller: &Caller) -> Result<bool> {
+    Ok(tenants::active(ctx, &caller.principal.tenant)
+        .await?
+        .is_some_and(|t| t.settings.privacy.store_email_hash_only))
+}
+
+async fn create_or_update(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    DelightedBody(request): DelightedBody<PersonRequest>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let hash_only = hash_only(&ctx, &caller).await?;
+    Ok(Json(people::create_or_update(&store, &caller, request, hash_only, &base.0).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    per_page: Option<u32>,
+    since: Option<i64>,
+    until: Option<i64>,
+    email: Option<String>,
+    phone_number: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let per_page = match p.per_page {
+        None => 20,
+        Some(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(Error::invalid(
+                "per_page",
+                format!("must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+    };
+    // A lookup by email or phone is one person (or none).
+    if p.email.is_some() || p.phone_number.is_some() {
+        let found = match (&p.email, &p.phone_number) {
+            (Some(e), _) => people::load_by_email(&store, &Email::parse(e)?).await?,
+            (None, Some(ph)) => people::load_by_phone(&store, &Phone::parse_field("phone_number", ph)?).await?,
+            (None, None) => None,
+        };
+        let items: Vec<_> = found.iter().map(|p| p.view()).collect();
+        return Ok(Json(items).into_response());
+    }
+    let filter = PeopleFilter {
+        since: p.since,
+        until: p.until,
+    };
+    let page = people::list(&store, &filter, per_page, p.cursor.as_deref()).await?;
+    let mut params = vec![("per_page", per_page.to_string())];
+    for (name, value) in [("since", p.since), ("until", p.until)] {
+        if let Some(v) = value {
+            params.push((name, v.to_string()));
+        }
+    }
+    Ok(ListPage {
+        items: page.people.iter().map(|p| p.view()).collect::<Vec<_>>(),
+        next: next_page(&base, "/v1/people", &params, page.cursor),
+    }
+    .into_response())
+}
+
+async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let person = people::find(&store, &ident).await?;
+    people::delete(&store, &caller, &person).await?;
+    Ok(Json(json!({"ok": true})).into_response())
+}
+
+async fn cancel_pending(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let person = people::find(&store, &ident).await?;
+    let canceled = ovation::services::invitations::cancel_pending(&store, &person.id).await?;
+    if canceled > 0 {
+        ovation::services::audit::record(
+            &store,
+            &caller,
+            "survey_requests.canceled",
+            ovation::services::audit::Target::Person(person.id.clone()),
+            ovation::services::audit::Outcome::Success,
+        )
+        .await?;
+    }
+    Ok(Json(json!({"ok": true, "canceled": canceled})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportParams {
+    /// `Header:target,Header:target` (targets: email, phone_number, name, ignore,
+    /// properties.<name>).
+    map: Option<String>,
+    send: Option<bool>,
+    channel: Option<String>,
+    delay: Option<i64>,
+    survey_id: Option<String>,
+    first_row: Option<u64>,
+}
+
+impl ImportParams {
+    fn options(self) -> Result<ImportOptions> {
+        let mut mapping = Vec::new();
+        for pair in self
+            .map
+            .iter()
+            .flat_map(|m| m.split(','))
+            .filter(|p| !p.trim().is_empty())
+        {
+            let (header, target) = pair
+                .rsplit_once(':')
+                .ok_or_else(|| Error::invalid("map", "write it as Header:target,Header:target"))?;
+            mapping.push((header.trim().to_owned(), Column::parse(target)?));
+        }
+        let delay = self.delay.unwrap_or(0);
+        if !(0..=ovation::services::invitations::MAX_DELAY_SECONDS).contains(&delay) {
+            return Err(Error::invalid("delay", "must be 0 to 31622400 seconds (366 days)"));
+        }
+        let send = match self.send.unwrap_or(false) {
+            false => None,
+            true => Some(SendRequest {
+                channel: match self.channel.as_deref() {
+                    Some(c) => Channel::parse_send("channel", c)?,
+                    None => Channel::Email,
+                },
+                delay,
+                survey: self.survey_id,
+            }),
+        };
+        Ok(ImportOptions {
+            mapping,
+            send,
+            first_row: self.first_row.unwrap_or(2),
+        })
+    }
+}
+
+async fn import(State(ctx): Ctx, caller: Caller, Params(p): Params<ImportParams>, body: Bytes) -> Result<Response> {
+    let options = p.options()?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let hash_only = hash_only(&ctx, &caller).await?;
+    let summary = imports::run(&store, &caller, hash_only, body.as_ref(), &options, |_| {}).await?;
+    Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+async fn import_summary(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    Ok(Json(imports::load(&store, &id).await?).into_response())
+}
+
+async fn import_errors(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let report = imports::error_report(&store, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"import-errors.csv\"",
+            ),
+        ],
+        report,
+    )
+        .into_response())
+}

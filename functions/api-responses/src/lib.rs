@@ -1,0 +1,209 @@
+//! `api-responses`: survey responses as Delighted's API has them (record, list with its filters
+//! and `page`/`per_page`, read, change notes and tags; also at `.json` paths). The router only,
+//! with thin handlers over `ovation::services::responses`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ovation::domain::Email;
+use ovation::http::extract::{DelightedBody, ListPage, PublicBase, next_page};
+use ovation::services::Caller;
+use ovation::services::people;
+use ovation::services::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
+use ovation::{Context, Error, Result};
+
+/// This function's name in the route table and in `template.yaml`.
+pub const FUNCTION: &str = "api-responses";
+pub const MAX_PER_PAGE: u32 = 100;
+
+type Ctx = State<Arc<Context>>;
+
+pub fn routes(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/v1/survey_responses", get(list).post(create))
+        .route("/v1/survey_responses.json", get(list).post(create))
+        .route("/v1/survey_responses/{id}", get(one).put(update))
+        .with_state(ctx)
+}
+
+/// The list's query, read by hand: Delighted's clients send `expand[]=person`.
+struct ListQuery {
+    filter: ResponseFilter,
+    per_page: u32,
+    page: u32,
+    expand_person: bool,
+    person_email: Option<String>,
+    cursor: Option<String>,
+    /// What the next page's link repeats.
+    echo: Vec<(&'static str, String)>,
+}
+
+fn parse_list_query(raw: Option<&str>) -> Result<ListQuery> {
+    let mut q = ListQuery {
+        filter: ResponseFilter::default(),
+        per_page: 20,
+        page: 1,
+        expand_person: false,
+        person_email: None,
+        cursor: None,
+        echo: vec![],
+    };
+    let int = |name: &'static str, v: &str| -> Result<i64> {
+        v.trim()
+            .parse()
+            .map_err(|_| Error::invalid(name, "must be a whole number"))
+    };
+    for (name, value) in form_pairs(raw.unwrap_or_default()) {
+        let mut echo = |n: &'static str| q.echo.push((n, value.clone()));
+        match name.as_str() {
+            "per_page" => {
+                echo("per_page");
+                q.per_page = u32::try_from(int("per_page", &value)?)
+                    .ok()
+                    .filter(|n| (1..=MAX_PER_PAGE).contains(n))
+                    .ok_or_else(|| Error::invalid("per_page", format!("must be between 1 and {MAX_PER_PAGE}")))?;
+            }
+            "page" => {
+                q.page = u32::try_from(int("page", &value)?)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| Error::invalid("page", "must be 1 or more"))?;
+            }
+            "since" => {
+                echo("since");
+                q.filter.since = Some(int("since", &value)?);
+            }
+            "until" => {
+                echo("until");
+                q.filter.until = Some(int("until", &value)?);
+            }
+            "updated_since" => {
+                echo("updated_since");
+                q.filter.updated_since = Some(int("updated_since", &value)?);
+            }
+            "updated_until" => {
+                echo("updated_until");
+                q.filter.updated_until = Some(int("updated_until", &value)?);
+            }
+            "trend" | "survey_id" => {
+                echo("survey_id");
+                q.filter.survey = Some(value.clone());
+            }
+            "person_id" => {
+                echo("person_id");
+                q.filter.person = Some(value.clone());
+            }
+            "person_email" => {
+                echo("person_email");
+                q.person_email = Some(value.clone());
+            }
+            "order" => {
+                echo("order");
+                q.filter.order = Order::parse(&value)?;
+            }
+            "expand[]" | "expand" => {
+                match value.as_str() {
+                    "person" => q.expand_person = true,
+                    "notes" => {}
+                    _ => return Err(Error::invalid("expand", "can expand person (and notes, always shown)")),
+                }
+                echo("expand[]");
+            }
+            "cursor" => q.cursor = Some(value.clone()),
+            _ => return Err(Error::invalid("query", format!("unknown parameter `{name}`"))),
+        }
+    }
+    if q.page.saturating_mul(q.per_page) > MAX_OFFSET {
+        return Err(Error::invalid(
+            "page",
+            format!("pages reach {MAX_OFFSET} responses deep; follow the Link header's next page instead"),
+        ));
+    }
+    Ok(q)
+}
+
+fn form_pairs(raw: &str) -> Vec<(String, String)> {
+    ovation::http::extract::form_to_pairs(raw.as_bytes())
+}
+
+async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, RawQuery(raw): RawQuery) -> Result<Response> {
+    let mut q = parse_list_query(raw.as_deref())?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    if let Some(email) = &q.person_email {
+        match people::load_by_email(&store, &Email::parse_field("person_email", email)?).await? {
+            Some(p) => q.filter.person = Some(p.id),
+            None => return Ok(Json(Vec::<()>::new()).into_response()),
+        }
+    }
+    let skip = (q.page - 1) * q.per_page;
+    let page = responses::list(&store, &q.filter, q.per_page, skip, q.cursor.as_deref()).await?;
+    let views = responses::views(&store, &base.0, &page.responses, q.expand_person).await?;
+    Ok(ListPage {
+        items: views,
+        next: next_page(&base, "/v1/survey_responses", &q.echo, page.cursor),
+    }
+    .into_response())
+}
+
+async fn create(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    DelightedBody(request): DelightedBody<ResponseRequest>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let record = responses::create(&store, &caller, request.into_new()?).await?;
+    let view = responses::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
+    Ok((StatusCode::CREATED, Json(&view[0])).into_response())
+}
+
+fn expands_person(raw: Option<&str>) -> bool {
+    form_pairs(raw.unwrap_or_default())
+        .iter()
+        .any(|(n, v)| (n == "expand[]" || n == "expand") && v == "person")
+}
+
+async fn one(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let record = responses::load(&store, &id)
+        .await?
+        .ok_or(Error::NotFound("survey response"))?;
+    let view = responses::views(
+        &store,
+        &base.0,
+        std::slice::from_ref(&record),
+        expands_person(raw.as_deref()),
+    )
+    .await?;
+    Ok(Json(&view[0]).into_response())
+}
+
+async fn update(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    DelightedBody(request): DelightedBody<ResponseRequest>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
+    let view = responses::views(
+        &store,
+        &base.0,
+        std::slice::from_ref(&record),
+        expands_person(raw.as_deref()),
+    )
+    .await?;
+    Ok(Json(&view[0]).into_response())
+}

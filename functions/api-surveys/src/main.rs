@@ -1,0 +1,6 @@
+//! Lambda entry point of `api-surveys`: wiring only.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    ovation::http::run_on_lambda(api_surveys::routes).await
+}

@@ -1,0 +1,672 @@
+//! `respond`: the respondent's pages, public and reached only through signed links. `GET
+//! /r/{token}` shows an invitation's survey (the score from the email chosen) and never records;
+//! the answer is recorded by `POST` (sent at once by an inline script the CSP allows by nonce, or
+//! by the button without script). `/s/{token}` is a survey's shareable link (each answer gets an
+//! invitation of its own, so it can be changed like any other); `/u/{token}` unsubscribes with
+//! one click (RFC 8058). Pages are server-rendered with autoescaping, localised, with no external
+//! assets but the tenant's own logo.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use minijinja::{Environment, context};
+use ovation::crypto::links::{Link, LinkKind};
+use ovation::domain::survey::{Answer, Language, QuestionKind, origin_of};
+use ovation::domain::texts::{Texts, fill, texts};
+use ovation::domain::{Score, survey::SurveyDefinition};
+use ovation::http::extract::{ClientAddress, form_to_pairs};
+use ovation::services::invitations::{self, Invitation};
+use ovation::services::people::{self, Person};
+use ovation::services::responses::{self, Answered, ResponseRecord};
+use ovation::services::surveys::{self, Survey};
+use ovation::services::tenants::{self, Tenant};
+use ovation::store::{TenantStore, now_unix};
+use ovation::{Context, Error, Result};
+use serde::Serialize;
+
+/// This function's name in the route table and in `template.yaml`.
+pub const FUNCTION: &str = "respond";
+
+type Ctx = State<Arc<Context>>;
+
+pub fn routes(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/r/{token}", get(invitation_page).post(answer_invitation))
+        .route("/s/{token}", get(web_page).post(answer_web))
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .with_state(ctx)
+}
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.add_template("page.html", include_str!("../templates/page.html"))
+            .expect("the page template parses");
+        env
+    })
+}
+
+/// A rendered page with its status and a CSP that allows only its own nonce'd style and script
+/// (and the tenant's logo origin).
+struct Page {
+    status: StatusCode,
+    html: String,
+    nonce: String,
+    logo_origin: Option<String>,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let img = self.logo_origin.map_or_else(String::new, |o| format!("; img-src {o}"));
+        let csp = format!(
+            "default-src 'none'; style-src 'nonce-{n}'; script-src 'nonce-{n}'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'{img}",
+            n = self.nonce
+        );
+        let mut response = (self.status, self.html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        response
+    }
+}
+
+/// What every page shows: language, brand, logo, sender.
+struct Frame {
+    language: Language,
+    brand: String,
+    logo: Option<String>,
+    sender: String,
+}
+
+impl Frame {
+    fn plain(language: Language) -> Frame {
+        Frame {
+            language,
+            brand: "#1d4ed8".into(),
+            logo: None,
+            sender: String::new(),
+        }
+    }
+
+    fn of(survey: &SurveyDefinition, tenant: &Tenant, language: Language) -> Frame {
+        Frame {
+            language,
+            brand: survey.brand_color.clone(),
+            logo: survey.logo_url.clone(),
+            sender: survey
+                .sender_name
+                .clone()
+                .unwrap_or_else(|| tenant.settings.display_name.clone()),
+        }
+    }
+
+    fn texts(&self) -> &'static Texts {
+        texts(self.language)
+    }
+
+    fn render(&self, status: StatusCode, kind: &str, title: &str, extra: minijinja::Value) -> Page {
+        let nonce = ovation::auth::credential::random_text().unwrap_or_default();
+        let brand_text = if dark(&self.brand) { "#ffffff" } else { "#1f2328" };
+        let base = context! {
+            kind, title, nonce => &nonce, lang => self.language.code(), t => texts_value(self.texts()),
+            brand => &self.brand, brand_text, logo => &self.logo, sender => &self.sender,
+        };
+        let html = environment()
+            .get_template("page.html")
+            .and_then(|t| t.render(context! { ..base, ..extra }))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a page failed to render");
+                String::from("<!doctype html><title>Error</title>")
+            });
+        Page {
+            status,
+            html,
+            nonce,
+            logo_origin: self.logo.as_deref().and_then(origin_of).map(str::to_owned),
+        }
+    }
+
+    /// A page with only a heading: invalid, expired or closed links, an unsubscribe done.
+    fn message(&self, status: StatusCode, heading: &str) -> Page {
+        self.render(status, "message", heading, context! { heading })
+    }
+}
+
+/// True when white text reads on `hex` (#rrggbb) with at least 4.5:1 contrast.
+fn dark(hex: &str) -> bool {
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0)) / 255.0;
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+    1.05 / (luminance + 0.05) >= 4.5
+}
+
+fn texts_value(t: &'static Texts) -> minijinja::Value {
+    minijinja::Value::from_serialize(BTreeMap::from([
+        ("not_likely", t.not_likely),
+        ("very_likely", t.very_likely),
+        ("submit", t.submit),
+        ("thanks_detail", t.thanks_detail),
+        ("edit_hint", t.edit_hint),
+        ("unsubscribe_button", t.unsubscribe_button),
+        ("optional", t.optional),
+        ("saved", t.saved),
+    ]))
+}
+
+/// Why a link shows no survey.
+enum Refusal {
+    Invalid,
+    Expired,
+    Closed,
+}
+
+/// A verified link: its tenant's store and the tenant.
+struct Opened {
+    store: TenantStore,
+    tenant: Arc<Tenant>,
+    link: Link,
+}
+
+async fn open(ctx: &Context, token: &str, kind: LinkKind) -> std::result::Result<Opened, Refusal> {
+    let Some((link, bytes)) = Link::claimed(token).filter(|(l, _)| l.kind == kind) else {
+        return Err(Refusal::Invalid);
+    };
+    let tenant = match tenants::active(ctx, &link.tenant).await {
+        Ok(Some(t)) => t,
+        _ => return Err(Refusal::Invalid),
+    };
+    let store = ctx.tenant_store(&link.tenant);
+    match Link::signed(store.crypto(), &bytes).await {
+        Ok(true) => Ok(Opened { store, tenant, link }),
+        _ => {
+            tracing::warn!(target: "security", "a respondent link failed its signature check");
+            Err(Refusal::Invalid)
+        }
+    }
+}
+
+fn refused(refusal: Refusal, language: Language) -> Page {
+    let frame = Frame::plain(language);
+    let t = frame.texts();
+    match refusal {
+        Refusal::Invalid => frame.message(StatusCode::NOT_FOUND, t.invalid),
+        Refusal::Expired => frame.message(StatusCode::GONE, t.expired),
+        Refusal::Closed => frame.message(StatusCode::GONE, t.closed),
+    }
+}
+
+/// The language a browser prefers among a survey's.
+fn browser_language(headers: &HeaderMap, survey: &SurveyDefinition) -> Language {
+    let accepted = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    accepted
+        .split(',')
+        .filter_map(|tag| Language::from_locale(tag.split(';').next().unwrap_or_default()))
+        .find(|l| survey.languages.contains(l))
+        .unwrap_or(survey.default_language)
+}
+
+/// An invitation behind a link, with its survey and person, checked open.
+struct Invited {
+    opened: Opened,
+    survey: Survey,
+    invitation: Invitation,
+    person: Option<Person>,
+}
+
+async fn invited(ctx: &Context, token: &str) -> std::result::Result<Invited, Refusal> {
+    let opened = open(ctx, token, LinkKind::Invitation).await?;
+    let store = &opened.store;
+    let link = &opened.link;
+    let survey = surveys::get(store, &link.survey)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(Refusal::Invalid)?;
+    let invitation = invitations::load(store, &link.survey, &link.subject)
+        .await
+        .ok()
+        .flatten()
+        .filter(|i| i.status != invitations::STATUS_CANCELED)
+        .ok_or(Refusal::Invalid)?;
+    let now = now_unix();
+    if !survey.definition.is_open(now) {
+        return Err(Refusal::Closed);
+    }
+    if now > invitation.link_expires_at(&survey) {
+        return Err(Refusal::Expired);
+    }
+    let person = match &invitation.person {
+        Some(id) => Some(people::load(store, id).await.ok().flatten().ok_or(Refusal::Invalid)?),
+        None => None,
+    };
+    Ok(Invited {
+        opened,
+        survey,
+        invitation,
+        person,
+    })
+}
+
+#[derive(Serialize)]
+struct QuestionView {
+    id: String,
+    kind: QuestionKind,
+    text: String,
+    scale: Option<Vec<u8>>,
+    low: &'static str,
+    high: &'static str,
+    choices: Vec<ChoiceView>,
+    value: Option<minijinja::Value>,
+}
+
+#[derive(Serialize)]
+struct ChoiceView {
+    text: String,
+    checked: bool,
+}
+
+/// The survey form: the question filled in, the score chosen, what was answered before.
+struct Form<'a> {
+    frame: Frame,
+    survey: &'a SurveyDefinition,
+    tenant: &'a Tenant,
+    person: Option<&'a Person>,
+    action: String,
+    score: Option<u8>,
+    existing: Option<&'a ResponseRecord>,
+    auto_submit: bool,
+    saved: bool,
+    error: Option<String>,
+}
+
+impl Form<'_> {
+    fn render(self, status: StatusCode) -> Page {
+        let language = self.frame.language;
+        let t = self.frame.texts();
+        let own = self.survey.texts.get(&language);
+        let display_name = self.tenant.settings.display_name.as_str();
+        let properties = self.person.map(|p| &p.properties);
+        let value = |name: &str| match name {
+            "sender" => Some(self.frame.sender.as_str()),
+            _ => properties
+                .and_then(|p| p.get(name))
+                .or((name == "product_name").then_some(display_name)),
+        };
+        let question = fill(own.and_then(|o| o.question.as_deref()).unwrap_or(t.question), value);
+        let comment_prompt = fill(own.and_then(|o| o.comment.as_deref()).unwrap_or(t.comment), value);
+        let pick = |m: &BTreeMap<Language, String>| {
+            m.get(&language)
+                .or_else(|| m.get(&self.survey.default_language))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let answers = self.existing.map(|r| &r.answers);
+        let questions: Vec<QuestionView> = self
+            .survey
+            .questions
+            .iter()
+            .map(|q| {
+                let answer = answers.and_then(|a| a.get(&q.id));
+                let (low, high) = match q.kind {
+                    QuestionKind::Csat => (t.csat_low, t.csat_high),
+                    QuestionKind::Ces => (t.ces_low, t.ces_high),
+                    _ => ("", ""),
+                };
+                let chosen = |i: usize| match answer {
+                    Some(Answer::Number(n)) => *n as usize == i,
+                    Some(Answer::Choices(list)) => list.contains(&(i as u8)),
+                    _ => false,
+                };
+                QuestionView {
+                    id: q.id.clone(),
+                    kind: q.kind,
+                    text: fill(&pick(&q.text), value),
+                    scale: q.kind.scale().map(|(a, b)| (a..=b).collect()),
+                    low,
+                    high,
+                    choices: q
+                        .choices
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| ChoiceView {
+                            text: pick(c),
+                            checked: chosen(i),
+                        })
+                        .collect(),
+                    value: answer.map(|a| match a {
+                        Answer::Text(s) => minijinja::Value::from(s.clone()),
+                        Answer::Number(n) => minijinja::Value::from(*n),
+                        Answer::Choices(_) => minijinja::Value::from(()),
+                    }),
+                }
+            })
+            .collect();
+        let comment = self.existing.and_then(|r| r.comment.clone()).unwrap_or_default();
+        self.frame.render(
+            status,
+            "survey",
+            &question,
+            context! {
+                question => &question, comment_prompt, action => &self.action, score => self.score,
+                comment, questions, auto_submit => self.auto_submit, saved => self.saved, error => self.error,
+            },
+        )
+    }
+}
+
+fn score_param(raw: Option<&str>) -> Option<u8> {
+    form_to_pairs(raw.unwrap_or_default().as_bytes())
+        .into_iter()
+        .find(|(n, _)| n == "score")
+        .and_then(|(_, v)| Score::parse(&v).ok())
+        .map(Score::value)
+}
+
+fn saved_param(raw: Option<&str>) -> bool {
+    form_to_pairs(raw.unwrap_or_default().as_bytes())
+        .iter()
+        .any(|(n, v)| n == "saved" && v == "1")
+}
+
+async fn invitation_page(State(ctx): Ctx, Path(token): Path<String>, RawQuery(raw): RawQuery) -> Page {
+    let invited = match invited(&ctx, &token).await {
+        Ok(i) => i,
+        Err(r) => return refused(r, Language::En),
+    };
+    let existing = match &invited.invitation.response {
+        Some(id) => responses::load(&invited.opened.store, id).await.ok().flatten(),
+        None => None,
+    };
+    let chosen = score_param(raw.as_deref());
+    let frame = Frame::of(
+        &invited.survey.definition,
+        &invited.opened.tenant,
+        invited.invitation.language,
+    );
+    Form {
+        frame,
+        survey: &invited.survey.definition,
+        tenant: &invited.opened.tenant,
+        person: invited.person.as_ref(),
+        action: format!("/r/{token}"),
+        score: chosen.or(existing.as_ref().map(|r| r.score.value())),
+        // Only a first answer is sent on its own; a link scanner's GET runs no script.
+        auto_submit: chosen.is_some() && existing.is_none(),
+        saved: saved_param(raw.as_deref()) && existing.is_some(),
+        existing: existing.as_ref(),
+        error: None,
+    }
+    .render(StatusCode::OK)
+}
+
+/// A submitted form, parsed against the survey's questions.
+struct Submitted {
+    answered: Answered,
+    auto: bool,
+}
+
+fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
+    let pairs = form_to_pairs(body);
+    let value = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let score = value("score").filter(|v| !v.is_empty()).map(Score::parse).transpose()?;
+    let comment = responses::comment(value("comment"))?;
+    let mut answers = BTreeMap::new();
+    for q in &survey.questions {
+        let name = format!("q_{}", q.id);
+        let values: Vec<&str> = pairs
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if let Some(answer) = q.answer(&values)? {
+            answers.insert(q.id.clone(), answer);
+        }
+    }
+    Ok(Submitted {
+        answered: Answered {
+            score,
+            comment,
+            answers,
+            ip: None,
+            user_agent: None,
+        },
+        auto: value("auto") == Some("1"),
+    })
+}
+
+/// The respondent's address and browser, when the tenant keeps them.
+fn provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap, answered: &mut Answered) {
+    if tenant.settings.privacy.store_respondent_ip {
+        answered.ip = address.0.map(|ip| ip.to_string());
+        answered.user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(300).collect());
+    }
+}
+
+fn error_text(e: &Error) -> String {
+    match e {
+        Error::Invalid { reason, .. } => reason.to_string(),
+        other => other.to_string(),
+    }
+}
+
+async fn answer_invitation(
+    State(ctx): Ctx,
+    Path(token): Path<String>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let invited = match invited(&ctx, &token).await {
+        Ok(i) => i,
+        Err(r) => return refused(r, Language::En).into_response(),
+    };
+    let store = &invited.opened.store;
+    let frame = || {
+        Frame::of(
+            &invited.survey.definition,
+            &invited.opened.tenant,
+            invited.invitation.language,
+        )
+    };
+    let form_error = |e: Error, existing: Option<&ResponseRecord>| {
+        Form {
+            frame: frame(),
+            survey: &invited.survey.definition,
+            tenant: &invited.opened.tenant,
+            person: invited.person.as_ref(),
+            action: format!("/r/{token}"),
+            score: existing.map(|r| r.score.value()),
+            existing,
+            auto_submit: false,
+            saved: false,
+            error: Some(error_text(&e)),
+        }
+        .render(StatusCode::UNPROCESSABLE_ENTITY)
+        .into_response()
+    };
+    let mut submitted = match parse_form(&body, &invited.survey.definition) {
+        Ok(s) => s,
+        Err(e) => return form_error(e, None),
+    };
+    provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
+    let recorded = responses::answer_invitation(
+        store,
+        &invited.survey,
+        &invited.invitation,
+        invited.person.as_ref(),
+        submitted.answered,
+    )
+    .await;
+    match recorded {
+        Ok(_) if submitted.auto => Redirect::to(&format!("/r/{token}?saved=1")).into_response(),
+        Ok(_) => thanks(&frame(), &invited.survey.definition, &token).into_response(),
+        Err(e @ Error::Invalid { .. }) => form_error(e, None),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn thanks(frame: &Frame, survey: &SurveyDefinition, token: &str) -> Page {
+    let t = frame.texts();
+    let heading = survey
+        .texts
+        .get(&frame.language)
+        .and_then(|o| o.thanks.clone())
+        .unwrap_or_else(|| t.thanks.to_owned());
+    frame.render(
+        StatusCode::OK,
+        "thanks",
+        &heading,
+        context! { heading => &heading, action => format!("/r/{token}") },
+    )
+}
+
+async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
+    let (opened, survey) = match web_survey(&ctx, &token).await {
+        Ok(found) => found,
+        Err(r) => return refused(r, Language::En),
+    };
+    let language = browser_language(&headers, &survey.definition);
+    Form {
+        frame: Frame::of(&survey.definition, &opened.tenant, language),
+        survey: &survey.definition,
+        tenant: &opened.tenant,
+        person: None,
+        action: format!("/s/{token}"),
+        score: score_param(raw.as_deref()),
+        existing: None,
+        auto_submit: false,
+        saved: false,
+        error: None,
+    }
+    .render(StatusCode::OK)
+}
+
+async fn web_survey(ctx: &Context, token: &str) -> std::result::Result<(Opened, Survey), Refusal> {
+    let opened = open(ctx, token, LinkKind::Survey).await?;
+    let survey = surveys::get(&opened.store, &opened.link.survey)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(Refusal::Invalid)?;
+    if !survey.definition.is_open(now_unix()) {
+        return Err(Refusal::Closed);
+    }
+    Ok((opened, survey))
+}
+
+async fn answer_web(
+    State(ctx): Ctx,
+    Path(token): Path<String>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (opened, survey) = match web_survey(&ctx, &token).await {
+        Ok(found) => found,
+        Err(r) => return refused(r, Language::En).into_response(),
+    };
+    let language = browser_language(&headers, &survey.definition);
+    let frame = Frame::of(&survey.definition, &opened.tenant, language);
+    let error_page = |e: Error| {
+        Form {
+            frame: Frame::of(&survey.definition, &opened.tenant, language),
+            survey: &survey.definition,
+            tenant: &opened.tenant,
+            person: None,
+            action: format!("/s/{token}"),
+            score: None,
+            existing: None,
+            auto_submit: false,
+            saved: false,
+            error: Some(error_text(&e)),
+        }
+        .render(StatusCode::UNPROCESSABLE_ENTITY)
+        .into_response()
+    };
+    let mut submitted = match parse_form(&body, &survey.definition) {
+        Ok(s) => s,
+        Err(e) => return error_page(e),
+    };
+    provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
+    let invitation = invitations::for_web_answer(&survey, language);
+    let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
+    let own_token = match recorded {
+        Ok(_) => invitation.token(&opened.store).await,
+        Err(e) => Err(e),
+    };
+    match own_token {
+        Ok(t) if submitted.auto => Redirect::to(&format!("/r/{t}?saved=1")).into_response(),
+        Ok(t) => thanks(&frame, &survey.definition, &t).into_response(),
+        Err(e @ Error::Invalid { .. }) => error_page(e),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn unsubscribe_target(ctx: &Context, token: &str) -> std::result::Result<(Opened, Frame), Refusal> {
+    let opened = open(ctx, token, LinkKind::Unsubscribe).await?;
+    let survey = surveys::get(&opened.store, &opened.link.survey).await.ok().flatten();
+    let frame = match &survey {
+        Some(s) => Frame::of(&s.definition, &opened.tenant, s.definition.default_language),
+        None => Frame::plain(Language::En),
+    };
+    Ok((opened, frame))
+}
+
+async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>) -> Page {
+    match unsubscribe_target(&ctx, &token).await {
+        Ok((_, frame)) => {
+            let heading = fill(frame.texts().unsubscribe_question, |n| {
+                (n == "sender").then_some(frame.sender.as_str())
+            });
+            frame.render(
+                StatusCode::OK,
+                "unsubscribe",
+                &heading,
+                context! { heading => &heading, action => format!("/u/{token}") },
+            )
+        }
+        Err(r) => refused(r, Language::En),
+    }
+}
+
+/// One click, as RFC 8058 asks (`List-Unsubscribe=One-Click` or the page's button): any POST.
+async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>) -> Response {
+    let (opened, frame) = match unsubscribe_target(&ctx, &token).await {
+        Ok(found) => found,
+        Err(r) => return refused(r, Language::En).into_response(),
+    };
+    match people::unsubscribe(&opened.store, &opened.link.subject).await {
+        Ok(_) => {
+            let done = fill(frame.texts().unsubscribed, |n| {
+                (n == "sender").then_some(frame.sender.as_str())
+            });
+            frame.message(StatusCode::OK, &done).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,275 @@
+//! The built-in texts of the respondent pages in every language a survey may use, and the
+//! `{{ name }}` placeholders survey texts may carry (filled from person properties, never
+//! evaluated as a template).
+
+use super::survey::Language;
+
+/// Every text a respondent page shows.
+#[derive(Debug)]
+pub struct Texts {
+    pub question: &'static str,
+    pub not_likely: &'static str,
+    pub very_likely: &'static str,
+    pub comment: &'static str,
+    pub submit: &'static str,
+    pub thanks: &'static str,
+    pub thanks_detail: &'static str,
+    pub edit_hint: &'static str,
+    pub closed: &'static str,
+    pub expired: &'static str,
+    pub invalid: &'static str,
+    pub unsubscribe_question: &'static str,
+    pub unsubscribe_button: &'static str,
+    pub unsubscribed: &'static str,
+    pub optional: &'static str,
+    pub choose_score: &'static str,
+    pub saved: &'static str,
+    pub csat_low: &'static str,
+    pub csat_high: &'static str,
+    pub ces_low: &'static str,
+    pub ces_high: &'static str,
+}
+
+const EN: Texts = Texts {
+    question: "How likely are you to recommend {{ product_name }} to a friend or colleague?",
+    not_likely: "Not at all likely",
+    very_likely: "Extremely likely",
+    comment: "What is the main reason for your score?",
+    submit: "Send",
+    thanks: "Thank you!",
+    thanks_detail: "Your answer has been recorded.",
+    edit_hint: "You can still add or change your comment.",
+    closed: "This survey is closed.",
+    expired: "This link has expired.",
+    invalid: "This link is not valid.",
+    unsubscribe_question: "Stop receiving surveys from {{ sender }}?",
+    unsubscribe_button: "Unsubscribe",
+    unsubscribed: "You will not receive any more surveys from {{ sender }}.",
+    optional: "optional",
+    choose_score: "Choose a score from 0 to 10",
+    saved: "Your score is saved.",
+    csat_low: "Very dissatisfied",
+    csat_high: "Very satisfied",
+    ces_low: "Very difficult",
+    ces_high: "Very easy",
+};
+
+const DA: Texts = Texts {
+    question: "Hvor sandsynligt er det, at du vil anbefale {{ product_name }} til en ven eller kollega?",
+    not_likely: "Slet ikke sandsynligt",
+    very_likely: "Meget sandsynligt",
+    comment: "Hvad er den vigtigste grund til din vurdering?",
+    submit: "Send",
+    thanks: "Tak!",
+    thanks_detail: "Dit svar er registreret.",
+    edit_hint: "Du kan stadig tilføje eller ændre din kommentar.",
+    closed: "Denne undersøgelse er lukket.",
+    expired: "Dette link er udløbet.",
+    invalid: "Dette link er ikke gyldigt.",
+    unsubscribe_question: "Vil du ikke længere modtage undersøgelser fra {{ sender }}?",
+    unsubscribe_button: "Afmeld",
+    unsubscribed: "Du modtager ikke flere undersøgelser fra {{ sender }}.",
+    optional: "valgfrit",
+    choose_score: "Vælg en score fra 0 til 10",
+    saved: "Din score er gemt.",
+    csat_low: "Meget utilfreds",
+    csat_high: "Meget tilfreds",
+    ces_low: "Meget svært",
+    ces_high: "Meget nemt",
+};
+
+const NL: Texts = Texts {
+    question: "Hoe waarschijnlijk is het dat je {{ product_name }} zou aanbevelen aan een vriend of collega?",
+    not_likely: "Zeer onwaarschijnlijk",
+    very_likely: "Zeer waarschijnlijk",
+    comment: "Wat is de belangrijkste reden voor je score?",
+    submit: "Versturen",
+    thanks: "Bedankt!",
+    thanks_detail: "Je antwoord is opgeslagen.",
+    edit_hint: "Je kunt je opmerking nog toevoegen of wijzigen.",
+    closed: "Deze enquête is gesloten.",
+    expired: "Deze link is verlopen.",
+    invalid: "Deze link is niet geldig.",
+    unsubscribe_question: "Wil je geen enquêtes meer ontvangen van {{ sender }}?",
+    unsubscribe_button: "Afmelden",
+    unsubscribed: "Je ontvangt geen enquêtes meer van {{ sender }}.",
+    optional: "optioneel",
+    choose_score: "Kies een score van 0 tot 10",
+    saved: "Je score is opgeslagen.",
+    csat_low: "Zeer ontevreden",
+    csat_high: "Zeer tevreden",
+    ces_low: "Zeer moeilijk",
+    ces_high: "Zeer gemakkelijk",
+};
+
+const DE: Texts = Texts {
+    question: "Wie wahrscheinlich ist es, dass Sie {{ product_name }} einem Freund oder Kollegen empfehlen?",
+    not_likely: "Überhaupt nicht wahrscheinlich",
+    very_likely: "Äußerst wahrscheinlich",
+    comment: "Was ist der wichtigste Grund für Ihre Bewertung?",
+    submit: "Senden",
+    thanks: "Vielen Dank!",
+    thanks_detail: "Ihre Antwort wurde gespeichert.",
+    edit_hint: "Sie können Ihren Kommentar noch ergänzen oder ändern.",
+    closed: "Diese Umfrage ist geschlossen.",
+    expired: "Dieser Link ist abgelaufen.",
+    invalid: "Dieser Link ist ungültig.",
+    unsubscribe_question: "Keine Umfragen mehr von {{ sender }} erhalten?",
+    unsubscribe_button: "Abmelden",
+    unsubscribed: "Sie erhalten keine Umfragen mehr von {{ sender }}.",
+    optional: "optional",
+    choose_score: "Wählen Sie einen Wert von 0 bis 10",
+    saved: "Ihre Bewertung ist gespeichert.",
+    csat_low: "Sehr unzufrieden",
+    csat_high: "Sehr zufrieden",
+    ces_low: "Sehr schwierig",
+    ces_high: "Sehr einfach",
+};
+
+const FR: Texts = Texts {
+    question: "Quelle est la probabilité que vous recommandiez {{ product_name }} à un ami ou un collègue ?",
+    not_likely: "Pas du tout probable",
+    very_likely: "Très probable",
+    comment: "Quelle est la principale raison de votre note ?",
+    submit: "Envoyer",
+    thanks: "Merci !",
+    thanks_detail: "Votre réponse a été enregistrée.",
+    edit_hint: "Vous pouvez encore ajouter ou modifier votre commentaire.",
+    closed: "Cette enquête est close.",
+    expired: "Ce lien a expiré.",
+    invalid: "Ce lien n’est pas valide.",
+    unsubscribe_question: "Ne plus recevoir d’enquêtes de {{ sender }} ?",
+    unsubscribe_button: "Se désabonner",
+    unsubscribed: "Vous ne recevrez plus d’enquêtes de {{ sender }}.",
+    optional: "facultatif",
+    choose_score: "Choisissez une note de 0 à 10",
+    saved: "Votre note est enregistrée.",
+    csat_low: "Très insatisfait",
+    csat_high: "Très satisfait",
+    ces_low: "Très difficile",
+    ces_high: "Très facile",
+};
+
+const ES: Texts = Texts {
+    question: "¿Qué probabilidad hay de que recomiendes {{ product_name }} a un amigo o colega?",
+    not_likely: "Nada probable",
+    very_likely: "Muy probable",
+    comment: "¿Cuál es el motivo principal de tu puntuación?",
+    submit: "Enviar",
+    thanks: "¡Gracias!",
+    thanks_detail: "Tu respuesta ha quedado registrada.",
+    edit_hint: "Todavía puedes añadir o cambiar tu comentario.",
+    closed: "Esta encuesta está cerrada.",
+    expired: "Este enlace ha caducado.",
+    invalid: "Este enlace no es válido.",
+    unsubscribe_question: "¿Dejar de recibir encuestas de {{ sender }}?",
+    unsubscribe_button: "Darse de baja",
+    unsubscribed: "No recibirás más encuestas de {{ sender }}.",
+    optional: "opcional",
+    choose_score: "Elige una puntuación de 0 a 10",
+    saved: "Tu puntuación se ha guardado.",
+    csat_low: "Muy insatisfecho",
+    csat_high: "Muy satisfecho",
+    ces_low: "Muy difícil",
+    ces_high: "Muy fácil",
+};
+
+const SV: Texts = Texts {
+    question: "Hur troligt är det att du skulle rekommendera {{ product_name }} till en vän eller kollega?",
+    not_likely: "Inte alls troligt",
+    very_likely: "Mycket troligt",
+    comment: "Vad är den främsta anledningen till ditt betyg?",
+    submit: "Skicka",
+    thanks: "Tack!",
+    thanks_detail: "Ditt svar har registrerats.",
+    edit_hint: "Du kan fortfarande lägga till eller ändra din kommentar.",
+    closed: "Den här undersökningen är stängd.",
+    expired: "Den här länken har gått ut.",
+    invalid: "Den här länken är inte giltig.",
+    unsubscribe_question: "Sluta ta emot undersökningar från {{ sender }}?",
+    unsubscribe_button: "Avregistrera",
+    unsubscribed: "Du får inga fler undersökningar från {{ sender }}.",
+    optional: "valfritt",
+    choose_score: "Välj ett betyg från 0 till 10",
+    saved: "Ditt betyg är sparat.",
+    csat_low: "Mycket missnöjd",
+    csat_high: "Mycket nöjd",
+    ces_low: "Mycket svårt",
+    ces_high: "Mycket lätt",
+};
+
+const NB: Texts = Texts {
+    question: "Hvor sannsynlig er det at du vil anbefale {{ product_name }} til en venn eller kollega?",
+    not_likely: "Svært usannsynlig",
+    very_likely: "Svært sannsynlig",
+    comment: "Hva er hovedgrunnen til poengsummen din?",
+    submit: "Send",
+    thanks: "Takk!",
+    thanks_detail: "Svaret ditt er registrert.",
+    edit_hint: "Du kan fortsatt legge til eller endre kommentaren din.",
+    closed: "Denne undersøkelsen er stengt.",
+    expired: "Denne lenken er utløpt.",
+    invalid: "Denne lenken er ikke gyldig.",
+    unsubscribe_question: "Vil du slutte å motta undersøkelser fra {{ sender }}?",
+    unsubscribe_button: "Meld av",
+    unsubscribed: "Du vil ikke motta flere undersøkelser fra {{ sender }}.",
+    optional: "valgfritt",
+    choose_score: "Velg en poengsum fra 0 til 10",
+    saved: "Poengsummen din er lagret.",
+    csat_low: "Svært misfornøyd",
+    csat_high: "Svært fornøyd",
+    ces_low: "Svært vanskelig",
+    ces_high: "Svært enkelt",
+};
+
+/// The built-in texts of a language.
+pub fn texts(language: Language) -> &'static Texts {
+    match language {
+        Language::En => &EN,
+        Language::Da => &DA,
+        Language::Nl => &NL,
+        Language::De => &DE,
+        Language::Fr => &FR,
+        Language::Es => &ES,
+        Language::Sv => &SV,
+        Language::Nb => &NB,
+    }
+}
+
+/// `text` with each `{{ name }}` replaced by `value(name)` (or nothing when it has none). Plain
+/// substitution: survey texts are data, never a template that could run.
+pub fn fill<'a>(text: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else { break };
+        out.push_str(&rest[..start]);
+        out.push_str(value(rest[start + 2..start + len].trim()).unwrap_or_default());
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_not_evaluated() {
+        let props = |name: &str| match name {
+            "product_name" => Some("Acme {% for x in y %}"),
+            _ => None,
+        };
+        assert_eq!(
+            fill("Recommend {{ product_name }}?", props),
+            "Recommend Acme {% for x in y %}?"
+        );
+        assert_eq!(fill("{{product_name}}{{ unknown }}!", props), "Acme {% for x in y %}!");
+        assert_eq!(fill("open {{ brace", props), "open {{ brace");
+        for language in super::super::survey::LANGUAGES {
+            assert!(texts(language).question.contains("{{ product_name }}"), "{language:?}");
+            assert!(texts(language).unsubscribed.contains("{{ sender }}"), "{language:?}");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! CSV imports of people: the header is mapped to fields (or given a mapping), every row is
+//! parsed and upserted like `POST /v1/people` (so re-running a file updates the same people and
+//! writes nothing for rows that did not change), bad rows are reported with row, field and reason
+//! (never the value), and the file is read in chunks so memory stays flat whatever its length.
+
+use std::io::Read;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Caller;
+use super::audit::{self, Outcome, Target};
+use super::people::{self, PersonInput, SendRequest};
+use crate::domain::{Email, Phone, Properties};
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::store::{BatchOp, Condition, Item, Query, TenantStore, keys, now_unix};
+
+pub const MAX_ROWS: u64 = 100_000;
+/// Error rows kept per import; the count goes on.
+pub const MAX_ERRORS: usize = 10_000;
+/// Rows read ahead and upserted at once.
+const CHUNK: usize = 256;
+const CONCURRENCY: usize = 16;
+/// Error rows an import's answer shows; the report has all that were kept.
+pub const SHOWN_ERRORS: usize = 100;
+
+/// Where a column goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Column {
+    Email,
+    Phone,
+    Name,
+    Property(String),
+    Ignore,
+}
+
+impl Column {
+    /// A mapping target: `email`, `phone_number`, `name`, `ignore` or `properties.<name>`.
+    pub fn parse(text: &str) -> Result<Column> {
+        match text.trim() {
+            "email" => Ok(Column::Email),
+            "phone_number" => Ok(Column::Phone),
+            "name" => Ok(Column::Name),
+            "ignore" => Ok(Column::Ignore),
+            t => match t.strip_prefix("properties.") {
+                Some(p) if !p.is_empty() => Ok(Column::Property(p.to_owned())),
+                _ => Err(Error::invalid(
+                    "map",
+                    "targets are email, phone_number, name, ignore or properties.<name>",
+                )),
+            },
+        }
+    }
+
+    /// The column a header names when no mapping says otherwise.
+    fn guess(header: &str) -> Column {
+        match header.trim().to_ascii_lowercase().as_str() {
+            "email" | "e-mail" | "email address" | "email_address" => Column::Email,
+            "phone" | "phone_number" | "phone number" | "mobile" | "mobile phone" => Column::Phone,
+            "name" | "full name" | "full_name" => Column::Name,
+            _ => Column::Property(header.trim().to_owned()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Header (case-insensitive) → target, overriding the guess.
+    pub mapping: Vec<(String, Column)>,
+    pub send: Option<SendRequest>,
+    /// The number of the file's first data row (a part of a larger file).
+    pub first_row: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RowError {
+    /// The row in the file (the header is row 1).
+    pub row: u64,
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, ToSchema)]
+pub struct ImportSummary {
+    pub id: String,
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    /// Surveys scheduled for imported people.
+    pub scheduled: u64,
+    /// The first error rows (all are counted in `failed`); the report has them.
+    #[serde(skip_deserializing)]
+    pub errors: Vec<RowError>,
+    pub created_at: i64,
+    pub finished_at: i64,
+}
+
+/// Why a whole file is refused before any row is read.
+fn file_error(reason: &'static str) -> Error {
+    Error::invalid("file", reason)
+}
+
+/// Reads `input` as CSV and upserts its people. `progress` is told the rows done so far.
+pub async fn run<R: Read>(
+    store: &TenantStore,
+    caller: &Caller,
+    hash_only: bool,
+    input: R,
+    options: &ImportOptions,
+    progress: impl Fn(u64),
+) -> Result<ImportSummary> {
+    let mut input = std::io::BufReader::with_capacity(64 * 1024, input);
+    let head = std::io::BufRead::fill_buf(&mut input).map_err(|_| file_error("cannot be read"))?;
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err(file_error("is UTF-16; save it as CSV UTF-8"));
+    }
+    let bom = if head.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+    std::io::BufRead::consume(&mut input, bom);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
+    let columns = header_columns(&mut reader, options)?;
+    let mut summary = ImportSummary {
+        id: new_id(),
+        created_at: now_unix(),
+        ..ImportSummary::default()
+    };
+    let first_row = options.first_row.max(2);
+    let mut records = reader.into_byte_records();
+    let mut stored_errors = 0usize;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for record in records.by_ref().take(CHUNK) {
+            let row = first_row + summary.rows + chunk.len() as u64;
+            chunk.push((row, record));
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        if summary.rows + chunk.len() as u64 > MAX_ROWS {
+            let row = first_row + MAX_ROWS;
+            summary.failed += 1;
+            summary.errors.push(RowError {
+                row,
+                field: "file".into(),
+                reason: format!("an import takes at most {MAX_ROWS} rows; split the file"),
+            });
+            chunk.truncate((MAX_ROWS - summary.rows) as usize);
+            process(store, hash_only, &columns, options, chunk, &mut summary).await?;
+            break;
+        }
+        process(store, hash_only, &columns, options, chunk, &mut summary).await?;
+        stored_errors = flush_errors(store, &summary, stored_errors).await?;
+        progress(summary.rows);
+    }
+    flush_errors(store, &summary, stored_errors).await?;
+    summary.finished_at = now_unix();
+    progress(summary.rows);
+    // The summary item holds counts only; the error rows are items of their own.
+    let errors = std::mem::take(&mut summary.errors);
+    let item = Item::new(import_key(store, &summary.id)?)
+        .with("summary", serde_json::to_string(&summary).map_err(Error::internal)?);
+    store.put(item, Some(Condition::NotExists)).await?;
+    summary.errors = errors.into_iter().take(SHOWN_ERRORS).collect();
+    audit::record(
+        store,
+        caller,
+        "people.imported",
+        Target::Import(summary.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(summary)
+}
+
+fn import_key(store: &TenantStore, id: &str) -> Result<crate::store::Key> {
+    Ok(crate::store::Key::new(
+        keys::imports_partition(store.tenant()),
+        id.to_owned(),
+    ))
+}
+
+fn header_columns<R: Read>(reader: &mut csv::Reader<R>, options: &ImportOptions) -> Result<Vec<Column>> {
+    let headers = reader
+        .byte_headers()
+        .map_err(|_| file_error("has no readable header row"))?
+        .clone();
+    let mut columns = Vec::with_capacity(headers.len());
+    for raw in headers.iter() {
+        let header = std::str::from_utf8(raw).map_err(|_| file_error("is not UTF-8; save it as CSV UTF-8"))?;
+        let mapped = options
+            .mapping
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(header.trim()))
+            .map(|(_, c)| c.clone());
+        let column = mapped.unwrap_or_else(|| Column::guess(header));
+        if let Column::Property(name) = &column
+            && name.is_empty()
+        {
+            columns.push(Column::Ignore);
+            continue;
+        }
+        if column != Column::Ignore && columns.contains(&column) {
+            return Err(file_error(
+                "has two columns for the same field; map one of them to `ignore`",
+            ));
+        }
+        columns.push(column);
+    }
+    if !columns.iter().any(|c| matches!(c, Column::Email | Column::Phone)) {
+        return Err(file_error(
+            "needs an email or phone_number column (name it so, or map one with `map`)",
+        ));
+    }
+    Ok(columns)
+}
+
+/// A cell a spreadsheet would run as a formula: refused, so exports never carry one.
+fn formula_like(value: &str) -> bool {
+    let mut chars = value.chars();
+    match chars.next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// Parses one row into a person's input; the error names the field.
+fn parse_row(
+    columns: &[Column],
+    record: &csv::ByteRecord,
+    options: &ImportOptions,
+) -> std::result::Result<PersonInput, (String, String)> {
+    let bad = |field: &str, reason: &str| (field.to_owned(), reason.to_owned());
+    if record.len() != columns.len() {
+        return Err(bad(
+            "row",
+            &format!("has {} cells; the header has {}", record.len(), columns.len()),
+        ));
+    }
+    let mut input = PersonInput {
+        send: options.send.clone(),
+        ..PersonInput::default()
+    };
+    let mut properties = std::collections::BTreeMap::new();
+    for (column, raw) in columns.iter().zip(record.iter()) {
+        let value = std::str::from_utf8(raw).map_err(|_| bad("row", "is not UTF-8; save the file as CSV UTF-8"))?;
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let invalid = |field: &str, e: Error| match e {
+            Error::Invalid { reason, .. } => (field.to_owned(), reason.into_owned()),
+            e => (field.to_owned(), e.to_string()),
+        };
+        match column {
+            Column::Email => input.email = Some(Email::parse(value).map_err(|e| invalid("email", e))?),
+            Column::Phone => {
+                input.phone = Some(Phone::parse_field("phone_number", value).map_err(|e| invalid("phone_number", e))?)
+            }
+            Column::Name => {
+                if formula_like(value) {
+                    return Err(bad("name", "starts with a spreadsheet formula character (= + - @)"));
+                }
+                input.name = Some(crate::domain::label("name", value).map_err(|e| invalid("name", e))?);
+            }
+            Column::Property(name) => {
+                if formula_like(value) {
+                    return Err((
+                        format!("properties.{name}"),
+                        "starts with a spreadsheet formula character (= + - @)".into(),
+                    ));
+                }
+                properties.insert(name.clone(), value.to_owned());
+            }
+            Column::Ignore => {}
+        }
+    }
+    if input.email.is_none() && input.phone.is_none() {
+        return Err(bad("email", "an email or a phone_number is required"));
+    }
+    input.properties = Properties::checked("properties", properties).map_err(|e| match e {
+        Error::Invalid { reason, .. } => ("properties".to_owned(), reason.into_owned()),
+        e => ("properties".to_owned(), e.to_string()),
+    })?;
+    Ok(input)
+}
+
+async fn process(
+    store: &TenantStore,
+    hash_only: bool,
+    columns: &[Column],
+    options: &ImportOptions,
+    chunk: Vec<(u64, csv::Result<csv::ByteRecord>)>,
+    summary: &mut ImportSummary,
+) -> Result<()> {
+    summary.rows += chunk.len() as u64;
+    let mut parsed = Vec::with_capacity(chunk.len());
+    for (row, record) in chunk {
+        let input = match record {
+            Ok(record) => parse_row(columns, &record, options),
+            Err(_) => Err(("row".to_owned(), "is not valid CSV (check its quotes)".to_owned())),
+        };
+        match input {
+            Ok(input) => parsed.push((row, input)),
+            Err((field, reason)) => fail(summary, row, field, reason),
+        }
+    }
+    let mut results = futures_util::stream::iter(parsed)
+        .map(|(row, input)| async move { (row, people::upsert(store, &input, hash_only).await) })
+        .buffer_unordered(CONCURRENCY);
+    while let Some((row, result)) = results.next().await {
+        match result {
+            Ok(done) => {
+                match (done.created, done.changed) {
+                    (true, _) => summary.created += 1,
+                    (false, true) => summary.updated += 1,
+                    (false, false) => summary.unchanged += 1,
+                }
+                summary.scheduled += u64::from(done.invitation.is_some());
+            }
+            Err(Error::Invalid { field, reason }) => fail(summary, row, field.into_owned(), reason.into_owned()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn fail(summary: &mut ImportSummary, row: u64, field: String, reason: String) {
+    summary.failed += 1;
+    if summary.errors.len() < MAX_ERRORS {
+        summary.errors.push(RowError { row, field, reason });
+    }
+}
+
+/// Writes the error rows not yet stored; returns how many are stored.
+async fn flush_errors(store: &TenantStore, summary: &ImportSummary, stored: usize) -> Result<usize> {
+    let partition = keys::import_partition(store.tenant(), &summary.id)?;
+    let mut ops = Vec::new();
+    for e in &summary.errors[stored..] {
+        let item = Item::new(crate::store::Key::new(partition.clone(), format!("E#{:010}", e.row)))
+            .with("field", e.field.as_str())
+            .with("reason", e.reason.as_str());
+        ops.push(BatchOp::Put(item));
+    }
+    if !ops.is_empty() {
+        store.batch_write(ops).await?;
+    }
+    Ok(summary.errors.len())
+}
+
+/// An import's summary, its error rows left out.
+pub async fn load(store: &TenantStore, id: &str) -> Result<ImportSummary> {
+    let key = import_key(store, id).map_err(|_| Error::NotFound("import"))?;
+    let item = store.get(&key).await?.ok_or(Error::NotFound("import"))?;
+    serde_json::from_str(item.str("summary").unwrap_or_default()).map_err(Error::internal)
+}
+
+/// The error report as CSV: `row,field,reason`.
+pub async fn error_report(store: &TenantStore, id: &str) -> Result<String> {
+    load(store, id).await?;
+    let items = store
+        .query_all(Query::new(keys::import_partition(store.tenant(), id)?).prefix("E#"))
+        .await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, fields: [&str; 3]| w.write_record(fields).map_err(Error::internal);
+    write(&mut out, ["row", "field", "reason"])?;
+    for item in &items {
+        let row = item.key.sk.trim_start_matches("E#").trim_start_matches('0').to_owned();
+        write(
+            &mut out,
+            [
+                &row,
+                item.str("field").unwrap_or_default(),
+                item.str("reason").unwrap_or_default(),
+            ],
+        )?;
+    }
+    String::from_utf8(out.into_inner().map_err(Error::internal)?).map_err(Error::internal)
+}

@@ -1,0 +1,219 @@
+//! Invitations: one person asked one survey on one channel. Scheduling stores the pending
+//! invitation with its place in the shared due index (the sending job picks it up there) and a
+//! pointer under the person (to cancel or erase it); the recipient is kept encrypted until sent.
+//! The invitation's link names it, signed by the tenant; one response per invitation.
+
+use super::people::Person;
+use super::surveys::Survey;
+use crate::crypto::links::{Link, LinkKind};
+use crate::domain::{Channel, Language};
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
+
+const RECIPIENT: &str = "recipient";
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_CANCELED: &str = "canceled";
+/// Made for a web-link answer: never sent.
+pub const STATUS_WEB: &str = "web";
+/// The longest delay a send may be scheduled ahead (Delighted allows about a year).
+pub const MAX_DELAY_SECONDS: i64 = 366 * 86_400;
+
+#[derive(Clone, Debug)]
+pub struct Invitation {
+    pub id: String,
+    pub survey: String,
+    pub person: Option<String>,
+    pub channel: Channel,
+    pub language: Language,
+    pub status: String,
+    pub due_at: i64,
+    pub created_at: i64,
+    /// The response to it, once answered.
+    pub response: Option<String>,
+}
+
+impl Invitation {
+    pub fn key(&self, store: &TenantStore) -> Result<Key> {
+        keys::invitation(store.tenant(), &self.survey, &self.id)
+    }
+
+    /// The token of this invitation's link (`/r/{token}`).
+    pub async fn token(&self, store: &TenantStore) -> Result<String> {
+        Link {
+            kind: LinkKind::Invitation,
+            tenant: store.tenant().clone(),
+            survey: self.survey.clone(),
+            subject: self.id.clone(),
+        }
+        .token(store.crypto())
+        .await
+    }
+
+    fn from_item(item: &Item) -> Invitation {
+        Invitation {
+            id: item.key.sk.trim_start_matches("INV#").to_owned(),
+            survey: item.str("survey").unwrap_or_default().to_owned(),
+            person: item.str("person").map(str::to_owned),
+            channel: Channel::parse(item.str("channel").unwrap_or_default()),
+            language: item
+                .str("language")
+                .and_then(Language::from_locale)
+                .unwrap_or(Language::En),
+            status: item.str("status").unwrap_or_default().to_owned(),
+            due_at: item.num("due_at").unwrap_or_default(),
+            created_at: item.num("created_at").unwrap_or_default(),
+            response: item.str("response").map(str::to_owned),
+        }
+    }
+
+    /// When its link stops taking answers.
+    pub fn link_expires_at(&self, survey: &Survey) -> i64 {
+        self.due_at.max(self.created_at) + i64::from(survey.definition.link_days) * 86_400
+    }
+}
+
+/// The writes that schedule `person`'s invitation to `survey` at `due` (for the caller's
+/// transaction, beside the person's own write).
+pub async fn schedule_ops(
+    store: &TenantStore,
+    survey: &Survey,
+    person: &Person,
+    channel: Channel,
+    due: i64,
+) -> Result<(Invitation, Vec<TxOp>)> {
+    let recipient = match channel {
+        Channel::Email => person.email.as_ref().map(|e| e.as_str().to_owned()),
+        Channel::Sms => person.phone.as_ref().map(|p| p.as_str().to_owned()),
+        _ => None,
+    }
+    .ok_or_else(|| match channel {
+        Channel::Sms => Error::invalid("phone_number", "is required to send by sms"),
+        _ => Error::invalid("email", "is required to send by email"),
+    })?;
+    let invitation = Invitation {
+        id: new_id(),
+        survey: survey.id.clone(),
+        person: Some(person.id.clone()),
+        channel,
+        language: survey.definition.language_for(person.properties.get("locale")),
+        status: STATUS_PENDING.to_owned(),
+        due_at: due,
+        created_at: now_unix(),
+        response: None,
+    };
+    let key = invitation.key(store)?;
+    let (ix_pk, ix_sk) = keys::due_index(due, store.tenant(), &invitation.id);
+    let item = base_item(&invitation, key.clone())
+        .with(
+            RECIPIENT,
+            store.crypto().encrypt_str(&key, RECIPIENT, &recipient).await?,
+        )
+        .with_index(ix_pk, ix_sk);
+    let pointer = Item::new(keys::person_pointer(store.tenant(), &person.id, "INV", &invitation.id)?)
+        .with("survey", survey.id.as_str())
+        .with("status", STATUS_PENDING);
+    let ops = vec![
+        TxOp::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Put {
+            item: pointer,
+            condition: Some(Condition::NotExists),
+        },
+    ];
+    Ok((invitation, ops))
+}
+
+fn base_item(invitation: &Invitation, key: Key) -> Item {
+    let mut item = Item::new(key)
+        .with("survey", invitation.survey.as_str())
+        .with("channel", invitation.channel.as_str())
+        .with("language", invitation.language.code())
+        .with("status", invitation.status.as_str())
+        .with("due_at", invitation.due_at)
+        .with("created_at", invitation.created_at);
+    if let Some(person) = &invitation.person {
+        item = item.with("person", person.as_str());
+    }
+    item
+}
+
+/// A web-link visitor's invitation: made when they answer, so that they can add a comment later
+/// through its link like anyone invited.
+pub fn for_web_answer(survey: &Survey, language: Language) -> Invitation {
+    let now = now_unix();
+    Invitation {
+        id: new_id(),
+        survey: survey.id.clone(),
+        person: None,
+        channel: Channel::Web,
+        language,
+        status: STATUS_WEB.to_owned(),
+        due_at: now,
+        created_at: now,
+        response: None,
+    }
+}
+
+/// The write of a web-link invitation (already answered by `response`).
+pub fn web_op(store: &TenantStore, invitation: &Invitation, response: &str) -> Result<TxOp> {
+    Ok(TxOp::Put {
+        item: base_item(invitation, invitation.key(store)?).with("response", response),
+        condition: Some(Condition::NotExists),
+    })
+}
+
+pub async fn load(store: &TenantStore, survey: &str, id: &str) -> Result<Option<Invitation>> {
+    let key = keys::invitation(store.tenant(), survey, id)?;
+    Ok(store.get(&key).await?.map(|i| Invitation::from_item(&i)))
+}
+
+/// The write that ties a first response to the invitation: it fails when another response got
+/// there first (one response per invitation).
+pub fn answer_op(store: &TenantStore, invitation: &Invitation, response: &str) -> Result<TxOp> {
+    Ok(TxOp::Update {
+        key: invitation.key(store)?,
+        updates: vec![Update::Set("response".into(), response.into())],
+        condition: Some(Condition::And(vec![
+            Condition::Exists,
+            Condition::AttrNotExists("response".into()),
+        ])),
+    })
+}
+
+/// Cancels a person's pending invitations; returns how many.
+pub async fn cancel_pending(store: &TenantStore, person: &str) -> Result<usize> {
+    let partition = keys::person_partition(store.tenant(), person)?;
+    let pointers = store
+        .query_all(crate::store::Query::new(partition).prefix("INV#"))
+        .await?;
+    let mut canceled = 0;
+    for pointer in pointers.iter().filter(|p| p.str("status") == Some(STATUS_PENDING)) {
+        let id = pointer.key.sk.trim_start_matches("INV#");
+        let key = keys::invitation(store.tenant(), pointer.str("survey").unwrap_or_default(), id)?;
+        let cancel = TxOp::Update {
+            key,
+            updates: vec![
+                Update::Set("status".into(), STATUS_CANCELED.into()),
+                Update::Remove(crate::store::attr::GSI1PK.into()),
+                Update::Remove(crate::store::attr::GSI1SK.into()),
+                Update::Remove(RECIPIENT.into()),
+            ],
+            condition: Some(Condition::eq("status", STATUS_PENDING)),
+        };
+        let mark = TxOp::Update {
+            key: pointer.key.clone(),
+            updates: vec![Update::Set("status".into(), STATUS_CANCELED.into())],
+            condition: None,
+        };
+        match store.transact(vec![cancel, mark]).await {
+            Ok(()) => canceled += 1,
+            // Sent (or canceled) meanwhile: nothing to cancel.
+            Err(Error::TransactionCanceled(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(canceled)
+}

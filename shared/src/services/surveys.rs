@@ -1,0 +1,207 @@
+//! Surveys of a tenant: create, read, change, archive, list, and the tenant's default survey
+//! (made on first use), which Delighted-style calls that name no survey use. A definition is not
+//! personal data and is stored as one JSON attribute, versioned against lost updates.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Caller;
+use super::audit::{self, Outcome, Target};
+use crate::crypto::links::{Link, LinkKind};
+use crate::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus};
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::store::{Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
+
+/// Surveys a tenant may have (archived ones included).
+pub const MAX_SURVEYS: usize = 500;
+const DEFINITION: &str = "definition";
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Survey {
+    pub id: String,
+    #[serde(flatten)]
+    pub definition: SurveyDefinition,
+    /// The survey used when a call names none.
+    pub is_default: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip)]
+    version: i64,
+}
+
+impl Survey {
+    fn to_item(&self, store: &TenantStore) -> Result<Item> {
+        let doc = serde_json::to_string(&self.definition).map_err(Error::internal)?;
+        Ok(Item::new(keys::survey(store.tenant(), &self.id)?)
+            .with(DEFINITION, doc)
+            .with("is_default", self.is_default)
+            .with("created_at", self.created_at)
+            .with("updated_at", self.updated_at)
+            .with("version", self.version + 1))
+    }
+
+    fn from_item(item: &Item) -> Result<Survey> {
+        let definition = serde_json::from_str(item.str(DEFINITION).unwrap_or_default()).map_err(Error::internal)?;
+        Ok(Survey {
+            id: item.key.sk.trim_start_matches(keys::SURVEY_PREFIX).to_owned(),
+            definition,
+            is_default: matches!(item.get("is_default"), Some(crate::store::Value::Bool(true))),
+            created_at: item.num("created_at").unwrap_or_default(),
+            updated_at: item.num("updated_at").unwrap_or_default(),
+            version: item.num("version").unwrap_or_default(),
+        })
+    }
+
+    /// The token of the survey's shareable web link (`/s/{token}`).
+    pub async fn web_link(&self, store: &TenantStore) -> Result<String> {
+        Link {
+            kind: LinkKind::Survey,
+            tenant: store.tenant().clone(),
+            survey: self.id.clone(),
+            subject: self.id.clone(),
+        }
+        .token(store.crypto())
+        .await
+    }
+}
+
+fn fresh(definition: SurveyDefinition, is_default: bool) -> Survey {
+    let now = now_unix();
+    Survey {
+        id: new_id(),
+        definition,
+        is_default,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    }
+}
+
+pub async fn get(store: &TenantStore, id: &str) -> Result<Option<Survey>> {
+    let Ok(key) = keys::survey(store.tenant(), id) else {
+        return Ok(None);
+    };
+    store.get(&key).await?.map(|i| Survey::from_item(&i)).transpose()
+}
+
+/// A survey by id, or the default survey when `id` is `None`.
+pub async fn resolve(store: &TenantStore, id: Option<&str>) -> Result<Survey> {
+    match id {
+        Some(id) => get(store, id).await?.ok_or(Error::NotFound("survey")),
+        None => default(store).await,
+    }
+}
+
+/// The tenant's default survey, made on first use (two first uses at once make one).
+pub async fn default(store: &TenantStore) -> Result<Survey> {
+    let pointer = keys::default_survey(store.tenant());
+    for _ in 0..3 {
+        if let Some(item) = store.get(&pointer).await?
+            && let Some(survey) = get(store, item.str("survey").unwrap_or_default()).await?
+        {
+            return Ok(survey);
+        }
+        let survey = fresh(SurveyDefinition::new("Net Promoter Score".to_owned()), true);
+        let ops = vec![
+            TxOp::Put {
+                item: Item::new(pointer.clone()).with("survey", survey.id.as_str()),
+                condition: Some(Condition::NotExists),
+            },
+            TxOp::Put {
+                item: survey.to_item(store)?,
+                condition: Some(Condition::NotExists),
+            },
+        ];
+        match store.transact(ops).await {
+            Ok(()) => return Ok(survey),
+            Err(Error::TransactionCanceled(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::internal("the default survey could not be made"))
+}
+
+/// Every survey of the tenant, oldest first; archived ones only when asked.
+pub async fn list(store: &TenantStore, archived: bool) -> Result<Vec<Survey>> {
+    default(store).await?;
+    let query = Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX);
+    let items = store.query_all(query).await?;
+    items
+        .iter()
+        .map(Survey::from_item)
+        .filter(|s| {
+            s.as_ref()
+                .map_or(true, |s| archived || s.definition.status != SurveyStatus::Archived)
+        })
+        .collect()
+}
+
+pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) -> Result<Survey> {
+    let Some(name) = patch.name.clone() else {
+        return Err(Error::invalid("name", "is required"));
+    };
+    let definition = SurveyDefinition::new(name).patched(patch)?;
+    let count = store
+        .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX))
+        .await?
+        .len();
+    if count >= MAX_SURVEYS {
+        return Err(Error::invalid(
+            "name",
+            format!("a tenant has at most {MAX_SURVEYS} surveys"),
+        ));
+    }
+    let survey = fresh(definition, false);
+    store.put(survey.to_item(store)?, Some(Condition::NotExists)).await?;
+    audit::record(
+        store,
+        caller,
+        "survey.created",
+        Target::Survey(survey.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(survey)
+}
+
+/// Applies a change, refusing (409) when the survey changed since it was read.
+pub async fn update(store: &TenantStore, caller: &Caller, id: &str, patch: SurveyPatch) -> Result<Survey> {
+    let mut survey = get(store, id).await?.ok_or(Error::NotFound("survey"))?;
+    let next = survey.definition.patched(patch)?;
+    if survey.is_default && next.status == SurveyStatus::Archived {
+        return Err(Error::invalid(
+            "status",
+            "the default survey cannot be archived; close it instead",
+        ));
+    }
+    survey.definition = next;
+    survey.updated_at = now_unix();
+    let condition = Condition::eq("version", survey.version);
+    // A lost race is a 409: the caller reads the survey again.
+    store.put(survey.to_item(store)?, Some(condition)).await?;
+    survey.version += 1;
+    let action = if survey.definition.status == SurveyStatus::Archived {
+        "survey.archived"
+    } else {
+        "survey.updated"
+    };
+    audit::record(
+        store,
+        caller,
+        action,
+        Target::Survey(survey.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(survey)
+}
+
+/// Archives a survey: it takes no answers and leaves lists; its responses stay.
+pub async fn archive(store: &TenantStore, caller: &Caller, id: &str) -> Result<Survey> {
+    let patch = SurveyPatch {
+        status: Some(SurveyStatus::Archived),
+        ..SurveyPatch::default()
+    };
+    update(store, caller, id, patch).await
+}

@@ -1,0 +1,112 @@
+//! Real clients against the local stack: Delighted's official Python client (only its base URL
+//! changed) and the respondent's journey in headless Chromium. The test command installs both
+//! (`scripts/tools.sh`); without them the tests fail under CI and are skipped elsewhere.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::api::{Auth, Stack};
+use crate::support::Engines;
+
+/// A tool the test command installs, from its environment variable; `None` (skip) outside CI.
+fn tool(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{variable} is not set: run the tests with scripts/test, which installs the clients")
+        }
+        _ => {
+            eprintln!("skipped: {variable} is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+fn script(name: &str) -> String {
+    format!("{}/clients/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs a client to the end; its last line of output is JSON.
+async fn run(mut command: Command) -> Value {
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delighteds_python_client_works_unchanged() {
+    let Some(python) = tool("OVATION_TEST_PYTHON") else {
+        return;
+    };
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let mut command = Command::new(python);
+    command.arg(script("delighted_client.py")).arg(&s.url).arg(&key);
+    let seen = run(command).await;
+    assert_eq!(seen["person_email"], "ada@example.com");
+    assert_eq!(
+        seen["people_listed"],
+        json!(["+14155550100", "ada@example.com", "bob@example.com"]),
+        "auto-paging followed the Link header"
+    );
+    assert_eq!(seen["response_score"], 10);
+    assert_eq!(seen["listed_comments"], json!(["Love it"]));
+    assert_eq!(seen["listed_person_email"], "ada@example.com");
+    assert_eq!(seen["saved_tags"], json!(["vip"]));
+    assert_eq!(seen["saved_notes"], json!(["Called to thank"]));
+    assert_eq!(seen["pending_deleted"]["ok"], true);
+    assert_eq!(seen["deleted"]["ok"], true);
+    assert_eq!(
+        (seen["validation_error"].clone(), seen["auth_error"].clone()),
+        (json!(422), json!(401))
+    );
+    // What the client did is there.
+    let people = s.call(1, "GET", "/v1/people", Auth::Bearer(&key), None).await;
+    assert_eq!(people.body.as_array().unwrap().len(), 2, "bob was deleted: {people:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_respondent_journey_in_a_real_browser() {
+    let Some(chromium) = tool("OVATION_TEST_CHROMIUM") else {
+        return;
+    };
+    let Some(modules) = tool("OVATION_TEST_NODE_MODULES") else {
+        return;
+    };
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let person = s
+        .send("POST", "/v1/people", &owner.token, json!({"email": "ada@example.com"}))
+        .await;
+    let link = person.str("survey_url");
+    // Node resolves `puppeteer-core` from a node_modules beside the script.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(script("journey.mjs"), dir.path().join("journey.mjs")).unwrap();
+    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
+    let mut command = Command::new("node");
+    command
+        .arg(dir.path().join("journey.mjs"))
+        .arg(&link)
+        .env("OVATION_TEST_CHROMIUM", chromium);
+    let seen = run(command).await;
+    assert_eq!(seen["checked"], "9", "{seen}");
+    assert!(
+        seen["saved"].as_str().unwrap().contains("Your score is saved"),
+        "{seen}"
+    );
+    assert_eq!(seen["heading"], "Thank you!");
+    assert_eq!(seen["violations"], json!([]), "no CSP violations");
+    let listed = s.get("/v1/survey_responses", &owner.token).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{listed:?}");
+    assert_eq!(listed.body[0]["score"], 9);
+    assert_eq!(listed.body[0]["comment"], "Fast and friendly <b>support</b>");
+}
