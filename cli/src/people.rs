@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ovation::auth::{Actor, Principal, Role};
 use ovation::domain::{Channel, Slug};
-use ovation::services::imports::{self, Column, ImportOptions, ImportSummary};
+use ovation::services::imports::{self, ImportOptions, ImportSummary};
 use ovation::services::people::SendRequest;
 use ovation::services::{Caller, tenants};
 use ovation::{Context, Error, Result};
@@ -91,27 +91,16 @@ fn report_path(file: &Path) -> PathBuf {
 }
 
 fn options(args: &ImportArgs, first_row: u64) -> Result<ImportOptions> {
-    let mut mapping = Vec::new();
-    for pair in args
-        .map
-        .iter()
-        .flat_map(|m| m.split(','))
-        .filter(|p| !p.trim().is_empty())
-    {
-        let (header, target) = pair
-            .rsplit_once(':')
-            .ok_or_else(|| Error::invalid("map", "write it as Header:target,Header:target"))?;
-        mapping.push((header.trim().to_owned(), Column::parse(target)?));
-    }
+    let delay = SendRequest::checked_delay(args.delay)?;
     Ok(ImportOptions {
-        mapping,
+        mapping: imports::mapping(args.map.as_deref())?,
         send: args.send.then(|| SendRequest {
             channel: if args.channel == "sms" {
                 Channel::Sms
             } else {
                 Channel::Email
             },
-            delay: args.delay,
+            delay,
             survey: args.survey_id.clone(),
         }),
         first_row,
@@ -156,7 +145,7 @@ async fn through_api(args: &ImportArgs, key: &str, bar: &ProgressBar) -> Result<
         Some(Ok(h)) => h,
         _ => return Err(Error::invalid("file", "has no readable header row")),
     };
-    options(args, 2)?; // The mapping is checked before anything is sent.
+    options(args, 2)?; // The mapping and delay are checked before anything is sent.
     let client = reqwest::Client::new();
     let mut total = ImportSummary::default();
     let mut report = String::from("row,field,reason\n");

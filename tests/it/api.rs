@@ -46,6 +46,19 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Reads a whole response: status, headers, text and (when it is JSON) body.
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+            text,
+        }
+    }
+
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
     }
@@ -223,14 +236,5 @@ pub async fn call(url: &str, host: u8, method: &str, path: &str, auth: Auth<'_>,
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        headers,
-        text,
-    }
+    Answer::read(request.send().await.unwrap()).await
 }

@@ -35,19 +35,7 @@ async fn raw(s: &Stack, method: &str, path: &str, key: &str, content_type: &str,
         .send()
         .await
         .unwrap();
-    answer(response).await
-}
-
-async fn answer(response: reqwest::Response) -> Answer {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        headers,
-        text,
-    }
+    Answer::read(response).await
 }
 
 /// A page of the respondent's (no redirects followed).
@@ -62,7 +50,7 @@ async fn page(s: &Stack, method: &str, path: &str, form: Option<&str>) -> Answer
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.to_owned());
     }
-    answer(request.send().await.unwrap()).await
+    Answer::read(request.send().await.unwrap()).await
 }
 
 fn path_of(url: &str) -> String {

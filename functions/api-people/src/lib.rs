@@ -13,9 +13,9 @@ use axum::{Json, Router};
 use ovation::domain::{Channel, Email, Phone};
 use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
-use ovation::services::imports::{self, Column, ImportOptions};
+use ovation::services::imports::{self, ImportOptions};
 use ovation::services::people::{self, PeopleFilter, PersonRequest, SendRequest};
-use ovation::services::{Caller, tenants};
+use ovation::services::{Caller, invitations, tenants};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -120,17 +120,7 @@ async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> R
 async fn cancel_pending(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let person = people::find(&store, &ident).await?;
-    let canceled = ovation::services::invitations::cancel_pending(&store, &person.id).await?;
-    if canceled > 0 {
-        ovation::services::audit::record(
-            &store,
-            &caller,
-            "survey_requests.canceled",
-            ovation::services::audit::Target::Person(person.id.clone()),
-            ovation::services::audit::Outcome::Success,
-        )
-        .await?;
-    }
+    let canceled = invitations::cancel_pending(&store, &caller, &person.id).await?;
     Ok(Json(json!({"ok": true, "canceled": canceled})).into_response())
 }
 
@@ -149,22 +139,8 @@ struct ImportParams {
 
 impl ImportParams {
     fn options(self) -> Result<ImportOptions> {
-        let mut mapping = Vec::new();
-        for pair in self
-            .map
-            .iter()
-            .flat_map(|m| m.split(','))
-            .filter(|p| !p.trim().is_empty())
-        {
-            let (header, target) = pair
-                .rsplit_once(':')
-                .ok_or_else(|| Error::invalid("map", "write it as Header:target,Header:target"))?;
-            mapping.push((header.trim().to_owned(), Column::parse(target)?));
-        }
-        let delay = self.delay.unwrap_or(0);
-        if !(0..=ovation::services::invitations::MAX_DELAY_SECONDS).contains(&delay) {
-            return Err(Error::invalid("delay", "must be 0 to 31622400 seconds (366 days)"));
-        }
+        let mapping = imports::mapping(self.map.as_deref())?;
+        let delay = SendRequest::checked_delay(self.delay.unwrap_or(0))?;
         let send = match self.send.unwrap_or(false) {
             false => None,
             true => Some(SendRequest {

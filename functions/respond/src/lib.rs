@@ -301,7 +301,29 @@ struct Form<'a> {
     error: Option<String>,
 }
 
-impl Form<'_> {
+impl<'a> Form<'a> {
+    /// The blank form of a survey: nothing chosen, nothing answered.
+    fn new(frame: Frame, survey: &'a SurveyDefinition, tenant: &'a Tenant, action: String) -> Form<'a> {
+        Form {
+            frame,
+            survey,
+            tenant,
+            person: None,
+            action,
+            score: None,
+            existing: None,
+            auto_submit: false,
+            saved: false,
+            error: None,
+        }
+    }
+
+    /// The form again, saying what was wrong with the submission (422).
+    fn with_error(mut self, e: &Error) -> Response {
+        self.error = Some(error_text(e));
+        self.render(StatusCode::UNPROCESSABLE_ENTITY).into_response()
+    }
+
     fn render(self, status: StatusCode) -> Page {
         let language = self.frame.language;
         let t = self.frame.texts();
@@ -405,18 +427,20 @@ async fn invitation_page(State(ctx): Ctx, Path(token): Path<String>, RawQuery(ra
         &invited.opened.tenant,
         invited.invitation.language,
     );
-    Form {
+    let blank = Form::new(
         frame,
-        survey: &invited.survey.definition,
-        tenant: &invited.opened.tenant,
+        &invited.survey.definition,
+        &invited.opened.tenant,
+        format!("/r/{token}"),
+    );
+    Form {
         person: invited.person.as_ref(),
-        action: format!("/r/{token}"),
         score: chosen.or(existing.as_ref().map(|r| r.score.value())),
         // Only a first answer is sent on its own; a link scanner's GET runs no script.
         auto_submit: chosen.is_some() && existing.is_none(),
         saved: saved_param(raw.as_deref()) && existing.is_some(),
         existing: existing.as_ref(),
-        error: None,
+        ..blank
     }
     .render(StatusCode::OK)
 }
@@ -493,25 +517,22 @@ async fn answer_invitation(
             invited.invitation.language,
         )
     };
-    let form_error = |e: Error, existing: Option<&ResponseRecord>| {
+    let form_error = |e: Error| {
+        let blank = Form::new(
+            frame(),
+            &invited.survey.definition,
+            &invited.opened.tenant,
+            format!("/r/{token}"),
+        );
         Form {
-            frame: frame(),
-            survey: &invited.survey.definition,
-            tenant: &invited.opened.tenant,
             person: invited.person.as_ref(),
-            action: format!("/r/{token}"),
-            score: existing.map(|r| r.score.value()),
-            existing,
-            auto_submit: false,
-            saved: false,
-            error: Some(error_text(&e)),
+            ..blank
         }
-        .render(StatusCode::UNPROCESSABLE_ENTITY)
-        .into_response()
+        .with_error(&e)
     };
     let mut submitted = match parse_form(&body, &invited.survey.definition) {
         Ok(s) => s,
-        Err(e) => return form_error(e, None),
+        Err(e) => return form_error(e),
     };
     provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
     let recorded = responses::answer_invitation(
@@ -525,7 +546,7 @@ async fn answer_invitation(
     match recorded {
         Ok(_) if submitted.auto => Redirect::to(&format!("/r/{token}?saved=1")).into_response(),
         Ok(_) => thanks(&frame(), &invited.survey.definition, &token).into_response(),
-        Err(e @ Error::Invalid { .. }) => form_error(e, None),
+        Err(e @ Error::Invalid { .. }) => form_error(e),
         Err(e) => e.into_response(),
     }
 }
@@ -551,17 +572,10 @@ async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap
         Err(r) => return refused(r, Language::En),
     };
     let language = browser_language(&headers, &survey.definition);
+    let frame = Frame::of(&survey.definition, &opened.tenant, language);
     Form {
-        frame: Frame::of(&survey.definition, &opened.tenant, language),
-        survey: &survey.definition,
-        tenant: &opened.tenant,
-        person: None,
-        action: format!("/s/{token}"),
         score: score_param(raw.as_deref()),
-        existing: None,
-        auto_submit: false,
-        saved: false,
-        error: None,
+        ..Form::new(frame, &survey.definition, &opened.tenant, format!("/s/{token}"))
     }
     .render(StatusCode::OK)
 }
@@ -593,20 +607,8 @@ async fn answer_web(
     let language = browser_language(&headers, &survey.definition);
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
     let error_page = |e: Error| {
-        Form {
-            frame: Frame::of(&survey.definition, &opened.tenant, language),
-            survey: &survey.definition,
-            tenant: &opened.tenant,
-            person: None,
-            action: format!("/s/{token}"),
-            score: None,
-            existing: None,
-            auto_submit: false,
-            saved: false,
-            error: Some(error_text(&e)),
-        }
-        .render(StatusCode::UNPROCESSABLE_ENTITY)
-        .into_response()
+        let frame = Frame::of(&survey.definition, &opened.tenant, language);
+        Form::new(frame, &survey.definition, &opened.tenant, format!("/s/{token}")).with_error(&e)
     };
     let mut submitted = match parse_form(&body, &survey.definition) {
         Ok(s) => s,

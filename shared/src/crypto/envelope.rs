@@ -69,6 +69,34 @@ impl TenantCrypto {
         String::from_utf8(self.decrypt(key, attr, sealed).await?).map_err(|_| Error::Undecryptable)
     }
 
+    /// An optional sealed attribute of `item`, opened; `None` when the item has none.
+    pub async fn open(&self, item: &crate::store::Item, attr: &str) -> Result<Option<Vec<u8>>> {
+        match item.bytes(attr) {
+            Some(sealed) => Ok(Some(self.decrypt(&item.key, attr, sealed).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An optional sealed text attribute of `item`, opened.
+    pub async fn open_str(&self, item: &crate::store::Item, attr: &str) -> Result<Option<String>> {
+        match self.open(item, attr).await? {
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| Error::Undecryptable),
+            None => Ok(None),
+        }
+    }
+
+    /// An optional sealed JSON attribute of `item`, opened and read; the default when missing.
+    pub async fn open_json<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        item: &crate::store::Item,
+        attr: &str,
+    ) -> Result<T> {
+        match self.open(item, attr).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| Error::Undecryptable),
+            None => Ok(T::default()),
+        }
+    }
+
     /// The blind index of `value` for exact-match lookups (HMAC-SHA-256 under a tenant sub-key,
     /// hex). `kind` separates namespaces (`email`, `phone`), so equal values of different kinds
     /// do not match. Callers normalise `value` first.

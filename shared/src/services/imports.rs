@@ -65,6 +65,18 @@ impl Column {
     }
 }
 
+/// A mapping as written in `map=` and `--map`: `Header:target,Header:target`.
+pub fn mapping(text: Option<&str>) -> Result<Vec<(String, Column)>> {
+    let mut mapping = Vec::new();
+    for pair in text.iter().flat_map(|m| m.split(',')).filter(|p| !p.trim().is_empty()) {
+        let (header, target) = pair
+            .rsplit_once(':')
+            .ok_or_else(|| Error::invalid("map", "write it as Header:target,Header:target"))?;
+        mapping.push((header.trim().to_owned(), Column::parse(target)?));
+    }
+    Ok(mapping)
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
     /// Header (case-insensitive) → target, overriding the guess.

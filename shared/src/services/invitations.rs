@@ -3,6 +3,8 @@
 //! pointer under the person (to cancel or erase it); the recipient is kept encrypted until sent.
 //! The invitation's link names it, signed by the tenant; one response per invitation.
 
+use super::Caller;
+use super::audit::{self, Outcome, Target};
 use super::people::Person;
 use super::surveys::Survey;
 use crate::crypto::links::{Link, LinkKind};
@@ -183,8 +185,8 @@ pub fn answer_op(store: &TenantStore, invitation: &Invitation, response: &str) -
     })
 }
 
-/// Cancels a person's pending invitations; returns how many.
-pub async fn cancel_pending(store: &TenantStore, person: &str) -> Result<usize> {
+/// Cancels a person's pending invitations (audited when there were any); returns how many.
+pub async fn cancel_pending(store: &TenantStore, caller: &Caller, person: &str) -> Result<usize> {
     let partition = keys::person_partition(store.tenant(), person)?;
     let pointers = store
         .query_all(crate::store::Query::new(partition).prefix("INV#"))
@@ -214,6 +216,10 @@ pub async fn cancel_pending(store: &TenantStore, person: &str) -> Result<usize> 
             Err(Error::TransactionCanceled(_)) => {}
             Err(e) => return Err(e),
         }
+    }
+    if canceled > 0 {
+        let target = Target::Person(person.to_owned());
+        audit::record(store, caller, "survey_requests.canceled", target, Outcome::Success).await?;
     }
     Ok(canceled)
 }

@@ -116,27 +116,22 @@ impl Person {
 
     async fn from_item(store: &TenantStore, item: &Item) -> Result<Person> {
         let crypto = store.crypto();
-        let key = &item.key;
-        let text = async |attr: &str| -> Result<Option<String>> {
-            match item.bytes(attr) {
-                Some(sealed) => Ok(Some(crypto.decrypt_str(key, attr, sealed).await?)),
-                None => Ok(None),
-            }
-        };
-        let properties = match item.bytes(PROPERTIES) {
-            Some(sealed) => {
-                serde_json::from_slice(&crypto.decrypt(key, PROPERTIES, sealed).await?).map_err(Error::internal)?
-            }
-            None => Properties::default(),
-        };
         Ok(Person {
-            id: key.sk.clone(),
-            email: text(EMAIL).await?.map(|e| Email::parse(&e)).transpose()?,
+            id: item.key.sk.clone(),
+            email: crypto
+                .open_str(item, EMAIL)
+                .await?
+                .map(|e| Email::parse(&e))
+                .transpose()?,
             email_index: item.str("email_ix").map(str::to_owned),
-            phone: text(PHONE).await?.map(|p| Phone::parse_field(PHONE, &p)).transpose()?,
+            phone: crypto
+                .open_str(item, PHONE)
+                .await?
+                .map(|p| Phone::parse_field(PHONE, &p))
+                .transpose()?,
             phone_index: item.str("phone_ix").map(str::to_owned),
-            name: text(NAME).await?,
-            properties,
+            name: crypto.open_str(item, NAME).await?,
+            properties: crypto.open_json(item, PROPERTIES).await?,
             created_at: item.num("created_at").unwrap_or_default(),
             last_sent_at: item.num("last_sent_at"),
             last_responded_at: item.num("last_responded_at"),
@@ -215,6 +210,17 @@ pub struct SendRequest {
     pub channel: Channel,
     pub delay: i64,
     pub survey: Option<String>,
+}
+
+impl SendRequest {
+    /// A send's delay in seconds, checked: 0 to `MAX_DELAY_SECONDS`.
+    pub fn checked_delay(delay: i64) -> Result<i64> {
+        if (0..=invitations::MAX_DELAY_SECONDS).contains(&delay) {
+            Ok(delay)
+        } else {
+            Err(Error::invalid("delay", "must be 0 to 31622400 seconds (366 days)"))
+        }
+    }
 }
 
 /// What an upsert did.
@@ -565,9 +571,7 @@ impl PersonRequest {
             .map(|v| loose::int("delay", v))
             .transpose()?
             .unwrap_or(0);
-        if !(0..=invitations::MAX_DELAY_SECONDS).contains(&delay) {
-            return Err(Error::invalid("delay", "must be 0 to 31622400 seconds (366 days)"));
-        }
+        let delay = SendRequest::checked_delay(delay)?;
         let channel = match self.channel.as_deref() {
             Some(c) => Channel::parse_send("channel", c)?,
             None if email.is_none() && phone.is_some() => Channel::Sms,

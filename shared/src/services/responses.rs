@@ -88,17 +88,16 @@ impl ResponseRecord {
                 item = item.with(name, crypto.encrypt_str(&key, name, v).await?);
             }
         }
-        let json = |v: &dyn erased::Json| v.to_json();
-        for (name, bytes, empty) in [
-            (ANSWERS, json(&self.answers)?, self.answers.is_empty()),
+        // The JSON fields, sealed only when they hold something.
+        for (name, bytes) in [
+            (ANSWERS, json_unless_empty(&self.answers, self.answers.is_empty())?),
             (
                 PROPERTIES,
-                json(&self.person_properties)?,
-                self.person_properties.is_empty(),
+                json_unless_empty(&self.person_properties, self.person_properties.is_empty())?,
             ),
-            (NOTES, json(&self.notes)?, self.notes.is_empty()),
+            (NOTES, json_unless_empty(&self.notes, self.notes.is_empty())?),
         ] {
-            if !empty {
+            if let Some(bytes) = bytes {
                 item = item.with(name, crypto.encrypt(&key, name, &bytes).await?);
             }
         }
@@ -107,37 +106,8 @@ impl ResponseRecord {
 
     async fn from_item(store: &TenantStore, item: &Item) -> Result<ResponseRecord> {
         let crypto = store.crypto();
-        let key = &item.key;
-        let text = async |attr: &str| -> Result<Option<String>> {
-            match item.bytes(attr) {
-                Some(sealed) => Ok(Some(crypto.decrypt_str(key, attr, sealed).await?)),
-                None => Ok(None),
-            }
-        };
-        let json = async |attr: &str| -> Result<Option<Vec<u8>>> {
-            match item.bytes(attr) {
-                Some(sealed) => Ok(Some(crypto.decrypt(key, attr, sealed).await?)),
-                None => Ok(None),
-            }
-        };
-        let parse = |bytes: Option<Vec<u8>>| -> Result<Option<serde_json::Value>> {
-            bytes
-                .map(|b| serde_json::from_slice(&b).map_err(Error::internal))
-                .transpose()
-        };
-        let from = |v: Option<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
-        let tags = match item.get("tags") {
-            Some(Value::L(list)) => list
-                .iter()
-                .filter_map(|v| match v {
-                    Value::S(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => vec![],
-        };
         Ok(ResponseRecord {
-            id: key.sk.clone(),
+            id: item.key.sk.clone(),
             survey: item.str("survey").unwrap_or_default().to_owned(),
             person: item.str("person").map(str::to_owned),
             invitation: item.str("invitation").map(str::to_owned),
@@ -147,13 +117,13 @@ impl ResponseRecord {
                 .and_then(Language::from_locale)
                 .unwrap_or(Language::En),
             score: Score::new(item.num("score").unwrap_or_default())?,
-            comment: text(COMMENT).await?,
-            answers: serde_json::from_value(from(parse(json(ANSWERS).await?)?)).unwrap_or_default(),
-            person_properties: serde_json::from_value(from(parse(json(PROPERTIES).await?)?)).unwrap_or_default(),
-            notes: serde_json::from_value(from(parse(json(NOTES).await?)?)).unwrap_or_default(),
-            tags,
-            ip: text(IP).await?,
-            user_agent: text(USER_AGENT).await?,
+            comment: crypto.open_str(item, COMMENT).await?,
+            answers: crypto.open_json(item, ANSWERS).await?,
+            person_properties: crypto.open_json(item, PROPERTIES).await?,
+            notes: crypto.open_json(item, NOTES).await?,
+            tags: item.strings("tags"),
+            ip: crypto.open_str(item, IP).await?,
+            user_agent: crypto.open_str(item, USER_AGENT).await?,
             created_at: item.num("created_at").unwrap_or_default(),
             updated_at: item.num("updated_at").unwrap_or_default(),
             version: item.num("version").unwrap_or_default(),
@@ -161,19 +131,12 @@ impl ResponseRecord {
     }
 }
 
-mod erased {
-    use crate::error::{Error, Result};
-
-    /// Serialisation through a trait object, so one loop seals differently typed fields.
-    pub trait Json {
-        fn to_json(&self) -> Result<Vec<u8>>;
+/// `value` as JSON, or nothing when it is empty.
+fn json_unless_empty<T: Serialize>(value: &T, empty: bool) -> Result<Option<Vec<u8>>> {
+    if empty {
+        return Ok(None);
     }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Result<Vec<u8>> {
-            serde_json::to_vec(self).map_err(Error::internal)
-        }
-    }
+    serde_json::to_vec(value).map(Some).map_err(Error::internal)
 }
 
 pub async fn load(store: &TenantStore, id: &str) -> Result<Option<ResponseRecord>> {

@@ -164,25 +164,13 @@ impl UserRecord {
         let email = crypto
             .decrypt_str(key, EMAIL, item.bytes(EMAIL).ok_or(Error::Undecryptable)?)
             .await?;
-        let name = match item.bytes(NAME) {
-            Some(sealed) => Some(crypto.decrypt_str(key, NAME, sealed).await?),
-            None => None,
-        };
+        let name = crypto.open_str(item, NAME).await?;
         let mut plain = crypto
             .decrypt(key, SECRETS, item.bytes(SECRETS).ok_or(Error::Undecryptable)?)
             .await?;
         let secrets = serde_json::from_slice(&plain).map_err(|_| Error::Undecryptable);
         plain.zeroize();
-        let trusted_ips = match item.get("trusted_ips") {
-            Some(Value::L(list)) => list
-                .iter()
-                .filter_map(|v| match v {
-                    Value::S(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => vec![],
-        };
+        let trusted_ips = item.strings("trusted_ips");
         Ok(UserRecord {
             id: key.sk.trim_start_matches(keys::USER_PREFIX).to_owned(),
             email: Email::parse(&email)?,

@@ -145,6 +145,20 @@ impl Item {
         }
     }
 
+    /// A list attribute's text values (none when missing).
+    pub fn strings(&self, name: &str) -> Vec<String> {
+        match self.attrs.get(name) {
+            Some(Value::L(list)) => list
+                .iter()
+                .filter_map(|v| match v {
+                    Value::S(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        }
+    }
+
     /// The item's sparse-index key, when it has one.
     pub fn index_key(&self) -> Option<Key> {
         Some(Key::new(self.str(attr::GSI1PK)?, self.str(attr::GSI1SK)?))
