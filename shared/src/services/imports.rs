@@ -323,24 +323,60 @@ async fn process(
             Err((field, reason)) => fail(summary, row, field, reason),
         }
     }
-    let mut results = futures_util::stream::iter(parsed)
-        .map(|(row, input)| async move { (row, people::upsert(store, &input, hash_only).await) })
-        .buffer_unordered(CONCURRENCY);
-    while let Some((row, result)) = results.next().await {
-        match result {
-            Ok(done) => {
-                match (done.created, done.changed) {
-                    (true, _) => summary.created += 1,
-                    (false, true) => summary.updated += 1,
-                    (false, false) => summary.unchanged += 1,
+    for wave in in_file_order(parsed) {
+        let mut results = futures_util::stream::iter(wave)
+            .map(|(row, input)| async move { (row, people::upsert(store, &input, hash_only).await) })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((row, result)) = results.next().await {
+            match result {
+                Ok(done) => {
+                    match (done.created, done.changed) {
+                        (true, _) => summary.created += 1,
+                        (false, true) => summary.updated += 1,
+                        (false, false) => summary.unchanged += 1,
+                    }
+                    summary.scheduled += u64::from(done.invitation.is_some());
                 }
-                summary.scheduled += u64::from(done.invitation.is_some());
+                Err(Error::Invalid { field, reason }) => fail(summary, row, field.into_owned(), reason.into_owned()),
+                Err(e) => return Err(e),
             }
-            Err(Error::Invalid { field, reason }) => fail(summary, row, field.into_owned(), reason.into_owned()),
-            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Splits rows into waves that may each be upserted concurrently: a row sharing an email or a
+/// phone number with an earlier row waits for a later wave, so rows about the same person are
+/// applied in file order (the later row wins, whatever the timing).
+fn in_file_order(rows: Vec<(u64, PersonInput)>) -> Vec<Vec<(u64, PersonInput)>> {
+    let contacts = |input: &PersonInput| {
+        [
+            input.email.as_ref().map(|e| e.as_str().to_owned()),
+            input.phone.as_ref().map(|p| p.as_str().to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+    };
+    let mut waves = Vec::new();
+    let mut pending = rows;
+    while !pending.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let (mut wave, mut later) = (Vec::new(), Vec::new());
+        for (row, input) in pending {
+            let keys = contacts(&input);
+            let free = keys.iter().all(|k| !seen.contains(k));
+            seen.extend(keys);
+            if free {
+                wave.push((row, input))
+            } else {
+                later.push((row, input))
+            }
+        }
+        waves.push(wave);
+        pending = later;
+    }
+    waves
 }
 
 fn fail(summary: &mut ImportSummary, row: u64, field: String, reason: String) {
@@ -394,4 +430,35 @@ pub async fn error_report(store: &TenantStore, id: &str) -> Result<String> {
         )?;
     }
     String::from_utf8(out.into_inner().map_err(Error::internal)?).map_err(Error::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(email: Option<&str>, phone: Option<&str>) -> PersonInput {
+        PersonInput {
+            email: email.map(|e| Email::parse(e).unwrap()),
+            phone: phone.map(|p| Phone::parse_field("phone_number", p).unwrap()),
+            ..PersonInput::default()
+        }
+    }
+
+    #[test]
+    fn rows_about_the_same_person_are_applied_in_file_order() {
+        let rows = vec![
+            (2, person(Some("ann@example.com"), None)),
+            (3, person(Some("bob@example.com"), Some("+4520123456"))),
+            (4, person(Some("ANN@example.com"), None)),
+            (5, person(None, Some("+4520123456"))),
+            (6, person(Some("cy@example.com"), None)),
+            (7, person(Some("ann@example.com"), Some("+4520999999"))),
+            (8, person(None, Some("+4520999999"))),
+        ];
+        let waves: Vec<Vec<u64>> = in_file_order(rows)
+            .into_iter()
+            .map(|wave| wave.into_iter().map(|(row, _)| row).collect())
+            .collect();
+        assert_eq!(waves, [vec![2, 3, 6], vec![4, 5], vec![7], vec![8]]);
+    }
 }

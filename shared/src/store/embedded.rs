@@ -40,6 +40,9 @@ const SWEEP_BATCH: usize = 10_000;
 
 /// How many waiting writes one commit takes at the most.
 const GROUP_MAX: usize = 256;
+/// Memory redb may use to cache pages (its default is 1 GiB, which a growing store fills and the
+/// process keeps): bounded so a laptop's `ovation serve` and a long import stay flat.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A write for the writer thread: its work on the tables, and where its outcome goes.
 type Work = Box<dyn for<'t> FnOnce(&mut Tables<'t>) -> Result<Box<dyn Any + Send>> + Send>;
@@ -120,7 +123,10 @@ impl EmbeddedStore {
     /// Opens (creating when missing) the store file at `path`. A file left by a crash is
     /// repaired by redb on open.
     pub fn open(path: &Path) -> Result<EmbeddedStore> {
-        let db = Database::create(path).map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(ITEMS).map_err(unavailable)?;
         txn.open_table(INDEX).map_err(unavailable)?;
