@@ -6,6 +6,8 @@
 mod admin;
 mod backend;
 mod bench;
+mod jobs;
+mod outbox_page;
 mod people;
 mod provision;
 mod serve;

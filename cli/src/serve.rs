@@ -1,7 +1,9 @@
 //! `ovation serve`: every function's router in one axum server on loopback, over the embedded
 //! store and local keyring (or the AWS adapters with `--aws`). On a new data directory it creates
 //! the `demo` tenant and prints its owner's sign-in once. It takes operator commands from the
-//! CLI through `admin.json`, purges deleted tenants when due, and stops cleanly on Ctrl-C / SIGTERM.
+//! CLI through `admin.json`, purges deleted tenants when due, runs the sending jobs on a ticker
+//! and the durable local queue (mail and SMS to the outbox, shown at `/dev/outbox`), and stops
+//! cleanly on Ctrl-C / SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use clap::Args;
 use ovation::auth::credential;
 use ovation::config::Backend;
 use ovation::http::Routes;
+use ovation::messaging::Messaging;
 use ovation::services::tenants::{self, NewTenant};
 use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
@@ -62,12 +65,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // This run's key for the CLI's operator commands, beside any configured ones.
     let operator_key = new_operator_key()?;
     settings.operator_keys.push(credential::sha256(&operator_key));
-    let ctx = Context::from_settings(settings).await?;
-    let demo = if new_store {
-        Some(create_demo(&ctx).await?)
-    } else {
-        None
-    };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| Error::Config {
@@ -75,7 +72,27 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             reason: format!("cannot listen on {}: {e}", args.addr),
         })?;
     let local = listener.local_addr().map_err(Error::internal)?;
+    // Survey links in sent mail point here unless a public URL is configured.
+    settings.public_url.get_or_insert_with(|| format!("http://{local}"));
+    let ctx = Context::from_settings(settings).await?;
+    let demo = if new_store {
+        Some(create_demo(&ctx).await?)
+    } else {
+        None
+    };
     tokio::spawn(sweep_expired(ctx.clone()));
+    // On AWS adapters the jobs need their queue (OVATION_QUEUE_URL); without it the API runs alone.
+    match Messaging::from_settings(&ctx.settings, ctx.store.clone()).await {
+        Ok(messaging) => {
+            tokio::spawn(crate::jobs::schedule(ctx.clone(), messaging.clone()));
+            if let Some(queue) = &messaging.local_queue {
+                for _ in 0..crate::jobs::DELIVER_WORKERS {
+                    tokio::spawn(crate::jobs::deliver(ctx.clone(), messaging.clone(), queue.clone()));
+                }
+            }
+        }
+        Err(e) => eprintln!("Sending is off: {e}"),
+    }
     let store = ctx.store.info();
     // The first line on stdout is the address, for people and for scripts.
     println!(
@@ -101,13 +118,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => None,
     };
     // Peer addresses reach the throttle; no header from the client is trusted for them.
-    axum::serve(
-        listener,
-        router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(Error::internal)?;
+    let mut app = router(ctx.clone());
+    if let Some(dir) = &data_dir {
+        app = app.merge(crate::outbox_page::routes(dir.join(ovation::messaging::outbox::FOLDER)));
+    }
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(Error::internal)?;
     if let Some(channel) = channel {
         let _ = std::fs::remove_file(channel);
     }

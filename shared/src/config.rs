@@ -75,6 +75,27 @@ pub struct Settings {
     /// The base URL of respondent links and of `Link` headers (`https://survey.example.com`);
     /// none to take it from each request (API Gateway's domain and stage, or the Host header).
     pub public_url: Option<String>,
+    pub sending: SendingSettings,
+}
+
+/// How surveys go out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendingSettings {
+    /// The verified address surveys are sent from (the survey's sender name goes with it).
+    pub mail_from: String,
+    /// The mailbox of `List-Unsubscribe`'s mailto, beside the one-click URL.
+    pub unsubscribe_mailto: Option<String>,
+    /// aws: the deliverer's SQS queue.
+    pub queue_url: Option<String>,
+    /// aws: the SES configuration set that publishes delivery events.
+    pub configuration_set: Option<String>,
+    /// The sender id of SMS, where the destination allows one.
+    pub sms_sender_id: Option<String>,
+    /// Sends a second per process (the SES quota shared by the deliverer's instances); 0 for no
+    /// limit.
+    pub rate_per_second: u32,
+    /// Invitations one scheduler run enqueues at the most (the rest go next run).
+    pub scheduler_batch: u32,
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".ovation";
@@ -112,6 +133,13 @@ impl Settings {
     /// | `OVATION_OPERATOR_KEY_SHA256` | hex SHA-256 of the operator key (comma-separated while rotating) | none: platform API off |
     /// | `OVATION_PUBLIC_URL` | the base URL of survey links (`https://survey.example.com/prod`) | from the request |
     /// | `OVATION_CORS_ORIGINS` | comma-separated origins browsers may call from (`https://app.example.com`) | none |
+    /// | `OVATION_SENDER_ADDRESS` | the verified address surveys are sent from | `surveys@ovation.localhost` |
+    /// | `OVATION_UNSUBSCRIBE_MAILTO` | the mailbox of `List-Unsubscribe`'s mailto | none (one-click URL only) |
+    /// | `OVATION_QUEUE_URL` | aws: the deliverer's SQS queue URL | required by the scheduler |
+    /// | `OVATION_SES_CONFIGURATION_SET` | aws: SES configuration set for delivery events | none |
+    /// | `OVATION_SMS_SENDER_ID` | SMS sender id (1-11 letters and digits) | none |
+    /// | `OVATION_SEND_RATE_PER_SECOND` | sends a second per process (SES quota); 0: no limit | 0 |
+    /// | `OVATION_SCHEDULER_BATCH` | invitations one scheduler run enqueues at the most | 5000 |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
@@ -226,8 +254,45 @@ impl Settings {
                 }
             })
             .transpose()?;
+        let mailbox = |name: &'static str, value: Option<String>| {
+            value
+                .map(|v| {
+                    crate::domain::Email::parse(&v)
+                        .map(|e| e.as_str().to_owned())
+                        .map_err(|_| Error::Config {
+                            name,
+                            reason: "must be an email address".into(),
+                        })
+                })
+                .transpose()
+        };
+        let sms_sender_id = get("OVATION_SMS_SENDER_ID")
+            .map(|id| {
+                let valid = (1..=11).contains(&id.len())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric())
+                    && id.chars().any(|c| c.is_ascii_alphabetic());
+                valid.then_some(id).ok_or(Error::Config {
+                    name: "OVATION_SMS_SENDER_ID",
+                    reason: "must be 1 to 11 letters and digits, at least one letter".into(),
+                })
+            })
+            .transpose()?;
+        let sending = SendingSettings {
+            mail_from: mailbox("OVATION_SENDER_ADDRESS", get("OVATION_SENDER_ADDRESS"))?
+                .unwrap_or_else(|| "surveys@ovation.localhost".into()),
+            unsubscribe_mailto: mailbox("OVATION_UNSUBSCRIBE_MAILTO", get("OVATION_UNSUBSCRIBE_MAILTO"))?,
+            queue_url: get("OVATION_QUEUE_URL"),
+            configuration_set: get("OVATION_SES_CONFIGURATION_SET"),
+            sms_sender_id,
+            rate_per_second: match get("OVATION_SEND_RATE_PER_SECOND").as_deref() {
+                Some("0") | None => 0,
+                Some(_) => count("OVATION_SEND_RATE_PER_SECOND", 0)?,
+            },
+            scheduler_batch: count("OVATION_SCHEDULER_BATCH", 5000)?,
+        };
         Ok(Settings {
             backend,
+            sending,
             public_url,
             key_cache,
             log_format,

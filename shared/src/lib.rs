@@ -10,6 +10,8 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod jobs;
+pub mod messaging;
 pub mod provision;
 pub mod services;
 pub mod store;

@@ -631,13 +631,20 @@ async fn csv_imports(e: Engines) {
     );
     assert_eq!(ann.body[0]["phone_number"], "+4520123456");
     assert_eq!(ann.body[0]["properties"]["Plan"], "team");
-    // A re-run changes nothing and makes no duplicates.
+    // A re-run makes no duplicates and ends where the first run ended: Bob is unchanged; Ann's
+    // two rows are applied again in file order (the first renames her, the second names her back).
     let again = raw(&s, "POST", "/v1/people/imports", &key, "text/csv", csv).await;
     assert_eq!(
-        (again.body["created"].as_i64(), again.body["unchanged"].as_i64()),
-        (Some(0), Some(2)),
+        (
+            again.body["created"].as_i64(),
+            again.body["updated"].as_i64(),
+            again.body["unchanged"].as_i64()
+        ),
+        (Some(0), Some(2), Some(1)),
         "{again:?}"
     );
+    let ann = s.get("/v1/people?email=ann@example.com", &owner.token).await;
+    assert_eq!(ann.body[0]["name"], "Ann Again");
     // Whole-file refusals: UTF-16, no contact column, a mapping to nowhere.
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()

@@ -349,10 +349,10 @@ fn a_broken_template_says_what_is_wrong() {
     );
 
     let mut more = crates.clone();
-    more.push("job-deliver".into());
+    more.push("job-webhooks".into());
     has(
         &problems(&template, &more, ROUTES),
-        "function crate job-deliver has no resource in template.yaml",
+        "function crate job-webhooks has no resource in template.yaml",
     );
     let orphan = [Route {
         method: "GET",
@@ -376,6 +376,11 @@ fn actions_of_calls(source: &str, service: &str) -> BTreeSet<String> {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         match op.as_str() {
+            // SES v2's SendEmail with raw content is authorised as both.
+            "send_email" if service == "ses" => {
+                actions.insert("ses:SendEmail".into());
+                actions.insert("ses:SendRawEmail".into());
+            }
             // A transaction is authorised item by item.
             "transact_write_items" => {
                 for a in ["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"] {
@@ -400,6 +405,21 @@ fn adapters_declare_exactly_the_actions_their_calls_need() {
             ovation::store::dynamo::IAM_ACTIONS,
         ),
         ("shared/src/crypto/kms.rs", "kms", ovation::crypto::kms::IAM_ACTIONS),
+        (
+            "shared/src/messaging/ses.rs",
+            "ses",
+            ovation::messaging::ses::IAM_ACTIONS,
+        ),
+        (
+            "shared/src/messaging/sns.rs",
+            "sns",
+            ovation::messaging::sns::IAM_ACTIONS,
+        ),
+        (
+            "shared/src/messaging/sqs.rs",
+            "sqs",
+            ovation::messaging::sqs::IAM_ACTIONS,
+        ),
     ] {
         let needed = actions_of_calls(&read(path), service);
         let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();

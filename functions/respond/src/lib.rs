@@ -106,10 +106,7 @@ impl Frame {
             language,
             brand: survey.brand_color.clone(),
             logo: survey.logo_url.clone(),
-            sender: survey
-                .sender_name
-                .clone()
-                .unwrap_or_else(|| tenant.settings.display_name.clone()),
+            sender: survey.sender(&tenant.settings.display_name),
         }
     }
 
@@ -327,7 +324,6 @@ impl<'a> Form<'a> {
     fn render(self, status: StatusCode) -> Page {
         let language = self.frame.language;
         let t = self.frame.texts();
-        let own = self.survey.texts.get(&language);
         let display_name = self.tenant.settings.display_name.as_str();
         let properties = self.person.map(|p| &p.properties);
         let value = |name: &str| match name {
@@ -336,8 +332,9 @@ impl<'a> Form<'a> {
                 .and_then(|p| p.get(name))
                 .or((name == "product_name").then_some(display_name)),
         };
-        let question = fill(own.and_then(|o| o.question.as_deref()).unwrap_or(t.question), value);
-        let comment_prompt = fill(own.and_then(|o| o.comment.as_deref()).unwrap_or(t.comment), value);
+        let survey = self.survey;
+        let question = survey.filled(|o| o.question.as_ref(), t.question, language, properties, display_name);
+        let comment_prompt = survey.filled(|o| o.comment.as_ref(), t.comment, language, properties, display_name);
         let pick = |m: &BTreeMap<Language, String>| {
             m.get(&language)
                 .or_else(|| m.get(&self.survey.default_language))

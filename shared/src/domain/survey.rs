@@ -305,6 +305,32 @@ pub struct SurveyDefinition {
 }
 
 impl SurveyDefinition {
+    /// The name surveys are sent as: the survey's sender name, else the tenant's display name.
+    pub fn sender(&self, display_name: &str) -> String {
+        self.sender_name.clone().unwrap_or_else(|| display_name.to_owned())
+    }
+
+    /// A text of this survey in `language` (its own, else the built-in `default`) with its
+    /// placeholders filled: `sender`, then the person's properties, `product_name` falling back
+    /// to the tenant's display name.
+    pub fn filled(
+        &self,
+        own: impl Fn(&SurveyTexts) -> Option<&String>,
+        default: &str,
+        language: Language,
+        properties: Option<&super::Properties>,
+        display_name: &str,
+    ) -> String {
+        let sender = self.sender(display_name);
+        let text = self.texts.get(&language).and_then(own).map_or(default, String::as_str);
+        super::texts::fill(text, |name| match name {
+            "sender" => Some(sender.as_str()),
+            _ => properties
+                .and_then(|p| p.get(name))
+                .or((name == "product_name").then_some(display_name)),
+        })
+    }
+
     pub fn new(name: String) -> SurveyDefinition {
         SurveyDefinition {
             name,

@@ -28,6 +28,8 @@ pub struct Texts {
     pub csat_high: &'static str,
     pub ces_low: &'static str,
     pub ces_high: &'static str,
+    /// Put before a reminder's subject.
+    pub reminder: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -52,6 +54,7 @@ const EN: Texts = Texts {
     csat_high: "Very satisfied",
     ces_low: "Very difficult",
     ces_high: "Very easy",
+    reminder: "Reminder",
 };
 
 const DA: Texts = Texts {
@@ -76,6 +79,7 @@ const DA: Texts = Texts {
     csat_high: "Meget tilfreds",
     ces_low: "Meget svært",
     ces_high: "Meget nemt",
+    reminder: "Påmindelse",
 };
 
 const NL: Texts = Texts {
@@ -100,6 +104,7 @@ const NL: Texts = Texts {
     csat_high: "Zeer tevreden",
     ces_low: "Zeer moeilijk",
     ces_high: "Zeer gemakkelijk",
+    reminder: "Herinnering",
 };
 
 const DE: Texts = Texts {
@@ -124,6 +129,7 @@ const DE: Texts = Texts {
     csat_high: "Sehr zufrieden",
     ces_low: "Sehr schwierig",
     ces_high: "Sehr einfach",
+    reminder: "Erinnerung",
 };
 
 const FR: Texts = Texts {
@@ -148,6 +154,7 @@ const FR: Texts = Texts {
     csat_high: "Très satisfait",
     ces_low: "Très difficile",
     ces_high: "Très facile",
+    reminder: "Rappel",
 };
 
 const ES: Texts = Texts {
@@ -172,6 +179,7 @@ const ES: Texts = Texts {
     csat_high: "Muy satisfecho",
     ces_low: "Muy difícil",
     ces_high: "Muy fácil",
+    reminder: "Recordatorio",
 };
 
 const SV: Texts = Texts {
@@ -196,6 +204,7 @@ const SV: Texts = Texts {
     csat_high: "Mycket nöjd",
     ces_low: "Mycket svårt",
     ces_high: "Mycket lätt",
+    reminder: "Påminnelse",
 };
 
 const NB: Texts = Texts {
@@ -220,6 +229,7 @@ const NB: Texts = Texts {
     csat_high: "Svært fornøyd",
     ces_low: "Svært vanskelig",
     ces_high: "Svært enkelt",
+    reminder: "Påminnelse",
 };
 
 /// The built-in texts of a language.

@@ -8,6 +8,7 @@ pub mod imports;
 pub mod invitations;
 pub mod people;
 pub mod responses;
+pub mod sending;
 pub mod sign_in;
 pub mod surveys;
 pub mod tenants;

@@ -1,0 +1,65 @@
+//! The sending jobs inside `ovation serve`: the scheduler on a ticker (again at once while a
+//! backlog remains) and deliverer workers that take batches from the durable local queue, hand
+//! them to the same handler as Lambda's SQS event, and delete what it did not report failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ovation::Context;
+use ovation::messaging::Messaging;
+use ovation::messaging::local_queue::LocalQueue;
+
+/// How often the scheduler looks when nothing is due (Lambda's schedule is every minute).
+const TICK: Duration = Duration::from_secs(1);
+/// Concurrent deliverer workers, each with a batch of up to 10.
+pub const DELIVER_WORKERS: usize = 4;
+/// How long a received message stays hidden (the template's queue says the same).
+pub const VISIBILITY_SECONDS: u32 = 60;
+/// Receives after which a message goes to the dead letters (the template's `maxReceiveCount`).
+pub const MAX_RECEIVES: u32 = 5;
+/// How long an idle worker waits before looking again.
+const IDLE: Duration = Duration::from_millis(200);
+
+pub async fn schedule(ctx: Arc<Context>, messaging: Messaging) {
+    loop {
+        match ovation::jobs::scheduler(&ctx, &messaging).await {
+            Ok(report) if report.more => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduler run failed"),
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQueue>) {
+    loop {
+        let received = match queue.receive(10, VISIBILITY_SECONDS, MAX_RECEIVES).await {
+            Ok(received) if !received.is_empty() => received,
+            Ok(_) => {
+                tokio::time::sleep(IDLE).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving from the local queue failed");
+                tokio::time::sleep(IDLE).await;
+                continue;
+            }
+        };
+        let event = match ovation::jobs::sqs_event(&received) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(error = %e, "building a queue event failed");
+                continue;
+            }
+        };
+        let response = ovation::jobs::deliver(&ctx, &messaging, event).await;
+        let done: Vec<String> = received
+            .iter()
+            .filter(|m| !response.batch_item_failures.iter().any(|f| f.item_identifier == m.id))
+            .map(|m| m.receipt.clone())
+            .collect();
+        if let Err(e) = queue.delete(&done).await {
+            tracing::warn!(error = %e, "deleting delivered messages failed; they will be seen again");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The background jobs' handlers, fed the events Lambda delivers (EventBridge, SQS with partial
+//! batch failures, SNS) and, locally, the same events built by `ovation serve` from its ticker
+//! and its durable queue. `run_*_on_lambda` are the Lambda entry points.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures_util::StreamExt;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::messaging::Messaging;
+use crate::services::sending::{self, Delivered, SchedulerReport};
+use crate::store::now_unix;
+
+/// Messages of one batch delivered at once.
+const DELIVER_CONCURRENCY: usize = 10;
+
+/// The scheduler's run (EventBridge's event carries nothing it needs).
+pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
+    let report = sending::schedule_due(ctx, messaging, now_unix()).await?;
+    if report.queued + report.requeued + report.failed > 0 || !report.skipped.is_empty() {
+        tracing::info!(
+            queued = report.queued,
+            requeued = report.requeued,
+            failed = report.failed,
+            skipped = ?report.skipped,
+            more = report.more,
+            "scheduler run"
+        );
+    }
+    Ok(report)
+}
+
+/// Delivers an SQS batch; the answer names the messages to receive again (retries with backoff
+/// have had their visibility changed first). A body that is no delivery fails every time and so
+/// reaches the dead-letter queue after the queue's maximum receives.
+pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
+    let results = futures_util::stream::iter(event.records)
+        .map(|record| async move {
+            let id = record.message_id.clone().unwrap_or_default();
+            let receive_count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let outcome = async {
+                let delivery = sending::parse_delivery(record.body.as_deref().unwrap_or_default())?;
+                sending::deliver(ctx, messaging, &delivery, receive_count).await
+            }
+            .await;
+            let failed = match outcome {
+                Ok(Delivered::Done) => false,
+                Ok(Delivered::RetryAfter(seconds)) => {
+                    if let Some(receipt) = &record.receipt_handle
+                        && let Err(e) = messaging.queue.retry_later(receipt, seconds).await
+                    {
+                        tracing::warn!(message = %id, error = %e, "could not delay a retry");
+                    }
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(message = %id, error = %e, "delivery failed");
+                    true
+                }
+            };
+            failed.then_some(id)
+        })
+        .buffer_unordered(DELIVER_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for id in results.into_iter().flatten() {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// The Lambda event of a batch of local queue messages, as SQS would deliver it.
+pub fn sqs_event(messages: &[crate::messaging::Received]) -> Result<SqsEvent> {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.id,
+                "receiptHandle": m.receipt,
+                "body": m.body,
+                "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
+                "messageAttributes": {},
+                "eventSource": "ovation:local-queue",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).map_err(Error::internal)
+}
+
+async fn start() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtime::Error> {
+    let settings = crate::config::Settings::from_env()?;
+    crate::telemetry::init(settings.log_format);
+    let ctx = Context::from_settings(settings).await?;
+    let messaging = Messaging::from_settings(&ctx.settings, ctx.store.clone()).await?;
+    Ok((ctx, messaging))
+}
+
+/// `job-scheduler` on Lambda: one run per EventBridge event.
+pub async fn run_scheduler_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
+    let (ctx, messaging) = start().await?;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let (ctx, messaging) = (ctx.clone(), messaging.clone());
+        async move { scheduler(&ctx, &messaging).await.map_err(lambda_runtime::Error::from) }
+    }))
+    .await
+}
+
+/// `job-deliver` on Lambda: SQS batches with partial batch failures.
+pub async fn run_deliverer_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
+    let (ctx, messaging) = start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let (ctx, messaging) = (ctx.clone(), messaging.clone());
+        async move { Ok::<_, lambda_runtime::Error>(deliver(&ctx, &messaging, event.payload).await) }
+    }))
+    .await
+}

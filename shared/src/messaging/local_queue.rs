@@ -1,0 +1,197 @@
+//! A durable queue on the embedded store with SQS's semantics, for the local stack: messages are
+//! items (ids only, no personal data) indexed by when they become visible; receiving hides a
+//! message for a visibility timeout and counts the receive (both in one conditional write, so two
+//! consumers never hold the same receive); a message received `max_receives` times without being
+//! deleted moves to the dead-letter partition. A crash loses nothing: an unfinished message
+//! becomes visible again when its timeout passes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+
+use super::{Queue, Received};
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::store::{BatchOp, Condition, Item, Key, Query, SortKey, Store, TxOp, Update, attr};
+
+/// The queue of the deliverer.
+pub const DELIVER: &str = "deliver";
+
+pub struct LocalQueue {
+    store: Arc<dyn Store>,
+    name: &'static str,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl LocalQueue {
+    pub fn new(store: Arc<dyn Store>, name: &'static str) -> LocalQueue {
+        LocalQueue { store, name }
+    }
+
+    fn partition(&self) -> String {
+        format!("Q#{}", self.name)
+    }
+
+    fn dead_letters(&self) -> String {
+        format!("Q#{}-dlq", self.name)
+    }
+
+    fn visibility(&self, at_ms: i64, id: &str) -> (String, String) {
+        (format!("QV#{}", self.name), format!("{at_ms:015}#{id}"))
+    }
+
+    /// Takes up to `max` visible messages, each hidden for `visibility_seconds`. Messages already
+    /// received `max_receives` times go to the dead-letter partition instead.
+    pub async fn receive(&self, max: u32, visibility_seconds: u32, max_receives: u32) -> Result<Vec<Received>> {
+        let now = now_ms();
+        let (ix_pk, _) = self.visibility(now, "");
+        let page = self
+            .store
+            .query_index(
+                &Query::new(ix_pk)
+                    .sort(SortKey::AtMost(format!("{now:015}#~")))
+                    .limit(max),
+            )
+            .await?;
+        let claims = page.items.into_iter().map(|item| async move {
+            let count = item.num("receive_count").unwrap_or_default();
+            let seen = Condition::eq("receive_count", count);
+            if count >= i64::from(max_receives) {
+                let dead = Item::new(Key::new(self.dead_letters(), item.key.sk.clone()))
+                    .with("body", item.str("body").unwrap_or_default())
+                    .with("receive_count", count)
+                    .with("dead_at", now / 1000);
+                let moved = self
+                    .store
+                    .transact(vec![
+                        TxOp::Put { item: dead, condition: None },
+                        TxOp::Delete { key: item.key.clone(), condition: Some(seen) },
+                    ])
+                    .await;
+                if moved.is_ok() {
+                    tracing::warn!(queue = self.name, message = %item.key.sk, receives = count, "message moved to the dead-letter queue");
+                }
+                return None;
+            }
+            let (ix_pk, hidden_until) = self.visibility(now + i64::from(visibility_seconds) * 1000, &item.key.sk);
+            let updated = self
+                .store
+                .update(
+                    &item.key,
+                    &[
+                        Update::Set(attr::GSI1PK.into(), ix_pk.into()),
+                        Update::Set(attr::GSI1SK.into(), hidden_until.into()),
+                        Update::Add("receive_count".into(), 1),
+                    ],
+                    Some(seen),
+                )
+                .await
+                .ok()?;
+            let receive_count = updated.num("receive_count").unwrap_or_default();
+            Some(Received {
+                id: updated.key.sk.clone(),
+                receipt: format!("{}:{receive_count}", updated.key.sk),
+                body: updated.str("body").unwrap_or_default().to_owned(),
+                receive_count: receive_count as u32,
+            })
+        });
+        Ok(join_all(claims).await.into_iter().flatten().collect())
+    }
+
+    /// Deletes handled messages (SQS's DeleteMessageBatch).
+    pub async fn delete(&self, receipts: &[String]) -> Result<()> {
+        let ops = receipts
+            .iter()
+            .filter_map(|r| r.split_once(':'))
+            .map(|(id, _)| BatchOp::Delete(Key::new(self.partition(), id)))
+            .collect::<Vec<_>>();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.store.batch_write(ops).await
+    }
+
+    /// The messages waiting (visible or not) and the dead letters: for tests and the outbox page.
+    pub async fn depth(&self) -> Result<(usize, usize)> {
+        let count = |partition: String| async move {
+            let mut n = 0;
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .query(&Query::new(partition.clone()).limit(1000).after(after))
+                    .await?;
+                n += page.items.len();
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok::<usize, Error>(n),
+                }
+            }
+        };
+        Ok((count(self.partition()).await?, count(self.dead_letters()).await?))
+    }
+
+    /// The bodies in the dead-letter partition.
+    pub async fn dead_letter_bodies(&self) -> Result<Vec<String>> {
+        let page = self.store.query(&Query::new(self.dead_letters()).limit(1000)).await?;
+        Ok(page
+            .items
+            .iter()
+            .map(|i| i.str("body").unwrap_or_default().to_owned())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Queue for LocalQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<()> {
+        let now = now_ms();
+        let ops = bodies
+            .iter()
+            .map(|body| {
+                let id = new_id();
+                let (ix_pk, ix_sk) = self.visibility(now, &id);
+                BatchOp::Put(
+                    Item::new(Key::new(self.partition(), id))
+                        .with("body", body.as_str())
+                        .with("receive_count", 0)
+                        .with_index(ix_pk, ix_sk),
+                )
+            })
+            .collect();
+        self.store.batch_write(ops).await
+    }
+
+    async fn retry_later(&self, receipt: &str, seconds: u32) -> Result<()> {
+        let Some((id, count)) = receipt.split_once(':') else {
+            return Err(Error::invalid("receipt", "is not a receipt of this queue"));
+        };
+        let count: i64 = count
+            .parse()
+            .map_err(|_| Error::invalid("receipt", "is not a receipt of this queue"))?;
+        let (ix_pk, hidden_until) = self.visibility(now_ms() + i64::from(seconds) * 1000, id);
+        match self
+            .store
+            .update(
+                &Key::new(self.partition(), id),
+                &[
+                    Update::Set(attr::GSI1PK.into(), ix_pk.into()),
+                    Update::Set(attr::GSI1SK.into(), hidden_until.into()),
+                ],
+                Some(Condition::eq("receive_count", count)),
+            )
+            .await
+        {
+            // Received again meanwhile, or gone: the newer receive decides.
+            Ok(_) | Err(Error::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The messaging ports (`Mailer`, `SmsSender`, `Queue`) and their adapters: SES v2, SNS and SQS on
+//! AWS; an outbox folder and a durable queue on the embedded store locally. Services take the
+//! ports; the settings choose the adapters (`Messaging::from_settings`).
+
+pub mod local_queue;
+pub mod mime;
+pub mod outbox;
+pub mod ses;
+pub mod sns;
+pub mod sqs;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{Backend, Settings};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// One email, rendered.
+#[derive(Clone, Debug)]
+pub struct OutgoingEmail {
+    /// What makes a send of this message the same send (the invitation and its step): an adapter
+    /// that can, sends it once whatever the retries.
+    pub idempotency_key: String,
+    pub from_name: String,
+    pub from_address: String,
+    pub reply_to: Option<String>,
+    pub to: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// The one-click unsubscribe URL (`List-Unsubscribe` with `List-Unsubscribe-Post`).
+    pub unsubscribe_url: String,
+    /// The mailto of `List-Unsubscribe`, when the tenant has one.
+    pub unsubscribe_mailto: Option<String>,
+    /// Tags the delivery events carry back (tenant, invitation): ids only.
+    pub tags: Vec<(String, String)>,
+}
+
+/// One SMS, rendered.
+#[derive(Clone, Debug)]
+pub struct OutgoingSms {
+    pub idempotency_key: String,
+    /// E.164.
+    pub to: String,
+    pub sender_id: Option<String>,
+    pub text: String,
+}
+
+/// Why a send did not happen, as the deliverer must act on it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendFailure {
+    /// The provider asks us to slow down: try again later.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The provider or network failed for now: try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// This message will never go (bad address, unverified sender, no route): give up.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends; returns the provider's message id.
+    async fn send(&self, email: &OutgoingEmail) -> std::result::Result<String, SendFailure>;
+}
+
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    async fn send(&self, sms: &OutgoingSms) -> std::result::Result<String, SendFailure>;
+}
+
+/// A message taken from a queue: its body and the handle to delete or delay it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A queue with SQS's semantics: at-least-once, a message hidden while one consumer works on it.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues up to 10 bodies in one call.
+    async fn send_batch(&self, bodies: &[String]) -> Result<()>;
+    /// Hides a received message for `seconds` more (a retry with backoff).
+    async fn retry_later(&self, receipt: &str, seconds: u32) -> Result<()>;
+}
+
+/// The most messages one `send_batch` takes (SQS's limit).
+pub const BATCH: usize = 10;
+
+/// The adapters of the sending jobs, made once per process.
+#[derive(Clone)]
+pub struct Messaging {
+    pub queue: Arc<dyn Queue>,
+    pub mailer: Arc<dyn Mailer>,
+    pub sms: Arc<dyn SmsSender>,
+    /// The local queue, when the stack is local (its consumer runs in `ovation serve`).
+    pub local_queue: Option<Arc<local_queue::LocalQueue>>,
+    /// The process's sending budget, when it has one.
+    pub rate: Option<Arc<SendRate>>,
+}
+
+/// Sends a second for this process: each send takes the next free slot and waits for it.
+pub struct SendRate {
+    interval: std::time::Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl SendRate {
+    pub fn new(per_second: u32) -> Option<Arc<SendRate>> {
+        (per_second > 0).then(|| {
+            Arc::new(SendRate {
+                interval: std::time::Duration::from_secs(1) / per_second,
+                next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            })
+        })
+    }
+
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+impl Messaging {
+    /// The adapters the settings name: the outbox and the store's queue beside an embedded
+    /// store; SES, SNS and SQS on AWS.
+    pub async fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> Result<Messaging> {
+        match &settings.backend {
+            Backend::Embedded { data_dir } => {
+                let outbox = Arc::new(outbox::Outbox::open(&data_dir.join(outbox::FOLDER))?);
+                let queue = Arc::new(local_queue::LocalQueue::new(store, local_queue::DELIVER));
+                Ok(Messaging {
+                    queue: queue.clone(),
+                    mailer: outbox.clone(),
+                    sms: outbox,
+                    local_queue: Some(queue),
+                    rate: SendRate::new(settings.sending.rate_per_second),
+                })
+            }
+            Backend::Aws { .. } => {
+                let sending = &settings.sending;
+                let config = crate::aws::load_config().await;
+                let queue_url = sending.queue_url.clone().ok_or(Error::Config {
+                    name: "OVATION_QUEUE_URL",
+                    reason: "is required when OVATION_BACKEND=aws".into(),
+                })?;
+                Ok(Messaging {
+                    queue: Arc::new(sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue_url)),
+                    mailer: Arc::new(ses::SesMailer::new(
+                        aws_sdk_sesv2::Client::new(&config),
+                        sending.configuration_set.clone(),
+                    )),
+                    sms: Arc::new(sns::SnsSms::new(aws_sdk_sns::Client::new(&config))),
+                    local_queue: None,
+                    rate: SendRate::new(settings.sending.rate_per_second),
+                })
+            }
+        }
+    }
+}
+
+/// What an adapter's error means for a send: throttling and outages are retried, refusals not.
+pub fn send_failure(error: Error) -> SendFailure {
+    match error {
+        Error::Throttled { service, .. } => SendFailure::Throttled(service.to_owned()),
+        Error::Invalid { reason, .. } => SendFailure::Rejected(reason.into_owned()),
+        other => SendFailure::Unavailable(other.to_string()),
+    }
+}

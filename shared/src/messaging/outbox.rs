@@ -1,0 +1,105 @@
+//! The local stack's mailer and SMS sender: each message is a file in the data directory's
+//! `outbox/` folder (`.eml`, the raw MIME an SES send would carry; `.sms`, a short text), named by
+//! its idempotency key, so a retried send finds its file and does not send twice. `ovation serve`
+//! shows the folder at `/dev/outbox`.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::{Mailer, OutgoingEmail, OutgoingSms, SendFailure, SmsSender, mime};
+use crate::error::{Error, Result};
+
+pub const FOLDER: &str = "outbox";
+/// One line per message written, in the order they went out.
+pub const SENT_LOG: &str = ".sent.log";
+
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+/// One message in the outbox.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    pub modified: std::time::SystemTime,
+}
+
+impl Outbox {
+    pub fn open(dir: &Path) -> Result<Outbox> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Config {
+            name: "OVATION_DATA_DIR",
+            reason: format!("cannot create {}: {e}", dir.display()),
+        })?;
+        Ok(Outbox { dir: dir.to_owned() })
+    }
+
+    /// Writes `content` as `{key}.{extension}` unless a send with this key is already there.
+    fn deliver(&self, key: &str, extension: &str, content: &str) -> std::result::Result<String, SendFailure> {
+        let name: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let path = self.dir.join(format!("{name}.{extension}"));
+        if path.exists() {
+            return Ok(name);
+        }
+        // Written aside, then renamed: a crash leaves the whole message or none.
+        let partial = self.dir.join(format!(".{name}.{extension}.partial"));
+        std::fs::write(&partial, content)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| SendFailure::Unavailable(format!("outbox: {e}")))?;
+        // One line per message that went out: what a recipient would have received.
+        let logged = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(SENT_LOG))
+            .and_then(|mut log| std::io::Write::write_all(&mut log, format!("{name}.{extension}\n").as_bytes()));
+        logged.map_err(|e| SendFailure::Unavailable(format!("outbox log: {e}")))?;
+        Ok(name)
+    }
+
+    /// The newest messages first, at most `limit`.
+    pub fn list(dir: &Path, limit: usize) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                if name.starts_with('.') {
+                    return None;
+                }
+                Some(Entry {
+                    modified: e.metadata().ok()?.modified().ok()?,
+                    path: e.path(),
+                    name,
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| b.modified.cmp(&a.modified).then(b.name.cmp(&a.name)));
+        entries.truncate(limit);
+        entries
+    }
+}
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, email: &OutgoingEmail) -> std::result::Result<String, SendFailure> {
+        self.deliver(&email.idempotency_key, "eml", &mime::render(email))
+    }
+}
+
+#[async_trait]
+impl SmsSender for Outbox {
+    async fn send(&self, sms: &OutgoingSms) -> std::result::Result<String, SendFailure> {
+        let content = format!(
+            "To: {}\nFrom: {}\n\n{}\n",
+            sms.to,
+            sms.sender_id.as_deref().unwrap_or("Ovation"),
+            sms.text
+        );
+        self.deliver(&sms.idempotency_key, "sms", &content)
+    }
+}

@@ -1,0 +1,865 @@
+//! Sending (DESIGN.md "Sending"): the scheduler finds due invitations in the shared due index,
+//! skips those that must not go (and records why), and enqueues the rest; the deliverer renders
+//! and sends each queued one exactly once.
+//!
+//! An invitation's index entry always names its next action: at `due_at` while pending; while
+//! queued or being sent, at the time it counts as lost (the scheduler enqueues it again, at most
+//! `MAX_ENQUEUES` times); once sent with a reminder, at the reminder's time. Every move between
+//! states is a conditional write, so overlapping scheduler runs enqueue an invitation once and a
+//! redelivered message sends nothing twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::people::{self, Person};
+use super::surveys::{self, Survey};
+use super::tenants::{self, Tenant};
+use crate::context::Context;
+use crate::crypto::links::{Link, LinkKind};
+use crate::domain::{Channel, texts};
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::messaging::{BATCH, Messaging, OutgoingEmail, OutgoingSms, SendFailure};
+use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, attr, keys, now_unix};
+
+/// Seconds after which a queued invitation not yet sent counts as lost and is enqueued again.
+pub const REQUEUE_AFTER: i64 = 15 * 60;
+/// Enqueues of one step before it is given up as failed (poison messages land in the DLQ).
+pub const MAX_ENQUEUES: i64 = 3;
+/// How far back a first scheduler run looks for due invitations.
+const FIRST_LOOK_BACK_MINUTES: i64 = 7 * 24 * 60;
+/// Minutes every run reads again (clocks of the writers may lag a little).
+const OVERLAP_MINUTES: i64 = 5;
+/// Invitations the scheduler checks at once.
+const CONCURRENCY: usize = 32;
+
+/// The two things an invitation sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Invite,
+    Remind,
+}
+
+impl Step {
+    /// The attribute holding this step's status.
+    fn status(self) -> &'static str {
+        match self {
+            Step::Invite => "status",
+            Step::Remind => "reminder_status",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Invite => "invite",
+            Step::Remind => "remind",
+        }
+    }
+
+    fn parse(text: &str) -> Step {
+        if text == "remind" { Step::Remind } else { Step::Invite }
+    }
+}
+
+/// Step statuses.
+pub const PENDING: &str = "pending";
+pub const QUEUED: &str = "queued";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const SKIPPED: &str = "skipped";
+pub const FAILED: &str = "failed";
+const RECIPIENT: &str = "recipient";
+const NEXT: &str = "next";
+
+/// The body of a deliverer's queue message: ids only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub tenant: String,
+    pub survey: String,
+    pub invitation: String,
+    pub step: Step,
+}
+
+/// What one scheduler run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SchedulerReport {
+    pub queued: u64,
+    /// Lost messages enqueued again.
+    pub requeued: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub failed: u64,
+    /// Due invitations left for the next run.
+    pub more: bool,
+}
+
+/// Why nothing may be sent to this person now: the tenant, survey or person is gone or closed,
+/// or the person unsubscribed or bounced.
+fn suppression(
+    tenant: Option<&Tenant>,
+    survey: Option<&Survey>,
+    person: Option<&Item>,
+    now: i64,
+) -> Option<&'static str> {
+    if tenant.is_none() {
+        return Some("tenant_deleted");
+    }
+    let Some(survey) = survey else {
+        return Some("survey_deleted");
+    };
+    if !survey.definition.is_open(now) {
+        return Some("survey_closed");
+    }
+    let Some(person) = person else {
+        return Some("person_deleted");
+    };
+    if person.num("unsubscribed_at").is_some() {
+        return Some("unsubscribed");
+    }
+    if person.num("bounced_at").is_some() {
+        return Some("bounced");
+    }
+    None
+}
+
+/// Why a due step does not go: a suppression, then the re-survey throttle (first sends) or an
+/// answer already given (reminders).
+fn skip_reason(
+    step: Step,
+    item: &Item,
+    tenant: Option<&Tenant>,
+    survey: Option<&Survey>,
+    person: Option<&Item>,
+    now: i64,
+) -> Option<&'static str> {
+    if let Some(reason) = suppression(tenant, survey, person, now) {
+        return Some(reason);
+    }
+    match (step, survey, person) {
+        (Step::Invite, Some(survey), Some(person)) => {
+            let window = i64::from(survey.definition.throttle_days) * 86_400;
+            let recent = person
+                .num("last_sent_at")
+                .is_some_and(|at| window > 0 && at > now - window);
+            recent.then_some("throttled")
+        }
+        _ => item.str("response").is_some().then_some("answered"),
+    }
+}
+
+/// The index entry of an invitation's next action at `at`.
+fn index_at(at: i64, tenant: &TenantId, invitation: &str) -> Vec<Update> {
+    let (pk, sk) = keys::due_index(at, tenant, invitation);
+    vec![
+        Update::Set(attr::GSI1PK.into(), pk.into()),
+        Update::Set(attr::GSI1SK.into(), sk.into()),
+    ]
+}
+
+fn remove_index() -> Vec<Update> {
+    vec![Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]
+}
+
+/// What the scheduler does with one due entry.
+enum Action {
+    Enqueue(Delivery),
+    Skip(&'static str),
+    Fail,
+    Nothing,
+}
+
+/// Per-run caches: each tenant and survey read once a run.
+#[derive(Default)]
+struct RunCache {
+    tenants: tokio::sync::Mutex<HashMap<TenantId, Option<Arc<Tenant>>>>,
+    surveys: tokio::sync::Mutex<HashMap<(TenantId, String), Option<Survey>>>,
+}
+
+impl RunCache {
+    async fn tenant(&self, ctx: &Context, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
+        if let Some(t) = self.tenants.lock().await.get(id) {
+            return Ok(t.clone());
+        }
+        let tenant = tenants::active(ctx, id).await?;
+        self.tenants.lock().await.insert(id.clone(), tenant.clone());
+        Ok(tenant)
+    }
+
+    async fn survey(&self, store: &TenantStore, id: &str) -> Result<Option<Survey>> {
+        let key = (store.tenant().clone(), id.to_owned());
+        if let Some(s) = self.surveys.lock().await.get(&key) {
+            return Ok(s.clone());
+        }
+        let survey = surveys::get(store, id).await?;
+        self.surveys.lock().await.insert(key, survey.clone());
+        Ok(survey)
+    }
+}
+
+/// One scheduler run at `now`: reads the due index from the oldest minute that may hold due
+/// entries, picks up to the run's budget fairly between tenants (round robin in due order, so a
+/// tenant's backlog cannot hold back another's), and enqueues in batches of 10.
+pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Result<SchedulerReport> {
+    let budget = ctx.settings.sending.scheduler_batch as usize;
+    let cursor_key = scheduler_cursor();
+    let now_minute = now.div_euclid(60);
+    let cursor = match ctx.store.get(&cursor_key).await? {
+        Some(item) => item.num("minute").unwrap_or(now_minute),
+        None => now_minute - FIRST_LOOK_BACK_MINUTES,
+    };
+    // Read in due order until twice the budget is seen.
+    let mut window: Vec<Item> = Vec::new();
+    let mut first_unfinished = None;
+    let due_by = format!("{now:012}#~");
+    for minute in cursor..=now_minute {
+        let mut after = None;
+        loop {
+            let room = (2 * budget).saturating_sub(window.len());
+            if room == 0 {
+                first_unfinished.get_or_insert(minute);
+                break;
+            }
+            let page = ctx
+                .store
+                .query_index(
+                    &Query::new(format!("DUE#{minute}"))
+                        .sort(SortKey::AtMost(due_by.clone()))
+                        .limit(room.min(1000) as u32)
+                        .after(after),
+                )
+                .await?;
+            window.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if window.len() >= 2 * budget {
+            first_unfinished.get_or_insert(minute);
+            break;
+        }
+    }
+    let chosen = fair_share(window, budget);
+    let mut report = SchedulerReport {
+        more: chosen.1,
+        ..SchedulerReport::default()
+    };
+    if report.more && first_unfinished.is_none() {
+        first_unfinished = chosen.0.first().map(|i| minute_of(i).unwrap_or(now_minute));
+    }
+    let cache = RunCache::default();
+    let actions: Vec<(Action, bool)> = futures_util::stream::iter(chosen.0)
+        .map(|item| {
+            let cache = &cache;
+            async move { decide(ctx, cache, item, now).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let mut bodies = Vec::new();
+    for (action, requeued) in actions {
+        match action {
+            Action::Enqueue(delivery) => {
+                if requeued {
+                    report.requeued += 1;
+                } else {
+                    report.queued += 1;
+                }
+                bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
+            }
+            Action::Skip(reason) => *report.skipped.entry(reason.to_owned()).or_default() += 1,
+            Action::Fail => report.failed += 1,
+            Action::Nothing => {}
+        }
+    }
+    // Marked queued first: a batch that fails to go is found again once its entries count as lost.
+    let batches: Vec<Vec<String>> = bodies.chunks(BATCH).map(<[String]>::to_vec).collect();
+    let sent: Vec<Result<()>> = futures_util::stream::iter(batches)
+        .map(|batch| async move { messaging.queue.send_batch(&batch).await })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    sent.into_iter().collect::<Result<()>>()?;
+    let next_cursor = first_unfinished
+        .unwrap_or(now_minute)
+        .min(now_minute - OVERLAP_MINUTES)
+        .max(cursor);
+    if next_cursor != cursor {
+        ctx.store
+            .put(Item::new(cursor_key).with("minute", next_cursor), None)
+            .await?;
+    }
+    Ok(report)
+}
+
+/// The system item holding the oldest minute of the due index that may still hold entries.
+fn scheduler_cursor() -> Key {
+    Key::new(keys::SYSTEM_PARTITION, "SCHEDULER")
+}
+
+/// Gives a new store's scheduler its first minute (the first tenant's creation), so its first
+/// run does not look back a week; an existing cursor stays.
+pub async fn start_scheduler_at(ctx: &Context, at: i64) -> Result<()> {
+    let item = Item::new(scheduler_cursor()).with("minute", at.div_euclid(60) - OVERLAP_MINUTES);
+    match ctx.store.put(item, Some(Condition::NotExists)).await {
+        Ok(()) | Err(Error::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn minute_of(item: &Item) -> Option<i64> {
+    item.str(attr::GSI1PK)?.strip_prefix("DUE#")?.parse().ok()
+}
+
+fn tenant_of(item: &Item) -> Option<TenantId> {
+    item.str(attr::GSI1SK)?.split('#').nth(1)?.parse().ok()
+}
+
+/// Up to `budget` entries, round robin between tenants in due order; true when some are left.
+fn fair_share(window: Vec<Item>, budget: usize) -> (Vec<Item>, bool) {
+    let total = window.len();
+    let mut queues: Vec<(Option<TenantId>, std::collections::VecDeque<Item>)> = Vec::new();
+    for item in window {
+        let tenant = tenant_of(&item);
+        match queues.iter_mut().find(|(t, _)| *t == tenant) {
+            Some((_, q)) => q.push_back(item),
+            None => queues.push((tenant, std::collections::VecDeque::from([item]))),
+        }
+    }
+    let mut chosen = Vec::with_capacity(budget.min(total));
+    while chosen.len() < budget && queues.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, q) in queues.iter_mut() {
+            if chosen.len() == budget {
+                break;
+            }
+            if let Some(item) = q.pop_front() {
+                chosen.push(item);
+            }
+        }
+    }
+    let left = chosen.len() < total;
+    (chosen, left)
+}
+
+/// Checks one due entry and moves it on with a conditional write; returns what to enqueue and
+/// whether it is a lost message enqueued again.
+async fn decide(ctx: &Context, cache: &RunCache, item: Item, now: i64) -> Result<(Action, bool)> {
+    let Some(tenant_id) = tenant_of(&item) else {
+        return Ok((Action::Nothing, false));
+    };
+    let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
+    let status = item.str(step.status()).unwrap_or_default().to_owned();
+    let invitation = item.key.sk.trim_start_matches("INV#").to_owned();
+    let survey_id = item.str("survey").unwrap_or_default().to_owned();
+    let tenant = cache.tenant(ctx, &tenant_id).await?;
+    let store = ctx.tenant_store(&tenant_id);
+    let delivery = Delivery {
+        tenant: tenant_id.to_string(),
+        survey: survey_id.clone(),
+        invitation: invitation.clone(),
+        step,
+    };
+    let seen = Condition::And(vec![
+        Condition::eq(step.status(), status.as_str()),
+        Condition::eq(attr::GSI1SK, item.str(attr::GSI1SK).unwrap_or_default()),
+    ]);
+    let enqueues = item.num(&format!("{}_enqueues", step.as_str())).unwrap_or_default();
+    let write = |updates: Vec<Update>| {
+        let store = &store;
+        let key = item.key.clone();
+        let seen = seen.clone();
+        async move {
+            match store.update(&key, &updates, Some(seen)).await {
+                Ok(_) => Ok(true),
+                // Another run, the deliverer or a cancellation moved it first.
+                Err(Error::ConditionFailed) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let requeue_at = index_at(now + REQUEUE_AFTER, &tenant_id, &invitation);
+    let count = Update::Add(format!("{}_enqueues", step.as_str()), 1);
+    match status.as_str() {
+        PENDING => {
+            let survey = match &tenant {
+                Some(_) => cache.survey(&store, &survey_id).await?,
+                None => None,
+            };
+            let person = match (item.str("person"), &tenant) {
+                (Some(id), Some(_)) => store.get(&keys::person(&tenant_id, id)?).await?,
+                _ => None,
+            };
+            let reason = skip_reason(step, &item, tenant.as_deref(), survey.as_ref(), person.as_ref(), now);
+            if let Some(reason) = reason {
+                let mut updates = vec![
+                    Update::Set(step.status().into(), SKIPPED.into()),
+                    Update::Set(format!("{}_skip_reason", step.as_str()), reason.into()),
+                    Update::Remove(RECIPIENT.into()),
+                ];
+                updates.extend(remove_index());
+                let done = write(updates).await?;
+                return Ok((if done { Action::Skip(reason) } else { Action::Nothing }, false));
+            }
+            let mut updates = vec![Update::Set(step.status().into(), QUEUED.into()), count];
+            updates.extend(requeue_at);
+            let done = write(updates).await?;
+            Ok((
+                if done {
+                    Action::Enqueue(delivery)
+                } else {
+                    Action::Nothing
+                },
+                false,
+            ))
+        }
+        QUEUED | SENDING if enqueues >= MAX_ENQUEUES => {
+            let mut updates = vec![
+                Update::Set(step.status().into(), FAILED.into()),
+                Update::Set(
+                    format!("{}_failure", step.as_str()),
+                    format!("not delivered after {MAX_ENQUEUES} attempts").into(),
+                ),
+                Update::Remove(RECIPIENT.into()),
+            ];
+            updates.extend(remove_index());
+            let done = write(updates).await?;
+            if done {
+                tracing::warn!(tenant = %tenant_id, invitation, step = step.as_str(), "gave up an invitation");
+            }
+            Ok((if done { Action::Fail } else { Action::Nothing }, false))
+        }
+        QUEUED | SENDING => {
+            let mut updates = vec![Update::Set(step.status().into(), QUEUED.into()), count];
+            updates.extend(requeue_at);
+            let done = write(updates).await?;
+            Ok((
+                if done {
+                    Action::Enqueue(delivery)
+                } else {
+                    Action::Nothing
+                },
+                true,
+            ))
+        }
+        // Its entry outlived its state (an older version's item): drop the entry.
+        _ => {
+            write(remove_index()).await?;
+            Ok((Action::Nothing, false))
+        }
+    }
+}
+
+/// What the deliverer made of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Sent, or nothing left to do (already sent, skipped, canceled, deleted).
+    Done,
+    /// Try again after this many seconds (throttled, provider down).
+    RetryAfter(u32),
+}
+
+/// A message whose body is not a delivery: it can never succeed.
+pub fn parse_delivery(body: &str) -> Result<Delivery> {
+    serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not a delivery of this queue"))
+}
+
+/// Sends one queued step once: claims it (`sending`, with a lease), renders, sends with the
+/// step's idempotency key, then records the outcome; a throttled or failed provider hands the
+/// claim back and asks for a retry with backoff.
+pub async fn deliver(
+    ctx: &Context,
+    messaging: &Messaging,
+    delivery: &Delivery,
+    receive_count: u32,
+) -> Result<Delivered> {
+    let tenant_id: TenantId = delivery.tenant.parse()?;
+    let store = ctx.tenant_store(&tenant_id);
+    let key = keys::invitation(&tenant_id, &delivery.survey, &delivery.invitation)?;
+    let step = delivery.step;
+    let now = now_unix();
+    // Claimed only from `queued`, or from `sending` whose lease ran out (a crashed attempt).
+    let claim = Condition::Or(vec![
+        Condition::eq(step.status(), QUEUED),
+        Condition::And(vec![
+            Condition::eq(step.status(), SENDING),
+            Condition::Compare("lease_until".into(), crate::store::Cmp::Lt, now.into()),
+        ]),
+    ]);
+    let claimed = match store
+        .update(
+            &key,
+            &[
+                Update::Set(step.status().into(), SENDING.into()),
+                Update::Set("lease_until".into(), (now + REQUEUE_AFTER).into()),
+            ],
+            Some(Condition::And(vec![Condition::Exists, claim])),
+        )
+        .await
+    {
+        Ok(item) => item,
+        Err(Error::ConditionFailed) => return Ok(Delivered::Done),
+        Err(e) => return Err(e),
+    };
+    let release = |status: &'static str, extra: Vec<Update>| {
+        let store = &store;
+        let key = key.clone();
+        async move {
+            let mut updates = vec![Update::Set(step.status().into(), status.into())];
+            updates.extend(extra);
+            match store
+                .update(&key, &updates, Some(Condition::eq(step.status(), SENDING)))
+                .await
+            {
+                Ok(_) | Err(Error::ConditionFailed) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let finish = |status: &'static str, field: &'static str, reason: String| {
+        let mut extra = vec![
+            Update::Set(format!("{}_{field}", step.as_str()), reason.into()),
+            Update::Remove(RECIPIENT.into()),
+        ];
+        extra.extend(remove_index());
+        release(status, extra)
+    };
+    let tenant = tenants::active(ctx, &tenant_id).await?;
+    let survey = match tenant {
+        Some(_) => surveys::get(&store, &delivery.survey).await?,
+        None => None,
+    };
+    let person_item = match claimed.str("person") {
+        Some(id) => store.get(&keys::person(&tenant_id, id)?).await?,
+        None => None,
+    };
+    // Suppressed since it was scheduled (an unsubscribe, a bounce)? The scheduler checked the
+    // throttle; a send it queued is not throttled by itself.
+    let reason = suppression(tenant.as_deref(), survey.as_ref(), person_item.as_ref(), now)
+        .or((step == Step::Remind && claimed.str("response").is_some()).then_some("answered"));
+    let (Some(tenant), Some(survey), Some(person_item), None) = (tenant, survey, person_item, reason) else {
+        finish(SKIPPED, "skip_reason", reason.unwrap_or("person_deleted").to_owned()).await?;
+        return Ok(Delivered::Done);
+    };
+    let person = people::load(&store, &person_item.key.sk)
+        .await?
+        .ok_or(Error::NotFound("person"))?;
+    let recipient = store.crypto().open_str(&claimed, RECIPIENT).await?;
+    let channel = Channel::parse(claimed.str("channel").unwrap_or_default());
+    let Some(recipient) = recipient else {
+        finish(FAILED, "failure", "no recipient".into()).await?;
+        return Ok(Delivered::Done);
+    };
+    let base = ctx.settings.public_url.clone().ok_or(Error::Config {
+        name: "OVATION_PUBLIC_URL",
+        reason: "is required to send survey links".into(),
+    })?;
+    let language = crate::domain::Language::from_locale(claimed.str("language").unwrap_or("en"))
+        .unwrap_or(survey.definition.default_language);
+    let links = Links {
+        survey: format!(
+            "{base}/r/{}",
+            link(&store, LinkKind::Invitation, &delivery.survey, &delivery.invitation).await?
+        ),
+        unsubscribe: format!(
+            "{base}/u/{}",
+            link(&store, LinkKind::Unsubscribe, &delivery.survey, &person.id).await?
+        ),
+    };
+    let message = Message {
+        survey: &survey,
+        tenant: &tenant,
+        person: &person,
+        language,
+        step,
+        links: &links,
+    };
+    let idempotency_key = format!("{}-{}", delivery.invitation, step.as_str());
+    ctx_throttle(messaging).await;
+    let sent = match channel {
+        Channel::Sms => {
+            messaging
+                .sms
+                .send(&OutgoingSms {
+                    idempotency_key,
+                    to: recipient,
+                    sender_id: ctx.settings.sending.sms_sender_id.clone(),
+                    text: message.sms(),
+                })
+                .await
+        }
+        _ => {
+            messaging
+                .mailer
+                .send(&message.email(
+                    &ctx.settings.sending,
+                    &tenant_id,
+                    &delivery.invitation,
+                    idempotency_key,
+                    recipient,
+                ))
+                .await
+        }
+    };
+    match sent {
+        Ok(message_id) => {
+            record_sent(&store, &claimed, step, &survey, channel, &person.id, message_id, now).await?;
+            Ok(Delivered::Done)
+        }
+        Err(SendFailure::Throttled(why) | SendFailure::Unavailable(why)) => {
+            tracing::warn!(invitation = %delivery.invitation, reason = %why, "send deferred");
+            release(QUEUED, vec![]).await?;
+            Ok(Delivered::RetryAfter(backoff(receive_count)))
+        }
+        Err(SendFailure::Rejected(why)) => {
+            tracing::warn!(invitation = %delivery.invitation, reason = %why, "send refused");
+            finish(FAILED, "failure", why).await?;
+            Ok(Delivered::Done)
+        }
+    }
+}
+
+/// Seconds before the `receive_count`th retry: 30 s doubling, at most 15 minutes.
+pub fn backoff(receive_count: u32) -> u32 {
+    30u32
+        .saturating_mul(1 << receive_count.saturating_sub(1).min(5))
+        .min(900)
+}
+
+/// Waits for the process's sending budget.
+async fn ctx_throttle(messaging: &Messaging) {
+    if let Some(limiter) = &messaging.rate {
+        limiter.acquire().await;
+    }
+}
+
+async fn link(store: &TenantStore, kind: LinkKind, survey: &str, subject: &str) -> Result<String> {
+    Link {
+        kind,
+        tenant: store.tenant().clone(),
+        survey: survey.to_owned(),
+        subject: subject.to_owned(),
+    }
+    .token(store.crypto())
+    .await
+}
+
+/// Records a sent step: the invitation's status, message id and next action (the reminder, if
+/// the survey has one), the person's `last_sent_at`, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn record_sent(
+    store: &TenantStore,
+    claimed: &Item,
+    step: Step,
+    survey: &Survey,
+    channel: Channel,
+    person: &str,
+    message_id: String,
+    now: i64,
+) -> Result<()> {
+    let invitation = claimed.key.sk.trim_start_matches("INV#");
+    let mut updates = vec![
+        Update::Set(step.status().into(), SENT.into()),
+        Update::Set(format!("{}_sent_at", step.as_str()), now.into()),
+        Update::Set(format!("{}_message_id", step.as_str()), message_id.into()),
+    ];
+    let reminder = match (step, survey.definition.reminder_days, channel) {
+        (Step::Invite, Some(days), Channel::Email) if claimed.str("response").is_none() => {
+            Some(now + i64::from(days) * 86_400)
+        }
+        _ => None,
+    };
+    match reminder {
+        Some(at) => {
+            updates.push(Update::Set("reminder_status".into(), PENDING.into()));
+            updates.push(Update::Set(NEXT.into(), Step::Remind.as_str().into()));
+            updates.extend(index_at(at, store.tenant(), invitation));
+        }
+        None => {
+            updates.push(Update::Remove(RECIPIENT.into()));
+            updates.extend(remove_index());
+        }
+    }
+    let mut ops = vec![TxOp::Update {
+        key: claimed.key.clone(),
+        updates,
+        condition: Some(Condition::eq(step.status(), SENDING)),
+    }];
+    if step == Step::Invite {
+        ops.push(TxOp::Update {
+            key: keys::person(store.tenant(), person)?,
+            updates: vec![
+                Update::Set("last_sent_at".into(), now.into()),
+                Update::Add("version".into(), 1),
+            ],
+            condition: Some(Condition::Exists),
+        });
+        ops.push(TxOp::Update {
+            key: keys::person_pointer(store.tenant(), person, "INV", invitation)?,
+            updates: vec![Update::Set("status".into(), SENT.into())],
+            condition: Some(Condition::Exists),
+        });
+    }
+    match store.transact(ops).await {
+        Ok(()) => Ok(()),
+        // The person went meanwhile: the invitation alone records the send.
+        Err(Error::TransactionCanceled(_)) => {
+            let _ = store
+                .update(
+                    &claimed.key,
+                    &[
+                        Update::Set(step.status().into(), SENT.into()),
+                        Update::Remove(RECIPIENT.into()),
+                        Update::Remove(attr::GSI1PK.into()),
+                        Update::Remove(attr::GSI1SK.into()),
+                    ],
+                    Some(Condition::eq(step.status(), SENDING)),
+                )
+                .await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct Links {
+    survey: String,
+    unsubscribe: String,
+}
+
+/// One step's message, before it becomes an email or an SMS.
+struct Message<'a> {
+    survey: &'a Survey,
+    tenant: &'a Tenant,
+    person: &'a Person,
+    language: crate::domain::Language,
+    step: Step,
+    links: &'a Links,
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Message<'_> {
+    fn question(&self) -> String {
+        let t = texts::texts(self.language);
+        self.survey.definition.filled(
+            |o| o.question.as_ref(),
+            t.question,
+            self.language,
+            Some(&self.person.properties),
+            &self.tenant.settings.display_name,
+        )
+    }
+
+    fn sender(&self) -> String {
+        self.survey.definition.sender(&self.tenant.settings.display_name)
+    }
+
+    fn subject(&self) -> String {
+        match self.step {
+            Step::Invite => self.question(),
+            Step::Remind => format!("{}: {}", texts::texts(self.language).reminder, self.question()),
+        }
+    }
+
+    /// A short text: the question and the link, in one GSM-7 segment when they fit.
+    fn sms(&self) -> String {
+        format!("{}: {} {}", self.sender(), self.question(), self.links.survey)
+    }
+
+    fn email(
+        &self,
+        sending: &crate::config::SendingSettings,
+        tenant: &TenantId,
+        invitation: &str,
+        idempotency_key: String,
+        to: String,
+    ) -> OutgoingEmail {
+        let t = texts::texts(self.language);
+        let question = self.question();
+        let sender = self.sender();
+        let brand = &self.survey.definition.brand_color;
+        let score_url = |n: u8| format!("{}?score={n}", self.links.survey);
+        let mut cells = String::new();
+        for n in 0..=10u8 {
+            cells.push_str(&format!(
+                "<td align=\"center\" style=\"padding:2px\"><a href=\"{}\" style=\"display:block;width:36px;\
+                 padding:10px 0;border:1px solid {brand};border-radius:4px;color:{brand};font:bold 16px Arial,\
+                 sans-serif;text-decoration:none\">{n}</a></td>",
+                escape(&score_url(n))
+            ));
+        }
+        let html = format!(
+            "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
+             <body style=\"margin:0;padding:0;background:#f4f4f5\">\
+             <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"background:#f4f4f5\">\
+             <tr><td align=\"center\" style=\"padding:24px 8px\">\
+             <table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" style=\"max-width:560px;background:#ffffff;\
+             border-radius:6px\"><tr><td style=\"padding:24px;font:16px/1.5 Arial,sans-serif;color:#18181b\">\
+             <p style=\"margin:0 0 16px;font-size:18px;font-weight:bold\">{question}</p>\
+             <table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\"><tr>{cells}</tr></table>\
+             <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"font:12px Arial,\
+             sans-serif;color:#52525b\"><tr><td>0 = {low}</td><td align=\"right\">10 = {high}</td></tr></table>\
+             </td></tr></table>\
+             <p style=\"font:12px Arial,sans-serif;color:#71717a\">{sender} · \
+             <a href=\"{unsubscribe}\" style=\"color:#71717a\">{unsubscribe_text}</a></p>\
+             </td></tr></table></body></html>",
+            lang = self.language.code(),
+            title = escape(&question),
+            question = escape(&question),
+            low = escape(t.not_likely),
+            high = escape(t.very_likely),
+            sender = escape(&sender),
+            unsubscribe = escape(&self.links.unsubscribe),
+            unsubscribe_text = escape(t.unsubscribe_button),
+        );
+        let text = format!(
+            "{question}\n\n{choose}:\n{scores}\n\n0 = {low}, 10 = {high}\n\n--\n{sender}\n{unsubscribe_text}: {unsubscribe}\n",
+            choose = t.choose_score,
+            scores = (0..=10u8)
+                .map(|n| format!("{n}: {}", score_url(n)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            low = t.not_likely,
+            high = t.very_likely,
+            unsubscribe_text = t.unsubscribe_button,
+            unsubscribe = self.links.unsubscribe,
+        );
+        OutgoingEmail {
+            idempotency_key,
+            from_name: sender,
+            from_address: sending.mail_from.clone(),
+            reply_to: self.survey.definition.reply_to.clone(),
+            to,
+            subject: self.subject(),
+            html,
+            text,
+            unsubscribe_url: self.links.unsubscribe.clone(),
+            unsubscribe_mailto: sending.unsubscribe_mailto.clone(),
+            tags: vec![
+                ("tenant".into(), tenant.to_string()),
+                ("invitation".into(), invitation.to_owned()),
+                ("survey".into(), self.survey.id.clone()),
+                ("step".into(), self.step.as_str().into()),
+            ],
+        }
+    }
+}

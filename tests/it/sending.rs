@@ -1,0 +1,331 @@
+//! Sending on both engines: a person created with `delay=0` is found by the scheduler, enqueued
+//! once however often it runs, delivered once however often the message is redelivered (the
+//! outbox locally; SES v2 through SQS on moto, the mail read back from moto), with the one-click
+//! unsubscribe headers and working score links; suppressed people are skipped with a reason; a
+//! message that is no delivery ends in the dead-letter queue.
+
+use std::sync::Arc;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use ovation::messaging::{Messaging, mime, outbox, ses, sns, sqs};
+use ovation::services::{people, sending};
+use serde_json::json;
+
+use crate::api::{Auth, Stack};
+use crate::support::Engines;
+
+on_both_engines!(email_goes_out_once_and_its_link_answers);
+
+const SENDER: &str = "surveys@acme.example";
+
+/// The queue and mail of the engine: the store's queue and the outbox, or SQS and SES on moto
+/// (a queue with a dead-letter queue after 2 receives, the sender identity verified).
+struct Sending {
+    messaging: Messaging,
+    sqs: Option<(aws_sdk_sqs::Client, String, String)>,
+    moto: Option<String>,
+}
+
+async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) -> Sending {
+    let Some(config) = aws else {
+        let messaging = Messaging::from_settings(&ctx.settings, ctx.store.clone())
+            .await
+            .unwrap();
+        return Sending {
+            messaging,
+            sqs: None,
+            moto: None,
+        };
+    };
+    let client = aws_sdk_sqs::Client::new(config);
+    let name = format!("deliver-{}", ovation::ids::new_id().to_lowercase());
+    let dlq = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap();
+    let dlq_url = dlq.queue_url().unwrap().to_owned();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let queue = client
+        .create_queue()
+        .queue_name(&name)
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let url = queue.queue_url().unwrap().to_owned();
+    let ses_client = aws_sdk_sesv2::Client::new(config);
+    ses_client
+        .create_email_identity()
+        .email_identity(SENDER)
+        .send()
+        .await
+        .unwrap();
+    Sending {
+        messaging: Messaging {
+            queue: Arc::new(sqs::SqsQueue::new(client.clone(), url.clone())),
+            mailer: Arc::new(ses::SesMailer::new(ses_client, None)),
+            sms: Arc::new(sns::SnsSms::new(aws_sdk_sns::Client::new(config))),
+            local_queue: None,
+            rate: None,
+        },
+        sqs: Some((client, url, dlq_url)),
+        moto: std::env::var("AWS_ENDPOINT_URL").ok(),
+    }
+}
+
+/// Takes what the deliverer's queue holds, as the Lambda event source would.
+async fn receive(s: &Sending) -> aws_lambda_events::event::sqs::SqsEvent {
+    let received = match (&s.messaging.local_queue, &s.sqs) {
+        (Some(queue), _) => queue.receive(10, 0, 2).await.unwrap(),
+        (None, Some((client, url, _))) => {
+            let out = client
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .unwrap();
+            out.messages()
+                .iter()
+                .map(|m| ovation::messaging::Received {
+                    id: m.message_id().unwrap().to_owned(),
+                    receipt: m.receipt_handle().unwrap().to_owned(),
+                    body: m.body().unwrap().to_owned(),
+                    receive_count: 1,
+                })
+                .collect()
+        }
+        _ => unreachable!(),
+    };
+    ovation::jobs::sqs_event(&received).unwrap()
+}
+
+/// Deletes what the deliverer handled, as Lambda's event source does.
+async fn settle(
+    s: &Sending,
+    event: &aws_lambda_events::event::sqs::SqsEvent,
+    answer: &aws_lambda_events::event::sqs::SqsBatchResponse,
+) {
+    let done: Vec<String> = event
+        .records
+        .iter()
+        .filter(|r| {
+            !answer
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(&f.item_identifier) == r.message_id.as_ref())
+        })
+        .map(|r| r.receipt_handle.clone().unwrap())
+        .collect();
+    match (&s.messaging.local_queue, &s.sqs) {
+        (Some(queue), _) => queue.delete(&done).await.unwrap(),
+        (None, Some((client, url, _))) => {
+            for receipt in done {
+                client
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Every message sent so far: raw MIME, oldest first.
+async fn sent_mail(s: &Sending, data_dir: &std::path::Path) -> Vec<String> {
+    match &s.moto {
+        None => {
+            let dir = data_dir.join(outbox::FOLDER);
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect();
+            names.sort();
+            names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        }
+        Some(endpoint) => {
+            let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            // Every test of this moto shares its mail: this test's sender is its own.
+            data["ses"]["RawMessage"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["raw_data"].as_str())
+                .filter(|raw| raw.contains(SENDER))
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+}
+
+async fn email_goes_out_once_and_its_link_answers(e: Engines) {
+    let aws = e.aws.clone();
+    let data_dir = e.dir.path().to_owned();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = SENDER.into();
+        settings.sending.unsubscribe_mailto = Some("unsubscribe@acme.example".into());
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let person = s
+        .call(
+            1,
+            "POST",
+            "/v1/people",
+            Auth::Bearer(&key),
+            Some(json!({"email": "ann@example.com", "name": "Ann", "properties": {"product_name": "Rocket"}})),
+        )
+        .await;
+    assert_eq!(person.status, 200, "{person:?}");
+    // Suppressed people are skipped with their reason.
+    let gone = s
+        .call(
+            1,
+            "POST",
+            "/v1/people",
+            Auth::Bearer(&key),
+            Some(json!({"email": "bob@example.com"})),
+        )
+        .await;
+    let tenant: ovation::ids::TenantId = s.get("/v1/me", &owner.token).await.str("tenant_id").parse().unwrap();
+    people::unsubscribe(&s.ctx.tenant_store(&tenant), &gone.str("id"))
+        .await
+        .unwrap();
+
+    let first = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    assert_eq!(
+        (first.queued, first.skipped.get("unsubscribed").copied()),
+        (1, Some(1)),
+        "{first:?}"
+    );
+    let again = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    assert_eq!(
+        (again.queued, again.requeued),
+        (0, 0),
+        "an overlapping run enqueues nothing twice"
+    );
+
+    let event = receive(&send).await;
+    assert_eq!(event.records.len(), 1);
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty());
+    // Redelivered (SQS is at-least-once): nothing goes twice.
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty());
+    settle(&send, &event, &answer).await;
+    let mail = sent_mail(&send, &data_dir).await;
+    assert_eq!(mail.len(), 1, "one email, sent once");
+
+    let parsed = mime::parse(&mail[0]).unwrap();
+    let (text, html) = (&parsed.text, &parsed.html);
+    let header = |n: &str| parsed.header(n).unwrap_or_default();
+    assert_eq!(
+        header("Subject"),
+        "How likely are you to recommend Rocket to a friend or colleague?"
+    );
+    assert!(header("From").ends_with(&format!("<{SENDER}>")), "{}", header("From"));
+    assert_eq!(header("To"), "<ann@example.com>");
+    assert_eq!(header("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
+    let unsubscribe = header("List-Unsubscribe");
+    assert!(
+        unsubscribe
+            .starts_with("<mailto:unsubscribe@acme.example?subject=unsubscribe>, <http://survey.example.test/u/"),
+        "{unsubscribe}"
+    );
+    for n in 0..=10 {
+        assert!(html.contains(&format!("?score={n}\"")), "button {n} in the HTML part");
+    }
+    let nine = text
+        .lines()
+        .find_map(|l| l.strip_prefix("9: "))
+        .expect("the text part lists the score links");
+    assert!(
+        nine.starts_with("http://survey.example.test/r/") && nine.ends_with("?score=9"),
+        "{nine}"
+    );
+
+    // The link answers: its page renders, its POST records.
+    let path = nine
+        .trim_start_matches("http://survey.example.test")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let recorded = reqwest::Client::new()
+        .post(format!("{}{path}", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("score=9&comment=Great")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(recorded.status(), 200);
+    let responses = s.get("/v1/survey_responses", &key).await;
+    assert_eq!(responses.body[0]["score"], 9, "{responses:?}");
+    assert_eq!(responses.body[0]["person"], person.str("id"));
+    let listed = s.get("/v1/people?email=ann@example.com", &key).await;
+    assert!(listed.body[0]["last_sent_at"].as_i64().is_some(), "{listed:?}");
+
+    // A message that is no delivery fails every time and ends in the dead letters.
+    send.messaging
+        .queue
+        .send_batch(&["not a delivery".to_owned()])
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let event = receive(&send).await;
+        if event.records.is_empty() {
+            break;
+        }
+        let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+        assert_eq!(answer.batch_item_failures.len(), 1);
+        settle(&send, &event, &answer).await;
+    }
+    assert!(receive(&send).await.records.is_empty(), "nothing left to receive");
+    let dead = match (&send.messaging.local_queue, &send.sqs) {
+        (Some(queue), _) => queue.dead_letter_bodies().await.unwrap(),
+        (None, Some((client, _, dlq))) => client
+            .receive_message()
+            .queue_url(dlq)
+            .send()
+            .await
+            .unwrap()
+            .messages()
+            .iter()
+            .map(|m| m.body().unwrap().to_owned())
+            .collect(),
+        _ => unreachable!(),
+    };
+    assert_eq!(dead, ["not a delivery"]);
+    assert_eq!(
+        (sending::backoff(1), sending::backoff(2), sending::backoff(10)),
+        (30, 60, 900)
+    );
+}
