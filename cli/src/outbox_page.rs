@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use ovation::domain::texts::escape_html;
 use ovation::messaging::mime;
 use ovation::messaging::outbox::Outbox;
 
@@ -23,13 +24,6 @@ pub fn routes(dir: PathBuf) -> Router {
         .route("/dev/outbox", get(list))
         .route("/dev/outbox/{name}", get(show))
         .with_state(dir)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -85,9 +79,9 @@ async fn list(State(dir): State<PathBuf>, ConnectInfo(peer): ConnectInfo<SocketA
             .unwrap_or_default();
         rows.push_str(&format!(
             "<tr><td>{when}</td><td>{}</td><td><a href=\"/dev/outbox/{}\">{}</a></td></tr>",
-            escape(&to),
-            escape(&entry.name),
-            escape(&subject)
+            escape_html(&to),
+            escape_html(&entry.name),
+            escape_html(&subject)
         ));
     }
     html(
@@ -98,7 +92,7 @@ async fn list(State(dir): State<PathBuf>, ConnectInfo(peer): ConnectInfo<SocketA
              <p>What the local stack sent, newest first ({}).</p>\
              <table><thead><tr><th>sent (unix)</th><th>to</th><th>subject / text</th></tr></thead>\
              <tbody>{rows}</tbody></table></body></html>",
-            escape(&dir.display().to_string())
+            escape_html(&dir.display().to_string())
         ),
     )
 }
@@ -121,7 +115,7 @@ async fn show(
                 "Not a message this server wrote.".into(),
             ),
         },
-        Some(text) => html(StatusCode::OK, format!("<pre>{}</pre>", escape(&text))),
+        Some(text) => html(StatusCode::OK, format!("<pre>{}</pre>", escape_html(&text))),
         None => html(StatusCode::NOT_FOUND, "No such message.".into()),
     }
 }

@@ -37,6 +37,8 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
 /// have had their visibility changed first). A body that is no delivery fails every time and so
 /// reaches the dead-letter queue after the queue's maximum receives.
 pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
+    let lookups = sending::Lookups::default();
+    let lookups = &lookups;
     let results = futures_util::stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone().unwrap_or_default();
@@ -47,7 +49,7 @@ pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> S
                 .unwrap_or(1);
             let outcome = async {
                 let delivery = sending::parse_delivery(record.body.as_deref().unwrap_or_default())?;
-                sending::deliver(ctx, messaging, &delivery, receive_count).await
+                sending::deliver(ctx, messaging, lookups, &delivery, receive_count).await
             }
             .await;
             let failed = match outcome {

@@ -261,6 +261,23 @@ pub fn fill<'a>(text: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
     out
 }
 
+/// `text` safe inside HTML text and double- or single-quoted attributes (pages and emails that
+/// are not rendered through minijinja's autoescape).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

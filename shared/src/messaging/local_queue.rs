@@ -118,27 +118,7 @@ impl LocalQueue {
         self.store.batch_write(ops).await
     }
 
-    /// The messages waiting (visible or not) and the dead letters: for tests and the outbox page.
-    pub async fn depth(&self) -> Result<(usize, usize)> {
-        let count = |partition: String| async move {
-            let mut n = 0;
-            let mut after = None;
-            loop {
-                let page = self
-                    .store
-                    .query(&Query::new(partition.clone()).limit(1000).after(after))
-                    .await?;
-                n += page.items.len();
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => return Ok::<usize, Error>(n),
-                }
-            }
-        };
-        Ok((count(self.partition()).await?, count(self.dead_letters()).await?))
-    }
-
-    /// The bodies in the dead-letter partition.
+    /// The bodies in the dead-letter partition (an operator's look, tests).
     pub async fn dead_letter_bodies(&self) -> Result<Vec<String>> {
         let page = self.store.query(&Query::new(self.dead_letters()).limit(1000)).await?;
         Ok(page

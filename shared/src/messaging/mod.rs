@@ -107,6 +107,15 @@ pub struct Messaging {
     pub rate: Option<Arc<SendRate>>,
 }
 
+impl Messaging {
+    /// Waits for the process's sending budget, when it has one.
+    pub async fn wait_for_rate(&self) {
+        if let Some(rate) = &self.rate {
+            rate.acquire().await;
+        }
+    }
+}
+
 /// Sends a second for this process: each send takes the next free slot and waits for it.
 pub struct SendRate {
     interval: std::time::Duration,

@@ -114,7 +114,8 @@ impl Person {
         Ok(item)
     }
 
-    async fn from_item(store: &TenantStore, item: &Item) -> Result<Person> {
+    /// The person stored in `item`, its sealed fields opened.
+    pub(crate) async fn from_item(store: &TenantStore, item: &Item) -> Result<Person> {
         let crypto = store.crypto();
         Ok(Person {
             id: item.key.sk.clone(),

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::people::{self, Person};
+use super::people::Person;
 use super::surveys::{self, Survey};
 use super::tenants::{self, Tenant};
 use crate::context::Context;
 use crate::crypto::links::{Link, LinkKind};
-use crate::domain::{Channel, texts};
+use crate::domain::Channel;
+use crate::domain::texts::{self, escape_html};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging, OutgoingEmail, OutgoingSms, SendFailure};
@@ -163,22 +164,35 @@ fn remove_index() -> Vec<Update> {
     vec![Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]
 }
 
+/// The changes that end a step (skipped, failed): its status, why (`{step}_{field}`), and
+/// nothing left to act on: no recipient, no index entry.
+fn ending(step: Step, status: &'static str, field: &str, reason: String) -> Vec<Update> {
+    let mut updates = vec![
+        Update::Set(step.status().into(), status.into()),
+        Update::Set(format!("{}_{field}", step.as_str()), reason.into()),
+        Update::Remove(RECIPIENT.into()),
+    ];
+    updates.extend(remove_index());
+    updates
+}
+
 /// What the scheduler does with one due entry.
 enum Action {
-    Enqueue(Delivery),
+    /// Enqueue it; true when it is a lost message enqueued again.
+    Enqueue(Delivery, bool),
     Skip(&'static str),
     Fail,
     Nothing,
 }
 
-/// Per-run caches: each tenant and survey read once a run.
+/// Tenants and surveys as read once per scheduler run or deliverer batch.
 #[derive(Default)]
-struct RunCache {
+pub struct Lookups {
     tenants: tokio::sync::Mutex<HashMap<TenantId, Option<Arc<Tenant>>>>,
     surveys: tokio::sync::Mutex<HashMap<(TenantId, String), Option<Survey>>>,
 }
 
-impl RunCache {
+impl Lookups {
     async fn tenant(&self, ctx: &Context, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
         if let Some(t) = self.tenants.lock().await.get(id) {
             return Ok(t.clone());
@@ -250,8 +264,8 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
     if report.more && first_unfinished.is_none() {
         first_unfinished = chosen.0.first().map(|i| minute_of(i).unwrap_or(now_minute));
     }
-    let cache = RunCache::default();
-    let actions: Vec<(Action, bool)> = futures_util::stream::iter(chosen.0)
+    let cache = Lookups::default();
+    let actions: Vec<Action> = futures_util::stream::iter(chosen.0)
         .map(|item| {
             let cache = &cache;
             async move { decide(ctx, cache, item, now).await }
@@ -262,9 +276,9 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
         .into_iter()
         .collect::<Result<_>>()?;
     let mut bodies = Vec::new();
-    for (action, requeued) in actions {
+    for action in actions {
         match action {
-            Action::Enqueue(delivery) => {
+            Action::Enqueue(delivery, requeued) => {
                 if requeued {
                     report.requeued += 1;
                 } else {
@@ -348,9 +362,9 @@ fn fair_share(window: Vec<Item>, budget: usize) -> (Vec<Item>, bool) {
 
 /// Checks one due entry and moves it on with a conditional write; returns what to enqueue and
 /// whether it is a lost message enqueued again.
-async fn decide(ctx: &Context, cache: &RunCache, item: Item, now: i64) -> Result<(Action, bool)> {
+async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<Action> {
     let Some(tenant_id) = tenant_of(&item) else {
-        return Ok((Action::Nothing, false));
+        return Ok(Action::Nothing);
     };
     let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
     let status = item.str(step.status()).unwrap_or_default().to_owned();
@@ -382,8 +396,6 @@ async fn decide(ctx: &Context, cache: &RunCache, item: Item, now: i64) -> Result
             }
         }
     };
-    let requeue_at = index_at(now + REQUEUE_AFTER, &tenant_id, &invitation);
-    let count = Update::Add(format!("{}_enqueues", step.as_str()), 1);
     match status.as_str() {
         PENDING => {
             let survey = match &tenant {
@@ -396,62 +408,36 @@ async fn decide(ctx: &Context, cache: &RunCache, item: Item, now: i64) -> Result
             };
             let reason = skip_reason(step, &item, tenant.as_deref(), survey.as_ref(), person.as_ref(), now);
             if let Some(reason) = reason {
-                let mut updates = vec![
-                    Update::Set(step.status().into(), SKIPPED.into()),
-                    Update::Set(format!("{}_skip_reason", step.as_str()), reason.into()),
-                    Update::Remove(RECIPIENT.into()),
-                ];
-                updates.extend(remove_index());
-                let done = write(updates).await?;
-                return Ok((if done { Action::Skip(reason) } else { Action::Nothing }, false));
+                let done = write(ending(step, SKIPPED, "skip_reason", reason.to_owned())).await?;
+                return Ok(if done { Action::Skip(reason) } else { Action::Nothing });
             }
-            let mut updates = vec![Update::Set(step.status().into(), QUEUED.into()), count];
-            updates.extend(requeue_at);
-            let done = write(updates).await?;
-            Ok((
-                if done {
-                    Action::Enqueue(delivery)
-                } else {
-                    Action::Nothing
-                },
-                false,
-            ))
         }
         QUEUED | SENDING if enqueues >= MAX_ENQUEUES => {
-            let mut updates = vec![
-                Update::Set(step.status().into(), FAILED.into()),
-                Update::Set(
-                    format!("{}_failure", step.as_str()),
-                    format!("not delivered after {MAX_ENQUEUES} attempts").into(),
-                ),
-                Update::Remove(RECIPIENT.into()),
-            ];
-            updates.extend(remove_index());
-            let done = write(updates).await?;
+            let why = format!("not delivered after {MAX_ENQUEUES} attempts");
+            let done = write(ending(step, FAILED, "failure", why)).await?;
             if done {
                 tracing::warn!(tenant = %tenant_id, invitation, step = step.as_str(), "gave up an invitation");
             }
-            Ok((if done { Action::Fail } else { Action::Nothing }, false))
+            return Ok(if done { Action::Fail } else { Action::Nothing });
         }
-        QUEUED | SENDING => {
-            let mut updates = vec![Update::Set(step.status().into(), QUEUED.into()), count];
-            updates.extend(requeue_at);
-            let done = write(updates).await?;
-            Ok((
-                if done {
-                    Action::Enqueue(delivery)
-                } else {
-                    Action::Nothing
-                },
-                true,
-            ))
-        }
+        QUEUED | SENDING => {}
         // Its entry outlived its state (an older version's item): drop the entry.
         _ => {
             write(remove_index()).await?;
-            Ok((Action::Nothing, false))
+            return Ok(Action::Nothing);
         }
     }
+    let mut updates = vec![
+        Update::Set(step.status().into(), QUEUED.into()),
+        Update::Add(format!("{}_enqueues", step.as_str()), 1),
+    ];
+    updates.extend(index_at(now + REQUEUE_AFTER, &tenant_id, &invitation));
+    let done = write(updates).await?;
+    Ok(if done {
+        Action::Enqueue(delivery, status != PENDING)
+    } else {
+        Action::Nothing
+    })
 }
 
 /// What the deliverer made of one message.
@@ -474,6 +460,7 @@ pub fn parse_delivery(body: &str) -> Result<Delivery> {
 pub async fn deliver(
     ctx: &Context,
     messaging: &Messaging,
+    lookups: &Lookups,
     delivery: &Delivery,
     receive_count: u32,
 ) -> Result<Delivered> {
@@ -505,12 +492,11 @@ pub async fn deliver(
         Err(Error::ConditionFailed) => return Ok(Delivered::Done),
         Err(e) => return Err(e),
     };
-    let release = |status: &'static str, extra: Vec<Update>| {
+    // Every change after the claim holds it: one the lease outlived leaves the item alone.
+    let release = |updates: Vec<Update>| {
         let store = &store;
         let key = key.clone();
         async move {
-            let mut updates = vec![Update::Set(step.status().into(), status.into())];
-            updates.extend(extra);
             match store
                 .update(&key, &updates, Some(Condition::eq(step.status(), SENDING)))
                 .await
@@ -520,17 +506,9 @@ pub async fn deliver(
             }
         }
     };
-    let finish = |status: &'static str, field: &'static str, reason: String| {
-        let mut extra = vec![
-            Update::Set(format!("{}_{field}", step.as_str()), reason.into()),
-            Update::Remove(RECIPIENT.into()),
-        ];
-        extra.extend(remove_index());
-        release(status, extra)
-    };
-    let tenant = tenants::active(ctx, &tenant_id).await?;
+    let tenant = lookups.tenant(ctx, &tenant_id).await?;
     let survey = match tenant {
-        Some(_) => surveys::get(&store, &delivery.survey).await?,
+        Some(_) => lookups.survey(&store, &delivery.survey).await?,
         None => None,
     };
     let person_item = match claimed.str("person") {
@@ -542,16 +520,15 @@ pub async fn deliver(
     let reason = suppression(tenant.as_deref(), survey.as_ref(), person_item.as_ref(), now)
         .or((step == Step::Remind && claimed.str("response").is_some()).then_some("answered"));
     let (Some(tenant), Some(survey), Some(person_item), None) = (tenant, survey, person_item, reason) else {
-        finish(SKIPPED, "skip_reason", reason.unwrap_or("person_deleted").to_owned()).await?;
+        let reason = reason.unwrap_or("person_deleted").to_owned();
+        release(ending(step, SKIPPED, "skip_reason", reason)).await?;
         return Ok(Delivered::Done);
     };
-    let person = people::load(&store, &person_item.key.sk)
-        .await?
-        .ok_or(Error::NotFound("person"))?;
+    let person = Person::from_item(&store, &person_item).await?;
     let recipient = store.crypto().open_str(&claimed, RECIPIENT).await?;
     let channel = Channel::parse(claimed.str("channel").unwrap_or_default());
     let Some(recipient) = recipient else {
-        finish(FAILED, "failure", "no recipient".into()).await?;
+        release(ending(step, FAILED, "failure", "no recipient".into())).await?;
         return Ok(Delivered::Done);
     };
     let base = ctx.settings.public_url.clone().ok_or(Error::Config {
@@ -579,7 +556,7 @@ pub async fn deliver(
         links: &links,
     };
     let idempotency_key = format!("{}-{}", delivery.invitation, step.as_str());
-    ctx_throttle(messaging).await;
+    messaging.wait_for_rate().await;
     let sent = match channel {
         Channel::Sms => {
             messaging
@@ -612,12 +589,12 @@ pub async fn deliver(
         }
         Err(SendFailure::Throttled(why) | SendFailure::Unavailable(why)) => {
             tracing::warn!(invitation = %delivery.invitation, reason = %why, "send deferred");
-            release(QUEUED, vec![]).await?;
+            release(vec![Update::Set(step.status().into(), QUEUED.into())]).await?;
             Ok(Delivered::RetryAfter(backoff(receive_count)))
         }
         Err(SendFailure::Rejected(why)) => {
             tracing::warn!(invitation = %delivery.invitation, reason = %why, "send refused");
-            finish(FAILED, "failure", why).await?;
+            release(ending(step, FAILED, "failure", why)).await?;
             Ok(Delivered::Done)
         }
     }
@@ -628,13 +605,6 @@ pub fn backoff(receive_count: u32) -> u32 {
     30u32
         .saturating_mul(1 << receive_count.saturating_sub(1).min(5))
         .min(900)
-}
-
-/// Waits for the process's sending budget.
-async fn ctx_throttle(messaging: &Messaging) {
-    if let Some(limiter) = &messaging.rate {
-        limiter.acquire().await;
-    }
 }
 
 async fn link(store: &TenantStore, kind: LinkKind, survey: &str, subject: &str) -> Result<String> {
@@ -712,11 +682,14 @@ async fn record_sent(
                 .update(
                     &claimed.key,
                     &[
-                        Update::Set(step.status().into(), SENT.into()),
-                        Update::Remove(RECIPIENT.into()),
-                        Update::Remove(attr::GSI1PK.into()),
-                        Update::Remove(attr::GSI1SK.into()),
-                    ],
+                        [
+                            Update::Set(step.status().into(), SENT.into()),
+                            Update::Remove(RECIPIENT.into()),
+                        ]
+                        .as_slice(),
+                        &remove_index(),
+                    ]
+                    .concat(),
                     Some(Condition::eq(step.status(), SENDING)),
                 )
                 .await;
@@ -739,21 +712,6 @@ struct Message<'a> {
     language: crate::domain::Language,
     step: Step,
     links: &'a Links,
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Message<'_> {
@@ -803,7 +761,7 @@ impl Message<'_> {
                 "<td align=\"center\" style=\"padding:2px\"><a href=\"{}\" style=\"display:block;width:36px;\
                  padding:10px 0;border:1px solid {brand};border-radius:4px;color:{brand};font:bold 16px Arial,\
                  sans-serif;text-decoration:none\">{n}</a></td>",
-                escape(&score_url(n))
+                escape_html(&score_url(n))
             ));
         }
         let html = format!(
@@ -823,13 +781,13 @@ impl Message<'_> {
              <a href=\"{unsubscribe}\" style=\"color:#71717a\">{unsubscribe_text}</a></p>\
              </td></tr></table></body></html>",
             lang = self.language.code(),
-            title = escape(&question),
-            question = escape(&question),
-            low = escape(t.not_likely),
-            high = escape(t.very_likely),
-            sender = escape(&sender),
-            unsubscribe = escape(&self.links.unsubscribe),
-            unsubscribe_text = escape(t.unsubscribe_button),
+            title = escape_html(&question),
+            question = escape_html(&question),
+            low = escape_html(t.not_likely),
+            high = escape_html(t.very_likely),
+            sender = escape_html(&sender),
+            unsubscribe = escape_html(&self.links.unsubscribe),
+            unsubscribe_text = escape_html(t.unsubscribe_button),
         );
         let text = format!(
             "{question}\n\n{choose}:\n{scores}\n\n0 = {low}, 10 = {high}\n\n--\n{sender}\n{unsubscribe_text}: {unsubscribe}\n",
