@@ -120,7 +120,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // Peer addresses reach the throttle; no header from the client is trusted for them.
     let mut app = router(ctx.clone());
     if let Some(dir) = &data_dir {
-        app = app.merge(crate::outbox_page::routes(dir.join(ovation::messaging::outbox::FOLDER)));
+        app = app.merge(crate::outbox_page::routes(
+            dir.join(ovation::messaging::outbox::FOLDER),
+            ctx.clone(),
+        ));
     }
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

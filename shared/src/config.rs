@@ -89,6 +89,8 @@ pub struct SendingSettings {
     pub queue_url: Option<String>,
     /// aws: the SES configuration set that publishes delivery events.
     pub configuration_set: Option<String>,
+    /// aws: the SNS topic SES publishes delivery events to; events from any other are refused.
+    pub mail_events_topic: Option<String>,
     /// The sender id of SMS, where the destination allows one.
     pub sms_sender_id: Option<String>,
     /// Sends a second per process (the SES quota shared by the deliverer's instances); 0 for no
@@ -283,6 +285,7 @@ impl Settings {
             unsubscribe_mailto: mailbox("OVATION_UNSUBSCRIBE_MAILTO", get("OVATION_UNSUBSCRIBE_MAILTO"))?,
             queue_url: get("OVATION_QUEUE_URL"),
             configuration_set: get("OVATION_SES_CONFIGURATION_SET"),
+            mail_events_topic: get("OVATION_MAIL_EVENTS_TOPIC_ARN"),
             sms_sender_id,
             rate_per_second: match get("OVATION_SEND_RATE_PER_SECOND").as_deref() {
                 Some("0") | None => 0,

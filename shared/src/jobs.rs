@@ -1,6 +1,6 @@
 //! The background jobs' handlers, fed the events Lambda delivers (EventBridge, SQS with partial
-//! batch failures, SNS) and, locally, the same events built by `ovation serve` from its ticker
-//! and its durable queue. `run_*_on_lambda` are the Lambda entry points.
+//! batch failures, SNS) and, locally, the same events built by `ovation serve` from its ticker,
+//! its durable queue and its outbox page. `run_*_on_lambda` are the Lambda entry points.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::messaging::Messaging;
+use crate::services::delivery_events::{self, EventsReport};
 use crate::services::sending::{self, Delivered, SchedulerReport};
 use crate::store::now_unix;
 
@@ -81,6 +82,47 @@ pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> S
     response
 }
 
+/// Applies SES delivery events delivered by SNS. Refused records are in the report (and the
+/// log), never retried; an error (the store failed) makes Lambda retry the whole event.
+pub async fn delivery_events(ctx: &Context, event: serde_json::Value) -> Result<EventsReport> {
+    let report = delivery_events::apply_batch(ctx, &event).await?;
+    tracing::info!(
+        applied = ?report.applied,
+        ignored = ?report.ignored,
+        refused = report.refused.len(),
+        "delivery events"
+    );
+    Ok(report)
+}
+
+/// The Lambda event of SES events published to the SNS topic `topic`, as SNS would deliver it.
+pub fn sns_event(topic: &str, messages: &[String]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|message| {
+            serde_json::json!({
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": format!("{topic}:local"),
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": crate::ids::new_id(),
+                    "TopicArn": topic,
+                    "Subject": null,
+                    "Message": message,
+                    "Timestamp": "1970-01-01T00:00:00.000Z",
+                    "SignatureVersion": "1",
+                    "Signature": "",
+                    "SigningCertUrl": "",
+                    "UnsubscribeUrl": "",
+                    "MessageAttributes": {}
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
 /// The Lambda event of a batch of local queue messages, as SQS would deliver it.
 pub fn sqs_event(messages: &[crate::messaging::Received]) -> Result<SqsEvent> {
     let records: Vec<serde_json::Value> = messages
@@ -123,6 +165,22 @@ pub async fn run_deliverer_on_lambda() -> std::result::Result<(), lambda_runtime
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, messaging) = (ctx.clone(), messaging.clone());
         async move { Ok::<_, lambda_runtime::Error>(deliver(&ctx, &messaging, event.payload).await) }
+    }))
+    .await
+}
+
+/// `job-delivery-events` on Lambda: SES events from the mail events topic.
+pub async fn run_delivery_events_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
+    let settings = crate::config::Settings::from_env()?;
+    crate::telemetry::init(settings.log_format);
+    let ctx = Context::from_settings(settings).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let ctx = ctx.clone();
+        async move {
+            delivery_events(&ctx, event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
     }))
     .await
 }

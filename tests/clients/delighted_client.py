@@ -32,6 +32,9 @@ seen["saved_tags"] = saved.tags
 seen["saved_notes"] = [n["text"] for n in saved.notes]
 seen["pending_deleted"] = delighted.SurveyRequest.delete_pending(person_email="ada@example.com")
 seen["deleted"] = delighted.Person.delete(email="bob@example.com")
+delighted.Unsubscribe.create(person_email="carl@example.com")
+seen["unsubscribed"] = [u["email"] for u in delighted.Unsubscribe.all()]
+seen["bounced"] = [b["email"] for b in delighted.Bounce.all(per_page=5)]
 try:
     delighted.Person.create(email="not-an-email")
 except delighted.errors.ResourceValidationError as e:

@@ -65,13 +65,19 @@ async fn delighteds_python_client_works_unchanged() {
     assert_eq!(seen["saved_notes"], json!(["Called to thank"]));
     assert_eq!(seen["pending_deleted"]["ok"], true);
     assert_eq!(seen["deleted"]["ok"], true);
+    assert_eq!(seen["unsubscribed"], json!(["carl@example.com"]));
+    assert_eq!(seen["bounced"], json!([]));
     assert_eq!(
         (seen["validation_error"].clone(), seen["auth_error"].clone()),
         (json!(422), json!(401))
     );
     // What the client did is there.
     let people = s.call(1, "GET", "/v1/people", Auth::Bearer(&key), None).await;
-    assert_eq!(people.body.as_array().unwrap().len(), 2, "bob was deleted: {people:?}");
+    assert_eq!(
+        people.body.as_array().unwrap().len(),
+        3,
+        "bob was deleted, carl unsubscribed: {people:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

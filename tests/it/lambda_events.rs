@@ -23,7 +23,7 @@ async fn every_function_answers_its_sample_events() {
     {
         let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
         assert!(
-            HTTP_FUNCTIONS.iter().any(|(f, _)| *f == name),
+            HTTP_FUNCTIONS.iter().any(|(f, _)| *f == name) || JOBS.contains(&name.as_str()),
             "events/{name} belongs to no function"
         );
     }
@@ -76,6 +76,63 @@ async fn every_function_answers_its_sample_events() {
             fed += 1;
         }
         assert!(fed > 0, "no events in {}", dir.display());
+    }
+}
+
+/// The background functions, fed SQS, EventBridge and SNS events.
+const JOBS: &[&str] = &["job-scheduler", "job-deliver", "job-delivery-events"];
+
+/// The topic of the sample SNS events (the stack's mail events topic).
+const SAMPLE_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ovation-prod-mail-events";
+
+/// Each job's samples through its handler: `name.json` is handled (a delivery that finds nothing
+/// to send is done; a delivery event about an unknown tenant is ignored), `name.refused.json` is
+/// refused as it must be (a failed batch item, a refused record with its reason), never an error
+/// that would make Lambda retry it.
+#[tokio::test]
+async fn every_job_handles_its_sample_events() {
+    let engines = Engines::embedded();
+    let mut settings = engines.context(KeyCache::default()).settings.clone();
+    settings.sending.mail_events_topic = Some(SAMPLE_TOPIC.into());
+    let ctx = ovation::Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());
+    let messaging = ovation::messaging::Messaging::from_settings(&ctx.settings, ctx.store.clone())
+        .await
+        .unwrap();
+    let events = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
+    for job in JOBS {
+        let mut fed = 0;
+        for path in std::fs::read_dir(events.join(job)).unwrap_or_else(|_| panic!("{job} has no events/{job}")) {
+            let path = path.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let refused = path.to_str().unwrap().ends_with(".refused.json");
+            let shown = path.display();
+            match *job {
+                "job-scheduler" => {
+                    let _: Value = serde_json::from_str(&text).unwrap();
+                    let report = ovation::jobs::scheduler(&ctx, &messaging).await.unwrap();
+                    assert_eq!(report.queued, 0, "{shown}");
+                }
+                "job-deliver" => {
+                    let event = serde_json::from_str(&text).unwrap();
+                    let response = ovation::jobs::deliver(&ctx, &messaging, event).await;
+                    assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
+                }
+                _ => {
+                    let event: Value = serde_json::from_str(&text).unwrap();
+                    let report = ovation::jobs::delivery_events(&ctx, event).await.unwrap();
+                    if refused {
+                        assert_eq!(report.refused.len(), 1, "{shown}: {report:?}");
+                        assert!(!report.refused[0].reason.is_empty());
+                        assert_eq!(report.refused[0].message_id, "95df01b4-ee98-5cb9-9903-4c221d41eb5e");
+                    } else {
+                        assert!(report.refused.is_empty(), "{shown}: {report:?}");
+                        assert_eq!(report.ignored.get("tenant_deleted"), Some(&1), "{shown}: {report:?}");
+                    }
+                }
+            }
+            fed += 1;
+        }
+        assert!(fed > 0, "no events for {job}");
     }
 }
 

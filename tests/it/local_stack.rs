@@ -507,3 +507,124 @@ async fn a_new_data_directory_gets_the_demo_tenant() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["required_action"], "password_change", "{body}");
 }
+
+/// An operator's tenant and write key on a new data directory, made before the server starts.
+fn tenant_with_key(data: &str) -> String {
+    run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "acme",
+        "--owner-email",
+        "o@acme.example",
+        "--data-dir",
+        data,
+    ]);
+    let (key, _) = run(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--scope",
+        "write",
+        "--data-dir",
+        data,
+    ]);
+    key.trim().to_owned()
+}
+
+/// Issue #5's loop on a laptop: a person created with `delay=0` is in the outbox within
+/// seconds, a score link of the email records the answer, and the outbox's bounce button (SES's
+/// event through the delivery-events handler) suppresses the person.
+#[tokio::test]
+async fn serve_sends_at_once_and_a_bounce_suppresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let key = tenant_with_key(data);
+    let (_p, url) = Process::serve(&["--data-dir", data], &[]);
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{url}/v1/people"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"email": "ann@example.com", "delay": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let started = std::time::Instant::now();
+    let name = loop {
+        let page = client
+            .get(format!("{url}/dev/outbox"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if let Some(at) = page.find("href=\"/dev/outbox/") {
+            let rest = &page[at + "href=\"/dev/outbox/".len()..];
+            break rest[..rest.find('"').unwrap()].to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no email within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let email = client
+        .get(format!("{url}/dev/outbox/{name}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = email
+        .split('"')
+        .find(|part| part.starts_with(&format!("{url}/r/")) && part.ends_with("?score=9"))
+        .expect("the score links point at this server")
+        .to_owned();
+    assert_eq!(client.get(&link).send().await.unwrap().status(), 200);
+    let answered = client
+        .post(link.split('?').next().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("score=9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let responses: Value = client
+        .get(format!("{url}/v1/survey_responses"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(responses[0]["score"], 9, "{responses}");
+
+    // Another site's page may not play events on this machine's server.
+    let bounce = format!("{url}/dev/outbox/{name}/events/bounce");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged = no_redirects
+        .post(&bounce)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let played = no_redirects.post(&bounce).header("origin", &url).send().await.unwrap();
+    assert_eq!(played.status(), 303, "{:?}", played.text().await);
+    let bounces: Value = client
+        .get(format!("{url}/v1/bounces"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bounces[0]["email"], "ann@example.com", "{bounces}");
+}

@@ -2,21 +2,30 @@
 //! once however often it runs, delivered once however often the message is redelivered (the
 //! outbox locally; SES v2 through SQS on moto, the mail read back from moto), with the one-click
 //! unsubscribe headers and working score links; suppressed people are skipped with a reason; a
-//! message that is no delivery ends in the dead-letter queue.
+//! message that is no delivery ends in the dead-letter queue. SES's bounce and complaint events
+//! (the samples in `events/job-delivery-events`) suppress people, listed by Delighted's
+//! `bounces` and `unsubscribes` APIs.
 
 use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use ovation::messaging::{Messaging, mime, outbox, ses, sns, sqs};
-use ovation::services::{people, sending};
+use ovation::services::sending;
+use ovation::services::suppressions::{self, Suppression};
+use ovation::store::{Query, keys};
 use serde_json::json;
 
 use crate::api::{Auth, Stack};
 use crate::support::Engines;
 
-on_both_engines!(email_goes_out_once_and_its_link_answers);
+on_both_engines!(
+    email_goes_out_once_and_its_link_answers,
+    bounces_and_complaints_suppress_people
+);
 
 const SENDER: &str = "surveys@acme.example";
+/// The bounce test's own sender: moto's sent mail is shared by every test, told apart by sender.
+const BOUNCES_SENDER: &str = "surveys@bounces.example";
 
 /// The queue and mail of the engine: the store's queue and the outbox, or SQS and SES on moto
 /// (a queue with a dead-letter queue after 2 receives, the sender identity verified).
@@ -27,6 +36,7 @@ struct Sending {
 }
 
 async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) -> Sending {
+    let sender = ctx.settings.sending.mail_from.clone();
     let Some(config) = aws else {
         let messaging = Messaging::from_settings(&ctx.settings, ctx.store.clone())
             .await
@@ -70,7 +80,7 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) ->
     let ses_client = aws_sdk_sesv2::Client::new(config);
     ses_client
         .create_email_identity()
-        .email_identity(SENDER)
+        .email_identity(sender)
         .send()
         .await
         .unwrap();
@@ -216,9 +226,14 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
         )
         .await;
     let tenant: ovation::ids::TenantId = s.get("/v1/me", &owner.token).await.str("tenant_id").parse().unwrap();
-    people::unsubscribe(&s.ctx.tenant_store(&tenant), &gone.str("id"))
-        .await
-        .unwrap();
+    suppressions::suppress(
+        &s.ctx.tenant_store(&tenant),
+        &gone.str("id"),
+        Suppression::Unsubscribed,
+        ovation::store::now_unix(),
+    )
+    .await
+    .unwrap();
 
     let first = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
     assert_eq!(
@@ -328,4 +343,195 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
         (sending::backoff(1), sending::backoff(2), sending::backoff(10)),
         (30, 60, 900)
     );
+}
+
+/// The topic of the sample events, configured as the stack's mail events topic.
+const MAIL_EVENTS: &str = "arn:aws:sns:eu-west-1:123456789012:ovation-prod-mail-events";
+
+/// A sample SES event from `events/job-delivery-events`, re-addressed to one invitation.
+fn sample_event(name: &str, tenant: &str, survey: &str, invitation: &str, to: &str) -> serde_json::Value {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../events/job-delivery-events/{name}.json"));
+    let mut event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut message: serde_json::Value =
+        serde_json::from_str(event["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    let tags = &mut message["mail"]["tags"];
+    tags["tenant"] = json!([tenant]);
+    tags["survey"] = json!([survey]);
+    tags["invitation"] = json!([invitation]);
+    message["mail"]["destination"] = json!([format!("\"{to}\" <{to}>")]);
+    event["Records"][0]["Sns"]["Message"] = message.to_string().into();
+    event
+}
+
+/// The survey and id of a person's invitation (their pointer).
+async fn invitation_of(store: &ovation::store::TenantStore, person: &str) -> (String, String) {
+    let pointers = store
+        .query_all(Query::new(keys::person_partition(store.tenant(), person).unwrap()))
+        .await
+        .unwrap();
+    let pointer = pointers.iter().find(|p| p.key.sk.starts_with("INV#")).unwrap();
+    (
+        pointer.str("survey").unwrap().to_owned(),
+        pointer.key.sk.trim_start_matches("INV#").to_owned(),
+    )
+}
+
+async fn bounces_and_complaints_suppress_people(e: Engines) {
+    let aws = e.aws.clone();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = BOUNCES_SENDER.into();
+        settings.sending.mail_events_topic = Some(MAIL_EVENTS.into());
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
+    let store = s.ctx.tenant_store(&tenant.parse().unwrap());
+    let mut ids = Vec::new();
+    for email in ["ann@example.com", "bob@example.com", "cat@example.com"] {
+        let created = s.send("POST", "/v1/people", &key, json!({"email": email})).await;
+        assert_eq!(created.status, 200, "{created:?}");
+        ids.push(created.str("id"));
+    }
+    let run = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    assert_eq!(run.queued, 3, "{run:?}");
+    let event = receive(&send).await;
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty());
+    settle(&send, &event, &answer).await;
+    let event_for = |name: &'static str, person: usize, to: &'static str| {
+        let store = &store;
+        let tenant = &tenant;
+        let person = ids[person].clone();
+        async move {
+            let (survey, invitation) = invitation_of(store, &person).await;
+            sample_event(name, tenant, &survey, &invitation, to)
+        }
+    };
+    let apply = |event: serde_json::Value| ovation::jobs::delivery_events(&s.ctx, event);
+
+    // A permanent bounce: the invitation says so, the person is suppressed and listed.
+    let bounce = event_for("bounce", 0, "ann@example.com").await;
+    let report = apply(bounce.clone()).await.unwrap();
+    assert_eq!(report.applied.get("bounced"), Some(&1), "{report:?}");
+    let (survey, invitation) = invitation_of(&store, &ids[0]).await;
+    let item = store
+        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.str("invite_delivery"), Some("bounced"));
+    assert_eq!(item.str("invite_bounce"), Some("Permanent/General"));
+    // The same event again (SNS is at-least-once) suppresses once.
+    apply(bounce).await.unwrap();
+    let bounces = s.get("/v1/bounces.json", &key).await;
+    assert_eq!(bounces.status, 200, "{bounces:?}");
+    let listed = bounces.body.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{bounces:?}");
+    assert_eq!(listed[0]["person_id"], ids[0].as_str());
+    assert_eq!(listed[0]["email"], "ann@example.com");
+    assert!(listed[0]["bounced_at"].as_i64().is_some());
+    assert!(listed[0].get("unsubscribed_at").is_none());
+
+    // A complaint unsubscribes; a delivery and a soft bounce only update the invitation.
+    let report = apply(event_for("complaint", 1, "bob@example.com").await).await.unwrap();
+    assert_eq!(report.applied.get("complained"), Some(&1), "{report:?}");
+    let report = apply(event_for("delivery", 2, "cat@example.com").await).await.unwrap();
+    assert_eq!(report.applied.get("delivered"), Some(&1), "{report:?}");
+    let report = apply(event_for("soft-bounce", 2, "cat@example.com").await)
+        .await
+        .unwrap();
+    assert_eq!(report.applied.get("soft_bounced"), Some(&1), "{report:?}");
+    // A late delivery never hides a complaint.
+    let report = apply(event_for("delivery", 1, "bob@example.com").await).await.unwrap();
+    assert_eq!(report.ignored.get("superseded"), Some(&1), "{report:?}");
+    // A bounce of an address the person no longer has suppresses nobody.
+    let report = apply(event_for("bounce", 2, "old-cat@example.com").await)
+        .await
+        .unwrap();
+    assert_eq!(report.applied.get("bounced"), Some(&1), "{report:?}");
+
+    // Delighted's unsubscribe call; an unknown address becomes a suppressed person.
+    let ok = s
+        .send(
+            "POST",
+            "/v1/unsubscribes.json",
+            &key,
+            json!({"person_email": "dan@example.com"}),
+        )
+        .await;
+    assert_eq!((ok.status, ok.body.clone()), (200, json!({"ok": true})), "{ok:?}");
+    for (body, field) in [
+        (json!({}), "person_email"),
+        (json!({"person_email": "nope"}), "person_email"),
+    ] {
+        let refused = s.send("POST", "/v1/unsubscribes", &key, body).await;
+        assert_eq!(refused.status, 422, "{refused:?}");
+        assert!(refused.text.contains(field), "{refused:?}");
+    }
+    let unsubscribed = s.get("/v1/unsubscribes?per_page=1", &key).await;
+    assert_eq!(unsubscribed.body.as_array().unwrap().len(), 1, "{unsubscribed:?}");
+    assert_eq!(unsubscribed.body[0]["email"], "bob@example.com");
+    assert!(unsubscribed.body[0]["unsubscribed_at"].as_i64().is_some());
+    let next = unsubscribed.header("link").expect("a next page");
+    assert!(next.contains("per_page=1") && next.contains("rel=\"next\""), "{next}");
+    let all = s.get("/v1/unsubscribes", &key).await;
+    let emails: Vec<&str> = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["bob@example.com", "dan@example.com"]);
+    let later = ovation::store::now_unix() + 3600;
+    let none = s.get(&format!("/v1/unsubscribes?since={later}"), &key).await;
+    assert_eq!(none.body, json!([]));
+    let reader = s.api_key(&owner, "read").await.0;
+    assert_eq!(
+        s.send(
+            "POST",
+            "/v1/unsubscribes",
+            &reader,
+            json!({"person_email": "eve@example.com"})
+        )
+        .await
+        .status,
+        403,
+        "reading people does not allow unsubscribing them"
+    );
+
+    // The suppressed are skipped when surveyed again, with their reasons.
+    for email in ["ann@example.com", "bob@example.com", "dan@example.com"] {
+        let again = s.send("POST", "/v1/people", &key, json!({"email": email})).await;
+        assert_eq!(again.status, 200, "{again:?}");
+    }
+    let run = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    assert_eq!(
+        (run.queued, run.skipped.get("bounced"), run.skipped.get("unsubscribed")),
+        (0, Some(&1), Some(&2)),
+        "{run:?}"
+    );
+
+    // A new address lifts a bounce; deleting a person removes them from the lists.
+    let moved = s
+        .send(
+            "POST",
+            "/v1/people",
+            &key,
+            json!({"email": "ann@example.com", "email_update": "ann@new.example", "send": false}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(s.get("/v1/bounces", &key).await.body, json!([]));
+    let deleted = s
+        .call(1, "DELETE", &format!("/v1/people/{}", ids[1]), Auth::Bearer(&key), None)
+        .await;
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    let all = s.get("/v1/unsubscribes", &key).await;
+    assert_eq!(all.body.as_array().unwrap().len(), 1, "{all:?}");
+    assert_eq!(all.body[0]["email"], "dan@example.com");
 }

@@ -1,5 +1,6 @@
 //! `api-people`: people as Delighted's API has them (create or update, list, delete, cancel
-//! pending surveys; also at `.json` paths, JSON or form bodies) and CSV imports. The router only,
+//! pending surveys, unsubscribes and bounces; also at `.json` paths, JSON or form bodies) and CSV
+//! imports. The router only,
 //! with thin handlers over `ovation::services::{people, imports}`.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_p
 use ovation::http::routes::IMPORT_BODY_BYTES;
 use ovation::services::imports::{self, ImportOptions};
 use ovation::services::people::{self, PeopleFilter, PersonRequest, SendRequest};
+use ovation::services::suppressions::{self, Suppression, UnsubscribeRequest};
 use ovation::services::{Caller, invitations, tenants};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
@@ -31,6 +33,10 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/people", get(list).post(create_or_update))
         .route("/v1/people.json", get(list).post(create_or_update))
         .route("/v1/people/{id}", delete(remove))
+        .route("/v1/unsubscribes", get(unsubscribes).post(unsubscribe))
+        .route("/v1/unsubscribes.json", get(unsubscribes).post(unsubscribe))
+        .route("/v1/bounces", get(bounces))
+        .route("/v1/bounces.json", get(bounces))
         .route("/v1/people/{id}/survey_requests/pending", delete(cancel_pending))
         .route(
             "/v1/people/imports",
@@ -70,18 +76,21 @@ struct ListParams {
     cursor: Option<String>,
 }
 
+/// Delighted's page size: 20 unless asked, at most 100.
+fn page_size(per_page: Option<u32>) -> Result<u32> {
+    match per_page {
+        None => Ok(20),
+        Some(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid(
+            "per_page",
+            format!("must be between 1 and {MAX_PER_PAGE}"),
+        )),
+    }
+}
+
 async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let per_page = match p.per_page {
-        None => 20,
-        Some(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
-        Some(_) => {
-            return Err(Error::invalid(
-                "per_page",
-                format!("must be between 1 and {MAX_PER_PAGE}"),
-            ));
-        }
-    };
+    let per_page = page_size(p.per_page)?;
     // A lookup by email or phone is one person (or none).
     if p.email.is_some() || p.phone_number.is_some() {
         let found = match (&p.email, &p.phone_number) {
@@ -108,6 +117,69 @@ async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Para
         next: next_page(&base, "/v1/people", &params, page.cursor),
     }
     .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppressedParams {
+    per_page: Option<u32>,
+    since: Option<i64>,
+    until: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A page of a suppression list, with the next page's `Link` carrying the filters.
+async fn suppressed(
+    ctx: &Context,
+    caller: &Caller,
+    base: &PublicBase,
+    path: &str,
+    kind: Suppression,
+    p: SuppressedParams,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let per_page = page_size(p.per_page)?;
+    let page = suppressions::list(&store, kind, p.since, p.until, per_page, p.cursor.as_deref()).await?;
+    let mut params = vec![("per_page", per_page.to_string())];
+    for (name, value) in [("since", p.since), ("until", p.until)] {
+        if let Some(v) = value {
+            params.push((name, v.to_string()));
+        }
+    }
+    Ok(ListPage {
+        items: page.people,
+        next: next_page(base, path, &params, page.cursor),
+    }
+    .into_response())
+}
+
+async fn unsubscribes(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Params(p): Params<SuppressedParams>,
+) -> Result<Response> {
+    suppressed(&ctx, &caller, &base, "/v1/unsubscribes", Suppression::Unsubscribed, p).await
+}
+
+async fn bounces(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Params(p): Params<SuppressedParams>,
+) -> Result<Response> {
+    suppressed(&ctx, &caller, &base, "/v1/bounces", Suppression::Bounced, p).await
+}
+
+async fn unsubscribe(
+    State(ctx): Ctx,
+    caller: Caller,
+    DelightedBody(request): DelightedBody<UnsubscribeRequest>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let hash_only = hash_only(&ctx, &caller).await?;
+    suppressions::unsubscribe_by_email(&store, &caller, request, hash_only).await?;
+    Ok(Json(json!({"ok": true})).into_response())
 }
 
 async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {

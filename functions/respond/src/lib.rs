@@ -24,6 +24,7 @@ use ovation::http::extract::{ClientAddress, form_to_pairs};
 use ovation::services::invitations::{self, Invitation};
 use ovation::services::people::{self, Person};
 use ovation::services::responses::{self, Answered, ResponseRecord};
+use ovation::services::suppressions::{self, Suppression};
 use ovation::services::surveys::{self, Survey};
 use ovation::services::tenants::{self, Tenant};
 use ovation::store::{TenantStore, now_unix};
@@ -659,7 +660,8 @@ async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>) -> Response {
         Ok(found) => found,
         Err(r) => return refused(r, Language::En).into_response(),
     };
-    match people::unsubscribe(&opened.store, &opened.link.subject).await {
+    let at = now_unix();
+    match suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await {
         Ok(_) => {
             let done = fill(frame.texts().unsubscribed, |n| {
                 (n == "sender").then_some(frame.sender.as_str())

@@ -28,6 +28,7 @@ use crate::services::sign_in::{
     AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult, TotpCode,
     TotpEnrolment,
 };
+use crate::services::suppressions::{SuppressedView, UnsubscribeRequest};
 use crate::services::surveys::Survey;
 use crate::services::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
 use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
@@ -47,11 +48,11 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         Canceled,
         Channel,
         CsvFile,
-        Deleted,
         Html,
         ImportSummary,
         Language,
         Note,
+        Ok,
         PersonRequest,
         PersonView,
         Question,
@@ -59,6 +60,7 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         ResponseRequest,
         ResponseView,
         RowError,
+        SuppressedView,
         Survey,
         SurveyDefinition,
         SurveyPatch,
@@ -96,16 +98,17 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         TotpCode,
         TotpEnrolment,
         UserPatch,
+        UnsubscribeRequest,
         UserStatus,
         UserView
     ))
 )]
 struct Schemas;
 
-/// The answer of a deletion Delighted's clients expect.
+/// The answer Delighted's clients expect of a deletion or an unsubscribe.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
-struct Deleted {
+struct Ok {
     ok: bool,
 }
 

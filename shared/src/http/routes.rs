@@ -108,6 +108,8 @@ use Permission::{
 
 /// Query parameters of Delighted's people list.
 const PEOPLE_QUERY: &[&str] = &["per_page", "since", "until", "email", "phone_number", "cursor"];
+/// Query parameters of Delighted's unsubscribes and bounces lists.
+const SUPPRESSED_QUERY: &[&str] = &["per_page", "since", "until", "cursor"];
 /// Query parameters of Delighted's survey responses list.
 const RESPONSES_QUERY: &[&str] = &[
     "per_page",
@@ -391,7 +393,7 @@ pub const ROUTES: &[Route] = &[
         Tenant(ManagePeople),
         "Delete a person and all their data (by id, email:… or phone_number:…)",
     )
-    .returns("Deleted"),
+    .returns("Ok"),
     route(
         "DELETE",
         "/v1/people/{id}/survey_requests/pending",
@@ -428,6 +430,60 @@ pub const ROUTES: &[Route] = &[
         "An import's error report (CSV: row, field, reason)",
     )
     .returns("CsvFile"),
+    route(
+        "GET",
+        "/v1/unsubscribes",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "People unsubscribed, oldest first",
+    )
+    .returns("[SuppressedView]")
+    .query(SUPPRESSED_QUERY),
+    route(
+        "GET",
+        "/v1/unsubscribes.json",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "People unsubscribed, oldest first (Delighted's path)",
+    )
+    .returns("[SuppressedView]")
+    .query(SUPPRESSED_QUERY),
+    route(
+        "POST",
+        "/v1/unsubscribes",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Unsubscribe a person by email (created when unknown, so they are never surveyed)",
+    )
+    .body("UnsubscribeRequest")
+    .returns("Ok"),
+    route(
+        "POST",
+        "/v1/unsubscribes.json",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Unsubscribe a person by email (created when unknown, so they are never surveyed) (Delighted's path)",
+    )
+    .body("UnsubscribeRequest")
+    .returns("Ok"),
+    route(
+        "GET",
+        "/v1/bounces",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "People whose email bounced, oldest first",
+    )
+    .returns("[SuppressedView]")
+    .query(SUPPRESSED_QUERY),
+    route(
+        "GET",
+        "/v1/bounces.json",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "People whose email bounced, oldest first (Delighted's path)",
+    )
+    .returns("[SuppressedView]")
+    .query(SUPPRESSED_QUERY),
     // Survey responses, Delighted-compatible: api-responses.
     route(
         "GET",

@@ -1,5 +1,6 @@
 //! The local stack's mailer and SMS sender: each message is a file in the data directory's
-//! `outbox/` folder (`.eml`, the raw MIME an SES send would carry; `.sms`, a short text), named by
+//! `outbox/` folder (`.eml`, the raw MIME an SES send would carry, its tags in SES's
+//! `X-SES-MESSAGE-TAGS` header; `.sms`, a short text), named by
 //! its idempotency key, so a retried send finds its file and does not send twice. `ovation serve`
 //! shows the folder at `/dev/outbox`.
 
@@ -11,6 +12,8 @@ use super::{Mailer, OutgoingEmail, OutgoingSms, SendFailure, SmsSender, mime};
 use crate::error::{Error, Result};
 
 pub const FOLDER: &str = "outbox";
+/// The header of an outbox email naming its message tags (`name=value, …`).
+pub const TAGS_HEADER: &str = "X-SES-MESSAGE-TAGS";
 /// One line per message written, in the order they went out.
 pub const SENT_LOG: &str = ".sent.log";
 
@@ -87,7 +90,10 @@ impl Outbox {
 #[async_trait]
 impl Mailer for Outbox {
     async fn send(&self, email: &OutgoingEmail) -> std::result::Result<String, SendFailure> {
-        self.deliver(&email.idempotency_key, "eml", &mime::render(email))
+        // The tags as SES's raw-mail header names them, so the outbox page can play their events.
+        let tags: Vec<String> = email.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let raw = format!("{TAGS_HEADER}: {}\r\n{}", tags.join(", "), mime::render(email));
+        self.deliver(&email.idempotency_key, "eml", &raw)
     }
 }
 

@@ -4,12 +4,14 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod delivery_events;
 pub mod imports;
 pub mod invitations;
 pub mod people;
 pub mod responses;
 pub mod sending;
 pub mod sign_in;
+pub mod suppressions;
 pub mod surveys;
 pub mod tenants;
 pub mod users;

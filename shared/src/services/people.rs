@@ -1,5 +1,5 @@
 //! People of a tenant, as Delighted's people API has them: created or updated by email or phone
-//! (found through blind indexes), listed by creation, deleted with all their data, unsubscribed.
+//! (found through blind indexes), listed by creation, deleted with all their data.
 //! Email, phone, name and properties are encrypted; in "hashed email only" mode the address is
 //! kept only as its blind index (and on a pending invitation until it is sent).
 
@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::Caller;
 use super::audit::{self, Outcome, Target};
 use super::invitations::{self, Invitation};
+use super::suppressions::{self, Suppression};
 use super::surveys::{self, Survey};
 use crate::domain::{Channel, Email, Phone, Properties};
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub struct Person {
     pub last_responded_at: Option<i64>,
     pub next_survey_at: Option<i64>,
     pub unsubscribed_at: Option<i64>,
+    /// When the current email address bounced permanently.
+    pub bounced_at: Option<i64>,
     version: i64,
 }
 
@@ -106,6 +109,7 @@ impl Person {
             ("last_responded_at", self.last_responded_at),
             ("next_survey_at", self.next_survey_at),
             ("unsubscribed_at", self.unsubscribed_at),
+            ("bounced_at", self.bounced_at),
         ] {
             if let Some(at) = at {
                 item = item.with(name, at);
@@ -138,6 +142,7 @@ impl Person {
             last_responded_at: item.num("last_responded_at"),
             next_survey_at: item.num("next_survey_at"),
             unsubscribed_at: item.num("unsubscribed_at"),
+            bounced_at: item.num("bounced_at"),
             version: item.num("version").unwrap_or_default(),
         })
     }
@@ -287,6 +292,7 @@ async fn upsert_once(
         last_responded_at: None,
         next_survey_at: None,
         unsubscribed_at: None,
+        bounced_at: None,
         version: 0,
     });
     let mut ops = Vec::new();
@@ -313,6 +319,13 @@ async fn upsert_once(
                 condition: Some(Condition::NotExists),
             });
             person.email_index = Some(ix);
+            // A bounce was of the old address: the new one may be sent to.
+            if let Some(at) = person.bounced_at.take() {
+                ops.push(TxOp::Delete {
+                    key: Suppression::Bounced.entry(store, at, &person.id)?,
+                    condition: None,
+                });
+            }
         }
         person.email = Some(email);
     } else if let (Some(email), false) = (&input.email, hash_only) {
@@ -455,6 +468,7 @@ pub async fn delete(store: &TenantStore, caller: &Caller, person: &Person) -> Re
         key: person.key(store)?,
         condition: None,
     }];
+    ops.extend(suppressions::entry_deletions(store, person)?);
     for (kind, ix) in [(EMAIL, &person.email_index), (PHONE, &person.phone_index)] {
         if let Some(ix) = ix {
             ops.push(TxOp::Delete {
@@ -472,29 +486,6 @@ pub async fn delete(store: &TenantStore, caller: &Caller, person: &Person) -> Re
         Outcome::Success,
     )
     .await
-}
-
-/// Marks a person unsubscribed (their unsubscribe link, or the API); sending skips them.
-pub async fn unsubscribe(store: &TenantStore, person: &str) -> Result<bool> {
-    let key = keys::person(store.tenant(), person)?;
-    let result = store
-        .update(
-            &key,
-            &[
-                Update::Set("unsubscribed_at".into(), now_unix().into()),
-                Update::Add("version".into(), 1),
-            ],
-            Some(Condition::And(vec![
-                Condition::Exists,
-                Condition::AttrNotExists("unsubscribed_at".into()),
-            ])),
-        )
-        .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(Error::ConditionFailed) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// Records that a person answered (their `last_responded_at`).

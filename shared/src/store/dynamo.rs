@@ -198,9 +198,13 @@ impl Expr {
         }
     }
 
+    /// Conditions joined in parentheses; one alone as it is (DynamoDB refuses redundant ones).
     fn join(&mut self, cs: &[Condition], op: &str) -> String {
-        let parts: Vec<String> = cs.iter().map(|c| self.condition(c)).collect();
-        format!("({})", parts.join(op))
+        let mut parts: Vec<String> = cs.iter().map(|c| self.condition(c)).collect();
+        match parts.len() {
+            1 => parts.remove(0),
+            _ => format!("({})", parts.join(op)),
+        }
     }
 
     fn update(&mut self, updates: &[Update]) -> String {
@@ -788,6 +792,10 @@ mod tests {
             Condition::Not(Box::new(Condition::AttrExists("b".into()))),
         ]));
         assert_eq!(c, "(#n0 = :v0 AND (NOT attribute_exists(#n1)))");
+        let one = Expr::default().condition(&Condition::And(vec![Condition::Or(vec![Condition::AttrExists(
+            "c".into(),
+        )])]));
+        assert_eq!(one, "attribute_exists(#n0)", "no redundant parentheses");
         assert_eq!(e.names["#n0"], "status) OR (1=1");
         let u = e.update(&[
             Update::Set("a".into(), 1.into()),

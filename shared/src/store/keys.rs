@@ -222,6 +222,19 @@ pub fn person_pointer(tenant: &TenantId, person: &str, kind: &str, id: &str) -> 
     Ok(Key::new(person_partition(tenant, person)?, sort_key(&[kind, id])?))
 }
 
+/// The tenant's list of people suppressed one way (`UNSUB`, `BOUNCE`), by time.
+pub fn suppression_partition(tenant: &TenantId, list: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &[list])
+}
+
+/// A person's entry in a suppression list: sorted by when, then who.
+pub fn suppression(tenant: &TenantId, list: &str, at: i64, person: &str) -> Result<Key> {
+    Ok(Key::new(
+        suppression_partition(tenant, list)?,
+        format!("{at:012}{SEP}{}", id_part(person)?),
+    ))
+}
+
 /// The partition of one survey's invitations.
 pub fn survey_partition(tenant: &TenantId, survey: &str) -> Result<String> {
     tenant_sub_partition(tenant, &["S", survey])
