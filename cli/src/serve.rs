@@ -84,6 +84,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // On AWS adapters the jobs need their queue (OVATION_QUEUE_URL); without it the API runs alone.
     match Messaging::from_settings(&ctx.settings, ctx.store.clone()).await {
         Ok(messaging) => {
+            if messaging.local_queue.is_some() {
+                let recovered = ovation::services::sending::recover_in_flight(&ctx, now_unix()).await?;
+                if recovered > 0 {
+                    eprintln!("Sending again {recovered} invitations a previous run had in flight");
+                }
+            }
             tokio::spawn(crate::jobs::schedule(ctx.clone(), messaging.clone()));
             if let Some(queue) = &messaging.local_queue {
                 for _ in 0..crate::jobs::DELIVER_WORKERS {

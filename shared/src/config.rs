@@ -98,6 +98,22 @@ pub struct SendingSettings {
     pub rate_per_second: u32,
     /// Invitations one scheduler run enqueues at the most (the rest go next run).
     pub scheduler_batch: u32,
+    /// Deliverer processes sending at `rate_per_second` each (the template's maximum
+    /// concurrency): with a rate, a scheduler run enqueues no more than they send in a minute.
+    pub deliverers: u32,
+}
+
+impl SendingSettings {
+    /// What one scheduler run (a minute apart) enqueues at the most: its batch, and with a send
+    /// rate no more than the deliverers send in a minute, so nothing waits in the queue long
+    /// enough to count as lost.
+    pub fn scheduler_budget(&self) -> usize {
+        let batch = self.scheduler_batch as usize;
+        match self.rate_per_second {
+            0 => batch,
+            rate => batch.min(rate as usize * 60 * self.deliverers.max(1) as usize),
+        }
+    }
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".ovation";
@@ -292,6 +308,7 @@ impl Settings {
                 Some(_) => count("OVATION_SEND_RATE_PER_SECOND", 0)?,
             },
             scheduler_batch: count("OVATION_SCHEDULER_BATCH", 5000)?,
+            deliverers: count("OVATION_DELIVERERS", 1)?,
         };
         Ok(Settings {
             backend,

@@ -628,3 +628,92 @@ async fn serve_sends_at_once_and_a_bounce_suppresses() {
         .unwrap();
     assert_eq!(bounces[0]["email"], "ann@example.com", "{bounces}");
 }
+
+/// Lines of the outbox's log of what went out.
+fn sent_lines(outbox: &Path) -> Vec<String> {
+    std::fs::read_to_string(outbox.join(ovation::messaging::outbox::SENT_LOG))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `kill -9` of `ovation serve` in the middle of a large send: after a restart every invitation
+/// goes out, and none twice (the outbox logs each message it writes).
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_send_loses_none_and_sends_none_twice() {
+    const PEOPLE: usize = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "acme",
+        "--owner-email",
+        "o@acme.example",
+        "--data-dir",
+        data,
+    ]);
+    let csv = dir.path().join("people.csv");
+    let rows: String = (0..PEOPLE).map(|i| format!("p{i}@example.com\n")).collect();
+    std::fs::write(&csv, format!("email\n{rows}")).unwrap();
+    run(&[
+        "people",
+        "import",
+        csv.to_str().unwrap(),
+        "--tenant",
+        "acme",
+        "--send",
+        "--data-dir",
+        data,
+    ]);
+    let outbox = Path::new(data).join(ovation::messaging::outbox::FOLDER);
+
+    let (server, _) = Process::serve(&["--data-dir", data], &[]);
+    let started = std::time::Instant::now();
+    while sent_lines(&outbox).len() < PEOPLE / 10 {
+        assert!(
+            started.elapsed() < WAIT,
+            "sending did not start: {}",
+            server.drain_stderr()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(server); // SIGKILL
+    let at_kill = sent_lines(&outbox).len();
+    assert!(at_kill < PEOPLE, "the kill came after the whole send ({at_kill})");
+
+    let (_server, _) = Process::serve(&["--data-dir", data], &[]);
+    // What the killed process had queued or in flight is enqueued again at start.
+    let started = std::time::Instant::now();
+    while sent_lines(&outbox).len() < PEOPLE {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "{} of {PEOPLE} sent after the restart",
+            sent_lines(&outbox).len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = sent_lines(&outbox);
+    let unique: std::collections::BTreeSet<&String> = lines.iter().collect();
+    assert_eq!(lines.len(), PEOPLE, "nothing sent twice");
+    assert_eq!(unique.len(), PEOPLE);
+    let emails = std::fs::read_dir(&outbox)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .ends_with("-invite.eml")
+        })
+        .count();
+    assert_eq!(
+        emails, PEOPLE,
+        "every invitation went out once (killed after {at_kill})"
+    );
+}

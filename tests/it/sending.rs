@@ -20,11 +20,13 @@ use crate::support::Engines;
 
 on_both_engines!(
     email_goes_out_once_and_its_link_answers,
-    bounces_and_complaints_suppress_people
+    bounces_and_complaints_suppress_people,
+    one_reminder_follows_when_there_is_no_answer
 );
 
 const SENDER: &str = "surveys@acme.example";
-/// The bounce test's own sender: moto's sent mail is shared by every test, told apart by sender.
+/// Each test's own sender (see `Sending::sender`).
+const REMINDERS_SENDER: &str = "surveys@reminders.example";
 const BOUNCES_SENDER: &str = "surveys@bounces.example";
 
 /// The queue and mail of the engine: the store's queue and the outbox, or SQS and SES on moto
@@ -33,6 +35,8 @@ struct Sending {
     messaging: Messaging,
     sqs: Option<(aws_sdk_sqs::Client, String, String)>,
     moto: Option<String>,
+    /// The test's own sender: moto's sent mail is shared by every test, told apart by it.
+    sender: String,
 }
 
 async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) -> Sending {
@@ -45,6 +49,7 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) ->
             messaging,
             sqs: None,
             moto: None,
+            sender,
         };
     };
     let client = aws_sdk_sqs::Client::new(config);
@@ -80,7 +85,7 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) ->
     let ses_client = aws_sdk_sesv2::Client::new(config);
     ses_client
         .create_email_identity()
-        .email_identity(sender)
+        .email_identity(&sender)
         .send()
         .await
         .unwrap();
@@ -94,6 +99,7 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) ->
         },
         sqs: Some((client, url, dlq_url)),
         moto: std::env::var("AWS_ENDPOINT_URL").ok(),
+        sender,
     }
 }
 
@@ -180,13 +186,12 @@ async fn sent_mail(s: &Sending, data_dir: &std::path::Path) -> Vec<String> {
                 .json()
                 .await
                 .unwrap();
-            // Every test of this moto shares its mail: this test's sender is its own.
             data["ses"]["RawMessage"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|m| m["raw_data"].as_str())
-                .filter(|raw| raw.contains(SENDER))
+                .filter(|raw| raw.contains(s.sender.as_str()))
                 .map(str::to_owned)
                 .collect()
         }
@@ -534,4 +539,100 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
     let all = s.get("/v1/unsubscribes", &key).await;
     assert_eq!(all.body.as_array().unwrap().len(), 1, "{all:?}");
     assert_eq!(all.body[0]["email"], "dan@example.com");
+}
+
+async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
+    let aws = e.aws.clone();
+    let data_dir = e.dir.path().to_owned();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = REMINDERS_SENDER.into();
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let surveys = s.get("/v1/surveys", &key).await;
+    let survey = surveys.body[0]["id"].as_str().unwrap().to_owned();
+    let patched = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{survey}"),
+            &key,
+            json!({"reminder_days": 1}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    let ann = s
+        .send("POST", "/v1/people", &key, json!({"email": "ann@example.com"}))
+        .await;
+    let bob = s
+        .send("POST", "/v1/people", &key, json!({"email": "bob@example.com"}))
+        .await;
+    assert_eq!(
+        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
+        2
+    );
+    let event = receive(&send).await;
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    settle(&send, &event, &answer).await;
+    assert_eq!(sent_mail(&send, &data_dir).await.len(), 2);
+    // Bob answers through his link; Ann does not.
+    let path = bob
+        .str("survey_url")
+        .trim_start_matches("http://survey.example.test")
+        .to_owned();
+    let answered = reqwest::Client::new()
+        .post(format!("{}{path}", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("score=8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(!ann.str("survey_url").is_empty());
+
+    // A day later: Ann's reminder goes, Bob's is skipped as answered; then nothing more.
+    let now = ovation::store::now_unix();
+    assert_eq!(
+        sending::schedule_due(&s.ctx, &send.messaging, now + 3600)
+            .await
+            .unwrap()
+            .queued,
+        0,
+        "not before the reminder's day"
+    );
+    let later = now + 86_400 + 60;
+    // The scheduler reads the due index a minute at a time from its cursor; the day between is
+    // empty (and moto answers each read slowly): start it shortly before.
+    let cursor = ovation::store::Key::new(keys::SYSTEM_PARTITION, "SCHEDULER");
+    let minute = (later - 600).div_euclid(60);
+    s.ctx
+        .store
+        .put(ovation::store::Item::new(cursor).with("minute", minute), None)
+        .await
+        .unwrap();
+    let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    assert_eq!((run.queued, run.skipped.get("answered")), (1, Some(&1)), "{run:?}");
+    let event = receive(&send).await;
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty());
+    settle(&send, &event, &answer).await;
+    let mail = sent_mail(&send, &data_dir).await;
+    assert_eq!(mail.len(), 3, "two invitations and one reminder");
+    let reminders: Vec<String> = mail
+        .iter()
+        .filter_map(|raw| mime::parse(raw))
+        .filter(|m| {
+            m.header("Subject")
+                .is_some_and(|s| s.starts_with("Reminder: How likely"))
+        })
+        .map(|m| m.header("To").unwrap_or_default())
+        .collect();
+    assert_eq!(reminders, ["<ann@example.com>"]);
+    // (A second reminder would be due a day after the first was sent: by `later`.)
+    let again = sending::schedule_due(&s.ctx, &send.messaging, later + 120)
+        .await
+        .unwrap();
+    assert_eq!((again.queued, again.requeued), (0, 0), "one reminder only: {again:?}");
 }

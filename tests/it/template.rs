@@ -243,6 +243,18 @@ fn key_and_api_problems(doc: &Value) -> Vec<String> {
             ));
         }
     }
+    // The scheduler paces itself by the deliverers' number: the event source's maximum.
+    let deliverers =
+        &doc["Resources"]["JobSchedulerFunction"]["Properties"]["Environment"]["Variables"]["OVATION_DELIVERERS"];
+    let concurrency = &doc["Resources"]["JobDeliverFunction"]["Properties"]["Events"]["Deliveries"]["Properties"]["ScalingConfig"]
+        ["MaximumConcurrency"];
+    if deliverers.as_str().and_then(|d| d.parse::<u64>().ok()) != concurrency.as_u64() {
+        out.push(format!(
+            "JobSchedulerFunction's OVATION_DELIVERERS ({}) is not JobDeliverFunction's MaximumConcurrency ({})",
+            render(deliverers),
+            render(concurrency)
+        ));
+    }
     if doc["Resources"]["Api"]["Properties"].get("OpenApiVersion").is_none() {
         out.push("Api has no OpenApiVersion: SAM adds a stage named Stage outside WAF and logs".into());
     }
@@ -277,6 +289,11 @@ fn a_broken_template_says_what_is_wrong() {
             "- dynamodb:Query",
             "- dynamodb:*",
             "ApiAdminFunction grants a wildcard action dynamodb:*",
+        ),
+        (
+            "OVATION_DELIVERERS: \"2\"",
+            "OVATION_DELIVERERS: \"3\"",
+            "OVATION_DELIVERERS (3) is not JobDeliverFunction's MaximumConcurrency (Number(2))",
         ),
         (
             "- dynamodb:Query",

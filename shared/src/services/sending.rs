@@ -28,12 +28,17 @@ use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Upda
 
 /// Seconds after which a queued invitation not yet sent counts as lost and is enqueued again.
 pub const REQUEUE_AFTER: i64 = 15 * 60;
+/// Seconds a deliverer's claim holds a step: longer than one attempt (the deliverer's Lambda
+/// times out after 50 s), so a claim outliving it belongs to an attempt that died.
+pub const LEASE_SECONDS: i64 = 60;
 /// Enqueues of one step before it is given up as failed (poison messages land in the DLQ).
 pub const MAX_ENQUEUES: i64 = 3;
 /// How far back a first scheduler run looks for due invitations.
 const FIRST_LOOK_BACK_MINUTES: i64 = 7 * 24 * 60;
 /// Minutes every run reads again (clocks of the writers may lag a little).
 const OVERLAP_MINUTES: i64 = 5;
+/// Minute partitions of the due index the scheduler reads at once.
+const MINUTES_AT_ONCE: usize = 32;
 /// Invitations the scheduler checks at once.
 const CONCURRENCY: usize = 32;
 
@@ -217,43 +222,52 @@ impl Lookups {
 /// entries, picks up to the run's budget fairly between tenants (round robin in due order, so a
 /// tenant's backlog cannot hold back another's), and enqueues in batches of 10.
 pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Result<SchedulerReport> {
-    let budget = ctx.settings.sending.scheduler_batch as usize;
+    let budget = ctx.settings.sending.scheduler_budget();
     let cursor_key = scheduler_cursor();
     let now_minute = now.div_euclid(60);
     let cursor = match ctx.store.get(&cursor_key).await? {
         Some(item) => item.num("minute").unwrap_or(now_minute),
         None => now_minute - FIRST_LOOK_BACK_MINUTES,
     };
-    // Read in due order until twice the budget is seen.
+    // Read in due order until twice the budget is seen; minutes are read a chunk at a time (a
+    // run catching up after an outage reads many, mostly empty).
     let mut window: Vec<Item> = Vec::new();
     let mut first_unfinished = None;
     let due_by = format!("{now:012}#~");
-    for minute in cursor..=now_minute {
-        let mut after = None;
-        loop {
-            let room = (2 * budget).saturating_sub(window.len());
-            if room == 0 {
-                first_unfinished.get_or_insert(minute);
-                break;
+    let page_of = |minute: i64, limit: usize, after| {
+        let query = Query::new(format!("DUE#{minute}"))
+            .sort(SortKey::AtMost(due_by.clone()))
+            .limit(limit.min(1000) as u32)
+            .after(after);
+        async move { ctx.store.query_index(&query).await }
+    };
+    let minutes: Vec<i64> = (cursor..=now_minute).collect();
+    'minutes: for chunk in minutes.chunks(MINUTES_AT_ONCE) {
+        let limit = 2 * budget - window.len();
+        let firsts: Vec<Result<crate::store::Page>> = futures_util::stream::iter(chunk.to_vec())
+            .map(|minute| page_of(minute, limit, None))
+            .buffered(MINUTES_AT_ONCE)
+            .collect()
+            .await;
+        for (&minute, page) in chunk.iter().zip(firsts) {
+            let mut page = page?;
+            loop {
+                let room = 2 * budget - window.len();
+                if page.items.len() > room {
+                    page.items.truncate(room);
+                    page.next = None;
+                    first_unfinished.get_or_insert(minute);
+                }
+                window.extend(page.items);
+                if window.len() == 2 * budget {
+                    first_unfinished.get_or_insert(minute);
+                    break 'minutes;
+                }
+                match page.next {
+                    Some(next) => page = page_of(minute, 2 * budget - window.len(), Some(next)).await?,
+                    None => break,
+                }
             }
-            let page = ctx
-                .store
-                .query_index(
-                    &Query::new(format!("DUE#{minute}"))
-                        .sort(SortKey::AtMost(due_by.clone()))
-                        .limit(room.min(1000) as u32)
-                        .after(after),
-                )
-                .await?;
-            window.extend(page.items);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        if window.len() >= 2 * budget {
-            first_unfinished.get_or_insert(minute);
-            break;
         }
     }
     let chosen = fair_share(window, budget);
@@ -309,6 +323,50 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
             .await?;
     }
     Ok(report)
+}
+
+/// The local stack at start: its queue's deliverers died with the previous process, so every
+/// step that process had queued or was sending is made due now, and the scheduler enqueues it
+/// again as a lost message (a duplicate message is harmless: the claim admits one send; a lease
+/// still held is waited for). Returns how many were found.
+pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
+    let mut recovered = 0;
+    let last = (now + REQUEUE_AFTER).div_euclid(60);
+    for minute in now.div_euclid(60)..=last {
+        let mut after = None;
+        loop {
+            let page = ctx
+                .store
+                .query_index(&Query::new(format!("DUE#{minute}")).limit(1000).after(after))
+                .await?;
+            for item in &page.items {
+                let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
+                let status = item.str(step.status()).unwrap_or_default();
+                let Some(tenant) = tenant_of(item).filter(|_| matches!(status, QUEUED | SENDING)) else {
+                    continue;
+                };
+                let seen = Condition::And(vec![
+                    Condition::eq(step.status(), status),
+                    Condition::eq(attr::GSI1SK, item.str(attr::GSI1SK).unwrap_or_default()),
+                ]);
+                let invitation = item.key.sk.trim_start_matches("INV#");
+                match ctx
+                    .store
+                    .update(&item.key, &index_at(now, &tenant, invitation), Some(seen))
+                    .await
+                {
+                    Ok(_) => recovered += 1,
+                    Err(Error::ConditionFailed) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(recovered)
 }
 
 /// The system item holding the oldest minute of the due index that may still hold entries.
@@ -477,19 +535,21 @@ pub async fn deliver(
             Condition::Compare("lease_until".into(), crate::store::Cmp::Lt, now.into()),
         ]),
     ]);
+    // Paced before the claim, so a claim's lease is spent sending, not waiting.
+    messaging.wait_for_rate().await;
     let claimed = match store
         .update(
             &key,
             &[
                 Update::Set(step.status().into(), SENDING.into()),
-                Update::Set("lease_until".into(), (now + REQUEUE_AFTER).into()),
+                Update::Set("lease_until".into(), (now + LEASE_SECONDS).into()),
             ],
             Some(Condition::And(vec![Condition::Exists, claim])),
         )
         .await
     {
         Ok(item) => item,
-        Err(Error::ConditionFailed) => return Ok(Delivered::Done),
+        Err(Error::ConditionFailed) => return claim_refused(&store, &key, step, now).await,
         Err(e) => return Err(e),
     };
     // Every change after the claim holds it: one the lease outlived leaves the item alone.
@@ -556,7 +616,6 @@ pub async fn deliver(
         links: &links,
     };
     let idempotency_key = format!("{}-{}", delivery.invitation, step.as_str());
-    messaging.wait_for_rate().await;
     let sent = match channel {
         Channel::Sms => {
             messaging
@@ -597,6 +656,18 @@ pub async fn deliver(
             release(ending(step, FAILED, "failure", why)).await?;
             Ok(Delivered::Done)
         }
+    }
+}
+
+/// A refused claim: another attempt holds the step (try again once its lease ends, in case that
+/// attempt died), or nothing is left to do (sent, skipped, canceled, deleted).
+async fn claim_refused(store: &TenantStore, key: &Key, step: Step, now: i64) -> Result<Delivered> {
+    match store.get(key).await? {
+        Some(item) if item.str(step.status()) == Some(SENDING) => {
+            let left = item.num("lease_until").unwrap_or(now) - now;
+            Ok(Delivered::RetryAfter(left.clamp(0, LEASE_SECONDS) as u32 + 1))
+        }
+        _ => Ok(Delivered::Done),
     }
 }
 
