@@ -1,5 +1,5 @@
 //! The sending jobs inside `ovation serve`: the scheduler on a ticker (again at once while a
-//! backlog remains) and deliverer workers that take batches from the durable local queue, hand
+//! backlog remains, as fast as the deliverers take it) and deliverer workers that take batches from the durable local queue, hand
 //! them to the same handler as Lambda's SQS event, and delete what it did not report failed.
 
 use std::sync::Arc;
@@ -17,11 +17,22 @@ pub const DELIVER_WORKERS: usize = 4;
 pub const VISIBILITY_SECONDS: u32 = 60;
 /// Receives after which a message goes to the dead letters (the template's `maxReceiveCount`).
 pub const MAX_RECEIVES: u32 = 5;
+/// Messages the local queue may hold before the scheduler waits for the deliverers (a few
+/// seconds of sending).
+const MAX_BACKLOG: u64 = 5_000;
 /// How long an idle worker waits before looking again.
 const IDLE: Duration = Duration::from_millis(200);
 
 pub async fn schedule(ctx: Arc<Context>, messaging: Messaging) {
     loop {
+        // A backlog is fed as the deliverers take it, not all at once.
+        while messaging
+            .local_queue
+            .as_ref()
+            .is_some_and(|q| q.backlog() > MAX_BACKLOG)
+        {
+            tokio::time::sleep(IDLE).await;
+        }
         match ovation::jobs::scheduler(&ctx, &messaging).await {
             Ok(report) if report.more => continue,
             Ok(_) => {}

@@ -1253,10 +1253,7 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     use ovation::auth::credential;
     use ovation::services::sign_in::authenticate;
 
-    let counting = Arc::new(crate::support::CountingStore {
-        inner: e.store.clone(),
-        reads: Default::default(),
-    });
+    let counting = Arc::new(ovation::store::metered::MeteredStore::new(e.store.clone()));
     let ctx = ovation::Context::with_adapters(
         ovation::config::Settings::local(e.dir.path().to_owned()),
         counting.clone(),
@@ -1294,9 +1291,9 @@ async fn authenticating_reads_the_store_once(e: Engines) {
         .key;
     let presented = credential::parse(&key).unwrap();
     authenticate(&ctx, &presented, None).await.unwrap();
-    let before = counting.reads();
+    let before = counting.calls().reads();
     for _ in 0..10 {
         authenticate(&ctx, &presented, None).await.unwrap();
     }
-    assert_eq!(counting.reads() - before, 10, "one read per authentication");
+    assert_eq!(counting.calls().reads() - before, 10, "one read per authentication");
 }

@@ -216,7 +216,7 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
             "POST",
             "/v1/people",
             Auth::Bearer(&key),
-            Some(json!({"email": "ann@example.com", "name": "Ann", "properties": {"product_name": "Rocket"}})),
+            Some(json!({"email": "ann@example.com", "name": "Ann", "properties": {"product_name": "Rocket", "plan": "Pro"}})),
         )
         .await;
     assert_eq!(person.status, 200, "{person:?}");
@@ -559,12 +559,17 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
             "PATCH",
             &format!("/v1/surveys/{survey}"),
             &key,
-            json!({"reminder_days": 1}),
+            json!({"reminder_days": 1, "texts": {"en": {"question": "How likely are you to recommend us, {{ properties.plan }} customer?"}}}),
         )
         .await;
     assert_eq!(patched.status, 200, "{patched:?}");
     let ann = s
-        .send("POST", "/v1/people", &key, json!({"email": "ann@example.com"}))
+        .send(
+            "POST",
+            "/v1/people",
+            &key,
+            json!({"email": "ann@example.com", "properties": {"plan": "Pro"}}),
+        )
         .await;
     let bob = s
         .send("POST", "/v1/people", &key, json!({"email": "bob@example.com"}))
@@ -624,8 +629,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
         .iter()
         .filter_map(|raw| mime::parse(raw))
         .filter(|m| {
-            m.header("Subject")
-                .is_some_and(|s| s.starts_with("Reminder: How likely"))
+            m.header("Subject").as_deref() == Some("Reminder: How likely are you to recommend us, Pro customer?")
         })
         .map(|m| m.header("To").unwrap_or_default())
         .collect();

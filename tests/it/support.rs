@@ -9,9 +9,9 @@ use ovation::crypto::Keyring;
 use ovation::crypto::kms::KmsKeyring;
 use ovation::crypto::local::LocalKeyring;
 use ovation::crypto::metered::MeteredKeyring;
+use ovation::store::Store;
 use ovation::store::dynamo::DynamoStore;
 use ovation::store::embedded::EmbeddedStore;
-use ovation::store::{BatchOp, Condition, Item, Key, Page, Query, Store, StoreInfo, TxOp, Update};
 use tempfile::TempDir;
 
 /// True when the AWS emulator is configured. Under `CI=true` its absence fails the test.
@@ -97,60 +97,4 @@ macro_rules! on_both_engines {
             )*
         }
     };
-}
-
-/// A store that counts the reads (gets and queries) made through it.
-pub struct CountingStore {
-    pub inner: Arc<dyn Store>,
-    pub reads: std::sync::atomic::AtomicUsize,
-}
-
-impl CountingStore {
-    pub fn reads(&self) -> usize {
-        self.reads.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn read(&self) {
-        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for CountingStore {
-    async fn get(&self, key: &Key) -> ovation::Result<Option<Item>> {
-        self.read();
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> ovation::Result<()> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> ovation::Result<Item> {
-        self.inner.update(key, updates, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> ovation::Result<()> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> ovation::Result<Page> {
-        self.read();
-        self.inner.query(query).await
-    }
-    async fn query_index(&self, query: &Query) -> ovation::Result<Page> {
-        self.read();
-        self.inner.query_index(query).await
-    }
-    async fn transact(&self, ops: Vec<TxOp>) -> ovation::Result<()> {
-        self.inner.transact(ops).await
-    }
-    async fn batch_write(&self, ops: Vec<BatchOp>) -> ovation::Result<()> {
-        self.inner.batch_write(ops).await
-    }
-    async fn sweep_expired(&self) -> ovation::Result<usize> {
-        self.inner.sweep_expired().await
-    }
-    async fn ping(&self) -> ovation::Result<()> {
-        self.inner.ping().await
-    }
-    fn info(&self) -> StoreInfo {
-        self.inner.info()
-    }
 }

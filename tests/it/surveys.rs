@@ -475,6 +475,15 @@ async fn surveys_and_the_web_link(e: Engines) {
         (json!({"name": "x", "throttle_days": 9999}), "throttle_days"),
         (json!({"name": ""}), "name"),
         (json!({"name": "x", "colour": "#000000"}), "colour"),
+        // A placeholder typo is refused when saved, not sent as a gap.
+        (
+            json!({"name": "x", "texts": {"en": {"question": "Recommend {{ prodcut_name }}?"}}}),
+            "texts.question",
+        ),
+        (
+            json!({"name": "x", "texts": {"en": {"thanks": "Thanks {{ properties.first_name"}}}),
+            "texts.thanks",
+        ),
     ] {
         let r = s.send("POST", "/v1/surveys", &owner.token, body.clone()).await;
         assert_eq!(

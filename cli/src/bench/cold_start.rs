@@ -178,7 +178,6 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-/// The first successful sample event of a function, as API Gateway sends it.
 /// A sample event of the function and the status it must answer (`name.401.json` → 401).
 fn sample_event(function: &str) -> Result<(String, u16)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(function);
@@ -208,10 +207,17 @@ struct Subject {
     label: String,
     binary: PathBuf,
     event: String,
-    /// The status the answer must have.
-    status: u16,
+    /// What the answer must contain (an HTTP function's status, a job's report).
+    expect: String,
     env: Vec<(String, String)>,
 }
+
+/// The background functions, with what their answer to their first sample event contains.
+const JOBS: &[(&str, &str)] = &[
+    ("job-scheduler", "\"queued\""),
+    ("job-deliver", "batchItemFailures"),
+    ("job-delivery-events", "\"tenant_deleted\""),
+];
 
 pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
@@ -228,12 +234,12 @@ pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
         ("OVATION_KMS_KEY_ID".to_owned(), key),
         ("OVATION_LOG_FORMAT".to_owned(), "json".to_owned()),
     ];
-    let (event, status) = sample_event(HTTP_FUNCTIONS[0].0)?;
+    let (event, _) = sample_event(HTTP_FUNCTIONS[0].0)?;
     let mut subjects = vec![Subject {
         label: HELLO.to_owned(),
         binary: bin_dir.join(HELLO),
         event,
-        status,
+        expect: String::new(),
         env: vec![],
     }];
     for (function, _) in HTTP_FUNCTIONS {
@@ -242,8 +248,24 @@ pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
             label: function.to_string(),
             binary: bin_dir.join(function),
             event,
-            status,
+            expect: format!("\"statusCode\":{status}"),
             env: aws.clone(),
+        });
+    }
+    // The jobs' samples need no message sent: the queue's URL is only configured.
+    let mut jobs_env = aws.clone();
+    jobs_env.push((
+        "OVATION_QUEUE_URL".into(),
+        "http://127.0.0.1:9/000000000000/ovation-bench".into(),
+    ));
+    for (function, expect) in JOBS {
+        let (event, _) = sample_event(function)?;
+        subjects.push(Subject {
+            label: function.to_string(),
+            binary: bin_dir.join(function),
+            event,
+            expect: expect.to_string(),
+            env: jobs_env.clone(),
         });
     }
     let mut starts: Vec<Vec<Start>> = subjects.iter().map(|_| Vec::new()).collect();
@@ -251,8 +273,7 @@ pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
     for round in 0..runs {
         for (subject, done) in subjects.iter().zip(starts.iter_mut()) {
             let start = start_once(&subject.binary, &subject.label, &subject.event, &subject.env).await?;
-            let expected = format!("\"statusCode\":{}", subject.status);
-            if subject.label != HELLO && !start.response.contains(&expected) {
+            if !start.response.contains(&subject.expect) {
                 return Err(Error::internal(format!(
                     "{} answered {}",
                     subject.label, start.response

@@ -1,11 +1,13 @@
 //! `ovation bench`: figures for BENCHMARKS.md. The embedded store's put, get and query rates,
 //! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
-//! encryptions of one tenant cost; password hashing and authentication (`auth`); and, on its own,
-//! the functions' cold start (`cold_start`).
+//! encryptions of one tenant cost; password hashing and authentication (`auth`); and, each on
+//! its own, the functions' cold start (`cold_start`) and sending through the local stack
+//! (`sending`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
 mod cold_start;
+mod sending;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -31,6 +33,8 @@ enum Part {
     Auth,
     /// The functions' release binaries on a Lambda Runtime API stub (needs `AWS_ENDPOINT_URL`).
     ColdStart,
+    /// `--invitations` due at once, sent through the local stack.
+    Sending,
 }
 
 #[derive(Args)]
@@ -50,6 +54,9 @@ pub struct BenchArgs {
     /// cold-start: starts per binary (the median is reported).
     #[arg(long, default_value_t = 15)]
     runs: usize,
+    /// sending: invitations due at once.
+    #[arg(long, default_value_t = 100_000)]
+    invitations: usize,
 }
 
 /// Concurrent writers in the concurrent-put measurement.
@@ -194,6 +201,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&dir).map_err(Error::internal)?;
+    if args.only == Part::Sending {
+        return sending::figures(&dir, args.invitations).await;
+    }
     // aws-lc seeds its generator on first use (CPU jitter entropy unless built without it):
     // a one-time cost of the first TLS handshake or nonce of every cold start.
     let started = Instant::now();

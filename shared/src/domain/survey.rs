@@ -101,7 +101,8 @@ impl From<Score> for i64 {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SurveyTexts {
-    /// The NPS question; `{{ product_name }}` (or any person property) is filled in.
+    /// The NPS question; `{{ sender }}`, `{{ product_name }}` and `{{ properties.<name> }}` (a
+    /// person property) are filled in; any other placeholder is refused.
     pub question: Option<String>,
     /// The follow-up comment's prompt.
     pub comment: Option<String>,
@@ -323,11 +324,11 @@ impl SurveyDefinition {
     ) -> String {
         let sender = self.sender(display_name);
         let text = self.texts.get(&language).and_then(own).map_or(default, String::as_str);
+        let property = |name: &str| properties.and_then(|p| p.get(name));
         super::texts::fill(text, |name| match name {
             "sender" => Some(sender.as_str()),
-            _ => properties
-                .and_then(|p| p.get(name))
-                .or((name == "product_name").then_some(display_name)),
+            "product_name" => property(name).or(Some(display_name)),
+            _ => name.strip_prefix(super::texts::PROPERTY_PLACEHOLDER).and_then(property),
         })
     }
 
@@ -433,7 +434,15 @@ impl SurveyDefinition {
                     format!("`{}` is not one of the survey's languages", language.code()),
                 ));
             }
-            let check = |field, t: &Option<String>| t.as_deref().map(|t| text(field, t)).transpose();
+            let check = |field, t: &Option<String>| {
+                t.as_deref()
+                    .map(|t| {
+                        let t = text(field, t)?;
+                        super::texts::check_placeholders(&t).map_err(|why| Error::invalid(field, why))?;
+                        Ok(t)
+                    })
+                    .transpose()
+            };
             texts.question = check("texts.question", &texts.question)?;
             texts.comment = check("texts.comment", &texts.comment)?;
             texts.thanks = check("texts.thanks", &texts.thanks)?;

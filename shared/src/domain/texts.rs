@@ -261,6 +261,39 @@ pub fn fill<'a>(text: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
     out
 }
 
+/// The placeholders survey texts may use: the sender's name, the product (the person's
+/// `product_name` property, else the tenant's name), any other person property by
+/// `properties.<name>`.
+pub const PLACEHOLDERS: &[&str] = &["sender", "product_name"];
+/// The prefix of a person property's placeholder.
+pub const PROPERTY_PLACEHOLDER: &str = "properties.";
+
+/// Checks that every `{{ … }}` of a survey text is closed and names a known placeholder, so a
+/// typo is refused when the survey is saved rather than sent as an empty gap.
+pub fn check_placeholders(text: &str) -> std::result::Result<(), String> {
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(len) = after.find("}}") else {
+            return Err("has a `{{` without its `}}`".into());
+        };
+        let name = after[..len].trim();
+        let property = name.strip_prefix(PROPERTY_PLACEHOLDER);
+        let known = PLACEHOLDERS.contains(&name)
+            || property.is_some_and(|p| {
+                !p.is_empty() && p.len() <= 40 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            });
+        if !known {
+            return Err(format!(
+                "has an unknown placeholder `{{{{ {name} }}}}`: use {{{{ sender }}}}, {{{{ product_name }}}} or \
+                 {{{{ properties.<name> }}}} for a person property"
+            ));
+        }
+        rest = &after[len + 2..];
+    }
+    Ok(())
+}
+
 /// `text` safe inside HTML text and double- or single-quoted attributes (pages and emails that
 /// are not rendered through minijinja's autoescape).
 pub fn escape_html(text: &str) -> String {
@@ -294,6 +327,24 @@ mod tests {
         );
         assert_eq!(fill("{{product_name}}{{ unknown }}!", props), "Acme {% for x in y %}!");
         assert_eq!(fill("open {{ brace", props), "open {{ brace");
+        assert_eq!(
+            check_placeholders("Recommend {{product_name}} ({{ properties.plan }}) from {{ sender }}?"),
+            Ok(())
+        );
+        for bad in [
+            "{{ prodcut_name }}",
+            "{{ plan }}",
+            "open {{ brace",
+            "{{ properties. }}",
+            "{{ properties.a b }}",
+            "{{}}",
+        ] {
+            let refused = check_placeholders(bad).unwrap_err();
+            assert!(
+                refused.contains("placeholder") || refused.contains("without"),
+                "{bad}: {refused}"
+            );
+        }
         for language in super::super::survey::LANGUAGES {
             assert!(texts(language).question.contains("{{ product_name }}"), "{language:?}");
             assert!(texts(language).unsubscribed.contains("{{ sender }}"), "{language:?}");

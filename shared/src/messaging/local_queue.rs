@@ -1,14 +1,14 @@
 //! A durable queue on the embedded store with SQS's semantics, for the local stack: messages are
 //! items (ids only, no personal data) indexed by when they become visible; receiving hides a
-//! message for a visibility timeout and counts the receive (both in one conditional write, so two
-//! consumers never hold the same receive); a message received `max_receives` times without being
-//! deleted moves to the dead-letter partition. A crash loses nothing: an unfinished message
-//! becomes visible again when its timeout passes.
+//! batch of messages for a visibility timeout and counts each receive, in one transaction
+//! conditional on the counts seen (receives of one process take turns, so two consumers never
+//! hold the same receive); a message received `max_receives` times without being deleted moves
+//! to the dead-letter partition. A crash loses nothing: an unfinished message becomes visible
+//! again when its timeout passes.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
 
 use super::{Queue, Received};
 use crate::error::{Error, Result};
@@ -21,6 +21,10 @@ pub const DELIVER: &str = "deliver";
 pub struct LocalQueue {
     store: Arc<dyn Store>,
     name: &'static str,
+    /// Receives take turns: a batch is claimed in one transaction no other receive races.
+    receiving: tokio::sync::Mutex<()>,
+    /// Messages sent and not yet deleted by this process (what its producer paces itself by).
+    backlog: std::sync::atomic::AtomicI64,
 }
 
 fn now_ms() -> i64 {
@@ -32,7 +36,12 @@ fn now_ms() -> i64 {
 
 impl LocalQueue {
     pub fn new(store: Arc<dyn Store>, name: &'static str) -> LocalQueue {
-        LocalQueue { store, name }
+        LocalQueue {
+            store,
+            name,
+            receiving: tokio::sync::Mutex::new(()),
+            backlog: std::sync::atomic::AtomicI64::new(0),
+        }
     }
 
     fn partition(&self) -> String {
@@ -50,6 +59,7 @@ impl LocalQueue {
     /// Takes up to `max` visible messages, each hidden for `visibility_seconds`. Messages already
     /// received `max_receives` times go to the dead-letter partition instead.
     pub async fn receive(&self, max: u32, visibility_seconds: u32, max_receives: u32) -> Result<Vec<Received>> {
+        let _turn = self.receiving.lock().await;
         let now = now_ms();
         let (ix_pk, _) = self.visibility(now, "");
         let page = self
@@ -60,49 +70,66 @@ impl LocalQueue {
                     .limit(max),
             )
             .await?;
-        let claims = page.items.into_iter().map(|item| async move {
+        let (mut ops, mut received, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        for item in page.items {
             let count = item.num("receive_count").unwrap_or_default();
             let seen = Condition::eq("receive_count", count);
             if count >= i64::from(max_receives) {
-                let dead = Item::new(Key::new(self.dead_letters(), item.key.sk.clone()))
+                let letter = Item::new(Key::new(self.dead_letters(), item.key.sk.clone()))
                     .with("body", item.str("body").unwrap_or_default())
                     .with("receive_count", count)
                     .with("dead_at", now / 1000);
-                let moved = self
-                    .store
-                    .transact(vec![
-                        TxOp::Put { item: dead, condition: None },
-                        TxOp::Delete { key: item.key.clone(), condition: Some(seen) },
-                    ])
-                    .await;
-                if moved.is_ok() {
-                    tracing::warn!(queue = self.name, message = %item.key.sk, receives = count, "message moved to the dead-letter queue");
-                }
-                return None;
+                ops.push(TxOp::Put {
+                    item: letter,
+                    condition: None,
+                });
+                ops.push(TxOp::Delete {
+                    key: item.key.clone(),
+                    condition: Some(seen),
+                });
+                dead.push((item.key.sk, count));
+                continue;
             }
             let (ix_pk, hidden_until) = self.visibility(now + i64::from(visibility_seconds) * 1000, &item.key.sk);
-            let updated = self
-                .store
-                .update(
-                    &item.key,
-                    &[
-                        Update::Set(attr::GSI1PK.into(), ix_pk.into()),
-                        Update::Set(attr::GSI1SK.into(), hidden_until.into()),
-                        Update::Add("receive_count".into(), 1),
-                    ],
-                    Some(seen),
-                )
-                .await
-                .ok()?;
-            let receive_count = updated.num("receive_count").unwrap_or_default();
-            Some(Received {
-                id: updated.key.sk.clone(),
-                receipt: format!("{}:{receive_count}", updated.key.sk),
-                body: updated.str("body").unwrap_or_default().to_owned(),
-                receive_count: receive_count as u32,
-            })
-        });
-        Ok(join_all(claims).await.into_iter().flatten().collect())
+            ops.push(TxOp::Update {
+                key: item.key.clone(),
+                updates: vec![
+                    Update::Set(attr::GSI1PK.into(), ix_pk.into()),
+                    Update::Set(attr::GSI1SK.into(), hidden_until.into()),
+                    Update::Add("receive_count".into(), 1),
+                ],
+                condition: Some(seen),
+            });
+            received.push(Received {
+                receipt: format!("{}:{}", item.key.sk, count + 1),
+                body: item.str("body").unwrap_or_default().to_owned(),
+                id: item.key.sk,
+                receive_count: (count + 1) as u32,
+            });
+        }
+        if ops.is_empty() {
+            return Ok(received);
+        }
+        match self.store.transact(ops).await {
+            Ok(()) => {}
+            // Deleted meanwhile (a late delete of an earlier receive): the next receive sees.
+            Err(Error::TransactionCanceled(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+        self.count(-(dead.len() as i64));
+        for (message, receives) in dead {
+            tracing::warn!(queue = self.name, message = %message, receives, "message moved to the dead-letter queue");
+        }
+        Ok(received)
+    }
+
+    /// Messages this process sent that are not yet deleted or dead.
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64
+    }
+
+    fn count(&self, change: i64) {
+        self.backlog.fetch_add(change, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Deletes handled messages (SQS's DeleteMessageBatch).
@@ -115,7 +142,10 @@ impl LocalQueue {
         if ops.is_empty() {
             return Ok(());
         }
-        self.store.batch_write(ops).await
+        let deleted = ops.len() as i64;
+        self.store.batch_write(ops).await?;
+        self.count(-deleted);
+        Ok(())
     }
 
     /// The bodies in the dead-letter partition (an operator's look, tests).
@@ -146,7 +176,9 @@ impl Queue for LocalQueue {
                 )
             })
             .collect();
-        self.store.batch_write(ops).await
+        self.store.batch_write(ops).await?;
+        self.count(bodies.len() as i64);
+        Ok(())
     }
 
     async fn retry_later(&self, receipt: &str, seconds: u32) -> Result<()> {
