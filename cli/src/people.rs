@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ovation::auth::{Actor, Principal, Role};
+use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Slug};
 use ovation::services::imports::{self, ImportOptions, ImportSummary};
 use ovation::services::people::SendRequest;
@@ -91,7 +92,7 @@ fn report_path(file: &Path) -> PathBuf {
 }
 
 fn options(args: &ImportArgs, first_row: u64) -> Result<ImportOptions> {
-    let delay = SendRequest::checked_delay(args.delay)?;
+    let at = SendAt::after(args.delay)?;
     Ok(ImportOptions {
         mapping: imports::mapping(args.map.as_deref())?,
         send: args.send.then(|| SendRequest {
@@ -100,7 +101,7 @@ fn options(args: &ImportArgs, first_row: u64) -> Result<ImportOptions> {
             } else {
                 Channel::Email
             },
-            delay,
+            at,
             survey: args.survey_id.clone(),
         }),
         first_row,

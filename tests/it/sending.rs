@@ -640,3 +640,55 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
         .unwrap();
     assert_eq!((again.queued, again.requeued), (0, 0), "one reminder only: {again:?}");
 }
+
+/// "10:00 local": `send_at` schedules the next 10:00 in the person's `time_zone` property.
+#[tokio::test]
+async fn send_at_a_local_time_of_day() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let now = ovation::store::now_unix();
+    let created = s
+        .send(
+            "POST",
+            "/v1/people",
+            &key,
+            json!({"email": "kenji@example.com", "send_at": "10:00", "properties": {"time_zone": "Asia/Tokyo"}}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let at = created.body["next_survey_scheduled_at"].as_i64().unwrap();
+    assert!((now..now + 86_400).contains(&at), "within a day: {at}");
+    assert_eq!((at + 9 * 3600).rem_euclid(86_400), 10 * 3600, "10:00 in Tokyo (UTC+9)");
+    let later = s
+        .send(
+            "POST",
+            "/v1/people",
+            &key,
+            json!({"email": "ann@example.com", "send_at": now + 3600}),
+        )
+        .await;
+    assert_eq!(later.body["next_survey_scheduled_at"], now + 3600);
+    for (body, field) in [
+        (json!({"email": "a@example.com", "send_at": "25:00"}), "send_at"),
+        (
+            json!({"email": "a@example.com", "send_at": "10:00", "delay": 60}),
+            "send_at",
+        ),
+        (
+            json!({"email": "a@example.com", "send_at": now + 400 * 86_400}),
+            "send_at",
+        ),
+        (
+            json!({"email": "a@example.com", "send_at": "10:00", "properties": {"time_zone": "Mars/Olympus"}}),
+            "properties.time_zone",
+        ),
+    ] {
+        let refused = s.send("POST", "/v1/people", &key, body.clone()).await;
+        assert_eq!(
+            (refused.status, refused.str("field")),
+            (422, field.to_owned()),
+            "{body}: {refused:?}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use ovation::auth::{Actor, Principal, Role};
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::Channel;
+use ovation::domain::send_at::SendAt;
 use ovation::messaging::{Messaging, outbox};
 use ovation::services::Caller;
 use ovation::services::imports::{self, ImportOptions};
@@ -85,7 +86,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
         mapping: Vec::new(),
         send: Some(SendRequest {
             channel: Channel::Email,
-            delay: 0,
+            at: SendAt::After(0),
             survey: None,
         }),
         first_row: 2,

@@ -11,6 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Email, Phone};
 use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
@@ -212,7 +213,7 @@ struct ImportParams {
 impl ImportParams {
     fn options(self) -> Result<ImportOptions> {
         let mapping = imports::mapping(self.map.as_deref())?;
-        let delay = SendRequest::checked_delay(self.delay.unwrap_or(0))?;
+        let at = SendAt::after(self.delay.unwrap_or(0))?;
         let send = match self.send.unwrap_or(false) {
             false => None,
             true => Some(SendRequest {
@@ -220,7 +221,7 @@ impl ImportParams {
                     Some(c) => Channel::parse_send("channel", c)?,
                     None => Channel::Email,
                 },
-                delay,
+                at,
                 survey: self.survey_id,
             }),
         };

@@ -4,6 +4,7 @@
 pub mod email;
 pub mod loose;
 pub mod person;
+pub mod send_at;
 pub mod survey;
 pub mod tenant;
 pub mod texts;

@@ -18,8 +18,6 @@ pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_CANCELED: &str = "canceled";
 /// Made for a web-link answer: never sent.
 pub const STATUS_WEB: &str = "web";
-/// The longest delay a send may be scheduled ahead (Delighted allows about a year).
-pub const MAX_DELAY_SECONDS: i64 = 366 * 86_400;
 
 #[derive(Clone, Debug)]
 pub struct Invitation {

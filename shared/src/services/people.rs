@@ -11,6 +11,7 @@ use super::audit::{self, Outcome, Target};
 use super::invitations::{self, Invitation};
 use super::suppressions::{self, Suppression};
 use super::surveys::{self, Survey};
+use crate::domain::send_at::{SendAt, TIME_ZONE_PROPERTY};
 use crate::domain::{Channel, Email, Phone, Properties};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
@@ -214,19 +215,8 @@ pub struct PersonInput {
 #[derive(Clone, Debug)]
 pub struct SendRequest {
     pub channel: Channel,
-    pub delay: i64,
+    pub at: SendAt,
     pub survey: Option<String>,
-}
-
-impl SendRequest {
-    /// A send's delay in seconds, checked: 0 to `MAX_DELAY_SECONDS`.
-    pub fn checked_delay(delay: i64) -> Result<i64> {
-        if (0..=invitations::MAX_DELAY_SECONDS).contains(&delay) {
-            Ok(delay)
-        } else {
-            Err(Error::invalid("delay", "must be 0 to 31622400 seconds (366 days)"))
-        }
-    }
 }
 
 /// What an upsert did.
@@ -368,7 +358,7 @@ async fn upsert_once(
     }
     let mut invitation = None;
     if let (Some(send), Some(survey)) = (&input.send, survey) {
-        let due = now + send.delay;
+        let due = send.at.due(now, person.properties.get(TIME_ZONE_PROPERTY))?;
         let (inv, inv_ops) = invitations::schedule_ops(store, survey, &person, send.channel, due).await?;
         person.next_survey_at = Some(person.next_survey_at.map_or(due, |t| t.min(due)));
         ops.extend(inv_ops);
@@ -517,6 +507,10 @@ pub struct PersonRequest {
     /// Seconds to wait before sending (default 0).
     #[schema(value_type = Option<i64>)]
     pub delay: Option<serde_json::Value>,
+    /// Ovation's: when to send instead of `delay`: a Unix time, or `HH:MM` for the next such
+    /// time in the person's `time_zone` property (an IANA name; UTC when absent).
+    #[schema(value_type = Option<String>)]
+    pub send_at: Option<serde_json::Value>,
     /// `false` to only create or update the person.
     #[schema(value_type = Option<bool>)]
     pub send: Option<serde_json::Value>,
@@ -557,13 +551,11 @@ impl PersonRequest {
             Some(v) => loose::boolean("send", v)?,
             None => true,
         };
-        let delay = self
-            .delay
-            .as_ref()
-            .map(|v| loose::int("delay", v))
-            .transpose()?
-            .unwrap_or(0);
-        let delay = SendRequest::checked_delay(delay)?;
+        let at = match (&self.delay, &self.send_at) {
+            (Some(_), Some(_)) => return Err(Error::invalid("send_at", "give either delay or send_at")),
+            (_, Some(at)) => SendAt::parse("send_at", at)?,
+            (delay, None) => SendAt::after(delay.as_ref().map(|v| loose::int("delay", v)).transpose()?.unwrap_or(0))?,
+        };
         let channel = match self.channel.as_deref() {
             Some(c) => Channel::parse_send("channel", c)?,
             None if email.is_none() && phone.is_some() => Channel::Sms,
@@ -591,7 +583,7 @@ impl PersonRequest {
                 .transpose()?,
             send: send.then_some(SendRequest {
                 channel,
-                delay,
+                at,
                 survey: self.survey_id,
             }),
         })
