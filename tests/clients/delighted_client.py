@@ -35,6 +35,11 @@ seen["deleted"] = delighted.Person.delete(email="bob@example.com")
 delighted.Unsubscribe.create(person_email="carl@example.com")
 seen["unsubscribed"] = [u["email"] for u in delighted.Unsubscribe.all()]
 seen["bounced"] = [b["email"] for b in delighted.Bounce.all(per_page=5)]
+seen["autopilot_frequency"] = delighted.AutopilotConfiguration.retrieve("email")["frequency"]
+member = delighted.AutopilotMembership.forEmail().create(person_email="dana@example.com", properties={"plan": "pro"})
+seen["member_email"] = member["person"]["email"]
+seen["members"] = [m["person"]["email"] for m in delighted.AutopilotMembership.forEmail().list().auto_paging_iter()]
+seen["left"] = delighted.AutopilotMembership.forEmail().delete(person_email="dana@example.com")["person"]["email"]
 try:
     delighted.Person.create(email="not-an-email")
 except delighted.errors.ResourceValidationError as e:

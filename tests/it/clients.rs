@@ -67,6 +67,15 @@ async fn delighteds_python_client_works_unchanged() {
     assert_eq!(seen["deleted"]["ok"], true);
     assert_eq!(seen["unsubscribed"], json!(["carl@example.com"]));
     assert_eq!(seen["bounced"], json!([]));
+    assert_eq!(seen["autopilot_frequency"], 90 * 86_400);
+    assert_eq!(
+        (&seen["member_email"], &seen["members"], &seen["left"]),
+        (
+            &json!("dana@example.com"),
+            &json!(["dana@example.com"]),
+            &json!("dana@example.com")
+        )
+    );
     assert_eq!(
         (seen["validation_error"].clone(), seen["auth_error"].clone()),
         (json!(422), json!(401))
@@ -75,8 +84,8 @@ async fn delighteds_python_client_works_unchanged() {
     let people = s.call(1, "GET", "/v1/people", Auth::Bearer(&key), None).await;
     assert_eq!(
         people.body.as_array().unwrap().len(),
-        3,
-        "bob was deleted, carl unsubscribed: {people:?}"
+        4,
+        "bob was deleted; carl unsubscribed and dana joined autopilot: {people:?}"
     );
 }
 

@@ -21,11 +21,13 @@ use crate::support::Engines;
 on_both_engines!(
     email_goes_out_once_and_its_link_answers,
     bounces_and_complaints_suppress_people,
-    one_reminder_follows_when_there_is_no_answer
+    one_reminder_follows_when_there_is_no_answer,
+    autopilot_surveys_members_again_every_frequency
 );
 
 const SENDER: &str = "surveys@acme.example";
 /// Each test's own sender (see `Sending::sender`).
+const AUTOPILOT_SENDER: &str = "surveys@autopilot.example";
 const REMINDERS_SENDER: &str = "surveys@reminders.example";
 const BOUNCES_SENDER: &str = "surveys@bounces.example";
 
@@ -350,6 +352,18 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
     );
 }
 
+/// The scheduler reads the due index a minute at a time from its cursor; a test jumping days
+/// ahead starts it shortly before `at` (the days between are empty, and moto answers each read
+/// slowly).
+async fn skip_scheduler_to(ctx: &ovation::Context, at: i64) {
+    let cursor = ovation::store::Key::new(keys::SYSTEM_PARTITION, "SCHEDULER");
+    let minute = (at - 600).div_euclid(60);
+    ctx.store
+        .put(ovation::store::Item::new(cursor).with("minute", minute), None)
+        .await
+        .unwrap();
+}
+
 /// The topic of the sample events, configured as the stack's mail events topic.
 const MAIL_EVENTS: &str = "arn:aws:sns:eu-west-1:123456789012:ovation-prod-mail-events";
 
@@ -608,15 +622,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
         "not before the reminder's day"
     );
     let later = now + 86_400 + 60;
-    // The scheduler reads the due index a minute at a time from its cursor; the day between is
-    // empty (and moto answers each read slowly): start it shortly before.
-    let cursor = ovation::store::Key::new(keys::SYSTEM_PARTITION, "SCHEDULER");
-    let minute = (later - 600).div_euclid(60);
-    s.ctx
-        .store
-        .put(ovation::store::Item::new(cursor).with("minute", minute), None)
-        .await
-        .unwrap();
+    skip_scheduler_to(&s.ctx, later).await;
     let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!((run.queued, run.skipped.get("answered")), (1, Some(&1)), "{run:?}");
     let event = receive(&send).await;
@@ -691,4 +697,167 @@ async fn send_at_a_local_time_of_day() {
             "{body}: {refused:?}"
         );
     }
+}
+
+/// The email autopilot's members, as the API lists them.
+async fn members(s: &Stack, key: &str) -> serde_json::Value {
+    let listed = s.get("/v1/autopilot/email/memberships", key).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    listed.body
+}
+
+/// Sends what the scheduler queued (one batch).
+async fn deliver_queued(s: &Stack, send: &Sending) {
+    let event = receive(send).await;
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty());
+    settle(send, &event, &answer).await;
+}
+
+async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
+    const MONTH: i64 = 30 * 86_400;
+    let aws = e.aws.clone();
+    let data_dir = e.dir.path().to_owned();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = AUTOPILOT_SENDER.into();
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let off = s.get("/v1/autopilot/email.json", &key).await;
+    assert_eq!(
+        (
+            off.body["platform_id"].clone(),
+            off.body["active"].clone(),
+            off.body["frequency"].clone()
+        ),
+        (json!("email"), json!(false), json!(90 * 86_400)),
+        "{off:?}"
+    );
+    let on = s
+        .send(
+            "PATCH",
+            "/v1/autopilot/email",
+            &owner.token,
+            json!({"active": true, "frequency": MONTH}),
+        )
+        .await;
+    assert_eq!((on.status, on.body["active"].clone()), (200, json!(true)), "{on:?}");
+    for (path, body, status, field) in [
+        ("/v1/autopilot/email", json!({"frequency": 60}), 422, Some("frequency")),
+        ("/v1/autopilot/fax", json!({"active": true}), 404, None),
+        ("/v1/autopilot/email/memberships", json!({}), 422, Some("person_email")),
+    ] {
+        let method = if path.ends_with("memberships") { "POST" } else { "PATCH" };
+        let refused = s.send(method, path, &owner.token, body).await;
+        assert_eq!(refused.status, status, "{path}: {refused:?}");
+        if let Some(field) = field {
+            assert_eq!(refused.str("field"), field, "{refused:?}");
+        }
+    }
+
+    // Joining schedules the first survey now; joining again changes nothing.
+    let now = ovation::store::now_unix();
+    let joined = s
+        .send(
+            "POST",
+            "/v1/autopilot/email/memberships.json",
+            &key,
+            json!({"person_email": "ann@example.com", "properties": {"plan": "Pro"}}),
+        )
+        .await;
+    assert_eq!(joined.status, 200, "{joined:?}");
+    assert_eq!(joined.body["person"]["email"], "ann@example.com");
+    assert_eq!(joined.body["properties"]["plan"], "Pro");
+    let first = joined.body["next_survey_request"]["id"].as_str().unwrap().to_owned();
+    assert!(
+        joined.body["next_survey_request"]["survey_scheduled_at"]
+            .as_i64()
+            .unwrap()
+            >= now
+    );
+    let again = s
+        .send(
+            "POST",
+            "/v1/autopilot/email/memberships",
+            &key,
+            json!({"person_email": "ann@example.com"}),
+        )
+        .await;
+    assert_eq!(again.body["next_survey_request"]["id"], first.as_str());
+
+    // Sent, then the next one is a frequency later, named on the membership.
+    assert_eq!(
+        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
+        1
+    );
+    deliver_queued(&s, &send).await;
+    assert_eq!(sent_mail(&send, &data_dir).await.len(), 1);
+    let listed = members(&s, &key).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let second = listed[0]["next_survey_request"]["id"].as_str().unwrap().to_owned();
+    let second_at = listed[0]["next_survey_request"]["survey_scheduled_at"]
+        .as_i64()
+        .unwrap();
+    assert_ne!(second, first);
+    assert!((now + MONTH..now + MONTH + 600).contains(&second_at), "{listed}");
+
+    // A month later it goes, and the one after is scheduled.
+    let later = second_at + 60;
+    skip_scheduler_to(&s.ctx, later).await;
+    let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    assert_eq!(run.queued, 1, "{run:?}");
+    deliver_queued(&s, &send).await;
+    assert_eq!(sent_mail(&send, &data_dir).await.len(), 2);
+    let third = members(&s, &key).await[0]["next_survey_request"].clone();
+    assert_ne!(third["id"], second.as_str());
+
+    // Unsubscribed: skipped with the reason, and still the next one is scheduled.
+    let unsubscribed = s
+        .send(
+            "POST",
+            "/v1/unsubscribes",
+            &key,
+            json!({"person_email": "ann@example.com"}),
+        )
+        .await;
+    assert_eq!(unsubscribed.status, 200);
+    let later = third["survey_scheduled_at"].as_i64().unwrap() + 60;
+    let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    assert_eq!(run.skipped.get("unsubscribed"), Some(&1), "{run:?}");
+    let fourth = members(&s, &key).await[0]["next_survey_request"].clone();
+    assert_ne!(fourth["id"], third["id"]);
+
+    // Leaving cancels the pending next survey; the person stays.
+    let left = s
+        .call(
+            1,
+            "DELETE",
+            "/v1/autopilot/email/memberships",
+            Auth::Bearer(&key),
+            Some(json!({"person_email": "ann@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (left.status, left.body["person"]["email"].clone()),
+        (200, json!("ann@example.com")),
+        "{left:?}"
+    );
+    assert_eq!(members(&s, &key).await, json!([]));
+    let later = fourth["survey_scheduled_at"].as_i64().unwrap() + 60;
+    skip_scheduler_to(&s.ctx, later).await;
+    let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    assert_eq!((run.queued, run.skipped.len()), (0, 0), "canceled: {run:?}");
+    let gone = s
+        .call(
+            1,
+            "DELETE",
+            "/v1/autopilot/email/memberships",
+            Auth::Bearer(&key),
+            Some(json!({"person_email": "ann@example.com"})),
+        )
+        .await;
+    assert_eq!(gone.status, 404);
 }

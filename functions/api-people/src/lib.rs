@@ -1,6 +1,6 @@
 //! `api-people`: people as Delighted's API has them (create or update, list, delete, cancel
-//! pending surveys, unsubscribes and bounces; also at `.json` paths, JSON or form bodies) and CSV
-//! imports. The router only,
+//! pending surveys, unsubscribes and bounces, autopilot; also at `.json` paths, JSON or form
+//! bodies) and CSV imports. The router only,
 //! with thin handlers over `ovation::services::{people, imports}`.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Email, Phone};
 use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
+use ovation::services::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
 use ovation::services::imports::{self, ImportOptions};
 use ovation::services::people::{self, PeopleFilter, PersonRequest, SendRequest};
 use ovation::services::suppressions::{self, Suppression, UnsubscribeRequest};
@@ -38,6 +39,15 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/unsubscribes.json", get(unsubscribes).post(unsubscribe))
         .route("/v1/bounces", get(bounces))
         .route("/v1/bounces.json", get(bounces))
+        .route("/v1/autopilot/{platform}", get(autopilot).patch(configure_autopilot))
+        .route(
+            "/v1/autopilot/{platform}/memberships",
+            get(members).post(join).delete(leave),
+        )
+        .route(
+            "/v1/autopilot/{platform}/memberships.json",
+            get(members).post(join).delete(leave),
+        )
         .route("/v1/people/{id}/survey_requests/pending", delete(cancel_pending))
         .route(
             "/v1/people/imports",
@@ -181,6 +191,72 @@ async fn unsubscribe(
     let hash_only = hash_only(&ctx, &caller).await?;
     suppressions::unsubscribe_by_email(&store, &caller, request, hash_only).await?;
     Ok(Json(json!({"ok": true})).into_response())
+}
+
+async fn autopilot(State(ctx): Ctx, caller: Caller, Path(platform): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    Ok(Json(autopilot::config(&store, Platform::parse(&platform)?).await?).into_response())
+}
+
+async fn configure_autopilot(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(platform): Path<String>,
+    DelightedBody(patch): DelightedBody<AutopilotPatch>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let platform = Platform::parse(&platform)?;
+    Ok(Json(autopilot::configure(&store, &caller, platform, patch).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersParams {
+    per_page: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn members(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    Path(platform): Path<String>,
+    Params(p): Params<MembersParams>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let platform = Platform::parse(&platform)?;
+    let per_page = page_size(p.per_page)?;
+    let page = autopilot::members(&store, platform, per_page, p.cursor.as_deref()).await?;
+    let path = format!("/v1/autopilot/{}/memberships", platform.as_str());
+    Ok(ListPage {
+        items: page.members,
+        next: next_page(&base, &path, &[("per_page", per_page.to_string())], page.cursor),
+    }
+    .into_response())
+}
+
+async fn join(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(platform): Path<String>,
+    DelightedBody(request): DelightedBody<MembershipRequest>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let platform = Platform::parse(&platform)?;
+    let hash_only = hash_only(&ctx, &caller).await?;
+    Ok(Json(autopilot::join(&store, &caller, platform, request, hash_only).await?).into_response())
+}
+
+async fn leave(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(platform): Path<String>,
+    DelightedBody(request): DelightedBody<MembershipRequest>,
+) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let platform = Platform::parse(&platform)?;
+    let person = autopilot::leave(&store, &caller, platform, request).await?;
+    Ok(Json(json!({ "person": person })).into_response())
 }
 
 async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {

@@ -18,6 +18,7 @@ use crate::domain::survey::{
 use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, TenantSettings};
 use crate::http::{ErrorBody, OAuthErrorBody};
 use crate::services::audit::AuditEvent;
+use crate::services::autopilot::{AutopilotPatch, AutopilotView, MembershipRequest, MembershipView, NextSurveyRequest};
 use crate::services::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
@@ -45,12 +46,17 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         AdditionalAnswer,
         Answer,
         AnswerForm,
+        AutopilotPatch,
+        AutopilotView,
         Canceled,
         Channel,
         CsvFile,
         Html,
         ImportSummary,
         Language,
+        MembershipRequest,
+        MembershipView,
+        NextSurveyRequest,
         Note,
         Ok,
         PersonRequest,

@@ -484,6 +484,77 @@ pub const ROUTES: &[Route] = &[
     )
     .returns("[SuppressedView]")
     .query(SUPPRESSED_QUERY),
+    route(
+        "GET",
+        "/v1/autopilot/{platform}",
+        PEOPLE,
+        Tenant(ReadSurveys),
+        "A platform's autopilot (`email`, `sms`; `.json` too): active, frequency in seconds",
+    )
+    .returns("AutopilotView"),
+    route(
+        "PATCH",
+        "/v1/autopilot/{platform}",
+        PEOPLE,
+        Tenant(ManageSurveys),
+        "Switch a platform's autopilot on or off, set its frequency (seconds) and survey",
+    )
+    .body("AutopilotPatch")
+    .returns("AutopilotView"),
+    route(
+        "GET",
+        "/v1/autopilot/{platform}/memberships",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "A platform's autopilot members, with their next survey",
+    )
+    .returns("[MembershipView]")
+    .query(&["per_page", "cursor"]),
+    route(
+        "POST",
+        "/v1/autopilot/{platform}/memberships",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Add a person to autopilot (by person_email, person_phone_number or person_id)",
+    )
+    .body("MembershipRequest")
+    .returns("MembershipView"),
+    route(
+        "DELETE",
+        "/v1/autopilot/{platform}/memberships",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Remove a person from autopilot; their pending next survey is canceled",
+    )
+    .body("MembershipRequest")
+    .returns("PersonView"),
+    route(
+        "GET",
+        "/v1/autopilot/{platform}/memberships.json",
+        PEOPLE,
+        Tenant(ReadPeople),
+        "A platform's autopilot members, with their next survey (Delighted's path)",
+    )
+    .returns("[MembershipView]")
+    .query(&["per_page", "cursor"]),
+    route(
+        "POST",
+        "/v1/autopilot/{platform}/memberships.json",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Add a person to autopilot (by person_email, person_phone_number or person_id) (Delighted's path)",
+    )
+    .body("MembershipRequest")
+    .returns("MembershipView"),
+    route(
+        "DELETE",
+        "/v1/autopilot/{platform}/memberships.json",
+        PEOPLE,
+        Tenant(ManagePeople),
+        "Remove a person from autopilot; their pending next survey is canceled (Delighted's path)",
+    )
+    .body("MembershipRequest")
+    .returns("PersonView"),
     // Survey responses, Delighted-compatible: api-responses.
     route(
         "GET",

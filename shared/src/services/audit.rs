@@ -33,6 +33,8 @@ pub enum Target {
     Person(String),
     Response(String),
     Import(String),
+    /// A platform's autopilot (`email`, `sms`).
+    Autopilot(String),
 }
 
 impl Target {
@@ -47,6 +49,7 @@ impl Target {
             Target::Person(id) => ("person", id),
             Target::Response(id) => ("response", id),
             Target::Import(id) => ("import", id),
+            Target::Autopilot(platform) => ("autopilot", platform),
         }
     }
 }

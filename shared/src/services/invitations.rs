@@ -183,6 +183,31 @@ pub fn answer_op(store: &TenantStore, invitation: &Invitation, response: &str) -
     })
 }
 
+/// Cancels one of a person's invitations if it is still pending; false when it was not (sent,
+/// skipped or canceled meanwhile).
+pub async fn cancel_one(store: &TenantStore, survey: &str, id: &str, person: &str) -> Result<bool> {
+    let cancel = TxOp::Update {
+        key: keys::invitation(store.tenant(), survey, id)?,
+        updates: vec![
+            Update::Set("status".into(), STATUS_CANCELED.into()),
+            Update::Remove(crate::store::attr::GSI1PK.into()),
+            Update::Remove(crate::store::attr::GSI1SK.into()),
+            Update::Remove(RECIPIENT.into()),
+        ],
+        condition: Some(Condition::eq("status", STATUS_PENDING)),
+    };
+    let mark = TxOp::Update {
+        key: keys::person_pointer(store.tenant(), person, "INV", id)?,
+        updates: vec![Update::Set("status".into(), STATUS_CANCELED.into())],
+        condition: None,
+    };
+    match store.transact(vec![cancel, mark]).await {
+        Ok(()) => Ok(true),
+        Err(Error::TransactionCanceled(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Cancels a person's pending invitations (audited when there were any); returns how many.
 pub async fn cancel_pending(store: &TenantStore, caller: &Caller, person: &str) -> Result<usize> {
     let partition = keys::person_partition(store.tenant(), person)?;
@@ -192,27 +217,8 @@ pub async fn cancel_pending(store: &TenantStore, caller: &Caller, person: &str) 
     let mut canceled = 0;
     for pointer in pointers.iter().filter(|p| p.str("status") == Some(STATUS_PENDING)) {
         let id = pointer.key.sk.trim_start_matches("INV#");
-        let key = keys::invitation(store.tenant(), pointer.str("survey").unwrap_or_default(), id)?;
-        let cancel = TxOp::Update {
-            key,
-            updates: vec![
-                Update::Set("status".into(), STATUS_CANCELED.into()),
-                Update::Remove(crate::store::attr::GSI1PK.into()),
-                Update::Remove(crate::store::attr::GSI1SK.into()),
-                Update::Remove(RECIPIENT.into()),
-            ],
-            condition: Some(Condition::eq("status", STATUS_PENDING)),
-        };
-        let mark = TxOp::Update {
-            key: pointer.key.clone(),
-            updates: vec![Update::Set("status".into(), STATUS_CANCELED.into())],
-            condition: None,
-        };
-        match store.transact(vec![cancel, mark]).await {
-            Ok(()) => canceled += 1,
-            // Sent (or canceled) meanwhile: nothing to cancel.
-            Err(Error::TransactionCanceled(_)) => {}
-            Err(e) => return Err(e),
+        if cancel_one(store, pointer.str("survey").unwrap_or_default(), id, person).await? {
+            canceled += 1;
         }
     }
     if canceled > 0 {

@@ -3,6 +3,7 @@
 //! clients, and they record an audit event for every change a principal makes.
 
 pub mod audit;
+pub mod autopilot;
 pub mod credentials;
 pub mod delivery_events;
 pub mod imports;

@@ -459,6 +459,7 @@ pub async fn delete(store: &TenantStore, caller: &Caller, person: &Person) -> Re
         condition: None,
     }];
     ops.extend(suppressions::entry_deletions(store, person)?);
+    ops.extend(super::autopilot::membership_deletions(store, &person.id)?);
     for (kind, ix) in [(EMAIL, &person.email_index), (PHONE, &person.phone_index)] {
         if let Some(ix) = ix {
             ops.push(TxOp::Delete {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::autopilot;
 use super::people::Person;
 use super::surveys::{self, Survey};
 use super::tenants::{self, Tenant};
@@ -179,6 +180,39 @@ fn ending(step: Step, status: &'static str, field: &str, reason: String) -> Vec<
     ];
     updates.extend(remove_index());
     updates
+}
+
+/// Ends a step as skipped under `condition` (false when it no longer holds); an autopilot
+/// invitation's next one is scheduled in the same write.
+async fn skip(
+    store: &TenantStore,
+    item: &Item,
+    step: Step,
+    reason: &str,
+    condition: Condition,
+    person: Option<&Item>,
+    now: i64,
+) -> Result<bool> {
+    let updates = ending(step, SKIPPED, "skip_reason", reason.to_owned());
+    let follow_up = match (step, person) {
+        (Step::Invite, Some(person)) if item.str(autopilot::AUTOPILOT).is_some() => {
+            let person = Person::from_item(store, person).await?;
+            autopilot::follow_up_ops(store, item, &person, now).await?
+        }
+        _ => vec![],
+    };
+    let mut ops = vec![TxOp::Update {
+        key: item.key.clone(),
+        updates,
+        condition: Some(condition),
+    }];
+    ops.extend(follow_up);
+    match store.transact(ops).await {
+        Ok(()) => Ok(true),
+        // Moved on meanwhile, or the person left autopilot (the next run skips it alone).
+        Err(Error::TransactionCanceled(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// What the scheduler does with one due entry.
@@ -466,7 +500,7 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
             };
             let reason = skip_reason(step, &item, tenant.as_deref(), survey.as_ref(), person.as_ref(), now);
             if let Some(reason) = reason {
-                let done = write(ending(step, SKIPPED, "skip_reason", reason.to_owned())).await?;
+                let done = skip(&store, &item, step, reason, seen.clone(), person.as_ref(), now).await?;
                 return Ok(if done { Action::Skip(reason) } else { Action::Nothing });
             }
         }
@@ -579,12 +613,13 @@ pub async fn deliver(
     // throttle; a send it queued is not throttled by itself.
     let reason = suppression(tenant.as_deref(), survey.as_ref(), person_item.as_ref(), now)
         .or((step == Step::Remind && claimed.str("response").is_some()).then_some("answered"));
-    let (Some(tenant), Some(survey), Some(person_item), None) = (tenant, survey, person_item, reason) else {
-        let reason = reason.unwrap_or("person_deleted").to_owned();
-        release(ending(step, SKIPPED, "skip_reason", reason)).await?;
+    let (Some(tenant), Some(survey), Some(person_item), None) = (tenant, survey, &person_item, reason) else {
+        let reason = reason.unwrap_or("person_deleted");
+        let holding = Condition::eq(step.status(), SENDING);
+        skip(&store, &claimed, step, reason, holding, person_item.as_ref(), now).await?;
         return Ok(Delivered::Done);
     };
-    let person = Person::from_item(&store, &person_item).await?;
+    let person = Person::from_item(&store, person_item).await?;
     let recipient = store.crypto().open_str(&claimed, RECIPIENT).await?;
     let channel = Channel::parse(claimed.str("channel").unwrap_or_default());
     let Some(recipient) = recipient else {
@@ -643,7 +678,7 @@ pub async fn deliver(
     };
     match sent {
         Ok(message_id) => {
-            record_sent(&store, &claimed, step, &survey, channel, &person.id, message_id, now).await?;
+            record_sent(&store, &claimed, step, &survey, channel, &person, message_id, now).await?;
             Ok(Delivered::Done)
         }
         Err(SendFailure::Throttled(why) | SendFailure::Unavailable(why)) => {
@@ -698,10 +733,11 @@ async fn record_sent(
     step: Step,
     survey: &Survey,
     channel: Channel,
-    person: &str,
+    person: &Person,
     message_id: String,
     now: i64,
 ) -> Result<()> {
+    let person_id = person.id.as_str();
     let invitation = claimed.key.sk.trim_start_matches("INV#");
     let mut updates = vec![
         Update::Set(step.status().into(), SENT.into()),
@@ -732,7 +768,7 @@ async fn record_sent(
     }];
     if step == Step::Invite {
         ops.push(TxOp::Update {
-            key: keys::person(store.tenant(), person)?,
+            key: keys::person(store.tenant(), person_id)?,
             updates: vec![
                 Update::Set("last_sent_at".into(), now.into()),
                 Update::Add("version".into(), 1),
@@ -740,10 +776,23 @@ async fn record_sent(
             condition: Some(Condition::Exists),
         });
         ops.push(TxOp::Update {
-            key: keys::person_pointer(store.tenant(), person, "INV", invitation)?,
+            key: keys::person_pointer(store.tenant(), person_id, "INV", invitation)?,
             updates: vec![Update::Set("status".into(), SENT.into())],
             condition: Some(Condition::Exists),
         });
+    }
+    // An autopilot invitation's next one is scheduled in the same write (without it when the
+    // person left autopilot meanwhile).
+    let follow_up = match step {
+        Step::Invite => autopilot::follow_up_ops(store, claimed, person, now).await?,
+        Step::Remind => vec![],
+    };
+    if !follow_up.is_empty() {
+        match store.transact([ops.clone(), follow_up].concat()).await {
+            Ok(()) => return Ok(()),
+            Err(Error::TransactionCanceled(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     match store.transact(ops).await {
         Ok(()) => Ok(()),
