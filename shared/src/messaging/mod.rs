@@ -182,6 +182,26 @@ impl Messaging {
 }
 
 /// What an adapter's error means for a send: throttling and outages are retried, refusals not.
+/// SMS segments a text takes: 160 GSM-7 characters in one (153 each when concatenated; the
+/// extension table's characters count twice), else 70 UCS-2 characters (67 concatenated).
+pub fn sms_segments(text: &str) -> usize {
+    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    const EXTENDED: &str = "^{}\\[~]|€\u{c}";
+    let septets: Option<usize> = text
+        .chars()
+        .map(|c| match c {
+            c if BASIC.contains(c) => Some(1),
+            c if EXTENDED.contains(c) => Some(2),
+            _ => None,
+        })
+        .sum();
+    let (units, single, multi) = match septets {
+        Some(n) => (n, 160, 153),
+        None => (text.encode_utf16().count(), 70, 67),
+    };
+    if units <= single { 1 } else { units.div_ceil(multi) }
+}
+
 pub fn send_failure(error: Error) -> SendFailure {
     match error {
         Error::Throttled { service, .. } => SendFailure::Throttled(service.to_owned()),

@@ -857,9 +857,10 @@ impl Message<'_> {
         }
     }
 
-    /// A short text: the question and the link, in one GSM-7 segment when they fit.
+    /// A short text: the sender, the question and the link; without the sender when that makes
+    /// it one SMS segment.
     fn sms(&self) -> String {
-        format!("{}: {} {}", self.sender(), self.question(), self.links.survey)
+        sms_text(&self.sender(), &self.question(), &self.links.survey)
     }
 
     fn email(
@@ -939,5 +940,57 @@ impl Message<'_> {
                 ("step".into(), self.step.as_str().into()),
             ],
         }
+    }
+}
+
+/// `{sender}: {question} {link}`, or without the sender when only that fits one segment.
+fn sms_text(sender: &str, question: &str, link: &str) -> String {
+    let full = format!("{sender}: {question} {link}");
+    let short = format!("{question} {link}");
+    if crate::messaging::sms_segments(&full) > 1 && crate::messaging::sms_segments(&short) == 1 {
+        short
+    } else {
+        full
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_segments_count_gsm7_and_ucs2() {
+        use crate::messaging::sms_segments;
+        assert_eq!(sms_segments(&"a".repeat(160)), 1);
+        assert_eq!(sms_segments(&"a".repeat(161)), 2);
+        assert_eq!(sms_segments(&"a".repeat(307)), 3, "153 a segment once concatenated");
+        assert_eq!(
+            sms_segments(&"€".repeat(80)),
+            1,
+            "an extension character is two septets"
+        );
+        assert_eq!(sms_segments(&"€".repeat(81)), 2);
+        assert_eq!(sms_segments(&"’".repeat(70)), 1, "not GSM-7: UCS-2");
+        assert_eq!(sms_segments(&"’".repeat(71)), 2);
+    }
+
+    #[test]
+    fn an_sms_drops_the_sender_to_fit_one_segment() {
+        let link = format!("https://s.example/r/{}", "a".repeat(87));
+        assert_eq!(
+            sms_text("Acme", "Rate us 0-10?", &link),
+            format!("Acme: Rate us 0-10? {link}")
+        );
+        let question = "How likely are you to recommend us to a friend?";
+        assert_eq!(
+            sms_text("Acme Corporation", question, &link),
+            format!("{question} {link}")
+        );
+        let long = "How likely are you to recommend Acme to a friend or colleague?";
+        assert_eq!(
+            sms_text("Acme", long, &link),
+            format!("Acme: {long} {link}"),
+            "two segments either way"
+        );
     }
 }
