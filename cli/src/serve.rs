@@ -82,7 +82,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     tokio::spawn(sweep_expired(ctx.clone()));
     // On AWS adapters the jobs need their queue (OVATION_QUEUE_URL); without it the API runs alone.
-    match Messaging::from_settings(&ctx.settings, ctx.store.clone()).await {
+    match Messaging::from_context(&ctx, ctx.store.clone()).await {
         Ok(messaging) => {
             if messaging.local_queue.is_some() {
                 let recovered = ovation::services::sending::recover_in_flight(&ctx, now_unix()).await?;

@@ -31,6 +31,8 @@ pub struct Context {
     pub tenant_rate: TenantRate,
     /// Tenants' settings as recently read.
     pub tenants: TenantCache,
+    /// The AWS configuration every client of this process is made from (AWS adapters only).
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 impl Context {
@@ -46,10 +48,9 @@ impl Context {
             }
             Backend::Aws { table, kms_key_id } => {
                 let config = crate::aws::load_config().await;
-                (
-                    Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone())),
-                    Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone())),
-                )
+                let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
+                let keyring = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone()));
+                return Ok(Context::build(settings, store, keyring, Some(config)));
             }
         };
         Ok(Context::with_adapters(settings, store, keyring))
@@ -57,8 +58,18 @@ impl Context {
 
     /// Builds a context over given adapters (tests, benchmarks).
     pub fn with_adapters(settings: Settings, store: Arc<dyn Store>, keyring: Arc<dyn Keyring>) -> Arc<Context> {
+        Context::build(settings, store, keyring, None)
+    }
+
+    fn build(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        keyring: Arc<dyn Keyring>,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> Arc<Context> {
         let keys = Arc::new(KeyManager::new(keyring, store.clone(), settings.key_cache));
         Arc::new(Context {
+            aws,
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
             tenant_rate: TenantRate::new(settings.rate_per_tenant_minute),

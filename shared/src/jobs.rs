@@ -145,7 +145,7 @@ async fn start() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtim
     let settings = crate::config::Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
     let ctx = Context::from_settings(settings).await?;
-    let messaging = Messaging::from_settings(&ctx.settings, ctx.store.clone()).await?;
+    let messaging = Messaging::from_context(&ctx, ctx.store.clone()).await?;
     Ok((ctx, messaging))
 }
 

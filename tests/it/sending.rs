@@ -44,9 +44,7 @@ struct Sending {
 async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) -> Sending {
     let sender = ctx.settings.sending.mail_from.clone();
     let Some(config) = aws else {
-        let messaging = Messaging::from_settings(&ctx.settings, ctx.store.clone())
-            .await
-            .unwrap();
+        let messaging = Messaging::from_context(ctx, ctx.store.clone()).await.unwrap();
         return Sending {
             messaging,
             sqs: None,

@@ -109,7 +109,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
     let before = jobs_store.calls();
     let resident_before = resident_mib();
 
-    let messaging = Messaging::from_settings(&ctx.settings, queue_store.clone()).await?;
+    let messaging = Messaging::from_context(&ctx, queue_store.clone()).await?;
     let queue = messaging.local_queue.clone().ok_or(Error::internal("no local queue"))?;
     let started = Instant::now();
     let mut tasks = vec![tokio::spawn(crate::jobs::schedule(ctx.clone(), messaging.clone()))];

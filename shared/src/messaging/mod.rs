@@ -1,6 +1,6 @@
 //! The messaging ports (`Mailer`, `SmsSender`, `Queue`) and their adapters: SES v2, SNS and SQS on
 //! AWS; an outbox folder and a durable queue on the embedded store locally. Services take the
-//! ports; the settings choose the adapters (`Messaging::from_settings`).
+//! ports; the settings choose the adapters (`Messaging::from_context`).
 
 pub mod local_queue;
 pub mod mime;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{Backend, Settings};
+use crate::config::Backend;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -146,7 +146,8 @@ impl SendRate {
 impl Messaging {
     /// The adapters the settings name: the outbox and the store's queue beside an embedded
     /// store; SES, SNS and SQS on AWS.
-    pub async fn from_settings(settings: &Settings, store: Arc<dyn Store>) -> Result<Messaging> {
+    pub async fn from_context(ctx: &crate::context::Context, store: Arc<dyn Store>) -> Result<Messaging> {
+        let settings = &ctx.settings;
         match &settings.backend {
             Backend::Embedded { data_dir } => {
                 let outbox = Arc::new(outbox::Outbox::open(&data_dir.join(outbox::FOLDER))?);
@@ -161,18 +162,27 @@ impl Messaging {
             }
             Backend::Aws { .. } => {
                 let sending = &settings.sending;
-                let config = crate::aws::load_config().await;
+                // The context's configuration: one TLS context and credentials chain a process.
+                let config = match &ctx.aws {
+                    Some(config) => config.clone(),
+                    None => crate::aws::load_config().await,
+                };
                 let queue_url = sending.queue_url.clone().ok_or(Error::Config {
                     name: "OVATION_QUEUE_URL",
                     reason: "is required when OVATION_BACKEND=aws".into(),
                 })?;
+                let configuration_set = sending.configuration_set.clone();
+                let (sqs_config, ses_config, sns_config) = (config.clone(), config.clone(), config);
                 Ok(Messaging {
-                    queue: Arc::new(sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue_url)),
-                    mailer: Arc::new(ses::SesMailer::new(
-                        aws_sdk_sesv2::Client::new(&config),
-                        sending.configuration_set.clone(),
-                    )),
-                    sms: Arc::new(sns::SnsSms::new(aws_sdk_sns::Client::new(&config))),
+                    queue: Arc::new(OnFirstUse::new(move || {
+                        sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_config), queue_url.clone())
+                    })),
+                    mailer: Arc::new(OnFirstUse::new(move || {
+                        ses::SesMailer::new(aws_sdk_sesv2::Client::new(&ses_config), configuration_set.clone())
+                    })),
+                    sms: Arc::new(OnFirstUse::new(move || {
+                        sns::SnsSms::new(aws_sdk_sns::Client::new(&sns_config))
+                    })),
                     local_queue: None,
                     rate: SendRate::new(settings.sending.rate_per_second),
                 })
@@ -181,7 +191,51 @@ impl Messaging {
     }
 }
 
-/// What an adapter's error means for a send: throttling and outages are retried, refusals not.
+/// An adapter made at its first use, so a function builds only the clients it calls (the
+/// scheduler never builds SES's or SNS's; each client costs a cold start its set-up).
+struct OnFirstUse<T> {
+    make: Box<dyn Fn() -> T + Send + Sync>,
+    made: std::sync::OnceLock<T>,
+}
+
+impl<T> OnFirstUse<T> {
+    fn new(make: impl Fn() -> T + Send + Sync + 'static) -> OnFirstUse<T> {
+        OnFirstUse {
+            make: Box::new(make),
+            made: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &T {
+        self.made.get_or_init(|| (self.make)())
+    }
+}
+
+#[async_trait]
+impl<T: Mailer> Mailer for OnFirstUse<T> {
+    async fn send(&self, email: &OutgoingEmail) -> std::result::Result<String, SendFailure> {
+        self.get().send(email).await
+    }
+}
+
+#[async_trait]
+impl<T: SmsSender> SmsSender for OnFirstUse<T> {
+    async fn send(&self, sms: &OutgoingSms) -> std::result::Result<String, SendFailure> {
+        self.get().send(sms).await
+    }
+}
+
+#[async_trait]
+impl<T: Queue> Queue for OnFirstUse<T> {
+    async fn send_batch(&self, bodies: &[String]) -> Result<()> {
+        self.get().send_batch(bodies).await
+    }
+
+    async fn retry_later(&self, receipt: &str, seconds: u32) -> Result<()> {
+        self.get().retry_later(receipt, seconds).await
+    }
+}
+
 /// SMS segments a text takes: 160 GSM-7 characters in one (153 each when concatenated; the
 /// extension table's characters count twice), else 70 UCS-2 characters (67 concatenated).
 pub fn sms_segments(text: &str) -> usize {
@@ -202,6 +256,7 @@ pub fn sms_segments(text: &str) -> usize {
     if units <= single { 1 } else { units.div_ceil(multi) }
 }
 
+/// What an adapter's error means for a send: throttling and outages are retried, refusals not.
 pub fn send_failure(error: Error) -> SendFailure {
     match error {
         Error::Throttled { service, .. } => SendFailure::Throttled(service.to_owned()),
