@@ -54,7 +54,15 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Store reads run on blocking threads: one a core (tokio's default allows 512). Each thread
+    // that allocates gets a glibc arena that keeps freed memory: with many, the resident set grew
+    // with the backlog of a large send (BENCHMARKS.md, sending).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(cores)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

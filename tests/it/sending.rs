@@ -32,7 +32,7 @@ const REMINDERS_SENDER: &str = "surveys@reminders.example";
 const BOUNCES_SENDER: &str = "surveys@bounces.example";
 
 /// The queue and mail of the engine: the store's queue and the outbox, or SQS and SES on moto
-/// (a queue with a dead-letter queue after 2 receives, the sender identity verified).
+/// (a queue with a dead-letter queue after 2 receives, the sender identity verified when asked).
 struct Sending {
     messaging: Messaging,
     sqs: Option<(aws_sdk_sqs::Client, String, String)>,
@@ -41,7 +41,7 @@ struct Sending {
     sender: String,
 }
 
-async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) -> Sending {
+async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context, verified: bool) -> Sending {
     let sender = ctx.settings.sending.mail_from.clone();
     let Some(config) = aws else {
         let messaging = Messaging::from_context(ctx, ctx.store.clone()).await.unwrap();
@@ -83,12 +83,14 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) ->
         .unwrap();
     let url = queue.queue_url().unwrap().to_owned();
     let ses_client = aws_sdk_sesv2::Client::new(config);
-    ses_client
-        .create_email_identity()
-        .email_identity(&sender)
-        .send()
-        .await
-        .unwrap();
+    if verified {
+        ses_client
+            .create_email_identity()
+            .email_identity(&sender)
+            .send()
+            .await
+            .unwrap();
+    }
     Sending {
         messaging: Messaging {
             queue: Arc::new(sqs::SqsQueue::new(client.clone(), url.clone())),
@@ -207,7 +209,7 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
         settings.sending.unsubscribe_mailto = Some("unsubscribe@acme.example".into());
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx).await;
+    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let person = s
@@ -402,7 +404,7 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
         settings.sending.mail_events_topic = Some(MAIL_EVENTS.into());
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx).await;
+    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
@@ -561,7 +563,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
         settings.sending.mail_from = REMINDERS_SENDER.into();
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx).await;
+    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let surveys = s.get("/v1/surveys", &key).await;
@@ -721,7 +723,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
         settings.sending.mail_from = AUTOPILOT_SENDER.into();
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx).await;
+    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let off = s.get("/v1/autopilot/email.json", &key).await;
@@ -858,4 +860,48 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
         )
         .await;
     assert_eq!(gone.status, 404);
+}
+
+/// SES refuses a sender that is not a verified identity: the invitation fails with SES's reason,
+/// the message is done with (no retry loop), nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_sender_fails_the_invitation_with_its_reason() {
+    let Some(engines) = Engines::aws().await else { return };
+    let aws = engines.aws.clone();
+    let data_dir = engines.dir.path().to_owned();
+    let s = Stack::start(engines, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = "surveys@unverified.example".into();
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx, false).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let person = s
+        .send("POST", "/v1/people", &key, json!({"email": "ann@example.com"}))
+        .await;
+    assert_eq!(
+        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
+        1
+    );
+    let event = receive(&send).await;
+    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty(), "a refusal is not retried");
+    settle(&send, &event, &answer).await;
+    assert!(receive(&send).await.records.is_empty(), "nothing left in the queue");
+    let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
+    let store = s.ctx.tenant_store(&tenant.parse().unwrap());
+    let (survey, invitation) = invitation_of(&store, &person.str("id")).await;
+    let item = store
+        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.str("status"), Some("failed"));
+    let reason = item.str("invite_failure").unwrap_or_default();
+    assert!(
+        reason.contains("MessageRejected") && reason.contains("surveys@unverified.example"),
+        "{reason}"
+    );
+    assert!(sent_mail(&send, &data_dir).await.is_empty());
 }
