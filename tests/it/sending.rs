@@ -22,12 +22,14 @@ on_both_engines!(
     email_goes_out_once_and_its_link_answers,
     bounces_and_complaints_suppress_people,
     one_reminder_follows_when_there_is_no_answer,
-    autopilot_surveys_members_again_every_frequency
+    autopilot_surveys_members_again_every_frequency,
+    an_sms_goes_out_once_with_its_link
 );
 
 const SENDER: &str = "surveys@acme.example";
 /// Each test's own sender (see `Sending::sender`).
 const AUTOPILOT_SENDER: &str = "surveys@autopilot.example";
+const SMS_SENDER: &str = "surveys@sms.example";
 const REMINDERS_SENDER: &str = "surveys@reminders.example";
 const BOUNCES_SENDER: &str = "surveys@bounces.example";
 
@@ -904,4 +906,63 @@ async fn an_unverified_sender_fails_the_invitation_with_its_reason() {
         "{reason}"
     );
     assert!(sent_mail(&send, &data_dir).await.is_empty());
+}
+
+/// An SMS: the survey link in a short text through SNS (moto) or the outbox, sent once, the
+/// invitation recorded sent with the provider's message id.
+async fn an_sms_goes_out_once_with_its_link(e: Engines) {
+    let aws = e.aws.clone();
+    let data_dir = e.dir.path().to_owned();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = SMS_SENDER.into();
+        settings.sending.sms_sender_id = Some("Acme".into());
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx, true).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let person = s
+        .send(
+            "POST",
+            "/v1/people",
+            &key,
+            json!({"phone_number": "+4520123456", "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(person.status, 200, "{person:?}");
+    assert_eq!(
+        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
+        1
+    );
+    let event = receive(&send).await;
+    // Redelivered: sent once all the same.
+    let mut answer = None;
+    for _ in 0..2 {
+        let handled = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+        assert!(handled.batch_item_failures.is_empty());
+        answer = Some(handled);
+    }
+    settle(&send, &event, &answer.unwrap()).await;
+    let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
+    let store = s.ctx.tenant_store(&tenant.parse().unwrap());
+    let (survey, invitation) = invitation_of(&store, &person.str("id")).await;
+    let item = store
+        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.str("status"), Some("sent"), "{item:?}");
+    assert!(!item.str("invite_message_id").unwrap_or_default().is_empty());
+    if send.moto.is_none() {
+        let texts: Vec<String> = std::fs::read_dir(data_dir.join(outbox::FOLDER))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sms"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert_eq!(texts.len(), 1, "sent once");
+        assert!(texts[0].starts_with("To: +4520123456\nFrom: Acme\n"), "{}", texts[0]);
+        assert!(texts[0].contains("http://survey.example.test/r/"), "{}", texts[0]);
+    }
 }
