@@ -141,17 +141,23 @@ pub fn sqs_event(messages: &[crate::messaging::Received]) -> Result<SqsEvent> {
     serde_json::from_value(serde_json::json!({ "Records": records })).map_err(Error::internal)
 }
 
-async fn start() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtime::Error> {
+/// A job's process: its settings, logging and context.
+async fn start() -> std::result::Result<Arc<Context>, lambda_runtime::Error> {
     let settings = crate::config::Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
-    let ctx = Context::from_settings(settings).await?;
+    Ok(Context::from_settings(settings).await?)
+}
+
+/// A sending job's process: its context and the queue, mail and SMS adapters.
+async fn start_sending() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtime::Error> {
+    let ctx = start().await?;
     let messaging = Messaging::from_context(&ctx, ctx.store.clone()).await?;
     Ok((ctx, messaging))
 }
 
 /// `job-scheduler` on Lambda: one run per EventBridge event.
 pub async fn run_scheduler_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let (ctx, messaging) = start().await?;
+    let (ctx, messaging) = start_sending().await?;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
         let (ctx, messaging) = (ctx.clone(), messaging.clone());
         async move { scheduler(&ctx, &messaging).await.map_err(lambda_runtime::Error::from) }
@@ -161,7 +167,7 @@ pub async fn run_scheduler_on_lambda() -> std::result::Result<(), lambda_runtime
 
 /// `job-deliver` on Lambda: SQS batches with partial batch failures.
 pub async fn run_deliverer_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let (ctx, messaging) = start().await?;
+    let (ctx, messaging) = start_sending().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, messaging) = (ctx.clone(), messaging.clone());
         async move { Ok::<_, lambda_runtime::Error>(deliver(&ctx, &messaging, event.payload).await) }
@@ -171,9 +177,7 @@ pub async fn run_deliverer_on_lambda() -> std::result::Result<(), lambda_runtime
 
 /// `job-delivery-events` on Lambda: SES events from the mail events topic.
 pub async fn run_delivery_events_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let settings = crate::config::Settings::from_env()?;
-    crate::telemetry::init(settings.log_format);
-    let ctx = Context::from_settings(settings).await?;
+    let ctx = start().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let ctx = ctx.clone();
         async move {

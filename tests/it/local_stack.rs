@@ -405,16 +405,7 @@ async fn operator_commands_work_beside_a_running_server() {
     let data = data.to_str().unwrap();
 
     // Without a server: the store is opened directly.
-    let (password, _) = run(&[
-        "tenant",
-        "create",
-        "--slug",
-        "acme",
-        "--owner-email",
-        "o@acme.example",
-        "--data-dir",
-        data,
-    ]);
+    let password = create_acme(data);
     let password = password.trim().to_owned();
     assert_eq!(password.lines().count(), 1);
     assert!(password.len() >= 20, "{password:?}");
@@ -508,8 +499,9 @@ async fn a_new_data_directory_gets_the_demo_tenant() {
     assert_eq!(body["required_action"], "password_change", "{body}");
 }
 
-/// An operator's tenant and write key on a new data directory, made before the server starts.
-fn tenant_with_key(data: &str) -> String {
+/// `ovation tenant create` of the tenant `acme` (owner o@acme.example); prints the owner's
+/// one-time password.
+fn create_acme(data: &str) -> String {
     run(&[
         "tenant",
         "create",
@@ -519,7 +511,13 @@ fn tenant_with_key(data: &str) -> String {
         "o@acme.example",
         "--data-dir",
         data,
-    ]);
+    ])
+    .0
+}
+
+/// An operator's tenant and write key on a new data directory, made before the server starts.
+fn tenant_with_key(data: &str) -> String {
+    create_acme(data);
     let (key, _) = run(&[
         "api-key",
         "create",
@@ -591,15 +589,7 @@ async fn serve_sends_at_once_and_a_bounce_suppresses() {
         .await
         .unwrap();
     assert_eq!(answered.status(), 200);
-    let responses: Value = client
-        .get(format!("{url}/v1/survey_responses"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let responses = api_get(&url, "/v1/survey_responses", &key).await;
     assert_eq!(responses[0]["score"], 9, "{responses}");
 
     // Another site's page may not play events on this machine's server.
@@ -617,16 +607,21 @@ async fn serve_sends_at_once_and_a_bounce_suppresses() {
     assert_eq!(forged.status(), 403);
     let played = no_redirects.post(&bounce).header("origin", &url).send().await.unwrap();
     assert_eq!(played.status(), 303, "{:?}", played.text().await);
-    let bounces: Value = client
-        .get(format!("{url}/v1/bounces"))
-        .bearer_auth(&key)
+    let bounces = api_get(&url, "/v1/bounces", &key).await;
+    assert_eq!(bounces[0]["email"], "ann@example.com", "{bounces}");
+}
+
+/// A JSON answer of the API to a GET with a key.
+async fn api_get(url: &str, path: &str, key: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth(key)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    assert_eq!(bounces[0]["email"], "ann@example.com", "{bounces}");
+        .unwrap()
 }
 
 /// Lines of the outbox's log of what went out.
@@ -646,16 +641,7 @@ async fn kill_9_in_the_middle_of_a_send_loses_none_and_sends_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    run(&[
-        "tenant",
-        "create",
-        "--slug",
-        "acme",
-        "--owner-email",
-        "o@acme.example",
-        "--data-dir",
-        data,
-    ]);
+    create_acme(data);
     let csv = dir.path().join("people.csv");
     let rows: String = (0..PEOPLE).map(|i| format!("p{i}@example.com\n")).collect();
     std::fs::write(&csv, format!("email\n{rows}")).unwrap();

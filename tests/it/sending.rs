@@ -107,6 +107,36 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context, ve
     }
 }
 
+/// A stack that sends as `sender` with links to `survey.example.test`, its queue and mail (the
+/// sender verified in SES when asked), and its data directory.
+async fn sending_stack(
+    e: Engines,
+    sender: &str,
+    verified: bool,
+    tweak: impl FnOnce(&mut ovation::config::Settings),
+) -> (Stack, Sending, std::path::PathBuf) {
+    let aws = e.aws.clone();
+    let data_dir = e.dir.path().to_owned();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://survey.example.test".into());
+        settings.sending.mail_from = sender.into();
+        tweak(settings);
+    })
+    .await;
+    let send = sending(aws.as_ref(), &s.ctx, verified).await;
+    (s, send, data_dir)
+}
+
+/// The stored invitation of a person (their one invitation's item).
+async fn invitation_item(store: &ovation::store::TenantStore, person: &str) -> ovation::store::Item {
+    let (survey, invitation) = invitation_of(store, person).await;
+    store
+        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Takes what the deliverer's queue holds, as the Lambda event source would.
 async fn receive(s: &Sending) -> aws_lambda_events::event::sqs::SqsEvent {
     let received = match (&s.messaging.local_queue, &s.sqs) {
@@ -203,15 +233,10 @@ async fn sent_mail(s: &Sending, data_dir: &std::path::Path) -> Vec<String> {
 }
 
 async fn email_goes_out_once_and_its_link_answers(e: Engines) {
-    let aws = e.aws.clone();
-    let data_dir = e.dir.path().to_owned();
-    let s = Stack::start(e, |settings| {
-        settings.public_url = Some("http://survey.example.test".into());
-        settings.sending.mail_from = SENDER.into();
+    let (s, send, data_dir) = sending_stack(e, SENDER, true, |settings| {
         settings.sending.unsubscribe_mailto = Some("unsubscribe@acme.example".into());
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let person = s
@@ -399,14 +424,10 @@ async fn invitation_of(store: &ovation::store::TenantStore, person: &str) -> (St
 }
 
 async fn bounces_and_complaints_suppress_people(e: Engines) {
-    let aws = e.aws.clone();
-    let s = Stack::start(e, |settings| {
-        settings.public_url = Some("http://survey.example.test".into());
-        settings.sending.mail_from = BOUNCES_SENDER.into();
+    let (s, send, _) = sending_stack(e, BOUNCES_SENDER, true, |settings| {
         settings.sending.mail_events_topic = Some(MAIL_EVENTS.into());
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
@@ -438,12 +459,7 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
     let bounce = event_for("bounce", 0, "ann@example.com").await;
     let report = apply(bounce.clone()).await.unwrap();
     assert_eq!(report.applied.get("bounced"), Some(&1), "{report:?}");
-    let (survey, invitation) = invitation_of(&store, &ids[0]).await;
-    let item = store
-        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let item = invitation_item(&store, &ids[0]).await;
     assert_eq!(item.str("invite_delivery"), Some("bounced"));
     assert_eq!(item.str("invite_bounce"), Some("Permanent/General"));
     // The same event again (SNS is at-least-once) suppresses once.
@@ -558,14 +574,7 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
 }
 
 async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
-    let aws = e.aws.clone();
-    let data_dir = e.dir.path().to_owned();
-    let s = Stack::start(e, |settings| {
-        settings.public_url = Some("http://survey.example.test".into());
-        settings.sending.mail_from = REMINDERS_SENDER.into();
-    })
-    .await;
-    let send = sending(aws.as_ref(), &s.ctx, true).await;
+    let (s, send, data_dir) = sending_stack(e, REMINDERS_SENDER, true, |_| {}).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let surveys = s.get("/v1/surveys", &key).await;
@@ -718,14 +727,7 @@ async fn deliver_queued(s: &Stack, send: &Sending) {
 
 async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
     const MONTH: i64 = 30 * 86_400;
-    let aws = e.aws.clone();
-    let data_dir = e.dir.path().to_owned();
-    let s = Stack::start(e, |settings| {
-        settings.public_url = Some("http://survey.example.test".into());
-        settings.sending.mail_from = AUTOPILOT_SENDER.into();
-    })
-    .await;
-    let send = sending(aws.as_ref(), &s.ctx, true).await;
+    let (s, send, data_dir) = sending_stack(e, AUTOPILOT_SENDER, true, |_| {}).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let off = s.get("/v1/autopilot/email.json", &key).await;
@@ -869,14 +871,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unverified_sender_fails_the_invitation_with_its_reason() {
     let Some(engines) = Engines::aws().await else { return };
-    let aws = engines.aws.clone();
-    let data_dir = engines.dir.path().to_owned();
-    let s = Stack::start(engines, |settings| {
-        settings.public_url = Some("http://survey.example.test".into());
-        settings.sending.mail_from = "surveys@unverified.example".into();
-    })
-    .await;
-    let send = sending(aws.as_ref(), &s.ctx, false).await;
+    let (s, send, data_dir) = sending_stack(engines, "surveys@unverified.example", false, |_| {}).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let person = s
@@ -893,12 +888,7 @@ async fn an_unverified_sender_fails_the_invitation_with_its_reason() {
     assert!(receive(&send).await.records.is_empty(), "nothing left in the queue");
     let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
     let store = s.ctx.tenant_store(&tenant.parse().unwrap());
-    let (survey, invitation) = invitation_of(&store, &person.str("id")).await;
-    let item = store
-        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let item = invitation_item(&store, &person.str("id")).await;
     assert_eq!(item.str("status"), Some("failed"));
     let reason = item.str("invite_failure").unwrap_or_default();
     assert!(
@@ -911,15 +901,10 @@ async fn an_unverified_sender_fails_the_invitation_with_its_reason() {
 /// An SMS: the survey link in a short text through SNS (moto) or the outbox, sent once, the
 /// invitation recorded sent with the provider's message id.
 async fn an_sms_goes_out_once_with_its_link(e: Engines) {
-    let aws = e.aws.clone();
-    let data_dir = e.dir.path().to_owned();
-    let s = Stack::start(e, |settings| {
-        settings.public_url = Some("http://survey.example.test".into());
-        settings.sending.mail_from = SMS_SENDER.into();
+    let (s, send, data_dir) = sending_stack(e, SMS_SENDER, true, |settings| {
         settings.sending.sms_sender_id = Some("Acme".into());
     })
     .await;
-    let send = sending(aws.as_ref(), &s.ctx, true).await;
     let owner = s.tenant("acme").await;
     let (key, _) = s.api_key(&owner, "write").await;
     let person = s
@@ -946,12 +931,7 @@ async fn an_sms_goes_out_once_with_its_link(e: Engines) {
     settle(&send, &event, &answer.unwrap()).await;
     let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
     let store = s.ctx.tenant_store(&tenant.parse().unwrap());
-    let (survey, invitation) = invitation_of(&store, &person.str("id")).await;
-    let item = store
-        .get(&keys::invitation(store.tenant(), &survey, &invitation).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let item = invitation_item(&store, &person.str("id")).await;
     assert_eq!(item.str("status"), Some("sent"), "{item:?}");
     assert!(!item.str("invite_message_id").unwrap_or_default().is_empty());
     if send.moto.is_none() {

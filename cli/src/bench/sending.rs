@@ -148,14 +148,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
     for task in &tasks {
         task.abort();
     }
-    let jobs = jobs_store.calls();
-    let jobs = Calls {
-        gets: jobs.gets - before.gets,
-        queries: jobs.queries - before.queries,
-        writes: jobs.writes - before.writes,
-        transactions: jobs.transactions - before.transactions,
-        batch_writes: jobs.batch_writes - before.batch_writes,
-    };
+    let jobs = jobs_store.calls().since(before);
     println!(
         "{:<44} {invitations:>9} in {elapsed:>7.3} s = {:>10.0} /s",
         "due to sent (scheduler + 4 deliverers)",

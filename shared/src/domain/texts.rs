@@ -271,25 +271,28 @@ pub const PROPERTY_PLACEHOLDER: &str = "properties.";
 /// Checks that every `{{ … }}` of a survey text is closed and names a known placeholder, so a
 /// typo is refused when the survey is saved rather than sent as an empty gap.
 pub fn check_placeholders(text: &str) -> std::result::Result<(), String> {
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(len) = after.find("}}") else {
-            return Err("has a `{{` without its `}}`".into());
-        };
-        let name = after[..len].trim();
-        let property = name.strip_prefix(PROPERTY_PLACEHOLDER);
-        let known = PLACEHOLDERS.contains(&name)
-            || property.is_some_and(|p| {
+    let known = |name: &str| {
+        PLACEHOLDERS.contains(&name)
+            || name.strip_prefix(PROPERTY_PLACEHOLDER).is_some_and(|p| {
                 !p.is_empty() && p.len() <= 40 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            });
-        if !known {
-            return Err(format!(
-                "has an unknown placeholder `{{{{ {name} }}}}`: use {{{{ sender }}}}, {{{{ product_name }}}} or \
-                 {{{{ properties.<name> }}}} for a person property"
-            ));
+            })
+    };
+    let unknown = std::cell::RefCell::new(None);
+    // Filled with nothing: a `{{` left over is one that never closed.
+    let rest = fill(text, |name| {
+        if !known(name) {
+            unknown.borrow_mut().get_or_insert_with(|| name.to_owned());
         }
-        rest = &after[len + 2..];
+        Some("")
+    });
+    if let Some(name) = unknown.into_inner() {
+        return Err(format!(
+            "has an unknown placeholder `{{{{ {name} }}}}`: use {{{{ sender }}}}, {{{{ product_name }}}} or \
+             {{{{ properties.<name> }}}} for a person property"
+        ));
+    }
+    if rest.contains("{{") {
+        return Err("has a `{{` without its `}}`".into());
     }
     Ok(())
 }

@@ -146,6 +146,7 @@ pub async fn configure(
     if let Some(survey) = &next.survey_id {
         item = item.with("survey", survey.as_str());
     }
+    let saved = view(platform, Some(&item));
     store.put(item, None).await?;
     audit::record(
         store,
@@ -185,7 +186,7 @@ pub async fn configure(
             }
         }
     }
-    config(store, platform).await
+    Ok(saved)
 }
 
 /// The writes that schedule a member's next invitation at `at` and name it on the membership;

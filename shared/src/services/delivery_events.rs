@@ -120,8 +120,7 @@ pub async fn apply_batch(ctx: &Context, event: &serde_json::Value) -> Result<Eve
 /// events topic when one is configured. (Lambda is invoked by SNS itself, under the function's
 /// resource policy naming the topic; these checks refuse anything else that reaches it.)
 fn open_envelope(record: &serde_json::Value, topic: Option<&str>) -> std::result::Result<String, String> {
-    let record: SnsRecord =
-        serde_json::from_value(record.clone()).map_err(|e| format!("not an SNS notification record: {e}"))?;
+    let record = SnsRecord::deserialize(record).map_err(|e| format!("not an SNS notification record: {e}"))?;
     let sns = record.sns;
     if sns.kind != "Notification" {
         return Err(format!("SNS message type {:?} is not a Notification", sns.kind));

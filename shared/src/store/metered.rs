@@ -29,6 +29,17 @@ impl Calls {
     pub fn total(&self) -> u64 {
         self.reads() + self.writes + self.transactions + self.batch_writes
     }
+
+    /// The calls made after `before` was taken.
+    pub fn since(&self, before: Calls) -> Calls {
+        Calls {
+            gets: self.gets - before.gets,
+            queries: self.queries - before.queries,
+            writes: self.writes - before.writes,
+            transactions: self.transactions - before.transactions,
+            batch_writes: self.batch_writes - before.batch_writes,
+        }
+    }
 }
 
 pub struct MeteredStore {
