@@ -6,6 +6,7 @@
 mod admin;
 mod backend;
 mod bench;
+mod export;
 mod jobs;
 mod outbox_page;
 mod people;
@@ -50,6 +51,8 @@ enum Command {
     /// Import people from CSV.
     #[command(subcommand)]
     People(people::PeopleCommand),
+    /// Export survey responses to CSV or Excel.
+    Export(export::ExportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
             Command::ApiKey(command) => admin::api_key(command).await,
             Command::OperatorKey(args) => admin::operator_key(args),
             Command::People(command) => people::run(command).await,
+            Command::Export(args) => export::run(args).await,
         }
     });
     match result {

@@ -3,6 +3,7 @@
 //! its durable queue and its outbox page. `run_*_on_lambda` are the Lambda entry points.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
@@ -11,6 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::messaging::Messaging;
+use crate::services::counters;
 use crate::services::delivery_events::{self, EventsReport};
 use crate::services::sending::{self, Delivered, SchedulerReport};
 use crate::store::now_unix;
@@ -18,9 +20,24 @@ use crate::store::now_unix;
 /// Messages of one batch delivered at once.
 const DELIVER_CONCURRENCY: usize = 10;
 
-/// The scheduler's run (EventBridge's event carries nothing it needs).
+/// When the scheduler last folded overflow counters home (it does so once a minute).
+static LAST_COMPACTION: AtomicI64 = AtomicI64::new(0);
+/// The days of counters compaction looks at (late writes to older days stay exact, only unfolded).
+const COMPACTION_DAYS: i64 = 2;
+
+/// The scheduler's run (EventBridge's event carries nothing it needs): due sends, then, once a
+/// minute, the result counters' overflow shards folded home.
 pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
-    let report = sending::schedule_due(ctx, messaging, now_unix()).await?;
+    let now = now_unix();
+    let report = sending::schedule_due(ctx, messaging, now).await?;
+    if now - LAST_COMPACTION.load(Ordering::Relaxed) >= 60 {
+        LAST_COMPACTION.store(now, Ordering::Relaxed);
+        match counters::compact(ctx.store.as_ref(), now, COMPACTION_DAYS).await {
+            Ok(0) => {}
+            Ok(folded) => tracing::info!(folded, "folded overflow counters home"),
+            Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
+        }
+    }
     if report.queued + report.requeued + report.failed > 0 || !report.skipped.is_empty() {
         tracing::info!(
             queued = report.queued,

@@ -341,6 +341,18 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
     assert_eq!(responses.body[0]["person"], person.str("id"));
     let listed = s.get("/v1/people?email=ann@example.com", &key).await;
     assert!(listed.body[0]["last_sent_at"].as_i64().is_some(), "{listed:?}");
+    // The send and its answer count towards the response rate.
+    let metrics = s.get("/v1/metrics", &key).await;
+    assert_eq!(
+        (
+            &metrics.body["sent_count"],
+            &metrics.body["answered_count"],
+            &metrics.body["response_rate"],
+            &metrics.body["nps"]
+        ),
+        (&json!(1), &json!(1), &json!(100.0), &json!(100)),
+        "{metrics:?}"
+    );
 
     // A message that is no delivery fails every time and ends in the dead letters.
     send.messaging

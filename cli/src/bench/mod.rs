@@ -1,12 +1,14 @@
 //! `ovation bench`: figures for BENCHMARKS.md. The embedded store's put, get and query rates,
 //! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
 //! encryptions of one tenant cost; password hashing and authentication (`auth`); and, each on
-//! its own, the functions' cold start (`cold_start`) and sending through the local stack
-//! (`sending`).
+//! its own, the functions' cold start (`cold_start`), sending through the local stack
+//! (`sending`), reading metrics (`metrics`) and exporting responses (`exports`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
 mod cold_start;
+mod exports;
+mod metrics;
 mod sending;
 
 use std::future::Future;
@@ -35,6 +37,10 @@ enum Part {
     ColdStart,
     /// `--invitations` due at once, sent through the local stack.
     Sending,
+    /// A year of one survey's metrics with 1,000 and 1,000,000 responses.
+    Metrics,
+    /// `--responses` responses exported to CSV and Excel.
+    Exports,
 }
 
 #[derive(Args)]
@@ -57,6 +63,9 @@ pub struct BenchArgs {
     /// sending: invitations due at once.
     #[arg(long, default_value_t = 100_000)]
     invitations: usize,
+    /// exports: responses exported.
+    #[arg(long, default_value_t = 100_000)]
+    responses: usize,
 }
 
 /// Concurrent writers in the concurrent-put measurement.
@@ -203,6 +212,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(Error::internal)?;
     if args.only == Part::Sending {
         return sending::figures(&dir, args.invitations).await;
+    }
+    if args.only == Part::Metrics {
+        return metrics::figures(&dir).await;
+    }
+    if args.only == Part::Exports {
+        return exports::figures(&dir, args.responses).await;
     }
     // aws-lc seeds its generator on first use (CPU jitter entropy unless built without it):
     // a one-time cost of the first TLS handshake or nonce of every cold start.

@@ -1,6 +1,6 @@
 //! `api-responses`: survey responses as Delighted's API has them (record, list with its filters
-//! and `page`/`per_page`, read, change notes and tags; also at `.json` paths). The router only,
-//! with thin handlers over `ovation::services::responses`.
+//! and `page`/`per_page`, read, change notes and tags; also at `.json` paths) and the metrics.
+//! The router only, with thin handlers over `ovation::services::{responses, metrics}`.
 
 use std::sync::Arc;
 
@@ -9,9 +9,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use ovation::domain::Channel;
 use ovation::domain::Email;
 use ovation::http::extract::{DelightedBody, ListPage, PublicBase, next_page};
 use ovation::services::Caller;
+use ovation::services::audit::{self, Outcome, Target};
+use ovation::services::exports::{self, Format};
+use ovation::services::metrics::{self, MetricsQuery, Period};
 use ovation::services::people;
 use ovation::services::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
 use ovation::{Context, Error, Result};
@@ -27,6 +31,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/survey_responses", get(list).post(create))
         .route("/v1/survey_responses.json", get(list).post(create))
         .route("/v1/survey_responses/{id}", get(one).put(update))
+        .route("/v1/exports/responses", get(export))
+        .route("/v1/metrics", get(metrics))
+        .route("/v1/metrics.json", get(metrics))
         .with_state(ctx)
 }
 
@@ -206,4 +213,105 @@ async fn update(
     )
     .await?;
     Ok(Json(&view[0]).into_response())
+}
+
+fn parse_metrics_query(raw: Option<&str>) -> Result<MetricsQuery> {
+    let mut q = MetricsQuery::default();
+    let time = |name: &'static str, v: &str| -> Result<i64> {
+        v.trim()
+            .parse()
+            .map_err(|_| Error::invalid(name, "must be a Unix time in seconds"))
+    };
+    for (name, value) in form_pairs(raw.unwrap_or_default()) {
+        match name.as_str() {
+            "since" => q.since = Some(time("since", &value)?),
+            "until" => q.until = Some(time("until", &value)?),
+            "trend" | "survey_id" => q.survey = Some(value),
+            "channel" => {
+                q.channel = Some(match value.as_str() {
+                    "email" => Channel::Email,
+                    "sms" => Channel::Sms,
+                    "web" => Channel::Web,
+                    "api" => Channel::Api,
+                    _ => return Err(Error::invalid("channel", "must be email, sms, web or api")),
+                })
+            }
+            "segment" => q.segment = Some(value),
+            "group_by" => q.group_by = Some(Period::parse(&value)?),
+            "time_zone" => q.zone = metrics::zone(&value)?,
+            _ => return Err(Error::invalid("query", format!("unknown parameter `{name}`"))),
+        }
+    }
+    Ok(q)
+}
+
+async fn metrics(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+    let query = parse_metrics_query(raw.as_deref())?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    Ok(Json(metrics::read(&store, &query).await?).into_response())
+}
+
+/// The most rows a download over the API holds (Lambda answers at most 6 MB); `ovation export`
+/// has no limit.
+pub const MAX_EXPORT_ROWS: u64 = 10_000;
+
+fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
+    let (mut format, mut filter) = (Format::Csv, ResponseFilter::default());
+    let time = |name: &'static str, v: &str| -> Result<i64> {
+        v.trim()
+            .parse()
+            .map_err(|_| Error::invalid(name, "must be a Unix time in seconds"))
+    };
+    for (name, value) in form_pairs(raw.unwrap_or_default()) {
+        match name.as_str() {
+            "format" => format = Format::parse(&value)?,
+            "since" => filter.since = Some(time("since", &value)?),
+            "until" => filter.until = Some(time("until", &value)?),
+            "updated_since" => filter.updated_since = Some(time("updated_since", &value)?),
+            "updated_until" => filter.updated_until = Some(time("updated_until", &value)?),
+            "trend" | "survey_id" => filter.survey = Some(value),
+            _ => return Err(Error::invalid("query", format!("unknown parameter `{name}`"))),
+        }
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since > until
+    {
+        return Err(Error::invalid("since", "must not be after until"));
+    }
+    Ok((format, filter))
+}
+
+async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+    let (format, filter) = parse_export_query(raw.as_deref())?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let path = std::env::temp_dir().join(format!(
+        "ovation-export-{}.{}",
+        ovation::ids::new_id(),
+        format.extension()
+    ));
+    let written = exports::responses_to_file(&store, &filter, format, &path, Some(MAX_EXPORT_ROWS), |_| {}).await;
+    let bytes = std::fs::read(&path);
+    let _ = std::fs::remove_file(&path);
+    let summary = written?;
+    let bytes = bytes.map_err(Error::internal)?;
+    audit::record(
+        &store,
+        &caller,
+        "responses.exported",
+        Target::Tenant(caller.principal.tenant.to_string()),
+        Outcome::Success,
+    )
+    .await?;
+    let name = format!("responses-{}.{}", summary.rows, format.extension());
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, format.content_type().to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

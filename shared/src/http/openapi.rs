@@ -23,6 +23,7 @@ use crate::services::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
 use crate::services::imports::{ImportSummary, RowError};
+use crate::services::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
 use crate::services::people::{PersonRequest, PersonView};
 use crate::services::responses::{AdditionalAnswer, Note, ResponseRequest, ResponseView};
 use crate::services::sign_in::{
@@ -52,6 +53,7 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         Channel,
         CsvFile,
         Html,
+        ExportFile,
         ImportSummary,
         Language,
         MembershipRequest,
@@ -65,6 +67,10 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         QuestionKind,
         ResponseRequest,
         ResponseView,
+        Metrics,
+        MetricsView,
+        PeriodMetrics,
+        SegmentMetrics,
         RowError,
         SuppressedView,
         Survey,
@@ -131,6 +137,11 @@ struct Canceled {
 #[allow(dead_code)]
 struct CsvFile(String);
 
+/// A spreadsheet: CSV (UTF-8 with a byte-order mark) or Excel (`.xlsx`), as `format` asks.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ExportFile(String);
+
 /// An HTML page.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -151,6 +162,7 @@ fn media(schema: &str) -> &'static str {
     match schema {
         "CsvFile" => "text/csv",
         "Html" => "text/html",
+        "ExportFile" => "application/octet-stream",
         "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
         _ => "application/json",
     }

@@ -126,6 +126,17 @@ const RESPONSES_QUERY: &[&str] = &[
     "expand[]",
     "cursor",
 ];
+/// Query parameters of the metrics (Delighted's, then Ovation's).
+const METRICS_QUERY: &[&str] = &[
+    "since",
+    "until",
+    "trend",
+    "survey_id",
+    "channel",
+    "segment",
+    "group_by",
+    "time_zone",
+];
 /// The largest CSV body an import takes (API Gateway passes 10 MB, Lambda 6 MB); the CLI splits
 /// larger files.
 pub const IMPORT_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -613,6 +624,41 @@ pub const ROUTES: &[Route] = &[
     .body("ResponseRequest")
     .returns("ResponseView")
     .query(&["expand[]"]),
+    route(
+        "GET",
+        "/v1/exports/responses",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "Survey responses as CSV or Excel (up to 10,000; filtered like the list; audited)",
+    )
+    .returns("ExportFile")
+    .query(&[
+        "format",
+        "since",
+        "until",
+        "updated_since",
+        "updated_until",
+        "trend",
+        "survey_id",
+    ]),
+    route(
+        "GET",
+        "/v1/metrics",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "NPS and response counts, a series, a segment breakdown",
+    )
+    .returns("Metrics")
+    .query(METRICS_QUERY),
+    route(
+        "GET",
+        "/v1/metrics.json",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "NPS and response counts (Delighted's path)",
+    )
+    .returns("Metrics")
+    .query(METRICS_QUERY),
     // The respondent's pages (HTML, public, signed links): respond.
     route(
         "GET",

@@ -31,6 +31,8 @@ pub struct Invitation {
     pub created_at: i64,
     /// The response to it, once answered.
     pub response: Option<String>,
+    /// When it was sent (its first step), once sent.
+    pub sent_at: Option<i64>,
 }
 
 impl Invitation {
@@ -64,6 +66,7 @@ impl Invitation {
             due_at: item.num("due_at").unwrap_or_default(),
             created_at: item.num("created_at").unwrap_or_default(),
             response: item.str("response").map(str::to_owned),
+            sent_at: item.num("invite_sent_at"),
         }
     }
 
@@ -101,6 +104,7 @@ pub async fn schedule_ops(
         due_at: due,
         created_at: now_unix(),
         response: None,
+        sent_at: None,
     };
     let key = invitation.key(store)?;
     let (ix_pk, ix_sk) = keys::due_index(due, store.tenant(), &invitation.id);
@@ -154,6 +158,7 @@ pub fn for_web_answer(survey: &Survey, language: Language) -> Invitation {
         due_at: now,
         created_at: now,
         response: None,
+        sent_at: None,
     }
 }
 

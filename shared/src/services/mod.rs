@@ -4,10 +4,13 @@
 
 pub mod audit;
 pub mod autopilot;
+pub mod counters;
 pub mod credentials;
 pub mod delivery_events;
+pub mod exports;
 pub mod imports;
 pub mod invitations;
+pub mod metrics;
 pub mod people;
 pub mod responses;
 pub mod sending;

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::Caller;
 use super::audit::{self, Outcome, Target};
+use super::counters::{self, Counted, Measure, Tally};
 use super::invitations::{self, Invitation};
 use super::people::{self, Person, id_range};
 use super::surveys::{self, Survey};
@@ -26,6 +27,7 @@ const PROPERTIES: &str = "person_properties";
 const NOTES: &str = "notes";
 const IP: &str = "ip";
 const USER_AGENT: &str = "user_agent";
+const COUNTED: &str = "counted_segments";
 /// Attributes that hold personal data: erased with the person.
 const PERSONAL: [&str; 6] = [COMMENT, ANSWERS, PROPERTIES, NOTES, IP, USER_AGENT];
 pub const MAX_TAGS: usize = 20;
@@ -59,6 +61,8 @@ pub struct ResponseRecord {
     pub created_at: i64,
     pub updated_at: i64,
     version: i64,
+    /// The segment properties its survey's counters count it under (none: not counted).
+    counted: Option<Vec<String>>,
 }
 
 impl ResponseRecord {
@@ -78,6 +82,9 @@ impl ResponseRecord {
                 keys::responses_by_update(store.tenant()),
                 keys::updated_sort(self.updated_at, &self.id),
             );
+        if let Some(segments) = &self.counted {
+            item = item.with(COUNTED, Value::L(segments.iter().map(|s| s.as_str().into()).collect()));
+        }
         for (name, value) in [("person", &self.person), ("invitation", &self.invitation)] {
             if let Some(v) = value {
                 item = item.with(name, v.as_str());
@@ -127,6 +134,7 @@ impl ResponseRecord {
             created_at: item.num("created_at").unwrap_or_default(),
             updated_at: item.num("updated_at").unwrap_or_default(),
             version: item.num("version").unwrap_or_default(),
+            counted: item.get(COUNTED).map(|_| item.strings(COUNTED)),
         })
     }
 }
@@ -189,6 +197,7 @@ pub async fn answer_invitation(
     for _ in 0..3 {
         if let Some(id) = &invitation.response {
             let mut record = load(store, id).await?.ok_or(Error::NotFound("response"))?;
+            let before = counted_before(store, &record).await?;
             if let Some(score) = answered.score {
                 record.score = score;
             }
@@ -197,7 +206,7 @@ pub async fn answer_invitation(
             }
             record.answers.extend(answered.answers.clone());
             record.updated_at = now_unix();
-            save(store, &mut record).await?;
+            save(store, Some(survey), before, &mut record).await?;
             return Ok(record);
         }
         let score = answered
@@ -222,7 +231,9 @@ pub async fn answer_invitation(
             created_at: now,
             updated_at: now,
             version: 0,
+            counted: None,
         };
+        let mut tally = Tally::moved(None, count_now(store, Some(survey), &mut record).await?.as_ref());
         let mut ops = vec![TxOp::Put {
             item: record.to_item(store).await?,
             condition: Some(Condition::NotExists),
@@ -235,7 +246,19 @@ pub async fn answer_invitation(
         if let Some(person) = person {
             ops.extend(person_ops(store, &person.id, &record.id, now)?);
         }
-        match store.transact(ops).await {
+        if let Some(sent_at) = invitation.sent_at {
+            let answered = Counted::new(
+                store,
+                &survey.definition.segments,
+                Measure::Answered,
+                sent_at,
+                invitation.channel,
+                &record.person_properties,
+            )
+            .await?;
+            tally = tally.and(Tally::moved(None, Some(&answered)));
+        }
+        match counters::transact(store, &survey.id, ops, &tally).await {
             Ok(()) => {
                 record.version += 1;
                 return Ok(record);
@@ -262,12 +285,56 @@ fn person_ops(store: &TenantStore, person: &str, response: &str, now: i64) -> Re
     ])
 }
 
-/// Writes a changed response, refusing (409) when it changed since it was read.
-async fn save(store: &TenantStore, record: &mut ResponseRecord) -> Result<()> {
-    let item = record.to_item(store).await?;
-    store.put(item, Some(Condition::eq("version", record.version))).await?;
-    record.version += 1;
-    Ok(())
+/// What a response was counted as when last written (none: not counted).
+async fn counted_before(store: &TenantStore, record: &ResponseRecord) -> Result<Option<Counted>> {
+    let Some(segments) = &record.counted else {
+        return Ok(None);
+    };
+    let measure = Measure::of_score(record.score);
+    Counted::new(
+        store,
+        segments,
+        measure,
+        record.created_at,
+        record.channel,
+        &record.person_properties,
+    )
+    .await
+    .map(Some)
+}
+
+/// What a response counts as now, under its survey's current segment properties (which it
+/// records); nothing once the survey is gone.
+async fn count_now(
+    store: &TenantStore,
+    survey: Option<&Survey>,
+    record: &mut ResponseRecord,
+) -> Result<Option<Counted>> {
+    record.counted = survey.map(|s| s.definition.segments.clone());
+    counted_before(store, record).await
+}
+
+/// Writes a changed response with the counters it moves from `before`, refusing (409) when it
+/// changed since it was read.
+async fn save(
+    store: &TenantStore,
+    survey: Option<&Survey>,
+    before: Option<Counted>,
+    record: &mut ResponseRecord,
+) -> Result<()> {
+    let tally = Tally::moved(before.as_ref(), count_now(store, survey, record).await?.as_ref());
+    let put = TxOp::Put {
+        item: record.to_item(store).await?,
+        condition: Some(Condition::eq("version", record.version)),
+    };
+    match counters::transact(store, &record.survey, vec![put], &tally).await {
+        Ok(()) => {
+            record.version += 1;
+            Ok(())
+        }
+        Err(Error::TransactionCanceled(_)) => Err(Error::ConditionFailed),
+        Err(e) => Err(e),
+    }
 }
 
 /// A response made through the API (Delighted's `POST /v1/survey_responses`).
@@ -313,13 +380,15 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewResponse) -> R
         created_at,
         updated_at: now,
         version: 0,
+        counted: None,
     };
+    let tally = Tally::moved(None, count_now(store, Some(&survey), &mut record).await?.as_ref());
     let mut ops = vec![TxOp::Put {
         item: record.to_item(store).await?,
         condition: Some(Condition::NotExists),
     }];
     ops.extend(person_ops(store, &person.id, &record.id, now)?);
-    store.transact(ops).await?;
+    counters::transact(store, &survey.id, ops, &tally).await?;
     record.version += 1;
     audit::record(
         store,
@@ -351,6 +420,8 @@ pub struct ResponseChange {
 
 pub async fn update(store: &TenantStore, caller: &Caller, id: &str, change: ResponseChange) -> Result<ResponseRecord> {
     let mut record = load(store, id).await?.ok_or(Error::NotFound("survey response"))?;
+    let survey = surveys::get(store, &record.survey).await?;
+    let before = counted_before(store, &record).await?;
     let now = now_unix();
     if let Some(score) = change.score {
         record.score = score;
@@ -394,7 +465,7 @@ pub async fn update(store: &TenantStore, caller: &Caller, id: &str, change: Resp
         record.notes = next;
     }
     record.updated_at = now;
-    save(store, &mut record).await?;
+    save(store, survey.as_ref(), before, &mut record).await?;
     audit::record(
         store,
         caller,
@@ -420,16 +491,46 @@ fn tags_checked(tags: Vec<String>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Removes a response's personal fields and its person (the person is being deleted).
+/// Removes a response's personal fields and its person (the person is being deleted); its
+/// segment counts move to "no value" with it.
 pub async fn erase_personal(store: &TenantStore, id: &str) -> Result<()> {
     let key = keys::response(store.tenant(), id)?;
     let mut updates: Vec<Update> = PERSONAL.iter().map(|a| Update::Remove((*a).into())).collect();
     updates.push(Update::Remove("person".into()));
     updates.push(Update::Add("version".into(), 1));
-    match store.update(&key, &updates, Some(Condition::Exists)).await {
-        Ok(_) | Err(Error::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
+    for _ in 0..3 {
+        let Some(record) = load(store, id).await?.filter(|r| r.person.is_some()) else {
+            return Ok(()); // gone, or erased already
+        };
+        let survey = surveys::get(store, &record.survey).await?;
+        let before = counted_before(store, &record).await?;
+        let mut erased = ResponseRecord {
+            person_properties: Properties::default(),
+            ..record.clone()
+        };
+        let tally = Tally::moved(
+            before.as_ref(),
+            count_now(store, survey.as_ref(), &mut erased).await?.as_ref(),
+        );
+        let mut updates = updates.clone();
+        updates.push(match &erased.counted {
+            Some(segments) => Update::Set(
+                COUNTED.into(),
+                Value::L(segments.iter().map(|s| s.as_str().into()).collect()),
+            ),
+            None => Update::Remove(COUNTED.into()),
+        });
+        let update = TxOp::Update {
+            key: key.clone(),
+            updates,
+            condition: Some(Condition::eq("version", record.version)),
+        };
+        match counters::transact(store, &record.survey, vec![update], &tally).await {
+            Err(Error::TransactionCanceled(_)) => continue,
+            other => return other,
+        }
     }
+    Err(Error::ConditionFailed)
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::autopilot;
+use super::counters::{self, Counted, Measure, Tally};
 use super::people::Person;
 use super::surveys::{self, Survey};
 use super::tenants::{self, Tenant};
@@ -798,14 +799,30 @@ async fn record_sent(
         Step::Invite => autopilot::follow_up_ops(store, claimed, person, now).await?,
         Step::Remind => vec![],
     };
+    // A first send counts towards the survey's response rate.
+    let tally = match step {
+        Step::Invite => {
+            let sent = Counted::new(
+                store,
+                &survey.definition.segments,
+                Measure::Sent,
+                now,
+                channel,
+                &person.properties,
+            )
+            .await?;
+            Tally::moved(None, Some(&sent))
+        }
+        Step::Remind => Tally::default(),
+    };
     if !follow_up.is_empty() {
-        match store.transact([ops.clone(), follow_up].concat()).await {
+        match counters::transact(store, &survey.id, [ops.clone(), follow_up].concat(), &tally).await {
             Ok(()) => return Ok(()),
             Err(Error::TransactionCanceled(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    match store.transact(ops).await {
+    match counters::transact(store, &survey.id, ops, &tally).await {
         Ok(()) => Ok(()),
         // The person went meanwhile: the invitation alone records the send.
         Err(Error::TransactionCanceled(_)) => {

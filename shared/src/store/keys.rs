@@ -12,7 +12,7 @@ const SEP: char = '#';
 pub const SYSTEM_PARTITION: &str = "SYS";
 /// Index partitions shared by all tenants (they hold ids and times, no personal data), which a
 /// tenant's items may join.
-pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#"];
+pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#", crate::services::counters::OVERFLOW_INDEX_PREFIX];
 
 /// The partition of the tenant's own items: `T#{tenant}`.
 pub fn tenant_partition(tenant: &TenantId) -> String {
@@ -238,6 +238,19 @@ pub fn suppression(tenant: &TenantId, list: &str, at: i64, person: &str) -> Resu
 /// The partition of one survey's invitations.
 pub fn survey_partition(tenant: &TenantId, survey: &str) -> Result<String> {
     tenant_sub_partition(tenant, &["S", survey])
+}
+
+/// A shard of a survey's result counters (0 is home; the others take contended writes).
+pub fn counters_partition(tenant: &TenantId, survey: &str, shard: u8) -> Result<String> {
+    tenant_sub_partition(tenant, &["S", survey, "AGG", &shard.to_string()])
+}
+
+/// A segment value's dictionary item (the value encrypted) in the counters' home shard.
+pub fn segment_value(tenant: &TenantId, survey: &str, property: &str, value: &str) -> Result<Key> {
+    Ok(Key::new(
+        counters_partition(tenant, survey, 0)?,
+        sort_key(&["V", property, value])?,
+    ))
 }
 
 pub fn invitation(tenant: &TenantId, survey: &str, id: &str) -> Result<Key> {

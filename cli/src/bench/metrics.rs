@@ -1,0 +1,192 @@
+//! The metrics benchmark: a year of one survey's results read through `GET /v1/metrics`'s service
+//! with 1,000 and with 1,000,000 responses counted (random times, scores, four channels, a
+//! segment property with five values), timing each read and counting its store calls.
+//! The counters are written as those responses leave them, a day's worth per transaction (reads
+//! never touch the responses themselves).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ovation::auth::{Actor, Principal, Role};
+use ovation::config::Settings;
+use ovation::crypto::local::LocalKeyring;
+use ovation::domain::{Channel, Properties, Score};
+use ovation::services::Caller;
+use ovation::services::counters::{self, Counted, Measure, Tally};
+use ovation::services::metrics::{self, MetricsQuery, Period};
+use ovation::services::surveys::{self, Survey};
+use ovation::services::tenants::{self, NewTenant};
+use ovation::store::TenantStore;
+use ovation::store::embedded::EmbeddedStore;
+use ovation::store::metered::MeteredStore;
+use ovation::{Context, Error, Result};
+
+/// 2025-01-01 00:00 UTC: the year read.
+const YEAR_START: i64 = 1_735_689_600;
+const YEAR: i64 = 365 * 86_400;
+/// Reads timed per figure (the median is reported).
+const READS: usize = 21;
+
+/// A deterministic generator (SplitMix64), so both sizes see the same kind of data.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Counts `responses` answers to `survey`, spread over the year.
+async fn count_responses(store: &TenantStore, survey: &Survey, responses: usize) -> Result<()> {
+    let channels = [Channel::Email, Channel::Sms, Channel::Web, Channel::Api];
+    let plans = ["free", "starter", "pro", "business", "enterprise"];
+    let mut by_plan = Vec::new();
+    for plan in plans {
+        by_plan.push(Properties(BTreeMap::from([("plan".to_owned(), plan.to_owned())])));
+    }
+    let mut mix = Mix(responses as u64);
+    let mut days: BTreeMap<i64, Tally> = BTreeMap::new();
+    for i in 0..responses {
+        let at = YEAR_START + mix.below(YEAR as u64) as i64;
+        let score = Score::new(mix.below(11) as i64)?;
+        let channel = channels[mix.below(4) as usize];
+        let properties = &by_plan[mix.below(5) as usize];
+        let counted = Counted::new(
+            store,
+            &survey.definition.segments,
+            Measure::of_score(score),
+            at,
+            channel,
+            properties,
+        )
+        .await?;
+        let day = days.entry(at / 86_400).or_default();
+        *day = std::mem::take(day).and(Tally::moved(None, Some(&counted)));
+        if (i + 1) % 100_000 == 0 {
+            eprintln!("progress: {} responses counted", i + 1);
+        }
+    }
+    for tally in days.values() {
+        counters::transact(store, &survey.id, vec![], tally).await?;
+    }
+    Ok(())
+}
+
+fn median_ms(mut runs: Vec<f64>) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
+}
+
+pub async fn figures(dir: &Path) -> Result<()> {
+    println!("# metrics: a year of one survey, read from its counters (median of {READS} reads)");
+    let store = Arc::new(MeteredStore::new(Arc::new(EmbeddedStore::open(
+        &dir.join(ovation::context::STORE_FILE),
+    )?)));
+    let keyring = Arc::new(LocalKeyring::open(dir, true)?);
+    let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store.clone(), keyring);
+    let created = tenants::create(
+        &ctx,
+        NewTenant {
+            slug: "bench".into(),
+            owner_email: "owner@bench.example".into(),
+            display_name: None,
+        },
+    )
+    .await?;
+    let tenant_store = ctx.tenant_store(&created.tenant.id);
+    let caller = Caller {
+        principal: Principal {
+            tenant: created.tenant.id.clone(),
+            actor: Actor::Operator,
+            role: Role::Admin,
+            restriction: None,
+        },
+        ip: None,
+    };
+    for responses in [1_000, 1_000_000] {
+        let patch = serde_json::from_value(serde_json::json!({
+            "name": format!("{responses} responses"),
+            "segments": ["plan"],
+        }))
+        .map_err(Error::internal)?;
+        let survey = surveys::create(&tenant_store, &caller, patch).await?;
+        let started = Instant::now();
+        count_responses(&tenant_store, &survey, responses).await?;
+        eprintln!(
+            "progress: {responses} responses' counters written in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let year = MetricsQuery {
+            survey: Some(survey.id.clone()),
+            since: Some(YEAR_START),
+            until: Some(YEAR_START + YEAR - 1),
+            ..MetricsQuery::default()
+        };
+        let cases = [
+            ("year (UTC)", year.clone()),
+            (
+                "year by month (UTC)",
+                MetricsQuery {
+                    group_by: Some(Period::Month),
+                    ..year.clone()
+                },
+            ),
+            (
+                "year by segment plan",
+                MetricsQuery {
+                    segment: Some("plan".into()),
+                    ..year.clone()
+                },
+            ),
+            (
+                "year by month in Asia/Kolkata",
+                MetricsQuery {
+                    group_by: Some(Period::Month),
+                    zone: metrics::zone("Asia/Kolkata")?,
+                    ..year.clone()
+                },
+            ),
+            (
+                "year by day in Europe/Paris",
+                MetricsQuery {
+                    group_by: Some(Period::Day),
+                    zone: metrics::zone("Europe/Paris")?,
+                    ..year.clone()
+                },
+            ),
+        ];
+        for (name, query) in cases {
+            let mut runs = Vec::with_capacity(READS);
+            let mut calls = None;
+            let mut answer = None;
+            for _ in 0..READS {
+                let before = store.calls();
+                let started = Instant::now();
+                let read = metrics::read(&tenant_store, &query).await?;
+                runs.push(started.elapsed().as_secs_f64() * 1e3);
+                calls = Some(store.calls().since(before));
+                answer = Some(read);
+            }
+            let (calls, answer) = (calls.unwrap_or_default(), answer.ok_or(Error::internal("no read"))?);
+            println!(
+                "{:<44} {:>9.2} ms ({} store reads; {} responses, NPS {})",
+                format!("{name}, {responses} responses"),
+                median_ms(runs),
+                calls.reads(),
+                answer.totals.response_count,
+                answer.totals.nps.unwrap_or_default(),
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,552 @@
+//! Pre-aggregated result counters (DESIGN.md "Storage"): what a response, a change of it and a send
+//! add to their survey's counters, written in the same transaction as the response or the send, so
+//! that no retry, race or crash can make them drift. Counters live in a home shard; a write that
+//! meets contention moves to one of the overflow shards, which `compact` folds back home.
+//!
+//! Each survey counts by UTC day (`D#…`, one attribute per measure and channel) and by segment
+//! value (`G#…`), each with quarter-hour detail items per channel (`Q#…`, `H#…`) so that days can
+//! be cut at any time zone's midnight. A year's totals read one small item a day.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use crate::domain::{Channel, Properties, Score};
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::store::{Condition, Item, Query, SortKey, Store, TenantStore, TxOp, Update, Value, attr, keys, now_unix};
+
+/// The home shard and the overflow shards a contended write moves to.
+pub const SHARDS: u8 = 4;
+/// The detail items' resolution: every time zone's midnight falls on a quarter hour.
+pub const SLOT_SECONDS: i64 = 900;
+pub const DAY_SECONDS: i64 = 86_400;
+/// The index partition (per day) of overflow items waiting to be folded home (ids only).
+pub const OVERFLOW_INDEX_PREFIX: &str = "AGG#";
+/// Writes to a counter item: an overflow item moves home only unchanged since it was read.
+const WRITES: &str = "w";
+/// When an overflow item was last written: one in use is left alone for a minute.
+const WRITTEN_AT: &str = "at";
+/// The sort key part of a segment's "no value".
+const NO_VALUE: &str = "-";
+/// How long a blind index part of a key is (hex; 128 bits).
+const BLIND_CHARS: usize = 32;
+
+/// What a counter counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Measure {
+    Promoter,
+    Passive,
+    Detractor,
+    /// An invitation sent (at its send).
+    Sent,
+    /// A sent invitation answered (at its send, for the response rate).
+    Answered,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 5] = [
+        Measure::Promoter,
+        Measure::Passive,
+        Measure::Detractor,
+        Measure::Sent,
+        Measure::Answered,
+    ];
+
+    pub fn of_score(score: Score) -> Measure {
+        match score.value() {
+            9..=10 => Measure::Promoter,
+            7..=8 => Measure::Passive,
+            _ => Measure::Detractor,
+        }
+    }
+
+    fn code(self) -> char {
+        match self {
+            Measure::Promoter => 'p',
+            Measure::Passive => 'n',
+            Measure::Detractor => 'd',
+            Measure::Sent => 's',
+            Measure::Answered => 'a',
+        }
+    }
+
+    fn from_code(code: char) -> Option<Measure> {
+        Measure::ALL.into_iter().find(|m| m.code() == code)
+    }
+}
+
+/// What an attribute of a counter item counts in: a day item's channel (`pe`: promoters by email)
+/// or a detail item's quarter hour (`p37`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Day(Channel),
+    Slot(i64),
+}
+
+const CHANNELS: [(Channel, char); 4] = [
+    (Channel::Email, 'e'),
+    (Channel::Sms, 's'),
+    (Channel::Web, 'w'),
+    (Channel::Api, 'a'),
+];
+
+fn channel_code(channel: Channel) -> char {
+    CHANNELS
+        .iter()
+        .find(|(c, _)| *c == channel)
+        .map_or('e', |(_, code)| *code)
+}
+
+pub fn parse_attr(name: &str) -> Option<(Measure, Cell)> {
+    let mut chars = name.chars();
+    let measure = Measure::from_code(chars.next()?)?;
+    let rest = chars.as_str();
+    if let Some((channel, _)) = CHANNELS
+        .iter()
+        .find(|(_, code)| rest.len() == 1 && rest.starts_with(*code))
+    {
+        return Some((measure, Cell::Day(*channel)));
+    }
+    let slot: i64 = rest.parse().ok()?;
+    (0..DAY_SECONDS / SLOT_SECONDS)
+        .contains(&slot)
+        .then_some((measure, Cell::Slot(slot)))
+}
+
+/// A segment property's value as counted: blinded in keys, kept encrypted in a dictionary item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentValue {
+    pub property_key: String,
+    /// `None` for a person without the property.
+    pub value: Option<(String, String)>,
+}
+
+impl SegmentValue {
+    fn value_key(&self) -> &str {
+        self.value.as_ref().map_or(NO_VALUE, |(blind, _)| blind.as_str())
+    }
+}
+
+/// One thing counted: a response's score at its creation, or a send and its answer at the send.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    pub measure: Measure,
+    pub at: i64,
+    pub channel: Channel,
+    pub segments: Vec<SegmentValue>,
+}
+
+impl Counted {
+    /// `measure` at `at` on `channel`, segmented by the segment properties `segments` (a survey's)
+    /// as `properties` has them.
+    pub async fn new(
+        store: &TenantStore,
+        segments: &[String],
+        measure: Measure,
+        at: i64,
+        channel: Channel,
+        properties: &Properties,
+    ) -> Result<Counted> {
+        let mut values = Vec::with_capacity(segments.len());
+        for property in segments {
+            let value = match properties.0.get(property).filter(|v| !v.is_empty()) {
+                Some(v) => Some((
+                    blind(store, "segment_value", &format!("{property}\0{v}")).await?,
+                    v.clone(),
+                )),
+                None => None,
+            };
+            values.push(SegmentValue {
+                property_key: property_key(store, property).await?,
+                value,
+            });
+        }
+        Ok(Counted {
+            measure,
+            at,
+            channel,
+            segments: values,
+        })
+    }
+}
+
+/// The key part that names a segment property (blinded: a property's name is the tenant's).
+pub async fn property_key(store: &TenantStore, property: &str) -> Result<String> {
+    blind(store, "segment_property", property).await
+}
+
+async fn blind(store: &TenantStore, kind: &str, value: &str) -> Result<String> {
+    let mut hex = store.crypto().blind_index(kind, value).await?;
+    hex.truncate(BLIND_CHARS);
+    Ok(hex)
+}
+
+/// The UTC day (days since 1970-01-01) and quarter hour of a time.
+pub fn day_and_slot(at: i64) -> (i64, i64) {
+    (at.div_euclid(DAY_SECONDS), at.rem_euclid(DAY_SECONDS) / SLOT_SECONDS)
+}
+
+/// The day item's sort key (`D#{day}`, `G#{property}#{day}#{value}`) and the detail item's
+/// (`Q#{day}#{channel}`, `H#{property}#{day}#{channel}#{value}`).
+fn sort_keys(day: i64, channel: Channel, segment: Option<&SegmentValue>) -> [String; 2] {
+    let (day, channel) = (format!("{day:06}"), channel.as_str());
+    match segment {
+        None => [format!("D#{day}"), format!("Q#{day}#{channel}")],
+        Some(s) => {
+            let (property, value) = (&s.property_key, s.value_key());
+            [
+                format!("G#{property}#{day}#{value}"),
+                format!("H#{property}#{day}#{channel}#{value}"),
+            ]
+        }
+    }
+}
+
+/// The sort key range of day (`detail` false) or detail items from `first` to `last` day.
+pub fn range(kind: RangeKind, detail: bool, first: i64, last: i64) -> SortKey {
+    let (low, high) = (format!("{first:06}"), format!("{last:06}"));
+    match (kind, detail) {
+        (RangeKind::Overall, false) => SortKey::Between(format!("D#{low}"), format!("D#{high}")),
+        (RangeKind::Overall, true) => SortKey::Between(format!("Q#{low}"), format!("Q#{high}#~")),
+        (RangeKind::Segment(p), false) => SortKey::Between(format!("G#{p}#{low}"), format!("G#{p}#{high}#~")),
+        (RangeKind::Segment(p), true) => SortKey::Between(format!("H#{p}#{low}"), format!("H#{p}#{high}#~")),
+    }
+}
+
+/// Which counters a read selects.
+#[derive(Clone, Copy, Debug)]
+pub enum RangeKind<'a> {
+    Overall,
+    /// A segment property, by its key part.
+    Segment(&'a str),
+}
+
+/// A counter item's parts: day, channel (detail items) and value key part (segment items).
+pub fn parse_sort_key(sk: &str) -> Option<(i64, Option<Channel>, Option<&str>)> {
+    let parts: Vec<&str> = sk.split('#').collect();
+    let (day, channel, value) = match parts.as_slice() {
+        ["D", day] => (day, None, None),
+        ["Q", day, channel] => (day, Some(channel), None),
+        ["G", _property, day, value] => (day, None, Some(value)),
+        ["H", _property, day, channel, value] => (day, Some(channel), Some(value)),
+        _ => return None,
+    };
+    Some((
+        day.parse().ok()?,
+        channel.map(|c| Channel::parse(c)),
+        value.copied().filter(|v| *v != NO_VALUE),
+    ))
+}
+
+/// The net change of counters a write makes: sort key → attribute → amount.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    changes: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Segment values the dictionary needs: (property key, value key) → value.
+    values: BTreeMap<(String, String), String>,
+}
+
+impl Tally {
+    /// What replacing `before` by `after` changes (either may be none).
+    pub fn moved(before: Option<&Counted>, after: Option<&Counted>) -> Tally {
+        let mut tally = Tally::default();
+        if let Some(b) = before {
+            tally.count(b, -1);
+        }
+        if let Some(a) = after {
+            tally.count(a, 1);
+        }
+        tally.changes.retain(|_, attrs| {
+            attrs.retain(|_, n| *n != 0);
+            !attrs.is_empty()
+        });
+        tally
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Adds another write's changes (another survey's counters are kept apart by the caller).
+    pub fn and(mut self, other: Tally) -> Tally {
+        for (sk, attrs) in other.changes {
+            let mine = self.changes.entry(sk).or_default();
+            for (name, n) in attrs {
+                *mine.entry(name).or_default() += n;
+            }
+        }
+        self.values.extend(other.values);
+        self.changes.retain(|_, attrs| {
+            attrs.retain(|_, n| *n != 0);
+            !attrs.is_empty()
+        });
+        self
+    }
+
+    fn count(&mut self, c: &Counted, n: i64) {
+        let (day, slot) = day_and_slot(c.at);
+        let code = c.measure.code();
+        let mut add = |segment: Option<&SegmentValue>| {
+            let [total, detail] = sort_keys(day, c.channel, segment);
+            let day_attr = format!("{code}{}", channel_code(c.channel));
+            *self.changes.entry(total).or_default().entry(day_attr).or_default() += n;
+            *self
+                .changes
+                .entry(detail)
+                .or_default()
+                .entry(format!("{code}{slot}"))
+                .or_default() += n;
+        };
+        add(None);
+        for segment in &c.segments {
+            add(Some(segment));
+            if let Some((blind, value)) = &segment.value {
+                self.values
+                    .insert((segment.property_key.clone(), blind.clone()), value.clone());
+            }
+        }
+    }
+
+    /// The updates of this tally's counters in `shard` of `survey`.
+    fn ops(&self, tenant: &TenantId, survey: &str, shard: u8, now: i64) -> Result<Vec<TxOp>> {
+        let pk = keys::counters_partition(tenant, survey, shard)?;
+        self.changes
+            .iter()
+            .map(|(sk, attrs)| {
+                let mut updates: Vec<Update> = attrs.iter().map(|(name, n)| Update::Add(name.clone(), *n)).collect();
+                updates.push(Update::Add(WRITES.into(), 1));
+                if shard != 0 {
+                    let day = parse_sort_key(sk).map_or(0, |(day, ..)| day);
+                    updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(day).into()));
+                    updates.push(Update::Set(attr::GSI1SK.into(), format!("{pk}|{sk}").into()));
+                    updates.push(Update::Set(WRITTEN_AT.into(), now.into()));
+                }
+                Ok(TxOp::Update {
+                    key: crate::store::Key::new(pk.clone(), sk.clone()),
+                    updates,
+                    condition: None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The overflow index partition of a day's counters.
+fn overflow_index(day: i64) -> String {
+    format!("{OVERFLOW_INDEX_PREFIX}{day:06}")
+}
+
+/// Runs `ops` with the counters of `tally` for `survey` in one transaction: in the home shard,
+/// or, when that meets contention (a conflicting write, a throttled partition), in an overflow
+/// shard. Other errors, including failed conditions, are the caller's.
+pub async fn transact(store: &TenantStore, survey: &str, ops: Vec<TxOp>, tally: &Tally) -> Result<()> {
+    if tally.is_empty() {
+        return store.transact(ops).await;
+    }
+    remember_values(store, survey, tally).await?;
+    let mut shard = 0;
+    for attempt in 0..SHARDS {
+        let all = [ops.clone(), tally.ops(store.tenant(), survey, shard, now_unix())?].concat();
+        match store.transact(all).await {
+            Err(Error::Throttled { .. }) if attempt + 1 < SHARDS => shard = overflow_shard()?,
+            other => return other,
+        }
+    }
+    Err(Error::ConditionFailed)
+}
+
+fn overflow_shard() -> Result<u8> {
+    let mut byte = [0u8; 1];
+    crate::crypto::fill_random(&mut byte)?;
+    Ok(1 + byte[0] % (SHARDS - 1))
+}
+
+/// Dictionary items already written by this process (tenant, survey, property, value keys).
+static REMEMBERED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+const REMEMBERED_MAX: usize = 50_000;
+
+/// Writes each segment value's dictionary item once: the value encrypted, under its blind key.
+async fn remember_values(store: &TenantStore, survey: &str, tally: &Tally) -> Result<()> {
+    for ((property, blind), value) in &tally.values {
+        let key = keys::segment_value(store.tenant(), survey, property, blind)?;
+        let id = format!("{}|{}", key.pk, key.sk);
+        let known = REMEMBERED
+            .lock()
+            .map(|set| set.as_ref().is_some_and(|s| s.contains(&id)))
+            .unwrap_or(false);
+        if known {
+            continue;
+        }
+        let item = Item::new(key.clone()).with("value", store.crypto().encrypt_str(&key, "value", value).await?);
+        match store.put(item, Some(Condition::NotExists)).await {
+            Ok(()) | Err(Error::ConditionFailed) => {}
+            Err(e) => return Err(e),
+        }
+        if let Ok(mut set) = REMEMBERED.lock() {
+            let set = set.get_or_insert_with(HashSet::new);
+            if set.len() >= REMEMBERED_MAX {
+                set.clear();
+            }
+            set.insert(id);
+        }
+    }
+    Ok(())
+}
+
+/// The values of a segment property seen in `survey`: value key → value.
+pub async fn segment_values(store: &TenantStore, survey: &str, property_key: &str) -> Result<BTreeMap<String, String>> {
+    let pk = keys::counters_partition(store.tenant(), survey, 0)?;
+    let items = store
+        .query_all(Query::new(pk).prefix(format!("V#{property_key}#")).limit(1000))
+        .await?;
+    let mut out = BTreeMap::new();
+    for item in items {
+        if let (Some(blind), Some(value)) = (
+            item.key.sk.rsplit('#').next(),
+            store.crypto().open_str(&item, "value").await?,
+        ) {
+            out.insert(blind.to_owned(), value);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a survey's counter items of `sort` in every shard (the home one and the overflow ones).
+pub async fn read(store: &TenantStore, survey: &str, sort: SortKey) -> Result<Vec<Item>> {
+    let queries = (0..SHARDS)
+        .map(|shard| {
+            let sort = sort.clone();
+            async move {
+                let pk = keys::counters_partition(store.tenant(), survey, shard)?;
+                store.query_all(Query::new(pk).sort(sort).limit(1000)).await
+            }
+        })
+        .collect::<Vec<_>>();
+    let pages = futures_util::future::try_join_all(queries).await?;
+    Ok(pages.into_iter().flatten().collect())
+}
+
+/// Folds overflow counter items of the last `days` days (those not written in the last minute)
+/// back into their home shard, each in a transaction conditional on the item being unchanged.
+/// Returns how many moved. Reads stay exact whether or not this runs.
+pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
+    let today = now.div_euclid(DAY_SECONDS);
+    let mut moved = 0;
+    for day in (today - days)..=today {
+        let mut after = None;
+        loop {
+            let page = store
+                .query_index(&Query::new(overflow_index(day)).limit(100).after(after.take()))
+                .await?;
+            for item in &page.items {
+                if item.num(WRITTEN_AT).unwrap_or_default() > now - 60 {
+                    continue;
+                }
+                if fold_home(store, item).await? {
+                    moved += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(moved)
+}
+
+async fn fold_home(store: &dyn Store, item: &Item) -> Result<bool> {
+    let Some(home_pk) = item.key.pk.rsplit_once('#').map(|(base, _)| format!("{base}#0")) else {
+        return Ok(false);
+    };
+    let mut updates: Vec<Update> = item
+        .attrs
+        .iter()
+        .filter(|(name, _)| parse_attr(name).is_some() || name.as_str() == WRITES)
+        .filter_map(|(name, value)| match value {
+            Value::N(n) => Some(Update::Add(name.clone(), *n)),
+            _ => None,
+        })
+        .collect();
+    if updates.is_empty() {
+        updates.push(Update::Add(WRITES.into(), 0));
+    }
+    let ops = vec![
+        TxOp::Delete {
+            key: item.key.clone(),
+            condition: Some(Condition::eq(WRITES, item.num(WRITES).unwrap_or_default())),
+        },
+        TxOp::Update {
+            key: crate::store::Key::new(home_pk, item.key.sk.clone()),
+            updates,
+            condition: None,
+        },
+    ];
+    match store.transact(ops).await {
+        Ok(()) => Ok(true),
+        Err(Error::TransactionCanceled(_) | Error::Throttled { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(measure: Measure, at: i64, value: Option<&str>) -> Counted {
+        Counted {
+            measure,
+            at,
+            channel: Channel::Email,
+            segments: vec![SegmentValue {
+                property_key: "plan".into(),
+                value: value.map(|v| (format!("b{v}"), v.to_owned())),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_score_change_moves_one_count_and_an_unchanged_one_moves_none() {
+        let at = 20_000 * DAY_SECONDS + 3_600;
+        let same = Tally::moved(
+            Some(&counted(Measure::Promoter, at, Some("pro"))),
+            Some(&counted(Measure::Promoter, at, Some("pro"))),
+        );
+        assert!(same.is_empty());
+        let moved = Tally::moved(
+            Some(&counted(Measure::Promoter, at, Some("pro"))),
+            Some(&counted(Measure::Detractor, at, Some("pro"))),
+        );
+        let day = &moved.changes["D#020000"];
+        assert_eq!((day["pe"], day["de"]), (-1, 1));
+        assert_eq!(moved.changes["Q#020000#email"]["d4"], 1);
+        let segment = &moved.changes["G#plan#020000#bpro"];
+        assert_eq!((segment["pe"], segment["de"]), (-1, 1));
+        assert_eq!(moved.changes["H#plan#020000#email#bpro"]["p4"], -1);
+        let regrouped = Tally::moved(
+            Some(&counted(Measure::Passive, at, Some("pro"))),
+            Some(&counted(Measure::Passive, at, None)),
+        );
+        assert!(!regrouped.changes.contains_key("D#020000"), "the total is unchanged");
+        assert_eq!(regrouped.changes["G#plan#020000#bpro"]["ne"], -1);
+        assert_eq!(regrouped.changes["G#plan#020000#-"]["ne"], 1);
+    }
+
+    #[test]
+    fn attributes_and_keys_parse_back() {
+        assert_eq!(parse_attr("ps"), Some((Measure::Promoter, Cell::Day(Channel::Sms))));
+        assert_eq!(parse_attr("aa"), Some((Measure::Answered, Cell::Day(Channel::Api))));
+        assert_eq!(parse_attr("a95"), Some((Measure::Answered, Cell::Slot(95))));
+        assert_eq!(parse_attr("a96"), None);
+        assert_eq!(parse_attr("p"), None);
+        assert_eq!(parse_attr("w"), None);
+        assert_eq!(parse_sort_key("D#020000"), Some((20_000, None, None)));
+        assert_eq!(parse_sort_key("Q#020000#sms"), Some((20_000, Some(Channel::Sms), None)));
+        assert_eq!(
+            parse_sort_key("H#abc#020001#web#ff00"),
+            Some((20_001, Some(Channel::Web), Some("ff00")))
+        );
+        assert_eq!(parse_sort_key("G#abc#020001#-"), Some((20_001, None, None)));
+        assert_eq!(day_and_slot(-1), (-1, 95));
+    }
+}

@@ -1,0 +1,561 @@
+//! Results: Delighted's `GET /v1/metrics` (NPS and its breakdown) with Ovation's extensions (a
+//! series by day, week or month in any time zone, a channel filter, a breakdown by a segment
+//! property, the response rate), read from the pre-aggregated counters: a year costs a few reads
+//! per shard whatever the number of responses.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, civil::Date};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::counters::{self, Cell, DAY_SECONDS, Measure, RangeKind, SLOT_SECONDS};
+use super::surveys::{self, Survey};
+use crate::domain::Channel;
+use crate::error::{Error, Result};
+use crate::store::{Item, TenantStore, Value, now_unix};
+
+/// The most periods a series has (ten years of days).
+pub const MAX_PERIODS: usize = 3_660;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn parse(text: &str) -> Result<Period> {
+        match text {
+            "day" => Ok(Period::Day),
+            "week" => Ok(Period::Week),
+            "month" => Ok(Period::Month),
+            _ => Err(Error::invalid("group_by", "must be day, week or month")),
+        }
+    }
+
+    /// The first day of the period holding `date` (weeks start on Monday).
+    fn start(self, date: Date) -> Date {
+        match self {
+            Period::Day => date,
+            Period::Week => date
+                .checked_sub(jiff::Span::new().days(i64::from(date.weekday().to_monday_zero_offset())))
+                .unwrap_or(date),
+            Period::Month => date.first_of_month(),
+        }
+    }
+
+    fn next(self, start: Date) -> Option<Date> {
+        match self {
+            Period::Day => start.tomorrow().ok(),
+            Period::Week => start.checked_add(jiff::Span::new().days(7)).ok(),
+            Period::Month => start.checked_add(jiff::Span::new().months(1)).ok(),
+        }
+    }
+
+    fn label(self, start: Date) -> String {
+        match self {
+            Period::Month => start.strftime("%Y-%m").to_string(),
+            _ => start.to_string(),
+        }
+    }
+}
+
+/// What is asked: Delighted's `since`, `until` and `trend`, and Ovation's extensions.
+#[derive(Clone, Debug)]
+pub struct MetricsQuery {
+    pub survey: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub channel: Option<Channel>,
+    pub segment: Option<String>,
+    pub group_by: Option<Period>,
+    pub zone: TimeZone,
+}
+
+impl Default for MetricsQuery {
+    fn default() -> Self {
+        MetricsQuery {
+            survey: None,
+            since: None,
+            until: None,
+            channel: None,
+            segment: None,
+            group_by: None,
+            zone: TimeZone::UTC,
+        }
+    }
+}
+
+/// Parses an IANA time zone name (`time_zone`).
+pub fn zone(name: &str) -> Result<TimeZone> {
+    TimeZone::get(name).map_err(|_| Error::invalid("time_zone", "must be an IANA time zone such as Europe/Paris"))
+}
+
+/// Counts of one selection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub promoters: i64,
+    pub passives: i64,
+    pub detractors: i64,
+    pub sent: i64,
+    pub answered: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, measure: Measure, n: i64) {
+        match measure {
+            Measure::Promoter => self.promoters += n,
+            Measure::Passive => self.passives += n,
+            Measure::Detractor => self.detractors += n,
+            Measure::Sent => self.sent += n,
+            Measure::Answered => self.answered += n,
+        }
+    }
+
+    fn merge(&mut self, other: &Counts) {
+        for (m, n) in [
+            (Measure::Promoter, other.promoters),
+            (Measure::Passive, other.passives),
+            (Measure::Detractor, other.detractors),
+            (Measure::Sent, other.sent),
+            (Measure::Answered, other.answered),
+        ] {
+            self.add(m, n);
+        }
+    }
+
+    pub fn responses(&self) -> i64 {
+        self.promoters + self.passives + self.detractors
+    }
+
+    pub fn view(&self) -> MetricsView {
+        let total = self.responses();
+        MetricsView {
+            nps: nps(self.promoters, self.detractors, total),
+            promoter_count: self.promoters,
+            promoter_percent: percent(self.promoters, total),
+            passive_count: self.passives,
+            passive_percent: percent(self.passives, total),
+            detractor_count: self.detractors,
+            detractor_percent: percent(self.detractors, total),
+            response_count: total,
+            sent_count: self.sent,
+            answered_count: self.answered,
+            response_rate: (self.sent > 0).then(|| percent(self.answered, self.sent)),
+        }
+    }
+}
+
+/// The Net Promoter Score: % promoters − % detractors, rounded half away from zero to a whole
+/// number as Delighted shows it; none without responses.
+pub fn nps(promoters: i64, detractors: i64, total: i64) -> Option<i64> {
+    if total <= 0 {
+        return None;
+    }
+    // Whole-number arithmetic: round(100 × (p − d) / total), halves away from zero.
+    let scaled = 200 * (promoters - detractors);
+    let q = (scaled.abs() + total) / (2 * total);
+    Some(if scaled < 0 { -q } else { q })
+}
+
+/// `part` of `whole` in percent, rounded half up to one decimal.
+pub fn percent(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        return 0.0;
+    }
+    let tenths = (2000 * part + whole) / (2 * whole);
+    tenths as f64 / 10.0
+}
+
+/// Delighted's metrics and Ovation's counts beside them.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct MetricsView {
+    /// −100 to 100; null without responses.
+    pub nps: Option<i64>,
+    pub promoter_count: i64,
+    /// One decimal.
+    pub promoter_percent: f64,
+    pub passive_count: i64,
+    pub passive_percent: f64,
+    pub detractor_count: i64,
+    pub detractor_percent: f64,
+    pub response_count: i64,
+    /// Invitations sent in the range (email and SMS).
+    pub sent_count: i64,
+    /// Of those, the ones answered (so far).
+    pub answered_count: i64,
+    /// `answered_count` of `sent_count` in percent; null when nothing was sent.
+    pub response_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PeriodMetrics {
+    /// `2026-11-02` (a day, or a week's Monday) or `2026-11` (a month).
+    pub period: String,
+    /// Unix seconds of the period's start and end (exclusive) in the time zone.
+    pub start: i64,
+    pub end: i64,
+    #[serde(flatten)]
+    pub metrics: MetricsView,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SegmentMetrics {
+    /// The property's value; null for responses without it.
+    pub value: Option<String>,
+    #[serde(flatten)]
+    pub metrics: MetricsView,
+}
+
+/// The answer of `GET /v1/metrics`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Metrics {
+    #[serde(flatten)]
+    pub totals: MetricsView,
+    /// With `group_by`: one entry per period from `since` to `until`, empty ones included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<PeriodMetrics>>,
+    /// With `segment`: one entry per value, most responses first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<SegmentMetrics>>,
+}
+
+/// How the range is cut: period starts (instants) and the UTC days whose counts need their
+/// quarter-hour detail because a cut falls inside them.
+struct Plan {
+    since: i64,
+    until: i64,
+    periods: Vec<(Date, i64)>,
+    detail_days: BTreeSet<i64>,
+}
+
+impl Plan {
+    fn new(query: &MetricsQuery, first_day: Option<i64>) -> Result<Plan> {
+        let now = now_unix();
+        let until = query.until.unwrap_or(now);
+        // Without `since`: all time, or for a series from its first counted day.
+        let since = match (query.since, query.group_by, first_day) {
+            (Some(since), ..) => since,
+            (None, Some(_), Some(day)) => (day * DAY_SECONDS).min(until),
+            (None, Some(_), None) => until,
+            (None, None, _) => 0,
+        };
+        let mut cuts = vec![since, until + 1];
+        let mut periods = vec![];
+        if let Some(period) = query.group_by {
+            let local = |t: i64| Timestamp::from_second(t).map(|ts| ts.to_zoned(query.zone.clone()).date());
+            let mut start = period.start(local(since).map_err(Error::internal)?);
+            let last = local(until).map_err(Error::internal)?;
+            while start <= last {
+                if periods.len() >= MAX_PERIODS {
+                    return Err(Error::invalid(
+                        "group_by",
+                        format!("at most {MAX_PERIODS} periods: narrow since/until or group by a longer period"),
+                    ));
+                }
+                let at = start
+                    .to_zoned(query.zone.clone())
+                    .map_err(Error::internal)?
+                    .timestamp()
+                    .as_second();
+                periods.push((start, at));
+                cuts.push(at);
+                let Some(next) = period.next(start) else { break };
+                start = next;
+            }
+        }
+        let detail_days = cuts
+            .iter()
+            .filter(|t| t.rem_euclid(DAY_SECONDS) != 0)
+            .map(|t| t.div_euclid(DAY_SECONDS))
+            .collect();
+        Ok(Plan {
+            since,
+            until,
+            periods,
+            detail_days,
+        })
+    }
+
+    /// The period an instant belongs to (the index of its start), none outside the range.
+    fn period_of(&self, at: i64) -> Option<usize> {
+        if at < self.since - self.since.rem_euclid(SLOT_SECONDS) || at > self.until {
+            return None;
+        }
+        match self.periods.partition_point(|(_, start)| *start <= at) {
+            0 if self.periods.is_empty() => Some(0),
+            0 => None,
+            n => Some(n - 1),
+        }
+    }
+}
+
+/// Counts from counter items, by period (0 without `group_by`) and by segment value key.
+#[derive(Default)]
+struct Sums {
+    by: BTreeMap<(usize, Option<String>), Counts>,
+}
+
+impl Sums {
+    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>, detail: bool) {
+        for item in items {
+            let Some((day, item_channel, value)) = counters::parse_sort_key(&item.key.sk) else {
+                continue;
+            };
+            if plan.detail_days.contains(&day) != detail {
+                continue;
+            }
+            for (name, n) in &item.attrs {
+                let (Some((measure, cell)), Value::N(n)) = (counters::parse_attr(name), n) else {
+                    continue;
+                };
+                let (counted_channel, slot) = match cell {
+                    Cell::Day(c) => (Some(c), 0),
+                    Cell::Slot(slot) => (item_channel, slot),
+                };
+                if channel.is_some() && counted_channel != channel {
+                    continue;
+                }
+                let at = day * DAY_SECONDS + slot * SLOT_SECONDS;
+                if let Some(period) = plan.period_of(at) {
+                    self.by
+                        .entry((period, value.map(str::to_owned)))
+                        .or_default()
+                        .add(measure, *n);
+                }
+            }
+        }
+    }
+}
+
+/// The metrics `query` asks for.
+pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> {
+    if let (Some(since), Some(until)) = (query.since, query.until)
+        && since > until
+    {
+        return Err(Error::invalid("since", "must not be after until"));
+    }
+    for (field, value) in [("since", query.since), ("until", query.until)] {
+        if value.is_some_and(|t| !(0..=253_402_300_799).contains(&t)) {
+            return Err(Error::invalid(field, "must be a Unix time in seconds"));
+        }
+    }
+    let surveys = match &query.survey {
+        Some(id) => vec![
+            surveys::get(store, id)
+                .await?
+                .ok_or_else(|| Error::invalid("trend", "names no survey of this account"))?,
+        ],
+        None => surveys::list(store, true).await?,
+    };
+    let segment = match &query.segment {
+        None => None,
+        Some(property) => Some(segment_of(store, &surveys, query.survey.is_some(), property).await?),
+    };
+    // Without `since`, a series starts at the first counted day.
+    let first_day = match (query.since, query.group_by) {
+        (None, Some(_)) => first_counted_day(store, &surveys).await?,
+        _ => None,
+    };
+    let plan = Plan::new(query, first_day)?;
+    let (first, last) = (plan.since.div_euclid(DAY_SECONDS), plan.until.div_euclid(DAY_SECONDS));
+    let mut overall = Sums::default();
+    for survey in &surveys {
+        let items = counters::read(
+            store,
+            &survey.id,
+            counters::range(RangeKind::Overall, false, first, last),
+        )
+        .await?;
+        overall.add_items(&plan, &items, query.channel, false);
+        let detail = read_detail(store, &survey.id, RangeKind::Overall, &plan).await?;
+        overall.add_items(&plan, &detail, query.channel, true);
+    }
+    let mut totals = Counts::default();
+    let mut per_period = vec![Counts::default(); plan.periods.len()];
+    for ((period, _), counts) in &overall.by {
+        totals.merge(counts);
+        if let Some(p) = per_period.get_mut(*period) {
+            p.merge(counts);
+        }
+    }
+    let series = query.group_by.map(|period| {
+        plan.periods
+            .iter()
+            .enumerate()
+            .map(|(i, (start, at))| PeriodMetrics {
+                period: period.label(*start),
+                start: *at,
+                end: plan.periods.get(i + 1).map_or_else(
+                    || period_end(period, *start, &query.zone).unwrap_or(plan.until + 1),
+                    |(_, next)| *next,
+                ),
+                metrics: per_period[i].view(),
+            })
+            .collect()
+    });
+    let segments = match segment {
+        None => None,
+        Some((survey, property_key)) => {
+            let kind = RangeKind::Segment(&property_key);
+            let mut sums = Sums::default();
+            let items = counters::read(store, &survey.id, counters::range(kind, false, first, last)).await?;
+            sums.add_items(&plan, &items, query.channel, false);
+            let detail = read_detail(store, &survey.id, kind, &plan).await?;
+            sums.add_items(&plan, &detail, query.channel, true);
+            let names = counters::segment_values(store, &survey.id, &property_key).await?;
+            let mut by_value: BTreeMap<Option<String>, Counts> = BTreeMap::new();
+            for ((_, value), counts) in sums.by {
+                by_value.entry(value).or_default().merge(&counts);
+            }
+            let mut list: Vec<SegmentMetrics> = by_value
+                .into_iter()
+                .filter(|(_, c)| *c != Counts::default())
+                .map(|(value, counts)| SegmentMetrics {
+                    value: value.and_then(|v| names.get(&v).cloned()),
+                    metrics: counts.view(),
+                })
+                .collect();
+            list.sort_by(|a, b| {
+                b.metrics
+                    .response_count
+                    .cmp(&a.metrics.response_count)
+                    .then_with(|| a.value.cmp(&b.value))
+            });
+            Some(list)
+        }
+    };
+    Ok(Metrics {
+        totals: totals.view(),
+        series,
+        segments,
+    })
+}
+
+fn period_end(period: Period, start: Date, zone: &TimeZone) -> Option<i64> {
+    let next = period.next(start)?;
+    Some(next.to_zoned(zone.clone()).ok()?.timestamp().as_second())
+}
+
+/// The survey and property key a `segment` names; refused unless it is one of the survey's
+/// segment properties.
+async fn segment_of(
+    store: &TenantStore,
+    surveys: &[Survey],
+    survey_named: bool,
+    property: &str,
+) -> Result<(Survey, String)> {
+    let Some(survey) = surveys.first().filter(|_| survey_named) else {
+        return Err(Error::invalid(
+            "segment",
+            "needs a survey: pass trend (the survey's id)",
+        ));
+    };
+    if !survey.definition.segments.iter().any(|s| s == property) {
+        let known = survey.definition.segments.join(", ");
+        return Err(Error::invalid(
+            "segment",
+            if known.is_empty() {
+                "this survey has no segment properties (set the survey's segments)".to_owned()
+            } else {
+                format!("is not a segment property of this survey (it has: {known})")
+            },
+        ));
+    }
+    Ok((survey.clone(), counters::property_key(store, property).await?))
+}
+
+/// The quarter-hour detail of the days a cut falls inside: read run by run (a few runs), else
+/// the whole span at once.
+async fn read_detail(store: &TenantStore, survey: &str, kind: RangeKind<'_>, plan: &Plan) -> Result<Vec<Item>> {
+    let days: Vec<i64> = plan.detail_days.iter().copied().collect();
+    let mut runs: Vec<(i64, i64)> = vec![];
+    for day in days {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == day => *end = day,
+            _ => runs.push((day, day)),
+        }
+    }
+    if runs.len() > 16 {
+        let span = (runs[0].0, runs[runs.len() - 1].1);
+        runs = vec![span];
+    }
+    let mut items = vec![];
+    for (first, last) in runs {
+        items.extend(counters::read(store, survey, counters::range(kind, true, first, last)).await?);
+    }
+    Ok(items)
+}
+
+/// The first day any of `surveys` counted something.
+async fn first_counted_day(store: &TenantStore, surveys: &[Survey]) -> Result<Option<i64>> {
+    let mut first: Option<i64> = None;
+    for survey in surveys {
+        for shard in 0..counters::SHARDS {
+            let pk = crate::store::keys::counters_partition(store.tenant(), &survey.id, shard)?;
+            let page = store
+                .query(crate::store::Query::new(pk).prefix("D#").limit(1), None)
+                .await?;
+            if let Some((day, ..)) = page.items.first().and_then(|i| counters::parse_sort_key(&i.key.sk)) {
+                first = Some(first.map_or(day, |f| f.min(day)));
+            }
+        }
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn nps_rounds_as_delighted_shows_it() {
+        assert_eq!(nps(32, 6, 51), Some(51));
+        assert_eq!(nps(1, 0, 8), Some(13), "12.5 rounds away from zero");
+        assert_eq!(nps(0, 1, 8), Some(-13));
+        assert_eq!(nps(0, 0, 0), None);
+        assert_eq!(percent(32, 51), 62.7);
+        assert_eq!(percent(1, 8), 12.5);
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(2, 3), 66.7);
+    }
+
+    proptest! {
+        #[test]
+        fn nps_is_the_rounded_exact_difference(p in 0i64..5000, n in 0i64..5000, d in 0i64..5000) {
+            let total = p + n + d;
+            prop_assume!(total > 0);
+            let exact = 100.0 * (p - d) as f64 / total as f64;
+            let got = nps(p, d, total).unwrap();
+            prop_assert!((-100..=100).contains(&got));
+            prop_assert!((got as f64 - exact).abs() <= 0.5 + 1e-9);
+            let sum = percent(p, total) + percent(n, total) + percent(d, total);
+            prop_assert!((sum - 100.0).abs() <= 0.15 + 1e-9);
+        }
+    }
+
+    #[test]
+    fn a_zone_cut_inside_a_utc_day_asks_for_its_detail() {
+        let query = MetricsQuery {
+            since: Some(1_767_225_600 - 3_600), // 2026-01-01 00:00 in Paris
+            until: Some(1_767_225_600 + 3 * DAY_SECONDS - 3_601),
+            group_by: Some(Period::Day),
+            zone: zone("Europe/Paris").unwrap(),
+            ..MetricsQuery::default()
+        };
+        let plan = Plan::new(&query, None).unwrap();
+        assert_eq!(plan.periods.len(), 3);
+        assert_eq!(plan.detail_days.len(), 4, "each Paris midnight cuts a UTC day");
+        let utc = MetricsQuery {
+            zone: TimeZone::UTC,
+            since: Some(1_767_225_600),
+            until: Some(1_767_225_600 + 3 * DAY_SECONDS - 1),
+            ..query
+        };
+        assert!(Plan::new(&utc, None).unwrap().detail_days.is_empty());
+    }
+}
