@@ -29,7 +29,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
             .build()
             .map_err(build_error)
     };
-    client
+    let created = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
@@ -49,8 +49,18 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
                 .map_err(build_error)?,
         )
         .send()
-        .await
-        .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
+        .await;
+    // A table of that name exists: made by this very request when its answer was lost and the
+    // SDK retried it (or by an earlier run); it is kept.
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::create_table::CreateTableError::ResourceInUseException(_))
+            ) => {}
+        Err(e) => return Err(map_sdk_error(SERVICE, e, |_, _| None)),
+    }
     client
         .update_time_to_live()
         .table_name(table)

@@ -312,6 +312,19 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
         )
         .await;
     assert_eq!(patched.status, 200, "{patched:?}");
+    let twice = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{survey_id}"),
+            &owner.token,
+            json!({"segments": ["plan", " plan"]}),
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.str("field")),
+        (422, "segments".to_owned()),
+        "{twice:?}"
+    );
     // Web-link answers.
     for score in 0..8 {
         let answered = reqwest::Client::new()

@@ -251,9 +251,11 @@ async fn metrics(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Re
     Ok(Json(metrics::read(&store, &query).await?).into_response())
 }
 
-/// The most rows a download over the API holds (Lambda answers at most 6 MB); `ovation export`
-/// has no limit.
+/// The most rows a download over the API holds; `ovation export` has no limit.
 pub const MAX_EXPORT_ROWS: u64 = 10_000;
+/// The largest file a download over the API holds: Lambda answers at most 6 MB, and a binary
+/// body goes base64-encoded (4/3 larger).
+pub const MAX_EXPORT_BYTES: usize = 4_400_000;
 
 fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
     let (mut format, mut filter) = (Format::Csv, ResponseFilter::default());
@@ -294,6 +296,17 @@ async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Res
     let _ = std::fs::remove_file(&path);
     let summary = written?;
     let bytes = bytes.map_err(Error::internal)?;
+    if bytes.len() > MAX_EXPORT_BYTES {
+        return Err(Error::invalid(
+            "query",
+            format!(
+                "the file would be {:.1} MB and a download here holds at most {:.1} MB: narrow since/until \
+                 or survey_id, or run `ovation export`",
+                bytes.len() as f64 / 1e6,
+                MAX_EXPORT_BYTES as f64 / 1e6
+            ),
+        ));
+    }
     audit::record(
         &store,
         &caller,

@@ -472,6 +472,11 @@ impl SurveyDefinition {
             .iter()
             .map(|s| label("segments", s))
             .collect::<Result<_>>()?;
+        let mut unique = self.segments.clone();
+        unique.sort_unstable();
+        if unique.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::invalid("segments", "each segment property once"));
+        }
         Ok(())
     }
 }

@@ -20,8 +20,12 @@ pub const SHARDS: u8 = 4;
 /// The detail items' resolution: every time zone's midnight falls on a quarter hour.
 pub const SLOT_SECONDS: i64 = 900;
 pub const DAY_SECONDS: i64 = 86_400;
-/// The index partition (per day) of overflow items waiting to be folded home (ids only).
+/// The index partitions (per day and bucket) of overflow items waiting to be folded home (ids
+/// only), in buckets so that contention in many surveys does not meet again in one partition.
 pub const OVERFLOW_INDEX_PREFIX: &str = "AGG#";
+const OVERFLOW_BUCKETS: u32 = 4;
+/// The item whose count changes with every fold: a read that sees it change reads again.
+const FOLDS: &str = "FOLDS";
 /// Writes to a counter item: an overflow item moves home only unchanged since it was read.
 const WRITES: &str = "w";
 /// When an overflow item was last written: one in use is left alone for a minute.
@@ -317,7 +321,7 @@ impl Tally {
                 updates.push(Update::Add(WRITES.into(), 1));
                 if shard != 0 {
                     let day = parse_sort_key(sk).map_or(0, |(day, ..)| day);
-                    updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(day).into()));
+                    updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(day, &pk).into()));
                     updates.push(Update::Set(attr::GSI1SK.into(), format!("{pk}|{sk}").into()));
                     updates.push(Update::Set(WRITTEN_AT.into(), now.into()));
                 }
@@ -331,9 +335,13 @@ impl Tally {
     }
 }
 
-/// The overflow index partition of a day's counters.
-fn overflow_index(day: i64) -> String {
-    format!("{OVERFLOW_INDEX_PREFIX}{day:06}")
+/// The overflow index partition of a day's counters of a partition.
+fn overflow_index(day: i64, pk: &str) -> String {
+    let bucket = pk
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % OVERFLOW_BUCKETS;
+    format!("{OVERFLOW_INDEX_PREFIX}{day:06}#{bucket}")
 }
 
 /// Runs `ops` with the counters of `tally` for `survey` in one transaction: in the home shard,
@@ -411,6 +419,13 @@ pub async fn segment_values(store: &TenantStore, survey: &str, property_key: &st
     Ok(out)
 }
 
+/// How many folds the survey's counters have seen: reads around which it changed may have seen
+/// an item in both shards or in neither, and are made again.
+pub async fn folds(store: &TenantStore, survey: &str) -> Result<i64> {
+    let key = crate::store::Key::new(keys::counters_partition(store.tenant(), survey, 0)?, FOLDS);
+    Ok(store.get(&key).await?.and_then(|i| i.num(WRITES)).unwrap_or_default())
+}
+
 /// Reads a survey's counter items of `sort` in every shard (the home one and the overflow ones).
 pub async fn read(store: &TenantStore, survey: &str, sort: SortKey) -> Result<Vec<Item>> {
     let queries = (0..SHARDS)
@@ -432,11 +447,13 @@ pub async fn read(store: &TenantStore, survey: &str, sort: SortKey) -> Result<Ve
 pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
     let today = now.div_euclid(DAY_SECONDS);
     let mut moved = 0;
-    for day in (today - days)..=today {
+    let partitions = ((today - days)..=today)
+        .flat_map(|day| (0..OVERFLOW_BUCKETS).map(move |bucket| format!("{OVERFLOW_INDEX_PREFIX}{day:06}#{bucket}")));
+    for partition in partitions {
         let mut after = None;
         loop {
             let page = store
-                .query_index(&Query::new(overflow_index(day)).limit(100).after(after.take()))
+                .query_index(&Query::new(partition.clone()).limit(100).after(after.take()))
                 .await?;
             for item in &page.items {
                 if item.num(WRITTEN_AT).unwrap_or_default() > now - 60 {
@@ -471,14 +488,25 @@ async fn fold_home(store: &dyn Store, item: &Item) -> Result<bool> {
     if updates.is_empty() {
         updates.push(Update::Add(WRITES.into(), 0));
     }
+    // Unchanged since read: the same write count and last write (an item made again after an
+    // earlier fold starts counting anew, with a later time).
+    let unchanged = Condition::And(vec![
+        Condition::eq(WRITES, item.num(WRITES).unwrap_or_default()),
+        Condition::eq(WRITTEN_AT, item.num(WRITTEN_AT).unwrap_or_default()),
+    ]);
     let ops = vec![
         TxOp::Delete {
             key: item.key.clone(),
-            condition: Some(Condition::eq(WRITES, item.num(WRITES).unwrap_or_default())),
+            condition: Some(unchanged),
         },
         TxOp::Update {
-            key: crate::store::Key::new(home_pk, item.key.sk.clone()),
+            key: crate::store::Key::new(home_pk.clone(), item.key.sk.clone()),
             updates,
+            condition: None,
+        },
+        TxOp::Update {
+            key: crate::store::Key::new(home_pk, FOLDS),
+            updates: vec![Update::Add(WRITES.into(), 1)],
             condition: None,
         },
     ];
@@ -548,5 +576,42 @@ mod tests {
         );
         assert_eq!(parse_sort_key("G#abc#020001#-"), Some((20_001, None, None)));
         assert_eq!(day_and_slot(-1), (-1, 95));
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_never_folds_an_item_made_again() {
+        use crate::store::embedded::EmbeddedStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+        let overflow = crate::store::Key::new("T#t#S#s#AGG#2", "D#020000");
+        let item = |attr: &str, at: i64| {
+            Item::new(overflow.clone())
+                .with(attr, 1)
+                .with(WRITES, 1)
+                .with(WRITTEN_AT, at)
+        };
+        let stale = item("pe", 100);
+        store.put(stale.clone(), None).await.unwrap();
+        assert!(fold_home(&store, &stale).await.unwrap());
+        // Contention makes the overflow item again, with the same write count, later.
+        store.put(item("de", 200), None).await.unwrap();
+        assert!(
+            !fold_home(&store, &stale).await.unwrap(),
+            "another compactor's stale copy"
+        );
+        let home = store
+            .get(&crate::store::Key::new("T#t#S#s#AGG#0", "D#020000"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((home.num("pe"), home.num("de")), (Some(1), None));
+        let again = store.get(&overflow).await.unwrap().unwrap();
+        assert_eq!(again.num("de"), Some(1), "the new counts are still there");
+        let folds = store
+            .get(&crate::store::Key::new("T#t#S#s#AGG#0", FOLDS))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(folds.num(WRITES), Some(1));
     }
 }

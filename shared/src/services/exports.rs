@@ -21,6 +21,9 @@ use crate::store::TenantStore;
 
 /// Property columns at most (further property names are left out of the columns).
 pub const MAX_PROPERTY_COLUMNS: usize = 200;
+/// Excel's limits: rows a sheet holds (with the header) and characters a cell holds.
+const XLSX_MAX_ROWS: u32 = 1_048_576;
+const XLSX_MAX_CHARS: usize = 32_767;
 /// People kept decrypted while exporting (cleared when full).
 const PERSON_CACHE: usize = 10_000;
 const PAGE: u32 = 100;
@@ -152,12 +155,25 @@ impl Sheet {
                 w.write_record(fields).map_err(Error::internal)
             }
             Sheet::Xlsx { book, row, time, .. } => {
+                if *row >= XLSX_MAX_ROWS {
+                    return Err(Error::invalid(
+                        "format",
+                        "an Excel sheet holds 1,048,575 responses: export to csv, or narrow the filter",
+                    ));
+                }
                 let sheet = book.worksheet_from_index(0).map_err(Error::internal)?;
                 for (col, cell) in cells.iter().enumerate() {
                     let col = col as u16;
                     match cell {
-                        // A string cell: never a formula, whatever it starts with.
-                        Cell::Text(t) => sheet.write_string(*row, col, t).map(drop),
+                        // A string cell: never a formula, whatever it starts with; cut to what a
+                        // cell holds.
+                        Cell::Text(t) => {
+                            let text = match t.char_indices().nth(XLSX_MAX_CHARS) {
+                                Some((end, _)) => &t[..end],
+                                None => t.as_str(),
+                            };
+                            sheet.write_string(*row, col, text).map(drop)
+                        }
                         Cell::Number(n) => sheet.write_number(*row, col, *n).map(drop),
                         Cell::Time(t) => match ExcelDateTime::from_timestamp(*t) {
                             Ok(at) => sheet.write_datetime_with_format(*row, col, &at, time).map(drop),
@@ -250,6 +266,9 @@ pub async fn responses_to_file(
     let mut matching = 0u64;
     let mut pages = Pages::new(store, filter);
     while let Some(page) = pages.next().await? {
+        if limit.is_some_and(|l| matching > l) {
+            break;
+        }
         for r in page {
             matching += 1;
             for name in r.person_properties.0.keys() {
@@ -263,8 +282,8 @@ pub async fn responses_to_file(
         return Err(Error::invalid(
             "query",
             format!(
-                "{matching} responses match and an export here takes at most {limit}: narrow since/until or \
-                 survey_id, or run `ovation export`"
+                "more than {limit} responses match, and an export here takes at most {limit}: narrow \
+                 since/until or survey_id, or run `ovation export`"
             ),
         ));
     }

@@ -19,6 +19,9 @@ pub const STATUS_CANCELED: &str = "canceled";
 /// Made for a web-link answer: never sent.
 pub const STATUS_WEB: &str = "web";
 
+/// When an invitation's first step was sent.
+pub const SENT_AT: &str = "invite_sent_at";
+
 #[derive(Clone, Debug)]
 pub struct Invitation {
     pub id: String,
@@ -66,7 +69,7 @@ impl Invitation {
             due_at: item.num("due_at").unwrap_or_default(),
             created_at: item.num("created_at").unwrap_or_default(),
             response: item.str("response").map(str::to_owned),
-            sent_at: item.num("invite_sent_at"),
+            sent_at: item.num(SENT_AT),
         }
     }
 
@@ -177,13 +180,20 @@ pub async fn load(store: &TenantStore, survey: &str, id: &str) -> Result<Option<
 
 /// The write that ties a first response to the invitation: it fails when another response got
 /// there first (one response per invitation).
+/// The write that ties an invitation to its response: conditional on no response yet and on the
+/// send as it was read (a send recorded meanwhile changes what the answer counts).
 pub fn answer_op(store: &TenantStore, invitation: &Invitation, response: &str) -> Result<TxOp> {
+    let sent = match invitation.sent_at {
+        Some(at) => Condition::eq(SENT_AT, at),
+        None => Condition::AttrNotExists(SENT_AT.into()),
+    };
     Ok(TxOp::Update {
         key: invitation.key(store)?,
         updates: vec![Update::Set("response".into(), response.into())],
         condition: Some(Condition::And(vec![
             Condition::Exists,
             Condition::AttrNotExists("response".into()),
+            sent,
         ])),
     })
 }

@@ -18,6 +18,8 @@ use crate::store::{Item, TenantStore, Value, now_unix};
 
 /// The most periods a series has (ten years of days).
 pub const MAX_PERIODS: usize = 3_660;
+/// The latest time taken (2100-01-01 UTC).
+const MAX_TIME: i64 = 4_102_444_800;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Period {
@@ -236,6 +238,12 @@ impl Plan {
     fn new(query: &MetricsQuery, first_day: Option<i64>) -> Result<Plan> {
         let now = now_unix();
         let until = query.until.unwrap_or(now);
+        if query.since.is_some_and(|since| since > until) {
+            return Err(Error::invalid(
+                "since",
+                "must not be after until (which is now when not given)",
+            ));
+        }
         // Without `since`: all time, or for a series from its first counted day.
         let since = match (query.since, query.group_by, first_day) {
             (Some(since), ..) => since,
@@ -280,9 +288,10 @@ impl Plan {
         })
     }
 
-    /// The period an instant belongs to (the index of its start), none outside the range.
+    /// The period a quarter hour starting at `at` belongs to (the index of its start), none when
+    /// it starts outside the range.
     fn period_of(&self, at: i64) -> Option<usize> {
-        if at < self.since - self.since.rem_euclid(SLOT_SECONDS) || at > self.until {
+        if at < self.since || at > self.until {
             return None;
         }
         match self.periods.partition_point(|(_, start)| *start <= at) {
@@ -300,6 +309,39 @@ struct Sums {
 }
 
 impl Sums {
+    fn merge(&mut self, other: Sums) {
+        for (key, counts) in other.by {
+            self.by.entry(key).or_default().merge(&counts);
+        }
+    }
+
+    /// One survey's counters of `kind` in the plan, read again when a fold moved counts between
+    /// shards while they were read.
+    async fn of_survey(
+        store: &TenantStore,
+        survey: &str,
+        kind: RangeKind<'_>,
+        plan: &Plan,
+        channel: Option<Channel>,
+    ) -> Result<Sums> {
+        let (first, last) = (plan.since.div_euclid(DAY_SECONDS), plan.until.div_euclid(DAY_SECONDS));
+        for _ in 0..3 {
+            let folds = counters::folds(store, survey).await?;
+            let mut sums = Sums::default();
+            let items = counters::read(store, survey, counters::range(kind, false, first, last)).await?;
+            sums.add_items(plan, &items, channel, false);
+            let detail = read_detail(store, survey, kind, plan).await?;
+            sums.add_items(plan, &detail, channel, true);
+            if counters::folds(store, survey).await? == folds {
+                return Ok(sums);
+            }
+        }
+        Err(Error::Throttled {
+            service: "metrics",
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
+
     fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>, detail: bool) {
         for item in items {
             let Some((day, item_channel, value)) = counters::parse_sort_key(&item.key.sk) else {
@@ -339,7 +381,7 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         return Err(Error::invalid("since", "must not be after until"));
     }
     for (field, value) in [("since", query.since), ("until", query.until)] {
-        if value.is_some_and(|t| !(0..=253_402_300_799).contains(&t)) {
+        if value.is_some_and(|t| !(0..=MAX_TIME).contains(&t)) {
             return Err(Error::invalid(field, "must be a Unix time in seconds"));
         }
     }
@@ -361,18 +403,9 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         _ => None,
     };
     let plan = Plan::new(query, first_day)?;
-    let (first, last) = (plan.since.div_euclid(DAY_SECONDS), plan.until.div_euclid(DAY_SECONDS));
     let mut overall = Sums::default();
     for survey in &surveys {
-        let items = counters::read(
-            store,
-            &survey.id,
-            counters::range(RangeKind::Overall, false, first, last),
-        )
-        .await?;
-        overall.add_items(&plan, &items, query.channel, false);
-        let detail = read_detail(store, &survey.id, RangeKind::Overall, &plan).await?;
-        overall.add_items(&plan, &detail, query.channel, true);
+        overall.merge(Sums::of_survey(store, &survey.id, RangeKind::Overall, &plan, query.channel).await?);
     }
     let mut totals = Counts::default();
     let mut per_period = vec![Counts::default(); plan.periods.len()];
@@ -401,11 +434,7 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         None => None,
         Some((survey, property_key)) => {
             let kind = RangeKind::Segment(&property_key);
-            let mut sums = Sums::default();
-            let items = counters::read(store, &survey.id, counters::range(kind, false, first, last)).await?;
-            sums.add_items(&plan, &items, query.channel, false);
-            let detail = read_detail(store, &survey.id, kind, &plan).await?;
-            sums.add_items(&plan, &detail, query.channel, true);
+            let sums = Sums::of_survey(store, &survey.id, kind, &plan, query.channel).await?;
             let names = counters::segment_values(store, &survey.id, &property_key).await?;
             let mut by_value: BTreeMap<Option<String>, Counts> = BTreeMap::new();
             for ((_, value), counts) in sums.by {
@@ -557,5 +586,41 @@ mod tests {
             ..query
         };
         assert!(Plan::new(&utc, None).unwrap().detail_days.is_empty());
+    }
+
+    #[test]
+    fn adjacent_ranges_share_no_quarter_hour() {
+        let day = 20_000 * DAY_SECONDS;
+        let first = Plan::new(
+            &MetricsQuery {
+                since: Some(day),
+                until: Some(day + 12 * 3_600 + 300),
+                ..MetricsQuery::default()
+            },
+            None,
+        )
+        .unwrap();
+        let second = Plan::new(
+            &MetricsQuery {
+                since: Some(day + 12 * 3_600 + 301),
+                until: Some(day + DAY_SECONDS - 1),
+                ..MetricsQuery::default()
+            },
+            None,
+        )
+        .unwrap();
+        let noon = day + 12 * 3_600;
+        assert_eq!((first.period_of(noon), second.period_of(noon)), (Some(0), None));
+        assert_eq!(second.period_of(noon + SLOT_SECONDS), Some(0));
+        assert!(
+            Plan::new(
+                &MetricsQuery {
+                    since: Some(now_unix() + 3_600),
+                    ..MetricsQuery::default()
+                },
+                None
+            )
+            .is_err()
+        );
     }
 }

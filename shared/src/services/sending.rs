@@ -737,7 +737,8 @@ async fn link(store: &TenantStore, kind: LinkKind, survey: &str, subject: &str) 
 }
 
 /// Records a sent step: the invitation's status, message id and next action (the reminder, if
-/// the survey has one), the person's `last_sent_at`, in one transaction.
+/// the survey has one), the person's `last_sent_at` and the survey's sent count, in one
+/// transaction. An answer that arrived while the message went out is counted as answered.
 #[allow(clippy::too_many_arguments)]
 async fn record_sent(
     store: &TenantStore,
@@ -749,6 +750,67 @@ async fn record_sent(
     message_id: String,
     now: i64,
 ) -> Result<()> {
+    let sent = Sent {
+        step,
+        survey,
+        channel,
+        person,
+        message_id: &message_id,
+        now,
+    };
+    match record_sent_as(store, claimed, &sent).await {
+        Err(Error::TransactionCanceled(_)) => {}
+        other => return other,
+    }
+    // Answered meanwhile (or the person went): again with the invitation as it is now.
+    if let Some(fresh) = store.get(&claimed.key).await?
+        && fresh.str(step.status()) == Some(SENDING)
+    {
+        match record_sent_as(store, &fresh, &sent).await {
+            Err(Error::TransactionCanceled(_)) => {}
+            other => return other,
+        }
+    }
+    // The person went meanwhile: the invitation alone records the send.
+    let _ = store
+        .update(
+            &claimed.key,
+            &[
+                [
+                    Update::Set(step.status().into(), SENT.into()),
+                    Update::Remove(RECIPIENT.into()),
+                ]
+                .as_slice(),
+                &remove_index(),
+            ]
+            .concat(),
+            Some(Condition::eq(step.status(), SENDING)),
+        )
+        .await;
+    Ok(())
+}
+
+/// What a deliverer sent.
+struct Sent<'a> {
+    step: Step,
+    survey: &'a Survey,
+    channel: Channel,
+    person: &'a Person,
+    message_id: &'a str,
+    now: i64,
+}
+
+/// One attempt of `record_sent` with the invitation as `claimed` holds it: canceled when its
+/// answer, its status or the person changed.
+async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) -> Result<()> {
+    let Sent {
+        step,
+        survey,
+        channel,
+        person,
+        message_id,
+        now,
+    } = *sent;
     let person_id = person.id.as_str();
     let invitation = claimed.key.sk.trim_start_matches("INV#");
     let mut updates = vec![
@@ -773,10 +835,15 @@ async fn record_sent(
             updates.extend(remove_index());
         }
     }
+    let answered = claimed.str("response").is_some();
+    let mut condition = vec![Condition::eq(step.status(), SENDING)];
+    if !answered {
+        condition.push(Condition::AttrNotExists("response".into()));
+    }
     let mut ops = vec![TxOp::Update {
         key: claimed.key.clone(),
         updates,
-        condition: Some(Condition::eq(step.status(), SENDING)),
+        condition: Some(Condition::And(condition)),
     }];
     if step == Step::Invite {
         ops.push(TxOp::Update {
@@ -799,52 +866,35 @@ async fn record_sent(
         Step::Invite => autopilot::follow_up_ops(store, claimed, person, now).await?,
         Step::Remind => vec![],
     };
-    // A first send counts towards the survey's response rate.
-    let tally = match step {
-        Step::Invite => {
-            let sent = Counted::new(
+    // A first send counts towards the survey's response rate (answered already when an answer
+    // came while it went out).
+    let mut tally = Tally::default();
+    if step == Step::Invite {
+        let measures: &[Measure] = if answered {
+            &[Measure::Sent, Measure::Answered]
+        } else {
+            &[Measure::Sent]
+        };
+        for measure in measures {
+            let counted = Counted::new(
                 store,
                 &survey.definition.segments,
-                Measure::Sent,
+                *measure,
                 now,
                 channel,
                 &person.properties,
             )
             .await?;
-            Tally::moved(None, Some(&sent))
+            tally = tally.and(Tally::moved(None, Some(&counted)));
         }
-        Step::Remind => Tally::default(),
-    };
+    }
     if !follow_up.is_empty() {
         match counters::transact(store, &survey.id, [ops.clone(), follow_up].concat(), &tally).await {
-            Ok(()) => return Ok(()),
             Err(Error::TransactionCanceled(_)) => {}
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
-    match counters::transact(store, &survey.id, ops, &tally).await {
-        Ok(()) => Ok(()),
-        // The person went meanwhile: the invitation alone records the send.
-        Err(Error::TransactionCanceled(_)) => {
-            let _ = store
-                .update(
-                    &claimed.key,
-                    &[
-                        [
-                            Update::Set(step.status().into(), SENT.into()),
-                            Update::Remove(RECIPIENT.into()),
-                        ]
-                        .as_slice(),
-                        &remove_index(),
-                    ]
-                    .concat(),
-                    Some(Condition::eq(step.status(), SENDING)),
-                )
-                .await;
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+    counters::transact(store, &survey.id, ops, &tally).await
 }
 
 struct Links {
