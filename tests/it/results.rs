@@ -182,8 +182,10 @@ async fn metrics(s: &Stack, key: &str, query: &str) -> Value {
     answer.body
 }
 
-/// Checks every view of the metrics against a recount of `raw`.
-async fn check_against_recount(s: &Stack, key: &str, survey: &str, raw: &[Raw], since: i64, until: i64) {
+/// Checks the metrics against a recount of `raw`: the totals and one series, or (`every_view`)
+/// series in four zones and periods, each channel and the segment breakdown.
+async fn check_against_recount(s: &Stack, key: &str, survey: &str, raw: &[Raw], range: (i64, i64), every_view: bool) {
+    let (since, until) = range;
     let range = format!("trend={survey}&since={since}&until={until}");
     let totals = metrics(s, key, &range).await;
     let expected = tally(raw.iter());
@@ -192,12 +194,17 @@ async fn check_against_recount(s: &Stack, key: &str, survey: &str, raw: &[Raw], 
     let nps = (100.0 * (expected.0 - expected.2) as f64 / total as f64).round() as i64;
     assert_eq!(totals["nps"], json!(nps));
     assert_eq!(totals["response_count"], json!(total));
-    for (group_by, zone) in [
-        ("day", "Europe/Paris"),
-        ("day", "Asia/Kolkata"),
-        ("week", "America/St_Johns"),
-        ("month", "UTC"),
-    ] {
+    let views: &[(&str, &str)] = if every_view {
+        &[
+            ("day", "Europe/Paris"),
+            ("day", "Asia/Kolkata"),
+            ("week", "America/St_Johns"),
+            ("month", "UTC"),
+        ]
+    } else {
+        &[("day", "Europe/Paris")]
+    };
+    for (group_by, zone) in views.iter().copied() {
         let got = metrics(s, key, &format!("{range}&group_by={group_by}&time_zone={zone}")).await;
         let tz = TimeZone::get(zone).unwrap();
         let mut expected: BTreeMap<String, Vec<&Raw>> = BTreeMap::new();
@@ -220,6 +227,9 @@ async fn check_against_recount(s: &Stack, key: &str, survey: &str, raw: &[Raw], 
             "{group_by} {zone}: every period with responses is in the series"
         );
         assert_eq!(tally_of(&got), tally(raw.iter()));
+    }
+    if !every_view {
+        return;
     }
     for channel in ["api", "web", "email"] {
         let got = metrics(s, key, &format!("{range}&channel={channel}")).await;
@@ -249,7 +259,8 @@ async fn check_against_recount(s: &Stack, key: &str, survey: &str, raw: &[Raw], 
 async fn metrics_match_a_recount_after_faults(mut e: Engines) {
     // moto answers slowly and serves every test at once (and reads an index by scanning the
     // table, once per day folded): fewer writes over fewer days there.
-    let (answers, changes, days) = if e.aws.is_some() { (20, 6, 4) } else { (90, 30, 40) };
+    let aws = e.aws.is_some();
+    let (answers, changes, days) = if aws { (12, 4, 2) } else { (90, 30, 40) };
     let faulty = Arc::new(Faulty {
         inner: e.store.clone(),
         armed: AtomicBool::new(false),
@@ -372,7 +383,7 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
     let raw = all_responses(&s, &key, &survey_id).await;
     assert!(raw.len() >= answers, "{}", raw.len());
     let (since, until) = (first_day - 86_400, now_unix() + 3_600);
-    check_against_recount(&s, &key, &survey_id, &raw, since, until).await;
+    check_against_recount(&s, &key, &survey_id, &raw, (since, until), true).await;
     let team = metrics(&s, &key, &format!("trend={survey_id}&segment=team")).await;
     for segment in team["segments"].as_array().unwrap() {
         let (p, n, d) = tally_of(segment);
@@ -383,7 +394,7 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
         .await
         .unwrap();
     assert!(moved > 0, "contention left overflow items to fold");
-    check_against_recount(&s, &key, &survey_id, &raw, since, until).await;
+    check_against_recount(&s, &key, &survey_id, &raw, (since, until), !aws).await;
     assert_eq!(
         ovation::services::counters::compact(s.ctx.store.as_ref(), now_unix() + 120, days + 1)
             .await

@@ -599,7 +599,14 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
             json!({"reminder_days": 1, "texts": {"en": {"question": "How likely are you to recommend us, {{ properties.plan }} customer?"}}}),
         )
         .await;
-    assert_eq!(patched.status, 200, "{patched:?}");
+    // Under load moto can answer a write after the SDK's 3 s attempt timeout: the SDK tries again
+    // and the version condition refuses the write that already happened (409). Then it is there.
+    if patched.status == 409 {
+        let now = s.get(&format!("/v1/surveys/{survey}"), &key).await;
+        assert_eq!(now.body["reminder_days"], 1, "{patched:?} {now:?}");
+    } else {
+        assert_eq!(patched.status, 200, "{patched:?}");
+    }
     let ann = s
         .send(
             "POST",

@@ -464,8 +464,13 @@ impl SurveyDefinition {
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return Err(Error::invalid("questions.id", "each question needs its own id"));
         }
-        if self.segments.len() > 20 {
-            return Err(Error::invalid("segments", "at most 20 segment properties"));
+        // Each counts in three items per response: ten keep a response's write (with its
+        // invitation's answered count) within a transaction's 100 items.
+        if self.segments.len() > MAX_SEGMENTS {
+            return Err(Error::invalid(
+                "segments",
+                format!("at most {MAX_SEGMENTS} segment properties"),
+            ));
         }
         self.segments = self
             .segments
@@ -480,6 +485,9 @@ impl SurveyDefinition {
         Ok(())
     }
 }
+
+/// Segment properties a survey's results are broken down by, at most.
+pub const MAX_SEGMENTS: usize = 10;
 
 fn days_within(field: &'static str, days: u32, low: u32, high: u32) -> Result<u32> {
     if (low..=high).contains(&days) {

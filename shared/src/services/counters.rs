@@ -3,9 +3,10 @@
 //! that no retry, race or crash can make them drift. Counters live in a home shard; a write that
 //! meets contention moves to one of the overflow shards, which `compact` folds back home.
 //!
-//! Each survey counts by UTC day (`D#…`, one attribute per measure and channel) and by segment
-//! value (`G#…`), each with quarter-hour detail items per channel (`Q#…`, `H#…`) so that days can
-//! be cut at any time zone's midnight. A year's totals read one small item a day.
+//! Each survey counts by UTC month (`M#…`) and day (`D#…`), one attribute per measure and channel,
+//! and by segment value (`N#…`, `G#…`), each with quarter-hour detail items per channel (`Q#…`,
+//! `H#…`) so that days can be cut at any time zone's midnight. A year's totals read twelve small
+//! items.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -190,31 +191,56 @@ pub fn day_and_slot(at: i64) -> (i64, i64) {
     (at.div_euclid(DAY_SECONDS), at.rem_euclid(DAY_SECONDS) / SLOT_SECONDS)
 }
 
-/// The day item's sort key (`D#{day}`, `G#{property}#{day}#{value}`) and the detail item's
-/// (`Q#{day}#{channel}`, `H#{property}#{day}#{channel}#{value}`).
-fn sort_keys(day: i64, channel: Channel, segment: Option<&SegmentValue>) -> [String; 2] {
-    let (day, channel) = (format!("{day:06}"), channel.as_str());
-    match segment {
-        None => [format!("D#{day}"), format!("Q#{day}#{channel}")],
-        Some(s) => {
-            let (property, value) = (&s.property_key, s.value_key());
-            [
-                format!("G#{property}#{day}#{value}"),
-                format!("H#{property}#{day}#{channel}#{value}"),
-            ]
-        }
+/// How fine a counter item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// A UTC month, keyed by its first day.
+    Month,
+    Day,
+    /// A day's quarter hours, per channel.
+    Detail,
+}
+
+/// The first day (days since 1970-01-01) of the UTC month holding `day`.
+pub fn month_start(day: i64) -> i64 {
+    let epoch = jiff::civil::date(1970, 1, 1);
+    epoch
+        .checked_add(jiff::Span::new().days(day))
+        .map(|d| d.first_of_month())
+        .and_then(|first| epoch.until((jiff::Unit::Day, first)))
+        .map_or(day, |span| i64::from(span.get_days()))
+}
+
+/// The sort key of a counter item: month, day or detail (`M#`, `D#`, `Q#`), and of a segment's
+/// (`N#`, `G#`, `H#` then the property); a segment's key ends with the value's part.
+fn sort_key(level: Level, day: i64, channel: Channel, segment: Option<&SegmentValue>) -> String {
+    let channel = channel.as_str();
+    let day = match level {
+        Level::Month => format!("{:06}", month_start(day)),
+        _ => format!("{day:06}"),
+    };
+    match (level, segment) {
+        (Level::Month, None) => format!("M#{day}"),
+        (Level::Day, None) => format!("D#{day}"),
+        (Level::Detail, None) => format!("Q#{day}#{channel}"),
+        (Level::Month, Some(s)) => format!("N#{}#{day}#{}", s.property_key, s.value_key()),
+        (Level::Day, Some(s)) => format!("G#{}#{day}#{}", s.property_key, s.value_key()),
+        (Level::Detail, Some(s)) => format!("H#{}#{day}#{channel}#{}", s.property_key, s.value_key()),
     }
 }
 
-/// The sort key range of day (`detail` false) or detail items from `first` to `last` day.
-pub fn range(kind: RangeKind, detail: bool, first: i64, last: i64) -> SortKey {
+/// The sort key range of `level`'s items from `first` to `last` day (months by their first day).
+pub fn range(kind: RangeKind, level: Level, first: i64, last: i64) -> SortKey {
     let (low, high) = (format!("{first:06}"), format!("{last:06}"));
-    match (kind, detail) {
-        (RangeKind::Overall, false) => SortKey::Between(format!("D#{low}"), format!("D#{high}")),
-        (RangeKind::Overall, true) => SortKey::Between(format!("Q#{low}"), format!("Q#{high}#~")),
-        (RangeKind::Segment(p), false) => SortKey::Between(format!("G#{p}#{low}"), format!("G#{p}#{high}#~")),
-        (RangeKind::Segment(p), true) => SortKey::Between(format!("H#{p}#{low}"), format!("H#{p}#{high}#~")),
-    }
+    let prefix = match (kind, level) {
+        (RangeKind::Overall, Level::Month) => "M#".to_owned(),
+        (RangeKind::Overall, Level::Day) => "D#".to_owned(),
+        (RangeKind::Overall, Level::Detail) => "Q#".to_owned(),
+        (RangeKind::Segment(p), Level::Month) => format!("N#{p}#"),
+        (RangeKind::Segment(p), Level::Day) => format!("G#{p}#"),
+        (RangeKind::Segment(p), Level::Detail) => format!("H#{p}#"),
+    };
+    SortKey::Between(format!("{prefix}{low}"), format!("{prefix}{high}#~"))
 }
 
 /// Which counters a read selects.
@@ -225,17 +251,21 @@ pub enum RangeKind<'a> {
     Segment(&'a str),
 }
 
-/// A counter item's parts: day, channel (detail items) and value key part (segment items).
-pub fn parse_sort_key(sk: &str) -> Option<(i64, Option<Channel>, Option<&str>)> {
+/// A counter item's parts: level, day (a month's first), channel (detail items) and value key
+/// part (segment items).
+pub fn parse_sort_key(sk: &str) -> Option<(Level, i64, Option<Channel>, Option<&str>)> {
     let parts: Vec<&str> = sk.split('#').collect();
-    let (day, channel, value) = match parts.as_slice() {
-        ["D", day] => (day, None, None),
-        ["Q", day, channel] => (day, Some(channel), None),
-        ["G", _property, day, value] => (day, None, Some(value)),
-        ["H", _property, day, channel, value] => (day, Some(channel), Some(value)),
+    let (level, day, channel, value) = match parts.as_slice() {
+        ["M", day] => (Level::Month, day, None, None),
+        ["D", day] => (Level::Day, day, None, None),
+        ["Q", day, channel] => (Level::Detail, day, Some(channel), None),
+        ["N", _property, day, value] => (Level::Month, day, None, Some(value)),
+        ["G", _property, day, value] => (Level::Day, day, None, Some(value)),
+        ["H", _property, day, channel, value] => (Level::Detail, day, Some(channel), Some(value)),
         _ => return None,
     };
     Some((
+        level,
         day.parse().ok()?,
         channel.map(|c| Channel::parse(c)),
         value.copied().filter(|v| *v != NO_VALUE),
@@ -291,15 +321,15 @@ impl Tally {
         let (day, slot) = day_and_slot(c.at);
         let code = c.measure.code();
         let mut add = |segment: Option<&SegmentValue>| {
-            let [total, detail] = sort_keys(day, c.channel, segment);
-            let day_attr = format!("{code}{}", channel_code(c.channel));
-            *self.changes.entry(total).or_default().entry(day_attr).or_default() += n;
-            *self
-                .changes
-                .entry(detail)
-                .or_default()
-                .entry(format!("{code}{slot}"))
-                .or_default() += n;
+            let by_channel = format!("{code}{}", channel_code(c.channel));
+            for (level, attr) in [
+                (Level::Month, by_channel.clone()),
+                (Level::Day, by_channel),
+                (Level::Detail, format!("{code}{slot}")),
+            ] {
+                let key = sort_key(level, day, c.channel, segment);
+                *self.changes.entry(key).or_default().entry(attr).or_default() += n;
+            }
         };
         add(None);
         for segment in &c.segments {
@@ -320,8 +350,9 @@ impl Tally {
                 let mut updates: Vec<Update> = attrs.iter().map(|(name, n)| Update::Add(name.clone(), *n)).collect();
                 updates.push(Update::Add(WRITES.into(), 1));
                 if shard != 0 {
-                    let day = parse_sort_key(sk).map_or(0, |(day, ..)| day);
-                    updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(day, &pk).into()));
+                    // Indexed by the day of the write: compaction looks at the last few days'.
+                    let today = now.div_euclid(DAY_SECONDS);
+                    updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(today, &pk).into()));
                     updates.push(Update::Set(attr::GSI1SK.into(), format!("{pk}|{sk}").into()));
                     updates.push(Update::Set(WRITTEN_AT.into(), now.into()));
                 }
@@ -441,7 +472,7 @@ pub async fn read(store: &TenantStore, survey: &str, sort: SortKey) -> Result<Ve
     Ok(pages.into_iter().flatten().collect())
 }
 
-/// Folds overflow counter items of the last `days` days (those not written in the last minute)
+/// Folds overflow counter items written in the last `days` days (but not in the last minute)
 /// back into their home shard, each in a transaction conditional on the item being unchanged.
 /// Returns how many moved. Reads stay exact whether or not this runs.
 pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
@@ -546,6 +577,10 @@ mod tests {
             Some(&counted(Measure::Detractor, at, Some("pro"))),
         );
         let day = &moved.changes["D#020000"];
+        assert_eq!(
+            moved.changes["M#019997"]["de"], 1,
+            "2024-10-01 starts the month of 2024-10-04"
+        );
         assert_eq!((day["pe"], day["de"]), (-1, 1));
         assert_eq!(moved.changes["Q#020000#email"]["d4"], 1);
         let segment = &moved.changes["G#plan#020000#bpro"];
@@ -568,13 +603,19 @@ mod tests {
         assert_eq!(parse_attr("a96"), None);
         assert_eq!(parse_attr("p"), None);
         assert_eq!(parse_attr("w"), None);
-        assert_eq!(parse_sort_key("D#020000"), Some((20_000, None, None)));
-        assert_eq!(parse_sort_key("Q#020000#sms"), Some((20_000, Some(Channel::Sms), None)));
+        assert_eq!(parse_sort_key("D#020000"), Some((Level::Day, 20_000, None, None)));
+        assert_eq!(parse_sort_key("M#019997"), Some((Level::Month, 19_997, None, None)));
+        assert_eq!(
+            parse_sort_key("Q#020000#sms"),
+            Some((Level::Detail, 20_000, Some(Channel::Sms), None))
+        );
         assert_eq!(
             parse_sort_key("H#abc#020001#web#ff00"),
-            Some((20_001, Some(Channel::Web), Some("ff00")))
+            Some((Level::Detail, 20_001, Some(Channel::Web), Some("ff00")))
         );
-        assert_eq!(parse_sort_key("G#abc#020001#-"), Some((20_001, None, None)));
+        assert_eq!(parse_sort_key("G#abc#020001#-"), Some((Level::Day, 20_001, None, None)));
+        assert_eq!((month_start(0), month_start(31), month_start(59)), (0, 31, 59));
+        assert_eq!(month_start(20_000), 19_997);
         assert_eq!(day_and_slot(-1), (-1, 95));
     }
 

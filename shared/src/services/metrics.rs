@@ -10,7 +10,7 @@ use jiff::{Timestamp, civil::Date};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::counters::{self, Cell, DAY_SECONDS, Measure, RangeKind, SLOT_SECONDS};
+use super::counters::{self, Cell, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
 use super::surveys::{self, Survey};
 use crate::domain::Channel;
 use crate::error::{Error, Result};
@@ -232,6 +232,10 @@ struct Plan {
     until: i64,
     periods: Vec<(Date, i64)>,
     detail_days: BTreeSet<i64>,
+    /// UTC months (by their first day) wholly in the range and in one period: read whole.
+    months: BTreeSet<i64>,
+    /// The runs of days outside those months, read day by day.
+    day_runs: Vec<(i64, i64)>,
 }
 
 impl Plan {
@@ -280,11 +284,33 @@ impl Plan {
             .filter(|t| t.rem_euclid(DAY_SECONDS) != 0)
             .map(|t| t.div_euclid(DAY_SECONDS))
             .collect();
+        let (first, last) = (since.div_euclid(DAY_SECONDS), until.div_euclid(DAY_SECONDS));
+        let mut months = BTreeSet::new();
+        let mut day_runs: Vec<(i64, i64)> = vec![];
+        let mut day = first;
+        while day <= last {
+            let month = counters::month_start(day);
+            let next = counters::month_start(month + 31);
+            let (start, end) = (month * DAY_SECONDS, next * DAY_SECONDS);
+            let whole = start >= since && end - 1 <= until && !cuts.iter().any(|c| *c > start && *c < end);
+            if whole {
+                months.insert(month);
+            } else {
+                let run_end = (next - 1).min(last);
+                match day_runs.last_mut() {
+                    Some((_, end)) if *end + 1 == day => *end = run_end,
+                    _ => day_runs.push((day, run_end)),
+                }
+            }
+            day = next;
+        }
         Ok(Plan {
             since,
             until,
             periods,
             detail_days,
+            months,
+            day_runs,
         })
     }
 
@@ -324,14 +350,19 @@ impl Sums {
         plan: &Plan,
         channel: Option<Channel>,
     ) -> Result<Sums> {
-        let (first, last) = (plan.since.div_euclid(DAY_SECONDS), plan.until.div_euclid(DAY_SECONDS));
         for _ in 0..3 {
             let folds = counters::folds(store, survey).await?;
             let mut sums = Sums::default();
-            let items = counters::read(store, survey, counters::range(kind, false, first, last)).await?;
-            sums.add_items(plan, &items, channel, false);
+            if let (Some(first), Some(last)) = (plan.months.first(), plan.months.last()) {
+                let items = counters::read(store, survey, counters::range(kind, Level::Month, *first, *last)).await?;
+                sums.add_items(plan, &items, channel);
+            }
+            for (first, last) in &plan.day_runs {
+                let items = counters::read(store, survey, counters::range(kind, Level::Day, *first, *last)).await?;
+                sums.add_items(plan, &items, channel);
+            }
             let detail = read_detail(store, survey, kind, plan).await?;
-            sums.add_items(plan, &detail, channel, true);
+            sums.add_items(plan, &detail, channel);
             if counters::folds(store, survey).await? == folds {
                 return Ok(sums);
             }
@@ -342,12 +373,18 @@ impl Sums {
         })
     }
 
-    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>, detail: bool) {
+    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>) {
         for item in items {
-            let Some((day, item_channel, value)) = counters::parse_sort_key(&item.key.sk) else {
+            let Some((level, day, item_channel, value)) = counters::parse_sort_key(&item.key.sk) else {
                 continue;
             };
-            if plan.detail_days.contains(&day) != detail {
+            let in_month = plan.months.contains(&counters::month_start(day));
+            let wanted = match level {
+                Level::Month => in_month,
+                Level::Day => !in_month && !plan.detail_days.contains(&day),
+                Level::Detail => plan.detail_days.contains(&day),
+            };
+            if !wanted {
                 continue;
             }
             for (name, n) in &item.attrs {
@@ -514,7 +551,7 @@ async fn read_detail(store: &TenantStore, survey: &str, kind: RangeKind<'_>, pla
     }
     let mut items = vec![];
     for (first, last) in runs {
-        items.extend(counters::read(store, survey, counters::range(kind, true, first, last)).await?);
+        items.extend(counters::read(store, survey, counters::range(kind, Level::Detail, first, last)).await?);
     }
     Ok(items)
 }
@@ -528,7 +565,7 @@ async fn first_counted_day(store: &TenantStore, surveys: &[Survey]) -> Result<Op
             let page = store
                 .query(crate::store::Query::new(pk).prefix("D#").limit(1), None)
                 .await?;
-            if let Some((day, ..)) = page.items.first().and_then(|i| counters::parse_sort_key(&i.key.sk)) {
+            if let Some((_, day, ..)) = page.items.first().and_then(|i| counters::parse_sort_key(&i.key.sk)) {
                 first = Some(first.map_or(day, |f| f.min(day)));
             }
         }
@@ -586,6 +623,37 @@ mod tests {
             ..query
         };
         assert!(Plan::new(&utc, None).unwrap().detail_days.is_empty());
+    }
+
+    #[test]
+    fn whole_utc_months_are_read_whole() {
+        let year = MetricsQuery {
+            since: Some(1_767_225_600), // 2026-01-01
+            until: Some(1_798_761_599), // 2026-12-31 23:59:59
+            ..MetricsQuery::default()
+        };
+        let plan = Plan::new(&year, None).unwrap();
+        assert_eq!((plan.months.len(), plan.day_runs.len()), (12, 0));
+        let from_mid_january = Plan::new(
+            &MetricsQuery {
+                since: Some(1_767_225_600 + 14 * DAY_SECONDS),
+                ..year.clone()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(from_mid_january.months.len(), 11);
+        let start = 1_767_225_600 / DAY_SECONDS;
+        assert_eq!(from_mid_january.day_runs, vec![(start + 14, start + 30)]);
+        let weekly = Plan::new(
+            &MetricsQuery {
+                group_by: Some(Period::Week),
+                ..year
+            },
+            None,
+        )
+        .unwrap();
+        assert!(weekly.months.is_empty(), "a week starts inside every month");
     }
 
     #[test]
