@@ -417,21 +417,18 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
         ("since=0&group_by=day".to_owned(), "group_by"),
         ("colour=red".to_owned(), "query"),
     ] {
-        let answer = s
-            .call(
-                1,
-                "GET",
-                &format!("/v1/metrics?{query}"),
-                Auth::Basic(&format!("{key}:")),
-                None,
-            )
-            .await;
-        assert_eq!(
-            (answer.status, answer.body["field"].as_str()),
-            (422, Some(field)),
-            "{query}: {answer:?}"
-        );
+        refused(&s, &key, &format!("/v1/metrics?{query}"), field).await;
     }
+}
+
+/// Checks that a GET is refused with a 422 naming `field`.
+async fn refused(s: &Stack, key: &str, path: &str, field: &str) {
+    let answer = s.call(1, "GET", path, Auth::Basic(&format!("{key}:")), None).await;
+    assert_eq!(
+        (answer.status, answer.body["field"].as_str()),
+        (422, Some(field)),
+        "{path}: {answer:?}"
+    );
 }
 
 /// A download of the responses export.
@@ -585,20 +582,7 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
         ("format=csv&colour=red", "query"),
         ("format=csv&since=soon", "since"),
     ] {
-        let answer = s
-            .call(
-                1,
-                "GET",
-                &format!("/v1/exports/responses?{query}"),
-                Auth::Basic(&format!("{key}:")),
-                None,
-            )
-            .await;
-        assert_eq!(
-            (answer.status, answer.body["field"].as_str()),
-            (422, Some(field)),
-            "{query}: {answer:?}"
-        );
+        refused(&s, &key, &format!("/v1/exports/responses?{query}"), field).await;
     }
     let audit = s.get("/v1/audit_events", &owner.token).await;
     let exported = audit

@@ -7,16 +7,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use ovation::auth::{Actor, Principal, Role};
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::{Email, Score};
-use ovation::services::Caller;
 use ovation::services::exports::{self, Format};
 use ovation::services::imports::{self, ImportOptions};
 use ovation::services::people;
 use ovation::services::responses::{self, NewResponse, ResponseFilter};
-use ovation::services::tenants::{self, NewTenant};
 use ovation::store::embedded::EmbeddedStore;
 use ovation::{Context, Error, Result};
 
@@ -30,25 +27,7 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
     let store = std::sync::Arc::new(EmbeddedStore::open(&dir.join(ovation::context::STORE_FILE))?);
     let keyring = std::sync::Arc::new(LocalKeyring::open(dir, true)?);
     let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store, keyring);
-    let created = tenants::create(
-        &ctx,
-        NewTenant {
-            slug: "bench".into(),
-            owner_email: "owner@bench.example".into(),
-            display_name: None,
-        },
-    )
-    .await?;
-    let tenant = ctx.tenant_store(&created.tenant.id);
-    let caller = Caller {
-        principal: Principal {
-            tenant: created.tenant.id.clone(),
-            actor: Actor::Operator,
-            role: Role::Admin,
-            restriction: None,
-        },
-        ip: None,
-    };
+    let (tenant, caller) = super::bench_tenant(&ctx).await?;
     let plans = ["free", "starter", "pro", "business"];
     let csv: String = std::iter::once("email,name,plan,country\n".to_owned())
         .chain((0..responses).map(|i| format!("person{i}@example.com,Person {i},{},DK\n", plans[i % 4])))

@@ -9,15 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ovation::auth::{Actor, Principal, Role};
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::{Channel, Properties, Score};
-use ovation::services::Caller;
 use ovation::services::counters::{self, Counted, Measure, Tally};
 use ovation::services::metrics::{self, MetricsQuery, Period};
 use ovation::services::surveys::{self, Survey};
-use ovation::services::tenants::{self, NewTenant};
 use ovation::store::TenantStore;
 use ovation::store::embedded::EmbeddedStore;
 use ovation::store::metered::MeteredStore;
@@ -94,25 +91,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
     )?)));
     let keyring = Arc::new(LocalKeyring::open(dir, true)?);
     let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store.clone(), keyring);
-    let created = tenants::create(
-        &ctx,
-        NewTenant {
-            slug: "bench".into(),
-            owner_email: "owner@bench.example".into(),
-            display_name: None,
-        },
-    )
-    .await?;
-    let tenant_store = ctx.tenant_store(&created.tenant.id);
-    let caller = Caller {
-        principal: Principal {
-            tenant: created.tenant.id.clone(),
-            actor: Actor::Operator,
-            role: Role::Admin,
-            restriction: None,
-        },
-        ip: None,
-    };
+    let (tenant_store, caller) = super::bench_tenant(&ctx).await?;
     for responses in [1_000, 1_000_000] {
         let patch = serde_json::from_value(serde_json::json!({
             "name": format!("{responses} responses"),

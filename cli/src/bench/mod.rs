@@ -68,6 +68,32 @@ pub struct BenchArgs {
     responses: usize,
 }
 
+/// The benchmarks' tenant `bench` (owner `owner@bench.example`), its store and the operator
+/// acting in it as an admin.
+async fn bench_tenant(ctx: &Context) -> Result<(ovation::store::TenantStore, ovation::services::Caller)> {
+    use ovation::auth::{Actor, Principal, Role};
+    use ovation::services::tenants::{self, NewTenant};
+    let created = tenants::create(
+        ctx,
+        NewTenant {
+            slug: "bench".into(),
+            owner_email: "owner@bench.example".into(),
+            display_name: Some("Bench".into()),
+        },
+    )
+    .await?;
+    let caller = ovation::services::Caller {
+        principal: Principal {
+            tenant: created.tenant.id.clone(),
+            actor: Actor::Operator,
+            role: Role::Admin,
+            restriction: None,
+        },
+        ip: None,
+    };
+    Ok((ctx.tenant_store(&created.tenant.id), caller))
+}
+
 /// Concurrent writers in the concurrent-put measurement.
 const WRITERS: usize = 16;
 /// A field the size of a typical email address or name.

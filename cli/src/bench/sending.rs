@@ -7,16 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ovation::auth::{Actor, Principal, Role};
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::Channel;
 use ovation::domain::send_at::SendAt;
 use ovation::messaging::{Messaging, outbox};
-use ovation::services::Caller;
 use ovation::services::imports::{self, ImportOptions};
 use ovation::services::people::SendRequest;
-use ovation::services::tenants::{self, NewTenant};
 use ovation::store::embedded::EmbeddedStore;
 use ovation::store::metered::{Calls, MeteredStore};
 use ovation::{Context, Error, Result};
@@ -60,25 +57,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
     let ctx = Context::with_adapters(settings, jobs_store.clone(), keyring);
 
     // Due now: people imported with a send, as `ovation people import --send` makes them.
-    let created = tenants::create(
-        &ctx,
-        NewTenant {
-            slug: "bench".into(),
-            owner_email: "owner@bench.example".into(),
-            display_name: Some("Bench".into()),
-        },
-    )
-    .await?;
-    let tenant = created.tenant.id.clone();
-    let caller = Caller {
-        principal: Principal {
-            tenant: tenant.clone(),
-            actor: Actor::Operator,
-            role: Role::Admin,
-            restriction: None,
-        },
-        ip: None,
-    };
+    let (tenant_store, caller) = super::bench_tenant(&ctx).await?;
     let csv: String = std::iter::once("email\n".to_owned())
         .chain((0..invitations).map(|i| format!("person{i}@example.com\n")))
         .collect();
@@ -92,15 +71,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
         first_row: 2,
     };
     let started = Instant::now();
-    imports::run(
-        &ctx.tenant_store(&tenant),
-        &caller,
-        false,
-        csv.as_bytes(),
-        &options,
-        |_| {},
-    )
-    .await?;
+    imports::run(&tenant_store, &caller, false, csv.as_bytes(), &options, |_| {}).await?;
     drop(csv);
     eprintln!(
         "progress: {invitations} invitations scheduled in {:.1} s",

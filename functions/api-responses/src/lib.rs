@@ -215,13 +215,16 @@ async fn update(
     Ok(Json(&view[0]).into_response())
 }
 
+/// A query parameter that is a Unix time.
+fn time(name: &'static str, value: &str) -> Result<i64> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::invalid(name, "must be a Unix time in seconds"))
+}
+
 fn parse_metrics_query(raw: Option<&str>) -> Result<MetricsQuery> {
     let mut q = MetricsQuery::default();
-    let time = |name: &'static str, v: &str| -> Result<i64> {
-        v.trim()
-            .parse()
-            .map_err(|_| Error::invalid(name, "must be a Unix time in seconds"))
-    };
     for (name, value) in form_pairs(raw.unwrap_or_default()) {
         match name.as_str() {
             "since" => q.since = Some(time("since", &value)?),
@@ -259,11 +262,6 @@ pub const MAX_EXPORT_BYTES: usize = 4_400_000;
 
 fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
     let (mut format, mut filter) = (Format::Csv, ResponseFilter::default());
-    let time = |name: &'static str, v: &str| -> Result<i64> {
-        v.trim()
-            .parse()
-            .map_err(|_| Error::invalid(name, "must be a Unix time in seconds"))
-    };
     for (name, value) in form_pairs(raw.unwrap_or_default()) {
         match name.as_str() {
             "format" => format = Format::parse(&value)?,

@@ -190,7 +190,7 @@ impl Sheet {
     }
 
     /// Ends the file: flushes the CSV, or adds Excel's summary sheet and saves the workbook.
-    fn finish(self, path: &Path, summary: &[(String, Cell)]) -> Result<()> {
+    fn finish(self, path: &Path, summary: &[(&str, Cell)]) -> Result<()> {
         match self {
             Sheet::Csv(mut w) => w.flush().map_err(Error::internal),
             Sheet::Xlsx { mut book, header, .. } => {
@@ -200,7 +200,7 @@ impl Sheet {
                 for (row, (name, value)) in summary.iter().enumerate() {
                     let row = row as u32;
                     sheet
-                        .write_string_with_format(row, 0, name, &header)
+                        .write_string_with_format(row, 0, *name, &header)
                         .map_err(Error::internal)?;
                     match value {
                         Cell::Number(n) => sheet.write_number(row, 1, *n).map(drop),
@@ -370,8 +370,7 @@ pub async fn responses_to_file(
         ("Detractors", Cell::Number(view.detractor_count as f64)),
         ("Detractors %", Cell::Number(view.detractor_percent)),
     ];
-    let summary_rows: Vec<(String, Cell)> = pairs.into_iter().map(|(n, c)| (n.to_owned(), c)).collect();
-    sheet.finish(path, &summary_rows)?;
+    sheet.finish(path, &pairs)?;
     Ok(summary)
 }
 

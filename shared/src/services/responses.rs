@@ -19,7 +19,7 @@ use crate::domain::survey::{Answer, MAX_COMMENT, QuestionKind};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
-use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, Value, keys, now_unix};
+use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 const COMMENT: &str = "comment";
 const ANSWERS: &str = "answers";
@@ -77,13 +77,13 @@ impl ResponseRecord {
             .with("created_at", self.created_at)
             .with("updated_at", self.updated_at)
             .with("version", self.version + 1)
-            .with("tags", Value::L(self.tags.iter().map(|t| t.as_str().into()).collect()))
+            .with("tags", self.tags.as_slice())
             .with_index(
                 keys::responses_by_update(store.tenant()),
                 keys::updated_sort(self.updated_at, &self.id),
             );
         if let Some(segments) = &self.counted {
-            item = item.with(COUNTED, Value::L(segments.iter().map(|s| s.as_str().into()).collect()));
+            item = item.with(COUNTED, segments.as_slice());
         }
         for (name, value) in [("person", &self.person), ("invitation", &self.invitation)] {
             if let Some(v) = value {
@@ -514,10 +514,7 @@ pub async fn erase_personal(store: &TenantStore, id: &str) -> Result<()> {
         );
         let mut updates = updates.clone();
         updates.push(match &erased.counted {
-            Some(segments) => Update::Set(
-                COUNTED.into(),
-                Value::L(segments.iter().map(|s| s.as_str().into()).collect()),
-            ),
+            Some(segments) => Update::Set(COUNTED.into(), segments.as_slice().into()),
             None => Update::Remove(COUNTED.into()),
         });
         let update = TxOp::Update {

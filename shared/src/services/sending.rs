@@ -870,23 +870,23 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
     // came while it went out).
     let mut tally = Tally::default();
     if step == Step::Invite {
-        let measures: &[Measure] = if answered {
-            &[Measure::Sent, Measure::Answered]
-        } else {
-            &[Measure::Sent]
-        };
-        for measure in measures {
-            let counted = Counted::new(
-                store,
-                &survey.definition.segments,
-                *measure,
-                now,
-                channel,
-                &person.properties,
-            )
-            .await?;
-            tally = tally.and(Tally::moved(None, Some(&counted)));
+        let sent = Counted::new(
+            store,
+            &survey.definition.segments,
+            Measure::Sent,
+            now,
+            channel,
+            &person.properties,
+        )
+        .await?;
+        if answered {
+            let answer = Counted {
+                measure: Measure::Answered,
+                ..sent.clone()
+            };
+            tally = Tally::moved(None, Some(&answer));
         }
+        tally = tally.and(Tally::moved(None, Some(&sent)));
     }
     if !follow_up.is_empty() {
         match counters::transact(store, &survey.id, [ops.clone(), follow_up].concat(), &tally).await {

@@ -140,10 +140,7 @@ impl UserRecord {
             .with("created_at", self.created_at)
             .with("must_change_password", self.must_change_password)
             .with("mfa_step", self.mfa_step)
-            .with(
-                "trusted_ips",
-                Value::L(self.trusted_ips.iter().map(|s| s.as_str().into()).collect()),
-            )
+            .with("trusted_ips", self.trusted_ips.as_slice())
             .with(SECRETS, sealed?)
             .with("version", version);
         if let Some(name) = &self.name {

@@ -67,6 +67,12 @@ impl From<Vec<u8>> for Value {
         Value::B(b)
     }
 }
+/// A list of texts (read back by `Item::strings`).
+impl From<&[String]> for Value {
+    fn from(list: &[String]) -> Self {
+        Value::L(list.iter().map(|s| s.as_str().into()).collect())
+    }
+}
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::Bool(b)
