@@ -1,10 +1,12 @@
 //! The sending jobs inside `ovation serve`: the scheduler on a ticker (again at once while a
-//! backlog remains, as fast as the deliverers take it) and deliverer workers that take batches from the durable local queue, hand
-//! them to the same handler as Lambda's SQS event, and delete what it did not report failed.
+//! backlog remains, as fast as the deliverers take it), and deliverer and webhook workers that
+//! take batches from their durable local queues, hand them to the same handlers as Lambda's SQS
+//! events, and delete what those did not report failed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ovation::Context;
 use ovation::messaging::Messaging;
 use ovation::messaging::local_queue::LocalQueue;
@@ -13,6 +15,8 @@ use ovation::messaging::local_queue::LocalQueue;
 const TICK: Duration = Duration::from_secs(1);
 /// Concurrent deliverer workers, each with a batch of up to 10.
 pub const DELIVER_WORKERS: usize = 4;
+/// Concurrent webhook workers, each with a batch of up to 10.
+pub const WEBHOOK_WORKERS: usize = 2;
 /// How long a received message stays hidden (the template's queue says the same).
 pub const VISIBILITY_SECONDS: u32 = 60;
 /// Receives after which a message goes to the dead letters (the template's `maxReceiveCount`).
@@ -43,6 +47,31 @@ pub async fn schedule(ctx: Arc<Context>, messaging: Messaging) {
 }
 
 pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQueue>) {
+    let messaging = &messaging;
+    let ctx = &ctx;
+    consume(&queue, |event| async move {
+        ovation::jobs::deliver(ctx, messaging, event).await
+    })
+    .await
+}
+
+pub async fn call_webhooks(ctx: Arc<Context>, queue: Arc<LocalQueue>) {
+    let ctx = &ctx;
+    let sender = queue.clone();
+    let sender = &sender;
+    consume(&queue, |event| async move {
+        ovation::jobs::webhooks(ctx, sender.as_ref(), event).await
+    })
+    .await
+}
+
+/// Takes batches from `queue` forever, hands each to `handle` as Lambda's SQS event and deletes
+/// the messages it did not report failed.
+async fn consume<F, Fut>(queue: &LocalQueue, handle: F)
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
     loop {
         let received = match queue.receive(10, VISIBILITY_SECONDS, MAX_RECEIVES).await {
             Ok(received) if !received.is_empty() => received,
@@ -63,7 +92,7 @@ pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQu
                 continue;
             }
         };
-        let response = ovation::jobs::deliver(&ctx, &messaging, event).await;
+        let response = handle(event).await;
         let done: Vec<String> = received
             .iter()
             .filter(|m| !response.batch_item_failures.iter().any(|f| f.item_identifier == m.id))

@@ -38,6 +38,7 @@ pub const HTTP_FUNCTIONS: &[(&str, Routes)] = &[
     (api_people::FUNCTION, api_people::routes),
     (api_responses::FUNCTION, api_responses::routes),
     (respond::FUNCTION, respond::routes),
+    (api_webhooks::FUNCTION, api_webhooks::routes),
 ];
 
 /// The tenant made on a new data directory, and its owner.
@@ -94,6 +95,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             if let Some(queue) = &messaging.local_queue {
                 for _ in 0..crate::jobs::DELIVER_WORKERS {
                     tokio::spawn(crate::jobs::deliver(ctx.clone(), messaging.clone(), queue.clone()));
+                }
+            }
+            if let Some(queue) = &messaging.local_webhooks {
+                for _ in 0..crate::jobs::WEBHOOK_WORKERS {
+                    tokio::spawn(crate::jobs::call_webhooks(ctx.clone(), queue.clone()));
                 }
             }
         }

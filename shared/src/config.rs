@@ -76,6 +76,17 @@ pub struct Settings {
     /// none to take it from each request (API Gateway's domain and stage, or the Host header).
     pub public_url: Option<String>,
     pub sending: SendingSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook events go out.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WebhookSettings {
+    /// aws: the webhook deliverer's SQS queue.
+    pub queue_url: Option<String>,
+    /// Local development only: endpoints may be `http://` on a loopback address (a receiver on
+    /// this machine). Every other private, loopback or link-local address stays refused.
+    pub allow_loopback: bool,
 }
 
 /// How surveys go out.
@@ -158,6 +169,8 @@ impl Settings {
     /// | `OVATION_SMS_SENDER_ID` | SMS sender id (1-11 letters and digits) | none |
     /// | `OVATION_SEND_RATE_PER_SECOND` | sends a second per process (SES quota); 0: no limit | 0 |
     /// | `OVATION_SCHEDULER_BATCH` | invitations one scheduler run enqueues at the most | 5000 |
+    /// | `OVATION_WEBHOOK_QUEUE_URL` | aws: the webhook deliverer's SQS queue URL | required by the scheduler for webhooks |
+    /// | `OVATION_WEBHOOKS_ALLOW_LOOPBACK` | `true`: webhook endpoints may be `http://` on a loopback address (local development only) | false |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
@@ -310,9 +323,23 @@ impl Settings {
             scheduler_batch: count("OVATION_SCHEDULER_BATCH", 5000)?,
             deliverers: count("OVATION_DELIVERERS", 1)?,
         };
+        let webhooks = WebhookSettings {
+            queue_url: get("OVATION_WEBHOOK_QUEUE_URL"),
+            allow_loopback: match get("OVATION_WEBHOOKS_ALLOW_LOOPBACK").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(Error::Config {
+                        name: "OVATION_WEBHOOKS_ALLOW_LOOPBACK",
+                        reason: "must be `true` or `false`".into(),
+                    });
+                }
+            },
+        };
         Ok(Settings {
             backend,
             sending,
+            webhooks,
             public_url,
             key_cache,
             log_format,

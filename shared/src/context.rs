@@ -33,6 +33,8 @@ pub struct Context {
     pub tenants: TenantCache,
     /// The AWS configuration every client of this process is made from (AWS adapters only).
     pub aws: Option<aws_config::SdkConfig>,
+    /// The SSRF-safe client of webhook calls, made at its first use.
+    outbound: std::sync::OnceLock<crate::outbound::Outbound>,
 }
 
 impl Context {
@@ -70,6 +72,7 @@ impl Context {
         let keys = Arc::new(KeyManager::new(keyring, store.clone(), settings.key_cache));
         Arc::new(Context {
             aws,
+            outbound: std::sync::OnceLock::new(),
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
             tenant_rate: TenantRate::new(settings.rate_per_tenant_minute),
@@ -94,6 +97,15 @@ impl Context {
     /// The store as one tenant may use it.
     pub fn tenant_store(&self, tenant: &TenantId) -> TenantStore {
         TenantStore::new(self.store.clone(), self.crypto(tenant))
+    }
+
+    /// The client of webhook calls (loopback allowed only when the settings say so).
+    pub fn outbound(&self) -> Result<&crate::outbound::Outbound> {
+        if let Some(client) = self.outbound.get() {
+            return Ok(client);
+        }
+        let client = crate::outbound::Outbound::new(self.settings.webhooks.allow_loopback)?;
+        Ok(self.outbound.get_or_init(|| client))
     }
 }
 

@@ -11,10 +11,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::messaging::Messaging;
+use crate::messaging::{Messaging, Queue};
 use crate::services::counters;
 use crate::services::delivery_events::{self, EventsReport};
 use crate::services::sending::{self, Delivered, SchedulerReport};
+use crate::services::webhooks;
 use crate::store::now_unix;
 
 /// Messages of one batch delivered at once.
@@ -25,11 +26,19 @@ static LAST_COMPACTION: AtomicI64 = AtomicI64::new(0);
 /// The days of counters compaction looks at (late writes to older days stay exact, only unfolded).
 const COMPACTION_DAYS: i64 = 2;
 
-/// The scheduler's run (EventBridge's event carries nothing it needs): due sends, then, once a
-/// minute, the result counters' overflow shards folded home.
+/// The scheduler's run (EventBridge's event carries nothing it needs): due sends, webhook
+/// events to their queue, then, once a minute, the result counters' overflow shards folded home.
 pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
     let now = now_unix();
     let report = sending::schedule_due(ctx, messaging, now).await?;
+    match &messaging.webhooks {
+        Some(queue) => match webhooks::dispatch_due(ctx, queue.as_ref(), now).await {
+            Ok(0) => {}
+            Ok(dispatched) => tracing::info!(dispatched, "webhook deliveries queued"),
+            Err(e) => tracing::warn!(error = %e, "dispatching webhook events failed"),
+        },
+        None => tracing::debug!("no webhook queue (OVATION_WEBHOOK_QUEUE_URL): webhook events wait"),
+    }
     if now - LAST_COMPACTION.load(Ordering::Relaxed) >= 60 {
         LAST_COMPACTION.store(now, Ordering::Relaxed);
         match counters::compact(ctx.store.as_ref(), now, COMPACTION_DAYS).await {
@@ -57,6 +66,48 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
 pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
     let lookups = sending::Lookups::default();
     let lookups = &lookups;
+    handle_batch(event, messaging.queue.as_ref(), |body, receive_count| async move {
+        let delivery = sending::parse_delivery(&body)?;
+        sending::deliver(ctx, messaging, lookups, &delivery, receive_count).await
+    })
+    .await
+}
+
+/// Delivers a batch of webhook events (one endpoint each); failed calls come back after their
+/// backoff, a body that is no delivery reaches the dead-letter queue.
+pub async fn webhooks(ctx: &Context, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
+    let outbound = match ctx.outbound() {
+        Ok(outbound) => outbound,
+        Err(e) => {
+            tracing::error!(error = %e, "no webhook client");
+            return every_record_failed(&event);
+        }
+    };
+    handle_batch(event, queue, |body, _| async move {
+        let delivery = webhooks::parse_delivery(&body)?;
+        webhooks::deliver(ctx, outbound, &delivery, now_unix()).await
+    })
+    .await
+}
+
+fn every_record_failed(event: &SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = record.message_id.clone().unwrap_or_default();
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Runs `handle` on each message of an SQS batch at once; the answer names the messages to
+/// receive again (a retry after a backoff has its visibility changed first).
+async fn handle_batch<F, Fut>(event: SqsEvent, queue: &dyn Queue, handle: F) -> SqsBatchResponse
+where
+    F: Fn(String, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Delivered>>,
+{
+    let handle = &handle;
     let results = futures_util::stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone().unwrap_or_default();
@@ -65,16 +116,12 @@ pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> S
                 .get("ApproximateReceiveCount")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
-            let outcome = async {
-                let delivery = sending::parse_delivery(record.body.as_deref().unwrap_or_default())?;
-                sending::deliver(ctx, messaging, lookups, &delivery, receive_count).await
-            }
-            .await;
+            let outcome = handle(record.body.clone().unwrap_or_default(), receive_count).await;
             let failed = match outcome {
                 Ok(Delivered::Done) => false,
                 Ok(Delivered::RetryAfter(seconds)) => {
                     if let Some(receipt) = &record.receipt_handle
-                        && let Err(e) = messaging.queue.retry_later(receipt, seconds).await
+                        && let Err(e) = queue.retry_later(receipt, seconds).await
                     {
                         tracing::warn!(message = %id, error = %e, "could not delay a retry");
                     }
@@ -202,6 +249,25 @@ pub async fn run_delivery_events_on_lambda() -> std::result::Result<(), lambda_r
                 .await
                 .map_err(lambda_runtime::Error::from)
         }
+    }))
+    .await
+}
+
+/// `job-webhooks` on Lambda: SQS batches of webhook deliveries with partial batch failures.
+pub async fn run_webhooks_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
+    let ctx = start().await?;
+    let config = match &ctx.aws {
+        Some(config) => config.clone(),
+        None => crate::aws::load_config().await,
+    };
+    let queue =
+        crate::messaging::webhook_queue(&config, ctx.settings.webhooks.queue_url.clone()).ok_or(Error::Config {
+            name: "OVATION_WEBHOOK_QUEUE_URL",
+            reason: "is required by job-webhooks".into(),
+        })?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let (ctx, queue) = (ctx.clone(), queue.clone());
+        async move { Ok::<_, lambda_runtime::Error>(webhooks(&ctx, queue.as_ref(), event.payload).await) }
     }))
     .await
 }

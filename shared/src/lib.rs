@@ -12,6 +12,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod messaging;
+pub mod outbound;
 pub mod provision;
 pub mod services;
 pub mod store;

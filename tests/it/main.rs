@@ -19,3 +19,4 @@ mod store_conformance;
 mod surveys;
 mod template;
 mod tenant_scope;
+mod webhooks;

@@ -99,6 +99,8 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context, ve
             mailer: Arc::new(ses::SesMailer::new(ses_client, None)),
             sms: Arc::new(sns::SnsSms::new(aws_sdk_sns::Client::new(config))),
             local_queue: None,
+            webhooks: None,
+            local_webhooks: None,
             rate: None,
         },
         sqs: Some((client, url, dlq_url)),

@@ -366,20 +366,20 @@ fn a_broken_template_says_what_is_wrong() {
     );
 
     let mut more = crates.clone();
-    more.push("job-webhooks".into());
+    more.push("job-retention".into());
     has(
         &problems(&template, &more, ROUTES),
-        "function crate job-webhooks has no resource in template.yaml",
+        "function crate job-retention has no resource in template.yaml",
     );
     let orphan = [Route {
         method: "GET",
-        path: "/v1/webhooks",
-        function: "api-webhooks",
+        path: "/v1/reports",
+        function: "api-reports",
         ..ROUTES[0]
     }];
     has(
         &problems(&template, &crates, &orphan),
-        "route GET /v1/webhooks names function api-webhooks, which template.yaml lacks",
+        "route GET /v1/reports names function api-reports, which template.yaml lacks",
     );
 }
 

@@ -217,6 +217,7 @@ const JOBS: &[(&str, &str)] = &[
     ("job-scheduler", "\"queued\""),
     ("job-deliver", "batchItemFailures"),
     ("job-delivery-events", "\"tenant_deleted\""),
+    ("job-webhooks", "batchItemFailures"),
 ];
 
 pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {

@@ -75,6 +75,8 @@ pub enum Permission {
     ReadResponses,
     /// Record responses through the API; change their notes and tags.
     ManageResponses,
+    /// Create, change, test and delete webhook endpoints (data leaves the account through them).
+    ManageWebhooks,
 }
 
 /// The permission table: each permission and the roles that hold it.
@@ -100,6 +102,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
         &[Role::Owner, Role::Admin, Role::Editor, Role::Analyst],
     ),
     (Permission::ManageResponses, &[Role::Owner, Role::Admin, Role::Editor]),
+    (Permission::ManageWebhooks, &[Role::Owner, Role::Admin]),
 ];
 
 /// The scope of an API key or OAuth client: the role it acts with.

@@ -34,6 +34,9 @@ use crate::services::suppressions::{SuppressedView, UnsubscribeRequest};
 use crate::services::surveys::Survey;
 use crate::services::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
 use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
+use crate::services::webhooks::{
+    Attempt, DeliveryLogEntry, Endpoint, EndpointRequest, EndpointWithSecret, EventType, TestEventRequest,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -71,6 +74,13 @@ use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
         MetricsView,
         PeriodMetrics,
         SegmentMetrics,
+        Attempt,
+        DeliveryLogEntry,
+        Endpoint,
+        EndpointRequest,
+        EndpointWithSecret,
+        EventType,
+        TestEventRequest,
         RowError,
         SuppressedView,
         Survey,

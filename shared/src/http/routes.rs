@@ -99,11 +99,12 @@ const SURVEYS: &str = "api-surveys";
 const PEOPLE: &str = "api-people";
 const RESPONSES: &str = "api-responses";
 const RESPOND: &str = "respond";
+const WEBHOOKS: &str = "api-webhooks";
 
 use Access::{Any, Operator, Public, Tenant, Throttled, User};
 use Permission::{
-    ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant, ManageUsers, ReadAudit, ReadPeople,
-    ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
+    ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant, ManageUsers, ManageWebhooks,
+    ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
 };
 
 /// Query parameters of Delighted's people list.
@@ -659,6 +660,75 @@ pub const ROUTES: &[Route] = &[
     )
     .returns("Metrics")
     .query(METRICS_QUERY),
+    // Webhook endpoints: api-webhooks.
+    route(
+        "GET",
+        "/v1/webhooks",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "The webhook endpoints",
+    )
+    .returns("[Endpoint]"),
+    route(
+        "POST",
+        "/v1/webhooks",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "Add an endpoint (https, public): its signing secret is shown this once",
+    )
+    .body("EndpointRequest")
+    .returns("EndpointWithSecret")
+    .created(),
+    route(
+        "GET",
+        "/v1/webhooks/{id}",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "One endpoint",
+    )
+    .returns("Endpoint"),
+    route(
+        "PATCH",
+        "/v1/webhooks/{id}",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "Change an endpoint's URL or events, pause it, or enable it again after it was disabled",
+    )
+    .body("EndpointRequest")
+    .returns("Endpoint"),
+    route(
+        "DELETE",
+        "/v1/webhooks/{id}",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "Delete an endpoint",
+    ),
+    route(
+        "POST",
+        "/v1/webhooks/{id}/secret",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "A new signing secret, shown this once; the old one stops at once",
+    )
+    .returns("EndpointWithSecret"),
+    route(
+        "POST",
+        "/v1/webhooks/{id}/test",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "Send a sample event now (`event_type` to choose) and answer how it went",
+    )
+    .body("TestEventRequest")
+    .returns("Attempt"),
+    route(
+        "GET",
+        "/v1/webhooks/{id}/deliveries",
+        WEBHOOKS,
+        Tenant(ManageWebhooks),
+        "The endpoint's deliveries of the last 30 days, newest first",
+    )
+    .returns("[DeliveryLogEntry]")
+    .query(&["per_page"]),
     // The respondent's pages (HTML, public, signed links): respond.
     route(
         "GET",

@@ -17,6 +17,8 @@ use crate::store::{BatchOp, Condition, Item, Key, Query, SortKey, Store, TxOp, U
 
 /// The queue of the deliverer.
 pub const DELIVER: &str = "deliver";
+/// The queue of webhook deliveries.
+pub const WEBHOOKS: &str = "webhooks";
 
 pub struct LocalQueue {
     store: Arc<dyn Store>,

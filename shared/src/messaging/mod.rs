@@ -103,6 +103,10 @@ pub struct Messaging {
     pub sms: Arc<dyn SmsSender>,
     /// The local queue, when the stack is local (its consumer runs in `ovation serve`).
     pub local_queue: Option<Arc<local_queue::LocalQueue>>,
+    /// The queue of webhook deliveries (none on AWS without `OVATION_WEBHOOK_QUEUE_URL`).
+    pub webhooks: Option<Arc<dyn Queue>>,
+    /// The local webhook queue, when the stack is local.
+    pub local_webhooks: Option<Arc<local_queue::LocalQueue>>,
     /// The process's sending budget, when it has one.
     pub rate: Option<Arc<SendRate>>,
 }
@@ -151,12 +155,15 @@ impl Messaging {
         match &settings.backend {
             Backend::Embedded { data_dir } => {
                 let outbox = Arc::new(outbox::Outbox::open(&data_dir.join(outbox::FOLDER))?);
-                let queue = Arc::new(local_queue::LocalQueue::new(store, local_queue::DELIVER));
+                let queue = Arc::new(local_queue::LocalQueue::new(store.clone(), local_queue::DELIVER));
+                let webhooks = Arc::new(local_queue::LocalQueue::new(store, local_queue::WEBHOOKS));
                 Ok(Messaging {
                     queue: queue.clone(),
                     mailer: outbox.clone(),
                     sms: outbox,
                     local_queue: Some(queue),
+                    webhooks: Some(webhooks.clone()),
+                    local_webhooks: Some(webhooks),
                     rate: SendRate::new(settings.sending.rate_per_second),
                 })
             }
@@ -172,6 +179,7 @@ impl Messaging {
                     reason: "is required when OVATION_BACKEND=aws".into(),
                 })?;
                 let configuration_set = sending.configuration_set.clone();
+                let webhooks = webhook_queue(&config, settings.webhooks.queue_url.clone());
                 let (sqs_config, ses_config, sns_config) = (config.clone(), config.clone(), config);
                 Ok(Messaging {
                     queue: Arc::new(OnFirstUse::new(move || {
@@ -184,11 +192,23 @@ impl Messaging {
                         sns::SnsSms::new(aws_sdk_sns::Client::new(&sns_config))
                     })),
                     local_queue: None,
+                    webhooks,
+                    local_webhooks: None,
                     rate: SendRate::new(settings.sending.rate_per_second),
                 })
             }
         }
     }
+}
+
+/// The SQS queue of webhook deliveries at `url`, made at its first use.
+pub fn webhook_queue(config: &aws_config::SdkConfig, url: Option<String>) -> Option<Arc<dyn Queue>> {
+    let config = config.clone();
+    url.map(|url| {
+        Arc::new(OnFirstUse::new(move || {
+            sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), url.clone())
+        })) as Arc<dyn Queue>
+    })
 }
 
 /// An adapter made at its first use, so a function builds only the clients it calls (the

@@ -35,6 +35,7 @@ pub enum Target {
     Import(String),
     /// A platform's autopilot (`email`, `sms`).
     Autopilot(String),
+    Webhook(String),
 }
 
 impl Target {
@@ -50,6 +51,7 @@ impl Target {
             Target::Response(id) => ("response", id),
             Target::Import(id) => ("import", id),
             Target::Autopilot(platform) => ("autopilot", platform),
+            Target::Webhook(id) => ("webhook", id),
         }
     }
 }

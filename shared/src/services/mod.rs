@@ -19,6 +19,7 @@ pub mod suppressions;
 pub mod surveys;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use std::net::IpAddr;
 

@@ -15,6 +15,7 @@ use super::counters::{self, Counted, Measure, Tally};
 use super::invitations::{self, Invitation};
 use super::people::{self, Person, id_range};
 use super::surveys::{self, Survey};
+use super::webhooks::{self, EventType};
 use crate::domain::survey::{Answer, MAX_COMMENT, QuestionKind};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
@@ -246,6 +247,7 @@ pub async fn answer_invitation(
         if let Some(person) = person {
             ops.extend(person_ops(store, &person.id, &record.id, now)?);
         }
+        ops.extend(webhook_event(store, EventType::ResponseCreated, &record, Some(survey), person).await?);
         if let Some(sent_at) = invitation.sent_at {
             let answered = Counted::new(
                 store,
@@ -272,6 +274,25 @@ pub async fn answer_invitation(
         }
     }
     Err(Error::ConditionFailed)
+}
+
+/// The webhook event of a response write: the response as the write leaves it, with its person
+/// (its permalink relative: the deliverer puts the public URL before it).
+async fn webhook_event(
+    store: &TenantStore,
+    kind: EventType,
+    record: &ResponseRecord,
+    survey: Option<&Survey>,
+    person: Option<&Person>,
+) -> Result<Option<TxOp>> {
+    webhooks::emit(store, kind, &record.id, async || {
+        let loaded = match (person, &record.person) {
+            (None, Some(id)) => people::load(store, id).await?,
+            _ => None,
+        };
+        serde_json::to_value(record.view("", survey, person.or(loaded.as_ref()))).map_err(Error::internal)
+    })
+    .await
 }
 
 /// The person's pointer to a new response and their `last_responded_at`.
@@ -327,7 +348,9 @@ async fn save(
         item: record.to_item(store).await?,
         condition: Some(Condition::eq("version", record.version)),
     };
-    match counters::transact(store, &record.survey, vec![put], &tally).await {
+    let mut ops = vec![put];
+    ops.extend(webhook_event(store, EventType::ResponseUpdated, record, survey, None).await?);
+    match counters::transact(store, &record.survey, ops, &tally).await {
         Ok(()) => {
             record.version += 1;
             Ok(())
@@ -388,6 +411,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewResponse) -> R
         condition: Some(Condition::NotExists),
     }];
     ops.extend(person_ops(store, &person.id, &record.id, now)?);
+    ops.extend(webhook_event(store, EventType::ResponseCreated, &record, Some(&survey), Some(&person)).await?);
     counters::transact(store, &survey.id, ops, &tally).await?;
     record.version += 1;
     audit::record(

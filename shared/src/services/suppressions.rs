@@ -46,7 +46,20 @@ impl Suppression {
 
 /// Suppresses a person at `at`, once: false when they already were (or are gone).
 pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: i64) -> Result<bool> {
-    let ops = vec![
+    let kind_event = super::webhooks::EventType::of_suppression(kind);
+    let event = super::webhooks::emit(store, kind_event, person, async || {
+        // A person gone fails the transaction's condition: the event goes nowhere.
+        let Some(mut suppressed) = people::load(store, person).await? else {
+            return Ok(serde_json::Value::Null);
+        };
+        match kind {
+            Suppression::Unsubscribed => suppressed.unsubscribed_at = Some(at),
+            Suppression::Bounced => suppressed.bounced_at = Some(at),
+        }
+        serde_json::to_value(SuppressedView::of(suppressed, kind)).map_err(Error::internal)
+    })
+    .await?;
+    let mut ops = vec![
         TxOp::Update {
             key: keys::person(store.tenant(), person)?,
             updates: vec![
@@ -64,6 +77,7 @@ pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: 
             condition: None,
         },
     ];
+    ops.extend(event);
     match store.transact(ops).await {
         Ok(()) => Ok(true),
         Err(Error::TransactionCanceled(_)) => Ok(false),
@@ -100,6 +114,19 @@ pub struct SuppressedView {
     pub unsubscribed_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounced_at: Option<i64>,
+}
+
+impl SuppressedView {
+    /// A person as the list of `kind` shows them.
+    pub fn of(person: Person, kind: Suppression) -> SuppressedView {
+        SuppressedView {
+            email: person.email.as_ref().map(|e| e.as_str().to_owned()),
+            unsubscribed_at: person.unsubscribed_at.filter(|_| kind == Suppression::Unsubscribed),
+            bounced_at: person.bounced_at.filter(|_| kind == Suppression::Bounced),
+            person_id: person.id,
+            name: person.name,
+        }
+    }
 }
 
 pub struct SuppressedPage {
@@ -139,13 +166,7 @@ pub async fn list(
     for person in loaded {
         // An entry outliving its person (deleted between the two reads) is not shown.
         let Some(person) = person? else { continue };
-        views.push(SuppressedView {
-            email: person.email.as_ref().map(|e| e.as_str().to_owned()),
-            unsubscribed_at: person.unsubscribed_at.filter(|_| kind == Suppression::Unsubscribed),
-            bounced_at: person.bounced_at.filter(|_| kind == Suppression::Bounced),
-            person_id: person.id,
-            name: person.name,
-        });
+        views.push(SuppressedView::of(person, kind));
     }
     Ok(SuppressedPage {
         people: views,

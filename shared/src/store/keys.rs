@@ -12,7 +12,11 @@ const SEP: char = '#';
 pub const SYSTEM_PARTITION: &str = "SYS";
 /// Index partitions shared by all tenants (they hold ids and times, no personal data), which a
 /// tenant's items may join.
-pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#", crate::services::counters::OVERFLOW_INDEX_PREFIX];
+pub const SHARED_INDEX_PREFIXES: &[&str] = &[
+    "DUE#",
+    crate::services::counters::OVERFLOW_INDEX_PREFIX,
+    WEBHOOK_DUE_PREFIX,
+];
 
 /// The partition of the tenant's own items: `T#{tenant}`.
 pub fn tenant_partition(tenant: &TenantId) -> String {
@@ -297,6 +301,50 @@ pub fn import_partition(tenant: &TenantId, id: &str) -> Result<String> {
 pub fn imports_partition(tenant: &TenantId) -> String {
     format!("{}{SEP}IMPORTS", tenant_partition(tenant))
 }
+
+/// The partition of a tenant's webhook endpoints (`EP#{id}`).
+pub fn webhooks_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}WH", tenant_partition(tenant))
+}
+
+pub fn webhook(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(webhooks_partition(tenant), format!("EP{SEP}{}", id_part(id)?)))
+}
+
+/// A webhook event waiting for or in delivery.
+pub fn webhook_event(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_sub_partition(tenant, &["WHE"])?,
+        format!("EV{SEP}{}", id_part(id)?),
+    ))
+}
+
+/// The delivery log of one endpoint, an entry per event (`D#{event id}`, so newest last).
+pub fn webhook_log_partition(tenant: &TenantId, endpoint: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["WH", endpoint])
+}
+
+pub fn webhook_log(tenant: &TenantId, endpoint: &str, event: &str) -> Result<Key> {
+    Ok(Key::new(
+        webhook_log_partition(tenant, endpoint)?,
+        format!("D{SEP}{}", id_part(event)?),
+    ))
+}
+
+pub const WEBHOOK_DUE_PREFIX: &str = "WHDUE#";
+
+/// The shared index entry of an event to dispatch at `due`: one of a few partitions by event,
+/// sorted by time (ids only).
+pub fn webhook_due_index(due: i64, tenant: &TenantId, event: &str) -> (String, String) {
+    let bucket = event.bytes().last().unwrap_or(0) % WEBHOOK_DUE_BUCKETS;
+    (
+        format!("{WEBHOOK_DUE_PREFIX}{bucket}"),
+        format!("{due:012}{SEP}{tenant}{SEP}{event}"),
+    )
+}
+
+/// The partitions the webhook due index is spread over.
+pub const WEBHOOK_DUE_BUCKETS: u8 = 4;
 
 #[cfg(test)]
 mod tests {

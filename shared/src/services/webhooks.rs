@@ -1,0 +1,872 @@
+//! Webhooks: a tenant's endpoints (URL, events, a signing secret shown once), the events writes
+//! emit (an event item in the same transaction as the write, so none is lost), their dispatch to
+//! a queue by the scheduler, delivery with exponential backoff for a day (then the endpoint is
+//! disabled, audited), and each endpoint's delivery log. Bodies are Delighted's envelope
+//! `{event_type, event_id, event_data}`, signed `Ovation-Signature: t={unix},v1={hex}` with
+//! HMAC-SHA-256 over `{t}.{body}`.
+
+use aws_lc_rs::hmac;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::audit::{self, Actor, Outcome, Target};
+use super::sending::Delivered;
+use super::suppressions::Suppression;
+use super::{Caller, tenants};
+use crate::auth::credential::hex;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::ids::{TenantId, new_id};
+use crate::messaging::{BATCH, Queue};
+use crate::outbound::{self, Outbound};
+use crate::store::{Cmp, Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, Value, attr, keys, now_unix};
+
+/// Endpoints a tenant may have.
+pub const MAX_ENDPOINTS: usize = 10;
+/// How long an event's delivery is retried; an endpoint still failing then is disabled.
+pub const RETRY_FOR: i64 = 86_400;
+/// The longest wait between two attempts.
+const MAX_BACKOFF: i64 = 4 * 3600;
+/// How long delivery log entries are kept.
+const LOG_KEPT: i64 = 30 * 86_400;
+/// How long an event item outlives its day of retries.
+const EVENT_KEPT: i64 = 2 * 86_400;
+/// A dispatched event not yet finished is dispatched again after this (its message was lost).
+const REDISPATCH_AFTER: i64 = 600;
+/// An attempt holds its delivery this long (longer than a call may take).
+const LEASE: i64 = 30;
+/// Events one dispatch reads from each index partition.
+const DISPATCH_LIMIT: u32 = 500;
+pub const SIGNATURE_HEADER: &str = "Ovation-Signature";
+pub const EVENT_ID_HEADER: &str = "Ovation-Event-Id";
+pub const EVENT_TYPE_HEADER: &str = "Ovation-Event-Type";
+const SECRET_PREFIX: &str = "whsec_";
+
+/// What an endpoint subscribes to (Delighted's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub enum EventType {
+    #[serde(rename = "survey_response.created")]
+    ResponseCreated,
+    #[serde(rename = "survey_response.updated")]
+    ResponseUpdated,
+    #[serde(rename = "unsubscribe.created")]
+    UnsubscribeCreated,
+    #[serde(rename = "person.bounced")]
+    PersonBounced,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 4] = [
+        EventType::ResponseCreated,
+        EventType::ResponseUpdated,
+        EventType::UnsubscribeCreated,
+        EventType::PersonBounced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ResponseCreated => "survey_response.created",
+            EventType::ResponseUpdated => "survey_response.updated",
+            EventType::UnsubscribeCreated => "unsubscribe.created",
+            EventType::PersonBounced => "person.bounced",
+        }
+    }
+
+    pub fn parse(field: &'static str, text: &str) -> Result<EventType> {
+        EventType::ALL.into_iter().find(|e| e.as_str() == text).ok_or_else(|| {
+            let names: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+            Error::invalid(field, format!("`{text}` is no event; one of {}", names.join(", ")))
+        })
+    }
+
+    /// The event of a suppression.
+    pub fn of_suppression(kind: Suppression) -> EventType {
+        match kind {
+            Suppression::Unsubscribed => EventType::UnsubscribeCreated,
+            Suppression::Bounced => EventType::PersonBounced,
+        }
+    }
+}
+
+/// An endpoint as the API shows it (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<EventType>,
+    /// False once disabled: by a change, or after a day of failed deliveries.
+    pub active: bool,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A new endpoint, or a new secret: the only time the secret is shown.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EndpointWithSecret {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// Verifies `Ovation-Signature`; shown this once.
+    pub secret: String,
+}
+
+/// The body of `POST` and `PATCH /v1/webhooks`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRequest {
+    /// `https://` and public (on POST: required).
+    pub url: Option<String>,
+    /// The events to send (default on POST: all).
+    pub events: Option<Vec<String>>,
+    /// `true` enables again an endpoint that was disabled; `false` pauses it.
+    pub active: Option<bool>,
+}
+
+/// The body of `POST /v1/webhooks/{id}/test`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestEventRequest {
+    /// The event to send a sample of (default: the endpoint's first).
+    pub event_type: Option<String>,
+}
+
+const URL: &str = "url";
+const SECRET: &str = "secret";
+const EVENTS: &str = "events";
+const ACTIVE: &str = "active";
+
+impl Endpoint {
+    async fn from_item(store: &TenantStore, item: &Item) -> Result<Endpoint> {
+        let mut events = Vec::new();
+        for name in item.strings(EVENTS) {
+            events.push(EventType::parse(EVENTS, &name)?);
+        }
+        Ok(Endpoint {
+            id: item.key.sk.trim_start_matches("EP#").to_owned(),
+            url: store.crypto().open_str(item, URL).await?.unwrap_or_default(),
+            events,
+            active: matches!(item.get(ACTIVE), Some(Value::Bool(true))),
+            disabled_at: item.num("disabled_at"),
+            disabled_reason: item.str("disabled_reason").map(str::to_owned),
+            created_at: item.num("created_at").unwrap_or_default(),
+            updated_at: item.num("updated_at").unwrap_or_default(),
+        })
+    }
+}
+
+fn events_checked(names: &[String]) -> Result<Vec<EventType>> {
+    let mut events = Vec::new();
+    for name in names {
+        let event = EventType::parse(EVENTS, name.trim())?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    if events.is_empty() {
+        return Err(Error::invalid(EVENTS, "name at least one event"));
+    }
+    events.sort();
+    Ok(events)
+}
+
+fn new_secret() -> Result<String> {
+    use base64::Engine;
+    let secret = crate::crypto::random_secret()?;
+    Ok(format!(
+        "{SECRET_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
+    ))
+}
+
+fn event_names(events: &[EventType]) -> Value {
+    Value::L(events.iter().map(|e| Value::S(e.as_str().to_owned())).collect())
+}
+
+async fn load_item(store: &TenantStore, id: &str) -> Result<Item> {
+    let key = keys::webhook(store.tenant(), id).map_err(|_| Error::NotFound("webhook"))?;
+    store.get(&key).await?.ok_or(Error::NotFound("webhook"))
+}
+
+pub async fn list(store: &TenantStore) -> Result<Vec<Endpoint>> {
+    let items = store
+        .query_all(Query::new(keys::webhooks_partition(store.tenant())).prefix("EP#"))
+        .await?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        out.push(Endpoint::from_item(store, item).await?);
+    }
+    Ok(out)
+}
+
+pub async fn get(store: &TenantStore, id: &str) -> Result<Endpoint> {
+    Endpoint::from_item(store, &load_item(store, id).await?).await
+}
+
+pub async fn create(
+    store: &TenantStore,
+    caller: &Caller,
+    allow_loopback: bool,
+    request: EndpointRequest,
+) -> Result<EndpointWithSecret> {
+    let url = request
+        .url
+        .as_deref()
+        .ok_or_else(|| Error::invalid(URL, "is required"))?;
+    let url = outbound::check_url(URL, url, allow_loopback)?.to_string();
+    let events = match &request.events {
+        Some(names) => events_checked(names)?,
+        None => EventType::ALL.to_vec(),
+    };
+    if request.active == Some(false) {
+        return Err(Error::invalid(ACTIVE, "a new endpoint is active"));
+    }
+    if list(store).await?.len() >= MAX_ENDPOINTS {
+        return Err(Error::invalid(
+            URL,
+            format!("at most {MAX_ENDPOINTS} endpoints; delete one first"),
+        ));
+    }
+    let id = new_id();
+    let key = keys::webhook(store.tenant(), &id)?;
+    let secret = new_secret()?;
+    let now = now_unix();
+    let crypto = store.crypto();
+    let item = Item::new(key.clone())
+        .with(URL, crypto.encrypt_str(&key, URL, &url).await?)
+        .with(SECRET, crypto.encrypt_str(&key, SECRET, &secret).await?)
+        .with(EVENTS, event_names(&events))
+        .with(ACTIVE, true)
+        .with("created_at", now)
+        .with("updated_at", now);
+    store.put(item.clone(), Some(Condition::NotExists)).await?;
+    audit::record(store, caller, "webhook.created", Target::Webhook(id), Outcome::Success).await?;
+    Ok(EndpointWithSecret {
+        endpoint: Endpoint::from_item(store, &item).await?,
+        secret,
+    })
+}
+
+/// Changes an endpoint's URL, events or state; enabling one clears why it was disabled.
+pub async fn update(
+    store: &TenantStore,
+    caller: &Caller,
+    allow_loopback: bool,
+    id: &str,
+    request: EndpointRequest,
+) -> Result<Endpoint> {
+    let item = load_item(store, id).await?;
+    let mut updates = vec![Update::Set("updated_at".into(), now_unix().into())];
+    if let Some(url) = &request.url {
+        let url = outbound::check_url(URL, url, allow_loopback)?.to_string();
+        updates.push(Update::Set(
+            URL.into(),
+            store.crypto().encrypt_str(&item.key, URL, &url).await?.into(),
+        ));
+    }
+    if let Some(names) = &request.events {
+        updates.push(Update::Set(EVENTS.into(), event_names(&events_checked(names)?)));
+    }
+    match request.active {
+        Some(true) => updates.extend([
+            Update::Set(ACTIVE.into(), true.into()),
+            Update::Remove("disabled_at".into()),
+            Update::Remove("disabled_reason".into()),
+        ]),
+        Some(false) => updates.extend([
+            Update::Set(ACTIVE.into(), false.into()),
+            Update::Set("disabled_at".into(), now_unix().into()),
+            Update::Set("disabled_reason".into(), "disabled by a user".into()),
+        ]),
+        None => {}
+    }
+    let updated = store
+        .update(&item.key, &updates, Some(Condition::Exists))
+        .await
+        .map_err(gone)?;
+    audit::record(
+        store,
+        caller,
+        "webhook.updated",
+        Target::Webhook(id.to_owned()),
+        Outcome::Success,
+    )
+    .await?;
+    Endpoint::from_item(store, &updated).await
+}
+
+fn gone(e: Error) -> Error {
+    match e {
+        Error::ConditionFailed => Error::NotFound("webhook"),
+        e => e,
+    }
+}
+
+/// A new signing secret, shown once; the old one stops signing at once.
+pub async fn rotate_secret(store: &TenantStore, caller: &Caller, id: &str) -> Result<EndpointWithSecret> {
+    let item = load_item(store, id).await?;
+    let secret = new_secret()?;
+    let sealed = store.crypto().encrypt_str(&item.key, SECRET, &secret).await?;
+    let updates = [
+        Update::Set(SECRET.into(), sealed.into()),
+        Update::Set("updated_at".into(), now_unix().into()),
+    ];
+    let updated = store
+        .update(&item.key, &updates, Some(Condition::Exists))
+        .await
+        .map_err(gone)?;
+    audit::record(
+        store,
+        caller,
+        "webhook.secret_rotated",
+        Target::Webhook(id.to_owned()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(EndpointWithSecret {
+        endpoint: Endpoint::from_item(store, &updated).await?,
+        secret,
+    })
+}
+
+pub async fn delete(store: &TenantStore, caller: &Caller, id: &str) -> Result<()> {
+    let item = load_item(store, id).await?;
+    store.delete(&item.key, Some(Condition::Exists)).await.map_err(gone)?;
+    audit::record(
+        store,
+        caller,
+        "webhook.deleted",
+        Target::Webhook(id.to_owned()),
+        Outcome::Success,
+    )
+    .await
+}
+
+// ------------------------------------------------------------------------------------ events
+
+const EVENT_TYPE: &str = "event_type";
+const SUBJECT: &str = "subject";
+const AT: &str = "at";
+const ENDPOINTS: &str = "endpoints";
+const DATA: &str = "data";
+
+/// The attribute of an event item that says how its delivery to `endpoint` ended.
+fn done_attr(endpoint: &str) -> String {
+    format!("done_{endpoint}")
+}
+
+/// The active endpoints subscribed to `kind`.
+async fn subscribers(store: &TenantStore, kind: EventType) -> Result<Vec<String>> {
+    Ok(store
+        .query_all(Query::new(keys::webhooks_partition(store.tenant())).prefix("EP#"))
+        .await?
+        .into_iter()
+        .filter(|i| {
+            matches!(i.get(ACTIVE), Some(Value::Bool(true))) && i.strings(EVENTS).iter().any(|e| e == kind.as_str())
+        })
+        .map(|i| i.key.sk.trim_start_matches("EP#").to_owned())
+        .collect())
+}
+
+/// The write that emits `kind` about `subject` (a response or person id) to every active
+/// endpoint subscribed to it, for the transaction of the write itself; none without one.
+/// `event_data` (made only then) is the subject as the write leaves it, sealed in the event.
+pub async fn emit(
+    store: &TenantStore,
+    kind: EventType,
+    subject: &str,
+    event_data: impl AsyncFnOnce() -> Result<serde_json::Value>,
+) -> Result<Option<TxOp>> {
+    let endpoints = subscribers(store, kind).await?;
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    let data = serde_json::to_vec(&event_data().await?).map_err(Error::internal)?;
+    let id = new_id();
+    let now = now_unix();
+    let key = keys::webhook_event(store.tenant(), &id)?;
+    let (pk, sk) = keys::webhook_due_index(now, store.tenant(), &id);
+    let item = Item::new(key.clone())
+        .with(EVENT_TYPE, kind.as_str())
+        .with(SUBJECT, subject)
+        .with(AT, now)
+        .with(ENDPOINTS, endpoints.as_slice())
+        .with(DATA, store.crypto().encrypt(&key, DATA, &data).await?)
+        .with_index(pk, sk)
+        .with_expiry(now + RETRY_FOR + EVENT_KEPT);
+    Ok(Some(TxOp::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    }))
+}
+
+/// One message of the webhook queue: an event to deliver to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    pub tenant: String,
+    pub event: String,
+    pub endpoint: String,
+}
+
+pub fn parse_delivery(body: &str) -> Result<WebhookDelivery> {
+    serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not a webhook delivery"))
+}
+
+/// The scheduler's part: events due (new ones, and those whose messages were lost) to the queue,
+/// each marked to be looked at again later first (a failed send is dispatched again then).
+pub async fn dispatch_due(ctx: &Context, queue: &dyn Queue, now: i64) -> Result<u64> {
+    let mut bodies = Vec::new();
+    for bucket in 0..keys::WEBHOOK_DUE_BUCKETS {
+        let query = Query::new(format!("{}{bucket}", keys::WEBHOOK_DUE_PREFIX))
+            .sort(SortKey::AtMost(format!("{now:012}#~")))
+            .limit(DISPATCH_LIMIT);
+        for item in ctx.store.query_index(&query).await?.items {
+            let Some(due_sk) = item.str(attr::GSI1SK) else { continue };
+            let Some(tenant) = due_sk.split('#').nth(1).and_then(|t| t.parse::<TenantId>().ok()) else {
+                continue;
+            };
+            let event = item.key.sk.trim_start_matches("EV#").to_owned();
+            let store = ctx.tenant_store(&tenant);
+            let moved = store
+                .update(
+                    &item.key,
+                    &due_at(now + REDISPATCH_AFTER, &tenant, &event),
+                    Some(Condition::eq(attr::GSI1SK, due_sk)),
+                )
+                .await;
+            match moved {
+                Ok(_) => {}
+                Err(Error::ConditionFailed) => continue, // another run, or a delivery, moved it
+                Err(e) => return Err(e),
+            }
+            for endpoint in item.strings(ENDPOINTS) {
+                if item.get(&done_attr(&endpoint)).is_none() {
+                    let delivery = WebhookDelivery {
+                        tenant: tenant.to_string(),
+                        event: event.clone(),
+                        endpoint,
+                    };
+                    bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
+                }
+            }
+        }
+    }
+    for batch in bodies.chunks(BATCH) {
+        queue.send_batch(batch).await?;
+    }
+    Ok(bodies.len() as u64)
+}
+
+/// The writes that make an event due at `at` in the shared index.
+fn due_at(at: i64, tenant: &TenantId, event: &str) -> [Update; 2] {
+    let (pk, sk) = keys::webhook_due_index(at, tenant, event);
+    [
+        Update::Set(attr::GSI1PK.into(), pk.into()),
+        Update::Set(attr::GSI1SK.into(), sk.into()),
+    ]
+}
+
+/// Seconds before attempt `n + 1` after `n` failed ones: 30 s doubling, at most 4 hours.
+pub fn backoff(failed: i64) -> i64 {
+    (30i64 << (failed - 1).clamp(0, 20)).min(MAX_BACKOFF)
+}
+
+/// The signature header of `body` sent at `t`.
+pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(format!("{t}.").as_bytes());
+    ctx.update(body);
+    format!("t={t},v1={}", hex(ctx.sign().as_ref()))
+}
+
+fn envelope(kind: EventType, id: &str, data: serde_json::Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(&serde_json::json!({"event_type": kind.as_str(), "event_id": id, "event_data": data}))
+        .map_err(Error::internal)
+}
+
+/// The body of an event: the envelope around its data, a response's permalink on this
+/// deployment's public URL.
+async fn body(ctx: &Context, store: &TenantStore, event: &Item, kind: EventType, id: &str) -> Result<Vec<u8>> {
+    let sealed = store.crypto().open(event, DATA).await?.unwrap_or_default();
+    let mut data: serde_json::Value = serde_json::from_slice(&sealed).map_err(|_| Error::Undecryptable)?;
+    if let Some(link) = data.get_mut("permalink")
+        && let Some(path) = link.as_str().filter(|p| p.starts_with('/'))
+    {
+        let base = ctx
+            .settings
+            .public_url
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        *link = format!("{base}{path}").into();
+    }
+    envelope(kind, id, data)
+}
+
+/// How one attempt went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Attempt {
+    pub event_id: String,
+    pub event_type: EventType,
+    /// True for a 2xx answer.
+    pub delivered: bool,
+    /// The HTTP status, when the endpoint answered.
+    pub status: Option<u16>,
+    /// Why it failed without an answer (refused address, timeout, TLS, connection).
+    pub error: Option<String>,
+    /// The start of the answer's body (at most 1 KB).
+    pub answer: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Signs and POSTs `body` to the endpoint.
+async fn attempt(outbound: &Outbound, url: &str, secret: &str, kind: EventType, id: &str, body: Vec<u8>) -> Attempt {
+    let headers = [
+        (SIGNATURE_HEADER, signature(secret, now_unix(), &body)),
+        (EVENT_ID_HEADER, id.to_owned()),
+        (EVENT_TYPE_HEADER, kind.as_str().to_owned()),
+    ];
+    let result = outbound.post_json(url, &headers, body).await;
+    match result {
+        Ok(answer) => Attempt {
+            event_id: id.to_owned(),
+            event_type: kind,
+            delivered: (200..300).contains(&answer.status),
+            status: Some(answer.status),
+            error: (!(200..300).contains(&answer.status)).then(|| match answer.status {
+                300..400 => format!("answered {}; redirects are not followed", answer.status),
+                s => format!("answered {s}"),
+            }),
+            answer: Some(answer.body).filter(|b| !b.is_empty()),
+            duration_ms: answer.millis,
+        },
+        Err(error) => Attempt {
+            event_id: id.to_owned(),
+            event_type: kind,
+            delivered: false,
+            status: None,
+            error: Some(error),
+            answer: None,
+            duration_ms: 0,
+        },
+    }
+}
+
+/// An endpoint's URL and secret, opened.
+async fn url_and_secret(store: &TenantStore, endpoint: &Item) -> Result<(String, String)> {
+    let crypto = store.crypto();
+    let url = crypto.open_str(endpoint, URL).await?.unwrap_or_default();
+    let secret = crypto.open_str(endpoint, SECRET).await?.unwrap_or_default();
+    Ok((url, secret))
+}
+
+/// Records an attempt in the endpoint's log; returns the attempts made so far.
+async fn log_attempt(store: &TenantStore, endpoint: &str, attempt: &Attempt, status: &str, test: bool) -> Result<i64> {
+    let key = keys::webhook_log(store.tenant(), endpoint, &attempt.event_id)?;
+    let now = now_unix();
+    let mut updates = vec![
+        Update::Add("attempts".into(), 1),
+        Update::Set("status".into(), status.into()),
+        Update::Set(EVENT_TYPE.into(), attempt.event_type.as_str().into()),
+        Update::Set("last_attempt_at".into(), now.into()),
+        Update::Set("duration_ms".into(), (attempt.duration_ms as i64).into()),
+        Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()),
+        Update::Remove("lease_until".into()),
+    ];
+    let optional = [
+        ("http_status", attempt.status.map(|s| Value::N(s.into()))),
+        ("error", attempt.error.clone().map(Value::S)),
+    ];
+    for (name, value) in optional {
+        updates.push(match value {
+            Some(v) => Update::Set(name.into(), v),
+            None => Update::Remove(name.into()),
+        });
+    }
+    match &attempt.answer {
+        Some(answer) => {
+            let sealed = store.crypto().encrypt_str(&key, "answer", answer).await?;
+            updates.push(Update::Set("answer".into(), sealed.into()));
+        }
+        None => updates.push(Update::Remove("answer".into())),
+    }
+    if test {
+        updates.push(Update::Set("test".into(), true.into()));
+    }
+    if status == DELIVERED {
+        updates.push(Update::Set("delivered_at".into(), now.into()));
+    }
+    let item = store.update(&key, &updates, None).await?;
+    Ok(item.num("attempts").unwrap_or(1))
+}
+
+const DELIVERED: &str = "delivered";
+const FAILING: &str = "failing";
+const GAVE_UP: &str = "gave_up";
+const SKIPPED: &str = "skipped";
+
+/// Marks the event's delivery to `endpoint` ended; once every endpoint's has, its index entry
+/// goes.
+async fn finish(store: &TenantStore, event: &Key, endpoint: &str, outcome: &str) -> Result<()> {
+    let updated = match store
+        .update(
+            event,
+            &[Update::Set(done_attr(endpoint), outcome.into())],
+            Some(Condition::Exists),
+        )
+        .await
+    {
+        Ok(item) => item,
+        Err(Error::ConditionFailed) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if updated
+        .strings(ENDPOINTS)
+        .iter()
+        .all(|e| updated.get(&done_attr(e)).is_some())
+    {
+        let removes = [Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())];
+        store
+            .update(event, &removes, Some(Condition::Exists))
+            .await
+            .or_else(|e| match e {
+                Error::ConditionFailed => Ok(Item::new(event.clone())),
+                e => Err(e),
+            })?;
+    }
+    Ok(())
+}
+
+/// Takes the delivery of an event to an endpoint for one attempt; false when another attempt
+/// holds it or it was delivered.
+async fn claim(store: &TenantStore, endpoint: &str, event: &str, now: i64) -> Result<bool> {
+    let key = keys::webhook_log(store.tenant(), endpoint, event)?;
+    let condition = Condition::And(vec![
+        Condition::Or(vec![
+            Condition::AttrNotExists("lease_until".into()),
+            Condition::Compare("lease_until".into(), Cmp::Lt, now.into()),
+        ]),
+        Condition::Or(vec![
+            Condition::AttrNotExists("status".into()),
+            Condition::Compare("status".into(), Cmp::Eq, FAILING.into()),
+        ]),
+    ]);
+    let updates = [
+        Update::Set("lease_until".into(), (now + LEASE).into()),
+        Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()),
+    ];
+    match store.update(&key, &updates, Some(condition)).await {
+        Ok(_) => Ok(true),
+        Err(Error::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delivers one event to one endpoint once it can: done when delivered, skipped (endpoint gone
+/// or paused, subject deleted) or given up; otherwise a retry after the backoff. After a day of
+/// failures the endpoint is disabled and the audit trail says so.
+pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDelivery, now: i64) -> Result<Delivered> {
+    let Ok(tenant) = delivery.tenant.parse::<TenantId>() else {
+        return Ok(Delivered::Done);
+    };
+    if tenants::active(ctx, &tenant).await?.is_none() {
+        return Ok(Delivered::Done);
+    }
+    let store = ctx.tenant_store(&tenant);
+    let Ok(event_key) = keys::webhook_event(&tenant, &delivery.event) else {
+        return Ok(Delivered::Done);
+    };
+    let Some(event) = store.get(&event_key).await? else {
+        return Ok(Delivered::Done);
+    };
+    let endpoint_id = delivery.endpoint.as_str();
+    if event.get(&done_attr(endpoint_id)).is_some() || !event.strings(ENDPOINTS).iter().any(|e| e == endpoint_id) {
+        return Ok(Delivered::Done);
+    }
+    let kind = EventType::parse(EVENT_TYPE, event.str(EVENT_TYPE).unwrap_or_default())?;
+    let endpoint = match keys::webhook(&tenant, endpoint_id) {
+        Ok(key) => store.get(&key).await?,
+        Err(_) => None,
+    };
+    let Some(endpoint) = endpoint.filter(|e| matches!(e.get(ACTIVE), Some(Value::Bool(true)))) else {
+        finish(&store, &event_key, endpoint_id, SKIPPED).await?;
+        return Ok(Delivered::Done);
+    };
+    if !claim(&store, endpoint_id, &delivery.event, now).await? {
+        // Another attempt holds it, or it ended (and a crash may have kept the event from
+        // hearing so).
+        let log = store
+            .get(&keys::webhook_log(&tenant, endpoint_id, &delivery.event)?)
+            .await?;
+        if let Some(outcome) = log.as_ref().and_then(|l| l.str("status")).filter(|s| *s != FAILING) {
+            finish(&store, &event_key, endpoint_id, outcome).await?;
+        }
+        return Ok(Delivered::Done);
+    }
+    let body = body(ctx, &store, &event, kind, &delivery.event).await?;
+    let (url, secret) = url_and_secret(&store, &endpoint).await?;
+    let result = attempt(outbound, &url, &secret, kind, &delivery.event, body).await;
+    if result.delivered {
+        log_attempt(&store, endpoint_id, &result, DELIVERED, false).await?;
+        finish(&store, &event_key, endpoint_id, DELIVERED).await?;
+        return Ok(Delivered::Done);
+    }
+    let at = event.num(AT).unwrap_or(now);
+    if now - at >= RETRY_FOR {
+        log_attempt(&store, endpoint_id, &result, GAVE_UP, false).await?;
+        finish(&store, &event_key, endpoint_id, GAVE_UP).await?;
+        disable_failing(&store, &endpoint.key, endpoint_id, now).await?;
+        return Ok(Delivered::Done);
+    }
+    let failed = log_attempt(&store, endpoint_id, &result, FAILING, false).await?;
+    let wait = backoff(failed).min((at + RETRY_FOR - now).max(1));
+    // The sweep leaves it alone while the queue holds the retry.
+    let push = due_at(now + wait + REDISPATCH_AFTER, &tenant, &delivery.event);
+    if let Err(e) = store
+        .update(&event_key, &push, Some(Condition::AttrExists(attr::GSI1SK.into())))
+        .await
+        && !matches!(e, Error::ConditionFailed)
+    {
+        return Err(e);
+    }
+    tracing::info!(tenant = %tenant, endpoint = endpoint_id, event = %delivery.event, failed, wait, "webhook delivery failed; retrying");
+    Ok(Delivered::RetryAfter(wait as u32))
+}
+
+/// Disables an endpoint after a day of failed deliveries, audited once.
+async fn disable_failing(store: &TenantStore, key: &Key, id: &str, now: i64) -> Result<()> {
+    let updates = [
+        Update::Set(ACTIVE.into(), false.into()),
+        Update::Set("disabled_at".into(), now.into()),
+        Update::Set(
+            "disabled_reason".into(),
+            format!("deliveries failed for {} hours", RETRY_FOR / 3600).into(),
+        ),
+    ];
+    match store.update(key, &updates, Some(Condition::eq(ACTIVE, true))).await {
+        Ok(_) => {}
+        Err(Error::ConditionFailed) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    tracing::warn!(tenant = %store.tenant(), endpoint = id, "webhook endpoint disabled after a day of failures");
+    let actor = Actor {
+        kind: "system",
+        id: "job-webhooks",
+        role: None,
+    };
+    audit::record_as(
+        store,
+        actor,
+        None,
+        "webhook.disabled",
+        Target::Webhook(id.to_owned()),
+        Outcome::Failure,
+    )
+    .await
+}
+
+/// Sends a sample event of `kind` (default: the endpoint's first) to an endpoint at once, even a
+/// disabled one, and logs it; the answer says how it went.
+pub async fn send_test(
+    ctx: &Context,
+    store: &TenantStore,
+    caller: &Caller,
+    id: &str,
+    kind: Option<&str>,
+) -> Result<Attempt> {
+    let item = load_item(store, id).await?;
+    let endpoint = Endpoint::from_item(store, &item).await?;
+    let kind = match kind {
+        Some(name) => EventType::parse(EVENT_TYPE, name)?,
+        None => endpoint.events.first().copied().unwrap_or(EventType::ResponseCreated),
+    };
+    let event_id = new_id();
+    let body = envelope(
+        kind,
+        &event_id,
+        sample_data(kind, ctx.settings.public_url.as_deref().unwrap_or_default()),
+    )?;
+    let (url, secret) = url_and_secret(store, &item).await?;
+    let result = attempt(ctx.outbound()?, &url, &secret, kind, &event_id, body).await;
+    let status = if result.delivered { DELIVERED } else { FAILING };
+    log_attempt(store, id, &result, status, true).await?;
+    audit::record(
+        store,
+        caller,
+        "webhook.tested",
+        Target::Webhook(id.to_owned()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(result)
+}
+
+/// The `event_data` of a test event: the shape of the real one, about nobody.
+fn sample_data(kind: EventType, base: &str) -> serde_json::Value {
+    use serde_json::json;
+    let now = now_unix();
+    let person = json!({"id": "test", "email": "test@example.com", "name": "Test Person", "phone_number": null, "created_at": now, "last_sent_at": null, "last_responded_at": now, "next_survey_scheduled_at": null});
+    match kind {
+        EventType::ResponseCreated | EventType::ResponseUpdated => json!({
+            "id": "test", "person": person, "survey_type": "nps", "survey_id": "test", "score": 9,
+            "comment": "A test event from Ovation.", "permalink": format!("{base}/v1/survey_responses/test"),
+            "created_at": now, "updated_at": now, "person_properties": {"plan": "test"}, "notes": [], "tags": [],
+            "additional_answers": [], "channel": "email", "language": "en"
+        }),
+        EventType::UnsubscribeCreated => {
+            json!({"person_id": "test", "email": "test@example.com", "name": "Test Person", "unsubscribed_at": now})
+        }
+        EventType::PersonBounced => {
+            json!({"person_id": "test", "email": "test@example.com", "name": "Test Person", "bounced_at": now})
+        }
+    }
+}
+
+/// One event in an endpoint's delivery log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DeliveryLogEntry {
+    pub event_id: String,
+    pub event_type: String,
+    /// `delivered`, `failing` (retrying), `gave_up`, `skipped`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_attempt_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    /// The start of the last answer's body.
+    pub answer: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// A test event (`POST /v1/webhooks/{id}/test`).
+    pub test: bool,
+}
+
+/// An endpoint's deliveries of the last 30 days, newest first.
+pub async fn deliveries(store: &TenantStore, id: &str, limit: u32) -> Result<Vec<DeliveryLogEntry>> {
+    load_item(store, id).await?;
+    let query = Query::new(keys::webhook_log_partition(store.tenant(), id)?)
+        .prefix("D#")
+        .backward()
+        .limit(limit);
+    let page = store.query(query, None).await?;
+    let mut out = Vec::with_capacity(page.items.len());
+    for item in &page.items {
+        // A claim without an attempt yet says nothing.
+        let Some(status) = item.str("status") else { continue };
+        out.push(DeliveryLogEntry {
+            event_id: item.key.sk.trim_start_matches("D#").to_owned(),
+            event_type: item.str(EVENT_TYPE).unwrap_or_default().to_owned(),
+            status: status.to_owned(),
+            attempts: item.num("attempts").unwrap_or_default(),
+            last_attempt_at: item.num("last_attempt_at"),
+            delivered_at: item.num("delivered_at"),
+            http_status: item.num("http_status"),
+            error: item.str("error").map(str::to_owned),
+            answer: store.crypto().open_str(item, "answer").await?,
+            duration_ms: item.num("duration_ms"),
+            test: matches!(item.get("test"), Some(Value::Bool(true))),
+        });
+    }
+    Ok(out)
+}
