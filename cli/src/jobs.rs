@@ -19,7 +19,8 @@ pub const DELIVER_WORKERS: usize = 4;
 pub const WEBHOOK_WORKERS: usize = 2;
 /// How long a received message stays hidden (the template's queue says the same).
 pub const VISIBILITY_SECONDS: u32 = 60;
-/// Receives after which a message goes to the dead letters (the template's `maxReceiveCount`).
+/// Receives after which a message goes to the dead letters (as the template's delivery queue; a
+/// failed webhook call is not received again but made due again in the store).
 pub const MAX_RECEIVES: u32 = 5;
 /// Messages the local queue may hold before the scheduler waits for the deliverers (a few
 /// seconds of sending).
@@ -57,12 +58,7 @@ pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQu
 
 pub async fn call_webhooks(ctx: Arc<Context>, queue: Arc<LocalQueue>) {
     let ctx = &ctx;
-    let sender = queue.clone();
-    let sender = &sender;
-    consume(&queue, |event| async move {
-        ovation::jobs::webhooks(ctx, sender.as_ref(), event).await
-    })
-    .await
+    consume(&queue, |event| async move { ovation::jobs::webhooks(ctx, event).await }).await
 }
 
 /// Takes batches from `queue` forever, hands each to `handle` as Lambda's SQS event and deletes

@@ -327,6 +327,12 @@ impl Settings {
             queue_url: get("OVATION_WEBHOOK_QUEUE_URL"),
             allow_loopback: match get("OVATION_WEBHOOKS_ALLOW_LOOPBACK").as_deref() {
                 None | Some("false") => false,
+                Some("true") if on_lambda => {
+                    return Err(Error::Config {
+                        name: "OVATION_WEBHOOKS_ALLOW_LOOPBACK",
+                        reason: "is for local development; on Lambda, loopback is the runtime's own API".into(),
+                    });
+                }
                 Some("true") => true,
                 Some(_) => {
                     return Err(Error::Config {

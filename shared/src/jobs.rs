@@ -30,7 +30,8 @@ const COMPACTION_DAYS: i64 = 2;
 /// events to their queue, then, once a minute, the result counters' overflow shards folded home.
 pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
     let now = now_unix();
-    let report = sending::schedule_due(ctx, messaging, now).await?;
+    // Webhooks go out even while sending fails.
+    let report = sending::schedule_due(ctx, messaging, now).await;
     match &messaging.webhooks {
         Some(queue) => match webhooks::dispatch_due(ctx, queue.as_ref(), now).await {
             Ok(0) => {}
@@ -39,6 +40,7 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
         },
         None => tracing::debug!("no webhook queue (OVATION_WEBHOOK_QUEUE_URL): webhook events wait"),
     }
+    let report = report?;
     if now - LAST_COMPACTION.load(Ordering::Relaxed) >= 60 {
         LAST_COMPACTION.store(now, Ordering::Relaxed);
         match counters::compact(ctx.store.as_ref(), now, COMPACTION_DAYS).await {
@@ -66,16 +68,21 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
 pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
     let lookups = sending::Lookups::default();
     let lookups = &lookups;
-    handle_batch(event, messaging.queue.as_ref(), |body, receive_count| async move {
-        let delivery = sending::parse_delivery(&body)?;
-        sending::deliver(ctx, messaging, lookups, &delivery, receive_count).await
-    })
+    handle_batch(
+        event,
+        Some(messaging.queue.as_ref()),
+        |body, receive_count| async move {
+            let delivery = sending::parse_delivery(&body)?;
+            sending::deliver(ctx, messaging, lookups, &delivery, receive_count).await
+        },
+    )
     .await
 }
 
-/// Delivers a batch of webhook events (one endpoint each); failed calls come back after their
-/// backoff, a body that is no delivery reaches the dead-letter queue.
-pub async fn webhooks(ctx: &Context, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {
+/// Delivers a batch of webhook events (one endpoint each). A failed call is made due again after
+/// its backoff (the scheduler sends it then); a store error or a body that is no delivery fails
+/// the message (retried by the queue, then its dead letters).
+pub async fn webhooks(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
     let outbound = match ctx.outbound() {
         Ok(outbound) => outbound,
         Err(e) => {
@@ -83,9 +90,10 @@ pub async fn webhooks(ctx: &Context, queue: &dyn Queue, event: SqsEvent) -> SqsB
             return every_record_failed(&event);
         }
     };
-    handle_batch(event, queue, |body, _| async move {
+    handle_batch(event, None, |body, _| async move {
         let delivery = webhooks::parse_delivery(&body)?;
-        webhooks::deliver(ctx, outbound, &delivery, now_unix()).await
+        webhooks::deliver(ctx, outbound, &delivery, now_unix()).await?;
+        Ok(Delivered::Done)
     })
     .await
 }
@@ -101,8 +109,8 @@ fn every_record_failed(event: &SqsEvent) -> SqsBatchResponse {
 }
 
 /// Runs `handle` on each message of an SQS batch at once; the answer names the messages to
-/// receive again (a retry after a backoff has its visibility changed first).
-async fn handle_batch<F, Fut>(event: SqsEvent, queue: &dyn Queue, handle: F) -> SqsBatchResponse
+/// receive again (a retry after a backoff has its visibility changed first, on `queue`).
+async fn handle_batch<F, Fut>(event: SqsEvent, queue: Option<&dyn Queue>, handle: F) -> SqsBatchResponse
 where
     F: Fn(String, u32) -> Fut,
     Fut: std::future::Future<Output = Result<Delivered>>,
@@ -120,7 +128,7 @@ where
             let failed = match outcome {
                 Ok(Delivered::Done) => false,
                 Ok(Delivered::RetryAfter(seconds)) => {
-                    if let Some(receipt) = &record.receipt_handle
+                    if let (Some(receipt), Some(queue)) = (&record.receipt_handle, queue)
                         && let Err(e) = queue.retry_later(receipt, seconds).await
                     {
                         tracing::warn!(message = %id, error = %e, "could not delay a retry");
@@ -256,18 +264,9 @@ pub async fn run_delivery_events_on_lambda() -> std::result::Result<(), lambda_r
 /// `job-webhooks` on Lambda: SQS batches of webhook deliveries with partial batch failures.
 pub async fn run_webhooks_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
     let ctx = start().await?;
-    let config = match &ctx.aws {
-        Some(config) => config.clone(),
-        None => crate::aws::load_config().await,
-    };
-    let queue =
-        crate::messaging::webhook_queue(&config, ctx.settings.webhooks.queue_url.clone()).ok_or(Error::Config {
-            name: "OVATION_WEBHOOK_QUEUE_URL",
-            reason: "is required by job-webhooks".into(),
-        })?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (ctx, queue) = (ctx.clone(), queue.clone());
-        async move { Ok::<_, lambda_runtime::Error>(webhooks(&ctx, queue.as_ref(), event.payload).await) }
+        let ctx = ctx.clone();
+        async move { Ok::<_, lambda_runtime::Error>(webhooks(&ctx, event.payload).await) }
     }))
     .await
 }

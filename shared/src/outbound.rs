@@ -108,8 +108,10 @@ fn allowed_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
     }
     let s = ip.segments();
     let refused = ip.is_unspecified()
-        // IPv4-compatible (deprecated), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), discard (100::/64)
+        // IPv4-compatible (deprecated), IPv4-translated (::ffff:0:0/96), NAT64 (64:ff9b::/96,
+        // 64:ff9b:1::/48), discard (100::/64)
         || (s[0..6] == [0; 6])
+        || (s[0..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
         || (s[0] == 0x64 && s[1] == 0xff9b)
         || (s[0] == 0x100 && s[1..4] == [0; 3])
         // Teredo, documentation, 6to4
@@ -139,7 +141,13 @@ impl Resolve for CheckedResolver {
                 return Err(format!("{host} has no address").into());
             }
             if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip(), allow_loopback)) {
-                return Err(format!("{host} resolves to {}: {}", bad.ip(), refusal(bad.ip())).into());
+                // Which address is not said: a tenant must not learn internal names' addresses.
+                let kind = if bad.ip().is_loopback() {
+                    "a loopback"
+                } else {
+                    "a private or reserved"
+                };
+                return Err(format!("{host} resolves to {kind} address; endpoints must be public").into());
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -198,7 +206,7 @@ impl Outbound {
             request = request.header(*name, value);
         }
         let started = Instant::now();
-        let mut response = request.send().await.map_err(|e| reason(&e))?;
+        let mut response = request.send().await.map_err(|e| reason(&e.without_url()))?;
         let status = response.status().as_u16();
         let mut kept = Vec::new();
         while kept.len() < ANSWER_KEPT {
@@ -257,6 +265,7 @@ mod tests {
             "::ffff:169.254.169.254",
             "::ffff:10.0.0.1",
             "::127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
             "64:ff9b::a9fe:a9fe",
             "2002:a9fe:a9fe::1",
             "2001:0:4136:e378::1",

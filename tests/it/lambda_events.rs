@@ -119,8 +119,7 @@ async fn every_job_handles_its_sample_events() {
                 }
                 "job-webhooks" => {
                     let event = serde_json::from_str(&text).unwrap();
-                    let queue = messaging.webhooks.as_ref().unwrap();
-                    let response = ovation::jobs::webhooks(&ctx, queue.as_ref(), event).await;
+                    let response = ovation::jobs::webhooks(&ctx, event).await;
                     assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
                 }
                 _ => {

@@ -2,7 +2,8 @@
 //! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
 //! encryptions of one tenant cost; password hashing and authentication (`auth`); and, each on
 //! its own, the functions' cold start (`cold_start`), sending through the local stack
-//! (`sending`), reading metrics (`metrics`) and exporting responses (`exports`).
+//! (`sending`), reading metrics (`metrics`), exporting responses (`exports`) and webhook fan-out
+//! (`webhooks`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
@@ -10,6 +11,7 @@ mod cold_start;
 mod exports;
 mod metrics;
 mod sending;
+mod webhooks;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ enum Part {
     Metrics,
     /// `--responses` responses exported to CSV and Excel.
     Exports,
+    /// `--events` responses' webhook events to 10 endpoints on a loopback receiver.
+    Webhooks,
 }
 
 #[derive(Args)]
@@ -66,6 +70,9 @@ pub struct BenchArgs {
     /// exports: responses exported.
     #[arg(long, default_value_t = 100_000)]
     responses: usize,
+    /// webhooks: responses recorded (each an event to every endpoint).
+    #[arg(long, default_value_t = 2_000)]
+    events: usize,
 }
 
 /// The benchmarks' tenant `bench` (owner `owner@bench.example`), its store and the operator
@@ -244,6 +251,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Exports {
         return exports::figures(&dir, args.responses).await;
+    }
+    if args.only == Part::Webhooks {
+        return webhooks::figures(&dir, args.events).await;
     }
     // aws-lc seeds its generator on first use (CPU jitter entropy unless built without it):
     // a one-time cost of the first TLS handshake or nonce of every cold start.

@@ -285,7 +285,7 @@ async fn webhook_event(
     survey: Option<&Survey>,
     person: Option<&Person>,
 ) -> Result<Option<TxOp>> {
-    webhooks::emit(store, kind, &record.id, async || {
+    webhooks::emit(store, kind, &record.id, record.person.as_deref(), async || {
         let loaded = match (person, &record.person) {
             (None, Some(id)) => people::load(store, id).await?,
             _ => None,

@@ -47,7 +47,7 @@ impl Suppression {
 /// Suppresses a person at `at`, once: false when they already were (or are gone).
 pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: i64) -> Result<bool> {
     let kind_event = super::webhooks::EventType::of_suppression(kind);
-    let event = super::webhooks::emit(store, kind_event, person, async || {
+    let event = super::webhooks::emit(store, kind_event, person, Some(person), async || {
         // A person gone fails the transaction's condition: the event goes nowhere.
         let Some(mut suppressed) = people::load(store, person).await? else {
             return Ok(serde_json::Value::Null);

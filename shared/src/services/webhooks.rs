@@ -1,7 +1,7 @@
 //! Webhooks: a tenant's endpoints (URL, events, a signing secret shown once), the events writes
 //! emit (an event item in the same transaction as the write, so none is lost), their dispatch to
-//! a queue by the scheduler, delivery with exponential backoff for a day (then the endpoint is
-//! disabled, audited), and each endpoint's delivery log. Bodies are Delighted's envelope
+//! a queue by the scheduler (again after each failure's backoff, doubling for a day; then the
+//! endpoint is disabled, audited), and each endpoint's delivery log. Bodies are Delighted's envelope
 //! `{event_type, event_id, event_data}`, signed `Ovation-Signature: t={unix},v1={hex}` with
 //! HMAC-SHA-256 over `{t}.{body}`.
 
@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::audit::{self, Actor, Outcome, Target};
-use super::sending::Delivered;
 use super::suppressions::Suppression;
 use super::{Caller, tenants};
 use crate::auth::credential::hex;
@@ -349,10 +348,19 @@ const SUBJECT: &str = "subject";
 const AT: &str = "at";
 const ENDPOINTS: &str = "endpoints";
 const DATA: &str = "data";
+/// The person an event carries (its data goes nowhere once they are deleted).
+const PERSON: &str = "person";
+/// When an endpoint last took an event.
+const LAST_SUCCESS: &str = "last_success_at";
 
 /// The attribute of an event item that says how its delivery to `endpoint` ended.
 fn done_attr(endpoint: &str) -> String {
     format!("done_{endpoint}")
+}
+
+/// The attribute of an event item that says when its next attempt to `endpoint` is due.
+fn next_attr(endpoint: &str) -> String {
+    format!("next_{endpoint}")
 }
 
 /// The active endpoints subscribed to `kind`.
@@ -375,6 +383,7 @@ pub async fn emit(
     store: &TenantStore,
     kind: EventType,
     subject: &str,
+    person: Option<&str>,
     event_data: impl AsyncFnOnce() -> Result<serde_json::Value>,
 ) -> Result<Option<TxOp>> {
     let endpoints = subscribers(store, kind).await?;
@@ -386,7 +395,7 @@ pub async fn emit(
     let now = now_unix();
     let key = keys::webhook_event(store.tenant(), &id)?;
     let (pk, sk) = keys::webhook_due_index(now, store.tenant(), &id);
-    let item = Item::new(key.clone())
+    let mut item = Item::new(key.clone())
         .with(EVENT_TYPE, kind.as_str())
         .with(SUBJECT, subject)
         .with(AT, now)
@@ -394,6 +403,9 @@ pub async fn emit(
         .with(DATA, store.crypto().encrypt(&key, DATA, &data).await?)
         .with_index(pk, sk)
         .with_expiry(now + RETRY_FOR + EVENT_KEPT);
+    if let Some(person) = person {
+        item = item.with(PERSON, person);
+    }
     Ok(Some(TxOp::Put {
         item,
         condition: Some(Condition::NotExists),
@@ -412,49 +424,66 @@ pub fn parse_delivery(body: &str) -> Result<WebhookDelivery> {
     serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not a webhook delivery"))
 }
 
-/// The scheduler's part: events due (new ones, and those whose messages were lost) to the queue,
-/// each marked to be looked at again later first (a failed send is dispatched again then).
+/// The scheduler's part: deliveries due (new events, retries whose backoff passed, messages
+/// lost) to the queue. Each event is first made due again at its next retry, or later
+/// (`REDISPATCH_AFTER`) in case this run's message is lost; an event with nothing left to do
+/// leaves the index.
 pub async fn dispatch_due(ctx: &Context, queue: &dyn Queue, now: i64) -> Result<u64> {
-    let mut bodies = Vec::new();
+    let mut sent = 0;
     for bucket in 0..keys::WEBHOOK_DUE_BUCKETS {
         let query = Query::new(format!("{}{bucket}", keys::WEBHOOK_DUE_PREFIX))
             .sort(SortKey::AtMost(format!("{now:012}#~")))
             .limit(DISPATCH_LIMIT);
+        let mut bodies = Vec::new();
         for item in ctx.store.query_index(&query).await?.items {
             let Some(due_sk) = item.str(attr::GSI1SK) else { continue };
             let Some(tenant) = due_sk.split('#').nth(1).and_then(|t| t.parse::<TenantId>().ok()) else {
                 continue;
             };
             let event = item.key.sk.trim_start_matches("EV#").to_owned();
-            let store = ctx.tenant_store(&tenant);
-            let moved = store
-                .update(
-                    &item.key,
-                    &due_at(now + REDISPATCH_AFTER, &tenant, &event),
-                    Some(Condition::eq(attr::GSI1SK, due_sk)),
-                )
+            let pending: Vec<String> = item
+                .strings(ENDPOINTS)
+                .into_iter()
+                .filter(|e| item.get(&done_attr(e)).is_none())
+                .collect();
+            let (ready, waiting): (Vec<String>, Vec<String>) = pending
+                .into_iter()
+                .partition(|e| item.num(&next_attr(e)).is_none_or(|next| next <= now));
+            let next = waiting
+                .iter()
+                .filter_map(|e| item.num(&next_attr(e)))
+                .chain(std::iter::once(now + REDISPATCH_AFTER))
+                .min()
+                .unwrap_or(now + REDISPATCH_AFTER);
+            let updates: Vec<Update> = if ready.is_empty() && waiting.is_empty() {
+                vec![Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]
+            } else {
+                due_at(next, &tenant, &event).to_vec()
+            };
+            let moved = ctx
+                .tenant_store(&tenant)
+                .update(&item.key, &updates, Some(Condition::eq(attr::GSI1SK, due_sk)))
                 .await;
             match moved {
                 Ok(_) => {}
                 Err(Error::ConditionFailed) => continue, // another run, or a delivery, moved it
                 Err(e) => return Err(e),
             }
-            for endpoint in item.strings(ENDPOINTS) {
-                if item.get(&done_attr(&endpoint)).is_none() {
-                    let delivery = WebhookDelivery {
-                        tenant: tenant.to_string(),
-                        event: event.clone(),
-                        endpoint,
-                    };
-                    bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
-                }
+            for endpoint in ready {
+                let delivery = WebhookDelivery {
+                    tenant: tenant.to_string(),
+                    event: event.clone(),
+                    endpoint,
+                };
+                bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
             }
         }
+        for batch in bodies.chunks(BATCH) {
+            queue.send_batch(batch).await?;
+        }
+        sent += bodies.len() as u64;
     }
-    for batch in bodies.chunks(BATCH) {
-        queue.send_batch(batch).await?;
-    }
-    Ok(bodies.len() as u64)
+    Ok(sent)
 }
 
 /// The writes that make an event due at `at` in the shared index.
@@ -663,36 +692,97 @@ async fn claim(store: &TenantStore, endpoint: &str, event: &str, now: i64) -> Re
     }
 }
 
-/// Delivers one event to one endpoint once it can: done when delivered, skipped (endpoint gone
-/// or paused, subject deleted) or given up; otherwise a retry after the backoff. After a day of
-/// failures the endpoint is disabled and the audit trail says so.
-pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDelivery, now: i64) -> Result<Delivered> {
-    let Ok(tenant) = delivery.tenant.parse::<TenantId>() else {
-        return Ok(Delivered::Done);
-    };
-    if tenants::active(ctx, &tenant).await?.is_none() {
-        return Ok(Delivered::Done);
+/// Whether an event may still go: its response (when it is about one) and its person (when it
+/// has one) still exist; a deleted person's data is never sent after the deletion.
+async fn subject_exists(store: &TenantStore, kind: EventType, event: &Item) -> Result<bool> {
+    if matches!(kind, EventType::ResponseCreated | EventType::ResponseUpdated) {
+        let Ok(key) = keys::response(store.tenant(), event.str(SUBJECT).unwrap_or_default()) else {
+            return Ok(false);
+        };
+        if store.get(&key).await?.is_none() {
+            return Ok(false);
+        }
     }
+    match event.str(PERSON) {
+        Some(person) => match keys::person(store.tenant(), person) {
+            Ok(key) => Ok(store.get(&key).await?.is_some()),
+            Err(_) => Ok(false),
+        },
+        None => Ok(true),
+    }
+}
+
+/// An attempt that was never made, and why, for the log.
+fn not_sent(event: &str, kind: EventType, why: &str) -> Attempt {
+    Attempt {
+        event_id: event.to_owned(),
+        event_type: kind,
+        delivered: false,
+        status: None,
+        error: Some(why.to_owned()),
+        answer: None,
+        duration_ms: 0,
+    }
+}
+
+/// Delivers one event to one endpoint if it is due: done when delivered, skipped (endpoint
+/// paused or deleted, subject deleted) or given up; a failure is logged and made due again after
+/// its backoff (the scheduler sends it then). After a day of failures the endpoint is disabled,
+/// audited, unless it took other events meanwhile. An error (the store failed) is retried by the
+/// queue.
+pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDelivery, now: i64) -> Result<()> {
+    let Ok(tenant) = delivery.tenant.parse::<TenantId>() else {
+        return Ok(());
+    };
     let store = ctx.tenant_store(&tenant);
     let Ok(event_key) = keys::webhook_event(&tenant, &delivery.event) else {
-        return Ok(Delivered::Done);
+        return Ok(());
     };
+    if tenants::active(ctx, &tenant).await?.is_none() {
+        // A deleted tenant's events leave the index (their items expire).
+        let removes = [Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())];
+        return match store.update(&event_key, &removes, Some(Condition::Exists)).await {
+            Err(Error::ConditionFailed) | Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+    }
     let Some(event) = store.get(&event_key).await? else {
-        return Ok(Delivered::Done);
+        return Ok(());
     };
     let endpoint_id = delivery.endpoint.as_str();
-    if event.get(&done_attr(endpoint_id)).is_some() || !event.strings(ENDPOINTS).iter().any(|e| e == endpoint_id) {
-        return Ok(Delivered::Done);
+    let listed = event.strings(ENDPOINTS).iter().any(|e| e == endpoint_id);
+    let waiting = event.num(&next_attr(endpoint_id)).is_some_and(|next| next > now);
+    if !listed || waiting || event.get(&done_attr(endpoint_id)).is_some() {
+        return Ok(()); // a repeated message: delivered, ended, or its retry is not due yet
     }
-    let kind = EventType::parse(EVENT_TYPE, event.str(EVENT_TYPE).unwrap_or_default())?;
+    let Ok(kind) = EventType::parse(EVENT_TYPE, event.str(EVENT_TYPE).unwrap_or_default()) else {
+        return finish(&store, &event_key, endpoint_id, SKIPPED).await;
+    };
     let endpoint = match keys::webhook(&tenant, endpoint_id) {
         Ok(key) => store.get(&key).await?,
         Err(_) => None,
     };
-    let Some(endpoint) = endpoint.filter(|e| matches!(e.get(ACTIVE), Some(Value::Bool(true)))) else {
-        finish(&store, &event_key, endpoint_id, SKIPPED).await?;
-        return Ok(Delivered::Done);
+    let Some(endpoint) = endpoint else {
+        return finish(&store, &event_key, endpoint_id, SKIPPED).await;
     };
+    let why_not = if !matches!(endpoint.get(ACTIVE), Some(Value::Bool(true))) {
+        Some("the endpoint was disabled")
+    } else if !subject_exists(&store, kind, &event).await? {
+        Some("its subject was deleted before it was sent")
+    } else {
+        None
+    };
+    if let Some(why) = why_not {
+        log_attempt(
+            &store,
+            endpoint_id,
+            &not_sent(&delivery.event, kind, why),
+            SKIPPED,
+            false,
+        )
+        .await?;
+        return finish(&store, &event_key, endpoint_id, SKIPPED).await;
+    }
     if !claim(&store, endpoint_id, &delivery.event, now).await? {
         // Another attempt holds it, or it ended (and a crash may have kept the event from
         // hearing so).
@@ -702,40 +792,62 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
         if let Some(outcome) = log.as_ref().and_then(|l| l.str("status")).filter(|s| *s != FAILING) {
             finish(&store, &event_key, endpoint_id, outcome).await?;
         }
-        return Ok(Delivered::Done);
+        return Ok(());
     }
-    let body = body(ctx, &store, &event, kind, &delivery.event).await?;
+    let body = match body(ctx, &store, &event, kind, &delivery.event).await {
+        Ok(body) => body,
+        Err(Error::Undecryptable) => {
+            let attempt = not_sent(
+                &delivery.event,
+                kind,
+                "its data no longer opens (the tenant's keys changed)",
+            );
+            log_attempt(&store, endpoint_id, &attempt, SKIPPED, false).await?;
+            return finish(&store, &event_key, endpoint_id, SKIPPED).await;
+        }
+        Err(e) => return Err(e),
+    };
     let (url, secret) = url_and_secret(&store, &endpoint).await?;
     let result = attempt(outbound, &url, &secret, kind, &delivery.event, body).await;
     if result.delivered {
         log_attempt(&store, endpoint_id, &result, DELIVERED, false).await?;
-        finish(&store, &event_key, endpoint_id, DELIVERED).await?;
-        return Ok(Delivered::Done);
+        store
+            .update(
+                &endpoint.key,
+                &[Update::Set(LAST_SUCCESS.into(), now.into())],
+                Some(Condition::Exists),
+            )
+            .await
+            .or_else(|e| match e {
+                Error::ConditionFailed => Ok(endpoint.clone()),
+                e => Err(e),
+            })?;
+        return finish(&store, &event_key, endpoint_id, DELIVERED).await;
     }
     let at = event.num(AT).unwrap_or(now);
     if now - at >= RETRY_FOR {
         log_attempt(&store, endpoint_id, &result, GAVE_UP, false).await?;
         finish(&store, &event_key, endpoint_id, GAVE_UP).await?;
-        disable_failing(&store, &endpoint.key, endpoint_id, now).await?;
-        return Ok(Delivered::Done);
+        return disable_failing(&store, &endpoint.key, endpoint_id, at, now).await;
     }
     let failed = log_attempt(&store, endpoint_id, &result, FAILING, false).await?;
-    let wait = backoff(failed).min((at + RETRY_FOR - now).max(1));
-    // The sweep leaves it alone while the queue holds the retry.
-    let push = due_at(now + wait + REDISPATCH_AFTER, &tenant, &delivery.event);
-    if let Err(e) = store
-        .update(&event_key, &push, Some(Condition::AttrExists(attr::GSI1SK.into())))
-        .await
-        && !matches!(e, Error::ConditionFailed)
-    {
-        return Err(e);
+    let next = now + backoff(failed).min((at + RETRY_FOR - now).max(1));
+    let mut updates = vec![Update::Set(next_attr(endpoint_id), next.into())];
+    let (_, next_sk) = keys::webhook_due_index(next, &tenant, &delivery.event);
+    store.update(&event_key, &updates, Some(Condition::Exists)).await?;
+    // The event is due by then (unless something else makes it due sooner).
+    updates = due_at(next, &tenant, &delivery.event).to_vec();
+    let sooner = Condition::Compare(attr::GSI1SK.into(), Cmp::Gt, next_sk.into());
+    match store.update(&event_key, &updates, Some(sooner)).await {
+        Ok(_) | Err(Error::ConditionFailed) => {}
+        Err(e) => return Err(e),
     }
-    tracing::info!(tenant = %tenant, endpoint = endpoint_id, event = %delivery.event, failed, wait, "webhook delivery failed; retrying");
-    Ok(Delivered::RetryAfter(wait as u32))
+    tracing::info!(tenant = %tenant, endpoint = endpoint_id, event = %delivery.event, failed, retry_at = next, "webhook delivery failed");
+    Ok(())
 }
 
-/// Disables an endpoint after a day of failed deliveries, audited once.
-async fn disable_failing(store: &TenantStore, key: &Key, id: &str, now: i64) -> Result<()> {
+/// Disables an endpoint that failed an event for a day and took none since it, audited once.
+async fn disable_failing(store: &TenantStore, key: &Key, id: &str, event_at: i64, now: i64) -> Result<()> {
     let updates = [
         Update::Set(ACTIVE.into(), false.into()),
         Update::Set("disabled_at".into(), now.into()),
@@ -744,7 +856,15 @@ async fn disable_failing(store: &TenantStore, key: &Key, id: &str, now: i64) -> 
             format!("deliveries failed for {} hours", RETRY_FOR / 3600).into(),
         ),
     ];
-    match store.update(key, &updates, Some(Condition::eq(ACTIVE, true))).await {
+    let failing = Condition::And(vec![
+        Condition::eq(ACTIVE, true),
+        Condition::Or(vec![
+            Condition::AttrNotExists(LAST_SUCCESS.into()),
+            // A success in the event's own second is taken as before it.
+            Condition::Compare(LAST_SUCCESS.into(), Cmp::Le, event_at.into()),
+        ]),
+    ]);
+    match store.update(key, &updates, Some(failing)).await {
         Ok(_) => {}
         Err(Error::ConditionFailed) => return Ok(()),
         Err(e) => return Err(e),
