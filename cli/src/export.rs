@@ -1,6 +1,7 @@
 //! `ovation export FILE`: a tenant's survey responses to CSV or Excel (by the file's extension or
 //! `--format`), straight from the store (the embedded data directory with `ovation serve`
 //! stopped, or `--aws`), with a progress bar; filtered like the responses list.
+//! `ovation export-tenant FILE`: every item of a tenant, decrypted, as JSON lines (audited).
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ovation::domain::Slug;
 use ovation::services::exports::{self, Format};
 use ovation::services::responses::ResponseFilter;
-use ovation::services::tenants;
+use ovation::services::{portability, tenants};
 use ovation::{Context, Error, Result};
 
 use crate::backend::BackendArgs;
@@ -37,14 +38,46 @@ pub struct ExportArgs {
     pub backend: BackendArgs,
 }
 
+/// An active tenant by its slug.
+async fn active_tenant(ctx: &Context, slug: &str) -> Result<tenants::Tenant> {
+    tenants::by_slug(ctx, &Slug::parse(slug)?)
+        .await?
+        .filter(|t| t.is_active())
+        .ok_or(Error::NotFound("tenant"))
+}
+
+#[derive(Args)]
+pub struct TenantExportArgs {
+    /// Where the JSON lines go.
+    pub file: PathBuf,
+    /// The tenant's slug.
+    #[arg(long)]
+    pub tenant: String,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+pub async fn tenant(args: TenantExportArgs) -> Result<()> {
+    let ctx = Context::from_settings(args.backend.settings()?).await?;
+    let tenant = active_tenant(&ctx, &args.tenant).await?;
+    let store = ctx.tenant_store(&tenant.id);
+    let file = std::fs::File::create(&args.file).map_err(|e| Error::Config {
+        name: "FILE",
+        reason: format!("cannot create {}: {e}", args.file.display()),
+    })?;
+    let mut out = std::io::BufWriter::new(file);
+    let exported = portability::export(&ctx, &store, None, tenant.created_at, &mut out, None).await?;
+    std::io::Write::flush(&mut out).map_err(Error::internal)?;
+    eprintln!("{} items, {:.1} MB", exported.items, exported.bytes as f64 / 1e6);
+    println!("{}", args.file.display());
+    Ok(())
+}
+
 pub async fn run(args: ExportArgs) -> Result<()> {
     let extension = args.file.extension().and_then(|e| e.to_str()).unwrap_or_default();
     let format = Format::parse(args.format.as_deref().unwrap_or(extension))?;
     let ctx = Context::from_settings(args.backend.settings()?).await?;
-    let tenant = tenants::by_slug(&ctx, &Slug::parse(&args.tenant)?)
-        .await?
-        .filter(|t| t.is_active())
-        .ok_or(Error::NotFound("tenant"))?;
+    let tenant = active_tenant(&ctx, &args.tenant).await?;
     let store = ctx.tenant_store(&tenant.id);
     let filter = ResponseFilter {
         since: args.since,

@@ -53,6 +53,8 @@ enum Command {
     People(people::PeopleCommand),
     /// Export survey responses to CSV or Excel.
     Export(export::ExportArgs),
+    /// Export every item of a tenant, decrypted, as JSON lines (data portability).
+    ExportTenant(export::TenantExportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
             Command::OperatorKey(args) => admin::operator_key(args),
             Command::People(command) => people::run(command).await,
             Command::Export(args) => export::run(args).await,
+            Command::ExportTenant(args) => export::tenant(args).await,
         }
     });
     match result {

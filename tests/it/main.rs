@@ -13,6 +13,7 @@ mod faults;
 mod lambda_events;
 mod local_stack;
 mod openapi;
+mod portability;
 mod results;
 mod sending;
 mod store_conformance;

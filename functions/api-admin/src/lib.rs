@@ -15,6 +15,7 @@ use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, next_page};
 use ovation::services::Caller;
 use ovation::services::audit::{self, AuditFilter};
 use ovation::services::credentials::{self, NewCredential};
+use ovation::services::portability;
 use ovation::services::tenants::{self, NewTenant, Tenant};
 use ovation::services::users::{self, Invite, UserPatch};
 use ovation::{Context, Error, Result};
@@ -37,6 +38,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/oauth_clients", get(list_clients).post(create_client))
         .route("/v1/oauth_clients/{id}", delete(delete_client))
         .route("/v1/audit_events", get(audit_events))
+        .route("/v1/exports/tenant", get(export_tenant))
         .route("/v1/platform/tenants", post(create_tenant))
         .route(
             "/v1/platform/tenants/{slug}",
@@ -167,6 +169,20 @@ async fn delete_client(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) 
 
 /// A page of events as a JSON array, or (`format=jsonl`) an export page as JSON lines; both with
 /// `Link: rel="next"` while more follow.
+/// Every item of the caller's tenant as JSON lines (owner only), up to one download.
+async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let created_at = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
+    let mut body = Vec::new();
+    let limit = Some(ovation::http::MAX_DOWNLOAD_BYTES as u64);
+    portability::export(&ctx, &store, Some(&caller), created_at, &mut body, limit).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/x-ndjson"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"tenant.jsonl\""),
+    ];
+    Ok((headers, body).into_response())
+}
+
 async fn audit_events(
     State(ctx): Ctx,
     caller: Caller,

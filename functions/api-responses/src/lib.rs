@@ -256,9 +256,7 @@ async fn metrics(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Re
 
 /// The most rows a download over the API holds; `ovation export` has no limit.
 pub const MAX_EXPORT_ROWS: u64 = 10_000;
-/// The largest file a download over the API holds: Lambda answers at most 6 MB, and a binary
-/// body goes base64-encoded (4/3 larger).
-pub const MAX_EXPORT_BYTES: usize = 4_400_000;
+use ovation::http::MAX_DOWNLOAD_BYTES as MAX_EXPORT_BYTES;
 
 fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
     let (mut format, mut filter) = (Format::Csv, ResponseFilter::default());

@@ -77,6 +77,8 @@ pub enum Permission {
     ManageResponses,
     /// Create, change, test and delete webhook endpoints (data leaves the account through them).
     ManageWebhooks,
+    /// Export every item of the tenant, decrypted (data portability).
+    ExportTenant,
 }
 
 /// The permission table: each permission and the roles that hold it.
@@ -103,6 +105,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     ),
     (Permission::ManageResponses, &[Role::Owner, Role::Admin, Role::Editor]),
     (Permission::ManageWebhooks, &[Role::Owner, Role::Admin]),
+    (Permission::ExportTenant, &[Role::Owner]),
 ];
 
 /// The scope of an API key or OAuth client: the role it acts with.

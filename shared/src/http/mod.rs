@@ -22,6 +22,10 @@ pub use error::{ErrorBody, OAuthErrorBody};
 pub use health::health;
 pub use layers::{MAX_BODY_BYTES, REQUEST_ID_HEADER};
 
+/// The largest file a download over the API holds: Lambda answers at most 6 MB, and a binary
+/// body goes base64-encoded (4/3 larger).
+pub const MAX_DOWNLOAD_BYTES: usize = 4_400_000;
+
 /// Wraps a function's routes in the common layers: request id and tracing span, throttling per
 /// client address, the gate (authentication, permissions, allow-list, tenant budget), CORS for
 /// the configured origins, security headers, body limit, and JSON answers for unknown routes.

@@ -57,6 +57,7 @@ use crate::services::webhooks::{
         CsvFile,
         Html,
         ExportFile,
+        JsonLinesFile,
         ImportSummary,
         Language,
         MembershipRequest,
@@ -152,6 +153,11 @@ struct CsvFile(String);
 #[allow(dead_code)]
 struct ExportFile(String);
 
+/// JSON lines: one object a line.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct JsonLinesFile(String);
+
 /// An HTML page.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -173,6 +179,7 @@ fn media(schema: &str) -> &'static str {
         "CsvFile" => "text/csv",
         "Html" => "text/html",
         "ExportFile" => "application/octet-stream",
+        "JsonLinesFile" => "application/x-ndjson",
         "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
         _ => "application/json",
     }

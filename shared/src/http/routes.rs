@@ -103,8 +103,8 @@ const WEBHOOKS: &str = "api-webhooks";
 
 use Access::{Any, Operator, Public, Tenant, Throttled, User};
 use Permission::{
-    ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant, ManageUsers, ManageWebhooks,
-    ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
+    ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant, ManageUsers,
+    ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
 };
 
 /// Query parameters of Delighted's people list.
@@ -235,6 +235,14 @@ pub const ROUTES: &[Route] = &[
     )
     .returns("[AuditEvent]")
     .query(&["since", "until", "action", "actor_id", "per_page", "cursor", "format"]),
+    route(
+        "GET",
+        "/v1/exports/tenant",
+        ADMIN,
+        Tenant(ExportTenant),
+        "Every item of the tenant, decrypted, as JSON lines (the owner only; audited; up to 4.4 MB, else `ovation export-tenant`)",
+    )
+    .returns("JsonLinesFile"),
     route(
         "POST",
         "/v1/platform/tenants",

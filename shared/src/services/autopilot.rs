@@ -61,7 +61,12 @@ impl Platform {
     }
 
     fn members(self, store: &TenantStore) -> Result<String> {
-        keys::tenant_sub_partition(store.tenant(), &["AUTOPILOT", self.as_str()])
+        self.members_partition(store.tenant())
+    }
+
+    /// The partition of the platform's members.
+    pub fn members_partition(self, tenant: &crate::ids::TenantId) -> Result<String> {
+        keys::tenant_sub_partition(tenant, &["AUTOPILOT", self.as_str()])
     }
 
     fn member_key(self, store: &TenantStore, person: &str) -> Result<Key> {

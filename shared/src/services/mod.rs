@@ -12,6 +12,7 @@ pub mod imports;
 pub mod invitations;
 pub mod metrics;
 pub mod people;
+pub mod portability;
 pub mod responses;
 pub mod sending;
 pub mod sign_in;

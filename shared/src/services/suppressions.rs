@@ -38,6 +38,11 @@ impl Suppression {
         }
     }
 
+    /// The partition of this list.
+    pub fn partition(self, tenant: &crate::ids::TenantId) -> Result<String> {
+        keys::suppression_partition(tenant, self.list())
+    }
+
     /// The person's entry in this list, suppressed at `at`.
     pub fn entry(self, store: &TenantStore, at: i64, person: &str) -> Result<Key> {
         keys::suppression(store.tenant(), self.list(), at, person)

@@ -14,7 +14,7 @@ use super::audit::{self, Outcome, Target};
 use super::users::{self, NewUser, UserStatus};
 use crate::auth::Role;
 use crate::domain::tenant::{SettingsPatch, display_name};
-use crate::domain::{Email, Slug, TenantSettings, time};
+use crate::domain::{Email, Slug, TenantSettings};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::store::{BatchOp, Condition, Item, MAX_QUERY_LIMIT, Query, SortKey, TxOp, Update, Value, keys, now_unix};
@@ -368,22 +368,11 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
             ctx.store.delete(&item.key, None).await?;
             continue;
         }
-        let mut partitions = vec![keys::tenant_partition(&tenant)];
-        let mut month = time::start_of_month(item.num("created_at").unwrap_or(now));
-        for owned in all_items(ctx, Query::new(keys::tenant_partition(&tenant)).limit(MAX_QUERY_LIMIT)).await? {
-            let sk = owned.key.sk.as_str();
-            if let Some(user) = sk.strip_prefix(keys::USER_PREFIX) {
-                partitions.push(keys::user_partition(&tenant, user)?);
-            } else if let Some(client) = sk.strip_prefix(keys::CLIENT_PREFIX) {
-                partitions.push(keys::client_partition(&tenant, client)?);
-            }
-        }
-        while month <= now {
-            partitions.push(keys::audit_partition(&tenant, &time::month_of(month))?);
-            month = time::start_of_next_month(month);
-        }
-        // The tenant partition last: it lists the others.
-        partitions.rotate_left(1);
+        let created_at = item.num("created_at").unwrap_or(now);
+        let mut partitions = super::portability::partitions(ctx.store.as_ref(), &tenant, created_at, now).await?;
+        // The partitions that list others last (the tenant's first of all): a purge cut short
+        // finds the rest again.
+        partitions.reverse();
         for partition in partitions {
             let ops = all_items(ctx, Query::new(partition).limit(MAX_QUERY_LIMIT))
                 .await?

@@ -311,10 +311,14 @@ pub fn webhook(tenant: &TenantId, id: &str) -> Result<Key> {
     Ok(Key::new(webhooks_partition(tenant), format!("EP{SEP}{}", id_part(id)?)))
 }
 
-/// A webhook event waiting for or in delivery.
+/// The partition of a tenant's webhook events waiting for or in delivery.
+pub fn webhook_events_partition(tenant: &TenantId) -> Result<String> {
+    tenant_sub_partition(tenant, &["WHE"])
+}
+
 pub fn webhook_event(tenant: &TenantId, id: &str) -> Result<Key> {
     Ok(Key::new(
-        tenant_sub_partition(tenant, &["WHE"])?,
+        webhook_events_partition(tenant)?,
         format!("EV{SEP}{}", id_part(id)?),
     ))
 }
