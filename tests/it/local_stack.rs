@@ -531,6 +531,69 @@ fn tenant_with_key(data: &str) -> String {
     key.trim().to_owned()
 }
 
+/// Webhooks on a laptop: `ovation serve` with loopback allowed calls a receiver on this machine,
+/// signed, within seconds of the response that emits the event.
+#[tokio::test]
+async fn serve_calls_webhooks_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    create_acme(data);
+    let (key, _) = run(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--scope",
+        "admin",
+        "--data-dir",
+        data,
+    ]);
+    let key = key.trim();
+    let (_p, url) = Process::serve(&["--data-dir", data], &[("OVATION_WEBHOOKS_ALLOW_LOOPBACK", "true")]);
+    let (base, receiver) = crate::webhooks::start_receiver().await;
+    let client = reqwest::Client::new();
+    let post =
+        |path: &str, body: serde_json::Value| client.post(format!("{url}{path}")).bearer_auth(key).json(&body).send();
+    let endpoint: serde_json::Value = post("/v1/webhooks", serde_json::json!({"url": format!("{base}/hook")}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    *receiver.secret.lock().unwrap() = endpoint["secret"].as_str().unwrap().to_owned();
+    let person: serde_json::Value = post(
+        "/v1/people",
+        serde_json::json!({"email": "ann@example.com", "send": false}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let answered = post(
+        "/v1/survey_responses",
+        serde_json::json!({"person": person["id"], "score": 10}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answered.status(), 201);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some((verified, body, _, _)) = receiver.seen.lock().unwrap().calls.first() {
+            assert!(verified, "the signature verifies");
+            assert_eq!(body["event_type"], "survey_response.created");
+            assert_eq!(body["event_data"]["score"], 10);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no webhook call within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Issue #5's loop on a laptop: a person created with `delay=0` is in the outbox within
 /// seconds, a score link of the email records the answer, and the outbox's bounce button (SES's
 /// event through the delivery-events handler) suppresses the person.

@@ -23,17 +23,17 @@ on_both_engines!(events_are_signed_delivered_retried_and_disabled);
 
 /// What the receiver saw: each request's signature check, event and answer.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// (verified, the body as JSON, the signature header, the raw body)
-    calls: Vec<(bool, Value, String, Vec<u8>)>,
+    pub(crate) calls: Vec<(bool, Value, String, Vec<u8>)>,
     redirected_to: usize,
 }
 
-struct Receiver {
-    secret: Mutex<String>,
+pub(crate) struct Receiver {
+    pub(crate) secret: Mutex<String>,
     /// Answers 500 while true.
     failing: Mutex<bool>,
-    seen: Mutex<Seen>,
+    pub(crate) seen: Mutex<Seen>,
 }
 
 /// Verifies `Ovation-Signature: t=…,v1=…` as an integrator would: HMAC-SHA-256 of `{t}.{body}`
@@ -64,7 +64,8 @@ fn verified(secret: &str, header: &str, body: &[u8]) -> bool {
     hmac::verify(&key, &signed, &tag).is_ok()
 }
 
-async fn start_receiver() -> (String, Arc<Receiver>) {
+/// A receiver on loopback (`/hook` verifies signatures with its secret, `/redirect`, `/big`).
+pub(crate) async fn start_receiver() -> (String, Arc<Receiver>) {
     let receiver = Arc::new(Receiver {
         secret: Mutex::new(String::new()),
         failing: Mutex::new(false),
