@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ovation::domain::Slug;
+use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::{self, Format};
 use ovation::services::responses::ResponseFilter;
 use ovation::services::{portability, tenants};
@@ -66,7 +67,9 @@ pub async fn tenant(args: TenantExportArgs) -> Result<()> {
         reason: format!("cannot create {}: {e}", args.file.display()),
     })?;
     let mut out = std::io::BufWriter::new(file);
-    let exported = portability::export(&ctx, &store, None, tenant.created_at, &mut out, None).await?;
+    let exported = portability::export(&ctx, &store, tenant.created_at, &mut out, None).await?;
+    let target = Target::Tenant(tenant.id.to_string());
+    audit::record_operator(&store, "tenant.exported", target, Outcome::Success).await?;
     std::io::Write::flush(&mut out).map_err(Error::internal)?;
     eprintln!("{} items, {:.1} MB", exported.items, exported.bytes as f64 / 1e6);
     println!("{}", args.file.display());

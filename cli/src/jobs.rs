@@ -61,6 +61,13 @@ pub async fn call_webhooks(ctx: Arc<Context>, queue: Arc<LocalQueue>) {
     consume(&queue, |event| async move { ovation::jobs::webhooks(ctx, event).await }).await
 }
 
+/// The export jobs of the local stack, one at a time.
+pub async fn run_exports(ctx: Arc<Context>) {
+    let queue = LocalQueue::new(ctx.store.clone(), ovation::messaging::local_queue::EXPORTS);
+    let ctx = &ctx;
+    consume(&queue, |event| async move { ovation::jobs::exports(ctx, event).await }).await
+}
+
 /// Takes batches from `queue` forever, hands each to `handle` as Lambda's SQS event and deletes
 /// the messages it did not report failed.
 async fn consume<F, Fut>(queue: &LocalQueue, handle: F)

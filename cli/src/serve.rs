@@ -97,6 +97,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                     tokio::spawn(crate::jobs::deliver(ctx.clone(), messaging.clone(), queue.clone()));
                 }
             }
+            if matches!(ctx.settings.backend, ovation::config::Backend::Embedded { .. }) {
+                tokio::spawn(crate::jobs::run_exports(ctx.clone()));
+            }
             if let Some(queue) = &messaging.local_webhooks {
                 for _ in 0..crate::jobs::WEBHOOK_WORKERS {
                     tokio::spawn(crate::jobs::call_webhooks(ctx.clone(), queue.clone()));

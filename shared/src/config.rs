@@ -77,6 +77,16 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub sending: SendingSettings,
     pub webhooks: WebhookSettings,
+    pub exports: ExportSettings,
+}
+
+/// Where large exports run and are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ExportSettings {
+    /// aws: the export job's SQS queue.
+    pub queue_url: Option<String>,
+    /// aws: the S3 bucket finished exports are kept in.
+    pub bucket: Option<String>,
 }
 
 /// How webhook events go out.
@@ -169,6 +179,8 @@ impl Settings {
     /// | `OVATION_SMS_SENDER_ID` | SMS sender id (1-11 letters and digits) | none |
     /// | `OVATION_SEND_RATE_PER_SECOND` | sends a second per process (SES quota); 0: no limit | 0 |
     /// | `OVATION_SCHEDULER_BATCH` | invitations one scheduler run enqueues at the most | 5000 |
+    /// | `OVATION_EXPORT_QUEUE_URL` | aws: the export job's SQS queue URL | required for large exports |
+    /// | `OVATION_EXPORTS_BUCKET` | aws: the S3 bucket finished exports are kept in | required for large exports |
     /// | `OVATION_WEBHOOK_QUEUE_URL` | aws: the webhook deliverer's SQS queue URL | required by the scheduler for webhooks |
     /// | `OVATION_WEBHOOKS_ALLOW_LOOPBACK` | `true`: webhook endpoints may be `http://` on a loopback address (local development only) | false |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
@@ -342,10 +354,15 @@ impl Settings {
                 }
             },
         };
+        let exports = ExportSettings {
+            queue_url: get("OVATION_EXPORT_QUEUE_URL"),
+            bucket: get("OVATION_EXPORTS_BUCKET"),
+        };
         Ok(Settings {
             backend,
             sending,
             webhooks,
+            exports,
             public_url,
             key_cache,
             log_format,

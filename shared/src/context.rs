@@ -35,7 +35,12 @@ pub struct Context {
     pub aws: Option<aws_config::SdkConfig>,
     /// The SSRF-safe client of webhook calls, made at its first use.
     outbound: std::sync::OnceLock<crate::outbound::Outbound>,
+    /// The export jobs' queue and kept files, made at their first use.
+    exports: std::sync::OnceLock<Exports>,
 }
+
+/// The export jobs' queue and the files they keep.
+pub type Exports = (Arc<dyn crate::messaging::Queue>, Arc<dyn crate::files::Files>);
 
 impl Context {
     /// Builds the adapters the settings name.
@@ -73,6 +78,7 @@ impl Context {
         Arc::new(Context {
             aws,
             outbound: std::sync::OnceLock::new(),
+            exports: std::sync::OnceLock::new(),
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
             tenant_rate: TenantRate::new(settings.rate_per_tenant_minute),
@@ -97,6 +103,53 @@ impl Context {
     /// The store as one tenant may use it.
     pub fn tenant_store(&self, tenant: &TenantId) -> TenantStore {
         TenantStore::new(self.store.clone(), self.crypto(tenant))
+    }
+
+    /// The export jobs' queue and kept files: the store's local queue and the data directory's
+    /// `exports` folder locally; SQS and S3 on AWS (`OVATION_EXPORT_QUEUE_URL`,
+    /// `OVATION_EXPORTS_BUCKET`).
+    pub fn exports(&self) -> Result<&Exports> {
+        if let Some(exports) = self.exports.get() {
+            return Ok(exports);
+        }
+        let made: Exports = match (&self.settings.backend, &self.aws) {
+            (Backend::Embedded { data_dir }, _) => (
+                Arc::new(crate::messaging::local_queue::LocalQueue::new(
+                    self.store.clone(),
+                    crate::messaging::local_queue::EXPORTS,
+                )),
+                Arc::new(crate::files::LocalFiles::new(data_dir.join(crate::files::FOLDER))),
+            ),
+            (Backend::Aws { .. }, config) => {
+                let exports = &self.settings.exports;
+                let missing = |name: &'static str| Error::Config {
+                    name,
+                    reason: "is required for exports that run as jobs".into(),
+                };
+                let queue_url = exports.queue_url.clone().ok_or(missing("OVATION_EXPORT_QUEUE_URL"))?;
+                let bucket = exports.bucket.clone().ok_or(missing("OVATION_EXPORTS_BUCKET"))?;
+                let config = config.clone().ok_or(missing("AWS configuration"))?;
+                let sqs = aws_sdk_sqs::Client::new(&config);
+                // An emulator at AWS_ENDPOINT_URL serves buckets by path.
+                let s3_config = aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
+                    .build();
+                (
+                    Arc::new(crate::messaging::sqs::SqsQueue::new(sqs, queue_url)),
+                    Arc::new(crate::files::s3::S3Files::new(
+                        aws_sdk_s3::Client::from_conf(s3_config),
+                        bucket,
+                    )),
+                )
+            }
+        };
+        Ok(self.exports.get_or_init(|| made))
+    }
+
+    /// Sets the export jobs' queue and files before their first use (a test's emulated AWS);
+    /// false when they were already made.
+    pub fn use_exports(&self, exports: Exports) -> bool {
+        self.exports.set(exports).is_ok()
     }
 
     /// The client of webhook calls (loopback allowed only when the settings say so).

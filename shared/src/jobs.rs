@@ -15,7 +15,7 @@ use crate::messaging::{Messaging, Queue};
 use crate::services::counters;
 use crate::services::delivery_events::{self, EventsReport};
 use crate::services::sending::{self, Delivered, SchedulerReport};
-use crate::services::webhooks;
+use crate::services::{export_jobs, webhooks};
 use crate::store::now_unix;
 
 /// Messages of one batch delivered at once.
@@ -267,6 +267,27 @@ pub async fn run_webhooks_on_lambda() -> std::result::Result<(), lambda_runtime:
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let ctx = ctx.clone();
         async move { Ok::<_, lambda_runtime::Error>(webhooks(&ctx, event.payload).await) }
+    }))
+    .await
+}
+
+/// Runs export jobs (a batch of one: a job may take minutes); a failure comes back through the
+/// queue.
+pub async fn exports(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
+    handle_batch(event, None, |body, receive_count| async move {
+        let message = export_jobs::parse_message(&body)?;
+        export_jobs::run(ctx, &message, receive_count).await?;
+        Ok(Delivered::Done)
+    })
+    .await
+}
+
+/// `job-exports` on Lambda: SQS messages of export jobs.
+pub async fn run_exports_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
+    let ctx = start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, lambda_runtime::Error>(exports(&ctx, event.payload).await) }
     }))
     .await
 }

@@ -8,6 +8,7 @@ pub mod context;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod ids;
 pub mod jobs;

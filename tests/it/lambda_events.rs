@@ -80,7 +80,13 @@ async fn every_function_answers_its_sample_events() {
 }
 
 /// The background functions, fed SQS, EventBridge and SNS events.
-const JOBS: &[&str] = &["job-scheduler", "job-deliver", "job-delivery-events", "job-webhooks"];
+const JOBS: &[&str] = &[
+    "job-scheduler",
+    "job-deliver",
+    "job-delivery-events",
+    "job-webhooks",
+    "job-exports",
+];
 
 /// The topic of the sample SNS events (the stack's mail events topic).
 const SAMPLE_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ovation-prod-mail-events";
@@ -115,6 +121,11 @@ async fn every_job_handles_its_sample_events() {
                 "job-deliver" => {
                     let event = serde_json::from_str(&text).unwrap();
                     let response = ovation::jobs::deliver(&ctx, &messaging, event).await;
+                    assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
+                }
+                "job-exports" => {
+                    let event = serde_json::from_str(&text).unwrap();
+                    let response = ovation::jobs::exports(&ctx, event).await;
                     assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
                 }
                 "job-webhooks" => {

@@ -594,6 +594,46 @@ async fn serve_calls_webhooks_at_once() {
     }
 }
 
+/// A large export on a laptop: asked for, run by `ovation serve`'s export worker, downloaded
+/// from the data directory through the link the job shows.
+#[tokio::test]
+async fn serve_runs_large_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let key = tenant_with_key(data);
+    let (_p, url) = Process::serve(&["--data-dir", data], &[]);
+    let client = reqwest::Client::new();
+    let asked: serde_json::Value = client
+        .post(format!("{url}/v1/exports/responses?format=xlsx"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = asked["id"].as_str().unwrap();
+    let started = std::time::Instant::now();
+    let link = loop {
+        let job = api_get(&url, &format!("/v1/exports/{id}"), &key).await;
+        if job["status"] == "done" {
+            break job["download_url"].as_str().unwrap().to_owned();
+        }
+        assert_ne!(job["status"], "failed", "{job}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not done within 10 s: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(link, format!("{url}/v1/exports/{id}/file"));
+    let file = client.get(&link).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    let bytes = file.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"), "an xlsx (zip) file");
+}
+
 /// Issue #5's loop on a laptop: a person created with `delay=0` is in the outbox within
 /// seconds, a score link of the email records the answer, and the outbox's bounce button (SES's
 /// event through the delivery-events handler) suppresses the person.

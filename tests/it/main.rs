@@ -9,6 +9,7 @@ mod access;
 mod api;
 mod clients;
 mod encryption;
+mod export_jobs;
 mod faults;
 mod lambda_events;
 mod local_stack;

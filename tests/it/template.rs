@@ -437,6 +437,7 @@ fn adapters_declare_exactly_the_actions_their_calls_need() {
             "sqs",
             ovation::messaging::sqs::IAM_ACTIONS,
         ),
+        ("shared/src/files/s3.rs", "s3", ovation::files::s3::IAM_ACTIONS),
     ] {
         let needed = actions_of_calls(&read(path), service);
         let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();

@@ -218,6 +218,7 @@ const JOBS: &[(&str, &str)] = &[
     ("job-deliver", "batchItemFailures"),
     ("job-delivery-events", "\"tenant_deleted\""),
     ("job-webhooks", "batchItemFailures"),
+    ("job-exports", "batchItemFailures"),
 ];
 
 pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {

@@ -38,7 +38,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/oauth_clients", get(list_clients).post(create_client))
         .route("/v1/oauth_clients/{id}", delete(delete_client))
         .route("/v1/audit_events", get(audit_events))
-        .route("/v1/exports/tenant", get(export_tenant))
+        .route("/v1/exports/tenant", get(export_tenant).post(export_tenant_job))
         .route("/v1/platform/tenants", post(create_tenant))
         .route(
             "/v1/platform/tenants/{slug}",
@@ -175,12 +175,23 @@ async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
     let created_at = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
     let mut body = Vec::new();
     let limit = Some(ovation::http::MAX_DOWNLOAD_BYTES as u64);
-    portability::export(&ctx, &store, Some(&caller), created_at, &mut body, limit).await?;
+    portability::export(&ctx, &store, created_at, &mut body, limit).await?;
+    let target = audit::Target::Tenant(store.tenant().to_string());
+    audit::record(&store, &caller, "tenant.exported", target, audit::Outcome::Success).await?;
     let headers = [
         (header::CONTENT_TYPE, "application/x-ndjson"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"tenant.jsonl\""),
     ];
     Ok((headers, body).into_response())
+}
+
+/// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.
+async fn export_tenant_job(State(ctx): Ctx, caller: Caller) -> Result<Response> {
+    use ovation::services::export_jobs::{self, ExportKind};
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let filter = ovation::services::responses::ResponseFilter::default();
+    let job = export_jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 async fn audit_events(

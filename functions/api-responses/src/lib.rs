@@ -14,6 +14,7 @@ use ovation::domain::Email;
 use ovation::http::extract::{DelightedBody, ListPage, PublicBase, next_page};
 use ovation::services::Caller;
 use ovation::services::audit::{self, Outcome, Target};
+use ovation::services::export_jobs::{self, ExportKind};
 use ovation::services::exports::{self, Format};
 use ovation::services::metrics::{self, MetricsQuery, Period};
 use ovation::services::people;
@@ -31,7 +32,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/survey_responses", get(list).post(create))
         .route("/v1/survey_responses.json", get(list).post(create))
         .route("/v1/survey_responses/{id}", get(one).put(update))
-        .route("/v1/exports/responses", get(export))
+        .route("/v1/exports/responses", get(export).post(export_job))
+        .route("/v1/exports/{id}", get(export_status))
+        .route("/v1/exports/{id}/file", get(export_file))
         .route("/v1/metrics", get(metrics))
         .route("/v1/metrics.json", get(metrics))
         .with_state(ctx)
@@ -277,6 +280,50 @@ fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
         return Err(Error::invalid("since", "must not be after until"));
     }
     Ok((format, filter))
+}
+
+/// A large export, as a job: 202 with the job to poll.
+async fn export_job(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+    let (format, filter) = parse_export_query(raw.as_deref())?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let job = export_jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+async fn export_status(State(ctx): Ctx, caller: Caller, base: PublicBase, Path(id): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    Ok(Json(export_jobs::get(&ctx, &store, &caller, &base.0, &id).await?).into_response())
+}
+
+/// A finished export's file: sent from the data directory locally; on AWS a redirect to a
+/// presigned URL.
+async fn export_file(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let (job, download) = export_jobs::file(&ctx, &store, &caller, &id).await?;
+    match download {
+        ovation::files::Download::Url(url) => {
+            Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
+        }
+        ovation::files::Download::Local(path) => {
+            let bytes = tokio::fs::read(&path).await.map_err(Error::internal)?;
+            let content_type = match job.format.as_str() {
+                "jsonl" => "application/x-ndjson",
+                other => Format::parse(other)?.content_type(),
+            };
+            let name = format!("{}-{}.{}", job.kind_name(), job.id, job.format);
+            Ok((
+                [
+                    (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+    }
 }
 
 async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {

@@ -22,6 +22,7 @@ use crate::services::autopilot::{AutopilotPatch, AutopilotView, MembershipReques
 use crate::services::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
+use crate::services::export_jobs::{ExportJob, ExportKind, ExportStatus};
 use crate::services::imports::{ImportSummary, RowError};
 use crate::services::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
 use crate::services::people::{PersonRequest, PersonView};
@@ -57,6 +58,9 @@ use crate::services::webhooks::{
         CsvFile,
         Html,
         ExportFile,
+        ExportJob,
+        ExportKind,
+        ExportStatus,
         JsonLinesFile,
         ImportSummary,
         Language,

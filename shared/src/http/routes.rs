@@ -82,6 +82,12 @@ impl Route {
         self
     }
 
+    /// Answers 202: the work goes on after the answer.
+    const fn accepted(mut self) -> Route {
+        self.status = 202;
+        self
+    }
+
     const fn max_body(mut self, bytes: usize) -> Route {
         self.max_body = bytes;
         self
@@ -126,6 +132,16 @@ const RESPONSES_QUERY: &[&str] = &[
     "order",
     "expand[]",
     "cursor",
+];
+/// Query parameters of the responses exports.
+const EXPORT_QUERY: &[&str] = &[
+    "format",
+    "since",
+    "until",
+    "updated_since",
+    "updated_until",
+    "trend",
+    "survey_id",
 ];
 /// Query parameters of the metrics (Delighted's, then Ovation's).
 const METRICS_QUERY: &[&str] = &[
@@ -243,6 +259,15 @@ pub const ROUTES: &[Route] = &[
         "Every item of the tenant, decrypted, as JSON lines (the owner only; audited; up to 4.4 MB, else `ovation export-tenant`)",
     )
     .returns("JsonLinesFile"),
+    route(
+        "POST",
+        "/v1/exports/tenant",
+        ADMIN,
+        Tenant(ExportTenant),
+        "The full export as a job, any size (the owner only): poll `/v1/exports/{id}` for its download link",
+    )
+    .returns("ExportJob")
+    .accepted(),
     route(
         "POST",
         "/v1/platform/tenants",
@@ -641,15 +666,33 @@ pub const ROUTES: &[Route] = &[
         "Survey responses as CSV or Excel (up to 10,000; filtered like the list; audited)",
     )
     .returns("ExportFile")
-    .query(&[
-        "format",
-        "since",
-        "until",
-        "updated_since",
-        "updated_until",
-        "trend",
-        "survey_id",
-    ]),
+    .query(EXPORT_QUERY),
+    route(
+        "POST",
+        "/v1/exports/responses",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "A large export as a job (any size; filtered like the list): poll `/v1/exports/{id}` for its download link",
+    )
+    .returns("ExportJob")
+    .accepted()
+    .query(EXPORT_QUERY),
+    route(
+        "GET",
+        "/v1/exports/{id}",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "An export job: its status and, when done, a download link (15 minutes; kept 7 days)",
+    )
+    .returns("ExportJob"),
+    route(
+        "GET",
+        "/v1/exports/{id}/file",
+        RESPONSES,
+        Tenant(ReadResponses),
+        "A finished export's file (on AWS a redirect to its presigned URL)",
+    )
+    .returns("ExportFile"),
     route(
         "GET",
         "/v1/metrics",

@@ -19,6 +19,8 @@ use crate::store::{BatchOp, Condition, Item, Key, Query, SortKey, Store, TxOp, U
 pub const DELIVER: &str = "deliver";
 /// The queue of webhook deliveries.
 pub const WEBHOOKS: &str = "webhooks";
+/// The queue of export jobs.
+pub const EXPORTS: &str = "exports";
 
 pub struct LocalQueue {
     store: Arc<dyn Store>,

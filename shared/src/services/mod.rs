@@ -7,6 +7,7 @@ pub mod autopilot;
 pub mod counters;
 pub mod credentials;
 pub mod delivery_events;
+pub mod export_jobs;
 pub mod exports;
 pub mod imports;
 pub mod invitations;

@@ -7,9 +7,8 @@ use std::io::Write;
 use base64::Engine;
 use serde_json::{Map, Value as Json, json};
 
-use super::audit::{self, Outcome, Target};
+use super::autopilot::Platform;
 use super::suppressions::Suppression;
-use super::{Caller, autopilot::Platform};
 use crate::context::Context;
 use crate::domain::time;
 use crate::error::{Error, Result};
@@ -79,6 +78,7 @@ pub async fn partitions(store: &dyn Store, tenant: &TenantId, created_at: i64, n
         }
     }
     out.push(keys::webhook_events_partition(tenant)?);
+    out.push(keys::exports_partition(tenant));
     let mut month = time::start_of_month(created_at.min(now));
     while month <= now {
         out.push(keys::audit_partition(tenant, &time::month_of(month))?);
@@ -130,11 +130,9 @@ fn plain_json(value: &Value) -> Json {
 
 /// Writes every item of the tenant to `out`, one JSON object a line (`partition`, `sort`,
 /// `attributes`), partition by partition; stops with a 422 past `max_bytes` (the API's limit).
-/// Audited as `tenant.exported` (by the caller, or the operator on the command line).
 pub async fn export(
     ctx: &Context,
     store: &TenantStore,
-    caller: Option<&Caller>,
     created_at: i64,
     out: &mut impl Write,
     max_bytes: Option<u64>,
@@ -164,11 +162,6 @@ pub async fn export(
             }
             out.write_all(&bytes).map_err(Error::internal)?;
         }
-    }
-    let target = Target::Tenant(store.tenant().to_string());
-    match caller {
-        Some(caller) => audit::record(store, caller, "tenant.exported", target, Outcome::Success).await?,
-        None => audit::record_operator(store, "tenant.exported", target, Outcome::Success).await?,
     }
     Ok(written)
 }

@@ -302,6 +302,11 @@ pub fn imports_partition(tenant: &TenantId) -> String {
     format!("{}{SEP}IMPORTS", tenant_partition(tenant))
 }
 
+/// The partition of a tenant's export jobs.
+pub fn exports_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}EXPORTS", tenant_partition(tenant))
+}
+
 /// The partition of a tenant's webhook endpoints (`EP#{id}`).
 pub fn webhooks_partition(tenant: &TenantId) -> String {
     format!("{}{SEP}WH", tenant_partition(tenant))

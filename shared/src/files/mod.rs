@@ -1,0 +1,75 @@
+//! The file port (`Files`): finished exports kept for download. On AWS an S3 bucket, downloaded
+//! through presigned URLs; locally a folder of the data directory, served by the API itself.
+
+pub mod s3;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+
+/// Where a stored file is fetched from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Download {
+    /// A URL that works without credentials until it expires (S3's presigned GET).
+    Url(String),
+    /// A file on this machine, for the API to send.
+    Local(PathBuf),
+}
+
+#[async_trait]
+pub trait Files: Send + Sync {
+    /// Keeps the file at `path` as `name` (`{tenant}/{id}.csv`).
+    async fn put(&self, name: &str, path: &Path, content_type: &str) -> Result<()>;
+    /// How to fetch `name` for the next `seconds`.
+    async fn download(&self, name: &str, seconds: u64) -> Result<Download>;
+}
+
+/// The folder of kept files beside the embedded store.
+pub const FOLDER: &str = "exports";
+
+/// Files in a folder (the local stack's data directory).
+pub struct LocalFiles {
+    dir: PathBuf,
+}
+
+impl LocalFiles {
+    pub fn new(dir: PathBuf) -> LocalFiles {
+        LocalFiles { dir }
+    }
+
+    fn path(&self, name: &str) -> Result<PathBuf> {
+        // Names are made here from ids; anything else names no file.
+        if name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+            || name.contains('\\')
+        {
+            return Err(Error::NotFound("export"));
+        }
+        Ok(self.dir.join(name))
+    }
+}
+
+#[async_trait]
+impl Files for LocalFiles {
+    async fn put(&self, name: &str, path: &Path, _content_type: &str) -> Result<()> {
+        let target = self.path(name)?;
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(Error::internal)?;
+        }
+        // A copy, then a rename: a reader never sees half a file.
+        let partial = target.with_extension("partial");
+        std::fs::copy(path, &partial).map_err(Error::internal)?;
+        std::fs::rename(&partial, &target).map_err(Error::internal)
+    }
+
+    async fn download(&self, name: &str, _seconds: u64) -> Result<Download> {
+        let path = self.path(name)?;
+        if !path.is_file() {
+            return Err(Error::NotFound("export"));
+        }
+        Ok(Download::Local(path))
+    }
+}

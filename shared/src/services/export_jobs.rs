@@ -1,0 +1,347 @@
+//! Large exports as jobs: asked for over the API (a job item, then a queue message), written by
+//! the export job to its temporary disk a page at a time (never every row in memory), kept by the
+//! `Files` port (S3, or the data directory) and fetched through a link that expires. Kinds:
+//! survey responses (CSV or Excel, filtered like the list) and the full tenant export (JSON
+//! lines, the owner only).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::audit::{self, Outcome, Target};
+use super::exports::{self, Format};
+use super::responses::ResponseFilter;
+use super::{Caller, portability, tenants};
+use crate::auth::Role;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::files::Download;
+use crate::ids::{TenantId, new_id};
+use crate::store::{Cmp, Condition, Item, Key, TenantStore, Update, keys, now_unix};
+
+/// How long a finished export is kept (the bucket's lifecycle says the same).
+pub const KEPT_SECONDS: i64 = 7 * 86_400;
+/// How long a download link works.
+pub const LINK_SECONDS: u64 = 900;
+/// How long a run holds a job (the job function's timeout).
+const LEASE: i64 = 900;
+/// Receives after which a job that keeps failing is marked failed.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportKind {
+    Responses,
+    Tenant,
+}
+
+impl ExportKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Responses => "responses",
+            ExportKind::Tenant => "tenant",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl ExportStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportStatus::Queued => "queued",
+            ExportStatus::Running => "running",
+            ExportStatus::Done => "done",
+            ExportStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> ExportStatus {
+        match text {
+            "running" => ExportStatus::Running,
+            "done" => ExportStatus::Done,
+            "failed" => ExportStatus::Failed,
+            _ => ExportStatus::Queued,
+        }
+    }
+}
+
+/// An export job as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExportJob {
+    pub id: String,
+    pub kind: ExportKind,
+    /// `csv`, `xlsx` (responses) or `jsonl` (tenant).
+    pub format: String,
+    pub status: ExportStatus,
+    /// Responses written, or items (tenant).
+    pub rows: Option<i64>,
+    pub bytes: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// When done: where to fetch the file (a presigned URL on AWS that works for 15 minutes;
+    /// locally this API's `/v1/exports/{id}/file`).
+    pub download_url: Option<String>,
+    /// When the file is deleted.
+    pub expires_at: i64,
+}
+
+impl ExportJob {
+    /// `responses` or `tenant`, for file names.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+}
+
+/// A message of the export queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportMessage {
+    pub tenant: String,
+    pub export: String,
+}
+
+pub fn parse_message(body: &str) -> Result<ExportMessage> {
+    serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not an export job"))
+}
+
+fn key(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(keys::exports_partition(tenant), keys::sort_key(&[id])?))
+}
+
+/// The file's name in the `Files` port.
+fn file_name(tenant: &TenantId, id: &str, format: &str) -> String {
+    format!("{tenant}/{id}.{format}")
+}
+
+/// Asks for an export: the job is recorded, audited and queued; its id comes back at once.
+pub async fn request(
+    ctx: &Context,
+    store: &TenantStore,
+    caller: &Caller,
+    kind: ExportKind,
+    format: Option<Format>,
+    filter: &ResponseFilter,
+) -> Result<ExportJob> {
+    let id = new_id();
+    let now = now_unix();
+    let format = format.map_or("jsonl", Format::extension);
+    let mut item = Item::new(key(store.tenant(), &id)?)
+        .with("kind", kind.as_str())
+        .with("format", format)
+        .with("status", ExportStatus::Queued.as_str())
+        .with("created_at", now)
+        .with_expiry(now + KEPT_SECONDS);
+    for (name, value) in [
+        ("since", filter.since),
+        ("until", filter.until),
+        ("updated_since", filter.updated_since),
+        ("updated_until", filter.updated_until),
+    ] {
+        if let Some(value) = value {
+            item = item.with(name, value);
+        }
+    }
+    if let Some(survey) = &filter.survey {
+        item = item.with("survey", survey.as_str());
+    }
+    store.put(item, Some(Condition::NotExists)).await?;
+    audit::record(
+        store,
+        caller,
+        &format!("{}.export_requested", kind.as_str()),
+        Target::Tenant(store.tenant().to_string()),
+        Outcome::Success,
+    )
+    .await?;
+    let message = serde_json::to_string(&ExportMessage {
+        tenant: store.tenant().to_string(),
+        export: id.clone(),
+    })
+    .map_err(Error::internal)?;
+    if let Err(e) = ctx.exports()?.0.send_batch(&[message]).await {
+        mark_failed(store, &id, "it could not be queued; ask again").await?;
+        return Err(e);
+    }
+    get(ctx, store, caller, "", &id).await
+}
+
+async fn mark_failed(store: &TenantStore, id: &str, why: &str) -> Result<()> {
+    let updates = [
+        Update::Set("status".into(), ExportStatus::Failed.as_str().into()),
+        Update::Set("error".into(), why.into()),
+        Update::Set("finished_at".into(), now_unix().into()),
+        Update::Remove("lease_until".into()),
+    ];
+    store
+        .update(&key(store.tenant(), id)?, &updates, Some(Condition::Exists))
+        .await?;
+    Ok(())
+}
+
+/// One job; a tenant export is shown to owners only. `base` is this API's public URL (the
+/// local stack's downloads go through it).
+pub async fn get(ctx: &Context, store: &TenantStore, caller: &Caller, base: &str, id: &str) -> Result<ExportJob> {
+    let Ok(key) = key(store.tenant(), id) else {
+        return Err(Error::NotFound("export"));
+    };
+    let item = store.get(&key).await?.ok_or(Error::NotFound("export"))?;
+    let kind = match item.str("kind") {
+        Some("tenant") => ExportKind::Tenant,
+        _ => ExportKind::Responses,
+    };
+    if kind == ExportKind::Tenant && caller.principal.role != Role::Owner {
+        return Err(Error::NotFound("export"));
+    }
+    let status = ExportStatus::parse(item.str("status").unwrap_or_default());
+    let format = item.str("format").unwrap_or("csv").to_owned();
+    let download_url = match status {
+        ExportStatus::Done => match ctx
+            .exports()?
+            .1
+            .download(&file_name(store.tenant(), id, &format), LINK_SECONDS)
+            .await?
+        {
+            Download::Url(url) => Some(url),
+            Download::Local(_) => Some(format!("{base}/v1/exports/{id}/file")),
+        },
+        _ => None,
+    };
+    Ok(ExportJob {
+        id: id.to_owned(),
+        kind,
+        format,
+        status,
+        rows: item.num("rows"),
+        bytes: item.num("bytes"),
+        error: item.str("error").map(str::to_owned),
+        created_at: item.num("created_at").unwrap_or_default(),
+        finished_at: item.num("finished_at"),
+        download_url,
+        expires_at: item.expires_at().unwrap_or_default(),
+    })
+}
+
+/// Where a finished job's file is (the local stack's download route).
+pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str) -> Result<(ExportJob, Download)> {
+    let job = get(ctx, store, caller, "", id).await?;
+    if job.status != ExportStatus::Done {
+        return Err(Error::invalid("export", "is not done yet"));
+    }
+    let name = file_name(store.tenant(), id, &job.format);
+    Ok((job, ctx.exports()?.1.download(&name, LINK_SECONDS).await?))
+}
+
+/// Runs a queued job once: claims it, writes the file to the temporary disk, keeps it, records
+/// the outcome. A job that cannot succeed (an Excel sheet over its row limit) is marked failed;
+/// an error is retried by the queue, and after `MAX_ATTEMPTS` receives marked failed.
+pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> Result<()> {
+    let Ok(tenant) = message.tenant.parse::<TenantId>() else {
+        return Ok(());
+    };
+    let Some(owner) = tenants::active(ctx, &tenant).await? else {
+        return Ok(());
+    };
+    let store = ctx.tenant_store(&tenant);
+    let Ok(key) = key(&tenant, &message.export) else {
+        return Ok(());
+    };
+    let now = now_unix();
+    let claim = [
+        Update::Set("status".into(), ExportStatus::Running.as_str().into()),
+        Update::Set("lease_until".into(), (now + LEASE).into()),
+    ];
+    let claimable = Condition::Or(vec![
+        Condition::eq("status", ExportStatus::Queued.as_str()),
+        Condition::And(vec![
+            Condition::eq("status", ExportStatus::Running.as_str()),
+            Condition::Compare("lease_until".into(), Cmp::Lt, now.into()),
+        ]),
+    ]);
+    let item = match store.update(&key, &claim, Some(claimable)).await {
+        Ok(item) => item,
+        Err(Error::ConditionFailed) => return Ok(()), // done, failed, or running elsewhere
+        Err(e) => return Err(e),
+    };
+    if receive_count > MAX_ATTEMPTS {
+        return mark_failed(&store, &message.export, "it failed every attempt").await;
+    }
+    let format = item.str("format").unwrap_or("csv").to_owned();
+    let path = std::env::temp_dir().join(format!("ovation-export-{}.{format}", message.export));
+    let written = write(ctx, &store, &item, &format, owner.created_at, &path).await;
+    let kept = match written {
+        Ok((rows, content_type)) => {
+            let bytes = std::fs::metadata(&path).map(|m| m.len() as i64).unwrap_or_default();
+            let name = file_name(&tenant, &message.export, &format);
+            ctx.exports()?
+                .1
+                .put(&name, &path, content_type)
+                .await
+                .map(|()| (rows, bytes))
+        }
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&path);
+    match kept {
+        Ok((rows, bytes)) => {
+            let updates = [
+                Update::Set("status".into(), ExportStatus::Done.as_str().into()),
+                Update::Set("rows".into(), rows.into()),
+                Update::Set("bytes".into(), bytes.into()),
+                Update::Set("finished_at".into(), now_unix().into()),
+                Update::Remove("lease_until".into()),
+            ];
+            store.update(&key, &updates, Some(Condition::Exists)).await?;
+            Ok(())
+        }
+        Err(Error::Invalid { field, reason }) => {
+            mark_failed(&store, &message.export, &format!("{field}: {reason}")).await
+        }
+        Err(e) => {
+            // The next receive claims it again at once.
+            store
+                .update(
+                    &key,
+                    &[Update::Set("lease_until".into(), 0.into())],
+                    Some(Condition::Exists),
+                )
+                .await?;
+            Err(e)
+        }
+    }
+}
+
+/// Writes the job's file; the rows (or items) written and its content type.
+async fn write(
+    ctx: &Context,
+    store: &TenantStore,
+    job: &Item,
+    format: &str,
+    tenant_created_at: i64,
+    path: &std::path::Path,
+) -> Result<(i64, &'static str)> {
+    if job.str("kind") == Some("tenant") {
+        let file = std::fs::File::create(path).map_err(Error::internal)?;
+        let mut out = std::io::BufWriter::new(file);
+        let exported = portability::export(ctx, store, tenant_created_at, &mut out, None).await?;
+        std::io::Write::flush(&mut out).map_err(Error::internal)?;
+        return Ok((exported.items as i64, "application/x-ndjson"));
+    }
+    let format = Format::parse(format)?;
+    let filter = ResponseFilter {
+        since: job.num("since"),
+        until: job.num("until"),
+        updated_since: job.num("updated_since"),
+        updated_until: job.num("updated_until"),
+        survey: job.str("survey").map(str::to_owned),
+        ..ResponseFilter::default()
+    };
+    let summary = exports::responses_to_file(store, &filter, format, path, None, |_| {}).await?;
+    Ok((summary.rows as i64, format.content_type()))
+}

@@ -1,0 +1,207 @@
+//! Large exports as jobs on both engines: asked for over the API (202), queued, run by the export
+//! job's handler, kept (S3 on moto, the data directory locally) and downloaded through the link
+//! the job shows; a repeated message changes nothing; the tenant export job is the owner's only.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::api::Stack;
+use crate::support::Engines;
+
+on_both_engines!(large_exports_run_as_jobs_and_download);
+
+/// The engine's export queue: what the handler is fed, as the event source would.
+enum Taker {
+    Local(ovation::messaging::local_queue::LocalQueue),
+    Sqs(aws_sdk_sqs::Client, String),
+}
+
+impl Taker {
+    /// Takes (and deletes) what the queue holds.
+    async fn take(&self) -> Vec<ovation::messaging::Received> {
+        match self {
+            Taker::Local(queue) => {
+                let taken = queue.receive(10, 0, 5).await.unwrap();
+                let receipts: Vec<String> = taken.iter().map(|m| m.receipt.clone()).collect();
+                queue.delete(&receipts).await.unwrap();
+                taken
+            }
+            Taker::Sqs(client, url) => {
+                let out = client
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut taken = Vec::new();
+                for m in out.messages() {
+                    let receipt = m.receipt_handle().unwrap().to_owned();
+                    client
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(&receipt)
+                        .send()
+                        .await
+                        .unwrap();
+                    taken.push(ovation::messaging::Received {
+                        id: m.message_id().unwrap().to_owned(),
+                        receipt,
+                        body: m.body().unwrap().to_owned(),
+                        receive_count: 1,
+                    });
+                }
+                taken
+            }
+        }
+    }
+}
+
+async fn large_exports_run_as_jobs_and_download(e: Engines) {
+    let aws = e.aws.clone();
+    let s = Stack::start(e, |settings| {
+        settings.public_url = Some("http://api.example.test".into());
+    })
+    .await;
+    let taker = match &aws {
+        None => Taker::Local(ovation::messaging::local_queue::LocalQueue::new(
+            s.ctx.store.clone(),
+            ovation::messaging::local_queue::EXPORTS,
+        )),
+        Some(config) => {
+            let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
+            let sqs = aws_sdk_sqs::Client::new(config);
+            let url = sqs
+                .create_queue()
+                .queue_name(&name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url()
+                .unwrap()
+                .to_owned();
+            let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
+            let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+            s3.create_bucket()
+                .bucket(&name)
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(s.ctx.use_exports((
+                Arc::new(ovation::messaging::sqs::SqsQueue::new(sqs.clone(), url.clone())),
+                Arc::new(ovation::files::s3::S3Files::new(s3, name)),
+            )));
+            Taker::Sqs(sqs, url)
+        }
+    };
+    let owner = s.tenant("big").await;
+    let (key, _) = s.api_key(&owner, "admin").await;
+    for (i, email) in ["ann@example.com", "bob@example.com", "cat@example.com"]
+        .iter()
+        .enumerate()
+    {
+        let person = s
+            .send("POST", "/v1/people", &key, json!({"email": email, "send": false}))
+            .await
+            .str("id");
+        let answer = s
+            .send(
+                "POST",
+                "/v1/survey_responses",
+                &key,
+                json!({"person": person, "score": 8 + i}),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+    }
+
+    // Asked for: 202 and a job to poll.
+    let asked = s
+        .send("POST", "/v1/exports/responses?format=csv", &key, json!({}))
+        .await;
+    assert_eq!(asked.status, 202, "{asked:?}");
+    assert_eq!(asked.str("status"), "queued");
+    let id = asked.str("id");
+    let refused = s
+        .send("POST", "/v1/exports/responses?format=pdf", &key, json!({}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.str("field")),
+        (422, "format".into()),
+        "{refused:?}"
+    );
+
+    // The job runs once; a repeat of its message changes nothing.
+    let taken = taker.take().await;
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let event = ovation::jobs::sqs_event(&taken).unwrap();
+    let answer = ovation::jobs::exports(&s.ctx, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let done = s.get(&format!("/v1/exports/{id}"), &key).await;
+    assert_eq!((done.status, done.str("status")), (200, "done".into()), "{done:?}");
+    assert_eq!(done.body["rows"], 3, "{done:?}");
+    let finished_at = done.body["finished_at"].clone();
+    assert!(
+        ovation::jobs::exports(&s.ctx, event)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let again = s.get(&format!("/v1/exports/{id}"), &key).await;
+    assert_eq!(again.body["finished_at"], finished_at);
+
+    // Downloaded through the link the job shows.
+    let link = done.str("download_url");
+    let csv = match &aws {
+        None => {
+            assert_eq!(link, format!("http://api.example.test/v1/exports/{id}/file"));
+            let file = s.get(&format!("/v1/exports/{id}/file"), &key).await;
+            assert_eq!(file.status, 200, "{file:?}");
+            file.text
+        }
+        Some(_) => {
+            assert!(link.contains("X-Amz-Signature="), "a presigned URL: {link}");
+            let presigned = reqwest::get(&link).await.unwrap().text().await.unwrap();
+            // The API's own file route redirects to a fresh presigned URL (the client follows).
+            let file = s.get(&format!("/v1/exports/{id}/file"), &key).await;
+            assert_eq!((file.status, &file.text), (200, &presigned), "{file:?}");
+            presigned
+        }
+    };
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "a header and 3 rows: {csv}");
+    assert!(csv.contains("ann@example.com"));
+
+    // The whole tenant as a job: the owner's only.
+    let refused = s.send("POST", "/v1/exports/tenant", &key, json!({})).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let asked = s.send("POST", "/v1/exports/tenant", &owner.token, json!({})).await;
+    assert_eq!(asked.status, 202, "{asked:?}");
+    let tenant_job = asked.str("id");
+    let taken = taker.take().await;
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let answer = ovation::jobs::exports(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    assert_eq!(
+        s.get(&format!("/v1/exports/{tenant_job}"), &key).await.status,
+        404,
+        "not the admin's"
+    );
+    let done = s.get(&format!("/v1/exports/{tenant_job}"), &owner.token).await;
+    assert_eq!(
+        (done.str("status"), done.str("format")),
+        ("done".into(), "jsonl".into()),
+        "{done:?}"
+    );
+    assert!(done.body["rows"].as_i64().unwrap() > 10, "{done:?}");
+    let audit = s
+        .get("/v1/audit_events?action=tenant.export_requested", &owner.token)
+        .await;
+    assert_eq!(audit.body.as_array().map(Vec::len), Some(1), "{audit:?}");
+}
