@@ -50,7 +50,7 @@ pub async fn schedule(ctx: Arc<Context>, messaging: Messaging) {
 pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQueue>) {
     let messaging = &messaging;
     let ctx = &ctx;
-    consume(&queue, |event| async move {
+    consume(&queue, BATCH_OF_TEN, |event| async move {
         ovation::jobs::deliver(ctx, messaging, event).await
     })
     .await
@@ -58,25 +58,51 @@ pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQu
 
 pub async fn call_webhooks(ctx: Arc<Context>, queue: Arc<LocalQueue>) {
     let ctx = &ctx;
-    consume(&queue, |event| async move { ovation::jobs::webhooks(ctx, event).await }).await
+    consume(&queue, BATCH_OF_TEN, |event| async move {
+        ovation::jobs::webhooks(ctx, event).await
+    })
+    .await
 }
 
 /// The export jobs of the local stack, one at a time.
 pub async fn run_exports(ctx: Arc<Context>) {
     let queue = LocalQueue::new(ctx.store.clone(), ovation::messaging::local_queue::EXPORTS);
     let ctx = &ctx;
-    consume(&queue, |event| async move { ovation::jobs::exports(ctx, event).await }).await
+    let one = Batch {
+        size: 1,
+        visibility: EXPORT_VISIBILITY_SECONDS,
+    };
+    consume(
+        &queue,
+        one,
+        |event| async move { ovation::jobs::exports(ctx, event).await },
+    )
+    .await
 }
+
+/// How many messages a worker takes at once, hidden for how long.
+#[derive(Clone, Copy)]
+struct Batch {
+    size: u32,
+    visibility: u32,
+}
+
+const BATCH_OF_TEN: Batch = Batch {
+    size: 10,
+    visibility: VISIBILITY_SECONDS,
+};
+/// An export may run 15 minutes (the template's job timeout); its message stays hidden longer.
+const EXPORT_VISIBILITY_SECONDS: u32 = 960;
 
 /// Takes batches from `queue` forever, hands each to `handle` as Lambda's SQS event and deletes
 /// the messages it did not report failed.
-async fn consume<F, Fut>(queue: &LocalQueue, handle: F)
+async fn consume<F, Fut>(queue: &LocalQueue, batch: Batch, handle: F)
 where
     F: Fn(SqsEvent) -> Fut,
     Fut: std::future::Future<Output = SqsBatchResponse>,
 {
     loop {
-        let received = match queue.receive(10, VISIBILITY_SECONDS, MAX_RECEIVES).await {
+        let received = match queue.receive(batch.size, batch.visibility, MAX_RECEIVES).await {
             Ok(received) if !received.is_empty() => received,
             Ok(_) => {
                 tokio::time::sleep(IDLE).await;

@@ -512,6 +512,10 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
         )
         .await
         .str("id");
+    let export = s
+        .send("POST", "/v1/exports/responses", &a.token, json!({}))
+        .await
+        .str("id");
     // Every route that takes an id, with A's ids, by B's owner: 404, and A's things stay.
     let role = json!({"role": "owner"});
     let ids = [
@@ -535,6 +539,8 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
         ("POST", format!("/v1/webhooks/{webhook}/secret")),
         ("POST", format!("/v1/webhooks/{webhook}/test")),
         ("GET", format!("/v1/webhooks/{webhook}/deliveries")),
+        ("GET", format!("/v1/exports/{export}")),
+        ("GET", format!("/v1/exports/{export}/file")),
     ];
     let with_id: Vec<_> = ROUTES.iter().filter(|r| r.path.contains("{id}")).collect();
     assert_eq!(with_id.len(), ids.len(), "every route with an id is tried");
@@ -555,6 +561,7 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
     );
     assert_eq!(s.get(&format!("/v1/surveys/{survey}"), &a.token).await.status, 200);
     assert_eq!(s.get(&format!("/v1/webhooks/{webhook}"), &a.token).await.status, 200);
+    assert_eq!(s.get(&format!("/v1/exports/{export}"), &a.token).await.status, 200);
     assert_eq!(
         s.get(&format!("/v1/users/{}", a_user.user_id), &a.token).await.status,
         200

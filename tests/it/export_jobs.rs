@@ -178,6 +178,11 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
     assert_eq!(rows.len(), 4, "a header and 3 rows: {csv}");
     assert!(csv.contains("ann@example.com"));
 
+    let audited = s.get("/v1/audit_events?action=responses.exported", &owner.token).await;
+    let events = audited.body.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audited:?}");
+    assert_eq!(events[0]["actor_type"], "api_key", "the requester: {audited:?}");
+
     // The whole tenant as a job: the owner's only.
     let refused = s.send("POST", "/v1/exports/tenant", &key, json!({})).await;
     assert_eq!(refused.status, 403, "{refused:?}");
@@ -204,4 +209,16 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
         .get("/v1/audit_events?action=tenant.export_requested", &owner.token)
         .await;
     assert_eq!(audit.body.as_array().map(Vec::len), Some(1), "{audit:?}");
+
+    // A tenant has at most 3 exports queued or running.
+    for _ in 0..3 {
+        let asked = s.send("POST", "/v1/exports/responses", &key, json!({})).await;
+        assert_eq!(asked.status, 202, "{asked:?}");
+    }
+    let refused = s.send("POST", "/v1/exports/responses", &key, json!({})).await;
+    assert_eq!(
+        (refused.status, refused.str("field")),
+        (422, "export".into()),
+        "{refused:?}"
+    );
 }

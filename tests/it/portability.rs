@@ -129,6 +129,17 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
             "{plain} not decrypted"
         );
     }
+    // Secrets never leave: password hashes, second-factor seeds, webhook signing secrets.
+    assert!(
+        text.contains("\"secrets\":{\"redacted\":true}"),
+        "users' secrets redacted"
+    );
+    assert!(
+        text.contains("\"secret\":{\"redacted\":true}"),
+        "the webhook secret redacted"
+    );
+    assert!(!text.contains("$argon2"), "no password hash");
+    assert!(!text.contains(&hook.str("secret")), "no signing secret");
     let audit = s.get("/v1/audit_events?action=tenant.exported", &owner.token).await;
     assert_eq!(audit.body.as_array().map(Vec::len), Some(1), "{audit:?}");
 

@@ -167,8 +167,6 @@ async fn delete_client(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A page of events as a JSON array, or (`format=jsonl`) an export page as JSON lines; both with
-/// `Link: rel="next"` while more follow.
 /// Every item of the caller's tenant as JSON lines (owner only), up to one download.
 async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
@@ -194,6 +192,8 @@ async fn export_tenant_job(State(ctx): Ctx, caller: Caller) -> Result<Response> 
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
+/// A page of events as a JSON array, or (`format=jsonl`) an export page as JSON lines; both with
+/// `Link: rel="next"` while more follow.
 async fn audit_events(
     State(ctx): Ctx,
     caller: Caller,

@@ -52,9 +52,36 @@ impl LocalFiles {
     }
 }
 
+impl LocalFiles {
+    /// Removes files kept longer than a week (S3's lifecycle rule does this on AWS).
+    fn remove_expired(&self) {
+        let Ok(tenants) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for file in tenants
+            .flatten()
+            .filter_map(|t| std::fs::read_dir(t.path()).ok())
+            .flatten()
+            .flatten()
+        {
+            let expired = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age.as_secs() > KEPT_SECONDS));
+            if expired {
+                let _ = std::fs::remove_file(file.path());
+            }
+        }
+    }
+}
+
+/// How long a kept file stays (the job's item says the same).
+const KEPT_SECONDS: u64 = 7 * 86_400;
+
 #[async_trait]
 impl Files for LocalFiles {
     async fn put(&self, name: &str, path: &Path, _content_type: &str) -> Result<()> {
+        self.remove_expired();
         let target = self.path(name)?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(Error::internal)?;

@@ -26,6 +26,11 @@ pub const LINK_SECONDS: u64 = 900;
 const LEASE: i64 = 900;
 /// Receives after which a job that keeps failing is marked failed.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// Jobs a tenant may have queued or running at once (they share the job function's few slots).
+pub const MAX_ACTIVE: usize = 3;
+/// The prefix of the job's temporary files (a file left by a run that was killed is removed by
+/// a later one).
+const TEMP_PREFIX: &str = "ovation-export-job-";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -129,11 +134,27 @@ pub async fn request(
     format: Option<Format>,
     filter: &ResponseFilter,
 ) -> Result<ExportJob> {
+    let active = store
+        .query_all(crate::store::Query::new(keys::exports_partition(store.tenant())))
+        .await?
+        .iter()
+        .filter(|job| matches!(job.str("status"), Some("queued" | "running")))
+        .count();
+    if active >= MAX_ACTIVE {
+        return Err(Error::invalid(
+            "export",
+            format!("{active} exports are queued or running; ask again when one is done"),
+        ));
+    }
     let id = new_id();
     let now = now_unix();
     let format = format.map_or("jsonl", Format::extension);
+    let actor = &caller.principal.actor;
     let mut item = Item::new(key(store.tenant(), &id)?)
         .with("kind", kind.as_str())
+        .with("actor_kind", actor.kind())
+        .with("actor_id", actor.id())
+        .with("actor_role", caller.principal.role.as_str())
         .with("format", format)
         .with("status", ExportStatus::Queued.as_str())
         .with("created_at", now)
@@ -266,24 +287,39 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
     ]);
     let item = match store.update(&key, &claim, Some(claimable)).await {
         Ok(item) => item,
-        Err(Error::ConditionFailed) => return Ok(()), // done, failed, or running elsewhere
+        Err(Error::ConditionFailed) => {
+            // Done or failed: nothing to do. Running elsewhere: this message comes back, and
+            // runs it if that run dies (its lease passes).
+            let running = store
+                .get(&key)
+                .await?
+                .is_some_and(|job| job.str("status") == Some(ExportStatus::Running.as_str()));
+            return if running {
+                Err(Error::Unavailable {
+                    service: "export",
+                    reason: "running in another attempt".into(),
+                })
+            } else {
+                Ok(())
+            };
+        }
         Err(e) => return Err(e),
     };
     if receive_count > MAX_ATTEMPTS {
         return mark_failed(&store, &message.export, "it failed every attempt").await;
     }
     let format = item.str("format").unwrap_or("csv").to_owned();
-    let path = std::env::temp_dir().join(format!("ovation-export-{}.{format}", message.export));
+    remove_stale_temp_files();
+    let path = std::env::temp_dir().join(format!("{TEMP_PREFIX}{}.{format}", message.export));
     let written = write(ctx, &store, &item, &format, owner.created_at, &path).await;
     let kept = match written {
         Ok((rows, content_type)) => {
             let bytes = std::fs::metadata(&path).map(|m| m.len() as i64).unwrap_or_default();
             let name = file_name(&tenant, &message.export, &format);
-            ctx.exports()?
-                .1
-                .put(&name, &path, content_type)
-                .await
-                .map(|()| (rows, bytes))
+            match ctx.exports() {
+                Ok((_, files)) => files.put(&name, &path, content_type).await.map(|()| (rows, bytes)),
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(e),
     };
@@ -298,7 +334,12 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
                 Update::Remove("lease_until".into()),
             ];
             store.update(&key, &updates, Some(Condition::Exists)).await?;
-            Ok(())
+            let action = match item.str("kind") {
+                Some("tenant") => "tenant.exported",
+                _ => "responses.exported",
+            };
+            let target = Target::Tenant(tenant.to_string());
+            audit::record_as(&store, requester(&item), None, action, target, Outcome::Success).await
         }
         Err(Error::Invalid { field, reason }) => {
             mark_failed(&store, &message.export, &format!("{field}: {reason}")).await
@@ -313,6 +354,39 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
                 )
                 .await?;
             Err(e)
+        }
+    }
+}
+
+/// Who asked for a job, as its audit events name them.
+fn requester(job: &Item) -> audit::Actor<'_> {
+    let kind = match job.str("actor_kind") {
+        Some("user") => "user",
+        Some("api_key") => "api_key",
+        Some("oauth_client") => "oauth_client",
+        Some("operator") => "operator",
+        _ => "system",
+    };
+    audit::Actor {
+        kind,
+        id: job.str("actor_id").unwrap_or("job-exports"),
+        role: job.str("actor_role").and_then(|r| Role::parse(r).ok()),
+    }
+}
+
+/// Removes temporary files of runs that were killed (a reused Lambda environment keeps its
+/// disk): any with this job's prefix older than a run may last.
+fn remove_stale_temp_files() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age.as_secs() > LEASE as u64));
+        if stale && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -11,13 +11,14 @@ use utoipa::ToSchema;
 
 use super::Caller;
 use super::audit::{self, Outcome, Target};
+use super::portability::{self, Lists};
 use super::users::{self, NewUser, UserStatus};
 use crate::auth::Role;
 use crate::domain::tenant::{SettingsPatch, display_name};
 use crate::domain::{Email, Slug, TenantSettings};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
-use crate::store::{BatchOp, Condition, Item, MAX_QUERY_LIMIT, Query, SortKey, TxOp, Update, Value, keys, now_unix};
+use crate::store::{Condition, Item, MAX_QUERY_LIMIT, Query, SortKey, TxOp, Update, Value, keys, now_unix};
 use crate::{Context, auth};
 
 /// How long a deleted tenant's items wait for the purge (they are unreadable from the start).
@@ -369,17 +370,19 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
             continue;
         }
         let created_at = item.num("created_at").unwrap_or(now);
-        let mut partitions = super::portability::partitions(ctx.store.as_ref(), &tenant, created_at, now).await?;
-        // The partitions that list others last (the tenant's first of all): a purge cut short
-        // finds the rest again.
-        partitions.reverse();
-        for partition in partitions {
-            let ops = all_items(ctx, Query::new(partition).limit(MAX_QUERY_LIMIT))
-                .await?
-                .into_iter()
-                .map(|i| BatchOp::Delete(i.key))
-                .collect();
-            ctx.store.batch_write(ops).await?;
+        // The partitions that list others go last (the tenant's own last of all): a purge cut
+        // short finds the rest again.
+        let store = ctx.store.as_ref();
+        let mut listing = Vec::new();
+        let mut partitions = portability::Partitions::of(store, &tenant, created_at, now)?;
+        while let Some((partition, lists)) = partitions.next().await? {
+            match lists {
+                Lists::Others => listing.push(partition),
+                Lists::Nothing => portability::delete_partition(store, &partition).await?,
+            }
+        }
+        for partition in listing.iter().rev() {
+            portability::delete_partition(store, partition).await?;
         }
         // The slug is freed only if it still names this tenant (not a new one that took it).
         let slug = keys::slug(item.str("slug").unwrap_or_default());
