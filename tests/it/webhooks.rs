@@ -3,7 +3,8 @@
 //! scheduler queues and the webhook job delivers to a receiver on loopback that verifies the
 //! signature (and refuses a tampered body); a failure is logged and retried; a day of failures
 //! disables the endpoint with an audit event; a test event goes at once. The outbound client
-//! refuses a name that resolves to loopback, follows no redirect and keeps 1 KB of an answer.
+//! refuses a name that resolves to loopback, follows no redirect, keeps 1 KB of an answer and
+//! gives up on an endpoint that hangs.
 
 use std::sync::{Arc, Mutex};
 
@@ -110,6 +111,13 @@ pub(crate) async fn start_receiver() -> (String, Arc<Receiver>) {
             }),
         )
         .route("/big", post(|| async { "x".repeat(1 << 20) }))
+        .route(
+            "/hang",
+            post(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                "late"
+            }),
+        )
         .route("/health", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -555,4 +563,16 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         .await
         .unwrap();
     assert_eq!((big.status, big.body.len()), (200, ovation::outbound::ANSWER_KEPT));
+    // An endpoint that hangs is given up after the total timeout (10 s), as a failed attempt.
+    let started = std::time::Instant::now();
+    let hung = outbound
+        .post_json(&format!("{base}/hang"), &[], b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(hung.contains("timed out"), "{hung}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }
