@@ -164,11 +164,6 @@ async fn sweep_expired(ctx: Arc<Context>) {
             Ok(removed) => tracing::info!(removed, "swept expired items"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired items failed"),
         }
-        match tenants::purge_due(&ctx, now_unix()).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
-            Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
-        }
     }
 }
 

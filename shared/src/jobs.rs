@@ -27,7 +27,8 @@ static LAST_COMPACTION: AtomicI64 = AtomicI64::new(0);
 const COMPACTION_DAYS: i64 = 2;
 
 /// The scheduler's run (EventBridge's event carries nothing it needs): due sends, webhook
-/// events to their queue, then, once a minute, the result counters' overflow shards folded home.
+/// events to their queue, then, once a minute, the result counters' overflow shards folded home
+/// and the purge of deleted tenants that are due.
 pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
     let now = now_unix();
     // Webhooks go out even while sending fails.
@@ -47,6 +48,12 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
             Ok(0) => {}
             Ok(folded) => tracing::info!(folded, "folded overflow counters home"),
             Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
+        }
+        // Deleted tenants whose 30 days have passed (a purge cut short goes on next time).
+        match crate::services::tenants::purge_due(ctx, now).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
+            Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
         }
     }
     if report.queued + report.requeued + report.failed > 0 || !report.skipped.is_empty() {

@@ -352,8 +352,8 @@ pub async fn unclaimed(ctx: &Context, tenant: &TenantId) -> Result<bool> {
 }
 
 /// Purges the items of deleted tenants whose purge is due, and returns how many tenants were
-/// purged: the tenant partition, each user's and client's partition, the audit months, then the
-/// slug (free again) and the purge item itself. Run by the local ticker (and by `job-retention`).
+/// purged: every partition of the tenant (`portability::Partitions`), then the slug (free
+/// again) and the purge item itself. Run by the scheduler once a minute.
 pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
     let due = Query::new(keys::SYSTEM_PARTITION)
         .sort(SortKey::Between(keys::PURGE_PREFIX.into(), keys::purges_due_by(now)))
