@@ -37,6 +37,8 @@ pub struct Context {
     outbound: std::sync::OnceLock<crate::outbound::Outbound>,
     /// The export jobs' queue and kept files, made at their first use.
     exports: std::sync::OnceLock<Exports>,
+    /// The webhook deliveries' queue (none on AWS without `OVATION_WEBHOOK_QUEUE_URL`).
+    webhook_queue: std::sync::OnceLock<Option<Arc<dyn crate::messaging::Queue>>>,
 }
 
 /// The export jobs' queue and the files they keep.
@@ -79,6 +81,7 @@ impl Context {
             aws,
             outbound: std::sync::OnceLock::new(),
             exports: std::sync::OnceLock::new(),
+            webhook_queue: std::sync::OnceLock::new(),
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
             tenant_rate: TenantRate::new(settings.rate_per_tenant_minute),
@@ -144,6 +147,29 @@ impl Context {
             }
         };
         Ok(self.exports.get_or_init(|| made))
+    }
+
+    /// The queue of webhook deliveries: the store's local queue locally; SQS on AWS when
+    /// `OVATION_WEBHOOK_QUEUE_URL` is set (made at first use).
+    pub fn webhook_queue(&self) -> Option<Arc<dyn crate::messaging::Queue>> {
+        self.webhook_queue
+            .get_or_init(|| match (&self.settings.backend, &self.aws) {
+                (Backend::Embedded { .. }, _) => Some(Arc::new(crate::messaging::local_queue::LocalQueue::new(
+                    self.store.clone(),
+                    crate::messaging::local_queue::WEBHOOKS,
+                ))),
+                (Backend::Aws { .. }, Some(config)) => {
+                    crate::messaging::webhook_queue(config, self.settings.webhooks.queue_url.clone())
+                }
+                (Backend::Aws { .. }, None) => None,
+            })
+            .clone()
+    }
+
+    /// Sets the webhook queue before its first use (a test's emulated AWS); false when it was
+    /// already made.
+    pub fn use_webhook_queue(&self, queue: Arc<dyn crate::messaging::Queue>) -> bool {
+        self.webhook_queue.set(Some(queue)).is_ok()
     }
 
     /// Sets the export jobs' queue and files before their first use (a test's emulated AWS);

@@ -125,7 +125,8 @@ pub(crate) async fn start_receiver() -> (String, Arc<Receiver>) {
     (base, receiver)
 }
 
-/// The webhook queue of the engine: the store's local queue, or an SQS queue on moto.
+/// The webhook queue of the engine: the store's local queue, or an SQS queue on moto (the
+/// context's too).
 struct Hooks {
     queue: Arc<dyn Queue>,
     local: Option<Arc<ovation::messaging::local_queue::LocalQueue>>,
@@ -155,8 +156,11 @@ impl Hooks {
             .queue_url()
             .unwrap()
             .to_owned();
+        let queue: Arc<dyn Queue> = Arc::new(ovation::messaging::sqs::SqsQueue::new(client.clone(), url.clone()));
+        // The writes' own dispatch goes to this queue too.
+        assert!(ctx.use_webhook_queue(queue.clone()));
         Hooks {
-            queue: Arc::new(ovation::messaging::sqs::SqsQueue::new(client.clone(), url.clone())),
+            queue,
             local: None,
             sqs: Some((client, url)),
         }
@@ -330,10 +334,12 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         .await;
     assert_eq!(unsubscribed.status, 200, "{unsubscribed:?}");
 
-    // The scheduler queues them; the job delivers them, signed.
-    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    // The writes queued them at once (the scheduler finds them done with); the job delivers
+    // them, signed.
     let taken = hooks.take().await;
     assert_eq!(taken.len(), 3, "{taken:?}");
+    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    assert!(hooks.take().await.is_empty());
     let event = ovation::jobs::sqs_event(&taken).unwrap();
     let answer = ovation::jobs::webhooks(&s.ctx, event).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");

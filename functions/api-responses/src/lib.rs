@@ -17,8 +17,8 @@ use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::export_jobs::{self, ExportKind};
 use ovation::services::exports::{self, Format};
 use ovation::services::metrics::{self, MetricsQuery, Period};
-use ovation::services::people;
 use ovation::services::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
+use ovation::services::{people, webhooks};
 use ovation::{Context, Error, Result};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -167,6 +167,7 @@ async fn create(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::create(&store, &caller, request.into_new()?).await?;
+    webhooks::dispatch_recent(&ctx, &store).await;
     let view = responses::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())
 }
@@ -208,6 +209,7 @@ async fn update(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
+    webhooks::dispatch_recent(&ctx, &store).await;
     let view = responses::views(
         &store,
         &base.0,

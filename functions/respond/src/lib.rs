@@ -27,6 +27,7 @@ use ovation::services::responses::{self, Answered, ResponseRecord};
 use ovation::services::suppressions::{self, Suppression};
 use ovation::services::surveys::{self, Survey};
 use ovation::services::tenants::{self, Tenant};
+use ovation::services::webhooks;
 use ovation::store::{TenantStore, now_unix};
 use ovation::{Context, Error, Result};
 use serde::Serialize;
@@ -541,6 +542,7 @@ async fn answer_invitation(
         submitted.answered,
     )
     .await;
+    webhooks::dispatch_recent(&ctx, store).await;
     match recorded {
         Ok(_) if submitted.auto => Redirect::to(&format!("/r/{token}?saved=1")).into_response(),
         Ok(_) => thanks(&frame(), &invited.survey.definition, &token).into_response(),
@@ -615,6 +617,7 @@ async fn answer_web(
     provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
     let invitation = invitations::for_web_answer(&survey, language);
     let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
+    webhooks::dispatch_recent(&ctx, &opened.store).await;
     let own_token = match recorded {
         Ok(_) => invitation.token(&opened.store).await,
         Err(e) => Err(e),
@@ -661,7 +664,9 @@ async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>) -> Response {
         Err(r) => return refused(r, Language::En).into_response(),
     };
     let at = now_unix();
-    match suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await {
+    let suppressed = suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await;
+    webhooks::dispatch_recent(&ctx, &opened.store).await;
+    match suppressed {
         Ok(_) => {
             let done = fill(frame.texts().unsubscribed, |n| {
                 (n == "sender").then_some(frame.sender.as_str())

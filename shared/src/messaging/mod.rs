@@ -156,14 +156,13 @@ impl Messaging {
             Backend::Embedded { data_dir } => {
                 let outbox = Arc::new(outbox::Outbox::open(&data_dir.join(outbox::FOLDER))?);
                 let queue = Arc::new(local_queue::LocalQueue::new(store.clone(), local_queue::DELIVER));
-                let webhooks = Arc::new(local_queue::LocalQueue::new(store, local_queue::WEBHOOKS));
                 Ok(Messaging {
                     queue: queue.clone(),
                     mailer: outbox.clone(),
                     sms: outbox,
                     local_queue: Some(queue),
-                    webhooks: Some(webhooks.clone()),
-                    local_webhooks: Some(webhooks),
+                    webhooks: ctx.webhook_queue(),
+                    local_webhooks: Some(Arc::new(local_queue::LocalQueue::new(store, local_queue::WEBHOOKS))),
                     rate: SendRate::new(settings.sending.rate_per_second),
                 })
             }
@@ -179,7 +178,6 @@ impl Messaging {
                     reason: "is required when OVATION_BACKEND=aws".into(),
                 })?;
                 let configuration_set = sending.configuration_set.clone();
-                let webhooks = webhook_queue(&config, settings.webhooks.queue_url.clone());
                 let (sqs_config, ses_config, sns_config) = (config.clone(), config.clone(), config);
                 Ok(Messaging {
                     queue: Arc::new(OnFirstUse::new(move || {
@@ -192,7 +190,7 @@ impl Messaging {
                         sns::SnsSms::new(aws_sdk_sns::Client::new(&sns_config))
                     })),
                     local_queue: None,
-                    webhooks,
+                    webhooks: ctx.webhook_queue(),
                     local_webhooks: None,
                     rate: SendRate::new(settings.sending.rate_per_second),
                 })

@@ -436,46 +436,12 @@ pub async fn dispatch_due(ctx: &Context, queue: &dyn Queue, now: i64) -> Result<
             .limit(DISPATCH_LIMIT);
         let mut bodies = Vec::new();
         for item in ctx.store.query_index(&query).await?.items {
-            let Some(due_sk) = item.str(attr::GSI1SK) else { continue };
-            let Some(tenant) = due_sk.split('#').nth(1).and_then(|t| t.parse::<TenantId>().ok()) else {
-                continue;
-            };
-            let event = item.key.sk.trim_start_matches("EV#").to_owned();
-            let pending: Vec<String> = item
-                .strings(ENDPOINTS)
-                .into_iter()
-                .filter(|e| item.get(&done_attr(e)).is_none())
-                .collect();
-            let (ready, waiting): (Vec<String>, Vec<String>) = pending
-                .into_iter()
-                .partition(|e| item.num(&next_attr(e)).is_none_or(|next| next <= now));
-            let next = waiting
-                .iter()
-                .filter_map(|e| item.num(&next_attr(e)))
-                .chain(std::iter::once(now + REDISPATCH_AFTER))
-                .min()
-                .unwrap_or(now + REDISPATCH_AFTER);
-            let updates: Vec<Update> = if ready.is_empty() && waiting.is_empty() {
-                vec![Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]
-            } else {
-                due_at(next, &tenant, &event).to_vec()
-            };
-            let moved = ctx
-                .tenant_store(&tenant)
-                .update(&item.key, &updates, Some(Condition::eq(attr::GSI1SK, due_sk)))
-                .await;
-            match moved {
-                Ok(_) => {}
-                Err(Error::ConditionFailed) => continue, // another run, or a delivery, moved it
-                Err(e) => return Err(e),
-            }
-            for endpoint in ready {
-                let delivery = WebhookDelivery {
-                    tenant: tenant.to_string(),
-                    event: event.clone(),
-                    endpoint,
-                };
-                bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
+            let tenant = item
+                .str(attr::GSI1SK)
+                .and_then(|sk| sk.split('#').nth(1))
+                .and_then(|t| t.parse().ok());
+            if let Some(tenant) = tenant {
+                bodies.extend(dispatch_one(&ctx.tenant_store(&tenant), &item, now).await?);
             }
         }
         for batch in bodies.chunks(BATCH) {
@@ -484,6 +450,85 @@ pub async fn dispatch_due(ctx: &Context, queue: &dyn Queue, now: i64) -> Result<
         sent += bodies.len() as u64;
     }
     Ok(sent)
+}
+
+/// The fast path after a write: the tenant's events of the last minute that are due go to the
+/// queue at once (the scheduler would take them at its next tick). Never fails the write that
+/// emitted them: a problem is logged and the scheduler sends them.
+pub async fn dispatch_recent(ctx: &Context, store: &TenantStore) {
+    let Some(queue) = ctx.webhook_queue() else { return };
+    let now = now_unix();
+    let sent = async {
+        let since = ulid::Ulid::from_parts(((now - 60).max(0) as u64) * 1000, 0).to_string();
+        let query = Query::new(keys::webhook_events_partition(store.tenant())?)
+            .sort(SortKey::AtLeast(format!("EV#{since}")))
+            .limit(DISPATCH_LIMIT);
+        let mut bodies = Vec::new();
+        for item in store.query(query, None).await?.items {
+            let due = item
+                .str(attr::GSI1SK)
+                .is_some_and(|sk| sk <= format!("{now:012}#~").as_str());
+            if due {
+                bodies.extend(dispatch_one(store, &item, now).await?);
+            }
+        }
+        for batch in bodies.chunks(BATCH) {
+            queue.send_batch(batch).await?;
+        }
+        Ok::<usize, Error>(bodies.len())
+    }
+    .await;
+    if let Err(e) = sent {
+        tracing::warn!(tenant = %store.tenant(), error = %e, "webhook events wait for the scheduler");
+    }
+}
+
+/// Moves one due event on (due again at its next retry, or later in case this message is lost;
+/// out of the index once nothing is left) and returns the messages of its endpoints that are
+/// due now; none when another dispatch moved it first.
+async fn dispatch_one(store: &TenantStore, item: &Item, now: i64) -> Result<Vec<String>> {
+    let Some(due_sk) = item.str(attr::GSI1SK) else {
+        return Ok(vec![]);
+    };
+    let event = item.key.sk.trim_start_matches("EV#").to_owned();
+    let pending: Vec<String> = item
+        .strings(ENDPOINTS)
+        .into_iter()
+        .filter(|e| item.get(&done_attr(e)).is_none())
+        .collect();
+    let (ready, waiting): (Vec<String>, Vec<String>) = pending
+        .into_iter()
+        .partition(|e| item.num(&next_attr(e)).is_none_or(|next| next <= now));
+    let next = waiting
+        .iter()
+        .filter_map(|e| item.num(&next_attr(e)))
+        .chain(std::iter::once(now + REDISPATCH_AFTER))
+        .min()
+        .unwrap_or(now + REDISPATCH_AFTER);
+    let updates: Vec<Update> = if ready.is_empty() && waiting.is_empty() {
+        vec![Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]
+    } else {
+        due_at(next, store.tenant(), &event).to_vec()
+    };
+    match store
+        .update(&item.key, &updates, Some(Condition::eq(attr::GSI1SK, due_sk)))
+        .await
+    {
+        Ok(_) => {}
+        Err(Error::ConditionFailed) => return Ok(vec![]), // another dispatch, or a delivery, moved it
+        Err(e) => return Err(e),
+    }
+    ready
+        .into_iter()
+        .map(|endpoint| {
+            let delivery = WebhookDelivery {
+                tenant: store.tenant().to_string(),
+                event: event.clone(),
+                endpoint,
+            };
+            serde_json::to_string(&delivery).map_err(Error::internal)
+        })
+        .collect()
 }
 
 /// The writes that make an event due at `at` in the shared index.
