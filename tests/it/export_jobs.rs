@@ -7,56 +7,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::api::Stack;
-use crate::support::Engines;
+use crate::support::{Engines, TestQueue};
 
 on_both_engines!(large_exports_run_as_jobs_and_download);
-
-/// The engine's export queue: what the handler is fed, as the event source would.
-enum Taker {
-    Local(ovation::messaging::local_queue::LocalQueue),
-    Sqs(aws_sdk_sqs::Client, String),
-}
-
-impl Taker {
-    /// Takes (and deletes) what the queue holds.
-    async fn take(&self) -> Vec<ovation::messaging::Received> {
-        match self {
-            Taker::Local(queue) => {
-                let taken = queue.receive(10, 0, 5).await.unwrap();
-                let receipts: Vec<String> = taken.iter().map(|m| m.receipt.clone()).collect();
-                queue.delete(&receipts).await.unwrap();
-                taken
-            }
-            Taker::Sqs(client, url) => {
-                let out = client
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut taken = Vec::new();
-                for m in out.messages() {
-                    let receipt = m.receipt_handle().unwrap().to_owned();
-                    client
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(&receipt)
-                        .send()
-                        .await
-                        .unwrap();
-                    taken.push(ovation::messaging::Received {
-                        id: m.message_id().unwrap().to_owned(),
-                        receipt,
-                        body: m.body().unwrap().to_owned(),
-                        receive_count: 1,
-                    });
-                }
-                taken
-            }
-        }
-    }
-}
 
 async fn large_exports_run_as_jobs_and_download(e: Engines) {
     let aws = e.aws.clone();
@@ -64,42 +17,31 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
         settings.public_url = Some("http://api.example.test".into());
     })
     .await;
-    let taker = match &aws {
-        None => Taker::Local(ovation::messaging::local_queue::LocalQueue::new(
-            s.ctx.store.clone(),
-            ovation::messaging::local_queue::EXPORTS,
-        )),
-        Some(config) => {
-            let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
-            let sqs = aws_sdk_sqs::Client::new(config);
-            let url = sqs
-                .create_queue()
-                .queue_name(&name)
-                .send()
-                .await
-                .unwrap()
-                .queue_url()
-                .unwrap()
-                .to_owned();
-            let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
-            let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-            s3.create_bucket()
-                .bucket(&name)
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            assert!(s.ctx.use_exports((
-                Arc::new(ovation::messaging::sqs::SqsQueue::new(sqs.clone(), url.clone())),
-                Arc::new(ovation::files::s3::S3Files::new(s3, name)),
-            )));
-            Taker::Sqs(sqs, url)
-        }
-    };
+    let taker = TestQueue::new(
+        s.ctx.store.clone(),
+        aws.as_ref(),
+        ovation::messaging::local_queue::EXPORTS,
+    )
+    .await;
+    if let Some(config) = &aws {
+        let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
+        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
+        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        s3.create_bucket()
+            .bucket(&name)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            s.ctx
+                .use_exports((taker.port(), Arc::new(ovation::files::s3::S3Files::new(s3, name))))
+        );
+    }
     let owner = s.tenant("big").await;
     let (key, _) = s.api_key(&owner, "admin").await;
     for (i, email) in ["ann@example.com", "bob@example.com", "cat@example.com"]

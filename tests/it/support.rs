@@ -98,3 +98,74 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+/// A queue a test reads as Lambda's event source would: a local queue on the engine's store, or
+/// an SQS queue on moto. `take` receives what it holds and deletes it.
+pub enum TestQueue {
+    Local(Arc<ovation::messaging::local_queue::LocalQueue>),
+    Sqs(aws_sdk_sqs::Client, String),
+}
+
+impl TestQueue {
+    /// A new queue: the local queue `name` on `store`, or (with `aws`) an SQS queue named after it.
+    pub async fn new(store: Arc<dyn Store>, aws: Option<&aws_config::SdkConfig>, name: &'static str) -> TestQueue {
+        let Some(config) = aws else {
+            return TestQueue::Local(Arc::new(ovation::messaging::local_queue::LocalQueue::new(store, name)));
+        };
+        let client = aws_sdk_sqs::Client::new(config);
+        let queue = format!("{name}-{}", ovation::ids::new_id().to_lowercase());
+        let out = client.create_queue().queue_name(queue).send().await.unwrap();
+        let url = out.queue_url().unwrap().to_owned();
+        TestQueue::Sqs(client, url)
+    }
+
+    /// The port the code under test sends to.
+    pub fn port(&self) -> Arc<dyn ovation::messaging::Queue> {
+        match self {
+            TestQueue::Local(queue) => queue.clone(),
+            TestQueue::Sqs(client, url) => {
+                Arc::new(ovation::messaging::sqs::SqsQueue::new(client.clone(), url.clone()))
+            }
+        }
+    }
+
+    /// Takes (and deletes) what the queue holds, up to 10.
+    pub async fn take(&self) -> Vec<ovation::messaging::Received> {
+        match self {
+            TestQueue::Local(queue) => {
+                let taken = queue.receive(10, 0, 30).await.unwrap();
+                let receipts: Vec<String> = taken.iter().map(|m| m.receipt.clone()).collect();
+                queue.delete(&receipts).await.unwrap();
+                taken
+            }
+            TestQueue::Sqs(client, url) => {
+                let out = client
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut taken = Vec::new();
+                for m in out.messages() {
+                    let receipt = m.receipt_handle().unwrap().to_owned();
+                    client
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(&receipt)
+                        .send()
+                        .await
+                        .unwrap();
+                    taken.push(ovation::messaging::Received {
+                        id: m.message_id().unwrap().to_owned(),
+                        receipt,
+                        body: m.body().unwrap().to_owned(),
+                        receive_count: 1,
+                    });
+                }
+                taken
+            }
+        }
+    }
+}

@@ -13,12 +13,12 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use ovation::messaging::{Queue, Received};
+use ovation::messaging::Queue;
 use ovation::services::webhooks::{self, WebhookDelivery};
 use serde_json::{Value, json};
 
 use crate::api::Stack;
-use crate::support::Engines;
+use crate::support::{Engines, TestQueue};
 
 on_both_engines!(events_are_signed_delivered_retried_and_disabled);
 
@@ -125,100 +125,18 @@ pub(crate) async fn start_receiver() -> (String, Arc<Receiver>) {
     (base, receiver)
 }
 
-/// The webhook queue of the engine: the store's local queue, or an SQS queue on moto (the
-/// context's too).
-struct Hooks {
-    queue: Arc<dyn Queue>,
-    local: Option<Arc<ovation::messaging::local_queue::LocalQueue>>,
-    sqs: Option<(aws_sdk_sqs::Client, String)>,
-}
-
-impl Hooks {
-    async fn new(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context) -> Hooks {
-        let Some(config) = aws else {
-            let messaging = ovation::messaging::Messaging::from_context(ctx, ctx.store.clone())
-                .await
-                .unwrap();
-            return Hooks {
-                queue: messaging.webhooks.unwrap(),
-                local: messaging.local_webhooks,
-                sqs: None,
-            };
-        };
-        let client = aws_sdk_sqs::Client::new(config);
-        let name = format!("webhooks-{}", ovation::ids::new_id().to_lowercase());
-        let url = client
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_owned();
-        let queue: Arc<dyn Queue> = Arc::new(ovation::messaging::sqs::SqsQueue::new(client.clone(), url.clone()));
-        // The writes' own dispatch goes to this queue too.
-        assert!(ctx.use_webhook_queue(queue.clone()));
-        Hooks {
-            queue,
-            local: None,
-            sqs: Some((client, url)),
-        }
-    }
-
-    /// The messaging the scheduler runs with: its webhook queue is this one (nothing is sent:
-    /// the people are made without a survey).
-    fn messaging(&self, outbox: &std::path::Path) -> ovation::messaging::Messaging {
-        let outbox = Arc::new(ovation::messaging::outbox::Outbox::open(outbox).unwrap());
-        ovation::messaging::Messaging {
-            queue: self.queue.clone(),
-            mailer: outbox.clone(),
-            sms: outbox,
-            local_queue: None,
-            webhooks: Some(self.queue.clone()),
-            local_webhooks: None,
-            rate: None,
-        }
-    }
-
-    /// Takes (and deletes) what the queue holds.
-    async fn take(&self) -> Vec<Received> {
-        match (&self.local, &self.sqs) {
-            (Some(queue), _) => {
-                let taken = queue.receive(10, 0, 30).await.unwrap();
-                let receipts: Vec<String> = taken.iter().map(|m| m.receipt.clone()).collect();
-                queue.delete(&receipts).await.unwrap();
-                taken
-            }
-            (None, Some((client, url))) => {
-                let out = client
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut taken = Vec::new();
-                for m in out.messages() {
-                    client
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(m.receipt_handle().unwrap())
-                        .send()
-                        .await
-                        .unwrap();
-                    taken.push(Received {
-                        id: m.message_id().unwrap().to_owned(),
-                        receipt: m.receipt_handle().unwrap().to_owned(),
-                        body: m.body().unwrap().to_owned(),
-                        receive_count: 1,
-                    });
-                }
-                taken
-            }
-            _ => unreachable!(),
-        }
+/// The messaging the scheduler runs with: its webhook queue is `queue` (nothing is sent: the
+/// people are made without a survey).
+fn messaging(queue: Arc<dyn Queue>, outbox: &std::path::Path) -> ovation::messaging::Messaging {
+    let outbox = Arc::new(ovation::messaging::outbox::Outbox::open(outbox).unwrap());
+    ovation::messaging::Messaging {
+        queue: queue.clone(),
+        mailer: outbox.clone(),
+        sms: outbox,
+        local_queue: None,
+        webhooks: Some(queue),
+        local_webhooks: None,
+        rate: None,
     }
 }
 
@@ -230,8 +148,15 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         settings.webhooks.allow_loopback = true;
     })
     .await;
-    let hooks = Hooks::new(aws.as_ref(), &s.ctx).await;
-    let messaging = hooks.messaging(&outbox);
+    let hooks = TestQueue::new(
+        s.ctx.store.clone(),
+        aws.as_ref(),
+        ovation::messaging::local_queue::WEBHOOKS,
+    )
+    .await;
+    // The writes' own dispatch goes to this queue too.
+    assert!(s.ctx.use_webhook_queue(hooks.port()));
+    let messaging = messaging(hooks.port(), &outbox);
     let (base, receiver) = start_receiver().await;
     let owner = s.tenant("hooked").await;
     let (admin, _) = s.api_key(&owner, "admin").await;
@@ -429,11 +354,11 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     );
     assert_eq!(entry["answer"], "down for maintenance");
     // The scheduler queues it again when its backoff (30 s, then 60 s) has passed, not before.
-    webhooks::dispatch_due(&s.ctx, hooks.queue.as_ref(), now + 89)
+    webhooks::dispatch_due(&s.ctx, hooks.port().as_ref(), now + 89)
         .await
         .unwrap();
     assert!(hooks.take().await.is_empty());
-    webhooks::dispatch_due(&s.ctx, hooks.queue.as_ref(), now + 90)
+    webhooks::dispatch_due(&s.ctx, hooks.port().as_ref(), now + 90)
         .await
         .unwrap();
     assert_eq!(hooks.take().await.len(), 1);

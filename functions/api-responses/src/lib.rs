@@ -301,18 +301,17 @@ async fn export_status(State(ctx): Ctx, caller: Caller, base: PublicBase, Path(i
 /// presigned URL.
 async fn export_file(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let (job, download) = export_jobs::file(&ctx, &store, &caller, &id).await?;
+    let (name, download) = export_jobs::file(&ctx, &store, &caller, &id).await?;
     match download {
         ovation::files::Download::Url(url) => {
             Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
         }
         ovation::files::Download::Local(path) => {
             let bytes = tokio::fs::read(&path).await.map_err(Error::internal)?;
-            let content_type = match job.format.as_str() {
+            let content_type = match name.rsplit('.').next().unwrap_or_default() {
                 "jsonl" => "application/x-ndjson",
-                other => Format::parse(other)?.content_type(),
+                extension => Format::parse(extension)?.content_type(),
             };
-            let name = format!("{}-{}.{}", job.kind_name(), job.id, job.format);
             Ok((
                 [
                     (axum::http::header::CONTENT_TYPE, content_type.to_owned()),

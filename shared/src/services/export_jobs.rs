@@ -98,13 +98,6 @@ pub struct ExportJob {
     pub expires_at: i64,
 }
 
-impl ExportJob {
-    /// `responses` or `tenant`, for file names.
-    pub fn kind_name(&self) -> &'static str {
-        self.kind.as_str()
-    }
-}
-
 /// A message of the export queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportMessage {
@@ -172,7 +165,7 @@ pub async fn request(
     if let Some(survey) = &filter.survey {
         item = item.with("survey", survey.as_str());
     }
-    store.put(item, Some(Condition::NotExists)).await?;
+    store.put(item.clone(), Some(Condition::NotExists)).await?;
     audit::record(
         store,
         caller,
@@ -190,7 +183,7 @@ pub async fn request(
         mark_failed(store, &id, "it could not be queued; ask again").await?;
         return Err(e);
     }
-    get(ctx, store, caller, "", &id).await
+    view(ctx, store, &item, &id, "").await
 }
 
 async fn mark_failed(store: &TenantStore, id: &str, why: &str) -> Result<()> {
@@ -206,20 +199,32 @@ async fn mark_failed(store: &TenantStore, id: &str, why: &str) -> Result<()> {
     Ok(())
 }
 
-/// One job; a tenant export is shown to owners only. `base` is this API's public URL (the
-/// local stack's downloads go through it).
-pub async fn get(ctx: &Context, store: &TenantStore, caller: &Caller, base: &str, id: &str) -> Result<ExportJob> {
+fn kind_of(job: &Item) -> ExportKind {
+    match job.str("kind") {
+        Some("tenant") => ExportKind::Tenant,
+        _ => ExportKind::Responses,
+    }
+}
+
+/// A job's item, as the caller may see it: a tenant export is shown to owners only.
+async fn load(store: &TenantStore, caller: &Caller, id: &str) -> Result<Item> {
     let Ok(key) = key(store.tenant(), id) else {
         return Err(Error::NotFound("export"));
     };
     let item = store.get(&key).await?.ok_or(Error::NotFound("export"))?;
-    let kind = match item.str("kind") {
-        Some("tenant") => ExportKind::Tenant,
-        _ => ExportKind::Responses,
-    };
-    if kind == ExportKind::Tenant && caller.principal.role != Role::Owner {
+    if kind_of(&item) == ExportKind::Tenant && caller.principal.role != Role::Owner {
         return Err(Error::NotFound("export"));
     }
+    Ok(item)
+}
+
+/// One job. `base` is this API's public URL (the local stack's downloads go through it).
+pub async fn get(ctx: &Context, store: &TenantStore, caller: &Caller, base: &str, id: &str) -> Result<ExportJob> {
+    view(ctx, store, &load(store, caller, id).await?, id, base).await
+}
+
+/// The API's view of a job's item, with a download link once it is done.
+async fn view(ctx: &Context, store: &TenantStore, item: &Item, id: &str, base: &str) -> Result<ExportJob> {
     let status = ExportStatus::parse(item.str("status").unwrap_or_default());
     let format = item.str("format").unwrap_or("csv").to_owned();
     let download_url = match status {
@@ -236,7 +241,7 @@ pub async fn get(ctx: &Context, store: &TenantStore, caller: &Caller, base: &str
     };
     Ok(ExportJob {
         id: id.to_owned(),
-        kind,
+        kind: kind_of(item),
         format,
         status,
         rows: item.num("rows"),
@@ -249,14 +254,19 @@ pub async fn get(ctx: &Context, store: &TenantStore, caller: &Caller, base: &str
     })
 }
 
-/// Where a finished job's file is (the local stack's download route).
-pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str) -> Result<(ExportJob, Download)> {
-    let job = get(ctx, store, caller, "", id).await?;
-    if job.status != ExportStatus::Done {
+/// A finished job's file (the `/file` route): the name to save it as, and where it is.
+pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str) -> Result<(String, Download)> {
+    let item = load(store, caller, id).await?;
+    if item.str("status") != Some(ExportStatus::Done.as_str()) {
         return Err(Error::invalid("export", "is not done yet"));
     }
-    let name = file_name(store.tenant(), id, &job.format);
-    Ok((job, ctx.exports()?.1.download(&name, LINK_SECONDS).await?))
+    let format = item.str("format").unwrap_or("csv");
+    let download = ctx
+        .exports()?
+        .1
+        .download(&file_name(store.tenant(), id, format), LINK_SECONDS)
+        .await?;
+    Ok((format!("{}-{id}.{format}", kind_of(&item).as_str()), download))
 }
 
 /// Runs a queued job once: claims it, writes the file to the temporary disk, keeps it, records

@@ -180,25 +180,20 @@ async fn open_value(store: &TenantStore, item: &Item, name: &str, value: &Value)
     if REDACTED.contains(&name) {
         return Ok(json!({"redacted": true}));
     }
-    Ok(match value {
-        Value::S(s) => Json::String(s.clone()),
-        Value::N(n) => json!(n),
-        Value::Bool(b) => json!(b),
-        Value::Null => Json::Null,
-        Value::B(bytes) => match store.crypto().decrypt(&item.key, name, bytes).await {
-            Ok(plain) => match String::from_utf8(plain) {
-                Ok(text) => json!({"decrypted": text}),
-                Err(e) => json!({"decrypted_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())}),
-            },
-            Err(Error::Undecryptable) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)}),
-            Err(e) => return Err(e),
+    let Value::B(bytes) = value else {
+        return Ok(plain_json(value));
+    };
+    Ok(match store.crypto().decrypt(&item.key, name, bytes).await {
+        Ok(plain) => match String::from_utf8(plain) {
+            Ok(text) => json!({"decrypted": text}),
+            Err(e) => json!({"decrypted_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())}),
         },
-        Value::L(list) => Json::Array(list.iter().map(plain_json).collect()),
-        Value::M(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), plain_json(v))).collect()),
+        Err(Error::Undecryptable) => plain_json(value),
+        Err(e) => return Err(e),
     })
 }
 
-/// A nested value (never sealed) as JSON.
+/// A value as JSON as it is stored (bytes in base64: hashes, wrapped keys).
 fn plain_json(value: &Value) -> Json {
     match value {
         Value::S(s) => Json::String(s.clone()),

@@ -279,18 +279,7 @@ pub async fn update(
         ]),
         None => {}
     }
-    let updated = store
-        .update(&item.key, &updates, Some(Condition::Exists))
-        .await
-        .map_err(gone)?;
-    audit::record(
-        store,
-        caller,
-        "webhook.updated",
-        Target::Webhook(id.to_owned()),
-        Outcome::Success,
-    )
-    .await?;
+    let updated = audited_update(store, caller, &item.key, &updates, "webhook.updated").await?;
     Endpoint::from_item(store, &updated).await
 }
 
@@ -299,6 +288,23 @@ fn gone(e: Error) -> Error {
         Error::ConditionFailed => Error::NotFound("webhook"),
         e => e,
     }
+}
+
+/// Changes an endpoint that still exists, audited as `action`.
+async fn audited_update(
+    store: &TenantStore,
+    caller: &Caller,
+    key: &Key,
+    updates: &[Update],
+    action: &str,
+) -> Result<Item> {
+    let updated = store
+        .update(key, updates, Some(Condition::Exists))
+        .await
+        .map_err(gone)?;
+    let id = key.sk.trim_start_matches("EP#").to_owned();
+    audit::record(store, caller, action, Target::Webhook(id), Outcome::Success).await?;
+    Ok(updated)
 }
 
 /// A new signing secret, shown once; the old one stops signing at once.
@@ -310,18 +316,7 @@ pub async fn rotate_secret(store: &TenantStore, caller: &Caller, id: &str) -> Re
         Update::Set(SECRET.into(), sealed.into()),
         Update::Set("updated_at".into(), now_unix().into()),
     ];
-    let updated = store
-        .update(&item.key, &updates, Some(Condition::Exists))
-        .await
-        .map_err(gone)?;
-    audit::record(
-        store,
-        caller,
-        "webhook.secret_rotated",
-        Target::Webhook(id.to_owned()),
-        Outcome::Success,
-    )
-    .await?;
+    let updated = audited_update(store, caller, &item.key, &updates, "webhook.secret_rotated").await?;
     Ok(EndpointWithSecret {
         endpoint: Endpoint::from_item(store, &updated).await?,
         secret,
