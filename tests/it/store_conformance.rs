@@ -10,6 +10,10 @@ use ovation::store::{
     BatchOp, Cmp, Condition, Item, Key, MAX_ITEM_BYTES, Position, Query, SortKey, Store, TxOp, Update, Value, now_unix,
 };
 
+use ovation::config::KeyCache;
+use ovation::ids::TenantId;
+use ovation::store::keys::tenant_partition;
+
 use crate::support::Engines;
 
 on_both_engines!(
@@ -25,6 +29,7 @@ on_both_engines!(
     expired_items_are_invisible,
     expired_items_do_not_linger_in_writes,
     bad_input_is_a_typed_error,
+    a_repeated_write_is_not_a_conflict,
 );
 
 /// Every item of a query, following `next` to the end.
@@ -50,6 +55,48 @@ async fn all(store: &dyn Store, q: Query, index: bool) -> Vec<Item> {
 
 fn sks(items: &[Item]) -> Vec<&str> {
     items.iter().map(|i| i.key.sk.as_str()).collect()
+}
+
+/// The SDK repeats a write whose answer timed out although the write was made; the repeat of a
+/// create or of a version's write must not turn it into a conflict, and a rival write must still be one.
+async fn a_repeated_write_is_not_a_conflict(e: Engines) {
+    let ctx = e.context(KeyCache::default());
+    let tenant = TenantId::generate();
+    let store = ctx.tenant_store(&tenant);
+    let key = Key::new(tenant_partition(&tenant), "NEW#1");
+    let item = Item::new(key.clone())
+        .with("name", "first")
+        .with("n", 7)
+        .with("sealed", vec![1u8, 2, 3])
+        .with_expiry(now_unix() + 3600);
+    store.put_own(item.clone(), Condition::NotExists).await.unwrap();
+    store.put_own(item.clone(), Condition::NotExists).await.unwrap();
+    let other = Item::new(key.clone()).with("name", "second");
+    let err = store.put_own(other, Condition::NotExists).await.unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    let changed = item.clone().with("n", 8);
+    let err = store.put_own(changed, Condition::NotExists).await.unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        Some(item.clone()),
+        "the first item stays"
+    );
+
+    // The next version of a versioned item, repeated; a rival change of the same version is refused.
+    let next = item.clone().with("name", "renamed").with("version", 2);
+    let read = || {
+        Condition::Or(vec![
+            Condition::eq("version", 1),
+            Condition::AttrNotExists("version".into()),
+        ])
+    };
+    store.put_own(next.clone(), read()).await.unwrap();
+    store.put_own(next.clone(), read()).await.unwrap();
+    let rival = item.with("name", "rival").with("version", 2);
+    let err = store.put_own(rival, read()).await.unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed), "{err:?}");
+    assert_eq!(store.get(&key).await.unwrap(), Some(next));
 }
 
 async fn values_round_trip(e: Engines) {

@@ -146,7 +146,7 @@ pub async fn record_as(
         item = item.with(IP_ATTR, sealed);
     }
     // Append-only: an event is written once and never replaced.
-    store.put(item, Some(Condition::NotExists)).await
+    store.put_own(item, Condition::NotExists).await
 }
 
 /// Which events to list.

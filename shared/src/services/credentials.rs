@@ -117,7 +117,7 @@ pub async fn create_api_key(
         .with("hint", view.hint.as_str())
         .with("created_at", view.created_at)
         .with("created_by", creator(caller));
-    store.put(item, Some(Condition::NotExists)).await?;
+    store.put_own(item, Condition::NotExists).await?;
     match caller {
         Some(c) => audit::record(store, c, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
         None => audit::record_operator(store, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
@@ -197,7 +197,7 @@ pub async fn create_client(store: &TenantStore, caller: &Caller, request: NewCre
         .with("secret", credential::sha256(&secret).to_vec())
         .with("created_at", view.created_at)
         .with("created_by", creator(Some(caller)));
-    store.put(item, Some(Condition::NotExists)).await?;
+    store.put_own(item, Condition::NotExists).await?;
     audit::record(
         store,
         caller,

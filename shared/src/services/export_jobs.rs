@@ -165,7 +165,7 @@ pub async fn request(
     if let Some(survey) = &filter.survey {
         item = item.with("survey", survey.as_str());
     }
-    store.put(item.clone(), Some(Condition::NotExists)).await?;
+    store.put_own(item.clone(), Condition::NotExists).await?;
     audit::record(
         store,
         caller,

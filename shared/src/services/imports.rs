@@ -177,7 +177,7 @@ pub async fn run<R: Read>(
     let errors = std::mem::take(&mut summary.errors);
     let item = Item::new(import_key(store, &summary.id)?)
         .with("summary", serde_json::to_string(&summary).map_err(Error::internal)?);
-    store.put(item, Some(Condition::NotExists)).await?;
+    store.put_own(item, Condition::NotExists).await?;
     summary.errors = errors.into_iter().take(SHOWN_ERRORS).collect();
     audit::record(
         store,

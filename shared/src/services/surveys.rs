@@ -153,7 +153,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
         ));
     }
     let survey = fresh(definition, false);
-    store.put(survey.to_item(store)?, Some(Condition::NotExists)).await?;
+    store.put_own(survey.to_item(store)?, Condition::NotExists).await?;
     audit::record(
         store,
         caller,
@@ -179,7 +179,7 @@ pub async fn update(store: &TenantStore, caller: &Caller, id: &str, patch: Surve
     survey.updated_at = now_unix();
     let condition = Condition::eq("version", survey.version);
     // A lost race is a 409: the caller reads the survey again.
-    store.put(survey.to_item(store)?, Some(condition)).await?;
+    store.put_own(survey.to_item(store)?, condition).await?;
     survey.version += 1;
     let action = if survey.definition.status == SurveyStatus::Archived {
         "survey.archived"

@@ -269,13 +269,10 @@ pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatc
     tenant.version += 1;
     let store = ctx.tenant_store(id);
     let unchanged = Condition::And(vec![Condition::eq("status", "active"), Condition::eq("version", read)]);
-    store
-        .put(tenant.to_item()?, Some(unchanged))
-        .await
-        .map_err(|e| match e {
-            Error::ConditionFailed => Error::invalid("settings", "were changed meanwhile; read them again"),
-            e => e,
-        })?;
+    store.put_own(tenant.to_item()?, unchanged).await.map_err(|e| match e {
+        Error::ConditionFailed => Error::invalid("settings", "were changed meanwhile; read them again"),
+        e => e,
+    })?;
     ctx.tenants.forget(id);
     let target = || Target::Tenant(id.to_string());
     audit::record(&store, caller, "tenant.settings_updated", target(), Outcome::Success).await?;

@@ -219,7 +219,7 @@ const NO_USER: &str = "00000000000000000000000000";
 /// Writes a changed user, refusing (409) when someone else changed it since it was read.
 pub async fn save(store: &TenantStore, user: &mut UserRecord) -> Result<()> {
     let (item, condition) = versioned(store, user).await?;
-    store.put(item, Some(condition)).await.map_err(|e| match e {
+    store.put_own(item, condition).await.map_err(|e| match e {
         Error::ConditionFailed => changed_meanwhile(),
         e => e,
     })?;

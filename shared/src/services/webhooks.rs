@@ -238,7 +238,7 @@ pub async fn create(
         .with(ACTIVE, true)
         .with("created_at", now)
         .with("updated_at", now);
-    store.put(item.clone(), Some(Condition::NotExists)).await?;
+    store.put_own(item.clone(), Condition::NotExists).await?;
     audit::record(store, caller, "webhook.created", Target::Webhook(id), Outcome::Success).await?;
     Ok(EndpointWithSecret {
         endpoint: Endpoint::from_item(store, &item).await?,

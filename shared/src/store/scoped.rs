@@ -90,6 +90,18 @@ impl TenantStore {
         self.store.put(item, condition).await
     }
 
+    /// Writes, on `condition`, an item no other write makes: under a fresh random id, or the next
+    /// version of a versioned item. Finding exactly this item after a failed condition means this
+    /// write's own earlier attempt made it (the SDK repeats a write whose answer timed out), so
+    /// the repeat is not reported as a conflict. Never for claims or markers, which two writers
+    /// may build alike.
+    pub async fn put_own(&self, item: Item, condition: Condition) -> Result<()> {
+        match self.put(item.clone(), Some(condition)).await {
+            Err(Error::ConditionFailed) if self.store.get(&item.key).await?.as_ref() == Some(&item) => Ok(()),
+            other => other,
+        }
+    }
+
     pub async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
         self.own_updates(key, updates)?;
         self.store.update(key, updates, condition).await
