@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::api::Stack;
+use ovation::files::Download;
+
+use crate::api::{Auth, OPERATOR_KEY, Stack};
 use crate::support::{Engines, TestQueue};
 
 on_both_engines!(large_exports_run_as_jobs_and_download);
@@ -163,4 +165,35 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
         (422, "export".into()),
         "{refused:?}"
     );
+
+    // Deleting the tenant removes its files (not sealed with the keys it shreds).
+    let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
+    let names = [format!("{tenant}/{id}.csv"), format!("{tenant}/{tenant_job}.jsonl")];
+    assert_eq!(kept(&s, &names).await, [true, true]);
+    let deleted = s
+        .call(
+            1,
+            "DELETE",
+            "/v1/platform/tenants/big",
+            Auth::Bearer(OPERATOR_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_eq!(kept(&s, &names).await, [false, false]);
+}
+
+/// Whether each file is kept: on the local disk, or fetched through a fresh presigned URL.
+async fn kept(s: &Stack, names: &[String]) -> Vec<bool> {
+    let files = &s.ctx.exports().unwrap().1;
+    let mut found = Vec::new();
+    for name in names {
+        found.push(match files.download(name, 60).await {
+            Ok(Download::Local(path)) => path.is_file(),
+            Ok(Download::Url(url)) => reqwest::get(&url).await.unwrap().status().is_success(),
+            Err(ovation::Error::NotFound(_)) => false,
+            Err(e) => panic!("{name}: {e:?}"),
+        });
+    }
+    found
 }

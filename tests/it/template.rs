@@ -255,6 +255,17 @@ fn key_and_api_problems(doc: &Value) -> Vec<String> {
             render(concurrency)
         ));
     }
+    // Jobs that write links have no request to take the public URL from: without `PublicUrl`
+    // they name the API's own (SAM's Api cannot be named by the functions behind it: a cycle).
+    for function in ["JobDeliverFunction", "JobWebhooksFunction"] {
+        let url = &doc["Resources"][function]["Properties"]["Environment"]["Variables"]["OVATION_PUBLIC_URL"];
+        let url = render(url);
+        if !(url.contains("HasPublicUrl") && url.contains("https://${Api}.execute-api")) {
+            out.push(format!(
+                "{function}'s OVATION_PUBLIC_URL is {url:?}, not PublicUrl or else the API's URL"
+            ));
+        }
+    }
     if doc["Resources"]["Api"]["Properties"].get("OpenApiVersion").is_none() {
         out.push("Api has no OpenApiVersion: SAM adds a stage named Stage outside WAF and logs".into());
     }

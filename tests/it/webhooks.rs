@@ -280,6 +280,10 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
             "the body is the response as it was first sent"
         );
         assert_eq!(created["event_data"]["person"]["email"], "ann@example.com");
+        assert_eq!(
+            created["event_data"]["permalink"],
+            format!("https://survey.example.test/v1/survey_responses/{response_id}")
+        );
         assert!(created["event_id"].as_str().is_some_and(|i| i.len() == 26));
         assert_eq!(by_type("survey_response.updated")["event_data"]["score"], 9);
         let unsubscribe = by_type("unsubscribe.created");
@@ -371,7 +375,11 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     assert_eq!(endpoint.body["active"], false, "{endpoint:?}");
     assert!(endpoint.str("disabled_reason").contains("24 hours"), "{endpoint:?}");
     let log = s.get(&format!("/v1/webhooks/{id}/deliveries?per_page=1"), &admin).await;
-    assert_eq!(log.body[0]["status"], "gave_up", "{log:?}");
+    assert_eq!(
+        (log.body[0]["status"].as_str(), log.body[0]["attempts"].as_i64()),
+        (Some("gave_up"), Some(3)),
+        "{log:?}"
+    );
     let audit = s.get("/v1/audit_events", &owner.token).await;
     assert!(
         audit

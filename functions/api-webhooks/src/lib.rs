@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ovation::http::extract::{JsonBody, Params};
+use ovation::http::extract::{JsonBody, Params, PublicBase};
 use ovation::services::Caller;
 use ovation::services::webhooks::{self, EndpointRequest, TestEventRequest};
 use ovation::{Context, Error, Result};
@@ -74,12 +74,13 @@ async fn rotate_secret(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) 
 async fn test(
     State(ctx): Ctx,
     caller: Caller,
+    PublicBase(base): PublicBase,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<TestEventRequest>,
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let kind = request.event_type.as_deref();
-    Ok(Json(webhooks::send_test(&ctx, &store, &caller, &id, kind).await?).into_response())
+    Ok(Json(webhooks::send_test(&ctx, &store, &caller, &id, kind, &base).await?).into_response())
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,8 @@ pub trait Files: Send + Sync {
     async fn put(&self, name: &str, path: &Path, content_type: &str) -> Result<()>;
     /// How to fetch `name` for the next `seconds`.
     async fn download(&self, name: &str, seconds: u64) -> Result<Download>;
+    /// Removes `name`; one that is not there is no error.
+    async fn remove(&self, name: &str) -> Result<()>;
 }
 
 /// The folder of kept files beside the embedded store.
@@ -98,5 +100,12 @@ impl Files for LocalFiles {
             return Err(Error::NotFound("export"));
         }
         Ok(Download::Local(path))
+    }
+
+    async fn remove(&self, name: &str) -> Result<()> {
+        match std::fs::remove_file(self.path(name)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::internal(e)),
+            _ => Ok(()),
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 /// The IAM actions this adapter's calls need (a presigned GET is authorised as the signer's
 /// GetObject when it is used).
-pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:GetObject"];
+pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
 
 pub struct S3Files {
     client: Client,
@@ -55,5 +55,17 @@ impl Files for S3Files {
             .await
             .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
         Ok(Download::Url(request.uri().to_owned()))
+    }
+
+    async fn remove(&self, name: &str) -> Result<()> {
+        // S3 answers a missing key as removed.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(name)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
+        Ok(())
     }
 }

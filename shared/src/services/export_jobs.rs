@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::files::Download;
 use crate::ids::{TenantId, new_id};
-use crate::store::{Cmp, Condition, Item, Key, TenantStore, Update, keys, now_unix};
+use crate::store::{Cmp, Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
 
 /// How long a finished export is kept (the bucket's lifecycle says the same).
 pub const KEPT_SECONDS: i64 = 7 * 86_400;
@@ -109,6 +109,13 @@ pub fn parse_message(body: &str) -> Result<ExportMessage> {
     serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not an export job"))
 }
 
+/// The tenant's jobs (each kept a week).
+async fn jobs(store: &TenantStore) -> Result<Vec<Item>> {
+    store
+        .query_all(Query::new(keys::exports_partition(store.tenant())))
+        .await
+}
+
 fn key(tenant: &TenantId, id: &str) -> Result<Key> {
     Ok(Key::new(keys::exports_partition(tenant), keys::sort_key(&[id])?))
 }
@@ -127,8 +134,7 @@ pub async fn request(
     format: Option<Format>,
     filter: &ResponseFilter,
 ) -> Result<ExportJob> {
-    let active = store
-        .query_all(crate::store::Query::new(keys::exports_partition(store.tenant())))
+    let active = jobs(store)
         .await?
         .iter()
         .filter(|job| matches!(job.str("status"), Some("queued" | "running")))
@@ -267,6 +273,27 @@ pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str)
         .download(&file_name(store.tenant(), id, format), LINK_SECONDS)
         .await?;
     Ok((format!("{}-{id}.{format}", kind_of(&item).as_str()), download))
+}
+
+/// Removes the files of the tenant's jobs (at the tenant's deletion: they are not encrypted with
+/// its keys, so shredding those would not make them unreadable). Returns how many jobs had one.
+pub async fn remove_files(ctx: &Context, store: &TenantStore) -> Result<usize> {
+    let jobs = jobs(store).await?;
+    let done: Vec<&Item> = jobs
+        .iter()
+        .filter(|job| job.str("status") == Some(ExportStatus::Done.as_str()))
+        .collect();
+    if done.is_empty() {
+        return Ok(0);
+    }
+    let files = &ctx.exports()?.1;
+    for job in &done {
+        let id = job.key.sk.as_str();
+        files
+            .remove(&file_name(store.tenant(), id, job.str("format").unwrap_or("csv")))
+            .await?;
+    }
+    Ok(done.len())
 }
 
 /// Runs a queued job once: claims it, writes the file to the temporary disk, keeps it, records

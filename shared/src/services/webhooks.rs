@@ -630,18 +630,27 @@ async fn url_and_secret(store: &TenantStore, endpoint: &Item) -> Result<(String,
     Ok((url, secret))
 }
 
-/// Records an attempt in the endpoint's log; returns the attempts made so far.
-async fn log_attempt(store: &TenantStore, endpoint: &str, attempt: &Attempt, status: &str, test: bool) -> Result<i64> {
+/// Records how an attempt went in the endpoint's log, with its number (`None` when the event was
+/// not sent, which leaves the count as it was). Every change is a set: a repeat of the write
+/// changes nothing more.
+async fn log_attempt(
+    store: &TenantStore,
+    endpoint: &str,
+    attempt: &Attempt,
+    number: Option<i64>,
+    status: &str,
+    test: bool,
+) -> Result<()> {
     let key = keys::webhook_log(store.tenant(), endpoint, &attempt.event_id)?;
     let now = now_unix();
     let mut updates = vec![
-        Update::Add("attempts".into(), 1),
         Update::Set("status".into(), status.into()),
         Update::Set(EVENT_TYPE.into(), attempt.event_type.as_str().into()),
         Update::Set("last_attempt_at".into(), now.into()),
         Update::Set("duration_ms".into(), (attempt.duration_ms as i64).into()),
         Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()),
         Update::Remove("lease_until".into()),
+        Update::Remove(HOLDER.into()),
     ];
     let optional = [
         ("http_status", attempt.status.map(|s| Value::N(s.into()))),
@@ -660,14 +669,17 @@ async fn log_attempt(store: &TenantStore, endpoint: &str, attempt: &Attempt, sta
         }
         None => updates.push(Update::Remove("answer".into())),
     }
+    if let Some(number) = number {
+        updates.push(Update::Set("attempts".into(), number.into()));
+    }
     if test {
         updates.push(Update::Set("test".into(), true.into()));
     }
     if status == DELIVERED {
         updates.push(Update::Set("delivered_at".into(), now.into()));
     }
-    let item = store.update(&key, &updates, None).await?;
-    Ok(item.num("attempts").unwrap_or(1))
+    store.update(&key, &updates, None).await?;
+    Ok(())
 }
 
 const DELIVERED: &str = "delivered";
@@ -707,14 +719,20 @@ async fn finish(store: &TenantStore, event: &Key, endpoint: &str, outcome: &str)
     Ok(())
 }
 
-/// Takes the delivery of an event to an endpoint for one attempt; false when another attempt
-/// holds it or it was delivered.
-async fn claim(store: &TenantStore, endpoint: &str, event: &str, now: i64) -> Result<bool> {
+/// The claim of a delivery attempt, named so that the SDK's repeat of the claim (after an
+/// answer that timed out) holds it too.
+const HOLDER: &str = "holder";
+
+/// Takes the delivery of an event to an endpoint for one attempt and returns the attempts made
+/// before it; `None` when another attempt holds it or it ended.
+async fn claim(store: &TenantStore, endpoint: &str, event: &str, now: i64) -> Result<Option<i64>> {
     let key = keys::webhook_log(store.tenant(), endpoint, event)?;
+    let holder = new_id();
     let condition = Condition::And(vec![
         Condition::Or(vec![
             Condition::AttrNotExists("lease_until".into()),
             Condition::Compare("lease_until".into(), Cmp::Lt, now.into()),
+            Condition::eq(HOLDER, holder.as_str()),
         ]),
         Condition::Or(vec![
             Condition::AttrNotExists("status".into()),
@@ -723,11 +741,12 @@ async fn claim(store: &TenantStore, endpoint: &str, event: &str, now: i64) -> Re
     ]);
     let updates = [
         Update::Set("lease_until".into(), (now + LEASE).into()),
+        Update::Set(HOLDER.into(), holder.into()),
         Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()),
     ];
     match store.update(&key, &updates, Some(condition)).await {
-        Ok(_) => Ok(true),
-        Err(Error::ConditionFailed) => Ok(false),
+        Ok(item) => Ok(Some(item.num("attempts").unwrap_or_default())),
+        Err(Error::ConditionFailed) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -817,13 +836,14 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
             &store,
             endpoint_id,
             &not_sent(&delivery.event, kind, why),
+            None,
             SKIPPED,
             false,
         )
         .await?;
         return finish(&store, &event_key, endpoint_id, SKIPPED).await;
     }
-    if !claim(&store, endpoint_id, &delivery.event, now).await? {
+    let Some(made) = claim(&store, endpoint_id, &delivery.event, now).await? else {
         // Another attempt holds it, or it ended (and a crash may have kept the event from
         // hearing so).
         let log = store
@@ -833,7 +853,8 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
             finish(&store, &event_key, endpoint_id, outcome).await?;
         }
         return Ok(());
-    }
+    };
+    let number = made + 1;
     let body = match body(ctx, &store, &event, kind, &delivery.event).await {
         Ok(body) => body,
         Err(Error::Undecryptable) => {
@@ -842,7 +863,7 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
                 kind,
                 "its data no longer opens (the tenant's keys changed)",
             );
-            log_attempt(&store, endpoint_id, &attempt, SKIPPED, false).await?;
+            log_attempt(&store, endpoint_id, &attempt, None, SKIPPED, false).await?;
             return finish(&store, &event_key, endpoint_id, SKIPPED).await;
         }
         Err(e) => return Err(e),
@@ -850,7 +871,7 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
     let (url, secret) = url_and_secret(&store, &endpoint).await?;
     let result = attempt(outbound, &url, &secret, kind, &delivery.event, body).await;
     if result.delivered {
-        log_attempt(&store, endpoint_id, &result, DELIVERED, false).await?;
+        log_attempt(&store, endpoint_id, &result, Some(number), DELIVERED, false).await?;
         store
             .update(
                 &endpoint.key,
@@ -866,12 +887,12 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
     }
     let at = event.num(AT).unwrap_or(now);
     if now - at >= RETRY_FOR {
-        log_attempt(&store, endpoint_id, &result, GAVE_UP, false).await?;
+        log_attempt(&store, endpoint_id, &result, Some(number), GAVE_UP, false).await?;
         finish(&store, &event_key, endpoint_id, GAVE_UP).await?;
         return disable_failing(&store, &endpoint.key, endpoint_id, at, now).await;
     }
-    let failed = log_attempt(&store, endpoint_id, &result, FAILING, false).await?;
-    let next = now + backoff(failed).min((at + RETRY_FOR - now).max(1));
+    log_attempt(&store, endpoint_id, &result, Some(number), FAILING, false).await?;
+    let next = now + backoff(number).min((at + RETRY_FOR - now).max(1));
     let mut updates = vec![Update::Set(next_attr(endpoint_id), next.into())];
     let (_, next_sk) = keys::webhook_due_index(next, &tenant, &delivery.event);
     store.update(&event_key, &updates, Some(Condition::Exists)).await?;
@@ -882,7 +903,7 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
         Ok(_) | Err(Error::ConditionFailed) => {}
         Err(e) => return Err(e),
     }
-    tracing::info!(tenant = %tenant, endpoint = endpoint_id, event = %delivery.event, failed, retry_at = next, "webhook delivery failed");
+    tracing::info!(tenant = %tenant, endpoint = endpoint_id, event = %delivery.event, failed = number, retry_at = next, "webhook delivery failed");
     Ok(())
 }
 
@@ -926,14 +947,15 @@ async fn disable_failing(store: &TenantStore, key: &Key, id: &str, event_at: i64
     .await
 }
 
-/// Sends a sample event of `kind` (default: the endpoint's first) to an endpoint at once, even a
-/// disabled one, and logs it; the answer says how it went.
+/// Sends a sample event of `kind` (default: the endpoint's first; its permalink on `base`) to an
+/// endpoint at once, even a disabled one, and logs it; the answer says how it went.
 pub async fn send_test(
     ctx: &Context,
     store: &TenantStore,
     caller: &Caller,
     id: &str,
     kind: Option<&str>,
+    base: &str,
 ) -> Result<Attempt> {
     let item = load_item(store, id).await?;
     let endpoint = Endpoint::from_item(store, &item).await?;
@@ -942,15 +964,11 @@ pub async fn send_test(
         None => endpoint.events.first().copied().unwrap_or(EventType::ResponseCreated),
     };
     let event_id = new_id();
-    let body = envelope(
-        kind,
-        &event_id,
-        sample_data(kind, ctx.settings.public_url.as_deref().unwrap_or_default()),
-    )?;
+    let body = envelope(kind, &event_id, sample_data(kind, base))?;
     let (url, secret) = url_and_secret(store, &item).await?;
     let result = attempt(ctx.outbound()?, &url, &secret, kind, &event_id, body).await;
     let status = if result.delivered { DELIVERED } else { FAILING };
-    log_attempt(store, id, &result, status, true).await?;
+    log_attempt(store, id, &result, Some(1), status, true).await?;
     audit::record(
         store,
         caller,
