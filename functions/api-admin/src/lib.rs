@@ -11,6 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ovation::domain::Slug;
 use ovation::domain::tenant::SettingsPatch;
+use ovation::http::attachment;
 use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, next_page};
 use ovation::services::Caller;
 use ovation::services::audit::{self, AuditFilter};
@@ -176,11 +177,7 @@ async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
     portability::export(&ctx, &store, created_at, &mut body, limit).await?;
     let target = audit::Target::Tenant(store.tenant().to_string());
     audit::record(&store, &caller, "tenant.exported", target, audit::Outcome::Success).await?;
-    let headers = [
-        (header::CONTENT_TYPE, "application/x-ndjson"),
-        (header::CONTENT_DISPOSITION, "attachment; filename=\"tenant.jsonl\""),
-    ];
-    Ok((headers, body).into_response())
+    Ok(attachment(portability::CONTENT_TYPE, "tenant.jsonl", body))
 }
 
 /// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Email, Phone};
+use ovation::http::attachment;
 use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
 use ovation::services::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
@@ -326,15 +327,5 @@ async fn import_summary(State(ctx): Ctx, caller: Caller, Path(id): Path<String>)
 async fn import_errors(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let report = imports::error_report(&store, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"import-errors.csv\"",
-            ),
-        ],
-        report,
-    )
-        .into_response())
+    Ok(attachment("text/csv; charset=utf-8", "import-errors.csv", report))
 }

@@ -12,13 +12,14 @@ use axum::{Json, Router};
 use ovation::domain::Channel;
 use ovation::domain::Email;
 use ovation::http::extract::{DelightedBody, ListPage, PublicBase, next_page};
+use ovation::http::{attachment, file_body};
 use ovation::services::Caller;
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::export_jobs::{self, ExportKind};
 use ovation::services::exports::{self, Format};
 use ovation::services::metrics::{self, MetricsQuery, Period};
 use ovation::services::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
-use ovation::services::{people, webhooks};
+use ovation::services::{people, portability, webhooks};
 use ovation::{Context, Error, Result};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -307,22 +308,11 @@ async fn export_file(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) ->
             Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
         }
         ovation::files::Download::Local(path) => {
-            let bytes = tokio::fs::read(&path).await.map_err(Error::internal)?;
             let content_type = match name.rsplit('.').next().unwrap_or_default() {
-                "jsonl" => "application/x-ndjson",
+                "jsonl" => portability::CONTENT_TYPE,
                 extension => Format::parse(extension)?.content_type(),
             };
-            Ok((
-                [
-                    (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
-                    (
-                        axum::http::header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{name}\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response())
+            Ok(attachment(content_type, &name, file_body(&path).await?))
         }
     }
 }
@@ -345,7 +335,7 @@ async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Res
             "query",
             format!(
                 "the file would be {:.1} MB and a download here holds at most {:.1} MB: narrow since/until \
-                 or survey_id, or run `ovation export`",
+                 or survey_id, or POST this URL for an export job of any size",
                 bytes.len() as f64 / 1e6,
                 MAX_EXPORT_BYTES as f64 / 1e6
             ),
@@ -360,15 +350,5 @@ async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Res
     )
     .await?;
     let name = format!("responses-{}.{}", summary.rows, format.extension());
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, format.content_type().to_owned()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(attachment(format.content_type(), &name, bytes))
 }

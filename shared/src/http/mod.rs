@@ -67,3 +67,46 @@ pub async fn run_on_lambda(routes: Routes) -> Result<(), lambda_http::Error> {
     let app = app(&ctx, routes(ctx.clone()));
     lambda_http::run(on_lambda(app)).await
 }
+
+/// A file to save: its content type, the name to save it as, and its bytes.
+pub fn attachment(content_type: &str, file_name: &str, body: impl Into<axum::body::Body>) -> axum::response::Response {
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        ),
+    ];
+    axum::response::IntoResponse::into_response((headers, body.into()))
+}
+
+/// A file on this machine as a body, read a chunk at a time as it is sent (never whole in
+/// memory).
+pub async fn file_body(path: &std::path::Path) -> crate::Result<axum::body::Body> {
+    use tokio::io::AsyncReadExt;
+    const CHUNK: usize = 64 * 1024;
+    let file = tokio::fs::File::open(path).await.map_err(crate::Error::internal)?;
+    let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let read = (&mut file).take(CHUNK as u64).read_to_end(&mut chunk).await?;
+        Ok::<_, std::io::Error>((read > 0).then_some((chunk, file)))
+    });
+    Ok(axum::body::Body::from_stream(chunks))
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_file_body_sends_every_chunk_in_order() {
+        let path = std::env::temp_dir().join(format!("ovation-file-body-{}", crate::ids::new_id()));
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let body = super::file_body(&path).await.unwrap();
+        let sent = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(sent.len(), bytes.len());
+        assert!(sent == bytes, "the bytes differ");
+        let missing = super::file_body(&path).await;
+        assert!(missing.is_err());
+    }
+}

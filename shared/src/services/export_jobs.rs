@@ -442,7 +442,7 @@ async fn write(
         let mut out = std::io::BufWriter::new(file);
         let exported = portability::export(ctx, store, tenant_created_at, &mut out, None).await?;
         std::io::Write::flush(&mut out).map_err(Error::internal)?;
-        return Ok((exported.items as i64, "application/x-ndjson"));
+        return Ok((exported.items as i64, portability::CONTENT_TYPE));
     }
     let format = Format::parse(format)?;
     let filter = ResponseFilter {

@@ -22,6 +22,9 @@ const PAGE: u32 = 1000;
 /// recovery codes (`secrets`), webhook signing secrets; a line shows `{"redacted": true}`.
 const REDACTED: &[&str] = &["secrets", "secret"];
 
+/// The media type of the export: one JSON object a line.
+pub const CONTENT_TYPE: &str = "application/x-ndjson";
+
 /// Whether a partition lists others (the purge deletes it after them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lists {
