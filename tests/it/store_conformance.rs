@@ -13,6 +13,7 @@ use ovation::store::{
 use ovation::config::KeyCache;
 use ovation::ids::TenantId;
 use ovation::store::keys::tenant_partition;
+use ovation::store::lease::Lease;
 
 use crate::support::Engines;
 
@@ -30,6 +31,7 @@ on_both_engines!(
     expired_items_do_not_linger_in_writes,
     bad_input_is_a_typed_error,
     a_repeated_write_is_not_a_conflict,
+    a_lease_admits_its_own_repeat_only,
 );
 
 /// Every item of a query, following `next` to the end.
@@ -97,6 +99,36 @@ async fn a_repeated_write_is_not_a_conflict(e: Engines) {
     let err = store.put_own(rival, read()).await.unwrap_err();
     assert!(matches!(err, Error::ConditionFailed), "{err:?}");
     assert_eq!(store.get(&key).await.unwrap(), Some(next));
+}
+
+/// A claim repeated by the SDK (its first answer timed out) holds the lease it took; another
+/// attempt is refused until the lease runs out, and ending it frees the item at once.
+async fn a_lease_admits_its_own_repeat_only(e: Engines) {
+    let s = e.store;
+    let key = Key::new("T#A", "JOB#1");
+    s.put(Item::new(key.clone()).with("status", "queued"), None)
+        .await
+        .unwrap();
+    let now = now_unix();
+    let claim = |lease: &Lease, at: i64| {
+        let (s, key) = (s.clone(), key.clone());
+        let (updates, condition) = (lease.take(), lease.free(at));
+        async move { s.update(&key, &updates, Some(condition)).await.map(|_| ()) }
+    };
+    let first = Lease::new(now, 60);
+    claim(&first, now).await.unwrap();
+    claim(&first, now + 1).await.unwrap();
+    let second = Lease::new(now + 1, 60);
+    assert!(matches!(claim(&second, now + 1).await, Err(Error::ConditionFailed)));
+    assert!(matches!(claim(&second, now + 60).await, Err(Error::ConditionFailed)));
+    claim(&second, now + 61).await.unwrap();
+    assert!(
+        matches!(claim(&first, now + 61).await, Err(Error::ConditionFailed)),
+        "the first lease ran out"
+    );
+    s.update(&key, &Lease::end(), None).await.unwrap();
+    let third = Lease::new(now + 62, 60);
+    claim(&third, now + 62).await.unwrap();
 }
 
 async fn values_round_trip(e: Engines) {

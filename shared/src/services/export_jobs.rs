@@ -16,7 +16,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::files::Download;
 use crate::ids::{TenantId, new_id};
-use crate::store::{Cmp, Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
+use crate::store::lease::Lease;
+use crate::store::{Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
 
 /// How long a finished export is kept (the bucket's lifecycle says the same).
 pub const KEPT_SECONDS: i64 = 7 * 86_400;
@@ -197,8 +198,8 @@ async fn mark_failed(store: &TenantStore, id: &str, why: &str) -> Result<()> {
         Update::Set("status".into(), ExportStatus::Failed.as_str().into()),
         Update::Set("error".into(), why.into()),
         Update::Set("finished_at".into(), now_unix().into()),
-        Update::Remove("lease_until".into()),
     ];
+    let updates = [updates.as_slice(), &Lease::end()].concat();
     store
         .update(&key(store.tenant(), id)?, &updates, Some(Condition::Exists))
         .await?;
@@ -311,15 +312,18 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
         return Ok(());
     };
     let now = now_unix();
+    let lease = Lease::new(now, LEASE);
+    let [until, holder] = lease.take();
     let claim = [
         Update::Set("status".into(), ExportStatus::Running.as_str().into()),
-        Update::Set("lease_until".into(), (now + LEASE).into()),
+        until,
+        holder,
     ];
     let claimable = Condition::Or(vec![
         Condition::eq("status", ExportStatus::Queued.as_str()),
         Condition::And(vec![
             Condition::eq("status", ExportStatus::Running.as_str()),
-            Condition::Compare("lease_until".into(), Cmp::Lt, now.into()),
+            lease.free(now),
         ]),
     ]);
     let item = match store.update(&key, &claim, Some(claimable)).await {
@@ -368,8 +372,8 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
                 Update::Set("rows".into(), rows.into()),
                 Update::Set("bytes".into(), bytes.into()),
                 Update::Set("finished_at".into(), now_unix().into()),
-                Update::Remove("lease_until".into()),
             ];
+            let updates = [updates.as_slice(), &Lease::end()].concat();
             store.update(&key, &updates, Some(Condition::Exists)).await?;
             let action = match item.str("kind") {
                 Some("tenant") => "tenant.exported",
@@ -383,13 +387,7 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
         }
         Err(e) => {
             // The next receive claims it again at once.
-            store
-                .update(
-                    &key,
-                    &[Update::Set("lease_until".into(), 0.into())],
-                    Some(Condition::Exists),
-                )
-                .await?;
+            store.update(&key, &Lease::end(), Some(Condition::Exists)).await?;
             Err(e)
         }
     }

@@ -26,6 +26,7 @@ use crate::domain::texts::{self, escape_html};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging, OutgoingEmail, OutgoingSms, SendFailure};
+use crate::store::lease::{self, Lease};
 use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, attr, keys, now_unix};
 
 /// Seconds after which a queued invitation not yet sent counts as lost and is enqueued again.
@@ -574,22 +575,18 @@ pub async fn deliver(
     let step = delivery.step;
     let now = now_unix();
     // Claimed only from `queued`, or from `sending` whose lease ran out (a crashed attempt).
+    let lease = Lease::new(now, LEASE_SECONDS);
     let claim = Condition::Or(vec![
         Condition::eq(step.status(), QUEUED),
-        Condition::And(vec![
-            Condition::eq(step.status(), SENDING),
-            Condition::Compare("lease_until".into(), crate::store::Cmp::Lt, now.into()),
-        ]),
+        Condition::And(vec![Condition::eq(step.status(), SENDING), lease.free(now)]),
     ]);
+    let [until, holder] = lease.take();
     // Paced before the claim, so a claim's lease is spent sending, not waiting.
     messaging.wait_for_rate().await;
     let claimed = match store
         .update(
             &key,
-            &[
-                Update::Set(step.status().into(), SENDING.into()),
-                Update::Set("lease_until".into(), (now + LEASE_SECONDS).into()),
-            ],
+            &[Update::Set(step.status().into(), SENDING.into()), until, holder],
             Some(Condition::And(vec![Condition::Exists, claim])),
         )
         .await
@@ -711,7 +708,7 @@ pub async fn deliver(
 async fn claim_refused(store: &TenantStore, key: &Key, step: Step, now: i64) -> Result<Delivered> {
     match store.get(key).await? {
         Some(item) if item.str(step.status()) == Some(SENDING) => {
-            let left = item.num("lease_until").unwrap_or(now) - now;
+            let left = item.num(lease::UNTIL).unwrap_or(now) - now;
             Ok(Delivered::RetryAfter(left.clamp(0, LEASE_SECONDS) as u32 + 1))
         }
         _ => Ok(Delivered::Done),

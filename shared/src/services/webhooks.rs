@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::ids::{TenantId, new_id};
 use crate::messaging::{BATCH, Queue};
 use crate::outbound::{self, Outbound};
+use crate::store::lease::Lease;
 use crate::store::{Cmp, Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, Value, attr, keys, now_unix};
 
 /// Endpoints a tenant may have.
@@ -649,9 +650,8 @@ async fn log_attempt(
         Update::Set("last_attempt_at".into(), now.into()),
         Update::Set("duration_ms".into(), (attempt.duration_ms as i64).into()),
         Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()),
-        Update::Remove("lease_until".into()),
-        Update::Remove(HOLDER.into()),
     ];
+    updates.extend(Lease::end());
     let optional = [
         ("http_status", attempt.status.map(|s| Value::N(s.into()))),
         ("error", attempt.error.clone().map(Value::S)),
@@ -719,31 +719,20 @@ async fn finish(store: &TenantStore, event: &Key, endpoint: &str, outcome: &str)
     Ok(())
 }
 
-/// The claim of a delivery attempt, named so that the SDK's repeat of the claim (after an
-/// answer that timed out) holds it too.
-const HOLDER: &str = "holder";
-
 /// Takes the delivery of an event to an endpoint for one attempt and returns the attempts made
 /// before it; `None` when another attempt holds it or it ended.
 async fn claim(store: &TenantStore, endpoint: &str, event: &str, now: i64) -> Result<Option<i64>> {
     let key = keys::webhook_log(store.tenant(), endpoint, event)?;
-    let holder = new_id();
+    let lease = Lease::new(now, LEASE);
     let condition = Condition::And(vec![
-        Condition::Or(vec![
-            Condition::AttrNotExists("lease_until".into()),
-            Condition::Compare("lease_until".into(), Cmp::Lt, now.into()),
-            Condition::eq(HOLDER, holder.as_str()),
-        ]),
+        lease.free(now),
         Condition::Or(vec![
             Condition::AttrNotExists("status".into()),
             Condition::Compare("status".into(), Cmp::Eq, FAILING.into()),
         ]),
     ]);
-    let updates = [
-        Update::Set("lease_until".into(), (now + LEASE).into()),
-        Update::Set(HOLDER.into(), holder.into()),
-        Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()),
-    ];
+    let mut updates = lease.take().to_vec();
+    updates.push(Update::Set(attr::EXPIRES_AT.into(), (now + LOG_KEPT).into()));
     match store.update(&key, &updates, Some(condition)).await {
         Ok(item) => Ok(Some(item.num("attempts").unwrap_or_default())),
         Err(Error::ConditionFailed) => Ok(None),

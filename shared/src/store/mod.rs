@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod embedded;
 mod eval;
 pub mod keys;
+pub mod lease;
 pub mod metered;
 mod scoped;
 mod validate;
