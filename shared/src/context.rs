@@ -36,13 +36,19 @@ pub struct Context {
     /// The SSRF-safe client of webhook calls, made at its first use.
     outbound: std::sync::OnceLock<crate::outbound::Outbound>,
     /// The export jobs' queue and kept files, made at their first use.
-    exports: std::sync::OnceLock<Exports>,
+    export_queue: std::sync::OnceLock<Arc<dyn crate::messaging::Queue>>,
+    export_files: std::sync::OnceLock<Arc<dyn crate::files::Files>>,
     /// The webhook deliveries' queue (none on AWS without `OVATION_WEBHOOK_QUEUE_URL`).
     webhook_queue: std::sync::OnceLock<Option<Arc<dyn crate::messaging::Queue>>>,
 }
 
-/// The export jobs' queue and the files they keep.
-pub type Exports = (Arc<dyn crate::messaging::Queue>, Arc<dyn crate::files::Files>);
+/// What an export job's setting names when it is missing.
+fn export_setting_missing(name: &'static str) -> Error {
+    Error::Config {
+        name,
+        reason: "is required for exports that run as jobs".into(),
+    }
+}
 
 impl Context {
     /// Builds the adapters the settings name.
@@ -80,7 +86,8 @@ impl Context {
         Arc::new(Context {
             aws,
             outbound: std::sync::OnceLock::new(),
-            exports: std::sync::OnceLock::new(),
+            export_queue: std::sync::OnceLock::new(),
+            export_files: std::sync::OnceLock::new(),
             webhook_queue: std::sync::OnceLock::new(),
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
@@ -108,45 +115,63 @@ impl Context {
         TenantStore::new(self.store.clone(), self.crypto(tenant))
     }
 
-    /// The export jobs' queue and kept files: the store's local queue and the data directory's
-    /// `exports` folder locally; SQS and S3 on AWS (`OVATION_EXPORT_QUEUE_URL`,
-    /// `OVATION_EXPORTS_BUCKET`).
-    pub fn exports(&self) -> Result<&Exports> {
-        if let Some(exports) = self.exports.get() {
-            return Ok(exports);
+    /// The export jobs' queue: the store's local queue locally, SQS on AWS
+    /// (`OVATION_EXPORT_QUEUE_URL`).
+    pub fn export_queue(&self) -> Result<&Arc<dyn crate::messaging::Queue>> {
+        if let Some(queue) = self.export_queue.get() {
+            return Ok(queue);
         }
-        let made: Exports = match (&self.settings.backend, &self.aws) {
-            (Backend::Embedded { data_dir }, _) => (
-                Arc::new(crate::messaging::local_queue::LocalQueue::new(
-                    self.store.clone(),
-                    crate::messaging::local_queue::EXPORTS,
-                )),
-                Arc::new(crate::files::LocalFiles::new(data_dir.join(crate::files::FOLDER))),
-            ),
-            (Backend::Aws { .. }, config) => {
-                let exports = &self.settings.exports;
-                let missing = |name: &'static str| Error::Config {
-                    name,
-                    reason: "is required for exports that run as jobs".into(),
-                };
-                let queue_url = exports.queue_url.clone().ok_or(missing("OVATION_EXPORT_QUEUE_URL"))?;
-                let bucket = exports.bucket.clone().ok_or(missing("OVATION_EXPORTS_BUCKET"))?;
-                let config = config.clone().ok_or(missing("AWS configuration"))?;
-                let sqs = aws_sdk_sqs::Client::new(&config);
+        let made: Arc<dyn crate::messaging::Queue> = match &self.settings.backend {
+            Backend::Embedded { .. } => Arc::new(crate::messaging::local_queue::LocalQueue::new(
+                self.store.clone(),
+                crate::messaging::local_queue::EXPORTS,
+            )),
+            Backend::Aws { .. } => {
+                let queue_url = self
+                    .settings
+                    .exports
+                    .queue_url
+                    .clone()
+                    .ok_or(export_setting_missing("OVATION_EXPORT_QUEUE_URL"))?;
+                let config = self.aws.clone().ok_or(export_setting_missing("AWS configuration"))?;
+                Arc::new(crate::messaging::sqs::SqsQueue::new(
+                    aws_sdk_sqs::Client::new(&config),
+                    queue_url,
+                ))
+            }
+        };
+        Ok(self.export_queue.get_or_init(|| made))
+    }
+
+    /// The files export jobs keep: the data directory's `exports` folder locally, S3 on AWS
+    /// (`OVATION_EXPORTS_BUCKET`).
+    pub fn export_files(&self) -> Result<&Arc<dyn crate::files::Files>> {
+        if let Some(files) = self.export_files.get() {
+            return Ok(files);
+        }
+        let made: Arc<dyn crate::files::Files> = match &self.settings.backend {
+            Backend::Embedded { data_dir } => {
+                Arc::new(crate::files::LocalFiles::new(data_dir.join(crate::files::FOLDER)))
+            }
+            Backend::Aws { .. } => {
+                let bucket = self
+                    .settings
+                    .exports
+                    .bucket
+                    .clone()
+                    .ok_or(export_setting_missing("OVATION_EXPORTS_BUCKET"))?;
+                let config = self.aws.clone().ok_or(export_setting_missing("AWS configuration"))?;
                 // An emulator at AWS_ENDPOINT_URL serves buckets by path.
                 let s3_config = aws_sdk_s3::config::Builder::from(&config)
                     .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
                     .build();
-                (
-                    Arc::new(crate::messaging::sqs::SqsQueue::new(sqs, queue_url)),
-                    Arc::new(crate::files::s3::S3Files::new(
-                        aws_sdk_s3::Client::from_conf(s3_config),
-                        bucket,
-                    )),
-                )
+                Arc::new(crate::files::s3::S3Files::new(
+                    aws_sdk_s3::Client::from_conf(s3_config),
+                    bucket,
+                ))
             }
         };
-        Ok(self.exports.get_or_init(|| made))
+        Ok(self.export_files.get_or_init(|| made))
     }
 
     /// The queue of webhook deliveries: the store's local queue locally; SQS on AWS when
@@ -174,8 +199,8 @@ impl Context {
 
     /// Sets the export jobs' queue and files before their first use (a test's emulated AWS);
     /// false when they were already made.
-    pub fn use_exports(&self, exports: Exports) -> bool {
-        self.exports.set(exports).is_ok()
+    pub fn use_exports(&self, queue: Arc<dyn crate::messaging::Queue>, files: Arc<dyn crate::files::Files>) -> bool {
+        self.export_queue.set(queue).is_ok() & self.export_files.set(files).is_ok()
     }
 
     /// The client of webhook calls (loopback allowed only when the settings say so).

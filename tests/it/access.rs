@@ -616,12 +616,14 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
     // The wrong code used up the pending secret: enrol again.
     let enrol = s.send("POST", "/v1/me/mfa/totp", &owner.token, json!({})).await;
     let uri = enrol.str("provisioning_uri");
+    // Computed once: recomputed after a 30 s boundary it would be the next step's, no replay.
+    let enrolment_code = totp_code(&uri, 0);
     let confirmed = s
         .send(
             "POST",
             "/v1/me/mfa/totp/confirm",
             &owner.token,
-            json!({"code": totp_code(&uri, 0)}),
+            json!({"code": enrolment_code}),
         )
         .await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
@@ -648,7 +650,7 @@ async fn totp_enrolment_sign_in_and_replay(e: Engines) {
     };
     // The code used at enrolment is refused (never twice); the next step's works, once.
     let challenge = first.str("mfa_token");
-    let replay = mfa(&challenge, json!({"code": totp_code(&uri, 0)})).await;
+    let replay = mfa(&challenge, json!({"code": enrolment_code})).await;
     assert_eq!(replay.status, 401, "replay: {replay:?}");
     // One code, computed once: recomputed after a 30 s boundary it would be the next step's.
     let next_step = totp_code(&uri, 1);

@@ -11,7 +11,60 @@ use ovation::files::Download;
 use crate::api::{Auth, OPERATOR_KEY, Stack};
 use crate::support::{Engines, TestQueue};
 
-on_both_engines!(large_exports_run_as_jobs_and_download);
+on_both_engines!(large_exports_run_as_jobs_and_download, a_folder_is_removed_page_by_page);
+
+/// Export files on moto's S3, in a new bucket.
+async fn s3_files(config: &aws_config::SdkConfig) -> Arc<ovation::files::s3::S3Files> {
+    let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
+    let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    s3.create_bucket()
+        .bucket(&name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Arc::new(ovation::files::s3::S3Files::new(s3, name))
+}
+
+/// A tenant's folder goes whole (more files than one listing page holds); others stay.
+async fn a_folder_is_removed_page_by_page(e: Engines) {
+    let ctx = e.context(ovation::config::KeyCache::default());
+    let files: Arc<dyn ovation::files::Files> = match &e.aws {
+        Some(config) => s3_files(config).await,
+        None => ctx.export_files().unwrap().clone(),
+    };
+    let source = e.dir.path().join("file.csv");
+    std::fs::write(&source, "score\n9\n").unwrap();
+    for i in 0..1001 {
+        files.put(&format!("gone/{i}.csv"), &source, "text/csv").await.unwrap();
+    }
+    files.put("kept/1.csv", &source, "text/csv").await.unwrap();
+    assert_eq!(files.remove_folder("gone").await.unwrap(), 1001);
+    assert_eq!(files.remove_folder("gone").await.unwrap(), 0);
+    // A name climbing out of the folder removes nothing (S3 keys have no parent).
+    let climbed = files.remove_folder("../kept").await;
+    assert!(
+        matches!(climbed, Err(ovation::Error::NotFound(_)) | Ok(0)),
+        "{climbed:?}"
+    );
+    let gone = files.download("gone/1000.csv", 60).await;
+    let kept = files.download("kept/1.csv", 60).await.unwrap();
+    match (gone, kept) {
+        (Ok(Download::Url(gone)), Download::Url(kept)) => {
+            assert_eq!(reqwest::get(&gone).await.unwrap().status(), 404);
+            assert_eq!(reqwest::get(&kept).await.unwrap().text().await.unwrap(), "score\n9\n");
+        }
+        (Err(ovation::Error::NotFound(_)), Download::Local(kept)) => {
+            assert_eq!(std::fs::read_to_string(kept).unwrap(), "score\n9\n");
+        }
+        other => panic!("{other:?}"),
+    }
+}
 
 async fn large_exports_run_as_jobs_and_download(e: Engines) {
     let aws = e.aws.clone();
@@ -26,23 +79,7 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
     )
     .await;
     if let Some(config) = &aws {
-        let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
-        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
-        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-        s3.create_bucket()
-            .bucket(&name)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            s.ctx
-                .use_exports((taker.port(), Arc::new(ovation::files::s3::S3Files::new(s3, name))))
-        );
+        assert!(s.ctx.use_exports(taker.port(), s3_files(config).await));
     }
     let owner = s.tenant("big").await;
     let (key, _) = s.api_key(&owner, "admin").await;
@@ -185,7 +222,7 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
 
 /// Whether each file is kept: on the local disk, or fetched through a fresh presigned URL.
 async fn kept(s: &Stack, names: &[String]) -> Vec<bool> {
-    let files = &s.ctx.exports().unwrap().1;
+    let files = s.ctx.export_files().unwrap();
     let mut found = Vec::new();
     for name in names {
         found.push(match files.download(name, 60).await {

@@ -409,6 +409,13 @@ fn actions_of_calls(source: &str, service: &str) -> BTreeSet<String> {
                 actions.insert("ses:SendEmail".into());
                 actions.insert("ses:SendRawEmail".into());
             }
+            // S3's listing is authorised on the bucket, a batch delete object by object.
+            "list_objects_v2" => {
+                actions.insert("s3:ListBucket".into());
+            }
+            "delete_objects" => {
+                actions.insert("s3:DeleteObject".into());
+            }
             // A transaction is authorised item by item.
             "transact_write_items" => {
                 for a in ["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"] {

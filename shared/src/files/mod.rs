@@ -24,8 +24,8 @@ pub trait Files: Send + Sync {
     async fn put(&self, name: &str, path: &Path, content_type: &str) -> Result<()>;
     /// How to fetch `name` for the next `seconds`.
     async fn download(&self, name: &str, seconds: u64) -> Result<Download>;
-    /// Removes `name`; one that is not there is no error.
-    async fn remove(&self, name: &str) -> Result<()>;
+    /// Removes every file named `{folder}/…` and returns how many there were.
+    async fn remove_folder(&self, folder: &str) -> Result<usize>;
 }
 
 /// The folder of kept files beside the embedded store.
@@ -102,10 +102,14 @@ impl Files for LocalFiles {
         Ok(Download::Local(path))
     }
 
-    async fn remove(&self, name: &str) -> Result<()> {
-        match std::fs::remove_file(self.path(name)?) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::internal(e)),
-            _ => Ok(()),
-        }
+    async fn remove_folder(&self, folder: &str) -> Result<usize> {
+        let dir = self.path(folder)?;
+        let count = match std::fs::read_dir(&dir) {
+            Ok(files) => files.count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::internal(e)),
+        };
+        std::fs::remove_dir_all(&dir).map_err(Error::internal)?;
+        Ok(count)
     }
 }

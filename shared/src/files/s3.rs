@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use super::{Download, Files};
 use crate::aws::map_sdk_error;
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 
 /// The IAM actions this adapter's calls need (a presigned GET is authorised as the signer's
 /// GetObject when it is used).
-pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
+pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"];
 
 pub struct S3Files {
     client: Client,
@@ -57,15 +58,53 @@ impl Files for S3Files {
         Ok(Download::Url(request.uri().to_owned()))
     }
 
-    async fn remove(&self, name: &str) -> Result<()> {
-        // S3 answers a missing key as removed.
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(name)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
-        Ok(())
+    async fn remove_folder(&self, folder: &str) -> Result<usize> {
+        let prefix = format!("{folder}/");
+        let mut removed = 0;
+        let mut after = None;
+        loop {
+            // A page holds at most 1,000 keys, as many as one DeleteObjects takes.
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(after.take())
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
+            let objects = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(|key| ObjectIdentifier::builder().key(key).build().map_err(Error::internal))
+                .collect::<Result<Vec<_>>>()?;
+            if !objects.is_empty() {
+                removed += objects.len();
+                let delete = Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(Error::internal)?;
+                let answer = self
+                    .client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
+                if let Some(failed) = answer.errors().first() {
+                    return Err(Error::Unavailable {
+                        service: "s3",
+                        reason: format!("a file was not removed: {}", failed.code().unwrap_or("error")),
+                    });
+                }
+            }
+            match page.next_continuation_token() {
+                Some(token) if page.is_truncated() == Some(true) => after = Some(token.to_owned()),
+                _ => return Ok(removed),
+            }
+        }
     }
 }

@@ -110,18 +110,11 @@ pub fn parse_message(body: &str) -> Result<ExportMessage> {
     serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not an export job"))
 }
 
-/// The tenant's jobs (each kept a week).
-async fn jobs(store: &TenantStore) -> Result<Vec<Item>> {
-    store
-        .query_all(Query::new(keys::exports_partition(store.tenant())))
-        .await
-}
-
 fn key(tenant: &TenantId, id: &str) -> Result<Key> {
     Ok(Key::new(keys::exports_partition(tenant), keys::sort_key(&[id])?))
 }
 
-/// The file's name in the `Files` port.
+/// The file's name in the `Files` port (in the tenant's folder, which its deletion removes).
 fn file_name(tenant: &TenantId, id: &str, format: &str) -> String {
     format!("{tenant}/{id}.{format}")
 }
@@ -135,7 +128,8 @@ pub async fn request(
     format: Option<Format>,
     filter: &ResponseFilter,
 ) -> Result<ExportJob> {
-    let active = jobs(store)
+    let active = store
+        .query_all(Query::new(keys::exports_partition(store.tenant())))
         .await?
         .iter()
         .filter(|job| matches!(job.str("status"), Some("queued" | "running")))
@@ -186,7 +180,7 @@ pub async fn request(
         export: id.clone(),
     })
     .map_err(Error::internal)?;
-    if let Err(e) = ctx.exports()?.0.send_batch(&[message]).await {
+    if let Err(e) = ctx.export_queue()?.send_batch(&[message]).await {
         mark_failed(store, &id, "it could not be queued; ask again").await?;
         return Err(e);
     }
@@ -236,8 +230,7 @@ async fn view(ctx: &Context, store: &TenantStore, item: &Item, id: &str, base: &
     let format = item.str("format").unwrap_or("csv").to_owned();
     let download_url = match status {
         ExportStatus::Done => match ctx
-            .exports()?
-            .1
+            .export_files()?
             .download(&file_name(store.tenant(), id, &format), LINK_SECONDS)
             .await?
         {
@@ -269,32 +262,16 @@ pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str)
     }
     let format = item.str("format").unwrap_or("csv");
     let download = ctx
-        .exports()?
-        .1
+        .export_files()?
         .download(&file_name(store.tenant(), id, format), LINK_SECONDS)
         .await?;
     Ok((format!("{}-{id}.{format}", kind_of(&item).as_str()), download))
 }
 
-/// Removes the files of the tenant's jobs (at the tenant's deletion: they are not encrypted with
-/// its keys, so shredding those would not make them unreadable). Returns how many jobs had one.
-pub async fn remove_files(ctx: &Context, store: &TenantStore) -> Result<usize> {
-    let jobs = jobs(store).await?;
-    let done: Vec<&Item> = jobs
-        .iter()
-        .filter(|job| job.str("status") == Some(ExportStatus::Done.as_str()))
-        .collect();
-    if done.is_empty() {
-        return Ok(0);
-    }
-    let files = &ctx.exports()?.1;
-    for job in &done {
-        let id = job.key.sk.as_str();
-        files
-            .remove(&file_name(store.tenant(), id, job.str("format").unwrap_or("csv")))
-            .await?;
-    }
-    Ok(done.len())
+/// Removes the tenant's export files, at its deletion: they are not sealed with its keys, so
+/// shredding those does not make them unreadable. Returns how many there were.
+pub async fn remove_files(ctx: &Context, tenant: &TenantId) -> Result<usize> {
+    ctx.export_files()?.remove_folder(tenant.as_str()).await
 }
 
 /// Runs a queued job once: claims it, writes the file to the temporary disk, keeps it, records
@@ -357,14 +334,19 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
         Ok((rows, content_type)) => {
             let bytes = std::fs::metadata(&path).map(|m| m.len() as i64).unwrap_or_default();
             let name = file_name(&tenant, &message.export, &format);
-            match ctx.exports() {
-                Ok((_, files)) => files.put(&name, &path, content_type).await.map(|()| (rows, bytes)),
+            match ctx.export_files() {
+                Ok(files) => files.put(&name, &path, content_type).await.map(|()| (rows, bytes)),
                 Err(e) => Err(e),
             }
         }
         Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&path);
+    // Deleted while the file was written: its files went then, this one goes now.
+    if kept.is_ok() && !tenants::load(ctx, &tenant).await?.is_some_and(|t| t.is_active()) {
+        remove_files(ctx, &tenant).await?;
+        return Ok(());
+    }
     match kept {
         Ok((rows, bytes)) => {
             let updates = [

@@ -287,9 +287,9 @@ pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatc
     Ok(tenant)
 }
 
-/// Deletes a tenant: marks it deleted (every credential stops working), removes its export files,
-/// crypto-shreds its keys (its data is unreadable everywhere, backups included) and schedules the
-/// purge of its items.
+/// Deletes a tenant: marks it deleted (every credential stops working), crypto-shreds its keys
+/// (its data is unreadable everywhere, backups included), removes its export files and schedules
+/// the purge of its items.
 pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
     // A deletion that failed half-way is finished by asking again.
     let tenant = by_slug(ctx, slug).await?.ok_or(Error::NotFound("tenant"))?;
@@ -329,8 +329,8 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
         )
         .await?;
     ctx.tenants.forget(&tenant.id);
-    super::export_jobs::remove_files(ctx, &store).await?;
     ctx.keys.shred(&tenant.id).await?;
+    super::export_jobs::remove_files(ctx, &tenant.id).await?;
     Ok(tenant.id)
 }
 

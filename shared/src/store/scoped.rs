@@ -90,11 +90,12 @@ impl TenantStore {
         self.store.put(item, condition).await
     }
 
-    /// Writes, on `condition`, an item no other write makes: under a fresh random id, or the next
-    /// version of a versioned item. Finding exactly this item after a failed condition means this
-    /// write's own earlier attempt made it (the SDK repeats a write whose answer timed out), so
-    /// the repeat is not reported as a conflict. Never for claims or markers, which two writers
-    /// may build alike.
+    /// Writes, on `condition`, an item under a fresh random id or the next version of a versioned
+    /// item. Finding exactly this item after a failed condition means this write's own earlier
+    /// attempt made it (the SDK repeats a write whose answer timed out), so the repeat is not
+    /// reported as a conflict. Two writers making the very same change of a version (in the same
+    /// second) both succeed, which is harmless: both asked for that state. Never for claims or
+    /// markers, where which writer won matters.
     pub async fn put_own(&self, item: Item, condition: Condition) -> Result<()> {
         match self.put(item.clone(), Some(condition)).await {
             Err(Error::ConditionFailed) if self.store.get(&item.key).await?.as_ref() == Some(&item) => Ok(()),
