@@ -90,6 +90,7 @@ impl Stack {
         settings.operator_keys = vec![credential::sha256(OPERATOR_KEY)];
         tweak(&mut settings);
         let ctx = Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());
+        crate::support::start_scheduler_at(&ctx, ovation::store::now_unix()).await;
         let url = serve(ctx.clone()).await;
         Stack {
             ctx,

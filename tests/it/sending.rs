@@ -16,7 +16,7 @@ use ovation::store::{Query, keys};
 use serde_json::json;
 
 use crate::api::{Auth, Stack};
-use crate::support::Engines;
+use crate::support::{Engines, start_scheduler_at};
 
 on_both_engines!(
     email_goes_out_once_and_its_link_answers,
@@ -393,18 +393,6 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
     );
 }
 
-/// The scheduler reads the due index a minute at a time from its cursor; a test jumping days
-/// ahead starts it shortly before `at` (the days between are empty, and moto answers each read
-/// slowly).
-async fn skip_scheduler_to(ctx: &ovation::Context, at: i64) {
-    let cursor = ovation::store::Key::new(keys::SYSTEM_PARTITION, "SCHEDULER");
-    let minute = (at - 600).div_euclid(60);
-    ctx.store
-        .put(ovation::store::Item::new(cursor).with("minute", minute), None)
-        .await
-        .unwrap();
-}
-
 /// The topic of the sample events, configured as the stack's mail events topic.
 const MAIL_EVENTS: &str = "arn:aws:sns:eu-west-1:123456789012:ovation-prod-mail-events";
 
@@ -654,7 +642,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
         "not before the reminder's day"
     );
     let later = now + 86_400 + 60;
-    skip_scheduler_to(&s.ctx, later).await;
+    start_scheduler_at(&s.ctx, later).await;
     let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!((run.queued, run.skipped.get("answered")), (1, Some(&1)), "{run:?}");
     let event = receive(&send).await;
@@ -831,7 +819,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
 
     // A month later it goes, and the one after is scheduled.
     let later = second_at + 60;
-    skip_scheduler_to(&s.ctx, later).await;
+    start_scheduler_at(&s.ctx, later).await;
     let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!(run.queued, 1, "{run:?}");
     deliver_queued(&s, &send).await;
@@ -872,7 +860,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
     );
     assert_eq!(members(&s, &key).await, json!([]));
     let later = fourth["survey_scheduled_at"].as_i64().unwrap() + 60;
-    skip_scheduler_to(&s.ctx, later).await;
+    start_scheduler_at(&s.ctx, later).await;
     let run = sending::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!((run.queued, run.skipped.len()), (0, 0), "canceled: {run:?}");
     let gone = s

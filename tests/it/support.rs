@@ -53,7 +53,19 @@ impl Engines {
         if !emulator_available() {
             return None;
         }
-        let config = ovation::aws::load_config().await;
+        // moto serves one request at a time: one queued behind the others' is slow, not lost.
+        // Without the 3 s attempt timeout the SDK does not repeat it (what a repeat does has tests
+        // of its own: store_conformance's repeated writes and leases).
+        let patient = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .operation_attempt_timeout(std::time::Duration::from_secs(60))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build();
+        let config = ovation::aws::load_config()
+            .await
+            .to_builder()
+            .timeout_config(patient)
+            .build();
         let (table, key_id) = ovation::provision::table_and_key(&config, "ovation-test")
             .await
             .unwrap();
@@ -168,4 +180,17 @@ impl TestQueue {
             }
         }
     }
+}
+
+/// The scheduler reads the due index a minute at a time from its cursor, and a first run reads
+/// a week back (10,080 minutes). A test starts it 10 minutes before `at` instead: the minutes
+/// between are empty, and moto answers each read slowly, one request at a time, holding up the
+/// other tests' requests.
+pub async fn start_scheduler_at(ctx: &ovation::Context, at: i64) {
+    let cursor = ovation::services::sending::scheduler_cursor();
+    let minute = (at - 600).div_euclid(60);
+    ctx.store
+        .put(ovation::store::Item::new(cursor).with("minute", minute), None)
+        .await
+        .unwrap();
 }

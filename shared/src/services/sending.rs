@@ -420,7 +420,7 @@ pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
 }
 
 /// The system item holding the oldest minute of the due index that may still hold entries.
-fn scheduler_cursor() -> Key {
+pub fn scheduler_cursor() -> Key {
     Key::new(keys::SYSTEM_PARTITION, "SCHEDULER")
 }
 
