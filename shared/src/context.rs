@@ -42,14 +42,6 @@ pub struct Context {
     webhook_queue: std::sync::OnceLock<Option<Arc<dyn crate::messaging::Queue>>>,
 }
 
-/// What an export job's setting names when it is missing.
-fn export_setting_missing(name: &'static str) -> Error {
-    Error::Config {
-        name,
-        reason: "is required for exports that run as jobs".into(),
-    }
-}
-
 impl Context {
     /// Builds the adapters the settings name.
     pub async fn from_settings(settings: Settings) -> Result<Arc<Context>> {
@@ -115,6 +107,21 @@ impl Context {
         TenantStore::new(self.store.clone(), self.crypto(tenant))
     }
 
+    /// An export setting on AWS, with the AWS configuration; a clear error when either is missing.
+    fn aws_export_setting(
+        &self,
+        value: &Option<String>,
+        name: &'static str,
+    ) -> Result<(String, aws_config::SdkConfig)> {
+        let missing = |name| Error::Config {
+            name,
+            reason: "is required for exports that run as jobs".into(),
+        };
+        let value = value.clone().ok_or_else(|| missing(name))?;
+        let config = self.aws.clone().ok_or_else(|| missing("AWS configuration"))?;
+        Ok((value, config))
+    }
+
     /// The export jobs' queue: the store's local queue locally, SQS on AWS
     /// (`OVATION_EXPORT_QUEUE_URL`).
     pub fn export_queue(&self) -> Result<&Arc<dyn crate::messaging::Queue>> {
@@ -127,13 +134,8 @@ impl Context {
                 crate::messaging::local_queue::EXPORTS,
             )),
             Backend::Aws { .. } => {
-                let queue_url = self
-                    .settings
-                    .exports
-                    .queue_url
-                    .clone()
-                    .ok_or(export_setting_missing("OVATION_EXPORT_QUEUE_URL"))?;
-                let config = self.aws.clone().ok_or(export_setting_missing("AWS configuration"))?;
+                let (queue_url, config) =
+                    self.aws_export_setting(&self.settings.exports.queue_url, "OVATION_EXPORT_QUEUE_URL")?;
                 Arc::new(crate::messaging::sqs::SqsQueue::new(
                     aws_sdk_sqs::Client::new(&config),
                     queue_url,
@@ -154,13 +156,8 @@ impl Context {
                 Arc::new(crate::files::LocalFiles::new(data_dir.join(crate::files::FOLDER)))
             }
             Backend::Aws { .. } => {
-                let bucket = self
-                    .settings
-                    .exports
-                    .bucket
-                    .clone()
-                    .ok_or(export_setting_missing("OVATION_EXPORTS_BUCKET"))?;
-                let config = self.aws.clone().ok_or(export_setting_missing("AWS configuration"))?;
+                let (bucket, config) =
+                    self.aws_export_setting(&self.settings.exports.bucket, "OVATION_EXPORTS_BUCKET")?;
                 // An emulator at AWS_ENDPOINT_URL serves buckets by path.
                 let s3_config = aws_sdk_s3::config::Builder::from(&config)
                     .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())

@@ -13,6 +13,30 @@ use crate::support::{Engines, TestQueue};
 
 on_both_engines!(large_exports_run_as_jobs_and_download, a_folder_is_removed_page_by_page);
 
+/// On AWS each export adapter needs its own setting only, and says which one is missing (the CLI
+/// deleting a tenant needs the bucket, not the queue).
+#[test]
+fn missing_export_settings_are_named() {
+    let engines = Engines::embedded();
+    let mut settings = engines.context(ovation::config::KeyCache::default()).settings.clone();
+    settings.backend = ovation::config::Backend::Aws {
+        table: "ovation".into(),
+        kms_key_id: "alias/ovation".into(),
+    };
+    let named = |ctx: &ovation::Context| {
+        let name = |e: Option<ovation::Error>| match e {
+            Some(ovation::Error::Config { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        (name(ctx.export_queue().err()), name(ctx.export_files().err()))
+    };
+    let ctx = ovation::Context::with_adapters(settings.clone(), engines.store.clone(), engines.keyring.clone());
+    assert_eq!(named(&ctx), ("OVATION_EXPORT_QUEUE_URL", "OVATION_EXPORTS_BUCKET"));
+    settings.exports.bucket = Some("exports".into());
+    let ctx = ovation::Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());
+    assert_eq!(named(&ctx), ("OVATION_EXPORT_QUEUE_URL", "AWS configuration"));
+}
+
 /// Export files on moto's S3, in a new bucket.
 async fn s3_files(config: &aws_config::SdkConfig) -> Arc<ovation::files::s3::S3Files> {
     let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
