@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ovation::domain::Slug;
+use ovation::services::accounts::tenants;
 use ovation::services::audit::{self, Outcome, Target};
-use ovation::services::exports::{self, Format};
-use ovation::services::responses::ResponseFilter;
-use ovation::services::{portability, tenants};
+use ovation::services::exports::spreadsheets::{self, Format};
+use ovation::services::exports::tenant;
+use ovation::services::results::responses::ResponseFilter;
 use ovation::{Context, Error, Result};
 
 use crate::backend::BackendArgs;
@@ -67,7 +68,7 @@ pub async fn tenant(args: TenantExportArgs) -> Result<()> {
         reason: format!("cannot create {}: {e}", args.file.display()),
     })?;
     let mut out = std::io::BufWriter::new(file);
-    let exported = portability::export(&ctx, &store, tenant.created_at, &mut out, None).await?;
+    let exported = tenant::export(&ctx, &store, tenant.created_at, &mut out, None).await?;
     let target = Target::Tenant(tenant.id.to_string());
     audit::record_operator(&store, "tenant.exported", target, Outcome::Success).await?;
     std::io::Write::flush(&mut out).map_err(Error::internal)?;
@@ -93,7 +94,8 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} {pos} responses written ({per_sec})").map_err(Error::internal)?,
     );
     let summary =
-        exports::responses_to_file(&store, &filter, format, &args.file, None, |rows| bar.set_position(rows)).await?;
+        spreadsheets::responses_to_file(&store, &filter, format, &args.file, None, |rows| bar.set_position(rows))
+            .await?;
     bar.finish_and_clear();
     let view = summary.counts.view();
     eprintln!(

@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ovation::auth::{Actor, Principal, Role};
 use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Slug};
-use ovation::services::imports::{self, ImportOptions, ImportSummary};
-use ovation::services::people::SendRequest;
-use ovation::services::{Caller, tenants};
+use ovation::services::Caller;
+use ovation::services::accounts::tenants;
+use ovation::services::people::imports::{self, ImportOptions, ImportSummary};
+use ovation::services::people::person::SendRequest;
 use ovation::{Context, Error, Result};
 
 use crate::backend::BackendArgs;

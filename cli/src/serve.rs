@@ -13,8 +13,7 @@ use clap::Args;
 use ovation::auth::credential;
 use ovation::config::Backend;
 use ovation::http::Routes;
-use ovation::messaging::Messaging;
-use ovation::services::tenants::{self, NewTenant};
+use ovation::services::accounts::tenants::{self, NewTenant};
 use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
 
@@ -83,10 +82,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     tokio::spawn(sweep_expired(ctx.clone()));
     // On AWS adapters the jobs need their queue (OVATION_QUEUE_URL); without it the API runs alone.
-    match Messaging::from_context(&ctx, ctx.store.clone()).await {
+    match ctx.messaging(ctx.store.clone()).await {
         Ok(messaging) => {
             if messaging.local_queue.is_some() {
-                let recovered = ovation::services::sending::recover_in_flight(&ctx, now_unix()).await?;
+                let recovered = ovation::services::sending::pipeline::recover_in_flight(&ctx, now_unix()).await?;
                 if recovered > 0 {
                     eprintln!("Sending again {recovered} invitations a previous run had in flight");
                 }

@@ -11,7 +11,8 @@ use crate::crypto::{KeyManager, Keyring, TenantCrypto};
 use crate::error::{Error, Result};
 use crate::http::throttle::Throttle;
 use crate::ids::TenantId;
-use crate::services::tenants::TenantCache;
+use crate::messaging::{self, Messaging};
+use crate::services::accounts::tenants::TenantCache;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{Store, TenantStore};
@@ -36,10 +37,10 @@ pub struct Context {
     /// The SSRF-safe client of webhook calls, made at its first use.
     outbound: std::sync::OnceLock<crate::outbound::Outbound>,
     /// The export jobs' queue and kept files, made at their first use.
-    export_queue: std::sync::OnceLock<Arc<dyn crate::messaging::Queue>>,
+    export_queue: std::sync::OnceLock<Arc<dyn messaging::Queue>>,
     export_files: std::sync::OnceLock<Arc<dyn crate::files::Files>>,
     /// The webhook deliveries' queue (none on AWS without `OVATION_WEBHOOK_QUEUE_URL`).
-    webhook_queue: std::sync::OnceLock<Option<Arc<dyn crate::messaging::Queue>>>,
+    webhook_queue: std::sync::OnceLock<Option<Arc<dyn messaging::Queue>>>,
 }
 
 impl Context {
@@ -124,19 +125,19 @@ impl Context {
 
     /// The export jobs' queue: the store's local queue locally, SQS on AWS
     /// (`OVATION_EXPORT_QUEUE_URL`).
-    pub fn export_queue(&self) -> Result<&Arc<dyn crate::messaging::Queue>> {
+    pub fn export_queue(&self) -> Result<&Arc<dyn messaging::Queue>> {
         if let Some(queue) = self.export_queue.get() {
             return Ok(queue);
         }
-        let made: Arc<dyn crate::messaging::Queue> = match &self.settings.backend {
-            Backend::Embedded { .. } => Arc::new(crate::messaging::local_queue::LocalQueue::new(
+        let made: Arc<dyn messaging::Queue> = match &self.settings.backend {
+            Backend::Embedded { .. } => Arc::new(messaging::local_queue::LocalQueue::new(
                 self.store.clone(),
-                crate::messaging::local_queue::EXPORTS,
+                messaging::local_queue::EXPORTS,
             )),
             Backend::Aws { .. } => {
                 let (queue_url, config) =
                     self.aws_export_setting(&self.settings.exports.queue_url, "OVATION_EXPORT_QUEUE_URL")?;
-                Arc::new(crate::messaging::sqs::SqsQueue::new(
+                Arc::new(messaging::sqs::SqsQueue::new(
                     aws_sdk_sqs::Client::new(&config),
                     queue_url,
                 ))
@@ -173,15 +174,15 @@ impl Context {
 
     /// The queue of webhook deliveries: the store's local queue locally; SQS on AWS when
     /// `OVATION_WEBHOOK_QUEUE_URL` is set (made at first use).
-    pub fn webhook_queue(&self) -> Option<Arc<dyn crate::messaging::Queue>> {
+    pub fn webhook_queue(&self) -> Option<Arc<dyn messaging::Queue>> {
         self.webhook_queue
             .get_or_init(|| match (&self.settings.backend, &self.aws) {
-                (Backend::Embedded { .. }, _) => Some(Arc::new(crate::messaging::local_queue::LocalQueue::new(
+                (Backend::Embedded { .. }, _) => Some(Arc::new(messaging::local_queue::LocalQueue::new(
                     self.store.clone(),
-                    crate::messaging::local_queue::WEBHOOKS,
+                    messaging::local_queue::WEBHOOKS,
                 ))),
                 (Backend::Aws { .. }, Some(config)) => {
-                    crate::messaging::webhook_queue(config, self.settings.webhooks.queue_url.clone())
+                    messaging::webhook_queue(config, self.settings.webhooks.queue_url.clone())
                 }
                 (Backend::Aws { .. }, None) => None,
             })
@@ -190,14 +191,75 @@ impl Context {
 
     /// Sets the webhook queue before its first use (a test's emulated AWS); false when it was
     /// already made.
-    pub fn use_webhook_queue(&self, queue: Arc<dyn crate::messaging::Queue>) -> bool {
+    pub fn use_webhook_queue(&self, queue: Arc<dyn messaging::Queue>) -> bool {
         self.webhook_queue.set(Some(queue)).is_ok()
     }
 
     /// Sets the export jobs' queue and files before their first use (a test's emulated AWS);
     /// false when they were already made.
-    pub fn use_exports(&self, queue: Arc<dyn crate::messaging::Queue>, files: Arc<dyn crate::files::Files>) -> bool {
+    pub fn use_exports(&self, queue: Arc<dyn messaging::Queue>, files: Arc<dyn crate::files::Files>) -> bool {
         self.export_queue.set(queue).is_ok() & self.export_files.set(files).is_ok()
+    }
+
+    /// The adapters the settings name: the outbox and the store's queue beside an embedded
+    /// store; SES, SNS and SQS on AWS.
+    pub async fn messaging(&self, store: Arc<dyn Store>) -> Result<Messaging> {
+        let settings = &self.settings;
+        match &settings.backend {
+            Backend::Embedded { data_dir } => {
+                let outbox = Arc::new(messaging::outbox::Outbox::open(
+                    &data_dir.join(messaging::outbox::FOLDER),
+                )?);
+                let queue = Arc::new(messaging::local_queue::LocalQueue::new(
+                    store.clone(),
+                    messaging::local_queue::DELIVER,
+                ));
+                Ok(Messaging {
+                    queue: queue.clone(),
+                    mailer: outbox.clone(),
+                    sms: outbox,
+                    local_queue: Some(queue),
+                    webhooks: self.webhook_queue(),
+                    local_webhooks: Some(Arc::new(messaging::local_queue::LocalQueue::new(
+                        store,
+                        messaging::local_queue::WEBHOOKS,
+                    ))),
+                    rate: messaging::SendRate::new(settings.sending.rate_per_second),
+                })
+            }
+            Backend::Aws { .. } => {
+                let sending = &settings.sending;
+                // The context's configuration: one TLS context and credentials chain a process.
+                let config = match &self.aws {
+                    Some(config) => config.clone(),
+                    None => crate::aws::load_config().await,
+                };
+                let queue_url = sending.queue_url.clone().ok_or(Error::Config {
+                    name: "OVATION_QUEUE_URL",
+                    reason: "is required when OVATION_BACKEND=aws".into(),
+                })?;
+                let configuration_set = sending.configuration_set.clone();
+                let (sqs_config, ses_config, sns_config) = (config.clone(), config.clone(), config);
+                Ok(Messaging {
+                    queue: Arc::new(messaging::OnFirstUse::new(move || {
+                        messaging::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_config), queue_url.clone())
+                    })),
+                    mailer: Arc::new(messaging::OnFirstUse::new(move || {
+                        messaging::ses::SesMailer::new(
+                            aws_sdk_sesv2::Client::new(&ses_config),
+                            configuration_set.clone(),
+                        )
+                    })),
+                    sms: Arc::new(messaging::OnFirstUse::new(move || {
+                        messaging::sns::SnsSms::new(aws_sdk_sns::Client::new(&sns_config))
+                    })),
+                    local_queue: None,
+                    webhooks: self.webhook_queue(),
+                    local_webhooks: None,
+                    rate: messaging::SendRate::new(settings.sending.rate_per_second),
+                })
+            }
+        }
     }
 
     /// The client of webhook calls (loopback allowed only when the settings say so).

@@ -12,10 +12,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::messaging::{Messaging, Queue};
-use crate::services::counters;
-use crate::services::delivery_events::{self, EventsReport};
-use crate::services::sending::{self, Delivered, SchedulerReport};
-use crate::services::{export_jobs, webhooks};
+use crate::services::exports::jobs as export_jobs;
+use crate::services::results::counters;
+use crate::services::sending::delivery_events::{self, EventsReport};
+use crate::services::sending::pipeline::{self, Delivered, SchedulerReport};
+use crate::services::webhooks::webhooks;
 use crate::store::now_unix;
 
 /// Messages of one batch delivered at once.
@@ -32,7 +33,7 @@ const COMPACTION_DAYS: i64 = 2;
 pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
     let now = now_unix();
     // Webhooks go out even while sending fails.
-    let report = sending::schedule_due(ctx, messaging, now).await;
+    let report = pipeline::schedule_due(ctx, messaging, now).await;
     match &messaging.webhooks {
         Some(queue) => match webhooks::dispatch_due(ctx, queue.as_ref(), now).await {
             Ok(0) => {}
@@ -50,7 +51,7 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
             Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
         }
         // Deleted tenants whose 30 days have passed (a purge cut short goes on next time).
-        match crate::services::tenants::purge_due(ctx, now).await {
+        match crate::services::accounts::tenants::purge_due(ctx, now).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
             Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
@@ -73,14 +74,14 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
 /// have had their visibility changed first). A body that is no delivery fails every time and so
 /// reaches the dead-letter queue after the queue's maximum receives.
 pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
-    let lookups = sending::Lookups::default();
+    let lookups = pipeline::Lookups::default();
     let lookups = &lookups;
     handle_batch(
         event,
         Some(messaging.queue.as_ref()),
         |body, receive_count| async move {
-            let delivery = sending::parse_delivery(&body)?;
-            sending::deliver(ctx, messaging, lookups, &delivery, receive_count).await
+            let delivery = pipeline::parse_delivery(&body)?;
+            pipeline::deliver(ctx, messaging, lookups, &delivery, receive_count).await
         },
     )
     .await
@@ -230,7 +231,7 @@ async fn start() -> std::result::Result<Arc<Context>, lambda_runtime::Error> {
 /// A sending job's process: its context and the queue, mail and SMS adapters.
 async fn start_sending() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtime::Error> {
     let ctx = start().await?;
-    let messaging = Messaging::from_context(&ctx, ctx.store.clone()).await?;
+    let messaging = ctx.messaging(ctx.store.clone()).await?;
     Ok((ctx, messaging))
 }
 

@@ -1260,16 +1260,27 @@ async fn deleting_a_tenant_shreds_and_purges(e: Engines) {
     );
     // The keys are shredded: the user's encrypted email cannot be read any more.
     let store = s.ctx.tenant_store(&tenant);
-    assert!(ovation::services::users::load(&store, &owner.user_id).await.is_err());
+    assert!(
+        ovation::services::accounts::users::load(&store, &owner.user_id)
+            .await
+            .is_err()
+    );
     // The purge, when due, removes the tenant's items and frees the slug.
     let now = ovation::store::now_unix();
     assert_eq!(
-        ovation::services::tenants::purge_due(&s.ctx, now).await.unwrap(),
+        ovation::services::accounts::tenants::purge_due(&s.ctx, now)
+            .await
+            .unwrap(),
         0,
         "not yet due"
     );
     let later = now + 31 * 86_400;
-    assert_eq!(ovation::services::tenants::purge_due(&s.ctx, later).await.unwrap(), 1);
+    assert_eq!(
+        ovation::services::accounts::tenants::purge_due(&s.ctx, later)
+            .await
+            .unwrap(),
+        1
+    );
     let left = s
         .ctx
         .store
@@ -1288,7 +1299,7 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     use std::sync::Arc;
 
     use ovation::auth::credential;
-    use ovation::services::sign_in::authenticate;
+    use ovation::services::accounts::sign_in::authenticate;
 
     let counting = Arc::new(ovation::store::metered::MeteredStore::new(e.store.clone()));
     let mut settings = ovation::config::Settings::local(e.dir.path().to_owned());
@@ -1306,9 +1317,9 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     )
     .await;
     assert_eq!(created.status, 401, "this stack has no operator key");
-    let made = ovation::services::tenants::create(
+    let made = ovation::services::accounts::tenants::create(
         &ctx,
-        ovation::services::tenants::NewTenant {
+        ovation::services::accounts::tenants::NewTenant {
             slug: "acme".into(),
             owner_email: "o@acme.example".into(),
             display_name: None,
@@ -1317,11 +1328,11 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     .await
     .unwrap();
     let store = ctx.tenant_store(&made.tenant.id);
-    let request = ovation::services::credentials::NewCredential {
+    let request = ovation::services::accounts::credentials::NewCredential {
         name: "x".into(),
         scope: ovation::auth::Scope::Read,
     };
-    let key = ovation::services::credentials::create_api_key(&store, None, request)
+    let key = ovation::services::accounts::credentials::create_api_key(&store, None, request)
         .await
         .unwrap()
         .key;

@@ -101,9 +101,7 @@ async fn every_job_handles_its_sample_events() {
     let mut settings = engines.context(KeyCache::default()).settings.clone();
     settings.sending.mail_events_topic = Some(SAMPLE_TOPIC.into());
     let ctx = ovation::Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());
-    let messaging = ovation::messaging::Messaging::from_context(&ctx, ctx.store.clone())
-        .await
-        .unwrap();
+    let messaging = ctx.messaging(ctx.store.clone()).await.unwrap();
     let events = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
     for job in JOBS {
         let mut fed = 0;

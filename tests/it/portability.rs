@@ -155,7 +155,12 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
         .await;
     assert_eq!(deleted.status, 204, "{deleted:?}");
     let later = ovation::store::now_unix() + 31 * 86_400;
-    assert_eq!(ovation::services::tenants::purge_due(&s.ctx, later).await.unwrap(), 1);
+    assert_eq!(
+        ovation::services::accounts::tenants::purge_due(&s.ctx, later)
+            .await
+            .unwrap(),
+        1
+    );
     let mut left = Vec::new();
     for line in &lines {
         let key = ovation::store::Key::new(line["partition"].as_str().unwrap(), line["sort"].as_str().unwrap());

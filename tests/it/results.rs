@@ -391,13 +391,13 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
         assert!(p >= 0 && n >= 0 && d >= 0, "{team}");
     }
     // Contention moved writes to overflow shards; folding them home changes no figure.
-    let moved = ovation::services::counters::compact(s.ctx.store.as_ref(), now_unix() + 120, days + 1)
+    let moved = ovation::services::results::counters::compact(s.ctx.store.as_ref(), now_unix() + 120, days + 1)
         .await
         .unwrap();
     assert!(moved > 0, "contention left overflow items to fold");
     check_against_recount(&s, &key, &survey_id, &raw, (since, until), !aws).await;
     assert_eq!(
-        ovation::services::counters::compact(s.ctx.store.as_ref(), now_unix() + 120, days + 1)
+        ovation::services::results::counters::compact(s.ctx.store.as_ref(), now_unix() + 120, days + 1)
             .await
             .unwrap(),
         0,

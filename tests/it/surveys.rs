@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use ovation::crypto::links::{Link, LinkKind};
 use ovation::ids::TenantId;
-use ovation::services::people;
+use ovation::services::people::person;
 use serde_json::{Value, json};
 
 use crate::api::{Answer, Auth, Stack};
@@ -773,7 +773,7 @@ async fn unsubscribe_and_privacy(e: Engines) {
     );
     let done = page(&s, "POST", &format!("/u/{token}"), Some("List-Unsubscribe=One-Click")).await;
     assert_eq!(done.status, 200);
-    let unsubscribed = people::load(&store, &person).await.unwrap().unwrap();
+    let unsubscribed = person::load(&store, &person).await.unwrap().unwrap();
     assert!(unsubscribed.unsubscribed_at.is_some());
     assert_eq!(page(&s, "POST", &format!("/u/{token}x"), None).await.status, 404);
     // A survey link is no unsubscribe link.

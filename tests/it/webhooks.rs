@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use ovation::messaging::Queue;
-use ovation::services::webhooks::{self, WebhookDelivery};
+use ovation::services::webhooks::webhooks::{self, WebhookDelivery};
 use serde_json::{Value, json};
 
 use crate::api::Stack;

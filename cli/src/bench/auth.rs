@@ -11,9 +11,9 @@ use axum::http::Request;
 use ovation::auth::credential;
 use ovation::auth::password::{self, Password};
 use ovation::config::Settings;
-use ovation::services::credentials::{self, NewCredential};
-use ovation::services::sign_in::{self, SignInRequest, SignInResult};
-use ovation::services::tenants::{self, NewTenant};
+use ovation::services::accounts::credentials::{self, NewCredential};
+use ovation::services::accounts::sign_in::{self, SignInRequest, SignInResult};
+use ovation::services::accounts::tenants::{self, NewTenant};
 use ovation::{Context, Error, Result};
 use tower::ServiceExt;
 

@@ -10,10 +10,10 @@ use futures_util::StreamExt;
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::{Email, Score};
-use ovation::services::exports::{self, Format};
-use ovation::services::imports::{self, ImportOptions};
-use ovation::services::people;
-use ovation::services::responses::{self, NewResponse, ResponseFilter};
+use ovation::services::exports::spreadsheets::{self, Format};
+use ovation::services::people::imports::{self, ImportOptions};
+use ovation::services::people::person;
+use ovation::services::results::responses::{self, NewResponse, ResponseFilter};
 use ovation::store::embedded::EmbeddedStore;
 use ovation::{Context, Error, Result};
 
@@ -45,7 +45,7 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
             let (tenant, caller) = (&tenant, &caller);
             async move {
                 let email = Email::parse_field("email", &format!("person{i}@example.com"))?;
-                let person = people::load_by_email(tenant, &email)
+                let person = person::load_by_email(tenant, &email)
                     .await?
                     .ok_or(Error::NotFound("person"))?;
                 let comment = match i % 5 {
@@ -76,7 +76,7 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
         let path = dir.join(format!("export.{}", format.extension()));
         let started = Instant::now();
         let summary =
-            exports::responses_to_file(&tenant, &ResponseFilter::default(), format, &path, None, |_| {}).await?;
+            spreadsheets::responses_to_file(&tenant, &ResponseFilter::default(), format, &path, None, |_| {}).await?;
         let secs = started.elapsed().as_secs_f64();
         let bytes = std::fs::metadata(&path).map_err(Error::internal)?.len();
         println!(

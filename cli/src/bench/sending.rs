@@ -11,9 +11,9 @@ use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::Channel;
 use ovation::domain::send_at::SendAt;
-use ovation::messaging::{Messaging, outbox};
-use ovation::services::imports::{self, ImportOptions};
-use ovation::services::people::SendRequest;
+use ovation::messaging::outbox;
+use ovation::services::people::imports::{self, ImportOptions};
+use ovation::services::people::person::SendRequest;
 use ovation::store::embedded::EmbeddedStore;
 use ovation::store::metered::{Calls, MeteredStore};
 use ovation::{Context, Error, Result};
@@ -80,7 +80,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
     let before = jobs_store.calls();
     let resident_before = resident_mib();
 
-    let messaging = Messaging::from_context(&ctx, queue_store.clone()).await?;
+    let messaging = ctx.messaging(queue_store.clone()).await?;
     let queue = messaging.local_queue.clone().ok_or(Error::internal("no local queue"))?;
     let started = Instant::now();
     let mut tasks = vec![tokio::spawn(crate::jobs::schedule(ctx.clone(), messaging.clone()))];

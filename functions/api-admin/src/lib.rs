@@ -14,11 +14,11 @@ use ovation::domain::tenant::SettingsPatch;
 use ovation::http::attachment;
 use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, next_page};
 use ovation::services::Caller;
+use ovation::services::accounts::credentials::{self, NewCredential};
+use ovation::services::accounts::tenants::{self, NewTenant, Tenant};
+use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
-use ovation::services::credentials::{self, NewCredential};
-use ovation::services::portability;
-use ovation::services::tenants::{self, NewTenant, Tenant};
-use ovation::services::users::{self, Invite, UserPatch};
+use ovation::services::exports::tenant;
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -174,18 +174,18 @@ async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
     let created_at = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
     let mut body = Vec::new();
     let limit = Some(ovation::http::MAX_DOWNLOAD_BYTES as u64);
-    portability::export(&ctx, &store, created_at, &mut body, limit).await?;
+    tenant::export(&ctx, &store, created_at, &mut body, limit).await?;
     let target = audit::Target::Tenant(store.tenant().to_string());
     audit::record(&store, &caller, "tenant.exported", target, audit::Outcome::Success).await?;
-    Ok(attachment(portability::CONTENT_TYPE, "tenant.jsonl", body))
+    Ok(attachment(tenant::CONTENT_TYPE, "tenant.jsonl", body))
 }
 
 /// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.
 async fn export_tenant_job(State(ctx): Ctx, caller: Caller) -> Result<Response> {
-    use ovation::services::export_jobs::{self, ExportKind};
+    use ovation::services::exports::jobs::{self, ExportKind};
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let filter = ovation::services::responses::ResponseFilter::default();
-    let job = export_jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await?;
+    let filter = ovation::services::results::responses::ResponseFilter::default();
+    let job = jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 

@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use ovation::http::extract::{ClientAddress, JsonBody};
 use ovation::services::Caller;
-use ovation::services::credentials::{self, TokenRequest, TokenResponse};
-use ovation::services::sign_in::{
+use ovation::services::accounts::credentials::{self, TokenRequest, TokenResponse};
+use ovation::services::accounts::sign_in::{
     self, AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult,
     TotpCode, TotpEnrolment,
 };

@@ -1,7 +1,7 @@
 //! `api-people`: people as Delighted's API has them (create or update, list, delete, cancel
 //! pending surveys, unsubscribes and bounces, autopilot; also at `.json` paths, JSON or form
 //! bodies) and CSV imports. The router only,
-//! with thin handlers over `ovation::services::{people, imports}`.
+//! with thin handlers over `ovation::services::people`.
 
 use std::sync::Arc;
 
@@ -16,11 +16,13 @@ use ovation::domain::{Channel, Email, Phone};
 use ovation::http::attachment;
 use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
-use ovation::services::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
-use ovation::services::imports::{self, ImportOptions};
-use ovation::services::people::{self, PeopleFilter, PersonRequest, SendRequest};
-use ovation::services::suppressions::{self, Suppression, UnsubscribeRequest};
-use ovation::services::{Caller, invitations, tenants};
+use ovation::services::Caller;
+use ovation::services::accounts::tenants;
+use ovation::services::people::imports::{self, ImportOptions};
+use ovation::services::people::person::{self, PeopleFilter, PersonRequest, SendRequest};
+use ovation::services::people::suppressions::{self, Suppression, UnsubscribeRequest};
+use ovation::services::sending::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
+use ovation::services::sending::invitations;
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -74,7 +76,7 @@ async fn create_or_update(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let hash_only = hash_only(&ctx, &caller).await?;
-    Ok(Json(people::create_or_update(&store, &caller, request, hash_only, &base.0).await?).into_response())
+    Ok(Json(person::create_or_update(&store, &caller, request, hash_only, &base.0).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -106,8 +108,8 @@ async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Para
     // A lookup by email or phone is one person (or none).
     if p.email.is_some() || p.phone_number.is_some() {
         let found = match (&p.email, &p.phone_number) {
-            (Some(e), _) => people::load_by_email(&store, &Email::parse(e)?).await?,
-            (None, Some(ph)) => people::load_by_phone(&store, &Phone::parse_field("phone_number", ph)?).await?,
+            (Some(e), _) => person::load_by_email(&store, &Email::parse(e)?).await?,
+            (None, Some(ph)) => person::load_by_phone(&store, &Phone::parse_field("phone_number", ph)?).await?,
             (None, None) => None,
         };
         let items: Vec<_> = found.iter().map(|p| p.view()).collect();
@@ -117,7 +119,7 @@ async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Para
         since: p.since,
         until: p.until,
     };
-    let page = people::list(&store, &filter, per_page, p.cursor.as_deref()).await?;
+    let page = person::list(&store, &filter, per_page, p.cursor.as_deref()).await?;
     let mut params = vec![("per_page", per_page.to_string())];
     for (name, value) in [("since", p.since), ("until", p.until)] {
         if let Some(v) = value {
@@ -191,7 +193,7 @@ async fn unsubscribe(
     let store = ctx.tenant_store(&caller.principal.tenant);
     let hash_only = hash_only(&ctx, &caller).await?;
     suppressions::unsubscribe_by_email(&store, &caller, request, hash_only).await?;
-    ovation::services::webhooks::dispatch_recent(&ctx, &store).await;
+    ovation::services::webhooks::webhooks::dispatch_recent(&ctx, &store).await;
     Ok(Json(json!({"ok": true})).into_response())
 }
 
@@ -263,14 +265,14 @@ async fn leave(
 
 async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let person = people::find(&store, &ident).await?;
-    people::delete(&store, &caller, &person).await?;
+    let person = person::find(&store, &ident).await?;
+    person::delete(&store, &caller, &person).await?;
     Ok(Json(json!({"ok": true})).into_response())
 }
 
 async fn cancel_pending(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let person = people::find(&store, &ident).await?;
+    let person = person::find(&store, &ident).await?;
     let canceled = invitations::cancel_pending(&store, &caller, &person.id).await?;
     Ok(Json(json!({"ok": true, "canceled": canceled})).into_response())
 }

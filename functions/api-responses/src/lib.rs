@@ -1,6 +1,6 @@
 //! `api-responses`: survey responses as Delighted's API has them (record, list with its filters
 //! and `page`/`per_page`, read, change notes and tags; also at `.json` paths) and the metrics.
-//! The router only, with thin handlers over `ovation::services::{responses, metrics}`.
+//! The router only, with thin handlers over `ovation::services::{results, exports}`.
 
 use std::sync::Arc;
 
@@ -15,11 +15,13 @@ use ovation::http::extract::{DelightedBody, ListPage, PublicBase, next_page};
 use ovation::http::{attachment, file_body};
 use ovation::services::Caller;
 use ovation::services::audit::{self, Outcome, Target};
-use ovation::services::export_jobs::{self, ExportKind};
-use ovation::services::exports::{self, Format};
-use ovation::services::metrics::{self, MetricsQuery, Period};
-use ovation::services::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
-use ovation::services::{people, portability, webhooks};
+use ovation::services::exports::jobs::{self, ExportKind};
+use ovation::services::exports::spreadsheets::{self, Format};
+use ovation::services::exports::tenant;
+use ovation::services::people::person as people;
+use ovation::services::results::metrics::{self, MetricsQuery, Period};
+use ovation::services::results::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
+use ovation::services::webhooks::webhooks;
 use ovation::{Context, Error, Result};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -289,27 +291,27 @@ fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
 async fn export_job(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
     let (format, filter) = parse_export_query(raw.as_deref())?;
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let job = export_jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await?;
+    let job = jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 async fn export_status(State(ctx): Ctx, caller: Caller, base: PublicBase, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    Ok(Json(export_jobs::get(&ctx, &store, &caller, &base.0, &id).await?).into_response())
+    Ok(Json(jobs::get(&ctx, &store, &caller, &base.0, &id).await?).into_response())
 }
 
 /// A finished export's file: sent from the data directory locally; on AWS a redirect to a
 /// presigned URL.
 async fn export_file(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let (name, download) = export_jobs::file(&ctx, &store, &caller, &id).await?;
+    let (name, download) = jobs::file(&ctx, &store, &caller, &id).await?;
     match download {
         ovation::files::Download::Url(url) => {
             Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
         }
         ovation::files::Download::Local(path) => {
             let content_type = match name.rsplit('.').next().unwrap_or_default() {
-                "jsonl" => portability::CONTENT_TYPE,
+                "jsonl" => tenant::CONTENT_TYPE,
                 extension => Format::parse(extension)?.content_type(),
             };
             Ok(attachment(content_type, &name, file_body(&path).await?))
@@ -325,7 +327,7 @@ async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Res
         ovation::ids::new_id(),
         format.extension()
     ));
-    let written = exports::responses_to_file(&store, &filter, format, &path, Some(MAX_EXPORT_ROWS), |_| {}).await;
+    let written = spreadsheets::responses_to_file(&store, &filter, format, &path, Some(MAX_EXPORT_ROWS), |_| {}).await;
     let bytes = std::fs::read(&path);
     let _ = std::fs::remove_file(&path);
     let summary = written?;

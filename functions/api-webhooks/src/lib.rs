@@ -1,7 +1,7 @@
 //! `api-webhooks`: a tenant's webhook endpoints (create with a secret shown once, list, change,
 //! pause or enable again, rotate the secret, delete), a test event sent at once, and each
 //! endpoint's delivery log. The router only, with thin handlers over
-//! `ovation::services::webhooks`.
+//! `ovation::services::webhooks::webhooks`.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ovation::http::extract::{JsonBody, Params, PublicBase};
 use ovation::services::Caller;
-use ovation::services::webhooks::{self, EndpointRequest, TestEventRequest};
+use ovation::services::webhooks::webhooks::{self, EndpointRequest, TestEventRequest};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 

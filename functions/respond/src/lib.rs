@@ -21,13 +21,13 @@ use ovation::domain::survey::{Answer, Language, QuestionKind, origin_of};
 use ovation::domain::texts::{Texts, fill, texts};
 use ovation::domain::{Score, survey::SurveyDefinition};
 use ovation::http::extract::{ClientAddress, form_to_pairs};
-use ovation::services::invitations::{self, Invitation};
-use ovation::services::people::{self, Person};
-use ovation::services::responses::{self, Answered, ResponseRecord};
-use ovation::services::suppressions::{self, Suppression};
+use ovation::services::accounts::tenants::{self, Tenant};
+use ovation::services::people::person::{self, Person};
+use ovation::services::people::suppressions::{self, Suppression};
+use ovation::services::results::responses::{self, Answered, ResponseRecord};
+use ovation::services::sending::invitations::{self, Invitation};
 use ovation::services::surveys::{self, Survey};
-use ovation::services::tenants::{self, Tenant};
-use ovation::services::webhooks;
+use ovation::services::webhooks::webhooks;
 use ovation::store::{TenantStore, now_unix};
 use ovation::{Context, Error, Result};
 use serde::Serialize;
@@ -257,7 +257,7 @@ async fn invited(ctx: &Context, token: &str) -> std::result::Result<Invited, Ref
         return Err(Refusal::Expired);
     }
     let person = match &invitation.person {
-        Some(id) => Some(people::load(store, id).await.ok().flatten().ok_or(Refusal::Invalid)?),
+        Some(id) => Some(person::load(store, id).await.ok().flatten().ok_or(Refusal::Invalid)?),
         None => None,
     };
     Ok(Invited {

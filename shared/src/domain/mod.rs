@@ -2,6 +2,7 @@
 //! so the services never see a malformed email, slug or setting.
 
 pub mod email;
+pub mod language;
 pub mod loose;
 pub mod person;
 pub mod send_at;
@@ -11,8 +12,9 @@ pub mod texts;
 pub mod time;
 
 pub use email::Email;
+pub use language::Language;
 pub use person::{Channel, Phone, Properties};
-pub use survey::{Language, Score};
+pub use survey::Score;
 pub use tenant::{Slug, TenantSettings};
 
 use crate::error::{Error, Result};

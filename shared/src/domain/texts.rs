@@ -2,7 +2,7 @@
 //! `{{ name }}` placeholders survey texts may carry (filled from person properties, never
 //! evaluated as a template).
 
-use super::survey::Language;
+use super::language::Language;
 
 /// Every text a respondent page shows.
 #[derive(Debug)]
@@ -348,7 +348,7 @@ mod tests {
                 "{bad}: {refused}"
             );
         }
-        for language in super::super::survey::LANGUAGES {
+        for language in super::super::language::LANGUAGES {
             assert!(texts(language).question.contains("{{ product_name }}"), "{language:?}");
             assert!(texts(language).unsubscribed.contains("{{ sender }}"), "{language:?}");
         }

@@ -24,8 +24,8 @@ use crate::auth::{self, Actor, Permission, Principal, Restriction, Role};
 use crate::domain::Slug;
 use crate::error::{Error, Result};
 use crate::services::Caller;
+use crate::services::accounts::{sign_in, tenants};
 use crate::services::audit::{self, Outcome, Target};
-use crate::services::{sign_in, tenants};
 use crate::store::now_unix;
 
 /// The header with which the operator names the tenant to act in (support access).

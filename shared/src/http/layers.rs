@@ -17,13 +17,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 use super::gate::gate;
+use super::routes::MAX_BODY_BYTES;
 use super::throttle::throttle_by_ip;
 use crate::Context;
 use crate::error::Error;
 use crate::ids::new_id;
 
-/// The largest request body accepted (1 MiB); imports and uploads raise it on their routes.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Headers every answer carries (unless a handler set its own).

@@ -20,7 +20,8 @@ use lambda_http::RequestExt;
 
 pub use error::{ErrorBody, OAuthErrorBody};
 pub use health::health;
-pub use layers::{MAX_BODY_BYTES, REQUEST_ID_HEADER};
+pub use layers::REQUEST_ID_HEADER;
+pub use routes::MAX_BODY_BYTES;
 
 /// The largest file a download over the API holds: Lambda answers at most 6 MB, and a binary
 /// body goes base64-encoded (4/3 larger).

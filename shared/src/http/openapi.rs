@@ -17,25 +17,27 @@ use crate::domain::survey::{
 };
 use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, TenantSettings};
 use crate::http::{ErrorBody, OAuthErrorBody};
-use crate::services::audit::AuditEvent;
-use crate::services::autopilot::{AutopilotPatch, AutopilotView, MembershipRequest, MembershipView, NextSurveyRequest};
-use crate::services::credentials::{
+use crate::services::accounts::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
-use crate::services::export_jobs::{ExportJob, ExportKind, ExportStatus};
-use crate::services::imports::{ImportSummary, RowError};
-use crate::services::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
-use crate::services::people::{PersonRequest, PersonView};
-use crate::services::responses::{AdditionalAnswer, Note, ResponseRequest, ResponseView};
-use crate::services::sign_in::{
+use crate::services::accounts::sign_in::{
     AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult, TotpCode,
     TotpEnrolment,
 };
-use crate::services::suppressions::{SuppressedView, UnsubscribeRequest};
+use crate::services::accounts::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
+use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, UserView};
+use crate::services::audit::AuditEvent;
+use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};
+use crate::services::people::imports::{ImportSummary, RowError};
+use crate::services::people::person::{PersonRequest, PersonView};
+use crate::services::people::suppressions::{SuppressedView, UnsubscribeRequest};
+use crate::services::results::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
+use crate::services::results::responses::{AdditionalAnswer, Note, ResponseRequest, ResponseView};
+use crate::services::sending::autopilot::{
+    AutopilotPatch, AutopilotView, MembershipRequest, MembershipView, NextSurveyRequest,
+};
 use crate::services::surveys::Survey;
-use crate::services::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
-use crate::services::users::{Invite, Invited, UserPatch, UserStatus, UserView};
-use crate::services::webhooks::{
+use crate::services::webhooks::webhooks::{
     Attempt, DeliveryLogEntry, Endpoint, EndpointRequest, EndpointWithSecret, EventType, TestEventRequest,
 };
 

@@ -43,6 +43,9 @@ pub struct Route {
     pub max_body: usize,
 }
 
+/// The largest request body accepted (1 MiB); imports and uploads raise it on their routes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 const fn route(
     method: &'static str,
     path: &'static str,
@@ -61,7 +64,7 @@ const fn route(
         // A GET answers something; other methods answer nothing unless they say what.
         status: if method.as_bytes()[0] == b'G' { 200 } else { 204 },
         query: &[],
-        max_body: super::layers::MAX_BODY_BYTES,
+        max_body: MAX_BODY_BYTES,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The messaging ports (`Mailer`, `SmsSender`, `Queue`) and their adapters: SES v2, SNS and SQS on
 //! AWS; an outbox folder and a durable queue on the embedded store locally. Services take the
-//! ports; the settings choose the adapters (`Messaging::from_context`).
+//! ports; the settings choose the adapters (`Context::messaging`).
 
 pub mod local_queue;
 pub mod mime;
@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::Backend;
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// One email, rendered.
 #[derive(Clone, Debug)]
@@ -147,58 +145,6 @@ impl SendRate {
     }
 }
 
-impl Messaging {
-    /// The adapters the settings name: the outbox and the store's queue beside an embedded
-    /// store; SES, SNS and SQS on AWS.
-    pub async fn from_context(ctx: &crate::context::Context, store: Arc<dyn Store>) -> Result<Messaging> {
-        let settings = &ctx.settings;
-        match &settings.backend {
-            Backend::Embedded { data_dir } => {
-                let outbox = Arc::new(outbox::Outbox::open(&data_dir.join(outbox::FOLDER))?);
-                let queue = Arc::new(local_queue::LocalQueue::new(store.clone(), local_queue::DELIVER));
-                Ok(Messaging {
-                    queue: queue.clone(),
-                    mailer: outbox.clone(),
-                    sms: outbox,
-                    local_queue: Some(queue),
-                    webhooks: ctx.webhook_queue(),
-                    local_webhooks: Some(Arc::new(local_queue::LocalQueue::new(store, local_queue::WEBHOOKS))),
-                    rate: SendRate::new(settings.sending.rate_per_second),
-                })
-            }
-            Backend::Aws { .. } => {
-                let sending = &settings.sending;
-                // The context's configuration: one TLS context and credentials chain a process.
-                let config = match &ctx.aws {
-                    Some(config) => config.clone(),
-                    None => crate::aws::load_config().await,
-                };
-                let queue_url = sending.queue_url.clone().ok_or(Error::Config {
-                    name: "OVATION_QUEUE_URL",
-                    reason: "is required when OVATION_BACKEND=aws".into(),
-                })?;
-                let configuration_set = sending.configuration_set.clone();
-                let (sqs_config, ses_config, sns_config) = (config.clone(), config.clone(), config);
-                Ok(Messaging {
-                    queue: Arc::new(OnFirstUse::new(move || {
-                        sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_config), queue_url.clone())
-                    })),
-                    mailer: Arc::new(OnFirstUse::new(move || {
-                        ses::SesMailer::new(aws_sdk_sesv2::Client::new(&ses_config), configuration_set.clone())
-                    })),
-                    sms: Arc::new(OnFirstUse::new(move || {
-                        sns::SnsSms::new(aws_sdk_sns::Client::new(&sns_config))
-                    })),
-                    local_queue: None,
-                    webhooks: ctx.webhook_queue(),
-                    local_webhooks: None,
-                    rate: SendRate::new(settings.sending.rate_per_second),
-                })
-            }
-        }
-    }
-}
-
 /// The SQS queue of webhook deliveries at `url`, made at its first use.
 pub fn webhook_queue(config: &aws_config::SdkConfig, url: Option<String>) -> Option<Arc<dyn Queue>> {
     let config = config.clone();
@@ -211,13 +157,13 @@ pub fn webhook_queue(config: &aws_config::SdkConfig, url: Option<String>) -> Opt
 
 /// An adapter made at its first use, so a function builds only the clients it calls (the
 /// scheduler never builds SES's or SNS's; each client costs a cold start its set-up).
-struct OnFirstUse<T> {
+pub struct OnFirstUse<T> {
     make: Box<dyn Fn() -> T + Send + Sync>,
     made: std::sync::OnceLock<T>,
 }
 
 impl<T> OnFirstUse<T> {
-    fn new(make: impl Fn() -> T + Send + Sync + 'static) -> OnFirstUse<T> {
+    pub fn new(make: impl Fn() -> T + Send + Sync + 'static) -> OnFirstUse<T> {
         OnFirstUse {
             make: Box::new(make),
             made: std::sync::OnceLock::new(),

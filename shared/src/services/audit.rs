@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Caller;
 use crate::auth::Role;
 use crate::domain::time;
 use crate::error::{Error, Result};
+use crate::services::Caller;
 use crate::store::{Condition, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, keys, now_unix};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,25 +2,13 @@
 //! OAuth clients), audit. They take the context's ports and a tenant-scoped store, never concrete
 //! clients, and they record an audit event for every change a principal makes.
 
+pub mod accounts;
 pub mod audit;
-pub mod autopilot;
-pub mod counters;
-pub mod credentials;
-pub mod delivery_events;
-pub mod export_jobs;
 pub mod exports;
-pub mod imports;
-pub mod invitations;
-pub mod metrics;
 pub mod people;
-pub mod portability;
-pub mod responses;
+pub mod results;
 pub mod sending;
-pub mod sign_in;
-pub mod suppressions;
 pub mod surveys;
-pub mod tenants;
-pub mod users;
 pub mod webhooks;
 
 use std::net::IpAddr;

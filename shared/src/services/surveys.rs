@@ -5,12 +5,12 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
 use crate::crypto::links::{Link, LinkKind};
 use crate::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
 use crate::store::{Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
 
 /// Surveys a tenant may have (archived ones included).

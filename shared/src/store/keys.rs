@@ -12,11 +12,11 @@ const SEP: char = '#';
 pub const SYSTEM_PARTITION: &str = "SYS";
 /// Index partitions shared by all tenants (they hold ids and times, no personal data), which a
 /// tenant's items may join.
-pub const SHARED_INDEX_PREFIXES: &[&str] = &[
-    "DUE#",
-    crate::services::counters::OVERFLOW_INDEX_PREFIX,
-    WEBHOOK_DUE_PREFIX,
-];
+pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#", COUNTERS_OVERFLOW_PREFIX, WEBHOOK_DUE_PREFIX];
+
+/// The index partitions (per day and bucket) of counters' overflow items waiting to be folded
+/// home (ids only), in buckets so that contention in many surveys does not meet in one partition.
+pub const COUNTERS_OVERFLOW_PREFIX: &str = "AGG#";
 
 /// The partition of the tenant's own items: `T#{tenant}`.
 pub fn tenant_partition(tenant: &TenantId) -> String {

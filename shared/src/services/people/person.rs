@@ -6,15 +6,15 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::invitations::{self, Invitation};
-use super::suppressions::{self, Suppression};
-use super::surveys::{self, Survey};
 use crate::domain::send_at::{SendAt, TIME_ZONE_PROPERTY};
 use crate::domain::{Channel, Email, Phone, Properties};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::people::suppressions::{self, Suppression};
+use crate::services::sending::invitations::{self, Invitation};
+use crate::services::surveys::{self, Survey};
 use crate::store::{BatchOp, Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 const EMAIL: &str = "email";
@@ -448,7 +448,7 @@ pub async fn delete(store: &TenantStore, caller: &Caller, person: &Person) -> Re
             let key = keys::invitation(store.tenant(), pointer.str("survey").unwrap_or_default(), id)?;
             store.delete(&key, None).await?;
         } else if let Some(id) = pointer.key.sk.strip_prefix("R#") {
-            super::responses::erase_personal(store, id).await?;
+            crate::services::results::responses::erase_personal(store, id).await?;
         }
     }
     store
@@ -459,7 +459,9 @@ pub async fn delete(store: &TenantStore, caller: &Caller, person: &Person) -> Re
         condition: None,
     }];
     ops.extend(suppressions::entry_deletions(store, person)?);
-    ops.extend(super::autopilot::membership_deletions(store, &person.id)?);
+    ops.extend(crate::services::sending::autopilot::membership_deletions(
+        store, &person.id,
+    )?);
     for (kind, ix) in [(EMAIL, &person.email_index), (PHONE, &person.phone_index)] {
         if let Some(ix) = ix {
             ops.push(TxOp::Delete {

@@ -11,12 +11,12 @@ use std::path::Path;
 
 use rust_xlsxwriter::{ExcelDateTime, Format as CellFormat, Workbook};
 
-use super::counters::Measure;
-use super::metrics::Counts;
-use super::people::{self, Person};
-use super::responses::{self, ResponseFilter, ResponseRecord};
-use super::surveys::{self, Survey};
 use crate::error::{Error, Result};
+use crate::services::people::person::{self, Person};
+use crate::services::results::counters::Measure;
+use crate::services::results::metrics::Counts;
+use crate::services::results::responses::{self, ResponseFilter, ResponseRecord};
+use crate::services::surveys::{self, Survey};
 use crate::store::TenantStore;
 
 /// Property columns at most (further property names are left out of the columns).
@@ -332,7 +332,7 @@ pub async fn responses_to_file(
                 if people_seen.len() >= PERSON_CACHE {
                     people_seen.clear();
                 }
-                people_seen.insert(id.clone(), people::load(store, id).await?);
+                people_seen.insert(id.clone(), person::load(store, id).await?);
             }
             let person = r
                 .person

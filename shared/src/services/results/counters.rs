@@ -21,9 +21,6 @@ pub const SHARDS: u8 = 4;
 /// The detail items' resolution: every time zone's midnight falls on a quarter hour.
 pub const SLOT_SECONDS: i64 = 900;
 pub const DAY_SECONDS: i64 = 86_400;
-/// The index partitions (per day and bucket) of overflow items waiting to be folded home (ids
-/// only), in buckets so that contention in many surveys does not meet again in one partition.
-pub const OVERFLOW_INDEX_PREFIX: &str = "AGG#";
 const OVERFLOW_BUCKETS: u32 = 4;
 /// The item whose count changes with every fold: a read that sees it change reads again.
 const FOLDS: &str = "FOLDS";
@@ -372,7 +369,7 @@ fn overflow_index(day: i64, pk: &str) -> String {
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
         % OVERFLOW_BUCKETS;
-    format!("{OVERFLOW_INDEX_PREFIX}{day:06}#{bucket}")
+    format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX)
 }
 
 /// Runs `ops` with the counters of `tally` for `survey` in one transaction: in the home shard,
@@ -478,8 +475,9 @@ pub async fn read(store: &TenantStore, survey: &str, sort: SortKey) -> Result<Ve
 pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
     let today = now.div_euclid(DAY_SECONDS);
     let mut moved = 0;
-    let partitions = ((today - days)..=today)
-        .flat_map(|day| (0..OVERFLOW_BUCKETS).map(move |bucket| format!("{OVERFLOW_INDEX_PREFIX}{day:06}#{bucket}")));
+    let partitions = ((today - days)..=today).flat_map(|day| {
+        (0..OVERFLOW_BUCKETS).map(move |bucket| format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX))
+    });
     for partition in partitions {
         let mut after = None;
         loop {

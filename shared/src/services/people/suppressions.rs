@@ -7,11 +7,11 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::people::{self, Person, PersonInput};
 use crate::domain::Email;
 use crate::error::{Error, Result};
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::people::person::{self, Person, PersonInput};
 use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 /// The two ways a person is suppressed.
@@ -51,10 +51,10 @@ impl Suppression {
 
 /// Suppresses a person at `at`, once: false when they already were (or are gone).
 pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: i64) -> Result<bool> {
-    let kind_event = super::webhooks::EventType::of_suppression(kind);
-    let event = super::webhooks::emit(store, kind_event, person, Some(person), async || {
+    let kind_event = crate::services::webhooks::webhooks::EventType::of_suppression(kind);
+    let event = crate::services::webhooks::webhooks::emit(store, kind_event, person, Some(person), async || {
         // A person gone fails the transaction's condition: the event goes nowhere.
-        let Some(mut suppressed) = people::load(store, person).await? else {
+        let Some(mut suppressed) = person::load(store, person).await? else {
             return Ok(serde_json::Value::Null);
         };
         match kind {
@@ -163,7 +163,7 @@ pub async fn list(
         .map(|entry| entry.str("person").unwrap_or_default().to_owned())
         .collect();
     let loaded: Vec<Result<Option<Person>>> = futures_util::stream::iter(ids)
-        .map(|id| async move { people::load(store, &id).await })
+        .map(|id| async move { person::load(store, &id).await })
         .buffered(LOAD_CONCURRENCY)
         .collect()
         .await;
@@ -195,14 +195,14 @@ pub async fn unsubscribe_by_email(
     hash_only: bool,
 ) -> Result<()> {
     let email = Email::parse_field("person_email", &request.person_email)?;
-    let person = match people::load_by_email(store, &email).await? {
+    let person = match person::load_by_email(store, &email).await? {
         Some(person) => person,
         None => {
             let input = PersonInput {
                 email: Some(email),
                 ..PersonInput::default()
             };
-            people::upsert(store, &input, hash_only).await?.person
+            person::upsert(store, &input, hash_only).await?.person
         }
     };
     if suppress(store, &person.id, Suppression::Unsubscribed, now_unix()).await? {

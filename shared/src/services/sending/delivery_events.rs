@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::suppressions::{self, Suppression};
-use super::tenants;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::services::accounts::tenants;
+use crate::services::people::suppressions::{self, Suppression};
 use crate::store::{Condition, Update, keys, now_unix};
 
 /// What SNS delivers to a subscribed Lambda, per record (the parts used).
@@ -251,7 +251,7 @@ async fn bounced_current_address(
             .rsplit_once('<')
             .map_or(address.as_str(), |(_, a)| a.trim_end_matches('>'));
         if let Ok(email) = crate::domain::Email::parse(bare)
-            && super::people::email_index(store, &email).await? == current
+            && crate::services::people::person::email_index(store, &email).await? == current
         {
             return Ok(true);
         }

@@ -7,12 +7,12 @@ use std::io::Write;
 use base64::Engine;
 use serde_json::{Map, Value as Json, json};
 
-use super::autopilot::Platform;
-use super::suppressions::Suppression;
 use crate::context::Context;
 use crate::domain::time;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::services::people::suppressions::Suppression;
+use crate::services::sending::autopilot::Platform;
 use crate::store::{Item, Query, Store, TenantStore, Value, keys};
 
 /// Items read a page.
@@ -124,7 +124,7 @@ fn below_tenant(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
         Ok(vec![keys::client_partition(tenant, client)?])
     } else if let Some(survey) = sk.strip_prefix(keys::SURVEY_PREFIX) {
         let mut out = vec![keys::survey_partition(tenant, survey)?];
-        for shard in 0..crate::services::counters::SHARDS {
+        for shard in 0..crate::services::results::counters::SHARDS {
             out.push(keys::counters_partition(tenant, survey, shard)?);
         }
         Ok(out)

@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroize;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
 use crate::Context;
 use crate::auth::Role;
 use crate::auth::credential::{self, Kind};
@@ -15,6 +13,8 @@ use crate::auth::password::{self, Password};
 use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
 
 /// How long an invitation stays valid.

@@ -5,15 +5,15 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::tenants;
 use crate::Context;
 use crate::auth::credential::{self, Kind};
 use crate::auth::{self, Scope};
 use crate::domain::Slug;
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, new_id};
+use crate::services::Caller;
+use crate::services::accounts::tenants;
+use crate::services::audit::{self, Outcome, Target};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
 
 /// At most this many API keys, and this many OAuth clients, per tenant.

@@ -10,10 +10,10 @@ use jiff::{Timestamp, civil::Date};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::counters::{self, Cell, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
-use super::surveys::{self, Survey};
 use crate::domain::Channel;
 use crate::error::{Error, Result};
+use crate::services::results::counters::{self, Cell, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
+use crate::services::surveys::{self, Survey};
 use crate::store::{Item, TenantStore, Value, now_unix};
 
 /// The most periods a series has (ten years of days).

@@ -14,11 +14,6 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::autopilot;
-use super::counters::{self, Counted, Measure, Tally};
-use super::people::Person;
-use super::surveys::{self, Survey};
-use super::tenants::{self, Tenant};
 use crate::context::Context;
 use crate::crypto::links::{Link, LinkKind};
 use crate::domain::Channel;
@@ -26,6 +21,11 @@ use crate::domain::texts::{self, escape_html};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging, OutgoingEmail, OutgoingSms, SendFailure};
+use crate::services::accounts::tenants::{self, Tenant};
+use crate::services::people::person::Person;
+use crate::services::results::counters::{self, Counted, Measure, Tally};
+use crate::services::sending::autopilot;
+use crate::services::surveys::{self, Survey};
 use crate::store::lease::{self, Lease};
 use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, attr, keys, now_unix};
 

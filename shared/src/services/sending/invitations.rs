@@ -3,14 +3,14 @@
 //! pointer under the person (to cancel or erase it); the recipient is kept encrypted until sent.
 //! The invitation's link names it, signed by the tenant; one response per invitation.
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::people::Person;
-use super::surveys::Survey;
 use crate::crypto::links::{Link, LinkKind};
 use crate::domain::{Channel, Language};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::people::person::Person;
+use crate::services::surveys::Survey;
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
 
 const RECIPIENT: &str = "recipient";

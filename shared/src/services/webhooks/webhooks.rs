@@ -9,15 +9,16 @@ use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::audit::{self, Actor, Outcome, Target};
-use super::suppressions::Suppression;
-use super::{Caller, tenants};
 use crate::auth::credential::hex;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, new_id};
 use crate::messaging::{BATCH, Queue};
 use crate::outbound::{self, Outbound};
+use crate::services::Caller;
+use crate::services::accounts::tenants;
+use crate::services::audit::{self, Actor, Outcome, Target};
+use crate::services::people::suppressions::Suppression;
 use crate::store::lease::Lease;
 use crate::store::{Cmp, Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, Value, attr, keys, now_unix};
 

@@ -16,16 +16,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Actor, Outcome, Target};
-use super::tenants::{self, Tenant};
-use super::users::{self, UserRecord, UserStatus, UserView};
 use crate::Context;
 use crate::auth::credential::{self, Kind, Presented};
 use crate::auth::password::{self, Password};
 use crate::auth::{self, Principal, Restriction, Role, Scope, totp};
 use crate::domain::{Email, Slug};
 use crate::error::{Error, Result};
+use crate::services::Caller;
+use crate::services::accounts::tenants::{self, Tenant};
+use crate::services::accounts::users::{self, UserRecord, UserStatus, UserView};
+use crate::services::audit::{self, Actor, Outcome, Target};
 use crate::store::{Cmp, Condition, Item, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 /// A session ends after an hour without use, and after twelve hours in any case.
@@ -545,7 +545,7 @@ pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAd
         .ok_or_else(gone)?;
     let password = Password::new(request.password, tenant.settings.password_policy.min_length as usize)?;
     if let Some(name) = request.name {
-        user.name = Some(super::users::display_name(&name)?);
+        user.name = Some(crate::services::accounts::users::display_name(&name)?);
     }
     user.secrets.password = Some(password::hash(&password).await?);
     user.password_changed_at = Some(now_unix());

@@ -9,17 +9,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::counters::{self, Counted, Measure, Tally};
-use super::invitations::{self, Invitation};
-use super::people::{self, Person, id_range};
-use super::surveys::{self, Survey};
-use super::webhooks::{self, EventType};
 use crate::domain::survey::{Answer, MAX_COMMENT, QuestionKind};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::people::person::{self, Person, id_range};
+use crate::services::results::counters::{self, Counted, Measure, Tally};
+use crate::services::sending::invitations::{self, Invitation};
+use crate::services::surveys::{self, Survey};
+use crate::services::webhooks::webhooks::{self, EventType};
 use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 const COMMENT: &str = "comment";
@@ -287,7 +287,7 @@ async fn webhook_event(
 ) -> Result<Option<TxOp>> {
     webhooks::emit(store, kind, &record.id, record.person.as_deref(), async || {
         let loaded = match (person, &record.person) {
-            (None, Some(id)) => people::load(store, id).await?,
+            (None, Some(id)) => person::load(store, id).await?,
             _ => None,
         };
         serde_json::to_value(record.view("", survey, person.or(loaded.as_ref()))).map_err(Error::internal)
@@ -302,7 +302,7 @@ fn person_ops(store: &TenantStore, person: &str, response: &str, now: i64) -> Re
             item: Item::new(keys::person_pointer(store.tenant(), person, "R", response)?),
             condition: None,
         },
-        people::responded_op(store, person, now)?,
+        person::responded_op(store, person, now)?,
     ])
 }
 
@@ -372,7 +372,7 @@ pub struct NewResponse {
 }
 
 pub async fn create(store: &TenantStore, caller: &Caller, new: NewResponse) -> Result<ResponseRecord> {
-    let person = people::load(store, &new.person)
+    let person = person::load(store, &new.person)
         .await?
         .ok_or_else(|| Error::invalid("person", "names no person of this account"))?;
     let survey = surveys::resolve(store, new.survey.as_deref()).await?;
@@ -945,7 +945,7 @@ pub async fn views(
             && let Some(p) = &r.person
             && !persons.contains_key(p)
         {
-            persons.insert(p.clone(), people::load(store, p).await?);
+            persons.insert(p.clone(), person::load(store, p).await?);
         }
         let survey = surveys.get(&r.survey).and_then(Option::as_ref);
         let person = r.person.as_ref().and_then(|p| persons.get(p)).and_then(Option::as_ref);

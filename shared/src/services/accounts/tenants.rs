@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::portability::{self, Lists};
-use super::users::{self, NewUser, UserStatus};
 use crate::auth::Role;
 use crate::domain::tenant::{SettingsPatch, display_name};
 use crate::domain::{Email, Slug, TenantSettings};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::services::Caller;
+use crate::services::accounts::users::{self, NewUser, UserStatus};
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::exports::tenant::{self, Lists};
 use crate::store::{Condition, Item, MAX_QUERY_LIMIT, Query, SortKey, TxOp, Update, Value, keys, now_unix};
 use crate::{Context, auth};
 
@@ -233,7 +233,7 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
         }
         other => other?,
     }
-    crate::services::sending::start_scheduler_at(ctx, tenant.created_at).await?;
+    crate::services::sending::pipeline::start_scheduler_at(ctx, tenant.created_at).await?;
     audit::record_operator(
         &store,
         "tenant.created",
@@ -330,7 +330,7 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
         .await?;
     ctx.tenants.forget(&tenant.id);
     ctx.keys.shred(&tenant.id).await?;
-    super::export_jobs::remove_files(ctx, &tenant.id).await?;
+    crate::services::exports::jobs::remove_files(ctx, &tenant.id).await?;
     Ok(tenant.id)
 }
 
@@ -351,7 +351,7 @@ pub async fn unclaimed(ctx: &Context, tenant: &TenantId) -> Result<bool> {
 }
 
 /// Purges the items of deleted tenants whose purge is due, and returns how many tenants were
-/// purged: every partition of the tenant (`portability::Partitions`), then the slug (free
+/// purged: every partition of the tenant (`tenant::Partitions`), then the slug (free
 /// again) and the purge item itself. Run by the scheduler once a minute.
 pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
     let due = Query::new(keys::SYSTEM_PARTITION)
@@ -373,15 +373,15 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
         // short finds the rest again.
         let store = ctx.store.as_ref();
         let mut listing = Vec::new();
-        let mut partitions = portability::Partitions::of(store, &tenant, created_at, now)?;
+        let mut partitions = tenant::Partitions::of(store, &tenant, created_at, now)?;
         while let Some((partition, lists)) = partitions.next().await? {
             match lists {
                 Lists::Others => listing.push(partition),
-                Lists::Nothing => portability::delete_partition(store, &partition).await?,
+                Lists::Nothing => tenant::delete_partition(store, &partition).await?,
             }
         }
         for partition in listing.iter().rev() {
-            portability::delete_partition(store, partition).await?;
+            tenant::delete_partition(store, partition).await?;
         }
         // The slug is freed only if it still names this tenant (not a new one that took it).
         let slug = keys::slug(item.str("slug").unwrap_or_default());

@@ -7,15 +7,17 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::audit::{self, Outcome, Target};
-use super::exports::{self, Format};
-use super::responses::ResponseFilter;
-use super::{Caller, portability, tenants};
 use crate::auth::Role;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::files::Download;
 use crate::ids::{TenantId, new_id};
+use crate::services::Caller;
+use crate::services::accounts::tenants;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::exports::spreadsheets::{self, Format};
+use crate::services::exports::tenant;
+use crate::services::results::responses::ResponseFilter;
 use crate::store::lease::Lease;
 use crate::store::{Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
 
@@ -420,9 +422,9 @@ async fn write(
     if job.str("kind") == Some("tenant") {
         let file = std::fs::File::create(path).map_err(Error::internal)?;
         let mut out = std::io::BufWriter::new(file);
-        let exported = portability::export(ctx, store, tenant_created_at, &mut out, None).await?;
+        let exported = tenant::export(ctx, store, tenant_created_at, &mut out, None).await?;
         std::io::Write::flush(&mut out).map_err(Error::internal)?;
-        return Ok((exported.items as i64, portability::CONTENT_TYPE));
+        return Ok((exported.items as i64, tenant::CONTENT_TYPE));
     }
     let format = Format::parse(format)?;
     let filter = ResponseFilter {
@@ -433,6 +435,6 @@ async fn write(
         survey: job.str("survey").map(str::to_owned),
         ..ResponseFilter::default()
     };
-    let summary = exports::responses_to_file(store, &filter, format, path, None, |_| {}).await?;
+    let summary = spreadsheets::responses_to_file(store, &filter, format, path, None, |_| {}).await?;
     Ok((summary.rows as i64, format.content_type()))
 }

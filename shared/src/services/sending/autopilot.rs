@@ -7,13 +7,13 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Caller;
-use super::audit::{self, Outcome, Target};
-use super::invitations;
-use super::people::{self, Person, PersonInput, PersonView};
-use super::surveys;
 use crate::domain::{Channel, Email, Phone, Properties};
 use crate::error::{Error, Result};
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::people::person::{self, Person, PersonInput, PersonView};
+use crate::services::sending::invitations;
+use crate::services::surveys;
 use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Update, keys, now_unix};
 
 /// Delighted's default frequency: 90 days.
@@ -167,7 +167,7 @@ pub async fn configure(
             match (next.active, member.str("next"), member.str("next_survey")) {
                 // Switched on: members waiting get their first survey now.
                 (true, None, _) => {
-                    if let Some(person) = people::load(store, &member.key.sk).await? {
+                    if let Some(person) = person::load(store, &member.key.sk).await? {
                         let ops = next_ops(store, platform, &next, &person, now, None).await?;
                         match store.transact(ops).await {
                             Ok(()) | Err(Error::TransactionCanceled(_)) => {}
@@ -311,11 +311,11 @@ fn membership_view(member: &Item, person: &Person) -> MembershipView {
 /// The person a membership call names.
 async fn named_person(store: &TenantStore, request: &MembershipRequest) -> Result<Option<Person>> {
     match (&request.person_email, &request.person_phone_number, &request.person_id) {
-        (Some(email), _, _) => people::load_by_email(store, &Email::parse_field("person_email", email)?).await,
+        (Some(email), _, _) => person::load_by_email(store, &Email::parse_field("person_email", email)?).await,
         (None, Some(phone), _) => {
-            people::load_by_phone(store, &Phone::parse_field("person_phone_number", phone)?).await
+            person::load_by_phone(store, &Phone::parse_field("person_phone_number", phone)?).await
         }
-        (None, None, Some(id)) => people::load(store, id).await,
+        (None, None, Some(id)) => person::load(store, id).await,
         (None, None, None) => Err(Error::invalid(
             "person_email",
             "person_email, person_phone_number or person_id is required",
@@ -356,7 +356,7 @@ pub async fn join(
             },
             ..PersonInput::default()
         };
-        people::upsert(store, &input, hash_only).await?.person
+        person::upsert(store, &input, hash_only).await?.person
     } else if request.properties.is_some() || request.person_name.is_some() {
         return Err(Error::invalid(
             "properties",
@@ -421,7 +421,7 @@ pub async fn members(
         .await?;
     let mut members = Vec::with_capacity(page.items.len());
     for member in &page.items {
-        if let Some(person) = people::load(store, &member.key.sk).await? {
+        if let Some(person) = person::load(store, &member.key.sk).await? {
             members.push(membership_view(member, &person));
         }
     }

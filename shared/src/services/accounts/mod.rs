@@ -1,0 +1,7 @@
+//! Who works in a workspace and how they prove it: tenants and their settings, users and
+//! invitations, sign-in and sessions, API keys and OAuth clients.
+
+pub mod credentials;
+pub mod sign_in;
+pub mod tenants;
+pub mod users;

@@ -1,0 +1,6 @@
+//! Results and whole tenants as files: CSV and Excel writers, export jobs for any size, and the
+//! full tenant export.
+
+pub mod jobs;
+pub mod spreadsheets;
+pub mod tenant;

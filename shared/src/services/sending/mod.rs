@@ -1,0 +1,7 @@
+//! Getting a survey to a person: invitations and their links, autopilot (recurring sends), the
+//! scheduler and deliverer, and the delivery events mail providers report.
+
+pub mod autopilot;
+pub mod delivery_events;
+pub mod invitations;
+pub mod pipeline;

@@ -1,0 +1,3 @@
+//! Webhooks: endpoints, the events writes emit, and their signed delivery.
+
+pub mod webhooks;
