@@ -14,7 +14,7 @@ use ovation::config::Backend;
 use ovation::domain::Slug;
 use ovation::http::gate::OPERATOR_PREFIX;
 use ovation::services::accounts::credentials::{self, NewCredential};
-use ovation::services::accounts::tenants::{self, NewTenant};
+use ovation::services::lifecycle::tenants::{self, NewTenant};
 use ovation::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

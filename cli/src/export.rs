@@ -41,7 +41,7 @@ pub struct ExportArgs {
 }
 
 /// An active tenant by its slug.
-async fn active_tenant(ctx: &Context, slug: &str) -> Result<tenants::Tenant> {
+async fn active_tenant(ctx: &Context, slug: &str) -> Result<ovation::domain::tenant::Tenant> {
     tenants::by_slug(ctx, &Slug::parse(slug)?)
         .await?
         .filter(|t| t.is_active())

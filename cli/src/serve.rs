@@ -13,7 +13,7 @@ use clap::Args;
 use ovation::auth::credential;
 use ovation::config::Backend;
 use ovation::http::Routes;
-use ovation::services::accounts::tenants::{self, NewTenant};
+use ovation::services::lifecycle::tenants::{self, NewTenant};
 use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
 

@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 use crate::http::throttle::Throttle;
 use crate::ids::TenantId;
 use crate::messaging::{self, Messaging};
-use crate::services::accounts::tenants::TenantCache;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{Store, TenantStore};
+use crate::tenant_cache::TenantCache;
 
 /// The embedded store's file in the data directory.
 pub const STORE_FILE: &str = "ovation.redb";

@@ -12,7 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::messaging::{Messaging, Queue};
-use crate::services::exports::jobs as export_jobs;
+use crate::services::exports;
 use crate::services::results::counters;
 use crate::services::sending::delivery_events::{self, EventsReport};
 use crate::services::sending::pipeline::{self, Delivered, SchedulerReport};
@@ -51,7 +51,7 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
             Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
         }
         // Deleted tenants whose 30 days have passed (a purge cut short goes on next time).
-        match crate::services::accounts::tenants::purge_due(ctx, now).await {
+        match crate::services::lifecycle::tenants::purge_due(ctx, now).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
             Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
@@ -283,8 +283,8 @@ pub async fn run_webhooks_on_lambda() -> std::result::Result<(), lambda_runtime:
 /// queue.
 pub async fn exports(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
     handle_batch(event, None, |body, receive_count| async move {
-        let message = export_jobs::parse_message(&body)?;
-        export_jobs::run(ctx, &message, receive_count).await?;
+        let message = exports::jobs::parse_message(&body)?;
+        exports::jobs::run(ctx, &message, receive_count).await?;
         Ok(Delivered::Done)
     })
     .await

@@ -18,6 +18,7 @@ pub mod provision;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod tenant_cache;
 
 pub use context::Context;
 pub use error::{Error, Result};

@@ -1268,7 +1268,7 @@ async fn deleting_a_tenant_shreds_and_purges(e: Engines) {
     // The purge, when due, removes the tenant's items and frees the slug.
     let now = ovation::store::now_unix();
     assert_eq!(
-        ovation::services::accounts::tenants::purge_due(&s.ctx, now)
+        ovation::services::lifecycle::tenants::purge_due(&s.ctx, now)
             .await
             .unwrap(),
         0,
@@ -1276,7 +1276,7 @@ async fn deleting_a_tenant_shreds_and_purges(e: Engines) {
     );
     let later = now + 31 * 86_400;
     assert_eq!(
-        ovation::services::accounts::tenants::purge_due(&s.ctx, later)
+        ovation::services::lifecycle::tenants::purge_due(&s.ctx, later)
             .await
             .unwrap(),
         1
@@ -1317,9 +1317,9 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     )
     .await;
     assert_eq!(created.status, 401, "this stack has no operator key");
-    let made = ovation::services::accounts::tenants::create(
+    let made = ovation::services::lifecycle::tenants::create(
         &ctx,
-        ovation::services::accounts::tenants::NewTenant {
+        ovation::services::lifecycle::tenants::NewTenant {
             slug: "acme".into(),
             owner_email: "o@acme.example".into(),
             display_name: None,

@@ -156,7 +156,7 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
     assert_eq!(deleted.status, 204, "{deleted:?}");
     let later = ovation::store::now_unix() + 31 * 86_400;
     assert_eq!(
-        ovation::services::accounts::tenants::purge_due(&s.ctx, later)
+        ovation::services::lifecycle::tenants::purge_due(&s.ctx, later)
             .await
             .unwrap(),
         1

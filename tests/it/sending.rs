@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use ovation::messaging::{Messaging, mime, outbox, ses, sns, sqs};
-use ovation::services::people::suppressions::{self, Suppression};
+use ovation::services::people::person::Suppression;
+use ovation::services::people::suppressions;
 use ovation::services::sending::pipeline;
 use ovation::store::{Query, keys};
 use serde_json::json;

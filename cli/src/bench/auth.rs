@@ -13,7 +13,7 @@ use ovation::auth::password::{self, Password};
 use ovation::config::Settings;
 use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::sign_in::{self, SignInRequest, SignInResult};
-use ovation::services::accounts::tenants::{self, NewTenant};
+use ovation::services::lifecycle::tenants::{self, NewTenant};
 use ovation::{Context, Error, Result};
 use tower::ServiceExt;
 

@@ -79,7 +79,7 @@ pub struct BenchArgs {
 /// acting in it as an admin.
 async fn bench_tenant(ctx: &Context) -> Result<(ovation::store::TenantStore, ovation::services::Caller)> {
     use ovation::auth::{Actor, Principal, Role};
-    use ovation::services::accounts::tenants::{self, NewTenant};
+    use ovation::services::lifecycle::tenants::{self, NewTenant};
     let created = tenants::create(
         ctx,
         NewTenant {

@@ -13,7 +13,7 @@ use ovation::crypto::local::LocalKeyring;
 use ovation::domain::Score;
 use ovation::messaging::local_queue::{LocalQueue, WEBHOOKS};
 use ovation::services::Caller;
-use ovation::services::people::person as people;
+use ovation::services::people::{person, upsert};
 use ovation::services::results::responses::{self, NewResponse};
 use ovation::services::webhooks::webhooks::{self, EndpointRequest};
 use ovation::store::TenantStore;
@@ -37,9 +37,9 @@ pub async fn figures(dir: &std::path::Path, events: usize) -> Result<()> {
     let (tenant, caller) = super::bench_tenant(&ctx).await?;
     let received = Arc::new(AtomicUsize::new(0));
     let url = receiver(received.clone()).await?;
-    let person = people::upsert(
+    let person = upsert::upsert(
         &tenant,
-        &people::PersonInput {
+        &person::PersonInput {
             email: Some(ovation::domain::Email::parse("bench@example.com")?),
             ..Default::default()
         },

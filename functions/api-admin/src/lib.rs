@@ -11,14 +11,16 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ovation::domain::Slug;
 use ovation::domain::tenant::SettingsPatch;
+use ovation::domain::tenant::Tenant;
 use ovation::http::attachment;
 use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, next_page};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
-use ovation::services::accounts::tenants::{self, NewTenant, Tenant};
+use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
 use ovation::services::exports::tenant;
+use ovation::services::lifecycle::{self, tenants::NewTenant};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -237,7 +239,11 @@ async fn audit_events(
 }
 
 async fn create_tenant(State(ctx): Ctx, JsonBody(request): JsonBody<NewTenant>) -> Result<Response> {
-    Ok((StatusCode::CREATED, Json(tenants::create(&ctx, request).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(lifecycle::tenants::create(&ctx, request).await?),
+    )
+        .into_response())
 }
 
 async fn active_tenant(ctx: &Context, slug: &str) -> Result<Tenant> {
@@ -252,7 +258,7 @@ async fn platform_tenant(State(ctx): Ctx, Path(slug): Path<String>) -> Result<Js
 }
 
 async fn delete_tenant(State(ctx): Ctx, Path(slug): Path<String>) -> Result<StatusCode> {
-    tenants::delete(&ctx, &Slug::parse(&slug)?).await?;
+    lifecycle::tenants::delete(&ctx, &Slug::parse(&slug)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

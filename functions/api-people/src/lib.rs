@@ -18,9 +18,12 @@ use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_p
 use ovation::http::routes::IMPORT_BODY_BYTES;
 use ovation::services::Caller;
 use ovation::services::accounts::tenants;
+use ovation::services::lifecycle::erasure;
 use ovation::services::people::imports::{self, ImportOptions};
-use ovation::services::people::person::{self, PeopleFilter, PersonRequest, SendRequest};
-use ovation::services::people::suppressions::{self, Suppression, UnsubscribeRequest};
+use ovation::services::people::person::{self, PeopleFilter, SendRequest, Suppression};
+use ovation::services::people::suppressions::{self, UnsubscribeRequest};
+use ovation::services::people::upsert;
+use ovation::services::people::upsert::PersonRequest;
 use ovation::services::sending::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
 use ovation::services::sending::invitations;
 use ovation::{Context, Error, Result};
@@ -76,7 +79,7 @@ async fn create_or_update(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let hash_only = hash_only(&ctx, &caller).await?;
-    Ok(Json(person::create_or_update(&store, &caller, request, hash_only, &base.0).await?).into_response())
+    Ok(Json(upsert::create_or_update(&store, &caller, request, hash_only, &base.0).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -266,7 +269,7 @@ async fn leave(
 async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let person = person::find(&store, &ident).await?;
-    person::delete(&store, &caller, &person).await?;
+    erasure::erase_person(&store, &caller, &person).await?;
     Ok(Json(json!({"ok": true})).into_response())
 }
 

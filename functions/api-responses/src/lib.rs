@@ -18,7 +18,7 @@ use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::exports::spreadsheets::{self, Format};
 use ovation::services::exports::tenant;
-use ovation::services::people::person as people;
+use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
 use ovation::services::webhooks::webhooks;
@@ -147,7 +147,7 @@ async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, RawQuery(raw): 
     let mut q = parse_list_query(raw.as_deref())?;
     let store = ctx.tenant_store(&caller.principal.tenant);
     if let Some(email) = &q.person_email {
-        match people::load_by_email(&store, &Email::parse_field("person_email", email)?).await? {
+        match person::load_by_email(&store, &Email::parse_field("person_email", email)?).await? {
             Some(p) => q.filter.person = Some(p.id),
             None => return Ok(Json(Vec::<()>::new()).into_response()),
         }

@@ -9,6 +9,47 @@ use utoipa::ToSchema;
 
 use crate::auth::password;
 use crate::error::{Error, Result};
+use crate::ids::TenantId;
+
+/// A workspace: its id, slug, status and settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Tenant {
+    #[schema(value_type = String)]
+    pub id: TenantId,
+    pub slug: String,
+    pub status: TenantStatus,
+    pub created_at: i64,
+    pub settings: TenantSettings,
+    /// Optimistic concurrency of settings changes.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl Tenant {
+    /// A tenant with the default settings, stored nowhere.
+    #[cfg(test)]
+    pub fn for_tests() -> Tenant {
+        Tenant {
+            id: TenantId::generate(),
+            slug: "test".into(),
+            status: TenantStatus::Active,
+            created_at: 0,
+            settings: TenantSettings::new("Test".into()),
+            version: 0,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == TenantStatus::Active
+    }
+}
 
 /// The short name users sign in with: 3 to 40 of `a-z`, `0-9` and inner `-`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -258,7 +258,7 @@ async fn support_access(ctx: &Context, headers: &HeaderMap, ip: Option<IpAddr>) 
         ))?;
     let tenant = tenants::by_slug(ctx, &Slug::parse(slug)?)
         .await?
-        .filter(tenants::Tenant::is_active)
+        .filter(crate::domain::tenant::Tenant::is_active)
         .ok_or(Error::NotFound("tenant"))?;
     if !tenant.settings.support_access {
         return Err(Error::Forbidden {

@@ -16,6 +16,7 @@ use crate::domain::survey::{
     Answer, Language, Question, QuestionKind, SurveyDefinition, SurveyPatch, SurveyStatus, SurveyTexts,
 };
 use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, TenantSettings};
+use crate::domain::tenant::{Tenant, TenantStatus};
 use crate::http::{ErrorBody, OAuthErrorBody};
 use crate::services::accounts::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
@@ -24,13 +25,14 @@ use crate::services::accounts::sign_in::{
     AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult, TotpCode,
     TotpEnrolment,
 };
-use crate::services::accounts::tenants::{NewTenant, Tenant, TenantCreated, TenantStatus};
 use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 use crate::services::audit::AuditEvent;
 use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};
+use crate::services::lifecycle::tenants::{NewTenant, TenantCreated};
 use crate::services::people::imports::{ImportSummary, RowError};
-use crate::services::people::person::{PersonRequest, PersonView};
+use crate::services::people::person::PersonView;
 use crate::services::people::suppressions::{SuppressedView, UnsubscribeRequest};
+use crate::services::people::upsert::PersonRequest;
 use crate::services::results::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
 use crate::services::results::responses::{AdditionalAnswer, Note, ResponseRequest, ResponseView};
 use crate::services::sending::autopilot::{

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod exports;
+pub mod lifecycle;
 pub mod people;
 pub mod results;
 pub mod sending;

@@ -131,7 +131,7 @@ pub async fn create_api_key(
 pub async fn create_for_operator(ctx: &Context, slug: &Slug, request: NewCredential) -> Result<ApiKeyCreated> {
     let tenant = tenants::by_slug(ctx, slug)
         .await?
-        .filter(tenants::Tenant::is_active)
+        .filter(crate::domain::tenant::Tenant::is_active)
         .ok_or(Error::NotFound("tenant"))?;
     if !tenants::unclaimed(ctx, &tenant.id).await? {
         return Err(Error::Forbidden {

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::domain::time;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
-use crate::services::people::suppressions::Suppression;
+use crate::services::people::person::Suppression;
 use crate::services::sending::autopilot::Platform;
 use crate::store::{Item, Query, Store, TenantStore, Value, keys};
 

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
-use crate::services::people::person::{self, PersonInput, SendRequest};
+use crate::services::people::person::{PersonInput, SendRequest};
+use crate::services::people::upsert;
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, keys, now_unix};
 
 pub const MAX_ROWS: u64 = 100_000;
@@ -325,7 +326,7 @@ async fn process(
     }
     for wave in in_file_order(parsed) {
         let mut results = futures_util::stream::iter(wave)
-            .map(|(row, input)| async move { (row, person::upsert(store, &input, hash_only).await) })
+            .map(|(row, input)| async move { (row, upsert::upsert(store, &input, hash_only).await) })
             .buffer_unordered(CONCURRENCY);
         while let Some((row, result)) = results.next().await {
             match result {

@@ -4,3 +4,4 @@
 pub mod imports;
 pub mod person;
 pub mod suppressions;
+pub mod upsert;

@@ -11,47 +11,22 @@ use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
-use crate::services::people::person::{self, Person, PersonInput};
-use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
+use crate::services::people::person::{self, Person, PersonInput, Suppression};
+use crate::services::people::upsert;
+use crate::services::webhooks::webhooks::EventType;
+use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
-/// The two ways a person is suppressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Suppression {
-    Unsubscribed,
-    /// A permanent bounce of the person's current email address.
-    Bounced,
-}
-
-impl Suppression {
-    /// The person's attribute holding when.
-    pub fn field(self) -> &'static str {
-        match self {
-            Suppression::Unsubscribed => "unsubscribed_at",
-            Suppression::Bounced => "bounced_at",
-        }
-    }
-
-    fn list(self) -> &'static str {
-        match self {
-            Suppression::Unsubscribed => "UNSUB",
-            Suppression::Bounced => "BOUNCE",
-        }
-    }
-
-    /// The partition of this list.
-    pub fn partition(self, tenant: &crate::ids::TenantId) -> Result<String> {
-        keys::suppression_partition(tenant, self.list())
-    }
-
-    /// The person's entry in this list, suppressed at `at`.
-    pub fn entry(self, store: &TenantStore, at: i64, person: &str) -> Result<Key> {
-        keys::suppression(store.tenant(), self.list(), at, person)
+/// The webhook event of a suppression.
+pub fn event_of(kind: Suppression) -> EventType {
+    match kind {
+        Suppression::Unsubscribed => EventType::UnsubscribeCreated,
+        Suppression::Bounced => EventType::PersonBounced,
     }
 }
 
 /// Suppresses a person at `at`, once: false when they already were (or are gone).
 pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: i64) -> Result<bool> {
-    let kind_event = crate::services::webhooks::webhooks::EventType::of_suppression(kind);
+    let kind_event = event_of(kind);
     let event = crate::services::webhooks::webhooks::emit(store, kind_event, person, Some(person), async || {
         // A person gone fails the transaction's condition: the event goes nowhere.
         let Some(mut suppressed) = person::load(store, person).await? else {
@@ -88,24 +63,6 @@ pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: 
         Err(Error::TransactionCanceled(_)) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// The deletions of a person's list entries (when the person goes, or a bounce no longer
-/// applies to a changed address).
-pub fn entry_deletions(store: &TenantStore, person: &Person) -> Result<Vec<TxOp>> {
-    [
-        (Suppression::Unsubscribed, person.unsubscribed_at),
-        (Suppression::Bounced, person.bounced_at),
-    ]
-    .into_iter()
-    .filter_map(|(kind, at)| at.map(|at| (kind, at)))
-    .map(|(kind, at)| {
-        Ok(TxOp::Delete {
-            key: kind.entry(store, at, &person.id)?,
-            condition: None,
-        })
-    })
-    .collect()
 }
 
 /// One person of a suppression list, as Delighted's API shows them (`unsubscribed_at` or
@@ -153,7 +110,7 @@ pub async fn list(
 ) -> Result<SuppressedPage> {
     let low = format!("{:012}", since.unwrap_or(0).max(0));
     let high = format!("{:012}~", until.unwrap_or(999_999_999_999).clamp(0, 999_999_999_999));
-    let query = Query::new(keys::suppression_partition(store.tenant(), kind.list())?)
+    let query = Query::new(kind.partition(store.tenant())?)
         .sort(SortKey::Between(low, high))
         .limit(per_page);
     let page = store.query(query, cursor).await?;
@@ -202,7 +159,7 @@ pub async fn unsubscribe_by_email(
                 email: Some(email),
                 ..PersonInput::default()
             };
-            person::upsert(store, &input, hash_only).await?.person
+            upsert::upsert(store, &input, hash_only).await?.person
         }
     };
     if suppress(store, &person.id, Suppression::Unsubscribed, now_unix()).await? {

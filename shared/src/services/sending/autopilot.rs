@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{self, Person, PersonInput, PersonView};
+use crate::services::people::upsert;
 use crate::services::sending::invitations;
 use crate::services::surveys;
 use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Update, keys, now_unix};
@@ -356,7 +357,7 @@ pub async fn join(
             },
             ..PersonInput::default()
         };
-        person::upsert(store, &input, hash_only).await?.person
+        upsert::upsert(store, &input, hash_only).await?.person
     } else if request.properties.is_some() || request.person_name.is_some() {
         return Err(Error::invalid(
             "properties",

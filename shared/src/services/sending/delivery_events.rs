@@ -11,7 +11,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::services::accounts::tenants;
-use crate::services::people::suppressions::{self, Suppression};
+use crate::services::people::person::Suppression;
+use crate::services::people::suppressions;
 use crate::store::{Condition, Update, keys, now_unix};
 
 /// What SNS delivers to a subscribed Lambda, per record (the parts used).

@@ -18,7 +18,6 @@ use crate::outbound::{self, Outbound};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::audit::{self, Actor, Outcome, Target};
-use crate::services::people::suppressions::Suppression;
 use crate::store::lease::Lease;
 use crate::store::{Cmp, Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, Value, attr, keys, now_unix};
 
@@ -78,14 +77,6 @@ impl EventType {
             let names: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
             Error::invalid(field, format!("`{text}` is no event; one of {}", names.join(", ")))
         })
-    }
-
-    /// The event of a suppression.
-    pub fn of_suppression(kind: Suppression) -> EventType {
-        match kind {
-            Suppression::Unsubscribed => EventType::UnsubscribeCreated,
-            Suppression::Bounced => EventType::PersonBounced,
-        }
     }
 }
 

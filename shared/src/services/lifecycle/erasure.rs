@@ -1,0 +1,52 @@
+//! Erasing a person across every item that holds them: pending invitations, the personal fields
+//! of their responses, their suppression entries, autopilot memberships and lookups.
+
+use crate::error::Result;
+use crate::services::Caller;
+use crate::services::audit::{self, Outcome, Target};
+use crate::services::people::person::{EMAIL, PHONE, Person, entry_deletions};
+use crate::store::{BatchOp, Condition, Query, TenantStore, TxOp, keys};
+
+/// Deletes a person and all their data: pending invitations go, their responses lose every
+/// personal field (the score stays, for the results), then the person and their lookups go in
+/// one transaction. A retry after a crash finishes the work.
+pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person) -> Result<()> {
+    let partition = keys::person_partition(store.tenant(), &person.id)?;
+    let pointers = store.query_all(Query::new(partition)).await?;
+    for pointer in &pointers {
+        if let Some(id) = pointer.key.sk.strip_prefix("INV#") {
+            let key = keys::invitation(store.tenant(), pointer.str("survey").unwrap_or_default(), id)?;
+            store.delete(&key, None).await?;
+        } else if let Some(id) = pointer.key.sk.strip_prefix("R#") {
+            crate::services::results::responses::erase_personal(store, id).await?;
+        }
+    }
+    store
+        .batch_write(pointers.iter().map(|p| BatchOp::Delete(p.key.clone())).collect())
+        .await?;
+    let mut ops = vec![TxOp::Delete {
+        key: person.key(store)?,
+        condition: None,
+    }];
+    ops.extend(entry_deletions(store, person)?);
+    ops.extend(crate::services::sending::autopilot::membership_deletions(
+        store, &person.id,
+    )?);
+    for (kind, ix) in [(EMAIL, &person.email_index), (PHONE, &person.phone_index)] {
+        if let Some(ix) = ix {
+            ops.push(TxOp::Delete {
+                key: keys::person_lookup(store.tenant(), kind, ix),
+                condition: Some(Condition::eq("person", person.id.as_str())),
+            });
+        }
+    }
+    store.transact(ops).await?;
+    audit::record(
+        store,
+        caller,
+        "person.deleted",
+        Target::Person(person.id.clone()),
+        Outcome::Success,
+    )
+    .await
+}
