@@ -85,7 +85,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     match ctx.messaging(ctx.store.clone()).await {
         Ok(messaging) => {
             if messaging.local_queue.is_some() {
-                let recovered = ovation::services::sending::pipeline::recover_in_flight(&ctx, now_unix()).await?;
+                let recovered = ovation::services::sending::scheduler::recover_in_flight(&ctx, now_unix()).await?;
                 if recovered > 0 {
                     eprintln!("Sending again {recovered} invitations a previous run had in flight");
                 }

@@ -14,8 +14,10 @@ use crate::error::{Error, Result};
 use crate::messaging::{Messaging, Queue};
 use crate::services::exports;
 use crate::services::results::counters;
+use crate::services::sending::deliverer::{self, Delivered};
 use crate::services::sending::delivery_events::{self, EventsReport};
-use crate::services::sending::pipeline::{self, Delivered, SchedulerReport};
+use crate::services::sending::scheduler::{self, SchedulerReport};
+use crate::services::sending::steps::Lookups;
 use crate::services::webhooks::webhooks;
 use crate::store::now_unix;
 
@@ -33,7 +35,7 @@ const COMPACTION_DAYS: i64 = 2;
 pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
     let now = now_unix();
     // Webhooks go out even while sending fails.
-    let report = pipeline::schedule_due(ctx, messaging, now).await;
+    let report = scheduler::schedule_due(ctx, messaging, now).await;
     match &messaging.webhooks {
         Some(queue) => match webhooks::dispatch_due(ctx, queue.as_ref(), now).await {
             Ok(0) => {}
@@ -74,14 +76,14 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
 /// have had their visibility changed first). A body that is no delivery fails every time and so
 /// reaches the dead-letter queue after the queue's maximum receives.
 pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
-    let lookups = pipeline::Lookups::default();
+    let lookups = Lookups::default();
     let lookups = &lookups;
     handle_batch(
         event,
         Some(messaging.queue.as_ref()),
         |body, receive_count| async move {
-            let delivery = pipeline::parse_delivery(&body)?;
-            pipeline::deliver(ctx, messaging, lookups, &delivery, receive_count).await
+            let delivery = deliverer::parse_delivery(&body)?;
+            deliverer::deliver(ctx, messaging, lookups, &delivery, receive_count).await
         },
     )
     .await

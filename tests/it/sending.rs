@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use ovation::messaging::{Messaging, mime, outbox, ses, sns, sqs};
 use ovation::services::people::person::Suppression;
 use ovation::services::people::suppressions;
-use ovation::services::sending::pipeline;
+use ovation::services::sending::{deliverer, scheduler};
 use ovation::store::{Query, keys};
 use serde_json::json;
 
@@ -389,7 +389,7 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
     };
     assert_eq!(dead, ["not a delivery"]);
     assert_eq!(
-        (pipeline::backoff(1), pipeline::backoff(2), pipeline::backoff(10)),
+        (deliverer::backoff(1), deliverer::backoff(2), deliverer::backoff(10)),
         (30, 60, 900)
     );
 }
@@ -635,7 +635,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
     // A day later: Ann's reminder goes, Bob's is skipped as answered; then nothing more.
     let now = ovation::store::now_unix();
     assert_eq!(
-        pipeline::schedule_due(&s.ctx, &send.messaging, now + 3600)
+        scheduler::schedule_due(&s.ctx, &send.messaging, now + 3600)
             .await
             .unwrap()
             .queued,
@@ -644,7 +644,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
     );
     let later = now + 86_400 + 60;
     start_scheduler_at(&s.ctx, later).await;
-    let run = pipeline::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!((run.queued, run.skipped.get("answered")), (1, Some(&1)), "{run:?}");
     let event = receive(&send).await;
     let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
@@ -662,7 +662,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
         .collect();
     assert_eq!(reminders, ["<ann@example.com>"]);
     // (A second reminder would be due a day after the first was sent: by `later`.)
-    let again = pipeline::schedule_due(&s.ctx, &send.messaging, later + 120)
+    let again = scheduler::schedule_due(&s.ctx, &send.messaging, later + 120)
         .await
         .unwrap();
     assert_eq!((again.queued, again.requeued), (0, 0), "one reminder only: {again:?}");
@@ -821,7 +821,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
     // A month later it goes, and the one after is scheduled.
     let later = second_at + 60;
     start_scheduler_at(&s.ctx, later).await;
-    let run = pipeline::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!(run.queued, 1, "{run:?}");
     deliver_queued(&s, &send).await;
     assert_eq!(sent_mail(&send, &data_dir).await.len(), 2);
@@ -839,7 +839,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
         .await;
     assert_eq!(unsubscribed.status, 200);
     let later = third["survey_scheduled_at"].as_i64().unwrap() + 60;
-    let run = pipeline::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!(run.skipped.get("unsubscribed"), Some(&1), "{run:?}");
     let fourth = members(&s, &key).await[0]["next_survey_request"].clone();
     assert_ne!(fourth["id"], third["id"]);
@@ -862,7 +862,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
     assert_eq!(members(&s, &key).await, json!([]));
     let later = fourth["survey_scheduled_at"].as_i64().unwrap() + 60;
     start_scheduler_at(&s.ctx, later).await;
-    let run = pipeline::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+    let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!((run.queued, run.skipped.len()), (0, 0), "canceled: {run:?}");
     let gone = s
         .call(

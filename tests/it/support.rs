@@ -187,7 +187,7 @@ impl TestQueue {
 /// between are empty, and moto answers each read slowly, one request at a time, holding up the
 /// other tests' requests.
 pub async fn start_scheduler_at(ctx: &ovation::Context, at: i64) {
-    let cursor = ovation::services::sending::pipeline::scheduler_cursor();
+    let cursor = ovation::services::sending::scheduler::scheduler_cursor();
     let minute = (at - 600).div_euclid(60);
     ctx.store
         .put(ovation::store::Item::new(cursor).with("minute", minute), None)

@@ -2,6 +2,9 @@
 //! scheduler and deliverer, and the delivery events mail providers report.
 
 pub mod autopilot;
+pub mod deliverer;
 pub mod delivery_events;
 pub mod invitations;
-pub mod pipeline;
+pub mod message;
+pub mod scheduler;
+pub mod steps;

@@ -1,0 +1,322 @@
+//! The scheduler (every minute): finds due invitations in the shared due index, skips those
+//! that must not go (and records why), and enqueues the rest in batches.
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::messaging::{BATCH, Messaging};
+use crate::store::{Condition, Item, Key, Query, SortKey, Update, attr, keys};
+
+use crate::services::sending::steps::{
+    Delivery, FAILED, Lookups, MAX_ENQUEUES, NEXT, PENDING, QUEUED, REQUEUE_AFTER, SENDING, Step, ending, index_at,
+    remove_index, seen_as, skip, skip_reason,
+};
+
+/// How far back a first scheduler run looks for due invitations.
+const FIRST_LOOK_BACK_MINUTES: i64 = 7 * 24 * 60;
+/// Minutes every run reads again (clocks of the writers may lag a little).
+const OVERLAP_MINUTES: i64 = 5;
+/// Minute partitions of the due index the scheduler reads at once.
+const MINUTES_AT_ONCE: usize = 32;
+/// Invitations the scheduler checks at once.
+const CONCURRENCY: usize = 32;
+
+/// What one scheduler run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SchedulerReport {
+    pub queued: u64,
+    /// Lost messages enqueued again.
+    pub requeued: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub failed: u64,
+    /// Due invitations left for the next run.
+    pub more: bool,
+}
+
+/// What the scheduler does with one due entry.
+enum Action {
+    /// Enqueue it; true when it is a lost message enqueued again.
+    Enqueue(Delivery, bool),
+    Skip(&'static str),
+    Fail,
+    Nothing,
+}
+
+/// One scheduler run at `now`: reads the due index from the oldest minute that may hold due
+/// entries, picks up to the run's budget fairly between tenants (round robin in due order, so a
+/// tenant's backlog cannot hold back another's), and enqueues in batches of 10.
+pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Result<SchedulerReport> {
+    let budget = ctx.settings.sending.scheduler_budget();
+    let cursor_key = scheduler_cursor();
+    let now_minute = now.div_euclid(60);
+    let cursor = match ctx.store.get(&cursor_key).await? {
+        Some(item) => item.num("minute").unwrap_or(now_minute),
+        None => now_minute - FIRST_LOOK_BACK_MINUTES,
+    };
+    // Read in due order until twice the budget is seen; minutes are read a chunk at a time (a
+    // run catching up after an outage reads many, mostly empty).
+    let mut window: Vec<Item> = Vec::new();
+    let mut first_unfinished = None;
+    let due_by = format!("{now:012}#~");
+    let page_of = |minute: i64, limit: usize, after| {
+        let query = Query::new(format!("DUE#{minute}"))
+            .sort(SortKey::AtMost(due_by.clone()))
+            .limit(limit.min(1000) as u32)
+            .after(after);
+        async move { ctx.store.query_index(&query).await }
+    };
+    let minutes: Vec<i64> = (cursor..=now_minute).collect();
+    'minutes: for chunk in minutes.chunks(MINUTES_AT_ONCE) {
+        let limit = 2 * budget - window.len();
+        let firsts: Vec<Result<crate::store::Page>> = futures_util::stream::iter(chunk.to_vec())
+            .map(|minute| page_of(minute, limit, None))
+            .buffered(MINUTES_AT_ONCE)
+            .collect()
+            .await;
+        for (&minute, page) in chunk.iter().zip(firsts) {
+            let mut page = page?;
+            loop {
+                let room = 2 * budget - window.len();
+                if page.items.len() > room {
+                    page.items.truncate(room);
+                    page.next = None;
+                    first_unfinished.get_or_insert(minute);
+                }
+                window.extend(page.items);
+                if window.len() == 2 * budget {
+                    first_unfinished.get_or_insert(minute);
+                    break 'minutes;
+                }
+                match page.next {
+                    Some(next) => page = page_of(minute, 2 * budget - window.len(), Some(next)).await?,
+                    None => break,
+                }
+            }
+        }
+    }
+    let chosen = fair_share(window, budget);
+    let mut report = SchedulerReport {
+        more: chosen.1,
+        ..SchedulerReport::default()
+    };
+    if report.more && first_unfinished.is_none() {
+        first_unfinished = chosen.0.first().map(|i| minute_of(i).unwrap_or(now_minute));
+    }
+    let cache = Lookups::default();
+    let actions: Vec<Action> = futures_util::stream::iter(chosen.0)
+        .map(|item| {
+            let cache = &cache;
+            async move { decide(ctx, cache, item, now).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let mut bodies = Vec::new();
+    for action in actions {
+        match action {
+            Action::Enqueue(delivery, requeued) => {
+                if requeued {
+                    report.requeued += 1;
+                } else {
+                    report.queued += 1;
+                }
+                bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
+            }
+            Action::Skip(reason) => *report.skipped.entry(reason.to_owned()).or_default() += 1,
+            Action::Fail => report.failed += 1,
+            Action::Nothing => {}
+        }
+    }
+    // Marked queued first: a batch that fails to go is found again once its entries count as lost.
+    let batches: Vec<Vec<String>> = bodies.chunks(BATCH).map(<[String]>::to_vec).collect();
+    let sent: Vec<Result<()>> = futures_util::stream::iter(batches)
+        .map(|batch| async move { messaging.queue.send_batch(&batch).await })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    sent.into_iter().collect::<Result<()>>()?;
+    let next_cursor = first_unfinished
+        .unwrap_or(now_minute)
+        .min(now_minute - OVERLAP_MINUTES)
+        .max(cursor);
+    if next_cursor != cursor {
+        ctx.store
+            .put(Item::new(cursor_key).with("minute", next_cursor), None)
+            .await?;
+    }
+    Ok(report)
+}
+
+/// The local stack at start: its queue's deliverers died with the previous process, so every
+/// step that process had queued or was sending is made due now, and the scheduler enqueues it
+/// again as a lost message (a duplicate message is harmless: the claim admits one send; a lease
+/// still held is waited for). Returns how many were found.
+pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
+    let mut recovered = 0;
+    let last = (now + REQUEUE_AFTER).div_euclid(60);
+    for minute in now.div_euclid(60)..=last {
+        let mut after = None;
+        loop {
+            let page = ctx
+                .store
+                .query_index(&Query::new(format!("DUE#{minute}")).limit(1000).after(after))
+                .await?;
+            for item in &page.items {
+                let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
+                let status = item.str(step.status()).unwrap_or_default();
+                let Some(tenant) = tenant_of(item).filter(|_| matches!(status, QUEUED | SENDING)) else {
+                    continue;
+                };
+                let seen = seen_as(item, step, status);
+                let invitation = item.key.sk.trim_start_matches("INV#");
+                match ctx
+                    .store
+                    .update(&item.key, &index_at(now, &tenant, invitation), Some(seen))
+                    .await
+                {
+                    Ok(_) => recovered += 1,
+                    Err(Error::ConditionFailed) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(recovered)
+}
+
+/// The system item holding the oldest minute of the due index that may still hold entries.
+pub fn scheduler_cursor() -> Key {
+    Key::new(keys::SYSTEM_PARTITION, "SCHEDULER")
+}
+
+/// Gives a new store's scheduler its first minute (the first tenant's creation), so its first
+/// run does not look back a week; an existing cursor stays.
+pub async fn start_scheduler_at(ctx: &Context, at: i64) -> Result<()> {
+    let item = Item::new(scheduler_cursor()).with("minute", at.div_euclid(60) - OVERLAP_MINUTES);
+    match ctx.store.put(item, Some(Condition::NotExists)).await {
+        Ok(()) | Err(Error::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn minute_of(item: &Item) -> Option<i64> {
+    item.str(attr::GSI1PK)?.strip_prefix("DUE#")?.parse().ok()
+}
+
+fn tenant_of(item: &Item) -> Option<TenantId> {
+    item.str(attr::GSI1SK)?.split('#').nth(1)?.parse().ok()
+}
+
+/// Up to `budget` entries, round robin between tenants in due order; true when some are left.
+fn fair_share(window: Vec<Item>, budget: usize) -> (Vec<Item>, bool) {
+    let total = window.len();
+    let mut queues: Vec<(Option<TenantId>, std::collections::VecDeque<Item>)> = Vec::new();
+    for item in window {
+        let tenant = tenant_of(&item);
+        match queues.iter_mut().find(|(t, _)| *t == tenant) {
+            Some((_, q)) => q.push_back(item),
+            None => queues.push((tenant, std::collections::VecDeque::from([item]))),
+        }
+    }
+    let mut chosen = Vec::with_capacity(budget.min(total));
+    while chosen.len() < budget && queues.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, q) in queues.iter_mut() {
+            if chosen.len() == budget {
+                break;
+            }
+            if let Some(item) = q.pop_front() {
+                chosen.push(item);
+            }
+        }
+    }
+    let left = chosen.len() < total;
+    (chosen, left)
+}
+
+/// Checks one due entry and moves it on with a conditional write; returns what to enqueue and
+/// whether it is a lost message enqueued again.
+async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<Action> {
+    let Some(tenant_id) = tenant_of(&item) else {
+        return Ok(Action::Nothing);
+    };
+    let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
+    let status = item.str(step.status()).unwrap_or_default().to_owned();
+    let invitation = item.key.sk.trim_start_matches("INV#").to_owned();
+    let survey_id = item.str("survey").unwrap_or_default().to_owned();
+    let tenant = cache.tenant(ctx, &tenant_id).await?;
+    let store = ctx.tenant_store(&tenant_id);
+    let delivery = Delivery {
+        tenant: tenant_id.to_string(),
+        survey: survey_id.clone(),
+        invitation: invitation.clone(),
+        step,
+    };
+    let seen = seen_as(&item, step, &status);
+    let enqueues = item.num(&format!("{}_enqueues", step.as_str())).unwrap_or_default();
+    let write = |updates: Vec<Update>| {
+        let store = &store;
+        let key = item.key.clone();
+        let seen = seen.clone();
+        async move {
+            match store.update(&key, &updates, Some(seen)).await {
+                Ok(_) => Ok(true),
+                // Another run, the deliverer or a cancellation moved it first.
+                Err(Error::ConditionFailed) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match status.as_str() {
+        PENDING => {
+            let survey = match &tenant {
+                Some(_) => cache.survey(&store, &survey_id).await?,
+                None => None,
+            };
+            let person = match (item.str("person"), &tenant) {
+                (Some(id), Some(_)) => store.get(&keys::person(&tenant_id, id)?).await?,
+                _ => None,
+            };
+            let reason = skip_reason(step, &item, tenant.as_deref(), survey.as_ref(), person.as_ref(), now);
+            if let Some(reason) = reason {
+                let done = skip(&store, &item, step, reason, seen.clone(), person.as_ref(), now).await?;
+                return Ok(if done { Action::Skip(reason) } else { Action::Nothing });
+            }
+        }
+        QUEUED | SENDING if enqueues >= MAX_ENQUEUES => {
+            let why = format!("not delivered after {MAX_ENQUEUES} attempts");
+            let done = write(ending(step, FAILED, "failure", why)).await?;
+            if done {
+                tracing::warn!(tenant = %tenant_id, invitation, step = step.as_str(), "gave up an invitation");
+            }
+            return Ok(if done { Action::Fail } else { Action::Nothing });
+        }
+        QUEUED | SENDING => {}
+        // Its entry outlived its state (an older version's item): drop the entry.
+        _ => {
+            write(remove_index()).await?;
+            return Ok(Action::Nothing);
+        }
+    }
+    let mut updates = vec![
+        Update::Set(step.status().into(), QUEUED.into()),
+        Update::Add(format!("{}_enqueues", step.as_str()), 1),
+    ];
+    updates.extend(index_at(now + REQUEUE_AFTER, &tenant_id, &invitation));
+    let done = write(updates).await?;
+    Ok(if done {
+        Action::Enqueue(delivery, status != PENDING)
+    } else {
+        Action::Nothing
+    })
+}
