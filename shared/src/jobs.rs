@@ -18,7 +18,7 @@ use crate::services::sending::deliverer::{self, Delivered};
 use crate::services::sending::delivery_events::{self, EventsReport};
 use crate::services::sending::scheduler::{self, SchedulerReport};
 use crate::services::sending::steps::Lookups;
-use crate::services::webhooks::webhooks;
+use crate::services::webhooks::delivery;
 use crate::store::now_unix;
 
 /// Messages of one batch delivered at once.
@@ -37,7 +37,7 @@ pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<Scheduler
     // Webhooks go out even while sending fails.
     let report = scheduler::schedule_due(ctx, messaging, now).await;
     match &messaging.webhooks {
-        Some(queue) => match webhooks::dispatch_due(ctx, queue.as_ref(), now).await {
+        Some(queue) => match delivery::dispatch_due(ctx, queue.as_ref(), now).await {
             Ok(0) => {}
             Ok(dispatched) => tracing::info!(dispatched, "webhook deliveries queued"),
             Err(e) => tracing::warn!(error = %e, "dispatching webhook events failed"),
@@ -101,8 +101,8 @@ pub async fn webhooks(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
         }
     };
     handle_batch(event, None, |body, _| async move {
-        let delivery = webhooks::parse_delivery(&body)?;
-        webhooks::deliver(ctx, outbound, &delivery, now_unix()).await?;
+        let delivery = delivery::parse_delivery(&body)?;
+        delivery::deliver(ctx, outbound, &delivery, now_unix()).await?;
         Ok(Delivered::Done)
     })
     .await

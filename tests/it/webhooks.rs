@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use ovation::messaging::Queue;
-use ovation::services::webhooks::webhooks::{self, WebhookDelivery};
+use ovation::services::webhooks::delivery::WebhookDelivery;
+use ovation::services::webhooks::{delivery, events};
 use serde_json::{Value, json};
 
 use crate::api::Stack;
@@ -77,7 +78,7 @@ pub(crate) async fn start_receiver() -> (String, Arc<Receiver>) {
         let state = state.clone();
         async move {
             let header = headers
-                .get(webhooks::SIGNATURE_HEADER)
+                .get(delivery::SIGNATURE_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
@@ -300,7 +301,7 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     let client = reqwest::Client::new();
     let refused = client
         .post(format!("{base}/hook"))
-        .header(webhooks::SIGNATURE_HEADER, &header)
+        .header(delivery::SIGNATURE_HEADER, &header)
         .body(tampered)
         .send()
         .await
@@ -334,16 +335,16 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
     let taken = hooks.take().await;
     assert_eq!(taken.len(), 1, "{taken:?}");
-    let delivery: WebhookDelivery = webhooks::parse_delivery(&taken[0].body).unwrap();
+    let delivery: WebhookDelivery = delivery::parse_delivery(&taken[0].body).unwrap();
     let outbound = s.ctx.outbound().unwrap();
     let now = ovation::store::now_unix();
     let calls = || receiver.seen.lock().unwrap().calls.len();
     let before = calls();
-    webhooks::deliver(&s.ctx, outbound, &delivery, now).await.unwrap();
+    delivery::deliver(&s.ctx, outbound, &delivery, now).await.unwrap();
     // The same message again (at least once) before the retry is due: no call.
-    webhooks::deliver(&s.ctx, outbound, &delivery, now + 29).await.unwrap();
+    delivery::deliver(&s.ctx, outbound, &delivery, now + 29).await.unwrap();
     assert_eq!(calls(), before + 1);
-    webhooks::deliver(&s.ctx, outbound, &delivery, now + 30).await.unwrap();
+    delivery::deliver(&s.ctx, outbound, &delivery, now + 30).await.unwrap();
     assert_eq!(calls(), before + 2);
     let log = s.get(&format!("/v1/webhooks/{id}/deliveries?per_page=1"), &admin).await;
     let entry = &log.body[0];
@@ -358,16 +359,16 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     );
     assert_eq!(entry["answer"], "down for maintenance");
     // The scheduler queues it again when its backoff (30 s, then 60 s) has passed, not before.
-    webhooks::dispatch_due(&s.ctx, hooks.port().as_ref(), now + 89)
+    delivery::dispatch_due(&s.ctx, hooks.port().as_ref(), now + 89)
         .await
         .unwrap();
     assert!(hooks.take().await.is_empty());
-    webhooks::dispatch_due(&s.ctx, hooks.port().as_ref(), now + 90)
+    delivery::dispatch_due(&s.ctx, hooks.port().as_ref(), now + 90)
         .await
         .unwrap();
     assert_eq!(hooks.take().await.len(), 1);
     // A day after the event: given up, the endpoint disabled.
-    webhooks::deliver(&s.ctx, outbound, &delivery, now + webhooks::RETRY_FOR)
+    delivery::deliver(&s.ctx, outbound, &delivery, now + events::RETRY_FOR)
         .await
         .unwrap();
     assert_eq!(calls(), before + 3);

@@ -15,7 +15,8 @@ use ovation::messaging::local_queue::{LocalQueue, WEBHOOKS};
 use ovation::services::Caller;
 use ovation::services::people::{person, upsert};
 use ovation::services::results::responses::{self, NewResponse};
-use ovation::services::webhooks::webhooks::{self, EndpointRequest};
+use ovation::services::webhooks::endpoints::EndpointRequest;
+use ovation::services::webhooks::{delivery, endpoints};
 use ovation::store::TenantStore;
 use ovation::store::embedded::EmbeddedStore;
 use ovation::{Context, Error, Result};
@@ -57,7 +58,7 @@ pub async fn figures(dir: &std::path::Path, events: usize) -> Result<()> {
             events: None,
             active: None,
         };
-        webhooks::create(&tenant, &caller, true, request).await?;
+        endpoints::create(&tenant, &caller, true, request).await?;
     }
     let with = record(&tenant, &caller, &person, events).await?;
     line(&format!("response writes, {ENDPOINTS} endpoints"), events, with);
@@ -72,7 +73,7 @@ pub async fn figures(dir: &std::path::Path, events: usize) -> Result<()> {
     let mut queued = 0;
     loop {
         let now = ovation::store::now_unix();
-        match webhooks::dispatch_due(&ctx, queue.as_ref(), now).await? {
+        match delivery::dispatch_due(&ctx, queue.as_ref(), now).await? {
             0 => break,
             n => queued += n as usize,
         }

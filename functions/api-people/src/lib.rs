@@ -196,7 +196,7 @@ async fn unsubscribe(
     let store = ctx.tenant_store(&caller.principal.tenant);
     let hash_only = hash_only(&ctx, &caller).await?;
     suppressions::unsubscribe_by_email(&store, &caller, request, hash_only).await?;
-    ovation::services::webhooks::webhooks::dispatch_recent(&ctx, &store).await;
+    ovation::services::webhooks::delivery::dispatch_recent(&ctx, &store).await;
     Ok(Json(json!({"ok": true})).into_response())
 }
 

@@ -21,7 +21,7 @@ use ovation::services::exports::tenant;
 use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
-use ovation::services::webhooks::webhooks;
+use ovation::services::webhooks::delivery;
 use ovation::{Context, Error, Result};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -170,7 +170,7 @@ async fn create(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::create(&store, &caller, request.into_new()?).await?;
-    webhooks::dispatch_recent(&ctx, &store).await;
+    delivery::dispatch_recent(&ctx, &store).await;
     let view = responses::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())
 }
@@ -212,7 +212,7 @@ async fn update(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
-    webhooks::dispatch_recent(&ctx, &store).await;
+    delivery::dispatch_recent(&ctx, &store).await;
     let view = responses::views(
         &store,
         &base.0,

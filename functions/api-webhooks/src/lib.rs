@@ -1,7 +1,7 @@
 //! `api-webhooks`: a tenant's webhook endpoints (create with a secret shown once, list, change,
 //! pause or enable again, rotate the secret, delete), a test event sent at once, and each
 //! endpoint's delivery log. The router only, with thin handlers over
-//! `ovation::services::webhooks::webhooks`.
+//! `ovation::services::webhooks`.
 
 use std::sync::Arc;
 
@@ -12,7 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ovation::http::extract::{JsonBody, Params, PublicBase};
 use ovation::services::Caller;
-use ovation::services::webhooks::webhooks::{self, EndpointRequest, TestEventRequest};
+use ovation::services::webhooks::endpoints::{EndpointRequest, TestEventRequest};
+use ovation::services::webhooks::{delivery, endpoints};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -34,19 +35,19 @@ pub fn routes(ctx: Arc<Context>) -> Router {
 
 async fn list(State(ctx): Ctx, caller: Caller) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    Ok(Json(webhooks::list(&store).await?).into_response())
+    Ok(Json(endpoints::list(&store).await?).into_response())
 }
 
 async fn create(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<EndpointRequest>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let allow_loopback = ctx.settings.webhooks.allow_loopback;
-    let created = webhooks::create(&store, &caller, allow_loopback, request).await?;
+    let created = endpoints::create(&store, &caller, allow_loopback, request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn one(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    Ok(Json(webhooks::get(&store, &id).await?).into_response())
+    Ok(Json(endpoints::get(&store, &id).await?).into_response())
 }
 
 async fn change(
@@ -57,18 +58,18 @@ async fn change(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let allow_loopback = ctx.settings.webhooks.allow_loopback;
-    Ok(Json(webhooks::update(&store, &caller, allow_loopback, &id, request).await?).into_response())
+    Ok(Json(endpoints::update(&store, &caller, allow_loopback, &id, request).await?).into_response())
 }
 
 async fn remove(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    webhooks::delete(&store, &caller, &id).await?;
+    endpoints::delete(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn rotate_secret(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    Ok(Json(webhooks::rotate_secret(&store, &caller, &id).await?).into_response())
+    Ok(Json(endpoints::rotate_secret(&store, &caller, &id).await?).into_response())
 }
 
 async fn test(
@@ -80,7 +81,7 @@ async fn test(
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
     let kind = request.event_type.as_deref();
-    Ok(Json(webhooks::send_test(&ctx, &store, &caller, &id, kind, &base).await?).into_response())
+    Ok(Json(delivery::send_test(&ctx, &store, &caller, &id, kind, &base).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -100,5 +101,5 @@ async fn deliveries(
         return Err(Error::invalid("per_page", format!("1 to {MAX_PER_PAGE}")));
     }
     let store = ctx.tenant_store(&caller.principal.tenant);
-    Ok(Json(webhooks::deliveries(&store, &id, per_page).await?).into_response())
+    Ok(Json(delivery::deliveries(&store, &id, per_page).await?).into_response())
 }

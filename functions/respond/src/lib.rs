@@ -29,7 +29,7 @@ use ovation::services::people::suppressions;
 use ovation::services::results::responses::{self, Answered, ResponseRecord};
 use ovation::services::sending::invitations::{self, Invitation};
 use ovation::services::surveys::{self, Survey};
-use ovation::services::webhooks::webhooks;
+use ovation::services::webhooks::delivery;
 use ovation::store::{TenantStore, now_unix};
 use ovation::{Context, Error, Result};
 use serde::Serialize;
@@ -544,7 +544,7 @@ async fn answer_invitation(
         submitted.answered,
     )
     .await;
-    webhooks::dispatch_recent(&ctx, store).await;
+    delivery::dispatch_recent(&ctx, store).await;
     match recorded {
         Ok(_) if submitted.auto => Redirect::to(&format!("/r/{token}?saved=1")).into_response(),
         Ok(_) => thanks(&frame(), &invited.survey.definition, &token).into_response(),
@@ -619,7 +619,7 @@ async fn answer_web(
     provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
     let invitation = invitations::for_web_answer(&survey, language);
     let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
-    webhooks::dispatch_recent(&ctx, &opened.store).await;
+    delivery::dispatch_recent(&ctx, &opened.store).await;
     let own_token = match recorded {
         Ok(_) => invitation.token(&opened.store).await,
         Err(e) => Err(e),
@@ -667,7 +667,7 @@ async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>) -> Response {
     };
     let at = now_unix();
     let suppressed = suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await;
-    webhooks::dispatch_recent(&ctx, &opened.store).await;
+    delivery::dispatch_recent(&ctx, &opened.store).await;
     match suppressed {
         Ok(_) => {
             let done = fill(frame.texts().unsubscribed, |n| {

@@ -39,9 +39,9 @@ use crate::services::sending::autopilot::{
     AutopilotPatch, AutopilotView, MembershipRequest, MembershipView, NextSurveyRequest,
 };
 use crate::services::surveys::Survey;
-use crate::services::webhooks::webhooks::{
-    Attempt, DeliveryLogEntry, Endpoint, EndpointRequest, EndpointWithSecret, EventType, TestEventRequest,
-};
+use crate::services::webhooks::delivery::{Attempt, DeliveryLogEntry};
+use crate::services::webhooks::endpoints::{Endpoint, EndpointRequest, EndpointWithSecret, TestEventRequest};
+use crate::services::webhooks::events::EventType;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -13,7 +13,7 @@ use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{self, Person, PersonInput, Suppression};
 use crate::services::people::upsert;
-use crate::services::webhooks::webhooks::EventType;
+use crate::services::webhooks::events::EventType;
 use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 /// The webhook event of a suppression.
@@ -27,7 +27,7 @@ pub fn event_of(kind: Suppression) -> EventType {
 /// Suppresses a person at `at`, once: false when they already were (or are gone).
 pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: i64) -> Result<bool> {
     let kind_event = event_of(kind);
-    let event = crate::services::webhooks::webhooks::emit(store, kind_event, person, Some(person), async || {
+    let event = crate::services::webhooks::events::emit(store, kind_event, person, Some(person), async || {
         // A person gone fails the transaction's condition: the event goes nowhere.
         let Some(mut suppressed) = person::load(store, person).await? else {
             return Ok(serde_json::Value::Null);

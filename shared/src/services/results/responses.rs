@@ -19,7 +19,8 @@ use crate::services::people::person::{self, Person, id_range};
 use crate::services::results::counters::{self, Counted, Measure, Tally};
 use crate::services::sending::invitations::{self, Invitation};
 use crate::services::surveys::{self, Survey};
-use crate::services::webhooks::webhooks::{self, EventType};
+use crate::services::webhooks::events;
+use crate::services::webhooks::events::EventType;
 use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 const COMMENT: &str = "comment";
@@ -285,7 +286,7 @@ async fn webhook_event(
     survey: Option<&Survey>,
     person: Option<&Person>,
 ) -> Result<Option<TxOp>> {
-    webhooks::emit(store, kind, &record.id, record.person.as_deref(), async || {
+    events::emit(store, kind, &record.id, record.person.as_deref(), async || {
         let loaded = match (person, &record.person) {
             (None, Some(id)) => person::load(store, id).await?,
             _ => None,

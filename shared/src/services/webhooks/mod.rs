@@ -1,3 +1,5 @@
 //! Webhooks: endpoints, the events writes emit, and their signed delivery.
 
-pub mod webhooks;
+pub mod delivery;
+pub mod endpoints;
+pub mod events;
