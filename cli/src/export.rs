@@ -12,7 +12,7 @@ use ovation::services::accounts::tenants;
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::spreadsheets::{self, Format};
 use ovation::services::exports::tenant;
-use ovation::services::results::responses::ResponseFilter;
+use ovation::services::results::response_list::ResponseFilter;
 use ovation::{Context, Error, Result};
 
 use crate::backend::BackendArgs;

@@ -13,7 +13,9 @@ use ovation::domain::{Email, Score};
 use ovation::services::exports::spreadsheets::{self, Format};
 use ovation::services::people::imports::{self, ImportOptions};
 use ovation::services::people::person;
-use ovation::services::results::responses::{self, NewResponse, ResponseFilter};
+use ovation::services::results::response_list::ResponseFilter;
+use ovation::services::results::responses;
+use ovation::services::results::responses::NewResponse;
 use ovation::store::embedded::EmbeddedStore;
 use ovation::{Context, Error, Result};
 

@@ -186,7 +186,7 @@ async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
 async fn export_tenant_job(State(ctx): Ctx, caller: Caller) -> Result<Response> {
     use ovation::services::exports::jobs::{self, ExportKind};
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let filter = ovation::services::results::responses::ResponseFilter::default();
+    let filter = ovation::services::results::response_list::ResponseFilter::default();
     let job = jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

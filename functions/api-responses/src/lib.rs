@@ -20,7 +20,12 @@ use ovation::services::exports::spreadsheets::{self, Format};
 use ovation::services::exports::tenant;
 use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
-use ovation::services::results::responses::{self, MAX_OFFSET, Order, ResponseFilter, ResponseRequest};
+use ovation::services::results::response_list;
+use ovation::services::results::response_list::{MAX_OFFSET, Order, ResponseFilter};
+use ovation::services::results::response_record;
+use ovation::services::results::response_wire;
+use ovation::services::results::response_wire::ResponseRequest;
+use ovation::services::results::responses;
 use ovation::services::webhooks::delivery;
 use ovation::{Context, Error, Result};
 
@@ -153,8 +158,8 @@ async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, RawQuery(raw): 
         }
     }
     let skip = (q.page - 1) * q.per_page;
-    let page = responses::list(&store, &q.filter, q.per_page, skip, q.cursor.as_deref()).await?;
-    let views = responses::views(&store, &base.0, &page.responses, q.expand_person).await?;
+    let page = response_list::list(&store, &q.filter, q.per_page, skip, q.cursor.as_deref()).await?;
+    let views = response_wire::views(&store, &base.0, &page.responses, q.expand_person).await?;
     Ok(ListPage {
         items: views,
         next: next_page(&base, "/v1/survey_responses", &q.echo, page.cursor),
@@ -171,7 +176,7 @@ async fn create(
     let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::create(&store, &caller, request.into_new()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
-    let view = responses::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
+    let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())
 }
 
@@ -189,10 +194,10 @@ async fn one(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let store = ctx.tenant_store(&caller.principal.tenant);
-    let record = responses::load(&store, &id)
+    let record = response_record::load(&store, &id)
         .await?
         .ok_or(Error::NotFound("survey response"))?;
-    let view = responses::views(
+    let view = response_wire::views(
         &store,
         &base.0,
         std::slice::from_ref(&record),
@@ -213,7 +218,7 @@ async fn update(
     let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
-    let view = responses::views(
+    let view = response_wire::views(
         &store,
         &base.0,
         std::slice::from_ref(&record),

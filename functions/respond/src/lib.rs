@@ -26,7 +26,10 @@ use ovation::services::accounts::tenants;
 use ovation::services::people::person::Suppression;
 use ovation::services::people::person::{self, Person};
 use ovation::services::people::suppressions;
-use ovation::services::results::responses::{self, Answered, ResponseRecord};
+use ovation::services::results::response_record;
+use ovation::services::results::response_record::ResponseRecord;
+use ovation::services::results::responses;
+use ovation::services::results::responses::Answered;
 use ovation::services::sending::invitations::{self, Invitation};
 use ovation::services::surveys::{self, Survey};
 use ovation::services::webhooks::delivery;
@@ -419,7 +422,7 @@ async fn invitation_page(State(ctx): Ctx, Path(token): Path<String>, RawQuery(ra
         Err(r) => return refused(r, Language::En),
     };
     let existing = match &invited.invitation.response {
-        Some(id) => responses::load(&invited.opened.store, id).await.ok().flatten(),
+        Some(id) => response_record::load(&invited.opened.store, id).await.ok().flatten(),
         None => None,
     };
     let chosen = score_param(raw.as_deref());
@@ -456,7 +459,7 @@ fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
     let pairs = form_to_pairs(body);
     let value = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let score = value("score").filter(|v| !v.is_empty()).map(Score::parse).transpose()?;
-    let comment = responses::comment(value("comment"))?;
+    let comment = response_record::comment(value("comment"))?;
     let mut answers = BTreeMap::new();
     for q in &survey.questions {
         let name = format!("q_{}", q.id);

@@ -34,7 +34,8 @@ use crate::services::people::person::PersonView;
 use crate::services::people::suppressions::{SuppressedView, UnsubscribeRequest};
 use crate::services::people::upsert::PersonRequest;
 use crate::services::results::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
-use crate::services::results::responses::{AdditionalAnswer, Note, ResponseRequest, ResponseView};
+use crate::services::results::response_record::Note;
+use crate::services::results::response_wire::{AdditionalAnswer, ResponseRequest, ResponseView};
 use crate::services::sending::autopilot::{
     AutopilotPatch, AutopilotView, MembershipRequest, MembershipView, NextSurveyRequest,
 };

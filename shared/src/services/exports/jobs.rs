@@ -17,7 +17,7 @@ use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::exports::spreadsheets::{self, Format};
 use crate::services::exports::tenant;
-use crate::services::results::responses::ResponseFilter;
+use crate::services::results::response_list::ResponseFilter;
 use crate::store::lease::Lease;
 use crate::store::{Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
 

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::services::people::person::{self, Person};
 use crate::services::results::counters::Measure;
 use crate::services::results::metrics::Counts;
-use crate::services::results::responses::{self, ResponseFilter, ResponseRecord};
+use crate::services::results::response_list;
+use crate::services::results::response_list::ResponseFilter;
+use crate::services::results::response_record::ResponseRecord;
 use crate::services::surveys::{self, Survey};
 use crate::store::TenantStore;
 
@@ -244,7 +246,7 @@ impl<'a> Pages<'a> {
         if self.done {
             return Ok(None);
         }
-        let page = responses::list(self.store, self.filter, PAGE, 0, self.cursor.as_deref()).await?;
+        let page = response_list::list(self.store, self.filter, PAGE, 0, self.cursor.as_deref()).await?;
         self.done = page.cursor.is_none();
         self.cursor = page.cursor;
         Ok(Some(page.responses))

@@ -3,4 +3,7 @@
 
 pub mod counters;
 pub mod metrics;
+pub mod response_list;
+pub mod response_record;
+pub mod response_wire;
 pub mod responses;

@@ -1,0 +1,162 @@
+//! A response as stored: its record (comment, answers, properties, notes and the respondent's
+//! address encrypted; the score not, results are made from it), read by id.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::survey::{Answer, MAX_COMMENT};
+use crate::domain::{Channel, Language, Properties, Score};
+use crate::error::{Error, Result};
+use crate::store::{Item, TenantStore, keys};
+pub(crate) const COMMENT: &str = "comment";
+const ANSWERS: &str = "answers";
+pub(crate) const PROPERTIES: &str = "person_properties";
+pub(crate) const NOTES: &str = "notes";
+pub(crate) const IP: &str = "ip";
+pub(crate) const USER_AGENT: &str = "user_agent";
+pub(crate) const COUNTED: &str = "counted_segments";
+/// Attributes that hold personal data: erased with the person.
+pub(crate) const PERSONAL: [&str; 6] = [COMMENT, ANSWERS, PROPERTIES, NOTES, IP, USER_AGENT];
+pub const MAX_TAGS: usize = 20;
+pub const MAX_NOTES: usize = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Note {
+    pub id: String,
+    pub text: String,
+    /// Who wrote it (`user:<id>`, `api_key:<id>`).
+    pub author: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResponseRecord {
+    pub id: String,
+    pub survey: String,
+    pub person: Option<String>,
+    pub invitation: Option<String>,
+    pub channel: Channel,
+    pub language: Language,
+    pub score: Score,
+    pub comment: Option<String>,
+    pub answers: BTreeMap<String, Answer>,
+    pub person_properties: Properties,
+    pub notes: Vec<Note>,
+    pub tags: Vec<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub(crate) version: i64,
+    /// The segment properties its survey's counters count it under (none: not counted).
+    pub(crate) counted: Option<Vec<String>>,
+}
+
+impl ResponseRecord {
+    pub(crate) async fn to_item(&self, store: &TenantStore) -> Result<Item> {
+        let key = keys::response(store.tenant(), &self.id)?;
+        let crypto = store.crypto();
+        let mut item = Item::new(key.clone())
+            .with("survey", self.survey.as_str())
+            .with("channel", self.channel.as_str())
+            .with("language", self.language.code())
+            .with("score", i64::from(self.score))
+            .with("created_at", self.created_at)
+            .with("updated_at", self.updated_at)
+            .with("version", self.version + 1)
+            .with("tags", self.tags.as_slice())
+            .with_index(
+                keys::responses_by_update(store.tenant()),
+                keys::updated_sort(self.updated_at, &self.id),
+            );
+        if let Some(segments) = &self.counted {
+            item = item.with(COUNTED, segments.as_slice());
+        }
+        for (name, value) in [("person", &self.person), ("invitation", &self.invitation)] {
+            if let Some(v) = value {
+                item = item.with(name, v.as_str());
+            }
+        }
+        for (name, value) in [(COMMENT, &self.comment), (IP, &self.ip), (USER_AGENT, &self.user_agent)] {
+            if let Some(v) = value {
+                item = item.with(name, crypto.encrypt_str(&key, name, v).await?);
+            }
+        }
+        // The JSON fields, sealed only when they hold something.
+        for (name, bytes) in [
+            (ANSWERS, json_unless_empty(&self.answers, self.answers.is_empty())?),
+            (
+                PROPERTIES,
+                json_unless_empty(&self.person_properties, self.person_properties.is_empty())?,
+            ),
+            (NOTES, json_unless_empty(&self.notes, self.notes.is_empty())?),
+        ] {
+            if let Some(bytes) = bytes {
+                item = item.with(name, crypto.encrypt(&key, name, &bytes).await?);
+            }
+        }
+        Ok(item)
+    }
+
+    pub(crate) async fn from_item(store: &TenantStore, item: &Item) -> Result<ResponseRecord> {
+        let crypto = store.crypto();
+        Ok(ResponseRecord {
+            id: item.key.sk.clone(),
+            survey: item.str("survey").unwrap_or_default().to_owned(),
+            person: item.str("person").map(str::to_owned),
+            invitation: item.str("invitation").map(str::to_owned),
+            channel: Channel::parse(item.str("channel").unwrap_or_default()),
+            language: item
+                .str("language")
+                .and_then(Language::from_locale)
+                .unwrap_or(Language::En),
+            score: Score::new(item.num("score").unwrap_or_default())?,
+            comment: crypto.open_str(item, COMMENT).await?,
+            answers: crypto.open_json(item, ANSWERS).await?,
+            person_properties: crypto.open_json(item, PROPERTIES).await?,
+            notes: crypto.open_json(item, NOTES).await?,
+            tags: item.strings("tags"),
+            ip: crypto.open_str(item, IP).await?,
+            user_agent: crypto.open_str(item, USER_AGENT).await?,
+            created_at: item.num("created_at").unwrap_or_default(),
+            updated_at: item.num("updated_at").unwrap_or_default(),
+            version: item.num("version").unwrap_or_default(),
+            counted: item.get(COUNTED).map(|_| item.strings(COUNTED)),
+        })
+    }
+}
+
+/// `value` as JSON, or nothing when it is empty.
+fn json_unless_empty<T: Serialize>(value: &T, empty: bool) -> Result<Option<Vec<u8>>> {
+    if empty {
+        return Ok(None);
+    }
+    serde_json::to_vec(value).map(Some).map_err(Error::internal)
+}
+
+pub async fn load(store: &TenantStore, id: &str) -> Result<Option<ResponseRecord>> {
+    let id = id.strip_suffix(".json").unwrap_or(id);
+    let Ok(key) = keys::response(store.tenant(), id) else {
+        return Ok(None);
+    };
+    match store.get(&key).await? {
+        Some(item) => Ok(Some(ResponseRecord::from_item(store, &item).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A comment, bounded and trimmed; empty is none.
+pub fn comment(text: Option<&str>) -> Result<Option<String>> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > MAX_COMMENT {
+        return Err(Error::invalid(
+            COMMENT,
+            format!("must be at most {MAX_COMMENT} characters"),
+        ));
+    }
+    Ok(Some(text.replace('\0', "")))
+}
