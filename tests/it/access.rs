@@ -1299,7 +1299,7 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     use std::sync::Arc;
 
     use ovation::auth::credential;
-    use ovation::services::accounts::sign_in::authenticate;
+    use ovation::services::accounts::sessions::authenticate;
 
     let counting = Arc::new(ovation::store::metered::MeteredStore::new(e.store.clone()));
     let mut settings = ovation::config::Settings::local(e.dir.path().to_owned());

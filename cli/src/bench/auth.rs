@@ -12,7 +12,9 @@ use ovation::auth::credential;
 use ovation::auth::password::{self, Password};
 use ovation::config::Settings;
 use ovation::services::accounts::credentials::{self, NewCredential};
-use ovation::services::accounts::sign_in::{self, SignInRequest, SignInResult};
+use ovation::services::accounts::sessions;
+use ovation::services::accounts::sign_in;
+use ovation::services::accounts::sign_in::{SignInRequest, SignInResult};
 use ovation::services::lifecycle::tenants::{self, NewTenant};
 use ovation::{Context, Error, Result};
 use tower::ServiceExt;
@@ -103,11 +105,11 @@ pub async fn figures(dir: &std::path::Path, n: usize) -> Result<()> {
     };
     for (what, token) in [("authenticate an API key", &key), ("authenticate a session", &session)] {
         let presented = credential::parse(token)?;
-        sign_in::authenticate(&ctx, &presented, None).await?;
+        sessions::authenticate(&ctx, &presented, None).await?;
         let started = Instant::now();
         for _ in 0..n {
             let presented = credential::parse(token)?;
-            sign_in::authenticate(&ctx, &presented, None).await?;
+            sessions::authenticate(&ctx, &presented, None).await?;
         }
         per_call(what, n, started);
     }

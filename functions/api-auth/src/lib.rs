@@ -11,10 +11,12 @@ use axum::{Form, Json, Router};
 use ovation::http::extract::{ClientAddress, JsonBody};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, TokenRequest, TokenResponse};
-use ovation::services::accounts::sign_in::{
-    self, AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult,
-    TotpCode, TotpEnrolment,
-};
+use ovation::services::accounts::mfa;
+use ovation::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
+use ovation::services::accounts::sessions;
+use ovation::services::accounts::sessions::{ChangePassword, Me};
+use ovation::services::accounts::sign_in;
+use ovation::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
 use ovation::{Context, Error, Result};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -75,17 +77,17 @@ async fn token(State(ctx): Ctx, ClientAddress(ip): ClientAddress, req: Request) 
 }
 
 async fn sign_out(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
-    sign_in::sign_out(&ctx, &caller).await?;
+    sessions::sign_out(&ctx, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn sign_out_everywhere(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
-    sign_in::sign_out_everywhere(&ctx, &caller).await?;
+    sessions::sign_out_everywhere(&ctx, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn me(State(ctx): Ctx, caller: Caller) -> Result<Json<Me>> {
-    Ok(Json(sign_in::me(&ctx, &caller).await?))
+    Ok(Json(sessions::me(&ctx, &caller).await?))
 }
 
 async fn change_password(
@@ -93,11 +95,11 @@ async fn change_password(
     caller: Caller,
     JsonBody(request): JsonBody<ChangePassword>,
 ) -> Result<Json<SignInResult>> {
-    Ok(Json(sign_in::change_password(&ctx, &caller, request).await?))
+    Ok(Json(sessions::change_password(&ctx, &caller, request).await?))
 }
 
 async fn begin_totp(State(ctx): Ctx, caller: Caller) -> Result<Json<TotpEnrolment>> {
-    Ok(Json(sign_in::begin_totp(&ctx, &caller).await?))
+    Ok(Json(mfa::begin_totp(&ctx, &caller).await?))
 }
 
 async fn confirm_totp(
@@ -105,10 +107,10 @@ async fn confirm_totp(
     caller: Caller,
     JsonBody(request): JsonBody<TotpCode>,
 ) -> Result<Json<RecoveryCodes>> {
-    Ok(Json(sign_in::confirm_totp(&ctx, &caller, request).await?))
+    Ok(Json(mfa::confirm_totp(&ctx, &caller, request).await?))
 }
 
 async fn disable_totp(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<DisableTotp>) -> Result<StatusCode> {
-    sign_in::disable_totp(&ctx, &caller, request).await?;
+    mfa::disable_totp(&ctx, &caller, request).await?;
     Ok(StatusCode::NO_CONTENT)
 }

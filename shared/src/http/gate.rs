@@ -24,7 +24,7 @@ use crate::auth::{self, Actor, Permission, Principal, Restriction, Role};
 use crate::domain::Slug;
 use crate::error::{Error, Result};
 use crate::services::Caller;
-use crate::services::accounts::{sign_in, tenants};
+use crate::services::accounts::{sessions, tenants};
 use crate::services::audit::{self, Outcome, Target};
 use crate::store::now_unix;
 
@@ -90,7 +90,7 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         operator(ctx, &token)?;
         support_access(ctx, headers, ip).await?
     } else {
-        sign_in::authenticate(ctx, &credential::parse(&token)?, ip).await?
+        sessions::authenticate(ctx, &credential::parse(&token)?, ip).await?
     };
     let caller = Caller { principal, ip };
     let store = ctx.tenant_store(&caller.principal.tenant);
@@ -267,7 +267,7 @@ async fn support_access(ctx: &Context, headers: &HeaderMap, ip: Option<IpAddr>) 
         });
     }
     if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
-        return Err(sign_in::ip_not_allowed());
+        return Err(sessions::ip_not_allowed());
     }
     Ok(Principal {
         tenant: tenant.id.clone(),

@@ -21,10 +21,9 @@ use crate::http::{ErrorBody, OAuthErrorBody};
 use crate::services::accounts::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
-use crate::services::accounts::sign_in::{
-    AcceptInvite, ChangePassword, DisableTotp, Me, MfaRequest, RecoveryCodes, SignInRequest, SignInResult, TotpCode,
-    TotpEnrolment,
-};
+use crate::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
+use crate::services::accounts::sessions::{ChangePassword, Me};
+use crate::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
 use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 use crate::services::audit::AuditEvent;
 use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};

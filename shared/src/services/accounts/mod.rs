@@ -2,6 +2,8 @@
 //! invitations, sign-in and sessions, API keys and OAuth clients.
 
 pub mod credentials;
+pub mod mfa;
+pub mod sessions;
 pub mod sign_in;
 pub mod tenants;
 pub mod users;

@@ -1,7 +1,6 @@
-//! Signing in and staying signed in: sign-in with tenant slug, email and password (then a TOTP or
-//! recovery code when enrolled), invitations accepted, sessions (idle and absolute expiry, sign
-//! out, sign out everywhere), password changes with history, TOTP enrolment, and `authenticate`,
-//! which turns a presented credential into a principal with one store read.
+//! Signing in: tenant slug, email and password (then a TOTP or recovery code when enrolled),
+//! invitations accepted, and the session each opens (idle and absolute expiry; `sessions` then
+//! authenticates it with one store read).
 //!
 //! Brute force: failures are counted per account and per account and address (keyed by blind
 //! indexes, so an unknown email is counted like a known one). After 5 failures from one address
@@ -19,15 +18,14 @@ use utoipa::ToSchema;
 use crate::Context;
 use crate::auth::credential::{self, Kind, Presented};
 use crate::auth::password::{self, Password};
-use crate::auth::{self, Principal, Restriction, Role, Scope, totp};
+use crate::auth::{self, Restriction, Role, totp};
 use crate::domain::tenant::Tenant;
 use crate::domain::{Email, Slug};
 use crate::error::{Error, Result};
-use crate::services::Caller;
 use crate::services::accounts::tenants;
-use crate::services::accounts::users::{self, UserRecord, UserStatus, UserView};
+use crate::services::accounts::users::{self, UserRecord, UserStatus};
 use crate::services::audit::{self, Actor, Outcome, Target};
-use crate::store::{Cmp, Condition, Item, TenantStore, TxOp, Update, Value, keys, now_unix};
+use crate::store::{Cmp, Condition, Item, TenantStore, TxOp, Update, keys, now_unix};
 
 /// A session ends after an hour without use, and after twelve hours in any case.
 pub const SESSION_IDLE_SECONDS: i64 = 3600;
@@ -37,7 +35,7 @@ pub const MFA_CHALLENGE_SECONDS: i64 = 300;
 pub const MFA_MAX_ATTEMPTS: i64 = 5;
 pub const RECOVERY_CODES: usize = 10;
 /// Last-use times are written at most once a minute per credential.
-const TOUCH_EVERY: i64 = 60;
+pub(crate) const TOUCH_EVERY: i64 = 60;
 const FREE_FAILURES_PER_ADDRESS: i64 = 5;
 const FREE_FAILURES_PER_ACCOUNT: i64 = 20;
 const FIRST_LOCK_SECONDS: i64 = 30;
@@ -77,7 +75,7 @@ fn wait_for(tries: i64, free: i64) -> Option<i64> {
 
 /// One counted scope of a check: its key part, how many tries are free, and whether its wait
 /// holds this caller (a user's known address is not held by failures from elsewhere).
-struct Counter<'a> {
+pub(crate) struct Counter<'a> {
     name: &'a str,
     free: i64,
     holds: bool,
@@ -131,7 +129,7 @@ async fn try_scopes(store: &TenantStore, scopes: &[Counter<'_>], now: i64) -> Re
 }
 
 /// The tries succeeded: their counts start again.
-async fn succeeded(store: &TenantStore, scopes: &[Counter<'_>]) -> Result<()> {
+pub(crate) async fn succeeded(store: &TenantStore, scopes: &[Counter<'_>]) -> Result<()> {
     let ops = scopes
         .iter()
         .map(|scope| crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), scope.name)))
@@ -141,7 +139,7 @@ async fn succeeded(store: &TenantStore, scopes: &[Counter<'_>]) -> Result<()> {
 
 /// Runs a check of something only the user knows (a code, the current password) under the
 /// counters of `scopes`: refused while they hold the caller; a success clears them.
-async fn counted(
+pub(crate) async fn counted(
     store: &TenantStore,
     scopes: &[Counter<'_>],
     check: impl AsyncFnOnce() -> Result<bool>,
@@ -157,7 +155,7 @@ async fn counted(
 }
 
 /// The counter of a signed-in user's own password checks (5 free).
-fn self_scope(name: &str) -> [Counter<'_>; 1] {
+pub(crate) fn self_scope(name: &str) -> [Counter<'_>; 1] {
     [Counter {
         name,
         free: FREE_FAILURES_PER_ADDRESS,
@@ -168,14 +166,14 @@ fn self_scope(name: &str) -> [Counter<'_>; 1] {
 /// The counters of a user's second-factor codes: per address (5 free), and per user (20 free)
 /// except from an address the user signed in from before. Codes are counted against the user,
 /// not a challenge: a new sign-in does not reset them.
-struct CodeCounters {
+pub(crate) struct CodeCounters {
     per_address: String,
     per_user: String,
     trusted: bool,
 }
 
 impl CodeCounters {
-    async fn of(store: &TenantStore, user: &UserRecord, ip: Option<IpAddr>) -> Result<CodeCounters> {
+    pub(crate) async fn of(store: &TenantStore, user: &UserRecord, ip: Option<IpAddr>) -> Result<CodeCounters> {
         let address = address_index(store, ip).await?;
         Ok(CodeCounters {
             per_address: format!("mfa-{}#{address}", user.id),
@@ -184,7 +182,7 @@ impl CodeCounters {
         })
     }
 
-    fn scopes(&self) -> [Counter<'_>; 2] {
+    pub(crate) fn scopes(&self) -> [Counter<'_>; 2] {
         [
             Counter {
                 name: &self.per_address,
@@ -334,7 +332,7 @@ fn target_of(user: Option<&UserRecord>) -> Target {
 }
 
 /// Records the sign-in on the user, audits it, and opens a session.
-async fn finish(
+pub(crate) async fn finish(
     store: &TenantStore,
     tenant: &Tenant,
     mut user: UserRecord,
@@ -362,7 +360,7 @@ async fn finish(
 
 /// What the user must do first, if anything: change a one-time or expired password, or enrol a
 /// second factor the tenant requires.
-fn restriction(
+pub(crate) fn restriction(
     tenant: &Tenant,
     must_change: bool,
     mfa: bool,
@@ -386,10 +384,10 @@ fn restriction(
 /// Whether a session's user had a second factor, and when their password was set: with the
 /// tenant's settings of the moment, they restrict the session (a policy tightened after sign-in
 /// reaches it on its next request).
-const SESSION_MFA: &str = "mfa";
-const SESSION_PASSWORD_AT: &str = "password_at";
+pub(crate) const SESSION_MFA: &str = "mfa";
+pub(crate) const SESSION_PASSWORD_AT: &str = "password_at";
 
-async fn open_session(store: &TenantStore, tenant: &Tenant, user: &UserRecord) -> Result<SignInResult> {
+pub(crate) async fn open_session(store: &TenantStore, tenant: &Tenant, user: &UserRecord) -> Result<SignInResult> {
     let now = now_unix();
     let (token, digest) = credential::issue(Kind::Session, store.tenant(), &user.id)?;
     let restriction = restriction(
@@ -493,7 +491,7 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
 }
 
 /// Checks a TOTP code (newer than the last one used) or spends a recovery code.
-fn second_factor(user: &mut UserRecord, code: Option<&str>, recovery: Option<&str>, now: i64) -> bool {
+pub(crate) fn second_factor(user: &mut UserRecord, code: Option<&str>, recovery: Option<&str>, now: i64) -> bool {
     if let (Some(code), Some(secret)) = (code, &user.secrets.totp) {
         return match totp::matching_step(secret, code, now.max(0) as u64) {
             Some(step) if step as i64 > user.mfa_step => {
@@ -518,7 +516,7 @@ fn second_factor(user: &mut UserRecord, code: Option<&str>, recovery: Option<&st
     false
 }
 
-fn normalise_recovery(code: &str) -> String {
+pub(crate) fn normalise_recovery(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
@@ -563,390 +561,6 @@ pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAd
     }
     user.saved();
     finish(&store, &tenant, user, ip, "user.invite_accepted").await
-}
-
-/// Turns a presented credential into its principal: one read of the credential's item (the
-/// tenant's settings come from the short cache). Returns the tenant for the caller's checks.
-pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAddr>) -> Result<Principal> {
-    let revoked = || Error::Unauthenticated("the credential is unknown, expired or revoked");
-    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(revoked)?;
-    // Before anything is read or touched: a credential used from elsewhere extends nothing.
-    if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
-        return Err(ip_not_allowed());
-    }
-    let store = ctx.tenant_store(&tenant.id);
-    let now = now_unix();
-    let owner = presented.owner.clone();
-    let principal = match presented.kind {
-        Kind::Session => {
-            let key = keys::session(store.tenant(), &owner, &presented.digest)?;
-            let item = store.get(&key).await?.ok_or_else(revoked)?;
-            let seen = item.num("seen_at").unwrap_or(0);
-            if seen + SESSION_IDLE_SECONDS <= now {
-                store.delete(&key, None).await?;
-                return Err(Error::Unauthenticated(
-                    "the session ended after an hour without use; sign in again",
-                ));
-            }
-            if now - seen >= TOUCH_EVERY {
-                touch(&store, &item, "seen_at", now).await?;
-            }
-            let stored = item.str("restriction").and_then(Restriction::parse);
-            let mfa = matches!(item.get(SESSION_MFA), Some(Value::Bool(true)));
-            let now_required = restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now);
-            Principal {
-                tenant: tenant.id.clone(),
-                actor: auth::Actor::User {
-                    id: owner,
-                    session: presented.digest,
-                },
-                role: Role::parse(item.str("role").unwrap_or_default())?,
-                restriction: stored.or(now_required),
-            }
-        }
-        Kind::ApiKey => {
-            let item = store
-                .get(&keys::api_key(store.tenant(), &owner)?)
-                .await?
-                .filter(|i| {
-                    i.bytes("secret")
-                        .is_some_and(|s| credential::same(s, &presented.digest))
-                })
-                .ok_or_else(revoked)?;
-            if now - item.num("last_used_at").unwrap_or(0) >= TOUCH_EVERY {
-                touch(&store, &item, "last_used_at", now).await?;
-            }
-            Principal {
-                tenant: tenant.id.clone(),
-                actor: auth::Actor::ApiKey { id: owner },
-                role: Scope::parse(item.str("scope").unwrap_or_default())?.role(),
-                restriction: None,
-            }
-        }
-        Kind::AccessToken => {
-            let item = store
-                .get(&keys::access_token(store.tenant(), &owner, &presented.digest)?)
-                .await?
-                .ok_or_else(revoked)?;
-            Principal {
-                tenant: tenant.id.clone(),
-                actor: auth::Actor::OAuthClient { id: owner },
-                role: Scope::parse(item.str("scope").unwrap_or_default())?.role(),
-                restriction: None,
-            }
-        }
-        Kind::Invite | Kind::MfaChallenge => {
-            return Err(Error::Unauthenticated("this token cannot be used to call the API"));
-        }
-    };
-    Ok(principal)
-}
-
-/// Updates a last-use time, only while the credential still exists (never re-creating a revoked
-/// one: that is a 401; any other failure is what it is).
-async fn touch(store: &TenantStore, item: &Item, name: &str, now: i64) -> Result<()> {
-    let updates = [Update::Set(name.into(), now.into())];
-    match store.update(&item.key, &updates, Some(Condition::Exists)).await {
-        Err(Error::ConditionFailed) => Err(Error::Unauthenticated("the credential was revoked")),
-        other => other.map(|_| ()),
-    }
-}
-
-pub fn ip_not_allowed() -> Error {
-    Error::Forbidden {
-        code: "ip_not_allowed",
-        reason: "the tenant does not allow requests from this address",
-    }
-}
-
-/// The signed-in user of a caller, or 403 for keys and clients.
-fn signed_in_user(caller: &Caller) -> Result<(&str, &credential::Digest)> {
-    match &caller.principal.actor {
-        auth::Actor::User { id, session } => Ok((id, session)),
-        _ => Err(Error::Forbidden {
-            code: "user_session_required",
-            reason: "only a signed-in user can do this (not an API key or client)",
-        }),
-    }
-}
-
-async fn caller_user(ctx: &Context, caller: &Caller) -> Result<(TenantStore, UserRecord)> {
-    let (id, _) = signed_in_user(caller)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    let user = users::load(&store, id)
-        .await?
-        .ok_or(Error::Unauthenticated("the user no longer exists"))?;
-    Ok((store, user))
-}
-
-/// Who the caller is.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct Me {
-    pub tenant_id: String,
-    pub tenant_slug: String,
-    pub actor_type: String,
-    pub actor_id: String,
-    pub role: Role,
-    pub required_action: Option<String>,
-    pub user: Option<UserView>,
-}
-
-pub async fn me(ctx: &Context, caller: &Caller) -> Result<Me> {
-    let p = &caller.principal;
-    let tenant = tenants::active(ctx, &p.tenant)
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
-    let user = match &p.actor {
-        auth::Actor::User { .. } => Some(caller_user(ctx, caller).await?.1.view()),
-        _ => None,
-    };
-    Ok(Me {
-        tenant_id: p.tenant.to_string(),
-        tenant_slug: tenant.slug.clone(),
-        actor_type: p.actor.kind().to_owned(),
-        actor_id: p.actor.id().to_owned(),
-        role: p.role,
-        required_action: p.restriction.map(|r| r.as_str().to_owned()),
-        user,
-    })
-}
-
-pub async fn sign_out(ctx: &Context, caller: &Caller) -> Result<()> {
-    let (id, session) = signed_in_user(caller)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    store.delete(&keys::session(store.tenant(), id, session)?, None).await
-}
-
-pub async fn sign_out_everywhere(ctx: &Context, caller: &Caller) -> Result<usize> {
-    let (id, _) = signed_in_user(caller)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    let n = users::revoke_sessions(&store, id).await?;
-    audit::record(
-        &store,
-        caller,
-        "session.revoked_all",
-        Target::User(id.to_owned()),
-        Outcome::Success,
-    )
-    .await?;
-    Ok(n)
-}
-
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangePassword {
-    pub current_password: String,
-    pub new_password: String,
-}
-
-/// Changes the caller's password: every session is revoked, and a new one is returned.
-pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePassword) -> Result<SignInResult> {
-    let (store, mut user) = caller_user(ctx, caller).await?;
-    let tenant = tenants::active(ctx, store.tenant())
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
-    let current = user.secrets.password.clone().unwrap_or_default();
-    let scope = format!("self-{}", user.id);
-    if !counted(&store, &self_scope(&scope), async || {
-        password::verify(&request.current_password, &current).await
-    })
-    .await?
-    {
-        audit::record(
-            &store,
-            caller,
-            "user.password_change_failed",
-            Target::User(user.id.clone()),
-            Outcome::Failure,
-        )
-        .await?;
-        return Err(Error::invalid("current_password", "is wrong"));
-    }
-    let new = Password::new(
-        request.new_password,
-        tenant.settings.password_policy.min_length as usize,
-    )
-    .map_err(|e| rename_field(e, "new_password"))?;
-    for old in std::iter::once(&current).chain(user.secrets.history.iter()) {
-        if password::verify(new.as_str(), old).await? {
-            return Err(Error::invalid(
-                "new_password",
-                format!("must differ from your last {} passwords", password::HISTORY),
-            ));
-        }
-    }
-    user.secrets.history.insert(0, current);
-    user.secrets.history.truncate(password::HISTORY);
-    user.secrets.password = Some(password::hash(&new).await?);
-    user.password_changed_at = Some(now_unix());
-    user.must_change_password = false;
-    // Sessions end first: should the change fail after, the user is signed out, never left in.
-    users::revoke_sessions(&store, &user.id).await?;
-    users::save(&store, &mut user).await?;
-    audit::record(
-        &store,
-        caller,
-        "user.password_changed",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
-    open_session(&store, &tenant, &user).await
-}
-
-fn rename_field(e: Error, field: &'static str) -> Error {
-    match e {
-        Error::Invalid { reason, .. } => Error::Invalid {
-            field: field.into(),
-            reason,
-        },
-        e => e,
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct TotpEnrolment {
-    /// The secret in base32, for apps without a camera.
-    pub secret: String,
-    /// The `otpauth://` URI to show as a QR code.
-    pub provisioning_uri: String,
-}
-
-/// Starts TOTP enrolment: a new secret, confirmed by `confirm_totp`.
-pub async fn begin_totp(ctx: &Context, caller: &Caller) -> Result<TotpEnrolment> {
-    let (store, mut user) = caller_user(ctx, caller).await?;
-    if user.mfa_enabled() {
-        return Err(Error::invalid(
-            "mfa",
-            "is already enabled; disable it first to enrol again",
-        ));
-    }
-    let tenant = tenants::active(ctx, store.tenant())
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
-    let secret = totp::new_secret()?;
-    let enrolment = TotpEnrolment {
-        secret: totp::base32(&secret),
-        provisioning_uri: totp::provisioning_uri(&secret, &format!("Ovation {}", tenant.slug), user.email.as_str())?,
-    };
-    user.secrets.pending_totp = Some(secret);
-    users::save(&store, &mut user).await?;
-    Ok(enrolment)
-}
-
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TotpCode {
-    pub code: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct RecoveryCodes {
-    /// Shown only here; each signs in once in place of a code.
-    pub recovery_codes: Vec<String>,
-}
-
-/// Confirms enrolment with a code from the app; returns the recovery codes and lifts an
-/// enrolment restriction from the caller's session.
-pub async fn confirm_totp(ctx: &Context, caller: &Caller, request: TotpCode) -> Result<RecoveryCodes> {
-    let (store, mut user) = caller_user(ctx, caller).await?;
-    let secret = user
-        .secrets
-        .pending_totp
-        .take()
-        .ok_or_else(|| Error::invalid("code", "start enrolment first (POST /v1/me/mfa/totp)"))?;
-    let Some(step) = totp::matching_step(&secret, &request.code, now_unix().max(0) as u64) else {
-        return Err(Error::invalid("code", "is wrong; check the clock of the device"));
-    };
-    let mut codes = Vec::with_capacity(RECOVERY_CODES);
-    user.secrets.recovery.clear();
-    for _ in 0..RECOVERY_CODES {
-        let raw = credential::hex(&credential::sha256(&credential::random_text()?)[..8]);
-        let code = format!("{}-{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12], &raw[12..16]);
-        user.secrets
-            .recovery
-            .push(credential::hex(&credential::sha256(&normalise_recovery(&code))));
-        codes.push(code);
-    }
-    user.secrets.totp = Some(secret);
-    user.mfa_step = step as i64;
-    users::save(&store, &mut user).await?;
-    // This session now has a second factor; an enrolment it was held to is done.
-    let (id, session) = signed_in_user(caller)?;
-    let mut updates = vec![Update::Set(SESSION_MFA.into(), true.into())];
-    if caller.principal.restriction == Some(Restriction::MfaEnrolment) {
-        updates.push(Update::Remove("restriction".into()));
-    }
-    store
-        .update(
-            &keys::session(store.tenant(), id, session)?,
-            &updates,
-            Some(Condition::Exists),
-        )
-        .await?;
-    audit::record(
-        &store,
-        caller,
-        "user.mfa_enabled",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
-    Ok(RecoveryCodes { recovery_codes: codes })
-}
-
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DisableTotp {
-    pub password: String,
-    /// A code of the authenticator app...
-    pub code: Option<String>,
-    /// ...or, when the device is lost, one of the recovery codes.
-    pub recovery_code: Option<String>,
-}
-
-pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) -> Result<()> {
-    let (store, mut user) = caller_user(ctx, caller).await?;
-    let tenant = tenants::active(ctx, store.tenant())
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
-    if tenant.settings.require_mfa {
-        return Err(Error::Forbidden {
-            code: "mfa_required_by_tenant",
-            reason: "this tenant requires a second factor",
-        });
-    }
-    let phc = user.secrets.password.clone().unwrap_or_default();
-    let scope = format!("self-{}", user.id);
-    if !counted(&store, &self_scope(&scope), async || {
-        password::verify(&request.password, &phc).await
-    })
-    .await?
-    {
-        return Err(Error::invalid("password", "is wrong"));
-    }
-    // The code is counted like a sign-in's: a stolen session cannot guess its way to turning it off.
-    let counters = CodeCounters::of(&store, &user, caller.ip).await?;
-    let scopes = counters.scopes();
-    let (code, recovery) = (request.code.as_deref(), request.recovery_code.as_deref());
-    if !counted(&store, &scopes, async || {
-        Ok(second_factor(&mut user, code, recovery, now_unix()))
-    })
-    .await?
-    {
-        return Err(Error::invalid("code", "is wrong or was already used"));
-    }
-    user.secrets.totp = None;
-    user.secrets.recovery.clear();
-    users::save(&store, &mut user).await?;
-    audit::record(
-        &store,
-        caller,
-        "user.mfa_disabled",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await
 }
 
 #[cfg(test)]

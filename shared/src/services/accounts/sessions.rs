@@ -1,0 +1,264 @@
+//! Sessions and who is calling: authenticating a presented credential (session, API key, OAuth
+//! token), the signed-in user's view of themselves, signing out (here or everywhere) and
+//! changing the password.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::Context;
+use crate::auth::credential::{self, Kind, Presented};
+use crate::auth::password::{self, Password};
+use crate::auth::{self, Principal, Restriction, Role, Scope};
+use crate::error::{Error, Result};
+use crate::services::Caller;
+use crate::services::accounts::tenants;
+use crate::services::accounts::users::{self, UserRecord, UserView};
+use crate::services::audit::{self, Outcome, Target};
+use crate::store::{Condition, Item, TenantStore, Update, Value, keys, now_unix};
+
+/// A session ends after an hour without use, and after twelve hours in any case.
+use crate::services::accounts::sign_in::{
+    SESSION_IDLE_SECONDS, SESSION_MFA, SESSION_PASSWORD_AT, SignInResult, TOUCH_EVERY, counted, open_session,
+    restriction, self_scope,
+};
+
+/// Turns a presented credential into its principal: one read of the credential's item (the
+/// tenant's settings come from the short cache). Returns the tenant for the caller's checks.
+pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAddr>) -> Result<Principal> {
+    let revoked = || Error::Unauthenticated("the credential is unknown, expired or revoked");
+    let tenant = tenants::active(ctx, &presented.tenant).await?.ok_or_else(revoked)?;
+    // Before anything is read or touched: a credential used from elsewhere extends nothing.
+    if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
+        return Err(ip_not_allowed());
+    }
+    let store = ctx.tenant_store(&tenant.id);
+    let now = now_unix();
+    let owner = presented.owner.clone();
+    let principal = match presented.kind {
+        Kind::Session => {
+            let key = keys::session(store.tenant(), &owner, &presented.digest)?;
+            let item = store.get(&key).await?.ok_or_else(revoked)?;
+            let seen = item.num("seen_at").unwrap_or(0);
+            if seen + SESSION_IDLE_SECONDS <= now {
+                store.delete(&key, None).await?;
+                return Err(Error::Unauthenticated(
+                    "the session ended after an hour without use; sign in again",
+                ));
+            }
+            if now - seen >= TOUCH_EVERY {
+                touch(&store, &item, "seen_at", now).await?;
+            }
+            let stored = item.str("restriction").and_then(Restriction::parse);
+            let mfa = matches!(item.get(SESSION_MFA), Some(Value::Bool(true)));
+            let now_required = restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now);
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::User {
+                    id: owner,
+                    session: presented.digest,
+                },
+                role: Role::parse(item.str("role").unwrap_or_default())?,
+                restriction: stored.or(now_required),
+            }
+        }
+        Kind::ApiKey => {
+            let item = store
+                .get(&keys::api_key(store.tenant(), &owner)?)
+                .await?
+                .filter(|i| {
+                    i.bytes("secret")
+                        .is_some_and(|s| credential::same(s, &presented.digest))
+                })
+                .ok_or_else(revoked)?;
+            if now - item.num("last_used_at").unwrap_or(0) >= TOUCH_EVERY {
+                touch(&store, &item, "last_used_at", now).await?;
+            }
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::ApiKey { id: owner },
+                role: Scope::parse(item.str("scope").unwrap_or_default())?.role(),
+                restriction: None,
+            }
+        }
+        Kind::AccessToken => {
+            let item = store
+                .get(&keys::access_token(store.tenant(), &owner, &presented.digest)?)
+                .await?
+                .ok_or_else(revoked)?;
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::OAuthClient { id: owner },
+                role: Scope::parse(item.str("scope").unwrap_or_default())?.role(),
+                restriction: None,
+            }
+        }
+        Kind::Invite | Kind::MfaChallenge => {
+            return Err(Error::Unauthenticated("this token cannot be used to call the API"));
+        }
+    };
+    Ok(principal)
+}
+
+/// Updates a last-use time, only while the credential still exists (never re-creating a revoked
+/// one: that is a 401; any other failure is what it is).
+pub(crate) async fn touch(store: &TenantStore, item: &Item, name: &str, now: i64) -> Result<()> {
+    let updates = [Update::Set(name.into(), now.into())];
+    match store.update(&item.key, &updates, Some(Condition::Exists)).await {
+        Err(Error::ConditionFailed) => Err(Error::Unauthenticated("the credential was revoked")),
+        other => other.map(|_| ()),
+    }
+}
+
+pub fn ip_not_allowed() -> Error {
+    Error::Forbidden {
+        code: "ip_not_allowed",
+        reason: "the tenant does not allow requests from this address",
+    }
+}
+
+/// The signed-in user of a caller, or 403 for keys and clients.
+pub(crate) fn signed_in_user(caller: &Caller) -> Result<(&str, &credential::Digest)> {
+    match &caller.principal.actor {
+        auth::Actor::User { id, session } => Ok((id, session)),
+        _ => Err(Error::Forbidden {
+            code: "user_session_required",
+            reason: "only a signed-in user can do this (not an API key or client)",
+        }),
+    }
+}
+
+pub(crate) async fn caller_user(ctx: &Context, caller: &Caller) -> Result<(TenantStore, UserRecord)> {
+    let (id, _) = signed_in_user(caller)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let user = users::load(&store, id)
+        .await?
+        .ok_or(Error::Unauthenticated("the user no longer exists"))?;
+    Ok((store, user))
+}
+
+/// Who the caller is.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub tenant_id: String,
+    pub tenant_slug: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub role: Role,
+    pub required_action: Option<String>,
+    pub user: Option<UserView>,
+}
+
+pub async fn me(ctx: &Context, caller: &Caller) -> Result<Me> {
+    let p = &caller.principal;
+    let tenant = tenants::active(ctx, &p.tenant)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let user = match &p.actor {
+        auth::Actor::User { .. } => Some(caller_user(ctx, caller).await?.1.view()),
+        _ => None,
+    };
+    Ok(Me {
+        tenant_id: p.tenant.to_string(),
+        tenant_slug: tenant.slug.clone(),
+        actor_type: p.actor.kind().to_owned(),
+        actor_id: p.actor.id().to_owned(),
+        role: p.role,
+        required_action: p.restriction.map(|r| r.as_str().to_owned()),
+        user,
+    })
+}
+
+pub async fn sign_out(ctx: &Context, caller: &Caller) -> Result<()> {
+    let (id, session) = signed_in_user(caller)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    store.delete(&keys::session(store.tenant(), id, session)?, None).await
+}
+
+pub async fn sign_out_everywhere(ctx: &Context, caller: &Caller) -> Result<usize> {
+    let (id, _) = signed_in_user(caller)?;
+    let store = ctx.tenant_store(&caller.principal.tenant);
+    let n = users::revoke_sessions(&store, id).await?;
+    audit::record(
+        &store,
+        caller,
+        "session.revoked_all",
+        Target::User(id.to_owned()),
+        Outcome::Success,
+    )
+    .await?;
+    Ok(n)
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's password: every session is revoked, and a new one is returned.
+pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePassword) -> Result<SignInResult> {
+    let (store, mut user) = caller_user(ctx, caller).await?;
+    let tenant = tenants::active(ctx, store.tenant())
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let current = user.secrets.password.clone().unwrap_or_default();
+    let scope = format!("self-{}", user.id);
+    if !counted(&store, &self_scope(&scope), async || {
+        password::verify(&request.current_password, &current).await
+    })
+    .await?
+    {
+        audit::record(
+            &store,
+            caller,
+            "user.password_change_failed",
+            Target::User(user.id.clone()),
+            Outcome::Failure,
+        )
+        .await?;
+        return Err(Error::invalid("current_password", "is wrong"));
+    }
+    let new = Password::new(
+        request.new_password,
+        tenant.settings.password_policy.min_length as usize,
+    )
+    .map_err(|e| rename_field(e, "new_password"))?;
+    for old in std::iter::once(&current).chain(user.secrets.history.iter()) {
+        if password::verify(new.as_str(), old).await? {
+            return Err(Error::invalid(
+                "new_password",
+                format!("must differ from your last {} passwords", password::HISTORY),
+            ));
+        }
+    }
+    user.secrets.history.insert(0, current);
+    user.secrets.history.truncate(password::HISTORY);
+    user.secrets.password = Some(password::hash(&new).await?);
+    user.password_changed_at = Some(now_unix());
+    user.must_change_password = false;
+    // Sessions end first: should the change fail after, the user is signed out, never left in.
+    users::revoke_sessions(&store, &user.id).await?;
+    users::save(&store, &mut user).await?;
+    audit::record(
+        &store,
+        caller,
+        "user.password_changed",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    open_session(&store, &tenant, &user).await
+}
+
+fn rename_field(e: Error, field: &'static str) -> Error {
+    match e {
+        Error::Invalid { reason, .. } => Error::Invalid {
+            field: field.into(),
+            reason,
+        },
+        e => e,
+    }
+}
