@@ -163,664 +163,197 @@ pub const IMPORT_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Query parameters of a people import.
 const IMPORT_QUERY: &[&str] = &["map", "send", "channel", "delay", "survey_id", "first_row"];
 
+#[rustfmt::skip] // One route a line: the table reads as a table.
 pub const ROUTES: &[Route] = &[
     route("GET", "/health", ADMIN, Public, "Liveness and the engines in use"),
     route("GET", "/openapi.json", ADMIN, Public, "This API's OpenAPI document"),
     // Tenant settings, users, credentials and audit: api-admin.
-    route(
-        "GET",
-        "/v1/tenant",
-        ADMIN,
-        Tenant(ReadTenant),
-        "The tenant and its settings",
-    )
-    .returns("Tenant"),
-    route(
-        "PATCH",
-        "/v1/tenant",
-        ADMIN,
-        Tenant(ManageTenant),
-        "Change the tenant's settings",
-    )
-    .body("SettingsPatch")
-    .returns("Tenant"),
+    route("GET", "/v1/tenant", ADMIN, Tenant(ReadTenant), "The tenant and its settings").returns("Tenant"),
+    route("PATCH", "/v1/tenant", ADMIN, Tenant(ManageTenant), "Change the tenant's settings")
+        .body("SettingsPatch").returns("Tenant"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
-        .returns("[UserView]")
-        .query(&["per_page", "cursor"]),
-    route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user")
-        .body("Invite")
-        .returns("Invited")
-        .created(),
+        .returns("[UserView]").query(&["per_page", "cursor"]),
+    route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user").body("Invite").returns("Invited").created(),
     route("GET", "/v1/users/{id}", ADMIN, Tenant(ReadUsers), "One user").returns("UserView"),
-    route(
-        "PATCH",
-        "/v1/users/{id}",
-        ADMIN,
-        Tenant(ManageUsers),
-        "Change a user's role, name or status",
-    )
-    .body("UserPatch")
-    .returns("UserView"),
+    route("PATCH", "/v1/users/{id}", ADMIN, Tenant(ManageUsers), "Change a user's role, name or status")
+        .body("UserPatch").returns("UserView"),
     route("DELETE", "/v1/users/{id}", ADMIN, Tenant(ManageUsers), "Delete a user"),
     route("GET", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "List API keys").returns("[ApiKeyView]"),
-    route(
-        "POST",
-        "/v1/api_keys",
-        ADMIN,
-        Tenant(ManageCredentials),
-        "Create an API key (shown once)",
-    )
-    .body("NewCredential")
-    .returns("ApiKeyCreated")
-    .created(),
-    route(
-        "DELETE",
-        "/v1/api_keys/{id}",
-        ADMIN,
-        Tenant(ManageCredentials),
-        "Revoke an API key at once",
-    ),
-    route(
-        "GET",
-        "/v1/oauth_clients",
-        ADMIN,
-        Tenant(ManageCredentials),
-        "List OAuth clients",
-    )
-    .returns("[OAuthClientView]"),
-    route(
-        "POST",
-        "/v1/oauth_clients",
-        ADMIN,
-        Tenant(ManageCredentials),
-        "Create an OAuth client (secret shown once)",
-    )
-    .body("NewCredential")
-    .returns("OAuthClientCreated")
-    .created(),
-    route(
-        "DELETE",
-        "/v1/oauth_clients/{id}",
-        ADMIN,
-        Tenant(ManageCredentials),
-        "Delete an OAuth client and its tokens",
-    ),
-    route(
-        "GET",
-        "/v1/audit_events",
-        ADMIN,
-        Tenant(ReadAudit),
-        "List audit events (or export them as JSON lines)",
-    )
-    .returns("[AuditEvent]")
-    .query(&["since", "until", "action", "actor_id", "per_page", "cursor", "format"]),
-    route(
-        "GET",
-        "/v1/exports/tenant",
-        ADMIN,
-        Tenant(ExportTenant),
-        "Every item of the tenant, decrypted, as JSON lines (the owner only; audited; up to 4.4 MB, else `ovation export-tenant`)",
-    )
-    .returns("JsonLinesFile"),
-    route(
-        "POST",
-        "/v1/exports/tenant",
-        ADMIN,
-        Tenant(ExportTenant),
-        "The full export as a job, any size (the owner only): poll `/v1/exports/{id}` for its download link",
-    )
-    .returns("ExportJob")
-    .accepted(),
-    route(
-        "POST",
-        "/v1/platform/tenants",
-        ADMIN,
-        Operator,
-        "Create a tenant and its owner",
-    )
-    .body("NewTenant")
-    .returns("TenantCreated")
-    .created(),
+    route("POST", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "Create an API key (shown once)")
+        .body("NewCredential").returns("ApiKeyCreated").created(),
+    route("DELETE", "/v1/api_keys/{id}", ADMIN, Tenant(ManageCredentials), "Revoke an API key at once"),
+    route("GET", "/v1/oauth_clients", ADMIN, Tenant(ManageCredentials), "List OAuth clients")
+        .returns("[OAuthClientView]"),
+    route("POST", "/v1/oauth_clients", ADMIN, Tenant(ManageCredentials), "Create an OAuth client (secret shown once)")
+        .body("NewCredential").returns("OAuthClientCreated").created(),
+    route("DELETE", "/v1/oauth_clients/{id}", ADMIN, Tenant(ManageCredentials),
+        "Delete an OAuth client and its tokens"),
+    route("GET", "/v1/audit_events", ADMIN, Tenant(ReadAudit), "List audit events (or export them as JSON lines)")
+        .returns("[AuditEvent]").query(&["since", "until", "action", "actor_id", "per_page", "cursor", "format"]),
+    route("GET", "/v1/exports/tenant", ADMIN, Tenant(ExportTenant),
+        "Every item of the tenant, decrypted, as JSON lines (the owner only; audited; up to 4.4 MB, else `ovation export-tenant`)")
+        .returns("JsonLinesFile"),
+    route("POST", "/v1/exports/tenant", ADMIN, Tenant(ExportTenant),
+        "The full export as a job, any size (the owner only): poll `/v1/exports/{id}` for its download link")
+        .returns("ExportJob").accepted(),
+    route("POST", "/v1/platform/tenants", ADMIN, Operator, "Create a tenant and its owner")
+        .body("NewTenant").returns("TenantCreated").created(),
     route("GET", "/v1/platform/tenants/{slug}", ADMIN, Operator, "One tenant").returns("Tenant"),
-    route(
-        "DELETE",
-        "/v1/platform/tenants/{slug}",
-        ADMIN,
-        Operator,
-        "Delete a tenant: crypto-shred, then purge",
-    ),
-    route(
-        "POST",
-        "/v1/platform/tenants/{slug}/api_keys",
-        ADMIN,
-        Operator,
-        "Create an API key in a tenant",
-    )
-    .body("NewCredential")
-    .returns("ApiKeyCreated")
-    .created(),
+    route("DELETE", "/v1/platform/tenants/{slug}", ADMIN, Operator, "Delete a tenant: crypto-shred, then purge"),
+    route("POST", "/v1/platform/tenants/{slug}/api_keys", ADMIN, Operator, "Create an API key in a tenant")
+        .body("NewCredential").returns("ApiKeyCreated").created(),
     // Signing in, sessions and tokens: api-auth.
-    route(
-        "POST",
-        "/v1/auth/sign_in",
-        AUTH,
-        Throttled,
-        "Sign in with tenant, email and password",
-    )
-    .body("SignInRequest")
-    .returns("SignInResult"),
-    route(
-        "POST",
-        "/v1/auth/mfa",
-        AUTH,
-        Throttled,
-        "Second step of a sign-in: a TOTP or recovery code",
-    )
-    .body("MfaRequest")
-    .returns("SignInResult"),
-    route(
-        "POST",
-        "/v1/auth/accept_invite",
-        AUTH,
-        Throttled,
-        "Accept an invitation and set a password",
-    )
-    .body("AcceptInvite")
-    .returns("SignInResult"),
-    route(
-        "POST",
-        "/oauth/token",
-        AUTH,
-        Throttled,
-        "OAuth 2.0 client credentials grant (form-encoded)",
-    )
-    .body("TokenRequest")
-    .returns("TokenResponse"),
+    route("POST", "/v1/auth/sign_in", AUTH, Throttled, "Sign in with tenant, email and password")
+        .body("SignInRequest").returns("SignInResult"),
+    route("POST", "/v1/auth/mfa", AUTH, Throttled, "Second step of a sign-in: a TOTP or recovery code")
+        .body("MfaRequest").returns("SignInResult"),
+    route("POST", "/v1/auth/accept_invite", AUTH, Throttled, "Accept an invitation and set a password")
+        .body("AcceptInvite").returns("SignInResult"),
+    route("POST", "/oauth/token", AUTH, Throttled, "OAuth 2.0 client credentials grant (form-encoded)")
+        .body("TokenRequest").returns("TokenResponse"),
     route("POST", "/v1/auth/sign_out", AUTH, User, "End this session"),
-    route(
-        "POST",
-        "/v1/auth/sign_out_everywhere",
-        AUTH,
-        User,
-        "End every session of this user",
-    ),
+    route("POST", "/v1/auth/sign_out_everywhere", AUTH, User, "End every session of this user"),
     route("GET", "/v1/me", AUTH, Any, "Who the caller is").returns("Me"),
-    route(
-        "POST",
-        "/v1/me/password",
-        AUTH,
-        User,
-        "Change the password (ends every session, returns a new one)",
-    )
-    .body("ChangePassword")
-    .returns("SignInResult"),
+    route("POST", "/v1/me/password", AUTH, User, "Change the password (ends every session, returns a new one)")
+        .body("ChangePassword").returns("SignInResult"),
     route("POST", "/v1/me/mfa/totp", AUTH, User, "Start TOTP enrolment").returns("TotpEnrolment"),
-    route(
-        "POST",
-        "/v1/me/mfa/totp/confirm",
-        AUTH,
-        User,
-        "Confirm TOTP enrolment; returns recovery codes",
-    )
-    .body("TotpCode")
-    .returns("RecoveryCodes"),
-    route(
-        "POST",
-        "/v1/me/mfa/totp/disable",
-        AUTH,
-        User,
-        "Turn TOTP off (password and a code)",
-    )
-    .body("DisableTotp"),
+    route("POST", "/v1/me/mfa/totp/confirm", AUTH, User, "Confirm TOTP enrolment; returns recovery codes")
+        .body("TotpCode").returns("RecoveryCodes"),
+    route("POST", "/v1/me/mfa/totp/disable", AUTH, User, "Turn TOTP off (password and a code)").body("DisableTotp"),
     // Surveys: api-surveys.
-    route("GET", "/v1/surveys", SURVEYS, Tenant(ReadSurveys), "List surveys")
-        .returns("[Survey]")
-        .query(&["archived"]),
+    route("GET", "/v1/surveys", SURVEYS, Tenant(ReadSurveys), "List surveys").returns("[Survey]").query(&["archived"]),
     route("POST", "/v1/surveys", SURVEYS, Tenant(ManageSurveys), "Create a survey")
-        .body("SurveyPatch")
-        .returns("Survey")
-        .created(),
+        .body("SurveyPatch").returns("Survey").created(),
     route("GET", "/v1/surveys/{id}", SURVEYS, Tenant(ReadSurveys), "One survey").returns("Survey"),
-    route(
-        "PATCH",
-        "/v1/surveys/{id}",
-        SURVEYS,
-        Tenant(ManageSurveys),
-        "Change a survey",
-    )
-    .body("SurveyPatch")
-    .returns("Survey"),
-    route(
-        "DELETE",
-        "/v1/surveys/{id}",
-        SURVEYS,
-        Tenant(ManageSurveys),
-        "Archive a survey (its responses stay)",
-    ),
+    route("PATCH", "/v1/surveys/{id}", SURVEYS, Tenant(ManageSurveys), "Change a survey")
+        .body("SurveyPatch").returns("Survey"),
+    route("DELETE", "/v1/surveys/{id}", SURVEYS, Tenant(ManageSurveys), "Archive a survey (its responses stay)"),
     // People, Delighted-compatible (also at `.json` paths): api-people.
-    route(
-        "POST",
-        "/v1/people",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Create or update a person and schedule a survey (JSON or form body)",
-    )
-    .body("PersonRequest")
-    .returns("PersonView"),
-    route(
-        "POST",
-        "/v1/people.json",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Create or update a person (Delighted's path)",
-    )
-    .body("PersonRequest")
-    .returns("PersonView"),
-    route(
-        "GET",
-        "/v1/people",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "List people, oldest first",
-    )
-    .returns("[PersonView]")
-    .query(PEOPLE_QUERY),
-    route(
-        "GET",
-        "/v1/people.json",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "List people (Delighted's path)",
-    )
-    .returns("[PersonView]")
-    .query(PEOPLE_QUERY),
-    route(
-        "DELETE",
-        "/v1/people/{id}",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Delete a person and all their data (by id, email:… or phone_number:…)",
-    )
-    .returns("Ok"),
-    route(
-        "DELETE",
-        "/v1/people/{id}/survey_requests/pending",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Cancel a person's pending surveys (by email)",
-    )
-    .returns("Canceled"),
-    route(
-        "POST",
-        "/v1/people/imports",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Import people from a CSV body (text/csv, up to 5 MiB)",
-    )
-    .body("CsvFile")
-    .returns("ImportSummary")
-    .created()
-    .query(IMPORT_QUERY)
-    .max_body(IMPORT_BODY_BYTES),
-    route(
-        "GET",
-        "/v1/people/imports/{id}",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "An import's counts",
-    )
-    .returns("ImportSummary"),
-    route(
-        "GET",
-        "/v1/people/imports/{id}/errors",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "An import's error report (CSV: row, field, reason)",
-    )
-    .returns("CsvFile"),
-    route(
-        "GET",
-        "/v1/unsubscribes",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "People unsubscribed, oldest first",
-    )
-    .returns("[SuppressedView]")
-    .query(SUPPRESSED_QUERY),
-    route(
-        "GET",
-        "/v1/unsubscribes.json",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "People unsubscribed, oldest first (Delighted's path)",
-    )
-    .returns("[SuppressedView]")
-    .query(SUPPRESSED_QUERY),
-    route(
-        "POST",
-        "/v1/unsubscribes",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Unsubscribe a person by email (created when unknown, so they are never surveyed)",
-    )
-    .body("UnsubscribeRequest")
-    .returns("Ok"),
-    route(
-        "POST",
-        "/v1/unsubscribes.json",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Unsubscribe a person by email (created when unknown, so they are never surveyed) (Delighted's path)",
-    )
-    .body("UnsubscribeRequest")
-    .returns("Ok"),
-    route(
-        "GET",
-        "/v1/bounces",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "People whose email bounced, oldest first",
-    )
-    .returns("[SuppressedView]")
-    .query(SUPPRESSED_QUERY),
-    route(
-        "GET",
-        "/v1/bounces.json",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "People whose email bounced, oldest first (Delighted's path)",
-    )
-    .returns("[SuppressedView]")
-    .query(SUPPRESSED_QUERY),
-    route(
-        "GET",
-        "/v1/autopilot/{platform}",
-        PEOPLE,
-        Tenant(ReadSurveys),
-        "A platform's autopilot (`email`, `sms`; `.json` too): active, frequency in seconds",
-    )
-    .returns("AutopilotView"),
-    route(
-        "PATCH",
-        "/v1/autopilot/{platform}",
-        PEOPLE,
-        Tenant(ManageSurveys),
-        "Switch a platform's autopilot on or off, set its frequency (seconds) and survey",
-    )
-    .body("AutopilotPatch")
-    .returns("AutopilotView"),
-    route(
-        "GET",
-        "/v1/autopilot/{platform}/memberships",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "A platform's autopilot members, with their next survey",
-    )
-    .returns("[MembershipView]")
-    .query(&["per_page", "cursor"]),
-    route(
-        "POST",
-        "/v1/autopilot/{platform}/memberships",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Add a person to autopilot (by person_email, person_phone_number or person_id)",
-    )
-    .body("MembershipRequest")
-    .returns("MembershipView"),
-    route(
-        "DELETE",
-        "/v1/autopilot/{platform}/memberships",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Remove a person from autopilot; their pending next survey is canceled",
-    )
-    .body("MembershipRequest")
-    .returns("PersonView"),
-    route(
-        "GET",
-        "/v1/autopilot/{platform}/memberships.json",
-        PEOPLE,
-        Tenant(ReadPeople),
-        "A platform's autopilot members, with their next survey (Delighted's path)",
-    )
-    .returns("[MembershipView]")
-    .query(&["per_page", "cursor"]),
-    route(
-        "POST",
-        "/v1/autopilot/{platform}/memberships.json",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Add a person to autopilot (by person_email, person_phone_number or person_id) (Delighted's path)",
-    )
-    .body("MembershipRequest")
-    .returns("MembershipView"),
-    route(
-        "DELETE",
-        "/v1/autopilot/{platform}/memberships.json",
-        PEOPLE,
-        Tenant(ManagePeople),
-        "Remove a person from autopilot; their pending next survey is canceled (Delighted's path)",
-    )
-    .body("MembershipRequest")
-    .returns("PersonView"),
+    route("POST", "/v1/people", PEOPLE, Tenant(ManagePeople),
+        "Create or update a person and schedule a survey (JSON or form body)")
+        .body("PersonRequest").returns("PersonView"),
+    route("POST", "/v1/people.json", PEOPLE, Tenant(ManagePeople), "Create or update a person (Delighted's path)")
+        .body("PersonRequest").returns("PersonView"),
+    route("GET", "/v1/people", PEOPLE, Tenant(ReadPeople), "List people, oldest first")
+        .returns("[PersonView]").query(PEOPLE_QUERY),
+    route("GET", "/v1/people.json", PEOPLE, Tenant(ReadPeople), "List people (Delighted's path)")
+        .returns("[PersonView]").query(PEOPLE_QUERY),
+    route("DELETE", "/v1/people/{id}", PEOPLE, Tenant(ManagePeople),
+        "Delete a person and all their data (by id, email:… or phone_number:…)")
+        .returns("Ok"),
+    route("DELETE", "/v1/people/{id}/survey_requests/pending", PEOPLE, Tenant(ManagePeople),
+        "Cancel a person's pending surveys (by email)")
+        .returns("Canceled"),
+    route("POST", "/v1/people/imports", PEOPLE, Tenant(ManagePeople),
+        "Import people from a CSV body (text/csv, up to 5 MiB)")
+        .body("CsvFile").returns("ImportSummary").created().query(IMPORT_QUERY).max_body(IMPORT_BODY_BYTES),
+    route("GET", "/v1/people/imports/{id}", PEOPLE, Tenant(ManagePeople), "An import's counts")
+        .returns("ImportSummary"),
+    route("GET", "/v1/people/imports/{id}/errors", PEOPLE, Tenant(ManagePeople),
+        "An import's error report (CSV: row, field, reason)")
+        .returns("CsvFile"),
+    route("GET", "/v1/unsubscribes", PEOPLE, Tenant(ReadPeople), "People unsubscribed, oldest first")
+        .returns("[SuppressedView]").query(SUPPRESSED_QUERY),
+    route("GET", "/v1/unsubscribes.json", PEOPLE, Tenant(ReadPeople),
+        "People unsubscribed, oldest first (Delighted's path)")
+        .returns("[SuppressedView]").query(SUPPRESSED_QUERY),
+    route("POST", "/v1/unsubscribes", PEOPLE, Tenant(ManagePeople),
+        "Unsubscribe a person by email (created when unknown, so they are never surveyed)")
+        .body("UnsubscribeRequest").returns("Ok"),
+    route("POST", "/v1/unsubscribes.json", PEOPLE, Tenant(ManagePeople),
+        "Unsubscribe a person by email (created when unknown, so they are never surveyed) (Delighted's path)")
+        .body("UnsubscribeRequest").returns("Ok"),
+    route("GET", "/v1/bounces", PEOPLE, Tenant(ReadPeople), "People whose email bounced, oldest first")
+        .returns("[SuppressedView]").query(SUPPRESSED_QUERY),
+    route("GET", "/v1/bounces.json", PEOPLE, Tenant(ReadPeople),
+        "People whose email bounced, oldest first (Delighted's path)")
+        .returns("[SuppressedView]").query(SUPPRESSED_QUERY),
+    route("GET", "/v1/autopilot/{platform}", PEOPLE, Tenant(ReadSurveys),
+        "A platform's autopilot (`email`, `sms`; `.json` too): active, frequency in seconds")
+        .returns("AutopilotView"),
+    route("PATCH", "/v1/autopilot/{platform}", PEOPLE, Tenant(ManageSurveys),
+        "Switch a platform's autopilot on or off, set its frequency (seconds) and survey")
+        .body("AutopilotPatch").returns("AutopilotView"),
+    route("GET", "/v1/autopilot/{platform}/memberships", PEOPLE, Tenant(ReadPeople),
+        "A platform's autopilot members, with their next survey")
+        .returns("[MembershipView]").query(&["per_page", "cursor"]),
+    route("POST", "/v1/autopilot/{platform}/memberships", PEOPLE, Tenant(ManagePeople),
+        "Add a person to autopilot (by person_email, person_phone_number or person_id)")
+        .body("MembershipRequest").returns("MembershipView"),
+    route("DELETE", "/v1/autopilot/{platform}/memberships", PEOPLE, Tenant(ManagePeople),
+        "Remove a person from autopilot; their pending next survey is canceled")
+        .body("MembershipRequest").returns("PersonView"),
+    route("GET", "/v1/autopilot/{platform}/memberships.json", PEOPLE, Tenant(ReadPeople),
+        "A platform's autopilot members, with their next survey (Delighted's path)")
+        .returns("[MembershipView]").query(&["per_page", "cursor"]),
+    route("POST", "/v1/autopilot/{platform}/memberships.json", PEOPLE, Tenant(ManagePeople),
+        "Add a person to autopilot (by person_email, person_phone_number or person_id) (Delighted's path)")
+        .body("MembershipRequest").returns("MembershipView"),
+    route("DELETE", "/v1/autopilot/{platform}/memberships.json", PEOPLE, Tenant(ManagePeople),
+        "Remove a person from autopilot; their pending next survey is canceled (Delighted's path)")
+        .body("MembershipRequest").returns("PersonView"),
     // Survey responses, Delighted-compatible: api-responses.
-    route(
-        "GET",
-        "/v1/survey_responses",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "List survey responses",
-    )
-    .returns("[ResponseView]")
-    .query(RESPONSES_QUERY),
-    route(
-        "GET",
-        "/v1/survey_responses.json",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "List survey responses (Delighted's path)",
-    )
-    .returns("[ResponseView]")
-    .query(RESPONSES_QUERY),
-    route(
-        "POST",
-        "/v1/survey_responses",
-        RESPONSES,
-        Tenant(ManageResponses),
-        "Record a response for a person",
-    )
-    .body("ResponseRequest")
-    .returns("ResponseView")
-    .created(),
-    route(
-        "POST",
-        "/v1/survey_responses.json",
-        RESPONSES,
-        Tenant(ManageResponses),
-        "Record a response (Delighted's path)",
-    )
-    .body("ResponseRequest")
-    .returns("ResponseView")
-    .created(),
-    route(
-        "GET",
-        "/v1/survey_responses/{id}",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "One survey response (`{id}.json` too)",
-    )
-    .returns("ResponseView")
-    .query(&["expand[]"]),
-    route(
-        "PUT",
-        "/v1/survey_responses/{id}",
-        RESPONSES,
-        Tenant(ManageResponses),
-        "Change a response's score, comment, notes or tags",
-    )
-    .body("ResponseRequest")
-    .returns("ResponseView")
-    .query(&["expand[]"]),
-    route(
-        "GET",
-        "/v1/exports/responses",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "Survey responses as CSV or Excel (up to 10,000; filtered like the list; audited)",
-    )
-    .returns("ExportFile")
-    .query(EXPORT_QUERY),
-    route(
-        "POST",
-        "/v1/exports/responses",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "A large export as a job (any size; filtered like the list): poll `/v1/exports/{id}` for its download link",
-    )
-    .returns("ExportJob")
-    .accepted()
-    .query(EXPORT_QUERY),
-    route(
-        "GET",
-        "/v1/exports/{id}",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "An export job: its status and, when done, a download link (15 minutes; kept 7 days)",
-    )
-    .returns("ExportJob"),
-    route(
-        "GET",
-        "/v1/exports/{id}/file",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "A finished export's file (on AWS a redirect to its presigned URL)",
-    )
-    .returns("ExportFile"),
-    route(
-        "GET",
-        "/v1/metrics",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "NPS and response counts, a series, a segment breakdown",
-    )
-    .returns("Metrics")
-    .query(METRICS_QUERY),
-    route(
-        "GET",
-        "/v1/metrics.json",
-        RESPONSES,
-        Tenant(ReadResponses),
-        "NPS and response counts (Delighted's path)",
-    )
-    .returns("Metrics")
-    .query(METRICS_QUERY),
+    route("GET", "/v1/survey_responses", RESPONSES, Tenant(ReadResponses), "List survey responses")
+        .returns("[ResponseView]").query(RESPONSES_QUERY),
+    route("GET", "/v1/survey_responses.json", RESPONSES, Tenant(ReadResponses),
+        "List survey responses (Delighted's path)")
+        .returns("[ResponseView]").query(RESPONSES_QUERY),
+    route("POST", "/v1/survey_responses", RESPONSES, Tenant(ManageResponses), "Record a response for a person")
+        .body("ResponseRequest").returns("ResponseView").created(),
+    route("POST", "/v1/survey_responses.json", RESPONSES, Tenant(ManageResponses),
+        "Record a response (Delighted's path)")
+        .body("ResponseRequest").returns("ResponseView").created(),
+    route("GET", "/v1/survey_responses/{id}", RESPONSES, Tenant(ReadResponses), "One survey response (`{id}.json` too)")
+        .returns("ResponseView").query(&["expand[]"]),
+    route("PUT", "/v1/survey_responses/{id}", RESPONSES, Tenant(ManageResponses),
+        "Change a response's score, comment, notes or tags")
+        .body("ResponseRequest").returns("ResponseView").query(&["expand[]"]),
+    route("GET", "/v1/exports/responses", RESPONSES, Tenant(ReadResponses),
+        "Survey responses as CSV or Excel (up to 10,000; filtered like the list; audited)")
+        .returns("ExportFile").query(EXPORT_QUERY),
+    route("POST", "/v1/exports/responses", RESPONSES, Tenant(ReadResponses),
+        "A large export as a job (any size; filtered like the list): poll `/v1/exports/{id}` for its download link")
+        .returns("ExportJob").accepted().query(EXPORT_QUERY),
+    route("GET", "/v1/exports/{id}", RESPONSES, Tenant(ReadResponses),
+        "An export job: its status and, when done, a download link (15 minutes; kept 7 days)")
+        .returns("ExportJob"),
+    route("GET", "/v1/exports/{id}/file", RESPONSES, Tenant(ReadResponses),
+        "A finished export's file (on AWS a redirect to its presigned URL)")
+        .returns("ExportFile"),
+    route("GET", "/v1/metrics", RESPONSES, Tenant(ReadResponses),
+        "NPS and response counts, a series, a segment breakdown")
+        .returns("Metrics").query(METRICS_QUERY),
+    route("GET", "/v1/metrics.json", RESPONSES, Tenant(ReadResponses), "NPS and response counts (Delighted's path)")
+        .returns("Metrics").query(METRICS_QUERY),
     // Webhook endpoints: api-webhooks.
-    route(
-        "GET",
-        "/v1/webhooks",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "The webhook endpoints",
-    )
-    .returns("[Endpoint]"),
-    route(
-        "POST",
-        "/v1/webhooks",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "Add an endpoint (https, public): its signing secret is shown this once",
-    )
-    .body("EndpointRequest")
-    .returns("EndpointWithSecret")
-    .created(),
-    route(
-        "GET",
-        "/v1/webhooks/{id}",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "One endpoint",
-    )
-    .returns("Endpoint"),
-    route(
-        "PATCH",
-        "/v1/webhooks/{id}",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "Change an endpoint's URL or events, pause it, or enable it again after it was disabled",
-    )
-    .body("EndpointRequest")
-    .returns("Endpoint"),
-    route(
-        "DELETE",
-        "/v1/webhooks/{id}",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "Delete an endpoint",
-    ),
-    route(
-        "POST",
-        "/v1/webhooks/{id}/secret",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "A new signing secret, shown this once; the old one stops at once",
-    )
-    .returns("EndpointWithSecret"),
-    route(
-        "POST",
-        "/v1/webhooks/{id}/test",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "Send a sample event now (`event_type` to choose) and answer how it went",
-    )
-    .body("TestEventRequest")
-    .returns("Attempt"),
-    route(
-        "GET",
-        "/v1/webhooks/{id}/deliveries",
-        WEBHOOKS,
-        Tenant(ManageWebhooks),
-        "The endpoint's deliveries of the last 30 days, newest first",
-    )
-    .returns("[DeliveryLogEntry]")
-    .query(&["per_page"]),
+    route("GET", "/v1/webhooks", WEBHOOKS, Tenant(ManageWebhooks), "The webhook endpoints").returns("[Endpoint]"),
+    route("POST", "/v1/webhooks", WEBHOOKS, Tenant(ManageWebhooks),
+        "Add an endpoint (https, public): its signing secret is shown this once")
+        .body("EndpointRequest").returns("EndpointWithSecret").created(),
+    route("GET", "/v1/webhooks/{id}", WEBHOOKS, Tenant(ManageWebhooks), "One endpoint").returns("Endpoint"),
+    route("PATCH", "/v1/webhooks/{id}", WEBHOOKS, Tenant(ManageWebhooks),
+        "Change an endpoint's URL or events, pause it, or enable it again after it was disabled")
+        .body("EndpointRequest").returns("Endpoint"),
+    route("DELETE", "/v1/webhooks/{id}", WEBHOOKS, Tenant(ManageWebhooks), "Delete an endpoint"),
+    route("POST", "/v1/webhooks/{id}/secret", WEBHOOKS, Tenant(ManageWebhooks),
+        "A new signing secret, shown this once; the old one stops at once")
+        .returns("EndpointWithSecret"),
+    route("POST", "/v1/webhooks/{id}/test", WEBHOOKS, Tenant(ManageWebhooks),
+        "Send a sample event now (`event_type` to choose) and answer how it went")
+        .body("TestEventRequest").returns("Attempt"),
+    route("GET", "/v1/webhooks/{id}/deliveries", WEBHOOKS, Tenant(ManageWebhooks),
+        "The endpoint's deliveries of the last 30 days, newest first")
+        .returns("[DeliveryLogEntry]").query(&["per_page"]),
     // The respondent's pages (HTML, public, signed links): respond.
-    route(
-        "GET",
-        "/r/{token}",
-        RESPOND,
-        Public,
-        "An invitation's survey page (never records)",
-    )
-    .returns("Html")
-    .query(&["score"]),
-    route(
-        "POST",
-        "/r/{token}",
-        RESPOND,
-        Public,
-        "Record or change the invitation's answer (form)",
-    )
-    .body("AnswerForm")
-    .returns("Html"),
+    route("GET", "/r/{token}", RESPOND, Public, "An invitation's survey page (never records)")
+        .returns("Html").query(&["score"]),
+    route("POST", "/r/{token}", RESPOND, Public, "Record or change the invitation's answer (form)")
+        .body("AnswerForm").returns("Html"),
     route("GET", "/s/{token}", RESPOND, Public, "A survey's shareable web link").returns("Html"),
-    route(
-        "POST",
-        "/s/{token}",
-        RESPOND,
-        Throttled,
-        "Answer through the web link (form; per-address budget)",
-    )
-    .body("AnswerForm")
-    .returns("Html"),
+    route("POST", "/s/{token}", RESPOND, Throttled, "Answer through the web link (form; per-address budget)")
+        .body("AnswerForm").returns("Html"),
     route("GET", "/u/{token}", RESPOND, Public, "The unsubscribe page").returns("Html"),
-    route(
-        "POST",
-        "/u/{token}",
-        RESPOND,
-        Public,
-        "Unsubscribe (one click, RFC 8058)",
-    )
-    .returns("Html"),
+    route("POST", "/u/{token}", RESPOND, Public, "Unsubscribe (one click, RFC 8058)").returns("Html"),
 ];
 
 /// The route of a method and matched path template.

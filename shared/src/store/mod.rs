@@ -4,6 +4,7 @@
 
 mod cursor;
 pub mod dynamo;
+mod dynamo_expr;
 pub mod embedded;
 mod eval;
 pub mod keys;
