@@ -38,7 +38,7 @@ pub async fn schedule(ctx: Arc<Context>, messaging: Messaging) {
         {
             tokio::time::sleep(IDLE).await;
         }
-        match ovation::jobs::scheduler(&ctx, &messaging).await {
+        match job_scheduler::handle(&ctx, &messaging).await {
             Ok(report) if report.more => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "scheduler run failed"),
@@ -51,7 +51,7 @@ pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQu
     let messaging = &messaging;
     let ctx = &ctx;
     consume(&queue, BATCH_OF_TEN, |event| async move {
-        ovation::jobs::deliver(ctx, messaging, event).await
+        job_deliver::handle(ctx, messaging, event).await
     })
     .await
 }
@@ -59,7 +59,7 @@ pub async fn deliver(ctx: Arc<Context>, messaging: Messaging, queue: Arc<LocalQu
 pub async fn call_webhooks(ctx: Arc<Context>, queue: Arc<LocalQueue>) {
     let ctx = &ctx;
     consume(&queue, BATCH_OF_TEN, |event| async move {
-        ovation::jobs::webhooks(ctx, event).await
+        job_webhooks::handle(ctx, event).await
     })
     .await
 }
@@ -75,7 +75,7 @@ pub async fn run_exports(ctx: Arc<Context>) {
     consume(
         &queue,
         one,
-        |event| async move { ovation::jobs::exports(ctx, event).await },
+        |event| async move { job_exports::handle(ctx, event).await },
     )
     .await
 }

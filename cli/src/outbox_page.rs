@@ -192,7 +192,7 @@ async fn play_event(
         );
     };
     let sns = ovation::jobs::sns_event(LOCAL_TOPIC, &[event.to_string()]);
-    match ovation::jobs::delivery_events(&ctx, sns).await {
+    match job_delivery_events::handle(&ctx, sns).await {
         Ok(report) if report.refused.is_empty() => Redirect::to("/dev/outbox").into_response(),
         Ok(report) => html(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,114 +1,22 @@
-//! The background jobs' handlers, fed the events Lambda delivers (EventBridge, SQS with partial
-//! batch failures, SNS) and, locally, the same events built by `ovation serve` from its ticker,
-//! its durable queue and its outbox page. `run_*_on_lambda` are the Lambda entry points.
+//! What every background job shares: its process start (settings, logging, context), the SQS
+//! batch loop with partial batch failures, and the Lambda events `ovation serve` builds from its
+//! durable queues and outbox page (SQS, SNS) so that the jobs' handlers get what Lambda gives.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
-use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::messaging::{Messaging, Queue};
-use crate::services::exports;
-use crate::services::results::counters;
-use crate::services::sending::deliverer::{self, Delivered};
-use crate::services::sending::delivery_events::{self, EventsReport};
-use crate::services::sending::scheduler::{self, SchedulerReport};
-use crate::services::sending::steps::Lookups;
-use crate::services::webhooks::delivery;
-use crate::store::now_unix;
+use crate::services::sending::deliverer::Delivered;
 
 /// Messages of one batch delivered at once.
 const DELIVER_CONCURRENCY: usize = 10;
 
-/// When the scheduler last folded overflow counters home (it does so once a minute).
-static LAST_COMPACTION: AtomicI64 = AtomicI64::new(0);
-/// The days of counters compaction looks at (late writes to older days stay exact, only unfolded).
-const COMPACTION_DAYS: i64 = 2;
-
-/// The scheduler's run (EventBridge's event carries nothing it needs): due sends, webhook
-/// events to their queue, then, once a minute, the result counters' overflow shards folded home
-/// and the purge of deleted tenants that are due.
-pub async fn scheduler(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
-    let now = now_unix();
-    // Webhooks go out even while sending fails.
-    let report = scheduler::schedule_due(ctx, messaging, now).await;
-    match &messaging.webhooks {
-        Some(queue) => match delivery::dispatch_due(ctx, queue.as_ref(), now).await {
-            Ok(0) => {}
-            Ok(dispatched) => tracing::info!(dispatched, "webhook deliveries queued"),
-            Err(e) => tracing::warn!(error = %e, "dispatching webhook events failed"),
-        },
-        None => tracing::debug!("no webhook queue (OVATION_WEBHOOK_QUEUE_URL): webhook events wait"),
-    }
-    let report = report?;
-    if now - LAST_COMPACTION.load(Ordering::Relaxed) >= 60 {
-        LAST_COMPACTION.store(now, Ordering::Relaxed);
-        match counters::compact(ctx.store.as_ref(), now, COMPACTION_DAYS).await {
-            Ok(0) => {}
-            Ok(folded) => tracing::info!(folded, "folded overflow counters home"),
-            Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
-        }
-        // Deleted tenants whose 30 days have passed (a purge cut short goes on next time).
-        match crate::services::lifecycle::tenants::purge_due(ctx, now).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
-            Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
-        }
-    }
-    if report.queued + report.requeued + report.failed > 0 || !report.skipped.is_empty() {
-        tracing::info!(
-            queued = report.queued,
-            requeued = report.requeued,
-            failed = report.failed,
-            skipped = ?report.skipped,
-            more = report.more,
-            "scheduler run"
-        );
-    }
-    Ok(report)
-}
-
-/// Delivers an SQS batch; the answer names the messages to receive again (retries with backoff
-/// have had their visibility changed first). A body that is no delivery fails every time and so
-/// reaches the dead-letter queue after the queue's maximum receives.
-pub async fn deliver(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> SqsBatchResponse {
-    let lookups = Lookups::default();
-    let lookups = &lookups;
-    handle_batch(
-        event,
-        Some(messaging.queue.as_ref()),
-        |body, receive_count| async move {
-            let delivery = deliverer::parse_delivery(&body)?;
-            deliverer::deliver(ctx, messaging, lookups, &delivery, receive_count).await
-        },
-    )
-    .await
-}
-
-/// Delivers a batch of webhook events (one endpoint each). A failed call is made due again after
-/// its backoff (the scheduler sends it then); a store error or a body that is no delivery fails
-/// the message (retried by the queue, then its dead letters).
-pub async fn webhooks(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
-    let outbound = match ctx.outbound() {
-        Ok(outbound) => outbound,
-        Err(e) => {
-            tracing::error!(error = %e, "no webhook client");
-            return every_record_failed(&event);
-        }
-    };
-    handle_batch(event, None, |body, _| async move {
-        let delivery = delivery::parse_delivery(&body)?;
-        delivery::deliver(ctx, outbound, &delivery, now_unix()).await?;
-        Ok(Delivered::Done)
-    })
-    .await
-}
-
-fn every_record_failed(event: &SqsEvent) -> SqsBatchResponse {
+/// The answer that every message of a batch failed (retried by the queue).
+pub fn every_record_failed(event: &SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let mut failure = BatchItemFailure::default();
@@ -120,7 +28,7 @@ fn every_record_failed(event: &SqsEvent) -> SqsBatchResponse {
 
 /// Runs `handle` on each message of an SQS batch at once; the answer names the messages to
 /// receive again (a retry after a backoff has its visibility changed first, on `queue`).
-async fn handle_batch<F, Fut>(event: SqsEvent, queue: Option<&dyn Queue>, handle: F) -> SqsBatchResponse
+pub async fn handle_batch<F, Fut>(event: SqsEvent, queue: Option<&dyn Queue>, handle: F) -> SqsBatchResponse
 where
     F: Fn(String, u32) -> Fut,
     Fut: std::future::Future<Output = Result<Delivered>>,
@@ -162,19 +70,6 @@ where
         response.batch_item_failures.push(failure);
     }
     response
-}
-
-/// Applies SES delivery events delivered by SNS. Refused records are in the report (and the
-/// log), never retried; an error (the store failed) makes Lambda retry the whole event.
-pub async fn delivery_events(ctx: &Context, event: serde_json::Value) -> Result<EventsReport> {
-    let report = delivery_events::apply_batch(ctx, &event).await?;
-    tracing::info!(
-        applied = ?report.applied,
-        ignored = ?report.ignored,
-        refused = report.refused.len(),
-        "delivery events"
-    );
-    Ok(report)
 }
 
 /// The Lambda event of SES events published to the SNS topic `topic`, as SNS would deliver it.
@@ -224,80 +119,15 @@ pub fn sqs_event(messages: &[crate::messaging::Received]) -> Result<SqsEvent> {
 }
 
 /// A job's process: its settings, logging and context.
-async fn start() -> std::result::Result<Arc<Context>, lambda_runtime::Error> {
+pub async fn start() -> std::result::Result<Arc<Context>, lambda_runtime::Error> {
     let settings = crate::config::Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
     Ok(Context::from_settings(settings).await?)
 }
 
 /// A sending job's process: its context and the queue, mail and SMS adapters.
-async fn start_sending() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtime::Error> {
+pub async fn start_sending() -> std::result::Result<(Arc<Context>, Messaging), lambda_runtime::Error> {
     let ctx = start().await?;
     let messaging = ctx.messaging(ctx.store.clone()).await?;
     Ok((ctx, messaging))
-}
-
-/// `job-scheduler` on Lambda: one run per EventBridge event.
-pub async fn run_scheduler_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let (ctx, messaging) = start_sending().await?;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
-        let (ctx, messaging) = (ctx.clone(), messaging.clone());
-        async move { scheduler(&ctx, &messaging).await.map_err(lambda_runtime::Error::from) }
-    }))
-    .await
-}
-
-/// `job-deliver` on Lambda: SQS batches with partial batch failures.
-pub async fn run_deliverer_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let (ctx, messaging) = start_sending().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (ctx, messaging) = (ctx.clone(), messaging.clone());
-        async move { Ok::<_, lambda_runtime::Error>(deliver(&ctx, &messaging, event.payload).await) }
-    }))
-    .await
-}
-
-/// `job-delivery-events` on Lambda: SES events from the mail events topic.
-pub async fn run_delivery_events_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let ctx = start().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let ctx = ctx.clone();
-        async move {
-            delivery_events(&ctx, event.payload)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
-    }))
-    .await
-}
-
-/// `job-webhooks` on Lambda: SQS batches of webhook deliveries with partial batch failures.
-pub async fn run_webhooks_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let ctx = start().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let ctx = ctx.clone();
-        async move { Ok::<_, lambda_runtime::Error>(webhooks(&ctx, event.payload).await) }
-    }))
-    .await
-}
-
-/// Runs export jobs (a batch of one: a job may take minutes); a failure comes back through the
-/// queue.
-pub async fn exports(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
-    handle_batch(event, None, |body, receive_count| async move {
-        let message = exports::jobs::parse_message(&body)?;
-        exports::jobs::run(ctx, &message, receive_count).await?;
-        Ok(Delivered::Done)
-    })
-    .await
-}
-
-/// `job-exports` on Lambda: SQS messages of export jobs.
-pub async fn run_exports_on_lambda() -> std::result::Result<(), lambda_runtime::Error> {
-    let ctx = start().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let ctx = ctx.clone();
-        async move { Ok::<_, lambda_runtime::Error>(exports(&ctx, event.payload).await) }
-    }))
-    .await
 }

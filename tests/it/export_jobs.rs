@@ -146,18 +146,13 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
     let taken = taker.take().await;
     assert_eq!(taken.len(), 1, "{taken:?}");
     let event = ovation::jobs::sqs_event(&taken).unwrap();
-    let answer = ovation::jobs::exports(&s.ctx, event.clone()).await;
+    let answer = job_exports::handle(&s.ctx, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     let done = s.get(&format!("/v1/exports/{id}"), &key).await;
     assert_eq!((done.status, done.str("status")), (200, "done".into()), "{done:?}");
     assert_eq!(done.body["rows"], 3, "{done:?}");
     let finished_at = done.body["finished_at"].clone();
-    assert!(
-        ovation::jobs::exports(&s.ctx, event)
-            .await
-            .batch_item_failures
-            .is_empty()
-    );
+    assert!(job_exports::handle(&s.ctx, event).await.batch_item_failures.is_empty());
     let again = s.get(&format!("/v1/exports/{id}"), &key).await;
     assert_eq!(again.body["finished_at"], finished_at);
 
@@ -196,7 +191,7 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
     let tenant_job = asked.str("id");
     let taken = taker.take().await;
     assert_eq!(taken.len(), 1, "{taken:?}");
-    let answer = ovation::jobs::exports(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     assert_eq!(
         s.get(&format!("/v1/exports/{tenant_job}"), &key).await.status,

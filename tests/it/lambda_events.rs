@@ -113,27 +113,27 @@ async fn every_job_handles_its_sample_events() {
             match *job {
                 "job-scheduler" => {
                     let _: Value = serde_json::from_str(&text).unwrap();
-                    let report = ovation::jobs::scheduler(&ctx, &messaging).await.unwrap();
+                    let report = job_scheduler::handle(&ctx, &messaging).await.unwrap();
                     assert_eq!(report.queued, 0, "{shown}");
                 }
                 "job-deliver" => {
                     let event = serde_json::from_str(&text).unwrap();
-                    let response = ovation::jobs::deliver(&ctx, &messaging, event).await;
+                    let response = job_deliver::handle(&ctx, &messaging, event).await;
                     assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
                 }
                 "job-exports" => {
                     let event = serde_json::from_str(&text).unwrap();
-                    let response = ovation::jobs::exports(&ctx, event).await;
+                    let response = job_exports::handle(&ctx, event).await;
                     assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
                 }
                 "job-webhooks" => {
                     let event = serde_json::from_str(&text).unwrap();
-                    let response = ovation::jobs::webhooks(&ctx, event).await;
+                    let response = job_webhooks::handle(&ctx, event).await;
                     assert_eq!(response.batch_item_failures.len(), usize::from(refused), "{shown}");
                 }
                 _ => {
                     let event: Value = serde_json::from_str(&text).unwrap();
-                    let report = ovation::jobs::delivery_events(&ctx, event).await.unwrap();
+                    let report = job_delivery_events::handle(&ctx, event).await.unwrap();
                     if refused {
                         assert_eq!(report.refused.len(), 1, "{shown}: {report:?}");
                         assert!(!report.refused[0].reason.is_empty());

@@ -272,13 +272,13 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
     .await
     .unwrap();
 
-    let first = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    let first = job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
     assert_eq!(
         (first.queued, first.skipped.get("unsubscribed").copied()),
         (1, Some(1)),
         "{first:?}"
     );
-    let again = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    let again = job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
     assert_eq!(
         (again.queued, again.requeued),
         (0, 0),
@@ -287,10 +287,10 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
 
     let event = receive(&send).await;
     assert_eq!(event.records.len(), 1);
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty());
     // Redelivered (SQS is at-least-once): nothing goes twice.
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty());
     settle(&send, &event, &answer).await;
     let mail = sent_mail(&send, &data_dir).await;
@@ -368,7 +368,7 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
         if event.records.is_empty() {
             break;
         }
-        let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+        let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
         assert_eq!(answer.batch_item_failures.len(), 1);
         settle(&send, &event, &answer).await;
     }
@@ -441,10 +441,10 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
         assert_eq!(created.status, 200, "{created:?}");
         ids.push(created.str("id"));
     }
-    let run = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    let run = job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
     assert_eq!(run.queued, 3, "{run:?}");
     let event = receive(&send).await;
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty());
     settle(&send, &event, &answer).await;
     let event_for = |name: &'static str, person: usize, to: &'static str| {
@@ -456,7 +456,7 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
             sample_event(name, tenant, &survey, &invitation, to)
         }
     };
-    let apply = |event: serde_json::Value| ovation::jobs::delivery_events(&s.ctx, event);
+    let apply = |event: serde_json::Value| job_delivery_events::handle(&s.ctx, event);
 
     // A permanent bounce: the invitation says so, the person is suppressed and listed.
     let bounce = event_for("bounce", 0, "ann@example.com").await;
@@ -549,7 +549,7 @@ async fn bounces_and_complaints_suppress_people(e: Engines) {
         let again = s.send("POST", "/v1/people", &key, json!({"email": email})).await;
         assert_eq!(again.status, 200, "{again:?}");
     }
-    let run = ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap();
+    let run = job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
     assert_eq!(
         (run.queued, run.skipped.get("bounced"), run.skipped.get("unsubscribed")),
         (0, Some(&1), Some(&2)),
@@ -609,12 +609,9 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
     let bob = s
         .send("POST", "/v1/people", &key, json!({"email": "bob@example.com"}))
         .await;
-    assert_eq!(
-        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
-        2
-    );
+    assert_eq!(job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap().queued, 2);
     let event = receive(&send).await;
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     settle(&send, &event, &answer).await;
     assert_eq!(sent_mail(&send, &data_dir).await.len(), 2);
     // Bob answers through his link; Ann does not.
@@ -647,7 +644,7 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
     let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
     assert_eq!((run.queued, run.skipped.get("answered")), (1, Some(&1)), "{run:?}");
     let event = receive(&send).await;
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty());
     settle(&send, &event, &answer).await;
     let mail = sent_mail(&send, &data_dir).await;
@@ -730,7 +727,7 @@ async fn members(s: &Stack, key: &str) -> serde_json::Value {
 /// Sends what the scheduler queued (one batch).
 async fn deliver_queued(s: &Stack, send: &Sending) {
     let event = receive(send).await;
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty());
     settle(send, &event, &answer).await;
 }
@@ -803,10 +800,7 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
     assert_eq!(again.body["next_survey_request"]["id"], first.as_str());
 
     // Sent, then the next one is a frequency later, named on the membership.
-    assert_eq!(
-        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
-        1
-    );
+    assert_eq!(job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap().queued, 1);
     deliver_queued(&s, &send).await;
     assert_eq!(sent_mail(&send, &data_dir).await.len(), 1);
     let listed = members(&s, &key).await;
@@ -887,12 +881,9 @@ async fn an_unverified_sender_fails_the_invitation_with_its_reason() {
     let person = s
         .send("POST", "/v1/people", &key, json!({"email": "ann@example.com"}))
         .await;
-    assert_eq!(
-        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
-        1
-    );
+    assert_eq!(job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap().queued, 1);
     let event = receive(&send).await;
-    let answer = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     assert!(answer.batch_item_failures.is_empty(), "a refusal is not retried");
     settle(&send, &event, &answer).await;
     assert!(receive(&send).await.records.is_empty(), "nothing left in the queue");
@@ -926,15 +917,12 @@ async fn an_sms_goes_out_once_with_its_link(e: Engines) {
         )
         .await;
     assert_eq!(person.status, 200, "{person:?}");
-    assert_eq!(
-        ovation::jobs::scheduler(&s.ctx, &send.messaging).await.unwrap().queued,
-        1
-    );
+    assert_eq!(job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap().queued, 1);
     let event = receive(&send).await;
     // Redelivered: sent once all the same.
     let mut answer = None;
     for _ in 0..2 {
-        let handled = ovation::jobs::deliver(&s.ctx, &send.messaging, event.clone()).await;
+        let handled = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
         assert!(handled.batch_item_failures.is_empty());
         answer = Some(handled);
     }

@@ -264,10 +264,10 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     // them, signed.
     let taken = hooks.take().await;
     assert_eq!(taken.len(), 3, "{taken:?}");
-    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    job_scheduler::handle(&s.ctx, &messaging).await.unwrap();
     assert!(hooks.take().await.is_empty());
     let event = ovation::jobs::sqs_event(&taken).unwrap();
-    let answer = ovation::jobs::webhooks(&s.ctx, event).await;
+    let answer = job_webhooks::handle(&s.ctx, event).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     {
         let seen = receiver.seen.lock().unwrap();
@@ -308,7 +308,7 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         .unwrap();
     assert_eq!(refused.status(), 401);
     // Delivered events are not queued again.
-    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    job_scheduler::handle(&s.ctx, &messaging).await.unwrap();
     assert!(hooks.take().await.is_empty());
     let log = s.get(&format!("/v1/webhooks/{id}/deliveries"), &admin).await;
     assert_eq!(log.status, 200, "{log:?}");
@@ -332,7 +332,7 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         )
         .await;
     assert_eq!(again.status, 200, "{again:?}");
-    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    job_scheduler::handle(&s.ctx, &messaging).await.unwrap();
     let taken = hooks.take().await;
     assert_eq!(taken.len(), 1, "{taken:?}");
     let delivery: WebhookDelivery = delivery::parse_delivery(&taken[0].body).unwrap();
@@ -400,7 +400,7 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         json!({"score": 8}),
     )
     .await;
-    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    job_scheduler::handle(&s.ctx, &messaging).await.unwrap();
     assert!(hooks.take().await.is_empty());
 
     // A test event goes at once, even to a disabled endpoint, and says how it went.
@@ -457,10 +457,10 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
     let gone = s.send("DELETE", &format!("/v1/people/{bob}"), &writer, json!({})).await;
     assert!(gone.status < 300, "{gone:?}");
     let calls_before = receiver.seen.lock().unwrap().calls.len();
-    ovation::jobs::scheduler(&s.ctx, &messaging).await.unwrap();
+    job_scheduler::handle(&s.ctx, &messaging).await.unwrap();
     let taken = hooks.take().await;
     assert_eq!(taken.len(), 1, "{taken:?}");
-    let answer = ovation::jobs::webhooks(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    let answer = job_webhooks::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
     assert!(answer.batch_item_failures.is_empty());
     assert_eq!(receiver.seen.lock().unwrap().calls.len(), calls_before);
     let log = s.get(&format!("/v1/webhooks/{id}/deliveries?per_page=1"), &admin).await;

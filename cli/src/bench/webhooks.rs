@@ -96,7 +96,7 @@ pub async fn figures(dir: &std::path::Path, events: usize) -> Result<()> {
                     continue;
                 }
                 let event = ovation::jobs::sqs_event(&taken)?;
-                let answer = ovation::jobs::webhooks(&ctx, event).await;
+                let answer = job_webhooks::handle(&ctx, event).await;
                 if !answer.batch_item_failures.is_empty() {
                     return Err(Error::internal("a webhook delivery failed"));
                 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    ovation::jobs::run_deliverer_on_lambda().await
+    job_deliver::run_on_lambda().await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    ovation::jobs::run_delivery_events_on_lambda().await
+    job_delivery_events::run_on_lambda().await
 }

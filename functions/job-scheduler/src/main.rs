@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    ovation::jobs::run_scheduler_on_lambda().await
+    job_scheduler::run_on_lambda().await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    ovation::jobs::run_webhooks_on_lambda().await
+    job_webhooks::run_on_lambda().await
 }
