@@ -1,25 +1,20 @@
-//! The `ovation` command line: `serve` runs the whole product locally (or on AWS adapters),
-//! `bench` prints the benchmark figures of BENCHMARKS.md, `provision` makes a table and key for
-//! `serve --aws` on an emulator or a development account, and `tenant`, `api-key` and
-//! `operator-key` are the operator's commands.
+//! The `ovation` command line, in its two roles: `serve` runs the whole product locally (every
+//! function's router, the jobs' workers on the local queues, the outbox page), and `commands`
+//! are the operator's (`tenant`, `api-key`, `operator-key`, `people import`, `export`,
+//! `export-tenant`, `provision`); `bench` prints the figures of BENCHMARKS.md.
 
-mod admin;
-mod backend;
 mod bench;
-mod export;
-mod jobs;
-mod outbox_page;
-mod people;
-mod provision;
+mod commands;
 mod serve;
 
-pub use admin::ADMIN_FILE;
 pub use bench::bench_key;
+pub use commands::admin::ADMIN_FILE;
 pub use serve::{DEMO_OWNER, DEMO_SLUG, HTTP_FUNCTIONS, router};
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::{admin, export, people, provision};
 
 #[derive(Parser)]
 #[command(

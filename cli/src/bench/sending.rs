@@ -83,9 +83,12 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
     let messaging = ctx.messaging(queue_store.clone()).await?;
     let queue = messaging.local_queue.clone().ok_or(Error::internal("no local queue"))?;
     let started = Instant::now();
-    let mut tasks = vec![tokio::spawn(crate::jobs::schedule(ctx.clone(), messaging.clone()))];
-    for _ in 0..crate::jobs::DELIVER_WORKERS {
-        tasks.push(tokio::spawn(crate::jobs::deliver(
+    let mut tasks = vec![tokio::spawn(crate::serve::workers::schedule(
+        ctx.clone(),
+        messaging.clone(),
+    ))];
+    for _ in 0..crate::serve::workers::DELIVER_WORKERS {
+        tasks.push(tokio::spawn(crate::serve::workers::deliver(
             ctx.clone(),
             messaging.clone(),
             queue.clone(),

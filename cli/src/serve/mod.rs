@@ -5,6 +5,9 @@
 //! and the durable local queue (mail and SMS to the outbox, shown at `/dev/outbox`), and stops
 //! cleanly on Ctrl-C / SIGTERM.
 
+mod outbox_page;
+pub mod workers;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,8 +20,8 @@ use ovation::services::lifecycle::tenants::{self, NewTenant};
 use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
 
-use crate::admin::{AdminChannel, new_operator_key};
-use crate::backend::BackendArgs;
+use crate::commands::admin::{AdminChannel, new_operator_key};
+use crate::commands::backend::BackendArgs;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -90,18 +93,22 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                     eprintln!("Sending again {recovered} invitations a previous run had in flight");
                 }
             }
-            tokio::spawn(crate::jobs::schedule(ctx.clone(), messaging.clone()));
+            tokio::spawn(crate::serve::workers::schedule(ctx.clone(), messaging.clone()));
             if let Some(queue) = &messaging.local_queue {
-                for _ in 0..crate::jobs::DELIVER_WORKERS {
-                    tokio::spawn(crate::jobs::deliver(ctx.clone(), messaging.clone(), queue.clone()));
+                for _ in 0..crate::serve::workers::DELIVER_WORKERS {
+                    tokio::spawn(crate::serve::workers::deliver(
+                        ctx.clone(),
+                        messaging.clone(),
+                        queue.clone(),
+                    ));
                 }
             }
             if matches!(ctx.settings.backend, ovation::config::Backend::Embedded { .. }) {
-                tokio::spawn(crate::jobs::run_exports(ctx.clone()));
+                tokio::spawn(crate::serve::workers::run_exports(ctx.clone()));
             }
             if let Some(queue) = &messaging.local_webhooks {
-                for _ in 0..crate::jobs::WEBHOOK_WORKERS {
-                    tokio::spawn(crate::jobs::call_webhooks(ctx.clone(), queue.clone()));
+                for _ in 0..crate::serve::workers::WEBHOOK_WORKERS {
+                    tokio::spawn(crate::serve::workers::call_webhooks(ctx.clone(), queue.clone()));
                 }
             }
         }
@@ -134,7 +141,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // Peer addresses reach the throttle; no header from the client is trusted for them.
     let mut app = router(ctx.clone());
     if let Some(dir) = &data_dir {
-        app = app.merge(crate::outbox_page::routes(
+        app = app.merge(crate::serve::outbox_page::routes(
             dir.join(ovation::messaging::outbox::FOLDER),
             ctx.clone(),
         ));

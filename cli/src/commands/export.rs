@@ -15,7 +15,7 @@ use ovation::services::exports::tenant;
 use ovation::services::results::response_list::ResponseFilter;
 use ovation::{Context, Error, Result};
 
-use crate::backend::BackendArgs;
+use crate::commands::backend::BackendArgs;
 
 #[derive(Args)]
 pub struct ExportArgs {

@@ -19,7 +19,7 @@ use ovation::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::backend::BackendArgs;
+use crate::commands::backend::BackendArgs;
 
 #[derive(Subcommand)]
 pub enum TenantCommand {

@@ -17,7 +17,7 @@ use ovation::services::people::imports::{self, ImportOptions, ImportSummary};
 use ovation::services::people::person::SendRequest;
 use ovation::{Context, Error, Result};
 
-use crate::backend::BackendArgs;
+use crate::commands::backend::BackendArgs;
 
 /// Rows per request when importing through the API (well under the 5 MiB body limit).
 pub const PART_ROWS: usize = 5_000;
