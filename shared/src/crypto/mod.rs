@@ -1,4 +1,4 @@
-//! Per-tenant envelope encryption (DESIGN.md invariant 2): the `Keyring` port that makes and
+//! Per-tenant envelope encryption (ARCHITECTURE.md "Per-tenant encryption"): the `Keyring` port that makes and
 //! unwraps tenant data keys (a local master key file, or AWS KMS), the key manager that stores the
 //! wrapped keys and caches unwrapped ones, and the field cipher and blind index built on them.
 

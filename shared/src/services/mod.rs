@@ -1,6 +1,10 @@
-//! The use cases the functions call: tenants, users, sign-in and sessions, credentials (API keys,
-//! OAuth clients), audit. They take the context's ports and a tenant-scoped store, never concrete
-//! clients, and they record an audit event for every change a principal makes.
+//! The use cases the functions call, by domain: `accounts` (tenants, users, sign-in, sessions,
+//! second factor, API keys and OAuth clients), `surveys`, `people` (records, upserts, imports,
+//! suppressions), `sending` (invitations, autopilot, scheduler, deliverer, messages, delivery
+//! events), `results` (responses, counters, metrics), `exports` (spreadsheets, jobs, the tenant
+//! export), `webhooks` (events, endpoints, delivery), `lifecycle` (creating and purging a tenant,
+//! erasing a person) and `audit`. They take the context's ports and a tenant-scoped store, never
+//! concrete clients, and record an audit event for every change a principal makes.
 
 pub mod accounts;
 pub mod audit;

@@ -1,4 +1,4 @@
-//! The key layout (DESIGN.md "Storage"). Every item of a tenant has a partition key that begins
+//! The key layout (ARCHITECTURE.md "Storage layout"). Every item of a tenant has a partition key that begins
 //! with `T#{tenant}`; the builders here are the only way services make keys, and they refuse key
 //! parts that could break out of their place (`#`, control characters, empty parts).
 

@@ -1,4 +1,4 @@
-//! The tenant-scoped store handle (DESIGN.md invariant 1). Services get this, never the raw
+//! The tenant-scoped store handle (ARCHITECTURE.md "Tenant isolation"). Services get this, never the raw
 //! store: every key it is given must lie in its tenant's partitions, or the call fails with
 //! `Error::OutsideTenant` before any I/O. Index entries may only point into the tenant's own
 //! index partitions or the shared ones that hold no personal data. Cursors are sealed with a

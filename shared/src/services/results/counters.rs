@@ -1,4 +1,4 @@
-//! Pre-aggregated result counters (DESIGN.md "Storage"): what a response, a change of it and a send
+//! Pre-aggregated result counters (ARCHITECTURE.md "Storage layout"): what a response, a change of it and a send
 //! add to their survey's counters, written in the same transaction as the response or the send, so
 //! that no retry, race or crash can make them drift. Counters live in a home shard; a write that
 //! meets contention moves to one of the overflow shards, which `compact` folds back home.
