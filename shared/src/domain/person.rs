@@ -70,12 +70,14 @@ impl Channel {
         }
     }
 
-    pub fn parse(text: &str) -> Channel {
+    /// A channel by the name it is stored under; an unknown name is refused, never read as email.
+    pub fn parse(text: &str) -> Result<Channel> {
         match text {
-            "sms" => Channel::Sms,
-            "web" => Channel::Web,
-            "api" => Channel::Api,
-            _ => Channel::Email,
+            "email" => Ok(Channel::Email),
+            "sms" => Ok(Channel::Sms),
+            "web" => Ok(Channel::Web),
+            "api" => Ok(Channel::Api),
+            other => Err(Error::internal(format!("a stored channel `{other}` is no channel"))),
         }
     }
 
@@ -168,6 +170,15 @@ impl Properties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_channel_is_read_back_or_refused() {
+        for channel in [Channel::Email, Channel::Sms, Channel::Web, Channel::Api] {
+            assert_eq!(Channel::parse(channel.as_str()).unwrap(), channel);
+        }
+        assert!(Channel::parse("fax").is_err(), "never read as email");
+        assert!(Channel::parse("").is_err());
+    }
 
     #[test]
     fn phones_are_e164() {

@@ -264,7 +264,10 @@ pub fn parse_sort_key(sk: &str) -> Option<(Level, i64, Option<Channel>, Option<&
     Some((
         level,
         day.parse().ok()?,
-        channel.map(|c| Channel::parse(c)),
+        match channel {
+            Some(c) => Some(Channel::parse(c).ok()?),
+            None => None,
+        },
         value.copied().filter(|v| *v != NO_VALUE),
     ))
 }

@@ -107,7 +107,7 @@ impl ResponseRecord {
             survey: item.str("survey").unwrap_or_default().to_owned(),
             person: item.str("person").map(str::to_owned),
             invitation: item.str("invitation").map(str::to_owned),
-            channel: Channel::parse(item.str("channel").unwrap_or_default()),
+            channel: Channel::parse(item.str("channel").unwrap_or_default())?,
             language: item
                 .str("language")
                 .and_then(Language::from_locale)

@@ -105,7 +105,7 @@ pub async fn deliver(
     };
     let person = Person::from_item(&store, person_item).await?;
     let recipient = store.crypto().open_str(&claimed, RECIPIENT).await?;
-    let channel = Channel::parse(claimed.str("channel").unwrap_or_default());
+    let channel = Channel::parse(claimed.str("channel").unwrap_or_default())?;
     let Some(recipient) = recipient else {
         release(ending(step, FAILED, "failure", "no recipient".into())).await?;
         return Ok(Delivered::Done);

@@ -55,12 +55,12 @@ impl Invitation {
         .await
     }
 
-    fn from_item(item: &Item) -> Invitation {
-        Invitation {
+    fn from_item(item: &Item) -> Result<Invitation> {
+        Ok(Invitation {
             id: item.key.sk.trim_start_matches("INV#").to_owned(),
             survey: item.str("survey").unwrap_or_default().to_owned(),
             person: item.str("person").map(str::to_owned),
-            channel: Channel::parse(item.str("channel").unwrap_or_default()),
+            channel: Channel::parse(item.str("channel").unwrap_or_default())?,
             language: item
                 .str("language")
                 .and_then(Language::from_locale)
@@ -70,7 +70,7 @@ impl Invitation {
             created_at: item.num("created_at").unwrap_or_default(),
             response: item.str("response").map(str::to_owned),
             sent_at: item.num(SENT_AT),
-        }
+        })
     }
 
     /// When its link stops taking answers.
@@ -175,7 +175,7 @@ pub fn web_op(store: &TenantStore, invitation: &Invitation, response: &str) -> R
 
 pub async fn load(store: &TenantStore, survey: &str, id: &str) -> Result<Option<Invitation>> {
     let key = keys::invitation(store.tenant(), survey, id)?;
-    Ok(store.get(&key).await?.map(|i| Invitation::from_item(&i)))
+    store.get(&key).await?.map(|i| Invitation::from_item(&i)).transpose()
 }
 
 /// The write that ties a first response to the invitation: it fails when another response got

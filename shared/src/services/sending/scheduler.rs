@@ -169,7 +169,7 @@ pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
                 .query_index(&Query::new(format!("DUE#{minute}")).limit(1000).after(after))
                 .await?;
             for item in &page.items {
-                let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
+                let step = Step::parse(item.str(NEXT))?;
                 let status = item.str(step.status()).unwrap_or_default();
                 let Some(tenant) = tenant_of(item).filter(|_| matches!(status, QUEUED | SENDING)) else {
                     continue;
@@ -250,7 +250,7 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
     let Some(tenant_id) = tenant_of(&item) else {
         return Ok(Action::Nothing);
     };
-    let step = Step::parse(item.str(NEXT).unwrap_or("invite"));
+    let step = Step::parse(item.str(NEXT))?;
     let status = item.str(step.status()).unwrap_or_default().to_owned();
     let invitation = item.key.sk.trim_start_matches("INV#").to_owned();
     let survey_id = item.str("survey").unwrap_or_default().to_owned();

@@ -52,8 +52,14 @@ impl Step {
         }
     }
 
-    pub(super) fn parse(text: &str) -> Step {
-        if text == "remind" { Step::Remind } else { Step::Invite }
+    /// The step an invitation's `next` names (an invitation without one is at its invite); an
+    /// unknown name is refused, never read as the invite.
+    pub(super) fn parse(next: Option<&str>) -> Result<Step> {
+        match next {
+            None | Some("invite") => Ok(Step::Invite),
+            Some("remind") => Ok(Step::Remind),
+            Some(other) => Err(Error::internal(format!("a stored step `{other}` is no step"))),
+        }
     }
 }
 
@@ -230,5 +236,19 @@ impl Lookups {
         let survey = surveys::get(store, id).await?;
         self.surveys.lock().await.insert(key, survey.clone());
         Ok(survey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_step_is_read_back_or_refused() {
+        assert_eq!(Step::parse(None).unwrap(), Step::Invite, "no next step: the invite");
+        for step in [Step::Invite, Step::Remind] {
+            assert_eq!(Step::parse(Some(step.as_str())).unwrap(), step);
+        }
+        assert!(Step::parse(Some("reminder")).is_err(), "never read as the invite");
     }
 }
