@@ -13,7 +13,7 @@ use ovation::domain::Slug;
 use ovation::domain::tenant::SettingsPatch;
 use ovation::domain::tenant::Tenant;
 use ovation::http::attachment;
-use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, next_page};
+use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, Scoped, next_page};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::tenants;
@@ -89,13 +89,11 @@ impl PageParams {
 }
 
 async fn list_users(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     base: PublicBase,
     Params(page): Params<PageParams>,
 ) -> Result<Response> {
     let per_page = page.per_page(users::MAX_PER_PAGE)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let (items, cursor) = users::list(&store, per_page, page.cursor.as_deref()).await?;
     Ok(ListPage {
         items,
@@ -108,10 +106,8 @@ async fn invite(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<Inv
     Ok((StatusCode::CREATED, Json(users::invite(&ctx, &caller, request).await?)).into_response())
 }
 
-async fn user(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Json<users::UserView>> {
-    Ok(Json(
-        users::get(&ctx.tenant_store(&caller.principal.tenant), &id).await?,
-    ))
+async fn user(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Json<users::UserView>> {
+    Ok(Json(users::get(&store, &id).await?))
 }
 
 async fn update_user(
@@ -128,51 +124,42 @@ async fn delete_user(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) ->
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_api_keys(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<credentials::ApiKeyView>>> {
-    Ok(Json(
-        credentials::list_api_keys(&ctx.tenant_store(&caller.principal.tenant)).await?,
-    ))
+async fn list_api_keys(Scoped { store, .. }: Scoped) -> Result<Json<Vec<credentials::ApiKeyView>>> {
+    Ok(Json(credentials::list_api_keys(&store).await?))
 }
 
 async fn create_api_key(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     JsonBody(request): JsonBody<NewCredential>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let created = credentials::create_api_key(&store, Some(&caller), request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn revoke_api_key(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
-    credentials::revoke_api_key(&ctx.tenant_store(&caller.principal.tenant), &caller, &id).await?;
+async fn revoke_api_key(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<StatusCode> {
+    credentials::revoke_api_key(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_clients(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<credentials::OAuthClientView>>> {
-    Ok(Json(
-        credentials::list_clients(&ctx.tenant_store(&caller.principal.tenant)).await?,
-    ))
+async fn list_clients(Scoped { store, .. }: Scoped) -> Result<Json<Vec<credentials::OAuthClientView>>> {
+    Ok(Json(credentials::list_clients(&store).await?))
 }
 
 async fn create_client(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     JsonBody(request): JsonBody<NewCredential>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let created = credentials::create_client(&store, &caller, request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn delete_client(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
-    credentials::delete_client(&ctx.tenant_store(&caller.principal.tenant), &caller, &id).await?;
+async fn delete_client(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<StatusCode> {
+    credentials::delete_client(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every item of the caller's tenant as JSON lines (owner only), up to one download.
-async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn export_tenant(State(ctx): Ctx, Scoped { caller, store }: Scoped) -> Result<Response> {
     let created_at = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
     let mut body = Vec::new();
     let limit = Some(ovation::http::MAX_DOWNLOAD_BYTES as u64);
@@ -183,9 +170,8 @@ async fn export_tenant(State(ctx): Ctx, caller: Caller) -> Result<Response> {
 }
 
 /// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.
-async fn export_tenant_job(State(ctx): Ctx, caller: Caller) -> Result<Response> {
+async fn export_tenant_job(State(ctx): Ctx, Scoped { caller, store }: Scoped) -> Result<Response> {
     use ovation::services::exports::jobs::{self, ExportKind};
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let filter = ovation::services::results::response_list::ResponseFilter::default();
     let job = jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
@@ -195,11 +181,10 @@ async fn export_tenant_job(State(ctx): Ctx, caller: Caller) -> Result<Response> 
 /// `Link: rel="next"` while more follow.
 async fn audit_events(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     base: PublicBase,
     Params(filter): Params<AuditFilter>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let lines = match filter.format.as_deref() {
         None | Some("json") => false,
         Some("jsonl") => true,

@@ -14,9 +14,8 @@ use axum::{Json, Router};
 use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Email, Phone};
 use ovation::http::attachment;
-use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, next_page};
+use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, Scoped, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
-use ovation::services::Caller;
 use ovation::services::accounts::tenants;
 use ovation::services::lifecycle::erasure;
 use ovation::services::people::imports::{self, ImportOptions};
@@ -26,6 +25,7 @@ use ovation::services::people::upsert;
 use ovation::services::people::upsert::PersonRequest;
 use ovation::services::sending::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
 use ovation::services::sending::invitations;
+use ovation::store::TenantStore;
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -65,20 +65,19 @@ pub fn routes(ctx: Arc<Context>) -> Router {
 }
 
 /// Whether the tenant keeps only a hash of people's emails.
-async fn hash_only(ctx: &Context, caller: &Caller) -> Result<bool> {
-    Ok(tenants::active(ctx, &caller.principal.tenant)
+async fn hash_only(ctx: &Context, store: &TenantStore) -> Result<bool> {
+    Ok(tenants::active(ctx, store.tenant())
         .await?
         .is_some_and(|t| t.settings.privacy.store_email_hash_only))
 }
 
 async fn create_or_update(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     DelightedBody(request): DelightedBody<PersonRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    let hash_only = hash_only(&ctx, &caller).await?;
+    let hash_only = hash_only(&ctx, &store).await?;
     Ok(Json(upsert::create_or_update(&store, &caller, request, hash_only, &base.0).await?).into_response())
 }
 
@@ -105,8 +104,7 @@ fn page_size(per_page: Option<u32>) -> Result<u32> {
     }
 }
 
-async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
     let per_page = page_size(p.per_page)?;
     // A lookup by email or phone is one person (or none).
     if p.email.is_some() || p.phone_number.is_some() {
@@ -147,16 +145,14 @@ struct SuppressedParams {
 
 /// A page of a suppression list, with the next page's `Link` carrying the filters.
 async fn suppressed(
-    ctx: &Context,
-    caller: &Caller,
+    store: &TenantStore,
     base: &PublicBase,
     path: &str,
     kind: Suppression,
     p: SuppressedParams,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let per_page = page_size(p.per_page)?;
-    let page = suppressions::list(&store, kind, p.since, p.until, per_page, p.cursor.as_deref()).await?;
+    let page = suppressions::list(store, kind, p.since, p.until, per_page, p.cursor.as_deref()).await?;
     let mut params = vec![("per_page", per_page.to_string())];
     for (name, value) in [("since", p.since), ("until", p.until)] {
         if let Some(v) = value {
@@ -171,47 +167,41 @@ async fn suppressed(
 }
 
 async fn unsubscribes(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     base: PublicBase,
     Params(p): Params<SuppressedParams>,
 ) -> Result<Response> {
-    suppressed(&ctx, &caller, &base, "/v1/unsubscribes", Suppression::Unsubscribed, p).await
+    suppressed(&store, &base, "/v1/unsubscribes", Suppression::Unsubscribed, p).await
 }
 
 async fn bounces(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     base: PublicBase,
     Params(p): Params<SuppressedParams>,
 ) -> Result<Response> {
-    suppressed(&ctx, &caller, &base, "/v1/bounces", Suppression::Bounced, p).await
+    suppressed(&store, &base, "/v1/bounces", Suppression::Bounced, p).await
 }
 
 async fn unsubscribe(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     DelightedBody(request): DelightedBody<UnsubscribeRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    let hash_only = hash_only(&ctx, &caller).await?;
+    let hash_only = hash_only(&ctx, &store).await?;
     suppressions::unsubscribe_by_email(&store, &caller, request, hash_only).await?;
     ovation::services::webhooks::delivery::dispatch_recent(&ctx, &store).await;
     Ok(Json(json!({"ok": true})).into_response())
 }
 
-async fn autopilot(State(ctx): Ctx, caller: Caller, Path(platform): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn autopilot(Scoped { store, .. }: Scoped, Path(platform): Path<String>) -> Result<Response> {
     Ok(Json(autopilot::config(&store, Platform::parse(&platform)?).await?).into_response())
 }
 
 async fn configure_autopilot(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     Path(platform): Path<String>,
     DelightedBody(patch): DelightedBody<AutopilotPatch>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let platform = Platform::parse(&platform)?;
     Ok(Json(autopilot::configure(&store, &caller, platform, patch).await?).into_response())
 }
@@ -224,13 +214,11 @@ struct MembersParams {
 }
 
 async fn members(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     base: PublicBase,
     Path(platform): Path<String>,
     Params(p): Params<MembersParams>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let platform = Platform::parse(&platform)?;
     let per_page = page_size(p.per_page)?;
     let page = autopilot::members(&store, platform, per_page, p.cursor.as_deref()).await?;
@@ -244,37 +232,32 @@ async fn members(
 
 async fn join(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     Path(platform): Path<String>,
     DelightedBody(request): DelightedBody<MembershipRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let platform = Platform::parse(&platform)?;
-    let hash_only = hash_only(&ctx, &caller).await?;
+    let hash_only = hash_only(&ctx, &store).await?;
     Ok(Json(autopilot::join(&store, &caller, platform, request, hash_only).await?).into_response())
 }
 
 async fn leave(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     Path(platform): Path<String>,
     DelightedBody(request): DelightedBody<MembershipRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let platform = Platform::parse(&platform)?;
     let person = autopilot::leave(&store, &caller, platform, request).await?;
     Ok(Json(json!({ "person": person })).into_response())
 }
 
-async fn remove(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn remove(Scoped { caller, store }: Scoped, Path(ident): Path<String>) -> Result<Response> {
     let person = person::find(&store, &ident).await?;
     erasure::erase_person(&store, &caller, &person).await?;
     Ok(Json(json!({"ok": true})).into_response())
 }
 
-async fn cancel_pending(State(ctx): Ctx, caller: Caller, Path(ident): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn cancel_pending(Scoped { caller, store }: Scoped, Path(ident): Path<String>) -> Result<Response> {
     let person = person::find(&store, &ident).await?;
     let canceled = invitations::cancel_pending(&store, &caller, &person.id).await?;
     Ok(Json(json!({"ok": true, "canceled": canceled})).into_response())
@@ -316,21 +299,23 @@ impl ImportParams {
     }
 }
 
-async fn import(State(ctx): Ctx, caller: Caller, Params(p): Params<ImportParams>, body: Bytes) -> Result<Response> {
+async fn import(
+    State(ctx): Ctx,
+    Scoped { caller, store }: Scoped,
+    Params(p): Params<ImportParams>,
+    body: Bytes,
+) -> Result<Response> {
     let options = p.options()?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    let hash_only = hash_only(&ctx, &caller).await?;
+    let hash_only = hash_only(&ctx, &store).await?;
     let summary = imports::run(&store, &caller, hash_only, body.as_ref(), &options, |_| {}).await?;
     Ok((StatusCode::CREATED, Json(summary)).into_response())
 }
 
-async fn import_summary(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn import_summary(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Response> {
     Ok(Json(imports::load(&store, &id).await?).into_response())
 }
 
-async fn import_errors(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn import_errors(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Response> {
     let report = imports::error_report(&store, &id).await?;
     Ok(attachment("text/csv; charset=utf-8", "import-errors.csv", report))
 }

@@ -11,9 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ovation::domain::Channel;
 use ovation::domain::Email;
-use ovation::http::extract::{DelightedBody, ListPage, PublicBase, next_page};
+use ovation::http::extract::{DelightedBody, ListPage, PublicBase, Scoped, next_page};
 use ovation::http::{attachment, file_body};
-use ovation::services::Caller;
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::exports::spreadsheets::{self, Format};
@@ -148,9 +147,8 @@ fn form_pairs(raw: &str) -> Vec<(String, String)> {
     ovation::http::extract::form_to_pairs(raw.as_bytes())
 }
 
-async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, RawQuery(raw): RawQuery) -> Result<Response> {
+async fn list(Scoped { store, .. }: Scoped, base: PublicBase, RawQuery(raw): RawQuery) -> Result<Response> {
     let mut q = parse_list_query(raw.as_deref())?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
     if let Some(email) = &q.person_email {
         match person::load_by_email(&store, &Email::parse_field("person_email", email)?).await? {
             Some(p) => q.filter.person = Some(p.id),
@@ -169,11 +167,10 @@ async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, RawQuery(raw): 
 
 async fn create(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::create(&store, &caller, request.into_new()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
@@ -187,13 +184,11 @@ fn expands_person(raw: Option<&str>) -> bool {
 }
 
 async fn one(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     base: PublicBase,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let record = response_record::load(&store, &id)
         .await?
         .ok_or(Error::NotFound("survey response"))?;
@@ -209,13 +204,12 @@ async fn one(
 
 async fn update(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
     let view = response_wire::views(
@@ -261,9 +255,8 @@ fn parse_metrics_query(raw: Option<&str>) -> Result<MetricsQuery> {
     Ok(q)
 }
 
-async fn metrics(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+async fn metrics(Scoped { store, .. }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
     let query = parse_metrics_query(raw.as_deref())?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
     Ok(Json(metrics::read(&store, &query).await?).into_response())
 }
 
@@ -293,22 +286,24 @@ fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
 }
 
 /// A large export, as a job: 202 with the job to poll.
-async fn export_job(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+async fn export_job(State(ctx): Ctx, Scoped { caller, store }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
     let (format, filter) = parse_export_query(raw.as_deref())?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let job = jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
-async fn export_status(State(ctx): Ctx, caller: Caller, base: PublicBase, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn export_status(
+    State(ctx): Ctx,
+    Scoped { caller, store }: Scoped,
+    base: PublicBase,
+    Path(id): Path<String>,
+) -> Result<Response> {
     Ok(Json(jobs::get(&ctx, &store, &caller, &base.0, &id).await?).into_response())
 }
 
 /// A finished export's file: sent from the data directory locally; on AWS a redirect to a
 /// presigned URL.
-async fn export_file(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn export_file(State(ctx): Ctx, Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<Response> {
     let (name, download) = jobs::file(&ctx, &store, &caller, &id).await?;
     match download {
         ovation::files::Download::Url(url) => {
@@ -324,9 +319,8 @@ async fn export_file(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) ->
     }
 }
 
-async fn export(State(ctx): Ctx, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response> {
+async fn export(Scoped { caller, store }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
     let (format, filter) = parse_export_query(raw.as_deref())?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let path = std::env::temp_dir().join(format!(
         "ovation-export-{}.{}",
         ovation::ids::new_id(),

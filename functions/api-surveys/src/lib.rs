@@ -3,22 +3,20 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ovation::domain::survey::SurveyPatch;
-use ovation::http::extract::{JsonBody, Params, PublicBase};
-use ovation::services::Caller;
+use ovation::http::extract::{JsonBody, Params, PublicBase, Scoped};
 use ovation::services::surveys::{self, Survey};
+use ovation::store::TenantStore;
 use ovation::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// This function's name in the route table and in `template.yaml`.
 pub const FUNCTION: &str = "api-surveys";
-
-type Ctx = State<Arc<Context>>;
 
 pub fn routes(ctx: Arc<Context>) -> Router {
     Router::new()
@@ -35,9 +33,8 @@ struct SurveyWithLink {
     web_link: String,
 }
 
-async fn with_link(ctx: &Context, caller: &Caller, base: &PublicBase, survey: Survey) -> Result<SurveyWithLink> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
-    let token = survey.web_link(&store).await?;
+async fn with_link(store: &TenantStore, base: &PublicBase, survey: Survey) -> Result<SurveyWithLink> {
+    let token = survey.web_link(store).await?;
     Ok(SurveyWithLink {
         survey,
         web_link: format!("{}/s/{token}", base.0),
@@ -50,50 +47,39 @@ struct ListParams {
     archived: Option<bool>,
 }
 
-async fn list(State(ctx): Ctx, caller: Caller, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
     let mut out = Vec::new();
     for survey in surveys::list(&store, p.archived.unwrap_or(false)).await? {
-        out.push(with_link(&ctx, &caller, &base, survey).await?);
+        out.push(with_link(&store, &base, survey).await?);
     }
     Ok(Json(out).into_response())
 }
 
 async fn create(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     JsonBody(patch): JsonBody<SurveyPatch>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let survey = surveys::create(&store, &caller, patch).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(with_link(&ctx, &caller, &base, survey).await?),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(with_link(&store, &base, survey).await?)).into_response())
 }
 
-async fn one(State(ctx): Ctx, caller: Caller, base: PublicBase, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn one(Scoped { store, .. }: Scoped, base: PublicBase, Path(id): Path<String>) -> Result<Response> {
     let survey = surveys::get(&store, &id).await?.ok_or(Error::NotFound("survey"))?;
-    Ok(Json(with_link(&ctx, &caller, &base, survey).await?).into_response())
+    Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 
 async fn update(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<SurveyPatch>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let survey = surveys::update(&store, &caller, &id, patch).await?;
-    Ok(Json(with_link(&ctx, &caller, &base, survey).await?).into_response())
+    Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 
-async fn archive(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn archive(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<StatusCode> {
     surveys::archive(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,8 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ovation::http::extract::{JsonBody, Params, PublicBase};
-use ovation::services::Caller;
+use ovation::http::extract::{JsonBody, Params, PublicBase, Scoped};
 use ovation::services::webhooks::endpoints::{EndpointRequest, TestEventRequest};
 use ovation::services::webhooks::{delivery, endpoints};
 use ovation::{Context, Error, Result};
@@ -33,53 +32,50 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .with_state(ctx)
 }
 
-async fn list(State(ctx): Ctx, caller: Caller) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn list(Scoped { store, .. }: Scoped) -> Result<Response> {
     Ok(Json(endpoints::list(&store).await?).into_response())
 }
 
-async fn create(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<EndpointRequest>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn create(
+    State(ctx): Ctx,
+    Scoped { caller, store }: Scoped,
+    JsonBody(request): JsonBody<EndpointRequest>,
+) -> Result<Response> {
     let allow_loopback = ctx.settings.webhooks.allow_loopback;
     let created = endpoints::create(&store, &caller, allow_loopback, request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn one(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn one(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Response> {
     Ok(Json(endpoints::get(&store, &id).await?).into_response())
 }
 
 async fn change(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<EndpointRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let allow_loopback = ctx.settings.webhooks.allow_loopback;
     Ok(Json(endpoints::update(&store, &caller, allow_loopback, &id, request).await?).into_response())
 }
 
-async fn remove(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn remove(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<Response> {
     endpoints::delete(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn rotate_secret(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+async fn rotate_secret(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<Response> {
     Ok(Json(endpoints::rotate_secret(&store, &caller, &id).await?).into_response())
 }
 
 async fn test(
     State(ctx): Ctx,
-    caller: Caller,
+    Scoped { caller, store }: Scoped,
     PublicBase(base): PublicBase,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<TestEventRequest>,
 ) -> Result<Response> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
     let kind = request.event_type.as_deref();
     Ok(Json(delivery::send_test(&ctx, &store, &caller, &id, kind, &base).await?).into_response())
 }
@@ -91,8 +87,7 @@ struct LogParams {
 }
 
 async fn deliveries(
-    State(ctx): Ctx,
-    caller: Caller,
+    Scoped { store, .. }: Scoped,
     Path(id): Path<String>,
     Params(p): Params<LogParams>,
 ) -> Result<Response> {
@@ -100,6 +95,5 @@ async fn deliveries(
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(Error::invalid("per_page", format!("1 to {MAX_PER_PAGE}")));
     }
-    let store = ctx.tenant_store(&caller.principal.tenant);
     Ok(Json(delivery::deliveries(&store, &id, per_page).await?).into_response())
 }

@@ -1,9 +1,10 @@
 //! Extractors that turn a request into domain inputs or a clear error: the caller the gate
-//! admitted, the client's address, JSON bodies (unknown fields refused, the offending field
-//! named), query parameters, and pages of a list (a JSON array with a `Link: rel="next"` header,
+//! admitted (with its tenant's store: `Scoped`), the client's address, JSON bodies (unknown
+//! fields refused, the offending field named), query parameters, and pages of a list (a JSON array with a `Link: rel="next"` header,
 //! as Delighted answers lists).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -16,8 +17,10 @@ use serde::de::DeserializeOwned;
 
 use super::MAX_BODY_BYTES;
 use super::throttle::ClientIp;
+use crate::Context;
 use crate::error::Error;
 use crate::services::Caller;
+use crate::store::TenantStore;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Error;
@@ -28,6 +31,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(|| Error::internal("a handler that needs a caller on a route the gate does not authenticate"))
+    }
+}
+
+/// A tenant route's caller and their tenant's store, the start of most handlers: the store is
+/// scoped to the tenant of the authenticated principal, never to one a request names.
+pub struct Scoped {
+    pub caller: Caller,
+    pub store: TenantStore,
+}
+
+impl FromRequestParts<Arc<Context>> for Scoped {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<Context>) -> Result<Self, Error> {
+        let caller = Caller::from_request_parts(parts, ctx).await?;
+        let store = caller.store(ctx);
+        Ok(Scoped { caller, store })
     }
 }
 

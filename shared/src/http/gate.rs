@@ -93,7 +93,7 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         sessions::authenticate(ctx, &credential::parse(&token)?, ip).await?
     };
     let caller = Caller { principal, ip };
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     // Every admitted credential spends the tenant's budget, refused requests included.
     ctx.tenant_rate.take(&store, now_unix()).await?;
     let support = caller.principal.actor == Actor::Operator;

@@ -18,11 +18,20 @@ pub mod webhooks;
 
 use std::net::IpAddr;
 
+use crate::Context;
 use crate::auth::Principal;
+use crate::store::TenantStore;
 
 /// Who made a request: the authenticated principal and the address the platform saw.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub principal: Principal,
     pub ip: Option<IpAddr>,
+}
+
+impl Caller {
+    /// The store of the caller's tenant: the principal's, never one a request names.
+    pub fn store(&self, ctx: &Context) -> TenantStore {
+        ctx.tenant_store(&self.principal.tenant)
+    }
 }

@@ -131,7 +131,7 @@ pub(crate) fn signed_in_user(caller: &Caller) -> Result<(&str, &credential::Dige
 
 pub(crate) async fn caller_user(ctx: &Context, caller: &Caller) -> Result<(TenantStore, UserRecord)> {
     let (id, _) = signed_in_user(caller)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     let user = users::load(&store, id)
         .await?
         .ok_or(Error::Unauthenticated("the user no longer exists"))?;
@@ -172,13 +172,13 @@ pub async fn me(ctx: &Context, caller: &Caller) -> Result<Me> {
 
 pub async fn sign_out(ctx: &Context, caller: &Caller) -> Result<()> {
     let (id, session) = signed_in_user(caller)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     store.delete(&keys::session(store.tenant(), id, session)?, None).await
 }
 
 pub async fn sign_out_everywhere(ctx: &Context, caller: &Caller) -> Result<usize> {
     let (id, _) = signed_in_user(caller)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     let n = users::revoke_sessions(&store, id).await?;
     audit::record(
         &store,

@@ -369,7 +369,7 @@ fn may_manage(caller: &Caller, role: Role) -> Result<()> {
 
 pub async fn invite(ctx: &Context, caller: &Caller, request: Invite) -> Result<Invited> {
     may_manage(caller, request.role)?;
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     let prepared = prepare(
         &store,
         NewUser {
@@ -467,7 +467,7 @@ async fn another_owner(store: &TenantStore, changing: &str) -> Result<TxOp> {
 }
 
 pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) -> Result<UserView> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     let mut user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
     let mut revoke = false;
@@ -528,7 +528,7 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) 
 }
 
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
-    let store = ctx.tenant_store(&caller.principal.tenant);
+    let store = caller.store(ctx);
     let user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
     let login = keys::login(store.tenant(), &email_index(&store, &user.email).await?);
