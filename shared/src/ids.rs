@@ -1,4 +1,5 @@
-//! Identifiers: sortable (ULID) ids, and the tenant id newtype that keys every tenant's data.
+//! Identifiers: sortable (ULID) ids, the tenant id that keys every tenant's data, and the id
+//! types of what a path names (users, surveys, responses, webhooks, imports, export jobs).
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,50 +13,92 @@ pub fn new_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
-/// A tenant's id. Only ever taken from an authenticated principal or a signed token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TenantId(String);
+/// A ULID-keyed id type: parsed (never trusted) wherever it comes in, normalised to upper case,
+/// shown and stored as its 26 characters. `$missing` is the answer to text that cannot be one.
+macro_rules! ulid_id {
+    ($(#[$doc:meta])* $name:ident, $missing:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
 
-impl TenantId {
-    pub fn generate() -> Self {
-        TenantId(new_id())
-    }
+        impl $name {
+            pub fn generate() -> Self {
+                $name(new_id())
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self, Error> {
+                ulid::Ulid::from_string(s).map(|u| $name(u.to_string())).map_err(|_| $missing)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+
+            fn try_from(s: String) -> Result<Self, Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl FromStr for TenantId {
-    type Err = Error;
+ulid_id!(
+    /// A tenant's id. Only ever taken from an authenticated principal or a signed token.
+    TenantId,
+    Error::invalid("tenant_id", "must be a 26-character ULID")
+);
 
-    fn from_str(s: &str) -> Result<Self, Error> {
-        ulid::Ulid::from_string(s)
-            .map(|u| TenantId(u.to_string()))
-            .map_err(|_| Error::invalid("tenant_id", "must be a 26-character ULID"))
-    }
-}
-
-impl TryFrom<String> for TenantId {
-    type Error = Error;
-
-    fn try_from(s: String) -> Result<Self, Error> {
-        s.parse()
-    }
-}
-
-impl From<TenantId> for String {
-    fn from(t: TenantId) -> String {
-        t.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+// The ids a path names: text that cannot be one names nothing, as an unknown one (404).
+ulid_id!(
+    /// A user of a tenant.
+    UserId,
+    Error::NotFound("user")
+);
+ulid_id!(
+    /// A survey.
+    SurveyId,
+    Error::NotFound("survey")
+);
+ulid_id!(
+    /// A survey response.
+    ResponseId,
+    Error::NotFound("survey response")
+);
+ulid_id!(
+    /// A webhook endpoint.
+    WebhookId,
+    Error::NotFound("webhook")
+);
+ulid_id!(
+    /// A people import.
+    ImportId,
+    Error::NotFound("import")
+);
+ulid_id!(
+    /// An export job.
+    ExportJobId,
+    Error::NotFound("export")
+);
 
 #[cfg(test)]
 mod tests {
@@ -78,5 +121,17 @@ mod tests {
         assert_eq!(t.as_str().parse::<TenantId>().unwrap(), t);
         let lower = t.as_str().to_lowercase();
         assert_eq!(lower.parse::<TenantId>().unwrap(), t, "normalised to upper case");
+    }
+
+    #[test]
+    fn a_path_id_that_cannot_be_one_names_nothing() {
+        for text in ["", "nope", "01H#X", "../01H", "12345"] {
+            assert!(
+                matches!(text.parse::<SurveyId>(), Err(Error::NotFound("survey"))),
+                "{text}"
+            );
+        }
+        let id = ResponseId::generate();
+        assert_eq!(id.as_str().to_lowercase().parse::<ResponseId>().unwrap(), id);
     }
 }

@@ -779,3 +779,38 @@ async fn unsubscribe_and_privacy(e: Engines) {
     // A survey link is no unsubscribe link.
     assert_eq!(page(&s, "GET", &link.replace("/r/", "/u/"), None).await.status, 404);
 }
+
+/// Ids in paths are parsed at the edge: text that cannot be an id answers 404 as an unknown id
+/// does, a path segment that is not UTF-8 a 422 naming `id`; both in JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_ids_are_parsed_at_the_edge() {
+    let s = stack(Engines::embedded()).await;
+    let owner = s.tenant("path-ids").await;
+    for path in [
+        "/v1/surveys/nope",
+        "/v1/survey_responses/12345",
+        "/v1/webhooks/01H%23X",
+        "/v1/people/imports/x",
+        "/v1/exports/x",
+        "/v1/users/..",
+    ] {
+        let answer = s.get(path, &owner.token).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (404, "not_found"),
+            "{path}: {}",
+            answer.text
+        );
+    }
+    let survey = s.get("/v1/surveys", &owner.token).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_suffix = s
+        .get(&format!("/v1/surveys/{}.json", survey.to_lowercase()), &owner.token)
+        .await;
+    assert_eq!(with_suffix.str("id"), survey, "Delighted's .json suffix, any case");
+    let answer = s.get("/v1/surveys/%FF", &owner.token).await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(answer.str("field"), "id");
+}

@@ -13,7 +13,8 @@ use ovation::domain::Slug;
 use ovation::domain::tenant::SettingsPatch;
 use ovation::domain::tenant::Tenant;
 use ovation::http::attachment;
-use ovation::http::extract::{JsonBody, ListPage, Params, PublicBase, Scoped, next_page};
+use ovation::http::extract::{JsonBody, ListPage, Params, PathId, PublicBase, Scoped, next_page};
+use ovation::ids::UserId;
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::tenants;
@@ -106,21 +107,21 @@ async fn invite(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<Inv
     Ok((StatusCode::CREATED, Json(users::invite(&ctx, &caller, request).await?)).into_response())
 }
 
-async fn user(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Json<users::UserView>> {
-    Ok(Json(users::get(&store, &id).await?))
+async fn user(Scoped { store, .. }: Scoped, PathId(id): PathId<UserId>) -> Result<Json<users::UserView>> {
+    Ok(Json(users::get(&store, id.as_str()).await?))
 }
 
 async fn update_user(
     State(ctx): Ctx,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     JsonBody(patch): JsonBody<UserPatch>,
 ) -> Result<Json<users::UserView>> {
-    Ok(Json(users::update(&ctx, &caller, &id, patch).await?))
+    Ok(Json(users::update(&ctx, &caller, id.as_str(), patch).await?))
 }
 
-async fn delete_user(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
-    users::delete(&ctx, &caller, &id).await?;
+async fn delete_user(State(ctx): Ctx, caller: Caller, PathId(id): PathId<UserId>) -> Result<StatusCode> {
+    users::delete(&ctx, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

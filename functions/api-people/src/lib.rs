@@ -14,8 +14,9 @@ use axum::{Json, Router};
 use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Email, Phone};
 use ovation::http::attachment;
-use ovation::http::extract::{DelightedBody, ListPage, Params, PublicBase, Scoped, next_page};
+use ovation::http::extract::{DelightedBody, ListPage, Params, PathId, PublicBase, Scoped, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
+use ovation::ids::ImportId;
 use ovation::services::accounts::tenants;
 use ovation::services::lifecycle::erasure;
 use ovation::services::people::imports::{self, ImportOptions};
@@ -311,11 +312,11 @@ async fn import(
     Ok((StatusCode::CREATED, Json(summary)).into_response())
 }
 
-async fn import_summary(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Response> {
-    Ok(Json(imports::load(&store, &id).await?).into_response())
+async fn import_summary(Scoped { store, .. }: Scoped, PathId(id): PathId<ImportId>) -> Result<Response> {
+    Ok(Json(imports::load(&store, id.as_str()).await?).into_response())
 }
 
-async fn import_errors(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Response> {
-    let report = imports::error_report(&store, &id).await?;
+async fn import_errors(Scoped { store, .. }: Scoped, PathId(id): PathId<ImportId>) -> Result<Response> {
+    let report = imports::error_report(&store, id.as_str()).await?;
     Ok(attachment("text/csv; charset=utf-8", "import-errors.csv", report))
 }

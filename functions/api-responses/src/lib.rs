@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ovation::domain::Channel;
 use ovation::domain::Email;
-use ovation::http::extract::{DelightedBody, ListPage, PublicBase, Scoped, next_page};
+use ovation::http::extract::{DelightedBody, ListPage, PathId, PublicBase, Scoped, next_page};
 use ovation::http::{attachment, file_body};
+use ovation::ids::{ExportJobId, ResponseId};
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::exports::spreadsheets::{self, Format};
@@ -186,10 +187,10 @@ fn expands_person(raw: Option<&str>) -> bool {
 async fn one(
     Scoped { store, .. }: Scoped,
     base: PublicBase,
-    Path(id): Path<String>,
+    PathId(id): PathId<ResponseId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let record = response_record::load(&store, &id)
+    let record = response_record::load(&store, id.as_str())
         .await?
         .ok_or(Error::NotFound("survey response"))?;
     let view = response_wire::views(
@@ -206,11 +207,11 @@ async fn update(
     State(ctx): Ctx,
     Scoped { caller, store }: Scoped,
     base: PublicBase,
-    Path(id): Path<String>,
+    PathId(id): PathId<ResponseId>,
     RawQuery(raw): RawQuery,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
-    let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
+    let record = responses::update(&store, &caller, id.as_str(), request.into_change()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
     let view = response_wire::views(
         &store,
@@ -296,15 +297,19 @@ async fn export_status(
     State(ctx): Ctx,
     Scoped { caller, store }: Scoped,
     base: PublicBase,
-    Path(id): Path<String>,
+    PathId(id): PathId<ExportJobId>,
 ) -> Result<Response> {
-    Ok(Json(jobs::get(&ctx, &store, &caller, &base.0, &id).await?).into_response())
+    Ok(Json(jobs::get(&ctx, &store, &caller, &base.0, id.as_str()).await?).into_response())
 }
 
 /// A finished export's file: sent from the data directory locally; on AWS a redirect to a
 /// presigned URL.
-async fn export_file(State(ctx): Ctx, Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<Response> {
-    let (name, download) = jobs::file(&ctx, &store, &caller, &id).await?;
+async fn export_file(
+    State(ctx): Ctx,
+    Scoped { caller, store }: Scoped,
+    PathId(id): PathId<ExportJobId>,
+) -> Result<Response> {
+    let (name, download) = jobs::file(&ctx, &store, &caller, id.as_str()).await?;
     match download {
         ovation::files::Download::Url(url) => {
             Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())

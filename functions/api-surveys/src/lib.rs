@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ovation::domain::survey::SurveyPatch;
-use ovation::http::extract::{JsonBody, Params, PublicBase, Scoped};
+use ovation::http::extract::{JsonBody, Params, PathId, PublicBase, Scoped};
+use ovation::ids::SurveyId;
 use ovation::services::surveys::{self, Survey};
 use ovation::store::TenantStore;
 use ovation::{Context, Error, Result};
@@ -64,22 +64,24 @@ async fn create(
     Ok((StatusCode::CREATED, Json(with_link(&store, &base, survey).await?)).into_response())
 }
 
-async fn one(Scoped { store, .. }: Scoped, base: PublicBase, Path(id): Path<String>) -> Result<Response> {
-    let survey = surveys::get(&store, &id).await?.ok_or(Error::NotFound("survey"))?;
+async fn one(Scoped { store, .. }: Scoped, base: PublicBase, PathId(id): PathId<SurveyId>) -> Result<Response> {
+    let survey = surveys::get(&store, id.as_str())
+        .await?
+        .ok_or(Error::NotFound("survey"))?;
     Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 
 async fn update(
     Scoped { caller, store }: Scoped,
     base: PublicBase,
-    Path(id): Path<String>,
+    PathId(id): PathId<SurveyId>,
     JsonBody(patch): JsonBody<SurveyPatch>,
 ) -> Result<Response> {
-    let survey = surveys::update(&store, &caller, &id, patch).await?;
+    let survey = surveys::update(&store, &caller, id.as_str(), patch).await?;
     Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 
-async fn archive(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<StatusCode> {
-    surveys::archive(&store, &caller, &id).await?;
+async fn archive(Scoped { caller, store }: Scoped, PathId(id): PathId<SurveyId>) -> Result<StatusCode> {
+    surveys::archive(&store, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

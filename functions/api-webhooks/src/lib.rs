@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ovation::http::extract::{JsonBody, Params, PublicBase, Scoped};
+use ovation::http::extract::{JsonBody, Params, PathId, PublicBase, Scoped};
+use ovation::ids::WebhookId;
 use ovation::services::webhooks::endpoints::{EndpointRequest, TestEventRequest};
 use ovation::services::webhooks::{delivery, endpoints};
 use ovation::{Context, Error, Result};
@@ -46,38 +47,38 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn one(Scoped { store, .. }: Scoped, Path(id): Path<String>) -> Result<Response> {
-    Ok(Json(endpoints::get(&store, &id).await?).into_response())
+async fn one(Scoped { store, .. }: Scoped, PathId(id): PathId<WebhookId>) -> Result<Response> {
+    Ok(Json(endpoints::get(&store, id.as_str()).await?).into_response())
 }
 
 async fn change(
     State(ctx): Ctx,
     Scoped { caller, store }: Scoped,
-    Path(id): Path<String>,
+    PathId(id): PathId<WebhookId>,
     JsonBody(request): JsonBody<EndpointRequest>,
 ) -> Result<Response> {
     let allow_loopback = ctx.settings.webhooks.allow_loopback;
-    Ok(Json(endpoints::update(&store, &caller, allow_loopback, &id, request).await?).into_response())
+    Ok(Json(endpoints::update(&store, &caller, allow_loopback, id.as_str(), request).await?).into_response())
 }
 
-async fn remove(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<Response> {
-    endpoints::delete(&store, &caller, &id).await?;
+async fn remove(Scoped { caller, store }: Scoped, PathId(id): PathId<WebhookId>) -> Result<Response> {
+    endpoints::delete(&store, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn rotate_secret(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<Response> {
-    Ok(Json(endpoints::rotate_secret(&store, &caller, &id).await?).into_response())
+async fn rotate_secret(Scoped { caller, store }: Scoped, PathId(id): PathId<WebhookId>) -> Result<Response> {
+    Ok(Json(endpoints::rotate_secret(&store, &caller, id.as_str()).await?).into_response())
 }
 
 async fn test(
     State(ctx): Ctx,
     Scoped { caller, store }: Scoped,
     PublicBase(base): PublicBase,
-    Path(id): Path<String>,
+    PathId(id): PathId<WebhookId>,
     JsonBody(request): JsonBody<TestEventRequest>,
 ) -> Result<Response> {
     let kind = request.event_type.as_deref();
-    Ok(Json(delivery::send_test(&ctx, &store, &caller, &id, kind, &base).await?).into_response())
+    Ok(Json(delivery::send_test(&ctx, &store, &caller, id.as_str(), kind, &base).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -88,12 +89,12 @@ struct LogParams {
 
 async fn deliveries(
     Scoped { store, .. }: Scoped,
-    Path(id): Path<String>,
+    PathId(id): PathId<WebhookId>,
     Params(p): Params<LogParams>,
 ) -> Result<Response> {
     let per_page = p.per_page.unwrap_or(20);
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(Error::invalid("per_page", format!("1 to {MAX_PER_PAGE}")));
     }
-    Ok(Json(delivery::deliveries(&store, &id, per_page).await?).into_response())
+    Ok(Json(delivery::deliveries(&store, id.as_str(), per_page).await?).into_response())
 }

@@ -4,11 +4,12 @@
 //! as Delighted answers lists).
 
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -48,6 +49,21 @@ impl FromRequestParts<Arc<Context>> for Scoped {
         let caller = Caller::from_request_parts(parts, ctx).await?;
         let store = caller.store(ctx);
         Ok(Scoped { caller, store })
+    }
+}
+
+/// A path's `{id}` parsed into its id type (without the `.json` Delighted's clients may add);
+/// text that cannot be an id names nothing (404), as an unknown id does.
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: FromStr<Err = Error> + Send> FromRequestParts<S> for PathId<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::invalid("id", "must be text in the path"))?;
+        text.strip_suffix(".json").unwrap_or(&text).parse().map(PathId)
     }
 }
 

@@ -137,7 +137,6 @@ fn json_unless_empty<T: Serialize>(value: &T, empty: bool) -> Result<Option<Vec<
 }
 
 pub async fn load(store: &TenantStore, id: &str) -> Result<Option<ResponseRecord>> {
-    let id = id.strip_suffix(".json").unwrap_or(id);
     let Ok(key) = keys::response(store.tenant(), id) else {
         return Ok(None);
     };
