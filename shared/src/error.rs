@@ -84,9 +84,22 @@ pub enum Error {
     /// A setting that is missing or malformed; names the environment variable.
     #[error("setting {name}: {reason}")]
     Config { name: &'static str, reason: String },
-    /// A fault of ours. The detail is logged, never sent to the client.
+    /// A fault of ours, with its cause kept whole (a dependency's error, or what rule broke), so
+    /// the log shows the chain (`Error::chain`). Logged, never sent to the client.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+/// What caused a fault: any error, or a description of what went wrong.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// A fault while doing `what`, over the error that caused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+struct Fault {
+    what: Cow<'static, str>,
+    #[source]
+    cause: Cause,
 }
 
 impl Error {
@@ -104,8 +117,35 @@ impl Error {
         }
     }
 
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Error::Internal(detail.to_string())
+    /// A fault of ours: `cause` is the error that caused it (kept as the source), or text that
+    /// says what went wrong.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Error::Internal(cause.into())
+    }
+
+    /// A fault while doing `what`, caused by `cause` (kept as the source).
+    pub fn fault(what: impl Into<Cow<'static, str>>, cause: impl Into<Cause>) -> Self {
+        Error::Internal(Box::new(Fault {
+            what: what.into(),
+            cause: cause.into(),
+        }))
+    }
+
+    /// This error and every cause beneath it, outermost first (`a: b: c`): what a log line of a
+    /// fault says.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        // An internal error's message already says its cause; the chain goes on beneath that.
+        let mut next = match self {
+            Error::Internal(cause) => cause.source(),
+            other => std::error::Error::source(other),
+        };
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
     }
 }
 
@@ -115,4 +155,20 @@ fn describe_failures(failures: &[TxFailure]) -> String {
         .map(|f| format!("operation {} {}", f.index, f.reason))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_keeps_its_cause_for_the_log() {
+        let cause = std::io::Error::other("the disk is full");
+        let fault = Error::fault("writing the outbox", cause);
+        assert_eq!(fault.chain(), "internal error: writing the outbox: the disk is full");
+        let source = std::error::Error::source(&fault).expect("the fault");
+        assert!(source.source().is_some(), "the cause itself is kept, not its text");
+        assert_eq!(Error::internal("a rule broke").chain(), "internal error: a rule broke");
+        assert_eq!(Error::NotFound("survey").chain(), "survey not found");
+    }
 }

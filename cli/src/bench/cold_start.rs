@@ -149,7 +149,7 @@ async fn start_once(binary: &Path, function: &str, event: &str, env: &[(String, 
     let spawned = Instant::now();
     let mut child = command
         .spawn()
-        .map_err(|e| Error::internal(format!("cannot start {}: {e}", binary.display())))?;
+        .map_err(|e| Error::fault(format!("starting {}", binary.display()), e))?;
     let waited = tokio::time::timeout(TIMEOUT, stub.done.notified()).await;
     let peak_rss_kb = peak_rss_kb(child.id());
     let _ = child.kill();
@@ -182,7 +182,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 fn sample_event(function: &str) -> Result<(String, u16)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(function);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::internal(format!("{}: {e}", dir.display())))?
+        .map_err(|e| Error::fault(format!("reading {}", dir.display()), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();

@@ -68,7 +68,7 @@ fn derive(argon: &Argon2<'_>, password: &[u8], salt: &[u8], len: usize) -> Resul
     with_memory(argon.params().block_count(), |memory| {
         argon.hash_password_into_with_memory(password, salt, &mut out, memory)
     })
-    .map_err(Error::internal)?;
+    .map_err(|e| Error::internal(e.to_string()))?;
     Ok(out)
 }
 
@@ -119,13 +119,13 @@ pub async fn hash(password: &Password) -> Result<String> {
         let params = params();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let out = derive(&argon, text.as_bytes(), &salt, HASH_BYTES)?;
-        let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(e.to_string()))?;
         let phc = PasswordHash {
             algorithm: ARGON2ID_IDENT,
             version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&params).map_err(Error::internal)?,
+            params: ParamsString::try_from(&params).map_err(|e| Error::internal(e.to_string()))?,
             salt: Some(salt.as_salt()),
-            hash: Some(Output::new(&out).map_err(Error::internal)?),
+            hash: Some(Output::new(&out).map_err(|e| Error::internal(e.to_string()))?),
         };
         Ok(phc.to_string())
     })

@@ -77,7 +77,7 @@ impl SendAt {
 /// The first moment at or after `now` whose local time in `zone` is `time` (a time skipped by a
 /// daylight-saving change moves forward by the gap: 02:30 becomes 03:30).
 fn next_local(now: i64, time: Time, zone: TimeZone) -> Result<i64> {
-    let bad = |e: jiff::Error| Error::internal(format!("time zone arithmetic: {e}"));
+    let bad = |e: jiff::Error| Error::fault("time zone arithmetic", e);
     let here: Zoned = Timestamp::from_second(now).map_err(bad)?.to_zoned(zone.clone());
     let mut date = here.date();
     loop {

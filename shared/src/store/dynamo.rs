@@ -106,8 +106,8 @@ fn cancellation(codes: Vec<Option<String>>, message: &str) -> Vec<TxFailure> {
         .collect()
 }
 
-pub(crate) fn build_error(e: impl std::fmt::Display) -> Error {
-    Error::internal(format!("building a DynamoDB request: {e}"))
+pub(crate) fn build_error(e: impl Into<crate::error::Cause>) -> Error {
+    Error::fault("building a DynamoDB request", e)
 }
 
 /// The same four calls on every conditional write's builder (their types differ, their methods

@@ -157,7 +157,7 @@ impl EmbeddedStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(|e| Error::internal(format!("store task failed: {e}")))?
+            .map_err(|e| Error::fault("the store task", e))?
     }
 
     /// Runs `work` in the writer thread's next group commit; answers once it is durable.
@@ -231,7 +231,7 @@ fn expiry_entry(at: i64, key: &Key) -> Vec<u8> {
 }
 
 fn decode(key: Key, bytes: &[u8]) -> Result<Item> {
-    let attrs: Attrs = serde_json::from_slice(bytes).map_err(|e| Error::internal(format!("corrupt item: {e}")))?;
+    let attrs: Attrs = serde_json::from_slice(bytes).map_err(|e| Error::fault("reading a stored item", e))?;
     Ok(Item { key, attrs })
 }
 
