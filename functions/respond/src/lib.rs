@@ -16,24 +16,24 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::{Environment, context};
-use ovation::crypto::links::{Link, LinkKind};
+use ovation::crypto::links::LinkKind;
 use ovation::domain::survey::{Answer, Language, QuestionKind, origin_of};
 use ovation::domain::tenant::Tenant;
 use ovation::domain::texts::{Texts, fill, texts};
 use ovation::domain::{Score, survey::SurveyDefinition};
 use ovation::http::extract::{ClientAddress, form_to_pairs};
-use ovation::services::accounts::tenants;
+use ovation::services::people::person::Person;
 use ovation::services::people::person::Suppression;
-use ovation::services::people::person::{self, Person};
 use ovation::services::people::suppressions;
 use ovation::services::results::response_record;
 use ovation::services::results::response_record::ResponseRecord;
 use ovation::services::results::responses;
 use ovation::services::results::responses::Answered;
-use ovation::services::sending::invitations::{self, Invitation};
-use ovation::services::surveys::{self, Survey};
+use ovation::services::sending::invitations::{self};
+use ovation::services::sending::links::{self, Opened, Refusal};
+use ovation::services::surveys::{self};
 use ovation::services::webhooks::delivery;
-use ovation::store::{TenantStore, now_unix};
+use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
 use serde::Serialize;
 
@@ -176,38 +176,6 @@ fn texts_value(t: &'static Texts) -> minijinja::Value {
     ]))
 }
 
-/// Why a link shows no survey.
-enum Refusal {
-    Invalid,
-    Expired,
-    Closed,
-}
-
-/// A verified link: its tenant's store and the tenant.
-struct Opened {
-    store: TenantStore,
-    tenant: Arc<Tenant>,
-    link: Link,
-}
-
-async fn open(ctx: &Context, token: &str, kind: LinkKind) -> std::result::Result<Opened, Refusal> {
-    let Some((link, bytes)) = Link::claimed(token).filter(|(l, _)| l.kind == kind) else {
-        return Err(Refusal::Invalid);
-    };
-    let tenant = match tenants::active(ctx, &link.tenant).await {
-        Ok(Some(t)) => t,
-        _ => return Err(Refusal::Invalid),
-    };
-    let store = ctx.tenant_store(&link.tenant);
-    match Link::signed(store.crypto(), &bytes).await {
-        Ok(true) => Ok(Opened { store, tenant, link }),
-        _ => {
-            tracing::warn!(target: "security", "a respondent link failed its signature check");
-            Err(Refusal::Invalid)
-        }
-    }
-}
-
 fn refused(refusal: Refusal, language: Language) -> Page {
     let frame = Frame::plain(language);
     let t = frame.texts();
@@ -229,48 +197,6 @@ fn browser_language(headers: &HeaderMap, survey: &SurveyDefinition) -> Language 
         .filter_map(|tag| Language::from_locale(tag.split(';').next().unwrap_or_default()))
         .find(|l| survey.languages.contains(l))
         .unwrap_or(survey.default_language)
-}
-
-/// An invitation behind a link, with its survey and person, checked open.
-struct Invited {
-    opened: Opened,
-    survey: Survey,
-    invitation: Invitation,
-    person: Option<Person>,
-}
-
-async fn invited(ctx: &Context, token: &str) -> std::result::Result<Invited, Refusal> {
-    let opened = open(ctx, token, LinkKind::Invitation).await?;
-    let store = &opened.store;
-    let link = &opened.link;
-    let survey = surveys::get(store, &link.survey)
-        .await
-        .ok()
-        .flatten()
-        .ok_or(Refusal::Invalid)?;
-    let invitation = invitations::load(store, &link.survey, &link.subject)
-        .await
-        .ok()
-        .flatten()
-        .filter(|i| i.status != invitations::STATUS_CANCELED)
-        .ok_or(Refusal::Invalid)?;
-    let now = now_unix();
-    if !survey.definition.is_open(now) {
-        return Err(Refusal::Closed);
-    }
-    if now > invitation.link_expires_at(&survey) {
-        return Err(Refusal::Expired);
-    }
-    let person = match &invitation.person {
-        Some(id) => Some(person::load(store, id).await.ok().flatten().ok_or(Refusal::Invalid)?),
-        None => None,
-    };
-    Ok(Invited {
-        opened,
-        survey,
-        invitation,
-        person,
-    })
 }
 
 #[derive(Serialize)]
@@ -417,7 +343,7 @@ fn saved_param(raw: Option<&str>) -> bool {
 }
 
 async fn invitation_page(State(ctx): Ctx, Path(token): Path<String>, RawQuery(raw): RawQuery) -> Page {
-    let invited = match invited(&ctx, &token).await {
+    let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
         Err(r) => return refused(r, Language::En),
     };
@@ -509,7 +435,7 @@ async fn answer_invitation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let invited = match invited(&ctx, &token).await {
+    let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
         Err(r) => return refused(r, Language::En).into_response(),
     };
@@ -572,7 +498,7 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, token: &str) -> Page {
 }
 
 async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
-    let (opened, survey) = match web_survey(&ctx, &token).await {
+    let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
         Err(r) => return refused(r, Language::En),
     };
@@ -585,19 +511,6 @@ async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap
     .render(StatusCode::OK)
 }
 
-async fn web_survey(ctx: &Context, token: &str) -> std::result::Result<(Opened, Survey), Refusal> {
-    let opened = open(ctx, token, LinkKind::Survey).await?;
-    let survey = surveys::get(&opened.store, &opened.link.survey)
-        .await
-        .ok()
-        .flatten()
-        .ok_or(Refusal::Invalid)?;
-    if !survey.definition.is_open(now_unix()) {
-        return Err(Refusal::Closed);
-    }
-    Ok((opened, survey))
-}
-
 async fn answer_web(
     State(ctx): Ctx,
     Path(token): Path<String>,
@@ -605,7 +518,7 @@ async fn answer_web(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (opened, survey) = match web_survey(&ctx, &token).await {
+    let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
         Err(r) => return refused(r, Language::En).into_response(),
     };
@@ -636,7 +549,7 @@ async fn answer_web(
 }
 
 async fn unsubscribe_target(ctx: &Context, token: &str) -> std::result::Result<(Opened, Frame), Refusal> {
-    let opened = open(ctx, token, LinkKind::Unsubscribe).await?;
+    let opened = links::open(ctx, token, LinkKind::Unsubscribe).await?;
     let survey = surveys::get(&opened.store, &opened.link.survey).await.ok().flatten();
     let frame = match &survey {
         Some(s) => Frame::of(&s.definition, &opened.tenant, s.definition.default_language),

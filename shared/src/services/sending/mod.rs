@@ -5,6 +5,7 @@ pub mod autopilot;
 pub mod deliverer;
 pub mod delivery_events;
 pub mod invitations;
+pub mod links;
 pub mod message;
 pub mod scheduler;
 pub mod steps;
