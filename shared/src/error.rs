@@ -84,10 +84,22 @@ pub enum Error {
     /// A setting that is missing or malformed; names the environment variable.
     #[error("setting {name}: {reason}")]
     Config { name: &'static str, reason: String },
-    /// A fault of ours, with its cause kept whole (a dependency's error, or what rule broke), so
-    /// the log shows the chain (`Error::chain`). Logged, never sent to the client.
-    #[error("internal error: {0}")]
+    /// A fault of ours, with its cause kept whole (a dependency's error, or what rule broke); its
+    /// message is the whole chain of causes. Logged, never sent to the client.
+    #[error("internal error: {}", chain(.0.as_ref()))]
     Internal(#[source] Cause),
+}
+
+/// An error and every cause beneath it, outermost first: `a: b: c`.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 /// What caused a fault: any error, or a description of what went wrong.
@@ -130,23 +142,6 @@ impl Error {
             cause: cause.into(),
         }))
     }
-
-    /// This error and every cause beneath it, outermost first (`a: b: c`): what a log line of a
-    /// fault says.
-    pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        // An internal error's message already says its cause; the chain goes on beneath that.
-        let mut next = match self {
-            Error::Internal(cause) => cause.source(),
-            other => std::error::Error::source(other),
-        };
-        while let Some(cause) = next {
-            out.push_str(": ");
-            out.push_str(&cause.to_string());
-            next = cause.source();
-        }
-        out
-    }
 }
 
 fn describe_failures(failures: &[TxFailure]) -> String {
@@ -165,10 +160,15 @@ mod tests {
     fn a_fault_keeps_its_cause_for_the_log() {
         let cause = std::io::Error::other("the disk is full");
         let fault = Error::fault("writing the outbox", cause);
-        assert_eq!(fault.chain(), "internal error: writing the outbox: the disk is full");
+        assert_eq!(
+            fault.to_string(),
+            "internal error: writing the outbox: the disk is full"
+        );
         let source = std::error::Error::source(&fault).expect("the fault");
         assert!(source.source().is_some(), "the cause itself is kept, not its text");
-        assert_eq!(Error::internal("a rule broke").chain(), "internal error: a rule broke");
-        assert_eq!(Error::NotFound("survey").chain(), "survey not found");
+        assert_eq!(
+            Error::internal("a rule broke").to_string(),
+            "internal error: a rule broke"
+        );
     }
 }

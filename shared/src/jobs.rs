@@ -49,12 +49,12 @@ where
                     if let (Some(receipt), Some(queue)) = (&record.receipt_handle, queue)
                         && let Err(e) = queue.retry_later(receipt, seconds).await
                     {
-                        tracing::warn!(message = %id, error = %e.chain(), "could not delay a retry");
+                        tracing::warn!(message = %id, error = %e, "could not delay a retry");
                     }
                     true
                 }
                 Err(e) => {
-                    tracing::warn!(message = %id, error = %e.chain(), "delivery failed");
+                    tracing::warn!(message = %id, error = %e, "delivery failed");
                     true
                 }
             };

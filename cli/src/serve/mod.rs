@@ -168,7 +168,7 @@ async fn sweep_expired(ctx: Arc<Context>) {
         match ctx.store.sweep_expired().await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "swept expired items"),
-            Err(e) => tracing::warn!(error = %e.chain(), "sweeping expired items failed"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired items failed"),
         }
     }
 }

@@ -41,7 +41,7 @@ pub async fn schedule(ctx: Arc<Context>, messaging: Messaging) {
         match job_scheduler::handle(&ctx, &messaging).await {
             Ok(report) if report.more => continue,
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.chain(), "scheduler run failed"),
+            Err(e) => tracing::warn!(error = %e, "scheduler run failed"),
         }
         tokio::time::sleep(TICK).await;
     }
@@ -109,7 +109,7 @@ where
                 continue;
             }
             Err(e) => {
-                tracing::warn!(error = %e.chain(), "receiving from the local queue failed");
+                tracing::warn!(error = %e, "receiving from the local queue failed");
                 tokio::time::sleep(IDLE).await;
                 continue;
             }
@@ -117,7 +117,7 @@ where
         let event = match ovation::jobs::sqs_event(&received) {
             Ok(event) => event,
             Err(e) => {
-                tracing::warn!(error = %e.chain(), "building a queue event failed");
+                tracing::warn!(error = %e, "building a queue event failed");
                 continue;
             }
         };
@@ -128,7 +128,7 @@ where
             .map(|m| m.receipt.clone())
             .collect();
         if let Err(e) = queue.delete(&done).await {
-            tracing::warn!(error = %e.chain(), "deleting delivered messages failed; they will be seen again");
+            tracing::warn!(error = %e, "deleting delivered messages failed; they will be seen again");
         }
     }
 }

@@ -29,7 +29,7 @@ pub async fn handle(ctx: &Context, messaging: &Messaging) -> Result<SchedulerRep
         Some(queue) => match delivery::dispatch_due(ctx, queue.as_ref(), now).await {
             Ok(0) => {}
             Ok(dispatched) => tracing::info!(dispatched, "webhook deliveries queued"),
-            Err(e) => tracing::warn!(error = %e.chain(), "dispatching webhook events failed"),
+            Err(e) => tracing::warn!(error = %e, "dispatching webhook events failed"),
         },
         None => tracing::debug!("no webhook queue (OVATION_WEBHOOK_QUEUE_URL): webhook events wait"),
     }
@@ -39,13 +39,13 @@ pub async fn handle(ctx: &Context, messaging: &Messaging) -> Result<SchedulerRep
         match counters::compact(ctx.store.as_ref(), now, COMPACTION_DAYS).await {
             Ok(0) => {}
             Ok(folded) => tracing::info!(folded, "folded overflow counters home"),
-            Err(e) => tracing::warn!(error = %e.chain(), "folding overflow counters failed"),
+            Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
         }
         // Deleted tenants whose 30 days have passed (a purge cut short goes on next time).
         match ovation::services::lifecycle::tenants::purge_due(ctx, now).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged deleted tenants"),
-            Err(e) => tracing::warn!(error = %e.chain(), "purging deleted tenants failed"),
+            Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed"),
         }
     }
     if report.queued + report.requeued + report.failed > 0 || !report.skipped.is_empty() {

@@ -16,7 +16,7 @@ pub async fn handle(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
     let outbound = match ctx.outbound() {
         Ok(outbound) => outbound,
         Err(e) => {
-            tracing::error!(error = %e.chain(), "no webhook client");
+            tracing::error!(error = %e, "no webhook client");
             return every_record_failed(&event);
         }
     };

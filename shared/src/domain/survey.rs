@@ -1,4 +1,4 @@
-//! Surveys as data: languages, the NPS score, additional questions and answers, and the checks of
+//! Surveys as data: the NPS score, additional questions and answers, and the checks of
 //! every field a survey is made of. A survey's definition holds no personal data.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
-//! A tenant's slug and settings, and the partial update (`PATCH /v1/tenant`) checked into them.
+//! A tenant (workspace): its id, slug, status and settings, and the partial update
+//! (`PATCH /v1/tenant`) checked into them.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,7 +12,7 @@ use crate::auth::password;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 
-/// A workspace: its id, slug, status and settings.
+/// Whether a tenant is in use or deleted (its data shredded, its purge scheduled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
@@ -19,6 +20,7 @@ pub enum TenantStatus {
     Deleted,
 }
 
+/// A workspace: its id, slug, status and settings.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Tenant {
     #[schema(value_type = String)]
@@ -29,7 +31,7 @@ pub struct Tenant {
     pub settings: TenantSettings,
     /// Optimistic concurrency of settings changes.
     #[serde(skip)]
-    pub version: i64,
+    pub(crate) version: i64,
 }
 
 impl Tenant {

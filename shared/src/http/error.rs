@@ -78,7 +78,7 @@ impl IntoResponse for Error {
             return response;
         }
         let message = if status.is_server_error() {
-            tracing::error!(error = %self.chain(), code, "request failed");
+            tracing::error!(error = %self, code, "request failed");
             match &self {
                 Error::Throttled { .. } | Error::Unavailable { .. } => {
                     "a service we depend on is unavailable; try again shortly".to_owned()

@@ -1,6 +1,6 @@
 //! Extractors that turn a request into domain inputs or a clear error: the caller the gate
-//! admitted (with its tenant's store: `Scoped`), the client's address, JSON bodies (unknown
-//! fields refused, the offending field named), query parameters, and pages of a list (a JSON array with a `Link: rel="next"` header,
+//! admitted (with its tenant's store: `Scoped`), ids in paths (`PathId`), the client's address,
+//! JSON bodies (unknown fields refused, the offending field named), query parameters, and pages of a list (a JSON array with a `Link: rel="next"` header,
 //! as Delighted answers lists).
 
 use std::net::IpAddr;
@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -62,7 +64,15 @@ impl<S: Send + Sync, T: FromStr<Err = Error> + Send> FromRequestParts<S> for Pat
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let Path(text) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| Error::invalid("id", "must be text in the path"))?;
+            .map_err(|e| match e {
+                PathRejection::FailedToDeserializePathParams(e)
+                    if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+                {
+                    Error::invalid("id", "must be text in the path")
+                }
+                // A route whose path has no single parameter: ours to mend.
+                other => Error::internal(other),
+            })?;
         text.strip_suffix(".json").unwrap_or(&text).parse().map(PathId)
     }
 }

@@ -157,13 +157,13 @@ pub fn webhook_queue(config: &aws_config::SdkConfig, url: Option<String>) -> Opt
 
 /// An adapter made at its first use, so a function builds only the clients it calls (the
 /// scheduler never builds SES's or SNS's; each client costs a cold start its set-up).
-pub struct OnFirstUse<T> {
+pub(crate) struct OnFirstUse<T> {
     make: Box<dyn Fn() -> T + Send + Sync>,
     made: std::sync::OnceLock<T>,
 }
 
 impl<T> OnFirstUse<T> {
-    pub fn new(make: impl Fn() -> T + Send + Sync + 'static) -> OnFirstUse<T> {
+    pub(crate) fn new(make: impl Fn() -> T + Send + Sync + 'static) -> OnFirstUse<T> {
         OnFirstUse {
             make: Box::new(make),
             made: std::sync::OnceLock::new(),

@@ -103,7 +103,7 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
 
 /// Updates a last-use time, only while the credential still exists (never re-creating a revoked
 /// one: that is a 401; any other failure is what it is).
-pub(crate) async fn touch(store: &TenantStore, item: &Item, name: &str, now: i64) -> Result<()> {
+async fn touch(store: &TenantStore, item: &Item, name: &str, now: i64) -> Result<()> {
     let updates = [Update::Set(name.into(), now.into())];
     match store.update(&item.key, &updates, Some(Condition::Exists)).await {
         Err(Error::ConditionFailed) => Err(Error::Unauthenticated("the credential was revoked")),

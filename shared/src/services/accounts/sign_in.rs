@@ -129,7 +129,7 @@ async fn try_scopes(store: &TenantStore, scopes: &[Counter<'_>], now: i64) -> Re
 }
 
 /// The tries succeeded: their counts start again.
-pub(crate) async fn succeeded(store: &TenantStore, scopes: &[Counter<'_>]) -> Result<()> {
+async fn succeeded(store: &TenantStore, scopes: &[Counter<'_>]) -> Result<()> {
     let ops = scopes
         .iter()
         .map(|scope| crate::store::BatchOp::Delete(keys::sign_in_failures(store.tenant(), scope.name)))

@@ -161,7 +161,7 @@ pub async fn load(store: &TenantStore, id: &str) -> Result<Option<Person>> {
     }
 }
 
-pub(crate) async fn load_by_index(store: &TenantStore, kind: &str, blind: &str) -> Result<Option<Person>> {
+pub(super) async fn load_by_index(store: &TenantStore, kind: &str, blind: &str) -> Result<Option<Person>> {
     match store.get(&keys::person_lookup(store.tenant(), kind, blind)).await? {
         Some(item) => load(store, item.str("person").unwrap_or_default()).await,
         None => Ok(None),

@@ -17,7 +17,7 @@ use crate::services::webhooks::events::EventType;
 use crate::store::{Condition, Item, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 /// The webhook event of a suppression.
-pub fn event_of(kind: Suppression) -> EventType {
+fn event_of(kind: Suppression) -> EventType {
     match kind {
         Suppression::Unsubscribed => EventType::UnsubscribeCreated,
         Suppression::Bounced => EventType::PersonBounced,

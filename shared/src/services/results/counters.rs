@@ -265,7 +265,13 @@ pub fn parse_sort_key(sk: &str) -> Option<(Level, i64, Option<Channel>, Option<&
         level,
         day.parse().ok()?,
         match channel {
-            Some(c) => Some(Channel::parse(c).ok()?),
+            Some(c) => match Channel::parse(c) {
+                Ok(channel) => Some(channel),
+                Err(e) => {
+                    tracing::error!(error = %e, "a counter names no channel; not counted");
+                    return None;
+                }
+            },
             None => None,
         },
         value.copied().filter(|v| *v != NO_VALUE),

@@ -14,8 +14,8 @@ pub(crate) const COMMENT: &str = "comment";
 const ANSWERS: &str = "answers";
 pub(crate) const PROPERTIES: &str = "person_properties";
 pub(crate) const NOTES: &str = "notes";
-pub(crate) const IP: &str = "ip";
-pub(crate) const USER_AGENT: &str = "user_agent";
+const IP: &str = "ip";
+const USER_AGENT: &str = "user_agent";
 pub(crate) const COUNTED: &str = "counted_segments";
 /// Attributes that hold personal data: erased with the person.
 pub(crate) const PERSONAL: [&str; 6] = [COMMENT, ANSWERS, PROPERTIES, NOTES, IP, USER_AGENT];

@@ -1,8 +1,7 @@
-//! Survey responses, as Delighted's survey_responses API has them: recorded from an invitation's
-//! page (one per invitation, changed later), from the web link, or through the API; listed by
-//! creation or by last change with Delighted's filters; notes and tags; erased of personal
-//! fields when their person is deleted. Comments, answers, properties, notes and the respondent's
-//! address are encrypted; the score is not (results are made from it).
+//! Writing responses: an answer from an invitation's page (one response per invitation, changed
+//! later) or the web link, Delighted's `POST` and `PUT /v1/survey_responses` (notes and tags),
+//! and the erasure of personal fields when their person is deleted; each write moves its
+//! survey's counters and emits its webhook event in its own transaction.
 
 use std::collections::BTreeMap;
 

@@ -54,6 +54,8 @@ pub struct Invited {
     pub person: Option<Person>,
 }
 
+/// An invitation's link: the invitation (not canceled), its survey (open) and person, the link
+/// not expired.
 pub async fn invitation(ctx: &Context, token: &str) -> Result<Invited, Refusal> {
     let opened = open(ctx, token, LinkKind::Invitation).await?;
     let store = &opened.store;

@@ -169,7 +169,10 @@ pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
                 .query_index(&Query::new(format!("DUE#{minute}")).limit(1000).after(after))
                 .await?;
             for item in &page.items {
-                let step = Step::parse(item.str(NEXT))?;
+                let Ok(step) = Step::parse(item.str(NEXT)) else {
+                    tracing::error!(key = %item.key.sk, "a due entry names no step; left as it is");
+                    continue;
+                };
                 let status = item.str(step.status()).unwrap_or_default();
                 let Some(tenant) = tenant_of(item).filter(|_| matches!(status, QUEUED | SENDING)) else {
                     continue;
@@ -250,7 +253,14 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
     let Some(tenant_id) = tenant_of(&item) else {
         return Ok(Action::Nothing);
     };
-    let step = Step::parse(item.str(NEXT))?;
+    let step = match Step::parse(item.str(NEXT)) {
+        Ok(step) => step,
+        // One unreadable entry fails alone: the run goes on for every other one and tenant.
+        Err(e) => {
+            tracing::error!(error = %e, key = %item.key.sk, "a due entry names no step; left as it is");
+            return Ok(Action::Fail);
+        }
+    };
     let status = item.str(step.status()).unwrap_or_default().to_owned();
     let invitation = item.key.sk.trim_start_matches("INV#").to_owned();
     let survey_id = item.str("survey").unwrap_or_default().to_owned();

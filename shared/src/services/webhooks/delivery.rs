@@ -105,7 +105,7 @@ pub async fn dispatch_recent(ctx: &Context, store: &TenantStore) {
     }
     .await;
     if let Err(e) = sent {
-        tracing::warn!(tenant = %store.tenant(), error = %e.chain(), "webhook events wait for the scheduler");
+        tracing::warn!(tenant = %store.tenant(), error = %e, "webhook events wait for the scheduler");
     }
 }
 
