@@ -230,6 +230,7 @@ pub async fn run(bin_dir: &Path, runs: usize) -> Result<()> {
     }
     let config = ovation::aws::load_config().await;
     let (table, key) = ovation::provision::table_and_key(&config, "ovation-bench").await?;
+    ovation::provision::start_scheduler(&config, &table, ovation::store::now_unix()).await?;
     let aws = vec![
         ("OVATION_BACKEND".to_owned(), "aws".to_owned()),
         ("OVATION_TABLE".to_owned(), table),

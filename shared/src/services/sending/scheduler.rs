@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging};
-use crate::store::{Condition, Item, Key, Query, SortKey, Update, attr, keys};
+use crate::store::{Condition, Item, Key, Query, SortKey, Store, Update, attr, keys};
 
 use crate::services::sending::steps::{
     Delivery, FAILED, Lookups, MAX_ENQUEUES, NEXT, PENDING, QUEUED, REQUEUE_AFTER, SENDING, Step, ending, index_at,
@@ -206,8 +206,13 @@ pub fn scheduler_cursor() -> Key {
 /// Gives a new store's scheduler its first minute (the first tenant's creation), so its first
 /// run does not look back a week; an existing cursor stays.
 pub async fn start_scheduler_at(ctx: &Context, at: i64) -> Result<()> {
+    start_store_scheduler_at(ctx.store.as_ref(), at).await
+}
+
+/// `start_scheduler_at` on a store without a context (a table just provisioned).
+pub async fn start_store_scheduler_at(store: &dyn Store, at: i64) -> Result<()> {
     let item = Item::new(scheduler_cursor()).with("minute", at.div_euclid(60) - OVERLAP_MINUTES);
-    match ctx.store.put(item, Some(Condition::NotExists)).await {
+    match store.put(item, Some(Condition::NotExists)).await {
         Ok(()) | Err(Error::ConditionFailed) => Ok(()),
         Err(e) => Err(e),
     }
