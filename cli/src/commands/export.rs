@@ -11,7 +11,7 @@ use ovation::domain::Slug;
 use ovation::services::accounts::tenants;
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::spreadsheets::{self, Format};
-use ovation::services::exports::tenant;
+use ovation::services::exports::tenant_export;
 use ovation::services::results::response_list::ResponseFilter;
 use ovation::{Context, Error, Result};
 
@@ -68,7 +68,7 @@ pub async fn tenant(args: TenantExportArgs) -> Result<()> {
         reason: format!("cannot create {}: {e}", args.file.display()),
     })?;
     let mut out = std::io::BufWriter::new(file);
-    let exported = tenant::export(&ctx, &store, tenant.created_at, &mut out, None).await?;
+    let exported = tenant_export::export(&ctx, &store, tenant.created_at, &mut out, None).await?;
     let target = Target::Tenant(tenant.id.to_string());
     audit::record_operator(&store, "tenant.exported", target, Outcome::Success).await?;
     std::io::Write::flush(&mut out).map_err(Error::internal)?;

@@ -20,7 +20,7 @@ use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
-use ovation::services::exports::tenant;
+use ovation::services::exports::tenant_export;
 use ovation::services::lifecycle::{self, tenants::NewTenant};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
@@ -164,10 +164,10 @@ async fn export_tenant(State(ctx): Ctx, Scoped { caller, store }: Scoped) -> Res
     let created_at = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
     let mut body = Vec::new();
     let limit = Some(ovation::http::MAX_DOWNLOAD_BYTES as u64);
-    tenant::export(&ctx, &store, created_at, &mut body, limit).await?;
+    tenant_export::export(&ctx, &store, created_at, &mut body, limit).await?;
     let target = audit::Target::Tenant(store.tenant().to_string());
     audit::record(&store, &caller, "tenant.exported", target, audit::Outcome::Success).await?;
-    Ok(attachment(tenant::CONTENT_TYPE, "tenant.jsonl", body))
+    Ok(attachment(tenant_export::CONTENT_TYPE, "tenant.jsonl", body))
 }
 
 /// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.

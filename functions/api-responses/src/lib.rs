@@ -17,7 +17,7 @@ use ovation::ids::{ExportJobId, ResponseId};
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::exports::spreadsheets::{self, Format};
-use ovation::services::exports::tenant;
+use ovation::services::exports::tenant_export;
 use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::response_list;
@@ -316,7 +316,7 @@ async fn export_file(
         }
         ovation::files::Download::Local(path) => {
             let content_type = match name.rsplit('.').next().unwrap_or_default() {
-                "jsonl" => tenant::CONTENT_TYPE,
+                "jsonl" => tenant_export::CONTENT_TYPE,
                 extension => Format::parse(extension)?.content_type(),
             };
             Ok(attachment(content_type, &name, file_body(&path).await?))

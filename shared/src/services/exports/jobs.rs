@@ -16,7 +16,7 @@ use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::exports::spreadsheets::{self, Format};
-use crate::services::exports::tenant;
+use crate::services::exports::tenant_export;
 use crate::services::results::response_list::ResponseFilter;
 use crate::store::lease::Lease;
 use crate::store::{Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
@@ -422,9 +422,9 @@ async fn write(
     if job.str("kind") == Some("tenant") {
         let file = std::fs::File::create(path).map_err(Error::internal)?;
         let mut out = std::io::BufWriter::new(file);
-        let exported = tenant::export(ctx, store, tenant_created_at, &mut out, None).await?;
+        let exported = tenant_export::export(ctx, store, tenant_created_at, &mut out, None).await?;
         std::io::Write::flush(&mut out).map_err(Error::internal)?;
-        return Ok((exported.items as i64, tenant::CONTENT_TYPE));
+        return Ok((exported.items as i64, tenant_export::CONTENT_TYPE));
     }
     let format = Format::parse(format)?;
     let filter = ResponseFilter {

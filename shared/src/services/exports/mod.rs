@@ -3,4 +3,4 @@
 
 pub mod jobs;
 pub mod spreadsheets;
-pub mod tenant;
+pub mod tenant_export;

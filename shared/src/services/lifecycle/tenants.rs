@@ -13,7 +13,7 @@ use crate::ids::TenantId;
 use crate::services::accounts::tenants::{by_slug, to_item};
 use crate::services::accounts::users::{self, NewUser, UserStatus};
 use crate::services::audit::{self, Outcome, Target};
-use crate::services::exports::tenant::{self, Lists};
+use crate::services::exports::tenant_export::{self, Lists};
 use crate::store::{Condition, Item, MAX_QUERY_LIMIT, Query, SortKey, TxOp, Update, keys, now_unix};
 
 /// How long a deleted tenant's items wait for the purge (they are unreadable from the start).
@@ -147,7 +147,7 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
 }
 
 /// Purges the items of deleted tenants whose purge is due, and returns how many tenants were
-/// purged: every partition of the tenant (`tenant::Partitions`), then the slug (free
+/// purged: every partition of the tenant (`tenant_export::Partitions`), then the slug (free
 /// again) and the purge item itself. Run by the scheduler once a minute.
 pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
     let due = Query::new(keys::SYSTEM_PARTITION)
@@ -169,15 +169,15 @@ pub async fn purge_due(ctx: &Context, now: i64) -> Result<usize> {
         // short finds the rest again.
         let store = ctx.store.as_ref();
         let mut listing = Vec::new();
-        let mut partitions = tenant::Partitions::of(store, &tenant, created_at, now)?;
+        let mut partitions = tenant_export::Partitions::of(store, &tenant, created_at, now)?;
         while let Some((partition, lists)) = partitions.next().await? {
             match lists {
                 Lists::Others => listing.push(partition),
-                Lists::Nothing => tenant::delete_partition(store, &partition).await?,
+                Lists::Nothing => tenant_export::delete_partition(store, &partition).await?,
             }
         }
         for partition in listing.iter().rev() {
-            tenant::delete_partition(store, partition).await?;
+            tenant_export::delete_partition(store, partition).await?;
         }
         // The slug is freed only if it still names this tenant (not a new one that took it).
         let slug = keys::slug(item.str("slug").unwrap_or_default());
