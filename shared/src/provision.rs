@@ -102,5 +102,5 @@ pub async fn table_and_key(config: &aws_config::SdkConfig, prefix: &str) -> Resu
 /// first run without a cursor looks back a week (a query a minute, slow on an emulator).
 pub async fn start_scheduler(config: &aws_config::SdkConfig, table: &str, at: i64) -> Result<()> {
     let store = crate::store::dynamo::DynamoStore::new(Client::new(config), table);
-    crate::services::sending::scheduler::start_store_scheduler_at(&store, at).await
+    crate::services::sending::scheduler::start_scheduler_at(&store, at).await
 }

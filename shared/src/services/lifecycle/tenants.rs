@@ -83,7 +83,7 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
         }
         other => other?,
     }
-    crate::services::sending::scheduler::start_scheduler_at(ctx, tenant.created_at).await?;
+    crate::services::sending::scheduler::start_scheduler_at(ctx.store.as_ref(), tenant.created_at).await?;
     audit::record_operator(
         &store,
         "tenant.created",

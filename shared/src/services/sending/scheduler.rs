@@ -205,12 +205,7 @@ pub fn scheduler_cursor() -> Key {
 
 /// Gives a new store's scheduler its first minute (the first tenant's creation), so its first
 /// run does not look back a week; an existing cursor stays.
-pub async fn start_scheduler_at(ctx: &Context, at: i64) -> Result<()> {
-    start_store_scheduler_at(ctx.store.as_ref(), at).await
-}
-
-/// `start_scheduler_at` on a store without a context (a table just provisioned).
-pub async fn start_store_scheduler_at(store: &dyn Store, at: i64) -> Result<()> {
+pub async fn start_scheduler_at(store: &dyn Store, at: i64) -> Result<()> {
     let item = Item::new(scheduler_cursor()).with("minute", at.div_euclid(60) - OVERLAP_MINUTES);
     match store.put(item, Some(Condition::NotExists)).await {
         Ok(()) | Err(Error::ConditionFailed) => Ok(()),
