@@ -16,8 +16,8 @@ use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_un
 
 use crate::services::sending::message::{Links, Message};
 use crate::services::sending::steps::{
-    Delivery, FAILED, LEASE_SECONDS, Lookups, NEXT, PENDING, QUEUED, RECIPIENT, SENDING, SENT, Step, ending, index_at,
-    remove_index, skip, suppression,
+    Delivery, LEASE_SECONDS, Lookups, NEXT, RECIPIENT, SkipReason, Step, StepStatus, ending, index_at, remove_index,
+    skip, suppression,
 };
 
 /// What the deliverer made of one message.
@@ -52,8 +52,11 @@ pub async fn deliver(
     // Claimed only from `queued`, or from `sending` whose lease ran out (a crashed attempt).
     let lease = Lease::new(now, LEASE_SECONDS);
     let claim = Condition::Or(vec![
-        Condition::eq(step.status(), QUEUED),
-        Condition::And(vec![Condition::eq(step.status(), SENDING), lease.free(now)]),
+        Condition::eq(step.status(), StepStatus::Queued.as_str()),
+        Condition::And(vec![
+            Condition::eq(step.status(), StepStatus::Sending.as_str()),
+            lease.free(now),
+        ]),
     ]);
     let [until, holder] = lease.take();
     // Paced before the claim, so a claim's lease is spent sending, not waiting.
@@ -61,7 +64,11 @@ pub async fn deliver(
     let claimed = match store
         .update(
             &key,
-            &[Update::Set(step.status().into(), SENDING.into()), until, holder],
+            &[
+                Update::Set(step.status().into(), StepStatus::Sending.as_str().into()),
+                until,
+                holder,
+            ],
             Some(Condition::And(vec![Condition::Exists, claim])),
         )
         .await
@@ -76,7 +83,11 @@ pub async fn deliver(
         let key = key.clone();
         async move {
             match store
-                .update(&key, &updates, Some(Condition::eq(step.status(), SENDING)))
+                .update(
+                    &key,
+                    &updates,
+                    Some(Condition::eq(step.status(), StepStatus::Sending.as_str())),
+                )
                 .await
             {
                 Ok(_) | Err(Error::ConditionFailed) => Ok(()),
@@ -96,10 +107,10 @@ pub async fn deliver(
     // Suppressed since it was scheduled (an unsubscribe, a bounce)? The scheduler checked the
     // throttle; a send it queued is not throttled by itself.
     let reason = suppression(tenant.as_deref(), survey.as_ref(), person_item.as_ref(), now)
-        .or((step == Step::Remind && claimed.str("response").is_some()).then_some("answered"));
+        .or((step == Step::Remind && claimed.str("response").is_some()).then_some(SkipReason::Answered));
     let (Some(tenant), Some(survey), Some(person_item), None) = (tenant, survey, &person_item, reason) else {
-        let reason = reason.unwrap_or("person_deleted");
-        let holding = Condition::eq(step.status(), SENDING);
+        let reason = reason.unwrap_or(SkipReason::PersonDeleted);
+        let holding = Condition::eq(step.status(), StepStatus::Sending.as_str());
         skip(&store, &claimed, step, reason, holding, person_item.as_ref(), now).await?;
         return Ok(Delivered::Done);
     };
@@ -107,7 +118,7 @@ pub async fn deliver(
     let recipient = store.crypto().open_str(&claimed, RECIPIENT).await?;
     let channel = Channel::parse(claimed.str("channel").unwrap_or_default())?;
     let Some(recipient) = recipient else {
-        release(ending(step, FAILED, "failure", "no recipient".into())).await?;
+        release(ending(step, StepStatus::Failed, "failure", "no recipient".into())).await?;
         return Ok(Delivered::Done);
     };
     let base = ctx.settings.public_url.clone().ok_or(Error::Config {
@@ -167,12 +178,16 @@ pub async fn deliver(
         }
         Err(SendFailure::Throttled(why) | SendFailure::Unavailable(why)) => {
             tracing::warn!(invitation = %delivery.invitation, reason = %why, "send deferred");
-            release(vec![Update::Set(step.status().into(), QUEUED.into())]).await?;
+            release(vec![Update::Set(
+                step.status().into(),
+                StepStatus::Queued.as_str().into(),
+            )])
+            .await?;
             Ok(Delivered::RetryAfter(backoff(receive_count)))
         }
         Err(SendFailure::Rejected(why)) => {
             tracing::warn!(invitation = %delivery.invitation, reason = %why, "send refused");
-            release(ending(step, FAILED, "failure", why)).await?;
+            release(ending(step, StepStatus::Failed, "failure", why)).await?;
             Ok(Delivered::Done)
         }
     }
@@ -182,7 +197,7 @@ pub async fn deliver(
 /// attempt died), or nothing is left to do (sent, skipped, canceled, deleted).
 async fn claim_refused(store: &TenantStore, key: &Key, step: Step, now: i64) -> Result<Delivered> {
     match store.get(key).await? {
-        Some(item) if item.str(step.status()) == Some(SENDING) => {
+        Some(item) if item.str(step.status()) == Some(StepStatus::Sending.as_str()) => {
             let left = item.num(lease::UNTIL).unwrap_or(now) - now;
             Ok(Delivered::RetryAfter(left.clamp(0, LEASE_SECONDS) as u32 + 1))
         }
@@ -236,7 +251,7 @@ async fn record_sent(
     }
     // Answered meanwhile (or the person went): again with the invitation as it is now.
     if let Some(fresh) = store.get(&claimed.key).await?
-        && fresh.str(step.status()) == Some(SENDING)
+        && fresh.str(step.status()) == Some(StepStatus::Sending.as_str())
     {
         match record_sent_as(store, &fresh, &sent).await {
             Err(Error::TransactionCanceled(_)) => {}
@@ -249,14 +264,14 @@ async fn record_sent(
             &claimed.key,
             &[
                 [
-                    Update::Set(step.status().into(), SENT.into()),
+                    Update::Set(step.status().into(), StepStatus::Sent.as_str().into()),
                     Update::Remove(RECIPIENT.into()),
                 ]
                 .as_slice(),
                 &remove_index(),
             ]
             .concat(),
-            Some(Condition::eq(step.status(), SENDING)),
+            Some(Condition::eq(step.status(), StepStatus::Sending.as_str())),
         )
         .await;
     Ok(())
@@ -286,7 +301,7 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
     let person_id = person.id.as_str();
     let invitation = claimed.key.sk.trim_start_matches("INV#");
     let mut updates = vec![
-        Update::Set(step.status().into(), SENT.into()),
+        Update::Set(step.status().into(), StepStatus::Sent.as_str().into()),
         Update::Set(format!("{}_sent_at", step.as_str()), now.into()),
         Update::Set(format!("{}_message_id", step.as_str()), message_id.into()),
     ];
@@ -298,7 +313,10 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
     };
     match reminder {
         Some(at) => {
-            updates.push(Update::Set("reminder_status".into(), PENDING.into()));
+            updates.push(Update::Set(
+                "reminder_status".into(),
+                StepStatus::Pending.as_str().into(),
+            ));
             updates.push(Update::Set(NEXT.into(), Step::Remind.as_str().into()));
             updates.extend(index_at(at, store.tenant(), invitation));
         }
@@ -308,7 +326,7 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
         }
     }
     let answered = claimed.str("response").is_some();
-    let mut condition = vec![Condition::eq(step.status(), SENDING)];
+    let mut condition = vec![Condition::eq(step.status(), StepStatus::Sending.as_str())];
     if !answered {
         condition.push(Condition::AttrNotExists("response".into()));
     }
@@ -328,7 +346,7 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
         });
         ops.push(TxOp::Update {
             key: keys::person_pointer(store.tenant(), person_id, "INV", invitation)?,
-            updates: vec![Update::Set("status".into(), SENT.into())],
+            updates: vec![Update::Set("status".into(), StepStatus::Sent.as_str().into())],
             condition: Some(Condition::Exists),
         });
     }

@@ -10,14 +10,11 @@ use crate::ids::new_id;
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::Person;
+use crate::services::sending::steps::StepStatus;
 use crate::services::surveys::Survey;
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
 
 const RECIPIENT: &str = "recipient";
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_CANCELED: &str = "canceled";
-/// Made for a web-link answer: never sent.
-pub const STATUS_WEB: &str = "web";
 
 /// When an invitation's first step was sent.
 pub const SENT_AT: &str = "invite_sent_at";
@@ -103,7 +100,7 @@ pub async fn schedule_ops(
         person: Some(person.id.clone()),
         channel,
         language: survey.definition.language_for(person.properties.get("locale")),
-        status: STATUS_PENDING.to_owned(),
+        status: StepStatus::Pending.as_str().to_owned(),
         due_at: due,
         created_at: now_unix(),
         response: None,
@@ -119,7 +116,7 @@ pub async fn schedule_ops(
         .with_index(ix_pk, ix_sk);
     let pointer = Item::new(keys::person_pointer(store.tenant(), &person.id, "INV", &invitation.id)?)
         .with("survey", survey.id.as_str())
-        .with("status", STATUS_PENDING);
+        .with("status", StepStatus::Pending.as_str());
     let ops = vec![
         TxOp::Put {
             item,
@@ -157,7 +154,7 @@ pub fn for_web_answer(survey: &Survey, language: Language) -> Invitation {
         person: None,
         channel: Channel::Web,
         language,
-        status: STATUS_WEB.to_owned(),
+        status: StepStatus::Web.as_str().to_owned(),
         due_at: now,
         created_at: now,
         response: None,
@@ -204,16 +201,16 @@ pub async fn cancel_one(store: &TenantStore, survey: &str, id: &str, person: &st
     let cancel = TxOp::Update {
         key: keys::invitation(store.tenant(), survey, id)?,
         updates: vec![
-            Update::Set("status".into(), STATUS_CANCELED.into()),
+            Update::Set("status".into(), StepStatus::Canceled.as_str().into()),
             Update::Remove(crate::store::attr::GSI1PK.into()),
             Update::Remove(crate::store::attr::GSI1SK.into()),
             Update::Remove(RECIPIENT.into()),
         ],
-        condition: Some(Condition::eq("status", STATUS_PENDING)),
+        condition: Some(Condition::eq("status", StepStatus::Pending.as_str())),
     };
     let mark = TxOp::Update {
         key: keys::person_pointer(store.tenant(), person, "INV", id)?,
-        updates: vec![Update::Set("status".into(), STATUS_CANCELED.into())],
+        updates: vec![Update::Set("status".into(), StepStatus::Canceled.as_str().into())],
         condition: None,
     };
     match store.transact(vec![cancel, mark]).await {
@@ -230,7 +227,10 @@ pub async fn cancel_pending(store: &TenantStore, caller: &Caller, person: &str) 
         .query_all(crate::store::Query::new(partition).prefix("INV#"))
         .await?;
     let mut canceled = 0;
-    for pointer in pointers.iter().filter(|p| p.str("status") == Some(STATUS_PENDING)) {
+    for pointer in pointers
+        .iter()
+        .filter(|p| p.str("status") == Some(StepStatus::Pending.as_str()))
+    {
         let id = pointer.key.sk.trim_start_matches("INV#");
         if cancel_one(store, pointer.str("survey").unwrap_or_default(), id, person).await? {
             canceled += 1;

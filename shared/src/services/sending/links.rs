@@ -10,6 +10,7 @@ use crate::domain::tenant::Tenant;
 use crate::services::accounts::tenants;
 use crate::services::people::person::{self, Person};
 use crate::services::sending::invitations::{self, Invitation};
+use crate::services::sending::steps::StepStatus;
 use crate::services::surveys::{self, Survey};
 use crate::store::{TenantStore, now_unix};
 
@@ -69,7 +70,7 @@ pub async fn invitation(ctx: &Context, token: &str) -> Result<Invited, Refusal> 
         .await
         .ok()
         .flatten()
-        .filter(|i| i.status != invitations::STATUS_CANCELED)
+        .filter(|i| i.status != StepStatus::Canceled.as_str())
         .ok_or(Refusal::Invalid)?;
     let now = now_unix();
     if !survey.definition.is_open(now) {

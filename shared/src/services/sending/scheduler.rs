@@ -13,8 +13,8 @@ use crate::messaging::{BATCH, Messaging};
 use crate::store::{Condition, Item, Key, Query, SortKey, Store, Update, attr, keys};
 
 use crate::services::sending::steps::{
-    Delivery, FAILED, Lookups, MAX_ENQUEUES, NEXT, PENDING, QUEUED, REQUEUE_AFTER, SENDING, Step, ending, index_at,
-    remove_index, seen_as, skip, skip_reason,
+    Delivery, Lookups, MAX_ENQUEUES, NEXT, REQUEUE_AFTER, SkipReason, Step, StepStatus, ending, index_at, remove_index,
+    seen_as, skip, skip_reason,
 };
 
 /// How far back a first scheduler run looks for due invitations.
@@ -42,7 +42,7 @@ pub struct SchedulerReport {
 enum Action {
     /// Enqueue it; true when it is a lost message enqueued again.
     Enqueue(Delivery, bool),
-    Skip(&'static str),
+    Skip(SkipReason),
     Fail,
     Nothing,
 }
@@ -129,7 +129,7 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
                 }
                 bodies.push(serde_json::to_string(&delivery).map_err(Error::internal)?);
             }
-            Action::Skip(reason) => *report.skipped.entry(reason.to_owned()).or_default() += 1,
+            Action::Skip(reason) => *report.skipped.entry(reason.as_str().to_owned()).or_default() += 1,
             Action::Fail => report.failed += 1,
             Action::Nothing => {}
         }
@@ -174,7 +174,11 @@ pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
                     continue;
                 };
                 let status = item.str(step.status()).unwrap_or_default();
-                let Some(tenant) = tenant_of(item).filter(|_| matches!(status, QUEUED | SENDING)) else {
+                let in_flight = matches!(
+                    StepStatus::parse(status),
+                    Some(StepStatus::Queued | StepStatus::Sending)
+                );
+                let Some(tenant) = tenant_of(item).filter(|_| in_flight) else {
                     continue;
                 };
                 let seen = seen_as(item, step, status);
@@ -287,8 +291,8 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
             }
         }
     };
-    match status.as_str() {
-        PENDING => {
+    match StepStatus::parse(&status) {
+        Some(StepStatus::Pending) => {
             let survey = match &tenant {
                 Some(_) => cache.survey(&store, &survey_id).await?,
                 None => None,
@@ -303,29 +307,29 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
                 return Ok(if done { Action::Skip(reason) } else { Action::Nothing });
             }
         }
-        QUEUED | SENDING if enqueues >= MAX_ENQUEUES => {
+        Some(StepStatus::Queued | StepStatus::Sending) if enqueues >= MAX_ENQUEUES => {
             let why = format!("not delivered after {MAX_ENQUEUES} attempts");
-            let done = write(ending(step, FAILED, "failure", why)).await?;
+            let done = write(ending(step, StepStatus::Failed, "failure", why)).await?;
             if done {
                 tracing::warn!(tenant = %tenant_id, invitation, step = step.as_str(), "gave up an invitation");
             }
             return Ok(if done { Action::Fail } else { Action::Nothing });
         }
-        QUEUED | SENDING => {}
-        // Its entry outlived its state (an older version's item): drop the entry.
+        Some(StepStatus::Queued | StepStatus::Sending) => {}
+        // Its entry outlived its state (ended, or an older version's item): drop the entry.
         _ => {
             write(remove_index()).await?;
             return Ok(Action::Nothing);
         }
     }
     let mut updates = vec![
-        Update::Set(step.status().into(), QUEUED.into()),
+        Update::Set(step.status().into(), StepStatus::Queued.as_str().into()),
         Update::Add(format!("{}_enqueues", step.as_str()), 1),
     ];
     updates.extend(index_at(now + REQUEUE_AFTER, &tenant_id, &invitation));
     let done = write(updates).await?;
     Ok(if done {
-        Action::Enqueue(delivery, status != PENDING)
+        Action::Enqueue(delivery, status != StepStatus::Pending.as_str())
     } else {
         Action::Nothing
     })

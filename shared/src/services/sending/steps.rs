@@ -63,13 +63,87 @@ impl Step {
     }
 }
 
-/// Step statuses.
-pub const PENDING: &str = "pending";
-pub const QUEUED: &str = "queued";
-pub const SENDING: &str = "sending";
-pub const SENT: &str = "sent";
-pub const SKIPPED: &str = "skipped";
-pub const FAILED: &str = "failed";
+/// Where a step stands: stored, and shown on invitations, as its snake_case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Waiting for its time.
+    Pending,
+    /// Handed to the deliverer's queue.
+    Queued,
+    /// Claimed by a deliverer (under a lease).
+    Sending,
+    Sent,
+    /// Not sent, for a `SkipReason`.
+    Skipped,
+    /// Given up, with the failure recorded.
+    Failed,
+    /// Canceled before it went (an invitation's first step only).
+    Canceled,
+    /// Made for a web-link answer: never sent (an invitation's first step only).
+    Web,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Queued => "queued",
+            StepStatus::Sending => "sending",
+            StepStatus::Sent => "sent",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Failed => "failed",
+            StepStatus::Canceled => "canceled",
+            StepStatus::Web => "web",
+        }
+    }
+
+    /// The status stored as `text`; none for text that is no status (an older item's).
+    pub fn parse(text: &str) -> Option<StepStatus> {
+        [
+            StepStatus::Pending,
+            StepStatus::Queued,
+            StepStatus::Sending,
+            StepStatus::Sent,
+            StepStatus::Skipped,
+            StepStatus::Failed,
+            StepStatus::Canceled,
+            StepStatus::Web,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// Why a step was not sent: stored beside it (`{step}_skip_reason`) and counted by the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    TenantDeleted,
+    SurveyDeleted,
+    SurveyClosed,
+    PersonDeleted,
+    Unsubscribed,
+    Bounced,
+    /// Surveyed within the survey's re-survey window (first sends only).
+    Throttled,
+    /// Answered before the reminder was due.
+    Answered,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::TenantDeleted => "tenant_deleted",
+            SkipReason::SurveyDeleted => "survey_deleted",
+            SkipReason::SurveyClosed => "survey_closed",
+            SkipReason::PersonDeleted => "person_deleted",
+            SkipReason::Unsubscribed => "unsubscribed",
+            SkipReason::Bounced => "bounced",
+            SkipReason::Throttled => "throttled",
+            SkipReason::Answered => "answered",
+        }
+    }
+}
+
 pub(super) const RECIPIENT: &str = "recipient";
 pub(super) const NEXT: &str = "next";
 
@@ -89,24 +163,24 @@ pub(super) fn suppression(
     survey: Option<&Survey>,
     person: Option<&Item>,
     now: i64,
-) -> Option<&'static str> {
+) -> Option<SkipReason> {
     if tenant.is_none() {
-        return Some("tenant_deleted");
+        return Some(SkipReason::TenantDeleted);
     }
     let Some(survey) = survey else {
-        return Some("survey_deleted");
+        return Some(SkipReason::SurveyDeleted);
     };
     if !survey.definition.is_open(now) {
-        return Some("survey_closed");
+        return Some(SkipReason::SurveyClosed);
     }
     let Some(person) = person else {
-        return Some("person_deleted");
+        return Some(SkipReason::PersonDeleted);
     };
     if person.num("unsubscribed_at").is_some() {
-        return Some("unsubscribed");
+        return Some(SkipReason::Unsubscribed);
     }
     if person.num("bounced_at").is_some() {
-        return Some("bounced");
+        return Some(SkipReason::Bounced);
     }
     None
 }
@@ -120,7 +194,7 @@ pub(super) fn skip_reason(
     survey: Option<&Survey>,
     person: Option<&Item>,
     now: i64,
-) -> Option<&'static str> {
+) -> Option<SkipReason> {
     if let Some(reason) = suppression(tenant, survey, person, now) {
         return Some(reason);
     }
@@ -130,9 +204,9 @@ pub(super) fn skip_reason(
             let recent = person
                 .num("last_sent_at")
                 .is_some_and(|at| window > 0 && at > now - window);
-            recent.then_some("throttled")
+            recent.then_some(SkipReason::Throttled)
         }
-        _ => item.str("response").is_some().then_some("answered"),
+        _ => item.str("response").is_some().then_some(SkipReason::Answered),
     }
 }
 
@@ -160,9 +234,9 @@ pub(super) fn remove_index() -> Vec<Update> {
 
 /// The changes that end a step (skipped, failed): its status, why (`{step}_{field}`), and
 /// nothing left to act on: no recipient, no index entry.
-pub(super) fn ending(step: Step, status: &'static str, field: &str, reason: String) -> Vec<Update> {
+pub(super) fn ending(step: Step, status: StepStatus, field: &str, reason: String) -> Vec<Update> {
     let mut updates = vec![
-        Update::Set(step.status().into(), status.into()),
+        Update::Set(step.status().into(), status.as_str().into()),
         Update::Set(format!("{}_{field}", step.as_str()), reason.into()),
         Update::Remove(RECIPIENT.into()),
     ];
@@ -176,12 +250,12 @@ pub(super) async fn skip(
     store: &TenantStore,
     item: &Item,
     step: Step,
-    reason: &str,
+    reason: SkipReason,
     condition: Condition,
     person: Option<&Item>,
     now: i64,
 ) -> Result<bool> {
-    let updates = ending(step, SKIPPED, "skip_reason", reason.to_owned());
+    let updates = ending(step, StepStatus::Skipped, "skip_reason", reason.as_str().to_owned());
     let follow_up = match (step, person) {
         (Step::Invite, Some(person)) if item.str(autopilot::AUTOPILOT).is_some() => {
             let person = Person::from_item(store, person).await?;
