@@ -35,14 +35,6 @@ pub enum Error {
     /// An item over DynamoDB's 400 KB limit (enforced on both engines alike).
     #[error("the item is {size} bytes; at most {limit} are allowed")]
     ItemTooLarge { size: usize, limit: usize },
-    /// A request body over the limit.
-    #[error("the request body is larger than {limit} bytes")]
-    BodyTooLarge { limit: usize },
-    /// Request headers over the limit.
-    #[error("the request headers are larger than {limit} bytes")]
-    HeadersTooLarge { limit: usize },
-    #[error("this method is not allowed here")]
-    MethodNotAllowed,
     /// No credential, or one that is malformed, unknown, expired or revoked.
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -56,12 +48,9 @@ pub enum Error {
     /// Too many failed sign-in or code attempts; a temporary lock.
     #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
     TooManyAttempts { retry_after: Duration },
-    /// An OAuth 2.0 token endpoint error (RFC 6749 §5.2), answered in that RFC's shape.
-    #[error("{code}: {description}")]
-    OAuth {
-        code: &'static str,
-        description: &'static str,
-    },
+    /// A client credentials grant refused (answered in RFC 6749 §5.2's shape).
+    #[error("{0}")]
+    GrantRefused(GrantRefusal),
     /// A key that lies outside the tenant of the handle used: refused before any I/O.
     #[error("the key lies outside this tenant")]
     OutsideTenant,
@@ -88,6 +77,24 @@ pub enum Error {
     /// message is the whole chain of causes. Logged, never sent to the client.
     #[error("internal error: {}", chain(.0.as_ref()))]
     Internal(#[source] Cause),
+}
+
+/// Why a client credentials grant is refused: RFC 6749 §5.2's cases, each with what to mend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GrantRefusal {
+    /// A request without what the grant needs, or sent two ways.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// A client that is unknown, revoked, or whose secret is wrong.
+    #[error("invalid_client: {0}")]
+    InvalidClient(&'static str),
+    /// A known client that may not have a token here (its tenant's address rules).
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(&'static str),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(&'static str),
 }
 
 /// An error and every cause beneath it, outermost first: `a: b: c`.

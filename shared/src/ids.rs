@@ -1,5 +1,5 @@
 //! Identifiers: sortable (ULID) ids, the tenant id that keys every tenant's data, and the id
-//! types of what a path names (users, surveys, responses, webhooks, imports, export jobs).
+//! types of what a path names (users, people, surveys, responses, webhooks, imports, export jobs).
 
 use std::fmt;
 use std::str::FromStr;
@@ -75,6 +75,16 @@ ulid_id!(
     Error::NotFound("user")
 );
 ulid_id!(
+    /// An API key's id (the key itself is shown once, at its creation).
+    ApiKeyId,
+    Error::NotFound("api key")
+);
+ulid_id!(
+    /// A person a tenant surveys.
+    PersonId,
+    Error::NotFound("person")
+);
+ulid_id!(
     /// A survey.
     SurveyId,
     Error::NotFound("survey")
@@ -133,5 +143,37 @@ mod tests {
         }
         let id = ResponseId::generate();
         assert_eq!(id.as_str().to_lowercase().parse::<ResponseId>().unwrap(), id);
+    }
+}
+
+/// An OAuth client's public id, `ovc_{tenant}_{id}`: it names its tenant, so the token endpoint
+/// finds the client without a tenant in the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthClientId {
+    pub tenant: TenantId,
+    /// The client's own ULID, within its tenant.
+    pub id: String,
+}
+
+impl FromStr for OAuthClientId {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let parsed = text
+            .strip_prefix("ovc_")
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(tenant, id)| {
+                Some(OAuthClientId {
+                    tenant: tenant.parse().ok()?,
+                    id: ulid::Ulid::from_string(id).ok()?.to_string(),
+                })
+            });
+        parsed.ok_or(Error::NotFound("oauth client"))
+    }
+}
+
+impl fmt::Display for OAuthClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ovc_{}_{}", self.tenant, self.id)
     }
 }

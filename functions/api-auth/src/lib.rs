@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use ovation::error::GrantRefusal;
 use ovation::http::extract::{ClientAddress, JsonBody};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, TokenRequest, TokenResponse};
@@ -67,12 +68,11 @@ async fn accept_invite(
 /// RFC 6749 §4.4: a form-encoded body; the client's credentials by HTTP Basic or in the body.
 async fn token(State(ctx): Ctx, ClientAddress(ip): ClientAddress, req: Request) -> Result<Json<TokenResponse>> {
     let basic = ovation::http::gate::basic_pair(req.headers())?;
-    let Form(form) = Form::<TokenRequest>::from_request(req, &())
-        .await
-        .map_err(|_| Error::OAuth {
-            code: "invalid_request",
-            description: "send an application/x-www-form-urlencoded body with grant_type",
-        })?;
+    let Form(form) = Form::<TokenRequest>::from_request(req, &()).await.map_err(|_| {
+        Error::GrantRefused(GrantRefusal::InvalidRequest(
+            "send an application/x-www-form-urlencoded body with grant_type",
+        ))
+    })?;
     Ok(Json(credentials::grant(&ctx, form, basic, ip).await?))
 }
 

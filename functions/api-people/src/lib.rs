@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ovation::domain::send_at::SendAt;
-use ovation::domain::{Channel, Email, Phone};
+use ovation::domain::{Channel, Email, PersonRef, Phone};
 use ovation::http::attachment;
 use ovation::http::extract::{DelightedBody, ListPage, Params, PathId, PublicBase, Scoped, next_page};
 use ovation::http::routes::IMPORT_BODY_BYTES;
@@ -194,16 +194,15 @@ async fn unsubscribe(
     Ok(Json(json!({"ok": true})).into_response())
 }
 
-async fn autopilot(Scoped { store, .. }: Scoped, Path(platform): Path<String>) -> Result<Response> {
-    Ok(Json(autopilot::config(&store, Platform::parse(&platform)?).await?).into_response())
+async fn autopilot(Scoped { store, .. }: Scoped, PathId(platform): PathId<Platform>) -> Result<Response> {
+    Ok(Json(autopilot::config(&store, platform).await?).into_response())
 }
 
 async fn configure_autopilot(
     Scoped { caller, store }: Scoped,
-    Path(platform): Path<String>,
+    PathId(platform): PathId<Platform>,
     DelightedBody(patch): DelightedBody<AutopilotPatch>,
 ) -> Result<Response> {
-    let platform = Platform::parse(&platform)?;
     Ok(Json(autopilot::configure(&store, &caller, platform, patch).await?).into_response())
 }
 
@@ -217,10 +216,9 @@ struct MembersParams {
 async fn members(
     Scoped { store, .. }: Scoped,
     base: PublicBase,
-    Path(platform): Path<String>,
+    PathId(platform): PathId<Platform>,
     Params(p): Params<MembersParams>,
 ) -> Result<Response> {
-    let platform = Platform::parse(&platform)?;
     let per_page = page_size(p.per_page)?;
     let page = autopilot::members(&store, platform, per_page, p.cursor.as_deref()).await?;
     let path = format!("/v1/autopilot/{}/memberships", platform.as_str());
@@ -234,32 +232,30 @@ async fn members(
 async fn join(
     State(ctx): Ctx,
     Scoped { caller, store }: Scoped,
-    Path(platform): Path<String>,
+    PathId(platform): PathId<Platform>,
     DelightedBody(request): DelightedBody<MembershipRequest>,
 ) -> Result<Response> {
-    let platform = Platform::parse(&platform)?;
     let hash_only = hash_only(&ctx, &store).await?;
     Ok(Json(autopilot::join(&store, &caller, platform, request, hash_only).await?).into_response())
 }
 
 async fn leave(
     Scoped { caller, store }: Scoped,
-    Path(platform): Path<String>,
+    PathId(platform): PathId<Platform>,
     DelightedBody(request): DelightedBody<MembershipRequest>,
 ) -> Result<Response> {
-    let platform = Platform::parse(&platform)?;
     let person = autopilot::leave(&store, &caller, platform, request).await?;
     Ok(Json(json!({ "person": person })).into_response())
 }
 
-async fn remove(Scoped { caller, store }: Scoped, Path(ident): Path<String>) -> Result<Response> {
-    let person = person::find(&store, &ident).await?;
+async fn remove(Scoped { caller, store }: Scoped, PathId(named): PathId<PersonRef>) -> Result<Response> {
+    let person = person::find(&store, &named).await?;
     erasure::erase_person(&store, &caller, &person).await?;
     Ok(Json(json!({"ok": true})).into_response())
 }
 
-async fn cancel_pending(Scoped { caller, store }: Scoped, Path(ident): Path<String>) -> Result<Response> {
-    let person = person::find(&store, &ident).await?;
+async fn cancel_pending(Scoped { caller, store }: Scoped, PathId(named): PathId<PersonRef>) -> Result<Response> {
+    let person = person::find(&store, &named).await?;
     let canceled = invitations::cancel_pending(&store, &caller, &person.id).await?;
     Ok(Json(json!({"ok": true, "canceled": canceled})).into_response())
 }

@@ -13,7 +13,7 @@ pub mod time;
 
 pub use email::Email;
 pub use language::Language;
-pub use person::{Channel, Phone, Properties};
+pub use person::{Channel, PersonRef, Phone, Properties};
 pub use survey::Score;
 pub use tenant::{Slug, TenantSettings};
 

@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::Email;
 use crate::error::{Error, Result};
+use crate::ids::PersonId;
 
 /// A phone number in E.164 form: `+`, a country code that does not start with 0, 7 to 15 digits in
 /// all. Spaces, dashes, dots and parentheses that people type are removed first.
@@ -44,6 +47,31 @@ impl Phone {
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A person as Delighted's paths name one: `id` (or `id:…`), `email:addr`, `phone_number:+45…`, or
+/// a bare address (as in `/people/{email}/survey_requests/pending`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonRef {
+    Id(PersonId),
+    Email(Email),
+    Phone(Phone),
+}
+
+impl FromStr for PersonRef {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<PersonRef> {
+        Ok(if let Some(email) = text.strip_prefix("email:") {
+            PersonRef::Email(Email::parse(email)?)
+        } else if let Some(phone) = text.strip_prefix("phone_number:") {
+            PersonRef::Phone(Phone::parse_field("phone_number", phone)?)
+        } else if text.contains('@') {
+            PersonRef::Email(Email::parse(text)?)
+        } else {
+            PersonRef::Id(text.strip_prefix("id:").unwrap_or(text).parse()?)
+        })
     }
 }
 

@@ -80,6 +80,14 @@ impl Slug {
     }
 }
 
+impl std::str::FromStr for Slug {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Slug> {
+        Slug::parse(text)
+    }
+}
+
 impl fmt::Display for Slug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -1,13 +1,14 @@
-//! The one place where `Error` becomes a response: a status, a machine-readable code, a message
-//! and, where one is at fault, the field. Server faults are logged with their detail and answered
-//! with a generic message.
+//! The one place where an error becomes a response: a status, a machine-readable code, a message
+//! and, where one is at fault, the field. `HttpError` adds to the domain's `Error` what only HTTP
+//! refuses (a body too large, a method not allowed). Server faults are logged with their detail
+//! and answered with a generic message.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, GrantRefusal};
 
 /// The JSON body of every error response. `status` and `message` are where Delighted's clients
 /// look for them.
@@ -20,27 +21,51 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
-impl Error {
+/// What the HTTP layer refuses: the domain's `Error`, or a refusal only HTTP knows of.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    App(#[from] Error),
+    /// A request body over the route's limit.
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// Request headers over the limit.
+    #[error("the request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+}
+
+impl HttpError {
     /// The status and code of this error.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        let app = match self {
+            HttpError::BodyTooLarge { .. } => return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            HttpError::HeadersTooLarge { .. } => {
+                return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large");
+            }
+            HttpError::MethodNotAllowed => return (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            HttpError::App(app) => app,
+        };
+        match app {
             Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             Error::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Error::ConditionFailed => (StatusCode::CONFLICT, "conflict"),
             Error::TransactionCanceled(_) => (StatusCode::CONFLICT, "transaction_canceled"),
             Error::ItemTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large"),
-            Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            Error::HeadersTooLarge { .. } => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             Error::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-            Error::OAuth {
-                code: "invalid_client", ..
-            } => (StatusCode::UNAUTHORIZED, "invalid_client"),
-            Error::OAuth { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Error::GrantRefused(refusal) => {
+                let (code, _) = oauth_code(*refusal);
+                let status = match refusal {
+                    GrantRefusal::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                (status, code)
+            }
             Error::OutsideTenant => (StatusCode::FORBIDDEN, "forbidden"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Throttled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "throttled"),
@@ -49,6 +74,17 @@ impl Error {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
             }
         }
+    }
+}
+
+/// RFC 6749 §5.2's code of a refused grant, and its description.
+fn oauth_code(refusal: GrantRefusal) -> (&'static str, &'static str) {
+    match refusal {
+        GrantRefusal::InvalidRequest(why) => ("invalid_request", why),
+        GrantRefusal::InvalidClient(why) => ("invalid_client", why),
+        GrantRefusal::InvalidGrant(why) => ("invalid_grant", why),
+        GrantRefusal::UnsupportedGrantType(why) => ("unsupported_grant_type", why),
+        GrantRefusal::InvalidScope(why) => ("invalid_scope", why),
     }
 }
 
@@ -61,12 +97,19 @@ pub struct OAuthErrorBody {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        HttpError::App(self).into_response()
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if let Error::OAuth { code, description } = &self {
-            tracing::info!(code, "token request refused");
+        if let HttpError::App(Error::GrantRefused(refusal)) = &self {
+            let (error, description) = oauth_code(*refusal);
+            tracing::info!(code = error, "token request refused");
             let body = OAuthErrorBody {
-                error: (*code).to_owned(),
-                error_description: (*description).to_owned(),
+                error: error.to_owned(),
+                error_description: description.to_owned(),
             };
             let mut response = (status, Json(body)).into_response();
             if status == StatusCode::UNAUTHORIZED {
@@ -77,10 +120,12 @@ impl IntoResponse for Error {
             }
             return response;
         }
+        // A fault is logged here, once, with its whole chain of causes (`Error::Internal`'s
+        // message); the client hears only that it happened.
         let message = if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
             match &self {
-                Error::Throttled { .. } | Error::Unavailable { .. } => {
+                HttpError::App(Error::Throttled { .. } | Error::Unavailable { .. }) => {
                     "a service we depend on is unavailable; try again shortly".to_owned()
                 }
                 _ => "an internal error occurred; it has been logged".to_owned(),
@@ -90,8 +135,8 @@ impl IntoResponse for Error {
             self.to_string()
         };
         let field = match &self {
-            Error::Invalid { field, .. } => Some(field.to_string()),
-            Error::InvalidCursor => Some("cursor".to_owned()),
+            HttpError::App(Error::Invalid { field, .. }) => Some(field.to_string()),
+            HttpError::App(Error::InvalidCursor) => Some("cursor".to_owned()),
             _ => None,
         };
         let body = ErrorBody {
@@ -101,15 +146,17 @@ impl IntoResponse for Error {
             field,
         };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, Error::Unauthenticated(_)) {
+        if matches!(self, HttpError::App(Error::Unauthenticated(_))) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"ovation\""),
             );
         }
-        if let Error::Throttled { retry_after, .. }
-        | Error::RateLimited { retry_after }
-        | Error::TooManyAttempts { retry_after } = &self
+        if let HttpError::App(
+            Error::Throttled { retry_after, .. }
+            | Error::RateLimited { retry_after }
+            | Error::TooManyAttempts { retry_after },
+        ) = &self
         {
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&seconds) {

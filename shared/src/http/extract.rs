@@ -22,6 +22,7 @@ use super::MAX_BODY_BYTES;
 use super::throttle::ClientIp;
 use crate::Context;
 use crate::error::Error;
+use crate::http::error::HttpError;
 use crate::services::Caller;
 use crate::store::TenantStore;
 
@@ -92,21 +93,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = Error;
+    type Rejection = HttpError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, HttpError> {
         let json = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if !json {
-            return Err(Error::invalid("content-type", "send the body as application/json"));
+            return Err(Error::invalid("content-type", "send the body as application/json").into());
         }
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY_BYTES })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| body_error(&e))
+            .map_err(|_| HttpError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
+        Ok(serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| body_error(&e))?)
     }
 }
 
@@ -257,9 +260,9 @@ impl FromRequestParts<std::sync::Arc<crate::Context>> for PublicBase {
 pub struct DelightedBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
-    type Rejection = Error;
+    type Rejection = HttpError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, HttpError> {
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -269,7 +272,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
             .to_ascii_lowercase();
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY_BYTES })?;
+            .map_err(|_| HttpError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
         let value = if content_type.starts_with("application/x-www-form-urlencoded") {
             form_to_json(&bytes)
         } else if content_type.starts_with("application/json") || bytes.iter().all(u8::is_ascii_whitespace) {
@@ -282,11 +285,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
             return Err(Error::invalid(
                 "content-type",
                 "send the body as application/json or application/x-www-form-urlencoded",
-            ));
+            )
+            .into());
         };
-        serde_json::from_value(value)
+        Ok(serde_json::from_value(value)
             .map(DelightedBody)
-            .map_err(|e| body_error(&e))
+            .map_err(|e| body_error(&e))?)
     }
 }
 

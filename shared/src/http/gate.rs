@@ -22,7 +22,8 @@ use crate::Context;
 use crate::auth::credential::{self, MAX_LEN};
 use crate::auth::{self, Actor, Permission, Principal, Restriction, Role};
 use crate::domain::Slug;
-use crate::error::{Error, Result};
+use crate::error::{Error, GrantRefusal, Result};
+use crate::http::error::HttpError;
 use crate::services::Caller;
 use crate::services::accounts::{sessions, tenants};
 use crate::services::audit::{self, Outcome, Target};
@@ -46,7 +47,7 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
         req.method().as_str()
     };
     let Some(route) = routes::find(method, &path) else {
-        return Error::MethodNotAllowed.into_response();
+        return HttpError::MethodNotAllowed.into_response();
     };
     let ip = ClientIp::of(req.extensions()).map(|c| c.0);
     match admit(&ctx, route, req.headers(), ip).await {
@@ -181,9 +182,10 @@ pub fn basic_pair(headers: &HeaderMap) -> Result<Option<(String, String)>> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let invalid = || Error::OAuth {
-        code: "invalid_client",
-        description: "the Authorization header must be HTTP Basic with the client id and secret",
+    let invalid = || {
+        Error::GrantRefused(GrantRefusal::InvalidClient(
+            "the Authorization header must be HTTP Basic with the client id and secret",
+        ))
     };
     let text = value.to_str().map_err(|_| invalid())?;
     let (scheme, rest) = text.split_once(' ').ok_or_else(invalid)?;

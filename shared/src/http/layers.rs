@@ -21,6 +21,7 @@ use super::routes::MAX_BODY_BYTES;
 use super::throttle::throttle_by_ip;
 use crate::Context;
 use crate::error::Error;
+use crate::http::error::HttpError;
 use crate::ids::new_id;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -51,7 +52,7 @@ pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     routes
         .fallback(|| async { Error::NotFound("route") })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(stack)
 }
 
@@ -150,7 +151,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 async fn refuse_large_requests(req: Request, next: Next) -> Response {
     let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
     if header_bytes > MAX_HEADER_BYTES {
-        return Error::HeadersTooLarge {
+        return HttpError::HeadersTooLarge {
             limit: MAX_HEADER_BYTES,
         }
         .into_response();
@@ -166,7 +167,7 @@ async fn refuse_large_requests(req: Request, next: Next) -> Response {
         .and_then(|p| super::routes::find(req.method().as_str(), p.as_str()))
         .map_or(MAX_BODY_BYTES, |r| r.max_body);
     if declared.is_some_and(|n| n > limit) {
-        return Error::BodyTooLarge { limit }.into_response();
+        return HttpError::BodyTooLarge { limit }.into_response();
     }
     next.run(req).await
 }

@@ -9,8 +9,8 @@ use crate::Context;
 use crate::auth::credential::{self, Kind};
 use crate::auth::{self, Scope};
 use crate::domain::Slug;
-use crate::error::{Error, Result};
-use crate::ids::{TenantId, new_id};
+use crate::error::{Error, GrantRefusal, Result};
+use crate::ids::{ApiKeyId, OAuthClientId, TenantId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
@@ -160,8 +160,8 @@ pub async fn list_api_keys(store: &TenantStore) -> Result<Vec<ApiKeyView>> {
 }
 
 /// Revokes an API key: its stored hash is deleted, so the very next request with it fails.
-pub async fn revoke_api_key(store: &TenantStore, caller: &Caller, id: &str) -> Result<()> {
-    let key = keys::api_key(store.tenant(), id).map_err(|_| Error::NotFound("api key"))?;
+pub async fn revoke_api_key(store: &TenantStore, caller: &Caller, id: &ApiKeyId) -> Result<()> {
+    let key = keys::api_key(store.tenant(), id.as_str())?;
     store.delete(&key, Some(Condition::Exists)).await.map_err(|e| match e {
         Error::ConditionFailed => Error::NotFound("api key"),
         e => e,
@@ -170,14 +170,18 @@ pub async fn revoke_api_key(store: &TenantStore, caller: &Caller, id: &str) -> R
         store,
         caller,
         "api_key.revoked",
-        Target::ApiKey(id.to_owned()),
+        Target::ApiKey(id.to_string()),
         Outcome::Success,
     )
     .await
 }
 
 fn client_id(tenant: &TenantId, id: &str) -> String {
-    format!("ovc_{tenant}_{id}")
+    OAuthClientId {
+        tenant: tenant.clone(),
+        id: id.to_owned(),
+    }
+    .to_string()
 }
 
 pub async fn create_client(store: &TenantStore, caller: &Caller, request: NewCredential) -> Result<OAuthClientCreated> {
@@ -228,11 +232,11 @@ pub async fn list_clients(store: &TenantStore) -> Result<Vec<OAuthClientView>> {
 }
 
 /// Deletes a client and every access token it holds.
-pub async fn delete_client(store: &TenantStore, caller: &Caller, client_id: &str) -> Result<()> {
-    let id = parse_client_id(client_id)
-        .filter(|(t, _)| t == store.tenant())
-        .map(|(_, id)| id)
-        .ok_or(Error::NotFound("oauth client"))?;
+pub async fn delete_client(store: &TenantStore, caller: &Caller, client: &OAuthClientId) -> Result<()> {
+    if &client.tenant != store.tenant() {
+        return Err(Error::NotFound("oauth client"));
+    }
+    let id = client.id.clone();
     store
         .delete(&keys::oauth_client(store.tenant(), &id)?, Some(Condition::Exists))
         .await
@@ -257,14 +261,6 @@ pub async fn delete_client(store: &TenantStore, caller: &Caller, client_id: &str
     .await
 }
 
-/// `ovc_{tenant}_{id}` → (tenant, id).
-fn parse_client_id(text: &str) -> Option<(TenantId, String)> {
-    let rest = text.strip_prefix("ovc_")?;
-    let (tenant, id) = rest.split_once('_')?;
-    let id = ulid::Ulid::from_string(id).ok()?.to_string();
-    Some((tenant.parse().ok()?, id))
-}
-
 /// A token request as the form carries it, with the client's credentials from the body or from
 /// HTTP Basic.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
@@ -285,10 +281,6 @@ pub struct TokenResponse {
     pub scope: Scope,
 }
 
-fn oauth(code: &'static str, description: &'static str) -> Error {
-    Error::OAuth { code, description }
-}
-
 /// The client credentials grant. `basic` holds the client id and secret from an Authorization
 /// header; sending them both ways is an `invalid_request`.
 pub async fn grant(
@@ -300,23 +292,31 @@ pub async fn grant(
     let grant_type = request
         .grant_type
         .as_deref()
-        .ok_or_else(|| oauth("invalid_request", "grant_type is required"))?;
+        .ok_or_else(|| Error::GrantRefused(GrantRefusal::InvalidRequest("grant_type is required")))?;
     if grant_type != "client_credentials" {
-        return Err(oauth("unsupported_grant_type", "only client_credentials is supported"));
+        return Err(Error::GrantRefused(GrantRefusal::UnsupportedGrantType(
+            "only client_credentials is supported",
+        )));
     }
     let (id, secret) = match (basic, request.client_id, request.client_secret) {
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
         (Some(_), _, _) => {
-            return Err(oauth(
-                "invalid_request",
+            return Err(Error::GrantRefused(GrantRefusal::InvalidRequest(
                 "send the client credentials one way, not both",
-            ));
+            )));
         }
-        _ => return Err(oauth("invalid_client", "client authentication failed")),
+        _ => {
+            return Err(Error::GrantRefused(GrantRefusal::InvalidClient(
+                "client authentication failed",
+            )));
+        }
     };
-    let unknown = || oauth("invalid_client", "client authentication failed");
-    let (tenant_id, client) = parse_client_id(&id).ok_or_else(unknown)?;
+    let unknown = || Error::GrantRefused(GrantRefusal::InvalidClient("client authentication failed"));
+    let OAuthClientId {
+        tenant: tenant_id,
+        id: client,
+    } = id.parse().map_err(|_| unknown())?;
     let tenant = tenants::active(ctx, &tenant_id).await?.ok_or_else(unknown)?;
     let store = ctx.tenant_store(&tenant.id);
     let item = store
@@ -328,16 +328,21 @@ pub async fn grant(
         })
         .ok_or_else(unknown)?;
     if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
-        return Err(oauth("invalid_grant", "the tenant does not allow this address"));
+        return Err(Error::GrantRefused(GrantRefusal::InvalidGrant(
+            "the tenant does not allow this address",
+        )));
     }
     let own = Scope::parse(item.str("scope").unwrap_or_default())?;
     let scope = match request.scope.as_deref() {
         None | Some("") => own,
         Some(text) => {
-            let asked = Scope::parse(text).map_err(|_| oauth("invalid_scope", "scope must be read, write or admin"))?;
+            let asked = Scope::parse(text)
+                .map_err(|_| Error::GrantRefused(GrantRefusal::InvalidScope("scope must be read, write or admin")))?;
             let rank = |s: Scope| s as u8;
             if rank(asked) > rank(own) {
-                return Err(oauth("invalid_scope", "the scope is broader than the client's"));
+                return Err(Error::GrantRefused(GrantRefusal::InvalidScope(
+                    "the scope is broader than the client's",
+                )));
             }
             asked
         }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::send_at::SendAt;
-use crate::domain::{Channel, Email, Phone, Properties};
+use crate::domain::{Channel, Email, PersonRef, Phone, Properties};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys};
 
@@ -176,17 +176,12 @@ pub async fn load_by_phone(store: &TenantStore, phone: &Phone) -> Result<Option<
     load_by_index(store, PHONE, &phone_index(store, phone).await?).await
 }
 
-/// A person named as Delighted's paths name one: `id`, `email:addr` or `phone_number:+45…`
-/// (a bare address also works, as in `/people/{email}/survey_requests/pending`).
-pub async fn find(store: &TenantStore, ident: &str) -> Result<Person> {
-    let found = if let Some(email) = ident.strip_prefix("email:") {
-        load_by_email(store, &Email::parse(email)?).await?
-    } else if let Some(phone) = ident.strip_prefix("phone_number:") {
-        load_by_phone(store, &Phone::parse_field("phone_number", phone)?).await?
-    } else if ident.contains('@') {
-        load_by_email(store, &Email::parse(ident)?).await?
-    } else {
-        load(store, ident.strip_prefix("id:").unwrap_or(ident)).await?
+/// The person a path names.
+pub async fn find(store: &TenantStore, named: &PersonRef) -> Result<Person> {
+    let found = match named {
+        PersonRef::Email(email) => load_by_email(store, email).await?,
+        PersonRef::Phone(phone) => load_by_phone(store, phone).await?,
+        PersonRef::Id(id) => load(store, id.as_str()).await?,
     };
     found.ok_or(Error::NotFound("person"))
 }

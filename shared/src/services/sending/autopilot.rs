@@ -30,16 +30,20 @@ pub enum Platform {
     Sms,
 }
 
-impl Platform {
-    /// The platform of a path (`email`, `sms`, also with Delighted's `.json`).
-    pub fn parse(text: &str) -> Result<Platform> {
-        match text.trim_end_matches(".json") {
+/// The platform of a path (`email`, `sms`; `PathId` strips Delighted's `.json`).
+impl std::str::FromStr for Platform {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Platform> {
+        match text {
             "email" => Ok(Platform::Email),
             "sms" => Ok(Platform::Sms),
             _ => Err(Error::NotFound("autopilot platform")),
         }
     }
+}
 
+impl Platform {
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Email => "email",
@@ -246,7 +250,7 @@ async fn next_ops(
 /// skipped (for the transaction recording that): none for other invitations, or when the
 /// person left autopilot.
 pub async fn follow_up_ops(store: &TenantStore, invitation: &Item, person: &Person, now: i64) -> Result<Vec<TxOp>> {
-    let Some(platform) = invitation.str(AUTOPILOT).and_then(|p| Platform::parse(p).ok()) else {
+    let Some(platform) = invitation.str(AUTOPILOT).and_then(|p| p.parse::<Platform>().ok()) else {
         return Ok(vec![]);
     };
     if store.get(&platform.member_key(store, &person.id)?).await?.is_none() {
