@@ -39,6 +39,7 @@ pub struct Context {
     /// The export jobs' queue and kept files, made at their first use.
     export_queue: std::sync::OnceLock<Arc<dyn messaging::Queue>>,
     export_files: std::sync::OnceLock<Arc<dyn crate::files::Files>>,
+    export_downloads: std::sync::OnceLock<Arc<dyn crate::files::Downloads>>,
     /// The webhook deliveries' queue (none on AWS without `OVATION_WEBHOOK_QUEUE_URL`).
     webhook_queue: std::sync::OnceLock<Option<Arc<dyn messaging::Queue>>>,
 }
@@ -46,22 +47,32 @@ pub struct Context {
 impl Context {
     /// Builds the adapters the settings name.
     pub async fn from_settings(settings: Settings) -> Result<Arc<Context>> {
-        let (store, keyring): (Arc<dyn Store>, Arc<dyn Keyring>) = match &settings.backend {
+        match &settings.backend {
             Backend::Embedded { data_dir } => {
                 create_private_dir(data_dir)?;
                 let store_file = data_dir.join(STORE_FILE);
                 // The master key is made only with a new store: never a new key beside old data.
                 let keyring = LocalKeyring::open(data_dir, !store_file.exists())?;
-                (Arc::new(EmbeddedStore::open(&store_file)?), Arc::new(keyring))
+                let store = Arc::new(EmbeddedStore::open(&store_file)?);
+                Ok(Context::with_adapters(settings, store, Arc::new(keyring)))
             }
-            Backend::Aws { table, kms_key_id } => {
-                let config = crate::aws::load_config().await;
-                let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
-                let keyring = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone()));
-                return Ok(Context::build(settings, store, keyring, Some(config)));
-            }
+            Backend::Aws { .. } => Context::on_aws(settings).await,
+        }
+    }
+
+    /// Builds the AWS adapters: a Lambda function's context. Functions call this, not
+    /// `from_settings`, so none links the embedded engine.
+    pub async fn on_aws(settings: Settings) -> Result<Arc<Context>> {
+        let Backend::Aws { table, kms_key_id } = &settings.backend else {
+            return Err(Error::Config {
+                name: "OVATION_BACKEND",
+                reason: "must be aws for a Lambda function".into(),
+            });
         };
-        Ok(Context::with_adapters(settings, store, keyring))
+        let config = crate::aws::load_config().await;
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
+        let keyring = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone()));
+        Ok(Context::build(settings, store, keyring, Some(config)))
     }
 
     /// Builds a context over given adapters (tests, benchmarks).
@@ -81,6 +92,7 @@ impl Context {
             outbound: std::sync::OnceLock::new(),
             export_queue: std::sync::OnceLock::new(),
             export_files: std::sync::OnceLock::new(),
+            export_downloads: std::sync::OnceLock::new(),
             webhook_queue: std::sync::OnceLock::new(),
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
@@ -90,10 +102,6 @@ impl Context {
             store,
             keys,
         })
-    }
-
-    pub async fn from_env() -> Result<Arc<Context>> {
-        Context::from_settings(Settings::from_env()?).await
     }
 
     /// The encryption handle of a tenant. The tenant is named on the current request's span
@@ -153,15 +161,13 @@ impl Context {
             return Ok(files);
         }
         let made: Arc<dyn crate::files::Files> = match &self.settings.backend {
-            Backend::Embedded { data_dir } => {
-                Arc::new(crate::files::LocalFiles::new(data_dir.join(crate::files::FOLDER)))
-            }
+            Backend::Embedded { data_dir } => Arc::new(local_files(data_dir)),
             Backend::Aws { .. } => {
                 let (bucket, config) =
                     self.aws_export_setting(&self.settings.exports.bucket, "OVATION_EXPORTS_BUCKET")?;
                 // An emulator at AWS_ENDPOINT_URL serves buckets by path.
                 let s3_config = aws_sdk_s3::config::Builder::from(&config)
-                    .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
+                    .force_path_style(config.endpoint_url().is_some())
                     .build();
                 Arc::new(crate::files::s3::S3Files::new(
                     aws_sdk_s3::Client::from_conf(s3_config),
@@ -170,6 +176,22 @@ impl Context {
             }
         };
         Ok(self.export_files.get_or_init(|| made))
+    }
+
+    /// Where the kept files are fetched: through the API locally, presigned S3 links on AWS.
+    pub fn export_downloads(&self) -> Result<&Arc<dyn crate::files::Downloads>> {
+        if let Some(downloads) = self.export_downloads.get() {
+            return Ok(downloads);
+        }
+        let made: Arc<dyn crate::files::Downloads> = match &self.settings.backend {
+            Backend::Embedded { data_dir } => Arc::new(local_files(data_dir)),
+            Backend::Aws { .. } => {
+                let (bucket, config) =
+                    self.aws_export_setting(&self.settings.exports.bucket, "OVATION_EXPORTS_BUCKET")?;
+                Arc::new(crate::files::presigned::PresignedDownloads::new(config, bucket))
+            }
+        };
+        Ok(self.export_downloads.get_or_init(|| made))
     }
 
     /// The queue of webhook deliveries: the store's local queue locally; SQS on AWS when
@@ -197,8 +219,15 @@ impl Context {
 
     /// Sets the export jobs' queue and files before their first use (a test's emulated AWS);
     /// false when they were already made.
-    pub fn use_exports(&self, queue: Arc<dyn messaging::Queue>, files: Arc<dyn crate::files::Files>) -> bool {
-        self.export_queue.set(queue).is_ok() & self.export_files.set(files).is_ok()
+    pub fn use_exports(
+        &self,
+        queue: Arc<dyn messaging::Queue>,
+        files: Arc<dyn crate::files::Files>,
+        downloads: Arc<dyn crate::files::Downloads>,
+    ) -> bool {
+        self.export_queue.set(queue).is_ok()
+            & self.export_files.set(files).is_ok()
+            & self.export_downloads.set(downloads).is_ok()
     }
 
     /// The adapters the settings name: the outbox and the store's queue beside an embedded
@@ -283,4 +312,9 @@ fn create_private_dir(dir: &std::path::Path) -> Result<()> {
             name: "OVATION_DATA_DIR",
             reason: format!("cannot create {}: {e}", dir.display()),
         })
+}
+
+/// The kept files beside an embedded store.
+fn local_files(data_dir: &std::path::Path) -> crate::files::LocalFiles {
+    crate::files::LocalFiles::new(data_dir.join(crate::files::FOLDER))
 }

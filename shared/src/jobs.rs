@@ -118,11 +118,11 @@ pub fn sqs_event(messages: &[crate::messaging::Received]) -> Result<SqsEvent> {
     serde_json::from_value(serde_json::json!({ "Records": records })).map_err(Error::internal)
 }
 
-/// A job's process: its settings, logging and context.
+/// A job's process on Lambda: its settings, logging and AWS context.
 pub async fn start() -> std::result::Result<Arc<Context>, lambda_runtime::Error> {
     let settings = crate::config::Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
-    Ok(Context::from_settings(settings).await?)
+    Ok(Context::on_aws(settings).await?)
 }
 
 /// A sending job's process: its context and the queue, mail and SMS adapters.

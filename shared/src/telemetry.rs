@@ -4,16 +4,23 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; later calls do nothing. The level comes from `RUST_LOG`
-/// (default `info`).
+/// Installs the global subscriber; later calls do nothing. The levels come from `RUST_LOG`
+/// (`info`, `warn,ovation=debug`: a level, and levels by target; default `info`). Targets, not
+/// `EnvFilter`: its regular expressions would be linked into every function.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|levels| levels.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder
@@ -21,8 +28,15 @@ pub fn init(format: LogFormat) {
             .with_current_span(true)
             .with_span_list(false)
             .flatten_event(true)
+            .finish()
+            .with(filter)
             .try_init(),
-        LogFormat::Text => builder.compact().with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Text => builder
+            .compact()
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(filter)
+            .try_init(),
     };
 }
 

@@ -14,7 +14,7 @@ use crate::support::{Engines, TestQueue};
 on_both_engines!(large_exports_run_as_jobs_and_download, a_folder_is_removed_page_by_page);
 
 /// On AWS each export adapter needs its own setting only, and says which one is missing (the CLI
-/// deleting a tenant needs the bucket, not the queue).
+/// deleting a tenant needs the queue, not the bucket).
 #[test]
 fn missing_export_settings_are_named() {
     let engines = Engines::embedded();
@@ -37,8 +37,13 @@ fn missing_export_settings_are_named() {
     assert_eq!(named(&ctx), ("OVATION_EXPORT_QUEUE_URL", "AWS configuration"));
 }
 
-/// Export files on moto's S3, in a new bucket.
-async fn s3_files(config: &aws_config::SdkConfig) -> Arc<ovation::files::s3::S3Files> {
+/// Export files on moto's S3, in a new bucket, and their presigned links.
+async fn s3_files(
+    config: &aws_config::SdkConfig,
+) -> (
+    Arc<ovation::files::s3::S3Files>,
+    Arc<ovation::files::presigned::PresignedDownloads>,
+) {
     let name = format!("exports-{}", ovation::ids::new_id().to_lowercase());
     let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_config);
@@ -52,15 +57,25 @@ async fn s3_files(config: &aws_config::SdkConfig) -> Arc<ovation::files::s3::S3F
         .send()
         .await
         .unwrap();
-    Arc::new(ovation::files::s3::S3Files::new(s3, name))
+    let downloads = ovation::files::presigned::PresignedDownloads::new(config.clone(), name.clone());
+    (
+        Arc::new(ovation::files::s3::S3Files::new(s3, name)),
+        Arc::new(downloads),
+    )
 }
 
 /// A tenant's folder goes whole (more files than one listing page holds); others stay.
 async fn a_folder_is_removed_page_by_page(e: Engines) {
     let ctx = e.context(ovation::config::KeyCache::default());
-    let files: Arc<dyn ovation::files::Files> = match &e.aws {
-        Some(config) => s3_files(config).await,
-        None => ctx.export_files().unwrap().clone(),
+    let (files, downloads): (Arc<dyn ovation::files::Files>, Arc<dyn ovation::files::Downloads>) = match &e.aws {
+        Some(config) => {
+            let (files, downloads) = s3_files(config).await;
+            (files, downloads)
+        }
+        None => (
+            ctx.export_files().unwrap().clone(),
+            ctx.export_downloads().unwrap().clone(),
+        ),
     };
     let source = e.dir.path().join("file.csv");
     std::fs::write(&source, "score\n9\n").unwrap();
@@ -76,8 +91,8 @@ async fn a_folder_is_removed_page_by_page(e: Engines) {
         matches!(climbed, Err(ovation::Error::NotFound(_)) | Ok(0)),
         "{climbed:?}"
     );
-    let gone = files.download("gone/1000.csv", 60).await;
-    let kept = files.download("kept/1.csv", 60).await.unwrap();
+    let gone = downloads.download("gone/1000.csv", 60).await;
+    let kept = downloads.download("kept/1.csv", 60).await.unwrap();
     match (gone, kept) {
         (Ok(Download::Url(gone)), Download::Url(kept)) => {
             assert_eq!(reqwest::get(&gone).await.unwrap().status(), 404);
@@ -103,7 +118,8 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
     )
     .await;
     if let Some(config) = &aws {
-        assert!(s.ctx.use_exports(taker.port(), s3_files(config).await));
+        let (files, downloads) = s3_files(config).await;
+        assert!(s.ctx.use_exports(taker.port(), files, downloads));
     }
     let owner = s.tenant("big").await;
     let (key, _) = s.api_key(&owner, "admin").await;
@@ -236,15 +252,22 @@ async fn large_exports_run_as_jobs_and_download(e: Engines) {
         )
         .await;
     assert_eq!(deleted.status, 204, "{deleted:?}");
+    // The export job removes them (the API that deletes links no S3 client); the jobs still
+    // queued for the deleted tenant end without a file.
+    let taken = taker.take().await;
+    let removals = taken.iter().filter(|m| m.body.contains("remove_files_of")).count();
+    assert_eq!((taken.len(), removals), (4, 1), "{taken:?}");
+    let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     assert_eq!(kept(&s, &names).await, [false, false]);
 }
 
 /// Whether each file is kept: on the local disk, or fetched through a fresh presigned URL.
 async fn kept(s: &Stack, names: &[String]) -> Vec<bool> {
-    let files = s.ctx.export_files().unwrap();
+    let downloads = s.ctx.export_downloads().unwrap();
     let mut found = Vec::new();
     for name in names {
-        found.push(match files.download(name, 60).await {
+        found.push(match downloads.download(name, 60).await {
             Ok(Download::Local(path)) => path.is_file(),
             Ok(Download::Url(url)) => reqwest::get(&url).await.unwrap().status().is_success(),
             Err(ovation::Error::NotFound(_)) => false,
@@ -252,4 +275,52 @@ async fn kept(s: &Stack, names: &[String]) -> Vec<bool> {
         });
     }
     found
+}
+
+/// The links the API signs itself are the ones the S3 client presigns: same URL, same signature,
+/// for the same credentials, time and expiry (with and without a session token).
+#[tokio::test]
+async fn presigned_links_match_the_s3_clients() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+    for token in [None, Some("session-token/+=")] {
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG",
+            token.map(String::from),
+            None,
+            "test",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(credentials.clone())
+            .build();
+        let sdk = aws_sdk_s3::Client::from_conf(config)
+            .get_object()
+            .bucket("ovation-exports-abc123")
+            .key("01JT0000000000000000000000/01JT0000000000000000000001.csv")
+            .presigned(
+                aws_sdk_s3::presigning::PresigningConfig::builder()
+                    .start_time(at)
+                    .expires_in(Duration::from_secs(900))
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let url = url::Url::parse(
+            "https://ovation-exports-abc123.s3.eu-west-1.amazonaws.com/01JT0000000000000000000000/01JT0000000000000000000001.csv?x-id=GetObject",
+        )
+        .unwrap();
+        let ours = ovation::files::presigned::presign_get(&url, credentials, "eu-west-1", at, Duration::from_secs(900))
+            .unwrap();
+        let pairs = |link: &str| {
+            let url = url::Url::parse(link).unwrap();
+            let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+            pairs.sort();
+            (url.origin().ascii_serialization(), url.path().to_owned(), pairs)
+        };
+        assert_eq!(pairs(&ours), pairs(sdk.uri()), "ours: {ours}\nsdk:  {}", sdk.uri());
+    }
 }

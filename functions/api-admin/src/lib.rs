@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -14,13 +14,12 @@ use ovation::domain::tenant::SettingsPatch;
 use ovation::domain::tenant::Tenant;
 use ovation::http::attachment;
 use ovation::http::extract::{JsonBody, ListPage, Params, PathId, PublicBase, Scoped, next_page};
-use ovation::ids::UserId;
+use ovation::ids::{ApiKeyId, OAuthClientId, UserId};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
-use ovation::services::exports::tenant_export;
 use ovation::services::lifecycle::{self, tenants::NewTenant};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
@@ -137,7 +136,7 @@ async fn create_api_key(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn revoke_api_key(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<StatusCode> {
+async fn revoke_api_key(Scoped { caller, store }: Scoped, PathId(id): PathId<ApiKeyId>) -> Result<StatusCode> {
     credentials::revoke_api_key(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -154,20 +153,15 @@ async fn create_client(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn delete_client(Scoped { caller, store }: Scoped, Path(id): Path<String>) -> Result<StatusCode> {
+async fn delete_client(Scoped { caller, store }: Scoped, PathId(id): PathId<OAuthClientId>) -> Result<StatusCode> {
     credentials::delete_client(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every item of the caller's tenant as JSON lines (owner only), up to one download.
 async fn export_tenant(State(ctx): Ctx, Scoped { caller, store }: Scoped) -> Result<Response> {
-    let created_at = tenants::active(&ctx, store.tenant()).await?.map_or(0, |t| t.created_at);
-    let mut body = Vec::new();
-    let limit = Some(ovation::http::MAX_DOWNLOAD_BYTES as u64);
-    tenant_export::export(&ctx, &store, created_at, &mut body, limit).await?;
-    let target = audit::Target::Tenant(store.tenant().to_string());
-    audit::record(&store, &caller, "tenant.exported", target, audit::Outcome::Success).await?;
-    Ok(attachment(tenant_export::CONTENT_TYPE, "tenant.jsonl", body))
+    let file = ovation::services::exports::downloads::tenant(&ctx, &store, &caller).await?;
+    Ok(attachment(file.content_type, &file.name, file.bytes))
 }
 
 /// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.
@@ -232,27 +226,27 @@ async fn create_tenant(State(ctx): Ctx, JsonBody(request): JsonBody<NewTenant>) 
         .into_response())
 }
 
-async fn active_tenant(ctx: &Context, slug: &str) -> Result<Tenant> {
-    tenants::by_slug(ctx, &Slug::parse(slug)?)
+async fn active_tenant(ctx: &Context, slug: &Slug) -> Result<Tenant> {
+    tenants::by_slug(ctx, slug)
         .await?
         .filter(Tenant::is_active)
         .ok_or(Error::NotFound("tenant"))
 }
 
-async fn platform_tenant(State(ctx): Ctx, Path(slug): Path<String>) -> Result<Json<Tenant>> {
+async fn platform_tenant(State(ctx): Ctx, PathId(slug): PathId<Slug>) -> Result<Json<Tenant>> {
     Ok(Json(active_tenant(&ctx, &slug).await?))
 }
 
-async fn delete_tenant(State(ctx): Ctx, Path(slug): Path<String>) -> Result<StatusCode> {
-    lifecycle::tenants::delete(&ctx, &Slug::parse(&slug)?).await?;
+async fn delete_tenant(State(ctx): Ctx, PathId(slug): PathId<Slug>) -> Result<StatusCode> {
+    lifecycle::tenants::delete(&ctx, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn platform_api_key(
     State(ctx): Ctx,
-    Path(slug): Path<String>,
+    PathId(slug): PathId<Slug>,
     JsonBody(request): JsonBody<NewCredential>,
 ) -> Result<Response> {
-    let created = credentials::create_for_operator(&ctx, &Slug::parse(&slug)?, request).await?;
+    let created = credentials::create_for_operator(&ctx, &slug, request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

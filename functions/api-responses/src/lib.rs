@@ -11,13 +11,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ovation::domain::Channel;
 use ovation::domain::Email;
+use ovation::files::Download;
 use ovation::http::extract::{DelightedBody, ListPage, PathId, PublicBase, Scoped, next_page};
 use ovation::http::{attachment, file_body};
 use ovation::ids::{ExportJobId, ResponseId};
-use ovation::services::audit::{self, Outcome, Target};
+use ovation::services::exports::downloads;
 use ovation::services::exports::jobs::{self, ExportKind};
-use ovation::services::exports::spreadsheets::{self, Format};
-use ovation::services::exports::tenant_export;
+use ovation::services::exports::spreadsheets::Format;
 use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::response_list;
@@ -261,10 +261,6 @@ async fn metrics(Scoped { store, .. }: Scoped, RawQuery(raw): RawQuery) -> Resul
     Ok(Json(metrics::read(&store, &query).await?).into_response())
 }
 
-/// The most rows a download over the API holds; `ovation export` has no limit.
-pub const MAX_EXPORT_ROWS: u64 = 10_000;
-use ovation::http::MAX_DOWNLOAD_BYTES as MAX_EXPORT_BYTES;
-
 fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
     let (mut format, mut filter) = (Format::Csv, ResponseFilter::default());
     for (name, value) in form_pairs(raw.unwrap_or_default()) {
@@ -309,52 +305,16 @@ async fn export_file(
     Scoped { caller, store }: Scoped,
     PathId(id): PathId<ExportJobId>,
 ) -> Result<Response> {
-    let (name, download) = jobs::file(&ctx, &store, &caller, id.as_str()).await?;
-    match download {
-        ovation::files::Download::Url(url) => {
-            Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
-        }
-        ovation::files::Download::Local(path) => {
-            let content_type = match name.rsplit('.').next().unwrap_or_default() {
-                "jsonl" => tenant_export::CONTENT_TYPE,
-                extension => Format::parse(extension)?.content_type(),
-            };
-            Ok(attachment(content_type, &name, file_body(&path).await?))
-        }
+    let file = jobs::file(&ctx, &store, &caller, id.as_str()).await?;
+    match file.download {
+        Download::Url(url) => Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response()),
+        Download::Local(path) => Ok(attachment(file.content_type, &file.name, file_body(&path).await?)),
     }
 }
 
+/// A responses export in the answer, up to `downloads::MAX_ROWS` rows and `MAX_BYTES`.
 async fn export(Scoped { caller, store }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
     let (format, filter) = parse_export_query(raw.as_deref())?;
-    let path = std::env::temp_dir().join(format!(
-        "ovation-export-{}.{}",
-        ovation::ids::new_id(),
-        format.extension()
-    ));
-    let written = spreadsheets::responses_to_file(&store, &filter, format, &path, Some(MAX_EXPORT_ROWS), |_| {}).await;
-    let bytes = std::fs::read(&path);
-    let _ = std::fs::remove_file(&path);
-    let summary = written?;
-    let bytes = bytes.map_err(Error::internal)?;
-    if bytes.len() > MAX_EXPORT_BYTES {
-        return Err(Error::invalid(
-            "query",
-            format!(
-                "the file would be {:.1} MB and a download here holds at most {:.1} MB: narrow since/until \
-                 or survey_id, or POST this URL for an export job of any size",
-                bytes.len() as f64 / 1e6,
-                MAX_EXPORT_BYTES as f64 / 1e6
-            ),
-        ));
-    }
-    audit::record(
-        &store,
-        &caller,
-        "responses.exported",
-        Target::Tenant(caller.principal.tenant.to_string()),
-        Outcome::Success,
-    )
-    .await?;
-    let name = format!("responses-{}.{}", summary.rows, format.extension());
-    Ok(attachment(format.content_type(), &name, bytes))
+    let file = downloads::responses(&store, &caller, &filter, format).await?;
+    Ok(attachment(file.content_type, &file.name, file.bytes))
 }

@@ -1,4 +1,5 @@
-//! `job-exports`: SQS messages of export jobs, one at a time (a job may take minutes).
+//! `job-exports`: SQS messages of export jobs, one at a time (a job may take minutes), and of
+//! deleted tenants' files to remove.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -12,7 +13,7 @@ use ovation::services::sending::deliverer::Delivered;
 pub async fn handle(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
     handle_batch(event, None, |body, receive_count| async move {
         let message = exports::jobs::parse_message(&body)?;
-        exports::jobs::run(ctx, &message, receive_count).await?;
+        exports::jobs::handle_message(ctx, &message, receive_count).await?;
         Ok(Delivered::Done)
     })
     .await

@@ -1,6 +1,9 @@
-//! The file port (`Files`): finished exports kept for download. On AWS an S3 bucket, downloaded
-//! through presigned URLs; locally a folder of the data directory, served by the API itself.
+//! The file ports: `Files` keeps and removes finished exports (the export job), `Downloads` says
+//! where one is fetched (the API). On AWS an S3 bucket, fetched through presigned URLs; locally a
+//! folder of the data directory, served by the API itself. Two ports, so the API links no S3
+//! client: it only signs links.
 
+pub mod presigned;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -18,14 +21,20 @@ pub enum Download {
     Local(PathBuf),
 }
 
+/// The kept files, as the export job writes and removes them.
 #[async_trait]
 pub trait Files: Send + Sync {
     /// Keeps the file at `path` as `name` (`{tenant}/{id}.csv`).
     async fn put(&self, name: &str, path: &Path, content_type: &str) -> Result<()>;
-    /// How to fetch `name` for the next `seconds`.
-    async fn download(&self, name: &str, seconds: u64) -> Result<Download>;
     /// Removes every file named `{folder}/…` and returns how many there were.
     async fn remove_folder(&self, folder: &str) -> Result<usize>;
+}
+
+/// The kept files, as the API hands them out.
+#[async_trait]
+pub trait Downloads: Send + Sync {
+    /// How to fetch `name` for the next `seconds`.
+    async fn download(&self, name: &str, seconds: u64) -> Result<Download>;
 }
 
 /// The folder of kept files beside the embedded store.
@@ -94,14 +103,6 @@ impl Files for LocalFiles {
         std::fs::rename(&partial, &target).map_err(Error::internal)
     }
 
-    async fn download(&self, name: &str, _seconds: u64) -> Result<Download> {
-        let path = self.path(name)?;
-        if !path.is_file() {
-            return Err(Error::NotFound("export"));
-        }
-        Ok(Download::Local(path))
-    }
-
     async fn remove_folder(&self, folder: &str) -> Result<usize> {
         let dir = self.path(folder)?;
         let count = match std::fs::read_dir(&dir) {
@@ -111,5 +112,16 @@ impl Files for LocalFiles {
         };
         std::fs::remove_dir_all(&dir).map_err(Error::internal)?;
         Ok(count)
+    }
+}
+
+#[async_trait]
+impl Downloads for LocalFiles {
+    async fn download(&self, name: &str, _seconds: u64) -> Result<Download> {
+        let path = self.path(name)?;
+        if !path.is_file() {
+            return Err(Error::NotFound("export"));
+        }
+        Ok(Download::Local(path))
     }
 }

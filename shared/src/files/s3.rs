@@ -1,22 +1,20 @@
 //! The `Files` port on Amazon S3: a finished export uploaded from the job's temporary disk
-//! (streamed, not read into memory), fetched through a presigned GET that expires.
+//! (streamed, not read into memory), and a deleted tenant's files removed. Links to them are
+//! signed by `presigned`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
-use super::{Download, Files};
+use super::Files;
 use crate::aws::map_sdk_error;
 use crate::error::{Error, Result};
 
-/// The IAM actions this adapter's calls need (a presigned GET is authorised as the signer's
-/// GetObject when it is used).
-pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"];
+/// The IAM actions this adapter's calls need.
+pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:ListBucket", "s3:DeleteObject"];
 
 pub struct S3Files {
     client: Client,
@@ -43,19 +41,6 @@ impl Files for S3Files {
             .await
             .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
         Ok(())
-    }
-
-    async fn download(&self, name: &str, seconds: u64) -> Result<Download> {
-        let config = PresigningConfig::expires_in(Duration::from_secs(seconds)).map_err(Error::internal)?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(name)
-            .presigned(config)
-            .await
-            .map_err(|e| map_sdk_error("s3", e, |_, _| None))?;
-        Ok(Download::Url(request.uri().to_owned()))
     }
 
     async fn remove_folder(&self, folder: &str) -> Result<usize> {

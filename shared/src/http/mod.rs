@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by every function: the layers each Lambda (and the local server) wraps
 //! its routes in, the error-to-response mapping, `/health`, and the route table.
 
-mod error;
+pub mod error;
 pub mod extract;
 pub mod gate;
 mod health;
@@ -18,14 +18,10 @@ use crate::Context;
 use axum::http::Uri;
 use lambda_http::RequestExt;
 
-pub use error::{ErrorBody, OAuthErrorBody};
+pub use error::{ErrorBody, HttpError, OAuthErrorBody};
 pub use health::health;
 pub use layers::REQUEST_ID_HEADER;
 pub use routes::MAX_BODY_BYTES;
-
-/// The largest file a download over the API holds: Lambda answers at most 6 MB, and a binary
-/// body goes base64-encoded (4/3 larger).
-pub const MAX_DOWNLOAD_BYTES: usize = 4_400_000;
 
 /// Wraps a function's routes in the common layers: request id and tracing span, throttling per
 /// client address, the gate (authentication, permissions, allow-list, tenant budget), CORS for
@@ -64,7 +60,7 @@ pub type Routes = fn(Arc<Context>) -> Router;
 pub async fn run_on_lambda(routes: Routes) -> Result<(), lambda_http::Error> {
     let settings = crate::config::Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
-    let ctx = Context::from_settings(settings).await?;
+    let ctx = Context::on_aws(settings).await?;
     let app = app(&ctx, routes(ctx.clone()));
     lambda_http::run(on_lambda(app)).await
 }

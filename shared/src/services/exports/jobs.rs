@@ -103,13 +103,35 @@ pub struct ExportJob {
 
 /// A message of the export queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportMessage {
-    pub tenant: String,
-    pub export: String,
+#[serde(untagged)]
+pub enum ExportMessage {
+    /// Run the job `export` of `tenant`.
+    Job { tenant: String, export: String },
+    /// Remove every kept file of a deleted tenant.
+    RemoveFiles { remove_files_of: String },
 }
 
 pub fn parse_message(body: &str) -> Result<ExportMessage> {
     serde_json::from_str(body).map_err(|_| Error::invalid("message", "is not an export job"))
+}
+
+/// Carries out one message of the export queue (`receive_count`: its receives so far).
+pub async fn handle_message(ctx: &Context, message: &ExportMessage, receive_count: u32) -> Result<()> {
+    match message {
+        ExportMessage::Job { tenant, export } => run(ctx, tenant, export, receive_count).await,
+        ExportMessage::RemoveFiles { remove_files_of } => {
+            let Ok(tenant) = remove_files_of.parse::<TenantId>() else {
+                return Ok(());
+            };
+            if tenants::active(ctx, &tenant).await?.is_some() {
+                tracing::warn!(tenant = %tenant, "file removal asked for a tenant in use; ignored");
+                return Ok(());
+            }
+            let removed = remove_files(ctx, &tenant).await?;
+            tracing::info!(tenant = %tenant, removed, "a deleted tenant's export files removed");
+            Ok(())
+        }
+    }
 }
 
 fn key(tenant: &TenantId, id: &str) -> Result<Key> {
@@ -177,7 +199,7 @@ pub async fn request(
         Outcome::Success,
     )
     .await?;
-    let message = serde_json::to_string(&ExportMessage {
+    let message = serde_json::to_string(&ExportMessage::Job {
         tenant: store.tenant().to_string(),
         export: id.clone(),
     })
@@ -232,7 +254,7 @@ async fn view(ctx: &Context, store: &TenantStore, item: &Item, id: &str, base: &
     let format = item.str("format").unwrap_or("csv").to_owned();
     let download_url = match status {
         ExportStatus::Done => match ctx
-            .export_files()?
+            .export_downloads()?
             .download(&file_name(store.tenant(), id, &format), LINK_SECONDS)
             .await?
         {
@@ -256,38 +278,64 @@ async fn view(ctx: &Context, store: &TenantStore, item: &Item, id: &str, base: &
     })
 }
 
-/// A finished job's file (the `/file` route): the name to save it as, and where it is.
-pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str) -> Result<(String, Download)> {
+/// A finished job's file, as the `/file` route hands it out.
+pub struct JobFile {
+    /// The name to save it as.
+    pub name: String,
+    pub content_type: &'static str,
+    pub download: Download,
+}
+
+/// A finished job's file: its name, its type, and where it is.
+pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str) -> Result<JobFile> {
     let item = load(store, caller, id).await?;
     if item.str("status") != Some(ExportStatus::Done.as_str()) {
         return Err(Error::invalid("export", "is not done yet"));
     }
     let format = item.str("format").unwrap_or("csv");
+    let content_type = match format {
+        "jsonl" => tenant_export::CONTENT_TYPE,
+        spreadsheet => Format::parse(spreadsheet)?.content_type(),
+    };
     let download = ctx
-        .export_files()?
+        .export_downloads()?
         .download(&file_name(store.tenant(), id, format), LINK_SECONDS)
         .await?;
-    Ok((format!("{}-{id}.{format}", kind_of(&item).as_str()), download))
+    Ok(JobFile {
+        name: format!("{}-{id}.{format}", kind_of(&item).as_str()),
+        content_type,
+        download,
+    })
 }
 
-/// Removes the tenant's export files, at its deletion: they are not sealed with its keys, so
-/// shredding those does not make them unreadable. Returns how many there were.
-pub async fn remove_files(ctx: &Context, tenant: &TenantId) -> Result<usize> {
+/// Asks the export job to remove a deleted tenant's files: they are not sealed with its keys, so
+/// shredding those does not make them unreadable. Queued, so the API that deletes tenants links
+/// no S3 client; should the queue be down, the files still expire with the bucket's 7 days.
+pub async fn queue_file_removal(ctx: &Context, tenant: &TenantId) -> Result<()> {
+    let message = serde_json::to_string(&ExportMessage::RemoveFiles {
+        remove_files_of: tenant.to_string(),
+    })
+    .map_err(Error::internal)?;
+    ctx.export_queue()?.send_batch(&[message]).await
+}
+
+/// Removes the tenant's export files and returns how many there were.
+async fn remove_files(ctx: &Context, tenant: &TenantId) -> Result<usize> {
     ctx.export_files()?.remove_folder(tenant.as_str()).await
 }
 
 /// Runs a queued job once: claims it, writes the file to the temporary disk, keeps it, records
 /// the outcome. A job that cannot succeed (an Excel sheet over its row limit) is marked failed;
 /// an error is retried by the queue, and after `MAX_ATTEMPTS` receives marked failed.
-pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> Result<()> {
-    let Ok(tenant) = message.tenant.parse::<TenantId>() else {
+async fn run(ctx: &Context, tenant: &str, export: &str, receive_count: u32) -> Result<()> {
+    let Ok(tenant) = tenant.parse::<TenantId>() else {
         return Ok(());
     };
     let Some(owner) = tenants::active(ctx, &tenant).await? else {
         return Ok(());
     };
     let store = ctx.tenant_store(&tenant);
-    let Ok(key) = key(&tenant, &message.export) else {
+    let Ok(key) = key(&tenant, export) else {
         return Ok(());
     };
     let now = now_unix();
@@ -326,16 +374,16 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
         Err(e) => return Err(e),
     };
     if receive_count > MAX_ATTEMPTS {
-        return mark_failed(&store, &message.export, "it failed every attempt").await;
+        return mark_failed(&store, export, "it failed every attempt").await;
     }
     let format = item.str("format").unwrap_or("csv").to_owned();
     remove_stale_temp_files();
-    let path = std::env::temp_dir().join(format!("{TEMP_PREFIX}{}.{format}", message.export));
+    let path = std::env::temp_dir().join(format!("{TEMP_PREFIX}{}.{format}", export));
     let written = write(ctx, &store, &item, &format, owner.created_at, &path).await;
     let kept = match written {
         Ok((rows, content_type)) => {
             let bytes = std::fs::metadata(&path).map(|m| m.len() as i64).unwrap_or_default();
-            let name = file_name(&tenant, &message.export, &format);
+            let name = file_name(&tenant, export, &format);
             match ctx.export_files() {
                 Ok(files) => files.put(&name, &path, content_type).await.map(|()| (rows, bytes)),
                 Err(e) => Err(e),
@@ -366,9 +414,7 @@ pub async fn run(ctx: &Context, message: &ExportMessage, receive_count: u32) -> 
             let target = Target::Tenant(tenant.to_string());
             audit::record_as(&store, requester(&item), None, action, target, Outcome::Success).await
         }
-        Err(Error::Invalid { field, reason }) => {
-            mark_failed(&store, &message.export, &format!("{field}: {reason}")).await
-        }
+        Err(Error::Invalid { field, reason }) => mark_failed(&store, export, &format!("{field}: {reason}")).await,
         Err(e) => {
             // The next receive claims it again at once.
             store.update(&key, &Lease::end(), Some(Condition::Exists)).await?;

@@ -142,7 +142,7 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
         .await?;
     ctx.tenants.forget(&tenant.id);
     ctx.keys.shred(&tenant.id).await?;
-    crate::services::exports::jobs::remove_files(ctx, &tenant.id).await?;
+    crate::services::exports::jobs::queue_file_removal(ctx, &tenant.id).await?;
     Ok(tenant.id)
 }
 
