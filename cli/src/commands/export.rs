@@ -79,7 +79,7 @@ pub async fn tenant(args: TenantExportArgs) -> Result<()> {
 
 pub async fn run(args: ExportArgs) -> Result<()> {
     let extension = args.file.extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let format = Format::parse(args.format.as_deref().unwrap_or(extension))?;
+    let format = args.format.as_deref().unwrap_or(extension).parse::<Format>()?;
     let ctx = Context::from_settings(args.backend.settings()?).await?;
     let tenant = active_tenant(&ctx, &args.tenant).await?;
     let store = ctx.tenant_store(&tenant.id);

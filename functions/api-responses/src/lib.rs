@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use ovation::domain::Channel;
 use ovation::domain::Email;
 use ovation::files::Download;
-use ovation::http::extract::{DelightedBody, ListPage, PathId, PublicBase, Scoped, next_page};
+use ovation::http::extract::{DelightedBody, ListPage, Params, PathId, PublicBase, Scoped, next_page, query_value};
 use ovation::http::{attachment, file_body};
 use ovation::ids::{ExportJobId, ResponseId};
 use ovation::services::exports::downloads;
@@ -28,6 +28,7 @@ use ovation::services::results::response_wire::ResponseRequest;
 use ovation::services::results::responses;
 use ovation::services::webhooks::delivery;
 use ovation::{Context, Error, Result};
+use serde::Deserialize;
 
 /// This function's name in the route table and in `template.yaml`.
 pub const FUNCTION: &str = "api-responses";
@@ -48,7 +49,58 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .with_state(ctx)
 }
 
-/// The list's query, read by hand: Delighted's clients send `expand[]=person`.
+/// The list's query as Delighted's clients send it (`expand[]=person`, `trend` for `survey_id`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    #[serde(default, deserialize_with = "query_value::whole")]
+    per_page: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::whole")]
+    page: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::whole")]
+    since: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::whole")]
+    until: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::whole")]
+    updated_since: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::whole")]
+    updated_until: Option<i64>,
+    #[serde(alias = "trend")]
+    survey_id: Option<String>,
+    person_id: Option<String>,
+    person_email: Option<String>,
+    #[serde(default, deserialize_with = "query_value::parsed")]
+    order: Option<Order>,
+    #[serde(
+        rename = "expand[]",
+        alias = "expand",
+        default,
+        deserialize_with = "query_value::parsed"
+    )]
+    expand: Option<Expand>,
+    cursor: Option<String>,
+}
+
+/// What a response may be expanded with: the person (notes are always shown).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expand {
+    Person,
+    Notes,
+}
+
+impl std::str::FromStr for Expand {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Expand> {
+        match text {
+            "person" => Ok(Expand::Person),
+            "notes" => Ok(Expand::Notes),
+            _ => Err(Error::invalid("expand", "can expand person (and notes, always shown)")),
+        }
+    }
+}
+
+/// A page of the list: what to read, and what the next page's link repeats.
 struct ListQuery {
     filter: ResponseFilter,
     per_page: u32,
@@ -56,100 +108,84 @@ struct ListQuery {
     expand_person: bool,
     person_email: Option<String>,
     cursor: Option<String>,
-    /// What the next page's link repeats.
     echo: Vec<(&'static str, String)>,
 }
 
-fn parse_list_query(raw: Option<&str>) -> Result<ListQuery> {
-    let mut q = ListQuery {
-        filter: ResponseFilter::default(),
-        per_page: 20,
-        page: 1,
-        expand_person: false,
-        person_email: None,
-        cursor: None,
-        echo: vec![],
-    };
-    let int = |name: &'static str, v: &str| -> Result<i64> {
-        v.trim()
-            .parse()
-            .map_err(|_| Error::invalid(name, "must be a whole number"))
-    };
-    for (name, value) in form_pairs(raw.unwrap_or_default()) {
-        let mut echo = |n: &'static str| q.echo.push((n, value.clone()));
-        match name.as_str() {
-            "per_page" => {
-                echo("per_page");
-                q.per_page = u32::try_from(int("per_page", &value)?)
-                    .ok()
-                    .filter(|n| (1..=MAX_PER_PAGE).contains(n))
-                    .ok_or_else(|| Error::invalid("per_page", format!("must be between 1 and {MAX_PER_PAGE}")))?;
-            }
-            "page" => {
-                q.page = u32::try_from(int("page", &value)?)
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| Error::invalid("page", "must be 1 or more"))?;
-            }
-            "since" => {
-                echo("since");
-                q.filter.since = Some(int("since", &value)?);
-            }
-            "until" => {
-                echo("until");
-                q.filter.until = Some(int("until", &value)?);
-            }
-            "updated_since" => {
-                echo("updated_since");
-                q.filter.updated_since = Some(int("updated_since", &value)?);
-            }
-            "updated_until" => {
-                echo("updated_until");
-                q.filter.updated_until = Some(int("updated_until", &value)?);
-            }
-            "trend" | "survey_id" => {
-                echo("survey_id");
-                q.filter.survey = Some(value.clone());
-            }
-            "person_id" => {
-                echo("person_id");
-                q.filter.person = Some(value.clone());
-            }
-            "person_email" => {
-                echo("person_email");
-                q.person_email = Some(value.clone());
-            }
-            "order" => {
-                echo("order");
-                q.filter.order = Order::parse(&value)?;
-            }
-            "expand[]" | "expand" => {
-                match value.as_str() {
-                    "person" => q.expand_person = true,
-                    "notes" => {}
-                    _ => return Err(Error::invalid("expand", "can expand person (and notes, always shown)")),
-                }
-                echo("expand[]");
-            }
-            "cursor" => q.cursor = Some(value.clone()),
-            _ => return Err(Error::invalid("query", format!("unknown parameter `{name}`"))),
+impl ListParams {
+    fn into_query(self) -> Result<ListQuery> {
+        let per_page = match self.per_page {
+            None => 20,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_PER_PAGE).contains(n))
+                .ok_or_else(|| Error::invalid("per_page", format!("must be between 1 and {MAX_PER_PAGE}")))?,
+        };
+        let page = match self.page {
+            None => 1,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| Error::invalid("page", "must be 1 or more"))?,
+        };
+        if page.saturating_mul(per_page) > MAX_OFFSET {
+            return Err(Error::invalid(
+                "page",
+                format!("pages reach {MAX_OFFSET} responses deep; follow the Link header's next page instead"),
+            ));
         }
+        let mut echo = vec![];
+        let numbers = [
+            ("per_page", self.per_page),
+            ("since", self.since),
+            ("until", self.until),
+            ("updated_since", self.updated_since),
+            ("updated_until", self.updated_until),
+        ];
+        for (name, value) in numbers {
+            if let Some(value) = value {
+                echo.push((name, value.to_string()));
+            }
+        }
+        let texts = [
+            ("survey_id", &self.survey_id),
+            ("person_id", &self.person_id),
+            ("person_email", &self.person_email),
+        ];
+        for (name, value) in texts {
+            if let Some(value) = value {
+                echo.push((name, value.clone()));
+            }
+        }
+        let order = self.order.unwrap_or_default();
+        if self.order.is_some() {
+            echo.push(("order", order.as_str().to_owned()));
+        }
+        let expand_person = self.expand == Some(Expand::Person);
+        if expand_person {
+            echo.push(("expand[]", "person".to_owned()));
+        }
+        Ok(ListQuery {
+            filter: ResponseFilter {
+                since: self.since,
+                until: self.until,
+                updated_since: self.updated_since,
+                updated_until: self.updated_until,
+                survey: self.survey_id,
+                person: self.person_id,
+                order,
+            },
+            per_page,
+            page,
+            expand_person,
+            person_email: self.person_email,
+            cursor: self.cursor,
+            echo,
+        })
     }
-    if q.page.saturating_mul(q.per_page) > MAX_OFFSET {
-        return Err(Error::invalid(
-            "page",
-            format!("pages reach {MAX_OFFSET} responses deep; follow the Link header's next page instead"),
-        ));
-    }
-    Ok(q)
 }
 
-fn form_pairs(raw: &str) -> Vec<(String, String)> {
-    ovation::http::extract::form_to_pairs(raw.as_bytes())
-}
-
-async fn list(Scoped { store, .. }: Scoped, base: PublicBase, RawQuery(raw): RawQuery) -> Result<Response> {
-    let mut q = parse_list_query(raw.as_deref())?;
+async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(params): Params<ListParams>) -> Result<Response> {
+    let mut q = params.into_query()?;
     if let Some(email) = &q.person_email {
         match person::load_by_email(&store, &Email::parse_field("person_email", email)?).await? {
             Some(p) => q.filter.person = Some(p.id),
@@ -178,28 +214,34 @@ async fn create(
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())
 }
 
-fn expands_person(raw: Option<&str>) -> bool {
-    form_pairs(raw.unwrap_or_default())
-        .iter()
-        .any(|(n, v)| (n == "expand[]" || n == "expand") && v == "person")
+/// The query of one response: what to expand it with.
+#[derive(Deserialize)]
+struct OneParams {
+    #[serde(
+        rename = "expand[]",
+        alias = "expand",
+        default,
+        deserialize_with = "query_value::parsed"
+    )]
+    expand: Option<Expand>,
+}
+
+impl OneParams {
+    fn expands_person(&self) -> bool {
+        self.expand == Some(Expand::Person)
+    }
 }
 
 async fn one(
     Scoped { store, .. }: Scoped,
     base: PublicBase,
     PathId(id): PathId<ResponseId>,
-    RawQuery(raw): RawQuery,
+    Params(params): Params<OneParams>,
 ) -> Result<Response> {
     let record = response_record::load(&store, id.as_str())
         .await?
         .ok_or(Error::NotFound("survey response"))?;
-    let view = response_wire::views(
-        &store,
-        &base.0,
-        std::slice::from_ref(&record),
-        expands_person(raw.as_deref()),
-    )
-    .await?;
+    let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
     Ok(Json(&view[0]).into_response())
 }
 
@@ -208,83 +250,99 @@ async fn update(
     Scoped { caller, store }: Scoped,
     base: PublicBase,
     PathId(id): PathId<ResponseId>,
-    RawQuery(raw): RawQuery,
+    Params(params): Params<OneParams>,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
     let record = responses::update(&store, &caller, id.as_str(), request.into_change()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
-    let view = response_wire::views(
-        &store,
-        &base.0,
-        std::slice::from_ref(&record),
-        expands_person(raw.as_deref()),
-    )
-    .await?;
+    let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
     Ok(Json(&view[0]).into_response())
 }
 
-/// A query parameter that is a Unix time.
-fn time(name: &'static str, value: &str) -> Result<i64> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| Error::invalid(name, "must be a Unix time in seconds"))
+/// The metrics' query (`trend` for `survey_id`, as Delighted names it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsParams {
+    #[serde(default, deserialize_with = "query_value::unix_time")]
+    since: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::unix_time")]
+    until: Option<i64>,
+    #[serde(alias = "trend")]
+    survey_id: Option<String>,
+    channel: Option<Channel>,
+    segment: Option<String>,
+    #[serde(default, deserialize_with = "query_value::parsed")]
+    group_by: Option<Period>,
+    time_zone: Option<String>,
 }
 
-fn parse_metrics_query(raw: Option<&str>) -> Result<MetricsQuery> {
-    let mut q = MetricsQuery::default();
-    for (name, value) in form_pairs(raw.unwrap_or_default()) {
-        match name.as_str() {
-            "since" => q.since = Some(time("since", &value)?),
-            "until" => q.until = Some(time("until", &value)?),
-            "trend" | "survey_id" => q.survey = Some(value),
-            "channel" => {
-                q.channel = Some(match value.as_str() {
-                    "email" => Channel::Email,
-                    "sms" => Channel::Sms,
-                    "web" => Channel::Web,
-                    "api" => Channel::Api,
-                    _ => return Err(Error::invalid("channel", "must be email, sms, web or api")),
-                })
-            }
-            "segment" => q.segment = Some(value),
-            "group_by" => q.group_by = Some(Period::parse(&value)?),
-            "time_zone" => q.zone = metrics::zone(&value)?,
-            _ => return Err(Error::invalid("query", format!("unknown parameter `{name}`"))),
+impl MetricsParams {
+    fn into_query(self) -> Result<MetricsQuery> {
+        let mut query = MetricsQuery {
+            survey: self.survey_id,
+            since: self.since,
+            until: self.until,
+            channel: self.channel,
+            segment: self.segment,
+            group_by: self.group_by,
+            ..MetricsQuery::default()
+        };
+        if let Some(zone) = &self.time_zone {
+            query.zone = metrics::zone(zone)?;
         }
+        Ok(query)
     }
-    Ok(q)
 }
 
-async fn metrics(Scoped { store, .. }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
-    let query = parse_metrics_query(raw.as_deref())?;
+async fn metrics(Scoped { store, .. }: Scoped, Params(params): Params<MetricsParams>) -> Result<Response> {
+    let query = params.into_query()?;
     Ok(Json(metrics::read(&store, &query).await?).into_response())
 }
 
-fn parse_export_query(raw: Option<&str>) -> Result<(Format, ResponseFilter)> {
-    let (mut format, mut filter) = (Format::Csv, ResponseFilter::default());
-    for (name, value) in form_pairs(raw.unwrap_or_default()) {
-        match name.as_str() {
-            "format" => format = Format::parse(&value)?,
-            "since" => filter.since = Some(time("since", &value)?),
-            "until" => filter.until = Some(time("until", &value)?),
-            "updated_since" => filter.updated_since = Some(time("updated_since", &value)?),
-            "updated_until" => filter.updated_until = Some(time("updated_until", &value)?),
-            "trend" | "survey_id" => filter.survey = Some(value),
-            _ => return Err(Error::invalid("query", format!("unknown parameter `{name}`"))),
+/// An export's query: the format and the list's filters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    #[serde(default, deserialize_with = "query_value::parsed")]
+    format: Option<Format>,
+    #[serde(default, deserialize_with = "query_value::unix_time")]
+    since: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::unix_time")]
+    until: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::unix_time")]
+    updated_since: Option<i64>,
+    #[serde(default, deserialize_with = "query_value::unix_time")]
+    updated_until: Option<i64>,
+    #[serde(alias = "trend")]
+    survey_id: Option<String>,
+}
+
+impl ExportParams {
+    fn into_query(self) -> Result<(Format, ResponseFilter)> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err(Error::invalid("since", "must not be after until"));
         }
+        let filter = ResponseFilter {
+            since: self.since,
+            until: self.until,
+            updated_since: self.updated_since,
+            updated_until: self.updated_until,
+            survey: self.survey_id,
+            ..ResponseFilter::default()
+        };
+        Ok((self.format.unwrap_or(Format::Csv), filter))
     }
-    if let (Some(since), Some(until)) = (filter.since, filter.until)
-        && since > until
-    {
-        return Err(Error::invalid("since", "must not be after until"));
-    }
-    Ok((format, filter))
 }
 
 /// A large export, as a job: 202 with the job to poll.
-async fn export_job(State(ctx): Ctx, Scoped { caller, store }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
-    let (format, filter) = parse_export_query(raw.as_deref())?;
+async fn export_job(
+    State(ctx): Ctx,
+    Scoped { caller, store }: Scoped,
+    Params(params): Params<ExportParams>,
+) -> Result<Response> {
+    let (format, filter) = params.into_query()?;
     let job = jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
@@ -313,8 +371,8 @@ async fn export_file(
 }
 
 /// A responses export in the answer, up to `downloads::MAX_ROWS` rows and `MAX_BYTES`.
-async fn export(Scoped { caller, store }: Scoped, RawQuery(raw): RawQuery) -> Result<Response> {
-    let (format, filter) = parse_export_query(raw.as_deref())?;
+async fn export(Scoped { caller, store }: Scoped, Params(params): Params<ExportParams>) -> Result<Response> {
+    let (format, filter) = params.into_query()?;
     let file = downloads::responses(&store, &caller, &filter, format).await?;
     Ok(attachment(file.content_type, &file.name, file.bytes))
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -127,17 +127,71 @@ fn strip_position(text: &str) -> String {
     text.split(" at line ").next().unwrap_or(text).to_owned()
 }
 
-/// Query parameters parsed into `T` (unknown ones ignored); a malformed one is a 422.
+/// Query parameters parsed into `T` (with `#[serde(deny_unknown_fields)]`, an unknown one is
+/// refused); a malformed one is a 422 naming the parameter (`expand[]` as `expand`).
 pub struct Params<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(t)| Params(t))
-            .map_err(|e| Error::invalid("query", e.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Params)
+    }
+}
+
+/// A query string parsed into `T`, a refusal naming the parameter.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    let pairs = form_urlencoded::parse(query.as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
+        .map_err(|e| query_error(&e.path().to_string(), &e.into_inner().to_string()))
+}
+
+/// A query refusal, named by the path serde reached.
+fn query_error(path: &str, reason: &str) -> Error {
+    if let Some(unknown) = reason.strip_prefix("unknown field ") {
+        let name = unknown.split(',').next().unwrap_or(unknown);
+        return Error::invalid("query", format!("unknown parameter {name}"));
+    }
+    match path {
+        "" | "." | "?" => Error::invalid("query", reason.to_owned()),
+        name => Error::invalid(name.trim_end_matches("[]").to_owned(), reason.to_owned()),
+    }
+}
+
+/// Readers of query values (`#[serde(default, deserialize_with = "…")]`), whose refusals say what
+/// the value must be.
+pub mod query_value {
+    use std::str::FromStr;
+
+    use serde::de::{Deserialize, Deserializer, Error as _};
+
+    use crate::error::Error;
+
+    /// A value read by its type's `FromStr` (its refusal's reason kept).
+    pub fn parsed<'de, D: Deserializer<'de>, T: FromStr<Err = Error>>(d: D) -> Result<Option<T>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim().parse().map(Some).map_err(|e| match e {
+            Error::Invalid { reason, .. } => D::Error::custom(reason),
+            other => D::Error::custom(other),
+        })
+    }
+
+    /// A whole number.
+    pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom("must be a whole number"))
+    }
+
+    /// A Unix time in seconds.
+    pub fn unix_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom("must be a Unix time in seconds"))
     }
 }
 
@@ -209,6 +263,44 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         email: String,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Query {
+        #[serde(default, deserialize_with = "query_value::whole")]
+        per_page: Option<i64>,
+        #[serde(default, deserialize_with = "query_value::unix_time")]
+        since: Option<i64>,
+        #[serde(rename = "expand[]", default, deserialize_with = "query_value::parsed")]
+        expand: Option<crate::ids::SurveyId>,
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let refusal = |query: &str| match parse_query::<Query>(query).unwrap_err() {
+            Error::Invalid { field, reason } => (field.into_owned(), reason.into_owned()),
+            e => panic!("{e}"),
+        };
+        assert_eq!(
+            refusal("per_page=ten"),
+            ("per_page".into(), "must be a whole number".into())
+        );
+        assert_eq!(
+            refusal("per_page=5&since=soon"),
+            ("since".into(), "must be a Unix time in seconds".into())
+        );
+        assert_eq!(refusal("expand[]=x"), ("expand".into(), "survey not found".into()));
+        assert_eq!(
+            refusal("colour=red"),
+            ("query".into(), "unknown parameter `colour`".into())
+        );
+        let parsed = parse_query::<Query>("per_page=%205&since=10").unwrap();
+        assert_eq!(
+            (parsed.per_page, parsed.since, parsed.expand),
+            (Some(5), Some(10), None)
+        );
     }
 
     #[test]

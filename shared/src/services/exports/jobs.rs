@@ -295,7 +295,7 @@ pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str)
     let format = item.str("format").unwrap_or("csv");
     let content_type = match format {
         "jsonl" => tenant_export::CONTENT_TYPE,
-        spreadsheet => Format::parse(spreadsheet)?.content_type(),
+        spreadsheet => spreadsheet.parse::<Format>()?.content_type(),
     };
     let download = ctx
         .export_downloads()?
@@ -472,7 +472,7 @@ async fn write(
         std::io::Write::flush(&mut out).map_err(Error::internal)?;
         return Ok((exported.items as i64, tenant_export::CONTENT_TYPE));
     }
-    let format = Format::parse(format)?;
+    let format: Format = format.parse()?;
     let filter = ResponseFilter {
         since: job.num("since"),
         until: job.num("until"),

@@ -36,15 +36,19 @@ pub enum Format {
     Xlsx,
 }
 
-impl Format {
-    pub fn parse(text: &str) -> Result<Format> {
+impl std::str::FromStr for Format {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Format> {
         match text {
             "csv" => Ok(Format::Csv),
             "xlsx" => Ok(Format::Xlsx),
             _ => Err(Error::invalid("format", "must be csv or xlsx")),
         }
     }
+}
 
+impl Format {
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Csv => "text/csv; charset=utf-8",

@@ -28,8 +28,10 @@ pub enum Period {
     Month,
 }
 
-impl Period {
-    pub fn parse(text: &str) -> Result<Period> {
+impl std::str::FromStr for Period {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Period> {
         match text {
             "day" => Ok(Period::Day),
             "week" => Ok(Period::Week),
@@ -37,7 +39,9 @@ impl Period {
             _ => Err(Error::invalid("group_by", "must be day, week or month")),
         }
     }
+}
 
+impl Period {
     /// The first day of the period holding `date` (weeks start on Monday).
     fn start(self, date: Date) -> Date {
         match self {

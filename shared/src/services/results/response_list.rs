@@ -15,8 +15,10 @@ pub enum Order {
     UpdatedDesc,
 }
 
-impl Order {
-    pub fn parse(text: &str) -> Result<Order> {
+impl std::str::FromStr for Order {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Order> {
         match text {
             "asc" | "asc:created_at" => Ok(Order::CreatedAsc),
             "desc" | "desc:created_at" => Ok(Order::CreatedDesc),
@@ -26,6 +28,18 @@ impl Order {
                 "order",
                 "must be asc, desc, asc:updated_at or desc:updated_at",
             )),
+        }
+    }
+}
+
+impl Order {
+    /// The name `order=` takes for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::CreatedAsc => "asc",
+            Order::CreatedDesc => "desc",
+            Order::UpdatedAsc => "asc:updated_at",
+            Order::UpdatedDesc => "desc:updated_at",
         }
     }
 }
