@@ -132,7 +132,7 @@ async fn into_store(args: &ImportArgs, slug: &str, bar: &ProgressBar) -> Result<
         bar.set_position(rows)
     })
     .await?;
-    let report = imports::error_report(&store, &summary.id).await?;
+    let report = imports::error_report(&store, &summary.id.parse()?).await?;
     Ok((summary, report))
 }
 

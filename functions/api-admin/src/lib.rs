@@ -107,7 +107,7 @@ async fn invite(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<Inv
 }
 
 async fn user(Scoped { store, .. }: Scoped, PathId(id): PathId<UserId>) -> Result<Json<users::UserView>> {
-    Ok(Json(users::get(&store, id.as_str()).await?))
+    Ok(Json(users::get(&store, &id).await?))
 }
 
 async fn update_user(
@@ -116,11 +116,11 @@ async fn update_user(
     PathId(id): PathId<UserId>,
     JsonBody(patch): JsonBody<UserPatch>,
 ) -> Result<Json<users::UserView>> {
-    Ok(Json(users::update(&ctx, &caller, id.as_str(), patch).await?))
+    Ok(Json(users::update(&ctx, &caller, &id, patch).await?))
 }
 
 async fn delete_user(State(ctx): Ctx, caller: Caller, PathId(id): PathId<UserId>) -> Result<StatusCode> {
-    users::delete(&ctx, &caller, id.as_str()).await?;
+    users::delete(&ctx, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -309,10 +309,10 @@ async fn import(
 }
 
 async fn import_summary(Scoped { store, .. }: Scoped, PathId(id): PathId<ImportId>) -> Result<Response> {
-    Ok(Json(imports::load(&store, id.as_str()).await?).into_response())
+    Ok(Json(imports::load(&store, &id).await?).into_response())
 }
 
 async fn import_errors(Scoped { store, .. }: Scoped, PathId(id): PathId<ImportId>) -> Result<Response> {
-    let report = imports::error_report(&store, id.as_str()).await?;
+    let report = imports::error_report(&store, &id).await?;
     Ok(attachment("text/csv; charset=utf-8", "import-errors.csv", report))
 }

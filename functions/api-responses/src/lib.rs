@@ -253,7 +253,7 @@ async fn update(
     Params(params): Params<OneParams>,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
-    let record = responses::update(&store, &caller, id.as_str(), request.into_change()?).await?;
+    let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
     delivery::dispatch_recent(&ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
     Ok(Json(&view[0]).into_response())
@@ -353,7 +353,7 @@ async fn export_status(
     base: PublicBase,
     PathId(id): PathId<ExportJobId>,
 ) -> Result<Response> {
-    Ok(Json(jobs::get(&ctx, &store, &caller, &base.0, id.as_str()).await?).into_response())
+    Ok(Json(jobs::get(&ctx, &store, &caller, &base.0, &id).await?).into_response())
 }
 
 /// A finished export's file: sent from the data directory locally; on AWS a redirect to a
@@ -363,7 +363,7 @@ async fn export_file(
     Scoped { caller, store }: Scoped,
     PathId(id): PathId<ExportJobId>,
 ) -> Result<Response> {
-    let file = jobs::file(&ctx, &store, &caller, id.as_str()).await?;
+    let file = jobs::file(&ctx, &store, &caller, &id).await?;
     match file.download {
         Download::Url(url) => Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response()),
         Download::Local(path) => Ok(attachment(file.content_type, &file.name, file_body(&path).await?)),

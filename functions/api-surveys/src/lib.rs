@@ -77,11 +77,11 @@ async fn update(
     PathId(id): PathId<SurveyId>,
     JsonBody(patch): JsonBody<SurveyPatch>,
 ) -> Result<Response> {
-    let survey = surveys::update(&store, &caller, id.as_str(), patch).await?;
+    let survey = surveys::update(&store, &caller, &id, patch).await?;
     Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 
 async fn archive(Scoped { caller, store }: Scoped, PathId(id): PathId<SurveyId>) -> Result<StatusCode> {
-    surveys::archive(&store, &caller, id.as_str()).await?;
+    surveys::archive(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

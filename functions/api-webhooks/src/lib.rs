@@ -48,7 +48,7 @@ async fn create(
 }
 
 async fn one(Scoped { store, .. }: Scoped, PathId(id): PathId<WebhookId>) -> Result<Response> {
-    Ok(Json(endpoints::get(&store, id.as_str()).await?).into_response())
+    Ok(Json(endpoints::get(&store, &id).await?).into_response())
 }
 
 async fn change(
@@ -58,16 +58,16 @@ async fn change(
     JsonBody(request): JsonBody<EndpointRequest>,
 ) -> Result<Response> {
     let allow_loopback = ctx.settings.webhooks.allow_loopback;
-    Ok(Json(endpoints::update(&store, &caller, allow_loopback, id.as_str(), request).await?).into_response())
+    Ok(Json(endpoints::update(&store, &caller, allow_loopback, &id, request).await?).into_response())
 }
 
 async fn remove(Scoped { caller, store }: Scoped, PathId(id): PathId<WebhookId>) -> Result<Response> {
-    endpoints::delete(&store, &caller, id.as_str()).await?;
+    endpoints::delete(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn rotate_secret(Scoped { caller, store }: Scoped, PathId(id): PathId<WebhookId>) -> Result<Response> {
-    Ok(Json(endpoints::rotate_secret(&store, &caller, id.as_str()).await?).into_response())
+    Ok(Json(endpoints::rotate_secret(&store, &caller, &id).await?).into_response())
 }
 
 async fn test(
@@ -78,7 +78,7 @@ async fn test(
     JsonBody(request): JsonBody<TestEventRequest>,
 ) -> Result<Response> {
     let kind = request.event_type.as_deref();
-    Ok(Json(delivery::send_test(&ctx, &store, &caller, id.as_str(), kind, &base).await?).into_response())
+    Ok(Json(delivery::send_test(&ctx, &store, &caller, &id, kind, &base).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -96,5 +96,5 @@ async fn deliveries(
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(Error::invalid("per_page", format!("1 to {MAX_PER_PAGE}")));
     }
-    Ok(Json(delivery::deliveries(&store, id.as_str(), per_page).await?).into_response())
+    Ok(Json(delivery::deliveries(&store, &id, per_page).await?).into_response())
 }

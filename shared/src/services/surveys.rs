@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::crypto::links::{Link, LinkKind};
 use crate::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus};
 use crate::error::{Error, Result};
-use crate::ids::new_id;
+use crate::ids::{SurveyId, new_id};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::store::{Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
@@ -166,7 +166,8 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
 }
 
 /// Applies a change, refusing (409) when the survey changed since it was read.
-pub async fn update(store: &TenantStore, caller: &Caller, id: &str, patch: SurveyPatch) -> Result<Survey> {
+pub async fn update(store: &TenantStore, caller: &Caller, id: &SurveyId, patch: SurveyPatch) -> Result<Survey> {
+    let id = id.as_str();
     let mut survey = get(store, id).await?.ok_or(Error::NotFound("survey"))?;
     let next = survey.definition.patched(patch)?;
     if survey.is_default && next.status == SurveyStatus::Archived {
@@ -198,7 +199,7 @@ pub async fn update(store: &TenantStore, caller: &Caller, id: &str, patch: Surve
 }
 
 /// Archives a survey: it takes no answers and leaves lists; its responses stay.
-pub async fn archive(store: &TenantStore, caller: &Caller, id: &str) -> Result<Survey> {
+pub async fn archive(store: &TenantStore, caller: &Caller, id: &SurveyId) -> Result<Survey> {
     let patch = SurveyPatch {
         status: Some(SurveyStatus::Archived),
         ..SurveyPatch::default()

@@ -12,7 +12,7 @@ use crate::auth::credential::{self, Kind};
 use crate::auth::password::{self, Password};
 use crate::domain::Email;
 use crate::error::{Error, Result};
-use crate::ids::new_id;
+use crate::ids::{UserId, new_id};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
@@ -426,7 +426,8 @@ pub async fn list(store: &TenantStore, per_page: u32, cursor: Option<&str>) -> R
     Ok((users, page.cursor))
 }
 
-pub async fn get(store: &TenantStore, id: &str) -> Result<UserView> {
+pub async fn get(store: &TenantStore, id: &UserId) -> Result<UserView> {
+    let id = id.as_str();
     Ok(load(store, id).await?.ok_or(Error::NotFound("user"))?.view())
 }
 
@@ -466,7 +467,8 @@ async fn another_owner(store: &TenantStore, changing: &str) -> Result<TxOp> {
     }
 }
 
-pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) -> Result<UserView> {
+pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatch) -> Result<UserView> {
+    let id = id.as_str();
     let store = caller.store(ctx);
     let mut user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
@@ -527,7 +529,8 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: UserPatch) 
     Ok(user.view())
 }
 
-pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
+pub async fn delete(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
+    let id = id.as_str();
     let store = caller.store(ctx);
     let user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;

@@ -11,7 +11,7 @@ use crate::auth::Role;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::files::Download;
-use crate::ids::{TenantId, new_id};
+use crate::ids::{ExportJobId, TenantId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
@@ -244,7 +244,14 @@ async fn load(store: &TenantStore, caller: &Caller, id: &str) -> Result<Item> {
 }
 
 /// One job. `base` is this API's public URL (the local stack's downloads go through it).
-pub async fn get(ctx: &Context, store: &TenantStore, caller: &Caller, base: &str, id: &str) -> Result<ExportJob> {
+pub async fn get(
+    ctx: &Context,
+    store: &TenantStore,
+    caller: &Caller,
+    base: &str,
+    id: &ExportJobId,
+) -> Result<ExportJob> {
+    let id = id.as_str();
     view(ctx, store, &load(store, caller, id).await?, id, base).await
 }
 
@@ -287,7 +294,8 @@ pub struct JobFile {
 }
 
 /// A finished job's file: its name, its type, and where it is.
-pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &str) -> Result<JobFile> {
+pub async fn file(ctx: &Context, store: &TenantStore, caller: &Caller, id: &ExportJobId) -> Result<JobFile> {
+    let id = id.as_str();
     let item = load(store, caller, id).await?;
     if item.str("status") != Some(ExportStatus::Done.as_str()) {
         return Err(Error::invalid("export", "is not done yet"));

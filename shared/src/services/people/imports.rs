@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{Email, Phone, Properties};
 use crate::error::{Error, Result};
-use crate::ids::new_id;
+use crate::ids::{ImportId, new_id};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{PersonInput, SendRequest};
@@ -404,15 +404,17 @@ async fn flush_errors(store: &TenantStore, summary: &ImportSummary, stored: usiz
 }
 
 /// An import's summary, its error rows left out.
-pub async fn load(store: &TenantStore, id: &str) -> Result<ImportSummary> {
+pub async fn load(store: &TenantStore, id: &ImportId) -> Result<ImportSummary> {
+    let id = id.as_str();
     let key = import_key(store, id).map_err(|_| Error::NotFound("import"))?;
     let item = store.get(&key).await?.ok_or(Error::NotFound("import"))?;
     serde_json::from_str(item.str("summary").unwrap_or_default()).map_err(Error::internal)
 }
 
 /// The error report as CSV: `row,field,reason`.
-pub async fn error_report(store: &TenantStore, id: &str) -> Result<String> {
+pub async fn error_report(store: &TenantStore, id: &ImportId) -> Result<String> {
     load(store, id).await?;
+    let id = id.as_str();
     let items = store
         .query_all(Query::new(keys::import_partition(store.tenant(), id)?).prefix("E#"))
         .await?;

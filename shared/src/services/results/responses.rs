@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::domain::survey::{Answer, MAX_COMMENT};
 use crate::domain::{Channel, Properties, Score};
 use crate::error::{Error, Result};
-use crate::ids::new_id;
+use crate::ids::{ResponseId, new_id};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{self, Person};
@@ -291,7 +291,13 @@ pub struct ResponseChange {
     pub tags: Option<Vec<String>>,
 }
 
-pub async fn update(store: &TenantStore, caller: &Caller, id: &str, change: ResponseChange) -> Result<ResponseRecord> {
+pub async fn update(
+    store: &TenantStore,
+    caller: &Caller,
+    id: &ResponseId,
+    change: ResponseChange,
+) -> Result<ResponseRecord> {
+    let id = id.as_str();
     let mut record = load(store, id).await?.ok_or(Error::NotFound("survey response"))?;
     let survey = surveys::get(store, &record.survey).await?;
     let before = counted_before(store, &record).await?;

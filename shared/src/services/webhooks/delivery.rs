@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::auth::credential::hex;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::ids::{TenantId, new_id};
+use crate::ids::{TenantId, WebhookId, new_id};
 use crate::messaging::{BATCH, Queue};
 use crate::outbound::Outbound;
 use crate::services::Caller;
@@ -572,10 +572,11 @@ pub async fn send_test(
     ctx: &Context,
     store: &TenantStore,
     caller: &Caller,
-    id: &str,
+    id: &WebhookId,
     kind: Option<&str>,
     base: &str,
 ) -> Result<Attempt> {
+    let id = id.as_str();
     let item = load_item(store, id).await?;
     let endpoint = Endpoint::from_item(store, &item).await?;
     let kind = match kind {
@@ -640,7 +641,8 @@ pub struct DeliveryLogEntry {
 }
 
 /// An endpoint's deliveries of the last 30 days, newest first.
-pub async fn deliveries(store: &TenantStore, id: &str, limit: u32) -> Result<Vec<DeliveryLogEntry>> {
+pub async fn deliveries(store: &TenantStore, id: &WebhookId, limit: u32) -> Result<Vec<DeliveryLogEntry>> {
+    let id = id.as_str();
     load_item(store, id).await?;
     let query = Query::new(keys::webhook_log_partition(store.tenant(), id)?)
         .prefix("D#")

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
-use crate::ids::new_id;
+use crate::ids::{WebhookId, new_id};
 use crate::outbound::{self};
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
@@ -125,7 +125,8 @@ pub async fn list(store: &TenantStore) -> Result<Vec<Endpoint>> {
     Ok(out)
 }
 
-pub async fn get(store: &TenantStore, id: &str) -> Result<Endpoint> {
+pub async fn get(store: &TenantStore, id: &WebhookId) -> Result<Endpoint> {
+    let id = id.as_str();
     Endpoint::from_item(store, &load_item(store, id).await?).await
 }
 
@@ -178,9 +179,10 @@ pub async fn update(
     store: &TenantStore,
     caller: &Caller,
     allow_loopback: bool,
-    id: &str,
+    id: &WebhookId,
     request: EndpointRequest,
 ) -> Result<Endpoint> {
+    let id = id.as_str();
     let item = load_item(store, id).await?;
     let mut updates = vec![Update::Set("updated_at".into(), now_unix().into())];
     if let Some(url) = &request.url {
@@ -235,7 +237,8 @@ async fn audited_update(
 }
 
 /// A new signing secret, shown once; the old one stops signing at once.
-pub async fn rotate_secret(store: &TenantStore, caller: &Caller, id: &str) -> Result<EndpointWithSecret> {
+pub async fn rotate_secret(store: &TenantStore, caller: &Caller, id: &WebhookId) -> Result<EndpointWithSecret> {
+    let id = id.as_str();
     let item = load_item(store, id).await?;
     let secret = new_secret()?;
     let sealed = store.crypto().encrypt_str(&item.key, SECRET, &secret).await?;
@@ -250,7 +253,8 @@ pub async fn rotate_secret(store: &TenantStore, caller: &Caller, id: &str) -> Re
     })
 }
 
-pub async fn delete(store: &TenantStore, caller: &Caller, id: &str) -> Result<()> {
+pub async fn delete(store: &TenantStore, caller: &Caller, id: &WebhookId) -> Result<()> {
+    let id = id.as_str();
     let item = load_item(store, id).await?;
     store.delete(&item.key, Some(Condition::Exists)).await.map_err(gone)?;
     audit::record(
