@@ -165,9 +165,10 @@ impl Context {
             Backend::Aws { .. } => {
                 let (bucket, config) =
                     self.aws_export_setting(&self.settings.exports.bucket, "OVATION_EXPORTS_BUCKET")?;
-                // An emulator at AWS_ENDPOINT_URL serves buckets by path.
+                // An emulator serves buckets by path.
+                let emulated = crate::files::presigned::configured_endpoint(&config).is_some();
                 let s3_config = aws_sdk_s3::config::Builder::from(&config)
-                    .force_path_style(config.endpoint_url().is_some())
+                    .force_path_style(emulated)
                     .build();
                 Arc::new(crate::files::s3::S3Files::new(
                     aws_sdk_s3::Client::from_conf(s3_config),

@@ -15,10 +15,12 @@ use crate::config::LogFormat;
 /// (`info`, `warn,ovation=debug`: a level, and levels by target; default `info`). Targets, not
 /// `EnvFilter`: its regular expressions would be linked into every function.
 pub fn init(format: LogFormat) {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|levels| levels.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let asked = std::env::var("RUST_LOG").ok();
+    let parsed = asked.as_deref().map(str::parse::<Targets>);
+    let filter = match &parsed {
+        Some(Ok(targets)) => targets.clone(),
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    };
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr);
@@ -38,6 +40,9 @@ pub fn init(format: LogFormat) {
             .with(filter)
             .try_init(),
     };
+    if let Some(Err(e)) = parsed {
+        tracing::warn!(error = %e, "RUST_LOG is not levels by target (warn,ovation=debug); logging at info");
+    }
 }
 
 /// Names the tenant on the current request's span (and so on every line logged after).

@@ -199,6 +199,18 @@ async fn delighted_people_and_responses(e: Engines) {
         .await
         .body;
     assert_eq!(whole["person"]["email"], "jony@appleseed.example");
+    // Delighted's array form: both expansions at once, on the list too.
+    let listed = s
+        .call(
+            1,
+            "GET",
+            "/v1/survey_responses.json?expand[]=person&expand[]=notes",
+            Auth::Basic(&b),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(listed.body[0]["person"]["email"], "jony@appleseed.example");
     whole["notes"] = json!(["Called back"]);
     whole["tags"] = json!(["vip", "vip"]);
     let put = s

@@ -47,9 +47,10 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// What needs granting on which resource: the adapters' actions, for every function (each one
-/// builds the store and the keyring).
-fn required() -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
-    vec![
+/// builds the store and the keyring), and for the function that signs export links, GetObject on
+/// the files (a presigned GET is authorised as its signer).
+fn required(binary: &str) -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
+    let mut required = vec![
         (
             "the table",
             ovation::store::dynamo::IAM_ACTIONS,
@@ -60,7 +61,15 @@ fn required() -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)>
             ovation::crypto::kms::IAM_ACTIONS,
             vec!["GetAtt DataKey.Arn"],
         ),
-    ]
+    ];
+    if binary == "api-responses" {
+        required.push((
+            "the export files",
+            ovation::files::presigned::IAM_ACTIONS,
+            vec!["Sub ${ExportsBucket.Arn}/*"],
+        ));
+    }
+    required
 }
 
 /// Everything wrong with `template` against the crates and the route table.
@@ -167,7 +176,7 @@ fn problems(template: &str, crates: &[String], routes: &[Route]) -> Vec<String> 
                 out.push(format!("{name} grants on every resource (*)"));
             }
         }
-        for (what, actions, arns) in required() {
+        for (what, actions, arns) in required(binary) {
             for action in actions {
                 for arn in &arns {
                     let granted = statements.iter().any(|s| {

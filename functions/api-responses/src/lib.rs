@@ -49,7 +49,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .with_state(ctx)
 }
 
-/// The list's query as Delighted's clients send it (`expand[]=person`, `trend` for `survey_id`).
+/// The list's query as Delighted's clients send it (`expand[]=person&expand[]=notes`, `trend` for
+/// `survey_id`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
@@ -71,13 +72,8 @@ struct ListParams {
     person_email: Option<String>,
     #[serde(default, deserialize_with = "query_value::parsed")]
     order: Option<Order>,
-    #[serde(
-        rename = "expand[]",
-        alias = "expand",
-        default,
-        deserialize_with = "query_value::parsed"
-    )]
-    expand: Option<Expand>,
+    #[serde(default, deserialize_with = "query_value::list")]
+    expand: Vec<Expand>,
     cursor: Option<String>,
 }
 
@@ -160,7 +156,7 @@ impl ListParams {
         if self.order.is_some() {
             echo.push(("order", order.as_str().to_owned()));
         }
-        let expand_person = self.expand == Some(Expand::Person);
+        let expand_person = self.expand.contains(&Expand::Person);
         if expand_person {
             echo.push(("expand[]", "person".to_owned()));
         }
@@ -217,18 +213,13 @@ async fn create(
 /// The query of one response: what to expand it with.
 #[derive(Deserialize)]
 struct OneParams {
-    #[serde(
-        rename = "expand[]",
-        alias = "expand",
-        default,
-        deserialize_with = "query_value::parsed"
-    )]
-    expand: Option<Expand>,
+    #[serde(default, deserialize_with = "query_value::list")]
+    expand: Vec<Expand>,
 }
 
 impl OneParams {
     fn expands_person(&self) -> bool {
-        self.expand == Some(Expand::Person)
+        self.expand.contains(&Expand::Person)
     }
 }
 

@@ -26,16 +26,25 @@ pub struct PresignedDownloads {
     bucket: String,
 }
 
+/// The endpoint S3 calls go to when one is configured (an emulator): `AWS_ENDPOINT_URL_S3`, else
+/// `AWS_ENDPOINT_URL`, as the SDK chooses.
+pub fn configured_endpoint(config: &SdkConfig) -> Option<String> {
+    std::env::var("AWS_ENDPOINT_URL_S3")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .or_else(|| config.endpoint_url().map(str::to_owned))
+}
+
 impl PresignedDownloads {
     pub fn new(config: SdkConfig, bucket: String) -> PresignedDownloads {
         PresignedDownloads { config, bucket }
     }
 
-    /// The object's URL: by path at an emulator's `AWS_ENDPOINT_URL`, else the bucket's own
+    /// The object's URL: by path at a configured endpoint (an emulator), else the bucket's own
     /// regional host (virtual-hosted style, as the SDK addresses it).
     fn object_url(&self, region: &str, name: &str) -> Result<url::Url> {
-        let (base, bucket_in_path) = match self.config.endpoint_url() {
-            Some(endpoint) => (endpoint.to_owned(), true),
+        let (base, bucket_in_path) = match configured_endpoint(&self.config) {
+            Some(endpoint) => (endpoint, true),
             None => (
                 format!("https://{}.s3.{region}.{}", self.bucket, dns_suffix(region)),
                 false,

@@ -128,7 +128,7 @@ fn strip_position(text: &str) -> String {
 }
 
 /// Query parameters parsed into `T` (with `#[serde(deny_unknown_fields)]`, an unknown one is
-/// refused); a malformed one is a 422 naming the parameter (`expand[]` as `expand`).
+/// refused); a malformed or repeated one is a 422 naming the parameter.
 pub struct Params<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
@@ -139,8 +139,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
-/// A query string parsed into `T`, a refusal naming the parameter.
+/// A query string parsed into `T`, a refusal naming the parameter. Array parameters, as
+/// Delighted's clients send them (`expand[]=person&expand[]=notes`), arrive as one comma-joined
+/// value (`expand=person,notes`; read with `query_value::list`).
 fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let Some(array) = name.strip_suffix("[]") else {
+            pairs.push((name.into_owned(), value.into_owned()));
+            continue;
+        };
+        match pairs.iter_mut().find(|(seen, _)| seen == array) {
+            Some((_, joined)) => {
+                joined.push(',');
+                joined.push_str(&value);
+            }
+            None => pairs.push((array.to_owned(), value.into_owned())),
+        }
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
     let pairs = form_urlencoded::parse(query.as_bytes());
     serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
         .map_err(|e| query_error(&e.path().to_string(), &e.into_inner().to_string()))
@@ -148,13 +167,22 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
 
 /// A query refusal, named by the path serde reached.
 fn query_error(path: &str, reason: &str) -> Error {
-    if let Some(unknown) = reason.strip_prefix("unknown field ") {
-        let name = unknown.split(',').next().unwrap_or(unknown);
-        return Error::invalid("query", format!("unknown parameter {name}"));
+    // serde's words: "unknown field `colour`, expected one of …", "duplicate field `since`".
+    let named = |prefix: &str| {
+        reason
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').nth(1))
+            .map(str::to_owned)
+    };
+    if let Some(name) = named("unknown field ") {
+        return Error::invalid("query", format!("unknown parameter `{name}`"));
+    }
+    if let Some(name) = named("duplicate field ") {
+        return Error::invalid(name, "is given more than once");
     }
     match path {
         "" | "." | "?" => Error::invalid("query", reason.to_owned()),
-        name => Error::invalid(name.trim_end_matches("[]").to_owned(), reason.to_owned()),
+        name => Error::invalid(name.to_owned(), reason.to_owned()),
     }
 }
 
@@ -174,6 +202,19 @@ pub mod query_value {
             Error::Invalid { reason, .. } => D::Error::custom(reason),
             other => D::Error::custom(other),
         })
+    }
+
+    /// A comma-separated list (an array parameter), each item read by its type's `FromStr`.
+    pub fn list<'de, D: Deserializer<'de>, T: FromStr<Err = Error>>(d: D) -> Result<Vec<T>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split(',')
+            .map(|item| {
+                item.trim().parse().map_err(|e| match e {
+                    Error::Invalid { reason, .. } => D::Error::custom(reason),
+                    other => D::Error::custom(other),
+                })
+            })
+            .collect()
     }
 
     /// A whole number.
@@ -273,8 +314,8 @@ mod tests {
         per_page: Option<i64>,
         #[serde(default, deserialize_with = "query_value::unix_time")]
         since: Option<i64>,
-        #[serde(rename = "expand[]", default, deserialize_with = "query_value::parsed")]
-        expand: Option<crate::ids::SurveyId>,
+        #[serde(default, deserialize_with = "query_value::list")]
+        expand: Vec<crate::ids::SurveyId>,
     }
 
     #[test]
@@ -296,11 +337,18 @@ mod tests {
             refusal("colour=red"),
             ("query".into(), "unknown parameter `colour`".into())
         );
+        assert_eq!(
+            refusal("since=1&since=2"),
+            ("since".into(), "is given more than once".into())
+        );
         let parsed = parse_query::<Query>("per_page=%205&since=10").unwrap();
         assert_eq!(
-            (parsed.per_page, parsed.since, parsed.expand),
-            (Some(5), Some(10), None)
+            (parsed.per_page, parsed.since, parsed.expand.len()),
+            (Some(5), Some(10), 0)
         );
+        let ids = ["01JDQ6Y3T1V0Z8K4M2N5P7R9S0", "01JDQ7Z8K9M0N1P2Q3R4S5T6V7"];
+        let both = parse_query::<Query>(&format!("expand[]={}&expand%5B%5D={}", ids[0], ids[1])).unwrap();
+        assert_eq!(both.expand.iter().map(|id| id.as_str()).collect::<Vec<_>>(), ids);
     }
 
     #[test]

@@ -123,7 +123,8 @@ pub async fn handle_message(ctx: &Context, message: &ExportMessage, receive_coun
             let Ok(tenant) = remove_files_of.parse::<TenantId>() else {
                 return Ok(());
             };
-            if tenants::active(ctx, &tenant).await?.is_some() {
+            // A fresh read: this process may hold the tenant as active in its cache.
+            if tenants::load(ctx, &tenant).await?.is_some_and(|t| t.is_active()) {
                 tracing::warn!(tenant = %tenant, "file removal asked for a tenant in use; ignored");
                 return Ok(());
             }

@@ -100,8 +100,8 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
 }
 
 /// Deletes a tenant: marks it deleted (every credential stops working), crypto-shreds its keys
-/// (its data is unreadable everywhere, backups included), removes its export files and schedules
-/// the purge of its items.
+/// (its data is unreadable everywhere, backups included), asks the export job to remove its
+/// export files and schedules the purge of its items.
 pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
     // A deletion that failed half-way is finished by asking again.
     let tenant = by_slug(ctx, slug).await?.ok_or(Error::NotFound("tenant"))?;
