@@ -1,14 +1,40 @@
 // The respondent's journey in headless Chromium: open a score link from an email, let the page
 // record the score (its inline script posts it), add a comment, send, read the thank-you page.
-// Usage: node journey.mjs <survey link>; prints what it saw as JSON.
+// Then every page again at phone and desktop widths, with and without JavaScript: axe-core's
+// violations of any impact, and whether anything overflows the screen.
+// Usage: node journey.mjs <survey link>; prints what it saw as JSON. With OVATION_SCREENSHOTS=<dir>
+// it also keeps a screenshot of each page there.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
 const link = process.argv[2];
+const origin = new URL(link).origin;
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const browser = await puppeteer.launch({
   executablePath: process.env.OVATION_TEST_CHROMIUM,
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
+
+// axe runs through DevTools (page.evaluate), which the pages' CSP does not govern.
+async function audit(page, name) {
+  // Scripts the page ran (or did not) stay as they were; axe needs evaluation enabled.
+  await page.setJavaScriptEnabled(true);
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document);
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const lang = await page.evaluate(() => document.documentElement.lang);
+  // OVATION_SCREENSHOTS=<dir> keeps a picture of each page, to look at.
+  if (process.env.OVATION_SCREENSHOTS) {
+    await page.screenshot({ path: `${process.env.OVATION_SCREENSHOTS}/${name.replaceAll(" ", "-")}.png`, fullPage: true });
+  }
+  return { name, violations, overflow, lang };
+}
+
 try {
   const page = await browser.newPage();
   const violations = [];
@@ -26,7 +52,25 @@ try {
   await page.keyboard.type("Fast and friendly <b>support</b>");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[type=submit]")]);
   const heading = await page.$eval("h1", (e) => e.textContent);
-  console.log(JSON.stringify({ saved, checked, heading, violations }));
+
+  // Every page at 320, 375 and 1280 px.
+  const audits = [];
+  for (const [width, score] of [[320, 3], [375, 4], [1280, 5]]) {
+    await page.setViewport({ width, height: 800 });
+    await page.setJavaScriptEnabled(true);
+    await page.goto(link, { waitUntil: "load" });
+    audits.push(await audit(page, `survey ${width}`));
+    await page.goto(`${origin}/r/AAAA`, { waitUntil: "load" });
+    audits.push(await audit(page, `invalid link ${width}`));
+    // Without JavaScript: another score from the email, not yet sent, said so.
+    await page.setJavaScriptEnabled(false);
+    await page.goto(`${link}?score=${score}`, { waitUntil: "load" });
+    const unsent = await page.$eval("noscript", (e) => e.textContent);
+    audits.push({ ...(await audit(page, `survey without script ${width}`)), unsent });
+    await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[type=submit]")]);
+    audits.push(await audit(page, `thanks ${width}`));
+  }
+  console.log(JSON.stringify({ saved, checked, heading, violations, audits }));
 } finally {
   await browser.close();
 }

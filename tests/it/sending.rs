@@ -315,6 +315,20 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
     for n in 0..=10 {
         assert!(html.contains(&format!("?score={n}\"")), "button {n} in the HTML part");
     }
+    // Dated and identified in every copy; on phones the scores are fluid cells, not 36 px ones;
+    // a preheader; the footer at 7:1 (#52525b on #f4f4f5), not 4.39:1.
+    assert!(
+        header("Date").ends_with(" +0000") && header("Date").len() == 31,
+        "{}",
+        header("Date")
+    );
+    assert!(header("Message-ID").starts_with('<') && header("Message-ID").ends_with("@acme.example>"));
+    assert!(!html.contains("width:36px") && html.contains("width=\"9%\""), "{html}");
+    assert!(
+        html.contains("display:none;max-height:0") && html.contains("<h1"),
+        "{html}"
+    );
+    assert!(!html.contains("#71717a"), "{html}");
     let nine = text
         .lines()
         .find_map(|l| l.strip_prefix("9: "))

@@ -826,3 +826,137 @@ async fn path_ids_are_parsed_at_the_edge() {
     assert_eq!(answer.status, 422, "{}", answer.text);
     assert_eq!(answer.str("field"), "id");
 }
+
+/// What a respondent meets when answering as people do: an unanswered text question starts empty
+/// (never "None", which the one-click post would save), every survey text is filled (choices,
+/// the thank-you heading), another score clicked in the email changes the answer through the
+/// page's script and says so without script, a link's score that is no score is named, control
+/// characters leave comments, and a field for no question is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respondents_answer_as_people_do() {
+    let s = stack(Engines::embedded()).await;
+    let owner = s.tenant("people").await;
+    let survey = s.get("/v1/surveys", &owner.token).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patch = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{survey}"),
+            &owner.token,
+            json!({
+                "texts": {"en": {"thanks": "Thanks, {{ sender }} reads every answer."}},
+                "questions": [
+                    {"id": "why", "kind": "text", "text": {"en": "Anything else?"}},
+                    {"id": "plan", "kind": "single", "text": {"en": "Your plan?"},
+                     "choices": [{"en": "{{ product_name }} Free"}, {"en": "{{ product_name }} Pro"}]}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(patch.status, 200, "{patch:?}");
+    let typo = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{survey}"),
+            &owner.token,
+            json!({"questions": [{"id": "x", "kind": "text", "text": {"en": "{{ prodcut }}?"}}]}),
+        )
+        .await;
+    assert_eq!(
+        (typo.status, typo.body["field"].as_str()),
+        (422, Some("questions.text")),
+        "{typo:?}"
+    );
+    let (person, link) = invite(
+        &s,
+        &owner.token,
+        json!({"email": "cat@example.com", "properties": {"product_name": "Widget"}}),
+    )
+    .await;
+
+    // The first click: the text question is empty, the choices filled.
+    let first = page(&s, "GET", &format!("{link}?score=6"), None).await;
+    assert!(first.text.contains(r#"maxlength="5000"></textarea>"#), "{}", first.text);
+    assert!(!first.text.contains(">none<") && !first.text.contains(">None<"));
+    assert!(
+        first.text.contains("Widget Pro") && !first.text.contains("{{"),
+        "{}",
+        first.text
+    );
+    assert!(first.text.contains("<noscript>") && first.text.contains("Nothing is recorded until you press Send."));
+    // The page's script posts the form as it stands.
+    let posted = page(&s, "POST", &link, Some("auto=1&score=6&comment=&q_why=")).await;
+    assert_eq!(posted.status, 303, "{posted:?}");
+    let theirs = format!("/v1/survey_responses?person_id={person}");
+    let stored = s.get(&theirs, &owner.token).await;
+    assert_eq!(stored.body[0]["score"], 6, "{stored:?}");
+    assert_eq!(
+        stored.body[0]["additional_answers"],
+        json!([]),
+        "nothing typed, nothing kept"
+    );
+
+    // Another score clicked in the email: sent by the script, said without it.
+    let again = page(&s, "GET", &format!("{link}?score=3"), None).await;
+    assert!(again.text.contains(r#"value="3" checked"#));
+    assert!(
+        again.text.contains("<script nonce="),
+        "the new score is sent by the page's script"
+    );
+    assert!(again.text.contains("Your saved score is 6."), "{}", again.text);
+    assert_eq!(
+        page(&s, "POST", &link, Some("auto=1&score=3&comment=")).await.status,
+        303
+    );
+    assert_eq!(s.get(&theirs, &owner.token).await.body[0]["score"], 3);
+    // The same score again: nothing to send.
+    let same = page(&s, "GET", &format!("{link}?score=3"), None).await;
+    assert!(!same.text.contains("<script") && !same.text.contains("<noscript>"));
+
+    // A link's score that is no score is named; a field for no question is refused.
+    let eleven = page(&s, "GET", &format!("{link}?score=11"), None).await;
+    assert!(
+        eleven.text.contains("The score in this link is not valid."),
+        "{}",
+        eleven.text
+    );
+    let unknown = page(&s, "POST", &link, Some("score=5&q_nope=1")).await;
+    assert_eq!(unknown.status, 422, "{unknown:?}");
+    assert_eq!(s.get(&theirs, &owner.token).await.body[0]["score"], 3);
+
+    // Sent with the button: the thank-you heading filled; control characters gone.
+    let form = format!(
+        "score=9&comment={}&q_why={}",
+        ovation::http::extract::encode_component("fast\u{1b}[31m\r\nreally"),
+        ovation::http::extract::encode_component("\u{7}ok")
+    );
+    let thanks = page(&s, "POST", &link, Some(&form)).await;
+    assert_eq!(thanks.status, 200, "{thanks:?}");
+    assert!(
+        thanks.text.contains("Thanks, people reads every answer."),
+        "{}",
+        thanks.text
+    );
+    let stored = s.get(&theirs, &owner.token).await;
+    assert_eq!(stored.body[0]["comment"], "fast[31m\nreally");
+    assert_eq!(
+        stored.body[0]["additional_answers"][0]["value"],
+        json!({"free_response": "ok"})
+    );
+
+    // A link that is not valid, in the browser's language.
+    let invalid = reqwest::Client::new()
+        .get(format!("{}/r/AAAA", s.url))
+        .header("accept-language", "de-DE,de;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 404);
+    let text = invalid.text().await.unwrap();
+    assert!(
+        text.contains(r#"<html lang="de">"#) && text.contains("Dieser Link ist ungültig."),
+        "{text}"
+    );
+}

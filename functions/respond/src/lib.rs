@@ -54,6 +54,14 @@ fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // A missing value prints nothing, never `none`: a textarea holding "none" would be sent back
+        // as the answer.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() || value.is_undefined() {
+                return Ok(());
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.add_template("page.html", include_str!("../templates/page.html"))
             .expect("the page template parses");
         env
@@ -173,6 +181,7 @@ fn texts_value(t: &'static Texts) -> minijinja::Value {
         ("unsubscribe_button", t.unsubscribe_button),
         ("optional", t.optional),
         ("saved", t.saved),
+        ("not_recorded", t.not_recorded),
     ]))
 }
 
@@ -186,8 +195,8 @@ fn refused(refusal: Refusal, language: Language) -> Page {
     }
 }
 
-/// The language a browser prefers among a survey's.
-fn browser_language(headers: &HeaderMap, survey: &SurveyDefinition) -> Language {
+/// The language a browser prefers among `offered`, in its order of preference.
+fn accepted_language(headers: &HeaderMap, offered: &[Language]) -> Option<Language> {
     let accepted = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
@@ -195,8 +204,18 @@ fn browser_language(headers: &HeaderMap, survey: &SurveyDefinition) -> Language 
     accepted
         .split(',')
         .filter_map(|tag| Language::from_locale(tag.split(';').next().unwrap_or_default()))
-        .find(|l| survey.languages.contains(l))
-        .unwrap_or(survey.default_language)
+        .find(|l| offered.contains(l))
+}
+
+/// The language a browser prefers among a survey's.
+fn browser_language(headers: &HeaderMap, survey: &SurveyDefinition) -> Language {
+    accepted_language(headers, &survey.languages).unwrap_or(survey.default_language)
+}
+
+/// The language of a page without a survey (a link that is not valid): the browser's, else
+/// English.
+fn page_language(headers: &HeaderMap) -> Language {
+    accepted_language(headers, &ovation::domain::language::LANGUAGES).unwrap_or(Language::En)
 }
 
 #[derive(Serialize)]
@@ -228,6 +247,8 @@ struct Form<'a> {
     existing: Option<&'a ResponseRecord>,
     auto_submit: bool,
     saved: bool,
+    /// A score from the link that is not the one recorded: shown without script as not yet sent.
+    unsent: bool,
     error: Option<String>,
 }
 
@@ -244,6 +265,7 @@ impl<'a> Form<'a> {
             existing: None,
             auto_submit: false,
             saved: false,
+            unsent: false,
             error: None,
         }
     }
@@ -303,7 +325,7 @@ impl<'a> Form<'a> {
                         .iter()
                         .enumerate()
                         .map(|(i, c)| ChoiceView {
-                            text: pick(c),
+                            text: fill(&pick(c), value),
                             checked: chosen(i),
                         })
                         .collect(),
@@ -316,6 +338,8 @@ impl<'a> Form<'a> {
             })
             .collect();
         let comment = self.existing.and_then(|r| r.comment.clone()).unwrap_or_default();
+        let saved_score = self.existing.map(|r| r.score.value().to_string());
+        let saved_score = saved_score.map(|n| fill(t.saved_score, |name| (name == "score").then_some(n.as_str())));
         self.frame.render(
             status,
             "survey",
@@ -323,17 +347,19 @@ impl<'a> Form<'a> {
             context! {
                 question => &question, comment_prompt, action => &self.action, score => self.score,
                 comment, questions, auto_submit => self.auto_submit, saved => self.saved, error => self.error,
+                unsent => self.unsent, saved_score,
             },
         )
     }
 }
 
-fn score_param(raw: Option<&str>) -> Option<u8> {
+/// The score a link carries (`?score=`): none, a score, or text that is no score (an error).
+fn score_param(raw: Option<&str>) -> std::result::Result<Option<u8>, ()> {
     form_to_pairs(raw.unwrap_or_default().as_bytes())
         .into_iter()
         .find(|(n, _)| n == "score")
-        .and_then(|(_, v)| Score::parse(&v).ok())
-        .map(Score::value)
+        .map(|(_, v)| Score::parse(&v).map(Score::value).map_err(|_| ()))
+        .transpose()
 }
 
 fn saved_param(raw: Option<&str>) -> bool {
@@ -342,21 +368,33 @@ fn saved_param(raw: Option<&str>) -> bool {
         .any(|(n, v)| n == "saved" && v == "1")
 }
 
-async fn invitation_page(State(ctx): Ctx, Path(token): Path<String>, RawQuery(raw): RawQuery) -> Page {
+async fn invitation_page(
+    State(ctx): Ctx,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Page {
     let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
-        Err(r) => return refused(r, Language::En),
+        Err(r) => return refused(r, page_language(&headers)),
     };
     let existing = match &invited.invitation.response {
         Some(id) => response_record::load(&invited.opened.store, id).await.ok().flatten(),
         None => None,
     };
-    let chosen = score_param(raw.as_deref());
     let frame = Frame::of(
         &invited.survey.definition,
         &invited.opened.tenant,
         invited.invitation.language,
     );
+    let (chosen, error) = match score_param(raw.as_deref()) {
+        Ok(chosen) => (chosen, None),
+        Err(()) => (None, Some(frame.texts().invalid_score.to_owned())),
+    };
+    let recorded = existing.as_ref().map(|r| r.score.value());
+    // A score other than the recorded one (or the first) is sent by the page's script, never by
+    // the GET: a link scanner runs none.
+    let unsent = chosen.is_some() && chosen != recorded;
     let blank = Form::new(
         frame,
         &invited.survey.definition,
@@ -365,11 +403,12 @@ async fn invitation_page(State(ctx): Ctx, Path(token): Path<String>, RawQuery(ra
     );
     Form {
         person: invited.person.as_ref(),
-        score: chosen.or(existing.as_ref().map(|r| r.score.value())),
-        // Only a first answer is sent on its own; a link scanner's GET runs no script.
-        auto_submit: chosen.is_some() && existing.is_none(),
+        score: chosen.or(recorded),
+        auto_submit: unsent,
+        unsent,
         saved: saved_param(raw.as_deref()) && existing.is_some(),
         existing: existing.as_ref(),
+        error,
         ..blank
     }
     .render(StatusCode::OK)
@@ -386,6 +425,12 @@ fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
     let value = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let score = value("score").filter(|v| !v.is_empty()).map(Score::parse).transpose()?;
     let comment = response_record::comment(value("comment"))?;
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(n, _)| n.starts_with("q_") && !survey.questions.iter().any(|q| n[2..] == q.id))
+    {
+        return Err(Error::invalid(name.clone(), "is not a question of this survey"));
+    }
     let mut answers = BTreeMap::new();
     for q in &survey.questions {
         let name = format!("q_{}", q.id);
@@ -437,7 +482,7 @@ async fn answer_invitation(
 ) -> Response {
     let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
-        Err(r) => return refused(r, Language::En).into_response(),
+        Err(r) => return refused(r, page_language(&headers)).into_response(),
     };
     let store = &invited.opened.store;
     let frame = || {
@@ -476,19 +521,28 @@ async fn answer_invitation(
     delivery::dispatch_recent(&ctx, store).await;
     match recorded {
         Ok(_) if submitted.auto => Redirect::to(&format!("/r/{token}?saved=1")).into_response(),
-        Ok(_) => thanks(&frame(), &invited.survey.definition, &token).into_response(),
+        Ok(_) => thanks(
+            &frame(),
+            &invited.survey.definition,
+            &invited.opened.tenant,
+            invited.person.as_ref(),
+            &token,
+        )
+        .into_response(),
         Err(e @ Error::Invalid { .. }) => form_error(e),
         Err(e) => e.into_response(),
     }
 }
 
-fn thanks(frame: &Frame, survey: &SurveyDefinition, token: &str) -> Page {
-    let t = frame.texts();
-    let heading = survey
-        .texts
-        .get(&frame.language)
-        .and_then(|o| o.thanks.clone())
-        .unwrap_or_else(|| t.thanks.to_owned());
+/// The thank-you page, its heading filled like every survey text.
+fn thanks(frame: &Frame, survey: &SurveyDefinition, tenant: &Tenant, person: Option<&Person>, token: &str) -> Page {
+    let heading = survey.filled(
+        |o| o.thanks.as_ref(),
+        frame.texts().thanks,
+        frame.language,
+        person.map(|p| &p.properties),
+        &tenant.settings.display_name,
+    );
     frame.render(
         StatusCode::OK,
         "thanks",
@@ -500,12 +554,18 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, token: &str) -> Page {
 async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
     let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
-        Err(r) => return refused(r, Language::En),
+        Err(r) => return refused(r, page_language(&headers)),
     };
     let language = browser_language(&headers, &survey.definition);
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
+    let (score, error) = match score_param(raw.as_deref()) {
+        Ok(score) => (score, None),
+        Err(()) => (None, Some(frame.texts().invalid_score.to_owned())),
+    };
     Form {
-        score: score_param(raw.as_deref()),
+        score,
+        unsent: score.is_some(),
+        error,
         ..Form::new(frame, &survey.definition, &opened.tenant, format!("/s/{token}"))
     }
     .render(StatusCode::OK)
@@ -520,7 +580,7 @@ async fn answer_web(
 ) -> Response {
     let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
-        Err(r) => return refused(r, Language::En).into_response(),
+        Err(r) => return refused(r, page_language(&headers)).into_response(),
     };
     let language = browser_language(&headers, &survey.definition);
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
@@ -542,7 +602,7 @@ async fn answer_web(
     };
     match own_token {
         Ok(t) if submitted.auto => Redirect::to(&format!("/r/{t}?saved=1")).into_response(),
-        Ok(t) => thanks(&frame, &survey.definition, &t).into_response(),
+        Ok(t) => thanks(&frame, &survey.definition, &opened.tenant, None, &t).into_response(),
         Err(e @ Error::Invalid { .. }) => error_page(e),
         Err(e) => e.into_response(),
     }
@@ -558,7 +618,7 @@ async fn unsubscribe_target(ctx: &Context, token: &str) -> std::result::Result<(
     Ok((opened, frame))
 }
 
-async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>) -> Page {
+async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap) -> Page {
     match unsubscribe_target(&ctx, &token).await {
         Ok((_, frame)) => {
             let heading = fill(frame.texts().unsubscribe_question, |n| {
@@ -571,15 +631,15 @@ async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>) -> Page {
                 context! { heading => &heading, action => format!("/u/{token}") },
             )
         }
-        Err(r) => refused(r, Language::En),
+        Err(r) => refused(r, page_language(&headers)),
     }
 }
 
 /// One click, as RFC 8058 asks (`List-Unsubscribe=One-Click` or the page's button): any POST.
-async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>) -> Response {
+async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap) -> Response {
     let (opened, frame) = match unsubscribe_target(&ctx, &token).await {
         Ok(found) => found,
-        Err(r) => return refused(r, Language::En).into_response(),
+        Err(r) => return refused(r, page_language(&headers)).into_response(),
     };
     let at = now_unix();
     let suppressed = suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await;

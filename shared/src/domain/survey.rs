@@ -114,6 +114,20 @@ fn text(field: &'static str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// What a respondent typed, as kept: trimmed, line breaks as `\n`, no other control characters
+/// (an escape sequence in a comment would reach every export and terminal that shows it).
+pub fn free_text(typed: &str) -> String {
+    typed
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A text in each of the survey's languages (one in the default at least), each a valid text
+/// whose placeholders are known: filled alike on every page, never shown raw.
 fn localised(
     field: &'static str,
     map: &BTreeMap<Language, String>,
@@ -125,7 +139,13 @@ fn localised(
             format!("needs a text in the default language `{}`", default.code()),
         ));
     }
-    map.iter().map(|(l, t)| Ok((*l, text(field, t)?))).collect()
+    map.iter()
+        .map(|(l, t)| {
+            let t = text(field, t)?;
+            super::texts::check_placeholders(&t).map_err(|why| Error::invalid(field, why))?;
+            Ok((*l, t))
+        })
+        .collect()
 }
 
 impl Question {
@@ -198,10 +218,14 @@ impl Question {
                 Answer::Number(number(first, low, high)?)
             }
             QuestionKind::Text => {
-                if first.chars().count() > MAX_COMMENT {
+                let text = free_text(first);
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                if text.chars().count() > MAX_COMMENT {
                     return Err(Error::invalid(field(), format!("at most {MAX_COMMENT} characters")));
                 }
-                Answer::Text((*first).to_owned())
+                Answer::Text(text)
             }
             QuestionKind::Single => Answer::Number(number(first, 0, self.choices.len() as u8 - 1)?),
             QuestionKind::Multiple => {

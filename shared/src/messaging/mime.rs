@@ -48,6 +48,27 @@ fn base64_lines(data: &[u8]) -> String {
     out
 }
 
+/// The message's id: its idempotency key at the sender's domain.
+fn message_id(email: &OutgoingEmail) -> String {
+    let local: String = email
+        .idempotency_key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    let domain = address(&email.from_address)
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_owned())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "ovation.invalid".into());
+    format!("{local}@{domain}")
+}
+
 /// The whole message, CRLF line ends.
 pub fn render(email: &OutgoingEmail) -> String {
     let boundary = format!("=_ovation_{}", address(&email.idempotency_key).replace('#', "_"));
@@ -58,6 +79,14 @@ pub fn render(email: &OutgoingEmail) -> String {
             address(&email.from_address)
         ),
         format!("To: <{}>", address(&email.to)),
+        format!(
+            "Date: {}",
+            jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .strftime("%a, %d %b %Y %H:%M:%S +0000")
+        ),
+        // The same for every attempt of one send: a retry is recognisably the same message.
+        format!("Message-ID: <{}>", message_id(email)),
     ];
     if let Some(reply_to) = &email.reply_to {
         headers.push(format!("Reply-To: <{}>", address(reply_to)));

@@ -148,7 +148,7 @@ pub async fn load(store: &TenantStore, id: &str) -> Result<Option<ResponseRecord
 
 /// A comment, bounded and trimmed; empty is none.
 pub fn comment(text: Option<&str>) -> Result<Option<String>> {
-    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+    let Some(text) = text.map(crate::domain::survey::free_text).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     if text.chars().count() > MAX_COMMENT {
@@ -157,5 +157,5 @@ pub fn comment(text: Option<&str>) -> Result<Option<String>> {
             format!("must be at most {MAX_COMMENT} characters"),
         ));
     }
-    Ok(Some(text.replace('\0', "")))
+    Ok(Some(text))
 }

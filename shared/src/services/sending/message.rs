@@ -67,32 +67,39 @@ impl Message<'_> {
         let brand = &self.survey.definition.brand_color;
         let score_url = |n: u8| format!("{}?score={n}", self.links.survey);
         let mut cells = String::new();
+        // Fluid cells: the 0–10 row fits a 320 px screen in one line.
         for n in 0..=10u8 {
             cells.push_str(&format!(
-                "<td align=\"center\" style=\"padding:2px\"><a href=\"{}\" style=\"display:block;width:36px;\
-                 padding:10px 0;border:1px solid {brand};border-radius:4px;color:{brand};font:bold 16px Arial,\
-                 sans-serif;text-decoration:none\">{n}</a></td>",
+                "<td align=\"center\" width=\"9%\" style=\"padding:1px\"><a href=\"{}\" aria-label=\"{n}\" \
+                 style=\"display:block;padding:10px 0;border:1px solid {brand};border-radius:4px;color:{brand};\
+                 font:bold 15px Arial,sans-serif;text-decoration:none\">{n}</a></td>",
                 escape_html(&score_url(n))
             ));
         }
+        // The preheader: what inbox lists show after the subject, hidden in the message itself.
+        let preheader = format!("{} · 0 = {}, 10 = {}", t.choose_score, t.not_likely, t.very_likely);
         let html = format!(
             "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
              <body style=\"margin:0;padding:0;background:#f4f4f5\">\
+             <div style=\"display:none;max-height:0;overflow:hidden;opacity:0\">{preheader}</div>\
              <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"background:#f4f4f5\">\
-             <tr><td align=\"center\" style=\"padding:24px 8px\">\
-             <table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" style=\"max-width:560px;background:#ffffff;\
-             border-radius:6px\"><tr><td style=\"padding:24px;font:16px/1.5 Arial,sans-serif;color:#18181b\">\
-             <p style=\"margin:0 0 16px;font-size:18px;font-weight:bold\">{question}</p>\
-             <table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\"><tr>{cells}</tr></table>\
+             <tr><td align=\"center\" style=\"padding:16px 4px\">\
+             <div role=\"main\" style=\"max-width:560px;margin:0 auto\">\
+             <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"background:#ffffff;\
+             border-radius:6px\"><tr><td style=\"padding:20px 12px;font:16px/1.5 Arial,sans-serif;color:#18181b\">\
+             <h1 style=\"margin:0 0 16px;font:bold 18px/1.4 Arial,sans-serif;color:#18181b\">{question}</h1>\
+             <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"table-layout:fixed\">\
+             <tr>{cells}</tr></table>\
              <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"font:12px Arial,\
-             sans-serif;color:#52525b\"><tr><td>0 = {low}</td><td align=\"right\">10 = {high}</td></tr></table>\
+             sans-serif;color:#52525b;margin-top:4px\"><tr><td>0 = {low}</td><td align=\"right\">10 = {high}</td></tr></table>\
              </td></tr></table>\
-             <p style=\"font:12px Arial,sans-serif;color:#71717a\">{sender} · \
-             <a href=\"{unsubscribe}\" style=\"color:#71717a\">{unsubscribe_text}</a></p>\
-             </td></tr></table></body></html>",
+             <p style=\"font:12px Arial,sans-serif;color:#52525b\">{sender} · \
+             <a href=\"{unsubscribe}\" style=\"color:#52525b\">{unsubscribe_text}</a></p>\
+             </div></td></tr></table></body></html>",
             lang = self.language.code(),
             title = escape_html(&question),
+            preheader = escape_html(&preheader),
             question = escape_html(&question),
             low = escape_html(t.not_likely),
             high = escape_html(t.very_likely),
