@@ -846,7 +846,10 @@ async fn respondents_answer_as_people_do() {
             &format!("/v1/surveys/{survey}"),
             &owner.token,
             json!({
-                "texts": {"en": {"thanks": "Thanks, {{ sender }} reads every answer."}},
+                "texts": {
+                    "en": {"thanks": "Thanks, {{ sender }} reads every answer."},
+                    "de": {"thanks": "Danke, {{ sender }} liest jede Antwort."}
+                },
                 "questions": [
                     {"id": "why", "kind": "text", "text": {"en": "Anything else?"}},
                     {"id": "plan", "kind": "single", "text": {"en": "Your plan?"},
@@ -945,6 +948,36 @@ async fn respondents_answer_as_people_do() {
         stored.body[0]["additional_answers"][0]["value"],
         json!({"free_response": "ok"})
     );
+
+    // A person's locale picks the language of every page: the default survey speaks all eight.
+    let (german, link) = invite(
+        &s,
+        &owner.token,
+        json!({"email": "dora@example.com", "properties": {"locale": "de-AT"}}),
+    )
+    .await;
+    let shown = page(&s, "GET", &link, None).await;
+    assert!(shown.text.contains(r#"<html lang="de">"#), "{}", shown.text);
+    assert!(shown.text.contains("Wie wahrscheinlich"), "{}", shown.text);
+    let no_score = page(&s, "POST", &link, Some("score=&comment=")).await;
+    assert_eq!(no_score.status, 422, "{no_score:?}");
+    assert!(
+        no_score.text.contains("Wählen Sie einen Wert von 0 bis 10"),
+        "{}",
+        no_score.text
+    );
+    let tenant: TenantId = s.get("/v1/me", &owner.token).await.str("tenant_id").parse().unwrap();
+    let unsubscribe = Link {
+        kind: LinkKind::Unsubscribe,
+        tenant: tenant.clone(),
+        survey: survey.clone(),
+        subject: german,
+    }
+    .token(s.ctx.tenant_store(&tenant).crypto())
+    .await
+    .unwrap();
+    let asked = page(&s, "GET", &format!("/u/{unsubscribe}"), None).await;
+    assert!(asked.text.contains(r#"<html lang="de">"#), "{}", asked.text);
 
     // A link that is not valid, in the browser's language.
     let invalid = reqwest::Client::new()

@@ -22,8 +22,8 @@ use ovation::domain::tenant::Tenant;
 use ovation::domain::texts::{Texts, fill, texts};
 use ovation::domain::{Score, survey::SurveyDefinition};
 use ovation::http::extract::{ClientAddress, form_to_pairs};
-use ovation::services::people::person::Person;
 use ovation::services::people::person::Suppression;
+use ovation::services::people::person::{self, Person};
 use ovation::services::people::suppressions;
 use ovation::services::results::response_record;
 use ovation::services::results::response_record::ResponseRecord;
@@ -209,7 +209,7 @@ fn accepted_language(headers: &HeaderMap, offered: &[Language]) -> Option<Langua
 
 /// The language a browser prefers among a survey's.
 fn browser_language(headers: &HeaderMap, survey: &SurveyDefinition) -> Language {
-    accepted_language(headers, &survey.languages).unwrap_or(survey.default_language)
+    accepted_language(headers, &survey.spoken()).unwrap_or(survey.default_language)
 }
 
 /// The language of a page without a survey (a link that is not valid): the browser's, else
@@ -272,7 +272,7 @@ impl<'a> Form<'a> {
 
     /// The form again, saying what was wrong with the submission (422).
     fn with_error(mut self, e: &Error) -> Response {
-        self.error = Some(error_text(e));
+        self.error = Some(error_text(e, self.frame.texts()));
         self.render(StatusCode::UNPROCESSABLE_ENTITY).into_response()
     }
 
@@ -466,8 +466,11 @@ fn provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap, ans
     }
 }
 
-fn error_text(e: &Error) -> String {
+/// What was wrong with a submission, in the page's language where the respondent can mend it
+/// (the score); other refusals come from a tampered or oversized form.
+fn error_text(e: &Error, t: &Texts) -> String {
     match e {
+        Error::Invalid { field, .. } if field == "score" => t.choose_score.to_owned(),
         Error::Invalid { reason, .. } => reason.to_string(),
         other => other.to_string(),
     }
@@ -611,9 +614,12 @@ async fn answer_web(
 async fn unsubscribe_target(ctx: &Context, token: &str) -> std::result::Result<(Opened, Frame), Refusal> {
     let opened = links::open(ctx, token, LinkKind::Unsubscribe).await?;
     let survey = surveys::get(&opened.store, &opened.link.survey).await.ok().flatten();
+    // In the person's language, as their invitation was.
+    let person = person::load(&opened.store, &opened.link.subject).await.ok().flatten();
+    let locale = person.as_ref().and_then(|p| p.properties.get("locale"));
     let frame = match &survey {
-        Some(s) => Frame::of(&s.definition, &opened.tenant, s.definition.default_language),
-        None => Frame::plain(Language::En),
+        Some(s) => Frame::of(&s.definition, &opened.tenant, s.definition.language_for(locale)),
+        None => Frame::plain(locale.and_then(Language::from_locale).unwrap_or(Language::En)),
     };
     Ok((opened, frame))
 }

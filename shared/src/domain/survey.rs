@@ -259,7 +259,8 @@ pub struct SurveyDefinition {
     /// Unix seconds after which the survey takes no more answers.
     pub close_at: Option<i64>,
     pub default_language: Language,
-    /// The languages offered; invitations pick one by the person's `locale` property.
+    /// The languages offered (by default every built-in one); invitations pick one by the
+    /// person's `locale` property, the web link by the browser's.
     pub languages: Vec<Language>,
     #[schema(value_type = Object)]
     pub texts: BTreeMap<Language, SurveyTexts>,
@@ -313,7 +314,7 @@ impl SurveyDefinition {
             status: SurveyStatus::Active,
             close_at: None,
             default_language: Language::En,
-            languages: vec![Language::En],
+            languages: super::language::LANGUAGES.to_vec(),
             texts: BTreeMap::new(),
             questions: vec![],
             sender_name: None,
@@ -336,8 +337,34 @@ impl SurveyDefinition {
     pub fn language_for(&self, locale: Option<&str>) -> Language {
         locale
             .and_then(Language::from_locale)
-            .filter(|l| self.languages.contains(l))
+            .filter(|l| self.speaks(*l))
             .unwrap_or(self.default_language)
+    }
+
+    /// Whether a person may be asked in `language`: one of the survey's languages, with each of
+    /// the question, comment prompt and thank-you heading the survey customised in its default
+    /// language customised in this one too (else they would read a different question).
+    /// Additional questions fall back to the default language's text.
+    pub fn speaks(&self, language: Language) -> bool {
+        if !self.languages.contains(&language) {
+            return false;
+        }
+        let (Some(base), false) = (
+            self.texts.get(&self.default_language),
+            language == self.default_language,
+        ) else {
+            return true;
+        };
+        let own = self.texts.get(&language);
+        let has = |field: fn(&SurveyTexts) -> &Option<String>| {
+            field(base).is_none() || own.is_some_and(|o| field(o).is_some())
+        };
+        has(|t| &t.question) && has(|t| &t.comment) && has(|t| &t.thanks)
+    }
+
+    /// The languages a person may be asked in.
+    pub fn spoken(&self) -> Vec<Language> {
+        self.languages.iter().copied().filter(|l| self.speaks(*l)).collect()
     }
 
     /// The definition with `patch` applied, every value checked.
@@ -568,14 +595,40 @@ mod tests {
         assert_eq!(Language::from_locale("no"), Some(Language::Nb));
         assert_eq!(Language::from_locale("pt-BR"), None);
         let mut survey = SurveyDefinition::new("s".into());
+        assert_eq!(
+            survey.language_for(Some("de-AT")),
+            Language::De,
+            "every built-in language"
+        );
         survey.languages = vec![Language::En, Language::Da];
         assert_eq!(survey.language_for(Some("da")), Language::Da);
         assert_eq!(survey.language_for(Some("de")), Language::En, "not offered: default");
+        // A question customised in English only is not asked in Danish (it would be another).
+        survey.texts.insert(
+            Language::En,
+            SurveyTexts {
+                question: Some("How likely are you to recommend our clinic?".into()),
+                ..SurveyTexts::default()
+            },
+        );
+        assert_eq!(survey.language_for(Some("da")), Language::En);
+        survey.texts.insert(
+            Language::Da,
+            SurveyTexts {
+                question: Some("Hvor sandsynligt er det, at du vil anbefale vores klinik?".into()),
+                ..SurveyTexts::default()
+            },
+        );
+        assert_eq!(survey.language_for(Some("da")), Language::Da);
+        assert_eq!(survey.spoken(), [Language::En, Language::Da]);
     }
 
     #[test]
     fn definitions_are_checked_whole() {
-        let base = SurveyDefinition::new("s".into());
+        let base = SurveyDefinition {
+            languages: vec![Language::En],
+            ..SurveyDefinition::new("s".into())
+        };
         let patch = |json: serde_json::Value| base.patched(serde_json::from_value(json).unwrap());
         assert!(patch(serde_json::json!({"logo_url": "http://x.example/l.png"})).is_err());
         assert!(patch(serde_json::json!({"logo_url": "https://a@x.example/l.png"})).is_err());

@@ -203,6 +203,8 @@ mod tests {
             [
                 "From",
                 "To",
+                "Date",
+                "Message-ID",
                 "Reply-To",
                 "Subject",
                 "List-Unsubscribe",
