@@ -2,13 +2,14 @@
 // record the score (its inline script posts it), add a comment, send, read the thank-you page.
 // Then every page again at phone and desktop widths, with and without JavaScript: axe-core's
 // violations of any impact, and whether anything overflows the screen.
-// Usage: node journey.mjs <survey link>; prints what it saw as JSON. With OVATION_SCREENSHOTS=<dir>
-// it also keeps a screenshot of each page there.
+// Usage: node journey.mjs <survey link> [<email HTML file>]; prints what it saw as JSON (the email
+// audited at 320 and 640 px). With OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
 const link = process.argv[2];
+const mail = process.argv[3];
 const origin = new URL(link).origin;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const browser = await puppeteer.launch({
@@ -60,6 +61,7 @@ try {
     await page.setJavaScriptEnabled(true);
     await page.goto(link, { waitUntil: "load" });
     audits.push(await audit(page, `survey ${width}`));
+    await page.setExtraHTTPHeaders({ "accept-language": (await page.evaluate(() => document.documentElement.lang)) });
     await page.goto(`${origin}/r/AAAA`, { waitUntil: "load" });
     audits.push(await audit(page, `invalid link ${width}`));
     // Without JavaScript: another score from the email, not yet sent, said so.
@@ -69,6 +71,13 @@ try {
     audits.push({ ...(await audit(page, `survey without script ${width}`)), unsent });
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[type=submit]")]);
     audits.push(await audit(page, `thanks ${width}`));
+  }
+  if (mail) {
+    for (const width of [320, 640]) {
+      await page.setViewport({ width, height: 800 });
+      await page.goto(`file://${mail}`, { waitUntil: "load" });
+      audits.push(await audit(page, `email ${width}`));
+    }
   }
   console.log(JSON.stringify({ saved, checked, heading, violations, audits }));
 } finally {

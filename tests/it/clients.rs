@@ -89,6 +89,39 @@ async fn delighteds_python_client_works_unchanged() {
     );
 }
 
+/// Runs the browser journey over `link` (and the email at `mail`): what it saw.
+async fn journey(chromium: &str, modules: &str, link: &str, mail: Option<&std::path::Path>) -> Value {
+    // Node resolves `puppeteer-core` and `axe-core` from a node_modules beside the script.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(script("journey.mjs"), dir.path().join("journey.mjs")).unwrap();
+    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
+    let mut command = Command::new("node");
+    command
+        .arg(dir.path().join("journey.mjs"))
+        .arg(link)
+        .env("OVATION_TEST_CHROMIUM", chromium);
+    if let Some(mail) = mail {
+        command.arg(mail);
+    }
+    run(command).await
+}
+
+/// Every page the journey audited: no axe-core violation of any impact, nothing wider than the
+/// screen, the person's language; `expected` audits in all.
+fn audited(seen: &Value, lang: &str, expected: usize) {
+    let audits = seen["audits"].as_array().unwrap();
+    assert_eq!(audits.len(), expected, "{seen}");
+    for audit in audits {
+        assert_eq!(audit["violations"], json!([]), "{audit}");
+        assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
+        assert_eq!(audit["lang"], lang, "{audit}");
+    }
+}
+
+/// The respondent's journey in Chromium, in English, Danish and German: the email's score link,
+/// the page's script recording it, a comment sent by keyboard; then every page (survey with and
+/// without script, thanks, an invalid link) at 320, 375 and 1280 px and the email at 320 and
+/// 640 px, each audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_respondent_journey_in_a_real_browser() {
     let Some(chromium) = tool("OVATION_TEST_CHROMIUM") else {
@@ -97,22 +130,43 @@ async fn the_respondent_journey_in_a_real_browser() {
     let Some(modules) = tool("OVATION_TEST_NODE_MODULES") else {
         return;
     };
-    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let (s, send, data_dir) =
+        crate::sending::sending_stack(Engines::embedded(), "surveys@acme.example", true, |_| {}).await;
     let owner = s.tenant("acme").await;
-    let person = s
-        .send("POST", "/v1/people", &owner.token, json!({"email": "ada@example.com"}))
-        .await;
-    let link = person.str("survey_url");
-    // Node resolves `puppeteer-core` from a node_modules beside the script.
+    let mut links = Vec::new();
+    for (email, locale) in [
+        ("ada@example.com", "en"),
+        ("bo@example.com", "da"),
+        ("dora@example.com", "de"),
+    ] {
+        let person = s
+            .send(
+                "POST",
+                "/v1/people",
+                &owner.token,
+                json!({"email": email, "properties": {"locale": locale}}),
+            )
+            .await;
+        // The link as the local stack serves it.
+        let url = person.str("survey_url");
+        links.push(format!("{}{}", s.url, &url[url.find("/r/").unwrap()..]));
+    }
+    // The English email, as sent.
+    job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
+    let event = crate::sending::receive(&send).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
+    crate::sending::settle(&send, &event, &answer).await;
+    let mail = crate::sending::sent_mail(&send, &data_dir).await;
+    let english = mail
+        .iter()
+        .filter_map(|raw| ovation::messaging::mime::parse(raw))
+        .find(|m| m.header("To").is_some_and(|to| to.contains("ada@")))
+        .expect("the English email");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(script("journey.mjs"), dir.path().join("journey.mjs")).unwrap();
-    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
-    let mut command = Command::new("node");
-    command
-        .arg(dir.path().join("journey.mjs"))
-        .arg(&link)
-        .env("OVATION_TEST_CHROMIUM", chromium);
-    let seen = run(command).await;
+    let html = dir.path().join("mail.html");
+    std::fs::write(&html, &english.html).unwrap();
+
+    let seen = journey(&chromium, &modules, &links[0], Some(&html)).await;
     assert_eq!(seen["checked"], "9", "{seen}");
     assert!(
         seen["saved"].as_str().unwrap().contains("Your score is saved"),
@@ -120,16 +174,13 @@ async fn the_respondent_journey_in_a_real_browser() {
     );
     assert_eq!(seen["heading"], "Thank you!");
     assert_eq!(seen["violations"], json!([]), "no CSP violations");
-    // Every page at 320, 375 and 1280 px, with and without script: no axe-core violation of any
-    // impact, nothing wider than the screen, the person's language.
-    let audits = seen["audits"].as_array().unwrap();
-    assert_eq!(audits.len(), 12, "{seen}");
-    for audit in audits {
-        assert_eq!(audit["violations"], json!([]), "{audit}");
-        assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
-        assert_eq!(audit["lang"], "en", "{audit}");
-    }
-    let unsent = audits.iter().filter_map(|a| a["unsent"].as_str()).collect::<Vec<_>>();
+    audited(&seen, "en", 14);
+    let unsent = seen["audits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["unsent"].as_str())
+        .collect::<Vec<_>>();
     assert_eq!(unsent.len(), 3, "{seen}");
     assert!(
         unsent
@@ -141,4 +192,10 @@ async fn the_respondent_journey_in_a_real_browser() {
     assert_eq!(listed.body.as_array().unwrap().len(), 1, "{listed:?}");
     assert_eq!(listed.body[0]["score"], 5, "the last score sent by the button");
     assert_eq!(listed.body[0]["comment"], "Fast and friendly <b>support</b>");
+
+    for (link, lang, heading) in [(&links[1], "da", "Tak!"), (&links[2], "de", "Vielen Dank!")] {
+        let seen = journey(&chromium, &modules, link, None).await;
+        assert_eq!(seen["heading"], heading, "{seen}");
+        audited(&seen, lang, 12);
+    }
 }

@@ -36,8 +36,8 @@ const BOUNCES_SENDER: &str = "surveys@bounces.example";
 
 /// The queue and mail of the engine: the store's queue and the outbox, or SQS and SES on moto
 /// (a queue with a dead-letter queue after 2 receives, the sender identity verified when asked).
-struct Sending {
-    messaging: Messaging,
+pub(crate) struct Sending {
+    pub(crate) messaging: Messaging,
     sqs: Option<(aws_sdk_sqs::Client, String, String)>,
     moto: Option<String>,
     /// The test's own sender: moto's sent mail is shared by every test, told apart by it.
@@ -112,7 +112,7 @@ async fn sending(aws: Option<&aws_config::SdkConfig>, ctx: &ovation::Context, ve
 
 /// A stack that sends as `sender` with links to `survey.example.test`, its queue and mail (the
 /// sender verified in SES when asked), and its data directory.
-async fn sending_stack(
+pub(crate) async fn sending_stack(
     e: Engines,
     sender: &str,
     verified: bool,
@@ -141,7 +141,7 @@ async fn invitation_item(store: &ovation::store::TenantStore, person: &str) -> o
 }
 
 /// Takes what the deliverer's queue holds, as the Lambda event source would.
-async fn receive(s: &Sending) -> aws_lambda_events::event::sqs::SqsEvent {
+pub(crate) async fn receive(s: &Sending) -> aws_lambda_events::event::sqs::SqsEvent {
     let received = match (&s.messaging.local_queue, &s.sqs) {
         (Some(queue), _) => queue.receive(10, 0, 2).await.unwrap(),
         (None, Some((client, url, _))) => {
@@ -170,7 +170,7 @@ async fn receive(s: &Sending) -> aws_lambda_events::event::sqs::SqsEvent {
 }
 
 /// Deletes what the deliverer handled, as Lambda's event source does.
-async fn settle(
+pub(crate) async fn settle(
     s: &Sending,
     event: &aws_lambda_events::event::sqs::SqsEvent,
     answer: &aws_lambda_events::event::sqs::SqsBatchResponse,
@@ -204,7 +204,7 @@ async fn settle(
 }
 
 /// Every message sent so far: raw MIME, oldest first.
-async fn sent_mail(s: &Sending, data_dir: &std::path::Path) -> Vec<String> {
+pub(crate) async fn sent_mail(s: &Sending, data_dir: &std::path::Path) -> Vec<String> {
     match &s.moto {
         None => {
             let dir = data_dir.join(outbox::FOLDER);
