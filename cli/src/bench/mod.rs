@@ -45,6 +45,8 @@ enum Part {
     Exports,
     /// `--events` responses' webhook events to 10 endpoints on a loopback receiver.
     Webhooks,
+    /// The built-in SMS in every language: characters, encoding, segments.
+    Sms,
 }
 
 #[derive(Args)]
@@ -230,6 +232,51 @@ async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usi
     Ok(())
 }
 
+/// The built-in SMS of each language with a real invitation link (signed like any) at a typical
+/// public URL: its length, whether it is GSM-7 or UCS-2, and its segments.
+async fn sms_figures(dir: &std::path::Path) -> Result<()> {
+    use ovation::crypto::links::{Link, LinkKind};
+    use ovation::domain::language::LANGUAGES;
+    use ovation::services::sending::message::built_in_sms;
+    let store = Arc::new(EmbeddedStore::open(&dir.join(ovation::context::STORE_FILE))?);
+    let keyring = Arc::new(LocalKeyring::open(dir, true)?);
+    let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store, keyring);
+    let tenant = TenantId::generate();
+    let link = Link {
+        kind: LinkKind::Invitation,
+        tenant: tenant.clone(),
+        survey: ovation::ids::new_id(),
+        subject: ovation::ids::new_id(),
+    };
+    let url = format!(
+        "https://surveys.example.com/r/{}",
+        link.token(&ctx.crypto(&tenant)).await?
+    );
+    println!(
+        "# the built-in SMS from \"Acme\" about \"Acme\"; link {} characters",
+        url.chars().count()
+    );
+    println!(
+        "{:<10} {:>10} {:>9} {:>9}",
+        "language", "characters", "encoding", "segments"
+    );
+    for language in LANGUAGES {
+        let text = built_in_sms(language, "Acme", "Acme", &url);
+        println!(
+            "{:<10} {:>10} {:>9} {:>9}",
+            language.code(),
+            text.chars().count(),
+            if ovation::messaging::sms_is_gsm7(&text) {
+                "GSM-7"
+            } else {
+                "UCS-2"
+            },
+            ovation::messaging::sms_segments(&text)
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(args: BenchArgs) -> Result<()> {
     if args.only == Part::ColdStart {
         return cold_start::run(&args.bin_dir, args.runs).await;
@@ -254,6 +301,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Webhooks {
         return webhooks::figures(&dir, args.events).await;
+    }
+    if args.only == Part::Sms {
+        return sms_figures(&dir).await;
     }
     // aws-lc seeds its generator on first use (CPU jitter entropy unless built without it):
     // a one-time cost of the first TLS handshake or nonce of every cold start.

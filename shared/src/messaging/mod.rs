@@ -200,20 +200,29 @@ impl<T: Queue> Queue for OnFirstUse<T> {
     }
 }
 
-/// SMS segments a text takes: 160 GSM-7 characters in one (153 each when concatenated; the
-/// extension table's characters count twice), else 70 UCS-2 characters (67 concatenated).
-pub fn sms_segments(text: &str) -> usize {
+/// The GSM-7 septets a text takes (the extension table's characters count twice); none when it
+/// needs UCS-2.
+fn gsm7_septets(text: &str) -> Option<usize> {
     const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
     const EXTENDED: &str = "^{}\\[~]|€\u{c}";
-    let septets: Option<usize> = text
-        .chars()
+    text.chars()
         .map(|c| match c {
             c if BASIC.contains(c) => Some(1),
             c if EXTENDED.contains(c) => Some(2),
             _ => None,
         })
-        .sum();
-    let (units, single, multi) = match septets {
+        .sum()
+}
+
+/// Whether a text goes as GSM-7 (else UCS-2, 70 characters a segment).
+pub fn sms_is_gsm7(text: &str) -> bool {
+    gsm7_septets(text).is_some()
+}
+
+/// SMS segments a text takes: 160 GSM-7 characters in one (153 each when concatenated; the
+/// extension table's characters count twice), else 70 UCS-2 characters (67 concatenated).
+pub fn sms_segments(text: &str) -> usize {
+    let (units, single, multi) = match gsm7_septets(text) {
         Some(n) => (n, 160, 153),
         None => (text.encode_utf16().count(), 70, 67),
     };

@@ -140,6 +140,15 @@ impl Message<'_> {
     }
 }
 
+/// The built-in SMS of `language` from `sender` about `product`, with `link`: what a survey
+/// without its own question sends (for benchmarks and previews).
+pub fn built_in_sms(language: crate::domain::Language, sender: &str, product: &str, link: &str) -> String {
+    let question = texts::fill(texts::texts(language).question, |name| {
+        (name == "product_name").then_some(product)
+    });
+    sms_text(sender, &question, link)
+}
+
 /// `{sender}: {question} {link}`, or without the sender when only that fits one segment.
 fn sms_text(sender: &str, question: &str, link: &str) -> String {
     let full = format!("{sender}: {question} {link}");
