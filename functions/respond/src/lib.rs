@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::{Environment, context};
 use ovation::crypto::links::LinkKind;
-use ovation::domain::survey::{Answer, Language, QuestionKind, origin_of};
+use ovation::domain::survey::{Answer, Language, QuestionKind, origin_of, white_reads_on};
 use ovation::domain::tenant::Tenant;
 use ovation::domain::texts::{Texts, fill, texts};
 use ovation::domain::{Score, survey::SurveyDefinition};
@@ -131,7 +131,11 @@ impl Frame {
 
     fn render(&self, status: StatusCode, kind: &str, title: &str, extra: minijinja::Value) -> Page {
         let nonce = ovation::auth::credential::random_text().unwrap_or_default();
-        let brand_text = if dark(&self.brand) { "#ffffff" } else { "#1f2328" };
+        let brand_text = if white_reads_on(&self.brand) {
+            "#ffffff"
+        } else {
+            "#1f2328"
+        };
         let base = context! {
             kind, title, nonce => &nonce, lang => self.language.code(), t => texts_value(self.texts()),
             brand => &self.brand, brand_text, logo => &self.logo, sender => &self.sender,
@@ -155,20 +159,6 @@ impl Frame {
     fn message(&self, status: StatusCode, heading: &str) -> Page {
         self.render(status, "message", heading, context! { heading })
     }
-}
-
-/// True when white text reads on `hex` (#rrggbb) with at least 4.5:1 contrast.
-fn dark(hex: &str) -> bool {
-    let channel = |i: usize| {
-        let c = f64::from(u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0)) / 255.0;
-        if c <= 0.03928 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
-    1.05 / (luminance + 0.05) >= 4.5
 }
 
 fn texts_value(t: &'static Texts) -> minijinja::Value {

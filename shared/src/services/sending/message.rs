@@ -65,13 +65,19 @@ impl Message<'_> {
         let question = self.question();
         let sender = self.sender();
         let brand = &self.survey.definition.brand_color;
+        // The scores in the brand's colour where it reads on white (4.5:1), else in near-black.
+        let ink = if crate::domain::survey::white_reads_on(brand) {
+            brand.as_str()
+        } else {
+            "#18181b"
+        };
         let score_url = |n: u8| format!("{}?score={n}", self.links.survey);
         let mut cells = String::new();
         // Fluid cells: the 0–10 row fits a 320 px screen in one line.
         for n in 0..=10u8 {
             cells.push_str(&format!(
                 "<td align=\"center\" width=\"9%\" style=\"padding:1px\"><a href=\"{}\" aria-label=\"{n}\" \
-                 style=\"display:block;padding:10px 0;border:1px solid {brand};border-radius:4px;color:{brand};\
+                 style=\"display:block;padding:10px 0;border:1px solid {brand};border-radius:4px;color:{ink};\
                  font:bold 15px Arial,sans-serif;text-decoration:none\">{n}</a></td>",
                 escape_html(&score_url(n))
             ));
