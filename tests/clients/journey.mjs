@@ -48,6 +48,13 @@ try {
   await page.waitForFunction(() => location.search.includes("saved=1"), { timeout: 10000 });
   const saved = await page.$eval(".note", (e) => e.textContent);
   const checked = await page.$eval("input[name=score]:checked", (e) => e.value);
+  // Another score clicked in the email: the script changes the answer, the GET does not.
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: "load" }),
+    page.goto(`${link}?score=2`, { waitUntil: "domcontentloaded" }),
+  ]);
+  await page.waitForFunction(() => location.search.includes("saved=1"), { timeout: 10000 });
+  const changed = await page.$eval("input[name=score]:checked", (e) => e.value);
   // Keyboard only: focus the comment, type, submit with the button.
   await page.focus("#comment");
   await page.keyboard.type("Fast and friendly <b>support</b>");
@@ -64,10 +71,10 @@ try {
     await page.setExtraHTTPHeaders({ "accept-language": (await page.evaluate(() => document.documentElement.lang)) });
     await page.goto(`${origin}/r/AAAA`, { waitUntil: "load" });
     audits.push(await audit(page, `invalid link ${width}`));
-    // Without JavaScript: another score from the email, not yet sent, said so.
+    // Without JavaScript, after a comment: another score from the email waits for Send, said so.
     await page.setJavaScriptEnabled(false);
     await page.goto(`${link}?score=${score}`, { waitUntil: "load" });
-    const unsent = await page.$eval("noscript", (e) => e.textContent);
+    const unsent = await page.$eval(".note", (e) => e.textContent);
     audits.push({ ...(await audit(page, `survey without script ${width}`)), unsent });
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[type=submit]")]);
     audits.push(await audit(page, `thanks ${width}`));
@@ -79,7 +86,7 @@ try {
       audits.push(await audit(page, `email ${width}`));
     }
   }
-  console.log(JSON.stringify({ saved, checked, heading, violations, audits }));
+  console.log(JSON.stringify({ saved, checked, changed, heading, violations, audits }));
 } finally {
   await browser.close();
 }

@@ -167,7 +167,11 @@ async fn the_respondent_journey_in_a_real_browser() {
     std::fs::write(&html, &english.html).unwrap();
 
     let seen = journey(&chromium, &modules, &links[0], Some(&html)).await;
-    assert_eq!(seen["checked"], "9", "{seen}");
+    assert_eq!(
+        (&seen["checked"], &seen["changed"]),
+        (&json!("9"), &json!("2")),
+        "{seen}"
+    );
     assert!(
         seen["saved"].as_str().unwrap().contains("Your score is saved"),
         "{seen}"
@@ -185,7 +189,7 @@ async fn the_respondent_journey_in_a_real_browser() {
     assert!(
         unsent
             .iter()
-            .all(|u| u.contains("Nothing is recorded until you press Send.") && u.contains("Your saved score is")),
+            .all(|u| u.contains("Your new score is saved only when you press Send. Your saved score is")),
         "{unsent:?}"
     );
     let listed = s.get("/v1/survey_responses", &owner.token).await;

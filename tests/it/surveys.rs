@@ -470,8 +470,9 @@ async fn surveys_and_the_web_link(e: Engines) {
                 "texts": {"de": {"question": "Würden Sie {{ product_name }} empfehlen?"}},
                 "brand_color": "#FFD700",
                 "questions": [
-                    {"id": "csat", "kind": "csat", "text": {"en": "How satisfied are you?"}},
-                    {"id": "plan", "kind": "single", "text": {"en": "Your plan?"}, "choices": [{"en": "Free"}, {"en": "Pro"}]}
+                    {"id": "csat", "kind": "csat", "text": {"en": "How satisfied are you?", "de": "Wie zufrieden sind Sie?"}},
+                    {"id": "plan", "kind": "single", "text": {"en": "Your plan?", "de": "Ihr Tarif?"},
+                     "choices": [{"en": "Free", "de": "Gratis"}, {"en": "Pro", "de": "Pro"}]}
                 ]
             }),
         )
@@ -851,9 +852,12 @@ async fn respondents_answer_as_people_do() {
                     "de": {"thanks": "Danke, {{ sender }} liest jede Antwort."}
                 },
                 "questions": [
-                    {"id": "why", "kind": "text", "text": {"en": "Anything else?"}},
-                    {"id": "plan", "kind": "single", "text": {"en": "Your plan?"},
-                     "choices": [{"en": "{{ product_name }} Free"}, {"en": "{{ product_name }} Pro"}]}
+                    {"id": "why", "kind": "text", "text": {"en": "Anything else?", "de": "Sonst noch etwas?"}},
+                    {"id": "plan", "kind": "single", "text": {"en": "Your plan?", "de": "Ihr Tarif?"},
+                     "choices": [
+                        {"en": "{{ product_name }} Free", "de": "{{ product_name }} Gratis"},
+                        {"en": "{{ product_name }} Pro for {{ properties.plan }}", "de": "{{ product_name }} Pro für {{ properties.plan }}"}
+                     ]}
                 ]
             }),
         )
@@ -875,16 +879,22 @@ async fn respondents_answer_as_people_do() {
     let (person, link) = invite(
         &s,
         &owner.token,
-        json!({"email": "cat@example.com", "properties": {"product_name": "Widget"}}),
+        json!({"email": "cat@example.com", "properties": {"product_name": "Widget", "plan": "teams"}}),
     )
     .await;
 
     // The first click: the text question is empty, the choices filled.
     let first = page(&s, "GET", &format!("{link}?score=6"), None).await;
-    assert!(first.text.contains(r#"maxlength="5000"></textarea>"#), "{}", first.text);
+    assert!(
+        first
+            .text
+            .contains(r#"<textarea name="q_why" aria-labelledby="q-why" maxlength="5000"></textarea>"#),
+        "{}",
+        first.text
+    );
     assert!(!first.text.contains(">none<") && !first.text.contains(">None<"));
     assert!(
-        first.text.contains("Widget Pro") && !first.text.contains("{{"),
+        first.text.contains("Widget Pro for teams") && !first.text.contains("{{"),
         "{}",
         first.text
     );
@@ -908,7 +918,18 @@ async fn respondents_answer_as_people_do() {
         again.text.contains("<script nonce="),
         "the new score is sent by the page's script"
     );
-    assert!(again.text.contains("Your saved score is 6."), "{}", again.text);
+    assert!(
+        again
+            .text
+            .contains("Your new score is saved only when you press Send. Your saved score is 6."),
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        s.get(&theirs, &owner.token).await.body[0]["score"],
+        6,
+        "the GET changed nothing"
+    );
     assert_eq!(
         page(&s, "POST", &link, Some("auto=1&score=3&comment=")).await.status,
         303
@@ -947,6 +968,27 @@ async fn respondents_answer_as_people_do() {
     assert_eq!(
         stored.body[0]["additional_answers"][0]["value"],
         json!({"free_response": "ok"})
+    );
+    // Once the person wrote more, another score from the email waits for Send (shown, not sent),
+    // and a script's post changes nothing.
+    let later = page(&s, "GET", &format!("{link}?score=2"), None).await;
+    assert!(
+        !later.text.contains("<script") && !later.text.contains("<noscript>"),
+        "{}",
+        later.text
+    );
+    assert!(later.text.contains("Your new score is saved only when you press Send."));
+    let scripted = page(&s, "POST", &link, Some("auto=1&score=2&comment=old")).await;
+    let back = format!("{link}?score=2");
+    assert_eq!(
+        (scripted.status, scripted.header("location")),
+        (303, Some(back.as_str())),
+        "{scripted:?}"
+    );
+    let stored = s.get(&theirs, &owner.token).await;
+    assert_eq!(
+        (&stored.body[0]["score"], &stored.body[0]["comment"]),
+        (&json!(9), &json!("fast[31m\nreally"))
     );
 
     // A person's locale picks the language of every page: the default survey speaks all eight.

@@ -171,7 +171,6 @@ fn texts_value(t: &'static Texts) -> minijinja::Value {
         ("unsubscribe_button", t.unsubscribe_button),
         ("optional", t.optional),
         ("saved", t.saved),
-        ("not_recorded", t.not_recorded),
     ]))
 }
 
@@ -271,13 +270,8 @@ impl<'a> Form<'a> {
         let t = self.frame.texts();
         let display_name = self.tenant.settings.display_name.as_str();
         let properties = self.person.map(|p| &p.properties);
-        let value = |name: &str| match name {
-            "sender" => Some(self.frame.sender.as_str()),
-            _ => properties
-                .and_then(|p| p.get(name))
-                .or((name == "product_name").then_some(display_name)),
-        };
         let survey = self.survey;
+        let filled = |text: &str| survey.fill(text, properties, display_name);
         let question = survey.filled(|o| o.question.as_ref(), t.question, language, properties, display_name);
         let comment_prompt = survey.filled(|o| o.comment.as_ref(), t.comment, language, properties, display_name);
         let pick = |m: &BTreeMap<Language, String>| {
@@ -306,7 +300,7 @@ impl<'a> Form<'a> {
                 QuestionView {
                     id: q.id.clone(),
                     kind: q.kind,
-                    text: fill(&pick(&q.text), value),
+                    text: filled(&pick(&q.text)),
                     scale: q.kind.scale().map(|(a, b)| (a..=b).collect()),
                     low,
                     high,
@@ -315,7 +309,7 @@ impl<'a> Form<'a> {
                         .iter()
                         .enumerate()
                         .map(|(i, c)| ChoiceView {
-                            text: fill(&pick(c), value),
+                            text: filled(&pick(c)),
                             checked: chosen(i),
                         })
                         .collect(),
@@ -328,8 +322,16 @@ impl<'a> Form<'a> {
             })
             .collect();
         let comment = self.existing.and_then(|r| r.comment.clone()).unwrap_or_default();
-        let saved_score = self.existing.map(|r| r.score.value().to_string());
-        let saved_score = saved_score.map(|n| fill(t.saved_score, |name| (name == "score").then_some(n.as_str())));
+        // Over a score not yet sent: nothing is kept until Send, and what is kept so far.
+        let unsent_note = match self.existing {
+            _ if !self.unsent => None,
+            None => Some(t.not_recorded.to_owned()),
+            Some(r) => {
+                let score = r.score.value().to_string();
+                let saved = fill(t.saved_score, |name| (name == "score").then_some(score.as_str()));
+                Some(format!("{} {saved}", t.not_saved_yet))
+            }
+        };
         self.frame.render(
             status,
             "survey",
@@ -337,7 +339,7 @@ impl<'a> Form<'a> {
             context! {
                 question => &question, comment_prompt, action => &self.action, score => self.score,
                 comment, questions, auto_submit => self.auto_submit, saved => self.saved, error => self.error,
-                unsent => self.unsent, saved_score,
+                unsent_note,
             },
         )
     }
@@ -382,9 +384,11 @@ async fn invitation_page(
         Err(()) => (None, Some(frame.texts().invalid_score.to_owned())),
     };
     let recorded = existing.as_ref().map(|r| r.score.value());
-    // A score other than the recorded one (or the first) is sent by the page's script, never by
-    // the GET: a link scanner runs none.
+    // A score other than the recorded one is sent by the page's script, never by the GET (a link
+    // scanner runs none): a first answer, or a change of a score given alone. Once the person
+    // wrote more, another score waits for Send.
     let unsent = chosen.is_some() && chosen != recorded;
+    let auto_submit = unsent && existing.as_ref().is_none_or(changeable_by_click);
     let blank = Form::new(
         frame,
         &invited.survey.definition,
@@ -394,7 +398,7 @@ async fn invitation_page(
     Form {
         person: invited.person.as_ref(),
         score: chosen.or(recorded),
-        auto_submit: unsent,
+        auto_submit,
         unsent,
         saved: saved_param(raw.as_deref()) && existing.is_some(),
         existing: existing.as_ref(),
@@ -402,6 +406,12 @@ async fn invitation_page(
         ..blank
     }
     .render(StatusCode::OK)
+}
+
+/// Whether a click on another score in the email may change this response by itself: only a
+/// score given alone (no comment, no other answer) is.
+fn changeable_by_click(response: &ResponseRecord) -> bool {
+    response.comment.is_none() && response.answers.is_empty()
 }
 
 /// A submitted form, parsed against the survey's questions.
@@ -433,6 +443,13 @@ fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
             answers.insert(q.id.clone(), answer);
         }
     }
+    let auto = value("auto") == Some("1");
+    // The script sends the score alone: what else the page held may be older than what is stored.
+    let (comment, answers) = if auto {
+        (None, BTreeMap::new())
+    } else {
+        (comment, answers)
+    };
     Ok(Submitted {
         answered: Answered {
             score,
@@ -441,7 +458,7 @@ fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
             ip: None,
             user_agent: None,
         },
-        auto: value("auto") == Some("1"),
+        auto,
     })
 }
 
@@ -502,6 +519,19 @@ async fn answer_invitation(
         Ok(s) => s,
         Err(e) => return form_error(e),
     };
+    // A script's post over a response the person wrote more in changes nothing: the page shows
+    // the score chosen, to be sent with the rest.
+    if submitted.auto
+        && let Some(id) = &invited.invitation.response
+        && let Ok(Some(existing)) = response_record::load(store, id).await
+        && !changeable_by_click(&existing)
+    {
+        let chosen = submitted
+            .answered
+            .score
+            .map_or(String::new(), |s| format!("?score={}", s.value()));
+        return Redirect::to(&format!("/r/{token}{chosen}")).into_response();
+    }
     provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
     let recorded = responses::answer_invitation(
         store,

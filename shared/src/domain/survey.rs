@@ -298,8 +298,15 @@ impl SurveyDefinition {
         properties: Option<&super::Properties>,
         display_name: &str,
     ) -> String {
-        let sender = self.sender(display_name);
         let text = self.texts.get(&language).and_then(own).map_or(default, String::as_str);
+        self.fill(text, properties, display_name)
+    }
+
+    /// Any text of the survey (its own or an additional question's) with its placeholders filled:
+    /// `sender`, `product_name` (the person's property, else the tenant's name) and
+    /// `properties.<name>`.
+    pub fn fill(&self, text: &str, properties: Option<&super::Properties>, display_name: &str) -> String {
+        let sender = self.sender(display_name);
         let property = |name: &str| properties.and_then(|p| p.get(name));
         super::texts::fill(text, |name| match name {
             "sender" => Some(sender.as_str()),
@@ -343,23 +350,26 @@ impl SurveyDefinition {
 
     /// Whether a person may be asked in `language`: one of the survey's languages, with each of
     /// the question, comment prompt and thank-you heading the survey customised in its default
-    /// language customised in this one too (else they would read a different question).
-    /// Additional questions fall back to the default language's text.
+    /// language customised in this one too (else they would read a different question), and
+    /// every additional question and choice written in it (else the page is half in another).
     pub fn speaks(&self, language: Language) -> bool {
         if !self.languages.contains(&language) {
             return false;
         }
-        let (Some(base), false) = (
-            self.texts.get(&self.default_language),
-            language == self.default_language,
-        ) else {
+        if language == self.default_language {
             return true;
-        };
+        }
         let own = self.texts.get(&language);
         let has = |field: fn(&SurveyTexts) -> &Option<String>| {
-            field(base).is_none() || own.is_some_and(|o| field(o).is_some())
+            self.texts
+                .get(&self.default_language)
+                .is_none_or(|base| field(base).is_none() || own.is_some_and(|o| field(o).is_some()))
         };
-        has(|t| &t.question) && has(|t| &t.comment) && has(|t| &t.thanks)
+        let questions = self
+            .questions
+            .iter()
+            .all(|q| q.text.contains_key(&language) && q.choices.iter().all(|c| c.contains_key(&language)));
+        has(|t| &t.question) && has(|t| &t.comment) && has(|t| &t.thanks) && questions
     }
 
     /// The languages a person may be asked in.
