@@ -2,14 +2,17 @@
 // record the score (its inline script posts it), add a comment, send, read the thank-you page.
 // Then every page again at phone and desktop widths, with and without JavaScript: axe-core's
 // violations of any impact, and whether anything overflows the screen.
-// Usage: node journey.mjs <survey link> [<email HTML file>]; prints what it saw as JSON (the email
-// audited at 320 and 640 px). With OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page.
+// Usage: node journey.mjs <survey link> [<email HTML file> [<JSON of more pages by name>]]; prints
+// what it saw as JSON (the email audited at 320 and 640 px, the other pages at each width). With
+// OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
 const link = process.argv[2];
 const mail = process.argv[3];
+// More pages to audit at each width, by name: {"web link": url, "unsubscribe": url}.
+const extra = JSON.parse(process.argv[4] ?? "{}");
 const origin = new URL(link).origin;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const browser = await puppeteer.launch({
@@ -78,6 +81,10 @@ try {
     audits.push({ ...(await audit(page, `survey without script ${width}`)), unsent });
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[type=submit]")]);
     audits.push(await audit(page, `thanks ${width}`));
+    for (const [name, url] of Object.entries(extra)) {
+      await page.goto(url, { waitUntil: "load" });
+      audits.push(await audit(page, `${name} ${width}`));
+    }
   }
   if (mail) {
     for (const width of [320, 640]) {

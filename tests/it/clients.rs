@@ -90,7 +90,7 @@ async fn delighteds_python_client_works_unchanged() {
 }
 
 /// Runs the browser journey over `link` (and the email at `mail`): what it saw.
-async fn journey(chromium: &str, modules: &str, link: &str, mail: Option<&std::path::Path>) -> Value {
+async fn journey(chromium: &str, modules: &str, link: &str, mail: Option<(&std::path::Path, Value)>) -> Value {
     // Node resolves `puppeteer-core` and `axe-core` from a node_modules beside the script.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(script("journey.mjs"), dir.path().join("journey.mjs")).unwrap();
@@ -100,8 +100,8 @@ async fn journey(chromium: &str, modules: &str, link: &str, mail: Option<&std::p
         .arg(dir.path().join("journey.mjs"))
         .arg(link)
         .env("OVATION_TEST_CHROMIUM", chromium);
-    if let Some(mail) = mail {
-        command.arg(mail);
+    if let Some((mail, extra)) = mail {
+        command.arg(mail).arg(extra.to_string());
     }
     run(command).await
 }
@@ -119,9 +119,9 @@ fn audited(seen: &Value, lang: &str, expected: usize) {
 }
 
 /// The respondent's journey in Chromium, in English, Danish and German: the email's score link,
-/// the page's script recording it, a comment sent by keyboard; then every page (survey with and
-/// without script, thanks, an invalid link) at 320, 375 and 1280 px and the email at 320 and
-/// 640 px, each audited.
+/// the page's script recording it (and changing it), a comment sent by keyboard; then every page
+/// (survey with and without script, thanks, an invalid link; in English also the web link and
+/// the unsubscribe page) at 320, 375 and 1280 px and the email at 320 and 640 px, each audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_respondent_journey_in_a_real_browser() {
     let Some(chromium) = tool("OVATION_TEST_CHROMIUM") else {
@@ -166,7 +166,20 @@ async fn the_respondent_journey_in_a_real_browser() {
     let html = dir.path().join("mail.html");
     std::fs::write(&html, &english.html).unwrap();
 
-    let seen = journey(&chromium, &modules, &links[0], Some(&html)).await;
+    // The web link and the email's unsubscribe page, served by this stack.
+    let local = |url: &str| format!("{}{}", s.url, &url[url.find("/s/").or(url.find("/u/")).unwrap()..]);
+    let web = s.get("/v1/surveys", &owner.token).await.body[0]["web_link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unsubscribe = english.header("List-Unsubscribe").unwrap();
+    let unsubscribe = unsubscribe
+        .split('<')
+        .find(|u| u.starts_with("http"))
+        .unwrap()
+        .trim_end_matches(['>', ',', ' ']);
+    let extra = json!({"web link": local(&web), "unsubscribe": local(unsubscribe)});
+    let seen = journey(&chromium, &modules, &links[0], Some((&html, extra))).await;
     assert_eq!(
         (&seen["checked"], &seen["changed"]),
         (&json!("9"), &json!("2")),
@@ -178,7 +191,7 @@ async fn the_respondent_journey_in_a_real_browser() {
     );
     assert_eq!(seen["heading"], "Thank you!");
     assert_eq!(seen["violations"], json!([]), "no CSP violations");
-    audited(&seen, "en", 14);
+    audited(&seen, "en", 20);
     let unsent = seen["audits"]
         .as_array()
         .unwrap()
