@@ -331,6 +331,17 @@ async fn delighted_people_and_responses(e: Engines) {
     assert_eq!(theirs.status, 404);
 }
 
+/// The default survey's id, once `patch` is applied to it.
+async fn patched_default_survey(s: &Stack, token: &str, patch: Value) -> String {
+    let survey = s.get("/v1/surveys", token).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patched = s.send("PATCH", &format!("/v1/surveys/{survey}"), token, patch).await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    survey
+}
+
 /// The token of a person's new invitation (made through the API).
 async fn invite(s: &Stack, token: &str, body: Value) -> (String, String) {
     let person = s.send("POST", "/v1/people", token, body).await;
@@ -341,20 +352,8 @@ async fn invite(s: &Stack, token: &str, body: Value) -> (String, String) {
 async fn respondent_pages(e: Engines) {
     let s = stack(e).await;
     let owner = s.tenant("acme").await;
-    // The default survey, asked to offer Danish too.
-    let survey = s.get("/v1/surveys", &owner.token).await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let patch = s
-        .send(
-            "PATCH",
-            &format!("/v1/surveys/{survey}"),
-            &owner.token,
-            json!({"languages": ["en", "da"]}),
-        )
-        .await;
-    assert_eq!(patch.status, 200, "{patch:?}");
+    // The default survey, asked to offer Danish only beside English.
+    let survey = patched_default_survey(&s, &owner.token, json!({"languages": ["en", "da"]})).await;
     let (_, link) = invite(
         &s,
         &owner.token,
@@ -837,32 +836,25 @@ async fn path_ids_are_parsed_at_the_edge() {
 async fn respondents_answer_as_people_do() {
     let s = stack(Engines::embedded()).await;
     let owner = s.tenant("people").await;
-    let survey = s.get("/v1/surveys", &owner.token).await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let patch = s
-        .send(
-            "PATCH",
-            &format!("/v1/surveys/{survey}"),
-            &owner.token,
-            json!({
-                "texts": {
-                    "en": {"thanks": "Thanks, {{ sender }} reads every answer."},
-                    "de": {"thanks": "Danke, {{ sender }} liest jede Antwort."}
-                },
-                "questions": [
-                    {"id": "why", "kind": "text", "text": {"en": "Anything else?", "de": "Sonst noch etwas?"}},
-                    {"id": "plan", "kind": "single", "text": {"en": "Your plan?", "de": "Ihr Tarif?"},
-                     "choices": [
-                        {"en": "{{ product_name }} Free", "de": "{{ product_name }} Gratis"},
-                        {"en": "{{ product_name }} Pro for {{ properties.plan }}", "de": "{{ product_name }} Pro für {{ properties.plan }}"}
-                     ]}
-                ]
-            }),
-        )
-        .await;
-    assert_eq!(patch.status, 200, "{patch:?}");
+    let survey = patched_default_survey(
+        &s,
+        &owner.token,
+        json!({
+            "texts": {
+                "en": {"thanks": "Thanks, {{ sender }} reads every answer."},
+                "de": {"thanks": "Danke, {{ sender }} liest jede Antwort."}
+            },
+            "questions": [
+                {"id": "why", "kind": "text", "text": {"en": "Anything else?", "de": "Sonst noch etwas?"}},
+                {"id": "plan", "kind": "single", "text": {"en": "Your plan?", "de": "Ihr Tarif?"},
+                 "choices": [
+                    {"en": "{{ product_name }} Free", "de": "{{ product_name }} Gratis"},
+                    {"en": "{{ product_name }} Pro for {{ properties.plan }}", "de": "{{ product_name }} Pro für {{ properties.plan }}"}
+                 ]}
+            ]
+        }),
+    )
+    .await;
     let typo = s
         .send(
             "PATCH",

@@ -15,9 +15,9 @@ use crate::store::lease::{self, Lease};
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
 
 use crate::services::sending::message::{Links, Message};
+use crate::services::sending::status::{SkipReason, StepStatus};
 use crate::services::sending::steps::{
-    Delivery, LEASE_SECONDS, Lookups, NEXT, RECIPIENT, SkipReason, Step, StepStatus, ending, index_at, remove_index,
-    skip, suppression,
+    Delivery, LEASE_SECONDS, Lookups, NEXT, RECIPIENT, Step, ending, index_at, remove_index, skip, suppression,
 };
 
 /// What the deliverer made of one message.

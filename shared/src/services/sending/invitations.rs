@@ -10,7 +10,7 @@ use crate::ids::new_id;
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::Person;
-use crate::services::sending::steps::StepStatus;
+use crate::services::sending::status::StepStatus;
 use crate::services::surveys::Survey;
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
 

@@ -10,7 +10,7 @@ use crate::domain::tenant::Tenant;
 use crate::services::accounts::tenants;
 use crate::services::people::person::{self, Person};
 use crate::services::sending::invitations::{self, Invitation};
-use crate::services::sending::steps::StepStatus;
+use crate::services::sending::status::StepStatus;
 use crate::services::surveys::{self, Survey};
 use crate::store::{TenantStore, now_unix};
 

@@ -8,4 +8,5 @@ pub mod invitations;
 pub mod links;
 pub mod message;
 pub mod scheduler;
+pub mod status;
 pub mod steps;

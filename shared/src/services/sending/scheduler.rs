@@ -12,9 +12,10 @@ use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging};
 use crate::store::{Condition, Item, Key, Query, SortKey, Store, Update, attr, keys};
 
+use crate::services::sending::status::{SkipReason, StepStatus};
 use crate::services::sending::steps::{
-    Delivery, Lookups, MAX_ENQUEUES, NEXT, REQUEUE_AFTER, SkipReason, Step, StepStatus, ending, index_at, remove_index,
-    seen_as, skip, skip_reason,
+    Delivery, Lookups, MAX_ENQUEUES, NEXT, REQUEUE_AFTER, Step, ending, index_at, remove_index, seen_as, skip,
+    skip_reason,
 };
 
 /// How far back a first scheduler run looks for due invitations.
