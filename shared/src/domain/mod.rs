@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O: inputs are parsed into these at the edge (parse, don't validate),
 //! so the services never see a malformed email, slug or setting.
 
+pub mod brand;
 pub mod email;
 pub mod language;
 pub mod loose;

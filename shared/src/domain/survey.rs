@@ -410,7 +410,7 @@ impl SurveyDefinition {
                 .transpose()?;
         }
         if let Some(color) = patch.brand_color {
-            next.brand_color = brand_color(&color)?;
+            next.brand_color = super::brand::brand_color(&color)?;
         }
         if let Some(url) = patch.logo_url {
             next.logo_url = url.map(|u| logo_url(&u)).transpose()?;
@@ -509,15 +509,6 @@ fn days_within(field: &'static str, days: u32, low: u32, high: u32) -> Result<u3
     }
 }
 
-fn brand_color(text: &str) -> Result<String> {
-    let t = text.trim().to_ascii_lowercase();
-    let ok = t.len() == 7 && t.starts_with('#') && t[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !ok {
-        return Err(Error::invalid("brand_color", "must be a colour as #rrggbb"));
-    }
-    Ok(t)
-}
-
 /// An https URL without credentials, quotes or spaces (it goes into a page's `img` and its CSP).
 fn logo_url(text: &str) -> Result<String> {
     let t = text.trim();
@@ -584,32 +575,9 @@ mod double_option {
     }
 }
 
-/// True when white text reads on `hex` (#rrggbb) with at least 4.5:1 contrast (and so `hex` text
-/// on white).
-pub fn white_reads_on(hex: &str) -> bool {
-    let channel = |i: usize| {
-        let c = f64::from(u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0)) / 255.0;
-        if c <= 0.03928 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
-    1.05 / (luminance + 0.05) >= 4.5
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn brand_colours_that_read_on_white() {
-        assert!(white_reads_on("#1d4ed8"), "the default blue");
-        assert!(white_reads_on("#000000"));
-        assert!(!white_reads_on("#FFD700"), "gold: near-black text instead");
-        assert!(!white_reads_on("#8c959f"), "2.9:1 is not enough");
-    }
 
     #[test]
     fn scores_are_zero_to_ten() {

@@ -66,7 +66,7 @@ impl Message<'_> {
         let sender = self.sender();
         let brand = &self.survey.definition.brand_color;
         // The scores in the brand's colour where it reads on white (4.5:1), else in near-black.
-        let ink = if crate::domain::survey::white_reads_on(brand) {
+        let ink = if crate::domain::brand::white_reads_on(brand) {
             brand.as_str()
         } else {
             "#18181b"
