@@ -119,6 +119,7 @@ fn text(field: &'static str, value: &str) -> Result<String> {
 pub fn free_text(typed: &str) -> String {
     typed
         .replace("\r\n", "\n")
+        .replace('\r', "\n")
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
         .collect::<String>()
@@ -578,6 +579,11 @@ mod double_option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_text_keeps_lines_and_tabs_only() {
+        assert_eq!(free_text(" a\u{1b}[31mb\r\nc\rd\te\u{7} "), "a[31mb\nc\nd\te");
+    }
 
     #[test]
     fn scores_are_zero_to_ten() {

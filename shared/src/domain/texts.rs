@@ -100,7 +100,7 @@ const DA: Texts = Texts {
 
 const NL: Texts = Texts {
     question: "Hoe waarschijnlijk is het dat je {{ product_name }} zou aanbevelen aan een vriend of collega?",
-    not_likely: "Zeer onwaarschijnlijk",
+    not_likely: "Helemaal niet waarschijnlijk",
     very_likely: "Zeer waarschijnlijk",
     comment: "Wat is de belangrijkste reden voor je score?",
     submit: "Versturen",
@@ -245,7 +245,7 @@ const SV: Texts = Texts {
 
 const NB: Texts = Texts {
     question: "Hvor sannsynlig er det at du vil anbefale {{ product_name }} til en venn eller kollega?",
-    not_likely: "Svært usannsynlig",
+    not_likely: "Ikke sannsynlig i det hele tatt",
     very_likely: "Svært sannsynlig",
     comment: "Hva er hovedgrunnen til poengsummen din?",
     submit: "Send",

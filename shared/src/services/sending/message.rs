@@ -76,7 +76,7 @@ impl Message<'_> {
         // Fluid cells: the 0–10 row fits a 320 px screen in one line.
         for n in 0..=10u8 {
             cells.push_str(&format!(
-                "<td align=\"center\" width=\"9%\" style=\"padding:1px\"><a href=\"{}\" aria-label=\"{n}\" \
+                "<td align=\"center\" width=\"9%\" style=\"padding:1px\"><a href=\"{}\" \
                  style=\"display:block;padding:10px 0;border:1px solid {brand};border-radius:4px;color:{ink};\
                  font:bold 15px Arial,sans-serif;text-decoration:none\">{n}</a></td>",
                 escape_html(&score_url(n))
@@ -88,7 +88,7 @@ impl Message<'_> {
             "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
              <body style=\"margin:0;padding:0;background:#f4f4f5\">\
-             <div style=\"display:none;max-height:0;overflow:hidden;opacity:0\">{preheader}</div>\
+             <div style=\"display:none;max-height:0;overflow:hidden;opacity:0;mso-hide:all\">{preheader}</div>\
              <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"background:#f4f4f5\">\
              <tr><td align=\"center\" style=\"padding:16px 4px\">\
              <div role=\"main\" style=\"max-width:560px;margin:0 auto\">\
