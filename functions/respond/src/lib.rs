@@ -346,13 +346,16 @@ impl<'a> Form<'a> {
     }
 }
 
-/// The score a link carries (`?score=`): none, a score, or text that is no score (an error).
-fn score_param(raw: Option<&str>) -> std::result::Result<Option<u8>, ()> {
-    form_to_pairs(raw.unwrap_or_default().as_bytes())
+/// The score a link carries (`?score=`), and the page's error when its text is no score.
+fn link_score(raw: Option<&str>, t: &Texts) -> (Option<u8>, Option<String>) {
+    let given = form_to_pairs(raw.unwrap_or_default().as_bytes())
         .into_iter()
-        .find(|(n, _)| n == "score")
-        .map(|(_, v)| Score::parse(&v).map(Score::value).map_err(|_| ()))
-        .transpose()
+        .find(|(n, _)| n == "score");
+    match given.map(|(_, v)| Score::parse(&v)) {
+        None => (None, None),
+        Some(Ok(score)) => (Some(score.value()), None),
+        Some(Err(_)) => (None, Some(t.invalid_score.to_owned())),
+    }
 }
 
 fn saved_param(raw: Option<&str>) -> bool {
@@ -380,10 +383,7 @@ async fn invitation_page(
         &invited.opened.tenant,
         invited.invitation.language,
     );
-    let (chosen, error) = match score_param(raw.as_deref()) {
-        Ok(chosen) => (chosen, None),
-        Err(()) => (None, Some(frame.texts().invalid_score.to_owned())),
-    };
+    let (chosen, error) = link_score(raw.as_deref(), frame.texts());
     let recorded = existing.as_ref().map(|r| r.score.value());
     // A score other than the recorded one is sent by the page's script, never by the GET (a link
     // scanner runs none): a first answer, or a change of a score given alone. Once the person
@@ -582,10 +582,7 @@ async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap
     };
     let language = browser_language(&headers, &survey.definition);
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
-    let (score, error) = match score_param(raw.as_deref()) {
-        Ok(score) => (score, None),
-        Err(()) => (None, Some(frame.texts().invalid_score.to_owned())),
-    };
+    let (score, error) = link_score(raw.as_deref(), frame.texts());
     Form {
         score,
         unsent: score.is_some(),

@@ -197,42 +197,37 @@ pub mod query_value {
 
     /// A value read by its type's `FromStr` (its refusal's reason kept).
     pub fn parsed<'de, D: Deserializer<'de>, T: FromStr<Err = Error>>(d: D) -> Result<Option<T>, D::Error> {
-        let text = String::deserialize(d)?;
-        text.trim().parse().map(Some).map_err(|e| match e {
-            Error::Invalid { reason, .. } => D::Error::custom(reason),
-            other => D::Error::custom(other),
-        })
+        from_text(String::deserialize(d)?.trim()).map(Some)
     }
 
     /// A comma-separated list (an array parameter), each item read by its type's `FromStr`.
     pub fn list<'de, D: Deserializer<'de>, T: FromStr<Err = Error>>(d: D) -> Result<Vec<T>, D::Error> {
         let text = String::deserialize(d)?;
-        text.split(',')
-            .map(|item| {
-                item.trim().parse().map_err(|e| match e {
-                    Error::Invalid { reason, .. } => D::Error::custom(reason),
-                    other => D::Error::custom(other),
-                })
-            })
-            .collect()
+        text.split(',').map(|item| from_text(item.trim())).collect()
     }
 
     /// A whole number.
     pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        let text = String::deserialize(d)?;
-        text.trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| D::Error::custom("must be a whole number"))
+        integer(d, "must be a whole number")
     }
 
     /// A Unix time in seconds.
     pub fn unix_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        integer(d, "must be a Unix time in seconds")
+    }
+
+    /// `text` through `T`'s `FromStr`, a refusal keeping only its reason (serde names the field).
+    fn from_text<T: FromStr<Err = Error>, E: serde::de::Error>(text: &str) -> Result<T, E> {
+        text.parse().map_err(|e| match e {
+            Error::Invalid { reason, .. } => E::custom(reason),
+            other => E::custom(other),
+        })
+    }
+
+    /// An integer, or `refusal`.
+    fn integer<'de, D: Deserializer<'de>>(d: D, refusal: &str) -> Result<Option<i64>, D::Error> {
         let text = String::deserialize(d)?;
-        text.trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| D::Error::custom("must be a Unix time in seconds"))
+        text.trim().parse().map(Some).map_err(|_| D::Error::custom(refusal))
     }
 }
 
