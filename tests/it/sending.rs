@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::api::{Auth, Stack};
 use crate::support::{Engines, start_scheduler_at};
+use crate::surveys::{leads_to, page};
 
 on_both_engines!(
     email_goes_out_once_and_its_link_answers,
@@ -946,6 +947,12 @@ async fn an_sms_goes_out_once_with_its_link(e: Engines) {
     let item = invitation_item(&store, &person.str("id")).await;
     assert_eq!(item.str("status"), Some("sent"), "{item:?}");
     assert!(!item.str("invite_message_id").unwrap_or_default().is_empty());
+    // Its short link is kept beside the invitation, found by its code in the shared index.
+    let (survey, invitation) = invitation_of(&store, &person.str("id")).await;
+    let short_key = keys::short_link(store.tenant(), &survey, &invitation).unwrap();
+    let kept = store.get(&short_key).await.unwrap().unwrap();
+    let code = kept.str("gsi1pk").unwrap().strip_prefix("SL#").unwrap().to_owned();
+    assert_eq!(code.len(), 16, "{code}");
     if send.moto.is_none() {
         let texts: Vec<String> = std::fs::read_dir(data_dir.join(outbox::FOLDER))
             .unwrap()
@@ -955,6 +962,37 @@ async fn an_sms_goes_out_once_with_its_link(e: Engines) {
             .collect();
         assert_eq!(texts.len(), 1, "sent once");
         assert!(texts[0].starts_with("To: +4520123456\nFrom: Acme\n"), "{}", texts[0]);
-        assert!(texts[0].contains("http://survey.example.test/r/"), "{}", texts[0]);
+        assert!(
+            texts[0].contains(&format!("http://survey.example.test/l/{code}")),
+            "{}",
+            texts[0]
+        );
+        let body = texts[0].split("\n\n").nth(1).unwrap().trim_end();
+        assert_eq!(ovation::messaging::sms_segments(body), 1, "one segment: {body}");
     }
+    // The short link leads to the invitation's page, under an API stage too.
+    let short = format!("/l/{code}");
+    let opened = page(&s, "GET", &short, None).await;
+    assert_eq!(opened.status, 303, "{opened:?}");
+    let full = leads_to(&short, opened.header("location").unwrap());
+    assert!(full.starts_with("/r/"), "{full}");
+    assert_eq!(page(&s, "GET", &full, None).await.status, 200);
+    // A code made up, altered, or of the wrong shape names nothing.
+    let altered = format!("{}{}", &code[..15], if code.ends_with('A') { 'B' } else { 'A' });
+    for bad in [
+        altered.as_str(),
+        "AAAAAAAAAAAAAAAA",
+        "short",
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let refused = page(&s, "GET", &format!("/l/{bad}"), None).await;
+        assert_eq!(refused.status, 404, "{bad}: {refused:?}");
+    }
+    // Erasing the person takes the short link with the invitation.
+    let erased = s
+        .send("DELETE", &format!("/v1/people/{}", person.str("id")), &key, json!({}))
+        .await;
+    assert_eq!(erased.status, 200, "{erased:?}");
+    assert!(store.get(&short_key).await.unwrap().is_none());
+    assert_eq!(page(&s, "GET", &short, None).await.status, 404);
 }

@@ -232,8 +232,8 @@ async fn crypto_figures(store: Arc<EmbeddedStore>, dir: &std::path::Path, n: usi
     Ok(())
 }
 
-/// The built-in SMS of each language with a real invitation link (signed like any) at a typical
-/// public URL: its length, whether it is GSM-7 or UCS-2, and its segments.
+/// The built-in SMS of each language with a real short link (signed like any) at a custom
+/// domain and at an API stage's default address: its length, GSM-7 or UCS-2, and its segments.
 async fn sms_figures(dir: &std::path::Path) -> Result<()> {
     use ovation::crypto::links::{Link, LinkKind};
     use ovation::domain::language::LANGUAGES;
@@ -248,31 +248,34 @@ async fn sms_figures(dir: &std::path::Path) -> Result<()> {
         survey: ovation::ids::new_id(),
         subject: ovation::ids::new_id(),
     };
-    let url = format!(
-        "https://surveys.example.com/r/{}",
-        link.token(&ctx.crypto(&tenant)).await?
-    );
-    println!(
-        "# the built-in SMS from \"Acme\" about \"Acme\"; link {} characters",
-        url.chars().count()
-    );
-    println!(
-        "{:<10} {:>10} {:>9} {:>9}",
-        "language", "characters", "encoding", "segments"
-    );
-    for language in LANGUAGES {
-        let text = built_in_sms(language, "Acme", "Acme", &url);
+    let code = link.short_code(&ctx.crypto(&tenant)).await?;
+    for base in [
+        "https://surveys.example.com",
+        "https://abcdefghij.execute-api.eu-west-1.amazonaws.com/Prod",
+    ] {
+        let url = format!("{base}/l/{code}");
+        println!(
+            "# the built-in SMS from \"Acme\" about \"Acme\"; link {url} ({} characters)",
+            url.chars().count()
+        );
         println!(
             "{:<10} {:>10} {:>9} {:>9}",
-            language.code(),
-            text.chars().count(),
-            if ovation::messaging::sms_is_gsm7(&text) {
-                "GSM-7"
-            } else {
-                "UCS-2"
-            },
-            ovation::messaging::sms_segments(&text)
+            "language", "characters", "encoding", "segments"
         );
+        for language in LANGUAGES {
+            let text = built_in_sms(language, "Acme", "Acme", &url);
+            println!(
+                "{:<10} {:>10} {:>9} {:>9}",
+                language.code(),
+                text.chars().count(),
+                if ovation::messaging::sms_is_gsm7(&text) {
+                    "GSM-7"
+                } else {
+                    "UCS-2"
+                },
+                ovation::messaging::sms_segments(&text)
+            );
+        }
     }
     Ok(())
 }

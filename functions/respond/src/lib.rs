@@ -3,7 +3,8 @@
 //! the answer is recorded by `POST` (sent at once by an inline script the CSP allows by nonce, or
 //! by the button without script). `/s/{token}` is a survey's shareable link (each answer gets an
 //! invitation of its own, so it can be changed like any other); `/u/{token}` unsubscribes with
-//! one click (RFC 8058). Pages are server-rendered with autoescaping, localised, with no external
+//! one click (RFC 8058); `/l/{code}`, an SMS's short link, leads to its invitation's page. Links
+//! between these pages are relative, so they hold under an API stage path. Pages are server-rendered with autoescaping, localised, with no external
 //! assets but the tenant's own logo.
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use ovation::services::results::responses;
 use ovation::services::results::responses::Answered;
 use ovation::services::sending::invitations::{self};
 use ovation::services::sending::links::{self, Opened, Refusal};
+use ovation::services::sending::short_links;
 use ovation::services::surveys::{self};
 use ovation::services::webhooks::delivery;
 use ovation::store::now_unix;
@@ -43,11 +45,18 @@ pub const FUNCTION: &str = "respond";
 
 type Ctx = State<Arc<Context>>;
 
+/// The address of a respondent page of `kind` (`r`, `s`, `u`) for `token`, relative to any
+/// other respondent page: it holds on an API stage (`/Prod/r/…`) and on a custom domain alike.
+fn here(kind: &str, token: &str) -> String {
+    format!("../{kind}/{token}")
+}
+
 pub fn routes(ctx: Arc<Context>) -> Router {
     Router::new()
         .route("/r/{token}", get(invitation_page).post(answer_invitation))
         .route("/s/{token}", get(web_page).post(answer_web))
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/l/{code}", get(short_link))
         .with_state(ctx)
 }
 
@@ -394,7 +403,7 @@ async fn invitation_page(
         frame,
         &invited.survey.definition,
         &invited.opened.tenant,
-        format!("/r/{token}"),
+        here("r", &token),
     );
     Form {
         person: invited.person.as_ref(),
@@ -508,7 +517,7 @@ async fn answer_invitation(
             frame(),
             &invited.survey.definition,
             &invited.opened.tenant,
-            format!("/r/{token}"),
+            here("r", &token),
         );
         Form {
             person: invited.person.as_ref(),
@@ -531,7 +540,7 @@ async fn answer_invitation(
             .answered
             .score
             .map_or(String::new(), |s| format!("?score={}", s.value()));
-        return Redirect::to(&format!("/r/{token}{chosen}")).into_response();
+        return Redirect::to(&format!("{}{chosen}", here("r", &token))).into_response();
     }
     provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
     let recorded = responses::answer_invitation(
@@ -544,7 +553,7 @@ async fn answer_invitation(
     .await;
     delivery::dispatch_recent(&ctx, store).await;
     match recorded {
-        Ok(_) if submitted.auto => Redirect::to(&format!("/r/{token}?saved=1")).into_response(),
+        Ok(_) if submitted.auto => Redirect::to(&format!("{}?saved=1", here("r", &token))).into_response(),
         Ok(_) => thanks(
             &frame(),
             &invited.survey.definition,
@@ -571,7 +580,7 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, tenant: &Tenant, person: Opt
         StatusCode::OK,
         "thanks",
         &heading,
-        context! { heading => &heading, action => format!("/r/{token}") },
+        context! { heading => &heading, action => here("r", &token) },
     )
 }
 
@@ -587,7 +596,7 @@ async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap
         score,
         unsent: score.is_some(),
         error,
-        ..Form::new(frame, &survey.definition, &opened.tenant, format!("/s/{token}"))
+        ..Form::new(frame, &survey.definition, &opened.tenant, here("s", &token))
     }
     .render(StatusCode::OK)
 }
@@ -607,7 +616,7 @@ async fn answer_web(
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
     let error_page = |e: Error| {
         let frame = Frame::of(&survey.definition, &opened.tenant, language);
-        Form::new(frame, &survey.definition, &opened.tenant, format!("/s/{token}")).with_error(&e)
+        Form::new(frame, &survey.definition, &opened.tenant, here("s", &token)).with_error(&e)
     };
     let mut submitted = match parse_form(&body, &survey.definition) {
         Ok(s) => s,
@@ -622,7 +631,7 @@ async fn answer_web(
         Err(e) => Err(e),
     };
     match own_token {
-        Ok(t) if submitted.auto => Redirect::to(&format!("/r/{t}?saved=1")).into_response(),
+        Ok(t) if submitted.auto => Redirect::to(&format!("{}?saved=1", here("r", &t))).into_response(),
         Ok(t) => thanks(&frame, &survey.definition, &opened.tenant, None, &t).into_response(),
         Err(e @ Error::Invalid { .. }) => error_page(e),
         Err(e) => e.into_response(),
@@ -652,10 +661,18 @@ async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: H
                 StatusCode::OK,
                 "unsubscribe",
                 &heading,
-                context! { heading => &heading, action => format!("/u/{token}") },
+                context! { heading => &heading, action => here("u", &token) },
             )
         }
         Err(r) => refused(r, page_language(&headers)),
+    }
+}
+
+/// A short link (SMS): on to the invitation's own link, which shows the survey.
+async fn short_link(State(ctx): Ctx, Path(code): Path<String>, headers: HeaderMap) -> Response {
+    match short_links::open(&ctx, &code).await {
+        Ok(token) => Redirect::to(&here("r", &token)).into_response(),
+        Err(r) => refused(r, page_language(&headers)).into_response(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! tenant, the survey and the invitation or person), signed with the tenant's link sub-key. The
 //! tenant id inside only picks the key to check with: a token altered or moved to another tenant
 //! fails the check, and a deleted tenant's links die with its keys. Tags are compared in constant
-//! time.
+//! time. A short code (`/l/{code}`, for SMS) is a link's signature alone: what it names is found
+//! by the code in the store, then the code is checked like a token.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,6 +17,10 @@ pub const TAG_LEN: usize = 16;
 const ID_LEN: usize = 16;
 const PAYLOAD_LEN: usize = 1 + 3 * ID_LEN;
 const TOKEN_BYTES: usize = PAYLOAD_LEN + TAG_LEN;
+/// A short code's bytes (96 bits of the tag; 16 characters).
+const SHORT_CODE_BYTES: usize = 12;
+/// Set on the kind byte of what a short code signs, so that no code is ever a token's tag.
+const SHORT_DOMAIN: u8 = 0x80;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkKind {
@@ -64,6 +69,27 @@ impl Link {
         let mut bytes = payload.to_vec();
         bytes.extend_from_slice(&crypto.link_tag(&payload).await?);
         Ok(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// This link's short code: 16 characters, signed by its tenant like the token, but naming
+    /// nothing by itself.
+    pub async fn short_code(&self, crypto: &TenantCrypto) -> Result<String> {
+        let mut payload = self
+            .payload()
+            .ok_or_else(|| crate::Error::internal("a link names an id that is not a ULID"))?;
+        payload[0] |= SHORT_DOMAIN;
+        let tag = crypto.link_tag(&payload).await?;
+        Ok(URL_SAFE_NO_PAD.encode(&tag[..SHORT_CODE_BYTES]))
+    }
+
+    /// True when `code` has a short code's shape (what may be looked up).
+    pub fn short_code_shaped(code: &str) -> bool {
+        code.len() == 16 && URL_SAFE_NO_PAD.decode(code).is_ok_and(|b| b.len() == SHORT_CODE_BYTES)
+    }
+
+    /// True when `code` is this link's short code, compared in constant time.
+    pub async fn has_short_code(&self, crypto: &TenantCrypto, code: &str) -> Result<bool> {
+        Ok(same(self.short_code(crypto).await?.as_bytes(), code.as_bytes()))
     }
 
     /// What a token claims, before its signature is checked (which needs the tenant's key).

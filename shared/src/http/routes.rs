@@ -354,6 +354,8 @@ pub const ROUTES: &[Route] = &[
         .body("AnswerForm").returns("Html"),
     route("GET", "/u/{token}", RESPOND, Public, "The unsubscribe page").returns("Html"),
     route("POST", "/u/{token}", RESPOND, Public, "Unsubscribe (one click, RFC 8058)").returns("Html"),
+    route("GET", "/l/{code}", RESPOND, Public, "An SMS's short link: redirects to its invitation's page (303)")
+        .returns("Html"),
 ];
 
 /// The route of a method and matched path template.

@@ -12,7 +12,7 @@ const SEP: char = '#';
 pub const SYSTEM_PARTITION: &str = "SYS";
 /// Index partitions shared by all tenants (they hold ids and times, no personal data), which a
 /// tenant's items may join.
-pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#", COUNTERS_OVERFLOW_PREFIX, WEBHOOK_DUE_PREFIX];
+pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#", COUNTERS_OVERFLOW_PREFIX, WEBHOOK_DUE_PREFIX, SHORT_LINK_PREFIX];
 
 /// The index partitions (per day and bucket) of counters' overflow items waiting to be folded
 /// home (ids only), in buckets so that contention in many surveys does not meet in one partition.
@@ -262,6 +262,21 @@ pub fn invitation(tenant: &TenantId, survey: &str, id: &str) -> Result<Key> {
         survey_partition(tenant, survey)?,
         format!("INV{SEP}{}", id_part(id)?),
     ))
+}
+
+/// An invitation's short link (for SMS), beside the invitation.
+pub fn short_link(tenant: &TenantId, survey: &str, invitation: &str) -> Result<Key> {
+    Ok(Key::new(
+        survey_partition(tenant, survey)?,
+        format!("SL{SEP}{}", id_part(invitation)?),
+    ))
+}
+
+/// The shared index of short links: one partition per code (a signature; no personal data).
+pub const SHORT_LINK_PREFIX: &str = "SL#";
+
+pub fn short_link_index(code: &str) -> (String, String) {
+    (format!("{SHORT_LINK_PREFIX}{code}"), "SL".to_owned())
 }
 
 /// The shared due index of pending sends: partition by minute, sorted by time, tenant, id

@@ -1,5 +1,5 @@
-//! Erasing a person across every item that holds them: pending invitations, the personal fields
-//! of their responses, their suppression entries, autopilot memberships and lookups.
+//! Erasing a person across every item that holds them: invitations and their short links, the
+//! personal fields of their responses, their suppression entries, autopilot memberships and lookups.
 
 use crate::error::Result;
 use crate::services::Caller;
@@ -7,7 +7,7 @@ use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{EMAIL, PHONE, Person, entry_deletions};
 use crate::store::{BatchOp, Condition, Query, TenantStore, TxOp, keys};
 
-/// Deletes a person and all their data: pending invitations go, their responses lose every
+/// Deletes a person and all their data: invitations (and their short links) go, their responses lose every
 /// personal field (the score stays, for the results), then the person and their lookups go in
 /// one transaction. A retry after a crash finishes the work.
 pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person) -> Result<()> {
@@ -15,8 +15,13 @@ pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person)
     let pointers = store.query_all(Query::new(partition)).await?;
     for pointer in &pointers {
         if let Some(id) = pointer.key.sk.strip_prefix("INV#") {
-            let key = keys::invitation(store.tenant(), pointer.str("survey").unwrap_or_default(), id)?;
-            store.delete(&key, None).await?;
+            let survey = pointer.str("survey").unwrap_or_default();
+            store
+                .delete(&keys::invitation(store.tenant(), survey, id)?, None)
+                .await?;
+            store
+                .delete(&keys::short_link(store.tenant(), survey, id)?, None)
+                .await?;
         } else if let Some(id) = pointer.key.sk.strip_prefix("R#") {
             crate::services::results::responses::erase_personal(store, id).await?;
         }

@@ -10,6 +10,8 @@ use crate::messaging::{Messaging, OutgoingSms, SendFailure};
 use crate::services::people::person::Person;
 use crate::services::results::counters::{self, Counted, Measure, Tally};
 use crate::services::sending::autopilot;
+use crate::services::sending::invitations::Invitation;
+use crate::services::sending::short_links;
 use crate::services::surveys::Survey;
 use crate::store::lease::{self, Lease};
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
@@ -127,11 +129,20 @@ pub async fn deliver(
     })?;
     let language = crate::domain::Language::from_locale(claimed.str("language").unwrap_or("en"))
         .unwrap_or(survey.definition.default_language);
-    let links = Links {
-        survey: format!(
+    // A text message carries the short link: the built-in SMS then fits one segment.
+    let survey_link = match channel {
+        Channel::Sms => {
+            let expires = Invitation::from_item(&claimed)?.link_expires_at(&survey);
+            let code = short_links::keep(&store, &delivery.survey, &delivery.invitation, expires).await?;
+            format!("{base}/l/{code}")
+        }
+        _ => format!(
             "{base}/r/{}",
             link(&store, LinkKind::Invitation, &delivery.survey, &delivery.invitation).await?
         ),
+    };
+    let links = Links {
+        survey: survey_link,
         unsubscribe: format!(
             "{base}/u/{}",
             link(&store, LinkKind::Unsubscribe, &delivery.survey, &person.id).await?

@@ -52,7 +52,7 @@ impl Invitation {
         .await
     }
 
-    fn from_item(item: &Item) -> Result<Invitation> {
+    pub fn from_item(item: &Item) -> Result<Invitation> {
         Ok(Invitation {
             id: item.key.sk.trim_start_matches("INV#").to_owned(),
             survey: item.str("survey").unwrap_or_default().to_owned(),

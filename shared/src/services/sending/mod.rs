@@ -8,5 +8,6 @@ pub mod invitations;
 pub mod links;
 pub mod message;
 pub mod scheduler;
+pub mod short_links;
 pub mod status;
 pub mod steps;
