@@ -580,7 +580,7 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, tenant: &Tenant, person: Opt
         StatusCode::OK,
         "thanks",
         &heading,
-        context! { heading => &heading, action => here("r", &token) },
+        context! { heading => &heading, action => here("r", token) },
     )
 }
 
