@@ -1,17 +1,18 @@
 // The respondent's journey in headless Chromium: open a score link from an email, let the page
 // record the score (its inline script posts it), add a comment, send, read the thank-you page.
-// Then every page again at phone and desktop widths, with and without JavaScript: axe-core's
-// violations of any impact, and whether anything overflows the screen.
-// Usage: node journey.mjs <survey link> [<email HTML file> [<JSON of more pages by name>]]; prints
-// what it saw as JSON (the email audited at 320 and 640 px, the other pages at each width). With
-// OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page.
+// Then every page again at phone and desktop widths, with and without JavaScript, a score of each
+// group (detractor, passive, promoter) chosen: axe-core's violations of any impact, whether
+// anything overflows the screen, and the page's language.
+// Usage: node journey.mjs <survey link> <email HTML file, or ""> [<JSON of more pages by name>];
+// prints what it saw as JSON (the email audited at 320 and 640 px, the other pages at each
+// width). With OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
 const link = process.argv[2];
 const mail = process.argv[3];
-// More pages to audit at each width, by name: {"web link": url, "unsubscribe": url}.
+// More pages to audit at each width, by name: {"web link": url, "closed": url, …}.
 const extra = JSON.parse(process.argv[4] ?? "{}");
 const origin = new URL(link).origin;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
@@ -26,15 +27,16 @@ async function audit(page, name) {
   // Scripts the page ran (or did not) stay as they were; axe needs evaluation enabled.
   await page.setJavaScriptEnabled(true);
   await page.evaluate(axeSource);
+  const lang = await page.evaluate(() => document.documentElement.lang);
   const violations = await page.evaluate(async () => {
     const result = await window.axe.run(document);
     return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
   });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  const lang = await page.evaluate(() => document.documentElement.lang);
   // OVATION_SCREENSHOTS=<dir> keeps a picture of each page, to look at.
   if (process.env.OVATION_SCREENSHOTS) {
-    await page.screenshot({ path: `${process.env.OVATION_SCREENSHOTS}/${name.replaceAll(" ", "-")}.png`, fullPage: true });
+    const file = `${lang}-${name.replaceAll(" ", "-")}.png`;
+    await page.screenshot({ path: `${process.env.OVATION_SCREENSHOTS}/${file}`, fullPage: true });
   }
   return { name, violations, overflow, lang };
 }
@@ -66,7 +68,8 @@ try {
 
   // Every page at 320, 375 and 1280 px.
   const audits = [];
-  for (const [width, score] of [[320, 3], [375, 4], [1280, 5]]) {
+  // Each score differs from the one saved before it (the button saves the last of each width).
+  for (const [width, scores] of [[320, [3, 8, 10]], [375, [4, 7, 9]], [1280, [5, 8, 10]]]) {
     await page.setViewport({ width, height: 800 });
     await page.setJavaScriptEnabled(true);
     await page.goto(link, { waitUntil: "load" });
@@ -74,11 +77,15 @@ try {
     await page.setExtraHTTPHeaders({ "accept-language": (await page.evaluate(() => document.documentElement.lang)) });
     await page.goto(`${origin}/r/AAAA`, { waitUntil: "load" });
     audits.push(await audit(page, `invalid link ${width}`));
-    // Without JavaScript, after a comment: another score from the email waits for Send, said so.
+    // Without JavaScript, after a comment: another score from the email waits for Send, said so;
+    // a detractor's, a passive's and a promoter's.
     await page.setJavaScriptEnabled(false);
-    await page.goto(`${link}?score=${score}`, { waitUntil: "load" });
-    const unsent = await page.$eval(".note", (e) => e.textContent);
-    audits.push({ ...(await audit(page, `survey without script ${width}`)), unsent });
+    for (const score of scores) {
+      await page.goto(`${link}?score=${score}`, { waitUntil: "load" });
+      const unsent = await page.$eval(".note", (e) => e.textContent);
+      audits.push({ ...(await audit(page, `survey without script score ${score} ${width}`)), unsent });
+      await page.setJavaScriptEnabled(false);
+    }
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[type=submit]")]);
     audits.push(await audit(page, `thanks ${width}`));
     for (const [name, url] of Object.entries(extra)) {

@@ -89,8 +89,8 @@ async fn delighteds_python_client_works_unchanged() {
     );
 }
 
-/// Runs the browser journey over `link` (and the email at `mail`): what it saw.
-async fn journey(chromium: &str, modules: &str, link: &str, mail: Option<(&std::path::Path, Value)>) -> Value {
+/// Runs the browser journey over `link`, the email at `mail` and the `extra` pages: what it saw.
+async fn journey(chromium: &str, modules: &str, link: &str, mail: &std::path::Path, extra: &Value) -> Value {
     // Node resolves `puppeteer-core` and `axe-core` from a node_modules beside the script.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(script("journey.mjs"), dir.path().join("journey.mjs")).unwrap();
@@ -99,10 +99,9 @@ async fn journey(chromium: &str, modules: &str, link: &str, mail: Option<(&std::
     command
         .arg(dir.path().join("journey.mjs"))
         .arg(link)
+        .arg(mail)
+        .arg(extra.to_string())
         .env("OVATION_TEST_CHROMIUM", chromium);
-    if let Some((mail, extra)) = mail {
-        command.arg(mail).arg(extra.to_string());
-    }
     run(command).await
 }
 
@@ -118,10 +117,52 @@ fn audited(seen: &Value, lang: &str, expected: usize) {
     }
 }
 
+/// A new person's invitation link (to `survey`, else the default survey), as this stack serves
+/// it, and its token.
+async fn invited(s: &Stack, token: &str, email: &str, locale: &str, survey: Option<&str>) -> (String, String) {
+    let mut body = json!({"email": email, "properties": {"locale": locale}});
+    if let Some(survey) = survey {
+        body["survey_id"] = json!(survey);
+    }
+    let person = s.send("POST", "/v1/people", token, body).await;
+    assert_eq!(person.status, 200, "{person:?}");
+    let url = person.str("survey_url");
+    let path = &url[url.find("/r/").unwrap()..];
+    (format!("{}{path}", s.url), path[3..].to_owned())
+}
+
+/// A survey made for the journey's other pages: additional questions of every kind, in the three
+/// languages the journey speaks.
+async fn survey_with_questions(s: &Stack, token: &str, name: &str) -> String {
+    let text = |en: &str, da: &str, de: &str| json!({"en": en, "da": da, "de": de});
+    let created = s
+        .send(
+            "POST",
+            "/v1/surveys",
+            token,
+            json!({
+                "name": name,
+                "questions": [
+                    {"id": "csat", "kind": "csat", "text": text("How satisfied are you?", "Hvor tilfreds er du?", "Wie zufrieden sind Sie?")},
+                    {"id": "ces", "kind": "ces", "text": text("How easy was it?", "Hvor nemt var det?", "Wie einfach war es?")},
+                    {"id": "why", "kind": "text", "text": text("Anything else?", "Andet?", "Sonst noch etwas?")},
+                    {"id": "plan", "kind": "single", "text": text("Your plan?", "Din plan?", "Ihr Tarif?"),
+                     "choices": [text("Free", "Gratis", "Gratis"), text("Pro", "Pro", "Pro")]},
+                    {"id": "used", "kind": "multiple", "text": text("What do you use?", "Hvad bruger du?", "Was nutzen Sie?"),
+                     "choices": [text("Email", "E-mail", "E-Mail"), text("Reports", "Rapporter", "Berichte")]}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    created.str("id")
+}
+
 /// The respondent's journey in Chromium, in English, Danish and German: the email's score link,
 /// the page's script recording it (and changing it), a comment sent by keyboard; then every page
-/// (survey with and without script, thanks, an invalid link; in English also the web link and
-/// the unsubscribe page) at 320, 375 and 1280 px and the email at 320 and 640 px, each audited.
+/// (survey with and without script with a score of each group, thanks, additional questions, the
+/// web link, unsubscribe, closed, expired and invalid links) at 320, 375 and 1280 px and the email
+/// at 320 and 640 px, each audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_respondent_journey_in_a_real_browser() {
     let Some(chromium) = tool("OVATION_TEST_CHROMIUM") else {
@@ -133,86 +174,134 @@ async fn the_respondent_journey_in_a_real_browser() {
     let (s, send, data_dir) =
         crate::sending::sending_stack(Engines::embedded(), "surveys@acme.example", true, |_| {}).await;
     let owner = s.tenant("acme").await;
+    let languages = [("en", "Thank you!"), ("da", "Tak!"), ("de", "Vielen Dank!")];
     let mut links = Vec::new();
-    for (email, locale) in [
-        ("ada@example.com", "en"),
-        ("bo@example.com", "da"),
-        ("dora@example.com", "de"),
-    ] {
-        let person = s
-            .send(
-                "POST",
-                "/v1/people",
-                &owner.token,
-                json!({"email": email, "properties": {"locale": locale}}),
-            )
-            .await;
-        // The link as the local stack serves it.
-        let url = person.str("survey_url");
-        links.push(format!("{}{}", s.url, &url[url.find("/r/").unwrap()..]));
+    for (lang, _) in languages {
+        links.push(
+            invited(&s, &owner.token, &format!("{lang}@example.com"), lang, None)
+                .await
+                .0,
+        );
     }
-    // The English email, as sent.
+    // Their emails, as sent.
     job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
     let event = crate::sending::receive(&send).await;
     let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
     crate::sending::settle(&send, &event, &answer).await;
-    let mail = crate::sending::sent_mail(&send, &data_dir).await;
-    let english = mail
+    let mail: Vec<_> = crate::sending::sent_mail(&send, &data_dir)
+        .await
         .iter()
         .filter_map(|raw| ovation::messaging::mime::parse(raw))
-        .find(|m| m.header("To").is_some_and(|to| to.contains("ada@")))
-        .expect("the English email");
+        .collect();
     let dir = tempfile::tempdir().unwrap();
-    let html = dir.path().join("mail.html");
-    std::fs::write(&html, &english.html).unwrap();
 
-    // The web link and the email's unsubscribe page, served by this stack.
+    // The other pages: additional questions, a closed survey, an expired link.
+    let questions = survey_with_questions(&s, &owner.token, "Questions").await;
+    let closing = survey_with_questions(&s, &owner.token, "Closing").await;
+    let web = s
+        .get(&format!("/v1/surveys/{questions}"), &owner.token)
+        .await
+        .str("web_link");
     let local = |url: &str| format!("{}{}", s.url, &url[url.find("/s/").or(url.find("/u/")).unwrap()..]);
-    let web = s.get("/v1/surveys", &owner.token).await.body[0]["web_link"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let unsubscribe = english.header("List-Unsubscribe").unwrap();
-    let unsubscribe = unsubscribe
-        .split('<')
-        .find(|u| u.starts_with("http"))
-        .unwrap()
-        .trim_end_matches(['>', ',', ' ']);
-    let extra = json!({"web link": local(&web), "unsubscribe": local(unsubscribe)});
-    let seen = journey(&chromium, &modules, &links[0], Some((&html, extra))).await;
-    assert_eq!(
-        (&seen["checked"], &seen["changed"]),
-        (&json!("9"), &json!("2")),
-        "{seen}"
-    );
-    assert!(
-        seen["saved"].as_str().unwrap().contains("Your score is saved"),
-        "{seen}"
-    );
-    assert_eq!(seen["heading"], "Thank you!");
-    assert_eq!(seen["violations"], json!([]), "no CSP violations");
-    audited(&seen, "en", 20);
-    let unsent = seen["audits"]
+    let mut pages = Vec::new();
+    for (lang, _) in languages {
+        let (asked, _) = invited(
+            &s,
+            &owner.token,
+            &format!("q-{lang}@example.com"),
+            lang,
+            Some(&questions),
+        )
+        .await;
+        let (closed, _) = invited(&s, &owner.token, &format!("c-{lang}@example.com"), lang, Some(&closing)).await;
+        let (expired, token) = invited(&s, &owner.token, &format!("x-{lang}@example.com"), lang, None).await;
+        let (link, _) = ovation::crypto::links::Link::claimed(&token).unwrap();
+        let key = ovation::store::keys::invitation(&link.tenant, &link.survey, &link.subject).unwrap();
+        let long_ago = ovation::store::now_unix() - 400 * 86_400;
+        let updates = ["due_at", "created_at"].map(|n| ovation::store::Update::Set(n.into(), long_ago.into()));
+        s.ctx
+            .tenant_store(&link.tenant)
+            .update(&key, &updates, None)
+            .await
+            .unwrap();
+        let email = mail
+            .iter()
+            .find(|m| {
+                m.header("To")
+                    .is_some_and(|to| to.contains(&format!("{lang}@example.com")))
+            })
+            .expect("the email");
+        let html = dir.path().join(format!("{lang}.html"));
+        std::fs::write(&html, &email.html).unwrap();
+        let unsubscribe = email.header("List-Unsubscribe").unwrap();
+        let unsubscribe = unsubscribe
+            .split('<')
+            .find(|u| u.starts_with("http"))
+            .unwrap()
+            .trim_end_matches(['>', ',', ' ']);
+        let extra = json!({
+            "additional questions": asked,
+            "web link": local(&web),
+            "unsubscribe": local(unsubscribe),
+            "closed": closed,
+            "expired": expired,
+        });
+        pages.push((html, extra));
+    }
+    let closed = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{closing}"),
+            &owner.token,
+            json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{closed:?}");
+
+    for (((lang, heading), link), (html, extra)) in languages.iter().zip(&links).zip(&pages) {
+        let seen = journey(&chromium, &modules, link, html, extra).await;
+        assert_eq!(
+            (&seen["checked"], &seen["changed"]),
+            (&json!("9"), &json!("2")),
+            "{seen}"
+        );
+        assert_eq!(seen["heading"], *heading, "{seen}");
+        assert_eq!(seen["violations"], json!([]), "no CSP violations");
+        // At each width: the survey, an invalid link, three scores without script, thanks and the
+        // five other pages; then the email at two widths.
+        audited(&seen, lang, 3 * 11 + 2);
+        let unsent = seen["audits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["unsent"].as_str())
+            .collect::<Vec<_>>();
+        assert_eq!(unsent.len(), 9, "{seen}");
+        if *lang == "en" {
+            assert!(
+                seen["saved"].as_str().unwrap().contains("Your score is saved"),
+                "{seen}"
+            );
+            assert!(
+                unsent
+                    .iter()
+                    .all(|u| u.contains("Your new score is saved only when you press Send. Your saved score is")),
+                "{unsent:?}"
+            );
+        }
+    }
+    // One answer each: the last score sent by the button, with the comment typed.
+    let listed = s.get("/v1/survey_responses?per_page=100", &owner.token).await;
+    let answers = listed
+        .body
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|a| a["unsent"].as_str())
+        .map(|r| (r["score"].clone(), r["comment"].clone()))
         .collect::<Vec<_>>();
-    assert_eq!(unsent.len(), 3, "{seen}");
-    assert!(
-        unsent
-            .iter()
-            .all(|u| u.contains("Your new score is saved only when you press Send. Your saved score is")),
-        "{unsent:?}"
+    assert_eq!(
+        answers,
+        vec![(json!(10), json!("Fast and friendly <b>support</b>")); 3],
+        "{listed:?}"
     );
-    let listed = s.get("/v1/survey_responses", &owner.token).await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{listed:?}");
-    assert_eq!(listed.body[0]["score"], 5, "the last score sent by the button");
-    assert_eq!(listed.body[0]["comment"], "Fast and friendly <b>support</b>");
-
-    for (link, lang, heading) in [(&links[1], "da", "Tak!"), (&links[2], "de", "Vielen Dank!")] {
-        let seen = journey(&chromium, &modules, link, None).await;
-        assert_eq!(seen["heading"], heading, "{seen}");
-        audited(&seen, lang, 12);
-    }
 }

@@ -451,7 +451,12 @@ async fn respondent_pages(e: Engines) {
         }
     }
     // Two first answers at once make one response.
-    let (person, fresh) = invite(&s, &owner.token, json!({"email": "bo@example.com"})).await;
+    let (person, fresh) = invite(
+        &s,
+        &owner.token,
+        json!({"email": "bo@example.com", "properties": {"locale": "da"}}),
+    )
+    .await;
     let (a, b) = tokio::join!(
         page(&s, "POST", &fresh, Some("score=7&auto=1")),
         page(&s, "POST", &fresh, Some("score=8&auto=1"))
@@ -461,7 +466,27 @@ async fn respondent_pages(e: Engines) {
         .get(&format!("/v1/survey_responses?person_id={person}"), &owner.token)
         .await;
     assert_eq!(theirs.body.as_array().unwrap().len(), 1, "{theirs:?}");
-    // A closed survey shows a clear page.
+    // An expired link says so in the person's language, whatever the browser prefers.
+    let (_, old) = invite(
+        &s,
+        &owner.token,
+        json!({"email": "dora@example.com", "properties": {"locale": "da"}}),
+    )
+    .await;
+    let (link, _) = Link::claimed(old.trim_start_matches("/r/")).unwrap();
+    let store = s.ctx.tenant_store(&link.tenant);
+    let key = ovation::store::keys::invitation(&link.tenant, &link.survey, &link.subject).unwrap();
+    let long_ago = ovation::store::now_unix() - 400 * 86_400;
+    let updates = ["due_at", "created_at"].map(|n| ovation::store::Update::Set(n.into(), long_ago.into()));
+    store.update(&key, &updates, None).await.unwrap();
+    let expired = in_english(&s, &old).await;
+    assert_eq!(expired.status, 410);
+    assert!(
+        expired.text.contains(r#"lang="da""#) && expired.text.contains("Dette link er udløbet."),
+        "{}",
+        expired.text
+    );
+    // A closed survey shows a clear page, in the person's language too.
     s.send(
         "PATCH",
         &format!("/v1/surveys/{survey}"),
@@ -469,13 +494,24 @@ async fn respondent_pages(e: Engines) {
         json!({"status": "closed"}),
     )
     .await;
-    let closed = page(&s, "GET", &fresh, None).await;
+    let closed = in_english(&s, &fresh).await;
     assert_eq!(closed.status, 410);
     assert!(
-        closed.text.contains("lukket") || closed.text.contains("closed"),
+        closed.text.contains(r#"lang="da""#) && closed.text.contains("Denne undersøgelse er lukket."),
         "{}",
         closed.text
     );
+}
+
+/// A respondent page asked for by an English browser.
+async fn in_english(s: &Stack, path: &str) -> Answer {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", s.url))
+        .header("accept-language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    Answer::read(response).await
 }
 
 async fn surveys_and_the_web_link(e: Engines) {

@@ -184,13 +184,18 @@ fn texts_value(t: &'static Texts) -> minijinja::Value {
     ]))
 }
 
-fn refused(refusal: Refusal, language: Language) -> Page {
+/// A link that shows no survey, said in the invitation's language, else the browser's.
+fn refused(refusal: Refusal, headers: &HeaderMap) -> Page {
+    let language = match refusal {
+        Refusal::Expired(l) | Refusal::Closed(Some(l)) => l,
+        Refusal::Invalid | Refusal::Closed(None) => page_language(headers),
+    };
     let frame = Frame::plain(language);
     let t = frame.texts();
     match refusal {
         Refusal::Invalid => frame.message(StatusCode::NOT_FOUND, t.invalid),
-        Refusal::Expired => frame.message(StatusCode::GONE, t.expired),
-        Refusal::Closed => frame.message(StatusCode::GONE, t.closed),
+        Refusal::Expired(_) => frame.message(StatusCode::GONE, t.expired),
+        Refusal::Closed(_) => frame.message(StatusCode::GONE, t.closed),
     }
 }
 
@@ -381,7 +386,7 @@ async fn invitation_page(
 ) -> Page {
     let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
-        Err(r) => return refused(r, page_language(&headers)),
+        Err(r) => return refused(r, &headers),
     };
     let existing = match &invited.invitation.response {
         Some(id) => response_record::load(&invited.opened.store, id).await.ok().flatten(),
@@ -502,7 +507,7 @@ async fn answer_invitation(
 ) -> Response {
     let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
-        Err(r) => return refused(r, page_language(&headers)).into_response(),
+        Err(r) => return refused(r, &headers).into_response(),
     };
     let store = &invited.opened.store;
     let frame = || {
@@ -587,7 +592,7 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, tenant: &Tenant, person: Opt
 async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
     let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
-        Err(r) => return refused(r, page_language(&headers)),
+        Err(r) => return refused(r, &headers),
     };
     let language = browser_language(&headers, &survey.definition);
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
@@ -610,7 +615,7 @@ async fn answer_web(
 ) -> Response {
     let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
-        Err(r) => return refused(r, page_language(&headers)).into_response(),
+        Err(r) => return refused(r, &headers).into_response(),
     };
     let language = browser_language(&headers, &survey.definition);
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
@@ -664,7 +669,7 @@ async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: H
                 context! { heading => &heading, action => here("u", &token) },
             )
         }
-        Err(r) => refused(r, page_language(&headers)),
+        Err(r) => refused(r, &headers),
     }
 }
 
@@ -672,7 +677,7 @@ async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: H
 async fn short_link(State(ctx): Ctx, Path(code): Path<String>, headers: HeaderMap) -> Response {
     match short_links::open(&ctx, &code).await {
         Ok(token) => Redirect::to(&here("r", &token)).into_response(),
-        Err(r) => refused(r, page_language(&headers)).into_response(),
+        Err(r) => refused(r, &headers).into_response(),
     }
 }
 
@@ -680,7 +685,7 @@ async fn short_link(State(ctx): Ctx, Path(code): Path<String>, headers: HeaderMa
 async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap) -> Response {
     let (opened, frame) = match unsubscribe_target(&ctx, &token).await {
         Ok(found) => found,
-        Err(r) => return refused(r, page_language(&headers)).into_response(),
+        Err(r) => return refused(r, &headers).into_response(),
     };
     let at = now_unix();
     let suppressed = suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await;

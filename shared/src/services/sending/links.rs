@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::Context;
 use crate::crypto::links::{Link, LinkKind};
+use crate::domain::Language;
 use crate::domain::tenant::Tenant;
 use crate::services::accounts::tenants;
 use crate::services::people::person::{self, Person};
@@ -14,11 +15,13 @@ use crate::services::sending::status::StepStatus;
 use crate::services::surveys::{self, Survey};
 use crate::store::{TenantStore, now_unix};
 
-/// Why a link shows no survey.
+/// Why a link shows no survey, and in which language to say so when the link names it.
 pub enum Refusal {
     Invalid,
-    Expired,
-    Closed,
+    /// In the invitation's language.
+    Expired(Language),
+    /// In the invitation's language; for a web link (no person) the browser's.
+    Closed(Option<Language>),
 }
 
 /// A verified link: its tenant's store and the tenant.
@@ -74,10 +77,10 @@ pub async fn invitation(ctx: &Context, token: &str) -> Result<Invited, Refusal> 
         .ok_or(Refusal::Invalid)?;
     let now = now_unix();
     if !survey.definition.is_open(now) {
-        return Err(Refusal::Closed);
+        return Err(Refusal::Closed(Some(invitation.language)));
     }
     if now > invitation.link_expires_at(&survey) {
-        return Err(Refusal::Expired);
+        return Err(Refusal::Expired(invitation.language));
     }
     let person = match &invitation.person {
         Some(id) => Some(person::load(store, id).await.ok().flatten().ok_or(Refusal::Invalid)?),
@@ -100,7 +103,7 @@ pub async fn web_survey(ctx: &Context, token: &str) -> Result<(Opened, Survey), 
         .flatten()
         .ok_or(Refusal::Invalid)?;
     if !survey.definition.is_open(now_unix()) {
-        return Err(Refusal::Closed);
+        return Err(Refusal::Closed(None));
     }
     Ok((opened, survey))
 }
