@@ -887,6 +887,71 @@ async fn path_ids_are_parsed_at_the_edge() {
     assert_eq!(answer.str("field"), "id");
 }
 
+/// The workspace narrows the languages its new surveys offer (the default survey too): a person
+/// whose locale is left out is asked in the survey's default language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_narrows_the_languages_of_new_surveys() {
+    let s = stack(Engines::embedded()).await;
+    let owner = s.tenant("nordic").await;
+    for (languages, field) in [(json!([]), "languages"), (json!(["da", "xx"]), "languages")] {
+        let refused = s
+            .send("PATCH", "/v1/tenant", &owner.token, json!({ "languages": languages }))
+            .await;
+        assert_eq!(refused.status, 422, "{refused:?}");
+        assert!(
+            refused.body["field"].as_str().unwrap_or_default().starts_with(field),
+            "{refused:?}"
+        );
+    }
+    let narrowed = s
+        .send(
+            "PATCH",
+            "/v1/tenant",
+            &owner.token,
+            json!({"languages": ["sv", "da", "sv"]}),
+        )
+        .await;
+    assert_eq!(narrowed.status, 200, "{narrowed:?}");
+    assert_eq!(
+        narrowed.body["settings"]["languages"],
+        json!(["da", "sv"]),
+        "{narrowed:?}"
+    );
+    let listed = s.get("/v1/surveys", &owner.token).await;
+    assert_eq!(
+        (&listed.body[0]["languages"], &listed.body[0]["default_language"]),
+        (&json!(["da", "sv"]), &json!("da")),
+        "the default survey, made after: {listed:?}"
+    );
+    let created = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "Support"}))
+        .await;
+    assert_eq!(created.body["languages"], json!(["da", "sv"]), "{created:?}");
+    let (_, german) = invite(
+        &s,
+        &owner.token,
+        json!({"email": "de@example.com", "properties": {"locale": "de"}}),
+    )
+    .await;
+    let (_, swedish) = invite(
+        &s,
+        &owner.token,
+        json!({"email": "sv@example.com", "properties": {"locale": "sv-SE"}}),
+    )
+    .await;
+    assert!(page(&s, "GET", &german, None).await.text.contains(r#"lang="da""#));
+    assert!(page(&s, "GET", &swedish, None).await.text.contains(r#"lang="sv""#));
+    // A survey may still offer more of its own.
+    let widened = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{}", created.str("id")),
+            &owner.token,
+            json!({"languages": ["da", "sv", "de"]}),
+        )
+        .await;
+    assert_eq!(widened.body["languages"], json!(["da", "de", "sv"]), "{widened:?}");
+}
 /// What a respondent meets when answering as people do: an unanswered text question starts empty
 /// (never "None", which the one-click post would save), every survey text is filled (choices,
 /// the thank-you heading), another score clicked in the email changes the answer through the

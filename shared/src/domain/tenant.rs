@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use super::language::{LANGUAGES, Language};
 use crate::auth::password;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
@@ -114,6 +115,13 @@ pub struct TenantSettings {
     pub password_policy: PasswordPolicy,
     /// Whether every user must sign in with a second factor (TOTP).
     pub require_mfa: bool,
+    /// The languages new surveys offer: every built-in one unless the workspace narrows them.
+    #[serde(default = "every_language")]
+    pub languages: Vec<Language>,
+}
+
+fn every_language() -> Vec<Language> {
+    LANGUAGES.to_vec()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -150,6 +158,7 @@ impl TenantSettings {
                 expiry_days: None,
             },
             require_mfa: false,
+            languages: every_language(),
         }
     }
 
@@ -187,6 +196,14 @@ impl TenantSettings {
         }
         if let Some(on) = patch.require_mfa {
             next.require_mfa = on;
+        }
+        if let Some(mut languages) = patch.languages {
+            languages.sort();
+            languages.dedup();
+            if languages.is_empty() {
+                return Err(Error::invalid("languages", "must name at least one language"));
+            }
+            next.languages = languages;
         }
         Ok(next)
     }
@@ -243,6 +260,8 @@ pub struct SettingsPatch {
     pub privacy: Option<Privacy>,
     pub password_policy: Option<PasswordPolicy>,
     pub require_mfa: Option<bool>,
+    /// The languages new surveys offer (en, da, nl, de, fr, es, sv, nb).
+    pub languages: Option<Vec<Language>>,
 }
 
 /// A field that is present (possibly `null`), as opposed to absent.

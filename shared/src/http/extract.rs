@@ -107,20 +107,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| HttpError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
-        Ok(serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| body_error(&e))?)
+        Ok(parse_json(&bytes).map(JsonBody)?)
     }
 }
 
-/// The field a serde error is about (`unknown field `role``, `missing field `email``).
-fn body_error(e: &serde_json::Error) -> Error {
+/// A JSON document into `T`; an error names the field it is about, by its path
+/// (`languages[1]`, `password_policy.min_length`).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut reader).map_err(path_error)?;
+    reader.end().map_err(|e| body_error(&e, None))?;
+    Ok(value)
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    body_error(e.inner(), (path != ".").then_some(path))
+}
+
+/// The field a serde error is about: its path, else the one the message names (`unknown field
+/// `role``, `missing field `email``), else the body.
+fn body_error(e: &serde_json::Error, path: Option<String>) -> Error {
     let text = e.to_string();
     let quoted = text.split('`').nth(1).filter(|_| text.contains("field `"));
-    match quoted {
-        Some(field) => Error::invalid(field.to_owned(), strip_position(&text)),
-        None => Error::invalid("body", strip_position(&text)),
-    }
+    let field = path.or(quoted.map(str::to_owned)).unwrap_or_else(|| "body".to_owned());
+    Error::invalid(field, strip_position(&text))
 }
 
 fn strip_position(text: &str) -> String {
@@ -299,6 +310,8 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         email: String,
+        #[serde(default)]
+        tags: Vec<String>,
     }
 
     #[derive(serde::Deserialize, Debug)]
@@ -348,13 +361,15 @@ mod tests {
 
     #[test]
     fn body_errors_name_the_field() {
-        let field = |json: &str| match body_error(&serde_json::from_str::<Body>(json).unwrap_err()) {
+        let field = |json: &str| match parse_json::<Body>(json.as_bytes()).unwrap_err() {
             Error::Invalid { field, .. } => field.into_owned(),
             e => panic!("{e}"),
         };
         assert_eq!(field(r#"{"email": "a@b.c", "role": "owner"}"#), "role");
         assert_eq!(field(r#"{}"#), "email");
-        assert_eq!(field(r#"{"email": 5}"#), "body");
+        assert_eq!(field(r#"{"email": 5}"#), "email");
+        assert_eq!(field(r#"{"email": "a@b.c", "tags": ["x", 5]}"#), "tags[1]");
+        assert_eq!(field(r#"{"email": "a@b.c"} trailing"#), "body");
         assert_eq!(field("not json"), "body");
         assert_eq!(encode_component("a b/c~"), "a%20b%2Fc~");
     }
@@ -414,7 +429,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 serde_json::Value::Object(Default::default())
             } else {
-                serde_json::from_slice(&bytes).map_err(|e| body_error(&e))?
+                parse_json(&bytes)?
             }
         } else {
             return Err(Error::invalid(
@@ -423,9 +438,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
             )
             .into());
         };
-        Ok(serde_json::from_value(value)
+        Ok(serde_path_to_error::deserialize(value)
             .map(DelightedBody)
-            .map_err(|e| body_error(&e))?)
+            .map_err(path_error)?)
     }
 }
 

@@ -6,10 +6,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::crypto::links::{Link, LinkKind};
+use crate::domain::language::{LANGUAGES, Language};
 use crate::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus};
 use crate::error::{Error, Result};
 use crate::ids::{SurveyId, new_id};
 use crate::services::Caller;
+use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::store::{Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
 
@@ -102,7 +104,11 @@ pub async fn default(store: &TenantStore) -> Result<Survey> {
         {
             return Ok(survey);
         }
-        let survey = fresh(SurveyDefinition::new("Net Promoter Score".to_owned()), true);
+        let offered = workspace_languages(store).await?;
+        let survey = fresh(
+            SurveyDefinition::offering("Net Promoter Score".to_owned(), &offered),
+            true,
+        );
         let ops = vec![
             TxOp::Put {
                 item: Item::new(pointer.clone()).with("survey", survey.id.as_str()),
@@ -120,6 +126,15 @@ pub async fn default(store: &TenantStore) -> Result<Survey> {
         }
     }
     Err(Error::internal("the default survey could not be made"))
+}
+
+/// The languages the workspace's new surveys offer (its settings).
+async fn workspace_languages(store: &TenantStore) -> Result<Vec<Language>> {
+    let item = store.get(&keys::tenant(store.tenant())).await?;
+    let tenant = item
+        .map(|i| tenants::from_item(store.tenant().clone(), &i))
+        .transpose()?;
+    Ok(tenant.map_or_else(|| LANGUAGES.to_vec(), |t| t.settings.languages))
 }
 
 /// Every survey of the tenant, oldest first; archived ones only when asked.
@@ -141,7 +156,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
     let Some(name) = patch.name.clone() else {
         return Err(Error::invalid("name", "is required"));
     };
-    let definition = SurveyDefinition::new(name).patched(patch)?;
+    let definition = SurveyDefinition::offering(name, &workspace_languages(store).await?).patched(patch)?;
     let count = store
         .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX))
         .await?
