@@ -386,6 +386,10 @@ async fn respondent_pages(e: Engines) {
     assert!(shown.text.contains("anbefale Widget"), "Danish, product filled in");
     assert!(shown.text.contains(r#"value="9" checked"#));
     assert!(shown.text.len() < 30_000, "{} bytes", shown.text.len());
+    assert!(
+        shown.text.contains(r#"<form id="answer" method="post">"#),
+        "posts to its own address, under an API stage too"
+    );
     let csp = shown.header("content-security-policy").unwrap().to_owned();
     let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
     assert!(

@@ -3,9 +3,10 @@
 //! the answer is recorded by `POST` (sent at once by an inline script the CSP allows by nonce, or
 //! by the button without script). `/s/{token}` is a survey's shareable link (each answer gets an
 //! invitation of its own, so it can be changed like any other); `/u/{token}` unsubscribes with
-//! one click (RFC 8058); `/l/{code}`, an SMS's short link, leads to its invitation's page. Links
-//! between these pages are relative, so they hold under an API stage path. Pages are server-rendered with autoescaping, localised, with no external
-//! assets but the tenant's own logo.
+//! one click (RFC 8058); `/l/{code}`, an SMS's short link, leads to its invitation's page. Forms
+//! post to their own page and links between pages are relative, so they hold under an API stage
+//! path. Pages are server-rendered with autoescaping, localised, with no external assets but the
+//! tenant's own logo.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -246,7 +247,6 @@ struct Form<'a> {
     survey: &'a SurveyDefinition,
     tenant: &'a Tenant,
     person: Option<&'a Person>,
-    action: String,
     score: Option<u8>,
     existing: Option<&'a ResponseRecord>,
     auto_submit: bool,
@@ -258,13 +258,12 @@ struct Form<'a> {
 
 impl<'a> Form<'a> {
     /// The blank form of a survey: nothing chosen, nothing answered.
-    fn new(frame: Frame, survey: &'a SurveyDefinition, tenant: &'a Tenant, action: String) -> Form<'a> {
+    fn new(frame: Frame, survey: &'a SurveyDefinition, tenant: &'a Tenant) -> Form<'a> {
         Form {
             frame,
             survey,
             tenant,
             person: None,
-            action,
             score: None,
             existing: None,
             auto_submit: false,
@@ -352,7 +351,7 @@ impl<'a> Form<'a> {
             "survey",
             &question,
             context! {
-                question => &question, comment_prompt, action => &self.action, score => self.score,
+                question => &question, comment_prompt, score => self.score,
                 comment, questions, auto_submit => self.auto_submit, saved => self.saved, error => self.error,
                 unsent_note,
             },
@@ -404,12 +403,7 @@ async fn invitation_page(
     // wrote more, another score waits for Send.
     let unsent = chosen.is_some() && chosen != recorded;
     let auto_submit = unsent && existing.as_ref().is_none_or(changeable_by_click);
-    let blank = Form::new(
-        frame,
-        &invited.survey.definition,
-        &invited.opened.tenant,
-        here("r", &token),
-    );
+    let blank = Form::new(frame, &invited.survey.definition, &invited.opened.tenant);
     Form {
         person: invited.person.as_ref(),
         score: chosen.or(recorded),
@@ -518,12 +512,7 @@ async fn answer_invitation(
         )
     };
     let form_error = |e: Error| {
-        let blank = Form::new(
-            frame(),
-            &invited.survey.definition,
-            &invited.opened.tenant,
-            here("r", &token),
-        );
+        let blank = Form::new(frame(), &invited.survey.definition, &invited.opened.tenant);
         Form {
             person: invited.person.as_ref(),
             ..blank
@@ -585,7 +574,7 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, tenant: &Tenant, person: Opt
         StatusCode::OK,
         "thanks",
         &heading,
-        context! { heading => &heading, action => here("r", token) },
+        context! { heading => &heading, edit => here("r", token) },
     )
 }
 
@@ -601,7 +590,7 @@ async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap
         score,
         unsent: score.is_some(),
         error,
-        ..Form::new(frame, &survey.definition, &opened.tenant, here("s", &token))
+        ..Form::new(frame, &survey.definition, &opened.tenant)
     }
     .render(StatusCode::OK)
 }
@@ -621,7 +610,7 @@ async fn answer_web(
     let frame = Frame::of(&survey.definition, &opened.tenant, language);
     let error_page = |e: Error| {
         let frame = Frame::of(&survey.definition, &opened.tenant, language);
-        Form::new(frame, &survey.definition, &opened.tenant, here("s", &token)).with_error(&e)
+        Form::new(frame, &survey.definition, &opened.tenant).with_error(&e)
     };
     let mut submitted = match parse_form(&body, &survey.definition) {
         Ok(s) => s,
@@ -666,7 +655,7 @@ async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: H
                 StatusCode::OK,
                 "unsubscribe",
                 &heading,
-                context! { heading => &heading, action => here("u", &token) },
+                context! { heading => &heading },
             )
         }
         Err(r) => refused(r, &headers),
