@@ -235,6 +235,26 @@ async fn bad_credentials_get_clear_errors(e: Engines) {
         assert_eq!(a.status, 401, "{a:?}");
         assert!(a.str("message").contains(words), "{words}: {a:?}");
     }
+    // A refusal before the body is read ends the connection and says so; one with no body keeps it.
+    let big = json!({"email": "a@b.example", "properties": {"note": "x".repeat(100_000)}});
+    for (method, path) in [("POST", "/v1/people"), ("PATCH", "/v1/people"), ("POST", "/v1/nowhere")] {
+        let a = s.call(1, method, path, Auth::None, Some(big.clone())).await;
+        assert_eq!(a.header("connection"), Some("close"), "{method} {path}: {a:?}");
+    }
+    let a = s.call(1, "GET", "/v1/tenant", Auth::None, None).await;
+    assert_eq!(a.header("connection"), None, "{a:?}");
+    // A wrongly typed field is named, its value never repeated (it may be a password).
+    let a = s
+        .call(
+            1,
+            "POST",
+            "/v1/auth/sign_in",
+            Auth::None,
+            Some(json!({"tenant": "acme", "email": "owner@acme.example", "password": 4520123456u64})),
+        )
+        .await;
+    assert_eq!((a.status, a.str("field").as_str()), (422, "password"), "{a:?}");
+    assert!(!a.text.contains("4520123456"), "{a:?}");
     // A forged session for a real tenant and user: the shape is right, the secret is not.
     let forged = format!("{}{}", &owner.token[..owner.token.len() - 43], "A".repeat(43));
     assert_eq!(s.get("/v1/me", &forged).await.status, 401);
@@ -768,6 +788,17 @@ async fn brute_force_locks_the_attacker_not_the_owner(e: Engines) {
     }
     let a = s.sign_in(9, "acme", "nobody@acme.example", "guess guess guess").await;
     assert_eq!((a.status, a.code()), (429, "too_many_attempts"));
+    // So is a workspace that does not exist: its tries lock as a known one's do.
+    let mut unknown = vec![];
+    for _ in 0..6 {
+        unknown.push(
+            s.sign_in(9, "no-such-place", "owner@acme.example", "guess guess guess")
+                .await,
+        );
+    }
+    let statuses: Vec<u16> = unknown.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{unknown:?}");
+    assert!(unknown[5].header("retry-after").is_some());
     // Failures from many addresses lock the account for new addresses...
     for host in 10..14u8 {
         for _ in 0..5 {

@@ -413,7 +413,6 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
         ("group_by=year".to_owned(), "group_by"),
         ("time_zone=Mars/Olympus".to_owned(), "time_zone"),
         ("channel=fax".to_owned(), "channel"),
-        ("trend=01J0000000000000000000000".to_owned(), "trend"),
         ("since=0&group_by=day".to_owned(), "group_by"),
         ("colour=red".to_owned(), "query"),
     ] {
@@ -486,6 +485,7 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
         "@SUM(A1)",
         "Fine, thanks",
         "ok",
+        "x;=cmd|' /C calc'!A0",
     ];
     let mut ids = vec![];
     for (i, comment) in comments.iter().enumerate() {
@@ -517,6 +517,9 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
     );
     let text = String::from_utf8(bytes).unwrap();
     let text = text.strip_prefix('\u{feff}').expect("a byte-order mark for Excel");
+    // Every text cell is quoted (a `;` inside splits nothing where `;` separates), numbers not.
+    assert!(text.contains(r#""x;=cmd|' /C calc'!A0""#), "{text}");
+    assert!(text.contains(r#","ok","#) && text.contains(",10,"), "{text}");
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
     let column = |name: &str| {
@@ -572,8 +575,8 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
     );
     let summary = zipped(&bytes, "xl/worksheets/sheet2.xml");
     assert!(!summary.contains("<f>"));
-    // Scores 4 to 9: one promoter, two passives, three detractors: NPS −33.
-    assert!(summary.contains("<v>-33</v>"), "{summary}");
+    // Scores 4 to 10: two promoters, two passives, three detractors: NPS −14.
+    assert!(summary.contains("<v>-14</v>"), "{summary}");
 
     // Bad input, and the export is audited.
     for (query, field) in [
@@ -583,6 +586,22 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
         ("format=csv&since=soon", "since"),
     ] {
         refused(&s, &key, &format!("/v1/exports/responses?{query}"), field).await;
+    }
+    // A survey the account does not have is not found, wherever a filter names it.
+    let unknown = "survey_id=01JDQ6Y3T1V0Z8K4M2N5P7R9S0";
+    for (method, path) in [
+        ("GET", format!("/v1/exports/responses?format=csv&{unknown}")),
+        ("POST", format!("/v1/exports/responses?format=csv&{unknown}")),
+        ("GET", format!("/v1/survey_responses?{unknown}")),
+        ("GET", format!("/v1/metrics?{unknown}")),
+        ("GET", "/v1/metrics?trend=01JDQ6Y3T1V0Z8K4M2N5P7R9S0".to_owned()),
+    ] {
+        let answer = s.call(1, method, &path, Auth::Basic(&format!("{key}:")), None).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (404, "not_found"),
+            "{method} {path}: {answer:?}"
+        );
     }
     let audit = s.get("/v1/audit_events", &owner.token).await;
     let exported = audit

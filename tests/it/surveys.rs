@@ -256,6 +256,46 @@ async fn delighted_people_and_responses(e: Engines) {
         )
         .await;
     assert_eq!(unknown.status, 422);
+    // The Node client's `save()`: PUT to the collection, the id in the body.
+    let mut saved = put.body.clone();
+    saved["tags"] = json!(["vip", "saved"]);
+    let put = s
+        .call(1, "PUT", "/v1/survey_responses", Auth::Basic(&b), Some(saved))
+        .await;
+    assert_eq!(
+        (put.status, put.body["tags"].clone()),
+        (200, json!(["vip", "saved"])),
+        "{put:?}"
+    );
+    let nameless = s
+        .call(
+            1,
+            "PUT",
+            "/v1/survey_responses",
+            Auth::Basic(&b),
+            Some(json!({"score": 3})),
+        )
+        .await;
+    assert_eq!(
+        (nameless.status, nameless.str("field").as_str()),
+        (422, "id"),
+        "{nameless:?}"
+    );
+    // `phone_number` where `person_phone_number` is meant, as the client's README writes it.
+    let member = s
+        .call(
+            1,
+            "POST",
+            "/v1/autopilot/sms/memberships",
+            Auth::Basic(&b),
+            Some(json!({"phone_number": "+4520123499"})),
+        )
+        .await;
+    assert_eq!(
+        (member.status, member.body["person"]["phone_number"].clone()),
+        (200, json!("+4520123499")),
+        "{member:?}"
+    );
     // Lists: filters, order, Delighted's page numbers, read keys read.
     let (read_key, _) = s.api_key(&owner, "read").await;
     let list = s

@@ -38,7 +38,7 @@ type Ctx = State<Arc<Context>>;
 
 pub fn routes(ctx: Arc<Context>) -> Router {
     Router::new()
-        .route("/v1/survey_responses", get(list).post(create))
+        .route("/v1/survey_responses", get(list).post(create).put(update_named_in_body))
         .route("/v1/survey_responses.json", get(list).post(create))
         .route("/v1/survey_responses/{id}", get(one).put(update))
         .route("/v1/exports/responses", get(export).post(export_job))
@@ -238,14 +238,41 @@ async fn one(
 
 async fn update(
     State(ctx): Ctx,
-    Scoped { caller, store }: Scoped,
+    scoped: Scoped,
     base: PublicBase,
     PathId(id): PathId<ResponseId>,
     Params(params): Params<OneParams>,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
+    changed(&ctx, scoped, base, id, params, request).await
+}
+
+/// `PUT /v1/survey_responses` with the response's `id` in the body, as Delighted's Node client's
+/// `SurveyResponse.save()` sends it.
+async fn update_named_in_body(
+    State(ctx): Ctx,
+    scoped: Scoped,
+    base: PublicBase,
+    Params(params): Params<OneParams>,
+    DelightedBody(request): DelightedBody<ResponseRequest>,
+) -> Result<Response> {
+    let id = match &request.id {
+        Some(serde_json::Value::String(id)) => id.parse::<ResponseId>()?,
+        _ => return Err(Error::invalid("id", "is required: the response to change")),
+    };
+    changed(&ctx, scoped, base, id, params, request).await
+}
+
+async fn changed(
+    ctx: &Context,
+    Scoped { caller, store }: Scoped,
+    base: PublicBase,
+    id: ResponseId,
+    params: OneParams,
+    request: ResponseRequest,
+) -> Result<Response> {
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
-    delivery::dispatch_recent(&ctx, &store).await;
+    delivery::dispatch_recent(ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
     Ok(Json(&view[0]).into_response())
 }

@@ -361,9 +361,7 @@ impl<'a> Form<'a> {
 
 /// The score a link carries (`?score=`), and the page's error when its text is no score.
 fn link_score(raw: Option<&str>, t: &Texts) -> (Option<u8>, Option<String>) {
-    let given = form_to_pairs(raw.unwrap_or_default().as_bytes())
-        .into_iter()
-        .find(|(n, _)| n == "score");
+    let given = link_params(raw).into_iter().find(|(n, _)| n == "score");
     match given.map(|(_, v)| Score::parse(&v)) {
         None => (None, None),
         Some(Ok(score)) => (Some(score.value()), None),
@@ -372,9 +370,12 @@ fn link_score(raw: Option<&str>, t: &Texts) -> (Option<u8>, Option<String>) {
 }
 
 fn saved_param(raw: Option<&str>) -> bool {
-    form_to_pairs(raw.unwrap_or_default().as_bytes())
-        .iter()
-        .any(|(n, v)| n == "saved" && v == "1")
+    link_params(raw).iter().any(|(n, v)| n == "saved" && v == "1")
+}
+
+/// A page's query parameters; a query that is not UTF-8 carries none.
+fn link_params(raw: Option<&str>) -> Vec<(String, String)> {
+    form_to_pairs(raw.unwrap_or_default().as_bytes()).unwrap_or_default()
 }
 
 async fn invitation_page(
@@ -430,7 +431,7 @@ struct Submitted {
 }
 
 fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
-    let pairs = form_to_pairs(body);
+    let pairs = form_to_pairs(body)?;
     let value = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let score = value("score").filter(|v| !v.is_empty()).map(Score::parse).transpose()?;
     let comment = response_record::comment(value("comment"))?;

@@ -131,7 +131,6 @@ impl IntoResponse for HttpError {
                 _ => "an internal error occurred; it has been logged".to_owned(),
             }
         } else {
-            tracing::info!(error = %self, code, "request refused");
             self.to_string()
         };
         let field = match &self {
@@ -139,6 +138,10 @@ impl IntoResponse for HttpError {
             HttpError::App(Error::InvalidCursor) => Some("cursor".to_owned()),
             _ => None,
         };
+        // A refusal is logged by its code and field, never its message: input may be personal.
+        if !status.is_server_error() {
+            tracing::info!(code, field = field.as_deref().unwrap_or_default(), "request refused");
+        }
         let body = ErrorBody {
             status: status.as_u16(),
             code: code.to_owned(),

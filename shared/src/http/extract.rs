@@ -13,7 +13,7 @@ use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -131,11 +131,37 @@ fn body_error(e: &serde_json::Error, path: Option<String>) -> Error {
     let text = e.to_string();
     let quoted = text.split('`').nth(1).filter(|_| text.contains("field `"));
     let field = path.or(quoted.map(str::to_owned)).unwrap_or_else(|| "body".to_owned());
-    Error::invalid(field, strip_position(&text))
+    if e.is_syntax() || e.is_eof() {
+        return Error::invalid(field, "is not valid JSON");
+    }
+    Error::invalid(field, without_value(strip_position(&text)))
 }
 
-fn strip_position(text: &str) -> String {
-    text.split(" at line ").next().unwrap_or(text).to_owned()
+fn strip_position(text: &str) -> &str {
+    text.split(" at line ").next().unwrap_or(text)
+}
+
+/// serde's reason without the value it was given, which may be personal data or a password:
+/// "invalid type: integer `4520123456`, expected a string" becomes "expected a string", "unknown
+/// variant `x`, expected one of …" becomes "expected one of …".
+fn without_value(reason: &str) -> String {
+    const GIVEN: [&str; 4] = [
+        "invalid type: ",
+        "invalid value: ",
+        "invalid length ",
+        "unknown variant ",
+    ];
+    if GIVEN.iter().any(|p| reason.starts_with(p)) {
+        // What follows the last ", expected " is serde's description of the type, never input.
+        return match reason.rfind(", expected ") {
+            Some(at) => reason[at + 2..].to_owned(),
+            None => "has an unexpected value".to_owned(),
+        };
+    }
+    if reason.starts_with("missing field ") {
+        return "is required".to_owned();
+    }
+    reason.to_owned()
 }
 
 /// Query parameters parsed into `T` (with `#[serde(deny_unknown_fields)]`, an unknown one is
@@ -191,9 +217,10 @@ fn query_error(path: &str, reason: &str) -> Error {
     if let Some(name) = named("duplicate field ") {
         return Error::invalid(name, "is given more than once");
     }
+    let reason = without_value(reason);
     match path {
-        "" | "." | "?" => Error::invalid("query", reason.to_owned()),
-        name => Error::invalid(name.to_owned(), reason.to_owned()),
+        "" | "." | "?" => Error::invalid("query", reason),
+        name => Error::invalid(name.to_owned(), reason),
     }
 }
 
@@ -406,13 +433,16 @@ impl FromRequestParts<std::sync::Arc<crate::Context>> for PublicBase {
 
 /// A Delighted-style request body: JSON, or a form (`-d email=… -d properties[plan]=pro`, as
 /// Delighted's curl examples send it), read as JSON values (form values are text) and then into
-/// `T`, whose errors name the field.
+/// `T`, whose errors name the field. A `DELETE` without a body is read from its query string, as
+/// Delighted's Node client sends one (`?person_email=…`).
 pub struct DelightedBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, HttpError> {
+        let method = req.method().clone();
+        let query = req.uri().query().unwrap_or_default().to_owned();
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -424,7 +454,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
             .await
             .map_err(|_| HttpError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
         let value = if content_type.starts_with("application/x-www-form-urlencoded") {
-            form_to_json(&bytes)
+            form_to_json(&bytes)?
+        } else if method == Method::DELETE && bytes.iter().all(u8::is_ascii_whitespace) {
+            form_to_json(query.as_bytes())?
         } else if content_type.starts_with("application/json") || bytes.iter().all(u8::is_ascii_whitespace) {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 serde_json::Value::Object(Default::default())
@@ -444,18 +476,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
     }
 }
 
-/// The name-value pairs of a form or query string, decoded.
-pub fn form_to_pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
+/// The name-value pairs of a form or query string, decoded; a name or value that is not UTF-8
+/// once decoded is refused (naming the field), never stored with replacement characters.
+pub fn form_to_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
+    let decoded = |part: &[u8]| {
+        let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        String::from_utf8(percent_encoding::percent_decode(&spaced).collect())
+    };
+    let mut pairs = Vec::new();
+    for piece in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+            Some(at) => (&piece[..at], &piece[at + 1..]),
+            None => (piece, &[][..]),
+        };
+        let name = decoded(name).map_err(|_| Error::invalid("body", "a field name is not valid UTF-8"))?;
+        let value = decoded(value).map_err(|_| Error::invalid(name.clone(), "is not valid UTF-8"))?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }
 
 /// A form as JSON: `a=1` → `{"a": "1"}`, `a[b]=1` → `{"a": {"b": "1"}}`, `a[]=1&a[]=2` →
 /// `{"a": ["1", "2"]}`.
-pub fn form_to_json(body: &[u8]) -> serde_json::Value {
+pub fn form_to_json(body: &[u8]) -> Result<serde_json::Value, Error> {
     use serde_json::Value;
     let mut out = serde_json::Map::new();
-    for (name, value) in form_urlencoded::parse(body) {
-        let value = Value::String(value.into_owned());
+    for (name, value) in form_to_pairs(body)? {
+        let value = Value::String(value);
         match name.split_once('[') {
             Some((base, rest)) if rest.ends_with(']') => {
                 let inner = &rest[..rest.len() - 1];
@@ -473,9 +520,9 @@ pub fn form_to_json(body: &[u8]) -> serde_json::Value {
                 }
             }
             _ => {
-                out.insert(name.into_owned(), value);
+                out.insert(name, value);
             }
         }
     }
-    Value::Object(out)
+    Ok(Value::Object(out))
 }

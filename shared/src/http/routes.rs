@@ -308,6 +308,9 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "/v1/survey_responses/{id}", RESPONSES, Tenant(ManageResponses),
         "Change a response's score, comment, notes or tags")
         .body("ResponseRequest").returns("ResponseView").query(&["expand[]"]),
+    route("PUT", "/v1/survey_responses", RESPONSES, Tenant(ManageResponses),
+        "Change a response named by `id` in the body (as Delighted's Node client saves one)")
+        .body("ResponseRequest").returns("ResponseView").query(&["expand[]"]),
     route("GET", "/v1/exports/responses", RESPONSES, Tenant(ReadResponses),
         "Survey responses as CSV or Excel (up to 10,000; filtered like the list; audited)")
         .returns("ExportFile").query(EXPORT_QUERY),

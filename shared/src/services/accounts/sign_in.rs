@@ -22,6 +22,7 @@ use crate::auth::{self, Restriction, Role, totp};
 use crate::domain::tenant::Tenant;
 use crate::domain::{Email, Slug};
 use crate::error::{Error, Result};
+use crate::ids::TenantId;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserStatus};
 use crate::services::audit::{self, Actor, Outcome, Target};
@@ -183,18 +184,7 @@ impl CodeCounters {
     }
 
     pub(crate) fn scopes(&self) -> [Counter<'_>; 2] {
-        [
-            Counter {
-                name: &self.per_address,
-                free: FREE_FAILURES_PER_ADDRESS,
-                holds: true,
-            },
-            Counter {
-                name: &self.per_user,
-                free: FREE_FAILURES_PER_ACCOUNT,
-                holds: !self.trusted,
-            },
-        ]
+        per_address_and_account(&self.per_address, &self.per_user, self.trusted)
     }
 }
 
@@ -215,20 +205,75 @@ async fn redeem(
     Ok((presented, tenant, store))
 }
 
-/// The blind index of a client's address, for the counters and the user's known addresses. An
-/// IPv6 address counts as its /64: one subscriber's privacy addresses rotate within it.
+/// The blind index of a client's address, for the counters and the user's known addresses.
 async fn address_index(store: &TenantStore, ip: Option<IpAddr>) -> Result<String> {
-    let text = match ip {
-        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let net = ipnet::Ipv6Net::new(v6, 64).map_err(Error::internal)?.trunc();
-            net.to_string()
-        }
-        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
-        Some(ip) => ip.to_string(),
-        None => return Ok("none".to_owned()),
-    };
-    store.crypto().blind_index("ip", &text).await
+    match address_text(ip)? {
+        Some(text) => store.crypto().blind_index("ip", &text).await,
+        None => Ok("none".to_owned()),
+    }
 }
+
+/// A client's address as counted: an IPv6 address counts as its /64 (one subscriber's privacy
+/// addresses rotate within it); none in in-process calls.
+fn address_text(ip: Option<IpAddr>) -> Result<Option<String>> {
+    Ok(match ip {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => Some(
+            ipnet::Ipv6Net::new(v6, 64)
+                .map_err(Error::internal)?
+                .trunc()
+                .to_string(),
+        ),
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()),
+        Some(ip) => Some(ip.to_string()),
+        None => None,
+    })
+}
+
+/// The counters of a sign-in or a code: the account from this address (5 free), and the account
+/// from anywhere (20 free) but an address the user signed in from before (not held up by failures
+/// from elsewhere).
+fn per_address_and_account<'a>(pair: &'a str, account: &'a str, trusted: bool) -> [Counter<'a>; 2] {
+    [
+        Counter {
+            name: pair,
+            free: FREE_FAILURES_PER_ADDRESS,
+            holds: true,
+        },
+        Counter {
+            name: account,
+            free: FREE_FAILURES_PER_ACCOUNT,
+            holds: !trusted,
+        },
+    ]
+}
+
+/// A workspace that does not exist (or is deleted) is answered as one that does: its tries are
+/// counted and locked alike, under a partition of no tenant, and take the same reads, writes and
+/// password work, so that neither the lockout nor the time tells whether a workspace exists.
+async fn unknown_workspace(ctx: &Context, slug: &str, email: &Email, ip: Option<IpAddr>) -> Result<SignInResult> {
+    let nowhere: TenantId = NOWHERE.parse()?;
+    let store = ctx.tenant_store(&nowhere);
+    let name = |what: &str| {
+        credential::hex(&credential::sha256(&format!(
+            "{}#{what}",
+            slug.trim().to_ascii_lowercase()
+        )))
+    };
+    let account = name(email.as_str());
+    let address = name(address_text(ip)?.as_deref().unwrap_or("none"));
+    let pair = format!("{account}#{address}");
+    // A known workspace reads the user here.
+    store.get(&keys::login(&nowhere, &account)).await?;
+    if let Some(retry_after) = try_scopes(&store, &per_address_and_account(&pair, &account, false), now_unix()).await? {
+        return Err(Error::TooManyAttempts { retry_after });
+    }
+    password::verify_nothing().await?;
+    Err(Error::InvalidCredentials)
+}
+
+/// The partition of sign-in counters for workspaces that do not exist: a tenant id no ULID
+/// generated now can take (time zero).
+const NOWHERE: &str = "00000000000000000000000000";
 
 fn user_actor(user: Option<&UserRecord>) -> Actor<'_> {
     Actor {
@@ -248,8 +293,7 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
         Err(_) => None,
     };
     let Some(tenant) = tenant else {
-        password::verify_nothing().await?;
-        return Err(Error::InvalidCredentials);
+        return unknown_workspace(ctx, &request.tenant, &email, ip).await;
     };
     let store = ctx.tenant_store(&tenant.id);
     let now = now_unix();
@@ -258,19 +302,7 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
     let pair = format!("{account}#{address}");
     let user = users::load_by_email(&store, &email).await?;
     let trusted = user.as_ref().is_some_and(|u| u.trusted_ips.contains(&address));
-    // An address the user signed in from before is not held up by failures from elsewhere.
-    let scopes = [
-        Counter {
-            name: &pair,
-            free: FREE_FAILURES_PER_ADDRESS,
-            holds: true,
-        },
-        Counter {
-            name: &account,
-            free: FREE_FAILURES_PER_ACCOUNT,
-            holds: !trusted,
-        },
-    ];
+    let scopes = per_address_and_account(&pair, &account, trusted);
     let wait = try_scopes(&store, &scopes, now).await?;
     if let Some(retry_after) = wait {
         let actor = user_actor(user.as_ref());

@@ -153,6 +153,7 @@ pub async fn request(
     format: Option<Format>,
     filter: &ResponseFilter,
 ) -> Result<ExportJob> {
+    filter.check(store).await?;
     let active = store
         .query_all(Query::new(keys::exports_partition(store.tenant())))
         .await?

@@ -107,7 +107,12 @@ impl Sheet {
                 let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(Error::internal)?);
                 // A byte-order mark so that Excel reads UTF-8.
                 file.write_all("\u{feff}".as_bytes()).map_err(Error::internal)?;
-                Ok(Sheet::Csv(csv::Writer::from_writer(file)))
+                // Every text cell quoted: where a `;` separates cells (da, de, fr, nl), text such
+                // as `x;=cmd|…` would otherwise split into a cell that starts a formula.
+                let writer = csv::WriterBuilder::new()
+                    .quote_style(csv::QuoteStyle::NonNumeric)
+                    .from_writer(file);
+                Ok(Sheet::Csv(writer))
             }
             Format::Xlsx => {
                 let mut book = Box::new(Workbook::new());

@@ -233,12 +233,14 @@ fn header_columns<R: Read>(reader: &mut csv::Reader<R>, options: &ImportOptions)
     Ok(columns)
 }
 
-/// A cell a spreadsheet would run as a formula: refused, so exports never carry one.
+/// A cell a spreadsheet would run as a formula: refused, so exports never carry one. A sign is
+/// let through only before a plain number or a phone number written with spaces or brackets
+/// (`-5`, `+45 20 12 34 56`): anything more (`+1+1`, `-2+3+cmd|…`) is a formula.
 fn formula_like(value: &str) -> bool {
     let mut chars = value.chars();
     match chars.next() {
         Some('=' | '@' | '\t' | '\r') => true,
-        Some('+' | '-') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
+        Some('+' | '-') => !chars.all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | ',' | '(' | ')')),
         _ => false,
     }
 }

@@ -427,11 +427,7 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         }
     }
     let surveys = match &query.survey {
-        Some(id) => vec![
-            surveys::get(store, id)
-                .await?
-                .ok_or_else(|| Error::invalid("trend", "names no survey of this account"))?,
-        ],
+        Some(id) => vec![surveys::get(store, id).await?.ok_or(Error::NotFound("survey"))?],
         None => surveys::list(store, true).await?,
     };
     let segment = match &query.segment {

@@ -56,6 +56,14 @@ pub struct ResponseFilter {
 }
 
 impl ResponseFilter {
+    /// A filter naming a survey the account does not have is refused (404), not answered empty.
+    pub async fn check(&self, store: &TenantStore) -> Result<()> {
+        match &self.survey {
+            Some(id) => crate::services::surveys::resolve(store, Some(id)).await.map(drop),
+            None => Ok(()),
+        }
+    }
+
     fn admits(&self, r: &ResponseRecord) -> bool {
         self.since.is_none_or(|t| r.created_at >= t)
             && self.until.is_none_or(|t| r.created_at <= t)
@@ -85,6 +93,9 @@ pub async fn list(
     skip: u32,
     cursor: Option<&str>,
 ) -> Result<ResponsePage> {
+    if cursor.is_none() {
+        filter.check(store).await?;
+    }
     if let Some(person) = &filter.person {
         return list_of_person(store, filter, person, per_page, skip).await;
     }

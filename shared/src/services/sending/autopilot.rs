@@ -277,6 +277,8 @@ pub async fn follow_up_ops(store: &TenantStore, invitation: &Item, person: &Pers
 #[serde(deny_unknown_fields)]
 pub struct MembershipRequest {
     pub person_email: Option<String>,
+    /// Also `phone_number`, as Delighted's client README writes it.
+    #[serde(alias = "phone_number")]
     pub person_phone_number: Option<String>,
     pub person_id: Option<String>,
     pub person_name: Option<String>,
