@@ -373,7 +373,7 @@ async fn metrics_match_a_recount_after_faults(mut e: Engines) {
         .buffer_unordered(4)
         .collect::<Vec<()>>()
         .await;
-    // Deleting a person erases their responses' properties: their segment counts move to none.
+    // Deleting a person deletes their responses: their counts leave the results with them.
     retrying(&s, "DELETE", &format!("/v1/people/{}", people[1]), &key, None).await;
     faulty.armed.store(false, Ordering::SeqCst);
     assert!(
@@ -612,4 +612,131 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
         .filter(|e| e["action"] == "responses.exported")
         .count();
     assert_eq!(exported, 2, "{audit:?}");
+}
+
+/// Deleting a person deletes their responses, as Delighted does: their scores leave the NPS and
+/// their answers the response rate, and the list no longer shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_person_takes_their_answers_with_them() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let mut people = vec![];
+    for (email, score) in [("a@example.com", 10), ("b@example.com", 0), ("c@example.com", 9)] {
+        let person = retrying(
+            &s,
+            "POST",
+            "/v1/people",
+            &key,
+            Some(json!({"email": email, "send": false})),
+        )
+        .await
+        .str("id");
+        let body = json!({"person": person, "score": score, "comment": "why"});
+        retrying(&s, "POST", "/v1/survey_responses", &key, Some(body)).await;
+        people.push(person);
+    }
+    let before = metrics(&s, &key, "").await;
+    assert_eq!(
+        (before["nps"].clone(), before["response_count"].clone()),
+        (json!(33), json!(3)),
+        "{before}"
+    );
+    retrying(&s, "DELETE", &format!("/v1/people/{}", people[1]), &key, None).await;
+    let after = metrics(&s, &key, "").await;
+    assert_eq!(
+        (
+            after["nps"].clone(),
+            after["response_count"].clone(),
+            after["detractor_count"].clone()
+        ),
+        (json!(100), json!(2), json!(0)),
+        "{after}"
+    );
+    let listed = s.get("/v1/survey_responses", &key).await;
+    let persons: Vec<&Value> = listed.body.as_array().unwrap().iter().map(|r| &r["person"]).collect();
+    assert_eq!(persons, [&json!(people[0]), &json!(people[2])], "{listed:?}");
+}
+
+/// A range counts exactly the responses in it, to the second, although the counters resolve to
+/// the quarter hour: the quarter hours its ends cut through are read from the responses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_ranges_count_to_the_second() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send(
+            "POST",
+            "/v1/surveys",
+            &owner.token,
+            json!({"name": "Exact", "segments": ["plan"]}),
+        )
+        .await
+        .str("id");
+    // Eight answers one second apart, from one second past a quarter hour: 10, 0, 10, 0, …
+    let t0 = (now_unix() - 86_400).div_euclid(900) * 900;
+    for i in 1..=8i64 {
+        let person = retrying(
+            &s,
+            "POST",
+            "/v1/people",
+            &key,
+            Some(json!({"email": format!("p{i}@example.com"), "send": false,
+                        "properties": {"plan": if i <= 4 { "pro" } else { "free" }}})),
+        )
+        .await
+        .str("id");
+        let score = if i % 2 == 1 { 10 } else { 0 };
+        let body = json!({"person": person, "score": score, "survey_id": survey, "created_at": t0 + i});
+        retrying(&s, "POST", "/v1/survey_responses", &key, Some(body)).await;
+    }
+    for (since, until, count, nps) in [
+        (t0 + 1, t0 + 8, 8, 0),
+        (t0 + 1, t0 + 1, 1, 100),
+        (t0 + 2, t0 + 5, 4, 0),
+        (t0 + 2, t0 + 4, 3, -33),
+        (t0 + 9, t0 + 900, 0, 0),
+        (t0 - 10, t0 + 3, 3, 33),
+        (t0 + 6, t0 + 7200, 3, -33),
+    ] {
+        let got = metrics(&s, &key, &format!("trend={survey}&since={since}&until={until}")).await;
+        assert_eq!(got["response_count"], count, "{since}..{until}: {got}");
+        if count > 0 {
+            assert_eq!(got["nps"], nps, "{since}..{until}: {got}");
+        }
+        let by_day = metrics(
+            &s,
+            &key,
+            &format!("trend={survey}&since={since}&until={until}&group_by=day"),
+        )
+        .await;
+        let series: i64 = by_day["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["response_count"].as_i64().unwrap())
+            .sum();
+        assert_eq!(series, count, "by day, {since}..{until}: {by_day}");
+    }
+    // Segments too: of seconds 3 to 6, two are pro (3, 4) and two free (5, 6).
+    let split = metrics(
+        &s,
+        &key,
+        &format!("trend={survey}&since={}&until={}&segment=plan", t0 + 3, t0 + 6),
+    )
+    .await;
+    let mut counts: Vec<(String, i64)> = split["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["value"].as_str().unwrap().to_owned(),
+                g["response_count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [("free".to_owned(), 2), ("pro".to_owned(), 2)], "{split}");
 }

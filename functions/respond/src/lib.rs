@@ -13,7 +13,8 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -45,6 +46,19 @@ use serde::Serialize;
 pub const FUNCTION: &str = "respond";
 
 type Ctx = State<Arc<Context>>;
+
+/// A link's token (or short code) from the path; one that is not text names no link, and gets
+/// the invalid-link page like any other.
+struct Token(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Token {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
+        let text = Path::<String>::from_request_parts(parts, state).await;
+        Ok(Token(text.map(|Path(t)| t).unwrap_or_default()))
+    }
+}
 
 /// The address of a respondent page of `kind` (`r`, `s`, `u`) for `token`, relative to any
 /// other respondent page: it holds on an API stage (`/Prod/r/…`) and on a custom domain alike.
@@ -378,12 +392,7 @@ fn link_params(raw: Option<&str>) -> Vec<(String, String)> {
     form_to_pairs(raw.unwrap_or_default().as_bytes()).unwrap_or_default()
 }
 
-async fn invitation_page(
-    State(ctx): Ctx,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Page {
+async fn invitation_page(State(ctx): Ctx, Token(token): Token, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
     let invited = match links::invitation(&ctx, &token).await {
         Ok(i) => i,
         Err(r) => return refused(r, &headers),
@@ -495,7 +504,7 @@ fn error_text(e: &Error, t: &Texts) -> String {
 
 async fn answer_invitation(
     State(ctx): Ctx,
-    Path(token): Path<String>,
+    Token(token): Token,
     address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
@@ -579,7 +588,7 @@ fn thanks(frame: &Frame, survey: &SurveyDefinition, tenant: &Tenant, person: Opt
     )
 }
 
-async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
+async fn web_page(State(ctx): Ctx, Token(token): Token, headers: HeaderMap, RawQuery(raw): RawQuery) -> Page {
     let (opened, survey) = match links::web_survey(&ctx, &token).await {
         Ok(found) => found,
         Err(r) => return refused(r, &headers),
@@ -598,7 +607,7 @@ async fn web_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap
 
 async fn answer_web(
     State(ctx): Ctx,
-    Path(token): Path<String>,
+    Token(token): Token,
     address: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
@@ -646,7 +655,7 @@ async fn unsubscribe_target(ctx: &Context, token: &str) -> std::result::Result<(
     Ok((opened, frame))
 }
 
-async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap) -> Page {
+async fn unsubscribe_page(State(ctx): Ctx, Token(token): Token, headers: HeaderMap) -> Page {
     match unsubscribe_target(&ctx, &token).await {
         Ok((_, frame)) => {
             let heading = fill(frame.texts().unsubscribe_question, |n| {
@@ -664,7 +673,7 @@ async fn unsubscribe_page(State(ctx): Ctx, Path(token): Path<String>, headers: H
 }
 
 /// A short link (SMS): on to the invitation's own link, which shows the survey.
-async fn short_link(State(ctx): Ctx, Path(code): Path<String>, headers: HeaderMap) -> Response {
+async fn short_link(State(ctx): Ctx, Token(code): Token, headers: HeaderMap) -> Response {
     match short_links::open(&ctx, &code).await {
         Ok(token) => Redirect::to(&here("r", &token)).into_response(),
         Err(r) => refused(r, &headers).into_response(),
@@ -672,7 +681,7 @@ async fn short_link(State(ctx): Ctx, Path(code): Path<String>, headers: HeaderMa
 }
 
 /// One click, as RFC 8058 asks (`List-Unsubscribe=One-Click` or the page's button): any POST.
-async fn unsubscribe(State(ctx): Ctx, Path(token): Path<String>, headers: HeaderMap) -> Response {
+async fn unsubscribe(State(ctx): Ctx, Token(token): Token, headers: HeaderMap) -> Response {
     let (opened, frame) = match unsubscribe_target(&ctx, &token).await {
         Ok(found) => found,
         Err(r) => return refused(r, &headers).into_response(),

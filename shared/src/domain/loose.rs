@@ -13,6 +13,11 @@ pub fn int(field: &'static str, value: &serde_json::Value) -> Result<i64> {
     .ok_or_else(|| Error::invalid(field, "must be a whole number"))
 }
 
+/// A Unix time sent as a JSON number or as form text, within 1970 to 2100.
+pub fn unix_time(field: &'static str, value: &serde_json::Value) -> Result<i64> {
+    super::time::within_bounds(field, int(field, value)?)
+}
+
 /// A boolean sent as JSON or as form text (`true`/`false`, `1`/`0`).
 pub fn boolean(field: &'static str, value: &serde_json::Value) -> Result<bool> {
     match value {

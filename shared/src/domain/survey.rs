@@ -401,7 +401,9 @@ impl SurveyDefinition {
             next.status = status;
         }
         if let Some(close_at) = patch.close_at {
-            next.close_at = close_at;
+            next.close_at = close_at
+                .map(|t| super::time::within_bounds("close_at", t))
+                .transpose()?;
         }
         if let Some(l) = patch.default_language {
             next.default_language = l;

@@ -1,4 +1,22 @@
-//! Calendar arithmetic on unix seconds (UTC), for month partitions and dates in exports.
+//! Calendar arithmetic on unix seconds (UTC), for month partitions and dates in exports, and the
+//! bounds of a time given as input.
+
+use crate::error::{Error, Result};
+
+/// The latest time taken as input (2100-01-01 UTC).
+pub const LATEST: i64 = 4_102_444_800;
+
+/// A Unix time given for `field`, within 1970 to 2100.
+pub fn within_bounds(field: &'static str, unix_seconds: i64) -> Result<i64> {
+    if (0..=LATEST).contains(&unix_seconds) {
+        Ok(unix_seconds)
+    } else {
+        Err(Error::invalid(
+            field,
+            "must be a Unix time in seconds, from 1970 to 2100",
+        ))
+    }
+}
 
 /// The civil date (year, month, day) of a unix time, UTC (Howard Hinnant's algorithm).
 pub fn civil_date(unix_seconds: i64) -> (i64, u32, u32) {

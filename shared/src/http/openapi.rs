@@ -186,10 +186,25 @@ fn media(schema: &str) -> &'static str {
     match schema {
         "CsvFile" => "text/csv",
         "Html" => "text/html",
-        "ExportFile" => "application/octet-stream",
         "JsonLinesFile" => "application/x-ndjson",
         "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
         _ => "application/json",
+    }
+}
+
+/// The media types and schemas a success answers with: an export as CSV or Excel, as `format`
+/// asks; anything else in its one media type.
+fn answers(returns: Option<&'static str>) -> Vec<(&'static str, &'static str)> {
+    match returns {
+        None => vec![],
+        Some("ExportFile") => vec![
+            ("text/csv", "ExportFile"),
+            (
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "ExportFile",
+            ),
+        ],
+        Some(returns) => vec![(media(returns), returns)],
     }
 }
 
@@ -263,20 +278,24 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
                 .build(),
         ));
     }
-    let ok = match route.returns {
-        Some(returns) => ResponseBuilder::new().description("Success").content(
-            media(returns),
-            ContentBuilder::new().schema(Some(schema(returns))).build(),
-        ),
-        None => ResponseBuilder::new().description("Success"),
-    };
+    let mut ok = ResponseBuilder::new().description("Success");
+    for (media, body) in answers(route.returns) {
+        ok = ok.content(media, ContentBuilder::new().schema(Some(schema(body))).build());
+    }
     let status = route.status.to_string();
-    let error = ResponseBuilder::new()
-        .description("An error: status, code, message and the field at fault")
-        .content(
+    // Pages answer errors as pages; the token endpoint as RFC 6749 says; the rest as JSON.
+    let (media, body, description) = match (route.returns, route.path) {
+        (Some("Html"), _) => ("text/html", "Html", "An error page (invalid, expired or closed link)"),
+        (_, "/oauth/token") => ("application/json", "OAuthErrorBody", "A refused grant (RFC 6749 §5.2)"),
+        _ => (
             "application/json",
-            ContentBuilder::new().schema(Some(schema("ErrorBody"))).build(),
-        );
+            "ErrorBody",
+            "An error: status, code, message and the field at fault",
+        ),
+    };
+    let error = ResponseBuilder::new()
+        .description(description)
+        .content(media, ContentBuilder::new().schema(Some(schema(body))).build());
     op.response(status, ok.build())
         .response("default", error.build())
         .securities(Some(security(route.access)))

@@ -1,5 +1,5 @@
-//! Erasing a person across every item that holds them: invitations and their short links, the
-//! personal fields of their responses, their suppression entries, autopilot memberships and lookups.
+//! Erasing a person across every item that holds them: their responses (and their counts),
+//! invitations and their short links, their suppression entries, autopilot memberships and lookups.
 
 use crate::error::Result;
 use crate::services::Caller;
@@ -7,12 +7,16 @@ use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{EMAIL, PHONE, Person, entry_deletions};
 use crate::store::{BatchOp, Condition, Query, TenantStore, TxOp, keys};
 
-/// Deletes a person and all their data: invitations (and their short links) go, their responses lose every
-/// personal field (the score stays, for the results), then the person and their lookups go in
-/// one transaction. A retry after a crash finishes the work.
+/// Deletes a person and all their data, as Delighted does: their responses (their scores leave
+/// the results), invitations and short links, then the person and their lookups in one
+/// transaction. A retry after a crash finishes the work.
 pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person) -> Result<()> {
     let partition = keys::person_partition(store.tenant(), &person.id)?;
     let pointers = store.query_all(Query::new(partition)).await?;
+    // Responses first: deleting one reads its invitation (its send, for the response rate).
+    for id in pointers.iter().filter_map(|p| p.key.sk.strip_prefix("R#")) {
+        crate::services::results::responses::delete(store, id).await?;
+    }
     for pointer in &pointers {
         if let Some(id) = pointer.key.sk.strip_prefix("INV#") {
             let survey = pointer.str("survey").unwrap_or_default();
@@ -22,8 +26,6 @@ pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person)
             store
                 .delete(&keys::short_link(store.tenant(), survey, id)?, None)
                 .await?;
-        } else if let Some(id) = pointer.key.sk.strip_prefix("R#") {
-            crate::services::results::responses::erase_personal(store, id).await?;
         }
     }
     store

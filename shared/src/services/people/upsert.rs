@@ -281,7 +281,7 @@ impl PersonRequest {
             last_sent_at: self
                 .last_sent_at
                 .as_ref()
-                .map(|v| loose::int("last_sent_at", v))
+                .map(|v| loose::unix_time("last_sent_at", v))
                 .transpose()?,
             send: send.then_some(SendRequest {
                 channel,

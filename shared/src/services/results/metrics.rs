@@ -7,19 +7,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, civil::Date};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::domain::Channel;
 use crate::error::{Error, Result};
-use crate::services::results::counters::{self, Cell, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
+use crate::services::results::counters::{self, Cell, Counted, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
+use crate::services::results::edges::Edges;
 use crate::services::surveys::{self, Survey};
 use crate::store::{Item, TenantStore, Value, now_unix};
 
+pub use super::figures::{Counts, Metrics, MetricsView, PeriodMetrics, SegmentMetrics, nps, percent};
+
 /// The most periods a series has (ten years of days).
 pub const MAX_PERIODS: usize = 3_660;
-/// The latest time taken (2100-01-01 UTC).
-const MAX_TIME: i64 = 4_102_444_800;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Period {
@@ -100,135 +99,6 @@ pub fn zone(name: &str) -> Result<TimeZone> {
     TimeZone::get(name).map_err(|_| Error::invalid("time_zone", "must be an IANA time zone such as Europe/Paris"))
 }
 
-/// Counts of one selection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub promoters: i64,
-    pub passives: i64,
-    pub detractors: i64,
-    pub sent: i64,
-    pub answered: i64,
-}
-
-impl Counts {
-    pub fn add(&mut self, measure: Measure, n: i64) {
-        match measure {
-            Measure::Promoter => self.promoters += n,
-            Measure::Passive => self.passives += n,
-            Measure::Detractor => self.detractors += n,
-            Measure::Sent => self.sent += n,
-            Measure::Answered => self.answered += n,
-        }
-    }
-
-    fn merge(&mut self, other: &Counts) {
-        for (m, n) in [
-            (Measure::Promoter, other.promoters),
-            (Measure::Passive, other.passives),
-            (Measure::Detractor, other.detractors),
-            (Measure::Sent, other.sent),
-            (Measure::Answered, other.answered),
-        ] {
-            self.add(m, n);
-        }
-    }
-
-    pub fn responses(&self) -> i64 {
-        self.promoters + self.passives + self.detractors
-    }
-
-    pub fn view(&self) -> MetricsView {
-        let total = self.responses();
-        MetricsView {
-            nps: nps(self.promoters, self.detractors, total),
-            promoter_count: self.promoters,
-            promoter_percent: percent(self.promoters, total),
-            passive_count: self.passives,
-            passive_percent: percent(self.passives, total),
-            detractor_count: self.detractors,
-            detractor_percent: percent(self.detractors, total),
-            response_count: total,
-            sent_count: self.sent,
-            answered_count: self.answered,
-            response_rate: (self.sent > 0).then(|| percent(self.answered, self.sent)),
-        }
-    }
-}
-
-/// The Net Promoter Score: % promoters − % detractors, rounded half away from zero to a whole
-/// number as Delighted shows it; none without responses.
-pub fn nps(promoters: i64, detractors: i64, total: i64) -> Option<i64> {
-    if total <= 0 {
-        return None;
-    }
-    // Whole-number arithmetic: round(100 × (p − d) / total), halves away from zero.
-    let scaled = 200 * (promoters - detractors);
-    let q = (scaled.abs() + total) / (2 * total);
-    Some(if scaled < 0 { -q } else { q })
-}
-
-/// `part` of `whole` in percent, rounded half up to one decimal.
-pub fn percent(part: i64, whole: i64) -> f64 {
-    if whole <= 0 {
-        return 0.0;
-    }
-    let tenths = (2000 * part + whole) / (2 * whole);
-    tenths as f64 / 10.0
-}
-
-/// Delighted's metrics and Ovation's counts beside them.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
-pub struct MetricsView {
-    /// −100 to 100; null without responses.
-    pub nps: Option<i64>,
-    pub promoter_count: i64,
-    /// One decimal.
-    pub promoter_percent: f64,
-    pub passive_count: i64,
-    pub passive_percent: f64,
-    pub detractor_count: i64,
-    pub detractor_percent: f64,
-    pub response_count: i64,
-    /// Invitations sent in the range (email and SMS).
-    pub sent_count: i64,
-    /// Of those, the ones answered (so far).
-    pub answered_count: i64,
-    /// `answered_count` of `sent_count` in percent; null when nothing was sent.
-    pub response_rate: Option<f64>,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct PeriodMetrics {
-    /// `2026-11-02` (a day, or a week's Monday) or `2026-11` (a month).
-    pub period: String,
-    /// Unix seconds of the period's start and end (exclusive) in the time zone.
-    pub start: i64,
-    pub end: i64,
-    #[serde(flatten)]
-    pub metrics: MetricsView,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct SegmentMetrics {
-    /// The property's value; null for responses without it.
-    pub value: Option<String>,
-    #[serde(flatten)]
-    pub metrics: MetricsView,
-}
-
-/// The answer of `GET /v1/metrics`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Metrics {
-    #[serde(flatten)]
-    pub totals: MetricsView,
-    /// With `group_by`: one entry per period from `since` to `until`, empty ones included.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub series: Option<Vec<PeriodMetrics>>,
-    /// With `segment`: one entry per value, most responses first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segments: Option<Vec<SegmentMetrics>>,
-}
-
 /// How the range is cut: period starts (instants) and the UTC days whose counts need their
 /// quarter-hour detail because a cut falls inside them.
 struct Plan {
@@ -240,6 +110,8 @@ struct Plan {
     months: BTreeSet<i64>,
     /// The runs of days outside those months, read day by day.
     day_runs: Vec<(i64, i64)>,
+    /// The quarter hours `since` and `until` cut through, whose responses are read raw.
+    edges: Edges,
 }
 
 impl Plan {
@@ -315,6 +187,7 @@ impl Plan {
             detail_days,
             months,
             day_runs,
+            edges: Edges::of(since, query.until),
         })
     }
 
@@ -403,12 +276,35 @@ impl Sums {
                     continue;
                 }
                 let at = day * DAY_SECONDS + slot * SLOT_SECONDS;
+                // An edge's responses are counted from the responses themselves (`add_edges`).
+                let response = !matches!(measure, Measure::Sent | Measure::Answered);
+                if response && matches!(cell, Cell::Slot(_)) && plan.edges.cuts(at) {
+                    continue;
+                }
                 if let Some(period) = plan.period_of(at) {
                     self.by
                         .entry((period, value.map(str::to_owned)))
                         .or_default()
                         .add(measure, *n);
                 }
+            }
+        }
+    }
+}
+
+impl Sums {
+    /// The responses of the range's edges, each at its own second.
+    fn add_edges(&mut self, plan: &Plan, counted: &[Counted], kind: RangeKind<'_>) {
+        for c in counted {
+            let value = match kind {
+                RangeKind::Overall => None,
+                RangeKind::Segment(key) => match c.segments.iter().find(|s| s.property_key == key) {
+                    Some(s) => s.value.as_ref().map(|(value_key, _)| value_key.clone()),
+                    None => continue,
+                },
+            };
+            if let Some(period) = plan.period_of(c.at) {
+                self.by.entry((period, value)).or_default().add(c.measure, 1);
             }
         }
     }
@@ -422,9 +318,9 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         return Err(Error::invalid("since", "must not be after until"));
     }
     for (field, value) in [("since", query.since), ("until", query.until)] {
-        if value.is_some_and(|t| !(0..=MAX_TIME).contains(&t)) {
-            return Err(Error::invalid(field, "must be a Unix time in seconds"));
-        }
+        value
+            .map(|t| crate::domain::time::within_bounds(field, t))
+            .transpose()?;
     }
     let surveys = match &query.survey {
         Some(id) => vec![surveys::get(store, id).await?.ok_or(Error::NotFound("survey"))?],
@@ -444,6 +340,9 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
     for survey in &surveys {
         overall.merge(Sums::of_survey(store, &survey.id, RangeKind::Overall, &plan, query.channel).await?);
     }
+    let ids: Vec<&str> = surveys.iter().map(|s| s.id.as_str()).collect();
+    let edges = plan.edges.responses(store, &ids, query.channel).await?;
+    overall.add_edges(&plan, &edges, RangeKind::Overall);
     let mut totals = Counts::default();
     let mut per_period = vec![Counts::default(); plan.periods.len()];
     for ((period, _), counts) in &overall.by {
@@ -471,7 +370,8 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         None => None,
         Some((survey, property_key)) => {
             let kind = RangeKind::Segment(&property_key);
-            let sums = Sums::of_survey(store, &survey.id, kind, &plan, query.channel).await?;
+            let mut sums = Sums::of_survey(store, &survey.id, kind, &plan, query.channel).await?;
+            sums.add_edges(&plan, &edges, kind);
             let names = counters::segment_values(store, &survey.id, &property_key).await?;
             let mut by_value: BTreeMap<Option<String>, Counts> = BTreeMap::new();
             for ((_, value), counts) in sums.by {
@@ -576,33 +476,6 @@ async fn first_counted_day(store: &TenantStore, surveys: &[Survey]) -> Result<Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn nps_rounds_as_delighted_shows_it() {
-        assert_eq!(nps(32, 6, 51), Some(51));
-        assert_eq!(nps(1, 0, 8), Some(13), "12.5 rounds away from zero");
-        assert_eq!(nps(0, 1, 8), Some(-13));
-        assert_eq!(nps(0, 0, 0), None);
-        assert_eq!(percent(32, 51), 62.7);
-        assert_eq!(percent(1, 8), 12.5);
-        assert_eq!(percent(1, 3), 33.3);
-        assert_eq!(percent(2, 3), 66.7);
-    }
-
-    proptest! {
-        #[test]
-        fn nps_is_the_rounded_exact_difference(p in 0i64..5000, n in 0i64..5000, d in 0i64..5000) {
-            let total = p + n + d;
-            prop_assume!(total > 0);
-            let exact = 100.0 * (p - d) as f64 / total as f64;
-            let got = nps(p, d, total).unwrap();
-            prop_assert!((-100..=100).contains(&got));
-            prop_assert!((got as f64 - exact).abs() <= 0.5 + 1e-9);
-            let sum = percent(p, total) + percent(n, total) + percent(d, total);
-            prop_assert!((sum - 100.0).abs() <= 0.15 + 1e-9);
-        }
-    }
 
     #[test]
     fn a_zone_cut_inside_a_utc_day_asks_for_its_detail() {

@@ -2,6 +2,8 @@
 //! response's own transaction) and the metrics read from them.
 
 pub mod counters;
+pub mod edges;
+pub mod figures;
 pub mod metrics;
 pub mod response_list;
 pub mod response_record;

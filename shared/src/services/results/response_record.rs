@@ -17,8 +17,6 @@ pub(crate) const NOTES: &str = "notes";
 const IP: &str = "ip";
 const USER_AGENT: &str = "user_agent";
 pub(crate) const COUNTED: &str = "counted_segments";
-/// Attributes that hold personal data: erased with the person.
-pub(crate) const PERSONAL: [&str; 6] = [COMMENT, ANSWERS, PROPERTIES, NOTES, IP, USER_AGENT];
 pub const MAX_TAGS: usize = 20;
 pub const MAX_NOTES: usize = 50;
 

@@ -183,7 +183,7 @@ impl ResponseRequest {
             created_at: self
                 .created_at
                 .as_ref()
-                .map(|v| crate::domain::loose::int("created_at", v))
+                .map(|v| crate::domain::loose::unix_time("created_at", v))
                 .transpose()?,
             survey: self.survey_id.or(self.trend),
         })

@@ -13,14 +13,12 @@ use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{self, Person};
 use crate::services::results::counters::{self, Counted, Measure, Tally};
-use crate::services::results::response_record::{
-    COUNTED, MAX_NOTES, MAX_TAGS, NOTES, Note, PERSONAL, ResponseRecord, load,
-};
+use crate::services::results::response_record::{MAX_NOTES, MAX_TAGS, NOTES, Note, ResponseRecord, load};
 use crate::services::sending::invitations::{self, Invitation};
 use crate::services::surveys::{self, Survey};
 use crate::services::webhooks::events;
 use crate::services::webhooks::events::EventType;
-use crate::store::{Condition, Item, TenantStore, TxOp, Update, keys, now_unix};
+use crate::store::{Condition, Item, TenantStore, TxOp, keys, now_unix};
 
 /// An answer from a respondent's page.
 #[derive(Clone, Debug, Default)]
@@ -370,38 +368,36 @@ fn tags_checked(tags: Vec<String>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Removes a response's personal fields and its person (the person is being deleted); its
-/// segment counts move to "no value" with it.
-pub async fn erase_personal(store: &TenantStore, id: &str) -> Result<()> {
+/// Deletes a response of a person being erased, as Delighted does: its score leaves the
+/// counters and, when it answered a sent invitation, its answer leaves the response rate, in the
+/// one transaction that deletes it. Run before the invitation goes; a retry finds it gone.
+pub async fn delete(store: &TenantStore, id: &str) -> Result<()> {
     let key = keys::response(store.tenant(), id)?;
-    let mut updates: Vec<Update> = PERSONAL.iter().map(|a| Update::Remove((*a).into())).collect();
-    updates.push(Update::Remove("person".into()));
-    updates.push(Update::Add("version".into(), 1));
     for _ in 0..3 {
-        let Some(record) = load(store, id).await?.filter(|r| r.person.is_some()) else {
-            return Ok(()); // gone, or erased already
+        let Some(record) = load(store, id).await? else {
+            return Ok(());
         };
-        let survey = surveys::get(store, &record.survey).await?;
-        let before = counted_before(store, &record).await?;
-        let mut erased = ResponseRecord {
-            person_properties: Properties::default(),
-            ..record.clone()
-        };
-        let tally = Tally::moved(
-            before.as_ref(),
-            count_now(store, survey.as_ref(), &mut erased).await?.as_ref(),
-        );
-        let mut updates = updates.clone();
-        updates.push(match &erased.counted {
-            Some(segments) => Update::Set(COUNTED.into(), segments.as_slice().into()),
-            None => Update::Remove(COUNTED.into()),
-        });
-        let update = TxOp::Update {
+        let mut tally = Tally::moved(counted_before(store, &record).await?.as_ref(), None);
+        if let (Some(invitation), Some(segments)) = (&record.invitation, &record.counted)
+            && let Some(invitation) = invitations::load(store, &record.survey, invitation).await?
+            && let Some(sent_at) = invitation.sent_at
+        {
+            let answered = Counted::new(
+                store,
+                segments,
+                Measure::Answered,
+                sent_at,
+                invitation.channel,
+                &record.person_properties,
+            )
+            .await?;
+            tally = tally.and(Tally::moved(Some(&answered), None));
+        }
+        let delete = TxOp::Delete {
             key: key.clone(),
-            updates,
             condition: Some(Condition::eq("version", record.version)),
         };
-        match counters::transact(store, &record.survey, vec![update], &tally).await {
+        match counters::transact(store, &record.survey, vec![delete], &tally).await {
             Err(Error::TransactionCanceled(_)) => continue,
             other => return other,
         }
