@@ -1,8 +1,8 @@
 //! The metrics benchmark: a year of one survey's results read through `GET /v1/metrics`'s service
 //! with 1,000 and with 1,000,000 responses counted (random times, scores, four channels, a
 //! segment property with five values), timing each read and counting its store calls.
-//! The counters are written as those responses leave them, a day's worth per transaction (reads
-//! never touch the responses themselves).
+//! The counters are written as those responses leave them, a day's worth per transaction; the
+//! two quarter hours a second-exact range cuts through also hold stored responses (read raw).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,9 +11,14 @@ use std::time::Instant;
 
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
+use ovation::domain::Email;
 use ovation::domain::{Channel, Properties, Score};
+use ovation::services::Caller;
+use ovation::services::people::person::PersonInput;
+use ovation::services::people::upsert;
 use ovation::services::results::counters::{self, Counted, Measure, Tally};
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
+use ovation::services::results::responses::{self, NewResponse};
 use ovation::services::surveys::{self, Survey};
 use ovation::store::TenantStore;
 use ovation::store::embedded::EmbeddedStore;
@@ -79,6 +84,35 @@ async fn count_responses(store: &TenantStore, survey: &Survey, responses: usize)
     Ok(())
 }
 
+/// The quarter hours a second-exact year cuts through (its first and its last), each given the
+/// responses an average quarter hour of `responses` a year holds (at least one), stored as
+/// responses (and counted): what such a read reads raw.
+async fn answer_at_the_edges(store: &TenantStore, caller: &Caller, survey: &Survey, responses: usize) -> Result<usize> {
+    let per_quarter_hour = (responses as i64 * counters::SLOT_SECONDS / YEAR).max(1);
+    let mut written = 0;
+    for slot in [YEAR_START, YEAR_START + YEAR - counters::SLOT_SECONDS] {
+        for i in 0..per_quarter_hour {
+            let input = PersonInput {
+                email: Some(Email::parse(&format!("edge-{responses}-{slot}-{i}@bench.example"))?),
+                properties: Properties(BTreeMap::from([("plan".to_owned(), "pro".to_owned())])),
+                ..PersonInput::default()
+            };
+            let person = upsert::upsert(store, &input, false).await?.person;
+            let answer = NewResponse {
+                person: person.id,
+                score: Score::new(i % 11)?,
+                comment: Some("at the edge".into()),
+                person_properties: None,
+                created_at: Some(slot + i * counters::SLOT_SECONDS / per_quarter_hour),
+                survey: Some(survey.id.clone()),
+            };
+            responses::create(store, caller, answer).await?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
 fn median_ms(mut runs: Vec<f64>) -> f64 {
     runs.sort_by(f64::total_cmp);
     runs[runs.len() / 2]
@@ -101,6 +135,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
         let survey = surveys::create(&tenant_store, &caller, patch).await?;
         let started = Instant::now();
         count_responses(&tenant_store, &survey, responses).await?;
+        let at_edges = answer_at_the_edges(&tenant_store, &caller, &survey, responses).await?;
         eprintln!(
             "progress: {responses} responses' counters written in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -113,6 +148,14 @@ pub async fn figures(dir: &Path) -> Result<()> {
         };
         let cases = [
             ("year (UTC)", year.clone()),
+            (
+                "year to the second (ends off the quarter hour)",
+                MetricsQuery {
+                    since: Some(YEAR_START + 7),
+                    until: Some(YEAR_START + YEAR - 8),
+                    ..year.clone()
+                },
+            ),
             (
                 "year by month (UTC)",
                 MetricsQuery {
@@ -158,8 +201,8 @@ pub async fn figures(dir: &Path) -> Result<()> {
             }
             let (calls, answer) = (calls.unwrap_or_default(), answer.ok_or(Error::internal("no read"))?);
             println!(
-                "{:<44} {:>9.2} ms ({} store reads; {} responses, NPS {})",
-                format!("{name}, {responses} responses"),
+                "{:<60} {:>9.2} ms ({} store reads; {} responses, NPS {})",
+                format!("{name}, {responses} (+{at_edges} stored at the edges)"),
                 median_ms(runs),
                 calls.reads(),
                 answer.totals.response_count,
