@@ -1375,3 +1375,99 @@ async fn authenticating_reads_the_store_once(e: Engines) {
     }
     assert_eq!(counting.calls().reads() - before, 10, "one read per authentication");
 }
+
+/// One rule for who sees people's contact details: the roles that manage people, and analysts
+/// (and `read` keys) only when the workspace allows it. Off, every way to them is closed: the
+/// people lists, a response expanded with its person, a filter by email, the export's contact
+/// columns and an export job's file made with them. On, a read key lists people as a Delighted
+/// integration does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rule_for_who_sees_people() {
+    let s = stack(Engines::embedded()).await;
+    let owner = s.tenant("acme").await;
+    let (writer, _) = s.api_key(&owner, "write").await;
+    let (reader, _) = s.api_key(&owner, "read").await;
+    let person = s
+        .send(
+            "POST",
+            "/v1/people",
+            &writer,
+            json!({"email": "ann@example.com", "name": "Ann", "send": false}),
+        )
+        .await
+        .str("id");
+    let response = s
+        .send(
+            "POST",
+            "/v1/survey_responses",
+            &writer,
+            json!({"person": person, "score": 9}),
+        )
+        .await
+        .str("id");
+    let admin_job = s
+        .call(
+            1,
+            "POST",
+            "/v1/exports/responses?format=csv",
+            Auth::Bearer(&owner.token),
+            None,
+        )
+        .await
+        .str("id");
+    let contact_routes = [
+        "/v1/people".to_owned(),
+        "/v1/unsubscribes".to_owned(),
+        "/v1/bounces".to_owned(),
+        "/v1/autopilot/email/memberships".to_owned(),
+        "/v1/survey_responses?expand[]=person".to_owned(),
+        format!("/v1/survey_responses/{response}?expand[]=person"),
+        "/v1/survey_responses?person_email=ann%40example.com".to_owned(),
+    ];
+    let export = |key: &str| {
+        let key = key.to_owned();
+        let s = &s;
+        async move {
+            let a = s
+                .call(1, "GET", "/v1/exports/responses?format=csv", Auth::Bearer(&key), None)
+                .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            a.text.lines().next().unwrap_or_default().to_owned()
+        }
+    };
+    // Off (the default): closed to the read key, open to the write key.
+    for path in &contact_routes {
+        let a = s.call(1, "GET", path, Auth::Bearer(&reader), None).await;
+        assert_eq!((a.status, a.code()), (403, "permission_denied"), "{path}: {a:?}");
+        let a = s.call(1, "GET", path, Auth::Bearer(&writer), None).await;
+        assert_eq!(a.status, 200, "{path}: {a:?}");
+    }
+    let header = export(&reader).await;
+    assert!(header.contains("Person ID") && !header.contains("Email"), "{header}");
+    assert!(export(&writer).await.contains("\"Email\",\"Name\",\"Phone\""));
+    // The admin's export job (made with contacts) is not the read key's to see or fetch.
+    for path in [
+        format!("/v1/exports/{admin_job}"),
+        format!("/v1/exports/{admin_job}/file"),
+    ] {
+        let a = s.call(1, "GET", &path, Auth::Bearer(&reader), None).await;
+        assert_eq!((a.status, a.code()), (403, "permission_denied"), "{path}: {a:?}");
+    }
+    // On: the read key sees them everywhere.
+    let on = s
+        .send(
+            "PATCH",
+            "/v1/tenant",
+            &owner.token,
+            json!({"privacy": {"store_respondent_ip": false, "store_email_hash_only": false, "analysts_see_people": true}}),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{on:?}");
+    for path in &contact_routes {
+        let a = s.call(1, "GET", path, Auth::Bearer(&reader), None).await;
+        assert_eq!(a.status, 200, "{path}: {a:?}");
+    }
+    let listed = s.get("/v1/people", &reader).await;
+    assert_eq!(listed.body[0]["email"], "ann@example.com");
+    assert!(export(&reader).await.contains("\"Email\",\"Name\",\"Phone\""));
+}

@@ -508,7 +508,14 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
     .await;
 
     // CSV: a header, one row per response, formula-looking text made text.
-    let (status, kind, bytes) = download(&s, &read_key, &format!("format=csv&survey_id={survey_id}")).await;
+    // A read key (an analyst) gets the answers without the people's contact details.
+    let (_, _, analysts) = download(&s, &read_key, &format!("format=csv&survey_id={survey_id}")).await;
+    let analysts = String::from_utf8(analysts).unwrap();
+    assert!(
+        analysts.contains("Person ID") && !analysts.contains("ann@example.com") && !analysts.contains("Email"),
+        "{analysts}"
+    );
+    let (status, kind, bytes) = download(&s, &key, &format!("format=csv&survey_id={survey_id}")).await;
     assert_eq!(
         (status, kind.as_deref()),
         (200, Some("text/csv; charset=utf-8")),
@@ -611,7 +618,7 @@ async fn exports_are_typed_and_run_no_formulas(e: Engines) {
         .iter()
         .filter(|e| e["action"] == "responses.exported")
         .count();
-    assert_eq!(exported, 2, "{audit:?}");
+    assert_eq!(exported, 3, "{audit:?}");
 }
 
 /// Deleting a person deletes their responses, as Delighted does: their scores leave the NPS and

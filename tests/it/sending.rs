@@ -22,6 +22,7 @@ use crate::surveys::{leads_to, page};
 
 on_both_engines!(
     email_goes_out_once_and_its_link_answers,
+    the_next_survey_follows_sends_skips_and_cancels,
     bounces_and_complaints_suppress_people,
     one_reminder_follows_when_there_is_no_answer,
     autopilot_surveys_members_again_every_frequency,
@@ -739,6 +740,80 @@ async fn members(s: &Stack, key: &str) -> serde_json::Value {
     listed.body
 }
 
+/// Delighted's `survey_scheduled_at` when a call schedules a survey, and the person's
+/// `next_survey_scheduled_at` kept true: set by scheduling, cleared by a send, a skip and a cancel
+/// (another pending survey then shows).
+async fn the_next_survey_follows_sends_skips_and_cancels(e: Engines) {
+    let (s, send, _) = sending_stack(e, SENDER, true, |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let now = ovation::store::now_unix();
+    let created = s
+        .send(
+            "POST",
+            "/v1/people",
+            &key,
+            json!({"email": "ann@example.com", "delay": 0}),
+        )
+        .await;
+    let at = created.body["survey_scheduled_at"]
+        .as_i64()
+        .expect("survey_scheduled_at");
+    assert!((now..now + 5).contains(&at), "{created:?}");
+    assert_eq!(created.body["next_survey_scheduled_at"], at);
+    // Sent: nothing is scheduled any more.
+    assert_eq!(job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap().queued, 1);
+    deliver_queued(&s, &send).await;
+    assert_eq!(next_survey_of(&s, &key, "ann@example.com").await, json!(null));
+    // Two pending surveys: canceling both clears it; a second survey later shows alone.
+    let other = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "Support"}))
+        .await
+        .str("id");
+    let bo = json!({"email": "bo@example.com", "delay": 7200});
+    let later = s.send("POST", "/v1/people", &key, bo).await.body["survey_scheduled_at"].clone();
+    let bo = json!({"email": "bo@example.com", "delay": 3600, "survey_id": other});
+    let sooner = s.send("POST", "/v1/people", &key, bo).await.body["survey_scheduled_at"].clone();
+    assert_eq!(next_survey_of(&s, &key, "bo@example.com").await, sooner);
+    let canceled = s
+        .call(
+            1,
+            "DELETE",
+            "/v1/people/bo%40example.com/survey_requests/pending",
+            Auth::Bearer(&key),
+            None,
+        )
+        .await;
+    assert_eq!(canceled.body["canceled"], 2, "{canceled:?}");
+    assert_eq!(next_survey_of(&s, &key, "bo@example.com").await, json!(null));
+    assert!(later.as_i64() > sooner.as_i64());
+    // Skipped (unsubscribed before it went): cleared too.
+    s.send(
+        "POST",
+        "/v1/people",
+        &key,
+        json!({"email": "cy@example.com", "delay": 0}),
+    )
+    .await;
+    s.send(
+        "POST",
+        "/v1/unsubscribes",
+        &key,
+        json!({"person_email": "cy@example.com"}),
+    )
+    .await;
+    let run = job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
+    assert_eq!(run.skipped.get("unsubscribed"), Some(&1), "{run:?}");
+    assert_eq!(next_survey_of(&s, &key, "cy@example.com").await, json!(null));
+}
+
+/// A person's `next_survey_scheduled_at`, found by email.
+async fn next_survey_of(s: &Stack, key: &str, email: &str) -> serde_json::Value {
+    let found = s.get(&format!("/v1/people?email={email}"), key).await;
+    assert_eq!(found.status, 200, "{found:?}");
+    found.body[0]["next_survey_scheduled_at"].clone()
+}
+
 /// Sends what the scheduler queued (one batch).
 async fn deliver_queued(s: &Stack, send: &Sending) {
     let event = receive(send).await;
@@ -798,6 +873,12 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
     assert_eq!(joined.body["person"]["email"], "ann@example.com");
     assert_eq!(joined.body["properties"]["plan"], "Pro");
     let first = joined.body["next_survey_request"]["id"].as_str().unwrap().to_owned();
+    // The member's person shows the survey scheduled for them, as Delighted does.
+    assert_eq!(
+        next_survey_of(&s, &key, "ann@example.com").await,
+        joined.body["next_survey_request"]["survey_scheduled_at"],
+        "{joined:?}"
+    );
     assert!(
         joined.body["next_survey_request"]["survey_scheduled_at"]
             .as_i64()
@@ -826,6 +907,11 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
         .unwrap();
     assert_ne!(second, first);
     assert!((now + MONTH..now + MONTH + 600).contains(&second_at), "{listed}");
+    assert_eq!(
+        next_survey_of(&s, &key, "ann@example.com").await,
+        json!(second_at),
+        "the follow-up is their next survey"
+    );
 
     // A month later it goes, and the one after is scheduled.
     let later = second_at + 60;
@@ -870,6 +956,11 @@ async fn autopilot_surveys_members_again_every_frequency(e: Engines) {
         "{left:?}"
     );
     assert_eq!(members(&s, &key).await, json!([]));
+    assert_eq!(
+        next_survey_of(&s, &key, "ann@example.com").await,
+        json!(null),
+        "left: nothing scheduled"
+    );
     let later = fourth["survey_scheduled_at"].as_i64().unwrap() + 60;
     start_scheduler_at(&s.ctx, later).await;
     let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();

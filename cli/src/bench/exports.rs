@@ -78,7 +78,8 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
         let path = dir.join(format!("export.{}", format.extension()));
         let started = Instant::now();
         let summary =
-            spreadsheets::responses_to_file(&tenant, &ResponseFilter::default(), format, &path, None, |_| {}).await?;
+            spreadsheets::responses_to_file(&tenant, &ResponseFilter::default(), (format, true), &path, None, |_| {})
+                .await?;
         let secs = started.elapsed().as_secs_f64();
         let bytes = std::fs::metadata(&path).map_err(Error::internal)?.len();
         println!(

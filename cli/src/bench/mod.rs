@@ -99,6 +99,7 @@ async fn bench_tenant(ctx: &Context) -> Result<(ovation::store::TenantStore, ova
             restriction: None,
         },
         ip: None,
+        sees_people: true,
     };
     Ok((ctx.tenant_store(&created.tenant.id), caller))
 }

@@ -93,9 +93,10 @@ pub async fn run(args: ExportArgs) -> Result<()> {
     bar.set_style(
         ProgressStyle::with_template("{spinner} {pos} responses written ({per_sec})").map_err(Error::internal)?,
     );
-    let summary =
-        spreadsheets::responses_to_file(&store, &filter, format, &args.file, None, |rows| bar.set_position(rows))
-            .await?;
+    let summary = spreadsheets::responses_to_file(&store, &filter, (format, true), &args.file, None, |rows| {
+        bar.set_position(rows)
+    })
+    .await?;
     bar.finish_and_clear();
     let view = summary.counts.view();
     eprintln!(

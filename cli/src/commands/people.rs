@@ -126,6 +126,7 @@ async fn into_store(args: &ImportArgs, slug: &str, bar: &ProgressBar) -> Result<
             restriction: None,
         },
         ip: None,
+        sees_people: true,
     };
     let file = std::fs::File::open(&args.file).map_err(|e| Error::invalid("file", e.to_string()))?;
     let summary = imports::run(&store, &caller, hash_only, file, &options(args, 2)?, |rows| {

@@ -180,8 +180,15 @@ impl ListParams {
     }
 }
 
-async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(params): Params<ListParams>) -> Result<Response> {
+async fn list(
+    Scoped { caller, store }: Scoped,
+    base: PublicBase,
+    Params(params): Params<ListParams>,
+) -> Result<Response> {
     let mut q = params.into_query()?;
+    if q.expand_person || q.person_email.is_some() {
+        caller.must_see_people()?;
+    }
     if let Some(email) = &q.person_email {
         match person::load_by_email(&store, &Email::parse_field("person_email", email)?).await? {
             Some(p) => q.filter.person = Some(p.id),
@@ -224,11 +231,14 @@ impl OneParams {
 }
 
 async fn one(
-    Scoped { store, .. }: Scoped,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     PathId(id): PathId<ResponseId>,
     Params(params): Params<OneParams>,
 ) -> Result<Response> {
+    if params.expands_person() {
+        caller.must_see_people()?;
+    }
     let record = response_record::load(&store, id.as_str())
         .await?
         .ok_or(Error::NotFound("survey response"))?;
@@ -271,6 +281,9 @@ async fn changed(
     params: OneParams,
     request: ResponseRequest,
 ) -> Result<Response> {
+    if params.expands_person() {
+        caller.must_see_people()?;
+    }
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
     delivery::dispatch_recent(ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;

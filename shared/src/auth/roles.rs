@@ -108,6 +108,12 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::ExportTenant, &[Role::Owner]),
 ];
 
+/// Whether `role` may see people's contact details: the roles that hold `ReadPeople`, and
+/// analysts (and `read` keys) when their workspace lets them (`privacy.analysts_see_people`).
+pub fn sees_people(role: Role, analysts_see_people: bool) -> bool {
+    role.allows(Permission::ReadPeople) || (role == Role::Analyst && analysts_see_people)
+}
+
 /// The scope of an API key or OAuth client: the role it acts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -131,6 +131,11 @@ pub struct Privacy {
     pub store_respondent_ip: bool,
     /// Keep only a hash of respondents' email addresses, not the address.
     pub store_email_hash_only: bool,
+    /// Let analysts (and `read` API keys) see people's contact details: list people,
+    /// unsubscribes, bounces and autopilot members, expand responses with their person, filter
+    /// by email, and export with email, name and phone. Off: they see answers without them.
+    #[serde(default)]
+    pub analysts_see_people: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -152,6 +157,7 @@ impl TenantSettings {
             privacy: Privacy {
                 store_respondent_ip: false,
                 store_email_hash_only: false,
+                analysts_see_people: false,
             },
             password_policy: PasswordPolicy {
                 min_length: password::MIN_LEN as u32,

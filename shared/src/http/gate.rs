@@ -116,7 +116,15 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
     } else {
         sessions::authenticate(ctx, &credential::parse(&token)?, ip).await?
     };
-    let caller = Caller { principal, ip };
+    let analysts_see_people = tenants::active(ctx, &principal.tenant)
+        .await?
+        .is_some_and(|t| t.settings.privacy.analysts_see_people);
+    let sees_people = auth::roles::sees_people(principal.role, analysts_see_people);
+    let caller = Caller {
+        principal,
+        ip,
+        sees_people,
+    };
     let store = caller.store(ctx);
     // Every admitted credential spends the tenant's budget, refused requests included.
     ctx.tenant_rate.take(&store, now_unix()).await?;
@@ -133,8 +141,12 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
             if let Some(r) = caller.principal.restriction {
                 return Err(restricted(r));
             }
-            let allowed =
-                caller.principal.role.allows(permission) && !(support && NOT_FOR_SUPPORT.contains(&permission));
+            // Contact details follow the one rule of who sees people; the rest, the role.
+            let holds = match permission {
+                Permission::ReadPeople => caller.sees_people,
+                other => caller.principal.role.allows(other),
+            };
+            let allowed = holds && !(support && NOT_FOR_SUPPORT.contains(&permission));
             if !allowed {
                 if route.method != "GET" || support {
                     audit::record(&store, &caller, "access.denied", target(), Outcome::Failure).await?;

@@ -22,14 +22,29 @@ use crate::Context;
 use crate::auth::Principal;
 use crate::store::TenantStore;
 
-/// Who made a request: the authenticated principal and the address the platform saw.
+/// Who made a request: the authenticated principal, the address the platform saw, and whether
+/// they may see people's contact details (`auth::roles::sees_people`).
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub principal: Principal,
     pub ip: Option<IpAddr>,
+    pub sees_people: bool,
 }
 
 impl Caller {
+    /// Refused (403) unless the caller may see people's contact details.
+    pub fn must_see_people(&self) -> crate::Result<()> {
+        if self.sees_people {
+            Ok(())
+        } else {
+            Err(crate::Error::Forbidden {
+                code: "permission_denied",
+                reason: "people's contact details are not shown to your role; an admin can allow it \
+                         (PATCH /v1/tenant privacy.analysts_see_people)",
+            })
+        }
+    }
+
     /// The store of the caller's tenant: the principal's, never one a request names.
     pub fn store(&self, ctx: &Context) -> TenantStore {
         ctx.tenant_store(&self.principal.tenant)

@@ -39,7 +39,8 @@ pub async fn responses(
         crate::ids::new_id(),
         format.extension()
     ));
-    let written = spreadsheets::responses_to_file(store, filter, format, &path, Some(MAX_ROWS), |_| {}).await;
+    let shape = (format, caller.sees_people);
+    let written = spreadsheets::responses_to_file(store, filter, shape, &path, Some(MAX_ROWS), |_| {}).await;
     let bytes = std::fs::read(&path);
     let _ = std::fs::remove_file(&path);
     let summary = written?;

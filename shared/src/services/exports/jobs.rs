@@ -19,7 +19,10 @@ use crate::services::exports::spreadsheets::{self, Format};
 use crate::services::exports::tenant_export;
 use crate::services::results::response_list::ResponseFilter;
 use crate::store::lease::Lease;
-use crate::store::{Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
+use crate::store::{Condition, Item, Key, Query, TenantStore, Update, Value, keys, now_unix};
+
+/// Whether a job's file holds people's contact details (its requester could see them).
+const CONTACTS: &str = "contacts";
 
 /// How long a finished export is kept (the bucket's lifecycle says the same).
 pub const KEPT_SECONDS: i64 = 7 * 86_400;
@@ -176,6 +179,7 @@ pub async fn request(
         .with("actor_id", actor.id())
         .with("actor_role", caller.principal.role.as_str())
         .with("format", format)
+        .with(CONTACTS, caller.sees_people)
         .with("status", ExportStatus::Queued.as_str())
         .with("created_at", now)
         .with_expiry(now + KEPT_SECONDS);
@@ -241,6 +245,10 @@ async fn load(store: &TenantStore, caller: &Caller, id: &str) -> Result<Item> {
     let item = store.get(&key).await?.ok_or(Error::NotFound("export"))?;
     if kind_of(&item) == ExportKind::Tenant && caller.principal.role != Role::Owner {
         return Err(Error::NotFound("export"));
+    }
+    // A file with people's contact details is for those who may see them.
+    if item.get(CONTACTS) == Some(&Value::Bool(true)) {
+        caller.must_see_people()?;
     }
     Ok(item)
 }
@@ -491,6 +499,7 @@ async fn write(
         survey: job.str("survey").map(str::to_owned),
         ..ResponseFilter::default()
     };
-    let summary = spreadsheets::responses_to_file(store, &filter, format, path, None, |_| {}).await?;
+    let contacts = job.get(CONTACTS) == Some(&Value::Bool(true));
+    let summary = spreadsheets::responses_to_file(store, &filter, (format, contacts), path, None, |_| {}).await?;
     Ok((summary.rows as i64, format.content_type()))
 }

@@ -262,12 +262,16 @@ impl<'a> Pages<'a> {
     }
 }
 
-/// Writes the responses `filter` admits to `path` as `format`, refusing more than `limit` rows
-/// before writing any; `progress` hears the rows written.
+/// The columns of a person's contact details, shown to those who may see people.
+const CONTACT_COLUMNS: [&str; 3] = ["Email", "Name", "Phone"];
+
+/// Writes the responses `filter` admits to `path` as `format`, with their people's email, name
+/// and phone when `contacts`, refusing more than `limit` rows before writing any; `progress`
+/// hears the rows written.
 pub async fn responses_to_file(
     store: &TenantStore,
     filter: &ResponseFilter,
-    format: Format,
+    (format, contacts): (Format, bool),
     path: &Path,
     limit: Option<u64>,
     mut progress: impl FnMut(u64),
@@ -319,12 +323,12 @@ pub async fn responses_to_file(
         "Channel",
         "Language",
         "Person ID",
-        "Email",
-        "Name",
-        "Phone",
     ]
     .map(str::to_owned)
     .to_vec();
+    if contacts {
+        names.extend(CONTACT_COLUMNS.map(str::to_owned));
+    }
     names.extend(properties.iter().map(|p| format!("Property: {p}")));
     names.extend(questions.iter().map(|q| format!("Question: {q}")));
     names.extend(["Notes".to_owned(), "Tags".to_owned()]);
@@ -337,7 +341,7 @@ pub async fn responses_to_file(
     let mut pages = Pages::new(store, filter);
     while let Some(page) = pages.next().await? {
         for r in page {
-            if let Some(id) = &r.person
+            if let Some(id) = r.person.as_ref().filter(|_| contacts)
                 && !people_seen.contains_key(id)
             {
                 if people_seen.len() >= PERSON_CACHE {
@@ -349,10 +353,11 @@ pub async fn responses_to_file(
                 .person
                 .as_ref()
                 .and_then(|id| people_seen.get(id))
-                .and_then(Option::as_ref);
+                .and_then(Option::as_ref)
+                .filter(|_| contacts);
             let cells = row(
                 &r,
-                person,
+                contacts.then_some(person),
                 by_id.get(r.survey.as_str()).copied(),
                 &properties,
                 &questions,
@@ -385,10 +390,11 @@ pub async fn responses_to_file(
     Ok(summary)
 }
 
-/// A response's row in the columns' order.
+/// A response's row in the columns' order; `person` (found or not) when the contact columns are
+/// there.
 fn row(
     r: &ResponseRecord,
-    person: Option<&Person>,
+    person: Option<Option<&Person>>,
     survey: Option<&Survey>,
     properties: &BTreeSet<String>,
     questions: &[String],
@@ -409,10 +415,14 @@ fn row(
         Cell::Text(r.channel.as_str().into()),
         Cell::Text(r.language.code().into()),
         Cell::text(r.person.as_deref()),
-        Cell::text(person.and_then(|p| p.email.as_ref()).map(|e| e.as_str())),
-        Cell::text(person.and_then(|p| p.name.as_deref())),
-        Cell::text(person.and_then(|p| p.phone.as_ref()).map(|p| p.as_str())),
     ];
+    if let Some(person) = person {
+        cells.extend([
+            Cell::text(person.and_then(|p| p.email.as_ref()).map(|e| e.as_str())),
+            Cell::text(person.and_then(|p| p.name.as_deref())),
+            Cell::text(person.and_then(|p| p.phone.as_ref()).map(|p| p.as_str())),
+        ]);
+    }
     cells.extend(
         properties
             .iter()

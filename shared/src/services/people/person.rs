@@ -49,6 +49,9 @@ pub struct PersonView {
     pub next_survey_scheduled_at: Option<i64>,
     #[schema(value_type = Object)]
     pub properties: Properties,
+    /// When a survey was scheduled by this call: when it goes out, as Delighted answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey_scheduled_at: Option<i64>,
     /// When a survey was scheduled by this call: its link (`/r/{token}`), until it is sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub survey_url: Option<String>,
@@ -66,6 +69,7 @@ impl Person {
             last_responded_at: self.last_responded_at,
             next_survey_scheduled_at: self.next_survey_at,
             properties: self.properties.clone(),
+            survey_scheduled_at: None,
             survey_url: None,
         }
     }

@@ -320,6 +320,7 @@ pub async fn create_or_update(
     }
     let mut view = done.person.view();
     if let Some(invitation) = &done.invitation {
+        view.survey_scheduled_at = Some(invitation.due_at);
         view.survey_url = Some(format!("{base}/r/{}", invitation.token(store).await?));
     }
     Ok(view)

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::Channel;
+use crate::domain::{Channel, Score};
 use crate::error::Result;
 use crate::services::people::person::id_range;
 use crate::services::results::counters::{Counted, Measure, SLOT_SECONDS};
-use crate::services::results::response_record::ResponseRecord;
+use crate::services::results::response_record::{COUNTED, ResponseRecord};
 use crate::store::{Item, Query, TenantStore, keys};
 
 #[derive(Debug, Default, PartialEq)]
@@ -47,15 +47,17 @@ impl Edges {
         self.slots.contains(&at)
     }
 
-    /// The responses inside the edges, as counted (their segments as they were counted), of
-    /// `surveys` and on `channel` when given.
+    /// The responses inside the edges of `surveys` (on `channel` when given): when each was
+    /// given, its measure and, for a read by the segment property `segment`, its value's key as
+    /// the counters name it. Only a segment read opens a response's sealed properties.
     pub async fn responses(
         &self,
         store: &TenantStore,
         surveys: &[&str],
         channel: Option<Channel>,
-    ) -> Result<Vec<Counted>> {
-        let mut counted = vec![];
+        segment: Option<&str>,
+    ) -> Result<Vec<EdgeResponse>> {
+        let mut found = vec![];
         for (first, last) in &self.windows {
             let query = Query::new(keys::responses_partition(store.tenant()))
                 .sort(id_range(Some(*first), Some(*last)))
@@ -64,8 +66,8 @@ impl Edges {
             loop {
                 let page = store.query(query.clone(), cursor.as_deref()).await?;
                 for item in &page.items {
-                    if let Some(c) = as_counted(store, item, (*first, *last), surveys, channel).await? {
-                        counted.push(c);
+                    if let Some(r) = counted_at_edge(store, item, (*first, *last), surveys, channel, segment).await? {
+                        found.push(r);
                     }
                 }
                 match page.cursor {
@@ -74,34 +76,55 @@ impl Edges {
                 }
             }
         }
-        Ok(counted)
+        Ok(found)
     }
 }
 
-/// A stored response as its survey's counters count it, when it lies in `window` and is one of
-/// `surveys` on `channel`.
-async fn as_counted(
+/// A response of an edge, as the counters would count it.
+pub struct EdgeResponse {
+    pub at: i64,
+    pub measure: Measure,
+    /// The segment value's key (none for a person without it, or a read by no segment).
+    pub value: Option<String>,
+}
+
+/// A stored response in `window`, of one of `surveys`, on `channel`, that its survey counts.
+async fn counted_at_edge(
     store: &TenantStore,
     item: &Item,
     (first, last): (i64, i64),
     surveys: &[&str],
     channel: Option<Channel>,
-) -> Result<Option<Counted>> {
-    let record = ResponseRecord::from_item(store, item).await?;
-    let Some(segments) = &record.counted else {
-        return Ok(None);
-    };
-    if !(first..=last).contains(&record.created_at)
-        || !surveys.contains(&record.survey.as_str())
-        || channel.is_some_and(|c| c != record.channel)
+    segment: Option<&str>,
+) -> Result<Option<EdgeResponse>> {
+    let at = item.num("created_at").unwrap_or_default();
+    let answered_on = Channel::parse(item.str("channel").unwrap_or_default())?;
+    let counted = item.get(COUNTED).is_some();
+    if !counted
+        || !(first..=last).contains(&at)
+        || !surveys.contains(&item.str("survey").unwrap_or_default())
+        || channel.is_some_and(|c| c != answered_on)
     {
         return Ok(None);
     }
-    let measure = Measure::of_score(record.score);
-    let properties = &record.person_properties;
-    Counted::new(store, segments, measure, record.created_at, record.channel, properties)
-        .await
-        .map(Some)
+    let measure = Measure::of_score(Score::new(item.num("score").unwrap_or_default())?);
+    let value = match segment {
+        None => None,
+        // Counted under the segments it was counted by: none other.
+        Some(property) if !item.strings(COUNTED).iter().any(|p| p == property) => return Ok(None),
+        Some(property) => {
+            let properties = ResponseRecord::from_item(store, item).await?.person_properties;
+            let segments = [property.to_owned()];
+            let counted = Counted::new(store, &segments, measure, at, answered_on, &properties).await?;
+            counted
+                .segments
+                .into_iter()
+                .next()
+                .and_then(|s| s.value)
+                .map(|(key, _)| key)
+        }
+    };
+    Ok(Some(EdgeResponse { at, measure, value }))
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use jiff::{Timestamp, civil::Date};
 
 use crate::domain::Channel;
 use crate::error::{Error, Result};
-use crate::services::results::counters::{self, Cell, Counted, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
-use crate::services::results::edges::Edges;
+use crate::services::results::counters::{self, Cell, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
+use crate::services::results::edges::{EdgeResponse, Edges};
 use crate::services::surveys::{self, Survey};
 use crate::store::{Item, TenantStore, Value, now_unix};
 
@@ -294,17 +294,10 @@ impl Sums {
 
 impl Sums {
     /// The responses of the range's edges, each at its own second.
-    fn add_edges(&mut self, plan: &Plan, counted: &[Counted], kind: RangeKind<'_>) {
-        for c in counted {
-            let value = match kind {
-                RangeKind::Overall => None,
-                RangeKind::Segment(key) => match c.segments.iter().find(|s| s.property_key == key) {
-                    Some(s) => s.value.as_ref().map(|(value_key, _)| value_key.clone()),
-                    None => continue,
-                },
-            };
-            if let Some(period) = plan.period_of(c.at) {
-                self.by.entry((period, value)).or_default().add(c.measure, 1);
+    fn add_edges(&mut self, plan: &Plan, responses: &[EdgeResponse]) {
+        for r in responses {
+            if let Some(period) = plan.period_of(r.at) {
+                self.by.entry((period, r.value.clone())).or_default().add(r.measure, 1);
             }
         }
     }
@@ -341,8 +334,7 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         overall.merge(Sums::of_survey(store, &survey.id, RangeKind::Overall, &plan, query.channel).await?);
     }
     let ids: Vec<&str> = surveys.iter().map(|s| s.id.as_str()).collect();
-    let edges = plan.edges.responses(store, &ids, query.channel).await?;
-    overall.add_edges(&plan, &edges, RangeKind::Overall);
+    overall.add_edges(&plan, &plan.edges.responses(store, &ids, query.channel, None).await?);
     let mut totals = Counts::default();
     let mut per_period = vec![Counts::default(); plan.periods.len()];
     for ((period, _), counts) in &overall.by {
@@ -371,7 +363,11 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         Some((survey, property_key)) => {
             let kind = RangeKind::Segment(&property_key);
             let mut sums = Sums::of_survey(store, &survey.id, kind, &plan, query.channel).await?;
-            sums.add_edges(&plan, &edges, kind);
+            let property = query.segment.as_deref();
+            sums.add_edges(
+                &plan,
+                &plan.edges.responses(store, &ids, query.channel, property).await?,
+            );
             let names = counters::segment_values(store, &survey.id, &property_key).await?;
             let mut by_value: BTreeMap<Option<String>, Counts> = BTreeMap::new();
             for ((_, value), counts) in sums.by {

@@ -175,7 +175,8 @@ pub async fn configure(
                     if let Some(person) = person::load(store, &member.key.sk).await? {
                         let ops = next_ops(store, platform, &next, &person, now, None).await?;
                         match store.transact(ops).await {
-                            Ok(()) | Err(Error::TransactionCanceled(_)) => {}
+                            Ok(()) => invitations::renew_next(store, &person.id, None).await?,
+                            Err(Error::TransactionCanceled(_)) => {}
                             Err(e) => return Err(e),
                         }
                     }
@@ -392,7 +393,8 @@ pub async fn join(
     let first = next_ops(store, platform, &config, &person, now, None).await?;
     if !first.is_empty() {
         match store.transact(first).await {
-            Ok(()) | Err(Error::TransactionCanceled(_)) => {}
+            Ok(()) => invitations::renew_next(store, &person.id, None).await?,
+            Err(Error::TransactionCanceled(_)) => {}
             Err(e) => return Err(e),
         }
     }

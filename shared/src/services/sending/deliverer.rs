@@ -10,7 +10,7 @@ use crate::messaging::{Messaging, OutgoingSms, SendFailure};
 use crate::services::people::person::Person;
 use crate::services::results::counters::{self, Counted, Measure, Tally};
 use crate::services::sending::autopilot;
-use crate::services::sending::invitations::Invitation;
+use crate::services::sending::invitations::{self, Invitation};
 use crate::services::sending::short_links;
 use crate::services::surveys::Survey;
 use crate::store::lease::{self, Lease};
@@ -346,26 +346,38 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
         updates,
         condition: Some(Condition::And(condition)),
     }];
+    // An autopilot invitation's next one is scheduled in the same write (without it when the
+    // person left autopilot meanwhile).
+    let follow_up = match step {
+        Step::Invite => autopilot::follow_up_ops(store, claimed, person, now).await?,
+        Step::Remind => vec![],
+    };
+    // The person's next survey: the earliest of their other pending invitations, or of those
+    // and the follow-up (written with it).
+    let mut next = (None, None);
     if step == Step::Invite {
-        ops.push(TxOp::Update {
-            key: keys::person(store.tenant(), person_id)?,
-            updates: vec![
-                Update::Set("last_sent_at".into(), now.into()),
-                Update::Add("version".into(), 1),
-            ],
-            condition: Some(Condition::Exists),
-        });
+        let others = invitations::next_due(store, person_id, Some(invitation)).await?;
+        let with_follow_up = scheduled_due(&follow_up).map(|due| others.map_or(due, |n| n.min(due)));
+        next = (others, with_follow_up.or(others));
         ops.push(TxOp::Update {
             key: keys::person_pointer(store.tenant(), person_id, "INV", invitation)?,
             updates: vec![Update::Set("status".into(), StepStatus::Sent.as_str().into())],
             condition: Some(Condition::Exists),
         });
     }
-    // An autopilot invitation's next one is scheduled in the same write (without it when the
-    // person left autopilot meanwhile).
-    let follow_up = match step {
-        Step::Invite => autopilot::follow_up_ops(store, claimed, person, now).await?,
-        Step::Remind => vec![],
+    let person_write = |next: Option<i64>| -> Result<Vec<TxOp>> {
+        if step != Step::Invite {
+            return Ok(vec![]);
+        }
+        Ok(vec![TxOp::Update {
+            key: keys::person(store.tenant(), person_id)?,
+            updates: vec![
+                Update::Set("last_sent_at".into(), now.into()),
+                Update::Add("version".into(), 1),
+                invitations::next_update(next),
+            ],
+            condition: Some(Condition::Exists),
+        }])
     };
     // A first send counts towards the survey's response rate (answered already when an answer
     // came while it went out).
@@ -390,10 +402,20 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
         tally = tally.and(Tally::moved(None, Some(&sent)));
     }
     if !follow_up.is_empty() {
-        match counters::transact(store, &survey.id, [ops.clone(), follow_up].concat(), &tally).await {
+        let all = [ops.clone(), person_write(next.1)?, follow_up].concat();
+        match counters::transact(store, &survey.id, all, &tally).await {
             Err(Error::TransactionCanceled(_)) => {}
             other => return other,
         }
     }
+    ops.extend(person_write(next.0)?);
     counters::transact(store, &survey.id, ops, &tally).await
+}
+
+/// When the invitation a follow-up schedules is due (its invitation's write among `ops`).
+fn scheduled_due(ops: &[TxOp]) -> Option<i64> {
+    ops.iter().find_map(|op| match op {
+        TxOp::Put { item, .. } if item.key.sk.starts_with("INV#") => item.num("due_at"),
+        _ => None,
+    })
 }

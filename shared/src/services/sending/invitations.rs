@@ -18,6 +18,8 @@ const RECIPIENT: &str = "recipient";
 
 /// When an invitation's first step was sent.
 pub const SENT_AT: &str = "invite_sent_at";
+/// A person's next survey: the earliest of their pending invitations.
+pub const NEXT_SURVEY_AT: &str = "next_survey_at";
 
 #[derive(Clone, Debug)]
 pub struct Invitation {
@@ -195,6 +197,56 @@ pub fn answer_op(store: &TenantStore, invitation: &Invitation, response: &str) -
     })
 }
 
+/// When `person`'s next survey is due: the earliest of their pending invitations but `leaving`
+/// (one being sent, skipped or canceled), found through their pointers. A pointer still marked
+/// pending whose invitation moved on (skipped) is marked as its invitation is, so that the next
+/// look reads only what is pending.
+pub async fn next_due(store: &TenantStore, person: &str, leaving: Option<&str>) -> Result<Option<i64>> {
+    let partition = keys::person_partition(store.tenant(), person)?;
+    let pointers = store
+        .query_all(crate::store::Query::new(partition).prefix("INV#"))
+        .await?;
+    let mut next: Option<i64> = None;
+    for pointer in pointers
+        .iter()
+        .filter(|p| p.str("status") == Some(StepStatus::Pending.as_str()))
+    {
+        let id = pointer.key.sk.trim_start_matches("INV#");
+        if Some(id) == leaving {
+            continue;
+        }
+        let Some(invitation) = load(store, pointer.str("survey").unwrap_or_default(), id).await? else {
+            continue;
+        };
+        if invitation.status == StepStatus::Pending.as_str() {
+            next = Some(next.map_or(invitation.due_at, |n| n.min(invitation.due_at)));
+        } else {
+            let moved = Update::Set("status".into(), invitation.status.as_str().into());
+            store.update(&pointer.key, &[moved], Some(Condition::Exists)).await?;
+        }
+    }
+    Ok(next)
+}
+
+/// The change of a person's next survey (`next_survey_scheduled_at`) to `next`.
+pub fn next_update(next: Option<i64>) -> Update {
+    match next {
+        Some(at) => Update::Set(NEXT_SURVEY_AT.into(), at.into()),
+        None => Update::Remove(NEXT_SURVEY_AT.into()),
+    }
+}
+
+/// Records `person`'s next survey after `leaving` left (a plain write; nothing when the person
+/// was deleted meanwhile).
+pub async fn renew_next(store: &TenantStore, person: &str, leaving: Option<&str>) -> Result<()> {
+    let next = next_due(store, person, leaving).await?;
+    let key = keys::person(store.tenant(), person)?;
+    match store.update(&key, &[next_update(next)], Some(Condition::Exists)).await {
+        Ok(_) | Err(Error::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Cancels one of a person's invitations if it is still pending; false when it was not (sent,
 /// skipped or canceled meanwhile).
 pub async fn cancel_one(store: &TenantStore, survey: &str, id: &str, person: &str) -> Result<bool> {
@@ -214,7 +266,10 @@ pub async fn cancel_one(store: &TenantStore, survey: &str, id: &str, person: &st
         condition: None,
     };
     match store.transact(vec![cancel, mark]).await {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            renew_next(store, person, None).await?;
+            Ok(true)
+        }
         Err(Error::TransactionCanceled(_)) => Ok(false),
         Err(e) => Err(e),
     }

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::services::accounts::tenants;
 use crate::services::people::person::Person;
-use crate::services::sending::autopilot;
 use crate::services::sending::status::{SkipReason, StepStatus};
+use crate::services::sending::{autopilot, invitations};
 use crate::services::surveys::{self, Survey};
 use crate::store::{Condition, Item, TenantStore, TxOp, Update, attr, keys};
 
@@ -184,25 +184,31 @@ pub(super) async fn skip(
         _ => vec![],
     };
     // A plain conditional write for the usual skip (a transaction costs DynamoDB twice).
-    if follow_up.is_empty() {
-        return match store.update(&item.key, &updates, Some(condition)).await {
-            Ok(_) => Ok(true),
-            Err(Error::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        };
+    let skipped = if follow_up.is_empty() {
+        match store.update(&item.key, &updates, Some(condition)).await {
+            Ok(_) => true,
+            Err(Error::ConditionFailed) => false,
+            Err(e) => return Err(e),
+        }
+    } else {
+        let mut ops = vec![TxOp::Update {
+            key: item.key.clone(),
+            updates,
+            condition: Some(condition),
+        }];
+        ops.extend(follow_up);
+        match store.transact(ops).await {
+            Ok(()) => true,
+            // Moved on meanwhile, or the person left autopilot (the next run skips it alone).
+            Err(Error::TransactionCanceled(_)) => false,
+            Err(e) => return Err(e),
+        }
+    };
+    // The person's next survey is another one now (or none).
+    if let (true, Step::Invite, Some(person)) = (skipped, step, person) {
+        invitations::renew_next(store, &person.key.sk, None).await?;
     }
-    let mut ops = vec![TxOp::Update {
-        key: item.key.clone(),
-        updates,
-        condition: Some(condition),
-    }];
-    ops.extend(follow_up);
-    match store.transact(ops).await {
-        Ok(()) => Ok(true),
-        // Moved on meanwhile, or the person left autopilot (the next run skips it alone).
-        Err(Error::TransactionCanceled(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(skipped)
 }
 
 /// Tenants and surveys as read once per scheduler run or deliverer batch.
