@@ -7,6 +7,7 @@ SAM_CLI_VERSION=1.170.0
 DELIGHTED_VERSION=4.2.0
 PUPPETEER_VERSION=24.31.0
 AXE_VERSION=4.14.1
+DELIGHTED_NODE_VERSION=2.2.0
 VENV=.venv
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -24,16 +25,17 @@ install_tools() {
       "delighted==$DELIGHTED_VERSION"
   fi
   # The browser test: Debian's Chromium, driven by puppeteer-core (no browser download).
-  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION and axe-core@$AXE_VERSION in $VENV/node"
+  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION, axe-core@$AXE_VERSION and delighted@$DELIGHTED_NODE_VERSION (Node) in $VENV/node"
   if ! command -v chromium >/dev/null; then
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
   fi
   installed_npm() { grep -q "\"version\": \"$2\"" "$VENV/node/node_modules/$1/package.json" 2>/dev/null; }
-  if ! installed_npm puppeteer-core "$PUPPETEER_VERSION" || ! installed_npm axe-core "$AXE_VERSION"; then
+  if ! installed_npm puppeteer-core "$PUPPETEER_VERSION" || ! installed_npm axe-core "$AXE_VERSION" \
+    || ! installed_npm delighted "$DELIGHTED_NODE_VERSION"; then
     npm install --silent --no-audit --no-fund --prefix "$VENV/node" \
-      "puppeteer-core@$PUPPETEER_VERSION" "axe-core@$AXE_VERSION" >/dev/null
+      "puppeteer-core@$PUPPETEER_VERSION" "axe-core@$AXE_VERSION" "delighted@$DELIGHTED_NODE_VERSION" >/dev/null
   fi
   export OVATION_TEST_PYTHON="$PWD/$VENV/bin/python" OVATION_TEST_NODE_MODULES="$PWD/$VENV/node/node_modules"
   OVATION_TEST_CHROMIUM="$(command -v chromium)"

@@ -1,5 +1,5 @@
-//! Real clients against the local stack: Delighted's official Python client (only its base URL
-//! changed) and the respondent's journey in headless Chromium. The test command installs both
+//! Real clients against the local stack: Delighted's official Python and Node clients (only their
+//! base URL changed) and the respondent's journey in headless Chromium. The test command installs both
 //! (`scripts/tools.sh`); without them the tests fail under CI and are skipped elsewhere.
 
 use std::process::Command;
@@ -86,6 +86,58 @@ async fn delighteds_python_client_works_unchanged() {
         people.body.as_array().unwrap().len(),
         4,
         "bob was deleted; carl unsubscribed and dana joined autopilot: {people:?}"
+    );
+}
+
+/// Delighted's official Node client (npm `delighted`) for every call it offers, with only its
+/// host, port and scheme pointed at the local stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delighteds_node_client_works_unchanged() {
+    let Some(modules) = tool("OVATION_TEST_NODE_MODULES") else {
+        return;
+    };
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    // Node resolves `delighted` from a node_modules beside the script.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(script("delighted_node.cjs"), dir.path().join("delighted_node.cjs")).unwrap();
+    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
+    let mut command = Command::new("node");
+    command.arg(dir.path().join("delighted_node.cjs")).arg(&s.url).arg(&key);
+    let seen = run(command).await;
+    assert_eq!(seen["person_email"], "ada@example.com", "{seen}");
+    assert_eq!(seen["survey_scheduled"], true, "survey_scheduled_at answered: {seen}");
+    assert_eq!(
+        seen["people_listed"],
+        json!(["+14155550100", "ada@example.com", "bob@example.com"]),
+        "auto-paging followed the Link header"
+    );
+    assert_eq!(seen["response_score"], 10);
+    assert_eq!(seen["listed_person_email"], "ada@example.com");
+    assert_eq!(
+        (&seen["saved_tags"], &seen["saved_notes"]),
+        (&json!(["vip"]), &json!(["Called to thank"])),
+        "save() is a PUT with the id in the body: {seen}"
+    );
+    assert_eq!(seen["pending_deleted"]["ok"], true);
+    assert_eq!(seen["deleted"]["ok"], true);
+    assert_eq!(seen["unsubscribed"], json!(["carl@example.com"]));
+    assert_eq!(seen["bounced"], json!([]));
+    assert_eq!(seen["autopilot_frequency"], 90 * 86_400);
+    assert_eq!(
+        (&seen["member_email"], &seen["members"], &seen["left"]),
+        (
+            &json!("dana@example.com"),
+            &json!(["dana@example.com"]),
+            &json!("dana@example.com")
+        ),
+        "leaving names the person in the query: {seen}"
+    );
+    assert_eq!(seen["metrics"], json!([100, 1]), "{seen}");
+    assert_eq!(
+        (&seen["validation_error"], &seen["auth_error"]),
+        (&json!("ResourceValidationError"), &json!("AuthenticationError"))
     );
 }
 
