@@ -8,6 +8,7 @@ DELIGHTED_VERSION=4.2.0
 PUPPETEER_VERSION=24.31.0
 AXE_VERSION=4.14.1
 DELIGHTED_NODE_VERSION=2.2.0
+SCHEMATHESIS_VERSION=4.32.5
 VENV=.venv
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -19,10 +20,11 @@ install_tools() {
   fi
   installed() { "$VENV/bin/python" -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
   if ! installed moto "$MOTO_VERSION" || ! installed cfn-lint "$CFN_LINT_VERSION" \
-    || ! installed aws-sam-cli "$SAM_CLI_VERSION" || ! installed delighted "$DELIGHTED_VERSION"; then
+    || ! installed aws-sam-cli "$SAM_CLI_VERSION" || ! installed delighted "$DELIGHTED_VERSION" \
+    || ! installed schemathesis "$SCHEMATHESIS_VERSION"; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
       "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
-      "delighted==$DELIGHTED_VERSION"
+      "delighted==$DELIGHTED_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   # The browser test: Debian's Chromium, driven by puppeteer-core (no browser download).
   step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION, axe-core@$AXE_VERSION and delighted@$DELIGHTED_NODE_VERSION (Node) in $VENV/node"
@@ -38,6 +40,7 @@ install_tools() {
       "puppeteer-core@$PUPPETEER_VERSION" "axe-core@$AXE_VERSION" "delighted@$DELIGHTED_NODE_VERSION" >/dev/null
   fi
   export OVATION_TEST_PYTHON="$PWD/$VENV/bin/python" OVATION_TEST_NODE_MODULES="$PWD/$VENV/node/node_modules"
+  export OVATION_TEST_SCHEMATHESIS="$PWD/$VENV/bin/schemathesis"
   OVATION_TEST_CHROMIUM="$(command -v chromium)"
   export OVATION_TEST_CHROMIUM
 }

@@ -1,5 +1,6 @@
 //! Real clients against the local stack: Delighted's official Python and Node clients (only their
-//! base URL changed) and the respondent's journey in headless Chromium. The test command installs both
+//! base URL changed), schemathesis over the OpenAPI document, and the respondent's journey in
+//! headless Chromium. The test command installs both
 //! (`scripts/tools.sh`); without them the tests fail under CI and are skipped elsewhere.
 
 use std::process::Command;
@@ -139,6 +140,42 @@ async fn delighteds_node_client_works_unchanged() {
         (&seen["validation_error"], &seen["auth_error"]),
         (&json!("ResourceValidationError"), &json!("AuthenticationError"))
     );
+}
+
+/// schemathesis (pinned) over `/openapi.json` of the local stack, as an admin key: examples, the
+/// schema's boundaries and random input for every operation, a bounded number each. No answer
+/// may be a server error, or a status, content type or body the document does not promise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_broken_promise() {
+    let Some(schemathesis) = tool("OVATION_TEST_SCHEMATHESIS") else {
+        return;
+    };
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "admin").await;
+    let mut command = Command::new(schemathesis);
+    command
+        .args(["run", &format!("{}/openapi.json", s.url)])
+        .args(["--header", &format!("Authorization: Bearer {key}")])
+        .args(["--max-examples", "10", "--generation-deterministic"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .env("NO_COLOR", "1");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = report.lines().find(|l| l.contains(" generated, ")).unwrap_or_default();
+    assert!(summary.contains("passed") && !summary.contains("failed"), "{report}");
 }
 
 /// Runs the browser journey over `link`, the email at `mail` and the `extra` pages: what it saw.
