@@ -241,6 +241,9 @@ async fn bad_credentials_get_clear_errors(e: Engines) {
         let a = s.call(1, method, path, Auth::None, Some(big.clone())).await;
         assert_eq!(a.header("connection"), Some("close"), "{method} {path}: {a:?}");
     }
+    let huge = json!({"email": "a@b.example", "name": "x".repeat(2 << 20)});
+    let a = s.send("POST", "/v1/people", &owner.token, huge).await;
+    assert_eq!((a.status, a.header("connection")), (413, Some("close")), "{a:?}");
     let a = s.call(1, "GET", "/v1/tenant", Auth::None, None).await;
     assert_eq!(a.header("connection"), None, "{a:?}");
     // A wrongly typed field is named, its value never repeated (it may be a password).

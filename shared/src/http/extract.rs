@@ -453,10 +453,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| HttpError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
-        let value = if content_type.starts_with("application/x-www-form-urlencoded") {
-            form_to_json(&bytes)?
-        } else if method == Method::DELETE && bytes.iter().all(u8::is_ascii_whitespace) {
+        let value = if method == Method::DELETE && bytes.iter().all(u8::is_ascii_whitespace) {
             form_to_json(query.as_bytes())?
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            form_to_json(&bytes)?
         } else if content_type.starts_with("application/json") || bytes.iter().all(u8::is_ascii_whitespace) {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 serde_json::Value::Object(Default::default())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -37,8 +37,7 @@ const MAX_AUTHORIZATION: usize = 2 * MAX_LEN;
 pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next) -> Response {
     // Unmatched paths go on to the JSON 404 answer.
     let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
-        let unread = announces_body(&req);
-        return closing_if(unread, next.run(req).await);
+        return next.run(req).await;
     };
     // A matched path with a method the table does not list is refused here, never let through:
     // HEAD is answered as the GET it mirrors.
@@ -48,7 +47,7 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
         req.method().as_str()
     };
     let Some(route) = routes::find(method, &path) else {
-        return closing_if(announces_body(&req), HttpError::MethodNotAllowed.into_response());
+        return HttpError::MethodNotAllowed.into_response();
     };
     let ip = ClientIp::of(req.extensions()).map(|c| c.0);
     match admit(&ctx, route, req.headers(), ip).await {
@@ -57,30 +56,8 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
             next.run(req).await
         }
         Ok(None) => next.run(req).await,
-        Err(e) => closing_if(announces_body(&req), e.into_response()),
+        Err(e) => e.into_response(),
     }
-}
-
-/// Whether a request says a body follows (a length above zero, or chunks).
-fn announces_body(req: &Request) -> bool {
-    let headers = req.headers();
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
-}
-
-/// A refusal sent before the request's body was read ends the connection, and says so: the
-/// server cannot read the next request after an unread body, and a client that kept the
-/// connection would see its next request fail.
-fn closing_if(unread: bool, mut response: Response) -> Response {
-    if unread {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 /// What support staff (the operator inside a tenant) may not do: change anything that would

@@ -43,6 +43,7 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
 /// cold start's router building short).
 pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
     let stack = ServiceBuilder::new()
+        .layer(middleware::from_fn(close_after_refusal))
         .layer(middleware::from_fn(security_headers))
         .option_layer(cors(&ctx.settings.cors_origins))
         .layer(middleware::from_fn(trace_request))
@@ -54,6 +55,25 @@ pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(stack)
+}
+
+/// A refusal of a request that announced a body ends the connection, and says so: the body may
+/// not have been read (a gate's 401, a 405, a 413, a 429), and a client that kept the connection
+/// would see its next request fail.
+async fn close_after_refusal(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let announces_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let mut response = next.run(req).await;
+    if announces_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {

@@ -136,6 +136,9 @@ const RESPONSES_QUERY: &[&str] = &[
     "expand[]",
     "cursor",
 ];
+/// Query parameters that name an autopilot member (a `DELETE` without a body).
+const MEMBER_QUERY: &[&str] = &["person_email", "person_phone_number", "phone_number", "person_id"];
+
 /// Query parameters of the responses exports.
 const EXPORT_QUERY: &[&str] = &[
     "format",
@@ -281,8 +284,8 @@ pub const ROUTES: &[Route] = &[
         "Add a person to autopilot (by person_email, person_phone_number or person_id)")
         .body("MembershipRequest").returns("MembershipView"),
     route("DELETE", "/v1/autopilot/{platform}/memberships", PEOPLE, Tenant(ManagePeople),
-        "Remove a person from autopilot; their pending next survey is canceled")
-        .body("MembershipRequest").returns("PersonView"),
+        "Remove a person from autopilot (named in the body, or in the query as Delighted's Node client does); their pending next survey is canceled")
+        .body("MembershipRequest").returns("PersonView").query(MEMBER_QUERY),
     route("GET", "/v1/autopilot/{platform}/memberships.json", PEOPLE, Tenant(ReadPeople),
         "A platform's autopilot members, with their next survey (Delighted's path)")
         .returns("[MembershipView]").query(&["per_page", "cursor"]),
@@ -290,8 +293,8 @@ pub const ROUTES: &[Route] = &[
         "Add a person to autopilot (by person_email, person_phone_number or person_id) (Delighted's path)")
         .body("MembershipRequest").returns("MembershipView"),
     route("DELETE", "/v1/autopilot/{platform}/memberships.json", PEOPLE, Tenant(ManagePeople),
-        "Remove a person from autopilot; their pending next survey is canceled (Delighted's path)")
-        .body("MembershipRequest").returns("PersonView"),
+        "Remove a person from autopilot (named in the body, or in the query as Delighted's Node client does); their pending next survey is canceled (Delighted's path)")
+        .body("MembershipRequest").returns("PersonView").query(MEMBER_QUERY),
     // Survey responses, Delighted-compatible: api-responses.
     route("GET", "/v1/survey_responses", RESPONSES, Tenant(ReadResponses), "List survey responses")
         .returns("[ResponseView]").query(RESPONSES_QUERY),

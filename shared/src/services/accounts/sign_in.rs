@@ -26,7 +26,7 @@ use crate::ids::TenantId;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserStatus};
 use crate::services::audit::{self, Actor, Outcome, Target};
-use crate::store::{Cmp, Condition, Item, TenantStore, TxOp, Update, keys, now_unix};
+use crate::store::{Cmp, Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
 
 /// A session ends after an hour without use, and after twelve hours in any case.
 pub const SESSION_IDLE_SECONDS: i64 = 3600;
@@ -205,28 +205,19 @@ async fn redeem(
     Ok((presented, tenant, store))
 }
 
-/// The blind index of a client's address, for the counters and the user's known addresses.
+/// The blind index of a client's address, for the counters and the user's known addresses. An
+/// IPv6 address counts as its /64: one subscriber's privacy addresses rotate within it.
 async fn address_index(store: &TenantStore, ip: Option<IpAddr>) -> Result<String> {
-    match address_text(ip)? {
-        Some(text) => store.crypto().blind_index("ip", &text).await,
-        None => Ok("none".to_owned()),
-    }
-}
-
-/// A client's address as counted: an IPv6 address counts as its /64 (one subscriber's privacy
-/// addresses rotate within it); none in in-process calls.
-fn address_text(ip: Option<IpAddr>) -> Result<Option<String>> {
-    Ok(match ip {
-        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => Some(
-            ipnet::Ipv6Net::new(v6, 64)
-                .map_err(Error::internal)?
-                .trunc()
-                .to_string(),
-        ),
-        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()),
-        Some(ip) => Some(ip.to_string()),
-        None => None,
-    })
+    let text = match ip {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => ipnet::Ipv6Net::new(v6, 64)
+            .map_err(Error::internal)?
+            .trunc()
+            .to_string(),
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        Some(ip) => ip.to_string(),
+        None => return Ok("none".to_owned()),
+    };
+    store.crypto().blind_index("ip", &text).await
 }
 
 /// The counters of a sign-in or a code: the account from this address (5 free), and the account
@@ -248,26 +239,32 @@ fn per_address_and_account<'a>(pair: &'a str, account: &'a str, trusted: bool) -
 }
 
 /// A workspace that does not exist (or is deleted) is answered as one that does: its tries are
-/// counted and locked alike, under a partition of no tenant, and take the same reads, writes and
-/// password work, so that neither the lockout nor the time tells whether a workspace exists.
+/// counted and locked alike, under a partition of no tenant (named by blind indexes under that
+/// partition's own key, as a workspace's are), with the same reads, writes and password work, so
+/// that neither the lockout nor the time tells whether a workspace exists.
 async fn unknown_workspace(ctx: &Context, slug: &str, email: &Email, ip: Option<IpAddr>) -> Result<SignInResult> {
     let nowhere: TenantId = NOWHERE.parse()?;
     let store = ctx.tenant_store(&nowhere);
-    let name = |what: &str| {
-        credential::hex(&credential::sha256(&format!(
-            "{}#{what}",
-            slug.trim().to_ascii_lowercase()
-        )))
-    };
-    let account = name(email.as_str());
-    let address = name(address_text(ip)?.as_deref().unwrap_or("none"));
+    let slug = slug.trim().to_ascii_lowercase();
+    let account = store
+        .crypto()
+        .blind_index("sign-in", &format!("{slug}#{}", email.as_str()))
+        .await?;
+    let address = address_index(&store, ip).await?;
     let pair = format!("{account}#{address}");
     // A known workspace reads the user here.
     store.get(&keys::login(&nowhere, &account)).await?;
-    if let Some(retry_after) = try_scopes(&store, &per_address_and_account(&pair, &account, false), now_unix()).await? {
+    let now = now_unix();
+    if let Some(retry_after) = try_scopes(&store, &per_address_and_account(&pair, &account, false), now).await? {
         return Err(Error::TooManyAttempts { retry_after });
     }
     password::verify_nothing().await?;
+    // A known workspace writes its audit event here; this one is kept an hour.
+    let tried = Key::new(
+        keys::tenant_partition(&nowhere),
+        format!("TRY#{}", crate::ids::new_id()),
+    );
+    store.put(Item::new(tried).with_expiry(now + 3600), None).await?;
     Err(Error::InvalidCredentials)
 }
 

@@ -5,18 +5,16 @@ use crate::error::Result;
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{EMAIL, PHONE, Person, entry_deletions};
-use crate::store::{BatchOp, Condition, Query, TenantStore, TxOp, keys};
+use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, keys};
 
 /// Deletes a person and all their data, as Delighted does: their responses (their scores leave
 /// the results), invitations and short links, then the person and their lookups in one
 /// transaction. A retry after a crash finishes the work.
 pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person) -> Result<()> {
     let partition = keys::person_partition(store.tenant(), &person.id)?;
-    let pointers = store.query_all(Query::new(partition)).await?;
+    let pointers = store.query_all(Query::new(partition.clone())).await?;
     // Responses first: deleting one reads its invitation (its send, for the response rate).
-    for id in pointers.iter().filter_map(|p| p.key.sk.strip_prefix("R#")) {
-        crate::services::results::responses::delete(store, id).await?;
-    }
+    delete_responses(store, &pointers).await?;
     for pointer in &pointers {
         if let Some(id) = pointer.key.sk.strip_prefix("INV#") {
             let survey = pointer.str("survey").unwrap_or_default();
@@ -28,6 +26,9 @@ pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person)
                 .await?;
         }
     }
+    // An answer that came in meanwhile went through an invitation now gone: none can follow it.
+    let pointers = store.query_all(Query::new(partition)).await?;
+    delete_responses(store, &pointers).await?;
     store
         .batch_write(pointers.iter().map(|p| BatchOp::Delete(p.key.clone())).collect())
         .await?;
@@ -56,4 +57,12 @@ pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person)
         Outcome::Success,
     )
     .await
+}
+
+/// Deletes the responses `pointers` name (a person's `R#` pointers).
+async fn delete_responses(store: &TenantStore, pointers: &[Item]) -> Result<()> {
+    for id in pointers.iter().filter_map(|p| p.key.sk.strip_prefix("R#")) {
+        crate::services::results::responses::delete(store, id).await?;
+    }
+    Ok(())
 }

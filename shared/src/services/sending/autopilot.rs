@@ -175,7 +175,7 @@ pub async fn configure(
                     if let Some(person) = person::load(store, &member.key.sk).await? {
                         let ops = next_ops(store, platform, &next, &person, now, None).await?;
                         match store.transact(ops).await {
-                            Ok(()) => invitations::renew_next(store, &person.id, None).await?,
+                            Ok(()) => invitations::renew_next(store, &person.id).await,
                             Err(Error::TransactionCanceled(_)) => {}
                             Err(e) => return Err(e),
                         }
@@ -183,7 +183,9 @@ pub async fn configure(
                 }
                 // Switched off: pending next surveys are canceled.
                 (false, Some(invitation), Some(survey)) => {
-                    invitations::cancel_one(store, survey, invitation, &member.key.sk).await?;
+                    if invitations::cancel_one(store, survey, invitation, &member.key.sk).await? {
+                        invitations::renew_next(store, &member.key.sk).await;
+                    }
                     let stop = [Update::Remove("next".into())];
                     match store
                         .update(&member.key, &stop, Some(Condition::eq("next", invitation)))
@@ -393,7 +395,7 @@ pub async fn join(
     let first = next_ops(store, platform, &config, &person, now, None).await?;
     if !first.is_empty() {
         match store.transact(first).await {
-            Ok(()) => invitations::renew_next(store, &person.id, None).await?,
+            Ok(()) => invitations::renew_next(store, &person.id).await,
             Err(Error::TransactionCanceled(_)) => {}
             Err(e) => return Err(e),
         }
@@ -410,6 +412,8 @@ pub async fn join(
         .get(&member_key)
         .await?
         .ok_or(Error::NotFound("autopilot membership"))?;
+    // As they are now: their next survey set.
+    let person = person::load(store, &person.id).await?.unwrap_or(person);
     Ok(membership_view(&member, &person))
 }
 
@@ -466,6 +470,9 @@ pub async fn leave(
         Outcome::Success,
     )
     .await?;
+    invitations::renew_next(store, &person.id).await;
+    // As they are now: their next survey renewed.
+    let person = person::load(store, &person.id).await?.unwrap_or(person);
     Ok(person.view())
 }
 

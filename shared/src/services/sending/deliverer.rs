@@ -121,6 +121,7 @@ pub async fn deliver(
     let channel = Channel::parse(claimed.str("channel").unwrap_or_default())?;
     let Some(recipient) = recipient else {
         release(ending(step, StepStatus::Failed, "failure", "no recipient".into())).await?;
+        invitations::renew_next(&store, &person.id).await;
         return Ok(Delivered::Done);
     };
     let base = ctx.settings.public_url.clone().ok_or(Error::Config {
@@ -147,6 +148,11 @@ pub async fn deliver(
             "{base}/u/{}",
             link(&store, LinkKind::Unsubscribe, &delivery.survey, &person.id).await?
         ),
+    };
+    // Read before sending: what fails here sends nothing (a retry sends once).
+    let others_due = match step {
+        Step::Invite => invitations::next_due(&store, &person.id, Some(&delivery.invitation)).await?,
+        Step::Remind => None,
     };
     let message = Message {
         survey: &survey,
@@ -184,7 +190,16 @@ pub async fn deliver(
     };
     match sent {
         Ok(message_id) => {
-            record_sent(&store, &claimed, step, &survey, channel, &person, message_id, now).await?;
+            let sent = Sent {
+                step,
+                survey: &survey,
+                channel,
+                person: &person,
+                message_id,
+                now,
+                others_due,
+            };
+            record_sent(&store, &claimed, &sent).await?;
             Ok(Delivered::Done)
         }
         Err(SendFailure::Throttled(why) | SendFailure::Unavailable(why)) => {
@@ -199,6 +214,7 @@ pub async fn deliver(
         Err(SendFailure::Rejected(why)) => {
             tracing::warn!(invitation = %delivery.invitation, reason = %why, "send refused");
             release(ending(step, StepStatus::Failed, "failure", why)).await?;
+            invitations::renew_next(&store, &person.id).await;
             Ok(Delivered::Done)
         }
     }
@@ -235,28 +251,11 @@ async fn link(store: &TenantStore, kind: LinkKind, survey: &str, subject: &str) 
 }
 
 /// Records a sent step: the invitation's status, message id and next action (the reminder, if
-/// the survey has one), the person's `last_sent_at` and the survey's sent count, in one
-/// transaction. An answer that arrived while the message went out is counted as answered.
-#[allow(clippy::too_many_arguments)]
-async fn record_sent(
-    store: &TenantStore,
-    claimed: &Item,
-    step: Step,
-    survey: &Survey,
-    channel: Channel,
-    person: &Person,
-    message_id: String,
-    now: i64,
-) -> Result<()> {
-    let sent = Sent {
-        step,
-        survey,
-        channel,
-        person,
-        message_id: &message_id,
-        now,
-    };
-    match record_sent_as(store, claimed, &sent).await {
+/// the survey has one), the person's `last_sent_at` and next survey, and the survey's sent count,
+/// in one transaction. An answer that arrived while the message went out is counted as answered.
+async fn record_sent(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) -> Result<()> {
+    let step = sent.step;
+    match record_sent_as(store, claimed, sent).await {
         Err(Error::TransactionCanceled(_)) => {}
         other => return other,
     }
@@ -264,7 +263,7 @@ async fn record_sent(
     if let Some(fresh) = store.get(&claimed.key).await?
         && fresh.str(step.status()) == Some(StepStatus::Sending.as_str())
     {
-        match record_sent_as(store, &fresh, &sent).await {
+        match record_sent_as(store, &fresh, sent).await {
             Err(Error::TransactionCanceled(_)) => {}
             other => return other,
         }
@@ -294,8 +293,11 @@ struct Sent<'a> {
     survey: &'a Survey,
     channel: Channel,
     person: &'a Person,
-    message_id: &'a str,
+    message_id: String,
     now: i64,
+    /// When the person's other pending invitations are next due (read before sending, so that a
+    /// failure to read it sends nothing).
+    others_due: Option<i64>,
 }
 
 /// One attempt of `record_sent` with the invitation as `claimed` holds it: canceled when its
@@ -306,15 +308,16 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
         survey,
         channel,
         person,
-        message_id,
+        ref message_id,
         now,
+        others_due,
     } = *sent;
     let person_id = person.id.as_str();
     let invitation = claimed.key.sk.trim_start_matches("INV#");
     let mut updates = vec![
         Update::Set(step.status().into(), StepStatus::Sent.as_str().into()),
         Update::Set(format!("{}_sent_at", step.as_str()), now.into()),
-        Update::Set(format!("{}_message_id", step.as_str()), message_id.into()),
+        Update::Set(format!("{}_message_id", step.as_str()), message_id.as_str().into()),
     ];
     let reminder = match (step, survey.definition.reminder_days, channel) {
         (Step::Invite, Some(days), Channel::Email) if claimed.str("response").is_none() => {
@@ -356,9 +359,8 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
     // and the follow-up (written with it).
     let mut next = (None, None);
     if step == Step::Invite {
-        let others = invitations::next_due(store, person_id, Some(invitation)).await?;
-        let with_follow_up = scheduled_due(&follow_up).map(|due| others.map_or(due, |n| n.min(due)));
-        next = (others, with_follow_up.or(others));
+        let with_follow_up = scheduled_due(&follow_up).map(|due| others_due.map_or(due, |n| n.min(due)));
+        next = (others_due, with_follow_up.or(others_due));
         ops.push(TxOp::Update {
             key: keys::person_pointer(store.tenant(), person_id, "INV", invitation)?,
             updates: vec![Update::Set("status".into(), StepStatus::Sent.as_str().into())],

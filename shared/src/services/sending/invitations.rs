@@ -222,7 +222,10 @@ pub async fn next_due(store: &TenantStore, person: &str, leaving: Option<&str>) 
             next = Some(next.map_or(invitation.due_at, |n| n.min(invitation.due_at)));
         } else {
             let moved = Update::Set("status".into(), invitation.status.as_str().into());
-            store.update(&pointer.key, &[moved], Some(Condition::Exists)).await?;
+            match store.update(&pointer.key, &[moved], Some(Condition::Exists)).await {
+                Ok(_) | Err(Error::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(next)
@@ -236,14 +239,20 @@ pub fn next_update(next: Option<i64>) -> Update {
     }
 }
 
-/// Records `person`'s next survey after `leaving` left (a plain write; nothing when the person
-/// was deleted meanwhile).
-pub async fn renew_next(store: &TenantStore, person: &str, leaving: Option<&str>) -> Result<()> {
-    let next = next_due(store, person, leaving).await?;
-    let key = keys::person(store.tenant(), person)?;
-    match store.update(&key, &[next_update(next)], Some(Condition::Exists)).await {
-        Ok(_) | Err(Error::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
+/// Records `person`'s next survey after one of their invitations stopped being pending (a plain
+/// write after the one that ended it). Best effort: a failure is logged, and the person's next
+/// send, skip or cancel renews it; nothing is written for a person deleted meanwhile.
+pub async fn renew_next(store: &TenantStore, person: &str) {
+    let renewed = async {
+        let next = next_due(store, person, None).await?;
+        let key = keys::person(store.tenant(), person)?;
+        // The version moves, so that an update of the person read before this one retries.
+        let updates = [next_update(next), Update::Add("version".into(), 1)];
+        store.update(&key, &updates, Some(Condition::Exists)).await
+    };
+    match renewed.await {
+        Ok(_) | Err(Error::ConditionFailed) => {}
+        Err(e) => tracing::warn!(error = %e, "a person's next survey was not renewed"),
     }
 }
 
@@ -266,10 +275,7 @@ pub async fn cancel_one(store: &TenantStore, survey: &str, id: &str, person: &st
         condition: None,
     };
     match store.transact(vec![cancel, mark]).await {
-        Ok(()) => {
-            renew_next(store, person, None).await?;
-            Ok(true)
-        }
+        Ok(()) => Ok(true),
         Err(Error::TransactionCanceled(_)) => Ok(false),
         Err(e) => Err(e),
     }
@@ -294,6 +300,7 @@ pub async fn cancel_pending(store: &TenantStore, caller: &Caller, person: &str) 
     if canceled > 0 {
         let target = Target::Person(person.to_owned());
         audit::record(store, caller, "survey_requests.canceled", target, Outcome::Success).await?;
+        renew_next(store, person).await;
     }
     Ok(canceled)
 }

@@ -12,6 +12,7 @@ use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging};
 use crate::store::{Condition, Item, Key, Query, SortKey, Store, Update, attr, keys};
 
+use crate::services::sending::invitations;
 use crate::services::sending::status::{SkipReason, StepStatus};
 use crate::services::sending::steps::{
     Delivery, Lookups, MAX_ENQUEUES, NEXT, REQUEUE_AFTER, Step, ending, index_at, remove_index, seen_as, skip,
@@ -313,6 +314,9 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
             let done = write(ending(step, StepStatus::Failed, "failure", why)).await?;
             if done {
                 tracing::warn!(tenant = %tenant_id, invitation, step = step.as_str(), "gave up an invitation");
+                if let Some(person) = item.str("person") {
+                    invitations::renew_next(&store, person).await;
+                }
             }
             return Ok(if done { Action::Fail } else { Action::Nothing });
         }
