@@ -47,8 +47,7 @@ pub const FUNCTION: &str = "respond";
 
 type Ctx = State<Arc<Context>>;
 
-/// A link's token (or short code) from the path; one that is not text names no link, and gets
-/// the invalid-link page like any other.
+/// A link's token (or short code) from the path; one that is not text gets the invalid-link page.
 struct Token(String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Token {

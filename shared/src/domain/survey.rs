@@ -336,19 +336,6 @@ impl SurveyDefinition {
         }
     }
 
-    /// A new survey offering `languages` (a workspace's), in English by default when it is one
-    /// of them, else in the first.
-    pub fn offering(name: String, languages: &[Language]) -> SurveyDefinition {
-        let mut survey = SurveyDefinition::new(name);
-        if let Some(first) = languages.first() {
-            survey.languages = languages.to_vec();
-            if !languages.contains(&Language::En) {
-                survey.default_language = *first;
-            }
-        }
-        survey
-    }
-
     /// True while the survey takes answers.
     pub fn is_open(&self, now: i64) -> bool {
         self.status == SurveyStatus::Active && self.close_at.is_none_or(|t| now < t)

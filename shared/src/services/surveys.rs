@@ -105,10 +105,7 @@ pub async fn default(store: &TenantStore) -> Result<Survey> {
             return Ok(survey);
         }
         let offered = workspace_languages(store).await?;
-        let survey = fresh(
-            SurveyDefinition::offering("Net Promoter Score".to_owned(), &offered),
-            true,
-        );
+        let survey = fresh(offering("Net Promoter Score".to_owned(), &offered), true);
         let ops = vec![
             TxOp::Put {
                 item: Item::new(pointer.clone()).with("survey", survey.id.as_str()),
@@ -126,6 +123,19 @@ pub async fn default(store: &TenantStore) -> Result<Survey> {
         }
     }
     Err(Error::internal("the default survey could not be made"))
+}
+
+/// A new survey offering `languages` (a workspace's), in English by default when it is one of
+/// them, else in the first.
+fn offering(name: String, languages: &[Language]) -> SurveyDefinition {
+    let mut survey = SurveyDefinition::new(name);
+    if let Some(first) = languages.first() {
+        survey.languages = languages.to_vec();
+        if !languages.contains(&Language::En) {
+            survey.default_language = *first;
+        }
+    }
+    survey
 }
 
 /// The languages the workspace's new surveys offer (its settings).
@@ -156,7 +166,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
     let Some(name) = patch.name.clone() else {
         return Err(Error::invalid("name", "is required"));
     };
-    let definition = SurveyDefinition::offering(name, &workspace_languages(store).await?).patched(patch)?;
+    let definition = offering(name, &workspace_languages(store).await?).patched(patch)?;
     let count = store
         .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX))
         .await?
