@@ -243,9 +243,11 @@ fn per_address_and_account<'a>(pair: &'a str, account: &'a str, trusted: bool) -
 /// partition's own key, as a workspace's are), with the same reads, writes and password work, so
 /// that neither the lockout nor the time tells whether a workspace exists.
 async fn unknown_workspace(ctx: &Context, slug: &str, email: &Email, ip: Option<IpAddr>) -> Result<SignInResult> {
-    let nowhere: TenantId = NOWHERE.parse()?;
-    let store = ctx.tenant_store(&nowhere);
     let slug = slug.trim().to_ascii_lowercase();
+    // Spread over partitions by the slug, so that a spray of slugs throttles no one partition.
+    let bucket = credential::sha256(&slug)[0] % NOWHERE_PARTITIONS;
+    let nowhere: TenantId = format!("{:024}{bucket:02}", 0).parse()?;
+    let store = ctx.tenant_store(&nowhere);
     let account = store
         .crypto()
         .blind_index("sign-in", &format!("{slug}#{}", email.as_str()))
@@ -268,9 +270,9 @@ async fn unknown_workspace(ctx: &Context, slug: &str, email: &Email, ip: Option<
     Err(Error::InvalidCredentials)
 }
 
-/// The partition of sign-in counters for workspaces that do not exist: a tenant id no ULID
-/// generated now can take (time zero).
-const NOWHERE: &str = "00000000000000000000000000";
+/// The partitions of sign-in counters for workspaces that do not exist: tenant ids no ULID made
+/// now can take (time zero, then the partition's number).
+const NOWHERE_PARTITIONS: u8 = 16;
 
 fn user_actor(user: Option<&UserRecord>) -> Actor<'_> {
     Actor {
