@@ -44,23 +44,33 @@ impl Outbox {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
             .collect();
-        let path = self.dir.join(format!("{name}.{extension}"));
+        let file = format!("{name}.{extension}");
+        let path = self.dir.join(&file);
         if path.exists() {
+            // Sent before; a crash between the rename and the log line left it unlogged.
+            let log = std::fs::read_to_string(self.dir.join(SENT_LOG)).unwrap_or_default();
+            if !log.lines().any(|line| line == file) {
+                self.log_sent(&file)?;
+            }
             return Ok(name);
         }
         // Written aside, then renamed: a crash leaves the whole message or none.
-        let partial = self.dir.join(format!(".{name}.{extension}.partial"));
+        let partial = self.dir.join(format!(".{file}.partial"));
         std::fs::write(&partial, content)
             .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| SendFailure::Unavailable(format!("outbox: {e}")))?;
-        // One line per message that went out: what a recipient would have received.
-        let logged = std::fs::OpenOptions::new()
+        self.log_sent(&file)?;
+        Ok(name)
+    }
+
+    /// One line per message that went out: what a recipient would have received.
+    fn log_sent(&self, file: &str) -> std::result::Result<(), SendFailure> {
+        std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join(SENT_LOG))
-            .and_then(|mut log| std::io::Write::write_all(&mut log, format!("{name}.{extension}\n").as_bytes()));
-        logged.map_err(|e| SendFailure::Unavailable(format!("outbox log: {e}")))?;
-        Ok(name)
+            .and_then(|mut log| std::io::Write::write_all(&mut log, format!("{file}\n").as_bytes()))
+            .map_err(|e| SendFailure::Unavailable(format!("outbox log: {e}")))
     }
 
     /// The newest messages first, at most `limit`.
@@ -107,5 +117,24 @@ impl SmsSender for Outbox {
             sms.text
         );
         self.deliver(&sms.idempotency_key, "sms", &content)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_logged_once_even_after_a_crash_before_its_log_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let log = || std::fs::read_to_string(dir.path().join(SENT_LOG)).unwrap_or_default();
+        // As a crash between the rename and the log line leaves it: the file, no line.
+        std::fs::write(dir.path().join("k-1.eml"), "sent").unwrap();
+        assert_eq!(outbox.deliver("k-1", "eml", "again").unwrap(), "k-1");
+        assert_eq!(outbox.deliver("k-1", "eml", "again").unwrap(), "k-1");
+        outbox.deliver("k-2", "eml", "new").unwrap();
+        assert_eq!(log(), "k-1.eml\nk-2.eml\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join("k-1.eml")).unwrap(), "sent");
     }
 }
