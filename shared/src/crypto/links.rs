@@ -52,6 +52,16 @@ fn id_text(bytes: &[u8]) -> String {
 }
 
 impl Link {
+    /// The link of `tenant`'s invitation `invitation` to `survey`.
+    pub fn invitation(tenant: &TenantId, survey: &str, invitation: &str) -> Link {
+        Link {
+            kind: LinkKind::Invitation,
+            tenant: tenant.clone(),
+            survey: survey.to_owned(),
+            subject: invitation.to_owned(),
+        }
+    }
+
     fn payload(&self) -> Option<[u8; PAYLOAD_LEN]> {
         let mut out = [0u8; PAYLOAD_LEN];
         out[0] = self.kind as u8;

@@ -441,8 +441,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, HttpError> {
-        let method = req.method().clone();
-        let query = req.uri().query().unwrap_or_default().to_owned();
+        // A DELETE may name what it removes in its query instead of a body.
+        let query = (req.method() == Method::DELETE).then(|| req.uri().query().unwrap_or_default().to_owned());
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -453,7 +453,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DelightedBody<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| HttpError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
-        let value = if method == Method::DELETE && bytes.iter().all(u8::is_ascii_whitespace) {
+        let value = if let Some(query) = query.filter(|_| bytes.iter().all(u8::is_ascii_whitespace)) {
             form_to_json(query.as_bytes())?
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
             form_to_json(&bytes)?

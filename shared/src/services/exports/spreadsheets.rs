@@ -353,8 +353,7 @@ pub async fn responses_to_file(
                 .person
                 .as_ref()
                 .and_then(|id| people_seen.get(id))
-                .and_then(Option::as_ref)
-                .filter(|_| contacts);
+                .and_then(Option::as_ref);
             let cells = row(
                 &r,
                 contacts.then_some(person),

@@ -15,6 +15,8 @@ pub(crate) const EMAIL: &str = "email";
 pub(crate) const PHONE: &str = "phone";
 const NAME: &str = "name";
 const PROPERTIES: &str = "properties";
+/// A person's next survey: the earliest of their pending invitations.
+pub(crate) const NEXT_SURVEY_AT: &str = "next_survey_at";
 
 #[derive(Clone, Debug)]
 pub struct Person {
@@ -106,7 +108,7 @@ impl Person {
         for (name, at) in [
             ("last_sent_at", self.last_sent_at),
             ("last_responded_at", self.last_responded_at),
-            ("next_survey_at", self.next_survey_at),
+            (NEXT_SURVEY_AT, self.next_survey_at),
             ("unsubscribed_at", self.unsubscribed_at),
             ("bounced_at", self.bounced_at),
         ] {
@@ -139,7 +141,7 @@ impl Person {
             created_at: item.num("created_at").unwrap_or_default(),
             last_sent_at: item.num("last_sent_at"),
             last_responded_at: item.num("last_responded_at"),
-            next_survey_at: item.num("next_survey_at"),
+            next_survey_at: item.num(NEXT_SURVEY_AT),
             unsubscribed_at: item.num("unsubscribed_at"),
             bounced_at: item.num("bounced_at"),
             version: item.num("version").unwrap_or_default(),

@@ -3,13 +3,13 @@
 //! pointer under the person (to cancel or erase it); the recipient is kept encrypted until sent.
 //! The invitation's link names it, signed by the tenant; one response per invitation.
 
-use crate::crypto::links::{Link, LinkKind};
+use crate::crypto::links::Link;
 use crate::domain::{Channel, Language};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
-use crate::services::people::person::Person;
+use crate::services::people::person::{NEXT_SURVEY_AT, Person};
 use crate::services::sending::status::StepStatus;
 use crate::services::surveys::Survey;
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
@@ -18,8 +18,6 @@ const RECIPIENT: &str = "recipient";
 
 /// When an invitation's first step was sent.
 pub const SENT_AT: &str = "invite_sent_at";
-/// A person's next survey: the earliest of their pending invitations.
-pub const NEXT_SURVEY_AT: &str = "next_survey_at";
 
 #[derive(Clone, Debug)]
 pub struct Invitation {
@@ -44,14 +42,9 @@ impl Invitation {
 
     /// The token of this invitation's link (`/r/{token}`).
     pub async fn token(&self, store: &TenantStore) -> Result<String> {
-        Link {
-            kind: LinkKind::Invitation,
-            tenant: store.tenant().clone(),
-            survey: self.survey.clone(),
-            subject: self.id.clone(),
-        }
-        .token(store.crypto())
-        .await
+        Link::invitation(store.tenant(), &self.survey, &self.id)
+            .token(store.crypto())
+            .await
     }
 
     pub fn from_item(item: &Item) -> Result<Invitation> {

@@ -4,7 +4,7 @@
 //! leads to the invitation's full link, which checks the rest (open, not expired, not canceled).
 
 use crate::Context;
-use crate::crypto::links::{Link, LinkKind};
+use crate::crypto::links::Link;
 use crate::error::Result;
 use crate::ids::TenantId;
 use crate::services::accounts::tenants;
@@ -18,7 +18,7 @@ const KEPT_AFTER_EXPIRY: i64 = 30 * 86_400;
 /// Stores `invitation`'s short link (the same code each time: a retry or a reminder writes the
 /// same item) and returns its code.
 pub async fn keep(store: &TenantStore, survey: &str, invitation: &str, link_expires_at: i64) -> Result<String> {
-    let link = invitation_link(store.tenant(), survey, invitation);
+    let link = Link::invitation(store.tenant(), survey, invitation);
     let code = link.short_code(store.crypto()).await?;
     let (pk, sk) = keys::short_link_index(&code);
     let item = Item::new(keys::short_link(store.tenant(), survey, invitation)?)
@@ -48,21 +48,12 @@ pub async fn open(ctx: &Context, code: &str) -> std::result::Result<String, Refu
         return Err(Refusal::Invalid);
     }
     let crypto = ctx.crypto(&tenant);
-    let link = invitation_link(&tenant, named("survey"), named("invitation"));
+    let link = Link::invitation(&tenant, named("survey"), named("invitation"));
     match link.has_short_code(&crypto, code).await {
         Ok(true) => link.token(&crypto).await.map_err(|_| Refusal::Invalid),
         _ => {
             tracing::warn!(target: "security", "a short link failed its signature check");
             Err(Refusal::Invalid)
         }
-    }
-}
-
-fn invitation_link(tenant: &TenantId, survey: &str, invitation: &str) -> Link {
-    Link {
-        kind: LinkKind::Invitation,
-        tenant: tenant.clone(),
-        survey: survey.to_owned(),
-        subject: invitation.to_owned(),
     }
 }
