@@ -13,6 +13,22 @@ pub fn new_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
+/// The smallest (or, with `end`, the largest) id made in a second: ids of a time range are
+/// selected by sort key between two of these.
+pub fn id_at(unix_seconds: i64, end: bool) -> String {
+    // ULIDs hold 48 bits of milliseconds; stored times are bounded far inside.
+    let ms = (unix_seconds.clamp(0, 1 << 40) as u64) * 1000 + if end { 999 } else { 0 };
+    let random = if end { u128::MAX } else { 0 };
+    ulid::Ulid::from_parts(ms, random).to_string()
+}
+
+/// The second an id was made in (ids of other shapes: none).
+pub fn id_time(id: &str) -> Option<i64> {
+    ulid::Ulid::from_string(id)
+        .ok()
+        .map(|u| (u.timestamp_ms() / 1000) as i64)
+}
+
 /// A ULID-keyed id type: parsed (never trusted) wherever it comes in, normalised to upper case,
 /// shown and stored as its 26 characters. `$missing` is the answer to text that cannot be one.
 macro_rules! ulid_id {

@@ -86,6 +86,7 @@ const JOBS: &[&str] = &[
     "job-delivery-events",
     "job-webhooks",
     "job-exports",
+    "job-retention",
 ];
 
 /// The topic of the sample SNS events (the stack's mail events topic).
@@ -115,6 +116,14 @@ async fn every_job_handles_its_sample_events() {
                     let _: Value = serde_json::from_str(&text).unwrap();
                     let report = job_scheduler::handle(&ctx, &messaging).await.unwrap();
                     assert_eq!(report.queued, 0, "{shown}");
+                }
+                "job-retention" => {
+                    let _: Value = serde_json::from_str(&text).unwrap();
+                    let report =
+                        job_retention::handle(&ctx, ovation::store::now_unix(), std::time::Duration::from_secs(60))
+                            .await
+                            .unwrap();
+                    assert!(!report.more, "{shown}");
                 }
                 "job-deliver" => {
                     let event = serde_json::from_str(&text).unwrap();

@@ -16,6 +16,7 @@ mod local_stack;
 mod openapi;
 mod portability;
 mod results;
+mod retention;
 mod sending;
 mod store_conformance;
 mod surveys;

@@ -386,10 +386,10 @@ fn a_broken_template_says_what_is_wrong() {
     );
 
     let mut more = crates.clone();
-    more.push("job-retention".into());
+    more.push("job-reports".into());
     has(
         &problems(&template, &more, ROUTES),
-        "function crate job-retention has no resource in template.yaml",
+        "function crate job-reports has no resource in template.yaml",
     );
     let orphan = [Route {
         method: "GET",

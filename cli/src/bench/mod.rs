@@ -10,6 +10,7 @@ mod auth;
 mod cold_start;
 mod exports;
 mod metrics;
+mod retention;
 mod sending;
 mod webhooks;
 
@@ -47,6 +48,8 @@ enum Part {
     Webhooks,
     /// The built-in SMS in every language: characters, encoding, segments.
     Sms,
+    /// The retention job over `--responses` responses past their period.
+    Retention,
 }
 
 #[derive(Args)]
@@ -69,7 +72,7 @@ pub struct BenchArgs {
     /// sending: invitations due at once.
     #[arg(long, default_value_t = 100_000)]
     invitations: usize,
-    /// exports: responses exported.
+    /// exports: responses exported; retention: responses swept.
     #[arg(long, default_value_t = 100_000)]
     responses: usize,
     /// webhooks: responses recorded (each an event to every endpoint).
@@ -305,6 +308,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Webhooks {
         return webhooks::figures(&dir, args.events).await;
+    }
+    if args.only == Part::Retention {
+        return retention::figures(&dir, args.responses).await;
     }
     if args.only == Part::Sms {
         return sms_figures(&dir).await;

@@ -84,6 +84,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None
     };
     tokio::spawn(sweep_expired(ctx.clone()));
+    tokio::spawn(crate::serve::workers::apply_retention(ctx.clone()));
     // On AWS adapters the jobs need their queue (OVATION_QUEUE_URL); without it the API runs alone.
     match ctx.messaging(ctx.store.clone()).await {
         Ok(messaging) => {

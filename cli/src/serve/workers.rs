@@ -1,7 +1,7 @@
-//! The sending jobs inside `ovation serve`: the scheduler on a ticker (again at once while a
-//! backlog remains, as fast as the deliverers take it), and deliverer and webhook workers that
-//! take batches from their durable local queues, hand them to the same handlers as Lambda's SQS
-//! events, and delete what those did not report failed.
+//! The jobs inside `ovation serve`: the scheduler on a ticker (again at once while a backlog
+//! remains, as fast as the deliverers take it), deliverer and webhook workers that take batches
+//! from their durable local queues, hand them to the same handlers as Lambda's SQS events, and
+//! delete what those did not report failed, and retention on an hourly ticker as on Lambda.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +78,25 @@ pub async fn run_exports(ctx: Arc<Context>) {
         |event| async move { job_exports::handle(ctx, event).await },
     )
     .await
+}
+
+/// How often retention looks for workspaces not yet swept today (Lambda's schedule too).
+const RETENTION_TICK: Duration = Duration::from_secs(3600);
+/// How long one retention run may take before it leaves the rest to the next.
+const RETENTION_BUDGET: Duration = Duration::from_secs(600);
+
+/// Retention: a run a minute after the start, then every hour (each workspace once a day).
+pub async fn apply_retention(ctx: Arc<Context>) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    loop {
+        let now = ovation::store::now_unix();
+        match job_retention::handle(&ctx, now, RETENTION_BUDGET).await {
+            Ok(report) if report.more => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention run failed"),
+        }
+        tokio::time::sleep(RETENTION_TICK).await;
+    }
 }
 
 /// How many messages a worker takes at once, hidden for how long.

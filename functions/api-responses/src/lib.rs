@@ -18,6 +18,7 @@ use ovation::ids::{ExportJobId, ResponseId};
 use ovation::services::exports::downloads;
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::exports::spreadsheets::Format;
+use ovation::services::lifecycle::retention;
 use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::response_list;
@@ -27,6 +28,7 @@ use ovation::services::results::response_wire;
 use ovation::services::results::response_wire::ResponseRequest;
 use ovation::services::results::responses;
 use ovation::services::webhooks::delivery;
+use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -211,7 +213,9 @@ async fn create(
     base: PublicBase,
     DelightedBody(request): DelightedBody<ResponseRequest>,
 ) -> Result<Response> {
-    let record = responses::create(&store, &caller, request.into_new()?).await?;
+    let new = request.into_new()?;
+    retention::refuse_expired(&ctx, &caller.principal.tenant, new.created_at, now_unix()).await?;
+    let record = responses::create(&store, &caller, new).await?;
     delivery::dispatch_recent(&ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())

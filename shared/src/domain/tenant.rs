@@ -109,8 +109,13 @@ pub struct TenantSettings {
     pub ip_allow_list: Vec<IpNet>,
     /// Whether the platform operator's support staff may act inside this tenant.
     pub support_access: bool,
-    /// Days survey responses are kept; none keeps them until deleted.
+    /// Days survey responses are kept; none keeps them until deleted. Once a day older
+    /// responses are anonymised (or deleted: `retention_action`), and finished invitations,
+    /// people without activity and imports of that age are deleted (README, "Retention").
     pub retention_days: Option<u32>,
+    /// What becomes of a response older than `retention_days`.
+    #[serde(default)]
+    pub retention_action: RetentionAction,
     pub privacy: Privacy,
     pub password_policy: PasswordPolicy,
     /// Whether every user must sign in with a second factor (TOTP).
@@ -118,6 +123,17 @@ pub struct TenantSettings {
     /// The languages new surveys offer: every built-in one unless the workspace narrows them.
     #[serde(default = "every_language")]
     pub languages: Vec<Language>,
+}
+
+/// What retention does to an old response: anonymise it (its person, comment, free-text
+/// answers, notes and the properties the results do not count by removed; score, channel,
+/// time, tags and choices kept), or delete it. Either way the results keep counting it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAction {
+    #[default]
+    Anonymize,
+    Delete,
 }
 
 fn every_language() -> Vec<Language> {
@@ -154,6 +170,7 @@ impl TenantSettings {
             ip_allow_list: vec![],
             support_access: false,
             retention_days: None,
+            retention_action: RetentionAction::Anonymize,
             privacy: Privacy {
                 store_respondent_ip: false,
                 store_email_hash_only: false,
@@ -184,6 +201,9 @@ impl TenantSettings {
             next.retention_days = days
                 .map(|d| within("retention_days", d, 1, MAX_RETENTION_DAYS))
                 .transpose()?;
+        }
+        if let Some(action) = patch.retention_action {
+            next.retention_action = action;
         }
         if let Some(privacy) = patch.privacy {
             next.privacy = privacy;
@@ -263,6 +283,7 @@ pub struct SettingsPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>)]
     pub retention_days: Option<Option<u32>>,
+    pub retention_action: Option<RetentionAction>,
     pub privacy: Option<Privacy>,
     pub password_policy: Option<PasswordPolicy>,
     pub require_mfa: Option<bool>,

@@ -40,6 +40,17 @@ pub fn month_of(unix_seconds: i64) -> String {
 }
 
 /// The unix time of the first second of the month after `unix_seconds`' month, UTC.
+/// The month before `month` (`2026-01` → `2025-12`).
+pub fn previous_month(month: &str) -> String {
+    let (y, m) = month.split_once('-').unwrap_or(("1970", "01"));
+    let (y, m): (i64, u32) = (y.parse().unwrap_or(1970), m.parse().unwrap_or(1));
+    if m == 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
+    }
+}
+
 pub fn start_of_next_month(unix_seconds: i64) -> i64 {
     let (y, m, _) = civil_date(unix_seconds);
     let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };

@@ -1,8 +1,10 @@
 //! The audit trail: one append-only event for every change a principal makes and every sign-in
 //! (failed ones too): who (actor and role), what (action, target), when, from where (the address,
 //! encrypted under the tenant's key), and the outcome. Events live in one partition per tenant and
-//! month, newest listed first; there is no call that changes or removes one.
+//! month, newest listed first; no call changes or removes one (retention removes whole months
+//! past the audit period).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::Role;
 use crate::domain::time;
 use crate::error::{Error, Result};
+use crate::ids::id_at;
 use crate::services::Caller;
 use crate::store::{Condition, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, keys, now_unix};
 
@@ -69,7 +72,7 @@ pub struct AuditEvent {
     pub id: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// `user`, `api_key`, `oauth_client` or `operator`.
+    /// `user`, `api_key`, `oauth_client`, `operator` or `system`.
     pub actor_type: String,
     pub actor_id: String,
     pub role: Option<Role>,
@@ -80,9 +83,14 @@ pub struct AuditEvent {
     /// `success` or `failure`.
     pub outcome: String,
     pub source_ip: Option<String>,
+    /// Figures of a system event (`retention.applied`: what was removed, by kind); never
+    /// personal data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<BTreeMap<String, u64>>,
 }
 
 const IP_ATTR: &str = "ip";
+const DETAILS_ATTR: &str = "details";
 
 /// Records an event by the caller.
 pub async fn record(
@@ -112,6 +120,25 @@ pub async fn record_operator(store: &TenantStore, action: &str, target: Target, 
     record_as(store, actor, None, action, target, outcome).await
 }
 
+/// Records what the platform did by itself in a tenant (`retention.applied`), with its figures.
+pub async fn record_system(
+    store: &TenantStore,
+    action: &str,
+    target: Target,
+    details: &BTreeMap<String, u64>,
+) -> Result<()> {
+    let actor = Actor {
+        kind: "system",
+        id: "system",
+        role: None,
+    };
+    let item = event_item(store, actor, None, action, target, Outcome::Success).await?;
+    let details = serde_json::to_string(details).map_err(Error::internal)?;
+    store
+        .put_own(item.with(DETAILS_ATTR, details), Condition::NotExists)
+        .await
+}
+
 pub async fn record_as(
     store: &TenantStore,
     actor: Actor<'_>,
@@ -120,6 +147,19 @@ pub async fn record_as(
     target: Target,
     outcome: Outcome,
 ) -> Result<()> {
+    let item = event_item(store, actor, ip, action, target, outcome).await?;
+    // Append-only: an event is written once and never replaced.
+    store.put_own(item, Condition::NotExists).await
+}
+
+async fn event_item(
+    store: &TenantStore,
+    actor: Actor<'_>,
+    ip: Option<IpAddr>,
+    action: &str,
+    target: Target,
+    outcome: Outcome,
+) -> Result<Item> {
     let now = now_unix();
     let id = ulid::Ulid::new().to_string();
     let key = Key::new(keys::audit_partition(store.tenant(), &time::month_of(now))?, id);
@@ -145,8 +185,7 @@ pub async fn record_as(
         let sealed = store.crypto().encrypt_str(&key, IP_ATTR, &ip.to_string()).await?;
         item = item.with(IP_ATTR, sealed);
     }
-    // Append-only: an event is written once and never replaced.
-    store.put_own(item, Condition::NotExists).await
+    Ok(item)
 }
 
 /// Which events to list.
@@ -198,7 +237,7 @@ pub async fn list(store: &TenantStore, filter: &AuditFilter, per_page: u32, floo
             until,
         });
     }
-    let sort = SortKey::Between(ulid_at(since, false), ulid_at(until, true));
+    let sort = SortKey::Between(id_at(since, false), id_at(until, true));
     let last_month = time::month_of(since);
     let (mut month, mut inner) = match filter.cursor.as_deref() {
         None => (time::month_of(until), None),
@@ -227,7 +266,7 @@ pub async fn list(store: &TenantStore, filter: &AuditFilter, per_page: u32, floo
                 events.push(event);
             }
         }
-        let previous = previous_month(&month);
+        let previous = time::previous_month(&month);
         let next = match page.cursor {
             Some(c) => Some(format!("{month}~{c}")),
             None if previous.as_str() >= last_month.as_str() => Some(format!("{previous}~")),
@@ -268,24 +307,6 @@ fn is_month(text: &str) -> bool {
         && text[5..].bytes().all(|b| b.is_ascii_digit())
 }
 
-fn previous_month(month: &str) -> String {
-    let (y, m) = month.split_once('-').unwrap_or(("1970", "01"));
-    let (y, m): (i64, u32) = (y.parse().unwrap_or(1970), m.parse().unwrap_or(1));
-    if m == 1 {
-        format!("{:04}-12", y - 1)
-    } else {
-        format!("{y:04}-{:02}", m - 1)
-    }
-}
-
-/// The smallest (or largest) ULID of a second, to select events by time through their ids.
-fn ulid_at(unix_seconds: i64, end: bool) -> String {
-    // ULIDs hold 48 bits of milliseconds; the bounds above keep times far inside.
-    let ms = (unix_seconds.clamp(0, 1 << 40) as u64) * 1000 + if end { 999 } else { 0 };
-    let random = if end { u128::MAX } else { 0 };
-    ulid::Ulid::from_parts(ms, random).to_string()
-}
-
 async fn from_item(store: &TenantStore, item: &Item) -> Result<AuditEvent> {
     let text = |name: &str| item.str(name).unwrap_or_default().to_owned();
     let source_ip = match item.bytes(IP_ATTR) {
@@ -303,6 +324,7 @@ async fn from_item(store: &TenantStore, item: &Item) -> Result<AuditEvent> {
         target_id: text("target_id"),
         outcome: text("outcome"),
         source_ip,
+        details: item.str(DETAILS_ATTR).and_then(|d| serde_json::from_str(d).ok()),
     })
 }
 
@@ -312,10 +334,10 @@ mod tests {
 
     #[test]
     fn months_and_time_bounds() {
-        assert_eq!(previous_month("2026-01"), "2025-12");
+        assert_eq!(time::previous_month("2026-01"), "2025-12");
         assert!(is_month("2026-11") && !is_month("2025-00") && !is_month("2025-13") && !is_month("2025-1x"));
-        assert_eq!(previous_month("2026-11"), "2026-10");
-        assert!(ulid_at(100, false) < ulid_at(100, true));
-        assert!(ulid_at(100, true) < ulid_at(101, false));
+        assert_eq!(time::previous_month("2026-11"), "2026-10");
+        assert!(id_at(100, false) < id_at(100, true));
+        assert!(id_at(100, true) < id_at(101, false));
     }
 }

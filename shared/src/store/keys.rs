@@ -94,6 +94,19 @@ pub fn purges_due_by(now: i64) -> String {
     format!("{PURGE_PREFIX}{now:012}{SEP}~")
 }
 
+pub const RETAIN_PREFIX: &str = "RETAIN#";
+
+/// The system item that puts a tenant with a retention period on the retention job's list
+/// (the tenant id only).
+pub fn retention_registry(tenant: &TenantId) -> Key {
+    Key::new(SYSTEM_PARTITION, format!("{RETAIN_PREFIX}{tenant}"))
+}
+
+/// The tenant's retention progress: how far responses were swept, the day it last finished.
+pub fn retention_state(tenant: &TenantId) -> Key {
+    Key::new(tenant_partition(tenant), "RETENTION")
+}
+
 pub const USER_PREFIX: &str = "USER#";
 pub const API_KEY_PREFIX: &str = "APIKEY#";
 pub const CLIENT_PREFIX: &str = "CLIENT#";

@@ -97,6 +97,11 @@ pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatc
         ));
     }
     let support_switched = settings.support_access != tenant.settings.support_access;
+    // On the retention job's list before a period is saved (a crash in between leaves a
+    // listed tenant the job passes by, never a period not applied); it stays listed.
+    if settings.retention_days.is_some() {
+        crate::services::lifecycle::retention::list_tenant(ctx, id).await?;
+    }
     tenant.settings = settings;
     let read = tenant.version;
     tenant.version += 1;

@@ -7,10 +7,23 @@ use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{EMAIL, PHONE, Person, entry_deletions};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, keys};
 
+/// Deletes a person and all their data at a caller's request, audited.
+pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person) -> Result<()> {
+    erase(store, person).await?;
+    audit::record(
+        store,
+        caller,
+        "person.deleted",
+        Target::Person(person.id.clone()),
+        Outcome::Success,
+    )
+    .await
+}
+
 /// Deletes a person and all their data, as Delighted does: their responses (their scores leave
 /// the results), invitations and short links, then the person and their lookups in one
 /// transaction. A retry after a crash finishes the work.
-pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person) -> Result<()> {
+pub(crate) async fn erase(store: &TenantStore, person: &Person) -> Result<()> {
     let partition = keys::person_partition(store.tenant(), &person.id)?;
     let pointers = store.query_all(Query::new(partition.clone())).await?;
     // Responses first: deleting one reads its invitation (its send, for the response rate).
@@ -48,15 +61,7 @@ pub async fn erase_person(store: &TenantStore, caller: &Caller, person: &Person)
             });
         }
     }
-    store.transact(ops).await?;
-    audit::record(
-        store,
-        caller,
-        "person.deleted",
-        Target::Person(person.id.clone()),
-        Outcome::Success,
-    )
-    .await
+    store.transact(ops).await
 }
 
 /// Deletes the responses `pointers` name (a person's `R#` pointers).

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::domain::send_at::SendAt;
 use crate::domain::{Channel, Email, PersonRef, Phone, Properties};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys};
+use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 pub(crate) const EMAIL: &str = "email";
 pub(crate) const PHONE: &str = "phone";
@@ -17,6 +17,7 @@ const NAME: &str = "name";
 const PROPERTIES: &str = "properties";
 /// A person's next survey: the earliest of their pending invitations.
 pub(crate) const NEXT_SURVEY_AT: &str = "next_survey_at";
+const UPDATED_AT: &str = "updated_at";
 
 #[derive(Clone, Debug)]
 pub struct Person {
@@ -85,6 +86,8 @@ impl Person {
         let crypto = store.crypto();
         let mut item = Item::new(key.clone())
             .with("created_at", self.created_at)
+            // When the person was last written: activity, for retention.
+            .with(UPDATED_AT, now_unix())
             .with("version", self.version + 1);
         if let Some(email) = self.email.as_ref().filter(|_| !hash_only) {
             item = item.with(EMAIL, crypto.encrypt_str(&key, EMAIL, email.as_str()).await?);
@@ -147,6 +150,22 @@ impl Person {
             version: item.num("version").unwrap_or_default(),
         })
     }
+}
+
+/// When the person stored in `item` was last active (made, written, sent a survey or
+/// answered); none while something keeps them whatever their age: a survey scheduled, or an
+/// unsubscribe or bounce that must be remembered so that they are not asked again.
+pub(crate) fn idle_since(item: &Item) -> Option<i64> {
+    if [NEXT_SURVEY_AT, "unsubscribed_at", "bounced_at"]
+        .iter()
+        .any(|a| item.get(a).is_some())
+    {
+        return None;
+    }
+    ["created_at", UPDATED_AT, "last_sent_at", "last_responded_at"]
+        .iter()
+        .filter_map(|a| item.num(a))
+        .max()
 }
 
 pub async fn email_index(store: &TenantStore, email: &Email) -> Result<String> {

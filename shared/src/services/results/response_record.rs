@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::domain::survey::{Answer, MAX_COMMENT};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
-use crate::store::{Item, TenantStore, keys};
+use crate::store::{Condition, Item, TenantStore, TxOp, keys};
 pub(crate) const COMMENT: &str = "comment";
 const ANSWERS: &str = "answers";
 pub(crate) const PROPERTIES: &str = "person_properties";
@@ -17,6 +17,7 @@ pub(crate) const NOTES: &str = "notes";
 const IP: &str = "ip";
 const USER_AGENT: &str = "user_agent";
 pub(crate) const COUNTED: &str = "counted_segments";
+const ANONYMIZED_AT: &str = "anonymized_at";
 pub const MAX_TAGS: usize = 20;
 pub const MAX_NOTES: usize = 50;
 
@@ -47,6 +48,8 @@ pub struct ResponseRecord {
     pub user_agent: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When retention anonymised it.
+    pub anonymized_at: Option<i64>,
     pub(crate) version: i64,
     /// The segment properties its survey's counters count it under (none: not counted).
     pub(crate) counted: Option<Vec<String>>,
@@ -71,6 +74,9 @@ impl ResponseRecord {
             );
         if let Some(segments) = &self.counted {
             item = item.with(COUNTED, segments.as_slice());
+        }
+        if let Some(at) = self.anonymized_at {
+            item = item.with(ANONYMIZED_AT, at);
         }
         for (name, value) in [("person", &self.person), ("invitation", &self.invitation)] {
             if let Some(v) = value {
@@ -120,10 +126,58 @@ impl ResponseRecord {
             user_agent: crypto.open_str(item, USER_AGENT).await?,
             created_at: item.num("created_at").unwrap_or_default(),
             updated_at: item.num("updated_at").unwrap_or_default(),
+            anonymized_at: item.num(ANONYMIZED_AT),
             version: item.num("version").unwrap_or_default(),
             counted: item.get(COUNTED).map(|_| item.strings(COUNTED)),
         })
     }
+}
+
+/// The stored response `item` anonymised at `now`, as a conditional write of its next version,
+/// or none when it already is. Kept: survey, channel, language, score, time, tags, the answers
+/// that are ratings or choices, and the properties its counters count it under (so that a
+/// later change of its score moves the right counters). Gone: person, invitation, comment,
+/// free-text answers, other properties, notes, address and browser.
+pub(crate) async fn anonymized(store: &TenantStore, item: &Item, now: i64) -> Result<Option<TxOp>> {
+    if item.get(ANONYMIZED_AT).is_some() {
+        return Ok(None);
+    }
+    let crypto = store.crypto();
+    let key = item.key.clone();
+    let mut next = Item::new(key.clone());
+    for name in ["survey", "channel", "language", "score", "created_at", "tags", COUNTED] {
+        if let Some(value) = item.get(name) {
+            next = next.with(name, value.clone());
+        }
+    }
+    let version = item.num("version").unwrap_or_default();
+    next = next
+        .with("updated_at", now)
+        .with(ANONYMIZED_AT, now)
+        .with("version", version + 1)
+        .with_index(
+            keys::responses_by_update(store.tenant()),
+            keys::updated_sort(now, &key.sk),
+        );
+    let counted = item.strings(COUNTED);
+    if !counted.is_empty() && item.get(PROPERTIES).is_some() {
+        let Properties(all) = crypto.open_json(item, PROPERTIES).await?;
+        let kept = Properties(all.into_iter().filter(|(k, _)| counted.contains(k)).collect());
+        if let Some(json) = json_unless_empty(&kept, kept.is_empty())? {
+            next = next.with(PROPERTIES, crypto.encrypt(&key, PROPERTIES, &json).await?);
+        }
+    }
+    if item.get(ANSWERS).is_some() {
+        let mut answers: BTreeMap<String, Answer> = crypto.open_json(item, ANSWERS).await?;
+        answers.retain(|_, a| !matches!(a, Answer::Text(_)));
+        if let Some(json) = json_unless_empty(&answers, answers.is_empty())? {
+            next = next.with(ANSWERS, crypto.encrypt(&key, ANSWERS, &json).await?);
+        }
+    }
+    Ok(Some(TxOp::Put {
+        item: next,
+        condition: Some(Condition::eq("version", version)),
+    }))
 }
 
 /// `value` as JSON, or nothing when it is empty.

@@ -78,6 +78,7 @@ pub async fn answer_invitation(
             user_agent: answered.user_agent.clone(),
             created_at: now,
             updated_at: now,
+            anonymized_at: None,
             version: 0,
             counted: None,
         };
@@ -249,6 +250,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewResponse) -> R
         user_agent: None,
         created_at,
         updated_at: now,
+        anonymized_at: None,
         version: 0,
         counted: None,
     };

@@ -477,6 +477,16 @@ pub async fn leave(
 }
 
 /// The deletions of a person's memberships (when the person goes).
+/// Whether the person is a member of either platform's autopilot.
+pub(crate) async fn is_member(store: &TenantStore, person: &str) -> Result<bool> {
+    for platform in [Platform::Email, Platform::Sms] {
+        if store.get(&platform.member_key(store, person)?).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 pub fn membership_deletions(store: &TenantStore, person: &str) -> Result<Vec<TxOp>> {
     [Platform::Email, Platform::Sms]
         .into_iter()
