@@ -2,7 +2,7 @@
 //! every schema it names is in its components.
 
 use ovation::http::routes::ROUTES;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::api::{Auth, Stack};
 use crate::support::Engines;
@@ -67,6 +67,27 @@ async fn every_route_is_documented_and_every_schema_exists() {
             doc["components"]["schemas"][name].is_object(),
             "{r} is not in the components"
         );
+    }
+    // What a creation requires, the document requires.
+    for (method, path, required) in [
+        ("post", "/v1/survey_responses", json!(["person", "score"])),
+        ("post", "/v1/webhooks", json!(["url"])),
+        ("post", "/oauth/token", json!(["grant_type"])),
+        ("post", "/v1/unsubscribes", json!(["person_email"])),
+    ] {
+        let body = &doc["paths"][path][method]["requestBody"]["content"];
+        let media = body.as_object().unwrap().values().next().unwrap();
+        let name = media["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/components/schemas/");
+        let schema = &doc["components"]["schemas"][name];
+        for field in required.as_array().unwrap() {
+            assert!(
+                schema["required"].as_array().is_some_and(|r| r.contains(field)),
+                "{method} {path}: {field} is not required in {name}: {schema}"
+            );
+        }
     }
     for scheme in ["bearer", "basic", "operator"] {
         assert!(doc["components"]["securitySchemes"][scheme].is_object());

@@ -308,6 +308,33 @@ pub fn json() -> &'static str {
     JSON.get_or_init(|| document().to_json().unwrap_or_default())
 }
 
+/// Request schemas whose fields are optional when changing but required when creating: the
+/// schema a creation takes (named here) is the changing one with these fields required.
+const REQUIRED_TO_CREATE: &[(&str, &str, &[&str])] = &[
+    ("ResponseRequest", "NewResponseRequest", &["person", "score"]),
+    ("EndpointRequest", "NewEndpointRequest", &["url"]),
+    // Optional in the type only so that a missing one is RFC 6749's `invalid_request`.
+    ("TokenRequest", "TokenRequest", &["grant_type"]),
+];
+
+/// Adds the creation schemas of `REQUIRED_TO_CREATE`.
+fn require_to_create(components: &mut utoipa::openapi::Components) {
+    for (base, name, fields) in REQUIRED_TO_CREATE {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(*base) else {
+            continue;
+        };
+        let mut object = object.clone();
+        for field in *fields {
+            if !object.required.iter().any(|r| r == field) {
+                object.required.push((*field).to_owned());
+            }
+        }
+        components
+            .schemas
+            .insert((*name).to_owned(), RefOr::T(Schema::Object(object)));
+    }
+}
+
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Schemas::openapi();
@@ -316,6 +343,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .add_path_operation(route.path, vec![method(route.method)], operation(route));
     }
     let components = doc.components.get_or_insert_with(Default::default);
+    require_to_create(components);
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

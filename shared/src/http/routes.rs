@@ -302,10 +302,10 @@ pub const ROUTES: &[Route] = &[
         "List survey responses (Delighted's path)")
         .returns("[ResponseView]").query(RESPONSES_QUERY),
     route("POST", "/v1/survey_responses", RESPONSES, Tenant(ManageResponses), "Record a response for a person")
-        .body("ResponseRequest").returns("ResponseView").created(),
+        .body("NewResponseRequest").returns("ResponseView").created(),
     route("POST", "/v1/survey_responses.json", RESPONSES, Tenant(ManageResponses),
         "Record a response (Delighted's path)")
-        .body("ResponseRequest").returns("ResponseView").created(),
+        .body("NewResponseRequest").returns("ResponseView").created(),
     route("GET", "/v1/survey_responses/{id}", RESPONSES, Tenant(ReadResponses), "One survey response (`{id}.json` too)")
         .returns("ResponseView").query(&["expand[]"]),
     route("PUT", "/v1/survey_responses/{id}", RESPONSES, Tenant(ManageResponses),
@@ -335,7 +335,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/webhooks", WEBHOOKS, Tenant(ManageWebhooks), "The webhook endpoints").returns("[Endpoint]"),
     route("POST", "/v1/webhooks", WEBHOOKS, Tenant(ManageWebhooks),
         "Add an endpoint (https, public): its signing secret is shown this once")
-        .body("EndpointRequest").returns("EndpointWithSecret").created(),
+        .body("NewEndpointRequest").returns("EndpointWithSecret").created(),
     route("GET", "/v1/webhooks/{id}", WEBHOOKS, Tenant(ManageWebhooks), "One endpoint").returns("Endpoint"),
     route("PATCH", "/v1/webhooks/{id}", WEBHOOKS, Tenant(ManageWebhooks),
         "Change an endpoint's URL or events, pause it, or enable it again after it was disabled")
