@@ -11,7 +11,7 @@ use crate::api::{Auth, Stack};
 use crate::support::Engines;
 
 /// A tool the test command installs, from its environment variable; `None` (skip) outside CI.
-fn tool(variable: &str) -> Option<String> {
+pub(crate) fn tool(variable: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(path) if !path.is_empty() => Some(path),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -24,12 +24,12 @@ fn tool(variable: &str) -> Option<String> {
     }
 }
 
-fn script(name: &str) -> String {
+pub(crate) fn script(name: &str) -> String {
     format!("{}/clients/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs a client to the end; its last line of output is JSON.
-async fn run(mut command: Command) -> Value {
+pub(crate) async fn run(mut command: Command) -> Value {
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();

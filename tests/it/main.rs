@@ -22,4 +22,5 @@ mod store_conformance;
 mod surveys;
 mod template;
 mod tenant_scope;
+mod web;
 mod webhooks;

@@ -30,7 +30,8 @@ async fn every_route_is_documented_and_every_schema_exists() {
     let doc = doc.body;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let mut operations = 0;
-    for route in ROUTES {
+    // The web app's pages are no part of the API.
+    for route in ROUTES.iter().filter(|r| r.function != "web") {
         let op = &doc["paths"][route.path][route.method.to_lowercase()];
         assert!(op.is_object(), "{} {} is not in the document", route.method, route.path);
         assert_eq!(op["summary"], route.summary);

@@ -41,6 +41,7 @@ pub const HTTP_FUNCTIONS: &[(&str, Routes)] = &[
     (api_responses::FUNCTION, api_responses::routes),
     (respond::FUNCTION, respond::routes),
     (api_webhooks::FUNCTION, api_webhooks::routes),
+    (web::FUNCTION, web::routes),
 ];
 
 /// The tenant made on a new data directory, and its owner.

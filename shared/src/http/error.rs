@@ -101,10 +101,46 @@ impl IntoResponse for Error {
     }
 }
 
+impl HttpError {
+    /// The status and body this error answers with (as JSON, or on an app page). A fault is
+    /// logged here, once, with its whole chain of causes; a refusal by its code and field.
+    pub fn answer(&self) -> (StatusCode, ErrorBody) {
+        let (status, code) = self.status_and_code();
+        // The client hears only that a fault happened.
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+            match self {
+                HttpError::App(Error::Throttled { .. } | Error::Unavailable { .. }) => {
+                    "a service we depend on is unavailable; try again shortly".to_owned()
+                }
+                _ => "an internal error occurred; it has been logged".to_owned(),
+            }
+        } else {
+            self.to_string()
+        };
+        let field = match self {
+            HttpError::App(Error::Invalid { field, .. }) => Some(field.to_string()),
+            HttpError::App(Error::InvalidCursor) => Some("cursor".to_owned()),
+            _ => None,
+        };
+        // A refusal is logged by its code and field, never its message: input may be personal.
+        if !status.is_server_error() {
+            tracing::info!(code, field = field.as_deref().unwrap_or_default(), "request refused");
+        }
+        let body = ErrorBody {
+            status: status.as_u16(),
+            code: code.to_owned(),
+            message,
+            field,
+        };
+        (status, body)
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
         if let HttpError::App(Error::GrantRefused(refusal)) = &self {
+            let (status, _) = self.status_and_code();
             let (error, description) = oauth_code(*refusal);
             tracing::info!(code = error, "token request refused");
             let body = OAuthErrorBody {
@@ -120,34 +156,7 @@ impl IntoResponse for HttpError {
             }
             return response;
         }
-        // A fault is logged here, once, with its whole chain of causes (`Error::Internal`'s
-        // message); the client hears only that it happened.
-        let message = if status.is_server_error() {
-            tracing::error!(error = %self, code, "request failed");
-            match &self {
-                HttpError::App(Error::Throttled { .. } | Error::Unavailable { .. }) => {
-                    "a service we depend on is unavailable; try again shortly".to_owned()
-                }
-                _ => "an internal error occurred; it has been logged".to_owned(),
-            }
-        } else {
-            self.to_string()
-        };
-        let field = match &self {
-            HttpError::App(Error::Invalid { field, .. }) => Some(field.to_string()),
-            HttpError::App(Error::InvalidCursor) => Some("cursor".to_owned()),
-            _ => None,
-        };
-        // A refusal is logged by its code and field, never its message: input may be personal.
-        if !status.is_server_error() {
-            tracing::info!(code, field = field.as_deref().unwrap_or_default(), "request refused");
-        }
-        let body = ErrorBody {
-            status: status.as_u16(),
-            code: code.to_owned(),
-            message,
-            field,
-        };
+        let (status, body) = self.answer();
         let mut response = (status, Json(body)).into_response();
         if matches!(self, HttpError::App(Error::Unauthenticated(_))) {
             response.headers_mut().insert(

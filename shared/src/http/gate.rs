@@ -2,8 +2,10 @@
 //! table and applies its access rule. Sign-in routes get the tighter per-address budget; the
 //! platform routes need the operator key; tenant routes need a credential (Bearer, or HTTP Basic
 //! with the key as user name, as Delighted's clients send it), then the tenant's IP allow-list,
-//! the route's permission and the tenant's request budget. The caller is handed to the handler
-//! as a request extension; a refused write is audited.
+//! the route's permission and the tenant's request budget. The web app's pages take the session
+//! from its cookie instead, refuse form posts from other sites, and answer a refusal as a page
+//! (`http::pages`). The caller is handed to the handler as a request extension; a refused write
+//! is audited.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::pages;
 use super::routes::{self, Access, Route};
 use super::throttle::{ClientIp, Verdict};
 use crate::Context;
@@ -50,12 +53,22 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
         return HttpError::MethodNotAllowed.into_response();
     };
     let ip = ClientIp::of(req.extensions()).map(|c| c.0);
-    match admit(&ctx, route, req.headers(), ip).await {
+    // A page's form must come from the app's own pages.
+    let crossed = match route.page && method != "GET" {
+        true => pages::same_origin(req.headers()).err(),
+        false => None,
+    };
+    let admitted = match crossed {
+        Some(refused) => Err(refused),
+        None => admit(&ctx, route, req.headers(), ip).await,
+    };
+    match admitted {
         Ok(Some(caller)) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
         Ok(None) => next.run(req).await,
+        Err(e) if route.page => pages::refusal(route.path, e),
         Err(e) => e.into_response(),
     }
 }
@@ -86,13 +99,23 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         }
         other => other,
     };
-    let token = token(headers)?;
-    let principal = if token.starts_with(OPERATOR_PREFIX) {
+    // A page's credential is its session cookie; the API's, the Authorization header.
+    let token = match route.page {
+        true => {
+            pages::cookie(ctx, headers, pages::SESSION).ok_or(Error::Unauthenticated("sign in to see this page"))?
+        }
+        false => token(headers)?,
+    };
+    let principal = if token.starts_with(OPERATOR_PREFIX) && !route.page {
         operator(ctx, &token)?;
         support_access(ctx, headers, ip).await?
     } else {
         sessions::authenticate(ctx, &credential::parse(&token)?, ip).await?
     };
+    // Pages are for people signed in, not for API keys or clients.
+    if route.page && !matches!(principal.actor, Actor::User { .. }) {
+        return Err(Error::Unauthenticated("sign in to see this page"));
+    }
     let analysts_see_people = tenants::active(ctx, &principal.tenant)
         .await?
         .is_some_and(|t| t.settings.privacy.analysts_see_people);

@@ -20,7 +20,6 @@ use super::gate::gate;
 use super::routes::MAX_BODY_BYTES;
 use super::throttle::throttle_by_ip;
 use crate::Context;
-use crate::error::Error;
 use crate::http::error::HttpError;
 use crate::ids::new_id;
 
@@ -52,7 +51,7 @@ pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     routes
-        .fallback(|| async { Error::NotFound("route") })
+        .fallback(|headers: axum::http::HeaderMap| async move { super::pages::not_found(&headers) })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(stack)
 }

@@ -7,6 +7,7 @@ pub mod gate;
 mod health;
 mod layers;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod throttle;
 

@@ -338,7 +338,8 @@ fn require_to_create(components: &mut utoipa::openapi::Components) {
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Schemas::openapi();
-    for route in ROUTES {
+    // The web app's pages are no part of the API.
+    for route in ROUTES.iter().filter(|r| r.function != super::routes::WEB) {
         doc.paths
             .add_path_operation(route.path, vec![method(route.method)], operation(route));
     }

@@ -41,6 +41,9 @@ pub struct Route {
     pub query: &'static [&'static str],
     /// The largest request body it takes.
     pub max_body: usize,
+    /// A page of the web app: its credential is the session cookie, its forms must come from
+    /// the app, and a refusal answers as a page.
+    pub page: bool,
 }
 
 /// The largest request body accepted (1 MiB); imports and uploads raise it on their routes.
@@ -65,6 +68,7 @@ const fn route(
         status: if method.as_bytes()[0] == b'G' { 200 } else { 204 },
         query: &[],
         max_body: MAX_BODY_BYTES,
+        page: false,
     }
 }
 
@@ -100,6 +104,14 @@ impl Route {
         self.query = names;
         self
     }
+
+    /// A page of the web app (HTML, session cookie, same-origin forms).
+    const fn page(mut self) -> Route {
+        self.page = true;
+        self.returns = Some("Html");
+        self.status = if self.method.as_bytes()[0] == b'G' { 200 } else { 303 };
+        self
+    }
 }
 
 const ADMIN: &str = "api-admin";
@@ -109,6 +121,8 @@ const PEOPLE: &str = "api-people";
 const RESPONSES: &str = "api-responses";
 const RESPOND: &str = "respond";
 const WEBHOOKS: &str = "api-webhooks";
+/// The web app's pages (not part of the API's OpenAPI document).
+pub const WEB: &str = "web";
 
 use Access::{Any, Operator, Public, Tenant, Throttled, User};
 use Permission::{
@@ -362,6 +376,18 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/u/{token}", RESPOND, Public, "Unsubscribe (one click, RFC 8058)").returns("Html"),
     route("GET", "/l/{code}", RESPOND, Public, "An SMS's short link: redirects to its invitation's page (303)")
         .returns("Html"),
+    // The web app's pages (HTML, the session in a cookie): web.
+    route("GET", "/", WEB, Public, "The web app: to the overview (or to sign in)").page(),
+    route("GET", "/sign-in", WEB, Public, "Sign in: workspace, email and password").page(),
+    route("POST", "/sign-in", WEB, Throttled, "Sign in (form; per-address budget)").page(),
+    route("GET", "/second-factor", WEB, Public, "Sign in: the second factor").page(),
+    route("POST", "/second-factor", WEB, Throttled, "Finish signing in with a TOTP or recovery code").page(),
+    route("GET", "/password", WEB, User, "Change your password").page(),
+    route("POST", "/password", WEB, User, "Change your password (form)").page(),
+    route("POST", "/sign-out", WEB, User, "Sign out, here or everywhere (form)").page(),
+    route("GET", "/overview", WEB, Tenant(ReadResponses), "NPS of a period, its trend, split and channels")
+        .page().query(&["survey", "period", "since", "until", "by", "zone"]),
+    route("GET", "/assets/{name}", WEB, Public, "The app's stylesheet (content-hashed, cached for good)"),
 ];
 
 /// The route of a method and matched path template.

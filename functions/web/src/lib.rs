@@ -1,0 +1,37 @@
+//! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
+//! (password, second factor, the password change a session owes), signing out here or
+//! everywhere, and the overview of results. Thin handlers over `ovation::services`. The gate
+//! takes the session from its cookie, applies the route's permission and refuses forms from other
+//! sites; every form also carries a CSRF token bound to its session (`page::PageForm`).
+
+mod assets;
+mod chart;
+mod overview;
+mod page;
+mod sign_in;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::Response;
+use axum::routing::{get, post};
+use ovation::Context;
+
+pub const FUNCTION: &str = "web";
+
+pub fn routes(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/second-factor", get(sign_in::code_form).post(sign_in::submit_code))
+        .route("/password", get(sign_in::password_form).post(sign_in::change_password))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/overview", get(overview::page))
+        .route("/assets/{name}", get(assets::serve))
+        .with_state(ctx)
+}
+
+/// The app's front door: the overview, which sends whoever is not signed in to sign in.
+async fn home() -> Response {
+    page::see_other("overview", vec![])
+}

@@ -1,0 +1,247 @@
+//! Rendering a page: the templates (minijinja, autoescaped), the layout signed-in pages share
+//! (the workspace's name, navigation by role, the user's menu), the strict CSP with the page's
+//! nonce, redirects after a form, and `PageForm`: a posted form whose CSRF token matches one of
+//! the secrets in the browser's cookies.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::{Environment, Value, context};
+use ovation::auth::Permission;
+use ovation::auth::credential::random_text;
+use ovation::http::error::HttpError;
+use ovation::http::extract::form_to_pairs;
+use ovation::http::pages::{self, CHALLENGE, CSRF_FIELD, PRE_SESSION, SESSION};
+use ovation::services::Caller;
+use ovation::services::accounts::sessions;
+use ovation::{Context, Error, Result};
+
+/// The largest form a page posts.
+const MAX_FORM: usize = 16 * 1024;
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_formatter(|out, state, value| {
+            if value.is_none() || value.is_undefined() {
+                return Ok(());
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+        for (name, source) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("sign_in.html", include_str!("../templates/sign_in.html")),
+            ("second_factor.html", include_str!("../templates/second_factor.html")),
+            ("password.html", include_str!("../templates/password.html")),
+            ("overview.html", include_str!("../templates/overview.html")),
+            ("error.html", include_str!("../templates/error.html")),
+        ] {
+            env.add_template(name, source).expect("the templates parse");
+        }
+        env
+    })
+}
+
+/// A rendered page: its status, HTML, the nonce its CSP allows, and cookies to set.
+pub struct Page {
+    status: StatusCode,
+    html: String,
+    nonce: String,
+    cookies: Vec<HeaderValue>,
+}
+
+impl Page {
+    pub fn with_cookies(mut self, cookies: Vec<HeaderValue>) -> Page {
+        self.cookies.extend(cookies);
+        self
+    }
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let csp = format!(
+            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'nonce-{}'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            self.nonce
+        );
+        let mut response = (self.status, self.html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        for cookie in self.cookies {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+/// Renders `template` with `values`, the stylesheet and a fresh nonce.
+pub fn render(status: StatusCode, template: &str, values: Value) -> Page {
+    let nonce = random_text().unwrap_or_default();
+    let stylesheet = Value::from_safe_string(crate::assets::stylesheet().to_owned());
+    let base = context! { nonce => &nonce, stylesheet };
+    let html = environment()
+        .get_template(template)
+        .and_then(|t| t.render(context! { ..base, ..values }))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, template, "a page failed to render");
+            String::from("<!doctype html><title>Error</title><p>This page could not be shown.")
+        });
+    Page {
+        status,
+        html,
+        nonce,
+        cookies: vec![],
+    }
+}
+
+/// An error of a page's handler, shown in the app's style with its status and message.
+pub fn error(shell: Option<&Shell>, e: Error) -> Page {
+    let (status, body) = HttpError::App(e).answer();
+    render(
+        status,
+        "error.html",
+        context! { shell, status => status.as_u16(), message => body.message },
+    )
+}
+
+/// A redirect after a form (`303 See Other`) to an app page given relative to this one, with
+/// cookies to set.
+pub fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        headers.insert(header::LOCATION, v);
+    }
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A navigation entry of the layout.
+#[derive(serde::Serialize)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// What the layout shows of the signed-in user, and the CSRF token of the page's forms.
+#[derive(serde::Serialize)]
+pub struct Shell {
+    pub workspace: String,
+    pub user: String,
+    pub role: &'static str,
+    pub nav: Vec<NavItem>,
+    pub csrf: String,
+}
+
+/// The pages of the navigation and the permission each needs.
+const NAV: &[(&str, &str, Permission)] = &[("overview", "Overview", Permission::ReadResponses)];
+
+impl Shell {
+    /// The layout of a page of the signed-in `caller` (its session from the cookie), `current`
+    /// being the page's own entry.
+    pub async fn of(ctx: &Context, caller: &Caller, headers: &HeaderMap, current: &str) -> Result<Shell> {
+        let me = sessions::me(ctx, caller).await?;
+        let tenant = ovation::services::accounts::tenants::active(ctx, &caller.principal.tenant)
+            .await?
+            .ok_or(Error::NotFound("workspace"))?;
+        let session = pages::cookie(ctx, headers, SESSION).unwrap_or_default();
+        let role = caller.principal.role;
+        Ok(Shell {
+            workspace: tenant.settings.display_name.clone(),
+            user: me.user.and_then(|u| u.name.or(Some(u.email))).unwrap_or_default(),
+            role: role.as_str(),
+            nav: NAV
+                .iter()
+                .filter(|(_, _, needs)| role.allows(*needs))
+                .map(|(href, label, _)| NavItem {
+                    href,
+                    label,
+                    current: *href == current,
+                })
+                .collect(),
+            csrf: pages::csrf_token(&session),
+        })
+    }
+}
+
+/// A form posted by one of the app's pages: its fields, once its CSRF token matched the secret
+/// of one of the browser's app cookies (the session, a sign-in's challenge, or the pre-session
+/// cookie of the sign-in page). Anything else is refused with a 403.
+pub struct PageForm(pub BTreeMap<String, String>);
+
+impl PageForm {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+impl FromRequest<Arc<Context>> for PageForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, ctx: &Arc<Context>) -> std::result::Result<Self, Response> {
+        let headers = req.headers().clone();
+        let refused = |e: Error| error(None, e).into_response();
+        let body = Bytes::from_request(req, ctx)
+            .await
+            .map_err(|_| refused(Error::invalid("body", "could not be read")))?;
+        if body.len() > MAX_FORM {
+            return Err(refused(Error::invalid("body", "is too large for a form")));
+        }
+        let fields: BTreeMap<String, String> = form_to_pairs(&body).map_err(refused)?.into_iter().collect();
+        let presented = fields.get(CSRF_FIELD).map_or("", String::as_str);
+        let matched = [SESSION, CHALLENGE, PRE_SESSION]
+            .iter()
+            .filter_map(|name| pages::cookie(ctx, &headers, name))
+            .any(|secret| pages::csrf_matches(&secret, presented));
+        if !matched {
+            return Err(refused(Error::Forbidden {
+                code: "csrf_token_invalid",
+                reason: "this form has expired or did not come from this app; load the page again",
+            }));
+        }
+        Ok(PageForm(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_and_escapes() {
+        let shell = Shell {
+            workspace: "<b>Acme</b>".into(),
+            user: "{{ x }}".into(),
+            role: "owner",
+            nav: vec![],
+            csrf: "t".into(),
+        };
+        for name in ["sign_in.html", "second_factor.html", "password.html", "error.html"] {
+            let page = render(
+                StatusCode::OK,
+                name,
+                context! { shell => &shell, problem => "<i>no</i>" },
+            );
+            assert!(page.html.starts_with("<!doctype html>"), "{name}: {}", page.html);
+            assert!(
+                !page.html.contains("<i>no</i>") && !page.html.contains("<b>Acme"),
+                "{name}: {}",
+                page.html
+            );
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! The staff web app over real HTTP, driven as a browser would (cookies, CSRF tokens, no
+//! redirects followed): signing in (password, second factor, the password change a session
+//! owes), the overview's figures against `GET /v1/metrics`, signing out, and the attacks: forms
+//! from other sites or without their token, cookies of one workspace on another's pages, API
+//! keys in the session cookie, markup in names. Then the pages in Chromium with axe-core.
+
+use std::collections::BTreeMap;
+
+use ovation::http::routes::{Access, ROUTES};
+use ovation::store::now_unix;
+use serde_json::{Value, json};
+
+use crate::api::{PASSWORD, Stack};
+use crate::support::Engines;
+
+const DAY: i64 = 86_400;
+
+/// A browser's view of the app: its cookies, kept as the answers set them.
+struct Browser {
+    url: String,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    /// Every `Set-Cookie` seen, as sent.
+    set: Vec<String>,
+}
+
+struct Seen {
+    status: u16,
+    location: Option<String>,
+    text: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Browser {
+    fn new(s: &Stack) -> Browser {
+        Browser {
+            url: s.url.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            set: vec![],
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, response: reqwest::Response) -> Seen {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap().to_owned();
+            let (pair, _) = text.split_once(';').unwrap_or((&text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+            self.set.push(text);
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers.get("location").map(|v| v.to_str().unwrap().to_owned());
+        Seen {
+            status,
+            location,
+            text: response.text().await.unwrap(),
+            headers,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Seen {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .header("cookie", self.cookie_header())
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        self.keep(response).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Seen {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        self.keep(response).await
+    }
+
+    /// Signs in through the pages: the sign-in page, then its form.
+    async fn sign_in(&mut self, workspace: &str, email: &str, password: &str) -> Seen {
+        let page = self.get("/sign-in").await;
+        let csrf = csrf(&page.text);
+        self.post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("workspace", workspace),
+                ("email", email),
+                ("password", password),
+            ],
+            None,
+        )
+        .await
+    }
+}
+
+/// The CSRF token of a page's (first) form.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+/// The overview's key figures as shown: NPS and responses.
+fn shown(html: &str) -> (String, String) {
+    let mut figures = html
+        .split("<p class=\"figure\">")
+        .skip(1)
+        .map(|rest| rest[..rest.find('<').unwrap()].to_owned());
+    (figures.next().unwrap(), figures.next().unwrap())
+}
+
+async fn answered(s: &Stack, key: &str, survey: &str, scores: &[i64]) {
+    for (i, score) in scores.iter().enumerate() {
+        let person = s
+            .send(
+                "POST",
+                "/v1/people",
+                key,
+                json!({"email": format!("p{i}-{survey}@example.com"), "send": false}),
+            )
+            .await
+            .str("id");
+        let body = json!({"person": person, "score": score, "survey_id": survey, "created_at": now_unix() - 2 * DAY});
+        assert_eq!(s.send("POST", "/v1/survey_responses", key, body).await.status, 201);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_through_pages_shows_the_figures_the_api_counts() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send(
+            "POST",
+            "/v1/surveys",
+            &owner.token,
+            json!({"name": "<script>alert(1)</script>{{ 7*7 }}"}),
+        )
+        .await
+        .str("id");
+    answered(&s, &key, &survey, &[10, 10, 0, 9, 3]).await;
+    let bravo = s.tenant("bravo").await;
+    s.send(
+        "POST",
+        "/v1/surveys",
+        &bravo.token,
+        json!({"name": "Bravo's secret plans"}),
+    )
+    .await;
+
+    let mut b = Browser::new(&s);
+    // Not signed in: to the sign-in page, which sets its form cookie.
+    let away = b.get("/overview").await;
+    assert_eq!((away.status, away.location.as_deref()), (303, Some("sign-in")));
+    let front = b.get("/").await;
+    assert_eq!(front.location.as_deref(), Some("overview"));
+    let page = b.get("/sign-in").await;
+    assert_eq!(page.status, 200);
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("script-src 'nonce-") && !policy.contains("unsafe"),
+        "{policy}"
+    );
+    let stylesheet = page
+        .text
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        stylesheet.starts_with("assets/app.") && stylesheet.ends_with(".css"),
+        "{stylesheet}"
+    );
+    let css = b.get(&format!("/{stylesheet}")).await;
+    assert_eq!(css.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(b.get("/assets/app.0000000000000000.css").await.status, 404);
+    let token = csrf(&page.text);
+
+    // Forms from elsewhere, or without their token, are refused.
+    let fields = [
+        ("csrf", token.as_str()),
+        ("workspace", "acme"),
+        ("email", "owner@acme.example"),
+        ("password", PASSWORD),
+    ];
+    let crossed = b.post("/sign-in", &fields, Some("https://evil.example")).await;
+    assert_eq!(crossed.status, 403, "{}", crossed.text);
+    let tokenless = b.post("/sign-in", &fields[1..], None).await;
+    assert_eq!(tokenless.status, 403, "{}", tokenless.text);
+    // A wrong password says what the API says, and keeps the workspace and email.
+    let wrong = b
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &token),
+                ("workspace", "acme"),
+                ("email", "owner@acme.example"),
+                ("password", "nope"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text);
+    assert!(wrong.text.contains("role=\"alert\"") && wrong.text.contains("value=\"owner@acme.example\""));
+
+    let signed = b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    assert_eq!(
+        (signed.status, signed.location.as_deref()),
+        (303, Some("overview")),
+        "{}",
+        signed.text
+    );
+    let session = b
+        .set
+        .iter()
+        .find(|c| c.starts_with("__Host-ovation_session="))
+        .expect("a session cookie")
+        .clone();
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(session.contains(flag), "{flag} missing: {session}");
+    }
+    assert!(
+        b.set.iter().any(|c| c.starts_with("__Host-ovation_workspace=acme")),
+        "{:?}",
+        b.set
+    );
+
+    // The overview's figures are the API's for the same filter.
+    let overview = b.get("/overview").await;
+    assert_eq!(overview.status, 200, "{}", overview.text);
+    let now = now_unix();
+    let api = s
+        .get(&format!("/v1/metrics?since={}&until={now}", now - 30 * DAY + 1), &key)
+        .await;
+    assert_eq!(
+        shown(&overview.text),
+        (api.body["nps"].to_string(), api.body["response_count"].to_string()),
+        "{}",
+        api.text
+    );
+    let week = b
+        .get(&format!(
+            "/overview?survey={survey}&period=7&by=week&zone=Europe%2FParis"
+        ))
+        .await;
+    let api = s
+        .get(
+            &format!("/v1/metrics?trend={survey}&since={}&until={now}", now - 7 * DAY + 1),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        shown(&week.text),
+        (api.body["nps"].to_string(), api.body["response_count"].to_string())
+    );
+    assert!(week.text.contains("Times in Europe&#x2f;Paris"));
+    // Markup in a name is text; another workspace's names never show.
+    assert!(
+        overview.text.contains("&lt;script&gt;alert(1)&lt;") && overview.text.contains("{{ 7*7 }}"),
+        "{}",
+        overview.text
+    );
+    assert!(!overview.text.contains("<script>alert(1)") && !overview.text.contains("Bravo"));
+    let bad = b.get("/overview?period=custom&from=2026-13-01&to=2026-12-01").await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("from") && bad.text.contains("<nav"), "{}", bad.text);
+
+    // Signing out needs the page's token; then the session is over.
+    let old = b.cookies.clone();
+    let token = csrf(&overview.text);
+    assert_eq!(b.post("/sign-out", &[], None).await.status, 403);
+    let out = b.post("/sign-out", &[("csrf", &token)], None).await;
+    assert_eq!((out.status, out.location.as_deref()), (303, Some("sign-in")));
+    assert!(!b.cookies.contains_key("__Host-ovation_session"));
+    b.cookies = old;
+    assert_eq!(b.get("/overview").await.location.as_deref(), Some("sign-in"));
+
+    // Bravo's session shows Bravo; an API key in the cookie is no session.
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    let theirs = other.get("/overview").await;
+    assert!(
+        theirs.text.contains("Bravo&#x27;s secret plans") && !theirs.text.contains("alert(1)"),
+        "{}",
+        theirs.text
+    );
+    let mut keyed = Browser::new(&s);
+    keyed.cookies.insert("__Host-ovation_session".into(), key.clone());
+    assert_eq!(keyed.get("/overview").await.location.as_deref(), Some("sign-in"));
+    // A browser asking for a page no route has gets a page.
+    let missing = b.get("/no-such-page").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+}
+
+/// Every page route: signed out, to sign in; a user of each role, in (every role reads
+/// results today); an API key in the cookie, to sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_by_role() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let mut sessions = vec![("owner", "owner@acme.example".to_owned())];
+    for role in ["admin", "editor", "analyst"] {
+        let email = format!("{role}@acme.example");
+        s.member(&owner, role, &email).await;
+        sessions.push((role, email));
+    }
+    for route in ROUTES.iter().filter(|r| r.page && r.method == "GET") {
+        let mut anonymous = Browser::new(&s);
+        let seen = anonymous.get(route.path).await;
+        match route.access {
+            Access::Public | Access::Throttled => assert_ne!(seen.status, 401, "{}", route.path),
+            _ => assert_eq!(seen.location.as_deref(), Some("sign-in"), "{}", route.path),
+        }
+        if !matches!(route.access, Access::Tenant(_)) {
+            continue;
+        }
+        for (role, email) in &sessions {
+            let mut b = Browser::new(&s);
+            let signed = b.sign_in("acme", email, PASSWORD).await;
+            assert_eq!(signed.status, 303, "{role}: {}", signed.text);
+            let seen = b.get(route.path).await;
+            assert_eq!(seen.status, 200, "{role} {}: {}", route.path, seen.text);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_factor_and_owed_password_change_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    // A new owner signs in with the one-time password and must choose one first.
+    let created = s.create_tenant("newco").await;
+    let mut b = Browser::new(&s);
+    let first = b
+        .sign_in("newco", "owner@newco.example", &created.str("one_time_password"))
+        .await;
+    assert_eq!(first.location.as_deref(), Some("password"), "{}", first.text);
+    assert_eq!(b.get("/overview").await.location.as_deref(), Some("password"));
+    let form = b.get("/password").await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    let token = csrf(&form.text);
+    let one_time = created.str("one_time_password");
+    let differ = b
+        .post(
+            "/password",
+            &[
+                ("csrf", &token),
+                ("current_password", &one_time),
+                ("new_password", PASSWORD),
+                ("confirm_password", "other"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(differ.status, 422);
+    let changed = b
+        .post(
+            "/password",
+            &[
+                ("csrf", &token),
+                ("current_password", &one_time),
+                ("new_password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(changed.location.as_deref(), Some("overview"), "{}", changed.text);
+    assert_eq!(b.get("/overview").await.status, 200);
+
+    // With TOTP: the password leads to the code, the code to the overview.
+    let owner = s.tenant("acme").await;
+    let enrol = s.send("POST", "/v1/me/mfa/totp", &owner.token, json!({})).await;
+    let uri = enrol.str("provisioning_uri");
+    let totp = totp_rs::TOTP::from_url(&uri).unwrap();
+    let confirmed = s
+        .send(
+            "POST",
+            "/v1/me/mfa/totp/confirm",
+            &owner.token,
+            json!({"code": totp.generate_current().unwrap()}),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let recovery: Vec<String> = confirmed.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let mut b = Browser::new(&s);
+    let asked = b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    assert_eq!(asked.location.as_deref(), Some("second-factor"), "{}", asked.text);
+    assert!(!b.cookies.contains_key("__Host-ovation_session"));
+    let page = b.get("/second-factor").await;
+    let token = csrf(&page.text);
+    let wrong = b
+        .post("/second-factor", &[("csrf", &token), ("code", "000000")], None)
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text);
+    let done = b
+        .post("/second-factor", &[("csrf", &token), ("code", &recovery[0])], None)
+        .await;
+    let alert = done.text.split("role=\"alert\"").nth(1).unwrap_or_default();
+    assert_eq!(done.location.as_deref(), Some("overview"), "{} {alert}", done.status);
+    assert_eq!(b.get("/overview").await.status, 200);
+    // Without a challenge the code page sends back to sign in.
+    assert_eq!(
+        Browser::new(&s).get("/second-factor").await.location.as_deref(),
+        Some("sign-in")
+    );
+}
+
+/// The pages in Chromium as `ovation serve` runs them (plain http on loopback): sign in, the
+/// overview, its menu, sign out, a missing page; axe-core at 1280 and 375 px finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_in_chromium() {
+    let (Some(chromium), Some(modules)) = (
+        crate::clients::tool("OVATION_TEST_CHROMIUM"),
+        crate::clients::tool("OVATION_TEST_NODE_MODULES"),
+    ) else {
+        return;
+    };
+    let s = Stack::start(Engines::embedded(), |settings| {
+        settings.public_url = Some("http://127.0.0.1".into());
+    })
+    .await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "Support"}))
+        .await
+        .str("id");
+    answered(&s, &key, &survey, &[10, 9, 6, 10]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(crate::clients::script("web.mjs"), dir.path().join("web.mjs")).unwrap();
+    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(dir.path().join("web.mjs"))
+        .args([s.url.as_str(), "acme", "owner@acme.example", PASSWORD])
+        .env("OVATION_TEST_CHROMIUM", chromium);
+    let seen: Value = crate::clients::run(command).await;
+    assert_eq!(seen["landed"], "/overview", "{seen}");
+    assert_eq!(seen["nps"], "50", "{seen}");
+    assert_eq!(
+        (&seen["signedOut"], &seen["afterSignOut"]),
+        (&json!("/sign-in"), &json!("/sign-in")),
+        "{seen}"
+    );
+    assert_eq!(seen["firstTab"], "skip", "{seen}");
+    assert_ne!(seen["zone"], "", "{seen}");
+    assert_eq!(seen["csp"], json!([]), "{seen}");
+    let audits = seen["audits"].as_array().unwrap();
+    assert_eq!(audits.len(), 8, "{seen}");
+    for audit in audits {
+        assert_eq!(audit["violations"], json!([]), "{audit}");
+        assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
+    }
+}
