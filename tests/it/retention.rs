@@ -263,7 +263,36 @@ async fn retention_deletes_responses_when_the_workspace_chose_it(e: Engines) {
     let old = answer(&s, &key, &a, &survey, 0, now - 40 * DAY).await;
     let kept = answer(&s, &key, &a, &survey, 10, now - 5 * DAY).await;
     let before = figures(&s, &key, &survey).await;
-    let set = json!({"retention_days": 30, "retention_action": "delete"});
+    // Anonymised first; then the workspace chooses to delete: what was anonymised goes too.
+    let set = s
+        .send("PATCH", "/v1/tenant", &owner.token, json!({"retention_days": 30}))
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(run(&s, now - DAY).await.removed.responses_anonymized, 1);
+    // An anonymised response takes no personal data again.
+    let refilled = s
+        .send(
+            "PUT",
+            &format!("/v1/survey_responses/{old}"),
+            &key,
+            json!({"comment": "It's Ada again"}),
+        )
+        .await;
+    assert_eq!(
+        (refilled.status, refilled.str("field").as_str()),
+        (422, "comment"),
+        "{refilled:?}"
+    );
+    let retagged = s
+        .send(
+            "PUT",
+            &format!("/v1/survey_responses/{old}"),
+            &key,
+            json!({"tags": ["billing"]}),
+        )
+        .await;
+    assert_eq!(retagged.status, 200, "{retagged:?}");
+    let set = json!({"retention_action": "delete"});
     let set = s.send("PATCH", "/v1/tenant", &owner.token, set).await;
     assert_eq!(set.status, 200, "{set:?}");
     let report = run(&s, now).await;

@@ -39,7 +39,6 @@ pub fn month_of(unix_seconds: i64) -> String {
     format!("{y:04}-{m:02}")
 }
 
-/// The unix time of the first second of the month after `unix_seconds`' month, UTC.
 /// The month before `month` (`2026-01` → `2025-12`).
 pub fn previous_month(month: &str) -> String {
     let (y, m) = month.split_once('-').unwrap_or(("1970", "01"));
@@ -51,6 +50,7 @@ pub fn previous_month(month: &str) -> String {
     }
 }
 
+/// The unix time of the first second of the month after `unix_seconds`' month, UTC.
 pub fn start_of_next_month(unix_seconds: i64) -> i64 {
     let (y, m, _) = civil_date(unix_seconds);
     let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };

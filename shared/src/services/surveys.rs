@@ -43,7 +43,7 @@ impl Survey {
             .with("version", self.version + 1))
     }
 
-    fn from_item(item: &Item) -> Result<Survey> {
+    pub(crate) fn from_item(item: &Item) -> Result<Survey> {
         let definition = serde_json::from_str(item.str(DEFINITION).unwrap_or_default()).map_err(Error::internal)?;
         Ok(Survey {
             id: item.key.sk.trim_start_matches(keys::SURVEY_PREFIX).to_owned(),

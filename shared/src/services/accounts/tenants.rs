@@ -65,6 +65,7 @@ pub async fn active(ctx: &Context, id: &TenantId) -> Result<Option<Arc<Tenant>>>
     let Some(tenant) = load(ctx, id).await? else {
         return Ok(None);
     };
+    crate::services::lifecycle::retention::ensure_listed(ctx, &tenant).await?;
     let tenant = Arc::new(tenant);
     ctx.tenants.remember(tenant.clone());
     Ok(Some(tenant).filter(|t| t.is_active()))

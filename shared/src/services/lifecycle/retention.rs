@@ -17,12 +17,15 @@ use crate::services::lifecycle::erasure;
 use crate::services::people::person::{self, Person};
 use crate::services::results::response_record;
 use crate::services::sending::autopilot;
+use crate::services::sending::invitations::Invitation;
 use crate::services::sending::status::StepStatus;
-use crate::store::{BatchOp, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, TxOp, keys};
+use crate::services::surveys::Survey;
+use crate::store::{BatchOp, Condition, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, TxOp, keys};
 
 /// Audit entries are kept at least this long (a year of evidence for a security review), or
 /// as long as the retention period when that is longer; they go by whole months.
 pub const AUDIT_KEPT_DAYS: u32 = 365;
+const DAY: i64 = 86_400;
 /// Responses written in one transaction (two operations each: the response, its pointer).
 const RESPONSES_PER_WRITE: usize = 50;
 
@@ -74,12 +77,33 @@ pub struct RetentionReport {
     pub removed: Removed,
     /// True when the run stopped at its deadline: the next run goes on where it stopped.
     pub more: bool,
+    /// Workspaces whose sweep failed (logged; tried again next run).
+    pub failed: usize,
 }
 
 /// Puts a tenant on the retention job's list (before its first retention period is saved).
 pub(crate) async fn list_tenant(ctx: &Context, tenant: &TenantId) -> Result<()> {
     let item = Item::new(keys::retention_registry(tenant)).with("tenant", tenant.as_str());
     ctx.store.put(item, None).await
+}
+
+/// Lists a tenant loaded with a retention period, once per process: tenants that set their
+/// period before the job's list existed join it when they are next used.
+pub(crate) async fn ensure_listed(ctx: &Context, tenant: &Tenant) -> Result<()> {
+    static LISTED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<TenantId>>> =
+        std::sync::OnceLock::new();
+    if tenant.settings.retention_days.is_none() {
+        return Ok(());
+    }
+    let listed = LISTED.get_or_init(Default::default);
+    if listed.lock().map(|set| set.contains(&tenant.id)).unwrap_or(false) {
+        return Ok(());
+    }
+    list_tenant(ctx, &tenant.id).await?;
+    if let Ok(mut set) = listed.lock() {
+        set.insert(tenant.id.clone());
+    }
+    Ok(())
 }
 
 /// Refuses a response dated before the workspace's retention period: it would be out of its
@@ -98,7 +122,7 @@ pub async fn refuse_expired(ctx: &Context, tenant: &TenantId, created_at: Option
 }
 
 fn cutoff(now: i64, days: u32) -> i64 {
-    now - i64::from(days) * 86_400
+    now - i64::from(days) * DAY
 }
 
 /// Sweeps every listed workspace not yet swept on `now`'s day, until `deadline`; one cut short
@@ -118,14 +142,20 @@ pub async fn run_due(ctx: &Context, now: i64, deadline: Instant) -> Result<Reten
             }
             let id: TenantId = entry.str("tenant").unwrap_or_default().parse()?;
             match tenants::load(ctx, &id).await? {
-                Some(tenant) if tenant.is_active() => {
-                    let Some(swept) = sweep(ctx, &tenant, now, deadline).await? else {
-                        continue;
-                    };
-                    report.workspaces += 1;
-                    report.removed.add(swept.removed);
-                    report.more |= !swept.finished;
-                }
+                Some(tenant) if tenant.is_active() => match sweep(ctx, &tenant, now, deadline).await {
+                    Ok(None) => {}
+                    Ok(Some(swept)) => {
+                        report.workspaces += 1;
+                        report.removed.add(swept.removed);
+                        report.more |= !swept.finished;
+                    }
+                    // One workspace's failure stops neither the others nor its next run (its
+                    // progress is saved); the job reports it.
+                    Err(e) => {
+                        tracing::error!(tenant = %tenant.id, error = %e, "retention failed for a workspace");
+                        report.failed += 1;
+                    }
+                },
                 // A deleted workspace's items go with its purge.
                 _ => ctx.store.delete(&entry.key, None).await?,
             }
@@ -154,6 +184,14 @@ pub async fn sweep(ctx: &Context, tenant: &Tenant, now: i64, deadline: Instant) 
     if state.finished_day == Some(today) {
         return Ok(None);
     }
+    let action = tenant.settings.retention_action;
+    // Set to delete after anonymising: the responses anonymised so far are deleted too.
+    if state.action != Some(action) {
+        if action == RetentionAction::Delete {
+            state.responses_to = 0;
+        }
+        state.action = Some(action);
+    }
     let mut run = Run {
         store: &store,
         cutoff: cutoff(now, days),
@@ -162,11 +200,18 @@ pub async fn sweep(ctx: &Context, tenant: &Tenant, now: i64, deadline: Instant) 
         removed: Removed::default(),
     };
     let audit_cutoff = cutoff(now, days.max(AUDIT_KEPT_DAYS));
-    let finished = run.responses(tenant.settings.retention_action, &mut state).await?
-        && run.invitations().await?
-        && run.people(&mut state).await?
-        && run.imports().await?
-        && run.audit_months(audit_cutoff, tenant.created_at, &mut state).await?;
+    let steps = async {
+        Ok::<_, Error>(
+            run.responses(action, &mut state).await?
+                && run.invitations().await?
+                && run.people(&mut state).await?
+                && run.imports().await?
+                && run.audit_months(audit_cutoff, tenant.created_at, &mut state).await?,
+        )
+    }
+    .await;
+    // What was done is kept and audited even when a step failed.
+    let finished = *steps.as_ref().unwrap_or(&false);
     if finished {
         state.finished_day = Some(today);
     }
@@ -177,6 +222,7 @@ pub async fn sweep(ctx: &Context, tenant: &Tenant, now: i64, deadline: Instant) 
         audit::record_system(&store, "retention.applied", target, &removed.figures()).await?;
         tracing::info!(tenant = %tenant.id, ?removed, finished, "retention applied");
     }
+    steps?;
     Ok(Some(Swept { removed, finished }))
 }
 
@@ -192,6 +238,8 @@ struct State {
     audit_from: Option<String>,
     /// The day (unix days) the last sweep finished.
     finished_day: Option<i64>,
+    /// The action of the last sweep (a change to `delete` sweeps from the start).
+    action: Option<RetentionAction>,
 }
 
 impl State {
@@ -204,6 +252,11 @@ impl State {
             people_cursor: item.str("people_cursor").map(str::to_owned),
             audit_from: item.str("audit_from").map(str::to_owned),
             finished_day: item.num("finished_day"),
+            action: match item.str("action") {
+                Some("delete") => Some(RetentionAction::Delete),
+                Some("anonymize") => Some(RetentionAction::Anonymize),
+                _ => None,
+            },
         })
     }
 
@@ -216,6 +269,13 @@ impl State {
         }
         if let Some(day) = self.finished_day {
             item = item.with("finished_day", day);
+        }
+        if let Some(action) = self.action {
+            let name = match action {
+                RetentionAction::Anonymize => "anonymize",
+                RetentionAction::Delete => "delete",
+            };
+            item = item.with("action", name);
         }
         store.put(item, None).await
     }
@@ -262,7 +322,10 @@ impl Run<'_> {
             match page.cursor {
                 Some(next) => cursor = Some(next),
                 None => {
-                    state.responses_to = self.cutoff;
+                    // The next run looks at the last day again: a response dated into it while
+                    // this run went (or under a period cached for a moment) is not passed by;
+                    // the anonymised ones are skipped.
+                    state.responses_to = self.cutoff - DAY;
                     return Ok(true);
                 }
             }
@@ -349,17 +412,18 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Invitations made before the cutoff with nothing left to do (no step pending, any answer
-    /// itself past the period), with their short links and their people's pointers.
+    /// Invitations made before the cutoff with nothing left to do (no step pending, the link
+    /// expired, any answer itself past the period), with their short links and their people's
+    /// pointers. Each goes on the condition that it still has nothing to do.
     async fn invitations(&mut self) -> Result<bool> {
         let tenant = self.store.tenant();
         let surveys = self
             .store
             .query_all(Query::new(keys::tenant_partition(tenant)).prefix(keys::SURVEY_PREFIX))
             .await?;
-        for survey in &surveys {
-            let survey_id = survey.key.sk.trim_start_matches(keys::SURVEY_PREFIX);
-            let query = Query::new(keys::survey_partition(tenant, survey_id)?)
+        for survey in surveys.iter().map(Survey::from_item) {
+            let survey = survey?;
+            let query = Query::new(keys::survey_partition(tenant, &survey.id)?)
                 .sort(SortKey::Between(
                     format!("INV#{}", id_at(0, false)),
                     format!("INV#{}", id_at(self.cutoff - 1, true)),
@@ -371,19 +435,10 @@ impl Run<'_> {
                     return Ok(false);
                 }
                 let page = self.store.query(query.clone(), cursor.as_deref()).await?;
-                let mut deletes = Vec::new();
-                let done: Vec<&Item> = page.items.iter().filter(|i| self.invitation_done(i)).collect();
-                for item in done {
-                    let id = item.key.sk.trim_start_matches("INV#");
-                    deletes.push(BatchOp::Delete(item.key.clone()));
-                    deletes.push(BatchOp::Delete(keys::short_link(tenant, survey_id, id)?));
-                    if let Some(TxOp::Delete { key, .. }) = self.pointer_deletion(item)? {
-                        deletes.push(BatchOp::Delete(key));
+                for item in &page.items {
+                    if self.invitation_done(item, &survey)? {
+                        self.delete_invitation(item, &survey.id).await?;
                     }
-                    self.removed.invitations_deleted += 1;
-                }
-                if !deletes.is_empty() {
-                    self.store.batch_write(deletes).await?;
                 }
                 match page.cursor {
                     Some(next) => cursor = Some(next),
@@ -394,33 +449,65 @@ impl Run<'_> {
         Ok(true)
     }
 
-    fn invitation_done(&self, item: &Item) -> bool {
+    fn invitation_done(&self, item: &Item, survey: &Survey) -> Result<bool> {
         let waiting = [StepStatus::Pending, StepStatus::Queued, StepStatus::Sending]
             .iter()
             .any(|s| item.str("status") == Some(s.as_str()));
-        // An index entry names the invitation's next action (a reminder due).
+        let link_open = Invitation::from_item(item)?.link_expires_at(survey) >= self.now;
         let answer_kept = item
             .str("response")
             .and_then(id_time)
             .is_some_and(|at| at >= self.cutoff);
-        !waiting && item.index_key().is_none() && !answer_kept
+        // An index entry names the invitation's next action (a reminder due).
+        Ok(!waiting && !link_open && !answer_kept && item.index_key().is_none())
+    }
+
+    /// Deletes an invitation that has nothing left to do, unless it changed meanwhile (a
+    /// reminder scheduled, an answer recorded), then its short link and its person's pointer.
+    async fn delete_invitation(&mut self, item: &Item, survey: &str) -> Result<()> {
+        let unchanged = Condition::And(vec![
+            Condition::AttrNotExists(crate::store::attr::GSI1PK.into()),
+            match item.str("response") {
+                Some(response) => Condition::eq("response", response),
+                None => Condition::AttrNotExists("response".into()),
+            },
+        ]);
+        match self.store.delete(&item.key, Some(unchanged)).await {
+            Ok(()) => {}
+            Err(Error::ConditionFailed) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let id = item.key.sk.trim_start_matches("INV#");
+        let mut deletes = vec![BatchOp::Delete(keys::short_link(self.store.tenant(), survey, id)?)];
+        if let Some(TxOp::Delete { key, .. }) = self.pointer_deletion(item)? {
+            deletes.push(BatchOp::Delete(key));
+        }
+        self.store.batch_write(deletes).await?;
+        self.removed.invitations_deleted += 1;
+        Ok(())
     }
 
     /// People idle since before the cutoff (nothing made, written, sent or answered; not kept
-    /// for an unsubscribe, a bounce, a scheduled survey or an autopilot membership), erased.
+    /// for an unsubscribe, a bounce, a scheduled survey or reminder, or an autopilot
+    /// membership), erased. People last written before activity was recorded are kept.
     async fn people(&mut self, state: &mut State) -> Result<bool> {
         let query = Query::new(keys::people_partition(self.store.tenant())).limit(MAX_QUERY_LIMIT);
         loop {
-            if self.out_of_time() {
-                return Ok(false);
-            }
             let page = self.store.query(query.clone(), state.people_cursor.as_deref()).await?;
             for item in &page.items {
-                let idle = person::idle_since(item).is_some_and(|at| at < self.cutoff);
-                if idle && !autopilot::is_member(self.store, &item.key.sk).await? {
-                    let person = Person::from_item(self.store, item).await?;
-                    erasure::erase(self.store, &person).await?;
-                    self.removed.people_deleted += 1;
+                // Stopped inside a page, the next run reads it again (the erased are gone).
+                if self.out_of_time() {
+                    return Ok(false);
+                }
+                if self.idle(item) && !self.still_kept(&item.key).await? {
+                    // Read afresh: a person written since the page was read is not erased.
+                    let Some(fresh) = self.store.get(&item.key).await? else {
+                        continue;
+                    };
+                    if self.idle(&fresh) {
+                        erasure::erase(self.store, &Person::from_item(self.store, &fresh).await?).await?;
+                        self.removed.people_deleted += 1;
+                    }
                 }
             }
             state.people_cursor = page.cursor;
@@ -428,6 +515,31 @@ impl Run<'_> {
                 return Ok(true);
             }
         }
+    }
+
+    fn idle(&self, item: &Item) -> bool {
+        item.get("updated_at").is_some() && person::idle_since(item).is_some_and(|at| at < self.cutoff)
+    }
+
+    /// Whether something still keeps a person: an autopilot membership, or an invitation with
+    /// a step still due (a reminder).
+    async fn still_kept(&self, person: &Key) -> Result<bool> {
+        if autopilot::is_member(self.store, &person.sk).await? {
+            return Ok(true);
+        }
+        let pointers = keys::person_partition(self.store.tenant(), &person.sk)?;
+        for pointer in self.store.query_all(Query::new(pointers).prefix("INV#")).await? {
+            let survey = pointer.str("survey").unwrap_or_default();
+            let id = pointer.key.sk.trim_start_matches("INV#");
+            let invitation = self
+                .store
+                .get(&keys::invitation(self.store.tenant(), survey, id)?)
+                .await?;
+            if invitation.is_some_and(|i| i.index_key().is_some()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Imports (their summaries and row errors) made before the cutoff.

@@ -299,6 +299,19 @@ pub async fn update(
 ) -> Result<ResponseRecord> {
     let id = id.as_str();
     let mut record = load(store, id).await?.ok_or(Error::NotFound("survey response"))?;
+    if record.anonymized_at.is_some() {
+        let personal = [
+            ("comment", matches!(change.comment, Some(Some(_)))),
+            ("person_properties", change.person_properties.is_some()),
+            ("notes", change.notes.as_ref().is_some_and(|n| !n.is_empty())),
+        ];
+        if let Some((field, _)) = personal.iter().find(|(_, given)| *given) {
+            return Err(Error::invalid(
+                *field,
+                "cannot be given to a response anonymised by the workspace's retention period",
+            ));
+        }
+    }
     let survey = surveys::get(store, &record.survey).await?;
     let before = counted_before(store, &record).await?;
     let now = now_unix();

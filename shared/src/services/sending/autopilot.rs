@@ -476,7 +476,6 @@ pub async fn leave(
     Ok(person.view())
 }
 
-/// The deletions of a person's memberships (when the person goes).
 /// Whether the person is a member of either platform's autopilot.
 pub(crate) async fn is_member(store: &TenantStore, person: &str) -> Result<bool> {
     for platform in [Platform::Email, Platform::Sms] {
@@ -487,6 +486,7 @@ pub(crate) async fn is_member(store: &TenantStore, person: &str) -> Result<bool>
     Ok(false)
 }
 
+/// The deletions of a person's memberships (when the person goes).
 pub fn membership_deletions(store: &TenantStore, person: &str) -> Result<Vec<TxOp>> {
     [Platform::Email, Platform::Sms]
         .into_iter()
