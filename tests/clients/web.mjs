@@ -66,6 +66,22 @@ try {
   await audit(page, "overview");
   await page.click(".menu summary");
   await audit(page, "overview-menu");
+  // The feed, narrowed to detractors through its form, then a response tagged on its page.
+  await page.goto(`${base}/responses`, { waitUntil: "load" });
+  await audit(page, "responses");
+  await page.select("#group", "detractor");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".filters button[type=submit]")]);
+  const detractors = await page.$$eval(".feed .item", (items) => items.length);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".feed .item a")]);
+  await audit(page, "response");
+  await page.$eval("#tags", (e) => { e.value = ""; });
+  await page.type("#tags", "follow-up");
+  await page.type("#note", "Called them back.");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.stack button[type=submit]")]);
+  const tagged = await page.$eval("#tags", (e) => e.value);
+  const notes = await page.$$eval(".notes li", (items) => items.length);
+  await page.goto(`${base}/overview`, { waitUntil: "load" });
+  await page.click(".menu summary");
   await Promise.all([
     page.waitForNavigation({ waitUntil: "load" }),
     page.click(".menu-body form:first-of-type button"),
@@ -75,7 +91,7 @@ try {
   const afterSignOut = new URL(page.url()).pathname;
   await page.goto(`${base}/no-such-page`, { waitUntil: "load" });
   await audit(page, "not-found");
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, signedOut, afterSignOut, audits, csp }));
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, audits, csp }));
 } finally {
   await browser.close();
 }

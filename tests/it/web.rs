@@ -342,12 +342,28 @@ async fn every_page_by_role() {
         s.member(&owner, role, &email).await;
         sessions.push((role, email));
     }
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "S"}))
+        .await
+        .str("id");
+    answered(&s, &key, &survey, &[7]).await;
+    let response = s.get("/v1/survey_responses", &key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for route in ROUTES.iter().filter(|r| r.page && r.method == "GET") {
+        let path = route.path.replace("{id}", &response);
         let mut anonymous = Browser::new(&s);
-        let seen = anonymous.get(route.path).await;
+        let seen = anonymous.get(&path).await;
         match route.access {
             Access::Public | Access::Throttled => assert_ne!(seen.status, 401, "{}", route.path),
-            _ => assert_eq!(seen.location.as_deref(), Some("sign-in"), "{}", route.path),
+            _ => assert_eq!(
+                seen.location,
+                Some(ovation::http::pages::relative(route.path, "sign-in")),
+                "{}",
+                route.path
+            ),
         }
         if !matches!(route.access, Access::Tenant(_)) {
             continue;
@@ -356,7 +372,7 @@ async fn every_page_by_role() {
             let mut b = Browser::new(&s);
             let signed = b.sign_in("acme", email, PASSWORD).await;
             assert_eq!(signed.status, 303, "{role}: {}", signed.text);
-            let seen = b.get(route.path).await;
+            let seen = b.get(&path).await;
             assert_eq!(seen.status, 200, "{role} {}: {}", route.path, seen.text);
         }
     }
@@ -449,7 +465,8 @@ async fn second_factor_and_owed_password_change_in_pages() {
 }
 
 /// The pages in Chromium as `ovation serve` runs them (plain http on loopback): sign in, the
-/// overview, its menu, sign out, a missing page; axe-core at 1280 and 375 px finds nothing.
+/// overview, its menu, the feed narrowed to detractors, a response tagged and noted, sign out,
+/// a missing page; axe-core at 1280 and 375 px finds nothing on any of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_in_chromium() {
     let (Some(chromium), Some(modules)) = (
@@ -488,10 +505,137 @@ async fn the_web_app_in_chromium() {
     assert_eq!(seen["firstTab"], "skip", "{seen}");
     assert_ne!(seen["zone"], "", "{seen}");
     assert_eq!(seen["csp"], json!([]), "{seen}");
+    assert_eq!(
+        (&seen["detractors"], &seen["tagged"], &seen["notes"]),
+        (&json!(1), &json!("follow-up"), &json!(1)),
+        "{seen}"
+    );
     let audits = seen["audits"].as_array().unwrap();
-    assert_eq!(audits.len(), 8, "{seen}");
+    assert_eq!(audits.len(), 12, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
     }
+}
+
+/// The responses feed and a response's page: filters, the comment search, tags and notes by
+/// those who may, contact details only for those who may see them, the API's permalink, and
+/// another workspace's responses out of reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_filters_and_a_response_page_edits() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "Support"}))
+        .await
+        .str("id");
+    let mut ids = vec![];
+    for (i, (score, comment)) in [
+        (10, "Lovely <script>x()</script>"),
+        (2, "Slow delivery"),
+        (8, ""),
+        (0, "Delivery was late"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let person = s
+            .send(
+                "POST",
+                "/v1/people",
+                &key,
+                json!({"email": format!("c{i}@example.com"), "name": format!("Customer {i}"), "send": false,
+                       "properties": {"plan": if i % 2 == 0 { "pro" } else { "free" }}}),
+            )
+            .await
+            .str("id");
+        let body = json!({"person": person, "score": score, "comment": comment, "survey_id": survey,
+                          "created_at": now_unix() - 3600 + i as i64});
+        let made = s.send("POST", "/v1/survey_responses", &key, body).await;
+        ids.push(made.str("id"));
+    }
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let feed = b.get("/responses").await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    // Newest first, markup as text, people shown to the owner.
+    let order: Vec<usize> = ids
+        .iter()
+        .rev()
+        .map(|id| feed.text.find(&format!("responses/{id}\"")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first");
+    assert!(feed.text.contains("&lt;script&gt;x()") && !feed.text.contains("<script>x()"));
+    assert!(feed.text.contains("c3@example.com") && feed.text.contains("Customer 3"));
+    let count = |html: &str| html.matches("class=\"item\"").count();
+    assert_eq!(count(&b.get("/responses?group=detractor").await.text), 2);
+    assert_eq!(count(&b.get("/responses?comment=without").await.text), 1);
+    assert_eq!(count(&b.get("/responses?q=DELIVERY").await.text), 2);
+    assert_eq!(count(&b.get("/responses?property=plan&value=pro").await.text), 2);
+    assert_eq!(
+        count(&b.get("/responses?group=detractor&q=late&channel=api").await.text),
+        1
+    );
+    // The response's page, reached by the API's permalink; tags and a note through its form.
+    let permalink = s
+        .get(&format!("/v1/survey_responses/{}", ids[1]), &key)
+        .await
+        .str("permalink");
+    let path = &permalink[permalink.find("/responses/").unwrap()..];
+    let page = b.get(path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Slow delivery") && page.text.contains("c1@example.com"));
+    let token = csrf(&page.text);
+    let saved = b
+        .post(
+            path,
+            &[
+                ("csrf", &token),
+                ("tags", "billing, urgent"),
+                ("note", "Called back <b>today</b>"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (saved.status, saved.location.as_deref()),
+        (303, Some(ids[1].as_str())),
+        "{}",
+        saved.text
+    );
+    let page = b.get(path).await;
+    assert!(
+        page.text.contains("billing, urgent") && page.text.contains("Called back &lt;b&gt;today"),
+        "{}",
+        page.text
+    );
+    assert_eq!(count(&b.get("/responses?tag=urgent").await.text), 1);
+    let api = s.get(&format!("/v1/survey_responses/{}", ids[1]), &key).await;
+    assert_eq!(api.body["tags"], json!(["billing", "urgent"]));
+    // An analyst reads without contact details and cannot edit.
+    s.member(&owner, "analyst", "ann@acme.example").await;
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "ann@acme.example", PASSWORD).await;
+    let theirs = analyst.get("/responses").await;
+    assert!(
+        theirs.text.contains("Slow delivery") && !theirs.text.contains("@example.com"),
+        "{}",
+        theirs.text
+    );
+    let page = analyst.get(path).await;
+    assert!(!page.text.contains("name=\"note\""));
+    let refused = analyst
+        .post(path, &[("csrf", &csrf(&theirs.text)), ("tags", "x")], None)
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    // Another workspace's session finds nothing there.
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    assert_eq!(other.get(path).await.status, 404);
+    assert_eq!(count(&other.get("/responses").await.text), 0);
+    // A cursor from another query is refused, not followed.
+    let forged = b.get("/responses?cursor=AAAA").await;
+    assert_eq!(forged.status, 400, "{}", forged.text);
 }

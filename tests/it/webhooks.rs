@@ -283,7 +283,7 @@ async fn events_are_signed_delivered_retried_and_disabled(e: Engines) {
         assert_eq!(created["event_data"]["person"]["email"], "ann@example.com");
         assert_eq!(
             created["event_data"]["permalink"],
-            format!("https://survey.example.test/v1/survey_responses/{response_id}")
+            format!("https://survey.example.test/responses/{response_id}")
         );
         assert!(created["event_id"].as_str().is_some_and(|i| i.len() == 26));
         assert_eq!(by_type("survey_response.updated")["event_data"]["score"], 9);

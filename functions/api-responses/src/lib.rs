@@ -171,6 +171,7 @@ impl ListParams {
                 survey: self.survey_id,
                 person: self.person_id,
                 order,
+                ..ResponseFilter::default()
             },
             per_page,
             page,

@@ -1,13 +1,15 @@
 //! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
 //! (password, second factor, the password change a session owes), signing out here or
-//! everywhere, and the overview of results. Thin handlers over `ovation::services`. The gate
+//! everywhere, the overview of results, and the responses (the feed and each one's page). Thin handlers over `ovation::services`. The gate
 //! takes the session from its cookie, applies the route's permission and refuses forms from other
 //! sites; every form also carries a CSRF token bound to its session (`page::PageForm`).
 
 mod assets;
 mod chart;
+mod filter;
 mod overview;
 mod page;
+mod responses;
 mod sign_in;
 
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/password", get(sign_in::password_form).post(sign_in::change_password))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/overview", get(overview::page))
+        .route("/responses", get(responses::feed))
+        .route("/responses/{id}", get(responses::one).post(responses::edit))
         .route("/assets/{name}", get(assets::serve))
         .with_state(ctx)
 }

@@ -7,132 +7,29 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use minijinja::context;
 use ovation::domain::Channel;
-use ovation::http::extract::form_to_pairs;
 use ovation::services::Caller;
 use ovation::services::results::figures::MetricsView;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::surveys;
 use ovation::store::now_unix;
-use ovation::{Context, Error, Result};
+use ovation::{Context, Result};
 use serde::Serialize;
 
 use crate::chart;
+use crate::filter::{self, Filter};
 use crate::page::{Shell, error, render};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
-const DAY: i64 = 86_400;
-/// The periods offered, in days.
-const PERIODS: [i64; 4] = [7, 30, 90, 365];
 const CHANNELS: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Web, Channel::Api];
-
-/// What the pickers chose (defaults where the query says nothing valid).
-#[derive(Serialize)]
-struct Filter {
-    survey: String,
-    /// `7`, `30`, `90`, `365` or `custom`.
-    period: String,
-    /// The custom range's first and last days (`YYYY-MM-DD`), shown in the form.
-    from: String,
-    to: String,
-    by: &'static str,
-    zone: String,
-    #[serde(skip)]
-    since: i64,
-    #[serde(skip)]
-    until: i64,
-    #[serde(skip)]
-    tz: TimeZone,
-}
-
-impl Filter {
-    /// The filter a query asks for; a custom range that cannot be read is an error to show.
-    fn parse(raw: Option<&str>, now: i64) -> Result<Filter> {
-        let pairs = form_to_pairs(raw.unwrap_or_default().as_bytes())?;
-        let get = |name: &str| pairs.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
-        let (zone, tz) = match metrics::zone(get("zone")) {
-            Ok(tz) => (get("zone").to_owned(), tz),
-            Err(_) => ("UTC".to_owned(), TimeZone::UTC),
-        };
-        let by = match get("by") {
-            "week" => "week",
-            "month" => "month",
-            _ => "day",
-        };
-        let mut filter = Filter {
-            survey: get("survey").to_owned(),
-            period: "30".to_owned(),
-            from: String::new(),
-            to: String::new(),
-            by,
-            zone,
-            since: now - 30 * DAY + 1,
-            until: now,
-            tz,
-        };
-        match get("period") {
-            "custom" => {
-                let day = |name: &str| -> Result<Date> {
-                    get(name)
-                        .parse::<Date>()
-                        .map_err(|_| Error::invalid(name.to_owned(), "must be a date such as 2026-11-30"))
-                };
-                let (from, to) = (day("from")?, day("to")?);
-                if from > to {
-                    return Err(Error::invalid("from", "must not be after the last day"));
-                }
-                let start = |d: Date| {
-                    d.to_zoned(filter.tz.clone())
-                        .map(|z| z.timestamp().as_second())
-                        .map_err(|_| Error::invalid("from", "is out of range"))
-                };
-                filter.since = start(from)?;
-                filter.until = start(to.tomorrow().map_err(|_| Error::invalid("to", "is out of range"))?)? - 1;
-                filter.period = "custom".to_owned();
-                filter.from = from.to_string();
-                filter.to = to.to_string();
-            }
-            days => {
-                if let Some(days) = PERIODS.iter().find(|d| d.to_string() == days) {
-                    filter.period = days.to_string();
-                    filter.since = now - days * DAY + 1;
-                }
-            }
-        }
-        Ok(filter)
-    }
-
-    fn query(&self, since: i64, until: i64, channel: Option<Channel>) -> MetricsQuery {
-        MetricsQuery {
-            survey: Some(self.survey.clone()).filter(|s| !s.is_empty()),
-            since: Some(since),
-            until: Some(until),
-            channel,
-            segment: None,
-            group_by: None,
-            zone: self.tz.clone(),
-        }
-    }
-}
 
 /// One channel's row.
 #[derive(Serialize)]
 struct ChannelRow {
     name: &'static str,
     figures: MetricsView,
-}
-
-fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => "Email",
-        Channel::Sms => "SMS",
-        Channel::Web => "Web link",
-        Channel::Api => "API",
-    }
 }
 
 /// One period of the trend's table.
@@ -146,16 +43,22 @@ struct TrendRow {
 pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
     let shell = match Shell::of(&ctx, &caller, &headers, "overview").await {
         Ok(shell) => shell,
-        Err(e) => return error(None, e).into_response(),
+        Err(e) => return error("", None, e).into_response(),
     };
     let now = now_unix();
-    let filter = match Filter::parse(raw.as_deref(), now) {
+    let filter = match filter::pairs(raw.as_deref()).and_then(|p| Filter::parse(&p, now)) {
         Ok(filter) => filter,
-        Err(e) => return error(Some(&shell), e).into_response(),
+        Err(e) => return error("", Some(&shell), e).into_response(),
     };
     match figures(&ctx, &caller, &filter).await {
-        Ok(values) => render(StatusCode::OK, "overview.html", context! { shell, filter, ..values }).into_response(),
-        Err(e) => error(Some(&shell), e).into_response(),
+        Ok(values) => render(
+            StatusCode::OK,
+            "overview.html",
+            "",
+            context! { shell, filter, ..values },
+        )
+        .into_response(),
+        Err(e) => error("", Some(&shell), e).into_response(),
     }
 }
 
@@ -184,7 +87,7 @@ async fn figures(ctx: &Context, caller: &Caller, filter: &Filter) -> Result<mini
         let one = metrics::read(&store, &filter.query(filter.since, filter.until, Some(channel))).await?;
         if one.totals.response_count > 0 || one.totals.sent_count > 0 {
             channels.push(ChannelRow {
-                name: channel_name(channel),
+                name: crate::responses::channel_name(channel),
                 figures: one.totals,
             });
         }

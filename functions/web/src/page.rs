@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::{Environment, Value, context};
@@ -39,6 +39,9 @@ fn environment() -> &'static Environment<'static> {
             ("second_factor.html", include_str!("../templates/second_factor.html")),
             ("password.html", include_str!("../templates/password.html")),
             ("overview.html", include_str!("../templates/overview.html")),
+            ("responses.html", include_str!("../templates/responses.html")),
+            ("response.html", include_str!("../templates/response.html")),
+            ("filters.html", include_str!("../templates/filters.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -85,11 +88,13 @@ impl IntoResponse for Page {
     }
 }
 
-/// Renders `template` with `values`, the stylesheet and a fresh nonce.
-pub fn render(status: StatusCode, template: &str, values: Value) -> Page {
+/// Renders `template` with `values`, the stylesheet and a fresh nonce; `root` leads from the
+/// page back to the app's top level (`""`, or `"../"` from `/responses/{id}`).
+pub fn render(status: StatusCode, template: &str, root: &str, values: Value) -> Page {
     let nonce = random_text().unwrap_or_default();
-    let stylesheet = Value::from_safe_string(crate::assets::stylesheet().to_owned());
-    let base = context! { nonce => &nonce, stylesheet };
+    let stylesheet = Value::from_safe_string(format!("{root}{}", crate::assets::stylesheet()));
+    let root = Value::from_safe_string(root.to_owned());
+    let base = context! { nonce => &nonce, stylesheet, root };
     let html = environment()
         .get_template(template)
         .and_then(|t| t.render(context! { ..base, ..values }))
@@ -106,13 +111,19 @@ pub fn render(status: StatusCode, template: &str, values: Value) -> Page {
 }
 
 /// An error of a page's handler, shown in the app's style with its status and message.
-pub fn error(shell: Option<&Shell>, e: Error) -> Page {
+pub fn error(root: &str, shell: Option<&Shell>, e: Error) -> Page {
     let (status, body) = HttpError::App(e).answer();
-    render(
-        status,
-        "error.html",
-        context! { shell, status => status.as_u16(), message => body.message },
-    )
+    let values = context! { shell, status => status.as_u16(), message => body.message };
+    render(status, "error.html", root, values)
+}
+
+/// The way back to the app's top level from the page a request matched.
+pub fn root_of(path: Option<&MatchedPath>) -> &'static str {
+    match path.map_or(1, |p| p.as_str().matches('/').count()) {
+        0 | 1 => "",
+        2 => "../",
+        _ => "../../",
+    }
 }
 
 /// A redirect after a form (`303 See Other`) to an app page given relative to this one, with
@@ -148,7 +159,10 @@ pub struct Shell {
 }
 
 /// The pages of the navigation and the permission each needs.
-const NAV: &[(&str, &str, Permission)] = &[("overview", "Overview", Permission::ReadResponses)];
+const NAV: &[(&str, &str, Permission)] = &[
+    ("overview", "Overview", Permission::ReadResponses),
+    ("responses", "Responses", Permission::ReadResponses),
+];
 
 impl Shell {
     /// The layout of a page of the signed-in `caller` (its session from the cookie), `current`
@@ -194,7 +208,8 @@ impl FromRequest<Arc<Context>> for PageForm {
 
     async fn from_request(req: Request, ctx: &Arc<Context>) -> std::result::Result<Self, Response> {
         let headers = req.headers().clone();
-        let refused = |e: Error| error(None, e).into_response();
+        let root = root_of(req.extensions().get::<MatchedPath>());
+        let refused = |e: Error| error(root, None, e).into_response();
         let body = Bytes::from_request(req, ctx)
             .await
             .map_err(|_| refused(Error::invalid("body", "could not be read")))?;
@@ -234,6 +249,7 @@ mod tests {
             let page = render(
                 StatusCode::OK,
                 name,
+                "",
                 context! { shell => &shell, problem => "<i>no</i>" },
             );
             assert!(page.html.starts_with("<!doctype html>"), "{name}: {}", page.html);

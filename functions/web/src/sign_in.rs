@@ -39,6 +39,7 @@ fn sign_in_page(ctx: &Context, status: StatusCode, workspace: &str, email: &str,
     render(
         status,
         "sign_in.html",
+        "",
         context! { workspace, email, problem, csrf => pages::csrf_token(&secret) },
     )
     .with_cookies(vec![pages::set_cookie(ctx, PRE_SESSION, &secret, FORM_SECONDS)])
@@ -108,7 +109,7 @@ pub async fn code_form(State(ctx): Ctx, headers: HeaderMap) -> Response {
 
 fn code_page(status: StatusCode, challenge: &str, problem: Option<String>) -> Response {
     let csrf = pages::csrf_token(challenge);
-    render(status, "second_factor.html", context! { csrf, problem }).into_response()
+    render(status, "second_factor.html", "", context! { csrf, problem }).into_response()
 }
 
 pub async fn submit_code(
@@ -152,11 +153,11 @@ async fn password_page(
 ) -> Response {
     let shell = match Shell::of(ctx, caller, headers, "").await {
         Ok(shell) => shell,
-        Err(e) => return crate::page::error(None, e).into_response(),
+        Err(e) => return crate::page::error("", None, e).into_response(),
     };
     let owed = caller.principal.restriction.is_some();
     let (problem, field) = problem.map_or((None, None), |(m, f)| (Some(m), f));
-    render(status, "password.html", context! { shell, owed, problem, field }).into_response()
+    render(status, "password.html", "", context! { shell, owed, problem, field }).into_response()
 }
 
 pub async fn change_password(State(ctx): Ctx, headers: HeaderMap, caller: Caller, form: PageForm) -> Response {
@@ -191,6 +192,6 @@ pub async fn sign_out(State(ctx): Ctx, caller: Caller, form: PageForm) -> Respon
     };
     match done {
         Ok(()) => see_other("sign-in", vec![pages::set_cookie(&ctx, SESSION, "", 0)]),
-        Err(e) => crate::page::error(None, e).into_response(),
+        Err(e) => crate::page::error("", None, e).into_response(),
     }
 }

@@ -386,7 +386,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/password", WEB, User, "Change your password (form)").page(),
     route("POST", "/sign-out", WEB, User, "Sign out, here or everywhere (form)").page(),
     route("GET", "/overview", WEB, Tenant(ReadResponses), "NPS of a period, its trend, split and channels")
-        .page().query(&["survey", "period", "since", "until", "by", "zone"]),
+        .page().query(&["survey", "period", "from", "to", "by", "zone"]),
+    route("GET", "/responses", WEB, Tenant(ReadResponses), "The responses, newest first, with their filters")
+        .page().query(&["survey", "period", "from", "to", "zone", "group", "channel", "tag", "comment", "property", "value", "q", "at", "cursor"]),
+    route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
+        .page(),
+    route("POST", "/responses/{id}", WEB, Tenant(ManageResponses), "Change a response's tags, add a note (form)").page(),
     route("GET", "/assets/{name}", WEB, Public, "The app's stylesheet (content-hashed, cached for good)"),
 ];
 

@@ -1,8 +1,10 @@
 //! Listing responses as Delighted's API does: by creation or by last change, with its filters,
 //! its `page` offsets (bounded) and a cursor beyond them.
 
+use crate::domain::Channel;
 use crate::error::{Error, Result};
 use crate::services::people::person::id_range;
+use crate::services::results::counters::Measure;
 use crate::services::results::response_record::{ResponseRecord, load};
 use crate::store::{Query, SortKey, TenantStore, keys};
 
@@ -53,6 +55,39 @@ pub struct ResponseFilter {
     pub survey: Option<String>,
     pub person: Option<String>,
     pub order: Order,
+    /// What the web app's feed narrows by besides (read from each decrypted response).
+    pub narrow: Narrowing,
+}
+
+/// The feed's filters on what a response holds: its score's group, channel, a tag, whether it
+/// has a comment, a property's value, words in its comment.
+#[derive(Clone, Debug, Default)]
+pub struct Narrowing {
+    pub group: Option<Measure>,
+    pub channel: Option<Channel>,
+    pub tag: Option<String>,
+    pub with_comment: Option<bool>,
+    pub property: Option<(String, String)>,
+    /// Case-insensitive words the comment must hold.
+    pub text: Option<String>,
+}
+
+impl Narrowing {
+    fn admits(&self, r: &ResponseRecord) -> bool {
+        let comment = r.comment.as_deref().unwrap_or_default();
+        self.group.is_none_or(|g| Measure::of_score(r.score) == g)
+            && self.channel.is_none_or(|c| r.channel == c)
+            && self.tag.as_ref().is_none_or(|t| r.tags.contains(t))
+            && self.with_comment.is_none_or(|with| with != comment.is_empty())
+            && self
+                .property
+                .as_ref()
+                .is_none_or(|(name, value)| r.person_properties.0.get(name) == Some(value))
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|t| comment.to_lowercase().contains(&t.to_lowercase()))
+    }
 }
 
 impl ResponseFilter {
@@ -71,6 +106,7 @@ impl ResponseFilter {
             && self.updated_until.is_none_or(|t| r.updated_at <= t)
             && self.survey.as_ref().is_none_or(|s| *s == r.survey)
             && self.person.as_ref().is_none_or(|p| r.person.as_ref() == Some(p))
+            && self.narrow.admits(r)
     }
 }
 
@@ -82,6 +118,9 @@ pub const MAX_OFFSET: u32 = 10_000;
 pub struct ResponsePage {
     pub responses: Vec<ResponseRecord>,
     pub cursor: Option<String>,
+    /// True when the page stopped at the scan's bound before it was full: more may match
+    /// beyond `cursor`.
+    pub scan_stopped: bool,
 }
 
 /// A page of responses: `skip` matches are passed over (Delighted's `page`), then up to
@@ -141,8 +180,14 @@ pub async fn list(
             }
         }
         cursor = page.cursor;
-        if cursor.is_none() || out.len() >= per_page as usize || scanned >= SCAN_LIMIT + skip as usize {
-            return Ok(ResponsePage { responses: out, cursor });
+        let bounded = scanned >= SCAN_LIMIT + skip as usize;
+        if cursor.is_none() || out.len() >= per_page as usize || bounded {
+            let scan_stopped = bounded && cursor.is_some() && out.len() < per_page as usize;
+            return Ok(ResponsePage {
+                responses: out,
+                cursor,
+                scan_stopped,
+            });
         }
     }
 }
@@ -158,6 +203,7 @@ async fn list_of_person(
         return Ok(ResponsePage {
             responses: vec![],
             cursor: None,
+            scan_stopped: false,
         });
     };
     let pointers = store.query_all(Query::new(partition).prefix("R#")).await?;
@@ -179,5 +225,6 @@ async fn list_of_person(
     Ok(ResponsePage {
         responses,
         cursor: None,
+        scan_stopped: false,
     })
 }

@@ -63,7 +63,8 @@ impl ResponseRecord {
             survey_id: self.survey.clone(),
             score: self.score.value(),
             comment: self.comment.clone(),
-            permalink: format!("{base}/v1/survey_responses/{}", self.id),
+            // The response's page in the web app.
+            permalink: format!("{base}/responses/{}", self.id),
             created_at: self.created_at,
             updated_at: self.updated_at,
             person_properties: (!self.person_properties.is_empty()).then(|| self.person_properties.clone()),

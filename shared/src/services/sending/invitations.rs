@@ -12,7 +12,7 @@ use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{NEXT_SURVEY_AT, Person};
 use crate::services::sending::status::StepStatus;
 use crate::services::surveys::Survey;
-use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, keys, now_unix};
+use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Update, keys, now_unix};
 
 const RECIPIENT: &str = "recipient";
 
@@ -163,6 +163,20 @@ pub fn web_op(store: &TenantStore, invitation: &Invitation, response: &str) -> R
         item: base_item(invitation, invitation.key(store)?).with("response", response),
         condition: Some(Condition::NotExists),
     })
+}
+
+/// A person's invitations (through their pointers), newest first.
+pub async fn of_person(store: &TenantStore, person: &str) -> Result<Vec<Invitation>> {
+    let pointers = keys::person_partition(store.tenant(), person)?;
+    let mut out = Vec::new();
+    for pointer in store.query_all(Query::new(pointers).prefix("INV#")).await? {
+        let survey = pointer.str("survey").unwrap_or_default();
+        if let Some(invitation) = load(store, survey, pointer.key.sk.trim_start_matches("INV#")).await? {
+            out.push(invitation);
+        }
+    }
+    out.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(out)
 }
 
 pub async fn load(store: &TenantStore, survey: &str, id: &str) -> Result<Option<Invitation>> {

@@ -608,7 +608,7 @@ fn sample_data(kind: EventType, base: &str) -> serde_json::Value {
     match kind {
         EventType::ResponseCreated | EventType::ResponseUpdated => json!({
             "id": "test", "person": person, "survey_type": "nps", "survey_id": "test", "score": 9,
-            "comment": "A test event from Ovation.", "permalink": format!("{base}/v1/survey_responses/test"),
+            "comment": "A test event from Ovation.", "permalink": format!("{base}/responses/test"),
             "created_at": now, "updated_at": now, "person_properties": {"plan": "test"}, "notes": [], "tags": [],
             "additional_answers": [], "channel": "email", "language": "en"
         }),

@@ -1,0 +1,334 @@
+//! The responses: the feed, newest first, narrowed by survey, period, score group, channel, tag,
+//! comment or not, a property's value and words in the comment (comments are sealed, so the
+//! feed decrypts page by page, bounded, and says when it stopped looking); and a response's
+//! page, with every answer, its notes and tags (editable by those who may), and its person's
+//! sends and answers. The API's `permalink` is this page.
+
+use axum::extract::{MatchedPath, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use minijinja::context;
+use ovation::auth::Permission;
+use ovation::domain::{Channel, Score};
+use ovation::http::extract::PathId;
+use ovation::ids::ResponseId;
+use ovation::services::Caller;
+use ovation::services::people::person::{self, Person};
+use ovation::services::results::counters::Measure;
+use ovation::services::results::response_list::{self, Narrowing, Order, ResponseFilter};
+use ovation::services::results::response_record::{self, ResponseRecord};
+use ovation::services::results::responses::{self, ResponseChange};
+use ovation::services::sending::invitations;
+use ovation::services::surveys;
+use ovation::store::now_unix;
+use ovation::{Context, Error, Result};
+use serde::Serialize;
+
+use crate::filter::{self, Filter, value};
+use crate::page::{PageForm, Shell, error, render, root_of, see_other};
+
+type Ctx = State<std::sync::Arc<Context>>;
+
+/// Responses a feed page shows.
+const PER_PAGE: u32 = 25;
+/// Of a person's other answers and sends, how many the response's page lists.
+const HISTORY: usize = 10;
+
+/// The feed's filters beyond the period, as the form shows them.
+#[derive(Default, Serialize)]
+struct Narrow {
+    group: String,
+    channel: String,
+    tag: String,
+    comment: String,
+    property: String,
+    value: String,
+    q: String,
+}
+
+impl Narrow {
+    fn parse(pairs: &[(String, String)]) -> Result<(Narrow, Narrowing)> {
+        let text = |name: &str| value(pairs, name).trim().to_owned();
+        let shown = Narrow {
+            group: text("group"),
+            channel: text("channel"),
+            tag: text("tag"),
+            comment: text("comment"),
+            property: text("property"),
+            value: text("value"),
+            q: text("q"),
+        };
+        let some = |t: &String| Some(t.clone()).filter(|t| !t.is_empty());
+        let narrowing = Narrowing {
+            group: match shown.group.as_str() {
+                "promoter" => Some(Measure::Promoter),
+                "passive" => Some(Measure::Passive),
+                "detractor" => Some(Measure::Detractor),
+                _ => None,
+            },
+            channel: some(&shown.channel).map(|c| Channel::parse(&c)).transpose()?,
+            tag: some(&shown.tag),
+            with_comment: match shown.comment.as_str() {
+                "with" => Some(true),
+                "without" => Some(false),
+                _ => None,
+            },
+            property: some(&shown.property).map(|p| (p, shown.value.clone())),
+            text: some(&shown.q),
+        };
+        Ok((shown, narrowing))
+    }
+}
+
+/// One response as the feed and the person's history show it.
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    score: u8,
+    group: &'static str,
+    comment: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    channel: &'static str,
+    survey: String,
+    at: String,
+    tags: Vec<String>,
+}
+
+fn group_of(score: Score) -> &'static str {
+    match Measure::of_score(score) {
+        Measure::Promoter => "promoter",
+        Measure::Passive => "passive",
+        _ => "detractor",
+    }
+}
+
+pub fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "Email",
+        Channel::Sms => "SMS",
+        Channel::Web => "Web link",
+        Channel::Api => "API",
+    }
+}
+
+/// A time as the viewer reads it (`2026-12-04 09:30`).
+fn local(at: i64, tz: &TimeZone) -> String {
+    Timestamp::from_second(at)
+        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// The rows of `records`: their people's names and emails only for those who may see them.
+async fn rows(ctx: &Context, caller: &Caller, records: &[ResponseRecord], tz: &TimeZone) -> Result<Vec<Row>> {
+    let store = caller.store(ctx);
+    let names: Vec<(String, String)> = surveys::list(&store, true)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.definition.name))
+        .collect();
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        let person = match (&r.person, caller.sees_people) {
+            (Some(id), true) => person::load(&store, id).await?,
+            _ => None,
+        };
+        out.push(Row {
+            id: r.id.clone(),
+            score: r.score.value(),
+            group: group_of(r.score),
+            comment: r.comment.clone(),
+            name: person.as_ref().and_then(|p| p.name.clone()),
+            email: person
+                .as_ref()
+                .and_then(|p| p.email.as_ref().map(|e| e.as_str().to_owned())),
+            channel: channel_name(r.channel),
+            survey: names
+                .iter()
+                .find(|(id, _)| *id == r.survey)
+                .map_or_else(String::new, |(_, n)| n.clone()),
+            at: local(r.created_at, tz),
+            tags: r.tags.clone(),
+        });
+    }
+    Ok(out)
+}
+
+pub async fn feed(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
+    let shell = match Shell::of(&ctx, &caller, &headers, "responses").await {
+        Ok(shell) => shell,
+        Err(e) => return error("", None, e).into_response(),
+    };
+    match feed_page(&ctx, &caller, raw.as_deref()).await {
+        Ok(values) => render(StatusCode::OK, "responses.html", "", context! { shell, ..values }).into_response(),
+        Err(e) => error("", Some(&shell), e).into_response(),
+    }
+}
+
+async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {
+    let pairs = filter::pairs(raw)?;
+    // A later page keeps the first page's clock, so that its cursor reads the same range.
+    let now = value(&pairs, "at").parse().unwrap_or_else(|_| now_unix());
+    let period = Filter::parse(&pairs, now)?;
+    let (narrow, narrowing) = Narrow::parse(&pairs)?;
+    let store = caller.store(ctx);
+    let filter = ResponseFilter {
+        since: Some(period.since),
+        until: Some(period.until),
+        survey: Some(period.survey.clone()).filter(|s| !s.is_empty()),
+        order: Order::CreatedDesc,
+        narrow: narrowing,
+        ..ResponseFilter::default()
+    };
+    let cursor = Some(value(&pairs, "cursor")).filter(|c| !c.is_empty());
+    let page = response_list::list(&store, &filter, PER_PAGE, 0, cursor).await?;
+    let surveys: Vec<(String, String)> = surveys::list(&store, false)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.definition.name))
+        .collect();
+    // The next page: the same filters, the same clock, the cursor.
+    let next = page.cursor.as_ref().map(|cursor| {
+        let kept = pairs.iter().filter(|(n, _)| n != "cursor" && n != "at");
+        let mut query = url_encoded(kept.map(|(n, v)| (n.as_str(), v.as_str())));
+        query.push_str(&url_encoded([
+            ("at", now.to_string().as_str()),
+            ("cursor", cursor.as_str()),
+        ]));
+        format!("responses?{query}")
+    });
+    Ok(context! {
+        filter => period,
+        narrow,
+        surveys,
+        rows => rows(ctx, caller, &page.responses, &period.tz).await?,
+        next,
+        scan_stopped => page.scan_stopped,
+        sees_people => caller.sees_people,
+        channels => ["email", "sms", "web", "api"],
+    })
+}
+
+/// `name=value&` pairs, form-encoded.
+fn url_encoded<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        for (i, part) in [name, value].into_iter().enumerate() {
+            for b in part.bytes() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+                    _ => out.push_str(&format!("%{b:02X}")),
+                }
+            }
+            out.push(if i == 0 { '=' } else { '&' });
+        }
+    }
+    out
+}
+
+/// A response's page.
+pub async fn one(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id): PathId<ResponseId>) -> Response {
+    let shell = match Shell::of(&ctx, &caller, &headers, "responses").await {
+        Ok(shell) => shell,
+        Err(e) => return error("../", None, e).into_response(),
+    };
+    match response_page(&ctx, &caller, &id).await {
+        Ok(values) => render(StatusCode::OK, "response.html", "../", context! { shell, ..values }).into_response(),
+        Err(e) => error("../", Some(&shell), e).into_response(),
+    }
+}
+
+async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId) -> Result<minijinja::Value> {
+    let store = caller.store(ctx);
+    let record = response_record::load(&store, id.as_str())
+        .await?
+        .ok_or(Error::NotFound("survey response"))?;
+    let survey = surveys::get(&store, &record.survey).await?;
+    let person: Option<Person> = match (&record.person, caller.sees_people) {
+        (Some(p), true) => person::load(&store, p).await?,
+        _ => None,
+    };
+    let tz = TimeZone::UTC;
+    let view = record.view("", survey.as_ref(), person.as_ref());
+    let (mut answers, mut sends) = (vec![], vec![]);
+    if let Some(p) = &record.person {
+        let theirs = ResponseFilter {
+            person: Some(p.clone()),
+            order: Order::CreatedDesc,
+            ..ResponseFilter::default()
+        };
+        let others = response_list::list(&store, &theirs, HISTORY as u32 + 1, 0, None).await?;
+        let others: Vec<ResponseRecord> = others.responses.into_iter().filter(|r| r.id != record.id).collect();
+        answers = rows(ctx, caller, &others, &tz).await?;
+        for invitation in invitations::of_person(&store, p).await?.into_iter().take(HISTORY) {
+            sends.push(context! {
+                channel => channel_name(invitation.channel),
+                status => invitation.status,
+                at => local(invitation.sent_at.unwrap_or(invitation.due_at), &tz),
+            });
+        }
+    }
+    Ok(context! {
+        response => view,
+        group => group_of(record.score),
+        survey_name => survey.map(|s| s.definition.name),
+        channel => channel_name(record.channel),
+        created => local(record.created_at, &tz),
+        updated => local(record.updated_at, &tz),
+        person => person.map(|p| p.view()),
+        anonymized => record.anonymized_at.is_some(),
+        answers,
+        sends,
+        can_edit => caller.principal.role.allows(Permission::ManageResponses),
+        sees_people => caller.sees_people,
+    })
+}
+
+/// Changes a response's tags and adds a note (the form of its page).
+pub async fn edit(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    PathId(id): PathId<ResponseId>,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let store = caller.store(&ctx);
+    let change = async {
+        let record = response_record::load(&store, id.as_str())
+            .await?
+            .ok_or(Error::NotFound("survey response"))?;
+        let tags: Vec<String> = form
+            .get("tags")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mut notes: Vec<(Option<String>, String)> = record
+            .notes
+            .iter()
+            .map(|n| (Some(n.id.clone()), n.text.clone()))
+            .collect();
+        let note = form.get("note").trim();
+        if !note.is_empty() {
+            notes.push((None, note.to_owned()));
+        }
+        let change = ResponseChange {
+            tags: Some(tags),
+            notes: Some(notes),
+            ..ResponseChange::default()
+        };
+        responses::update(&store, &caller, &id, change).await
+    };
+    match change.await {
+        Ok(_) => see_other(id.as_str(), vec![]),
+        Err(e) => {
+            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
+            error(root, shell.as_ref(), e).into_response()
+        }
+    }
+}
