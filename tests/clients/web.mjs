@@ -66,6 +66,8 @@ try {
   await audit(page, "overview");
   await page.click(".menu summary");
   await audit(page, "overview-menu");
+  await page.goto(`${base}/segments`, { waitUntil: "load" });
+  await audit(page, "segments");
   // The feed, narrowed to detractors through its form, then a response tagged on its page.
   await page.goto(`${base}/responses`, { waitUntil: "load" });
   await audit(page, "responses");

@@ -465,7 +465,7 @@ async fn second_factor_and_owed_password_change_in_pages() {
 }
 
 /// The pages in Chromium as `ovation serve` runs them (plain http on loopback): sign in, the
-/// overview, its menu, the feed narrowed to detractors, a response tagged and noted, sign out,
+/// overview, its menu, segments, the feed narrowed to detractors, a response tagged and noted, sign out,
 /// a missing page; axe-core at 1280 and 375 px finds nothing on any of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_in_chromium() {
@@ -511,7 +511,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     let audits = seen["audits"].as_array().unwrap();
-    assert_eq!(audits.len(), 12, "{seen}");
+    assert_eq!(audits.len(), 14, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -638,4 +638,62 @@ async fn the_feed_filters_and_a_response_page_edits() {
     // A cursor from another query is refused, not followed.
     let forged = b.get("/responses?cursor=AAAA").await;
     assert_eq!(forged.status, 400, "{}", forged.text);
+}
+
+/// Segments: NPS by a property's values, as `GET /v1/metrics?segment=` counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_show_what_the_api_counts() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send(
+            "POST",
+            "/v1/surveys",
+            &owner.token,
+            json!({"name": "Plans", "segments": ["plan"]}),
+        )
+        .await
+        .str("id");
+    for (i, (plan, score)) in [("pro", 10), ("pro", 9), ("free", 0), ("free", 10), ("free", 3)]
+        .into_iter()
+        .enumerate()
+    {
+        let person = s
+            .send(
+                "POST",
+                "/v1/people",
+                &key,
+                json!({"email": format!("s{i}@example.com"), "send": false, "properties": {"plan": plan}}),
+            )
+            .await
+            .str("id");
+        let body = json!({"person": person, "score": score, "survey_id": survey, "created_at": now_unix() - 60});
+        assert_eq!(s.send("POST", "/v1/survey_responses", &key, body).await.status, 201);
+    }
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/segments").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let now = now_unix();
+    let api = s
+        .get(
+            &format!(
+                "/v1/metrics?trend={survey}&segment=plan&since={}&until={now}",
+                now - 30 * DAY + 1
+            ),
+            &key,
+        )
+        .await;
+    for segment in api.body["segments"].as_array().unwrap() {
+        let row = format!(
+            "<th scope=\"row\">{}</th><td>{}</td><td>{}</td>",
+            segment["value"].as_str().unwrap(),
+            segment["nps"],
+            segment["response_count"]
+        );
+        assert!(page.text.contains(&row), "{row} not in {}", page.text);
+    }
+    // Sorted by NPS: pro (100) before free (-33).
+    assert!(page.text.find(">pro</th>").unwrap() < page.text.find(">free</th>").unwrap());
 }

@@ -85,6 +85,50 @@ pub fn nps_trend(points: &[Point]) -> String {
     svg
 }
 
+/// A horizontal bar per value, from the zero line left (negative NPS) or right (positive),
+/// labelled with the value and its NPS.
+pub fn nps_bars(rows: &[(String, Option<i64>)]) -> String {
+    const ROW: f64 = 28.0;
+    const LABEL: f64 = 170.0;
+    let height = ROW * rows.len().max(1) as f64 + 8.0;
+    let plot = WIDTH - LABEL - 48.0;
+    let zero = LABEL + plot / 2.0;
+    let mut svg = format!(
+        "<svg class=\"bars\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-hidden=\"true\" focusable=\"false\">\
+         <line x1=\"{zero}\" x2=\"{zero}\" y1=\"0\" y2=\"{height}\" stroke=\"#8c959f\" stroke-width=\"1\"/>"
+    );
+    for (i, (label, nps)) in rows.iter().enumerate() {
+        let y = 4.0 + ROW * i as f64;
+        let short: String = label.chars().take(24).collect();
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"14\" text-anchor=\"end\" fill=\"#1f2328\">{}</text>",
+            LABEL - 8.0,
+            y + 17.0,
+            escape(&short)
+        );
+        if let Some(nps) = nps {
+            let length = plot / 2.0 * (*nps as f64).abs() / 100.0;
+            let (x, fill) = if *nps >= 0 {
+                (zero, "#1a7f37")
+            } else {
+                (zero - length, "#cf222e")
+            };
+            let _ = write!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{length:.1}\" height=\"{:.1}\" fill=\"{fill}\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\" fill=\"#57606a\">{nps}</text>",
+                y + 4.0,
+                ROW - 10.0,
+                if *nps >= 0 { zero + length + 4.0 } else { zero + 4.0 },
+                y + 17.0,
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// A bar split into promoters, passives and detractors by their shares (percent).
 pub fn split_bar(promoters: f64, passives: f64, detractors: f64) -> String {
     let mut svg = String::from(
@@ -138,6 +182,17 @@ mod tests {
         assert!(!svg.contains(" L"), "{svg}");
         assert!(svg.contains("&lt;c&gt;") && !svg.contains("<c>"));
         assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    #[test]
+    fn bars_go_left_below_zero_and_right_above() {
+        let svg = nps_bars(&[
+            ("pro".into(), Some(50)),
+            ("<free>".into(), Some(-50)),
+            ("x".into(), None),
+        ]);
+        assert_eq!(svg.matches("<rect").count(), 2, "{svg}");
+        assert!(svg.contains("#1a7f37") && svg.contains("#cf222e") && svg.contains("&lt;free&gt;"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod filter;
 mod overview;
 mod page;
 mod responses;
+mod segments;
 mod sign_in;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/password", get(sign_in::password_form).post(sign_in::change_password))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/overview", get(overview::page))
+        .route("/segments", get(segments::page))
         .route("/responses", get(responses::feed))
         .route("/responses/{id}", get(responses::one).post(responses::edit))
         .route("/assets/{name}", get(assets::serve))

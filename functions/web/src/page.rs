@@ -42,6 +42,7 @@ fn environment() -> &'static Environment<'static> {
             ("responses.html", include_str!("../templates/responses.html")),
             ("response.html", include_str!("../templates/response.html")),
             ("filters.html", include_str!("../templates/filters.html")),
+            ("segments.html", include_str!("../templates/segments.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -162,6 +163,7 @@ pub struct Shell {
 const NAV: &[(&str, &str, Permission)] = &[
     ("overview", "Overview", Permission::ReadResponses),
     ("responses", "Responses", Permission::ReadResponses),
+    ("segments", "Segments", Permission::ReadResponses),
 ];
 
 impl Shell {

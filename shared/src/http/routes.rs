@@ -387,6 +387,8 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/sign-out", WEB, User, "Sign out, here or everywhere (form)").page(),
     route("GET", "/overview", WEB, Tenant(ReadResponses), "NPS of a period, its trend, split and channels")
         .page().query(&["survey", "period", "from", "to", "by", "zone"]),
+    route("GET", "/segments", WEB, Tenant(ReadResponses), "NPS by the values of a segment property")
+        .page().query(&["survey", "period", "from", "to", "zone", "property"]),
     route("GET", "/responses", WEB, Tenant(ReadResponses), "The responses, newest first, with their filters")
         .page().query(&["survey", "period", "from", "to", "zone", "group", "channel", "tag", "comment", "property", "value", "q", "at", "cursor"]),
     route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
