@@ -46,6 +46,8 @@ async function audit(page, name) {
 
 try {
   const page = await browser.newPage();
+  // A viewer in Copenhagen: the results pages follow their time zone.
+  await page.emulateTimezone("Europe/Copenhagen");
   page.on("console", (m) => { if (/Content Security Policy/.test(m.text())) csp.push(m.text()); });
   await page.goto(`${base}/sign-in`, { waitUntil: "load" });
   await audit(page, "sign-in");
@@ -62,6 +64,7 @@ try {
     process.exit(0);
   }
   const nps = await page.$eval(".card .figure", (e) => e.textContent.trim());
+  await page.waitForFunction(() => location.search.includes("zone="), { timeout: 5000 });
   const zone = await page.$eval("#zone", (e) => e.value);
   await audit(page, "overview");
   await page.click(".menu summary");

@@ -503,7 +503,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert_eq!(seen["firstTab"], "skip", "{seen}");
-    assert_ne!(seen["zone"], "", "{seen}");
+    assert_eq!(seen["zone"], "Europe/Copenhagen", "{seen}");
     assert_eq!(seen["csp"], json!([]), "{seen}");
     assert_eq!(
         (&seen["detractors"], &seen["tagged"], &seen["notes"]),
