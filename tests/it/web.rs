@@ -577,6 +577,15 @@ async fn the_feed_filters_and_a_response_page_edits() {
         count(&b.get("/responses?group=detractor&q=late&channel=api").await.text),
         1
     );
+    // The feed's filter as a file.
+    let csv = b.get("/responses/export?group=detractor&format=csv").await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(csv.headers["content-disposition"].to_str().unwrap().contains(".csv"));
+    assert_eq!(csv.text.lines().count(), 3, "a header and the two detractors: {}", csv.text);
+    assert!(csv.text.contains("Slow delivery") && !csv.text.contains("Lovely"));
+    let xlsx = b.get("/responses/export?format=xlsx").await;
+    assert!(xlsx.headers["content-type"].to_str().unwrap().contains("spreadsheetml"));
+    assert_eq!(b.get("/responses/export?format=pdf").await.status, 422);
     // The response's page, reached by the API's permalink; tags and a note through its form.
     let permalink = s
         .get(&format!("/v1/survey_responses/{}", ids[1]), &key)
@@ -625,6 +634,8 @@ async fn the_feed_filters_and_a_response_page_edits() {
     );
     let page = analyst.get(path).await;
     assert!(!page.text.contains("name=\"note\""));
+    let theirs_csv = analyst.get("/responses/export?format=csv").await;
+    assert!(theirs_csv.text.contains("Slow delivery") && !theirs_csv.text.contains("@example.com"));
     let refused = analyst
         .post(path, &[("csrf", &csrf(&theirs.text)), ("tags", "x")], None)
         .await;

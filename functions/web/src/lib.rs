@@ -32,6 +32,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/overview", get(overview::page))
         .route("/segments", get(segments::page))
         .route("/responses", get(responses::feed))
+        .route("/responses/export", get(responses::export))
         .route("/responses/{id}", get(responses::one).post(responses::edit))
         .route("/assets/{name}", get(assets::serve))
         .with_state(ctx)

@@ -12,9 +12,12 @@ use jiff::tz::TimeZone;
 use minijinja::context;
 use ovation::auth::Permission;
 use ovation::domain::{Channel, Score};
+use ovation::http::attachment;
 use ovation::http::extract::PathId;
 use ovation::ids::ResponseId;
 use ovation::services::Caller;
+use ovation::services::exports::downloads;
+use ovation::services::exports::spreadsheets::Format;
 use ovation::services::people::person::{self, Person};
 use ovation::services::results::counters::Measure;
 use ovation::services::results::response_list::{self, Narrowing, Order, ResponseFilter};
@@ -167,13 +170,10 @@ pub async fn feed(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
     }
 }
 
-async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {
-    let pairs = filter::pairs(raw)?;
-    // A later page keeps the first page's clock, so that its cursor reads the same range.
-    let now = value(&pairs, "at").parse().unwrap_or_else(|_| now_unix());
-    let period = Filter::parse(&pairs, now)?;
-    let (narrow, narrowing) = Narrow::parse(&pairs)?;
-    let store = caller.store(ctx);
+/// What a feed's query asks for: the period, the narrowing as shown, the filter they make.
+fn feed_filter(pairs: &[(String, String)], now: i64) -> Result<(Filter, Narrow, ResponseFilter)> {
+    let period = Filter::parse(pairs, now)?;
+    let (narrow, narrowing) = Narrow::parse(pairs)?;
     let filter = ResponseFilter {
         since: Some(period.since),
         until: Some(period.until),
@@ -182,6 +182,15 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
         narrow: narrowing,
         ..ResponseFilter::default()
     };
+    Ok((period, narrow, filter))
+}
+
+async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {
+    let pairs = filter::pairs(raw)?;
+    // A later page keeps the first page's clock, so that its cursor reads the same range.
+    let now = value(&pairs, "at").parse().unwrap_or_else(|_| now_unix());
+    let (period, narrow, filter) = feed_filter(&pairs, now)?;
+    let store = caller.store(ctx);
     let cursor = Some(value(&pairs, "cursor")).filter(|c| !c.is_empty());
     let page = response_list::list(&store, &filter, PER_PAGE, 0, cursor).await?;
     let surveys: Vec<(String, String)> = surveys::list(&store, false)
@@ -199,9 +208,17 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
         ]));
         format!("responses?{query}")
     });
+    // The same responses as a file: the filters, without the page's place.
+    let export = url_encoded(
+        pairs
+            .iter()
+            .filter(|(n, _)| n != "cursor" && n != "format")
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
     Ok(context! {
         filter => period,
         narrow,
+        export,
         surveys,
         rows => rows(ctx, caller, &page.responses, &period.tz).await?,
         next,
@@ -209,6 +226,27 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
         sees_people => caller.sees_people,
         channels => ["email", "sms", "web", "api"],
     })
+}
+
+/// The feed's responses as a CSV or Excel file (`format`), up to the rows and size a download
+/// holds; an error page says so past them.
+pub async fn export(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
+    let file = async {
+        let pairs = filter::pairs(raw.as_deref())?;
+        let format: Format = match value(&pairs, "format") {
+            "" => Format::Csv,
+            other => other.parse()?,
+        };
+        let (_, _, filter) = feed_filter(&pairs, now_unix())?;
+        downloads::responses(&caller.store(&ctx), &caller, &filter, format).await
+    };
+    match file.await {
+        Ok(file) => attachment(file.content_type, &file.name, file.bytes),
+        Err(e) => {
+            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
+            error("../", shell.as_ref(), e).into_response()
+        }
+    }
 }
 
 /// `name=value&` pairs, form-encoded.

@@ -391,6 +391,8 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["survey", "period", "from", "to", "zone", "property"]),
     route("GET", "/responses", WEB, Tenant(ReadResponses), "The responses, newest first, with their filters")
         .page().query(&["survey", "period", "from", "to", "zone", "group", "channel", "tag", "comment", "property", "value", "q", "at", "cursor"]),
+    route("GET", "/responses/export", WEB, Tenant(ReadResponses), "The feed's responses as CSV or Excel (up to 10,000)")
+        .page().query(&["format", "survey", "period", "from", "to", "zone", "group", "channel", "tag", "comment", "property", "value", "q", "at"]),
     route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
         .page(),
     route("POST", "/responses/{id}", WEB, Tenant(ManageResponses), "Change a response's tags, add a note (form)").page(),
