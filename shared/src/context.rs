@@ -292,6 +292,26 @@ impl Context {
         }
     }
 
+    /// The mailer of mail to a workspace's staff (an invitation, a password reset), sent within
+    /// the request: the outbox beside an embedded store (`/dev/outbox`), SES on AWS.
+    pub async fn staff_mailer(&self) -> Result<Arc<dyn messaging::Mailer>> {
+        match &self.settings.backend {
+            Backend::Embedded { data_dir } => Ok(Arc::new(messaging::outbox::Outbox::open(
+                &data_dir.join(messaging::outbox::FOLDER),
+            )?)),
+            Backend::Aws { .. } => {
+                let config = match &self.aws {
+                    Some(config) => config.clone(),
+                    None => crate::aws::load_config().await,
+                };
+                let configuration_set = self.settings.sending.configuration_set.clone();
+                Ok(Arc::new(messaging::OnFirstUse::new(move || {
+                    messaging::ses::SesMailer::new(aws_sdk_sesv2::Client::new(&config), configuration_set.clone())
+                })))
+            }
+        }
+    }
+
     /// The client of webhook calls (loopback allowed only when the settings say so).
     pub fn outbound(&self) -> Result<&crate::outbound::Outbound> {
         if let Some(client) = self.outbound.get() {

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
-const [base, workspace, email, password] = process.argv.slice(2);
+const [base, workspace, email, password, acceptLink] = process.argv.slice(2);
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const browser = await puppeteer.launch({
   executablePath: process.env.OVATION_TEST_CHROMIUM,
@@ -96,7 +96,19 @@ try {
   const afterSignOut = new URL(page.url()).pathname;
   await page.goto(`${base}/no-such-page`, { waitUntil: "load" });
   await audit(page, "not-found");
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, audits, csp }));
+  await page.goto(`${base}/forgot`, { waitUntil: "load" });
+  await audit(page, "forgot");
+  // A colleague accepts the mailed invitation in a browser of their own.
+  const colleague = await (await browser.createBrowserContext()).newPage();
+  colleague.on("console", (m) => { if (/Content Security Policy/.test(m.text())) csp.push(m.text()); });
+  await colleague.goto(acceptLink, { waitUntil: "load" });
+  await audit(colleague, "accept");
+  await colleague.type("#name", "Nina New");
+  await colleague.type("#password", password);
+  await colleague.type("#confirm_password", password);
+  await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("button[type=submit]")]);
+  const joined = new URL(colleague.url()).pathname;
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, joined, audits, csp }));
 } finally {
   await browser.close();
 }

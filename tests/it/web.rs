@@ -465,8 +465,9 @@ async fn second_factor_and_owed_password_change_in_pages() {
 }
 
 /// The pages in Chromium as `ovation serve` runs them (plain http on loopback): sign in, the
-/// overview, its menu, segments, the feed narrowed to detractors, a response tagged and noted, sign out,
-/// a missing page; axe-core at 1280 and 375 px finds nothing on any of them.
+/// overview, its menu, segments, the feed narrowed to detractors, a response tagged and noted, sign
+/// out, a missing page, the forgotten-password page, and a colleague accepting the mailed
+/// invitation; axe-core at 1280 and 375 px finds nothing on any of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_in_chromium() {
     let (Some(chromium), Some(modules)) = (
@@ -486,13 +487,23 @@ async fn the_web_app_in_chromium() {
         .await
         .str("id");
     answered(&s, &key, &survey, &[10, 9, 6, 10]).await;
+    let invited = s
+        .send(
+            "POST",
+            "/v1/users",
+            &owner.token,
+            json!({"email": "nina@acme.example", "role": "editor"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201);
+    let accept = format!("{}{}", s.url, link_in(&mails_to(&s, "nina@acme.example")[0], "accept"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(crate::clients::script("web.mjs"), dir.path().join("web.mjs")).unwrap();
     std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
     let mut command = std::process::Command::new("node");
     command
         .arg(dir.path().join("web.mjs"))
-        .args([s.url.as_str(), "acme", "owner@acme.example", PASSWORD])
+        .args([s.url.as_str(), "acme", "owner@acme.example", PASSWORD, accept.as_str()])
         .env("OVATION_TEST_CHROMIUM", chromium);
     let seen: Value = crate::clients::run(command).await;
     assert_eq!(seen["landed"], "/overview", "{seen}");
@@ -511,7 +522,8 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     let audits = seen["audits"].as_array().unwrap();
-    assert_eq!(audits.len(), 14, "{seen}");
+    assert_eq!(seen["joined"], "/overview", "{seen}");
+    assert_eq!(audits.len(), 18, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -581,7 +593,12 @@ async fn the_feed_filters_and_a_response_page_edits() {
     let csv = b.get("/responses/export?group=detractor&format=csv").await;
     assert_eq!(csv.status, 200, "{}", csv.text);
     assert!(csv.headers["content-disposition"].to_str().unwrap().contains(".csv"));
-    assert_eq!(csv.text.lines().count(), 3, "a header and the two detractors: {}", csv.text);
+    assert_eq!(
+        csv.text.lines().count(),
+        3,
+        "a header and the two detractors: {}",
+        csv.text
+    );
     assert!(csv.text.contains("Slow delivery") && !csv.text.contains("Lovely"));
     let xlsx = b.get("/responses/export?format=xlsx").await;
     assert!(xlsx.headers["content-type"].to_str().unwrap().contains("spreadsheetml"));
@@ -707,4 +724,204 @@ async fn segments_show_what_the_api_counts() {
     }
     // Sorted by NPS: pro (100) before free (-33).
     assert!(page.text.find(">pro</th>").unwrap() < page.text.find(">free</th>").unwrap());
+}
+
+/// The mails in the local outbox (their plain-text parts), oldest first, to `to`.
+fn mails_to(s: &Stack, to: &str) -> Vec<String> {
+    use base64::Engine;
+    let ovation::config::Backend::Embedded { data_dir } = &s.ctx.settings.backend else {
+        panic!("the outbox is local")
+    };
+    let dir = data_dir.join(ovation::messaging::outbox::FOLDER);
+    let mut found: Vec<(std::time::SystemTime, String)> = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if !raw.contains(&format!("To: <{to}>")) && !raw.contains(&format!("To: {to}")) {
+            continue;
+        }
+        let at = raw.find("text/plain").expect("a text part");
+        let body = raw[at..]
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap()
+            .split("\r\n--")
+            .next()
+            .unwrap();
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(body.replace("\r\n", ""))
+            .unwrap();
+        found.push((
+            entry.metadata().unwrap().modified().unwrap(),
+            String::from_utf8(text).unwrap(),
+        ));
+    }
+    found.sort();
+    found.into_iter().map(|(_, t)| t).collect()
+}
+
+/// The app path of the link in a mail (`/accept?token=…`).
+fn link_in(mail: &str, page: &str) -> String {
+    let at = mail.find(&format!("/{page}?token=")).expect("a link");
+    mail[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// An invitation is mailed and accepted in pages; resending one ends the earlier link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_mailed_and_accepted_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let invited = s
+        .send(
+            "POST",
+            "/v1/users",
+            &owner.token,
+            json!({"email": "new@acme.example", "role": "analyst"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let mails = mails_to(&s, "new@acme.example");
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("join acme") || mails[0].contains("Join") || mails[0].contains("join"),
+        "{}",
+        mails[0]
+    );
+    let first = link_in(&mails[0], "accept");
+    // Sent again: a new link, and the first one stops working.
+    let user = invited.body["user"]["id"].as_str().unwrap();
+    let again = s
+        .send("POST", &format!("/v1/users/{user}/invitation"), &owner.token, json!({}))
+        .await;
+    assert_eq!(again.status, 200, "{again:?}");
+    let mails = mails_to(&s, "new@acme.example");
+    assert_eq!(mails.len(), 2);
+    let second = link_in(&mails[1], "accept");
+    assert_ne!(first, second);
+    let mut b = Browser::new(&s);
+    let page = b.get(&first).await;
+    let token = csrf(&page.text);
+    let stale = first.split("token=").nth(1).unwrap().to_owned();
+    let fields = |t: &str, confirm: &str| {
+        vec![
+            ("csrf".to_owned(), token.clone()),
+            ("token".to_owned(), t.to_owned()),
+            ("name".to_owned(), "Nina New".to_owned()),
+            ("password".to_owned(), PASSWORD.to_owned()),
+            ("confirm_password".to_owned(), confirm.to_owned()),
+        ]
+    };
+    let refused = b.post("/accept", &pairs(&fields(&stale, PASSWORD)), None).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    let fresh = second.split("token=").nth(1).unwrap().to_owned();
+    let differ = b.post("/accept", &pairs(&fields(&fresh, "something else")), None).await;
+    assert_eq!(differ.status, 422);
+    // The page shown again carries its own form token (a new form cookie came with it).
+    let mut retry = fields(&fresh, PASSWORD);
+    retry[0].1 = csrf(&differ.text);
+    let joined = b.post("/accept", &pairs(&retry), None).await;
+    assert_eq!(joined.location.as_deref(), Some("overview"), "{}", joined.text);
+    assert_eq!(b.get("/overview").await.status, 200);
+    // Used once: the link is spent.
+    let mut other = Browser::new(&s);
+    other.get(&second).await;
+    let reused = other.post("/accept", &pairs(&fields(&fresh, PASSWORD)), None).await;
+    assert_eq!(reused.status, 403, "no form token of its own: {}", reused.text);
+    let page = other.get(&second).await;
+    let token2 = csrf(&page.text);
+    let mut again_fields = fields(&fresh, PASSWORD);
+    again_fields[0].1 = token2;
+    let reused = other.post("/accept", &pairs(&again_fields), None).await;
+    assert_eq!(reused.status, 401, "{}", reused.text);
+}
+
+/// A forgotten password: the same answer whether or not the account exists, a mailed link that
+/// works once, a new password under the policy, every session ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_password_is_reset_through_a_mailed_link() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let mut b = Browser::new(&s);
+    let known = ask_for_link(&mut b, "owner@acme.example").await;
+    let unknown = ask_for_link(&mut b, "nobody@acme.example").await;
+    assert_eq!((known.status, unknown.status), (200, 200));
+    let strip = |t: &str| {
+        t.split("<main")
+            .nth(1)
+            .unwrap()
+            .split("</main>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(strip(&known.text), strip(&unknown.text), "the same answer");
+    assert!(mails_to(&s, "nobody@acme.example").is_empty());
+    let mails = mails_to(&s, "owner@acme.example");
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let link = link_in(&mails[0], "reset");
+    let form = b.get(&link).await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    let token = csrf(&form.text);
+    let reset = link.split("token=").nth(1).unwrap().to_owned();
+    let weak = b
+        .post(
+            "/reset",
+            &[
+                ("csrf", &token),
+                ("token", &reset),
+                ("new_password", "short"),
+                ("confirm_password", "short"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(weak.status, 422, "{}", weak.text);
+    let token = csrf(&weak.text);
+    let new = "a brand new passphrase of mine";
+    let done = b
+        .post(
+            "/reset",
+            &[
+                ("csrf", &token),
+                ("token", &reset),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("sign-in?done=reset"), "{}", done.text);
+    assert!(b.get("/sign-in?done=reset").await.text.contains("new password is set"));
+    // Every session ended; the old password is gone, the new one works; the link is spent.
+    assert_eq!(s.get("/v1/me", &owner.token).await.status, 401);
+    assert_eq!(
+        Browser::new(&s)
+            .sign_in("acme", "owner@acme.example", PASSWORD)
+            .await
+            .status,
+        401
+    );
+    let signed = Browser::new(&s).sign_in("acme", "owner@acme.example", new).await;
+    assert_eq!(signed.location.as_deref(), Some("overview"));
+    assert_eq!(b.get(&link).await.status, 410);
+    // At most three live links at once: a fourth request sends nothing.
+    for _ in 0..4 {
+        ask_for_link(&mut b, "owner@acme.example").await;
+    }
+    assert_eq!(mails_to(&s, "owner@acme.example").len(), 1 + 3);
+}
+
+fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+/// Asks for a password reset link through the pages.
+async fn ask_for_link(b: &mut Browser, email: &str) -> Seen {
+    let page = b.get("/forgot").await;
+    let token = csrf(&page.text);
+    b.post(
+        "/forgot",
+        &[("csrf", &token), ("workspace", "acme"), ("email", email)],
+        None,
+    )
+    .await
 }

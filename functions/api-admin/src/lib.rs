@@ -36,6 +36,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/tenant", get(tenant).patch(update_tenant))
         .route("/v1/users", get(list_users).post(invite))
         .route("/v1/users/{id}", get(user).patch(update_user).delete(delete_user))
+        .route("/v1/users/{id}/invitation", post(resend_invitation))
         .route("/v1/api_keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api_keys/{id}", delete(revoke_api_key))
         .route("/v1/oauth_clients", get(list_clients).post(create_client))
@@ -102,8 +103,23 @@ async fn list_users(
     .into_response())
 }
 
-async fn invite(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<Invite>) -> Result<Response> {
-    Ok((StatusCode::CREATED, Json(users::invite(&ctx, &caller, request).await?)).into_response())
+async fn invite(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    JsonBody(request): JsonBody<Invite>,
+) -> Result<Response> {
+    let invited = users::invite(&ctx, &caller, request, &base.0).await?;
+    Ok((StatusCode::CREATED, Json(invited)).into_response())
+}
+
+async fn resend_invitation(
+    State(ctx): Ctx,
+    caller: Caller,
+    base: PublicBase,
+    PathId(id): PathId<UserId>,
+) -> Result<Json<users::Invited>> {
+    Ok(Json(users::resend_invitation(&ctx, &caller, &id, &base.0).await?))
 }
 
 async fn user(Scoped { store, .. }: Scoped, PathId(id): PathId<UserId>) -> Result<Json<users::UserView>> {

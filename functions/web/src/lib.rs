@@ -1,9 +1,10 @@
 //! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
-//! (password, second factor, the password change a session owes), signing out here or
-//! everywhere, the overview of results, and the responses (the feed and each one's page). Thin handlers over `ovation::services`. The gate
+//! (password, second factor, the password change a session owes), accepting an invitation, a
+//! forgotten password, signing out here or everywhere, the overview of results, and the responses (the feed and each one's page). Thin handlers over `ovation::services`. The gate
 //! takes the session from its cookie, applies the route's permission and refuses forms from other
 //! sites; every form also carries a CSRF token bound to its session (`page::PageForm`).
 
+mod accounts;
 mod assets;
 mod chart;
 mod filter;
@@ -28,6 +29,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/second-factor", get(sign_in::code_form).post(sign_in::submit_code))
         .route("/password", get(sign_in::password_form).post(sign_in::change_password))
+        .route("/accept", get(accounts::accept_form).post(accounts::accept))
+        .route("/forgot", get(accounts::forgot_form).post(accounts::forgot))
+        .route("/reset", get(accounts::reset_form).post(accounts::reset))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/overview", get(overview::page))
         .route("/segments", get(segments::page))

@@ -43,6 +43,10 @@ fn environment() -> &'static Environment<'static> {
             ("response.html", include_str!("../templates/response.html")),
             ("filters.html", include_str!("../templates/filters.html")),
             ("segments.html", include_str!("../templates/segments.html")),
+            ("accept.html", include_str!("../templates/accept.html")),
+            ("forgot.html", include_str!("../templates/forgot.html")),
+            ("reset.html", include_str!("../templates/reset.html")),
+            ("message.html", include_str!("../templates/message.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -247,7 +251,16 @@ mod tests {
             nav: vec![],
             csrf: "t".into(),
         };
-        for name in ["sign_in.html", "second_factor.html", "password.html", "error.html"] {
+        for name in [
+            "sign_in.html",
+            "second_factor.html",
+            "password.html",
+            "error.html",
+            "accept.html",
+            "forgot.html",
+            "reset.html",
+            "message.html",
+        ] {
             let page = render(
                 StatusCode::OK,
                 name,

@@ -3,7 +3,7 @@
 //! second factor when the user has one; the password change a session may owe; signing out
 //! here or everywhere. The session lives in its cookie; a sign-in's challenge in a short one.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
@@ -22,25 +22,33 @@ use crate::page::{PageForm, Shell, render, see_other};
 type Ctx = State<std::sync::Arc<Context>>;
 
 /// The cookie that remembers the workspace last signed in to (its slug; a year).
-const WORKSPACE: &str = "ovation_workspace";
+pub const WORKSPACE: &str = "ovation_workspace";
 const YEAR: i64 = 365 * 86_400;
 /// How long the sign-in page's form stays valid.
 const FORM_SECONDS: i64 = 3600;
 
 /// The sign-in page, its workspace filled in when remembered. A new pre-session cookie makes
 /// its form's CSRF token.
-pub async fn form(State(ctx): Ctx, headers: HeaderMap) -> Response {
+pub async fn form(State(ctx): Ctx, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let workspace = pages::cookie(&ctx, &headers, WORKSPACE).unwrap_or_default();
-    sign_in_page(&ctx, StatusCode::OK, &workspace, "", None)
+    let done = raw.as_deref() == Some("done=reset");
+    sign_in_page(&ctx, StatusCode::OK, &workspace, "", None, done)
 }
 
-fn sign_in_page(ctx: &Context, status: StatusCode, workspace: &str, email: &str, problem: Option<String>) -> Response {
+fn sign_in_page(
+    ctx: &Context,
+    status: StatusCode,
+    workspace: &str,
+    email: &str,
+    problem: Option<String>,
+    reset_done: bool,
+) -> Response {
     let secret = random_text().unwrap_or_default();
     render(
         status,
         "sign_in.html",
         "",
-        context! { workspace, email, problem, csrf => pages::csrf_token(&secret) },
+        context! { workspace, email, problem, reset_done, csrf => pages::csrf_token(&secret) },
     )
     .with_cookies(vec![pages::set_cookie(ctx, PRE_SESSION, &secret, FORM_SECONDS)])
     .into_response()
@@ -68,14 +76,14 @@ pub async fn submit(State(ctx): Ctx, ClientAddress(ip): ClientAddress, form: Pag
         }
         Err(e) => {
             let (status, message) = problem(e);
-            sign_in_page(&ctx, status, &workspace, &email, Some(message))
+            sign_in_page(&ctx, status, &workspace, &email, Some(message), false)
         }
     }
 }
 
 /// Where a sign-in's result leads: a session (to the page it owes, else the overview), or the
 /// second factor.
-fn signed_in(ctx: &Context, result: SignInResult, mut cookies: Vec<HeaderValue>) -> Response {
+pub fn signed_in(ctx: &Context, result: SignInResult, mut cookies: Vec<HeaderValue>) -> Response {
     let now = now_unix();
     match result {
         SignInResult::SignedIn {

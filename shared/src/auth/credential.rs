@@ -23,6 +23,8 @@ pub enum Kind {
     Invite,
     /// The second step of a sign-in with a second factor.
     MfaChallenge,
+    /// A mailed link to set a new password.
+    PasswordReset,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::AccessToken => "ova",
             Kind::Invite => "ovi",
             Kind::MfaChallenge => "ovm",
+            Kind::PasswordReset => "ovr",
         }
     }
 
@@ -43,6 +46,7 @@ impl Kind {
             Kind::AccessToken,
             Kind::Invite,
             Kind::MfaChallenge,
+            Kind::PasswordReset,
         ]
         .into_iter()
         .find(|k| k.prefix() == prefix)

@@ -190,11 +190,14 @@ pub const ROUTES: &[Route] = &[
         .body("SettingsPatch").returns("Tenant"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
         .returns("[UserView]").query(&["per_page", "cursor"]),
-    route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user").body("Invite").returns("Invited").created(),
+    route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user (the invitation is mailed)")
+        .body("Invite").returns("Invited").created(),
     route("GET", "/v1/users/{id}", ADMIN, Tenant(ReadUsers), "One user").returns("UserView"),
     route("PATCH", "/v1/users/{id}", ADMIN, Tenant(ManageUsers), "Change a user's role, name or status")
         .body("UserPatch").returns("UserView"),
     route("DELETE", "/v1/users/{id}", ADMIN, Tenant(ManageUsers), "Delete a user"),
+    route("POST", "/v1/users/{id}/invitation", ADMIN, Tenant(ManageUsers),
+        "Mail an invited user a new invitation (earlier links stop working)").returns("Invited"),
     route("GET", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "List API keys").returns("[ApiKeyView]"),
     route("POST", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "Create an API key (shown once)")
         .body("NewCredential").returns("ApiKeyCreated").created(),
@@ -378,10 +381,16 @@ pub const ROUTES: &[Route] = &[
         .returns("Html"),
     // The web app's pages (HTML, the session in a cookie): web.
     route("GET", "/", WEB, Public, "The web app: to the overview (or to sign in)").page(),
-    route("GET", "/sign-in", WEB, Public, "Sign in: workspace, email and password").page(),
+    route("GET", "/sign-in", WEB, Public, "Sign in: workspace, email and password").page().query(&["done"]),
     route("POST", "/sign-in", WEB, Throttled, "Sign in (form; per-address budget)").page(),
     route("GET", "/second-factor", WEB, Public, "Sign in: the second factor").page(),
     route("POST", "/second-factor", WEB, Throttled, "Finish signing in with a TOTP or recovery code").page(),
+    route("GET", "/accept", WEB, Public, "Accept a mailed invitation: choose a password").page().query(&["token"]),
+    route("POST", "/accept", WEB, Throttled, "Accept an invitation (form; per-address budget)").page(),
+    route("GET", "/forgot", WEB, Public, "Ask for a link to set a new password").page(),
+    route("POST", "/forgot", WEB, Throttled, "Mail a link to set a new password (form; per-address budget)").page(),
+    route("GET", "/reset", WEB, Public, "Set a new password through a mailed link").page().query(&["token"]),
+    route("POST", "/reset", WEB, Throttled, "Set a new password (form; per-address budget)").page(),
     route("GET", "/password", WEB, User, "Change your password").page(),
     route("POST", "/password", WEB, User, "Change your password (form)").page(),
     route("POST", "/sign-out", WEB, User, "Sign out, here or everywhere (form)").page(),

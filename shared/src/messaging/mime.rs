@@ -92,13 +92,15 @@ pub fn render(email: &OutgoingEmail) -> String {
         headers.push(format!("Reply-To: <{}>", address(reply_to)));
     }
     headers.push(format!("Subject: {}", encoded_words(&email.subject)));
-    let mut unsubscribe = Vec::new();
-    if let Some(mailto) = &email.unsubscribe_mailto {
-        unsubscribe.push(format!("<mailto:{}?subject=unsubscribe>", address(mailto)));
+    if let Some(url) = &email.unsubscribe_url {
+        let mut unsubscribe = Vec::new();
+        if let Some(mailto) = &email.unsubscribe_mailto {
+            unsubscribe.push(format!("<mailto:{}?subject=unsubscribe>", address(mailto)));
+        }
+        unsubscribe.push(format!("<{}>", address(url)));
+        headers.push(format!("List-Unsubscribe: {}", unsubscribe.join(",\r\n ")));
+        headers.push("List-Unsubscribe-Post: List-Unsubscribe=One-Click".into());
     }
-    unsubscribe.push(format!("<{}>", address(&email.unsubscribe_url)));
-    headers.push(format!("List-Unsubscribe: {}", unsubscribe.join(",\r\n ")));
-    headers.push("List-Unsubscribe-Post: List-Unsubscribe=One-Click".into());
     headers.push("Auto-Submitted: auto-generated".into());
     headers.push("MIME-Version: 1.0".into());
     headers.push(format!("Content-Type: multipart/alternative; boundary=\"{boundary}\""));
@@ -186,7 +188,7 @@ mod tests {
             subject: subject.into(),
             html: "<p>Hej Åse</p>".into(),
             text: "Hej Åse".into(),
-            unsubscribe_url: "https://s.example.com/u/abc".into(),
+            unsubscribe_url: Some("https://s.example.com/u/abc".into()),
             unsubscribe_mailto: Some("unsubscribe@example.com".into()),
             tags: vec![],
         }

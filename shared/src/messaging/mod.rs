@@ -28,8 +28,9 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub html: String,
     pub text: String,
-    /// The one-click unsubscribe URL (`List-Unsubscribe` with `List-Unsubscribe-Post`).
-    pub unsubscribe_url: String,
+    /// The one-click unsubscribe URL (`List-Unsubscribe` with `List-Unsubscribe-Post`); none
+    /// for mail to the workspace's own staff (an invitation, a password reset).
+    pub unsubscribe_url: Option<String>,
     /// The mailto of `List-Unsubscribe`, when the tenant has one.
     pub unsubscribe_mailto: Option<String>,
     /// Tags the delivery events carry back (tenant, invitation): ids only.

@@ -156,6 +156,16 @@ pub fn invite(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
     ))
 }
 
+/// A mailed password reset link of a user (its digest; it expires).
+pub fn password_reset(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
+    Ok(Key::new(
+        user_partition(tenant, user)?,
+        format!("{RESET_PREFIX}{}", hex(digest)),
+    ))
+}
+
+pub const RESET_PREFIX: &str = "RESET#";
+
 pub fn api_key(tenant: &TenantId, id: &str) -> Result<Key> {
     Ok(Key::new(
         tenant_partition(tenant),

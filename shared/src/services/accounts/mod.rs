@@ -3,7 +3,9 @@
 
 pub mod credentials;
 pub mod mfa;
+pub mod password_reset;
 pub mod sessions;
 pub mod sign_in;
+pub mod staff_mail;
 pub mod tenants;
 pub mod users;

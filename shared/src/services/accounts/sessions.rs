@@ -11,6 +11,7 @@ use crate::Context;
 use crate::auth::credential::{self, Kind, Presented};
 use crate::auth::password::{self, Password};
 use crate::auth::{self, Principal, Restriction, Role, Scope};
+use crate::domain::tenant::Tenant;
 use crate::error::{Error, Result};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
@@ -94,7 +95,7 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
                 restriction: None,
             }
         }
-        Kind::Invite | Kind::MfaChallenge => {
+        Kind::Invite | Kind::MfaChallenge | Kind::PasswordReset => {
             return Err(Error::Unauthenticated("this token cannot be used to call the API"));
         }
     };
@@ -221,27 +222,8 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
         .await?;
         return Err(Error::invalid("current_password", "is wrong"));
     }
-    let new = Password::new(
-        request.new_password,
-        tenant.settings.password_policy.min_length as usize,
-    )
-    .map_err(|e| rename_field(e, "new_password"))?;
-    for old in std::iter::once(&current).chain(user.secrets.history.iter()) {
-        if password::verify(new.as_str(), old).await? {
-            return Err(Error::invalid(
-                "new_password",
-                format!("must differ from your last {} passwords", password::HISTORY),
-            ));
-        }
-    }
-    user.secrets.history.insert(0, current);
-    user.secrets.history.truncate(password::HISTORY);
-    user.secrets.password = Some(password::hash(&new).await?);
-    user.password_changed_at = Some(now_unix());
-    user.must_change_password = false;
-    // Sessions end first: should the change fail after, the user is signed out, never left in.
-    users::revoke_sessions(&store, &user.id).await?;
-    users::save(&store, &mut user).await?;
+    let new = new_password(&tenant, &user, request.new_password).await?;
+    set_password(&store, &mut user, &new).await?;
     audit::record(
         &store,
         caller,
@@ -251,6 +233,36 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
     )
     .await?;
     open_session(&store, &tenant, &user).await
+}
+
+/// A new password for `user`: the workspace's policy, and none of their last passwords.
+pub(crate) async fn new_password(tenant: &Tenant, user: &UserRecord, text: String) -> Result<Password> {
+    let new = Password::new(text, tenant.settings.password_policy.min_length as usize)
+        .map_err(|e| rename_field(e, "new_password"))?;
+    let current = user.secrets.password.iter();
+    for old in current.chain(user.secrets.history.iter()) {
+        if password::verify(new.as_str(), old).await? {
+            return Err(Error::invalid(
+                "new_password",
+                format!("must differ from your last {} passwords", password::HISTORY),
+            ));
+        }
+    }
+    Ok(new)
+}
+
+/// Sets a checked password: the old one joins the history, every session ends, the user is
+/// saved (sessions end first: should the save fail, the user is signed out, never left in).
+pub(crate) async fn set_password(store: &TenantStore, user: &mut UserRecord, new: &Password) -> Result<()> {
+    if let Some(current) = user.secrets.password.take() {
+        user.secrets.history.insert(0, current);
+        user.secrets.history.truncate(password::HISTORY);
+    }
+    user.secrets.password = Some(password::hash(new).await?);
+    user.password_changed_at = Some(now_unix());
+    user.must_change_password = false;
+    users::revoke_sessions(store, &user.id).await?;
+    users::save(store, user).await
 }
 
 fn rename_field(e: Error, field: &'static str) -> Error {

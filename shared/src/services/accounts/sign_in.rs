@@ -190,7 +190,7 @@ impl CodeCounters {
 
 /// A one-use token of `kind` (an invitation, a sign-in challenge) as presented, with its
 /// tenant's store; `gone` for anything malformed, of another kind, or of an inactive tenant.
-async fn redeem(
+pub(crate) async fn redeem(
     ctx: &Context,
     text: &str,
     kind: Kind,

@@ -367,7 +367,9 @@ fn may_manage(caller: &Caller, role: Role) -> Result<()> {
     Ok(())
 }
 
-pub async fn invite(ctx: &Context, caller: &Caller, request: Invite) -> Result<Invited> {
+/// Invites a user: the user is made (invited), and the invitation mailed with its link to the
+/// app's page that accepts it (`{base}/accept?token=…`); the token is also answered.
+pub async fn invite(ctx: &Context, caller: &Caller, request: Invite, base: &str) -> Result<Invited> {
     may_manage(caller, request.role)?;
     let store = caller.store(ctx);
     let prepared = prepare(
@@ -389,6 +391,7 @@ pub async fn invite(ctx: &Context, caller: &Caller, request: Invite) -> Result<I
         item: Item::new(keys::invite(store.tenant(), &prepared.id, &digest)?).with_expiry(expires_at),
         condition: None,
     });
+    let email = Email::parse(&request.email)?;
     match store.transact(ops).await {
         Err(Error::TransactionCanceled(_)) => return Err(Error::invalid("email", "a user with this email exists")),
         other => other?,
@@ -401,7 +404,49 @@ pub async fn invite(ctx: &Context, caller: &Caller, request: Invite) -> Result<I
         Outcome::Success,
     )
     .await?;
+    mail_invitation(ctx, caller, &email, &token, base).await?;
     let user = load(&store, &prepared.id).await?.ok_or(Error::NotFound("user"))?;
+    Ok(Invited {
+        user: user.view(),
+        invite_token: token,
+        expires_at,
+    })
+}
+
+async fn mail_invitation(ctx: &Context, caller: &Caller, to: &Email, token: &str, base: &str) -> Result<()> {
+    let tenant = crate::services::accounts::tenants::active(ctx, &caller.principal.tenant)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let link = format!("{base}/accept?token={token}");
+    crate::services::accounts::staff_mail::invitation(ctx, &tenant, to, &link, INVITE_SECONDS / 86_400).await
+}
+
+/// Sends an invited user a new invitation: the earlier links stop working.
+pub async fn resend_invitation(ctx: &Context, caller: &Caller, id: &UserId, base: &str) -> Result<Invited> {
+    let store = caller.store(ctx);
+    let user = load(&store, id.as_str())
+        .await?
+        .filter(|u| u.status == UserStatus::Invited)
+        .ok_or(Error::NotFound("invited user"))?;
+    may_manage(caller, user.role)?;
+    delete_in_user_partition(&store, &user.id, |sk| sk.starts_with("INVITE#")).await?;
+    let (token, digest) = credential::issue(Kind::Invite, store.tenant(), &user.id)?;
+    let expires_at = now_unix() + INVITE_SECONDS;
+    store
+        .put(
+            Item::new(keys::invite(store.tenant(), &user.id, &digest)?).with_expiry(expires_at),
+            None,
+        )
+        .await?;
+    audit::record(
+        &store,
+        caller,
+        "user.invitation_resent",
+        Target::User(user.id.clone()),
+        Outcome::Success,
+    )
+    .await?;
+    mail_invitation(ctx, caller, &user.email, &token, base).await?;
     Ok(Invited {
         user: user.view(),
         invite_token: token,

@@ -134,7 +134,7 @@ impl Message<'_> {
             subject: self.subject(),
             html,
             text,
-            unsubscribe_url: self.links.unsubscribe.clone(),
+            unsubscribe_url: Some(self.links.unsubscribe.clone()),
             unsubscribe_mailto: sending.unsubscribe_mailto.clone(),
             tags: vec![
                 ("tenant".into(), tenant.to_string()),
