@@ -6,11 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use ovation::config::Settings;
-use ovation::crypto::local::LocalKeyring;
 use ovation::domain::Email;
 use ovation::domain::{Channel, Properties, Score};
 use ovation::services::Caller;
@@ -21,9 +18,7 @@ use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::responses::{self, NewResponse};
 use ovation::services::surveys::{self, Survey};
 use ovation::store::TenantStore;
-use ovation::store::embedded::EmbeddedStore;
-use ovation::store::metered::MeteredStore;
-use ovation::{Context, Error, Result};
+use ovation::{Error, Result};
 
 /// 2025-01-01 00:00 UTC: the year read.
 const YEAR_START: i64 = 1_735_689_600;
@@ -120,11 +115,7 @@ fn median_ms(mut runs: Vec<f64>) -> f64 {
 
 pub async fn figures(dir: &Path) -> Result<()> {
     println!("# metrics: a year of one survey, read from its counters (median of {READS} reads)");
-    let store = Arc::new(MeteredStore::new(Arc::new(EmbeddedStore::open(
-        &dir.join(ovation::context::STORE_FILE),
-    )?)));
-    let keyring = Arc::new(LocalKeyring::open(dir, true)?);
-    let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store.clone(), keyring);
+    let (store, ctx) = super::metered_context(dir)?;
     let (tenant_store, caller) = super::bench_tenant(&ctx).await?;
     for responses in [1_000, 1_000_000] {
         let patch = serde_json::from_value(serde_json::json!({

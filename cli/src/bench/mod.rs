@@ -25,6 +25,7 @@ use ovation::crypto::local::LocalKeyring;
 use ovation::crypto::metered::MeteredKeyring;
 use ovation::ids::TenantId;
 use ovation::store::embedded::EmbeddedStore;
+use ovation::store::metered::MeteredStore;
 use ovation::store::{Item, Key, Query, Store};
 use ovation::{Context, Error, Result};
 
@@ -78,6 +79,16 @@ pub struct BenchArgs {
     /// webhooks: responses recorded (each an event to every endpoint).
     #[arg(long, default_value_t = 2_000)]
     events: usize,
+}
+
+/// A context over an embedded store in `dir` whose calls are counted, and that store.
+fn metered_context(dir: &std::path::Path) -> Result<(Arc<MeteredStore>, Arc<Context>)> {
+    let store = Arc::new(MeteredStore::new(Arc::new(EmbeddedStore::open(
+        &dir.join(ovation::context::STORE_FILE),
+    )?)));
+    let keyring = Arc::new(LocalKeyring::open(dir, true)?);
+    let settings = Settings::local(dir.to_owned());
+    Ok((store.clone(), Context::with_adapters(settings, store, keyring)))
 }
 
 /// The benchmarks' tenant `bench` (owner `owner@bench.example`), its store and the operator

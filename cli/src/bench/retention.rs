@@ -4,20 +4,16 @@
 //! again, and a run after the workspace chose to delete removes them. Time and store calls of each run.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ovation::config::Settings;
-use ovation::crypto::local::LocalKeyring;
 use ovation::domain::tenant::SettingsPatch;
 use ovation::ids::{id_at, new_id};
 use ovation::services::accounts::tenants;
 use ovation::services::lifecycle::retention::{self, RetentionReport};
 use ovation::services::surveys;
-use ovation::store::embedded::EmbeddedStore;
-use ovation::store::metered::{Calls, MeteredStore};
+use ovation::store::metered::Calls;
 use ovation::store::{BatchOp, Item, TenantStore, keys, now_unix};
-use ovation::{Context, Error, Result};
+use ovation::{Error, Result};
 
 const DAY: i64 = 86_400;
 /// People the responses belong to.
@@ -99,11 +95,7 @@ fn line(name: &str, seconds: f64, calls: Calls, report: &RetentionReport, per: u
 
 pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
     println!("# retention: {responses} responses past a one-day period (one workspace)");
-    let store = Arc::new(MeteredStore::new(Arc::new(EmbeddedStore::open(
-        &dir.join(ovation::context::STORE_FILE),
-    )?)));
-    let keyring = Arc::new(LocalKeyring::open(dir, true)?);
-    let ctx = Context::with_adapters(Settings::local(dir.to_owned()), store.clone(), keyring);
+    let (store, ctx) = super::metered_context(dir)?;
     let (tenant_store, caller) = super::bench_tenant(&ctx).await?;
     let patch =
         serde_json::from_value(serde_json::json!({"name": "Kept", "segments": ["plan"]})).map_err(Error::internal)?;

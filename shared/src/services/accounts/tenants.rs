@@ -65,7 +65,7 @@ pub async fn active(ctx: &Context, id: &TenantId) -> Result<Option<Arc<Tenant>>>
     let Some(tenant) = load(ctx, id).await? else {
         return Ok(None);
     };
-    crate::services::lifecycle::retention::ensure_listed(ctx, &tenant).await?;
+    ensure_listed(ctx, &tenant).await?;
     let tenant = Arc::new(tenant);
     ctx.tenants.remember(tenant.clone());
     Ok(Some(tenant).filter(|t| t.is_active()))
@@ -101,7 +101,7 @@ pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatc
     // On the retention job's list before a period is saved (a crash in between leaves a
     // listed tenant the job passes by, never a period not applied); it stays listed.
     if settings.retention_days.is_some() {
-        crate::services::lifecycle::retention::list_tenant(ctx, id).await?;
+        list_for_retention(ctx, id).await?;
     }
     tenant.settings = settings;
     let read = tenant.version;
@@ -124,6 +124,31 @@ pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatc
         audit::record(&store, caller, action, target(), Outcome::Success).await?;
     }
     Ok(tenant)
+}
+
+/// Puts a tenant on the retention job's list (before its first retention period is saved).
+pub(crate) async fn list_for_retention(ctx: &Context, tenant: &TenantId) -> Result<()> {
+    let item = Item::new(keys::retention_registry(tenant)).with("tenant", tenant.as_str());
+    ctx.store.put(item, None).await
+}
+
+/// Lists a tenant loaded with a retention period, once per process: tenants that set their
+/// period before the job's list existed join it when they are next used.
+async fn ensure_listed(ctx: &Context, tenant: &Tenant) -> Result<()> {
+    static LISTED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<TenantId>>> =
+        std::sync::OnceLock::new();
+    if tenant.settings.retention_days.is_none() {
+        return Ok(());
+    }
+    let listed = LISTED.get_or_init(Default::default);
+    if listed.lock().map(|set| set.contains(&tenant.id)).unwrap_or(false) {
+        return Ok(());
+    }
+    list_for_retention(ctx, &tenant.id).await?;
+    if let Ok(mut set) = listed.lock() {
+        set.insert(tenant.id.clone());
+    }
+    Ok(())
 }
 
 /// True while no user of the tenant has taken it over (signed in and set a password of their

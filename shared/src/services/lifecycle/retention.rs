@@ -81,31 +81,6 @@ pub struct RetentionReport {
     pub failed: usize,
 }
 
-/// Puts a tenant on the retention job's list (before its first retention period is saved).
-pub(crate) async fn list_tenant(ctx: &Context, tenant: &TenantId) -> Result<()> {
-    let item = Item::new(keys::retention_registry(tenant)).with("tenant", tenant.as_str());
-    ctx.store.put(item, None).await
-}
-
-/// Lists a tenant loaded with a retention period, once per process: tenants that set their
-/// period before the job's list existed join it when they are next used.
-pub(crate) async fn ensure_listed(ctx: &Context, tenant: &Tenant) -> Result<()> {
-    static LISTED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<TenantId>>> =
-        std::sync::OnceLock::new();
-    if tenant.settings.retention_days.is_none() {
-        return Ok(());
-    }
-    let listed = LISTED.get_or_init(Default::default);
-    if listed.lock().map(|set| set.contains(&tenant.id)).unwrap_or(false) {
-        return Ok(());
-    }
-    list_tenant(ctx, &tenant.id).await?;
-    if let Ok(mut set) = listed.lock() {
-        set.insert(tenant.id.clone());
-    }
-    Ok(())
-}
-
 /// Refuses a response dated before the workspace's retention period: it would be out of its
 /// period on arrival (and behind what the job has swept).
 pub async fn refuse_expired(ctx: &Context, tenant: &TenantId, created_at: Option<i64>, now: i64) -> Result<()> {
