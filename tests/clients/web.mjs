@@ -69,6 +69,11 @@ try {
   await audit(page, "overview");
   await page.click(".menu summary");
   await audit(page, "overview-menu");
+  await page.goto(`${base}/security`, { waitUntil: "load" });
+  await audit(page, "security");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
+  const qr = await page.$$eval("svg.qr", (svgs) => svgs.length);
+  await audit(page, "security-enrol");
   await page.goto(`${base}/segments`, { waitUntil: "load" });
   await audit(page, "segments");
   // The feed, narrowed to detractors through its form, then a response tagged on its page.
@@ -108,7 +113,7 @@ try {
   await colleague.type("#confirm_password", password);
   await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("button[type=submit]")]);
   const joined = new URL(colleague.url()).pathname;
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, joined, audits, csp }));
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, joined, qr, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -523,7 +523,8 @@ async fn the_web_app_in_chromium() {
     );
     let audits = seen["audits"].as_array().unwrap();
     assert_eq!(seen["joined"], "/overview", "{seen}");
-    assert_eq!(audits.len(), 18, "{seen}");
+    assert_eq!(seen["qr"], 1, "{seen}");
+    assert_eq!(audits.len(), 22, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -924,4 +925,70 @@ async fn ask_for_link(b: &mut Browser, email: &str) -> Seen {
         None,
     )
     .await
+}
+
+/// The second factor turned on in pages (a QR code drawn on the server, the recovery codes
+/// once), asked at the next sign-in, and turned off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_factor_is_turned_on_and_off_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    s.tenant("acme").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/security").await;
+    assert!(page.text.contains("second factor is off"), "{}", page.text);
+    let started = b.post("/security/totp", &[("csrf", &csrf(&page.text))], None).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    assert!(started.text.contains("<svg role=\"img\"") && !started.text.contains("<?xml"));
+    let secret = started
+        .text
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
+    let step = (now_unix() / 30) as u64;
+    let code = ovation::auth::totp::code_at(&bytes, step).unwrap();
+    let done = b
+        .post(
+            "/security/totp/confirm",
+            &[("csrf", &csrf(&started.text)), ("code", &code)],
+            None,
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let codes: Vec<&str> = done
+        .text
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 10, "{}", done.text);
+    // The next sign-in asks for a code; a recovery code works once.
+    let mut next = Browser::new(&s);
+    let asked = next.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    assert_eq!(asked.location.as_deref(), Some("second-factor"));
+    let form = next.get("/second-factor").await;
+    let signed = next
+        .post(
+            "/second-factor",
+            &[("csrf", &csrf(&form.text)), ("code", codes[0])],
+            None,
+        )
+        .await;
+    assert_eq!(signed.location.as_deref(), Some("overview"), "{}", signed.text);
+    // Off again with the password and another recovery code.
+    let page = next.get("/security").await;
+    assert!(page.text.contains("second factor is on"), "{}", page.text);
+    let off = next
+        .post(
+            "/security/totp/disable",
+            &[("csrf", &csrf(&page.text)), ("password", PASSWORD), ("code", codes[1])],
+            None,
+        )
+        .await;
+    assert_eq!(off.location.as_deref(), Some("../../security"), "{}", off.text);
+    assert!(next.get("/security").await.text.contains("second factor is off"));
 }

@@ -11,6 +11,7 @@ mod filter;
 mod overview;
 mod page;
 mod responses;
+mod security;
 mod segments;
 mod sign_in;
 
@@ -33,6 +34,10 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/forgot", get(accounts::forgot_form).post(accounts::forgot))
         .route("/reset", get(accounts::reset_form).post(accounts::reset))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/security", get(security::page))
+        .route("/security/totp", post(security::begin))
+        .route("/security/totp/confirm", post(security::confirm))
+        .route("/security/totp/disable", post(security::disable))
         .route("/overview", get(overview::page))
         .route("/segments", get(segments::page))
         .route("/responses", get(responses::feed))

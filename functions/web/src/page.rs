@@ -47,6 +47,7 @@ fn environment() -> &'static Environment<'static> {
             ("forgot.html", include_str!("../templates/forgot.html")),
             ("reset.html", include_str!("../templates/reset.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("security.html", include_str!("../templates/security.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -260,6 +261,7 @@ mod tests {
             "forgot.html",
             "reset.html",
             "message.html",
+            "security.html",
         ] {
             let page = render(
                 StatusCode::OK,

@@ -128,6 +128,10 @@ pub fn refusal(path: &str, error: Error) -> Response {
             code: "password_change_required",
             ..
         } => to("password"),
+        Error::Forbidden {
+            code: "mfa_enrolment_required",
+            ..
+        } => to("security"),
         _ => error_page(path, error),
     }
 }

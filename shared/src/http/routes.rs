@@ -394,6 +394,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/password", WEB, User, "Change your password").page(),
     route("POST", "/password", WEB, User, "Change your password (form)").page(),
     route("POST", "/sign-out", WEB, User, "Sign out, here or everywhere (form)").page(),
+    route("GET", "/security", WEB, User, "Your second factor: on or off").page(),
+    route("POST", "/security/totp", WEB, User, "Start turning on a second factor: a QR code to scan").page(),
+    route("POST", "/security/totp/confirm", WEB, User, "Turn on the second factor with a code; the recovery codes, once").page(),
+    route("POST", "/security/totp/disable", WEB, User, "Turn off the second factor (password and a code)").page(),
     route("GET", "/overview", WEB, Tenant(ReadResponses), "NPS of a period, its trend, split and channels")
         .page().query(&["survey", "period", "from", "to", "by", "zone"]),
     route("GET", "/segments", WEB, Tenant(ReadResponses), "NPS by the values of a segment property")
