@@ -22,7 +22,7 @@ use ovation::{Error, Result};
 
 /// 2025-01-01 00:00 UTC: the year read.
 const YEAR_START: i64 = 1_735_689_600;
-const YEAR: i64 = 365 * 86_400;
+pub(super) const YEAR: i64 = 365 * 86_400;
 /// Reads timed per figure (the median is reported).
 const READS: usize = 21;
 
@@ -43,8 +43,8 @@ impl Mix {
     }
 }
 
-/// Counts `responses` answers to `survey`, spread over the year.
-async fn count_responses(store: &TenantStore, survey: &Survey, responses: usize) -> Result<()> {
+/// Counts `responses` answers to `survey`, spread over the year from `start`.
+pub(super) async fn count_responses(store: &TenantStore, survey: &Survey, responses: usize, start: i64) -> Result<()> {
     let channels = [Channel::Email, Channel::Sms, Channel::Web, Channel::Api];
     let plans = ["free", "starter", "pro", "business", "enterprise"];
     let mut by_plan = Vec::new();
@@ -54,7 +54,7 @@ async fn count_responses(store: &TenantStore, survey: &Survey, responses: usize)
     let mut mix = Mix(responses as u64);
     let mut days: BTreeMap<i64, Tally> = BTreeMap::new();
     for i in 0..responses {
-        let at = YEAR_START + mix.below(YEAR as u64) as i64;
+        let at = start + mix.below(YEAR as u64) as i64;
         let score = Score::new(mix.below(11) as i64)?;
         let channel = channels[mix.below(4) as usize];
         let properties = &by_plan[mix.below(5) as usize];
@@ -108,7 +108,7 @@ async fn answer_at_the_edges(store: &TenantStore, caller: &Caller, survey: &Surv
     Ok(written)
 }
 
-fn median_ms(mut runs: Vec<f64>) -> f64 {
+pub(super) fn median_ms(mut runs: Vec<f64>) -> f64 {
     runs.sort_by(f64::total_cmp);
     runs[runs.len() / 2]
 }
@@ -125,7 +125,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
         .map_err(Error::internal)?;
         let survey = surveys::create(&tenant_store, &caller, patch).await?;
         let started = Instant::now();
-        count_responses(&tenant_store, &survey, responses).await?;
+        count_responses(&tenant_store, &survey, responses, YEAR_START).await?;
         let at_edges = answer_at_the_edges(&tenant_store, &caller, &survey, responses).await?;
         eprintln!(
             "progress: {responses} responses' counters written in {:.1} s",

@@ -12,6 +12,7 @@ mod exports;
 mod metrics;
 mod retention;
 mod sending;
+mod web;
 mod webhooks;
 
 use std::future::Future;
@@ -51,6 +52,8 @@ enum Part {
     Sms,
     /// The retention job over `--responses` responses past their period.
     Retention,
+    /// The web app's pages, timed on the server with 1,000 and 1,000,000 answers.
+    Web,
 }
 
 #[derive(Args)]
@@ -319,6 +322,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Webhooks {
         return webhooks::figures(&dir, args.events).await;
+    }
+    if args.only == Part::Web {
+        return web::figures(&dir).await;
     }
     if args.only == Part::Retention {
         return retention::figures(&dir, args.responses).await;

@@ -21,12 +21,11 @@ const PEOPLE: usize = 10_000;
 /// Items per batch write while seeding.
 const SEED_BATCH: usize = 100;
 
-/// Stores `count` responses of `survey`, one a second ending a month before `now`, as the
-/// API stores them (the comment and properties sealed, the person's pointer beside them).
-async fn seed(store: &TenantStore, survey: &str, count: usize, now: i64) -> Result<()> {
+/// Stores `count` responses of `survey`, one a second from `first`, as the API stores them
+/// (the comment and properties sealed, the person's pointer beside them).
+pub(super) async fn seed(store: &TenantStore, survey: &str, count: usize, first: i64) -> Result<()> {
     let people: Vec<String> = (0..PEOPLE).map(|_| new_id()).collect();
     let plans = ["free", "starter", "pro", "business", "enterprise"];
-    let first = now - 30 * DAY - count as i64;
     let mut batch = Vec::with_capacity(SEED_BATCH);
     for i in 0..count {
         let at = first + i as i64;
@@ -102,7 +101,7 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
     let survey = surveys::create(&tenant_store, &caller, patch).await?;
     let now = now_unix();
     let started = Instant::now();
-    seed(&tenant_store, &survey.id, responses, now).await?;
+    seed(&tenant_store, &survey.id, responses, now - 30 * DAY - responses as i64).await?;
     eprintln!("progress: stored in {:.1} s", started.elapsed().as_secs_f64());
     let set =
         |json: serde_json::Value| -> Result<SettingsPatch> { serde_json::from_value(json).map_err(Error::internal) };
