@@ -47,8 +47,8 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// What needs granting on which resource: the adapters' actions, for every function (each one
-/// builds the store and the keyring), and for the function that signs export links, GetObject on
-/// the files (a presigned GET is authorised as its signer).
+/// builds the store and the keyring), and for the functions that sign export links (the API's
+/// and the web app's), GetObject on the files (a presigned GET is authorised as its signer).
 fn required(binary: &str) -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
     let mut required = vec![
         (
@@ -62,7 +62,7 @@ fn required(binary: &str) -> Vec<(&'static str, &'static [&'static str], Vec<&'s
             vec!["GetAtt DataKey.Arn"],
         ),
     ];
-    if binary == "api-responses" {
+    if binary == "api-responses" || binary == "web" {
         required.push((
             "the export files",
             ovation::files::presigned::IAM_ACTIONS,

@@ -335,12 +335,14 @@ async fn signing_in_through_pages_shows_the_figures_the_api_counts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_by_role() {
     let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let exports =
+        crate::support::TestQueue::new(s.ctx.store.clone(), None, ovation::messaging::local_queue::EXPORTS).await;
     let owner = s.tenant("acme").await;
-    let mut sessions = vec![("owner", "owner@acme.example".to_owned())];
+    let mut sessions = vec![("owner", "owner@acme.example".to_owned(), owner.token.clone())];
     for role in ["admin", "editor", "analyst"] {
         let email = format!("{role}@acme.example");
-        s.member(&owner, role, &email).await;
-        sessions.push((role, email));
+        let member = s.member(&owner, role, &email).await;
+        sessions.push((role, email, member.token));
     }
     let (key, _) = s.api_key(&owner, "write").await;
     let survey = s
@@ -368,10 +370,23 @@ async fn every_page_by_role() {
         if !matches!(route.access, Access::Tenant(_)) {
             continue;
         }
-        for (role, email) in &sessions {
+        for (role, email, token) in &sessions {
             let mut b = Browser::new(&s);
             let signed = b.sign_in("acme", email, PASSWORD).await;
             assert_eq!(signed.status, 303, "{role}: {}", signed.text);
+            // An export's pages name an export of the role's own.
+            let path = if route.path.starts_with("/exports/") {
+                let export = s
+                    .send("POST", "/v1/exports/responses?format=csv", token, json!({}))
+                    .await;
+                assert_eq!(export.status, 202, "{role}: {export:?}");
+                // Run at once, so that the next role's is not held up by the active jobs' bound.
+                let taken = exports.take().await;
+                job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+                route.path.replace("{id}", &export.str("id"))
+            } else {
+                path.clone()
+            };
             let seen = b.get(&path).await;
             assert_eq!(seen.status, 200, "{role} {}: {}", route.path, seen.text);
         }
@@ -991,4 +1006,58 @@ async fn a_second_factor_is_turned_on_and_off_in_pages() {
         .await;
     assert_eq!(off.location.as_deref(), Some("../../security"), "{}", off.text);
     assert!(next.get("/security").await.text.contains("second factor is off"));
+}
+
+/// An export of any size from the feed: a job, its page while it runs, its file once done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_export_runs_as_a_job_from_the_feed() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let taker =
+        crate::support::TestQueue::new(s.ctx.store.clone(), None, ovation::messaging::local_queue::EXPORTS).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "Big"}))
+        .await
+        .str("id");
+    answered(&s, &key, &survey, &[10, 3, 8]).await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let feed = b.get(&format!("/responses?survey={survey}")).await;
+    let token = csrf(&feed.text);
+    let started = b
+        .post(
+            "/responses/export",
+            &[
+                ("csrf", &token),
+                ("survey", &survey),
+                ("period", "30"),
+                ("format", "csv"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let at = started.location.unwrap();
+    assert!(at.starts_with("../exports/"), "{at}");
+    let path = &at[2..];
+    let waiting = b.get(path).await;
+    assert_eq!(waiting.status, 200, "{}", waiting.text);
+    assert!(waiting.text.contains("Waiting to start") && waiting.headers.contains_key("refresh"));
+    // Another workspace does not see it.
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    assert_eq!(other.get(path).await.status, 404);
+    // The job runs; the page offers the file.
+    let taken = taker.take().await;
+    assert_eq!(taken.len(), 1);
+    let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let done = b.get(path).await;
+    assert!(done.text.contains("Done: 3 responses"), "{}", done.text);
+    let file = b.get(&format!("{path}/file")).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.text.lines().count(), 4, "{}", file.text);
+    assert_eq!(other.get(&format!("{path}/file")).await.status, 404);
 }

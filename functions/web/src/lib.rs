@@ -7,6 +7,7 @@
 mod accounts;
 mod assets;
 mod chart;
+mod exports;
 mod filter;
 mod overview;
 mod page;
@@ -41,7 +42,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/overview", get(overview::page))
         .route("/segments", get(segments::page))
         .route("/responses", get(responses::feed))
-        .route("/responses/export", get(responses::export))
+        .route("/responses/export", get(responses::export).post(exports::start))
+        .route("/exports/{id}", get(exports::page))
+        .route("/exports/{id}/file", get(exports::file))
         .route("/responses/{id}", get(responses::one).post(responses::edit))
         .route("/assets/{name}", get(assets::serve))
         .with_state(ctx)

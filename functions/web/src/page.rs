@@ -48,6 +48,7 @@ fn environment() -> &'static Environment<'static> {
             ("reset.html", include_str!("../templates/reset.html")),
             ("message.html", include_str!("../templates/message.html")),
             ("security.html", include_str!("../templates/security.html")),
+            ("export.html", include_str!("../templates/export.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");

@@ -406,6 +406,10 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["survey", "period", "from", "to", "zone", "group", "channel", "tag", "comment", "property", "value", "q", "at", "cursor"]),
     route("GET", "/responses/export", WEB, Tenant(ReadResponses), "The feed's responses as CSV or Excel (up to 10,000)")
         .page().query(&["format", "survey", "period", "from", "to", "zone", "group", "channel", "tag", "comment", "property", "value", "q", "at"]),
+    route("POST", "/responses/export", WEB, Tenant(ReadResponses), "Start an export job of the feed's survey and period (form)")
+        .page(),
+    route("GET", "/exports/{id}", WEB, Tenant(ReadResponses), "An export job: its progress, its file once done").page(),
+    route("GET", "/exports/{id}/file", WEB, Tenant(ReadResponses), "A finished export's file").page(),
     route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
         .page(),
     route("POST", "/responses/{id}", WEB, Tenant(ManageResponses), "Change a response's tags, add a note (form)").page(),

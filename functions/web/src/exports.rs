@@ -1,0 +1,102 @@
+//! Exports of many responses from the pages: a job (the survey and period of the feed, any
+//! size), its page while it runs (refreshing itself, no script needed) and its file once done.
+
+use axum::extract::{MatchedPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use ovation::files::Download;
+use ovation::http::extract::{PathId, PublicBase};
+use ovation::http::{attachment, file_body};
+use ovation::ids::ExportJobId;
+use ovation::services::Caller;
+use ovation::services::exports::jobs::{self, ExportKind, ExportStatus};
+use ovation::services::exports::spreadsheets::Format;
+use ovation::services::results::response_list::ResponseFilter;
+use ovation::store::now_unix;
+use ovation::{Context, Error};
+
+use crate::filter::Filter;
+use crate::page::{PageForm, Shell, error, render, root_of, see_other};
+
+type Ctx = State<std::sync::Arc<Context>>;
+
+/// Starts a job exporting the feed's survey and period (its other filters narrow downloads only).
+pub async fn start(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let started = async {
+        let pairs: Vec<(String, String)> = form.0.clone().into_iter().collect();
+        let period = Filter::parse(&pairs, now_unix())?;
+        let format: Format = form.get("format").parse()?;
+        let filter = ResponseFilter {
+            since: Some(period.since),
+            until: Some(period.until),
+            survey: Some(period.survey).filter(|s| !s.is_empty()),
+            ..ResponseFilter::default()
+        };
+        let store = caller.store(&ctx);
+        jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await
+    };
+    match started.await {
+        Ok(job) => see_other(&format!("{root}exports/{}", job.id), vec![]),
+        Err(e) => {
+            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
+            error(root, shell.as_ref(), e).into_response()
+        }
+    }
+}
+
+/// A job's page: queued or running (it looks again every few seconds), done (its file), failed.
+pub async fn page(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    base: PublicBase,
+    caller: Caller,
+    PathId(id): PathId<ExportJobId>,
+) -> Response {
+    let shown = async {
+        let shell = Shell::of(&ctx, &caller, &headers, "responses").await?;
+        let job = jobs::get(&ctx, &caller.store(&ctx), &caller, &base.0, &id).await?;
+        let waiting = matches!(job.status, ExportStatus::Queued | ExportStatus::Running);
+        Ok::<_, Error>(render(
+            StatusCode::OK,
+            "export.html",
+            "../",
+            context! { shell, job, waiting },
+        ))
+    };
+    match shown.await {
+        Ok(page) => {
+            let mut response = page.into_response();
+            if let Ok(v) = header::HeaderValue::from_str("3") {
+                response.headers_mut().insert(header::REFRESH, v);
+            }
+            response
+        }
+        Err(e) => error("../", None, e).into_response(),
+    }
+}
+
+/// A finished job's file: from the data directory locally; on AWS a redirect to a presigned URL.
+pub async fn file(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id): PathId<ExportJobId>) -> Response {
+    let found = async {
+        let file = jobs::file(&ctx, &caller.store(&ctx), &caller, &id).await?;
+        match file.download {
+            Download::Url(url) => Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response()),
+            Download::Local(path) => Ok(attachment(file.content_type, &file.name, file_body(&path).await?)),
+        }
+    };
+    match found.await {
+        Ok(response) => response,
+        Err(e) => {
+            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
+            error("../../", shell.as_ref(), e).into_response()
+        }
+    }
+}
