@@ -1,14 +1,41 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
-// (its menu open too), and signing out; each page audited by axe-core at 1280 and 375 px
-// (violations of any impact), for horizontal overflow, and for CSP reports. Keyboard: the first
-// Tab reaches the skip link.
-// Usage: node web.mjs <base url> <workspace> <email> <password>; prints what it saw as JSON.
+// (its menu open too), segments, the feed filtered, a response tagged, signing out; a colleague
+// accepting the mailed invitation, turning on a second factor and signing in with a code, then
+// resetting a forgotten password from the mail in the outbox. Each page audited by axe-core at
+// 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
+// Keyboard: the first Tab reaches the skip link.
+// Usage: node web.mjs <base url> <workspace> <email> <password> <invitation link> <outbox dir>;
+// prints what it saw as JSON.
 // With OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page at each width.
-import { readFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
-const [base, workspace, email, password, acceptLink] = process.argv.slice(2);
+const [base, workspace, email, password, acceptLink, outbox] = process.argv.slice(2);
+
+// RFC 6238 with SHA-1, 6 digits, 30 s steps: the code an authenticator app shows.
+function totp(base32, steps = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + steps));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const at = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1e6).padStart(6, "0");
+}
+
+// The newest mail in the outbox to `to`: its plain-text part.
+function lastMailTo(to) {
+  const mails = readdirSync(outbox).filter((f) => f.endsWith(".eml"))
+    .map((f) => ({ f, t: statSync(`${outbox}/${f}`).mtimeMs, raw: readFileSync(`${outbox}/${f}`, "utf8") }))
+    .filter((m) => m.raw.includes(to)).sort((a, b) => a.t - b.t);
+  const raw = mails.at(-1).raw;
+  const body = raw.slice(raw.indexOf("text/plain")).split("\r\n\r\n")[1].split("\r\n--")[0];
+  return Buffer.from(body.replace(/\r\n/g, ""), "base64").toString("utf8");
+}
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const browser = await puppeteer.launch({
   executablePath: process.env.OVATION_TEST_CHROMIUM,
@@ -113,7 +140,47 @@ try {
   await colleague.type("#confirm_password", password);
   await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("button[type=submit]")]);
   const joined = new URL(colleague.url()).pathname;
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, joined, qr, audits, csp }));
+  // The colleague turns on a second factor, signs out, and signs in again with a code.
+  await colleague.goto(`${base}/security`, { waitUntil: "load" });
+  await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("form.narrow-form button[type=submit]")]);
+  const secret = await colleague.$eval("code.secret", (e) => e.textContent.trim());
+  await colleague.type("#code", totp(secret));
+  await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("form.narrow-form button[type=submit]")]);
+  await audit(colleague, "recovery-codes");
+  const recovery = await colleague.$$eval(".codes li", (items) => items.length);
+  await colleague.goto(`${base}/overview`, { waitUntil: "load" });
+  await colleague.click(".menu summary");
+  await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click(".menu-body form:first-of-type button")]);
+  await colleague.type("#workspace", workspace);
+  await colleague.type("#email", "nina@acme.example");
+  await colleague.type("#password", password);
+  await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("button[type=submit]")]);
+  await audit(colleague, "second-factor");
+  // The enrolment's code is never taken twice: the next step's (within the allowed drift).
+  await colleague.type("#code", totp(secret, 1));
+  await Promise.all([colleague.waitForNavigation({ waitUntil: "load" }), colleague.click("button[type=submit]")]);
+  const withCode = new URL(colleague.url()).pathname;
+  // The owner forgot their password: the mailed link sets a new one.
+  const stranger = await (await browser.createBrowserContext()).newPage();
+  await stranger.goto(`${base}/forgot`, { waitUntil: "load" });
+  await stranger.type("#workspace", workspace);
+  await stranger.type("#email", email);
+  await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
+  const mail = lastMailTo(email);
+  // The link on this stack's address (the mail names the configured public URL).
+  const link = new URL(mail.match(/https?:\/\/\S+\/reset\?token=\S+/)[0]);
+  await stranger.goto(`${base}${link.pathname}${link.search}`, { waitUntil: "load" });
+  await audit(stranger, "reset");
+  const fresh = `${password} renewed`;
+  await stranger.type("#new_password", fresh);
+  await stranger.type("#confirm_password", fresh);
+  await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
+  await stranger.type("#workspace", workspace);
+  await stranger.type("#email", email);
+  await stranger.type("#password", fresh);
+  await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
+  const afterReset = new URL(stranger.url()).pathname;
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }
