@@ -827,7 +827,10 @@ async fn an_invitation_is_mailed_and_accepted_in_pages() {
     let second = link_in(&mails[1], "accept");
     assert_ne!(first, second);
     let mut b = Browser::new(&s);
+    // The live link names its workspace; the stale one does not.
+    assert!(b.get(&second).await.text.contains("<h1>Join acme</h1>"));
     let page = b.get(&first).await;
+    assert!(page.text.contains("<h1>Accept your invitation</h1>"), "{}", page.text);
     let token = csrf(&page.text);
     let stale = first.split("token=").nth(1).unwrap().to_owned();
     let fields = |t: &str, confirm: &str| {

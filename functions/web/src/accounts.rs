@@ -44,10 +44,11 @@ fn message(status: StatusCode, heading: &str, text: &str, link: Option<(&str, &s
     render(status, "message.html", "", context! { heading, text, link }).into_response()
 }
 
-/// The page that accepts a mailed invitation.
+/// The page that accepts a mailed invitation, naming the workspace the link is for.
 pub async fn accept_form(State(ctx): Ctx, RawQuery(raw): RawQuery) -> Response {
     let token = token_of(raw.as_deref());
-    form_page(&ctx, StatusCode::OK, "accept.html", context! { token })
+    let workspace = sign_in::invited_to(&ctx, &token).await.ok().flatten();
+    form_page(&ctx, StatusCode::OK, "accept.html", context! { token, workspace })
 }
 
 pub async fn accept(State(ctx): Ctx, ClientAddress(ip): ClientAddress, form: PageForm) -> Response {

@@ -562,6 +562,16 @@ pub struct AcceptInvite {
     pub name: Option<String>,
 }
 
+/// The name of the workspace a live invitation is for; none for anything else.
+pub async fn invited_to(ctx: &Context, token: &str) -> Result<Option<String>> {
+    let gone = || Error::Unauthenticated("the invitation is not valid");
+    let Ok((presented, tenant, store)) = redeem(ctx, token, Kind::Invite, gone).await else {
+        return Ok(None);
+    };
+    let key = keys::invite(store.tenant(), &presented.owner, &presented.digest)?;
+    Ok(store.get(&key).await?.map(|_| tenant.settings.display_name.clone()))
+}
+
 pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAddr>) -> Result<SignInResult> {
     let gone = || Error::Unauthenticated("the invitation expired, was used, or is not valid");
     let (presented, tenant, store) = redeem(ctx, &request.invite_token, Kind::Invite, gone).await?;
