@@ -599,7 +599,7 @@ async fn the_feed_filters_and_a_response_page_edits() {
     let order: Vec<usize> = ids
         .iter()
         .rev()
-        .map(|id| feed.text.find(&format!("responses/{id}\"")).unwrap())
+        .map(|id| feed.text.find(&format!("responses/{id}?")).unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first");
     assert!(feed.text.contains("&lt;script&gt;x()") && !feed.text.contains("<script>x()"));

@@ -33,7 +33,7 @@ pub struct Filter {
     from: String,
     to: String,
     pub by: &'static str,
-    zone: String,
+    pub zone: String,
     #[serde(skip)]
     pub since: i64,
     #[serde(skip)]

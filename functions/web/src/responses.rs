@@ -215,7 +215,11 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
             .filter(|(n, _)| n != "cursor" && n != "format")
             .map(|(n, v)| (n.as_str(), v.as_str())),
     );
+    let zone_query = url_encoded([("zone", period.zone.as_str())])
+        .trim_end_matches('&')
+        .to_owned();
     Ok(context! {
+        zone_query,
         filter => period,
         narrow,
         export,
@@ -266,19 +270,28 @@ fn url_encoded<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Strin
     out
 }
 
-/// A response's page.
-pub async fn one(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id): PathId<ResponseId>) -> Response {
+/// A response's page, its times in the viewer's zone (`zone`, else UTC).
+pub async fn one(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    caller: Caller,
+    PathId(id): PathId<ResponseId>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let shell = match Shell::of(&ctx, &caller, &headers, "responses").await {
         Ok(shell) => shell,
         Err(e) => return error("../", None, e).into_response(),
     };
-    match response_page(&ctx, &caller, &id).await {
+    let zone = filter::pairs(raw.as_deref())
+        .map(|p| value(&p, "zone").to_owned())
+        .unwrap_or_default();
+    match response_page(&ctx, &caller, &id, &zone).await {
         Ok(values) => render(StatusCode::OK, "response.html", "../", context! { shell, ..values }).into_response(),
         Err(e) => error("../", Some(&shell), e).into_response(),
     }
 }
 
-async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId) -> Result<minijinja::Value> {
+async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &str) -> Result<minijinja::Value> {
     let store = caller.store(ctx);
     let record = response_record::load(&store, id.as_str())
         .await?
@@ -288,7 +301,10 @@ async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId) -> Resul
         (Some(p), true) => person::load(&store, p).await?,
         _ => None,
     };
-    let tz = TimeZone::UTC;
+    let (zone, tz) = match ovation::services::results::metrics::zone(zone) {
+        Ok(tz) => (zone.to_owned(), tz),
+        Err(_) => ("UTC".to_owned(), TimeZone::UTC),
+    };
     let view = record.view("", survey.as_ref(), person.as_ref());
     let (mut answers, mut sends) = (vec![], vec![]);
     if let Some(p) = &record.person {
@@ -319,6 +335,8 @@ async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId) -> Resul
         anonymized => record.anonymized_at.is_some(),
         answers,
         sends,
+        zone_query => url_encoded([("zone", zone.as_str())]).trim_end_matches('&').to_owned(),
+        zone,
         can_edit => caller.principal.role.allows(Permission::ManageResponses),
         sees_people => caller.sees_people,
     })

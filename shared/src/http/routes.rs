@@ -411,7 +411,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/exports/{id}", WEB, Tenant(ReadResponses), "An export job: its progress, its file once done").page(),
     route("GET", "/exports/{id}/file", WEB, Tenant(ReadResponses), "A finished export's file").page(),
     route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
-        .page(),
+        .page().query(&["zone"]),
     route("POST", "/responses/{id}", WEB, Tenant(ManageResponses), "Change a response's tags, add a note (form)").page(),
     route("GET", "/assets/{name}", WEB, Public, "The app's stylesheet (content-hashed, cached for good)"),
 ];
