@@ -1036,10 +1036,14 @@ async fn a_large_export_runs_as_a_job_from_the_feed() {
         .send("POST", "/v1/surveys", &owner.token, json!({"name": "Big"}))
         .await
         .str("id");
-    answered(&s, &key, &survey, &[10, 3, 8]).await;
+    answered(&s, &key, &survey, &[10, 3, 8, 0]).await;
     let mut b = Browser::new(&s);
     b.sign_in("acme", "owner@acme.example", PASSWORD).await;
-    let feed = b.get(&format!("/responses?survey={survey}")).await;
+    let feed = b.get(&format!("/responses?survey={survey}&group=detractor")).await;
+    assert!(
+        feed.text.contains("name=\"group\" value=\"detractor\""),
+        "the job's form keeps the filters"
+    );
     let token = csrf(&feed.text);
     let started = b
         .post(
@@ -1048,6 +1052,7 @@ async fn a_large_export_runs_as_a_job_from_the_feed() {
                 ("csrf", &token),
                 ("survey", &survey),
                 ("period", "30"),
+                ("group", "detractor"),
                 ("format", "csv"),
             ],
             None,
@@ -1071,9 +1076,13 @@ async fn a_large_export_runs_as_a_job_from_the_feed() {
     let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     let done = b.get(path).await;
-    assert!(done.text.contains("Done: 3 responses"), "{}", done.text);
+    assert!(
+        done.text.contains("Done: 2 responses"),
+        "the two detractors: {}",
+        done.text
+    );
     let file = b.get(&format!("{path}/file")).await;
     assert_eq!(file.status, 200, "{}", file.text);
-    assert_eq!(file.text.lines().count(), 4, "{}", file.text);
+    assert_eq!(file.text.lines().count(), 3, "{}", file.text);
     assert_eq!(other.get(&format!("{path}/file")).await.status, 404);
 }

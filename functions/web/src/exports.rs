@@ -1,5 +1,5 @@
-//! Exports of many responses from the pages: a job (the survey and period of the feed, any
-//! size), its page while it runs (refreshing itself, no script needed) and its file once done.
+//! Exports of many responses from the pages: a job of the feed's filters (any size), its page
+//! while it runs (refreshing itself, no script needed) and its file once done.
 
 use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,16 +12,14 @@ use ovation::ids::ExportJobId;
 use ovation::services::Caller;
 use ovation::services::exports::jobs::{self, ExportKind, ExportStatus};
 use ovation::services::exports::spreadsheets::Format;
-use ovation::services::results::response_list::ResponseFilter;
 use ovation::store::now_unix;
 use ovation::{Context, Error};
 
-use crate::filter::Filter;
 use crate::page::{PageForm, Shell, error, render, root_of, see_other};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
-/// Starts a job exporting the feed's survey and period (its other filters narrow downloads only).
+/// Starts a job exporting the responses the feed's filters select.
 pub async fn start(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -32,14 +30,8 @@ pub async fn start(
     let root = root_of(path.as_ref());
     let started = async {
         let pairs: Vec<(String, String)> = form.0.clone().into_iter().collect();
-        let period = Filter::parse(&pairs, now_unix())?;
+        let (_, _, filter) = crate::responses::feed_filter(&pairs, now_unix())?;
         let format: Format = form.get("format").parse()?;
-        let filter = ResponseFilter {
-            since: Some(period.since),
-            until: Some(period.until),
-            survey: Some(period.survey).filter(|s| !s.is_empty()),
-            ..ResponseFilter::default()
-        };
         let store = caller.store(&ctx);
         jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await
     };

@@ -41,7 +41,7 @@ const HISTORY: usize = 10;
 
 /// The feed's filters beyond the period, as the form shows them.
 #[derive(Default, Serialize)]
-struct Narrow {
+pub(crate) struct Narrow {
     group: String,
     channel: String,
     tag: String,
@@ -171,7 +171,7 @@ pub async fn feed(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
 }
 
 /// What a feed's query asks for: the period, the narrowing as shown, the filter they make.
-fn feed_filter(pairs: &[(String, String)], now: i64) -> Result<(Filter, Narrow, ResponseFilter)> {
+pub(crate) fn feed_filter(pairs: &[(String, String)], now: i64) -> Result<(Filter, Narrow, ResponseFilter)> {
     let period = Filter::parse(pairs, now)?;
     let (narrow, narrowing) = Narrow::parse(pairs)?;
     let filter = ResponseFilter {

@@ -26,6 +26,8 @@ const CONTACTS: &str = "contacts";
 
 /// How long a finished export is kept (the bucket's lifecycle says the same).
 pub const KEPT_SECONDS: i64 = 7 * 86_400;
+/// The sealed attribute of a job's narrowing (the web app's feed filters).
+const NARROW: &str = "narrow";
 /// How long a download link works.
 pub const LINK_SECONDS: u64 = 900;
 /// How long a run holds a job (the job function's timeout).
@@ -195,6 +197,12 @@ pub async fn request(
     }
     if let Some(survey) = &filter.survey {
         item = item.with("survey", survey.as_str());
+    }
+    // The feed's narrowing may hold words and property values: sealed like personal data.
+    if !filter.narrow.is_none() {
+        let json = serde_json::to_vec(&filter.narrow).map_err(Error::internal)?;
+        let sealed = store.crypto().encrypt(&item.key, NARROW, &json).await?;
+        item = item.with(NARROW, sealed);
     }
     store.put_own(item.clone(), Condition::NotExists).await?;
     audit::record(
@@ -498,6 +506,7 @@ async fn write(
         updated_since: job.num("updated_since"),
         updated_until: job.num("updated_until"),
         survey: job.str("survey").map(str::to_owned),
+        narrow: store.crypto().open_json(job, NARROW).await?,
         ..ResponseFilter::default()
     };
     let contacts = job.get(CONTACTS) == Some(&Value::Bool(true));

@@ -34,7 +34,7 @@ const NO_VALUE: &str = "-";
 const BLIND_CHARS: usize = 32;
 
 /// What a counter counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Measure {
     Promoter,
     Passive,

@@ -61,7 +61,7 @@ pub struct ResponseFilter {
 
 /// The feed's filters on what a response holds: its score's group, channel, a tag, whether it
 /// has a comment, a property's value, words in its comment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Narrowing {
     pub group: Option<Measure>,
     pub channel: Option<Channel>,
@@ -73,6 +73,11 @@ pub struct Narrowing {
 }
 
 impl Narrowing {
+    /// Whether it narrows nothing.
+    pub fn is_none(&self) -> bool {
+        *self == Narrowing::default()
+    }
+
     fn admits(&self, r: &ResponseRecord) -> bool {
         let comment = r.comment.as_deref().unwrap_or_default();
         self.group.is_none_or(|g| Measure::of_score(r.score) == g)
