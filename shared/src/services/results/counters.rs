@@ -26,6 +26,11 @@ const OVERFLOW_BUCKETS: u32 = 4;
 const FOLDS: &str = "FOLDS";
 /// Writes to a counter item: an overflow item moves home only unchanged since it was read.
 const WRITES: &str = "w";
+/// Writes to a day item that counted its hours too: equal to `WRITES` when every count of the
+/// item has its hour (days counted before hours were are read from their detail).
+const HOUR_WRITES: &str = "wh";
+/// The mark of an hour cell's name (`pH23`: promoters in the day's last hour).
+const HOUR_MARK: char = 'H';
 /// When an overflow item was last written: one in use is left alone for a minute.
 const WRITTEN_AT: &str = "at";
 /// The sort key part of a segment's "no value".
@@ -83,6 +88,8 @@ impl Measure {
 pub enum Cell {
     Day(Channel),
     Slot(i64),
+    /// An hour of a day item (all channels): a day cut at a whole hour is read from these.
+    Hour(i64),
 }
 
 const CHANNELS: [(Channel, char); 4] = [
@@ -103,6 +110,10 @@ pub fn parse_attr(name: &str) -> Option<(Measure, Cell)> {
     let mut chars = name.chars();
     let measure = Measure::from_code(chars.next()?)?;
     let rest = chars.as_str();
+    if let Some(hour) = rest.strip_prefix(HOUR_MARK) {
+        let hour: i64 = hour.parse().ok()?;
+        return (0..24).contains(&hour).then_some((measure, Cell::Hour(hour)));
+    }
     if let Some((channel, _)) = CHANNELS
         .iter()
         .find(|(_, code)| rest.len() == 1 && rest.starts_with(*code))
@@ -113,6 +124,11 @@ pub fn parse_attr(name: &str) -> Option<(Measure, Cell)> {
     (0..DAY_SECONDS / SLOT_SECONDS)
         .contains(&slot)
         .then_some((measure, Cell::Slot(slot)))
+}
+
+/// Whether every count of a day item has its hour (the item can cut its day at whole hours).
+pub fn hours_complete(item: &Item) -> bool {
+    item.num(WRITES).unwrap_or_default() == item.num(HOUR_WRITES).unwrap_or_default()
 }
 
 /// A segment property's value as counted: blinded in keys, kept encrypted in a dictionary item.
@@ -328,9 +344,11 @@ impl Tally {
         let code = c.measure.code();
         let mut add = |segment: Option<&SegmentValue>| {
             let by_channel = format!("{code}{}", channel_code(c.channel));
+            let hour = slot * SLOT_SECONDS / 3600;
             for (level, attr) in [
                 (Level::Month, by_channel.clone()),
                 (Level::Day, by_channel),
+                (Level::Day, format!("{code}{HOUR_MARK}{hour}")),
                 (Level::Detail, format!("{code}{slot}")),
             ] {
                 let key = sort_key(level, day, c.channel, segment);
@@ -355,6 +373,9 @@ impl Tally {
             .map(|(sk, attrs)| {
                 let mut updates: Vec<Update> = attrs.iter().map(|(name, n)| Update::Add(name.clone(), *n)).collect();
                 updates.push(Update::Add(WRITES.into(), 1));
+                if matches!(parse_sort_key(sk), Some((Level::Day, ..))) {
+                    updates.push(Update::Add(HOUR_WRITES.into(), 1));
+                }
                 if shard != 0 {
                     // Indexed by the day of the write: compaction looks at the last few days'.
                     let today = now.div_euclid(DAY_SECONDS);
@@ -517,7 +538,7 @@ async fn fold_home(store: &dyn Store, item: &Item) -> Result<bool> {
     let mut updates: Vec<Update> = item
         .attrs
         .iter()
-        .filter(|(name, _)| parse_attr(name).is_some() || name.as_str() == WRITES)
+        .filter(|(name, _)| parse_attr(name).is_some() || name.as_str() == WRITES || name.as_str() == HOUR_WRITES)
         .filter_map(|(name, value)| match value {
             Value::N(n) => Some(Update::Add(name.clone(), *n)),
             _ => None,
@@ -610,6 +631,20 @@ mod tests {
         assert_eq!(parse_attr("a96"), None);
         assert_eq!(parse_attr("p"), None);
         assert_eq!(parse_attr("w"), None);
+        assert_eq!(parse_attr("wh"), None);
+        assert_eq!(parse_attr("pH23"), Some((Measure::Promoter, Cell::Hour(23))));
+        assert_eq!(parse_attr("pH24"), None);
+        // A day item counts its hours only when every write to it did (else: its detail).
+        let day = |w: i64, wh: Option<i64>| {
+            let item = Item::new(crate::store::Key::new("T#x#S#s#AGG#0", "D#020000")).with(WRITES, w);
+            match wh {
+                Some(wh) => item.with(HOUR_WRITES, wh),
+                None => item,
+            }
+        };
+        assert!(hours_complete(&day(3, Some(3))));
+        assert!(!hours_complete(&day(3, Some(2))));
+        assert!(!hours_complete(&day(3, None)), "written before hours were counted");
         assert_eq!(parse_sort_key("D#020000"), Some((Level::Day, 20_000, None, None)));
         assert_eq!(parse_sort_key("M#019997"), Some((Level::Month, 19_997, None, None)));
         assert_eq!(

@@ -15,6 +15,9 @@ use crate::services::results::edges::{EdgeResponse, Edges};
 use crate::services::surveys::{self, Survey};
 use crate::store::{Item, TenantStore, Value, now_unix};
 
+/// An hour: the cut of a day at a whole hour is read from its day items' hour cells.
+const HOUR_SECONDS: i64 = 3_600;
+
 pub use super::figures::{Counts, Metrics, MetricsView, PeriodMetrics, SegmentMetrics, nps, percent};
 
 /// The most periods a series has (ten years of days).
@@ -106,6 +109,8 @@ struct Plan {
     until: i64,
     periods: Vec<(Date, i64)>,
     detail_days: BTreeSet<i64>,
+    /// Of those, the days cut only at whole hours: their day items' hours can cut them.
+    hour_days: BTreeSet<i64>,
     /// UTC months (by their first day) wholly in the range and in one period: read whole.
     months: BTreeSet<i64>,
     /// The runs of days outside those months, read day by day.
@@ -115,6 +120,19 @@ struct Plan {
 }
 
 impl Plan {
+    /// The hour days whose every day item (of `items`, read for the range) counted its hours.
+    fn days_by_hours(&self, items: &[Item]) -> BTreeSet<i64> {
+        let mut days = self.hour_days.clone();
+        for item in items {
+            if let Some((Level::Day, day, ..)) = counters::parse_sort_key(&item.key.sk)
+                && !counters::hours_complete(item)
+            {
+                days.remove(&day);
+            }
+        }
+        days
+    }
+
     fn new(query: &MetricsQuery, first_day: Option<i64>) -> Result<Plan> {
         let now = now_unix();
         let until = query.until.unwrap_or(now);
@@ -155,11 +173,17 @@ impl Plan {
                 start = next;
             }
         }
-        let detail_days = cuts
+        let detail_days: BTreeSet<i64> = cuts
             .iter()
             .filter(|t| t.rem_euclid(DAY_SECONDS) != 0)
             .map(|t| t.div_euclid(DAY_SECONDS))
             .collect();
+        let off_the_hour: BTreeSet<i64> = cuts
+            .iter()
+            .filter(|t| t.rem_euclid(HOUR_SECONDS) != 0)
+            .map(|t| t.div_euclid(DAY_SECONDS))
+            .collect();
+        let hour_days = detail_days.difference(&off_the_hour).copied().collect();
         let (first, last) = (since.div_euclid(DAY_SECONDS), until.div_euclid(DAY_SECONDS));
         let mut months = BTreeSet::new();
         let mut day_runs: Vec<(i64, i64)> = vec![];
@@ -185,6 +209,7 @@ impl Plan {
             until,
             periods,
             detail_days,
+            hour_days,
             months,
             day_runs,
             edges: Edges::of(since, query.until),
@@ -230,16 +255,23 @@ impl Sums {
         for _ in 0..3 {
             let folds = counters::folds(store, survey).await?;
             let mut sums = Sums::default();
+            let mut items = vec![];
             if let (Some(first), Some(last)) = (plan.months.first(), plan.months.last()) {
-                let items = counters::read(store, survey, counters::range(kind, Level::Month, *first, *last)).await?;
-                sums.add_items(plan, &items, channel);
+                items.extend(counters::read(store, survey, counters::range(kind, Level::Month, *first, *last)).await?);
             }
             for (first, last) in &plan.day_runs {
-                let items = counters::read(store, survey, counters::range(kind, Level::Day, *first, *last)).await?;
-                sums.add_items(plan, &items, channel);
+                items.extend(counters::read(store, survey, counters::range(kind, Level::Day, *first, *last)).await?);
             }
-            let detail = read_detail(store, survey, kind, plan).await?;
-            sums.add_items(plan, &detail, channel);
+            // Days cut at whole hours are read from their day items' hours when every count of
+            // them has its hour (and no channel is asked for: hours count all channels); the
+            // other cut days from their quarter-hour detail.
+            let by_hours = match channel {
+                Some(_) => BTreeSet::new(),
+                None => plan.days_by_hours(&items),
+            };
+            let detail_days: BTreeSet<i64> = plan.detail_days.difference(&by_hours).copied().collect();
+            items.extend(read_detail(store, survey, kind, &detail_days).await?);
+            sums.add_items(plan, &items, channel, &by_hours);
             if counters::folds(store, survey).await? == folds {
                 return Ok(sums);
             }
@@ -250,16 +282,17 @@ impl Sums {
         })
     }
 
-    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>) {
+    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>, by_hours: &BTreeSet<i64>) {
         for item in items {
             let Some((level, day, item_channel, value)) = counters::parse_sort_key(&item.key.sk) else {
                 continue;
             };
             let in_month = plan.months.contains(&counters::month_start(day));
+            let hours = by_hours.contains(&day);
             let wanted = match level {
                 Level::Month => in_month,
-                Level::Day => !in_month && !plan.detail_days.contains(&day),
-                Level::Detail => plan.detail_days.contains(&day),
+                Level::Day => !in_month && (hours || !plan.detail_days.contains(&day)),
+                Level::Detail => plan.detail_days.contains(&day) && !hours,
             };
             if !wanted {
                 continue;
@@ -268,14 +301,17 @@ impl Sums {
                 let (Some((measure, cell)), Value::N(n)) = (counters::parse_attr(name), n) else {
                     continue;
                 };
-                let (counted_channel, slot) = match cell {
-                    Cell::Day(c) => (Some(c), 0),
-                    Cell::Slot(slot) => (item_channel, slot),
+                // A day item counts each answer twice: by channel, and by hour.
+                let (counted_channel, at) = match cell {
+                    Cell::Day(_) | Cell::Slot(_) if hours && level == Level::Day => continue,
+                    Cell::Hour(_) if !hours => continue,
+                    Cell::Day(c) => (Some(c), day * DAY_SECONDS),
+                    Cell::Slot(slot) => (item_channel, day * DAY_SECONDS + slot * SLOT_SECONDS),
+                    Cell::Hour(hour) => (None, day * DAY_SECONDS + hour * HOUR_SECONDS),
                 };
                 if channel.is_some() && counted_channel != channel {
                     continue;
                 }
-                let at = day * DAY_SECONDS + slot * SLOT_SECONDS;
                 // An edge's responses are counted from the responses themselves (`add_edges`).
                 let response = !matches!(measure, Measure::Sent | Measure::Answered);
                 if response && matches!(cell, Cell::Slot(_)) && plan.edges.cuts(at) {
@@ -430,10 +466,15 @@ async fn segment_of(
     Ok((survey.clone(), counters::property_key(store, property).await?))
 }
 
-/// The quarter-hour detail of the days a cut falls inside: read run by run (a few runs), else
-/// the whole span at once.
-async fn read_detail(store: &TenantStore, survey: &str, kind: RangeKind<'_>, plan: &Plan) -> Result<Vec<Item>> {
-    let days: Vec<i64> = plan.detail_days.iter().copied().collect();
+/// The quarter-hour detail of `days` (days a cut falls inside): read run by run (a few runs),
+/// else the whole span at once.
+async fn read_detail(
+    store: &TenantStore,
+    survey: &str,
+    kind: RangeKind<'_>,
+    days: &BTreeSet<i64>,
+) -> Result<Vec<Item>> {
+    let days: Vec<i64> = days.iter().copied().collect();
     let mut runs: Vec<(i64, i64)> = vec![];
     for day in days {
         match runs.last_mut() {
@@ -485,6 +526,22 @@ mod tests {
         let plan = Plan::new(&query, None).unwrap();
         assert_eq!(plan.periods.len(), 3);
         assert_eq!(plan.detail_days.len(), 4, "each Paris midnight cuts a UTC day");
+        assert_eq!(
+            plan.hour_days, plan.detail_days,
+            "at whole hours: read from the day items' hours"
+        );
+        // A cut off the hour (Kolkata's midnight, or a range's end at any second) needs the detail.
+        let kolkata = MetricsQuery {
+            zone: zone("Asia/Kolkata").unwrap(),
+            ..query.clone()
+        };
+        assert!(Plan::new(&kolkata, None).unwrap().hour_days.is_empty());
+        let ragged = MetricsQuery {
+            since: Some(1_767_225_600 - 3_600 + 7),
+            ..query.clone()
+        };
+        let plan = Plan::new(&ragged, None).unwrap();
+        assert_eq!(plan.detail_days.len() - plan.hour_days.len(), 1, "{:?}", plan.hour_days);
         let utc = MetricsQuery {
             zone: TimeZone::UTC,
             since: Some(1_767_225_600),
