@@ -5,7 +5,8 @@
 //!
 //! Each survey counts by UTC month (`M#…`) and day (`D#…`), one attribute per measure and channel,
 //! and by segment value (`N#…`, `G#…`), each with quarter-hour detail items per channel (`Q#…`,
-//! `H#…`) so that days can be cut at any time zone's midnight. A year's totals read twelve small
+//! `H#…`) so that days can be cut at any time zone's midnight. Day items also count by hour (all
+//! channels), so that a cut at a whole hour needs no detail. A year's totals read twelve small
 //! items.
 
 use std::collections::{BTreeMap, HashSet};
