@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use ovation::domain::texts::escape_html as escape;
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 220.0;
 const LEFT: f64 = 44.0;
@@ -150,10 +152,6 @@ pub fn split_bar(promoters: f64, passives: f64, detractors: f64) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]

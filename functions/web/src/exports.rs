@@ -15,7 +15,7 @@ use ovation::services::exports::spreadsheets::Format;
 use ovation::store::now_unix;
 use ovation::{Context, Error};
 
-use crate::page::{PageForm, Shell, error, render, root_of, see_other};
+use crate::page::{PageForm, Shell, error, error_in_layout, render, root_of, see_other};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -37,10 +37,7 @@ pub async fn start(
     };
     match started.await {
         Ok(job) => see_other(&format!("{root}exports/{}", job.id), vec![]),
-        Err(e) => {
-            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
-            error(root, shell.as_ref(), e).into_response()
-        }
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "responses", root, e).await,
     }
 }
 
@@ -86,9 +83,6 @@ pub async fn file(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id
     };
     match found.await {
         Ok(response) => response,
-        Err(e) => {
-            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
-            error("../../", shell.as_ref(), e).into_response()
-        }
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "responses", "../../", e).await,
     }
 }

@@ -124,6 +124,19 @@ pub fn error(root: &str, shell: Option<&Shell>, e: Error) -> Page {
     render(status, "error.html", root, values)
 }
 
+/// An error of a signed-in page's handler, in the layout of `current` when it can be had.
+pub async fn error_in_layout(
+    ctx: &Context,
+    caller: &Caller,
+    headers: &HeaderMap,
+    current: &str,
+    root: &str,
+    e: Error,
+) -> Response {
+    let shell = Shell::of(ctx, caller, headers, current).await.ok();
+    error(root, shell.as_ref(), e).into_response()
+}
+
 /// The way back to the app's top level from the page a request matched.
 pub fn root_of(path: Option<&MatchedPath>) -> &'static str {
     match path.map_or(1, |p| p.as_str().matches('/').count()) {

@@ -13,7 +13,7 @@ use minijinja::context;
 use ovation::auth::Permission;
 use ovation::domain::{Channel, Score};
 use ovation::http::attachment;
-use ovation::http::extract::PathId;
+use ovation::http::extract::{PathId, encode_component};
 use ovation::ids::ResponseId;
 use ovation::services::Caller;
 use ovation::services::exports::downloads;
@@ -30,7 +30,7 @@ use ovation::{Context, Error, Result};
 use serde::Serialize;
 
 use crate::filter::{self, Filter, value};
-use crate::page::{PageForm, Shell, error, render, root_of, see_other};
+use crate::page::{PageForm, Shell, error, error_in_layout, render, root_of, see_other};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -246,28 +246,16 @@ pub async fn export(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuer
     };
     match file.await {
         Ok(file) => attachment(file.content_type, &file.name, file.bytes),
-        Err(e) => {
-            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
-            error("../", shell.as_ref(), e).into_response()
-        }
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "responses", "../", e).await,
     }
 }
 
 /// `name=value&` pairs, form-encoded.
 fn url_encoded<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::new();
-    for (name, value) in pairs {
-        for (i, part) in [name, value].into_iter().enumerate() {
-            for b in part.bytes() {
-                match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-                    _ => out.push_str(&format!("%{b:02X}")),
-                }
-            }
-            out.push(if i == 0 { '=' } else { '&' });
-        }
-    }
-    out
+    pairs
+        .into_iter()
+        .map(|(name, value)| format!("{}={}&", encode_component(name), encode_component(value)))
+        .collect()
 }
 
 /// A response's page, its times in the viewer's zone (`zone`, else UTC).
@@ -382,9 +370,6 @@ pub async fn edit(
     };
     match change.await {
         Ok(_) => see_other(id.as_str(), vec![]),
-        Err(e) => {
-            let shell = Shell::of(&ctx, &caller, &headers, "responses").await.ok();
-            error(root, shell.as_ref(), e).into_response()
-        }
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "responses", root, e).await,
     }
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::Context;
 use crate::auth::credential;
+use crate::domain::texts::escape_html;
 use crate::error::Error;
 
 /// The session cookie's name (with `__Host-` before it where cookies are `Secure`).
@@ -161,7 +162,7 @@ fn error_page(path: &str, error: Error) -> Response {
          color:#1f2328;max-width:40rem;margin:4rem auto;padding:0 1rem}}a{{color:#1d4ed8}}</style></head>\
          <body><main><h1>{code}</h1><p>{message}</p><p><a href=\"{home}\">Go to the overview</a></p></main></body></html>",
         code = status.as_u16(),
-        message = escape(&body.message),
+        message = escape_html(&body.message),
         home = relative(path, "overview"),
     );
     let mut response = (status, html).into_response();
@@ -176,14 +177,6 @@ fn error_page(path: &str, error: Error) -> Response {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     response
-}
-
-/// Text made safe to place in HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -5,17 +5,10 @@
 use crate::Context;
 use crate::domain::Email;
 use crate::domain::tenant::Tenant;
+use crate::domain::texts::escape_html as escape;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::messaging::OutgoingEmail;
-
-/// Text made safe to place in HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// Sends one message: its paragraphs, then a button to `link` labelled `action`.
 async fn send(
