@@ -344,6 +344,31 @@ async fn queries_select_sort_and_page(e: Engines) {
     let err = s.query(&Query::new("T#A").after(Some(foreign))).await.unwrap_err();
     assert!(matches!(err, Error::InvalidCursor), "{err:?}");
     assert!(s.query(&Query::new("T#NONE")).await.unwrap().items.is_empty());
+
+    // Only some attributes: the named ones that exist, the key always, and paging unchanged.
+    let wide = |i: i64| {
+        Item::new(Key::new("T#W", format!("W#{i:03}")))
+            .with("pH23", i)
+            .with("pe", 10 * i)
+            .with("note", "not wanted")
+            .with(
+                "deep",
+                Value::M(BTreeMap::from([("x".to_owned(), Value::L(vec![Value::N(1)]))])),
+            )
+    };
+    s.batch_write((1..=5).map(|i| BatchOp::Put(wide(i))).collect())
+        .await
+        .unwrap();
+    let only = |q: Query| q.only(["pe".to_owned(), "pH23".to_owned(), "absent".to_owned()]);
+    let some = all(s.as_ref(), only(Query::new("T#W").limit(2)), false).await;
+    assert_eq!(sks(&some), ["W#001", "W#002", "W#003", "W#004", "W#005"]);
+    for (i, item) in (1..).zip(&some) {
+        let names: Vec<&str> = item.attrs.keys().map(String::as_str).collect();
+        assert_eq!(names, ["pH23", "pe"], "{item:?}");
+        assert_eq!((item.num("pH23"), item.num("pe")), (Some(i), Some(10 * i)));
+    }
+    let whole = s.query(&Query::new("T#W").limit(1)).await.unwrap();
+    assert_eq!(whole.items[0], wide(1), "without `only`, every attribute");
 }
 
 async fn index_queries_follow_their_keys(e: Engines) {

@@ -348,6 +348,15 @@ impl DynamoStore {
         let exp = expr.name(attr::EXPIRES_AT);
         let now = expr.now();
         let filter = format!("attribute_not_exists({exp}) OR {exp} > {now}");
+        // The key always comes back (an item is made from it), the expiry too (as locally).
+        let projection = q.only.as_ref().map(|names| {
+            [attr::PK, attr::SK, attr::EXPIRES_AT]
+                .into_iter()
+                .chain(names.iter().map(String::as_str))
+                .map(|n| expr.name(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         let out = self
             .client
             .query()
@@ -356,6 +365,7 @@ impl DynamoStore {
             .set_consistent_read((!index).then_some(true))
             .key_condition_expression(key_condition)
             .filter_expression(filter)
+            .set_projection_expression(projection)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .scan_index_forward(q.direction == Direction::Forward)

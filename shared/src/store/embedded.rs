@@ -235,6 +235,85 @@ fn decode(key: Key, bytes: &[u8]) -> Result<Item> {
     Ok(Item { key, attrs })
 }
 
+/// An item with only the attributes `only` names (sorted) and its expiry, when given: the others
+/// are skipped unread.
+fn decode_only(key: Key, bytes: &[u8], only: Option<&[String]>) -> Result<Item> {
+    let Some(only) = only else {
+        return decode(key, bytes);
+    };
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let attrs = serde::de::DeserializeSeed::deserialize(projection::Only(only), &mut reader)
+        .map_err(|e| Error::fault("reading a stored item", e))?;
+    Ok(Item { key, attrs })
+}
+
+/// Decoding some of an item's attributes.
+mod projection {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    use crate::store::{Attrs, attr};
+
+    /// The attributes named (sorted), and the expiry the reader checks.
+    pub struct Only<'a>(pub &'a [String]);
+
+    impl<'de> DeserializeSeed<'de> for Only<'_> {
+        type Value = Attrs;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attrs, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Only<'_> {
+        type Value = Attrs;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an item's attributes")
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Attrs, M::Error> {
+            let mut attrs = Attrs::new();
+            while let Some(Name(name)) = map.next_key()? {
+                let wanted = name == attr::EXPIRES_AT || self.0.binary_search_by(|n| n.as_str().cmp(&name)).is_ok();
+                if wanted {
+                    attrs.insert(name.into_owned(), map.next_value()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(attrs)
+        }
+    }
+
+    /// An attribute's name, borrowed from the stored bytes when it can be.
+    struct Name<'de>(Cow<'de, str>);
+
+    impl<'de> serde::Deserialize<'de> for Name<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Text;
+            impl<'de> Visitor<'de> for Text {
+                type Value = Name<'de>;
+
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an attribute's name")
+                }
+
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                    Ok(Name(Cow::Borrowed(v)))
+                }
+
+                fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                    Ok(Name(Cow::Owned(v.to_owned())))
+                }
+            }
+            d.deserialize_str(Text)
+        }
+    }
+}
+
 fn encode(item: &Item) -> Result<Vec<u8>> {
     serde_json::to_vec(&item.attrs).map_err(Error::internal)
 }
@@ -412,7 +491,7 @@ fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
     let now = now_unix();
     let load = |key: Key| -> Result<Option<Item>> {
         Ok(match items.get(item_key(&key).as_slice()).map_err(unavailable)? {
-            Some(v) => Some(decode(key, v.value())?).filter(|i| !i.is_expired(now)),
+            Some(v) => Some(decode_only(key, v.value(), q.only.as_deref())?).filter(|i| !i.is_expired(now)),
             None => None,
         })
     };
@@ -421,7 +500,7 @@ fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
     let mut more = false;
     let mut visit = |entry: &[u8], value: Option<&[u8]>| -> Result<bool> {
         let item = match value {
-            Some(v) => Some(decode(split_key(entry)?, v)?).filter(|i| !i.is_expired(now)),
+            Some(v) => Some(decode_only(split_key(entry)?, v, q.only.as_deref())?).filter(|i| !i.is_expired(now)),
             None => load(split_index_entry(entry)?.1)?,
         };
         if let Some(item) = item {

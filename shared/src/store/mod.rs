@@ -259,6 +259,9 @@ pub struct Query {
     pub limit: u32,
     /// Continue after this position (from a previous page).
     pub after: Option<Position>,
+    /// Only these attributes of each item (sorted; its key always), when given: a reader of a
+    /// few cells of wide items decodes (and, on DynamoDB, receives) no others.
+    pub only: Option<Vec<String>>,
 }
 
 impl Query {
@@ -269,6 +272,7 @@ impl Query {
             direction: Direction::Forward,
             limit: 100,
             after: None,
+            only: None,
         }
     }
 
@@ -293,6 +297,15 @@ impl Query {
 
     pub fn after(mut self, position: Option<Position>) -> Self {
         self.after = position;
+        self
+    }
+
+    /// Only the attributes `names` of each item.
+    pub fn only(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort_unstable();
+        names.dedup();
+        self.only = Some(names);
         self
     }
 }

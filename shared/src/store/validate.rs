@@ -171,10 +171,20 @@ pub fn updates(updates: &[Update]) -> Result<()> {
     Ok(())
 }
 
+/// The most attributes a query may name in `only` (DynamoDB's projection expression stays far
+/// below its 4 KB).
+pub const MAX_PROJECTED: usize = 200;
+
 pub fn query(q: &Query) -> Result<()> {
     key_part("partition", &q.partition, MAX_PK_BYTES)?;
     if q.limit == 0 || q.limit > MAX_QUERY_LIMIT {
         return Err(Error::invalid("limit", format!("must be from 1 to {MAX_QUERY_LIMIT}")));
+    }
+    if q.only.as_ref().is_some_and(|names| names.len() > MAX_PROJECTED) {
+        return Err(Error::invalid(
+            "only",
+            format!("names at most {MAX_PROJECTED} attributes"),
+        ));
     }
     match &q.sort {
         SortKey::All => {}
