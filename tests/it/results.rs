@@ -239,6 +239,39 @@ async fn check_against_recount(s: &Stack, key: &str, survey: &str, raw: &[Raw], 
             "{channel}"
         );
     }
+    // The breakdown by channel in one read, from a whole hour inside a day with responses (where
+    // the totals read that day's hours, which count all channels).
+    let mut times: Vec<i64> = raw.iter().map(|r| r.created_at).collect();
+    times.sort_unstable();
+    let hour = times[times.len() / 2] - times[times.len() / 2].rem_euclid(3_600);
+    let by_channel = metrics(
+        s,
+        key,
+        &format!("trend={survey}&since={hour}&until={until}&by_channel=true"),
+    )
+    .await;
+    let within: Vec<&Raw> = raw.iter().filter(|r| r.created_at >= hour).collect();
+    let listed = by_channel["channels"].as_array().unwrap();
+    let mut named: Vec<&str> = within.iter().map(|r| r.channel.as_str()).collect();
+    named.sort_unstable_by_key(|c| ["email", "sms", "web", "api"].iter().position(|k| k == c));
+    named.dedup();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| c["channel"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        named,
+        "the channels that counted something, in order: {by_channel}"
+    );
+    for entry in listed {
+        let channel = entry["channel"].as_str().unwrap();
+        assert_eq!(
+            tally_of(entry),
+            tally(within.iter().copied().filter(|r| r.channel == channel)),
+            "{channel} in the breakdown"
+        );
+    }
+    assert_eq!(tally_of(&by_channel), tally(within.iter().copied()));
     let got = metrics(s, key, &format!("{range}&segment=plan")).await;
     let mut by_plan: BTreeMap<Option<String>, Vec<&Raw>> = BTreeMap::new();
     for r in raw {

@@ -309,6 +309,7 @@ struct MetricsParams {
     segment: Option<String>,
     #[serde(default, deserialize_with = "query_value::parsed")]
     group_by: Option<Period>,
+    by_channel: Option<bool>,
     time_zone: Option<String>,
 }
 
@@ -321,6 +322,7 @@ impl MetricsParams {
             channel: self.channel,
             segment: self.segment,
             group_by: self.group_by,
+            by_channel: self.by_channel.unwrap_or_default(),
             ..MetricsQuery::default()
         };
         if let Some(zone) = &self.time_zone {

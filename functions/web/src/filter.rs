@@ -106,6 +106,7 @@ impl Filter {
             channel,
             segment: None,
             group_by: None,
+            by_channel: false,
             zone: self.tz.clone(),
         }
     }

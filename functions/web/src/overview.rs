@@ -8,7 +8,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
-use ovation::domain::Channel;
 use ovation::services::Caller;
 use ovation::services::results::figures::MetricsView;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
@@ -22,8 +21,6 @@ use crate::filter::{self, Filter};
 use crate::page::{Shell, error, render};
 
 type Ctx = State<std::sync::Arc<Context>>;
-
-const CHANNELS: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Web, Channel::Api];
 
 /// One channel's row.
 #[derive(Serialize)]
@@ -82,16 +79,20 @@ async fn figures(ctx: &Context, caller: &Caller, filter: &Filter) -> Result<mini
     let length = filter.until - filter.since + 1;
     let before = metrics::read(&store, &filter.query(filter.since - length, filter.since - 1, None)).await?;
     let change = read.totals.nps.zip(before.totals.nps).map(|(now, then)| now - then);
-    let mut channels = Vec::with_capacity(CHANNELS.len());
-    for channel in CHANNELS {
-        let one = metrics::read(&store, &filter.query(filter.since, filter.until, Some(channel))).await?;
-        if one.totals.response_count > 0 || one.totals.sent_count > 0 {
-            channels.push(ChannelRow {
-                name: crate::responses::channel_name(channel),
-                figures: one.totals,
-            });
-        }
-    }
+    let by_channel = MetricsQuery {
+        by_channel: true,
+        ..filter.query(filter.since, filter.until, None)
+    };
+    let channels: Vec<ChannelRow> = metrics::read(&store, &by_channel)
+        .await?
+        .channels
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ChannelRow {
+            name: crate::responses::channel_name(c.channel),
+            figures: c.metrics,
+        })
+        .collect();
     let trend: Vec<TrendRow> = read
         .series
         .unwrap_or_default()

@@ -76,7 +76,7 @@ impl FromStr for PersonRef {
 }
 
 /// How a survey reached a person (or a response reached us).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     #[default]

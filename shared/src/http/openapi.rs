@@ -32,7 +32,7 @@ use crate::services::people::imports::{ImportSummary, RowError};
 use crate::services::people::person::PersonView;
 use crate::services::people::suppressions::{SuppressedView, UnsubscribeRequest};
 use crate::services::people::upsert::PersonRequest;
-use crate::services::results::metrics::{Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
+use crate::services::results::metrics::{ChannelMetrics, Metrics, MetricsView, PeriodMetrics, SegmentMetrics};
 use crate::services::results::response_record::Note;
 use crate::services::results::response_wire::{AdditionalAnswer, ResponseRequest, ResponseView};
 use crate::services::sending::autopilot::{
@@ -83,6 +83,7 @@ use crate::services::webhooks::events::EventType;
         MetricsView,
         PeriodMetrics,
         SegmentMetrics,
+        ChannelMetrics,
         Attempt,
         DeliveryLogEntry,
         Endpoint,

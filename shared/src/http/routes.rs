@@ -172,6 +172,7 @@ const METRICS_QUERY: &[&str] = &[
     "channel",
     "segment",
     "group_by",
+    "by_channel",
     "time_zone",
 ];
 /// The largest CSV body an import takes (API Gateway passes 10 MB, Lambda 6 MB); the CLI splits

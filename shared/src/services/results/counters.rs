@@ -6,8 +6,9 @@
 //! Each survey counts by UTC month (`M#…`) and day (`D#…`), one attribute per measure and channel,
 //! and by segment value (`N#…`, `G#…`), each with quarter-hour detail items per channel (`Q#…`,
 //! `H#…`) so that days can be cut at any time zone's midnight. Day items also count by hour (all
-//! channels), so that a cut at a whole hour needs no detail. A year's totals read twelve small
-//! items.
+//! channels), so that a cut at a whole hour needs no detail, and a small item per day (`E#…`,
+//! `F#…`) counts the first half of each hour, so that a cut at a half hour (India, Newfoundland)
+//! needs none either. A year's totals read twelve small items.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -30,8 +31,13 @@ const WRITES: &str = "w";
 /// Writes to a day item that counted its hours too: equal to `WRITES` when every count of the
 /// item has its hour (days counted before hours were are read from their detail).
 const HOUR_WRITES: &str = "wh";
+/// Writes to a day item that counted the first halves of its hours too (in its `E#`/`F#` item):
+/// equal to `WRITES` when the day can be cut at half hours.
+const HALF_WRITES: &str = "wf";
 /// The mark of an hour cell's name (`pH23`: promoters in the day's last hour).
 const HOUR_MARK: char = 'H';
+/// The mark of a first half hour's cell (`pF5`: promoters from 05:00 to 05:29).
+const FIRST_HALF_MARK: char = 'F';
 /// When an overflow item was last written: one in use is left alone for a minute.
 const WRITTEN_AT: &str = "at";
 /// The sort key part of a segment's "no value".
@@ -91,6 +97,8 @@ pub enum Cell {
     Slot(i64),
     /// An hour of a day item (all channels): a day cut at a whole hour is read from these.
     Hour(i64),
+    /// The first half of an hour (all channels): with the hours, a day cut at a half hour.
+    FirstHalf(i64),
 }
 
 const CHANNELS: [(Channel, char); 4] = [
@@ -111,9 +119,14 @@ pub fn parse_attr(name: &str) -> Option<(Measure, Cell)> {
     let mut chars = name.chars();
     let measure = Measure::from_code(chars.next()?)?;
     let rest = chars.as_str();
-    if let Some(hour) = rest.strip_prefix(HOUR_MARK) {
-        let hour: i64 = hour.parse().ok()?;
-        return (0..24).contains(&hour).then_some((measure, Cell::Hour(hour)));
+    for (mark, cell) in [
+        (HOUR_MARK, Cell::Hour as fn(i64) -> Cell),
+        (FIRST_HALF_MARK, Cell::FirstHalf),
+    ] {
+        if let Some(hour) = rest.strip_prefix(mark) {
+            let hour: i64 = hour.parse().ok()?;
+            return (0..24).contains(&hour).then_some((measure, cell(hour)));
+        }
     }
     if let Some((channel, _)) = CHANNELS
         .iter()
@@ -130,6 +143,12 @@ pub fn parse_attr(name: &str) -> Option<(Measure, Cell)> {
 /// Whether every count of a day item has its hour (the item can cut its day at whole hours).
 pub fn hours_complete(item: &Item) -> bool {
     item.num(WRITES).unwrap_or_default() == item.num(HOUR_WRITES).unwrap_or_default()
+}
+
+/// Whether every count of a day item also counted its half hour (with its `E#`/`F#` item, the
+/// day can be cut at half hours).
+pub fn half_hours_complete(item: &Item) -> bool {
+    hours_complete(item) && item.num(WRITES).unwrap_or_default() == item.num(HALF_WRITES).unwrap_or_default()
 }
 
 /// A segment property's value as counted: blinded in keys, kept encrypted in a dictionary item.
@@ -211,6 +230,8 @@ pub enum Level {
     /// A UTC month, keyed by its first day.
     Month,
     Day,
+    /// The first halves of a day's hours (all channels).
+    FirstHalves,
     /// A day's quarter hours, per channel.
     Detail,
 }
@@ -225,8 +246,9 @@ pub fn month_start(day: i64) -> i64 {
         .map_or(day, |span| i64::from(span.get_days()))
 }
 
-/// The sort key of a counter item: month, day or detail (`M#`, `D#`, `Q#`), and of a segment's
-/// (`N#`, `G#`, `H#` then the property); a segment's key ends with the value's part.
+/// The sort key of a counter item: month, day, first halves or detail (`M#`, `D#`, `E#`, `Q#`),
+/// and of a segment's (`N#`, `G#`, `F#`, `H#` then the property); a segment's key ends with the
+/// value's part.
 fn sort_key(level: Level, day: i64, channel: Channel, segment: Option<&SegmentValue>) -> String {
     let channel = channel.as_str();
     let day = match level {
@@ -236,9 +258,11 @@ fn sort_key(level: Level, day: i64, channel: Channel, segment: Option<&SegmentVa
     match (level, segment) {
         (Level::Month, None) => format!("M#{day}"),
         (Level::Day, None) => format!("D#{day}"),
+        (Level::FirstHalves, None) => format!("E#{day}"),
         (Level::Detail, None) => format!("Q#{day}#{channel}"),
         (Level::Month, Some(s)) => format!("N#{}#{day}#{}", s.property_key, s.value_key()),
         (Level::Day, Some(s)) => format!("G#{}#{day}#{}", s.property_key, s.value_key()),
+        (Level::FirstHalves, Some(s)) => format!("F#{}#{day}#{}", s.property_key, s.value_key()),
         (Level::Detail, Some(s)) => format!("H#{}#{day}#{channel}#{}", s.property_key, s.value_key()),
     }
 }
@@ -249,9 +273,11 @@ pub fn range(kind: RangeKind, level: Level, first: i64, last: i64) -> SortKey {
     let prefix = match (kind, level) {
         (RangeKind::Overall, Level::Month) => "M#".to_owned(),
         (RangeKind::Overall, Level::Day) => "D#".to_owned(),
+        (RangeKind::Overall, Level::FirstHalves) => "E#".to_owned(),
         (RangeKind::Overall, Level::Detail) => "Q#".to_owned(),
         (RangeKind::Segment(p), Level::Month) => format!("N#{p}#"),
         (RangeKind::Segment(p), Level::Day) => format!("G#{p}#"),
+        (RangeKind::Segment(p), Level::FirstHalves) => format!("F#{p}#"),
         (RangeKind::Segment(p), Level::Detail) => format!("H#{p}#"),
     };
     SortKey::Between(format!("{prefix}{low}"), format!("{prefix}{high}#~"))
@@ -272,9 +298,11 @@ pub fn parse_sort_key(sk: &str) -> Option<(Level, i64, Option<Channel>, Option<&
     let (level, day, channel, value) = match parts.as_slice() {
         ["M", day] => (Level::Month, day, None, None),
         ["D", day] => (Level::Day, day, None, None),
+        ["E", day] => (Level::FirstHalves, day, None, None),
         ["Q", day, channel] => (Level::Detail, day, Some(channel), None),
         ["N", _property, day, value] => (Level::Month, day, None, Some(value)),
         ["G", _property, day, value] => (Level::Day, day, None, Some(value)),
+        ["F", _property, day, value] => (Level::FirstHalves, day, None, Some(value)),
         ["H", _property, day, channel, value] => (Level::Detail, day, Some(channel), Some(value)),
         _ => return None,
     };
@@ -346,12 +374,15 @@ impl Tally {
         let mut add = |segment: Option<&SegmentValue>| {
             let by_channel = format!("{code}{}", channel_code(c.channel));
             let hour = slot * SLOT_SECONDS / 3600;
-            for (level, attr) in [
-                (Level::Month, by_channel.clone()),
-                (Level::Day, by_channel),
-                (Level::Day, format!("{code}{HOUR_MARK}{hour}")),
-                (Level::Detail, format!("{code}{slot}")),
-            ] {
+            let first_half = (slot * SLOT_SECONDS) % 3600 < 1800;
+            let cells = [
+                Some((Level::Month, by_channel.clone())),
+                Some((Level::Day, by_channel)),
+                Some((Level::Day, format!("{code}{HOUR_MARK}{hour}"))),
+                first_half.then(|| (Level::FirstHalves, format!("{code}{FIRST_HALF_MARK}{hour}"))),
+                Some((Level::Detail, format!("{code}{slot}"))),
+            ];
+            for (level, attr) in cells.into_iter().flatten() {
                 let key = sort_key(level, day, c.channel, segment);
                 *self.changes.entry(key).or_default().entry(attr).or_default() += n;
             }
@@ -376,6 +407,7 @@ impl Tally {
                 updates.push(Update::Add(WRITES.into(), 1));
                 if matches!(parse_sort_key(sk), Some((Level::Day, ..))) {
                     updates.push(Update::Add(HOUR_WRITES.into(), 1));
+                    updates.push(Update::Add(HALF_WRITES.into(), 1));
                 }
                 if shard != 0 {
                     // Indexed by the day of the write: compaction looks at the last few days'.
@@ -485,14 +517,35 @@ pub async fn folds(store: &TenantStore, survey: &str) -> Result<i64> {
     Ok(store.get(&key).await?.and_then(|i| i.num(WRITES)).unwrap_or_default())
 }
 
-/// Reads a survey's counter items of `sort` in every shard (the home one and the overflow ones).
-pub async fn read(store: &TenantStore, survey: &str, sort: SortKey) -> Result<Vec<Item>> {
+/// The attributes of a day item a read needs: its counts by channel, its write counts, and the
+/// counts of `hours`.
+pub fn day_cells(hours: impl IntoIterator<Item = i64>) -> Vec<String> {
+    let hours: Vec<i64> = hours.into_iter().collect();
+    let mut names: Vec<String> = vec![WRITES.into(), HOUR_WRITES.into(), HALF_WRITES.into()];
+    for measure in Measure::ALL {
+        let code = measure.code();
+        names.extend(CHANNELS.iter().map(|(_, channel)| format!("{code}{channel}")));
+        names.extend(hours.iter().map(|hour| format!("{code}{HOUR_MARK}{hour}")));
+    }
+    names
+}
+
+/// Reads a survey's counter items of `sort` in every shard (the home one and the overflow ones),
+/// with only the attributes `only` names when given.
+pub async fn read(store: &TenantStore, survey: &str, sort: SortKey, only: Option<Vec<String>>) -> Result<Vec<Item>> {
     let queries = (0..SHARDS)
         .map(|shard| {
             let sort = sort.clone();
+            let only = only.clone();
             async move {
                 let pk = keys::counters_partition(store.tenant(), survey, shard)?;
-                store.query_all(Query::new(pk).sort(sort).limit(1000)).await
+                let query = Query::new(pk).sort(sort).limit(1000);
+                store
+                    .query_all(match only {
+                        Some(names) => query.only(names),
+                        None => query,
+                    })
+                    .await
             }
         })
         .collect::<Vec<_>>();
@@ -539,7 +592,7 @@ async fn fold_home(store: &dyn Store, item: &Item) -> Result<bool> {
     let mut updates: Vec<Update> = item
         .attrs
         .iter()
-        .filter(|(name, _)| parse_attr(name).is_some() || name.as_str() == WRITES || name.as_str() == HOUR_WRITES)
+        .filter(|(name, _)| parse_attr(name).is_some() || [WRITES, HOUR_WRITES, HALF_WRITES].contains(&name.as_str()))
         .filter_map(|(name, value)| match value {
             Value::N(n) => Some(Update::Add(name.clone(), *n)),
             _ => None,
@@ -612,6 +665,15 @@ mod tests {
         );
         assert_eq!((day["pe"], day["de"]), (-1, 1));
         assert_eq!(moved.changes["Q#020000#email"]["d4"], 1);
+        let first_half = &moved.changes["E#020000"];
+        assert_eq!(
+            (first_half["pF1"], first_half["dF1"]),
+            (-1, 1),
+            "01:00 is in 01:00–01:29"
+        );
+        let later = Tally::moved(None, Some(&counted(Measure::Promoter, at + 1_800, None)));
+        assert!(!later.changes.contains_key("E#020000"), "01:30 is in no first half");
+        assert_eq!(later.changes["D#020000"]["pH1"], 1);
         let segment = &moved.changes["G#plan#020000#bpro"];
         assert_eq!((segment["pe"], segment["de"]), (-1, 1));
         assert_eq!(moved.changes["H#plan#020000#email#bpro"]["p4"], -1);
@@ -635,6 +697,8 @@ mod tests {
         assert_eq!(parse_attr("wh"), None);
         assert_eq!(parse_attr("pH23"), Some((Measure::Promoter, Cell::Hour(23))));
         assert_eq!(parse_attr("pH24"), None);
+        assert_eq!(parse_attr("dF5"), Some((Measure::Detractor, Cell::FirstHalf(5))));
+        assert_eq!(parse_attr("wf"), None);
         // A day item counts its hours only when every write to it did (else: its detail).
         let day = |w: i64, wh: Option<i64>| {
             let item = Item::new(crate::store::Key::new("T#x#S#s#AGG#0", "D#020000")).with(WRITES, w);
@@ -646,6 +710,12 @@ mod tests {
         assert!(hours_complete(&day(3, Some(3))));
         assert!(!hours_complete(&day(3, Some(2))));
         assert!(!hours_complete(&day(3, None)), "written before hours were counted");
+        let halves = |wf: i64| day(3, Some(3)).with(HALF_WRITES, wf);
+        assert!(half_hours_complete(&halves(3)));
+        assert!(
+            !half_hours_complete(&halves(2)),
+            "written before half hours were counted"
+        );
         assert_eq!(parse_sort_key("D#020000"), Some((Level::Day, 20_000, None, None)));
         assert_eq!(parse_sort_key("M#019997"), Some((Level::Month, 19_997, None, None)));
         assert_eq!(
@@ -657,6 +727,14 @@ mod tests {
             Some((Level::Detail, 20_001, Some(Channel::Web), Some("ff00")))
         );
         assert_eq!(parse_sort_key("G#abc#020001#-"), Some((Level::Day, 20_001, None, None)));
+        assert_eq!(
+            parse_sort_key("E#020001"),
+            Some((Level::FirstHalves, 20_001, None, None))
+        );
+        assert_eq!(
+            parse_sort_key("F#abc#020001#ff00"),
+            Some((Level::FirstHalves, 20_001, None, Some("ff00")))
+        );
         assert_eq!((month_start(0), month_start(31), month_start(59)), (0, 31, 59));
         assert_eq!(month_start(20_000), 19_997);
         assert_eq!(day_and_slot(-1), (-1, 95));

@@ -85,6 +85,7 @@ impl Edges {
 pub struct EdgeResponse {
     pub at: i64,
     pub measure: Measure,
+    pub channel: Channel,
     /// The segment value's key (none for a person without it, or a read by no segment).
     pub value: Option<String>,
 }
@@ -128,7 +129,12 @@ async fn counted_at_edge(
                 .map(|(key, _)| key)
         }
     };
-    Ok(Some(EdgeResponse { at, measure, value }))
+    Ok(Some(EdgeResponse {
+        at,
+        measure,
+        channel: answered_on,
+        value,
+    }))
 }
 
 #[cfg(test)]

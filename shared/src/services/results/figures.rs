@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::Channel;
 use crate::services::results::counters::Measure;
 
 /// Counts of one selection.
@@ -122,6 +123,13 @@ pub struct SegmentMetrics {
     pub metrics: MetricsView,
 }
 
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChannelMetrics {
+    pub channel: Channel,
+    #[serde(flatten)]
+    pub metrics: MetricsView,
+}
+
 /// The answer of `GET /v1/metrics`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Metrics {
@@ -133,6 +141,9 @@ pub struct Metrics {
     /// With `segment`: one entry per value, most responses first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<SegmentMetrics>>,
+    /// With `by_channel`: one entry per channel that counted something (email, sms, web, api).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelMetrics>>,
 }
 
 #[cfg(test)]

@@ -17,8 +17,10 @@ use crate::store::{Item, TenantStore, Value, now_unix};
 
 /// An hour: the cut of a day at a whole hour is read from its day items' hour cells.
 const HOUR_SECONDS: i64 = 3_600;
+/// Half an hour: a cut at one also needs the first halves of the hours.
+const HALF_HOUR_SECONDS: i64 = 1_800;
 
-pub use super::figures::{Counts, Metrics, MetricsView, PeriodMetrics, SegmentMetrics, nps, percent};
+pub use super::figures::{ChannelMetrics, Counts, Metrics, MetricsView, PeriodMetrics, SegmentMetrics, nps, percent};
 
 /// The most periods a series has (ten years of days).
 pub const MAX_PERIODS: usize = 3_660;
@@ -80,6 +82,8 @@ pub struct MetricsQuery {
     pub channel: Option<Channel>,
     pub segment: Option<String>,
     pub group_by: Option<Period>,
+    /// Break the totals down by channel too (one read instead of one per channel).
+    pub by_channel: bool,
     pub zone: TimeZone,
 }
 
@@ -92,6 +96,7 @@ impl Default for MetricsQuery {
             channel: None,
             segment: None,
             group_by: None,
+            by_channel: false,
             zone: TimeZone::UTC,
         }
     }
@@ -111,26 +116,39 @@ struct Plan {
     detail_days: BTreeSet<i64>,
     /// Of those, the days cut only at whole hours: their day items' hours can cut them.
     hour_days: BTreeSet<i64>,
+    /// The days cut at half hours too (and nowhere else): their hours and their first halves.
+    half_hour_days: BTreeSet<i64>,
+    /// Where the cuts fall inside each cut day (seconds from its start).
+    day_cuts: BTreeMap<i64, BTreeSet<i64>>,
     /// UTC months (by their first day) wholly in the range and in one period: read whole.
     months: BTreeSet<i64>,
     /// The runs of days outside those months, read day by day.
     day_runs: Vec<(i64, i64)>,
     /// The quarter hours `since` and `until` cut through, whose responses are read raw.
     edges: Edges,
+    /// Counts are wanted by channel: no day is read from its hours.
+    by_channel: bool,
 }
 
 impl Plan {
-    /// The hour days whose every day item (of `items`, read for the range) counted its hours.
-    fn days_by_hours(&self, items: &[Item]) -> BTreeSet<i64> {
-        let mut days = self.hour_days.clone();
+    /// The cut days that can be read from their hours (the hour days whose every day item, of
+    /// `items` read for the range, counted its hours), and of those the ones that also need the
+    /// first halves of their hours (half-hour days whose day items counted those too).
+    fn days_by_hours(&self, items: &[Item]) -> DaysByHours {
+        let mut hours: BTreeSet<i64> = self.hour_days.union(&self.half_hour_days).copied().collect();
         for item in items {
-            if let Some((Level::Day, day, ..)) = counters::parse_sort_key(&item.key.sk)
-                && !counters::hours_complete(item)
-            {
-                days.remove(&day);
+            if let Some((Level::Day, day, ..)) = counters::parse_sort_key(&item.key.sk) {
+                let complete = match self.half_hour_days.contains(&day) {
+                    true => counters::half_hours_complete(item),
+                    false => counters::hours_complete(item),
+                };
+                if !complete {
+                    hours.remove(&day);
+                }
             }
         }
-        days
+        let halves = hours.intersection(&self.half_hour_days).copied().collect();
+        DaysByHours { hours, halves }
     }
 
     fn new(query: &MetricsQuery, first_day: Option<i64>) -> Result<Plan> {
@@ -173,17 +191,30 @@ impl Plan {
                 start = next;
             }
         }
-        let detail_days: BTreeSet<i64> = cuts
-            .iter()
-            .filter(|t| t.rem_euclid(DAY_SECONDS) != 0)
-            .map(|t| t.div_euclid(DAY_SECONDS))
-            .collect();
+        let mut day_cuts: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        for t in cuts.iter().filter(|t| t.rem_euclid(DAY_SECONDS) != 0) {
+            day_cuts
+                .entry(t.div_euclid(DAY_SECONDS))
+                .or_default()
+                .insert(t.rem_euclid(DAY_SECONDS));
+        }
+        let detail_days: BTreeSet<i64> = day_cuts.keys().copied().collect();
         let off_the_hour: BTreeSet<i64> = cuts
             .iter()
             .filter(|t| t.rem_euclid(HOUR_SECONDS) != 0)
             .map(|t| t.div_euclid(DAY_SECONDS))
             .collect();
-        let hour_days = detail_days.difference(&off_the_hour).copied().collect();
+        let off_the_half_hour: BTreeSet<i64> = cuts
+            .iter()
+            .filter(|t| t.rem_euclid(HALF_HOUR_SECONDS) != 0)
+            .map(|t| t.div_euclid(DAY_SECONDS))
+            .collect();
+        let hour_days: BTreeSet<i64> = detail_days.difference(&off_the_hour).copied().collect();
+        let half_hour_days = detail_days
+            .difference(&off_the_half_hour)
+            .filter(|day| !hour_days.contains(day))
+            .copied()
+            .collect();
         let (first, last) = (since.div_euclid(DAY_SECONDS), until.div_euclid(DAY_SECONDS));
         let mut months = BTreeSet::new();
         let mut day_runs: Vec<(i64, i64)> = vec![];
@@ -210,10 +241,53 @@ impl Plan {
             periods,
             detail_days,
             hour_days,
+            half_hour_days,
+            day_cuts,
             months,
             day_runs,
             edges: Edges::of(since, query.until),
+            by_channel: query.by_channel,
         })
+    }
+
+    /// The longest stretch of whole hours that no cut of a day read by hours falls inside (first
+    /// hour, end hour): its count is the day's total less its other hours, which are all that is
+    /// read of its hours. An hour cut at its half is never in it (its halves are read).
+    fn widest_stretch(&self, day: i64) -> (i64, i64) {
+        let mut bounds = BTreeSet::from([0, 24]);
+        let mut halved = BTreeSet::new();
+        for t in self.day_cuts.get(&day).into_iter().flatten() {
+            let hour = t / HOUR_SECONDS;
+            bounds.insert(hour);
+            if t % HOUR_SECONDS != 0 {
+                bounds.insert(hour + 1);
+                halved.insert(hour);
+            }
+        }
+        let bounds: Vec<i64> = bounds.into_iter().collect();
+        bounds
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .filter(|(from, _)| !halved.contains(from))
+            .max_by_key(|(from, to)| to - from)
+            .unwrap_or((0, 0))
+    }
+
+    /// The attributes read of the day items from `first` to `last`: counts by channel, and the
+    /// hours that the days which may be read by hours need (none when `hours` is false).
+    fn day_cells(&self, first: i64, last: i64, hours: bool) -> Vec<String> {
+        let mut needed = BTreeSet::new();
+        if hours {
+            let days = self
+                .hour_days
+                .range(first..=last)
+                .chain(self.half_hour_days.range(first..=last));
+            for day in days {
+                let (from, to) = self.widest_stretch(*day);
+                needed.extend((0..24).filter(|h| !(from..to).contains(h)));
+            }
+        }
+        counters::day_cells(needed)
     }
 
     /// The period a quarter hour starting at `at` belongs to (the index of its start), none when
@@ -230,10 +304,22 @@ impl Plan {
     }
 }
 
-/// Counts from counter items, by period (0 without `group_by`) and by segment value key.
+/// What a count is counted under: its period (0 without `group_by`), its segment value key, its
+/// channel (none when read from a day's hours, which count all channels).
+type SumKey = (usize, Option<String>, Option<Channel>);
+
+/// The cut days read from their day items' hours, and of those the ones cut at half hours (read
+/// with the first halves of their hours too).
+#[derive(Default)]
+struct DaysByHours {
+    hours: BTreeSet<i64>,
+    halves: BTreeSet<i64>,
+}
+
+/// Counts from counter items.
 #[derive(Default)]
 struct Sums {
-    by: BTreeMap<(usize, Option<String>), Counts>,
+    by: BTreeMap<SumKey, Counts>,
 }
 
 impl Sums {
@@ -257,20 +343,25 @@ impl Sums {
             let mut sums = Sums::default();
             let mut items = vec![];
             if let (Some(first), Some(last)) = (plan.months.first(), plan.months.last()) {
-                items.extend(counters::read(store, survey, counters::range(kind, Level::Month, *first, *last)).await?);
+                let range = counters::range(kind, Level::Month, *first, *last);
+                items.extend(counters::read(store, survey, range, None).await?);
             }
+            let hours = channel.is_none() && !plan.by_channel;
             for (first, last) in &plan.day_runs {
-                items.extend(counters::read(store, survey, counters::range(kind, Level::Day, *first, *last)).await?);
+                let range = counters::range(kind, Level::Day, *first, *last);
+                let cells = plan.day_cells(*first, *last, hours);
+                items.extend(counters::read(store, survey, range, Some(cells)).await?);
             }
             // Days cut at whole hours are read from their day items' hours when every count of
-            // them has its hour (and no channel is asked for: hours count all channels); the
-            // other cut days from their quarter-hour detail.
-            let by_hours = match channel {
-                Some(_) => BTreeSet::new(),
-                None => plan.days_by_hours(&items),
+            // them has its hour (and no channel is asked for, nor a breakdown by channel: hours
+            // count all channels); the other cut days from their quarter-hour detail.
+            let by_hours = match hours {
+                true => plan.days_by_hours(&items),
+                false => DaysByHours::default(),
             };
-            let detail_days: BTreeSet<i64> = plan.detail_days.difference(&by_hours).copied().collect();
-            items.extend(read_detail(store, survey, kind, &detail_days).await?);
+            let detail_days: BTreeSet<i64> = plan.detail_days.difference(&by_hours.hours).copied().collect();
+            items.extend(read_days(store, survey, kind, Level::Detail, &detail_days).await?);
+            items.extend(read_days(store, survey, kind, Level::FirstHalves, &by_hours.halves).await?);
             sums.add_items(plan, &items, channel, &by_hours);
             if counters::folds(store, survey).await? == folds {
                 return Ok(sums);
@@ -282,48 +373,81 @@ impl Sums {
         })
     }
 
-    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>, by_hours: &BTreeSet<i64>) {
+    fn add_items(&mut self, plan: &Plan, items: &[Item], channel: Option<Channel>, by_hours: &DaysByHours) {
         for item in items {
             let Some((level, day, item_channel, value)) = counters::parse_sort_key(&item.key.sk) else {
                 continue;
             };
             let in_month = plan.months.contains(&counters::month_start(day));
-            let hours = by_hours.contains(&day);
+            let hours = by_hours.hours.contains(&day);
+            let halves = by_hours.halves.contains(&day);
             let wanted = match level {
                 Level::Month => in_month,
                 Level::Day => !in_month && (hours || !plan.detail_days.contains(&day)),
+                Level::FirstHalves => halves,
                 Level::Detail => plan.detail_days.contains(&day) && !hours,
             };
             if !wanted {
                 continue;
             }
-            for (name, n) in &item.attrs {
-                let (Some((measure, cell)), Value::N(n)) = (counters::parse_attr(name), n) else {
+            let start = day * DAY_SECONDS;
+            // A day read by hours: its widest stretch is its total less the hours read.
+            let stretch = (level == Level::Day && hours).then(|| plan.widest_stretch(day));
+            let mut rest: BTreeMap<Measure, i64> = BTreeMap::new();
+            for (name, stored) in &item.attrs {
+                let (Some((measure, cell)), Value::N(n)) = (counters::parse_attr(name), stored) else {
                     continue;
                 };
-                // A day item counts each answer twice: by channel, and by hour.
-                let (counted_channel, at) = match cell {
-                    Cell::Day(_) | Cell::Slot(_) if hours && level == Level::Day => continue,
+                let n = *n;
+                // A day item counts each answer twice: by channel, and by hour. Read by half
+                // hours, an hour counts at its second half, and its first half (its own item)
+                // moves from there to the hour's start.
+                let half = if halves { HALF_HOUR_SECONDS } else { 0 };
+                let (counted_channel, pieces) = match cell {
+                    Cell::Day(_) if hours && level == Level::Day => {
+                        *rest.entry(measure).or_default() += n;
+                        continue;
+                    }
+                    Cell::Slot(_) if hours && level == Level::Day => continue,
                     Cell::Hour(_) if !hours => continue,
-                    Cell::Day(c) => (Some(c), day * DAY_SECONDS),
-                    Cell::Slot(slot) => (item_channel, day * DAY_SECONDS + slot * SLOT_SECONDS),
-                    Cell::Hour(hour) => (None, day * DAY_SECONDS + hour * HOUR_SECONDS),
+                    Cell::Day(c) => (Some(c), [(start, n), (0, 0)]),
+                    Cell::Slot(slot) => (item_channel, [(start + slot * SLOT_SECONDS, n), (0, 0)]),
+                    Cell::Hour(hour) => {
+                        *rest.entry(measure).or_default() -= n;
+                        (None, [(start + hour * HOUR_SECONDS + half, n), (0, 0)])
+                    }
+                    Cell::FirstHalf(hour) => {
+                        let at = start + hour * HOUR_SECONDS;
+                        (None, [(at, n), (at + HALF_HOUR_SECONDS, -n)])
+                    }
                 };
                 if channel.is_some() && counted_channel != channel {
                     continue;
                 }
-                // An edge's responses are counted from the responses themselves (`add_edges`).
-                let response = !matches!(measure, Measure::Sent | Measure::Answered);
-                if response && matches!(cell, Cell::Slot(_)) && plan.edges.cuts(at) {
-                    continue;
-                }
-                if let Some(period) = plan.period_of(at) {
-                    self.by
-                        .entry((period, value.map(str::to_owned)))
-                        .or_default()
-                        .add(measure, *n);
+                for (at, n) in pieces.into_iter().filter(|(_, n)| *n != 0) {
+                    // An edge's responses are counted from the responses themselves (`add_edges`).
+                    let response = !matches!(measure, Measure::Sent | Measure::Answered);
+                    if response && matches!(cell, Cell::Slot(_)) && plan.edges.cuts(at) {
+                        continue;
+                    }
+                    self.add(plan.period_of(at), value, counted_channel, measure, n);
                 }
             }
+            if let Some((from, _)) = stretch {
+                let period = plan.period_of(start + from * HOUR_SECONDS);
+                for (measure, n) in rest.into_iter().filter(|(_, n)| *n != 0) {
+                    self.add(period, value, None, measure, n);
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, period: Option<usize>, value: Option<&str>, channel: Option<Channel>, measure: Measure, n: i64) {
+        if let Some(period) = period {
+            self.by
+                .entry((period, value.map(str::to_owned), channel))
+                .or_default()
+                .add(measure, n);
         }
     }
 }
@@ -333,7 +457,10 @@ impl Sums {
     fn add_edges(&mut self, plan: &Plan, responses: &[EdgeResponse]) {
         for r in responses {
             if let Some(period) = plan.period_of(r.at) {
-                self.by.entry((period, r.value.clone())).or_default().add(r.measure, 1);
+                self.by
+                    .entry((period, r.value.clone(), Some(r.channel)))
+                    .or_default()
+                    .add(r.measure, 1);
             }
         }
     }
@@ -373,12 +500,26 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
     overall.add_edges(&plan, &plan.edges.responses(store, &ids, query.channel, None).await?);
     let mut totals = Counts::default();
     let mut per_period = vec![Counts::default(); plan.periods.len()];
-    for ((period, _), counts) in &overall.by {
+    let mut per_channel: BTreeMap<Channel, Counts> = BTreeMap::new();
+    for ((period, _, channel), counts) in &overall.by {
         totals.merge(counts);
         if let Some(p) = per_period.get_mut(*period) {
             p.merge(counts);
         }
+        if let Some(c) = channel {
+            per_channel.entry(*c).or_default().merge(counts);
+        }
     }
+    let channels = query.by_channel.then(|| {
+        per_channel
+            .into_iter()
+            .filter(|(_, c)| *c != Counts::default())
+            .map(|(channel, counts)| ChannelMetrics {
+                channel,
+                metrics: counts.view(),
+            })
+            .collect()
+    });
     let series = query.group_by.map(|period| {
         plan.periods
             .iter()
@@ -406,7 +547,7 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
             );
             let names = counters::segment_values(store, &survey.id, &property_key).await?;
             let mut by_value: BTreeMap<Option<String>, Counts> = BTreeMap::new();
-            for ((_, value), counts) in sums.by {
+            for ((_, value, _), counts) in sums.by {
                 by_value.entry(value).or_default().merge(&counts);
             }
             let mut list: Vec<SegmentMetrics> = by_value
@@ -430,6 +571,7 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
         totals: totals.view(),
         series,
         segments,
+        channels,
     })
 }
 
@@ -466,12 +608,13 @@ async fn segment_of(
     Ok((survey.clone(), counters::property_key(store, property).await?))
 }
 
-/// The quarter-hour detail of `days` (days a cut falls inside): read run by run (a few runs),
-/// else the whole span at once.
-async fn read_detail(
+/// The items of `level` (quarter-hour detail, or first halves of hours) of `days` (days a cut
+/// falls inside): read run by run (a few runs), else the whole span at once.
+async fn read_days(
     store: &TenantStore,
     survey: &str,
     kind: RangeKind<'_>,
+    level: Level,
     days: &BTreeSet<i64>,
 ) -> Result<Vec<Item>> {
     let days: Vec<i64> = days.iter().copied().collect();
@@ -488,7 +631,7 @@ async fn read_detail(
     }
     let mut items = vec![];
     for (first, last) in runs {
-        items.extend(counters::read(store, survey, counters::range(kind, Level::Detail, first, last)).await?);
+        items.extend(counters::read(store, survey, counters::range(kind, level, first, last), None).await?);
     }
     Ok(items)
 }
@@ -530,12 +673,37 @@ mod tests {
             plan.hour_days, plan.detail_days,
             "at whole hours: read from the day items' hours"
         );
+        // Paris's midnight is 23:00 UTC in winter: the day's first 23 hours are its total less
+        // its last hour, the one hour read.
+        let first = *plan.hour_days.first().unwrap();
+        assert_eq!(plan.widest_stretch(first), (0, 23));
+        let cells = plan.day_cells(first, first + 3, true);
+        let hours: Vec<&String> = cells.iter().filter(|c| c.contains('H')).collect();
+        assert_eq!(hours, ["pH23", "nH23", "dH23", "sH23", "aH23"]);
+        assert_eq!(cells.len(), 3 + 5 * 4 + 5, "write counts, channels, hour 23");
+        assert_eq!(plan.day_cells(first, first + 3, false).len(), 3 + 5 * 4, "no hours");
         // A cut off the hour (Kolkata's midnight, or a range's end at any second) needs the detail.
         let kolkata = MetricsQuery {
             zone: zone("Asia/Kolkata").unwrap(),
             ..query.clone()
         };
-        assert!(Plan::new(&kolkata, None).unwrap().hour_days.is_empty());
+        let plan = Plan::new(&kolkata, None).unwrap();
+        assert!(plan.hour_days.is_empty());
+        assert_eq!(plan.half_hour_days, plan.detail_days, "Kolkata's midnights: half hours");
+        // Kolkata's midnight is 18:30 UTC: hours 18 (read with its first half) to 23 are read.
+        let first = *plan.half_hour_days.first().unwrap();
+        assert_eq!(plan.widest_stretch(first), (0, 18));
+        let cells = plan.day_cells(first, first + 3, true);
+        assert_eq!(cells.iter().filter(|c| c.starts_with("pH")).count(), 6, "{cells:?}");
+        let kathmandu = Plan::new(
+            &MetricsQuery {
+                zone: zone("Asia/Kathmandu").unwrap(),
+                ..query.clone()
+            },
+            None,
+        )
+        .unwrap();
+        assert!(kathmandu.hour_days.is_empty() && kathmandu.half_hour_days.is_empty());
         let ragged = MetricsQuery {
             since: Some(1_767_225_600 - 3_600 + 7),
             ..query.clone()
