@@ -1,18 +1,21 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
-// (its menu open too), segments, the feed filtered, a response tagged, signing out; a colleague
+// (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
+// direct file, then a job: its page waiting, then done, then its file), the password page and a
+// missing response's page, signing out; a colleague
 // accepting the mailed invitation, turning on a second factor and signing in with a code, then
 // resetting a forgotten password from the mail in the outbox. Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
 // Keyboard: the first Tab reaches the skip link.
-// Usage: node web.mjs <base url> <workspace> <email> <password> <invitation link> <outbox dir>;
-// prints what it saw as JSON.
+// Usage: node web.mjs <base url> <workspace> <email> <password> <invitation link> <outbox dir>
+// <export signal file>; prints what it saw as JSON. The export job runs once the signal file
+// exists (written after its waiting page is audited).
 // With OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page at each width.
 import { createHmac } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import puppeteer from "puppeteer-core";
 
-const [base, workspace, email, password, acceptLink, outbox] = process.argv.slice(2);
+const [base, workspace, email, password, acceptLink, outbox, exportSignal] = process.argv.slice(2);
 
 // RFC 6238 with SHA-1, 6 digits, 30 s steps: the code an authenticator app shows.
 function totp(base32, steps = 0) {
@@ -47,28 +50,42 @@ const widths = [1280, 375];
 const audits = [];
 const csp = [];
 
+// Audits the page at each width; a page that reloads itself (a running export's) is audited
+// again once reloaded.
 async function audit(page, name) {
   for (const width of widths) {
-    await page.setViewport({ width, height: 900 });
-    await page.evaluate(axeSource);
-    const violations = await page.evaluate(async () => {
-      const result = await window.axe.run(document);
-      return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    // What reaches furthest right, to name it when something overflows.
-    const widest = overflow <= 0 ? "" : await page.evaluate(() => {
-      let best = null;
-      for (const e of document.querySelectorAll("body *")) {
-        if (!best || e.getBoundingClientRect().right > best.getBoundingClientRect().right) best = e;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await auditAt(page, name, width);
+        break;
+      } catch (e) {
+        if (attempt >= 3 || !/context was destroyed|navigation/i.test(String(e))) throw e;
+        await page.waitForNavigation({ waitUntil: "load", timeout: 10000 }).catch(() => {});
       }
-      return best ? `${best.tagName}.${best.className} ${best.textContent.slice(0, 40)}` : "";
-    });
-    if (process.env.OVATION_SCREENSHOTS) {
-      await page.screenshot({ path: `${process.env.OVATION_SCREENSHOTS}/web-${name}-${width}.png`, fullPage: true });
     }
-    audits.push({ name, width, violations, overflow, widest });
   }
+}
+
+async function auditAt(page, name, width) {
+  await page.setViewport({ width, height: 900 });
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document);
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  // What reaches furthest right, to name it when something overflows.
+  const widest = overflow <= 0 ? "" : await page.evaluate(() => {
+    let best = null;
+    for (const e of document.querySelectorAll("body *")) {
+      if (!best || e.getBoundingClientRect().right > best.getBoundingClientRect().right) best = e;
+    }
+    return best ? `${best.tagName}.${best.className} ${best.textContent.slice(0, 40)}` : "";
+  });
+  if (process.env.OVATION_SCREENSHOTS) {
+    await page.screenshot({ path: `${process.env.OVATION_SCREENSHOTS}/web-${name}-${width}.png`, fullPage: true });
+  }
+  audits.push({ name, width, violations, overflow, widest });
 }
 
 try {
@@ -117,6 +134,33 @@ try {
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.stack button[type=submit]")]);
   const tagged = await page.$eval("#tags", (e) => e.value);
   const notes = await page.$$eval(".notes li", (items) => items.length);
+  // The feed's filter as a direct download, then as a job: its page waiting, then its file.
+  await page.goto(`${base}/responses`, { waitUntil: "load" });
+  // A download, fetched with the page's cookies (the CSP lets no script of the page fetch).
+  const fetched = async (href) => {
+    const cookie = (await page.cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+    const answer = await fetch(href, { headers: { cookie } });
+    return { type: answer.headers.get("content-type"), lines: (await answer.text()).trim().split("\n").length };
+  };
+  const csvLink = await page.$$eval("a", (links) => links.find((a) => a.textContent.trim() === "CSV").href);
+  const direct = await fetched(csvLink);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.inline button[type=submit]")]);
+  const job = new URL(page.url()).pathname;
+  await audit(page, "export-waiting");
+  writeFileSync(exportSignal, "go");
+  let fileLink = null;
+  for (let i = 0; i < 60 && !fileLink; i++) {
+    await new Promise((done) => setTimeout(done, 250));
+    await page.goto(`${base}${job}`, { waitUntil: "load" });
+    fileLink = await page.$eval("a[href$='/file']", (a) => a.href).catch(() => null);
+  }
+  await audit(page, "export-done");
+  const exported = await fetched(fileLink);
+  await page.goto(`${base}/password`, { waitUntil: "load" });
+  await audit(page, "password");
+  await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
+  const missing = await page.$eval("h1", (e) => e.textContent.trim());
+  await audit(page, "missing-response");
   await page.goto(`${base}/overview`, { waitUntil: "load" });
   await page.click(".menu summary");
   await Promise.all([
@@ -180,7 +224,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

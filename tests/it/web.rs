@@ -515,6 +515,26 @@ async fn the_web_app_in_chromium() {
     assert_eq!(invited.status, 201);
     let accept = format!("{}{}", s.url, link_in(&mails_to(&s, "nina@acme.example")[0], "accept"));
     let dir = tempfile::tempdir().unwrap();
+    // The export job runs once the script has seen (and audited) its page waiting.
+    let signal = dir.path().join("export-audited");
+    let exports =
+        crate::support::TestQueue::new(s.ctx.store.clone(), None, ovation::messaging::local_queue::EXPORTS).await;
+    let worker = {
+        let (ctx, signal) = (s.ctx.clone(), signal.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                if !signal.exists() {
+                    continue;
+                }
+                let taken = exports.take().await;
+                if !taken.is_empty() {
+                    let answer = job_exports::handle(&ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+                    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+                }
+            }
+        })
+    };
     std::fs::copy(crate::clients::script("web.mjs"), dir.path().join("web.mjs")).unwrap();
     std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
     let mut command = std::process::Command::new("node");
@@ -522,8 +542,10 @@ async fn the_web_app_in_chromium() {
         .arg(dir.path().join("web.mjs"))
         .args([s.url.as_str(), "acme", "owner@acme.example", PASSWORD, accept.as_str()])
         .arg(outbox_dir(&s))
+        .arg(&signal)
         .env("OVATION_TEST_CHROMIUM", chromium);
     let seen: Value = crate::clients::run(command).await;
+    worker.abort();
     assert_eq!(seen["landed"], "/overview", "{seen}");
     assert_eq!(seen["nps"], "50", "{seen}");
     assert_eq!(
@@ -547,7 +569,14 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert_eq!(seen["qr"], 1, "{seen}");
-    assert_eq!(audits.len(), 28, "{seen}");
+    // The four responses as a file, directly and through a job.
+    for file in [&seen["direct"], &seen["exported"]] {
+        assert_eq!(file["type"], "text/csv; charset=utf-8", "{seen}");
+        assert_eq!(file["lines"], 5, "a header and four responses: {seen}");
+    }
+    assert!(seen["job"].as_str().unwrap().starts_with("/exports/"), "{seen}");
+    assert_eq!(seen["missing"], "Not found", "{seen}");
+    assert_eq!(audits.len(), 36, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");

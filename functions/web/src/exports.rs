@@ -53,18 +53,17 @@ pub async fn page(
         let shell = Shell::of(&ctx, &caller, &headers, "responses").await?;
         let job = jobs::get(&ctx, &caller.store(&ctx), &caller, &base.0, &id).await?;
         let waiting = matches!(job.status, ExportStatus::Queued | ExportStatus::Running);
-        Ok::<_, Error>(render(
-            StatusCode::OK,
-            "export.html",
-            "../",
-            context! { shell, job, waiting },
-        ))
+        let size = job.bytes.map(file_size);
+        let page = render(StatusCode::OK, "export.html", "../", context! { shell, job, size });
+        Ok::<_, Error>((page, waiting))
     };
     match shown.await {
-        Ok(page) => {
+        Ok((page, waiting)) => {
             let mut response = page.into_response();
-            if let Ok(v) = header::HeaderValue::from_str("3") {
-                response.headers_mut().insert(header::REFRESH, v);
+            if waiting {
+                response
+                    .headers_mut()
+                    .insert(header::REFRESH, header::HeaderValue::from_static("3"));
             }
             response
         }
@@ -84,5 +83,24 @@ pub async fn file(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id
     match found.await {
         Ok(response) => response,
         Err(e) => error_in_layout(&ctx, &caller, &headers, "responses", "../../", e).await,
+    }
+}
+
+/// A file's size as people read it: `812 bytes`, `14.2 KB`, `3.1 MB` (powers of 1,000).
+fn file_size(bytes: i64) -> String {
+    match bytes {
+        ..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(super::file_size(812), "812 bytes");
+        assert_eq!(super::file_size(14_249), "14.2 KB");
+        assert_eq!(super::file_size(3_100_000), "3.1 MB");
     }
 }

@@ -120,8 +120,21 @@ pub fn render(status: StatusCode, template: &str, root: &str, values: Value) -> 
 /// An error of a page's handler, shown in the app's style with its status and message.
 pub fn error(root: &str, shell: Option<&Shell>, e: Error) -> Page {
     let (status, body) = HttpError::App(e).answer();
-    let values = context! { shell, status => status.as_u16(), message => body.message };
+    let values = context! { shell, status => status.as_u16(), message => sentence(&body.message) };
     render(status, "error.html", root, values)
+}
+
+/// An API message as a sentence on a page: its first letter up, a full stop at its end.
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !out.is_empty() && !out.ends_with(['.', '!', '?', ')']) {
+        out.push('.');
+    }
+    out
 }
 
 /// An error of a signed-in page's handler, in the layout of `current` when it can be had.
@@ -256,6 +269,13 @@ impl FromRequest<Arc<Context>> for PageForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_messages_read_as_sentences() {
+        assert_eq!(sentence("survey response not found"), "Survey response not found.");
+        assert_eq!(sentence("Too many requests."), "Too many requests.");
+        assert_eq!(sentence(""), "");
+    }
 
     #[test]
     fn every_template_renders_and_escapes() {
