@@ -1,9 +1,9 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
 // (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
 // direct file, then a job: its page waiting, then done, then its file), the password page and a
-// missing response's page, signing out; a colleague
-// accepting the mailed invitation, turning on a second factor and signing in with a code, then
-// resetting a forgotten password from the mail in the outbox. Each page audited by axe-core at
+// missing response's page, signing out; a colleague accepting the mailed invitation, turning on
+// a second factor and signing in with a code, then resetting a forgotten password from the mail
+// in the outbox (and the used invitation's page). Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
 // Keyboard: the first Tab reaches the skip link.
 // Usage: node web.mjs <base url> <workspace> <email> <password> <invitation link> <outbox dir>
@@ -210,11 +210,17 @@ try {
   await stranger.type("#workspace", workspace);
   await stranger.type("#email", email);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
+  await audit(stranger, "forgot-sent");
   const mail = lastMailTo(email);
   // The link on this stack's address (the mail names the configured public URL).
   const link = new URL(mail.match(/https?:\/\/\S+\/reset\?token=\S+/)[0]);
   await stranger.goto(`${base}${link.pathname}${link.search}`, { waitUntil: "load" });
   await audit(stranger, "reset");
+  // An invitation link already used: its message page.
+  await stranger.goto(acceptLink, { waitUntil: "load" });
+  const usedInvitation = await stranger.$eval("h1", (e) => e.textContent.trim());
+  await audit(stranger, "invitation-used");
+  await stranger.goto(`${base}${link.pathname}${link.search}`, { waitUntil: "load" });
   const fresh = `${password} renewed`;
   await stranger.type("#new_password", fresh);
   await stranger.type("#confirm_password", fresh);
@@ -224,7 +230,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

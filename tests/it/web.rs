@@ -295,7 +295,13 @@ async fn signing_in_through_pages_shows_the_figures_the_api_counts() {
     assert!(!overview.text.contains("<script>alert(1)") && !overview.text.contains("Bravo"));
     let bad = b.get("/overview?period=custom&from=2026-13-01&to=2026-12-01").await;
     assert_eq!(bad.status, 422, "{}", bad.text);
-    assert!(bad.text.contains("from") && bad.text.contains("<nav"), "{}", bad.text);
+    assert!(
+        bad.text.contains("<h1>Please check what you asked for</h1>")
+            && bad.text.contains("From: must be a date")
+            && bad.text.contains("<nav"),
+        "{}",
+        bad.text
+    );
 
     // Signing out needs the page's token; then the session is over.
     let old = b.cookies.clone();
@@ -576,7 +582,8 @@ async fn the_web_app_in_chromium() {
     }
     assert!(seen["job"].as_str().unwrap().starts_with("/exports/"), "{seen}");
     assert_eq!(seen["missing"], "Not found", "{seen}");
-    assert_eq!(audits.len(), 36, "{seen}");
+    assert_eq!(seen["usedInvitation"], "This invitation cannot be used", "{seen}");
+    assert_eq!(audits.len(), 40, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -856,11 +863,17 @@ async fn an_invitation_is_mailed_and_accepted_in_pages() {
     let second = link_in(&mails[1], "accept");
     assert_ne!(first, second);
     let mut b = Browser::new(&s);
-    // The live link names its workspace; the stale one does not.
-    assert!(b.get(&second).await.text.contains("<h1>Join acme</h1>"));
+    // The live link names its workspace; the stale one says at once that it cannot be used.
+    let live = b.get(&second).await;
+    assert!(live.text.contains("<h1>Join acme</h1>"));
     let page = b.get(&first).await;
-    assert!(page.text.contains("<h1>Accept your invitation</h1>"), "{}", page.text);
-    let token = csrf(&page.text);
+    assert_eq!(page.status, 410);
+    assert!(
+        page.text.contains("<h1>This invitation cannot be used</h1>"),
+        "{}",
+        page.text
+    );
+    let token = csrf(&live.text);
     let stale = first.split("token=").nth(1).unwrap().to_owned();
     let fields = |t: &str, confirm: &str| {
         vec![
@@ -888,7 +901,8 @@ async fn an_invitation_is_mailed_and_accepted_in_pages() {
     let reused = other.post("/accept", &pairs(&fields(&fresh, PASSWORD)), None).await;
     assert_eq!(reused.status, 403, "no form token of its own: {}", reused.text);
     let page = other.get(&second).await;
-    let token2 = csrf(&page.text);
+    assert_eq!(page.status, 410, "{}", page.text);
+    let token2 = csrf(&other.get("/sign-in").await.text);
     let mut again_fields = fields(&fresh, PASSWORD);
     again_fields[0].1 = token2;
     let reused = other.post("/accept", &pairs(&again_fields), None).await;

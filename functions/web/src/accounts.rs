@@ -44,11 +44,19 @@ fn message(status: StatusCode, heading: &str, text: &str, link: Option<(&str, &s
     render(status, "message.html", "", context! { heading, text, link }).into_response()
 }
 
-/// The page that accepts a mailed invitation, naming the workspace the link is for.
+/// The page that accepts a mailed invitation, naming the workspace the link is for; a link that
+/// cannot be used (expired, used, ended by a newer one) says so at once.
 pub async fn accept_form(State(ctx): Ctx, RawQuery(raw): RawQuery) -> Response {
     let token = token_of(raw.as_deref());
-    let workspace = sign_in::invited_to(&ctx, &token).await.ok().flatten();
-    form_page(&ctx, StatusCode::OK, "accept.html", context! { token, workspace })
+    match sign_in::invited_to(&ctx, &token).await {
+        Ok(Some(workspace)) => form_page(&ctx, StatusCode::OK, "accept.html", context! { token, workspace }),
+        _ => message(
+            StatusCode::GONE,
+            "This invitation cannot be used",
+            "The link expired, was used already, or a newer invitation replaced it. Ask whoever invited you to send a new one.",
+            Some(("sign-in", "Sign in")),
+        ),
+    }
 }
 
 pub async fn accept(State(ctx): Ctx, ClientAddress(ip): ClientAddress, form: PageForm) -> Response {

@@ -350,9 +350,10 @@ impl DynamoStore {
         let filter = format!("attribute_not_exists({exp}) OR {exp} > {now}");
         // The key always comes back (an item is made from it), the expiry too (as locally).
         let projection = q.only.as_ref().map(|names| {
-            [attr::PK, attr::SK, attr::EXPIRES_AT]
+            let always = [attr::PK, attr::SK, attr::EXPIRES_AT];
+            always
                 .into_iter()
-                .chain(names.iter().map(String::as_str))
+                .chain(names.iter().map(String::as_str).filter(|n| !always.contains(n)))
                 .map(|n| expr.name(n))
                 .collect::<Vec<_>>()
                 .join(", ")

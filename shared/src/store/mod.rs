@@ -23,7 +23,7 @@ use crate::error::Result;
 
 pub use cursor::CursorSeal;
 pub use scoped::{TenantPage, TenantStore};
-pub use validate::{MAX_ITEM_BYTES, MAX_QUERY_LIMIT, MAX_TRANSACTION_ITEMS};
+pub use validate::{MAX_ITEM_BYTES, MAX_PROJECTED, MAX_QUERY_LIMIT, MAX_TRANSACTION_ITEMS};
 
 /// Attribute names with a meaning to the store itself.
 pub mod attr {
@@ -259,9 +259,10 @@ pub struct Query {
     pub limit: u32,
     /// Continue after this position (from a previous page).
     pub after: Option<Position>,
-    /// Only these attributes of each item (sorted; its key always), when given: a reader of a
-    /// few cells of wide items decodes (and, on DynamoDB, receives) no others.
-    pub only: Option<Vec<String>>,
+    /// Only these attributes of each item (sorted, by `only`; its key and expiry always), when
+    /// given: a reader of a few cells of wide items decodes (and, on DynamoDB, receives) no
+    /// others.
+    pub(crate) only: Option<Vec<String>>,
 }
 
 impl Query {

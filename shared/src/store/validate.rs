@@ -180,11 +180,16 @@ pub fn query(q: &Query) -> Result<()> {
     if q.limit == 0 || q.limit > MAX_QUERY_LIMIT {
         return Err(Error::invalid("limit", format!("must be from 1 to {MAX_QUERY_LIMIT}")));
     }
-    if q.only.as_ref().is_some_and(|names| names.len() > MAX_PROJECTED) {
-        return Err(Error::invalid(
-            "only",
-            format!("names at most {MAX_PROJECTED} attributes"),
-        ));
+    if let Some(names) = &q.only {
+        if names.len() > MAX_PROJECTED {
+            return Err(Error::invalid(
+                "only",
+                format!("names at most {MAX_PROJECTED} attributes"),
+            ));
+        }
+        if names.iter().any(String::is_empty) {
+            return Err(Error::invalid("only", "names an attribute without a name"));
+        }
     }
     match &q.sort {
         SortKey::All => {}

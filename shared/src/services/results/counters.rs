@@ -10,7 +10,7 @@
 //! `F#…`) counts the first half of each hour, so that a cut at a half hour (India, Newfoundland)
 //! needs none either. A year's totals read twelve small items.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use crate::domain::{Channel, Properties, Score};
@@ -34,6 +34,9 @@ const HOUR_WRITES: &str = "wh";
 /// Writes to a day item that counted the first halves of its hours too (in its `E#`/`F#` item):
 /// equal to `WRITES` when the day can be cut at half hours.
 const HALF_WRITES: &str = "wf";
+/// Writes to a day item that also wrote its first-halves item: equal to that item's `WRITES`
+/// once both are read, unless a write fell between the two reads.
+const HALF_ITEM_WRITES: &str = "we";
 /// The mark of an hour cell's name (`pH23`: promoters in the day's last hour).
 const HOUR_MARK: char = 'H';
 /// The mark of a first half hour's cell (`pF5`: promoters from 05:00 to 05:29).
@@ -90,7 +93,7 @@ impl Measure {
 }
 
 /// What an attribute of a counter item counts in: a day item's channel (`pe`: promoters by email)
-/// or a detail item's quarter hour (`p37`).
+/// or hour (`pH23`), a first-halves item's hour (`pF5`), a detail item's quarter hour (`p37`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cell {
     Day(Channel),
@@ -408,6 +411,9 @@ impl Tally {
                 if matches!(parse_sort_key(sk), Some((Level::Day, ..))) {
                     updates.push(Update::Add(HOUR_WRITES.into(), 1));
                     updates.push(Update::Add(HALF_WRITES.into(), 1));
+                    if first_halves_key(sk).is_some_and(|halves| self.changes.contains_key(&halves)) {
+                        updates.push(Update::Add(HALF_ITEM_WRITES.into(), 1));
+                    }
                 }
                 if shard != 0 {
                     // Indexed by the day of the write: compaction looks at the last few days'.
@@ -424,6 +430,38 @@ impl Tally {
             })
             .collect()
     }
+}
+
+/// The sort key of the first-halves item beside a day item (`D#…` → `E#…`, `G#…` → `F#…`).
+fn first_halves_key(day_key: &str) -> Option<String> {
+    match day_key.split_once('#')? {
+        ("D", rest) => Some(format!("E#{rest}")),
+        ("G", rest) => Some(format!("F#{rest}")),
+        _ => None,
+    }
+}
+
+/// The days of `days` whose day items (of `day_items`) and first-halves items (`halves_items`,
+/// read after them) disagree on how many writes they shared: a write fell between the two reads.
+/// Summed over the shards (a fold moves the two items apart).
+pub fn split_writes(day_items: &[Item], halves_items: &[Item], days: &BTreeSet<i64>) -> BTreeSet<i64> {
+    let mut shared: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for item in day_items.iter().chain(halves_items) {
+        let Some((level, day, _, value)) = parse_sort_key(&item.key.sk).filter(|k| days.contains(&k.1)) else {
+            continue;
+        };
+        let side = match level {
+            Level::Day => item.num(HALF_ITEM_WRITES).unwrap_or_default(),
+            Level::FirstHalves => -item.num(WRITES).unwrap_or_default(),
+            _ => continue,
+        };
+        *shared.entry((day, value.unwrap_or_default().to_owned())).or_default() += side;
+    }
+    shared
+        .into_iter()
+        .filter(|(_, difference)| *difference != 0)
+        .map(|((day, _), _)| day)
+        .collect()
 }
 
 /// The overflow index partition of a day's counters of a partition.
@@ -521,7 +559,9 @@ pub async fn folds(store: &TenantStore, survey: &str) -> Result<i64> {
 /// counts of `hours`.
 pub fn day_cells(hours: impl IntoIterator<Item = i64>) -> Vec<String> {
     let hours: Vec<i64> = hours.into_iter().collect();
-    let mut names: Vec<String> = vec![WRITES.into(), HOUR_WRITES.into(), HALF_WRITES.into()];
+    let mut names: Vec<String> = [WRITES, HOUR_WRITES, HALF_WRITES, HALF_ITEM_WRITES]
+        .map(String::from)
+        .to_vec();
     for measure in Measure::ALL {
         let code = measure.code();
         names.extend(CHANNELS.iter().map(|(_, channel)| format!("{code}{channel}")));
@@ -592,7 +632,9 @@ async fn fold_home(store: &dyn Store, item: &Item) -> Result<bool> {
     let mut updates: Vec<Update> = item
         .attrs
         .iter()
-        .filter(|(name, _)| parse_attr(name).is_some() || [WRITES, HOUR_WRITES, HALF_WRITES].contains(&name.as_str()))
+        .filter(|(name, _)| {
+            parse_attr(name).is_some() || [WRITES, HOUR_WRITES, HALF_WRITES, HALF_ITEM_WRITES].contains(&name.as_str())
+        })
         .filter_map(|(name, value)| match value {
             Value::N(n) => Some(Update::Add(name.clone(), *n)),
             _ => None,
@@ -671,6 +713,15 @@ mod tests {
             (-1, 1),
             "01:00 is in 01:00–01:29"
         );
+        let ops = moved.ops(&TenantId::generate(), "s", 0, 0).unwrap();
+        let day_writes = ops.iter().find_map(|op| match op {
+            TxOp::Update { key, updates, .. } if key.sk == "D#020000" => Some(updates.clone()),
+            _ => None,
+        });
+        assert!(
+            day_writes.unwrap().contains(&Update::Add(HALF_ITEM_WRITES.into(), 1)),
+            "the day item counts the write its first halves had"
+        );
         let later = Tally::moved(None, Some(&counted(Measure::Promoter, at + 1_800, None)));
         assert!(!later.changes.contains_key("E#020000"), "01:30 is in no first half");
         assert_eq!(later.changes["D#020000"]["pH1"], 1);
@@ -699,6 +750,10 @@ mod tests {
         assert_eq!(parse_attr("pH24"), None);
         assert_eq!(parse_attr("dF5"), Some((Measure::Detractor, Cell::FirstHalf(5))));
         assert_eq!(parse_attr("wf"), None);
+        assert!(
+            day_cells(0..24).len() <= crate::store::MAX_PROJECTED,
+            "a day read by every hour stays a valid projection"
+        );
         // A day item counts its hours only when every write to it did (else: its detail).
         let day = |w: i64, wh: Option<i64>| {
             let item = Item::new(crate::store::Key::new("T#x#S#s#AGG#0", "D#020000")).with(WRITES, w);
@@ -738,6 +793,27 @@ mod tests {
         assert_eq!((month_start(0), month_start(31), month_start(59)), (0, 31, 59));
         assert_eq!(month_start(20_000), 19_997);
         assert_eq!(day_and_slot(-1), (-1, 95));
+    }
+
+    #[test]
+    fn a_write_between_a_day_and_its_first_halves_is_seen() {
+        let item = |pk: &str, sk: &str, name: &str, n: i64| Item::new(crate::store::Key::new(pk, sk)).with(name, n);
+        let days = BTreeSet::from([20_000, 20_001]);
+        let day_items = [
+            item("T#t#S#s#AGG#0", "D#020000", HALF_ITEM_WRITES, 2),
+            item("T#t#S#s#AGG#2", "D#020000", HALF_ITEM_WRITES, 1),
+            item("T#t#S#s#AGG#0", "D#020001", HALF_ITEM_WRITES, 4),
+            item("T#t#S#s#AGG#0", "G#p#020001#b1", HALF_ITEM_WRITES, 1),
+        ];
+        let halves = [
+            // Folded home before the day item's overflow copy: the sums still agree.
+            item("T#t#S#s#AGG#0", "E#020000", WRITES, 3),
+            // One write more than the day item had when it was read.
+            item("T#t#S#s#AGG#0", "E#020001", WRITES, 5),
+            item("T#t#S#s#AGG#0", "F#p#020001#b1", WRITES, 1),
+        ];
+        assert_eq!(split_writes(&day_items, &halves, &days), BTreeSet::from([20_001]));
+        assert!(split_writes(&day_items, &halves[..1], &BTreeSet::from([20_000])).is_empty());
     }
 
     #[tokio::test]

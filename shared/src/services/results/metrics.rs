@@ -191,8 +191,11 @@ impl Plan {
                 start = next;
             }
         }
+        // The cuts inside the range's days (a first period may start before `since`'s day).
+        let (first, last) = (since.div_euclid(DAY_SECONDS), until.div_euclid(DAY_SECONDS));
         let mut day_cuts: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-        for t in cuts.iter().filter(|t| t.rem_euclid(DAY_SECONDS) != 0) {
+        let inside = |t: &&i64| t.rem_euclid(DAY_SECONDS) != 0 && (first..=last).contains(&t.div_euclid(DAY_SECONDS));
+        for t in cuts.iter().filter(inside) {
             day_cuts
                 .entry(t.div_euclid(DAY_SECONDS))
                 .or_default()
@@ -201,11 +204,13 @@ impl Plan {
         let detail_days: BTreeSet<i64> = day_cuts.keys().copied().collect();
         let off_the_hour: BTreeSet<i64> = cuts
             .iter()
+            .filter(inside)
             .filter(|t| t.rem_euclid(HOUR_SECONDS) != 0)
             .map(|t| t.div_euclid(DAY_SECONDS))
             .collect();
         let off_the_half_hour: BTreeSet<i64> = cuts
             .iter()
+            .filter(inside)
             .filter(|t| t.rem_euclid(HALF_HOUR_SECONDS) != 0)
             .map(|t| t.div_euclid(DAY_SECONDS))
             .collect();
@@ -215,7 +220,6 @@ impl Plan {
             .filter(|day| !hour_days.contains(day))
             .copied()
             .collect();
-        let (first, last) = (since.div_euclid(DAY_SECONDS), until.div_euclid(DAY_SECONDS));
         let mut months = BTreeSet::new();
         let mut day_runs: Vec<(i64, i64)> = vec![];
         let mut day = first;
@@ -251,8 +255,9 @@ impl Plan {
     }
 
     /// The longest stretch of whole hours that no cut of a day read by hours falls inside (first
-    /// hour, end hour): its count is the day's total less its other hours, which are all that is
-    /// read of its hours. An hour cut at its half is never in it (its halves are read).
+    /// hour, end hour): its count is the day's total less the hours read (its other hours, and
+    /// those other days of its run need). An hour cut at its half is never in it (its halves are
+    /// read).
     fn widest_stretch(&self, day: i64) -> (i64, i64) {
         let mut bounds = BTreeSet::from([0, 24]);
         let mut halved = BTreeSet::new();
@@ -353,15 +358,22 @@ impl Sums {
                 items.extend(counters::read(store, survey, range, Some(cells)).await?);
             }
             // Days cut at whole hours are read from their day items' hours when every count of
-            // them has its hour (and no channel is asked for, nor a breakdown by channel: hours
-            // count all channels); the other cut days from their quarter-hour detail.
-            let by_hours = match hours {
+            // them has its hour, days cut at half hours with the first halves of their hours too
+            // (when no channel is asked for, nor a breakdown by channel: hours count all
+            // channels); the other cut days, and those a write reached between the reads of
+            // their two items, from their quarter-hour detail.
+            let mut by_hours = match hours {
                 true => plan.days_by_hours(&items),
                 false => DaysByHours::default(),
             };
+            let halves = read_days(store, survey, kind, Level::FirstHalves, &by_hours.halves).await?;
+            for day in counters::split_writes(&items, &halves, &by_hours.halves) {
+                by_hours.hours.remove(&day);
+                by_hours.halves.remove(&day);
+            }
+            items.extend(halves);
             let detail_days: BTreeSet<i64> = plan.detail_days.difference(&by_hours.hours).copied().collect();
             items.extend(read_days(store, survey, kind, Level::Detail, &detail_days).await?);
-            items.extend(read_days(store, survey, kind, Level::FirstHalves, &by_hours.halves).await?);
             sums.add_items(plan, &items, channel, &by_hours);
             if counters::folds(store, survey).await? == folds {
                 return Ok(sums);
@@ -394,43 +406,43 @@ impl Sums {
             // A day read by hours: its widest stretch is its total less the hours read.
             let stretch = (level == Level::Day && hours).then(|| plan.widest_stretch(day));
             let mut rest: BTreeMap<Measure, i64> = BTreeMap::new();
+            // Read by half hours, an hour counts at its second half, and its first half (its own
+            // item) moves from there to the hour's start.
+            let half = if halves { HALF_HOUR_SECONDS } else { 0 };
             for (name, stored) in &item.attrs {
                 let (Some((measure, cell)), Value::N(n)) = (counters::parse_attr(name), stored) else {
                     continue;
                 };
                 let n = *n;
-                // A day item counts each answer twice: by channel, and by hour. Read by half
-                // hours, an hour counts at its second half, and its first half (its own item)
-                // moves from there to the hour's start.
-                let half = if halves { HALF_HOUR_SECONDS } else { 0 };
-                let (counted_channel, pieces) = match cell {
+                // A day item counts each answer twice: by channel, and by hour.
+                let (counted_channel, at, moved_to) = match cell {
                     Cell::Day(_) if hours && level == Level::Day => {
                         *rest.entry(measure).or_default() += n;
                         continue;
                     }
-                    Cell::Slot(_) if hours && level == Level::Day => continue,
                     Cell::Hour(_) if !hours => continue,
-                    Cell::Day(c) => (Some(c), [(start, n), (0, 0)]),
-                    Cell::Slot(slot) => (item_channel, [(start + slot * SLOT_SECONDS, n), (0, 0)]),
+                    Cell::Day(c) => (Some(c), start, None),
+                    Cell::Slot(slot) => (item_channel, start + slot * SLOT_SECONDS, None),
                     Cell::Hour(hour) => {
                         *rest.entry(measure).or_default() -= n;
-                        (None, [(start + hour * HOUR_SECONDS + half, n), (0, 0)])
+                        (None, start + hour * HOUR_SECONDS + half, None)
                     }
                     Cell::FirstHalf(hour) => {
                         let at = start + hour * HOUR_SECONDS;
-                        (None, [(at, n), (at + HALF_HOUR_SECONDS, -n)])
+                        (None, at, Some(at + HALF_HOUR_SECONDS))
                     }
                 };
                 if channel.is_some() && counted_channel != channel {
                     continue;
                 }
-                for (at, n) in pieces.into_iter().filter(|(_, n)| *n != 0) {
-                    // An edge's responses are counted from the responses themselves (`add_edges`).
-                    let response = !matches!(measure, Measure::Sent | Measure::Answered);
-                    if response && matches!(cell, Cell::Slot(_)) && plan.edges.cuts(at) {
-                        continue;
-                    }
-                    self.add(plan.period_of(at), value, counted_channel, measure, n);
+                // An edge's responses are counted from the responses themselves (`add_edges`).
+                let response = !matches!(measure, Measure::Sent | Measure::Answered);
+                if response && matches!(cell, Cell::Slot(_)) && plan.edges.cuts(at) {
+                    continue;
+                }
+                self.add(plan.period_of(at), value, counted_channel, measure, n);
+                if let Some(second_half) = moved_to {
+                    self.add(plan.period_of(second_half), value, counted_channel, measure, -n);
                 }
             }
             if let Some((from, _)) = stretch {
@@ -680,8 +692,8 @@ mod tests {
         let cells = plan.day_cells(first, first + 3, true);
         let hours: Vec<&String> = cells.iter().filter(|c| c.contains('H')).collect();
         assert_eq!(hours, ["pH23", "nH23", "dH23", "sH23", "aH23"]);
-        assert_eq!(cells.len(), 3 + 5 * 4 + 5, "write counts, channels, hour 23");
-        assert_eq!(plan.day_cells(first, first + 3, false).len(), 3 + 5 * 4, "no hours");
+        assert_eq!(cells.len(), 4 + 5 * 4 + 5, "write counts, channels, hour 23");
+        assert_eq!(plan.day_cells(first, first + 3, false).len(), 4 + 5 * 4, "no hours");
         // A cut off the hour (Kolkata's midnight, or a range's end at any second) needs the detail.
         let kolkata = MetricsQuery {
             zone: zone("Asia/Kolkata").unwrap(),
