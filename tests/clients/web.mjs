@@ -1,7 +1,7 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
 // (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
-// direct file, then a job: its page waiting, then done, then its file), the password page and a
-// missing response's page, signing out; a colleague accepting the mailed invitation, turning on
+// direct file, then a job: its page waiting, then done, then its file), the password page, the
+// team (a user's changes open too), a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
 // a second factor and signing in with a code, then resetting a forgotten password from the mail
 // in the outbox (and the used invitation's page). Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
@@ -158,6 +158,12 @@ try {
   const exported = await fetched(fileLink);
   await page.goto(`${base}/password`, { waitUntil: "load" });
   await audit(page, "password");
+  // The team: the invited colleague listed, their changes behind a disclosure.
+  await page.goto(`${base}/team`, { waitUntil: "load" });
+  const team = await page.$$eval(".team .item", (items) => items.length);
+  await audit(page, "team");
+  await page.click(".team details summary");
+  await audit(page, "team-change");
   await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
   const missing = await page.$eval("h1", (e) => e.textContent.trim());
   await audit(page, "missing-response");
@@ -230,7 +236,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -394,7 +394,12 @@ async fn every_page_by_role() {
                 path.clone()
             };
             let seen = b.get(&path).await;
-            assert_eq!(seen.status, 200, "{role} {}: {}", route.path, seen.text);
+            let allowed = match route.access {
+                Access::Tenant(needs) => ovation::auth::Role::parse(role).unwrap().allows(needs),
+                _ => true,
+            };
+            let expected = if allowed { 200 } else { 403 };
+            assert_eq!(seen.status, expected, "{role} {}: {}", route.path, seen.text);
         }
     }
 }
@@ -583,7 +588,8 @@ async fn the_web_app_in_chromium() {
     assert!(seen["job"].as_str().unwrap().starts_with("/exports/"), "{seen}");
     assert_eq!(seen["missing"], "Not found", "{seen}");
     assert_eq!(seen["usedInvitation"], "This invitation cannot be used", "{seen}");
-    assert_eq!(audits.len(), 40, "{seen}");
+    assert_eq!(seen["team"], 2, "the owner and the invited colleague: {seen}");
+    assert_eq!(audits.len(), 44, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -1128,4 +1134,163 @@ async fn a_large_export_runs_as_a_job_from_the_feed() {
     assert_eq!(file.status, 200, "{}", file.text);
     assert_eq!(file.text.lines().count(), 3, "{}", file.text);
     assert_eq!(other.get(&format!("{path}/file")).await.status, 404);
+}
+
+/// The team page: the owner invites (mailed), sends again, changes a role, disables (the session
+/// ends) and enables, deletes with the email typed; an admin neither makes nor touches owners;
+/// editors and analysts see no team; forms without their token and other workspaces' users are
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_is_managed_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let admin = s.member(&owner, "admin", "admin@acme.example").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let team = b.get("/team").await;
+    assert_eq!(team.status, 200, "{}", team.text);
+    assert!(team.text.contains("admin@acme.example") && team.text.contains("analyst@acme.example"));
+    let changes = |html: &str, id: &str| html.contains(&format!("action=\"team/{id}\""));
+    assert!(changes(&team.text, &admin.user_id), "the owner changes the admin");
+    assert!(!changes(&team.text, &owner.user_id), "nobody changes themselves here");
+    assert_eq!(team.text.matches("(you:").count(), 1, "the viewer's own row says so");
+    let token = csrf(&team.text);
+    let invited = b
+        .post(
+            "/team/invite",
+            &[
+                ("csrf", &token),
+                ("email", "nina@acme.example"),
+                ("role", "editor"),
+                ("name", "Nina <b>"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        invited.location.as_deref(),
+        Some("../team?done=invited"),
+        "{}",
+        invited.text
+    );
+    assert_eq!(mails_to(&s, "nina@acme.example").len(), 1);
+    let listed = b.get("/team?done=invited").await;
+    assert!(listed.text.contains("Invitation sent.") && listed.text.contains("Nina &lt;b&gt;"));
+    let users = s.get("/v1/users", &owner.token).await;
+    let nina = users.body["users"]
+        .as_array()
+        .or(users.body.as_array())
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "nina@acme.example")
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let act = |action: &'static str, extra: Option<(&'static str, &'static str)>| {
+        let mut fields = vec![("csrf", token.clone()), ("action", action.to_owned())];
+        if let Some((name, value)) = extra {
+            fields.push((name, value.to_owned()));
+        }
+        fields
+    };
+    let post = async |b: &mut Browser, path: &str, fields: Vec<(&str, String)>| {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        b.post(path, &pairs, None).await
+    };
+    let again = post(&mut b, &format!("/team/{nina}"), act("resent", None)).await;
+    assert_eq!(again.location.as_deref(), Some("../team?done=resent"), "{}", again.text);
+    assert_eq!(mails_to(&s, "nina@acme.example").len(), 2);
+    let role = post(&mut b, &format!("/team/{nina}"), act("role", Some(("role", "analyst")))).await;
+    assert_eq!(role.status, 303, "{}", role.text);
+    assert_eq!(
+        s.get(&format!("/v1/users/{nina}"), &owner.token).await.body["role"],
+        "analyst"
+    );
+    // Disabling ends the admin's sessions at once; enabling lets them sign in again.
+    assert_eq!(s.get("/v1/users", &admin.token).await.status, 200);
+    let off = post(&mut b, &format!("/team/{}", admin.user_id), act("disabled", None)).await;
+    assert_eq!(off.location.as_deref(), Some("../team?done=disabled"), "{}", off.text);
+    assert_eq!(s.get("/v1/users", &admin.token).await.status, 401);
+    let on = post(&mut b, &format!("/team/{}", admin.user_id), act("enabled", None)).await;
+    assert_eq!(on.status, 303, "{}", on.text);
+    // Deleting takes the email typed.
+    let wrong = post(
+        &mut b,
+        &format!("/team/{nina}/delete"),
+        vec![("csrf", token.clone()), ("confirm", "nina".into())],
+    )
+    .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.text);
+    assert!(
+        wrong.text.contains("type the user") && wrong.text.contains("<nav"),
+        "{}",
+        wrong.text
+    );
+    let gone = post(
+        &mut b,
+        &format!("/team/{nina}/delete"),
+        vec![("csrf", token.clone()), ("confirm", "NINA@acme.example".into())],
+    )
+    .await;
+    assert_eq!(
+        gone.location.as_deref(),
+        Some("../../team?done=deleted"),
+        "{}",
+        gone.text
+    );
+    assert_eq!(s.get(&format!("/v1/users/{nina}"), &owner.token).await.status, 404);
+    // A form without its token, and an unknown action, are refused.
+    let forged = b
+        .post(&format!("/team/{}", admin.user_id), &[("action", "disabled")], None)
+        .await;
+    assert_eq!(forged.status, 403);
+    let odd = post(&mut b, &format!("/team/{}", admin.user_id), act("promote", None)).await;
+    assert_eq!(odd.status, 422, "{}", odd.text);
+    // An admin offers no owner role and may not change an owner.
+    let mut a = Browser::new(&s);
+    a.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let theirs = a.get("/team").await;
+    assert_eq!(theirs.status, 200, "{}", theirs.text);
+    assert!(!theirs.text.contains("value=\"owner\"") && !changes(&theirs.text, &owner.user_id));
+    let admin_token = csrf(&theirs.text);
+    let demote = a
+        .post(
+            &format!("/team/{}", owner.user_id),
+            &[("csrf", &admin_token), ("action", "role"), ("role", "analyst")],
+            None,
+        )
+        .await;
+    assert_eq!(demote.status, 403, "{}", demote.text);
+    let crown = a
+        .post(
+            "/team/invite",
+            &[
+                ("csrf", &admin_token),
+                ("email", "king@acme.example"),
+                ("role", "owner"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(crown.status, 403, "{}", crown.text);
+    // Analysts have no team page, nor its link.
+    let mut viewer = Browser::new(&s);
+    viewer.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    assert_eq!(viewer.get("/team").await.status, 403);
+    assert!(!viewer.get("/overview").await.text.contains("href=\"team\""));
+    assert!(b.get("/overview").await.text.contains("href=\"team\""));
+    // Another workspace's owner reaches none of these users.
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    let page = other.get("/team").await;
+    assert!(!page.text.contains("acme.example"), "{}", page.text);
+    let reach = other
+        .post(
+            &format!("/team/{}", admin.user_id),
+            &[("csrf", &csrf(&page.text)), ("action", "disabled")],
+            None,
+        )
+        .await;
+    assert_eq!(reach.status, 404, "{}", reach.text);
 }

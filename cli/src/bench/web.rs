@@ -125,6 +125,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
             ),
             ("a response's page", format!("/responses/{one}")),
             ("segments by plan, last 30 days", "/segments".to_owned()),
+            ("team (the owner alone)", "/team".to_owned()),
         ];
         for (name, path) in pages {
             let mut runs = Vec::with_capacity(RUNS);

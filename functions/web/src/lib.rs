@@ -1,8 +1,10 @@
 //! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
 //! (password, second factor, the password change a session owes), accepting an invitation, a
-//! forgotten password, signing out here or everywhere, the overview of results, and the responses (the feed and each one's page). Thin handlers over `ovation::services`. The gate
-//! takes the session from its cookie, applies the route's permission and refuses forms from other
-//! sites; every form also carries a CSRF token bound to its session (`page::PageForm`).
+//! forgotten password, signing out here or everywhere, the overview of results, the responses
+//! (the feed and each one's page), segments, exports, and the team. Thin handlers over
+//! `ovation::services`. The gate takes the session from its cookie, applies the route's
+//! permission and refuses forms from other sites; every form also carries a CSRF token bound to
+//! its session (`page::PageForm`).
 
 mod accounts;
 mod assets;
@@ -15,6 +17,7 @@ mod responses;
 mod security;
 mod segments;
 mod sign_in;
+mod team;
 
 use std::sync::Arc;
 
@@ -46,6 +49,10 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/exports/{id}", get(exports::page))
         .route("/exports/{id}/file", get(exports::file))
         .route("/responses/{id}", get(responses::one).post(responses::edit))
+        .route("/team", get(team::page))
+        .route("/team/invite", post(team::invite))
+        .route("/team/{id}", post(team::change))
+        .route("/team/{id}/delete", post(team::delete))
         .route("/assets/{name}", get(assets::serve))
         .with_state(ctx)
 }

@@ -5,8 +5,8 @@
 //! `GET /v1/metrics`), never a scan of responses.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use minijinja::context;
 use ovation::services::Caller;
 use ovation::services::results::figures::MetricsView;
@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::chart;
 use crate::filter::{self, Filter};
-use crate::page::{Shell, error, render};
+use crate::page::in_layout;
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -38,25 +38,12 @@ struct TrendRow {
 }
 
 pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
-    let shell = match Shell::of(&ctx, &caller, &headers, "overview").await {
-        Ok(shell) => shell,
-        Err(e) => return error("", None, e).into_response(),
+    let values = async {
+        let filter = Filter::parse(&filter::pairs(raw.as_deref())?, now_unix())?;
+        let values = figures(&ctx, &caller, &filter).await?;
+        Ok(context! { filter, ..values })
     };
-    let now = now_unix();
-    let filter = match filter::pairs(raw.as_deref()).and_then(|p| Filter::parse(&p, now)) {
-        Ok(filter) => filter,
-        Err(e) => return error("", Some(&shell), e).into_response(),
-    };
-    match figures(&ctx, &caller, &filter).await {
-        Ok(values) => render(
-            StatusCode::OK,
-            "overview.html",
-            "",
-            context! { shell, filter, ..values },
-        )
-        .into_response(),
-        Err(e) => error("", Some(&shell), e).into_response(),
-    }
+    in_layout(&ctx, &caller, &headers, ("overview", "overview.html", ""), values).await
 }
 
 async fn figures(ctx: &Context, caller: &Caller, filter: &Filter) -> Result<minijinja::Value> {

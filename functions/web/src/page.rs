@@ -49,6 +49,7 @@ fn environment() -> &'static Environment<'static> {
             ("message.html", include_str!("../templates/message.html")),
             ("security.html", include_str!("../templates/security.html")),
             ("export.html", include_str!("../templates/export.html")),
+            ("team.html", include_str!("../templates/team.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -137,6 +138,25 @@ fn sentence(message: &str) -> String {
     out
 }
 
+/// A signed-in page: the layout of its navigation entry `current`, then `template` rendered with
+/// what `values` gives, or its error in the layout.
+pub async fn in_layout(
+    ctx: &Context,
+    caller: &Caller,
+    headers: &HeaderMap,
+    (current, template, root): (&str, &str, &str),
+    values: impl Future<Output = Result<Value>>,
+) -> Response {
+    let shell = match Shell::of(ctx, caller, headers, current).await {
+        Ok(shell) => shell,
+        Err(e) => return error(root, None, e).into_response(),
+    };
+    match values.await {
+        Ok(values) => render(StatusCode::OK, template, root, context! { shell, ..values }).into_response(),
+        Err(e) => error(root, Some(&shell), e).into_response(),
+    }
+}
+
 /// An error of a signed-in page's handler, in the layout of `current` when it can be had.
 pub async fn error_in_layout(
     ctx: &Context,
@@ -196,6 +216,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("overview", "Overview", Permission::ReadResponses),
     ("responses", "Responses", Permission::ReadResponses),
     ("segments", "Segments", Permission::ReadResponses),
+    ("team", "Team", Permission::ReadUsers),
 ];
 
 impl Shell {
@@ -296,6 +317,7 @@ mod tests {
             "reset.html",
             "message.html",
             "security.html",
+            "team.html",
         ] {
             let page = render(
                 StatusCode::OK,

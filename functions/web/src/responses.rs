@@ -5,8 +5,8 @@
 //! sends and answers. The API's `permalink` is this page.
 
 use axum::extract::{MatchedPath, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use minijinja::context;
@@ -30,7 +30,7 @@ use ovation::{Context, Error, Result};
 use serde::Serialize;
 
 use crate::filter::{self, Filter, value};
-use crate::page::{PageForm, Shell, error, error_in_layout, render, root_of, see_other};
+use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -160,14 +160,8 @@ async fn rows(ctx: &Context, caller: &Caller, records: &[ResponseRecord], tz: &T
 }
 
 pub async fn feed(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
-    let shell = match Shell::of(&ctx, &caller, &headers, "responses").await {
-        Ok(shell) => shell,
-        Err(e) => return error("", None, e).into_response(),
-    };
-    match feed_page(&ctx, &caller, raw.as_deref()).await {
-        Ok(values) => render(StatusCode::OK, "responses.html", "", context! { shell, ..values }).into_response(),
-        Err(e) => error("", Some(&shell), e).into_response(),
-    }
+    let values = feed_page(&ctx, &caller, raw.as_deref());
+    in_layout(&ctx, &caller, &headers, ("responses", "responses.html", ""), values).await
 }
 
 /// What a feed's query asks for: the period, the narrowing as shown, the filter they make.
@@ -266,17 +260,11 @@ pub async fn one(
     PathId(id): PathId<ResponseId>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let shell = match Shell::of(&ctx, &caller, &headers, "responses").await {
-        Ok(shell) => shell,
-        Err(e) => return error("../", None, e).into_response(),
-    };
     let zone = filter::pairs(raw.as_deref())
         .map(|p| value(&p, "zone").to_owned())
         .unwrap_or_default();
-    match response_page(&ctx, &caller, &id, &zone).await {
-        Ok(values) => render(StatusCode::OK, "response.html", "../", context! { shell, ..values }).into_response(),
-        Err(e) => error("../", Some(&shell), e).into_response(),
-    }
+    let values = response_page(&ctx, &caller, &id, &zone);
+    in_layout(&ctx, &caller, &headers, ("responses", "response.html", "../"), values).await
 }
 
 async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &str) -> Result<minijinja::Value> {

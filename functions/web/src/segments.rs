@@ -2,8 +2,8 @@
 //! counts, sorted by NPS), for the period chosen; read from the counters like the overview.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use minijinja::context;
 use ovation::services::Caller;
 use ovation::services::results::metrics::{self, MetricsQuery};
@@ -13,19 +13,13 @@ use ovation::{Context, Result};
 
 use crate::chart;
 use crate::filter::{self, Filter, value};
-use crate::page::{Shell, error, render};
+use crate::page::in_layout;
 
 type Ctx = State<std::sync::Arc<Context>>;
 
 pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
-    let shell = match Shell::of(&ctx, &caller, &headers, "segments").await {
-        Ok(shell) => shell,
-        Err(e) => return error("", None, e).into_response(),
-    };
-    match figures(&ctx, &caller, raw.as_deref()).await {
-        Ok(values) => render(StatusCode::OK, "segments.html", "", context! { shell, ..values }).into_response(),
-        Err(e) => error("", Some(&shell), e).into_response(),
-    }
+    let values = figures(&ctx, &caller, raw.as_deref());
+    in_layout(&ctx, &caller, &headers, ("segments", "segments.html", ""), values).await
 }
 
 async fn figures(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {

@@ -414,6 +414,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
         .page().query(&["zone"]),
     route("POST", "/responses/{id}", WEB, Tenant(ManageResponses), "Change a response's tags, add a note (form)").page(),
+    route("GET", "/team", WEB, Tenant(ReadUsers), "The team: users, roles, second factors, invitations").page().query(&["done"]),
+    route("POST", "/team/invite", WEB, Tenant(ManageUsers), "Invite a colleague (form; the invitation is mailed)").page(),
+    route("POST", "/team/{id}", WEB, Tenant(ManageUsers), "Change a user: role, disable, enable, second factor, invitation (form)").page(),
+    route("POST", "/team/{id}/delete", WEB, Tenant(ManageUsers), "Delete a user, their email typed to confirm (form)").page(),
     route("GET", "/assets/{name}", WEB, Public, "The app's stylesheet (content-hashed, cached for good)"),
 ];
 

@@ -1,0 +1,195 @@
+//! The team (owners and admins): the workspace's users with their role, status, second factor
+//! and last sign-in; inviting a colleague (mailed), changing a role, disabling and enabling,
+//! resetting a lost second factor, mailing an invitation again, deleting (the email typed to
+//! confirm). Thin over `services::accounts::users`, whose rules hold here as in the API: only
+//! owners touch owners, a workspace keeps an active owner, every change is audited.
+
+use axum::extract::{MatchedPath, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use jiff::Timestamp;
+use minijinja::context;
+use ovation::auth::{Permission, Role};
+use ovation::http::extract::{PathId, PublicBase};
+use ovation::ids::UserId;
+use ovation::services::Caller;
+use ovation::services::accounts::users::{self, Invite, UserPatch, UserView};
+use ovation::{Context, Error, Result};
+
+use crate::filter::{self, value};
+use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+
+type Ctx = State<std::sync::Arc<Context>>;
+
+/// What the page says after a change (`done=` of the redirect).
+const DONE: &[(&str, &str)] = &[
+    ("invited", "Invitation sent."),
+    ("resent", "A new invitation was sent; the earlier link no longer works."),
+    ("role", "Role changed."),
+    ("disabled", "User disabled: they are signed out everywhere."),
+    ("enabled", "User enabled again."),
+    (
+        "reset_mfa",
+        "Second factor removed: they set up a new one when they next sign in.",
+    ),
+    ("deleted", "User deleted."),
+];
+
+/// A user as the page lists them.
+#[derive(serde::Serialize)]
+struct Row {
+    #[serde(flatten)]
+    user: UserView,
+    last_sign_in: Option<String>,
+    /// The viewer themselves (who changes their own settings under Security, not here).
+    me: bool,
+    /// Whether the viewer may change this user (only owners change owners, nobody themselves).
+    changeable: bool,
+}
+
+pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
+    let values = listed(&ctx, &caller, raw.as_deref());
+    in_layout(&ctx, &caller, &headers, ("team", "team.html", ""), values).await
+}
+
+async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {
+    let pairs = filter::pairs(raw)?;
+    let done = DONE
+        .iter()
+        .find(|(key, _)| *key == value(&pairs, "done"))
+        .map(|(_, text)| *text);
+    let (users, more) = users::list(&caller.store(ctx), users::MAX_PER_PAGE, None).await?;
+    let viewer = caller.principal.role;
+    let rows: Vec<Row> = users
+        .into_iter()
+        .map(|user| {
+            let me = caller.principal.actor.id() == user.id;
+            Row {
+                last_sign_in: user.last_sign_in_at.and_then(|at| {
+                    Timestamp::from_second(at)
+                        .ok()
+                        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                }),
+                me,
+                changeable: !me && (viewer == Role::Owner || user.role != Role::Owner),
+                user,
+            }
+        })
+        .collect();
+    let roles: Vec<&str> = [Role::Owner, Role::Admin, Role::Editor, Role::Analyst]
+        .into_iter()
+        .filter(|r| viewer == Role::Owner || *r != Role::Owner)
+        .map(Role::as_str)
+        .collect();
+    Ok(context! {
+        rows,
+        more => more.is_some(),
+        roles,
+        manage => viewer.allows(Permission::ManageUsers),
+        invite_days => users::INVITE_SECONDS / 86_400,
+        done,
+    })
+}
+
+/// Invites a colleague: the invitation is mailed, as by `POST /v1/users`.
+pub async fn invite(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    base: PublicBase,
+    caller: Caller,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let invited = async {
+        let request = Invite {
+            email: form.get("email").trim().to_owned(),
+            role: Role::parse(form.get("role"))?,
+            name: Some(form.get("name").trim().to_owned()).filter(|n| !n.is_empty()),
+        };
+        users::invite(&ctx, &caller, request, &base.0).await
+    };
+    match invited.await {
+        Ok(_) => see_other(&format!("{root}team?done=invited"), vec![]),
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "team", root, e).await,
+    }
+}
+
+/// One change of a user (`action`): their role, disabling or enabling them, removing their second
+/// factor, or mailing their invitation again.
+pub async fn change(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    base: PublicBase,
+    caller: Caller,
+    PathId(id): PathId<UserId>,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let changed = async {
+        let patch = |patch: UserPatch| users::update(&ctx, &caller, &id, patch);
+        let none = UserPatch {
+            role: None,
+            disabled: None,
+            name: None,
+            reset_mfa: None,
+        };
+        let action = form.get("action");
+        match action {
+            "role" => patch(UserPatch {
+                role: Some(Role::parse(form.get("role"))?),
+                ..none
+            })
+            .await
+            .map(drop)?,
+            "disabled" | "enabled" => patch(UserPatch {
+                disabled: Some(action == "disabled"),
+                ..none
+            })
+            .await
+            .map(drop)?,
+            "reset_mfa" => patch(UserPatch {
+                reset_mfa: Some(true),
+                ..none
+            })
+            .await
+            .map(drop)?,
+            "resent" => users::resend_invitation(&ctx, &caller, &id, &base.0).await.map(drop)?,
+            _ => {
+                return Err(Error::invalid(
+                    "action",
+                    "must be role, disabled, enabled, reset_mfa or resent",
+                ));
+            }
+        }
+        Ok(action)
+    };
+    match changed.await {
+        Ok(action) => see_other(&format!("{root}team?done={action}"), vec![]),
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "team", root, e).await,
+    }
+}
+
+/// Deletes a user once their email is typed to confirm.
+pub async fn delete(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    PathId(id): PathId<UserId>,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let deleted = async {
+        let user = users::get(&caller.store(&ctx), &id).await?;
+        if !form.get("confirm").trim().eq_ignore_ascii_case(&user.email) {
+            return Err(Error::invalid("confirm", "type the user's email to delete them"));
+        }
+        users::delete(&ctx, &caller, &id).await
+    };
+    match deleted.await {
+        Ok(()) => see_other(&format!("{root}team?done=deleted"), vec![]),
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "team", root, e).await,
+    }
+}
