@@ -621,7 +621,7 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
     assert_eq!(s.get("/v1/me", &swapped).await.status, 401);
 }
 
-fn totp_code(uri: &str, offset_steps: i64) -> String {
+pub(crate) fn totp_code(uri: &str, offset_steps: i64) -> String {
     let totp = totp_rs::TOTP::from_url(uri).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

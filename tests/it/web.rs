@@ -1145,7 +1145,8 @@ async fn the_team_is_managed_in_pages() {
     let s = Stack::start(Engines::embedded(), |_| {}).await;
     let owner = s.tenant("acme").await;
     let admin = s.member(&owner, "admin", "admin@acme.example").await;
-    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let analyst = s.member(&owner, "analyst", "analyst@acme.example").await;
+    let editor = s.member(&owner, "editor", "editor@acme.example").await;
     let mut b = Browser::new(&s);
     b.sign_in("acme", "owner@acme.example", PASSWORD).await;
     let team = b.get("/team").await;
@@ -1213,6 +1214,53 @@ async fn the_team_is_managed_in_pages() {
     assert_eq!(s.get("/v1/users", &admin.token).await.status, 401);
     let on = post(&mut b, &format!("/team/{}", admin.user_id), act("enabled", None)).await;
     assert_eq!(on.status, 303, "{}", on.text);
+    // A changed role signs its holder out; so does removing a lost second factor.
+    let mut editing = Browser::new(&s);
+    editing.sign_in("acme", "editor@acme.example", PASSWORD).await;
+    assert_eq!(editing.get("/team").await.status, 403, "editors have no team page");
+    let role = post(
+        &mut b,
+        &format!("/team/{}", editor.user_id),
+        act("role", Some(("role", "analyst"))),
+    )
+    .await;
+    assert_eq!(role.location.as_deref(), Some("../team?done=role"), "{}", role.text);
+    assert_eq!(s.get("/v1/me", &editor.token).await.status, 401);
+    let enrol = s.send("POST", "/v1/me/mfa/totp", &analyst.token, json!({})).await;
+    let code = crate::access::totp_code(&enrol.str("provisioning_uri"), 0);
+    let on = s
+        .send("POST", "/v1/me/mfa/totp/confirm", &analyst.token, json!({"code": code}))
+        .await;
+    assert_eq!(on.status, 200, "{on:?}");
+    let session = on.body["token"].as_str().map_or(analyst.token.clone(), str::to_owned);
+    assert_eq!(s.get("/v1/me", &session).await.status, 200);
+    assert!(b.get("/team").await.text.contains("second factor on"));
+    let reset = post(&mut b, &format!("/team/{}", analyst.user_id), act("reset_mfa", None)).await;
+    assert_eq!(
+        reset.location.as_deref(),
+        Some("../team?done=reset_mfa"),
+        "{}",
+        reset.text
+    );
+    assert_eq!(
+        s.get("/v1/me", &session).await.status,
+        401,
+        "the lost phone's session ends"
+    );
+    let user = s.get(&format!("/v1/users/{}", analyst.user_id), &owner.token).await;
+    assert_eq!(user.body["mfa_enabled"], false);
+    // The last owner cannot demote themselves, even by a crafted form.
+    let myself = post(
+        &mut b,
+        &format!("/team/{}", owner.user_id),
+        act("role", Some(("role", "admin"))),
+    )
+    .await;
+    assert_eq!(myself.status, 422, "{}", myself.text);
+    assert_eq!(
+        s.get(&format!("/v1/users/{}", owner.user_id), &owner.token).await.body["role"],
+        "owner"
+    );
     // Deleting takes the email typed.
     let wrong = post(
         &mut b,
@@ -1252,6 +1300,23 @@ async fn the_team_is_managed_in_pages() {
     let theirs = a.get("/team").await;
     assert_eq!(theirs.status, 200, "{}", theirs.text);
     assert!(!theirs.text.contains("value=\"owner\"") && !changes(&theirs.text, &owner.user_id));
+    assert!(changes(&theirs.text, &analyst.user_id), "an admin changes others");
+    let crowned = a
+        .post(
+            &format!("/team/{}", analyst.user_id),
+            &[("csrf", &csrf(&theirs.text)), ("action", "role"), ("role", "owner")],
+            None,
+        )
+        .await;
+    assert_eq!(crowned.status, 403, "{}", crowned.text);
+    let unmade = a
+        .post(
+            &format!("/team/{}/delete", owner.user_id),
+            &[("csrf", &csrf(&theirs.text)), ("confirm", "owner@acme.example")],
+            None,
+        )
+        .await;
+    assert_eq!(unmade.status, 403, "{}", unmade.text);
     let admin_token = csrf(&theirs.text);
     let demote = a
         .post(
@@ -1284,6 +1349,7 @@ async fn the_team_is_managed_in_pages() {
     let mut other = Browser::new(&s);
     other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
     let page = other.get("/team").await;
+    assert_eq!(page.status, 200);
     assert!(!page.text.contains("acme.example"), "{}", page.text);
     let reach = other
         .post(
@@ -1293,4 +1359,18 @@ async fn the_team_is_managed_in_pages() {
         )
         .await;
     assert_eq!(reach.status, 404, "{}", reach.text);
+    let erase = other
+        .post(
+            &format!("/team/{}/delete", admin.user_id),
+            &[("csrf", &csrf(&page.text)), ("confirm", "admin@acme.example")],
+            None,
+        )
+        .await;
+    assert_eq!(erase.status, 404, "{}", erase.text);
+    assert_eq!(
+        s.get(&format!("/v1/users/{}", admin.user_id), &owner.token)
+            .await
+            .status,
+        200
+    );
 }

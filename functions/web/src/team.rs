@@ -2,7 +2,8 @@
 //! and last sign-in; inviting a colleague (mailed), changing a role, disabling and enabling,
 //! resetting a lost second factor, mailing an invitation again, deleting (the email typed to
 //! confirm). Thin over `services::accounts::users`, whose rules hold here as in the API: only
-//! owners touch owners, a workspace keeps an active owner, every change is audited.
+//! owners touch owners, a workspace keeps an active owner, every change is audited. The page
+//! offers no changes of the viewer themselves (their own settings are under Security).
 
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
@@ -25,12 +26,12 @@ type Ctx = State<std::sync::Arc<Context>>;
 const DONE: &[(&str, &str)] = &[
     ("invited", "Invitation sent."),
     ("resent", "A new invitation was sent; the earlier link no longer works."),
-    ("role", "Role changed."),
+    ("role", "Role saved; a changed role signs them out everywhere."),
     ("disabled", "User disabled: they are signed out everywhere."),
     ("enabled", "User enabled again."),
     (
         "reset_mfa",
-        "Second factor removed: they set up a new one when they next sign in.",
+        "Second factor removed, and signed out everywhere: they sign in with their password and set up a new one under Security.",
     ),
     ("deleted", "User deleted."),
 ];
@@ -43,7 +44,8 @@ struct Row {
     last_sign_in: Option<String>,
     /// The viewer themselves (who changes their own settings under Security, not here).
     me: bool,
-    /// Whether the viewer may change this user (only owners change owners, nobody themselves).
+    /// Whether the page offers changes of this user: only owners change owners, and one's own
+    /// password and second factor are under Security (the services' rules decide either way).
     changeable: bool,
 }
 

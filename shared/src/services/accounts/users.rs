@@ -483,7 +483,8 @@ pub struct UserPatch {
     /// `true` disables the user (every session is revoked), `false` enables them again.
     pub disabled: Option<bool>,
     pub name: Option<String>,
-    /// `true` removes the user's second factor (a lost device); they enrol again.
+    /// `true` removes the user's second factor (a lost device) and ends their sessions; they
+    /// enrol again (at their next sign-in when the workspace requires a second factor).
     pub reset_mfa: Option<bool>,
 }
 
@@ -553,6 +554,8 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
     if reset_mfa {
         user.secrets.totp = None;
         user.secrets.recovery.clear();
+        // The lost device may hold a session too.
+        revoke = true;
     }
     // Sessions end first: should the change fail after, the user is signed out, never left in.
     if revoke {
