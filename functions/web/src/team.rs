@@ -130,41 +130,32 @@ pub async fn change(
 ) -> Response {
     let root = root_of(path.as_ref());
     let changed = async {
-        let patch = |patch: UserPatch| users::update(&ctx, &caller, &id, patch);
-        let none = UserPatch {
-            role: None,
-            disabled: None,
-            name: None,
-            reset_mfa: None,
-        };
         let action = form.get("action");
-        match action {
-            "role" => patch(UserPatch {
+        let patch = match action {
+            "role" => UserPatch {
                 role: Some(Role::parse(form.get("role"))?),
-                ..none
-            })
-            .await
-            .map(drop)?,
-            "disabled" | "enabled" => patch(UserPatch {
+                ..UserPatch::default()
+            },
+            "disabled" | "enabled" => UserPatch {
                 disabled: Some(action == "disabled"),
-                ..none
-            })
-            .await
-            .map(drop)?,
-            "reset_mfa" => patch(UserPatch {
+                ..UserPatch::default()
+            },
+            "reset_mfa" => UserPatch {
                 reset_mfa: Some(true),
-                ..none
-            })
-            .await
-            .map(drop)?,
-            "resent" => users::resend_invitation(&ctx, &caller, &id, &base.0).await.map(drop)?,
+                ..UserPatch::default()
+            },
+            "resent" => {
+                users::resend_invitation(&ctx, &caller, &id, &base.0).await?;
+                return Ok(action);
+            }
             _ => {
                 return Err(Error::invalid(
                     "action",
                     "must be role, disabled, enabled, reset_mfa or resent",
                 ));
             }
-        }
+        };
+        users::update(&ctx, &caller, &id, patch).await?;
         Ok(action)
     };
     match changed.await {

@@ -118,8 +118,9 @@ struct Plan {
     hour_days: BTreeSet<i64>,
     /// The days cut at half hours too (and nowhere else): their hours and their first halves.
     half_hour_days: BTreeSet<i64>,
-    /// Where the cuts fall inside each cut day (seconds from its start).
-    day_cuts: BTreeMap<i64, BTreeSet<i64>>,
+    /// Of the hour and half-hour days, each one's widest stretch of whole hours without a cut
+    /// (first hour, end hour): its count is the day's total less the hours read.
+    stretches: BTreeMap<i64, (i64, i64)>,
     /// UTC months (by their first day) wholly in the range and in one period: read whole.
     months: BTreeSet<i64>,
     /// The runs of days outside those months, read day by day.
@@ -202,23 +203,20 @@ impl Plan {
                 .insert(t.rem_euclid(DAY_SECONDS));
         }
         let detail_days: BTreeSet<i64> = day_cuts.keys().copied().collect();
-        let off_the_hour: BTreeSet<i64> = cuts
+        // The days whose every cut falls on a multiple of `step`.
+        let cut_on = |step: i64| -> BTreeSet<i64> {
+            day_cuts
+                .iter()
+                .filter(|(_, offsets)| offsets.iter().all(|t| t % step == 0))
+                .map(|(day, _)| *day)
+                .collect()
+        };
+        let hour_days = cut_on(HOUR_SECONDS);
+        let half_hour_days: BTreeSet<i64> = cut_on(HALF_HOUR_SECONDS).difference(&hour_days).copied().collect();
+        let stretches = hour_days
             .iter()
-            .filter(inside)
-            .filter(|t| t.rem_euclid(HOUR_SECONDS) != 0)
-            .map(|t| t.div_euclid(DAY_SECONDS))
-            .collect();
-        let off_the_half_hour: BTreeSet<i64> = cuts
-            .iter()
-            .filter(inside)
-            .filter(|t| t.rem_euclid(HALF_HOUR_SECONDS) != 0)
-            .map(|t| t.div_euclid(DAY_SECONDS))
-            .collect();
-        let hour_days: BTreeSet<i64> = detail_days.difference(&off_the_hour).copied().collect();
-        let half_hour_days = detail_days
-            .difference(&off_the_half_hour)
-            .filter(|day| !hour_days.contains(day))
-            .copied()
+            .chain(&half_hour_days)
+            .map(|day| (*day, widest_stretch(&day_cuts[day])))
             .collect();
         let mut months = BTreeSet::new();
         let mut day_runs: Vec<(i64, i64)> = vec![];
@@ -246,7 +244,7 @@ impl Plan {
             detail_days,
             hour_days,
             half_hour_days,
-            day_cuts,
+            stretches,
             months,
             day_runs,
             edges: Edges::of(since, query.until),
@@ -254,28 +252,9 @@ impl Plan {
         })
     }
 
-    /// The longest stretch of whole hours that no cut of a day read by hours falls inside (first
-    /// hour, end hour): its count is the day's total less the hours read (its other hours, and
-    /// those other days of its run need). An hour cut at its half is never in it (its halves are
-    /// read).
+    /// The widest stretch of an hour or half-hour day (none read: `(0, 0)` for any other).
     fn widest_stretch(&self, day: i64) -> (i64, i64) {
-        let mut bounds = BTreeSet::from([0, 24]);
-        let mut halved = BTreeSet::new();
-        for t in self.day_cuts.get(&day).into_iter().flatten() {
-            let hour = t / HOUR_SECONDS;
-            bounds.insert(hour);
-            if t % HOUR_SECONDS != 0 {
-                bounds.insert(hour + 1);
-                halved.insert(hour);
-            }
-        }
-        let bounds: Vec<i64> = bounds.into_iter().collect();
-        bounds
-            .windows(2)
-            .map(|w| (w[0], w[1]))
-            .filter(|(from, _)| !halved.contains(from))
-            .max_by_key(|(from, to)| to - from)
-            .unwrap_or((0, 0))
+        self.stretches.get(&day).copied().unwrap_or((0, 0))
     }
 
     /// The attributes read of the day items from `first` to `last`: counts by channel, and the
@@ -283,12 +262,7 @@ impl Plan {
     fn day_cells(&self, first: i64, last: i64, hours: bool) -> Vec<String> {
         let mut needed = BTreeSet::new();
         if hours {
-            let days = self
-                .hour_days
-                .range(first..=last)
-                .chain(self.half_hour_days.range(first..=last));
-            for day in days {
-                let (from, to) = self.widest_stretch(*day);
+            for (from, to) in self.stretches.range(first..=last).map(|(_, stretch)| *stretch) {
                 needed.extend((0..24).filter(|h| !(from..to).contains(h)));
             }
         }
@@ -307,6 +281,30 @@ impl Plan {
             n => Some(n - 1),
         }
     }
+}
+
+/// The longest stretch of whole hours that none of a day's cuts (`offsets`, seconds from its
+/// start) falls inside (first hour, end hour): its count is the day's total less the hours read
+/// (its other hours, and those other days of its run need). An hour cut at its half is never in
+/// it (its halves are read).
+fn widest_stretch(offsets: &BTreeSet<i64>) -> (i64, i64) {
+    let mut bounds = BTreeSet::from([0, 24]);
+    let mut halved = BTreeSet::new();
+    for t in offsets {
+        let hour = t / HOUR_SECONDS;
+        bounds.insert(hour);
+        if t % HOUR_SECONDS != 0 {
+            bounds.insert(hour + 1);
+            halved.insert(hour);
+        }
+    }
+    let bounds: Vec<i64> = bounds.into_iter().collect();
+    bounds
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|(from, _)| !halved.contains(from))
+        .max_by_key(|(from, to)| to - from)
+        .unwrap_or((0, 0))
 }
 
 /// What a count is counted under: its period (0 without `group_by`), its segment value key, its
