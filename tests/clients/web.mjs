@@ -1,7 +1,7 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
 // (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
 // direct file, then a job: its page waiting, then done, then its file), the password page, the
-// team (a user's changes open too), a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
+// team (a user's changes open too), a survey built with its live preview, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
 // a second factor and signing in with a code, then resetting a forgotten password from the mail
 // in the outbox (and the used invitation's page). Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
@@ -164,6 +164,40 @@ try {
   await audit(page, "team");
   await page.click(".team details summary");
   await audit(page, "team-change");
+  // A survey built in its page: two languages, a question added in both, the preview following
+  // the form as it is typed (its frame posted to again), then saved.
+  await page.goto(`${base}/surveys`, { waitUntil: "load" });
+  await audit(page, "surveys");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("a.button")]);
+  await audit(page, "survey-new");
+  for (const code of ["da", "nl", "de", "es", "sv", "nb"]) await page.click(`input[name=lang_${code}]`);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[value=languages]")]);
+  await page.type("#name", "Onboarding");
+  await page.select("#add_kind", "single");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[value=add]")]);
+  await page.type("#q0_text_en", "Which plan are you on?");
+  await page.type("#q0_choices_en", "Free\nPaid");
+  await page.type("#q0_text_fr", "Quelle offre avez-vous ?");
+  await page.type("#q0_choices_fr", "Gratuite\nPayante");
+  await page.select("#preview_language", "fr");
+  const previewed = async (wanted) => {
+    for (let i = 0; i < 40; i++) {
+      await new Promise((done) => setTimeout(done, 250));
+      const frame = page.frames().find((f) => f.name() === "preview");
+      const text = frame ? await frame.evaluate(() => document.body?.innerText ?? "").catch(() => "") : "";
+      if (text.includes(wanted)) return text;
+    }
+    return null;
+  };
+  const before = await previewed("Email in French");
+  await page.type("#question_fr", "Nous recommanderiez-vous ?");
+  const after = await previewed("Nous recommanderiez-vous ?");
+  const entries = await page.evaluate(() => history.length);
+  await audit(page, "survey-form");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".actions button[value=save]")]);
+  const surveySaved = await page.$eval(".notice", (e) => e.textContent.trim());
+  await audit(page, "survey-saved");
+  const surveyBuilt = { before: before !== null, after: after !== null, entries, saved: surveySaved };
   await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
   const missing = await page.$eval("h1", (e) => e.textContent.trim());
   await audit(page, "missing-response");
@@ -236,7 +270,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ surveyBuilt, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -361,7 +361,12 @@ async fn every_page_by_role() {
         .unwrap()
         .to_owned();
     for route in ROUTES.iter().filter(|r| r.page && r.method == "GET") {
-        let path = route.path.replace("{id}", &response);
+        let named = if route.path.starts_with("/surveys/") {
+            &survey
+        } else {
+            &response
+        };
+        let path = route.path.replace("{id}", named);
         let mut anonymous = Browser::new(&s);
         let seen = anonymous.get(&path).await;
         match route.access {
@@ -589,7 +594,13 @@ async fn the_web_app_in_chromium() {
     assert_eq!(seen["missing"], "Not found", "{seen}");
     assert_eq!(seen["usedInvitation"], "This invitation cannot be used", "{seen}");
     assert_eq!(seen["team"], 2, "the owner and the invited colleague: {seen}");
-    assert_eq!(audits.len(), 44, "{seen}");
+    let built = &seen["surveyBuilt"];
+    assert_eq!(
+        (&built["before"], &built["after"], &built["saved"]),
+        (&json!(true), &json!(true), &json!("Survey created.")),
+        "the preview followed the form: {seen}"
+    );
+    assert_eq!(audits.len(), 52, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -1373,4 +1384,277 @@ async fn the_team_is_managed_in_pages() {
             .status,
         200
     );
+}
+
+/// The fields of a survey form as the page would post them: a name, English and French, one
+/// single-choice question in both.
+fn survey_fields(csrf: &str, name: &str, op: &str) -> Vec<(&'static str, String)> {
+    [
+        ("csrf", csrf),
+        ("name", name),
+        ("status", "active"),
+        ("close_at", ""),
+        ("default_language", "en"),
+        ("lang_en", "on"),
+        ("lang_fr", "on"),
+        ("question_en", "How likely are you to recommend {{ product_name }}?"),
+        ("question_fr", "Recommanderiez-vous {{ product_name }} ?"),
+        ("question_count", "1"),
+        ("q0_id", "plan"),
+        ("q0_kind", "single"),
+        ("q0_text_en", "Which plan are you on?"),
+        ("q0_text_fr", "Quelle offre avez-vous ?"),
+        ("q0_choices_en", "Free\nPaid"),
+        ("q0_choices_fr", "Gratuite\nPayante"),
+        ("sender_name", "Acme Support"),
+        ("reply_to", ""),
+        ("brand_color", "#0f766e"),
+        ("logo_url", ""),
+        ("throttle_days", "30"),
+        ("reminder_days", "5"),
+        ("link_days", "90"),
+        ("segments", "plan, region"),
+        ("op", op),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .collect()
+}
+
+fn with(mut fields: Vec<(&'static str, String)>, changes: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    for (name, value) in changes {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name, (*value).to_owned()));
+    }
+    fields
+}
+
+async fn post_fields(b: &mut Browser, path: &str, fields: &[(&'static str, String)]) -> Seen {
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    b.post(path, &pairs, None).await
+}
+
+/// Surveys are listed, built (a question added, moved and removed without script; two
+/// languages), saved as the API keeps them, and previewed as typed, in either language, by the
+/// sender's and the respondent page's own code. Analysts read and preview but change nothing;
+/// forms without their token, from other sites or for other workspaces' surveys are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn surveys_are_built_and_previewed_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let list = b.get("/surveys").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert!(list.text.contains("Net Promoter Score") && list.text.contains("href=\"surveys/new\""));
+
+    // Without script: a button adds a question and the form comes back unsaved, as typed.
+    let new = b.get("/surveys/new").await;
+    assert_eq!(new.status, 200, "{}", new.text);
+    let token = csrf(&new.text);
+    let blank = with(
+        survey_fields(&token, "Onboarding <b>", "add"),
+        &[("question_count", "0"), ("add_kind", "csat")],
+    );
+    let added = post_fields(&mut b, "/surveys/new", &blank).await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert!(added.text.contains("not saved yet") && added.text.contains("name=\"q0_id\" value=\"csat\""));
+    assert!(
+        added.text.contains("value=\"Onboarding &lt;b&gt;\""),
+        "the name as typed"
+    );
+    assert_eq!(s.get("/v1/surveys", &key).await.text.matches("Onboarding").count(), 0);
+    let two = with(
+        survey_fields(&token, "Onboarding", "up:1"),
+        &[
+            ("question_count", "2"),
+            ("q1_id", "csat"),
+            ("q1_kind", "csat"),
+            ("q1_text_en", "Satisfied?"),
+        ],
+    );
+    let moved = post_fields(&mut b, "/surveys/new", &two).await;
+    let first = moved.text.find("name=\"q0_id\" value=\"csat\"");
+    assert!(
+        first.is_some() && moved.text.contains("name=\"q1_id\" value=\"plan\""),
+        "{}",
+        moved.text
+    );
+    let removed = post_fields(&mut b, "/surveys/new", &with(two.clone(), &[("op", "remove:1")])).await;
+    assert!(!removed.text.contains("name=\"q1_id\"") && removed.text.contains("value=\"plan\""));
+
+    // Saved: what the API reads back.
+    let created = post_fields(&mut b, "/surveys/new", &survey_fields(&token, "Onboarding", "save")).await;
+    assert_eq!(created.status, 303, "{}", created.text);
+    let location = created.location.unwrap();
+    let id = location
+        .strip_prefix("../surveys/")
+        .and_then(|rest| rest.strip_suffix("?done=created"))
+        .unwrap()
+        .to_owned();
+    let api = s.get(&format!("/v1/surveys/{id}"), &key).await;
+    assert_eq!(api.body["languages"], json!(["en", "fr"]), "{}", api.text);
+    assert_eq!(
+        api.body["texts"]["fr"]["question"],
+        "Recommanderiez-vous {{ product_name }} ?"
+    );
+    assert_eq!(
+        api.body["questions"][0]["choices"][1],
+        json!({"en": "Paid", "fr": "Payante"})
+    );
+    assert_eq!(
+        (api.body["reminder_days"].clone(), api.body["segments"].clone()),
+        (json!(5), json!(["plan", "region"]))
+    );
+    let page = b.get(&format!("/surveys/{id}?done=created")).await;
+    let text = page.text.replace("&#x2f;", "/");
+    assert!(text.contains("Survey created."), "{text}");
+    assert_eq!(
+        api.body["web_link"].as_str().map(|l| text.contains(l)),
+        Some(true),
+        "the API's web link"
+    );
+
+    // The preview of the form as typed, in French on a phone: the sender's subject and the
+    // respondent page's question, framed by the app only, sandboxed.
+    let draft = with(
+        survey_fields(&token, "Onboarding", ""),
+        &[
+            ("question_fr", "Nous recommanderiez-vous ?"),
+            ("preview_language", "fr"),
+            ("preview_device", "phone"),
+        ],
+    );
+    let preview = post_fields(&mut b, &format!("/surveys/{id}/preview"), &draft).await;
+    assert_eq!(preview.status, 200, "{}", preview.text);
+    assert!(
+        preview.text.contains("<dd>Nous recommanderiez-vous ?</dd>"),
+        "the subject: {}",
+        preview.text
+    );
+    assert!(preview.text.contains("Quelle offre avez-vous ?") && preview.text.contains("class=\"phone\""));
+    assert!(preview.text.contains("<dd>Acme Support &lt;"), "the sender");
+    let csp = preview.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("sandbox") && csp.contains("frame-ancestors 'self'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(preview.headers["x-frame-options"], "SAMEORIGIN");
+    let saved = s.get(&format!("/v1/surveys/{id}"), &key).await;
+    assert_eq!(
+        saved.body["texts"]["fr"]["question"], "Recommanderiez-vous {{ product_name }} ?",
+        "a preview saves nothing"
+    );
+    let stored = b.get(&format!("/surveys/{id}/preview?language=fr")).await;
+    assert!(
+        stored.text.contains("<dd>Recommanderiez-vous acme ?</dd>"),
+        "{}",
+        stored.text
+    );
+    let english = b.get(&format!("/surveys/{id}/preview")).await;
+    assert!(english.text.contains("Which plan are you on?") && !english.text.contains("class=\"phone\""));
+    let wrong = post_fields(
+        &mut b,
+        &format!("/surveys/{id}/preview"),
+        &with(draft.clone(), &[("q0_choices_en", "Only one")]),
+    )
+    .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.text);
+    assert!(
+        wrong.text.contains("once this is fixed") && wrong.text.contains("needs a text in the default language"),
+        "{}",
+        wrong.text
+    );
+
+    // A refused save shows the form as typed with what was wrong.
+    let bad = post_fields(
+        &mut b,
+        &format!("/surveys/{id}"),
+        &with(survey_fields(&token, "Renamed", "save"), &[("brand_color", "teal")]),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("Not saved.") && bad.text.contains("value=\"Renamed\"") && bad.text.contains("#rrggbb"));
+    let renamed = post_fields(
+        &mut b,
+        &format!("/surveys/{id}"),
+        &survey_fields(&token, "Renamed <i>", "save"),
+    )
+    .await;
+    assert_eq!(
+        renamed.location.as_deref(),
+        Some(format!("../surveys/{id}?done=saved").as_str())
+    );
+    let listed = b.get("/surveys").await;
+    assert!(listed.text.contains("Renamed &lt;i&gt;") && !listed.text.contains("Renamed <i>"));
+    assert!(listed.text.contains("en, fr"), "the languages spoken");
+
+    // The attacks: no token, another site, another workspace's session.
+    let before = s.get(&format!("/v1/surveys/{id}"), &key).await.text;
+    let mut untokened = survey_fields("", "Hijacked", "save");
+    untokened.retain(|(n, _)| *n != "csrf");
+    assert_eq!(
+        post_fields(&mut b, &format!("/surveys/{id}"), &untokened).await.status,
+        403
+    );
+    let hijack = survey_fields(&token, "Hijacked", "save");
+    let pairs: Vec<(&str, &str)> = hijack.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let crossed = b
+        .post(&format!("/surveys/{id}"), &pairs, Some("https://evil.example"))
+        .await;
+    assert_eq!(crossed.status, 403, "{}", crossed.text);
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    let theirs = other.get("/surveys").await;
+    assert!(!theirs.text.contains("Renamed"), "{}", theirs.text);
+    let their_token = csrf(&other.get("/surveys/new").await.text);
+    assert_eq!(other.get(&format!("/surveys/{id}")).await.status, 404);
+    assert_eq!(other.get(&format!("/surveys/{id}/preview")).await.status, 404);
+    let reach = post_fields(
+        &mut other,
+        &format!("/surveys/{id}"),
+        &survey_fields(&their_token, "Hijacked", "save"),
+    )
+    .await;
+    assert_eq!(reach.status, 404, "{}", reach.text);
+    let peek = post_fields(
+        &mut other,
+        &format!("/surveys/{id}/preview"),
+        &survey_fields(&their_token, "Hijacked", ""),
+    )
+    .await;
+    assert_eq!(peek.status, 404, "{}", peek.text);
+    assert_eq!(
+        s.get(&format!("/v1/surveys/{id}"), &key).await.text,
+        before,
+        "nothing changed"
+    );
+
+    // Analysts read a survey and its preview; they change nothing.
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    let read = analyst.get(&format!("/surveys/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert!(read.text.contains("<fieldset disabled") && !read.text.contains("value=\"save\""));
+    assert!(!analyst.get("/surveys").await.text.contains("surveys/new"));
+    assert_eq!(
+        analyst
+            .get(&format!("/surveys/{id}/preview?language=fr&device=phone"))
+            .await
+            .status,
+        200
+    );
+    let their = csrf(&read.text);
+    let refused = post_fields(
+        &mut analyst,
+        &format!("/surveys/{id}"),
+        &survey_fields(&their, "Analysed", "save"),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(analyst.get("/surveys/new").await.status, 403);
+    assert_eq!(s.get(&format!("/v1/surveys/{id}"), &key).await.text, before);
 }

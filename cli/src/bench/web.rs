@@ -69,6 +69,25 @@ async fn request(app: &axum::Router, path: &str, cookie: &str) -> Result<(u16, u
         .header(header::ACCEPT, "text/html")
         .body(Body::empty())
         .map_err(Error::internal)?;
+    timed(app, request).await
+}
+
+/// A form posted through the router (the page's CSRF token added): its status, size and time.
+async fn post(app: &axum::Router, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Result<(u16, usize, f64)> {
+    let body = fields
+        .iter()
+        .map(|(name, value)| format!("{name}={}", ovation::http::extract::encode_component(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let request = Request::post(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .map_err(Error::internal)?;
+    timed(app, request).await
+}
+
+async fn timed(app: &axum::Router, request: Request<Body>) -> Result<(u16, usize, f64)> {
     let started = Instant::now();
     let response = app.clone().oneshot(request).await.map_err(Error::internal)?;
     let status = response.status().as_u16();
@@ -87,8 +106,12 @@ pub async fn figures(dir: &Path) -> Result<()> {
         let (session, caller) = owner_session(&ctx, &format!("web{i}")).await?;
         let cookie = format!("{}={session}", pages::cookie_name(&ctx, SESSION));
         let store = caller.store(&ctx);
-        let patch = serde_json::from_value(serde_json::json!({"name": "Bench", "segments": ["plan"]}))
-            .map_err(Error::internal)?;
+        let patch = serde_json::from_value(serde_json::json!({
+            "name": "Bench", "segments": ["plan"], "languages": ["en", "fr"],
+            "questions": [{"id": "plan", "kind": "single", "text": {"en": "Your plan?", "fr": "Votre offre ?"},
+                "choices": [{"en": "Free", "fr": "Gratuite"}, {"en": "Paid", "fr": "Payante"}]}]
+        }))
+        .map_err(Error::internal)?;
         let survey = surveys::create(&store, &caller, patch).await?;
         let started = Instant::now();
         count_responses(&store, &survey, answers, now - YEAR).await?;
@@ -126,12 +149,48 @@ pub async fn figures(dir: &Path) -> Result<()> {
             ("a response's page", format!("/responses/{one}")),
             ("segments by plan, last 30 days", "/segments".to_owned()),
             ("team (the owner alone)", "/team".to_owned()),
+            ("surveys (two, with all-time figures)", "/surveys".to_owned()),
+            ("a survey's form", format!("/surveys/{}", survey.id)),
+            (
+                "a survey's preview (French, phone)",
+                format!("/surveys/{}/preview?language=fr&device=phone", survey.id),
+            ),
+            (
+                "a survey's form as typed, previewed (POST)",
+                format!("/surveys/{}/preview", survey.id),
+            ),
+        ];
+        let csrf = pages::csrf_token(&session);
+        let draft = [
+            ("csrf", csrf.as_str()),
+            ("name", "Bench"),
+            ("status", "active"),
+            ("default_language", "en"),
+            ("lang_fr", "on"),
+            ("question_fr", "Recommanderiez-vous {{ product_name }} ?"),
+            ("question_count", "1"),
+            ("q0_id", "plan"),
+            ("q0_kind", "single"),
+            ("q0_text_en", "Your plan?"),
+            ("q0_text_fr", "Votre offre ?"),
+            ("q0_choices_en", "Free\nPaid"),
+            ("q0_choices_fr", "Gratuite\nPayante"),
+            ("brand_color", "#0f766e"),
+            ("throttle_days", "30"),
+            ("reminder_days", "7"),
+            ("link_days", "90"),
+            ("segments", "plan"),
+            ("preview_language", "fr"),
         ];
         for (name, path) in pages {
             let mut runs = Vec::with_capacity(RUNS);
             let mut size = 0;
             for _ in 0..RUNS {
-                let (status, bytes, ms) = request(&app, &path, &cookie).await?;
+                let (status, bytes, ms) = if name.ends_with("(POST)") {
+                    post(&app, &path, &cookie, &draft).await?
+                } else {
+                    request(&app, &path, &cookie).await?
+                };
                 if status != 200 {
                     return Err(Error::internal(format!("{path} answered {status}")));
                 }

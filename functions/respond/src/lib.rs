@@ -372,6 +372,14 @@ impl<'a> Form<'a> {
     }
 }
 
+/// A survey's page in `language` as a respondent first sees it (nothing chosen, no person):
+/// what the web app previews, rendered by the same template as the live page.
+pub fn preview(survey: &SurveyDefinition, tenant: &Tenant, language: Language) -> String {
+    Form::new(Frame::of(survey, tenant, language), survey, tenant)
+        .render(StatusCode::OK)
+        .html
+}
+
 /// The score a link carries (`?score=`), and the page's error when its text is no score.
 fn link_score(raw: Option<&str>, t: &Texts) -> (Option<u8>, Option<String>) {
     let given = link_params(raw).into_iter().find(|(n, _)| n == "score");

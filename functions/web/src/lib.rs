@@ -1,7 +1,8 @@
 //! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
-//! (the feed and each one's page), segments, exports, and the team. Thin handlers over
+//! (the feed and each one's page), segments, exports, surveys (list, form, preview), and the
+//! team. Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
 //! its session (`page::PageForm`).
@@ -17,6 +18,8 @@ mod responses;
 mod security;
 mod segments;
 mod sign_in;
+mod survey_form;
+mod surveys;
 mod team;
 
 use std::sync::Arc;
@@ -49,6 +52,17 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/exports/{id}", get(exports::page))
         .route("/exports/{id}/file", get(exports::file))
         .route("/responses/{id}", get(responses::one).post(responses::edit))
+        .route("/surveys", get(surveys::list))
+        .route("/surveys/new", get(surveys::new).post(surveys::create))
+        .route(
+            "/surveys/new/preview",
+            get(surveys::preview_new).post(surveys::preview_new_draft),
+        )
+        .route("/surveys/{id}", get(surveys::edit).post(surveys::save))
+        .route(
+            "/surveys/{id}/preview",
+            get(surveys::preview_saved).post(surveys::preview_draft),
+        )
         .route("/team", get(team::page))
         .route("/team/invite", post(team::invite))
         .route("/team/{id}", post(team::change))

@@ -20,8 +20,8 @@ use ovation::services::Caller;
 use ovation::services::accounts::sessions;
 use ovation::{Context, Error, Result};
 
-/// The largest form a page posts.
-const MAX_FORM: usize = 16 * 1024;
+/// The largest form a page posts: a survey's, every language and question filled.
+const MAX_FORM: usize = 256 * 1024;
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -50,6 +50,9 @@ fn environment() -> &'static Environment<'static> {
             ("security.html", include_str!("../templates/security.html")),
             ("export.html", include_str!("../templates/export.html")),
             ("team.html", include_str!("../templates/team.html")),
+            ("surveys.html", include_str!("../templates/surveys.html")),
+            ("survey.html", include_str!("../templates/survey.html")),
+            ("preview.html", include_str!("../templates/preview.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -76,7 +79,7 @@ impl Page {
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
         let csp = format!(
-            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'nonce-{}'; form-action 'self'; \
+            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'nonce-{}'; form-action 'self'; frame-src 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
             self.nonce
         );
@@ -100,16 +103,7 @@ impl IntoResponse for Page {
 /// page back to the app's top level (`""`, or `"../"` from `/responses/{id}`).
 pub fn render(status: StatusCode, template: &str, root: &str, values: Value) -> Page {
     let nonce = random_text().unwrap_or_default();
-    let stylesheet = Value::from_safe_string(format!("{root}{}", crate::assets::stylesheet()));
-    let root = Value::from_safe_string(root.to_owned());
-    let base = context! { nonce => &nonce, stylesheet, root };
-    let html = environment()
-        .get_template(template)
-        .and_then(|t| t.render(context! { ..base, ..values }))
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, template, "a page failed to render");
-            String::from("<!doctype html><title>Error</title><p>This page could not be shown.")
-        });
+    let html = html(template, root, context! { nonce => &nonce, ..values });
     Page {
         status,
         html,
@@ -118,11 +112,30 @@ pub fn render(status: StatusCode, template: &str, root: &str, values: Value) -> 
     }
 }
 
+/// `template` rendered with `values` and the stylesheet's address.
+pub fn html(template: &str, root: &str, values: Value) -> String {
+    let stylesheet = Value::from_safe_string(format!("{root}{}", crate::assets::stylesheet()));
+    let root = Value::from_safe_string(root.to_owned());
+    environment()
+        .get_template(template)
+        .and_then(|t| t.render(context! { stylesheet, root, ..values }))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, template, "a page failed to render");
+            String::from("<!doctype html><title>Error</title><p>This page could not be shown.")
+        })
+}
+
 /// An error of a page's handler, shown in the app's style with its status and message.
 pub fn error(root: &str, shell: Option<&Shell>, e: Error) -> Page {
-    let (status, body) = HttpError::App(e).answer();
-    let values = context! { shell, status => status.as_u16(), message => sentence(&body.message) };
+    let (status, message) = problem(e);
+    let values = context! { shell, status => status.as_u16(), message };
     render(status, "error.html", root, values)
+}
+
+/// A refusal's status and what a page says of it: the API's message as a sentence.
+pub fn problem(e: Error) -> (StatusCode, String) {
+    let (status, body) = HttpError::App(e).answer();
+    (status, sentence(&body.message))
 }
 
 /// An API message as a sentence on a page: its first letter up, a full stop at its end.
@@ -216,6 +229,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("overview", "Overview", Permission::ReadResponses),
     ("responses", "Responses", Permission::ReadResponses),
     ("segments", "Segments", Permission::ReadResponses),
+    ("surveys", "Surveys", Permission::ReadSurveys),
     ("team", "Team", Permission::ReadUsers),
 ];
 

@@ -41,6 +41,20 @@ impl Language {
         }
     }
 
+    /// The language's name in English, as staff pick it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::En => "English",
+            Language::Da => "Danish",
+            Language::Nl => "Dutch",
+            Language::De => "German",
+            Language::Fr => "French",
+            Language::Es => "Spanish",
+            Language::Sv => "Swedish",
+            Language::Nb => "Norwegian (Bokmål)",
+        }
+    }
+
     /// A language from a locale as people and browsers write it (`da`, `da-DK`, `nb_NO`, `no`).
     pub fn from_locale(locale: &str) -> Option<Language> {
         let primary = locale.trim().split(['-', '_']).next()?.to_ascii_lowercase();

@@ -55,6 +55,11 @@ impl Survey {
         })
     }
 
+    /// A survey made of `definition` and never stored: what a preview renders.
+    pub(crate) fn unsaved(definition: SurveyDefinition) -> Survey {
+        fresh(definition, false)
+    }
+
     /// The token of the survey's shareable web link (`/s/{token}`).
     pub async fn web_link(&self, store: &TenantStore) -> Result<String> {
         Link {
@@ -162,11 +167,24 @@ pub async fn list(store: &TenantStore, archived: bool) -> Result<Vec<Survey>> {
         .collect()
 }
 
+/// What creating (`id` none) or changing a survey with `patch` would make, checked as `create`
+/// and `update` check it and not stored: what a preview shows.
+pub async fn checked(store: &TenantStore, id: Option<&SurveyId>, patch: SurveyPatch) -> Result<SurveyDefinition> {
+    match id {
+        Some(id) => get(store, id.as_str())
+            .await?
+            .ok_or(Error::NotFound("survey"))?
+            .definition
+            .patched(patch),
+        None => offering(String::new(), &workspace_languages(store).await?).patched(patch),
+    }
+}
+
 pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) -> Result<Survey> {
-    let Some(name) = patch.name.clone() else {
+    if patch.name.is_none() {
         return Err(Error::invalid("name", "is required"));
-    };
-    let definition = offering(name, &workspace_languages(store).await?).patched(patch)?;
+    }
+    let definition = checked(store, None, patch).await?;
     let count = store
         .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX))
         .await?

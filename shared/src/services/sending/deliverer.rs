@@ -157,7 +157,7 @@ pub async fn deliver(
     let message = Message {
         survey: &survey,
         tenant: &tenant,
-        person: &person,
+        properties: &person.properties,
         language,
         step,
         links: &links,

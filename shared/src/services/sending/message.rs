@@ -1,11 +1,13 @@
 //! One step's message, rendered: the email's HTML and text parts and the SMS, in the person's
 //! language, with the survey's texts and links.
 
+use crate::config::SendingSettings;
+use crate::domain::survey::SurveyDefinition;
 use crate::domain::tenant::Tenant;
 use crate::domain::texts::{self, escape_html};
+use crate::domain::{Language, Properties};
 use crate::ids::TenantId;
 use crate::messaging::OutgoingEmail;
-use crate::services::people::person::Person;
 use crate::services::sending::steps::Step;
 use crate::services::surveys::Survey;
 
@@ -18,8 +20,9 @@ pub(super) struct Links {
 pub(super) struct Message<'a> {
     pub(super) survey: &'a Survey,
     pub(super) tenant: &'a Tenant,
-    pub(super) person: &'a Person,
-    pub(super) language: crate::domain::Language,
+    /// The person's properties, which the survey's texts may name.
+    pub(super) properties: &'a Properties,
+    pub(super) language: Language,
     pub(super) step: Step,
     pub(super) links: &'a Links,
 }
@@ -31,7 +34,7 @@ impl Message<'_> {
             |o| o.question.as_ref(),
             t.question,
             self.language,
-            Some(&self.person.properties),
+            Some(self.properties),
             &self.tenant.settings.display_name,
         )
     }
@@ -55,7 +58,7 @@ impl Message<'_> {
 
     pub(super) fn email(
         &self,
-        sending: &crate::config::SendingSettings,
+        sending: &SendingSettings,
         tenant: &TenantId,
         invitation: &str,
         idempotency_key: String,
@@ -146,9 +149,41 @@ impl Message<'_> {
     }
 }
 
+/// A survey's invitation, as a person without properties would get it in `language`: the email
+/// (its links leading nowhere) and the SMS (with `sms_link` for its short link), which the web
+/// app previews before the survey is saved.
+pub fn preview(
+    definition: &SurveyDefinition,
+    tenant: &Tenant,
+    language: Language,
+    sending: &SendingSettings,
+    sms_link: &str,
+) -> (OutgoingEmail, String) {
+    let survey = Survey::unsaved(definition.clone());
+    let nowhere = Links {
+        survey: "#preview".to_owned(),
+        unsubscribe: "#preview".to_owned(),
+    };
+    let mut message = Message {
+        survey: &survey,
+        tenant,
+        properties: &Properties::default(),
+        language,
+        step: Step::Invite,
+        links: &nowhere,
+    };
+    let email = message.email(sending, &tenant.id, "preview", "preview".to_owned(), String::new());
+    let short = Links {
+        survey: sms_link.to_owned(),
+        unsubscribe: String::new(),
+    };
+    message.links = &short;
+    (email, message.sms())
+}
+
 /// The built-in SMS of `language` from `sender` about `product`, with `link`: what a survey
 /// without its own question sends (for benchmarks and previews).
-pub fn built_in_sms(language: crate::domain::Language, sender: &str, product: &str, link: &str) -> String {
+pub fn built_in_sms(language: Language, sender: &str, product: &str, link: &str) -> String {
     let question = texts::fill(texts::texts(language).question, |name| {
         (name == "product_name").then_some(product)
     });
