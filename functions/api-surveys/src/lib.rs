@@ -77,7 +77,7 @@ async fn update(
     PathId(id): PathId<SurveyId>,
     JsonBody(patch): JsonBody<SurveyPatch>,
 ) -> Result<Response> {
-    let survey = surveys::update(&store, &caller, &id, patch).await?;
+    let survey = surveys::update(&store, &caller, &id, patch, None).await?;
     Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 

@@ -23,6 +23,12 @@ pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
     pairs.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
 }
 
+/// What a page says after a change: the text of its `done=` in `said`, if any.
+pub fn said(said: &[(&str, &'static str)], pairs: &[(String, String)]) -> Option<&'static str> {
+    let done = value(pairs, "done");
+    said.iter().find(|(key, _)| *key == done).map(|(_, text)| *text)
+}
+
 /// What the pickers chose (defaults where the query says nothing valid).
 #[derive(Serialize)]
 pub struct Filter {

@@ -9,7 +9,7 @@
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use minijinja::context;
 use ovation::auth::Permission;
 use ovation::domain::language::Language;
@@ -18,7 +18,7 @@ use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::SurveyId;
 use ovation::services::Caller;
 use ovation::services::accounts::tenants;
-use ovation::services::results::metrics::{self, MetricsQuery};
+use ovation::services::results::metrics::{self, MetricsQuery, MetricsView};
 use ovation::services::sending::message;
 use ovation::services::surveys::{self, Survey};
 use ovation::{Context, Error, Result};
@@ -32,7 +32,10 @@ type Ctx = State<std::sync::Arc<Context>>;
 /// What the list says after a change (`done=` of the redirect).
 const DONE: &[(&str, &str)] = &[("created", "Survey created."), ("saved", "Survey saved.")];
 
-/// A survey as the list shows it.
+/// Metrics reads the list makes at once.
+const READS_AT_ONCE: usize = 8;
+
+/// A survey as the list shows it; its figures to those who read results.
 #[derive(serde::Serialize)]
 struct Row {
     id: String,
@@ -40,7 +43,7 @@ struct Row {
     status: SurveyStatus,
     is_default: bool,
     languages: Vec<&'static str>,
-    responses: i64,
+    responses: Option<i64>,
     nps: Option<i64>,
 }
 
@@ -50,38 +53,44 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         let archived = value(&pairs, "archived") == "1";
         let store = caller.store(&ctx);
         let surveys = surveys::list(&store, archived).await?;
-        // All time, each survey's own counters: a few small reads a survey, read at once.
-        let figures = join_all(surveys.iter().map(|s| {
-            let query = MetricsQuery {
-                survey: Some(s.id.clone()),
-                ..MetricsQuery::default()
-            };
-            let store = &store;
-            async move { metrics::read(store, &query).await }
-        }))
-        .await;
+        let results = caller.principal.role.allows(Permission::ReadResponses);
+        let ids: Vec<String> = surveys.iter().map(|s| s.id.clone()).collect();
+        // All time, each survey's own counters: a few small reads a survey, some at once.
+        let figures: Vec<Result<Option<MetricsView>>> = stream::iter(ids)
+            .map(|id| {
+                let query = MetricsQuery {
+                    survey: Some(id),
+                    ..MetricsQuery::default()
+                };
+                let store = store.clone();
+                async move {
+                    match results {
+                        true => metrics::read(&store, &query).await.map(|m| Some(m.totals)),
+                        false => Ok(None),
+                    }
+                }
+            })
+            .buffered(READS_AT_ONCE)
+            .collect()
+            .await;
         let rows = surveys
             .iter()
             .zip(figures)
             .map(|(s, read)| {
-                let totals = read?.totals;
+                let totals = read?;
                 Ok(Row {
                     id: s.id.clone(),
                     name: s.definition.name.clone(),
                     status: s.definition.status,
                     is_default: s.is_default,
                     languages: s.definition.spoken().into_iter().map(Language::code).collect(),
-                    responses: totals.response_count,
-                    nps: totals.nps,
+                    responses: totals.as_ref().map(|t| t.response_count),
+                    nps: totals.and_then(|t| t.nps),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let done = DONE
-            .iter()
-            .find(|(key, _)| *key == value(&pairs, "done"))
-            .map(|(_, text)| *text);
         Ok(context! {
-            rows, archived, done,
+            rows, archived, results,
             manage => caller.principal.role.allows(Permission::ManageSurveys),
         })
     };
@@ -96,7 +105,18 @@ pub async fn new(State(ctx): Ctx, headers: HeaderMap, base: PublicBase, caller: 
         ))
     };
     match draft.await {
-        Ok(draft) => form_page(&ctx, &caller, &headers, &base, None, &draft, Outcome::Shown(None)).await,
+        Ok(draft) => {
+            form_page(
+                &ctx,
+                &caller,
+                &headers,
+                &base,
+                None,
+                &draft,
+                (Outcome::Shown(None), Look::default()),
+            )
+            .await
+        }
         Err(e) => page_error(&ctx, &caller, &headers, "../", e).await,
     }
 }
@@ -111,26 +131,14 @@ pub async fn edit(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let found = async {
-        let pairs = filter::pairs(raw.as_deref())?;
-        let done = DONE
-            .iter()
-            .find(|(key, _)| *key == value(&pairs, "done"))
-            .map(|(_, text)| *text);
+        let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
         Ok((stored(&ctx, &caller, &id).await?, done))
     };
     match found.await {
         Ok((survey, done)) => {
             let draft = Draft::of(&survey.definition);
-            form_page(
-                &ctx,
-                &caller,
-                &headers,
-                &base,
-                Some(&survey),
-                &draft,
-                Outcome::Shown(done),
-            )
-            .await
+            let shown = (Outcome::Shown(done), Look::default());
+            form_page(&ctx, &caller, &headers, &base, Some(&survey), &draft, shown).await
         }
         Err(e) => page_error(&ctx, &caller, &headers, "../", e).await,
     }
@@ -151,15 +159,13 @@ pub async fn save(
     form: PageForm,
 ) -> Response {
     match stored(&ctx, &caller, &id).await {
-        Ok(survey) => submit(&ctx, &caller, &headers, &base, Some(&survey), &form).await,
+        Ok(survey) => submit(&ctx, &caller, &headers, &base, Some((&id, &survey)), &form).await,
         Err(e) => page_error(&ctx, &caller, &headers, "../", e).await,
     }
 }
 
 async fn stored(ctx: &Context, caller: &Caller, id: &SurveyId) -> Result<Survey> {
-    surveys::get(&caller.store(ctx), id.as_str())
-        .await?
-        .ok_or(Error::NotFound("survey"))
+    surveys::resolve(&caller.store(ctx), Some(id.as_str())).await
 }
 
 async fn submit(
@@ -167,7 +173,7 @@ async fn submit(
     caller: &Caller,
     headers: &HeaderMap,
     base: &PublicBase,
-    survey: Option<&Survey>,
+    survey: Option<(&SurveyId, &Survey)>,
     form: &PageForm,
 ) -> Response {
     let mut draft = match Draft::from_form(form) {
@@ -184,7 +190,10 @@ async fn submit(
             let saved = async {
                 let patch = draft.patch()?;
                 match survey {
-                    Some(s) => surveys::update(&store, caller, &s.id.parse::<SurveyId>()?, patch).await,
+                    Some((id, _)) => {
+                        let seen = form.get("version").parse().ok();
+                        surveys::update(&store, caller, id, patch, seen).await
+                    }
                     None => surveys::create(&store, caller, patch).await,
                 }
             };
@@ -198,7 +207,9 @@ async fn submit(
         }
         Err(e) => Outcome::Refused(problem(e)),
     };
-    form_page(ctx, caller, headers, base, survey, &draft, outcome).await
+    let look = Look::of(form.get("preview_language"), form.get("preview_device"));
+    let survey = survey.map(|(_, s)| s);
+    form_page(ctx, caller, headers, base, survey, &draft, (outcome, look)).await
 }
 
 /// How the form comes to be shown.
@@ -218,7 +229,7 @@ async fn form_page(
     base: &PublicBase,
     survey: Option<&Survey>,
     draft: &Draft,
-    outcome: Outcome,
+    (outcome, look): (Outcome, Look),
 ) -> Response {
     let root = "../";
     let shell = match Shell::of(ctx, caller, headers, "surveys").await {
@@ -238,7 +249,9 @@ async fn form_page(
         Outcome::Shown(done) => (StatusCode::OK, None, done),
         Outcome::Edited => (StatusCode::OK, None, None),
     };
+    // What the stored survey does not offer, while the form shows it (a draft's: its preview).
     let unspoken: Vec<&str> = survey
+        .filter(|_| !edited && refused.is_none())
         .map(|s| &s.definition)
         .map(|d| {
             d.languages
@@ -252,6 +265,9 @@ async fn form_page(
         shell,
         survey => draft.view(),
         id => survey.map(|s| s.id.as_str()),
+        version => survey.map(Survey::version),
+        preview_language => look.language.map(Language::code),
+        preview_phone => look.phone,
         is_default => survey.is_some_and(|s| s.is_default),
         web_link,
         manage => caller.principal.role.allows(Permission::ManageSurveys),
@@ -331,7 +347,11 @@ async fn drafted(
     id: Option<&SurveyId>,
     form: &PageForm,
 ) -> Result<(SurveyDefinition, Look)> {
-    let patch = Draft::from_form(form)?.patch()?;
+    let mut patch = Draft::from_form(form)?.patch()?;
+    // A survey not named yet previews all the same.
+    if patch.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        patch.name = Some("Untitled".to_owned());
+    }
     let definition = surveys::checked(&caller.store(ctx), id, patch).await?;
     Ok((
         definition,
@@ -340,6 +360,7 @@ async fn drafted(
 }
 
 /// The language and width a preview is shown in.
+#[derive(Default)]
 struct Look {
     language: Option<Language>,
     phone: bool,
@@ -375,7 +396,8 @@ async fn preview(
             .language
             .filter(|l| definition.languages.contains(l))
             .unwrap_or(definition.default_language);
-        let sms_link = format!("{base}/l/a1b2c3d4");
+        // A short link as long as a real one: the SMS's length decides its segments.
+        let sms_link = format!("{base}/l/{}", "x".repeat(16));
         let (email, sms) = message::preview(&definition, &tenant, language, &ctx.settings.sending, &sms_link);
         let page = respond::preview(&definition, &tenant, language);
         let values = context! {
@@ -398,7 +420,11 @@ async fn preview(
         }
     };
     // Framed by the app's own pages only; sandboxed: no script, no form, no navigation out.
-    let img = logo.as_deref().and_then(origin_of).unwrap_or("'none'");
+    let img = logo
+        .as_deref()
+        .and_then(origin_of)
+        .filter(|origin| origin.is_ascii())
+        .unwrap_or("'none'");
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src {img}; frame-ancestors 'self'; \
          base-uri 'none'; form-action 'none'; sandbox"

@@ -17,7 +17,7 @@ use ovation::services::Caller;
 use ovation::services::accounts::users::{self, Invite, UserPatch, UserView};
 use ovation::{Context, Error, Result};
 
-use crate::filter::{self, value};
+use crate::filter;
 use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
 
 type Ctx = State<std::sync::Arc<Context>>;
@@ -56,10 +56,7 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
 
 async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {
     let pairs = filter::pairs(raw)?;
-    let done = DONE
-        .iter()
-        .find(|(key, _)| *key == value(&pairs, "done"))
-        .map(|(_, text)| *text);
+    let done = filter::said(DONE, &pairs);
     let (users, more) = users::list(&caller.store(ctx), users::MAX_PER_PAGE, None).await?;
     let viewer = caller.principal.role;
     let rows: Vec<Row> = users

@@ -55,6 +55,12 @@ impl Survey {
         })
     }
 
+    /// The stored version: a change made from a form of this version is refused once another
+    /// change came first.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
     /// A survey made of `definition` and never stored: what a preview renders.
     pub(crate) fn unsaved(definition: SurveyDefinition) -> Survey {
         fresh(definition, false)
@@ -167,8 +173,9 @@ pub async fn list(store: &TenantStore, archived: bool) -> Result<Vec<Survey>> {
         .collect()
 }
 
-/// What creating (`id` none) or changing a survey with `patch` would make, checked as `create`
-/// and `update` check it and not stored: what a preview shows.
+/// What creating (`id` none) or changing a survey with `patch` would make, its fields checked as
+/// `create` and `update` check them (not the name's presence, nor archiving the default survey),
+/// and not stored: what a preview shows.
 pub async fn checked(store: &TenantStore, id: Option<&SurveyId>, patch: SurveyPatch) -> Result<SurveyDefinition> {
     match id {
         Some(id) => get(store, id.as_str())
@@ -208,10 +215,23 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
     Ok(survey)
 }
 
-/// Applies a change, refusing (409) when the survey changed since it was read.
-pub async fn update(store: &TenantStore, caller: &Caller, id: &SurveyId, patch: SurveyPatch) -> Result<Survey> {
+/// Applies a change, refusing (409) when the survey changed since it was read, and (422) when it
+/// is no longer the version `seen` the change was made from (a form's).
+pub async fn update(
+    store: &TenantStore,
+    caller: &Caller,
+    id: &SurveyId,
+    patch: SurveyPatch,
+    seen: Option<i64>,
+) -> Result<Survey> {
     let id = id.as_str();
     let mut survey = get(store, id).await?.ok_or(Error::NotFound("survey"))?;
+    if seen.is_some_and(|v| v != survey.version) {
+        return Err(Error::invalid(
+            "version",
+            "the survey was changed by someone else since this form was opened; open it again to see their change",
+        ));
+    }
     let next = survey.definition.patched(patch)?;
     if survey.is_default && next.status == SurveyStatus::Archived {
         return Err(Error::invalid(
@@ -247,5 +267,5 @@ pub async fn archive(store: &TenantStore, caller: &Caller, id: &SurveyId) -> Res
         status: Some(SurveyStatus::Archived),
         ..SurveyPatch::default()
     };
-    update(store, caller, id, patch).await
+    update(store, caller, id, patch, None).await
 }
