@@ -1,7 +1,7 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
 // (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
 // direct file, then a job: its page waiting, then done, then its file), the password page, the
-// team (a user's changes open too), a survey built with its live preview, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
+// team (a user's changes open too), a survey built with its live preview, an API key made and revoked, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
 // a second factor and signing in with a code, then resetting a forgotten password from the mail
 // in the outbox (and the used invitation's page). Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
@@ -179,6 +179,7 @@ try {
   await page.type("#q0_choices_en", "Free\nPaid");
   await page.type("#q0_text_fr", "Quelle offre avez-vous ?");
   await page.type("#q0_choices_fr", "Gratuite\nPayante");
+  const entriesBefore = await page.evaluate(() => history.length);
   await page.select("#preview_language", "fr");
   const previewed = async (wanted) => {
     for (let i = 0; i < 40; i++) {
@@ -197,7 +198,23 @@ try {
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".actions button[value=save]")]);
   const surveySaved = await page.$eval(".notice", (e) => e.textContent.trim());
   await audit(page, "survey-saved");
-  const surveyBuilt = { before: before !== null, after: after !== null, entries, saved: surveySaved };
+  const surveyBuilt = { before: before !== null, after: after !== null, entries: entries - entriesBefore, saved: surveySaved };
+  // An API key made in the settings (shown once), working, then revoked and refused.
+  await page.goto(`${base}/settings/keys`, { waitUntil: "load" });
+  await audit(page, "keys");
+  await page.type("#name", "CRM sync");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
+  const apiKey = await page.$eval("#secret", (e) => e.textContent.trim());
+  await audit(page, "key-made");
+  const keyCall = async () => (await fetch(`${base}/v1/metrics`, { headers: { authorization: `Bearer ${apiKey}` } })).status;
+  const keyWorked = await keyCall();
+  await page.goto(`${base}/settings/keys`, { waitUntil: "load" });
+  const inRow = (selector) => page.$$eval("table tr", (rows, selector) =>
+    rows.find((r) => r.textContent.includes("CRM sync")).querySelector(selector).click(), selector);
+  await inRow("summary");
+  await audit(page, "key-revoke");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), inRow("button[type=submit]")]);
+  const keyCalls = [keyWorked, await keyCall()];
   await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
   const missing = await page.$eval("h1", (e) => e.textContent.trim());
   await audit(page, "missing-response");
@@ -270,7 +287,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ surveyBuilt, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ surveyBuilt, keyCalls, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -596,11 +596,16 @@ async fn the_web_app_in_chromium() {
     assert_eq!(seen["team"], 2, "the owner and the invited colleague: {seen}");
     let built = &seen["surveyBuilt"];
     assert_eq!(
-        (&built["before"], &built["after"], &built["saved"]),
-        (&json!(true), &json!(true), &json!("Survey created.")),
+        (&built["before"], &built["after"], &built["entries"], &built["saved"]),
+        (&json!(true), &json!(true), &json!(0), &json!("Survey created.")),
         "the preview followed the form: {seen}"
     );
-    assert_eq!(audits.len(), 52, "{seen}");
+    assert_eq!(
+        seen["keyCalls"],
+        json!([200, 401]),
+        "the key worked, then was refused: {seen}"
+    );
+    assert_eq!(audits.len(), 58, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -1589,6 +1594,42 @@ async fn surveys_are_built_and_previewed_in_pages() {
     );
     let listed = b.get("/surveys").await;
     assert!(listed.text.contains("Renamed &lt;i&gt;") && !listed.text.contains("Renamed <i>"));
+    // A form opened before someone else's change does not undo it.
+    let opened = b.get(&format!("/surveys/{id}")).await;
+    let version = opened
+        .text
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let elsewhere = s
+        .send(
+            "PATCH",
+            &format!("/v1/surveys/{id}"),
+            &key,
+            json!({"sender_name": "Their change"}),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200, "{}", elsewhere.text);
+    let stale = post_fields(
+        &mut b,
+        &format!("/surveys/{id}"),
+        &with(survey_fields(&token, "Mine", "save"), &[("version", &version)]),
+    )
+    .await;
+    assert_eq!(stale.status, 422, "{}", stale.text);
+    assert!(
+        stale.text.contains("changed by someone else") && stale.text.contains("value=\"Mine\""),
+        "{}",
+        stale.text
+    );
+    assert_eq!(
+        s.get(&format!("/v1/surveys/{id}"), &key).await.body["sender_name"],
+        "Their change"
+    );
     assert!(listed.text.contains("en, fr"), "the languages spoken");
 
     // The attacks: no token, another site, another workspace's session.
@@ -1657,4 +1698,159 @@ async fn surveys_are_built_and_previewed_in_pages() {
     assert_eq!(refused.status, 403, "{}", refused.text);
     assert_eq!(analyst.get("/surveys/new").await.status, 403);
     assert_eq!(s.get(&format!("/v1/surveys/{id}"), &key).await.text, before);
+}
+
+/// The text of the element with `id` on a page (a secret shown once).
+fn element_text(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no #{id}: {html}"))
+        + id.len()
+        + 6;
+    html[at..at + html[at..].find('<').unwrap()].to_owned()
+}
+
+/// API keys and OAuth clients in the settings page: made with their secret shown once, working
+/// at once in the API within their scope, revoked (or deleted) from the page and refused at the
+/// very next call. Analysts see no settings and their direct POST is refused; other workspaces
+/// revoke nothing; forms without their token are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_made_and_revoked_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/settings/keys").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("No API keys yet.")
+            && page
+                .text
+                .replace("&#x2f;", "/")
+                .contains("href=\"../settings/keys\" aria-current=\"page\"")
+    );
+    let token = csrf(&page.text);
+    let fields = |kind: &'static str, name: &'static str, scope: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("kind", kind.to_owned()),
+            ("name", name.to_owned()),
+            ("scope", scope.to_owned()),
+        ]
+    };
+    let made = post_fields(&mut b, "/settings/keys", &fields("api_key", "CRM <b>", "read")).await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    let key = element_text(&made.text, "secret");
+    assert!(key.len() > 40 && made.text.contains("CRM &lt;b&gt;"), "{}", made.text);
+    assert_eq!(s.get("/v1/metrics", &key).await.status, 200, "the key works at once");
+    let write = s
+        .send("POST", "/v1/people", &key, json!({"email": "x@example.com"}))
+        .await;
+    assert_eq!(write.status, 403, "a read key writes nothing: {}", write.text);
+    let listed = b.get("/settings/keys").await;
+    assert!(!listed.text.contains(&key), "shown once only");
+    assert!(listed.text.contains(&format!("…{}", &key[key.len() - 4..])), "its hint");
+    let id = listed
+        .text
+        .split("action=\"keys/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Another workspace's owner revokes nothing of Acme's; a form without its token neither.
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    let theirs = other.get("/settings/keys").await;
+    assert!(!theirs.text.contains("CRM &lt;b"), "{}", theirs.text);
+    let reach = other
+        .post(&format!("/settings/keys/{id}"), &[("csrf", &csrf(&theirs.text))], None)
+        .await;
+    assert_eq!(reach.status, 404, "{}", reach.text);
+    assert_eq!(b.post(&format!("/settings/keys/{id}"), &[], None).await.status, 403);
+    assert_eq!(s.get("/v1/metrics", &key).await.status, 200, "still works");
+
+    // Revoked in the page: the next call is refused.
+    let revoked = b.post(&format!("/settings/keys/{id}"), &[("csrf", &token)], None).await;
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some("../../settings/keys?done=revoked"),
+        "{}",
+        revoked.text
+    );
+    assert_eq!(s.get("/v1/metrics", &key).await.status, 401);
+    assert!(
+        b.get("/settings/keys?done=revoked")
+            .await
+            .text
+            .contains("API key revoked")
+    );
+
+    // An OAuth client: its secret once, a token, then deleted and its token refused.
+    let client = post_fields(&mut b, "/settings/keys", &fields("oauth_client", "Warehouse", "write")).await;
+    assert_eq!(client.status, 200, "{}", client.text);
+    let (client_id, secret) = (
+        element_text(&client.text, "client-id"),
+        element_text(&client.text, "secret"),
+    );
+    let granted: Value = reqwest::Client::new()
+        .post(format!("{}/oauth/token", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = granted["access_token"].as_str().expect("a token").to_owned();
+    assert_eq!(s.get("/v1/metrics", &bearer).await.status, 200);
+    let deleted = b
+        .post(&format!("/settings/clients/{client_id}"), &[("csrf", &token)], None)
+        .await;
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("../../settings/keys?done=deleted"),
+        "{}",
+        deleted.text
+    );
+    assert_eq!(s.get("/v1/metrics", &bearer).await.status, 401);
+    let bad = post_fields(&mut b, "/settings/keys", &fields("api_key", "", "read")).await;
+    assert_eq!(bad.status, 422, "a key needs a name: {}", bad.text);
+
+    // Analysts: no settings in the navigation, the page and its forms refused.
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    let overview = analyst.get("/overview").await;
+    assert!(
+        !overview.text.replace("&#x2f;", "/").contains("settings/keys"),
+        "{}",
+        overview.text
+    );
+    assert_eq!(analyst.get("/settings/keys").await.status, 403);
+    let theirs = csrf(&overview.text);
+    let forged = analyst
+        .post(
+            "/settings/keys",
+            &[
+                ("csrf", &theirs),
+                ("kind", "api_key"),
+                ("name", "Mine"),
+                ("scope", "admin"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert_eq!(
+        s.get("/v1/api_keys", &owner.token).await.body,
+        json!([]),
+        "nothing made"
+    );
 }

@@ -1,7 +1,7 @@
 //! The web app's pages, timed on the server: a signed-in owner's requests through the whole
 //! router (gate, session, services, templates), with a year of one survey's answers counted
 //! (1,000, then 1,000,000) and the last 5,000 stored as responses for the feed; the median of
-//! several requests per page, the page's size, and the stylesheet's.
+//! several requests per page, the page's size and store calls, and the stylesheet's.
 
 use std::path::Path;
 use std::time::Instant;
@@ -99,7 +99,7 @@ async fn timed(app: &axum::Router, request: Request<Body>) -> Result<(u16, usize
 
 pub async fn figures(dir: &Path) -> Result<()> {
     println!("# web pages: server time of a signed-in owner's request, median of {RUNS}");
-    let (_, ctx) = super::metered_context(dir)?;
+    let (meter, ctx) = super::metered_context(dir)?;
     let app = crate::serve::router(ctx.clone());
     let now = now_unix();
     for (i, answers) in [1_000usize, 1_000_000].into_iter().enumerate() {
@@ -185,6 +185,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
         for (name, path) in pages {
             let mut runs = Vec::with_capacity(RUNS);
             let mut size = 0;
+            let before = meter.calls();
             for _ in 0..RUNS {
                 let (status, bytes, ms) = if name.ends_with("(POST)") {
                     post(&app, &path, &cookie, &draft).await?
@@ -197,11 +198,14 @@ pub async fn figures(dir: &Path) -> Result<()> {
                 size = bytes;
                 runs.push(ms);
             }
+            let calls = meter.calls().since(before);
             println!(
-                "{:<52} {:>9.2} ms  {:>7} bytes  ({answers} answers counted)",
+                "{:<52} {:>9.2} ms  {:>7} bytes  {:>5.1} reads {:>4.1} writes  ({answers} answers counted)",
                 name,
                 median_ms(runs),
-                size
+                size,
+                calls.reads() as f64 / RUNS as f64,
+                (calls.total() - calls.reads()) as f64 / RUNS as f64,
             );
         }
     }

@@ -1,8 +1,8 @@
 //! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
-//! (the feed and each one's page), segments, exports, surveys (list, form, preview), and the
-//! team. Thin handlers over
+//! (the feed and each one's page), segments, exports, surveys (list, form, preview), the team,
+//! and settings (API keys and OAuth clients). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
 //! its session (`page::PageForm`).
@@ -12,6 +12,7 @@ mod assets;
 mod chart;
 mod exports;
 mod filter;
+mod keys;
 mod overview;
 mod page;
 mod responses;
@@ -63,6 +64,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
             "/surveys/{id}/preview",
             get(surveys::preview_saved).post(surveys::preview_draft),
         )
+        .route("/settings/keys", get(keys::page).post(keys::create))
+        .route("/settings/keys/{id}", post(keys::revoke))
+        .route("/settings/clients/{id}", post(keys::delete_client))
         .route("/team", get(team::page))
         .route("/team/invite", post(team::invite))
         .route("/team/{id}", post(team::change))

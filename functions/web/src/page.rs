@@ -53,6 +53,7 @@ fn environment() -> &'static Environment<'static> {
             ("surveys.html", include_str!("../templates/surveys.html")),
             ("survey.html", include_str!("../templates/survey.html")),
             ("preview.html", include_str!("../templates/preview.html")),
+            ("keys.html", include_str!("../templates/keys.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -231,6 +232,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("segments", "Segments", Permission::ReadResponses),
     ("surveys", "Surveys", Permission::ReadSurveys),
     ("team", "Team", Permission::ReadUsers),
+    (crate::keys::NAV, "Settings", Permission::ManageCredentials),
 ];
 
 impl Shell {

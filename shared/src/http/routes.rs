@@ -414,7 +414,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/responses/{id}", WEB, Tenant(ReadResponses), "A response: its answers, notes, tags, its person's history")
         .page().query(&["zone"]),
     route("POST", "/responses/{id}", WEB, Tenant(ManageResponses), "Change a response's tags, add a note (form)").page(),
-    route("GET", "/surveys", WEB, Tenant(ReadSurveys), "The surveys: status, languages, responses and NPS").page().query(&["archived", "done"]),
+    route("GET", "/surveys", WEB, Tenant(ReadSurveys), "The surveys: status, languages, responses and NPS").page().query(&["archived"]),
     route("GET", "/surveys/new", WEB, Tenant(ManageSurveys), "A new survey's form").page(),
     route("POST", "/surveys/new", WEB, Tenant(ManageSurveys), "Create a survey, or change the form unsaved (add, move, remove a question)").page(),
     route("GET", "/surveys/new/preview", WEB, Tenant(ManageSurveys), "A new survey's preview: email, SMS, survey page (framed)")
@@ -426,6 +426,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/surveys/{id}/preview", WEB, Tenant(ReadSurveys), "A survey's preview: email, SMS, survey page (framed)")
         .page().query(&["language", "device"]),
     route("POST", "/surveys/{id}/preview", WEB, Tenant(ManageSurveys), "The preview of a survey's form as typed (framed)").page(),
+    route("GET", "/settings/keys", WEB, Tenant(ManageCredentials), "Settings: API keys and OAuth clients").page().query(&["done"]),
+    route("POST", "/settings/keys", WEB, Tenant(ManageCredentials), "Make an API key or an OAuth client (form; its secret shown once)")
+        .page(),
+    route("POST", "/settings/keys/{id}", WEB, Tenant(ManageCredentials), "Revoke an API key at once (form)").page(),
+    route("POST", "/settings/clients/{id}", WEB, Tenant(ManageCredentials), "Delete an OAuth client and its tokens (form)").page(),
     route("GET", "/team", WEB, Tenant(ReadUsers), "The team: users, roles, second factors, invitations").page().query(&["done"]),
     route("POST", "/team/invite", WEB, Tenant(ManageUsers), "Invite a colleague (form; the invitation is mailed)").page(),
     route("POST", "/team/{id}", WEB, Tenant(ManageUsers), "Change a user: role, disable, enable, second factor, invitation (form)").page(),
