@@ -1,7 +1,7 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
 // (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
 // direct file, then a job: its page waiting, then done, then its file), the password page, the
-// team (a user's changes open too), a survey built with its live preview, an API key made and revoked, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
+// team (a user's changes open too), a survey built with its live preview, an API key made and revoked, a person added and sent a survey, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
 // a second factor and signing in with a code, then resetting a forgotten password from the mail
 // in the outbox (and the used invitation's page). Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
@@ -215,6 +215,17 @@ try {
   await audit(page, "key-revoke");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), inRow("button[type=submit]")]);
   const keyCalls = [keyWorked, await keyCall()];
+  // A person added with a survey to send, their page, its erase form open.
+  await page.goto(`${base}/people`, { waitUntil: "load" });
+  await audit(page, "people");
+  await page.type("#email", "grace@example.com");
+  await page.type("#name", "Grace Hopper");
+  await page.click("input[name=send]");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
+  const personSaved = await page.$eval(".notice", (e) => e.textContent.trim());
+  await audit(page, "person");
+  await page.click("main details summary");
+  await audit(page, "person-erase");
   await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
   const missing = await page.$eval("h1", (e) => e.textContent.trim());
   await audit(page, "missing-response");
@@ -287,7 +298,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ surveyBuilt, keyCalls, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ surveyBuilt, keyCalls, personSaved, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

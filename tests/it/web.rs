@@ -360,11 +360,15 @@ async fn every_page_by_role() {
         .as_str()
         .unwrap()
         .to_owned();
+    let person = s.get("/v1/people", &key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for route in ROUTES.iter().filter(|r| r.page && r.method == "GET") {
-        let named = if route.path.starts_with("/surveys/") {
-            &survey
-        } else {
-            &response
+        let named = match route.path {
+            p if p.starts_with("/surveys/") => &survey,
+            p if p.starts_with("/people/") => &person,
+            _ => &response,
         };
         let path = route.path.replace("{id}", named);
         let mut anonymous = Browser::new(&s);
@@ -605,7 +609,11 @@ async fn the_web_app_in_chromium() {
         json!([200, 401]),
         "the key worked, then was refused: {seen}"
     );
-    assert_eq!(audits.len(), 58, "{seen}");
+    assert!(
+        seen["personSaved"].as_str().unwrap().contains("a survey is scheduled"),
+        "{seen}"
+    );
+    assert_eq!(audits.len(), 64, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -1853,4 +1861,188 @@ async fn api_keys_are_made_and_revoked_in_pages() {
         json!([]),
         "nothing made"
     );
+}
+
+/// People in pages: added with properties and sent a survey (mailed in their language by the
+/// real scheduler and deliverer), found again by exact email, their page with the send's status,
+/// a second send skipped by the re-survey window and saying why, pending sends canceled, and
+/// erased with their email typed (the API then knows them no more). Other workspaces, forms
+/// without their token and analysts reach none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_added_sent_to_and_erased_in_pages() {
+    let (s, send, data_dir) =
+        crate::sending::sending_stack(Engines::embedded(), "surveys@acme.example", true, |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s.get("/v1/surveys", &key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let people = b.get("/people").await;
+    assert_eq!(people.status, 200, "{}", people.text);
+    assert!(people.text.contains("No one yet"), "{}", people.text);
+    let token = csrf(&people.text);
+    let added = b
+        .post(
+            "/people",
+            &[
+                ("csrf", &token),
+                ("email", "ada@example.com"),
+                ("name", "Ada <b>"),
+                ("properties", "plan: pro\nlocale: fr"),
+                ("send", "on"),
+                ("survey_id", &survey),
+                ("channel", "email"),
+                ("when", "now"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.text);
+    let location = added.location.unwrap();
+    assert!(
+        location.starts_with("people/") && location.ends_with("?done=sent"),
+        "{location}"
+    );
+    let id = location["people/".len()..location.len() - "?done=sent".len()].to_owned();
+
+    // The real scheduler and deliverer send it: in French, to Ada.
+    job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
+    let event = crate::sending::receive(&send).await;
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
+    crate::sending::settle(&send, &event, &answer).await;
+    let mail: Vec<_> = crate::sending::sent_mail(&send, &data_dir)
+        .await
+        .iter()
+        .filter_map(|raw| ovation::messaging::mime::parse(raw))
+        .filter(|m| m.header("To").is_some_and(|to| to.contains("ada@example.com")))
+        .collect();
+    assert_eq!(mail.len(), 1, "one survey mailed to Ada");
+    assert!(mail[0].text.contains("Choisissez"), "{}", mail[0].text);
+
+    // Found by exact email; the page lists the send as sent.
+    let found = b.get("/people?q=ADA%40example.com").await;
+    assert_eq!(
+        found.location.as_deref(),
+        Some(format!("people/{id}").as_str()),
+        "{}",
+        found.text
+    );
+    let page = b.get(&format!("/people/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Ada &lt;b&gt;") && page.text.contains("<dd>pro</dd>"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("Net Promoter Score") && page.text.contains("sent"),
+        "{}",
+        page.text
+    );
+    let missing = b.get("/people?q=nobody%40example.com").await;
+    assert!(
+        missing.text.contains("No one has nobody@example.com"),
+        "{}",
+        missing.text
+    );
+
+    // Asked again at once: the re-survey window skips it, and the page says why.
+    let again = b
+        .post(
+            "/people",
+            &[
+                ("csrf", &token),
+                ("email", "ada@example.com"),
+                ("send", "on"),
+                ("when", "now"),
+                ("survey_id", &survey),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 303, "{}", again.text);
+    job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
+    let page = b.get(&format!("/people/{id}")).await;
+    assert!(page.text.contains("skipped: throttled"), "{}", page.text);
+
+    // A send in a day, canceled from the page.
+    let later = [
+        ("csrf", token.as_str()),
+        ("email", "ada@example.com"),
+        ("send", "on"),
+        ("when", "delay"),
+        ("delay_hours", "24"),
+        ("survey_id", &survey),
+    ];
+    assert_eq!(b.post("/people", &later, None).await.status, 303);
+    let page = b.get(&format!("/people/{id}")).await;
+    assert!(page.text.contains("Cancel their pending surveys"), "{}", page.text);
+    let canceled = b.post(&format!("/people/{id}/cancel"), &[("csrf", &token)], None).await;
+    assert_eq!(
+        canceled.location.as_deref(),
+        Some(format!("../../people/{id}?done=canceled").as_str())
+    );
+    assert!(b.get(&format!("/people/{id}")).await.text.contains("canceled"));
+
+    // Others: another workspace, a form without its token, an analyst.
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    assert_eq!(other.get(&format!("/people/{id}")).await.status, 404);
+    let theirs = csrf(&other.get("/people").await.text);
+    assert!(
+        other
+            .get("/people?q=ada%40example.com")
+            .await
+            .text
+            .contains("No one has")
+    );
+    let reach = other
+        .post(
+            &format!("/people/{id}/erase"),
+            &[("csrf", &theirs), ("confirm", "ada@example.com")],
+            None,
+        )
+        .await;
+    assert_eq!(reach.status, 404, "{}", reach.text);
+    assert_eq!(
+        b.post(&format!("/people/{id}/erase"), &[("confirm", "ada@example.com")], None)
+            .await
+            .status,
+        403
+    );
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    assert_eq!(analyst.get("/people").await.status, 403);
+    assert_eq!(analyst.get(&format!("/people/{id}")).await.status, 403);
+
+    // Erased once the email is typed: the API knows them no more.
+    let wrong = b
+        .post(
+            &format!("/people/{id}/erase"),
+            &[("csrf", &token), ("confirm", "someone else")],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.text);
+    let erased = b
+        .post(
+            &format!("/people/{id}/erase"),
+            &[("csrf", &token), ("confirm", "Ada@Example.com")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        erased.location.as_deref(),
+        Some("../../people?done=erased"),
+        "{}",
+        erased.text
+    );
+    assert_eq!(b.get(&format!("/people/{id}")).await.status, 404);
+    let listed = s.get("/v1/people", &key).await;
+    assert_eq!(listed.body, json!([]), "{}", listed.text);
 }

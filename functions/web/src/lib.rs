@@ -1,8 +1,8 @@
 //! `web`: the staff web app, pages rendered on the server (ARCHITECTURE.md "Web app"): signing in
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
-//! (the feed and each one's page), segments, exports, surveys (list, form, preview), the team,
-//! and settings (API keys and OAuth clients). Thin handlers over
+//! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
+//! (find, add, send, cancel, erase), the team, and settings (API keys and OAuth clients). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
 //! its session (`page::PageForm`).
@@ -15,6 +15,7 @@ mod filter;
 mod keys;
 mod overview;
 mod page;
+mod people;
 mod responses;
 mod security;
 mod segments;
@@ -67,6 +68,10 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/settings/keys", get(keys::page).post(keys::create))
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))
+        .route("/people", get(people::list).post(people::save))
+        .route("/people/{id}", get(people::one))
+        .route("/people/{id}/cancel", post(people::cancel))
+        .route("/people/{id}/erase", post(people::erase))
         .route("/team", get(team::page))
         .route("/team/invite", post(team::invite))
         .route("/team/{id}", post(team::change))

@@ -54,6 +54,10 @@ fn environment() -> &'static Environment<'static> {
             ("survey.html", include_str!("../templates/survey.html")),
             ("preview.html", include_str!("../templates/preview.html")),
             ("keys.html", include_str!("../templates/keys.html")),
+            ("people.html", include_str!("../templates/people.html")),
+            ("person.html", include_str!("../templates/person.html")),
+            ("person_form.html", include_str!("../templates/person_form.html")),
+            ("sends.html", include_str!("../templates/sends.html")),
             ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, source).expect("the templates parse");
@@ -231,6 +235,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("responses", "Responses", Permission::ReadResponses),
     ("segments", "Segments", Permission::ReadResponses),
     ("surveys", "Surveys", Permission::ReadSurveys),
+    ("people", "People", Permission::ReadPeople),
     ("team", "Team", Permission::ReadUsers),
     (crate::keys::NAV, "Settings", Permission::ManageCredentials),
 ];

@@ -87,7 +87,7 @@ impl Narrow {
 
 /// One response as the feed and the person's history show it.
 #[derive(Serialize)]
-struct Row {
+pub(crate) struct Row {
     id: String,
     score: u8,
     group: &'static str,
@@ -118,7 +118,7 @@ pub fn channel_name(channel: Channel) -> &'static str {
 }
 
 /// A time as the viewer reads it (`2026-12-04 09:30`).
-fn local(at: i64, tz: &TimeZone) -> String {
+pub(crate) fn local(at: i64, tz: &TimeZone) -> String {
     Timestamp::from_second(at)
         .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
@@ -127,11 +127,7 @@ fn local(at: i64, tz: &TimeZone) -> String {
 /// The rows of `records`: their people's names and emails only for those who may see them.
 async fn rows(ctx: &Context, caller: &Caller, records: &[ResponseRecord], tz: &TimeZone) -> Result<Vec<Row>> {
     let store = caller.store(ctx);
-    let names: Vec<(String, String)> = surveys::list(&store, true)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.definition.name))
-        .collect();
+    let names = survey_names(&store).await?;
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         let person = match (&r.person, caller.sees_people) {
@@ -252,6 +248,56 @@ fn url_encoded<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Strin
         .collect()
 }
 
+/// A person's latest answers (but `except`) and sends, newest first: their history on a page.
+pub(crate) async fn history(
+    ctx: &Context,
+    caller: &Caller,
+    person: &str,
+    except: Option<&str>,
+    tz: &TimeZone,
+) -> Result<(Vec<Row>, Vec<minijinja::Value>)> {
+    let store = caller.store(ctx);
+    let theirs = ResponseFilter {
+        person: Some(person.to_owned()),
+        order: Order::CreatedDesc,
+        ..ResponseFilter::default()
+    };
+    let latest = response_list::list(&store, &theirs, HISTORY as u32 + 1, 0, None).await?;
+    let others: Vec<ResponseRecord> = latest
+        .responses
+        .into_iter()
+        .filter(|r| Some(r.id.as_str()) != except)
+        .take(HISTORY)
+        .collect();
+    let answers = rows(ctx, caller, &others, tz).await?;
+    let names = survey_names(&store).await?;
+    let sends = invitations::of_person(&store, person)
+        .await?
+        .into_iter()
+        .take(HISTORY)
+        .map(|invitation| {
+            context! {
+                channel => channel_name(invitation.channel),
+                status => invitation.status,
+                skip_reason => invitation.skip_reason.map(|r| r.replace('_', " ")),
+                survey => names.iter().find(|(id, _)| *id == invitation.survey).map(|(_, n)| n.clone()),
+                answered => invitation.response,
+                at => local(invitation.sent_at.unwrap_or(invitation.due_at), tz),
+            }
+        })
+        .collect();
+    Ok((answers, sends))
+}
+
+/// Every survey's id and name (archived ones too), to name them in lists.
+async fn survey_names(store: &ovation::store::TenantStore) -> Result<Vec<(String, String)>> {
+    Ok(surveys::list(store, true)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.definition.name))
+        .collect())
+}
+
 /// A response's page, its times in the viewer's zone (`zone`, else UTC).
 pub async fn one(
     State(ctx): Ctx,
@@ -282,24 +328,10 @@ async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &s
         Err(_) => ("UTC".to_owned(), TimeZone::UTC),
     };
     let view = record.view("", survey.as_ref(), person.as_ref());
-    let (mut answers, mut sends) = (vec![], vec![]);
-    if let Some(p) = &record.person {
-        let theirs = ResponseFilter {
-            person: Some(p.clone()),
-            order: Order::CreatedDesc,
-            ..ResponseFilter::default()
-        };
-        let others = response_list::list(&store, &theirs, HISTORY as u32 + 1, 0, None).await?;
-        let others: Vec<ResponseRecord> = others.responses.into_iter().filter(|r| r.id != record.id).collect();
-        answers = rows(ctx, caller, &others, &tz).await?;
-        for invitation in invitations::of_person(&store, p).await?.into_iter().take(HISTORY) {
-            sends.push(context! {
-                channel => channel_name(invitation.channel),
-                status => invitation.status,
-                at => local(invitation.sent_at.unwrap_or(invitation.due_at), &tz),
-            });
-        }
-    }
+    let (answers, sends) = match &record.person {
+        Some(p) => history(ctx, caller, p, Some(&record.id), &tz).await?,
+        None => (vec![], vec![]),
+    };
     Ok(context! {
         response => view,
         group => group_of(record.score),

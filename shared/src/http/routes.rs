@@ -431,6 +431,15 @@ pub const ROUTES: &[Route] = &[
         .page(),
     route("POST", "/settings/keys/{id}", WEB, Tenant(ManageCredentials), "Revoke an API key at once (form)").page(),
     route("POST", "/settings/clients/{id}", WEB, Tenant(ManageCredentials), "Delete an OAuth client and its tokens (form)").page(),
+    route("GET", "/people", WEB, Tenant(ReadPeople), "People: one found by exact email or phone, the people added last")
+        .page().query(&["q", "zone", "done"]),
+    route("POST", "/people", WEB, Tenant(ManagePeople), "Add or change a person, and send a survey (form; POST /v1/people's rules)")
+        .page(),
+    route("GET", "/people/{id}", WEB, Tenant(ReadPeople), "A person: contact, properties, sends with their status, answers")
+        .page().query(&["zone", "done"]),
+    route("POST", "/people/{id}/cancel", WEB, Tenant(ManagePeople), "Cancel a person's pending surveys (form)").page(),
+    route("POST", "/people/{id}/erase", WEB, Tenant(ManagePeople), "Erase a person and every item naming them (form, typed confirmation)")
+        .page(),
     route("GET", "/team", WEB, Tenant(ReadUsers), "The team: users, roles, second factors, invitations").page().query(&["done"]),
     route("POST", "/team/invite", WEB, Tenant(ManageUsers), "Invite a colleague (form; the invitation is mailed)").page(),
     route("POST", "/team/{id}", WEB, Tenant(ManageUsers), "Change a user: role, disable, enable, second factor, invitation (form)").page(),

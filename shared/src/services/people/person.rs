@@ -274,6 +274,19 @@ pub async fn list(
     })
 }
 
+/// The `count` people added last, newest first.
+pub async fn recent(store: &TenantStore, count: u32) -> Result<Vec<Person>> {
+    let query = Query::new(keys::people_partition(store.tenant()))
+        .backward()
+        .limit(count);
+    let page = store.query(query, None).await?;
+    let mut people = Vec::with_capacity(page.items.len());
+    for item in &page.items {
+        people.push(Person::from_item(store, item).await?);
+    }
+    Ok(people)
+}
+
 /// Records that a person answered (their `last_responded_at`).
 pub fn responded_op(store: &TenantStore, person: &str, at: i64) -> Result<TxOp> {
     Ok(TxOp::Update {

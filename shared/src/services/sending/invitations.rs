@@ -18,6 +18,8 @@ const RECIPIENT: &str = "recipient";
 
 /// When an invitation's first step was sent.
 pub const SENT_AT: &str = "invite_sent_at";
+/// Why an invitation's first step was skipped (`steps::ending`'s `{step}_skip_reason`).
+const SKIP_REASON: &str = "invite_skip_reason";
 
 #[derive(Clone, Debug)]
 pub struct Invitation {
@@ -33,6 +35,8 @@ pub struct Invitation {
     pub response: Option<String>,
     /// When it was sent (its first step), once sent.
     pub sent_at: Option<i64>,
+    /// Why its first step was not sent (`status::SkipReason`'s name), when skipped.
+    pub skip_reason: Option<String>,
 }
 
 impl Invitation {
@@ -62,6 +66,7 @@ impl Invitation {
             created_at: item.num("created_at").unwrap_or_default(),
             response: item.str("response").map(str::to_owned),
             sent_at: item.num(SENT_AT),
+            skip_reason: item.str(SKIP_REASON).map(str::to_owned),
         })
     }
 
@@ -100,6 +105,7 @@ pub async fn schedule_ops(
         created_at: now_unix(),
         response: None,
         sent_at: None,
+        skip_reason: None,
     };
     let key = invitation.key(store)?;
     let (ix_pk, ix_sk) = keys::due_index(due, store.tenant(), &invitation.id);
@@ -154,6 +160,7 @@ pub fn for_web_answer(survey: &Survey, language: Language) -> Invitation {
         created_at: now,
         response: None,
         sent_at: None,
+        skip_reason: None,
     }
 }
 
