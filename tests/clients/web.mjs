@@ -215,6 +215,8 @@ try {
   await audit(page, "key-revoke");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), inRow("button[type=submit]")]);
   const keyCalls = [keyWorked, await keyCall()];
+  await page.goto(`${base}/settings/workspace`, { waitUntil: "load" });
+  await audit(page, "settings-workspace");
   // A person added with a survey to send, their page, its erase form open.
   await page.goto(`${base}/people`, { waitUntil: "load" });
   await audit(page, "people");

@@ -613,7 +613,7 @@ async fn the_web_app_in_chromium() {
         seen["personSaved"].as_str().unwrap().contains("a survey is scheduled"),
         "{seen}"
     );
-    assert_eq!(audits.len(), 64, "{seen}");
+    assert_eq!(audits.len(), 66, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2045,4 +2045,89 @@ async fn people_are_added_sent_to_and_erased_in_pages() {
     assert_eq!(b.get(&format!("/people/{id}")).await.status, 404);
     let listed = s.get("/v1/people", &key).await;
     assert_eq!(listed.body, json!([]), "{}", listed.text);
+}
+
+/// The workspace's security, privacy and retention settings in their page: saved as the API
+/// reads them back, the allow-list's lock-out guard holding, and audited; editors and analysts
+/// neither see nor post them; a form without its token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_settings_are_saved_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "editor", "editor@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/settings/workspace").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let token = csrf(&page.text);
+    let fields = |allow: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("display_name", "Acme <Support>".to_owned()),
+            ("lang_en", "on".to_owned()),
+            ("lang_fr", "on".to_owned()),
+            ("min_length", "14".to_owned()),
+            ("expiry_days", "".to_owned()),
+            ("ip_allow_list", allow.to_owned()),
+            ("store_respondent_ip", "on".to_owned()),
+            ("retention_days", "365".to_owned()),
+            ("retention_action", "delete".to_owned()),
+        ]
+    };
+    let saved = post_fields(&mut b, "/settings/workspace", &fields("127.0.0.1/32\n::1/128")).await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("workspace?done=saved"),
+        "{}",
+        saved.text
+    );
+    let tenant = s.get("/v1/tenant", &owner.token).await.body;
+    let settings = &tenant["settings"];
+    assert_eq!(settings["display_name"], "Acme <Support>");
+    assert_eq!(settings["languages"], json!(["en", "fr"]));
+    assert_eq!(settings["ip_allow_list"], json!(["127.0.0.1/32", "::1/128"]));
+    assert_eq!(
+        (&settings["retention_days"], &settings["retention_action"]),
+        (&json!(365), &json!("delete"))
+    );
+    assert_eq!(settings["privacy"]["store_respondent_ip"], true);
+    assert_eq!(
+        settings["password_policy"],
+        json!({"min_length": 14, "expiry_days": null})
+    );
+    let shown = b.get("/settings/workspace?done=saved").await;
+    assert!(shown.text.contains("Settings saved.") && shown.text.contains("value=\"Acme &lt;Support&gt;\""));
+    // A list without the viewer's own address is refused: nobody locks themselves out.
+    let locked = post_fields(&mut b, "/settings/workspace", &fields("203.0.113.0/24")).await;
+    assert_eq!(locked.status, 422, "{}", locked.text);
+    assert!(locked.text.contains("lock yourself out"), "{}", locked.text);
+    let bad = post_fields(&mut b, "/settings/workspace", &with(fields(""), &[("min_length", "8")])).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert_eq!(s.get("/v1/tenant", &owner.token).await.body, tenant, "nothing changed");
+    let events = s.get("/v1/audit_events", &owner.token).await.text;
+    assert!(events.contains("tenant.settings_updated"), "{events}");
+    // No token, no change; editors neither see nor post settings.
+    assert_eq!(
+        b.post("/settings/workspace", &[("display_name", "x")], None)
+            .await
+            .status,
+        403
+    );
+    let mut editor = Browser::new(&s);
+    editor.sign_in("acme", "editor@acme.example", PASSWORD).await;
+    let theirs = editor.get("/overview").await;
+    assert!(
+        !theirs.text.replace("&#x2f;", "/").contains("settings/"),
+        "{}",
+        theirs.text
+    );
+    assert_eq!(editor.get("/settings/workspace").await.status, 403);
+    let forged = post_fields(
+        &mut editor,
+        "/settings/workspace",
+        &with(fields(""), &[("csrf", &csrf(&theirs.text))]),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert_eq!(s.get("/v1/tenant", &owner.token).await.body, tenant);
 }

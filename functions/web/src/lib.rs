@@ -2,7 +2,8 @@
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
-//! (find, add, send, cancel, erase), the team, and settings (API keys and OAuth clients). Thin handlers over
+//! (find, add, send, cancel, erase), the team, and settings (API keys and OAuth clients;
+//! security, privacy and retention). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
 //! its session (`page::PageForm`).
@@ -19,6 +20,7 @@ mod people;
 mod responses;
 mod security;
 mod segments;
+mod settings;
 mod sign_in;
 mod survey_form;
 mod surveys;
@@ -65,6 +67,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
             "/surveys/{id}/preview",
             get(surveys::preview_saved).post(surveys::preview_draft),
         )
+        .route("/settings/workspace", get(settings::page).post(settings::save))
         .route("/settings/keys", get(keys::page).post(keys::create))
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))

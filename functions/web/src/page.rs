@@ -54,6 +54,8 @@ fn environment() -> &'static Environment<'static> {
             ("survey.html", include_str!("../templates/survey.html")),
             ("preview.html", include_str!("../templates/preview.html")),
             ("keys.html", include_str!("../templates/keys.html")),
+            ("settings_nav.html", include_str!("../templates/settings_nav.html")),
+            ("workspace.html", include_str!("../templates/workspace.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),
             ("person_form.html", include_str!("../templates/person_form.html")),
@@ -226,6 +228,8 @@ pub struct Shell {
     pub user: String,
     pub role: &'static str,
     pub nav: Vec<NavItem>,
+    /// The settings pages the user may see (a settings page's own navigation).
+    pub settings: Vec<NavItem>,
     pub csrf: String,
 }
 
@@ -237,7 +241,13 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("surveys", "Surveys", Permission::ReadSurveys),
     ("people", "People", Permission::ReadPeople),
     ("team", "Team", Permission::ReadUsers),
-    (crate::keys::NAV, "Settings", Permission::ManageCredentials),
+];
+
+/// The settings pages and the permission each needs: the navigation's "Settings" leads to the
+/// first a role may see, and each settings page lists those it may.
+const SETTINGS: &[(&str, &str, Permission)] = &[
+    (crate::keys::NAV, "API keys", Permission::ManageCredentials),
+    (crate::settings::NAV, "Security and privacy", Permission::ManageTenant),
 ];
 
 impl Shell {
@@ -250,11 +260,8 @@ impl Shell {
             .ok_or(Error::NotFound("workspace"))?;
         let session = pages::cookie(ctx, headers, SESSION).unwrap_or_default();
         let role = caller.principal.role;
-        Ok(Shell {
-            workspace: tenant.settings.display_name.clone(),
-            user: me.user.and_then(|u| u.name.or(Some(u.email))).unwrap_or_default(),
-            role: role.as_str(),
-            nav: NAV
+        let allowed = |entries: &[(&'static str, &'static str, Permission)]| -> Vec<NavItem> {
+            entries
                 .iter()
                 .filter(|(_, _, needs)| role.allows(*needs))
                 .map(|(href, label, _)| NavItem {
@@ -262,7 +269,23 @@ impl Shell {
                     label,
                     current: *href == current,
                 })
-                .collect(),
+                .collect()
+        };
+        let mut nav = allowed(NAV);
+        let settings = allowed(SETTINGS);
+        if let Some(first) = settings.first() {
+            nav.push(NavItem {
+                href: first.href,
+                label: "Settings",
+                current: current.starts_with("settings/"),
+            });
+        }
+        Ok(Shell {
+            workspace: tenant.settings.display_name.clone(),
+            user: me.user.and_then(|u| u.name.or(Some(u.email))).unwrap_or_default(),
+            role: role.as_str(),
+            nav,
+            settings,
             csrf: pages::csrf_token(&session),
         })
     }
@@ -326,6 +349,7 @@ mod tests {
             user: "{{ x }}".into(),
             role: "owner",
             nav: vec![],
+            settings: vec![],
             csrf: "t".into(),
         };
         for name in [

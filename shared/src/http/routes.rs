@@ -426,6 +426,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/surveys/{id}/preview", WEB, Tenant(ReadSurveys), "A survey's preview: email, SMS, survey page (framed)")
         .page().query(&["language", "device"]),
     route("POST", "/surveys/{id}/preview", WEB, Tenant(ManageSurveys), "The preview of a survey's form as typed (framed)").page(),
+    route("GET", "/settings/workspace", WEB, Tenant(ManageTenant), "Settings: name, languages, sign-in rules, privacy, retention")
+        .page().query(&["done"]),
+    route("POST", "/settings/workspace", WEB, Tenant(ManageTenant), "Save the workspace's settings (form; PATCH /v1/tenant's rules)")
+        .page(),
     route("GET", "/settings/keys", WEB, Tenant(ManageCredentials), "Settings: API keys and OAuth clients").page().query(&["done"]),
     route("POST", "/settings/keys", WEB, Tenant(ManageCredentials), "Make an API key or an OAuth client (form; its secret shown once)")
         .page(),
