@@ -215,6 +215,14 @@ try {
   await audit(page, "key-revoke");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), inRow("button[type=submit]")]);
   const keyCalls = [keyWorked, await keyCall()];
+  await page.goto(`${base}/settings/webhooks`, { waitUntil: "load" });
+  await audit(page, "webhooks");
+  await page.type("#url", "https://hooks.example.com/ovation");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
+  const hookSecret = await page.$eval("#secret", (e) => e.textContent.trim());
+  await audit(page, "webhook-made");
+  await page.click("main details summary");
+  await audit(page, "webhook-change");
   await page.goto(`${base}/settings/workspace`, { waitUntil: "load" });
   await audit(page, "settings-workspace");
   // A person added with a survey to send, their page, its erase form open.
@@ -300,7 +308,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ surveyBuilt, keyCalls, personSaved, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ surveyBuilt, keyCalls, personSaved, hookSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -364,10 +364,20 @@ async fn every_page_by_role() {
         .as_str()
         .unwrap()
         .to_owned();
+    let webhook = s
+        .send(
+            "POST",
+            "/v1/webhooks",
+            &owner.token,
+            json!({"url": "https://hooks.example.com/ovation"}),
+        )
+        .await
+        .str("id");
     for route in ROUTES.iter().filter(|r| r.page && r.method == "GET") {
         let named = match route.path {
             p if p.starts_with("/surveys/") => &survey,
             p if p.starts_with("/people/") => &person,
+            p if p.starts_with("/settings/webhooks/") => &webhook,
             _ => &response,
         };
         let path = route.path.replace("{id}", named);
@@ -613,7 +623,8 @@ async fn the_web_app_in_chromium() {
         seen["personSaved"].as_str().unwrap().contains("a survey is scheduled"),
         "{seen}"
     );
-    assert_eq!(audits.len(), 66, "{seen}");
+    assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
+    assert_eq!(audits.len(), 72, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2130,4 +2141,160 @@ async fn workspace_settings_are_saved_in_pages() {
     .await;
     assert_eq!(forged.status, 403, "{}", forged.text);
     assert_eq!(s.get("/v1/tenant", &owner.token).await.body, tenant);
+}
+
+/// Webhooks in the settings page: an endpoint added (its secret shown once, and the one the
+/// receiver verifies), a test event sent from the page and delivered signed, the delivery log,
+/// a URL that reaches inside refused, a new secret, pausing, deleting. Editors have no webhooks
+/// page, other workspaces change nothing, forms without their token are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_managed_in_pages() {
+    let s = Stack::start(Engines::embedded(), |settings| {
+        settings.webhooks.allow_loopback = true;
+    })
+    .await;
+    let (base, receiver) = crate::webhooks::start_receiver().await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "editor", "editor@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/settings/webhooks").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let token = csrf(&page.text);
+    let inside = b
+        .post(
+            "/settings/webhooks",
+            &[
+                ("csrf", &token),
+                ("url", "https://169.254.169.254/latest/"),
+                ("event_survey_response.created", "on"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(inside.status, 422, "{}", inside.text);
+    assert!(inside.text.contains("link-local"), "{}", inside.text);
+    let url = format!("{base}/hook");
+    let made = b
+        .post(
+            "/settings/webhooks",
+            &[("csrf", &token), ("url", &url), ("event_survey_response.created", "on")],
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    let secret = element_text(&made.text, "secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    *receiver.secret.lock().unwrap() = secret.clone();
+    let endpoints = s.get("/v1/webhooks", &owner.token).await.body;
+    assert_eq!(
+        endpoints[0]["events"],
+        json!(["survey_response.created"]),
+        "{endpoints}"
+    );
+    let id = endpoints[0]["id"].as_str().unwrap().to_owned();
+    let listed = b.get("/settings/webhooks").await;
+    assert!(!listed.text.contains(&secret), "shown once only");
+
+    // A test event from the page: delivered, signed with that secret, and in the log.
+    let tested = b
+        .post(
+            &format!("/settings/webhooks/{id}"),
+            &[
+                ("csrf", &token),
+                ("action", "test"),
+                ("event_type", "survey_response.created"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.text);
+    assert!(
+        tested.text.contains("delivered") && tested.text.contains("It answered 200"),
+        "{}",
+        tested.text
+    );
+    assert!(
+        receiver
+            .seen
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|(verified, ..)| *verified),
+        "signed with the page's secret"
+    );
+    let log = b.get(&format!("/settings/webhooks/{id}")).await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    assert!(
+        log.text.contains("survey_response.created") && log.text.contains("(test)"),
+        "{}",
+        log.text
+    );
+
+    // A new secret (the old one stops), paused, then deleted.
+    let rotated = b
+        .post(
+            &format!("/settings/webhooks/{id}"),
+            &[("csrf", &token), ("action", "secret")],
+            None,
+        )
+        .await;
+    let fresh = element_text(&rotated.text, "secret");
+    assert!(fresh.starts_with("whsec_") && fresh != secret, "{}", rotated.text);
+    let paused = b
+        .post(
+            &format!("/settings/webhooks/{id}"),
+            &[("csrf", &token), ("action", "paused")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        paused.location.as_deref(),
+        Some("../../settings/webhooks?done=paused"),
+        "{}",
+        paused.text
+    );
+    assert_eq!(
+        s.get(&format!("/v1/webhooks/{id}"), &owner.token).await.body["active"],
+        false
+    );
+
+    // Others reach nothing.
+    assert_eq!(
+        b.post(&format!("/settings/webhooks/{id}"), &[("action", "delete")], None)
+            .await
+            .status,
+        403
+    );
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    let theirs = csrf(&other.get("/settings/webhooks").await.text);
+    let reach = other
+        .post(
+            &format!("/settings/webhooks/{id}"),
+            &[("csrf", &theirs), ("action", "delete")],
+            None,
+        )
+        .await;
+    assert_eq!(reach.status, 404, "{}", reach.text);
+    assert_eq!(other.get(&format!("/settings/webhooks/{id}")).await.status, 404);
+    let mut editor = Browser::new(&s);
+    editor.sign_in("acme", "editor@acme.example", PASSWORD).await;
+    assert_eq!(editor.get("/settings/webhooks").await.status, 403);
+    let deleted = b
+        .post(
+            &format!("/settings/webhooks/{id}"),
+            &[("csrf", &token), ("action", "delete")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("../../settings/webhooks?done=deleted"),
+        "{}",
+        deleted.text
+    );
+    assert_eq!(s.get("/v1/webhooks", &owner.token).await.body, json!([]));
 }

@@ -3,7 +3,7 @@
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
 //! (find, add, send, cancel, erase), the team, and settings (API keys and OAuth clients;
-//! security, privacy and retention). Thin handlers over
+//! webhooks; security, privacy and retention). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
 //! its session (`page::PageForm`).
@@ -25,6 +25,7 @@ mod sign_in;
 mod survey_form;
 mod surveys;
 mod team;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -68,6 +69,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
             get(surveys::preview_saved).post(surveys::preview_draft),
         )
         .route("/settings/workspace", get(settings::page).post(settings::save))
+        .route("/settings/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/settings/webhooks/{id}", get(webhooks::log).post(webhooks::change))
         .route("/settings/keys", get(keys::page).post(keys::create))
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))

@@ -56,6 +56,8 @@ fn environment() -> &'static Environment<'static> {
             ("keys.html", include_str!("../templates/keys.html")),
             ("settings_nav.html", include_str!("../templates/settings_nav.html")),
             ("workspace.html", include_str!("../templates/workspace.html")),
+            ("webhooks.html", include_str!("../templates/webhooks.html")),
+            ("webhook_log.html", include_str!("../templates/webhook_log.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),
             ("person_form.html", include_str!("../templates/person_form.html")),
@@ -247,6 +249,7 @@ const NAV: &[(&str, &str, Permission)] = &[
 /// first a role may see, and each settings page lists those it may.
 const SETTINGS: &[(&str, &str, Permission)] = &[
     (crate::keys::NAV, "API keys", Permission::ManageCredentials),
+    (crate::webhooks::NAV, "Webhooks", Permission::ManageWebhooks),
     (crate::settings::NAV, "Security and privacy", Permission::ManageTenant),
 ];
 

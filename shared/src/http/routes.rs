@@ -430,6 +430,12 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["done"]),
     route("POST", "/settings/workspace", WEB, Tenant(ManageTenant), "Save the workspace's settings (form; PATCH /v1/tenant's rules)")
         .page(),
+    route("GET", "/settings/webhooks", WEB, Tenant(ManageWebhooks), "Settings: webhook endpoints, their events and state")
+        .page().query(&["done"]),
+    route("POST", "/settings/webhooks", WEB, Tenant(ManageWebhooks), "Add a webhook endpoint (form; its secret shown once)").page(),
+    route("GET", "/settings/webhooks/{id}", WEB, Tenant(ManageWebhooks), "A webhook endpoint's delivery log").page(),
+    route("POST", "/settings/webhooks/{id}", WEB, Tenant(ManageWebhooks),
+        "Change, pause, enable, test, give a new secret to, or delete an endpoint (form)").page(),
     route("GET", "/settings/keys", WEB, Tenant(ManageCredentials), "Settings: API keys and OAuth clients").page().query(&["done"]),
     route("POST", "/settings/keys", WEB, Tenant(ManageCredentials), "Make an API key or an OAuth client (form; its secret shown once)")
         .page(),
