@@ -223,6 +223,8 @@ try {
   await audit(page, "webhook-made");
   await page.click("main details summary");
   await audit(page, "webhook-change");
+  await page.goto(`${base}/settings/audit`, { waitUntil: "load" });
+  await audit(page, "settings-audit");
   await page.goto(`${base}/settings/workspace`, { waitUntil: "load" });
   await audit(page, "settings-workspace");
   // A person added with a survey to send, their page, its erase form open.
@@ -230,7 +232,7 @@ try {
   await audit(page, "people");
   await page.type("#email", "grace@example.com");
   await page.type("#name", "Grace Hopper");
-  await page.click("input[name=send]");
+  await page.click("input[name=send][value=on]");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
   const personSaved = await page.$eval(".notice", (e) => e.textContent.trim());
   await audit(page, "person");

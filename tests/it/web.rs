@@ -624,7 +624,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    assert_eq!(audits.len(), 72, "{seen}");
+    assert_eq!(audits.len(), 74, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -1915,10 +1915,10 @@ async fn people_are_added_sent_to_and_erased_in_pages() {
     assert_eq!(added.status, 303, "{}", added.text);
     let location = added.location.unwrap();
     assert!(
-        location.starts_with("people/") && location.ends_with("?done=sent"),
+        location.starts_with("people/") && location.ends_with("?done=sent&zone="),
         "{location}"
     );
-    let id = location["people/".len()..location.len() - "?done=sent".len()].to_owned();
+    let id = location["people/".len()..location.len() - "?done=sent&zone=".len()].to_owned();
 
     // The real scheduler and deliverer send it: in French, to Ada.
     job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
@@ -1938,7 +1938,7 @@ async fn people_are_added_sent_to_and_erased_in_pages() {
     let found = b.get("/people?q=ADA%40example.com").await;
     assert_eq!(
         found.location.as_deref(),
-        Some(format!("people/{id}").as_str()),
+        Some(format!("people/{id}?zone=UTC").as_str()),
         "{}",
         found.text
     );
@@ -1953,6 +1953,43 @@ async fn people_are_added_sent_to_and_erased_in_pages() {
         page.text.contains("Net Promoter Score") && page.text.contains("sent"),
         "{}",
         page.text
+    );
+    let unsearchable = b.get("/people?q=Ada").await;
+    assert_eq!(unsearchable.status, 200, "{}", unsearchable.text);
+    assert!(
+        unsearchable.text.contains("Type a whole email address"),
+        "{}",
+        unsearchable.text
+    );
+    // Their email changed from their page: the same person, the new address.
+    let moved = b
+        .post(
+            "/people",
+            &[
+                ("csrf", &token),
+                ("lookup_email", "ada@example.com"),
+                ("email", "ada.l@example.com"),
+                ("send", ""),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        moved.location.as_deref(),
+        Some(format!("people/{id}?done=saved&zone=").as_str()),
+        "{}",
+        moved.text
+    );
+    let moved_back = [
+        ("csrf", token.as_str()),
+        ("lookup_email", "ada.l@example.com"),
+        ("email", "ada@example.com"),
+    ];
+    assert_eq!(b.post("/people", &moved_back, None).await.status, 303);
+    assert_eq!(
+        s.get("/v1/people", &key).await.body.as_array().unwrap().len(),
+        1,
+        "no second person"
     );
     let missing = b.get("/people?q=nobody%40example.com").await;
     assert!(
@@ -1978,7 +2015,12 @@ async fn people_are_added_sent_to_and_erased_in_pages() {
     assert_eq!(again.status, 303, "{}", again.text);
     job_scheduler::handle(&s.ctx, &send.messaging).await.unwrap();
     let page = b.get(&format!("/people/{id}")).await;
-    assert!(page.text.contains("skipped: throttled"), "{}", page.text);
+    assert!(
+        page.text
+            .contains("not sent: asked recently (the survey&#x27;s re-survey window)"),
+        "{}",
+        page.text
+    );
 
     // A send in a day, canceled from the page.
     let later = [
@@ -1995,7 +2037,7 @@ async fn people_are_added_sent_to_and_erased_in_pages() {
     let canceled = b.post(&format!("/people/{id}/cancel"), &[("csrf", &token)], None).await;
     assert_eq!(
         canceled.location.as_deref(),
-        Some(format!("../../people/{id}?done=canceled").as_str())
+        Some(format!("../../people/{id}?done=canceled&zone=").as_str())
     );
     assert!(b.get(&format!("/people/{id}")).await.text.contains("canceled"));
 
@@ -2117,6 +2159,31 @@ async fn workspace_settings_are_saved_in_pages() {
     assert_eq!(s.get("/v1/tenant", &owner.token).await.body, tenant, "nothing changed");
     let events = s.get("/v1/audit_events", &owner.token).await.text;
     assert!(events.contains("tenant.settings_updated"), "{events}");
+    // A form opened before another admin's change does not undo it.
+    let opened = b.get("/settings/workspace").await;
+    let version = opened
+        .text
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let elsewhere = s
+        .send("PATCH", "/v1/tenant", &owner.token, json!({"support_access": true}))
+        .await;
+    assert_eq!(elsewhere.status, 200, "{}", elsewhere.text);
+    let stale = post_fields(
+        &mut b,
+        "/settings/workspace",
+        &with(fields("127.0.0.1/32\n::1/128"), &[("version", &version)]),
+    )
+    .await;
+    assert_eq!(stale.status, 422, "{}", stale.text);
+    assert!(stale.text.contains("changed by someone else"), "{}", stale.text);
+    let tenant = s.get("/v1/tenant", &owner.token).await.body;
+    assert_eq!(tenant["settings"]["support_access"], true, "their change stands");
     // No token, no change; editors neither see nor post settings.
     assert_eq!(
         b.post("/settings/workspace", &[("display_name", "x")], None)
@@ -2297,4 +2364,58 @@ async fn webhooks_are_managed_in_pages() {
         deleted.text
     );
     assert_eq!(s.get("/v1/webhooks", &owner.token).await.body, json!([]));
+}
+
+/// The audit log in its settings page: the workspace's events newest first with who did them,
+/// narrowed by action and person, and the same events as a JSON-lines file matching the API's
+/// export; editors see neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_read_and_exported_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "editor", "editor@acme.example").await;
+    for name in ["One", "Two"] {
+        let made = s.send("POST", "/v1/surveys", &owner.token, json!({"name": name})).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+    }
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/settings/audit").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("survey.created") && page.text.contains("owner@acme.example"),
+        "{}",
+        page.text
+    );
+    let narrowed = b
+        .get(&format!(
+            "/settings/audit?period=7&action=survey.created&actor={}",
+            owner.user_id
+        ))
+        .await;
+    assert_eq!(
+        narrowed.text.matches("<code>survey.created</code>").count(),
+        2,
+        "{}",
+        narrowed.text
+    );
+    assert!(
+        !narrowed.text.contains("<code>user.invited</code>"),
+        "{}",
+        narrowed.text
+    );
+    let file = b.get("/settings/audit/export?period=7&action=survey.created").await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.headers["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = file.text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let api = s
+        .get("/v1/audit_events?action=survey.created&format=jsonl", &owner.token)
+        .await;
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), api.text.lines().count(), "the API's export");
+    assert!(lines.iter().all(|e| e["action"] == "survey.created"));
+    let mut editor = Browser::new(&s);
+    editor.sign_in("acme", "editor@acme.example", PASSWORD).await;
+    assert_eq!(editor.get("/settings/audit").await.status, 403);
+    assert_eq!(editor.get("/settings/audit/export").await.status, 403);
 }

@@ -105,7 +105,7 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
     eprintln!("progress: stored in {:.1} s", started.elapsed().as_secs_f64());
     let set =
         |json: serde_json::Value| -> Result<SettingsPatch> { serde_json::from_value(json).map_err(Error::internal) };
-    tenants::update_settings(&ctx, &caller, set(serde_json::json!({"retention_days": 1}))?).await?;
+    tenants::update_settings(&ctx, &caller, set(serde_json::json!({"retention_days": 1}))?, None).await?;
     let deadline = || Instant::now() + Duration::from_secs(24 * 3600);
     for (name, at) in [("first run: anonymise all", now), ("next day: nothing new", now + DAY)] {
         let before = store.calls();
@@ -120,7 +120,13 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
         );
     }
     // Set to delete: the responses anonymised so far are deleted (the sweep starts over).
-    tenants::update_settings(&ctx, &caller, set(serde_json::json!({"retention_action": "delete"}))?).await?;
+    tenants::update_settings(
+        &ctx,
+        &caller,
+        set(serde_json::json!({"retention_action": "delete"}))?,
+        None,
+    )
+    .await?;
     let before = store.calls();
     let started = Instant::now();
     let report = retention::run_due(&ctx, now + 2 * DAY, deadline()).await?;

@@ -69,7 +69,7 @@ async fn update_tenant(
     caller: Caller,
     JsonBody(patch): JsonBody<SettingsPatch>,
 ) -> Result<Json<Tenant>> {
-    Ok(Json(tenants::update_settings(&ctx, &caller, patch).await?))
+    Ok(Json(tenants::update_settings(&ctx, &caller, patch, None).await?))
 }
 
 /// `per_page` and `cursor` of a list.

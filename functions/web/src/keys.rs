@@ -7,7 +7,6 @@
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use jiff::Timestamp;
 use minijinja::context;
 use ovation::auth::Scope;
 use ovation::http::extract::{PathId, PublicBase};
@@ -17,11 +16,11 @@ use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
-/// The navigation entry of the settings pages.
+/// This page's entry in the settings' navigation.
 pub const NAV: &str = "settings/keys";
 
 /// What the page says after a change (`done=` of the redirect).
@@ -32,13 +31,6 @@ const DONE: &[(&str, &str)] = &[
         "OAuth client deleted: its tokens are refused from now on, and it gets no new ones.",
     ),
 ];
-
-/// A time as the page shows it.
-fn shown_at(at: i64) -> Option<String> {
-    Timestamp::from_second(at)
-        .ok()
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-}
 
 /// What was just made, shown once: a key, or a client's id and secret.
 #[derive(serde::Serialize)]
@@ -76,8 +68,8 @@ async fn listed(
         .into_iter()
         .map(|k| {
             context! {
-                created => shown_at(k.created_at),
-                last_used => k.last_used_at.and_then(shown_at),
+                created => utc(k.created_at),
+                last_used => k.last_used_at.and_then(utc),
                 ..minijinja::Value::from_serialize(&k)
             }
         })
@@ -85,7 +77,7 @@ async fn listed(
     let clients: Vec<_> = credentials::list_clients(&store)
         .await?
         .into_iter()
-        .map(|c| context! { created => shown_at(c.created_at), ..minijinja::Value::from_serialize(&c) })
+        .map(|c| context! { created => utc(c.created_at), ..minijinja::Value::from_serialize(&c) })
         .collect();
     Ok(context! {
         keys, clients, made, done,

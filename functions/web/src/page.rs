@@ -57,6 +57,7 @@ fn environment() -> &'static Environment<'static> {
             ("settings_nav.html", include_str!("../templates/settings_nav.html")),
             ("workspace.html", include_str!("../templates/workspace.html")),
             ("webhooks.html", include_str!("../templates/webhooks.html")),
+            ("audit.html", include_str!("../templates/audit.html")),
             ("webhook_log.html", include_str!("../templates/webhook_log.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),
@@ -201,6 +202,13 @@ pub fn root_of(path: Option<&MatchedPath>) -> &'static str {
     }
 }
 
+/// A moment as the settings pages show it, to the second in UTC (none for a time out of range).
+pub fn utc(at: i64) -> Option<String> {
+    jiff::Timestamp::from_second(at)
+        .ok()
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
 /// A redirect after a form (`303 See Other`) to an app page given relative to this one, with
 /// cookies to set.
 pub fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
@@ -251,6 +259,7 @@ const SETTINGS: &[(&str, &str, Permission)] = &[
     (crate::keys::NAV, "API keys", Permission::ManageCredentials),
     (crate::webhooks::NAV, "Webhooks", Permission::ManageWebhooks),
     (crate::settings::NAV, "Security and privacy", Permission::ManageTenant),
+    (crate::audit_log::NAV, "Audit log", Permission::ReadAudit),
 ];
 
 impl Shell {
@@ -266,7 +275,7 @@ impl Shell {
         let allowed = |entries: &[(&'static str, &'static str, Permission)]| -> Vec<NavItem> {
             entries
                 .iter()
-                .filter(|(_, _, needs)| role.allows(*needs))
+                .filter(|(_, _, needs)| caller.holds(*needs))
                 .map(|(href, label, _)| NavItem {
                     href,
                     label,
@@ -366,6 +375,11 @@ mod tests {
             "message.html",
             "security.html",
             "team.html",
+            "surveys.html",
+            "keys.html",
+            "people.html",
+            "webhooks.html",
+            "audit.html",
         ] {
             let page = render(
                 StatusCode::OK,
@@ -373,7 +387,11 @@ mod tests {
                 "",
                 context! { shell => &shell, problem => "<i>no</i>" },
             );
-            assert!(page.html.starts_with("<!doctype html>"), "{name}: {}", page.html);
+            assert!(
+                page.html.starts_with("<!doctype html>") && !page.html.contains("could not be shown"),
+                "{name}: {}",
+                page.html
+            );
             assert!(
                 !page.html.contains("<i>no</i>") && !page.html.contains("<b>Acme"),
                 "{name}: {}",

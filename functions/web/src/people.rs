@@ -1,5 +1,6 @@
-//! People (owners, admins, editors): one found by exact email or phone number (through the blind
-//! index: nothing else is searchable), the people added last, a person's page (contact,
+//! People (whoever sees people: owners, admins, editors, and analysts where the workspace lets
+//! them): one found by exact email or phone number (through the blind index: nothing else is
+//! searchable), the people added last, a person's page (contact,
 //! properties, unsubscribed or bounced, each send with its status and why one was skipped, their
 //! answers), adding or changing a person and sending them a survey now, after a delay or at a
 //! time of their day (the upsert of `POST /v1/people`, its rules and audit), cancelling their
@@ -12,7 +13,7 @@ use jiff::tz::TimeZone;
 use minijinja::context;
 use ovation::auth::Permission;
 use ovation::domain::{Email, Phone};
-use ovation::http::extract::{PathId, PublicBase};
+use ovation::http::extract::{PathId, PublicBase, encode_component};
 use ovation::ids::PersonId;
 use ovation::services::Caller;
 use ovation::services::accounts::tenants;
@@ -33,6 +34,8 @@ type Ctx = State<std::sync::Arc<Context>>;
 
 /// People the list shows when nobody is looked for.
 const RECENT: u32 = 25;
+/// The longest delay the form offers, in hours (a year, as `delay` allows).
+const MAX_DELAY_HOURS: u32 = 8784;
 
 /// What a page says after a change (`done=` of the redirect).
 const DONE: &[(&str, &str)] = &[
@@ -42,10 +45,15 @@ const DONE: &[(&str, &str)] = &[
         "Saved, and a survey is scheduled: it shows below until it goes.",
     ),
     ("canceled", "Their pending surveys were canceled."),
+    (
+        "none_pending",
+        "Nothing was pending any more: it had gone out or been skipped.",
+    ),
     ("erased", "The person and everything that named them were erased."),
 ];
 
-/// A person as a list or their page shows them; contact details only to those who see people.
+/// A person as a list or their page shows them; contact details only to those who see people
+/// (whom the routes already require: a second guard).
 fn shown(person: &Person, sees_people: bool, tz: &TimeZone) -> minijinja::Value {
     let at = |t: Option<i64>| t.map(|t| local(t, tz));
     context! {
@@ -62,6 +70,16 @@ fn shown(person: &Person, sees_people: bool, tz: &TimeZone) -> minijinja::Value 
         unsubscribed => at(person.unsubscribed_at),
         bounced => at(person.bounced_at),
     }
+}
+
+/// What a person's erasure asks to be typed: their email, else phone number, else `erase`.
+fn confirmation(person: &Person) -> String {
+    person
+        .email
+        .as_ref()
+        .map(|e| e.as_str().to_owned())
+        .or_else(|| person.phone.as_ref().map(|p| p.as_str().to_owned()))
+        .unwrap_or_else(|| "erase".to_owned())
 }
 
 /// The viewer's zone from `zone=` (UTC when absent or unknown), and its name.
@@ -84,39 +102,55 @@ async fn sendable(store: &TenantStore) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
+/// The person a search names: none when nobody has it, `Err(())` when it is no whole email
+/// address or phone number (nothing else is searchable).
+async fn searched(store: &TenantStore, q: &str) -> Result<std::result::Result<Option<Person>, ()>> {
+    Ok(Ok(match q {
+        q if q.contains('@') => match Email::parse_field("q", q) {
+            Ok(email) => person::load_by_email(store, &email).await?,
+            Err(_) => return Ok(Err(())),
+        },
+        q => match Phone::parse_field("q", q) {
+            Ok(phone) => person::load_by_phone(store, &phone).await?,
+            Err(_) => return Ok(Err(())),
+        },
+    }))
+}
+
 pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
-    let found = async {
-        let pairs = filter::pairs(raw.as_deref())?;
-        let q = value(&pairs, "q").trim().to_owned();
-        let store = caller.store(&ctx);
-        let person = match &q {
-            q if q.is_empty() => None,
-            q if q.contains('@') => person::load_by_email(&store, &Email::parse_field("q", q)?).await?,
-            q => person::load_by_phone(&store, &Phone::parse_field("q", q)?).await?,
-        };
-        Ok((pairs, q, person))
-    };
-    let (pairs, q, found) = match found.await {
-        Ok(found) => found,
+    let pairs = match filter::pairs(raw.as_deref()) {
+        Ok(pairs) => pairs,
         Err(e) => return error_in_layout(&ctx, &caller, &headers, "people", "", e).await,
     };
-    if let Some(person) = found {
-        return see_other(&format!("people/{}", person.id), vec![]);
+    let (zone, tz) = zone_of(&pairs);
+    let q = value(&pairs, "q").trim().to_owned();
+    let store = caller.store(&ctx);
+    let found = match q.is_empty() {
+        true => Ok(Ok(None)),
+        false => searched(&store, &q).await,
+    };
+    if let Ok(Ok(Some(person))) = &found {
+        return see_other(
+            &format!("people/{}?zone={}", person.id, encode_component(&zone)),
+            vec![],
+        );
     }
     let values = async {
-        let store = caller.store(&ctx);
-        let (zone, tz) = zone_of(&pairs);
+        let unsearchable = found?.is_err();
         let people: Vec<_> = person::recent(&store, RECENT)
             .await?
             .iter()
             .map(|p| shown(p, caller.sees_people, &tz))
             .collect();
+        let manage = caller.principal.role.allows(Permission::ManagePeople);
         Ok(context! {
-            people, q, zone,
-            missing => !q.is_empty(),
+            people, unsearchable, manage,
+            missing => !q.is_empty() && !unsearchable,
+            q,
+            zone_query => format!("zone={}", encode_component(&zone)),
+            zone,
             done => filter::said(DONE, &pairs),
-            surveys => sendable(&store).await?,
-            manage => caller.principal.role.allows(Permission::ManagePeople),
+            surveys => if manage { sendable(&store).await? } else { vec![] },
             person => context! {},
         })
     };
@@ -137,24 +171,16 @@ pub async fn one(
         let store = caller.store(&ctx);
         let found = load(&store, &id).await?;
         let (answers, sends) = history(&ctx, &caller, &found.id, None, &tz).await?;
-        let pending = invitations::next_due(&store, &found.id, None).await?.is_some();
-        let properties = found
-            .properties
-            .0
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let manage = caller.principal.role.allows(Permission::ManagePeople);
         Ok(context! {
             person => shown(&found, caller.sees_people, &tz),
-            properties_text => properties,
-            answers, sends, pending, zone,
-            zone_query => format!("zone={}", ovation::http::extract::encode_component(&zone)),
+            pending => sends.iter().any(|s| s.pending),
+            answers, sends, manage,
+            zone_query => format!("zone={}", encode_component(&zone)),
+            zone,
             done => filter::said(DONE, &pairs),
-            surveys => sendable(&store).await?,
-            manage => caller.principal.role.allows(Permission::ManagePeople),
-            confirm_with => found.email.as_ref().map(|e| e.as_str().to_owned())
-                .or_else(|| found.phone.as_ref().map(|p| p.as_str().to_owned())),
+            surveys => if manage { sendable(&store).await? } else { vec![] },
+            confirm_with => confirmation(&found),
         })
     };
     in_layout(&ctx, &caller, &headers, ("people", "person.html", "../"), values).await
@@ -164,10 +190,29 @@ async fn load(store: &TenantStore, id: &PersonId) -> Result<Person> {
     person::load(store, id.as_str()).await?.ok_or(Error::NotFound("person"))
 }
 
-/// The API's request of a form: contact, name, properties (`name: value` a line), and whether,
-/// what, how and when to send.
+/// The API's request of a form: contact, name, properties (`name: value` a line, added or
+/// changed), and whether, what, how and when to send. From a person's page the person is named
+/// by their stored contact (`lookup_email`, else `lookup_phone`), and an email or number typed
+/// that differs from it is the API's `email_update` or `phone_number_update`.
 fn request_of(form: &PageForm) -> Result<PersonRequest> {
     let text = |name: &str| Some(form.get(name).trim().to_owned()).filter(|t| !t.is_empty());
+    let (lookup_email, lookup_phone) = (text("lookup_email"), text("lookup_phone"));
+    let (typed_email, typed_phone) = (text("email"), text("phone_number"));
+    let differs = |typed: &Option<String>, stored: &Option<String>| match (typed, stored) {
+        (Some(t), Some(s)) => !t.eq_ignore_ascii_case(s),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let (email, phone_number, email_update, phone_number_update) = if lookup_email.is_some() || lookup_phone.is_some() {
+        (
+            lookup_email.clone(),
+            lookup_phone.clone().filter(|_| lookup_email.is_none()),
+            typed_email.clone().filter(|_| differs(&typed_email, &lookup_email)),
+            typed_phone.clone().filter(|_| differs(&typed_phone, &lookup_phone)),
+        )
+    } else {
+        (typed_email, typed_phone, None, None)
+    };
     let mut properties = serde_json::Map::new();
     for line in form.get("properties").lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (name, value) = line
@@ -177,33 +222,43 @@ fn request_of(form: &PageForm) -> Result<PersonRequest> {
     }
     let send = form.get("send") == "on";
     let (delay, send_at) = match form.get("when") {
+        _ if !send => (None, None),
         "" | "now" => (None, None),
         "delay" => {
             let hours: u32 = form
                 .get("delay_hours")
                 .trim()
                 .parse()
-                .map_err(|_| Error::invalid("delay", "must be a whole number of hours"))?;
+                .ok()
+                .filter(|h| *h <= MAX_DELAY_HOURS)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "delay",
+                        format!("must be a whole number of hours, up to {MAX_DELAY_HOURS}"),
+                    )
+                })?;
             (Some(serde_json::Value::from(u64::from(hours) * 3600)), None)
         }
         "at" => (None, Some(serde_json::Value::from(form.get("send_at").trim()))),
         _ => return Err(Error::invalid("when", "must be now, delay or at")),
     };
     Ok(PersonRequest {
-        email: text("email"),
-        phone_number: text("phone_number"),
+        email,
+        phone_number,
+        email_update,
+        phone_number_update,
         name: text("name"),
         properties: (!properties.is_empty()).then_some(serde_json::Value::Object(properties)),
         channel: text("channel").filter(|_| send),
-        delay: delay.filter(|_| send),
-        send_at: send_at.filter(|_| send),
+        delay,
+        send_at,
         send: Some(serde_json::Value::from(send)),
         survey_id: text("survey_id").filter(|_| send),
         ..PersonRequest::default()
     })
 }
 
-/// Adds or changes a person (found by email, else phone number) and sends a survey if asked.
+/// Adds or changes a person and sends a survey if asked.
 pub async fn save(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -228,7 +283,8 @@ pub async fn save(
             } else {
                 "saved"
             };
-            see_other(&format!("{root}people/{}?done={done}", view.id), vec![])
+            let zone = encode_component(form.get("zone"));
+            see_other(&format!("{root}people/{}?done={done}&zone={zone}", view.id), vec![])
         }
         Err(e) => error_in_layout(&ctx, &caller, &headers, "people", root, e).await,
     }
@@ -241,7 +297,7 @@ pub async fn cancel(
     path: Option<MatchedPath>,
     caller: Caller,
     PathId(id): PathId<PersonId>,
-    _form: PageForm,
+    form: PageForm,
 ) -> Response {
     let root = root_of(path.as_ref());
     let canceled = async {
@@ -250,7 +306,11 @@ pub async fn cancel(
         invitations::cancel_pending(&store, &caller, &found.id).await
     };
     match canceled.await {
-        Ok(_) => see_other(&format!("{root}people/{id}?done=canceled"), vec![]),
+        Ok(count) => {
+            let done = if count > 0 { "canceled" } else { "none_pending" };
+            let zone = encode_component(form.get("zone"));
+            see_other(&format!("{root}people/{id}?done={done}&zone={zone}"), vec![])
+        }
         Err(e) => error_in_layout(&ctx, &caller, &headers, "people", root, e).await,
     }
 }
@@ -268,13 +328,7 @@ pub async fn erase(
     let erased = async {
         let store = caller.store(&ctx);
         let found = load(&store, &id).await?;
-        let expected = found
-            .email
-            .as_ref()
-            .map(|e| e.as_str().to_owned())
-            .or_else(|| found.phone.as_ref().map(|p| p.as_str().to_owned()))
-            .unwrap_or_else(|| "erase".to_owned());
-        if !form.get("confirm").trim().eq_ignore_ascii_case(&expected) {
+        if !form.get("confirm").trim().eq_ignore_ascii_case(&confirmation(&found)) {
             return Err(Error::invalid(
                 "confirm",
                 "type what the form asks, to erase this person",

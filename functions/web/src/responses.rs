@@ -248,6 +248,43 @@ fn url_encoded<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Strin
         .collect()
 }
 
+/// One send in a person's history.
+#[derive(Serialize)]
+pub(crate) struct SendRow {
+    at: String,
+    survey: Option<String>,
+    channel: &'static str,
+    /// What became of it, as a sentence's end ("sent", "not sent: they unsubscribed").
+    status: String,
+    /// The response to it, once answered.
+    answered: Option<String>,
+    /// Still waiting for its time (and so cancelable).
+    pub(crate) pending: bool,
+}
+
+/// What became of a send, said plainly: its status and, when skipped, why.
+fn send_status(status: &str, skip_reason: Option<&str>) -> String {
+    let why = match skip_reason.unwrap_or_default() {
+        "tenant_deleted" => "the workspace was deleted",
+        "survey_deleted" => "the survey was deleted",
+        "survey_closed" => "the survey was closed",
+        "person_deleted" => "the person was erased",
+        "unsubscribed" => "they unsubscribed",
+        "bounced" => "their email bounced",
+        "throttled" => "asked recently (the survey's re-survey window)",
+        "answered" => "they had answered",
+        _ => "",
+    };
+    match (status, why) {
+        ("pending", _) => "scheduled".to_owned(),
+        ("queued" | "sending", _) => "sending".to_owned(),
+        ("skipped", "") => "not sent".to_owned(),
+        ("skipped", why) => format!("not sent: {why}"),
+        ("web", _) => "answered through the web link".to_owned(),
+        (other, _) => other.to_owned(),
+    }
+}
+
 /// A person's latest answers (but `except`) and sends, newest first: their history on a page.
 pub(crate) async fn history(
     ctx: &Context,
@@ -255,7 +292,7 @@ pub(crate) async fn history(
     person: &str,
     except: Option<&str>,
     tz: &TimeZone,
-) -> Result<(Vec<Row>, Vec<minijinja::Value>)> {
+) -> Result<(Vec<Row>, Vec<SendRow>)> {
     let store = caller.store(ctx);
     let theirs = ResponseFilter {
         person: Some(person.to_owned()),
@@ -275,15 +312,16 @@ pub(crate) async fn history(
         .await?
         .into_iter()
         .take(HISTORY)
-        .map(|invitation| {
-            context! {
-                channel => channel_name(invitation.channel),
-                status => invitation.status,
-                skip_reason => invitation.skip_reason.map(|r| r.replace('_', " ")),
-                survey => names.iter().find(|(id, _)| *id == invitation.survey).map(|(_, n)| n.clone()),
-                answered => invitation.response,
-                at => local(invitation.sent_at.unwrap_or(invitation.due_at), tz),
-            }
+        .map(|invitation| SendRow {
+            at: local(invitation.sent_at.unwrap_or(invitation.due_at), tz),
+            survey: names
+                .iter()
+                .find(|(id, _)| *id == invitation.survey)
+                .map(|(_, n)| n.clone()),
+            channel: channel_name(invitation.channel),
+            status: send_status(&invitation.status, invitation.skip_reason.as_deref()),
+            pending: invitation.status == "pending",
+            answered: invitation.response,
         })
         .collect();
     Ok((answers, sends))

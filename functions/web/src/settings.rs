@@ -38,6 +38,8 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
             .collect();
         Ok(context! {
             done, languages,
+            version => tenant.version(),
+            min_password => ovation::auth::password::MIN_LEN,
             slug => &tenant.slug,
             settings => settings,
             allow_list => settings.ip_allow_list.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
@@ -75,7 +77,8 @@ fn patch_of(form: &PageForm) -> Result<SettingsPatch> {
         retention_days: Some(days("retention_days", form.get("retention_days"))?),
         retention_action: Some(match form.get("retention_action") {
             "delete" => RetentionAction::Delete,
-            _ => RetentionAction::Anonymize,
+            "anonymize" => RetentionAction::Anonymize,
+            _ => return Err(Error::invalid("retention_action", "must be anonymize or delete")),
         }),
         privacy: Some(Privacy {
             store_respondent_ip: on("store_respondent_ip"),
@@ -101,7 +104,10 @@ fn patch_of(form: &PageForm) -> Result<SettingsPatch> {
 }
 
 pub async fn save(State(ctx): Ctx, headers: HeaderMap, caller: Caller, form: PageForm) -> Response {
-    let saved = async { tenants::update_settings(&ctx, &caller, patch_of(&form)?).await };
+    let saved = async {
+        let seen = form.get("version").parse().ok();
+        tenants::update_settings(&ctx, &caller, patch_of(&form)?, seen).await
+    };
     match saved.await {
         Ok(_) => see_other("workspace?done=saved", vec![]),
         Err(e) => error_in_layout(&ctx, &caller, &headers, NAV, "../", e).await,

@@ -8,7 +8,6 @@
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use jiff::Timestamp;
 use minijinja::context;
 use ovation::auth::{Permission, Role};
 use ovation::http::extract::{PathId, PublicBase};
@@ -18,7 +17,7 @@ use ovation::services::accounts::users::{self, Invite, UserPatch, UserView};
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -64,11 +63,7 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
         .map(|user| {
             let me = caller.principal.actor.id() == user.id;
             Row {
-                last_sign_in: user.last_sign_in_at.and_then(|at| {
-                    Timestamp::from_second(at)
-                        .ok()
-                        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-                }),
+                last_sign_in: user.last_sign_in_at.and_then(utc),
                 me,
                 changeable: !me && (viewer == Role::Owner || user.role != Role::Owner),
                 user,

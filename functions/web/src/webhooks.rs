@@ -8,7 +8,6 @@
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use jiff::Timestamp;
 use minijinja::context;
 use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::WebhookId;
@@ -19,7 +18,7 @@ use ovation::services::webhooks::events::EventType;
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -38,12 +37,6 @@ const DONE: &[(&str, &str)] = &[
     ("enabled", "Endpoint enabled: events go to it again."),
     ("deleted", "Endpoint deleted."),
 ];
-
-fn shown_at(at: i64) -> Option<String> {
-    Timestamp::from_second(at)
-        .ok()
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
-}
 
 /// What a page shows besides the endpoints: a secret made this once, or a test's outcome.
 enum Outcome {
@@ -65,7 +58,7 @@ async fn listed(ctx: &Context, caller: &Caller, outcome: Outcome) -> Result<mini
                     (false, Some(_)) => "disabled",
                     (false, None) => "paused",
                 },
-                disabled => e.disabled_at.and_then(shown_at),
+                disabled => e.disabled_at.and_then(utc),
                 events,
                 ..minijinja::Value::from_serialize(&e)
             }
@@ -194,7 +187,7 @@ pub async fn log(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id)
             .into_iter()
             .map(|d| {
                 context! {
-                    at => d.last_attempt_at.and_then(shown_at),
+                    at => d.last_attempt_at.and_then(utc),
                     ..minijinja::Value::from_serialize(&d)
                 }
             })

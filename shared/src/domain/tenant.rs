@@ -36,6 +36,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// The stored version: a change made from a form of this version is refused once another
+    /// change came first.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
     /// A tenant with the default settings, stored nowhere.
     #[cfg(test)]
     pub fn for_tests() -> Tenant {

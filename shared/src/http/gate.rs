@@ -142,11 +142,7 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
                 return Err(restricted(r));
             }
             // Contact details follow the one rule of who sees people; the rest, the role.
-            let holds = match permission {
-                Permission::ReadPeople => caller.sees_people,
-                other => caller.principal.role.allows(other),
-            };
-            let allowed = holds && !(support && NOT_FOR_SUPPORT.contains(&permission));
+            let allowed = caller.holds(permission) && !(support && NOT_FOR_SUPPORT.contains(&permission));
             if !allowed {
                 if route.method != "GET" || support {
                     audit::record(&store, &caller, "access.denied", target(), Outcome::Failure).await?;

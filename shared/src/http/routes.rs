@@ -436,6 +436,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/settings/webhooks/{id}", WEB, Tenant(ManageWebhooks), "A webhook endpoint's delivery log").page(),
     route("POST", "/settings/webhooks/{id}", WEB, Tenant(ManageWebhooks),
         "Change, pause, enable, test, give a new secret to, or delete an endpoint (form)").page(),
+    route("GET", "/settings/audit", WEB, Tenant(ReadAudit), "Settings: the audit log, by period, action and person")
+        .page().query(&["period", "action", "actor", "since", "until", "cursor"]),
+    route("GET", "/settings/audit/export", WEB, Tenant(ReadAudit), "The audit log's events as JSON lines (up to 10,000)")
+        .page().query(&["period", "action", "actor"]),
     route("GET", "/settings/keys", WEB, Tenant(ManageCredentials), "Settings: API keys and OAuth clients").page().query(&["done"]),
     route("POST", "/settings/keys", WEB, Tenant(ManageCredentials), "Make an API key or an OAuth client (form; its secret shown once)")
         .page(),

@@ -32,6 +32,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether the caller holds `permission`: people's contact details by the one rule of who
+    /// sees people (`sees_people`), everything else by role. The gate and the web app's
+    /// navigation both ask this.
+    pub fn holds(&self, permission: crate::auth::Permission) -> bool {
+        match permission {
+            crate::auth::Permission::ReadPeople => self.sees_people,
+            other => self.principal.role.allows(other),
+        }
+    }
+
     /// Refused (403) unless the caller may see people's contact details.
     pub fn must_see_people(&self) -> crate::Result<()> {
         if self.sees_people {

@@ -84,12 +84,25 @@ pub async fn by_slug(ctx: &Context, slug: &Slug) -> Result<Option<Tenant>> {
 }
 
 /// Changes the caller's tenant settings. An allow-list that would lock the caller out is refused.
-pub async fn update_settings(ctx: &Context, caller: &Caller, patch: SettingsPatch) -> Result<Tenant> {
+/// Changes the caller's tenant's settings; refused (422) when they are no longer the version
+/// `seen` the change was made from (a form's).
+pub async fn update_settings(
+    ctx: &Context,
+    caller: &Caller,
+    patch: SettingsPatch,
+    seen: Option<i64>,
+) -> Result<Tenant> {
     let id = &caller.principal.tenant;
     let mut tenant = load(ctx, id)
         .await?
         .filter(Tenant::is_active)
         .ok_or(Error::NotFound("tenant"))?;
+    if seen.is_some_and(|v| v != tenant.version) {
+        return Err(Error::invalid(
+            "settings",
+            "were changed by someone else since this form was opened; open it again to see their change",
+        ));
+    }
     let settings = tenant.settings.patched(patch)?;
     if !auth::ip_allowed(&settings.ip_allow_list, caller.ip) {
         return Err(Error::invalid(

@@ -264,14 +264,19 @@ pub async fn list(
         .sort(id_range(filter.since, filter.until))
         .limit(per_page);
     let page = store.query(query, cursor).await?;
-    let mut people = Vec::with_capacity(page.items.len());
-    for item in &page.items {
-        people.push(Person::from_item(store, item).await?);
-    }
     Ok(PeoplePage {
-        people,
+        people: opened(store, &page.items).await?,
         cursor: page.cursor,
     })
+}
+
+/// People from their items, their personal fields opened.
+async fn opened(store: &TenantStore, items: &[Item]) -> Result<Vec<Person>> {
+    let mut people = Vec::with_capacity(items.len());
+    for item in items {
+        people.push(Person::from_item(store, item).await?);
+    }
+    Ok(people)
 }
 
 /// The `count` people added last, newest first.
@@ -279,12 +284,7 @@ pub async fn recent(store: &TenantStore, count: u32) -> Result<Vec<Person>> {
     let query = Query::new(keys::people_partition(store.tenant()))
         .backward()
         .limit(count);
-    let page = store.query(query, None).await?;
-    let mut people = Vec::with_capacity(page.items.len());
-    for item in &page.items {
-        people.push(Person::from_item(store, item).await?);
-    }
-    Ok(people)
+    opened(store, &store.query(query, None).await?.items).await
 }
 
 /// Records that a person answered (their `last_responded_at`).
