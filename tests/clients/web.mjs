@@ -227,6 +227,8 @@ try {
   await audit(page, "settings-audit");
   await page.goto(`${base}/settings/workspace`, { waitUntil: "load" });
   await audit(page, "settings-workspace");
+  await page.goto(`${base}/autopilot`, { waitUntil: "load" });
+  await audit(page, "autopilot");
   // A person added with a survey to send, their page, its erase form open.
   await page.goto(`${base}/people`, { waitUntil: "load" });
   await audit(page, "people");

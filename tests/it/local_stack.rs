@@ -668,8 +668,26 @@ async fn serve_sends_at_once_and_a_bounce_suppresses() {
         Some(rest[..rest.find('"').unwrap()].to_owned())
     })
     .await;
-    let email = client
+    // Its page: the headers, the text part, and the HTML framed at two widths.
+    let shown = client
         .get(format!("{url}/dev/outbox/{name}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for part in [
+        "<dt>From</dt>",
+        "<dt>To</dt>",
+        "ann@example.com",
+        "<h2>Text part</h2>",
+        "class=\"phone\"",
+    ] {
+        assert!(shown.contains(part), "{part}: {shown}");
+    }
+    let email = client
+        .get(format!("{url}/dev/outbox/{name}/html"))
         .send()
         .await
         .unwrap()
@@ -706,6 +724,16 @@ async fn serve_sends_at_once_and_a_bounce_suppresses() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // A bounce is asked about first (it suppresses the person); the page's button plays it.
+    let asked = client.get(&bounce).send().await.unwrap().text().await.unwrap();
+    assert!(
+        asked.contains("Play bounce for") && asked.contains("ann@example.com") && asked.contains("method=\"post\""),
+        "{asked}"
+    );
+    assert!(
+        api_get(&url, "/v1/bounces", &key).await.as_array().unwrap().is_empty(),
+        "nothing played yet"
+    );
     let played = no_redirects.post(&bounce).header("origin", &url).send().await.unwrap();
     assert_eq!(played.status(), 303, "{:?}", played.text().await);
     let bounces = api_get(&url, "/v1/bounces", &key).await;

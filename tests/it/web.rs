@@ -624,7 +624,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    assert_eq!(audits.len(), 74, "{seen}");
+    assert_eq!(audits.len(), 76, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2418,4 +2418,129 @@ async fn the_audit_log_is_read_and_exported_in_pages() {
     editor.sign_in("acme", "editor@acme.example", PASSWORD).await;
     assert_eq!(editor.get("/settings/audit").await.status, 403);
     assert_eq!(editor.get("/settings/audit/export").await.status, 403);
+}
+
+/// Autopilot in its page: switched on for email with a frequency, a member added (their first
+/// survey scheduled) and removed, as the API reads them back; analysts see the settings but no
+/// members and change nothing; other workspaces and forms without their token change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_is_run_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/autopilot").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Email: off") && page.text.contains("SMS: off"),
+        "{}",
+        page.text
+    );
+    let token = csrf(&page.text);
+    let zero = b
+        .post(
+            "/autopilot/email",
+            &[("csrf", &token), ("active", "on"), ("days", "0"), ("survey_id", "")],
+            None,
+        )
+        .await;
+    assert_eq!(zero.status, 422, "{}", zero.text);
+    let on = b
+        .post(
+            "/autopilot/email",
+            &[("csrf", &token), ("active", "on"), ("days", "30"), ("survey_id", "")],
+            None,
+        )
+        .await;
+    assert_eq!(on.location.as_deref(), Some("../autopilot?done=saved"), "{}", on.text);
+    let config = s.get("/v1/autopilot/email", &owner.token).await.body;
+    assert_eq!(
+        (&config["active"], &config["frequency"]),
+        (&json!(true), &json!(30 * DAY)),
+        "{config}"
+    );
+    let joined = b
+        .post(
+            "/autopilot/email/members",
+            &[("csrf", &token), ("action", "join"), ("email", "zoe@example.com")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        joined.location.as_deref(),
+        Some("../../autopilot?done=joined"),
+        "{}",
+        joined.text
+    );
+    let members = s.get("/v1/autopilot/email/memberships", &owner.token).await.body;
+    assert_eq!(members[0]["person"]["email"], "zoe@example.com", "{members}");
+    assert!(
+        members[0]["next_survey_request"].is_object(),
+        "scheduled at once: {members}"
+    );
+    let person = members[0]["person"]["id"].as_str().unwrap().to_owned();
+    let listed = b.get("/autopilot?done=joined").await;
+    assert!(
+        listed.text.contains("zoe@example.com") && listed.text.contains("Member added"),
+        "{}",
+        listed.text
+    );
+
+    // Others change nothing.
+    assert_eq!(b.post("/autopilot/email", &[("active", "")], None).await.status, 403);
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    let theirs = other.get("/autopilot").await;
+    assert!(!theirs.text.contains("zoe@example.com"), "{}", theirs.text);
+    let reach = other
+        .post(
+            "/autopilot/email/members",
+            &[
+                ("csrf", &csrf(&theirs.text)),
+                ("action", "leave"),
+                ("person_id", &person),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(reach.status, 404, "{}", reach.text);
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    let read = analyst.get("/autopilot").await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert!(
+        read.text.contains("Email: on")
+            && !read.text.contains("zoe@example.com")
+            && !read.text.contains("<form method=\"post\" action=\"autopilot")
+    );
+    let forged = analyst
+        .post(
+            "/autopilot/email",
+            &[("csrf", &csrf(&read.text)), ("active", ""), ("days", "30")],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert_eq!(s.get("/v1/autopilot/email", &owner.token).await.body["active"], true);
+
+    // Removed: their next survey canceled, no longer a member.
+    let left = b
+        .post(
+            "/autopilot/email/members",
+            &[("csrf", &token), ("action", "leave"), ("person_id", &person)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        left.location.as_deref(),
+        Some("../../autopilot?done=left"),
+        "{}",
+        left.text
+    );
+    assert_eq!(
+        s.get("/v1/autopilot/email/memberships", &owner.token).await.body,
+        json!([])
+    );
 }

@@ -23,6 +23,8 @@ use super::retention::seed;
 
 /// Requests timed per page (the median is reported).
 const RUNS: usize = 11;
+/// People added for the people pages.
+const PEOPLE: usize = 200;
 /// Responses stored whole for the feed (its scan reads at most this many for a page).
 const STORED: usize = 5_000;
 
@@ -120,6 +122,18 @@ pub async fn figures(dir: &Path) -> Result<()> {
             "progress: {answers} answers counted in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        let mut person = String::new();
+        for n in 0..PEOPLE {
+            let input = ovation::services::people::person::PersonInput {
+                email: Some(ovation::domain::Email::parse(&format!("p{n}@example.com"))?),
+                name: Some(format!("Person {n}")),
+                ..Default::default()
+            };
+            person = ovation::services::people::upsert::upsert(&store, &input, false)
+                .await?
+                .person
+                .id;
+        }
         let one = ovation::services::results::response_list::list(&store, &Default::default(), 1, 0, None)
             .await?
             .responses
@@ -159,6 +173,12 @@ pub async fn figures(dir: &Path) -> Result<()> {
                 "a survey's form as typed, previewed (POST)",
                 format!("/surveys/{}/preview", survey.id),
             ),
+            ("people, the 25 added last (of 200)", "/people".to_owned()),
+            ("a person's page", format!("/people/{person}")),
+            ("settings: API keys", "/settings/keys".to_owned()),
+            ("settings: webhooks", "/settings/webhooks".to_owned()),
+            ("settings: security and privacy", "/settings/workspace".to_owned()),
+            ("settings: audit log, newest 50", "/settings/audit".to_owned()),
         ];
         let csrf = pages::csrf_token(&session);
         let draft = [

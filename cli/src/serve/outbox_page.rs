@@ -1,6 +1,8 @@
-//! `/dev/outbox` of `ovation serve`: the mail and SMS the local stack "sent", newest first, each
-//! email shown as rendered (its score links work against this server), with buttons that play
-//! SES's delivery, bounce and complaint events for it through the `job-delivery-events` handler.
+//! `/dev/outbox` of `ovation serve`: the mail and SMS the local stack "sent", newest first (when,
+//! from, to, subject), each email with its headers, its HTML as rendered at a desktop's and a
+//! phone's width (its score links work against this server) and its text part, and buttons that
+//! play SES's delivery, bounce and complaint events for it through the `job-delivery-events`
+//! handler (a bounce or complaint after a confirmation: they suppress the person).
 //! Local only: answered to loopback clients, never part of a Lambda's routes.
 
 use std::net::SocketAddr;
@@ -11,7 +13,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use ovation::Context;
 use ovation::domain::texts::escape_html;
 use ovation::messaging::mime;
@@ -20,12 +22,12 @@ use serde_json::json;
 
 /// Messages the list shows.
 const SHOWN: usize = 200;
-/// Inline styles of the emails themselves; nothing else loads or runs; forms post here only.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'self'";
+/// Inline styles (the emails' own and the pages'); the email framed from this server only;
+/// nothing else loads or runs; forms post here only.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-src 'self'; \
+                   frame-ancestors 'self'; form-action 'self'";
 /// The topic named in the events the page plays (locally no topic is checked).
 const LOCAL_TOPIC: &str = "arn:aws:sns:local:000000000000:ovation-mail-events";
-/// The SES events the page plays, by the name in its path.
-const EVENTS: &[&str] = &["delivery", "bounce", "complaint"];
 
 #[derive(Clone)]
 struct Outboxes {
@@ -37,7 +39,8 @@ pub fn routes(dir: PathBuf, ctx: Arc<Context>) -> Router {
     Router::new()
         .route("/dev/outbox", get(list))
         .route("/dev/outbox/{name}", get(show))
-        .route("/dev/outbox/{name}/events/{kind}", post(play_event))
+        .route("/dev/outbox/{name}/html", get(email_html))
+        .route("/dev/outbox/{name}/events/{kind}", get(confirm_event).post(play_event))
         .with_state(Outboxes { dir, ctx })
 }
 
@@ -48,12 +51,37 @@ fn html(status: StatusCode, body: String) -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,
     )
         .into_response()
 }
+
+/// A page of the outbox: its title and body in the page's frame (readable at a phone's width).
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · Outbox</title>\
+             <style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+            title = escape_html(title)
+        ),
+    )
+}
+
+/// The pages' few styles (inline: nothing else loads).
+const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,sans-serif;color:#1f2328}\
+main{max-width:72rem;margin:0 auto;padding:1rem}table{border-collapse:collapse;width:100%}\
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}\
+td.what{overflow-wrap:anywhere}form{display:inline}button{font:inherit;padding:.3rem .7rem;margin:.1rem}\
+a{color:#1d4ed8}.hint{color:#57606a}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}\
+dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.75rem}\
+.views{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}\
+.views iframe{border:1px solid #d0d7de;height:32rem;background:#fff}.desktop{width:620px;max-width:100%}.phone{width:375px;max-width:100%}\
+@media(max-width:40rem){thead{display:none}tr,td,th{display:block;border:0;padding:.1rem 0}tr{padding:.5rem 0;border-bottom:1px solid #d0d7de}}";
 
 fn local_only(peer: SocketAddr) -> Option<Response> {
     (!peer.ip().is_loopback()).then(|| {
@@ -64,6 +92,26 @@ fn local_only(peer: SocketAddr) -> Option<Response> {
     })
 }
 
+/// A file's time as people read it (UTC).
+fn when(modified: std::time::SystemTime) -> String {
+    let seconds = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// The buttons and links that play an email's events: delivery at once, a bounce or complaint
+/// after a confirmation (they suppress the person).
+fn event_actions(name: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/dev/outbox/{name}/events/delivery\"><button>Delivered</button></form> \
+         <a href=\"/dev/outbox/{name}/events/bounce\">Bounce…</a> · <a href=\"/dev/outbox/{name}/events/complaint\">Complaint…</a>"
+    )
+}
+
 async fn list(State(Outboxes { dir, .. }): State<Outboxes>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
     if let Some(refused) = local_only(peer) {
         return refused;
@@ -71,13 +119,15 @@ async fn list(State(Outboxes { dir, .. }): State<Outboxes>, ConnectInfo(peer): C
     let mut rows = String::new();
     for entry in Outbox::list(&dir, SHOWN) {
         let content = std::fs::read_to_string(&entry.path).unwrap_or_default();
-        let (to, subject) = match mime::parse(&content) {
+        let (from, to, subject) = match mime::parse(&content) {
             Some(parsed) => (
+                parsed.header("From").unwrap_or_default(),
                 parsed.header("To").unwrap_or_default(),
                 parsed.header("Subject").unwrap_or_default(),
             ),
             // An SMS: `To:` line, then the text.
             None => (
+                "SMS".to_owned(),
                 content
                     .lines()
                     .next()
@@ -87,42 +137,28 @@ async fn list(State(Outboxes { dir, .. }): State<Outboxes>, ConnectInfo(peer): C
                 content.lines().skip(3).collect::<Vec<_>>().join(" "),
             ),
         };
-        let when = entry
-            .modified
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
         let name = escape_html(&entry.name);
-        let buttons: String = match entry.name.ends_with(".eml") {
-            true => EVENTS
-                .iter()
-                .map(|kind| {
-                    format!(
-                        "<form method=\"post\" action=\"/dev/outbox/{name}/events/{kind}\" style=\"display:inline\">\
-                         <button>{kind}</button></form> "
-                    )
-                })
-                .collect(),
+        let actions = match entry.name.ends_with(".eml") {
+            true => event_actions(&name),
             false => String::new(),
         };
         rows.push_str(&format!(
-            "<tr><td>{when}</td><td>{}</td><td><a href=\"/dev/outbox/{name}\">{}</a></td><td>{buttons}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"what\"><a href=\"/dev/outbox/{name}\">{}</a></td><td>{actions}</td></tr>",
+            when(entry.modified),
+            escape_html(&from),
             escape_html(&to),
             escape_html(&subject)
         ));
     }
-    html(
-        StatusCode::OK,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Outbox</title></head>\
-             <body style=\"font:14px sans-serif;margin:2em\"><h1>Outbox</h1>\
-             <p>What the local stack sent, newest first ({}). The buttons play SES's event for an \
-             email (a bounce or complaint suppresses the person).</p>\
-             <table><thead><tr><th>sent (unix)</th><th>to</th><th>subject / text</th><th>play event</th></tr></thead>\
-             <tbody>{rows}</tbody></table></body></html>",
-            escape_html(&dir.display().to_string())
-        ),
-    )
+    let body = format!(
+        "<h1>Outbox</h1><p class=\"hint\">What the local stack sent, newest first, from {}. \
+         Delivered, Bounce and Complaint play SES's event for an email, as AWS would: a bounce or a \
+         complaint suppresses the person.</p>\
+         <table><thead><tr><th>Sent</th><th>From</th><th>To</th><th>Subject or text</th><th>Events</th></tr></thead>\
+         <tbody>{rows}</tbody></table>",
+        escape_html(&dir.display().to_string())
+    );
+    page(StatusCode::OK, "Outbox", &body)
 }
 
 /// A message's content, when `name` is a message of the outbox.
@@ -131,6 +167,8 @@ fn read(dir: &std::path::Path, name: &str) -> Option<String> {
     safe.then(|| std::fs::read_to_string(dir.join(name)).ok()).flatten()
 }
 
+/// One message: an email's headers, its HTML at a desktop's and a phone's width, its text part;
+/// an SMS's text.
 async fn show(
     State(Outboxes { dir, .. }): State<Outboxes>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -139,17 +177,98 @@ async fn show(
     if let Some(refused) = local_only(peer) {
         return refused;
     }
+    let back = "<p><a href=\"/dev/outbox\">Outbox</a></p>";
     match read(&dir, &name) {
         Some(raw) if name.ends_with(".eml") => match mime::parse(&raw) {
-            Some(parsed) => html(StatusCode::OK, parsed.html),
+            Some(parsed) => {
+                let field = |n: &str| escape_html(&parsed.header(n).unwrap_or_default());
+                let name = escape_html(&name);
+                let body = format!(
+                    "{back}<h1>{subject}</h1><dl><dt>From</dt><dd>{from}</dd><dt>To</dt><dd>{to}</dd>\
+                     <dt>Reply-To</dt><dd>{reply}</dd><dt>List-Unsubscribe</dt><dd>{unsubscribe}</dd></dl>\
+                     <p>{actions}</p><h2>As sent</h2><div class=\"views\">\
+                     <iframe class=\"desktop\" title=\"The email at a desktop's width\" src=\"/dev/outbox/{name}/html\"></iframe>\
+                     <iframe class=\"phone\" title=\"The email at a phone's width\" src=\"/dev/outbox/{name}/html\"></iframe></div>\
+                     <h2>Text part</h2><pre>{text}</pre>",
+                    subject = field("Subject"),
+                    from = field("From"),
+                    to = field("To"),
+                    reply = field("Reply-To"),
+                    unsubscribe = field("List-Unsubscribe"),
+                    actions = event_actions(&name),
+                    text = escape_html(&parsed.text),
+                );
+                page(StatusCode::OK, &parsed.header("Subject").unwrap_or_default(), &body)
+            }
             None => html(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Not a message this server wrote.".into(),
             ),
         },
-        Some(text) => html(StatusCode::OK, format!("<pre>{}</pre>", escape_html(&text))),
+        Some(text) => page(
+            StatusCode::OK,
+            "SMS",
+            &format!("{back}<h1>SMS</h1><pre>{}</pre>", escape_html(&text)),
+        ),
         None => html(StatusCode::NOT_FOUND, "No such message.".into()),
     }
+}
+
+/// An email's HTML part as it was sent (its score links work against this server).
+async fn email_html(
+    State(Outboxes { dir, .. }): State<Outboxes>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+) -> Response {
+    if let Some(refused) = local_only(peer) {
+        return refused;
+    }
+    match read(&dir, &name)
+        .filter(|_| name.ends_with(".eml"))
+        .and_then(|raw| mime::parse(&raw))
+    {
+        Some(parsed) => html(StatusCode::OK, parsed.html),
+        None => html(StatusCode::NOT_FOUND, "No such email.".into()),
+    }
+}
+
+/// Asks before playing a bounce or a complaint, which suppress the person.
+async fn confirm_event(
+    State(Outboxes { dir, .. }): State<Outboxes>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((name, kind)): Path<(String, String)>,
+) -> Response {
+    if let Some(refused) = local_only(peer) {
+        return refused;
+    }
+    let Some(parsed) = read(&dir, &name)
+        .filter(|_| name.ends_with(".eml"))
+        .and_then(|raw| mime::parse(&raw))
+    else {
+        return html(StatusCode::NOT_FOUND, "No such email.".into());
+    };
+    let what = match kind.as_str() {
+        "bounce" => "a permanent bounce: the address is suppressed, and no survey is mailed to it again",
+        "complaint" => "a complaint (marked as spam): the person is unsubscribed, and no survey is sent to them again",
+        "delivery" => "its delivery",
+        _ => {
+            return html(
+                StatusCode::NOT_FOUND,
+                "No such event: delivery, bounce or complaint.".into(),
+            );
+        }
+    };
+    let name = escape_html(&name);
+    let body = format!(
+        "<p><a href=\"/dev/outbox\">Outbox</a></p><h1>Play {kind} for {to}?</h1>\
+         <p>This plays SES's event for “{subject}”: {what}.</p>\
+         <form method=\"post\" action=\"/dev/outbox/{name}/events/{kind}\"><button>Play {kind}</button></form> \
+         <a href=\"/dev/outbox\">Cancel</a>",
+        kind = escape_html(&kind),
+        to = escape_html(&parsed.header("To").unwrap_or_default()),
+        subject = escape_html(&parsed.header("Subject").unwrap_or_default()),
+    );
+    page(StatusCode::OK, "Play an event", &body)
 }
 
 /// Plays SES's event `kind` for one email, as SNS would deliver it to `job-delivery-events`, then

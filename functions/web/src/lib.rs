@@ -2,7 +2,7 @@
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
-//! (find, add, send, cancel, erase), the team, and settings (API keys and OAuth clients;
+//! (find, add, send, cancel, erase), autopilot, the team, and settings (API keys and OAuth clients;
 //! webhooks; security, privacy and retention; the audit log). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
@@ -11,6 +11,7 @@
 mod accounts;
 mod assets;
 mod audit_log;
+mod autopilot;
 mod chart;
 mod exports;
 mod filter;
@@ -81,6 +82,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/people/{id}", get(people::one))
         .route("/people/{id}/cancel", post(people::cancel))
         .route("/people/{id}/erase", post(people::erase))
+        .route("/autopilot", get(autopilot::page))
+        .route("/autopilot/{platform}", post(autopilot::configure))
+        .route("/autopilot/{platform}/members", post(autopilot::members))
         .route("/team", get(team::page))
         .route("/team/invite", post(team::invite))
         .route("/team/{id}", post(team::change))

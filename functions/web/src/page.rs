@@ -58,6 +58,7 @@ fn environment() -> &'static Environment<'static> {
             ("workspace.html", include_str!("../templates/workspace.html")),
             ("webhooks.html", include_str!("../templates/webhooks.html")),
             ("audit.html", include_str!("../templates/audit.html")),
+            ("autopilot.html", include_str!("../templates/autopilot.html")),
             ("webhook_log.html", include_str!("../templates/webhook_log.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),
@@ -250,6 +251,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("segments", "Segments", Permission::ReadResponses),
     ("surveys", "Surveys", Permission::ReadSurveys),
     ("people", "People", Permission::ReadPeople),
+    ("autopilot", "Autopilot", Permission::ReadSurveys),
     ("team", "Team", Permission::ReadUsers),
 ];
 

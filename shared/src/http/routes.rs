@@ -454,6 +454,11 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/people/{id}/cancel", WEB, Tenant(ManagePeople), "Cancel a person's pending surveys (form)").page(),
     route("POST", "/people/{id}/erase", WEB, Tenant(ManagePeople), "Erase a person and every item naming them (form, typed confirmation)")
         .page(),
+    route("GET", "/autopilot", WEB, Tenant(ReadSurveys), "Autopilot by channel: on or off, frequency, survey, members")
+        .page().query(&["done"]),
+    route("POST", "/autopilot/{platform}", WEB, Tenant(ManageSurveys), "Switch a channel's autopilot, its frequency and survey (form)")
+        .page(),
+    route("POST", "/autopilot/{platform}/members", WEB, Tenant(ManagePeople), "Add or remove an autopilot member (form)").page(),
     route("GET", "/team", WEB, Tenant(ReadUsers), "The team: users, roles, second factors, invitations").page().query(&["done"]),
     route("POST", "/team/invite", WEB, Tenant(ManageUsers), "Invite a colleague (form; the invitation is mailed)").page(),
     route("POST", "/team/{id}", WEB, Tenant(ManageUsers), "Change a user: role, disable, enable, second factor, invitation (form)").page(),

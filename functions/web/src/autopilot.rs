@@ -1,0 +1,155 @@
+//! Autopilot in a page: for each channel (email, SMS), whether it is on, how often a member is
+//! asked, which survey, and its members (to whoever sees people): adding one by email or phone
+//! number, removing one. Thin over `services::sending::autopilot`, as `/v1/autopilot/{platform}`
+//! is: switched on, members without a next survey get one now; switched off, their pending next
+//! surveys are canceled.
+
+use axum::extract::{MatchedPath, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use jiff::tz::TimeZone;
+use minijinja::context;
+use ovation::auth::Permission;
+use ovation::http::extract::PathId;
+use ovation::services::Caller;
+use ovation::services::accounts::tenants;
+use ovation::services::sending::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
+use ovation::services::surveys;
+use ovation::{Context, Error};
+
+use crate::filter;
+use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+use crate::responses::local;
+
+type Ctx = State<std::sync::Arc<Context>>;
+
+/// Members a channel's section lists.
+const MEMBERS: u32 = 50;
+const DAY: i64 = 86_400;
+
+const DONE: &[(&str, &str)] = &[
+    ("saved", "Autopilot saved."),
+    (
+        "joined",
+        "Member added: their first survey is scheduled while autopilot is on.",
+    ),
+    ("left", "Member removed: their next survey is canceled."),
+];
+
+pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(raw): RawQuery) -> Response {
+    let values = async {
+        let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
+        let store = caller.store(&ctx);
+        let all = surveys::list(&store, false).await?;
+        let mut channels = Vec::new();
+        for platform in [Platform::Email, Platform::Sms] {
+            let config = autopilot::config(&store, platform).await?;
+            let members: Vec<_> = match caller.sees_people {
+                true => autopilot::members(&store, platform, MEMBERS, None)
+                    .await?
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        context! {
+                            id => m.person.id, name => m.person.name, email => m.person.email,
+                            phone => m.person.phone_number,
+                            next => m.next_survey_request.map(|n| local(n.survey_scheduled_at, &TimeZone::UTC)),
+                        }
+                    })
+                    .collect(),
+                false => vec![],
+            };
+            channels.push(context! {
+                platform => platform.as_str(),
+                name => match platform { Platform::Email => "Email", Platform::Sms => "SMS" },
+                active => config.active,
+                days => config.frequency / DAY,
+                survey => config.survey_id,
+                members,
+            });
+        }
+        let role = caller.principal.role;
+        Ok(context! {
+            channels, done,
+            surveys => all.iter().map(|s| context! { id => &s.id, name => &s.definition.name, default => s.is_default }).collect::<Vec<_>>(),
+            manage => role.allows(Permission::ManageSurveys),
+            members_shown => caller.sees_people,
+            manage_members => role.allows(Permission::ManagePeople),
+            max_members => MEMBERS,
+        })
+    };
+    in_layout(&ctx, &caller, &headers, ("autopilot", "autopilot.html", ""), values).await
+}
+
+/// Switches a channel's autopilot on or off, with its frequency (days) and survey.
+pub async fn configure(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    PathId(platform): PathId<Platform>,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let saved = async {
+        let days: i64 = form
+            .get("days")
+            .trim()
+            .parse()
+            .map_err(|_| Error::invalid("frequency", "must be a whole number of days"))?;
+        let patch = AutopilotPatch {
+            active: Some(form.get("active") == "on"),
+            frequency: Some(days.saturating_mul(DAY)),
+            survey_id: Some(Some(form.get("survey_id").to_owned()).filter(|s| !s.is_empty())),
+        };
+        autopilot::configure(&caller.store(&ctx), &caller, platform, patch).await
+    };
+    match saved.await {
+        Ok(_) => see_other(&format!("{root}autopilot?done=saved"), vec![]),
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "autopilot", root, e).await,
+    }
+}
+
+/// Adds a member by email or phone number (`action=join`), or removes one (`action=leave`,
+/// `person_id`).
+pub async fn members(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    PathId(platform): PathId<Platform>,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let text = |name: &str| Some(form.get(name).trim().to_owned()).filter(|t| !t.is_empty());
+    let changed = async {
+        let store = caller.store(&ctx);
+        match form.get("action") {
+            "join" => {
+                let hash_only = tenants::active(&ctx, &caller.principal.tenant)
+                    .await?
+                    .is_some_and(|t| t.settings.privacy.store_email_hash_only);
+                let request = MembershipRequest {
+                    person_email: text("email"),
+                    person_phone_number: text("phone_number"),
+                    ..MembershipRequest::default()
+                };
+                autopilot::join(&store, &caller, platform, request, hash_only).await?;
+                Ok("joined")
+            }
+            "leave" => {
+                let request = MembershipRequest {
+                    person_id: text("person_id"),
+                    ..MembershipRequest::default()
+                };
+                autopilot::leave(&store, &caller, platform, request).await?;
+                Ok("left")
+            }
+            _ => Err(Error::invalid("action", "must be join or leave")),
+        }
+    };
+    match changed.await {
+        Ok(done) => see_other(&format!("{root}autopilot?done={done}"), vec![]),
+        Err(e) => error_in_layout(&ctx, &caller, &headers, "autopilot", root, e).await,
+    }
+}
