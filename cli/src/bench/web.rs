@@ -175,6 +175,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
             ),
             ("people, the 25 added last (of 200)", "/people".to_owned()),
             ("a person's page", format!("/people/{person}")),
+            ("autopilot (no members)", "/autopilot".to_owned()),
             ("settings: API keys", "/settings/keys".to_owned()),
             ("settings: webhooks", "/settings/webhooks".to_owned()),
             ("settings: security and privacy", "/settings/workspace".to_owned()),
