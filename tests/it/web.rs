@@ -2130,7 +2130,7 @@ async fn workspace_settings_are_saved_in_pages() {
     let saved = post_fields(&mut b, "/settings/workspace", &fields("127.0.0.1/32\n::1/128")).await;
     assert_eq!(
         saved.location.as_deref(),
-        Some("workspace?done=saved"),
+        Some("../settings/workspace?done=saved"),
         "{}",
         saved.text
     );

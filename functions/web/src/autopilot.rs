@@ -18,7 +18,7 @@ use ovation::services::surveys;
 use ovation::{Context, Error};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+use crate::page::{PageForm, after_form, in_layout, root_of};
 use crate::responses::local;
 
 type Ctx = State<std::sync::Arc<Context>>;
@@ -104,10 +104,8 @@ pub async fn configure(
         };
         autopilot::configure(&caller.store(&ctx), &caller, platform, patch).await
     };
-    match saved.await {
-        Ok(_) => see_other(&format!("{root}autopilot?done=saved"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "autopilot", root, e).await,
-    }
+    let to = saved.await.map(|_| "autopilot?done=saved".to_owned());
+    after_form(&ctx, &caller, &headers, ("autopilot", root), to).await
 }
 
 /// Adds a member by email or phone number (`action=join`), or removes one (`action=leave`,
@@ -148,8 +146,6 @@ pub async fn members(
             _ => Err(Error::invalid("action", "must be join or leave")),
         }
     };
-    match changed.await {
-        Ok(done) => see_other(&format!("{root}autopilot?done={done}"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "autopilot", root, e).await,
-    }
+    let to = changed.await.map(|done| format!("autopilot?done={done}"));
+    after_form(&ctx, &caller, &headers, ("autopilot", root), to).await
 }

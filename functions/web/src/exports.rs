@@ -15,7 +15,7 @@ use ovation::services::exports::spreadsheets::Format;
 use ovation::store::now_unix;
 use ovation::{Context, Error};
 
-use crate::page::{PageForm, Shell, error, error_in_layout, render, root_of, see_other};
+use crate::page::{PageForm, Shell, after_form, error, error_in_layout, render, root_of};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -35,10 +35,8 @@ pub async fn start(
         let store = caller.store(&ctx);
         jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await
     };
-    match started.await {
-        Ok(job) => see_other(&format!("{root}exports/{}", job.id), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "responses", root, e).await,
-    }
+    let to = started.await.map(|job| format!("exports/{}", job.id));
+    after_form(&ctx, &caller, &headers, ("responses", root), to).await
 }
 
 /// A job's page: queued or running (it looks again every few seconds), done (its file), failed.

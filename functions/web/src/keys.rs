@@ -16,7 +16,7 @@ use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other, utc};
+use crate::page::{PageForm, after_form, in_layout, root_of, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -131,10 +131,10 @@ pub async fn revoke(
     _form: PageForm,
 ) -> Response {
     let root = root_of(path.as_ref());
-    match credentials::revoke_api_key(&caller.store(&ctx), &caller, &id).await {
-        Ok(()) => see_other(&format!("{root}settings/keys?done=revoked"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, NAV, root, e).await,
-    }
+    let to = credentials::revoke_api_key(&caller.store(&ctx), &caller, &id)
+        .await
+        .map(|()| "settings/keys?done=revoked".to_owned());
+    after_form(&ctx, &caller, &headers, (NAV, root), to).await
 }
 
 /// Deletes an OAuth client and the tokens it holds.
@@ -147,8 +147,8 @@ pub async fn delete_client(
     _form: PageForm,
 ) -> Response {
     let root = root_of(path.as_ref());
-    match credentials::delete_client(&caller.store(&ctx), &caller, &id).await {
-        Ok(()) => see_other(&format!("{root}settings/keys?done=deleted"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, NAV, root, e).await,
-    }
+    let to = credentials::delete_client(&caller.store(&ctx), &caller, &id)
+        .await
+        .map(|()| "settings/keys?done=deleted".to_owned());
+    after_form(&ctx, &caller, &headers, (NAV, root), to).await
 }

@@ -203,6 +203,21 @@ pub fn root_of(path: Option<&MatchedPath>) -> &'static str {
     }
 }
 
+/// What a form's handler answers: a redirect to the page its change leads to (given from the
+/// app's top level), or its refusal in the layout of `current`.
+pub async fn after_form(
+    ctx: &Context,
+    caller: &Caller,
+    headers: &HeaderMap,
+    (current, root): (&str, &str),
+    to: Result<String>,
+) -> Response {
+    match to {
+        Ok(page) => see_other(&format!("{root}{page}"), vec![]),
+        Err(e) => error_in_layout(ctx, caller, headers, current, root, e).await,
+    }
+}
+
 /// A moment as the settings pages show it, to the second in UTC (none for a time out of range).
 pub fn utc(at: i64) -> Option<String> {
     jiff::Timestamp::from_second(at)

@@ -27,7 +27,7 @@ use ovation::store::TenantStore;
 use ovation::{Context, Error, Result};
 
 use crate::filter::{self, value};
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other};
+use crate::page::{PageForm, after_form, error_in_layout, in_layout, root_of, see_other};
 use crate::responses::{history, local};
 
 type Ctx = State<std::sync::Arc<Context>>;
@@ -276,18 +276,19 @@ pub async fn save(
         let hash_only = tenant.settings.privacy.store_email_hash_only;
         upsert::create_or_update(&store, &caller, request_of(&form)?, hash_only, &base.0).await
     };
-    match saved.await {
-        Ok(view) => {
-            let done = if view.survey_scheduled_at.is_some() {
-                "sent"
-            } else {
-                "saved"
-            };
-            let zone = encode_component(form.get("zone"));
-            see_other(&format!("{root}people/{}?done={done}&zone={zone}", view.id), vec![])
-        }
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "people", root, e).await,
-    }
+    let to = saved.await.map(|view| {
+        let done = if view.survey_scheduled_at.is_some() {
+            "sent"
+        } else {
+            "saved"
+        };
+        format!(
+            "people/{}?done={done}&zone={}",
+            view.id,
+            encode_component(form.get("zone"))
+        )
+    });
+    after_form(&ctx, &caller, &headers, ("people", root), to).await
 }
 
 /// Cancels the person's pending surveys.
@@ -305,14 +306,11 @@ pub async fn cancel(
         let found = load(&store, &id).await?;
         invitations::cancel_pending(&store, &caller, &found.id).await
     };
-    match canceled.await {
-        Ok(count) => {
-            let done = if count > 0 { "canceled" } else { "none_pending" };
-            let zone = encode_component(form.get("zone"));
-            see_other(&format!("{root}people/{id}?done={done}&zone={zone}"), vec![])
-        }
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "people", root, e).await,
-    }
+    let to = canceled.await.map(|count| {
+        let done = if count > 0 { "canceled" } else { "none_pending" };
+        format!("people/{id}?done={done}&zone={}", encode_component(form.get("zone")))
+    });
+    after_form(&ctx, &caller, &headers, ("people", root), to).await
 }
 
 /// Erases the person once their email (or phone number, or `erase`) is typed to confirm.
@@ -336,8 +334,6 @@ pub async fn erase(
         }
         erasure::erase_person(&store, &caller, &found).await
     };
-    match erased.await {
-        Ok(()) => see_other(&format!("{root}people?done=erased"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "people", root, e).await,
-    }
+    let to = erased.await.map(|()| "people?done=erased".to_owned());
+    after_form(&ctx, &caller, &headers, ("people", root), to).await
 }

@@ -16,7 +16,7 @@ use ovation::services::accounts::tenants;
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, see_other};
+use crate::page::{PageForm, after_form, in_layout};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -108,8 +108,6 @@ pub async fn save(State(ctx): Ctx, headers: HeaderMap, caller: Caller, form: Pag
         let seen = form.get("version").parse().ok();
         tenants::update_settings(&ctx, &caller, patch_of(&form)?, seen).await
     };
-    match saved.await {
-        Ok(_) => see_other("workspace?done=saved", vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, NAV, "../", e).await,
-    }
+    let to = saved.await.map(|_| "settings/workspace?done=saved".to_owned());
+    after_form(&ctx, &caller, &headers, (NAV, "../"), to).await
 }

@@ -17,7 +17,7 @@ use ovation::services::accounts::users::{self, Invite, UserPatch, UserView};
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other, utc};
+use crate::page::{PageForm, after_form, in_layout, root_of, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -103,10 +103,8 @@ pub async fn invite(
         };
         users::invite(&ctx, &caller, request, &base.0).await
     };
-    match invited.await {
-        Ok(_) => see_other(&format!("{root}team?done=invited"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "team", root, e).await,
-    }
+    let to = invited.await.map(|_| "team?done=invited".to_owned());
+    after_form(&ctx, &caller, &headers, ("team", root), to).await
 }
 
 /// One change of a user (`action`): their role, disabling or enabling them, removing their second
@@ -150,10 +148,8 @@ pub async fn change(
         users::update(&ctx, &caller, &id, patch).await?;
         Ok(action)
     };
-    match changed.await {
-        Ok(action) => see_other(&format!("{root}team?done={action}"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "team", root, e).await,
-    }
+    let to = changed.await.map(|action| format!("team?done={action}"));
+    after_form(&ctx, &caller, &headers, ("team", root), to).await
 }
 
 /// Deletes a user once their email is typed to confirm.
@@ -173,8 +169,6 @@ pub async fn delete(
         }
         users::delete(&ctx, &caller, &id).await
     };
-    match deleted.await {
-        Ok(()) => see_other(&format!("{root}team?done=deleted"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, "team", root, e).await,
-    }
+    let to = deleted.await.map(|()| "team?done=deleted".to_owned());
+    after_form(&ctx, &caller, &headers, ("team", root), to).await
 }

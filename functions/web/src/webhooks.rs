@@ -18,7 +18,7 @@ use ovation::services::webhooks::events::EventType;
 use ovation::{Context, Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, error_in_layout, in_layout, root_of, see_other, utc};
+use crate::page::{PageForm, after_form, in_layout, root_of, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -171,10 +171,8 @@ pub async fn change(
             "must be save, paused, enabled, secret, test or delete",
         )),
     };
-    match done {
-        Ok(done) => see_other(&format!("{root}settings/webhooks?done={done}"), vec![]),
-        Err(e) => error_in_layout(&ctx, &caller, &headers, NAV, root, e).await,
-    }
+    let to = done.map(|done| format!("settings/webhooks?done={done}"));
+    after_form(&ctx, &caller, &headers, (NAV, root), to).await
 }
 
 /// An endpoint's delivery log, newest first.
