@@ -223,6 +223,8 @@ try {
   await audit(page, "webhook-made");
   await page.click("main details summary");
   await audit(page, "webhook-change");
+  await page.goto(`${base}/settings/data`, { waitUntil: "load" });
+  await audit(page, "settings-data");
   await page.goto(`${base}/settings/audit`, { waitUntil: "load" });
   await audit(page, "settings-audit");
   await page.goto(`${base}/settings/workspace`, { waitUntil: "load" });

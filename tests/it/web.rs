@@ -624,7 +624,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    assert_eq!(audits.len(), 76, "{seen}");
+    assert_eq!(audits.len(), 78, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2543,4 +2543,63 @@ async fn autopilot_is_run_in_pages() {
         s.get("/v1/autopilot/email/memberships", &owner.token).await.body,
         json!([])
     );
+}
+
+/// The owner exports the whole workspace from "Your data": a job whose page waits, then offers
+/// the file of JSON lines; admins neither see the page nor start it, nor see the owner's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_exports_the_workspace_from_a_page() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let taker =
+        crate::support::TestQueue::new(s.ctx.store.clone(), None, ovation::messaging::local_queue::EXPORTS).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "admin", "admin@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/settings/data").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(b.post("/settings/data/export", &[], None).await.status, 403, "no token");
+    let started = b
+        .post("/settings/data/export", &[("csrf", &csrf(&page.text))], None)
+        .await;
+    let at = started.location.expect("a redirect to the job");
+    assert!(at.starts_with("../../exports/"), "{at}");
+    let path = &at[5..];
+    let waiting = b.get(path).await;
+    assert!(
+        waiting.text.contains("Everything in the workspace") && waiting.text.contains("Waiting to start"),
+        "{}",
+        waiting.text
+    );
+    let mut admin = Browser::new(&s);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    assert_eq!(admin.get("/settings/data").await.status, 403);
+    let theirs = csrf(&admin.get("/settings/keys").await.text);
+    assert_eq!(
+        admin
+            .post("/settings/data/export", &[("csrf", &theirs)], None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(admin.get(path).await.status, 404, "the owner's export is the owner's");
+    let taken = taker.take().await;
+    assert_eq!(taken.len(), 1);
+    let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let done = b.get(path).await;
+    assert!(
+        done.text.contains("items") && done.text.contains("Download the file"),
+        "{}",
+        done.text
+    );
+    let file = b.get(&format!("{path}/file")).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    let first: Value = serde_json::from_str(file.text.lines().next().unwrap()).unwrap();
+    assert!(
+        first.is_object(),
+        "JSON lines: {}",
+        &file.text[..200.min(file.text.len())]
+    );
+    assert!(file.text.contains("owner@acme.example"), "decrypted");
 }

@@ -48,8 +48,12 @@ pub async fn page(
     PathId(id): PathId<ExportJobId>,
 ) -> Response {
     let shown = async {
-        let shell = Shell::of(&ctx, &caller, &headers, "responses").await?;
         let job = jobs::get(&ctx, &caller.store(&ctx), &caller, &base.0, &id).await?;
+        let current = match job.kind {
+            ExportKind::Tenant => crate::data::NAV,
+            ExportKind::Responses => "responses",
+        };
+        let shell = Shell::of(&ctx, &caller, &headers, current).await?;
         let waiting = matches!(job.status, ExportStatus::Queued | ExportStatus::Running);
         let size = job.bytes.map(file_size);
         let page = render(StatusCode::OK, "export.html", "../", context! { shell, job, size });

@@ -3,7 +3,7 @@
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
 //! (find, add, send, cancel, erase), autopilot, the team, and settings (API keys and OAuth clients;
-//! webhooks; security, privacy and retention; the audit log). Thin handlers over
+//! webhooks; security, privacy and retention; the audit log; the workspace's export). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
 //! its session (`page::PageForm`).
@@ -13,6 +13,7 @@ mod assets;
 mod audit_log;
 mod autopilot;
 mod chart;
+mod data;
 mod exports;
 mod filter;
 mod keys;
@@ -75,6 +76,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/settings/webhooks/{id}", get(webhooks::log).post(webhooks::change))
         .route("/settings/audit", get(audit_log::page))
         .route("/settings/audit/export", get(audit_log::export))
+        .route("/settings/data", get(data::page))
+        .route("/settings/data/export", post(data::export))
         .route("/settings/keys", get(keys::page).post(keys::create))
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))

@@ -59,6 +59,7 @@ fn environment() -> &'static Environment<'static> {
             ("webhooks.html", include_str!("../templates/webhooks.html")),
             ("audit.html", include_str!("../templates/audit.html")),
             ("autopilot.html", include_str!("../templates/autopilot.html")),
+            ("data.html", include_str!("../templates/data.html")),
             ("webhook_log.html", include_str!("../templates/webhook_log.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),
@@ -277,6 +278,7 @@ const SETTINGS: &[(&str, &str, Permission)] = &[
     (crate::webhooks::NAV, "Webhooks", Permission::ManageWebhooks),
     (crate::settings::NAV, "Security and privacy", Permission::ManageTenant),
     (crate::audit_log::NAV, "Audit log", Permission::ReadAudit),
+    (crate::data::NAV, "Your data", Permission::ExportTenant),
 ];
 
 impl Shell {

@@ -440,6 +440,8 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["period", "action", "actor", "since", "until", "cursor"]),
     route("GET", "/settings/audit/export", WEB, Tenant(ReadAudit), "The audit log's events as JSON lines (up to 10,000)")
         .page().query(&["period", "action", "actor"]),
+    route("GET", "/settings/data", WEB, Tenant(ExportTenant), "Settings: the workspace's data, to export (the owner)").page(),
+    route("POST", "/settings/data/export", WEB, Tenant(ExportTenant), "Export every item of the workspace as a job (form)").page(),
     route("GET", "/settings/keys", WEB, Tenant(ManageCredentials), "Settings: API keys and OAuth clients").page().query(&["done"]),
     route("POST", "/settings/keys", WEB, Tenant(ManageCredentials), "Make an API key or an OAuth client (form; its secret shown once)")
         .page(),

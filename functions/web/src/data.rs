@@ -1,0 +1,46 @@
+//! Settings, your data (the owner): every item of the workspace, decrypted, as one JSON-lines
+//! file, made by an export job (`POST /v1/exports/tenant`'s) whose page shows its progress and
+//! then its file; data portability as the GDPR asks of it. Audited by the job service.
+
+use axum::extract::{MatchedPath, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use minijinja::context;
+use ovation::Context;
+use ovation::services::Caller;
+use ovation::services::exports::jobs::{self, ExportKind};
+use ovation::services::results::response_list::ResponseFilter;
+
+use crate::page::{PageForm, after_form, in_layout, root_of};
+
+type Ctx = State<std::sync::Arc<Context>>;
+
+/// This page's entry in the settings' navigation.
+pub const NAV: &str = "settings/data";
+
+pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller) -> Response {
+    let values = async { Ok(context! { days => jobs::KEPT_SECONDS / 86_400 }) };
+    in_layout(&ctx, &caller, &headers, (NAV, "data.html", "../"), values).await
+}
+
+/// Starts the export; its page follows it.
+pub async fn export(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    _form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let started = jobs::request(
+        &ctx,
+        &caller.store(&ctx),
+        &caller,
+        ExportKind::Tenant,
+        None,
+        &ResponseFilter::default(),
+    )
+    .await;
+    let to = started.map(|job| format!("exports/{}", job.id));
+    after_form(&ctx, &caller, &headers, (NAV, root), to).await
+}
