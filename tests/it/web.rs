@@ -2326,6 +2326,12 @@ async fn webhooks_are_managed_in_pages() {
         s.get(&format!("/v1/webhooks/{id}"), &owner.token).await.body["active"],
         false
     );
+    let shown = b.get("/settings/webhooks?done=paused").await;
+    assert!(
+        shown.text.contains("<span class=\"tag\">paused</span>") && !shown.text.contains("Disabled "),
+        "a paused endpoint says so: {}",
+        shown.text
+    );
 
     // Others reach nothing.
     assert_eq!(

@@ -22,10 +22,15 @@ use serde_json::json;
 
 /// Messages the list shows.
 const SHOWN: usize = 200;
-/// Inline styles (the emails' own and the pages'); the email framed from this server only;
-/// nothing else loads or runs; forms post here only.
+/// The outbox's own pages: inline styles, the mail framed from this server, forms posting here;
+/// framed by nobody.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-src 'self'; \
-                   frame-ancestors 'self'; form-action 'self'";
+                   frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+/// A mail as sent: its inline styles and images only, sandboxed (no script, no form, an opaque
+/// origin: nothing in a mail can act on this server), framed by the outbox's pages alone.
+const MAIL_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
+                        frame-ancestors 'self'; base-uri 'none'; form-action 'none'; \
+                        sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation";
 /// The topic named in the events the page plays (locally no topic is checked).
 const LOCAL_TOPIC: &str = "arn:aws:sns:local:000000000000:ovation-mail-events";
 
@@ -45,13 +50,18 @@ pub fn routes(dir: PathBuf, ctx: Arc<Context>) -> Router {
 }
 
 fn html(status: StatusCode, body: String) -> Response {
+    with_policy(status, CSP, body)
+}
+
+fn with_policy(status: StatusCode, csp: &'static str, body: String) -> Response {
+    let frames = if csp == MAIL_CSP { "SAMEORIGIN" } else { "DENY" };
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::CONTENT_SECURITY_POLICY, csp),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+            (header::X_FRAME_OPTIONS, frames),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,
@@ -105,10 +115,12 @@ fn when(modified: std::time::SystemTime) -> String {
 
 /// The buttons and links that play an email's events: delivery at once, a bounce or complaint
 /// after a confirmation (they suppress the person).
-fn event_actions(name: &str) -> String {
+fn event_actions(name: &str, to: &str) -> String {
+    let to = escape_html(to);
     format!(
-        "<form method=\"post\" action=\"/dev/outbox/{name}/events/delivery\"><button>Delivered</button></form> \
-         <a href=\"/dev/outbox/{name}/events/bounce\">Bounce…</a> · <a href=\"/dev/outbox/{name}/events/complaint\">Complaint…</a>"
+        "<form method=\"post\" action=\"/dev/outbox/{name}/events/delivery\"><button aria-label=\"Delivered: the mail to {to}\">Delivered</button></form> \
+         <a href=\"/dev/outbox/{name}/events/bounce\" aria-label=\"Bounce the mail to {to}…\">Bounce…</a> · \
+         <a href=\"/dev/outbox/{name}/events/complaint\" aria-label=\"A complaint about the mail to {to}…\">Complaint…</a>"
     )
 }
 
@@ -139,7 +151,7 @@ async fn list(State(Outboxes { dir, .. }): State<Outboxes>, ConnectInfo(peer): C
         };
         let name = escape_html(&entry.name);
         let actions = match entry.name.ends_with(".eml") {
-            true => event_actions(&name),
+            true => event_actions(&name, &to),
             false => String::new(),
         };
         rows.push_str(&format!(
@@ -186,16 +198,18 @@ async fn show(
                 let body = format!(
                     "{back}<h1>{subject}</h1><dl><dt>From</dt><dd>{from}</dd><dt>To</dt><dd>{to}</dd>\
                      <dt>Reply-To</dt><dd>{reply}</dd><dt>List-Unsubscribe</dt><dd>{unsubscribe}</dd></dl>\
-                     <p>{actions}</p><h2>As sent</h2><div class=\"views\">\
-                     <iframe class=\"desktop\" title=\"The email at a desktop's width\" src=\"/dev/outbox/{name}/html\"></iframe>\
-                     <iframe class=\"phone\" title=\"The email at a phone's width\" src=\"/dev/outbox/{name}/html\"></iframe></div>\
+                     <p>{actions}</p><h2>As sent</h2>\
+                     <p><a href=\"/dev/outbox/{name}/html\">Open the mail on its own</a> <span class=\"hint\">(to click its score links)</span></p>\
+                     <div class=\"views\">\
+                     <iframe class=\"desktop\" sandbox title=\"The email at a desktop's width\" src=\"/dev/outbox/{name}/html\"></iframe>\
+                     <iframe class=\"phone\" sandbox title=\"The email at a phone's width\" src=\"/dev/outbox/{name}/html\"></iframe></div>\
                      <h2>Text part</h2><pre>{text}</pre>",
                     subject = field("Subject"),
                     from = field("From"),
                     to = field("To"),
                     reply = field("Reply-To"),
                     unsubscribe = field("List-Unsubscribe"),
-                    actions = event_actions(&name),
+                    actions = event_actions(&name, &parsed.header("To").unwrap_or_default()),
                     text = escape_html(&parsed.text),
                 );
                 page(StatusCode::OK, &parsed.header("Subject").unwrap_or_default(), &body)
@@ -227,7 +241,7 @@ async fn email_html(
         .filter(|_| name.ends_with(".eml"))
         .and_then(|raw| mime::parse(&raw))
     {
-        Some(parsed) => html(StatusCode::OK, parsed.html),
+        Some(parsed) => with_policy(StatusCode::OK, MAIL_CSP, parsed.html),
         None => html(StatusCode::NOT_FOUND, "No such email.".into()),
     }
 }

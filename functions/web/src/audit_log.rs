@@ -11,9 +11,9 @@ use minijinja::context;
 use ovation::http::attachment;
 use ovation::http::extract::encode_component;
 use ovation::services::Caller;
-use ovation::services::accounts::{tenants, users};
+use ovation::services::accounts::{credentials, tenants, users};
 use ovation::services::audit::{self, AuditEvent, AuditFilter, AuditPage};
-use ovation::store::now_unix;
+use ovation::store::{TenantStore, now_unix};
 use ovation::{Context, Result};
 
 use crate::filter::{self, value};
@@ -63,6 +63,20 @@ fn asked(raw: Option<&str>) -> Result<Asked> {
     })
 }
 
+/// Every user of the workspace, a page of the list at a time.
+async fn every_user(store: &TenantStore) -> Result<Vec<users::UserView>> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = users::list(store, users::MAX_PER_PAGE, cursor.as_deref()).await?;
+        all.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
 async fn read(ctx: &Context, caller: &Caller, filter: &AuditFilter, per_page: u32) -> Result<AuditPage> {
     let floor = tenants::active(ctx, &caller.principal.tenant)
         .await?
@@ -74,13 +88,19 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
     let values = async {
         let asked = asked(raw.as_deref())?;
         let page = read(&ctx, &caller, &asked.filter, PER_PAGE).await?;
-        let (people, _) = users::list(&caller.store(&ctx), users::MAX_PER_PAGE, None).await?;
+        let store = caller.store(&ctx);
+        let people = every_user(&store).await?;
+        let keys = credentials::list_api_keys(&store).await?;
         let who = |e: &AuditEvent| match e.actor_type.as_str() {
             "user" => people
                 .iter()
                 .find(|u| u.id == e.actor_id)
                 .map_or_else(|| "a deleted user".to_owned(), |u| u.email.clone()),
-            "api_key" => format!("API key {}", e.actor_id),
+            "api_key" => keys
+                .iter()
+                .find(|k| k.id == e.actor_id)
+                .map_or_else(|| "a revoked API key".to_owned(), |k| format!("API key “{}”", k.name)),
+            "operator" => "the operator's support".to_owned(),
             other => other.replace('_', " "),
         };
         let events: Vec<_> = page

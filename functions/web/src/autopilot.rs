@@ -7,9 +7,9 @@
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use jiff::tz::TimeZone;
 use minijinja::context;
 use ovation::auth::Permission;
+use ovation::domain::survey::SurveyStatus;
 use ovation::http::extract::PathId;
 use ovation::services::Caller;
 use ovation::services::accounts::tenants;
@@ -18,8 +18,7 @@ use ovation::services::surveys;
 use ovation::{Context, Error};
 
 use crate::filter;
-use crate::page::{PageForm, after_form, in_layout, root_of};
-use crate::responses::local;
+use crate::page::{PageForm, after_form, in_layout, root_of, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -40,10 +39,14 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
     let values = async {
         let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
         let store = caller.store(&ctx);
-        let all = surveys::list(&store, false).await?;
+        // Archived surveys only when one is a channel's (so the form shows what is set).
+        let all = surveys::list(&store, true).await?;
+        let configs = [
+            autopilot::config(&store, Platform::Email).await?,
+            autopilot::config(&store, Platform::Sms).await?,
+        ];
         let mut channels = Vec::new();
-        for platform in [Platform::Email, Platform::Sms] {
-            let config = autopilot::config(&store, platform).await?;
+        for (platform, config) in [Platform::Email, Platform::Sms].into_iter().zip(&configs) {
             let members: Vec<_> = match caller.sees_people {
                 true => autopilot::members(&store, platform, MEMBERS, None)
                     .await?
@@ -53,7 +56,7 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
                         context! {
                             id => m.person.id, name => m.person.name, email => m.person.email,
                             phone => m.person.phone_number,
-                            next => m.next_survey_request.map(|n| local(n.survey_scheduled_at, &TimeZone::UTC)),
+                            next => m.next_survey_request.and_then(|n| utc(n.survey_scheduled_at)),
                         }
                     })
                     .collect(),
@@ -63,15 +66,27 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
                 platform => platform.as_str(),
                 name => match platform { Platform::Email => "Email", Platform::Sms => "SMS" },
                 active => config.active,
-                days => config.frequency / DAY,
-                survey => config.survey_id,
+                // Whole days when it is some (the API may set any number of seconds).
+                days => (config.frequency % DAY == 0).then_some(config.frequency / DAY),
+                frequency => config.frequency,
+                survey => &config.survey_id,
                 members,
             });
         }
         let role = caller.principal.role;
         Ok(context! {
             channels, done,
-            surveys => all.iter().map(|s| context! { id => &s.id, name => &s.definition.name, default => s.is_default }).collect::<Vec<_>>(),
+            surveys => all
+                .iter()
+                .filter(|s| {
+                    s.definition.status != SurveyStatus::Archived
+                        || configs.iter().any(|c| c.survey_id.as_ref() == Some(&s.id))
+                })
+                .map(|s| context! {
+                    id => &s.id, name => &s.definition.name, default => s.is_default,
+                    archived => s.definition.status == SurveyStatus::Archived,
+                })
+                .collect::<Vec<_>>(),
             manage => role.allows(Permission::ManageSurveys),
             members_shown => caller.sees_people,
             manage_members => role.allows(Permission::ManagePeople),
@@ -92,14 +107,18 @@ pub async fn configure(
 ) -> Response {
     let root = root_of(path.as_ref());
     let saved = async {
-        let days: i64 = form
-            .get("days")
-            .trim()
-            .parse()
-            .map_err(|_| Error::invalid("frequency", "must be a whole number of days"))?;
+        // Left blank, the frequency stays as it is (one the API set in hours, say).
+        let frequency = match form.get("days").trim() {
+            "" => None,
+            days => Some(
+                days.parse::<i64>()
+                    .map_err(|_| Error::invalid("frequency", "must be a whole number of days"))?
+                    .saturating_mul(DAY),
+            ),
+        };
         let patch = AutopilotPatch {
             active: Some(form.get("active") == "on"),
-            frequency: Some(days.saturating_mul(DAY)),
+            frequency,
             survey_id: Some(Some(form.get("survey_id").to_owned()).filter(|s| !s.is_empty())),
         };
         autopilot::configure(&caller.store(&ctx), &caller, platform, patch).await

@@ -56,7 +56,13 @@ pub async fn page(
         let shell = Shell::of(&ctx, &caller, &headers, current).await?;
         let waiting = matches!(job.status, ExportStatus::Queued | ExportStatus::Running);
         let size = job.bytes.map(file_size);
-        let page = render(StatusCode::OK, "export.html", "../", context! { shell, job, size });
+        let expires = crate::page::utc(job.expires_at);
+        let page = render(
+            StatusCode::OK,
+            "export.html",
+            "../",
+            context! { shell, job, size, expires },
+        );
         Ok::<_, Error>((page, waiting))
     };
     match shown.await {

@@ -245,7 +245,9 @@ pub fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
 pub struct NavItem {
     pub href: &'static str,
     pub label: &'static str,
-    pub current: bool,
+    /// `aria-current`: `page` on the entry of the page shown, `true` on the entry of its section
+    /// (the settings, or an endpoint's log under the webhooks).
+    pub current: Option<&'static str>,
 }
 
 /// What the layout shows of the signed-in user, and the CSRF token of the page's forms.
@@ -281,6 +283,18 @@ const SETTINGS: &[(&str, &str, Permission)] = &[
     (crate::data::NAV, "Your data", Permission::ExportTenant),
 ];
 
+/// How a navigation entry `href` stands to the page shown, `current`.
+fn current_of(href: &str, current: &str) -> Option<&'static str> {
+    if href == current {
+        Some("page")
+    } else {
+        current
+            .strip_prefix(href)
+            .filter(|rest| rest.starts_with('/'))
+            .map(|_| "true")
+    }
+}
+
 impl Shell {
     /// The layout of a page of the signed-in `caller` (its session from the cookie), `current`
     /// being the page's own entry.
@@ -298,7 +312,7 @@ impl Shell {
                 .map(|(href, label, _)| NavItem {
                     href,
                     label,
-                    current: *href == current,
+                    current: current_of(href, current),
                 })
                 .collect()
         };
@@ -308,7 +322,7 @@ impl Shell {
             nav.push(NavItem {
                 href: first.href,
                 label: "Settings",
-                current: current.starts_with("settings/"),
+                current: current_of(first.href, current).or(current.starts_with("settings/").then_some("true")),
             });
         }
         Ok(Shell {

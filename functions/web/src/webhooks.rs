@@ -32,7 +32,7 @@ const DONE: &[(&str, &str)] = &[
     ("saved", "Endpoint saved."),
     (
         "paused",
-        "Endpoint paused: events wait for it until it is enabled again.",
+        "Endpoint paused: events are not sent to it, nor kept for later, until it is enabled again.",
     ),
     ("enabled", "Endpoint enabled: events go to it again."),
     ("deleted", "Endpoint deleted."),
@@ -53,10 +53,10 @@ async fn listed(ctx: &Context, caller: &Caller, outcome: Outcome) -> Result<mini
         .map(|e| {
             let events: Vec<&str> = e.events.iter().map(|k| k.as_str()).collect();
             context! {
-                state => match (e.active, &e.disabled_reason) {
+                state => match (e.active, e.disabled_reason.as_deref()) {
                     (true, _) => "active",
+                    (false, Some(endpoints::PAUSED_BY_USER) | None) => "paused",
                     (false, Some(_)) => "disabled",
-                    (false, None) => "paused",
                 },
                 disabled => e.disabled_at.and_then(utc),
                 events,
@@ -192,5 +192,12 @@ pub async fn log(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id)
             .collect();
         Ok(context! { endpoint, deliveries, shown => LOG })
     };
-    in_layout(&ctx, &caller, &headers, (NAV, "webhook_log.html", "../../"), values).await
+    in_layout(
+        &ctx,
+        &caller,
+        &headers,
+        ("settings/webhooks/log", "webhook_log.html", "../../"),
+        values,
+    )
+    .await
 }

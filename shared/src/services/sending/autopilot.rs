@@ -133,7 +133,7 @@ pub async fn configure(
         if !(MIN_FREQUENCY..=MAX_FREQUENCY).contains(&frequency) {
             return Err(Error::invalid(
                 "frequency",
-                format!("must be {MIN_FREQUENCY} to {MAX_FREQUENCY} seconds (1 day to 3 years)"),
+                format!("must be 1 day to 3 years ({MIN_FREQUENCY} to {MAX_FREQUENCY} seconds)"),
             ));
         }
         next.frequency = frequency;

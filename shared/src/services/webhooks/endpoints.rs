@@ -12,6 +12,9 @@ use crate::services::audit::{self, Outcome, Target};
 use crate::services::webhooks::events::{ACTIVE, EVENTS, EventType};
 use crate::store::{Condition, Item, Key, Query, TenantStore, Update, Value, keys, now_unix};
 
+/// Why an endpoint a user paused is inactive (a failing one says how long it failed).
+pub const PAUSED_BY_USER: &str = "disabled by a user";
+
 /// Endpoints a tenant may have.
 pub const MAX_ENDPOINTS: usize = 10;
 const SECRET_PREFIX: &str = "whsec_";
@@ -204,7 +207,7 @@ pub async fn update(
         Some(false) => updates.extend([
             Update::Set(ACTIVE.into(), false.into()),
             Update::Set("disabled_at".into(), now_unix().into()),
-            Update::Set("disabled_reason".into(), "disabled by a user".into()),
+            Update::Set("disabled_reason".into(), PAUSED_BY_USER.into()),
         ]),
         None => {}
     }
