@@ -229,6 +229,8 @@ try {
   await audit(page, "settings-audit");
   await page.goto(`${base}/settings/workspace`, { waitUntil: "load" });
   await audit(page, "settings-workspace");
+  await page.goto(`${base}/people/suppressed`, { waitUntil: "load" });
+  await audit(page, "people-suppressed");
   await page.goto(`${base}/autopilot`, { waitUntil: "load" });
   await audit(page, "autopilot");
   // A person added with a survey to send, their page, its erase form open.

@@ -624,7 +624,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    assert_eq!(audits.len(), 78, "{seen}");
+    assert_eq!(audits.len(), 80, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2608,4 +2608,59 @@ async fn the_owner_exports_the_workspace_from_a_page() {
         &file.text[..200.min(file.text.len())]
     );
     assert!(file.text.contains("owner@acme.example"), "decrypted");
+}
+
+/// Who gets no more surveys, in a page: someone unsubscribed at their request (as
+/// `POST /v1/unsubscribes`), then listed as the API lists them; the bounced list; analysts and
+/// other workspaces see none of it; a form without its token changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribes_are_listed_and_made_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/people/suppressed").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("No one."), "{}", page.text);
+    assert_eq!(
+        b.post("/people/unsubscribe", &[("email", "ann@example.com")], None)
+            .await
+            .status,
+        403
+    );
+    let done = b
+        .post(
+            "/people/unsubscribe",
+            &[("csrf", &csrf(&page.text)), ("email", "ann@example.com")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("../people/suppressed?done=unsubscribed"),
+        "{}",
+        done.text
+    );
+    let api = s.get("/v1/unsubscribes", &owner.token).await.body;
+    assert_eq!(api[0]["email"], "ann@example.com", "{api}");
+    let listed = b.get("/people/suppressed?done=unsubscribed").await;
+    assert!(
+        listed.text.contains("ann@example.com") && listed.text.contains("Unsubscribed: no survey"),
+        "{}",
+        listed.text
+    );
+    let bounced = b.get("/people/suppressed?kind=bounced").await;
+    assert!(
+        bounced.text.contains("No one.") && !bounced.text.contains("ann@example.com"),
+        "{}",
+        bounced.text
+    );
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    assert_eq!(analyst.get("/people/suppressed").await.status, 403);
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    assert!(!other.get("/people/suppressed").await.text.contains("ann@example.com"));
 }

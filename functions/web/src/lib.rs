@@ -2,7 +2,7 @@
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
-//! (find, add, send, cancel, erase), autopilot, the team, and settings (API keys and OAuth clients;
+//! (find, add, send, cancel, erase; unsubscribes and bounces), autopilot, the team, and settings (API keys and OAuth clients;
 //! webhooks; security, privacy and retention; the audit log; the workspace's export). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
@@ -25,6 +25,7 @@ mod security;
 mod segments;
 mod settings;
 mod sign_in;
+mod suppressed;
 mod survey_form;
 mod surveys;
 mod team;
@@ -82,6 +83,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))
         .route("/people", get(people::list).post(people::save))
+        .route("/people/suppressed", get(suppressed::page))
+        .route("/people/unsubscribe", post(suppressed::unsubscribe))
         .route("/people/{id}", get(people::one))
         .route("/people/{id}/cancel", post(people::cancel))
         .route("/people/{id}/erase", post(people::erase))

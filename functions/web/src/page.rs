@@ -60,6 +60,7 @@ fn environment() -> &'static Environment<'static> {
             ("audit.html", include_str!("../templates/audit.html")),
             ("autopilot.html", include_str!("../templates/autopilot.html")),
             ("data.html", include_str!("../templates/data.html")),
+            ("suppressed.html", include_str!("../templates/suppressed.html")),
             ("webhook_log.html", include_str!("../templates/webhook_log.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),

@@ -451,6 +451,9 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["q", "zone", "done"]),
     route("POST", "/people", WEB, Tenant(ManagePeople), "Add or change a person, and send a survey (form; POST /v1/people's rules)")
         .page(),
+    route("GET", "/people/suppressed", WEB, Tenant(ReadPeople), "People who unsubscribed, or whose email bounced")
+        .page().query(&["kind", "cursor", "done"]),
+    route("POST", "/people/unsubscribe", WEB, Tenant(ManagePeople), "Unsubscribe someone by email (form)").page(),
     route("GET", "/people/{id}", WEB, Tenant(ReadPeople), "A person: contact, properties, sends with their status, answers")
         .page().query(&["zone", "done"]),
     route("POST", "/people/{id}/cancel", WEB, Tenant(ManagePeople), "Cancel a person's pending surveys (form)").page(),
