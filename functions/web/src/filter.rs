@@ -23,6 +23,14 @@ pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
     pairs.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
 }
 
+/// The zone `name` names, with its name; UTC when it names none (absent or unknown).
+pub fn zone(name: &str) -> (String, TimeZone) {
+    match metrics::zone(name) {
+        Ok(tz) => (name.to_owned(), tz),
+        Err(_) => ("UTC".to_owned(), TimeZone::UTC),
+    }
+}
+
 /// What a page says after a change: the text of its `done=` in `said`, if any.
 pub fn said(said: &[(&str, &'static str)], pairs: &[(String, String)]) -> Option<&'static str> {
     let done = value(pairs, "done");
@@ -52,10 +60,7 @@ impl Filter {
     /// The filter a query asks for; a custom range that cannot be read is an error to show.
     pub fn parse(pairs: &[(String, String)], now: i64) -> Result<Filter> {
         let get = |name: &str| value(pairs, name);
-        let (zone, tz) = match metrics::zone(get("zone")) {
-            Ok(tz) => (get("zone").to_owned(), tz),
-            Err(_) => ("UTC".to_owned(), TimeZone::UTC),
-        };
+        let (zone, tz) = zone(get("zone"));
         let by = match get("by") {
             "week" => "week",
             "month" => "month",

@@ -20,7 +20,6 @@ use ovation::services::accounts::tenants;
 use ovation::services::lifecycle::erasure;
 use ovation::services::people::person::{self, Person};
 use ovation::services::people::upsert::{self, PersonRequest};
-use ovation::services::results::metrics;
 use ovation::services::sending::invitations;
 use ovation::services::surveys;
 use ovation::store::TenantStore;
@@ -82,15 +81,6 @@ fn confirmation(person: &Person) -> String {
         .unwrap_or_else(|| "erase".to_owned())
 }
 
-/// The viewer's zone from `zone=` (UTC when absent or unknown), and its name.
-fn zone_of(pairs: &[(String, String)]) -> (String, TimeZone) {
-    let name = value(pairs, "zone");
-    match metrics::zone(name) {
-        Ok(tz) if !name.is_empty() => (name.to_owned(), tz),
-        _ => ("UTC".to_owned(), TimeZone::UTC),
-    }
-}
-
 /// The surveys a survey may be sent from: (id, name), the default first.
 async fn sendable(store: &TenantStore) -> Result<Vec<(String, String)>> {
     let mut all = surveys::list(store, false).await?;
@@ -122,7 +112,7 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         Ok(pairs) => pairs,
         Err(e) => return error_in_layout(&ctx, &caller, &headers, "people", "", e).await,
     };
-    let (zone, tz) = zone_of(&pairs);
+    let (zone, tz) = filter::zone(value(&pairs, "zone"));
     let q = value(&pairs, "q").trim().to_owned();
     let store = caller.store(&ctx);
     let found = match q.is_empty() {
@@ -167,7 +157,7 @@ pub async fn one(
 ) -> Response {
     let values = async {
         let pairs = filter::pairs(raw.as_deref())?;
-        let (zone, tz) = zone_of(&pairs);
+        let (zone, tz) = filter::zone(value(&pairs, "zone"));
         let store = caller.store(&ctx);
         let found = load(&store, &id).await?;
         let (answers, sends) = history(&ctx, &caller, &found.id, None, &tz).await?;

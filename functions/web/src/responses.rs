@@ -124,10 +124,16 @@ pub(crate) fn local(at: i64, tz: &TimeZone) -> String {
         .unwrap_or_default()
 }
 
-/// The rows of `records`: their people's names and emails only for those who may see them.
-async fn rows(ctx: &Context, caller: &Caller, records: &[ResponseRecord], tz: &TimeZone) -> Result<Vec<Row>> {
+/// The rows of `records`, their surveys named from `names` (`survey_names`): their people's names
+/// and emails only for those who may see them.
+async fn rows(
+    ctx: &Context,
+    caller: &Caller,
+    records: &[ResponseRecord],
+    names: &[(String, String)],
+    tz: &TimeZone,
+) -> Result<Vec<Row>> {
     let store = caller.store(ctx);
-    let names = survey_names(&store).await?;
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         let person = match (&r.person, caller.sees_people) {
@@ -214,7 +220,7 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
         narrow,
         export,
         surveys,
-        rows => rows(ctx, caller, &page.responses, &period.tz).await?,
+        rows => rows(ctx, caller, &page.responses, &survey_names(&store).await?, &period.tz).await?,
         next,
         scan_stopped => page.scan_stopped,
         sees_people => caller.sees_people,
@@ -306,8 +312,8 @@ pub(crate) async fn history(
         .filter(|r| Some(r.id.as_str()) != except)
         .take(HISTORY)
         .collect();
-    let answers = rows(ctx, caller, &others, tz).await?;
     let names = survey_names(&store).await?;
+    let answers = rows(ctx, caller, &others, &names, tz).await?;
     let sends = invitations::of_person(&store, person)
         .await?
         .into_iter()
@@ -361,10 +367,7 @@ async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &s
         (Some(p), true) => person::load(&store, p).await?,
         _ => None,
     };
-    let (zone, tz) = match ovation::services::results::metrics::zone(zone) {
-        Ok(tz) => (zone.to_owned(), tz),
-        Err(_) => ("UTC".to_owned(), TimeZone::UTC),
-    };
+    let (zone, tz) = crate::filter::zone(zone);
     let view = record.view("", survey.as_ref(), person.as_ref());
     let (answers, sends) = match &record.person {
         Some(p) => history(ctx, caller, p, Some(&record.id), &tz).await?,
