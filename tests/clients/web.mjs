@@ -158,6 +158,17 @@ try {
   const exported = await fetched(fileLink);
   await page.goto(`${base}/password`, { waitUntil: "load" });
   await audit(page, "password");
+  // Your notifications: detractors of the first survey and its digest, chosen by keyboard.
+  await page.goto(`${base}/notifications`, { waitUntil: "load" });
+  await page.focus("select[name^='answers.']");
+  await page.select("select[name^='answers.']", "detractors");
+  await page.focus("input[name^='digest.']");
+  await page.keyboard.press("Space");
+  await page.focus("form.stack button[type=submit]");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
+  await audit(page, "notifications");
+  const notifications = await page.$eval("select[name^='answers.']", (e) => e.value) + " " +
+    await page.$eval("input[name^='digest.']", (e) => e.checked);
   // The team: the invited colleague listed, their changes behind a disclosure.
   await page.goto(`${base}/team`, { waitUntil: "load" });
   const team = await page.$$eval(".team .item", (items) => items.length);
@@ -316,7 +327,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ surveyBuilt, keyCalls, personSaved, hookSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ notifications, surveyBuilt, keyCalls, personSaved, hookSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

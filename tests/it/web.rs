@@ -608,6 +608,10 @@ async fn the_web_app_in_chromium() {
     assert_eq!(seen["missing"], "Not found", "{seen}");
     assert_eq!(seen["usedInvitation"], "This invitation cannot be used", "{seen}");
     assert_eq!(seen["team"], 2, "the owner and the invited colleague: {seen}");
+    assert_eq!(
+        seen["notifications"], "detractors true",
+        "chosen by keyboard and saved: {seen}"
+    );
     let built = &seen["surveyBuilt"];
     assert_eq!(
         (&built["before"], &built["after"], &built["entries"], &built["saved"]),
@@ -624,7 +628,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    assert_eq!(audits.len(), 80, "{seen}");
+    assert_eq!(audits.len(), 82, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2663,4 +2667,258 @@ async fn unsubscribes_are_listed_and_made_in_pages() {
     let mut other = Browser::new(&s);
     other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
     assert!(!other.get("/people/suppressed").await.text.contains("ann@example.com"));
+}
+
+/// The mails the deliverer sent to `to`, parsed.
+async fn mailed_to(
+    send: &crate::sending::Sending,
+    data_dir: &std::path::Path,
+    to: &str,
+) -> Vec<ovation::messaging::mime::Parsed> {
+    crate::sending::sent_mail(send, data_dir)
+        .await
+        .iter()
+        .filter_map(|raw| ovation::messaging::mime::parse(raw))
+        .filter(|m| m.header("To").is_some_and(|t| t.contains(to)))
+        .collect()
+}
+
+/// Runs the deliverer over what its queue holds, as Lambda would; how many messages it took.
+async fn deliver_queued(s: &Stack, send: &crate::sending::Sending) -> usize {
+    let event = crate::sending::receive(send).await;
+    let taken = event.records.len();
+    let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    crate::sending::settle(send, &event, &answer).await;
+    taken
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_notifications_are_chosen_batched_mailed_and_stopped() {
+    use ovation::services::notifications::notifier::{self, Pace};
+    let (s, send, data_dir) =
+        crate::sending::sending_stack(Engines::embedded(), "surveys@acme.example", true, |_| {}).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    s.member(&owner, "editor", "editor@acme.example").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s.get("/v1/surveys", &key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The owner: detractors and the digest; the analyst: answers with a comment; the editor
+    // looks and chooses nothing.
+    for (email, answers, digest) in [
+        ("owner@acme.example", "detractors", "on"),
+        ("analyst@acme.example", "comments", ""),
+        ("editor@acme.example", "none", ""),
+    ] {
+        let mut b = Browser::new(&s);
+        b.sign_in("acme", email, PASSWORD).await;
+        let page = b.get("/notifications").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert!(page.text.contains("Your notifications"), "{}", page.text);
+        let answers_field = format!("answers.{survey}");
+        let digest_field = format!("digest.{survey}");
+        let token = csrf(&page.text);
+        let mut fields = vec![("csrf", token.as_str()), (answers_field.as_str(), answers)];
+        if !digest.is_empty() {
+            fields.push((digest_field.as_str(), digest));
+        }
+        // Without the form's token: refused, nothing chosen.
+        let forged = b.post("/notifications", &fields[1..], None).await;
+        assert_eq!(forged.status, 403, "{}", forged.text);
+        let saved = b.post("/notifications", &fields, None).await;
+        assert_eq!(
+            saved.location.as_deref(),
+            Some("notifications?done=saved"),
+            "{}",
+            saved.text
+        );
+        let again = b.get("/notifications?done=saved").await;
+        assert!(
+            again.text.contains(&format!("value=\"{answers}\" selected")),
+            "{}",
+            again.text
+        );
+    }
+    // A choice for another workspace's survey is refused.
+    let other = s.tenant("globex").await;
+    let (other_key, _) = s.api_key(&other, "write").await;
+    let foreign = s.get("/v1/surveys", &other_key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let token = csrf(&b.get("/notifications").await.text);
+    let field = format!("answers.{foreign}");
+    let refused = b
+        .post("/notifications", &[("csrf", &token), (&field, "every")], None)
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+
+    // A detractor without a comment and a promoter: after they settle, one mail to the owner.
+    let tenant = s.get("/v1/tenant", &key).await.str("id");
+    for score in [3, 10] {
+        let person = s
+            .send(
+                "POST",
+                "/v1/people",
+                &key,
+                json!({"email": format!("p{score}@example.com"), "send": false}),
+            )
+            .await
+            .str("id");
+        let body = json!({"person": person, "score": score, "survey_id": survey});
+        assert_eq!(s.send("POST", "/v1/survey_responses", &key, body).await.status, 201);
+    }
+    let now = now_unix();
+    let queue = send.messaging.queue.as_ref();
+    let early = notifier::run_due(&s.ctx, queue, now + 30, Pace::default())
+        .await
+        .unwrap();
+    assert_eq!(early.answer_mails, 0, "answers settle for two minutes first");
+    let report = notifier::run_due(&s.ctx, queue, now + 121, Pace::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.answer_mails, 2,
+        "the owner's and the analyst's: the survey was answered"
+    );
+    assert_eq!(deliver_queued(&s, &send).await, 2);
+    let owners = mailed_to(&send, &data_dir, "owner@acme.example").await;
+    let notification: Vec<_> = owners
+        .iter()
+        .filter(|m| m.header("Subject").is_some_and(|s| s.contains("new detractor")))
+        .collect();
+    assert_eq!(notification.len(), 1, "one mail to the owner");
+    let mail = notification[0];
+    assert!(
+        mail.header("Subject").unwrap().contains("1 new detractor"),
+        "{:?}",
+        mail.headers
+    );
+    assert!(mail.text.contains("3 (detractor) by api"), "{}", mail.text);
+    assert!(
+        mail.text.contains("p3@example.com"),
+        "the owner sees people: {}",
+        mail.text
+    );
+    assert!(!mail.text.contains("10 (promoter)"), "{}", mail.text);
+    assert!(mail.header("List-Unsubscribe-Post").is_some(), "{:?}", mail.headers);
+    assert!(
+        mailed_to(&send, &data_dir, "analyst@acme.example").await.len() == 1
+            && mailed_to(&send, &data_dir, "editor@acme.example").await.len() == 1,
+        "the analyst (no comment) and the editor (nothing chosen) got only their invitation"
+    );
+    // Nothing more until new answers; a message received twice mails once.
+    let quiet = notifier::run_due(&s.ctx, queue, now + 200, Pace::default())
+        .await
+        .unwrap();
+    assert_eq!(quiet.answer_mails, 0);
+    let body = serde_json::to_string(&notifier::StaffMail::Answers(notifier::AnswersMail {
+        notify: tenant.clone(),
+        survey: survey.clone(),
+        user: owner.user_id.clone(),
+        since: now - 60,
+        until: now + 2,
+    }))
+    .unwrap();
+    queue.send_batch(&[body.clone(), body]).await.unwrap();
+    assert_eq!(deliver_queued(&s, &send).await, 2);
+    assert_eq!(deliver_queued(&s, &send).await, 0);
+    let after = mailed_to(&send, &data_dir, "owner@acme.example").await.len();
+    assert_eq!(after, owners.len() + 1, "a message received twice mails once");
+
+    // A burst within the batch window waits for it: one mail for three detractors (recorded
+    // after the first mail's window).
+    while now_unix() < now + 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for i in 0..3 {
+        let person = s
+            .send(
+                "POST",
+                "/v1/people",
+                &key,
+                json!({"email": format!("burst{i}@example.com"), "send": false}),
+            )
+            .await
+            .str("id");
+        let body = json!({"person": person, "score": 1, "survey_id": survey, "comment": "Slow"});
+        assert_eq!(s.send("POST", "/v1/survey_responses", &key, body).await.status, 201);
+    }
+    let held = notifier::run_due(&s.ctx, queue, now + 300, Pace::default())
+        .await
+        .unwrap();
+    assert_eq!(held.answer_mails, 0, "five minutes since the last mail have not passed");
+    let batched = notifier::run_due(&s.ctx, queue, now + 421, Pace::default())
+        .await
+        .unwrap();
+    assert_eq!(batched.answer_mails, 2);
+    assert_eq!(deliver_queued(&s, &send).await, 2);
+    let analyst = mailed_to(&send, &data_dir, "analyst@acme.example").await;
+    let with_comments = analyst.last().unwrap();
+    assert!(
+        with_comments
+            .header("Subject")
+            .unwrap()
+            .contains("3 new answers with a comment"),
+        "{:?}",
+        with_comments.headers
+    );
+    assert!(with_comments.text.contains("“Slow”"), "{}", with_comments.text);
+    assert!(
+        !with_comments.text.contains("burst0@example.com"),
+        "analysts see no people: {}",
+        with_comments.text
+    );
+
+    // The team page shows owners and admins who receives what.
+    let team = b.get("/team").await;
+    assert!(team.text.contains("Notifications: who receives what"), "{}", team.text);
+    assert!(team.text.contains("answers with a comment"), "{}", team.text);
+
+    // The stop link: asks first, then stops the analyst's mails at once.
+    let stop = with_comments
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/n/"))
+        .unwrap()
+        .trim_end_matches('.');
+    let path = &stop[stop.find("/n/").unwrap()..];
+    let client = reqwest::Client::new();
+    let asked = client.get(format!("{}{path}", s.url)).send().await.unwrap();
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().await.unwrap().contains("Stop mails about the answers to"));
+    let tampered = format!("{}{}A", s.url, &path[..path.len() - 1]);
+    assert_eq!(client.post(&tampered).send().await.unwrap().status(), 404);
+    let stopped = client
+        .post(format!("{}{path}", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 200);
+    assert!(stopped.text().await.unwrap().contains("Stopped"));
+    let team = b.get("/team").await;
+    assert!(!team.text.contains("answers with a comment"), "{}", team.text);
+
+    // Monday's digest: the owner's, with the week's NPS.
+    let week = notifier::digest_week(now + 421);
+    let monday = notifier::digest_due(week + 1) + 60;
+    let digests = notifier::run_due(&s.ctx, queue, monday, Pace::default()).await.unwrap();
+    assert_eq!(digests.digests, 1);
+    deliver_queued(&s, &send).await;
+    let digest = mailed_to(&send, &data_dir, "owner@acme.example").await;
+    let digest = digest.last().unwrap();
+    assert!(
+        digest.header("Subject").unwrap().contains("NPS -60 last week"),
+        "{:?} {}",
+        digest.headers,
+        digest.text
+    );
+    assert!(digest.text.contains("“Slow”"), "{}", digest.text);
 }

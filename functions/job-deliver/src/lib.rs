@@ -1,12 +1,13 @@
 //! `job-deliver`: SQS batches of queued invitations, each rendered and sent once (SES v2 email,
-//! SNS SMS), with partial batch failures and retries after a backoff.
+//! SNS SMS), and of staff notifications, with partial batch failures and retries after a backoff.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use ovation::Context;
 use ovation::jobs::handle_batch;
 use ovation::messaging::Messaging;
-use ovation::services::sending::deliverer;
+use ovation::services::notifications::{self, notifier::StaffMail};
+use ovation::services::sending::deliverer::{self, Delivered};
 use ovation::services::sending::steps::Lookups;
 
 /// Delivers an SQS batch; the answer names the messages to receive again (retries with backoff
@@ -19,6 +20,10 @@ pub async fn handle(ctx: &Context, messaging: &Messaging, event: SqsEvent) -> Sq
         event,
         Some(messaging.queue.as_ref()),
         |body, receive_count| async move {
+            if let Some(mail) = StaffMail::parse(&body) {
+                notifications::mail::send(ctx, messaging, &mail).await?;
+                return Ok(Delivered::Done);
+            }
             let delivery = deliverer::parse_delivery(&body)?;
             deliverer::deliver(ctx, messaging, lookups, &delivery, receive_count).await
         },

@@ -1,6 +1,6 @@
 //! `job-scheduler`: one run per EventBridge event (every minute): due sends to the deliverers'
-//! queue, webhook events to theirs, and once a minute the counters folded home and the purge of
-//! deleted tenants that are due.
+//! queue, webhook events to theirs, and once a minute staff notifications to the deliverers'
+//! queue, the counters folded home and the purge of deleted tenants that are due.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -8,6 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use ovation::Context;
 use ovation::error::Result;
 use ovation::messaging::Messaging;
+use ovation::services::notifications::notifier::{self, Pace};
 use ovation::services::results::counters;
 use ovation::services::sending::scheduler::{self, SchedulerReport};
 use ovation::services::webhooks::delivery;
@@ -19,8 +20,8 @@ static LAST_COMPACTION: AtomicI64 = AtomicI64::new(0);
 const COMPACTION_DAYS: i64 = 2;
 
 /// The scheduler's run (EventBridge's event carries nothing it needs): due sends, webhook
-/// events to their queue, then, once a minute, the result counters' overflow shards folded home
-/// and the purge of deleted tenants that are due.
+/// events to their queue, then, once a minute, the result counters' overflow shards folded home,
+/// staff notifications queued and the purge of deleted tenants that are due.
 pub async fn handle(ctx: &Context, messaging: &Messaging) -> Result<SchedulerReport> {
     let now = now_unix();
     // Webhooks go out even while sending fails.
@@ -40,6 +41,15 @@ pub async fn handle(ctx: &Context, messaging: &Messaging) -> Result<SchedulerRep
             Ok(0) => {}
             Ok(folded) => tracing::info!(folded, "folded overflow counters home"),
             Err(e) => tracing::warn!(error = %e, "folding overflow counters failed"),
+        }
+        match notifier::run_due(ctx, messaging.queue.as_ref(), now, Pace::default()).await {
+            Ok(r) if r.answer_mails + r.digests == 0 => {}
+            Ok(r) => tracing::info!(
+                answers = r.answer_mails,
+                digests = r.digests,
+                "staff notifications queued"
+            ),
+            Err(e) => tracing::warn!(error = %e, "queueing staff notifications failed"),
         }
         // Deleted tenants whose 30 days have passed (a purge cut short goes on next time).
         match ovation::services::lifecycle::tenants::purge_due(ctx, now).await {

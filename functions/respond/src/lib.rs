@@ -19,13 +19,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::{Environment, context};
-use ovation::crypto::links::LinkKind;
+use ovation::crypto::links::{Link, LinkKind};
 use ovation::domain::brand::white_reads_on;
 use ovation::domain::survey::{Answer, Language, QuestionKind, origin_of};
 use ovation::domain::tenant::Tenant;
 use ovation::domain::texts::{Texts, fill, texts};
 use ovation::domain::{Score, survey::SurveyDefinition};
 use ovation::http::extract::{ClientAddress, form_to_pairs};
+use ovation::services::notifications::subscriptions;
 use ovation::services::people::person::Suppression;
 use ovation::services::people::person::{self, Person};
 use ovation::services::people::suppressions;
@@ -70,6 +71,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/r/{token}", get(invitation_page).post(answer_invitation))
         .route("/s/{token}", get(web_page).post(answer_web))
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/n/{token}", get(stop_page).post(stop_notification))
         .route("/l/{code}", get(short_link))
         .with_state(ctx)
 }
@@ -684,6 +686,55 @@ async fn short_link(State(ctx): Ctx, Token(code): Token, headers: HeaderMap) -> 
     match short_links::open(&ctx, &code).await {
         Ok(token) => Redirect::to(&here("r", &token)).into_response(),
         Err(r) => refused(r, &headers).into_response(),
+    }
+}
+
+/// What a staff notification's stop link stops, as its pages say it.
+async fn stop_target(ctx: &Context, token: &str) -> std::result::Result<(Opened, String), Refusal> {
+    let kind = Link::claimed(token)
+        .map(|(link, _)| link.kind)
+        .filter(|k| matches!(k, LinkKind::StopAnswers | LinkKind::StopDigest))
+        .ok_or(Refusal::Invalid)?;
+    let opened = links::open(ctx, token, kind).await?;
+    let survey = surveys::get(&opened.store, &opened.link.survey)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(Refusal::Invalid)?;
+    let name = &survey.definition.name;
+    let what = match kind {
+        LinkKind::StopAnswers => format!("mails about the answers to {name}"),
+        _ => format!("the weekly digest of {name}"),
+    };
+    Ok((opened, what))
+}
+
+/// A staff notification's stop link: asks first (a mail scanner's GET stops nothing).
+async fn stop_page(State(ctx): Ctx, Token(token): Token, headers: HeaderMap) -> Page {
+    match stop_target(&ctx, &token).await {
+        Ok((_, what)) => {
+            let heading = format!("Stop {what}?");
+            let button = "Stop these mails";
+            Frame::plain(Language::En).render(StatusCode::OK, "unsubscribe", &heading, context! { heading, button })
+        }
+        Err(r) => refused(r, &headers),
+    }
+}
+
+/// Stops a staff notification: one click (RFC 8058) or the page's button.
+async fn stop_notification(State(ctx): Ctx, Token(token): Token, headers: HeaderMap) -> Response {
+    let (opened, what) = match stop_target(&ctx, &token).await {
+        Ok(found) => found,
+        Err(r) => return refused(r, &headers).into_response(),
+    };
+    match subscriptions::stop(&opened.store, &opened.link).await {
+        Ok(()) => {
+            let done = format!("Stopped: no more {what}. Choose again under Notifications in Ovation.");
+            Frame::plain(Language::En)
+                .message(StatusCode::OK, &done)
+                .into_response()
+        }
+        Err(e) => e.into_response(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
-//! (find, add, send, cancel, erase; unsubscribes and bounces), autopilot, the team, and settings (API keys and OAuth clients;
+//! (find, add, send, cancel, erase; unsubscribes and bounces), autopilot, the team, your
+//! notifications, and settings (API keys and OAuth clients;
 //! webhooks; security, privacy and retention; the audit log; the workspace's export). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
 //! permission and refuses forms from other sites; every form also carries a CSRF token bound to
@@ -17,6 +18,7 @@ mod data;
 mod exports;
 mod filter;
 mod keys;
+mod notifications;
 mod overview;
 mod page;
 mod people;
@@ -50,6 +52,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/forgot", get(accounts::forgot_form).post(accounts::forgot))
         .route("/reset", get(accounts::reset_form).post(accounts::reset))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/notifications", get(notifications::page).post(notifications::save))
         .route("/security", get(security::page))
         .route("/security/totp", post(security::begin))
         .route("/security/totp/confirm", post(security::confirm))

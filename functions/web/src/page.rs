@@ -48,6 +48,7 @@ fn environment() -> &'static Environment<'static> {
             ("reset.html", include_str!("../templates/reset.html")),
             ("message.html", include_str!("../templates/message.html")),
             ("security.html", include_str!("../templates/security.html")),
+            ("notifications.html", include_str!("../templates/notifications.html")),
             ("export.html", include_str!("../templates/export.html")),
             ("team.html", include_str!("../templates/team.html")),
             ("surveys.html", include_str!("../templates/surveys.html")),

@@ -3,7 +3,10 @@
 //! resetting a lost second factor, mailing an invitation again, deleting (the email typed to
 //! confirm). Thin over `services::accounts::users`, whose rules hold here as in the API: only
 //! owners touch owners, a workspace keeps an active owner, every change is audited. The page
-//! offers no changes of the viewer themselves (their own settings are under Security).
+//! offers no changes of the viewer themselves (their own settings are under Security), and shows
+//! who is mailed about which survey's answers (each user chooses under Notifications).
+
+use std::collections::BTreeMap;
 
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
@@ -14,6 +17,9 @@ use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::UserId;
 use ovation::services::Caller;
 use ovation::services::accounts::users::{self, Invite, UserPatch, UserView};
+use ovation::services::notifications::subscriptions::{self, Answers};
+use ovation::services::surveys;
+use ovation::store::TenantStore;
 use ovation::{Context, Error, Result};
 
 use crate::filter;
@@ -56,7 +62,9 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
 async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<minijinja::Value> {
     let pairs = filter::pairs(raw)?;
     let done = filter::said(DONE, &pairs);
-    let (users, more) = users::list(&caller.store(ctx), users::MAX_PER_PAGE, None).await?;
+    let store = caller.store(ctx);
+    let (users, more) = users::list(&store, users::MAX_PER_PAGE, None).await?;
+    let notified = who_receives_what(&store, &users).await?;
     let viewer = caller.principal.role;
     let rows: Vec<Row> = users
         .into_iter()
@@ -82,7 +90,31 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
         manage => viewer.allows(Permission::ManageUsers),
         invite_days => users::INVITE_SECONDS / 86_400,
         done,
+        notified,
     })
+}
+
+/// Who is mailed about which survey: each user's choices, by user then survey.
+async fn who_receives_what(store: &TenantStore, users: &[UserView]) -> Result<Vec<minijinja::Value>> {
+    let names: BTreeMap<String, String> = surveys::list(store, true)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.definition.name))
+        .collect();
+    let mut chosen = subscriptions::all(store).await?;
+    chosen.sort_by(|a, b| (&a.user, &a.survey).cmp(&(&b.user, &b.survey)));
+    Ok(chosen
+        .into_iter()
+        .filter_map(|s| {
+            let user = users.iter().find(|u| u.id == s.user)?;
+            Some(context! {
+                who => user.name.as_deref().unwrap_or(&user.email),
+                survey => names.get(&s.survey),
+                answers => s.answers.map(Answers::describe),
+                digest => s.digest,
+            })
+        })
+        .collect())
 }
 
 /// Invites a colleague: the invitation is mailed, as by `POST /v1/users`.

@@ -1,5 +1,6 @@
-//! Respondent links (`/r/{token}`, `/s/{token}`, `/u/{token}`): what a link names (its kind, the
-//! tenant, the survey and the invitation or person), signed with the tenant's link sub-key. The
+//! Respondent links (`/r/{token}`, `/s/{token}`, `/u/{token}`) and staff's (`/n/{token}`, stopping a
+//! notification): what a link names (its kind, the tenant, the survey and the invitation, person
+//! or user), signed with the tenant's link sub-key. The
 //! tenant id inside only picks the key to check with: a token altered or moved to another tenant
 //! fails the check, and a deleted tenant's links die with its keys. Tags are compared in constant
 //! time. A short code (`/l/{code}`, for SMS) is a link's signature alone: what it names is found
@@ -30,6 +31,10 @@ pub enum LinkKind {
     Survey = 2,
     /// A person's unsubscribe link: `subject` is the person.
     Unsubscribe = 3,
+    /// A user's link to stop mails about a survey's answers: `subject` is the user.
+    StopAnswers = 4,
+    /// A user's link to stop a survey's weekly digest: `subject` is the user.
+    StopDigest = 5,
 }
 
 /// What a link names; all ids are ULIDs.
@@ -115,6 +120,8 @@ impl Link {
             1 => LinkKind::Invitation,
             2 => LinkKind::Survey,
             3 => LinkKind::Unsubscribe,
+            4 => LinkKind::StopAnswers,
+            5 => LinkKind::StopDigest,
             _ => return None,
         };
         let tenant: TenantId = id_text(&bytes[1..17]).parse().ok()?;

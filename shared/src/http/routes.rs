@@ -378,6 +378,8 @@ pub const ROUTES: &[Route] = &[
         .body("AnswerForm").returns("Html"),
     route("GET", "/u/{token}", RESPOND, Public, "The unsubscribe page").returns("Html"),
     route("POST", "/u/{token}", RESPOND, Public, "Unsubscribe (one click, RFC 8058)").returns("Html"),
+    route("GET", "/n/{token}", RESPOND, Public, "A staff notification's page to stop it").returns("Html"),
+    route("POST", "/n/{token}", RESPOND, Public, "Stop a staff notification (one click, RFC 8058)").returns("Html"),
     route("GET", "/l/{code}", RESPOND, Public, "An SMS's short link: redirects to its invitation's page (303)")
         .returns("Html"),
     // The web app's pages (HTML, the session in a cookie): web.
@@ -395,6 +397,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/password", WEB, User, "Change your password").page(),
     route("POST", "/password", WEB, User, "Change your password (form)").page(),
     route("POST", "/sign-out", WEB, User, "Sign out, here or everywhere (form)").page(),
+    route("GET", "/notifications", WEB, Tenant(ReadResponses), "Your notifications: answers and digests mailed, per survey")
+        .page().query(&["done"]),
+    route("POST", "/notifications", WEB, Tenant(ReadResponses), "Choose your notifications (form)").page(),
     route("GET", "/security", WEB, User, "Your second factor: on or off").page(),
     route("POST", "/security/totp", WEB, User, "Start turning on a second factor: a QR code to scan").page(),
     route("POST", "/security/totp/confirm", WEB, User, "Turn on the second factor with a code; the recovery codes, once").page(),

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod audit;
 pub mod exports;
 pub mod lifecycle;
+pub mod notifications;
 pub mod people;
 pub mod results;
 pub mod sending;

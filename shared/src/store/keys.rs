@@ -102,6 +102,25 @@ pub fn retention_registry(tenant: &TenantId) -> Key {
     Key::new(SYSTEM_PARTITION, format!("{RETAIN_PREFIX}{tenant}"))
 }
 
+pub const NOTIFY_PREFIX: &str = "NOTIFY#";
+
+/// The system item that puts a tenant whose users chose notifications on the notifier's list
+/// (the tenant id only).
+pub fn notifier_registry(tenant: &TenantId) -> Key {
+    Key::new(SYSTEM_PARTITION, format!("{NOTIFY_PREFIX}{tenant}"))
+}
+
+/// The tenant's notifier: the answers mailed up to, when it last mailed, the digest's week.
+pub fn notifier_state(tenant: &TenantId) -> Key {
+    Key::new(tenant_partition(tenant), "NOTIFIER")
+}
+
+/// The partition of the tenant's staff notifications: what each user chose per survey
+/// (`{survey}#{user}`) and the mails sent (`SENT#…`, for a week).
+pub fn notifications_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}NOTIFY", tenant_partition(tenant))
+}
+
 /// The tenant's retention progress: how far responses were swept, the day it last finished.
 pub fn retention_state(tenant: &TenantId) -> Key {
     Key::new(tenant_partition(tenant), "RETENTION")

@@ -601,6 +601,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
         Error::TransactionCanceled(_) => changed_meanwhile(),
         e => e,
     })?;
+    crate::services::notifications::subscriptions::forget_user(&store, &user.id).await?;
     audit::record(
         &store,
         caller,

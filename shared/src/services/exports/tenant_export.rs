@@ -44,7 +44,7 @@ enum Source {
 /// Every partition of a tenant, each listing one before the partitions it lists: its own, then
 /// what it lists (users, clients, surveys with their invitations and counters, people with their
 /// pointers, responses, suppression lists, imports, autopilot members, webhook endpoints with
-/// their logs and events, export jobs) and its audit months. Read from keys only (it works on a
+/// their logs and events, export jobs, staff notifications) and its audit months. Read from keys only (it works on a
 /// shredded tenant too), a page of a listing partition at a time.
 pub struct Partitions<'a> {
     store: &'a dyn Store,
@@ -70,6 +70,7 @@ impl<'a> Partitions<'a> {
             Source::Listing(keys::webhooks_partition(tenant), below_webhook),
             Source::Fixed(keys::webhook_events_partition(tenant)?),
             Source::Fixed(keys::exports_partition(tenant)),
+            Source::Fixed(keys::notifications_partition(tenant)),
         ]);
         let mut month = time::start_of_month(created_at.min(now));
         while month <= now {

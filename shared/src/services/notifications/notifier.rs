@@ -1,0 +1,267 @@
+//! The notifier, run by the scheduler: for each workspace on its list, the answers recorded since
+//! it last looked (and settled: a comment typed on the thank-you page belongs to its answer) make
+//! one queued mail per user and survey, at most one per `Pace::batch`; on Mondays from 08:00 UTC,
+//! each digest of the week before. The workspace's `NOTIFIER` item moves forward with a
+//! condition before anything is queued, so two runs never queue the same answers twice.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::messaging::Queue;
+use crate::services::accounts::tenants;
+use crate::services::notifications::subscriptions;
+use crate::services::people::person::id_range;
+use crate::store::{Condition, Item, Query, TenantStore, Update, keys, now_unix};
+
+/// How answers are gathered into mails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    /// Seconds an answer is left to settle (its comment, its further questions) before it is told.
+    pub settle: i64,
+    /// The least seconds between two mails about a workspace's answers: a burst makes one mail.
+    pub batch: i64,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace {
+            settle: 120,
+            batch: 300,
+        }
+    }
+}
+
+const WEEK: i64 = 7 * 86_400;
+/// Unix time 0 was a Thursday: the first Monday, 08:00 UTC, is 4 days and 8 hours later.
+const FIRST_DIGEST: i64 = 4 * 86_400 + 8 * 3600;
+/// Answers read a page when finding which surveys were answered.
+const PAGE: u32 = 1000;
+
+/// The week whose digest is due by `now`: the number of the last Monday 08:00 UTC passed.
+pub fn digest_week(now: i64) -> i64 {
+    (now - FIRST_DIGEST).div_euclid(WEEK)
+}
+
+/// When the digest of `week` is due; it covers the seven days before.
+pub fn digest_due(week: i64) -> i64 {
+    FIRST_DIGEST + week * WEEK
+}
+
+/// A queued mail about a survey's answers to one user: those recorded in `[since, until)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersMail {
+    /// The tenant.
+    pub notify: String,
+    pub survey: String,
+    pub user: String,
+    pub since: i64,
+    pub until: i64,
+}
+
+/// A queued weekly digest of a survey to one user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestMail {
+    /// The tenant.
+    pub digest: String,
+    pub survey: String,
+    pub user: String,
+    pub week: i64,
+}
+
+/// A message of the sending queue that is a staff notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StaffMail {
+    Answers(AnswersMail),
+    Digest(DigestMail),
+}
+
+impl StaffMail {
+    /// The message, if `body` is one (a survey's delivery is not).
+    pub fn parse(body: &str) -> Option<StaffMail> {
+        serde_json::from_str(body).ok()
+    }
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotifierReport {
+    pub workspaces: usize,
+    pub answer_mails: usize,
+    pub digests: usize,
+}
+
+/// Puts the workspace on the notifier's list, from now on (its first choice of a notification).
+pub async fn register(ctx: &Context, store: &TenantStore) -> Result<()> {
+    let tenant = store.tenant();
+    let now = now_unix();
+    let state = Item::new(keys::notifier_state(tenant))
+        .with("cursor", now)
+        .with("mailed_at", 0i64)
+        .with("digest_week", digest_week(now));
+    match store.put(state, Some(Condition::NotExists)).await {
+        Ok(()) | Err(Error::ConditionFailed) => {}
+        Err(e) => return Err(e),
+    }
+    let listed = Item::new(keys::notifier_registry(tenant)).with("tenant", tenant.as_str());
+    ctx.store.put(listed, None).await
+}
+
+/// One run over every workspace on the list: the mails due are queued on `queue`.
+pub async fn run_due(ctx: &Context, queue: &dyn Queue, now: i64, pace: Pace) -> Result<NotifierReport> {
+    let mut report = NotifierReport::default();
+    let listed = Query::new(keys::SYSTEM_PARTITION)
+        .prefix(keys::NOTIFY_PREFIX)
+        .limit(crate::store::MAX_QUERY_LIMIT);
+    let mut after = None;
+    loop {
+        let page = ctx.store.query(&listed.clone().after(after)).await?;
+        for entry in &page.items {
+            let Ok(id) = entry.str("tenant").unwrap_or_default().parse::<TenantId>() else {
+                continue;
+            };
+            if tenants::active(ctx, &id).await?.is_none() {
+                // A deleted workspace's items go with its purge.
+                ctx.store.delete(&entry.key, None).await?;
+                continue;
+            }
+            match run_workspace(&ctx.tenant_store(&id), queue, now, pace).await {
+                Ok((answers, digests)) => {
+                    report.workspaces += 1;
+                    report.answer_mails += answers;
+                    report.digests += digests;
+                }
+                // One workspace's failure stops neither the others nor its next run.
+                Err(e) => tracing::error!(tenant = %id, error = %e, "notifications failed for a workspace"),
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(report),
+        }
+    }
+}
+
+/// One workspace: the mails due, queued once the state has moved past them.
+async fn run_workspace(store: &TenantStore, queue: &dyn Queue, now: i64, pace: Pace) -> Result<(usize, usize)> {
+    let key = keys::notifier_state(store.tenant());
+    let Some(state) = store.get(&key).await? else {
+        return Ok((0, 0));
+    };
+    let cursor = state.num("cursor").unwrap_or(now);
+    let mailed_at = state.num("mailed_at").unwrap_or(0);
+    let done_week = state.num("digest_week").unwrap_or(i64::MAX);
+    let until = now - pace.settle;
+    let answers_due = until > cursor && now >= mailed_at + pace.batch;
+    let week = digest_week(now);
+    if !answers_due && done_week >= week {
+        return Ok((0, 0));
+    }
+    let chosen = subscriptions::all(store).await?;
+    let mut bodies = Vec::new();
+    let mut updates = Vec::new();
+    if answers_due {
+        let wanted: BTreeSet<&str> = chosen
+            .iter()
+            .filter(|s| s.answers.is_some())
+            .map(|s| s.survey.as_str())
+            .collect();
+        let answered = answered_surveys(store, cursor, until, &wanted).await?;
+        for s in chosen
+            .iter()
+            .filter(|s| s.answers.is_some() && answered.contains(&s.survey))
+        {
+            bodies.push(StaffMail::Answers(AnswersMail {
+                notify: store.tenant().to_string(),
+                survey: s.survey.clone(),
+                user: s.user.clone(),
+                since: cursor,
+                until,
+            }));
+        }
+        updates.push(Update::Set("cursor".into(), until.into()));
+        if !bodies.is_empty() {
+            updates.push(Update::Set("mailed_at".into(), now.into()));
+        }
+    }
+    let answer_mails = bodies.len();
+    if done_week < week {
+        for s in chosen.iter().filter(|s| s.digest) {
+            bodies.push(StaffMail::Digest(DigestMail {
+                digest: store.tenant().to_string(),
+                survey: s.survey.clone(),
+                user: s.user.clone(),
+                week,
+            }));
+        }
+        updates.push(Update::Set("digest_week".into(), week.into()));
+    }
+    let unchanged = Condition::And(vec![
+        Condition::eq("cursor", cursor),
+        Condition::eq("digest_week", done_week),
+    ]);
+    match store.update(&key, &updates, Some(unchanged)).await {
+        Ok(_) => {}
+        // Another run took these: it queues them.
+        Err(Error::ConditionFailed) => return Ok((0, 0)),
+        Err(e) => return Err(e),
+    }
+    let bodies: Vec<String> = bodies
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::internal)?;
+    for chunk in bodies.chunks(10) {
+        if let Err(e) = queue.send_batch(chunk).await {
+            // Handed back, so the next run queues them again (the mails' marks keep any that
+            // went out from going twice).
+            let back = [
+                Update::Set("cursor".into(), cursor.into()),
+                Update::Set("digest_week".into(), done_week.into()),
+            ];
+            store.update(&key, &back, None).await?;
+            return Err(e);
+        }
+    }
+    Ok((answer_mails, bodies.len() - answer_mails))
+}
+
+/// Which of the `wanted` surveys have answers recorded in `[since, until)` (read by id, which
+/// sorts by the time recorded; only the survey attribute is read).
+async fn answered_surveys(
+    store: &TenantStore,
+    since: i64,
+    until: i64,
+    wanted: &BTreeSet<&str>,
+) -> Result<BTreeSet<String>> {
+    let mut found = BTreeSet::new();
+    if wanted.is_empty() {
+        return Ok(found);
+    }
+    let query = Query::new(keys::responses_partition(store.tenant()))
+        .sort(id_range(Some(since), Some(until - 1)))
+        .only(["survey".to_owned()])
+        .limit(PAGE);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.query(query.clone(), cursor.as_deref()).await?;
+        for item in &page.items {
+            if let Some(survey) = item.str("survey").filter(|s| wanted.contains(s)) {
+                found.insert(survey.to_owned());
+            }
+        }
+        if found.len() == wanted.len() {
+            return Ok(found);
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(found),
+        }
+    }
+}
