@@ -67,6 +67,31 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
         )
         .await;
     assert!(joined.status < 300, "{joined:?}");
+    let survey = s.get("/v1/surveys", &key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = ovation::services::Caller {
+        principal: ovation::auth::Principal {
+            tenant: tenant.clone(),
+            actor: ovation::auth::Actor::User {
+                id: owner.user_id.clone(),
+                session: [0; 32],
+            },
+            role: ovation::auth::Role::Owner,
+            restriction: None,
+        },
+        ip: None,
+        sees_people: true,
+    };
+    let choice = ovation::services::notifications::subscriptions::Choice {
+        survey,
+        answers: Some(ovation::services::notifications::subscriptions::Answers::Detractors),
+        digest: true,
+    };
+    ovation::services::notifications::subscriptions::choose(&s.ctx, &s.ctx.tenant_store(&tenant), &me, &[choice])
+        .await
+        .unwrap();
 
     // The owner only.
     for token in [&key, &admin.token] {
@@ -113,6 +138,8 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
         "WHE",
         "AUDIT",
         "U",
+        "NOTIFY",
+        "NOTIFIER",
     ] {
         assert!(families.contains(family), "{family} missing from {families:?}");
     }

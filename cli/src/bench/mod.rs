@@ -2,14 +2,15 @@
 //! field encryption and decryption rates, and how many keyring (KMS) calls 10,000 field
 //! encryptions of one tenant cost; password hashing and authentication (`auth`); and, each on
 //! its own, the functions' cold start (`cold_start`), sending through the local stack
-//! (`sending`), reading metrics (`metrics`), exporting responses (`exports`) and webhook fan-out
-//! (`webhooks`).
+//! (`sending`), reading metrics (`metrics`), exporting responses (`exports`), webhook fan-out
+//! (`webhooks`), the web app's pages (`web`) and staff notifications (`notifications`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
 mod cold_start;
 mod exports;
 mod metrics;
+mod notifications;
 mod retention;
 mod sending;
 mod web;
@@ -54,6 +55,8 @@ enum Part {
     Retention,
     /// The web app's pages, timed on the server with 1,000 and 1,000,000 answers.
     Web,
+    /// Staff notifications for 10,000 answers in an hour (run as a minute).
+    Notifications,
 }
 
 #[derive(Args)]
@@ -90,7 +93,9 @@ fn metered_context(dir: &std::path::Path) -> Result<(Arc<MeteredStore>, Arc<Cont
         &dir.join(ovation::context::STORE_FILE),
     )?)));
     let keyring = Arc::new(LocalKeyring::open(dir, true)?);
-    let settings = Settings::local(dir.to_owned());
+    let mut settings = Settings::local(dir.to_owned());
+    // Links in mails name the local stack's address.
+    settings.public_url = Some("http://127.0.0.1:8080".into());
     Ok((store.clone(), Context::with_adapters(settings, store, keyring)))
 }
 
@@ -325,6 +330,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Web {
         return web::figures(&dir).await;
+    }
+    if args.only == Part::Notifications {
+        return notifications::figures(&dir).await;
     }
     if args.only == Part::Retention {
         return retention::figures(&dir, args.responses).await;
