@@ -255,6 +255,28 @@ try {
   await audit(page, "person");
   await page.click("main details summary");
   await audit(page, "person-erase");
+  // A CSV with bad rows imported: uploaded, its columns mapped, run as a job, its refused rows
+  // downloaded.
+  await page.goto(`${base}/people/imports`, { waitUntil: "load" });
+  await audit(page, "imports");
+  const csvPath = `${exportSignal}.csv`;
+  writeFileSync(csvPath, "Email,Name,Plan\nlin@example.com,Lin,pro\nnot-an-email,Max,free\nkai@example.com,=1+2,free\n");
+  const fileInput = await page.$("#file");
+  await fileInput.uploadFile(csvPath);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
+  await audit(page, "import-mapping");
+  const importPath = new URL(page.url()).pathname;
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("main form.stack > button[type=submit]")]);
+  let imported = null;
+  for (let i = 0; i < 60 && !imported; i++) {
+    imported = await page.$eval("a[href$='/errors']", (a) => a.href).catch(() => null);
+    if (!imported) {
+      await new Promise((done) => setTimeout(done, 250));
+      await page.goto(`${base}${importPath}`, { waitUntil: "load" });
+    }
+  }
+  await audit(page, "import-done");
+  const importErrors = await fetched(imported);
   await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
   const missing = await page.$eval("h1", (e) => e.textContent.trim());
   await audit(page, "missing-response");
@@ -327,7 +349,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ notifications, surveyBuilt, keyCalls, personSaved, hookSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -373,9 +373,24 @@ async fn every_page_by_role() {
         )
         .await
         .str("id");
+    let import = reqwest::Client::new()
+        .post(format!("{}/v1/people/imports", s.url))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body("email\nq@acme.example\nbad\n")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for route in ROUTES.iter().filter(|r| r.page && r.method == "GET") {
         let named = match route.path {
             p if p.starts_with("/surveys/") => &survey,
+            p if p.starts_with("/people/imports/") => &import,
             p if p.starts_with("/people/") => &person,
             p if p.starts_with("/settings/webhooks/") => &webhook,
             _ => &response,
@@ -628,7 +643,7 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    assert_eq!(audits.len(), 82, "{seen}");
+    assert_eq!(audits.len(), 88, "{seen}");
     for audit in audits {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
@@ -2921,4 +2936,181 @@ async fn staff_notifications_are_chosen_batched_mailed_and_stopped() {
         digest.text
     );
     assert!(digest.text.contains("“Slow”"), "{}", digest.text);
+}
+
+impl Browser {
+    /// Posts a file as a page's upload form does (`multipart/form-data`).
+    async fn upload(&mut self, path: &str, csrf: Option<&str>, file: &str) -> Seen {
+        let boundary = "----OvationTestBoundary7MA4YWxk";
+        let mut body = String::new();
+        if let Some(csrf) = csrf {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"people.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+        ));
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("cookie", self.cookie_header())
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(response).await
+    }
+}
+
+/// A CSV imported in pages: uploaded, its columns shown and mapped, run as a job with its
+/// progress page, its refused rows as a file, the import listed; refused without the token, for
+/// an analyst, from another workspace; a file that cannot be imported is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_imported_from_a_csv_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let taker =
+        crate::support::TestQueue::new(s.ctx.store.clone(), None, ovation::messaging::local_queue::EXPORTS).await;
+    let owner = s.tenant("acme").await;
+    s.member(&owner, "analyst", "analyst@acme.example").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/people/imports").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("No imports yet"), "{}", page.text);
+    let token = csrf(&page.text);
+    let file = "E-mail,Full name,Tier,Notes\nann@example.com,Ann Lee,pro,x\nnot-an-email,Bob,free,y\n\
+                cy@example.com,=HYPERLINK(\"x\"),free,z\ndee@example.com,Dee,basic\n";
+    assert_eq!(b.upload("/people/imports", None, file).await.status, 403, "no token");
+    let uploaded = b.upload("/people/imports", Some(&token), file).await;
+    assert_eq!(uploaded.status, 303, "{}", uploaded.text);
+    let at = uploaded.location.unwrap();
+    assert!(at.starts_with("../people/imports/"), "{at}");
+    let path = &at[2..];
+    // The mapping: each column with its first values and its guessed target.
+    let mapping = b.get(path).await;
+    assert_eq!(mapping.status, 200, "{}", mapping.text);
+    assert!(mapping.text.contains("Import of 4 rows"), "{}", mapping.text);
+    assert!(
+        mapping.text.contains("<span class=\"tag\">Ann Lee</span>"),
+        "{}",
+        mapping.text
+    );
+    assert!(
+        mapping.text.contains("<option value=\"email\" selected>"),
+        "{}",
+        mapping.text
+    );
+    assert!(
+        mapping.text.contains("<option value=\"properties.Tier\" selected>"),
+        "{}",
+        mapping.text
+    );
+    // Another workspace and an analyst see nothing of it.
+    s.tenant("bravo").await;
+    let mut other = Browser::new(&s);
+    other.sign_in("bravo", "owner@bravo.example", PASSWORD).await;
+    assert_eq!(other.get(path).await.status, 404);
+    let mut analyst = Browser::new(&s);
+    analyst.sign_in("acme", "analyst@acme.example", PASSWORD).await;
+    assert_eq!(analyst.get(path).await.status, 403);
+    // A mapping without an email or phone column is refused; then mapped and started.
+    let token = csrf(&mapping.text);
+    let no_contact = [
+        ("csrf", token.as_str()),
+        ("map.0", "ignore"),
+        ("map.1", "name"),
+        ("map.2", "properties.plan"),
+        ("map.3", "ignore"),
+    ];
+    let refused = b.post(path, &no_contact, None).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.text.contains("email or phone_number column"),
+        "{}",
+        refused.text
+    );
+    let mapped = [
+        ("csrf", token.as_str()),
+        ("map.0", "email"),
+        ("map.1", "name"),
+        ("map.2", "properties.plan"),
+        ("map.3", "ignore"),
+    ];
+    let started = b.post(path, &mapped, None).await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let waiting = b.get(path).await;
+    assert!(
+        waiting.text.contains("Waiting to start") && waiting.headers.contains_key("refresh"),
+        "{}",
+        waiting.text
+    );
+    assert_eq!(b.post(path, &mapped, None).await.status, 422, "started once");
+    // The job runs it: one person added, three rows refused, each with its reason (a bad
+    // email, a formula, a row short of a cell).
+    let taken = taker.take().await;
+    assert_eq!(taken.len(), 1);
+    let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let done = b.get(path).await;
+    assert!(!done.headers.contains_key("refresh"));
+    assert!(
+        done.text.contains("<h2>Added</h2><p class=\"figure\">1</p>")
+            && done.text.contains("<h2>Refused</h2><p class=\"figure\">3</p>"),
+        "{}",
+        done.text
+    );
+    let errors = b.get(&format!("{path}/errors")).await;
+    assert_eq!(errors.status, 200, "{}", errors.text);
+    assert_eq!(errors.headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = errors.text.lines().collect();
+    assert_eq!(lines[0], "row,field,reason");
+    assert!(
+        lines[1].starts_with("3,email,") && lines[2].starts_with("4,name,") && lines[3].starts_with("5,row,"),
+        "{}",
+        errors.text
+    );
+    assert_eq!(other.get(&format!("{path}/errors")).await.status, 404);
+    let people = s.get("/v1/people", &key).await;
+    let ann = people
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "ann@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ann["name"].as_str(), ann["properties"]["plan"].as_str()),
+        (Some("Ann Lee"), Some("pro"))
+    );
+    assert!(ann["properties"].get("Notes").is_none(), "the column left out");
+    // Listed with its results; the API reads the same counts.
+    let listed = b.get("/people/imports").await;
+    assert!(
+        listed.text.contains("done") && listed.text.contains("/errors"),
+        "{}",
+        listed.text
+    );
+    let id = path.rsplit('/').next().unwrap();
+    let summary = s.get(&format!("/v1/people/imports/{id}"), &key).await;
+    assert_eq!(
+        (summary.body["created"].as_u64(), summary.body["failed"].as_u64()),
+        (Some(1), Some(3)),
+        "{summary:?}"
+    );
+    // Files that cannot be imported are refused on upload, with the reason.
+    let token = csrf(&listed.text);
+    for (file, reason) in [
+        ("", "choose a CSV file"),
+        ("name\n", "has a header but no rows"),
+        ("\u{feff}email\n", "has a header but no rows"),
+    ] {
+        let refused = b.upload("/people/imports", Some(&token), file).await;
+        assert_eq!(refused.status, 422, "{file:?}: {}", refused.text);
+        assert!(refused.text.contains(reason), "{file:?}: {}", refused.text);
+    }
 }

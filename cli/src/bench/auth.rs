@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use super::report;
 
 /// The process's peak resident memory so far (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
+pub(super) fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -38,6 +38,7 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
         mapping: Vec::new(),
         send: None,
         first_row: 2,
+        job: None,
     };
     imports::run(&tenant, &caller, false, csv.as_bytes(), &options, |_| {}).await?;
     drop(csv);

@@ -3,7 +3,8 @@
 //! encryptions of one tenant cost; password hashing and authentication (`auth`); and, each on
 //! its own, the functions' cold start (`cold_start`), sending through the local stack
 //! (`sending`), reading metrics (`metrics`), exporting responses (`exports`), webhook fan-out
-//! (`webhooks`), the web app's pages (`web`) and staff notifications (`notifications`).
+//! (`webhooks`), the web app's pages (`web`), an import through them (`page_import`) and staff notifications
+//! (`notifications`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
@@ -11,6 +12,7 @@ mod cold_start;
 mod exports;
 mod metrics;
 mod notifications;
+mod page_import;
 mod retention;
 mod sending;
 mod web;
@@ -57,6 +59,8 @@ enum Part {
     Web,
     /// Staff notifications for 10,000 answers in an hour (run as a minute).
     Notifications,
+    /// An import of 100,000 people through the web app's pages.
+    PageImport,
 }
 
 #[derive(Args)]
@@ -333,6 +337,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Notifications {
         return notifications::figures(&dir).await;
+    }
+    if args.only == Part::PageImport {
+        return page_import::figures(&dir).await;
     }
     if args.only == Part::Retention {
         return retention::figures(&dir, args.responses).await;

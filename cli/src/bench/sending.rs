@@ -69,6 +69,7 @@ pub async fn figures(dir: &Path, invitations: usize) -> Result<()> {
             survey: None,
         }),
         first_row: 2,
+        job: None,
     };
     let started = Instant::now();
     imports::run(&tenant_store, &caller, false, csv.as_bytes(), &options, |_| {}).await?;

@@ -29,7 +29,7 @@ const PEOPLE: usize = 200;
 const STORED: usize = 5_000;
 
 /// A signed-in owner's session token in a new workspace `slug`.
-async fn owner_session(ctx: &Context, slug: &str) -> Result<(String, Caller)> {
+pub(super) async fn owner_session(ctx: &Context, slug: &str) -> Result<(String, Caller)> {
     let created = tenants::create(
         ctx,
         NewTenant {
@@ -65,7 +65,7 @@ async fn owner_session(ctx: &Context, slug: &str) -> Result<(String, Caller)> {
 }
 
 /// One page through the router: its status, size and time in milliseconds.
-async fn request(app: &axum::Router, path: &str, cookie: &str) -> Result<(u16, usize, f64)> {
+pub(super) async fn request(app: &axum::Router, path: &str, cookie: &str) -> Result<(u16, usize, f64)> {
     let request = Request::get(path)
         .header(header::COOKIE, cookie)
         .header(header::ACCEPT, "text/html")
@@ -75,7 +75,12 @@ async fn request(app: &axum::Router, path: &str, cookie: &str) -> Result<(u16, u
 }
 
 /// A form posted through the router (the page's CSRF token added): its status, size and time.
-async fn post(app: &axum::Router, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Result<(u16, usize, f64)> {
+pub(super) async fn post(
+    app: &axum::Router,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> Result<(u16, usize, f64)> {
     let body = fields
         .iter()
         .map(|(name, value)| format!("{name}={}", ovation::http::extract::encode_component(value)))

@@ -106,6 +106,7 @@ fn options(args: &ImportArgs, first_row: u64) -> Result<ImportOptions> {
             survey: args.survey_id.clone(),
         }),
         first_row,
+        job: None,
     })
 }
 

@@ -292,6 +292,7 @@ impl ImportParams {
             mapping,
             send,
             first_row: self.first_row.unwrap_or(2),
+            job: None,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! (password, second factor, the password change a session owes), accepting an invitation, a
 //! forgotten password, signing out here or everywhere, the overview of results, the responses
 //! (the feed and each one's page), segments, exports, surveys (list, form, preview), people
-//! (find, add, send, cancel, erase; unsubscribes and bounces), autopilot, the team, your
+//! (find, add, send, cancel, erase; imports; unsubscribes and bounces), autopilot, the team, your
 //! notifications, and settings (API keys and OAuth clients;
 //! webhooks; security, privacy and retention; the audit log; the workspace's export). Thin handlers over
 //! `ovation::services`. The gate takes the session from its cookie, applies the route's
@@ -17,7 +17,9 @@ mod chart;
 mod data;
 mod exports;
 mod filter;
+mod imports;
 mod keys;
+mod multipart;
 mod notifications;
 mod overview;
 mod page;
@@ -36,6 +38,7 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
 use axum::routing::{get, post};
 use ovation::Context;
@@ -86,6 +89,14 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))
         .route("/people", get(people::list).post(people::save))
+        .route(
+            "/people/imports",
+            get(imports::list).post(imports::upload).layer(DefaultBodyLimit::max(
+                ovation::services::people::imports::MAX_FILE_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/people/imports/{id}", get(imports::one).post(imports::start))
+        .route("/people/imports/{id}/errors", get(imports::errors))
         .route("/people/suppressed", get(suppressed::page))
         .route("/people/unsubscribe", post(suppressed::unsubscribe))
         .route("/people/{id}", get(people::one))

@@ -62,6 +62,8 @@ fn environment() -> &'static Environment<'static> {
             ("autopilot.html", include_str!("../templates/autopilot.html")),
             ("data.html", include_str!("../templates/data.html")),
             ("suppressed.html", include_str!("../templates/suppressed.html")),
+            ("imports.html", include_str!("../templates/imports.html")),
+            ("import.html", include_str!("../templates/import.html")),
             ("webhook_log.html", include_str!("../templates/webhook_log.html")),
             ("people.html", include_str!("../templates/people.html")),
             ("person.html", include_str!("../templates/person.html")),
@@ -363,18 +365,64 @@ impl FromRequest<Arc<Context>> for PageForm {
             return Err(refused(Error::invalid("body", "is too large for a form")));
         }
         let fields: BTreeMap<String, String> = form_to_pairs(&body).map_err(refused)?.into_iter().collect();
-        let presented = fields.get(CSRF_FIELD).map_or("", String::as_str);
-        let matched = [SESSION, CHALLENGE, PRE_SESSION]
-            .iter()
-            .filter_map(|name| pages::cookie(ctx, &headers, name))
-            .any(|secret| pages::csrf_matches(&secret, presented));
-        if !matched {
-            return Err(refused(Error::Forbidden {
-                code: "csrf_token_invalid",
-                reason: "this form has expired or did not come from this app; load the page again",
-            }));
-        }
+        csrf_checked(ctx, &headers, &fields).map_err(refused)?;
         Ok(PageForm(fields))
+    }
+}
+
+/// Refuses a form whose CSRF token matches none of the browser's app cookies.
+fn csrf_checked(ctx: &Context, headers: &HeaderMap, fields: &BTreeMap<String, String>) -> Result<()> {
+    let presented = fields.get(CSRF_FIELD).map_or("", String::as_str);
+    let matched = [SESSION, CHALLENGE, PRE_SESSION]
+        .iter()
+        .filter_map(|name| pages::cookie(ctx, headers, name))
+        .any(|secret| pages::csrf_matches(&secret, presented));
+    if !matched {
+        return Err(Error::Forbidden {
+            code: "csrf_token_invalid",
+            reason: "this form has expired or did not come from this app; load the page again",
+        });
+    }
+    Ok(())
+}
+
+/// A form with a file (`multipart/form-data`): its text fields and its one file, once its CSRF
+/// token matched as `PageForm`'s must; bounded by the route's body limit.
+pub struct PageUpload {
+    pub fields: BTreeMap<String, String>,
+    pub file: Vec<u8>,
+}
+
+impl FromRequest<Arc<Context>> for PageUpload {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, ctx: &Arc<Context>) -> std::result::Result<Self, Response> {
+        let headers = req.headers().clone();
+        let root = root_of(req.extensions().get::<MatchedPath>());
+        let refused = |e: Error| error(root, None, e).into_response();
+        let boundary = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::multipart::boundary)
+            .ok_or_else(|| refused(Error::invalid("body", "is not a file upload; choose the file again")))?;
+        let body = Bytes::from_request(req, ctx)
+            .await
+            .map_err(|_| refused(Error::invalid("body", "could not be read")))?;
+        let mut upload = PageUpload {
+            fields: BTreeMap::new(),
+            file: Vec::new(),
+        };
+        for part in crate::multipart::parts(&body, &boundary).map_err(refused)? {
+            match part.file_name {
+                Some(_) => upload.file = part.content.to_vec(),
+                None => {
+                    let text = String::from_utf8_lossy(part.content).into_owned();
+                    upload.fields.insert(part.name, text);
+                }
+            }
+        }
+        csrf_checked(ctx, &headers, &upload.fields).map_err(refused)?;
+        Ok(upload)
     }
 }
 

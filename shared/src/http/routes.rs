@@ -177,7 +177,7 @@ const METRICS_QUERY: &[&str] = &[
 ];
 /// The largest CSV body an import takes (API Gateway passes 10 MB, Lambda 6 MB); the CLI splits
 /// larger files.
-pub const IMPORT_BODY_BYTES: usize = 5 * 1024 * 1024;
+pub const IMPORT_BODY_BYTES: usize = crate::services::people::imports::MAX_FILE_BYTES;
 /// Query parameters of a people import.
 const IMPORT_QUERY: &[&str] = &["map", "send", "channel", "delay", "survey_id", "first_row"];
 
@@ -456,6 +456,12 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["q", "zone", "done"]),
     route("POST", "/people", WEB, Tenant(ManagePeople), "Add or change a person, and send a survey (form; POST /v1/people's rules)")
         .page(),
+    route("GET", "/people/imports", WEB, Tenant(ManagePeople), "Imports of people: the latest, and a CSV file to upload").page(),
+    route("POST", "/people/imports", WEB, Tenant(ManagePeople), "Upload a CSV file of people to map its columns (multipart form)")
+        .page().max_body(IMPORT_BODY_BYTES + 64 * 1024),
+    route("GET", "/people/imports/{id}", WEB, Tenant(ManagePeople), "An import: its columns to map, its progress, its outcome").page(),
+    route("POST", "/people/imports/{id}", WEB, Tenant(ManagePeople), "Start an import with its columns mapped (form)").page(),
+    route("GET", "/people/imports/{id}/errors", WEB, Tenant(ManagePeople), "The rows an import refused (CSV: row, field, reason)").page(),
     route("GET", "/people/suppressed", WEB, Tenant(ReadPeople), "People who unsubscribed, or whose email bounced")
         .page().query(&["kind", "cursor", "done"]),
     route("POST", "/people/unsubscribe", WEB, Tenant(ManagePeople), "Unsubscribe someone by email (form)").page(),

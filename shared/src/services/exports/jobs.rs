@@ -2,7 +2,7 @@
 //! the export job to its temporary disk a page at a time (never every row in memory), kept by the
 //! `Files` port (S3, or the data directory) and fetched through a link that expires. Kinds:
 //! survey responses (CSV or Excel, filtered like the list) and the full tenant export (JSON
-//! lines, the owner only).
+//! lines, the owner only). The same queue runs the web app's imports (`people::import_jobs`).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,6 +17,7 @@ use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::exports::spreadsheets::{self, Format};
 use crate::services::exports::tenant_export;
+use crate::services::people::import_jobs::{self, ImportMessage};
 use crate::services::results::response_list::ResponseFilter;
 use crate::store::lease::Lease;
 use crate::store::{Condition, Item, Key, Query, TenantStore, Update, Value, keys, now_unix};
@@ -114,6 +115,8 @@ pub enum ExportMessage {
     Job { tenant: String, export: String },
     /// Remove every kept file of a deleted tenant.
     RemoveFiles { remove_files_of: String },
+    /// Run an import started in the web app (its file is in the store).
+    Import(ImportMessage),
 }
 
 pub fn parse_message(body: &str) -> Result<ExportMessage> {
@@ -124,6 +127,7 @@ pub fn parse_message(body: &str) -> Result<ExportMessage> {
 pub async fn handle_message(ctx: &Context, message: &ExportMessage, receive_count: u32) -> Result<()> {
     match message {
         ExportMessage::Job { tenant, export } => run(ctx, tenant, export, receive_count).await,
+        ExportMessage::Import(import) => import_jobs::run(ctx, import, receive_count).await,
         ExportMessage::RemoveFiles { remove_files_of } => {
             let Ok(tenant) = remove_files_of.parse::<TenantId>() else {
                 return Ok(());

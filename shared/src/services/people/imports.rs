@@ -16,9 +16,12 @@ use crate::services::Caller;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::person::{PersonInput, SendRequest};
 use crate::services::people::upsert;
-use crate::store::{BatchOp, Condition, Item, Query, TenantStore, keys, now_unix};
+use crate::store::{BatchOp, Condition, Item, Query, TenantStore, Update, keys, now_unix};
 
 pub const MAX_ROWS: u64 = 100_000;
+/// The largest file an import takes at once (API Gateway passes 10 MB, Lambda 6 MB); the CLI
+/// splits larger files.
+pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 /// Error rows kept per import; the count goes on.
 pub const MAX_ERRORS: usize = 10_000;
 /// Rows read ahead and upserted at once.
@@ -55,8 +58,19 @@ impl Column {
         }
     }
 
+    /// The mapping target this column is written as (what `parse` reads).
+    pub fn target(&self) -> String {
+        match self {
+            Column::Email => "email".into(),
+            Column::Phone => "phone_number".into(),
+            Column::Name => "name".into(),
+            Column::Ignore => "ignore".into(),
+            Column::Property(name) => format!("properties.{name}"),
+        }
+    }
+
     /// The column a header names when no mapping says otherwise.
-    fn guess(header: &str) -> Column {
+    pub fn guess(header: &str) -> Column {
         match header.trim().to_ascii_lowercase().as_str() {
             "email" | "e-mail" | "email address" | "email_address" => Column::Email,
             "phone" | "phone_number" | "phone number" | "mobile" | "mobile phone" => Column::Phone,
@@ -85,6 +99,9 @@ pub struct ImportOptions {
     pub send: Option<SendRequest>,
     /// The number of the file's first data row (a part of a larger file).
     pub first_row: u64,
+    /// A page's import (`import_jobs`): the id its item has, where the rows done are written as
+    /// it runs and its summary when it ends.
+    pub job: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -126,23 +143,14 @@ pub async fn run<R: Read>(
     options: &ImportOptions,
     progress: impl Fn(u64),
 ) -> Result<ImportSummary> {
-    let mut input = std::io::BufReader::with_capacity(64 * 1024, input);
-    let head = std::io::BufRead::fill_buf(&mut input).map_err(|_| file_error("cannot be read"))?;
-    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-        return Err(file_error("is UTF-16; save it as CSV UTF-8"));
-    }
-    let bom = if head.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
-    std::io::BufRead::consume(&mut input, bom);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(input);
-    let columns = header_columns(&mut reader, options)?;
+    let mut reader = csv_reader(input)?;
+    let columns = columns(&headers(&mut reader)?, &options.mapping)?;
     let mut summary = ImportSummary {
-        id: new_id(),
+        id: options.job.clone().unwrap_or_else(new_id),
         created_at: now_unix(),
         ..ImportSummary::default()
     };
+    let mut told = std::time::Instant::now();
     let first_row = options.first_row.max(2);
     let mut records = reader.into_byte_records();
     let mut stored_errors = 0usize;
@@ -170,15 +178,35 @@ pub async fn run<R: Read>(
         process(store, hash_only, &columns, options, chunk, &mut summary).await?;
         stored_errors = flush_errors(store, &summary, stored_errors).await?;
         progress(summary.rows);
+        if options.job.is_some() && told.elapsed() >= PROGRESS_EVERY {
+            told = std::time::Instant::now();
+            let done = [Update::Set(ROWS_DONE.into(), (summary.rows as i64).into())];
+            store
+                .update(&import_key(store, &summary.id)?, &done, Some(Condition::Exists))
+                .await?;
+        }
     }
     flush_errors(store, &summary, stored_errors).await?;
     summary.finished_at = now_unix();
     progress(summary.rows);
     // The summary item holds counts only; the error rows are items of their own.
     let errors = std::mem::take(&mut summary.errors);
-    let item = Item::new(import_key(store, &summary.id)?)
-        .with("summary", serde_json::to_string(&summary).map_err(Error::internal)?);
-    store.put_own(item, Condition::NotExists).await?;
+    let json = serde_json::to_string(&summary).map_err(Error::internal)?;
+    let key = import_key(store, &summary.id)?;
+    match &options.job {
+        None => {
+            store
+                .put_own(Item::new(key).with(SUMMARY, json), Condition::NotExists)
+                .await?
+        }
+        Some(_) => {
+            let done = [
+                Update::Set(SUMMARY.into(), json.into()),
+                Update::Set(ROWS_DONE.into(), (summary.rows as i64).into()),
+            ];
+            store.update(&key, &done, Some(Condition::Exists)).await?;
+        }
+    }
     summary.errors = errors.into_iter().take(SHOWN_ERRORS).collect();
     audit::record(
         store,
@@ -191,23 +219,102 @@ pub async fn run<R: Read>(
     Ok(summary)
 }
 
-fn import_key(store: &TenantStore, id: &str) -> Result<crate::store::Key> {
+/// An import's counts, once it is done (a JSON `ImportSummary`).
+pub const SUMMARY: &str = "summary";
+/// The rows a page's import has read so far.
+pub const ROWS_DONE: &str = "rows_done";
+/// How often a page's import writes its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub fn import_key(store: &TenantStore, id: &str) -> Result<crate::store::Key> {
     Ok(crate::store::Key::new(
         keys::imports_partition(store.tenant()),
         id.to_owned(),
     ))
 }
 
-fn header_columns<R: Read>(reader: &mut csv::Reader<R>, options: &ImportOptions) -> Result<Vec<Column>> {
-    let headers = reader
+/// A CSV reader of `input`: a UTF-8 byte-order mark skipped, UTF-16 refused.
+fn csv_reader<R: Read>(input: R) -> Result<csv::Reader<std::io::BufReader<R>>> {
+    let mut input = std::io::BufReader::with_capacity(64 * 1024, input);
+    let head = std::io::BufRead::fill_buf(&mut input).map_err(|_| file_error("cannot be read"))?;
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err(file_error("is UTF-16; save it as CSV UTF-8"));
+    }
+    let bom = if head.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+    std::io::BufRead::consume(&mut input, bom);
+    Ok(csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input))
+}
+
+/// The header row's names.
+fn headers<R: Read>(reader: &mut csv::Reader<R>) -> Result<Vec<String>> {
+    let raw = reader
         .byte_headers()
-        .map_err(|_| file_error("has no readable header row"))?
-        .clone();
+        .map_err(|_| file_error("has no readable header row"))?;
+    raw.iter()
+        .map(|h| {
+            std::str::from_utf8(h)
+                .map(str::to_owned)
+                .map_err(|_| file_error("is not UTF-8; save it as CSV UTF-8"))
+        })
+        .collect()
+}
+
+/// What a file holds, read before it is imported: its header, the column each header goes to
+/// unless mapped otherwise, its first rows and how many rows it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    pub headers: Vec<String>,
+    pub guessed: Vec<Column>,
+    pub samples: Vec<Vec<String>>,
+    pub rows: u64,
+}
+
+/// Rows an inspection keeps to show.
+pub const SAMPLES: usize = 3;
+
+/// Reads a whole file as an import would, without importing: refused as `run` would refuse it
+/// (encoding, header, more than `MAX_ROWS` rows).
+pub fn inspect(file: &[u8]) -> Result<Inspection> {
+    let mut reader = csv_reader(file)?;
+    let headers = headers(&mut reader)?;
+    let guessed = headers.iter().map(|h| Column::guess(h)).collect();
+    let (mut samples, mut rows) = (Vec::new(), 0u64);
+    for record in reader.into_byte_records() {
+        rows += 1;
+        if samples.len() < SAMPLES
+            && let Ok(record) = record
+        {
+            samples.push(
+                record
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(c).trim().to_owned())
+                    .collect(),
+            );
+        }
+    }
+    if rows == 0 {
+        return Err(file_error("has a header but no rows"));
+    }
+    if rows > MAX_ROWS {
+        return Err(file_error("has more than 100,000 rows; split it"));
+    }
+    Ok(Inspection {
+        headers,
+        guessed,
+        samples,
+        rows,
+    })
+}
+
+/// Where each of `headers` goes: `mapping` (by header, case-insensitive), else the guess. A
+/// mapping without an email or phone column, or with two columns for one field, is refused.
+pub fn columns(headers: &[String], mapping: &[(String, Column)]) -> Result<Vec<Column>> {
     let mut columns = Vec::with_capacity(headers.len());
-    for raw in headers.iter() {
-        let header = std::str::from_utf8(raw).map_err(|_| file_error("is not UTF-8; save it as CSV UTF-8"))?;
-        let mapped = options
-            .mapping
+    for header in headers {
+        let mapped = mapping
             .iter()
             .find(|(h, _)| h.eq_ignore_ascii_case(header.trim()))
             .map(|(_, c)| c.clone());
@@ -410,7 +517,10 @@ pub async fn load(store: &TenantStore, id: &ImportId) -> Result<ImportSummary> {
     let id = id.as_str();
     let key = import_key(store, id).map_err(|_| Error::NotFound("import"))?;
     let item = store.get(&key).await?.ok_or(Error::NotFound("import"))?;
-    serde_json::from_str(item.str("summary").unwrap_or_default()).map_err(Error::internal)
+    let summary = item
+        .str(SUMMARY)
+        .ok_or_else(|| Error::invalid("import", "is not done yet; its counts come when it ends"))?;
+    serde_json::from_str(summary).map_err(Error::internal)
 }
 
 /// The error report as CSV: `row,field,reason`.
