@@ -3108,6 +3108,7 @@ async fn people_are_imported_from_a_csv_in_pages() {
         ("", "choose a CSV file"),
         ("name\n", "has a header but no rows"),
         ("\u{feff}email\n", "has a header but no rows"),
+        ("email\na@b.co\n".repeat(323_000).as_str(), "is over 4 MiB"),
     ] {
         let refused = b.upload("/people/imports", Some(&token), file).await;
         assert_eq!(refused.status, 422, "{file:?}: {}", refused.text);

@@ -19,7 +19,7 @@ use ovation::{Context, Error, Result};
 
 use crate::commands::backend::BackendArgs;
 
-/// Rows per request when importing through the API (well under the 5 MiB body limit).
+/// Rows per request when importing through the API (well under the 4 MiB body limit).
 pub const PART_ROWS: usize = 5_000;
 
 #[derive(Subcommand)]

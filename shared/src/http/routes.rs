@@ -266,7 +266,7 @@ pub const ROUTES: &[Route] = &[
         "Cancel a person's pending surveys (by email)")
         .returns("Canceled"),
     route("POST", "/v1/people/imports", PEOPLE, Tenant(ManagePeople),
-        "Import people from a CSV body (text/csv, up to 5 MiB)")
+        "Import people from a CSV body (text/csv, up to 4 MiB)")
         .body("CsvFile").returns("ImportSummary").created().query(IMPORT_QUERY).max_body(IMPORT_BODY_BYTES),
     route("GET", "/v1/people/imports/{id}", PEOPLE, Tenant(ManagePeople), "An import's counts")
         .returns("ImportSummary"),

@@ -119,7 +119,7 @@ pub async fn upload(store: &TenantStore, caller: &Caller, file: &[u8]) -> Result
     if file.len() > imports::MAX_FILE_BYTES {
         return Err(Error::invalid(
             "file",
-            "is over 5 MiB; split it, or use the API or the ovation command",
+            "is over 4 MiB; split it, or import it with the ovation command",
         ));
     }
     let inspection = imports::inspect(file)?;
