@@ -3115,3 +3115,78 @@ async fn people_are_imported_from_a_csv_in_pages() {
         assert!(refused.text.contains(reason), "{file:?}: {}", refused.text);
     }
 }
+
+/// The owner deletes the workspace, its name typed: from the page (or `DELETE /v1/tenant`), never
+/// by an admin, without the form's token or with another name; afterwards nothing of it answers
+/// and the other workspaces go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_deletes_the_workspace_from_a_page() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let admin = s.member(&owner, "admin", "admin@acme.example").await;
+    let other = s.tenant("bravo").await;
+    for (token, confirm, status) in [
+        (&admin.token, "acme", 403),
+        (&owner.token, "", 422),
+        (&owner.token, "bravo", 422),
+    ] {
+        let refused = s
+            .send("DELETE", &format!("/v1/tenant?confirm={confirm}"), token, json!(null))
+            .await;
+        assert_eq!(refused.status, status, "{confirm}: {refused:?}");
+    }
+    let mut a = Browser::new(&s);
+    a.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let admin_token = csrf(&a.get("/overview").await.text);
+    let refused = a
+        .post(
+            "/settings/data/delete",
+            &[("csrf", &admin_token), ("confirm", "acme")],
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/settings/data").await;
+    assert!(page.text.contains("Delete the workspace"), "{}", page.text);
+    let token = csrf(&page.text);
+    assert_eq!(
+        b.post("/settings/data/delete", &[("confirm", "acme")], None)
+            .await
+            .status,
+        403
+    );
+    let wrong = b
+        .post("/settings/data/delete", &[("csrf", &token), ("confirm", "acm")], None)
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.text);
+    assert!(wrong.text.contains("type the workspace"), "{}", wrong.text);
+    assert_eq!(s.get("/v1/tenant", &owner.token).await.status, 200, "still there");
+    let deleted = b
+        .post(
+            "/settings/data/delete",
+            &[("csrf", &token), ("confirm", " ACME ")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("../../sign-in?done=deleted"),
+        "{}",
+        deleted.text
+    );
+    assert!(
+        b.set.last().is_some_and(|c| c.contains("Max-Age=0")),
+        "the session cookie is cleared"
+    );
+    let notice = b.get("/sign-in?done=deleted").await;
+    assert!(notice.text.contains("The workspace is deleted"), "{}", notice.text);
+    // Nothing of it answers: its sessions, its tokens, signing in.
+    assert!(a.get("/overview").await.location.is_some_and(|l| l.contains("sign-in")));
+    assert_eq!(s.get("/v1/tenant", &owner.token).await.status, 401);
+    let again = Browser::new(&s).sign_in("acme", "owner@acme.example", PASSWORD).await;
+    assert_ne!(again.status, 303, "{}", again.text);
+    // The other workspace goes on.
+    assert_eq!(s.get("/v1/tenant", &other.token).await.status, 200);
+}

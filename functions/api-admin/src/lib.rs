@@ -33,7 +33,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
     Router::new()
         .route("/health", get(ovation::http::health))
         .route("/openapi.json", get(openapi))
-        .route("/v1/tenant", get(tenant).patch(update_tenant))
+        .route("/v1/tenant", get(tenant).patch(update_tenant).delete(delete_own_tenant))
         .route("/v1/users", get(list_users).post(invite))
         .route("/v1/users/{id}", get(user).patch(update_user).delete(delete_user))
         .route("/v1/users/{id}/invitation", post(resend_invitation))
@@ -62,6 +62,18 @@ async fn openapi() -> impl IntoResponse {
 async fn tenant(State(ctx): Ctx, caller: Caller) -> Result<Json<Tenant>> {
     let tenant = tenants::load(&ctx, &caller.principal.tenant).await?;
     Ok(Json(tenant.ok_or(Error::NotFound("tenant"))?))
+}
+
+/// What deleting one's own workspace asks: its slug, typed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeletionParams {
+    confirm: Option<String>,
+}
+
+async fn delete_own_tenant(State(ctx): Ctx, caller: Caller, Params(p): Params<DeletionParams>) -> Result<StatusCode> {
+    lifecycle::tenants::delete_own(&ctx, &caller, p.confirm.as_deref().unwrap_or_default()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn update_tenant(

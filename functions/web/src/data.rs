@@ -1,17 +1,20 @@
 //! Settings, your data (the owner): every item of the workspace, decrypted, as one JSON-lines
 //! file, made by an export job (`POST /v1/exports/tenant`'s) whose page shows its progress and
-//! then its file; data portability as the GDPR asks of it. Audited by the job service.
+//! then its file; data portability as the GDPR asks of it. Audited by the job service. And
+//! deleting the workspace, its name typed to confirm (`DELETE /v1/tenant`'s rule).
 
 use axum::extract::{MatchedPath, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
 use ovation::Context;
+use ovation::http::pages::{self, SESSION};
 use ovation::services::Caller;
 use ovation::services::exports::jobs::{self, ExportKind};
+use ovation::services::lifecycle::tenants;
 use ovation::services::results::response_list::ResponseFilter;
 
-use crate::page::{PageForm, after_form, in_layout, root_of};
+use crate::page::{PageForm, after_form, in_layout, root_of, see_other};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -19,7 +22,12 @@ type Ctx = State<std::sync::Arc<Context>>;
 pub const NAV: &str = "settings/data";
 
 pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller) -> Response {
-    let values = async { Ok(context! { days => jobs::KEPT_SECONDS / 86_400 }) };
+    let values = async {
+        Ok(context! {
+            days => jobs::KEPT_SECONDS / 86_400,
+            purge_days => tenants::PURGE_AFTER_DAYS,
+        })
+    };
     in_layout(&ctx, &caller, &headers, (NAV, "data.html", "../"), values).await
 }
 
@@ -43,4 +51,22 @@ pub async fn export(
     .await;
     let to = started.map(|job| format!("exports/{}", job.id));
     after_form(&ctx, &caller, &headers, (NAV, root), to).await
+}
+
+/// Deletes the workspace once its name is typed; the session ends with it.
+pub async fn delete(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    match tenants::delete_own(&ctx, &caller, form.get("confirm")).await {
+        Ok(()) => see_other(
+            &format!("{root}sign-in?done=deleted"),
+            vec![pages::set_cookie(&ctx, SESSION, "", 0)],
+        ),
+        Err(e) => after_form(&ctx, &caller, &headers, (NAV, root), Err(e)).await,
+    }
 }

@@ -85,6 +85,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/settings/audit/export", get(audit_log::export))
         .route("/settings/data", get(data::page))
         .route("/settings/data/export", post(data::export))
+        .route("/settings/data/delete", post(data::delete))
         .route("/settings/keys", get(keys::page).post(keys::create))
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))

@@ -31,8 +31,14 @@ const FORM_SECONDS: i64 = 3600;
 /// its form's CSRF token.
 pub async fn form(State(ctx): Ctx, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let workspace = pages::cookie(&ctx, &headers, WORKSPACE).unwrap_or_default();
-    let done = raw.as_deref() == Some("done=reset");
-    sign_in_page(&ctx, StatusCode::OK, &workspace, "", None, done)
+    let notice = match raw.as_deref() {
+        Some("done=reset") => Some("Your new password is set. Sign in with it."),
+        Some("done=deleted") => Some(
+            "The workspace is deleted: nothing it held can be read any more, and every item is removed for good within 30 days.",
+        ),
+        _ => None,
+    };
+    sign_in_page(&ctx, StatusCode::OK, &workspace, "", None, notice)
 }
 
 fn sign_in_page(
@@ -41,14 +47,14 @@ fn sign_in_page(
     workspace: &str,
     email: &str,
     problem: Option<String>,
-    reset_done: bool,
+    notice: Option<&str>,
 ) -> Response {
     let secret = random_text().unwrap_or_default();
     render(
         status,
         "sign_in.html",
         "",
-        context! { workspace, email, problem, reset_done, csrf => pages::csrf_token(&secret) },
+        context! { workspace, email, problem, notice, csrf => pages::csrf_token(&secret) },
     )
     .with_cookies(vec![pages::set_cookie(ctx, PRE_SESSION, &secret, FORM_SECONDS)])
     .into_response()
@@ -76,7 +82,7 @@ pub async fn submit(State(ctx): Ctx, ClientAddress(ip): ClientAddress, form: Pag
         }
         Err(e) => {
             let (status, message) = problem(e);
-            sign_in_page(&ctx, status, &workspace, &email, Some(message), false)
+            sign_in_page(&ctx, status, &workspace, &email, Some(message), None)
         }
     }
 }

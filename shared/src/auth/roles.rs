@@ -79,6 +79,8 @@ pub enum Permission {
     ManageWebhooks,
     /// Export every item of the tenant, decrypted (data portability).
     ExportTenant,
+    /// Delete the tenant: its keys destroyed at once, every item purged after 30 days.
+    DeleteTenant,
 }
 
 /// The permission table: each permission and the roles that hold it.
@@ -106,6 +108,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     (Permission::ManageResponses, &[Role::Owner, Role::Admin, Role::Editor]),
     (Permission::ManageWebhooks, &[Role::Owner, Role::Admin]),
     (Permission::ExportTenant, &[Role::Owner]),
+    (Permission::DeleteTenant, &[Role::Owner]),
 ];
 
 /// Whether `role` may see people's contact details: the roles that hold `ReadPeople`, and

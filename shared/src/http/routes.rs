@@ -126,8 +126,8 @@ pub const WEB: &str = "web";
 
 use Access::{Any, Operator, Public, Tenant, Throttled, User};
 use Permission::{
-    ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant, ManageUsers,
-    ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
+    DeleteTenant, ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant,
+    ManageUsers, ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
 };
 
 /// Query parameters of Delighted's people list.
@@ -187,6 +187,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/openapi.json", ADMIN, Public, "This API's OpenAPI document"),
     // Tenant settings, users, credentials and audit: api-admin.
     route("GET", "/v1/tenant", ADMIN, Tenant(ReadTenant), "The tenant and its settings").returns("Tenant"),
+    route("DELETE", "/v1/tenant", ADMIN, Tenant(DeleteTenant),
+        "Delete this workspace (its owner; `confirm` is its slug): keys destroyed at once, items purged in 30 days")
+        .query(&["confirm"]),
     route("PATCH", "/v1/tenant", ADMIN, Tenant(ManageTenant), "Change the tenant's settings")
         .body("SettingsPatch").returns("Tenant"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
@@ -447,6 +450,7 @@ pub const ROUTES: &[Route] = &[
         .page().query(&["period", "action", "actor"]),
     route("GET", "/settings/data", WEB, Tenant(ExportTenant), "Settings: the workspace's data, to export (the owner)").page(),
     route("POST", "/settings/data/export", WEB, Tenant(ExportTenant), "Export every item of the workspace as a job (form)").page(),
+    route("POST", "/settings/data/delete", WEB, Tenant(DeleteTenant), "Delete the workspace, its name typed to confirm (form)").page(),
     route("GET", "/settings/keys", WEB, Tenant(ManageCredentials), "Settings: API keys and OAuth clients").page().query(&["done"]),
     route("POST", "/settings/keys", WEB, Tenant(ManageCredentials), "Make an API key or an OAuth client (form; its secret shown once)")
         .page(),

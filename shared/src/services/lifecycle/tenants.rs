@@ -1,5 +1,5 @@
 //! A tenant's life: creation by the operator (with an owner and a one-time password), deletion
-//! (crypto-shredding at once) and the purge of its items when due.
+//! by the operator or its owner (crypto-shredding at once) and the purge of its items when due.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use crate::domain::tenant::{Tenant, TenantStatus, display_name};
 use crate::domain::{Email, Slug, TenantSettings};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::services::Caller;
 use crate::services::accounts::tenants::{by_slug, to_item};
 use crate::services::accounts::users::{self, NewUser, UserStatus};
 use crate::services::audit::{self, Outcome, Target};
@@ -103,17 +104,37 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
 /// (its data is unreadable everywhere, backups included), asks the export job to remove its
 /// export files and schedules the purge of its items.
 pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
+    delete_as(ctx, slug, None).await
+}
+
+/// The owner deletes their own workspace, its slug typed as `confirm` (as they sign in with it):
+/// the same deletion as the operator's, audited as theirs.
+pub async fn delete_own(ctx: &Context, caller: &Caller, confirm: &str) -> Result<()> {
+    let tenant = crate::services::accounts::tenants::load(ctx, &caller.principal.tenant)
+        .await?
+        .filter(Tenant::is_active)
+        .ok_or(Error::NotFound("tenant"))?;
+    if confirm.trim().to_ascii_lowercase() != tenant.slug {
+        return Err(Error::invalid(
+            "confirm",
+            "type the workspace's name as you sign in with it to delete it",
+        ));
+    }
+    let slug: Slug = tenant.slug.parse()?;
+    delete_as(ctx, &slug, Some(caller)).await.map(drop)
+}
+
+/// The deletion, audited as the operator's or as `by`'s.
+async fn delete_as(ctx: &Context, slug: &Slug, by: Option<&Caller>) -> Result<TenantId> {
     // A deletion that failed half-way is finished by asking again.
     let tenant = by_slug(ctx, slug).await?.ok_or(Error::NotFound("tenant"))?;
     let store = ctx.tenant_store(&tenant.id);
     if tenant.is_active() {
-        audit::record_operator(
-            &store,
-            "tenant.deleted",
-            Target::Tenant(tenant.id.to_string()),
-            Outcome::Success,
-        )
-        .await?;
+        let target = Target::Tenant(tenant.id.to_string());
+        match by {
+            Some(caller) => audit::record(&store, caller, "tenant.deleted", target, Outcome::Success).await?,
+            None => audit::record_operator(&store, "tenant.deleted", target, Outcome::Success).await?,
+        }
     }
     // One purge per tenant, whatever the retries: its time is kept on the tenant item.
     let raw = ctx.store.get(&keys::tenant(&tenant.id)).await?;
