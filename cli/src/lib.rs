@@ -9,7 +9,7 @@ mod serve;
 
 pub use bench::bench_key;
 pub use commands::admin::ADMIN_FILE;
-pub use serve::{DEMO_OWNER, DEMO_SLUG, HTTP_FUNCTIONS, router};
+pub use serve::{DEMO_OWNER, DEMO_SLUG, HTTP_FUNCTIONS, local_app, router};
 
 use std::process::ExitCode;
 

@@ -11,9 +11,8 @@
 // exists (written after its waiting page is audited).
 // With OVATION_SCREENSHOTS=<dir> it keeps a screenshot of each page at each width.
 import { createHmac } from "node:crypto";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import puppeteer from "puppeteer-core";
+import { writeFileSync } from "node:fs";
+import { auditor, buildSurvey, fetched as fetchedWith, importCsv, lastMailIn, launch, makeAndRevokeKey } from "./web-steps.mjs";
 
 const [base, workspace, email, password, acceptLink, outbox, exportSignal] = process.argv.slice(2);
 
@@ -30,63 +29,10 @@ function totp(base32, steps = 0) {
   return String((mac.readUInt32BE(at) & 0x7fffffff) % 1e6).padStart(6, "0");
 }
 
-// The newest mail in the outbox to `to`: its plain-text part.
-function lastMailTo(to) {
-  const mails = readdirSync(outbox).filter((f) => f.endsWith(".eml"))
-    .map((f) => ({ f, t: statSync(`${outbox}/${f}`).mtimeMs, raw: readFileSync(`${outbox}/${f}`, "utf8") }))
-    .filter((m) => m.raw.includes(to)).sort((a, b) => a.t - b.t);
-  const raw = mails.at(-1).raw;
-  const body = raw.slice(raw.indexOf("text/plain")).split("\r\n\r\n")[1].split("\r\n--")[0];
-  return Buffer.from(body.replace(/\r\n/g, ""), "base64").toString("utf8");
-}
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const browser = await puppeteer.launch({
-  executablePath: process.env.OVATION_TEST_CHROMIUM,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-
-const widths = [1280, 375];
-const audits = [];
+const lastMailTo = (to) => lastMailIn(outbox, to);
+const browser = await launch();
 const csp = [];
-
-// Audits the page at each width; a page that reloads itself (a running export's) is audited
-// again once reloaded.
-async function audit(page, name) {
-  for (const width of widths) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await auditAt(page, name, width);
-        break;
-      } catch (e) {
-        if (attempt >= 3 || !/context was destroyed|navigation/i.test(String(e))) throw e;
-        await page.waitForNavigation({ waitUntil: "load", timeout: 10000 }).catch(() => {});
-      }
-    }
-  }
-}
-
-async function auditAt(page, name, width) {
-  await page.setViewport({ width, height: 900 });
-  await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document);
-    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  // What reaches furthest right, to name it when something overflows.
-  const widest = overflow <= 0 ? "" : await page.evaluate(() => {
-    let best = null;
-    for (const e of document.querySelectorAll("body *")) {
-      if (!best || e.getBoundingClientRect().right > best.getBoundingClientRect().right) best = e;
-    }
-    return best ? `${best.tagName}.${best.className} ${best.textContent.slice(0, 40)}` : "";
-  });
-  if (process.env.OVATION_SCREENSHOTS) {
-    await page.screenshot({ path: `${process.env.OVATION_SCREENSHOTS}/web-${name}-${width}.png`, fullPage: true });
-  }
-  audits.push({ name, width, violations, overflow, widest });
-}
+const { audits, audit } = auditor("web");
 
 try {
   const page = await browser.newPage();
@@ -137,11 +83,7 @@ try {
   // The feed's filter as a direct download, then as a job: its page waiting, then its file.
   await page.goto(`${base}/responses`, { waitUntil: "load" });
   // A download, fetched with the page's cookies (the CSP lets no script of the page fetch).
-  const fetched = async (href) => {
-    const cookie = (await page.cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
-    const answer = await fetch(href, { headers: { cookie } });
-    return { type: answer.headers.get("content-type"), lines: (await answer.text()).trim().split("\n").length };
-  };
+  const fetched = (href) => fetchedWith(page, href);
   const csvLink = await page.$$eval("a", (links) => links.find((a) => a.textContent.trim() === "CSV").href);
   const direct = await fetched(csvLink);
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.inline button[type=submit]")]);
@@ -175,57 +117,8 @@ try {
   await audit(page, "team");
   await page.click(".team details summary");
   await audit(page, "team-change");
-  // A survey built in its page: two languages, a question added in both, the preview following
-  // the form as it is typed (its frame posted to again), then saved.
-  await page.goto(`${base}/surveys`, { waitUntil: "load" });
-  await audit(page, "surveys");
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("a.button")]);
-  await audit(page, "survey-new");
-  for (const code of ["da", "nl", "de", "es", "sv", "nb"]) await page.click(`input[name=lang_${code}]`);
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[value=languages]")]);
-  await page.type("#name", "Onboarding");
-  await page.select("#add_kind", "single");
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("button[value=add]")]);
-  await page.type("#q0_text_en", "Which plan are you on?");
-  await page.type("#q0_choices_en", "Free\nPaid");
-  await page.type("#q0_text_fr", "Quelle offre avez-vous ?");
-  await page.type("#q0_choices_fr", "Gratuite\nPayante");
-  const entriesBefore = await page.evaluate(() => history.length);
-  await page.select("#preview_language", "fr");
-  const previewed = async (wanted) => {
-    for (let i = 0; i < 40; i++) {
-      await new Promise((done) => setTimeout(done, 250));
-      const frame = page.frames().find((f) => f.name() === "preview");
-      const text = frame ? await frame.evaluate(() => document.body?.innerText ?? "").catch(() => "") : "";
-      if (text.includes(wanted)) return text;
-    }
-    return null;
-  };
-  const before = await previewed("Email in French");
-  await page.type("#question_fr", "Nous recommanderiez-vous ?");
-  const after = await previewed("Nous recommanderiez-vous ?");
-  const entries = await page.evaluate(() => history.length);
-  await audit(page, "survey-form");
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".actions button[value=save]")]);
-  const surveySaved = await page.$eval(".notice", (e) => e.textContent.trim());
-  await audit(page, "survey-saved");
-  const surveyBuilt = { before: before !== null, after: after !== null, entries: entries - entriesBefore, saved: surveySaved };
-  // An API key made in the settings (shown once), working, then revoked and refused.
-  await page.goto(`${base}/settings/keys`, { waitUntil: "load" });
-  await audit(page, "keys");
-  await page.type("#name", "CRM sync");
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
-  const apiKey = await page.$eval("#secret", (e) => e.textContent.trim());
-  await audit(page, "key-made");
-  const keyCall = async () => (await fetch(`${base}/v1/metrics`, { headers: { authorization: `Bearer ${apiKey}` } })).status;
-  const keyWorked = await keyCall();
-  await page.goto(`${base}/settings/keys`, { waitUntil: "load" });
-  const inRow = (selector) => page.$$eval("table tr", (rows, selector) =>
-    rows.find((r) => r.textContent.includes("CRM sync")).querySelector(selector).click(), selector);
-  await inRow("summary");
-  await audit(page, "key-revoke");
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), inRow("button[type=submit]")]);
-  const keyCalls = [keyWorked, await keyCall()];
+  const surveyBuilt = await buildSurvey(page, base, (name) => audit(page, name), "Onboarding");
+  const keyCalls = await makeAndRevokeKey(page, base, (name) => audit(page, name), "CRM sync");
   await page.goto(`${base}/settings/webhooks`, { waitUntil: "load" });
   await audit(page, "webhooks");
   await page.type("#url", "https://hooks.example.com/ovation");
@@ -255,28 +148,7 @@ try {
   await audit(page, "person");
   await page.click("main details summary");
   await audit(page, "person-erase");
-  // A CSV with bad rows imported: uploaded, its columns mapped, run as a job, its refused rows
-  // downloaded.
-  await page.goto(`${base}/people/imports`, { waitUntil: "load" });
-  await audit(page, "imports");
-  const csvPath = `${exportSignal}.csv`;
-  writeFileSync(csvPath, "Email,Name,Plan\nlin@example.com,Lin,pro\nnot-an-email,Max,free\nkai@example.com,=1+2,free\n");
-  const fileInput = await page.$("#file");
-  await fileInput.uploadFile(csvPath);
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
-  await audit(page, "import-mapping");
-  const importPath = new URL(page.url()).pathname;
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("main form.stack > button[type=submit]")]);
-  let imported = null;
-  for (let i = 0; i < 60 && !imported; i++) {
-    imported = await page.$eval("a[href$='/errors']", (a) => a.href).catch(() => null);
-    if (!imported) {
-      await new Promise((done) => setTimeout(done, 250));
-      await page.goto(`${base}${importPath}`, { waitUntil: "load" });
-    }
-  }
-  await audit(page, "import-done");
-  const importErrors = await fetched(imported);
+  const importErrors = await importCsv(page, base, (name) => audit(page, name), `${exportSignal}.csv`);
   await page.goto(`${base}/responses/01ARZ3NDEKTSV4RRFFQ69G5FAV`, { waitUntil: "load" });
   const missing = await page.$eval("h1", (e) => e.textContent.trim());
   await audit(page, "missing-response");

@@ -209,7 +209,7 @@ impl Stack {
 pub async fn serve(ctx: Arc<Context>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = ovation_cli::router(ctx).into_make_service_with_connect_info::<SocketAddr>();
+    let app = ovation_cli::local_app(ctx).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }

@@ -580,7 +580,9 @@ async fn the_web_app_in_chromium() {
             }
         })
     };
-    std::fs::copy(crate::clients::script("web.mjs"), dir.path().join("web.mjs")).unwrap();
+    for script in ["web.mjs", "web-steps.mjs"] {
+        std::fs::copy(crate::clients::script(script), dir.path().join(script)).unwrap();
+    }
     std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
     let mut command = std::process::Command::new("node");
     command

@@ -56,6 +56,19 @@ pub fn router(ctx: Arc<Context>) -> Router {
     ovation::http::app(&ctx, routes)
 }
 
+/// What `ovation serve` serves: every function's router and, over the embedded store, the
+/// outbox page (`/dev/outbox`).
+pub fn local_app(ctx: Arc<Context>) -> Router {
+    let app = router(ctx.clone());
+    match &ctx.settings.backend {
+        Backend::Embedded { data_dir } => app.merge(outbox_page::routes(
+            data_dir.join(ovation::messaging::outbox::FOLDER),
+            ctx.clone(),
+        )),
+        Backend::Aws { .. } => app,
+    }
+}
+
 pub async fn run(args: ServeArgs) -> Result<()> {
     let mut settings = args.backend.settings()?;
     ovation::telemetry::init(settings.log_format);
@@ -141,13 +154,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => None,
     };
     // Peer addresses reach the throttle; no header from the client is trusted for them.
-    let mut app = router(ctx.clone());
-    if let Some(dir) = &data_dir {
-        app = app.merge(crate::serve::outbox_page::routes(
-            dir.join(ovation::messaging::outbox::FOLDER),
-            ctx.clone(),
-        ));
-    }
+    let app = local_app(ctx.clone());
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
