@@ -2816,13 +2816,17 @@ async fn staff_notifications_are_chosen_batched_mailed_and_stopped() {
         "{:?}",
         mail.headers
     );
-    assert!(mail.text.contains("3 (detractor) by api"), "{}", mail.text);
+    assert!(
+        mail.text.contains("Score 3 (detractor) through the API"),
+        "{}",
+        mail.text
+    );
     assert!(
         mail.text.contains("p3@example.com"),
         "the owner sees people: {}",
         mail.text
     );
-    assert!(!mail.text.contains("10 (promoter)"), "{}", mail.text);
+    assert!(!mail.text.contains("Score 10"), "{}", mail.text);
     assert!(mail.header("List-Unsubscribe-Post").is_some(), "{:?}", mail.headers);
     assert!(
         mailed_to(&send, &data_dir, "analyst@acme.example").await.len() == 1
@@ -3191,4 +3195,165 @@ async fn the_owner_deletes_the_workspace_from_a_page() {
     assert_ne!(again.status, 303, "{}", again.text);
     // The other workspace goes on.
     assert_eq!(s.get("/v1/tenant", &other.token).await.status, 200);
+}
+
+/// A journey a role in Chromium beside the owner's (`tests/clients/web-roles.mjs`): the admin
+/// invites (accepted from the outbox) and makes and revokes a key; the editor builds a survey,
+/// imports a CSV and sends to a person (the mail in the outbox page); the analyst sees no
+/// settings, is refused them by page and by a direct POST, and gets the one notification mail a
+/// detractor's answer makes, while no one else does. The scheduler, the deliverer and the
+/// export job run as `ovation serve` runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_by_role_in_chromium() {
+    use ovation::services::notifications::notifier::{self, Pace};
+    let (Some(chromium), Some(modules)) = (
+        crate::clients::tool("OVATION_TEST_CHROMIUM"),
+        crate::clients::tool("OVATION_TEST_NODE_MODULES"),
+    ) else {
+        return;
+    };
+    let (s, send, data_dir) =
+        crate::sending::sending_stack(Engines::embedded(), "surveys@acme.example", true, |_| {}).await;
+    let send = std::sync::Arc::new(send);
+    let owner = s.tenant("acme").await;
+    for role in ["admin", "editor", "analyst"] {
+        s.member(&owner, role, &format!("{role}@acme.example")).await;
+    }
+    let (key, _) = s.api_key(&owner, "write").await;
+    let survey = s
+        .send("POST", "/v1/surveys", &owner.token, json!({"name": "Support"}))
+        .await
+        .str("id");
+    let dir = tempfile::tempdir().unwrap();
+    let exports =
+        crate::support::TestQueue::new(s.ctx.store.clone(), None, ovation::messaging::local_queue::EXPORTS).await;
+    let worker = {
+        let (ctx, send, url, signal) = (s.ctx.clone(), send.clone(), s.url.clone(), dir.path().join("answer"));
+        tokio::spawn(async move {
+            let mut answered = false;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let taken = exports.take().await;
+                if !taken.is_empty() {
+                    job_exports::handle(&ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+                }
+                job_scheduler::handle(&ctx, &send.messaging).await.unwrap();
+                let event = crate::sending::receive(&send).await;
+                if !event.records.is_empty() {
+                    let answer = job_deliver::handle(&ctx, &send.messaging, event.clone()).await;
+                    crate::sending::settle(&send, &event, &answer).await;
+                }
+                if signal.exists() && !answered {
+                    answered = true;
+                    let client = reqwest::Client::new();
+                    let person: Value = client
+                        .post(format!("{url}/v1/people"))
+                        .bearer_auth(&key)
+                        .json(&json!({"email": "unhappy@example.com", "send": false}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    let body = json!({"person": person["id"], "score": 2, "survey_id": survey, "comment": "Too slow"});
+                    let recorded = client
+                        .post(format!("{url}/v1/survey_responses"))
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(recorded.status(), 201);
+                    // Two minutes on: the answer has settled.
+                    let queued =
+                        notifier::run_due(&ctx, send.messaging.queue.as_ref(), now_unix() + 121, Pace::default())
+                            .await
+                            .unwrap();
+                    assert_eq!(queued.answer_mails, 1, "the analyst's, the only one subscribed");
+                }
+            }
+        })
+    };
+    for script in ["web-roles.mjs", "web-steps.mjs"] {
+        std::fs::copy(crate::clients::script(script), dir.path().join(script)).unwrap();
+    }
+    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(dir.path().join("web-roles.mjs"))
+        .args([s.url.as_str(), "acme", PASSWORD])
+        .arg(outbox_dir(&s))
+        .arg(dir.path())
+        .env("OVATION_TEST_CHROMIUM", chromium);
+    let seen: Value = crate::clients::run(command).await;
+    worker.abort();
+    let nav = |role: &str| {
+        seen[format!("{role}Nav")]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        nav("admin").contains(&"Settings".to_owned()) && nav("admin").contains(&"Team".to_owned()),
+        "{seen}"
+    );
+    assert!(
+        !nav("editor").contains(&"Settings".to_owned()) && nav("editor").contains(&"People".to_owned()),
+        "{seen}"
+    );
+    for hidden in ["Settings", "Team", "People"] {
+        assert!(!nav("analyst").contains(&hidden.to_owned()), "{hidden}: {seen}");
+    }
+    assert_eq!(seen["invited"], "Invitation sent.", "{seen}");
+    assert_eq!(seen["joined"], "/overview", "{seen}");
+    assert_eq!(
+        seen["adminKeys"],
+        json!([200, 401]),
+        "the key worked, then was refused: {seen}"
+    );
+    let built = &seen["editorSurvey"];
+    assert_eq!(
+        (&built["before"], &built["after"], &built["saved"]),
+        (&json!(true), &json!(true), &json!("Survey created.")),
+        "the preview followed the form: {seen}"
+    );
+    assert_eq!(
+        seen["editorImport"]["lines"], 3,
+        "the two refused rows under their header: {seen}"
+    );
+    assert!(
+        seen["editorSent"].as_str().unwrap().contains("a survey is scheduled"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["editorMail"], true,
+        "the survey's mail to the person, in the outbox page: {seen}"
+    );
+    assert_eq!(
+        (&seen["analystSettingsPage"], &seen["analystSettingsPost"]),
+        (&json!(403), &json!(403)),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["analystMail"], true,
+        "the notification, in the outbox page: {seen}"
+    );
+    // One notification, to the one who chose it.
+    let notifications: Vec<String> = crate::sending::sent_mail(&send, &data_dir)
+        .await
+        .iter()
+        .filter_map(|raw| ovation::messaging::mime::parse(raw))
+        .filter(|m| m.header("Subject").is_some_and(|s| s.contains("new detractor")))
+        .map(|m| m.header("To").unwrap())
+        .collect();
+    assert_eq!(notifications, ["<analyst@acme.example>"], "{seen}");
+    let audits = seen["audits"].as_array().unwrap();
+    assert_eq!(audits.len(), 32, "{seen}");
+    for audit in audits {
+        assert_eq!(audit["violations"], json!([]), "{audit}");
+        assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
+    }
 }

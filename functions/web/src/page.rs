@@ -151,20 +151,7 @@ pub fn error(root: &str, shell: Option<&Shell>, e: Error) -> Page {
 /// A refusal's status and what a page says of it: the API's message as a sentence.
 pub fn problem(e: Error) -> (StatusCode, String) {
     let (status, body) = HttpError::App(e).answer();
-    (status, sentence(&body.message))
-}
-
-/// An API message as a sentence on a page: its first letter up, a full stop at its end.
-fn sentence(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut out: String = chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default();
-    if !out.is_empty() && !out.ends_with(['.', '!', '?', ')']) {
-        out.push('.');
-    }
-    out
+    (status, ovation::domain::texts::sentence(&body.message))
 }
 
 /// A signed-in page: the layout of its navigation entry `current`, then `template` rendered with
@@ -429,13 +416,6 @@ impl FromRequest<Arc<Context>> for PageUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_messages_read_as_sentences() {
-        assert_eq!(sentence("survey response not found"), "Survey response not found.");
-        assert_eq!(sentence("Too many requests."), "Too many requests.");
-        assert_eq!(sentence(""), "");
-    }
 
     #[test]
     fn every_template_renders_and_escapes() {

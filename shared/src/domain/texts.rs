@@ -339,6 +339,19 @@ pub fn check_placeholders(text: &str) -> std::result::Result<(), String> {
 
 /// `text` safe inside HTML text and double- or single-quoted attributes (pages and emails that
 /// are not rendered through minijinja's autoescape).
+/// An API message as a sentence on a page: its first letter up, a full stop at its end.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !out.is_empty() && !out.ends_with(['.', '!', '?', ')']) {
+        out.push('.');
+    }
+    out
+}
+
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -356,6 +369,13 @@ pub fn escape_html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn api_messages_read_as_sentences() {
+        assert_eq!(sentence("survey response not found"), "Survey response not found.");
+        assert_eq!(sentence("Too many requests."), "Too many requests.");
+        assert_eq!(sentence(""), "");
+    }
+
     use super::*;
 
     #[test]

@@ -160,9 +160,10 @@ fn error_page(path: &str, error: Error) -> Response {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{code} · Ovation</title><style nonce=\"{nonce}\">body{{font:16px/1.5 system-ui,sans-serif;\
          color:#1f2328;max-width:40rem;margin:4rem auto;padding:0 1rem}}a{{color:#1d4ed8}}</style></head>\
-         <body><main><h1>{code}</h1><p>{message}</p><p><a href=\"{home}\">Go to the overview</a></p></main></body></html>",
+         <body><main><h1>{title}</h1><p>{message}</p><p><a href=\"{home}\">Go to the overview</a></p></main></body></html>",
         code = status.as_u16(),
-        message = escape_html(&body.message),
+        title = status.canonical_reason().unwrap_or("Refused"),
+        message = escape_html(&crate::domain::texts::sentence(&body.message)),
         home = relative(path, "overview"),
     );
     let mut response = (status, html).into_response();

@@ -207,7 +207,13 @@ async fn line(store: &TenantStore, r: &ResponseRecord, contacts: bool) -> Result
         7 | 8 => "passive",
         _ => "promoter",
     };
-    let mut line = format!("{score} ({kind}) by {} at {}", r.channel.as_str(), clock(r.created_at));
+    let by = match r.channel {
+        crate::domain::Channel::Email => "by email",
+        crate::domain::Channel::Sms => "by SMS",
+        crate::domain::Channel::Web => "through the web link",
+        crate::domain::Channel::Api => "through the API",
+    };
+    let mut line = format!("Score {score} ({kind}) {by}, {}", clock(r.created_at));
     if contacts && let Some(id) = &r.person {
         let who = person::load(store, id).await?.and_then(|p| {
             p.name
