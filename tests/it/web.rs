@@ -2570,6 +2570,55 @@ async fn autopilot_is_run_in_pages() {
         s.get("/v1/autopilot/email/memberships", &owner.token).await.body,
         json!([])
     );
+
+    // From the person's page: their membership shown, added and removed again, back to it.
+    let page = b.get(&format!("/people/{person}")).await;
+    assert!(page.text.contains("Email: not a member"), "{}", page.text);
+    let form = [
+        ("csrf", token.as_str()),
+        ("action", "join"),
+        ("person_id", person.as_str()),
+        ("back", "person"),
+    ];
+    let joined = b.post("/autopilot/email/members", &form, None).await;
+    assert_eq!(
+        joined.location,
+        Some(format!("../../people/{person}?done=autopilot_joined")),
+        "{}",
+        joined.text
+    );
+    let page = b.get(&format!("/people/{person}?done=autopilot_joined")).await;
+    assert!(
+        page.text.contains("Email: a member") && page.text.contains("Added to the autopilot"),
+        "{}",
+        page.text
+    );
+    assert_eq!(
+        s.get("/v1/autopilot/email/memberships", &owner.token).await.body[0]["person"]["id"],
+        person
+    );
+    let left = b
+        .post(
+            "/autopilot/email/members",
+            &[
+                ("csrf", &token),
+                ("action", "leave"),
+                ("person_id", &person),
+                ("back", "person"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        left.location,
+        Some(format!("../../people/{person}?done=autopilot_left"))
+    );
+    assert!(
+        b.get(&format!("/people/{person}"))
+            .await
+            .text
+            .contains("Email: not a member")
+    );
 }
 
 /// The owner exports the whole workspace from "Your data": a job whose page waits, then offers

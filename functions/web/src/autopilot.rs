@@ -10,7 +10,7 @@ use axum::response::Response;
 use minijinja::context;
 use ovation::auth::Permission;
 use ovation::domain::survey::SurveyStatus;
-use ovation::http::extract::PathId;
+use ovation::http::extract::{PathId, encode_component};
 use ovation::services::Caller;
 use ovation::services::accounts::tenants;
 use ovation::services::sending::autopilot::{self, AutopilotPatch, MembershipRequest, Platform};
@@ -127,8 +127,8 @@ pub async fn configure(
     after_form(&ctx, &caller, &headers, ("autopilot", root), to).await
 }
 
-/// Adds a member by email or phone number (`action=join`), or removes one (`action=leave`,
-/// `person_id`).
+/// Adds a member by email or phone number, or by `person_id` (`action=join`), or removes one
+/// (`action=leave`, `person_id`); from a person's page (`back=person`) back to it.
 pub async fn members(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -142,6 +142,14 @@ pub async fn members(
     let changed = async {
         let store = caller.store(&ctx);
         match form.get("action") {
+            "join" if text("person_id").is_some() => {
+                let request = MembershipRequest {
+                    person_id: text("person_id"),
+                    ..MembershipRequest::default()
+                };
+                autopilot::join(&store, &caller, platform, request, false).await?;
+                Ok("joined")
+            }
             "join" => {
                 let hash_only = tenants::active(&ctx, &caller.principal.tenant)
                     .await?
@@ -165,6 +173,10 @@ pub async fn members(
             _ => Err(Error::invalid("action", "must be join or leave")),
         }
     };
-    let to = changed.await.map(|done| format!("autopilot?done={done}"));
+    // From a person's page, back to it.
+    let to = changed.await.map(|done| match (form.get("back"), text("person_id")) {
+        ("person", Some(person)) => format!("people/{}?done=autopilot_{done}", encode_component(&person)),
+        _ => format!("autopilot?done={done}"),
+    });
     after_form(&ctx, &caller, &headers, ("autopilot", root), to).await
 }

@@ -20,6 +20,7 @@ use ovation::services::accounts::tenants;
 use ovation::services::lifecycle::erasure;
 use ovation::services::people::person::{self, Person};
 use ovation::services::people::upsert::{self, PersonRequest};
+use ovation::services::sending::autopilot::{self, Platform};
 use ovation::services::sending::invitations;
 use ovation::services::surveys;
 use ovation::store::TenantStore;
@@ -44,6 +45,14 @@ const DONE: &[(&str, &str)] = &[
         "Saved, and a survey is scheduled: it shows below until it goes.",
     ),
     ("canceled", "Their pending surveys were canceled."),
+    (
+        "autopilot_joined",
+        "Added to the autopilot: they are surveyed on its schedule.",
+    ),
+    (
+        "autopilot_left",
+        "Removed from the autopilot; its pending survey for them is canceled.",
+    ),
     (
         "none_pending",
         "Nothing was pending any more: it had gone out or been skipped.",
@@ -162,8 +171,14 @@ pub async fn one(
         let found = load(&store, &id).await?;
         let (answers, sends) = history(&ctx, &caller, &found.id, None, &tz).await?;
         let manage = caller.principal.role.allows(Permission::ManagePeople);
+        let members = autopilot::memberships(&store, &found.id).await?;
+        let autopilot: Vec<_> = [Platform::Email, Platform::Sms]
+            .into_iter()
+            .map(|p| context! { platform => p.as_str(), member => members.contains(&p) })
+            .collect();
         Ok(context! {
             person => shown(&found, caller.sees_people, &tz),
+            autopilot,
             pending => sends.iter().any(|s| s.pending),
             answers, sends, manage,
             zone_query => format!("zone={}", encode_component(&zone)),

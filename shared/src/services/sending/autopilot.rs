@@ -476,14 +476,20 @@ pub async fn leave(
     Ok(person.view())
 }
 
-/// Whether the person is a member of either platform's autopilot.
-pub(crate) async fn is_member(store: &TenantStore, person: &str) -> Result<bool> {
+/// The platforms whose autopilot the person is a member of.
+pub async fn memberships(store: &TenantStore, person: &str) -> Result<Vec<Platform>> {
+    let mut of = Vec::new();
     for platform in [Platform::Email, Platform::Sms] {
         if store.get(&platform.member_key(store, person)?).await?.is_some() {
-            return Ok(true);
+            of.push(platform);
         }
     }
-    Ok(false)
+    Ok(of)
+}
+
+/// Whether the person is a member of either platform's autopilot.
+pub(crate) async fn is_member(store: &TenantStore, person: &str) -> Result<bool> {
+    Ok(!memberships(store, person).await?.is_empty())
 }
 
 /// The deletions of a person's memberships (when the person goes).
