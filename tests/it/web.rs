@@ -435,6 +435,19 @@ async fn every_page_by_role() {
             let expected = if allowed { 200 } else { 403 };
             assert_eq!(seen.status, expected, "{role} {}: {}", route.path, seen.text);
         }
+        // An id that cannot be read is refused as a page, never as the API's JSON.
+        if route.path.contains("{id}") {
+            let mut b = Browser::new(&s);
+            b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+            let seen = b.get(&route.path.replace("{id}", "not-an-id")).await;
+            assert!(matches!(seen.status, 404 | 422), "{}: {}", route.path, seen.text);
+            assert!(
+                seen.headers["content-type"].to_str().unwrap().starts_with("text/html"),
+                "{}: {}",
+                route.path,
+                seen.text
+            );
+        }
     }
 }
 

@@ -151,9 +151,34 @@ pub fn not_found(headers: &HeaderMap) -> Response {
     }
 }
 
+/// A page's handler that refused before it could render (a path's id it cannot read): its JSON
+/// error answered as a page instead, with the same status and message.
+pub async fn as_page(path: &str, response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !json || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    page_of(path, status, &message)
+}
+
 /// A plain error page: the status, the error's message, a way to the overview.
 fn error_page(path: &str, error: Error) -> Response {
     let (status, body) = super::error::HttpError::App(error).answer();
+    page_of(path, status, &body.message)
+}
+
+fn page_of(path: &str, status: StatusCode, message: &str) -> Response {
     let nonce = credential::random_text().unwrap_or_default();
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -163,7 +188,7 @@ fn error_page(path: &str, error: Error) -> Response {
          <body><main><h1>{title}</h1><p>{message}</p><p><a href=\"{home}\">Go to the overview</a></p></main></body></html>",
         code = status.as_u16(),
         title = status.canonical_reason().unwrap_or("Refused"),
-        message = escape_html(&crate::domain::texts::sentence(&body.message)),
+        message = escape_html(&crate::domain::texts::sentence(message)),
         home = relative(path, "overview"),
     );
     let mut response = (status, html).into_response();
