@@ -2908,9 +2908,10 @@ async fn staff_notifications_are_chosen_batched_mailed_and_stopped() {
         until: now + 2,
     }))
     .unwrap();
-    queue.send_batch(&[body.clone(), body]).await.unwrap();
-    assert_eq!(deliver_queued(&s, &send).await, 2);
-    assert_eq!(deliver_queued(&s, &send).await, 0);
+    queue.send_batch(std::slice::from_ref(&body)).await.unwrap();
+    assert_eq!(deliver_queued(&s, &send).await, 1);
+    queue.send_batch(&[body]).await.unwrap();
+    assert_eq!(deliver_queued(&s, &send).await, 1);
     let after = mailed_to(&send, &data_dir, "owner@acme.example").await.len();
     assert_eq!(after, owners.len() + 1, "a message received twice mails once");
 
@@ -3170,6 +3171,62 @@ async fn people_are_imported_from_a_csv_in_pages() {
         (Some(1), Some(3)),
         "{summary:?}"
     );
+    // An attempt that failed after its first rows: the retry goes on after them, and sends no
+    // survey twice (the first row's person was surveyed by that attempt).
+    let token = csrf(&b.get("/people/imports").await.text);
+    let retried = b
+        .upload(
+            "/people/imports",
+            Some(&token),
+            "email\nfirst@example.com\nsecond@example.com\n",
+        )
+        .await;
+    let at = retried.location.unwrap();
+    let path = &at[2..];
+    let id = path.rsplit('/').next().unwrap().to_owned();
+    let token = csrf(&b.get(path).await.text);
+    let surveyed = [
+        ("csrf", token.as_str()),
+        ("map.0", "email"),
+        ("send", "on"),
+        ("channel", "email"),
+        ("delay_hours", "1"),
+    ];
+    assert_eq!(b.post(path, &surveyed, None).await.status, 303);
+    let tenant: ovation::ids::TenantId = s.get("/v1/tenant", &key).await.str("id").parse().unwrap();
+    let store = s.ctx.tenant_store(&tenant);
+    let done_before = json!({"id": id, "rows": 1, "created": 1, "updated": 0, "unchanged": 0, "failed": 0,
+        "scheduled": 1, "created_at": now_unix(), "finished_at": 0});
+    store
+        .update(
+            &ovation::services::people::imports::import_key(&store, &id).unwrap(),
+            &[ovation::store::Update::Set(
+                "progress".into(),
+                done_before.to_string().into(),
+            )],
+            None,
+        )
+        .await
+        .unwrap();
+    let taken = taker.take().await;
+    let answer = job_exports::handle(&s.ctx, ovation::jobs::sqs_event(&taken).unwrap()).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let summary = s.get(&format!("/v1/people/imports/{id}"), &key).await.body;
+    assert_eq!(
+        (&summary["rows"], &summary["created"], &summary["scheduled"]),
+        (&json!(2), &json!(2), &json!(2)),
+        "the counts of both attempts: {summary}"
+    );
+    let people = s.get("/v1/people", &key).await.body;
+    assert!(
+        !people
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["email"] == "first@example.com"),
+        "the first row was not imported again: {people}"
+    );
+
     // Files that cannot be imported are refused on upload, with the reason.
     let token = csrf(&listed.text);
     for (file, reason) in [
@@ -3184,32 +3241,39 @@ async fn people_are_imported_from_a_csv_in_pages() {
     }
 }
 
-/// The owner deletes the workspace, its name typed: from the page (or `DELETE /v1/tenant`), never
-/// by an admin, without the form's token or with another name; afterwards nothing of it answers
-/// and the other workspaces go on.
+/// The owner deletes the workspace, its name typed and their password given again: from the
+/// page (or `DELETE /v1/tenant`), never by an admin, without the form's token, with another name
+/// or a wrong password; afterwards nothing of it answers and the other workspaces go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_deletes_the_workspace_from_a_page() {
     let s = Stack::start(Engines::embedded(), |_| {}).await;
     let owner = s.tenant("acme").await;
     let admin = s.member(&owner, "admin", "admin@acme.example").await;
     let other = s.tenant("bravo").await;
-    for (token, confirm, status) in [
-        (&admin.token, "acme", 403),
-        (&owner.token, "", 422),
-        (&owner.token, "bravo", 422),
+    for (token, confirm, password, status) in [
+        (&admin.token, "acme", PASSWORD, 403),
+        (&owner.token, "", PASSWORD, 422),
+        (&owner.token, "bravo", PASSWORD, 422),
+        (&owner.token, "acme", "not the password", 422),
     ] {
-        let refused = s
-            .send("DELETE", &format!("/v1/tenant?confirm={confirm}"), token, json!(null))
-            .await;
+        let body = json!({"confirm": confirm, "password": password});
+        let refused = s.send("DELETE", "/v1/tenant", token, body).await;
         assert_eq!(refused.status, status, "{confirm}: {refused:?}");
     }
     let mut a = Browser::new(&s);
     a.sign_in("acme", "admin@acme.example", PASSWORD).await;
     let admin_token = csrf(&a.get("/overview").await.text);
+    let fields = |csrf: &str, confirm: &str, password: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("confirm".to_owned(), confirm.to_owned()),
+            ("password".to_owned(), password.to_owned()),
+        ]
+    };
     let refused = a
         .post(
             "/settings/data/delete",
-            &[("csrf", &admin_token), ("confirm", "acme")],
+            &pairs(&fields(&admin_token, "acme", PASSWORD)),
             None,
         )
         .await;
@@ -3219,22 +3283,29 @@ async fn the_owner_deletes_the_workspace_from_a_page() {
     let page = b.get("/settings/data").await;
     assert!(page.text.contains("Delete the workspace"), "{}", page.text);
     let token = csrf(&page.text);
-    assert_eq!(
-        b.post("/settings/data/delete", &[("confirm", "acme")], None)
-            .await
-            .status,
-        403
-    );
+    let no_token = b
+        .post("/settings/data/delete", &pairs(&fields("", "acme", PASSWORD)), None)
+        .await;
+    assert_eq!(no_token.status, 403);
     let wrong = b
-        .post("/settings/data/delete", &[("csrf", &token), ("confirm", "acm")], None)
+        .post("/settings/data/delete", &pairs(&fields(&token, "acm", PASSWORD)), None)
         .await;
     assert_eq!(wrong.status, 422, "{}", wrong.text);
     assert!(wrong.text.contains("type the workspace"), "{}", wrong.text);
+    let guessed = b
+        .post(
+            "/settings/data/delete",
+            &pairs(&fields(&token, "acme", "a guess")),
+            None,
+        )
+        .await;
+    assert_eq!(guessed.status, 422, "{}", guessed.text);
+    assert!(guessed.text.contains("is wrong"), "{}", guessed.text);
     assert_eq!(s.get("/v1/tenant", &owner.token).await.status, 200, "still there");
     let deleted = b
         .post(
             "/settings/data/delete",
-            &[("csrf", &token), ("confirm", " ACME ")],
+            &pairs(&fields(&token, " ACME ", PASSWORD)),
             None,
         )
         .await;

@@ -20,7 +20,7 @@ use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
-use ovation::services::lifecycle::{self, tenants::NewTenant};
+use ovation::services::lifecycle::{self, tenants::NewTenant, tenants::TenantDeletion};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -64,15 +64,12 @@ async fn tenant(State(ctx): Ctx, caller: Caller) -> Result<Json<Tenant>> {
     Ok(Json(tenant.ok_or(Error::NotFound("tenant"))?))
 }
 
-/// What deleting one's own workspace asks: its slug, typed.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeletionParams {
-    confirm: Option<String>,
-}
-
-async fn delete_own_tenant(State(ctx): Ctx, caller: Caller, Params(p): Params<DeletionParams>) -> Result<StatusCode> {
-    lifecycle::tenants::delete_own(&ctx, &caller, p.confirm.as_deref().unwrap_or_default()).await?;
+async fn delete_own_tenant(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(request): JsonBody<TenantDeletion>,
+) -> Result<StatusCode> {
+    lifecycle::tenants::delete_own(&ctx, &caller, &request).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,7 +1,8 @@
 //! Settings, your data (the owner): every item of the workspace, decrypted, as one JSON-lines
 //! file, made by an export job (`POST /v1/exports/tenant`'s) whose page shows its progress and
 //! then its file; data portability as the GDPR asks of it. Audited by the job service. And
-//! deleting the workspace, its name typed to confirm (`DELETE /v1/tenant`'s rule).
+//! deleting the workspace, its name typed and the password given again (`DELETE /v1/tenant`'s
+//! rule).
 
 use axum::extract::{MatchedPath, State};
 use axum::http::HeaderMap;
@@ -53,7 +54,8 @@ pub async fn export(
     after_form(&ctx, &caller, &headers, (NAV, root), to).await
 }
 
-/// Deletes the workspace once its name is typed; the session ends with it.
+/// Deletes the workspace once its name is typed and the owner's password given again; the
+/// session ends with it.
 pub async fn delete(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -62,7 +64,11 @@ pub async fn delete(
     form: PageForm,
 ) -> Response {
     let root = root_of(path.as_ref());
-    match tenants::delete_own(&ctx, &caller, form.get("confirm")).await {
+    let request = tenants::TenantDeletion {
+        confirm: form.get("confirm").to_owned(),
+        password: form.get("password").to_owned(),
+    };
+    match tenants::delete_own(&ctx, &caller, &request).await {
         Ok(()) => see_other(
             &format!("{root}sign-in?done=deleted"),
             vec![pages::set_cookie(&ctx, SESSION, "", 0)],

@@ -156,12 +156,15 @@ pub async fn start(
     after_form(&ctx, &caller, &headers, ("people", root), to).await
 }
 
+/// A delay in whole hours, 0 to a year and a day (what `SendAt::after` takes).
 fn hours(text: &str) -> Result<i64> {
     match text.trim() {
         "" => Ok(0),
         t => t
             .parse::<i64>()
-            .map_err(|_| Error::invalid("delay_hours", "write a whole number of hours, 0 to send at once")),
+            .ok()
+            .filter(|h| (0..=8784).contains(h))
+            .ok_or_else(|| Error::invalid("delay_hours", "write a whole number of hours from 0 (at once) to 8784")),
     }
 }
 

@@ -337,8 +337,6 @@ pub fn check_placeholders(text: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// `text` safe inside HTML text and double- or single-quoted attributes (pages and emails that
-/// are not rendered through minijinja's autoescape).
 /// An API message as a sentence on a page: its first letter up, a full stop at its end.
 pub fn sentence(message: &str) -> String {
     let mut chars = message.trim().chars();
@@ -352,6 +350,8 @@ pub fn sentence(message: &str) -> String {
     out
 }
 
+/// `text` safe inside HTML text and double- or single-quoted attributes (pages and emails that
+/// are not rendered through minijinja's autoescape).
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -27,7 +27,7 @@ use crate::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest
 use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 use crate::services::audit::AuditEvent;
 use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};
-use crate::services::lifecycle::tenants::{NewTenant, TenantCreated};
+use crate::services::lifecycle::tenants::{NewTenant, TenantCreated, TenantDeletion};
 use crate::services::people::imports::{ImportSummary, RowError};
 use crate::services::people::person::PersonView;
 use crate::services::people::suppressions::{SuppressedView, UnsubscribeRequest};
@@ -123,6 +123,7 @@ use crate::services::webhooks::events::EventType;
         SignInResult,
         Tenant,
         TenantCreated,
+        TenantDeletion,
         TenantSettings,
         TenantStatus,
         TokenRequest,

@@ -188,8 +188,8 @@ pub const ROUTES: &[Route] = &[
     // Tenant settings, users, credentials and audit: api-admin.
     route("GET", "/v1/tenant", ADMIN, Tenant(ReadTenant), "The tenant and its settings").returns("Tenant"),
     route("DELETE", "/v1/tenant", ADMIN, Tenant(DeleteTenant),
-        "Delete this workspace (its owner; `confirm` is its slug): keys destroyed at once, items purged in 30 days")
-        .query(&["confirm"]),
+        "Delete this workspace (its owner: its slug and their password): keys destroyed at once, items purged in 30 days")
+        .body("TenantDeletion"),
     route("PATCH", "/v1/tenant", ADMIN, Tenant(ManageTenant), "Change the tenant's settings")
         .body("SettingsPatch").returns("Tenant"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")

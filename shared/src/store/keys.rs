@@ -116,9 +116,15 @@ pub fn notifier_state(tenant: &TenantId) -> Key {
 }
 
 /// The partition of the tenant's staff notifications: what each user chose per survey
-/// (`{survey}#{user}`) and the mails sent (`SENT#…`, for a week).
+/// (`{survey}#{user}`).
 pub fn notifications_partition(tenant: &TenantId) -> String {
     format!("{}{SEP}NOTIFY", tenant_partition(tenant))
+}
+
+/// The partition of the marks of staff notification mails sent (kept a week), apart from the
+/// choices so that reading those never reads these.
+pub fn notified_partition(tenant: &TenantId) -> String {
+    format!("{}{SEP}NOTIFIED", tenant_partition(tenant))
 }
 
 /// The tenant's retention progress: how far responses were swept, the day it last finished.

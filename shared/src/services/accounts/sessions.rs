@@ -200,6 +200,23 @@ pub struct ChangePassword {
 }
 
 /// Changes the caller's password: every session is revoked, and a new one is returned.
+/// Asks a signed-in user for their password again before an act that cannot be undone (the
+/// attempts counted as sign-ins are, so a stolen session cannot guess it).
+pub async fn confirm_password(ctx: &Context, caller: &Caller, presented: &str) -> Result<()> {
+    let (store, user) = caller_user(ctx, caller).await?;
+    let current = user.secrets.password.clone().unwrap_or_default();
+    let scope = format!("self-{}", user.id);
+    if counted(&store, &self_scope(&scope), async || {
+        password::verify(presented, &current).await
+    })
+    .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::invalid("password", "is wrong"))
+    }
+}
+
 pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePassword) -> Result<SignInResult> {
     let (store, mut user) = caller_user(ctx, caller).await?;
     let tenant = tenants::active(ctx, store.tenant())

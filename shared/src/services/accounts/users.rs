@@ -601,7 +601,6 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
         Error::TransactionCanceled(_) => changed_meanwhile(),
         e => e,
     })?;
-    crate::services::notifications::subscriptions::forget_user(&store, &user.id).await?;
     audit::record(
         &store,
         caller,
@@ -609,7 +608,12 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
         Target::User(user.id.clone()),
         Outcome::Success,
     )
-    .await
+    .await?;
+    // Their notifications stop with them: a mail to a deleted user sends nothing anyway.
+    if let Err(e) = crate::services::notifications::subscriptions::forget_user(&store, &user.id).await {
+        tracing::warn!(error = %e, "a deleted user's notification choices were not removed");
+    }
+    Ok(())
 }
 
 /// Revokes every session of a user (and pending sign-in challenges); returns how many.

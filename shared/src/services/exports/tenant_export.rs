@@ -71,6 +71,7 @@ impl<'a> Partitions<'a> {
             Source::Fixed(keys::webhook_events_partition(tenant)?),
             Source::Fixed(keys::exports_partition(tenant)),
             Source::Fixed(keys::notifications_partition(tenant)),
+            Source::Fixed(keys::notified_partition(tenant)),
         ]);
         let mut month = time::start_of_month(created_at.min(now));
         while month <= now {

@@ -107,9 +107,19 @@ pub async fn delete(ctx: &Context, slug: &Slug) -> Result<TenantId> {
     delete_as(ctx, slug, None).await
 }
 
-/// The owner deletes their own workspace, its slug typed as `confirm` (as they sign in with it):
-/// the same deletion as the operator's, audited as theirs.
-pub async fn delete_own(ctx: &Context, caller: &Caller, confirm: &str) -> Result<()> {
+/// What the owner gives to delete their workspace: its slug typed (as they sign in with it), and
+/// their password again.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDeletion {
+    pub confirm: String,
+    pub password: String,
+}
+
+/// The owner deletes their own workspace, its slug typed and their password given again: the
+/// same deletion as the operator's, audited as theirs.
+pub async fn delete_own(ctx: &Context, caller: &Caller, request: &TenantDeletion) -> Result<()> {
+    let confirm = request.confirm.as_str();
     let tenant = crate::services::accounts::tenants::load(ctx, &caller.principal.tenant)
         .await?
         .filter(Tenant::is_active)
@@ -120,6 +130,7 @@ pub async fn delete_own(ctx: &Context, caller: &Caller, confirm: &str) -> Result
             "type the workspace's name as you sign in with it to delete it",
         ));
     }
+    crate::services::accounts::sessions::confirm_password(ctx, caller, &request.password).await?;
     let slug: Slug = tenant.slug.parse()?;
     delete_as(ctx, &slug, Some(caller)).await.map(drop)
 }

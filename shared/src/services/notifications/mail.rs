@@ -2,7 +2,7 @@
 //! as surveys: a survey's answers of a few minutes to one user (those their choice admits, the
 //! first `SHOWN` listed), or its weekly digest (NPS, its change, the count, recent comments).
 //! What the user chose, their account and the survey are read when the mail goes, so a choice
-//! stopped or a user disabled meanwhile sends nothing. A mark written before sending keeps a
+//! stopped or a user disabled meanwhile sends nothing. A mark claimed before sending keeps a
 //! message received twice from mailing twice.
 
 use crate::auth::roles::sees_people;
@@ -16,12 +16,13 @@ use crate::services::accounts::staff_mail::{self, StaffMessage};
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserStatus};
 use crate::services::notifications::notifier::{AnswersMail, DigestMail, StaffMail, digest_due};
-use crate::services::notifications::subscriptions::{self, Answers, SENT_PREFIX};
+use crate::services::notifications::subscriptions::{self, Answers};
 use crate::services::people::person::{self, id_range};
 use crate::services::results::metrics::{self, MetricsQuery};
 use crate::services::results::response_record::ResponseRecord;
 use crate::services::surveys::{self, Survey};
-use crate::store::{Condition, Item, Key, Query, TenantStore, keys, now_unix};
+use crate::store::lease::Lease;
+use crate::store::{Condition, Key, Query, TenantStore, Update, keys, now_unix};
 
 /// Answers a mail lists; the rest are counted and a link away.
 pub const SHOWN: usize = 20;
@@ -33,6 +34,11 @@ const QUOTED: usize = 3;
 const QUOTE_CHARS: usize = 300;
 /// How long a mail's mark is kept (longer than any retry of its message).
 const MARK_SECONDS: i64 = 8 * 86_400;
+/// How long an attempt holds a mail's mark while it sends.
+const LEASE_SECONDS: i64 = 120;
+const STATUS: &str = "status";
+const SENDING: &str = "sending";
+const SENT: &str = "sent";
 const PAGE: u32 = 200;
 const WEEK: i64 = 7 * 86_400;
 
@@ -112,7 +118,7 @@ async fn answers(
     m: &AnswersMail,
     choice: Answers,
 ) -> Result<Option<(String, StaffMessage<'static>)>> {
-    let (count, shown) = gather(to.store, &to.survey.id, m.since, m.until, choice).await?;
+    let (count, shown, cut_short) = gather(to.store, &to.survey.id, m.since, m.until, choice).await?;
     if count == 0 {
         return Ok(None);
     }
@@ -125,7 +131,7 @@ async fn answers(
         (_, 1) => "answer",
         _ => "answers",
     };
-    let more = if count >= SCANNED { "at least " } else { "" };
+    let more = if cut_short { "at least " } else { "" };
     let mut paragraphs = vec![format!(
         "{more}{count} new {noun} to {} in {}, recorded {} to {}.",
         to.survey.definition.name,
@@ -162,15 +168,15 @@ async fn answers(
     )))
 }
 
-/// The answers of the survey in `[since, until)` that `choice` admits: how many, and the first
-/// `SHOWN` of them.
+/// The answers of the survey in `[since, until)` that `choice` admits: how many, the first
+/// `SHOWN` of them, and whether the count stopped at `SCANNED` answers read.
 async fn gather(
     store: &TenantStore,
     survey: &str,
     since: i64,
     until: i64,
     choice: Answers,
-) -> Result<(usize, Vec<ResponseRecord>)> {
+) -> Result<(usize, Vec<ResponseRecord>, bool)> {
     let query = Query::new(keys::responses_partition(store.tenant()))
         .sort(id_range(Some(since), Some(until - 1)))
         .limit(PAGE);
@@ -193,7 +199,7 @@ async fn gather(
         }
         match page.cursor {
             Some(next) if scanned < SCANNED => cursor = Some(next),
-            _ => return Ok((count, shown)),
+            next => return Ok((count, shown, next.is_some())),
         }
     }
 }
@@ -340,8 +346,10 @@ async fn recent_comments(store: &TenantStore, survey: &str, since: i64, until: i
     }
 }
 
-/// Marks the mail sent, then sends it; a failed send removes the mark so the queue's retry
-/// sends it (a message received again after a send finds the mark and sends nothing).
+/// Sends the mail once: its mark is claimed with a lease (`sending`), the mail sent, then the
+/// mark set `sent`. A message received again finds it sent and sends nothing, or held by another
+/// attempt and comes back later; a failed send hands the lease back for the queue's retry. Only a
+/// crash between the send and the mark can send twice (as a survey's send, at least once).
 async fn send_once(
     ctx: &Context,
     messaging: &Messaging,
@@ -349,14 +357,32 @@ async fn send_once(
     mark: &str,
     message: &StaffMessage<'_>,
 ) -> Result<()> {
-    let key = Key::new(
-        keys::notifications_partition(to.store.tenant()),
-        format!("{SENT_PREFIX}{mark}"),
-    );
-    let item = Item::new(key.clone()).with_expiry(now_unix() + MARK_SECONDS);
-    match to.store.put(item, Some(Condition::NotExists)).await {
-        Ok(()) => {}
-        Err(Error::ConditionFailed) => return Ok(()),
+    let key = Key::new(keys::notified_partition(to.store.tenant()), mark.to_owned());
+    let now = now_unix();
+    let lease = Lease::new(now, LEASE_SECONDS);
+    let [until, holder] = lease.take();
+    let claim = [
+        Update::Set(STATUS.into(), SENDING.into()),
+        until,
+        holder,
+        Update::Set(crate::store::attr::EXPIRES_AT.into(), (now + MARK_SECONDS).into()),
+    ];
+    let claimable = Condition::Or(vec![
+        Condition::NotExists,
+        Condition::And(vec![Condition::eq(STATUS, SENDING), lease.free(now)]),
+    ]);
+    match to.store.update(&key, &claim, Some(claimable)).await {
+        Ok(_) => {}
+        Err(Error::ConditionFailed) => {
+            let sent = to.store.get(&key).await?.is_some_and(|m| m.str(STATUS) == Some(SENT));
+            return match sent {
+                true => Ok(()),
+                false => Err(Error::Unavailable {
+                    service: "mail",
+                    reason: "the notification is being sent by another attempt".into(),
+                }),
+            };
+        }
         Err(e) => return Err(e),
     }
     let email = staff_mail::compose(
@@ -368,11 +394,13 @@ async fn send_once(
     );
     messaging.wait_for_rate().await;
     if let Err(e) = messaging.mailer.send(&email).await {
-        to.store.delete(&key, None).await?;
+        to.store.update(&key, &Lease::end(), Some(Condition::Exists)).await?;
         return Err(Error::Unavailable {
             service: "mail",
             reason: e.to_string(),
         });
     }
+    let sent = [[Update::Set(STATUS.into(), SENT.into())].as_slice(), &Lease::end()].concat();
+    to.store.update(&key, &sent, Some(Condition::Exists)).await?;
     Ok(())
 }

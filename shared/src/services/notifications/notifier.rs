@@ -1,8 +1,11 @@
 //! The notifier, run by the scheduler: for each workspace on its list, the answers recorded since
 //! it last looked (and settled: a comment typed on the thank-you page belongs to its answer) make
 //! one queued mail per user and survey, at most one per `Pace::batch`; on Mondays from 08:00 UTC,
-//! each digest of the week before. The workspace's `NOTIFIER` item moves forward with a
-//! condition before anything is queued, so two runs never queue the same answers twice.
+//! each digest of the week before. The workspace's `NOTIFIER` item claims a window with a
+//! condition before anything is queued and moves past it after, so no window is queued by two
+//! runs or lost by one that stops. Answers are found by the time they were recorded (their id):
+//! one sent through the API with a `created_at` before the notifier's last look (a few minutes)
+//! is history being loaded, and is not told.
 
 use std::collections::BTreeSet;
 
@@ -36,6 +39,13 @@ impl Default for Pace {
 }
 
 const WEEK: i64 = 7 * 86_400;
+/// The `NOTIFIER` item's attributes: answers recorded before `cursor` are told; a window being
+/// queued ends at `pending_until`; the last answers' mail went at `mailed_at`; the digest of
+/// `digest_week` is queued.
+const CURSOR: &str = "cursor";
+const PENDING_UNTIL: &str = "pending_until";
+const MAILED_AT: &str = "mailed_at";
+const DIGEST_WEEK: &str = "digest_week";
 /// Unix time 0 was a Thursday: the first Monday, 08:00 UTC, is 4 days and 8 hours later.
 const FIRST_DIGEST: i64 = 4 * 86_400 + 8 * 3600;
 /// Answers read a page when finding which surveys were answered.
@@ -102,9 +112,9 @@ pub async fn register(ctx: &Context, store: &TenantStore) -> Result<()> {
     let tenant = store.tenant();
     let now = now_unix();
     let state = Item::new(keys::notifier_state(tenant))
-        .with("cursor", now)
-        .with("mailed_at", 0i64)
-        .with("digest_week", digest_week(now));
+        .with(CURSOR, now)
+        .with(MAILED_AT, 0i64)
+        .with(DIGEST_WEEK, digest_week(now));
     match store.put(state, Some(Condition::NotExists)).await {
         Ok(()) | Err(Error::ConditionFailed) => {}
         Err(e) => return Err(e),
@@ -148,24 +158,40 @@ pub async fn run_due(ctx: &Context, queue: &dyn Queue, now: i64, pace: Pace) -> 
     }
 }
 
-/// One workspace: the mails due, queued once the state has moved past them.
+/// One workspace: the mails due. The window of answers is claimed first (`pending_until`, with
+/// a condition, so two runs never queue it both), its messages queued, then the cursor moved
+/// past it. A run that stops between finds the same window pending next time and queues it
+/// again, so its mails keep their marks and go once.
 async fn run_workspace(store: &TenantStore, queue: &dyn Queue, now: i64, pace: Pace) -> Result<(usize, usize)> {
     let key = keys::notifier_state(store.tenant());
     let Some(state) = store.get(&key).await? else {
         return Ok((0, 0));
     };
-    let cursor = state.num("cursor").unwrap_or(now);
-    let mailed_at = state.num("mailed_at").unwrap_or(0);
-    let done_week = state.num("digest_week").unwrap_or(i64::MAX);
-    let until = now - pace.settle;
-    let answers_due = until > cursor && now >= mailed_at + pace.batch;
+    let cursor = state.num(CURSOR).unwrap_or(now);
+    let mailed_at = state.num(MAILED_AT).unwrap_or(0);
+    let done_week = state.num(DIGEST_WEEK).unwrap_or(i64::MAX);
+    let pending = state.num(PENDING_UNTIL);
+    let until = pending.unwrap_or(now - pace.settle);
+    let answers_due = pending.is_some() || (until > cursor && now >= mailed_at + pace.batch);
     let week = digest_week(now);
     if !answers_due && done_week >= week {
         return Ok((0, 0));
     }
+    if answers_due && pending.is_none() {
+        let claim = [Update::Set(PENDING_UNTIL.into(), until.into())];
+        let unclaimed = Condition::And(vec![
+            Condition::eq(CURSOR, cursor),
+            Condition::AttrNotExists(PENDING_UNTIL.into()),
+        ]);
+        match store.update(&key, &claim, Some(unclaimed)).await {
+            Ok(_) => {}
+            // Another run took it: it queues it.
+            Err(Error::ConditionFailed) => return Ok((0, 0)),
+            Err(e) => return Err(e),
+        }
+    }
     let chosen = subscriptions::all(store).await?;
     let mut bodies = Vec::new();
-    let mut updates = Vec::new();
     if answers_due {
         let wanted: BTreeSet<&str> = chosen
             .iter()
@@ -185,10 +211,6 @@ async fn run_workspace(store: &TenantStore, queue: &dyn Queue, now: i64, pace: P
                 until,
             }));
         }
-        updates.push(Update::Set("cursor".into(), until.into()));
-        if !bodies.is_empty() {
-            updates.push(Update::Set("mailed_at".into(), now.into()));
-        }
     }
     let answer_mails = bodies.len();
     if done_week < week {
@@ -200,36 +222,29 @@ async fn run_workspace(store: &TenantStore, queue: &dyn Queue, now: i64, pace: P
                 week,
             }));
         }
-        updates.push(Update::Set("digest_week".into(), week.into()));
     }
-    let unchanged = Condition::And(vec![
-        Condition::eq("cursor", cursor),
-        Condition::eq("digest_week", done_week),
-    ]);
-    match store.update(&key, &updates, Some(unchanged)).await {
-        Ok(_) => {}
-        // Another run took these: it queues them.
-        Err(Error::ConditionFailed) => return Ok((0, 0)),
-        Err(e) => return Err(e),
-    }
-    let bodies: Vec<String> = bodies
+    let texts: Vec<String> = bodies
         .iter()
         .map(serde_json::to_string)
         .collect::<std::result::Result<_, _>>()
         .map_err(Error::internal)?;
-    for chunk in bodies.chunks(10) {
-        if let Err(e) = queue.send_batch(chunk).await {
-            // Handed back, so the next run queues them again (the mails' marks keep any that
-            // went out from going twice).
-            let back = [
-                Update::Set("cursor".into(), cursor.into()),
-                Update::Set("digest_week".into(), done_week.into()),
-            ];
-            store.update(&key, &back, None).await?;
-            return Err(e);
+    for chunk in texts.chunks(10) {
+        // Left pending on failure: the next run queues the same window again.
+        queue.send_batch(chunk).await?;
+    }
+    let mut done = vec![Update::Set(DIGEST_WEEK.into(), done_week.max(week).into())];
+    if answers_due {
+        done.push(Update::Set(CURSOR.into(), until.into()));
+        done.push(Update::Remove(PENDING_UNTIL.into()));
+        if answer_mails > 0 {
+            done.push(Update::Set(MAILED_AT.into(), now.into()));
         }
     }
-    Ok((answer_mails, bodies.len() - answer_mails))
+    match store.update(&key, &done, Some(Condition::eq(CURSOR, cursor))).await {
+        // Another run finished the same window first (their mails' marks keep them once).
+        Ok(_) | Err(Error::ConditionFailed) => Ok((answer_mails, texts.len() - answer_mails)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Which of the `wanted` surveys have answers recorded in `[since, until)` (read by id, which

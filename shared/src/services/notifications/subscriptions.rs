@@ -100,11 +100,7 @@ pub async fn all(store: &TenantStore) -> Result<Vec<Subscription>> {
     let items = store
         .query_all(Query::new(keys::notifications_partition(store.tenant())))
         .await?;
-    Ok(items
-        .iter()
-        .filter(|i| !i.key.sk.starts_with(SENT_PREFIX))
-        .filter_map(Subscription::from_item)
-        .collect())
+    Ok(items.iter().filter_map(Subscription::from_item).collect())
 }
 
 /// One user's choice for one survey, if they made one.
@@ -146,8 +142,9 @@ pub struct Choice {
 }
 
 /// Saves the caller's choices for the surveys named (others stay as they were): a survey that
-/// is not the workspace's is refused. The first choice puts the workspace on the notifier's list,
-/// from now on (earlier answers are never mailed).
+/// is not the workspace's is refused. The workspace's first choice puts it on the notifier's
+/// list from then on (answers from before are never mailed); a later one takes the answers the
+/// notifier has not looked at yet (a few minutes' worth).
 pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices: &[Choice]) -> Result<()> {
     let user = user_of(caller)?.to_owned();
     let mine = mine(store, caller).await?;
@@ -245,6 +242,3 @@ pub async fn forget_user(store: &TenantStore, user: &str) -> Result<()> {
     }
     store.batch_write(ops).await
 }
-
-/// The prefix of the marks of mails sent (`SENT#{what}#{survey}#{user}#{period}`).
-pub const SENT_PREFIX: &str = "SENT#";

@@ -27,6 +27,8 @@ const KEPT_SECONDS: i64 = 7 * 86_400;
 const LEASE: i64 = 900;
 /// Imports a workspace may have waiting or running at once.
 pub const MAX_ACTIVE: usize = 3;
+/// Uploaded files a workspace may keep waiting for their mapping (each kept a week).
+const MAX_UNMAPPED: usize = 10;
 /// Receives after which an import that keeps failing is marked failed.
 const MAX_ATTEMPTS: u32 = 3;
 /// Imports the list shows.
@@ -123,15 +125,15 @@ pub async fn upload(store: &TenantStore, caller: &Caller, file: &[u8]) -> Result
         ));
     }
     let inspection = imports::inspect(file)?;
-    let active = list(store)
+    let unmapped = list(store)
         .await?
         .iter()
-        .filter(|i| matches!(i.status, ImportStatus::Queued | ImportStatus::Running))
+        .filter(|i| i.status == ImportStatus::Mapping)
         .count();
-    if active >= MAX_ACTIVE {
+    if unmapped >= MAX_UNMAPPED {
         return Err(Error::invalid(
             "file",
-            format!("{active} imports are waiting or running; start this one when one is done"),
+            format!("{unmapped} uploaded files wait for their columns to be mapped; start or leave them first"),
         ));
     }
     let id = new_id();
@@ -248,6 +250,17 @@ pub async fn start(
     }
     let inspected: Inspected = store.crypto().open_json(&item, INSPECTION).await?;
     imports::columns(&inspected.headers, mapping)?;
+    let active = list(store)
+        .await?
+        .iter()
+        .filter(|i| matches!(i.status, ImportStatus::Queued | ImportStatus::Running))
+        .count();
+    if active >= MAX_ACTIVE {
+        return Err(Error::invalid(
+            "import",
+            format!("{active} imports are waiting or running; start this one when one is done"),
+        ));
+    }
     if let Some(send) = &send {
         SendAt::after(send.delay)?;
         crate::services::surveys::resolve(store, send.survey.as_deref()).await?;
@@ -363,30 +376,14 @@ pub async fn run(ctx: &Context, message: &ImportMessage, receive_count: u32) -> 
     if receive_count > MAX_ATTEMPTS {
         return fail(&store, &key, "it failed every attempt; upload it again").await;
     }
-    let file = read_file(&store, &message.import).await?;
-    let targets: Vec<(String, String)> =
-        serde_json::from_str(item.str("mapping").unwrap_or("[]")).map_err(Error::internal)?;
-    let mapping = targets
-        .iter()
-        .map(|(h, t)| Column::parse(t).map(|c| (h.clone(), c)))
-        .collect::<Result<Vec<_>>>()?;
-    let send: Option<SendChoice> = serde_json::from_str(item.str("send").unwrap_or("null")).map_err(Error::internal)?;
-    let options = ImportOptions {
-        mapping,
-        send: match send {
-            Some(s) => Some(SendRequest {
-                channel: s.channel,
-                at: SendAt::after(s.delay)?,
-                survey: s.survey,
-            }),
-            None => None,
-        },
-        first_row: 2,
-        job: Some(message.import.clone()),
-    };
-    let caller = requester(&tenant, &item);
     let hash_only = workspace.settings.privacy.store_email_hash_only;
-    match imports::run(&store, &caller, hash_only, file.as_slice(), &options, |_| {}).await {
+    let outcome = async {
+        let file = read_file(&store, &message.import).await?;
+        let options = options_of(&item, &message.import)?;
+        let caller = requester(&tenant, &item);
+        imports::run(&store, &caller, hash_only, file.as_slice(), &options, |_| {}).await
+    };
+    match outcome.await {
         Ok(_) => {
             let done = [
                 Update::Set("status".into(), ImportStatus::Done.as_str().into()),
@@ -403,6 +400,32 @@ pub async fn run(ctx: &Context, message: &ImportMessage, receive_count: u32) -> 
             Err(e)
         }
     }
+}
+
+/// How the import was started: its mapping and whom to survey (what `start` checked).
+fn options_of(item: &Item, id: &str) -> Result<ImportOptions> {
+    let unreadable = |_| Error::invalid("import", "its mapping cannot be read; upload the file again");
+    let targets: Vec<(String, String)> =
+        serde_json::from_str(item.str("mapping").unwrap_or("[]")).map_err(unreadable)?;
+    let mapping = targets
+        .iter()
+        .map(|(h, t)| Column::parse(t).map(|c| (h.clone(), c)))
+        .collect::<Result<Vec<_>>>()?;
+    let send: Option<SendChoice> = serde_json::from_str(item.str("send").unwrap_or("null")).map_err(unreadable)?;
+    let send = match send {
+        Some(s) => Some(SendRequest {
+            channel: s.channel,
+            at: SendAt::after(s.delay)?,
+            survey: s.survey,
+        }),
+        None => None,
+    };
+    Ok(ImportOptions {
+        mapping,
+        send,
+        first_row: 2,
+        job: Some(id.to_owned()),
+    })
 }
 
 /// The uploaded file, its slices opened in order.

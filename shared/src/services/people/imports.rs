@@ -151,9 +151,18 @@ pub async fn run<R: Read>(
         created_at: now_unix(),
         ..ImportSummary::default()
     };
-    let mut told = std::time::Instant::now();
+    // A page's import run again after a failed attempt goes on after the rows it had done.
+    if let Some(job) = &options.job
+        && let Some(item) = store.get(&import_key(store, job)?).await?
+        && let Some(progress) = item.str(PROGRESS)
+    {
+        summary = serde_json::from_str(progress).map_err(Error::internal)?;
+    }
     let first_row = options.first_row.max(2);
     let mut records = reader.into_byte_records();
+    if summary.rows > 0 {
+        records.by_ref().take(summary.rows as usize).for_each(drop);
+    }
     let mut stored_errors = 0usize;
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -179,12 +188,8 @@ pub async fn run<R: Read>(
         process(store, hash_only, &columns, options, chunk, &mut summary).await?;
         stored_errors = flush_errors(store, &summary, stored_errors).await?;
         progress(summary.rows);
-        if options.job.is_some() && told.elapsed() >= PROGRESS_EVERY {
-            told = std::time::Instant::now();
-            let done = [Update::Set(ROWS_DONE.into(), (summary.rows as i64).into())];
-            store
-                .update(&import_key(store, &summary.id)?, &done, Some(Condition::Exists))
-                .await?;
+        if options.job.is_some() {
+            save_progress(store, &mut summary).await?;
         }
     }
     flush_errors(store, &summary, stored_errors).await?;
@@ -224,8 +229,25 @@ pub async fn run<R: Read>(
 pub const SUMMARY: &str = "summary";
 /// The rows a page's import has read so far.
 pub const ROWS_DONE: &str = "rows_done";
-/// How often a page's import writes its progress.
-const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// A page's import's counts so far (a JSON `ImportSummary` without its error rows), where a run
+/// that failed goes on from.
+const PROGRESS: &str = "progress";
+
+/// Writes a page's import's counts after a chunk: its page shows them, and a retry goes on from
+/// them rather than from the first row (which would send its surveys twice).
+async fn save_progress(store: &TenantStore, summary: &mut ImportSummary) -> Result<()> {
+    let errors = std::mem::take(&mut summary.errors);
+    let json = serde_json::to_string(&summary).map_err(Error::internal);
+    summary.errors = errors;
+    let updates = [
+        Update::Set(ROWS_DONE.into(), (summary.rows as i64).into()),
+        Update::Set(PROGRESS.into(), json?.into()),
+    ];
+    store
+        .update(&import_key(store, &summary.id)?, &updates, Some(Condition::Exists))
+        .await?;
+    Ok(())
+}
 
 pub fn import_key(store: &TenantStore, id: &str) -> Result<crate::store::Key> {
     Ok(crate::store::Key::new(
@@ -263,12 +285,11 @@ fn headers<R: Read>(reader: &mut csv::Reader<R>) -> Result<Vec<String>> {
         .collect()
 }
 
-/// What a file holds, read before it is imported: its header, the column each header goes to
-/// unless mapped otherwise, its first rows and how many rows it has.
+/// What a file holds, read before it is imported: its header, its first rows and how many rows
+/// it has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inspection {
     pub headers: Vec<String>,
-    pub guessed: Vec<Column>,
     pub samples: Vec<Vec<String>>,
     pub rows: u64,
 }
@@ -281,7 +302,6 @@ pub const SAMPLES: usize = 3;
 pub fn inspect(file: &[u8]) -> Result<Inspection> {
     let mut reader = csv_reader(file)?;
     let headers = headers(&mut reader)?;
-    let guessed = headers.iter().map(|h| Column::guess(h)).collect();
     let (mut samples, mut rows) = (Vec::new(), 0u64);
     for record in reader.into_byte_records() {
         rows += 1;
@@ -302,12 +322,7 @@ pub fn inspect(file: &[u8]) -> Result<Inspection> {
     if rows > MAX_ROWS {
         return Err(file_error("has more than 100,000 rows; split it"));
     }
-    Ok(Inspection {
-        headers,
-        guessed,
-        samples,
-        rows,
-    })
+    Ok(Inspection { headers, samples, rows })
 }
 
 /// Where each of `headers` goes: `mapping` (by header, case-insensitive), else the guess. A
