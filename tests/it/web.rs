@@ -3239,6 +3239,16 @@ async fn people_are_imported_from_a_csv_in_pages() {
         assert_eq!(refused.status, 422, "{file:?}: {}", refused.text);
         assert!(refused.text.contains(reason), "{file:?}: {}", refused.text);
     }
+    // Beyond the route's limit the body is not read: refused as a page too.
+    let huge = b
+        .upload("/people/imports", Some(&token), &"a@b.co\n".repeat(700_000))
+        .await;
+    assert_eq!(huge.status, 413, "{}", huge.text);
+    assert!(
+        huge.headers["content-type"].to_str().unwrap().starts_with("text/html"),
+        "{}",
+        huge.text
+    );
 }
 
 /// The owner deletes the workspace, its name typed and their password given again: from the

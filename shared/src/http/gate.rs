@@ -63,16 +63,11 @@ pub async fn gate(State(ctx): State<Arc<Context>>, mut req: Request, next: Next)
         None => admit(&ctx, route, req.headers(), ip).await,
     };
     match admitted {
-        Ok(caller) => {
-            if let Some(caller) = caller {
-                req.extensions_mut().insert(caller);
-            }
-            let response = next.run(req).await;
-            match route.page {
-                true => pages::as_page(route.path, response).await,
-                false => response,
-            }
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
         }
+        Ok(None) => next.run(req).await,
         Err(e) if route.page => pages::refusal(route.path, e),
         Err(e) => e.into_response(),
     }

@@ -1,6 +1,6 @@
 //! The common layers: a request id (API Gateway's when on Lambda) and a tracing span per request,
 //! throttling per client address, the gate, body- and header-size limits, strict security headers,
-//! and JSON for unknown routes and methods.
+//! JSON for unknown routes and methods, and pages for the web app's refusals.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +46,7 @@ pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
         .layer(middleware::from_fn(security_headers))
         .option_layer(cors(&ctx.settings.cors_origins))
         .layer(middleware::from_fn(trace_request))
+        .layer(middleware::from_fn(refusals_as_pages))
         .layer(middleware::from_fn_with_state(ctx.throttle.clone(), throttle_by_ip))
         .layer(middleware::from_fn(refuse_large_requests))
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
@@ -54,6 +55,27 @@ pub fn apply(routes: Router, ctx: &Arc<Context>) -> Router {
         .fallback(|headers: axum::http::HeaderMap| async move { super::pages::not_found(&headers) })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(stack)
+}
+
+/// A page's refusal by a layer or its handler (a body too large, too many requests, an id it
+/// cannot read) is answered as a page, not as the API's JSON.
+async fn refusals_as_pages(req: Request, next: Next) -> Response {
+    let method = if req.method() == Method::HEAD {
+        "GET"
+    } else {
+        req.method().as_str()
+    };
+    let page = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|p| super::routes::find(method, p.as_str()))
+        .filter(|route| route.page)
+        .map(|route| route.path);
+    let response = next.run(req).await;
+    match page {
+        Some(path) => super::pages::as_page(path, response).await,
+        None => response,
+    }
 }
 
 /// A refusal of a request that announced a body ends the connection, and says so: the body may

@@ -151,8 +151,8 @@ pub fn not_found(headers: &HeaderMap) -> Response {
     }
 }
 
-/// A page's handler that refused before it could render (a path's id it cannot read): its JSON
-/// error answered as a page instead, with the same status and message.
+/// A page's JSON refusal (by a layer, or a handler before it could render) answered as a page
+/// instead, with the same status and message.
 pub async fn as_page(path: &str, response: Response) -> Response {
     let json = response
         .headers()
