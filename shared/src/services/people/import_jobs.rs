@@ -378,6 +378,15 @@ pub async fn run(ctx: &Context, message: &ImportMessage, receive_count: u32) -> 
     }
     let hash_only = workspace.settings.privacy.store_email_hash_only;
     let outcome = async {
+        // Run as whoever started it, while they still may.
+        let started_by =
+            crate::services::accounts::users::load(&store, item.str("actor_id").unwrap_or_default()).await?;
+        if !started_by.is_some_and(|u| u.status == crate::services::accounts::users::UserStatus::Active) {
+            return Err(Error::invalid(
+                "import",
+                "whoever started it can no longer sign in; start it again",
+            ));
+        }
         let file = read_file(&store, &message.import).await?;
         let options = options_of(&item, &message.import)?;
         let caller = requester(&tenant, &item);
