@@ -15,7 +15,7 @@ use ovation::services::exports::spreadsheets::Format;
 use ovation::store::now_unix;
 use ovation::{Context, Error};
 
-use crate::page::{PageForm, Shell, after_form, error, error_in_layout, render, root_of};
+use crate::page::{PageForm, Shell, after_form, error, error_in_layout, refreshing, render, root_of};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -66,15 +66,7 @@ pub async fn page(
         Ok::<_, Error>((page, waiting))
     };
     match shown.await {
-        Ok((page, waiting)) => {
-            let mut response = page.into_response();
-            if waiting {
-                response
-                    .headers_mut()
-                    .insert(header::REFRESH, header::HeaderValue::from_static("3"));
-            }
-            response
-        }
+        Ok((page, waiting)) => refreshing(page, waiting.then_some("3")),
         Err(e) => error("../", None, e).into_response(),
     }
 }

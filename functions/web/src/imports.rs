@@ -5,7 +5,7 @@
 //! list shows the latest, the API's and the CLI's too. Thin over `services::people::import_jobs`.
 
 use axum::extract::{MatchedPath, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use ovation::domain::Channel;
@@ -18,7 +18,9 @@ use ovation::services::people::imports::{self, Column};
 use ovation::services::surveys;
 use ovation::{Context, Error, Result};
 
-use crate::page::{PageForm, PageUpload, Shell, after_form, error, error_in_layout, in_layout, render, root_of, utc};
+use crate::page::{
+    PageForm, PageUpload, Shell, after_form, error, error_in_layout, in_layout, refreshing, render, root_of, utc,
+};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -94,15 +96,7 @@ pub async fn one(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id)
         Ok::<_, Error>((page, waiting))
     };
     match shown.await {
-        Ok((page, waiting)) => {
-            let mut response = page.into_response();
-            if waiting {
-                response
-                    .headers_mut()
-                    .insert(header::REFRESH, header::HeaderValue::from_static("2"));
-            }
-            response
-        }
+        Ok((page, waiting)) => refreshing(page, waiting.then_some("2")),
         Err(e) => error_in_layout(&ctx, &caller, &headers, "people", "../../", e).await,
     }
 }

@@ -217,6 +217,18 @@ pub fn utc(at: i64) -> Option<String> {
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
+/// A page of a job that is still running: it asks the browser to load it again every `seconds`
+/// (no script needed); a finished job's page does not.
+pub fn refreshing(page: Page, seconds: Option<&'static str>) -> Response {
+    let mut response = page.into_response();
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(header::REFRESH, HeaderValue::from_static(seconds));
+    }
+    response
+}
+
 /// A redirect after a form (`303 See Other`) to an app page given relative to this one, with
 /// cookies to set.
 pub fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
@@ -365,12 +377,17 @@ fn csrf_checked(ctx: &Context, headers: &HeaderMap, fields: &BTreeMap<String, St
         .filter_map(|name| pages::cookie(ctx, headers, name))
         .any(|secret| pages::csrf_matches(&secret, presented));
     if !matched {
-        return Err(Error::Forbidden {
-            code: "csrf_token_invalid",
-            reason: "this form has expired or did not come from this app; load the page again",
-        });
+        return Err(foreign_form());
     }
     Ok(())
+}
+
+/// A form that did not come from the app's own page (or came too long ago).
+fn foreign_form() -> Error {
+    Error::Forbidden {
+        code: "csrf_token_invalid",
+        reason: "this form has expired or did not come from this app; load the page again",
+    }
 }
 
 /// A form with a file (`multipart/form-data`): its text fields and its one file, once its CSRF
@@ -391,7 +408,8 @@ impl FromRequest<Arc<Context>> for PageUpload {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(crate::multipart::boundary)
-            .ok_or_else(|| refused(Error::invalid("body", "is not a file upload; choose the file again")))?;
+            // The app's upload forms send multipart bodies only.
+            .ok_or_else(|| refused(foreign_form()))?;
         let body = Bytes::from_request(req, ctx)
             .await
             .map_err(|_| refused(Error::invalid("body", "could not be read")))?;

@@ -1,7 +1,9 @@
 //! Leases taken by a conditional update: held until a time by a fresh holder id, so that the
-//! SDK's repeat of a claim whose answer timed out (the first attempt took it) holds it too.
+//! SDK's repeat of a claim whose answer timed out (the first attempt took it) holds it too; and
+//! the claim of a queued job item (an export, a page's import) that the job functions share.
 
-use super::{Cmp, Condition, Update};
+use super::{Cmp, Condition, Key, TenantStore, Update};
+use crate::error::{Error, Result};
 use crate::ids::new_id;
 
 /// The attribute holding a lease's end (Unix seconds).
@@ -46,5 +48,48 @@ impl Lease {
     /// The updates that end whatever lease an item has.
     pub fn end() -> [Update; 2] {
         [Update::Remove(UNTIL.into()), Update::Remove(HOLDER.into())]
+    }
+}
+
+/// The status attribute of a job item (an export, a page's import) and the two states a run
+/// claims it from.
+const STATUS: &str = "status";
+const QUEUED: &str = "queued";
+const RUNNING: &str = "running";
+
+/// Claims a queued job item (`status` `queued`, or `running` whose lease ran out: a crashed
+/// attempt) for this attempt, for `seconds`: the item as claimed; none when it is done, failed
+/// or gone (nothing to do); an `Unavailable` error while another attempt runs it, so that its
+/// message comes back and runs it should that attempt die.
+pub async fn claim_job(
+    store: &TenantStore,
+    key: &Key,
+    now: i64,
+    seconds: i64,
+    what: &'static str,
+) -> Result<Option<super::Item>> {
+    let lease = Lease::new(now, seconds);
+    let [until, holder] = lease.take();
+    let claim = [Update::Set(STATUS.into(), RUNNING.into()), until, holder];
+    let claimable = Condition::Or(vec![
+        Condition::eq(STATUS, QUEUED),
+        Condition::And(vec![Condition::eq(STATUS, RUNNING), lease.free(now)]),
+    ]);
+    match store.update(key, &claim, Some(claimable)).await {
+        Ok(item) => Ok(Some(item)),
+        Err(Error::ConditionFailed) => {
+            let running = store
+                .get(key)
+                .await?
+                .is_some_and(|job| job.str(STATUS) == Some(RUNNING));
+            match running {
+                true => Err(Error::Unavailable {
+                    service: what,
+                    reason: "running in another attempt".into(),
+                }),
+                false => Ok(None),
+            }
+        }
+        Err(e) => Err(e),
     }
 }

@@ -19,7 +19,7 @@ use crate::services::exports::spreadsheets::{self, Format};
 use crate::services::exports::tenant_export;
 use crate::services::people::import_jobs::{self, ImportMessage};
 use crate::services::results::response_list::ResponseFilter;
-use crate::store::lease::Lease;
+use crate::store::lease::{self, Lease};
 use crate::store::{Condition, Item, Key, Query, TenantStore, Update, Value, keys, now_unix};
 
 /// Whether a job's file holds people's contact details (its requester could see them).
@@ -369,40 +369,8 @@ async fn run(ctx: &Context, tenant: &str, export: &str, receive_count: u32) -> R
     let Ok(key) = key(&tenant, export) else {
         return Ok(());
     };
-    let now = now_unix();
-    let lease = Lease::new(now, LEASE);
-    let [until, holder] = lease.take();
-    let claim = [
-        Update::Set("status".into(), ExportStatus::Running.as_str().into()),
-        until,
-        holder,
-    ];
-    let claimable = Condition::Or(vec![
-        Condition::eq("status", ExportStatus::Queued.as_str()),
-        Condition::And(vec![
-            Condition::eq("status", ExportStatus::Running.as_str()),
-            lease.free(now),
-        ]),
-    ]);
-    let item = match store.update(&key, &claim, Some(claimable)).await {
-        Ok(item) => item,
-        Err(Error::ConditionFailed) => {
-            // Done or failed: nothing to do. Running elsewhere: this message comes back, and
-            // runs it if that run dies (its lease passes).
-            let running = store
-                .get(&key)
-                .await?
-                .is_some_and(|job| job.str("status") == Some(ExportStatus::Running.as_str()));
-            return if running {
-                Err(Error::Unavailable {
-                    service: "export",
-                    reason: "running in another attempt".into(),
-                })
-            } else {
-                Ok(())
-            };
-        }
-        Err(e) => return Err(e),
+    let Some(item) = lease::claim_job(&store, &key, now_unix(), LEASE, "export").await? else {
+        return Ok(());
     };
     if receive_count > MAX_ATTEMPTS {
         return mark_failed(&store, export, "it failed every attempt").await;

@@ -15,7 +15,8 @@ use crate::messaging::Messaging;
 use crate::services::accounts::staff_mail::{self, StaffMessage};
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserStatus};
-use crate::services::notifications::notifier::{AnswersMail, DigestMail, StaffMail, digest_due};
+use crate::services::notifications::notifier::{AnswersMail, DigestMail, StaffMail};
+use crate::services::notifications::state::{WEEK, digest_due};
 use crate::services::notifications::subscriptions::{self, Answers};
 use crate::services::people::person::{self, id_range};
 use crate::services::results::metrics::{self, MetricsQuery};
@@ -40,7 +41,6 @@ const STATUS: &str = "status";
 const SENDING: &str = "sending";
 const SENT: &str = "sent";
 const PAGE: u32 = 200;
-const WEEK: i64 = 7 * 86_400;
 
 /// Sends one queued notification (nothing when what it was for is gone or stopped).
 pub async fn send(ctx: &Context, messaging: &Messaging, mail: &StaffMail) -> Result<()> {

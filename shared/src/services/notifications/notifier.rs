@@ -16,9 +16,10 @@ use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::Queue;
 use crate::services::accounts::tenants;
+use crate::services::notifications::state::{CURSOR, DIGEST_WEEK, MAILED_AT, PENDING_UNTIL, digest_week};
 use crate::services::notifications::subscriptions;
 use crate::services::people::person::id_range;
-use crate::store::{Condition, Item, Query, TenantStore, Update, keys, now_unix};
+use crate::store::{Condition, Query, TenantStore, Update, keys};
 
 /// How answers are gathered into mails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,28 +39,8 @@ impl Default for Pace {
     }
 }
 
-const WEEK: i64 = 7 * 86_400;
-/// The `NOTIFIER` item's attributes: answers recorded before `cursor` are told; a window being
-/// queued ends at `pending_until`; the last answers' mail went at `mailed_at`; the digest of
-/// `digest_week` is queued.
-const CURSOR: &str = "cursor";
-const PENDING_UNTIL: &str = "pending_until";
-const MAILED_AT: &str = "mailed_at";
-const DIGEST_WEEK: &str = "digest_week";
-/// Unix time 0 was a Thursday: the first Monday, 08:00 UTC, is 4 days and 8 hours later.
-const FIRST_DIGEST: i64 = 4 * 86_400 + 8 * 3600;
 /// Answers read a page when finding which surveys were answered.
 const PAGE: u32 = 1000;
-
-/// The week whose digest is due by `now`: the number of the last Monday 08:00 UTC passed.
-pub fn digest_week(now: i64) -> i64 {
-    (now - FIRST_DIGEST).div_euclid(WEEK)
-}
-
-/// When the digest of `week` is due; it covers the seven days before.
-pub fn digest_due(week: i64) -> i64 {
-    FIRST_DIGEST + week * WEEK
-}
 
 /// A queued mail about a survey's answers to one user: those recorded in `[since, until)`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,22 +86,6 @@ pub struct NotifierReport {
     pub workspaces: usize,
     pub answer_mails: usize,
     pub digests: usize,
-}
-
-/// Puts the workspace on the notifier's list, from now on (its first choice of a notification).
-pub async fn register(ctx: &Context, store: &TenantStore) -> Result<()> {
-    let tenant = store.tenant();
-    let now = now_unix();
-    let state = Item::new(keys::notifier_state(tenant))
-        .with(CURSOR, now)
-        .with(MAILED_AT, 0i64)
-        .with(DIGEST_WEEK, digest_week(now));
-    match store.put(state, Some(Condition::NotExists)).await {
-        Ok(()) | Err(Error::ConditionFailed) => {}
-        Err(e) => return Err(e),
-    }
-    let listed = Item::new(keys::notifier_registry(tenant)).with("tenant", tenant.as_str());
-    ctx.store.put(listed, None).await
 }
 
 /// One run over every workspace on the list: the mails due are queued on `queue`.

@@ -175,7 +175,7 @@ pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices
         return Ok(());
     }
     if choices.iter().any(|c| c.answers.is_some() || c.digest) {
-        crate::services::notifications::notifier::register(ctx, store).await?;
+        crate::services::notifications::state::register(ctx, store).await?;
     }
     store.batch_write(ops).await?;
     audit::record(

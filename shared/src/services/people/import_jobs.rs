@@ -16,7 +16,7 @@ use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::imports::{self, Column, ImportOptions, ImportSummary, ROWS_DONE, SUMMARY};
 use crate::services::people::person::SendRequest;
-use crate::store::lease::Lease;
+use crate::store::lease::{self, Lease};
 use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
 
 /// The bytes of the file an item keeps (sealed, well under DynamoDB's 400 KB).
@@ -340,38 +340,8 @@ pub async fn run(ctx: &Context, message: &ImportMessage, receive_count: u32) -> 
     let Ok(key) = imports::import_key(&store, &message.import) else {
         return Ok(());
     };
-    let now = now_unix();
-    let lease = Lease::new(now, LEASE);
-    let [until, holder] = lease.take();
-    let claim = [
-        Update::Set("status".into(), ImportStatus::Running.as_str().into()),
-        until,
-        holder,
-    ];
-    let claimable = Condition::Or(vec![
-        Condition::eq("status", ImportStatus::Queued.as_str()),
-        Condition::And(vec![
-            Condition::eq("status", ImportStatus::Running.as_str()),
-            lease.free(now),
-        ]),
-    ]);
-    let item = match store.update(&key, &claim, Some(claimable)).await {
-        Ok(item) => item,
-        Err(Error::ConditionFailed) => {
-            let running = store
-                .get(&key)
-                .await?
-                .is_some_and(|i| ImportStatus::of(&i) == ImportStatus::Running);
-            return if running {
-                Err(Error::Unavailable {
-                    service: "import",
-                    reason: "running in another attempt".into(),
-                })
-            } else {
-                Ok(())
-            };
-        }
-        Err(e) => return Err(e),
+    let Some(item) = lease::claim_job(&store, &key, now_unix(), LEASE, "import").await? else {
+        return Ok(());
     };
     if receive_count > MAX_ATTEMPTS {
         return fail(&store, &key, "it failed every attempt; upload it again").await;
