@@ -11,6 +11,7 @@ use minijinja::context;
 use ovation::Context;
 use ovation::http::pages::{self, SESSION};
 use ovation::services::Caller;
+use ovation::services::accounts;
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::lifecycle::tenants;
 use ovation::services::results::response_list::ResponseFilter;
@@ -24,9 +25,14 @@ pub const NAV: &str = "settings/data";
 
 pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller) -> Response {
     let values = async {
+        let slug = accounts::tenants::active(&ctx, &caller.principal.tenant)
+            .await?
+            .map(|t| t.slug.clone())
+            .unwrap_or_default();
         Ok(context! {
             days => jobs::KEPT_SECONDS / 86_400,
             purge_days => tenants::PURGE_AFTER_DAYS,
+            slug,
         })
     };
     in_layout(&ctx, &caller, &headers, (NAV, "data.html", "../"), values).await
