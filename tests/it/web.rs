@@ -3548,3 +3548,57 @@ async fn the_web_app_by_role_in_chromium() {
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
     }
 }
+
+/// The same choices over the API: a user's own (`/v1/me/notifications`, sessions only) and who
+/// receives what (`GET /v1/notifications`, owners and admins), with the page's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_chosen_over_the_api_as_in_pages() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let analyst = s.member(&owner, "analyst", "analyst@acme.example").await;
+    let (key, _) = s.api_key(&owner, "admin").await;
+    let survey = s.get("/v1/surveys", &key).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let choice = json!([{"survey_id": survey, "answers": "detractors", "digest": true}]);
+    let chosen = s
+        .send("PUT", "/v1/me/notifications", &owner.token, choice.clone())
+        .await;
+    assert_eq!(chosen.status, 200, "{chosen:?}");
+    assert_eq!(chosen.body[0]["answers"], "detractors", "{chosen:?}");
+    assert_eq!(s.get("/v1/me/notifications", &owner.token).await.body, chosen.body);
+    // The page shows what the API chose.
+    let mut b = Browser::new(&s);
+    b.sign_in("acme", "owner@acme.example", PASSWORD).await;
+    let page = b.get("/notifications").await;
+    assert!(page.text.contains("value=\"detractors\" selected"), "{}", page.text);
+    // Refused: an API key (no mailbox), an unknown choice, another workspace's survey, a field
+    // the API does not know.
+    assert_eq!(s.send("PUT", "/v1/me/notifications", &key, choice).await.status, 403);
+    let other = s.tenant("bravo").await;
+    let foreign = s.get("/v1/surveys", &other.token).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (body, field) in [
+        (json!([{"survey_id": survey, "answers": "all"}]), "answers"),
+        (json!([{"survey_id": foreign, "answers": "every"}]), "survey"),
+        (json!([{"survey_id": survey, "when": "now"}]), "when"),
+    ] {
+        let refused = s.send("PUT", "/v1/me/notifications", &analyst.token, body).await;
+        assert_eq!(refused.status, 422, "{refused:?}");
+        assert!(refused.text.contains(field), "{field}: {refused:?}");
+    }
+    assert_eq!(s.get("/v1/me/notifications", &analyst.token).await.body, json!([]));
+    // Who receives what: owners and admins (and admin keys), not analysts.
+    let all = s.get("/v1/notifications", &key).await;
+    assert_eq!(all.status, 200, "{all:?}");
+    assert_eq!(all.body[0]["user_id"], owner.user_id, "{all:?}");
+    assert_eq!(s.get("/v1/notifications", &analyst.token).await.status, 403);
+    assert_eq!(
+        s.get("/v1/notifications", &other.token).await.body,
+        json!([]),
+        "each workspace its own"
+    );
+}

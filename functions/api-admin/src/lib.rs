@@ -21,6 +21,7 @@ use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
 use ovation::services::lifecycle::{self, tenants::NewTenant, tenants::TenantDeletion};
+use ovation::services::notifications::subscriptions::{self, Subscription};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -41,6 +42,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/api_keys/{id}", delete(revoke_api_key))
         .route("/v1/oauth_clients", get(list_clients).post(create_client))
         .route("/v1/oauth_clients/{id}", delete(delete_client))
+        .route("/v1/notifications", get(notifications))
         .route("/v1/audit_events", get(audit_events))
         .route("/v1/exports/tenant", get(export_tenant).post(export_tenant_job))
         .route("/v1/platform/tenants", post(create_tenant))
@@ -71,6 +73,10 @@ async fn delete_own_tenant(
 ) -> Result<StatusCode> {
     lifecycle::tenants::delete_own(&ctx, &caller, &request).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn notifications(Scoped { store, .. }: Scoped) -> Result<Json<Vec<Subscription>>> {
+    Ok(Json(subscriptions::all(&store).await?))
 }
 
 async fn update_tenant(

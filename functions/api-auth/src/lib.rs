@@ -18,6 +18,7 @@ use ovation::services::accounts::sessions;
 use ovation::services::accounts::sessions::{ChangePassword, Me};
 use ovation::services::accounts::sign_in;
 use ovation::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
+use ovation::services::notifications::subscriptions::{self, Choice, Subscription};
 use ovation::{Context, Error, Result};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -34,6 +35,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/auth/sign_out", post(sign_out))
         .route("/v1/auth/sign_out_everywhere", post(sign_out_everywhere))
         .route("/v1/me", get(me))
+        .route("/v1/me/notifications", get(my_notifications).put(choose_notifications))
         .route("/v1/me/password", post(change_password))
         .route("/v1/me/mfa/totp", post(begin_totp))
         .route("/v1/me/mfa/totp/confirm", post(confirm_totp))
@@ -88,6 +90,25 @@ async fn sign_out_everywhere(State(ctx): Ctx, caller: Caller) -> Result<StatusCo
 
 async fn me(State(ctx): Ctx, caller: Caller) -> Result<Json<Me>> {
     Ok(Json(sessions::me(&ctx, &caller).await?))
+}
+
+async fn my_notifications(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<Subscription>>> {
+    let store = caller.store(&ctx);
+    Ok(Json(
+        subscriptions::mine(&store, &caller).await?.into_values().collect(),
+    ))
+}
+
+async fn choose_notifications(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(choices): JsonBody<Vec<Choice>>,
+) -> Result<Json<Vec<Subscription>>> {
+    let store = caller.store(&ctx);
+    subscriptions::choose(&ctx, &store, &caller, &choices).await?;
+    Ok(Json(
+        subscriptions::mine(&store, &caller).await?.into_values().collect(),
+    ))
 }
 
 async fn change_password(

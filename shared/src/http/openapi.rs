@@ -28,6 +28,7 @@ use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, U
 use crate::services::audit::AuditEvent;
 use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};
 use crate::services::lifecycle::tenants::{NewTenant, TenantCreated, TenantDeletion};
+use crate::services::notifications::subscriptions::{Answers, Choice, Subscription};
 use crate::services::people::imports::{ImportSummary, RowError};
 use crate::services::people::person::PersonView;
 use crate::services::people::suppressions::{SuppressedView, UnsubscribeRequest};
@@ -124,6 +125,9 @@ use crate::services::webhooks::events::EventType;
         Tenant,
         TenantCreated,
         TenantDeletion,
+        Subscription,
+        Choice,
+        Answers,
         TenantSettings,
         TenantStatus,
         TokenRequest,

@@ -212,6 +212,8 @@ pub const ROUTES: &[Route] = &[
         .body("NewCredential").returns("OAuthClientCreated").created(),
     route("DELETE", "/v1/oauth_clients/{id}", ADMIN, Tenant(ManageCredentials),
         "Delete an OAuth client and its tokens"),
+    route("GET", "/v1/notifications", ADMIN, Tenant(ReadUsers), "Who is mailed about which survey's answers")
+        .returns("[Subscription]"),
     route("GET", "/v1/audit_events", ADMIN, Tenant(ReadAudit), "List audit events (or export them as JSON lines)")
         .returns("[AuditEvent]").query(&["since", "until", "action", "actor_id", "per_page", "cursor", "format"]),
     route("GET", "/v1/exports/tenant", ADMIN, Tenant(ExportTenant),
@@ -238,6 +240,10 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/auth/sign_out", AUTH, User, "End this session"),
     route("POST", "/v1/auth/sign_out_everywhere", AUTH, User, "End every session of this user"),
     route("GET", "/v1/me", AUTH, Any, "Who the caller is").returns("Me"),
+    route("GET", "/v1/me/notifications", AUTH, User, "Your notifications: the answers and digests mailed to you, per survey")
+        .returns("[Subscription]"),
+    route("PUT", "/v1/me/notifications", AUTH, User, "Choose your notifications for the surveys named (others stay)")
+        .body("[Choice]").returns("[Subscription]"),
     route("POST", "/v1/me/password", AUTH, User, "Change the password (ends every session, returns a new one)")
         .body("ChangePassword").returns("SignInResult"),
     route("POST", "/v1/me/mfa/totp", AUTH, User, "Start TOTP enrolment").returns("TotpEnrolment"),

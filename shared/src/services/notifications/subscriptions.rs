@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::context::Context;
 use crate::crypto::links::{Link, LinkKind};
@@ -17,7 +18,7 @@ use crate::services::surveys;
 use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
 
 /// Which of a survey's answers a user is mailed about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Answers {
     Every,
@@ -68,11 +69,15 @@ impl Answers {
 }
 
 /// One user's choice for one survey.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Subscription {
+    #[serde(rename = "survey_id")]
     pub survey: String,
+    #[serde(rename = "user_id")]
     pub user: String,
+    /// Which answers are mailed; none for the digest only.
     pub answers: Option<Answers>,
+    /// The Monday digest.
     pub digest: bool,
 }
 
@@ -133,13 +138,21 @@ fn user_of(caller: &Caller) -> Result<&str> {
     }
 }
 
-/// A user's choice for a survey, as a form gives it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A user's choice for a survey, as a form or `PUT /v1/me/notifications` gives it: no
+/// `answers` and no `digest` is no mail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Choice {
+    #[serde(rename = "survey_id")]
     pub survey: String,
+    #[serde(default)]
     pub answers: Option<Answers>,
+    #[serde(default)]
     pub digest: bool,
 }
+
+/// The most choices one request makes.
+pub const MAX_CHOICES: usize = 500;
 
 /// Saves the caller's choices for the surveys named (others stay as they were): a survey that
 /// is not the workspace's is refused. The workspace's first choice puts it on the notifier's
@@ -147,6 +160,9 @@ pub struct Choice {
 /// notifier has not looked at yet (a few minutes' worth).
 pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices: &[Choice]) -> Result<()> {
     let user = user_of(caller)?.to_owned();
+    if choices.len() > MAX_CHOICES {
+        return Err(Error::invalid("choices", format!("at most {MAX_CHOICES} at once")));
+    }
     let mine = mine(store, caller).await?;
     let mut ops = Vec::new();
     for choice in choices {
