@@ -3591,6 +3591,23 @@ async fn notifications_are_chosen_over_the_api_as_in_pages() {
         assert!(refused.text.contains(field), "{field}: {refused:?}");
     }
     assert_eq!(s.get("/v1/me/notifications", &analyst.token).await.body, json!([]));
+    // A session that still owes its password change chooses nothing.
+    let created = s.create_tenant("charlie").await;
+    let owed = s
+        .sign_in(1, "charlie", "owner@charlie.example", &created.str("one_time_password"))
+        .await
+        .str("token");
+    let survey_c = s.get("/v1/surveys", &owed).await;
+    assert_eq!(survey_c.status, 403, "{survey_c:?}");
+    let refused = s
+        .send(
+            "PUT",
+            "/v1/me/notifications",
+            &owed,
+            json!([{"survey_id": survey, "answers": "every"}]),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{refused:?}");
     // Who receives what: owners and admins (and admin keys), not analysts.
     let all = s.get("/v1/notifications", &key).await;
     assert_eq!(all.status, 200, "{all:?}");

@@ -162,14 +162,20 @@ pub async fn as_page(path: &str, response: Response) -> Response {
         return response;
     }
     let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
-        .await
-        .unwrap_or_default();
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_owned))
         .unwrap_or_default();
-    page_of(path, status, &message)
+    let mut page = page_of(path, status, &message);
+    // What the refusal said besides its body (`Retry-After`, rate limits, cookies) still holds.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !page.headers().contains_key(name) {
+            page.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    page
 }
 
 /// A plain error page: the status, the error's message, a way to the overview.

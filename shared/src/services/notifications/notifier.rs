@@ -132,13 +132,20 @@ async fn run_workspace(store: &TenantStore, queue: &dyn Queue, now: i64, pace: P
     let Some(state) = store.get(&key).await? else {
         return Ok((0, 0));
     };
-    let cursor = state.num(CURSOR).unwrap_or(now);
+    let week = digest_week(now);
+    let Some(cursor) = state.num(CURSOR) else {
+        // A state without its cursor (restored by hand) starts again from now.
+        let start = [Update::Set(CURSOR.into(), now.into())];
+        store
+            .update(&key, &start, Some(Condition::AttrNotExists(CURSOR.into())))
+            .await?;
+        return Ok((0, 0));
+    };
     let mailed_at = state.num(MAILED_AT).unwrap_or(0);
-    let done_week = state.num(DIGEST_WEEK).unwrap_or(i64::MAX);
+    let done_week = state.num(DIGEST_WEEK).unwrap_or(week);
     let pending = state.num(PENDING_UNTIL);
     let until = pending.unwrap_or(now - pace.settle);
     let answers_due = pending.is_some() || (until > cursor && now >= mailed_at + pace.batch);
-    let week = digest_week(now);
     if !answers_due && done_week >= week {
         return Ok((0, 0));
     }

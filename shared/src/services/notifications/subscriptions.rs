@@ -164,8 +164,10 @@ pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices
         return Err(Error::invalid("choices", format!("at most {MAX_CHOICES} at once")));
     }
     let mine = mine(store, caller).await?;
+    // A survey named twice: its last choice holds.
+    let last: BTreeMap<&str, &Choice> = choices.iter().map(|c| (c.survey.as_str(), c)).collect();
     let mut ops = Vec::new();
-    for choice in choices {
+    for choice in last.into_values() {
         if surveys::get(store, &choice.survey).await?.is_none() {
             return Err(Error::invalid("survey", "is not one of this workspace's surveys"));
         }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ImportId, TenantId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
+use crate::services::accounts::users::UserStatus;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::people::imports::{self, Column, ImportOptions, ImportSummary, ROWS_DONE, SUMMARY};
 use crate::services::people::person::SendRequest;
@@ -268,6 +269,7 @@ pub async fn start(
     let targets: Vec<(String, String)> = mapping.iter().map(|(h, c)| (h.clone(), c.target())).collect();
     let updates = [
         Update::Set("status".into(), ImportStatus::Queued.as_str().into()),
+        Update::Set("actor_id".into(), caller.principal.actor.id().into()),
         Update::Set(
             "mapping".into(),
             serde_json::to_string(&targets).map_err(Error::internal)?.into(),
@@ -348,18 +350,19 @@ pub async fn run(ctx: &Context, message: &ImportMessage, receive_count: u32) -> 
     }
     let hash_only = workspace.settings.privacy.store_email_hash_only;
     let outcome = async {
-        // Run as whoever started it, while they still may.
-        let started_by =
-            crate::services::accounts::users::load(&store, item.str("actor_id").unwrap_or_default()).await?;
-        if !started_by.is_some_and(|u| u.status == crate::services::accounts::users::UserStatus::Active) {
-            return Err(Error::invalid(
-                "import",
-                "whoever started it can no longer sign in; start it again",
-            ));
-        }
+        // Run as whoever started it, with their role now, while they still may.
+        let started_by = crate::services::accounts::users::load(&store, item.str("actor_id").unwrap_or_default())
+            .await?
+            .filter(|u| u.status == UserStatus::Active && u.role.allows(crate::auth::Permission::ManagePeople))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "import",
+                    "whoever started it may no longer import people; start it again",
+                )
+            })?;
         let file = read_file(&store, &message.import).await?;
         let options = options_of(&item, &message.import)?;
-        let caller = requester(&tenant, &item);
+        let caller = requester(&tenant, &started_by.id, started_by.role);
         imports::run(&store, &caller, hash_only, file.as_slice(), &options, |_| {}).await
     };
     match outcome.await {
@@ -423,19 +426,16 @@ async fn read_file(store: &TenantStore, id: &str) -> Result<Vec<u8>> {
 }
 
 /// Who started an import, as its audit event names them.
-fn requester(tenant: &TenantId, item: &Item) -> Caller {
-    use crate::auth::{Actor, Principal, Role};
+fn requester(tenant: &TenantId, user: &str, role: crate::auth::Role) -> Caller {
+    use crate::auth::{Actor, Principal};
     Caller {
         principal: Principal {
             tenant: tenant.clone(),
             actor: Actor::User {
-                id: item.str("actor_id").unwrap_or_default().to_owned(),
+                id: user.to_owned(),
                 session: [0; 32],
             },
-            role: item
-                .str("actor_role")
-                .and_then(|r| Role::parse(r).ok())
-                .unwrap_or(Role::Editor),
+            role,
             restriction: None,
         },
         ip: None,
