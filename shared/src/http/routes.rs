@@ -240,9 +240,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/auth/sign_out", AUTH, User, "End this session"),
     route("POST", "/v1/auth/sign_out_everywhere", AUTH, User, "End every session of this user"),
     route("GET", "/v1/me", AUTH, Any, "Who the caller is").returns("Me"),
-    route("GET", "/v1/me/notifications", AUTH, Tenant(ReadResponses), "Your notifications: the answers and digests mailed to you, per survey")
+    route("GET", "/v1/me/notifications", AUTH, User, "Your notifications: the answers and digests mailed to you, per survey")
         .returns("[Subscription]"),
-    route("PUT", "/v1/me/notifications", AUTH, Tenant(ReadResponses), "Choose your notifications for the surveys named (others stay)")
+    route("PUT", "/v1/me/notifications", AUTH, User, "Choose your notifications for the surveys named (others stay)")
         .body("[Choice]").returns("[Subscription]"),
     route("POST", "/v1/me/password", AUTH, User, "Change the password (ends every session, returns a new one)")
         .body("ChangePassword").returns("SignInResult"),

@@ -127,8 +127,15 @@ pub async fn mine(store: &TenantStore, caller: &Caller) -> Result<BTreeMap<Strin
         .collect())
 }
 
-/// Notifications are a user's own: an API key or client has no mailbox.
+/// Notifications are a user's own (an API key or client has no mailbox), and read answers: a
+/// session that still owes its password change or second factor has none yet.
 fn user_of(caller: &Caller) -> Result<&str> {
+    if caller.principal.restriction.is_some() {
+        return Err(Error::Forbidden {
+            code: "session_restricted",
+            reason: "finish signing in (a new password, a second factor) first",
+        });
+    }
     match &caller.principal.actor {
         crate::auth::Actor::User { id, .. } => Ok(id),
         _ => Err(Error::Forbidden {
