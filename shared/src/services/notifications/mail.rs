@@ -177,29 +177,46 @@ async fn gather(
     until: i64,
     choice: Answers,
 ) -> Result<(usize, Vec<ResponseRecord>, bool)> {
+    let (mut count, mut shown) = (0, Vec::new());
+    let cut_short = walk(store, survey, (since, until), false, |response| {
+        if choice.admits(&response) {
+            count += 1;
+            if shown.len() < SHOWN {
+                shown.push(response);
+            }
+        }
+        true
+    })
+    .await?;
+    Ok((count, shown, cut_short))
+}
+
+/// Walks the survey's answers recorded in `[since, until)`, opened (oldest first, or newest
+/// first), while `visit` says go on and fewer than `SCANNED` answers were read; true when answers
+/// of the window were left unread.
+async fn walk(
+    store: &TenantStore,
+    survey: &str,
+    (since, until): (i64, i64),
+    newest_first: bool,
+    mut visit: impl FnMut(ResponseRecord) -> bool,
+) -> Result<bool> {
     let query = Query::new(keys::responses_partition(store.tenant()))
         .sort(id_range(Some(since), Some(until - 1)))
         .limit(PAGE);
-    let (mut count, mut shown, mut scanned) = (0, Vec::new(), 0);
-    let mut cursor: Option<String> = None;
+    let query = if newest_first { query.backward() } else { query };
+    let (mut cursor, mut scanned): (Option<String>, usize) = (None, 0);
     loop {
         let page = store.query(query.clone(), cursor.as_deref()).await?;
-        for item in &page.items {
-            scanned += 1;
-            if item.str("survey") != Some(survey) {
-                continue;
-            }
-            let response = ResponseRecord::from_item(store, item).await?;
-            if choice.admits(&response) {
-                count += 1;
-                if shown.len() < SHOWN {
-                    shown.push(response);
-                }
+        scanned += page.items.len();
+        for item in page.items.iter().filter(|i| i.str("survey") == Some(survey)) {
+            if !visit(ResponseRecord::from_item(store, item).await?) {
+                return Ok(true);
             }
         }
         match page.cursor {
             Some(next) if scanned < SCANNED => cursor = Some(next),
-            next => return Ok((count, shown, next.is_some())),
+            next => return Ok(next.is_some()),
         }
     }
 }
@@ -321,29 +338,15 @@ async fn digest(to: &Recipient<'_>, m: &DigestMail) -> Result<(String, StaffMess
 
 /// The survey's latest answers with a comment in `[since, until)`, newest first.
 async fn recent_comments(store: &TenantStore, survey: &str, since: i64, until: i64) -> Result<Vec<ResponseRecord>> {
-    let query = Query::new(keys::responses_partition(store.tenant()))
-        .sort(id_range(Some(since), Some(until - 1)))
-        .backward()
-        .limit(PAGE);
-    let (mut found, mut scanned) = (Vec::new(), 0);
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store.query(query.clone(), cursor.as_deref()).await?;
-        for item in page.items.iter().filter(|i| i.str("survey") == Some(survey)) {
-            let response = ResponseRecord::from_item(store, item).await?;
-            if Answers::Comments.admits(&response) {
-                found.push(response);
-                if found.len() == QUOTED {
-                    return Ok(found);
-                }
-            }
+    let mut found = Vec::new();
+    walk(store, survey, (since, until), true, |response| {
+        if Answers::Comments.admits(&response) {
+            found.push(response);
         }
-        scanned += page.items.len();
-        match page.cursor {
-            Some(next) if scanned < SCANNED => cursor = Some(next),
-            _ => return Ok(found),
-        }
-    }
+        found.len() < QUOTED
+    })
+    .await?;
+    Ok(found)
 }
 
 /// Sends the mail once: its mark is claimed with a lease (`sending`), the mail sent, then the
