@@ -65,6 +65,10 @@ pub struct Settings {
     pub login_rate_per_ip: RateLimit,
     /// Requests one tenant may make a minute, across every instance.
     pub rate_per_tenant_minute: u32,
+    /// Requests one client address may make to the website surveys' routes.
+    pub site_rate_per_ip: RateLimit,
+    /// Requests the visitors of one site key may make a minute, across every instance.
+    pub rate_per_site_key_minute: u32,
     /// How long a tenant's settings (IP allow-list, status) may be served from memory.
     pub tenant_cache: Duration,
     /// SHA-256 of each operator key that opens the platform API (more than one while rotating);
@@ -256,6 +260,11 @@ impl Settings {
             burst: count("OVATION_LOGIN_BURST_PER_IP", 10)?,
         };
         let rate_per_tenant_minute = count("OVATION_RATE_PER_TENANT_MINUTE", 6000)?;
+        let site_rate_per_ip = RateLimit {
+            per_second: count("OVATION_SITE_RATE_PER_IP", 2)?,
+            burst: count("OVATION_SITE_BURST_PER_IP", 30)?,
+        };
+        let rate_per_site_key_minute = count("OVATION_RATE_PER_SITE_KEY_MINUTE", 6000)?;
         let tenant_cache = Duration::from_secs(positive(
             "OVATION_TENANT_CACHE_SECONDS",
             get("OVATION_TENANT_CACHE_SECONDS"),
@@ -369,6 +378,8 @@ impl Settings {
             rate_per_ip,
             login_rate_per_ip,
             rate_per_tenant_minute,
+            site_rate_per_ip,
+            rate_per_site_key_minute,
             tenant_cache,
             operator_keys,
             cors_origins,

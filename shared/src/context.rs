@@ -30,6 +30,10 @@ pub struct Context {
     pub sign_in_throttle: Arc<Throttle>,
     /// Each tenant's request budget, across instances.
     pub tenant_rate: TenantRate,
+    /// The website surveys' budgets per client address, for this process.
+    pub site_throttle: Arc<Throttle>,
+    /// Each site key's request budget, across instances.
+    pub site_rate: TenantRate,
     /// Tenants' settings as recently read.
     pub tenants: TenantCache,
     /// The AWS configuration every client of this process is made from (AWS adapters only).
@@ -97,6 +101,8 @@ impl Context {
             throttle: Arc::new(Throttle::new(settings.rate_per_ip)),
             sign_in_throttle: Arc::new(Throttle::new(settings.login_rate_per_ip)),
             tenant_rate: TenantRate::new(settings.rate_per_tenant_minute),
+            site_throttle: Arc::new(Throttle::new(settings.site_rate_per_ip)),
+            site_rate: TenantRate::new(settings.rate_per_site_key_minute),
             tenants: TenantCache::new(settings.tenant_cache),
             settings,
             store,

@@ -116,6 +116,11 @@ ulid_id!(
     Error::NotFound("webhook")
 );
 ulid_id!(
+    /// A site key of the website surveys.
+    SiteKeyId,
+    Error::NotFound("site key")
+);
+ulid_id!(
     /// A people import.
     ImportId,
     Error::NotFound("import")

@@ -1,4 +1,4 @@
-//! `api-admin`: the tenant's settings, users, API keys, OAuth clients and audit trail; the
+//! `api-admin`: the tenant's settings, users, API keys, OAuth clients, site keys and audit trail; the
 //! operator's platform routes (tenants); `/health` and `/openapi.json`. The router only, with thin
 //! handlers over `ovation::services`: `main.rs` runs it on Lambda, `ovation serve` nests it locally.
 
@@ -14,7 +14,7 @@ use ovation::domain::tenant::SettingsPatch;
 use ovation::domain::tenant::Tenant;
 use ovation::http::attachment;
 use ovation::http::extract::{JsonBody, ListPage, Params, PathId, PublicBase, Scoped, next_page};
-use ovation::ids::{ApiKeyId, OAuthClientId, UserId};
+use ovation::ids::{ApiKeyId, OAuthClientId, SiteKeyId, UserId};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
 use ovation::services::accounts::tenants;
@@ -22,6 +22,7 @@ use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
 use ovation::services::lifecycle::{self, tenants::NewTenant, tenants::TenantDeletion};
 use ovation::services::notifications::subscriptions::{self, Subscription};
+use ovation::services::website::site_keys::{self, NewSiteKey, SiteKeyPatch, SiteKeyView};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -40,6 +41,11 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/users/{id}/invitation", post(resend_invitation))
         .route("/v1/api_keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api_keys/{id}", delete(revoke_api_key))
+        .route("/v1/site_keys", get(list_site_keys).post(create_site_key))
+        .route(
+            "/v1/site_keys/{id}",
+            get(site_key).patch(change_site_key).delete(revoke_site_key),
+        )
         .route("/v1/oauth_clients", get(list_clients).post(create_client))
         .route("/v1/oauth_clients/{id}", delete(delete_client))
         .route("/v1/notifications", get(notifications))
@@ -169,6 +175,32 @@ async fn create_api_key(
 
 async fn revoke_api_key(Scoped { caller, store }: Scoped, PathId(id): PathId<ApiKeyId>) -> Result<StatusCode> {
     credentials::revoke_api_key(&store, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_site_keys(Scoped { store, .. }: Scoped) -> Result<Json<Vec<SiteKeyView>>> {
+    Ok(Json(site_keys::list(&store).await?.iter().map(|k| k.view()).collect()))
+}
+
+async fn create_site_key(Scoped { caller, store }: Scoped, JsonBody(new): JsonBody<NewSiteKey>) -> Result<Response> {
+    let key = site_keys::create(&store, &caller, new).await?;
+    Ok((StatusCode::CREATED, Json(key.view())).into_response())
+}
+
+async fn site_key(Scoped { store, .. }: Scoped, PathId(id): PathId<SiteKeyId>) -> Result<Json<SiteKeyView>> {
+    Ok(Json(site_keys::get(&store, &id).await?.view()))
+}
+
+async fn change_site_key(
+    Scoped { caller, store }: Scoped,
+    PathId(id): PathId<SiteKeyId>,
+    JsonBody(patch): JsonBody<SiteKeyPatch>,
+) -> Result<Json<SiteKeyView>> {
+    Ok(Json(site_keys::change(&store, &caller, &id, patch).await?.view()))
+}
+
+async fn revoke_site_key(Scoped { caller, store }: Scoped, PathId(id): PathId<SiteKeyId>) -> Result<StatusCode> {
+    site_keys::revoke(&store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

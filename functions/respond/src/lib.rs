@@ -3,7 +3,8 @@
 //! the answer is recorded by `POST` (sent at once by an inline script the CSP allows by nonce, or
 //! by the button without script). `/s/{token}` is a survey's shareable link (each answer gets an
 //! invitation of its own, so it can be changed like any other); `/u/{token}` unsubscribes with
-//! one click (RFC 8058); `/l/{code}`, an SMS's short link, leads to its invitation's page. Forms
+//! one click (RFC 8058); `/l/{code}`, an SMS's short link, leads to its invitation's page;
+//! `/w/v1/…` are the website survey's script and what it asks (`widget`). Forms
 //! post to their own page and links between pages are relative, so they hold under an API stage
 //! path. Pages are server-rendered with autoescaping, localised, with no external assets but the
 //! tenant's own logo.
@@ -46,6 +47,8 @@ use serde::Serialize;
 /// This function's name in the route table and in `template.yaml`.
 pub const FUNCTION: &str = "respond";
 
+pub mod widget;
+
 type Ctx = State<Arc<Context>>;
 
 /// A link's token (or short code) from the path; one that is not text gets the invalid-link page.
@@ -73,6 +76,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
         .route("/n/{token}", get(stop_page).post(stop_notification))
         .route("/l/{code}", get(short_link))
+        .merge(widget::routes())
         .with_state(ctx)
 }
 
@@ -483,8 +487,7 @@ fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
             score,
             comment,
             answers,
-            ip: None,
-            user_agent: None,
+            ..Answered::default()
         },
         auto,
     })
@@ -636,7 +639,7 @@ async fn answer_web(
         Err(e) => return error_page(e),
     };
     provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
-    let invitation = invitations::for_web_answer(&survey, language);
+    let invitation = invitations::for_web_answer(&survey, language, None);
     let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
     delivery::dispatch_recent(&ctx, &opened.store).await;
     let own_token = match recorded {

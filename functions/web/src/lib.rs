@@ -34,6 +34,7 @@ mod survey_form;
 mod surveys;
 mod team;
 mod webhooks;
+mod website;
 
 use std::sync::Arc;
 
@@ -87,6 +88,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/settings/data/export", post(data::export))
         .route("/settings/data/delete", post(data::delete))
         .route("/settings/keys", get(keys::page).post(keys::create))
+        .route("/settings/website", get(website::page).post(website::create))
+        .route("/settings/website/{id}", post(website::change))
         .route("/settings/keys/{id}", post(keys::revoke))
         .route("/settings/clients/{id}", post(keys::delete_client))
         .route("/people", get(people::list).post(people::save))

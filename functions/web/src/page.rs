@@ -280,6 +280,7 @@ const NAV: &[(&str, &str, Permission)] = &[
 /// first a role may see, and each settings page lists those it may.
 const SETTINGS: &[(&str, &str, Permission)] = &[
     (crate::keys::NAV, "API keys", Permission::ManageCredentials),
+    (crate::website::NAV, "Website surveys", Permission::ManageCredentials),
     (crate::webhooks::NAV, "Webhooks", Permission::ManageWebhooks),
     (crate::settings::NAV, "Security and privacy", Permission::ManageTenant),
     (crate::audit_log::NAV, "Audit log", Permission::ReadAudit),

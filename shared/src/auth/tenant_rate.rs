@@ -1,5 +1,5 @@
-//! The per-tenant request budget, held across every instance by a counter per tenant and minute
-//! in the store. An instance leases a small block of the minute's budget with one atomic `ADD`
+//! Request budgets held across every instance by a counter per minute in the store: each
+//! tenant's (credentialed requests) and each site key's (website surveys' visitors). An instance leases a small block of the minute's budget with one atomic `ADD`
 //! and spends it locally, so the store sees one write per block, not one per request; at most a
 //! block per instance can be leased and left unspent.
 
@@ -23,7 +23,7 @@ struct Lease {
 pub struct TenantRate {
     per_minute: u32,
     block: u32,
-    leases: Mutex<HashMap<TenantId, Lease>>,
+    leases: Mutex<HashMap<(TenantId, String), Lease>>,
 }
 
 impl TenantRate {
@@ -41,9 +41,9 @@ impl TenantRate {
 
     /// Local spend from a lease of this minute: `Some(Ok)` spent, `Some(Err)` refused, `None`
     /// when a new lease is needed.
-    fn spend(&self, tenant: &TenantId, minute: i64, retry: Duration) -> Option<Result<()>> {
+    fn spend(&self, scope: &(TenantId, String), minute: i64, retry: Duration) -> Option<Result<()>> {
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        match leases.get_mut(tenant) {
+        match leases.get_mut(scope) {
             Some(lease) if lease.minute == minute && lease.left > 0 => {
                 lease.left -= 1;
                 Some(Ok(()))
@@ -57,13 +57,25 @@ impl TenantRate {
 
     /// Takes one request of the tenant's budget at `now` (unix seconds).
     pub async fn take(&self, store: &TenantStore, now: i64) -> Result<()> {
-        let tenant = store.tenant().clone();
+        self.take_of(store, None, now).await
+    }
+
+    /// Takes one request of a site key's budget (in its tenant) at `now`.
+    pub async fn take_for_site(&self, store: &TenantStore, site_key: &str, now: i64) -> Result<()> {
+        self.take_of(store, Some(site_key), now).await
+    }
+
+    async fn take_of(&self, store: &TenantStore, site_key: Option<&str>, now: i64) -> Result<()> {
+        let tenant = (store.tenant().clone(), site_key.unwrap_or_default().to_owned());
         let minute = now.div_euclid(60);
         let retry = Duration::from_secs((60 - now.rem_euclid(60)) as u64);
         if let Some(outcome) = self.spend(&tenant, minute, retry) {
             return outcome;
         }
-        let key = keys::rate_window(&tenant, minute);
+        let key = match site_key {
+            Some(id) => keys::site_rate_window(&tenant.0, id, minute)?,
+            None => keys::rate_window(&tenant.0, minute),
+        };
         let item = store
             .update(
                 &key,

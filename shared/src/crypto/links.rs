@@ -35,6 +35,9 @@ pub enum LinkKind {
     StopAnswers = 4,
     /// A user's link to stop a survey's weekly digest: `subject` is the user.
     StopDigest = 5,
+    /// A website survey shown to a visitor (what their answer or dismissal carries): `subject` is
+    /// the showing, made when it was shown.
+    SiteAsk = 6,
 }
 
 /// What a link names; all ids are ULIDs.
@@ -122,6 +125,7 @@ impl Link {
             3 => LinkKind::Unsubscribe,
             4 => LinkKind::StopAnswers,
             5 => LinkKind::StopDigest,
+            6 => LinkKind::SiteAsk,
             _ => return None,
         };
         let tenant: TenantId = id_text(&bytes[1..17]).parse().ok()?;

@@ -7,6 +7,7 @@ pub mod language;
 pub mod loose;
 pub mod person;
 pub mod send_at;
+pub mod site;
 pub mod survey;
 pub mod tenant;
 pub mod texts;

@@ -38,6 +38,8 @@ pub struct Texts {
     pub ces_high: &'static str,
     /// Put before a reminder's subject.
     pub reminder: &'static str,
+    /// The website survey's button that closes it.
+    pub close: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -67,6 +69,7 @@ const EN: Texts = Texts {
     ces_low: "Very difficult",
     ces_high: "Very easy",
     reminder: "Reminder",
+    close: "Close",
 };
 
 const DA: Texts = Texts {
@@ -96,6 +99,7 @@ const DA: Texts = Texts {
     ces_low: "Meget svært",
     ces_high: "Meget nemt",
     reminder: "Påmindelse",
+    close: "Luk",
 };
 
 const NL: Texts = Texts {
@@ -125,6 +129,7 @@ const NL: Texts = Texts {
     ces_low: "Zeer moeilijk",
     ces_high: "Zeer gemakkelijk",
     reminder: "Herinnering",
+    close: "Sluiten",
 };
 
 const DE: Texts = Texts {
@@ -154,6 +159,7 @@ const DE: Texts = Texts {
     ces_low: "Sehr schwierig",
     ces_high: "Sehr einfach",
     reminder: "Erinnerung",
+    close: "Schließen",
 };
 
 const FR: Texts = Texts {
@@ -183,6 +189,7 @@ const FR: Texts = Texts {
     ces_low: "Très difficile",
     ces_high: "Très facile",
     reminder: "Rappel",
+    close: "Fermer",
 };
 
 const ES: Texts = Texts {
@@ -212,6 +219,7 @@ const ES: Texts = Texts {
     ces_low: "Muy difícil",
     ces_high: "Muy fácil",
     reminder: "Recordatorio",
+    close: "Cerrar",
 };
 
 const SV: Texts = Texts {
@@ -241,6 +249,7 @@ const SV: Texts = Texts {
     ces_low: "Mycket svårt",
     ces_high: "Mycket lätt",
     reminder: "Påminnelse",
+    close: "Stäng",
 };
 
 const NB: Texts = Texts {
@@ -270,6 +279,7 @@ const NB: Texts = Texts {
     ces_low: "Svært vanskelig",
     ces_high: "Svært enkelt",
     reminder: "Påminnelse",
+    close: "Lukk",
 };
 
 /// The built-in texts of a language.

@@ -85,9 +85,13 @@ const NOT_FOR_SUPPORT: &[Permission] = &[
 async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Option<Caller>> {
     let required = match route.access {
         Access::Public => return Ok(None),
-        Access::Throttled => {
+        Access::Throttled | Access::Site => {
+            let throttle = match route.access {
+                Access::Site => &ctx.site_throttle,
+                _ => &ctx.sign_in_throttle,
+            };
             if let Some(ip) = ip
-                && let Verdict::Refused { retry_after } = ctx.sign_in_throttle.take(ip, Instant::now())
+                && let Verdict::Refused { retry_after } = throttle.take(ip, Instant::now())
             {
                 return Err(Error::RateLimited { retry_after });
             }

@@ -43,6 +43,11 @@ use crate::services::surveys::Survey;
 use crate::services::webhooks::delivery::{Attempt, DeliveryLogEntry};
 use crate::services::webhooks::endpoints::{Endpoint, EndpointRequest, EndpointWithSecret, TestEventRequest};
 use crate::services::webhooks::events::EventType;
+use crate::services::website::site_keys::{NewSiteKey, SiteKeyPatch, SiteKeyView};
+use crate::services::website::visits::{
+    AnswerReceipt, AnswerRequest, CommentRequest, DecideRequest, Decision, DismissRequest, VisitorRef, WidgetQuestion,
+    WidgetSurvey,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,6 +67,19 @@ use crate::services::webhooks::events::EventType;
         Channel,
         CsvFile,
         Html,
+        JavaScript,
+        NewSiteKey,
+        SiteKeyPatch,
+        SiteKeyView,
+        AnswerReceipt,
+        AnswerRequest,
+        CommentRequest,
+        DecideRequest,
+        Decision,
+        DismissRequest,
+        VisitorRef,
+        WidgetQuestion,
+        WidgetSurvey,
         ExportFile,
         ExportJob,
         ExportKind,
@@ -177,6 +195,11 @@ struct JsonLinesFile(String);
 #[allow(dead_code)]
 struct Html(String);
 
+/// A script (the website survey's widget).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct JavaScript(String);
+
 /// The respondent's form: the score, the comment, `q_<id>` per additional question, and
 /// `auto=1` when the page's script sent it.
 #[derive(utoipa::ToSchema)]
@@ -192,6 +215,8 @@ fn media(schema: &str) -> &'static str {
     match schema {
         "CsvFile" => "text/csv",
         "Html" => "text/html",
+        "JavaScript" => "text/javascript",
+        "DecideRequest" | "AnswerRequest" | "CommentRequest" | "DismissRequest" => "text/plain",
         "JsonLinesFile" => "application/x-ndjson",
         "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
         _ => "application/json",
@@ -238,7 +263,7 @@ fn schema(name: &str) -> RefOr<Schema> {
 fn security(access: Access) -> Vec<SecurityRequirement> {
     let none: [&str; 0] = [];
     match access {
-        Access::Public | Access::Throttled => vec![],
+        Access::Public | Access::Throttled | Access::Site => vec![],
         Access::Operator => vec![SecurityRequirement::new("operator", none)],
         Access::Any | Access::User | Access::Tenant(_) => vec![
             SecurityRequirement::new("bearer", none),

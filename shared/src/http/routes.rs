@@ -12,6 +12,9 @@ pub enum Access {
     Public,
     /// Anyone, under the tighter per-address budget: sign-in, tokens, anonymous web-link answers.
     Throttled,
+    /// A website's visitor: the site key in the body is checked by the handler (its origins, its
+    /// budget), under the website surveys' per-address budget.
+    Site,
     /// The platform operator's key.
     Operator,
     /// Any principal of a tenant, even a session that must first change its password.
@@ -124,7 +127,7 @@ const WEBHOOKS: &str = "api-webhooks";
 /// The web app's pages (not part of the API's OpenAPI document).
 pub const WEB: &str = "web";
 
-use Access::{Any, Operator, Public, Tenant, Throttled, User};
+use Access::{Any, Operator, Public, Site, Tenant, Throttled, User};
 use Permission::{
     DeleteTenant, ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant,
     ManageUsers, ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
@@ -178,6 +181,8 @@ const METRICS_QUERY: &[&str] = &[
 /// The largest CSV body an import takes (API Gateway passes 10 MB, Lambda 6 MB); the CLI splits
 /// larger files.
 pub const IMPORT_BODY_BYTES: usize = crate::services::people::imports::MAX_FILE_BYTES;
+/// The largest body a website visitor sends (a comment of 5,000 characters, 50 properties).
+pub const SITE_BODY_BYTES: usize = 64 * 1024;
 /// Query parameters of a people import.
 const IMPORT_QUERY: &[&str] = &["map", "send", "channel", "delay", "survey_id", "first_row"];
 
@@ -206,6 +211,16 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "Create an API key (shown once)")
         .body("NewCredential").returns("ApiKeyCreated").created(),
     route("DELETE", "/v1/api_keys/{id}", ADMIN, Tenant(ManageCredentials), "Revoke an API key at once"),
+    route("GET", "/v1/site_keys", ADMIN, Tenant(ManageCredentials), "List site keys (website surveys), revoked ones too")
+        .returns("[SiteKeyView]"),
+    route("POST", "/v1/site_keys", ADMIN, Tenant(ManageCredentials),
+        "Make a site key: the survey a website shows and the origins allowed to show it")
+        .body("NewSiteKey").returns("SiteKeyView").created(),
+    route("GET", "/v1/site_keys/{id}", ADMIN, Tenant(ManageCredentials), "One site key").returns("SiteKeyView"),
+    route("PATCH", "/v1/site_keys/{id}", ADMIN, Tenant(ManageCredentials), "Change a site key's name, survey or origins")
+        .body("SiteKeyPatch").returns("SiteKeyView"),
+    route("DELETE", "/v1/site_keys/{id}", ADMIN, Tenant(ManageCredentials),
+        "Revoke a site key at once: its widget shows nothing from its next request"),
     route("GET", "/v1/oauth_clients", ADMIN, Tenant(ManageCredentials), "List OAuth clients")
         .returns("[OAuthClientView]"),
     route("POST", "/v1/oauth_clients", ADMIN, Tenant(ManageCredentials), "Create an OAuth client (secret shown once)")
@@ -391,6 +406,18 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/n/{token}", RESPOND, Public, "Stop a staff notification (one click, RFC 8058)").returns("Html"),
     route("GET", "/l/{code}", RESPOND, Public, "An SMS's short link: redirects to its invitation's page (303)")
         .returns("Html"),
+    // Website surveys: the widget's script and what it asks, each with a site key (CORS for its origins).
+    route("GET", "/w/v1/{key}/{file}", RESPOND, Public,
+        "The website survey's script (`{file}` is `{global}.js`; the same for every key, cached for an hour)")
+        .returns("JavaScript"),
+    route("POST", "/w/v1/decide", RESPOND, Site, "Should this visitor see the survey now? (text/plain JSON, no preflight)")
+        .body("DecideRequest").returns("Decision").max_body(SITE_BODY_BYTES),
+    route("POST", "/w/v1/answers", RESPOND, Site, "Record a visitor's score for a showing (once)")
+        .body("AnswerRequest").returns("AnswerReceipt").created().max_body(SITE_BODY_BYTES),
+    route("POST", "/w/v1/comments", RESPOND, Site, "Add or change the comment and additional answers of an answer")
+        .body("CommentRequest").returns("Ok").max_body(SITE_BODY_BYTES),
+    route("POST", "/w/v1/dismissals", RESPOND, Site, "Remember that the visitor closed the survey unanswered")
+        .body("DismissRequest").max_body(SITE_BODY_BYTES),
     // The web app's pages (HTML, the session in a cookie): web.
     route("GET", "/", WEB, Public, "The web app: to the overview (or to sign in)").page(),
     route("GET", "/sign-in", WEB, Public, "Sign in: workspace, email and password").page().query(&["done"]),
@@ -462,6 +489,12 @@ pub const ROUTES: &[Route] = &[
         .page(),
     route("POST", "/settings/keys/{id}", WEB, Tenant(ManageCredentials), "Revoke an API key at once (form)").page(),
     route("POST", "/settings/clients/{id}", WEB, Tenant(ManageCredentials), "Delete an OAuth client and its tokens (form)").page(),
+    route("GET", "/settings/website", WEB, Tenant(ManageCredentials), "Settings: website surveys, their site keys and snippets")
+        .page().query(&["done"]),
+    route("POST", "/settings/website", WEB, Tenant(ManageCredentials), "Make a site key: a survey and the origins that show it (form)")
+        .page(),
+    route("POST", "/settings/website/{id}", WEB, Tenant(ManageCredentials),
+        "Save a site key's name, survey and origins, or revoke it at once (form: action)").page(),
     route("GET", "/people", WEB, Tenant(ReadPeople), "People: one found by exact email or phone, the people added last")
         .page().query(&["q", "zone", "done"]),
     route("POST", "/people", WEB, Tenant(ManagePeople), "Add or change a person, and send a survey (form; POST /v1/people's rules)")

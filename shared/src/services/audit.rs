@@ -39,6 +39,7 @@ pub enum Target {
     /// A platform's autopilot (`email`, `sms`).
     Autopilot(String),
     Webhook(String),
+    SiteKey(String),
 }
 
 impl Target {
@@ -55,6 +56,7 @@ impl Target {
             Target::Import(id) => ("import", id),
             Target::Autopilot(platform) => ("autopilot", platform),
             Target::Webhook(id) => ("webhook", id),
+            Target::SiteKey(id) => ("site_key", id),
         }
     }
 }

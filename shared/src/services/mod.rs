@@ -2,7 +2,7 @@
 //! second factor, API keys and OAuth clients), `surveys`, `people` (records, upserts, imports,
 //! suppressions), `sending` (invitations, autopilot, scheduler, deliverer, messages, delivery
 //! events), `results` (responses, counters, metrics), `exports` (spreadsheets, jobs, the tenant
-//! export), `webhooks` (events, endpoints, delivery), `lifecycle` (creating and purging a tenant,
+//! export), `webhooks` (events, endpoints, delivery), `website` (site keys and the widget's visits), `lifecycle` (creating and purging a tenant,
 //! erasing a person) and `audit`. They take the context's ports and a tenant-scoped store, never
 //! concrete clients, and record an audit event for every change a principal makes.
 
@@ -16,6 +16,7 @@ pub mod results;
 pub mod sending;
 pub mod surveys;
 pub mod webhooks;
+pub mod website;
 
 use std::net::IpAddr;
 

@@ -228,6 +228,37 @@ pub fn rate_window(tenant: &TenantId, minute: i64) -> Key {
     Key::new(tenant_partition(tenant), format!("RATE{SEP}{minute}"))
 }
 
+/// A request counter of one minute of a site key's budget (unix minutes).
+pub fn site_rate_window(tenant: &TenantId, site_key: &str, minute: i64) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("RATE{SEP}{}{SEP}{minute}", id_part(site_key)?),
+    ))
+}
+
+pub const SITE_KEY_PREFIX: &str = "SITE#";
+
+/// A site key of the website surveys.
+pub fn site_key(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("{SITE_KEY_PREFIX}{}", id_part(id)?),
+    ))
+}
+
+/// The partition of a survey's website visitors: when each was shown, answered or dismissed
+/// it, keyed by a blind index of their email or anonymous id.
+pub fn site_visitors_partition(tenant: &TenantId, survey: &str) -> Result<String> {
+    tenant_sub_partition(tenant, &["WV", survey])
+}
+
+pub fn site_visit(tenant: &TenantId, survey: &str, visitor: &str) -> Result<Key> {
+    Ok(Key::new(
+        site_visitors_partition(tenant, survey)?,
+        id_part(visitor)?.to_owned(),
+    ))
+}
+
 /// The partition of the tenant's audit events of one month (`2026-11`).
 pub fn audit_partition(tenant: &TenantId, month: &str) -> Result<String> {
     tenant_sub_partition(tenant, &["AUDIT", month])

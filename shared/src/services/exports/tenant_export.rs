@@ -125,7 +125,10 @@ fn below_tenant(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
     } else if let Some(client) = sk.strip_prefix(keys::CLIENT_PREFIX) {
         Ok(vec![keys::client_partition(tenant, client)?])
     } else if let Some(survey) = sk.strip_prefix(keys::SURVEY_PREFIX) {
-        let mut out = vec![keys::survey_partition(tenant, survey)?];
+        let mut out = vec![
+            keys::survey_partition(tenant, survey)?,
+            keys::site_visitors_partition(tenant, survey)?,
+        ];
         for shard in 0..crate::services::results::counters::SHARDS {
             out.push(keys::counters_partition(tenant, survey, shard)?);
         }

@@ -29,6 +29,10 @@ pub struct Answered {
     /// Where it came from; kept only when the tenant's privacy settings allow.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The properties a first answer keeps, when not its person's (a website visitor's).
+    pub person_properties: Option<Properties>,
+    /// Writes that commit with a first answer or not at all (a website showing marked answered).
+    pub also: Vec<TxOp>,
 }
 
 /// Records an answer to an invitation: the first makes its one response (with a transaction
@@ -71,7 +75,11 @@ pub async fn answer_invitation(
             score,
             comment: answered.comment.clone(),
             answers: answered.answers.clone(),
-            person_properties: person.map(|p| p.properties.clone()).unwrap_or_default(),
+            person_properties: answered
+                .person_properties
+                .clone()
+                .or_else(|| person.map(|p| p.properties.clone()))
+                .unwrap_or_default(),
             notes: vec![],
             tags: vec![],
             ip: answered.ip.clone(),
@@ -87,11 +95,12 @@ pub async fn answer_invitation(
             item: record.to_item(store).await?,
             condition: Some(Condition::NotExists),
         }];
-        if invitation.channel == Channel::Web && invitation.person.is_none() {
-            ops.push(invitations::web_op(store, &invitation, &record.id)?);
+        if invitation.is_web_answer() {
+            ops.extend(invitations::web_ops(store, &invitation, &record.id)?);
         } else {
             ops.push(invitations::answer_op(store, &invitation, &record.id)?);
         }
+        ops.extend(answered.also.iter().cloned());
         if let Some(person) = person {
             ops.extend(person_ops(store, &person.id, &record.id, now)?);
         }

@@ -40,6 +40,11 @@ pub struct Invitation {
 }
 
 impl Invitation {
+    /// True for a web link's or website's invitation, made by its first answer (never sent).
+    pub fn is_web_answer(&self) -> bool {
+        self.status == StepStatus::Web.as_str()
+    }
+
     pub fn key(&self, store: &TenantStore) -> Result<Key> {
         keys::invitation(store.tenant(), &self.survey, &self.id)
     }
@@ -145,14 +150,15 @@ fn base_item(invitation: &Invitation, key: Key) -> Item {
     item
 }
 
-/// A web-link visitor's invitation: made when they answer, so that they can add a comment later
-/// through its link like anyone invited.
-pub fn for_web_answer(survey: &Survey, language: Language) -> Invitation {
+/// A web-link or website visitor's invitation: made when they answer, so that they can add a
+/// comment later through its link like anyone invited; a website visitor known by email is
+/// its `person`.
+pub fn for_web_answer(survey: &Survey, language: Language, person: Option<&str>) -> Invitation {
     let now = now_unix();
     Invitation {
         id: new_id(),
         survey: survey.id.clone(),
-        person: None,
+        person: person.map(str::to_owned),
         channel: Channel::Web,
         language,
         status: StepStatus::Web.as_str().to_owned(),
@@ -164,12 +170,23 @@ pub fn for_web_answer(survey: &Survey, language: Language) -> Invitation {
     }
 }
 
-/// The write of a web-link invitation (already answered by `response`).
-pub fn web_op(store: &TenantStore, invitation: &Invitation, response: &str) -> Result<TxOp> {
-    Ok(TxOp::Put {
+/// The writes of a web answer's invitation (already answered by `response`), with its person's
+/// pointer when it has one (so that erasing the person finds it).
+pub fn web_ops(store: &TenantStore, invitation: &Invitation, response: &str) -> Result<Vec<TxOp>> {
+    let mut ops = vec![TxOp::Put {
         item: base_item(invitation, invitation.key(store)?).with("response", response),
         condition: Some(Condition::NotExists),
-    })
+    }];
+    if let Some(person) = &invitation.person {
+        let pointer = Item::new(keys::person_pointer(store.tenant(), person, "INV", &invitation.id)?)
+            .with("survey", invitation.survey.as_str())
+            .with("status", StepStatus::Web.as_str());
+        ops.push(TxOp::Put {
+            item: pointer,
+            condition: Some(Condition::NotExists),
+        });
+    }
+    Ok(ops)
 }
 
 /// A person's invitations (through their pointers), newest first.
