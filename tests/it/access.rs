@@ -462,7 +462,9 @@ async fn every_route_and_role_against_the_permission_table(e: Engines) {
     for route in ROUTES {
         let a = s.call(1, route.method, &concrete(route.path), Auth::None, None).await;
         match route.access {
-            Access::Public | Access::Throttled => assert_ne!(a.status, 401, "{} {}", route.method, route.path),
+            Access::Public | Access::Throttled | Access::Site => {
+                assert_ne!(a.status, 401, "{} {}", route.method, route.path)
+            }
             // A page sends whoever is not signed in to sign in (the client follows).
             _ if route.page => assert!(
                 a.status == 200 && a.text.contains("action=\"sign-in\""),
@@ -550,6 +552,15 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
         .send("POST", "/v1/exports/responses", &a.token, json!({}))
         .await
         .str("id");
+    let site_key = s
+        .send(
+            "POST",
+            "/v1/site_keys",
+            &a.token,
+            json!({"name": "Shop", "survey_id": survey, "origins": ["https://shop.alpha.example"]}),
+        )
+        .await
+        .str("id");
     // Every route that takes an id, with A's ids, by B's owner: 404, and A's things stay.
     let role = json!({"role": "owner"});
     let ids = [
@@ -559,6 +570,9 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
         ("POST", format!("/v1/users/{}/invitation", a_user.user_id)),
         ("DELETE", format!("/v1/api_keys/{a_key}")),
         ("DELETE", format!("/v1/oauth_clients/{a_client}")),
+        ("GET", format!("/v1/site_keys/{site_key}")),
+        ("PATCH", format!("/v1/site_keys/{site_key}")),
+        ("DELETE", format!("/v1/site_keys/{site_key}")),
         ("GET", format!("/v1/surveys/{survey}")),
         ("PATCH", format!("/v1/surveys/{survey}")),
         ("DELETE", format!("/v1/surveys/{survey}")),
@@ -598,6 +612,8 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
     assert_eq!(s.get(&format!("/v1/surveys/{survey}"), &a.token).await.status, 200);
     assert_eq!(s.get(&format!("/v1/webhooks/{webhook}"), &a.token).await.status, 200);
     assert_eq!(s.get(&format!("/v1/exports/{export}"), &a.token).await.status, 200);
+    let kept = s.get(&format!("/v1/site_keys/{site_key}"), &a.token).await;
+    assert!(kept.body["revoked_at"].is_null(), "{kept:?}");
     assert_eq!(
         s.get(&format!("/v1/users/{}", a_user.user_id), &a.token).await.status,
         200

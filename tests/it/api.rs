@@ -87,6 +87,8 @@ impl Stack {
         settings.login_rate_per_ip.burst = 1000;
         settings.rate_per_ip.per_second = 10_000;
         settings.rate_per_ip.burst = 10_000;
+        settings.site_rate_per_ip.per_second = 10_000;
+        settings.site_rate_per_ip.burst = 10_000;
         settings.operator_keys = vec![credential::sha256(OPERATOR_KEY)];
         tweak(&mut settings);
         let ctx = Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());

@@ -24,3 +24,4 @@ mod template;
 mod tenant_scope;
 mod web;
 mod webhooks;
+mod website;

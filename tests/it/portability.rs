@@ -71,6 +71,23 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
         .as_str()
         .unwrap()
         .to_owned();
+    let site_key = s
+        .send(
+            "POST",
+            "/v1/site_keys",
+            &key,
+            json!({"name": "Shop", "survey_id": survey, "origins": ["https://shop.example.com"]}),
+        )
+        .await;
+    assert_eq!(site_key.status, 201, "{site_key:?}");
+    let decided = reqwest::Client::new()
+        .post(format!("{}/w/v1/decide", s.url))
+        .header("origin", "https://shop.example.com")
+        .body(json!({"key": site_key.str("key"), "visitor": {"email": "dan@example.com"}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status(), 200);
     let me = ovation::services::Caller {
         principal: ovation::auth::Principal {
             tenant: tenant.clone(),
@@ -140,6 +157,8 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
         "U",
         "NOTIFY",
         "NOTIFIER",
+        "SITE",
+        "WV",
     ] {
         assert!(families.contains(family), "{family} missing from {families:?}");
     }

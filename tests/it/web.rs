@@ -406,7 +406,7 @@ async fn every_page_by_role() {
         let mut anonymous = Browser::new(&s);
         let seen = anonymous.get(&path).await;
         match route.access {
-            Access::Public | Access::Throttled => assert_ne!(seen.status, 401, "{}", route.path),
+            Access::Public | Access::Throttled | Access::Site => assert_ne!(seen.status, 401, "{}", route.path),
             _ => assert_eq!(
                 seen.location,
                 Some(ovation::http::pages::relative(route.path, "sign-in")),
@@ -700,7 +700,7 @@ async fn the_web_app_in_chromium() {
 
 /// A Chromium script's axe-core audits: as many as it made, each without a violation or a page
 /// wider than the screen.
-fn all_passed(seen: &Value, count: usize) {
+pub(crate) fn all_passed(seen: &Value, count: usize) {
     let audits = seen["audits"].as_array().unwrap();
     assert_eq!(audits.len(), count, "{seen}");
     for audit in audits {

@@ -17,6 +17,7 @@ mod retention;
 mod sending;
 mod web;
 mod webhooks;
+mod website;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Part {
     Notifications,
     /// An import of 100,000 people through the web app's pages.
     PageImport,
+    /// The website survey: its script's size, decisions and answers through the router.
+    Website,
 }
 
 #[derive(Args)]
@@ -93,6 +96,14 @@ pub struct BenchArgs {
 
 /// A context over an embedded store in `dir` whose calls are counted, and that store.
 fn metered_context(dir: &std::path::Path) -> Result<(Arc<MeteredStore>, Arc<Context>)> {
+    metered_context_with(dir, |_| {})
+}
+
+/// `metered_context` with its settings changed by `tweak`.
+fn metered_context_with(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut Settings),
+) -> Result<(Arc<MeteredStore>, Arc<Context>)> {
     let store = Arc::new(MeteredStore::new(Arc::new(EmbeddedStore::open(
         &dir.join(ovation::context::STORE_FILE),
     )?)));
@@ -100,6 +111,7 @@ fn metered_context(dir: &std::path::Path) -> Result<(Arc<MeteredStore>, Arc<Cont
     let mut settings = Settings::local(dir.to_owned());
     // Links in mails name the local stack's address.
     settings.public_url = Some("http://127.0.0.1:8080".into());
+    tweak(&mut settings);
     Ok((store.clone(), Context::with_adapters(settings, store, keyring)))
 }
 
@@ -337,6 +349,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Notifications {
         return notifications::figures(&dir).await;
+    }
+    if args.only == Part::Website {
+        return website::figures(&dir).await;
     }
     if args.only == Part::PageImport {
         return page_import::figures(&dir).await;
