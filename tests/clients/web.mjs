@@ -127,6 +127,15 @@ try {
   await audit(page, "webhook-made");
   await page.click("main details summary");
   await audit(page, "webhook-change");
+  // A site key for the website survey: made through the form, its snippet shown.
+  await page.goto(`${base}/settings/website`, { waitUntil: "load" });
+  await audit(page, "website");
+  await page.type("#name", "Shop");
+  await page.type("#origins", "https://shop.example.com\nhttps://*.example.org");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("form.narrow-form button[type=submit]")]);
+  await page.click("main .feed details summary");
+  const siteKey = await page.$eval("main .feed pre.snippet", (e) => e.textContent);
+  await audit(page, "website-made");
   await page.goto(`${base}/settings/data`, { waitUntil: "load" });
   await audit(page, "settings-data");
   await page.goto(`${base}/settings/audit`, { waitUntil: "load" });
@@ -221,7 +230,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, siteKey, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

@@ -695,7 +695,12 @@ async fn the_web_app_in_chromium() {
         "{seen}"
     );
     assert!(seen["hookSecret"].as_str().unwrap().starts_with("whsec_"), "{seen}");
-    all_passed(&seen, 88);
+    let snippet = seen["siteKey"].as_str().unwrap_or_default();
+    assert!(
+        snippet.contains("/w/v1/") && snippet.contains("pk_") && snippet.contains("ovation.survey({"),
+        "the site key's snippet: {seen}"
+    );
+    all_passed(&seen, 92);
 }
 
 /// A Chromium script's axe-core audits: as many as it made, each without a violation or a page

@@ -55,6 +55,7 @@ fn environment() -> &'static Environment<'static> {
             ("survey.html", include_str!("../templates/survey.html")),
             ("preview.html", include_str!("../templates/preview.html")),
             ("keys.html", include_str!("../templates/keys.html")),
+            ("website.html", include_str!("../templates/website.html")),
             ("settings_nav.html", include_str!("../templates/settings_nav.html")),
             ("workspace.html", include_str!("../templates/workspace.html")),
             ("webhooks.html", include_str!("../templates/webhooks.html")),
@@ -119,7 +120,10 @@ impl IntoResponse for Page {
 /// page back to the app's top level (`""`, or `"../"` from `/responses/{id}`).
 pub fn render(status: StatusCode, template: &str, root: &str, values: Value) -> Page {
     let nonce = random_text().unwrap_or_default();
-    let html = html(template, root, context! { nonce => &nonce, ..values });
+    let (status, html) = match rendered(template, root, context! { nonce => &nonce, ..values }) {
+        Ok(html) => (status, html),
+        Err(failed) => (StatusCode::INTERNAL_SERVER_ERROR, failed),
+    };
     Page {
         status,
         html,
@@ -130,12 +134,17 @@ pub fn render(status: StatusCode, template: &str, root: &str, values: Value) -> 
 
 /// `template` rendered with `values` and the stylesheet's address.
 pub fn html(template: &str, root: &str, values: Value) -> String {
+    rendered(template, root, values).unwrap_or_else(|failed| failed)
+}
+
+/// `template` rendered, or (logged) the page that says it could not be.
+fn rendered(template: &str, root: &str, values: Value) -> std::result::Result<String, String> {
     let stylesheet = Value::from_safe_string(format!("{root}{}", crate::assets::stylesheet()));
     let root = Value::from_safe_string(root.to_owned());
     environment()
         .get_template(template)
         .and_then(|t| t.render(context! { stylesheet, root, ..values }))
-        .unwrap_or_else(|e| {
+        .map_err(|e| {
             tracing::error!(error = %e, template, "a page failed to render");
             String::from("<!doctype html><title>Error</title><p>This page could not be shown.")
         })
@@ -459,6 +468,7 @@ mod tests {
             "team.html",
             "surveys.html",
             "keys.html",
+            "website.html",
             "people.html",
             "webhooks.html",
             "audit.html",
