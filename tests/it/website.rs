@@ -50,6 +50,34 @@ async fn site(s: &Stack, slug: &str) -> (String, String, String) {
     (owner.token, survey.str("id"), key.str("key"))
 }
 
+/// A request whose body is sent in chunks, without a length: its status.
+async fn chunked(s: &Stack, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(s.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\norigin: {SITE}\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    for part in body.as_bytes().chunks(8_192) {
+        request.push_str(&format!("{:x}\r\n{}\r\n", part.len(), String::from_utf8_lossy(part)));
+    }
+    request.push_str("0\r\n\r\n");
+    // The server may answer and close before reading it all.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+/// `token` with one character of its payload changed (a full 6 bits: the last character of
+/// unpadded base64 carries unused bits, which decoders may ignore).
+fn tampered(token: &str) -> String {
+    let mut chars: Vec<char> = token.chars().collect();
+    chars[20] = if chars[20] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
 fn anonymous(n: u8) -> Value {
     json!({"visitor_id": format!("{n:02x}").repeat(16)})
 }
@@ -142,7 +170,7 @@ async fn a_visitor_answers_through_the_widget(e: Engines) {
     let (token, survey, key) = site(&s, "acme").await;
     let visitor = anonymous(1);
     let decide = json!({"key": key, "visitor": visitor, "properties": {"plan": "pro", "questionProductName": "Acme Shop"},
-        "language": "en-GB", "page_url": "https://shop.example.com/cart?token=secret#pay"});
+        "language": "en-GB"});
     let shown = visit(&s, "/w/v1/decide", Some(SITE), &decide).await;
     assert_eq!(shown.status, 200, "{}", shown.text);
     assert_eq!(
@@ -164,14 +192,17 @@ async fn a_visitor_answers_through_the_widget(e: Engines) {
     let answered = visit(&s, "/w/v1/answers", Some(SITE), &answer).await;
     assert_eq!(answered.status, 201, "{}", answered.text);
     let response_token = answered.str("response");
-    // The same showing answers once.
+    // The same showing answers once: a repeat (a retry whose answer was lost) gets the same receipt.
     let twice = visit(&s, "/w/v1/answers", Some(SITE), &answer).await;
     assert_eq!(
-        (twice.status, twice.code()),
-        (403, "already_answered"),
+        (twice.status, twice.str("response")),
+        (201, response_token.clone()),
         "{}",
         twice.text
     );
+    // The receipt opens no respondent page (it names an answer, for its comment only).
+    let page = reqwest::get(format!("{}/r/{response_token}", s.url)).await.unwrap();
+    assert_eq!(page.status(), 404);
     let comment =
         json!({"key": key, "response": response_token, "comment": "Checkout was slow", "answers": {"support": 4}});
     let commented = visit(&s, "/w/v1/comments", Some(SITE), &comment).await;
@@ -210,18 +241,20 @@ async fn a_visitor_answers_through_the_widget(e: Engines) {
         "{}",
         metrics.text
     );
-    // Within the recurring period the same visitor is not asked again; forceDisplay asks anyway.
+    // Within the recurring period the same visitor is not asked again; after a period of 0
+    // seconds at once, then (that showing left untouched) not within the hour; with `false`
+    // never again; forceDisplay asks anyway.
     let again = visit(&s, "/w/v1/decide", Some(SITE), &decide).await;
     assert_eq!(again.body, json!({"show": false}), "{}", again.text);
-    let mut forced = decide.clone();
-    forced["force_display"] = json!(true);
-    assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &forced).await.body["show"], true);
-    // A period of 0 seconds asks again at once; `false` never again.
     let mut every = decide.clone();
     every["recurring_period"] = json!(0);
     assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &every).await.body["show"], true);
+    assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &every).await.body["show"], false);
     every["recurring_period"] = json!(false);
     assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &every).await.body["show"], false);
+    let mut forced = decide.clone();
+    forced["force_display"] = json!(true);
+    assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &forced).await.body["show"], true);
 
     // A dismissal is remembered; a subdomain of the wildcard origin is one of the key's.
     let other_site = "https://eu.example.org";
@@ -258,16 +291,26 @@ async fn a_visitor_answers_through_the_widget(e: Engines) {
         )
         .await;
     assert_eq!(known.status, 200, "{}", known.text);
+    let many: serde_json::Map<String, Value> = (0..50).map(|n| (format!("p{n}"), json!("x"))).collect();
     let mut seen = vec![];
     for email in ["known@example.com", "stranger@example.com"] {
         let who = json!({"email": email});
         let decided = visit(&s, "/w/v1/decide", Some(SITE), &json!({"key": key, "visitor": who})).await;
-        let body = json!({"key": key, "ask": decided.str("ask"), "visitor": who, "score": 10, "name": "Mallory",
+        let ask = decided.str("ask");
+        let long_name = json!({"key": key, "ask": ask, "visitor": who, "score": 10, "name": "x".repeat(101)});
+        let too_many = json!({"key": key, "ask": ask, "visitor": who, "score": 10, "properties": many,
+            "page_url": "https://shop.example.com/"});
+        let body = json!({"key": key, "ask": ask, "visitor": who, "score": 10, "name": "Mallory",
             "properties": {"plan": "free"}});
+        let refusals = [
+            visit(&s, "/w/v1/answers", Some(SITE), &long_name).await.status,
+            visit(&s, "/w/v1/answers", Some(SITE), &too_many).await.status,
+        ];
         let answered = visit(&s, "/w/v1/answers", Some(SITE), &body).await;
-        seen.push((decided.status, decided.body["show"].clone(), answered.status));
+        seen.push((decided.status, decided.body["show"].clone(), refusals, answered.status));
     }
     assert_eq!(seen[0], seen[1], "nothing tells a known email from an unknown one");
+    assert_eq!(seen[0].2, [422, 422], "{seen:?}");
     let person = s.get("/v1/people?email=known@example.com", &token).await;
     assert_eq!(person.body[0]["name"], "Known", "{}", person.text);
     let stranger = s.get("/v1/people?email=stranger@example.com", &token).await;
@@ -329,7 +372,7 @@ async fn the_widget_refuses_abuse(e: Engines) {
         (
             "a forged showing",
             Some(SITE),
-            answer(&key, &format!("{}A", &ask[..ask.len() - 1])),
+            answer(&key, &tampered(&ask)),
             403,
             "ask_invalid",
             true,
@@ -402,6 +445,18 @@ async fn the_widget_refuses_abuse(e: Engines) {
     // An oversized body is refused before it is read.
     let huge = json!({"key": key, "ask": ask, "visitor": visitor, "score": 9, "properties": {"x": "y".repeat(70_000)}});
     assert_eq!(visit(&s, "/w/v1/answers", Some(SITE), &huge).await.status, 413);
+    // A body without a length (chunked) is cut at the limit too.
+    assert_eq!(chunked(&s, "/w/v1/answers", &huge.to_string()).await, 413);
+    // An email visitor's answer from another origin writes no person either.
+    let who = json!({"email": "nobody@example.com"});
+    let from_elsewhere = json!({"key": key, "ask": ask, "visitor": who, "score": 9});
+    assert_eq!(
+        visit(&s, "/w/v1/answers", Some("https://evil.example.net"), &from_elsewhere)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(s.get("/v1/people", &token).await.body, json!([]), "no person was made");
     // A comment with a token that names no answer.
     let comment = json!({"key": key, "response": ask, "comment": "hi"});
     let refused = visit(&s, "/w/v1/comments", Some(SITE), &comment).await;
@@ -481,6 +536,18 @@ async fn the_script_and_the_address_budget(e: Engines) {
     );
     assert!(script.text.contains("attachShadow"), "the widget");
     let etag = script.header("etag").unwrap().to_owned();
+    let gzipped = client
+        .get(format!("{}/w/v1/{key}/ovation.js", s.url))
+        .header("accept-encoding", "br, gzip;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let size = gzipped.bytes().await.unwrap().len();
+    assert!(
+        size < 12 * 1024 && size * 2 < script.text.len(),
+        "gzipped: {size} bytes"
+    );
     let fresh = client
         .get(format!("{}/w/v1/{key}/ovation.js", s.url))
         .header("if-none-match", &etag)
@@ -617,4 +684,122 @@ async fn the_website_survey_in_chromium() {
         .get(&format!("/v1/metrics?trend={survey}&channel=web"), &owner.token)
         .await;
     assert_eq!(metrics.body["response_count"], 1, "{}", metrics.text);
+}
+
+/// What is remembered of a visitor over time (on the service, at chosen times): a showing left
+/// untouched holds the survey back an hour, then it may show again, three times at most; a
+/// dismissal (or an answer) holds it back the whole recurring period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untouched_showings_and_dismissals() {
+    use ovation::services::website::{site_keys, visits};
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let (_, _, key) = site(&s, "acme").await;
+    let site = site_keys::open(&s.ctx, &key, Some(SITE)).await.unwrap();
+    let decide = |n: u8| -> visits::DecideRequest {
+        serde_json::from_value(json!({"key": key, "visitor": anonymous(n), "recurring_period": 86_400})).unwrap()
+    };
+    let t0 = ovation::store::now_unix();
+    let shown = |d: &visits::Decision| d.show;
+    // Untouched: held an hour, then again, three times; then the period.
+    let mut seen = vec![];
+    for (at, n) in [(0, 1), (1_800, 1), (3_700, 1), (7_400, 1), (11_100, 1), (94_000, 1)] {
+        seen.push(shown(&visits::decide(&site, &decide(n), t0 + at).await.unwrap()));
+    }
+    assert_eq!(seen, [true, false, true, true, false, true], "untouched showings");
+    // Dismissed: held the whole period, not just the hour.
+    let first = visits::decide(&site, &decide(2), t0).await.unwrap();
+    let dismissal: visits::DismissRequest =
+        serde_json::from_value(json!({"key": key, "ask": first.ask, "visitor": anonymous(2)})).unwrap();
+    visits::dismiss(&site, &dismissal, t0 + 10).await.unwrap();
+    let held = [3_700, 80_000].map(|at| t0 + at);
+    for at in held {
+        assert!(!shown(&visits::decide(&site, &decide(2), at).await.unwrap()), "{at}");
+    }
+    assert!(shown(&visits::decide(&site, &decide(2), t0 + 90_000).await.unwrap()));
+    // A dismissal of a showing that is no longer the visitor's latest is refused.
+    let forced: visits::DecideRequest =
+        serde_json::from_value(json!({"key": key, "visitor": anonymous(3), "force_display": true})).unwrap();
+    let older = visits::decide(&site, &forced, t0).await.unwrap();
+    visits::decide(&site, &forced, t0 + 5).await.unwrap();
+    let stale: visits::DismissRequest =
+        serde_json::from_value(json!({"key": key, "ask": older.ask, "visitor": anonymous(3)})).unwrap();
+    let refused = visits::dismiss(&site, &stale, t0 + 6).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ovation::Error::Forbidden {
+                code: "ask_invalid",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+/// A key that takes only signed emails refuses an email without its server's signature, takes
+/// one with it; erasing the person removes what the widget remembered of their email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_emails_and_erasure() {
+    use aws_lc_rs::hmac;
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let (token, survey, key) = site(&s, "acme").await;
+    let id = s.get("/v1/site_keys", &token).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = s
+        .send(
+            "PATCH",
+            &format!("/v1/site_keys/{id}"),
+            &token,
+            json!({"signed_emails": true}),
+        )
+        .await;
+    assert_eq!(changed.body["signed_emails"], true, "{}", changed.text);
+    let secret = changed.str("identity_secret");
+    let sign = |email: &str| {
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()), email.as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let email = "ada@example.com";
+    for (signature, status) in [
+        (None, 403),
+        (Some("00".repeat(32)), 403),
+        (Some(sign("eve@example.com")), 403),
+        (Some(sign(email)), 200),
+    ] {
+        let who = json!({"email": "Ada@Example.com", "email_signature": signature});
+        let decided = visit(&s, "/w/v1/decide", Some(SITE), &json!({"key": key, "visitor": who})).await;
+        assert_eq!(decided.status, status, "{signature:?}: {}", decided.text);
+        if status == 403 {
+            assert_eq!(decided.code(), "email_signature_invalid");
+            continue;
+        }
+        let body = json!({"key": key, "ask": decided.str("ask"), "visitor": who, "score": 8});
+        assert_eq!(visit(&s, "/w/v1/answers", Some(SITE), &body).await.status, 201);
+    }
+    assert!(
+        s.get("/v1/people?email=eve@example.com", &token)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The person made by the answer, then erased: the widget's memory of the email goes too.
+    let tenant: ovation::ids::TenantId = s.get("/v1/tenant", &token).await.str("id").parse().unwrap();
+    let store = s.ctx.tenant_store(&tenant);
+    let blind = ovation::services::people::person::email_index(&store, &ovation::domain::Email::parse(email).unwrap())
+        .await
+        .unwrap();
+    let remembered = ovation::store::keys::site_visit(&tenant, &survey, &format!("E{blind}")).unwrap();
+    assert!(store.get(&remembered).await.unwrap().is_some());
+    let erased = s
+        .send("DELETE", &format!("/v1/people/email:{email}"), &token, json!({}))
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    assert!(
+        store.get(&remembered).await.unwrap().is_none(),
+        "erased with the person"
+    );
 }

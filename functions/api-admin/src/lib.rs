@@ -179,16 +179,20 @@ async fn revoke_api_key(Scoped { caller, store }: Scoped, PathId(id): PathId<Api
 }
 
 async fn list_site_keys(Scoped { store, .. }: Scoped) -> Result<Json<Vec<SiteKeyView>>> {
-    Ok(Json(site_keys::list(&store).await?.iter().map(|k| k.view()).collect()))
+    let mut views = Vec::new();
+    for key in site_keys::list(&store).await? {
+        views.push(key.view(&store).await?);
+    }
+    Ok(Json(views))
 }
 
 async fn create_site_key(Scoped { caller, store }: Scoped, JsonBody(new): JsonBody<NewSiteKey>) -> Result<Response> {
     let key = site_keys::create(&store, &caller, new).await?;
-    Ok((StatusCode::CREATED, Json(key.view())).into_response())
+    Ok((StatusCode::CREATED, Json(key.view(&store).await?)).into_response())
 }
 
 async fn site_key(Scoped { store, .. }: Scoped, PathId(id): PathId<SiteKeyId>) -> Result<Json<SiteKeyView>> {
-    Ok(Json(site_keys::get(&store, &id).await?.view()))
+    Ok(Json(site_keys::get(&store, &id).await?.view(&store).await?))
 }
 
 async fn change_site_key(
@@ -196,7 +200,12 @@ async fn change_site_key(
     PathId(id): PathId<SiteKeyId>,
     JsonBody(patch): JsonBody<SiteKeyPatch>,
 ) -> Result<Json<SiteKeyView>> {
-    Ok(Json(site_keys::change(&store, &caller, &id, patch).await?.view()))
+    Ok(Json(
+        site_keys::change(&store, &caller, &id, patch)
+            .await?
+            .view(&store)
+            .await?,
+    ))
 }
 
 async fn revoke_site_key(Scoped { caller, store }: Scoped, PathId(id): PathId<SiteKeyId>) -> Result<StatusCode> {

@@ -78,9 +78,16 @@
     for (const [k, v] of Object.entries(typeof o.properties === "object" && o.properties || {})) {
       if (v != null) props[k] = typeof v === "object" ? JSON.stringify(v) : String(v);
     }
-    const c = (cur = { o, props, visitor: o.email ? { email: String(o.email) } : { visitor_id: visitorId() } });
+    const c = (cur = { o, props, visitor: o.email ? signed(o) : { visitor_id: visitorId() } });
     const min = num(o.minTimeOnPage);
     c.timer = setTimeout(() => decide(c), Math.max(0, (min === undefined ? 30 : min) * 1000 - (performance.now() - t0)));
+  }
+
+  // A known visitor: their email, and its signature by the host's server when the key asks for one.
+  function signed(o) {
+    const v = { email: String(o.email) };
+    if (o.emailSignature) v.email_signature = String(o.emailSignature);
+    return v;
   }
 
   function reset() {
@@ -93,8 +100,8 @@
   async function decide(c) {
     const o = c.o, cr = o.createdAt;
     const body = {
-      key, visitor: c.visitor, properties: c.props, language: navigator.language, page_url: location.href,
-      created_at: cr == null ? undefined : cr instanceof Date ? cr.toISOString() : String(cr),
+      key, visitor: c.visitor, properties: c.props, language: navigator.language,
+      created_at: cr == null ? undefined : cr instanceof Date ? cr.toISOString() : typeof cr === "number" ? cr : String(cr),
       initial_delay: num(o.initialDelay), sample_factor: num(o.sampleFactor),
       recurring_period: o.recurringPeriod === false ? false : num(o.recurringPeriod),
       force_display: o.forceDisplay == null ? undefined : !!o.forceDisplay,
@@ -122,8 +129,8 @@
     // Inline !important through CSSOM (CSP-safe) in addition to the :host rule.
     for (const [p, v] of [["position", "fixed"], ["left", "0"], ["right", "0"], ["bottom", "0"],
       ["z-index", "2147483646"], ["display", "block"]]) hs.setProperty(p, v, "important");
-    hs.setProperty("--ov-brand", colour(s.brand, "#0969da"));
-    hs.setProperty("--ov-on", colour(s.brand_text, "#ffffff"));
+    hs.setProperty("--ov-brand", colour(s.brand, "#0969da"), "important");
+    hs.setProperty("--ov-on", colour(s.brand_text, "#ffffff"), "important");
 
     const root = host.attachShadow({ mode: "open" });
     try {
@@ -171,7 +178,7 @@
       }
       resp = post("answers", {
         key, ask, visitor: c.visitor, name: o.name ? String(o.name) : undefined,
-        properties: c.props, page_url: location.href, score: n,
+        properties: c.props, page_url: location.origin + location.pathname, score: n, language: navigator.language,
       }).then((r) => { call(o, "onRespond", n); return r.response; }, () => { if (cur === c) hide(); });
       form = commentForm();
       inner.append(form);

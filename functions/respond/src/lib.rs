@@ -34,7 +34,7 @@ use ovation::services::people::suppressions;
 use ovation::services::results::response_record;
 use ovation::services::results::response_record::ResponseRecord;
 use ovation::services::results::responses;
-use ovation::services::results::responses::Answered;
+use ovation::services::results::responses::{Answered, Provenance};
 use ovation::services::sending::invitations::{self};
 use ovation::services::sending::links::{self, Opened, Refusal};
 use ovation::services::sending::short_links;
@@ -494,14 +494,16 @@ fn parse_form(body: &[u8], survey: &SurveyDefinition) -> Result<Submitted> {
 }
 
 /// The respondent's address and browser, when the tenant keeps them.
-fn provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap, answered: &mut Answered) {
-    if tenant.settings.privacy.store_respondent_ip {
-        answered.ip = address.0.map(|ip| ip.to_string());
-        answered.user_agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(300).collect());
-    }
+pub fn provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap) -> Provenance {
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    Provenance::kept(tenant, address.0, user_agent)
+}
+
+/// Keeps where an answer came from on it, as `provenance` allows.
+fn record_provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap, answered: &mut Answered) {
+    let kept = provenance(tenant, address, headers);
+    answered.ip = kept.ip;
+    answered.user_agent = kept.user_agent;
 }
 
 /// What was wrong with a submission, in the page's language where the respondent can mend it
@@ -558,7 +560,7 @@ async fn answer_invitation(
             .map_or(String::new(), |s| format!("?score={}", s.value()));
         return Redirect::to(&format!("{}{chosen}", here("r", &token))).into_response();
     }
-    provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
+    record_provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
     let recorded = responses::answer_invitation(
         store,
         &invited.survey,
@@ -638,7 +640,7 @@ async fn answer_web(
         Ok(s) => s,
         Err(e) => return error_page(e),
     };
-    provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
+    record_provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
     let invitation = invitations::for_web_answer(&survey, language, None);
     let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
     delivery::dispatch_recent(&ctx, &opened.store).await;

@@ -1,18 +1,21 @@
-//! The website survey's routes (`/w/v1/…`): its script, the same bytes for every key and cached,
-//! and what the script asks with a site key (`decide`, `answers`, `comments`, `dismissals`). The
-//! script sends its JSON as `text/plain`, so browsers make no preflight; an answer carries
-//! `Access-Control-Allow-Origin` only for one of the key's origins, so no other page can read it.
+//! The website survey's routes (`/w/v1/…`): its script, the same bytes for every key, cached and
+//! gzipped when the browser takes it (compressed once, at build time), and what the script asks
+//! with a site key (`decide`, `answers`, `comments`, `dismissals`). The script sends its JSON as
+//! `text/plain`, so browsers make no preflight; an answer carries `Access-Control-Allow-Origin`
+//! only for one of the key's origins, so no other page can read it.
 
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing};
+use ovation::http::HttpError;
 use ovation::http::extract::{ClientAddress, parse_json};
+use ovation::http::routes::SITE_BODY_BYTES;
 use ovation::services::website::site_keys::{self, Site};
-use ovation::services::website::visits::{self, Provenance};
+use ovation::services::website::visits;
 use ovation::store::now_unix;
 use ovation::{Context, Error, Result};
 use serde::de::DeserializeOwned;
@@ -21,6 +24,8 @@ type Ctx = State<Arc<Context>>;
 
 /// The widget, served as written.
 pub const SCRIPT: &str = include_str!("../assets/widget.js");
+/// The same, gzipped (by `build.rs`).
+pub const SCRIPT_GZIP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/widget.js.gz"));
 
 pub fn routes() -> Router<Arc<Context>> {
     Router::new()
@@ -65,12 +70,23 @@ async fn script(Path((key, file)): Path<(String, String)>, headers: HeaderMap) -
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag()));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        SCRIPT.into_response()
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"))
+        });
+    let mut response = match (fresh, gzip) {
+        (true, _) => StatusCode::NOT_MODIFIED.into_response(),
+        (false, true) => SCRIPT_GZIP.into_response(),
+        (false, false) => SCRIPT.into_response(),
     };
     let h = response.headers_mut();
+    if gzip && !fresh {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/javascript; charset=utf-8"),
@@ -84,8 +100,24 @@ async fn script(Path((key, file)): Path<(String, String)>, headers: HeaderMap) -
     response
 }
 
-/// Answers `result` with CORS for `origin` when the key allows it (so the page's script can read
-/// the answer, a refusal included); without, a browser keeps the answer from the page.
+/// A visitor's request body, read up to the routes' limit whatever its framing (a chunked body
+/// too): beyond it, 413.
+struct VisitBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for VisitBody {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, _: &S) -> std::result::Result<Self, HttpError> {
+        axum::body::to_bytes(req.into_body(), SITE_BODY_BYTES)
+            .await
+            .map(VisitBody)
+            .map_err(|_| HttpError::BodyTooLarge { limit: SITE_BODY_BYTES })
+    }
+}
+
+/// Answers `result` with CORS for `origin` once the key was opened for it (so the page's script
+/// can read the answer, a refusal of what it sent included); a request refused before (its body
+/// unreadable, its key or origin refused) gets none, and a browser keeps the answer from the page.
 fn answered(site: Option<&Site>, origin: Option<&str>, result: Result<Response>) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     let h = response.headers_mut();
@@ -123,7 +155,7 @@ where
     answered(Some(&site), origin, result)
 }
 
-async fn decide(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+async fn decide(State(ctx): Ctx, headers: HeaderMap, VisitBody(body): VisitBody) -> Response {
     with_site(
         &ctx,
         &headers,
@@ -134,24 +166,15 @@ async fn decide(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     .await
 }
 
-async fn answer(State(ctx): Ctx, address: ClientAddress, headers: HeaderMap, body: Bytes) -> Response {
-    let provenance = |site: &Site| match site.tenant.settings.privacy.store_respondent_ip {
-        true => Provenance {
-            ip: address.0.map(|ip| ip.to_string()),
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(300).collect()),
-        },
-        false => Provenance::default(),
-    };
+async fn answer(State(ctx): Ctx, address: ClientAddress, headers: HeaderMap, VisitBody(body): VisitBody) -> Response {
     with_site(
         &ctx,
         &headers,
         &body,
         |r: &visits::AnswerRequest| &r.key,
         async |site, v| {
-            let receipt = visits::answer(site, &v, provenance(site), now_unix()).await?;
+            let provenance = crate::provenance(&site.tenant, &address, &headers);
+            let receipt = visits::answer(site, &v, provenance, now_unix()).await?;
             ovation::services::webhooks::delivery::dispatch_recent(&ctx, &site.store).await;
             Ok((StatusCode::CREATED, Json(receipt)).into_response())
         },
@@ -159,14 +182,14 @@ async fn answer(State(ctx): Ctx, address: ClientAddress, headers: HeaderMap, bod
     .await
 }
 
-async fn comment(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+async fn comment(State(ctx): Ctx, headers: HeaderMap, VisitBody(body): VisitBody) -> Response {
     with_site(
         &ctx,
         &headers,
         &body,
         |r: &visits::CommentRequest| &r.key,
         async |site, v| {
-            visits::comment(&ctx, site, &v).await?;
+            visits::comment(site, &v, now_unix()).await?;
             ovation::services::webhooks::delivery::dispatch_recent(&ctx, &site.store).await;
             Ok(Json(serde_json::json!({})).into_response())
         },
@@ -174,7 +197,7 @@ async fn comment(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     .await
 }
 
-async fn dismiss(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+async fn dismiss(State(ctx): Ctx, headers: HeaderMap, VisitBody(body): VisitBody) -> Response {
     with_site(
         &ctx,
         &headers,

@@ -6,6 +6,7 @@ use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
+use ovation::domain::survey::SurveyStatus;
 use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::SiteKeyId;
 use ovation::services::Caller;
@@ -40,33 +41,38 @@ pub async fn page(
     let values = async {
         let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
         let store = caller.store(&ctx);
-        let surveys = surveys::list(&store, false).await?;
-        let name_of = |id: &str| surveys.iter().find(|s| s.id == id).map(|s| s.definition.name.clone());
-        let (active, revoked): (Vec<_>, Vec<_>) = site_keys::list(&store)
-            .await?
-            .into_iter()
-            .partition(|k| k.revoked_at.is_none());
-        let shown = |keys: Vec<site_keys::SiteKey>| -> Vec<minijinja::Value> {
-            keys.iter()
-                .rev()
-                .map(|k| {
-                    context! {
-                        survey_name => name_of(&k.survey).unwrap_or_else(|| "an archived survey".into()),
-                        created => utc(k.created_at),
-                        revoked => k.revoked_at.and_then(utc),
-                        snippet => k.snippet(&base.0),
-                        origins_text => k.origins.iter().map(|o| o.as_str()).collect::<Vec<_>>().join("\n"),
-                        ..minijinja::Value::from_serialize(k.view())
-                    }
-                })
-                .collect()
+        let surveys = surveys::list(&store, true).await?;
+        let open = |id: &str| {
+            surveys
+                .iter()
+                .any(|s| s.id == id && s.definition.status != SurveyStatus::Archived)
         };
+        let (mut keys, mut revoked) = (vec![], vec![]);
+        for k in site_keys::list(&store).await?.iter().rev() {
+            let survey_name = surveys
+                .iter()
+                .find(|s| s.id == k.survey)
+                .map_or_else(String::new, |s| s.definition.name.clone());
+            let shown = context! {
+                survey_name, survey_archived => !open(&k.survey),
+                created => utc(k.created_at),
+                revoked => k.revoked_at.and_then(utc),
+                snippet => k.snippet(&base.0),
+                origins_text => k.origins.iter().map(|o| o.as_str()).collect::<Vec<_>>().join("\n"),
+                ..minijinja::Value::from_serialize(k.view(&store).await?)
+            };
+            match k.revoked_at {
+                None => keys.push(shown),
+                Some(_) => revoked.push(shown),
+            }
+        }
         let choices: Vec<_> = surveys
             .iter()
+            .filter(|s| open(&s.id))
             .map(|s| context! { id => &s.id, name => &s.definition.name })
             .collect();
         Ok(context! {
-            keys => shown(active), revoked => shown(revoked), surveys => choices, done,
+            keys, revoked, surveys => choices, done,
             max => site_keys::MAX_PER_TENANT, max_origins => site_keys::MAX_ORIGINS,
         })
     };
@@ -94,6 +100,7 @@ pub async fn create(
         name: form.get("name").to_owned(),
         survey_id: form.get("survey").to_owned(),
         origins: origins(form.get("origins")),
+        signed_emails: form.get("signed_emails") == "on",
     };
     let to = site_keys::create(&caller.store(&ctx), &caller, new)
         .await
@@ -121,6 +128,7 @@ pub async fn change(
                 name: Some(form.get("name").to_owned()),
                 survey_id: Some(form.get("survey").to_owned()),
                 origins: Some(origins(form.get("origins"))),
+                signed_emails: Some(form.get("signed_emails") == "on"),
             };
             site_keys::change(&store, &caller, &id, patch)
                 .await

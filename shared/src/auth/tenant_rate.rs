@@ -66,15 +66,15 @@ impl TenantRate {
     }
 
     async fn take_of(&self, store: &TenantStore, site_key: Option<&str>, now: i64) -> Result<()> {
-        let tenant = (store.tenant().clone(), site_key.unwrap_or_default().to_owned());
+        let scope = (store.tenant().clone(), site_key.unwrap_or_default().to_owned());
         let minute = now.div_euclid(60);
         let retry = Duration::from_secs((60 - now.rem_euclid(60)) as u64);
-        if let Some(outcome) = self.spend(&tenant, minute, retry) {
+        if let Some(outcome) = self.spend(&scope, minute, retry) {
             return outcome;
         }
         let key = match site_key {
-            Some(id) => keys::site_rate_window(&tenant.0, id, minute)?,
-            None => keys::rate_window(&tenant.0, minute),
+            Some(id) => keys::site_rate_window(&scope.0, id, minute)?,
+            None => keys::rate_window(&scope.0, minute),
         };
         let item = store
             .update(
@@ -90,10 +90,10 @@ impl TenantRate {
         let before = counted - i64::from(self.block);
         let granted = (i64::from(self.per_minute) - before).clamp(0, i64::from(self.block)) as u32;
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        if leases.len() >= MAX_TRACKED && !leases.contains_key(&tenant) {
+        if leases.len() >= MAX_TRACKED && !leases.contains_key(&scope) {
             leases.clear();
         }
-        let lease = leases.entry(tenant).or_insert(Lease {
+        let lease = leases.entry(scope).or_insert(Lease {
             minute,
             left: 0,
             exhausted: false,

@@ -38,6 +38,9 @@ pub enum LinkKind {
     /// A website survey shown to a visitor (what their answer or dismissal carries): `subject` is
     /// the showing, made when it was shown.
     SiteAsk = 6,
+    /// A website visitor's answer, for its comment: `subject` is the answer's invitation. Unlike
+    /// an invitation's link it opens no page.
+    SiteResponse = 7,
 }
 
 /// What a link names; all ids are ULIDs.
@@ -126,6 +129,7 @@ impl Link {
             4 => LinkKind::StopAnswers,
             5 => LinkKind::StopDigest,
             6 => LinkKind::SiteAsk,
+            7 => LinkKind::SiteResponse,
             _ => return None,
         };
         let tenant: TenantId = id_text(&bytes[1..17]).parse().ok()?;

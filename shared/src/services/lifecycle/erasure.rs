@@ -39,6 +39,13 @@ pub(crate) async fn erase(store: &TenantStore, person: &Person) -> Result<()> {
                 .await?;
         }
     }
+    // What the website surveys remember of the person's email (kept under its blind index).
+    if let Some(ix) = &person.email_index {
+        for survey in crate::services::surveys::list(store, true).await? {
+            let visit = keys::site_visit(store.tenant(), &survey.id, &format!("E{ix}"))?;
+            store.delete(&visit, None).await?;
+        }
+    }
     // An answer that came in meanwhile went through an invitation now gone: none can follow it.
     let pointers = store.query_all(Query::new(partition)).await?;
     delete_responses(store, &pointers).await?;

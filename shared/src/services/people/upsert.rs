@@ -37,7 +37,7 @@ pub async fn upsert(store: &TenantStore, input: &PersonInput, hash_only: bool) -
     };
     let mut last = Error::internal("unreachable");
     for _ in 0..4 {
-        match upsert_once(store, input, hash_only, survey.as_ref()).await {
+        match upsert_once(store, input, hash_only, survey.as_ref(), false).await {
             Err(e @ (Error::TransactionCanceled(_) | Error::ConditionFailed)) => last = e,
             other => return other,
         }
@@ -45,11 +45,26 @@ pub async fn upsert(store: &TenantStore, input: &PersonInput, hash_only: bool) -
     Err(last)
 }
 
+/// Creates a person whose email or phone no one has yet; `None`, and nothing written, when
+/// someone has (found first, or made by another write meanwhile): never changes a person.
+pub async fn create_only(store: &TenantStore, input: &PersonInput, hash_only: bool) -> Result<Option<Person>> {
+    if input.email.is_none() && input.phone.is_none() {
+        return Err(Error::invalid("email", "an email or a phone_number is required"));
+    }
+    match upsert_once(store, input, hash_only, None, true).await {
+        Ok(made) => Ok(made.created.then_some(made.person)),
+        Err(Error::TransactionCanceled(_) | Error::ConditionFailed) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One attempt; with `only_new`, a person found is returned untouched.
 async fn upsert_once(
     store: &TenantStore,
     input: &PersonInput,
     hash_only: bool,
     survey: Option<&Survey>,
+    only_new: bool,
 ) -> Result<Upserted> {
     let email_ix = match &input.email {
         Some(e) => Some(email_index(store, e).await?),
@@ -65,6 +80,14 @@ async fn upsert_once(
         (None, None) => None,
     };
     let created = existing.is_none();
+    if let (true, Some(person)) = (only_new, &existing) {
+        return Ok(Upserted {
+            person: person.clone(),
+            created: false,
+            changed: false,
+            invitation: None,
+        });
+    }
     let now = now_unix();
     let mut person = existing.clone().unwrap_or_else(|| Person {
         id: new_id(),

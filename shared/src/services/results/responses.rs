@@ -35,6 +35,31 @@ pub struct Answered {
     pub also: Vec<TxOp>,
 }
 
+/// Where an answer came from: kept only when the workspace keeps respondents' addresses.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Provenance {
+    /// The address and browser (its first 300 characters) of a respondent of `tenant`, or
+    /// nothing when it does not keep them.
+    pub fn kept(
+        tenant: &crate::domain::tenant::Tenant,
+        ip: Option<std::net::IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Provenance {
+        if !tenant.settings.privacy.store_respondent_ip {
+            return Provenance::default();
+        }
+        Provenance {
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent: user_agent.map(|ua| ua.chars().take(300).collect()),
+        }
+    }
+}
+
 /// Records an answer to an invitation: the first makes its one response (with a transaction
 /// that ties it to the invitation), later ones change that response. Two first answers at once
 /// make one response: the loser changes the winner's.

@@ -37,6 +37,8 @@ pub struct SiteKey {
     pub origins: Vec<SiteOrigin>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Emails are taken only with their signature by the host's server (identity verification).
+    pub signed_emails: bool,
 }
 
 /// A site key as the API and the settings page show it.
@@ -54,6 +56,11 @@ pub struct SiteKeyView {
     pub revoked_at: Option<i64>,
     /// The script's path below the public URL, for the snippet.
     pub script: String,
+    /// Whether a visitor's email is taken only with `emailSignature`: HMAC-SHA-256 of the email
+    /// (lower case) under `identity_secret`, in hex, computed by the site's server.
+    pub signed_emails: bool,
+    /// The key of emails' signatures: for the site's server only, never for its pages.
+    pub identity_secret: String,
 }
 
 /// A new site key (`POST /v1/site_keys`).
@@ -66,6 +73,10 @@ pub struct NewSiteKey {
     pub survey_id: String,
     /// 1 to 20 origins: `https://host[:port]`, `https://*.domain` for its subdomains.
     pub origins: Vec<String>,
+    /// Take a visitor's email only with its signature by the site's server (recommended when
+    /// the pages pass emails: without it anyone can answer in any email's name).
+    #[serde(default)]
+    pub signed_emails: bool,
 }
 
 /// A change of a site key (`PATCH /v1/site_keys/{id}`): what is given is replaced.
@@ -75,6 +86,7 @@ pub struct SiteKeyPatch {
     pub name: Option<String>,
     pub survey_id: Option<String>,
     pub origins: Option<Vec<String>>,
+    pub signed_emails: Option<bool>,
 }
 
 impl SiteKey {
@@ -83,8 +95,8 @@ impl SiteKey {
         format!("{PREFIX}{}_{}", self.tenant, self.id)
     }
 
-    pub fn view(&self) -> SiteKeyView {
-        SiteKeyView {
+    pub async fn view(&self, store: &TenantStore) -> Result<SiteKeyView> {
+        Ok(SiteKeyView {
             id: self.id.clone(),
             key: self.public(),
             name: self.name.clone(),
@@ -93,14 +105,37 @@ impl SiteKey {
             created_at: self.created_at,
             revoked_at: self.revoked_at,
             script: format!("/w/v1/{}/ovation.js", self.public()),
-        }
+            signed_emails: self.signed_emails,
+            identity_secret: self.identity_secret(store).await?,
+        })
+    }
+
+    /// The key of this site key's email signatures, derived under the workspace's key (nothing
+    /// stored; a new site key has a new one).
+    async fn identity_secret(&self, store: &TenantStore) -> Result<String> {
+        store.crypto().blind_index("site-identity", &self.id).await
+    }
+
+    /// True when `signature` is the site's server's signature of `email` (compared in constant time).
+    pub async fn signs(&self, store: &TenantStore, email: &crate::domain::Email, signature: &str) -> Result<bool> {
+        use aws_lc_rs::hmac;
+        let secret = self.identity_secret(store).await?;
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+            email.as_str().as_bytes(),
+        );
+        let expected = crate::auth::credential::hex(tag.as_ref());
+        Ok(crate::auth::credential::same(
+            expected.as_bytes(),
+            signature.trim().to_ascii_lowercase().as_bytes(),
+        ))
     }
 
     /// The snippet a site pastes into its pages, for an Ovation served at `base`: Delighted's
     /// loader with our address and this key, then one `ovation.survey` call.
     pub fn snippet(&self, base: &str) -> String {
         format!(
-            "<script>\n{loader}\n\novation.survey({{\n  email: \"customer@example.com\", // leave out for anonymous visitors\n  name: \"Customer Name\",\n  properties: {{ plan: \"pro\" }}\n}});\n</script>",
+            "<script>\n{loader}\n\novation.survey({{\n  email: \"customer@example.com\", // leave out for anonymous visitors\n  // emailSignature: \"…\", // from your server, when the key takes only signed emails\n  name: \"Customer Name\",\n  properties: {{ plan: \"pro\" }}\n}});\n</script>",
             loader = loader(base, &self.public(), "ovation")
         )
     }
@@ -116,7 +151,8 @@ impl SiteKey {
             .with("name", self.name.as_str())
             .with("survey", self.survey.as_str())
             .with("origins", origins.as_slice())
-            .with("created_at", self.created_at);
+            .with("created_at", self.created_at)
+            .with("signed_emails", self.signed_emails);
         if let Some(at) = self.revoked_at {
             item = item.with("revoked_at", at);
         }
@@ -137,6 +173,7 @@ impl SiteKey {
             origins,
             created_at: item.num("created_at").unwrap_or_default(),
             revoked_at: item.num("revoked_at"),
+            signed_emails: item.get("signed_emails") == Some(&crate::store::Value::Bool(true)),
         })
     }
 }
@@ -214,6 +251,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewSiteKey) -> Re
         origins,
         created_at: now_unix(),
         revoked_at: None,
+        signed_emails: new.signed_emails,
     };
     store.put_own(key.to_item(store)?, Condition::NotExists).await?;
     audit::record(
@@ -238,8 +276,12 @@ pub async fn change(store: &TenantStore, caller: &Caller, id: &SiteKeyId, patch:
     if let Some(origins) = &patch.origins {
         key.origins = origins_of(origins)?;
     }
-    if let Some(survey) = &patch.survey_id {
+    // A key may keep a survey archived since; it may move only to an open one.
+    if let Some(survey) = patch.survey_id.as_ref().filter(|s| **s != key.survey) {
         key.survey = survey_of(store, survey).await?;
+    }
+    if let Some(signed) = patch.signed_emails {
+        key.signed_emails = signed;
     }
     store
         .put(key.to_item(store)?, Some(Condition::AttrNotExists("revoked_at".into())))

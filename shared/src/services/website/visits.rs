@@ -1,11 +1,12 @@
 //! What the widget on a customer's site asks, through a site key: whether this visitor should see
 //! the survey now (`decide`), their answer (`answer`), their comment and additional answers
 //! (`comment`), and their closing it unanswered (`dismiss`). A visitor is an email (a person,
-//! found or made when they answer; never changed by a visitor, never said to exist) or an
-//! anonymous id the widget keeps in the host page's storage. What is remembered of a visitor is
-//! per survey, under a blind index of who they are: when they first came, were last shown the
-//! survey, answered or dismissed it. Answers are web-channel responses with an invitation of
-//! their own, as the web link's are, so they count, export and notify like any other.
+//! found or made when they answer; never changed by a visitor, never said to exist; signed by
+//! the host's server when the key asks for it) or an anonymous id the widget keeps in the host
+//! page's storage. What is remembered of a visitor is per survey, under a blind index of who
+//! they are: when they first came, were last shown the survey, answered or dismissed it.
+//! Answers are web-channel responses with an invitation of their own, as the web link's are, so
+//! they count, export and notify like any other.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::site_keys::Site;
-use crate::Context;
 use crate::crypto::links::{Link, LinkKind};
 use crate::domain::brand::white_reads_on;
 use crate::domain::survey::{Answer, QuestionKind};
@@ -24,22 +24,27 @@ use crate::ids::{id_time, new_id};
 use crate::services::people::person::{self, Person, PersonInput};
 use crate::services::people::upsert;
 use crate::services::results::response_record;
-use crate::services::results::responses::{self, Answered};
+use crate::services::results::responses::{self, Answered, Provenance};
 use crate::services::sending::invitations;
-use crate::services::sending::links;
 use crate::services::surveys::{self, Survey};
 use crate::store::{Condition, Item, Key, TxOp, Update, keys};
 
-/// How long a visitor is remembered after their last showing (then the store's expiry removes it).
+/// How long a visitor is remembered after their last showing (then the store's expiry removes
+/// it), unless the workspace's retention period is shorter.
 const REMEMBERED_FOR: i64 = 400 * 86_400;
+/// How long a showing left untouched (no answer, no dismissal: the visitor went on) holds the
+/// survey back before it may be shown again.
+const UNTOUCHED_HOLD: i64 = 3_600;
+/// Showings left untouched after which the recurring period applies as to a dismissal.
+const MAX_UNTOUCHED: i64 = 3;
 /// How long a showing may be answered or dismissed.
 const ASK_LIFETIME: i64 = 86_400;
 /// The recurring period when neither the call nor the survey's throttle days set one.
-pub const DEFAULT_RECURRING: i64 = 90 * 86_400;
+const DEFAULT_RECURRING: i64 = 90 * 86_400;
 /// The longest delay or period taken (ten years).
 const MAX_PERIOD: f64 = 10.0 * 365.0 * 86_400.0;
 /// The property a response keeps the page it was answered on in (its origin and path only).
-pub const PAGE_PROPERTY: &str = "page_url";
+const PAGE_PROPERTY: &str = "page_url";
 /// Delighted's property for the product a question names.
 const PRODUCT_PROPERTY: &str = "questionProductName";
 
@@ -48,6 +53,9 @@ const PRODUCT_PROPERTY: &str = "questionProductName";
 #[serde(deny_unknown_fields)]
 pub struct VisitorRef {
     pub email: Option<String>,
+    /// HMAC-SHA-256 of the email (lower case) under the site key's identity secret, in hex,
+    /// computed by the host's server: required when the key takes only signed emails.
+    pub email_signature: Option<String>,
     /// 32 lowercase hex characters, kept by the widget in the host page's `localStorage`.
     pub visitor_id: Option<String>,
 }
@@ -77,7 +85,6 @@ pub struct DecideRequest {
     /// Show it whatever the rules say (for testing a page).
     #[serde(default)]
     pub force_display: bool,
-    pub page_url: Option<String>,
 }
 
 /// The answer to `decide`: nothing to show, or the survey in the visitor's language and the
@@ -138,7 +145,8 @@ pub struct AnswerRequest {
     pub language: Option<String>,
 }
 
-/// The answer recorded: the token its comment and additional answers carry.
+/// The answer recorded: the token its comment and additional answers carry (the same again for
+/// a repeat of the answer, which records nothing more).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct AnswerReceipt {
     pub response: String,
@@ -166,13 +174,6 @@ pub struct DismissRequest {
     pub visitor: VisitorRef,
 }
 
-/// Where an answer came from, kept only when the workspace keeps respondents' addresses.
-#[derive(Clone, Debug, Default)]
-pub struct Provenance {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
 /// A visitor, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Visitor {
@@ -181,12 +182,20 @@ enum Visitor {
 }
 
 impl Visitor {
-    fn parse(given: &VisitorRef) -> Result<Visitor> {
+    async fn parse(given: &VisitorRef, site: &Site) -> Result<Visitor> {
         match (&given.email, &given.visitor_id) {
             (Some(email), _) => {
-                Ok(Visitor::Email(Email::parse(email).map_err(|_| {
-                    Error::invalid("visitor.email", "must be an email address")
-                })?))
+                let email = Email::parse_field("visitor.email", email)?;
+                if site.key.signed_emails {
+                    let signature = given.email_signature.as_deref().unwrap_or_default();
+                    if !site.key.signs(&site.store, &email, signature).await? {
+                        return Err(Error::Forbidden {
+                            code: "email_signature_invalid",
+                            reason: "this site key takes only emails signed by your server (emailSignature)",
+                        });
+                    }
+                }
+                Ok(Visitor::Email(email))
             }
             (None, Some(id))
                 if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
@@ -201,14 +210,15 @@ impl Visitor {
         }
     }
 
-    /// The key of what is remembered of this visitor for `survey`.
+    /// The key of what is remembered of this visitor for `survey`: an email's under the blind
+    /// index people are found by (so that erasing the person finds it), an anonymous id's under
+    /// its own.
     async fn key(&self, site: &Site, survey: &str) -> Result<Key> {
         let who = match self {
-            Visitor::Email(e) => format!("e:{}", e.as_str()),
-            Visitor::Anonymous(id) => format!("v:{id}"),
+            Visitor::Email(e) => format!("E{}", person::email_index(&site.store, e).await?),
+            Visitor::Anonymous(id) => format!("V{}", site.store.crypto().blind_index("site-visitor", id).await?),
         };
-        let blind = site.store.crypto().blind_index("site-visitor", &who).await?;
-        keys::site_visit(site.store.tenant(), survey, &blind)
+        keys::site_visit(site.store.tenant(), survey, &who)
     }
 }
 
@@ -251,6 +261,9 @@ fn created_at(value: Option<&serde_json::Value>) -> Result<Option<i64>> {
     match value {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) if s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            s.trim().parse().map(Some).map_err(|_| bad())
+        }
         Some(serde_json::Value::String(s)) => s
             .trim()
             .parse::<jiff::Timestamp>()
@@ -370,11 +383,33 @@ fn draw() -> Result<f64> {
     Ok((u64::from_be_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-/// Whether the visitor should see the survey now; a showing is remembered (it counts for the
-/// recurring period) and named by the token its answer or dismissal carries. The answer says
-/// only yes or no: never why, so that nothing tells whether an email was surveyed.
+/// How long what is remembered of a visitor is kept: 400 days, or the workspace's retention
+/// period when shorter.
+fn remembered_until(site: &Site, now: i64) -> i64 {
+    let retention = site.tenant.settings.retention_days.map(|d| i64::from(d) * 86_400);
+    now + retention.map_or(REMEMBERED_FOR, |r| r.min(REMEMBERED_FOR))
+}
+
+/// Whether a visitor remembered as `visit` is held back at `now`: within the recurring period
+/// after their answer or dismissal (or after showings they left untouched, past a few), or
+/// within an hour of a showing they left untouched.
+fn held_back(visit: &Item, period: Option<i64>, now: i64) -> bool {
+    let within = |at: i64| period.is_none_or(|p| now < at + p);
+    let settled = ["answered_at", "dismissed_at"]
+        .iter()
+        .filter_map(|a| visit.num(a))
+        .max();
+    let untouched = visit.num("showings").unwrap_or(0);
+    let shown = visit.num("shown_at");
+    settled.is_some_and(within)
+        || (untouched >= MAX_UNTOUCHED && shown.is_some_and(within))
+        || (untouched > 0 && shown.is_some_and(|at| now < at + UNTOUCHED_HOLD))
+}
+
+/// Whether the visitor should see the survey now; a showing is remembered and named by the
+/// token its answer or dismissal carries. The answer says only yes or no, never why.
 pub async fn decide(site: &Site, request: &DecideRequest, now: i64) -> Result<Decision> {
-    let visitor = Visitor::parse(&request.visitor)?;
+    let visitor = Visitor::parse(&request.visitor, site).await?;
     let created = created_at(request.created_at.as_ref())?;
     let delay = seconds("initial_delay", request.initial_delay.unwrap_or(0.0))?;
     let recurring = recurring(request.recurring_period.as_ref())?;
@@ -393,12 +428,6 @@ pub async fn decide(site: &Site, request: &DecideRequest, now: i64) -> Result<De
     let visit = site.store.get(&key).await?;
     let first_seen = visit.as_ref().and_then(|v| v.num("first_seen"));
     if !request.force_display {
-        let last = visit.as_ref().and_then(|v| {
-            ["shown_at", "answered_at", "dismissed_at"]
-                .iter()
-                .filter_map(|a| v.num(a))
-                .max()
-        });
         let period = match recurring {
             Recurring::Every(s) => Some(s),
             Recurring::Once => None,
@@ -408,11 +437,13 @@ pub async fn decide(site: &Site, request: &DecideRequest, now: i64) -> Result<De
             Recurring::Default => Some(DEFAULT_RECURRING),
         };
         let too_soon = now < created.or(first_seen).unwrap_or(now) + delay;
-        let again_too_soon = last.is_some_and(|at| period.is_none_or(|p| now < at + p));
-        if too_soon || again_too_soon || draw()? >= sample {
+        let held = visit.as_ref().is_some_and(|v| held_back(v, period, now));
+        if too_soon || held || draw()? >= sample {
             if visit.is_none() {
                 // The first visit starts the initial delay of a visitor the host gives no date of.
-                let first = Item::new(key).with("first_seen", now).with_expiry(now + REMEMBERED_FOR);
+                let first = Item::new(key)
+                    .with("first_seen", now)
+                    .with_expiry(remembered_until(site, now));
                 match site.store.put(first, Some(Condition::NotExists)).await {
                     Ok(()) | Err(Error::ConditionFailed) => {}
                     Err(e) => return Err(e),
@@ -425,7 +456,11 @@ pub async fn decide(site: &Site, request: &DecideRequest, now: i64) -> Result<De
     let mut updates = vec![
         Update::Set("shown_at".into(), now.into()),
         Update::Set("ask".into(), showing.as_str().into()),
-        Update::Set(crate::store::attr::EXPIRES_AT.into(), (now + REMEMBERED_FOR).into()),
+        Update::Add("showings".into(), 1),
+        Update::Set(
+            crate::store::attr::EXPIRES_AT.into(),
+            remembered_until(site, now).into(),
+        ),
     ];
     if first_seen.is_none() {
         updates.push(Update::Set("first_seen".into(), now.into()));
@@ -452,9 +487,18 @@ const ASK_INVALID: Error = Error::Forbidden {
     reason: "this survey was not shown here: ask whether to show it first",
 };
 
-/// A showing a request carries, checked: signed by the key's workspace, of the key's survey, not
-/// older than a day, and the visitor's latest. Returns the survey and the visit's key.
-async fn showing(site: &Site, token: &str, visitor: &Visitor, now: i64) -> Result<(Survey, Key, String)> {
+/// A showing a request carries, checked.
+struct Showing {
+    survey: Survey,
+    /// The key of what is remembered of the visitor, and what is.
+    key: Key,
+    visit: Item,
+    id: String,
+}
+
+/// Checks the showing `token` names: signed by the key's workspace, of the key's survey, not
+/// older than a day, the visitor's latest, its survey still open.
+async fn showing(site: &Site, token: &str, visitor: &Visitor, now: i64) -> Result<Showing> {
     let (link, bytes) = Link::claimed(token)
         .filter(|(l, _)| l.kind == LinkKind::SiteAsk && &l.tenant == site.store.tenant())
         .ok_or(ASK_INVALID)?;
@@ -482,117 +526,144 @@ async fn showing(site: &Site, token: &str, visitor: &Visitor, now: i64) -> Resul
             reason: "this survey takes no more answers",
         })?;
     let key = visitor.key(site, &survey.id).await?;
-    let latest = site.store.get(&key).await?;
-    if latest.as_ref().and_then(|v| v.str("ask")) != Some(link.subject.as_str()) {
-        return Err(ASK_INVALID);
-    }
-    Ok((survey, key, link.subject))
+    let visit = site
+        .store
+        .get(&key)
+        .await?
+        .filter(|v| v.str("ask") == Some(link.subject.as_str()))
+        .ok_or(ASK_INVALID)?;
+    Ok(Showing {
+        survey,
+        key,
+        visit,
+        id: link.subject,
+    })
 }
 
-/// The write that marks a showing answered: it fails when it was answered already (one answer
-/// per showing) or another showing came since.
-fn answered_op(key: Key, showing: &str, now: i64) -> TxOp {
+/// The write that marks a showing answered by `invitation`: it fails when it was answered
+/// already (one answer per showing) or another showing came since.
+fn answered_op(showing: &Showing, invitation: &str, now: i64) -> TxOp {
     TxOp::Update {
-        key,
+        key: showing.key.clone(),
         updates: vec![
             Update::Set("answered_at".into(), now.into()),
-            Update::Set("answered".into(), showing.into()),
+            Update::Set("answered".into(), showing.id.as_str().into()),
+            Update::Set("invitation".into(), invitation.into()),
+            Update::Set("showings".into(), 0.into()),
         ],
         condition: Some(Condition::And(vec![
-            Condition::eq("ask", showing),
-            Condition::Not(Box::new(Condition::eq("answered", showing))),
+            Condition::eq("ask", showing.id.as_str()),
+            Condition::Not(Box::new(Condition::eq("answered", showing.id.as_str()))),
         ])),
     }
 }
 
+/// The token an answer's comment carries: it names the answer's invitation, for this workspace's
+/// survey, and opens nothing but `comment`.
+async fn receipt(site: &Site, survey: &str, invitation: &str) -> Result<AnswerReceipt> {
+    let response = Link {
+        kind: LinkKind::SiteResponse,
+        tenant: site.store.tenant().clone(),
+        survey: survey.to_owned(),
+        subject: invitation.to_owned(),
+    }
+    .token(site.store.crypto())
+    .await?;
+    Ok(AnswerReceipt { response })
+}
+
 /// The person an email names: found, or made with the name and properties given. A visitor never
-/// changes a person who exists, and the answer is the same either way.
-async fn person_of(site: &Site, email: &Email, name: Option<&str>, properties: &Properties) -> Result<Person> {
+/// changes a person who exists (one made meanwhile by another write is taken as it is).
+async fn person_of(site: &Site, email: &Email, name: Option<String>, properties: &Properties) -> Result<Person> {
     if let Some(found) = person::load_by_email(&site.store, email).await? {
         return Ok(found);
     }
-    let name = name
+    let input = PersonInput {
+        email: Some(email.clone()),
+        name,
+        properties: properties.clone(),
+        ..PersonInput::default()
+    };
+    let hash_only = site.tenant.settings.privacy.store_email_hash_only;
+    match upsert::create_only(&site.store, &input, hash_only).await? {
+        Some(made) => Ok(made),
+        None => person::load_by_email(&site.store, email)
+            .await?
+            .ok_or(Error::ConditionFailed),
+    }
+}
+
+/// Records a visitor's score for a showing (once; a repeat answers the first's receipt), with
+/// the page and properties given, tied to the showing in one transaction. Everything given is
+/// checked before anything is looked up, so that no answer tells a known email from another.
+pub async fn answer(site: &Site, request: &AnswerRequest, provenance: Provenance, now: i64) -> Result<AnswerReceipt> {
+    let visitor = Visitor::parse(&request.visitor, site).await?;
+    let score =
+        Score::new(request.score).map_err(|_| Error::invalid("score", "must be a whole number from 0 to 10"))?;
+    let name = request
+        .name
+        .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(|n| crate::domain::label("name", n))
         .transpose()?;
-    let input = PersonInput {
-        email: Some(email.clone()),
-        phone: None,
-        name,
-        properties: properties.clone(),
-        email_update: None,
-        phone_update: None,
-        last_sent_at: None,
-        send: None,
-    };
-    let hash_only = site.tenant.settings.privacy.store_email_hash_only;
-    Ok(upsert::upsert(&site.store, &input, hash_only).await?.person)
-}
-
-/// Records a visitor's score for a showing (once), with the page and properties given; the
-/// receipt's token changes it later. Tied to the showing in one transaction.
-pub async fn answer(site: &Site, request: &AnswerRequest, provenance: Provenance, now: i64) -> Result<AnswerReceipt> {
-    let visitor = Visitor::parse(&request.visitor)?;
-    let score =
-        Score::new(request.score).map_err(|_| Error::invalid("score", "must be a whole number from 0 to 10"))?;
     let mut given = properties(request.properties.as_ref())?;
-    let (survey, key, showing) = showing(site, &request.ask, &visitor, now).await?;
     if let Some(page) = page_of(request.page_url.as_deref()) {
         given.0.insert(PAGE_PROPERTY.into(), page);
         given = Properties::checked("properties", given.0)?;
     }
+    let showing = showing(site, &request.ask, &visitor, now).await?;
+    if showing.visit.str("answered") == Some(showing.id.as_str())
+        && let Some(invitation) = showing.visit.str("invitation")
+    {
+        return receipt(site, &showing.survey.id, invitation).await;
+    }
     let person = match &visitor {
-        Visitor::Email(email) => Some(person_of(site, email, request.name.as_deref(), &given).await?),
+        Visitor::Email(email) => Some(person_of(site, email, name, &given).await?),
         Visitor::Anonymous(_) => None,
     };
-    let kept = match &person {
-        Some(p) => p.properties.merged(&given)?,
-        None => given.clone(),
-    };
-    let language = language_of(&survey, &given, request.language.as_deref());
-    let invitation = invitations::for_web_answer(&survey, language, person.as_ref().map(|p| p.id.as_str()));
+    let survey = &showing.survey;
+    let language = language_of(survey, &given, request.language.as_deref());
+    let invitation = invitations::for_web_answer(survey, language, person.as_ref().map(|p| p.id.as_str()));
     let answered = Answered {
         score: Some(score),
-        person_properties: Some(kept),
-        also: vec![answered_op(key, &showing, now)],
+        person_properties: Some(given),
+        also: vec![answered_op(&showing, &invitation.id, now)],
         ip: provenance.ip,
         user_agent: provenance.user_agent,
         ..Answered::default()
     };
-    match responses::answer_invitation(&site.store, &survey, &invitation, person.as_ref(), answered).await {
-        Ok(_) => {}
-        Err(Error::NotFound("invitation")) => {
-            return Err(Error::Forbidden {
-                code: "already_answered",
-                reason: "this showing was answered already: change the answer with its response token",
-            });
-        }
-        Err(e) => return Err(e),
+    match responses::answer_invitation(&site.store, survey, &invitation, person.as_ref(), answered).await {
+        Ok(_) => receipt(site, &survey.id, &invitation.id).await,
+        // Answered, or shown again, by another request meanwhile.
+        Err(Error::NotFound("invitation") | Error::TransactionCanceled(_)) => Err(Error::ConditionFailed),
+        Err(e) => Err(e),
     }
-    Ok(AnswerReceipt {
-        response: invitation.token(&site.store).await?,
-    })
 }
 
-/// Adds or changes the comment and additional answers of an answer made through this key.
-pub async fn comment(ctx: &Context, site: &Site, request: &CommentRequest) -> Result<()> {
-    let invited = links::invitation(ctx, &request.response)
-        .await
-        .map_err(|_| Error::Forbidden {
-            code: "response_invalid",
-            reason: "this response token is not valid, or its survey is closed",
-        })?;
-    if invited.opened.store.tenant() != site.store.tenant()
-        || invited.survey.id != site.key.survey
-        || invited.invitation.response.is_none()
-    {
-        return Err(Error::Forbidden {
-            code: "response_invalid",
-            reason: "this response token is not valid, or its survey is closed",
-        });
+const RESPONSE_INVALID: Error = Error::Forbidden {
+    code: "response_invalid",
+    reason: "this response token is not valid, or its survey is closed",
+};
+
+/// Adds or changes the comment and additional answers of an answer made through this key, while
+/// its survey is open and its link would be.
+pub async fn comment(site: &Site, request: &CommentRequest, now: i64) -> Result<()> {
+    let (link, bytes) = Link::claimed(&request.response)
+        .filter(|(l, _)| l.kind == LinkKind::SiteResponse && &l.tenant == site.store.tenant())
+        .ok_or(RESPONSE_INVALID)?;
+    if link.survey != site.key.survey || !Link::signed(site.store.crypto(), &bytes).await? {
+        return Err(RESPONSE_INVALID);
     }
-    let survey = &invited.survey;
+    let store = &site.store;
+    let survey = surveys::get(store, &link.survey)
+        .await?
+        .filter(|s| s.definition.is_open(now))
+        .ok_or(RESPONSE_INVALID)?;
+    let invitation = invitations::load(store, &link.survey, &link.subject)
+        .await?
+        .filter(|i| i.response.is_some() && now <= i.link_expires_at(&survey))
+        .ok_or(RESPONSE_INVALID)?;
     let mut answers = BTreeMap::new();
     for (id, value) in request.answers.iter().flatten() {
         let question = survey
@@ -627,25 +698,26 @@ pub async fn comment(ctx: &Context, site: &Site, request: &CommentRequest) -> Re
         answers: answers.into_iter().collect::<BTreeMap<String, Answer>>(),
         ..Answered::default()
     };
-    responses::answer_invitation(
-        &invited.opened.store,
-        survey,
-        &invited.invitation,
-        invited.person.as_ref(),
-        answered,
-    )
-    .await
-    .map(|_| ())
+    responses::answer_invitation(store, &survey, &invitation, None, answered)
+        .await
+        .map(|_| ())
 }
 
-/// Remembers that the visitor closed the survey unanswered: it counts for the recurring period.
+/// Remembers that the visitor closed the survey unanswered: the recurring period starts.
 pub async fn dismiss(site: &Site, request: &DismissRequest, now: i64) -> Result<()> {
-    let visitor = Visitor::parse(&request.visitor)?;
-    let (_, key, showing) = showing(site, &request.ask, &visitor, now).await?;
-    let dismissed = Update::Set("dismissed_at".into(), now.into());
+    let visitor = Visitor::parse(&request.visitor, site).await?;
+    let showing = showing(site, &request.ask, &visitor, now).await?;
+    let dismissed = [
+        Update::Set("dismissed_at".into(), now.into()),
+        Update::Set("showings".into(), 0.into()),
+    ];
     match site
         .store
-        .update(&key, &[dismissed], Some(Condition::eq("ask", showing.as_str())))
+        .update(
+            &showing.key,
+            &dismissed,
+            Some(Condition::eq("ask", showing.id.as_str())),
+        )
         .await
     {
         Ok(_) => Ok(()),
@@ -688,31 +760,5 @@ mod tests {
         assert!(recurring(Some(&serde_json::json!(-1))).is_err());
         assert!(recurring(Some(&serde_json::json!("soon"))).is_err());
         assert!(seconds("initial_delay", f64::NAN).is_err());
-    }
-
-    #[test]
-    fn a_visitor_is_an_email_or_an_anonymous_id() {
-        let anonymous = VisitorRef {
-            email: None,
-            visitor_id: Some("0123456789abcdef0123456789abcdef".into()),
-        };
-        assert!(matches!(Visitor::parse(&anonymous), Ok(Visitor::Anonymous(_))));
-        for bad in [
-            "short",
-            "0123456789ABCDEF0123456789ABCDEF",
-            "0123456789abcdef0123456789abcdeg",
-        ] {
-            let v = VisitorRef {
-                email: None,
-                visitor_id: Some(bad.into()),
-            };
-            assert!(Visitor::parse(&v).is_err(), "{bad}");
-        }
-        assert!(Visitor::parse(&VisitorRef::default()).is_err());
-        let email = VisitorRef {
-            email: Some("not an email".into()),
-            visitor_id: None,
-        };
-        assert!(Visitor::parse(&email).is_err());
     }
 }
