@@ -242,15 +242,13 @@ async fn a_visitor_answers_through_the_widget(e: Engines) {
         metrics.text
     );
     // Within the recurring period the same visitor is not asked again; after a period of 0
-    // seconds at once, then (that showing left untouched) not within the hour; with `false`
-    // never again; forceDisplay asks anyway.
+    // seconds at once, then (that showing left untouched) not within the hour; forceDisplay asks
+    // anyway (`false` for once only: `untouched_showings_and_dismissals`).
     let again = visit(&s, "/w/v1/decide", Some(SITE), &decide).await;
     assert_eq!(again.body, json!({"show": false}), "{}", again.text);
     let mut every = decide.clone();
     every["recurring_period"] = json!(0);
     assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &every).await.body["show"], true);
-    assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &every).await.body["show"], false);
-    every["recurring_period"] = json!(false);
     assert_eq!(visit(&s, "/w/v1/decide", Some(SITE), &every).await.body["show"], false);
     let mut forced = decide.clone();
     forced["force_display"] = json!(true);
@@ -302,15 +300,20 @@ async fn a_visitor_answers_through_the_widget(e: Engines) {
             "page_url": "https://shop.example.com/"});
         let body = json!({"key": key, "ask": ask, "visitor": who, "score": 10, "name": "Mallory",
             "properties": {"plan": "free"}});
-        let refusals = [
-            visit(&s, "/w/v1/answers", Some(SITE), &long_name).await.status,
-            visit(&s, "/w/v1/answers", Some(SITE), &too_many).await.status,
-        ];
+        let mut refusals = vec![];
+        for body in [&long_name, &too_many] {
+            let refused = visit(&s, "/w/v1/answers", Some(SITE), body).await;
+            refusals.push((refused.status, refused.body));
+        }
         let answered = visit(&s, "/w/v1/answers", Some(SITE), &body).await;
         seen.push((decided.status, decided.body["show"].clone(), refusals, answered.status));
     }
     assert_eq!(seen[0], seen[1], "nothing tells a known email from an unknown one");
-    assert_eq!(seen[0].2, [422, 422], "{seen:?}");
+    assert_eq!(
+        seen[0].2.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [422, 422],
+        "{seen:?}"
+    );
     let person = s.get("/v1/people?email=known@example.com", &token).await;
     assert_eq!(person.body[0]["name"], "Known", "{}", person.text);
     let stranger = s.get("/v1/people?email=stranger@example.com", &token).await;
@@ -447,15 +450,11 @@ async fn the_widget_refuses_abuse(e: Engines) {
     assert_eq!(visit(&s, "/w/v1/answers", Some(SITE), &huge).await.status, 413);
     // A body without a length (chunked) is cut at the limit too.
     assert_eq!(chunked(&s, "/w/v1/answers", &huge.to_string()).await, 413);
-    // An email visitor's answer from another origin writes no person either.
+    // An email visitor's answer with a forged showing writes no person either.
     let who = json!({"email": "nobody@example.com"});
-    let from_elsewhere = json!({"key": key, "ask": ask, "visitor": who, "score": 9});
-    assert_eq!(
-        visit(&s, "/w/v1/answers", Some("https://evil.example.net"), &from_elsewhere)
-            .await
-            .status,
-        403
-    );
+    let forged = json!({"key": key, "ask": tampered(&ask), "visitor": who, "score": 9});
+    let refused = visit(&s, "/w/v1/answers", Some(SITE), &forged).await;
+    assert_eq!(refused.code(), "ask_invalid", "{}", refused.text);
     assert_eq!(s.get("/v1/people", &token).await.body, json!([]), "no person was made");
     // A comment with a token that names no answer.
     let comment = json!({"key": key, "response": ask, "comment": "hi"});
@@ -543,7 +542,26 @@ async fn the_script_and_the_address_budget(e: Engines) {
         .await
         .unwrap();
     assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["vary"], "Accept-Encoding");
+    let gzip_tag = gzipped.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(gzip_tag, etag, "one tag per encoding");
     let size = gzipped.bytes().await.unwrap().len();
+    let revalidated = client
+        .get(format!("{}/w/v1/{key}/ovation.js", s.url))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", format!("W/{gzip_tag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    let refused = client
+        .get(format!("{}/w/v1/{key}/ovation.js", s.url))
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none(), "q=0 refuses gzip");
+    assert_eq!(refused.text().await.unwrap(), script.text);
     assert!(
         size < 12 * 1024 && size * 2 < script.text.len(),
         "gzipped: {size} bytes"
@@ -702,10 +720,23 @@ async fn untouched_showings_and_dismissals() {
     let shown = |d: &visits::Decision| d.show;
     // Untouched: held an hour, then again, three times; then the period.
     let mut seen = vec![];
-    for (at, n) in [(0, 1), (1_800, 1), (3_700, 1), (7_400, 1), (11_100, 1), (94_000, 1)] {
+    for (at, n) in [
+        (0, 1),
+        (1_800, 1),
+        (3_700, 1),
+        (7_400, 1),
+        (11_100, 1),
+        (94_000, 1),
+        (95_800, 1),
+        (97_800, 1),
+    ] {
         seen.push(shown(&visits::decide(&site, &decide(n), t0 + at).await.unwrap()));
     }
-    assert_eq!(seen, [true, false, true, true, false, true], "untouched showings");
+    assert_eq!(
+        seen,
+        [true, false, true, true, false, true, false, true],
+        "untouched showings, then the count starts again"
+    );
     // Dismissed: held the whole period, not just the hour.
     let first = visits::decide(&site, &decide(2), t0).await.unwrap();
     let dismissal: visits::DismissRequest =
@@ -715,6 +746,12 @@ async fn untouched_showings_and_dismissals() {
     for at in held {
         assert!(!shown(&visits::decide(&site, &decide(2), at).await.unwrap()), "{at}");
     }
+    let once: visits::DecideRequest =
+        serde_json::from_value(json!({"key": key, "visitor": anonymous(2), "recurring_period": false})).unwrap();
+    assert!(
+        !shown(&visits::decide(&site, &once, t0 + 90_000).await.unwrap()),
+        "once only"
+    );
     assert!(shown(&visits::decide(&site, &decide(2), t0 + 90_000).await.unwrap()));
     // A dismissal of a showing that is no longer the visitor's latest is refused.
     let forced: visits::DecideRequest =
@@ -775,6 +812,26 @@ async fn signed_emails_and_erasure() {
             assert_eq!(decided.code(), "email_signature_invalid");
             continue;
         }
+        // The showing a signed email got, carried without the signature: refused.
+        let unsigned = json!({"email": email});
+        for (path, body) in [
+            (
+                "/w/v1/answers",
+                json!({"key": key, "ask": decided.str("ask"), "visitor": unsigned, "score": 8}),
+            ),
+            (
+                "/w/v1/dismissals",
+                json!({"key": key, "ask": decided.str("ask"), "visitor": unsigned}),
+            ),
+        ] {
+            let refused = visit(&s, path, Some(SITE), &body).await;
+            assert_eq!(
+                (refused.status, refused.code()),
+                (403, "email_signature_invalid"),
+                "{path}"
+            );
+        }
+        assert_eq!(s.get("/v1/people", &token).await.body, json!([]), "no person yet");
         let body = json!({"key": key, "ask": decided.str("ask"), "visitor": who, "score": 8});
         assert_eq!(visit(&s, "/w/v1/answers", Some(SITE), &body).await.status, 201);
     }

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use ovation::services::surveys;
 use ovation::services::website::site_keys::{self, NewSiteKey};
+use ovation::store::metered::MeteredStore;
 use ovation::{Error, Result};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -42,15 +43,16 @@ async fn call(app: &axum::Router, path: &str, body: &Value) -> Result<(u16, Valu
     Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), ms))
 }
 
-/// Runs `bodies` through `path`, `CONCURRENCY` at a time; prints the figures and returns the
-/// answers in order.
+/// Runs `bodies` through `path`, `CONCURRENCY` at a time; prints the figures (and the store
+/// calls per request) and returns the answers in order.
 async fn measured(
-    app: &axum::Router,
+    (app, meter): (&axum::Router, &MeteredStore),
     label: &str,
     path: &'static str,
     bodies: Vec<Value>,
     expect: u16,
 ) -> Result<Vec<Value>> {
+    let before = meter.calls();
     let count = bodies.len();
     let bodies = Arc::new(bodies);
     let started = Instant::now();
@@ -84,14 +86,15 @@ async fn measured(
         times[count / 2],
         times[count * 99 / 100]
     );
+    per_request(meter.calls().since(before));
     Ok(answers)
 }
 
 /// Store calls per request of a run.
-fn per_request(calls: ovation::store::metered::Calls, what: &str) {
+fn per_request(calls: ovation::store::metered::Calls) {
     let n = REQUESTS as f64;
     println!(
-        "{:<46} {:>7.2} reads, {:.2} writes (transactions {:.2}) per {what}",
+        "{:<46} {:>7.2} reads, {:.2} writes (transactions {:.2}) a request",
         "  store calls",
         calls.reads() as f64 / n,
         (calls.writes + calls.transactions) as f64 / n,
@@ -128,43 +131,34 @@ pub async fn figures(dir: &Path) -> Result<()> {
     let key = site_keys::create(&store, &caller, new).await?.public();
     let decide = |n: usize| json!({"key": key, "visitor": visitor(n), "properties": {"plan": "pro"}});
 
-    let before = meter.calls();
     let shown = measured(
-        &app,
+        (&app, &meter),
         "decide, first visit (shown)",
         "/w/v1/decide",
         (0..REQUESTS).map(decide).collect(),
         200,
     )
     .await?;
-    let calls = meter.calls().since(before);
-    per_request(calls, "decision");
-    let before = meter.calls();
     measured(
-        &app,
+        (&app, &meter),
         "decide, returning visitor (not shown)",
         "/w/v1/decide",
         (0..REQUESTS).map(decide).collect(),
         200,
     )
     .await?;
-    let calls = meter.calls().since(before);
-    per_request(calls, "decision");
     let answers: Vec<Value> = shown
         .iter()
         .enumerate()
         .map(|(n, d)| json!({"key": key, "ask": d["ask"], "visitor": visitor(n), "score": n % 11, "page_url": "https://shop.example.com/cart"}))
         .collect();
-    let before = meter.calls();
-    let receipts = measured(&app, "answers (score)", "/w/v1/answers", answers, 201).await?;
-    let calls = meter.calls().since(before);
-    per_request(calls, "answer");
+    let receipts = measured((&app, &meter), "answers (score)", "/w/v1/answers", answers, 201).await?;
     let comments = receipts
         .iter()
         .map(|r| json!({"key": key, "response": r["response"], "comment": "Checkout was quick", "answers": {"support": 4}}))
         .collect();
     measured(
-        &app,
+        (&app, &meter),
         "comments (comment and a CSAT answer)",
         "/w/v1/comments",
         comments,

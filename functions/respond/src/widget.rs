@@ -36,13 +36,41 @@ pub fn routes() -> Router<Arc<Context>> {
         .route("/w/v1/dismissals", routing::post(dismiss))
 }
 
-/// The script's entity tag: its SHA-256, cut short.
-fn etag() -> &'static str {
-    static ETAG: OnceLock<String> = OnceLock::new();
-    ETAG.get_or_init(|| {
+/// The script's entity tags, one per encoding (RFC 9110: a representation's): its SHA-256, cut
+/// short, and the same marked `-gz` for the gzipped bytes.
+fn etags() -> &'static (String, String) {
+    static ETAGS: OnceLock<(String, String)> = OnceLock::new();
+    ETAGS.get_or_init(|| {
         let digest = ovation::auth::credential::sha256(SCRIPT);
-        format!("\"{}\"", &ovation::auth::credential::hex(&digest)[..20])
+        let hash = &ovation::auth::credential::hex(&digest)[..20];
+        (format!("\"{hash}\""), format!("\"{hash}-gz\""))
     })
+}
+
+/// True when the browser takes gzip (`gzip`, or `*`, with a quality above 0).
+fn takes_gzip(headers: &HeaderMap) -> bool {
+    let accepted = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    accepted.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    })
+}
+
+/// True when `If-None-Match` names the representation `etag` (weakly compared, `*` too).
+fn unchanged(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+        })
 }
 
 /// True for a global name the script may take (`ovation`, `delighted`): a plain JS identifier.
@@ -66,17 +94,10 @@ async fn script(Path((key, file)): Path<(String, String)>, headers: HeaderMap) -
     if !key_shaped || !global_name(&file) {
         return Error::NotFound("script").into_response();
     }
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag()));
-    let gzip = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"))
-        });
+    let gzip = takes_gzip(&headers);
+    let (plain_tag, gzip_tag) = etags();
+    let etag = if gzip { gzip_tag } else { plain_tag };
+    let fresh = unchanged(&headers, etag);
     let mut response = match (fresh, gzip) {
         (true, _) => StatusCode::NOT_MODIFIED.into_response(),
         (false, true) => SCRIPT_GZIP.into_response(),
@@ -95,7 +116,9 @@ async fn script(Path((key, file)): Path<(String, String)>, headers: HeaderMap) -
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600, stale-while-revalidate=86400"),
     );
-    h.insert(header::ETAG, HeaderValue::from_static(etag()));
+    if let Ok(tag) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, tag);
+    }
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
     response
 }

@@ -39,12 +39,18 @@ pub(crate) async fn erase(store: &TenantStore, person: &Person) -> Result<()> {
                 .await?;
         }
     }
-    // What the website surveys remember of the person's email (kept under its blind index).
+    // What the website surveys remember of the person's email (kept under its blind index, per
+    // survey): one read of the surveys' ids, one batch of deletes.
     if let Some(ix) = &person.email_index {
-        for survey in crate::services::surveys::list(store, true).await? {
-            let visit = keys::site_visit(store.tenant(), &survey.id, &format!("E{ix}"))?;
-            store.delete(&visit, None).await?;
-        }
+        let surveys = Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX);
+        let visits = store
+            .query_all(surveys)
+            .await?
+            .iter()
+            .filter_map(|s| s.key.sk.strip_prefix(keys::SURVEY_PREFIX))
+            .map(|survey| keys::site_visit(store.tenant(), survey, &format!("E{ix}")).map(BatchOp::Delete))
+            .collect::<Result<Vec<_>>>()?;
+        store.batch_write(visits).await?;
     }
     // An answer that came in meanwhile went through an invitation now gone: none can follow it.
     let pointers = store.query_all(Query::new(partition)).await?;

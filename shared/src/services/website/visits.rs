@@ -453,10 +453,15 @@ pub async fn decide(site: &Site, request: &DecideRequest, now: i64) -> Result<De
         }
     }
     let showing = new_id();
+    // Past the untouched showings' period, the count starts again.
+    let counted = match visit.as_ref().and_then(|v| v.num("showings")) {
+        Some(n) if n >= MAX_UNTOUCHED => Update::Set("showings".into(), 1.into()),
+        _ => Update::Add("showings".into(), 1),
+    };
     let mut updates = vec![
         Update::Set("shown_at".into(), now.into()),
         Update::Set("ask".into(), showing.as_str().into()),
-        Update::Add("showings".into(), 1),
+        counted,
         Update::Set(
             crate::store::attr::EXPIRES_AT.into(),
             remembered_until(site, now).into(),
@@ -625,9 +630,13 @@ pub async fn answer(site: &Site, request: &AnswerRequest, provenance: Provenance
     let survey = &showing.survey;
     let language = language_of(survey, &given, request.language.as_deref());
     let invitation = invitations::for_web_answer(survey, language, person.as_ref().map(|p| p.id.as_str()));
+    let kept = match &person {
+        Some(p) => stored_under(&p.properties, given),
+        None => given,
+    };
     let answered = Answered {
         score: Some(score),
-        person_properties: Some(given),
+        person_properties: Some(kept),
         also: vec![answered_op(&showing, &invitation.id, now)],
         ip: provenance.ip,
         user_agent: provenance.user_agent,
@@ -635,10 +644,33 @@ pub async fn answer(site: &Site, request: &AnswerRequest, provenance: Provenance
     };
     match responses::answer_invitation(&site.store, survey, &invitation, person.as_ref(), answered).await {
         Ok(_) => receipt(site, &survey.id, &invitation.id).await,
-        // Answered, or shown again, by another request meanwhile.
-        Err(Error::NotFound("invitation") | Error::TransactionCanceled(_)) => Err(Error::ConditionFailed),
+        // Answered by the same request sent twice at once (its first receipt), or shown again.
+        Err(Error::NotFound("invitation") | Error::TransactionCanceled(_)) => {
+            let now_kept = site.store.get(&showing.key).await?;
+            match now_kept
+                .as_ref()
+                .filter(|v| v.str("answered") == Some(showing.id.as_str()))
+            {
+                Some(visit) => receipt(site, &survey.id, visit.str("invitation").unwrap_or_default()).await,
+                None => Err(Error::ConditionFailed),
+            }
+        }
         Err(e) => Err(e),
     }
+}
+
+/// The properties a known person's answer keeps: theirs, with the visitor's laid over them, and
+/// within the bound by leaving out stored ones (never an error, which would tell that the email
+/// is known).
+fn stored_under(stored: &Properties, given: Properties) -> Properties {
+    let mut kept = given;
+    for (name, value) in &stored.0 {
+        if kept.0.len() >= crate::domain::person::MAX_PROPERTIES {
+            break;
+        }
+        kept.0.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    kept
 }
 
 const RESPONSE_INVALID: Error = Error::Forbidden {
