@@ -41,10 +41,12 @@ const seen = { violations: [] };
 const { audits, audit } = auditor("widget");
 const browser = await launch();
 
-// Opens the shop in `context`; a bar appears within `wait` ms, or none.
-async function open(context, origin, wait) {
+// Opens the shop in `context`; a bar appears within `wait` ms, or none. `reduced`: the visitor
+// asks for reduced motion.
+async function open(context, origin, wait, reduced = false) {
   const tab = await context.newPage();
   await tab.setViewport({ width: 1280, height: 800 });
+  if (reduced) await tab.emulateMediaFeatures([{ name: "prefers-reduced-motion", value: "reduce" }]);
   const started = Date.now();
   await tab.goto(`${origin}/shop`, { waitUntil: "load" });
   const early = await tab.$(bar);
@@ -61,6 +63,8 @@ try {
   const first = await open(visitor, allowed, 8000);
   const tab = first.tab;
   seen.first = { early: first.early, shown: first.shown, afterMs: first.after };
+  const animation = (t) => t.$eval("ovation-survey", (h) => getComputedStyle(h.shadowRoot.querySelector("section.bar")).animationName);
+  seen.animation = await animation(tab);
   await sleep(500); // its slide-up done
   // Intact under `* {all: unset} div {display: none}`: fixed at the bottom, in sight.
   seen.box = await tab.$eval("ovation-survey", (host) => {
@@ -95,7 +99,8 @@ try {
 
   // Another visitor closes it: remembered on the next page.
   const closer = await browser.createBrowserContext();
-  const second = await open(closer, allowed, 8000);
+  const second = await open(closer, allowed, 8000, true);
+  seen.reducedAnimation = await animation(second.tab);
   await second.tab.setViewport({ width: 375, height: 740 });
   await audit(second.tab, "phone");
   await second.tab.click("ovation-survey >>> button.close");

@@ -677,6 +677,11 @@ async fn the_website_survey_in_chromium() {
         json!(["show", "respond:3", "comment", "submit", "hide"]),
         "{seen}"
     );
+    assert_eq!(
+        (&seen["animation"], &seen["reducedAnimation"]),
+        (&json!("ov-up"), &json!("none")),
+        "a slide-up, none for reduced motion: {seen}"
+    );
     assert_eq!(seen["reloadShown"], false, "{seen}");
     assert_eq!(seen["closedEvents"], json!(["show", "hide"]), "{seen}");
     assert_eq!(seen["dismissedShown"], false, "{seen}");
