@@ -136,6 +136,9 @@ try {
   await page.click("main .feed details summary");
   const siteKey = await page.$eval("main .feed pre.snippet", (e) => e.textContent);
   await audit(page, "website-made");
+  await page.$$eval("main .feed summary", (s) => s.find((e) => e.textContent.startsWith("Signed emails")).click());
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("main .feed button[value=new_identity_secret]")]);
+  const newSecret = await page.$eval("p.notice", (e) => e.textContent);
   await page.goto(`${base}/settings/data`, { waitUntil: "load" });
   await audit(page, "settings-data");
   await page.goto(`${base}/settings/audit`, { waitUntil: "load" });
@@ -230,7 +233,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, siteKey, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, siteKey, newSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

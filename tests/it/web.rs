@@ -700,6 +700,13 @@ async fn the_web_app_in_chromium() {
         snippet.contains("/w/v1/") && snippet.contains("pk_") && snippet.contains("ovation.survey({"),
         "the site key's snippet: {seen}"
     );
+    assert!(
+        seen["newSecret"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("New identity secret made"),
+        "{seen}"
+    );
     all_passed(&seen, 92);
 }
 

@@ -848,6 +848,20 @@ async fn signed_emails_and_erasure() {
             .unwrap()
             .is_empty()
     );
+    // A new identity secret: the earlier one's signatures fail at once.
+    let rotated = s
+        .send(
+            "PATCH",
+            &format!("/v1/site_keys/{id}"),
+            &token,
+            json!({"new_identity_secret": true}),
+        )
+        .await;
+    let fresh = rotated.str("identity_secret");
+    assert!(fresh.len() == 64 && fresh != secret, "{}", rotated.text);
+    let old = json!({"email": email, "email_signature": sign(email)});
+    let refused = visit(&s, "/w/v1/decide", Some(SITE), &json!({"key": key, "visitor": old})).await;
+    assert_eq!(refused.code(), "email_signature_invalid");
     // The person made by the answer, then erased: the widget's memory of the email goes too.
     let tenant: ovation::ids::TenantId = s.get("/v1/tenant", &token).await.str("id").parse().unwrap();
     let store = s.ctx.tenant_store(&tenant);

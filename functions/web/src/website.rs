@@ -26,6 +26,10 @@ const DONE: &[(&str, &str)] = &[
     ("made", "Site key made: paste its snippet into your site's pages."),
     ("changed", "Site key changed."),
     (
+        "new_secret",
+        "New identity secret made: signatures made with the earlier one fail from now on.",
+    ),
+    (
         "revoked",
         "Site key revoked: its survey no longer shows on your site, from the next page view.",
     ),
@@ -108,7 +112,8 @@ pub async fn create(
     after_form(&ctx, &caller, &headers, (NAV, root), to).await
 }
 
-/// Saves a key's name, survey and origins (`action=save`), or revokes it at once (`action=revoke`).
+/// Saves a key's name, survey and origins (`action=save`), makes it a new identity secret
+/// (`action=new_identity_secret`), or revokes it at once (`action=revoke`).
 pub async fn change(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -129,12 +134,22 @@ pub async fn change(
                 survey_id: Some(form.get("survey").to_owned()),
                 origins: Some(origins(form.get("origins"))),
                 signed_emails: Some(form.get("signed_emails") == "on"),
+                new_identity_secret: None,
             };
             site_keys::change(&store, &caller, &id, patch)
                 .await
                 .map(|_| "settings/website?done=changed".to_owned())
         }
-        _ => Err(Error::invalid("action", "must be save or revoke")),
+        "new_identity_secret" => {
+            let patch = SiteKeyPatch {
+                new_identity_secret: Some(true),
+                ..SiteKeyPatch::default()
+            };
+            site_keys::change(&store, &caller, &id, patch)
+                .await
+                .map(|_| "settings/website?done=new_secret".to_owned())
+        }
+        _ => Err(Error::invalid("action", "must be save, new_identity_secret or revoke")),
     };
     after_form(&ctx, &caller, &headers, (NAV, root), to).await
 }

@@ -39,6 +39,8 @@ pub struct SiteKey {
     pub revoked_at: Option<i64>,
     /// Emails are taken only with their signature by the host's server (identity verification).
     pub signed_emails: bool,
+    /// Which identity secret signs them: a new one makes the earlier one's signatures fail.
+    pub identity_version: i64,
 }
 
 /// A site key as the API and the settings page show it.
@@ -87,6 +89,8 @@ pub struct SiteKeyPatch {
     pub survey_id: Option<String>,
     pub origins: Option<Vec<String>>,
     pub signed_emails: Option<bool>,
+    /// `true`: a new identity secret; signatures made with the earlier one fail from now on.
+    pub new_identity_secret: Option<bool>,
 }
 
 impl SiteKey {
@@ -110,10 +114,11 @@ impl SiteKey {
         })
     }
 
-    /// The key of this site key's email signatures, derived under the workspace's key (nothing
-    /// stored; a new site key has a new one).
+    /// The key of this site key's email signatures, derived under the workspace's key from the
+    /// key's id and the secret's version (nothing secret is stored).
     async fn identity_secret(&self, store: &TenantStore) -> Result<String> {
-        store.crypto().blind_index("site-identity", &self.id).await
+        let named = format!("{}#{}", self.id, self.identity_version);
+        store.crypto().blind_index("site-identity", &named).await
     }
 
     /// True when `signature` is the site's server's signature of `email` (compared in constant time).
@@ -152,7 +157,8 @@ impl SiteKey {
             .with("survey", self.survey.as_str())
             .with("origins", origins.as_slice())
             .with("created_at", self.created_at)
-            .with("signed_emails", self.signed_emails);
+            .with("signed_emails", self.signed_emails)
+            .with("identity_version", self.identity_version);
         if let Some(at) = self.revoked_at {
             item = item.with("revoked_at", at);
         }
@@ -174,6 +180,7 @@ impl SiteKey {
             created_at: item.num("created_at").unwrap_or_default(),
             revoked_at: item.num("revoked_at"),
             signed_emails: item.get("signed_emails") == Some(&crate::store::Value::Bool(true)),
+            identity_version: item.num("identity_version").unwrap_or(1),
         })
     }
 }
@@ -252,6 +259,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewSiteKey) -> Re
         created_at: now_unix(),
         revoked_at: None,
         signed_emails: new.signed_emails,
+        identity_version: 1,
     };
     store.put_own(key.to_item(store)?, Condition::NotExists).await?;
     audit::record(
@@ -282,6 +290,9 @@ pub async fn change(store: &TenantStore, caller: &Caller, id: &SiteKeyId, patch:
     }
     if let Some(signed) = patch.signed_emails {
         key.signed_emails = signed;
+    }
+    if patch.new_identity_secret == Some(true) {
+        key.identity_version += 1;
     }
     store
         .put(key.to_item(store)?, Some(Condition::AttrNotExists("revoked_at".into())))
