@@ -24,6 +24,37 @@ pub(crate) fn tool(variable: &str) -> Option<String> {
     }
 }
 
+/// Headless Chromium and the npm modules (puppeteer-core, axe-core) the test command installs;
+/// `None` (skip) outside CI.
+pub(crate) struct Chromium {
+    chromium: String,
+    modules: String,
+}
+
+impl Chromium {
+    pub(crate) fn installed() -> Option<Chromium> {
+        Some(Chromium {
+            chromium: tool("OVATION_TEST_CHROMIUM")?,
+            modules: tool("OVATION_TEST_NODE_MODULES")?,
+        })
+    }
+
+    /// `node` running the first of `scripts`, copied with the others into `dir` beside a link to
+    /// the npm modules (Node resolves them from a node_modules beside the script); the caller
+    /// adds the script's arguments.
+    pub(crate) fn node(&self, dir: &std::path::Path, scripts: &[&str]) -> Command {
+        for name in scripts {
+            std::fs::copy(script(name), dir.join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(&self.modules, dir.join("node_modules")).unwrap();
+        let mut command = Command::new("node");
+        command
+            .arg(dir.join(scripts[0]))
+            .env("OVATION_TEST_CHROMIUM", &self.chromium);
+        command
+    }
+}
+
 pub(crate) fn script(name: &str) -> String {
     format!("{}/clients/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -166,18 +197,10 @@ async fn schemathesis_finds_no_broken_promise() {
 }
 
 /// Runs the browser journey over `link`, the email at `mail` and the `extra` pages: what it saw.
-async fn journey(chromium: &str, modules: &str, link: &str, mail: &std::path::Path, extra: &Value) -> Value {
-    // Node resolves `puppeteer-core` and `axe-core` from a node_modules beside the script.
+async fn journey(chromium: &Chromium, link: &str, mail: &std::path::Path, extra: &Value) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(script("journey.mjs"), dir.path().join("journey.mjs")).unwrap();
-    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
-    let mut command = Command::new("node");
-    command
-        .arg(dir.path().join("journey.mjs"))
-        .arg(link)
-        .arg(mail)
-        .arg(extra.to_string())
-        .env("OVATION_TEST_CHROMIUM", chromium);
+    let mut command = chromium.node(dir.path(), &["journey.mjs"]);
+    command.arg(link).arg(mail).arg(extra.to_string());
     run(command).await
 }
 
@@ -241,10 +264,7 @@ async fn survey_with_questions(s: &Stack, token: &str, name: &str) -> String {
 /// at 320 and 640 px, each audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_respondent_journey_in_a_real_browser() {
-    let Some(chromium) = tool("OVATION_TEST_CHROMIUM") else {
-        return;
-    };
-    let Some(modules) = tool("OVATION_TEST_NODE_MODULES") else {
+    let Some(chromium) = Chromium::installed() else {
         return;
     };
     let (s, send, data_dir) =
@@ -335,7 +355,7 @@ async fn the_respondent_journey_in_a_real_browser() {
     assert_eq!(closed.status, 200, "{closed:?}");
 
     for (((lang, heading), link), (html, extra)) in languages.iter().zip(&links).zip(&pages) {
-        let seen = journey(&chromium, &modules, link, html, extra).await;
+        let seen = journey(&chromium, link, html, extra).await;
         assert_eq!(
             (&seen["checked"], &seen["changed"]),
             (&json!("9"), &json!("2")),

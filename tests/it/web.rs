@@ -583,10 +583,7 @@ async fn second_factor_and_owed_password_change_in_pages() {
 /// finds nothing on any page, nothing overflows, the CSP reports nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_in_chromium() {
-    let (Some(chromium), Some(modules)) = (
-        crate::clients::tool("OVATION_TEST_CHROMIUM"),
-        crate::clients::tool("OVATION_TEST_NODE_MODULES"),
-    ) else {
+    let Some(chromium) = crate::clients::Chromium::installed() else {
         return;
     };
     let s = Stack::start(Engines::embedded(), |settings| {
@@ -631,17 +628,11 @@ async fn the_web_app_in_chromium() {
             }
         })
     };
-    for script in ["web.mjs", "web-steps.mjs"] {
-        std::fs::copy(crate::clients::script(script), dir.path().join(script)).unwrap();
-    }
-    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
-    let mut command = std::process::Command::new("node");
+    let mut command = chromium.node(dir.path(), &["web.mjs", "web-steps.mjs"]);
     command
-        .arg(dir.path().join("web.mjs"))
         .args([s.url.as_str(), "acme", "owner@acme.example", PASSWORD, accept.as_str()])
         .arg(outbox_dir(&s))
-        .arg(&signal)
-        .env("OVATION_TEST_CHROMIUM", chromium);
+        .arg(&signal);
     let seen: Value = crate::clients::run(command).await;
     worker.abort();
     assert_eq!(seen["landed"], "/overview", "{seen}");
@@ -3416,10 +3407,7 @@ async fn the_owner_deletes_the_workspace_from_a_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_by_role_in_chromium() {
     use ovation::services::notifications::notifier::{self, Pace};
-    let (Some(chromium), Some(modules)) = (
-        crate::clients::tool("OVATION_TEST_CHROMIUM"),
-        crate::clients::tool("OVATION_TEST_NODE_MODULES"),
-    ) else {
+    let Some(chromium) = crate::clients::Chromium::installed() else {
         return;
     };
     let (s, send, data_dir) =
@@ -3485,17 +3473,11 @@ async fn the_web_app_by_role_in_chromium() {
             }
         })
     };
-    for script in ["web-roles.mjs", "web-steps.mjs"] {
-        std::fs::copy(crate::clients::script(script), dir.path().join(script)).unwrap();
-    }
-    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
-    let mut command = std::process::Command::new("node");
+    let mut command = chromium.node(dir.path(), &["web-roles.mjs", "web-steps.mjs"]);
     command
-        .arg(dir.path().join("web-roles.mjs"))
         .args([s.url.as_str(), "acme", PASSWORD])
         .arg(outbox_dir(&s))
-        .arg(dir.path())
-        .env("OVATION_TEST_CHROMIUM", chromium);
+        .arg(dir.path());
     let seen: Value = crate::clients::run(command).await;
     worker.abort();
     let nav = |role: &str| {

@@ -614,10 +614,7 @@ async fn the_script_is_cached_and_visitors_have_a_budget() {
 /// the same page on an origin the key does not allow gets nothing; axe-core finds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_website_survey_in_chromium() {
-    let (Some(chromium), Some(modules)) = (
-        crate::clients::tool("OVATION_TEST_CHROMIUM"),
-        crate::clients::tool("OVATION_TEST_NODE_MODULES"),
-    ) else {
+    let Some(chromium) = crate::clients::Chromium::installed() else {
         return;
     };
     let s = Stack::start(Engines::embedded(), |_| {}).await;
@@ -650,15 +647,8 @@ async fn the_website_survey_in_chromium() {
         .str("key");
     let loader = ovation::services::website::site_keys::loader(&s.url, &key, "ovation");
     let dir = tempfile::tempdir().unwrap();
-    for script in ["widget.mjs", "web-steps.mjs"] {
-        std::fs::copy(crate::clients::script(script), dir.path().join(script)).unwrap();
-    }
-    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
-    let mut command = std::process::Command::new("node");
-    command
-        .arg(dir.path().join("widget.mjs"))
-        .args([s.url.as_str(), &port.to_string(), &loader])
-        .env("OVATION_TEST_CHROMIUM", chromium);
+    let mut command = chromium.node(dir.path(), &["widget.mjs", "web-steps.mjs"]);
+    command.args([s.url.as_str(), &port.to_string(), &loader]);
     let seen: Value = crate::clients::run(command).await;
     assert_eq!(
         (&seen["first"]["early"], &seen["first"]["shown"]),

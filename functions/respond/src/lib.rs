@@ -499,13 +499,6 @@ pub fn provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap)
     Provenance::kept(tenant, address.0, user_agent)
 }
 
-/// Keeps where an answer came from on it, as `provenance` allows.
-fn record_provenance(tenant: &Tenant, address: &ClientAddress, headers: &HeaderMap, answered: &mut Answered) {
-    let kept = provenance(tenant, address, headers);
-    answered.ip = kept.ip;
-    answered.user_agent = kept.user_agent;
-}
-
 /// What was wrong with a submission, in the page's language where the respondent can mend it
 /// (the score); other refusals come from a tampered or oversized form.
 fn error_text(e: &Error, t: &Texts) -> String {
@@ -560,7 +553,7 @@ async fn answer_invitation(
             .map_or(String::new(), |s| format!("?score={}", s.value()));
         return Redirect::to(&format!("{}{chosen}", here("r", &token))).into_response();
     }
-    record_provenance(&invited.opened.tenant, &address, &headers, &mut submitted.answered);
+    submitted.answered.provenance = provenance(&invited.opened.tenant, &address, &headers);
     let recorded = responses::answer_invitation(
         store,
         &invited.survey,
@@ -640,7 +633,7 @@ async fn answer_web(
         Ok(s) => s,
         Err(e) => return error_page(e),
     };
-    record_provenance(&opened.tenant, &address, &headers, &mut submitted.answered);
+    submitted.answered.provenance = provenance(&opened.tenant, &address, &headers);
     let invitation = invitations::for_web_answer(&survey, language, None);
     let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
     delivery::dispatch_recent(&ctx, &opened.store).await;

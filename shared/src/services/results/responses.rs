@@ -26,9 +26,8 @@ pub struct Answered {
     pub score: Option<Score>,
     pub comment: Option<String>,
     pub answers: BTreeMap<String, Answer>,
-    /// Where it came from; kept only when the tenant's privacy settings allow.
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    /// Where it came from (nothing when the tenant's privacy settings keep none).
+    pub provenance: Provenance,
     /// The properties a first answer keeps, when not its person's (a website visitor's).
     pub person_properties: Option<Properties>,
     /// Writes that commit with a first answer or not at all (a website showing marked answered).
@@ -107,8 +106,8 @@ pub async fn answer_invitation(
                 .unwrap_or_default(),
             notes: vec![],
             tags: vec![],
-            ip: answered.ip.clone(),
-            user_agent: answered.user_agent.clone(),
+            ip: answered.provenance.ip.clone(),
+            user_agent: answered.provenance.user_agent.clone(),
             created_at: now,
             updated_at: now,
             anonymized_at: None,

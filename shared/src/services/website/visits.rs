@@ -638,8 +638,7 @@ pub async fn answer(site: &Site, request: &AnswerRequest, provenance: Provenance
         score: Some(score),
         person_properties: Some(kept),
         also: vec![answered_op(&showing, &invitation.id, now)],
-        ip: provenance.ip,
-        user_agent: provenance.user_agent,
+        provenance,
         ..Answered::default()
     };
     match responses::answer_invitation(&site.store, survey, &invitation, person.as_ref(), answered).await {
