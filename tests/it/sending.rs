@@ -270,6 +270,7 @@ async fn email_goes_out_once_and_its_link_answers(e: Engines) {
         &gone.str("id"),
         Suppression::Unsubscribed,
         ovation::store::now_unix(),
+        None,
     )
     .await
     .unwrap();

@@ -743,7 +743,8 @@ async fn unsubscribe(State(ctx): Ctx, Token(token): Token, headers: HeaderMap) -
         Err(r) => return refused(r, &headers).into_response(),
     };
     let at = now_unix();
-    let suppressed = suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at).await;
+    let suppressed =
+        suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at, None).await;
     delivery::dispatch_recent(&ctx, &opened.store).await;
     match suppressed {
         Ok(_) => {

@@ -15,7 +15,7 @@ use crate::domain::time;
 use crate::error::{Error, Result};
 use crate::ids::id_at;
 use crate::services::Caller;
-use crate::store::{Condition, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, keys, now_unix};
+use crate::store::{Condition, Item, Key, MAX_QUERY_LIMIT, Query, SortKey, TenantStore, TxOp, keys, now_unix};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -102,25 +102,77 @@ pub async fn record(
     target: Target,
     outcome: Outcome,
 ) -> Result<()> {
+    record_as(store, actor_of(caller), caller.ip, action, target, outcome).await
+}
+
+fn actor_of(caller: &Caller) -> Actor<'_> {
     let p = &caller.principal;
-    let actor = Actor {
+    Actor {
         kind: p.actor.kind(),
         id: p.actor.id(),
         role: Some(p.role),
-    };
-    record_as(store, actor, caller.ip, action, target, outcome).await
+    }
+}
+
+/// The caller's event about a change, to commit in the change's own transaction, so that the
+/// change is never durable without it and costs one commit.
+pub async fn entry(store: &TenantStore, caller: &Caller, action: &str, target: Target) -> Result<TxOp> {
+    entry_as(store, actor_of(caller), caller.ip, action, target).await
+}
+
+/// The operator's event about a change, to commit in the change's transaction.
+pub async fn operator_entry(store: &TenantStore, action: &str, target: Target) -> Result<TxOp> {
+    entry_as(store, OPERATOR, None, action, target).await
+}
+
+/// The event of a change by `actor` (a user known by a link, not by a credential), to commit in
+/// the change's transaction.
+pub async fn entry_as(
+    store: &TenantStore,
+    actor: Actor<'_>,
+    ip: Option<IpAddr>,
+    action: &str,
+    target: Target,
+) -> Result<TxOp> {
+    let item = event_item(store, actor, ip, action, target, Outcome::Success).await?;
+    Ok(TxOp::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    })
+}
+
+/// Writes one change (one or more operations) and the caller's event about it in one
+/// transaction. When the change is one operation, its refused condition answers
+/// `ConditionFailed`, as the single write would.
+pub async fn commit(
+    store: &TenantStore,
+    caller: &Caller,
+    change: Vec<TxOp>,
+    action: &str,
+    target: Target,
+) -> Result<()> {
+    let single = change.len() == 1;
+    let mut ops = change;
+    ops.push(entry(store, caller, action, target).await?);
+    match store.transact(ops).await {
+        Err(Error::TransactionCanceled(failures)) if single && failures.iter().all(|f| f.index == 0) => {
+            Err(Error::ConditionFailed)
+        }
+        other => other,
+    }
 }
 
 /// Records an event of the platform API (the operator creating or deleting a tenant, or making
 /// a tenant's first API key).
 pub async fn record_operator(store: &TenantStore, action: &str, target: Target, outcome: Outcome) -> Result<()> {
-    let actor = Actor {
-        kind: "operator",
-        id: "operator",
-        role: None,
-    };
-    record_as(store, actor, None, action, target, outcome).await
+    record_as(store, OPERATOR, None, action, target, outcome).await
 }
+
+const OPERATOR: Actor<'static> = Actor {
+    kind: "operator",
+    id: "operator",
+    role: None,
+};
 
 /// Records what the platform did by itself in a tenant (`retention.applied`), with its figures.
 pub async fn record_system(

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::ids::{SurveyId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::store::{Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
 
 /// Surveys a tenant may have (archived ones included).
@@ -203,13 +203,16 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
         ));
     }
     let survey = fresh(definition, false);
-    store.put_own(survey.to_item(store)?, Condition::NotExists).await?;
-    audit::record(
+    let change = vec![TxOp::Put {
+        item: survey.to_item(store)?,
+        condition: Some(Condition::NotExists),
+    }];
+    audit::commit(
         store,
         caller,
+        change,
         "survey.created",
         Target::Survey(survey.id.clone()),
-        Outcome::Success,
     )
     .await?;
     Ok(survey)
@@ -242,22 +245,18 @@ pub async fn update(
     survey.definition = next;
     survey.updated_at = now_unix();
     let condition = Condition::eq("version", survey.version);
-    // A lost race is a 409: the caller reads the survey again.
-    store.put_own(survey.to_item(store)?, condition).await?;
-    survey.version += 1;
     let action = if survey.definition.status == SurveyStatus::Archived {
         "survey.archived"
     } else {
         "survey.updated"
     };
-    audit::record(
-        store,
-        caller,
-        action,
-        Target::Survey(survey.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
+    // A lost race is a 409: the caller reads the survey again.
+    let change = vec![TxOp::Put {
+        item: survey.to_item(store)?,
+        condition: Some(condition),
+    }];
+    audit::commit(store, caller, change, action, Target::Survey(survey.id.clone())).await?;
+    survey.version += 1;
     Ok(survey)
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, GrantRefusal, Result};
 use crate::ids::{ApiKeyId, OAuthClientId, TenantId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
 
 /// At most this many API keys, and this many OAuth clients, per tenant.
@@ -117,11 +117,15 @@ pub async fn create_api_key(
         .with("hint", view.hint.as_str())
         .with("created_at", view.created_at)
         .with("created_by", creator(caller));
-    store.put_own(item, Condition::NotExists).await?;
-    match caller {
-        Some(c) => audit::record(store, c, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
-        None => audit::record_operator(store, "api_key.created", Target::ApiKey(id), Outcome::Success).await?,
-    }
+    let event = match caller {
+        Some(c) => audit::entry(store, c, "api_key.created", Target::ApiKey(id)).await?,
+        None => audit::operator_entry(store, "api_key.created", Target::ApiKey(id)).await?,
+    };
+    let put = TxOp::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    };
+    store.transact(vec![put, event]).await?;
     Ok(ApiKeyCreated { api_key: view, key })
 }
 
@@ -162,18 +166,16 @@ pub async fn list_api_keys(store: &TenantStore) -> Result<Vec<ApiKeyView>> {
 /// Revokes an API key: its stored hash is deleted, so the very next request with it fails.
 pub async fn revoke_api_key(store: &TenantStore, caller: &Caller, id: &ApiKeyId) -> Result<()> {
     let key = keys::api_key(store.tenant(), id.as_str())?;
-    store.delete(&key, Some(Condition::Exists)).await.map_err(|e| match e {
-        Error::ConditionFailed => Error::NotFound("api key"),
-        e => e,
-    })?;
-    audit::record(
-        store,
-        caller,
-        "api_key.revoked",
-        Target::ApiKey(id.to_string()),
-        Outcome::Success,
-    )
-    .await
+    let change = vec![TxOp::Delete {
+        key,
+        condition: Some(Condition::Exists),
+    }];
+    audit::commit(store, caller, change, "api_key.revoked", Target::ApiKey(id.to_string()))
+        .await
+        .map_err(|e| match e {
+            Error::ConditionFailed => Error::NotFound("api key"),
+            e => e,
+        })
 }
 
 fn client_id(tenant: &TenantId, id: &str) -> String {
@@ -201,15 +203,11 @@ pub async fn create_client(store: &TenantStore, caller: &Caller, request: NewCre
         .with("secret", credential::sha256(&secret).to_vec())
         .with("created_at", view.created_at)
         .with("created_by", creator(Some(caller)));
-    store.put_own(item, Condition::NotExists).await?;
-    audit::record(
-        store,
-        caller,
-        "oauth_client.created",
-        Target::OAuthClient(id),
-        Outcome::Success,
-    )
-    .await?;
+    let change = vec![TxOp::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    }];
+    audit::commit(store, caller, change, "oauth_client.created", Target::OAuthClient(id)).await?;
     Ok(OAuthClientCreated {
         client: view,
         client_secret: secret,
@@ -237,28 +235,29 @@ pub async fn delete_client(store: &TenantStore, caller: &Caller, client: &OAuthC
         return Err(Error::NotFound("oauth client"));
     }
     let id = client.id.clone();
-    store
-        .delete(&keys::oauth_client(store.tenant(), &id)?, Some(Condition::Exists))
-        .await
-        .map_err(|e| match e {
-            Error::ConditionFailed => Error::NotFound("oauth client"),
-            e => e,
-        })?;
+    let change = vec![TxOp::Delete {
+        key: keys::oauth_client(store.tenant(), &id)?,
+        condition: Some(Condition::Exists),
+    }];
+    audit::commit(
+        store,
+        caller,
+        change,
+        "oauth_client.deleted",
+        Target::OAuthClient(id.clone()),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::ConditionFailed => Error::NotFound("oauth client"),
+        e => e,
+    })?;
     let partition = keys::client_partition(store.tenant(), &id)?;
     let tokens = store
         .query_all(Query::new(partition).limit(crate::store::MAX_QUERY_LIMIT))
         .await?;
     store
         .batch_write(tokens.into_iter().map(|i| BatchOp::Delete(i.key)).collect())
-        .await?;
-    audit::record(
-        store,
-        caller,
-        "oauth_client.deleted",
-        Target::OAuthClient(id),
-        Outcome::Success,
-    )
-    .await
+        .await
 }
 
 /// A token request as the form carries it, with the client's credentials from the body or from

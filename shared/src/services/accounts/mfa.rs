@@ -12,8 +12,7 @@ use crate::error::{Error, Result};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self};
-use crate::services::audit::{self, Outcome, Target};
-use crate::store::{Condition, Update, keys, now_unix};
+use crate::store::{Condition, TxOp, Update, keys, now_unix};
 
 /// A session ends after an hour without use, and after twelve hours in any case.
 use crate::services::accounts::sessions::{caller_user, signed_in_user};
@@ -87,28 +86,18 @@ pub async fn confirm_totp(ctx: &Context, caller: &Caller, request: TotpCode) -> 
     }
     user.secrets.totp = Some(secret);
     user.mfa_step = step as i64;
-    users::save(&store, &mut user).await?;
     // This session now has a second factor; an enrolment it was held to is done.
     let (id, session) = signed_in_user(caller)?;
     let mut updates = vec![Update::Set(SESSION_MFA.into(), true.into())];
     if caller.principal.restriction == Some(Restriction::MfaEnrolment) {
         updates.push(Update::Remove("restriction".into()));
     }
-    store
-        .update(
-            &keys::session(store.tenant(), id, session)?,
-            &updates,
-            Some(Condition::Exists),
-        )
-        .await?;
-    audit::record(
-        &store,
-        caller,
-        "user.mfa_enabled",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
+    let this_session = TxOp::Update {
+        key: keys::session(store.tenant(), id, session)?,
+        updates,
+        condition: Some(Condition::Exists),
+    };
+    users::save_audited(&store, caller, &mut user, vec![this_session], "user.mfa_enabled").await?;
     Ok(RecoveryCodes { recovery_codes: codes })
 }
 
@@ -155,13 +144,5 @@ pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) 
     }
     user.secrets.totp = None;
     user.secrets.recovery.clear();
-    users::save(&store, &mut user).await?;
-    audit::record(
-        &store,
-        caller,
-        "user.mfa_disabled",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await
+    users::save_audited(&store, caller, &mut user, vec![], "user.mfa_disabled").await
 }

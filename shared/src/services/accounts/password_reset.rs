@@ -11,8 +11,8 @@ use crate::domain::{Email, Slug};
 use crate::error::{Error, Result};
 use crate::services::accounts::users::{self, UserStatus};
 use crate::services::accounts::{sessions, sign_in, staff_mail, tenants};
-use crate::services::audit::{self, Actor, Outcome, Target};
-use crate::store::{BatchOp, Condition, Item, Query, TenantStore, keys, now_unix};
+use crate::services::audit::{self, Actor, Target};
+use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
 
 /// How long a link works.
 pub const LINK_SECONDS: i64 = 3600;
@@ -47,22 +47,18 @@ pub async fn request(ctx: &Context, workspace: &str, email: &str, ip: Option<IpA
     }
     let (token, digest) = credential::issue(Kind::PasswordReset, &tenant.id, &user.id)?;
     let key = keys::password_reset(&tenant.id, &user.id, &digest)?;
-    store.put(Item::new(key).with_expiry(now + LINK_SECONDS), None).await?;
     let actor = Actor {
         kind: "user",
         id: &user.id,
         role: Some(user.role),
     };
     let target = Target::User(user.id.clone());
-    audit::record_as(
-        &store,
-        actor,
-        ip,
-        "user.password_reset_requested",
-        target,
-        Outcome::Success,
-    )
-    .await?;
+    let event = audit::entry_as(&store, actor, ip, "user.password_reset_requested", target).await?;
+    let link = TxOp::Put {
+        item: Item::new(key).with_expiry(now + LINK_SECONDS),
+        condition: None,
+    };
+    store.transact(vec![link, event]).await?;
     let link = format!("{base}/reset?token={token}");
     staff_mail::password_reset(ctx, &tenant, &user.email, &link).await
 }
@@ -101,25 +97,18 @@ pub async fn complete(ctx: &Context, token: &str, new_password: String, ip: Opti
         Err(Error::ConditionFailed) => return Err(gone()),
         other => other?,
     }
-    sessions::set_password(&store, &mut user, &new).await?;
+    let actor = Actor {
+        kind: "user",
+        id: &user.id,
+        role: Some(user.role),
+    };
+    let event = audit::entry_as(&store, actor, ip, "user.password_reset", Target::User(user.id.clone())).await?;
+    sessions::set_password(&store, &mut user, &new, event).await?;
     let others = links_of(&store, &user.id).await?;
     if !others.is_empty() {
         store
             .batch_write(others.into_iter().map(|l| BatchOp::Delete(l.key)).collect())
             .await?;
     }
-    let actor = Actor {
-        kind: "user",
-        id: &user.id,
-        role: Some(user.role),
-    };
-    audit::record_as(
-        &store,
-        actor,
-        ip,
-        "user.password_reset",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserView};
 use crate::services::audit::{self, Outcome, Target};
-use crate::store::{Condition, Item, TenantStore, Update, Value, keys, now_unix};
+use crate::store::{Condition, Item, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 /// A session ends after an hour without use, and after twelve hours in any case.
 use crate::services::accounts::sign_in::{
@@ -240,15 +240,8 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
         return Err(Error::invalid("current_password", "is wrong"));
     }
     let new = new_password(&tenant, &user, request.new_password).await?;
-    set_password(&store, &mut user, &new).await?;
-    audit::record(
-        &store,
-        caller,
-        "user.password_changed",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
+    let event = audit::entry(&store, caller, "user.password_changed", Target::User(user.id.clone())).await?;
+    set_password(&store, &mut user, &new, event).await?;
     open_session(&store, &tenant, &user).await
 }
 
@@ -269,8 +262,14 @@ pub(crate) async fn new_password(tenant: &Tenant, user: &UserRecord, text: Strin
 }
 
 /// Sets a checked password: the old one joins the history, every session ends, the user is
-/// saved (sessions end first: should the save fail, the user is signed out, never left in).
-pub(crate) async fn set_password(store: &TenantStore, user: &mut UserRecord, new: &Password) -> Result<()> {
+/// saved with `event`, its audit event (sessions end first: should the save fail, the user is
+/// signed out, never left in).
+pub(crate) async fn set_password(
+    store: &TenantStore,
+    user: &mut UserRecord,
+    new: &Password,
+    event: TxOp,
+) -> Result<()> {
     if let Some(current) = user.secrets.password.take() {
         user.secrets.history.insert(0, current);
         user.secrets.history.truncate(password::HISTORY);
@@ -279,7 +278,7 @@ pub(crate) async fn set_password(store: &TenantStore, user: &mut UserRecord, new
     user.password_changed_at = Some(now_unix());
     user.must_change_password = false;
     users::revoke_sessions(store, &user.id).await?;
-    users::save(store, user).await
+    users::save_with(store, user, vec![event]).await
 }
 
 fn rename_field(e: Error, field: &'static str) -> Error {

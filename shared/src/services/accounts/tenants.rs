@@ -8,8 +8,8 @@ use crate::domain::tenant::{SettingsPatch, Tenant, TenantStatus};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
-use crate::store::{Condition, Item, MAX_QUERY_LIMIT, Query, Value, keys};
+use crate::services::audit::{self, Target};
+use crate::store::{Condition, Item, MAX_QUERY_LIMIT, Query, TxOp, Value, keys};
 use crate::{Context, domain::Slug};
 
 /// A tenant as its item stores it.
@@ -121,21 +121,28 @@ pub async fn update_settings(
     tenant.version += 1;
     let store = ctx.tenant_store(id);
     let unchanged = Condition::And(vec![Condition::eq("status", "active"), Condition::eq("version", read)]);
-    store.put_own(to_item(&tenant)?, unchanged).await.map_err(|e| match e {
-        Error::ConditionFailed => Error::invalid("settings", "were changed meanwhile; read them again"),
-        e => e,
-    })?;
-    ctx.tenants.forget(id);
     let target = || Target::Tenant(id.to_string());
-    audit::record(&store, caller, "tenant.settings_updated", target(), Outcome::Success).await?;
+    let mut change = vec![TxOp::Put {
+        item: to_item(&tenant)?,
+        condition: Some(unchanged),
+    }];
     if support_switched {
         let action = if tenant.settings.support_access {
             "tenant.support_access_enabled"
         } else {
             "tenant.support_access_disabled"
         };
-        audit::record(&store, caller, action, target(), Outcome::Success).await?;
+        change.push(audit::entry(&store, caller, action, target()).await?);
     }
+    audit::commit(&store, caller, change, "tenant.settings_updated", target())
+        .await
+        .map_err(|e| match e {
+            Error::ConditionFailed | Error::TransactionCanceled(_) => {
+                Error::invalid("settings", "were changed meanwhile; read them again")
+            }
+            e => e,
+        })?;
+    ctx.tenants.forget(id);
     Ok(tenant)
 }
 

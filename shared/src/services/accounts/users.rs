@@ -14,7 +14,7 @@ use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::ids::{UserId, new_id};
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::store::{BatchOp, Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
 
 /// How long an invitation stays valid.
@@ -227,6 +227,33 @@ pub async fn save(store: &TenantStore, user: &mut UserRecord) -> Result<()> {
     Ok(())
 }
 
+/// Saves a user changed by the caller with the caller's event and `also` (writes of other items,
+/// or conditions on them), in one transaction.
+pub async fn save_audited(
+    store: &TenantStore,
+    caller: &Caller,
+    user: &mut UserRecord,
+    also: Vec<TxOp>,
+    action: &str,
+) -> Result<()> {
+    let mut also = also;
+    also.push(audit::entry(store, caller, action, Target::User(user.id.clone())).await?);
+    save_with(store, user, also).await
+}
+
+/// Saves a user and `also` (its audit event, writes of other items, conditions on them) in one
+/// transaction.
+pub async fn save_with(store: &TenantStore, user: &mut UserRecord, also: Vec<TxOp>) -> Result<()> {
+    let mut ops = also;
+    ops.push(save_op(store, user).await?);
+    store.transact(ops).await.map_err(|e| match e {
+        Error::ConditionFailed | Error::TransactionCanceled(_) => changed_meanwhile(),
+        e => e,
+    })?;
+    user.saved();
+    Ok(())
+}
+
 /// The write of `save`, for a transaction; `UserRecord::saved` once it committed.
 pub async fn save_op(store: &TenantStore, user: &UserRecord) -> Result<TxOp> {
     let (item, condition) = versioned(store, user).await?;
@@ -391,19 +418,12 @@ pub async fn invite(ctx: &Context, caller: &Caller, request: Invite, base: &str)
         item: Item::new(keys::invite(store.tenant(), &prepared.id, &digest)?).with_expiry(expires_at),
         condition: None,
     });
+    ops.push(audit::entry(&store, caller, "user.invited", Target::User(prepared.id.clone())).await?);
     let email = Email::parse(&request.email)?;
     match store.transact(ops).await {
         Err(Error::TransactionCanceled(_)) => return Err(Error::invalid("email", "a user with this email exists")),
         other => other?,
     }
-    audit::record(
-        &store,
-        caller,
-        "user.invited",
-        Target::User(prepared.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
     mail_invitation(ctx, caller, &email, &token, base).await?;
     let user = load(&store, &prepared.id).await?.ok_or(Error::NotFound("user"))?;
     Ok(Invited {
@@ -432,18 +452,16 @@ pub async fn resend_invitation(ctx: &Context, caller: &Caller, id: &UserId, base
     delete_in_user_partition(&store, &user.id, |sk| sk.starts_with("INVITE#")).await?;
     let (token, digest) = credential::issue(Kind::Invite, store.tenant(), &user.id)?;
     let expires_at = now_unix() + INVITE_SECONDS;
-    store
-        .put(
-            Item::new(keys::invite(store.tenant(), &user.id, &digest)?).with_expiry(expires_at),
-            None,
-        )
-        .await?;
-    audit::record(
+    let change = vec![TxOp::Put {
+        item: Item::new(keys::invite(store.tenant(), &user.id, &digest)?).with_expiry(expires_at),
+        condition: None,
+    }];
+    audit::commit(
         &store,
         caller,
+        change,
         "user.invitation_resent",
         Target::User(user.id.clone()),
-        Outcome::Success,
     )
     .await?;
     mail_invitation(ctx, caller, &user.email, &token, base).await?;
@@ -561,19 +579,8 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
     if revoke {
         revoke_sessions(&store, &user.id).await?;
     }
-    match owner_kept {
-        Some(check) => {
-            let written = store.transact(vec![check, save_op(&store, &user).await?]).await;
-            written.map_err(|e| match e {
-                Error::TransactionCanceled(_) => changed_meanwhile(),
-                e => e,
-            })?;
-            user.saved();
-        }
-        None => save(&store, &mut user).await?,
-    }
     let action = if reset_mfa { "user.mfa_reset" } else { "user.updated" };
-    audit::record(&store, caller, action, Target::User(user.id.clone()), Outcome::Success).await?;
+    save_audited(&store, caller, &mut user, owner_kept.into_iter().collect(), action).await?;
     Ok(user.view())
 }
 
@@ -596,19 +603,12 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
     if user.role == Role::Owner {
         ops.push(another_owner(&store, &user.id).await?);
     }
+    ops.push(audit::entry(&store, caller, "user.deleted", Target::User(user.id.clone())).await?);
     revoke_everything(&store, &user.id).await?;
     store.transact(ops).await.map_err(|e| match e {
         Error::TransactionCanceled(_) => changed_meanwhile(),
         e => e,
     })?;
-    audit::record(
-        &store,
-        caller,
-        "user.deleted",
-        Target::User(user.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
     // Their notifications stop with them: a mail to a deleted user sends nothing anyway.
     if let Err(e) = crate::services::notifications::subscriptions::forget_user(&store, &user.id).await {
         tracing::warn!(error = %e, "a deleted user's notification choices were not removed");

@@ -20,7 +20,7 @@ use crate::services::exports::tenant_export;
 use crate::services::people::import_jobs::{self, ImportMessage};
 use crate::services::results::response_list::ResponseFilter;
 use crate::store::lease::{self, Lease};
-use crate::store::{Condition, Item, Key, Query, TenantStore, Update, Value, keys, now_unix};
+use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 /// Whether a job's file holds people's contact details (its requester could see them).
 const CONTACTS: &str = "contacts";
@@ -208,13 +208,17 @@ pub async fn request(
         let sealed = store.crypto().encrypt(&item.key, NARROW, &json).await?;
         item = item.with(NARROW, sealed);
     }
-    store.put_own(item.clone(), Condition::NotExists).await?;
-    audit::record(
+    let change = vec![TxOp::Put {
+        item: item.clone(),
+        condition: Some(Condition::NotExists),
+    }];
+    let action = format!("{}.export_requested", kind.as_str());
+    audit::commit(
         store,
         caller,
-        &format!("{}.export_requested", kind.as_str()),
+        change,
+        &action,
         Target::Tenant(store.tenant().to_string()),
-        Outcome::Success,
     )
     .await?;
     let message = serde_json::to_string(&ExportMessage::Job {

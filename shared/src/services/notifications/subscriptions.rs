@@ -12,10 +12,12 @@ use crate::crypto::links::{Link, LinkKind};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::results::response_record::ResponseRecord;
 use crate::services::surveys;
-use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
+use crate::store::{
+    BatchOp, Condition, Item, Key, MAX_TRANSACTION_ITEMS, Query, TenantStore, TxOp, Update, keys, now_unix,
+};
 
 /// Which of a survey's answers a user is mailed about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -186,13 +188,13 @@ pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices
         }
         let key = key(store.tenant(), &choice.survey, &user)?;
         ops.push(match (choice.answers, choice.digest) {
-            (None, false) => BatchOp::Delete(key),
+            (None, false) => TxOp::Delete { key, condition: None },
             (answers, digest) => {
                 let mut item = Item::new(key).with("digest", digest).with("updated_at", now_unix());
                 if let Some(answers) = answers {
                     item = item.with("answers", answers.as_str());
                 }
-                BatchOp::Put(item)
+                TxOp::Put { item, condition: None }
             }
         });
     }
@@ -202,15 +204,13 @@ pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices
     if choices.iter().any(|c| c.answers.is_some() || c.digest) {
         crate::services::notifications::state::register(ctx, store).await?;
     }
-    store.batch_write(ops).await?;
-    audit::record(
-        store,
-        caller,
-        "notifications.changed",
-        Target::User(user),
-        Outcome::Success,
-    )
-    .await
+    // Transactions of the most a transaction takes, the event in the last.
+    let mut chunks: Vec<Vec<TxOp>> = ops.chunks(MAX_TRANSACTION_ITEMS - 1).map(<[TxOp]>::to_vec).collect();
+    let last = chunks.pop().unwrap_or_default();
+    for chunk in chunks {
+        store.transact(chunk).await?;
+    }
+    audit::commit(store, caller, last, "notifications.changed", Target::User(user)).await
 }
 
 /// The link that stops what a mail was sent for: a survey's answer mails or its digest.
@@ -234,24 +234,23 @@ pub async fn stop(store: &TenantStore, link: &Link) -> Result<()> {
         LinkKind::StopDigest => Update::Set("digest".into(), false.into()),
         _ => return Err(Error::invalid("link", "is not a link that stops a notification")),
     };
-    match store.update(&key, &[update], Some(Condition::Exists)).await {
-        Ok(_) | Err(Error::ConditionFailed) => {}
-        Err(e) => return Err(e),
-    }
     let actor = audit::Actor {
         kind: "user",
         id: &link.subject,
         role: None,
     };
-    audit::record_as(
-        store,
-        actor,
-        None,
-        "notifications.stopped",
-        Target::Survey(link.survey.clone()),
-        Outcome::Success,
-    )
-    .await
+    let target = Target::Survey(link.survey.clone());
+    let event = audit::entry_as(store, actor, None, "notifications.stopped", target).await?;
+    let change = TxOp::Update {
+        key,
+        updates: vec![update],
+        condition: Some(Condition::Exists),
+    };
+    // Nothing to stop (followed before, or the choice is gone): nothing changes.
+    match store.transact(vec![change, event]).await {
+        Ok(()) | Err(Error::TransactionCanceled(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Forgets a deleted user's choices.

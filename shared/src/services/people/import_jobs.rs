@@ -14,11 +14,11 @@ use crate::ids::{ImportId, TenantId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::UserStatus;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::people::imports::{self, Column, ImportOptions, ImportSummary, ROWS_DONE, SUMMARY};
 use crate::services::people::person::SendRequest;
 use crate::store::lease::{self, Lease};
-use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, Update, keys, now_unix};
+use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, TxOp, Update, keys, now_unix};
 
 /// The bytes of the file an item keeps (sealed, well under DynamoDB's 400 KB).
 const SLICE: usize = 256 * 1024;
@@ -280,21 +280,18 @@ pub async fn start(
         ),
     ];
     let mapping_still = Condition::eq("status", ImportStatus::Mapping.as_str());
-    store
-        .update(&key, &updates, Some(mapping_still))
+    let change = vec![TxOp::Update {
+        key: key.clone(),
+        updates: updates.to_vec(),
+        condition: Some(mapping_still),
+    }];
+    let target = Target::Import(id.as_str().to_owned());
+    audit::commit(store, caller, change, "people.import_started", target)
         .await
         .map_err(|e| match e {
             Error::ConditionFailed => Error::invalid("import", "has started already"),
             e => e,
         })?;
-    audit::record(
-        store,
-        caller,
-        "people.import_started",
-        Target::Import(id.as_str().to_owned()),
-        Outcome::Success,
-    )
-    .await?;
     let message = serde_json::to_string(&ImportMessage {
         tenant: store.tenant().to_string(),
         import: id.as_str().to_owned(),

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::people::person::{self, Person, PersonInput, Suppression};
 use crate::services::people::upsert;
 use crate::services::webhooks::events::EventType;
@@ -25,7 +25,15 @@ fn event_of(kind: Suppression) -> EventType {
 }
 
 /// Suppresses a person at `at`, once: false when they already were (or are gone).
-pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: i64) -> Result<bool> {
+/// `by`: the caller whose change it is, audited in the same transaction (none for a respondent's
+/// own unsubscribe link, or a bounce).
+pub async fn suppress(
+    store: &TenantStore,
+    person: &str,
+    kind: Suppression,
+    at: i64,
+    by: Option<&Caller>,
+) -> Result<bool> {
     let kind_event = event_of(kind);
     let event = crate::services::webhooks::events::emit(store, kind_event, person, Some(person), async || {
         // A person gone fails the transaction's condition: the event goes nowhere.
@@ -58,6 +66,10 @@ pub async fn suppress(store: &TenantStore, person: &str, kind: Suppression, at: 
         },
     ];
     ops.extend(event);
+    if let Some(caller) = by {
+        let target = Target::Person(person.to_owned());
+        ops.push(audit::entry(store, caller, "person.unsubscribed", target).await?);
+    }
     match store.transact(ops).await {
         Ok(()) => Ok(true),
         Err(Error::TransactionCanceled(_)) => Ok(false),
@@ -162,15 +174,6 @@ pub async fn unsubscribe_by_email(
             upsert::upsert(store, &input, hash_only).await?.person
         }
     };
-    if suppress(store, &person.id, Suppression::Unsubscribed, now_unix()).await? {
-        audit::record(
-            store,
-            caller,
-            "person.unsubscribed",
-            Target::Person(person.id.clone()),
-            Outcome::Success,
-        )
-        .await?;
-    }
+    suppress(store, &person.id, Suppression::Unsubscribed, now_unix(), Some(caller)).await?;
     Ok(())
 }

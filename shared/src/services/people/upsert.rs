@@ -8,7 +8,7 @@ use crate::domain::{Channel, Email, Phone, Properties};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::people::person::{
     EMAIL, PHONE, Person, PersonInput, PersonView, SendRequest, Suppression, email_index, load_by_index, phone_index,
 };
@@ -28,6 +28,12 @@ pub struct Upserted {
 /// Creates or updates a person, and schedules a survey when asked, in one transaction; a race
 /// with another write of the same person is retried.
 pub async fn upsert(store: &TenantStore, input: &PersonInput, hash_only: bool) -> Result<Upserted> {
+    upsert_as(store, None, input, hash_only).await
+}
+
+/// As `upsert`; a change made `by` a caller commits with their event (`person.created`,
+/// `person.updated`).
+async fn upsert_as(store: &TenantStore, by: Option<&Caller>, input: &PersonInput, hash_only: bool) -> Result<Upserted> {
     if input.email.is_none() && input.phone.is_none() {
         return Err(Error::invalid("email", "an email or a phone_number is required"));
     }
@@ -37,7 +43,7 @@ pub async fn upsert(store: &TenantStore, input: &PersonInput, hash_only: bool) -
     };
     let mut last = Error::internal("unreachable");
     for _ in 0..4 {
-        match upsert_once(store, input, hash_only, survey.as_ref(), false).await {
+        match upsert_once(store, by, input, hash_only, survey.as_ref(), false).await {
             Err(e @ (Error::TransactionCanceled(_) | Error::ConditionFailed)) => last = e,
             other => return other,
         }
@@ -51,7 +57,7 @@ pub async fn create_only(store: &TenantStore, input: &PersonInput, hash_only: bo
     if input.email.is_none() && input.phone.is_none() {
         return Err(Error::invalid("email", "an email or a phone_number is required"));
     }
-    match upsert_once(store, input, hash_only, None, true).await {
+    match upsert_once(store, None, input, hash_only, None, true).await {
         Ok(made) => Ok(made.created.then_some(made.person)),
         Err(Error::TransactionCanceled(_) | Error::ConditionFailed) => Ok(None),
         Err(e) => Err(e),
@@ -61,6 +67,7 @@ pub async fn create_only(store: &TenantStore, input: &PersonInput, hash_only: bo
 /// One attempt; with `only_new`, a person found is returned untouched.
 async fn upsert_once(
     store: &TenantStore,
+    by: Option<&Caller>,
     input: &PersonInput,
     hash_only: bool,
     survey: Option<&Survey>,
@@ -195,6 +202,10 @@ async fn upsert_once(
             item: person.to_item(store, hash_only).await?,
             condition: Some(condition),
         });
+        if let Some(caller) = by {
+            let action = if created { "person.created" } else { "person.updated" };
+            ops.push(audit::entry(store, caller, action, Target::Person(person.id.clone())).await?);
+        }
         store.transact(ops).await?;
         person.version += 1;
     }
@@ -325,22 +336,7 @@ pub async fn create_or_update(
     base: &str,
 ) -> Result<PersonView> {
     let input = request.parse()?;
-    let done = upsert(store, &input, hash_only).await?;
-    if done.changed {
-        let action = if done.created {
-            "person.created"
-        } else {
-            "person.updated"
-        };
-        audit::record(
-            store,
-            caller,
-            action,
-            Target::Person(done.person.id.clone()),
-            Outcome::Success,
-        )
-        .await?;
-    }
+    let done = upsert_as(store, Some(caller), &input, hash_only).await?;
     let mut view = done.person.view();
     if let Some(invitation) = &done.invitation {
         view.survey_scheduled_at = Some(invitation.due_at);

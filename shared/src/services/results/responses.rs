@@ -10,7 +10,7 @@ use crate::domain::{Channel, Properties, Score};
 use crate::error::{Error, Result};
 use crate::ids::{ResponseId, new_id};
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::people::person::{self, Person};
 use crate::services::results::counters::{self, Counted, Measure, Tally};
 use crate::services::results::response_record::{MAX_NOTES, MAX_TAGS, NOTES, Note, ResponseRecord, load};
@@ -82,7 +82,7 @@ pub async fn answer_invitation(
             }
             record.answers.extend(answered.answers.clone());
             record.updated_at = now_unix();
-            save(store, Some(survey), before, &mut record).await?;
+            save(store, Some(survey), before, &mut record, None).await?;
             return Ok(record);
         }
         let score = answered
@@ -218,11 +218,13 @@ async fn count_now(
 
 /// Writes a changed response with the counters it moves from `before`, refusing (409) when it
 /// changed since it was read.
+/// `event`: the audit event that commits with it (a change by a user or key).
 async fn save(
     store: &TenantStore,
     survey: Option<&Survey>,
     before: Option<Counted>,
     record: &mut ResponseRecord,
+    event: Option<TxOp>,
 ) -> Result<()> {
     let tally = Tally::moved(before.as_ref(), count_now(store, survey, record).await?.as_ref());
     let put = TxOp::Put {
@@ -231,6 +233,7 @@ async fn save(
     };
     let mut ops = vec![put];
     ops.extend(webhook_event(store, EventType::ResponseUpdated, record, survey, None).await?);
+    ops.extend(event);
     match counters::transact(store, &record.survey, ops, &tally).await {
         Ok(()) => {
             record.version += 1;
@@ -294,16 +297,9 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewResponse) -> R
     }];
     ops.extend(person_ops(store, &person.id, &record.id, now)?);
     ops.extend(webhook_event(store, EventType::ResponseCreated, &record, Some(&survey), Some(&person)).await?);
+    ops.push(audit::entry(store, caller, "response.created", Target::Response(record.id.clone())).await?);
     counters::transact(store, &survey.id, ops, &tally).await?;
     record.version += 1;
-    audit::record(
-        store,
-        caller,
-        "response.created",
-        Target::Response(record.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
     Ok(record)
 }
 
@@ -390,15 +386,8 @@ pub async fn update(
         record.notes = next;
     }
     record.updated_at = now;
-    save(store, survey.as_ref(), before, &mut record).await?;
-    audit::record(
-        store,
-        caller,
-        "response.updated",
-        Target::Response(record.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
+    let event = audit::entry(store, caller, "response.updated", Target::Response(record.id.clone())).await?;
+    save(store, survey.as_ref(), before, &mut record, Some(event)).await?;
     Ok(record)
 }
 

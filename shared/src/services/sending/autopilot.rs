@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::domain::{Channel, Email, Phone, Properties};
 use crate::error::{Error, Result};
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::people::person::{self, Person, PersonInput, PersonView};
 use crate::services::people::upsert;
 use crate::services::sending::invitations;
@@ -157,15 +157,9 @@ pub async fn configure(
         item = item.with("survey", survey.as_str());
     }
     let saved = view(platform, Some(&item));
-    store.put(item, None).await?;
-    audit::record(
-        store,
-        caller,
-        "autopilot.updated",
-        Target::Autopilot(platform.as_str().to_owned()),
-        Outcome::Success,
-    )
-    .await?;
+    let change = vec![TxOp::Put { item, condition: None }];
+    let target = Target::Autopilot(platform.as_str().to_owned());
+    audit::commit(store, caller, change, "autopilot.updated", target).await?;
     if next.active != before.active {
         let members = store.query_all(Query::new(platform.members(store)?)).await?;
         for member in &members {
@@ -381,14 +375,14 @@ pub async fn join(
     }
     let now = now_unix();
     let config = config(store, platform).await?;
-    // The membership first: the scheduling's condition needs it (two joins at once make one).
-    match store
-        .put(
-            Item::new(member_key.clone()).with("created_at", now),
-            Some(Condition::NotExists),
-        )
-        .await
-    {
+    // The membership first, with its event: the scheduling's condition needs it (two joins at
+    // once make one; the second changes nothing).
+    let membership = TxOp::Put {
+        item: Item::new(member_key.clone()).with("created_at", now),
+        condition: Some(Condition::NotExists),
+    };
+    let target = Target::Person(person.id.clone());
+    match audit::commit(store, caller, vec![membership], "autopilot.member_added", target).await {
         Ok(()) | Err(Error::ConditionFailed) => {}
         Err(e) => return Err(e),
     }
@@ -400,14 +394,6 @@ pub async fn join(
             Err(e) => return Err(e),
         }
     }
-    audit::record(
-        store,
-        caller,
-        "autopilot.member_added",
-        Target::Person(person.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
     let member = store
         .get(&member_key)
         .await?
@@ -458,18 +444,15 @@ pub async fn leave(
         .get(&member_key)
         .await?
         .ok_or(Error::NotFound("autopilot membership"))?;
-    store.delete(&member_key, None).await?;
+    let removal = TxOp::Delete {
+        key: member_key,
+        condition: None,
+    };
+    let target = Target::Person(person.id.clone());
+    audit::commit(store, caller, vec![removal], "autopilot.member_removed", target).await?;
     if let (Some(next), Some(survey)) = (member.str("next"), member.str("next_survey")) {
         invitations::cancel_one(store, survey, next, &person.id).await?;
     }
-    audit::record(
-        store,
-        caller,
-        "autopilot.member_removed",
-        Target::Person(person.id.clone()),
-        Outcome::Success,
-    )
-    .await?;
     invitations::renew_next(store, &person.id).await;
     // As they are now: their next survey renewed.
     let person = person::load(store, &person.id).await?.unwrap_or(person);

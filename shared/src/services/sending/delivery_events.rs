@@ -230,7 +230,7 @@ pub async fn apply(ctx: &Context, message: &str) -> Result<Outcome> {
     if kind == Suppression::Bounced && !bounced_current_address(&store, person, &event.mail.destination).await? {
         return Ok(Outcome::Changed(status));
     }
-    suppressions::suppress(&store, person, kind, now).await?;
+    suppressions::suppress(&store, person, kind, now, None).await?;
     Ok(Outcome::Changed(status))
 }
 

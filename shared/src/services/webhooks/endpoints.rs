@@ -8,9 +8,9 @@ use crate::error::{Error, Result};
 use crate::ids::{WebhookId, new_id};
 use crate::outbound::{self};
 use crate::services::Caller;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::webhooks::events::{ACTIVE, EVENTS, EventType};
-use crate::store::{Condition, Item, Key, Query, TenantStore, Update, Value, keys, now_unix};
+use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 /// Why an endpoint a user paused is inactive (a failing one says how long it failed).
 pub const PAUSED_BY_USER: &str = "disabled by a user";
@@ -169,8 +169,11 @@ pub async fn create(
         .with(ACTIVE, true)
         .with("created_at", now)
         .with("updated_at", now);
-    store.put_own(item.clone(), Condition::NotExists).await?;
-    audit::record(store, caller, "webhook.created", Target::Webhook(id), Outcome::Success).await?;
+    let change = vec![TxOp::Put {
+        item: item.clone(),
+        condition: Some(Condition::NotExists),
+    }];
+    audit::commit(store, caller, change, "webhook.created", Target::Webhook(id)).await?;
     Ok(EndpointWithSecret {
         endpoint: Endpoint::from_item(store, &item).await?,
         secret,
@@ -230,13 +233,16 @@ async fn audited_update(
     updates: &[Update],
     action: &str,
 ) -> Result<Item> {
-    let updated = store
-        .update(key, updates, Some(Condition::Exists))
+    let change = vec![TxOp::Update {
+        key: key.clone(),
+        updates: updates.to_vec(),
+        condition: Some(Condition::Exists),
+    }];
+    let id = key.sk.trim_start_matches("EP#").to_owned();
+    audit::commit(store, caller, change, action, Target::Webhook(id))
         .await
         .map_err(gone)?;
-    let id = key.sk.trim_start_matches("EP#").to_owned();
-    audit::record(store, caller, action, Target::Webhook(id), Outcome::Success).await?;
-    Ok(updated)
+    store.get(key).await?.ok_or(Error::NotFound("webhook"))
 }
 
 /// A new signing secret, shown once; the old one stops signing at once.
@@ -259,13 +265,11 @@ pub async fn rotate_secret(store: &TenantStore, caller: &Caller, id: &WebhookId)
 pub async fn delete(store: &TenantStore, caller: &Caller, id: &WebhookId) -> Result<()> {
     let id = id.as_str();
     let item = load_item(store, id).await?;
-    store.delete(&item.key, Some(Condition::Exists)).await.map_err(gone)?;
-    audit::record(
-        store,
-        caller,
-        "webhook.deleted",
-        Target::Webhook(id.to_owned()),
-        Outcome::Success,
-    )
-    .await
+    let change = vec![TxOp::Delete {
+        key: item.key,
+        condition: Some(Condition::Exists),
+    }];
+    audit::commit(store, caller, change, "webhook.deleted", Target::Webhook(id.to_owned()))
+        .await
+        .map_err(gone)
 }

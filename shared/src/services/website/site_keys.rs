@@ -17,9 +17,9 @@ use crate::error::{Error, Result};
 use crate::ids::{SiteKeyId, TenantId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::tenants;
-use crate::services::audit::{self, Outcome, Target};
+use crate::services::audit::{self, Target};
 use crate::services::surveys;
-use crate::store::{Condition, Item, Query, TenantStore, Update, keys, now_unix};
+use crate::store::{Condition, Item, Query, TenantStore, TxOp, Update, keys, now_unix};
 
 /// Site keys a workspace may hold (revoked ones count until deleted with the workspace).
 pub const MAX_PER_TENANT: usize = 20;
@@ -261,13 +261,16 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewSiteKey) -> Re
         signed_emails: new.signed_emails,
         identity_version: 1,
     };
-    store.put_own(key.to_item(store)?, Condition::NotExists).await?;
-    audit::record(
+    let change = vec![TxOp::Put {
+        item: key.to_item(store)?,
+        condition: Some(Condition::NotExists),
+    }];
+    audit::commit(
         store,
         caller,
+        change,
         "site_key.created",
         Target::SiteKey(key.id.clone()),
-        Outcome::Success,
     )
     .await?;
     Ok(key)
@@ -294,21 +297,22 @@ pub async fn change(store: &TenantStore, caller: &Caller, id: &SiteKeyId, patch:
     if patch.new_identity_secret == Some(true) {
         key.identity_version += 1;
     }
-    store
-        .put(key.to_item(store)?, Some(Condition::AttrNotExists("revoked_at".into())))
-        .await
-        .map_err(|e| match e {
-            Error::ConditionFailed => Error::invalid("site_key", "a revoked site key cannot be changed"),
-            e => e,
-        })?;
-    audit::record(
+    let change = vec![TxOp::Put {
+        item: key.to_item(store)?,
+        condition: Some(Condition::AttrNotExists("revoked_at".into())),
+    }];
+    audit::commit(
         store,
         caller,
+        change,
         "site_key.changed",
         Target::SiteKey(key.id.clone()),
-        Outcome::Success,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        Error::ConditionFailed => Error::invalid("site_key", "a revoked site key cannot be changed"),
+        e => e,
+    })?;
     Ok(key)
 }
 
@@ -316,33 +320,27 @@ pub async fn change(store: &TenantStore, caller: &Caller, id: &SiteKeyId, patch:
 pub async fn revoke(store: &TenantStore, caller: &Caller, id: &SiteKeyId) -> Result<()> {
     let key = keys::site_key(store.tenant(), id.as_str())?;
     let revoked = Update::Set("revoked_at".into(), now_unix().into());
-    match store
-        .update(
-            &key,
-            &[revoked],
-            Some(Condition::And(vec![
-                Condition::Exists,
-                Condition::AttrNotExists("revoked_at".into()),
-            ])),
-        )
-        .await
-    {
-        Ok(_) => {}
-        // Revoked already: done. Never made: not found.
-        Err(Error::ConditionFailed) => {
-            get(store, id).await?;
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    }
-    audit::record(
+    let change = vec![TxOp::Update {
+        key,
+        updates: vec![revoked],
+        condition: Some(Condition::And(vec![
+            Condition::Exists,
+            Condition::AttrNotExists("revoked_at".into()),
+        ])),
+    }];
+    match audit::commit(
         store,
         caller,
+        change,
         "site_key.revoked",
         Target::SiteKey(id.to_string()),
-        Outcome::Success,
     )
     .await
+    {
+        // Revoked already: done. Never made: not found.
+        Err(Error::ConditionFailed) => get(store, id).await.map(drop),
+        other => other,
+    }
 }
 
 /// A site key a visitor's request carries, found and checked: its workspace active, the key not
