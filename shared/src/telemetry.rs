@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::{LookupSpan, Registry};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
@@ -45,7 +46,26 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// Names the tenant on the current request's span (and so on every line logged after).
+/// Names the tenant on the current request's span (and so on every line logged after), once:
+/// a field recorded again is written again on every line by the text format.
 pub fn record_tenant(tenant: &crate::ids::TenantId) {
-    tracing::Span::current().record("tenant_id", tenant.as_str());
+    let span = tracing::Span::current();
+    let first = span
+        .with_subscriber(|(id, dispatch)| {
+            let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
+            let mut extensions = span.extensions_mut();
+            let first = extensions.get_mut::<TenantNamed>().is_none();
+            if first {
+                extensions.insert(TenantNamed);
+            }
+            Some(first)
+        })
+        .flatten()
+        .unwrap_or(true);
+    if first {
+        span.record("tenant_id", tenant.as_str());
+    }
 }
+
+/// The mark of a span whose tenant is named.
+struct TenantNamed;

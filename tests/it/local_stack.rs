@@ -247,6 +247,70 @@ async fn serve_restarts_after_kill_9_and_logs_json_lines() {
 }
 
 #[tokio::test]
+async fn a_request_names_its_tenant_once_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut made = Process::start(
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "logs",
+            "--owner-email",
+            "o@logs.example",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(made.wait().success());
+    let mut key = Process::start(
+        &[
+            "api-key",
+            "create",
+            "--tenant",
+            "logs",
+            "--scope",
+            "write",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(key.wait().success());
+    let key = key.stdout.recv_timeout(WAIT).unwrap();
+    let (mut server, url) = Process::serve(&["--data-dir", data], &[("OVATION_LOG_FORMAT", "text")]);
+    let client = reqwest::Client::new();
+    let listed = client
+        .get(format!("{url}/v1/surveys"))
+        .basic_auth(&key, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let made = client
+        .post(format!("{url}/v1/people"))
+        .basic_auth(&key, Some(""))
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 200);
+    server.signal("TERM");
+    assert!(server.wait().success());
+    let logs = server.drain_stderr();
+    let served: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("served") && l.contains("route=/v1/"))
+        .collect();
+    assert_eq!(served.len(), 2, "{logs}");
+    for line in served {
+        assert_eq!(line.matches("tenant_id=").count(), 1, "{line}");
+        assert!(!line.contains("ann@example.com"), "no personal data: {line}");
+    }
+}
+
+#[tokio::test]
 async fn serve_aws_runs_on_dynamodb_and_kms() {
     if !emulator_available() {
         return;

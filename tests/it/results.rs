@@ -88,6 +88,9 @@ impl Store for Faulty {
     fn info(&self) -> StoreInfo {
         self.inner.info()
     }
+    async fn backup(&self, to: &std::path::Path) -> ovation::Result<ovation::store::BackupSummary> {
+        self.inner.backup(to).await
+    }
 }
 
 /// Calls until the stack accepts, as a client retries outages (503) and lost races (409).

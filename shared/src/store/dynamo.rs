@@ -23,8 +23,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::dynamo_expr::{AttrMap, Expr, from_map, item_map, key_map};
 use super::{
-    BatchOp, Condition, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp, Update, attr,
-    now_unix, validate,
+    BackupSummary, BatchOp, Condition, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp,
+    Update, attr, now_unix, validate,
 };
 use crate::aws::map_sdk_error;
 use crate::error::{Error, Result, TxFailure};
@@ -612,6 +612,13 @@ impl Store for DynamoStore {
             version: aws_sdk_dynamodb::meta::PKG_VERSION.to_owned(),
             location: self.table.clone(),
         }
+    }
+
+    async fn backup(&self, _to: &std::path::Path) -> Result<BackupSummary> {
+        Err(Error::invalid(
+            "backup",
+            "the DynamoDB table is backed up by AWS Backup and point-in-time recovery (README, Backups and restores)",
+        ))
     }
 }
 

@@ -3,8 +3,12 @@
 //! order, and acknowledges each only after the commit's fsync (group commit): conditions stay
 //! atomic with their write, an acknowledged write survives `kill -9`, and concurrent writers share
 //! fsyncs instead of queueing for one each. Each write makes all its checks before its first
-//! change, so a refused write leaves the shared transaction untouched. Key bytes keep DynamoDB's order: parts are UTF-8 joined by a 0x00 byte,
-//! which validation keeps out of keys.
+//! change, so a refused write leaves the shared transaction untouched. The writer thread does
+//! only what must be serial: new items are encoded before they reach it, and it reads an item
+//! whole only for a condition or an update (else just its index and expiry links). Point reads
+//! and short queries run on the caller's thread (a hand-off to another thread costs more than
+//! they do); long queries on the blocking threads. Key bytes keep DynamoDB's order: parts are
+//! UTF-8 joined by a 0x00 byte, which validation keeps out of keys.
 
 use std::any::Any;
 use std::ops::Bound;
@@ -17,11 +21,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, Wr
 use tokio::sync::oneshot;
 
 use super::{
-    Attrs, BatchOp, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp, Update, eval,
+    BackupSummary, BatchOp, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp, Update, eval,
     now_unix, validate,
 };
 use crate::error::{Error, Result, TxFailure};
 use crate::store::Condition;
+
+pub mod backup;
+mod codec;
 
 /// `pk 0 sk` → the item's attributes (JSON).
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
@@ -38,6 +45,8 @@ const AFTER_SEP: u8 = 0x01;
 /// How many expired items one sweep removes at the most.
 const SWEEP_BATCH: usize = 10_000;
 
+/// The most items a query reads on the calling thread; a longer one goes to the blocking threads.
+const INLINE_QUERY_LIMIT: u32 = 100;
 /// How many waiting writes one commit takes at the most.
 const GROUP_MAX: usize = 256;
 /// Memory redb may use to cache pages (its default is 1 GiB, which a growing store fills and the
@@ -160,6 +169,15 @@ impl EmbeddedStore {
             .map_err(|e| Error::fault("the store task", e))?
     }
 
+    /// Runs a query: a short one here, a long one on the blocking threads (it may read many pages).
+    async fn read(&self, query: &Query, index: bool) -> Result<Page> {
+        if query.limit <= INLINE_QUERY_LIMIT {
+            return run_query(&self.db, query, index);
+        }
+        let q = query.clone();
+        self.blocking(move |db| run_query(db, &q, index)).await
+    }
+
     /// Runs `work` in the writer thread's next group commit; answers once it is durable.
     async fn write<T: Send + 'static>(
         &self,
@@ -231,91 +249,32 @@ fn expiry_entry(at: i64, key: &Key) -> Vec<u8> {
 }
 
 fn decode(key: Key, bytes: &[u8]) -> Result<Item> {
-    let attrs: Attrs = serde_json::from_slice(bytes).map_err(|e| Error::fault("reading a stored item", e))?;
-    Ok(Item { key, attrs })
+    Ok(Item {
+        key,
+        attrs: codec::decode(bytes)?,
+    })
 }
 
 /// An item with only the attributes `only` names (sorted) and its expiry, when given: the others
 /// are skipped unread.
-fn decode_only(key: Key, bytes: &[u8], only: Option<&[String]>) -> Result<Item> {
-    let Some(only) = only else {
-        return decode(key, bytes);
-    };
-    let mut reader = serde_json::Deserializer::from_slice(bytes);
-    let attrs = serde::de::DeserializeSeed::deserialize(projection::Only(only), &mut reader)
-        .map_err(|e| Error::fault("reading a stored item", e))?;
-    Ok(Item { key, attrs })
+fn decode_only<T: AsRef<str>>(key: Key, bytes: &[u8], only: Option<&[T]>) -> Result<Item> {
+    Ok(Item {
+        key,
+        attrs: codec::decode_only(bytes, only)?,
+    })
 }
 
-/// Decoding some of an item's attributes.
-mod projection {
-    use std::borrow::Cow;
-    use std::fmt;
-
-    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-
-    use crate::store::{Attrs, attr};
-
-    /// The attributes named (sorted), and the expiry the reader checks.
-    pub struct Only<'a>(pub &'a [String]);
-
-    impl<'de> DeserializeSeed<'de> for Only<'_> {
-        type Value = Attrs;
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attrs, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Only<'_> {
-        type Value = Attrs;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an item's attributes")
-        }
-
-        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Attrs, M::Error> {
-            let mut attrs = Attrs::new();
-            while let Some(Name(name)) = map.next_key()? {
-                let wanted = name == attr::EXPIRES_AT || self.0.binary_search_by(|n| n.as_str().cmp(&name)).is_ok();
-                if wanted {
-                    attrs.insert(name.into_owned(), map.next_value()?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(attrs)
-        }
-    }
-
-    /// An attribute's name, borrowed from the stored bytes when it can be.
-    struct Name<'de>(Cow<'de, str>);
-
-    impl<'de> serde::Deserialize<'de> for Name<'de> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct Text;
-            impl<'de> Visitor<'de> for Text {
-                type Value = Name<'de>;
-
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("an attribute's name")
-                }
-
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
-                    Ok(Name(Cow::Borrowed(v)))
-                }
-
-                fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
-                    Ok(Name(Cow::Owned(v.to_owned())))
-                }
-            }
-            d.deserialize_str(Text)
-        }
-    }
+/// A batch's write, its item encoded.
+enum Encoded {
+    Put(Vec<u8>, Item),
+    Delete(Key),
 }
 
-fn encode(item: &Item) -> Result<Vec<u8>> {
-    serde_json::to_vec(&item.attrs).map_err(Error::internal)
+/// The attributes an item's links in the index and expiry tables are made of (sorted).
+const LINKS: &[&str] = &[super::attr::GSI1PK, super::attr::GSI1SK];
+
+fn encode(item: &Item) -> Vec<u8> {
+    codec::encode(&item.attrs)
 }
 
 /// The three tables of one write transaction, and the item-level operations on them.
@@ -357,6 +316,15 @@ impl<'txn> Tables<'txn> {
         }
     }
 
+    /// What a stored item links in the other tables (its index entry and expiry), read without
+    /// decoding the rest of it.
+    fn links(&self, key: &Key) -> Result<Option<Item>> {
+        match self.items.get(item_key(key).as_slice()).map_err(unavailable)? {
+            Some(v) => Ok(Some(decode_only(key.clone(), v.value(), Some(LINKS))?)),
+            None => Ok(None),
+        }
+    }
+
     fn unlink(&mut self, old: &Item) -> Result<()> {
         if let Some(ix) = old.index_key() {
             self.index
@@ -372,11 +340,16 @@ impl<'txn> Tables<'txn> {
     }
 
     fn put(&mut self, item: &Item) -> Result<()> {
-        if let Some(old) = self.stored(&item.key)? {
+        self.put_encoded(item, &encode(item))
+    }
+
+    /// Writes `item` as `encoded` (its attributes, encoded before the writer thread takes it).
+    fn put_encoded(&mut self, item: &Item, encoded: &[u8]) -> Result<()> {
+        if let Some(old) = self.links(&item.key)? {
             self.unlink(&old)?;
         }
         self.items
-            .insert(item_key(&item.key).as_slice(), encode(item)?.as_slice())
+            .insert(item_key(&item.key).as_slice(), encoded)
             .map_err(unavailable)?;
         if let Some(ix) = item.index_key() {
             self.index
@@ -392,7 +365,7 @@ impl<'txn> Tables<'txn> {
     }
 
     fn delete(&mut self, key: &Key) -> Result<()> {
-        if let Some(old) = self.stored(key)? {
+        if let Some(old) = self.links(key)? {
             self.unlink(&old)?;
             self.items.remove(item_key(key).as_slice()).map_err(unavailable)?;
         }
@@ -552,25 +525,25 @@ fn run_query(db: &Database, q: &Query, index: bool) -> Result<Page> {
 impl Store for EmbeddedStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
         validate::key(key)?;
-        let key = key.clone();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(unavailable)?;
-            let items = txn.open_table(ITEMS).map_err(unavailable)?;
-            let found = items.get(item_key(&key).as_slice()).map_err(unavailable)?;
-            match found {
-                Some(v) => Ok(Some(decode(key, v.value())?).filter(|i| !i.is_expired(now_unix()))),
-                None => Ok(None),
-            }
-        })
-        .await
+        // A point read: a few pages, cached; cheaper here than a hand-off to another thread.
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let items = txn.open_table(ITEMS).map_err(unavailable)?;
+        let found = items.get(item_key(key).as_slice()).map_err(unavailable)?;
+        match found {
+            Some(v) => Ok(Some(decode(key.clone(), v.value())?).filter(|i| !i.is_expired(now_unix()))),
+            None => Ok(None),
+        }
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
         validate::item(&item)?;
         validate::condition(condition.as_ref())?;
+        let encoded = encode(&item);
         self.write(move |t| {
-            t.check(&item.key, condition.as_ref())?;
-            t.put(&item)
+            if condition.is_some() {
+                t.check(&item.key, condition.as_ref())?;
+            }
+            t.put_encoded(&item, &encoded)
         })
         .await
     }
@@ -592,7 +565,9 @@ impl Store for EmbeddedStore {
         validate::condition(condition.as_ref())?;
         let key = key.clone();
         self.write(move |t| {
-            t.check(&key, condition.as_ref())?;
+            if condition.is_some() {
+                t.check(&key, condition.as_ref())?;
+            }
             t.delete(&key)
         })
         .await
@@ -601,19 +576,25 @@ impl Store for EmbeddedStore {
     async fn query(&self, query: &Query) -> Result<Page> {
         validate::query(query)?;
         validate::position(query, false)?;
-        let q = query.clone();
-        self.blocking(move |db| run_query(db, &q, false)).await
+        self.read(query, false).await
     }
 
     async fn query_index(&self, query: &Query) -> Result<Page> {
         validate::query(query)?;
         validate::position(query, true)?;
-        let q = query.clone();
-        self.blocking(move |db| run_query(db, &q, true)).await
+        self.read(query, true).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
         validate::transaction(&ops)?;
+        // New items are encoded here, off the writer thread (in the order of the puts).
+        let encoded: Vec<Vec<u8>> = ops
+            .iter()
+            .filter_map(|op| match op {
+                TxOp::Put { item, .. } => Some(encode(item)),
+                _ => None,
+            })
+            .collect();
         self.write(move |t| {
             // Every condition is judged on the state before the transaction, as DynamoDB does.
             let mut current = Vec::with_capacity(ops.len());
@@ -625,6 +606,11 @@ impl Store for EmbeddedStore {
                     }
                     TxOp::Check { condition, .. } => Some(condition),
                 };
+                // Only a condition or an update needs the item as it is.
+                if condition.is_none() && !matches!(op, TxOp::Update { .. }) {
+                    current.push(None);
+                    continue;
+                }
                 match t.check(op.key(), condition) {
                     Ok(item) => current.push(item),
                     Err(Error::ConditionFailed) => {
@@ -642,23 +628,22 @@ impl Store for EmbeddedStore {
             }
             // Every new item is made and checked before the first change, so a refused update
             // leaves the (shared) write transaction untouched.
-            let mut writes: Vec<(&Key, Option<Item>)> = Vec::with_capacity(ops.len());
+            let mut updated = Vec::new();
             for (op, item) in ops.iter().zip(current) {
-                match op {
-                    TxOp::Put { item, .. } => writes.push((&item.key, Some(item.clone()))),
-                    TxOp::Update { key, updates, .. } => {
-                        let next = eval::apply(key, item, updates)?;
-                        validate::item(&next)?;
-                        writes.push((key, Some(next)));
-                    }
-                    TxOp::Delete { key, .. } => writes.push((key, None)),
-                    TxOp::Check { .. } => {}
+                if let TxOp::Update { key, updates, .. } = op {
+                    let next = eval::apply(key, item, updates)?;
+                    validate::item(&next)?;
+                    updated.push(next);
                 }
             }
-            for (key, item) in writes {
-                match item {
-                    Some(item) => t.put(&item)?,
-                    None => t.delete(key)?,
+            let (mut updated, mut encoded) = (updated.iter(), encoded.iter());
+            let missing = || Error::internal("a write of the transaction went missing");
+            for op in &ops {
+                match op {
+                    TxOp::Put { item, .. } => t.put_encoded(item, encoded.next().ok_or_else(missing)?)?,
+                    TxOp::Update { .. } => t.put(updated.next().ok_or_else(missing)?)?,
+                    TxOp::Delete { key, .. } => t.delete(key)?,
+                    TxOp::Check { .. } => {}
                 }
             }
             Ok(())
@@ -671,11 +656,19 @@ impl Store for EmbeddedStore {
         if ops.is_empty() {
             return Ok(());
         }
+        // Encoded here, off the writer thread.
+        let writes: Vec<Encoded> = ops
+            .into_iter()
+            .map(|op| match op {
+                BatchOp::Put(item) => Encoded::Put(encode(&item), item),
+                BatchOp::Delete(key) => Encoded::Delete(key),
+            })
+            .collect();
         self.write(move |t| {
-            for op in &ops {
-                match op {
-                    BatchOp::Put(item) => t.put(item)?,
-                    BatchOp::Delete(key) => t.delete(key)?,
+            for write in &writes {
+                match write {
+                    Encoded::Put(bytes, item) => t.put_encoded(item, bytes)?,
+                    Encoded::Delete(key) => t.delete(key)?,
                 }
             }
             Ok(())
@@ -704,6 +697,13 @@ impl Store for EmbeddedStore {
 
     async fn ping(&self) -> Result<()> {
         self.blocking(|db| db.begin_read().map(drop).map_err(unavailable)).await
+    }
+
+    async fn backup(&self, to: &Path) -> Result<BackupSummary> {
+        let (db, to) = (self.db.clone(), to.to_owned());
+        tokio::task::spawn_blocking(move || backup::write_backup(db.as_ref(), &to))
+            .await
+            .map_err(|e| Error::fault("the backup task", e))?
     }
 
     fn info(&self) -> StoreInfo {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::{BatchOp, Condition, Item, Key, Page, Query, Store, StoreInfo, TxOp, Update};
+use super::{BackupSummary, BatchOp, Condition, Item, Key, Page, Query, Store, StoreInfo, TxOp, Update};
 use crate::error::Result;
 
 /// Calls by kind.
@@ -121,5 +121,8 @@ impl Store for MeteredStore {
     }
     fn info(&self) -> StoreInfo {
         self.inner.info()
+    }
+    async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary> {
+        self.inner.backup(to).await
     }
 }

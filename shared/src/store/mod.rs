@@ -400,6 +400,18 @@ pub trait Store: Send + Sync {
     /// A cheap round trip that fails when the store cannot serve.
     async fn ping(&self) -> Result<()>;
     fn info(&self) -> StoreInfo;
+    /// Copies every item as of one moment into a new backup file at `to`, while writes go on (the
+    /// embedded engine; DynamoDB has AWS Backup and point-in-time recovery).
+    async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary>;
+}
+
+/// What a backup file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSummary {
+    pub items: u64,
+    pub bytes: u64,
+    /// Hex SHA-256 of the file's bytes before the digest.
+    pub sha256: String,
 }
 
 /// Unix seconds now.

@@ -59,12 +59,18 @@ pub fn item_size(item: &Item) -> usize {
 fn value_size(v: &Value) -> usize {
     match v {
         Value::S(s) => s.len(),
-        Value::N(n) => n.to_string().len().div_ceil(2) + 1,
+        Value::N(n) => digits(*n).div_ceil(2) + 1,
         Value::B(b) => b.len(),
         Value::Bool(_) | Value::Null => 1,
         Value::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
         Value::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
     }
+}
+
+/// The characters of a number written in decimal (its sign included), without writing it.
+fn digits(n: i64) -> usize {
+    let sign = usize::from(n < 0);
+    sign + n.unsigned_abs().checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Rules on a whole item: key, names, the typed store attributes, and the size limit.
@@ -282,6 +288,13 @@ pub fn batch(ops: &[BatchOp]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_are_counted_as_written() {
+        for n in [0, 7, 9, 10, 99, 100, -1, -10, 123_456_789, i64::MAX, i64::MIN] {
+            assert_eq!(digits(n), n.to_string().len(), "{n}");
+        }
+    }
     use crate::store::Position;
 
     #[test]
