@@ -14,7 +14,7 @@ pub use serve::{DEMO_OWNER, DEMO_SLUG, HTTP_FUNCTIONS, local_app, router};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{admin, export, people, provision};
+use commands::{admin, backup, export, people, provision};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,13 @@ enum Command {
     Export(export::ExportArgs),
     /// Export every item of a tenant, decrypted, as JSON lines (data portability).
     ExportTenant(export::TenantExportArgs),
+    /// Copy the embedded store, running or not, to a backup file (without the master key).
+    Backup(backup::BackupArgs),
+    /// Restore a backup file into an empty data directory (or `--check` it).
+    Restore(backup::RestoreArgs),
+    /// Restore the DynamoDB table to its latest restorable time into a copy, check the copy,
+    /// print the figures, delete it (`--aws`).
+    RestoreDrill(backup::RestoreDrillArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -80,6 +87,9 @@ pub fn main() -> ExitCode {
             Command::People(command) => people::run(command).await,
             Command::Export(args) => export::run(args).await,
             Command::ExportTenant(args) => export::tenant(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args),
+            Command::RestoreDrill(args) => backup::restore_drill(args).await,
         }
     });
     match result {

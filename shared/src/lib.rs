@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod crypto;
 pub mod domain;
+pub mod drill;
 pub mod error;
 pub mod files;
 pub mod http;

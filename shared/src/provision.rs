@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use crate::aws::map_sdk_error;
@@ -68,6 +68,19 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
             TimeToLiveSpecification::builder()
                 .enabled(true)
                 .attribute_name(attr::EXPIRES_AT)
+                .build()
+                .map_err(build_error)?,
+        )
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(SERVICE, e, |_, _| None))?;
+    // Point-in-time recovery, as the template has it: what `ovation restore-drill` restores.
+    client
+        .update_continuous_backups()
+        .table_name(table)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
                 .build()
                 .map_err(build_error)?,
         )

@@ -94,6 +94,7 @@ const JOBS: &[&str] = &[
     "job-webhooks",
     "job-exports",
     "job-retention",
+    "job-restore-drill",
 ];
 
 /// The topic of the sample SNS events (the stack's mail events topic).
@@ -131,6 +132,18 @@ async fn every_job_handles_its_sample_events() {
                             .await
                             .unwrap();
                     assert!(!report.more, "{shown}");
+                }
+                "job-restore-drill" => {
+                    let _: Value = serde_json::from_str(&text).unwrap();
+                    // The drill restores DynamoDB tables (tests/it/backups.rs runs it on moto):
+                    // on the embedded engine it says so.
+                    let refused = job_restore_drill::handle(&ctx, ovation::store::now_unix())
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        refused.to_string().contains("restores the DynamoDB table"),
+                        "{shown}: {refused}"
+                    );
                 }
                 "job-deliver" => {
                     let event = serde_json::from_str(&text).unwrap();

@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod api;
+mod backups;
 mod clients;
 mod encryption;
 mod export_jobs;

@@ -53,19 +53,7 @@ impl Engines {
         if !emulator_available() {
             return None;
         }
-        // moto serves one request at a time: one queued behind the others' is slow, not lost.
-        // Without the 3 s attempt timeout the SDK does not repeat it (what a repeat does has tests
-        // of its own: store_conformance's repeated writes and leases).
-        let patient = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .operation_attempt_timeout(std::time::Duration::from_secs(60))
-            .operation_timeout(std::time::Duration::from_secs(60))
-            .build();
-        let config = ovation::aws::load_config()
-            .await
-            .to_builder()
-            .timeout_config(patient)
-            .build();
+        let config = patient_aws_config().await;
         let (table, key_id) = ovation::provision::table_and_key(&config, "ovation-test")
             .await
             .unwrap();
@@ -85,6 +73,22 @@ impl Engines {
         settings.key_cache = key_cache;
         Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
     }
+}
+
+/// The SDK configuration of the tests on moto. moto serves one request at a time: one queued
+/// behind the others' is slow, not lost. Without the 3 s attempt timeout the SDK does not repeat
+/// it (what a repeat does has tests of its own: store_conformance's repeated writes and leases).
+pub async fn patient_aws_config() -> aws_config::SdkConfig {
+    let patient = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .operation_timeout(std::time::Duration::from_secs(60))
+        .build();
+    ovation::aws::load_config()
+        .await
+        .to_builder()
+        .timeout_config(patient)
+        .build()
 }
 
 /// Runs each named `async fn(Engines)` of the enclosing module on the embedded engine and on

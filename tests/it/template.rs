@@ -62,6 +62,33 @@ fn required(binary: &str) -> Vec<(&'static str, &'static [&'static str], Vec<&'s
             vec!["GetAtt DataKey.Arn"],
         ),
     ];
+    if binary == "job-restore-drill" {
+        required.push((
+            "the table it restores",
+            &[
+                "dynamodb:DescribeContinuousBackups",
+                "dynamodb:RestoreTableToPointInTime",
+            ],
+            vec!["GetAtt Table.Arn"],
+        ));
+        // The restore writes the copy with the caller's permissions; the checks read it.
+        required.push((
+            "the drill's copies",
+            &[
+                "dynamodb:DescribeTable",
+                "dynamodb:TagResource",
+                "dynamodb:DeleteTable",
+                "dynamodb:Scan",
+                "dynamodb:Query",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+            ],
+            vec!["Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/ovation-${Stage}-drill-*"],
+        ));
+    }
     if binary == "api-responses" || binary == "web" {
         required.push((
             "the export files",
@@ -326,8 +353,8 @@ fn a_broken_template_says_what_is_wrong() {
             "ApiAdminFunction lacks kms:Decrypt on the data key",
         ),
         (
-            "      Policies:\n",
-            "      NoPolicies:\n",
+            "      Policies:\n        - Statement:\n",
+            "      NoPolicies:\n        - Statement:\n",
             "ApiAdminFunction has no policy statements",
         ),
         (
@@ -341,8 +368,8 @@ fn a_broken_template_says_what_is_wrong() {
             "ApiAdminFunction's event GetHealth is not on the Api resource",
         ),
         (
-            "      Policies:\n",
-            "      Policies:\n        - AmazonDynamoDBFullAccess\n",
+            "      Policies:\n        - Statement:\n",
+            "      Policies:\n        - AmazonDynamoDBFullAccess\n        - Statement:\n",
             "ApiAdminFunction uses a policy this check cannot see (AmazonDynamoDBFullAccess)",
         ),
         (
@@ -465,6 +492,7 @@ fn adapters_declare_exactly_the_actions_their_calls_need() {
             ovation::messaging::sqs::IAM_ACTIONS,
         ),
         ("shared/src/files/s3.rs", "s3", ovation::files::s3::IAM_ACTIONS),
+        ("shared/src/drill.rs", "dynamodb", ovation::drill::IAM_ACTIONS),
     ] {
         let needed = actions_of_calls(&read(path), service);
         let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
@@ -473,5 +501,75 @@ fn adapters_declare_exactly_the_actions_their_calls_need() {
             needed, declared,
             "{path}: the IAM actions its calls need vs. IAM_ACTIONS"
         );
+    }
+}
+
+/// The AWS Backup plan: daily, weekly and monthly copies kept as long as the parameters say
+/// (grandfather-father-son: 35, 91 and 365 days by default), in a vault encrypted with the
+/// stack's key, of the table; a second region only when asked; a role with only what backing up
+/// this table needs.
+#[test]
+fn the_backup_plan_keeps_grandfather_father_son_copies_encrypted() {
+    let doc: Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let resources = &doc["Resources"];
+    let vault = &resources["BackupVault"];
+    assert_eq!(vault["Type"].as_str(), Some("AWS::Backup::BackupVault"));
+    assert_eq!(render(&vault["Properties"]["EncryptionKeyArn"]), "GetAtt DataKey.Arn");
+    assert_eq!(
+        vault["DeletionPolicy"].as_str(),
+        Some("Retain"),
+        "backups outlive the stack"
+    );
+
+    let rules = resources["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"]
+        .as_sequence()
+        .unwrap();
+    let mut kept = std::collections::BTreeMap::new();
+    for rule in rules {
+        assert_eq!(render(&rule["TargetBackupVault"]), "Ref BackupVault");
+        let days = render(&rule["Lifecycle"]["DeleteAfterDays"]);
+        let parameter = days.trim_start_matches("Ref ");
+        let default = doc["Parameters"][parameter]["Default"].as_u64().unwrap();
+        kept.insert(
+            rule["RuleName"].as_str().unwrap().to_owned(),
+            (render(&rule["ScheduleExpression"]), default),
+        );
+        let copy = render(&rule["CopyActions"]);
+        assert!(
+            copy.starts_with("If HasBackupCopy"),
+            "a copy to a second region only when asked: {copy}"
+        );
+    }
+    assert_eq!(kept["daily"], ("cron(0 3 * * ? *)".to_owned(), 35));
+    assert_eq!(kept["weekly"], ("cron(0 4 ? * SUN *)".to_owned(), 91));
+    assert_eq!(kept["monthly"], ("cron(0 5 1 * ? *)".to_owned(), 365));
+    let when = render(&doc["Conditions"]["HasBackupCopy"]);
+    assert!(when.starts_with("Not Equals Ref BackupCopyRegion"), "{when}");
+    assert_eq!(
+        doc["Parameters"]["BackupCopyRegion"]["Default"].as_str(),
+        Some(""),
+        "no copy unless asked"
+    );
+    // Point-in-time recovery stays on beside it.
+    let pitr = &resources["Table"]["Properties"]["PointInTimeRecoverySpecification"];
+    assert_eq!(pitr["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+
+    let selection = &resources["BackupSelection"]["Properties"]["BackupSelection"];
+    assert_eq!(strings(selection.get("Resources")), vec!["GetAtt Table.Arn"]);
+    assert_eq!(render(&selection["IamRoleArn"]), "GetAtt BackupRole.Arn");
+    let role = &resources["BackupRole"]["Properties"];
+    assert!(
+        role.get("ManagedPolicyArns").is_none(),
+        "no managed policy: it allows every service"
+    );
+    for policy in role["Policies"].as_sequence().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            for action in strings(statement.get("Action")) {
+                assert!(!action.contains('*'), "a wildcard action {action}");
+            }
+            for resource in strings(statement.get("Resource")) {
+                assert_ne!(resource, "*", "{statement:?}");
+            }
+        }
     }
 }

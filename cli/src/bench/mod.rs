@@ -3,11 +3,12 @@
 //! encryptions of one tenant cost; password hashing and authentication (`auth`); and, each on
 //! its own, the functions' cold start (`cold_start`), sending through the local stack
 //! (`sending`), reading metrics (`metrics`), exporting responses (`exports`), webhook fan-out
-//! (`webhooks`), the web app's pages (`web`), an import through them (`page_import`) and staff notifications
-//! (`notifications`).
+//! (`webhooks`), the web app's pages (`web`), an import through them (`page_import`), staff
+//! notifications (`notifications`) and backups (`backup`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
+mod backup;
 mod cold_start;
 mod exports;
 mod metrics;
@@ -64,6 +65,8 @@ enum Part {
     PageImport,
     /// The website survey: its script's size, decisions and answers through the router.
     Website,
+    /// A backup of `--records` items, its check and its restore.
+    Backup,
 }
 
 #[derive(Args)]
@@ -352,6 +355,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Website {
         return website::figures(&dir).await;
+    }
+    if args.only == Part::Backup {
+        return backup::run(&dir, args.records).await;
     }
     if args.only == Part::PageImport {
         return page_import::figures(&dir).await;

@@ -104,18 +104,26 @@ enum Target {
 
 async fn target(backend: &BackendArgs) -> Result<Target> {
     let settings = backend.settings()?;
-    if let Backend::Embedded { data_dir } = &settings.backend
-        && let Ok(text) = std::fs::read(data_dir.join(ADMIN_FILE))
-        && let Ok(channel) = serde_json::from_slice::<AdminChannel>(&text)
-        && reqwest::get(format!("{}/health", channel.url)).await.is_ok()
-    {
+    if let Some(channel) = running_server(&settings).await {
         return Ok(Target::Server(channel));
     }
     Ok(Target::Store(Context::from_settings(settings).await?))
 }
 
-/// Calls the running server's platform API; an error answer becomes its message.
-async fn call(channel: &AdminChannel, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+/// The `ovation serve` that has the data directory open, when one answers.
+pub async fn running_server(settings: &ovation::config::Settings) -> Option<AdminChannel> {
+    let Backend::Embedded { data_dir } = &settings.backend else {
+        return None;
+    };
+    let text = std::fs::read(data_dir.join(ADMIN_FILE)).ok()?;
+    let channel = serde_json::from_slice::<AdminChannel>(&text).ok()?;
+    reqwest::get(format!("{}/health", channel.url)).await.ok()?;
+    Some(channel)
+}
+
+/// Calls the running server (its platform API, or its local routes); an error answer becomes
+/// its message.
+pub async fn call(channel: &AdminChannel, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", channel.url))
         .bearer_auth(&channel.operator_key);

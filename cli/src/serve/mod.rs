@@ -5,6 +5,7 @@
 //! and the durable local queue (mail and SMS to the outbox, shown at `/dev/outbox`), and stops
 //! cleanly on Ctrl-C / SIGTERM.
 
+pub mod backup_route;
 mod outbox_page;
 pub mod workers;
 
@@ -57,14 +58,16 @@ pub fn router(ctx: Arc<Context>) -> Router {
 }
 
 /// What `ovation serve` serves: every function's router and, over the embedded store, the
-/// outbox page (`/dev/outbox`).
+/// outbox page (`/dev/outbox`) and the operator's backups (`/local/backup`).
 pub fn local_app(ctx: Arc<Context>) -> Router {
     let app = router(ctx.clone());
     match &ctx.settings.backend {
-        Backend::Embedded { data_dir } => app.merge(outbox_page::routes(
-            data_dir.join(ovation::messaging::outbox::FOLDER),
-            ctx.clone(),
-        )),
+        Backend::Embedded { data_dir } => app
+            .merge(outbox_page::routes(
+                data_dir.join(ovation::messaging::outbox::FOLDER),
+                ctx.clone(),
+            ))
+            .merge(backup_route::routes(ctx.clone())),
         Backend::Aws { .. } => app,
     }
 }

@@ -267,6 +267,12 @@ fn percent_decode(text: &str) -> Option<String> {
 
 pub const OPERATOR_PREFIX: &str = "ovo_";
 
+/// Admits the operator by the request's credential, for routes outside the route table (the
+/// local server's own, `ovation serve`'s backup).
+pub fn admit_operator(ctx: &Context, headers: &HeaderMap) -> Result<()> {
+    operator(ctx, &token(headers)?)
+}
+
 /// Checks the operator key against the configured hashes, in constant time.
 fn operator(ctx: &Context, token: &str) -> Result<()> {
     let digest = credential::sha256(token);

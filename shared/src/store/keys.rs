@@ -76,6 +76,29 @@ pub fn tenant(tenant: &TenantId) -> Key {
     Key::new(tenant_partition(tenant), "TENANT")
 }
 
+/// The tenant an item is the tenant item of (`T#{tenant}`, `TENANT`).
+pub fn tenant_of_item(key: &Key) -> Option<TenantId> {
+    let id = key.pk.strip_prefix("T#")?;
+    (key.sk == "TENANT").then(|| id.parse::<TenantId>().ok())?
+}
+
+/// The system item of the scheduled restore drill: the one under way, the last one's figures.
+pub fn restore_drill() -> Key {
+    Key::new(SYSTEM_PARTITION, "RESTORE_DRILL")
+}
+
+/// A partition key's family: its ids, times and values replaced by `*` (`T#*#R`: a workspace's
+/// responses). A part is kept when it is a short tag of capital letters and `_`.
+pub fn family(pk: &str) -> String {
+    pk.split(SEP)
+        .map(|part| {
+            let tag = !part.is_empty() && part.len() <= 12 && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+            if tag { part } else { "*" }
+        })
+        .collect::<Vec<_>>()
+        .join("#")
+}
+
 /// The system item that maps a slug to its tenant (no personal data).
 pub fn slug(slug: &str) -> Key {
     Key::new(format!("SLUG{SEP}{slug}"), "TENANT")
