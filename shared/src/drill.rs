@@ -29,8 +29,6 @@ const SAMPLE_PARTITIONS: usize = 50;
 /// The scheduled drill's cadence, and how long a restore may take before the drill fails.
 pub const EVERY_SECONDS: i64 = 30 * 86_400;
 pub const RESTORE_LIMIT_SECONDS: i64 = 12 * 3_600;
-/// The tag naming a drill's copy, so that only copies are ever deleted.
-const DRILL_TAG: &str = "ovation:restore-drill";
 
 /// What a drill found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -124,7 +122,6 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:DescribeContinuousBackups",
     "dynamodb:RestoreTableToPointInTime",
     "dynamodb:DescribeTable",
-    "dynamodb:TagResource",
     "dynamodb:DeleteTable",
     "dynamodb:Scan",
 ];
@@ -247,7 +244,8 @@ fn table_of(settings: &Settings) -> Result<String> {
     }
 }
 
-/// Begins restoring `table` at its latest restorable time into a new, tagged table.
+/// Begins restoring `table` at its latest restorable time into a new table named as a drill's copy
+/// (`{table}-drill-{time}`: the only tables the drill deletes, and its role may delete).
 async fn start(dynamo: &Dynamo, table: &str) -> Result<Started> {
     let backups = dynamo
         .client
@@ -279,31 +277,6 @@ async fn start(dynamo: &Dynamo, table: &str) -> Result<Started> {
         .send()
         .await
         .map_err(sdk_error)?;
-    let arn = dynamo
-        .client
-        .describe_table()
-        .table_name(&copy)
-        .send()
-        .await
-        .map_err(sdk_error)?
-        .table()
-        .and_then(|t| t.table_arn())
-        .map(str::to_owned);
-    if let Some(arn) = arn {
-        let tag = aws_sdk_dynamodb::types::Tag::builder()
-            .key(DRILL_TAG)
-            .value(table)
-            .build()
-            .map_err(Error::internal)?;
-        dynamo
-            .client
-            .tag_resource()
-            .resource_arn(arn)
-            .tags(tag)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-    }
     Ok(Started {
         table: table.to_owned(),
         copy,

@@ -76,7 +76,6 @@ fn required(binary: &str) -> Vec<(&'static str, &'static [&'static str], Vec<&'s
             "the drill's copies",
             &[
                 "dynamodb:DescribeTable",
-                "dynamodb:TagResource",
                 "dynamodb:DeleteTable",
                 "dynamodb:Scan",
                 "dynamodb:Query",
