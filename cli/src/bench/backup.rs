@@ -13,7 +13,7 @@ use ovation::store::{BatchOp, Item, Key, Store};
 const BATCH: usize = 25;
 
 pub async fn run(dir: &Path, records: usize) -> Result<()> {
-    println!("# backup and restore of the embedded store ({records} items of ~600 bytes)");
+    println!("# backup and restore of the embedded store ({records} items of ~500 bytes)");
     let file = dir.join(ovation::context::STORE_FILE);
     let store = Arc::new(EmbeddedStore::open(&file)?);
     let started = Instant::now();
