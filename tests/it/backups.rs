@@ -448,4 +448,13 @@ async fn the_restore_drill_restores_checks_and_deletes_its_copy() {
     else {
         panic!("a month on, the next drill starts")
     };
+    // A check that an earlier run began and never finished (stopped at its deadline) is not
+    // begun again: the copy goes and the drill fails.
+    let stopped = ovation::store::Update::Set("checking_since".into(), (now + drill::EVERY_SECONDS + 200).into());
+    store.update(&keys::restore_drill(), &[stopped], None).await.unwrap();
+    let failed = job_restore_drill::handle(&ctx, now + drill::EVERY_SECONDS + 240)
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("did not finish within one run"), "{failed}");
+    assert!(copies().await.is_empty());
 }

@@ -553,6 +553,20 @@ fn the_backup_plan_keeps_grandfather_father_son_copies_encrypted() {
     let pitr = &resources["Table"]["Properties"]["PointInTimeRecoverySpecification"];
     assert_eq!(pitr["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
 
+    // A failed backup or copy alarms.
+    for (alarm, metric) in [
+        ("BackupJobsFailedAlarm", "NumberOfBackupJobsFailed"),
+        ("BackupCopyJobsFailedAlarm", "NumberOfCopyJobsFailed"),
+    ] {
+        let properties = &resources[alarm]["Properties"];
+        assert_eq!(properties["Namespace"].as_str(), Some("AWS/Backup"), "{alarm}");
+        assert_eq!(properties["MetricName"].as_str(), Some(metric), "{alarm}");
+        assert_eq!(
+            strings(properties.get("AlarmActions")),
+            vec!["Ref AlarmTopic"],
+            "{alarm}"
+        );
+    }
     let selection = &resources["BackupSelection"]["Properties"]["BackupSelection"];
     assert_eq!(strings(selection.get("Resources")), vec!["GetAtt Table.Arn"]);
     assert_eq!(render(&selection["IamRoleArn"]), "GetAtt BackupRole.Arn");

@@ -88,7 +88,12 @@ pub fn restore(args: RestoreArgs) -> Result<()> {
         return Ok(());
     }
     let dir = data_dir(&args.backend)?;
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Config {
+    // Private, as `ovation serve` makes its data directory: the store is readable there.
+    let private = std::fs::create_dir_all(&dir).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+    });
+    private.map_err(|e| Error::Config {
         name: "OVATION_DATA_DIR",
         reason: format!("{}: {e}", dir.display()),
     })?;

@@ -11,6 +11,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
@@ -52,10 +53,18 @@ pub(super) fn write_backup(db: &impl ReadableDatabase, out: &Path) -> Result<Bac
         return Err(damaged(out, "exists already; name a new file"));
     }
     let partial = sibling(out, "partial");
+    // Readable by its owner only, as the data directory is; never through a link or over a file
+    // already there (which is left alone).
+    let created = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(|e| io(&partial, e))?;
     let written = (|| {
         let txn = db.begin_read().map_err(unavailable)?;
         let items = txn.open_table(ITEMS).map_err(unavailable)?;
-        let mut file = Hashed::new(BufWriter::new(File::create(&partial).map_err(|e| io(&partial, e))?));
+        let mut file = Hashed::new(BufWriter::new(created));
         file.write(MAGIC).map_err(|e| io(&partial, e))?;
         let mut count = 0u64;
         for entry in items.iter().map_err(unavailable)? {
