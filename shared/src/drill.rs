@@ -92,10 +92,11 @@ pub async fn run(settings: &Settings, config: &aws_config::SdkConfig, wait: Dura
     let dynamo = Dynamo {
         client: Client::new(config),
     };
-    let started = start(&dynamo, &table).await?;
+    let started = plan(&dynamo, &table).await?;
+    begin(&dynamo, &started).await?;
     let deadline = Instant::now() + wait;
     let outcome = async {
-        while !active(&dynamo, &started.copy).await? {
+        while active(&dynamo, &started.copy).await? != Some(true) {
             if Instant::now() > deadline {
                 return Err(Error::Unavailable {
                     service: "DynamoDB",
@@ -111,8 +112,15 @@ pub async fn run(settings: &Settings, config: &aws_config::SdkConfig, wait: Dura
         verify(settings, config, started.clone()).await
     }
     .await;
-    delete_copy(&dynamo, &started.copy).await?;
-    outcome
+    // The first failure is the one told; a copy that could not go is logged.
+    let deleted = delete_copy(&dynamo, &started.copy).await;
+    match (outcome, deleted) {
+        (Err(e), Err(d)) => {
+            tracing::error!(error = %d, "the restore drill's copy was not deleted");
+            Err(e)
+        }
+        (outcome, deleted) => deleted.and(outcome),
+    }
 }
 
 /// The DynamoDB calls of the drill, and the IAM actions they need (its function's policy, checked
@@ -175,19 +183,29 @@ pub async fn step(ctx: &Context, config: &aws_config::SdkConfig, now: i64) -> Re
         if now - last < EVERY_SECONDS {
             return Ok(Step::Idle);
         }
-        let started = start(&dynamo, &table).await?;
+        // The copy is recorded before it is asked for: one drill at a time, and no copy that
+        // nothing remembers.
+        let started = plan(&dynamo, &table).await?;
         let text = serde_json::to_string(&started).map_err(Error::internal)?;
         let item = Item::new(keys::restore_drill())
             .with("under_way", text)
             .with("finished_at", last);
-        // One drill at a time: another instance's start makes this one's copy go.
-        if let Err(e) = ctx.store.put(item, Some(unchanged(state.as_ref()))).await {
-            delete_copy(&dynamo, &started.copy).await?;
+        ctx.store.put(item, Some(unchanged(state.as_ref()))).await?;
+        if let Err(e) = begin(&dynamo, &started).await {
+            finish(ctx, &state, now, None).await?;
             return Err(e);
         }
         return Ok(Step::Started(started));
     };
-    if !active(&dynamo, &started.copy).await? {
+    let Some(ready) = active(&dynamo, &started.copy).await? else {
+        // Recorded, never made (the run stopped between the two): this drill is over.
+        finish(ctx, &state, now, None).await?;
+        return Err(Error::Unavailable {
+            service: "restore drill",
+            reason: format!("the restore into {} never began", started.copy),
+        });
+    };
+    if !ready {
         if now - started.started_at > RESTORE_LIMIT_SECONDS {
             delete_copy(&dynamo, &started.copy).await?;
             finish(ctx, &state, now, None).await?;
@@ -261,9 +279,9 @@ fn table_of(settings: &Settings) -> Result<String> {
     }
 }
 
-/// Begins restoring `table` at its latest restorable time into a new table named as a drill's copy
+/// Plans restoring `table` at its latest restorable time into a new table named as a drill's copy
 /// (`{table}-drill-{time}`: the only tables the drill deletes, and its role may delete).
-async fn start(dynamo: &Dynamo, table: &str) -> Result<Started> {
+async fn plan(dynamo: &Dynamo, table: &str) -> Result<Started> {
     let backups = dynamo
         .client
         .describe_continuous_backups()
@@ -285,15 +303,6 @@ async fn start(dynamo: &Dynamo, table: &str) -> Result<Started> {
         .and_then(|p| p.latest_restorable_date_time())
         .map_or(started_at, |t| t.secs());
     let copy = format!("{}-drill-{started_at}", &table[..table.len().min(200)]);
-    dynamo
-        .client
-        .restore_table_to_point_in_time()
-        .source_table_name(table)
-        .target_table_name(&copy)
-        .use_latest_restorable_time(true)
-        .send()
-        .await
-        .map_err(sdk_error)?;
     Ok(Started {
         table: table.to_owned(),
         copy,
@@ -302,15 +311,34 @@ async fn start(dynamo: &Dynamo, table: &str) -> Result<Started> {
     })
 }
 
-async fn active(dynamo: &Dynamo, copy: &str) -> Result<bool> {
-    let described = dynamo
+/// Asks DynamoDB to restore the table into the planned copy.
+async fn begin(dynamo: &Dynamo, started: &Started) -> Result<()> {
+    dynamo
         .client
-        .describe_table()
-        .table_name(copy)
+        .restore_table_to_point_in_time()
+        .source_table_name(&started.table)
+        .target_table_name(&started.copy)
+        .use_latest_restorable_time(true)
         .send()
         .await
         .map_err(sdk_error)?;
-    Ok(described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active))
+    Ok(())
+}
+
+/// Whether the copy is ready; `None` when there is no such table.
+async fn active(dynamo: &Dynamo, copy: &str) -> Result<Option<bool>> {
+    match dynamo.client.describe_table().table_name(copy).send().await {
+        Ok(described) => Ok(Some(
+            described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active),
+        )),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(sdk_error(e)),
+    }
 }
 
 /// Deletes a drill's copy: only a table whose name says it is one.
@@ -326,6 +354,12 @@ async fn delete_copy(dynamo: &Dynamo, copy: &str) -> Result<()> {
         {
             Ok(())
         }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Err(Error::Unavailable {
+            service: "DynamoDB",
+            reason: format!(
+                "{copy} is still being restored: delete it once it is ready (aws dynamodb delete-table --table-name {copy})"
+            ),
+        }),
         Err(e) => Err(sdk_error(e)),
     }
 }

@@ -457,4 +457,23 @@ async fn the_restore_drill_restores_checks_and_deletes_its_copy() {
         .unwrap_err();
     assert!(failed.to_string().contains("did not finish within one run"), "{failed}");
     assert!(copies().await.is_empty());
+    // A copy recorded and never asked for (a run stopped between the two) ends that drill.
+    let never = drill::Started {
+        table: table.clone(),
+        copy: format!("{table}-drill-1"),
+        restored_to: now,
+        started_at: now,
+    };
+    let state = ovation::store::Item::new(keys::restore_drill())
+        .with("under_way", serde_json::to_string(&never).unwrap())
+        .with("finished_at", now + drill::EVERY_SECONDS + 240);
+    store.put(state, None).await.unwrap();
+    let failed = job_restore_drill::handle(&ctx, now + drill::EVERY_SECONDS + 300)
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("never began"), "{failed}");
+    let after = job_restore_drill::handle(&ctx, now + drill::EVERY_SECONDS + 360)
+        .await
+        .unwrap();
+    assert_eq!(after, Step::Idle);
 }
