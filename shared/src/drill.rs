@@ -109,7 +109,7 @@ pub async fn run(settings: &Settings, config: &aws_config::SdkConfig, wait: Dura
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
-        verify(settings, config, started.clone()).await
+        verify(settings, &dynamo, started.clone()).await
     }
     .await;
     // The first failure is the one told; a copy that could not go is logged.
@@ -233,7 +233,7 @@ pub async fn step(ctx: &Context, config: &aws_config::SdkConfig, now: i64) -> Re
     ctx.store
         .update(&keys::restore_drill(), &[checking], Some(unchanged(state.as_ref())))
         .await?;
-    let outcome = verify(&ctx.settings, config, started.clone()).await;
+    let outcome = verify(&ctx.settings, &dynamo, started.clone()).await;
     delete_copy(&dynamo, &started.copy).await?;
     finish(ctx, &state, now, outcome.as_ref().ok()).await?;
     let report = outcome?;
@@ -365,7 +365,7 @@ async fn delete_copy(dynamo: &Dynamo, copy: &str) -> Result<()> {
 }
 
 /// Checks a restored copy through the same code that serves the product, over the copy.
-async fn verify(settings: &Settings, config: &aws_config::SdkConfig, started: Started) -> Result<Report> {
+async fn verify(settings: &Settings, dynamo: &Dynamo, started: Started) -> Result<Report> {
     let began = Instant::now();
     let restore_seconds = (now_unix() - started.started_at) as f64;
     let mut on_copy = settings.clone();
@@ -381,14 +381,7 @@ async fn verify(settings: &Settings, config: &aws_config::SdkConfig, started: St
         restore_seconds,
         ..Report::default()
     };
-    let workspaces = scan(
-        &Dynamo {
-            client: Client::new(config),
-        },
-        &started.copy,
-        &mut report,
-    )
-    .await?;
+    let workspaces = scan(dynamo, &started.copy, &mut report).await?;
     report.workspaces = workspaces.len();
     if report.items == 0 {
         report.problems.push("the copy holds no items".into());

@@ -70,6 +70,13 @@ impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The path (from `/v1/`) of the next page its `Link` header names, if any.
+    pub fn next_page(&self) -> Option<String> {
+        let link = self.header("link")?.split(';').next()?;
+        let url = link.trim_matches(|c| c == '<' || c == '>' || c == ' ');
+        Some(url[url.find("/v1/")?..].to_owned())
+    }
 }
 
 /// A signed-in user of a fixture tenant.

@@ -61,12 +61,8 @@ async fn all(url: &str, key: &str, first: &str) -> Vec<Value> {
         let page = call(url, 1, "GET", &path, Auth::Basic(&format!("{key}:")), None).await;
         assert_eq!(page.status, 200, "{page:?}");
         out.extend(page.body.as_array().unwrap().iter().cloned());
-        let next = page
-            .header("link")
-            .and_then(|l| l.split(';').next())
-            .map(|u| u.trim_matches(|c| c == '<' || c == '>' || c == ' ').to_owned());
-        match next {
-            Some(next) => path = next[next.find("/v1/").unwrap()..].to_owned(),
+        match page.next_page() {
+            Some(next) => path = next,
             None => return out,
         }
     }

@@ -131,12 +131,8 @@ async fn all_responses(s: &Stack, key: &str, survey: &str) -> Vec<Raw> {
                 plan: r["person_properties"]["plan"].as_str().map(str::to_owned),
             });
         }
-        let next = page
-            .header("link")
-            .and_then(|l| l.split(';').next())
-            .map(|u| u.trim_matches(|c| c == '<' || c == '>' || c == ' ').to_owned());
-        match next {
-            Some(url) => path = url[url.find("/v1/").unwrap()..].to_owned(),
+        match page.next_page() {
+            Some(next) => path = next,
             None => return out,
         }
     }

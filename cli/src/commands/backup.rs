@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ovation::config::Backend;
+use ovation::config::{Backend, Settings};
 use ovation::context::STORE_FILE;
 use ovation::crypto::local::MASTER_KEY_FILE;
 use ovation::store::BackupSummary;
@@ -37,9 +37,9 @@ pub struct RestoreArgs {
     backend: BackendArgs,
 }
 
-fn data_dir(backend: &BackendArgs) -> Result<PathBuf> {
-    match backend.settings()?.backend {
-        Backend::Embedded { data_dir } => Ok(data_dir),
+fn data_dir(settings: &Settings) -> Result<PathBuf> {
+    match &settings.backend {
+        Backend::Embedded { data_dir } => Ok(data_dir.clone()),
         Backend::Aws { .. } => Err(Error::Config {
             name: "--aws",
             reason: "DynamoDB is backed up by AWS Backup and point-in-time recovery; see `ovation restore-drill --aws`"
@@ -50,10 +50,11 @@ fn data_dir(backend: &BackendArgs) -> Result<PathBuf> {
 
 /// Backs the store up: through the running server when one has it open, else from its file.
 pub async fn backup(args: BackupArgs) -> Result<()> {
-    let dir = data_dir(&args.backend)?;
+    let settings = args.backend.settings()?;
+    let dir = data_dir(&settings)?;
     let started = std::time::Instant::now();
     let file = std::path::absolute(&args.file).map_err(|e| Error::invalid("file", e.to_string()))?;
-    let done: BackupSummary = match admin::running_server(&args.backend.settings()?).await {
+    let done: BackupSummary = match admin::running_server(&settings).await {
         Some(server) => {
             let body = serde_json::json!({ "file": file });
             let answer = admin::call(&server, reqwest::Method::POST, backup_route::PATH, Some(body)).await?;
@@ -87,7 +88,7 @@ pub fn restore(args: RestoreArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let dir = data_dir(&args.backend)?;
+    let dir = data_dir(&args.backend.settings()?)?;
     // Private, as `ovation serve` makes its data directory: the store is readable there.
     let private = std::fs::create_dir_all(&dir).and_then(|()| {
         use std::os::unix::fs::PermissionsExt;
