@@ -88,6 +88,9 @@ impl Store for Faulty {
     fn info(&self) -> StoreInfo {
         self.inner.info()
     }
+    fn spread(&self) -> ovation::store::keys::Spread {
+        self.inner.spread()
+    }
     async fn backup(&self, to: &std::path::Path) -> ovation::Result<ovation::store::BackupSummary> {
         self.inner.backup(to).await
     }

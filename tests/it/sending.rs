@@ -682,6 +682,114 @@ async fn one_reminder_follows_when_there_is_no_answer(e: Engines) {
     assert_eq!((again.queued, again.requeued), (0, 0), "one reminder only: {again:?}");
 }
 
+/// On DynamoDB the due index of a minute is spread over shards by invitation (one partition
+/// would take every workspace's sends of that minute); the scheduler reads every shard, an entry
+/// an earlier version left unsharded, and catches up after an outage six hours of minutes a run.
+/// (The embedded store under the partition model spreads as DynamoDB does.)
+#[tokio::test]
+async fn every_shard_of_the_due_index_is_read_and_an_outage_caught_up() {
+    let mut engines = Engines::embedded();
+    engines.store = Arc::new(ovation::store::capacity::CapacityMeter::new(engines.store.clone()));
+    let (s, send, _dir) = sending_stack(engines, SENDER, true, |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let (key, _) = s.api_key(&owner, "write").await;
+    let tenant = s.get("/v1/me", &owner.token).await.str("tenant_id");
+    let store = s.ctx.tenant_store(&tenant.parse().unwrap());
+    let mut shards = std::collections::BTreeSet::new();
+    let mut people = Vec::new();
+    for n in 0..40 {
+        let body = json!({"email": format!("p{n}@example.com"), "delay": 0});
+        let created = s.send("POST", "/v1/people", &key, body).await;
+        assert_eq!(created.status, 200, "{created:?}");
+        let person = created.str("id");
+        let item = invitation_item(&store, &person).await;
+        shards.insert(item.str("gsi1pk").unwrap().to_owned());
+        people.push(person);
+    }
+    assert!(
+        shards.len() >= 20,
+        "40 sends due in one minute over {} shards",
+        shards.len()
+    );
+    // One entry as an earlier version wrote it: the minute's partition without a shard.
+    let mut legacy = None;
+    for person in &people {
+        let item = invitation_item(&store, person).await;
+        if item.str("gsi1pk").unwrap().matches('#').count() == 2 {
+            legacy = Some(item);
+            break;
+        }
+    }
+    let legacy = legacy.expect("an entry in a shard other than 0");
+    let minute = keys::due_minute(legacy.str("gsi1pk").unwrap()).unwrap();
+    s.ctx
+        .store
+        .update(
+            &legacy.key,
+            &[
+                ovation::store::Update::Set("gsi1pk".into(), keys::due_partition(minute, 0).into()),
+                ovation::store::Update::Set("gsi1sk".into(), legacy.str("gsi1sk").unwrap().into()),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    // The scheduler was down for seven hours: a run reads six hours of minutes, the next goes on.
+    let now = ovation::store::now_unix();
+    start_scheduler_at(&s.ctx, now - 7 * 3600).await;
+    let first = scheduler::schedule_due(&s.ctx, &send.messaging, now).await.unwrap();
+    assert_eq!((first.queued, first.more), (0, true), "{first:?}");
+    let mut queued = 0;
+    for _ in 0..5 {
+        let run = scheduler::schedule_due(&s.ctx, &send.messaging, now).await.unwrap();
+        queued += run.queued;
+        if !run.more {
+            break;
+        }
+    }
+    assert_eq!(queued, 40, "every shard read, the unsharded entry too");
+    for person in &people {
+        let item = invitation_item(&store, person).await;
+        assert_eq!(item.str("status"), Some("queued"), "{item:?}");
+    }
+}
+
+/// A run reads up to twice its budget and picks fairly between workspaces: what it read and
+/// did not pick is read again, even in a minute before the one where it stopped reading and
+/// older than the minutes every run reads again.
+#[tokio::test]
+async fn entries_read_but_not_picked_are_read_again() {
+    let (s, send, _dir) = sending_stack(Engines::embedded(), SENDER, true, |settings| {
+        settings.sending.scheduler_batch = 4;
+    })
+    .await;
+    let now = ovation::store::now_unix();
+    let mut people = 0;
+    for (slug, count, at) in [("acme", 3, now + 60), ("beta", 10, now + 180)] {
+        let owner = s.tenant(slug).await;
+        let (key, _) = s.api_key(&owner, "write").await;
+        for n in 0..count {
+            let body = json!({"email": format!("p{n}@{slug}.example"), "send_at": at});
+            let created = s.send("POST", "/v1/people", &key, body).await;
+            assert_eq!(created.status, 200, "{created:?}");
+            people += 1;
+        }
+    }
+    // Both minutes are past the minutes every run reads again by the time the scheduler runs.
+    let later = now + 180 + 900;
+    start_scheduler_at(&s.ctx, now + 60).await;
+    let mut queued = 0;
+    for _ in 0..10 {
+        let run = scheduler::schedule_due(&s.ctx, &send.messaging, later).await.unwrap();
+        assert!(run.queued <= 4, "{run:?}");
+        queued += run.queued;
+        if !run.more {
+            break;
+        }
+    }
+    assert_eq!(queued, people, "every due send queued once");
+}
+
 /// "10:00 local": `send_at` schedules the next 10:00 in the person's `time_zone` property.
 #[tokio::test]
 async fn send_at_a_local_time_of_day() {

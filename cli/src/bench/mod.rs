@@ -4,7 +4,7 @@
 //! its own, the functions' cold start (`cold_start`), sending through the local stack
 //! (`sending`), reading metrics (`metrics`), exporting responses (`exports`), webhook fan-out
 //! (`webhooks`), the web app's pages (`web`), an import through them (`page_import`), staff
-//! notifications (`notifications`) and backups (`backup`).
+//! notifications (`notifications`), backups (`backup`) and the partition model (`scale`).
 //! Progress goes to stderr, figures to stdout.
 
 mod auth;
@@ -15,6 +15,7 @@ mod metrics;
 mod notifications;
 mod page_import;
 mod retention;
+mod scale;
 mod sending;
 mod web;
 mod webhooks;
@@ -67,6 +68,9 @@ enum Part {
     Website,
     /// A backup of `--records` items, its check and its restore.
     Backup,
+    /// The partition model: a busy synthetic day (and ten times it) on a simulated clock, the
+    /// hottest DynamoDB partitions against their limits.
+    Scale,
 }
 
 #[derive(Args)]
@@ -121,14 +125,20 @@ fn metered_context_with(
 /// The benchmarks' tenant `bench` (owner `owner@bench.example`), its store and the operator
 /// acting in it as an admin.
 async fn bench_tenant(ctx: &Context) -> Result<(ovation::store::TenantStore, ovation::services::Caller)> {
+    workspace(ctx, "bench").await
+}
+
+/// A new workspace `slug` (owner `owner@{slug}.example`), its store and the operator acting in it
+/// as an admin.
+async fn workspace(ctx: &Context, slug: &str) -> Result<(ovation::store::TenantStore, ovation::services::Caller)> {
     use ovation::auth::{Actor, Principal, Role};
     use ovation::services::lifecycle::tenants::{self, NewTenant};
     let created = tenants::create(
         ctx,
         NewTenant {
-            slug: "bench".into(),
-            owner_email: "owner@bench.example".into(),
-            display_name: Some("Bench".into()),
+            slug: slug.into(),
+            owner_email: format!("owner@{slug}.example"),
+            display_name: Some(slug.into()),
         },
     )
     .await?;
@@ -355,6 +365,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Website {
         return website::figures(&dir).await;
+    }
+    if args.only == Part::Scale {
+        return scale::figures(&dir).await;
     }
     if args.only == Part::Backup {
         return backup::run(&dir, args.records).await;

@@ -146,7 +146,7 @@ async fn record(tenant: &TenantStore, caller: &Caller, person: &str, count: usiz
 }
 
 /// A receiver on loopback that answers 200 and counts; its base URL.
-async fn receiver(received: Arc<AtomicUsize>) -> Result<String> {
+pub(super) async fn receiver(received: Arc<AtomicUsize>) -> Result<String> {
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move || {

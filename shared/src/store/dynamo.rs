@@ -606,6 +606,9 @@ impl Store for DynamoStore {
         self.get(&Key::new("SYS", "PING")).await.map(drop)
     }
 
+    fn spread(&self) -> super::keys::Spread {
+        super::keys::Spread::LIMITED
+    }
     fn info(&self) -> StoreInfo {
         StoreInfo {
             engine: "dynamodb",

@@ -12,7 +12,15 @@ const SEP: char = '#';
 pub const SYSTEM_PARTITION: &str = "SYS";
 /// Index partitions shared by all tenants (they hold ids and times, no personal data), which a
 /// tenant's items may join.
-pub const SHARED_INDEX_PREFIXES: &[&str] = &["DUE#", COUNTERS_OVERFLOW_PREFIX, WEBHOOK_DUE_PREFIX, SHORT_LINK_PREFIX];
+pub const SHARED_INDEX_PREFIXES: &[&str] = &[
+    DUE_PREFIX,
+    COUNTERS_OVERFLOW_PREFIX,
+    WEBHOOK_DUE_PREFIX,
+    SHORT_LINK_PREFIX,
+];
+
+/// The due index of pending sends (`due_partition`).
+pub const DUE_PREFIX: &str = "DUE#";
 
 /// The index partitions (per day and bucket) of counters' overflow items waiting to be folded
 /// home (ids only), in buckets so that contention in many surveys does not meet in one partition.
@@ -381,13 +389,75 @@ pub fn short_link_index(code: &str) -> (String, String) {
     (format!("{SHORT_LINK_PREFIX}{code}"), "SL".to_owned())
 }
 
-/// The shared due index of pending sends: partition by minute, sorted by time, tenant, id
-/// (no personal data).
-pub fn due_index(due: i64, tenant: &TenantId, invitation: &str) -> (String, String) {
+/// The shared due index of pending sends: a partition a minute, in the store's `Spread` of
+/// shards by invitation, sorted by time, tenant, id (no personal data).
+pub fn due_index(due: i64, tenant: &TenantId, invitation: &str, spread: Spread) -> (String, String) {
     (
-        format!("DUE{SEP}{}", due.div_euclid(60)),
+        due_partition(due.div_euclid(60), shard_of(invitation, spread.due_shards)),
         format!("{due:012}{SEP}{tenant}{SEP}{invitation}"),
     )
+}
+
+/// How the shared index partitions that many workspaces write at once are spread. DynamoDB
+/// limits the throughput of one partition key (about 1,000 write units a second): a minute of
+/// every workspace's sends at the operators' full quota, or the webhook events of many websites'
+/// bursts, would overheat one (`ovation bench --only scale` sizes the shards). The embedded
+/// engine has no such limit, and fewer partitions read cheaper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    /// Shards of a minute of the due index.
+    pub due_shards: u32,
+    /// Partitions of the webhook due index.
+    pub webhook_buckets: u32,
+}
+
+impl Spread {
+    pub const LIMITED: Spread = Spread {
+        due_shards: 128,
+        webhook_buckets: 512,
+    };
+    /// The layout of earlier versions: a due partition a minute, four webhook partitions.
+    pub const UNLIMITED: Spread = Spread {
+        due_shards: 1,
+        webhook_buckets: 4,
+    };
+}
+
+/// A shard of a minute of the due index; shard 0 has the name the unsharded minutes of earlier
+/// versions had, so their entries are read with it.
+pub fn due_partition(minute: i64, shard: u32) -> String {
+    match shard {
+        0 => format!("{DUE_PREFIX}{minute}"),
+        shard => format!("{DUE_PREFIX}{minute}{SEP}{shard}"),
+    }
+}
+
+/// The minute of a partition of the due index.
+pub fn due_minute(partition: &str) -> Option<i64> {
+    partition.strip_prefix(DUE_PREFIX)?.split(SEP).next()?.parse().ok()
+}
+
+/// A partition of the webhook due index.
+pub fn webhook_due_partition(bucket: u32) -> String {
+    format!("{WEBHOOK_DUE_PREFIX}{bucket}")
+}
+
+/// The shards `partition` is one of under `spread`: their family's name (`…#*`) and how many.
+pub fn shard_family(partition: &str, spread: Spread) -> Option<(String, u32)> {
+    if let Some(minute) = due_minute(partition) {
+        return (spread.due_shards > 1).then(|| (format!("{DUE_PREFIX}{minute}{SEP}*"), spread.due_shards));
+    }
+    (partition.starts_with(WEBHOOK_DUE_PREFIX) && spread.webhook_buckets > 1)
+        .then(|| (format!("{WEBHOOK_DUE_PREFIX}*"), spread.webhook_buckets))
+}
+
+/// A stable shard of `id` among `shards` (FNV-1a of its bytes; 0 when there are none).
+pub fn shard_of(id: &str, shards: u32) -> u32 {
+    let shards = shards.max(1);
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(shards)) as u32
 }
 
 /// The partition of the tenant's responses, sorted by id (ULIDs: by creation).
@@ -459,18 +529,14 @@ pub fn webhook_log(tenant: &TenantId, endpoint: &str, event: &str) -> Result<Key
 
 pub const WEBHOOK_DUE_PREFIX: &str = "WHDUE#";
 
-/// The shared index entry of an event to dispatch at `due`: one of a few partitions by event,
-/// sorted by time (ids only).
-pub fn webhook_due_index(due: i64, tenant: &TenantId, event: &str) -> (String, String) {
-    let bucket = event.bytes().last().unwrap_or(0) % WEBHOOK_DUE_BUCKETS;
+/// The shared index entry of an event to dispatch at `due`: one of the store's `Spread` of
+/// partitions by event, sorted by time (ids only). Those of earlier versions (4) are among them.
+pub fn webhook_due_index(due: i64, tenant: &TenantId, event: &str, spread: Spread) -> (String, String) {
     (
-        format!("{WEBHOOK_DUE_PREFIX}{bucket}"),
+        webhook_due_partition(shard_of(event, spread.webhook_buckets)),
         format!("{due:012}{SEP}{tenant}{SEP}{event}"),
     )
 }
-
-/// The partitions the webhook due index is spread over.
-pub const WEBHOOK_DUE_BUCKETS: u8 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -488,6 +554,22 @@ mod tests {
         assert!(!belongs_to(&a, &format!("t#{a}")));
         assert!(!belongs_to(&a, SYSTEM_PARTITION));
         assert!(!belongs_to(&a, &format!("X#T#{a}")));
+    }
+
+    #[test]
+    fn due_shards_are_stable_spread_and_name_their_minute() {
+        let shards = Spread::LIMITED.due_shards;
+        let mut counts = vec![0u32; shards as usize];
+        for n in 0..shards * 1000 {
+            counts[shard_of(&crate::ids::new_id(), shards) as usize] += 1;
+            assert_eq!(shard_of(&n.to_string(), shards), shard_of(&n.to_string(), shards));
+        }
+        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert_eq!(due_partition(29_000_000, 0), "DUE#29000000");
+        assert_eq!(due_partition(29_000_000, 7), "DUE#29000000#7");
+        assert_eq!(due_minute("DUE#29000000"), Some(29_000_000));
+        assert_eq!(due_minute("DUE#29000000#7"), Some(29_000_000));
+        assert_eq!(due_minute("WHDUE#7"), None);
     }
 
     #[test]

@@ -122,6 +122,9 @@ impl Store for MeteredStore {
     fn info(&self) -> StoreInfo {
         self.inner.info()
     }
+    fn spread(&self) -> super::keys::Spread {
+        self.inner.spread()
+    }
     async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary> {
         self.inner.backup(to).await
     }

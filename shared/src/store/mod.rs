@@ -2,6 +2,7 @@
 //! `gsi1pk`/`gsi1sk`, TTL in `expires_at`), with typed conditions and updates so that the embedded
 //! engine evaluates exactly what DynamoDB would. Both adapters pass one conformance suite.
 
+pub mod capacity;
 mod cursor;
 pub mod dynamo;
 mod dynamo_expr;
@@ -14,6 +15,7 @@ mod scoped;
 mod validate;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -403,6 +405,10 @@ pub trait Store: Send + Sync {
     /// Copies every item as of one moment into a new backup file at `to`, while writes go on (the
     /// embedded engine; DynamoDB has AWS Backup and point-in-time recovery).
     async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary>;
+    /// How shared index partitions are spread over shards: only where one partition key's
+    /// throughput is limited. Writers and readers of one store must agree, so a wrapper forwards
+    /// its store's.
+    fn spread(&self) -> keys::Spread;
 }
 
 /// What a backup file holds.
@@ -414,12 +420,24 @@ pub struct BackupSummary {
     pub sha256: String,
 }
 
-/// Unix seconds now.
+/// The simulated time `now_unix` reads instead of the system clock, when not 0.
+static SIMULATED_NOW: AtomicI64 = AtomicI64::new(0);
+
+/// Unix seconds now (the simulated clock's, when one is set).
 pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    match SIMULATED_NOW.load(Ordering::Relaxed) {
+        0 => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default(),
+        simulated => simulated,
+    }
+}
+
+/// Sets the clock `now_unix` reads for the whole process to `unix_seconds` (0: the system
+/// clock again). Only the partition model (`ovation bench --only scale`) replays a day with it.
+pub fn simulate_clock(unix_seconds: i64) {
+    SIMULATED_NOW.store(unix_seconds, Ordering::Relaxed);
 }
 
 mod b64 {

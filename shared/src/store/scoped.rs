@@ -39,6 +39,11 @@ impl TenantStore {
         &self.tenant
     }
 
+    /// How the store spreads shared index partitions.
+    pub fn spread(&self) -> super::keys::Spread {
+        self.store.spread()
+    }
+
     /// The tenant's encryption handle, for the fields of the items this handle writes.
     pub fn crypto(&self) -> &TenantCrypto {
         &self.crypto

@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::{BATCH, Messaging};
-use crate::store::{Condition, Item, Key, Query, SortKey, Store, Update, attr, keys};
+use crate::store::{Condition, Item, Key, Position, Query, SortKey, Store, Update, attr, keys};
 
 use crate::services::sending::invitations;
 use crate::services::sending::status::{SkipReason, StepStatus};
@@ -23,8 +23,13 @@ use crate::services::sending::steps::{
 const FIRST_LOOK_BACK_MINUTES: i64 = 7 * 24 * 60;
 /// Minutes every run reads again (clocks of the writers may lag a little).
 const OVERLAP_MINUTES: i64 = 5;
-/// Minute partitions of the due index the scheduler reads at once.
-const MINUTES_AT_ONCE: usize = 32;
+/// Minutes one run reads at the most (a run catching up after an outage leaves the rest to
+/// the next).
+const MINUTES_A_RUN: i64 = 360;
+/// Minutes of the due index the scheduler reads at once (each in the store's shards).
+const MINUTES_AT_ONCE: usize = 4;
+/// Queries of the due index in flight at once.
+const QUERIES_AT_ONCE: usize = 64;
 /// Invitations the scheduler checks at once.
 const CONCURRENCY: usize = 32;
 
@@ -60,57 +65,67 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
         Some(item) => item.num("minute").unwrap_or(now_minute),
         None => now_minute - FIRST_LOOK_BACK_MINUTES,
     };
-    // Read in due order until twice the budget is seen; minutes are read a chunk at a time (a
-    // run catching up after an outage reads many, mostly empty).
+    // Read until twice the budget is seen, minutes a chunk at a time (a run catching up after an
+    // outage reads many, mostly empty), every shard of the chunk alike: a page from each in a
+    // pass, then another from those with more, so a run's writes spread as its entries are.
     let mut window: Vec<Item> = Vec::new();
     let mut first_unfinished = None;
     let due_by = format!("{now:012}#~");
-    let page_of = |minute: i64, limit: usize, after| {
-        let query = Query::new(format!("DUE#{minute}"))
+    let page_of = |(minute, shard): (i64, u32), limit: usize, after: Option<Position>| {
+        let query = Query::new(keys::due_partition(minute, shard))
             .sort(SortKey::AtMost(due_by.clone()))
-            .limit(limit.min(1000) as u32)
+            .limit(limit.clamp(1, 1000) as u32)
             .after(after);
         async move { ctx.store.query_index(&query).await }
     };
-    let minutes: Vec<i64> = (cursor..=now_minute).collect();
+    let last = now_minute.min(cursor + MINUTES_A_RUN);
+    let shards = ctx.store.spread().due_shards;
+    let minutes: Vec<i64> = (cursor..=last).collect();
     'minutes: for chunk in minutes.chunks(MINUTES_AT_ONCE) {
-        let limit = 2 * budget - window.len();
-        let firsts: Vec<Result<crate::store::Page>> = futures_util::stream::iter(chunk.to_vec())
-            .map(|minute| page_of(minute, limit, None))
-            .buffered(MINUTES_AT_ONCE)
-            .collect()
-            .await;
-        for (&minute, page) in chunk.iter().zip(firsts) {
-            let mut page = page?;
-            loop {
+        // Each run starts at another shard: the first shards read are not always drained first.
+        let start = keys::shard_of(&now.to_string(), shards);
+        let mut open: Vec<((i64, u32), Option<Position>)> = chunk
+            .iter()
+            .flat_map(|&minute| (0..shards).map(move |n| ((minute, (start + n) % shards), None)))
+            .collect();
+        while !open.is_empty() {
+            let limit = (2 * budget - window.len()).div_ceil(open.len());
+            let pages: Vec<Result<crate::store::Page>> = futures_util::stream::iter(open.clone())
+                .map(|(shard, after)| page_of(shard, limit, after))
+                .buffered(QUERIES_AT_ONCE)
+                .collect()
+                .await;
+            let mut more = Vec::new();
+            for (((minute, shard), _), page) in open.iter().zip(pages) {
+                let mut page = page?;
                 let room = 2 * budget - window.len();
-                if page.items.len() > room {
-                    page.items.truncate(room);
-                    page.next = None;
-                    first_unfinished.get_or_insert(minute);
-                }
+                let full = page.items.len() >= room;
+                page.items.truncate(room);
                 window.extend(page.items);
-                if window.len() == 2 * budget {
-                    first_unfinished.get_or_insert(minute);
+                if full {
+                    // The earliest minute with entries left unread is where the next run starts.
+                    let earliest = more.first().map_or(*minute, |((m, _), _): &((i64, u32), _)| *m);
+                    first_unfinished.get_or_insert(earliest.min(*minute));
                     break 'minutes;
                 }
-                match page.next {
-                    Some(next) => page = page_of(minute, 2 * budget - window.len(), Some(next)).await?,
-                    None => break,
+                if let Some(next) = page.next {
+                    more.push(((*minute, *shard), Some(next)));
                 }
             }
+            open = more;
         }
     }
-    let chosen = fair_share(window, budget);
+    let (chosen, earliest_left) = fair_share(window, budget);
     let mut report = SchedulerReport {
-        more: chosen.1,
+        more: earliest_left.is_some() || last < now_minute,
         ..SchedulerReport::default()
     };
-    if report.more && first_unfinished.is_none() {
-        first_unfinished = chosen.0.first().map(|i| minute_of(i).unwrap_or(now_minute));
+    // Entries read but not chosen are read again next run, from the earliest one's minute.
+    if let Some(left) = earliest_left {
+        first_unfinished = Some(first_unfinished.map_or(left, |m: i64| m.min(left)));
     }
     let cache = Lookups::default();
-    let actions: Vec<Action> = futures_util::stream::iter(chosen.0)
+    let actions: Vec<Action> = futures_util::stream::iter(chosen)
         .map(|item| {
             let cache = &cache;
             async move { decide(ctx, cache, item, now).await }
@@ -145,7 +160,7 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
         .await;
     sent.into_iter().collect::<Result<()>>()?;
     let next_cursor = first_unfinished
-        .unwrap_or(now_minute)
+        .unwrap_or(last + 1)
         .min(now_minute - OVERLAP_MINUTES)
         .max(cursor);
     if next_cursor != cursor {
@@ -163,13 +178,13 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
 pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
     let mut recovered = 0;
     let last = (now + REQUEUE_AFTER).div_euclid(60);
-    for minute in now.div_euclid(60)..=last {
+    let due_shards = ctx.store.spread().due_shards;
+    let shards = (now.div_euclid(60)..=last).flat_map(|minute| (0..due_shards).map(move |s| (minute, s)));
+    for (minute, shard) in shards {
         let mut after = None;
         loop {
-            let page = ctx
-                .store
-                .query_index(&Query::new(format!("DUE#{minute}")).limit(1000).after(after))
-                .await?;
+            let query = Query::new(keys::due_partition(minute, shard)).limit(1000).after(after);
+            let page = ctx.store.query_index(&query).await?;
             for item in &page.items {
                 let Ok(step) = Step::parse(item.str(NEXT)) else {
                     tracing::error!(key = %item.key.sk, "a due entry names no step; left as it is");
@@ -187,7 +202,11 @@ pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
                 let invitation = item.key.sk.trim_start_matches("INV#");
                 match ctx
                     .store
-                    .update(&item.key, &index_at(now, &tenant, invitation), Some(seen))
+                    .update(
+                        &item.key,
+                        &index_at(now, &tenant, invitation, ctx.store.spread()),
+                        Some(seen),
+                    )
                     .await
                 {
                     Ok(_) => recovered += 1,
@@ -220,15 +239,16 @@ pub async fn start_scheduler_at(store: &dyn Store, at: i64) -> Result<()> {
 }
 
 fn minute_of(item: &Item) -> Option<i64> {
-    item.str(attr::GSI1PK)?.strip_prefix("DUE#")?.parse().ok()
+    keys::due_minute(item.str(attr::GSI1PK)?)
 }
 
 fn tenant_of(item: &Item) -> Option<TenantId> {
     item.str(attr::GSI1SK)?.split('#').nth(1)?.parse().ok()
 }
 
-/// Up to `budget` entries, round robin between tenants in due order; true when some are left.
-fn fair_share(window: Vec<Item>, budget: usize) -> (Vec<Item>, bool) {
+/// Up to `budget` entries, round robin between tenants in due order; and the earliest minute of
+/// those left (none when every one was chosen).
+fn fair_share(window: Vec<Item>, budget: usize) -> (Vec<Item>, Option<i64>) {
     let total = window.len();
     let mut queues: Vec<(Option<TenantId>, std::collections::VecDeque<Item>)> = Vec::new();
     for item in window {
@@ -249,8 +269,13 @@ fn fair_share(window: Vec<Item>, budget: usize) -> (Vec<Item>, bool) {
             }
         }
     }
-    let left = chosen.len() < total;
-    (chosen, left)
+    let earliest_left = queues
+        .iter()
+        .flat_map(|(_, q)| q.iter())
+        .map(|item| minute_of(item).unwrap_or(i64::MIN))
+        .min();
+    debug_assert_eq!(earliest_left.is_some(), chosen.len() < total);
+    (chosen, earliest_left)
 }
 
 /// Checks one due entry and moves it on with a conditional write; returns what to enqueue and
@@ -331,7 +356,7 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
         Update::Set(step.status().into(), StepStatus::Queued.as_str().into()),
         Update::Add(format!("{}_enqueues", step.as_str()), 1),
     ];
-    updates.extend(index_at(now + REQUEUE_AFTER, &tenant_id, &invitation));
+    updates.extend(index_at(now + REQUEUE_AFTER, &tenant_id, &invitation, store.spread()));
     let done = write(updates).await?;
     Ok(if done {
         Action::Enqueue(delivery, status != StepStatus::Pending.as_str())

@@ -140,8 +140,8 @@ pub(super) fn seen_as(item: &Item, step: Step, status: &str) -> Condition {
 }
 
 /// The index entry of an invitation's next action at `at`.
-pub(super) fn index_at(at: i64, tenant: &TenantId, invitation: &str) -> Vec<Update> {
-    let (pk, sk) = keys::due_index(at, tenant, invitation);
+pub(super) fn index_at(at: i64, tenant: &TenantId, invitation: &str, spread: keys::Spread) -> Vec<Update> {
+    let (pk, sk) = keys::due_index(at, tenant, invitation, spread);
     vec![
         Update::Set(attr::GSI1PK.into(), pk.into()),
         Update::Set(attr::GSI1SK.into(), sk.into()),
