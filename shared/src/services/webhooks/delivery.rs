@@ -31,6 +31,8 @@ const MAX_BACKOFF: i64 = 4 * 3600;
 const LOG_KEPT: i64 = 30 * 86_400;
 /// A dispatched event not yet finished is dispatched again after this (its message was lost).
 const REDISPATCH_AFTER: i64 = 600;
+/// How often an endpoint's last success is written down, in seconds.
+const SUCCESS_RECORDED_EVERY: i64 = 60;
 /// An attempt holds its delivery this long (longer than a call may take).
 const LEASE: i64 = 30;
 /// Events one dispatch reads at the most, shared by the index partitions (the fast path after
@@ -507,17 +509,24 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
     let result = attempt(outbound, &url, &secret, kind, &delivery.event, body).await;
     if result.delivered {
         log_attempt(&store, endpoint_id, &result, Some(number), DELIVERED, false).await?;
-        store
-            .update(
-                &endpoint.key,
-                &[Update::Set(LAST_SUCCESS.into(), now.into())],
-                Some(Condition::Exists),
-            )
-            .await
-            .or_else(|e| match e {
-                Error::ConditionFailed => Ok(endpoint.clone()),
-                e => Err(e),
-            })?;
+        // To the minute: one write a minute, not one a delivery (only a day without any
+        // success disables an endpoint).
+        if endpoint
+            .num(LAST_SUCCESS)
+            .is_none_or(|at| at < now - SUCCESS_RECORDED_EVERY)
+        {
+            store
+                .update(
+                    &endpoint.key,
+                    &[Update::Set(LAST_SUCCESS.into(), now.into())],
+                    Some(Condition::Exists),
+                )
+                .await
+                .or_else(|e| match e {
+                    Error::ConditionFailed => Ok(endpoint.clone()),
+                    e => Err(e),
+                })?;
+        }
         return finish(&store, &event_key, endpoint_id, DELIVERED).await;
     }
     let at = event.num(AT).unwrap_or(now);
