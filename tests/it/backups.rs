@@ -37,22 +37,6 @@ fn ovation(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// Makes the workspace `acme` in the data directory `dir` (no server running).
-fn workspace(dir: &str) {
-    let args = [
-        "tenant",
-        "create",
-        "--slug",
-        "acme",
-        "--owner-email",
-        "o@acme.example",
-        "--data-dir",
-        dir,
-    ];
-    let (made, _, err) = ovation(&args);
-    assert!(made, "{err}");
-}
-
 /// Every page of a list the API links page to page.
 async fn all(url: &str, key: &str, first: &str) -> Vec<Value> {
     let mut out = vec![];
@@ -126,19 +110,7 @@ async fn a_backup_of_a_running_stack_under_writes_restores_to_the_same_answers()
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let file = root.path().join("ovation.backup");
     let file = file.to_str().unwrap();
-    workspace(a);
-    let (made, key, err) = ovation(&[
-        "api-key",
-        "create",
-        "--tenant",
-        "acme",
-        "--scope",
-        "write",
-        "--data-dir",
-        a,
-    ]);
-    assert!(made, "{err}");
-    let key = key.trim().to_owned();
+    let key = crate::local_stack::tenant_with_key(a);
     let (_server, url) = serve(a);
 
     // One client keeps adding people and their answers while the backup is taken.
@@ -280,7 +252,7 @@ async fn a_damaged_backup_is_refused_and_writes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let a = root.path().join("a");
     let a = a.to_str().unwrap();
-    workspace(a);
+    crate::local_stack::create_acme(a);
     let good = root.path().join("good.backup");
     let (backed_up, _, err) = ovation(&["backup", good.to_str().unwrap(), "--data-dir", a]);
     assert!(backed_up, "{err}");

@@ -565,7 +565,7 @@ async fn a_new_data_directory_gets_the_demo_tenant() {
 
 /// `ovation tenant create` of the tenant `acme` (owner o@acme.example); prints the owner's
 /// one-time password.
-fn create_acme(data: &str) -> String {
+pub(crate) fn create_acme(data: &str) -> String {
     run(&[
         "tenant",
         "create",
@@ -580,7 +580,7 @@ fn create_acme(data: &str) -> String {
 }
 
 /// An operator's tenant and write key on a new data directory, made before the server starts.
-fn tenant_with_key(data: &str) -> String {
+pub(crate) fn tenant_with_key(data: &str) -> String {
     create_acme(data);
     let (key, _) = run(&[
         "api-key",

@@ -80,10 +80,10 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
     };
     let last = now_minute.min(cursor + MINUTES_A_RUN);
     let shards = ctx.store.spread().due_shards;
+    // Each run starts at another shard: the first shards read are not always drained first.
+    let start = keys::shard_of(&now.to_string(), shards);
     let minutes: Vec<i64> = (cursor..=last).collect();
     'minutes: for chunk in minutes.chunks(MINUTES_AT_ONCE) {
-        // Each run starts at another shard: the first shards read are not always drained first.
-        let start = keys::shard_of(&now.to_string(), shards);
         let mut open: Vec<((i64, u32), Option<Position>)> = chunk
             .iter()
             .flat_map(|&minute| (0..shards).map(move |n| ((minute, (start + n) % shards), None)))
