@@ -14,6 +14,7 @@ use crate::ids::TenantId;
 use crate::messaging::{self, Messaging};
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::recent::RecentItems;
 use crate::store::{Store, TenantStore};
 use crate::tenant_cache::TenantCache;
 
@@ -36,6 +37,8 @@ pub struct Context {
     pub site_rate: TenantRate,
     /// Tenants' settings as recently read.
     pub tenants: TenantCache,
+    /// Workspaces' configuration as recently read (`TenantStore::get_recent`).
+    pub recent: Arc<RecentItems>,
     /// The AWS configuration every client of this process is made from (AWS adapters only).
     pub aws: Option<aws_config::SdkConfig>,
     /// The SSRF-safe client of webhook calls, made at its first use.
@@ -74,7 +77,7 @@ impl Context {
             });
         };
         let config = crate::aws::load_config().await;
-        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
+        let store = DynamoStore::open(aws_sdk_dynamodb::Client::new(&config), table.clone()).await?;
         let keyring = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone()));
         Ok(Context::build(settings, store, keyring, Some(config)))
     }
@@ -104,6 +107,7 @@ impl Context {
             site_throttle: Arc::new(Throttle::new(settings.site_rate_per_ip)),
             site_rate: TenantRate::new(settings.rate_per_site_key_minute),
             tenants: TenantCache::new(settings.tenant_cache),
+            recent: Arc::new(RecentItems::new(settings.tenant_cache)),
             settings,
             store,
             keys,
@@ -119,7 +123,7 @@ impl Context {
 
     /// The store as one tenant may use it.
     pub fn tenant_store(&self, tenant: &TenantId) -> TenantStore {
-        TenantStore::new(self.store.clone(), self.crypto(tenant))
+        TenantStore::new(self.store.clone(), self.crypto(tenant), self.recent.clone())
     }
 
     /// An export setting on AWS, with the AWS configuration; a clear error when either is missing.

@@ -1,4 +1,4 @@
-//! Identity and access over real HTTP, on both engines: sign-in and sessions, passwords, MFA,
+//! Identity and access over real HTTP, on every engine: sign-in and sessions, passwords, MFA,
 //! brute-force protection, API keys (Bearer and Basic, revocation), OAuth client credentials,
 //! every route × every role against the permission table, tenant isolation, IP allow-lists,
 //! throttling (per address, per tenant across instances), support access, audit, deletion.
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::api::{Auth, OPERATOR_KEY, PASSWORD, Stack};
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     sessions_passwords_and_revocation,
     unknown_users_look_like_wrong_passwords,
     api_keys_by_bearer_and_basic_revoked_at_once,

@@ -13,7 +13,7 @@ use ovation::store::keys::tenant_sub_partition;
 
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     fields_round_trip_and_resist_tampering,
     ciphertexts_are_bound_to_tenant_item_and_attribute,
     wrapped_keys_need_the_right_context,

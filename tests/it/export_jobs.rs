@@ -1,4 +1,4 @@
-//! Large exports as jobs on both engines: asked for over the API (202), queued, run by the export
+//! Large exports as jobs on every engine: asked for over the API (202), queued, run by the export
 //! job's handler, kept (S3 on moto, the data directory locally) and downloaded through the link
 //! the job shows; a repeated message changes nothing; the tenant export job is the owner's only.
 
@@ -11,7 +11,7 @@ use ovation::files::Download;
 use crate::api::{Auth, OPERATOR_KEY, Stack};
 use crate::support::{Engines, TestQueue};
 
-on_both_engines!(large_exports_run_as_jobs_and_download, a_folder_is_removed_page_by_page);
+on_every_engine!(large_exports_run_as_jobs_and_download, a_folder_is_removed_page_by_page);
 
 /// On AWS each export adapter needs its own setting only, and says which one is missing (the CLI
 /// deleting a tenant needs the queue, not the bucket).

@@ -1,4 +1,4 @@
-//! The full tenant export on both engines: the owner only, audited; every family of items a
+//! The full tenant export on every engine: the owner only, audited; every family of items a
 //! tenant has (settings, users' sessions, surveys with invitations and counters, people with
 //! their pointers, responses, suppression lists, autopilot members, webhooks with their events,
 //! the audit trail) is in it, sealed fields decrypted; and the purge of a deleted tenant removes
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::api::{Auth, OPERATOR_KEY, Stack};
 use crate::support::Engines;
 
-on_both_engines!(the_tenant_export_has_every_item_and_the_purge_takes_them);
+on_every_engine!(the_tenant_export_has_every_item_and_the_purge_takes_them);
 
 async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
     let s = Stack::start(e, |_| {}).await;

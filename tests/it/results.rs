@@ -1,4 +1,4 @@
-//! Results on both engines: the pre-aggregated counters behind `GET /v1/metrics` stay exact when
+//! Results on every engine: the pre-aggregated counters behind `GET /v1/metrics` stay exact when
 //! answers race, scores and segments change, and the store fails around transactions (before
 //! them, after they committed, with contention that moves writes to overflow shards): an
 //! independent recount from the raw responses finds no drift, by day, week, month (in zones
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::api::{Answer, Auth, Stack};
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     metrics_match_a_recount_after_faults,
     exports_are_typed_and_run_no_formulas
 );

@@ -1,4 +1,4 @@
-//! Retention on both engines, with the job's clock moved: old responses are anonymised (or
+//! Retention on every engine, with the job's clock moved: old responses are anonymised (or
 //! deleted) while the results keep counting them, finished invitations, idle people, imports and
 //! old audit months go, what must stay stays, and an audit entry gives the counts.
 
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::api::Stack;
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     retention_anonymises_then_deletes_what_is_past_its_period,
     retention_deletes_responses_when_the_workspace_chose_it
 );

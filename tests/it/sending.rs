@@ -1,4 +1,4 @@
-//! Sending on both engines: a person created with `delay=0` is found by the scheduler, enqueued
+//! Sending on every engine: a person created with `delay=0` is found by the scheduler, enqueued
 //! once however often it runs, delivered once however often the message is redelivered (the
 //! outbox locally; SES v2 through SQS on moto, the mail read back from moto), with the one-click
 //! unsubscribe headers and working score links; suppressed people are skipped with a reason; a
@@ -20,7 +20,7 @@ use crate::api::{Auth, Stack};
 use crate::support::{Engines, start_scheduler_at};
 use crate::surveys::{leads_to, page};
 
-on_both_engines!(
+on_every_engine!(
     email_goes_out_once_and_its_link_answers,
     the_next_survey_follows_sends_skips_and_cancels,
     bounces_and_complaints_suppress_people,

@@ -17,7 +17,7 @@ use ovation::store::lease::Lease;
 
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     values_round_trip,
     conditional_writes,
     updates_and_counters,
@@ -32,6 +32,7 @@ on_both_engines!(
     bad_input_is_a_typed_error,
     a_repeated_write_is_not_a_conflict,
     a_lease_admits_its_own_repeat_only,
+    spread_partitions_read_as_one,
 );
 
 /// Every item of a query, following `next` to the end.
@@ -649,4 +650,153 @@ async fn bad_input_is_a_typed_error(e: Engines) {
         Some("text"),
         "refused writes change nothing"
     );
+}
+
+/// A workspace's busiest partitions (responses here, and their index by update) are spread over
+/// shards on DynamoDB: every read, page and write sees each of them as one partition.
+async fn spread_partitions_read_as_one(e: Engines) {
+    let s = e.store;
+    let (r, ru) = ("T#A#R", "T#A#RU");
+    let item = |i: i64| {
+        Item::new(Key::new(r, format!("R#{i:03}")))
+            .with("i", i)
+            .with_index(ru, format!("{:03}#{i:03}", (i * 7) % 10))
+    };
+    s.batch_write((1..=60).map(|i| BatchOp::Put(item(i))).collect())
+        .await
+        .unwrap();
+    s.put(Item::new(Key::new("T#A#RX", "R#001")), None).await.unwrap();
+    let expected: Vec<String> = (1..=60).map(|i| format!("R#{i:03}")).collect();
+    for limit in [7, 100] {
+        let forward = all(s.as_ref(), Query::new(r).limit(limit), false).await;
+        assert_eq!(sks(&forward), expected, "forward, {limit} a page");
+        assert!(forward.iter().all(|i| i.key.pk == r && i.str("gsi1pk") == Some(ru)));
+        let mut backward = all(s.as_ref(), Query::new(r).backward().limit(limit), false).await;
+        backward.reverse();
+        assert_eq!(sks(&backward), expected, "backward, {limit} a page");
+    }
+    let between = all(
+        s.as_ref(),
+        Query::new(r)
+            .sort(SortKey::Between("R#010".into(), "R#013".into()))
+            .limit(2),
+        false,
+    )
+    .await;
+    assert_eq!(sks(&between), ["R#010", "R#011", "R#012", "R#013"]);
+    let newest = s.query(&Query::new(r).backward().limit(1)).await.unwrap();
+    assert_eq!(sks(&newest.items), ["R#060"]);
+    let first = s.query(&Query::new(r).limit(3)).await.unwrap();
+    let next = first.next.clone().expect("more follow");
+    assert_eq!(next.key.pk, r, "a position names the partition queried");
+    let second = s.query(&Query::new(r).limit(60).after(Some(next))).await.unwrap();
+    assert_eq!(
+        second.items.first().unwrap().key.sk,
+        format!("R#{:03}", first.items.len() + 1)
+    );
+
+    // The index: ordered by its sort key, then the item's, across shards.
+    let by_update = all(s.as_ref(), Query::new(ru).limit(9), true).await;
+    let order: Vec<(String, String)> = by_update
+        .iter()
+        .map(|i| (i.str("gsi1sk").unwrap().to_owned(), i.key.sk.clone()))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!((order.len(), &order), (60, &sorted));
+    assert!(by_update.iter().all(|i| i.key.pk == r && i.str("gsi1pk") == Some(ru)));
+
+    // Writes find their item: a condition, an update moving its index key, a transaction, a delete.
+    let k = Key::new(r, "R#005");
+    assert!(matches!(
+        s.put(item(5), Some(Condition::NotExists)).await,
+        Err(Error::ConditionFailed)
+    ));
+    let updated = s
+        .update(
+            &k,
+            &[
+                Update::Add("i".into(), 100),
+                Update::Set("gsi1pk".into(), ru.into()),
+                Update::Set("gsi1sk".into(), "999#005".into()),
+            ],
+            Some(Condition::Exists),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.key.pk.as_str(), updated.num("i"), updated.str("gsi1pk")),
+        (r, Some(105), Some(ru))
+    );
+    let last = s.query_index(&Query::new(ru).backward().limit(1)).await.unwrap();
+    assert_eq!(sks(&last.items), ["R#005"]);
+    s.transact(vec![
+        TxOp::Delete {
+            key: k.clone(),
+            condition: Some(Condition::Exists),
+        },
+        TxOp::Check {
+            key: Key::new(r, "R#006"),
+            condition: Condition::Exists,
+        },
+        TxOp::Put {
+            item: item(61),
+            condition: Some(Condition::NotExists),
+        },
+    ])
+    .await
+    .unwrap();
+    assert!(s.get(&k).await.unwrap().is_none());
+    assert_eq!(s.get(&Key::new(r, "R#061")).await.unwrap().unwrap().num("i"), Some(61));
+    assert_eq!(all(s.as_ref(), Query::new(r).limit(13), false).await.len(), 60);
+    assert_eq!(all(s.as_ref(), Query::new(ru).limit(13), true).await.len(), 60);
+}
+
+/// A new table spreads a workspace's busiest partitions; a table that earlier versions wrote
+/// (something in its system partition, as every running stack's scheduler writes each minute)
+/// keeps them whole, so its items stay where they are. Either is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_table_is_spread_and_an_older_one_stays_whole() {
+    use ovation::store::dynamo::DynamoStore;
+    use ovation::store::keys;
+    if !crate::support::emulator_available() {
+        return;
+    }
+    let config = crate::support::patient_aws_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = |name: &str| format!("layout-{name}-{}", ovation::ids::new_id().to_lowercase());
+    let (new, old) = (table("new"), table("old"));
+    for name in [&new, &old] {
+        ovation::provision::create_table(&client, name).await.unwrap();
+    }
+    let older = DynamoStore::new(client.clone(), &old);
+    older
+        .put(
+            Item::new(Key::new(keys::SYSTEM_PARTITION, "SCHEDULER")).with("minute", 1),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let response = Key::new("T#A#R", "R#2");
+    let shards = keys::Spread::LIMITED.workspace_shards;
+    let shard = keys::shard_of(&response.sk, shards);
+    assert_ne!(shard, 0, "an id whose shard is not the partition's own name");
+    for (name, expected) in [(&new, shards), (&old, 1)] {
+        let store = DynamoStore::open(client.clone(), name).await.unwrap();
+        assert_eq!(store.spread().workspace_shards, expected, "{name}");
+        store.put(Item::new(response.clone()), None).await.unwrap();
+        let raw = DynamoStore::new(client.clone(), name);
+        let spread = Key::new(keys::workspace_shard(&response.pk, shard), response.sk.clone());
+        let (whole, sharded) = (raw.get(&response).await.unwrap(), raw.get(&spread).await.unwrap());
+        assert_eq!(
+            (whole.is_some(), sharded.is_some()),
+            (expected == 1, expected > 1),
+            "{name}"
+        );
+        // Opened again, whatever its system partition holds now: the same layout.
+        let again = DynamoStore::open(client.clone(), name).await.unwrap();
+        assert_eq!(again.spread().workspace_shards, expected);
+        assert!(again.get(&response).await.unwrap().is_some());
+    }
 }

@@ -1,5 +1,5 @@
-//! Test fixtures: both engines, moto detection (a failure, not a skip, under CI=true), and the
-//! `on_both_engines!` macro that runs one suite function on each engine.
+//! Test fixtures: the engines, moto detection (a failure, not a skip, under CI=true), and the
+//! `on_every_engine!` macro that runs one suite function on each engine.
 
 use std::sync::Arc;
 
@@ -10,8 +10,11 @@ use ovation::crypto::kms::KmsKeyring;
 use ovation::crypto::local::LocalKeyring;
 use ovation::crypto::metered::MeteredKeyring;
 use ovation::store::Store;
+use ovation::store::capacity::CapacityMeter;
 use ovation::store::dynamo::DynamoStore;
 use ovation::store::embedded::EmbeddedStore;
+use ovation::store::keys::Spread;
+use ovation::store::spread::SpreadStore;
 use tempfile::TempDir;
 
 /// True when the AWS emulator is configured. Under `CI=true` its absence fails the test.
@@ -48,6 +51,18 @@ impl Engines {
         }
     }
 
+    /// The embedded engine laid out as DynamoDB is (`Spread::LIMITED`: the shared indexes and a
+    /// workspace's busiest partitions spread), metered per partition: every service over the
+    /// spread layout, fast.
+    pub fn limited() -> Engines {
+        let engines = Engines::embedded();
+        let meter = CapacityMeter::with(engines.store.clone(), Spread::LIMITED, ovation::store::now_unix);
+        Engines {
+            store: Arc::new(SpreadStore::new(Arc::new(meter))),
+            ..engines
+        }
+    }
+
     /// A new table and a new KMS key on moto; `None` (locally) when moto is not running.
     pub async fn aws() -> Option<Engines> {
         if !emulator_available() {
@@ -57,7 +72,9 @@ impl Engines {
         let (table, key_id) = ovation::provision::table_and_key(&config, "ovation-test")
             .await
             .unwrap();
-        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table));
+        let store = DynamoStore::open(aws_sdk_dynamodb::Client::new(&config), table)
+            .await
+            .unwrap();
         let keyring: Arc<dyn Keyring> = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), key_id));
         Some(Engines {
             store,
@@ -91,15 +108,23 @@ pub async fn patient_aws_config() -> aws_config::SdkConfig {
         .build()
 }
 
-/// Runs each named `async fn(Engines)` of the enclosing module on the embedded engine and on
-/// DynamoDB + KMS (moto).
-macro_rules! on_both_engines {
+/// Runs each named `async fn(Engines)` of the enclosing module on the embedded engine, on it laid
+/// out as DynamoDB is (`Engines::limited`), and on DynamoDB + KMS (moto).
+macro_rules! on_every_engine {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::support::Engines::embedded()).await;
+                }
+            )*
+        }
+        mod limited {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Engines::limited()).await;
                 }
             )*
         }

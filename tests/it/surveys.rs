@@ -1,4 +1,4 @@
-//! Surveys, people and the respondent journey over real HTTP, on both engines: Delighted's people
+//! Surveys, people and the respondent journey over real HTTP, on every engine: Delighted's people
 //! and survey_responses API (JSON and form bodies, Basic auth, `.json` paths, Link paging), the
 //! respondent pages (a GET never records, the POST does, one response per invitation, comments
 //! escaped), the web link, unsubscribe, CSV imports and the privacy options.
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::api::{Answer, Auth, Stack};
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     delighted_people_and_responses,
     respondent_pages,
     surveys_and_the_web_link,
@@ -1205,4 +1205,57 @@ async fn respondents_answer_as_people_do() {
         text.contains(r#"<html lang="de">"#) && text.contains("Dieser Link ist ungültig."),
         "{text}"
     );
+}
+
+/// Where partitions are limited, an import job writes at most `PACED_ROWS_A_SECOND` rows a second
+/// (each new person's lookup is written in the workspace's own partition); every row is imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_jobs_are_paced_where_partitions_are_limited() {
+    use ovation::services::people::import_jobs::{self, ImportMessage};
+    use ovation::services::people::imports::{Column, PACED_ROWS_A_SECOND};
+    let s = stack(Engines::limited()).await;
+    let owner = s.tenant("acme").await;
+    let tenant: TenantId = s.get("/v1/me", &owner.token).await.str("tenant_id").parse().unwrap();
+    let store = s.ctx.tenant_store(&tenant);
+    let caller = ovation::services::Caller {
+        principal: ovation::auth::Principal {
+            tenant: tenant.clone(),
+            actor: ovation::auth::Actor::User {
+                id: owner.user_id.clone(),
+                session: [0; 32],
+            },
+            role: ovation::auth::Role::Owner,
+            restriction: None,
+        },
+        ip: None,
+        sees_people: true,
+    };
+    let rows = 600;
+    let csv: String = std::iter::once("email\n".to_owned())
+        .chain((0..rows).map(|i| format!("p{i}@example.com\n")))
+        .collect();
+    let id = import_jobs::upload(&store, &caller, csv.as_bytes()).await.unwrap();
+    let id = id.parse().unwrap();
+    import_jobs::start(&s.ctx, &store, &caller, &id, &[("email".into(), Column::Email)], None)
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    let message = ImportMessage {
+        tenant: tenant.to_string(),
+        import: id.to_string(),
+    };
+    import_jobs::run(&s.ctx, &message, 1).await.unwrap();
+    let took = began.elapsed().as_secs_f64();
+    // Chunks of 256: the third starts no sooner than 512 rows' worth of the pace.
+    let least = 512.0 / PACED_ROWS_A_SECOND as f64;
+    assert!(
+        took >= least,
+        "{rows} rows in {took:.2} s, under the pace's {least:.2} s"
+    );
+    let summary = import_jobs::get(&store, &id)
+        .await
+        .unwrap()
+        .summary
+        .expect("the import ended");
+    assert_eq!((summary.rows, summary.created, summary.failed), (rows, rows, 0));
 }

@@ -1,5 +1,5 @@
 //! Tenant isolation (invariant 1): a tenant-scoped handle refuses every key outside its tenant
-//! before any I/O, and one tenant's cursors are useless to another. Tried on both engines.
+//! before any I/O, and one tenant's cursors are useless to another. Tried on every engine.
 
 use ovation::Error;
 use ovation::config::KeyCache;
@@ -9,7 +9,7 @@ use ovation::store::{BatchOp, Condition, Item, Key, Query, TxOp, Update};
 
 use crate::support::Engines;
 
-on_both_engines!(
+on_every_engine!(
     escapes_are_refused_before_any_write,
     cursors_do_not_cross_tenants,
     shared_index_shows_own_items_only

@@ -15,7 +15,7 @@ use crate::support::Engines;
 
 // Staff notifications and the page's imports: their conditional writes and sealed files on both
 // engines.
-on_both_engines!(
+on_every_engine!(
     staff_notifications_are_chosen_batched_mailed_and_stopped,
     people_are_imported_from_a_csv_in_pages
 );

@@ -1,4 +1,4 @@
-//! Webhooks on both engines: endpoints refuse URLs that reach inside (each kind of address, over
+//! Webhooks on every engine: endpoints refuse URLs that reach inside (each kind of address, over
 //! the API); a response created and changed and an unsubscribe emit their events, which the
 //! scheduler queues and the webhook job delivers to a receiver on loopback that verifies the
 //! signature (and refuses a tampered body); a failure is logged and retried; a day of failures
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::api::Stack;
 use crate::support::{Engines, TestQueue};
 
-on_both_engines!(events_are_signed_delivered_retried_and_disabled);
+on_every_engine!(events_are_signed_delivered_retried_and_disabled);
 
 /// What the receiver saw: each request's signature check, event and answer.
 #[derive(Default)]

@@ -594,7 +594,7 @@ async fn the_script_and_the_address_budget(e: Engines) {
     assert!(statuses[5..].contains(&429), "over the address's burst: {statuses:?}");
 }
 
-on_both_engines!(a_visitor_answers_through_the_widget, the_widget_refuses_abuse);
+on_every_engine!(a_visitor_answers_through_the_widget, the_widget_refuses_abuse);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn site_keys_are_made_changed_and_revoked() {

@@ -4,6 +4,7 @@
 //! has passed are filtered out until DynamoDB's own TTL removes them.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::dynamo_expr::{AttrMap, Expr, from_map, item_map, key_map};
+use super::keys::{self, Spread};
+use super::spread::SpreadStore;
 use super::{
     BackupSummary, BatchOp, Condition, Direction, Item, Key, Page, Position, Query, SortKey, Store, StoreInfo, TxOp,
     Update, attr, now_unix, validate,
@@ -46,17 +49,68 @@ pub(crate) const SERVICE: &str = "DynamoDB";
 const BATCH_CHUNK: usize = 25;
 const BATCH_ATTEMPTS: u32 = 10;
 
+/// The attribute of the table's `keys::layout` item: shards of a workspace's busiest partitions.
+const WORKSPACE_SHARDS: &str = "workspace_shards";
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    spread: Spread,
 }
 
 impl DynamoStore {
+    /// The adapter alone: the shared indexes spread, a workspace's partitions whole. Services
+    /// get their store from `open`, which spreads them as the table's layout says.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
             table: table.into(),
+            spread: Spread {
+                workspace_shards: 1,
+                ..Spread::LIMITED
+            },
+        }
+    }
+
+    /// The store of `table`, its workspace partitions spread as its layout item says. A table
+    /// without one is given one by the first process that opens it: spread when nothing was
+    /// written yet (its system partition is empty: every running stack's scheduler writes there
+    /// each minute), whole otherwise, so that the items of earlier versions stay where they are.
+    pub async fn open(client: Client, table: impl Into<String>) -> Result<Arc<dyn Store>> {
+        let raw = DynamoStore::new(client, table);
+        let shards = raw.layout().await?;
+        let store = Arc::new(DynamoStore {
+            spread: Spread {
+                workspace_shards: shards,
+                ..Spread::LIMITED
+            },
+            ..raw
+        });
+        Ok(match shards {
+            1 => store,
+            _ => Arc::new(SpreadStore::new(store)),
+        })
+    }
+
+    /// The table's shards of workspace partitions, recorded on first use.
+    async fn layout(&self) -> Result<u32> {
+        let recorded = |item: Item| item.num(WORKSPACE_SHARDS).unwrap_or(1).clamp(1, 1024) as u32;
+        if let Some(item) = self.get(&keys::layout()).await? {
+            return Ok(recorded(item));
+        }
+        let used = !self
+            .query(&Query::new(keys::SYSTEM_PARTITION).limit(1))
+            .await?
+            .items
+            .is_empty();
+        let shards = if used { 1 } else { Spread::LIMITED.workspace_shards };
+        let item = Item::new(keys::layout()).with(WORKSPACE_SHARDS, i64::from(shards));
+        match self.put(item, Some(Condition::NotExists)).await {
+            Ok(()) => Ok(shards),
+            // Another process recorded it first.
+            Err(Error::ConditionFailed) => Ok(self.get(&keys::layout()).await?.map_or(1, recorded)),
+            Err(e) => Err(e),
         }
     }
 }
@@ -606,8 +660,8 @@ impl Store for DynamoStore {
         self.get(&Key::new("SYS", "PING")).await.map(drop)
     }
 
-    fn spread(&self) -> super::keys::Spread {
-        super::keys::Spread::LIMITED
+    fn spread(&self) -> Spread {
+        self.spread
     }
     fn info(&self) -> StoreInfo {
         StoreInfo {

@@ -96,9 +96,10 @@ pub fn restore_drill() -> Key {
 }
 
 /// A partition key's family: its ids, times and values replaced by `*` (`T#*#R`: a workspace's
-/// responses). A part is kept when it is a short tag of capital letters and `_`.
+/// responses, any shard of them). A part is kept when it is a short tag of capital letters and `_`.
 pub fn family(pk: &str) -> String {
-    pk.split(SEP)
+    unsharded(pk)
+        .split(SEP)
         .map(|part| {
             let tag = !part.is_empty() && part.len() <= 12 && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
             if tag { part } else { "*" }
@@ -409,18 +410,73 @@ pub struct Spread {
     pub due_shards: u32,
     /// Partitions of the webhook due index.
     pub webhook_buckets: u32,
+    /// Shards of each of a workspace's busiest partitions (`spread_shards`): 1 where partitions are
+    /// unlimited, and in DynamoDB tables made before they were spread (the table's `layout`).
+    pub workspace_shards: u32,
 }
 
 impl Spread {
     pub const LIMITED: Spread = Spread {
         due_shards: 128,
         webhook_buckets: 512,
+        workspace_shards: 32,
     };
-    /// The layout of earlier versions: a due partition a minute, four webhook partitions.
+    /// The layout of earlier versions: a due partition a minute, four webhook partitions, a
+    /// workspace's partitions whole.
     pub const UNLIMITED: Spread = Spread {
         due_shards: 1,
         webhook_buckets: 4,
+        workspace_shards: 1,
     };
+}
+
+/// The system item that records how a DynamoDB table's workspace partitions are spread
+/// (`workspace_shards`), written by the first process that finds the table new.
+pub fn layout() -> Key {
+    Key::new(SYSTEM_PARTITION, "LAYOUT")
+}
+
+/// How many shards a workspace's partition `pk` has when its busiest are spread over `shards`
+/// (1: whole). The busiest take a write for every answer, webhook delivery or imported row, so
+/// one busy workspace would overheat each as one partition key: its responses (and their index
+/// by update), delivery logs, website visits, a survey's invitations, its people; and its
+/// webhook events, twice as many shards (an answer writes its event about five times: emitted,
+/// dispatched, each endpoint's outcome, out of the index).
+pub fn spread_shards(pk: &str, shards: u32) -> u32 {
+    match (shards, spread_weight(pk)) {
+        (0 | 1, _) | (_, 0) => 1,
+        (shards, weight) => shards * weight,
+    }
+}
+
+fn spread_weight(pk: &str) -> u32 {
+    let parts: Vec<&str> = pk.split(SEP).collect();
+    match parts.as_slice() {
+        ["T", _, "WHE"] => 2,
+        ["T", _, "R" | "RU" | "PEOPLE"] | ["T", _, "WV" | "WH" | "S", _] => 1,
+        _ => 0,
+    }
+}
+
+/// Shard `shard` of a spread partition. Shard 0 keeps the partition's own name; the others end
+/// in an empty part (`…##3`), which no key builder makes.
+pub fn workspace_shard(pk: &str, shard: u32) -> String {
+    match shard {
+        0 => pk.to_owned(),
+        shard => format!("{pk}{SEP}{SEP}{shard}"),
+    }
+}
+
+/// The partition a shard of a spread partition belongs to (any other partition is its own).
+pub fn unsharded(pk: &str) -> &str {
+    match pk.rsplit_once("##") {
+        Some((head, shard))
+            if !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit()) && spread_weight(head) > 0 =>
+        {
+            head
+        }
+        _ => pk,
+    }
 }
 
 /// A shard of a minute of the due index; shard 0 has the name the unsharded minutes of earlier
@@ -554,6 +610,40 @@ mod tests {
         assert!(!belongs_to(&a, &format!("t#{a}")));
         assert!(!belongs_to(&a, SYSTEM_PARTITION));
         assert!(!belongs_to(&a, &format!("X#T#{a}")));
+    }
+
+    #[test]
+    fn a_workspaces_busiest_partitions_are_spread_and_named_back() {
+        let t = TenantId::generate();
+        let responses = responses_partition(&t);
+        let events = webhook_events_partition(&t).unwrap();
+        assert_eq!(spread_shards(&responses, 32), 32);
+        assert_eq!(spread_shards(&events, 32), 64, "events: twice the shards");
+        assert_eq!(spread_shards(&responses, 1), 1, "tables made before they were spread");
+        for whole in [
+            tenant_partition(&t),
+            webhooks_partition(&t),
+            counters_partition(&t, "S1", 0).unwrap(),
+        ] {
+            assert_eq!(spread_shards(&whole, 32), 1, "{whole}");
+        }
+        assert_eq!(workspace_shard(&responses, 0), responses);
+        let third = workspace_shard(&responses, 3);
+        assert_eq!(third, format!("{responses}##3"));
+        assert!(belongs_to(&t, &third));
+        assert_eq!(
+            (unsharded(&third), family(&third)),
+            (responses.as_str(), "T#*#R".to_owned())
+        );
+        // Only a spread partition's shard is named back: nothing else ends that way.
+        assert_eq!(unsharded("T#x#WH#E1##3"), "T#x#WH#E1");
+        assert_eq!(unsharded("T#x#WH##3"), "T#x#WH##3");
+        assert_eq!(unsharded("T#x##3"), "T#x##3");
+        assert_eq!(unsharded("T#x#R##"), "T#x#R##");
+        assert!(
+            tenant_sub_partition(&t, &["R", ""]).is_err(),
+            "no builder makes an empty part"
+        );
     }
 
     #[test]

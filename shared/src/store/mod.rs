@@ -11,7 +11,9 @@ mod eval;
 pub mod keys;
 pub mod lease;
 pub mod metered;
+pub mod recent;
 mod scoped;
+pub mod spread;
 mod validate;
 
 use std::collections::BTreeMap;

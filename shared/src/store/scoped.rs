@@ -4,9 +4,10 @@
 //! index partitions or the shared ones that hold no personal data. Cursors are sealed with a
 //! tenant key, so one tenant's cursor is refused by every other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::keys::{SHARED_INDEX_PREFIXES, belongs_to};
+use super::recent::RecentItems;
 use super::{BatchOp, Condition, Item, Key, Query, Store, TxOp, Update, Value, attr};
 use crate::crypto::TenantCrypto;
 use crate::error::{Error, Result};
@@ -19,20 +20,71 @@ pub struct TenantPage {
     pub cursor: Option<String>,
 }
 
+/// A request's handle on its tenant's items (clones share it).
 #[derive(Clone)]
 pub struct TenantStore {
     tenant: TenantId,
     store: Arc<dyn Store>,
     crypto: TenantCrypto,
+    /// The webhook events this handle's writes emitted (ids), for the fast path to send once
+    /// the write is made.
+    emitted: Arc<Mutex<Vec<String>>>,
+    recent: Arc<RecentItems>,
 }
 
 impl TenantStore {
-    pub fn new(store: Arc<dyn Store>, crypto: TenantCrypto) -> Self {
+    pub fn new(store: Arc<dyn Store>, crypto: TenantCrypto, recent: Arc<RecentItems>) -> Self {
         TenantStore {
             tenant: crypto.tenant().clone(),
             store,
             crypto,
+            emitted: Arc::default(),
+            recent,
         }
+    }
+
+    /// Reads configuration that every visitor's request or webhook delivery reads (a site key, a
+    /// survey, an endpoint) as this process read it lately (`RecentItems`), else from the store.
+    /// A write through any handle of this process forgets its partition's.
+    pub async fn get_recent(&self, key: &Key) -> Result<Option<Item>> {
+        self.own(&key.pk)?;
+        if let Some(mut items) = self.recent.lookup(&key.pk, &key.sk) {
+            return Ok(items.pop());
+        }
+        let item = self.store.get(key).await?;
+        self.recent.remember(&key.pk, &key.sk, item.iter().cloned().collect());
+        Ok(item)
+    }
+
+    /// Every item of a small configuration listing (`query_all`), as this process read it lately.
+    pub async fn query_recent(&self, query: Query) -> Result<Vec<Item>> {
+        let what = format!("\0{:?}{:?}", query.sort, query.direction);
+        if let Some(items) = self.recent.lookup(&query.partition, &what) {
+            return Ok(items);
+        }
+        let partition = query.partition.clone();
+        let items = self.query_all(query).await?;
+        self.recent.remember(&partition, &what, items.clone());
+        Ok(items)
+    }
+
+    /// Forgets what this process read lately of the partitions a write touched (it may have
+    /// changed them), whether or not the write was made.
+    fn wrote<'a>(&self, partitions: impl IntoIterator<Item = &'a str>) {
+        partitions.into_iter().for_each(|pk| self.recent.forget(pk));
+    }
+
+    /// Notes a webhook event a write of this handle is to emit (its transaction may yet fail).
+    pub fn note_emitted(&self, event: &str) {
+        self.emitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.to_owned());
+    }
+
+    /// The webhook events noted since the last call.
+    pub fn take_emitted(&self) -> Vec<String> {
+        std::mem::take(&mut *self.emitted.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn tenant(&self) -> &TenantId {
@@ -92,7 +144,10 @@ impl TenantStore {
 
     pub async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
         self.own_item(&item)?;
-        self.store.put(item, condition).await
+        let pk = item.key.pk.clone();
+        let result = self.store.put(item, condition).await;
+        self.wrote([pk.as_str()]);
+        result
     }
 
     /// Writes, on `condition`, an item under a fresh random id or the next version of a versioned
@@ -110,12 +165,16 @@ impl TenantStore {
 
     pub async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
         self.own_updates(key, updates)?;
-        self.store.update(key, updates, condition).await
+        let result = self.store.update(key, updates, condition).await;
+        self.wrote([key.pk.as_str()]);
+        result
     }
 
     pub async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
         self.own(&key.pk)?;
-        self.store.delete(key, condition).await
+        let result = self.store.delete(key, condition).await;
+        self.wrote([key.pk.as_str()]);
+        result
     }
 
     async fn run(&self, mut query: Query, cursor: Option<&str>, index: bool) -> Result<TenantPage> {
@@ -176,7 +235,14 @@ impl TenantStore {
                 TxOp::Delete { key, .. } | TxOp::Check { key, .. } => self.own(&key.pk)?,
             }
         }
-        self.store.transact(ops).await
+        let written: Vec<String> = ops
+            .iter()
+            .filter(|op| !matches!(op, TxOp::Check { .. }))
+            .map(|op| op.key().pk.clone())
+            .collect();
+        let result = self.store.transact(ops).await;
+        self.wrote(written.iter().map(String::as_str));
+        result
     }
 
     pub async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<()> {
@@ -186,6 +252,9 @@ impl TenantStore {
                 BatchOp::Delete(key) => self.own(&key.pk)?,
             }
         }
-        self.store.batch_write(ops).await
+        let written: Vec<String> = ops.iter().map(|op| op.key().pk.clone()).collect();
+        let result = self.store.batch_write(ops).await;
+        self.wrote(written.iter().map(String::as_str));
+        result
     }
 }

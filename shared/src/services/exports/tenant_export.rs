@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::services::people::person::Suppression;
 use crate::services::sending::autopilot::Platform;
+use crate::store::keys::Spread;
 use crate::store::{Item, Query, Store, TenantStore, Value, keys};
 
 /// Items read a page.
@@ -33,7 +34,7 @@ pub enum Lists {
 }
 
 /// The partitions below a listed item (a user's, a survey's, a person's, ...).
-type Derive = fn(&TenantId, &Item) -> Result<Vec<String>>;
+type Derive = fn(&TenantId, &Item, Spread) -> Result<Vec<String>>;
 
 /// Where partitions come from: one known by name, or one whose items name others.
 enum Source {
@@ -99,7 +100,7 @@ impl<'a> Partitions<'a> {
                     .query(&Query::new(&partition).limit(PAGE).after(after))
                     .await?;
                 for item in &page.items {
-                    self.found.extend(derive(&self.tenant, item)?);
+                    self.found.extend(derive(&self.tenant, item, self.store.spread())?);
                 }
                 if let Some(next) = page.next {
                     self.reading = Some((partition, derive, Some(next)));
@@ -118,7 +119,7 @@ impl<'a> Partitions<'a> {
     }
 }
 
-fn below_tenant(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
+fn below_tenant(tenant: &TenantId, item: &Item, spread: Spread) -> Result<Vec<String>> {
     let sk = item.key.sk.as_str();
     if let Some(user) = sk.strip_prefix(keys::USER_PREFIX) {
         Ok(vec![keys::user_partition(tenant, user)?])
@@ -129,7 +130,7 @@ fn below_tenant(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
             keys::survey_partition(tenant, survey)?,
             keys::site_visitors_partition(tenant, survey)?,
         ];
-        for shard in 0..crate::services::results::counters::SHARDS {
+        for shard in 0..crate::services::results::counters::shards(spread) {
             out.push(keys::counters_partition(tenant, survey, shard)?);
         }
         Ok(out)
@@ -138,15 +139,15 @@ fn below_tenant(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
     }
 }
 
-fn below_person(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
+fn below_person(tenant: &TenantId, item: &Item, _: Spread) -> Result<Vec<String>> {
     Ok(vec![keys::person_partition(tenant, &item.key.sk)?])
 }
 
-fn below_import(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
+fn below_import(tenant: &TenantId, item: &Item, _: Spread) -> Result<Vec<String>> {
     Ok(vec![keys::import_partition(tenant, &item.key.sk)?])
 }
 
-fn below_webhook(tenant: &TenantId, item: &Item) -> Result<Vec<String>> {
+fn below_webhook(tenant: &TenantId, item: &Item, _: Spread) -> Result<Vec<String>> {
     match item.key.sk.strip_prefix("EP#") {
         Some(id) => Ok(vec![keys::webhook_log_partition(tenant, id)?]),
         None => Ok(vec![]),

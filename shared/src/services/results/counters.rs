@@ -1,7 +1,8 @@
 //! Pre-aggregated result counters (ARCHITECTURE.md "Storage layout"): what a response, a change of it and a send
 //! add to their survey's counters, written in the same transaction as the response or the send, so
 //! that no retry, race or crash can make them drift. Counters live in a home shard; a write that
-//! meets contention moves to one of the overflow shards, which `compact` folds back home.
+//! meets contention, or (where partitions are limited) of a survey this process sees answered
+//! many times a second, goes to one of the overflow shards, which `compact` folds back home.
 //!
 //! Each survey counts by UTC month (`M#…`) and day (`D#…`), one attribute per measure and channel,
 //! and by segment value (`N#…`, `G#…`), each with quarter-hour detail items per channel (`Q#…`,
@@ -10,20 +11,47 @@
 //! `F#…`) counts the first half of each hour, so that a cut at a half hour (India, Newfoundland)
 //! needs none either. A year's totals read twelve small items.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::domain::{Channel, Properties, Score};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::store::keys::Spread;
 use crate::store::{Condition, Item, Query, SortKey, Store, TenantStore, TxOp, Update, Value, attr, keys, now_unix};
 
-/// The home shard and the overflow shards a contended write moves to.
-pub const SHARDS: u8 = 4;
+/// The home shard and the overflow shards a contended write moves to, where partitions are not
+/// limited and in DynamoDB tables whose workspace partitions are whole (`Spread`).
+const SHARDS: u8 = 4;
+/// The home shard and the overflow shards where partitions are limited: a website's burst of
+/// 2,000 answers a second writes 8 units an answer to its survey's counters, 16,000 a second,
+/// which 63 overflow shards take at a quarter of their limit (`ovation bench --only scale`).
+const LIMITED_SHARDS: u8 = 64;
+/// How many times a transaction is tried on another shard when it meets contention.
+const ATTEMPTS: u8 = 4;
+/// A survey answered more often than this in one second in this process (or whose home shard
+/// throttled a write) writes to its overflow shards for `HOT_FOR` seconds, where partitions are
+/// limited.
+const HOT_WRITES_A_SECOND: u32 = 25;
+const HOT_FOR: i64 = 60;
 /// The detail items' resolution: every time zone's midnight falls on a quarter hour.
 pub const SLOT_SECONDS: i64 = 900;
 pub const DAY_SECONDS: i64 = 86_400;
-const OVERFLOW_BUCKETS: u32 = 4;
+
+/// The counter shards of a survey in a store spread as `spread`.
+pub fn shards(spread: Spread) -> u8 {
+    if spread.workspace_shards > 1 {
+        LIMITED_SHARDS
+    } else {
+        SHARDS
+    }
+}
+
+/// The overflow index partitions of a day in a store spread as `spread`: as many as the shards,
+/// so that the index entries of a burst's overflow writes spread as widely as the writes.
+fn overflow_buckets(spread: Spread) -> u32 {
+    u32::from(shards(spread))
+}
 /// The item whose count changes with every fold: a read that sees it change reads again.
 const FOLDS: &str = "FOLDS";
 /// Writes to a counter item: an overflow item moves home only unchanged since it was read.
@@ -401,7 +429,7 @@ impl Tally {
     }
 
     /// The updates of this tally's counters in `shard` of `survey`.
-    fn ops(&self, tenant: &TenantId, survey: &str, shard: u8, now: i64) -> Result<Vec<TxOp>> {
+    fn ops(&self, tenant: &TenantId, survey: &str, shard: u8, now: i64, spread: Spread) -> Result<Vec<TxOp>> {
         let pk = keys::counters_partition(tenant, survey, shard)?;
         self.changes
             .iter()
@@ -418,7 +446,8 @@ impl Tally {
                 if shard != 0 {
                     // Indexed by the day of the write: compaction looks at the last few days'.
                     let today = now.div_euclid(DAY_SECONDS);
-                    updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(today, &pk).into()));
+                    let index = overflow_index(today, &pk, spread);
+                    updates.push(Update::Set(attr::GSI1PK.into(), index.into()));
                     updates.push(Update::Set(attr::GSI1SK.into(), format!("{pk}|{sk}").into()));
                     updates.push(Update::Set(WRITTEN_AT.into(), now.into()));
                 }
@@ -465,37 +494,92 @@ pub fn split_writes(day_items: &[Item], halves_items: &[Item], days: &BTreeSet<i
 }
 
 /// The overflow index partition of a day's counters of a partition.
-fn overflow_index(day: i64, pk: &str) -> String {
+fn overflow_index(day: i64, pk: &str, spread: Spread) -> String {
     let bucket = pk
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % OVERFLOW_BUCKETS;
+        % overflow_buckets(spread);
     format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX)
 }
 
 /// Runs `ops` with the counters of `tally` for `survey` in one transaction: in the home shard,
-/// or, when that meets contention (a conflicting write, a throttled partition), in an overflow
-/// shard. Other errors, including failed conditions, are the caller's.
+/// or, when that meets contention (a conflicting write, a throttled partition) or the survey is
+/// busy (`first_shard`), in an overflow shard. Other errors, including failed conditions, are
+/// the caller's.
 pub async fn transact(store: &TenantStore, survey: &str, ops: Vec<TxOp>, tally: &Tally) -> Result<()> {
     if tally.is_empty() {
         return store.transact(ops).await;
     }
     remember_values(store, survey, tally).await?;
-    let mut shard = 0;
-    for attempt in 0..SHARDS {
-        let all = [ops.clone(), tally.ops(store.tenant(), survey, shard, now_unix())?].concat();
+    let shards = shards(store.spread());
+    let now = now_unix();
+    let mut shard = first_shard(store, survey, now, shards)?;
+    for attempt in 0..ATTEMPTS {
+        let all = [
+            ops.clone(),
+            tally.ops(store.tenant(), survey, shard, now, store.spread())?,
+        ]
+        .concat();
         match store.transact(all).await {
-            Err(Error::Throttled { .. }) if attempt + 1 < SHARDS => shard = overflow_shard()?,
+            Err(Error::Throttled { .. }) if attempt + 1 < ATTEMPTS => {
+                if shard == 0 && shards == LIMITED_SHARDS {
+                    with_load(store, survey, now, |load| load.spread_until = now + HOT_FOR);
+                }
+                shard = overflow_shard(shards)?;
+            }
             other => return other,
         }
     }
     Err(Error::ConditionFailed)
 }
 
-fn overflow_shard() -> Result<u8> {
+/// How busy a survey's counters are in this process.
+#[derive(Default)]
+struct Load {
+    second: i64,
+    writes: u32,
+    spread_until: i64,
+}
+
+/// Counter writes per survey (tenant and survey) in this process.
+static LOAD: Mutex<Option<HashMap<String, Load>>> = Mutex::new(None);
+const LOADS_KEPT: usize = 10_000;
+
+/// Applies `change` to the survey's `Load` in this process.
+fn with_load<T>(store: &TenantStore, survey: &str, now: i64, change: impl FnOnce(&mut Load) -> T) -> T {
+    let mut loads = LOAD.lock().unwrap_or_else(|p| p.into_inner());
+    let loads = loads.get_or_insert_with(HashMap::new);
+    if loads.len() >= LOADS_KEPT {
+        loads.retain(|_, load| load.second == now || load.spread_until > now);
+    }
+    change(loads.entry(format!("{}|{survey}", store.tenant())).or_default())
+}
+
+/// The shard a write of `survey`'s counters tries first: home, unless partitions are limited and
+/// the survey is busy in this process (more than `HOT_WRITES_A_SECOND` writes this second, or its
+/// home shard throttled lately), then any overflow shard.
+fn first_shard(store: &TenantStore, survey: &str, now: i64, shards: u8) -> Result<u8> {
+    if shards != LIMITED_SHARDS {
+        return Ok(0);
+    }
+    let hot = with_load(store, survey, now, |load| {
+        if load.second != now {
+            load.second = now;
+            load.writes = 0;
+        }
+        load.writes += 1;
+        if load.writes > HOT_WRITES_A_SECOND {
+            load.spread_until = now + HOT_FOR;
+        }
+        load.spread_until > now
+    });
+    if hot { overflow_shard(shards) } else { Ok(0) }
+}
+
+fn overflow_shard(shards: u8) -> Result<u8> {
     let mut byte = [0u8; 1];
     crate::crypto::fill_random(&mut byte)?;
-    Ok(1 + byte[0] % (SHARDS - 1))
+    Ok(1 + byte[0] % (shards - 1))
 }
 
 /// Dictionary items already written by this process (tenant, survey, property, value keys).
@@ -573,7 +657,7 @@ pub fn day_cells(hours: impl IntoIterator<Item = i64>) -> Vec<String> {
 /// Reads a survey's counter items of `sort` in every shard (the home one and the overflow ones),
 /// with only the attributes `only` names when given.
 pub async fn read(store: &TenantStore, survey: &str, sort: SortKey, only: Option<Vec<String>>) -> Result<Vec<Item>> {
-    let queries = (0..SHARDS)
+    let queries = (0..shards(store.spread()))
         .map(|shard| {
             let sort = sort.clone();
             let only = only.clone();
@@ -600,7 +684,8 @@ pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
     let today = now.div_euclid(DAY_SECONDS);
     let mut moved = 0;
     let partitions = ((today - days)..=today).flat_map(|day| {
-        (0..OVERFLOW_BUCKETS).map(move |bucket| format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX))
+        (0..overflow_buckets(store.spread()))
+            .map(move |bucket| format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX))
     });
     for partition in partitions {
         let mut after = None;
@@ -713,7 +798,7 @@ mod tests {
             (-1, 1),
             "01:00 is in 01:00–01:29"
         );
-        let ops = moved.ops(&TenantId::generate(), "s", 0, 0).unwrap();
+        let ops = moved.ops(&TenantId::generate(), "s", 0, 0, Spread::UNLIMITED).unwrap();
         let day_writes = ops.iter().find_map(|op| match op {
             TxOp::Update { key, updates, .. } if key.sk == "D#020000" => Some(updates.clone()),
             _ => None,

@@ -650,7 +650,7 @@ async fn read_days(
 async fn first_counted_day(store: &TenantStore, surveys: &[Survey]) -> Result<Option<i64>> {
     let mut first: Option<i64> = None;
     for survey in surveys {
-        for shard in 0..counters::SHARDS {
+        for shard in 0..counters::shards(store.spread()) {
             let pk = crate::store::keys::counters_partition(store.tenant(), &survey.id, shard)?;
             let page = store
                 .query(crate::store::Query::new(pk).prefix("D#").limit(1), None)
