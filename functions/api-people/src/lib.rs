@@ -190,7 +190,7 @@ async fn unsubscribe(
 ) -> Result<Response> {
     let hash_only = hash_only(&ctx, &store).await?;
     suppressions::unsubscribe_by_email(&store, &caller, request, hash_only).await?;
-    ovation::services::webhooks::delivery::dispatch_recent(&ctx, &store).await;
+    ovation::services::webhooks::delivery::dispatch_emitted(&ctx, &store).await;
     Ok(Json(json!({"ok": true})).into_response())
 }
 

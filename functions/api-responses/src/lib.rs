@@ -217,7 +217,7 @@ async fn create(
     let new = request.into_new()?;
     retention::refuse_expired(&ctx, &caller.principal.tenant, new.created_at, now_unix()).await?;
     let record = responses::create(&store, &caller, new).await?;
-    delivery::dispatch_recent(&ctx, &store).await;
+    delivery::dispatch_emitted(&ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())
 }
@@ -290,7 +290,7 @@ async fn changed(
         caller.must_see_people()?;
     }
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
-    delivery::dispatch_recent(ctx, &store).await;
+    delivery::dispatch_emitted(ctx, &store).await;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
     Ok(Json(&view[0]).into_response())
 }

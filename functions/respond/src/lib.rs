@@ -562,7 +562,7 @@ async fn answer_invitation(
         submitted.answered,
     )
     .await;
-    delivery::dispatch_recent(&ctx, store).await;
+    delivery::dispatch_emitted(&ctx, store).await;
     match recorded {
         Ok(_) if submitted.auto => Redirect::to(&format!("{}?saved=1", here("r", &token))).into_response(),
         Ok(_) => thanks(
@@ -636,7 +636,7 @@ async fn answer_web(
     submitted.answered.provenance = provenance(&opened.tenant, &address, &headers);
     let invitation = invitations::for_web_answer(&survey, language, None);
     let recorded = responses::answer_invitation(&opened.store, &survey, &invitation, None, submitted.answered).await;
-    delivery::dispatch_recent(&ctx, &opened.store).await;
+    delivery::dispatch_emitted(&ctx, &opened.store).await;
     let own_token = match recorded {
         Ok(_) => invitation.token(&opened.store).await,
         Err(e) => Err(e),
@@ -745,7 +745,7 @@ async fn unsubscribe(State(ctx): Ctx, Token(token): Token, headers: HeaderMap) -
     let at = now_unix();
     let suppressed =
         suppressions::suppress(&opened.store, &opened.link.subject, Suppression::Unsubscribed, at, None).await;
-    delivery::dispatch_recent(&ctx, &opened.store).await;
+    delivery::dispatch_emitted(&ctx, &opened.store).await;
     match suppressed {
         Ok(_) => {
             let done = fill(frame.texts().unsubscribed, |n| {

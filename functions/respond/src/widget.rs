@@ -198,7 +198,7 @@ async fn answer(State(ctx): Ctx, address: ClientAddress, headers: HeaderMap, Vis
         async |site, v| {
             let provenance = crate::provenance(&site.tenant, &address, &headers);
             let receipt = visits::answer(site, &v, provenance, now_unix()).await?;
-            ovation::services::webhooks::delivery::dispatch_recent(&ctx, &site.store).await;
+            ovation::services::webhooks::delivery::dispatch_emitted(&ctx, &site.store).await;
             Ok((StatusCode::CREATED, Json(receipt)).into_response())
         },
     )
@@ -213,7 +213,7 @@ async fn comment(State(ctx): Ctx, headers: HeaderMap, VisitBody(body): VisitBody
         |r: &visits::CommentRequest| &r.key,
         async |site, v| {
             visits::comment(site, &v, now_unix()).await?;
-            ovation::services::webhooks::delivery::dispatch_recent(&ctx, &site.store).await;
+            ovation::services::webhooks::delivery::dispatch_emitted(&ctx, &site.store).await;
             Ok(Json(serde_json::json!({})).into_response())
         },
     )

@@ -98,6 +98,15 @@ pub async fn get(store: &TenantStore, id: &str) -> Result<Option<Survey>> {
     store.get(&key).await?.map(|i| Survey::from_item(&i)).transpose()
 }
 
+/// A survey as this process read it lately (`TenantStore::get_recent`): for what every visitor's
+/// request of a website reads.
+pub async fn get_recent(store: &TenantStore, id: &str) -> Result<Option<Survey>> {
+    let Ok(key) = keys::survey(store.tenant(), id) else {
+        return Ok(None);
+    };
+    store.get_recent(&key).await?.map(|i| Survey::from_item(&i)).transpose()
+}
+
 /// A survey by id, or the default survey when `id` is `None`.
 pub async fn resolve(store: &TenantStore, id: Option<&str>) -> Result<Survey> {
     match id {

@@ -38,11 +38,6 @@ const LEASE: i64 = 30;
 /// Events one dispatch reads at the most, shared by the index partitions (the fast path after
 /// each write dispatches the most).
 const DISPATCH_LIMIT: u32 = 2_000;
-/// A tenant's newest events the fast path reads after a write (its own among them; older ones
-/// still due go with the scheduler). Reading every event of the last minute after every write
-/// read hundreds of times more under a website's burst than one partition serves
-/// (`ovation bench --only scale`).
-const RECENT_LIMIT: u32 = 4;
 /// Buckets of the due index a dispatch reads at once.
 const BUCKETS_AT_ONCE: usize = 16;
 pub const SIGNATURE_HEADER: &str = "Ovation-Signature";
@@ -95,20 +90,23 @@ pub async fn dispatch_due(ctx: &Context, queue: &dyn Queue, now: i64) -> Result<
     sent.into_iter().sum()
 }
 
-/// The fast path after a write: the tenant's newest events of the last minute that are due go
-/// to the queue at once (the scheduler would take them at its next tick). Never fails the write
-/// that emitted them: a problem is logged and the scheduler sends them.
-pub async fn dispatch_recent(ctx: &Context, store: &TenantStore) {
-    let Some(queue) = ctx.webhook_queue() else { return };
+/// The fast path after a write: the events it emitted go to the queue at once (the scheduler
+/// would take them at its next tick). Reads each by its key: a query of the workspace's newest
+/// events read every shard of them, dozens of reads an answer under a website's burst. Never
+/// fails the write that emitted them: a problem is logged and the scheduler sends them.
+pub async fn dispatch_emitted(ctx: &Context, store: &TenantStore) {
+    let events = store.take_emitted();
+    let Some(queue) = ctx.webhook_queue().filter(|_| !events.is_empty()) else {
+        return;
+    };
     let now = now_unix();
     let sent = async {
-        let since = ulid::Ulid::from_parts(((now - 60).max(0) as u64) * 1000, 0).to_string();
-        let query = Query::new(keys::webhook_events_partition(store.tenant())?)
-            .sort(SortKey::AtLeast(format!("EV#{since}")))
-            .backward()
-            .limit(RECENT_LIMIT);
         let mut bodies = Vec::new();
-        for item in store.query(query, None).await?.items {
+        for event in &events {
+            // None: the transaction that was to write it failed (and was made again with another).
+            let Some(item) = store.get(&keys::webhook_event(store.tenant(), event)?).await? else {
+                continue;
+            };
             let due = item
                 .str(attr::GSI1SK)
                 .is_some_and(|sk| sk <= format!("{now:012}#~").as_str());
@@ -454,8 +452,10 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
     let Ok(kind) = EventType::parse(EVENT_TYPE, event.str(EVENT_TYPE).unwrap_or_default()) else {
         return finish(&store, &event_key, endpoint_id, SKIPPED).await;
     };
+    // As this process read it lately: every delivery reads its endpoint (a change reaches the
+    // other processes within the tenant cache's time).
     let endpoint = match keys::webhook(&tenant, endpoint_id) {
-        Ok(key) => store.get(&key).await?,
+        Ok(key) => store.get_recent(&key).await?,
         Err(_) => None,
     };
     let Some(endpoint) = endpoint else {

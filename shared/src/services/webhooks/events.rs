@@ -74,10 +74,11 @@ pub(super) fn next_attr(endpoint: &str) -> String {
     format!("next_{endpoint}")
 }
 
-/// The active endpoints subscribed to `kind`.
+/// The active endpoints subscribed to `kind`, as this process read them lately (every answer
+/// reads them; each delivery reads its endpoint again).
 async fn subscribers(store: &TenantStore, kind: EventType) -> Result<Vec<String>> {
     Ok(store
-        .query_all(Query::new(keys::webhooks_partition(store.tenant())).prefix("EP#"))
+        .query_recent(Query::new(keys::webhooks_partition(store.tenant())).prefix("EP#"))
         .await?
         .into_iter()
         .filter(|i| {
@@ -117,6 +118,7 @@ pub async fn emit(
     if let Some(person) = person {
         item = item.with(PERSON, person);
     }
+    store.note_emitted(&id);
     Ok(Some(TxOp::Put {
         item,
         condition: Some(Condition::NotExists),

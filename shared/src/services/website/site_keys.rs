@@ -365,10 +365,10 @@ pub async fn open(ctx: &Context, public: &str, origin: Option<&str>) -> Result<S
         .ok_or(INVALID)?;
     let tenant = tenants::active(ctx, &tenant).await?.ok_or(INVALID)?;
     let store = ctx.tenant_store(&tenant.id);
-    let key = match get(&store, &id).await {
-        Ok(key) => key,
-        Err(Error::NotFound(_)) => return Err(INVALID),
-        Err(e) => return Err(e),
+    // Every request of a website reads its key: as this process read it lately.
+    let key = match store.get_recent(&keys::site_key(store.tenant(), id.as_str())?).await? {
+        Some(item) => SiteKey::from_item(store.tenant(), &item)?,
+        None => return Err(INVALID),
     };
     if key.revoked_at.is_some() {
         return Err(Error::Forbidden {

@@ -418,7 +418,7 @@ pub async fn decide(site: &Site, request: &DecideRequest, now: i64) -> Result<De
         return Err(Error::invalid("sample_factor", "must be a number from 0 to 1"));
     }
     let properties = properties(request.properties.as_ref())?;
-    let Some(survey) = surveys::get(&site.store, &site.key.survey)
+    let Some(survey) = surveys::get_recent(&site.store, &site.key.survey)
         .await?
         .filter(|s| s.definition.is_open(now))
     else {
@@ -523,7 +523,7 @@ async fn showing(site: &Site, token: &str, visitor: &Visitor, now: i64) -> Resul
             reason: "this showing is more than a day old: ask again",
         });
     }
-    let survey = surveys::get(&site.store, &link.survey)
+    let survey = surveys::get_recent(&site.store, &link.survey)
         .await?
         .filter(|s| s.definition.is_open(now))
         .ok_or(Error::Forbidden {
@@ -687,7 +687,7 @@ pub async fn comment(site: &Site, request: &CommentRequest, now: i64) -> Result<
         return Err(RESPONSE_INVALID);
     }
     let store = &site.store;
-    let survey = surveys::get(store, &link.survey)
+    let survey = surveys::get_recent(store, &link.survey)
         .await?
         .filter(|s| s.definition.is_open(now))
         .ok_or(RESPONSE_INVALID)?;
