@@ -47,11 +47,11 @@ pub fn shards(spread: Spread) -> u8 {
     }
 }
 
-/// The overflow index partitions of a day in a store spread as `spread`: as many as the shards,
-/// so that the index entries of a burst's overflow writes spread as widely as the writes.
-fn overflow_buckets(spread: Spread) -> u32 {
-    u32::from(shards(spread))
-}
+/// The overflow index partitions of a day.
+const OVERFLOW_BUCKETS: u32 = 4;
+/// The sort key of the mark in a survey's home shard that its overflow shards hold counts of the
+/// day's writes (where partitions are limited; elsewhere each overflow item is indexed itself).
+const MARK_PREFIX: &str = "HOT#";
 /// The item whose count changes with every fold: a read that sees it change reads again.
 const FOLDS: &str = "FOLDS";
 /// Writes to a counter item: an overflow item moves home only unchanged since it was read.
@@ -444,12 +444,15 @@ impl Tally {
                     }
                 }
                 if shard != 0 {
-                    // Indexed by the day of the write: compaction looks at the last few days'.
-                    let today = now.div_euclid(DAY_SECONDS);
-                    let index = overflow_index(today, &pk, spread);
-                    updates.push(Update::Set(attr::GSI1PK.into(), index.into()));
-                    updates.push(Update::Set(attr::GSI1SK.into(), format!("{pk}|{sk}").into()));
                     updates.push(Update::Set(WRITTEN_AT.into(), now.into()));
+                    if shards(spread) != LIMITED_SHARDS {
+                        // Indexed by the day of the write: compaction looks at the last few days'.
+                        // (Where partitions are limited, each write would write the shared index
+                        // too, thousands a second in a burst: the survey's mark stands for them.)
+                        let today = now.div_euclid(DAY_SECONDS);
+                        updates.push(Update::Set(attr::GSI1PK.into(), overflow_index(today, &pk).into()));
+                        updates.push(Update::Set(attr::GSI1SK.into(), format!("{pk}|{sk}").into()));
+                    }
                 }
                 Ok(TxOp::Update {
                     key: crate::store::Key::new(pk.clone(), sk.clone()),
@@ -494,12 +497,32 @@ pub fn split_writes(day_items: &[Item], halves_items: &[Item], days: &BTreeSet<i
 }
 
 /// The overflow index partition of a day's counters of a partition.
-fn overflow_index(day: i64, pk: &str, spread: Spread) -> String {
+fn overflow_index(day: i64, pk: &str) -> String {
     let bucket = pk
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % overflow_buckets(spread);
+        % OVERFLOW_BUCKETS;
     format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX)
+}
+
+/// The write of a survey's mark that its overflow shards hold counts written `now` (indexed for
+/// compaction by the day), when this process has not written it in the last minute.
+fn mark(store: &TenantStore, survey: &str, now: i64) -> Result<Option<TxOp>> {
+    if !with_load(store, survey, now, |load| load.marked_until <= now) {
+        return Ok(None);
+    }
+    let home = keys::counters_partition(store.tenant(), survey, 0)?;
+    let today = now.div_euclid(DAY_SECONDS);
+    let sk = format!("{MARK_PREFIX}{today:06}");
+    Ok(Some(TxOp::Update {
+        key: crate::store::Key::new(home.clone(), sk.clone()),
+        updates: vec![
+            Update::Set(attr::GSI1PK.into(), overflow_index(today, &home).into()),
+            Update::Set(attr::GSI1SK.into(), format!("{home}|{sk}").into()),
+            Update::Set(WRITTEN_AT.into(), now.into()),
+        ],
+        condition: None,
+    }))
 }
 
 /// Runs `ops` with the counters of `tally` for `survey` in one transaction: in the home shard,
@@ -515,12 +538,21 @@ pub async fn transact(store: &TenantStore, survey: &str, ops: Vec<TxOp>, tally: 
     let now = now_unix();
     let mut shard = first_shard(store, survey, now, shards)?;
     for attempt in 0..ATTEMPTS {
-        let all = [
+        let mut all = [
             ops.clone(),
             tally.ops(store.tenant(), survey, shard, now, store.spread())?,
         ]
         .concat();
-        match store.transact(all).await {
+        let marked = match shard != 0 && shards == LIMITED_SHARDS {
+            true => mark(store, survey, now)?,
+            false => None,
+        };
+        all.extend(marked.clone());
+        let result = store.transact(all).await;
+        if marked.is_some() && result.is_ok() {
+            with_load(store, survey, now, |load| load.marked_until = now + HOT_FOR);
+        }
+        match result {
             Err(Error::Throttled { .. }) if attempt + 1 < ATTEMPTS => {
                 if shard == 0 && shards == LIMITED_SHARDS {
                     with_load(store, survey, now, |load| load.spread_until = now + HOT_FOR);
@@ -539,6 +571,8 @@ struct Load {
     second: i64,
     writes: u32,
     spread_until: i64,
+    /// Until when the survey's mark written by this process stands for its overflow writes.
+    marked_until: i64,
 }
 
 /// Counter writes per survey (tenant and survey) in this process.
@@ -684,8 +718,7 @@ pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
     let today = now.div_euclid(DAY_SECONDS);
     let mut moved = 0;
     let partitions = ((today - days)..=today).flat_map(|day| {
-        (0..overflow_buckets(store.spread()))
-            .map(move |bucket| format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX))
+        (0..OVERFLOW_BUCKETS).map(move |bucket| format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX))
     });
     for partition in partitions {
         let mut after = None;
@@ -694,6 +727,10 @@ pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
                 .query_index(&Query::new(partition.clone()).limit(100).after(after.take()))
                 .await?;
             for item in &page.items {
+                if item.key.sk.starts_with(MARK_PREFIX) {
+                    moved += fold_marked(store, item, now).await?;
+                    continue;
+                }
                 if item.num(WRITTEN_AT).unwrap_or_default() > now - 60 {
                     continue;
                 }
@@ -705,6 +742,42 @@ pub async fn compact(store: &dyn Store, now: i64, days: i64) -> Result<usize> {
                 Some(next) => after = Some(next),
                 None => break,
             }
+        }
+    }
+    Ok(moved)
+}
+
+/// Folds home what a survey's overflow shards hold (written more than a minute ago) for its
+/// `mark`, and removes the mark once nothing is left and no process wrote it for two minutes.
+async fn fold_marked(store: &dyn Store, mark: &Item, now: i64) -> Result<usize> {
+    let Some((base, _)) = mark.key.pk.rsplit_once('#') else {
+        return Ok(0);
+    };
+    let (mut moved, mut left) = (0, 0);
+    for shard in 1..shards(store.spread()) {
+        let query = Query::new(format!("{base}#{shard}")).limit(1000);
+        let mut after = None;
+        loop {
+            let page = store.query(&query.clone().after(after.take())).await?;
+            for item in &page.items {
+                let recent = item.num(WRITTEN_AT).unwrap_or_default() > now - 60;
+                if !recent && fold_home(store, item).await? {
+                    moved += 1;
+                } else {
+                    left += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    let written = mark.num(WRITTEN_AT).unwrap_or_default();
+    if left == 0 && written <= now - 120 {
+        match store.delete(&mark.key, Some(Condition::eq(WRITTEN_AT, written))).await {
+            Ok(()) | Err(Error::ConditionFailed) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(moved)
