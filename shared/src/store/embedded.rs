@@ -303,37 +303,36 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    /// The item as readers see it: an expired item is missing.
-    fn visible(&self, key: &Key) -> Result<Option<Item>> {
-        Ok(self.stored(key)?.filter(|i| !i.is_expired(self.now)))
-    }
-
-    fn check(&self, key: &Key, condition: Option<&Condition>) -> Result<Option<Item>> {
-        let current = self.visible(key)?;
+    /// The item as readers see it, when `condition` holds of it, and the links of the item stored
+    /// (expired or not), which a write over it replaces without reading it again.
+    fn check(&self, key: &Key, condition: Option<&Condition>) -> Result<Checked> {
+        let stored = self.stored(key)?;
+        let old = stored.as_ref().map(Links::of);
+        let visible = stored.filter(|i| !i.is_expired(self.now));
         match condition {
-            Some(c) if !eval::holds(c, current.as_ref()) => Err(Error::ConditionFailed),
-            _ => Ok(current),
+            Some(c) if !eval::holds(c, visible.as_ref()) => Err(Error::ConditionFailed),
+            _ => Ok(Checked { visible, old }),
         }
     }
 
     /// What a stored item links in the other tables (its index entry and expiry), read without
     /// decoding the rest of it.
-    fn links(&self, key: &Key) -> Result<Option<Item>> {
+    fn links(&self, key: &Key) -> Result<Option<Links>> {
         match self.items.get(item_key(key).as_slice()).map_err(unavailable)? {
-            Some(v) => Ok(Some(decode_only(key.clone(), v.value(), Some(LINKS))?)),
+            Some(v) => Ok(Some(Links::of(&decode_only(key.clone(), v.value(), Some(LINKS))?))),
             None => Ok(None),
         }
     }
 
-    fn unlink(&mut self, old: &Item) -> Result<()> {
-        if let Some(ix) = old.index_key() {
+    fn unlink(&mut self, key: &Key, old: &Links) -> Result<()> {
+        if let Some(ix) = &old.index {
             self.index
-                .remove(index_entry(&ix, &old.key).as_slice())
+                .remove(index_entry(ix, key).as_slice())
                 .map_err(unavailable)?;
         }
-        if let Some(at) = old.expires_at() {
+        if let Some(at) = old.expires_at {
             self.expiry
-                .remove(expiry_entry(at, &old.key).as_slice())
+                .remove(expiry_entry(at, key).as_slice())
                 .map_err(unavailable)?;
         }
         Ok(())
@@ -345,8 +344,14 @@ impl<'txn> Tables<'txn> {
 
     /// Writes `item` as `encoded` (its attributes, encoded before the writer thread takes it).
     fn put_encoded(&mut self, item: &Item, encoded: &[u8]) -> Result<()> {
-        if let Some(old) = self.links(&item.key)? {
-            self.unlink(&old)?;
+        let old = self.links(&item.key)?;
+        self.put_over(item, encoded, old)
+    }
+
+    /// Writes `item` as `encoded` over the item stored, whose links (`old`) are known.
+    fn put_over(&mut self, item: &Item, encoded: &[u8], old: Option<Links>) -> Result<()> {
+        if let Some(old) = old {
+            self.unlink(&item.key, &old)?;
         }
         self.items
             .insert(item_key(&item.key).as_slice(), encoded)
@@ -366,18 +371,39 @@ impl<'txn> Tables<'txn> {
 
     fn delete(&mut self, key: &Key) -> Result<()> {
         if let Some(old) = self.links(key)? {
-            self.unlink(&old)?;
+            self.unlink(key, &old)?;
             self.items.remove(item_key(key).as_slice()).map_err(unavailable)?;
         }
         Ok(())
     }
 
-    fn update(&mut self, key: &Key, current: Option<Item>, updates: &[Update]) -> Result<Item> {
-        let next = eval::apply(key, current, updates)?;
+    fn update(&mut self, key: &Key, checked: Checked, updates: &[Update]) -> Result<Item> {
+        let next = eval::apply(key, checked.visible, updates)?;
         validate::item(&next)?;
-        self.put(&next)?;
+        self.put_over(&next, &encode(&next), checked.old)?;
         Ok(next)
     }
+}
+
+/// What an item links in the index and expiry tables.
+struct Links {
+    index: Option<Key>,
+    expires_at: Option<i64>,
+}
+
+impl Links {
+    fn of(item: &Item) -> Links {
+        Links {
+            index: item.index_key(),
+            expires_at: item.expires_at(),
+        }
+    }
+}
+
+/// An item read for a write: as readers see it, and the links of what is stored.
+struct Checked {
+    visible: Option<Item>,
+    old: Option<Links>,
 }
 
 /// The byte range of a query's sort condition within its partition, after its position.
@@ -539,11 +565,12 @@ impl Store for EmbeddedStore {
         validate::item(&item)?;
         validate::condition(condition.as_ref())?;
         let encoded = encode(&item);
-        self.write(move |t| {
-            if condition.is_some() {
-                t.check(&item.key, condition.as_ref())?;
+        self.write(move |t| match condition {
+            Some(_) => {
+                let checked = t.check(&item.key, condition.as_ref())?;
+                t.put_over(&item, &encoded, checked.old)
             }
-            t.put_encoded(&item, &encoded)
+            None => t.put_encoded(&item, &encoded),
         })
         .await
     }
@@ -554,8 +581,8 @@ impl Store for EmbeddedStore {
         validate::condition(condition.as_ref())?;
         let (key, updates) = (key.clone(), updates.to_vec());
         self.write(move |t| {
-            let current = t.check(&key, condition.as_ref())?;
-            t.update(&key, current, &updates)
+            let checked = t.check(&key, condition.as_ref())?;
+            t.update(&key, checked, &updates)
         })
         .await
     }
@@ -612,7 +639,7 @@ impl Store for EmbeddedStore {
                     continue;
                 }
                 match t.check(op.key(), condition) {
-                    Ok(item) => current.push(item),
+                    Ok(checked) => current.push(Some(checked)),
                     Err(Error::ConditionFailed) => {
                         failures.push(TxFailure {
                             index,
@@ -627,23 +654,35 @@ impl Store for EmbeddedStore {
                 return Err(Error::TransactionCanceled(failures));
             }
             // Every new item is made and checked before the first change, so a refused update
-            // leaves the (shared) write transaction untouched.
-            let mut updated = Vec::new();
-            for (op, item) in ops.iter().zip(current) {
-                if let TxOp::Update { key, updates, .. } = op {
-                    let next = eval::apply(key, item, updates)?;
-                    validate::item(&next)?;
-                    updated.push(next);
-                }
+            // leaves the (shared) write transaction untouched. What was read for a condition or
+            // an update is not read again to be replaced.
+            let mut writes = Vec::with_capacity(ops.len());
+            for (op, checked) in ops.iter().zip(current) {
+                let (visible, old) = match checked {
+                    Some(Checked { visible, old }) => (visible, Some(old)),
+                    None => (None, None),
+                };
+                writes.push(match op {
+                    TxOp::Update { key, updates, .. } => {
+                        let next = eval::apply(key, visible, updates)?;
+                        validate::item(&next)?;
+                        (Some(next), old)
+                    }
+                    _ => (None, old),
+                });
             }
-            let (mut updated, mut encoded) = (updated.iter(), encoded.iter());
+            let mut encoded = encoded.iter();
             let missing = || Error::internal("a write of the transaction went missing");
-            for op in &ops {
-                match op {
-                    TxOp::Put { item, .. } => t.put_encoded(item, encoded.next().ok_or_else(missing)?)?,
-                    TxOp::Update { .. } => t.put(updated.next().ok_or_else(missing)?)?,
-                    TxOp::Delete { key, .. } => t.delete(key)?,
-                    TxOp::Check { .. } => {}
+            for (op, (next, old)) in ops.iter().zip(writes) {
+                let replace = |t: &mut Tables, item: &Item, bytes: &[u8]| match old {
+                    Some(old) => t.put_over(item, bytes, old),
+                    None => t.put_encoded(item, bytes),
+                };
+                match (op, next) {
+                    (TxOp::Put { item, .. }, _) => replace(t, item, encoded.next().ok_or_else(missing)?)?,
+                    (TxOp::Update { .. }, Some(next)) => replace(t, &next, &encode(&next))?,
+                    (TxOp::Delete { key, .. }, _) => t.delete(key)?,
+                    _ => {}
                 }
             }
             Ok(())
