@@ -35,7 +35,8 @@ use ovation::services::webhooks::endpoints::{self, EndpointRequest};
 use ovation::services::website::site_keys::{self, NewSiteKey};
 use ovation::store::capacity::{CapacityMeter, Hottest, Units};
 use ovation::store::embedded::EmbeddedStore;
-use ovation::store::keys::Spread;
+use ovation::store::keys::{self, Spread};
+use ovation::store::spread::SpreadStore;
 use ovation::store::{Store, TenantStore, simulate_clock};
 use ovation::{Context, Error, Result};
 use serde_json::json;
@@ -51,7 +52,8 @@ const NINE_AM_UTC: [i64; 3] = [8, 9, 14];
 const SAMPLED: usize = 15;
 /// Sends a second the deployment makes (its SES quota).
 const SEND_RATE: f64 = 1_000.0;
-/// The import: its rows, and the rows it writes a second (at 10:00 UTC).
+/// The import: its rows, and the rows it writes a second (at 10:00 UTC) where earlier versions
+/// did not pace imports (this one paces import jobs on DynamoDB: `imports::PACED_ROWS_A_SECOND`).
 const IMPORT_ROWS: usize = 100_000;
 const IMPORT_RATE: usize = 1_000;
 /// Website answers a second, and the burst (at 12:00 UTC, `BURST_SECONDS` seconds long, in a
@@ -65,7 +67,7 @@ const CONCURRENCY: usize = 64;
 const ORIGIN: &str = "https://shop.example.com";
 /// Workspaces whose own partitions are printed, and how many each.
 const WORKSPACES_SHOWN: usize = 3;
-const SHOWN_EACH: usize = 6;
+const SHOWN_EACH: usize = 8;
 
 /// One replay's world: the metered store, the queues beside it (SQS on AWS: not metered), the
 /// workspaces and what they are called in the figures.
@@ -73,6 +75,8 @@ struct World {
     dir: std::path::PathBuf,
     raw: Arc<dyn Store>,
     meter: Arc<CapacityMeter>,
+    /// The meter, below the spreading of a workspace's busiest partitions where the layout has it.
+    store: Arc<dyn Store>,
     keyring: Arc<LocalKeyring>,
     names: Vec<(String, String)>,
     /// The simulated day's midnight.
@@ -90,7 +94,7 @@ impl World {
         settings.site_rate_per_ip.per_second = u32::MAX;
         settings.site_rate_per_ip.burst = u32::MAX;
         settings.webhooks.allow_loopback = true;
-        Context::with_adapters(settings, self.meter.clone(), self.keyring.clone())
+        Context::with_adapters(settings, self.store.clone(), self.keyring.clone())
     }
 
     /// A partition's name with workspace ids replaced by what the figures call them.
@@ -105,8 +109,9 @@ pub async fn figures(dir: &std::path::Path) -> Result<()> {
     println!("# the partition model: a synthetic day on a simulated clock, units a second per partition key");
     println!(
         "# the day: {WORKSPACES} workspaces × {PEOPLE} people sent at 09:00 in 3 time zones at {SEND_RATE} sends/s; \
-         an import of {IMPORT_ROWS} people with delay=0 at {IMPORT_RATE} rows/s; website answers {ANSWERS}/s with \
-         a {BURST_SECONDS} s burst of {BURST}/s, each an event to 2 webhooks; {SAMPLED} uniform workspaces run"
+         an import of {IMPORT_ROWS} people with delay=0 at {IMPORT_RATE} rows/s (paced: {}); website answers {ANSWERS}/s with \
+         a {BURST_SECONDS} s burst of {BURST}/s, each an event to 2 webhooks; {SAMPLED} uniform workspaces run",
+        imports::PACED_ROWS_A_SECOND
     );
     let layouts = [
         (
@@ -114,7 +119,7 @@ pub async fn figures(dir: &std::path::Path) -> Result<()> {
             Spread::UNLIMITED,
         ),
         (
-            "this version on DynamoDB (shared index partitions in shards)",
+            "this version on DynamoDB (shared index partitions and a workspace's busiest in shards)",
             Spread::LIMITED,
         ),
     ];
@@ -137,9 +142,15 @@ pub async fn figures(dir: &std::path::Path) -> Result<()> {
 async fn replay(dir: &std::path::Path, day: i64, scale: f64, spread: Spread) -> Result<()> {
     let started = Instant::now();
     let raw: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join(ovation::context::STORE_FILE))?);
+    let meter = Arc::new(CapacityMeter::with(raw.clone(), spread, ovation::store::now_unix));
+    let store: Arc<dyn Store> = match spread.workspace_shards {
+        1 => meter.clone(),
+        _ => Arc::new(SpreadStore::new(meter.clone())),
+    };
     let mut world = World {
         dir: dir.to_owned(),
-        meter: Arc::new(CapacityMeter::with(raw.clone(), spread, ovation::store::now_unix)),
+        meter,
+        store,
         raw,
         keyring: Arc::new(LocalKeyring::open(dir, true)?),
         names: Vec::new(),
@@ -177,12 +188,16 @@ async fn replay(dir: &std::path::Path, day: i64, scale: f64, spread: Spread) -> 
         started.elapsed().as_secs_f64()
     );
 
-    // 10:00: the import, `IMPORT_RATE` rows a second, its sends going out as they are due.
+    // 10:00: the import, its sends going out as they are due.
     let ctx = world.context(SEND_RATE as usize);
     let mut second = day + 10 * HOUR;
-    for first in (0..IMPORT_ROWS).step_by(IMPORT_RATE) {
+    let rate = match spread.workspace_shards {
+        1 => IMPORT_RATE,
+        _ => imports::PACED_ROWS_A_SECOND as usize,
+    };
+    for first in (0..IMPORT_ROWS).step_by(rate) {
         simulate_clock(second);
-        import(&importer, &importer_caller, first, IMPORT_RATE, SendAt::After(0)).await?;
+        import(&importer, &importer_caller, first, rate, SendAt::After(0)).await?;
         send_due(&ctx, &messaging, second).await?;
         second += 1;
     }
@@ -219,7 +234,7 @@ async fn replay(dir: &std::path::Path, day: i64, scale: f64, spread: Spread) -> 
         started.elapsed().as_secs_f64()
     );
     // A workspace's own partitions are the same in either layout.
-    report(&world, spread == Spread::LIMITED);
+    report(&world);
     Ok(())
 }
 
@@ -376,7 +391,7 @@ where
 
 /// The hottest partitions of the replay, by write and by read units, against their limits: the
 /// shared ones, and with `own_too` those of the busiest workspaces.
-fn report(world: &World, own_too: bool) {
+fn report(world: &World) {
     let all = |units| world.meter.hottest(units, usize::MAX);
     for (units, label) in [(Units::Write, "write"), (Units::Read, "read")] {
         // The local queues stand in for SQS, which has no partitions to heat.
@@ -410,15 +425,27 @@ fn report(world: &World, own_too: bool) {
                 workspaces.push(tenant);
             }
         }
-        for tenant in workspaces.iter().take(if own_too { WORKSPACES_SHOWN } else { 0 }) {
+        for tenant in workspaces.iter().take(WORKSPACES_SHOWN) {
             println!(
                 "{}'s own partitions, {label} units in their busiest second (limit {:.0})",
                 world.name(tenant),
                 units.limit()
             );
+            // The busiest shard of each of their partitions (a survey's counter shards as one).
+            let mut seen: Vec<String> = Vec::new();
             let theirs: Vec<Hottest> = own
                 .iter()
                 .filter(|h| h.partition.split('#').nth(1) == Some(tenant))
+                .filter(|h| {
+                    let whole = keys::unsharded(&h.partition);
+                    let whole = match whole.rsplit_once("#AGG#") {
+                        Some((survey, _)) => format!("{survey}#AGG#*"),
+                        None => whole.to_owned(),
+                    };
+                    let first = !seen.contains(&whole);
+                    seen.push(whole);
+                    first
+                })
                 .take(SHOWN_EACH)
                 .cloned()
                 .collect();
