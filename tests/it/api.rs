@@ -85,6 +85,25 @@ pub struct Member {
     pub user_id: String,
 }
 
+impl Member {
+    /// This member as an owner of `tenant` calling the services directly.
+    pub fn owner_of(&self, tenant: &ovation::ids::TenantId) -> ovation::services::Caller {
+        ovation::services::Caller {
+            principal: ovation::auth::Principal {
+                tenant: tenant.clone(),
+                actor: ovation::auth::Actor::User {
+                    id: self.user_id.clone(),
+                    session: [0; 32],
+                },
+                role: ovation::auth::Role::Owner,
+                restriction: None,
+            },
+            ip: None,
+            sees_people: true,
+        }
+    }
+}
+
 impl Stack {
     /// Serves the product over `engines` with test settings (generous sign-in budget, the test
     /// operator key), changed by `tweak`.

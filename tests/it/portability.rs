@@ -88,19 +88,7 @@ async fn the_tenant_export_has_every_item_and_the_purge_takes_them(e: Engines) {
         .await
         .unwrap();
     assert_eq!(decided.status(), 200);
-    let me = ovation::services::Caller {
-        principal: ovation::auth::Principal {
-            tenant: tenant.clone(),
-            actor: ovation::auth::Actor::User {
-                id: owner.user_id.clone(),
-                session: [0; 32],
-            },
-            role: ovation::auth::Role::Owner,
-            restriction: None,
-        },
-        ip: None,
-        sees_people: true,
-    };
+    let me = owner.owner_of(&tenant);
     let choice = ovation::services::notifications::subscriptions::Choice {
         survey,
         answers: Some(ovation::services::notifications::subscriptions::Answers::Detractors),

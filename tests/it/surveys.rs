@@ -1217,19 +1217,7 @@ async fn import_jobs_are_paced_where_partitions_are_limited() {
     let owner = s.tenant("acme").await;
     let tenant: TenantId = s.get("/v1/me", &owner.token).await.str("tenant_id").parse().unwrap();
     let store = s.ctx.tenant_store(&tenant);
-    let caller = ovation::services::Caller {
-        principal: ovation::auth::Principal {
-            tenant: tenant.clone(),
-            actor: ovation::auth::Actor::User {
-                id: owner.user_id.clone(),
-                session: [0; 32],
-            },
-            role: ovation::auth::Role::Owner,
-            restriction: None,
-        },
-        ip: None,
-        sees_people: true,
-    };
+    let caller = owner.owner_of(&tenant);
     let rows = 600;
     let csv: String = std::iter::once("email\n".to_owned())
         .chain((0..rows).map(|i| format!("p{i}@example.com\n")))
