@@ -10,18 +10,25 @@ use std::time::{Duration, Instant};
 
 use super::Item;
 
-/// The most reads remembered; beyond, the expired ones are dropped, then all.
+/// The most partitions remembered; beyond, those with nothing recent are dropped, then all.
 const MAX_REMEMBERED: usize = 10_000;
 
-/// What was read in one partition (an item's sort key, or a query's sort condition), when, and
-/// what it gave.
-type Reads = HashMap<String, (Instant, Vec<Item>)>;
+/// What was read in one partition: by an item's sort key, or (`\0…`) a query's sort condition.
+#[derive(Default)]
+struct Partition {
+    /// Moves on with every write of the partition: a read that began before it is not kept.
+    generation: u64,
+    reads: HashMap<String, (Instant, Vec<Item>)>,
+}
 
 pub struct RecentItems {
     ttl: Duration,
     /// By partition.
-    entries: Mutex<HashMap<String, Reads>>,
+    entries: Mutex<HashMap<String, Partition>>,
 }
+
+/// A read to make: what to remember it with when it is made.
+pub(super) struct Miss(u64);
 
 impl RecentItems {
     pub fn new(ttl: Duration) -> Self {
@@ -31,34 +38,42 @@ impl RecentItems {
         }
     }
 
-    /// What reading `what` in partition `pk` gave, when it is recent.
-    pub(super) fn lookup(&self, pk: &str, what: &str) -> Option<Vec<Item>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, items) = entries.get(pk)?.get(what)?;
-        (at.elapsed() < self.ttl).then(|| items.clone())
-    }
-
-    pub(super) fn remember(&self, pk: &str, what: &str, items: Vec<Item>) {
+    /// What reading `what` in partition `pk` gave, when it is recent; else the read to make.
+    pub(super) fn lookup(&self, pk: &str, what: &str) -> std::result::Result<Vec<Item>, Miss> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.values().map(Reads::len).sum::<usize>() >= MAX_REMEMBERED {
+        if let Some((at, items)) = entries.get(pk).and_then(|p| p.reads.get(what))
+            && at.elapsed() < self.ttl
+        {
+            return Ok(items.clone());
+        }
+        if entries.len() >= MAX_REMEMBERED {
             let ttl = self.ttl;
-            entries.retain(|_, reads| {
-                reads.retain(|_, (at, _)| at.elapsed() < ttl);
-                !reads.is_empty()
+            entries.retain(|_, partition| {
+                partition.reads.retain(|_, (at, _)| at.elapsed() < ttl);
+                !partition.reads.is_empty()
             });
-            if entries.values().map(Reads::len).sum::<usize>() >= MAX_REMEMBERED {
+            if entries.len() >= MAX_REMEMBERED {
                 entries.clear();
             }
         }
-        entries
-            .entry(pk.to_owned())
-            .or_default()
-            .insert(what.to_owned(), (Instant::now(), items));
+        Err(Miss(entries.entry(pk.to_owned()).or_default().generation))
     }
 
-    /// Forgets everything read in partition `pk`.
-    pub(super) fn forget(&self, pk: &str) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(pk);
+    /// Keeps what a read `miss` made gave, unless the partition was written since it began.
+    pub(super) fn remember(&self, pk: &str, what: &str, miss: Miss, items: Vec<Item>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(partition) = entries.get_mut(pk).filter(|p| p.generation == miss.0) {
+            partition.reads.insert(what.to_owned(), (Instant::now(), items));
+        }
+    }
+
+    /// Forgets the read of item `sk` in partition `pk` and every listing of the partition.
+    pub(super) fn forget(&self, pk: &str, sk: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(partition) = entries.get_mut(pk) {
+            partition.generation += 1;
+            partition.reads.retain(|what, _| what != sk && !what.starts_with('\0'));
+        }
     }
 }
 
@@ -67,28 +82,48 @@ mod tests {
     use super::*;
     use crate::store::Key;
 
+    fn read(recent: &RecentItems, pk: &str, what: &str, items: Vec<Item>) {
+        let miss = recent.lookup(pk, what).expect_err("not read yet");
+        recent.remember(pk, what, miss, items);
+    }
+
     #[test]
-    fn reads_are_kept_for_their_time_and_forgotten_by_partition() {
+    fn reads_are_kept_for_their_time_and_forgotten_when_written() {
         let recent = RecentItems::new(Duration::from_millis(200));
         let item = Item::new(Key::new("T#a", "SITE#1"));
-        recent.remember("T#a", "SITE#1", vec![item.clone()]);
-        recent.remember("T#a#WH", "\0All", vec![]);
-        assert_eq!(recent.lookup("T#a", "SITE#1"), Some(vec![item.clone()]));
+        read(&recent, "T#a", "SITE#1", vec![item.clone()]);
+        read(&recent, "T#a", "SURVEY#1", vec![]);
+        read(&recent, "T#a", "\0All", vec![item.clone()]);
+        assert_eq!(recent.lookup("T#a", "SITE#1").ok(), Some(vec![item.clone()]));
         assert_eq!(
-            recent.lookup("T#a#WH", "\0All"),
+            recent.lookup("T#a", "SURVEY#1").ok(),
             Some(vec![]),
-            "an empty read is kept too"
+            "a miss is kept too"
         );
-        assert_eq!(recent.lookup("T#a", "SITE#2"), None);
-        recent.forget("T#a");
-        assert_eq!(
-            recent.lookup("T#a", "SITE#1"),
-            None,
-            "a write of the partition forgets it"
+        recent.forget("T#a", "SITE#1");
+        assert!(
+            recent.lookup("T#a", "SITE#1").is_err(),
+            "a write of the item forgets it"
         );
-        assert!(recent.lookup("T#a#WH", "\0All").is_some(), "other partitions stay");
-        recent.remember("T#a", "SITE#1", vec![item]);
+        assert!(
+            recent.lookup("T#a", "\0All").is_err(),
+            "and every listing of its partition"
+        );
+        assert!(recent.lookup("T#a", "SURVEY#1").is_ok(), "other items stay");
         std::thread::sleep(Duration::from_millis(250));
-        assert_eq!(recent.lookup("T#a", "SITE#1"), None, "older than its time");
+        assert!(recent.lookup("T#a", "SURVEY#1").is_err(), "older than its time");
+    }
+
+    #[test]
+    fn a_read_that_a_write_overtook_is_not_kept() {
+        let recent = RecentItems::new(Duration::from_secs(60));
+        let miss = recent.lookup("T#a", "SITE#1").unwrap_err();
+        // The read is under way when a write of the partition commits and forgets it.
+        recent.forget("T#a", "SITE#1");
+        recent.remember("T#a", "SITE#1", miss, vec![Item::new(Key::new("T#a", "SITE#1"))]);
+        assert!(
+            recent.lookup("T#a", "SITE#1").is_err(),
+            "the read from before the write"
+        );
     }
 }

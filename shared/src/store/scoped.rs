@@ -45,33 +45,37 @@ impl TenantStore {
 
     /// Reads configuration that every visitor's request or webhook delivery reads (a site key, a
     /// survey, an endpoint) as this process read it lately (`RecentItems`), else from the store.
-    /// A write through any handle of this process forgets its partition's.
+    /// A write of the item (or of any item of its partition, for listings) through any handle of
+    /// this process forgets it.
     pub async fn get_recent(&self, key: &Key) -> Result<Option<Item>> {
         self.own(&key.pk)?;
-        if let Some(mut items) = self.recent.lookup(&key.pk, &key.sk) {
-            return Ok(items.pop());
-        }
+        let miss = match self.recent.lookup(&key.pk, &key.sk) {
+            Ok(mut items) => return Ok(items.pop()),
+            Err(miss) => miss,
+        };
         let item = self.store.get(key).await?;
-        self.recent.remember(&key.pk, &key.sk, item.iter().cloned().collect());
+        self.recent
+            .remember(&key.pk, &key.sk, miss, item.iter().cloned().collect());
         Ok(item)
     }
 
     /// Every item of a small configuration listing (`query_all`), as this process read it lately.
     pub async fn query_recent(&self, query: Query) -> Result<Vec<Item>> {
         let what = format!("\0{:?}{:?}", query.sort, query.direction);
-        if let Some(items) = self.recent.lookup(&query.partition, &what) {
-            return Ok(items);
-        }
+        let miss = match self.recent.lookup(&query.partition, &what) {
+            Ok(items) => return Ok(items),
+            Err(miss) => miss,
+        };
         let partition = query.partition.clone();
         let items = self.query_all(query).await?;
-        self.recent.remember(&partition, &what, items.clone());
+        self.recent.remember(&partition, &what, miss, items.clone());
         Ok(items)
     }
 
-    /// Forgets what this process read lately of the partitions a write touched (it may have
-    /// changed them), whether or not the write was made.
-    fn wrote<'a>(&self, partitions: impl IntoIterator<Item = &'a str>) {
-        partitions.into_iter().for_each(|pk| self.recent.forget(pk));
+    /// Forgets what this process read lately of the items a write touched and the listings of
+    /// their partitions (it may have changed them), whether or not the write was made.
+    fn wrote<'a>(&self, keys: impl IntoIterator<Item = &'a Key>) {
+        keys.into_iter().for_each(|key| self.recent.forget(&key.pk, &key.sk));
     }
 
     /// Notes a webhook event a write of this handle is to emit (its transaction may yet fail).
@@ -144,9 +148,9 @@ impl TenantStore {
 
     pub async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
         self.own_item(&item)?;
-        let pk = item.key.pk.clone();
+        let key = item.key.clone();
         let result = self.store.put(item, condition).await;
-        self.wrote([pk.as_str()]);
+        self.wrote([&key]);
         result
     }
 
@@ -166,14 +170,14 @@ impl TenantStore {
     pub async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
         self.own_updates(key, updates)?;
         let result = self.store.update(key, updates, condition).await;
-        self.wrote([key.pk.as_str()]);
+        self.wrote([key]);
         result
     }
 
     pub async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
         self.own(&key.pk)?;
         let result = self.store.delete(key, condition).await;
-        self.wrote([key.pk.as_str()]);
+        self.wrote([key]);
         result
     }
 
@@ -235,13 +239,13 @@ impl TenantStore {
                 TxOp::Delete { key, .. } | TxOp::Check { key, .. } => self.own(&key.pk)?,
             }
         }
-        let written: Vec<String> = ops
+        let written: Vec<Key> = ops
             .iter()
             .filter(|op| !matches!(op, TxOp::Check { .. }))
-            .map(|op| op.key().pk.clone())
+            .map(|op| op.key().clone())
             .collect();
         let result = self.store.transact(ops).await;
-        self.wrote(written.iter().map(String::as_str));
+        self.wrote(&written);
         result
     }
 
@@ -252,9 +256,9 @@ impl TenantStore {
                 BatchOp::Delete(key) => self.own(&key.pk)?,
             }
         }
-        let written: Vec<String> = ops.iter().map(|op| op.key().pk.clone()).collect();
+        let written: Vec<Key> = ops.iter().map(|op| op.key().clone()).collect();
         let result = self.store.batch_write(ops).await;
-        self.wrote(written.iter().map(String::as_str));
+        self.wrote(&written);
         result
     }
 }

@@ -429,7 +429,9 @@ impl Tally {
     }
 
     /// The updates of this tally's counters in `shard` of `survey`.
-    fn ops(&self, tenant: &TenantId, survey: &str, shard: u8, now: i64, spread: Spread) -> Result<Vec<TxOp>> {
+    /// `marked`: the survey's mark stands for its overflow writes (`mark`); else each overflow
+    /// item is indexed itself.
+    fn ops(&self, tenant: &TenantId, survey: &str, shard: u8, now: i64, marked: bool) -> Result<Vec<TxOp>> {
         let pk = keys::counters_partition(tenant, survey, shard)?;
         self.changes
             .iter()
@@ -445,7 +447,7 @@ impl Tally {
                 }
                 if shard != 0 {
                     updates.push(Update::Set(WRITTEN_AT.into(), now.into()));
-                    if shards(spread) != LIMITED_SHARDS {
+                    if !marked {
                         // Indexed by the day of the write: compaction looks at the last few days'.
                         // (Where partitions are limited, each write would write the shared index
                         // too, thousands a second in a burst: the survey's mark stands for them.)
@@ -505,24 +507,30 @@ fn overflow_index(day: i64, pk: &str) -> String {
     format!("{}{day:06}#{bucket}", keys::COUNTERS_OVERFLOW_PREFIX)
 }
 
-/// The write of a survey's mark that its overflow shards hold counts written `now` (indexed for
-/// compaction by the day), when this process has not written it in the last minute.
-fn mark(store: &TenantStore, survey: &str, now: i64) -> Result<Option<TxOp>> {
-    if !with_load(store, survey, now, |load| load.marked_until <= now) {
-        return Ok(None);
+/// Makes sure the survey's mark says its overflow shards hold counts written `now` (indexed for
+/// compaction by the day), written alone (never in an answer's transaction, where every process
+/// writing the one item would make them conflict) unless this process wrote it in the last
+/// minute. False when it could not be written: the write's overflow items index themselves.
+async fn mark(store: &TenantStore, survey: &str, now: i64) -> Result<bool> {
+    if with_load(store, survey, now, |load| load.marked_until > now) {
+        return Ok(true);
     }
     let home = keys::counters_partition(store.tenant(), survey, 0)?;
     let today = now.div_euclid(DAY_SECONDS);
     let sk = format!("{MARK_PREFIX}{today:06}");
-    Ok(Some(TxOp::Update {
-        key: crate::store::Key::new(home.clone(), sk.clone()),
-        updates: vec![
-            Update::Set(attr::GSI1PK.into(), overflow_index(today, &home).into()),
-            Update::Set(attr::GSI1SK.into(), format!("{home}|{sk}").into()),
-            Update::Set(WRITTEN_AT.into(), now.into()),
-        ],
-        condition: None,
-    }))
+    let updates = [
+        Update::Set(attr::GSI1PK.into(), overflow_index(today, &home).into()),
+        Update::Set(attr::GSI1SK.into(), format!("{home}|{sk}").into()),
+        Update::Set(WRITTEN_AT.into(), now.into()),
+    ];
+    match store.update(&crate::store::Key::new(home, sk), &updates, None).await {
+        Ok(_) => {
+            with_load(store, survey, now, |load| load.marked_until = now + HOT_FOR);
+            Ok(true)
+        }
+        Err(Error::Throttled { .. } | Error::Unavailable { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs `ops` with the counters of `tally` for `survey` in one transaction: in the home shard,
@@ -538,21 +546,9 @@ pub async fn transact(store: &TenantStore, survey: &str, ops: Vec<TxOp>, tally: 
     let now = now_unix();
     let mut shard = first_shard(store, survey, now, shards)?;
     for attempt in 0..ATTEMPTS {
-        let mut all = [
-            ops.clone(),
-            tally.ops(store.tenant(), survey, shard, now, store.spread())?,
-        ]
-        .concat();
-        let marked = match shard != 0 && shards == LIMITED_SHARDS {
-            true => mark(store, survey, now)?,
-            false => None,
-        };
-        all.extend(marked.clone());
-        let result = store.transact(all).await;
-        if marked.is_some() && result.is_ok() {
-            with_load(store, survey, now, |load| load.marked_until = now + HOT_FOR);
-        }
-        match result {
+        let marked = shard != 0 && shards == LIMITED_SHARDS && mark(store, survey, now).await?;
+        let all = [ops.clone(), tally.ops(store.tenant(), survey, shard, now, marked)?].concat();
+        match store.transact(all).await {
             Err(Error::Throttled { .. }) if attempt + 1 < ATTEMPTS => {
                 if shard == 0 && shards == LIMITED_SHARDS {
                     with_load(store, survey, now, |load| load.spread_until = now + HOT_FOR);
@@ -871,7 +867,7 @@ mod tests {
             (-1, 1),
             "01:00 is in 01:00–01:29"
         );
-        let ops = moved.ops(&TenantId::generate(), "s", 0, 0, Spread::UNLIMITED).unwrap();
+        let ops = moved.ops(&TenantId::generate(), "s", 0, 0, false).unwrap();
         let day_writes = ops.iter().find_map(|op| match op {
             TxOp::Update { key, updates, .. } if key.sk == "D#020000" => Some(updates.clone()),
             _ => None,

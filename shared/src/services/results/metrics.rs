@@ -650,11 +650,13 @@ async fn read_days(
 async fn first_counted_day(store: &TenantStore, surveys: &[Survey]) -> Result<Option<i64>> {
     let mut first: Option<i64> = None;
     for survey in surveys {
-        for shard in 0..counters::shards(store.spread()) {
+        let shards = (0..counters::shards(store.spread())).map(|shard| async move {
             let pk = crate::store::keys::counters_partition(store.tenant(), &survey.id, shard)?;
-            let page = store
+            store
                 .query(crate::store::Query::new(pk).prefix("D#").limit(1), None)
-                .await?;
+                .await
+        });
+        for page in futures_util::future::try_join_all(shards).await? {
             if let Some((_, day, ..)) = page.items.first().and_then(|i| counters::parse_sort_key(&i.key.sk)) {
                 first = Some(first.map_or(day, |f| f.min(day)));
             }
