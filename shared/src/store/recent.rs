@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::Item;
+use super::{Item, Key};
 
 /// The most partitions remembered; beyond, those with nothing recent are dropped, then all.
 const MAX_REMEMBERED: usize = 10_000;
@@ -67,12 +67,16 @@ impl RecentItems {
         }
     }
 
-    /// Forgets the read of item `sk` in partition `pk` and every listing of the partition.
-    pub(super) fn forget(&self, pk: &str, sk: &str) {
+    /// Forgets the reads of the items `written` and every listing of their partitions.
+    pub(super) fn forget<'a>(&self, written: impl IntoIterator<Item = &'a Key>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(partition) = entries.get_mut(pk) {
-            partition.generation += 1;
-            partition.reads.retain(|what, _| what != sk && !what.starts_with('\0'));
+        for key in written {
+            if let Some(partition) = entries.get_mut(&key.pk) {
+                partition.generation += 1;
+                partition
+                    .reads
+                    .retain(|what, _| *what != key.sk && !what.starts_with('\0'));
+            }
         }
     }
 }
@@ -80,7 +84,6 @@ impl RecentItems {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Key;
 
     fn read(recent: &RecentItems, pk: &str, what: &str, items: Vec<Item>) {
         let miss = recent.lookup(pk, what).expect_err("not read yet");
@@ -100,7 +103,7 @@ mod tests {
             Some(vec![]),
             "a miss is kept too"
         );
-        recent.forget("T#a", "SITE#1");
+        recent.forget([&Key::new("T#a", "SITE#1")]);
         assert!(
             recent.lookup("T#a", "SITE#1").is_err(),
             "a write of the item forgets it"
@@ -119,7 +122,7 @@ mod tests {
         let recent = RecentItems::new(Duration::from_secs(60));
         let miss = recent.lookup("T#a", "SITE#1").unwrap_err();
         // The read is under way when a write of the partition commits and forgets it.
-        recent.forget("T#a", "SITE#1");
+        recent.forget([&Key::new("T#a", "SITE#1")]);
         recent.remember("T#a", "SITE#1", miss, vec![Item::new(Key::new("T#a", "SITE#1"))]);
         assert!(
             recent.lookup("T#a", "SITE#1").is_err(),

@@ -75,7 +75,7 @@ impl TenantStore {
     /// Forgets what this process read lately of the items a write touched and the listings of
     /// their partitions (it may have changed them), whether or not the write was made.
     fn wrote<'a>(&self, keys: impl IntoIterator<Item = &'a Key>) {
-        keys.into_iter().for_each(|key| self.recent.forget(&key.pk, &key.sk));
+        self.recent.forget(keys);
     }
 
     /// Notes a webhook event a write of this handle is to emit (its transaction may yet fail).

@@ -33,7 +33,7 @@ impl SpreadStore {
         keys::spread_shards(pk, self.shards)
     }
 
-    /// The shard of `pk` the item of `key` lives in (or, for an index partition, joins).
+    /// The shard of `pk` the item of `key` lives in (or, for an index partition it names, joins).
     fn place(&self, pk: &str, key: &Key) -> String {
         match self.shards_of(pk) {
             1 => pk.to_owned(),
@@ -46,14 +46,9 @@ impl SpreadStore {
         Key::new(self.place(&key.pk, key), key.sk.clone())
     }
 
-    /// The index partition the item of `key` joins when it names `pk`: the item's own shard of it.
-    fn down_index_pk(&self, key: &Key, pk: &str) -> String {
-        self.place(pk, key)
-    }
-
     fn down_item(&self, mut item: Item) -> Item {
         if let Some(Value::S(pk)) = item.attrs.get_mut(attr::GSI1PK) {
-            *pk = self.down_index_pk(&item.key, pk);
+            *pk = self.place(pk, &item.key);
         }
         item.key = self.down_key(&item.key);
         item
@@ -64,7 +59,7 @@ impl SpreadStore {
             .iter()
             .map(|update| match update {
                 Update::Set(name, Value::S(pk)) if name == attr::GSI1PK => {
-                    Update::Set(name.clone(), Value::S(self.down_index_pk(key, pk)))
+                    Update::Set(name.clone(), Value::S(self.place(pk, key)))
                 }
                 update => update.clone(),
             })
@@ -123,6 +118,7 @@ impl SpreadStore {
     async fn whole(&self, query: &Query, index: bool) -> Result<Page> {
         let mut down = query.clone();
         if let Some(after) = &query.after {
+            // The position's own partition, mapped: the engine refuses one from elsewhere.
             let pk = match (&after.index, index) {
                 (Some(ix), true) => ix.pk.clone(),
                 _ => self.down_key(&after.key).pk,
