@@ -8,6 +8,9 @@ DELIGHTED_VERSION=4.2.0
 PUPPETEER_VERSION=24.31.0
 AXE_VERSION=4.14.1
 DELIGHTED_NODE_VERSION=2.2.0
+# 8.8.1: the last oidc-provider for Node 20 (9.x supports Node 22+); jose as it resolves there.
+OIDC_PROVIDER_VERSION=8.8.1
+JOSE_VERSION=5.10.0
 SCHEMATHESIS_VERSION=4.32.5
 VENV=.venv
 
@@ -26,8 +29,9 @@ install_tools() {
       "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
       "delighted==$DELIGHTED_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
   fi
-  # The browser test: Debian's Chromium, driven by puppeteer-core (no browser download).
-  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION, axe-core@$AXE_VERSION and delighted@$DELIGHTED_NODE_VERSION (Node) in $VENV/node"
+  # The browser test: Debian's Chromium, driven by puppeteer-core (no browser download); the
+  # single sign-on tests' identity provider: oidc-provider and jose.
+  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION, axe-core@$AXE_VERSION, delighted@$DELIGHTED_NODE_VERSION, oidc-provider@$OIDC_PROVIDER_VERSION and jose@$JOSE_VERSION (Node) in $VENV/node"
   if ! command -v chromium >/dev/null; then
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -35,9 +39,11 @@ install_tools() {
   fi
   installed_npm() { grep -q "\"version\": \"$2\"" "$VENV/node/node_modules/$1/package.json" 2>/dev/null; }
   if ! installed_npm puppeteer-core "$PUPPETEER_VERSION" || ! installed_npm axe-core "$AXE_VERSION" \
-    || ! installed_npm delighted "$DELIGHTED_NODE_VERSION"; then
+    || ! installed_npm delighted "$DELIGHTED_NODE_VERSION" || ! installed_npm oidc-provider "$OIDC_PROVIDER_VERSION" \
+    || ! installed_npm jose "$JOSE_VERSION"; then
     npm install --silent --no-audit --no-fund --prefix "$VENV/node" \
-      "puppeteer-core@$PUPPETEER_VERSION" "axe-core@$AXE_VERSION" "delighted@$DELIGHTED_NODE_VERSION" >/dev/null
+      "puppeteer-core@$PUPPETEER_VERSION" "axe-core@$AXE_VERSION" "delighted@$DELIGHTED_NODE_VERSION" \
+      "oidc-provider@$OIDC_PROVIDER_VERSION" "jose@$JOSE_VERSION" >/dev/null
   fi
   export OVATION_TEST_PYTHON="$PWD/$VENV/bin/python" OVATION_TEST_NODE_MODULES="$PWD/$VENV/node/node_modules"
   export OVATION_TEST_SCHEMATHESIS="$PWD/$VENV/bin/schemathesis"

@@ -1,5 +1,5 @@
-//! Outbound HTTP to URLs that tenants give (webhook endpoints), safe against server-side request
-//! forgery: https only, every address a name resolves to checked and the connection made to a
+//! Outbound HTTP to URLs that tenants give (webhook endpoints, identity providers), safe against
+//! server-side request forgery: https only, every address a name resolves to checked and the connection made to a
 //! checked one (no second lookup to rebind), no redirects, no proxies, bounded time and answer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -222,6 +222,63 @@ impl Outbound {
             body: String::from_utf8_lossy(&kept).into_owned(),
             millis: started.elapsed().as_millis() as u64,
         })
+    }
+}
+
+/// The most of an answer `send` reads (a provider's discovery document, keys or tokens).
+const ANSWER_READ: usize = 256 * 1024;
+
+/// A call `send` could not make or read, with its reason (no personal data).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CallFailed(String);
+
+impl Outbound {
+    /// Checks a URL this client is to call (`check_url` under its loopback rule).
+    pub fn check(&self, field: &'static str, text: &str) -> Result<Url> {
+        check_url(field, text, self.allow_loopback)
+    }
+
+    /// Sends `request` as given and reads its whole answer (at most `ANSWER_READ` bytes): the
+    /// calls of a sign-in to an identity provider (`openidconnect` makes them through this).
+    pub async fn send(
+        &self,
+        request: axum::http::Request<Vec<u8>>,
+    ) -> std::result::Result<axum::http::Response<Vec<u8>>, CallFailed> {
+        let url = self
+            .check("url", &request.uri().to_string())
+            .map_err(|e| CallFailed(e.to_string()))?;
+        let (parts, body) = request.into_parts();
+        let mut call = self.client.request(parts.method, url).body(body);
+        for (name, value) in &parts.headers {
+            call = call.header(name, value);
+        }
+        let mut response = call.send().await.map_err(|e| CallFailed(reason(&e.without_url())))?;
+        let mut answer = axum::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| CallFailed(reason(&e)))? {
+            if body.len() + chunk.len() > ANSWER_READ {
+                return Err(CallFailed(format!("the answer is longer than {ANSWER_READ} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        answer.body(body).map_err(|e| CallFailed(e.to_string()))
+    }
+}
+
+/// The client `openidconnect` makes a sign-in's calls with (discovery, keys, the code's
+/// exchange): a named future, boxed, so that the handlers' futures stay `Send`.
+impl<'c> openidconnect::AsyncHttpClient<'c> for Outbound {
+    type Error = CallFailed;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = std::result::Result<openidconnect::HttpResponse, CallFailed>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
     }
 }
 

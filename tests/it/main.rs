@@ -19,6 +19,7 @@ mod portability;
 mod results;
 mod retention;
 mod sending;
+mod sso;
 mod store_conformance;
 mod surveys;
 mod template;

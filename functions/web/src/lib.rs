@@ -29,6 +29,8 @@ mod security;
 mod segments;
 mod settings;
 mod sign_in;
+mod sign_on;
+mod sso;
 mod suppressed;
 mod survey_form;
 mod surveys;
@@ -50,6 +52,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sso", get(sso::start))
+        .route("/sso/callback", get(sso::callback))
         .route("/second-factor", get(sign_in::code_form).post(sign_in::submit_code))
         .route("/password", get(sign_in::password_form).post(sign_in::change_password))
         .route("/accept", get(accounts::accept_form).post(accounts::accept))
@@ -80,6 +84,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
             get(surveys::preview_saved).post(surveys::preview_draft),
         )
         .route("/settings/workspace", get(settings::page).post(settings::save))
+        .route("/settings/sign-on", get(sign_on::page).post(sign_on::save))
         .route("/settings/webhooks", get(webhooks::page).post(webhooks::create))
         .route("/settings/webhooks/{id}", get(webhooks::log).post(webhooks::change))
         .route("/settings/audit", get(audit_log::page))

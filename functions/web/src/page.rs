@@ -47,6 +47,7 @@ fn environment() -> &'static Environment<'static> {
             ("forgot.html", include_str!("../templates/forgot.html")),
             ("reset.html", include_str!("../templates/reset.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("sign_on.html", include_str!("../templates/sign_on.html")),
             ("security.html", include_str!("../templates/security.html")),
             ("notifications.html", include_str!("../templates/notifications.html")),
             ("export.html", include_str!("../templates/export.html")),
@@ -292,6 +293,7 @@ const SETTINGS: &[(&str, &str, Permission)] = &[
     (crate::website::NAV, "Website surveys", Permission::ManageCredentials),
     (crate::webhooks::NAV, "Webhooks", Permission::ManageWebhooks),
     (crate::settings::NAV, "Security and privacy", Permission::ManageTenant),
+    (crate::sign_on::NAV, "Single sign-on", Permission::ManageSignOn),
     (crate::audit_log::NAV, "Audit log", Permission::ReadAudit),
     (crate::data::NAV, "Your data", Permission::ExportTenant),
 ];

@@ -23,7 +23,7 @@ type Ctx = State<std::sync::Arc<Context>>;
 
 /// The cookie that remembers the workspace last signed in to (its slug; a year).
 pub const WORKSPACE: &str = "ovation_workspace";
-const YEAR: i64 = 365 * 86_400;
+pub const YEAR: i64 = 365 * 86_400;
 /// How long the sign-in page's form stays valid.
 const FORM_SECONDS: i64 = 3600;
 
@@ -41,7 +41,7 @@ pub async fn form(State(ctx): Ctx, headers: HeaderMap, RawQuery(raw): RawQuery) 
     sign_in_page(&ctx, StatusCode::OK, &workspace, "", None, notice)
 }
 
-fn sign_in_page(
+pub fn sign_in_page(
     ctx: &Context,
     status: StatusCode,
     workspace: &str,
@@ -61,7 +61,7 @@ fn sign_in_page(
 }
 
 /// The message a refused sign-in shows (the API's, the same whether or not the account exists).
-fn problem(e: Error) -> (StatusCode, String) {
+pub fn problem(e: Error) -> (StatusCode, String) {
     let (status, body) = HttpError::App(e).answer();
     (status, body.message)
 }

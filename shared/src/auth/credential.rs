@@ -25,6 +25,8 @@ pub enum Kind {
     MfaChallenge,
     /// A mailed link to set a new password.
     PasswordReset,
+    /// A single sign-on under way: binds the provider's answer to the browser that started it.
+    SsoFlow,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
             Kind::Invite => "ovi",
             Kind::MfaChallenge => "ovm",
             Kind::PasswordReset => "ovr",
+            Kind::SsoFlow => "ovf",
         }
     }
 
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Invite,
             Kind::MfaChallenge,
             Kind::PasswordReset,
+            Kind::SsoFlow,
         ]
         .into_iter()
         .find(|k| k.prefix() == prefix)

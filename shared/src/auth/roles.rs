@@ -77,6 +77,9 @@ pub enum Permission {
     ManageResponses,
     /// Create, change, test and delete webhook endpoints (data leaves the account through them).
     ManageWebhooks,
+    /// Set the workspace's single sign-on: its identity provider vouches for every user's
+    /// email, the owners' too, so only owners may choose it.
+    ManageSignOn,
     /// Export every item of the tenant, decrypted (data portability).
     ExportTenant,
     /// Delete the tenant: its keys destroyed at once, every item purged after 30 days.
@@ -107,6 +110,7 @@ pub const PERMISSIONS: &[(Permission, &[Role])] = &[
     ),
     (Permission::ManageResponses, &[Role::Owner, Role::Admin, Role::Editor]),
     (Permission::ManageWebhooks, &[Role::Owner, Role::Admin]),
+    (Permission::ManageSignOn, &[Role::Owner]),
     (Permission::ExportTenant, &[Role::Owner]),
     (Permission::DeleteTenant, &[Role::Owner]),
 ];

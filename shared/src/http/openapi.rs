@@ -24,6 +24,7 @@ use crate::services::accounts::credentials::{
 use crate::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
 use crate::services::accounts::sessions::{ChangePassword, Me};
 use crate::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
+use crate::services::accounts::sso::{OidcInput, OidcSettings};
 use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 use crate::services::audit::AuditEvent;
 use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};
@@ -132,6 +133,8 @@ use crate::services::website::visits::{
         OAuthClientCreated,
         OAuthClientView,
         OAuthErrorBody,
+        OidcInput,
+        OidcSettings,
         PasswordPolicy,
         Privacy,
         RecoveryCodes,

@@ -54,11 +54,22 @@ pub fn cookie(ctx: &Context, headers: &HeaderMap, name: &str) -> Option<String> 
         .map(|(_, v)| v.to_owned())
 }
 
-/// A `Set-Cookie` value: the cookie for `max_age` seconds (0 removes it).
+/// A `Set-Cookie` value: the cookie for `max_age` seconds (0 removes it), sent only with
+/// requests from this site's own pages.
 pub fn set_cookie(ctx: &Context, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    cookie_header(ctx, name, value, max_age, "Strict")
+}
+
+/// A cookie that a navigation from another site brings too (an identity provider sending the
+/// browser back to a single sign-on's callback); only for what binds such a return.
+pub fn set_lax_cookie(ctx: &Context, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    cookie_header(ctx, name, value, max_age, "Lax")
+}
+
+fn cookie_header(ctx: &Context, name: &str, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
     let secure = if secure_cookies(ctx) { "; Secure" } else { "" };
     let text = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        "{}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}",
         cookie_name(ctx, name)
     );
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))

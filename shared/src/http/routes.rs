@@ -129,8 +129,9 @@ pub const WEB: &str = "web";
 
 use Access::{Any, Operator, Public, Site, Tenant, Throttled, User};
 use Permission::{
-    DeleteTenant, ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSurveys, ManageTenant,
-    ManageUsers, ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant, ReadUsers,
+    DeleteTenant, ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSignOn, ManageSurveys,
+    ManageTenant, ManageUsers, ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant,
+    ReadUsers,
 };
 
 /// Query parameters of Delighted's people list.
@@ -197,6 +198,12 @@ pub const ROUTES: &[Route] = &[
         .body("TenantDeletion"),
     route("PATCH", "/v1/tenant", ADMIN, Tenant(ManageTenant), "Change the tenant's settings")
         .body("SettingsPatch").returns("Tenant"),
+    route("GET", "/v1/sso/oidc", ADMIN, Tenant(ManageSignOn), "The workspace's OpenID Connect provider (single sign-on)")
+        .returns("OidcSettings"),
+    route("PUT", "/v1/sso/oidc", ADMIN, Tenant(ManageSignOn),
+        "Set the workspace's OpenID Connect provider (its discovery document is read first; the secret is sealed)")
+        .body("OidcInput").returns("OidcSettings"),
+    route("DELETE", "/v1/sso/oidc", ADMIN, Tenant(ManageSignOn), "Remove the workspace's OpenID Connect provider"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
         .returns("[UserView]").query(&["per_page", "cursor"]),
     route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user (the invitation is mailed)")
@@ -421,6 +428,10 @@ pub const ROUTES: &[Route] = &[
     // The web app's pages (HTML, the session in a cookie): web.
     route("GET", "/", WEB, Public, "The web app: to the overview (or to sign in)").page(),
     route("GET", "/sign-in", WEB, Public, "Sign in: workspace, email and password").page().query(&["done"]),
+    route("GET", "/sso", WEB, Throttled, "Single sign-on: on to the workspace's identity provider")
+        .page().query(&["workspace", "return_to"]),
+    route("GET", "/sso/callback", WEB, Throttled, "Single sign-on: the identity provider's answer (a session)")
+        .page().query(&["code", "state", "error", "error_description", "iss"]),
     route("POST", "/sign-in", WEB, Throttled, "Sign in (form; per-address budget)").page(),
     route("GET", "/second-factor", WEB, Public, "Sign in: the second factor").page(),
     route("POST", "/second-factor", WEB, Throttled, "Finish signing in with a TOTP or recovery code").page(),
@@ -467,6 +478,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/surveys/{id}/preview", WEB, Tenant(ReadSurveys), "A survey's preview: email, SMS, survey page (framed)")
         .page().query(&["language", "device"]),
     route("POST", "/surveys/{id}/preview", WEB, Tenant(ManageSurveys), "The preview of a survey's form as typed (framed)").page(),
+    route("GET", "/settings/sign-on", WEB, Tenant(ManageSignOn), "Settings: single sign-on (the OpenID Connect provider)")
+        .page().query(&["done"]),
+    route("POST", "/settings/sign-on", WEB, Tenant(ManageSignOn), "Save or remove single sign-on (form; PUT /v1/sso/oidc's rules)").page(),
     route("GET", "/settings/workspace", WEB, Tenant(ManageTenant), "Settings: name, languages, sign-in rules, privacy, retention")
         .page().query(&["done"]),
     route("POST", "/settings/workspace", WEB, Tenant(ManageTenant), "Save the workspace's settings (form; PATCH /v1/tenant's rules)")

@@ -40,6 +40,8 @@ pub enum Target {
     Autopilot(String),
     Webhook(String),
     SiteKey(String),
+    /// Single sign-on: its settings (`oidc`), or the reason a sign-in was refused.
+    SingleSignOn(String),
 }
 
 impl Target {
@@ -57,6 +59,7 @@ impl Target {
             Target::Autopilot(platform) => ("autopilot", platform),
             Target::Webhook(id) => ("webhook", id),
             Target::SiteKey(id) => ("site_key", id),
+            Target::SingleSignOn(what) => ("sso", what),
         }
     }
 }

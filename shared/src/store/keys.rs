@@ -199,6 +199,16 @@ pub fn session(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
     ))
 }
 
+/// A workspace's single sign-on provider.
+pub fn sso_settings(tenant: &TenantId) -> Key {
+    Key::new(tenant_partition(tenant), format!("SSO{SEP}OIDC"))
+}
+
+/// A single sign-on under way, by its flow token's digest.
+pub fn sso_flow(tenant: &TenantId, digest: &Digest) -> Key {
+    Key::new(tenant_partition(tenant), format!("SSOFLOW{SEP}{}", hex(digest)))
+}
+
 pub fn mfa_challenge(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
     Ok(Key::new(
         user_partition(tenant, user)?,

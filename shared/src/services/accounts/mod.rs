@@ -1,11 +1,12 @@
 //! Who works in a workspace and how they prove it: tenants and their settings, users and
-//! invitations, sign-in and sessions, API keys and OAuth clients.
+//! invitations, sign-in (passwords and single sign-on) and sessions, API keys and OAuth clients.
 
 pub mod credentials;
 pub mod mfa;
 pub mod password_reset;
 pub mod sessions;
 pub mod sign_in;
+pub mod sso;
 pub mod staff_mail;
 pub mod tenants;
 pub mod users;

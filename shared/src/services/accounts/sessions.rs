@@ -19,10 +19,9 @@ use crate::services::accounts::users::{self, UserRecord, UserView};
 use crate::services::audit::{self, Outcome, Target};
 use crate::store::{Condition, Item, TenantStore, TxOp, Update, Value, keys, now_unix};
 
-/// A session ends after an hour without use, and after twelve hours in any case.
 use crate::services::accounts::sign_in::{
-    SESSION_IDLE_SECONDS, SESSION_MFA, SESSION_PASSWORD_AT, SignInResult, TOUCH_EVERY, counted, open_session,
-    restriction, self_scope,
+    Proof, SESSION_IDLE_SECONDS, SESSION_MFA, SESSION_PASSWORD_AT, SESSION_SSO, SignInResult, TOUCH_EVERY, counted,
+    open_session, restriction, self_scope,
 };
 
 /// Turns a presented credential into its principal: one read of the credential's item (the
@@ -53,7 +52,11 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
             }
             let stored = item.str("restriction").and_then(Restriction::parse);
             let mfa = matches!(item.get(SESSION_MFA), Some(Value::Bool(true)));
-            let now_required = restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now);
+            // The identity provider keeps the passwords and second factors of its sign-ins.
+            let now_required = match item.get(SESSION_SSO) {
+                Some(Value::Bool(true)) => None,
+                _ => restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now),
+            };
             Principal {
                 tenant: tenant.id.clone(),
                 actor: auth::Actor::User {
@@ -95,7 +98,7 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
                 restriction: None,
             }
         }
-        Kind::Invite | Kind::MfaChallenge | Kind::PasswordReset => {
+        Kind::Invite | Kind::MfaChallenge | Kind::PasswordReset | Kind::SsoFlow => {
             return Err(Error::Unauthenticated("this token cannot be used to call the API"));
         }
     };
@@ -242,7 +245,7 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
     let new = new_password(&tenant, &user, request.new_password).await?;
     let event = audit::entry(&store, caller, "user.password_changed", Target::User(user.id.clone())).await?;
     set_password(&store, &mut user, &new, event).await?;
-    open_session(&store, &tenant, &user).await
+    open_session(&store, &tenant, &user, Proof::Password).await
 }
 
 /// A new password for `user`: the workspace's policy, and none of their last passwords.

@@ -355,11 +355,21 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
             .await?;
         return Ok(SignInResult::MfaRequired { mfa_token, expires_at });
     }
-    finish(&store, &tenant, user, ip, "sign_in.succeeded").await
+    finish(&store, &tenant, user, ip, "sign_in.succeeded", Proof::Password).await
 }
 
 fn target_of(user: Option<&UserRecord>) -> Target {
     Target::User(user.map_or("unknown".to_owned(), |u| u.id.clone()))
+}
+
+/// How a session's user proved who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// Their password here (and their second factor when they have one).
+    Password,
+    /// The workspace's identity provider, which keeps their password and second factor: the
+    /// workspace's password and second-factor rules do not restrict the session.
+    SingleSignOn,
 }
 
 /// Records the sign-in on the user, audits it, and opens a session.
@@ -369,6 +379,7 @@ pub(crate) async fn finish(
     mut user: UserRecord,
     ip: Option<IpAddr>,
     action: &str,
+    proof: Proof,
 ) -> Result<SignInResult> {
     let now = now_unix();
     let address = address_index(store, ip).await?;
@@ -386,7 +397,7 @@ pub(crate) async fn finish(
         Outcome::Success,
     )
     .await?;
-    open_session(store, tenant, &user).await
+    open_session(store, tenant, &user, proof).await
 }
 
 /// What the user must do first, if anything: change a one-time or expired password, or enrol a
@@ -417,17 +428,27 @@ pub(crate) fn restriction(
 /// reaches it on its next request).
 pub(crate) const SESSION_MFA: &str = "mfa";
 pub(crate) const SESSION_PASSWORD_AT: &str = "password_at";
+/// Whether the session was opened by single sign-on (`Proof::SingleSignOn`).
+pub(crate) const SESSION_SSO: &str = "sso";
 
-pub(crate) async fn open_session(store: &TenantStore, tenant: &Tenant, user: &UserRecord) -> Result<SignInResult> {
+pub(crate) async fn open_session(
+    store: &TenantStore,
+    tenant: &Tenant,
+    user: &UserRecord,
+    proof: Proof,
+) -> Result<SignInResult> {
     let now = now_unix();
     let (token, digest) = credential::issue(Kind::Session, store.tenant(), &user.id)?;
-    let restriction = restriction(
-        tenant,
-        user.must_change_password,
-        user.mfa_enabled(),
-        user.password_changed_at,
-        now,
-    );
+    let restriction = match proof {
+        Proof::Password => restriction(
+            tenant,
+            user.must_change_password,
+            user.mfa_enabled(),
+            user.password_changed_at,
+            now,
+        ),
+        Proof::SingleSignOn => None,
+    };
     let expires_at = now + SESSION_MAX_SECONDS;
     let mut item = Item::new(keys::session(store.tenant(), &user.id, &digest)?)
         .with("role", user.role.as_str())
@@ -435,6 +456,7 @@ pub(crate) async fn open_session(store: &TenantStore, tenant: &Tenant, user: &Us
         .with("seen_at", now)
         .with(SESSION_MFA, user.mfa_enabled())
         .with(SESSION_PASSWORD_AT, user.password_changed_at.unwrap_or(0))
+        .with(SESSION_SSO, proof == Proof::SingleSignOn)
         .with_expiry(expires_at);
     if let Some(r) = restriction {
         item = item.with("restriction", r.as_str());
@@ -518,7 +540,7 @@ pub async fn complete_mfa(ctx: &Context, request: MfaRequest, ip: Option<IpAddr>
         return Err(Error::Unauthenticated("the code is wrong or was already used"));
     }
     store.delete(&key, None).await?;
-    finish(&store, &tenant, user, ip, "sign_in.succeeded").await
+    finish(&store, &tenant, user, ip, "sign_in.succeeded", Proof::Password).await
 }
 
 /// Checks a TOTP code (newer than the last one used) or spends a recovery code.
@@ -601,7 +623,7 @@ pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAd
         other => other?,
     }
     user.saved();
-    finish(&store, &tenant, user, ip, "user.invite_accepted").await
+    finish(&store, &tenant, user, ip, "user.invite_accepted", Proof::Password).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,121 @@
+//! Single sign-on through pages (`accounts::sso`): the sign-in page's single sign-on form leads
+//! here, on to the workspace's identity provider, and its answer back to a session. Both legs
+//! answer a page that moves on by itself (`Refresh`, no script): a form's redirect to another
+//! site would break the pages' `form-action 'self'`, and the session cookie (`SameSite=Strict`)
+//! is sent only on a navigation this site's own page starts.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use ovation::http::extract::{ClientAddress, Params, PublicBase};
+use ovation::http::pages::{self, SESSION};
+use ovation::services::accounts::sign_in::SignInResult;
+use ovation::services::accounts::sso::{self, Callback};
+use ovation::store::now_unix;
+use serde::Deserialize;
+
+use crate::page::render;
+use crate::sign_in::{WORKSPACE, YEAR, problem, sign_in_page};
+
+type Ctx = State<std::sync::Arc<ovation::Context>>;
+
+/// The cookie that binds the provider's answer to the browser that started the sign-in.
+const FLOW: &str = "ovation_sso";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Start {
+    workspace: Option<String>,
+    return_to: Option<String>,
+}
+
+/// On to the provider of the workspace named in the form.
+pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, Params(start): Params<Start>) -> Response {
+    let workspace = start.workspace.unwrap_or_default().trim().to_ascii_lowercase();
+    match sso::start(&ctx, &workspace, start.return_to.as_deref(), &base).await {
+        Ok(started) => {
+            let cookies = vec![
+                pages::set_lax_cookie(&ctx, FLOW, &started.flow_token, sso::FLOW_SECONDS),
+                pages::set_cookie(&ctx, WORKSPACE, &workspace, YEAR),
+            ];
+            onward(
+                "",
+                &started.location,
+                "Continuing to your organisation's sign-in",
+                "Your browser is going on to your organisation's sign-in page.",
+                cookies,
+            )
+        }
+        Err(e) => {
+            let (status, message) = problem(e);
+            sign_in_page(&ctx, status, &workspace, "", Some(message), None)
+        }
+    }
+}
+
+/// The provider's answer: a session, on to the page the sign-in was for (else the overview).
+pub async fn callback(
+    State(ctx): Ctx,
+    ClientAddress(ip): ClientAddress,
+    PublicBase(base): PublicBase,
+    headers: HeaderMap,
+    Params(answer): Params<Callback>,
+) -> Response {
+    let flow = pages::cookie(&ctx, &headers, FLOW);
+    let used_up = pages::set_lax_cookie(&ctx, FLOW, "", 0);
+    match sso::finish(&ctx, flow.as_deref(), answer, ip, &base).await {
+        Ok(sso::Finished {
+            result: SignInResult::SignedIn { token, expires_at, .. },
+            return_to,
+        }) => {
+            let to = format!("{base}{}", return_to.as_deref().unwrap_or("/overview"));
+            let session = pages::set_cookie(&ctx, SESSION, &token, expires_at - now_unix());
+            onward(
+                ROOT,
+                &to,
+                "Signed in",
+                "Your browser is going on to Ovation.",
+                vec![session, used_up],
+            )
+        }
+        Ok(sso::Finished { .. }) => failed(
+            ovation::Error::internal("a single sign-on asked for a second factor"),
+            used_up,
+        ),
+        Err(e) => failed(e, used_up),
+    }
+}
+
+/// The callback's page is one level down.
+const ROOT: &str = "../";
+
+/// A refused single sign-on: why, and the way back to the sign-in page.
+fn failed(e: ovation::Error, used_up: HeaderValue) -> Response {
+    let (status, text) = problem(e);
+    // Refused, not asking for credentials (there is no header to send them in).
+    let status = if status == StatusCode::UNAUTHORIZED {
+        StatusCode::FORBIDDEN
+    } else {
+        status
+    };
+    let heading = "Single sign-on failed";
+    let link = ("../sign-in", "Back to sign-in");
+    let mut page = render(status, "message.html", ROOT, context! { heading, text, link }).into_response();
+    page.headers_mut().append(header::SET_COOKIE, used_up);
+    page
+}
+
+/// A page that moves on to `to` at once (and links there for a browser that does not).
+fn onward(root: &str, to: &str, heading: &str, text: &str, cookies: Vec<HeaderValue>) -> Response {
+    let link = (to, "Continue");
+    let mut response = render(StatusCode::OK, "message.html", root, context! { heading, text, link }).into_response();
+    let headers = response.headers_mut();
+    if let Ok(refresh) = HeaderValue::from_str(&format!("0;url={to}")) {
+        headers.insert(header::REFRESH, refresh);
+    }
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}

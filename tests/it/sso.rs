@@ -1,0 +1,322 @@
+//! Single sign-on against a real OpenID Connect provider: npm's `oidc-provider` (OpenID
+//! Certified), started on loopback by the test (`tests/clients/oidc_provider.mjs`), its sign-in
+//! form passed by `oidc_leg.mjs` (or by Chromium). The settings (owners only, the secret never
+//! shown), sign-in by workspace, a user created just in time, the return path kept inside the
+//! app, and every attack refused and audited with its reason: forged, unsigned, misaddressed,
+//! expired and replayed tokens, a wrong nonce, an unverified email, a replayed callback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::api::{Member, Stack};
+use crate::clients::Chromium;
+use crate::support::Engines;
+
+const CLIENT_ID: &str = "ovation-test";
+const SECRET: &str = "a-client-secret-for-the-test-provider-0123456789";
+
+/// The test identity provider, stopped when dropped.
+struct Provider {
+    child: Child,
+    issuer: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Provider {
+    /// Starts the provider for the app at `app` (its redirect URI registered), with its accounts.
+    fn start(chromium: &Chromium, app: &str) -> Provider {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = json!({
+            "ana@acme.example": {"email": "ana@acme.example", "email_verified": true, "name": "Ana Lima"},
+            "owner@acme.example": {"email": "owner@acme.example", "email_verified": true},
+            "bo@acme.example": {"email": "bo@acme.example", "email_verified": false},
+        });
+        let mut command = chromium.node(dir.path(), &["oidc_provider.mjs", "oidc_leg.mjs", "oidc_login.mjs"]);
+        command
+            .env("OIDC_CLIENT_ID", CLIENT_ID)
+            .env("OIDC_CLIENT_SECRET", SECRET)
+            .env("OIDC_REDIRECT_URI", format!("{app}/sso/callback"))
+            .env("OIDC_ACCOUNTS", accounts.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let issuer = serde_json::from_str::<Value>(&line).unwrap()["issuer"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Provider { child, issuer, dir }
+    }
+
+    /// Makes the provider's next ID tokens forged as `mode` (`None`: honest again).
+    async fn tamper(&self, mode: Option<&str>) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/__test/tamper", self.issuer))
+            .json(&json!({ "mode": mode }))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{mode:?}");
+    }
+
+    /// The provider's leg: signs in at `authorization` as `login`, and the URL it sends the
+    /// browser back to the app with.
+    async fn sign_in(&self, authorization: &str, login: &str, app: &str) -> String {
+        let mut command = Command::new("node");
+        command
+            .arg(self.dir.path().join("oidc_leg.mjs"))
+            .args([authorization, login, &format!("{app}/sso/callback")]);
+        crate::clients::run(command).await["callback"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// A browser's view of one answer: status, the cookies it set, where it moves on to, its text.
+struct Seen {
+    status: u16,
+    cookies: Vec<String>,
+    refresh: Option<String>,
+    text: String,
+}
+
+impl Seen {
+    /// The value of the cookie `name` it set (`__Host-` prefixed: the stack's cookies are secure).
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.iter().find_map(|c| {
+            let value = c.strip_prefix(&format!("__Host-{name}="))?.split(';').next()?;
+            Some(value.to_owned()).filter(|v| !v.is_empty())
+        })
+    }
+}
+
+async fn browse(url: &str, cookie: Option<&str>) -> Seen {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let answer = request.send().await.unwrap();
+    let cookies = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let refresh = answer
+        .headers()
+        .get("refresh")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("0;url="))
+        .map(str::to_owned);
+    Seen {
+        status: answer.status().as_u16(),
+        cookies,
+        refresh,
+        text: answer.text().await.unwrap(),
+    }
+}
+
+/// A sign-in from start to the app's answer to the provider's callback, as `login`; with the
+/// callback URL and flow cookie, for a replay.
+async fn single_sign_on(s: &Stack, provider: &Provider, login: &str, query: &str) -> (Seen, String, String) {
+    let started = browse(&format!("{}/sso?workspace=acme{query}", s.url), None).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let flow = format!(
+        "__Host-ovation_sso={}",
+        started.cookie("ovation_sso").expect("the flow's cookie")
+    );
+    let authorization = started.refresh.expect("on to the provider");
+    assert!(authorization.starts_with(&provider.issuer), "{authorization}");
+    for part in ["code_challenge_method=S256", "state=", "nonce=", "scope=openid"] {
+        assert!(authorization.contains(part), "{part} in {authorization}");
+    }
+    let callback = provider.sign_in(&authorization, login, &s.url).await;
+    (browse(&callback, Some(&flow)).await, callback, flow)
+}
+
+async fn audited(s: &Stack, owner: &Member, action: &str) -> Vec<Value> {
+    let events = s
+        .get(&format!("/v1/audit_events?action={action}&per_page=100"), &owner.token)
+        .await;
+    events.body.as_array().cloned().unwrap_or_default()
+}
+
+async fn stack_with_provider() -> Option<(Stack, Member, Provider)> {
+    let chromium = Chromium::installed()?;
+    let s = Stack::start(Engines::embedded(), |settings| {
+        settings.webhooks.allow_loopback = true;
+    })
+    .await;
+    let owner = s.tenant("acme").await;
+    let provider = Provider::start(&chromium, &s.url);
+    Some((s, owner, provider))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
+    let Some((s, owner, provider)) = stack_with_provider().await else {
+        return;
+    };
+    // Settings: owners only; the issuer's discovery document read at once; the secret never shown.
+    let admin = s.member(&owner, "admin", "admin@acme.example").await;
+    let settings = json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET,
+        "default_role": "editor"});
+    assert_eq!(
+        s.send("PUT", "/v1/sso/oidc", &admin.token, settings.clone())
+            .await
+            .status,
+        403
+    );
+    let unknown = json!({"issuer": "http://127.0.0.1:9/nothing", "client_id": CLIENT_ID, "client_secret": SECRET});
+    let refused = s.send("PUT", "/v1/sso/oidc", &owner.token, unknown).await;
+    assert_eq!(
+        (refused.status, refused.body["field"].as_str()),
+        (422, Some("issuer")),
+        "{:?}",
+        refused.body
+    );
+    let owner_role = json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET,
+        "default_role": "owner"});
+    assert_eq!(
+        s.send("PUT", "/v1/sso/oidc", &owner.token, owner_role).await.status,
+        422
+    );
+    let private = json!({"issuer": "https://10.0.0.1/", "client_id": CLIENT_ID, "client_secret": SECRET});
+    assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, private).await.status, 422);
+    let saved = s.send("PUT", "/v1/sso/oidc", &owner.token, settings).await;
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    assert_eq!(saved.body["redirect_uri"], format!("{}/sso/callback", s.url));
+    assert!(!saved.text.contains(SECRET), "the secret is never shown");
+    assert_eq!(audited(&s, &owner, "sso.oidc_saved").await.len(), 1);
+
+    // A verified email with no user here: one is made, an editor, and signed in.
+    let (seen, callback, flow) = single_sign_on(&s, &provider, "ana@acme.example", "&return_to=/responses").await;
+    assert_eq!(seen.status, 200, "{}", seen.text);
+    assert_eq!(seen.refresh.as_deref(), Some(format!("{}/responses", s.url).as_str()));
+    let session = seen.cookie("ovation_session").expect("a session");
+    let me = s.get("/v1/me", &session).await;
+    assert_eq!((me.status, me.str("role")), (200, "editor".to_owned()), "{:?}", me.body);
+    assert_eq!(audited(&s, &owner, "user.created_at_sign_in").await.len(), 1);
+    let signed_in = audited(&s, &owner, "sign_in.sso").await;
+    assert_eq!(signed_in.len(), 1, "{signed_in:?}");
+    // The same answer again: the flow is used up.
+    let replayed = browse(&callback, Some(&flow)).await;
+    assert_eq!(replayed.status, 403, "{}", replayed.text);
+    assert!(replayed.cookie("ovation_session").is_none());
+    // An existing user (the owner) signs in as themselves, keeping their role.
+    let (seen, ..) = single_sign_on(&s, &provider, "owner@acme.example", "").await;
+    let session = seen.cookie("ovation_session").expect("a session");
+    assert_eq!(s.get("/v1/me", &session).await.str("role"), "owner");
+    assert_eq!(seen.refresh.as_deref(), Some(format!("{}/overview", s.url).as_str()));
+
+    // Each forgery refused, nobody signed in, and the reason audited.
+    let forgeries = [
+        ("alg_none", "token_signature"),
+        ("unsigned_hs256", "token_signature"),
+        ("unknown_key", "token_signature"),
+        ("wrong_audience", "token_audience"),
+        ("wrong_issuer", "token_issuer"),
+        ("expired", "token_expired"),
+        ("wrong_nonce", "token_nonce"),
+        ("unverified_email", "email_unverified"),
+    ];
+    for (mode, reason) in forgeries {
+        provider.tamper(Some(mode)).await;
+        let (seen, ..) = single_sign_on(&s, &provider, "ana@acme.example", "").await;
+        assert_eq!(seen.status, 403, "{mode}: {}", seen.text);
+        assert!(seen.cookie("ovation_session").is_none(), "{mode}");
+        assert!(seen.text.contains("Single sign-on failed"), "{mode}: {}", seen.text);
+        let failed = audited(&s, &owner, "sign_in.sso_failed").await;
+        assert_eq!(failed[0]["target_id"], reason, "{mode}: {failed:?}");
+        assert_eq!(failed[0]["outcome"], "failure");
+    }
+    provider.tamper(None).await;
+    // An email the provider does not vouch for.
+    let (seen, ..) = single_sign_on(&s, &provider, "bo@acme.example", "").await;
+    assert_eq!(seen.status, 403);
+    assert_eq!(
+        audited(&s, &owner, "sign_in.sso_failed").await[0]["target_id"],
+        "email_unverified"
+    );
+    // A callback without the browser's flow cookie, or with another flow's cookie.
+    let started = browse(&format!("{}/sso?workspace=acme", s.url), None).await;
+    let callback = provider
+        .sign_in(&started.refresh.unwrap(), "ana@acme.example", &s.url)
+        .await;
+    assert_eq!(browse(&callback, None).await.status, 403, "no flow cookie");
+    let another = browse(&format!("{}/sso?workspace=acme", s.url), None).await;
+    let cookie = format!("__Host-ovation_sso={}", another.cookie("ovation_sso").unwrap());
+    let seen = browse(&callback, Some(&cookie)).await;
+    assert_eq!(seen.status, 403, "another flow's cookie: {}", seen.text);
+    assert_eq!(audited(&s, &owner, "sign_in.sso_failed").await[0]["target_id"], "state");
+    // A signing key the provider added since its keys were read is fetched, once.
+    let rotated: Value = reqwest::Client::new()
+        .post(format!("{}/__test/rotate", provider.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(rotated["kid"].is_string());
+    let (seen, ..) = single_sign_on(&s, &provider, "ana@acme.example", "").await;
+    assert_eq!(seen.status, 200, "after the key's rotation: {}", seen.text);
+
+    // A return path outside the app is refused before anything starts.
+    for outside in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let query = format!("{}/sso?workspace=acme&return_to={}", s.url, urlencode(outside));
+        let seen = browse(&query, None).await;
+        assert_eq!(seen.status, 422, "{outside}: {}", seen.text);
+        assert!(
+            seen.refresh.is_none() && seen.cookie("ovation_sso").is_none(),
+            "{outside}"
+        );
+    }
+    // A workspace without single sign-on, or none at all: said, nothing started.
+    let _other = s.tenant("globex").await;
+    for workspace in ["globex", "nowhere"] {
+        let seen = browse(&format!("{}/sso?workspace={workspace}", s.url), None).await;
+        assert_eq!(seen.status, 404, "{workspace}: {}", seen.text);
+    }
+    // Removed: sign-in with it stops at once.
+    assert_eq!(
+        s.call(
+            1,
+            "DELETE",
+            "/v1/sso/oidc",
+            crate::api::Auth::Bearer(&owner.token),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(browse(&format!("{}/sso?workspace=acme", s.url), None).await.status, 404);
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
