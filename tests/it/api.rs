@@ -108,6 +108,14 @@ impl Stack {
     /// Serves the product over `engines` with test settings (generous sign-in budget, the test
     /// operator key), changed by `tweak`.
     pub async fn start(engines: Engines, tweak: impl FnOnce(&mut Settings)) -> Stack {
+        Stack::start_knowing_url(engines, |settings, _| tweak(settings)).await
+    }
+
+    /// `start`, with `tweak` told the address the stack will answer at (for settings that name
+    /// it, as a public URL does).
+    pub async fn start_knowing_url(engines: Engines, tweak: impl FnOnce(&mut Settings, &str)) -> Stack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings::local(engines.dir.path().to_owned());
         settings.login_rate_per_ip.per_second = 1000;
         settings.login_rate_per_ip.burst = 1000;
@@ -116,10 +124,10 @@ impl Stack {
         settings.site_rate_per_ip.per_second = 10_000;
         settings.site_rate_per_ip.burst = 10_000;
         settings.operator_keys = vec![credential::sha256(OPERATOR_KEY)];
-        tweak(&mut settings);
+        tweak(&mut settings, &url);
         let ctx = Context::with_adapters(settings, engines.store.clone(), engines.keyring.clone());
         crate::support::start_scheduler_at(&ctx, ovation::store::now_unix()).await;
-        let url = serve(ctx.clone()).await;
+        serve_on(listener, ctx.clone());
         Stack {
             ctx,
             url,
@@ -237,9 +245,13 @@ impl Stack {
 pub async fn serve(ctx: Arc<Context>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    serve_on(listener, ctx);
+    url
+}
+
+fn serve_on(listener: tokio::net::TcpListener, ctx: Arc<Context>) {
     let app = ovation_cli::local_app(ctx).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    url
 }
 
 pub async fn call(url: &str, host: u8, method: &str, path: &str, auth: Auth<'_>, body: Option<Value>) -> Answer {

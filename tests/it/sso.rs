@@ -295,11 +295,12 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
             "{outside}"
         );
     }
-    // A workspace without single sign-on, or none at all: said, nothing started.
+    // A workspace without single sign-on, or none at all: said alike, nothing started.
     let _other = s.tenant("globex").await;
     for workspace in ["globex", "nowhere"] {
         let seen = browse(&format!("{}/sso?workspace={workspace}", s.url), None).await;
-        assert_eq!(seen.status, 404, "{workspace}: {}", seen.text);
+        assert_eq!(seen.status, 422, "{workspace}: {}", seen.text);
+        assert!(seen.text.contains("signs in with single sign-on"), "{workspace}");
     }
     // Removed: sign-in with it stops at once.
     assert_eq!(
@@ -314,9 +315,51 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
         .status,
         204
     );
-    assert_eq!(browse(&format!("{}/sso?workspace=acme", s.url), None).await.status, 404);
+    assert_eq!(browse(&format!("{}/sso?workspace=acme", s.url), None).await.status, 422);
 }
 
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The journey in Chromium, by keyboard: the sign-in page's single sign-on form, the provider's
+/// sign-in, the overview (a first-time user made on the way); the owner on the settings page;
+/// axe-core and overflow at phone and desktop widths on each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_sign_in_in_chromium() {
+    let Some(chromium) = Chromium::installed() else {
+        return;
+    };
+    // The browser's cookies are plain (not `__Host-`) at a loopback public URL.
+    let s = Stack::start_knowing_url(Engines::embedded(), |settings, url| {
+        settings.webhooks.allow_loopback = true;
+        settings.public_url = Some(url.to_owned());
+    })
+    .await;
+    let owner = s.tenant("acme").await;
+    let provider = Provider::start(&chromium, &s.url);
+    let settings = json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET});
+    assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, settings).await.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = chromium.node(dir.path(), &["sso.mjs", "web-steps.mjs", "oidc_login.mjs"]);
+    command.args([s.url.as_str(), "acme", "ana@acme.example", "owner@acme.example"]);
+    let seen = crate::clients::run(command).await;
+    assert_eq!(
+        (&seen["landed"], &seen["ownerLanded"]),
+        (&json!("/overview"), &json!("/overview")),
+        "{seen}"
+    );
+    assert_eq!(seen["settingsIssuer"], json!(provider.issuer), "{seen}");
+    assert_eq!(seen["redirectUri"], json!(format!("{}/sso/callback", s.url)), "{seen}");
+    assert!(seen["unknown"].as_str().unwrap().contains("single sign-on"), "{seen}");
+    for audit in seen["audits"].as_array().unwrap() {
+        assert_eq!(audit["violations"], json!([]), "{audit}");
+        assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");
+    }
+    let me = s.get("/v1/users?per_page=100", &owner.token).await;
+    assert!(
+        me.text.contains("ana@acme.example"),
+        "made at first sign-in: {}",
+        me.text
+    );
 }

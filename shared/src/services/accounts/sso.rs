@@ -268,7 +268,12 @@ pub fn return_path(text: Option<&str>) -> Result<Option<String>> {
 /// Starts a sign-in at the provider of the workspace `slug`.
 pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &str) -> Result<Started> {
     let return_to = return_path(return_to)?;
-    let no_sso = || Error::NotFound("a workspace with single sign-on by this name");
+    let no_sso = || {
+        Error::invalid(
+            "workspace",
+            "no workspace by this name signs in with single sign-on: check the name, or sign in with your password",
+        )
+    };
     let slug = Slug::parse(slug).map_err(|_| no_sso())?;
     let tenant = tenants::by_slug(ctx, &slug)
         .await?

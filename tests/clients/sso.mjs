@@ -1,0 +1,52 @@
+// Single sign-on in Chromium: from the sign-in page's "Single sign-on" form with the workspace's
+// name, through the test provider's sign-in (oidc_login.mjs), back to the app's overview; a
+// first-time user made on the way; then the owner, signed in the same way, on the settings page.
+// axe-core and overflow at 1280 and 375 px on the pages of the journey (web-steps.mjs).
+// Usage: node sso.mjs APP_URL WORKSPACE NEW_USER_LOGIN OWNER_LOGIN
+import { auditor, launch } from "./web-steps.mjs";
+import { signInAtProvider } from "./oidc_login.mjs";
+
+const [app, workspace, newcomer, owner] = process.argv.slice(2);
+const browser = await launch();
+const { audits, audit } = auditor("sso");
+const seen = {};
+
+// Signs in by single sign-on in a fresh browser context; the page, and the path it lands on.
+async function singleSignOn(login, name) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.goto(`${app}/sign-in`, { waitUntil: "load" });
+  if (name) await audit(page, name);
+  // By keyboard: the single sign-on field, then its button.
+  await page.focus("#sso-workspace");
+  await page.keyboard.type(workspace);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
+  await signInAtProvider(page, login);
+  // The callback's page moves on by itself (Refresh); wait until it has.
+  for (let waited = 0; new URL(page.url()).pathname.startsWith("/sso") && waited < 10000; waited += 100) {
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  await page.waitForSelector("h1");
+  return { page, landed: new URL(page.url()).pathname };
+}
+
+try {
+  const first = await singleSignOn(newcomer, "sign-in");
+  seen.landed = first.landed;
+  seen.heading = await first.page.$eval("h1", (h) => h.textContent.trim());
+  await audit(first.page, "overview-after-sso");
+
+  const second = await singleSignOn(owner);
+  seen.ownerLanded = second.landed;
+  await second.page.goto(`${app}/settings/sign-on`, { waitUntil: "load" });
+  seen.settingsIssuer = await second.page.$eval("#issuer", (e) => e.value);
+  seen.redirectUri = await second.page.$eval("#redirect-uri", (e) => e.textContent.trim());
+  await audit(second.page, "settings");
+  // A workspace without single sign-on: said on the sign-in page.
+  await second.page.goto(`${app}/sso?workspace=nosuch`, { waitUntil: "load" });
+  seen.unknown = await second.page.$eval("#problem", (e) => e.textContent.trim());
+  await audit(second.page, "no-such-workspace");
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ ...seen, audits }));
