@@ -1,0 +1,54 @@
+// Times single sign-ons against a running stack (scripts/bench-sso): the owner of a new
+// workspace connects the test provider, then RUNS sign-ins as new and as known users, each timed
+// at the app: the start (GET /sso: a flow item written, the authorization URL made) and the
+// callback (GET /sso/callback: the code exchanged at the provider, the ID token verified with
+// the keys kept in memory, the user found or made, the session opened). The provider's own
+// sign-in pages are not timed. Prints the figures as JSON.
+// Usage: node sso_bench.mjs APP ISSUER CLIENT_ID SECRET WORKSPACE ONE_TIME_PASSWORD RUNS
+import { providerLeg } from "./oidc_leg.mjs";
+
+const [app, issuer, clientId, secret, workspace, oneTime, runs] = process.argv.slice(2);
+const json = async (method, path, token, body) => {
+  const res = await fetch(`${app}${path}`, {
+    method, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const answer = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(answer)}`);
+  return answer;
+};
+
+const email = `owner@${workspace}.example`;
+const first = await json("POST", "/v1/auth/sign_in", null, { tenant: workspace, email, password: oneTime });
+const owner = await json("POST", "/v1/me/password", first.token,
+  { current_password: oneTime, new_password: "a benchmark's password 1" });
+await json("PUT", "/v1/sso/oidc", owner.token, { issuer, client_id: clientId, client_secret: secret });
+
+async function timed(url, cookie) {
+  const started = process.hrtime.bigint();
+  const res = await fetch(url, { redirect: "manual", headers: cookie ? { cookie } : {} });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  await res.text();
+  return { res, ms };
+}
+
+const figures = { start: [], callback_new_user: [], callback_known_user: [] };
+for (let run = 0; run < Number(runs); run++) {
+  for (const [kind, login] of [["callback_new_user", `new${run}@${workspace}.example`], ["callback_known_user", email]]) {
+    const start = await timed(`${app}/sso?workspace=${workspace}`);
+    if (start.res.status !== 200) throw new Error(`start: ${start.res.status}`);
+    figures.start.push(start.ms);
+    const cookie = start.res.headers.getSetCookie().find((c) => c.includes("ovation_sso=")).split(";")[0];
+    const authorization = start.res.headers.get("refresh").replace(/^0;url=/, "");
+    const callback = await providerLeg(authorization, login, `${app}/sso/callback`);
+    const back = await timed(callback, cookie);
+    if (back.res.status !== 200) throw new Error(`callback: ${back.res.status}`);
+    figures[kind].push(back.ms);
+  }
+}
+const summary = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { n: sorted.length, first_ms: +values[0].toFixed(2), p50_ms: +at(0.5).toFixed(2), p95_ms: +at(0.95).toFixed(2), max_ms: +sorted.at(-1).toFixed(2) };
+};
+console.log(JSON.stringify(Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, summary(v)]))));
