@@ -43,7 +43,9 @@ try {
   seen.redirectUri = await second.page.$eval("#redirect-uri", (e) => e.textContent.trim());
   await audit(second.page, "settings");
   // A workspace without single sign-on: said on the sign-in page.
-  await second.page.goto(`${app}/sso?workspace=nosuch`, { waitUntil: "load" });
+  await second.page.goto(`${app}/sign-in`, { waitUntil: "load" });
+  await second.page.type("#sso-workspace", "nosuch");
+  await Promise.all([second.page.waitForNavigation({ waitUntil: "load" }), second.page.keyboard.press("Enter")]);
   seen.unknown = await second.page.$eval("#problem", (e) => e.textContent.trim());
   await audit(second.page, "no-such-workspace");
 } finally {

@@ -39,12 +39,14 @@ impl Provider {
             "ana@acme.example": {"email": "ana@acme.example", "email_verified": true, "name": "Ana Lima"},
             "owner@acme.example": {"email": "owner@acme.example", "email_verified": true},
             "bo@acme.example": {"email": "bo@acme.example", "email_verified": false},
+            "ivy@acme.example": {"email": "ivy@acme.example", "email_verified": true},
+            "eve@elsewhere.example": {"email": "eve@elsewhere.example", "email_verified": true},
         });
         let mut command = chromium.node(dir.path(), &["oidc_provider.mjs", "oidc_leg.mjs", "oidc_login.mjs"]);
         command
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", SECRET)
-            .env("OIDC_REDIRECT_URI", format!("{app}/sso/callback"))
+            .env("OIDC_REDIRECT_URI", format!("{app}/sso/acme/callback"))
             .env("OIDC_ACCOUNTS", accounts.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -76,9 +78,11 @@ impl Provider {
     /// browser back to the app with.
     async fn sign_in(&self, authorization: &str, login: &str, app: &str) -> String {
         let mut command = Command::new("node");
-        command
-            .arg(self.dir.path().join("oidc_leg.mjs"))
-            .args([authorization, login, &format!("{app}/sso/callback")]);
+        command.arg(self.dir.path().join("oidc_leg.mjs")).args([
+            authorization,
+            login,
+            &format!("{app}/sso/acme/callback"),
+        ]);
         crate::clients::run(command).await["callback"]
             .as_str()
             .unwrap()
@@ -105,14 +109,22 @@ impl Seen {
 }
 
 async fn browse(url: &str, cookie: Option<&str>) -> Seen {
+    answer_to(request(reqwest::Method::GET, url, cookie)).await
+}
+
+fn request(method: reqwest::Method, url: &str, cookie: Option<&str>) -> reqwest::RequestBuilder {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut request = client.get(url);
+    let mut request = client.request(method, url);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }
+    request
+}
+
+async fn answer_to(request: reqwest::RequestBuilder) -> Seen {
     let answer = request.send().await.unwrap();
     let cookies = answer
         .headers()
@@ -134,15 +146,47 @@ async fn browse(url: &str, cookie: Option<&str>) -> Seen {
     }
 }
 
-/// A sign-in from start to the app's answer to the provider's callback, as `login`; with the
-/// callback URL and flow cookie, for a replay.
-async fn single_sign_on(s: &Stack, provider: &Provider, login: &str, query: &str) -> (Seen, String, String) {
-    let started = browse(&format!("{}/sso?workspace=acme{query}", s.url), None).await;
-    assert_eq!(started.status, 200, "{}", started.text);
-    let flow = format!(
+/// A form posted as a browser posts it.
+fn post_form(url: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    request(reqwest::Method::POST, url, cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+}
+
+/// The sign-in page's single sign-on form sent for `workspace` (with `return_to`): its token
+/// from the page, under the page's cookie.
+async fn start(s: &Stack, workspace: &str, return_to: &str) -> Seen {
+    let page = browse(&format!("{}/sign-in", s.url), None).await;
+    let csrf = page
+        .text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let cookie = format!("__Host-ovation_form={}", page.cookie("ovation_form").unwrap());
+    let form = [("csrf", csrf), ("workspace", workspace), ("return_to", return_to)];
+    answer_to(post_form(&format!("{}/sso", s.url), Some(&cookie), &form)).await
+}
+
+/// The flow cookie a start set, as the browser sends it back.
+fn flow_of(started: &Seen) -> String {
+    format!(
         "__Host-ovation_sso={}",
         started.cookie("ovation_sso").expect("the flow's cookie")
-    );
+    )
+}
+
+/// A sign-in from start to the app's answer to the provider's callback, as `login`; with the
+/// callback URL and flow cookie, for a replay.
+async fn single_sign_on(s: &Stack, provider: &Provider, login: &str, return_to: &str) -> (Seen, String, String) {
+    let started = start(s, "acme", return_to).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let flow = flow_of(&started);
     let authorization = started.refresh.expect("on to the provider");
     assert!(authorization.starts_with(&provider.issuer), "{authorization}");
     for part in ["code_challenge_method=S256", "state=", "nonce=", "scope=openid"] {
@@ -159,6 +203,11 @@ async fn audited(s: &Stack, owner: &Member, action: &str) -> Vec<Value> {
     events.body.as_array().cloned().unwrap_or_default()
 }
 
+/// The reason of the newest refused single sign-on.
+async fn last_refusal(s: &Stack, owner: &Member) -> Value {
+    audited(s, owner, "sign_in.sso_failed").await[0]["target_id"].clone()
+}
+
 async fn stack_with_provider() -> Option<(Stack, Member, Provider)> {
     let chromium = Chromium::installed()?;
     let s = Stack::start(Engines::embedded(), |settings| {
@@ -170,6 +219,11 @@ async fn stack_with_provider() -> Option<(Stack, Member, Provider)> {
     Some((s, owner, provider))
 }
 
+fn settings_of(provider: &Provider) -> Value {
+    json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET,
+        "default_role": "editor", "create_users": true, "email_domains": ["Acme.example"]})
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     let Some((s, owner, provider)) = stack_with_provider().await else {
@@ -177,55 +231,110 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     };
     // Settings: owners only; the issuer's discovery document read at once; the secret never shown.
     let admin = s.member(&owner, "admin", "admin@acme.example").await;
-    let settings = json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET,
-        "default_role": "editor"});
+    let settings = settings_of(&provider);
     assert_eq!(
         s.send("PUT", "/v1/sso/oidc", &admin.token, settings.clone())
             .await
             .status,
         403
     );
-    let unknown = json!({"issuer": "http://127.0.0.1:9/nothing", "client_id": CLIENT_ID, "client_secret": SECRET});
-    let refused = s.send("PUT", "/v1/sso/oidc", &owner.token, unknown).await;
-    assert_eq!(
-        (refused.status, refused.body["field"].as_str()),
-        (422, Some("issuer")),
-        "{:?}",
-        refused.body
-    );
-    let owner_role = json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET,
-        "default_role": "owner"});
-    assert_eq!(
-        s.send("PUT", "/v1/sso/oidc", &owner.token, owner_role).await.status,
-        422
-    );
-    let private = json!({"issuer": "https://10.0.0.1/", "client_id": CLIENT_ID, "client_secret": SECRET});
-    assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, private).await.status, 422);
-    let saved = s.send("PUT", "/v1/sso/oidc", &owner.token, settings).await;
+    let wrong = [
+        ("issuer", json!({"issuer": "http://127.0.0.1:9/nothing"})),
+        ("issuer", json!({"issuer": "https://10.0.0.1/"})),
+        ("default_role", json!({"default_role": "owner"})),
+        ("email_domains", json!({"email_domains": []})),
+        ("email_domains", json!({"email_domains": ["not a domain"]})),
+    ];
+    for (field, change) in wrong {
+        let mut body = settings.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        let answer = s.send("PUT", "/v1/sso/oidc", &owner.token, body).await;
+        assert_eq!(
+            (answer.status, answer.body["field"].as_str()),
+            (422, Some(field)),
+            "{:?}",
+            answer.body
+        );
+    }
+    let saved = s.send("PUT", "/v1/sso/oidc", &owner.token, settings.clone()).await;
     assert_eq!(saved.status, 200, "{:?}", saved.body);
-    assert_eq!(saved.body["redirect_uri"], format!("{}/sso/callback", s.url));
+    assert_eq!(saved.body["redirect_uri"], format!("{}/sso/acme/callback", s.url));
+    assert_eq!(saved.body["email_domains"], json!(["acme.example"]));
     assert!(!saved.text.contains(SECRET), "the secret is never shown");
     assert_eq!(audited(&s, &owner, "sso.oidc_saved").await.len(), 1);
+    // The secret goes only where it was given for: another client ID needs it again.
+    let mut moved = settings.clone();
+    moved["client_id"] = json!("another-client");
+    moved.as_object_mut().unwrap().remove("client_secret");
+    let answer = s.send("PUT", "/v1/sso/oidc", &owner.token, moved).await;
+    assert_eq!(
+        (answer.status, answer.body["field"].as_str()),
+        (422, Some("client_secret"))
+    );
 
-    // A verified email with no user here: one is made, an editor, and signed in.
-    let (seen, callback, flow) = single_sign_on(&s, &provider, "ana@acme.example", "&return_to=/responses").await;
+    // A verified email at the workspace's domain with no user here: one is made, an editor.
+    let (seen, callback, flow) = single_sign_on(&s, &provider, "ana@acme.example", "/responses").await;
     assert_eq!(seen.status, 200, "{}", seen.text);
     assert_eq!(seen.refresh.as_deref(), Some(format!("{}/responses", s.url).as_str()));
     let session = seen.cookie("ovation_session").expect("a session");
     let me = s.get("/v1/me", &session).await;
     assert_eq!((me.status, me.str("role")), (200, "editor".to_owned()), "{:?}", me.body);
     assert_eq!(audited(&s, &owner, "user.created_at_sign_in").await.len(), 1);
-    let signed_in = audited(&s, &owner, "sign_in.sso").await;
-    assert_eq!(signed_in.len(), 1, "{signed_in:?}");
+    assert_eq!(audited(&s, &owner, "sign_in.sso").await.len(), 1);
     // The same answer again: the flow is used up.
     let replayed = browse(&callback, Some(&flow)).await;
     assert_eq!(replayed.status, 403, "{}", replayed.text);
     assert!(replayed.cookie("ovation_session").is_none());
+    assert_eq!(last_refusal(&s, &owner).await, "flow_unknown");
     // An existing user (the owner) signs in as themselves, keeping their role.
     let (seen, ..) = single_sign_on(&s, &provider, "owner@acme.example", "").await;
     let session = seen.cookie("ovation_session").expect("a session");
     assert_eq!(s.get("/v1/me", &session).await.str("role"), "owner");
     assert_eq!(seen.refresh.as_deref(), Some(format!("{}/overview", s.url).as_str()));
+    // An invited user: the provider vouches for the email, so the invitation is taken up.
+    let invited = s
+        .send(
+            "POST",
+            "/v1/users",
+            &owner.token,
+            json!({"email": "ivy@acme.example", "role": "analyst"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201);
+    let (seen, ..) = single_sign_on(&s, &provider, "ivy@acme.example", "").await;
+    let session = seen.cookie("ovation_session").expect("a session");
+    assert_eq!(s.get("/v1/me", &session).await.str("role"), "analyst");
+    let accept = s
+        .call(
+            1,
+            "POST",
+            "/v1/auth/accept_invite",
+            crate::api::Auth::None,
+            Some(json!({"invite_token": invited.str("invite_token"), "password": "a long enough password 1"})),
+        )
+        .await;
+    assert_eq!(accept.status, 401, "the invitation is spent: {accept:?}");
+    // A verified email at another domain is not made a user.
+    let (seen, ..) = single_sign_on(&s, &provider, "eve@elsewhere.example", "").await;
+    assert_eq!(seen.status, 403);
+    assert_eq!(last_refusal(&s, &owner).await, "no_account");
+
+    // A signing key the provider added since its keys were read is fetched (once they are a
+    // few seconds old).
+    let rotated: Value = reqwest::Client::new()
+        .post(format!("{}/__test/rotate", provider.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(rotated["kid"].is_string());
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    let (seen, ..) = single_sign_on(&s, &provider, "ana@acme.example", "").await;
+    assert_eq!(seen.status, 200, "after the key's rotation: {}", seen.text);
 
     // Each forgery refused, nobody signed in, and the reason audited.
     let forgeries = [
@@ -252,33 +361,54 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     // An email the provider does not vouch for.
     let (seen, ..) = single_sign_on(&s, &provider, "bo@acme.example", "").await;
     assert_eq!(seen.status, 403);
-    assert_eq!(
-        audited(&s, &owner, "sign_in.sso_failed").await[0]["target_id"],
-        "email_unverified"
-    );
+    assert_eq!(last_refusal(&s, &owner).await, "email_unverified");
     // A callback without the browser's flow cookie, or with another flow's cookie.
-    let started = browse(&format!("{}/sso?workspace=acme", s.url), None).await;
+    let started = start(&s, "acme", "").await;
     let callback = provider
-        .sign_in(&started.refresh.unwrap(), "ana@acme.example", &s.url)
+        .sign_in(&started.refresh.clone().unwrap(), "ana@acme.example", &s.url)
         .await;
     assert_eq!(browse(&callback, None).await.status, 403, "no flow cookie");
-    let another = browse(&format!("{}/sso?workspace=acme", s.url), None).await;
-    let cookie = format!("__Host-ovation_sso={}", another.cookie("ovation_sso").unwrap());
-    let seen = browse(&callback, Some(&cookie)).await;
+    let another = start(&s, "acme", "").await;
+    let seen = browse(&callback, Some(&flow_of(&another))).await;
     assert_eq!(seen.status, 403, "another flow's cookie: {}", seen.text);
-    assert_eq!(audited(&s, &owner, "sign_in.sso_failed").await[0]["target_id"], "state");
-    // A signing key the provider added since its keys were read is fetched, once.
-    let rotated: Value = reqwest::Client::new()
-        .post(format!("{}/__test/rotate", provider.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(rotated["kid"].is_string());
-    let (seen, ..) = single_sign_on(&s, &provider, "ana@acme.example", "").await;
-    assert_eq!(seen.status, 200, "after the key's rotation: {}", seen.text);
+    assert_eq!(last_refusal(&s, &owner).await, "state");
+    // Mix-up: a provider's answer brought to another workspace's callback is refused before its
+    // code goes anywhere.
+    let started = start(&s, "acme", "").await;
+    let callback = provider
+        .sign_in(&started.refresh.clone().unwrap(), "ana@acme.example", &s.url)
+        .await;
+    let elsewhere = callback.replace("/sso/acme/callback", "/sso/globex/callback");
+    let seen = browse(&elsewhere, Some(&flow_of(&started))).await;
+    assert_eq!(seen.status, 403, "{}", seen.text);
+    assert_eq!(last_refusal(&s, &owner).await, "callback_mismatch");
+    // An answer naming another issuer (RFC 9207).
+    let started = start(&s, "acme", "").await;
+    let callback = provider
+        .sign_in(&started.refresh.clone().unwrap(), "ana@acme.example", &s.url)
+        .await;
+    // (oidc-provider sends `iss`; the answer's is replaced.)
+    let mut other_issuer = reqwest::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = other_issuer
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://evil.example".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    assert!(pairs.iter().any(|(k, _)| k == "iss"), "{callback}");
+    other_issuer.query_pairs_mut().clear().extend_pairs(pairs);
+    let other_issuer = other_issuer.to_string();
+    assert_eq!(browse(&other_issuer, Some(&flow_of(&started))).await.status, 403);
+    assert_eq!(last_refusal(&s, &owner).await, "issuer_mismatch");
+    // A start without the sign-in page's token (another site's form) starts nothing.
+    let forged = answer_to(post_form(&format!("{}/sso", s.url), None, &[("workspace", "acme")])).await;
+    assert!(matches!(forged.status, 403 | 422), "{}: {}", forged.status, forged.text);
+    assert!(forged.refresh.is_none() && forged.cookie("ovation_sso").is_none());
 
     // A return path outside the app is refused before anything starts.
     for outside in [
@@ -287,8 +417,7 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
         "/\\evil.example",
         "javascript:alert(1)",
     ] {
-        let query = format!("{}/sso?workspace=acme&return_to={}", s.url, urlencode(outside));
-        let seen = browse(&query, None).await;
+        let seen = start(&s, "acme", outside).await;
         assert_eq!(seen.status, 422, "{outside}: {}", seen.text);
         assert!(
             seen.refresh.is_none() && seen.cookie("ovation_sso").is_none(),
@@ -298,28 +427,22 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     // A workspace without single sign-on, or none at all: said alike, nothing started.
     let _other = s.tenant("globex").await;
     for workspace in ["globex", "nowhere"] {
-        let seen = browse(&format!("{}/sso?workspace={workspace}", s.url), None).await;
+        let seen = start(&s, workspace, "").await;
         assert_eq!(seen.status, 422, "{workspace}: {}", seen.text);
         assert!(seen.text.contains("signs in with single sign-on"), "{workspace}");
     }
     // Removed: sign-in with it stops at once.
-    assert_eq!(
-        s.call(
+    let removed = s
+        .call(
             1,
             "DELETE",
             "/v1/sso/oidc",
             crate::api::Auth::Bearer(&owner.token),
-            None
+            None,
         )
-        .await
-        .status,
-        204
-    );
-    assert_eq!(browse(&format!("{}/sso?workspace=acme", s.url), None).await.status, 422);
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+        .await;
+    assert_eq!(removed.status, 204);
+    assert_eq!(start(&s, "acme", "").await.status, 422);
 }
 
 /// The journey in Chromium, by keyboard: the sign-in page's single sign-on form, the provider's
@@ -338,8 +461,12 @@ async fn oidc_sign_in_in_chromium() {
     .await;
     let owner = s.tenant("acme").await;
     let provider = Provider::start(&chromium, &s.url);
-    let settings = json!({"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": SECRET});
-    assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, settings).await.status, 200);
+    assert_eq!(
+        s.send("PUT", "/v1/sso/oidc", &owner.token, settings_of(&provider))
+            .await
+            .status,
+        200
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut command = chromium.node(dir.path(), &["sso.mjs", "web-steps.mjs", "oidc_login.mjs"]);
     command.args([s.url.as_str(), "acme", "ana@acme.example", "owner@acme.example"]);
@@ -350,7 +477,11 @@ async fn oidc_sign_in_in_chromium() {
         "{seen}"
     );
     assert_eq!(seen["settingsIssuer"], json!(provider.issuer), "{seen}");
-    assert_eq!(seen["redirectUri"], json!(format!("{}/sso/callback", s.url)), "{seen}");
+    assert_eq!(
+        seen["redirectUri"],
+        json!(format!("{}/sso/acme/callback", s.url)),
+        "{seen}"
+    );
     assert!(seen["unknown"].as_str().unwrap().contains("single sign-on"), "{seen}");
     for audit in seen["audits"].as_array().unwrap() {
         assert_eq!(audit["violations"], json!([]), "{audit}");

@@ -44,8 +44,10 @@ pub async fn page(
             Err(e) => return Err(e),
         };
         Ok(context! {
-            done, settings,
-            redirect_uri => format!("{base}{}", sso::CALLBACK_PATH),
+            done,
+            redirect_uri => sso::own_redirect_uri(&ctx, &caller, &base).await?,
+            email_domains => settings.as_ref().map(|s| s.email_domains.join(", ")).unwrap_or_default(),
+            settings,
             roles => [Role::Admin, Role::Editor, Role::Analyst].map(Role::as_str),
         })
     };
@@ -71,6 +73,13 @@ pub async fn save(
             client_secret: (!secret.is_empty()).then(|| secret.to_owned()),
             default_role: Some(Role::parse(form.get("default_role"))?),
             create_users: Some(form.get("create_users") == "on"),
+            email_domains: Some(
+                form.get("email_domains")
+                    .split([',', ' ', '\n'])
+                    .filter(|d| !d.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
         };
         sso::save(&ctx, &caller, input, &base).await?;
         Result::Ok("settings/sign-on?done=saved".to_owned())

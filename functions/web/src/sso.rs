@@ -1,10 +1,11 @@
 //! Single sign-on through pages (`accounts::sso`): the sign-in page's single sign-on form leads
-//! here, on to the workspace's identity provider, and its answer back to a session. Both legs
+//! here, on to the workspace's identity provider, and its answer at the workspace's own callback
+//! back to a session. Both legs
 //! answer a page that moves on by itself (`Refresh`, no script): a form's redirect to another
 //! site would break the pages' `form-action 'self'`, and the session cookie (`SameSite=Strict`)
 //! is sent only on a navigation this site's own page starts.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
@@ -13,9 +14,8 @@ use ovation::http::pages::{self, SESSION};
 use ovation::services::accounts::sign_in::SignInResult;
 use ovation::services::accounts::sso::{self, Callback};
 use ovation::store::now_unix;
-use serde::Deserialize;
 
-use crate::page::render;
+use crate::page::{PageForm, render};
 use crate::sign_in::{WORKSPACE, YEAR, problem, sign_in_page};
 
 type Ctx = State<std::sync::Arc<ovation::Context>>;
@@ -23,17 +23,12 @@ type Ctx = State<std::sync::Arc<ovation::Context>>;
 /// The cookie that binds the provider's answer to the browser that started the sign-in.
 const FLOW: &str = "ovation_sso";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Start {
-    workspace: Option<String>,
-    return_to: Option<String>,
-}
-
-/// On to the provider of the workspace named in the form.
-pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, Params(start): Params<Start>) -> Response {
-    let workspace = start.workspace.unwrap_or_default().trim().to_ascii_lowercase();
-    match sso::start(&ctx, &workspace, start.return_to.as_deref(), &base).await {
+/// On to the provider of the workspace named in the sign-in page's form (a form with its token:
+/// no other site can start a sign-in, and so sign a visitor in to its own workspace).
+pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, form: PageForm) -> Response {
+    let workspace = form.get("workspace").trim().to_ascii_lowercase();
+    let return_to = Some(form.get("return_to")).filter(|r| !r.is_empty());
+    match sso::start(&ctx, &workspace, return_to, &base).await {
         Ok(started) => {
             let cookies = vec![
                 pages::set_lax_cookie(&ctx, FLOW, &started.flow_token, sso::FLOW_SECONDS),
@@ -54,17 +49,19 @@ pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, Params(start):
     }
 }
 
-/// The provider's answer: a session, on to the page the sign-in was for (else the overview).
+/// The provider's answer at the workspace's own callback: a session, on to the page the sign-in
+/// was for (else the overview).
 pub async fn callback(
     State(ctx): Ctx,
     ClientAddress(ip): ClientAddress,
     PublicBase(base): PublicBase,
+    Path(slug): Path<String>,
     headers: HeaderMap,
     Params(answer): Params<Callback>,
 ) -> Response {
     let flow = pages::cookie(&ctx, &headers, FLOW);
     let used_up = pages::set_lax_cookie(&ctx, FLOW, "", 0);
-    match sso::finish(&ctx, flow.as_deref(), answer, ip, &base).await {
+    match sso::finish(&ctx, &slug, flow.as_deref(), answer, ip, &base).await {
         Ok(sso::Finished {
             result: SignInResult::SignedIn { token, expires_at, .. },
             return_to,
@@ -87,8 +84,8 @@ pub async fn callback(
     }
 }
 
-/// The callback's page is one level down.
-const ROOT: &str = "../";
+/// The callback's page is two levels down.
+const ROOT: &str = "../../";
 
 /// A refused single sign-on: why, and the way back to the sign-in page.
 fn failed(e: ovation::Error, used_up: HeaderValue) -> Response {
@@ -100,7 +97,7 @@ fn failed(e: ovation::Error, used_up: HeaderValue) -> Response {
         status
     };
     let heading = "Single sign-on failed";
-    let link = ("../sign-in", "Back to sign-in");
+    let link = ("../../sign-in", "Back to sign-in");
     let mut page = render(status, "message.html", ROOT, context! { heading, text, link }).into_response();
     page.headers_mut().append(header::SET_COOKIE, used_up);
     page

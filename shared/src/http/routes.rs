@@ -428,9 +428,9 @@ pub const ROUTES: &[Route] = &[
     // The web app's pages (HTML, the session in a cookie): web.
     route("GET", "/", WEB, Public, "The web app: to the overview (or to sign in)").page(),
     route("GET", "/sign-in", WEB, Public, "Sign in: workspace, email and password").page().query(&["done"]),
-    route("GET", "/sso", WEB, Throttled, "Single sign-on: on to the workspace's identity provider")
-        .page().query(&["workspace", "return_to"]),
-    route("GET", "/sso/callback", WEB, Throttled, "Single sign-on: the identity provider's answer (a session)")
+    route("POST", "/sso", WEB, Throttled, "Single sign-on: on to the workspace's identity provider (form)").page(),
+    route("GET", "/sso/{slug}/callback", WEB, Throttled,
+        "Single sign-on: the identity provider's answer at the workspace's own callback (a session)")
         .page().query(&["code", "state", "error", "error_description", "iss"]),
     route("POST", "/sign-in", WEB, Throttled, "Sign in (form; per-address budget)").page(),
     route("GET", "/second-factor", WEB, Public, "Sign in: the second factor").page(),

@@ -1,9 +1,11 @@
 //! Single sign-on with a workspace's OpenID Connect provider: its settings (the client secret
-//! sealed with the workspace's key), the Authorization Code flow with PKCE, `state` and `nonce`,
-//! the ID token checked by `openidconnect` against the issuer's keys (refetched once on a key it
-//! does not know), the user found by the verified email or created with the workspace's default
-//! role, and every sign-in and refusal audited (`sign_in.sso`, `sign_in.sso_failed` with the
-//! reason as its target).
+//! sealed with the workspace's key), the Authorization Code flow with PKCE, `state` and `nonce`
+//! bound to the browser that started it and returned to the workspace's own redirect URI (no
+//! mix-up between workspaces' providers), the ID token checked by `openidconnect` against the
+//! issuer's keys (read again, at most every few seconds, on a key it does not know), the user
+//! found by the verified email or created with the workspace's default role when the email's
+//! domain is one the workspace names, and every sign-in and refusal audited (`sign_in.sso`,
+//! `sign_in.sso_failed` with the reason as its target).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -31,20 +33,23 @@ use crate::services::accounts::users::{self, NewUser, UserRecord, UserStatus};
 use crate::services::audit::{self, Actor, Outcome, Target};
 use crate::store::{Condition, Item, TenantStore, TxOp, Value, keys, now_unix};
 
-/// The path of the callback every provider is given (under the app's public address).
-pub const CALLBACK_PATH: &str = "/sso/callback";
 /// A sign-in must come back from the provider within ten minutes.
 pub const FLOW_SECONDS: i64 = 600;
-/// A provider's discovery document and keys are kept this long in a process (a key it does not
-/// know refetches them at once).
+/// A provider's discovery document and keys are kept this long in a process.
 const PROVIDER_KEPT: Duration = Duration::from_secs(3600);
+/// A token naming a key the provider's kept keys lack reads them again, at most this often.
+const KEYS_READ_AGAIN_AFTER: Duration = Duration::from_secs(5);
+/// The most providers a process keeps (the oldest read goes first).
+const MAX_PROVIDERS_KEPT: usize = 1000;
 /// An ID token issued longer ago than this, or later than now by more than the clock skew, is
 /// refused.
 const ISSUED_WITHIN_SECONDS: i64 = 600;
 const CLOCK_SKEW_SECONDS: i64 = 60;
+const MAX_ISSUER: usize = 2048;
 const MAX_CLIENT_ID: usize = 255;
 const MAX_CLIENT_SECRET: usize = 1024;
 const MAX_RETURN_TO: usize = 512;
+const MAX_EMAIL_DOMAINS: usize = 20;
 
 /// The ID token's signature algorithms taken: the provider's keys only (never `none`, nor an HMAC
 /// keyed by the client secret, which anyone holding the secret could forge).
@@ -63,26 +68,33 @@ const SIGNED_BY_THE_PROVIDER: [CoreJwsSigningAlgorithm; 10] = [
 
 const ISSUER: &str = "issuer";
 const CLIENT_ID: &str = "client_id";
-/// Named `secret` so that the workspace export redacts it.
+/// Named `secret` so that the workspace export redacts it (the flow's secrets too).
 const SECRET: &str = "secret";
 const DEFAULT_ROLE: &str = "default_role";
 const CREATE_USERS: &str = "create_users";
+const EMAIL_DOMAINS: &str = "email_domains";
 const UPDATED_AT: &str = "updated_at";
+const RETURN_TO: &str = "return_to";
 
 /// A workspace's OpenID Connect provider, as an owner sets it.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcInput {
-    /// The provider's issuer URL (its discovery document is read from
+    /// The provider's issuer, exactly as it names itself (its discovery document is read from
     /// `{issuer}/.well-known/openid-configuration`).
     pub issuer: String,
     pub client_id: String,
-    /// Required the first time; kept when left out.
+    /// Required the first time, and whenever the issuer or client ID changes; else kept when
+    /// left out.
     pub client_secret: Option<String>,
     /// The role of a user created at their first sign-in (not `owner`); `analyst` when left out.
     pub default_role: Option<Role>,
-    /// Whether a verified email with no user creates one (just in time); true when left out.
+    /// Whether a verified email with no user here creates one (just in time), when its domain is
+    /// one of `email_domains`; false when left out.
     pub create_users: Option<bool>,
+    /// The email domains whose people may be created at sign-in (`acme.com`); required with
+    /// `create_users` (a provider anyone can sign up at vouches for anyone).
+    pub email_domains: Option<Vec<String>>,
 }
 
 /// The provider's settings as shown (the secret never is).
@@ -92,7 +104,8 @@ pub struct OidcSettings {
     pub client_id: String,
     pub default_role: Role,
     pub create_users: bool,
-    /// The redirect URI to register at the provider.
+    pub email_domains: Vec<String>,
+    /// The redirect URI to register at the provider (the workspace's own).
     pub redirect_uri: String,
     pub updated_at: i64,
 }
@@ -103,44 +116,98 @@ struct Configured {
     secret: String,
 }
 
-fn redirect_uri(base: &str) -> String {
-    format!("{base}{CALLBACK_PATH}")
+/// The workspace's own callback: a provider's answer for one workspace is never taken by
+/// another's sign-in (the mix-up attack).
+pub fn redirect_uri(base: &str, slug: &str) -> String {
+    format!("{base}/sso/{slug}/callback")
 }
 
-async fn load(store: &TenantStore, base: &str) -> Result<Option<Configured>> {
+async fn load(store: &TenantStore, redirect_uri: String) -> Result<Option<Configured>> {
     let key = keys::sso_settings(store.tenant());
     let Some(item) = store.get(&key).await? else {
         return Ok(None);
     };
     let secret = store.crypto().open_str(&item, SECRET).await?.unwrap_or_default();
+    let email_domains = match item.get(EMAIL_DOMAINS) {
+        Some(Value::L(domains)) => domains
+            .iter()
+            .filter_map(|d| match d {
+                Value::S(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Some(Configured {
         settings: OidcSettings {
             issuer: item.str(ISSUER).unwrap_or_default().to_owned(),
             client_id: item.str(CLIENT_ID).unwrap_or_default().to_owned(),
             default_role: Role::parse(item.str(DEFAULT_ROLE).unwrap_or("analyst"))?,
             create_users: matches!(item.get(CREATE_USERS), Some(Value::Bool(true))),
-            redirect_uri: redirect_uri(base),
+            email_domains,
+            redirect_uri,
             updated_at: item.num(UPDATED_AT).unwrap_or(0),
         },
         secret,
     }))
 }
 
+/// The caller's workspace and its store.
+async fn own_workspace(ctx: &Context, caller: &Caller) -> Result<(Arc<Tenant>, TenantStore)> {
+    let tenant = tenants::active(ctx, &caller.principal.tenant)
+        .await?
+        .ok_or(Error::NotFound("workspace"))?;
+    Ok((tenant, caller.store(ctx)))
+}
+
 /// The workspace's provider settings, if any.
 pub async fn get(ctx: &Context, caller: &Caller, base: &str) -> Result<OidcSettings> {
-    let store = caller.store(ctx);
-    Ok(load(&store, base)
+    let (tenant, store) = own_workspace(ctx, caller).await?;
+    Ok(load(&store, redirect_uri(base, &tenant.slug))
         .await?
         .ok_or(Error::NotFound("single sign-on"))?
         .settings)
 }
 
+/// The redirect URI the caller's workspace registers at its provider.
+pub async fn own_redirect_uri(ctx: &Context, caller: &Caller, base: &str) -> Result<String> {
+    Ok(redirect_uri(base, &own_workspace(ctx, caller).await?.0.slug))
+}
+
+/// Email domains as given: lower case, each a name of dot-separated labels.
+fn email_domains(given: Vec<String>) -> Result<Vec<String>> {
+    let mut domains = Vec::new();
+    for domain in given {
+        let domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+        let labels_fine = domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if domain.len() > 253 || !domain.contains('.') || !labels_fine {
+            return Err(Error::invalid(
+                EMAIL_DOMAINS,
+                format!("{domain:?} is not a domain name such as acme.com"),
+            ));
+        }
+        if !domains.contains(&domain) {
+            domains.push(domain);
+        }
+    }
+    if domains.len() > MAX_EMAIL_DOMAINS {
+        return Err(Error::invalid(EMAIL_DOMAINS, format!("at most {MAX_EMAIL_DOMAINS}")));
+    }
+    Ok(domains)
+}
+
 /// Sets the workspace's provider: its discovery document is read first, so that a wrong issuer
 /// is said now rather than at the first sign-in.
 pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) -> Result<OidcSettings> {
-    let store = caller.store(ctx);
-    let issuer = ctx.outbound()?.check(ISSUER, &input.issuer)?.to_string();
-    let issuer = issuer.trim_end_matches('/').to_owned();
+    let (tenant, store) = own_workspace(ctx, caller).await?;
+    // The issuer exactly as given: the provider's own name for itself is compared byte for byte.
+    let issuer = input.issuer.trim().to_owned();
+    if issuer.len() > MAX_ISSUER {
+        return Err(Error::invalid(ISSUER, format!("at most {MAX_ISSUER} characters")));
+    }
+    ctx.outbound()?.check(ISSUER, &issuer)?;
     let client_id = input.client_id.trim().to_owned();
     if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID {
         return Err(Error::invalid(
@@ -155,7 +222,15 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
             "a user created at sign-in cannot be an owner",
         ));
     }
-    let current = load(&store, base).await?;
+    let create_users = input.create_users.unwrap_or(false);
+    let domains = email_domains(input.email_domains.unwrap_or_default())?;
+    if create_users && domains.is_empty() {
+        return Err(Error::invalid(
+            EMAIL_DOMAINS,
+            "name the email domains whose people may be created at sign-in",
+        ));
+    }
+    let current = load(&store, redirect_uri(base, &tenant.slug)).await?;
     let secret = match (input.client_secret.map(|s| s.trim().to_owned()), current) {
         (Some(s), _) if !s.is_empty() && s.len() <= MAX_CLIENT_SECRET => s,
         (Some(_), _) => {
@@ -164,19 +239,31 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
                 format!("give 1 to {MAX_CLIENT_SECRET} characters"),
             ));
         }
-        (None, Some(current)) => current.secret,
+        // Never sent anywhere but where it was given for.
+        (None, Some(current)) if current.settings.issuer == issuer && current.settings.client_id == client_id => {
+            current.secret
+        }
+        (None, Some(_)) => {
+            return Err(Error::invalid(
+                "client_secret",
+                "give the secret again when the issuer or client ID changes",
+            ));
+        }
         (None, None) => return Err(Error::invalid("client_secret", "is required")),
     };
-    provider(ctx, &issuer, true).await?;
+    let metadata = provider(ctx, &issuer, Read::Now).await?;
+    if metadata.token_endpoint().is_none() {
+        return Err(Error::invalid(ISSUER, "the provider names no token endpoint"));
+    }
     let key = keys::sso_settings(store.tenant());
-    let now = now_unix();
     let item = Item::new(key.clone())
         .with(ISSUER, issuer.as_str())
         .with(CLIENT_ID, client_id.as_str())
         .with(SECRET, store.crypto().encrypt_str(&key, SECRET, &secret).await?)
         .with(DEFAULT_ROLE, default_role.as_str())
-        .with(CREATE_USERS, input.create_users.unwrap_or(true))
-        .with(UPDATED_AT, now);
+        .with(CREATE_USERS, create_users)
+        .with(EMAIL_DOMAINS, Value::L(domains.into_iter().map(Value::S).collect()))
+        .with(UPDATED_AT, now_unix());
     let change = vec![TxOp::Put { item, condition: None }];
     audit::commit(
         &store,
@@ -212,16 +299,32 @@ pub async fn delete(ctx: &Context, caller: &Caller) -> Result<()> {
 }
 
 /// A provider's discovery document and keys, and when they were read.
-type Read = (Instant, Arc<CoreProviderMetadata>);
+type Kept = (Instant, Arc<CoreProviderMetadata>);
 
 /// Providers' discovery documents and keys, by issuer.
-static PROVIDERS: LazyLock<Mutex<HashMap<String, Read>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static PROVIDERS: LazyLock<Mutex<HashMap<String, Kept>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The provider of `issuer`: kept a while, read again when `fresh`.
-async fn provider(ctx: &Context, issuer: &str, fresh: bool) -> Result<Arc<CoreProviderMetadata>> {
-    if !fresh {
-        let kept = PROVIDERS.lock().unwrap_or_else(|p| p.into_inner()).get(issuer).cloned();
-        if let Some((_, metadata)) = kept.filter(|(at, _)| at.elapsed() < PROVIDER_KEPT) {
+/// How a provider's document and keys are to be read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// As kept (read when none is kept, or kept too long).
+    Kept,
+    /// Again, unless read moments ago: a token names a key the kept ones lack.
+    Again,
+    /// Now (its settings are being saved).
+    Now,
+}
+
+/// The provider of `issuer`, read as `read` says.
+async fn provider(ctx: &Context, issuer: &str, read: Read) -> Result<Arc<CoreProviderMetadata>> {
+    let kept = PROVIDERS.lock().unwrap_or_else(|p| p.into_inner()).get(issuer).cloned();
+    if let Some((at, metadata)) = kept {
+        let fresh_enough = match read {
+            Read::Kept => at.elapsed() < PROVIDER_KEPT,
+            Read::Again => at.elapsed() < KEYS_READ_AGAIN_AFTER,
+            Read::Now => false,
+        };
+        if fresh_enough {
             return Ok(metadata);
         }
     }
@@ -235,10 +338,14 @@ async fn provider(ctx: &Context, issuer: &str, fresh: bool) -> Result<Arc<CorePr
             )
         })?;
     let metadata = Arc::new(metadata);
-    PROVIDERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(issuer.to_owned(), (Instant::now(), metadata.clone()));
+    let mut kept = PROVIDERS.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= MAX_PROVIDERS_KEPT && !kept.contains_key(issuer) {
+        let oldest = kept.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone());
+        if let Some(oldest) = oldest {
+            kept.remove(&oldest);
+        }
+    }
+    kept.insert(issuer.to_owned(), (Instant::now(), metadata.clone()));
     Ok(metadata)
 }
 
@@ -260,7 +367,7 @@ pub fn return_path(text: Option<&str>) -> Result<Option<String>> {
         && !text.contains('\\')
         && !text.chars().any(char::is_control);
     if !inside {
-        return Err(Error::invalid("return_to", "must be a path of this app"));
+        return Err(Error::invalid(RETURN_TO, "must be a path of this app"));
     }
     Ok(Some(text.to_owned()))
 }
@@ -280,8 +387,10 @@ pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &st
         .filter(Tenant::is_active)
         .ok_or_else(no_sso)?;
     let store = ctx.tenant_store(&tenant.id);
-    let configured = load(&store, base).await?.ok_or_else(no_sso)?;
-    let client = client_of(ctx, &configured, base, false).await?;
+    let configured = load(&store, redirect_uri(base, &tenant.slug))
+        .await?
+        .ok_or_else(no_sso)?;
+    let client = client_of(ctx, &configured, Read::Kept).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(
@@ -294,13 +403,18 @@ pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &st
         .set_pkce_challenge(challenge)
         .url();
     let (flow_token, digest) = credential::issue(Kind::SsoFlow, &tenant.id, &crate::ids::new_id())?;
+    let secrets = FlowSecrets {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+    };
     let mut item = Item::new(keys::sso_flow(&tenant.id, &digest))
-        .with(FLOW_STATE, state.secret().as_str())
-        .with(FLOW_NONCE, nonce.secret().as_str())
-        .with(FLOW_VERIFIER, verifier.secret().as_str())
+        .with(SECRET, secrets.joined())
+        .with(ISSUER, configured.settings.issuer.as_str())
+        .with(CLIENT_ID, configured.settings.client_id.as_str())
         .with_expiry(now_unix() + FLOW_SECONDS);
     if let Some(path) = return_to {
-        item = item.with(FLOW_RETURN_TO, path);
+        item = item.with(RETURN_TO, path);
     }
     store.put(item, Some(Condition::NotExists)).await?;
     Ok(Started {
@@ -309,10 +423,30 @@ pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &st
     })
 }
 
-const FLOW_STATE: &str = "state";
-const FLOW_NONCE: &str = "nonce";
-const FLOW_VERIFIER: &str = "verifier";
-const FLOW_RETURN_TO: &str = "return_to";
+/// What only the flow and the provider know: the `state` sent, the `nonce` the ID token must
+/// carry, and the PKCE verifier. Kept in one attribute (`secret`, left out of exports); each is
+/// base64url, so a space joins them.
+struct FlowSecrets {
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+impl FlowSecrets {
+    fn joined(&self) -> String {
+        format!("{} {} {}", self.state, self.nonce, self.verifier)
+    }
+
+    fn of(flow: &Item) -> Option<FlowSecrets> {
+        let mut parts = flow.str(SECRET)?.split(' ');
+        let (state, nonce, verifier) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(FlowSecrets {
+            state: state.to_owned(),
+            nonce: nonce.to_owned(),
+            verifier: verifier.to_owned(),
+        })
+    }
+}
 
 type Client = CoreClient<
     openidconnect::EndpointSet,
@@ -323,10 +457,10 @@ type Client = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-/// The client of the workspace's provider (its keys read again when `fresh`).
-async fn client_of(ctx: &Context, configured: &Configured, base: &str, fresh: bool) -> Result<Client> {
-    let metadata = provider(ctx, &configured.settings.issuer, fresh).await?;
-    let redirect = RedirectUrl::new(redirect_uri(base)).map_err(Error::internal)?;
+/// The client of the workspace's provider, its document and keys read as `read` says.
+async fn client_of(ctx: &Context, configured: &Configured, read: Read) -> Result<Client> {
+    let metadata = provider(ctx, &configured.settings.issuer, read).await?;
+    let redirect = RedirectUrl::new(configured.settings.redirect_uri.clone()).map_err(Error::internal)?;
     Ok(CoreClient::from_provider_metadata(
         (*metadata).clone(),
         ClientId::new(configured.settings.client_id.clone()),
@@ -335,12 +469,14 @@ async fn client_of(ctx: &Context, configured: &Configured, base: &str, fresh: bo
     .set_redirect_uri(redirect))
 }
 
-/// What the provider sent the browser back with.
+/// What the provider sent the browser back with (other parameters are ignored).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
+    /// The issuer of the answer (RFC 9207), from providers that send it.
+    pub iss: Option<String>,
 }
 
 /// A finished sign-in: the session, and the path the sign-in was started for.
@@ -364,10 +500,11 @@ const START_AGAIN: &str =
     "The single sign-on did not finish in this browser within ten minutes, or was used already: start again.";
 const NOT_PROVEN: &str = "Your identity provider's answer could not be verified, so you are not signed in. Ask your administrator to check the single sign-on settings.";
 
-/// Finishes a sign-in the provider sent back with `callback`, in the browser that holds
-/// `flow_token`: every refusal is audited with its reason.
+/// Finishes a sign-in the provider sent back to the callback of the workspace `slug` with
+/// `callback`, in the browser that holds `flow_token`: every refusal is audited with its reason.
 pub async fn finish(
     ctx: &Context,
+    slug: &str,
     flow_token: Option<&str>,
     callback: Callback,
     ip: Option<IpAddr>,
@@ -375,7 +512,7 @@ pub async fn finish(
 ) -> Result<Finished> {
     let gone = || Error::Unauthenticated(START_AGAIN);
     let (presented, tenant, store) = sign_in::redeem(ctx, flow_token.ok_or_else(gone)?, Kind::SsoFlow, gone).await?;
-    match verified(ctx, &tenant, &store, &presented.digest, callback, ip, base).await? {
+    match verified(ctx, &tenant, &store, &presented.digest, slug, callback, ip, base).await? {
         Ok(finished) => Ok(finished),
         Err(refusal) => {
             let actor = Actor {
@@ -391,11 +528,13 @@ pub async fn finish(
 }
 
 /// The flow's checks and the sign-in; `Ok(Err(_))` is a refusal to audit.
+#[allow(clippy::too_many_arguments)]
 async fn verified(
     ctx: &Context,
     tenant: &Tenant,
     store: &TenantStore,
     digest: &credential::Digest,
+    slug: &str,
     callback: Callback,
     ip: Option<IpAddr>,
     base: &str,
@@ -409,8 +548,16 @@ async fn verified(
         Err(Error::ConditionFailed) => return Ok(Err(refused("flow_used", START_AGAIN))),
         other => other?,
     }
+    // The answer came to another workspace's callback than the one this browser's sign-in
+    // started for: a provider was made to answer for another (mix-up); its code goes nowhere.
+    if slug != tenant.slug {
+        return Ok(Err(refused("callback_mismatch", START_AGAIN)));
+    }
+    let Some(secrets) = FlowSecrets::of(&flow) else {
+        return Ok(Err(refused("flow_unknown", START_AGAIN)));
+    };
     let state = callback.state.unwrap_or_default();
-    if !credential::same(state.as_bytes(), flow.str(FLOW_STATE).unwrap_or_default().as_bytes()) {
+    if !credential::same(state.as_bytes(), secrets.state.as_bytes()) {
         return Ok(Err(refused("state", START_AGAIN)));
     }
     if callback.error.is_some() {
@@ -419,20 +566,36 @@ async fn verified(
             "Your identity provider did not sign you in.",
         )));
     }
-    let Some(configured) = load(store, base).await? else {
+    let Some(configured) = load(store, redirect_uri(base, &tenant.slug)).await? else {
         return Ok(Err(refused(
             "not_configured",
             "This workspace has no single sign-on any more.",
         )));
     };
-    let code = AuthorizationCode::new(callback.code.unwrap_or_default());
-    let verifier = PkceCodeVerifier::new(flow.str(FLOW_VERIFIER).unwrap_or_default().to_owned());
-    let nonce = Nonce::new(flow.str(FLOW_NONCE).unwrap_or_default().to_owned());
-    let client = client_of(ctx, &configured, base, false).await?;
-    let exchanged = client
-        .exchange_code(code)
-        .map_err(Error::internal)?
-        .set_pkce_verifier(verifier)
+    // The settings the flow started under: a provider changed meanwhile gets no code of it.
+    let started_with = (flow.str(ISSUER), flow.str(CLIENT_ID));
+    let now_with = (
+        Some(configured.settings.issuer.as_str()),
+        Some(configured.settings.client_id.as_str()),
+    );
+    if started_with != now_with {
+        return Ok(Err(refused("settings_changed", START_AGAIN)));
+    }
+    if callback
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != configured.settings.issuer)
+    {
+        return Ok(Err(refused("issuer_mismatch", NOT_PROVEN)));
+    }
+    let Ok(client) = client_of(ctx, &configured, Read::Kept).await else {
+        return Ok(Err(refused("provider_unreachable", NOT_PROVEN)));
+    };
+    let Ok(exchange) = client.exchange_code(AuthorizationCode::new(callback.code.unwrap_or_default())) else {
+        return Ok(Err(refused("provider_unreachable", NOT_PROVEN)));
+    };
+    let exchanged = exchange
+        .set_pkce_verifier(PkceCodeVerifier::new(secrets.verifier))
         .request_async(ctx.outbound()?)
         .await;
     let Ok(tokens) = exchanged else {
@@ -441,6 +604,7 @@ async fn verified(
     let Some(id_token) = tokens.id_token() else {
         return Ok(Err(refused("no_id_token", NOT_PROVEN)));
     };
+    let nonce = Nonce::new(secrets.nonce);
     let now = now_unix();
     let check = |client: &Client| {
         let verifier = client
@@ -457,9 +621,13 @@ async fn verified(
         id_token.claims(&verifier, &nonce).cloned()
     };
     let mut claims = check(&client);
-    // A key the provider added since its keys were read: read them again, once.
+    // A key the provider added since its keys were read: read them again (at most every few
+    // seconds: a flood of tokens naming unknown keys does not become a flood of reads).
     if let Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) = claims {
-        claims = check(&client_of(ctx, &configured, base, true).await?);
+        let Ok(client) = client_of(ctx, &configured, Read::Again).await else {
+            return Ok(Err(refused("provider_unreachable", NOT_PROVEN)));
+        };
+        claims = check(&client);
     }
     let claims = match claims {
         Ok(claims) => claims,
@@ -483,7 +651,7 @@ async fn verified(
     let name = claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned());
     let user = match users::load_by_email(store, &email).await? {
         Some(user) => user,
-        None if configured.settings.create_users => {
+        None if configured.settings.create_users && domain_allowed(&email, &configured.settings.email_domains) => {
             create_user(store, &email, name, configured.settings.default_role, ip).await?
         }
         None => {
@@ -493,17 +661,33 @@ async fn verified(
             )));
         }
     };
-    if user.status == UserStatus::Disabled {
-        return Ok(Err(refused(
-            "account_disabled",
-            "Your account in this workspace is disabled.",
-        )));
-    }
+    let user = match user.status {
+        UserStatus::Active => user,
+        // The provider vouches for the invited email: the invitation is taken up.
+        UserStatus::Invited => users::activate_invited(store, user).await?,
+        UserStatus::Disabled => {
+            return Ok(Err(refused(
+                "account_disabled",
+                "Your account in this workspace is disabled.",
+            )));
+        }
+    };
     let result = sign_in::finish(store, tenant, user, ip, "sign_in.sso", Proof::SingleSignOn).await?;
     Ok(Ok(Finished {
         result,
-        return_to: flow.str(FLOW_RETURN_TO).map(str::to_owned),
+        return_to: flow.str(RETURN_TO).map(str::to_owned),
     }))
+}
+
+/// Whether `email`'s domain is one of `domains` (lower case).
+fn domain_allowed(email: &Email, domains: &[String]) -> bool {
+    let domain = email
+        .as_str()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    domains.contains(&domain)
 }
 
 /// The audit reason of an ID token refused.
@@ -563,4 +747,42 @@ async fn create_user(
     users::load_by_email(store, email)
         .await?
         .ok_or_else(|| Error::internal("a user created at sign-in went missing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_the_app() {
+        assert_eq!(
+            return_path(Some("/responses?x=1")).unwrap().as_deref(),
+            Some("/responses?x=1")
+        );
+        assert_eq!(return_path(Some("  ")).unwrap(), None);
+        for outside in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(return_path(Some(outside)).is_err(), "{outside:?}");
+        }
+    }
+
+    #[test]
+    fn email_domains_are_names_and_compared_in_lower_case() {
+        let domains = email_domains(vec![" @Acme.COM ".into(), "eu.acme.com".into(), "acme.com".into()]).unwrap();
+        assert_eq!(domains, ["acme.com", "eu.acme.com"]);
+        for wrong in ["acme", "ana@acme.com", "acme..com", "acme.com/x", ""] {
+            assert!(email_domains(vec![wrong.into()]).is_err(), "{wrong:?}");
+        }
+        let email = Email::parse("Ana@ACME.com").unwrap();
+        assert!(domain_allowed(&email, &domains));
+        assert!(!domain_allowed(
+            &Email::parse("ana@acme.com.evil.example").unwrap(),
+            &domains
+        ));
+    }
 }

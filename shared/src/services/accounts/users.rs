@@ -441,6 +441,15 @@ async fn mail_invitation(ctx: &Context, caller: &Caller, to: &Email, token: &str
     crate::services::accounts::staff_mail::invitation(ctx, &tenant, to, &link, INVITE_SECONDS / 86_400).await
 }
 
+/// An invited user whose email their workspace's identity provider vouched for: active, their
+/// invitations spent.
+pub async fn activate_invited(store: &TenantStore, mut user: UserRecord) -> Result<UserRecord> {
+    user.status = UserStatus::Active;
+    save(store, &mut user).await?;
+    delete_in_user_partition(store, &user.id, |sk| sk.starts_with("INVITE#")).await?;
+    Ok(user)
+}
+
 /// Sends an invited user a new invitation: the earlier links stop working.
 pub async fn resend_invitation(ctx: &Context, caller: &Caller, id: &UserId, base: &str) -> Result<Invited> {
     let store = caller.store(ctx);
