@@ -196,6 +196,16 @@ async fn single_sign_on(s: &Stack, provider: &Provider, login: &str, return_to: 
     (browse(&callback, Some(&flow)).await, callback, flow)
 }
 
+/// A sign-in started and passed at the provider as ana: the start, and the provider's answer
+/// (not yet brought to the app).
+async fn answered(s: &Stack, provider: &Provider) -> (Seen, String) {
+    let started = start(s, "acme", "").await;
+    let callback = provider
+        .sign_in(started.refresh.as_deref().unwrap(), "ana@acme.example", &s.url)
+        .await;
+    (started, callback)
+}
+
 async fn audited(s: &Stack, owner: &Member, action: &str) -> Vec<Value> {
     let events = s
         .get(&format!("/v1/audit_events?action={action}&per_page=100"), &owner.token)
@@ -363,10 +373,7 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     assert_eq!(seen.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "email_unverified");
     // A callback without the browser's flow cookie, or with another flow's cookie.
-    let started = start(&s, "acme", "").await;
-    let callback = provider
-        .sign_in(&started.refresh.clone().unwrap(), "ana@acme.example", &s.url)
-        .await;
+    let (_, callback) = answered(&s, &provider).await;
     assert_eq!(browse(&callback, None).await.status, 403, "no flow cookie");
     let another = start(&s, "acme", "").await;
     let seen = browse(&callback, Some(&flow_of(&another))).await;
@@ -374,19 +381,13 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     assert_eq!(last_refusal(&s, &owner).await, "state");
     // Mix-up: a provider's answer brought to another workspace's callback is refused before its
     // code goes anywhere.
-    let started = start(&s, "acme", "").await;
-    let callback = provider
-        .sign_in(&started.refresh.clone().unwrap(), "ana@acme.example", &s.url)
-        .await;
+    let (started, callback) = answered(&s, &provider).await;
     let elsewhere = callback.replace("/sso/acme/callback", "/sso/globex/callback");
     let seen = browse(&elsewhere, Some(&flow_of(&started))).await;
     assert_eq!(seen.status, 403, "{}", seen.text);
     assert_eq!(last_refusal(&s, &owner).await, "callback_mismatch");
     // An answer naming another issuer (RFC 9207).
-    let started = start(&s, "acme", "").await;
-    let callback = provider
-        .sign_in(&started.refresh.clone().unwrap(), "ana@acme.example", &s.url)
-        .await;
+    let (started, callback) = answered(&s, &provider).await;
     // (oidc-provider sends `iss`; the answer's is replaced.)
     let mut other_issuer = reqwest::Url::parse(&callback).unwrap();
     let pairs: Vec<(String, String)> = other_issuer
