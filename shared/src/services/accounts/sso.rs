@@ -128,23 +128,13 @@ async fn load(store: &TenantStore, redirect_uri: String) -> Result<Option<Config
         return Ok(None);
     };
     let secret = store.crypto().open_str(&item, SECRET).await?.unwrap_or_default();
-    let email_domains = match item.get(EMAIL_DOMAINS) {
-        Some(Value::L(domains)) => domains
-            .iter()
-            .filter_map(|d| match d {
-                Value::S(d) => Some(d.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
     Ok(Some(Configured {
         settings: OidcSettings {
             issuer: item.str(ISSUER).unwrap_or_default().to_owned(),
             client_id: item.str(CLIENT_ID).unwrap_or_default().to_owned(),
             default_role: Role::parse(item.str(DEFAULT_ROLE).unwrap_or("analyst"))?,
             create_users: matches!(item.get(CREATE_USERS), Some(Value::Bool(true))),
-            email_domains,
+            email_domains: item.strings(EMAIL_DOMAINS),
             redirect_uri,
             updated_at: item.num(UPDATED_AT).unwrap_or(0),
         },
