@@ -77,7 +77,7 @@ impl Context {
             });
         };
         let config = crate::aws::load_config().await;
-        let store = DynamoStore::open(aws_sdk_dynamodb::Client::new(&config), table.clone()).await?;
+        let store = DynamoStore::open(aws_sdk_dynamodb::Client::new(&config), table.clone());
         let keyring = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone()));
         Ok(Context::build(settings, store, keyring, Some(config)))
     }

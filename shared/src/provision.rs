@@ -114,6 +114,6 @@ pub async fn table_and_key(config: &aws_config::SdkConfig, prefix: &str) -> Resu
 /// Starts a new table's scheduler at `at`: nothing can be due before the table existed, and a
 /// first run without a cursor looks back a week (a query a minute, slow on an emulator).
 pub async fn start_scheduler(config: &aws_config::SdkConfig, table: &str, at: i64) -> Result<()> {
-    let store = crate::store::dynamo::DynamoStore::open(Client::new(config), table).await?;
+    let store = crate::store::dynamo::DynamoStore::open(Client::new(config), table);
     crate::services::sending::scheduler::start_scheduler_at(store.as_ref(), at).await
 }

@@ -312,7 +312,7 @@ async fn the_restore_drill_restores_checks_and_deletes_its_copy() {
         .await
         .unwrap();
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let store: Arc<dyn Store> = DynamoStore::open(dynamo.clone(), table.clone()).await.unwrap();
+    let store: Arc<dyn Store> = DynamoStore::open(dynamo.clone(), table.clone());
     let keyring: Arc<dyn Keyring> = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), kms_key_id.clone()));
     let engines = Engines {
         store: store.clone(),

@@ -88,8 +88,8 @@ impl Store for Faulty {
     fn info(&self) -> StoreInfo {
         self.inner.info()
     }
-    fn spread(&self) -> ovation::store::keys::Spread {
-        self.inner.spread()
+    async fn spread(&self) -> ovation::Result<ovation::store::keys::Spread> {
+        self.inner.spread().await
     }
     async fn backup(&self, to: &std::path::Path) -> ovation::Result<ovation::store::BackupSummary> {
         self.inner.backup(to).await

@@ -765,7 +765,20 @@ async fn a_new_table_is_spread_and_an_older_one_stays_whole() {
     let config = crate::support::patient_aws_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = |name: &str| format!("layout-{name}-{}", ovation::ids::new_id().to_lowercase());
-    let (new, old) = (table("new"), table("old"));
+    let (new, old, late) = (table("new"), table("old"), table("late"));
+    // Opening calls nothing (a function's init makes no round trip); a first call that fails, here
+    // on a table that does not exist yet, leaves the layout to be read by the next call.
+    let early = DynamoStore::open(client.clone(), &late);
+    let missing = early.get(&Key::new(keys::SYSTEM_PARTITION, "X")).await;
+    assert!(
+        matches!(missing, Err(ovation::Error::Unavailable { .. })),
+        "{missing:?}"
+    );
+    ovation::provision::create_table(&client, &late).await.unwrap();
+    assert_eq!(
+        early.spread().await.unwrap().workspace_shards,
+        keys::Spread::LIMITED.workspace_shards
+    );
     for name in [&new, &old] {
         ovation::provision::create_table(&client, name).await.unwrap();
     }
@@ -783,8 +796,8 @@ async fn a_new_table_is_spread_and_an_older_one_stays_whole() {
     let shard = keys::shard_of(&response.sk, shards);
     assert_ne!(shard, 0, "an id whose shard is not the partition's own name");
     for (name, expected) in [(&new, shards), (&old, 1)] {
-        let store = DynamoStore::open(client.clone(), name).await.unwrap();
-        assert_eq!(store.spread().workspace_shards, expected, "{name}");
+        let store = DynamoStore::open(client.clone(), name);
+        assert_eq!(store.spread().await.unwrap().workspace_shards, expected, "{name}");
         store.put(Item::new(response.clone()), None).await.unwrap();
         let raw = DynamoStore::new(client.clone(), name);
         let spread = Key::new(keys::workspace_shard(&response.pk, shard), response.sk.clone());
@@ -795,8 +808,8 @@ async fn a_new_table_is_spread_and_an_older_one_stays_whole() {
             "{name}"
         );
         // Opened again, whatever its system partition holds now: the same layout.
-        let again = DynamoStore::open(client.clone(), name).await.unwrap();
-        assert_eq!(again.spread().workspace_shards, expected);
+        let again = DynamoStore::open(client.clone(), name);
+        assert_eq!(again.spread().await.unwrap().workspace_shards, expected);
         assert!(again.get(&response).await.unwrap().is_some());
     }
 }

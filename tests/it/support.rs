@@ -58,7 +58,7 @@ impl Engines {
         let engines = Engines::embedded();
         let meter = CapacityMeter::with(engines.store.clone(), Spread::LIMITED, ovation::store::now_unix);
         Engines {
-            store: Arc::new(SpreadStore::new(Arc::new(meter))),
+            store: Arc::new(SpreadStore::new(Arc::new(meter), Spread::LIMITED.workspace_shards)),
             ..engines
         }
     }
@@ -72,9 +72,7 @@ impl Engines {
         let (table, key_id) = ovation::provision::table_and_key(&config, "ovation-test")
             .await
             .unwrap();
-        let store = DynamoStore::open(aws_sdk_dynamodb::Client::new(&config), table)
-            .await
-            .unwrap();
+        let store = DynamoStore::open(aws_sdk_dynamodb::Client::new(&config), table);
         let keyring: Arc<dyn Keyring> = Arc::new(KmsKeyring::new(aws_sdk_kms::Client::new(&config), key_id));
         Some(Engines {
             store,

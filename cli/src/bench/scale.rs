@@ -145,7 +145,7 @@ async fn replay(dir: &std::path::Path, day: i64, scale: f64, spread: Spread) -> 
     let meter = Arc::new(CapacityMeter::with(raw.clone(), spread, ovation::store::now_unix));
     let store: Arc<dyn Store> = match spread.workspace_shards {
         1 => meter.clone(),
-        _ => Arc::new(SpreadStore::new(meter.clone())),
+        shards => Arc::new(SpreadStore::new(meter.clone(), shards)),
     };
     let mut world = World {
         dir: dir.to_owned(),

@@ -345,8 +345,8 @@ impl Store for CapacityMeter {
         self.inner.info()
     }
     /// The model's, whatever the engine under it.
-    fn spread(&self) -> Spread {
-        self.spread
+    async fn spread(&self) -> Result<Spread> {
+        Ok(self.spread)
     }
     async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary> {
         self.inner.backup(to).await

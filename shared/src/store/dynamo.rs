@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as DynamoUpdate, WriteRequest,
 };
+use tokio::sync::OnceCell;
 
 use super::dynamo_expr::{AttrMap, Expr, from_map, item_map, key_map};
 use super::keys::{self, Spread};
@@ -73,23 +74,17 @@ impl DynamoStore {
         }
     }
 
-    /// The store of `table`, its workspace partitions spread as its layout item says. A table
-    /// without one is given one by the first process that opens it: spread when nothing was
-    /// written yet (its system partition is empty: every running stack's scheduler writes there
-    /// each minute), whole otherwise, so that the items of earlier versions stay where they are.
-    pub async fn open(client: Client, table: impl Into<String>) -> Result<Arc<dyn Store>> {
-        let raw = DynamoStore::new(client, table);
-        let shards = raw.layout().await?;
-        let store = Arc::new(DynamoStore {
-            spread: Spread {
-                workspace_shards: shards,
-                ..Spread::LIMITED
-            },
-            ..raw
-        });
-        Ok(match shards {
-            1 => store,
-            _ => Arc::new(SpreadStore::new(store)),
+    /// The store of `table`, its workspace partitions spread as its layout item says. The item is
+    /// read with the store's first call, not here: a function's init makes no call over the
+    /// network (DESIGN's cold-start budget), and a request that needs no store never waits for it.
+    /// A table without one is given one by the first process that uses it: spread when nothing
+    /// was written yet (its system partition is empty: every running stack's scheduler writes
+    /// there each minute), whole otherwise, so that the items of earlier versions stay where they
+    /// are.
+    pub fn open(client: Client, table: impl Into<String>) -> Arc<dyn Store> {
+        Arc::new(LaidOut {
+            raw: DynamoStore::new(client, table),
+            store: OnceCell::new(),
         })
     }
 
@@ -112,6 +107,89 @@ impl DynamoStore {
             Err(Error::ConditionFailed) => Ok(self.get(&keys::layout()).await?.map_or(1, recorded)),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A table's store as its layout says, the layout read once, by the first call that needs the
+/// store (concurrent first calls share the one read; a failed read is tried again by the next).
+struct LaidOut {
+    raw: DynamoStore,
+    store: OnceCell<Arc<dyn Store>>,
+}
+
+impl LaidOut {
+    async fn store(&self) -> Result<&Arc<dyn Store>> {
+        self.store
+            .get_or_try_init(|| async {
+                let shards = self.raw.layout().await?;
+                let store = Arc::new(DynamoStore {
+                    spread: Spread {
+                        workspace_shards: shards,
+                        ..Spread::LIMITED
+                    },
+                    ..self.raw.clone()
+                });
+                Ok::<Arc<dyn Store>, Error>(match shards {
+                    1 => store,
+                    shards => Arc::new(SpreadStore::new(store, shards)),
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for LaidOut {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        self.store().await?.get(key).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<()> {
+        self.store().await?.put(item, condition).await
+    }
+
+    async fn update(&self, key: &Key, updates: &[Update], condition: Option<Condition>) -> Result<Item> {
+        self.store().await?.update(key, updates, condition).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<()> {
+        self.store().await?.delete(key, condition).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page> {
+        self.store().await?.query(query).await
+    }
+
+    async fn query_index(&self, query: &Query) -> Result<Page> {
+        self.store().await?.query_index(query).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
+        self.store().await?.transact(ops).await
+    }
+
+    async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<()> {
+        self.store().await?.batch_write(ops).await
+    }
+
+    async fn sweep_expired(&self) -> Result<usize> {
+        self.raw.sweep_expired().await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.store().await?.ping().await
+    }
+
+    fn info(&self) -> StoreInfo {
+        self.raw.info()
+    }
+
+    async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary> {
+        self.raw.backup(to).await
+    }
+
+    async fn spread(&self) -> Result<Spread> {
+        self.store().await?.spread().await
     }
 }
 
@@ -660,9 +738,10 @@ impl Store for DynamoStore {
         self.get(&Key::new("SYS", "PING")).await.map(drop)
     }
 
-    fn spread(&self) -> Spread {
-        self.spread
+    async fn spread(&self) -> Result<Spread> {
+        Ok(self.spread)
     }
+
     fn info(&self) -> StoreInfo {
         StoreInfo {
             engine: "dynamodb",

@@ -746,8 +746,8 @@ impl Store for EmbeddedStore {
     }
 
     /// No partition limit here: one due partition a minute reads cheapest.
-    fn spread(&self) -> super::keys::Spread {
-        super::keys::Spread::UNLIMITED
+    async fn spread(&self) -> Result<super::keys::Spread> {
+        Ok(super::keys::Spread::UNLIMITED)
     }
     fn info(&self) -> StoreInfo {
         StoreInfo {

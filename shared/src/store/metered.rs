@@ -122,8 +122,8 @@ impl Store for MeteredStore {
     fn info(&self) -> StoreInfo {
         self.inner.info()
     }
-    fn spread(&self) -> super::keys::Spread {
-        self.inner.spread()
+    async fn spread(&self) -> Result<super::keys::Spread> {
+        self.inner.spread().await
     }
     async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary> {
         self.inner.backup(to).await

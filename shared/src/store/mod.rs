@@ -409,8 +409,8 @@ pub trait Store: Send + Sync {
     async fn backup(&self, to: &std::path::Path) -> Result<BackupSummary>;
     /// How shared index partitions are spread over shards: only where one partition key's
     /// throughput is limited. Writers and readers of one store must agree, so a wrapper forwards
-    /// its store's.
-    fn spread(&self) -> keys::Spread;
+    /// its store's. A DynamoDB table's is read from the table with its first call.
+    async fn spread(&self) -> Result<keys::Spread>;
 }
 
 /// What a backup file holds.

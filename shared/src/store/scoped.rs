@@ -96,8 +96,8 @@ impl TenantStore {
     }
 
     /// How the store spreads shared index partitions.
-    pub fn spread(&self) -> super::keys::Spread {
-        self.store.spread()
+    pub async fn spread(&self) -> Result<super::keys::Spread> {
+        self.store.spread().await
     }
 
     /// The tenant's encryption handle, for the fields of the items this handle writes.

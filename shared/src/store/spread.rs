@@ -22,10 +22,12 @@ pub struct SpreadStore {
 }
 
 impl SpreadStore {
-    /// Spreads `inner`'s workspace partitions as `inner.spread()` says.
-    pub fn new(inner: Arc<dyn Store>) -> Self {
-        let shards = inner.spread().workspace_shards.max(1);
-        SpreadStore { inner, shards }
+    /// Spreads `inner`'s workspace partitions over `shards`, as `inner.spread()` says.
+    pub fn new(inner: Arc<dyn Store>, shards: u32) -> Self {
+        SpreadStore {
+            inner,
+            shards: shards.max(1),
+        }
     }
 
     /// The shards of partition `pk` (1: whole).
@@ -307,8 +309,8 @@ impl Store for SpreadStore {
         self.inner.backup(to).await
     }
 
-    fn spread(&self) -> keys::Spread {
-        self.inner.spread()
+    async fn spread(&self) -> Result<keys::Spread> {
+        self.inner.spread().await
     }
 }
 
@@ -327,7 +329,7 @@ mod tests {
             ..Spread::UNLIMITED
         };
         let limited: Arc<dyn Store> = Arc::new(CapacityMeter::with(engine.clone(), spread, || 0));
-        (engine, SpreadStore::new(limited))
+        (engine, SpreadStore::new(limited, shards))
     }
 
     #[tokio::test]

@@ -100,7 +100,8 @@ impl<'a> Partitions<'a> {
                     .query(&Query::new(&partition).limit(PAGE).after(after))
                     .await?;
                 for item in &page.items {
-                    self.found.extend(derive(&self.tenant, item, self.store.spread())?);
+                    self.found
+                        .extend(derive(&self.tenant, item, self.store.spread().await?)?);
                 }
                 if let Some(next) = page.next {
                     self.reading = Some((partition, derive, Some(next)));

@@ -170,7 +170,7 @@ pub async fn run<R: Read>(
         records.by_ref().take(summary.rows as usize).for_each(drop);
     }
     let mut stored_errors = 0usize;
-    let paced = options.job.is_some() && store.spread().workspace_shards > 1;
+    let paced = options.job.is_some() && store.spread().await?.workspace_shards > 1;
     let (started, resumed_at) = (tokio::time::Instant::now(), summary.rows);
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);

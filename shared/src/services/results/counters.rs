@@ -542,7 +542,7 @@ pub async fn transact(store: &TenantStore, survey: &str, ops: Vec<TxOp>, tally: 
         return store.transact(ops).await;
     }
     remember_values(store, survey, tally).await?;
-    let shards = shards(store.spread());
+    let shards = shards(store.spread().await?);
     let now = now_unix();
     let mut shard = first_shard(store, survey, now, shards)?;
     for attempt in 0..ATTEMPTS {
@@ -687,7 +687,7 @@ pub fn day_cells(hours: impl IntoIterator<Item = i64>) -> Vec<String> {
 /// Reads a survey's counter items of `sort` in every shard (the home one and the overflow ones),
 /// with only the attributes `only` names when given.
 pub async fn read(store: &TenantStore, survey: &str, sort: SortKey, only: Option<Vec<String>>) -> Result<Vec<Item>> {
-    let queries = (0..shards(store.spread()))
+    let queries = (0..shards(store.spread().await?))
         .map(|shard| {
             let sort = sort.clone();
             let only = only.clone();
@@ -750,7 +750,7 @@ async fn fold_marked(store: &dyn Store, mark: &Item, now: i64) -> Result<usize> 
         return Ok(0);
     };
     let (mut moved, mut left) = (0, 0);
-    for shard in 1..shards(store.spread()) {
+    for shard in 1..shards(store.spread().await?) {
         let query = Query::new(format!("{base}#{shard}")).limit(1000);
         let mut after = None;
         loop {

@@ -650,7 +650,7 @@ async fn read_days(
 async fn first_counted_day(store: &TenantStore, surveys: &[Survey]) -> Result<Option<i64>> {
     let mut first: Option<i64> = None;
     for survey in surveys {
-        let shards = (0..counters::shards(store.spread())).map(|shard| async move {
+        let shards = (0..counters::shards(store.spread().await?)).map(|shard| async move {
             let pk = crate::store::keys::counters_partition(store.tenant(), &survey.id, shard)?;
             store
                 .query(crate::store::Query::new(pk).prefix("D#").limit(1), None)

@@ -332,7 +332,7 @@ async fn record_sent_as(store: &TenantStore, claimed: &Item, sent: &Sent<'_>) ->
                 StepStatus::Pending.as_str().into(),
             ));
             updates.push(Update::Set(NEXT.into(), Step::Remind.as_str().into()));
-            updates.extend(index_at(at, store.tenant(), invitation, store.spread()));
+            updates.extend(index_at(at, store.tenant(), invitation, store.spread().await?));
         }
         None => {
             updates.push(Update::Remove(RECIPIENT.into()));

@@ -113,7 +113,7 @@ pub async fn schedule_ops(
         skip_reason: None,
     };
     let key = invitation.key(store)?;
-    let (ix_pk, ix_sk) = keys::due_index(due, store.tenant(), &invitation.id, store.spread());
+    let (ix_pk, ix_sk) = keys::due_index(due, store.tenant(), &invitation.id, store.spread().await?);
     let item = base_item(&invitation, key.clone())
         .with(
             RECIPIENT,

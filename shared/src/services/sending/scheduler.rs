@@ -79,7 +79,7 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
         async move { ctx.store.query_index(&query).await }
     };
     let last = now_minute.min(cursor + MINUTES_A_RUN);
-    let shards = ctx.store.spread().due_shards;
+    let shards = ctx.store.spread().await?.due_shards;
     // Each run starts at another shard: the first shards read are not always drained first.
     let start = keys::shard_of(&now.to_string(), shards);
     let minutes: Vec<i64> = (cursor..=last).collect();
@@ -178,8 +178,8 @@ pub async fn schedule_due(ctx: &Context, messaging: &Messaging, now: i64) -> Res
 pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
     let mut recovered = 0;
     let last = (now + REQUEUE_AFTER).div_euclid(60);
-    let due_shards = ctx.store.spread().due_shards;
-    let shards = (now.div_euclid(60)..=last).flat_map(|minute| (0..due_shards).map(move |s| (minute, s)));
+    let spread = ctx.store.spread().await?;
+    let shards = (now.div_euclid(60)..=last).flat_map(|minute| (0..spread.due_shards).map(move |s| (minute, s)));
     for (minute, shard) in shards {
         let mut after = None;
         loop {
@@ -202,11 +202,7 @@ pub async fn recover_in_flight(ctx: &Context, now: i64) -> Result<u64> {
                 let invitation = item.key.sk.trim_start_matches("INV#");
                 match ctx
                     .store
-                    .update(
-                        &item.key,
-                        &index_at(now, &tenant, invitation, ctx.store.spread()),
-                        Some(seen),
-                    )
+                    .update(&item.key, &index_at(now, &tenant, invitation, spread), Some(seen))
                     .await
                 {
                     Ok(_) => recovered += 1,
@@ -356,7 +352,12 @@ async fn decide(ctx: &Context, cache: &Lookups, item: Item, now: i64) -> Result<
         Update::Set(step.status().into(), StepStatus::Queued.as_str().into()),
         Update::Add(format!("{}_enqueues", step.as_str()), 1),
     ];
-    updates.extend(index_at(now + REQUEUE_AFTER, &tenant_id, &invitation, store.spread()));
+    updates.extend(index_at(
+        now + REQUEUE_AFTER,
+        &tenant_id,
+        &invitation,
+        store.spread().await?,
+    ));
     let done = write(updates).await?;
     Ok(if done {
         Action::Enqueue(delivery, status != StepStatus::Pending.as_str())

@@ -61,7 +61,7 @@ pub fn parse_delivery(body: &str) -> Result<WebhookDelivery> {
 /// (`REDISPATCH_AFTER`) in case this run's message is lost; an event with nothing left to do
 /// leaves the index.
 pub async fn dispatch_due(ctx: &Context, queue: &dyn Queue, now: i64) -> Result<u64> {
-    let buckets = ctx.store.spread().webhook_buckets;
+    let buckets = ctx.store.spread().await?.webhook_buckets;
     let limit = DISPATCH_LIMIT.div_ceil(buckets);
     let bucket = |bucket: u32| async move {
         let query = Query::new(keys::webhook_due_partition(bucket))
@@ -150,7 +150,7 @@ async fn dispatch_one(store: &TenantStore, item: &Item, now: i64) -> Result<Vec<
     let updates: Vec<Update> = if ready.is_empty() && waiting.is_empty() {
         vec![Update::Remove(attr::GSI1PK.into()), Update::Remove(attr::GSI1SK.into())]
     } else {
-        due_at(next, store, &event).to_vec()
+        due_at(next, store, &event).await?
     };
     match store
         .update(&item.key, &updates, Some(Condition::eq(attr::GSI1SK, due_sk)))
@@ -174,12 +174,12 @@ async fn dispatch_one(store: &TenantStore, item: &Item, now: i64) -> Result<Vec<
 }
 
 /// The writes that make an event due at `at` in the shared index.
-fn due_at(at: i64, store: &TenantStore, event: &str) -> [Update; 2] {
-    let (pk, sk) = keys::webhook_due_index(at, store.tenant(), event, store.spread());
-    [
+async fn due_at(at: i64, store: &TenantStore, event: &str) -> Result<Vec<Update>> {
+    let (pk, sk) = keys::webhook_due_index(at, store.tenant(), event, store.spread().await?);
+    Ok(vec![
         Update::Set(attr::GSI1PK.into(), pk.into()),
         Update::Set(attr::GSI1SK.into(), sk.into()),
-    ]
+    ])
 }
 
 /// Seconds before attempt `n + 1` after `n` failed ones: 30 s doubling, at most 4 hours.
@@ -538,10 +538,10 @@ pub async fn deliver(ctx: &Context, outbound: &Outbound, delivery: &WebhookDeliv
     log_attempt(&store, endpoint_id, &result, Some(number), FAILING, false).await?;
     let next = now + backoff(number).min((at + RETRY_FOR - now).max(1));
     let mut updates = vec![Update::Set(next_attr(endpoint_id), next.into())];
-    let (_, next_sk) = keys::webhook_due_index(next, &tenant, &delivery.event, store.spread());
+    let (_, next_sk) = keys::webhook_due_index(next, &tenant, &delivery.event, store.spread().await?);
     store.update(&event_key, &updates, Some(Condition::Exists)).await?;
     // The event is due by then (unless something else makes it due sooner).
-    updates = due_at(next, &store, &delivery.event).to_vec();
+    updates = due_at(next, &store, &delivery.event).await?;
     let sooner = Condition::Compare(attr::GSI1SK.into(), Cmp::Gt, next_sk.into());
     match store.update(&event_key, &updates, Some(sooner)).await {
         Ok(_) | Err(Error::ConditionFailed) => {}

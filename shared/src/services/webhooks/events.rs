@@ -106,7 +106,7 @@ pub async fn emit(
     let id = new_id();
     let now = now_unix();
     let key = keys::webhook_event(store.tenant(), &id)?;
-    let (pk, sk) = keys::webhook_due_index(now, store.tenant(), &id, store.spread());
+    let (pk, sk) = keys::webhook_due_index(now, store.tenant(), &id, store.spread().await?);
     let mut item = Item::new(key.clone())
         .with(EVENT_TYPE, kind.as_str())
         .with(SUBJECT, subject)
