@@ -1,12 +1,13 @@
 // Single sign-on in Chromium: from the sign-in page's "Single sign-on" form with the workspace's
 // name, through the test provider's sign-in (oidc_login.mjs), back to the app's overview; a
-// first-time user made on the way; then the owner, signed in the same way, on the settings page.
+// first-time user made on the way; then the owner, signed in the same way, on the settings page;
+// then, the workspace requiring single sign-on, a colleague's password refused on the sign-in page.
 // axe-core and overflow at 1280 and 375 px on the pages of the journey (web-steps.mjs).
-// Usage: node sso.mjs APP_URL WORKSPACE NEW_USER_LOGIN OWNER_LOGIN
+// Usage: node sso.mjs APP_URL WORKSPACE NEW_USER_LOGIN OWNER_LOGIN PASSWORD_USER PASSWORD
 import { auditor, launch } from "./web-steps.mjs";
 import { signInAtProvider } from "./oidc_login.mjs";
 
-const [app, workspace, newcomer, owner] = process.argv.slice(2);
+const [app, workspace, newcomer, owner, passwordUser, password] = process.argv.slice(2);
 const browser = await launch();
 const { audits, audit } = auditor("sso");
 const seen = {};
@@ -48,6 +49,19 @@ try {
   await Promise.all([second.page.waitForNavigation({ waitUntil: "load" }), second.page.keyboard.press("Enter")]);
   seen.unknown = await second.page.$eval("#problem", (e) => e.textContent.trim());
   await audit(second.page, "no-such-workspace");
+  // Single sign-on required: a colleague's password is refused, and the page says where to go.
+  const page = await (await browser.createBrowserContext()).newPage();
+  await page.goto(`${app}/sign-in`, { waitUntil: "load" });
+  await page.focus("#workspace");
+  await page.keyboard.type(workspace);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(passwordUser);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(password);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
+  seen.passwordRefused = await page.$eval("#problem", (e) => e.textContent.trim());
+  seen.refusedPath = new URL(page.url()).pathname;
+  await audit(page, "sso-required");
 } finally {
   await browser.close();
 }

@@ -40,6 +40,7 @@ impl Provider {
             "owner@acme.example": {"email": "owner@acme.example", "email_verified": true},
             "bo@acme.example": {"email": "bo@acme.example", "email_verified": false},
             "ivy@acme.example": {"email": "ivy@acme.example", "email_verified": true},
+            "ed@acme.example": {"email": "ed@acme.example", "email_verified": true},
             "eve@elsewhere.example": {"email": "eve@elsewhere.example", "email_verified": true},
         });
         let mut command = chromium.node(dir.path(), &["oidc_provider.mjs", "oidc_leg.mjs", "oidc_login.mjs"]);
@@ -446,8 +447,175 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     assert_eq!(start(&s, "acme", "").await.status, 422);
 }
 
-/// The journey in Chromium, by keyboard: the sign-in page's single sign-on form, the provider's
-/// sign-in, the overview (a first-time user made on the way); the owner on the settings page;
+/// Sets up a second factor for `member`; the provisioning URI its codes come from.
+async fn enrol_totp(s: &Stack, member: &Member) -> String {
+    let enrol = s.send("POST", "/v1/me/mfa/totp", &member.token, json!({})).await;
+    let uri = enrol.str("provisioning_uri");
+    let code = crate::access::totp_code(&uri, 0);
+    let confirmed = s
+        .send("POST", "/v1/me/mfa/totp/confirm", &member.token, json!({"code": code}))
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    uri
+}
+
+/// Settings that require single sign-on with `break_glass` as the owner who keeps a password.
+fn requiring(provider: &Provider, break_glass: Option<&str>) -> Value {
+    let mut settings = settings_of(provider);
+    settings["require_sso"] = json!(true);
+    if let Some(id) = break_glass {
+        settings["break_glass_owner"] = json!(id);
+    }
+    settings
+}
+
+/// Single sign-on required: passwords refused (and password sessions ended) for everyone but the
+/// break-glass owner, whose password and second factor still open the workspace, audited; no
+/// reset links, no invitation taken up with a password; lifted by saving without it or by
+/// removing the provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_sso_refuses_passwords_but_the_break_glass_owners() {
+    let Some((s, owner, provider)) = stack_with_provider().await else {
+        return;
+    };
+    let editor = s.member(&owner, "editor", "ed@acme.example").await;
+    let other_owner = s.member(&owner, "owner", "olga@acme.example").await;
+    // The break-glass owner must be named, be an active owner, and have a second factor.
+    for (named, why) in [
+        (None, "name the owner"),
+        (Some(editor.user_id.as_str()), "not an active owner"),
+        (Some("01HZZZZZZZZZZZZZZZZZZZZZZZ"), "not an active owner"),
+        (Some(owner.user_id.as_str()), "second factor"),
+    ] {
+        let answer = s
+            .send("PUT", "/v1/sso/oidc", &owner.token, requiring(&provider, named))
+            .await;
+        assert_eq!(answer.status, 422, "{named:?}: {:?}", answer.body);
+        assert_eq!(answer.body["field"], "break_glass_owner");
+        assert!(answer.str("message").contains(why), "{named:?}: {:?}", answer.body);
+    }
+    assert!(s.get("/v1/sso/oidc", &owner.token).await.status == 404, "nothing saved");
+    let totp = enrol_totp(&s, &owner).await;
+    let saved = s
+        .send(
+            "PUT",
+            "/v1/sso/oidc",
+            &owner.token,
+            requiring(&provider, Some(&owner.user_id)),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    assert_eq!(
+        (&saved.body["require_sso"], &saved.body["break_glass_owner"]),
+        (&json!(true), &json!(owner.user_id))
+    );
+    assert_eq!(audited(&s, &owner, "sso.required").await.len(), 1);
+
+    // Everyone else's password session ends at once; their passwords are refused unchecked, as
+    // is an email with no user (the answer says where to sign in), each audited.
+    for member in [&editor, &other_owner] {
+        assert_eq!(s.get("/v1/me", &member.token).await.status, 401);
+    }
+    for email in ["ed@acme.example", "olga@acme.example", "nobody@acme.example"] {
+        let refused = s.sign_in(1, "acme", email, crate::api::PASSWORD).await;
+        assert_eq!(refused.status, 403, "{email}: {refused:?}");
+        assert_eq!(refused.str("code"), "sso_required", "{email}");
+        assert!(refused.str("message").contains("single sign-on"), "{email}");
+    }
+    assert_eq!(audited(&s, &owner, "sign_in.sso_required").await.len(), 3);
+    // No link to set a password is mailed; an invitation is not taken up with a password.
+    ovation::services::accounts::password_reset::request(&s.ctx, "acme", "ed@acme.example", None, &s.url)
+        .await
+        .unwrap();
+    assert!(audited(&s, &owner, "user.password_reset_requested").await.is_empty());
+    let invited = s
+        .send(
+            "POST",
+            "/v1/users",
+            &owner.token,
+            json!({"email": "new@acme.example", "role": "analyst"}),
+        )
+        .await;
+    let accept = s
+        .call(
+            1,
+            "POST",
+            "/v1/auth/accept_invite",
+            crate::api::Auth::None,
+            Some(json!({"invite_token": invited.str("invite_token"), "password": "a long enough password 1"})),
+        )
+        .await;
+    assert_eq!((accept.status, accept.str("code").as_str()), (403, "sso_required"));
+    // Through the provider, the editor signs in as before.
+    let (seen, ..) = single_sign_on(&s, &provider, "ed@acme.example", "").await;
+    let session = seen.cookie("ovation_session").expect("a session");
+    assert_eq!(s.get("/v1/me", &session).await.str("role"), "editor");
+    // The break-glass owner's session lives on; their password and second factor still sign in,
+    // audited as what it is.
+    assert_eq!(s.get("/v1/me", &owner.token).await.status, 200);
+    let first = s.sign_in(1, "acme", "owner@acme.example", crate::api::PASSWORD).await;
+    assert_eq!(first.str("status"), "mfa_required", "{first:?}");
+    let code = crate::access::totp_code(&totp, 1);
+    let second = s
+        .call(
+            1,
+            "POST",
+            "/v1/auth/mfa",
+            crate::api::Auth::None,
+            Some(json!({"mfa_token": first.str("mfa_token"), "code": code})),
+        )
+        .await;
+    assert_eq!(second.str("status"), "signed_in", "{second:?}");
+    let break_glass = audited(&s, &owner, "sign_in.break_glass").await;
+    assert_eq!(break_glass.len(), 1, "{break_glass:?}");
+    assert_eq!(break_glass[0]["target_id"], json!(owner.user_id));
+
+    // Saved without the requirement: passwords work again.
+    let lifted = s
+        .send("PUT", "/v1/sso/oidc", &owner.token, settings_of(&provider))
+        .await;
+    assert_eq!((lifted.status, &lifted.body["require_sso"]), (200, &json!(false)));
+    assert_eq!(audited(&s, &owner, "sso.no_longer_required").await.len(), 1);
+    let again = s.sign_in(1, "acme", "ed@acme.example", crate::api::PASSWORD).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    // Removing the provider lifts the requirement with it.
+    let saved = s
+        .send(
+            "PUT",
+            "/v1/sso/oidc",
+            &owner.token,
+            requiring(&provider, Some(&owner.user_id)),
+        )
+        .await;
+    assert_eq!(saved.status, 200);
+    assert_eq!(
+        s.sign_in(1, "acme", "ed@acme.example", crate::api::PASSWORD)
+            .await
+            .status,
+        403
+    );
+    let removed = s
+        .call(
+            1,
+            "DELETE",
+            "/v1/sso/oidc",
+            crate::api::Auth::Bearer(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    assert_eq!(
+        s.sign_in(1, "acme", "ed@acme.example", crate::api::PASSWORD)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(audited(&s, &owner, "sso.no_longer_required").await.len(), 2);
+}
+
+/// The journey in Chromium, by keyboard, in a workspace that requires single sign-on: the sign-in
+/// page's single sign-on form, the provider's sign-in, the overview (a first-time user made on
+/// the way); the owner on the settings page; a colleague's password refused on the sign-in page;
 /// axe-core and overflow at phone and desktop widths on each page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_sign_in_in_chromium() {
@@ -461,16 +629,21 @@ async fn oidc_sign_in_in_chromium() {
     })
     .await;
     let owner = s.tenant("acme").await;
+    s.member(&owner, "editor", "ed@acme.example").await;
     let provider = Provider::start(&chromium, &s.url);
-    assert_eq!(
-        s.send("PUT", "/v1/sso/oidc", &owner.token, settings_of(&provider))
-            .await
-            .status,
-        200
-    );
+    enrol_totp(&s, &owner).await;
+    let required = requiring(&provider, Some(&owner.user_id));
+    assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, required).await.status, 200);
     let dir = tempfile::tempdir().unwrap();
     let mut command = chromium.node(dir.path(), &["sso.mjs", "web-steps.mjs", "oidc_login.mjs"]);
-    command.args([s.url.as_str(), "acme", "ana@acme.example", "owner@acme.example"]);
+    command.args([
+        s.url.as_str(),
+        "acme",
+        "ana@acme.example",
+        "owner@acme.example",
+        "ed@acme.example",
+        crate::api::PASSWORD,
+    ]);
     let seen = crate::clients::run(command).await;
     assert_eq!(
         (&seen["landed"], &seen["ownerLanded"]),
@@ -484,6 +657,14 @@ async fn oidc_sign_in_in_chromium() {
         "{seen}"
     );
     assert!(seen["unknown"].as_str().unwrap().contains("single sign-on"), "{seen}");
+    assert_eq!(seen["refusedPath"], json!("/sign-in"), "{seen}");
+    assert!(
+        seen["passwordRefused"]
+            .as_str()
+            .unwrap()
+            .contains("requires single sign-on"),
+        "{seen}"
+    );
     for audit in seen["audits"].as_array().unwrap() {
         assert_eq!(audit["violations"], json!([]), "{audit}");
         assert!(audit["overflow"].as_i64().unwrap() <= 0, "{audit}");

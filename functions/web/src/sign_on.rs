@@ -1,6 +1,7 @@
 //! Settings, single sign-on (owners): the workspace's OpenID Connect provider, saved as
 //! `PUT /v1/sso/oidc` saves it (its discovery document read first, the secret sealed, audited),
-//! the redirect URI to register at the provider, and its removal.
+//! the redirect URI to register at the provider, whether passwords are refused (but the
+//! break-glass owner's), and its removal.
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -48,6 +49,7 @@ pub async fn page(
             redirect_uri => sso::own_redirect_uri(&ctx, &caller, &base).await?,
             email_domains => settings.as_ref().map(|s| s.email_domains.join(", ")).unwrap_or_default(),
             settings,
+            owners => sso::break_glass_choices(&ctx, &caller).await?,
             roles => [Role::Admin, Role::Editor, Role::Analyst].map(Role::as_str),
         })
     };
@@ -80,6 +82,8 @@ pub async fn save(
                     .map(str::to_owned)
                     .collect(),
             ),
+            require_sso: Some(form.get("require_sso") == "on"),
+            break_glass_owner: Some(form.get("break_glass_owner").to_owned()).filter(|o| !o.is_empty()),
         };
         sso::save(&ctx, &caller, input, &base).await?;
         Result::Ok("settings/sign-on?done=saved".to_owned())

@@ -55,6 +55,15 @@ impl Tenant {
         }
     }
 
+    /// Whether `user` may sign in with a password here: unless single sign-on is required, when
+    /// only the break-glass owner may.
+    pub fn password_allowed(&self, user: &str) -> bool {
+        self.settings
+            .sso_required
+            .as_ref()
+            .is_none_or(|required| required.break_glass_owner == user)
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == TenantStatus::Active
     }
@@ -129,6 +138,18 @@ pub struct TenantSettings {
     /// The languages new surveys offer: every built-in one unless the workspace narrows them.
     #[serde(default = "every_language")]
     pub languages: Vec<Language>,
+    /// Set when the workspace requires single sign-on: passwords are refused but the break-glass
+    /// owner's. Set and lifted with the provider (`PUT /v1/sso/oidc`), not by a settings patch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_required: Option<SsoRequired>,
+}
+
+/// Single sign-on required: every sign-in goes through the workspace's provider, but one owner's
+/// password (with their second factor) still opens the workspace when the provider is down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SsoRequired {
+    /// The user id of the owner who may still sign in with a password (audited each time).
+    pub break_glass_owner: String,
 }
 
 /// What retention does to an old response: anonymise it (its person, comment, free-text
@@ -188,6 +209,7 @@ impl TenantSettings {
             },
             require_mfa: false,
             languages: every_language(),
+            sso_required: None,
         }
     }
 

@@ -19,8 +19,8 @@ pub const LINK_SECONDS: i64 = 3600;
 /// Links of one account alive at once; more requests send nothing until one expires.
 pub const MAX_ALIVE: usize = 3;
 
-/// Mails a link to set a new password when `workspace` has an active user with `email`, and
-/// does nothing otherwise: the caller answers the same either way. `base` is the app's address.
+/// Mails a link to set a new password when `workspace` has an active user with `email` who may
+/// sign in with a password (single sign-on not required of them), and does nothing otherwise: the caller answers the same either way. `base` is the app's address.
 pub async fn request(ctx: &Context, workspace: &str, email: &str, ip: Option<IpAddr>, base: &str) -> Result<()> {
     let (Ok(slug), Ok(email)) = (Slug::parse(workspace), Email::parse(email)) else {
         return Ok(());
@@ -31,7 +31,7 @@ pub async fn request(ctx: &Context, workspace: &str, email: &str, ip: Option<IpA
     let store = ctx.tenant_store(&tenant.id);
     let Some(user) = users::load_by_email(&store, &email)
         .await?
-        .filter(|u| u.status == UserStatus::Active)
+        .filter(|u| u.status == UserStatus::Active && tenant.password_allowed(&u.id))
     else {
         return Ok(());
     };
@@ -91,6 +91,9 @@ pub async fn complete(ctx: &Context, token: &str, new_password: String, ip: Opti
         .await?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(gone)?;
+    if !tenant.password_allowed(&user.id) {
+        return Err(sign_in::sso_required());
+    }
     // Checked before the link is spent: a refused password leaves the link to try again.
     let new = sessions::new_password(&tenant, &user, new_password).await?;
     match store.delete(&key, Some(Condition::Exists)).await {

@@ -21,7 +21,7 @@ use crate::store::{Condition, Item, TenantStore, TxOp, Update, Value, keys, now_
 
 use crate::services::accounts::sign_in::{
     Proof, SESSION_IDLE_SECONDS, SESSION_MFA, SESSION_PASSWORD_AT, SESSION_SSO, SignInResult, TOUCH_EVERY, counted,
-    open_session, restriction, self_scope,
+    open_session, restriction, self_scope, sso_required,
 };
 
 /// Turns a presented credential into its principal: one read of the credential's item (the
@@ -50,12 +50,20 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
             if now - seen >= TOUCH_EVERY {
                 touch(&store, &item, "seen_at", now).await?;
             }
+            // A password session ends once the workspace requires single sign-on.
+            let by_sso = matches!(item.get(SESSION_SSO), Some(Value::Bool(true)));
+            if !by_sso && !tenant.password_allowed(&owner) {
+                store.delete(&key, None).await?;
+                return Err(Error::Unauthenticated(
+                    "this workspace now requires single sign-on; sign in with your organisation's account",
+                ));
+            }
             let stored = item.str("restriction").and_then(Restriction::parse);
             let mfa = matches!(item.get(SESSION_MFA), Some(Value::Bool(true)));
             // The identity provider keeps the passwords and second factors of its sign-ins.
-            let now_required = match item.get(SESSION_SSO) {
-                Some(Value::Bool(true)) => None,
-                _ => restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now),
+            let now_required = match by_sso {
+                true => None,
+                false => restriction(&tenant, false, mfa, item.num(SESSION_PASSWORD_AT), now),
             };
             Principal {
                 tenant: tenant.id.clone(),
@@ -225,6 +233,9 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
     let tenant = tenants::active(ctx, store.tenant())
         .await?
         .ok_or(Error::NotFound("tenant"))?;
+    if !tenant.password_allowed(&user.id) {
+        return Err(sso_required());
+    }
     let current = user.secrets.password.clone().unwrap_or_default();
     let scope = format!("self-{}", user.id);
     if !counted(&store, &self_scope(&scope), async || {

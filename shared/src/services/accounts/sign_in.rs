@@ -316,6 +316,18 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
         .await?;
         return Err(Error::TooManyAttempts { retry_after });
     }
+    // Where single sign-on is required, a password is not even checked (but the break-glass
+    // owner's): the answer says where to sign in instead, for known and unknown emails alike.
+    let password_allowed = match &user {
+        Some(user) => tenant.password_allowed(&user.id),
+        None => tenant.settings.sso_required.is_none(),
+    };
+    if !password_allowed {
+        let actor = user_actor(user.as_ref());
+        let target = target_of(user.as_ref());
+        audit::record_as(&store, actor, ip, "sign_in.sso_required", target, Outcome::Failure).await?;
+        return Err(sso_required());
+    }
     let may_sign_in = auth::ip_allowed(&tenant.settings.ip_allow_list, ip);
     let phc = user
         .as_ref()
@@ -358,6 +370,14 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
     finish(&store, &tenant, user, ip, "sign_in.succeeded", Proof::Password).await
 }
 
+/// A password refused because the workspace requires single sign-on.
+pub(crate) fn sso_required() -> Error {
+    Error::Forbidden {
+        code: "sso_required",
+        reason: "This workspace requires single sign-on: sign in with your organisation's account.",
+    }
+}
+
 fn target_of(user: Option<&UserRecord>) -> Target {
     Target::User(user.map_or("unknown".to_owned(), |u| u.id.clone()))
 }
@@ -387,6 +407,14 @@ pub(crate) async fn finish(
     user.trusted_ips.insert(0, address);
     user.trusted_ips.truncate(users::MAX_TRUSTED);
     user.last_sign_in_at = Some(now);
+    // A password opening a workspace that requires single sign-on is its break-glass owner's.
+    let action = match proof {
+        Proof::Password if tenant.settings.sso_required.is_some() => "sign_in.break_glass",
+        _ => action,
+    };
+    if proof == Proof::Password && !tenant.password_allowed(&user.id) {
+        return Err(sso_required());
+    }
     users::save(store, &mut user).await?;
     audit::record_as(
         store,
@@ -439,6 +467,9 @@ pub(crate) async fn open_session(
 ) -> Result<SignInResult> {
     let now = now_unix();
     let (token, digest) = credential::issue(Kind::Session, store.tenant(), &user.id)?;
+    if proof == Proof::Password && !tenant.password_allowed(&user.id) {
+        return Err(sso_required());
+    }
     let restriction = match proof {
         Proof::Password => restriction(
             tenant,
@@ -605,6 +636,10 @@ pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAd
         .await?
         .filter(|u| u.status == UserStatus::Invited)
         .ok_or_else(gone)?;
+    // Taken up by signing in through the provider instead.
+    if !tenant.password_allowed(&user.id) {
+        return Err(sso_required());
+    }
     let password = Password::new(request.password, tenant.settings.password_policy.min_length as usize)?;
     if let Some(name) = request.name {
         user.name = Some(crate::services::accounts::users::display_name(&name)?);

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use crate::Context;
 use crate::auth::credential::{self, Kind};
 use crate::auth::{self, Role};
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{SsoRequired, Tenant};
 use crate::domain::{Email, Slug};
 use crate::error::{Error, Result};
 use crate::services::Caller;
@@ -31,7 +31,7 @@ use crate::services::accounts::sign_in::{self, Proof, SignInResult};
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, NewUser, UserRecord, UserStatus};
 use crate::services::audit::{self, Actor, Outcome, Target};
-use crate::store::{Condition, Item, TenantStore, TxOp, Value, keys, now_unix};
+use crate::store::{Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
 
 /// A sign-in must come back from the provider within ten minutes.
 pub const FLOW_SECONDS: i64 = 600;
@@ -95,6 +95,13 @@ pub struct OidcInput {
     /// The email domains whose people may be created at sign-in (`acme.com`); required with
     /// `create_users` (a provider anyone can sign up at vouches for anyone).
     pub email_domains: Option<Vec<String>>,
+    /// Whether every sign-in must go through the provider: passwords are refused, and password
+    /// sessions end, for everyone but `break_glass_owner`; false when left out.
+    pub require_sso: Option<bool>,
+    /// The user id of the owner who may still sign in with a password while single sign-on is
+    /// required (in case the provider fails): an active owner with a second factor; required
+    /// with `require_sso`.
+    pub break_glass_owner: Option<String>,
 }
 
 /// The provider's settings as shown (the secret never is).
@@ -105,6 +112,9 @@ pub struct OidcSettings {
     pub default_role: Role,
     pub create_users: bool,
     pub email_domains: Vec<String>,
+    /// Whether passwords are refused but the break-glass owner's.
+    pub require_sso: bool,
+    pub break_glass_owner: Option<String>,
     /// The redirect URI to register at the provider (the workspace's own).
     pub redirect_uri: String,
     pub updated_at: i64,
@@ -122,7 +132,7 @@ pub fn redirect_uri(base: &str, slug: &str) -> String {
     format!("{base}/sso/{slug}/callback")
 }
 
-async fn load(store: &TenantStore, redirect_uri: String) -> Result<Option<Configured>> {
+async fn load(store: &TenantStore, tenant: &Tenant, redirect_uri: String) -> Result<Option<Configured>> {
     let key = keys::sso_settings(store.tenant());
     let Some(item) = store.get(&key).await? else {
         return Ok(None);
@@ -135,6 +145,12 @@ async fn load(store: &TenantStore, redirect_uri: String) -> Result<Option<Config
             default_role: Role::parse(item.str(DEFAULT_ROLE).unwrap_or("analyst"))?,
             create_users: matches!(item.get(CREATE_USERS), Some(Value::Bool(true))),
             email_domains: item.strings(EMAIL_DOMAINS),
+            require_sso: tenant.settings.sso_required.is_some(),
+            break_glass_owner: tenant
+                .settings
+                .sso_required
+                .as_ref()
+                .map(|r| r.break_glass_owner.clone()),
             redirect_uri,
             updated_at: item.num(UPDATED_AT).unwrap_or(0),
         },
@@ -153,7 +169,7 @@ async fn own_workspace(ctx: &Context, caller: &Caller) -> Result<(Arc<Tenant>, T
 /// The workspace's provider settings, if any.
 pub async fn get(ctx: &Context, caller: &Caller, base: &str) -> Result<OidcSettings> {
     let (tenant, store) = own_workspace(ctx, caller).await?;
-    Ok(load(&store, redirect_uri(base, &tenant.slug))
+    Ok(load(&store, &tenant, redirect_uri(base, &tenant.slug))
         .await?
         .ok_or(Error::NotFound("single sign-on"))?
         .settings)
@@ -220,7 +236,8 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
             "name the email domains whose people may be created at sign-in",
         ));
     }
-    let current = load(&store, redirect_uri(base, &tenant.slug)).await?;
+    let current = load(&store, &tenant, redirect_uri(base, &tenant.slug)).await?;
+    let required = sso_required(&store, input.require_sso, input.break_glass_owner).await?;
     let secret = match (input.client_secret.map(|s| s.trim().to_owned()), current) {
         (Some(s), _) if !s.is_empty() && s.len() <= MAX_CLIENT_SECRET => s,
         (Some(_), _) => {
@@ -254,7 +271,8 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
         .with(CREATE_USERS, create_users)
         .with(EMAIL_DOMAINS, Value::L(domains.into_iter().map(Value::S).collect()))
         .with(UPDATED_AT, now_unix());
-    let change = vec![TxOp::Put { item, condition: None }];
+    let mut change = vec![TxOp::Put { item, condition: None }];
+    change.extend(requirement_change(ctx, caller, &store, required).await?);
     audit::commit(
         &store,
         caller,
@@ -262,29 +280,129 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
         "sso.oidc_saved",
         Target::SingleSignOn("oidc".into()),
     )
-    .await?;
+    .await
+    .map_err(changed_meanwhile)?;
+    ctx.tenants.forget(store.tenant());
     get(ctx, caller, base).await
 }
 
-/// Removes the workspace's provider: its users sign in with their passwords again.
+/// An owner as a choice of break-glass owner: `ready` when they have a password and a second
+/// factor (the only owners that can be chosen).
+#[derive(Clone, Debug, Serialize)]
+pub struct OwnerChoice {
+    pub id: String,
+    pub email: String,
+    pub ready: bool,
+}
+
+/// The workspace's active owners, as choices of break-glass owner.
+pub async fn break_glass_choices(ctx: &Context, caller: &Caller) -> Result<Vec<OwnerChoice>> {
+    let store = caller.store(ctx);
+    let items = store
+        .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::USER_PREFIX))
+        .await?;
+    let mut owners = Vec::new();
+    for item in &items {
+        let user = UserRecord::from_item(&store, item).await?;
+        if user.status == UserStatus::Active && user.role == Role::Owner {
+            owners.push(OwnerChoice {
+                ready: user.secrets.password.is_some() && user.mfa_enabled(),
+                id: user.id,
+                email: user.email.as_str().to_owned(),
+            });
+        }
+    }
+    Ok(owners)
+}
+
+/// What `require_sso` and `break_glass_owner` ask for: the break-glass owner must be an active
+/// owner who can sign in with a password and a second factor (else no one could when the
+/// provider fails, or a password alone would open the workspace).
+async fn sso_required(
+    store: &TenantStore,
+    require: Option<bool>,
+    owner: Option<String>,
+) -> Result<Option<SsoRequired>> {
+    if require != Some(true) {
+        return Ok(None);
+    }
+    let field = "break_glass_owner";
+    let id = owner
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| Error::invalid(field, "name the owner who may still sign in with a password"))?;
+    let user = users::load(store, &id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|u| u.status == UserStatus::Active && u.role == Role::Owner)
+        .ok_or_else(|| Error::invalid(field, "is not an active owner of this workspace"))?;
+    if user.secrets.password.is_none() || !user.mfa_enabled() {
+        return Err(Error::invalid(
+            field,
+            "must have a password and a second factor (two-step sign-in) set up first",
+        ));
+    }
+    Ok(Some(SsoRequired {
+        break_glass_owner: user.id,
+    }))
+}
+
+/// The writes that make the workspace require single sign-on as `required` says (none when it
+/// already does so), with their audit entry (`sso.required`, `sso.no_longer_required`).
+async fn requirement_change(
+    ctx: &Context,
+    caller: &Caller,
+    store: &TenantStore,
+    required: Option<SsoRequired>,
+) -> Result<Vec<TxOp>> {
+    let mut tenant = tenants::load(ctx, store.tenant())
+        .await?
+        .filter(Tenant::is_active)
+        .ok_or(Error::NotFound("workspace"))?;
+    if tenant.settings.sso_required == required {
+        return Ok(vec![]);
+    }
+    let action = match &required {
+        Some(_) => "sso.required",
+        None => "sso.no_longer_required",
+    };
+    tenant.settings.sso_required = required;
+    let event = audit::entry(store, caller, action, Target::SingleSignOn("oidc".into())).await?;
+    Ok(vec![tenants::write_changed(&mut tenant)?, event])
+}
+
+/// The workspace (or its provider) changed between read and write.
+fn changed_meanwhile(e: Error) -> Error {
+    match e {
+        Error::TransactionCanceled(_) => Error::invalid("settings", "were changed meanwhile; read them again"),
+        e => e,
+    }
+}
+
+/// Removes the workspace's provider: its users sign in with their passwords again (a
+/// requirement of single sign-on goes with it).
 pub async fn delete(ctx: &Context, caller: &Caller) -> Result<()> {
     let store = caller.store(ctx);
     let key = keys::sso_settings(store.tenant());
-    let change = vec![TxOp::Delete {
+    let mut change = vec![TxOp::Delete {
         key,
         condition: Some(Condition::Exists),
     }];
-    match audit::commit(
+    change.extend(requirement_change(ctx, caller, &store, None).await?);
+    let deleted = audit::commit(
         &store,
         caller,
         change,
         "sso.oidc_deleted",
         Target::SingleSignOn("oidc".into()),
     )
-    .await
-    {
+    .await;
+    ctx.tenants.forget(store.tenant());
+    match deleted {
         Err(Error::ConditionFailed) => Err(Error::NotFound("single sign-on")),
-        other => other,
+        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => Err(Error::NotFound("single sign-on")),
+        other => other.map_err(changed_meanwhile),
     }
 }
 
@@ -377,7 +495,7 @@ pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &st
         .filter(Tenant::is_active)
         .ok_or_else(no_sso)?;
     let store = ctx.tenant_store(&tenant.id);
-    let configured = load(&store, redirect_uri(base, &tenant.slug))
+    let configured = load(&store, &tenant, redirect_uri(base, &tenant.slug))
         .await?
         .ok_or_else(no_sso)?;
     let client = client_of(ctx, &configured, Read::Kept).await?;
@@ -556,7 +674,7 @@ async fn verified(
             "Your identity provider did not sign you in.",
         )));
     }
-    let Some(configured) = load(store, redirect_uri(base, &tenant.slug)).await? else {
+    let Some(configured) = load(store, tenant, redirect_uri(base, &tenant.slug)).await? else {
         return Ok(Err(refused(
             "not_configured",
             "This workspace has no single sign-on any more.",

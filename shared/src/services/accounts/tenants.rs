@@ -117,15 +117,9 @@ pub async fn update_settings(
         list_for_retention(ctx, id).await?;
     }
     tenant.settings = settings;
-    let read = tenant.version;
-    tenant.version += 1;
     let store = ctx.tenant_store(id);
-    let unchanged = Condition::And(vec![Condition::eq("status", "active"), Condition::eq("version", read)]);
     let target = || Target::Tenant(id.to_string());
-    let mut change = vec![TxOp::Put {
-        item: to_item(&tenant)?,
-        condition: Some(unchanged),
-    }];
+    let mut change = vec![write_changed(&mut tenant)?];
     if support_switched {
         let action = if tenant.settings.support_access {
             "tenant.support_access_enabled"
@@ -144,6 +138,20 @@ pub async fn update_settings(
         })?;
     ctx.tenants.forget(id);
     Ok(tenant)
+}
+
+/// The write that stores `tenant` as changed from the version it was read at, only while the
+/// stored one is still that version and active; its version moves on.
+pub(crate) fn write_changed(tenant: &mut Tenant) -> Result<TxOp> {
+    let read = tenant.version;
+    tenant.version += 1;
+    Ok(TxOp::Put {
+        item: to_item(tenant)?,
+        condition: Some(Condition::And(vec![
+            Condition::eq("status", "active"),
+            Condition::eq("version", read),
+        ])),
+    })
 }
 
 /// Puts a tenant on the retention job's list (before its first retention period is saved).

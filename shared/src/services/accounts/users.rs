@@ -155,7 +155,7 @@ impl UserRecord {
         Ok(item)
     }
 
-    async fn from_item(store: &TenantStore, item: &Item) -> Result<UserRecord> {
+    pub(crate) async fn from_item(store: &TenantStore, item: &Item) -> Result<UserRecord> {
         let crypto = store.crypto();
         let key = &item.key;
         let email = crypto
