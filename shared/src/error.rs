@@ -26,6 +26,9 @@ pub enum Error {
     InvalidCursor,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Something that exists already and may exist once (a user with this email).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// A conditional write whose condition did not hold; nothing was written.
     #[error("the condition of the write did not hold")]
     ConditionFailed,

@@ -1,13 +1,14 @@
 // Single sign-on in Chromium: from the sign-in page's "Single sign-on" form with the workspace's
 // name, through the test provider's sign-in (oidc_login.mjs), back to the app's overview; a
 // first-time user made on the way; then the owner, signed in the same way, on the settings page;
-// then, the workspace requiring single sign-on, a colleague's password refused on the sign-in page.
+// then, the workspace requiring single sign-on, a colleague's password refused on the sign-in page;
+// then the identity provider deprovisions the first user (SCIM) and their open page signs them out.
 // axe-core and overflow at 1280 and 375 px on the pages of the journey (web-steps.mjs).
-// Usage: node sso.mjs APP_URL WORKSPACE NEW_USER_LOGIN OWNER_LOGIN PASSWORD_USER PASSWORD
+// Usage: node sso.mjs APP_URL WORKSPACE NEW_USER_LOGIN OWNER_LOGIN PASSWORD_USER PASSWORD SCIM_TOKEN
 import { auditor, launch } from "./web-steps.mjs";
 import { signInAtProvider } from "./oidc_login.mjs";
 
-const [app, workspace, newcomer, owner, passwordUser, password] = process.argv.slice(2);
+const [app, workspace, newcomer, owner, passwordUser, password, scimToken] = process.argv.slice(2);
 const browser = await launch();
 const { audits, audit } = auditor("sso");
 const seen = {};
@@ -62,6 +63,27 @@ try {
   seen.passwordRefused = await page.$eval("#problem", (e) => e.textContent.trim());
   seen.refusedPath = new URL(page.url()).pathname;
   await audit(page, "sso-required");
+
+  // The identity provider deprovisions the first user (SCIM, as Entra ID does): the page they
+  // have open signs them out at its next load.
+  const scim = (path, init = {}) =>
+    fetch(`${app}/scim/v2${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${scimToken}`, "content-type": "application/scim+json" },
+    });
+  const filter = encodeURIComponent(`userName eq "${newcomer}"`);
+  const found = await (await scim(`/Users?filter=${filter}`)).json();
+  const off = await scim(`/Users/${found.Resources[0].id}`, {
+    method: "PATCH",
+    body: JSON.stringify({
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+      Operations: [{ op: "Replace", path: "active", value: "False" }],
+    }),
+  });
+  seen.deprovisioned = off.status;
+  await first.page.reload({ waitUntil: "load" });
+  seen.signedOut = (await first.page.$("#password")) !== null;
+  await audit(first.page, "after-deprovisioning");
 } finally {
   await browser.close();
 }

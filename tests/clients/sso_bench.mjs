@@ -5,23 +5,13 @@
 // the keys kept in memory, the user found or made, the session opened). The provider's own
 // sign-in pages are not timed. Prints the figures as JSON.
 // Usage: node sso_bench.mjs APP ISSUER CLIENT_ID SECRET WORKSPACE ONE_TIME_PASSWORD RUNS
+import { caller, ownerOf, summary } from "./bench_owner.mjs";
 import { providerLeg } from "./oidc_leg.mjs";
 
 const [app, issuer, clientId, secret, workspace, oneTime, runs] = process.argv.slice(2);
-const json = async (method, path, token, body) => {
-  const res = await fetch(`${app}${path}`, {
-    method, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const answer = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-};
-
+const json = caller(app);
 const email = `owner@${workspace}.example`;
-const first = await json("POST", "/v1/auth/sign_in", null, { tenant: workspace, email, password: oneTime });
-const owner = await json("POST", "/v1/me/password", first.token,
-  { current_password: oneTime, new_password: "a benchmark's password 1" });
+const owner = { token: await ownerOf(app, workspace, oneTime) };
 await json("PUT", "/v1/sso/oidc", owner.token,
   { issuer, client_id: clientId, client_secret: secret, create_users: true, email_domains: [`${workspace}.example`] });
 
@@ -57,9 +47,4 @@ for (let run = 0; run < Number(runs); run++) {
     figures[kind].push(back.ms);
   }
 }
-const summary = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { n: sorted.length, first_ms: +values[0].toFixed(2), p50_ms: +at(0.5).toFixed(2), p95_ms: +at(0.95).toFixed(2), max_ms: +sorted.at(-1).toFixed(2) };
-};
 console.log(JSON.stringify(Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, summary(v)]))));

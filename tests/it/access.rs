@@ -458,6 +458,42 @@ async fn every_route_and_role_against_the_permission_table(e: Engines) {
         .count();
     assert_eq!(checked, tenant_routes * principals.len());
     assert!(tenant_routes >= 14);
+    // The SCIM routes take the workspace's SCIM token alone, and it opens no other route.
+    let scim = s.send("POST", "/v1/scim/token", &owner.token, json!({})).await;
+    assert_eq!(scim.status, 201, "{scim:?}");
+    let scim = scim.str("token");
+    let mut scim_routes = 0;
+    for route in ROUTES.iter().filter(|r| !r.page) {
+        let body = (route.method != "GET").then(|| json!({}));
+        let path = concrete(route.path);
+        match route.access {
+            Access::Scim => {
+                for (role, token) in &principals {
+                    let a = s.call(1, route.method, &path, Auth::Bearer(token), body.clone()).await;
+                    assert_eq!(
+                        (a.status, a.code()),
+                        (403, "scim_token_required"),
+                        "{role:?} {} {}",
+                        route.method,
+                        route.path
+                    );
+                }
+                scim_routes += 1;
+            }
+            Access::Tenant(_) | Access::Any | Access::User => {
+                let a = s.call(1, route.method, &path, Auth::Bearer(&scim), body).await;
+                assert_eq!(
+                    (a.status, a.code()),
+                    (403, "permission_denied"),
+                    "the SCIM token on {} {}",
+                    route.method,
+                    route.path
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(scim_routes, 7);
     // Every protected route refuses an anonymous caller; the operator's refuse tenant tokens.
     for route in ROUTES {
         let a = s.call(1, route.method, &concrete(route.path), Auth::None, None).await;

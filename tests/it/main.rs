@@ -18,6 +18,7 @@ mod openapi;
 mod portability;
 mod results;
 mod retention;
+mod scim;
 mod sending;
 mod sso;
 mod store_conformance;

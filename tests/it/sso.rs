@@ -317,15 +317,7 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     let (seen, ..) = single_sign_on(&s, &provider, "ivy@acme.example", "").await;
     let session = seen.cookie("ovation_session").expect("a session");
     assert_eq!(s.get("/v1/me", &session).await.str("role"), "analyst");
-    let accept = s
-        .call(
-            1,
-            "POST",
-            "/v1/auth/accept_invite",
-            crate::api::Auth::None,
-            Some(json!({"invite_token": invited.str("invite_token"), "password": "a long enough password 1"})),
-        )
-        .await;
+    let accept = accept_with_password(&s, &invited).await;
     assert_eq!(accept.status, 401, "the invitation is spent: {accept:?}");
     // A verified email at another domain is not made a user.
     let (seen, ..) = single_sign_on(&s, &provider, "eve@elsewhere.example", "").await;
@@ -434,17 +426,28 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
         assert!(seen.text.contains("signs in with single sign-on"), "{workspace}");
     }
     // Removed: sign-in with it stops at once.
-    let removed = s
-        .call(
-            1,
-            "DELETE",
-            "/v1/sso/oidc",
-            crate::api::Auth::Bearer(&owner.token),
-            None,
-        )
-        .await;
-    assert_eq!(removed.status, 204);
+    assert_eq!(remove_sso(&s, &owner).await, 204);
     assert_eq!(start(&s, "acme", "").await.status, 422);
+}
+
+/// The invitation of `invited` (`POST /v1/users`'s answer) taken up with a password.
+async fn accept_with_password(s: &Stack, invited: &crate::api::Answer) -> crate::api::Answer {
+    let body = json!({"invite_token": invited.str("invite_token"), "password": "a long enough password 1"});
+    s.call(1, "POST", "/v1/auth/accept_invite", crate::api::Auth::None, Some(body))
+        .await
+}
+
+/// Removes the workspace's single sign-on as `owner`; the answer's status.
+async fn remove_sso(s: &Stack, owner: &Member) -> u16 {
+    s.call(
+        1,
+        "DELETE",
+        "/v1/sso/oidc",
+        crate::api::Auth::Bearer(&owner.token),
+        None,
+    )
+    .await
+    .status
 }
 
 /// Sets up a second factor for `member`; the provisioning URI its codes come from.
@@ -496,6 +499,7 @@ async fn required_sso_refuses_passwords_but_the_break_glass_owners() {
     }
     assert!(s.get("/v1/sso/oidc", &owner.token).await.status == 404, "nothing saved");
     let totp = enrol_totp(&s, &owner).await;
+    enrol_totp(&s, &other_owner).await;
     let saved = s
         .send(
             "PUT",
@@ -536,15 +540,7 @@ async fn required_sso_refuses_passwords_but_the_break_glass_owners() {
             json!({"email": "new@acme.example", "role": "analyst"}),
         )
         .await;
-    let accept = s
-        .call(
-            1,
-            "POST",
-            "/v1/auth/accept_invite",
-            crate::api::Auth::None,
-            Some(json!({"invite_token": invited.str("invite_token"), "password": "a long enough password 1"})),
-        )
-        .await;
+    let accept = accept_with_password(&s, &invited).await;
     assert_eq!((accept.status, accept.str("code").as_str()), (403, "sso_required"));
     // Through the provider, the editor signs in as before.
     let (seen, ..) = single_sign_on(&s, &provider, "ed@acme.example", "").await;
@@ -569,11 +565,63 @@ async fn required_sso_refuses_passwords_but_the_break_glass_owners() {
     let break_glass = audited(&s, &owner, "sign_in.break_glass").await;
     assert_eq!(break_glass.len(), 1, "{break_glass:?}");
     assert_eq!(break_glass[0]["target_id"], json!(owner.user_id));
-
-    // Saved without the requirement: passwords work again.
-    let lifted = s
+    // Their wrong password answers as everyone's does.
+    let wrong = s
+        .sign_in(1, "acme", "owner@acme.example", "not the password at all")
+        .await;
+    assert_eq!((wrong.status, wrong.str("code").as_str()), (403, "sso_required"));
+    // They stay what they were chosen as: no removing their second factor, demoting, disabling
+    // or deleting them while they are the break-glass owner.
+    let own = format!("/v1/users/{}", owner.user_id);
+    let attempts = [
+        (
+            "POST",
+            "/v1/me/mfa/totp/disable".to_owned(),
+            Some(json!({"password": crate::api::PASSWORD})),
+        ),
+        ("PATCH", own.clone(), Some(json!({"reset_mfa": true}))),
+        ("PATCH", own.clone(), Some(json!({"role": "admin"}))),
+        ("PATCH", own.clone(), Some(json!({"disabled": true}))),
+        ("DELETE", own.clone(), None),
+    ];
+    for (method, path, body) in attempts {
+        let refused = s
+            .call(1, method, &path, crate::api::Auth::Bearer(&owner.token), body)
+            .await;
+        assert_eq!(
+            (refused.status, refused.str("code").as_str()),
+            (403, "break_glass_owner"),
+            "{method} {path}"
+        );
+    }
+    // Saved without saying: the requirement stays. Another owner with a second factor can take
+    // over as the break-glass owner (audited, naming them).
+    let kept = s
         .send("PUT", "/v1/sso/oidc", &owner.token, settings_of(&provider))
         .await;
+    assert_eq!((kept.status, &kept.body["require_sso"]), (200, &json!(true)));
+    let moved = requiring(&provider, Some(&other_owner.user_id));
+    let moved = s.send("PUT", "/v1/sso/oidc", &owner.token, moved).await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    let now_refused = s.sign_in(1, "acme", "owner@acme.example", crate::api::PASSWORD).await;
+    assert_eq!(now_refused.status, 403, "no longer the break-glass owner");
+    assert_eq!(
+        s.get("/v1/me", &owner.token).await.status,
+        401,
+        "their password session ended"
+    );
+    let (seen, ..) = single_sign_on(&s, &provider, "owner@acme.example", "").await;
+    let owner = Member {
+        token: seen.cookie("ovation_session").expect("a session"),
+        user_id: owner.user_id.clone(),
+    };
+    let changed = audited(&s, &owner, "sso.break_glass_changed").await;
+    assert_eq!(changed[0]["target_id"], json!(other_owner.user_id));
+
+    // Saved without the requirement: passwords work again.
+    let mut off = settings_of(&provider);
+    off["require_sso"] = json!(false);
+    let lifted = s.send("PUT", "/v1/sso/oidc", &owner.token, off).await;
     assert_eq!((lifted.status, &lifted.body["require_sso"]), (200, &json!(false)));
     assert_eq!(audited(&s, &owner, "sso.no_longer_required").await.len(), 1);
     let again = s.sign_in(1, "acme", "ed@acme.example", crate::api::PASSWORD).await;
@@ -594,16 +642,7 @@ async fn required_sso_refuses_passwords_but_the_break_glass_owners() {
             .status,
         403
     );
-    let removed = s
-        .call(
-            1,
-            "DELETE",
-            "/v1/sso/oidc",
-            crate::api::Auth::Bearer(&owner.token),
-            None,
-        )
-        .await;
-    assert_eq!(removed.status, 204);
+    assert_eq!(remove_sso(&s, &owner).await, 204);
     assert_eq!(
         s.sign_in(1, "acme", "ed@acme.example", crate::api::PASSWORD)
             .await
@@ -634,6 +673,10 @@ async fn oidc_sign_in_in_chromium() {
     enrol_totp(&s, &owner).await;
     let required = requiring(&provider, Some(&owner.user_id));
     assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, required).await.status, 200);
+    let scim = s
+        .send("POST", "/v1/scim/token", &owner.token, json!({}))
+        .await
+        .str("token");
     let dir = tempfile::tempdir().unwrap();
     let mut command = chromium.node(dir.path(), &["sso.mjs", "web-steps.mjs", "oidc_login.mjs"]);
     command.args([
@@ -643,6 +686,7 @@ async fn oidc_sign_in_in_chromium() {
         "owner@acme.example",
         "ed@acme.example",
         crate::api::PASSWORD,
+        scim.as_str(),
     ]);
     let seen = crate::clients::run(command).await;
     assert_eq!(
@@ -664,6 +708,11 @@ async fn oidc_sign_in_in_chromium() {
             .unwrap()
             .contains("requires single sign-on"),
         "{seen}"
+    );
+    assert_eq!(
+        (&seen["deprovisioned"], &seen["signedOut"]),
+        (&json!(200), &json!(true)),
+        "deprovisioned by SCIM, the open page signs out: {seen}"
     );
     for audit in seen["audits"].as_array().unwrap() {
         assert_eq!(audit["violations"], json!([]), "{audit}");

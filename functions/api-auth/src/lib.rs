@@ -1,19 +1,26 @@
 //! `api-auth`: signing in (password, then a second factor when enrolled), accepting invitations,
-//! the OAuth 2.0 token endpoint, sessions, and the caller's own account (`/v1/me`: password,
-//! TOTP). The router only, with thin handlers over `ovation::services`.
+//! the OAuth 2.0 token endpoint, sessions, the caller's own account (`/v1/me`: password, TOTP),
+//! and SCIM 2.0 provisioning (`/scim/v2`, its token at `/v1/scim/token`). The router only, with
+//! thin handlers over `ovation::services`.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use ovation::error::GrantRefusal;
-use ovation::http::extract::{ClientAddress, JsonBody};
+use ovation::http::error::{Scim, ScimError};
+use ovation::http::extract::{ClientAddress, JsonBody, PublicBase, parse_json};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, TokenRequest, TokenResponse};
 use ovation::services::accounts::mfa;
 use ovation::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
+use ovation::services::accounts::scim::{
+    self, ListQuery, ProvisioningToken, ProvisioningTokenInfo, ScimPatch, ScimUser, ScimUserInput, ScimUserList,
+};
 use ovation::services::accounts::sessions;
 use ovation::services::accounts::sessions::{ChangePassword, Me};
 use ovation::services::accounts::sign_in;
@@ -40,6 +47,16 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/me/mfa/totp", post(begin_totp))
         .route("/v1/me/mfa/totp/confirm", post(confirm_totp))
         .route("/v1/me/mfa/totp/disable", post(disable_totp))
+        .route(
+            "/v1/scim/token",
+            post(create_scim_token).get(scim_token).delete(revoke_scim_token),
+        )
+        .route("/scim/v2/ServiceProviderConfig", get(scim_config))
+        .route("/scim/v2/Users", get(scim_users).post(scim_create))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(scim_user).put(scim_replace).patch(scim_patch).delete(scim_delete),
+        )
         .with_state(ctx)
 }
 
@@ -133,5 +150,97 @@ async fn confirm_totp(
 
 async fn disable_totp(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<DisableTotp>) -> Result<StatusCode> {
     mfa::disable_totp(&ctx, &caller, request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_scim_token(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+) -> Result<(StatusCode, Json<ProvisioningToken>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(scim::create_token(&ctx, &caller, &base).await?),
+    ))
+}
+
+async fn scim_token(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+) -> Result<Json<ProvisioningTokenInfo>> {
+    Ok(Json(scim::token_info(&ctx, &caller, &base).await?))
+}
+
+async fn revoke_scim_token(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
+    scim::revoke_token(&ctx, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+type ScimResult<T> = std::result::Result<Scim<T>, ScimError>;
+
+async fn scim_config() -> impl IntoResponse {
+    Scim(scim::service_provider_config())
+}
+
+async fn scim_users(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Query(query): Query<ListQuery>,
+) -> ScimResult<ScimUserList> {
+    Ok(Scim(scim::list(&ctx, &caller, query, &base).await?))
+}
+
+async fn scim_create(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    body: Bytes,
+) -> std::result::Result<(StatusCode, Scim<ScimUser>), ScimError> {
+    let input: ScimUserInput = parse_json(&body)?;
+    Ok((
+        StatusCode::CREATED,
+        Scim(scim::create(&ctx, &caller, input, &base).await?),
+    ))
+}
+
+async fn scim_user(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Path(id): Path<String>,
+) -> ScimResult<ScimUser> {
+    Ok(Scim(scim::get(&ctx, &caller, &id, &base).await?))
+}
+
+async fn scim_replace(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ScimResult<ScimUser> {
+    let input: ScimUserInput = parse_json(&body)?;
+    Ok(Scim(scim::replace(&ctx, &caller, &id, input, &base).await?))
+}
+
+async fn scim_patch(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ScimResult<ScimUser> {
+    let patch: ScimPatch = parse_json(&body)?;
+    Ok(Scim(scim::patch(&ctx, &caller, &id, patch, &base).await?))
+}
+
+async fn scim_delete(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> std::result::Result<StatusCode, ScimError> {
+    scim::delete(&ctx, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,8 @@
 //! Settings, single sign-on (owners): the workspace's OpenID Connect provider, saved as
 //! `PUT /v1/sso/oidc` saves it (its discovery document read first, the secret sealed, audited),
 //! the redirect URI to register at the provider, whether passwords are refused (but the
-//! break-glass owner's), and its removal.
+//! break-glass owner's), its removal; and the SCIM token its identity provider provisions users
+//! with (made, shown once, replaced, revoked).
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -11,11 +12,12 @@ use ovation::Context;
 use ovation::auth::Role;
 use ovation::http::extract::PublicBase;
 use ovation::services::Caller;
+use ovation::services::accounts::scim::{self, ProvisioningToken};
 use ovation::services::accounts::sso::{self, OidcInput};
 use ovation::{Error, Result};
 
 use crate::filter;
-use crate::page::{PageForm, after_form, in_layout};
+use crate::page::{PageForm, after_form, in_layout, utc};
 
 type Ctx = State<std::sync::Arc<Context>>;
 
@@ -28,6 +30,10 @@ const DONE: &[(&str, &str)] = &[
         "removed",
         "Single sign-on removed: everyone signs in with a password again.",
     ),
+    (
+        "scim_revoked",
+        "SCIM token revoked: your identity provider's calls are refused from now on.",
+    ),
 ];
 
 pub async fn page(
@@ -39,21 +45,44 @@ pub async fn page(
 ) -> Response {
     let values = async {
         let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
-        let settings = match sso::get(&ctx, &caller, &base).await {
-            Ok(settings) => Some(settings),
-            Err(Error::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(context! {
-            done,
-            redirect_uri => sso::own_redirect_uri(&ctx, &caller, &base).await?,
-            email_domains => settings.as_ref().map(|s| s.email_domains.join(", ")).unwrap_or_default(),
-            settings,
-            owners => sso::break_glass_choices(&ctx, &caller).await?,
-            roles => [Role::Admin, Role::Editor, Role::Analyst].map(Role::as_str),
-        })
+        shown(&ctx, &caller, &base, done, None).await
     };
     in_layout(&ctx, &caller, &headers, (NAV, "sign_on.html", "../"), values).await
+}
+
+/// The page's values: the provider's settings, the owners who can be the break-glass owner, and
+/// the SCIM token (`made`: a new one, shown on this answer only).
+async fn shown(
+    ctx: &Context,
+    caller: &Caller,
+    base: &str,
+    done: Option<&str>,
+    made: Option<ProvisioningToken>,
+) -> Result<minijinja::Value> {
+    let settings = match sso::get(ctx, caller, base).await {
+        Ok(settings) => Some(settings),
+        Err(Error::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let token = match scim::token_info(ctx, caller, base).await {
+        Ok(info) => Some(context! {
+            created => utc(info.created_at),
+            last_used => info.last_used_at.and_then(utc),
+        }),
+        Err(Error::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(context! {
+        done,
+        redirect_uri => sso::own_redirect_uri(ctx, caller, base).await?,
+        email_domains => settings.as_ref().map(|s| s.email_domains.join(", ")).unwrap_or_default(),
+        settings,
+        owners => sso::break_glass_choices(ctx, caller).await?,
+        roles => [Role::Admin, Role::Editor, Role::Analyst].map(Role::as_str),
+        scim_base => scim::base_url(base),
+        token,
+        made,
+    })
 }
 
 pub async fn save(
@@ -63,10 +92,25 @@ pub async fn save(
     PublicBase(base): PublicBase,
     form: PageForm,
 ) -> Response {
+    // A new SCIM token is shown on the answering page itself, never again.
+    if form.get("action") == "scim_token" {
+        let made = async {
+            let made = scim::create_token(&ctx, &caller, &base).await?;
+            shown(&ctx, &caller, &base, None, Some(made)).await
+        };
+        return in_layout(&ctx, &caller, &headers, (NAV, "sign_on.html", "../"), made).await;
+    }
     let saved = async {
-        if form.get("action") == "remove" {
-            sso::delete(&ctx, &caller).await?;
-            return Ok("settings/sign-on?done=removed".to_owned());
+        match form.get("action") {
+            "remove" => {
+                sso::delete(&ctx, &caller).await?;
+                return Ok("settings/sign-on?done=removed".to_owned());
+            }
+            "scim_revoke" => {
+                scim::revoke_token(&ctx, &caller).await?;
+                return Ok("settings/sign-on?done=scim_revoked".to_owned());
+            }
+            _ => {}
         }
         let secret = form.get("client_secret").trim();
         let input = OidcInput {

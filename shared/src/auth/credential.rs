@@ -27,6 +27,8 @@ pub enum Kind {
     PasswordReset,
     /// A single sign-on under way: binds the provider's answer to the browser that started it.
     SsoFlow,
+    /// A workspace's SCIM token: its identity provider provisions and deprovisions users.
+    Provisioning,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::MfaChallenge => "ovm",
             Kind::PasswordReset => "ovr",
             Kind::SsoFlow => "ovf",
+            Kind::Provisioning => "ovp",
         }
     }
 
@@ -51,6 +54,7 @@ impl Kind {
             Kind::MfaChallenge,
             Kind::PasswordReset,
             Kind::SsoFlow,
+            Kind::Provisioning,
         ]
         .into_iter()
         .find(|k| k.prefix() == prefix)

@@ -43,6 +43,10 @@ pub enum Actor {
     },
     /// The platform operator acting inside a tenant that allows support access.
     Operator,
+    /// The workspace's identity provider through its SCIM token (`id`: the token's).
+    Provisioning {
+        id: String,
+    },
 }
 
 impl Actor {
@@ -52,6 +56,7 @@ impl Actor {
             Actor::User { .. } => "user",
             Actor::ApiKey { .. } => "api_key",
             Actor::OAuthClient { .. } => "oauth_client",
+            Actor::Provisioning { .. } => "scim",
             Actor::Operator => "operator",
         }
     }
@@ -59,7 +64,9 @@ impl Actor {
     /// The actor's id (`operator` for the operator).
     pub fn id(&self) -> &str {
         match self {
-            Actor::User { id, .. } | Actor::ApiKey { id } | Actor::OAuthClient { id } => id,
+            Actor::User { id, .. } | Actor::ApiKey { id } | Actor::OAuthClient { id } | Actor::Provisioning { id } => {
+                id
+            }
             Actor::Operator => "operator",
         }
     }

@@ -64,6 +64,26 @@ impl Tenant {
             .is_none_or(|required| required.break_glass_owner == user)
     }
 
+    /// Whether `user` is the owner who keeps their password while single sign-on is required.
+    pub fn is_break_glass(&self, user: &str) -> bool {
+        self.settings
+            .sso_required
+            .as_ref()
+            .is_some_and(|required| required.break_glass_owner == user)
+    }
+
+    /// Refuses a change that would leave the break-glass owner no longer one (their second
+    /// factor, role or status, or the user itself): another is chosen first.
+    pub fn keep_break_glass(&self, user: &str) -> Result<()> {
+        match self.is_break_glass(user) {
+            true => Err(Error::Forbidden {
+                code: "break_glass_owner",
+                reason: "this owner is the break-glass owner while single sign-on is required: choose another one first (Settings, Single sign-on)",
+            }),
+            false => Ok(()),
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == TenantStatus::Active
     }

@@ -51,7 +51,7 @@ impl HttpError {
             Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             Error::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::ConditionFailed => (StatusCode::CONFLICT, "conflict"),
+            Error::ConditionFailed | Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::TransactionCanceled(_) => (StatusCode::CONFLICT, "transaction_canceled"),
             Error::ItemTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large"),
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -175,6 +175,68 @@ impl IntoResponse for HttpError {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        response
+    }
+}
+
+/// SCIM's media type (RFC 7644 §3.1).
+pub const SCIM_MEDIA_TYPE: &str = "application/scim+json";
+
+/// An answer of the `/scim/v2` routes, in SCIM's media type.
+pub struct Scim<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Scim<T> {
+    fn into_response(self) -> Response {
+        let mut response = Json(self.0).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_MEDIA_TYPE));
+        response
+    }
+}
+
+/// An error of the `/scim/v2` routes in SCIM's shape (RFC 7644 §3.12): the status and message
+/// every route answers, but a bad value is a 400 with its `scimType`, as identity providers
+/// expect.
+pub struct ScimError(pub Error);
+
+impl From<Error> for ScimError {
+    fn from(e: Error) -> Self {
+        ScimError(e)
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let scim_type = match &self.0 {
+            Error::Invalid { field, .. } if field == "filter" => Some("invalidFilter"),
+            Error::Invalid { field, .. } if field == "path" => Some("invalidPath"),
+            Error::Invalid { field, .. } if field == "userName" => Some("mutability"),
+            Error::Invalid { .. } => Some("invalidValue"),
+            Error::Conflict(_) => Some("uniqueness"),
+            _ => None,
+        };
+        let (status, body) = HttpError::App(self.0).answer();
+        let status = match status {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            status => status,
+        };
+        let mut scim = serde_json::json!({
+            "schemas": [crate::services::accounts::scim::ERROR_SCHEMA],
+            "status": status.as_u16().to_string(),
+            "detail": body.message,
+        });
+        if let Some(kind) = scim_type {
+            scim["scimType"] = kind.into();
+        }
+        Scim(scim).with_status(status)
+    }
+}
+
+impl<T: Serialize> Scim<T> {
+    fn with_status(self, status: StatusCode) -> Response {
+        let mut response = self.into_response();
+        *response.status_mut() = status;
         response
     }
 }

@@ -100,7 +100,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+            .map(str::trim_start)
+            .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/scim+json"));
         if !json {
             return Err(Error::invalid("content-type", "send the body as application/json").into());
         }

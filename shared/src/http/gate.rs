@@ -129,6 +129,18 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         ip,
         sees_people,
     };
+    // The SCIM token opens the SCIM routes and nothing else; nothing else opens them.
+    match (required, &caller.principal.actor) {
+        (Access::Scim, Actor::Provisioning { .. }) => {}
+        (Access::Scim, _) => {
+            return Err(Error::Forbidden {
+                code: "scim_token_required",
+                reason: "only the workspace's SCIM token may call /scim/v2 (Settings, Single sign-on)",
+            });
+        }
+        (_, Actor::Provisioning { .. }) => return Err(Error::permission_denied()),
+        _ => {}
+    }
     let store = caller.store(ctx);
     // Every admitted credential spends the tenant's budget, refused requests included.
     ctx.tenant_rate.take(&store, now_unix()).await?;

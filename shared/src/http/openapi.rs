@@ -15,13 +15,17 @@ use crate::domain::Channel;
 use crate::domain::survey::{
     Answer, Language, Question, QuestionKind, SurveyDefinition, SurveyPatch, SurveyStatus, SurveyTexts,
 };
-use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, TenantSettings};
+use crate::domain::tenant::{PasswordPolicy, Privacy, SettingsPatch, SsoRequired, TenantSettings};
 use crate::domain::tenant::{Tenant, TenantStatus};
 use crate::http::{ErrorBody, OAuthErrorBody};
 use crate::services::accounts::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
 use crate::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
+use crate::services::accounts::scim::{
+    ProvisioningToken, ProvisioningTokenInfo, ScimEmail, ScimMeta, ScimName, ScimOperation, ScimPatch, ScimUser,
+    ScimUserInput, ScimUserList,
+};
 use crate::services::accounts::sessions::{ChangePassword, Me};
 use crate::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
 use crate::services::accounts::sso::{OidcInput, OidcSettings};
@@ -137,12 +141,23 @@ use crate::services::website::visits::{
         OidcSettings,
         PasswordPolicy,
         Privacy,
+        ProvisioningToken,
+        ProvisioningTokenInfo,
         RecoveryCodes,
         Role,
+        ScimEmail,
+        ScimMeta,
+        ScimName,
+        ScimOperation,
+        ScimPatch,
+        ScimUser,
+        ScimUserInput,
+        ScimUserList,
         Scope,
         SettingsPatch,
         SignInRequest,
         SignInResult,
+        SsoRequired,
         Tenant,
         TenantCreated,
         TenantDeletion,
@@ -222,6 +237,7 @@ fn media(schema: &str) -> &'static str {
         "DecideRequest" | "AnswerRequest" | "CommentRequest" | "DismissRequest" => "text/plain",
         "JsonLinesFile" => "application/x-ndjson",
         "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
+        name if name.starts_with("Scim") => "application/scim+json",
         _ => "application/json",
     }
 }
@@ -268,6 +284,7 @@ fn security(access: Access) -> Vec<SecurityRequirement> {
     match access {
         Access::Public | Access::Throttled | Access::Site => vec![],
         Access::Operator => vec![SecurityRequirement::new("operator", none)],
+        Access::Scim => vec![SecurityRequirement::new("scim", none)],
         Access::Any | Access::User | Access::Tenant(_) => vec![
             SecurityRequirement::new("bearer", none),
             SecurityRequirement::new("basic", none),
@@ -382,6 +399,18 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components.add_security_scheme(
+        "scim",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "The workspace's SCIM token (ovp_...), made by an owner (POST /v1/scim/token); it opens the \
+                     /scim/v2 routes only.",
+                ))
+                .build(),
+        ),
     );
     components.add_security_scheme(
         "basic",

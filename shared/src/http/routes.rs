@@ -23,6 +23,9 @@ pub enum Access {
     User,
     /// A principal whose role holds the permission, on an unrestricted credential.
     Tenant(Permission),
+    /// The workspace's SCIM token (its identity provider provisioning users), and nothing else;
+    /// the token opens no other route.
+    Scim,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +130,7 @@ const WEBHOOKS: &str = "api-webhooks";
 /// The web app's pages (not part of the API's OpenAPI document).
 pub const WEB: &str = "web";
 
-use Access::{Any, Operator, Public, Site, Tenant, Throttled, User};
+use Access::{Any, Operator, Public, Scim, Site, Tenant, Throttled, User};
 use Permission::{
     DeleteTenant, ExportTenant, ManageCredentials, ManagePeople, ManageResponses, ManageSignOn, ManageSurveys,
     ManageTenant, ManageUsers, ManageWebhooks, ReadAudit, ReadPeople, ReadResponses, ReadSurveys, ReadTenant,
@@ -268,6 +271,24 @@ pub const ROUTES: &[Route] = &[
         .body("[Choice]").returns("[Subscription]"),
     route("POST", "/v1/me/password", AUTH, User, "Change the password (ends every session, returns a new one)")
         .body("ChangePassword").returns("SignInResult"),
+    // SCIM 2.0 provisioning by the workspace's identity provider: api-auth.
+    route("POST", "/v1/scim/token", AUTH, Tenant(ManageSignOn),
+        "Make the workspace's SCIM token (shown once; one made before stops working at once)")
+        .returns("ProvisioningToken").created(),
+    route("GET", "/v1/scim/token", AUTH, Tenant(ManageSignOn), "The workspace's SCIM token: when made and last used")
+        .returns("ProvisioningTokenInfo"),
+    route("DELETE", "/v1/scim/token", AUTH, Tenant(ManageSignOn), "Revoke the workspace's SCIM token at once"),
+    route("GET", "/scim/v2/ServiceProviderConfig", AUTH, Scim, "What this SCIM service supports (RFC 7643 §5)"),
+    route("GET", "/scim/v2/Users", AUTH, Scim, "SCIM: list users, or find one (`userName eq \"…\"`)")
+        .returns("ScimUserList").query(&["filter", "startIndex", "count"]),
+    route("POST", "/scim/v2/Users", AUTH, Scim, "SCIM: create a user (active, no password; single sign-on's default role)")
+        .body("ScimUserInput").returns("ScimUser").created(),
+    route("GET", "/scim/v2/Users/{id}", AUTH, Scim, "SCIM: one user").returns("ScimUser"),
+    route("PUT", "/scim/v2/Users/{id}", AUTH, Scim, "SCIM: replace a user's name and state (inactive ends their sessions)")
+        .body("ScimUserInput").returns("ScimUser"),
+    route("PATCH", "/scim/v2/Users/{id}", AUTH, Scim, "SCIM: change a user (`active: false` ends their sessions at once)")
+        .body("ScimPatch").returns("ScimUser"),
+    route("DELETE", "/scim/v2/Users/{id}", AUTH, Scim, "SCIM: delete a user (their sessions end with them)"),
     route("POST", "/v1/me/mfa/totp", AUTH, User, "Start TOTP enrolment").returns("TotpEnrolment"),
     route("POST", "/v1/me/mfa/totp/confirm", AUTH, User, "Confirm TOTP enrolment; returns recovery codes")
         .body("TotpCode").returns("RecoveryCodes"),

@@ -77,7 +77,7 @@ pub struct AuditEvent {
     pub id: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// `user`, `api_key`, `oauth_client`, `operator` or `system`.
+    /// `user`, `api_key`, `oauth_client`, `scim`, `operator` or `system`.
     pub actor_type: String,
     pub actor_id: String,
     pub role: Option<Role>,

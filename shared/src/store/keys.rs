@@ -204,6 +204,11 @@ pub fn sso_settings(tenant: &TenantId) -> Key {
     Key::new(tenant_partition(tenant), format!("SSO{SEP}OIDC"))
 }
 
+/// A workspace's SCIM token (one at a time: a new one replaces it).
+pub fn scim_token(tenant: &TenantId) -> Key {
+    Key::new(tenant_partition(tenant), format!("SCIM{SEP}TOKEN"))
+}
+
 /// A single sign-on under way, by its flow token's digest.
 pub fn sso_flow(tenant: &TenantId, digest: &Digest) -> Key {
     Key::new(tenant_partition(tenant), format!("SSOFLOW{SEP}{}", hex(digest)))

@@ -122,6 +122,7 @@ pub async fn disable_totp(ctx: &Context, caller: &Caller, request: DisableTotp) 
             reason: "this tenant requires a second factor",
         });
     }
+    tenant.keep_break_glass(&user.id)?;
     let phc = user.secrets.password.clone().unwrap_or_default();
     let scope = format!("self-{}", user.id);
     if !counted(&store, &self_scope(&scope), async || {

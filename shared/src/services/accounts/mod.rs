@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod mfa;
 pub mod password_reset;
+pub mod scim;
 pub mod sessions;
 pub mod sign_in;
 pub mod sso;

@@ -31,7 +31,7 @@ pub async fn request(ctx: &Context, workspace: &str, email: &str, ip: Option<IpA
     let store = ctx.tenant_store(&tenant.id);
     let Some(user) = users::load_by_email(&store, &email)
         .await?
-        .filter(|u| u.status == UserStatus::Active && tenant.password_allowed(&u.id))
+        .filter(|u| u.status == UserStatus::Active && sign_in::password_opens(&tenant, u))
     else {
         return Ok(());
     };
@@ -91,7 +91,7 @@ pub async fn complete(ctx: &Context, token: &str, new_password: String, ip: Opti
         .await?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(gone)?;
-    if !tenant.password_allowed(&user.id) {
+    if !sign_in::password_opens(&tenant, &user) {
         return Err(sign_in::sso_required());
     }
     // Checked before the link is spent: a refused password leaves the link to try again.

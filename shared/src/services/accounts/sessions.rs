@@ -17,11 +17,11 @@ use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserView};
 use crate::services::audit::{self, Outcome, Target};
-use crate::store::{Condition, Item, TenantStore, TxOp, Update, Value, keys, now_unix};
+use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 use crate::services::accounts::sign_in::{
     Proof, SESSION_IDLE_SECONDS, SESSION_MFA, SESSION_PASSWORD_AT, SESSION_SSO, SignInResult, TOUCH_EVERY, counted,
-    open_session, restriction, self_scope, sso_required,
+    open_session, password_opens, restriction, self_scope, sso_required,
 };
 
 /// Turns a presented credential into its principal: one read of the credential's item (the
@@ -76,17 +76,8 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
             }
         }
         Kind::ApiKey => {
-            let item = store
-                .get(&keys::api_key(store.tenant(), &owner)?)
-                .await?
-                .filter(|i| {
-                    i.bytes("secret")
-                        .is_some_and(|s| credential::same(s, &presented.digest))
-                })
-                .ok_or_else(revoked)?;
-            if now - item.num("last_used_at").unwrap_or(0) >= TOUCH_EVERY {
-                touch(&store, &item, "last_used_at", now).await?;
-            }
+            let key = keys::api_key(store.tenant(), &owner)?;
+            let item = held(&store, &key, presented, now).await?.ok_or_else(revoked)?;
             Principal {
                 tenant: tenant.id.clone(),
                 actor: auth::Actor::ApiKey { id: owner },
@@ -106,11 +97,39 @@ pub async fn authenticate(ctx: &Context, presented: &Presented, ip: Option<IpAdd
                 restriction: None,
             }
         }
+        Kind::Provisioning => {
+            held(&store, &keys::scim_token(store.tenant()), presented, now)
+                .await?
+                .ok_or_else(revoked)?;
+            // Provisioning acts as an admin would (never on owners), on its own routes only.
+            Principal {
+                tenant: tenant.id.clone(),
+                actor: auth::Actor::Provisioning { id: owner },
+                role: Role::Admin,
+                restriction: None,
+            }
+        }
         Kind::Invite | Kind::MfaChallenge | Kind::PasswordReset | Kind::SsoFlow => {
             return Err(Error::Unauthenticated("this token cannot be used to call the API"));
         }
     };
     Ok(principal)
+}
+
+/// The item at `key` of a credential stored as its hash, when the presented one hashes to it (the
+/// hash covers the whole credential, its owner's id too), its last use noted at most once a
+/// minute; `None` for one unknown or revoked.
+async fn held(store: &TenantStore, key: &Key, presented: &Presented, now: i64) -> Result<Option<Item>> {
+    let Some(item) = store.get(key).await?.filter(|i| {
+        i.bytes("secret")
+            .is_some_and(|s| credential::same(s, &presented.digest))
+    }) else {
+        return Ok(None);
+    };
+    if now - item.num("last_used_at").unwrap_or(0) >= TOUCH_EVERY {
+        touch(store, &item, "last_used_at", now).await?;
+    }
+    Ok(Some(item))
 }
 
 /// Updates a last-use time, only while the credential still exists (never re-creating a revoked
@@ -215,6 +234,13 @@ pub struct ChangePassword {
 /// attempts counted as sign-ins are, so a stolen session cannot guess it).
 pub async fn confirm_password(ctx: &Context, caller: &Caller, presented: &str) -> Result<()> {
     let (store, user) = caller_user(ctx, caller).await?;
+    let tenant = tenants::active(ctx, store.tenant())
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    // A password single sign-on stopped is no confirmation.
+    if !password_opens(&tenant, &user) {
+        return Err(sso_required());
+    }
     let current = user.secrets.password.clone().unwrap_or_default();
     let scope = format!("self-{}", user.id);
     if counted(&store, &self_scope(&scope), async || {
@@ -233,7 +259,7 @@ pub async fn change_password(ctx: &Context, caller: &Caller, request: ChangePass
     let tenant = tenants::active(ctx, store.tenant())
         .await?
         .ok_or(Error::NotFound("tenant"))?;
-    if !tenant.password_allowed(&user.id) {
+    if !password_opens(&tenant, &user) {
         return Err(sso_required());
     }
     let current = user.secrets.password.clone().unwrap_or_default();

@@ -323,6 +323,8 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
         None => tenant.settings.sso_required.is_none(),
     };
     if !password_allowed {
+        // As long as a checked password takes: the break-glass owner's email does not stand out.
+        password::verify_nothing().await?;
         let actor = user_actor(user.as_ref());
         let target = target_of(user.as_ref());
         audit::record_as(&store, actor, ip, "sign_in.sso_required", target, Outcome::Failure).await?;
@@ -350,7 +352,11 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
                 Outcome::Failure,
             )
             .await?;
-            return Err(Error::InvalidCredentials);
+            // Where single sign-on is required every refused password answers alike.
+            return Err(match tenant.settings.sso_required {
+                Some(_) => sso_required(),
+                None => Error::InvalidCredentials,
+            });
         }
     };
     succeeded(&store, &scopes).await?;
@@ -368,6 +374,17 @@ pub async fn sign_in(ctx: &Context, request: SignInRequest, ip: Option<IpAddr>) 
         return Ok(SignInResult::MfaRequired { mfa_token, expires_at });
     }
     finish(&store, &tenant, user, ip, "sign_in.succeeded", Proof::Password).await
+}
+
+/// Whether a password (with its second factor) may open a session for `user`: always, unless
+/// single sign-on is required, when only the break-glass owner's may, while they are an active
+/// owner with a second factor (whatever changed since they were chosen).
+pub(crate) fn password_opens(tenant: &Tenant, user: &UserRecord) -> bool {
+    tenant.settings.sso_required.is_none()
+        || (tenant.is_break_glass(&user.id)
+            && user.role == Role::Owner
+            && user.status == UserStatus::Active
+            && user.mfa_enabled())
 }
 
 /// A password refused because the workspace requires single sign-on.
@@ -412,7 +429,7 @@ pub(crate) async fn finish(
         Proof::Password if tenant.settings.sso_required.is_some() => "sign_in.break_glass",
         _ => action,
     };
-    if proof == Proof::Password && !tenant.password_allowed(&user.id) {
+    if proof == Proof::Password && !password_opens(tenant, &user) {
         return Err(sso_required());
     }
     users::save(store, &mut user).await?;
@@ -467,7 +484,7 @@ pub(crate) async fn open_session(
 ) -> Result<SignInResult> {
     let now = now_unix();
     let (token, digest) = credential::issue(Kind::Session, store.tenant(), &user.id)?;
-    if proof == Proof::Password && !tenant.password_allowed(&user.id) {
+    if proof == Proof::Password && !password_opens(tenant, user) {
         return Err(sso_required());
     }
     let restriction = match proof {
@@ -637,7 +654,7 @@ pub async fn accept_invite(ctx: &Context, request: AcceptInvite, ip: Option<IpAd
         .filter(|u| u.status == UserStatus::Invited)
         .ok_or_else(gone)?;
     // Taken up by signing in through the provider instead.
-    if !tenant.password_allowed(&user.id) {
+    if !password_opens(&tenant, &user) {
         return Err(sso_required());
     }
     let password = Password::new(request.password, tenant.settings.password_policy.min_length as usize)?;

@@ -96,7 +96,7 @@ pub struct OidcInput {
     /// `create_users` (a provider anyone can sign up at vouches for anyone).
     pub email_domains: Option<Vec<String>>,
     /// Whether every sign-in must go through the provider: passwords are refused, and password
-    /// sessions end, for everyone but `break_glass_owner`; false when left out.
+    /// sessions end, for everyone but `break_glass_owner`; kept as it is when left out.
     pub require_sso: Option<bool>,
     /// The user id of the owner who may still sign in with a password while single sign-on is
     /// required (in case the provider fails): an active owner with a second factor; required
@@ -156,6 +156,16 @@ async fn load(store: &TenantStore, tenant: &Tenant, redirect_uri: String) -> Res
         },
         secret,
     }))
+}
+
+/// The role of a user made by the workspace's identity provider (at sign-in, or by SCIM): the
+/// single sign-on's default, else analyst.
+pub(crate) async fn default_role(store: &TenantStore) -> Result<Role> {
+    let item = store.get(&keys::sso_settings(store.tenant())).await?;
+    Ok(match item.as_ref().and_then(|i| i.str(DEFAULT_ROLE)) {
+        Some(role) => Role::parse(role)?,
+        None => Role::Analyst,
+    })
 }
 
 /// The caller's workspace and its store.
@@ -237,7 +247,7 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
         ));
     }
     let current = load(&store, &tenant, redirect_uri(base, &tenant.slug)).await?;
-    let required = sso_required(&store, input.require_sso, input.break_glass_owner).await?;
+    let chosen = sso_required(&store, input.require_sso, input.break_glass_owner).await?;
     let secret = match (input.client_secret.map(|s| s.trim().to_owned()), current) {
         (Some(s), _) if !s.is_empty() && s.len() <= MAX_CLIENT_SECRET => s,
         (Some(_), _) => {
@@ -272,7 +282,19 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
         .with(EMAIL_DOMAINS, Value::L(domains.into_iter().map(Value::S).collect()))
         .with(UPDATED_AT, now_unix());
     let mut change = vec![TxOp::Put { item, condition: None }];
-    change.extend(requirement_change(ctx, caller, &store, required).await?);
+    match &chosen {
+        Chosen::Kept => {}
+        Chosen::Off => change.extend(requirement_change(ctx, caller, &store, None).await?),
+        Chosen::Now(owner) => {
+            let required = SsoRequired {
+                break_glass_owner: owner.id.clone(),
+            };
+            change.extend(requirement_change(ctx, caller, &store, Some(required)).await?);
+            // Only while the owner is still as checked: a demotion or lost second factor
+            // meanwhile cancels the change.
+            change.push(owner.unchanged(&store)?);
+        }
+    }
     audit::commit(
         &store,
         caller,
@@ -315,16 +337,24 @@ pub async fn break_glass_choices(ctx: &Context, caller: &Caller) -> Result<Vec<O
     Ok(owners)
 }
 
+/// The requirement of single sign-on as saved, and the break-glass owner when chosen now.
+enum Chosen {
+    /// Left as it is (`require_sso` left out).
+    Kept,
+    /// Not required.
+    Off,
+    /// Required, with this owner, checked now.
+    Now(Box<UserRecord>),
+}
+
 /// What `require_sso` and `break_glass_owner` ask for: the break-glass owner must be an active
 /// owner who can sign in with a password and a second factor (else no one could when the
 /// provider fails, or a password alone would open the workspace).
-async fn sso_required(
-    store: &TenantStore,
-    require: Option<bool>,
-    owner: Option<String>,
-) -> Result<Option<SsoRequired>> {
-    if require != Some(true) {
-        return Ok(None);
+async fn sso_required(store: &TenantStore, require: Option<bool>, owner: Option<String>) -> Result<Chosen> {
+    match require {
+        None => return Ok(Chosen::Kept),
+        Some(false) => return Ok(Chosen::Off),
+        Some(true) => {}
     }
     let field = "break_glass_owner";
     let id = owner
@@ -332,9 +362,7 @@ async fn sso_required(
         .filter(|o| !o.is_empty())
         .ok_or_else(|| Error::invalid(field, "name the owner who may still sign in with a password"))?;
     let user = users::load(store, &id)
-        .await
-        .ok()
-        .flatten()
+        .await?
         .filter(|u| u.status == UserStatus::Active && u.role == Role::Owner)
         .ok_or_else(|| Error::invalid(field, "is not an active owner of this workspace"))?;
     if user.secrets.password.is_none() || !user.mfa_enabled() {
@@ -343,13 +371,12 @@ async fn sso_required(
             "must have a password and a second factor (two-step sign-in) set up first",
         ));
     }
-    Ok(Some(SsoRequired {
-        break_glass_owner: user.id,
-    }))
+    Ok(Chosen::Now(Box::new(user)))
 }
 
 /// The writes that make the workspace require single sign-on as `required` says (none when it
-/// already does so), with their audit entry (`sso.required`, `sso.no_longer_required`).
+/// already does so), with their audit entry (`sso.required` and `sso.break_glass_changed`
+/// naming the break-glass owner, `sso.no_longer_required`).
 async fn requirement_change(
     ctx: &Context,
     caller: &Caller,
@@ -363,12 +390,13 @@ async fn requirement_change(
     if tenant.settings.sso_required == required {
         return Ok(vec![]);
     }
-    let action = match &required {
-        Some(_) => "sso.required",
-        None => "sso.no_longer_required",
+    let (action, target) = match (&tenant.settings.sso_required, &required) {
+        (_, None) => ("sso.no_longer_required", Target::SingleSignOn("oidc".into())),
+        (None, Some(now)) => ("sso.required", Target::User(now.break_glass_owner.clone())),
+        (Some(_), Some(now)) => ("sso.break_glass_changed", Target::User(now.break_glass_owner.clone())),
     };
     tenant.settings.sso_required = required;
-    let event = audit::entry(store, caller, action, Target::SingleSignOn("oidc".into())).await?;
+    let event = audit::entry(store, caller, action, target).await?;
     Ok(vec![tenants::write_changed(&mut tenant)?, event])
 }
 

@@ -515,6 +515,14 @@ pub struct UserPatch {
     pub reset_mfa: Option<bool>,
 }
 
+/// Refuses changing `user` away from being the workspace's break-glass owner.
+async fn keep_break_glass(ctx: &Context, caller: &Caller, user: &str) -> Result<()> {
+    let tenant = crate::services::accounts::tenants::active(ctx, &caller.principal.tenant)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    tenant.keep_break_glass(user)
+}
+
 /// Another active owner than `changing`, or an error: a tenant keeps at least one. The answer
 /// is a check for the transaction of the change, so two owners demoting each other at once
 /// cannot both succeed.
@@ -545,6 +553,10 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
     let store = caller.store(ctx);
     let mut user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
+    let demoted = patch.role.is_some_and(|r| r != user.role);
+    if demoted || patch.disabled == Some(true) || patch.reset_mfa == Some(true) {
+        keep_break_glass(ctx, caller, &user.id).await?;
+    }
     let mut revoke = false;
     let mut owner_kept = None;
     if let Some(role) = patch.role.filter(|r| *r != user.role) {
@@ -598,6 +610,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
     let store = caller.store(ctx);
     let user = load(&store, id).await?.ok_or(Error::NotFound("user"))?;
     may_manage(caller, user.role)?;
+    keep_break_glass(ctx, caller, &user.id).await?;
     let login = keys::login(store.tenant(), &email_index(&store, &user.email).await?);
     let mut ops = vec![
         TxOp::Delete {
