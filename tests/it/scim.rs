@@ -82,9 +82,11 @@ async fn an_identity_provider_provisions_and_deprovisions_users() {
         ),
         ("kim@acme.example".to_owned(), &json!(true), &json!("Kim Lee"))
     );
+    let location = format!("{}/scim/v2/Users/{kim_id}", s.url);
+    assert_eq!(created.body["meta"]["location"], json!(location));
     assert_eq!(
-        created.body["meta"]["location"],
-        json!(format!("{}/scim/v2/Users/{kim_id}", s.url))
+        created.headers.get("location").map(|v| v.to_str().unwrap()),
+        Some(location.as_str())
     );
     let listed = s.get(&format!("/v1/users/{kim_id}"), &owner.token).await;
     assert_eq!(
@@ -163,8 +165,47 @@ async fn an_identity_provider_provisions_and_deprovisions_users() {
     assert_scim_error(&scim(&s, &token, "PATCH", &own, Some(owner_off)).await, 403, None);
     assert_scim_error(&scim(&s, &token, "DELETE", &own, None).await, 403, None);
     assert_eq!(s.get("/v1/me", &owner.token).await.status, 200);
+    let left_alone = s
+        .get("/v1/audit_events?action=scim.owner_left_alone", &owner.token)
+        .await;
+    assert_eq!(
+        left_alone.body.as_array().map(Vec::len),
+        Some(2),
+        "{:?}",
+        left_alone.body
+    );
+
+    // A user a person disabled stays disabled whatever the identity provider sends; a
+    // replacement that leaves `active` out leaves it as it is.
+    let disabled = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{}", admin.user_id),
+            &owner.token,
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200);
+    let admin_path = format!("/Users/{}", admin.user_id);
+    let on = patch(json!([{"op": "replace", "path": "active", "value": true}]));
+    let refused = scim(&s, &token, "PATCH", &admin_path, Some(on)).await;
+    assert_scim_error(&refused, 403, None);
+    assert!(refused.str("detail").contains("a person disabled"), "{refused:?}");
+    let resync = json!({"schemas": [USER], "userName": "admin@acme.example", "displayName": "Ada Min"});
+    let resynced = scim(&s, &token, "PUT", &admin_path, Some(resync)).await;
+    assert_eq!(
+        (resynced.status, &resynced.body["active"]),
+        (200, &json!(false)),
+        "{resynced:?}"
+    );
+    // Found by the filter Entra ID may send.
+    let entra = "emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22admin%40acme.example%22";
+    let found = scim(&s, &token, "GET", &format!("/Users?filter={entra}"), None).await;
+    assert_eq!(found.body["Resources"][0]["id"], json!(admin.user_id), "{found:?}");
 
     // A page at a time, from `startIndex`.
+    let first = scim(&s, &token, "GET", "/Users?startIndex=0&count=1", None).await;
+    assert_eq!(first.body["startIndex"], json!(1), "below 1 counts as 1");
     let page = scim(&s, &token, "GET", "/Users?startIndex=2&count=1", None).await;
     assert_eq!(
         (

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -192,17 +192,17 @@ async fn scim_users(
     Ok(Scim(scim::list(&ctx, &caller, query, &base).await?))
 }
 
+/// A user created: 201 with its `Location` (RFC 7644 §3.3).
 async fn scim_create(
     State(ctx): Ctx,
     caller: Caller,
     PublicBase(base): PublicBase,
     body: Bytes,
-) -> std::result::Result<(StatusCode, Scim<ScimUser>), ScimError> {
+) -> std::result::Result<impl IntoResponse, ScimError> {
     let input: ScimUserInput = parse_json(&body)?;
-    Ok((
-        StatusCode::CREATED,
-        Scim(scim::create(&ctx, &caller, input, &base).await?),
-    ))
+    let user = scim::create(&ctx, &caller, input, &base).await?;
+    let location = [(header::LOCATION, user.meta.location.clone())];
+    Ok((StatusCode::CREATED, location, Scim(user)))
 }
 
 async fn scim_user(

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use utoipa::ToSchema;
 
 use crate::Context;
+use crate::auth::Role;
 use crate::auth::credential::{self, Kind};
 use crate::domain::Email;
 use crate::error::{Error, Result};
@@ -17,7 +18,7 @@ use crate::ids::{UserId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::sso;
 use crate::services::accounts::users::{self, NewUser, UserPatch, UserRecord, UserStatus};
-use crate::services::audit::{self, Target};
+use crate::services::audit::{self, Outcome, Target};
 use crate::store::{Condition, Item, Query, TxOp, keys, now_unix};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -150,14 +151,15 @@ pub struct ScimUserInput {
     pub display_name: Option<String>,
     #[serde(default)]
     pub emails: Vec<ScimEmail>,
-    /// `true` when left out (`"True"`/`"False"` as Entra ID sends them are taken too).
-    #[serde(default = "active_by_default", deserialize_with = "flag")]
-    #[schema(value_type = bool)]
-    pub active: bool,
+    /// `"True"`/`"False"` as Entra ID sends them are taken too. Left out: active when created,
+    /// unchanged when replaced.
+    #[serde(default, deserialize_with = "some_flag")]
+    #[schema(value_type = Option<bool>)]
+    pub active: Option<bool>,
 }
 
-fn active_by_default() -> bool {
-    true
+fn some_flag<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<bool>, D::Error> {
+    flag(d).map(Some)
 }
 
 /// A boolean as identity providers send it: `true`, or `"True"` (Entra ID).
@@ -302,8 +304,8 @@ pub async fn create(ctx: &Context, caller: &Caller, input: ScimUserInput, base: 
     let name = name_of(input.name.as_ref(), input.display_name.as_deref())?;
     let role = sso::default_role(&store).await?;
     let status = match input.active {
-        true => UserStatus::Active,
-        false => UserStatus::Disabled,
+        Some(false) => UserStatus::Disabled,
+        _ => UserStatus::Active,
     };
     let prepared = users::prepare(
         &store,
@@ -343,13 +345,14 @@ fn filter_email(filter: &str) -> Result<String> {
     if filter.len() > MAX_FILTER {
         return Err(invalid());
     }
-    let (attribute, rest) = filter.trim().split_once(char::is_whitespace).ok_or_else(invalid)?;
-    let (op, value) = rest.trim().split_once(char::is_whitespace).ok_or_else(invalid)?;
+    // The last ` eq `: the attribute may hold one itself (`emails[type eq "work"].value`).
+    let at = filter.to_ascii_lowercase().rfind(" eq ").ok_or_else(invalid)?;
+    let (attribute, value) = (filter[..at].trim(), filter[at + 4..].trim());
     let known = ["username", "emails.value", "emails[type eq \"work\"].value"];
-    if !known.contains(&attribute.to_ascii_lowercase().as_str()) || !op.eq_ignore_ascii_case("eq") {
+    if !known.contains(&attribute.to_ascii_lowercase().as_str()) {
         return Err(invalid());
     }
-    let value: String = serde_json::from_str(value.trim()).map_err(|_| invalid())?;
+    let value: String = serde_json::from_str(value).map_err(|_| invalid())?;
     Ok(value)
 }
 
@@ -362,10 +365,12 @@ pub struct ListQuery {
     pub count: Option<String>,
 }
 
-fn number(name: &'static str, text: Option<&str>) -> Result<Option<usize>> {
+/// A whole number of the query; below `least`, `least` (RFC 7644 §3.4.2.4).
+fn number(name: &'static str, text: Option<&str>, least: i64) -> Result<Option<usize>> {
     text.map(|t| {
         t.trim()
-            .parse()
+            .parse::<i64>()
+            .map(|n| n.max(least) as usize)
             .map_err(|_| Error::invalid(name, "must be a whole number"))
     })
     .transpose()
@@ -374,8 +379,8 @@ fn number(name: &'static str, text: Option<&str>) -> Result<Option<usize>> {
 /// A page of users (`startIndex` from 1, `count` up to 100), or those a filter finds.
 pub async fn list(ctx: &Context, caller: &Caller, query: ListQuery, base: &str) -> Result<ScimUserList> {
     let store = caller.store(ctx);
-    let start = number("startIndex", query.start_index.as_deref())?.unwrap_or(1).max(1);
-    let count = number("count", query.count.as_deref())?
+    let start = number("startIndex", query.start_index.as_deref(), 1)?.unwrap_or(1);
+    let count = number("count", query.count.as_deref(), 0)?
         .unwrap_or(MAX_COUNT)
         .min(MAX_COUNT);
     let found: Vec<UserRecord> = match query.filter.as_deref().filter(|f| !f.trim().is_empty()) {
@@ -420,15 +425,18 @@ struct Wanted {
     active: Option<bool>,
 }
 
-/// Applies what is wanted: a name through the users service; deactivation disables the user
-/// (every session ends at once), reactivation enables them again.
+/// Applies what is wanted and differs: a name through the users service; deactivation disables
+/// the user (every session and mailed link ends at once), reactivation enables them again (only
+/// those it disabled itself). Owners are out of its reach, audited when it tries.
 async fn apply(ctx: &Context, caller: &Caller, user: &UserRecord, wanted: Wanted, base: &str) -> Result<ScimUser> {
+    let active = user.status != UserStatus::Disabled;
     let patch = UserPatch {
-        name: wanted.name.clone().flatten(),
-        disabled: wanted.active.map(|active| !active),
+        name: wanted.name.flatten().filter(|n| Some(n) != user.name.as_ref()),
+        disabled: wanted.active.filter(|a| *a != active).map(|a| !a),
         ..UserPatch::default()
     };
     if patch.name.is_some() || patch.disabled.is_some() {
+        leave_owners_alone(ctx, caller, user).await?;
         let id: UserId = user.id.parse()?;
         users::update(ctx, caller, &id, patch).await?;
     }
@@ -452,7 +460,7 @@ pub async fn replace(ctx: &Context, caller: &Caller, id: &str, input: ScimUserIn
     same_email(&user, &email_of(&input)?)?;
     let wanted = Wanted {
         name: Some(name_of(input.name.as_ref(), input.display_name.as_deref())?),
-        active: Some(input.active),
+        active: input.active,
     };
     apply(ctx, caller, &user, wanted, base).await
 }
@@ -536,9 +544,25 @@ fn text(value: Json, removing: bool) -> Result<Option<String>> {
     }
 }
 
+/// Refuses, and audits (`scim.owner_left_alone`), a change to an owner: owners are the owners'
+/// to manage; the identity provider's log shows the refusal.
+async fn leave_owners_alone(ctx: &Context, caller: &Caller, user: &UserRecord) -> Result<()> {
+    if user.role != Role::Owner {
+        return Ok(());
+    }
+    let store = caller.store(ctx);
+    let target = Target::User(user.id.clone());
+    audit::record(&store, caller, "scim.owner_left_alone", target, Outcome::Failure).await?;
+    Err(Error::Forbidden {
+        code: "owner_out_of_reach",
+        reason: "owners are managed by the workspace's owners, not by the identity provider",
+    })
+}
+
 /// Deletes a user (their sessions, invitations and sign-in end with them).
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
     let user = user_of(caller, ctx, id).await?;
+    leave_owners_alone(ctx, caller, &user).await?;
     let id: UserId = user.id.parse()?;
     users::delete(ctx, caller, &id).await
 }

@@ -85,6 +85,9 @@ pub struct UserRecord {
     pub mfa_step: i64,
     /// Blind indexes of the addresses this user signed in from (at most `MAX_TRUSTED`).
     pub trusted_ips: Vec<String>,
+    /// Whether the workspace's identity provider (SCIM) disabled the user: it may enable only
+    /// those it disabled, never someone a person disabled.
+    pub disabled_by_provisioning: bool,
     pub(crate) secrets: Secrets,
     /// Optimistic concurrency: the version read; 0 for a new user.
     version: i64,
@@ -108,6 +111,7 @@ pub struct UserView {
 const EMAIL: &str = "email";
 const NAME: &str = "name";
 const SECRETS: &str = "secrets";
+const DISABLED_BY_PROVISIONING: &str = "disabled_by_provisioning";
 
 impl UserRecord {
     pub fn mfa_enabled(&self) -> bool {
@@ -141,6 +145,7 @@ impl UserRecord {
             .with("must_change_password", self.must_change_password)
             .with("mfa_step", self.mfa_step)
             .with("trusted_ips", self.trusted_ips.as_slice())
+            .with(DISABLED_BY_PROVISIONING, self.disabled_by_provisioning)
             .with(SECRETS, sealed?)
             .with("version", version);
         if let Some(name) = &self.name {
@@ -180,6 +185,7 @@ impl UserRecord {
             must_change_password: matches!(item.get("must_change_password"), Some(Value::Bool(true))),
             mfa_step: item.num("mfa_step").unwrap_or_default(),
             trusted_ips,
+            disabled_by_provisioning: matches!(item.get(DISABLED_BY_PROVISIONING), Some(Value::Bool(true))),
             secrets: secrets?,
             version: item.num("version").unwrap_or_default(),
         })
@@ -327,6 +333,7 @@ pub async fn prepare(store: &TenantStore, new: NewUser) -> Result<Prepared> {
         must_change_password: new.must_change_password,
         mfa_step: 0,
         trusted_ips: vec![],
+        disabled_by_provisioning: false,
         secrets: Secrets {
             password,
             history: vec![],
@@ -558,7 +565,9 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
         keep_break_glass(ctx, caller, &user.id).await?;
     }
     let mut revoke = false;
+    let mut now_disabled = false;
     let mut owner_kept = None;
+    let by_provisioning = matches!(caller.principal.actor, crate::auth::Actor::Provisioning { .. });
     if let Some(role) = patch.role.filter(|r| *r != user.role) {
         may_manage(caller, role)?;
         if user.role == Role::Owner {
@@ -574,9 +583,18 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
                     owner_kept = Some(another_owner(&store, &user.id).await?);
                 }
                 user.status = UserStatus::Disabled;
+                user.disabled_by_provisioning = by_provisioning;
                 revoke = true;
+                now_disabled = true;
+            }
+            (false, UserStatus::Disabled) if by_provisioning && !user.disabled_by_provisioning => {
+                return Err(Error::Forbidden {
+                    code: "disabled_by_a_person",
+                    reason: "a person disabled this user: only an admin or owner of the workspace may enable them again",
+                });
             }
             (false, UserStatus::Disabled) => {
+                user.disabled_by_provisioning = false;
                 user.status = if user.secrets.password.is_some() {
                     UserStatus::Active
                 } else {
@@ -597,7 +615,15 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
         revoke = true;
     }
     // Sessions end first: should the change fail after, the user is signed out, never left in.
-    if revoke {
+    // A disabled user's mailed links (invitation, new password) end too.
+    if now_disabled {
+        delete_in_user_partition(&store, &user.id, |sk| {
+            [keys::SESSION_PREFIX, "MFA#", keys::RESET_PREFIX, "INVITE#"]
+                .iter()
+                .any(|p| sk.starts_with(p))
+        })
+        .await?;
+    } else if revoke {
         revoke_sessions(&store, &user.id).await?;
     }
     let action = if reset_mfa { "user.mfa_reset" } else { "user.updated" };
