@@ -17,7 +17,6 @@ use ovation::http::extract::{JsonBody, ListPage, Params, PathId, PublicBase, Sco
 use ovation::ids::{ApiKeyId, OAuthClientId, SiteKeyId, UserId};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
-use ovation::services::accounts::sso::{self, OidcInput, OidcSettings};
 use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
@@ -37,7 +36,6 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/health", get(ovation::http::health))
         .route("/openapi.json", get(openapi))
         .route("/v1/tenant", get(tenant).patch(update_tenant).delete(delete_own_tenant))
-        .route("/v1/sso/oidc", get(sso_settings).put(save_sso).delete(delete_sso))
         .route("/v1/users", get(list_users).post(invite))
         .route("/v1/users/{id}", get(user).patch(update_user).delete(delete_user))
         .route("/v1/users/{id}/invitation", post(resend_invitation))
@@ -93,24 +91,6 @@ async fn update_tenant(
     JsonBody(patch): JsonBody<SettingsPatch>,
 ) -> Result<Json<Tenant>> {
     Ok(Json(tenants::update_settings(&ctx, &caller, patch, None).await?))
-}
-
-async fn sso_settings(State(ctx): Ctx, caller: Caller, PublicBase(base): PublicBase) -> Result<Json<OidcSettings>> {
-    Ok(Json(sso::get(&ctx, &caller, &base).await?))
-}
-
-async fn save_sso(
-    State(ctx): Ctx,
-    caller: Caller,
-    PublicBase(base): PublicBase,
-    JsonBody(input): JsonBody<OidcInput>,
-) -> Result<Json<OidcSettings>> {
-    Ok(Json(sso::save(&ctx, &caller, input, &base).await?))
-}
-
-async fn delete_sso(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
-    sso::delete(&ctx, &caller).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `per_page` and `cursor` of a list.

@@ -1,6 +1,7 @@
 //! `api-auth`: signing in (password, then a second factor when enrolled), accepting invitations,
 //! the OAuth 2.0 token endpoint, sessions, the caller's own account (`/v1/me`: password, TOTP),
-//! and SCIM 2.0 provisioning (`/scim/v2`, its token at `/v1/scim/token`). The router only, with
+//! the workspace's single sign-on settings (`/v1/sso/oidc`) and SCIM 2.0 provisioning
+//! (`/scim/v2`, its token at `/v1/scim/token`). The router only, with
 //! thin handlers over `ovation::services`.
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use ovation::services::accounts::sessions;
 use ovation::services::accounts::sessions::{ChangePassword, Me};
 use ovation::services::accounts::sign_in;
 use ovation::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
+use ovation::services::accounts::sso::{self, OidcInput, OidcSettings};
 use ovation::services::notifications::subscriptions::{self, Choice, Subscription};
 use ovation::{Context, Error, Result};
 
@@ -47,6 +49,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/me/mfa/totp", post(begin_totp))
         .route("/v1/me/mfa/totp/confirm", post(confirm_totp))
         .route("/v1/me/mfa/totp/disable", post(disable_totp))
+        .route("/v1/sso/oidc", get(sso_settings).put(save_sso).delete(delete_sso))
         .route(
             "/v1/scim/token",
             post(create_scim_token).get(scim_token).delete(revoke_scim_token),
@@ -242,5 +245,23 @@ async fn scim_delete(
     Path(id): Path<String>,
 ) -> std::result::Result<StatusCode, ScimError> {
     scim::delete(&ctx, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sso_settings(State(ctx): Ctx, caller: Caller, PublicBase(base): PublicBase) -> Result<Json<OidcSettings>> {
+    Ok(Json(sso::get(&ctx, &caller, &base).await?))
+}
+
+async fn save_sso(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    JsonBody(input): JsonBody<OidcInput>,
+) -> Result<Json<OidcSettings>> {
+    Ok(Json(sso::save(&ctx, &caller, input, &base).await?))
+}
+
+async fn delete_sso(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
+    sso::delete(&ctx, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -201,12 +201,12 @@ pub const ROUTES: &[Route] = &[
         .body("TenantDeletion"),
     route("PATCH", "/v1/tenant", ADMIN, Tenant(ManageTenant), "Change the tenant's settings")
         .body("SettingsPatch").returns("Tenant"),
-    route("GET", "/v1/sso/oidc", ADMIN, Tenant(ManageSignOn), "The workspace's OpenID Connect provider (single sign-on)")
+    route("GET", "/v1/sso/oidc", AUTH, Tenant(ManageSignOn), "The workspace's OpenID Connect provider (single sign-on)")
         .returns("OidcSettings"),
-    route("PUT", "/v1/sso/oidc", ADMIN, Tenant(ManageSignOn),
+    route("PUT", "/v1/sso/oidc", AUTH, Tenant(ManageSignOn),
         "Set the workspace's OpenID Connect provider (its discovery document is read first; the secret is sealed)")
         .body("OidcInput").returns("OidcSettings"),
-    route("DELETE", "/v1/sso/oidc", ADMIN, Tenant(ManageSignOn), "Remove the workspace's OpenID Connect provider"),
+    route("DELETE", "/v1/sso/oidc", AUTH, Tenant(ManageSignOn), "Remove the workspace's OpenID Connect provider"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
         .returns("[UserView]").query(&["per_page", "cursor"]),
     route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user (the invitation is mailed)")
