@@ -585,3 +585,50 @@ pub fn service_provider_config() -> Json {
         }]
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_find_a_user_by_email_and_nothing_else() {
+        for (filter, email) in [
+            (r#"userName eq "ana@acme.example""#, "ana@acme.example"),
+            (r#"USERNAME EQ "ana@acme.example""#, "ana@acme.example"),
+            (r#"emails.value eq "bo@acme.example""#, "bo@acme.example"),
+            (
+                r#"emails[type eq "work"].value eq "cy@acme.example""#,
+                "cy@acme.example",
+            ),
+        ] {
+            assert_eq!(filter_email(filter).unwrap(), email, "{filter}");
+        }
+        let long = format!(r#"userName eq "{}@acme.example""#, "a".repeat(600));
+        for bad in [
+            r#"title eq "x""#,
+            r#"userName co "x""#,
+            "userName eq x",
+            "",
+            long.as_str(),
+        ] {
+            assert!(filter_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_come_from_scims_parts() {
+        let name = |formatted: Option<&str>, given: Option<&str>, family: Option<&str>| ScimName {
+            formatted: formatted.map(str::to_owned),
+            given_name: given.map(str::to_owned),
+            family_name: family.map(str::to_owned),
+        };
+        let full = name(Some("Ana Lima"), Some("A"), Some("L"));
+        assert_eq!(name_of(Some(&full), Some("x")).unwrap().as_deref(), Some("Ana Lima"));
+        let parts = name(None, Some(" Ana "), Some("Lima"));
+        assert_eq!(name_of(Some(&parts), None).unwrap().as_deref(), Some("Ana Lima"));
+        let blank = name(Some(" "), None, Some(""));
+        assert_eq!(name_of(Some(&blank), Some("Ana")).unwrap().as_deref(), Some("Ana"));
+        assert_eq!(name_of(None, None).unwrap(), None);
+        assert!(name_of(None, Some(&"x".repeat(101))).is_err());
+    }
+}
