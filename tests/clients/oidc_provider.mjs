@@ -67,7 +67,7 @@ const provider = new Provider(issuer, {
   }],
   jwks: { keys: [keys[0].jwk] },
   scopes: scopeClaims,
-  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  claims: { openid: ["sub"], email: ["email", "email_verified", "xms_edov"], profile: ["name"] },
   conformIdTokenClaims: false,
   pkce: { methods: ["S256"], required: () => true },
   responseTypes: ["code"],

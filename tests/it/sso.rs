@@ -41,6 +41,9 @@ impl Provider {
             "bo@acme.example": {"email": "bo@acme.example", "email_verified": false},
             "ivy@acme.example": {"email": "ivy@acme.example", "email_verified": true},
             "ed@acme.example": {"email": "ed@acme.example", "email_verified": true},
+            // As Microsoft Entra ID sends them: no email_verified, its xms_edov instead.
+            "eli@acme.example": {"email": "eli@acme.example", "xms_edov": true},
+            "una@acme.example": {"email": "una@acme.example", "xms_edov": false},
             "eve@elsewhere.example": {"email": "eve@elsewhere.example", "email_verified": true},
         });
         let mut command = chromium.node(dir.path(), &["oidc_provider.mjs", "oidc_leg.mjs", "oidc_login.mjs"]);
@@ -363,6 +366,13 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
     provider.tamper(None).await;
     // An email the provider does not vouch for.
     let (seen, ..) = single_sign_on(&s, &provider, "bo@acme.example", "").await;
+    assert_eq!(seen.status, 403);
+    assert_eq!(last_refusal(&s, &owner).await, "email_unverified");
+    // Entra ID's way: no email_verified, but xms_edov (the domain's owner verified it) vouches;
+    // without it, or false, nothing does.
+    let (seen, ..) = single_sign_on(&s, &provider, "eli@acme.example", "").await;
+    assert_eq!(seen.status, 200, "xms_edov: {}", seen.text);
+    let (seen, ..) = single_sign_on(&s, &provider, "una@acme.example", "").await;
     assert_eq!(seen.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "email_unverified");
     // A callback without the browser's flow cookie, or with another flow's cookie.

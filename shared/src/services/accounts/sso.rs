@@ -12,7 +12,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse as _,
@@ -584,7 +588,38 @@ impl FlowSecrets {
     }
 }
 
-type Client = CoreClient<
+/// The claims beyond the standard ones a sign-in reads: Microsoft Entra ID's `xms_edov` (the
+/// email's domain is verified by its owner), which it sends where others send `email_verified`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct ProviderClaims {
+    #[serde(default)]
+    xms_edov: Option<bool>,
+}
+
+impl openidconnect::AdditionalClaims for ProviderClaims {}
+
+/// A provider's client: `openidconnect`'s core one, reading `ProviderClaims` too.
+type Client = openidconnect::Client<
+    ProviderClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<CoreErrorResponseType>,
+    openidconnect::StandardTokenResponse<
+        openidconnect::IdTokenFields<
+            ProviderClaims,
+            openidconnect::EmptyExtraTokenFields,
+            CoreGenderClaim,
+            CoreJweContentEncryptionAlgorithm,
+            CoreJwsSigningAlgorithm,
+        >,
+        CoreTokenType,
+    >,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,
@@ -597,7 +632,7 @@ type Client = CoreClient<
 async fn client_of(ctx: &Context, configured: &Configured, read: Read) -> Result<Client> {
     let metadata = provider(ctx, &configured.settings.issuer, read).await?;
     let redirect = RedirectUrl::new(configured.settings.redirect_uri.clone()).map_err(Error::internal)?;
-    Ok(CoreClient::from_provider_metadata(
+    Ok(Client::from_provider_metadata(
         (*metadata).clone(),
         ClientId::new(configured.settings.client_id.clone()),
         Some(ClientSecret::new(configured.secret.clone())),
@@ -769,7 +804,13 @@ async fn verified(
         Ok(claims) => claims,
         Err(e) => return Ok(Err(refused(token_reason(&e), NOT_PROVEN))),
     };
-    if claims.email_verified() != Some(true) {
+    // Entra ID sends no `email_verified`; its `xms_edov` says the email's domain is its owner's
+    // (an email it does not vouch for says neither).
+    let verified = match claims.email_verified() {
+        Some(verified) => verified,
+        None => claims.additional_claims().xms_edov == Some(true),
+    };
+    if !verified {
         return Ok(Err(refused(
             "email_unverified",
             "Your identity provider did not say your email address is verified.",
