@@ -37,6 +37,8 @@ impl Provider {
         let dir = tempfile::tempdir().unwrap();
         let accounts = json!({
             "ana@acme.example": {"email": "ana@acme.example", "email_verified": true, "name": "Ana Lima"},
+            // Another account of the provider that took Ana's email (its administrator changed it).
+            "ana.again": {"email": "ana@acme.example", "email_verified": true},
             "owner@acme.example": {"email": "owner@acme.example", "email_verified": true},
             "bo@acme.example": {"email": "bo@acme.example", "email_verified": false},
             "ivy@acme.example": {"email": "ivy@acme.example", "email_verified": true},
@@ -435,6 +437,37 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
         assert_eq!(seen.status, 422, "{workspace}: {}", seen.text);
         assert!(seen.text.contains("signs in with single sign-on"), "{workspace}");
     }
+    // Ana is bound to the provider's account she first signed in with: another account of the
+    // provider with her email is refused until an admin resets her binding, then binds anew.
+    let (seen, ..) = single_sign_on(&s, &provider, "ana.again", "").await;
+    assert_eq!(seen.status, 403, "{}", seen.text);
+    assert_eq!(last_refusal(&s, &owner).await, "subject_mismatch");
+    let users = s.get("/v1/users?per_page=100", &owner.token).await;
+    let ana = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ana@acme.example")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reset = s
+        .send(
+            "PATCH",
+            &format!("/v1/users/{ana}"),
+            &owner.token,
+            json!({"reset_sso": true}),
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    let (seen, ..) = single_sign_on(&s, &provider, "ana.again", "").await;
+    assert_eq!(seen.status, 200, "rebound: {}", seen.text);
+    let (seen, ..) = single_sign_on(&s, &provider, "ana@acme.example", "").await;
+    assert_eq!(seen.status, 403, "the earlier account, now another: {}", seen.text);
+    assert_eq!(last_refusal(&s, &owner).await, "subject_mismatch");
+
     // Removed: sign-in with it stops at once.
     assert_eq!(remove_sso(&s, &owner).await, 204);
     assert_eq!(start(&s, "acme", "").await.status, 422);

@@ -849,6 +849,19 @@ async fn verified(
             )));
         }
     };
+    // Bound to the provider's account of the first sign-in: another account of the same provider
+    // that took the user's email (an administrator there can change emails) is not them.
+    let mut user = user;
+    let subject = credential::hex(&credential::sha256(claims.subject().as_str()));
+    match &user.sso_binding {
+        Some((issuer, bound)) if *issuer == configured.settings.issuer && *bound != subject => {
+            return Ok(Err(refused(
+                "subject_mismatch",
+                "Your identity provider signed you in with another account than this user's: ask an administrator of this workspace to reset your single sign-on.",
+            )));
+        }
+        _ => user.sso_binding = Some((configured.settings.issuer.clone(), subject)),
+    }
     let result = sign_in::finish(store, tenant, user, ip, "sign_in.sso", Proof::SingleSignOn).await?;
     Ok(Ok(Finished {
         result,

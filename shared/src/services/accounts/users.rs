@@ -88,6 +88,10 @@ pub struct UserRecord {
     /// Whether the workspace's identity provider (SCIM) disabled the user: it may enable only
     /// those it disabled, never someone a person disabled.
     pub disabled_by_provisioning: bool,
+    /// The provider account single sign-on bound the user to at their first sign-in through it:
+    /// its issuer, and the SHA-256 of its subject (`sub`). Another account of that provider with
+    /// the user's email is refused until an admin resets the binding.
+    pub sso_binding: Option<(String, String)>,
     pub(crate) secrets: Secrets,
     /// Optimistic concurrency: the version read; 0 for a new user.
     version: i64,
@@ -112,6 +116,8 @@ const EMAIL: &str = "email";
 const NAME: &str = "name";
 const SECRETS: &str = "secrets";
 const DISABLED_BY_PROVISIONING: &str = "disabled_by_provisioning";
+const SSO_ISSUER: &str = "sso_issuer";
+const SSO_SUBJECT: &str = "sso_subject";
 
 impl UserRecord {
     pub fn mfa_enabled(&self) -> bool {
@@ -154,6 +160,11 @@ impl UserRecord {
         if let Some(at) = self.last_sign_in_at {
             item = item.with("last_sign_in_at", at);
         }
+        if let Some((issuer, subject)) = &self.sso_binding {
+            item = item
+                .with(SSO_ISSUER, issuer.as_str())
+                .with(SSO_SUBJECT, subject.as_str());
+        }
         if let Some(at) = self.password_changed_at {
             item = item.with("password_changed_at", at);
         }
@@ -186,6 +197,10 @@ impl UserRecord {
             mfa_step: item.num("mfa_step").unwrap_or_default(),
             trusted_ips,
             disabled_by_provisioning: matches!(item.get(DISABLED_BY_PROVISIONING), Some(Value::Bool(true))),
+            sso_binding: item
+                .str(SSO_ISSUER)
+                .zip(item.str(SSO_SUBJECT))
+                .map(|(issuer, subject)| (issuer.to_owned(), subject.to_owned())),
             secrets: secrets?,
             version: item.num("version").unwrap_or_default(),
         })
@@ -334,6 +349,7 @@ pub async fn prepare(store: &TenantStore, new: NewUser) -> Result<Prepared> {
         mfa_step: 0,
         trusted_ips: vec![],
         disabled_by_provisioning: false,
+        sso_binding: None,
         secrets: Secrets {
             password,
             history: vec![],
@@ -520,6 +536,9 @@ pub struct UserPatch {
     /// `true` removes the user's second factor (a lost device) and ends their sessions; they
     /// enrol again (at their next sign-in when the workspace requires a second factor).
     pub reset_mfa: Option<bool>,
+    /// `true` forgets the identity provider's account the user is bound to (their account there
+    /// was made again): their next single sign-on binds them anew.
+    pub reset_sso: Option<bool>,
 }
 
 /// Refuses changing `user` away from being the workspace's break-glass owner.
@@ -625,6 +644,9 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
         .await?;
     } else if revoke {
         revoke_sessions(&store, &user.id).await?;
+    }
+    if patch.reset_sso == Some(true) {
+        user.sso_binding = None;
     }
     let action = if reset_mfa { "user.mfa_reset" } else { "user.updated" };
     save_audited(&store, caller, &mut user, owner_kept.into_iter().collect(), action).await?;
