@@ -58,10 +58,7 @@ impl Tenant {
     /// Whether `user` may sign in with a password here: unless single sign-on is required, when
     /// only the break-glass owner may.
     pub fn password_allowed(&self, user: &str) -> bool {
-        self.settings
-            .sso_required
-            .as_ref()
-            .is_none_or(|required| required.break_glass_owner == user)
+        self.settings.sso_required.is_none() || self.is_break_glass(user)
     }
 
     /// Whether `user` is the owner who keeps their password while single sign-on is required.

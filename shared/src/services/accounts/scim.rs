@@ -19,7 +19,7 @@ use crate::services::Caller;
 use crate::services::accounts::sso;
 use crate::services::accounts::users::{self, NewUser, UserPatch, UserRecord, UserStatus};
 use crate::services::audit::{self, Outcome, Target};
-use crate::store::{Condition, Item, Query, TxOp, keys, now_unix};
+use crate::store::{Condition, Item, TxOp, keys, now_unix};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -391,16 +391,7 @@ pub async fn list(ctx: &Context, caller: &Caller, query: ListQuery, base: &str) 
                 Err(_) => vec![],
             }
         }
-        None => {
-            let items = store
-                .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::USER_PREFIX))
-                .await?;
-            let mut all = Vec::with_capacity(items.len());
-            for item in &items {
-                all.push(UserRecord::from_item(&store, item).await?);
-            }
-            all
-        }
+        None => users::all(&store).await?,
     };
     let total = found.len();
     let resources: Vec<ScimUser> = found

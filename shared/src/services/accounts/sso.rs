@@ -35,7 +35,7 @@ use crate::services::accounts::sign_in::{self, Proof, SignInResult};
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, NewUser, UserRecord, UserStatus};
 use crate::services::audit::{self, Actor, Outcome, Target};
-use crate::store::{Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
+use crate::store::{Condition, Item, TenantStore, TxOp, Value, keys, now_unix};
 
 /// A sign-in must come back from the provider within ten minutes.
 pub const FLOW_SECONDS: i64 = 600;
@@ -251,7 +251,7 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
         ));
     }
     let current = load(&store, &tenant, redirect_uri(base, &tenant.slug)).await?;
-    let chosen = sso_required(&store, input.require_sso, input.break_glass_owner).await?;
+    let chosen = chosen_requirement(&store, input.require_sso, input.break_glass_owner).await?;
     let secret = match (input.client_secret.map(|s| s.trim().to_owned()), current) {
         (Some(s), _) if !s.is_empty() && s.len() <= MAX_CLIENT_SECRET => s,
         (Some(_), _) => {
@@ -323,22 +323,16 @@ pub struct OwnerChoice {
 
 /// The workspace's active owners, as choices of break-glass owner.
 pub async fn break_glass_choices(ctx: &Context, caller: &Caller) -> Result<Vec<OwnerChoice>> {
-    let store = caller.store(ctx);
-    let items = store
-        .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::USER_PREFIX))
-        .await?;
-    let mut owners = Vec::new();
-    for item in &items {
-        let user = UserRecord::from_item(&store, item).await?;
-        if user.status == UserStatus::Active && user.role == Role::Owner {
-            owners.push(OwnerChoice {
-                ready: user.secrets.password.is_some() && user.mfa_enabled(),
-                id: user.id,
-                email: user.email.as_str().to_owned(),
-            });
-        }
-    }
-    Ok(owners)
+    let users = users::all(&caller.store(ctx)).await?;
+    Ok(users
+        .into_iter()
+        .filter(|user| user.status == UserStatus::Active && user.role == Role::Owner)
+        .map(|user| OwnerChoice {
+            ready: user.secrets.password.is_some() && user.mfa_enabled(),
+            email: user.email.as_str().to_owned(),
+            id: user.id,
+        })
+        .collect())
 }
 
 /// The requirement of single sign-on as saved, and the break-glass owner when chosen now.
@@ -354,7 +348,7 @@ enum Chosen {
 /// What `require_sso` and `break_glass_owner` ask for: the break-glass owner must be an active
 /// owner who can sign in with a password and a second factor (else no one could when the
 /// provider fails, or a password alone would open the workspace).
-async fn sso_required(store: &TenantStore, require: Option<bool>, owner: Option<String>) -> Result<Chosen> {
+async fn chosen_requirement(store: &TenantStore, require: Option<bool>, owner: Option<String>) -> Result<Chosen> {
     match require {
         None => return Ok(Chosen::Kept),
         Some(false) => return Ok(Chosen::Off),

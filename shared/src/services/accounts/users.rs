@@ -171,7 +171,7 @@ impl UserRecord {
         Ok(item)
     }
 
-    pub(crate) async fn from_item(store: &TenantStore, item: &Item) -> Result<UserRecord> {
+    async fn from_item(store: &TenantStore, item: &Item) -> Result<UserRecord> {
         let crypto = store.crypto();
         let key = &item.key;
         let email = crypto
@@ -216,6 +216,19 @@ pub async fn load(store: &TenantStore, id: &str) -> Result<Option<UserRecord>> {
         Some(item) => Ok(Some(UserRecord::from_item(store, &item).await?)),
         None => Ok(None),
     }
+}
+
+/// Every user of the workspace (for the few who list them whole: SCIM's pages, the choice of a
+/// break-glass owner).
+pub async fn all(store: &TenantStore) -> Result<Vec<UserRecord>> {
+    let items = store
+        .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::USER_PREFIX))
+        .await?;
+    let mut users = Vec::with_capacity(items.len());
+    for item in &items {
+        users.push(UserRecord::from_item(store, item).await?);
+    }
+    Ok(users)
 }
 
 /// The blind index of an email in this tenant.
