@@ -82,6 +82,9 @@ pub struct Settings {
     pub sending: SendingSettings,
     pub webhooks: WebhookSettings,
     pub exports: ExportSettings,
+    /// The DNS servers email domains are verified with (`ip:port`); none: the system's
+    /// (`/etc/resolv.conf`: on Lambda, the VPC's or AWS's resolver).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 /// Where large exports run and are kept.
@@ -187,6 +190,7 @@ impl Settings {
     /// | `OVATION_EXPORTS_BUCKET` | aws: the S3 bucket finished exports are kept in | required for large exports |
     /// | `OVATION_WEBHOOK_QUEUE_URL` | aws: the webhook deliverer's SQS queue URL | required by the scheduler for webhooks |
     /// | `OVATION_WEBHOOKS_ALLOW_LOOPBACK` | `true`: webhook endpoints may be `http://` on a loopback address (local development only) | false |
+    /// | `OVATION_DNS_SERVERS` | comma-separated `ip` or `ip:port` of the DNS servers email domains are verified with | the system's |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
@@ -367,6 +371,21 @@ impl Settings {
             queue_url: get("OVATION_EXPORT_QUEUE_URL"),
             bucket: get("OVATION_EXPORTS_BUCKET"),
         };
+        let dns_servers = get("OVATION_DNS_SERVERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|server| {
+                server
+                    .parse::<std::net::SocketAddr>()
+                    .or_else(|_| server.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                    .map_err(|_| Error::Config {
+                        name: "OVATION_DNS_SERVERS",
+                        reason: format!("{server:?} is not an address such as 10.0.0.2 or 127.0.0.1:5353"),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Settings {
             backend,
             sending,
@@ -383,6 +402,7 @@ impl Settings {
             tenant_cache,
             operator_keys,
             cors_origins,
+            dns_servers,
         })
     }
 }
@@ -493,6 +513,14 @@ mod tests {
     }
 
     #[test]
+    fn dns_servers_take_a_port_or_53() {
+        let s = settings(&[("OVATION_DNS_SERVERS", "10.0.0.2, 127.0.0.1:5353,")]).unwrap();
+        let servers: Vec<String> = s.dns_servers.iter().map(ToString::to_string).collect();
+        assert_eq!(servers, ["10.0.0.2:53", "127.0.0.1:5353"]);
+        assert!(settings(&[]).unwrap().dns_servers.is_empty());
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (name, value) in [
             ("OVATION_BACKEND", "postgres"),
@@ -507,6 +535,7 @@ mod tests {
             ("OVATION_TENANT_CACHE_SECONDS", "0"),
             ("OVATION_CORS_ORIGINS", "http://evil.example.com"),
             ("OVATION_CORS_ORIGINS", "https://app.example.com/path"),
+            ("OVATION_DNS_SERVERS", "dns.example.com"),
         ] {
             match settings(&[(name, value)]) {
                 Err(Error::Config { name: got, .. }) => assert_eq!(got, name),

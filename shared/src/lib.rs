@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod context;
 pub mod crypto;
+pub mod dns;
 pub mod domain;
 pub mod drill;
 pub mod error;

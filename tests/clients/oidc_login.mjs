@@ -17,6 +17,8 @@ export async function signInAtProvider(page, login, { timeout = 15000 } = {}) {
     const prompt = await promptOf(page);
     if (prompt === "login") {
       if (step > 0) throw new Error(`the provider did not accept the login ${JSON.stringify(login)}`);
+      // The provider fills in the request's login_hint: typed over.
+      await page.$eval("form input[name=login]", (input) => (input.value = ""));
       await page.type("form input[name=login]", login);
       await page.type("form input[name=password]", "any password");
     } else if (prompt !== "consent") {

@@ -1,6 +1,7 @@
-// Single sign-on in Chromium: from the sign-in page's "Single sign-on" form with the workspace's
-// name, through the test provider's sign-in (oidc_login.mjs), back to the app's overview; a
-// first-time user made on the way; then the owner, signed in the same way, on the settings page;
+// Single sign-on in Chromium: from the sign-in page's "Single sign-on" form with a work email at
+// the workspace's verified domain, through the test provider's sign-in (oidc_login.mjs), back to
+// the app's overview; a first-time user made on the way; then the owner, signed in with the
+// workspace's name, on the settings page (its verified domain listed);
 // then, the workspace requiring single sign-on, a colleague's password refused on the sign-in page;
 // then the identity provider deprovisions the first user (SCIM) and their open page signs them out.
 // axe-core and overflow at 1280 and 375 px on the pages of the journey (web-steps.mjs).
@@ -13,15 +14,22 @@ const browser = await launch();
 const { audits, audit } = auditor("sso");
 const seen = {};
 
-// Signs in by single sign-on in a fresh browser context; the page, and the path it lands on.
-async function singleSignOn(login, name) {
+// Signs in by single sign-on in a fresh browser context, giving `typed` (a work email or the
+// workspace's name); the page, the path it lands on, and the provider's login_hint.
+async function singleSignOn(login, typed, name) {
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
   await page.goto(`${app}/sign-in`, { waitUntil: "load" });
   if (name) await audit(page, name);
   // By keyboard: the single sign-on field, then its button.
   await page.focus("#sso-workspace");
-  await page.keyboard.type(workspace);
+  await page.keyboard.type(typed);
+  // The authorization request the browser is sent on with (PKCE's challenge marks it).
+  let hint;
+  page.on("request", (request) => {
+    const url = new URL(request.url());
+    if (url.searchParams.has("code_challenge")) hint = url.searchParams.get("login_hint");
+  });
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
   await signInAtProvider(page, login);
   // The callback's page moves on by itself (Refresh); wait until it has.
@@ -29,20 +37,23 @@ async function singleSignOn(login, name) {
     await new Promise((done) => setTimeout(done, 100));
   }
   await page.waitForSelector("h1");
-  return { page, landed: new URL(page.url()).pathname };
+  return { page, landed: new URL(page.url()).pathname, hint };
 }
 
 try {
-  const first = await singleSignOn(newcomer, "sign-in");
+  const first = await singleSignOn(newcomer, newcomer, "sign-in");
   seen.landed = first.landed;
+  seen.loginHint = first.hint;
   seen.heading = await first.page.$eval("h1", (h) => h.textContent.trim());
   await audit(first.page, "overview-after-sso");
 
-  const second = await singleSignOn(owner);
+  const second = await singleSignOn(owner, workspace);
   seen.ownerLanded = second.landed;
+  seen.ownerHint = second.hint;
   await second.page.goto(`${app}/settings/sign-on`, { waitUntil: "load" });
   seen.settingsIssuer = await second.page.$eval("#issuer", (e) => e.value);
   seen.redirectUri = await second.page.$eval("#redirect-uri", (e) => e.textContent.trim());
+  seen.domains = await second.page.$$eval("table tbody tr", (rows) => rows.map((r) => r.innerText.replace(/\s+/g, " ").trim()));
   await audit(second.page, "settings");
   // A workspace without single sign-on: said on the sign-in page.
   await second.page.goto(`${app}/sign-in`, { waitUntil: "load" });

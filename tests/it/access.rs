@@ -408,7 +408,9 @@ async fn oauth_client_credentials(e: Engines) {
 
 /// A path of the route with its parameters filled in.
 fn concrete(path: &str) -> String {
-    path.replace("{id}", &new_id()).replace("{slug}", "nosuch")
+    path.replace("{id}", &new_id())
+        .replace("{slug}", "nosuch")
+        .replace("{domain}", "nosuch.example")
 }
 
 async fn every_route_and_role_against_the_permission_table(e: Engines) {

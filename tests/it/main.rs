@@ -9,6 +9,7 @@ mod access;
 mod api;
 mod backups;
 mod clients;
+mod dns;
 mod encryption;
 mod export_jobs;
 mod faults;

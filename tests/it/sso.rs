@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Member, Stack};
 use crate::clients::Chromium;
+use crate::dns::DnsServer;
 use crate::support::Engines;
 
 const CLIENT_ID: &str = "ovation-test";
@@ -474,6 +475,24 @@ async fn oidc_sign_in_creates_users_and_refuses_every_forgery() {
 }
 
 /// The invitation of `invited` (`POST /v1/users`'s answer) taken up with a password.
+/// Lists `domain` for `owner`'s workspace, publishes its record in `dns`, and checks it: the
+/// answer to the check.
+async fn verify_domain(s: &Stack, owner: &Member, dns: &DnsServer, domain: &str) -> crate::api::Answer {
+    let added = s
+        .send("POST", "/v1/sso/domains", &owner.token, json!({ "domain": domain }))
+        .await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    let record = &added.body["record"];
+    dns.publish(record["name"].as_str().unwrap(), record["value"].as_str().unwrap());
+    s.send(
+        "POST",
+        &format!("/v1/sso/domains/{domain}/verify"),
+        &owner.token,
+        json!({}),
+    )
+    .await
+}
+
 async fn accept_with_password(s: &Stack, invited: &crate::api::Answer) -> crate::api::Answer {
     let body = json!({"invite_token": invited.str("invite_token"), "password": "a long enough password 1"});
     s.call(1, "POST", "/v1/auth/accept_invite", crate::api::Auth::None, Some(body))
@@ -513,6 +532,208 @@ fn requiring(provider: &Provider, break_glass: Option<&str>) -> Value {
         settings["break_glass_owner"] = json!(id);
     }
     settings
+}
+
+/// Email domains proved by a TXT record in DNS (the test's server on loopback): owners only;
+/// a domain is pending until its own record is found (none, another value, a failing server
+/// said as such); verified, a work email at it finds the workspace's provider from the sign-in
+/// page (the email its `login_hint`), and a user is made just in time; one workspace holds a
+/// domain at a time; removed, emails at it find nothing and another workspace may prove it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_domains_proved_in_dns_find_single_sign_on() {
+    let Some(chromium) = Chromium::installed() else {
+        return;
+    };
+    let dns = DnsServer::start().await;
+    let s = Stack::start(Engines::embedded(), |settings| {
+        settings.webhooks.allow_loopback = true;
+        settings.dns_servers = vec![dns.addr];
+    })
+    .await;
+    let owner = s.tenant("acme").await;
+    let provider = Provider::start(&chromium, &s.url);
+    assert_eq!(
+        s.send("PUT", "/v1/sso/oidc", &owner.token, settings_of(&provider))
+            .await
+            .status,
+        200
+    );
+    let admin = s.member(&owner, "admin", "admin@acme.example").await;
+    let add = |token: &str, domain: &str| {
+        let (token, body) = (token.to_owned(), json!({ "domain": domain }));
+        let s = &s;
+        async move { s.send("POST", "/v1/sso/domains", &token, body).await }
+    };
+    let verify = |token: &str, domain: &str| {
+        let (token, path) = (token.to_owned(), format!("/v1/sso/domains/{domain}/verify"));
+        let s = &s;
+        async move { s.send("POST", &path, &token, json!({})).await }
+    };
+    assert_eq!(add(&admin.token, "acme.example").await.status, 403);
+    for wrong in [
+        "acme",
+        "ana@acme.example",
+        "*.acme.example",
+        "bücher.example",
+        "acme..example",
+    ] {
+        let answer = add(&owner.token, wrong).await;
+        assert_eq!(
+            (answer.status, answer.str("field")),
+            (422, "domain".to_owned()),
+            "{wrong}: {:?}",
+            answer.body
+        );
+    }
+
+    // Listed: pending, with the record to publish.
+    let added = add(&owner.token, " Acme.Example ").await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    assert_eq!(
+        (added.str("domain"), added.str("status")),
+        ("acme.example".to_owned(), "pending".to_owned())
+    );
+    let record = added.body["record"].clone();
+    assert_eq!(
+        (&record["name"], &record["type"]),
+        (&json!("_ovation-challenge.acme.example"), &json!("TXT"))
+    );
+    let value = record["value"].as_str().unwrap();
+    assert!(
+        value.starts_with("ovation-domain-verification=") && value.len() == 28 + 43,
+        "{value}"
+    );
+    assert_eq!(add(&owner.token, "acme.example").await.status, 409);
+    assert_eq!(audited(&s, &owner, "sso.domain_added").await.len(), 1);
+
+    // Pending, an email at it finds nothing: the answer of a domain no one has.
+    let unknown = start(&s, "ana@nobody.example", "").await;
+    let pending = start(&s, "ana@acme.example", "").await;
+    assert_eq!((unknown.status, pending.status), (422, 422), "{}", pending.text);
+    assert!(pending.refresh.is_none() && pending.cookie("ovation_sso").is_none());
+    assert!(
+        unknown
+            .text
+            .contains("no workspace signs in with single sign-on for this email"),
+        "{}",
+        unknown.text
+    );
+    assert_eq!(problem_of(&pending.text), problem_of(&unknown.text), "the same answer");
+
+    // Checked before its record is published, with another's value, with a failing server.
+    let none = verify(&owner.token, "acme.example").await;
+    assert_eq!(none.status, 422, "{:?}", none.body);
+    assert!(
+        none.str("message")
+            .contains("no TXT record found at _ovation-challenge.acme.example"),
+        "{:?}",
+        none.body
+    );
+    dns.publish(
+        "_ovation-challenge.acme.example",
+        "ovation-domain-verification=another-workspaces-token",
+    );
+    let other_value = verify(&owner.token, "acme.example").await;
+    assert_eq!(other_value.status, 422);
+    assert!(
+        other_value.str("message").contains("but not this one"),
+        "{:?}",
+        other_value.body
+    );
+    assert_eq!(add(&owner.token, "failing.example").await.status, 201);
+    dns.fail("_ovation-challenge.failing.example");
+    let failing = verify(&owner.token, "failing.example").await;
+    assert_eq!(
+        (failing.status, failing.str("code")),
+        (503, "unavailable".to_owned()),
+        "{:?}",
+        failing.body
+    );
+    assert_eq!(verify(&owner.token, "nothing.example").await.status, 404);
+
+    // Its record published: verified, audited once, and checking again changes nothing.
+    dns.publish("_ovation-challenge.acme.example", value);
+    let verified = verify(&owner.token, "acme.example").await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.str("status"), "verified");
+    assert!(verified.body["verified_at"].as_i64().is_some());
+    assert_eq!(verify(&owner.token, "acme.example").await.body, verified.body);
+    assert_eq!(audited(&s, &owner, "sso.domain_verified").await.len(), 1);
+    let listed = s.get("/v1/sso/domains", &owner.token).await;
+    let statuses: Vec<(&str, &str)> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["domain"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses, [("acme.example", "verified"), ("failing.example", "pending")]);
+
+    // Another workspace that proves it too is refused while acme holds it.
+    let umbrella = s.tenant("umbrella").await;
+    let remove = |token: &str, domain: &str| {
+        let (token, path) = (token.to_owned(), format!("/v1/sso/domains/{domain}"));
+        let s = &s;
+        async move { s.call(1, "DELETE", &path, crate::api::Auth::Bearer(&token), None).await }
+    };
+    // Acme's domain is nothing to another workspace until it lists it itself.
+    assert_eq!(verify(&umbrella.token, "acme.example").await.status, 404);
+    assert_eq!(remove(&umbrella.token, "acme.example").await.status, 404);
+    let theirs = add(&umbrella.token, "acme.example").await;
+    dns.publish(
+        "_ovation-challenge.acme.example",
+        theirs.body["record"]["value"].as_str().unwrap(),
+    );
+    let taken = verify(&umbrella.token, "acme.example").await;
+    assert_eq!(taken.status, 409, "{:?}", taken.body);
+    assert!(taken.str("message").contains("another workspace"), "{:?}", taken.body);
+
+    // A work email at it finds acme's provider, the email its login hint; a user is made.
+    let started = start(&s, "Ana@Acme.Example", "/responses").await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let authorization = started.refresh.clone().expect("on to the provider");
+    assert!(authorization.starts_with(&provider.issuer), "{authorization}");
+    assert!(
+        authorization.contains("login_hint=ana%40acme.example"),
+        "{authorization}"
+    );
+    assert_eq!(started.cookie("ovation_workspace").as_deref(), Some("acme"));
+    let callback = provider.sign_in(&authorization, "ana@acme.example", &s.url).await;
+    let seen = browse(&callback, Some(&flow_of(&started))).await;
+    assert_eq!(seen.refresh.as_deref(), Some(format!("{}/responses", s.url).as_str()));
+    let session = seen.cookie("ovation_session").expect("a session");
+    let me = s.get("/v1/me", &session).await;
+    assert_eq!(
+        (&me.body["user"]["email"], &me.body["role"], &me.body["tenant_slug"]),
+        (&json!("ana@acme.example"), &json!("editor"), &json!("acme"))
+    );
+    // An email at a domain still pending finds nothing.
+    assert_eq!(start(&s, "ana@failing.example", "").await.status, 422);
+
+    // Removed: emails at it find nothing; the other workspace may now prove it.
+    assert_eq!(remove(&admin.token, "acme.example").await.status, 403);
+    assert_eq!(remove(&owner.token, "acme.example").await.status, 204);
+    assert_eq!(remove(&owner.token, "acme.example").await.status, 404);
+    assert_eq!(audited(&s, &owner, "sso.domain_removed").await.len(), 1);
+    assert_eq!(start(&s, "ana@acme.example", "").await.status, 422);
+    assert_eq!(verify(&umbrella.token, "acme.example").await.str("status"), "verified");
+    // Umbrella has no provider: its domain's emails are told as much.
+    assert_eq!(start(&s, "ana@acme.example", "").await.status, 422);
+
+    // At most twenty domains a workspace.
+    for n in 1..20 {
+        assert_eq!(add(&umbrella.token, &format!("d{n}.example")).await.status, 201);
+    }
+    let over = add(&umbrella.token, "d20.example").await;
+    assert_eq!((over.status, over.str("field")), (422, "domain".to_owned()));
+}
+
+/// The problem a sign-in page shows.
+fn problem_of(page: &str) -> &str {
+    page.split("id=\"problem\">")
+        .nth(1)
+        .and_then(|p| p.split('<').next())
+        .unwrap_or_default()
 }
 
 /// Single sign-on required: passwords refused (and password sessions ended) for everyone but the
@@ -705,9 +926,11 @@ async fn oidc_sign_in_in_chromium() {
         return;
     };
     // The browser's cookies are plain (not `__Host-`) at a loopback public URL.
+    let dns = DnsServer::start().await;
     let s = Stack::start_knowing_url(Engines::embedded(), |settings, url| {
         settings.webhooks.allow_loopback = true;
         settings.public_url = Some(url.to_owned());
+        settings.dns_servers = vec![dns.addr];
     })
     .await;
     let owner = s.tenant("acme").await;
@@ -716,6 +939,8 @@ async fn oidc_sign_in_in_chromium() {
     enrol_totp(&s, &owner).await;
     let required = requiring(&provider, Some(&owner.user_id));
     assert_eq!(s.send("PUT", "/v1/sso/oidc", &owner.token, required).await.status, 200);
+    let verified = verify_domain(&s, &owner, &dns, "acme.example").await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
     let scim = s
         .send("POST", "/v1/scim/token", &owner.token, json!({}))
         .await
@@ -735,6 +960,16 @@ async fn oidc_sign_in_in_chromium() {
     assert_eq!(
         (&seen["landed"], &seen["ownerLanded"]),
         (&json!("/overview"), &json!("/overview")),
+        "{seen}"
+    );
+    assert_eq!(
+        (&seen["loginHint"], &seen["ownerHint"]),
+        (&json!("ana@acme.example"), &Value::Null),
+        "found by the email's domain, the email is the provider's hint: {seen}"
+    );
+    let domains = seen["domains"].as_array().unwrap();
+    assert!(
+        domains.len() == 1 && domains[0].as_str().unwrap().contains("acme.example Verified"),
         "{seen}"
     );
     assert_eq!(seen["settingsIssuer"], json!(provider.issuer), "{seen}");

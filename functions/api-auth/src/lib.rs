@@ -1,6 +1,6 @@
 //! `api-auth`: signing in (password, then a second factor when enrolled), accepting invitations,
 //! the OAuth 2.0 token endpoint, sessions, the caller's own account (`/v1/me`: password, TOTP),
-//! the workspace's single sign-on settings (`/v1/sso/oidc`) and SCIM 2.0 provisioning
+//! the workspace's single sign-on settings (`/v1/sso/oidc`) and email domains (`/v1/sso/domains`) and SCIM 2.0 provisioning
 //! (`/scim/v2`, its token at `/v1/scim/token`). The router only, with
 //! thin handlers over `ovation::services`.
 
@@ -17,6 +17,7 @@ use ovation::http::error::{Scim, ScimError};
 use ovation::http::extract::{ClientAddress, JsonBody, PublicBase, parse_json};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, TokenRequest, TokenResponse};
+use ovation::services::accounts::domains::{self, EmailDomain, NewEmailDomain};
 use ovation::services::accounts::mfa;
 use ovation::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
 use ovation::services::accounts::scim::{
@@ -50,6 +51,9 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/me/mfa/totp/confirm", post(confirm_totp))
         .route("/v1/me/mfa/totp/disable", post(disable_totp))
         .route("/v1/sso/oidc", get(sso_settings).put(save_sso).delete(delete_sso))
+        .route("/v1/sso/domains", get(email_domains).post(add_email_domain))
+        .route("/v1/sso/domains/{domain}/verify", post(verify_email_domain))
+        .route("/v1/sso/domains/{domain}", axum::routing::delete(remove_email_domain))
         .route(
             "/v1/scim/token",
             post(create_scim_token).get(scim_token).delete(revoke_scim_token),
@@ -153,6 +157,27 @@ async fn confirm_totp(
 
 async fn disable_totp(State(ctx): Ctx, caller: Caller, JsonBody(request): JsonBody<DisableTotp>) -> Result<StatusCode> {
     mfa::disable_totp(&ctx, &caller, request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn email_domains(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<EmailDomain>>> {
+    Ok(Json(domains::list(&ctx, &caller).await?))
+}
+
+async fn add_email_domain(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(input): JsonBody<NewEmailDomain>,
+) -> Result<(StatusCode, Json<EmailDomain>)> {
+    Ok((StatusCode::CREATED, Json(domains::add(&ctx, &caller, input).await?)))
+}
+
+async fn verify_email_domain(State(ctx): Ctx, caller: Caller, Path(domain): Path<String>) -> Result<Json<EmailDomain>> {
+    Ok(Json(domains::verify(&ctx, &caller, &domain).await?))
+}
+
+async fn remove_email_domain(State(ctx): Ctx, caller: Caller, Path(domain): Path<String>) -> Result<StatusCode> {
+    domains::remove(&ctx, &caller, &domain).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

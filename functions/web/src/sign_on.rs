@@ -1,7 +1,8 @@
 //! Settings, single sign-on (owners): the workspace's OpenID Connect provider, saved as
 //! `PUT /v1/sso/oidc` saves it (its discovery document read first, the secret sealed, audited),
 //! the redirect URI to register at the provider, whether passwords are refused (but the
-//! break-glass owner's), its removal; and the SCIM token its identity provider provisions users
+//! break-glass owner's), its removal; the email domains that find it from a work email (listed,
+//! checked in DNS, removed); and the SCIM token its identity provider provisions users
 //! with (made, shown once, replaced, revoked).
 
 use axum::extract::{RawQuery, State};
@@ -12,6 +13,7 @@ use ovation::Context;
 use ovation::auth::Role;
 use ovation::http::extract::PublicBase;
 use ovation::services::Caller;
+use ovation::services::accounts::domains::{self, NewEmailDomain};
 use ovation::services::accounts::scim::{self, ProvisioningToken};
 use ovation::services::accounts::sso::{self, OidcInput};
 use ovation::{Error, Result};
@@ -30,6 +32,15 @@ const DONE: &[(&str, &str)] = &[
         "removed",
         "Single sign-on removed: everyone signs in with a password again.",
     ),
+    (
+        "domain_added",
+        "Domain added: publish its TXT record in your DNS, then check it.",
+    ),
+    (
+        "domain_verified",
+        "Domain verified: your people can sign in with their email at it.",
+    ),
+    ("domain_removed", "Domain removed."),
     (
         "scim_revoked",
         "SCIM token revoked: your identity provider's calls are refused from now on.",
@@ -72,8 +83,21 @@ async fn shown(
         Err(Error::NotFound(_)) => None,
         Err(e) => return Err(e),
     };
+    let domains: Vec<_> = domains::list(ctx, caller)
+        .await?
+        .into_iter()
+        .map(|d| {
+            context! {
+                verified => d.verified_at.and_then(utc),
+                domain => d.domain,
+                record_name => d.record.name,
+                record_value => d.record.value,
+            }
+        })
+        .collect();
     Ok(context! {
         done,
+        domains,
         redirect_uri => sso::own_redirect_uri(ctx, caller, base).await?,
         email_domains => settings.as_ref().map(|s| s.email_domains.join(", ")).unwrap_or_default(),
         settings,
@@ -109,6 +133,19 @@ pub async fn save(
             "scim_revoke" => {
                 scim::revoke_token(&ctx, &caller).await?;
                 return Ok("settings/sign-on?done=scim_revoked".to_owned());
+            }
+            "domain_add" => {
+                let domain = form.get("domain").to_owned();
+                domains::add(&ctx, &caller, NewEmailDomain { domain }).await?;
+                return Ok("settings/sign-on?done=domain_added".to_owned());
+            }
+            "domain_verify" => {
+                domains::verify(&ctx, &caller, form.get("domain")).await?;
+                return Ok("settings/sign-on?done=domain_verified".to_owned());
+            }
+            "domain_remove" => {
+                domains::remove(&ctx, &caller, form.get("domain")).await?;
+                return Ok("settings/sign-on?done=domain_removed".to_owned());
             }
             _ => {}
         }

@@ -1,5 +1,6 @@
-//! Single sign-on through pages (`accounts::sso`): the sign-in page's single sign-on form leads
-//! here, on to the workspace's identity provider, and its answer at the workspace's own callback
+//! Single sign-on through pages (`accounts::sso`): the sign-in page's single sign-on form (a
+//! workspace's name, or a work email of a verified domain) leads here, on to the workspace's
+//! identity provider, and its answer at the workspace's own callback
 //! back to a session. Both legs
 //! answer a page that moves on by itself (`Refresh`, no script): a form's redirect to another
 //! site would break the pages' `form-action 'self'`, and the session cookie (`SameSite=Strict`)
@@ -26,13 +27,14 @@ const FLOW: &str = "ovation_sso";
 /// On to the provider of the workspace named in the sign-in page's form (a form with its token:
 /// no other site can start a sign-in, and so sign a visitor in to its own workspace).
 pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, form: PageForm) -> Response {
+    // The workspace's slug, or a work email whose domain the workspace has verified.
     let workspace = form.get("workspace").trim().to_ascii_lowercase();
     let return_to = Some(form.get("return_to")).filter(|r| !r.is_empty());
     match sso::start(&ctx, &workspace, return_to, &base).await {
         Ok(started) => {
             let cookies = vec![
                 pages::set_lax_cookie(&ctx, FLOW, &started.flow_token, sso::FLOW_SECONDS),
-                pages::set_cookie(&ctx, WORKSPACE, &workspace, YEAR),
+                pages::set_cookie(&ctx, WORKSPACE, &started.slug, YEAR),
             ];
             onward(
                 "",
@@ -44,7 +46,10 @@ pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, form: PageForm
         }
         Err(e) => {
             let (status, message) = problem(e);
-            sign_in_page(&ctx, status, &workspace, "", Some(message), None)
+            match workspace.contains('@') {
+                true => sign_in_page(&ctx, status, "", &workspace, Some(message), None),
+                false => sign_in_page(&ctx, status, &workspace, "", Some(message), None),
+            }
         }
     }
 }

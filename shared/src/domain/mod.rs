@@ -2,6 +2,7 @@
 //! so the services never see a malformed email, slug or setting.
 
 pub mod brand;
+pub mod domain_name;
 pub mod email;
 pub mod language;
 pub mod loose;
@@ -13,6 +14,7 @@ pub mod tenant;
 pub mod texts;
 pub mod time;
 
+pub use domain_name::DomainName;
 pub use email::Email;
 pub use language::Language;
 pub use person::{Channel, PersonRef, Phone, Properties};

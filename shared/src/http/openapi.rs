@@ -21,6 +21,7 @@ use crate::http::{ErrorBody, OAuthErrorBody};
 use crate::services::accounts::credentials::{
     ApiKeyCreated, ApiKeyView, NewCredential, OAuthClientCreated, OAuthClientView, TokenRequest, TokenResponse,
 };
+use crate::services::accounts::domains::{DomainStatus, EmailDomain, NewEmailDomain, TxtRecord};
 use crate::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
 use crate::services::accounts::scim::{
     ProvisioningToken, ProvisioningTokenInfo, ScimEmail, ScimMeta, ScimName, ScimOperation, ScimPatch, ScimUser,
@@ -138,6 +139,10 @@ use crate::services::website::visits::{
         OAuthClientView,
         OAuthErrorBody,
         OidcInput,
+        EmailDomain,
+        NewEmailDomain,
+        DomainStatus,
+        TxtRecord,
         OidcSettings,
         PasswordPolicy,
         Privacy,

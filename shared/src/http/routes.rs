@@ -207,6 +207,16 @@ pub const ROUTES: &[Route] = &[
         "Set the workspace's OpenID Connect provider (its discovery document is read first; the secret is sealed)")
         .body("OidcInput").returns("OidcSettings"),
     route("DELETE", "/v1/sso/oidc", AUTH, Tenant(ManageSignOn), "Remove the workspace's OpenID Connect provider"),
+    route("GET", "/v1/sso/domains", AUTH, Tenant(ManageSignOn),
+        "The workspace's email domains (the sign-in page finds its single sign-on from a verified one's emails)")
+        .returns("[EmailDomain]"),
+    route("POST", "/v1/sso/domains", AUTH, Tenant(ManageSignOn),
+        "List an email domain: pending until the TXT record in the answer is found in its DNS")
+        .body("NewEmailDomain").returns("EmailDomain").created(),
+    route("POST", "/v1/sso/domains/{domain}/verify", AUTH, Tenant(ManageSignOn),
+        "Look for the domain's TXT record now: found, the domain is verified for this workspace")
+        .returns("EmailDomain"),
+    route("DELETE", "/v1/sso/domains/{domain}", AUTH, Tenant(ManageSignOn), "Remove an email domain"),
     route("GET", "/v1/users", ADMIN, Tenant(ReadUsers), "List users")
         .returns("[UserView]").query(&["per_page", "cursor"]),
     route("POST", "/v1/users", ADMIN, Tenant(ManageUsers), "Invite a user (the invitation is mailed)")

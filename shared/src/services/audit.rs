@@ -42,6 +42,8 @@ pub enum Target {
     SiteKey(String),
     /// Single sign-on: its settings (`oidc`), or the reason a sign-in was refused.
     SingleSignOn(String),
+    /// One of the workspace's email domains (`acme.com`).
+    EmailDomain(String),
 }
 
 impl Target {
@@ -60,6 +62,7 @@ impl Target {
             Target::Webhook(id) => ("webhook", id),
             Target::SiteKey(id) => ("site_key", id),
             Target::SingleSignOn(what) => ("sso", what),
+            Target::EmailDomain(domain) => ("email_domain", domain),
         }
     }
 }

@@ -209,6 +209,18 @@ pub fn scim_token(tenant: &TenantId) -> Key {
     Key::new(tenant_partition(tenant), format!("SCIM{SEP}TOKEN"))
 }
 
+pub const EMAIL_DOMAIN_PREFIX: &str = "DOMAIN#";
+
+/// One of a workspace's email domains (verified, or waiting for its DNS record).
+pub fn email_domain(tenant: &TenantId, domain: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("{EMAIL_DOMAIN_PREFIX}{domain}"))
+}
+
+/// The system item naming the workspace an email domain is verified for (no personal data).
+pub fn domain_claim(domain: &str) -> Key {
+    Key::new(format!("DOMAIN{SEP}{domain}"), "TENANT")
+}
+
 /// A single sign-on under way, by its flow token's digest.
 pub fn sso_flow(tenant: &TenantId, digest: &Digest) -> Key {
     Key::new(tenant_partition(tenant), format!("SSOFLOW{SEP}{}", hex(digest)))

@@ -2,6 +2,7 @@
 //! invitations, sign-in (passwords and single sign-on) and sessions, API keys and OAuth clients.
 
 pub mod credentials;
+pub mod domains;
 pub mod mfa;
 pub mod password_reset;
 pub mod scim;

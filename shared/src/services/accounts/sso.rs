@@ -18,8 +18,8 @@ use openidconnect::core::{
     CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse as _,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,7 +28,7 @@ use crate::Context;
 use crate::auth::credential::{self, Kind};
 use crate::auth::{self, Role};
 use crate::domain::tenant::{SsoRequired, Tenant};
-use crate::domain::{Email, Slug};
+use crate::domain::{DomainName, Email, Slug};
 use crate::error::{Error, Result};
 use crate::services::Caller;
 use crate::services::accounts::sign_in::{self, Proof, SignInResult};
@@ -194,20 +194,11 @@ pub async fn own_redirect_uri(ctx: &Context, caller: &Caller, base: &str) -> Res
     Ok(redirect_uri(base, &own_workspace(ctx, caller).await?.0.slug))
 }
 
-/// Email domains as given: lower case, each a name of dot-separated labels.
+/// Email domains as given: each a domain name, once.
 fn email_domains(given: Vec<String>) -> Result<Vec<String>> {
     let mut domains = Vec::new();
     for domain in given {
-        let domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
-        let labels_fine = domain
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-        if domain.len() > 253 || !domain.contains('.') || !labels_fine {
-            return Err(Error::invalid(
-                EMAIL_DOMAINS,
-                format!("{domain:?} is not a domain name such as acme.com"),
-            ));
-        }
+        let domain = DomainName::parse_field(EMAIL_DOMAINS, &domain)?.as_str().to_owned();
         if !domains.contains(&domain) {
             domains.push(domain);
         }
@@ -483,11 +474,12 @@ async fn provider(ctx: &Context, issuer: &str, read: Read) -> Result<Arc<CorePro
     Ok(metadata)
 }
 
-/// A sign-in sent to the provider: where to send the browser, and the token of the flow that
-/// binds its return to this browser (kept in a cookie).
+/// A sign-in sent to the provider: where to send the browser, the token of the flow that
+/// binds its return to this browser (kept in a cookie), and the workspace's slug.
 pub struct Started {
     pub location: String,
     pub flow_token: String,
+    pub slug: String,
 }
 
 /// Where a sign-in may lead afterwards: a path of the app (`/surveys/…`), never another site.
@@ -506,27 +498,41 @@ pub fn return_path(text: Option<&str>) -> Result<Option<String>> {
     Ok(Some(text.to_owned()))
 }
 
-/// Starts a sign-in at the provider of the workspace `slug`.
-pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &str) -> Result<Started> {
+/// Starts a sign-in at the provider of the workspace named by `workspace`: its slug, or a work
+/// email whose domain the workspace has verified (the email then goes to the provider as its
+/// `login_hint`). Either way, a workspace that cannot be found answers as one without single
+/// sign-on does.
+pub async fn start(ctx: &Context, workspace: &str, return_to: Option<&str>, base: &str) -> Result<Started> {
     let return_to = return_path(return_to)?;
+    let workspace = workspace.trim();
+    let by_email = workspace.contains('@');
     let no_sso = || {
-        Error::invalid(
-            "workspace",
-            "no workspace by this name signs in with single sign-on: check the name, or sign in with your password",
-        )
+        let reason = if by_email {
+            "no workspace signs in with single sign-on for this email's domain: give your workspace's name instead, or sign in with your password"
+        } else {
+            "no workspace by this name signs in with single sign-on: check the name, or sign in with your password"
+        };
+        Error::invalid("workspace", reason)
     };
-    let slug = Slug::parse(slug).map_err(|_| no_sso())?;
-    let tenant = tenants::by_slug(ctx, &slug)
-        .await?
-        .filter(Tenant::is_active)
-        .ok_or_else(no_sso)?;
+    let (tenant, hint) = if by_email {
+        let email = Email::parse_field("workspace", workspace).map_err(|_| no_sso())?;
+        let tenant = super::domains::workspace_of(ctx, &email).await?.ok_or_else(no_sso)?;
+        (tenant, Some(email))
+    } else {
+        let slug = Slug::parse(workspace).map_err(|_| no_sso())?;
+        let tenant = tenants::by_slug(ctx, &slug)
+            .await?
+            .filter(Tenant::is_active)
+            .ok_or_else(no_sso)?;
+        (tenant, None)
+    };
     let store = ctx.tenant_store(&tenant.id);
     let configured = load(&store, &tenant, redirect_uri(base, &tenant.slug))
         .await?
         .ok_or_else(no_sso)?;
     let client = client_of(ctx, &configured, Read::Kept).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut request = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -534,8 +540,11 @@ pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &st
         )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    if let Some(email) = hint {
+        request = request.set_login_hint(LoginHint::new(email.as_str().to_owned()));
+    }
+    let (url, state, nonce) = request.url();
     let (flow_token, digest) = credential::issue(Kind::SsoFlow, &tenant.id, &crate::ids::new_id())?;
     let secrets = FlowSecrets {
         state: state.secret().clone(),
@@ -554,6 +563,7 @@ pub async fn start(ctx: &Context, slug: &str, return_to: Option<&str>, base: &st
     Ok(Started {
         location: url.to_string(),
         flow_token,
+        slug: tenant.slug,
     })
 }
 
@@ -865,13 +875,7 @@ async fn verified(
 
 /// Whether `email`'s domain is one of `domains` (lower case).
 fn domain_allowed(email: &Email, domains: &[String]) -> bool {
-    let domain = email
-        .as_str()
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    domains.contains(&domain)
+    DomainName::of_email(email).is_some_and(|domain| domains.iter().any(|d| d == domain.as_str()))
 }
 
 /// The audit reason of an ID token refused.
@@ -959,7 +963,7 @@ mod tests {
     fn email_domains_are_names_and_compared_in_lower_case() {
         let domains = email_domains(vec![" @Acme.COM ".into(), "eu.acme.com".into(), "acme.com".into()]).unwrap();
         assert_eq!(domains, ["acme.com", "eu.acme.com"]);
-        for wrong in ["acme", "ana@acme.com", "acme..com", "acme.com/x", ""] {
+        for wrong in ["acme", "ana@acme.com", "acme.com/x", ""] {
             assert!(email_domains(vec![wrong.into()]).is_err(), "{wrong:?}");
         }
         let email = Email::parse("Ana@ACME.com").unwrap();
