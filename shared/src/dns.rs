@@ -12,11 +12,14 @@ use hickory_resolver::{Resolver, TokioResolver};
 
 use crate::error::{Error, Result};
 
-/// How long one server has to answer, and how often it is asked.
+/// How long one server has to answer, and how often it is asked again (hickory's `attempts`
+/// counts the tries after the first).
 const TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPTS: usize = 2;
-/// The most TXT strings read from one answer.
-const MAX_STRINGS: usize = 100;
+const ATTEMPTS: usize = 1;
+/// How long a whole read may take (within a function's 10 seconds).
+const WHOLE_READ: Duration = Duration::from_secs(7);
+/// The most TXT records read from one answer.
+const MAX_RECORDS: usize = 100;
 
 fn unavailable(reason: impl std::fmt::Display) -> Error {
     Error::Unavailable {
@@ -56,7 +59,10 @@ fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver> {
 /// strings joined as RFC 7208 §3.3 reads them; none when the name or its records do not exist.
 pub async fn txt_records(servers: &[SocketAddr], name: &str) -> Result<Vec<String>> {
     let resolver = resolver(servers)?;
-    let lookup = match resolver.txt_lookup(format!("{name}.")).await {
+    let answer = tokio::time::timeout(WHOLE_READ, resolver.txt_lookup(format!("{name}.")))
+        .await
+        .map_err(|_| unavailable("no answer in time"))?;
+    let lookup = match answer {
         Ok(lookup) => lookup,
         Err(e) if e.is_no_records_found() => return Ok(Vec::new()),
         Err(e) => return Err(unavailable(e)),
@@ -73,6 +79,6 @@ pub async fn txt_records(servers: &[SocketAddr], name: &str) -> Result<Vec<Strin
             ),
             _ => None,
         })
-        .take(MAX_STRINGS)
+        .take(MAX_RECORDS)
         .collect())
 }

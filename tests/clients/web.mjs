@@ -1,7 +1,7 @@
 // The staff web app in headless Chromium: the sign-in page, signing in through it, the overview
 // (its menu open too), segments, the feed filtered, a response tagged, the feed exported (a
 // direct file, then a job: its page waiting, then done, then its file), the password page, the
-// team (a user's changes open too), a survey built with its live preview, an API key made and revoked, a person added and sent a survey, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
+// team (a user's changes open too; a team made, the colleague added), a survey built with its live preview, an API key made and revoked, a person added and sent a survey, a missing response's page, signing out; a colleague accepting the mailed invitation, turning on
 // a second factor and signing in with a code, then resetting a forgotten password from the mail
 // in the outbox (and the used invitation's page). Each page audited by axe-core at
 // 1280 and 375 px (violations of any impact), for horizontal overflow, and for CSP reports.
@@ -113,10 +113,21 @@ try {
     await page.$eval("input[name^='digest.']", (e) => e.checked);
   // The team: the invited colleague listed, their changes behind a disclosure.
   await page.goto(`${base}/team`, { waitUntil: "load" });
-  const team = await page.$$eval(".team .item", (items) => items.length);
+  const team = await page.$$eval("ul.team:first-of-type .item", (items) => items.length);
   await audit(page, "team");
   await page.click(".team details summary");
   await audit(page, "team-change");
+  // A team made by keyboard, the colleague added to it.
+  await page.focus("#new-team");
+  await page.keyboard.type("Support");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
+  await page.click("#teams + p + ul details summary");
+  const addSelect = await page.$eval("select[id^='team-add-']", (e) => e.id);
+  await page.focus(`#${addSelect}`);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.$eval(`#${addSelect}`, (e) => e.form.requestSubmit())]);
+  await page.click("#teams + p + ul details summary");
+  await audit(page, "teams");
+  const teams = await page.$eval("#teams + p + ul .item", (e) => e.innerText.replace(/\s+/g, " ").trim());
   const surveyBuilt = await buildSurvey(page, base, (name) => audit(page, name), "Onboarding");
   const keyCalls = await makeAndRevokeKey(page, base, (name) => audit(page, name), "CRM sync");
   await page.goto(`${base}/settings/webhooks`, { waitUntil: "load" });
@@ -233,7 +244,7 @@ try {
   await stranger.type("#password", fresh);
   await Promise.all([stranger.waitForNavigation({ waitUntil: "load" }), stranger.click("button[type=submit]")]);
   const afterReset = new URL(stranger.url()).pathname;
-  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, siteKey, newSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
+  console.log(JSON.stringify({ importErrors, notifications, surveyBuilt, keyCalls, personSaved, hookSecret, siteKey, newSecret, firstTab, landed, nps, zone, detractors, tagged, notes, direct, job, exported, missing, usedInvitation, team, teams, signedOut, afterSignOut, joined, qr, recovery, withCode, afterReset, audits, csp }));
 } finally {
   await browser.close();
 }

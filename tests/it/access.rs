@@ -495,7 +495,7 @@ async fn every_route_and_role_against_the_permission_table(e: Engines) {
             _ => {}
         }
     }
-    assert_eq!(scim_routes, 7);
+    assert_eq!(scim_routes, 13);
     // Every protected route refuses an anonymous caller; the operator's refuse tenant tokens.
     for route in ROUTES {
         let a = s.call(1, route.method, &concrete(route.path), Auth::None, None).await;
@@ -599,9 +599,16 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
         )
         .await
         .str("id");
+    let team = s
+        .send("POST", "/v1/teams", &a.token, json!({"name": "Alpha team"}))
+        .await
+        .str("id");
     // Every route that takes an id, with A's ids, by B's owner: 404, and A's things stay.
     let role = json!({"role": "owner"});
     let ids = [
+        ("GET", format!("/v1/teams/{team}")),
+        ("PATCH", format!("/v1/teams/{team}")),
+        ("DELETE", format!("/v1/teams/{team}")),
         ("GET", format!("/v1/users/{}", a_user.user_id)),
         ("PATCH", format!("/v1/users/{}", a_user.user_id)),
         ("DELETE", format!("/v1/users/{}", a_user.user_id)),
@@ -653,6 +660,7 @@ async fn tenants_cannot_reach_each_other(e: Engines) {
     );
     assert_eq!(s.get(&format!("/v1/surveys/{survey}"), &a.token).await.status, 200);
     assert_eq!(s.get(&format!("/v1/webhooks/{webhook}"), &a.token).await.status, 200);
+    assert_eq!(s.get(&format!("/v1/teams/{team}"), &a.token).await.status, 200);
     assert_eq!(s.get(&format!("/v1/exports/{export}"), &a.token).await.status, 200);
     let kept = s.get(&format!("/v1/site_keys/{site_key}"), &a.token).await;
     assert!(kept.body["revoked_at"].is_null(), "{kept:?}");

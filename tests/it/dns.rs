@@ -61,6 +61,14 @@ impl DnsServer {
             .push(value.to_owned());
     }
 
+    /// Takes down a TXT record at `name`.
+    pub fn unpublish(&self, name: &str, value: &str) {
+        let mut zone = self.zone.lock().unwrap();
+        if let Some(values) = zone.txt.get_mut(&name.to_ascii_lowercase()) {
+            values.retain(|v| v != value);
+        }
+    }
+
     /// Makes every question about `name` answer SERVFAIL.
     pub fn fail(&self, name: &str) {
         self.zone.lock().unwrap().failing.insert(name.to_ascii_lowercase());

@@ -284,3 +284,253 @@ async fn an_identity_provider_provisions_and_deprovisions_users() {
     assert_eq!(scim(&s, &replaced, "GET", "/Users", None).await.status, 401);
     assert_eq!(s.get("/v1/scim/token", &owner.token).await.status, 404);
 }
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// The ids of a group's members, sorted.
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| m.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// Groups pushed as the workspace's teams, as Okta and Entra ID push them: created with
+/// members, found by `displayName`, members added and removed in both providers' forms, renamed,
+/// replaced and deleted; the same teams made and changed by an admin through `/v1/teams`; a
+/// deleted user dropping out of a team; bad input in SCIM's shape; another workspace's token
+/// reaching none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_provider_pushes_groups_as_teams() {
+    let s = Stack::start(Engines::embedded(), |_| {}).await;
+    let owner = s.tenant("acme").await;
+    let admin = s.member(&owner, "admin", "admin@acme.example").await;
+    let analyst = s.member(&owner, "analyst", "ann@acme.example").await;
+    let token = s
+        .send("POST", "/v1/scim/token", &owner.token, json!({}))
+        .await
+        .str("token");
+    let user = |email: &str| {
+        let body = json!({"schemas": [USER], "userName": email, "active": true});
+        let (s, token) = (&s, token.clone());
+        async move { scim(s, &token, "POST", "/Users", Some(body)).await.str("id") }
+    };
+    let (kim, lee, max) = (
+        user("kim@acme.example").await,
+        user("lee@acme.example").await,
+        user("max@acme.example").await,
+    );
+
+    // Okta: looks the group up by name, creates it with its members.
+    let by_name = |name: &str| format!("/Groups?filter=displayName%20eq%20%22{name}%22");
+    let none = scim(&s, &token, "GET", &by_name("Support"), None).await;
+    assert_eq!(none.body["totalResults"], json!(0), "{none:?}");
+    let support = json!({"schemas": [GROUP], "displayName": "Support", "externalId": "okta-00g1",
+        "members": [{"value": kim, "display": "kim@acme.example"}]});
+    let created = scim(&s, &token, "POST", "/Groups", Some(support.clone())).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let group = created.str("id");
+    assert_eq!(
+        created.header("location"),
+        Some(format!("{}/scim/v2/Groups/{group}", s.url).as_str())
+    );
+    assert_eq!(created.header("content-type"), Some("application/scim+json"));
+    assert_eq!(
+        (&created.body["schemas"], &created.body["externalId"]),
+        (&json!([GROUP]), &json!("okta-00g1"))
+    );
+    assert_eq!(member_ids(&created.body), std::slice::from_ref(&kim));
+    assert_eq!(created.body["members"][0]["display"], json!("kim@acme.example"));
+    // A name the workspace has, in any case: 409 uniqueness.
+    let again = json!({"schemas": [GROUP], "displayName": "SUPPORT"});
+    assert_scim_error(
+        &scim(&s, &token, "POST", "/Groups", Some(again)).await,
+        409,
+        Some("uniqueness"),
+    );
+    let found = scim(&s, &token, "GET", &by_name("support"), None).await;
+    assert_eq!(found.body["totalResults"], json!(1));
+    assert_eq!(found.body["Resources"][0]["id"], json!(group));
+    let slim = scim(&s, &token, "GET", "/Groups?excludedAttributes=members", None).await;
+    assert!(slim.body["Resources"][0].get("members").is_none(), "{slim:?}");
+    let by_external = scim(
+        &s,
+        &token,
+        "GET",
+        "/Groups?filter=externalId%20eq%20%22okta-00g1%22",
+        None,
+    )
+    .await;
+    assert_eq!(by_external.body["totalResults"], json!(1));
+
+    // Okta's PATCH: members added by value list, one removed by path; renamed by value object.
+    let path = format!("/Groups/{group}");
+    let okta = patch(json!([
+        {"op": "add", "path": "members", "value": [{"value": lee, "display": "lee@acme.example"}, {"value": max}]},
+        {"op": "remove", "path": format!("members[value eq \"{kim}\"]")},
+        {"op": "replace", "value": {"id": group, "displayName": "Customer support"}},
+    ]));
+    let changed = scim(&s, &token, "PATCH", &path, Some(okta)).await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(changed.str("displayName"), "Customer support");
+    let mut expected = vec![lee.clone(), max.clone()];
+    expected.sort();
+    assert_eq!(member_ids(&changed.body), expected);
+    // Entra ID's PATCH: capitalised ops, members removed by value list, displayName by path.
+    let entra = patch(json!([
+        {"op": "Remove", "path": "members", "value": [{"value": max}]},
+        {"op": "Add", "path": "members", "value": [{"value": kim}]},
+        {"op": "Replace", "path": "displayName", "value": "Support EMEA"},
+    ]));
+    let changed = scim(&s, &token, "PATCH", &path, Some(entra)).await;
+    let mut expected = vec![kim.clone(), lee.clone()];
+    expected.sort();
+    assert_eq!(
+        (changed.str("displayName"), member_ids(&changed.body)),
+        ("Support EMEA".to_owned(), expected)
+    );
+    let get = scim(&s, &token, "GET", &format!("{path}?excludedAttributes=members"), None).await;
+    assert!(get.body.get("members").is_none() && get.str("displayName") == "Support EMEA");
+
+    // Bad input, in SCIM's shape: an unknown member, an unknown op, a bad member path.
+    let unknown = patch(json!([{"op": "add", "path": "members", "value": [{"value": "01NOSUCHUSER"}]}]));
+    assert_scim_error(
+        &scim(&s, &token, "PATCH", &path, Some(unknown)).await,
+        400,
+        Some("invalidValue"),
+    );
+    let bad_op = patch(json!([{"op": "move", "path": "members"}]));
+    assert_scim_error(
+        &scim(&s, &token, "PATCH", &path, Some(bad_op)).await,
+        400,
+        Some("invalidValue"),
+    );
+    let bad_path = patch(json!([{"op": "remove", "path": "members[display eq \"x\"]"}]));
+    assert_scim_error(
+        &scim(&s, &token, "PATCH", &path, Some(bad_path)).await,
+        400,
+        Some("invalidPath"),
+    );
+    let bad_filter = scim(&s, &token, "GET", "/Groups?filter=members%20eq%20%22x%22", None).await;
+    assert_scim_error(&bad_filter, 400, Some("invalidFilter"));
+    assert_scim_error(&scim(&s, &token, "GET", "/Groups/01NOSUCHGROUP", None).await, 404, None);
+
+    // The same team through the API: listed for admins, its members named; analysts may not
+    // change it; an admin's change is seen by the provider.
+    let teams = s.get("/v1/teams", &admin.token).await;
+    assert_eq!(teams.status, 200, "{teams:?}");
+    assert_eq!(teams.body[0]["name"], json!("Support EMEA"));
+    assert_eq!(teams.body[0]["external_id"], json!("okta-00g1"));
+    let emails: Vec<&str> = teams.body[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["kim@acme.example", "lee@acme.example"]);
+    let team_path = format!("/v1/teams/{group}");
+    let add_analyst = json!({"add_members": [analyst.user_id]});
+    assert_eq!(
+        s.send("PATCH", &team_path, &analyst.token, add_analyst.clone())
+            .await
+            .status,
+        403
+    );
+    let added = s.send("PATCH", &team_path, &admin.token, add_analyst).await;
+    assert_eq!(added.status, 200, "{added:?}");
+    assert_eq!(added.body["members"].as_array().unwrap().len(), 3);
+    let seen = scim(&s, &token, "GET", &path, None).await;
+    assert!(member_ids(&seen.body).contains(&analyst.user_id));
+    // A team made by hand; names stay the workspace's once.
+    let made = s
+        .send(
+            "POST",
+            "/v1/teams",
+            &admin.token,
+            json!({"name": "Sales", "members": [lee]}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let taken = s
+        .send("POST", "/v1/teams", &admin.token, json!({"name": "support emea"}))
+        .await;
+    assert_eq!(taken.status, 409, "{taken:?}");
+    let renamed_onto = s
+        .send(
+            "PATCH",
+            &format!("/v1/teams/{}", made.str("id")),
+            &admin.token,
+            json!({"name": "SUPPORT EMEA"}),
+        )
+        .await;
+    assert_eq!(renamed_onto.status, 409, "{renamed_onto:?}");
+    let unknown = s
+        .send(
+            "POST",
+            "/v1/teams",
+            &admin.token,
+            json!({"name": "X", "members": ["01NOSUCH"]}),
+        )
+        .await;
+    assert_eq!((unknown.status, unknown.str("field")), (422, "members".to_owned()));
+    for (event, count) in [("team.created", 2), ("team.changed", 3)] {
+        let events = s.get(&format!("/v1/audit_events?action={event}"), &owner.token).await;
+        assert_eq!(events.body.as_array().unwrap().len(), count, "{event}: {events:?}");
+    }
+
+    // A user deleted (deprovisioned) drops out of every team.
+    assert_eq!(
+        scim(&s, &token, "DELETE", &format!("/Users/{lee}"), None).await.status,
+        204
+    );
+    let seen = scim(&s, &token, "GET", &path, None).await;
+    assert!(!member_ids(&seen.body).contains(&lee), "{seen:?}");
+    let sales = s.get(&format!("/v1/teams/{}", made.str("id")), &admin.token).await;
+    assert_eq!(sales.body["members"], json!([]));
+
+    // PUT replaces name and members (Entra ID's full update).
+    let replaced = json!({"schemas": [GROUP], "displayName": "Support", "members": [{"value": max}]});
+    let put = scim(&s, &token, "PUT", &path, Some(replaced)).await;
+    assert_eq!(
+        (put.str("displayName"), member_ids(&put.body)),
+        ("Support".to_owned(), vec![max.clone()])
+    );
+    assert!(
+        put.body.get("externalId").is_none(),
+        "a PUT without it removes it: {put:?}"
+    );
+
+    // Another workspace's token reaches none of it.
+    let other = s.tenant("umbrella").await;
+    let theirs = s
+        .send("POST", "/v1/scim/token", &other.token, json!({}))
+        .await
+        .str("token");
+    for (method, body) in [
+        ("GET", None),
+        (
+            "PATCH",
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": max}]}]),
+            )),
+        ),
+        ("PUT", Some(json!({"schemas": [GROUP], "displayName": "Mine"}))),
+        ("DELETE", None),
+    ] {
+        assert_scim_error(&scim(&s, &theirs, method, &path, body).await, 404, None);
+    }
+    let listed = scim(&s, &theirs, "GET", "/Groups", None).await;
+    assert_eq!(listed.body["totalResults"], json!(0));
+    assert_eq!(s.get(&team_path, &other.token).await.status, 404);
+
+    // Deleted: gone for both; its members stay users.
+    assert_eq!(scim(&s, &token, "DELETE", &path, None).await.status, 204);
+    assert_scim_error(&scim(&s, &token, "GET", &path, None).await, 404, None);
+    assert_eq!(s.get(&team_path, &admin.token).await.status, 404);
+    assert_eq!(
+        scim(&s, &token, "GET", &format!("/Users/{max}"), None).await.status,
+        200
+    );
+}

@@ -666,6 +666,11 @@ async fn the_web_app_in_chromium() {
     assert_eq!(seen["missing"], "Not found", "{seen}");
     assert_eq!(seen["usedInvitation"], "This invitation cannot be used", "{seen}");
     assert_eq!(seen["team"], 2, "the owner and the invited colleague: {seen}");
+    let teams = seen["teams"].as_str().unwrap();
+    assert!(
+        teams.starts_with("Support 1 member"),
+        "a team made, one member added: {seen}"
+    );
     assert_eq!(
         seen["notifications"], "detractors true",
         "chosen by keyboard and saved: {seen}"
@@ -698,7 +703,7 @@ async fn the_web_app_in_chromium() {
             .starts_with("New identity secret made"),
         "{seen}"
     );
-    all_passed(&seen, 92);
+    all_passed(&seen, 94);
 }
 
 /// A Chromium script's axe-core audits: as many as it made, each without a violation or a page
@@ -1365,6 +1370,16 @@ async fn the_team_is_managed_in_pages() {
     );
     let user = s.get(&format!("/v1/users/{}", analyst.user_id), &owner.token).await;
     assert_eq!(user.body["mfa_enabled"], false);
+    // Resetting a single sign-on binding (the button shows for a bound user only: sso.rs binds).
+    assert_eq!(user.body["sso_bound"], false);
+    assert!(!b.get("/team").await.text.contains("Reset the single sign-on binding"));
+    let unbound = post(&mut b, &format!("/team/{}", analyst.user_id), act("reset_sso", None)).await;
+    assert_eq!(
+        unbound.location.as_deref(),
+        Some("../team?done=reset_sso"),
+        "{}",
+        unbound.text
+    );
     // The last owner cannot demote themselves, even by a crafted form.
     let myself = post(
         &mut b,

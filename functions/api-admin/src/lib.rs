@@ -1,10 +1,10 @@
-//! `api-admin`: the tenant's settings, users, API keys, OAuth clients, site keys and audit trail; the
+//! `api-admin`: the tenant's settings, users, teams, API keys, OAuth clients, site keys and audit trail; the
 //! operator's platform routes (tenants); `/health` and `/openapi.json`. The router only, with thin
 //! handlers over `ovation::services`: `main.rs` runs it on Lambda, `ovation serve` nests it locally.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -17,6 +17,7 @@ use ovation::http::extract::{JsonBody, ListPage, Params, PathId, PublicBase, Sco
 use ovation::ids::{ApiKeyId, OAuthClientId, SiteKeyId, UserId};
 use ovation::services::Caller;
 use ovation::services::accounts::credentials::{self, NewCredential};
+use ovation::services::accounts::teams::{self, NewTeam, TeamPatch, TeamView};
 use ovation::services::accounts::tenants;
 use ovation::services::accounts::users::{self, Invite, UserPatch};
 use ovation::services::audit::{self, AuditFilter};
@@ -39,6 +40,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/users", get(list_users).post(invite))
         .route("/v1/users/{id}", get(user).patch(update_user).delete(delete_user))
         .route("/v1/users/{id}/invitation", post(resend_invitation))
+        .route("/v1/teams", get(list_teams).post(create_team))
+        .route("/v1/teams/{id}", get(team).patch(change_team).delete(delete_team))
         .route("/v1/api_keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api_keys/{id}", delete(revoke_api_key))
         .route("/v1/site_keys", get(list_site_keys).post(create_site_key))
@@ -158,6 +161,36 @@ async fn update_user(
 
 async fn delete_user(State(ctx): Ctx, caller: Caller, PathId(id): PathId<UserId>) -> Result<StatusCode> {
     users::delete(&ctx, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_teams(State(ctx): Ctx, caller: Caller) -> Result<Json<Vec<TeamView>>> {
+    Ok(Json(teams::list(&ctx, &caller).await?))
+}
+
+async fn create_team(
+    State(ctx): Ctx,
+    caller: Caller,
+    JsonBody(input): JsonBody<NewTeam>,
+) -> Result<(StatusCode, Json<TeamView>)> {
+    Ok((StatusCode::CREATED, Json(teams::create(&ctx, &caller, input).await?)))
+}
+
+async fn team(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<Json<TeamView>> {
+    Ok(Json(teams::get(&ctx, &caller, &id).await?))
+}
+
+async fn change_team(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<TeamPatch>,
+) -> Result<Json<TeamView>> {
+    Ok(Json(teams::update(&ctx, &caller, &id, patch).await?))
+}
+
+async fn delete_team(State(ctx): Ctx, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
+    teams::delete(&ctx, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,7 +1,7 @@
 //! `api-auth`: signing in (password, then a second factor when enrolled), accepting invitations,
 //! the OAuth 2.0 token endpoint, sessions, the caller's own account (`/v1/me`: password, TOTP),
 //! the workspace's single sign-on settings (`/v1/sso/oidc`) and email domains (`/v1/sso/domains`) and SCIM 2.0 provisioning
-//! (`/scim/v2`, its token at `/v1/scim/token`). The router only, with
+//! (`/scim/v2` Users and Groups, its token at `/v1/scim/token`). The router only, with
 //! thin handlers over `ovation::services`.
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use ovation::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, Tot
 use ovation::services::accounts::scim::{
     self, ListQuery, ProvisioningToken, ProvisioningTokenInfo, ScimPatch, ScimUser, ScimUserInput, ScimUserList,
 };
+use ovation::services::accounts::scim_groups::{self, ScimGroup, ScimGroupInput, ScimGroupList};
 use ovation::services::accounts::sessions;
 use ovation::services::accounts::sessions::{ChangePassword, Me};
 use ovation::services::accounts::sign_in;
@@ -63,6 +64,14 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route(
             "/scim/v2/Users/{id}",
             get(scim_user).put(scim_replace).patch(scim_patch).delete(scim_delete),
+        )
+        .route("/scim/v2/Groups", get(scim_groups).post(scim_create_group))
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(scim_group)
+                .put(scim_replace_group)
+                .patch(scim_patch_group)
+                .delete(scim_delete_group),
         )
         .with_state(ctx)
 }
@@ -270,6 +279,69 @@ async fn scim_delete(
     Path(id): Path<String>,
 ) -> std::result::Result<StatusCode, ScimError> {
     scim::delete(&ctx, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn scim_groups(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Query(query): Query<ListQuery>,
+) -> ScimResult<ScimGroupList> {
+    Ok(Scim(scim_groups::list(&ctx, &caller, query, &base).await?))
+}
+
+/// A group created: 201 with its `Location`.
+async fn scim_create_group(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    body: Bytes,
+) -> std::result::Result<impl IntoResponse, ScimError> {
+    let input: ScimGroupInput = parse_json(&body)?;
+    let group = scim_groups::create(&ctx, &caller, input, &base).await?;
+    let location = [(header::LOCATION, group.meta.location.clone())];
+    Ok((StatusCode::CREATED, location, Scim(group)))
+}
+
+async fn scim_group(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ScimResult<ScimGroup> {
+    Ok(Scim(scim_groups::get(&ctx, &caller, &id, &query, &base).await?))
+}
+
+async fn scim_replace_group(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ScimResult<ScimGroup> {
+    let input: ScimGroupInput = parse_json(&body)?;
+    Ok(Scim(scim_groups::replace(&ctx, &caller, &id, input, &base).await?))
+}
+
+async fn scim_patch_group(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ScimResult<ScimGroup> {
+    let patch: ScimPatch = parse_json(&body)?;
+    Ok(Scim(scim_groups::patch(&ctx, &caller, &id, patch, &base).await?))
+}
+
+async fn scim_delete_group(
+    State(ctx): Ctx,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> std::result::Result<StatusCode, ScimError> {
+    scim_groups::delete(&ctx, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

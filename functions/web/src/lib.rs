@@ -118,6 +118,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/team/invite", post(team::invite))
         .route("/team/{id}", post(team::change))
         .route("/team/{id}/delete", post(team::delete))
+        .route("/teams", post(team::create_team))
+        .route("/teams/{id}", post(team::change_team))
         .route("/assets/{name}", get(assets::serve))
         .with_state(ctx)
 }

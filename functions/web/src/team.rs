@@ -1,14 +1,15 @@
 //! The team (owners and admins): the workspace's users with their role, status, second factor
 //! and last sign-in; inviting a colleague (mailed), changing a role, disabling and enabling,
 //! resetting a lost second factor, mailing an invitation again, deleting (the email typed to
-//! confirm). Thin over `services::accounts::users`, whose rules hold here as in the API: only
+//! confirm), resetting a user's single sign-on binding; the workspace's teams (made, renamed,
+//! members added and removed, deleted; `services::accounts::teams`). Thin over `services::accounts::users`, whose rules hold here as in the API: only
 //! owners touch owners, a workspace keeps an active owner, every change is audited. The page
 //! offers no changes of the viewer themselves (their own settings are under Security), and shows
 //! who is mailed about which survey's answers (each user chooses under Notifications).
 
 use std::collections::BTreeMap;
 
-use axum::extract::{MatchedPath, RawQuery, State};
+use axum::extract::{MatchedPath, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
@@ -16,6 +17,7 @@ use ovation::auth::{Permission, Role};
 use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::UserId;
 use ovation::services::Caller;
+use ovation::services::accounts::teams::{self, NewTeam, TeamPatch};
 use ovation::services::accounts::users::{self, Invite, UserPatch, UserView};
 use ovation::services::notifications::subscriptions::{self, Answers};
 use ovation::services::surveys;
@@ -39,6 +41,13 @@ const DONE: &[(&str, &str)] = &[
         "Second factor removed, and signed out everywhere: they sign in with their password and set up a new one under Security.",
     ),
     ("deleted", "User deleted."),
+    (
+        "reset_sso",
+        "Single sign-on binding reset: their next single sign-on binds them to the account of your identity provider it comes from.",
+    ),
+    ("team_created", "Team made."),
+    ("team_changed", "Team saved."),
+    ("team_deleted", "Team deleted; its members stay users."),
 ];
 
 /// A user as the page lists them.
@@ -65,6 +74,7 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
     let store = caller.store(ctx);
     let (users, more) = users::list(&store, users::MAX_PER_PAGE, None).await?;
     let notified = who_receives_what(&store, &users).await?;
+    let teams = teams_shown(ctx, caller, &users).await?;
     let viewer = caller.principal.role;
     let rows: Vec<Row> = users
         .into_iter()
@@ -91,7 +101,81 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
         invite_days => users::INVITE_SECONDS / 86_400,
         done,
         notified,
+        teams,
     })
+}
+
+/// The workspace's teams, each with the users who could join it.
+async fn teams_shown(ctx: &Context, caller: &Caller, users: &[UserView]) -> Result<Vec<minijinja::Value>> {
+    Ok(teams::list(ctx, caller)
+        .await?
+        .into_iter()
+        .map(|team| {
+            let joinable: Vec<_> = users
+                .iter()
+                .filter(|u| !team.members.iter().any(|m| m.id == u.id))
+                .map(|u| context! { id => u.id, label => u.name.as_deref().unwrap_or(&u.email) })
+                .collect();
+            context! { team, joinable }
+        })
+        .collect())
+}
+
+/// Makes a team (`POST /v1/teams`'s rules).
+pub async fn create_team(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let input = NewTeam {
+        name: form.get("name").to_owned(),
+        members: vec![],
+    };
+    let to = teams::create(&ctx, &caller, input)
+        .await
+        .map(|_| "team?done=team_created#teams".to_owned());
+    after_form(&ctx, &caller, &headers, ("team", root), to).await
+}
+
+/// One change of a team (`action`): its name, a member added or removed, or its deletion.
+pub async fn change_team(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    path: Option<MatchedPath>,
+    caller: Caller,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Response {
+    let root = root_of(path.as_ref());
+    let changed = async {
+        let member = || vec![form.get("member").to_owned()];
+        let patch = match form.get("action") {
+            "rename" => TeamPatch {
+                name: Some(form.get("name").to_owned()),
+                ..TeamPatch::default()
+            },
+            "add" => TeamPatch {
+                add_members: member(),
+                ..TeamPatch::default()
+            },
+            "remove" => TeamPatch {
+                remove_members: member(),
+                ..TeamPatch::default()
+            },
+            "delete" => {
+                teams::delete(&ctx, &caller, &id).await?;
+                return Ok("team_deleted");
+            }
+            _ => return Err(Error::invalid("action", "must be rename, add, remove or delete")),
+        };
+        teams::update(&ctx, &caller, &id, patch).await?;
+        Ok("team_changed")
+    };
+    let to = changed.await.map(|done| format!("team?done={done}#teams"));
+    after_form(&ctx, &caller, &headers, ("team", root), to).await
 }
 
 /// Who is mailed about which survey: each user's choices, by user then survey.
@@ -166,6 +250,10 @@ pub async fn change(
                 reset_mfa: Some(true),
                 ..UserPatch::default()
             },
+            "reset_sso" => UserPatch {
+                reset_sso: Some(true),
+                ..UserPatch::default()
+            },
             "resent" => {
                 users::resend_invitation(&ctx, &caller, &id, &base.0).await?;
                 return Ok(action);
@@ -173,7 +261,7 @@ pub async fn change(
             _ => {
                 return Err(Error::invalid(
                     "action",
-                    "must be role, disabled, enabled, reset_mfa or resent",
+                    "must be role, disabled, enabled, reset_mfa, reset_sso or resent",
                 ));
             }
         };

@@ -27,9 +27,11 @@ use crate::services::accounts::scim::{
     ProvisioningToken, ProvisioningTokenInfo, ScimEmail, ScimMeta, ScimName, ScimOperation, ScimPatch, ScimUser,
     ScimUserInput, ScimUserList,
 };
+use crate::services::accounts::scim_groups::{ScimGroup, ScimGroupInput, ScimGroupList, ScimMember};
 use crate::services::accounts::sessions::{ChangePassword, Me};
 use crate::services::accounts::sign_in::{AcceptInvite, MfaRequest, SignInRequest, SignInResult};
 use crate::services::accounts::sso::{OidcInput, OidcSettings};
+use crate::services::accounts::teams::{NewTeam, TeamMember, TeamPatch, TeamView};
 use crate::services::accounts::users::{Invite, Invited, UserPatch, UserStatus, UserView};
 use crate::services::audit::AuditEvent;
 use crate::services::exports::jobs::{ExportJob, ExportKind, ExportStatus};
@@ -158,6 +160,14 @@ use crate::services::website::visits::{
         ScimUser,
         ScimUserInput,
         ScimUserList,
+        ScimGroup,
+        ScimGroupInput,
+        ScimGroupList,
+        ScimMember,
+        TeamView,
+        TeamMember,
+        NewTeam,
+        TeamPatch,
         Scope,
         SettingsPatch,
         SignInRequest,

@@ -227,6 +227,12 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/users/{id}", ADMIN, Tenant(ManageUsers), "Delete a user"),
     route("POST", "/v1/users/{id}/invitation", ADMIN, Tenant(ManageUsers),
         "Mail an invited user a new invitation (earlier links stop working)").returns("Invited"),
+    route("GET", "/v1/teams", ADMIN, Tenant(ReadUsers), "List teams, with their members").returns("[TeamView]"),
+    route("POST", "/v1/teams", ADMIN, Tenant(ManageUsers), "Make a team").body("NewTeam").returns("TeamView").created(),
+    route("GET", "/v1/teams/{id}", ADMIN, Tenant(ReadUsers), "One team").returns("TeamView"),
+    route("PATCH", "/v1/teams/{id}", ADMIN, Tenant(ManageUsers), "Rename a team, add or remove members")
+        .body("TeamPatch").returns("TeamView"),
+    route("DELETE", "/v1/teams/{id}", ADMIN, Tenant(ManageUsers), "Delete a team (its members stay users)"),
     route("GET", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "List API keys").returns("[ApiKeyView]"),
     route("POST", "/v1/api_keys", ADMIN, Tenant(ManageCredentials), "Create an API key (shown once)")
         .body("NewCredential").returns("ApiKeyCreated").created(),
@@ -299,6 +305,16 @@ pub const ROUTES: &[Route] = &[
     route("PATCH", "/scim/v2/Users/{id}", AUTH, Scim, "SCIM: change a user (`active: false` ends their sessions at once)")
         .body("ScimPatch").returns("ScimUser"),
     route("DELETE", "/scim/v2/Users/{id}", AUTH, Scim, "SCIM: delete a user (their sessions end with them)"),
+    route("GET", "/scim/v2/Groups", AUTH, Scim, "SCIM: list groups (the workspace's teams), or find one (`displayName eq \"…\"`)")
+        .returns("ScimGroupList").query(&["filter", "startIndex", "count", "excludedAttributes"]),
+    route("POST", "/scim/v2/Groups", AUTH, Scim, "SCIM: create a group (a team) with its members")
+        .body("ScimGroupInput").returns("ScimGroup").created(),
+    route("GET", "/scim/v2/Groups/{id}", AUTH, Scim, "SCIM: one group").returns("ScimGroup").query(&["excludedAttributes"]),
+    route("PUT", "/scim/v2/Groups/{id}", AUTH, Scim, "SCIM: replace a group's name and members")
+        .body("ScimGroupInput").returns("ScimGroup"),
+    route("PATCH", "/scim/v2/Groups/{id}", AUTH, Scim, "SCIM: rename a group, add or remove members")
+        .body("ScimPatch").returns("ScimGroup"),
+    route("DELETE", "/scim/v2/Groups/{id}", AUTH, Scim, "SCIM: delete a group (its members stay users)"),
     route("POST", "/v1/me/mfa/totp", AUTH, User, "Start TOTP enrolment").returns("TotpEnrolment"),
     route("POST", "/v1/me/mfa/totp/confirm", AUTH, User, "Confirm TOTP enrolment; returns recovery codes")
         .body("TotpCode").returns("RecoveryCodes"),
@@ -563,10 +579,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/autopilot/{platform}", WEB, Tenant(ManageSurveys), "Switch a channel's autopilot, its frequency and survey (form)")
         .page(),
     route("POST", "/autopilot/{platform}/members", WEB, Tenant(ManagePeople), "Add or remove an autopilot member (form)").page(),
-    route("GET", "/team", WEB, Tenant(ReadUsers), "The team: users, roles, second factors, invitations").page().query(&["done"]),
+    route("GET", "/team", WEB, Tenant(ReadUsers), "The team: users, roles, second factors, invitations; teams").page().query(&["done"]),
     route("POST", "/team/invite", WEB, Tenant(ManageUsers), "Invite a colleague (form; the invitation is mailed)").page(),
-    route("POST", "/team/{id}", WEB, Tenant(ManageUsers), "Change a user: role, disable, enable, second factor, invitation (form)").page(),
+    route("POST", "/team/{id}", WEB, Tenant(ManageUsers), "Change a user: role, disable, enable, second factor, single sign-on binding, invitation (form)").page(),
     route("POST", "/team/{id}/delete", WEB, Tenant(ManageUsers), "Delete a user, their email typed to confirm (form)").page(),
+    route("POST", "/teams", WEB, Tenant(ManageUsers), "Make a team (form)").page(),
+    route("POST", "/teams/{id}", WEB, Tenant(ManageUsers), "Change a team: rename, add or remove a member, delete (form)").page(),
     route("GET", "/assets/{name}", WEB, Public, "The app's stylesheet (content-hashed, cached for good)"),
 ];
 

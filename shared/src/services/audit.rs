@@ -44,6 +44,7 @@ pub enum Target {
     SingleSignOn(String),
     /// One of the workspace's email domains (`acme.com`).
     EmailDomain(String),
+    Team(String),
 }
 
 impl Target {
@@ -63,6 +64,7 @@ impl Target {
             Target::SiteKey(id) => ("site_key", id),
             Target::SingleSignOn(what) => ("sso", what),
             Target::EmailDomain(domain) => ("email_domain", domain),
+            Target::Team(id) => ("team", id),
         }
     }
 }

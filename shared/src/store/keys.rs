@@ -209,6 +209,21 @@ pub fn scim_token(tenant: &TenantId) -> Key {
     Key::new(tenant_partition(tenant), format!("SCIM{SEP}TOKEN"))
 }
 
+pub const TEAM_PREFIX: &str = "TEAM#";
+
+/// One of a workspace's teams.
+pub fn team(tenant: &TenantId, id: &str) -> Result<Key> {
+    Ok(Key::new(
+        tenant_partition(tenant),
+        format!("{TEAM_PREFIX}{}", id_part(id)?),
+    ))
+}
+
+/// What keeps a team's name the workspace's once (the hash of its lower case).
+pub fn team_name(tenant: &TenantId, name_hash: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("TEAMNAME{SEP}{name_hash}"))
+}
+
 pub const EMAIL_DOMAIN_PREFIX: &str = "DOMAIN#";
 
 /// One of a workspace's email domains (verified, or waiting for its DNS record).

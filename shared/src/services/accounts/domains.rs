@@ -1,8 +1,9 @@
 //! A workspace's email domains, each proved by a DNS TXT record the workspace is given: a
 //! verified domain lets the sign-in page find the workspace's single sign-on from a work email
 //! (`ana@acme.com`). A domain is verified for one workspace at a time (a system item names it,
-//! `keys::domain_claim`); every change is audited (`sso.domain_added`, `sso.domain_verified`,
-//! `sso.domain_removed`).
+//! `keys::domain_claim`): another workspace takes it over only by proving it while the holder
+//! no longer does (its own record gone from DNS), or once the holder is deleted. Every change is
+//! audited (`sso.domain_added`, `sso.domain_verified`, `sso.domain_removed`).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,6 +13,7 @@ use crate::auth::credential;
 use crate::domain::tenant::Tenant;
 use crate::domain::{DomainName, Email};
 use crate::error::{Error, Result};
+use crate::ids::TenantId;
 use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::audit::{self, Target};
@@ -23,6 +25,9 @@ pub const RECORD_LABEL: &str = "_ovation-challenge";
 const VALUE_PREFIX: &str = "ovation-domain-verification=";
 /// The most email domains one workspace lists.
 pub const MAX_DOMAINS: usize = 20;
+/// The longest domain listed: its record's name (`_ovation-challenge.` before it) must fit in
+/// DNS's 253 characters.
+const MAX_DOMAIN_LEN: usize = 253 - RECORD_LABEL.len() - 1;
 
 const DOMAIN: &str = "domain";
 const TOKEN: &str = "token";
@@ -73,14 +78,15 @@ pub struct EmailDomain {
 }
 
 impl EmailDomain {
-    fn from_item(item: &Item) -> EmailDomain {
+    /// The domain as listed; verified only while its claim names this workspace (`held`).
+    fn from_item(item: &Item, held: bool) -> EmailDomain {
         let domain = item.str(DOMAIN).unwrap_or_default().to_owned();
-        let verified_at = item.num(VERIFIED_AT);
+        let verified_at = item.num(VERIFIED_AT).filter(|_| held);
         EmailDomain {
             record: TxtRecord {
                 name: format!("{RECORD_LABEL}.{domain}"),
                 kind: "TXT".into(),
-                value: format!("{VALUE_PREFIX}{}", item.str(TOKEN).unwrap_or_default()),
+                value: record_value(item),
             },
             domain,
             status: match verified_at {
@@ -93,20 +99,42 @@ impl EmailDomain {
     }
 }
 
+/// The record value a listed domain's item asks for.
+fn record_value(item: &Item) -> String {
+    format!("{VALUE_PREFIX}{}", item.str(TOKEN).unwrap_or_default())
+}
+
 fn parse(domain: &str) -> Result<DomainName> {
-    DomainName::parse_field(DOMAIN, domain)
+    let domain = DomainName::parse_field(DOMAIN, domain)?;
+    if domain.as_str().len() > MAX_DOMAIN_LEN {
+        return Err(Error::invalid(
+            DOMAIN,
+            format!("at most {MAX_DOMAIN_LEN} characters (its record's name must fit in DNS)"),
+        ));
+    }
+    Ok(domain)
+}
+
+/// The workspace a domain is verified for, if any.
+async fn holder(ctx: &Context, domain: &str) -> Result<Option<String>> {
+    let claim = ctx.store.get(&keys::domain_claim(domain)).await?;
+    Ok(claim.and_then(|c| c.str(TENANT).map(str::to_owned)))
 }
 
 /// The workspace's email domains, verified and pending, by name.
 pub async fn list(ctx: &Context, caller: &Caller) -> Result<Vec<EmailDomain>> {
     let store = caller.store(ctx);
+    let own = store.tenant().as_str();
     let query = Query::new(keys::tenant_partition(store.tenant())).prefix(keys::EMAIL_DOMAIN_PREFIX);
-    Ok(store
-        .query_all(query)
-        .await?
-        .iter()
-        .map(EmailDomain::from_item)
-        .collect())
+    let mut listed = Vec::new();
+    for item in store.query_all(query).await? {
+        let held = match item.num(VERIFIED_AT) {
+            Some(_) => holder(ctx, item.str(DOMAIN).unwrap_or_default()).await?.as_deref() == Some(own),
+            None => false,
+        };
+        listed.push(EmailDomain::from_item(&item, held));
+    }
+    Ok(listed)
 }
 
 /// Lists a domain, pending until its record is found; the record to publish is in the answer.
@@ -132,22 +160,26 @@ pub async fn add(ctx: &Context, caller: &Caller, input: NewEmailDomain) -> Resul
         Err(Error::ConditionFailed) => Err(Error::Conflict("this domain is listed already")),
         other => other,
     }?;
-    Ok(EmailDomain::from_item(&item))
+    Ok(EmailDomain::from_item(&item, false))
 }
 
-/// Looks for the domain's record now: when found, the domain is verified for this workspace
-/// (unless another active workspace has verified it: 409). A domain verified already stays so.
+/// Looks for the domain's record now: when found, the domain is verified for this workspace,
+/// unless another active workspace holds it and still proves it (its own record published too:
+/// 409). A domain verified already stays so.
 pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<EmailDomain> {
     let domain = parse(domain)?;
     let store = caller.store(ctx);
+    let own = store.tenant().as_str();
     let key = keys::email_domain(store.tenant(), domain.as_str());
     let item = store.get(&key).await?.ok_or(Error::NotFound("email domain"))?;
-    let listed = EmailDomain::from_item(&item);
-    if listed.status == DomainStatus::Verified {
-        return Ok(listed);
+    let held_by = holder(ctx, domain.as_str()).await?;
+    if held_by.as_deref() == Some(own) && item.num(VERIFIED_AT).is_some() {
+        return Ok(EmailDomain::from_item(&item, true));
     }
+    let listed = EmailDomain::from_item(&item, false);
     let found = crate::dns::txt_records(&ctx.settings.dns_servers, &listed.record.name).await?;
-    if !found.iter().any(|value| value.trim() == listed.record.value) {
+    let published = |value: &str| found.iter().any(|f| f.trim() == value);
+    if !published(&listed.record.value) {
         let seen = if found.is_empty() {
             "no TXT record"
         } else {
@@ -161,17 +193,16 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
             ),
         ));
     }
-    let own = store.tenant().as_str();
-    let claim = keys::domain_claim(domain.as_str());
-    let claim_condition = match ctx.store.get(&claim).await?.as_ref().and_then(|c| c.str(TENANT)) {
+    let claim_condition = match held_by.as_deref() {
         None => Condition::NotExists,
         Some(holder) if holder == own => Condition::eq(TENANT, own),
         Some(holder) => {
-            // A deleted workspace's domain is free to prove again.
-            let active = tenants::load(ctx, &holder.parse()?)
-                .await?
-                .is_some_and(|t| t.is_active());
-            if active {
+            // Taken over only from a workspace that is deleted, or whose own record is gone.
+            let other: TenantId = holder.parse()?;
+            let active = tenants::load(ctx, &other).await?.is_some_and(|t| t.is_active());
+            let theirs = ctx.store.get(&keys::email_domain(&other, domain.as_str())).await?;
+            let still_proved = theirs.is_some_and(|t| published(&record_value(&t)));
+            if active && still_proved {
                 return Err(verified_elsewhere());
             }
             Condition::eq(TENANT, holder)
@@ -181,7 +212,9 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
     let verified = item.clone().with(VERIFIED_AT, now);
     let ops = vec![
         TxOp::Put {
-            item: Item::new(claim).with(TENANT, own).with(VERIFIED_AT, now),
+            item: Item::new(keys::domain_claim(domain.as_str()))
+                .with(TENANT, own)
+                .with(VERIFIED_AT, now),
             condition: Some(claim_condition),
         },
         TxOp::Put {
@@ -200,15 +233,23 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
         .await?,
     ];
     match ctx.store.transact(ops).await {
-        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => Err(verified_elsewhere()),
+        // Verified meanwhile by this workspace's own other request (a second click), or taken.
+        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => {
+            match holder(ctx, domain.as_str()).await?.as_deref() == Some(own) {
+                true => Ok(EmailDomain::from_item(&verified, true)),
+                false => Err(verified_elsewhere()),
+            }
+        }
         Err(Error::TransactionCanceled(_)) => Err(Error::NotFound("email domain")),
-        other => other,
-    }?;
-    Ok(EmailDomain::from_item(&verified))
+        Err(e) => Err(e),
+        Ok(()) => Ok(EmailDomain::from_item(&verified, true)),
+    }
 }
 
 fn verified_elsewhere() -> Error {
-    Error::Conflict("another workspace has verified this domain: its owners must remove it there first")
+    Error::Conflict(
+        "another workspace has verified this domain and its record is still published: its owners must remove it there first",
+    )
 }
 
 /// Removes a domain: the sign-in page no longer finds the workspace from its emails.
@@ -220,12 +261,21 @@ pub async fn remove(ctx: &Context, caller: &Caller, domain: &str) -> Result<()> 
         key: keys::email_domain(store.tenant(), domain.as_str()),
         condition: Some(Condition::Exists),
     }];
+    // The claim as read: released when it is this workspace's, else checked to be still not (a
+    // verification landing meanwhile cancels the removal rather than leave its claim behind).
     let claim = keys::domain_claim(domain.as_str());
-    if ctx.store.get(&claim).await?.is_some_and(|c| c.str(TENANT) == Some(own)) {
-        ops.push(TxOp::Delete {
+    match holder(ctx, domain.as_str()).await?.as_deref() == Some(own) {
+        true => ops.push(TxOp::Delete {
             key: claim,
             condition: Some(Condition::eq(TENANT, own)),
-        });
+        }),
+        false => ops.push(TxOp::Check {
+            key: claim,
+            condition: Condition::Or(vec![
+                Condition::NotExists,
+                Condition::Not(Box::new(Condition::eq(TENANT, own))),
+            ]),
+        }),
     }
     ops.push(
         audit::entry(
@@ -243,16 +293,30 @@ pub async fn remove(ctx: &Context, caller: &Caller, domain: &str) -> Result<()> 
     }
 }
 
+/// Releases every domain a deleted workspace holds (each claim only while it still names it).
+pub async fn release_all(ctx: &Context, tenant: &TenantId) -> Result<()> {
+    let query = Query::new(keys::tenant_partition(tenant)).prefix(keys::EMAIL_DOMAIN_PREFIX);
+    for item in ctx.tenant_store(tenant).query_all(query).await? {
+        let claim = keys::domain_claim(item.str(DOMAIN).unwrap_or_default());
+        match ctx
+            .store
+            .delete(&claim, Some(Condition::eq(TENANT, tenant.as_str())))
+            .await
+        {
+            Ok(()) | Err(Error::ConditionFailed) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// The active workspace an email's domain is verified for, if any.
 pub async fn workspace_of(ctx: &Context, email: &Email) -> Result<Option<Tenant>> {
     let Some(domain) = DomainName::of_email(email) else {
         return Ok(None);
     };
-    let Some(claim) = ctx.store.get(&keys::domain_claim(domain.as_str())).await? else {
+    let Some(tenant) = holder(ctx, domain.as_str()).await? else {
         return Ok(None);
-    };
-    let Some(tenant) = claim.str(TENANT) else {
-        return Err(Error::internal("a domain's claim without its workspace"));
     };
     Ok(tenants::load(ctx, &tenant.parse()?).await?.filter(Tenant::is_active))
 }

@@ -226,7 +226,7 @@ pub struct ScimOperation {
     pub value: Option<Json>,
 }
 
-fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     jiff::Timestamp::from_second(unix).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
@@ -332,28 +332,31 @@ pub async fn get(ctx: &Context, caller: &Caller, id: &str, base: &str) -> Result
     Ok(shown(&user_of(caller, ctx, id).await?, base))
 }
 
-/// What a list filter asks for: the users with this email (`userName eq "…"`,
-/// `emails.value eq "…"`, `emails[type eq "work"].value eq "…"`), the only filters identity
-/// providers send to find a user.
-fn filter_email(filter: &str) -> Result<String> {
-    let invalid = || {
-        Error::invalid(
-            "filter",
-            "only `userName eq \"…\"` and `emails.value eq \"…\"` are supported",
-        )
-    };
+/// A filter `attribute eq "value"`, the one form identity providers send to find a resource:
+/// its attribute (lower case) and value. `supported` says what may be asked, in the error.
+pub(crate) fn filter_eq(filter: &str, supported: &'static str) -> Result<(String, String)> {
+    let invalid = || Error::invalid("filter", format!("only {supported} are supported"));
     if filter.len() > MAX_FILTER {
         return Err(invalid());
     }
     // The last ` eq `: the attribute may hold one itself (`emails[type eq "work"].value`).
     let at = filter.to_ascii_lowercase().rfind(" eq ").ok_or_else(invalid)?;
     let (attribute, value) = (filter[..at].trim(), filter[at + 4..].trim());
-    let known = ["username", "emails.value", "emails[type eq \"work\"].value"];
-    if !known.contains(&attribute.to_ascii_lowercase().as_str()) {
-        return Err(invalid());
-    }
     let value: String = serde_json::from_str(value).map_err(|_| invalid())?;
-    Ok(value)
+    Ok((attribute.to_ascii_lowercase(), value))
+}
+
+/// What a list filter asks for: the users with this email (`userName eq "…"`,
+/// `emails.value eq "…"`, `emails[type eq "work"].value eq "…"`), the only filters identity
+/// providers send to find a user.
+fn filter_email(filter: &str) -> Result<String> {
+    let supported = "`userName eq \"…\"` and `emails.value eq \"…\"`";
+    let (attribute, value) = filter_eq(filter, supported)?;
+    let known = ["username", "emails.value", "emails[type eq \"work\"].value"];
+    match known.contains(&attribute.as_str()) {
+        true => Ok(value),
+        false => Err(Error::invalid("filter", format!("only {supported} are supported"))),
+    }
 }
 
 /// A list's query as SCIM names it (its numbers read here: a bad one is a SCIM error).
@@ -363,10 +366,13 @@ pub struct ListQuery {
     #[serde(rename = "startIndex")]
     pub start_index: Option<String>,
     pub count: Option<String>,
+    /// `members` leaves a group's members out (Okta and Entra ID ask so on their lookups).
+    #[serde(rename = "excludedAttributes")]
+    pub excluded_attributes: Option<String>,
 }
 
 /// A whole number of the query; below `least`, `least` (RFC 7644 §3.4.2.4).
-fn number(name: &'static str, text: Option<&str>, least: i64) -> Result<Option<usize>> {
+pub(crate) fn number(name: &'static str, text: Option<&str>, least: i64) -> Result<Option<usize>> {
     text.map(|t| {
         t.trim()
             .parse::<i64>()
@@ -456,16 +462,48 @@ pub async fn replace(ctx: &Context, caller: &Caller, id: &str, input: ScimUserIn
     apply(ctx, caller, &user, wanted, base).await
 }
 
-/// Applies a PATCH's operations: `active`, the name's parts and `displayName` (a path, or a
-/// value object without one); the user's own email as `userName` or `emails` is a no-op;
-/// attributes Ovation does not keep are left aside.
-pub async fn patch(ctx: &Context, caller: &Caller, id: &str, patch: ScimPatch, base: &str) -> Result<ScimUser> {
+/// A PATCH operation's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Add,
+    Replace,
+    Remove,
+}
+
+/// A PATCH's operations, each as (kind, path, value): at most 100; `op` in any case; a value
+/// object without a path stands for one operation on each attribute it names.
+pub(crate) fn operations(patch: ScimPatch) -> Result<Vec<(Op, String, Json)>> {
     if patch.operations.len() > MAX_OPERATIONS {
         return Err(Error::invalid(
             "Operations",
             format!("at most {MAX_OPERATIONS} operations"),
         ));
     }
+    let mut each = Vec::new();
+    for operation in patch.operations {
+        let op = match operation.op.to_ascii_lowercase().as_str() {
+            "add" => Op::Add,
+            "replace" => Op::Replace,
+            "remove" => Op::Remove,
+            _ => return Err(Error::invalid("op", "must be add, replace or remove")),
+        };
+        let value = operation.value.unwrap_or(Json::Null);
+        match operation.path {
+            Some(path) => each.push((op, path, value)),
+            None => match value {
+                Json::Object(map) => each.extend(map.into_iter().map(|(path, value)| (op, path, value))),
+                _ => return Err(Error::invalid("path", "is required unless the value is an object")),
+            },
+        }
+    }
+    Ok(each)
+}
+
+/// Applies a PATCH's operations: `active`, the name's parts and `displayName` (a path, or a
+/// value object without one); the user's own email as `userName` or `emails` is a no-op;
+/// attributes Ovation does not keep are left aside.
+pub async fn patch(ctx: &Context, caller: &Caller, id: &str, patch: ScimPatch, base: &str) -> Result<ScimUser> {
+    let operations = operations(patch)?;
     let user = user_of(caller, ctx, id).await?;
     let mut wanted = Wanted::default();
     let mut name = ScimName {
@@ -473,52 +511,37 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: &str, patch: ScimPatch, b
         ..ScimName::default()
     };
     let mut name_changed = false;
-    for operation in patch.operations {
-        let op = operation.op.to_ascii_lowercase();
-        if !matches!(op.as_str(), "add" | "replace" | "remove") {
-            return Err(Error::invalid("op", "must be add, replace or remove"));
-        }
-        let value = operation.value.unwrap_or(Json::Null);
-        // A value object without a path sets each attribute it names.
-        let pairs: Vec<(String, Json)> = match operation.path {
-            Some(path) => vec![(path, value)],
-            None => match value {
-                Json::Object(map) => map.into_iter().collect(),
-                _ => return Err(Error::invalid("path", "is required unless the value is an object")),
-            },
-        };
-        for (path, value) in pairs {
-            let removing = op == "remove";
-            match path.to_ascii_lowercase().as_str() {
-                "active" => {
-                    wanted.active = Some(match removing {
-                        true => false,
-                        false => flag(value).map_err(|e| Error::invalid("active", e.to_string()))?,
-                    });
-                }
-                "displayname" | "name.formatted" => {
-                    name.formatted = text(value, removing)?;
-                    name.given_name = None;
-                    name.family_name = None;
-                    name_changed = true;
-                }
-                "name.givenname" => {
-                    name.given_name = text(value, removing)?;
-                    name.formatted = None;
-                    name_changed = true;
-                }
-                "name.familyname" => {
-                    name.family_name = text(value, removing)?;
-                    name.formatted = None;
-                    name_changed = true;
-                }
-                "name" => {
-                    name = serde_json::from_value(value).map_err(|e| Error::invalid("name", e.to_string()))?;
-                    name_changed = true;
-                }
-                "username" => same_email(&user, &Email::parse(&text(value, removing)?.unwrap_or_default())?)?,
-                _ => {}
+    for (op, path, value) in operations {
+        let removing = op == Op::Remove;
+        match path.to_ascii_lowercase().as_str() {
+            "active" => {
+                wanted.active = Some(match removing {
+                    true => false,
+                    false => flag(value).map_err(|e| Error::invalid("active", e.to_string()))?,
+                });
             }
+            "displayname" | "name.formatted" => {
+                name.formatted = text(value, removing)?;
+                name.given_name = None;
+                name.family_name = None;
+                name_changed = true;
+            }
+            "name.givenname" => {
+                name.given_name = text(value, removing)?;
+                name.formatted = None;
+                name_changed = true;
+            }
+            "name.familyname" => {
+                name.family_name = text(value, removing)?;
+                name.formatted = None;
+                name_changed = true;
+            }
+            "name" => {
+                name = serde_json::from_value(value).map_err(|e| Error::invalid("name", e.to_string()))?;
+                name_changed = true;
+            }
+            "username" => same_email(&user, &Email::parse(&text(value, removing)?.unwrap_or_default())?)?,
+            _ => {}
         }
     }
     if name_changed {

@@ -110,6 +110,9 @@ pub struct UserView {
     pub mfa_enabled: bool,
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
+    /// Whether single sign-on has bound them to an account of the identity provider (reset with
+    /// `reset_sso`).
+    pub sso_bound: bool,
 }
 
 const EMAIL: &str = "email";
@@ -134,6 +137,7 @@ impl UserRecord {
             mfa_enabled: self.mfa_enabled(),
             created_at: self.created_at,
             last_sign_in_at: self.last_sign_in_at,
+            sso_bound: self.sso_binding.is_some(),
         }
     }
 

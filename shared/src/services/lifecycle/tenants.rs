@@ -173,6 +173,7 @@ async fn delete_as(ctx: &Context, slug: &Slug, by: Option<&Caller>) -> Result<Te
         )
         .await?;
     ctx.tenants.forget(&tenant.id);
+    crate::services::accounts::domains::release_all(ctx, &tenant.id).await?;
     ctx.keys.shred(&tenant.id).await?;
     crate::services::exports::jobs::queue_file_removal(ctx, &tenant.id).await?;
     Ok(tenant.id)

@@ -1,0 +1,426 @@
+//! A workspace's teams: named groups of its users, made by its admins or pushed by its identity
+//! provider as SCIM groups (`scim_groups`). A team is one item (`T#{t}` `TEAM#{id}`) holding its
+//! members' user ids, changed under its version; its name is the workspace's once, in any case
+//! (`TEAMNAME#{hash}`). A deleted user drops out of every team's members as shown, and out of the
+//! stored list at the team's next change. Every change is audited (`team.created`,
+//! `team.changed`, `team.deleted`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::Context;
+use crate::auth::credential;
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::services::Caller;
+use crate::services::accounts::users::{self, UserRecord};
+use crate::services::audit::{self, Target};
+use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Value, keys, now_unix};
+
+/// The most teams one workspace has.
+pub const MAX_TEAMS: usize = 200;
+/// The most members one team has.
+pub const MAX_MEMBERS: usize = 5000;
+/// The most members one request adds, removes or sets.
+const MAX_MEMBERS_A_CHANGE: usize = 1000;
+const MAX_EXTERNAL_ID: usize = 255;
+
+const ID: &str = "id";
+const NAME: &str = "name";
+const MEMBERS: &str = "members";
+const EXTERNAL_ID: &str = "external_id";
+const CREATED_AT: &str = "created_at";
+const UPDATED_AT: &str = "updated_at";
+const VERSION: &str = "version";
+
+/// A team as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamRecord {
+    pub id: String,
+    pub name: String,
+    /// Its members' user ids (a deleted user's id until the team's next change).
+    pub members: BTreeSet<String>,
+    /// The identity provider's own id for it (SCIM `externalId`).
+    pub external_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    version: i64,
+}
+
+impl TeamRecord {
+    fn from_item(item: &Item) -> TeamRecord {
+        TeamRecord {
+            id: item.str(ID).unwrap_or_default().to_owned(),
+            name: item.str(NAME).unwrap_or_default().to_owned(),
+            members: item.strings(MEMBERS).into_iter().collect(),
+            external_id: item.str(EXTERNAL_ID).map(str::to_owned),
+            created_at: item.num(CREATED_AT).unwrap_or_default(),
+            updated_at: item.num(UPDATED_AT).unwrap_or_default(),
+            version: item.num(VERSION).unwrap_or_default(),
+        }
+    }
+
+    fn to_item(&self, store: &TenantStore) -> Result<Item> {
+        let members = self.members.iter().cloned().map(Value::S).collect();
+        let mut item = Item::new(keys::team(store.tenant(), &self.id)?)
+            .with(ID, self.id.as_str())
+            .with(NAME, self.name.as_str())
+            .with(MEMBERS, Value::L(members))
+            .with(CREATED_AT, self.created_at)
+            .with(UPDATED_AT, self.updated_at)
+            .with(VERSION, self.version);
+        if let Some(external) = &self.external_id {
+            item = item.with(EXTERNAL_ID, external.as_str());
+        }
+        Ok(item)
+    }
+}
+
+/// A member as a team shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamMember {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// A team as shown: its members, users of the workspace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamView {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<TeamMember>,
+    /// Set when the identity provider made it (SCIM `externalId`).
+    pub external_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A new team.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    pub name: String,
+    /// User ids.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// A change of a team: each part left out stays as it is.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPatch {
+    pub name: Option<String>,
+    /// User ids to add.
+    #[serde(default)]
+    pub add_members: Vec<String>,
+    /// User ids to remove (one who is not a member is no error).
+    #[serde(default)]
+    pub remove_members: Vec<String>,
+}
+
+/// What a change does to a team's members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Members {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    /// Exactly these.
+    Set(Vec<String>),
+}
+
+/// A change of a team, as the API and SCIM both make it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Change {
+    pub name: Option<String>,
+    /// `Some(None)` removes it.
+    pub external_id: Option<Option<String>>,
+    pub members: Vec<Members>,
+}
+
+fn team_name(text: &str) -> Result<String> {
+    crate::domain::label(NAME, text)
+}
+
+fn external_id(text: Option<String>) -> Result<Option<String>> {
+    let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_EXTERNAL_ID || t.chars().any(char::is_control))
+    {
+        return Err(Error::invalid(
+            "externalId",
+            format!("at most {MAX_EXTERNAL_ID} characters, without control characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// The key that keeps a name the workspace's once: its lower case, hashed (a name may hold any
+/// character, a key part may not).
+fn name_key(store: &TenantStore, name: &str) -> Key {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.to_lowercase().as_bytes());
+    keys::team_name(store.tenant(), &credential::hex(digest.as_ref()))
+}
+
+/// Every team of the workspace, by name.
+pub(crate) async fn all(store: &TenantStore) -> Result<Vec<TeamRecord>> {
+    let query = Query::new(keys::tenant_partition(store.tenant())).prefix(keys::TEAM_PREFIX);
+    let mut teams: Vec<TeamRecord> = store
+        .query_all(query)
+        .await?
+        .iter()
+        .map(TeamRecord::from_item)
+        .collect();
+    teams.sort_by_key(|t| t.name.to_lowercase());
+    Ok(teams)
+}
+
+pub(crate) async fn load(store: &TenantStore, id: &str) -> Result<TeamRecord> {
+    let key = keys::team(store.tenant(), id).map_err(|_| Error::NotFound("team"))?;
+    let item = store.get(&key).await?.ok_or(Error::NotFound("team"))?;
+    Ok(TeamRecord::from_item(&item))
+}
+
+/// The workspace's users by id (to show members, and to check the ids a change names).
+pub(crate) async fn users_by_id(store: &TenantStore) -> Result<HashMap<String, UserRecord>> {
+    Ok(users::all(store)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect())
+}
+
+/// A team as shown, its members those still users.
+pub(crate) fn view(team: &TeamRecord, users: &HashMap<String, UserRecord>) -> TeamView {
+    let mut members: Vec<TeamMember> = team
+        .members
+        .iter()
+        .filter_map(|id| users.get(id))
+        .map(|u| TeamMember {
+            id: u.id.clone(),
+            email: u.email.as_str().to_owned(),
+            name: u.name.clone(),
+        })
+        .collect();
+    members.sort_by(|a, b| a.email.cmp(&b.email));
+    TeamView {
+        id: team.id.clone(),
+        name: team.name.clone(),
+        members,
+        external_id: team.external_id.clone(),
+        created_at: team.created_at,
+        updated_at: team.updated_at,
+    }
+}
+
+pub async fn list(ctx: &Context, caller: &Caller) -> Result<Vec<TeamView>> {
+    let store = caller.store(ctx);
+    let users = users_by_id(&store).await?;
+    Ok(all(&store).await?.iter().map(|t| view(t, &users)).collect())
+}
+
+pub async fn get(ctx: &Context, caller: &Caller, id: &str) -> Result<TeamView> {
+    let store = caller.store(ctx);
+    let team = load(&store, id).await?;
+    Ok(view(&team, &users_by_id(&store).await?))
+}
+
+/// User ids a change names: each a user of the workspace (else the change is refused, naming
+/// the first unknown), at most `MAX_MEMBERS_A_CHANGE`.
+fn known_members(ids: &[String], users: &HashMap<String, UserRecord>) -> Result<()> {
+    if ids.len() > MAX_MEMBERS_A_CHANGE {
+        return Err(Error::invalid(
+            MEMBERS,
+            format!("at most {MAX_MEMBERS_A_CHANGE} members a change"),
+        ));
+    }
+    match ids.iter().find(|id| !users.contains_key(id.trim())) {
+        Some(unknown) => Err(Error::invalid(
+            MEMBERS,
+            format!(
+                "{:?} is not a user of this workspace",
+                unknown.chars().take(64).collect::<String>()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Makes a team (`external_id`: the identity provider's id for it). A name the workspace has
+/// already, in any case, is a conflict (409).
+pub(crate) async fn create_team(
+    ctx: &Context,
+    caller: &Caller,
+    name: &str,
+    members: Vec<String>,
+    external: Option<String>,
+) -> Result<TeamView> {
+    let store = caller.store(ctx);
+    let name = team_name(name)?;
+    let external = external_id(external)?;
+    let users = users_by_id(&store).await?;
+    known_members(&members, &users)?;
+    if all(&store).await?.len() >= MAX_TEAMS {
+        return Err(Error::invalid(
+            NAME,
+            format!("a workspace has at most {MAX_TEAMS} teams"),
+        ));
+    }
+    let now = now_unix();
+    let team = TeamRecord {
+        id: new_id(),
+        name,
+        members: members.iter().map(|m| m.trim().to_owned()).collect(),
+        external_id: external,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let ops = vec![
+        TxOp::Put {
+            item: Item::new(name_key(&store, &team.name)).with(ID, team.id.as_str()),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Put {
+            item: team.to_item(&store)?,
+            condition: Some(Condition::NotExists),
+        },
+    ];
+    match audit::commit(&store, caller, ops, "team.created", Target::Team(team.id.clone())).await {
+        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => Err(name_taken()),
+        other => other,
+    }?;
+    Ok(view(&team, &users))
+}
+
+fn name_taken() -> Error {
+    Error::Conflict("the workspace has a team of this name")
+}
+
+pub async fn create(ctx: &Context, caller: &Caller, input: NewTeam) -> Result<TeamView> {
+    create_team(ctx, caller, &input.name, input.members, None).await
+}
+
+pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: TeamPatch) -> Result<TeamView> {
+    let mut members = Vec::new();
+    if !patch.add_members.is_empty() {
+        members.push(Members::Add(patch.add_members));
+    }
+    if !patch.remove_members.is_empty() {
+        members.push(Members::Remove(patch.remove_members));
+    }
+    let change = Change {
+        name: patch.name,
+        external_id: None,
+        members,
+    };
+    change_team(ctx, caller, id, change).await
+}
+
+/// Applies a change to a team under its version (tried again, from a fresh read, when another
+/// change came first); one that changes nothing writes nothing.
+pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change: Change) -> Result<TeamView> {
+    let store = caller.store(ctx);
+    let name = change.name.as_deref().map(team_name).transpose()?;
+    let external = change.external_id.clone().map(external_id).transpose()?;
+    let users = users_by_id(&store).await?;
+    for _ in 0..3 {
+        // Another workspace's team is not found before its members are looked at.
+        let team = load(&store, id).await?;
+        for members in &change.members {
+            match members {
+                Members::Add(ids) | Members::Set(ids) => known_members(ids, &users)?,
+                Members::Remove(ids) if ids.len() > MAX_MEMBERS_A_CHANGE => known_members(ids, &users)?,
+                Members::Remove(_) => {}
+            }
+        }
+        let mut changed = team.clone();
+        if let Some(name) = &name {
+            changed.name = name.clone();
+        }
+        if let Some(external) = &external {
+            changed.external_id = external.clone();
+        }
+        // A deleted user's id goes at the team's next change.
+        changed.members.retain(|m| users.contains_key(m));
+        for members in &change.members {
+            match members {
+                Members::Add(ids) => changed.members.extend(ids.iter().map(|m| m.trim().to_owned())),
+                Members::Remove(ids) => {
+                    for m in ids {
+                        changed.members.remove(m.trim());
+                    }
+                }
+                Members::Set(ids) => changed.members = ids.iter().map(|m| m.trim().to_owned()).collect(),
+            }
+        }
+        if changed.members.len() > MAX_MEMBERS {
+            return Err(Error::invalid(
+                MEMBERS,
+                format!("a team has at most {MAX_MEMBERS} members"),
+            ));
+        }
+        if changed == team {
+            return Ok(view(&team, &users));
+        }
+        changed.updated_at = now_unix();
+        changed.version = team.version + 1;
+        let mut ops = vec![TxOp::Put {
+            item: changed.to_item(&store)?,
+            condition: Some(Condition::eq(VERSION, team.version)),
+        }];
+        let renamed = changed.name.to_lowercase() != team.name.to_lowercase();
+        if renamed {
+            ops.push(TxOp::Put {
+                item: Item::new(name_key(&store, &changed.name)).with(ID, team.id.as_str()),
+                condition: Some(Condition::NotExists),
+            });
+            ops.push(TxOp::Delete {
+                key: name_key(&store, &team.name),
+                condition: None,
+            });
+        }
+        match audit::commit(&store, caller, ops, "team.changed", Target::Team(team.id.clone())).await {
+            Err(Error::TransactionCanceled(f)) if renamed && f.iter().any(|f| f.index == 1) => return Err(name_taken()),
+            Err(Error::TransactionCanceled(_) | Error::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(view(&changed, &users)),
+        }
+    }
+    Err(Error::invalid("team", "was changed meanwhile; try again"))
+}
+
+/// Deletes a team (its members stay users).
+pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
+    let store = caller.store(ctx);
+    let team = load(&store, id).await?;
+    let ops = vec![
+        TxOp::Delete {
+            key: keys::team(store.tenant(), &team.id)?,
+            condition: Some(Condition::eq(VERSION, team.version)),
+        },
+        TxOp::Delete {
+            key: name_key(&store, &team.name),
+            condition: None,
+        },
+    ];
+    match audit::commit(&store, caller, ops, "team.deleted", Target::Team(team.id.clone())).await {
+        Err(Error::TransactionCanceled(_)) => Err(Error::invalid("team", "was changed meanwhile; try again")),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_ids_are_bounded_text() {
+        assert_eq!(external_id(Some(" a1 ".into())).unwrap().as_deref(), Some("a1"));
+        assert_eq!(external_id(Some("  ".into())).unwrap(), None);
+        assert!(external_id(Some("x".repeat(256))).is_err());
+        assert!(external_id(Some("a\nb".into())).is_err());
+    }
+}
