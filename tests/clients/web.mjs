@@ -122,9 +122,9 @@ try {
   await page.keyboard.type("Support");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
   await page.click("#teams + p + ul details summary");
-  const addSelect = await page.$eval("select[id^='team-add-']", (e) => e.id);
-  await page.focus(`#${addSelect}`);
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.$eval(`#${addSelect}`, (e) => e.form.requestSubmit())]);
+  await page.focus("input[id^='team-add-']");
+  await page.keyboard.type("owner@acme.example");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
   await page.click("#teams + p + ul details summary");
   await audit(page, "teams");
   const teams = await page.$eval("#teams + p + ul .item", (e) => e.innerText.replace(/\s+/g, " ").trim());

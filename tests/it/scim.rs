@@ -480,6 +480,62 @@ async fn an_identity_provider_pushes_groups_as_teams() {
         assert_eq!(events.body.as_array().unwrap().len(), count, "{event}: {events:?}");
     }
 
+    // Two changes at once both land (Entra ID sends a group's changes in parallel).
+    let (one, two) = tokio::join!(
+        scim(
+            &s,
+            &token,
+            "PATCH",
+            &path,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": max}]}])
+            ))
+        ),
+        s.send(
+            "PATCH",
+            &team_path,
+            &admin.token,
+            json!({"remove_members": [analyst.user_id]})
+        ),
+    );
+    assert_eq!((one.status, two.status), (200, 200), "{one:?} {two:?}");
+    let both = member_ids(&scim(&s, &token, "GET", &path, None).await.body);
+    assert!(both.contains(&max) && !both.contains(&analyst.user_id), "{both:?}");
+    // A name in a value path with its schema's URN; an unknown path is said.
+    let urn = patch(json!([{"op": "replace", "path": format!("{GROUP}:displayName"), "value": "Support EMEA"}]));
+    assert_eq!(
+        scim(&s, &token, "PATCH", &path, Some(urn)).await.str("displayName"),
+        "Support EMEA"
+    );
+    let unknown_path = patch(json!([{"op": "replace", "path": "description", "value": "x"}]));
+    assert_scim_error(
+        &scim(&s, &token, "PATCH", &path, Some(unknown_path)).await,
+        400,
+        Some("invalidPath"),
+    );
+    // A name holding " eq " is found.
+    let odd = json!({"schemas": [GROUP], "displayName": "R eq D"});
+    assert_eq!(scim(&s, &token, "POST", "/Groups", Some(odd)).await.status, 201);
+    let found = scim(
+        &s,
+        &token,
+        "GET",
+        "/Groups?filter=displayName%20eq%20%22R%20eq%20D%22",
+        None,
+    )
+    .await;
+    assert_eq!(found.body["totalResults"], json!(1), "{found:?}");
+    let odd_id = found.body["Resources"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        scim(&s, &token, "DELETE", &format!("/Groups/{odd_id}"), None)
+            .await
+            .status,
+        204
+    );
+    // A deleted team's name is free again.
+    let again = json!({"schemas": [GROUP], "displayName": "R eq D"});
+    assert_eq!(scim(&s, &token, "POST", "/Groups", Some(again)).await.status, 201);
+
     // A user deleted (deprovisioned) drops out of every team.
     assert_eq!(
         scim(&s, &token, "DELETE", &format!("/Users/{lee}"), None).await.status,
@@ -489,6 +545,17 @@ async fn an_identity_provider_pushes_groups_as_teams() {
     assert!(!member_ids(&seen.body).contains(&lee), "{seen:?}");
     let sales = s.get(&format!("/v1/teams/{}", made.str("id")), &admin.token).await;
     assert_eq!(sales.body["members"], json!([]));
+
+    // Removing `members` without a value empties the group.
+    let emptied = scim(
+        &s,
+        &token,
+        "PATCH",
+        &format!("/Groups/{}", made.str("id")),
+        Some(patch(json!([{"op": "remove", "path": "members"}]))),
+    )
+    .await;
+    assert_eq!(emptied.body["members"], json!([]), "{emptied:?}");
 
     // PUT replaces name and members (Entra ID's full update).
     let replaced = json!({"schemas": [GROUP], "displayName": "Support", "members": [{"value": max}]});
@@ -524,6 +591,22 @@ async fn an_identity_provider_pushes_groups_as_teams() {
     let listed = scim(&s, &theirs, "GET", "/Groups", None).await;
     assert_eq!(listed.body["totalResults"], json!(0));
     assert_eq!(s.get(&team_path, &other.token).await.status, 404);
+    // Nor can the other workspace put acme's users in a team of its own.
+    let mine = json!({"schemas": [GROUP], "displayName": "Mine", "members": [{"value": max}]});
+    assert_scim_error(
+        &scim(&s, &theirs, "POST", "/Groups", Some(mine)).await,
+        400,
+        Some("invalidValue"),
+    );
+    let mine = s
+        .send(
+            "POST",
+            "/v1/teams",
+            &other.token,
+            json!({"name": "Mine", "members": [max]}),
+        )
+        .await;
+    assert_eq!((mine.status, mine.str("field")), (422, "members".to_owned()));
 
     // Deleted: gone for both; its members stay users.
     assert_eq!(scim(&s, &token, "DELETE", &path, None).await.status, 204);

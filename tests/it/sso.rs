@@ -765,6 +765,11 @@ async fn email_domains_proved_in_dns_find_single_sign_on() {
         )
         .await;
     assert_eq!(gone.status, 204, "{:?}", gone.body);
+    let claim = ovation::store::keys::domain_claim("gone.example");
+    assert!(
+        s.ctx.store.get(&claim).await.unwrap().is_none(),
+        "released with the workspace"
+    );
     let freed = verify_domain(&s, &owner, &dns, "gone.example").await;
     assert_eq!(freed.str("status"), "verified", "{:?}", freed.body);
     assert_eq!(remove(&admin.token, "acme.example").await.status, 403);

@@ -160,7 +160,7 @@ async fn update_user(
 }
 
 async fn delete_user(State(ctx): Ctx, caller: Caller, PathId(id): PathId<UserId>) -> Result<StatusCode> {
-    users::delete(&ctx, &caller, &id).await?;
+    teams::delete_user(&ctx, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,6 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
 use ovation::auth::{Permission, Role};
+use ovation::domain::Email;
 use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::UserId;
 use ovation::services::Caller;
@@ -74,7 +75,7 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
     let store = caller.store(ctx);
     let (users, more) = users::list(&store, users::MAX_PER_PAGE, None).await?;
     let notified = who_receives_what(&store, &users).await?;
-    let teams = teams_shown(ctx, caller, &users).await?;
+    let teams = teams::list(ctx, caller).await?;
     let viewer = caller.principal.role;
     let rows: Vec<Row> = users
         .into_iter()
@@ -102,23 +103,8 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
         done,
         notified,
         teams,
+        emails => users::all(&store).await?.into_iter().map(|u| u.email.to_string()).collect::<Vec<_>>(),
     })
-}
-
-/// The workspace's teams, each with the users who could join it.
-async fn teams_shown(ctx: &Context, caller: &Caller, users: &[UserView]) -> Result<Vec<minijinja::Value>> {
-    Ok(teams::list(ctx, caller)
-        .await?
-        .into_iter()
-        .map(|team| {
-            let joinable: Vec<_> = users
-                .iter()
-                .filter(|u| !team.members.iter().any(|m| m.id == u.id))
-                .map(|u| context! { id => u.id, label => u.name.as_deref().unwrap_or(&u.email) })
-                .collect();
-            context! { team, joinable }
-        })
-        .collect())
 }
 
 /// Makes a team (`POST /v1/teams`'s rules).
@@ -151,18 +137,25 @@ pub async fn change_team(
 ) -> Response {
     let root = root_of(path.as_ref());
     let changed = async {
-        let member = || vec![form.get("member").to_owned()];
+        // A member by their email (the page offers the workspace's users' emails to choose from).
+        let member = || async {
+            let email = Email::parse_field("member", form.get("member"))?;
+            let user = users::load_by_email(&caller.store(&ctx), &email)
+                .await?
+                .ok_or_else(|| Error::invalid("member", "no user of this workspace has this email"))?;
+            Result::Ok(vec![user.id])
+        };
         let patch = match form.get("action") {
             "rename" => TeamPatch {
                 name: Some(form.get("name").to_owned()),
                 ..TeamPatch::default()
             },
             "add" => TeamPatch {
-                add_members: member(),
+                add_members: member().await?,
                 ..TeamPatch::default()
             },
             "remove" => TeamPatch {
-                remove_members: member(),
+                remove_members: member().await?,
                 ..TeamPatch::default()
             },
             "delete" => {
@@ -287,7 +280,7 @@ pub async fn delete(
         if !form.get("confirm").trim().eq_ignore_ascii_case(&user.email) {
             return Err(Error::invalid("confirm", "type the user's email to delete them"));
         }
-        users::delete(&ctx, &caller, &id).await
+        teams::delete_user(&ctx, &caller, &id).await
     };
     let to = deleted.await.map(|()| "team?done=deleted".to_owned());
     after_form(&ctx, &caller, &headers, ("team", root), to).await

@@ -233,6 +233,8 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
         .await?,
     ];
     match ctx.store.transact(ops).await {
+        // Removed (and perhaps listed again) meanwhile.
+        Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 1) => Err(Error::NotFound("email domain")),
         // Verified meanwhile by this workspace's own other request (a second click), or taken.
         Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 0) => {
             match holder(ctx, domain.as_str()).await?.as_deref() == Some(own) {

@@ -333,17 +333,24 @@ pub async fn get(ctx: &Context, caller: &Caller, id: &str, base: &str) -> Result
 }
 
 /// A filter `attribute eq "value"`, the one form identity providers send to find a resource:
-/// its attribute (lower case) and value. `supported` says what may be asked, in the error.
+/// its attribute (lower case) and value. The split is the first ` eq ` outside the attribute's
+/// brackets whose rest is one JSON string (a value may hold ` eq ` itself, and so may an
+/// attribute: `emails[type eq "work"].value`). `supported` says what may be asked, in the error.
 pub(crate) fn filter_eq(filter: &str, supported: &'static str) -> Result<(String, String)> {
     let invalid = || Error::invalid("filter", format!("only {supported} are supported"));
     if filter.len() > MAX_FILTER {
         return Err(invalid());
     }
-    // The last ` eq `: the attribute may hold one itself (`emails[type eq "work"].value`).
-    let at = filter.to_ascii_lowercase().rfind(" eq ").ok_or_else(invalid)?;
-    let (attribute, value) = (filter[..at].trim(), filter[at + 4..].trim());
-    let value: String = serde_json::from_str(value).map_err(|_| invalid())?;
-    Ok((attribute.to_ascii_lowercase(), value))
+    let lower = filter.to_ascii_lowercase();
+    lower
+        .match_indices(" eq ")
+        .find_map(|(at, _)| {
+            let attribute = filter[..at].trim();
+            let balanced = attribute.matches('[').count() == attribute.matches(']').count();
+            let value = serde_json::from_str::<String>(filter[at + 4..].trim()).ok()?;
+            balanced.then(|| (attribute.to_ascii_lowercase(), value))
+        })
+        .ok_or_else(invalid)
 }
 
 /// What a list filter asks for: the users with this email (`userName eq "…"`,
@@ -578,7 +585,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
     let user = user_of(caller, ctx, id).await?;
     leave_owners_alone(ctx, caller, &user).await?;
     let id: UserId = user.id.parse()?;
-    users::delete(ctx, caller, &id).await
+    super::teams::delete_user(ctx, caller, &id).await
 }
 
 /// What the service provider supports (RFC 7643 §5), for the identity provider's checks.
@@ -617,6 +624,10 @@ mod tests {
         ] {
             assert_eq!(filter_email(filter).unwrap(), email, "{filter}");
         }
+        assert_eq!(
+            filter_eq(r#"displayName eq "R eq D""#, "").unwrap(),
+            ("displayname".to_owned(), "R eq D".to_owned())
+        );
         let long = format!(r#"userName eq "{}@acme.example""#, "a".repeat(600));
         for bad in [
             r#"title eq "x""#,

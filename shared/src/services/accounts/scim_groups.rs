@@ -14,6 +14,8 @@ use crate::services::accounts::scim::{self, ListQuery, Op, ScimMeta, ScimPatch};
 use crate::services::accounts::teams::{self, Change, Members, TeamView};
 
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The most members one page of groups shows (about 1.5 MB of JSON).
+const MAX_MEMBERS_A_PAGE: usize = 10_000;
 
 /// A member as SCIM names one: the user's id (`value`).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -138,10 +140,18 @@ pub async fn list(ctx: &Context, caller: &Caller, query: ListQuery, base: &str) 
         }
     }
     let with_members = !without_members(&query);
+    // A page with members holds at most MAX_MEMBERS_A_PAGE of them (a group's whole at least):
+    // a client reads on from `startIndex` + `itemsPerPage`.
+    let mut members_shown = 0;
     let resources: Vec<ScimGroup> = found
         .iter()
         .skip(start - 1)
         .take(count)
+        .take_while(|t| {
+            let first = members_shown == 0;
+            members_shown += if with_members { t.members.len().max(1) } else { 0 };
+            first || members_shown <= MAX_MEMBERS_A_PAGE
+        })
         .map(|t| shown(t, base, with_members))
         .collect();
     Ok(ScimGroupList {
@@ -203,7 +213,12 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: &str, patch: ScimPatch, b
             }
             continue;
         }
-        match (path.to_ascii_lowercase().as_str(), op) {
+        // A path may name the attribute with its schema's URN before it.
+        let path = path.to_ascii_lowercase();
+        let attribute = path
+            .strip_prefix(&format!("{}:", GROUP_SCHEMA.to_ascii_lowercase()))
+            .unwrap_or(&path);
+        match (attribute, op) {
             ("displayname", Op::Remove) => return Err(Error::invalid("displayName", "is required")),
             ("displayname", _) => match value {
                 Json::String(name) => change.name = Some(name),
@@ -222,7 +237,14 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: &str, patch: ScimPatch, b
                 value => change.members.push(Members::Remove(member_values(value)?)),
             },
             ("members", Op::Replace) => change.members.push(Members::Set(member_values(value)?)),
-            _ => {}
+            // Read-only, or said by the value object as it is (Okta's `id`).
+            ("id" | "schemas" | "meta", _) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "path",
+                    "a group's displayName, externalId and members can change; nothing else",
+                ));
+            }
         }
     }
     Ok(shown(&teams::change_team(ctx, caller, id, change).await?, base, true))

@@ -1,9 +1,9 @@
 //! A workspace's teams: named groups of its users, made by its admins or pushed by its identity
 //! provider as SCIM groups (`scim_groups`). A team is one item (`T#{t}` `TEAM#{id}`) holding its
 //! members' user ids, changed under its version; its name is the workspace's once, in any case
-//! (`TEAMNAME#{hash}`). A deleted user drops out of every team's members as shown, and out of the
-//! stored list at the team's next change. Every change is audited (`team.created`,
-//! `team.changed`, `team.deleted`).
+//! (`TEAMNAME#{hash}`). A deleted user leaves every team (`forget_user`; until then they are
+//! left out of the members shown). Every change is audited (`team.created`, `team.changed`,
+//! `team.deleted`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::Context;
 use crate::auth::credential;
 use crate::error::{Error, Result};
-use crate::ids::new_id;
+use crate::ids::{UserId, new_id};
 use crate::services::Caller;
 use crate::services::accounts::users::{self, UserRecord};
 use crate::services::audit::{self, Target};
@@ -23,8 +23,8 @@ use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Value, keys, 
 pub const MAX_TEAMS: usize = 200;
 /// The most members one team has.
 pub const MAX_MEMBERS: usize = 5000;
-/// The most members one request adds, removes or sets.
-const MAX_MEMBERS_A_CHANGE: usize = 1000;
+/// How often a change is tried, from a fresh read, while other changes of the team land first.
+const TRIES: u32 = 6;
 const MAX_EXTERNAL_ID: usize = 255;
 
 const ID: &str = "id";
@@ -227,13 +227,13 @@ pub async fn get(ctx: &Context, caller: &Caller, id: &str) -> Result<TeamView> {
     Ok(view(&team, &users_by_id(&store).await?))
 }
 
-/// User ids a change names: each a user of the workspace (else the change is refused, naming
-/// the first unknown), at most `MAX_MEMBERS_A_CHANGE`.
+/// User ids a change adds: each a user of the workspace (else the change is refused, naming
+/// the first unknown), at most a team's worth.
 fn known_members(ids: &[String], users: &HashMap<String, UserRecord>) -> Result<()> {
-    if ids.len() > MAX_MEMBERS_A_CHANGE {
+    if ids.len() > MAX_MEMBERS {
         return Err(Error::invalid(
             MEMBERS,
-            format!("at most {MAX_MEMBERS_A_CHANGE} members a change"),
+            format!("a team has at most {MAX_MEMBERS} members"),
         ));
     }
     match ids.iter().find(|id| !users.contains_key(id.trim())) {
@@ -319,23 +319,29 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: TeamPatch) 
     change_team(ctx, caller, id, change).await
 }
 
-/// Applies a change to a team under its version (tried again, from a fresh read, when another
-/// change came first); one that changes nothing writes nothing.
+/// Applies a change to a team under its version (tried again, from a fresh read, while other
+/// changes of it land first); one that changes nothing writes nothing.
 pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change: Change) -> Result<TeamView> {
     let store = caller.store(ctx);
     let name = change.name.as_deref().map(team_name).transpose()?;
     let external = change.external_id.clone().map(external_id).transpose()?;
+    // Another workspace's team is not found before the ids a change names are looked at.
+    load(&store, id).await?;
     let users = users_by_id(&store).await?;
-    for _ in 0..3 {
-        // Another workspace's team is not found before its members are looked at.
-        let team = load(&store, id).await?;
-        for members in &change.members {
-            match members {
-                Members::Add(ids) | Members::Set(ids) => known_members(ids, &users)?,
-                Members::Remove(ids) if ids.len() > MAX_MEMBERS_A_CHANGE => known_members(ids, &users)?,
-                Members::Remove(_) => {}
+    for members in &change.members {
+        match members {
+            Members::Add(ids) | Members::Set(ids) => known_members(ids, &users)?,
+            Members::Remove(ids) if ids.len() > MAX_MEMBERS => {
+                return Err(Error::invalid(MEMBERS, format!("at most {MAX_MEMBERS} a change")));
             }
+            Members::Remove(_) => {}
         }
+    }
+    for attempt in 0..TRIES {
+        if attempt > 0 {
+            settle(attempt).await;
+        }
+        let team = load(&store, id).await?;
         let mut changed = team.clone();
         if let Some(name) = &name {
             changed.name = name.clone();
@@ -343,8 +349,6 @@ pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change
         if let Some(external) = &external {
             changed.external_id = external.clone();
         }
-        // A deleted user's id goes at the team's next change.
-        changed.members.retain(|m| users.contains_key(m));
         for members in &change.members {
             match members {
                 Members::Add(ids) => changed.members.extend(ids.iter().map(|m| m.trim().to_owned())),
@@ -389,27 +393,72 @@ pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change
             Ok(()) => return Ok(view(&changed, &users)),
         }
     }
-    Err(Error::invalid("team", "was changed meanwhile; try again"))
+    Err(busy())
+}
+
+/// A short wait, longer with each try and jittered, before trying a change again.
+async fn settle(attempt: u32) {
+    let mut jitter = [0u8; 1];
+    let _ = crate::crypto::fill_random(&mut jitter);
+    let ms = 10 * u64::from(attempt) + u64::from(jitter[0] % 20);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// A team changed by so many requests at once that this one could not land: try again.
+fn busy() -> Error {
+    Error::Unavailable {
+        service: "teams",
+        reason: "the team is being changed by other requests at this moment; try again".into(),
+    }
+}
+
+/// Deletes a user (`users::delete`'s rules) and takes them out of every team.
+pub async fn delete_user(ctx: &Context, caller: &Caller, id: &UserId) -> Result<()> {
+    users::delete(ctx, caller, id).await?;
+    // The members shown leave a deleted user out anyway: a failure here costs nothing seen.
+    if let Err(e) = forget_user(ctx, caller, id.as_str()).await {
+        tracing::warn!(error = %e, "a deleted user was not taken out of their teams");
+    }
+    Ok(())
+}
+
+/// Takes a deleted user out of every team.
+async fn forget_user(ctx: &Context, caller: &Caller, user: &str) -> Result<()> {
+    let store = caller.store(ctx);
+    for team in all(&store).await?.into_iter().filter(|t| t.members.contains(user)) {
+        let change = Change {
+            members: vec![Members::Remove(vec![user.to_owned()])],
+            ..Change::default()
+        };
+        change_team(ctx, caller, &team.id, change).await?;
+    }
+    Ok(())
 }
 
 /// Deletes a team (its members stay users).
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
     let store = caller.store(ctx);
-    let team = load(&store, id).await?;
-    let ops = vec![
-        TxOp::Delete {
-            key: keys::team(store.tenant(), &team.id)?,
-            condition: Some(Condition::eq(VERSION, team.version)),
-        },
-        TxOp::Delete {
-            key: name_key(&store, &team.name),
-            condition: None,
-        },
-    ];
-    match audit::commit(&store, caller, ops, "team.deleted", Target::Team(team.id.clone())).await {
-        Err(Error::TransactionCanceled(_)) => Err(Error::invalid("team", "was changed meanwhile; try again")),
-        other => other,
+    for attempt in 0..TRIES {
+        if attempt > 0 {
+            settle(attempt).await;
+        }
+        let team = load(&store, id).await?;
+        let ops = vec![
+            TxOp::Delete {
+                key: keys::team(store.tenant(), &team.id)?,
+                condition: Some(Condition::eq(VERSION, team.version)),
+            },
+            TxOp::Delete {
+                key: name_key(&store, &team.name),
+                condition: None,
+            },
+        ];
+        match audit::commit(&store, caller, ops, "team.deleted", Target::Team(team.id.clone())).await {
+            Err(Error::TransactionCanceled(_)) => continue,
+            other => return other,
+        }
     }
+    Err(busy())
 }
 
 #[cfg(test)]
