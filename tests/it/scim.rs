@@ -323,6 +323,37 @@ async fn an_identity_provider_pushes_groups_as_teams() {
         user("max@acme.example").await,
     );
 
+    // A user's externalId is kept, found, changed and removed.
+    let with_external = json!({"schemas": [USER], "userName": "eli@acme.example", "externalId": "00u-eli"});
+    let eli = scim(&s, &token, "POST", "/Users", Some(with_external)).await;
+    assert_eq!(
+        (eli.status, eli.str("externalId")),
+        (201, "00u-eli".to_owned()),
+        "{eli:?}"
+    );
+    let eli_path = format!("/Users/{}", eli.str("id"));
+    let found = scim(&s, &token, "GET", "/Users?filter=externalId%20eq%20%2200u-eli%22", None).await;
+    assert_eq!(found.body["Resources"][0]["id"], eli.body["id"], "{found:?}");
+    let renamed = patch(json!([{"op": "replace", "path": "externalId", "value": "00u-eli-2"}]));
+    assert_eq!(
+        scim(&s, &token, "PATCH", &eli_path, Some(renamed))
+            .await
+            .str("externalId"),
+        "00u-eli-2"
+    );
+    let put = json!({"schemas": [USER], "userName": "eli@acme.example"});
+    let put = scim(&s, &token, "PUT", &eli_path, Some(put)).await;
+    assert!(
+        put.body.get("externalId").is_none(),
+        "a PUT without it removes it: {put:?}"
+    );
+    let too_long = patch(json!([{"op": "replace", "path": "externalId", "value": "x".repeat(256)}]));
+    assert_scim_error(
+        &scim(&s, &token, "PATCH", &eli_path, Some(too_long)).await,
+        400,
+        Some("invalidValue"),
+    );
+
     // Okta: looks the group up by name, creates it with its members.
     let by_name = |name: &str| format!("/Groups?filter=displayName%20eq%20%22{name}%22");
     let none = scim(&s, &token, "GET", &by_name("Support"), None).await;

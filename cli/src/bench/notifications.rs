@@ -45,6 +45,7 @@ pub async fn figures(dir: &std::path::Path) -> Result<()> {
                 status: UserStatus::Active,
                 password: None,
                 must_change_password: false,
+                external_id: None,
             },
         )
         .await?;

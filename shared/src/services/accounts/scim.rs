@@ -156,6 +156,9 @@ pub struct ScimUserInput {
     #[serde(default, deserialize_with = "some_flag")]
     #[schema(value_type = Option<bool>)]
     pub active: Option<bool>,
+    /// The identity provider's own id for the user, kept and shown back.
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 fn some_flag<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<bool>, D::Error> {
@@ -193,6 +196,8 @@ pub struct ScimUser {
     pub display_name: Option<String>,
     pub emails: Vec<ScimEmail>,
     pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     pub meta: ScimMeta,
 }
 
@@ -247,6 +252,7 @@ fn shown(user: &UserRecord, base: &str) -> ScimUser {
             kind: Some("work".into()),
         }],
         active: user.status != UserStatus::Disabled,
+        external_id: user.external_id.clone(),
         meta: ScimMeta {
             resource_type: "User".into(),
             last_modified: created.clone(),
@@ -316,6 +322,7 @@ pub async fn create(ctx: &Context, caller: &Caller, input: ScimUserInput, base: 
             status,
             password: None,
             must_change_password: false,
+            external_id: input.external_id.clone(),
         },
     )
     .await?;
@@ -353,16 +360,22 @@ pub(crate) fn filter_eq(filter: &str, supported: &'static str) -> Result<(String
         .ok_or_else(invalid)
 }
 
-/// What a list filter asks for: the users with this email (`userName eq "…"`,
-/// `emails.value eq "…"`, `emails[type eq "work"].value eq "…"`), the only filters identity
-/// providers send to find a user.
-fn filter_email(filter: &str) -> Result<String> {
-    let supported = "`userName eq \"…\"` and `emails.value eq \"…\"`";
+/// What a list filter asks for: the users with an email (`userName eq "…"`, `emails.value eq
+/// "…"`, `emails[type eq "work"].value eq "…"`), or with the identity provider's own id
+/// (`externalId eq "…"`): the filters identity providers send to find a user.
+#[derive(Debug, PartialEq, Eq)]
+enum UserFilter {
+    Email(String),
+    External(String),
+}
+
+fn user_filter(filter: &str) -> Result<UserFilter> {
+    let supported = "`userName eq \"…\"`, `emails.value eq \"…\"` and `externalId eq \"…\"`";
     let (attribute, value) = filter_eq(filter, supported)?;
-    let known = ["username", "emails.value", "emails[type eq \"work\"].value"];
-    match known.contains(&attribute.as_str()) {
-        true => Ok(value),
-        false => Err(Error::invalid("filter", format!("only {supported} are supported"))),
+    match attribute.as_str() {
+        "username" | "emails.value" | "emails[type eq \"work\"].value" => Ok(UserFilter::Email(value)),
+        "externalid" => Ok(UserFilter::External(value)),
+        _ => Err(Error::invalid("filter", format!("only {supported} are supported"))),
     }
 }
 
@@ -397,13 +410,17 @@ pub async fn list(ctx: &Context, caller: &Caller, query: ListQuery, base: &str) 
         .unwrap_or(MAX_COUNT)
         .min(MAX_COUNT);
     let found: Vec<UserRecord> = match query.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        Some(filter) => {
-            let wanted = filter_email(filter)?;
-            match Email::parse(&wanted) {
+        Some(filter) => match user_filter(filter)? {
+            UserFilter::Email(wanted) => match Email::parse(&wanted) {
                 Ok(email) => users::load_by_email(&store, &email).await?.into_iter().collect(),
                 Err(_) => vec![],
-            }
-        }
+            },
+            UserFilter::External(wanted) => users::all(&store)
+                .await?
+                .into_iter()
+                .filter(|u| u.external_id.as_deref() == Some(wanted.as_str()))
+                .collect(),
+        },
         None => users::all(&store).await?,
     };
     let total = found.len();
@@ -427,6 +444,7 @@ pub async fn list(ctx: &Context, caller: &Caller, query: ListQuery, base: &str) 
 struct Wanted {
     name: Option<Option<String>>,
     active: Option<bool>,
+    external_id: Option<Option<String>>,
 }
 
 /// Applies what is wanted and differs: a name through the users service; deactivation disables
@@ -434,12 +452,18 @@ struct Wanted {
 /// those it disabled itself). Owners are out of its reach, audited when it tries.
 async fn apply(ctx: &Context, caller: &Caller, user: &UserRecord, wanted: Wanted, base: &str) -> Result<ScimUser> {
     let active = user.status != UserStatus::Disabled;
+    let external_id = wanted
+        .external_id
+        .map(crate::domain::external_id)
+        .transpose()?
+        .filter(|e| e != &user.external_id);
     let patch = UserPatch {
         name: wanted.name.flatten().filter(|n| Some(n) != user.name.as_ref()),
         disabled: wanted.active.filter(|a| *a != active).map(|a| !a),
+        external_id,
         ..UserPatch::default()
     };
-    if patch.name.is_some() || patch.disabled.is_some() {
+    if patch.name.is_some() || patch.disabled.is_some() || patch.external_id.is_some() {
         leave_owners_alone(ctx, caller, user).await?;
         let id: UserId = user.id.parse()?;
         users::update(ctx, caller, &id, patch).await?;
@@ -465,6 +489,7 @@ pub async fn replace(ctx: &Context, caller: &Caller, id: &str, input: ScimUserIn
     let wanted = Wanted {
         name: Some(name_of(input.name.as_ref(), input.display_name.as_deref())?),
         active: input.active,
+        external_id: Some(input.external_id),
     };
     apply(ctx, caller, &user, wanted, base).await
 }
@@ -548,6 +573,7 @@ pub async fn patch(ctx: &Context, caller: &Caller, id: &str, patch: ScimPatch, b
                 name_changed = true;
             }
             "username" => same_email(&user, &Email::parse(&text(value, removing)?.unwrap_or_default())?)?,
+            "externalid" => wanted.external_id = Some(text(value, removing)?),
             _ => {}
         }
     }
@@ -612,7 +638,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filters_find_a_user_by_email_and_nothing_else() {
+    fn filters_find_a_user_by_email_or_external_id_and_nothing_else() {
+        assert_eq!(
+            user_filter(r#"externalId eq "00u1ab""#).unwrap(),
+            UserFilter::External("00u1ab".into())
+        );
         for (filter, email) in [
             (r#"userName eq "ana@acme.example""#, "ana@acme.example"),
             (r#"USERNAME EQ "ana@acme.example""#, "ana@acme.example"),
@@ -622,7 +652,11 @@ mod tests {
                 "cy@acme.example",
             ),
         ] {
-            assert_eq!(filter_email(filter).unwrap(), email, "{filter}");
+            assert_eq!(
+                user_filter(filter).unwrap(),
+                UserFilter::Email(email.into()),
+                "{filter}"
+            );
         }
         assert_eq!(
             filter_eq(r#"displayName eq "R eq D""#, "").unwrap(),
@@ -636,7 +670,7 @@ mod tests {
             "",
             long.as_str(),
         ] {
-            assert!(filter_email(bad).is_err(), "{bad}");
+            assert!(user_filter(bad).is_err(), "{bad}");
         }
     }
 

@@ -909,6 +909,7 @@ async fn create_user(
             status: UserStatus::Active,
             password: None,
             must_change_password: false,
+            external_id: None,
         },
     )
     .await?;

@@ -25,7 +25,6 @@ pub const MAX_TEAMS: usize = 200;
 pub const MAX_MEMBERS: usize = 5000;
 /// How often a change is tried, from a fresh read, while other changes of the team land first.
 const TRIES: u32 = 6;
-const MAX_EXTERNAL_ID: usize = 255;
 
 const ID: &str = "id";
 const NAME: &str = "name";
@@ -143,20 +142,6 @@ fn team_name(text: &str) -> Result<String> {
     crate::domain::label(NAME, text)
 }
 
-fn external_id(text: Option<String>) -> Result<Option<String>> {
-    let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-    if text
-        .as_ref()
-        .is_some_and(|t| t.len() > MAX_EXTERNAL_ID || t.chars().any(char::is_control))
-    {
-        return Err(Error::invalid(
-            "externalId",
-            format!("at most {MAX_EXTERNAL_ID} characters, without control characters"),
-        ));
-    }
-    Ok(text)
-}
-
 /// The key that keeps a name the workspace's once: its lower case, hashed (a name may hold any
 /// character, a key part may not).
 fn name_key(store: &TenantStore, name: &str) -> Key {
@@ -259,7 +244,7 @@ pub(crate) async fn create_team(
 ) -> Result<TeamView> {
     let store = caller.store(ctx);
     let name = team_name(name)?;
-    let external = external_id(external)?;
+    let external = crate::domain::external_id(external)?;
     let users = users_by_id(&store).await?;
     known_members(&members, &users)?;
     if all(&store).await?.len() >= MAX_TEAMS {
@@ -324,7 +309,7 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &str, patch: TeamPatch) 
 pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change: Change) -> Result<TeamView> {
     let store = caller.store(ctx);
     let name = change.name.as_deref().map(team_name).transpose()?;
-    let external = change.external_id.clone().map(external_id).transpose()?;
+    let external = change.external_id.clone().map(crate::domain::external_id).transpose()?;
     // Another workspace's team is not found before the ids a change names are looked at.
     load(&store, id).await?;
     let users = users_by_id(&store).await?;
@@ -459,17 +444,4 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<()> {
         }
     }
     Err(busy())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn external_ids_are_bounded_text() {
-        assert_eq!(external_id(Some(" a1 ".into())).unwrap().as_deref(), Some("a1"));
-        assert_eq!(external_id(Some("  ".into())).unwrap(), None);
-        assert!(external_id(Some("x".repeat(256))).is_err());
-        assert!(external_id(Some("a\nb".into())).is_err());
-    }
 }

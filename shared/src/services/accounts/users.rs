@@ -92,6 +92,8 @@ pub struct UserRecord {
     /// its issuer, and the SHA-256 of its subject (`sub`). Another account of that provider with
     /// the user's email is refused until an admin resets the binding.
     pub sso_binding: Option<(String, String)>,
+    /// The identity provider's own id for the user (SCIM `externalId`), sealed.
+    pub external_id: Option<String>,
     pub(crate) secrets: Secrets,
     /// Optimistic concurrency: the version read; 0 for a new user.
     version: i64,
@@ -121,6 +123,7 @@ const SECRETS: &str = "secrets";
 const DISABLED_BY_PROVISIONING: &str = "disabled_by_provisioning";
 const SSO_ISSUER: &str = "sso_issuer";
 const SSO_SUBJECT: &str = "sso_subject";
+const EXTERNAL_ID: &str = "external_id";
 
 impl UserRecord {
     pub fn mfa_enabled(&self) -> bool {
@@ -172,6 +175,9 @@ impl UserRecord {
         if let Some(at) = self.password_changed_at {
             item = item.with("password_changed_at", at);
         }
+        if let Some(external) = &self.external_id {
+            item = item.with(EXTERNAL_ID, crypto.encrypt_str(&key, EXTERNAL_ID, external).await?);
+        }
         Ok(item)
     }
 
@@ -182,6 +188,7 @@ impl UserRecord {
             .decrypt_str(key, EMAIL, item.bytes(EMAIL).ok_or(Error::Undecryptable)?)
             .await?;
         let name = crypto.open_str(item, NAME).await?;
+        let external_id = crypto.open_str(item, EXTERNAL_ID).await?;
         let mut plain = crypto
             .decrypt(key, SECRETS, item.bytes(SECRETS).ok_or(Error::Undecryptable)?)
             .await?;
@@ -205,6 +212,7 @@ impl UserRecord {
                 .str(SSO_ISSUER)
                 .zip(item.str(SSO_SUBJECT))
                 .map(|(issuer, subject)| (issuer.to_owned(), subject.to_owned())),
+            external_id,
             secrets: secrets?,
             version: item.num("version").unwrap_or_default(),
         })
@@ -338,6 +346,8 @@ pub struct NewUser {
     pub status: UserStatus,
     pub password: Option<Password>,
     pub must_change_password: bool,
+    /// The identity provider's own id for the user (SCIM `externalId`).
+    pub external_id: Option<String>,
 }
 
 /// A user ready to be written: its id and the transaction operations that create it and its
@@ -367,6 +377,7 @@ pub async fn prepare(store: &TenantStore, new: NewUser) -> Result<Prepared> {
         trusted_ips: vec![],
         disabled_by_provisioning: false,
         sso_binding: None,
+        external_id: crate::domain::external_id(new.external_id)?,
         secrets: Secrets {
             password,
             history: vec![],
@@ -448,6 +459,7 @@ pub async fn invite(ctx: &Context, caller: &Caller, request: Invite, base: &str)
             status: UserStatus::Invited,
             password: None,
             must_change_password: false,
+            external_id: None,
         },
     )
     .await?;
@@ -556,6 +568,10 @@ pub struct UserPatch {
     /// `true` forgets the identity provider's account the user is bound to (their account there
     /// was made again): their next single sign-on binds them anew.
     pub reset_sso: Option<bool>,
+    /// The identity provider's own id (SCIM `externalId`; `Some(None)` removes it): set by
+    /// provisioning only, never through the API.
+    #[serde(skip)]
+    pub external_id: Option<Option<String>>,
 }
 
 /// Refuses changing `user` away from being the workspace's break-glass owner.
@@ -642,6 +658,9 @@ pub async fn update(ctx: &Context, caller: &Caller, id: &UserId, patch: UserPatc
     }
     if patch.name.is_some() {
         user.name = name(patch.name)?;
+    }
+    if let Some(external) = patch.external_id {
+        user.external_id = crate::domain::external_id(external)?;
     }
     let reset_mfa = patch.reset_mfa == Some(true) && user.mfa_enabled();
     if reset_mfa {

@@ -64,6 +64,7 @@ pub async fn create(ctx: &Context, request: NewTenant) -> Result<TenantCreated> 
             status: UserStatus::Active,
             password: Some(auth::password::Password::new(one_time_password.clone(), 0)?),
             must_change_password: true,
+            external_id: None,
         },
     )
     .await?;
