@@ -1339,6 +1339,11 @@ async fn the_team_is_managed_in_pages() {
     let mut editing = Browser::new(&s);
     editing.sign_in("acme", "editor@acme.example", PASSWORD).await;
     assert_eq!(editing.get("/team").await.status, 403, "editors have no team page");
+    let token_of_editor = csrf(&editing.get("/overview").await.text);
+    let team_made = editing
+        .post("/teams", &[("csrf", &token_of_editor), ("name", "Mine")], None)
+        .await;
+    assert_eq!(team_made.status, 403, "nor make teams: {}", team_made.text);
     let role = post(
         &mut b,
         &format!("/team/{}", editor.user_id),
