@@ -742,6 +742,12 @@ async fn email_domains_proved_in_dns_find_single_sign_on() {
     );
     let taken_over = verify(&umbrella.token, "acme.example").await;
     assert_eq!(taken_over.str("status"), "verified", "{:?}", taken_over.body);
+    let told = audited(&s, &owner, "sso.domain_taken_over").await;
+    assert_eq!(
+        (told.len(), &told[0]["actor_type"], &told[0]["target_id"]),
+        (1, &json!("system"), &json!("acme.example")),
+        "{told:?}"
+    );
     let acme_sees = s.get("/v1/sso/domains", &owner.token).await;
     assert_eq!(acme_sees.body[0]["status"], json!("pending"), "{:?}", acme_sees.body);
     assert!(acme_sees.body[0]["verified_at"].is_null());

@@ -2,8 +2,9 @@
 //! verified domain lets the sign-in page find the workspace's single sign-on from a work email
 //! (`ana@acme.com`). A domain is verified for one workspace at a time (a system item names it,
 //! `keys::domain_claim`): another workspace takes it over only by proving it while the holder
-//! no longer does (its own record gone from DNS), or once the holder is deleted. Every change is
-//! audited (`sso.domain_added`, `sso.domain_verified`, `sso.domain_removed`).
+//! no longer does (its own record gone from DNS; the holder's audit log says so,
+//! `sso.domain_taken_over`), or once the holder is deleted. Every change is audited
+//! (`sso.domain_added`, `sso.domain_verified`, `sso.domain_removed`).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -193,6 +194,8 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
             ),
         ));
     }
+    // An active holder that loses the domain is told in its own audit log.
+    let mut told = None;
     let claim_condition = match held_by.as_deref() {
         None => Condition::NotExists,
         Some(holder) if holder == own => Condition::eq(TENANT, own),
@@ -204,6 +207,16 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
             let still_proved = theirs.is_some_and(|t| published(&record_value(&t)));
             if active && still_proved {
                 return Err(verified_elsewhere());
+            }
+            if active {
+                let dns = audit::Actor {
+                    kind: "system",
+                    id: "dns",
+                    role: None,
+                };
+                let target = Target::EmailDomain(domain.to_string());
+                let holder_store = ctx.tenant_store(&other);
+                told = Some(audit::entry_as(&holder_store, dns, None, "sso.domain_taken_over", target).await?);
             }
             Condition::eq(TENANT, holder)
         }
@@ -232,6 +245,7 @@ pub async fn verify(ctx: &Context, caller: &Caller, domain: &str) -> Result<Emai
         )
         .await?,
     ];
+    let ops: Vec<TxOp> = ops.into_iter().chain(told).collect();
     match ctx.store.transact(ops).await {
         // Removed (and perhaps listed again) meanwhile.
         Err(Error::TransactionCanceled(f)) if f.iter().any(|f| f.index == 1) => Err(Error::NotFound("email domain")),
