@@ -39,7 +39,7 @@ const VERSION: &str = "version";
 pub struct TeamRecord {
     pub id: String,
     pub name: String,
-    /// Its members' user ids (a deleted user's id until the team's next change).
+    /// Its members' user ids (a deleted user's id until `forget_user` takes it out).
     pub members: BTreeSet<String>,
     /// The identity provider's own id for it (SCIM `externalId`).
     pub external_id: Option<String>,
@@ -169,7 +169,7 @@ pub(crate) async fn load(store: &TenantStore, id: &str) -> Result<TeamRecord> {
 }
 
 /// The workspace's users by id (to show members, and to check the ids a change names).
-pub(crate) async fn users_by_id(store: &TenantStore) -> Result<HashMap<String, UserRecord>> {
+pub async fn users_by_id(store: &TenantStore) -> Result<HashMap<String, UserRecord>> {
     Ok(users::all(store)
         .await?
         .into_iter()
@@ -202,8 +202,12 @@ pub(crate) fn view(team: &TeamRecord, users: &HashMap<String, UserRecord>) -> Te
 
 pub async fn list(ctx: &Context, caller: &Caller) -> Result<Vec<TeamView>> {
     let store = caller.store(ctx);
-    let users = users_by_id(&store).await?;
-    Ok(all(&store).await?.iter().map(|t| view(t, &users)).collect())
+    list_among(&store, &users_by_id(&store).await?).await
+}
+
+/// Every team, its members shown from `users` (the workspace's, as `users_by_id` reads them).
+pub async fn list_among(store: &TenantStore, users: &HashMap<String, UserRecord>) -> Result<Vec<TeamView>> {
+    Ok(all(store).await?.iter().map(|t| view(t, users)).collect())
 }
 
 pub async fn get(ctx: &Context, caller: &Caller, id: &str) -> Result<TeamView> {
@@ -311,7 +315,7 @@ pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change
     let name = change.name.as_deref().map(team_name).transpose()?;
     let external = change.external_id.clone().map(crate::domain::external_id).transpose()?;
     // Another workspace's team is not found before the ids a change names are looked at.
-    load(&store, id).await?;
+    let mut team = load(&store, id).await?;
     let users = users_by_id(&store).await?;
     for members in &change.members {
         match members {
@@ -325,8 +329,8 @@ pub(crate) async fn change_team(ctx: &Context, caller: &Caller, id: &str, change
     for attempt in 0..TRIES {
         if attempt > 0 {
             settle(attempt).await;
+            team = load(&store, id).await?;
         }
-        let team = load(&store, id).await?;
         let mut changed = team.clone();
         if let Some(name) = &name {
             changed.name = name.clone();
