@@ -492,7 +492,10 @@ async fn check_workspace(ctx: &Arc<Context>, tenant: &TenantId, report: &mut Rep
             until: Some((now / 86_400 + 2) * 86_400),
             ..MetricsQuery::default()
         };
-        let counted = metrics::read(&store, &query).await?.totals.response_count;
+        let counted = metrics::of_surveys(&store, std::slice::from_ref(&survey), &query)
+            .await?
+            .totals
+            .response_count;
         let recounted = recount.get(&survey.id).copied().unwrap_or(0);
         if counted != recounted {
             report.problems.push(format!(

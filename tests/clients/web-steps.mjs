@@ -108,11 +108,18 @@ export async function buildSurvey(page, base, audit, name) {
   await page.type("#question_fr", "Nous recommanderiez-vous ?");
   const after = await previewed("Nous recommanderiez-vous ?");
   const entries = await page.evaluate(() => history.length);
+  // Limited to the first team, ticked by keyboard, when the workspace has teams.
+  const team = await page.$("input[name^=team_]:not([disabled])");
+  if (team) {
+    await team.focus();
+    await page.keyboard.press("Space");
+  }
   await audit("survey-form");
   await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".actions button[value=save]")]);
   const surveySaved = await page.$eval(".notice", (e) => e.textContent.trim());
   await audit("survey-saved");
-  return { before: before !== null, after: after !== null, entries: entries - entriesBefore, saved: surveySaved };
+  const limitedTo = await page.$$eval("input[name^=team_]:checked", (ticked) => ticked.map((t) => t.parentElement.textContent.trim()));
+  return { before: before !== null, after: after !== null, entries: entries - entriesBefore, saved: surveySaved, limitedTo };
 }
 
 export async function makeAndRevokeKey(page, base, audit, name) {

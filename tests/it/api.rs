@@ -100,6 +100,7 @@ impl Member {
             },
             ip: None,
             sees_people: true,
+            surveys: ovation::services::SurveyAccess::Every,
         }
     }
 }

@@ -24,6 +24,7 @@ mod sending;
 mod sso;
 mod store_conformance;
 mod surveys;
+mod team_access;
 mod template;
 mod tenant_scope;
 mod web;

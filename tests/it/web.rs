@@ -23,7 +23,7 @@ on_every_engine!(
 const DAY: i64 = 86_400;
 
 /// A browser's view of the app: its cookies, kept as the answers set them.
-struct Browser {
+pub(crate) struct Browser {
     url: String,
     client: reqwest::Client,
     cookies: BTreeMap<String, String>,
@@ -31,15 +31,15 @@ struct Browser {
     set: Vec<String>,
 }
 
-struct Seen {
-    status: u16,
-    location: Option<String>,
-    text: String,
+pub(crate) struct Seen {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) text: String,
     headers: reqwest::header::HeaderMap,
 }
 
 impl Browser {
-    fn new(s: &Stack) -> Browser {
+    pub(crate) fn new(s: &Stack) -> Browser {
         Browser {
             url: s.url.clone(),
             client: reqwest::Client::builder()
@@ -82,7 +82,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Seen {
+    pub(crate) async fn get(&mut self, path: &str) -> Seen {
         let response = self
             .client
             .get(format!("{}{path}", self.url))
@@ -94,7 +94,7 @@ impl Browser {
         self.keep(response).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Seen {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Seen {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -112,7 +112,7 @@ impl Browser {
     }
 
     /// Signs in through the pages: the sign-in page, then its form.
-    async fn sign_in(&mut self, workspace: &str, email: &str, password: &str) -> Seen {
+    pub(crate) async fn sign_in(&mut self, workspace: &str, email: &str, password: &str) -> Seen {
         let page = self.get("/sign-in").await;
         let csrf = csrf(&page.text);
         self.post(
@@ -130,7 +130,7 @@ impl Browser {
 }
 
 /// The CSRF token of a page's (first) form.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
@@ -680,6 +680,11 @@ async fn the_web_app_in_chromium() {
         (&built["before"], &built["after"], &built["entries"], &built["saved"]),
         (&json!(true), &json!(true), &json!(0), &json!("Survey created.")),
         "the preview followed the form: {seen}"
+    );
+    assert_eq!(
+        built["limitedTo"],
+        json!(["Support"]),
+        "limited to the team, by keyboard: {seen}"
     );
     assert_eq!(
         seen["keyCalls"],
@@ -2816,7 +2821,7 @@ async fn unsubscribes_are_listed_and_made_in_pages() {
 }
 
 /// The mails the deliverer sent to `to`, parsed.
-async fn mailed_to(
+pub(crate) async fn mailed_to(
     send: &crate::sending::Sending,
     data_dir: &std::path::Path,
     to: &str,
@@ -2830,7 +2835,7 @@ async fn mailed_to(
 }
 
 /// Runs the deliverer over what its queue holds, as Lambda would; how many messages it took.
-async fn deliver_queued(s: &Stack, send: &crate::sending::Sending) -> usize {
+pub(crate) async fn deliver_queued(s: &Stack, send: &crate::sending::Sending) -> usize {
     let event = crate::sending::receive(send).await;
     let taken = event.records.len();
     let answer = job_deliver::handle(&s.ctx, &send.messaging, event.clone()).await;

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use ovation::config::Settings;
 use ovation::crypto::local::LocalKeyring;
 use ovation::domain::{Email, Score};
+use ovation::services::Caller;
 use ovation::services::exports::spreadsheets::{self, Format};
 use ovation::services::people::imports::{self, ImportOptions};
 use ovation::services::people::person;
@@ -78,9 +79,10 @@ pub async fn figures(dir: &Path, responses: usize) -> Result<()> {
     for format in [Format::Csv, Format::Xlsx] {
         let path = dir.join(format!("export.{}", format.extension()));
         let started = Instant::now();
-        let summary =
-            spreadsheets::responses_to_file(&tenant, &ResponseFilter::default(), (format, true), &path, None, |_| {})
-                .await?;
+        let every = ResponseFilter::default()
+            .for_caller(&tenant, &Caller::operator(tenant.tenant().clone()))
+            .await?;
+        let summary = spreadsheets::responses_to_file(&tenant, &every, (format, true), &path, None, |_| {}).await?;
         let secs = started.elapsed().as_secs_f64();
         let bytes = std::fs::metadata(&path).map_err(Error::internal)?.len();
         println!(

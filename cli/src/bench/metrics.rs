@@ -185,7 +185,7 @@ pub async fn figures(dir: &Path) -> Result<()> {
             for _ in 0..READS {
                 let before = store.calls();
                 let started = Instant::now();
-                let read = metrics::read(&tenant_store, &query).await?;
+                let read = metrics::read(&tenant_store, &caller, &query).await?;
                 runs.push(started.elapsed().as_secs_f64() * 1e3);
                 calls = Some(store.calls().since(before));
                 answer = Some(read);

@@ -17,6 +17,7 @@ mod page_import;
 mod retention;
 mod scale;
 mod sending;
+mod teams;
 mod web;
 mod webhooks;
 mod website;
@@ -62,6 +63,8 @@ enum Part {
     Web,
     /// Staff notifications for 10,000 answers in an hour (run as a minute).
     Notifications,
+    /// Surveys limited to teams: the owner's and a team analyst's requests through the router.
+    Teams,
     /// An import of 100,000 people through the web app's pages.
     PageImport,
     /// The website survey: its script's size, decisions and answers through the router.
@@ -131,7 +134,6 @@ async fn bench_tenant(ctx: &Context) -> Result<(ovation::store::TenantStore, ova
 /// A new workspace `slug` (owner `owner@{slug}.example`), its store and the operator acting in it
 /// as an admin.
 async fn workspace(ctx: &Context, slug: &str) -> Result<(ovation::store::TenantStore, ovation::services::Caller)> {
-    use ovation::auth::{Actor, Principal, Role};
     use ovation::services::lifecycle::tenants::{self, NewTenant};
     let created = tenants::create(
         ctx,
@@ -142,16 +144,7 @@ async fn workspace(ctx: &Context, slug: &str) -> Result<(ovation::store::TenantS
         },
     )
     .await?;
-    let caller = ovation::services::Caller {
-        principal: Principal {
-            tenant: created.tenant.id.clone(),
-            actor: Actor::Operator,
-            role: Role::Admin,
-            restriction: None,
-        },
-        ip: None,
-        sees_people: true,
-    };
+    let caller = ovation::services::Caller::operator(created.tenant.id.clone());
     Ok((ctx.tenant_store(&created.tenant.id), caller))
 }
 
@@ -365,6 +358,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only == Part::Website {
         return website::figures(&dir).await;
+    }
+    if args.only == Part::Teams {
+        return teams::figures(&dir).await;
     }
     if args.only == Part::Scale {
         return scale::figures(&dir).await;

@@ -62,6 +62,7 @@ pub async fn figures(dir: &std::path::Path) -> Result<()> {
             },
             ip: None,
             sees_people: true,
+            surveys: ovation::services::SurveyAccess::Every,
         };
         let choice = Choice {
             survey: survey.id.clone(),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ovation::domain::Slug;
+use ovation::services::Caller;
 use ovation::services::accounts::tenants;
 use ovation::services::audit::{self, Outcome, Target};
 use ovation::services::exports::spreadsheets::{self, Format};
@@ -88,7 +89,9 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         until: args.until,
         survey: args.survey_id.clone(),
         ..ResponseFilter::default()
-    };
+    }
+    .for_caller(&store, &Caller::operator(tenant.id.clone()))
+    .await?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {pos} responses written ({per_sec})").map_err(Error::internal)?,

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ovation::auth::{Actor, Principal, Role};
 use ovation::domain::send_at::SendAt;
 use ovation::domain::{Channel, Slug};
 use ovation::services::Caller;
@@ -119,16 +118,7 @@ async fn into_store(args: &ImportArgs, slug: &str, bar: &ProgressBar) -> Result<
     let store = ctx.tenant_store(&tenant.id);
     let hash_only = tenant.settings.privacy.store_email_hash_only;
     // The operator's command, audited as the operator.
-    let caller = Caller {
-        principal: Principal {
-            tenant: tenant.id.clone(),
-            actor: Actor::Operator,
-            role: Role::Admin,
-            restriction: None,
-        },
-        ip: None,
-        sees_people: true,
-    };
+    let caller = Caller::operator(tenant.id.clone());
     let file = std::fs::File::open(&args.file).map_err(|e| Error::invalid("file", e.to_string()))?;
     let summary = imports::run(&store, &caller, hash_only, file, &options(args, 2)?, |rows| {
         bar.set_position(rows)

@@ -272,7 +272,9 @@ async fn export_tenant(State(ctx): Ctx, Scoped { caller, store }: Scoped) -> Res
 /// The full export as a job (any size): 202 with the job to poll at `/v1/exports/{id}`.
 async fn export_tenant_job(State(ctx): Ctx, Scoped { caller, store }: Scoped) -> Result<Response> {
     use ovation::services::exports::jobs::{self, ExportKind};
-    let filter = ovation::services::results::response_list::ResponseFilter::default();
+    let filter = ovation::services::results::response_list::ResponseFilter::default()
+        .for_caller(&store, &caller)
+        .await?;
     let job = jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

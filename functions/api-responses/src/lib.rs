@@ -199,7 +199,8 @@ async fn list(
         }
     }
     let skip = (q.page - 1) * q.per_page;
-    let page = response_list::list(&store, &q.filter, q.per_page, skip, q.cursor.as_deref()).await?;
+    let filter = q.filter.for_caller(&store, &caller).await?;
+    let page = response_list::list(&store, &filter, q.per_page, skip, q.cursor.as_deref()).await?;
     let views = response_wire::views(&store, &base.0, &page.responses, q.expand_person).await?;
     Ok(ListPage {
         items: views,
@@ -244,9 +245,7 @@ async fn one(
     if params.expands_person() {
         caller.must_see_people()?;
     }
-    let record = response_record::load(&store, id.as_str())
-        .await?
-        .ok_or(Error::NotFound("survey response"))?;
+    let record = response_record::visible(&store, &caller, id.as_str()).await?;
     let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
     Ok(Json(&view[0]).into_response())
 }
@@ -332,9 +331,9 @@ impl MetricsParams {
     }
 }
 
-async fn metrics(Scoped { store, .. }: Scoped, Params(params): Params<MetricsParams>) -> Result<Response> {
+async fn metrics(Scoped { caller, store }: Scoped, Params(params): Params<MetricsParams>) -> Result<Response> {
     let query = params.into_query()?;
-    Ok(Json(metrics::read(&store, &query).await?).into_response())
+    Ok(Json(metrics::read(&store, &caller, &query).await?).into_response())
 }
 
 /// An export's query: the format and the list's filters.
@@ -381,6 +380,7 @@ async fn export_job(
     Params(params): Params<ExportParams>,
 ) -> Result<Response> {
     let (format, filter) = params.into_query()?;
+    let filter = filter.for_caller(&store, &caller).await?;
     let job = jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
@@ -411,6 +411,7 @@ async fn export_file(
 /// A responses export in the answer, up to `downloads::MAX_ROWS` rows and `MAX_BYTES`.
 async fn export(Scoped { caller, store }: Scoped, Params(params): Params<ExportParams>) -> Result<Response> {
     let (format, filter) = params.into_query()?;
+    let filter = filter.for_caller(&store, &caller).await?;
     let file = downloads::responses(&store, &caller, &filter, format).await?;
     Ok(attachment(file.content_type, &file.name, file.bytes))
 }

@@ -12,7 +12,7 @@ use ovation::http::extract::{JsonBody, Params, PathId, PublicBase, Scoped};
 use ovation::ids::SurveyId;
 use ovation::services::surveys::{self, Survey};
 use ovation::store::TenantStore;
-use ovation::{Context, Error, Result};
+use ovation::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// This function's name in the route table and in `template.yaml`.
@@ -47,9 +47,9 @@ struct ListParams {
     archived: Option<bool>,
 }
 
-async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
+async fn list(Scoped { caller, store }: Scoped, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
     let mut out = Vec::new();
-    for survey in surveys::list(&store, p.archived.unwrap_or(false)).await? {
+    for survey in surveys::list_visible(&store, &caller, p.archived.unwrap_or(false)).await? {
         out.push(with_link(&store, &base, survey).await?);
     }
     Ok(Json(out).into_response())
@@ -64,10 +64,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(with_link(&store, &base, survey).await?)).into_response())
 }
 
-async fn one(Scoped { store, .. }: Scoped, base: PublicBase, PathId(id): PathId<SurveyId>) -> Result<Response> {
-    let survey = surveys::get(&store, id.as_str())
-        .await?
-        .ok_or(Error::NotFound("survey"))?;
+async fn one(Scoped { caller, store }: Scoped, base: PublicBase, PathId(id): PathId<SurveyId>) -> Result<Response> {
+    let survey = surveys::visible(&store, &caller, id.as_str()).await?;
     Ok(Json(with_link(&store, &base, survey).await?).into_response())
 }
 

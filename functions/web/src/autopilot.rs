@@ -40,7 +40,7 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
         let store = caller.store(&ctx);
         // Archived surveys only when one is a channel's (so the form shows what is set).
-        let all = surveys::list(&store, true).await?;
+        let all = surveys::list_visible(&store, &caller, true).await?;
         let configs = [
             autopilot::config(&store, Platform::Email).await?,
             autopilot::config(&store, Platform::Sms).await?,
@@ -70,6 +70,8 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
                 days => (config.frequency % DAY == 0).then_some(config.frequency / DAY),
                 frequency => config.frequency,
                 survey => &config.survey_id,
+                // A survey of teams the caller is not in: named as such, kept when saved.
+                survey_hidden => config.survey_id.as_ref().is_some_and(|id| !all.iter().any(|s| s.id == *id)),
                 members,
             });
         }
@@ -96,6 +98,9 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
     in_layout(&ctx, &caller, &headers, ("autopilot", "autopilot.html", ""), values).await
 }
 
+/// The survey choice that keeps a channel's survey as it is (one of teams the caller is not in).
+const KEPT: &str = "kept";
+
 /// Switches a channel's autopilot on or off, with its frequency (days) and survey.
 pub async fn configure(
     State(ctx): Ctx,
@@ -119,7 +124,10 @@ pub async fn configure(
         let patch = AutopilotPatch {
             active: Some(form.get("active") == "on"),
             frequency,
-            survey_id: Some(Some(form.get("survey_id").to_owned()).filter(|s| !s.is_empty())),
+            survey_id: match form.get("survey_id") {
+                KEPT => None,
+                id => Some(Some(id.to_owned()).filter(|s| !s.is_empty())),
+            },
         };
         autopilot::configure(&caller.store(&ctx), &caller, platform, patch).await
     };

@@ -47,14 +47,11 @@ pub async fn export(
     _form: PageForm,
 ) -> Response {
     let root = root_of(path.as_ref());
-    let started = jobs::request(
-        &ctx,
-        &caller.store(&ctx),
-        &caller,
-        ExportKind::Tenant,
-        None,
-        &ResponseFilter::default(),
-    )
+    let store = caller.store(&ctx);
+    let started = async {
+        let filter = ResponseFilter::default().for_caller(&store, &caller).await?;
+        jobs::request(&ctx, &store, &caller, ExportKind::Tenant, None, &filter).await
+    }
     .await;
     let to = started.map(|job| format!("exports/{}", job.id));
     after_form(&ctx, &caller, &headers, (NAV, root), to).await

@@ -33,6 +33,7 @@ pub async fn start(
         let (_, _, filter) = crate::responses::feed_filter(&pairs, now_unix())?;
         let format: Format = form.get("format").parse()?;
         let store = caller.store(&ctx);
+        let filter = filter.for_caller(&store, &caller).await?;
         jobs::request(&ctx, &store, &caller, ExportKind::Responses, Some(format), &filter).await
     };
     let to = started.await.map(|job| format!("exports/{}", job.id));

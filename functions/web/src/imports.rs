@@ -81,7 +81,7 @@ pub async fn one(State(ctx): Ctx, headers: HeaderMap, caller: Caller, PathId(id)
                 context! { i, header, values, guess => guess.target(), targets => targets(header) }
             })
             .collect();
-        let surveys: Vec<_> = surveys::list(&store, false)
+        let surveys: Vec<_> = surveys::list_visible(&store, &caller, false)
             .await?
             .into_iter()
             .map(|s| context! { id => s.id, name => s.definition.name })

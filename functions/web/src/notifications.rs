@@ -38,7 +38,7 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         let pairs = filter::pairs(raw.as_deref())?;
         let store = caller.store(&ctx);
         let mine = subscriptions::mine(&store, &caller).await?;
-        let rows: Vec<_> = surveys::list(&store, false)
+        let rows: Vec<_> = surveys::list_visible(&store, &caller, false)
             .await?
             .into_iter()
             .map(|s| {

@@ -48,7 +48,7 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
 
 async fn figures(ctx: &Context, caller: &Caller, filter: &Filter) -> Result<minijinja::Value> {
     let store = caller.store(ctx);
-    let surveys: Vec<(String, String)> = surveys::list(&store, false)
+    let surveys: Vec<(String, String)> = surveys::list_visible(&store, caller, false)
         .await?
         .into_iter()
         .map(|s| (s.id, s.definition.name))
@@ -62,15 +62,20 @@ async fn figures(ctx: &Context, caller: &Caller, filter: &Filter) -> Result<mini
         group_by: Some(by),
         ..filter.query(filter.since, filter.until, None)
     };
-    let read = metrics::read(&store, &grouped).await?;
+    let read = metrics::read(&store, caller, &grouped).await?;
     let length = filter.until - filter.since + 1;
-    let before = metrics::read(&store, &filter.query(filter.since - length, filter.since - 1, None)).await?;
+    let before = metrics::read(
+        &store,
+        caller,
+        &filter.query(filter.since - length, filter.since - 1, None),
+    )
+    .await?;
     let change = read.totals.nps.zip(before.totals.nps).map(|(now, then)| now - then);
     let by_channel = MetricsQuery {
         by_channel: true,
         ..filter.query(filter.since, filter.until, None)
     };
-    let channels: Vec<ChannelRow> = metrics::read(&store, &by_channel)
+    let channels: Vec<ChannelRow> = metrics::read(&store, caller, &by_channel)
         .await?
         .channels
         .unwrap_or_default()

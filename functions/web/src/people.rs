@@ -91,8 +91,8 @@ fn confirmation(person: &Person) -> String {
 }
 
 /// The surveys a survey may be sent from: (id, name), the default first.
-async fn sendable(store: &TenantStore) -> Result<Vec<(String, String)>> {
-    let mut all = surveys::list(store, false).await?;
+async fn sendable(store: &TenantStore, caller: &Caller) -> Result<Vec<(String, String)>> {
+    let mut all = surveys::list_visible(store, caller, false).await?;
     all.sort_by_key(|s| !s.is_default);
     Ok(all
         .into_iter()
@@ -149,7 +149,7 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
             zone_query => format!("zone={}", encode_component(&zone)),
             zone,
             done => filter::said(DONE, &pairs),
-            surveys => if manage { sendable(&store).await? } else { vec![] },
+            surveys => if manage { sendable(&store, &caller).await? } else { vec![] },
             person => context! {},
         })
     };
@@ -184,7 +184,7 @@ pub async fn one(
             zone_query => format!("zone={}", encode_component(&zone)),
             zone,
             done => filter::said(DONE, &pairs),
-            surveys => if manage { sendable(&store).await? } else { vec![] },
+            surveys => if manage { sendable(&store, &caller).await? } else { vec![] },
             confirm_with => confirmation(&found),
         })
     };

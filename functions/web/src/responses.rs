@@ -26,7 +26,7 @@ use ovation::services::results::responses::{self, ResponseChange};
 use ovation::services::sending::invitations;
 use ovation::services::surveys;
 use ovation::store::now_unix;
-use ovation::{Context, Error, Result};
+use ovation::{Context, Result};
 use serde::Serialize;
 
 use crate::filter::{self, Filter, value};
@@ -188,8 +188,9 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
     let (period, narrow, filter) = feed_filter(&pairs, now)?;
     let store = caller.store(ctx);
     let cursor = Some(value(&pairs, "cursor")).filter(|c| !c.is_empty());
+    let filter = filter.for_caller(&store, caller).await?;
     let page = response_list::list(&store, &filter, PER_PAGE, 0, cursor).await?;
-    let surveys: Vec<(String, String)> = surveys::list(&store, false)
+    let surveys: Vec<(String, String)> = surveys::list_visible(&store, caller, false)
         .await?
         .into_iter()
         .map(|s| (s.id, s.definition.name))
@@ -220,7 +221,7 @@ async fn feed_page(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<
         narrow,
         export,
         surveys,
-        rows => rows(ctx, caller, &page.responses, &survey_names(&store).await?, &period.tz).await?,
+        rows => rows(ctx, caller, &page.responses, &survey_names(&store, caller).await?, &period.tz).await?,
         next,
         scan_stopped => page.scan_stopped,
         sees_people => caller.sees_people,
@@ -238,7 +239,9 @@ pub async fn export(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuer
             other => other.parse()?,
         };
         let (_, _, filter) = feed_filter(&pairs, now_unix())?;
-        downloads::responses(&caller.store(&ctx), &caller, &filter, format).await
+        let store = caller.store(&ctx);
+        let filter = filter.for_caller(&store, &caller).await?;
+        downloads::responses(&store, &caller, &filter, format).await
     };
     match file.await {
         Ok(file) => attachment(file.content_type, &file.name, file.bytes),
@@ -304,7 +307,9 @@ pub(crate) async fn history(
         person: Some(person.to_owned()),
         order: Order::CreatedDesc,
         ..ResponseFilter::default()
-    };
+    }
+    .for_caller(&store, caller)
+    .await?;
     let latest = response_list::list(&store, &theirs, HISTORY as u32 + 1, 0, None).await?;
     let others: Vec<ResponseRecord> = latest
         .responses
@@ -312,11 +317,13 @@ pub(crate) async fn history(
         .filter(|r| Some(r.id.as_str()) != except)
         .take(HISTORY)
         .collect();
-    let names = survey_names(&store).await?;
+    let names = survey_names(&store, caller).await?;
     let answers = rows(ctx, caller, &others, &names, tz).await?;
+    // The sends of the surveys the caller sees.
     let sends = invitations::of_person(&store, person)
         .await?
         .into_iter()
+        .filter(|invitation| names.iter().any(|(id, _)| *id == invitation.survey))
         .take(HISTORY)
         .map(|invitation| SendRow {
             at: local(invitation.sent_at.unwrap_or(invitation.due_at), tz),
@@ -333,9 +340,9 @@ pub(crate) async fn history(
     Ok((answers, sends))
 }
 
-/// Every survey's id and name (archived ones too), to name them in lists.
-async fn survey_names(store: &ovation::store::TenantStore) -> Result<Vec<(String, String)>> {
-    Ok(surveys::list(store, true)
+/// The id and name of every survey the caller sees (archived ones too), to name them in lists.
+async fn survey_names(store: &ovation::store::TenantStore, caller: &Caller) -> Result<Vec<(String, String)>> {
+    Ok(surveys::list_visible(store, caller, true)
         .await?
         .into_iter()
         .map(|s| (s.id, s.definition.name))
@@ -359,10 +366,8 @@ pub async fn one(
 
 async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &str) -> Result<minijinja::Value> {
     let store = caller.store(ctx);
-    let record = response_record::load(&store, id.as_str())
-        .await?
-        .ok_or(Error::NotFound("survey response"))?;
-    let survey = surveys::get(&store, &record.survey).await?;
+    let record = response_record::visible(&store, caller, id.as_str()).await?;
+    let survey = Some(surveys::visible(&store, caller, &record.survey).await?);
     let person: Option<Person> = match (&record.person, caller.sees_people) {
         (Some(p), true) => person::load(&store, p).await?,
         _ => None,
@@ -403,9 +408,7 @@ pub async fn edit(
     let root = root_of(path.as_ref());
     let store = caller.store(&ctx);
     let change = async {
-        let record = response_record::load(&store, id.as_str())
-            .await?
-            .ok_or(Error::NotFound("survey response"))?;
+        let record = response_record::visible(&store, &caller, id.as_str()).await?;
         let tags: Vec<String> = form
             .get("tags")
             .split(',')

@@ -5,11 +5,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
+use ovation::domain::survey::SurveyStatus;
 use ovation::services::Caller;
 use ovation::services::results::metrics::{self, MetricsQuery};
 use ovation::services::surveys;
 use ovation::store::now_unix;
-use ovation::{Context, Result};
+use ovation::{Context, Error, Result};
 
 use crate::chart;
 use crate::filter::{self, Filter, value};
@@ -26,12 +27,20 @@ async fn figures(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<mi
     let pairs = filter::pairs(raw)?;
     let mut filter = Filter::parse(&pairs, now_unix())?;
     let store = caller.store(ctx);
-    let all = surveys::list(&store, false).await?;
-    // The survey chosen, else the first that counts a segment property.
-    let survey = all
-        .iter()
-        .find(|s| s.id == filter.survey)
-        .or_else(|| all.iter().find(|s| !s.definition.segments.is_empty()));
+    let mut all = surveys::list_visible(&store, caller, true).await?;
+    // The survey chosen (archived too; one not seen is not found), else the first that counts
+    // a segment property.
+    let survey = match filter.survey.as_str() {
+        "" => None,
+        chosen => Some(
+            all.iter()
+                .find(|s| s.id == chosen)
+                .cloned()
+                .ok_or(Error::NotFound("survey"))?,
+        ),
+    };
+    all.retain(|s| s.definition.status != SurveyStatus::Archived);
+    let survey = survey.or_else(|| all.iter().find(|s| !s.definition.segments.is_empty()).cloned());
     let surveys: Vec<(String, String)> = all.iter().map(|s| (s.id.clone(), s.definition.name.clone())).collect();
     let Some(survey) = survey else {
         return Ok(context! { filter, surveys, properties => Vec::<String>::new() });
@@ -46,7 +55,10 @@ async fn figures(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<mi
         segment: Some(property.clone()),
         ..filter.query(filter.since, filter.until, None)
     };
-    let mut segments = metrics::read(&store, &query).await?.segments.unwrap_or_default();
+    let mut segments = metrics::read(&store, caller, &query)
+        .await?
+        .segments
+        .unwrap_or_default();
     segments.sort_by_key(|s| {
         (
             std::cmp::Reverse(s.metrics.nps.map_or(i64::MIN, |n| n)),

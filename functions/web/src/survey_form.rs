@@ -3,7 +3,7 @@
 //! `SurveyPatch` the API takes, whose checks are the services' own. Nothing here is a rule of its
 //! own: a draft that does not make a valid patch is refused by the same checks as the API's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -50,6 +50,9 @@ pub struct Draft {
     pub reminder_days: String,
     pub link_days: String,
     pub segments: String,
+    /// The teams (ids) ticked, when the form shows them (`teams_shown`); `None` leaves the
+    /// survey's as they are.
+    pub teams: Option<BTreeSet<String>>,
 }
 
 /// A change the form's buttons make without saving.
@@ -178,6 +181,7 @@ impl Draft {
             reminder_days: survey.reminder_days.map(|d| d.to_string()).unwrap_or_default(),
             link_days: survey.link_days.to_string(),
             segments: survey.segments.join(", "),
+            teams: None,
         }
     }
 
@@ -240,6 +244,14 @@ impl Draft {
             reminder_days: form.get("reminder_days").to_owned(),
             link_days: form.get("link_days").to_owned(),
             segments: form.get("segments").to_owned(),
+            teams: (form.get("teams_shown") == "1").then(|| {
+                form.0
+                    .iter()
+                    .filter(|(_, ticked)| !ticked.is_empty())
+                    .filter_map(|(name, _)| name.strip_prefix("team_"))
+                    .map(str::to_owned)
+                    .collect()
+            }),
         })
     }
 
@@ -321,6 +333,7 @@ impl Draft {
             reminder_days: Some(reminder_days),
             link_days: Some(days("link_days", &self.link_days)?),
             segments: Some(self.segments.split([',', '\n']).filter_map(optional).collect()),
+            teams: self.teams.as_ref().map(|t| t.iter().cloned().collect()),
         })
     }
 
@@ -572,6 +585,9 @@ mod tests {
             ("throttle_days", "30"),
             ("link_days", "90"),
             ("segments", "plan, region\nteam"),
+            ("teams_shown", "1"),
+            ("team_t1", "on"),
+            ("team_t2", ""),
             ("op", "down:0"),
         ]);
         let draft = Draft::from_form(&posted).unwrap();
@@ -585,6 +601,7 @@ mod tests {
             BTreeMap::from([(Language::Fr, "Service".to_owned())])
         );
         assert_eq!(patch.segments.unwrap(), ["plan", "region", "team"]);
+        assert_eq!(patch.teams.unwrap(), ["t1"], "the teams ticked");
         assert_eq!(patch.reminder_days, Some(None), "blank is no reminder");
         let wrong = form(&[("default_language", "xx")]);
         assert!(Draft::from_form(&wrong).is_err());
@@ -594,6 +611,16 @@ mod tests {
             ("question_count", "11"),
         ]);
         assert!(Draft::from_form(&many).is_err(), "no more questions than a survey has");
+        let without_teams = form(&[
+            ("default_language", "en"),
+            ("status", "active"),
+            ("question_count", "0"),
+        ]);
+        assert_eq!(
+            Draft::from_form(&without_teams).unwrap().teams,
+            None,
+            "a form without teams keeps them"
+        );
         let mut days = draft.clone();
         days.throttle_days = "soon".into();
         assert_eq!(

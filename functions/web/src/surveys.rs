@@ -6,6 +6,8 @@
 //! by the Preview button or, with script, as the form changes). Thin over `services::surveys`,
 //! whose checks are the API's.
 
+use std::collections::BTreeSet;
+
 use axum::extract::{MatchedPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,11 +18,11 @@ use ovation::domain::language::Language;
 use ovation::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus, origin_of};
 use ovation::http::extract::{PathId, PublicBase};
 use ovation::ids::SurveyId;
-use ovation::services::Caller;
-use ovation::services::accounts::tenants;
+use ovation::services::accounts::{teams, tenants};
 use ovation::services::results::metrics::{self, MetricsQuery, MetricsView};
 use ovation::services::sending::message;
 use ovation::services::surveys::{self, Survey};
+use ovation::services::{Caller, SurveyAccess};
 use ovation::{Context, Error, Result};
 
 use crate::filter::{self, value};
@@ -32,6 +34,9 @@ type Ctx = State<std::sync::Arc<Context>>;
 /// What the list says after a change (`done=` of the redirect).
 const DONE: &[(&str, &str)] = &[("created", "Survey created."), ("saved", "Survey saved.")];
 
+/// How a team a survey is still limited to, since deleted, is named.
+const DELETED_TEAM: &str = "(a deleted team)";
+
 /// Metrics reads the list makes at once.
 const READS_AT_ONCE: usize = 8;
 
@@ -42,6 +47,8 @@ struct Row {
     name: String,
     status: SurveyStatus,
     is_default: bool,
+    /// The names of the teams it is limited to.
+    teams: Vec<String>,
     languages: Vec<&'static str>,
     responses: Option<i64>,
     nps: Option<i64>,
@@ -52,7 +59,14 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         let pairs = filter::pairs(raw.as_deref())?;
         let archived = value(&pairs, "archived") == "1";
         let store = caller.store(&ctx);
-        let surveys = surveys::list(&store, archived).await?;
+        let surveys = surveys::list_visible(&store, &caller, archived).await?;
+        let team_names = teams::names(&store).await?;
+        let named = |id: &String| {
+            team_names
+                .iter()
+                .find(|(team, _)| team == id)
+                .map_or_else(|| DELETED_TEAM.to_owned(), |(_, name)| name.clone())
+        };
         let results = caller.principal.role.allows(Permission::ReadResponses);
         let ids: Vec<String> = surveys.iter().map(|s| s.id.clone()).collect();
         // All time, each survey's own counters: a few small reads a survey, some at once.
@@ -62,10 +76,10 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
                     survey: Some(id),
                     ..MetricsQuery::default()
                 };
-                let store = store.clone();
+                let (store, caller) = (store.clone(), caller.clone());
                 async move {
                     match results {
-                        true => metrics::read(&store, &query).await.map(|m| Some(m.totals)),
+                        true => metrics::read(&store, &caller, &query).await.map(|m| Some(m.totals)),
                         false => Ok(None),
                     }
                 }
@@ -83,6 +97,7 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
                     name: s.definition.name.clone(),
                     status: s.definition.status,
                     is_default: s.is_default,
+                    teams: s.teams.iter().map(named).collect(),
                     languages: s.definition.spoken().into_iter().map(Language::code).collect(),
                     responses: totals.as_ref().map(|t| t.response_count),
                     nps: totals.and_then(|t| t.nps),
@@ -100,9 +115,16 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
 /// The form of a new survey: the workspace's languages and the defaults.
 pub async fn new(State(ctx): Ctx, headers: HeaderMap, base: PublicBase, caller: Caller) -> Response {
     let draft = async {
-        Ok(Draft::of(
-            &surveys::checked(&caller.store(&ctx), None, SurveyPatch::default()).await?,
-        ))
+        let definition = surveys::checked(&caller.store(&ctx), &caller, None, SurveyPatch::default()).await?;
+        // A survey an editor in teams makes is their teams' unless they untick them.
+        let teams = match &caller.surveys {
+            SurveyAccess::TeamsOf(mine) => mine.clone(),
+            SurveyAccess::Every => BTreeSet::new(),
+        };
+        Ok(Draft {
+            teams: Some(teams),
+            ..Draft::of(&definition)
+        })
     };
     match draft.await {
         Ok(draft) => {
@@ -136,7 +158,10 @@ pub async fn edit(
     };
     match found.await {
         Ok((survey, done)) => {
-            let draft = Draft::of(&survey.definition);
+            let draft = Draft {
+                teams: Some(survey.teams.iter().cloned().collect()),
+                ..Draft::of(&survey.definition)
+            };
             let shown = (Outcome::Shown(done), Look::default());
             form_page(&ctx, &caller, &headers, &base, Some(&survey), &draft, shown).await
         }
@@ -165,7 +190,7 @@ pub async fn save(
 }
 
 async fn stored(ctx: &Context, caller: &Caller, id: &SurveyId) -> Result<Survey> {
-    surveys::resolve(&caller.store(ctx), Some(id.as_str())).await
+    surveys::visible(&caller.store(ctx), caller, id.as_str()).await
 }
 
 async fn submit(
@@ -243,6 +268,10 @@ async fn form_page(
         },
         None => None,
     };
+    let teams = match team_choices(ctx, caller, survey, draft).await {
+        Ok(teams) => teams,
+        Err(e) => return error(root, Some(&shell), e).into_response(),
+    };
     let edited = matches!(outcome, Outcome::Edited);
     let (status, refused, done) = match outcome {
         Outcome::Refused((status, text)) => (status, Some(text), None),
@@ -270,6 +299,7 @@ async fn form_page(
         preview_phone => look.phone,
         is_default => survey.is_some_and(|s| s.is_default),
         web_link,
+        teams,
         manage => caller.principal.role.allows(Permission::ManageSurveys),
         kinds => KINDS.iter().map(|(_, code, label)| context! { code, label }).collect::<Vec<_>>(),
         edited,
@@ -278,6 +308,50 @@ async fn form_page(
         done,
     };
     render(status, "survey.html", root, values).into_response()
+}
+
+/// A team as the form offers it: ticked, and whether the caller may tick or untick it (an
+/// editor, only their own teams).
+#[derive(serde::Serialize)]
+struct TeamChoice {
+    id: String,
+    name: String,
+    ticked: bool,
+    yours: bool,
+}
+
+/// The workspace's teams for the form (none when it has none), ticked as the draft says (else
+/// as the survey is); a team since deleted that the survey still names, shown as such.
+async fn team_choices(
+    ctx: &Context,
+    caller: &Caller,
+    survey: Option<&Survey>,
+    draft: &Draft,
+) -> Result<Vec<TeamChoice>> {
+    let ticked: BTreeSet<String> = match (&draft.teams, survey) {
+        (Some(teams), _) => teams.clone(),
+        (None, Some(s)) => s.teams.iter().cloned().collect(),
+        (None, None) => BTreeSet::new(),
+    };
+    let mut named = teams::names(&caller.store(ctx)).await?;
+    let gone: Vec<String> = ticked
+        .iter()
+        .filter(|t| !named.iter().any(|(id, _)| id == *t))
+        .cloned()
+        .collect();
+    named.extend(gone.into_iter().map(|id| (id, DELETED_TEAM.to_owned())));
+    Ok(named
+        .into_iter()
+        .map(|(id, name)| TeamChoice {
+            ticked: ticked.contains(&id),
+            yours: match &caller.surveys {
+                SurveyAccess::Every => true,
+                SurveyAccess::TeamsOf(mine) => mine.contains(&id),
+            },
+            id,
+            name,
+        })
+        .collect())
 }
 
 async fn page_error(ctx: &Context, caller: &Caller, headers: &HeaderMap, root: &str, e: Error) -> Response {
@@ -309,7 +383,7 @@ pub async fn preview_new(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let shown = async {
-        let definition = surveys::checked(&caller.store(&ctx), None, SurveyPatch::default()).await?;
+        let definition = surveys::checked(&caller.store(&ctx), &caller, None, SurveyPatch::default()).await?;
         Ok((definition, Look::of_query(raw.as_deref())?))
     };
     preview(&ctx, &caller, (root_of(path.as_ref()), &base), shown.await).await
@@ -352,7 +426,7 @@ async fn drafted(
     if patch.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         patch.name = Some("Untitled".to_owned());
     }
-    let definition = surveys::checked(&caller.store(ctx), id, patch).await?;
+    let definition = surveys::checked(&caller.store(ctx), caller, id, patch).await?;
     Ok((
         definition,
         Look::of(form.get("preview_language"), form.get("preview_device")),

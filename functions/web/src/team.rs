@@ -74,7 +74,7 @@ async fn listed(ctx: &Context, caller: &Caller, raw: Option<&str>) -> Result<min
     let done = filter::said(DONE, &pairs);
     let store = caller.store(ctx);
     let (users, more) = users::list(&store, users::MAX_PER_PAGE, None).await?;
-    let notified = who_receives_what(&store, &users).await?;
+    let notified = who_receives_what(&store, caller, &users).await?;
     // Every user, read once: the teams' members and the emails the team forms offer.
     let everyone = teams::users_by_id(&store).await?;
     let teams = teams::list_among(&store, &everyone).await?;
@@ -176,8 +176,8 @@ pub async fn change_team(
 }
 
 /// Who is mailed about which survey: each user's choices, by user then survey.
-async fn who_receives_what(store: &TenantStore, users: &[UserView]) -> Result<Vec<minijinja::Value>> {
-    let names: BTreeMap<String, String> = surveys::list(store, true)
+async fn who_receives_what(store: &TenantStore, caller: &Caller, users: &[UserView]) -> Result<Vec<minijinja::Value>> {
+    let names: BTreeMap<String, String> = surveys::list_visible(store, caller, true)
         .await?
         .into_iter()
         .map(|s| (s.id, s.definition.name))

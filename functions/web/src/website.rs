@@ -45,7 +45,7 @@ pub async fn page(
     let values = async {
         let done = filter::said(DONE, &filter::pairs(raw.as_deref())?);
         let store = caller.store(&ctx);
-        let surveys = surveys::list(&store, true).await?;
+        let surveys = surveys::list_visible(&store, &caller, true).await?;
         let open = |id: &str| {
             surveys
                 .iter()

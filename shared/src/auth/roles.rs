@@ -1,6 +1,8 @@
 //! Roles and the one permission table. Every protected route names one permission (in the route
 //! table); a principal may call it when its role holds that permission. A test walks every route
-//! × every role against this table over HTTP.
+//! × every role against this table over HTTP. The table's team dimension: what a route holds of a
+//! survey limited to teams is for editors' and analysts' sessions only when they are in one of
+//! them (`services::SurveyAccess`; `tests/it/team_access.rs` walks every such route).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -567,6 +567,9 @@ pub struct SurveyPatch {
     pub reminder_days: Option<Option<u32>>,
     pub link_days: Option<u32>,
     pub segments: Option<Vec<String>>,
+    /// The teams (ids) it is limited to; `[]` for the whole workspace. Editors may only add or
+    /// remove teams they are in, and not open a limited survey to everyone.
+    pub teams: Option<Vec<String>>,
 }
 
 /// `Option<Option<T>>` from JSON: absent is `None`, `null` is `Some(None)`.

@@ -28,7 +28,7 @@ use crate::domain::Slug;
 use crate::error::{Error, GrantRefusal, Result};
 use crate::http::error::HttpError;
 use crate::services::Caller;
-use crate::services::accounts::{sessions, tenants};
+use crate::services::accounts::{sessions, teams, tenants};
 use crate::services::audit::{self, Outcome, Target};
 use crate::store::now_unix;
 
@@ -124,10 +124,12 @@ async fn admit(ctx: &Context, route: &Route, headers: &HeaderMap, ip: Option<IpA
         .await?
         .is_some_and(|t| t.settings.privacy.analysts_see_people);
     let sees_people = auth::roles::sees_people(principal.role, analysts_see_people);
+    let surveys = teams::survey_access(&ctx.tenant_store(&principal.tenant), &principal).await?;
     let caller = Caller {
         principal,
         ip,
         sees_people,
+        surveys,
     };
     // The SCIM token opens the SCIM routes and nothing else; nothing else opens them.
     match (required, &caller.principal.actor) {

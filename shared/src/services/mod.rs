@@ -18,22 +18,61 @@ pub mod surveys;
 pub mod webhooks;
 pub mod website;
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::Context;
 use crate::auth::Principal;
 use crate::store::TenantStore;
 
-/// Who made a request: the authenticated principal, the address the platform saw, and whether
-/// they may see people's contact details (`auth::roles::sees_people`).
+/// Who made a request: the authenticated principal, the address the platform saw, whether
+/// they may see people's contact details (`auth::roles::sees_people`), and which surveys they
+/// see (`SurveyAccess`).
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub principal: Principal,
     pub ip: Option<IpAddr>,
     pub sees_people: bool,
+    pub surveys: SurveyAccess,
+}
+
+/// Which surveys a caller sees. Owners, admins, API keys, OAuth clients and support staff see
+/// every survey; an editor or analyst sees those limited to no team and those limited to one of
+/// their teams (read by the gate at each request: a change of a team holds at the next one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SurveyAccess {
+    Every,
+    /// The ids of the caller's teams.
+    TeamsOf(BTreeSet<String>),
+}
+
+impl SurveyAccess {
+    /// Whether a survey limited to `teams` (none: the whole workspace's) is seen.
+    pub fn sees(&self, teams: &[String]) -> bool {
+        match self {
+            SurveyAccess::Every => true,
+            SurveyAccess::TeamsOf(mine) => teams.is_empty() || teams.iter().any(|t| mine.contains(t)),
+        }
+    }
 }
 
 impl Caller {
+    /// The platform's operator in `tenant`, from its own commands (the CLI): every survey, and
+    /// people's contact details.
+    pub fn operator(tenant: crate::ids::TenantId) -> Caller {
+        Caller {
+            principal: Principal {
+                tenant,
+                actor: crate::auth::Actor::Operator,
+                role: crate::auth::Role::Admin,
+                restriction: None,
+            },
+            ip: None,
+            sees_people: true,
+            surveys: SurveyAccess::Every,
+        }
+    }
+
     /// Whether the caller holds `permission`: people's contact details by the one rule of who
     /// sees people (`sees_people`), everything else by role. The gate and the web app's
     /// navigation both ask this.

@@ -1,6 +1,13 @@
 //! Surveys of a tenant: create, read, change, archive, list, and the tenant's default survey
 //! (made on first use), which Delighted-style calls that name no survey use. A definition is not
 //! personal data and is stored as one JSON attribute, versioned against lost updates.
+//!
+//! A survey may be limited to teams (`teams`, an attribute of its own so lists of who sees what
+//! read only it): editors and analysts see it, its results, responses and exports only when
+//! they are in one of them (`crate::services::SurveyAccess`); every read a caller makes goes
+//! through `visible`, `list_visible` or `visible_ids`, and a survey they do not see is not found.
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,14 +17,17 @@ use crate::domain::language::{LANGUAGES, Language};
 use crate::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus};
 use crate::error::{Error, Result};
 use crate::ids::{SurveyId, new_id};
-use crate::services::Caller;
-use crate::services::accounts::tenants;
+use crate::services::accounts::{teams, tenants};
 use crate::services::audit::{self, Target};
-use crate::store::{Condition, Item, Query, TenantStore, TxOp, keys, now_unix};
+use crate::services::{Caller, SurveyAccess};
+use crate::store::{Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
 
 /// Surveys a tenant may have (archived ones included).
 pub const MAX_SURVEYS: usize = 500;
+/// Teams one survey may be limited to.
+pub const MAX_TEAMS: usize = 20;
 const DEFINITION: &str = "definition";
+const TEAMS: &str = "teams";
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Survey {
@@ -26,6 +36,9 @@ pub struct Survey {
     pub definition: SurveyDefinition,
     /// The survey used when a call names none.
     pub is_default: bool,
+    /// The teams (ids) it is limited to: editors and analysts outside them do not see it.
+    /// Empty: the whole workspace's.
+    pub teams: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(skip)]
@@ -35,12 +48,16 @@ pub struct Survey {
 impl Survey {
     fn to_item(&self, store: &TenantStore) -> Result<Item> {
         let doc = serde_json::to_string(&self.definition).map_err(Error::internal)?;
-        Ok(Item::new(keys::survey(store.tenant(), &self.id)?)
+        let item = Item::new(keys::survey(store.tenant(), &self.id)?)
             .with(DEFINITION, doc)
             .with("is_default", self.is_default)
             .with("created_at", self.created_at)
             .with("updated_at", self.updated_at)
-            .with("version", self.version + 1))
+            .with("version", self.version + 1);
+        Ok(match self.teams.is_empty() {
+            true => item,
+            false => item.with(TEAMS, Value::L(self.teams.iter().cloned().map(Value::S).collect())),
+        })
     }
 
     pub(crate) fn from_item(item: &Item) -> Result<Survey> {
@@ -48,11 +65,17 @@ impl Survey {
         Ok(Survey {
             id: item.key.sk.trim_start_matches(keys::SURVEY_PREFIX).to_owned(),
             definition,
-            is_default: matches!(item.get("is_default"), Some(crate::store::Value::Bool(true))),
+            is_default: matches!(item.get("is_default"), Some(Value::Bool(true))),
+            teams: item.strings(TEAMS),
             created_at: item.num("created_at").unwrap_or_default(),
             updated_at: item.num("updated_at").unwrap_or_default(),
             version: item.num("version").unwrap_or_default(),
         })
+    }
+
+    /// Whether `caller` sees it.
+    pub fn seen_by(&self, caller: &Caller) -> bool {
+        caller.surveys.sees(&self.teams)
     }
 
     /// The stored version: a change made from a form of this version is refused once another
@@ -85,6 +108,7 @@ fn fresh(definition: SurveyDefinition, is_default: bool) -> Survey {
         id: new_id(),
         definition,
         is_default,
+        teams: Vec::new(),
         created_at: now,
         updated_at: now,
         version: 0,
@@ -107,8 +131,45 @@ pub async fn get_recent(store: &TenantStore, id: &str) -> Result<Option<Survey>>
     store.get_recent(&key).await?.map(|i| Survey::from_item(&i)).transpose()
 }
 
+/// A survey `caller` sees, by id: one limited to teams they are not in is not found, as one
+/// that does not exist.
+pub async fn visible(store: &TenantStore, caller: &Caller, id: &str) -> Result<Survey> {
+    get(store, id)
+        .await?
+        .filter(|s| s.seen_by(caller))
+        .ok_or(Error::NotFound("survey"))
+}
+
+/// A survey `caller` sees by id, or the default survey (the whole workspace's) when `id` is
+/// `None`.
+pub async fn resolve_visible(store: &TenantStore, caller: &Caller, id: Option<&str>) -> Result<Survey> {
+    match id {
+        Some(id) => visible(store, caller, id).await,
+        None => default(store).await,
+    }
+}
+
+/// The ids of the surveys `caller` sees, archived ones too; `None` when they see every one.
+/// One read of the surveys' teams only.
+pub async fn visible_ids(store: &TenantStore, caller: &Caller) -> Result<Option<BTreeSet<String>>> {
+    if caller.surveys == SurveyAccess::Every {
+        return Ok(None);
+    }
+    let query = Query::new(keys::tenant_partition(store.tenant()))
+        .prefix(keys::SURVEY_PREFIX)
+        .only([TEAMS.to_owned()]);
+    let items = store.query_all(query).await?;
+    Ok(Some(
+        items
+            .iter()
+            .filter(|item| caller.surveys.sees(&item.strings(TEAMS)))
+            .map(|item| item.key.sk.trim_start_matches(keys::SURVEY_PREFIX).to_owned())
+            .collect(),
+    ))
+}
+
 /// A survey by id, or the default survey when `id` is `None`.
-pub async fn resolve(store: &TenantStore, id: Option<&str>) -> Result<Survey> {
+pub(crate) async fn resolve(store: &TenantStore, id: Option<&str>) -> Result<Survey> {
     match id {
         Some(id) => get(store, id).await?.ok_or(Error::NotFound("survey")),
         None => default(store).await,
@@ -167,8 +228,15 @@ async fn workspace_languages(store: &TenantStore) -> Result<Vec<Language>> {
     Ok(tenant.map_or_else(|| LANGUAGES.to_vec(), |t| t.settings.languages))
 }
 
+/// The surveys `caller` sees, oldest first; archived ones only when asked.
+pub async fn list_visible(store: &TenantStore, caller: &Caller, archived: bool) -> Result<Vec<Survey>> {
+    let mut surveys = list(store, archived).await?;
+    surveys.retain(|s| s.seen_by(caller));
+    Ok(surveys)
+}
+
 /// Every survey of the tenant, oldest first; archived ones only when asked.
-pub async fn list(store: &TenantStore, archived: bool) -> Result<Vec<Survey>> {
+pub(crate) async fn list(store: &TenantStore, archived: bool) -> Result<Vec<Survey>> {
     default(store).await?;
     let query = Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX);
     let items = store.query_all(query).await?;
@@ -185,22 +253,30 @@ pub async fn list(store: &TenantStore, archived: bool) -> Result<Vec<Survey>> {
 /// What creating (`id` none) or changing a survey with `patch` would make, its fields checked as
 /// `create` and `update` check them (not the name's presence, nor archiving the default survey),
 /// and not stored: what a preview shows.
-pub async fn checked(store: &TenantStore, id: Option<&SurveyId>, patch: SurveyPatch) -> Result<SurveyDefinition> {
+pub async fn checked(
+    store: &TenantStore,
+    caller: &Caller,
+    id: Option<&SurveyId>,
+    patch: SurveyPatch,
+) -> Result<SurveyDefinition> {
     match id {
-        Some(id) => get(store, id.as_str())
-            .await?
-            .ok_or(Error::NotFound("survey"))?
-            .definition
-            .patched(patch),
+        Some(id) => visible(store, caller, id.as_str()).await?.definition.patched(patch),
         None => offering(String::new(), &workspace_languages(store).await?).patched(patch),
     }
 }
 
-pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) -> Result<Survey> {
+/// Makes a survey; one an editor in teams makes is limited to their teams unless they name
+/// others of theirs, or none.
+pub async fn create(store: &TenantStore, caller: &Caller, mut patch: SurveyPatch) -> Result<Survey> {
     if patch.name.is_none() {
         return Err(Error::invalid("name", "is required"));
     }
-    let definition = checked(store, None, patch).await?;
+    let asked = patch.teams.take().or_else(|| match &caller.surveys {
+        SurveyAccess::TeamsOf(mine) => Some(mine.iter().cloned().collect()),
+        SurveyAccess::Every => None,
+    });
+    let teams = limited_to(store, caller, &[], asked, false).await?;
+    let definition = checked(store, caller, None, patch).await?;
     let count = store
         .query_all(Query::new(keys::tenant_partition(store.tenant())).prefix(keys::SURVEY_PREFIX))
         .await?
@@ -211,7 +287,10 @@ pub async fn create(store: &TenantStore, caller: &Caller, patch: SurveyPatch) ->
             format!("a tenant has at most {MAX_SURVEYS} surveys"),
         ));
     }
-    let survey = fresh(definition, false);
+    let survey = Survey {
+        teams,
+        ..fresh(definition, false)
+    };
     let change = vec![TxOp::Put {
         item: survey.to_item(store)?,
         condition: Some(Condition::NotExists),
@@ -236,14 +315,16 @@ pub async fn update(
     patch: SurveyPatch,
     seen: Option<i64>,
 ) -> Result<Survey> {
-    let id = id.as_str();
-    let mut survey = get(store, id).await?.ok_or(Error::NotFound("survey"))?;
+    let mut patch = patch;
+    let mut survey = visible(store, caller, id.as_str()).await?;
     if seen.is_some_and(|v| v != survey.version) {
         return Err(Error::invalid(
             "version",
             "the survey was changed by someone else since this form was opened; open it again to see their change",
         ));
     }
+    let asked = patch.teams.take();
+    survey.teams = limited_to(store, caller, &survey.teams, asked, survey.is_default).await?;
     let next = survey.definition.patched(patch)?;
     if survey.is_default && next.status == SurveyStatus::Archived {
         return Err(Error::invalid(
@@ -267,6 +348,70 @@ pub async fn update(
     audit::commit(store, caller, change, action, Target::Survey(survey.id.clone())).await?;
     survey.version += 1;
     Ok(survey)
+}
+
+/// The teams a survey is limited to after a change asking for `asked` (`None`: as they are):
+/// at most `MAX_TEAMS`, each one added a team of the workspace, none for the default survey.
+/// A caller who sees surveys by their teams adds and removes only teams they are in, and does
+/// not open a limited survey to the whole workspace.
+async fn limited_to(
+    store: &TenantStore,
+    caller: &Caller,
+    current: &[String],
+    asked: Option<Vec<String>>,
+    is_default: bool,
+) -> Result<Vec<String>> {
+    let Some(asked) = asked else {
+        return Ok(current.to_vec());
+    };
+    let asked: BTreeSet<String> = asked.into_iter().map(|t| t.trim().to_owned()).collect();
+    let current: BTreeSet<String> = current.iter().cloned().collect();
+    if asked == current {
+        return Ok(asked.into_iter().collect());
+    }
+    if is_default && !asked.is_empty() {
+        return Err(Error::invalid(
+            TEAMS,
+            "the default survey answers the calls that name no survey: it stays the whole workspace's",
+        ));
+    }
+    if asked.len() > MAX_TEAMS {
+        return Err(Error::invalid(
+            TEAMS,
+            format!("a survey is limited to at most {MAX_TEAMS} teams"),
+        ));
+    }
+    let added: Vec<&String> = asked.difference(&current).collect();
+    let known = teams::ids(store).await?;
+    if let Some(unknown) = added.iter().find(|t| !known.contains(**t)) {
+        return Err(Error::invalid(
+            TEAMS,
+            format!(
+                "{:?} is not a team of this workspace",
+                unknown.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    if let SurveyAccess::TeamsOf(mine) = &caller.surveys {
+        let changed_others = added
+            .iter()
+            .copied()
+            .chain(current.difference(&asked))
+            .any(|t| !mine.contains(t));
+        if changed_others {
+            return Err(Error::Forbidden {
+                code: "team_not_yours",
+                reason: "you may only add or remove the teams you are in; an admin can change the others",
+            });
+        }
+        if asked.is_empty() && !current.is_empty() {
+            return Err(Error::Forbidden {
+                code: "team_not_yours",
+                reason: "only an admin or owner can open a survey limited to teams to the whole workspace",
+            });
+        }
+    }
+    Ok(asked.into_iter().collect())
 }
 
 /// Archives a survey: it takes no answers and leaves lists; its responses stay.

@@ -13,10 +13,10 @@ use crate::auth::password::{self, Password};
 use crate::auth::{self, Principal, Restriction, Role, Scope};
 use crate::domain::tenant::Tenant;
 use crate::error::{Error, Result};
-use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserView};
 use crate::services::audit::{self, Outcome, Target};
+use crate::services::{Caller, SurveyAccess};
 use crate::store::{Condition, Item, Key, TenantStore, TxOp, Update, Value, keys, now_unix};
 
 use crate::services::accounts::sign_in::{
@@ -179,6 +179,9 @@ pub struct Me {
     pub role: Role,
     pub required_action: Option<String>,
     pub user: Option<UserView>,
+    /// The ids of your teams when you see surveys by team (an editor or analyst): a survey
+    /// limited to teams is shown to their members only. `null`: you see every survey.
+    pub teams: Option<Vec<String>>,
 }
 
 pub async fn me(ctx: &Context, caller: &Caller) -> Result<Me> {
@@ -198,6 +201,10 @@ pub async fn me(ctx: &Context, caller: &Caller) -> Result<Me> {
         role: p.role,
         required_action: p.restriction.map(|r| r.as_str().to_owned()),
         user,
+        teams: match &caller.surveys {
+            SurveyAccess::Every => None,
+            SurveyAccess::TeamsOf(teams) => Some(teams.iter().cloned().collect()),
+        },
     })
 }
 

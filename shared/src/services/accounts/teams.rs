@@ -12,11 +12,12 @@ use utoipa::ToSchema;
 
 use crate::Context;
 use crate::auth::credential;
+use crate::auth::{Actor, Principal, Role};
 use crate::error::{Error, Result};
 use crate::ids::{UserId, new_id};
-use crate::services::Caller;
 use crate::services::accounts::users::{self, UserRecord};
 use crate::services::audit::{self, Target};
+use crate::services::{Caller, SurveyAccess};
 use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Value, keys, now_unix};
 
 /// The most teams one workspace has.
@@ -160,6 +161,65 @@ pub(crate) async fn all(store: &TenantStore) -> Result<Vec<TeamRecord>> {
         .collect();
     teams.sort_by_key(|t| t.name.to_lowercase());
     Ok(teams)
+}
+
+/// Which surveys `principal` sees: every one for owners, admins and credentials other than a
+/// user's session; for an editor or analyst, those of the teams they are in (one read of the
+/// workspace's teams' members).
+pub async fn survey_access(store: &TenantStore, principal: &Principal) -> Result<SurveyAccess> {
+    match &principal.actor {
+        Actor::User { id, .. } => access_of(store, id, principal.role).await,
+        _ => Ok(SurveyAccess::Every),
+    }
+}
+
+/// Which surveys the user `user` with `role` sees (`survey_access`).
+pub async fn access_of(store: &TenantStore, user: &str, role: Role) -> Result<SurveyAccess> {
+    if matches!(role, Role::Owner | Role::Admin) {
+        return Ok(SurveyAccess::Every);
+    }
+    let query = Query::new(keys::tenant_partition(store.tenant()))
+        .prefix(keys::TEAM_PREFIX)
+        .only([MEMBERS.to_owned()]);
+    let teams = store
+        .query_all(query)
+        .await?
+        .iter()
+        .filter(|item| item.strings(MEMBERS).iter().any(|m| m == user))
+        .map(|item| item.key.sk.trim_start_matches(keys::TEAM_PREFIX).to_owned())
+        .collect();
+    Ok(SurveyAccess::TeamsOf(teams))
+}
+
+/// The workspace's teams' ids and names, by name.
+pub async fn names(store: &TenantStore) -> Result<Vec<(String, String)>> {
+    let query = Query::new(keys::tenant_partition(store.tenant()))
+        .prefix(keys::TEAM_PREFIX)
+        .only([NAME.to_owned()]);
+    let mut named: Vec<(String, String)> = store
+        .query_all(query)
+        .await?
+        .iter()
+        .map(|item| {
+            let id = item.key.sk.trim_start_matches(keys::TEAM_PREFIX).to_owned();
+            (id, item.str(NAME).unwrap_or_default().to_owned())
+        })
+        .collect();
+    named.sort_by_key(|(_, name)| name.to_lowercase());
+    Ok(named)
+}
+
+/// The ids of the workspace's teams.
+pub(crate) async fn ids(store: &TenantStore) -> Result<BTreeSet<String>> {
+    let query = Query::new(keys::tenant_partition(store.tenant()))
+        .prefix(keys::TEAM_PREFIX)
+        .only([ID.to_owned()]);
+    Ok(store
+        .query_all(query)
+        .await?
+        .iter()
+        .map(|item| item.key.sk.trim_start_matches(keys::TEAM_PREFIX).to_owned())
+        .collect())
 }
 
 pub(crate) async fn load(store: &TenantStore, id: &str) -> Result<TeamRecord> {

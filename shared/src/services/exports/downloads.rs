@@ -8,7 +8,7 @@ use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::exports::spreadsheets::{self, Format};
 use crate::services::exports::tenant_export;
-use crate::services::results::response_list::ResponseFilter;
+use crate::services::results::response_list::ScopedFilter;
 use crate::store::TenantStore;
 
 /// The largest file a download over the API holds: Lambda answers at most 6 MB, and a binary
@@ -31,7 +31,7 @@ pub struct ExportFile {
 pub async fn responses(
     store: &TenantStore,
     caller: &Caller,
-    filter: &ResponseFilter,
+    filter: &ScopedFilter,
     format: Format,
 ) -> Result<ExportFile> {
     let path = std::env::temp_dir().join(format!(

@@ -12,13 +12,13 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::files::Download;
 use crate::ids::{ExportJobId, TenantId, new_id};
-use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::audit::{self, Outcome, Target};
 use crate::services::exports::spreadsheets::{self, Format};
 use crate::services::exports::tenant_export;
 use crate::services::people::import_jobs::{self, ImportMessage};
-use crate::services::results::response_list::ResponseFilter;
+use crate::services::results::response_list::{ResponseFilter, ScopedFilter};
+use crate::services::{Caller, surveys};
 use crate::store::lease::{self, Lease};
 use crate::store::{Condition, Item, Key, Query, TenantStore, TxOp, Update, Value, keys, now_unix};
 
@@ -29,6 +29,8 @@ const CONTACTS: &str = "contacts";
 pub const KEPT_SECONDS: i64 = 7 * 86_400;
 /// The sealed attribute of a job's narrowing (the web app's feed filters).
 const NARROW: &str = "narrow";
+/// The surveys a responses job admits, when its requester saw only some (their teams').
+const WITHIN: &str = "within";
 /// How long a download link works.
 pub const LINK_SECONDS: u64 = 900;
 /// How long a run holds a job (the job function's timeout).
@@ -160,9 +162,8 @@ pub async fn request(
     caller: &Caller,
     kind: ExportKind,
     format: Option<Format>,
-    filter: &ResponseFilter,
+    filter: &ScopedFilter,
 ) -> Result<ExportJob> {
-    filter.check(store).await?;
     let active = store
         .query_all(Query::new(keys::exports_partition(store.tenant())))
         .await?
@@ -201,6 +202,9 @@ pub async fn request(
     }
     if let Some(survey) = &filter.survey {
         item = item.with("survey", survey.as_str());
+    }
+    if let Some(within) = filter.within() {
+        item = item.with(WITHIN, Value::L(within.iter().cloned().map(Value::S).collect()));
     }
     // The feed's narrowing may hold words and property values: sealed like personal data.
     if !filter.narrow.is_none() {
@@ -261,6 +265,17 @@ async fn load(store: &TenantStore, caller: &Caller, id: &str) -> Result<Item> {
     let item = store.get(&key).await?.ok_or(Error::NotFound("export"))?;
     if kind_of(&item) == ExportKind::Tenant && caller.principal.role != Role::Owner {
         return Err(Error::NotFound("export"));
+    }
+    // A responses file is for those who see every survey it holds (else it is not found).
+    if let Some(visible) = surveys::visible_ids(store, caller).await? {
+        let holds: Option<Vec<String>> = match (item.str("survey"), item.get(WITHIN)) {
+            (Some(survey), _) => Some(vec![survey.to_owned()]),
+            (None, Some(_)) => Some(item.strings(WITHIN)),
+            (None, None) => None,
+        };
+        if !holds.is_some_and(|holds| holds.iter().all(|s| visible.contains(s))) {
+            return Err(Error::NotFound("export"));
+        }
     }
     // A file with people's contact details is for those who may see them; a responses job from
     // before the mark was kept holds them.
@@ -476,7 +491,7 @@ async fn write(
         return Ok((exported.items as i64, tenant_export::CONTENT_TYPE));
     }
     let format: Format = format.parse()?;
-    let filter = ResponseFilter {
+    let asked = ResponseFilter {
         since: job.num("since"),
         until: job.num("until"),
         updated_since: job.num("updated_since"),
@@ -485,6 +500,8 @@ async fn write(
         narrow: store.crypto().open_json(job, NARROW).await?,
         ..ResponseFilter::default()
     };
+    let within = job.get(WITHIN).map(|_| job.strings(WITHIN).into_iter().collect());
+    let filter = ScopedFilter::as_requested(asked, within);
     let contacts = job.get(CONTACTS) == Some(&Value::Bool(true));
     let summary = spreadsheets::responses_to_file(store, &filter, (format, contacts), path, None, |_| {}).await?;
     Ok((summary.rows as i64, format.content_type()))

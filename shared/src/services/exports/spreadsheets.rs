@@ -16,7 +16,7 @@ use crate::services::people::person::{self, Person};
 use crate::services::results::counters::Measure;
 use crate::services::results::metrics::Counts;
 use crate::services::results::response_list;
-use crate::services::results::response_list::ResponseFilter;
+use crate::services::results::response_list::ScopedFilter;
 use crate::services::results::response_record::ResponseRecord;
 use crate::services::surveys::{self, Survey};
 use crate::store::TenantStore;
@@ -236,13 +236,13 @@ pub struct ExportSummary {
 /// The responses a filter admits, a page at a time.
 struct Pages<'a> {
     store: &'a TenantStore,
-    filter: &'a ResponseFilter,
+    filter: &'a ScopedFilter,
     cursor: Option<String>,
     done: bool,
 }
 
 impl<'a> Pages<'a> {
-    fn new(store: &'a TenantStore, filter: &'a ResponseFilter) -> Pages<'a> {
+    fn new(store: &'a TenantStore, filter: &'a ScopedFilter) -> Pages<'a> {
         Pages {
             store,
             filter,
@@ -270,7 +270,7 @@ const CONTACT_COLUMNS: [&str; 3] = ["Email", "Name", "Phone"];
 /// hears the rows written.
 pub async fn responses_to_file(
     store: &TenantStore,
-    filter: &ResponseFilter,
+    filter: &ScopedFilter,
     (format, contacts): (Format, bool),
     path: &Path,
     limit: Option<u64>,
@@ -302,10 +302,13 @@ pub async fn responses_to_file(
             ),
         ));
     }
-    let surveys: Vec<Survey> = match &filter.survey {
+    let mut surveys: Vec<Survey> = match &filter.survey {
         Some(id) => surveys::get(store, id).await?.into_iter().collect(),
         None => surveys::list(store, true).await?,
     };
+    if let Some(within) = filter.within() {
+        surveys.retain(|s| within.contains(&s.id));
+    }
     let mut questions: Vec<String> = vec![];
     for q in surveys.iter().flat_map(|s| &s.definition.questions) {
         if !questions.contains(&q.id) {

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::messaging::Messaging;
 use crate::services::accounts::staff_mail::{self, StaffMessage};
-use crate::services::accounts::tenants;
 use crate::services::accounts::users::{self, UserRecord, UserStatus};
+use crate::services::accounts::{teams, tenants};
 use crate::services::notifications::notifier::{AnswersMail, DigestMail, StaffMail};
 use crate::services::notifications::state::{WEEK, digest_due};
 use crate::services::notifications::subscriptions::{self, Answers};
@@ -64,7 +64,9 @@ pub async fn send(ctx: &Context, messaging: &Messaging, mail: &StaffMail) -> Res
     else {
         return Ok(());
     };
-    let Some(survey) = surveys::get(&store, survey).await? else {
+    // Answers go only to those who see the survey now (its teams', when it is limited).
+    let access = teams::access_of(&store, &user.id, user.role).await?;
+    let Some(survey) = surveys::get(&store, survey).await?.filter(|s| access.sees(&s.teams)) else {
         return Ok(());
     };
     let base = ctx.settings.public_url.clone().ok_or(Error::Config {
@@ -279,8 +281,13 @@ async fn digest(to: &Recipient<'_>, m: &DigestMail) -> Result<(String, StaffMess
         until: Some(until - 1),
         ..MetricsQuery::default()
     };
-    let week = metrics::read(to.store, &figures(since, until)).await?.totals;
-    let before = metrics::read(to.store, &figures(since - WEEK, since)).await?.totals;
+    let survey = std::slice::from_ref(to.survey);
+    let week = metrics::of_surveys(to.store, survey, &figures(since, until))
+        .await?
+        .totals;
+    let before = metrics::of_surveys(to.store, survey, &figures(since - WEEK, since))
+        .await?
+        .totals;
     let name = &to.survey.definition.name;
     let (subject, mut paragraphs) = match week.nps {
         None => (

@@ -118,13 +118,15 @@ pub async fn get(store: &TenantStore, survey: &str, user: &str) -> Result<Option
     Ok(store.get(&key).await?.as_ref().and_then(Subscription::from_item))
 }
 
-/// The caller's own choices, by survey id.
+/// The caller's own choices, by survey id, for the surveys they see.
 pub async fn mine(store: &TenantStore, caller: &Caller) -> Result<BTreeMap<String, Subscription>> {
     let user = user_of(caller)?;
+    let visible = surveys::visible_ids(store, caller).await?;
     Ok(all(store)
         .await?
         .into_iter()
         .filter(|s| s.user == user)
+        .filter(|s| visible.as_ref().is_none_or(|v| v.contains(&s.survey)))
         .map(|s| (s.survey.clone(), s))
         .collect())
 }
@@ -164,7 +166,7 @@ pub struct Choice {
 pub const MAX_CHOICES: usize = 500;
 
 /// Saves the caller's choices for the surveys named (others stay as they were): a survey that
-/// is not the workspace's is refused. The workspace's first choice puts it on the notifier's
+/// is not the workspace's, or that they do not see, is refused. The workspace's first choice puts it on the notifier's
 /// list from then on (answers from before are never mailed); a later one takes the answers the
 /// notifier has not looked at yet (a few minutes' worth).
 pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices: &[Choice]) -> Result<()> {
@@ -177,8 +179,10 @@ pub async fn choose(ctx: &Context, store: &TenantStore, caller: &Caller, choices
     let last: BTreeMap<&str, &Choice> = choices.iter().map(|c| (c.survey.as_str(), c)).collect();
     let mut ops = Vec::new();
     for choice in last.into_values() {
-        if surveys::get(store, &choice.survey).await?.is_none() {
-            return Err(Error::invalid("survey", "is not one of this workspace's surveys"));
+        match surveys::visible(store, caller, &choice.survey).await {
+            Err(Error::NotFound(_)) => return Err(Error::invalid("survey", "is not one of this workspace's surveys")),
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
         let before = mine.get(&choice.survey);
         let same = before.is_some_and(|b| b.answers == choice.answers && b.digest == choice.digest)

@@ -11,12 +11,12 @@ use crate::domain::Channel;
 use crate::domain::send_at::SendAt;
 use crate::error::{Error, Result};
 use crate::ids::{ImportId, TenantId, new_id};
-use crate::services::Caller;
 use crate::services::accounts::tenants;
 use crate::services::accounts::users::UserStatus;
 use crate::services::audit::{self, Target};
 use crate::services::people::imports::{self, Column, ImportOptions, ImportSummary, ROWS_DONE, SUMMARY};
 use crate::services::people::person::SendRequest;
+use crate::services::{Caller, SurveyAccess};
 use crate::store::lease::{self, Lease};
 use crate::store::{BatchOp, Condition, Item, Key, Query, TenantStore, TxOp, Update, keys, now_unix};
 
@@ -264,7 +264,7 @@ pub async fn start(
     }
     if let Some(send) = &send {
         SendAt::after(send.delay)?;
-        crate::services::surveys::resolve(store, send.survey.as_deref()).await?;
+        crate::services::surveys::resolve_visible(store, caller, send.survey.as_deref()).await?;
     }
     let targets: Vec<(String, String)> = mapping.iter().map(|(h, c)| (h.clone(), c.target())).collect();
     let updates = [
@@ -359,7 +359,8 @@ pub async fn run(ctx: &Context, message: &ImportMessage, receive_count: u32) -> 
             })?;
         let file = read_file(&store, &message.import).await?;
         let options = options_of(&item, &message.import)?;
-        let caller = requester(&tenant, &started_by.id, started_by.role);
+        let surveys = crate::services::accounts::teams::access_of(&store, &started_by.id, started_by.role).await?;
+        let caller = requester(&tenant, &started_by.id, started_by.role, surveys);
         imports::run(&store, &caller, hash_only, file.as_slice(), &options, |_| {}).await
     };
     match outcome.await {
@@ -423,7 +424,7 @@ async fn read_file(store: &TenantStore, id: &str) -> Result<Vec<u8>> {
 }
 
 /// Who started an import, as its audit event names them.
-fn requester(tenant: &TenantId, user: &str, role: crate::auth::Role) -> Caller {
+fn requester(tenant: &TenantId, user: &str, role: crate::auth::Role, surveys: SurveyAccess) -> Caller {
     use crate::auth::{Actor, Principal};
     Caller {
         principal: Principal {
@@ -437,5 +438,6 @@ fn requester(tenant: &TenantId, user: &str, role: crate::auth::Role) -> Caller {
         },
         ip: None,
         sees_people: true,
+        surveys,
     }
 }

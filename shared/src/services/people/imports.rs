@@ -150,6 +150,10 @@ pub async fn run<R: Read>(
     options: &ImportOptions,
     progress: impl Fn(u64),
 ) -> Result<ImportSummary> {
+    // Its people are sent a survey the caller sees (their teams' now, for a page's import).
+    if let Some(send) = &options.send {
+        crate::services::surveys::resolve_visible(store, caller, send.survey.as_deref()).await?;
+    }
     let mut reader = csv_reader(input)?;
     let columns = columns(&headers(&mut reader)?, &options.mapping)?;
     let mut summary = ImportSummary {

@@ -37,9 +37,11 @@ async fn upsert_as(store: &TenantStore, by: Option<&Caller>, input: &PersonInput
     if input.email.is_none() && input.phone.is_none() {
         return Err(Error::invalid("email", "an email or a phone_number is required"));
     }
-    let survey = match &input.send {
-        Some(send) => Some(surveys::resolve(store, send.survey.as_deref()).await?),
-        None => None,
+    // A caller sends only a survey they see; an import checked its survey when it began.
+    let survey = match (&input.send, by) {
+        (Some(send), Some(caller)) => Some(surveys::resolve_visible(store, caller, send.survey.as_deref()).await?),
+        (Some(send), None) => Some(surveys::resolve(store, send.survey.as_deref()).await?),
+        (None, _) => None,
     };
     let mut last = Error::internal("unreachable");
     for _ in 0..4 {

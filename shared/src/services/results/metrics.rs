@@ -10,6 +10,7 @@ use jiff::{Timestamp, civil::Date};
 
 use crate::domain::Channel;
 use crate::error::{Error, Result};
+use crate::services::Caller;
 use crate::services::results::counters::{self, Cell, DAY_SECONDS, Level, Measure, RangeKind, SLOT_SECONDS};
 use crate::services::results::edges::{EdgeResponse, Edges};
 use crate::services::surveys::{self, Survey};
@@ -476,8 +477,8 @@ impl Sums {
     }
 }
 
-/// The metrics `query` asks for.
-pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> {
+/// The metrics `query` asks for, of the surveys `caller` sees.
+pub async fn read(store: &TenantStore, caller: &Caller, query: &MetricsQuery) -> Result<Metrics> {
     if let (Some(since), Some(until)) = (query.since, query.until)
         && since > until
     {
@@ -489,21 +490,26 @@ pub async fn read(store: &TenantStore, query: &MetricsQuery) -> Result<Metrics> 
             .transpose()?;
     }
     let surveys = match &query.survey {
-        Some(id) => vec![surveys::get(store, id).await?.ok_or(Error::NotFound("survey"))?],
-        None => surveys::list(store, true).await?,
+        Some(id) => vec![surveys::visible(store, caller, id).await?],
+        None => surveys::list_visible(store, caller, true).await?,
     };
+    of_surveys(store, &surveys, query).await
+}
+
+/// The metrics `query` asks for, of `surveys` (the one it names, or those a caller sees).
+pub(crate) async fn of_surveys(store: &TenantStore, surveys: &[Survey], query: &MetricsQuery) -> Result<Metrics> {
     let segment = match &query.segment {
         None => None,
-        Some(property) => Some(segment_of(store, &surveys, query.survey.is_some(), property).await?),
+        Some(property) => Some(segment_of(store, surveys, query.survey.is_some(), property).await?),
     };
     // Without `since`, a series starts at the first counted day.
     let first_day = match (query.since, query.group_by) {
-        (None, Some(_)) => first_counted_day(store, &surveys).await?,
+        (None, Some(_)) => first_counted_day(store, surveys).await?,
         _ => None,
     };
     let plan = Plan::new(query, first_day)?;
     let mut overall = Sums::default();
-    for survey in &surveys {
+    for survey in surveys {
         overall.merge(Sums::of_survey(store, &survey.id, RangeKind::Overall, &plan, query.channel).await?);
     }
     let ids: Vec<&str> = surveys.iter().map(|s| s.id.as_str()).collect();

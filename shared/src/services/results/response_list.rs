@@ -1,11 +1,15 @@
 //! Listing responses as Delighted's API does: by creation or by last change, with its filters,
-//! its `page` offsets (bounded) and a cursor beyond them.
+//! its `page` offsets (bounded) and a cursor beyond them; always as a caller may see them
+//! (`ScopedFilter`: the surveys they see, `crate::services::SurveyAccess`).
+
+use std::collections::BTreeSet;
 
 use crate::domain::Channel;
 use crate::error::{Error, Result};
 use crate::services::people::person::id_range;
 use crate::services::results::counters::Measure;
 use crate::services::results::response_record::{ResponseRecord, load};
+use crate::services::{Caller, surveys};
 use crate::store::{Query, SortKey, TenantStore, keys};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,12 +100,18 @@ impl Narrowing {
 }
 
 impl ResponseFilter {
-    /// A filter naming a survey the account does not have is refused (404), not answered empty.
-    pub async fn check(&self, store: &TenantStore) -> Result<()> {
-        match &self.survey {
-            Some(id) => crate::services::surveys::resolve(store, Some(id)).await.map(drop),
-            None => Ok(()),
-        }
+    /// This filter as `caller` may apply it: one naming a survey they do not see, or that the
+    /// account does not have, is refused (404), not answered empty; one naming none admits the
+    /// surveys they see.
+    pub async fn for_caller(self, store: &TenantStore, caller: &Caller) -> Result<ScopedFilter> {
+        let within = match &self.survey {
+            Some(id) => {
+                surveys::visible(store, caller, id).await?;
+                None
+            }
+            None => surveys::visible_ids(store, caller).await?,
+        };
+        Ok(ScopedFilter { filter: self, within })
     }
 
     fn admits(&self, r: &ResponseRecord) -> bool {
@@ -112,6 +122,39 @@ impl ResponseFilter {
             && self.survey.as_ref().is_none_or(|s| *s == r.survey)
             && self.person.as_ref().is_none_or(|p| r.person.as_ref() == Some(p))
             && self.narrow.admits(r)
+    }
+}
+
+/// A filter as a caller may apply it (`ResponseFilter::for_caller`), or as an export job was
+/// asked for: it admits only the surveys in `within`.
+#[derive(Clone, Debug)]
+pub struct ScopedFilter {
+    filter: ResponseFilter,
+    /// The surveys admitted; `None`: every one.
+    within: Option<BTreeSet<String>>,
+}
+
+impl ScopedFilter {
+    /// A filter an export job was asked for, with the surveys its requester saw then.
+    pub(crate) fn as_requested(filter: ResponseFilter, within: Option<BTreeSet<String>>) -> ScopedFilter {
+        ScopedFilter { filter, within }
+    }
+
+    /// The surveys admitted (`None`: every one).
+    pub fn within(&self) -> Option<&BTreeSet<String>> {
+        self.within.as_ref()
+    }
+
+    fn admits(&self, r: &ResponseRecord) -> bool {
+        self.within.as_ref().is_none_or(|w| w.contains(&r.survey)) && self.filter.admits(r)
+    }
+}
+
+impl std::ops::Deref for ScopedFilter {
+    type Target = ResponseFilter;
+
+    fn deref(&self) -> &ResponseFilter {
+        &self.filter
     }
 }
 
@@ -132,14 +175,11 @@ pub struct ResponsePage {
 /// `per_page` returned; `cursor` continues where a previous page stopped.
 pub async fn list(
     store: &TenantStore,
-    filter: &ResponseFilter,
+    filter: &ScopedFilter,
     per_page: u32,
     skip: u32,
     cursor: Option<&str>,
 ) -> Result<ResponsePage> {
-    if cursor.is_none() {
-        filter.check(store).await?;
-    }
     if let Some(person) = &filter.person {
         return list_of_person(store, filter, person, per_page, skip).await;
     }
@@ -199,7 +239,7 @@ pub async fn list(
 
 async fn list_of_person(
     store: &TenantStore,
-    filter: &ResponseFilter,
+    filter: &ScopedFilter,
     person: &str,
     per_page: u32,
     skip: u32,

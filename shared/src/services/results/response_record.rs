@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::domain::survey::{Answer, MAX_COMMENT};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
+use crate::services::Caller;
 use crate::store::{Condition, Item, TenantStore, TxOp, keys};
 pub(crate) const COMMENT: &str = "comment";
 const ANSWERS: &str = "answers";
@@ -195,6 +196,18 @@ pub async fn load(store: &TenantStore, id: &str) -> Result<Option<ResponseRecord
     match store.get(&key).await? {
         Some(item) => Ok(Some(ResponseRecord::from_item(store, &item).await?)),
         None => Ok(None),
+    }
+}
+
+/// A response `caller` may see: one of a survey they do not see is not found, as one that does
+/// not exist.
+pub async fn visible(store: &TenantStore, caller: &Caller, id: &str) -> Result<ResponseRecord> {
+    let missing = || Error::NotFound("survey response");
+    let record = load(store, id).await?.ok_or_else(missing)?;
+    match crate::services::surveys::visible(store, caller, &record.survey).await {
+        Ok(_) => Ok(record),
+        Err(Error::NotFound(_)) => Err(missing()),
+        Err(e) => Err(e),
     }
 }
 

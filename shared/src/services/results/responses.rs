@@ -13,7 +13,7 @@ use crate::services::Caller;
 use crate::services::audit::{self, Target};
 use crate::services::people::person::{self, Person};
 use crate::services::results::counters::{self, Counted, Measure, Tally};
-use crate::services::results::response_record::{MAX_NOTES, MAX_TAGS, NOTES, Note, ResponseRecord, load};
+use crate::services::results::response_record::{self, MAX_NOTES, MAX_TAGS, NOTES, Note, ResponseRecord, load};
 use crate::services::sending::invitations::{self, Invitation};
 use crate::services::surveys::{self, Survey};
 use crate::services::webhooks::events;
@@ -259,7 +259,7 @@ pub async fn create(store: &TenantStore, caller: &Caller, new: NewResponse) -> R
     let person = person::load(store, &new.person)
         .await?
         .ok_or_else(|| Error::invalid("person", "names no person of this account"))?;
-    let survey = surveys::resolve(store, new.survey.as_deref()).await?;
+    let survey = surveys::resolve_visible(store, caller, new.survey.as_deref()).await?;
     let now = now_unix();
     let created_at = match new.created_at {
         Some(t) if t < 0 || t > now + 300 => {
@@ -326,8 +326,7 @@ pub async fn update(
     id: &ResponseId,
     change: ResponseChange,
 ) -> Result<ResponseRecord> {
-    let id = id.as_str();
-    let mut record = load(store, id).await?.ok_or(Error::NotFound("survey response"))?;
+    let mut record = response_record::visible(store, caller, id.as_str()).await?;
     if record.anonymized_at.is_some() {
         let personal = [
             ("comment", matches!(change.comment, Some(Some(_)))),

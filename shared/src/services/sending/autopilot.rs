@@ -140,7 +140,7 @@ pub async fn configure(
     }
     if let Some(survey) = patch.survey_id {
         if let Some(id) = &survey {
-            surveys::resolve(store, Some(id)).await?;
+            surveys::visible(store, caller, id).await?;
         }
         next.survey_id = survey;
     }
