@@ -309,6 +309,71 @@ async fn surveys_limited_to_teams_over_the_api(e: Engines) {
         .await;
     assert_eq!(kept.body["score"], 9);
 
+    // A person's pending send of Sales' survey: not cancelled by Support's editor, not seen in
+    // their times; the owner sees and cancels it. Autopilot sending it: named to neither
+    // Support's analyst nor editor, who may not add members to it.
+    let pat = s
+        .send(
+            "POST",
+            "/v1/people",
+            &owner.token,
+            json!({"email": "pat@example.com", "survey_id": sales_survey, "delay": 3600}),
+        )
+        .await;
+    assert_eq!(pat.status, 200, "{pat:?}");
+    let pending = format!("/v1/people/{}/survey_requests/pending", pat.str("id"));
+    let theirs = s.send("DELETE", &pending, &editor.token, json!({})).await;
+    assert_eq!(theirs.body["canceled"], 0, "{theirs:?}");
+    let lookup = "/v1/people?email=pat@example.com";
+    let seen = s.get(lookup, &editor.token).await;
+    assert!(seen.body[0]["next_survey_scheduled_at"].is_null(), "{seen:?}");
+    assert!(s.get(lookup, &owner.token).await.body[0]["next_survey_scheduled_at"].is_i64());
+    let configured = s
+        .send(
+            "PATCH",
+            "/v1/autopilot/email",
+            &owner.token,
+            json!({"survey_id": sales_survey, "active": true}),
+        )
+        .await;
+    assert_eq!(configured.status, 200, "{configured:?}");
+    let hidden = s.get("/v1/autopilot/email", &analyst.token).await;
+    assert_eq!(
+        (&hidden.body["survey_id"], &hidden.body["survey_hidden"]),
+        (&Value::Null, &json!(true)),
+        "{hidden:?}"
+    );
+    let shown = s.get("/v1/autopilot/email", &owner.token).await;
+    assert_eq!(shown.body["survey_id"], json!(sales_survey));
+    let join = json!({"person_email": "pat@example.com"});
+    let refused = s
+        .send("POST", "/v1/autopilot/email/memberships", &editor.token, join.clone())
+        .await;
+    assert_eq!((refused.status, refused.code()), (404, "not_found"), "{refused:?}");
+    let joined = s
+        .send("POST", "/v1/autopilot/email/memberships", &owner.token, join)
+        .await;
+    assert!(joined.status < 300, "{joined:?}");
+    let members = s.get("/v1/autopilot/email/memberships", &editor.token).await;
+    assert_eq!(members.body.as_array().map(Vec::len), Some(1), "{members:?}");
+    assert!(
+        members.body[0]["person"]["next_survey_scheduled_at"].is_null(),
+        "{members:?}"
+    );
+    assert!(members.body[0]["next_survey_request"].is_null(), "{members:?}");
+    let owners = s.get("/v1/autopilot/email/memberships", &owner.token).await;
+    assert!(owners.body[0]["next_survey_request"]["id"].is_string(), "{owners:?}");
+    let unset = json!({"active": false, "survey_id": null});
+    assert_eq!(
+        s.send("PATCH", "/v1/autopilot/email", &owner.token, unset).await.status,
+        200
+    );
+    let canceled = s.send("DELETE", &pending, &owner.token, json!({})).await;
+    assert!(
+        canceled.body["canceled"].as_i64().unwrap_or_default() >= 1,
+        "{canceled:?}"
+    );
+
     // Lists, metrics and exports hold the surveys each caller sees: their teams' and those
     // limited to none; admins, owners and API keys see all.
     let default = s
@@ -564,6 +629,45 @@ async fn surveys_limited_to_teams_in_pages_and_mail() {
         let seen = b.post(path, fields, None).await;
         assert_eq!(seen.status, 404, "{path}: {}", seen.text);
     }
+    // A send of it pending for the person: not shown in their times, not cancelled by the editor.
+    let scheduled = json!({"email": "p@example.com", "survey_id": survey, "delay": 3600});
+    assert!(s.send("POST", "/v1/people", &owner.token, scheduled).await.status < 300);
+    let page = b.get(&format!("/people/{person}")).await.text;
+    assert!(page.contains("<dt>Next survey</dt><dd>none scheduled</dd>"), "{page}");
+    let cancel = b
+        .post(&format!("/people/{person}/cancel"), &[("csrf", &token)], None)
+        .await;
+    assert!(
+        cancel
+            .location
+            .as_deref()
+            .is_some_and(|l| l.contains("done=none_pending")),
+        "{:?}",
+        cancel.location
+    );
+    let pending = format!("/v1/people/{person}/survey_requests/pending");
+    assert_eq!(
+        s.send("DELETE", &pending, &owner.token, json!({})).await.body["canceled"],
+        1
+    );
+    // An import that would send it is not started.
+    let uploaded = b
+        .upload("/people/imports", Some(&token), "email\nimported@example.com\n")
+        .await;
+    let import = uploaded.location.unwrap_or_else(|| panic!("{}", uploaded.text))[2..].to_owned();
+    let start = [
+        ("csrf", token.as_str()),
+        ("map.0", "email"),
+        ("send", "on"),
+        ("survey_id", survey.as_str()),
+        ("channel", "email"),
+        ("delay_hours", "1"),
+    ];
+    let refused = b.post(&import, &start, None).await;
+    assert_eq!(refused.status, 404, "{}", refused.text);
+    let mut unknown_start = start.to_vec();
+    unknown_start[3] = ("survey_id", unknown.as_str());
+    assert_eq!(b.post(&import, &unknown_start, None).await.status, 404);
     let refused = b
         .post("/notifications", &[("csrf", &token), (&answers, "every")], None)
         .await;
@@ -586,6 +690,8 @@ async fn surveys_limited_to_teams_in_pages_and_mail() {
         ("POST", "/autopilot/{platform}"),
         ("POST", "/people"),
         ("POST", "/notifications"),
+        ("POST", "/people/{id}/cancel"),
+        ("POST", "/people/imports/{id}"),
     ];
     let naming = ROUTES.iter().filter(|r| {
         r.page
@@ -636,7 +742,7 @@ async fn surveys_limited_to_teams_in_pages_and_mail() {
         "{new}"
     );
     assert!(
-        new.contains(&format!("name=\"team_{sales}\" value=\"on\" disabled>")),
+        !new.contains(&format!("team_{sales}")) && !new.contains(">Sales<"),
         "{new}"
     );
     let token = csrf(&new);

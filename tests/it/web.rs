@@ -3083,7 +3083,7 @@ async fn staff_notifications_are_chosen_batched_mailed_and_stopped(e: Engines) {
 
 impl Browser {
     /// Posts a file as a page's upload form does (`multipart/form-data`).
-    async fn upload(&mut self, path: &str, csrf: Option<&str>, file: &str) -> Seen {
+    pub(crate) async fn upload(&mut self, path: &str, csrf: Option<&str>, file: &str) -> Seen {
         let boundary = "----OvationTestBoundary7MA4YWxk";
         let mut body = String::new();
         if let Some(csrf) = csrf {

@@ -105,7 +105,7 @@ fn page_size(per_page: Option<u32>) -> Result<u32> {
     }
 }
 
-async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
+async fn list(Scoped { caller, store }: Scoped, base: PublicBase, Params(p): Params<ListParams>) -> Result<Response> {
     let per_page = page_size(p.per_page)?;
     // A lookup by email or phone is one person (or none).
     if p.email.is_some() || p.phone_number.is_some() {
@@ -114,7 +114,7 @@ async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(p): Params<
             (None, Some(ph)) => person::load_by_phone(&store, &Phone::parse_field("phone_number", ph)?).await?,
             (None, None) => None,
         };
-        let items: Vec<_> = found.iter().map(|p| p.view()).collect();
+        let items: Vec<_> = found.iter().map(|p| p.view().seen_by(&caller)).collect();
         return Ok(Json(items).into_response());
     }
     let filter = PeopleFilter {
@@ -129,7 +129,11 @@ async fn list(Scoped { store, .. }: Scoped, base: PublicBase, Params(p): Params<
         }
     }
     Ok(ListPage {
-        items: page.people.iter().map(|p| p.view()).collect::<Vec<_>>(),
+        items: page
+            .people
+            .iter()
+            .map(|p| p.view().seen_by(&caller))
+            .collect::<Vec<_>>(),
         next: next_page(&base, "/v1/people", &params, page.cursor),
     }
     .into_response())
@@ -194,8 +198,8 @@ async fn unsubscribe(
     Ok(Json(json!({"ok": true})).into_response())
 }
 
-async fn autopilot(Scoped { store, .. }: Scoped, PathId(platform): PathId<Platform>) -> Result<Response> {
-    Ok(Json(autopilot::config(&store, platform).await?).into_response())
+async fn autopilot(Scoped { caller, store }: Scoped, PathId(platform): PathId<Platform>) -> Result<Response> {
+    Ok(Json(autopilot::config_for(&store, &caller, platform).await?).into_response())
 }
 
 async fn configure_autopilot(
@@ -214,13 +218,13 @@ struct MembersParams {
 }
 
 async fn members(
-    Scoped { store, .. }: Scoped,
+    Scoped { caller, store }: Scoped,
     base: PublicBase,
     PathId(platform): PathId<Platform>,
     Params(p): Params<MembersParams>,
 ) -> Result<Response> {
     let per_page = page_size(p.per_page)?;
-    let page = autopilot::members(&store, platform, per_page, p.cursor.as_deref()).await?;
+    let page = autopilot::members(&store, &caller, platform, per_page, p.cursor.as_deref()).await?;
     let path = format!("/v1/autopilot/{}/memberships", platform.as_str());
     Ok(ListPage {
         items: page.members,

@@ -201,7 +201,7 @@ async fn list(
     let skip = (q.page - 1) * q.per_page;
     let filter = q.filter.for_caller(&store, &caller).await?;
     let page = response_list::list(&store, &filter, q.per_page, skip, q.cursor.as_deref()).await?;
-    let views = response_wire::views(&store, &base.0, &page.responses, q.expand_person).await?;
+    let views = response_wire::views(&store, &caller, &base.0, &page.responses, q.expand_person).await?;
     Ok(ListPage {
         items: views,
         next: next_page(&base, "/v1/survey_responses", &q.echo, page.cursor),
@@ -219,7 +219,7 @@ async fn create(
     retention::refuse_expired(&ctx, &caller.principal.tenant, new.created_at, now_unix()).await?;
     let record = responses::create(&store, &caller, new).await?;
     delivery::dispatch_emitted(&ctx, &store).await;
-    let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), false).await?;
+    let view = response_wire::views(&store, &caller, &base.0, std::slice::from_ref(&record), false).await?;
     Ok((StatusCode::CREATED, Json(&view[0])).into_response())
 }
 
@@ -245,8 +245,15 @@ async fn one(
     if params.expands_person() {
         caller.must_see_people()?;
     }
-    let record = response_record::visible(&store, &caller, id.as_str()).await?;
-    let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
+    let (record, _) = response_record::visible(&store, &caller, id.as_str()).await?;
+    let view = response_wire::views(
+        &store,
+        &caller,
+        &base.0,
+        std::slice::from_ref(&record),
+        params.expands_person(),
+    )
+    .await?;
     Ok(Json(&view[0]).into_response())
 }
 
@@ -290,7 +297,14 @@ async fn changed(
     }
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
     delivery::dispatch_emitted(ctx, &store).await;
-    let view = response_wire::views(&store, &base.0, std::slice::from_ref(&record), params.expands_person()).await?;
+    let view = response_wire::views(
+        &store,
+        &caller,
+        &base.0,
+        std::slice::from_ref(&record),
+        params.expands_person(),
+    )
+    .await?;
     Ok(Json(&view[0]).into_response())
 }
 

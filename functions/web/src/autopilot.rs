@@ -42,13 +42,13 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         // Archived surveys only when one is a channel's (so the form shows what is set).
         let all = surveys::list_visible(&store, &caller, true).await?;
         let configs = [
-            autopilot::config(&store, Platform::Email).await?,
-            autopilot::config(&store, Platform::Sms).await?,
+            autopilot::config_for(&store, &caller, Platform::Email).await?,
+            autopilot::config_for(&store, &caller, Platform::Sms).await?,
         ];
         let mut channels = Vec::new();
         for (platform, config) in [Platform::Email, Platform::Sms].into_iter().zip(&configs) {
             let members: Vec<_> = match caller.sees_people {
-                true => autopilot::members(&store, platform, MEMBERS, None)
+                true => autopilot::members(&store, &caller, platform, MEMBERS, None)
                     .await?
                     .members
                     .into_iter()
@@ -71,7 +71,7 @@ pub async fn page(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
                 frequency => config.frequency,
                 survey => &config.survey_id,
                 // A survey of teams the caller is not in: named as such, kept when saved.
-                survey_hidden => config.survey_id.as_ref().is_some_and(|id| !all.iter().any(|s| s.id == *id)),
+                survey_hidden => config.survey_hidden,
                 members,
             });
         }

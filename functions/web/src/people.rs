@@ -60,9 +60,12 @@ const DONE: &[(&str, &str)] = &[
     ("erased", "The person and everything that named them were erased."),
 ];
 
-/// A person as a list or their page shows them; contact details only to those who see people
-/// (whom the routes already require: a second guard).
-fn shown(person: &Person, sees_people: bool, tz: &TimeZone) -> minijinja::Value {
+/// A person as a list or their page shows them to `caller`; contact details only to those who
+/// see people (whom the routes already require: a second guard), the times of their surveys as
+/// `PersonView::seen_by` shows them.
+fn shown(person: &Person, caller: &Caller, tz: &TimeZone) -> minijinja::Value {
+    let sees_people = caller.sees_people;
+    let times = person.view().seen_by(caller);
     let at = |t: Option<i64>| t.map(|t| local(t, tz));
     context! {
         id => &person.id,
@@ -72,9 +75,9 @@ fn shown(person: &Person, sees_people: bool, tz: &TimeZone) -> minijinja::Value 
         name => &person.name,
         properties => &person.properties.0,
         created => local(person.created_at, tz),
-        last_sent => at(person.last_sent_at),
-        last_responded => at(person.last_responded_at),
-        next_survey => at(person.next_survey_at),
+        last_sent => at(times.last_sent_at),
+        last_responded => at(times.last_responded_at),
+        next_survey => at(times.next_survey_scheduled_at),
         unsubscribed => at(person.unsubscribed_at),
         bounced => at(person.bounced_at),
     }
@@ -139,7 +142,7 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         let people: Vec<_> = person::recent(&store, RECENT)
             .await?
             .iter()
-            .map(|p| shown(p, caller.sees_people, &tz))
+            .map(|p| shown(p, &caller, &tz))
             .collect();
         let manage = caller.principal.role.allows(Permission::ManagePeople);
         Ok(context! {
@@ -177,7 +180,7 @@ pub async fn one(
             .map(|p| context! { platform => p.as_str(), member => members.contains(&p) })
             .collect();
         Ok(context! {
-            person => shown(&found, caller.sees_people, &tz),
+            person => shown(&found, &caller, &tz),
             autopilot,
             pending => sends.iter().any(|s| s.pending),
             answers, sends, manage,

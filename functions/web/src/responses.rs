@@ -366,14 +366,14 @@ pub async fn one(
 
 async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &str) -> Result<minijinja::Value> {
     let store = caller.store(ctx);
-    let record = response_record::visible(&store, caller, id.as_str()).await?;
-    let survey = Some(surveys::visible(&store, caller, &record.survey).await?);
+    let (record, survey) = response_record::visible(&store, caller, id.as_str()).await?;
+    let survey = Some(survey);
     let person: Option<Person> = match (&record.person, caller.sees_people) {
         (Some(p), true) => person::load(&store, p).await?,
         _ => None,
     };
     let (zone, tz) = crate::filter::zone(zone);
-    let view = record.view("", survey.as_ref(), person.as_ref());
+    let view = record.view("", survey.as_ref(), person.as_ref().map(|p| p.view().seen_by(caller)));
     let (answers, sends) = match &record.person {
         Some(p) => history(ctx, caller, p, Some(&record.id), &tz).await?,
         None => (vec![], vec![]),
@@ -385,7 +385,7 @@ async fn response_page(ctx: &Context, caller: &Caller, id: &ResponseId, zone: &s
         channel => channel_name(record.channel),
         created => local(record.created_at, &tz),
         updated => local(record.updated_at, &tz),
-        person => person.map(|p| p.view()),
+        person => person.map(|p| p.view().seen_by(caller)),
         anonymized => record.anonymized_at.is_some(),
         answers,
         sends,
@@ -408,7 +408,7 @@ pub async fn edit(
     let root = root_of(path.as_ref());
     let store = caller.store(&ctx);
     let change = async {
-        let record = response_record::visible(&store, &caller, id.as_str()).await?;
+        let (record, _) = response_record::visible(&store, &caller, id.as_str()).await?;
         let tags: Vec<String> = form
             .get("tags")
             .split(',')

@@ -36,6 +36,8 @@ const DONE: &[(&str, &str)] = &[("created", "Survey created."), ("saved", "Surve
 
 /// How a team a survey is still limited to, since deleted, is named.
 const DELETED_TEAM: &str = "(a deleted team)";
+/// How a team is named to an editor or analyst who is not in it.
+const ANOTHER_TEAM: &str = "another team";
 
 /// Metrics reads the list makes at once.
 const READS_AT_ONCE: usize = 8;
@@ -61,11 +63,12 @@ pub async fn list(State(ctx): Ctx, headers: HeaderMap, caller: Caller, RawQuery(
         let store = caller.store(&ctx);
         let surveys = surveys::list_visible(&store, &caller, archived).await?;
         let team_names = teams::names(&store).await?;
-        let named = |id: &String| {
-            team_names
+        let named = |id: &String| match &caller.surveys {
+            SurveyAccess::TeamsOf(mine) if !mine.contains(id) => ANOTHER_TEAM.to_owned(),
+            _ => team_names
                 .iter()
                 .find(|(team, _)| team == id)
-                .map_or_else(|| DELETED_TEAM.to_owned(), |(_, name)| name.clone())
+                .map_or_else(|| DELETED_TEAM.to_owned(), |(_, name)| name.clone()),
         };
         let results = caller.principal.role.allows(Permission::ReadResponses);
         let ids: Vec<String> = surveys.iter().map(|s| s.id.clone()).collect();
@@ -321,7 +324,9 @@ struct TeamChoice {
 }
 
 /// The workspace's teams for the form (none when it has none), ticked as the draft says (else
-/// as the survey is); a team since deleted that the survey still names, shown as such.
+/// as the survey is); a team since deleted that the survey still names, shown as such. One who
+/// sees surveys by their teams is offered theirs, and sees the others ticked only as "another
+/// team".
 async fn team_choices(
     ctx: &Context,
     caller: &Caller,
@@ -342,15 +347,19 @@ async fn team_choices(
     named.extend(gone.into_iter().map(|id| (id, DELETED_TEAM.to_owned())));
     Ok(named
         .into_iter()
-        .map(|(id, name)| TeamChoice {
-            ticked: ticked.contains(&id),
-            yours: match &caller.surveys {
+        .map(|(id, name)| {
+            let yours = match &caller.surveys {
                 SurveyAccess::Every => true,
                 SurveyAccess::TeamsOf(mine) => mine.contains(&id),
-            },
-            id,
-            name,
+            };
+            TeamChoice {
+                ticked: ticked.contains(&id),
+                name: if yours { name } else { ANOTHER_TEAM.to_owned() },
+                yours,
+                id,
+            }
         })
+        .filter(|t| t.yours || t.ticked)
         .collect())
 }
 

@@ -66,7 +66,7 @@ impl Survey {
             id: item.key.sk.trim_start_matches(keys::SURVEY_PREFIX).to_owned(),
             definition,
             is_default: matches!(item.get("is_default"), Some(Value::Bool(true))),
-            teams: item.strings(TEAMS),
+            teams: teams_of(item)?,
             created_at: item.num("created_at").unwrap_or_default(),
             updated_at: item.num("updated_at").unwrap_or_default(),
             version: item.num("version").unwrap_or_default(),
@@ -99,6 +99,22 @@ impl Survey {
         }
         .token(store.crypto())
         .await
+    }
+}
+
+/// The teams an item says its survey is limited to; an attribute that is not a list of ids is
+/// an error, never read as none (which would open the survey to everyone).
+fn teams_of(item: &Item) -> Result<Vec<String>> {
+    match item.get(TEAMS) {
+        None => Ok(Vec::new()),
+        Some(Value::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                Value::S(id) => Ok(id.clone()),
+                _ => Err(Error::internal("a survey's teams are not a list of ids")),
+            })
+            .collect(),
+        Some(_) => Err(Error::internal("a survey's teams are not a list of ids")),
     }
 }
 
@@ -162,7 +178,7 @@ pub async fn visible_ids(store: &TenantStore, caller: &Caller) -> Result<Option<
     Ok(Some(
         items
             .iter()
-            .filter(|item| caller.surveys.sees(&item.strings(TEAMS)))
+            .filter(|item| teams_of(item).is_ok_and(|teams| caller.surveys.sees(&teams)))
             .map(|item| item.key.sk.trim_start_matches(keys::SURVEY_PREFIX).to_owned())
             .collect(),
     ))
@@ -271,10 +287,17 @@ pub async fn create(store: &TenantStore, caller: &Caller, mut patch: SurveyPatch
     if patch.name.is_none() {
         return Err(Error::invalid("name", "is required"));
     }
-    let asked = patch.teams.take().or_else(|| match &caller.surveys {
-        SurveyAccess::TeamsOf(mine) => Some(mine.iter().cloned().collect()),
-        SurveyAccess::Every => None,
-    });
+    let asked = match (patch.teams.take(), &caller.surveys) {
+        (Some(asked), _) => Some(asked),
+        (None, SurveyAccess::TeamsOf(mine)) if mine.len() > MAX_TEAMS => {
+            return Err(Error::invalid(
+                TEAMS,
+                format!("you are in more than {MAX_TEAMS} teams: name those (at most {MAX_TEAMS}) to limit it to"),
+            ));
+        }
+        (None, SurveyAccess::TeamsOf(mine)) => Some(mine.iter().cloned().collect()),
+        (None, SurveyAccess::Every) => None,
+    };
     let teams = limited_to(store, caller, &[], asked, false).await?;
     let definition = checked(store, caller, None, patch).await?;
     let count = store
@@ -393,10 +416,11 @@ async fn limited_to(
         ));
     }
     if let SurveyAccess::TeamsOf(mine) = &caller.surveys {
+        // A team since deleted may go by anyone's hand.
         let changed_others = added
             .iter()
             .copied()
-            .chain(current.difference(&asked))
+            .chain(current.difference(&asked).filter(|t| known.contains(*t)))
             .any(|t| !mine.contains(t));
         if changed_others {
             return Err(Error::Forbidden {

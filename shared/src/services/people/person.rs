@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::domain::send_at::SendAt;
 use crate::domain::{Channel, Email, PersonRef, Phone, Properties};
 use crate::error::{Error, Result};
+use crate::services::{Caller, SurveyAccess};
 use crate::store::{Condition, Item, Key, Query, SortKey, TenantStore, TxOp, Update, keys, now_unix};
 
 pub(crate) const EMAIL: &str = "email";
@@ -58,6 +59,19 @@ pub struct PersonView {
     /// When a survey was scheduled by this call: its link (`/r/{token}`), until it is sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub survey_url: Option<String>,
+}
+
+impl PersonView {
+    /// The view as `caller` may see it: one who sees surveys by their teams is not shown when the
+    /// person was last surveyed, last answered or is next surveyed (any survey's, theirs or not).
+    pub fn seen_by(mut self, caller: &Caller) -> PersonView {
+        if caller.surveys != SurveyAccess::Every {
+            self.last_sent_at = None;
+            self.last_responded_at = None;
+            self.next_survey_scheduled_at = None;
+        }
+        self
+    }
 }
 
 impl Person {

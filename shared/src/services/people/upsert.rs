@@ -339,7 +339,7 @@ pub async fn create_or_update(
 ) -> Result<PersonView> {
     let input = request.parse()?;
     let done = upsert_as(store, Some(caller), &input, hash_only).await?;
-    let mut view = done.person.view();
+    let mut view = done.person.view().seen_by(caller);
     if let Some(invitation) = &done.invitation {
         view.survey_scheduled_at = Some(invitation.due_at);
         view.survey_url = Some(format!("{base}/r/{}", invitation.token(store).await?));

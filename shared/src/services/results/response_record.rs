@@ -10,6 +10,7 @@ use crate::domain::survey::{Answer, MAX_COMMENT};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
 use crate::services::Caller;
+use crate::services::surveys::Survey;
 use crate::store::{Condition, Item, TenantStore, TxOp, keys};
 pub(crate) const COMMENT: &str = "comment";
 const ANSWERS: &str = "answers";
@@ -199,13 +200,13 @@ pub async fn load(store: &TenantStore, id: &str) -> Result<Option<ResponseRecord
     }
 }
 
-/// A response `caller` may see: one of a survey they do not see is not found, as one that does
-/// not exist.
-pub async fn visible(store: &TenantStore, caller: &Caller, id: &str) -> Result<ResponseRecord> {
+/// A response `caller` may see, and its survey: one of a survey they do not see is not found,
+/// as one that does not exist.
+pub async fn visible(store: &TenantStore, caller: &Caller, id: &str) -> Result<(ResponseRecord, Survey)> {
     let missing = || Error::NotFound("survey response");
     let record = load(store, id).await?.ok_or_else(missing)?;
     match crate::services::surveys::visible(store, caller, &record.survey).await {
-        Ok(_) => Ok(record),
+        Ok(survey) => Ok((record, survey)),
         Err(Error::NotFound(_)) => Err(missing()),
         Err(e) => Err(e),
     }

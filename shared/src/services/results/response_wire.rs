@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use crate::domain::survey::{Answer, QuestionKind};
 use crate::domain::{Channel, Language, Properties, Score};
 use crate::error::{Error, Result};
-use crate::services::people::person::{self, Person};
+use crate::services::Caller;
+use crate::services::people::person::{self, Person, PersonView};
 use crate::services::results::response_record::{COMMENT, NOTES, Note, PROPERTIES, ResponseRecord, comment};
 use crate::services::results::responses::{NewResponse, ResponseChange};
 use crate::services::surveys::{self, Survey};
@@ -50,9 +51,9 @@ pub struct ResponseView {
 
 impl ResponseRecord {
     /// The API's view; `survey` gives the questions' texts, `person` the expanded person.
-    pub fn view(&self, base: &str, survey: Option<&Survey>, person: Option<&Person>) -> ResponseView {
+    pub fn view(&self, base: &str, survey: Option<&Survey>, person: Option<PersonView>) -> ResponseView {
         let person_json = match (person, &self.person) {
-            (Some(p), _) => serde_json::to_value(p.view()).unwrap_or_default(),
+            (Some(p), _) => serde_json::to_value(p).unwrap_or_default(),
             (None, Some(id)) => serde_json::Value::String(id.clone()),
             (None, None) => serde_json::Value::Null,
         };
@@ -238,9 +239,10 @@ impl ResponseRequest {
 }
 
 /// The API's view of responses: each with its survey's questions and, when asked, its person
-/// (each survey and person read once per page).
+/// as `caller` sees them (each survey and person read once per page).
 pub async fn views(
     store: &TenantStore,
+    caller: &Caller,
     base: &str,
     records: &[ResponseRecord],
     expand_person: bool,
@@ -260,7 +262,7 @@ pub async fn views(
         }
         let survey = surveys.get(&r.survey).and_then(Option::as_ref);
         let person = r.person.as_ref().and_then(|p| persons.get(p)).and_then(Option::as_ref);
-        out.push(r.view(base, survey, person));
+        out.push(r.view(base, survey, person.map(|p| p.view().seen_by(caller))));
     }
     Ok(out)
 }

@@ -171,7 +171,8 @@ async fn webhook_event(
             (None, Some(id)) => person::load(store, id).await?,
             _ => None,
         };
-        serde_json::to_value(record.view("", survey, person.or(loaded.as_ref()))).map_err(Error::internal)
+        serde_json::to_value(record.view("", survey, person.or(loaded.as_ref()).map(Person::view)))
+            .map_err(Error::internal)
     })
     .await
 }
@@ -326,7 +327,7 @@ pub async fn update(
     id: &ResponseId,
     change: ResponseChange,
 ) -> Result<ResponseRecord> {
-    let mut record = response_record::visible(store, caller, id.as_str()).await?;
+    let (mut record, survey) = response_record::visible(store, caller, id.as_str()).await?;
     if record.anonymized_at.is_some() {
         let personal = [
             ("comment", matches!(change.comment, Some(Some(_)))),
@@ -340,7 +341,7 @@ pub async fn update(
             ));
         }
     }
-    let survey = surveys::get(store, &record.survey).await?;
+    let survey = Some(survey);
     let before = counted_before(store, &record).await?;
     let now = now_unix();
     if let Some(score) = change.score {

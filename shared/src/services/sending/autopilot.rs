@@ -86,8 +86,10 @@ pub struct AutopilotView {
     pub active: bool,
     /// Seconds between a member's surveys.
     pub frequency: i64,
-    /// Ovation's: the survey sent (the default survey when none).
+    /// Ovation's: the survey sent (the default survey when none; none too when `survey_hidden`).
     pub survey_id: Option<String>,
+    /// Ovation's: the survey sent is limited to teams you are not in (its id is not shown).
+    pub survey_hidden: bool,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
 }
@@ -110,6 +112,7 @@ fn view(platform: Platform, item: Option<&Item>) -> AutopilotView {
         active: item.is_some_and(|i| matches!(i.get("active"), Some(crate::store::Value::Bool(true)))),
         frequency: item.and_then(|i| i.num("frequency")).unwrap_or(DEFAULT_FREQUENCY),
         survey_id: item.and_then(|i| i.str("survey")).map(str::to_owned),
+        survey_hidden: false,
         created_at: item.and_then(|i| i.num("created_at")),
         updated_at: item.and_then(|i| i.num("updated_at")),
     }
@@ -117,6 +120,21 @@ fn view(platform: Platform, item: Option<&Item>) -> AutopilotView {
 
 pub async fn config(store: &TenantStore, platform: Platform) -> Result<AutopilotView> {
     Ok(view(platform, store.get(&platform.config_key(store)).await?.as_ref()))
+}
+
+/// A platform's autopilot as `caller` sees it: the survey it sends named only when they see it.
+pub async fn config_for(store: &TenantStore, caller: &Caller, platform: Platform) -> Result<AutopilotView> {
+    let mut view = config(store, platform).await?;
+    if let Some(id) = &view.survey_id {
+        match surveys::visible(store, caller, id).await {
+            Err(Error::NotFound(_)) => {
+                view.survey_id = None;
+                view.survey_hidden = true;
+            }
+            other => drop(other?),
+        }
+    }
+    Ok(view)
 }
 
 /// Changes a platform's autopilot (audited): switched on, members without a next survey get one
@@ -300,15 +318,20 @@ pub struct MembershipView {
     pub next_survey_request: Option<NextSurveyRequest>,
 }
 
-fn membership_view(member: &Item, person: &Person) -> MembershipView {
+/// A member as `caller` sees them: their next survey only when they see the survey it is
+/// (`survey_hidden`: the platform's survey is limited to teams they are not in).
+fn membership_view(member: &Item, person: &Person, caller: &Caller, survey_hidden: bool) -> MembershipView {
     MembershipView {
         created_at: member.num("created_at").unwrap_or_default(),
-        person: person.view(),
+        person: person.view().seen_by(caller),
         properties: person.properties.clone(),
-        next_survey_request: member.str("next").map(|id| NextSurveyRequest {
-            id: id.to_owned(),
-            survey_scheduled_at: member.num("next_at").unwrap_or_default(),
-        }),
+        next_survey_request: member
+            .str("next")
+            .filter(|_| !survey_hidden)
+            .map(|id| NextSurveyRequest {
+                id: id.to_owned(),
+                survey_scheduled_at: member.num("next_at").unwrap_or_default(),
+            }),
     }
 }
 
@@ -337,6 +360,10 @@ pub async fn join(
     request: MembershipRequest,
     hash_only: bool,
 ) -> Result<MembershipView> {
+    // A member is sent the platform's survey: one the caller sees.
+    if let Some(survey) = config(store, platform).await?.survey_id {
+        surveys::visible(store, caller, &survey).await?;
+    }
     let person = if request.person_email.is_some() || request.person_phone_number.is_some() {
         let input = PersonInput {
             email: request
@@ -371,7 +398,7 @@ pub async fn join(
     };
     let member_key = platform.member_key(store, &person.id)?;
     if let Some(member) = store.get(&member_key).await? {
-        return Ok(membership_view(&member, &person));
+        return Ok(membership_view(&member, &person, caller, false));
     }
     let now = now_unix();
     let config = config(store, platform).await?;
@@ -400,7 +427,7 @@ pub async fn join(
         .ok_or(Error::NotFound("autopilot membership"))?;
     // As they are now: their next survey set.
     let person = person::load(store, &person.id).await?.unwrap_or(person);
-    Ok(membership_view(&member, &person))
+    Ok(membership_view(&member, &person, caller, false))
 }
 
 pub struct MembersPage {
@@ -411,17 +438,19 @@ pub struct MembersPage {
 /// A page of a platform's members, by person id (ULIDs: oldest person first).
 pub async fn members(
     store: &TenantStore,
+    caller: &Caller,
     platform: Platform,
     per_page: u32,
     cursor: Option<&str>,
 ) -> Result<MembersPage> {
+    let hidden = config_for(store, caller, platform).await?.survey_hidden;
     let page = store
         .query(Query::new(platform.members(store)?).limit(per_page), cursor)
         .await?;
     let mut members = Vec::with_capacity(page.items.len());
     for member in &page.items {
         if let Some(person) = person::load(store, &member.key.sk).await? {
-            members.push(membership_view(member, &person));
+            members.push(membership_view(member, &person, caller, hidden));
         }
     }
     Ok(MembersPage {
@@ -456,7 +485,7 @@ pub async fn leave(
     invitations::renew_next(store, &person.id).await;
     // As they are now: their next survey renewed.
     let person = person::load(store, &person.id).await?.unwrap_or(person);
-    Ok(person.view())
+    Ok(person.view().seen_by(caller))
 }
 
 /// The platforms whose autopilot the person is a member of.

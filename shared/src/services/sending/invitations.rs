@@ -312,16 +312,24 @@ pub async fn cancel_one(store: &TenantStore, survey: &str, id: &str, person: &st
     }
 }
 
-/// Cancels a person's pending invitations (audited when there were any); returns how many.
+/// Cancels a person's pending invitations of the surveys `caller` sees (audited when there were
+/// any); returns how many.
 pub async fn cancel_pending(store: &TenantStore, caller: &Caller, person: &str) -> Result<usize> {
     let partition = keys::person_partition(store.tenant(), person)?;
     let pointers = store
         .query_all(crate::store::Query::new(partition).prefix("INV#"))
         .await?;
+    let visible = crate::services::surveys::visible_ids(store, caller).await?;
+    let seen = |p: &&Item| {
+        visible
+            .as_ref()
+            .is_none_or(|v| p.str("survey").is_some_and(|s| v.contains(s)))
+    };
     let mut canceled = 0;
     for pointer in pointers
         .iter()
         .filter(|p| p.str("status") == Some(StepStatus::Pending.as_str()))
+        .filter(seen)
     {
         let id = pointer.key.sk.trim_start_matches("INV#");
         if cancel_one(store, pointer.str("survey").unwrap_or_default(), id, person).await? {
