@@ -11,6 +11,9 @@ DELIGHTED_NODE_VERSION=2.2.0
 # 8.8.1: the last oidc-provider for Node 20 (9.x supports Node 22+); jose as it resolves there.
 OIDC_PROVIDER_VERSION=8.8.1
 JOSE_VERSION=5.10.0
+# The SAML tests' identity provider: samlify, and node-forge for its self-signed certificate.
+SAMLIFY_VERSION=2.13.1
+NODE_FORGE_VERSION=1.3.1
 SCHEMATHESIS_VERSION=4.32.5
 VENV=.venv
 
@@ -30,8 +33,8 @@ install_tools() {
       "delighted==$DELIGHTED_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   # The browser test: Debian's Chromium, driven by puppeteer-core (no browser download); the
-  # single sign-on tests' identity provider: oidc-provider and jose.
-  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION, axe-core@$AXE_VERSION, delighted@$DELIGHTED_NODE_VERSION, oidc-provider@$OIDC_PROVIDER_VERSION and jose@$JOSE_VERSION (Node) in $VENV/node"
+  # single sign-on tests' identity providers: oidc-provider and jose; samlify and node-forge.
+  step "tools: chromium (Debian), puppeteer-core@$PUPPETEER_VERSION, axe-core@$AXE_VERSION, delighted@$DELIGHTED_NODE_VERSION, oidc-provider@$OIDC_PROVIDER_VERSION, jose@$JOSE_VERSION, samlify@$SAMLIFY_VERSION and node-forge@$NODE_FORGE_VERSION (Node) in $VENV/node"
   if ! command -v chromium >/dev/null; then
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -40,10 +43,12 @@ install_tools() {
   installed_npm() { grep -q "\"version\": \"$2\"" "$VENV/node/node_modules/$1/package.json" 2>/dev/null; }
   if ! installed_npm puppeteer-core "$PUPPETEER_VERSION" || ! installed_npm axe-core "$AXE_VERSION" \
     || ! installed_npm delighted "$DELIGHTED_NODE_VERSION" || ! installed_npm oidc-provider "$OIDC_PROVIDER_VERSION" \
-    || ! installed_npm jose "$JOSE_VERSION"; then
+    || ! installed_npm jose "$JOSE_VERSION" || ! installed_npm samlify "$SAMLIFY_VERSION" \
+    || ! installed_npm node-forge "$NODE_FORGE_VERSION"; then
     npm install --silent --no-audit --no-fund --prefix "$VENV/node" \
       "puppeteer-core@$PUPPETEER_VERSION" "axe-core@$AXE_VERSION" "delighted@$DELIGHTED_NODE_VERSION" \
-      "oidc-provider@$OIDC_PROVIDER_VERSION" "jose@$JOSE_VERSION" >/dev/null
+      "oidc-provider@$OIDC_PROVIDER_VERSION" "jose@$JOSE_VERSION" "samlify@$SAMLIFY_VERSION" \
+      "node-forge@$NODE_FORGE_VERSION" >/dev/null
   fi
   export OVATION_TEST_PYTHON="$PWD/$VENV/bin/python" OVATION_TEST_NODE_MODULES="$PWD/$VENV/node/node_modules"
   export OVATION_TEST_SCHEMATHESIS="$PWD/$VENV/bin/schemathesis"

@@ -1,5 +1,6 @@
-// What the benchmarks driven from Node share: JSON calls to the app, and the owner of a workspace
-// made by `ovation tenant create` signed in (their one-time password changed).
+// What the benchmarks driven from Node share: JSON calls to the app, the owner of a workspace
+// made by `ovation tenant create` signed in (their one-time password changed), the sign-in page's
+// single sign-on form, timed requests.
 export function caller(app) {
   return async (method, path, token, body) => {
     const res = await fetch(`${app}${path}`, {
@@ -27,4 +28,22 @@ export function summary(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   return { n: sorted.length, first_ms: +values[0].toFixed(2), p50_ms: +at(0.5).toFixed(2), p95_ms: +at(0.95).toFixed(2), max_ms: +sorted.at(-1).toFixed(2) };
+}
+
+// The sign-in page's single sign-on form: its token and cookie (not timed).
+export async function signInPage(app) {
+  const res = await fetch(`${app}/sign-in`);
+  const html = await res.text();
+  const cookie = res.headers.getSetCookie().find((c) => c.includes("ovation_form=")).split(";")[0];
+  return { cookie, csrf: html.match(/name="csrf" value="([^"]+)"/)[1] };
+}
+
+// One request to the app, timed (ms): a GET, or a POST of `form`.
+export async function timed(url, cookie, form) {
+  const started = process.hrtime.bigint();
+  const headers = { ...(cookie ? { cookie } : {}), ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}) };
+  const res = await fetch(url, { method: form ? "POST" : "GET", redirect: "manual", headers, body: form });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  await res.text();
+  return { res, ms };
 }

@@ -8,7 +8,7 @@
 // starts are timed both by the workspace's name and by a work email at its verified domain.
 // Prints the figures as JSON.
 // Usage: node sso_bench.mjs APP ISSUER CLIENT_ID SECRET WORKSPACE ONE_TIME_PASSWORD RUNS DNS_PORT
-import { caller, ownerOf, summary } from "./bench_owner.mjs";
+import { caller, ownerOf, signInPage, summary, timed } from "./bench_owner.mjs";
 import { startDns } from "./dns_server.mjs";
 import { providerLeg } from "./oidc_leg.mjs";
 
@@ -18,23 +18,6 @@ const email = `owner@${workspace}.example`;
 const owner = { token: await ownerOf(app, workspace, oneTime) };
 await json("PUT", "/v1/sso/oidc", owner.token,
   { issuer, client_id: clientId, client_secret: secret, create_users: true, email_domains: [`${workspace}.example`] });
-
-// The sign-in page's single sign-on form: its token and cookie (not timed).
-async function signInPage() {
-  const res = await fetch(`${app}/sign-in`);
-  const html = await res.text();
-  const cookie = res.headers.getSetCookie().find((c) => c.includes("ovation_form=")).split(";")[0];
-  return { cookie, csrf: html.match(/name="csrf" value="([^"]+)"/)[1] };
-}
-
-async function timed(url, cookie, form) {
-  const started = process.hrtime.bigint();
-  const headers = { ...(cookie ? { cookie } : {}), ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}) };
-  const res = await fetch(url, { method: form ? "POST" : "GET", redirect: "manual", headers, body: form });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  await res.text();
-  return { res, ms };
-}
 
 const figures = { domain_check: [], start: [], start_by_email: [], callback_new_user: [], callback_known_user: [] };
 // The domains: listed, their records published, each checked (the last is the one sign-ins use).
@@ -55,7 +38,7 @@ dns.close();
 
 for (let run = 0; run < Number(runs); run++) {
   for (const [kind, login] of [["callback_new_user", `new${run}@${workspace}.example`], ["callback_known_user", email]]) {
-    const page = await signInPage();
+    const page = await signInPage(app);
     // New users by their email (found by its domain), the known one by the workspace's name.
     const byEmail = kind === "callback_new_user";
     const form = new URLSearchParams({ csrf: page.csrf, workspace: byEmail ? login : workspace }).toString();

@@ -19,6 +19,7 @@ mod openapi;
 mod portability;
 mod results;
 mod retention;
+mod saml;
 mod scim;
 mod sending;
 mod sso;

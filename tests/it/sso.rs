@@ -98,16 +98,16 @@ impl Provider {
 }
 
 /// A browser's view of one answer: status, the cookies it set, where it moves on to, its text.
-struct Seen {
-    status: u16,
-    cookies: Vec<String>,
-    refresh: Option<String>,
-    text: String,
+pub(crate) struct Seen {
+    pub(crate) status: u16,
+    pub(crate) cookies: Vec<String>,
+    pub(crate) refresh: Option<String>,
+    pub(crate) text: String,
 }
 
 impl Seen {
     /// The value of the cookie `name` it set (`__Host-` prefixed: the stack's cookies are secure).
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.iter().find_map(|c| {
             let value = c.strip_prefix(&format!("__Host-{name}="))?.split(';').next()?;
             Some(value.to_owned()).filter(|v| !v.is_empty())
@@ -115,7 +115,7 @@ impl Seen {
     }
 }
 
-async fn browse(url: &str, cookie: Option<&str>) -> Seen {
+pub(crate) async fn browse(url: &str, cookie: Option<&str>) -> Seen {
     answer_to(request(reqwest::Method::GET, url, cookie)).await
 }
 
@@ -131,7 +131,7 @@ fn request(method: reqwest::Method, url: &str, cookie: Option<&str>) -> reqwest:
     request
 }
 
-async fn answer_to(request: reqwest::RequestBuilder) -> Seen {
+pub(crate) async fn answer_to(request: reqwest::RequestBuilder) -> Seen {
     let answer = request.send().await.unwrap();
     let cookies = answer
         .headers()
@@ -154,7 +154,7 @@ async fn answer_to(request: reqwest::RequestBuilder) -> Seen {
 }
 
 /// A form posted as a browser posts it.
-fn post_form(url: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+pub(crate) fn post_form(url: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
     let body: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
         .finish();
@@ -165,7 +165,7 @@ fn post_form(url: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> reqwes
 
 /// The sign-in page's single sign-on form sent for `workspace` (with `return_to`): its token
 /// from the page, under the page's cookie.
-async fn start(s: &Stack, workspace: &str, return_to: &str) -> Seen {
+pub(crate) async fn start(s: &Stack, workspace: &str, return_to: &str) -> Seen {
     let page = browse(&format!("{}/sign-in", s.url), None).await;
     let csrf = page
         .text
@@ -213,7 +213,7 @@ async fn answered(s: &Stack, provider: &Provider) -> (Seen, String) {
     (started, callback)
 }
 
-async fn audited(s: &Stack, owner: &Member, action: &str) -> Vec<Value> {
+pub(crate) async fn audited(s: &Stack, owner: &Member, action: &str) -> Vec<Value> {
     let events = s
         .get(&format!("/v1/audit_events?action={action}&per_page=100"), &owner.token)
         .await;
@@ -221,7 +221,7 @@ async fn audited(s: &Stack, owner: &Member, action: &str) -> Vec<Value> {
 }
 
 /// The reason of the newest refused single sign-on.
-async fn last_refusal(s: &Stack, owner: &Member) -> Value {
+pub(crate) async fn last_refusal(s: &Stack, owner: &Member) -> Value {
     audited(s, owner, "sign_in.sso_failed").await[0]["target_id"].clone()
 }
 

@@ -1,6 +1,6 @@
 //! `api-auth`: signing in (password, then a second factor when enrolled), accepting invitations,
 //! the OAuth 2.0 token endpoint, sessions, the caller's own account (`/v1/me`: password, TOTP),
-//! the workspace's single sign-on settings (`/v1/sso/oidc`) and email domains (`/v1/sso/domains`) and SCIM 2.0 provisioning
+//! the workspace's single sign-on settings (`/v1/sso/oidc`, `/v1/sso/saml`) and email domains (`/v1/sso/domains`) and SCIM 2.0 provisioning
 //! (`/scim/v2` Users and Groups, its token at `/v1/scim/token`). The router only, with
 //! thin handlers over `ovation::services`.
 
@@ -20,6 +20,7 @@ use ovation::services::accounts::credentials::{self, TokenRequest, TokenResponse
 use ovation::services::accounts::domains::{self, EmailDomain, NewEmailDomain};
 use ovation::services::accounts::mfa;
 use ovation::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
+use ovation::services::accounts::saml::{self, SamlInput, SamlSettings};
 use ovation::services::accounts::scim::{
     self, ListQuery, ProvisioningToken, ProvisioningTokenInfo, ScimPatch, ScimUser, ScimUserInput, ScimUserList,
 };
@@ -52,6 +53,7 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/v1/me/mfa/totp/confirm", post(confirm_totp))
         .route("/v1/me/mfa/totp/disable", post(disable_totp))
         .route("/v1/sso/oidc", get(sso_settings).put(save_sso).delete(delete_sso))
+        .route("/v1/sso/saml", get(saml_settings).put(save_saml).delete(delete_saml))
         .route("/v1/sso/domains", get(email_domains).post(add_email_domain))
         .route("/v1/sso/domains/{domain}/verify", post(verify_email_domain))
         .route("/v1/sso/domains/{domain}", axum::routing::delete(remove_email_domain))
@@ -360,5 +362,23 @@ async fn save_sso(
 
 async fn delete_sso(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
     sso::delete(&ctx, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn saml_settings(State(ctx): Ctx, caller: Caller, PublicBase(base): PublicBase) -> Result<Json<SamlSettings>> {
+    Ok(Json(saml::get(&ctx, &caller, &base).await?))
+}
+
+async fn save_saml(
+    State(ctx): Ctx,
+    caller: Caller,
+    PublicBase(base): PublicBase,
+    JsonBody(input): JsonBody<SamlInput>,
+) -> Result<Json<SamlSettings>> {
+    Ok(Json(saml::save(&ctx, &caller, input, &base).await?))
+}
+
+async fn delete_saml(State(ctx): Ctx, caller: Caller) -> Result<StatusCode> {
+    saml::delete(&ctx, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -54,6 +54,8 @@ pub fn routes(ctx: Arc<Context>) -> Router {
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/sso", post(sso::start))
         .route("/sso/{slug}/callback", get(sso::callback))
+        .route("/sso/{slug}/saml", get(sso::saml_metadata))
+        .route("/sso/{slug}/saml/acs", post(sso::saml_answer))
         .route("/second-factor", get(sign_in::code_form).post(sign_in::submit_code))
         .route("/password", get(sign_in::password_form).post(sign_in::change_password))
         .route("/accept", get(accounts::accept_form).post(accounts::accept))

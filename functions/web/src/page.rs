@@ -48,6 +48,7 @@ fn environment() -> &'static Environment<'static> {
             ("reset.html", include_str!("../templates/reset.html")),
             ("message.html", include_str!("../templates/message.html")),
             ("sign_on.html", include_str!("../templates/sign_on.html")),
+            ("sso_rules.html", include_str!("../templates/sso_rules.html")),
             ("security.html", include_str!("../templates/security.html")),
             ("notifications.html", include_str!("../templates/notifications.html")),
             ("export.html", include_str!("../templates/export.html")),

@@ -1,6 +1,8 @@
 //! Settings, single sign-on (owners): the workspace's OpenID Connect provider, saved as
 //! `PUT /v1/sso/oidc` saves it (its discovery document read first, the secret sealed, audited),
-//! the redirect URI to register at the provider, whether passwords are refused (but the
+//! the redirect URI to register at the provider, or its SAML 2.0 provider from its metadata as
+//! `PUT /v1/sso/saml` saves it (with this workspace's entity ID and assertion consumer service
+//! to give it), whether passwords are refused (but the
 //! break-glass owner's), its removal; the email domains that find it from a work email (listed,
 //! checked in DNS, removed); and the SCIM token its identity provider provisions users
 //! with (made, shown once, replaced, revoked).
@@ -14,6 +16,7 @@ use ovation::auth::Role;
 use ovation::http::extract::PublicBase;
 use ovation::services::Caller;
 use ovation::services::accounts::domains::{self, NewEmailDomain};
+use ovation::services::accounts::saml::{self, SamlInput};
 use ovation::services::accounts::scim::{self, ProvisioningToken};
 use ovation::services::accounts::sso::{self, OidcInput};
 use ovation::{Error, Result};
@@ -75,6 +78,18 @@ async fn shown(
         Err(Error::NotFound(_)) => None,
         Err(e) => return Err(e),
     };
+    let saml = match saml::get(ctx, caller, base).await {
+        Ok(saml) => Some(saml),
+        Err(Error::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    // What both protocols' settings share, of the one the workspace has.
+    let provider = match (&settings, &saml) {
+        (Some(s), _) => Some(context! { create_users => s.create_users, require_sso => s.require_sso }),
+        (_, Some(s)) => Some(context! { create_users => s.create_users, require_sso => s.require_sso }),
+        _ => None,
+    };
+    let (sp_entity_id, acs_url) = saml::own_service(ctx, caller, base).await?;
     let token = match scim::token_info(ctx, caller, base).await {
         Ok(info) => Some(context! {
             created => utc(info.created_at),
@@ -99,8 +114,11 @@ async fn shown(
         done,
         domains,
         redirect_uri => sso::own_redirect_uri(ctx, caller, base).await?,
-        email_domains => settings.as_ref().map(|s| s.email_domains.join(", ")).unwrap_or_default(),
+        sp_entity_id,
+        acs_url,
         settings,
+        saml,
+        provider,
         owners => sso::break_glass_choices(ctx, caller).await?,
         roles => [Role::Admin, Role::Editor, Role::Analyst].map(Role::as_str),
         scim_base => scim::base_url(base),
@@ -127,8 +145,25 @@ pub async fn save(
     let saved = async {
         match form.get("action") {
             "remove" => {
-                sso::delete(&ctx, &caller).await?;
+                match saml::delete(&ctx, &caller).await {
+                    Err(Error::NotFound(_)) => sso::delete(&ctx, &caller).await?,
+                    other => other?,
+                }
                 return Ok("settings/sign-on?done=removed".to_owned());
+            }
+            "saml" => {
+                let rules = Rules::of(&form)?;
+                let input = SamlInput {
+                    metadata_xml: form.get("metadata_xml").to_owned(),
+                    allow_idp_initiated: Some(form.get("allow_idp_initiated") == "on"),
+                    default_role: rules.default_role,
+                    create_users: rules.create_users,
+                    email_domains: rules.email_domains,
+                    require_sso: rules.require_sso,
+                    break_glass_owner: rules.break_glass_owner,
+                };
+                saml::save(&ctx, &caller, input, &base).await?;
+                return Ok("settings/sign-on?done=saved".to_owned());
             }
             "scim_revoke" => {
                 scim::revoke_token(&ctx, &caller).await?;
@@ -150,10 +185,36 @@ pub async fn save(
             _ => {}
         }
         let secret = form.get("client_secret").trim();
+        let rules = Rules::of(&form)?;
         let input = OidcInput {
             issuer: form.get("issuer").to_owned(),
             client_id: form.get("client_id").to_owned(),
             client_secret: (!secret.is_empty()).then(|| secret.to_owned()),
+            default_role: rules.default_role,
+            create_users: rules.create_users,
+            email_domains: rules.email_domains,
+            require_sso: rules.require_sso,
+            break_glass_owner: rules.break_glass_owner,
+        };
+        sso::save(&ctx, &caller, input, &base).await?;
+        Result::Ok("settings/sign-on?done=saved".to_owned())
+    };
+    after_form(&ctx, &caller, &headers, (NAV, "../"), saved.await).await
+}
+
+/// What both providers' forms ask: newcomers' role, who may be created, whether passwords are
+/// refused and for whom not.
+struct Rules {
+    default_role: Option<Role>,
+    create_users: Option<bool>,
+    email_domains: Option<Vec<String>>,
+    require_sso: Option<bool>,
+    break_glass_owner: Option<String>,
+}
+
+impl Rules {
+    fn of(form: &PageForm) -> Result<Rules> {
+        Ok(Rules {
             default_role: Some(Role::parse(form.get("default_role"))?),
             create_users: Some(form.get("create_users") == "on"),
             email_domains: Some(
@@ -165,9 +226,6 @@ pub async fn save(
             ),
             require_sso: Some(form.get("require_sso") == "on"),
             break_glass_owner: Some(form.get("break_glass_owner").to_owned()).filter(|o| !o.is_empty()),
-        };
-        sso::save(&ctx, &caller, input, &base).await?;
-        Result::Ok("settings/sign-on?done=saved".to_owned())
-    };
-    after_form(&ctx, &caller, &headers, (NAV, "../"), saved.await).await
+        })
+    }
 }

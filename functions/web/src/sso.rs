@@ -1,11 +1,13 @@
-//! Single sign-on through pages (`accounts::sso`): the sign-in page's single sign-on form (a
-//! workspace's name, or a work email of a verified domain) leads here, on to the workspace's
-//! identity provider, and its answer at the workspace's own callback
-//! back to a session. Both legs
+//! Single sign-on through pages (`accounts::sso`, `accounts::saml`): the sign-in page's single
+//! sign-on form (a workspace's name, or a work email of a verified domain) leads here, on to the
+//! workspace's identity provider, and its answer at the workspace's own callback (OpenID
+//! Connect) or assertion consumer service (SAML, posted from the provider's page) back to a
+//! session; and the workspace's SAML metadata for its provider. Both legs
 //! answer a page that moves on by itself (`Refresh`, no script): a form's redirect to another
 //! site would break the pages' `form-action 'self'`, and the session cookie (`SameSite=Strict`)
 //! is sent only on a navigation this site's own page starts.
 
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use ovation::http::extract::{ClientAddress, Params, PublicBase};
 use ovation::http::pages::{self, SESSION};
 use ovation::services::accounts::sign_in::SignInResult;
 use ovation::services::accounts::sso::{self, Callback};
+use ovation::services::accounts::{saml, tenants};
 use ovation::store::now_unix;
 
 use crate::page::{PageForm, render};
@@ -32,10 +35,10 @@ pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, form: PageForm
     let return_to = Some(form.get("return_to")).filter(|r| !r.is_empty());
     match sso::start(&ctx, &workspace, return_to, &base).await {
         Ok(started) => {
-            let cookies = vec![
-                pages::set_lax_cookie(&ctx, FLOW, &started.flow_token, sso::FLOW_SECONDS),
-                pages::set_cookie(&ctx, WORKSPACE, &started.slug, YEAR),
-            ];
+            let mut cookies = vec![pages::set_cookie(&ctx, WORKSPACE, &started.slug, YEAR)];
+            if let Some(flow) = &started.flow_token {
+                cookies.push(pages::set_lax_cookie(&ctx, FLOW, flow, sso::FLOW_SECONDS));
+            }
             onward(
                 "",
                 &started.location,
@@ -66,13 +69,58 @@ pub async fn callback(
 ) -> Response {
     let flow = pages::cookie(&ctx, &headers, FLOW);
     let used_up = pages::set_lax_cookie(&ctx, FLOW, "", 0);
-    match sso::finish(&ctx, &slug, flow.as_deref(), answer, ip, &base).await {
+    signed_in(
+        &ctx,
+        &base,
+        sso::finish(&ctx, &slug, flow.as_deref(), answer, ip, &base).await,
+        used_up,
+    )
+}
+
+/// The identity provider's SAML answer, posted from its page to the workspace's assertion
+/// consumer service: a session, on to the page the sign-in was for.
+pub async fn saml_answer(
+    State(ctx): Ctx,
+    ClientAddress(ip): ClientAddress,
+    PublicBase(base): PublicBase,
+    Path(slug): Path<String>,
+    Form(posted): Form<saml::Posted>,
+) -> Response {
+    let used_up = pages::set_lax_cookie(&ctx, FLOW, "", 0);
+    signed_in(&ctx, &base, saml::finish(&ctx, &slug, posted, ip, &base).await, used_up)
+}
+
+/// The workspace's SAML service provider metadata, for its identity provider.
+pub async fn saml_metadata(State(ctx): Ctx, PublicBase(base): PublicBase, Path(slug): Path<String>) -> Response {
+    let found = match ovation::domain::Slug::parse(&slug) {
+        Ok(slug) => tenants::by_slug(&ctx, &slug).await.map(|t| t.filter(|t| t.is_active())),
+        Err(_) => Ok(None),
+    };
+    match found {
+        Ok(Some(tenant)) => (
+            [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+            saml::sp_metadata(&base, &tenant.slug),
+        )
+            .into_response(),
+        Ok(None) => ovation::Error::NotFound("workspace").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A sign-in finished (or refused): the session cookie set, on to the page it was for.
+fn signed_in(
+    ctx: &ovation::Context,
+    base: &str,
+    finished: ovation::Result<sso::Finished>,
+    used_up: HeaderValue,
+) -> Response {
+    match finished {
         Ok(sso::Finished {
             result: SignInResult::SignedIn { token, expires_at, .. },
             return_to,
         }) => {
             let to = format!("{base}{}", return_to.as_deref().unwrap_or("/overview"));
-            let session = pages::set_cookie(&ctx, SESSION, &token, expires_at - now_unix());
+            let session = pages::set_cookie(ctx, SESSION, &token, expires_at - now_unix());
             onward(
                 ROOT,
                 &to,

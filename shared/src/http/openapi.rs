@@ -23,6 +23,7 @@ use crate::services::accounts::credentials::{
 };
 use crate::services::accounts::domains::{DomainStatus, EmailDomain, NewEmailDomain, TxtRecord};
 use crate::services::accounts::mfa::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
+use crate::services::accounts::saml::{SamlInput, SamlSettings, SigningCertificate};
 use crate::services::accounts::scim::{
     ProvisioningToken, ProvisioningTokenInfo, ScimEmail, ScimMeta, ScimName, ScimOperation, ScimPatch, ScimUser,
     ScimUserInput, ScimUserList,
@@ -146,6 +147,11 @@ use crate::services::website::visits::{
         DomainStatus,
         TxtRecord,
         OidcSettings,
+        SamlInput,
+        SamlSettings,
+        SigningCertificate,
+        SamlMetadata,
+        SamlAnswer,
         PasswordPolicy,
         Privacy,
         ProvisioningToken,
@@ -243,6 +249,21 @@ struct AnswerForm {
     auto: Option<String>,
 }
 
+/// A SAML service provider's metadata (XML).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SamlMetadata(String);
+
+/// The identity provider's answer, as its page posts it (HTTP-POST binding).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "PascalCase")]
+struct SamlAnswer {
+    /// The SAML Response, base64.
+    saml_response: String,
+    relay_state: Option<String>,
+}
+
 /// The media type of a body or answer schema.
 fn media(schema: &str) -> &'static str {
     match schema {
@@ -251,7 +272,8 @@ fn media(schema: &str) -> &'static str {
         "JavaScript" => "text/javascript",
         "DecideRequest" | "AnswerRequest" | "CommentRequest" | "DismissRequest" => "text/plain",
         "JsonLinesFile" => "application/x-ndjson",
-        "AnswerForm" | "TokenRequest" => "application/x-www-form-urlencoded",
+        "AnswerForm" | "TokenRequest" | "SamlAnswer" => "application/x-www-form-urlencoded",
+        "SamlMetadata" => "application/samlmetadata+xml",
         name if name.starts_with("Scim") => "application/scim+json",
         _ => "application/json",
     }

@@ -207,6 +207,12 @@ pub const ROUTES: &[Route] = &[
         "Set the workspace's OpenID Connect provider (its discovery document is read first; the secret is sealed)")
         .body("OidcInput").returns("OidcSettings"),
     route("DELETE", "/v1/sso/oidc", AUTH, Tenant(ManageSignOn), "Remove the workspace's OpenID Connect provider"),
+    route("GET", "/v1/sso/saml", AUTH, Tenant(ManageSignOn), "The workspace's SAML 2.0 identity provider (single sign-on), and what to give it")
+        .returns("SamlSettings"),
+    route("PUT", "/v1/sso/saml", AUTH, Tenant(ManageSignOn),
+        "Set the workspace's SAML 2.0 identity provider from its metadata XML (replaces an OpenID Connect one)")
+        .body("SamlInput").returns("SamlSettings"),
+    route("DELETE", "/v1/sso/saml", AUTH, Tenant(ManageSignOn), "Remove the workspace's SAML identity provider"),
     route("GET", "/v1/sso/domains", AUTH, Tenant(ManageSignOn),
         "The workspace's email domains (the sign-in page finds its single sign-on from a verified one's emails)")
         .returns("[EmailDomain]"),
@@ -479,6 +485,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/sso/{slug}/callback", WEB, Throttled,
         "Single sign-on: the identity provider's answer at the workspace's own callback (a session)")
         .page().query(&["code", "state", "error", "error_description", "iss"]),
+    route("GET", "/sso/{slug}/saml", WEB, Public, "The workspace's SAML service provider metadata (its entity ID and assertion consumer service)")
+        .returns("SamlMetadata"),
+    route("POST", "/sso/{slug}/saml/acs", WEB, Throttled,
+        "SAML single sign-on: the identity provider's answer, posted from its page (HTTP-POST binding), to a session")
+        .body("SamlAnswer").returns("Html"),
     route("POST", "/sign-in", WEB, Throttled, "Sign in (form; per-address budget)").page(),
     route("GET", "/second-factor", WEB, Public, "Sign in: the second factor").page(),
     route("POST", "/second-factor", WEB, Throttled, "Finish signing in with a TOTP or recovery code").page(),

@@ -17,7 +17,7 @@ use crate::domain::language::{LANGUAGES, Language};
 use crate::domain::survey::{SurveyDefinition, SurveyPatch, SurveyStatus};
 use crate::error::{Error, Result};
 use crate::ids::{SurveyId, new_id};
-use crate::services::accounts::{teams, tenants};
+use crate::services::accounts::tenants;
 use crate::services::audit::{self, Target};
 use crate::services::{Caller, SurveyAccess};
 use crate::store::{Condition, Item, Query, TenantStore, TxOp, Value, keys, now_unix};
@@ -405,7 +405,7 @@ async fn limited_to(
         ));
     }
     let added: Vec<&String> = asked.difference(&current).collect();
-    let known = teams::ids(store).await?;
+    let known = team_ids(store).await?;
     if let Some(unknown) = added.iter().find(|t| !known.contains(**t)) {
         return Err(Error::invalid(
             TEAMS,
@@ -436,6 +436,20 @@ async fn limited_to(
         }
     }
     Ok(asked.into_iter().collect())
+}
+
+/// The ids of the workspace's teams (`accounts::teams` keeps them; read here by their keys
+/// alone, so that surveys need nothing of users).
+async fn team_ids(store: &TenantStore) -> Result<BTreeSet<String>> {
+    let query = Query::new(keys::tenant_partition(store.tenant()))
+        .prefix(keys::TEAM_PREFIX)
+        .only(["id".to_owned()]);
+    Ok(store
+        .query_all(query)
+        .await?
+        .iter()
+        .map(|item| item.key.sk.trim_start_matches(keys::TEAM_PREFIX).to_owned())
+        .collect())
 }
 
 /// Archives a survey: it takes no answers and leaves lists; its responses stay.

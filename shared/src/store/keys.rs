@@ -241,6 +241,16 @@ pub fn sso_flow(tenant: &TenantId, digest: &Digest) -> Key {
     Key::new(tenant_partition(tenant), format!("SSOFLOW{SEP}{}", hex(digest)))
 }
 
+/// A SAML sign-in started here, by the hash of its AuthnRequest's ID (kept until it expires).
+pub fn saml_request(tenant: &TenantId, id_hash: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("SAMLREQ{SEP}{id_hash}"))
+}
+
+/// A SAML assertion taken, by the hash of its ID: kept until it expires, so that it is taken once.
+pub fn saml_assertion(tenant: &TenantId, id_hash: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("SAMLSEEN{SEP}{id_hash}"))
+}
+
 pub fn mfa_challenge(tenant: &TenantId, user: &str, digest: &Digest) -> Result<Key> {
     Ok(Key::new(
         user_partition(tenant, user)?,

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod domains;
 pub mod mfa;
 pub mod password_reset;
+pub mod saml;
 pub mod scim;
 pub mod scim_groups;
 pub mod sessions;

@@ -5,7 +5,8 @@
 //! issuer's keys (read again, at most every few seconds, on a key it does not know), the user
 //! found by the verified email or created with the workspace's default role when the email's
 //! domain is one the workspace names, and every sign-in and refusal audited (`sign_in.sso`,
-//! `sign_in.sso_failed` with the reason as its target).
+//! `sign_in.sso_failed` with the reason as its target). A workspace has one provider: this one,
+//! or a SAML 2.0 one (`saml`, which shares the settings item, the start and the sign-in's end).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -70,15 +71,18 @@ const SIGNED_BY_THE_PROVIDER: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
-const ISSUER: &str = "issuer";
+pub(super) const ISSUER: &str = "issuer";
 const CLIENT_ID: &str = "client_id";
 /// Named `secret` so that the workspace export redacts it (the flow's secrets too).
 const SECRET: &str = "secret";
-const DEFAULT_ROLE: &str = "default_role";
-const CREATE_USERS: &str = "create_users";
-const EMAIL_DOMAINS: &str = "email_domains";
-const UPDATED_AT: &str = "updated_at";
-const RETURN_TO: &str = "return_to";
+pub(super) const DEFAULT_ROLE: &str = "default_role";
+pub(super) const CREATE_USERS: &str = "create_users";
+pub(super) const EMAIL_DOMAINS: &str = "email_domains";
+pub(super) const UPDATED_AT: &str = "updated_at";
+pub(super) const RETURN_TO: &str = "return_to";
+/// Which protocol the workspace's provider speaks: absent for OpenID Connect, `saml`.
+pub(super) const PROTOCOL: &str = "protocol";
+pub(super) const SAML: &str = "saml";
 
 /// A workspace's OpenID Connect provider, as an owner sets it.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -138,7 +142,7 @@ pub fn redirect_uri(base: &str, slug: &str) -> String {
 
 async fn load(store: &TenantStore, tenant: &Tenant, redirect_uri: String) -> Result<Option<Configured>> {
     let key = keys::sso_settings(store.tenant());
-    let Some(item) = store.get(&key).await? else {
+    let Some(item) = store.get(&key).await?.filter(|i| i.str(PROTOCOL) != Some(SAML)) else {
         return Ok(None);
     };
     let secret = store.crypto().open_str(&item, SECRET).await?.unwrap_or_default();
@@ -173,7 +177,7 @@ pub(crate) async fn default_role(store: &TenantStore) -> Result<Role> {
 }
 
 /// The caller's workspace and its store.
-async fn own_workspace(ctx: &Context, caller: &Caller) -> Result<(Arc<Tenant>, TenantStore)> {
+pub(super) async fn own_workspace(ctx: &Context, caller: &Caller) -> Result<(Arc<Tenant>, TenantStore)> {
     let tenant = tenants::active(ctx, &caller.principal.tenant)
         .await?
         .ok_or(Error::NotFound("workspace"))?;
@@ -195,7 +199,7 @@ pub async fn own_redirect_uri(ctx: &Context, caller: &Caller, base: &str) -> Res
 }
 
 /// Email domains as given: each a domain name, once.
-fn email_domains(given: Vec<String>) -> Result<Vec<String>> {
+pub(super) fn email_domains(given: Vec<String>) -> Result<Vec<String>> {
     let mut domains = Vec::new();
     for domain in given {
         let domain = DomainName::parse_field(EMAIL_DOMAINS, &domain)?.as_str().to_owned();
@@ -277,19 +281,7 @@ pub async fn save(ctx: &Context, caller: &Caller, input: OidcInput, base: &str) 
         .with(EMAIL_DOMAINS, Value::L(domains.into_iter().map(Value::S).collect()))
         .with(UPDATED_AT, now_unix());
     let mut change = vec![TxOp::Put { item, condition: None }];
-    match &chosen {
-        Chosen::Kept => {}
-        Chosen::Off => change.extend(requirement_change(ctx, caller, &store, None).await?),
-        Chosen::Now(owner) => {
-            let required = SsoRequired {
-                break_glass_owner: owner.id.clone(),
-            };
-            change.extend(requirement_change(ctx, caller, &store, Some(required)).await?);
-            // Only while the owner is still as checked: a demotion or lost second factor
-            // meanwhile cancels the change.
-            change.push(owner.unchanged(&store)?);
-        }
-    }
+    change.extend(requirement_ops(ctx, caller, &store, &chosen).await?);
     audit::commit(
         &store,
         caller,
@@ -327,7 +319,7 @@ pub async fn break_glass_choices(ctx: &Context, caller: &Caller) -> Result<Vec<O
 }
 
 /// The requirement of single sign-on as saved, and the break-glass owner when chosen now.
-enum Chosen {
+pub(super) enum Chosen {
     /// Left as it is (`require_sso` left out).
     Kept,
     /// Not required.
@@ -339,7 +331,11 @@ enum Chosen {
 /// What `require_sso` and `break_glass_owner` ask for: the break-glass owner must be an active
 /// owner who can sign in with a password and a second factor (else no one could when the
 /// provider fails, or a password alone would open the workspace).
-async fn chosen_requirement(store: &TenantStore, require: Option<bool>, owner: Option<String>) -> Result<Chosen> {
+pub(super) async fn chosen_requirement(
+    store: &TenantStore,
+    require: Option<bool>,
+    owner: Option<String>,
+) -> Result<Chosen> {
     match require {
         None => return Ok(Chosen::Kept),
         Some(false) => return Ok(Chosen::Off),
@@ -361,6 +357,29 @@ async fn chosen_requirement(store: &TenantStore, require: Option<bool>, owner: O
         ));
     }
     Ok(Chosen::Now(Box::new(user)))
+}
+
+/// The writes that make the requirement of single sign-on as `chosen` (none when kept).
+pub(super) async fn requirement_ops(
+    ctx: &Context,
+    caller: &Caller,
+    store: &TenantStore,
+    chosen: &Chosen,
+) -> Result<Vec<TxOp>> {
+    Ok(match chosen {
+        Chosen::Kept => vec![],
+        Chosen::Off => requirement_change(ctx, caller, store, None).await?,
+        Chosen::Now(owner) => {
+            let required = SsoRequired {
+                break_glass_owner: owner.id.clone(),
+            };
+            let mut ops = requirement_change(ctx, caller, store, Some(required)).await?;
+            // Only while the owner is still as checked: a demotion or lost second factor
+            // meanwhile cancels the change.
+            ops.push(owner.unchanged(store)?);
+            ops
+        }
+    })
 }
 
 /// The writes that make the workspace require single sign-on as `required` says (none when it
@@ -390,29 +409,40 @@ async fn requirement_change(
 }
 
 /// The workspace (or its provider) changed between read and write.
-fn changed_meanwhile(e: Error) -> Error {
+pub(super) fn changed_meanwhile(e: Error) -> Error {
     match e {
         Error::TransactionCanceled(_) => Error::invalid("settings", "were changed meanwhile; read them again"),
         e => e,
     }
 }
 
-/// Removes the workspace's provider: its users sign in with their passwords again (a
-/// requirement of single sign-on goes with it).
+/// Removes the workspace's OpenID Connect provider: its users sign in with their passwords
+/// again (a requirement of single sign-on goes with it).
 pub async fn delete(ctx: &Context, caller: &Caller) -> Result<()> {
+    remove(ctx, caller, "oidc").await
+}
+
+/// Removes the workspace's provider of `protocol` (`oidc`, `saml`): not found when its provider
+/// speaks the other.
+pub(super) async fn remove(ctx: &Context, caller: &Caller, protocol: &'static str) -> Result<()> {
     let store = caller.store(ctx);
     let key = keys::sso_settings(store.tenant());
+    let saml = Condition::eq(PROTOCOL, SAML);
+    let condition = match protocol {
+        SAML => saml,
+        _ => Condition::And(vec![Condition::Exists, Condition::AttrNotExists(PROTOCOL.into())]),
+    };
     let mut change = vec![TxOp::Delete {
         key,
-        condition: Some(Condition::Exists),
+        condition: Some(condition),
     }];
     change.extend(requirement_change(ctx, caller, &store, None).await?);
     let deleted = audit::commit(
         &store,
         caller,
         change,
-        "sso.oidc_deleted",
-        Target::SingleSignOn("oidc".into()),
+        &format!("sso.{protocol}_deleted"),
+        Target::SingleSignOn(protocol.into()),
     )
     .await;
     ctx.tenants.forget(store.tenant());
@@ -475,10 +505,11 @@ async fn provider(ctx: &Context, issuer: &str, read: Read) -> Result<Arc<CorePro
 }
 
 /// A sign-in sent to the provider: where to send the browser, the token of the flow that
-/// binds its return to this browser (kept in a cookie), and the workspace's slug.
+/// binds its return to this browser (kept in a cookie; none for SAML, whose answer is posted
+/// from the provider's site, where the cookie is not sent), and the workspace's slug.
 pub struct Started {
     pub location: String,
-    pub flow_token: String,
+    pub flow_token: Option<String>,
     pub slug: String,
 }
 
@@ -527,6 +558,9 @@ pub async fn start(ctx: &Context, workspace: &str, return_to: Option<&str>, base
         (tenant, None)
     };
     let store = ctx.tenant_store(&tenant.id);
+    if let Some(started) = super::saml::start(&store, &tenant, return_to.clone(), base).await? {
+        return Ok(started);
+    }
     let configured = load(&store, &tenant, redirect_uri(base, &tenant.slug))
         .await?
         .ok_or_else(no_sso)?;
@@ -562,7 +596,7 @@ pub async fn start(ctx: &Context, workspace: &str, return_to: Option<&str>, base
     store.put(item, Some(Condition::NotExists)).await?;
     Ok(Started {
         location: url.to_string(),
-        flow_token,
+        flow_token: Some(flow_token),
         slug: tenant.slug,
     })
 }
@@ -662,18 +696,31 @@ pub struct Finished {
 
 /// Why a sign-in was refused: the audit event's target (no personal data), and what the user
 /// is told.
-struct Refusal {
+pub(super) struct Refusal {
     reason: &'static str,
     message: &'static str,
 }
 
-fn refused(reason: &'static str, message: &'static str) -> Refusal {
+pub(super) fn refused(reason: &'static str, message: &'static str) -> Refusal {
     Refusal { reason, message }
 }
 
-const START_AGAIN: &str =
+/// A sign-in refused: audited (`sign_in.sso_failed`, the reason as its target), then answered
+/// with what the user is told.
+pub(super) async fn refusal_recorded(store: &TenantStore, ip: Option<IpAddr>, refusal: Refusal) -> Result<Finished> {
+    let actor = Actor {
+        kind: "user",
+        id: "unknown",
+        role: None,
+    };
+    let target = Target::SingleSignOn(refusal.reason.to_owned());
+    audit::record_as(store, actor, ip, "sign_in.sso_failed", target, Outcome::Failure).await?;
+    Err(Error::Unauthenticated(refusal.message))
+}
+
+pub(super) const START_AGAIN: &str =
     "The single sign-on did not finish in this browser within ten minutes, or was used already: start again.";
-const NOT_PROVEN: &str = "Your identity provider's answer could not be verified, so you are not signed in. Ask your administrator to check the single sign-on settings.";
+pub(super) const NOT_PROVEN: &str = "Your identity provider's answer could not be verified, so you are not signed in. Ask your administrator to check the single sign-on settings.";
 
 /// Finishes a sign-in the provider sent back to the callback of the workspace `slug` with
 /// `callback`, in the browser that holds `flow_token`: every refusal is audited with its reason.
@@ -689,16 +736,7 @@ pub async fn finish(
     let (presented, tenant, store) = sign_in::redeem(ctx, flow_token.ok_or_else(gone)?, Kind::SsoFlow, gone).await?;
     match verified(ctx, &tenant, &store, &presented.digest, slug, callback, ip, base).await? {
         Ok(finished) => Ok(finished),
-        Err(refusal) => {
-            let actor = Actor {
-                kind: "user",
-                id: "unknown",
-                role: None,
-            };
-            let target = Target::SingleSignOn(refusal.reason.to_owned());
-            audit::record_as(&store, actor, ip, "sign_in.sso_failed", target, Outcome::Failure).await?;
-            Err(Error::Unauthenticated(refusal.message))
-        }
+        Err(refusal) => refusal_recorded(&store, ip, refusal).await,
     }
 }
 
@@ -823,17 +861,59 @@ async fn verified(
     let Some(email) = claims.email().and_then(|e| Email::parse(e.as_str()).ok()) else {
         return Ok(Err(refused("no_email", NOT_PROVEN)));
     };
+    let vouched = Vouched {
+        issuer: &configured.settings.issuer,
+        subject: claims.subject().as_str(),
+        email,
+        name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+        create_users: configured.settings.create_users,
+        default_role: configured.settings.default_role,
+        email_domains: &configured.settings.email_domains,
+    };
+    sign_in_as(store, tenant, vouched, ip, flow.str(RETURN_TO).map(str::to_owned)).await
+}
+
+/// Who the workspace's provider vouched for, and its rules for newcomers.
+pub(super) struct Vouched<'a> {
+    /// The provider's name for itself (OpenID Connect's issuer, SAML's entity ID).
+    pub issuer: &'a str,
+    /// The provider's own id of the account (`sub`, SAML's NameID).
+    pub subject: &'a str,
+    pub email: Email,
+    pub name: Option<String>,
+    pub create_users: bool,
+    pub default_role: Role,
+    pub email_domains: &'a [String],
+}
+
+/// The end of every single sign-on: the network allowed, the user found by the email or made
+/// just in time, an invitation taken up, a disabled user refused, bound to the provider's
+/// account of their first sign-in, then signed in (`sign_in.sso`); `Ok(Err(_))` is a refusal to
+/// audit.
+pub(super) async fn sign_in_as(
+    store: &TenantStore,
+    tenant: &Tenant,
+    vouched: Vouched<'_>,
+    ip: Option<IpAddr>,
+    return_to: Option<String>,
+) -> Result<std::result::Result<Finished, Refusal>> {
+    let Vouched {
+        issuer,
+        subject,
+        email,
+        name,
+        ..
+    } = vouched;
     if !auth::ip_allowed(&tenant.settings.ip_allow_list, ip) {
         return Ok(Err(refused(
             "address_refused",
             "This workspace does not allow sign-in from your network.",
         )));
     }
-    let name = claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned());
     let user = match users::load_by_email(store, &email).await? {
         Some(user) => user,
-        None if configured.settings.create_users && domain_allowed(&email, &configured.settings.email_domains) => {
-            create_user(store, &email, name, configured.settings.default_role, ip).await?
+        None if vouched.create_users && domain_allowed(&email, vouched.email_domains) => {
+            create_user(store, &email, name, vouched.default_role, ip).await?
         }
         None => {
             return Ok(Err(refused(
@@ -856,21 +936,18 @@ async fn verified(
     // Bound to the provider's account of the first sign-in: another account of the same provider
     // that took the user's email (an administrator there can change emails) is not them.
     let mut user = user;
-    let subject = credential::hex(&credential::sha256(claims.subject().as_str()));
+    let subject = credential::hex(&credential::sha256(subject));
     match &user.sso_binding {
-        Some((issuer, bound)) if *issuer == configured.settings.issuer && *bound != subject => {
+        Some((bound_issuer, bound)) if bound_issuer == issuer && *bound != subject => {
             return Ok(Err(refused(
                 "subject_mismatch",
                 "Your identity provider signed you in with another account than this user's: ask an administrator of this workspace to reset your single sign-on.",
             )));
         }
-        _ => user.sso_binding = Some((configured.settings.issuer.clone(), subject)),
+        _ => user.sso_binding = Some((issuer.to_owned(), subject)),
     }
     let result = sign_in::finish(store, tenant, user, ip, "sign_in.sso", Proof::SingleSignOn).await?;
-    Ok(Ok(Finished {
-        result,
-        return_to: flow.str(RETURN_TO).map(str::to_owned),
-    }))
+    Ok(Ok(Finished { result, return_to }))
 }
 
 /// Whether `email`'s domain is one of `domains` (lower case).

@@ -209,19 +209,6 @@ pub async fn names(store: &TenantStore) -> Result<Vec<(String, String)>> {
     Ok(named)
 }
 
-/// The ids of the workspace's teams.
-pub(crate) async fn ids(store: &TenantStore) -> Result<BTreeSet<String>> {
-    let query = Query::new(keys::tenant_partition(store.tenant()))
-        .prefix(keys::TEAM_PREFIX)
-        .only([ID.to_owned()]);
-    Ok(store
-        .query_all(query)
-        .await?
-        .iter()
-        .map(|item| item.key.sk.trim_start_matches(keys::TEAM_PREFIX).to_owned())
-        .collect())
-}
-
 pub(crate) async fn load(store: &TenantStore, id: &str) -> Result<TeamRecord> {
     let key = keys::team(store.tenant(), id).map_err(|_| Error::NotFound("team"))?;
     let item = store.get(&key).await?.ok_or(Error::NotFound("team"))?;
