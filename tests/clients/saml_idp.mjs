@@ -8,7 +8,7 @@
 // closes, or SIGTERM.
 //   POST /__test/user {"email", "name", "name_id"}: who signs in next (by default ana@acme.example).
 //   POST /__test/response {acs, sp, in_response_to, audience, recipient, destination, email,
-//     name_id, issuer, sign: "assertion" | "response" | "both" | "none", not_on_or_after (seconds
+//     name_id, name_id_format, issuer, sign: "assertion" | "response" | "both" | "none", not_on_or_after (seconds
 //     from now, default 300), not_before (seconds from now, default -60), assertion_id}:
 //     {"saml_response": base64, "xml": the signed XML}.
 //   GET /initiate?sp=<the SP's metadata URL>&relay_state=…: IdP-initiated sign-in (no InResponseTo).
@@ -65,7 +65,7 @@ function response(o) {
     `<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
     `<saml:Assertion ID="${escape(assertionId)}" Version="2.0" IssueInstant="${now}">` +
     `<saml:Issuer>${escape(o.issuer ?? entityId)}</saml:Issuer>` +
-    `<saml:Subject><saml:NameID Format="${EMAIL_FORMAT}">${escape(o.name_id ?? o.email)}</saml:NameID>` +
+    `<saml:Subject><saml:NameID Format="${escape(o.name_id_format ?? EMAIL_FORMAT)}">${escape(o.name_id ?? o.email)}</saml:NameID>` +
     `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">` +
     `<saml:SubjectConfirmationData NotOnOrAfter="${until}" Recipient="${escape(o.recipient ?? o.acs)}"${irt}/>` +
     `</saml:SubjectConfirmation></saml:Subject>` +

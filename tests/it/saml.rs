@@ -112,33 +112,50 @@ fn form_of(page: &str) -> (String, Vec<(String, String)>) {
     (action, fields)
 }
 
-/// Posts an answer to a workspace's assertion consumer service, as the provider's page does.
-async fn post_answer(acs: &str, saml_response: &str) -> Seen {
-    answer_to(post_form(acs, None, &[("SAMLResponse", saml_response)])).await
+/// Posts an answer to a workspace's assertion consumer service, as the provider's page does,
+/// from the browser holding `flow` (the cookie its sign-in's start set).
+async fn post_answer(acs: &str, saml_response: &str, flow: Option<&str>) -> Seen {
+    answer_to(post_form(acs, flow, &[("SAMLResponse", saml_response)])).await
+}
+
+/// The flow cookie a start set, as the browser sends it back.
+fn flow_of(started: &Seen) -> String {
+    format!(
+        "__Host-ovation_sso={}",
+        started.cookie("ovation_sso").expect("the flow's cookie")
+    )
 }
 
 /// A sign-in started at the app (by the workspace's name) and answered by the provider's page:
-/// the answer's base64 and the app's answer to it.
-async fn sign_in(s: &Stack, idp: &Idp, return_to: &str) -> (String, Seen) {
+/// the answer's base64, the app's answer to it, and the browser's flow cookie.
+async fn sign_in(s: &Stack, idp: &Idp, return_to: &str) -> (String, Seen, String) {
     let started = start(s, "acme", return_to).await;
     assert_eq!(started.status, 200, "{}", started.text);
+    let cookie = started
+        .cookies
+        .iter()
+        .find(|c| c.contains("ovation_sso="))
+        .expect("a flow cookie");
     assert!(
-        started.cookie("ovation_sso").is_none(),
-        "no flow cookie: the answer comes by a cross-site POST"
+        cookie.contains("SameSite=None") && cookie.contains("Secure"),
+        "sent on the provider's post: {cookie}"
     );
+    let flow = flow_of(&started);
     let at_idp = started.refresh.expect("on to the provider");
     assert!(at_idp.starts_with(&format!("{}/sso?SAMLRequest=", idp.url)), "{at_idp}");
     let page = reqwest::get(&at_idp).await.unwrap().text().await.unwrap();
     let (action, fields) = form_of(&page);
     assert_eq!(action, format!("{}/sso/acme/saml/acs", s.url));
     let response = fields.iter().find(|(n, _)| n == "SAMLResponse").unwrap().1.clone();
-    let seen = post_answer(&action, &response).await;
-    (response, seen)
+    let seen = post_answer(&action, &response, Some(&flow)).await;
+    (response, seen, flow)
 }
 
-/// A request of the app's, fresh: its ID (read from the provider's answer to it).
-async fn fresh_request(s: &Stack, idp: &Idp) -> String {
+/// A request of the app's, fresh: its ID (read from the provider's answer to it), and the flow
+/// cookie of the browser that asked.
+async fn fresh_request(s: &Stack, idp: &Idp) -> (String, String) {
     let started = start(s, "acme", "").await;
+    let flow = flow_of(&started);
     let at_idp = started.refresh.unwrap();
     assert!(at_idp.starts_with(&idp.url), "{at_idp}");
     let page = reqwest::get(at_idp).await.unwrap().text().await.unwrap();
@@ -158,7 +175,7 @@ async fn fresh_request(s: &Stack, idp: &Idp) -> String {
         .unwrap()
         .to_owned();
     assert!(id.starts_with('_'), "{id}");
-    id
+    (id, flow)
 }
 
 fn encoded(xml: &str) -> String {
@@ -253,7 +270,7 @@ async fn saml_sign_in_and_every_forgery_refused() {
     assert_eq!(audited(&s, &owner, "sso.saml_saved").await.len(), 1);
 
     // Started here by the workspace's name: a user made just in time, an editor.
-    let (answer, seen) = sign_in(&s, &idp, "/responses").await;
+    let (answer, seen, first_flow) = sign_in(&s, &idp, "/responses").await;
     assert_eq!(seen.status, 200, "{}", seen.text);
     assert_eq!(seen.refresh.as_deref(), Some(format!("{}/responses", s.url).as_str()));
     let session = seen.cookie("ovation_session").expect("a session");
@@ -266,21 +283,56 @@ async fn saml_sign_in_and_every_forgery_refused() {
     assert_eq!(audited(&s, &owner, "user.created_at_sign_in").await.len(), 1);
     assert_eq!(audited(&s, &owner, "sign_in.sso").await.len(), 1);
     // The same answer again: its request is used up.
-    let replayed = post_answer(&acs, &answer).await;
+    let replayed = post_answer(&acs, &answer, Some(&first_flow)).await;
     assert_eq!(replayed.status, 403, "{}", replayed.text);
     assert!(replayed.cookie("ovation_session").is_none());
     assert_eq!(last_refusal(&s, &owner).await, "request_unknown");
     // Signed as a whole Response (not the assertion), or both: taken too.
     for sign in ["response", "both"] {
-        let request = fresh_request(&s, &idp).await;
+        let (request, flow) = fresh_request(&s, &idp).await;
         let (b64, _) = idp
             .crafted(
                 json!({"acs": acs, "sp": sp, "email": "ana@acme.example", "in_response_to": request, "sign": sign}),
             )
             .await;
-        let seen = post_answer(&acs, &b64).await;
+        let seen = post_answer(&acs, &b64, Some(&flow)).await;
         assert!(seen.cookie("ovation_session").is_some(), "{sign}: {}", seen.text);
     }
+
+    // The answer to a request counts only in the browser that asked (login CSRF).
+    let (request, flow) = fresh_request(&s, &idp).await;
+    let (b64, _) = idp
+        .crafted(json!({"acs": acs, "sp": sp, "email": "ana@acme.example", "in_response_to": request}))
+        .await;
+    let (_, another_browser) = fresh_request(&s, &idp).await;
+    for stranger in [None, Some(another_browser.as_str())] {
+        let seen = post_answer(&acs, &b64, stranger).await;
+        assert!(seen.cookie("ovation_session").is_none(), "{}", seen.text);
+        assert_eq!(last_refusal(&s, &owner).await, "browser_mismatch");
+    }
+    assert!(
+        post_answer(&acs, &b64, Some(&flow))
+            .await
+            .cookie("ovation_session")
+            .is_some()
+    );
+    // A comment in the signed NameID (c14n leaves it out of the digest) reads as it was signed.
+    let (request, flow) = fresh_request(&s, &idp).await;
+    let (_, xml) = idp
+        .crafted(json!({"acs": acs, "sp": sp, "email": "ana@acme.example", "in_response_to": request}))
+        .await;
+    let commented = xml.replacen(
+        "ana@acme.example</saml:NameID>",
+        "ana@acme<!--.evil.example-->.example</saml:NameID>",
+        1,
+    );
+    assert_ne!(commented, xml);
+    let seen = post_answer(&acs, &encoded(&commented), Some(&flow)).await;
+    let session = seen.cookie("ovation_session").expect("signed as it reads");
+    assert_eq!(
+        s.get("/v1/me", &session).await.body["user"]["email"],
+        "ana@acme.example"
+    );
 
     // Every forgery refused, audited with its reason, no session.
     let forged = |request: &str, change: Value| {
@@ -299,22 +351,39 @@ async fn saml_sign_in_and_every_forgery_refused() {
         ("issuer", json!({"issuer": "https://evil.example/idp"})),
         ("expired", json!({"not_on_or_after": -600})),
         ("not_yet_valid", json!({"not_before": 900})),
+        (
+            "subject_transient",
+            json!({"name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient", "name_id": "_t1"}),
+        ),
     ];
     for (reason, change) in cases {
-        let request = fresh_request(&s, &idp).await;
+        let (request, flow) = fresh_request(&s, &idp).await;
         let (b64, _) = idp.crafted(forged(&request, change)).await;
-        let seen = post_answer(&acs, &b64).await;
+        let seen = post_answer(&acs, &b64, Some(&flow)).await;
         assert_eq!(seen.status, 403, "{reason}: {}", seen.text);
         assert!(seen.cookie("ovation_session").is_none(), "{reason}");
         assert_eq!(last_refusal(&s, &owner).await, reason);
     }
     // Made from a valid signed answer: altered after signing, wrapped, an XXE payload, a
     // transform not taken, an answer to no request of ours, another key's signature.
-    let request = fresh_request(&s, &idp).await;
+    let (request, flow) = fresh_request(&s, &idp).await;
     let (_, signed) = idp.crafted(forged(&request, json!({}))).await;
     let assertion_at = signed.find("<saml:Assertion").unwrap();
     let assertion_end = signed.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
     let original = &signed[assertion_at..assertion_end];
+    let assertion_id = original
+        .split(" ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let signature = {
+        let at = original.find("<ds:Signature").unwrap();
+        let end = original.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        original[at..end].to_owned()
+    };
     let evil = original
         .replace("ana@acme.example", "eve@acme.example")
         .replace(" ID=\"", " ID=\"evil");
@@ -369,32 +438,60 @@ async fn saml_sign_in_and_every_forgery_refused() {
             ),
         ),
         ("signature", other_key),
+        // A reference to anything but the Response or its assertion (here a file).
+        (
+            "signature_algorithm",
+            signed.replacen(&format!("URI=\"#{assertion_id}\""), "URI=\"Cargo.toml\"", 1),
+        ),
+        // A transform in another namespace (it would still run): refused all the same.
+        (
+            "signature_algorithm",
+            signed.replacen(
+                "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>",
+                "<Transform xmlns=\"\" Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><XPath>1</XPath></Transform>",
+                1,
+            ),
+        ),
+        // More signatures than the Response's and its assertion's.
+        (
+            "signature_count",
+            signed.replacen(
+                "<samlp:Status>",
+                &format!("<samlp:Extensions>{signature}{signature}</samlp:Extensions><samlp:Status>"),
+                1,
+            ),
+        ),
     ];
     for (reason, xml) in attacks {
-        let seen = post_answer(&acs, &encoded(&xml)).await;
+        let seen = post_answer(&acs, &encoded(&xml), Some(&flow)).await;
         assert_eq!(seen.status, 403, "{reason}: {}", seen.text);
         assert!(seen.cookie("ovation_session").is_none(), "{reason}");
         assert_eq!(last_refusal(&s, &owner).await, reason, "{xml}");
     }
     let (unknown, _) = idp.crafted(forged("_nosuchrequest", json!({}))).await;
-    assert_eq!(post_answer(&acs, &unknown).await.status, 403);
+    assert_eq!(post_answer(&acs, &unknown, None).await.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "request_unknown");
-    assert_eq!(post_answer(&acs, "not base64!").await.status, 403);
+    assert_eq!(post_answer(&acs, "not base64!", None).await.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "response_unreadable");
 
     // Another account of the provider with ana's email is not ana.
-    let request = fresh_request(&s, &idp).await;
+    let (request, flow) = fresh_request(&s, &idp).await;
     let (b64, _) = idp.crafted(forged(&request, json!({"name_id": "someone-else"}))).await;
-    assert_eq!(post_answer(&acs, &b64).await.status, 403);
+    assert_eq!(post_answer(&acs, &b64, Some(&flow)).await.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "subject_mismatch");
-    // Another workspace's service takes none of acme's answers.
-    s.tenant("bravo").await;
-    let request = fresh_request(&s, &idp).await;
+    // Another workspace's service, with the same provider, takes none of acme's answers.
+    let bravo = s.tenant("bravo").await;
+    let theirs = json!({"metadata_xml": idp_metadata});
+    assert_eq!(s.send("PUT", "/v1/sso/saml", &bravo.token, theirs).await.status, 200);
+    let (request, flow) = fresh_request(&s, &idp).await;
     let (b64, _) = idp.crafted(forged(&request, json!({}))).await;
     assert_eq!(
-        post_answer(&format!("{}/sso/bravo/saml/acs", s.url), &b64).await.status,
+        post_answer(&format!("{}/sso/bravo/saml/acs", s.url), &b64, Some(&flow))
+            .await
+            .status,
         403
     );
+    assert_eq!(last_refusal(&s, &bravo).await, "destination");
 
     // Started at the provider: refused until the owner allows it, then taken once.
     let initiate = format!(
@@ -412,16 +509,16 @@ async fn saml_sign_in_and_every_forgery_refused() {
             .1
     };
     let b64 = unsolicited().await;
-    assert_eq!(post_answer(&acs, &b64).await.status, 403);
+    assert_eq!(post_answer(&acs, &b64, Some(&flow)).await.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "unsolicited");
     let mut allowing = settings.clone();
     allowing["allow_idp_initiated"] = json!(true);
     assert_eq!(s.send("PUT", "/v1/sso/saml", &owner.token, allowing).await.status, 200);
     let b64 = unsolicited().await;
-    let seen = post_answer(&acs, &b64).await;
+    let seen = post_answer(&acs, &b64, Some(&flow)).await;
     assert!(seen.cookie("ovation_session").is_some(), "{}", seen.text);
     assert_eq!(seen.refresh.as_deref(), Some(format!("{}/overview", s.url).as_str()));
-    let again = post_answer(&acs, &b64).await;
+    let again = post_answer(&acs, &b64, Some(&flow)).await;
     assert_eq!(again.status, 403);
     assert_eq!(last_refusal(&s, &owner).await, "assertion_replayed");
 

@@ -35,10 +35,11 @@ pub async fn start(State(ctx): Ctx, PublicBase(base): PublicBase, form: PageForm
     let return_to = Some(form.get("return_to")).filter(|r| !r.is_empty());
     match sso::start(&ctx, &workspace, return_to, &base).await {
         Ok(started) => {
-            let mut cookies = vec![pages::set_cookie(&ctx, WORKSPACE, &started.slug, YEAR)];
-            if let Some(flow) = &started.flow_token {
-                cookies.push(pages::set_lax_cookie(&ctx, FLOW, flow, sso::FLOW_SECONDS));
-            }
+            let flow = match started.posted_back {
+                true => pages::set_cross_site_cookie(&ctx, FLOW, &started.flow_token, sso::FLOW_SECONDS),
+                false => pages::set_lax_cookie(&ctx, FLOW, &started.flow_token, sso::FLOW_SECONDS),
+            };
+            let cookies = vec![flow, pages::set_cookie(&ctx, WORKSPACE, &started.slug, YEAR)];
             onward(
                 "",
                 &started.location,
@@ -69,12 +70,8 @@ pub async fn callback(
 ) -> Response {
     let flow = pages::cookie(&ctx, &headers, FLOW);
     let used_up = pages::set_lax_cookie(&ctx, FLOW, "", 0);
-    signed_in(
-        &ctx,
-        &base,
-        sso::finish(&ctx, &slug, flow.as_deref(), answer, ip, &base).await,
-        used_up,
-    )
+    let finished = sso::finish(&ctx, &slug, flow.as_deref(), answer, ip, &base).await;
+    signed_in(&ctx, &base, ROOT, finished, used_up)
 }
 
 /// The identity provider's SAML answer, posted from its page to the workspace's assertion
@@ -84,10 +81,13 @@ pub async fn saml_answer(
     ClientAddress(ip): ClientAddress,
     PublicBase(base): PublicBase,
     Path(slug): Path<String>,
+    headers: HeaderMap,
     Form(posted): Form<saml::Posted>,
 ) -> Response {
-    let used_up = pages::set_lax_cookie(&ctx, FLOW, "", 0);
-    signed_in(&ctx, &base, saml::finish(&ctx, &slug, posted, ip, &base).await, used_up)
+    let flow = pages::cookie(&ctx, &headers, FLOW);
+    let used_up = pages::set_cross_site_cookie(&ctx, FLOW, "", 0);
+    let finished = saml::finish(&ctx, &slug, posted, flow.as_deref(), ip, &base).await;
+    signed_in(&ctx, &base, ACS_ROOT, finished, used_up)
 }
 
 /// The workspace's SAML service provider metadata, for its identity provider.
@@ -111,6 +111,7 @@ pub async fn saml_metadata(State(ctx): Ctx, PublicBase(base): PublicBase, Path(s
 fn signed_in(
     ctx: &ovation::Context,
     base: &str,
+    root: &str,
     finished: ovation::Result<sso::Finished>,
     used_up: HeaderValue,
 ) -> Response {
@@ -122,7 +123,7 @@ fn signed_in(
             let to = format!("{base}{}", return_to.as_deref().unwrap_or("/overview"));
             let session = pages::set_cookie(ctx, SESSION, &token, expires_at - now_unix());
             onward(
-                ROOT,
+                root,
                 &to,
                 "Signed in",
                 "Your browser is going on to Ovation.",
@@ -130,18 +131,20 @@ fn signed_in(
             )
         }
         Ok(sso::Finished { .. }) => failed(
+            root,
             ovation::Error::internal("a single sign-on asked for a second factor"),
             used_up,
         ),
-        Err(e) => failed(e, used_up),
+        Err(e) => failed(root, e, used_up),
     }
 }
 
-/// The callback's page is two levels down.
+/// The callback's page is two levels down; the assertion consumer service's, three.
 const ROOT: &str = "../../";
+const ACS_ROOT: &str = "../../../";
 
 /// A refused single sign-on: why, and the way back to the sign-in page.
-fn failed(e: ovation::Error, used_up: HeaderValue) -> Response {
+fn failed(root: &str, e: ovation::Error, used_up: HeaderValue) -> Response {
     let (status, text) = problem(e);
     // Refused, not asking for credentials (there is no header to send them in).
     let status = if status == StatusCode::UNAUTHORIZED {
@@ -150,8 +153,9 @@ fn failed(e: ovation::Error, used_up: HeaderValue) -> Response {
         status
     };
     let heading = "Single sign-on failed";
-    let link = ("../../sign-in", "Back to sign-in");
-    let mut page = render(status, "message.html", ROOT, context! { heading, text, link }).into_response();
+    let sign_in = format!("{root}sign-in");
+    let link = (sign_in.as_str(), "Back to sign-in");
+    let mut page = render(status, "message.html", root, context! { heading, text, link }).into_response();
     page.headers_mut().append(header::SET_COOKIE, used_up);
     page
 }

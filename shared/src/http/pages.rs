@@ -66,6 +66,15 @@ pub fn set_lax_cookie(ctx: &Context, name: &str, value: &str, max_age: i64) -> H
     cookie_header(ctx, name, value, max_age, "Lax")
 }
 
+/// A cookie that a form posted from another site brings too (an identity provider's page
+/// posting its SAML answer back); only for what binds such an answer to the browser that asked.
+/// `SameSite=None` needs `Secure`: on plain-http loopback, where cookies are not, `Lax` (a
+/// provider on the same loopback host is the same site).
+pub fn set_cross_site_cookie(ctx: &Context, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let same_site = if secure_cookies(ctx) { "None" } else { "Lax" };
+    cookie_header(ctx, name, value, max_age, same_site)
+}
+
 fn cookie_header(ctx: &Context, name: &str, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
     let secure = if secure_cookies(ctx) { "; Secure" } else { "" };
     let text = format!(

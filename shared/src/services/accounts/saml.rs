@@ -45,6 +45,7 @@ const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+const TRANSIENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
 
 /// The only algorithms a signature may name: exclusive canonicalization and the enveloped
 /// signature as its transforms, SHA-2 digests, RSA or ECDSA with SHA-2.
@@ -79,6 +80,8 @@ const CLOCK_SKEW_SECONDS: i64 = 120;
 const MAX_DEPTH: u32 = 64;
 
 const SSO_URL: &str = "sso_url";
+/// The hash of the token of the browser that started a sign-in (its cookie).
+const BROWSER: &str = "browser";
 const CERTIFICATES: &str = "certificates";
 const IDP_INITIATED: &str = "idp_initiated";
 
@@ -446,8 +449,15 @@ pub(super) async fn start(
     location
         .query_pairs_mut()
         .append_pair("SAMLRequest", &STANDARD.encode(deflated));
+    // The browser that asks holds a token of its own (a cookie), whose hash the request keeps:
+    // an answer brought by another browser (login CSRF: someone's own answer posted from their
+    // page into a victim's browser) finds no match.
+    let mut token = [0u8; 32];
+    crate::crypto::fill_random(&mut token)?;
+    let flow_token = credential::hex(&token);
     let mut item = Item::new(keys::saml_request(&tenant.id, &id_hash(&id)))
         .with(ISSUER, provider.entity_id.as_str())
+        .with(BROWSER, id_hash(&flow_token))
         .with_expiry(now + FLOW_SECONDS);
     if let Some(path) = return_to {
         item = item.with(RETURN_TO, path);
@@ -455,7 +465,8 @@ pub(super) async fn start(
     store.put(item, Some(Condition::NotExists)).await?;
     Ok(Some(Started {
         location: location.to_string(),
-        flow_token: None,
+        flow_token,
+        posted_back: true,
         slug: tenant.slug.clone(),
     }))
 }
@@ -470,8 +481,16 @@ pub struct Posted {
 }
 
 /// Finishes a sign-in the provider posted to the assertion consumer service of the workspace
-/// `slug`: every refusal audited with its reason.
-pub async fn finish(ctx: &Context, slug: &str, posted: Posted, ip: Option<IpAddr>, base: &str) -> Result<Finished> {
+/// `slug`, in the browser that holds `flow_token` (when it started here): every refusal audited
+/// with its reason.
+pub async fn finish(
+    ctx: &Context,
+    slug: &str,
+    posted: Posted,
+    flow_token: Option<&str>,
+    ip: Option<IpAddr>,
+    base: &str,
+) -> Result<Finished> {
     let gone = || Error::Unauthenticated(NOT_PROVEN);
     let slug = crate::domain::Slug::parse(slug).map_err(|_| gone())?;
     let tenant = crate::services::accounts::tenants::by_slug(ctx, &slug)
@@ -479,7 +498,7 @@ pub async fn finish(ctx: &Context, slug: &str, posted: Posted, ip: Option<IpAddr
         .filter(Tenant::is_active)
         .ok_or_else(gone)?;
     let store = ctx.tenant_store(&tenant.id);
-    match verified(&store, &tenant, posted, ip, base).await? {
+    match verified(&store, &tenant, posted, flow_token, ip, base).await? {
         Ok(finished) => Ok(finished),
         Err(refusal) => sso::refusal_recorded(&store, ip, refusal).await,
     }
@@ -492,6 +511,7 @@ async fn verified(
     store: &TenantStore,
     tenant: &Tenant,
     posted: Posted,
+    flow_token: Option<&str>,
     ip: Option<IpAddr>,
     base: &str,
 ) -> Result<std::result::Result<Finished, Refusal>> {
@@ -526,6 +546,10 @@ async fn verified(
             let Some(flow) = store.get(&key).await? else {
                 return Ok(Err(refused("request_unknown", START_AGAIN)));
             };
+            let browser = flow_token.map(id_hash).unwrap_or_default();
+            if !credential::same(browser.as_bytes(), flow.str(BROWSER).unwrap_or("-").as_bytes()) {
+                return Ok(Err(refused("browser_mismatch", START_AGAIN)));
+            }
             match store.delete(&key, Some(Condition::Exists)).await {
                 Err(Error::ConditionFailed) => return Ok(Err(refused("request_used", START_AGAIN))),
                 other => other?,
@@ -645,6 +669,13 @@ fn checked(xml: &str, provider: &Provider, slug: &str, base: &str, now: i64) -> 
     if subject.is_empty() || subject.len() > 1024 {
         return Err(refused("subject", NOT_PROVEN));
     }
+    // A transient NameID changes at every sign-in: nothing to bind a user to.
+    if doc.get_attribute(name_id, "Format") == Some(TRANSIENT_FORMAT) {
+        return Err(refused(
+            "subject_transient",
+            "Your identity provider sends a transient NameID: ask your administrator to send a persistent one or the email.",
+        ));
+    }
     // A bearer confirmation for this service, not expired; what it answers.
     let mut confirmed = None;
     for confirmation in children(&doc, subject_node, ASSERTION_NS, "SubjectConfirmation") {
@@ -657,15 +688,11 @@ fn checked(xml: &str, provider: &Provider, slug: &str, base: &str, now: i64) -> 
         if doc.get_attribute(data, "Recipient") != Some(acs.as_str()) {
             return Err(refused("recipient", NOT_PROVEN));
         }
-        let until = doc.get_attribute(data, "NotOnOrAfter").and_then(instant);
+        let until = time_of(&doc, data, "NotOnOrAfter")?;
         if until.is_none_or(|t| now >= t + CLOCK_SKEW_SECONDS) {
             return Err(refused("expired", NOT_PROVEN));
         }
-        if doc
-            .get_attribute(data, "NotBefore")
-            .and_then(instant)
-            .is_some_and(|t| now + CLOCK_SKEW_SECONDS < t)
-        {
+        if time_of(&doc, data, "NotBefore")?.is_some_and(|t| now + CLOCK_SKEW_SECONDS < t) {
             return Err(refused("not_yet_valid", NOT_PROVEN));
         }
         let answers = doc
@@ -691,8 +718,8 @@ fn checked(xml: &str, provider: &Provider, slug: &str, base: &str, now: i64) -> 
     let Some(conditions) = child(&doc, assertion, ASSERTION_NS, "Conditions") else {
         return Err(refused("no_conditions", NOT_PROVEN));
     };
-    let not_before = doc.get_attribute(conditions, "NotBefore").and_then(instant);
-    let not_on_or_after = doc.get_attribute(conditions, "NotOnOrAfter").and_then(instant);
+    let not_before = time_of(&doc, conditions, "NotBefore")?;
+    let not_on_or_after = time_of(&doc, conditions, "NotOnOrAfter")?;
     if not_before.is_some_and(|t| now + CLOCK_SKEW_SECONDS < t) {
         return Err(refused("not_yet_valid", NOT_PROVEN));
     }
@@ -744,31 +771,72 @@ fn checked(xml: &str, provider: &Provider, slug: &str, base: &str, now: i64) -> 
     })
 }
 
+/// A time attribute of `node`: none when absent; one that is there but not a time is refused.
+fn time_of(doc: &Document<'_>, node: NodeId, name: &str) -> std::result::Result<Option<i64>, Refusal> {
+    match doc.get_attribute(node, name) {
+        None => Ok(None),
+        Some(text) => instant(text)
+            .map(Some)
+            .ok_or_else(|| refused("time_unreadable", NOT_PROVEN)),
+    }
+}
+
+/// Every element named `name` at or under `node`, in any namespace (what bergshamra would act
+/// on, whatever namespace it was put in).
+fn named(doc: &Document<'_>, node: NodeId, name: &str) -> Vec<NodeId> {
+    let mut found = Vec::new();
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if doc.element(n).is_some_and(|e| e.name.local_name == name) {
+            found.push(n);
+        }
+        stack.extend(doc.children_iter(n));
+    }
+    found
+}
+
 /// The nodes the message's valid signatures cover, each signature checked against the
-/// provider's certificates only, after its algorithms are checked to be the few taken.
+/// provider's certificates only, after its algorithms and reference are checked to be the few
+/// taken (so that nothing else runs, or is read, before a signature holds).
 fn signed_nodes(doc: &Document<'_>, xml: &str, provider: &Provider) -> std::result::Result<Vec<NodeId>, Refusal> {
     let root = doc
         .document_element()
         .ok_or_else(|| refused("not_a_response", REFUSED_XML))?;
-    let signatures = descendants(doc, root, DSIG_NS, "Signature");
+    let signatures = named(doc, root, "Signature");
     if signatures.is_empty() {
         return Err(refused("assertion_unsigned", NOT_PROVEN));
     }
-    for signature in &signatures {
-        let algorithms_taken = descendants(doc, *signature, DSIG_NS, "Transform").iter().all(|t| {
-            doc.get_attribute(*t, "Algorithm")
-                .is_some_and(|a| TRANSFORMS.contains(&a))
-        }) && descendants(doc, *signature, DSIG_NS, "DigestMethod")
+    // The Response's and the assertion's: no more.
+    if signatures.len() > 2 {
+        return Err(refused("signature_count", NOT_PROVEN));
+    }
+    // What a reference may point at: the Response or its assertion, by ID (never a file, a
+    // URL, an XPointer or the whole document).
+    let ids: Vec<String> = [Some(root), child(doc, root, ASSERTION_NS, "Assertion")]
+        .into_iter()
+        .flatten()
+        .filter_map(|n| doc.get_attribute(n, "ID"))
+        .map(|id| format!("#{id}"))
+        .collect();
+    let algorithm_in = |nodes: Vec<NodeId>, taken: &[&str]| {
+        nodes
             .iter()
-            .all(|d| doc.get_attribute(*d, "Algorithm").is_some_and(|a| DIGESTS.contains(&a)))
-            && descendants(doc, *signature, DSIG_NS, "SignatureMethod")
-                .iter()
-                .all(|m| {
-                    doc.get_attribute(*m, "Algorithm")
-                        .is_some_and(|a| SIGNATURES.contains(&a))
-                })
-            && descendants(doc, *signature, DSIG_NS, "Reference").len() == 1;
-        if !algorithms_taken {
+            .all(|n| doc.get_attribute(*n, "Algorithm").is_some_and(|a| taken.contains(&a)))
+    };
+    for signature in &signatures {
+        let references = named(doc, *signature, "Reference");
+        let taken = references.len() == 1
+            && references.iter().all(|r| {
+                doc.get_attribute(*r, "URI")
+                    .is_some_and(|uri| ids.iter().any(|id| id == uri))
+            })
+            && algorithm_in(named(doc, *signature, "Transform"), &TRANSFORMS)
+            && algorithm_in(named(doc, *signature, "DigestMethod"), &DIGESTS)
+            && algorithm_in(named(doc, *signature, "SignatureMethod"), &SIGNATURES)
+            && algorithm_in(named(doc, *signature, "CanonicalizationMethod"), &TRANSFORMS[1..])
+            && named(doc, *signature, "CanonicalizationMethod").len() == 1
+            && named(doc, *signature, "SignatureMethod").len() == 1;
+        if !taken {
             return Err(refused("signature_algorithm", NOT_PROVEN));
         }
     }

@@ -505,11 +505,13 @@ async fn provider(ctx: &Context, issuer: &str, read: Read) -> Result<Arc<CorePro
 }
 
 /// A sign-in sent to the provider: where to send the browser, the token of the flow that
-/// binds its return to this browser (kept in a cookie; none for SAML, whose answer is posted
-/// from the provider's site, where the cookie is not sent), and the workspace's slug.
+/// binds its return to this browser (kept in a cookie), and the workspace's slug.
 pub struct Started {
     pub location: String,
-    pub flow_token: Option<String>,
+    pub flow_token: String,
+    /// The provider's answer comes back as a form posted from its site (SAML's HTTP-POST): the
+    /// flow's cookie must be sent on such a post (`SameSite=None`).
+    pub posted_back: bool,
     pub slug: String,
 }
 
@@ -596,7 +598,8 @@ pub async fn start(ctx: &Context, workspace: &str, return_to: Option<&str>, base
     store.put(item, Some(Condition::NotExists)).await?;
     Ok(Started {
         location: url.to_string(),
-        flow_token: Some(flow_token),
+        flow_token,
+        posted_back: false,
         slug: tenant.slug,
     })
 }
