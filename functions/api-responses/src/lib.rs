@@ -15,6 +15,7 @@ use ovation::files::Download;
 use ovation::http::extract::{DelightedBody, ListPage, Params, PathId, PublicBase, Scoped, next_page, query_value};
 use ovation::http::{attachment, file_body};
 use ovation::ids::{ExportJobId, ResponseId};
+use ovation::services::Caller;
 use ovation::services::exports::downloads;
 use ovation::services::exports::jobs::{self, ExportKind};
 use ovation::services::exports::spreadsheets::Format;
@@ -23,12 +24,12 @@ use ovation::services::people::person;
 use ovation::services::results::metrics::{self, MetricsQuery, Period};
 use ovation::services::results::response_list;
 use ovation::services::results::response_list::{MAX_OFFSET, Order, ResponseFilter};
-use ovation::services::results::response_record;
+use ovation::services::results::response_record::{self, ResponseRecord};
 use ovation::services::results::response_wire;
-use ovation::services::results::response_wire::ResponseRequest;
+use ovation::services::results::response_wire::{ResponseRequest, ResponseView};
 use ovation::services::results::responses;
 use ovation::services::webhooks::delivery;
-use ovation::store::now_unix;
+use ovation::store::{TenantStore, now_unix};
 use ovation::{Context, Error, Result};
 use serde::Deserialize;
 
@@ -219,8 +220,8 @@ async fn create(
     retention::refuse_expired(&ctx, &caller.principal.tenant, new.created_at, now_unix()).await?;
     let record = responses::create(&store, &caller, new).await?;
     delivery::dispatch_emitted(&ctx, &store).await;
-    let view = response_wire::views(&store, &caller, &base.0, std::slice::from_ref(&record), false).await?;
-    Ok((StatusCode::CREATED, Json(&view[0])).into_response())
+    let view = one_view(&store, &caller, &base, record, false).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 /// The query of one response: what to expand it with.
@@ -246,15 +247,21 @@ async fn one(
         caller.must_see_people()?;
     }
     let (record, _) = response_record::visible(&store, &caller, id.as_str()).await?;
-    let view = response_wire::views(
-        &store,
-        &caller,
-        &base.0,
-        std::slice::from_ref(&record),
-        params.expands_person(),
-    )
-    .await?;
-    Ok(Json(&view[0]).into_response())
+    Ok(Json(one_view(&store, &caller, &base, record, params.expands_person()).await?).into_response())
+}
+
+/// One response as the API shows it to `caller` (its person when `expand_person`).
+async fn one_view(
+    store: &TenantStore,
+    caller: &Caller,
+    base: &PublicBase,
+    record: ResponseRecord,
+    expand_person: bool,
+) -> Result<ResponseView> {
+    let mut views = response_wire::views(store, caller, &base.0, std::slice::from_ref(&record), expand_person).await?;
+    views
+        .pop()
+        .ok_or_else(|| Error::internal("a response without its view"))
 }
 
 async fn update(
@@ -297,15 +304,7 @@ async fn changed(
     }
     let record = responses::update(&store, &caller, &id, request.into_change()?).await?;
     delivery::dispatch_emitted(ctx, &store).await;
-    let view = response_wire::views(
-        &store,
-        &caller,
-        &base.0,
-        std::slice::from_ref(&record),
-        params.expands_person(),
-    )
-    .await?;
-    Ok(Json(&view[0]).into_response())
+    Ok(Json(one_view(&store, &caller, &base, record, params.expands_person()).await?).into_response())
 }
 
 /// The metrics' query (`trend` for `survey_id`, as Delighted names it).
