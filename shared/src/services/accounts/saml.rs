@@ -249,10 +249,15 @@ fn child(doc: &Document<'_>, node: NodeId, ns: &str, name: &str) -> Option<NodeI
 
 /// Every element named `name` in `ns` at or under `node`.
 fn descendants(doc: &Document<'_>, node: NodeId, ns: &str, name: &str) -> Vec<NodeId> {
+    elements_where(doc, node, |e| e.matches_name_ns(ns, name))
+}
+
+/// Every element at or under `node` that `wanted` takes.
+fn elements_where(doc: &Document<'_>, node: NodeId, wanted: impl Fn(&uppsala::Element<'_>) -> bool) -> Vec<NodeId> {
     let mut found = Vec::new();
     let mut stack = vec![node];
     while let Some(n) = stack.pop() {
-        if doc.element(n).is_some_and(|e| e.matches_name_ns(ns, name)) {
+        if doc.element(n).is_some_and(&wanted) {
             found.push(n);
         }
         stack.extend(doc.children_iter(n));
@@ -420,15 +425,17 @@ fn id_hash(id: &str) -> String {
     credential::hex(&credential::sha256(id))
 }
 
-/// Starts a sign-in at the workspace's SAML provider, if it has one: an AuthnRequest by
-/// HTTP-Redirect, its ID kept ten minutes (with the return path) for its answer to name.
+/// Starts a sign-in at the workspace's SAML provider, if its single sign-on `settings` are
+/// SAML's: an AuthnRequest by HTTP-Redirect, its ID kept ten minutes (with the return path) for
+/// its answer to name.
 pub(super) async fn start(
     store: &TenantStore,
     tenant: &Tenant,
+    settings: &Item,
     return_to: Option<String>,
     base: &str,
 ) -> Result<Option<Started>> {
-    let Some(provider) = load(store).await? else {
+    let Some(provider) = Provider::of(settings)? else {
         return Ok(None);
     };
     let mut random = [0u8; 20];
@@ -476,8 +483,6 @@ pub(super) async fn start(
 pub struct Posted {
     #[serde(rename = "SAMLResponse")]
     pub saml_response: Option<String>,
-    #[serde(rename = "RelayState")]
-    pub relay_state: Option<String>,
 }
 
 /// Finishes a sign-in the provider posted to the assertion consumer service of the workspace
@@ -784,15 +789,7 @@ fn time_of(doc: &Document<'_>, node: NodeId, name: &str) -> std::result::Result<
 /// Every element named `name` at or under `node`, in any namespace (what bergshamra would act
 /// on, whatever namespace it was put in).
 fn named(doc: &Document<'_>, node: NodeId, name: &str) -> Vec<NodeId> {
-    let mut found = Vec::new();
-    let mut stack = vec![node];
-    while let Some(n) = stack.pop() {
-        if doc.element(n).is_some_and(|e| e.name.local_name == name) {
-            found.push(n);
-        }
-        stack.extend(doc.children_iter(n));
-    }
-    found
+    elements_where(doc, node, |e| e.name.local_name == name)
 }
 
 /// The nodes the message's valid signatures cover, each signature checked against the

@@ -141,11 +141,23 @@ pub fn redirect_uri(base: &str, slug: &str) -> String {
 }
 
 async fn load(store: &TenantStore, tenant: &Tenant, redirect_uri: String) -> Result<Option<Configured>> {
-    let key = keys::sso_settings(store.tenant());
-    let Some(item) = store.get(&key).await?.filter(|i| i.str(PROTOCOL) != Some(SAML)) else {
+    match store.get(&keys::sso_settings(store.tenant())).await? {
+        Some(item) => configured(store, tenant, &item, redirect_uri).await,
+        None => Ok(None),
+    }
+}
+
+/// The OpenID Connect provider the workspace's settings `item` holds (none when it is SAML's).
+async fn configured(
+    store: &TenantStore,
+    tenant: &Tenant,
+    item: &Item,
+    redirect_uri: String,
+) -> Result<Option<Configured>> {
+    if item.str(PROTOCOL) == Some(SAML) {
         return Ok(None);
-    };
-    let secret = store.crypto().open_str(&item, SECRET).await?.unwrap_or_default();
+    }
+    let secret = store.crypto().open_str(item, SECRET).await?.unwrap_or_default();
     Ok(Some(Configured {
         settings: OidcSettings {
             issuer: item.str(ISSUER).unwrap_or_default().to_owned(),
@@ -560,10 +572,15 @@ pub async fn start(ctx: &Context, workspace: &str, return_to: Option<&str>, base
         (tenant, None)
     };
     let store = ctx.tenant_store(&tenant.id);
-    if let Some(started) = super::saml::start(&store, &tenant, return_to.clone(), base).await? {
+    // The settings, read once: SAML's, or OpenID Connect's.
+    let settings = store
+        .get(&keys::sso_settings(store.tenant()))
+        .await?
+        .ok_or_else(no_sso)?;
+    if let Some(started) = super::saml::start(&store, &tenant, &settings, return_to.clone(), base).await? {
         return Ok(started);
     }
-    let configured = load(&store, &tenant, redirect_uri(base, &tenant.slug))
+    let configured = configured(&store, &tenant, &settings, redirect_uri(base, &tenant.slug))
         .await?
         .ok_or_else(no_sso)?;
     let client = client_of(ctx, &configured, Read::Kept).await?;
